@@ -1,0 +1,46 @@
+package trace
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestNilTracerIsSafe(t *testing.T) {
+	var tr *Tracer
+	if tr.Enabled() {
+		t.Fatal("nil tracer reports enabled")
+	}
+	if id := tr.Emit(Event{Name: "x"}); id != 0 {
+		t.Fatalf("nil tracer returned id %d", id)
+	}
+}
+
+func TestEmitNumbersAndSinks(t *testing.T) {
+	var text, js bytes.Buffer
+	tr := New(NewText(&text), NewJSON(&js))
+	id1 := tr.Emit(Event{Node: "server", Layer: LayerTCP, Dir: In, Name: "segment", Conn: "a->b", Summary: "[SYN] seq=0",
+		Fields: []Field{{"seq", 0}, {"flags", "S"}}})
+	id2 := tr.Emit(Event{Node: "client", Layer: LayerWS, Dir: Out, Name: "frame"})
+	if id1 != 1 || id2 != 2 {
+		t.Fatalf("ids = %d, %d; want 1, 2", id1, id2)
+	}
+	lines := strings.Split(strings.TrimSpace(text.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "[SYN] seq=0") || !strings.Contains(lines[0], "a->b") {
+		t.Fatalf("text sink wrote %q", text.String())
+	}
+	dec := json.NewDecoder(&js)
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"id", "t", "layer", "dir", "event", "conn", "seq", "flags"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("json event lacks %q: %v", k, m)
+		}
+	}
+	if m["layer"] != "tcp" || m["dir"] != "in" || m["event"] != "segment" {
+		t.Errorf("json event = %v", m)
+	}
+}
