@@ -139,6 +139,9 @@ func (m *Memory) Write(pkts [][]byte) (int, error) {
 		select {
 		case <-m.done:
 			return i, ErrClosed
+		case <-m.peer.done:
+			m.discarded.Add(1)
+			continue
 		default:
 		}
 		select {

@@ -1,0 +1,42 @@
+// Package tun moves IP packets between a packet device and the stack, in
+// batches. Every device implements Device: Read blocks for one packet and
+// then takes what else is already queued, Write never drops silently, and
+// Close wakes blocked calls, which then return ErrClosed.
+//
+// Devices:
+//
+//   - Pipe: two in-memory devices wired back to back, for tests and the
+//     demo; no privileges.
+//   - Open (Linux): a kernel TUN interface (IFF_TUN|IFF_NO_PI, through
+//     songgao/water), created if missing, whose kernel side Open
+//     configures through netlink (MTU, host address, link up, routes)
+//     unless Config.NoHostConfig is set. It needs CAP_NET_ADMIN. On other
+//     platforms Open returns ErrNotSupported.
+//
+// A TUN for a stack that owns 10.200.0.2/24, with the kernel at 10.200.0.1:
+//
+//	stack := netip.MustParsePrefix("10.200.0.2/24")
+//	dev, err := tun.Open(tun.Config{Name: "glass0", HostAddr: tun.HostAddrFor(stack)})
+//	if err != nil {
+//		log.Fatal(err) // says what is missing, e.g. CAP_NET_ADMIN
+//	}
+//	defer dev.Close()
+//
+//	bufs := make([][]byte, dev.BatchSize())
+//	sizes := make([]int, len(bufs))
+//	for i := range bufs {
+//		bufs[i] = make([]byte, dev.MTU())
+//	}
+//	for {
+//		n, err := dev.Read(bufs, sizes)
+//		if err != nil {
+//			return // tun.ErrClosed after Close
+//		}
+//		for i := range n {
+//			handle(bufs[i][:sizes[i]])
+//		}
+//	}
+//
+// Tests that open a TUN run in their own network namespace through
+// internal/netnstest, never in the host's.
+package tun

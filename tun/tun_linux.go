@@ -1,0 +1,259 @@
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/songgao/water"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// TUN is a Linux TUN interface (IFF_TUN|IFF_NO_PI): every Read returns one
+// IP packet per buffer and every Write injects IP packets into the kernel as
+// if they had arrived on the interface.
+type TUN struct {
+	name  string
+	mtu   int
+	batch int
+	fdio  *fdIO
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Device = (*TUN)(nil)
+
+// Open creates the TUN interface cfg.Name, or attaches to it if it already
+// exists, and unless cfg.NoHostConfig is set configures the kernel side
+// through netlink: MTU, cfg.HostAddr, link up, cfg.Routes.
+//
+// A non-persistent interface disappears, with its addresses and routes,
+// when the TUN is closed. An interface that already existed as persistent
+// (ip tuntap add) stays persistent.
+//
+// Creating an interface and configuring it need CAP_NET_ADMIN. A user who
+// owns a persistent interface can attach to it without privileges if the
+// kernel side is already configured and cfg.NoHostConfig is set.
+func Open(cfg Config) (*TUN, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(tunPath); err != nil {
+		return nil, openError(cfg.Name, "open "+tunPath, err)
+	}
+
+	persist := cfg.Persist
+	if existing, err := netlink.LinkByName(cfg.Name); err == nil {
+		tt, ok := existing.(*netlink.Tuntap)
+		if !ok || tt.Mode != netlink.TUNTAP_MODE_TUN {
+			return nil, fmt.Errorf("tun: %s exists and is a %s interface, not a TUN; pick another Config.Name", cfg.Name, existing.Type())
+		}
+		// water sets or clears IFF_PERSIST on every attach; keep what the
+		// administrator chose.
+		persist = persist || !tt.NonPersist
+	}
+
+	wcfg := water.Config{DeviceType: water.TUN}
+	wcfg.Name = cfg.Name
+	wcfg.Persist = persist
+	ifce, err := water.New(wcfg)
+	if err != nil {
+		return nil, openError(cfg.Name, "", err)
+	}
+	f, ok := ifce.ReadWriteCloser.(*os.File)
+	if !ok {
+		ifce.Close()
+		return nil, fmt.Errorf("tun: %s: unexpected file type %T from water", cfg.Name, ifce.ReadWriteCloser)
+	}
+	fdio, err := newFdIO(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
+	}
+	t := &TUN{name: ifce.Name(), batch: cfg.BatchSize, fdio: fdio}
+
+	if cfg.NoHostConfig {
+		t.mtu, err = linkMTU(t.name, cfg.MTU)
+	} else {
+		t.mtu = cfg.MTU
+		err = configureHost(t.name, cfg)
+	}
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Name returns the kernel's name for the interface.
+func (t *TUN) Name() string { return t.name }
+
+// MTU returns the interface MTU in bytes.
+func (t *TUN) MTU() int { return t.mtu }
+
+// BatchSize returns the most packets one Read returns.
+func (t *TUN) BatchSize() int { return t.batch }
+
+// Read blocks until the kernel has a packet for the interface, then reads
+// more packets that are already queued, without blocking, until bufs,
+// sizes or BatchSize runs out. A packet longer than its buffer is truncated
+// and its full length stored in sizes (taken from the IP header: the kernel
+// reports only what it copied).
+func (t *TUN) Read(bufs [][]byte, sizes []int) (int, error) {
+	n, err := t.fdio.read(bufs, sizes, t.batch)
+	if err != nil {
+		return n, t.wrap("read", err)
+	}
+	return n, nil
+}
+
+// Write injects each packet into the kernel as if it had arrived on the
+// interface. The kernel rejects a packet that is not IPv4 or IPv6 (EINVAL);
+// Write then returns how many packets went before it and the error.
+func (t *TUN) Write(pkts [][]byte) (int, error) {
+	n, err := t.fdio.write(pkts)
+	if err != nil {
+		return n, t.wrap("write", err)
+	}
+	return n, nil
+}
+
+// Close releases the interface and wakes any blocked Read. Closing twice is
+// harmless.
+func (t *TUN) Close() error {
+	t.closeOnce.Do(func() {
+		t.closeErr = t.fdio.close()
+	})
+	return t.closeErr
+}
+
+func (t *TUN) wrap(op string, err error) error {
+	if errors.Is(err, ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("tun: %s %s: %w", op, t.name, err)
+}
+
+// fdIO moves packets over a nonblocking packet file descriptor registered
+// with the Go runtime poller, so a blocked read wakes when the file is
+// closed. Any fd that returns one packet per read(2) and takes one per
+// write(2) fits: a TUN fd, or an AF_PACKET socket.
+type fdIO struct {
+	f      *os.File
+	rc     syscall.RawConn
+	closed atomic.Bool
+}
+
+func newFdIO(f *os.File) (*fdIO, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &fdIO{f: f, rc: rc}, nil
+}
+
+func (d *fdIO) read(bufs [][]byte, sizes []int, limit int) (int, error) {
+	limit = min(limit, len(bufs), len(sizes))
+	if limit <= 0 {
+		return 0, nil
+	}
+	n := 0
+	var rerr error
+	err := d.rc.Read(func(fd uintptr) bool {
+		for n < limit {
+			m, err := unix.Read(int(fd), bufs[n])
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				// Nothing (more) queued: done if we have a packet,
+				// otherwise wait in the poller.
+				return n > 0
+			case err != nil:
+				rerr = err
+				return true
+			}
+			if m == len(bufs[n]) {
+				// The kernel truncates silently to fit the buffer;
+				// the IP header tells the length the packet had.
+				m = max(m, ipPacketLen(bufs[n]))
+			}
+			sizes[n] = m
+			n++
+		}
+		return true
+	})
+	if err != nil {
+		return n, d.closedOr(err)
+	}
+	if rerr != nil && n == 0 {
+		return 0, rerr
+	}
+	// An error after some packets is dropped: the next read meets it
+	// again if it persists.
+	return n, nil
+}
+
+func (d *fdIO) write(pkts [][]byte) (int, error) {
+	for i, pkt := range pkts {
+		var werr error
+		err := d.rc.Write(func(fd uintptr) bool {
+			for {
+				_, werr = unix.Write(int(fd), pkt)
+				switch werr {
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false
+				}
+				return true
+			}
+		})
+		if err != nil {
+			return i, d.closedOr(err)
+		}
+		if werr != nil {
+			return i, werr
+		}
+	}
+	return len(pkts), nil
+}
+
+func (d *fdIO) close() error {
+	d.closed.Store(true)
+	return d.f.Close()
+}
+
+// closedOr returns ErrClosed if the file was closed (the poller reports
+// that as an internal "use of closed file" error), else err.
+func (d *fdIO) closedOr(err error) error {
+	if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// ipPacketLen returns the length an IPv4 or IPv6 packet claims in its
+// header, or 0 if b is too short to tell.
+func ipPacketLen(b []byte) int {
+	if len(b) < 1 {
+		return 0
+	}
+	switch b[0] >> 4 {
+	case 4:
+		if len(b) >= 4 {
+			return int(b[2])<<8 | int(b[3])
+		}
+	case 6:
+		if len(b) >= 6 {
+			return 40 + (int(b[4])<<8 | int(b[5]))
+		}
+	}
+	return 0
+}

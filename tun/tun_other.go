@@ -1,0 +1,18 @@
+//go:build !linux
+
+package tun
+
+// TUN is a kernel TUN interface. On this platform Open always fails.
+type TUN struct{}
+
+var _ Device = (*TUN)(nil)
+
+// Open returns ErrNotSupported on this platform.
+func Open(cfg Config) (*TUN, error) { return nil, ErrNotSupported }
+
+func (*TUN) Name() string                                 { return "" }
+func (*TUN) MTU() int                                     { return 0 }
+func (*TUN) BatchSize() int                               { return 0 }
+func (*TUN) Read(bufs [][]byte, sizes []int) (int, error) { return 0, ErrNotSupported }
+func (*TUN) Write(pkts [][]byte) (int, error)             { return 0, ErrNotSupported }
+func (*TUN) Close() error                                 { return nil }
