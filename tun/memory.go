@@ -136,9 +136,14 @@ func (m *Memory) Write(pkts [][]byte) (int, error) {
 		if m.latency > 0 {
 			p.due = time.Now().Add(m.latency)
 		}
+		// Check in order (a select picks at random among ready cases): a
+		// closed device refuses, an unplugged peer discards, else send.
 		select {
 		case <-m.done:
 			return i, ErrClosed
+		default:
+		}
+		select {
 		case <-m.peer.done:
 			m.discarded.Add(1)
 			continue
