@@ -1,0 +1,67 @@
+package sockets
+
+import (
+	"context"
+	"net/netip"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// Accept takes the first established connection from the listener's accept
+// queue and returns a new descriptor for it with the peer's address. When
+// the queue is empty it sleeps until the listener's wait queue reports
+// EventIn, ctx is done, or fd is closed; in nonblocking mode it returns
+// EAGAIN instead. The new descriptor is blocking, as with accept(2).
+func (s *Sockets) Accept(ctx context.Context, fd int) (int, netip.AddrPort, error) {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return -1, netip.AddrPort{}, err
+	}
+	nso, peer, err := s.accept(ctx, nil, so)
+	if err != nil {
+		return -1, netip.AddrPort{}, err
+	}
+	return nso.fd, peer, nil
+}
+
+func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket) (*socket, netip.AddrPort, error) {
+	if !so.stream() {
+		return nil, netip.AddrPort{}, syscall.EOPNOTSUPP
+	}
+	var (
+		nep   tcpip.Endpoint
+		nwq   *waiter.Queue
+		pfa   tcpip.FullAddress
+		tries int
+	)
+	terr, err := s.block(ctx, cancel, so, "accept", readMask, so.nonblock.Load(), func() tcpip.Error {
+		tries++
+		var terr tcpip.Error
+		nep, nwq, terr = so.ep.Accept(&pfa)
+		return terr
+	})
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	if terr != nil {
+		if s.tr != nil {
+			s.emit(so, "", trace.In, "accept", "accept: "+errno(terr).Error(), f("fd", so.fd), f("err", errno(terr).Error()))
+		}
+		return nil, netip.AddrPort{}, errno(terr)
+	}
+	nso := s.newAccepted(so, nep, nwq)
+	peer := addrPort(so.domain, pfa)
+	if s.tr != nil {
+		how := "accept queue had a connection"
+		if tries > 2 {
+			how = "connection accepted after wake-up"
+		}
+		s.emit(nso, "", trace.In, "accept", how+", new fd "+itoa(nso.fd),
+			f("fd", so.fd), f("newfd", nso.fd), f("peer", peer.String()), f("waited", tries > 2))
+	}
+	return nso, peer, nil
+}

@@ -1,0 +1,346 @@
+package sockets
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pipe returns both ends of a TCP connection made with the adapters.
+func pipe(t testing.TB, s *Sockets, network, address string) (client, server net.Conn) {
+	t.Helper()
+	ln, err := s.Listener(network, address)
+	must(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	client, err = s.Dial(testContext(t), network, ln.Addr().String())
+	must(t, err)
+	server = <-accepted
+	if server == nil {
+		t.FailNow()
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+func TestHTTP(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	ln, err := s.Listener("tcp", ":0")
+	must(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s from %s", r.URL.Path, r.RemoteAddr)
+	})}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+
+	tr := &http.Transport{DialContext: s.DialContext}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, host := range []string{"127.0.0.1", "[::1]", "localhost"} {
+		for i := range 3 {
+			url := fmt.Sprintf("http://%s:%d/p%d", host, port, i)
+			resp, err := client.Get(url)
+			if err != nil {
+				t.Fatalf("GET %s: %v", url, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 || !bytes.HasPrefix(body, fmt.Appendf(nil, "hello /p%d from ", i)) {
+				t.Fatalf("GET %s = %d %q, %v", url, resp.StatusCode, body, err)
+			}
+		}
+	}
+}
+
+func TestConnDeadlines(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+
+	t.Run("read", func(t *testing.T) {
+		t.Parallel()
+		c, srv := pipe(t, s, "tcp4", "127.0.0.1:0")
+		must(t, srv.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
+		start := time.Now()
+		_, err := srv.Read(make([]byte, 8))
+		checkTimeout(t, err, "read")
+		if time.Since(start) < 20*time.Millisecond {
+			t.Errorf("Read returned before the deadline")
+		}
+		// An expired deadline fails at once even with data queued.
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+		_, err = srv.Read(make([]byte, 8))
+		checkTimeout(t, err, "read")
+		// Clearing it makes the data readable.
+		must(t, srv.SetReadDeadline(time.Time{}))
+		if n, err := srv.Read(make([]byte, 8)); n != 1 || err != nil {
+			t.Fatalf("Read after clearing deadline = %d, %v", n, err)
+		}
+	})
+
+	t.Run("extend while blocked", func(t *testing.T) {
+		t.Parallel()
+		c, srv := pipe(t, s, "tcp", "[::1]:0")
+		must(t, srv.SetReadDeadline(time.Now().Add(time.Hour)))
+		errc := make(chan error, 1)
+		go func() {
+			_, err := srv.Read(make([]byte, 8))
+			errc <- err
+		}()
+		time.Sleep(10 * time.Millisecond)
+		must(t, srv.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+		checkTimeout(t, <-errc, "read")
+		_ = c
+	})
+
+	t.Run("write", func(t *testing.T) {
+		t.Parallel()
+		c, _ := pipe(t, s, "tcp4", "127.0.0.1:0")
+		// The peer never reads: the windows and buffers fill, then the
+		// write deadline fires.
+		must(t, c.SetWriteDeadline(time.Now().Add(100*time.Millisecond)))
+		buf := make([]byte, 1<<20)
+		var err error
+		total := 0
+		for err == nil && total < 1<<30 {
+			var n int
+			n, err = c.Write(buf)
+			total += n
+		}
+		checkTimeout(t, err, "write")
+	})
+}
+
+func checkTimeout(t *testing.T, err error, op string) {
+	t.Helper()
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("%s error %v is not a timeout", op, err)
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("%s error %v does not wrap os.ErrDeadlineExceeded", op, err)
+	}
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != op || oe.Source == nil || oe.Addr == nil {
+		t.Fatalf("%s error %#v is not a complete *net.OpError", op, err)
+	}
+}
+
+func TestConnCloseContract(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+
+	t.Run("EOF after CloseWrite", func(t *testing.T) {
+		t.Parallel()
+		c, srv := pipe(t, s, "tcp", "127.0.0.1:0")
+		if _, err := c.Write([]byte("bye")); err != nil {
+			t.Fatal(err)
+		}
+		must(t, c.(*Conn).CloseWrite())
+		got, err := io.ReadAll(srv)
+		if err != nil || string(got) != "bye" {
+			t.Fatalf("ReadAll = %q, %v", got, err)
+		}
+		if _, err := srv.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("Read after EOF = %v, want io.EOF", err)
+		}
+		// The other direction still works after the half-close.
+		if _, err := srv.Write([]byte("ok")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write([]byte("no")); !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("Write after CloseWrite = %v, want EPIPE", err)
+		}
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ok" {
+			t.Fatalf("ReadFull = %q, %v", buf, err)
+		}
+	})
+
+	t.Run("ErrClosed", func(t *testing.T) {
+		t.Parallel()
+		c, _ := pipe(t, s, "tcp", "127.0.0.1:0")
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Read(make([]byte, 1))
+			errc <- err
+		}()
+		time.Sleep(10 * time.Millisecond)
+		must(t, c.Close())
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("blocked Read after Close = %v, want net.ErrClosed", err)
+		}
+		if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write after Close = %v, want net.ErrClosed", err)
+		}
+		if err := c.Close(); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("second Close = %v, want net.ErrClosed", err)
+		}
+	})
+
+	t.Run("reset", func(t *testing.T) {
+		t.Parallel()
+		c, srv := pipe(t, s, "tcp", "127.0.0.1:0")
+		must(t, s.SetSockOpt(srv.(*Conn).FD(), SOL_SOCKET, SO_LINGER, 0))
+		must(t, srv.Close())
+		_, err := c.Read(make([]byte, 1))
+		var oe *net.OpError
+		if !errors.Is(err, syscall.ECONNRESET) || !errors.As(err, &oe) || oe.Op != "read" || oe.Net != "tcp" {
+			t.Fatalf("Read after RST = %#v, want *net.OpError wrapping ECONNRESET", err)
+		}
+	})
+
+	t.Run("listener", func(t *testing.T) {
+		t.Parallel()
+		ln, err := s.Listener("tcp4", "127.0.0.1:0")
+		must(t, err)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := ln.Accept()
+			errc <- err
+		}()
+		time.Sleep(10 * time.Millisecond)
+		must(t, ln.Close())
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Accept after Close = %v, want net.ErrClosed", err)
+		}
+	})
+}
+
+func TestDialErrors(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	ctx := testContext(t)
+
+	_, err := s.Dial(ctx, "tcp", fmt.Sprintf("127.0.0.1:%d", closedPort(t, s)))
+	var oe *net.OpError
+	if !errors.Is(err, syscall.ECONNREFUSED) || !errors.As(err, &oe) || oe.Op != "dial" || oe.Addr == nil {
+		t.Fatalf("Dial to closed port = %#v, want dial *net.OpError wrapping ECONNREFUSED", err)
+	}
+
+	// A listener whose queue is full drops the SYN, so the dial waits
+	// until the context's deadline.
+	ln, err := s.Listener("tcp4", "127.0.0.1:0")
+	must(t, err)
+	defer ln.Close()
+	must(t, s.Listen(ln.FD(), 0))
+	first, err := s.Dial(ctx, "tcp", ln.Addr().String())
+	must(t, err)
+	defer first.Close()
+	dctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = s.Dial(dctx, "tcp", ln.Addr().String())
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Dial past deadline = %v, want a timeout matching context.DeadlineExceeded", err)
+	}
+
+	for _, addr := range []string{"example.com:80", "127.0.0.1", "127.0.0.1:http-nope"} {
+		if _, err := s.Dial(ctx, "tcp", addr); err == nil {
+			t.Errorf("Dial(%q) succeeded", addr)
+		}
+	}
+	if _, err := s.Dial(ctx, "unix", "/tmp/x"); err == nil {
+		t.Errorf("Dial(unix) succeeded")
+	}
+	if len(s.Table()) != 2 {
+		t.Errorf("failed dials left sockets behind: %+v", s.Table())
+	}
+}
+
+func TestBulk1MiB(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	c, srv := pipe(t, s, "tcp", "127.0.0.1:0")
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	go func() {
+		if _, err := c.Write(data); err != nil {
+			t.Error(err)
+		}
+		c.(*Conn).CloseWrite()
+	}()
+	got, err := io.ReadAll(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes, want the 1 MiB sent", len(got))
+	}
+}
+
+func TestPacketConn(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	pc, err := s.ListenPacket("udp", "127.0.0.1:0")
+	must(t, err)
+	defer pc.Close()
+	c, err := s.Dial(testContext(t), "udp", pc.LocalAddr().String())
+	must(t, err)
+	defer c.Close()
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, from, err := pc.ReadFrom(buf)
+	if err != nil || string(buf[:n]) != "ping" || from.String() != c.LocalAddr().String() {
+		t.Fatalf("ReadFrom = %q from %v, %v", buf[:n], from, err)
+	}
+	if _, err := pc.WriteTo([]byte("pong"), from); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "pong" {
+		t.Fatalf("Read = %q, %v", buf[:n], err)
+	}
+	must(t, pc.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
+	if _, _, err := pc.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("ReadFrom past deadline = %v", err)
+	}
+}
+
+func BenchmarkConnThroughput(b *testing.B) {
+	s := newSockets(b, Options{})
+	c, srv := pipe(b, s, "tcp", "127.0.0.1:0")
+	buf := make([]byte, 64<<10)
+	done := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, srv)
+		close(done)
+	}()
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.(*Conn).CloseWrite()
+	<-done
+}

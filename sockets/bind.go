@@ -1,0 +1,101 @@
+package sockets
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// maxBacklog caps the listen backlog like net.core.somaxconn (gVisor's
+// sentry uses the same limit).
+const maxBacklog = 1024
+
+// Bind assigns a local address to fd. An unspecified address binds to every
+// local address; port 0 picks a free ephemeral port. A port already bound
+// without SO_REUSEADDR on both sockets gives EADDRINUSE.
+func (s *Sockets) Bind(fd int, addr netip.AddrPort) error {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return err
+	}
+	fa, err := fullAddress(so.domain, addr, true)
+	if err != nil {
+		return err
+	}
+	if err := errno(so.ep.Bind(fa)); err != nil {
+		return err
+	}
+	if s.tr != nil {
+		s.emit(so, "", "", "bind", "bound to "+s.connString(so), f("fd", fd))
+	}
+	return nil
+}
+
+// Listen turns a stream socket into a listener whose accept queue holds
+// backlog established connections. As in Linux, the queue actually admits
+// backlog+1 (gVisor's sentry adds the same one), a negative backlog or one
+// above 1024 is capped at 1024, and an unbound socket is bound to an
+// ephemeral port first. Further SYNs are dropped while the queue is full;
+// the client retransmits them.
+func (s *Sockets) Listen(fd, backlog int) error {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return err
+	}
+	return s.listen(so, backlog)
+}
+
+func (s *Sockets) listen(so *socket, backlog int) error {
+	if backlog < 0 || backlog > maxBacklog {
+		backlog = maxBacklog
+	}
+	if err := errno(so.ep.Listen(backlog + 1)); err != nil {
+		return err
+	}
+	so.mu.Lock()
+	so.backlog = backlog
+	so.mu.Unlock()
+	if s.tr != nil {
+		s.emit(so, "", "", "listen", fmt.Sprintf("listening, backlog %d", backlog),
+			f("fd", so.fd), f("backlog", backlog))
+	}
+	return nil
+}
+
+// GetSockName returns the local address of fd.
+func (s *Sockets) GetSockName(fd int) (netip.AddrPort, error) {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	fa, terr := so.ep.GetLocalAddress()
+	if terr != nil {
+		return netip.AddrPort{}, errno(terr)
+	}
+	return addrPort(so.domain, fa), nil
+}
+
+// GetPeerName returns the address fd is connected to, or ENOTCONN.
+func (s *Sockets) GetPeerName(fd int) (netip.AddrPort, error) {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return s.peer(so)
+}
+
+func (s *Sockets) peer(so *socket) (netip.AddrPort, error) {
+	fa, terr := so.ep.GetRemoteAddress()
+	if terr != nil {
+		return netip.AddrPort{}, errno(terr)
+	}
+	return addrPort(so.domain, fa), nil
+}
+
+// local is GetSockName for a socket already looked up.
+func (s *Sockets) local(so *socket) netip.AddrPort {
+	fa, terr := so.ep.GetLocalAddress()
+	if terr != nil {
+		return netip.AddrPort{}
+	}
+	return addrPort(so.domain, fa)
+}

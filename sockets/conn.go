@@ -1,0 +1,244 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Conn is a net.Conn on one socket of a Sockets table. Read copies straight
+// from the endpoint's receive queue into the caller's buffer. Errors follow
+// the net package: *net.OpError carrying the errno, io.EOF at orderly end of
+// stream, os.ErrDeadlineExceeded (Timeout() true) when a deadline passes,
+// net.ErrClosed after Close.
+//
+// The socket stays in the table (and in Table) until Close; FD returns its
+// descriptor for use with the BSD-style methods.
+type Conn struct {
+	s       *Sockets
+	so      *socket
+	network string
+	laddr   net.Addr
+	raddr   net.Addr
+	rd, wd  *deadline
+	closed  atomic.Bool
+}
+
+var (
+	_ net.Conn       = (*Conn)(nil)
+	_ net.PacketConn = (*Conn)(nil)
+)
+
+func (s *Sockets) newConn(so *socket, network string) *Conn {
+	c := &Conn{s: s, so: so, network: network, rd: newDeadline(), wd: newDeadline()}
+	c.laddr = netAddr(so, s.local(so))
+	if peer, err := s.peer(so); err == nil {
+		c.raddr = netAddr(so, peer)
+	}
+	return c
+}
+
+// netAddr converts to *net.TCPAddr or *net.UDPAddr, unmapping IPv4-mapped
+// addresses as the net package does.
+func netAddr(so *socket, ap netip.AddrPort) net.Addr {
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if so.stream() {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return net.UDPAddrFromAddrPort(ap)
+}
+
+// FD returns the socket's descriptor.
+func (c *Conn) FD() int { return c.so.fd }
+
+// Read reads up to len(b) bytes. It returns io.EOF once the peer has shut
+// down its side and everything before the FIN has been read.
+func (c *Conn) Read(b []byte) (int, error) {
+	if c.so.closed() {
+		return 0, c.opError("read", net.ErrClosed)
+	}
+	cancel := c.rd.wait()
+	select {
+	case <-cancel:
+		return 0, c.opError("read", os.ErrDeadlineExceeded)
+	default:
+	}
+	n, _, err := c.s.recv(context.Background(), cancel, c.so, b, 0, false)
+	if err != nil {
+		return n, c.opError("read", err)
+	}
+	if n == 0 && len(b) > 0 && c.so.stream() {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes all of b, blocking while the send buffer is full. Like any
+// send, it returns once the bytes are in the send buffer.
+func (c *Conn) Write(b []byte) (int, error) {
+	if c.so.closed() {
+		return 0, c.opError("write", net.ErrClosed)
+	}
+	cancel := c.wd.wait()
+	total := 0
+	for {
+		select {
+		case <-cancel:
+			return total, c.opError("write", os.ErrDeadlineExceeded)
+		default:
+		}
+		n, err := c.s.send(context.Background(), cancel, c.so, b[total:], 0, nil)
+		total += n
+		if err != nil {
+			return total, c.opError("write", err)
+		}
+		if total == len(b) || !c.so.stream() {
+			return total, nil
+		}
+	}
+}
+
+// ReadFrom reads one datagram and returns its sender, for a datagram
+// socket made with ListenPacket. With Conn it implements net.PacketConn.
+func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
+	if c.so.closed() {
+		return 0, nil, c.opError("read", net.ErrClosed)
+	}
+	cancel := c.rd.wait()
+	select {
+	case <-cancel:
+		return 0, nil, c.opError("read", os.ErrDeadlineExceeded)
+	default:
+	}
+	n, from, err := c.s.recv(context.Background(), cancel, c.so, b, 0, true)
+	if err != nil {
+		return n, nil, c.opError("read", err)
+	}
+	return n, netAddr(c.so, from), nil
+}
+
+// WriteTo sends one datagram to addr, a *net.UDPAddr (or any net.Addr
+// whose String is host:port with a literal IP).
+func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.so.closed() {
+		return 0, c.opError("write", net.ErrClosed)
+	}
+	if c.so.stream() {
+		return 0, c.opError("write", syscall.EISCONN)
+	}
+	var ap netip.AddrPort
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case nil:
+		return 0, c.opError("write", syscall.EDESTADDRREQ)
+	default:
+		var err error
+		if ap, err = netip.ParseAddrPort(a.String()); err != nil {
+			return 0, c.opError("write", err)
+		}
+	}
+	fa, err := fullAddress(c.so.domain, ap, false)
+	if err != nil {
+		return 0, c.opError("write", err)
+	}
+	cancel := c.wd.wait()
+	select {
+	case <-cancel:
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	default:
+	}
+	n, err := c.s.send(context.Background(), cancel, c.so, b, 0, &fa)
+	if err != nil {
+		return n, &net.OpError{Op: "write", Net: c.network, Source: c.laddr, Addr: addr, Err: err}
+	}
+	return n, nil
+}
+
+// Close closes the socket and releases its descriptor. Blocked Read and
+// Write calls return net.ErrClosed.
+func (c *Conn) Close() error {
+	if c.closed.Swap(true) {
+		return c.opError("close", net.ErrClosed)
+	}
+	c.s.closeSocket(c.so)
+	return nil
+}
+
+// CloseWrite shuts down the sending side (TCP half-close: FIN after the
+// queued data). Reads keep working.
+func (c *Conn) CloseWrite() error {
+	if c.closed.Load() {
+		return c.opError("close", net.ErrClosed)
+	}
+	if err := c.s.shutdown(c.so, SHUT_WR); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// CloseRead shuts down the receiving side.
+func (c *Conn) CloseRead() error {
+	if c.closed.Load() {
+		return c.opError("close", net.ErrClosed)
+	}
+	if err := c.s.shutdown(c.so, SHUT_RD); err != nil {
+		return c.opError("close", err)
+	}
+	return nil
+}
+
+// LocalAddr returns the local address.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the time after which Read fails with
+// os.ErrDeadlineExceeded; the zero time means no deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the time after which Write fails with
+// os.ErrDeadlineExceeded; the zero time means no deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.wd.set(t)
+	return nil
+}
+
+// opError wraps err the way the net package does. A descriptor closed
+// under a call (by Close, or by Sockets.Close on FD) reports net.ErrClosed.
+func (c *Conn) opError(op string, err error) error {
+	if errors.Is(err, syscall.EBADF) {
+		err = net.ErrClosed
+	}
+	var src net.Addr
+	if op != "close" && op != "set" {
+		src = c.laddr
+	}
+	return &net.OpError{Op: op, Net: c.network, Source: src, Addr: c.raddr, Err: err}
+}

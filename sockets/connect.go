@@ -1,0 +1,93 @@
+package sockets
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// Connect connects fd to addr. For a stream socket it sends a SYN and, when
+// blocking, sleeps until the handshake completes (nil), fails (ECONNREFUSED,
+// ETIMEDOUT, ENETUNREACH...), ctx is done, or fd is closed. In nonblocking
+// mode it returns EINPROGRESS at once; wait for POLLOUT and read SO_ERROR
+// for the outcome. A second Connect while the first is in progress returns
+// EALREADY, and one on a connected socket EISCONN. For a datagram socket it
+// sets the default destination and the only source Recv accepts.
+func (s *Sockets) Connect(ctx context.Context, fd int, addr netip.AddrPort) error {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return err
+	}
+	return s.connect(ctx, nil, so, addr)
+}
+
+func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socket, addr netip.AddrPort) error {
+	fa, err := fullAddress(so.domain, addr, false)
+	if err != nil {
+		return err
+	}
+	if !so.stream() {
+		return errno(so.ep.Connect(fa))
+	}
+
+	// Register before the first Connect: the handshake on loopback can
+	// complete before Connect even returns.
+	w := getWaker(writeMask)
+	so.wq.EventRegister(&w.entry)
+	defer func() {
+		so.wq.EventUnregister(&w.entry)
+		putWaker(w)
+	}()
+
+	terr := so.ep.Connect(fa)
+	if _, ok := terr.(*tcpip.ErrConnectStarted); !ok {
+		return s.connected(so, addr, terr)
+	}
+	if s.tr != nil {
+		s.emit(so, "", trace.Out, "connect", "SYN sent to "+addr.String()+", handshake in progress",
+			f("fd", so.fd), f("peer", addr.String()))
+	}
+	if so.nonblock.Load() {
+		return syscall.EINPROGRESS
+	}
+	for {
+		select {
+		case <-w.ch:
+		case <-ctx.Done():
+			return ctxErr(ctx, "connect")
+		case <-cancel:
+			return os.ErrDeadlineExceeded
+		case <-so.done:
+			return syscall.EBADF
+		}
+		if so.closed() {
+			return syscall.EBADF
+		}
+		// Calling Connect again is how a netstack caller learns the
+		// outcome: nil once connected, ErrAlreadyConnecting while the
+		// handshake runs, or the error that ended it.
+		terr = so.ep.Connect(fa)
+		if _, ok := terr.(*tcpip.ErrAlreadyConnecting); !ok {
+			return s.connected(so, addr, terr)
+		}
+	}
+}
+
+// connected reports the outcome of a stream connect.
+func (s *Sockets) connected(so *socket, addr netip.AddrPort, terr tcpip.Error) error {
+	err := errno(terr)
+	if s.tr != nil {
+		if err == nil {
+			s.emit(so, "", trace.Out, "connect", "connected", f("fd", so.fd), f("peer", addr.String()))
+		} else {
+			s.emit(so, "", trace.Out, "connect", "connect to "+addr.String()+" failed: "+err.Error(),
+				f("fd", so.fd), f("peer", addr.String()), f("err", err.Error()))
+		}
+	}
+	return err
+}

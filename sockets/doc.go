@@ -1,0 +1,52 @@
+// Package sockets is a BSD-style socket API on a gVisor netstack, with
+// net.Conn and net.Listener adapters on top so that net/http and the ws
+// package run over the stack unchanged.
+//
+// A Sockets value is a descriptor table: Socket returns small integers
+// starting at 3, and a closed descriptor is reused lowest-first, as in the
+// kernel. The calls mirror the system calls (Bind, Listen, Accept, Connect,
+// Send, Recv, SendTo, RecvFrom, Shutdown, Close, SetSockOpt, GetSockOpt,
+// Poll); blocking ones take a context.Context first, and errors are
+// syscall.Errno values (ECONNREFUSED, ECONNRESET, EPIPE, EAGAIN...) that
+// errors.Is can match. Recv returns 0 and a nil error at end of stream, as
+// recv(2) does.
+//
+// Accept takes connections from the endpoint's own accept queue, and every
+// blocking call sleeps on the endpoint's waiter.Queue, so a trace shows the
+// steps the kernel hides: "would-block" (nothing to read, going to sleep),
+// "woken" (EventIn notified) and "recv" (copied N bytes at stream offset X).
+//
+// Raw API:
+//
+//	s := sockets.New(stack, sockets.Options{Tracer: tr, Node: "server"})
+//	fd, _ := s.Socket(sockets.AF_INET, sockets.SOCK_STREAM)
+//	_ = s.Bind(fd, netip.MustParseAddrPort("10.200.0.2:7"))
+//	_ = s.Listen(fd, 16)
+//	for {
+//		cfd, peer, err := s.Accept(ctx, fd)
+//		if err != nil {
+//			return err
+//		}
+//		go func() {
+//			defer s.Close(cfd)
+//			buf := make([]byte, 32<<10)
+//			for {
+//				n, err := s.Recv(ctx, cfd, buf, 0)
+//				if n == 0 || err != nil { // 0, nil is end of stream
+//					return
+//				}
+//				s.Send(ctx, cfd, buf[:n], 0)
+//			}
+//		}()
+//	}
+//
+// Adapters:
+//
+//	ln, _ := s.Listener("tcp", ":8080")
+//	go http.Serve(ln, handler)
+//	client := &http.Client{Transport: &http.Transport{DialContext: s.DialContext}}
+//
+// The adapters follow the net package's error contract: *net.OpError with
+// the errno inside, io.EOF at orderly end of stream, os.ErrDeadlineExceeded
+// for deadlines, net.ErrClosed after Close.
+package sockets

@@ -1,0 +1,230 @@
+package sockets
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+const (
+	recvFlags = MSG_PEEK | MSG_DONTWAIT | MSG_WAITALL | MSG_TRUNC
+	sendFlags = MSG_DONTWAIT | MSG_MORE | MSG_NOSIGNAL
+)
+
+// Recv reads from fd into b, like recv(2). On a stream socket it returns as
+// soon as at least one byte is available (all of b with MSG_WAITALL), and
+// 0 with a nil error at end of stream. When nothing is buffered it sleeps
+// until the wait queue reports EventIn; in nonblocking mode (or with
+// MSG_DONTWAIT) it returns EAGAIN. An unconnected stream socket gives
+// ENOTCONN, a reset connection ECONNRESET (once; then end of stream).
+// Flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC.
+func (s *Sockets) Recv(ctx context.Context, fd int, b []byte, flags int) (int, error) {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return 0, err
+	}
+	n, _, err := s.recv(ctx, nil, so, b, flags, false)
+	return n, err
+}
+
+// RecvFrom is Recv that also returns the sender's address, for datagram
+// sockets. Each call returns one datagram; a datagram longer than b is
+// truncated (MSG_TRUNC returns its full length).
+func (s *Sockets) RecvFrom(ctx context.Context, fd int, b []byte, flags int) (int, netip.AddrPort, error) {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	return s.recv(ctx, nil, so, b, flags, true)
+}
+
+func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, b []byte, flags int, needAddr bool) (int, netip.AddrPort, error) {
+	if flags&^recvFlags != 0 {
+		return 0, netip.AddrPort{}, syscall.EOPNOTSUPP
+	}
+	if so.closed() {
+		return 0, netip.AddrPort{}, syscall.EBADF
+	}
+	if len(b) == 0 && so.stream() {
+		return 0, netip.AddrPort{}, nil
+	}
+	nonblock := so.nonblock.Load() || flags&MSG_DONTWAIT != 0
+	opts := tcpip.ReadOptions{Peek: flags&MSG_PEEK != 0, NeedRemoteAddr: needAddr}
+	waitAll := flags&MSG_WAITALL != 0 && so.stream() && !opts.Peek
+
+	var from netip.AddrPort
+	total := 0
+	for {
+		var (
+			res tcpip.ReadResult
+			off uint64
+		)
+		terr, err := s.block(ctx, cancel, so, "recv", readMask, nonblock, func() tcpip.Error {
+			var terr tcpip.Error
+			res, off, terr = so.read(b[total:], opts)
+			return terr
+		})
+		if err != nil {
+			if total > 0 {
+				return total, from, nil
+			}
+			return 0, from, err
+		}
+		switch terr.(type) {
+		case nil:
+		case *tcpip.ErrClosedForReceive:
+			if s.tr != nil {
+				s.emit(so, "", trace.In, "recv", fmt.Sprintf("end of stream at offset %d", off),
+					f("fd", so.fd), f("n", 0), f("offset", off), f("eof", true))
+			}
+			return total, from, nil
+		default:
+			err := errno(terr)
+			if s.tr != nil && !isAgain(err) {
+				s.emit(so, "", trace.In, "recv", "recv: "+err.Error(), f("fd", so.fd), f("err", err.Error()))
+			}
+			if total > 0 {
+				return total, from, nil
+			}
+			return 0, from, err
+		}
+		if needAddr {
+			from = addrPort(so.domain, res.RemoteAddr)
+		}
+		if s.tr != nil {
+			verb := "copied"
+			if opts.Peek {
+				verb = "peeked"
+			}
+			s.emit(so, "", trace.In, "recv", fmt.Sprintf("%s %d bytes at offset %d", verb, res.Count, off),
+				f("fd", so.fd), f("n", res.Count), f("offset", off))
+		}
+		total += res.Count
+		if !so.stream() {
+			if flags&MSG_TRUNC != 0 {
+				return res.Total, from, nil
+			}
+			return res.Count, from, nil
+		}
+		if !waitAll || total == len(b) {
+			return total, from, nil
+		}
+	}
+}
+
+// read is one nonblocking ep.Read into b. off is the stream offset of the
+// first byte read (the bytes received on this socket before the call).
+func (so *socket) read(b []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, uint64, tcpip.Error) {
+	so.readMu.Lock()
+	defer so.readMu.Unlock()
+	so.rw = b
+	res, terr := so.ep.Read(&so.rw, opts)
+	so.rw = nil
+	off := so.rxOff
+	if terr == nil && !opts.Peek {
+		so.rxOff += uint64(res.Count)
+		if so.stream() {
+			so.ep.ModerateRecvBuf(res.Count)
+		}
+	}
+	return res, off, terr
+}
+
+func isAgain(err error) bool { return err == syscall.EAGAIN }
+
+// Send writes b to fd's peer, like send(2). On a stream socket a blocking
+// Send returns once every byte is in the send buffer, which is before any
+// of it is on the wire; a nonblocking one copies what fits and returns EAGAIN
+// only when nothing fit. Send after Shutdown(SHUT_WR) returns EPIPE, and to
+// a peer that reset the connection ECONNRESET. Flags: MSG_DONTWAIT,
+// MSG_MORE, MSG_NOSIGNAL (ignored).
+func (s *Sockets) Send(ctx context.Context, fd int, b []byte, flags int) (int, error) {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return 0, err
+	}
+	return s.send(ctx, nil, so, b, flags, nil)
+}
+
+// SendTo sends one datagram to addr on a datagram socket. On a stream
+// socket it is Send and addr is ignored, as in Linux.
+func (s *Sockets) SendTo(ctx context.Context, fd int, b []byte, flags int, addr netip.AddrPort) (int, error) {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return 0, err
+	}
+	if so.stream() {
+		return s.send(ctx, nil, so, b, flags, nil)
+	}
+	fa, err := fullAddress(so.domain, addr, false)
+	if err != nil {
+		return 0, err
+	}
+	return s.send(ctx, nil, so, b, flags, &fa)
+}
+
+func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, b []byte, flags int, to *tcpip.FullAddress) (int, error) {
+	if flags&^sendFlags != 0 {
+		return 0, syscall.EOPNOTSUPP
+	}
+	if so.closed() {
+		return 0, syscall.EBADF
+	}
+	nonblock := so.nonblock.Load() || flags&MSG_DONTWAIT != 0
+	opts := tcpip.WriteOptions{To: to, More: flags&MSG_MORE != 0, Atomic: !so.stream()}
+	total := 0
+	for {
+		var (
+			n   int64
+			off uint64
+		)
+		terr, err := s.block(ctx, cancel, so, "send", writeMask, nonblock, func() tcpip.Error {
+			var terr tcpip.Error
+			n, off, terr = so.write(b[total:], opts)
+			return terr
+		})
+		if err != nil {
+			if total > 0 {
+				return total, nil
+			}
+			return 0, err
+		}
+		if terr != nil {
+			err := errno(terr)
+			if s.tr != nil && !isAgain(err) {
+				s.emit(so, "", trace.Out, "send", "send: "+err.Error(), f("fd", so.fd), f("err", err.Error()))
+			}
+			if total > 0 {
+				return total, nil
+			}
+			return 0, err
+		}
+		if s.tr != nil {
+			s.emit(so, "", trace.Out, "send",
+				fmt.Sprintf("copied %d bytes into the send buffer at offset %d (not yet on the wire)", n, off),
+				f("fd", so.fd), f("n", n), f("offset", off))
+		}
+		total += int(n)
+		if !so.stream() || total == len(b) || nonblock {
+			return total, nil
+		}
+	}
+}
+
+// write is one nonblocking ep.Write of b. off is the stream offset of the
+// first byte written.
+func (so *socket) write(b []byte, opts tcpip.WriteOptions) (int64, uint64, tcpip.Error) {
+	so.writeMu.Lock()
+	defer so.writeMu.Unlock()
+	so.wr.Reset(b)
+	n, terr := so.ep.Write(&so.wr, opts)
+	so.wr.Reset(nil)
+	off := so.txOff
+	so.txOff += uint64(n)
+	return n, off, terr
+}

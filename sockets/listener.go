@@ -1,0 +1,52 @@
+package sockets
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"syscall"
+)
+
+// Listener is a net.Listener on a listening socket. Accept takes
+// connections from the endpoint's accept queue, so the backlog and the
+// wake-ups show in Table and in the trace.
+type Listener struct {
+	s       *Sockets
+	so      *socket
+	network string
+	addr    net.Addr
+
+	closed atomic.Bool
+}
+
+var _ net.Listener = (*Listener)(nil)
+
+// FD returns the listening socket's descriptor.
+func (l *Listener) FD() int { return l.so.fd }
+
+// Accept waits for and returns the next connection. After Close it returns
+// an error wrapping net.ErrClosed.
+func (l *Listener) Accept() (net.Conn, error) {
+	nso, _, err := l.s.accept(context.Background(), nil, l.so)
+	if err != nil {
+		if errors.Is(err, syscall.EBADF) {
+			err = net.ErrClosed
+		}
+		return nil, &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+	}
+	return l.s.newConn(nso, l.network), nil
+}
+
+// Close stops listening. Connections still in the accept queue are reset;
+// connections already accepted are not affected.
+func (l *Listener) Close() error {
+	if l.closed.Swap(true) {
+		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: net.ErrClosed}
+	}
+	l.s.closeSocket(l.so)
+	return nil
+}
+
+// Addr returns the listening address.
+func (l *Listener) Addr() net.Addr { return l.addr }

@@ -1,0 +1,222 @@
+package sockets
+
+import (
+	"bytes"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// Options configures a Sockets. The zero value works.
+type Options struct {
+	// Tracer receives socket-layer events (accept, connect, send, recv and
+	// the wake-ups between them). Nil records nothing.
+	Tracer *trace.Tracer
+	// Node names this stack in trace events, such as "server" or "client".
+	Node string
+}
+
+// Sockets is a descriptor table of BSD-style sockets on one gVisor stack.
+// All methods are safe for concurrent use.
+type Sockets struct {
+	stack *stack.Stack
+	tr    *trace.Tracer
+	node  string
+
+	mu   sync.Mutex
+	fds  []*socket // indexed by descriptor; nil means free
+	next int       // no descriptor below next is free
+}
+
+// firstFD is the lowest descriptor handed out; 0, 1 and 2 are left to
+// stdin, stdout and stderr as in a process.
+const firstFD = 3
+
+// New returns an empty socket table on s. s needs the network protocols
+// (ipv4, ipv6) and transport protocols (tcp, udp) the caller intends to use.
+func New(s *stack.Stack, opts Options) *Sockets {
+	return &Sockets{stack: s, tr: opts.Tracer, node: opts.Node, next: firstFD}
+}
+
+// socket is one open descriptor.
+type socket struct {
+	fd     int
+	domain int
+	typ    int
+	proto  tcpip.NetworkProtocolNumber
+	ep     tcpip.Endpoint
+	wq     *waiter.Queue
+
+	done      chan struct{} // closed by Close; wakes every blocked call
+	closeOnce sync.Once
+
+	nonblock atomic.Bool
+
+	// readMu serializes ep.Read so that rxOff matches the bytes handed out
+	// and rw can be reused without allocating.
+	readMu sync.Mutex
+	rw     tcpip.SliceWriter
+	rxOff  uint64 // stream offset: bytes received before the next read
+
+	// writeMu does the same for ep.Write.
+	writeMu sync.Mutex
+	wr      bytes.Reader
+	txOff   uint64 // bytes copied into the send buffer so far
+
+	mu      sync.Mutex
+	backlog int // as passed to Listen; 0 when not listening
+}
+
+func (so *socket) stream() bool { return so.typ == SOCK_STREAM }
+
+func (so *socket) closed() bool {
+	select {
+	case <-so.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Socket creates an endpoint and returns the lowest free descriptor for it.
+// domain is AF_INET or AF_INET6; typ is SOCK_STREAM or SOCK_DGRAM, and may
+// carry unix.SOCK_NONBLOCK.
+func (s *Sockets) Socket(domain, typ int) (int, error) {
+	so, err := s.newSocket(domain, typ)
+	if err != nil {
+		return -1, err
+	}
+	return so.fd, nil
+}
+
+func (s *Sockets) newSocket(domain, typ int) (*socket, error) {
+	nonblock := typ&syscall.SOCK_NONBLOCK != 0
+	typ &^= syscall.SOCK_NONBLOCK | syscall.SOCK_CLOEXEC
+
+	var proto tcpip.NetworkProtocolNumber
+	switch domain {
+	case AF_INET:
+		proto = ipv4.ProtocolNumber
+	case AF_INET6:
+		proto = ipv6.ProtocolNumber
+	default:
+		return nil, syscall.EAFNOSUPPORT
+	}
+	var transport tcpip.TransportProtocolNumber
+	switch typ {
+	case SOCK_STREAM:
+		transport = tcp.ProtocolNumber
+	case SOCK_DGRAM:
+		transport = udp.ProtocolNumber
+	default:
+		return nil, syscall.ESOCKTNOSUPPORT
+	}
+	wq := new(waiter.Queue)
+	ep, terr := s.stack.NewEndpoint(transport, proto, wq)
+	if terr != nil {
+		if _, ok := terr.(*tcpip.ErrUnknownProtocol); ok {
+			return nil, syscall.EAFNOSUPPORT
+		}
+		return nil, errno(terr)
+	}
+	so := &socket{domain: domain, typ: typ, proto: proto, ep: ep, wq: wq, done: make(chan struct{})}
+	so.nonblock.Store(nonblock)
+	s.install(so)
+	return so, nil
+}
+
+// newAccepted wraps an endpoint returned by a listener's accept queue.
+func (s *Sockets) newAccepted(l *socket, ep tcpip.Endpoint, wq *waiter.Queue) *socket {
+	so := &socket{domain: l.domain, typ: l.typ, proto: l.proto, ep: ep, wq: wq, done: make(chan struct{})}
+	s.install(so)
+	return so
+}
+
+// install gives so the lowest free descriptor, as the kernel does.
+func (s *Sockets) install(so *socket) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fd := s.next
+	for fd < len(s.fds) && s.fds[fd] != nil {
+		fd++
+	}
+	if fd >= len(s.fds) {
+		n := max(2*len(s.fds), 16)
+		for n <= fd {
+			n *= 2
+		}
+		fds := make([]*socket, n)
+		copy(fds, s.fds)
+		s.fds = fds
+	}
+	s.fds[fd] = so
+	so.fd = fd
+	s.next = fd + 1
+}
+
+// lookup returns the socket for fd, or EBADF.
+func (s *Sockets) lookup(fd int) (*socket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fd < 0 || fd >= len(s.fds) || s.fds[fd] == nil {
+		return nil, syscall.EBADF
+	}
+	return s.fds[fd], nil
+}
+
+// Close releases fd and closes its endpoint. A connected stream socket
+// sends FIN after any queued data, or RST when SO_LINGER is on with a zero
+// timeout. Calls blocked on fd in other goroutines return EBADF.
+func (s *Sockets) Close(fd int) error {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return err
+	}
+	s.closeSocket(so)
+	return nil
+}
+
+// closeSocket is idempotent: the adapters and Close may both reach it.
+func (s *Sockets) closeSocket(so *socket) {
+	so.closeOnce.Do(func() {
+		conn := ""
+		if s.tr != nil {
+			conn = s.connString(so)
+		}
+		s.mu.Lock()
+		if s.fds[so.fd] == so {
+			s.fds[so.fd] = nil
+			if so.fd < s.next {
+				s.next = so.fd
+			}
+		}
+		s.mu.Unlock()
+		close(so.done)
+		so.ep.Close()
+		if s.tr != nil {
+			s.emit(so, conn, "", "close", "descriptor closed", f("fd", so.fd))
+		}
+	})
+}
+
+// SetNonblock switches fd between blocking and nonblocking mode. In
+// nonblocking mode calls that would wait return EAGAIN (EINPROGRESS for a
+// stream Connect) instead.
+func (s *Sockets) SetNonblock(fd int, nonblocking bool) error {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return err
+	}
+	so.nonblock.Store(nonblocking)
+	return nil
+}

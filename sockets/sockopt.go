@@ -1,0 +1,178 @@
+package sockets
+
+import (
+	"syscall"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// SetSockOpt sets an integer socket option, like setsockopt(2).
+//
+// SOL_SOCKET: SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST (0 or
+// 1); SO_RCVBUF, SO_SNDBUF (bytes; netstack clamps them to its limits);
+// SO_LINGER (seconds; a negative value turns lingering off, 0 makes Close
+// send RST instead of FIN).
+//
+// IPPROTO_TCP: TCP_NODELAY, TCP_CORK (0 or 1); TCP_MAXSEG (bytes);
+// TCP_KEEPIDLE, TCP_KEEPINTVL (seconds); TCP_KEEPCNT.
+//
+// IPPROTO_IPV6: IPV6_V6ONLY (0 or 1; before Bind) on an AF_INET6 socket.
+//
+// Anything else returns ENOPROTOOPT.
+func (s *Sockets) SetSockOpt(fd, level, opt, value int) error {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return err
+	}
+	ops := so.ep.SocketOptions()
+	switch level {
+	case SOL_SOCKET:
+		switch opt {
+		case SO_REUSEADDR:
+			ops.SetReuseAddress(value != 0)
+		case SO_REUSEPORT:
+			ops.SetReusePort(value != 0)
+		case SO_KEEPALIVE:
+			ops.SetKeepAlive(value != 0)
+		case SO_BROADCAST:
+			ops.SetBroadcast(value != 0)
+		case SO_RCVBUF:
+			ops.SetReceiveBufferSize(int64(value), true)
+		case SO_SNDBUF:
+			ops.SetSendBufferSize(int64(value), true)
+		case SO_LINGER:
+			if value < 0 {
+				ops.SetLinger(tcpip.LingerOption{})
+			} else {
+				ops.SetLinger(tcpip.LingerOption{Enabled: true, Timeout: time.Duration(value) * time.Second})
+			}
+		default:
+			return syscall.ENOPROTOOPT
+		}
+		return nil
+	case IPPROTO_TCP:
+		if !so.stream() {
+			return syscall.EOPNOTSUPP
+		}
+		switch opt {
+		case TCP_NODELAY:
+			ops.SetDelayOption(value == 0)
+		case TCP_CORK:
+			ops.SetCorkOption(value != 0)
+		case TCP_MAXSEG:
+			return errno(so.ep.SetSockOptInt(tcpip.MaxSegOption, value))
+		case TCP_KEEPCNT:
+			return errno(so.ep.SetSockOptInt(tcpip.KeepaliveCountOption, value))
+		case TCP_KEEPIDLE:
+			if value < 1 {
+				return syscall.EINVAL
+			}
+			v := tcpip.KeepaliveIdleOption(time.Duration(value) * time.Second)
+			return errno(so.ep.SetSockOpt(&v))
+		case TCP_KEEPINTVL:
+			if value < 1 {
+				return syscall.EINVAL
+			}
+			v := tcpip.KeepaliveIntervalOption(time.Duration(value) * time.Second)
+			return errno(so.ep.SetSockOpt(&v))
+		default:
+			return syscall.ENOPROTOOPT
+		}
+		return nil
+	case IPPROTO_IPV6:
+		if so.domain != AF_INET6 || opt != IPV6_V6ONLY {
+			return syscall.ENOPROTOOPT
+		}
+		ops.SetV6Only(value != 0)
+		return nil
+	default:
+		return syscall.ENOPROTOOPT
+	}
+}
+
+// GetSockOpt reads an integer socket option, like getsockopt(2). It knows
+// every option SetSockOpt does, plus SO_ERROR (the pending error as an
+// errno number, cleared by reading it), SO_TYPE, SO_DOMAIN and
+// SO_ACCEPTCONN. SO_LINGER reads as -1 when lingering is off.
+func (s *Sockets) GetSockOpt(fd, level, opt int) (int, error) {
+	so, err := s.lookup(fd)
+	if err != nil {
+		return 0, err
+	}
+	ops := so.ep.SocketOptions()
+	switch level {
+	case SOL_SOCKET:
+		switch opt {
+		case SO_REUSEADDR:
+			return b2i(ops.GetReuseAddress()), nil
+		case SO_REUSEPORT:
+			return b2i(ops.GetReusePort()), nil
+		case SO_KEEPALIVE:
+			return b2i(ops.GetKeepAlive()), nil
+		case SO_BROADCAST:
+			return b2i(ops.GetBroadcast()), nil
+		case SO_RCVBUF:
+			return int(ops.GetReceiveBufferSize()), nil
+		case SO_SNDBUF:
+			return int(ops.GetSendBufferSize()), nil
+		case SO_LINGER:
+			l := ops.GetLinger()
+			if !l.Enabled {
+				return -1, nil
+			}
+			return int(l.Timeout / time.Second), nil
+		case SO_ERROR:
+			if e, ok := errno(so.ep.LastError()).(syscall.Errno); ok {
+				return int(e), nil
+			}
+			return 0, nil
+		case SO_TYPE:
+			return so.typ, nil
+		case SO_DOMAIN:
+			return so.domain, nil
+		case SO_ACCEPTCONN:
+			return b2i(ops.GetAcceptConn()), nil
+		}
+		return 0, syscall.ENOPROTOOPT
+	case IPPROTO_TCP:
+		if !so.stream() {
+			return 0, syscall.EOPNOTSUPP
+		}
+		switch opt {
+		case TCP_NODELAY:
+			return b2i(!ops.GetDelayOption()), nil
+		case TCP_CORK:
+			return b2i(ops.GetCorkOption()), nil
+		case TCP_MAXSEG:
+			v, terr := so.ep.GetSockOptInt(tcpip.MaxSegOption)
+			return v, errno(terr)
+		case TCP_KEEPCNT:
+			v, terr := so.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
+			return v, errno(terr)
+		case TCP_KEEPIDLE:
+			var v tcpip.KeepaliveIdleOption
+			terr := so.ep.GetSockOpt(&v)
+			return int(time.Duration(v) / time.Second), errno(terr)
+		case TCP_KEEPINTVL:
+			var v tcpip.KeepaliveIntervalOption
+			terr := so.ep.GetSockOpt(&v)
+			return int(time.Duration(v) / time.Second), errno(terr)
+		}
+		return 0, syscall.ENOPROTOOPT
+	case IPPROTO_IPV6:
+		if so.domain != AF_INET6 || opt != IPV6_V6ONLY {
+			return 0, syscall.ENOPROTOOPT
+		}
+		return b2i(ops.GetV6Only()), nil
+	default:
+		return 0, syscall.ENOPROTOOPT
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

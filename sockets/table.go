@@ -1,0 +1,73 @@
+package sockets
+
+import (
+	"net/netip"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+)
+
+// SocketInfo is one row of Table, the columns ss(8) shows.
+type SocketInfo struct {
+	FD     int
+	Domain int // AF_INET or AF_INET6
+	Type   int // SOCK_STREAM or SOCK_DGRAM
+	// State is the TCP state as netstack names it (LISTEN, SYN-SENT,
+	// ESTABLISHED, CLOSE-WAIT, FIN-WAIT1, TIME-WAIT, CLOSED...; INITIAL
+	// and BOUND before connect or listen), or INITIAL, BOUND, CONNECTED or
+	// CLOSED for a datagram socket.
+	State   string
+	Local   netip.AddrPort
+	Peer    netip.AddrPort // zero when not connected
+	Backlog int            // for a listener, as passed to Listen
+	RecvQ   int            // bytes received and not yet read
+	SendQ   int            // bytes in the send buffer not yet acknowledged
+}
+
+// Network returns "tcp", "tcp6", "udp" or "udp6", as ss and netstat label
+// rows.
+func (i SocketInfo) Network() string {
+	n := "tcp"
+	if i.Type == SOCK_DGRAM {
+		n = "udp"
+	}
+	if i.Domain == AF_INET6 {
+		n += "6"
+	}
+	return n
+}
+
+// Table lists the open descriptors in ascending order.
+func (s *Sockets) Table() []SocketInfo {
+	s.mu.Lock()
+	socks := make([]*socket, 0, len(s.fds))
+	for _, so := range s.fds {
+		if so != nil {
+			socks = append(socks, so)
+		}
+	}
+	s.mu.Unlock()
+
+	rows := make([]SocketInfo, 0, len(socks))
+	for _, so := range socks {
+		row := SocketInfo{FD: so.fd, Domain: so.domain, Type: so.typ, Local: s.local(so)}
+		if so.stream() {
+			row.State = tcp.EndpointState(so.ep.State()).String()
+		} else {
+			row.State = transport.DatagramEndpointState(so.ep.State()).String()
+		}
+		row.Peer, _ = s.peer(so)
+		so.mu.Lock()
+		row.Backlog = so.backlog
+		so.mu.Unlock()
+		if v, err := so.ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption); err == nil {
+			row.RecvQ = v
+		}
+		if v, err := so.ep.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil {
+			row.SendQ = v
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}

@@ -1,0 +1,165 @@
+package sockets
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// waker is a waiter.Entry that records which events woke it, so the trace
+// can say "woken by EventIn" rather than just "woken".
+type waker struct {
+	entry waiter.Entry
+	ch    chan struct{}
+	mask  atomic.Uint64
+}
+
+// NotifyEvent implements waiter.EventListener. It runs on the netstack
+// goroutine that changed the endpoint's state and must not block.
+func (w *waker) NotifyEvent(m waiter.EventMask) {
+	w.mask.Or(uint64(m))
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+var wakers = sync.Pool{New: func() any { return &waker{ch: make(chan struct{}, 1)} }}
+
+func getWaker(mask waiter.EventMask) *waker {
+	w := wakers.Get().(*waker)
+	select {
+	case <-w.ch:
+	default:
+	}
+	w.mask.Store(0)
+	w.entry.Init(w, mask)
+	return w
+}
+
+func putWaker(w *waker) { wakers.Put(w) }
+
+// Masks each kind of wait registers for. Errors and hang-ups are always
+// included so that a reset or a close wakes every sleeper.
+const (
+	readMask  = waiter.ReadableEvents | waiter.EventErr | waiter.EventHUp
+	writeMask = waiter.WritableEvents | waiter.EventErr | waiter.EventHUp
+)
+
+// block calls try until it returns something other than ErrWouldBlock,
+// sleeping on so's wait queue in between. It is the kernel's
+// prepare_to_wait / re-check / schedule loop: the entry is registered before
+// the re-check so that a notification between the check and the sleep is
+// not lost.
+//
+// A blocking wait ends early when ctx is done (ctx.Err() wrapped), when
+// cancel is closed (os.ErrDeadlineExceeded, for the net.Conn deadlines) or
+// when the descriptor is closed (EBADF). When nonblock is set, a would-block
+// result is returned as ErrWouldBlock for the caller to map.
+func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket, op string, mask waiter.EventMask, nonblock bool, try func() tcpip.Error) (tcpip.Error, error) {
+	if so.closed() {
+		return nil, syscall.EBADF
+	}
+	terr := try()
+	if _, ok := terr.(*tcpip.ErrWouldBlock); !ok || nonblock {
+		return terr, nil
+	}
+	w := getWaker(mask)
+	so.wq.EventRegister(&w.entry)
+	defer func() {
+		so.wq.EventUnregister(&w.entry)
+		putWaker(w)
+	}()
+	for {
+		terr = try()
+		if _, ok := terr.(*tcpip.ErrWouldBlock); !ok {
+			return terr, nil
+		}
+		if s.tr != nil {
+			s.emit(so, "", dirOf(op), "would-block", op+": "+sleepReason(op)+", going to sleep",
+				f("fd", so.fd), f("op", op), f("wait", eventString(mask)))
+		}
+		select {
+		case <-w.ch:
+		case <-ctx.Done():
+			return nil, ctxErr(ctx, op)
+		case <-cancel:
+			return nil, os.ErrDeadlineExceeded
+		case <-so.done:
+			return nil, syscall.EBADF
+		}
+		if so.closed() {
+			// Close wakes the queue too; the descriptor is gone
+			// whichever wake-up came first.
+			return nil, syscall.EBADF
+		}
+		if s.tr != nil {
+			m := waiter.EventMask(w.mask.Swap(0))
+			s.emit(so, "", dirOf(op), "woken", op+": woken by "+eventString(m),
+				f("fd", so.fd), f("op", op), f("events", eventString(m)))
+		}
+	}
+}
+
+// ctxErr wraps the context's error so that errors.Is(err, context.Canceled)
+// and errors.Is(err, context.DeadlineExceeded) hold.
+func ctxErr(ctx context.Context, op string) error {
+	return fmt.Errorf("sockets: %s: %w", op, ctx.Err())
+}
+
+func sleepReason(op string) string {
+	switch op {
+	case "recv":
+		return "nothing to read"
+	case "send":
+		return "send buffer full"
+	case "accept":
+		return "accept queue empty"
+	default:
+		return "not ready"
+	}
+}
+
+func dirOf(op string) trace.Dir {
+	switch op {
+	case "send", "sendto", "connect":
+		return trace.Out
+	default:
+		return trace.In
+	}
+}
+
+// eventString names the bits of m the way poll(2) users know them.
+func eventString(m waiter.EventMask) string {
+	names := []struct {
+		bit  waiter.EventMask
+		name string
+	}{
+		{waiter.EventIn, "EventIn"},
+		{waiter.EventOut, "EventOut"},
+		{waiter.EventErr, "EventErr"},
+		{waiter.EventHUp, "EventHUp"},
+		{waiter.EventRdHUp, "EventRdHUp"},
+	}
+	out := ""
+	for _, n := range names {
+		if m&n.bit != 0 {
+			if out != "" {
+				out += "|"
+			}
+			out += n.name
+		}
+	}
+	if out == "" {
+		return "none"
+	}
+	return out
+}
