@@ -1,0 +1,238 @@
+package ws
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// maxCloseReason is the longest reason that fits a control frame beside
+// the two-byte code.
+const maxCloseReason = MaxControlPayload - 2
+
+// ClosePayload encodes the body of a close frame (RFC 6455 §5.5.1): the
+// code as two big-endian bytes, then the reason. StatusNoStatusRcvd gives
+// an empty body. It does not check its arguments; see ParseClosePayload.
+func ClosePayload(code StatusCode, reason string) []byte {
+	if code == StatusNoStatusRcvd {
+		return nil
+	}
+	p := make([]byte, 2, 2+len(reason))
+	binary.BigEndian.PutUint16(p, uint16(code))
+	return append(p, reason...)
+}
+
+// ParseClosePayload decodes and checks the body of a close frame: empty
+// (StatusNoStatusRcvd, RFC 6455 §7.1.5), or a code that is valid on the
+// wire (§7.4) followed by a UTF-8 reason (§5.5.1). One byte is
+// ErrBadClosePayload; a bad code ErrBadCloseCode; a bad reason
+// ErrInvalidUTF8.
+func ParseClosePayload(p []byte) (StatusCode, string, error) {
+	switch len(p) {
+	case 0:
+		return StatusNoStatusRcvd, "", nil
+	case 1:
+		return 0, "", ErrBadClosePayload
+	}
+	code := StatusCode(binary.BigEndian.Uint16(p))
+	if !code.ValidOnWire() {
+		return 0, "", fmt.Errorf("%w %d", ErrBadCloseCode, uint16(code))
+	}
+	if !validUTF8(p[2:]) {
+		return 0, "", fmt.Errorf("%w in close reason", ErrInvalidUTF8)
+	}
+	return code, string(p[2:]), nil
+}
+
+// Close performs the closing handshake (RFC 6455 §7.1.2): it sends a close
+// frame with code and reason, waits for the peer's close frame, then closes
+// TCP. A concurrent ReadMessage sees the peer's close; without one, Close
+// reads (and discards) messages itself until the close frame arrives. It
+// waits at most the configured close timeout (DefaultCloseTimeout) and
+// returns ErrCloseTimeout if the peer did not answer.
+//
+// code must be valid on the wire, or StatusNoStatusRcvd for an empty close
+// frame; reason must be UTF-8 of at most 123 bytes. Close returns nil once
+// the handshake has completed, also when the peer started it.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if code != StatusNoStatusRcvd && !code.ValidOnWire() {
+		return fmt.Errorf("ws: close: status %d may not be sent", uint16(code))
+	}
+	if code == StatusNoStatusRcvd && reason != "" {
+		return errors.New("ws: close: a reason needs a status code")
+	}
+	if len(reason) > maxCloseReason {
+		return fmt.Errorf("ws: close: reason is %d bytes, at most %d fit", len(reason), maxCloseReason)
+	}
+	if !validUTF8([]byte(reason)) {
+		return fmt.Errorf("ws: close: %w in reason", ErrInvalidUTF8)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+	defer cancel()
+
+	if err := c.sendClose(ctx, ClosePayload(code, reason)); err != nil && !errors.Is(err, ErrCloseSent) {
+		c.closeTCP()
+		return err
+	}
+
+	select {
+	case <-c.readDone:
+	case <-ctx.Done():
+	case c.readLock <- struct{}{}:
+		// No one is reading: read until the peer's close frame arrives.
+		stop := watch(ctx, c.nc.SetReadDeadline)
+		for c.rerr == nil && ctxDone(ctx) == nil {
+			c.readMessage(ctx)
+		}
+		stop()
+		unlock(c.readLock)
+	}
+	c.closeTCP()
+
+	c.mu.Lock()
+	peer, end := c.peerClose, c.endErr
+	c.mu.Unlock()
+	switch {
+	case peer != nil:
+		return nil
+	case ctxDone(ctx) != nil:
+		return ErrCloseTimeout
+	case end != nil:
+		return end
+	}
+	return nil
+}
+
+// sendClose writes a close frame and records it in the trace.
+func (c *Conn) sendClose(ctx context.Context, payload []byte) error {
+	err := c.writeControl(ctx, OpClose, payload)
+	if err == nil && c.cfg.tracer.Enabled() {
+		code, reason, _ := ParseClosePayload(payload)
+		c.traceClose(trace.Out, "close sent", code, reason)
+	}
+	return err
+}
+
+func (c *Conn) traceClose(dir trace.Dir, what string, code StatusCode, reason string) {
+	c.emit(dir, "close", what+" "+code.String()+" "+strconv.Quote(reason),
+		trace.Field{Key: "code", Value: uint16(code)},
+		trace.Field{Key: "reason", Value: reason})
+}
+
+// handleClose answers the peer's close frame with payload p: it echoes the
+// code (RFC 6455 §5.5.1) unless a close frame was already sent, and
+// returns the *CloseError that ends reading.
+func (c *Conn) handleClose(p []byte) error {
+	code, reason, err := ParseClosePayload(p)
+	if err != nil {
+		return err
+	}
+	if c.cfg.tracer.Enabled() {
+		c.traceClose(trace.In, "close received", code, reason)
+	}
+	ce := &CloseError{Code: code, Reason: reason}
+	c.mu.Lock()
+	c.peerClose = ce
+	sent := c.closeSent
+	c.mu.Unlock()
+	if !sent {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+		err := c.sendClose(ctx, p[:min(len(p), 2)])
+		cancel()
+		if err != nil && !errors.Is(err, ErrCloseSent) {
+			c.closeTCP()
+		}
+	}
+	return ce
+}
+
+// finishClose closes TCP after both close frames have passed. RFC 6455
+// §7.1.1: the server closes first; the client waits a while for that.
+func (c *Conn) finishClose() {
+	if c.client {
+		c.nc.SetReadDeadline(time.Now().Add(c.cfg.closeTimeout))
+		io.Copy(io.Discard, c.br)
+	}
+	c.closeTCP()
+}
+
+// fail fails the connection (RFC 6455 §7.1.7) after a violation by the
+// peer: it sends a close frame with code, half-closes TCP, discards what
+// the peer still sends until it closes too (so that unread data does not
+// turn the close into a reset), and closes.
+func (c *Conn) fail(code StatusCode, err error) {
+	reason := err.Error()
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
+		for !validUTF8([]byte(reason)) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+	sendErr := c.sendClose(ctx, ClosePayload(code, reason))
+	cancel()
+	if sendErr == nil {
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		c.nc.SetReadDeadline(time.Now().Add(c.cfg.closeTimeout))
+		io.Copy(io.Discard, c.br)
+	}
+	c.closeTCP()
+}
+
+// Ping sends a ping with payload (at most 125 bytes) and waits for the pong
+// that carries the same payload (RFC 6455 §5.5.2). Pongs are read by
+// ReadMessage, so another goroutine must be reading.
+func (c *Conn) Ping(ctx context.Context, payload []byte) error {
+	if len(payload) > MaxControlPayload {
+		return ErrControlTooLong
+	}
+	key := string(payload)
+	ch := make(chan struct{})
+	c.mu.Lock()
+	c.pings[key] = append(c.pings[key], ch)
+	c.mu.Unlock()
+	defer c.forgetPing(key, ch)
+
+	if err := c.writeControl(ctx, OpPing, payload); err != nil {
+		return err
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return fmt.Errorf("ws: ping: no pong before the connection closed: %w", net.ErrClosed)
+	case <-c.readDone:
+		c.mu.Lock()
+		err := c.endErr
+		c.mu.Unlock()
+		return fmt.Errorf("ws: ping: no pong before the connection ended: %w", err)
+	}
+}
+
+func (c *Conn) forgetPing(key string, ch chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	waiters := c.pings[key]
+	for i, w := range waiters {
+		if w == ch {
+			waiters = append(waiters[:i], waiters[i+1:]...)
+			break
+		}
+	}
+	if len(waiters) == 0 {
+		delete(c.pings, key)
+	} else {
+		c.pings[key] = waiters
+	}
+}

@@ -1,0 +1,274 @@
+package ws
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// MessageType is the type of a data message (RFC 6455 §5.6).
+type MessageType int
+
+const (
+	MessageText   MessageType = MessageType(OpText)
+	MessageBinary MessageType = MessageType(OpBinary)
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case MessageText:
+		return "text"
+	case MessageBinary:
+		return "binary"
+	}
+	return "MessageType(" + strconv.Itoa(int(t)) + ")"
+}
+
+const (
+	// DefaultMaxMessageSize is the largest message a Conn reads unless
+	// told otherwise.
+	DefaultMaxMessageSize = 16 << 20
+	// DefaultCloseTimeout is how long Close waits for the peer's close
+	// frame unless told otherwise.
+	DefaultCloseTimeout = 5 * time.Second
+)
+
+// connConfig is what AcceptOptions and DialOptions have in common.
+type connConfig struct {
+	maxMessage   int64
+	closeTimeout time.Duration
+	tracer       *trace.Tracer
+	node         string
+}
+
+func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, node string) connConfig {
+	if maxMessage == 0 {
+		maxMessage = DefaultMaxMessageSize
+	}
+	if closeTimeout <= 0 {
+		closeTimeout = DefaultCloseTimeout
+	}
+	return connConfig{maxMessage: maxMessage, closeTimeout: closeTimeout, tracer: tr, node: node}
+}
+
+// Conn is a WebSocket connection after a successful opening handshake.
+//
+// One goroutine at a time may read (ReadMessage); any number may write.
+// Writes take one lock per frame, so a control frame (a pong, a ping, a
+// close) can go out between the fragments of a message being written with
+// Writer. Ping and Close need some goroutine to be reading, or read for
+// themselves when none is.
+type Conn struct {
+	nc          net.Conn
+	br          *bufio.Reader
+	client      bool
+	subprotocol string
+	cfg         connConfig
+	name        string // "local->remote" for trace events
+
+	// Reading. readLock is held by ReadMessage and by Close while it
+	// reads the peer's close frame itself. The fields below it are
+	// guarded by it.
+	readLock chan struct{}
+	roff     int64 // stream offset of the next frame header
+	rerr     error // sticky error ending the read side
+	ctrl     [MaxControlPayload]byte
+
+	// Writing. msgLock is held for a whole data message, writeLock for
+	// one frame. The fields below writeLock are guarded by it.
+	msgLock   chan struct{}
+	writeLock chan struct{}
+	bw        *bufio.Writer
+	woff      int64
+	keys      maskKeys
+	scratch   []byte
+	werr      error
+
+	mu        sync.Mutex
+	closeSent bool
+	peerClose *CloseError
+	endErr    error
+	pings     map[string][]chan struct{}
+
+	readDone     chan struct{} // closed when the read side has ended
+	readDoneOnce sync.Once
+	closed       chan struct{} // closed when the net.Conn has been closed
+	closeOnce    sync.Once
+	closeErr     error
+}
+
+func newConn(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, cfg connConfig) *Conn {
+	if br == nil {
+		br = bufio.NewReaderSize(nc, 8<<10)
+	}
+	c := &Conn{
+		nc:          nc,
+		br:          br,
+		client:      client,
+		subprotocol: subprotocol,
+		cfg:         cfg,
+		readLock:    make(chan struct{}, 1),
+		msgLock:     make(chan struct{}, 1),
+		writeLock:   make(chan struct{}, 1),
+		bw:          bufio.NewWriterSize(nc, 8<<10),
+		pings:       make(map[string][]chan struct{}),
+		readDone:    make(chan struct{}),
+		closed:      make(chan struct{}),
+	}
+	if client {
+		c.scratch = make([]byte, 8<<10)
+	}
+	if cfg.tracer.Enabled() {
+		c.name = connName(nc)
+	}
+	return c
+}
+
+func connName(nc net.Conn) string {
+	var l, r string
+	if a := nc.LocalAddr(); a != nil {
+		l = a.String()
+	}
+	if a := nc.RemoteAddr(); a != nil {
+		r = a.String()
+	}
+	return l + "->" + r
+}
+
+// Subprotocol returns the subprotocol chosen in the handshake, or "".
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// LocalAddr returns the local network address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr returns the remote network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// NetConn returns the underlying connection. Reading from or writing to it
+// directly corrupts the WebSocket stream.
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// CloseNow closes the TCP connection at once, without a close handshake.
+func (c *Conn) CloseNow() error {
+	c.closeTCP()
+	return c.closeErr
+}
+
+func (c *Conn) closeTCP() {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.nc.Close()
+		close(c.closed)
+		c.emit(trace.Out, "close", "tcp closed")
+	})
+}
+
+// lock takes a channel lock, giving up when ctx is done or the connection
+// has been closed.
+func (c *Conn) lock(ctx context.Context, l chan struct{}) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.closed:
+		return net.ErrClosed
+	}
+}
+
+func unlock(l chan struct{}) { <-l }
+
+// aLongTimeAgo is a deadline in the past, which interrupts blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// watch makes ctx govern the I/O deadline set by set (SetReadDeadline or
+// SetWriteDeadline) until the returned stop function is called.
+func watch(ctx context.Context, set func(time.Time) error) (stop func()) {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	if d, ok := ctx.Deadline(); ok {
+		set(d)
+	}
+	fired := make(chan struct{})
+	cancel := context.AfterFunc(ctx, func() {
+		set(aLongTimeAgo)
+		close(fired)
+	})
+	return func() {
+		if !cancel() {
+			<-fired
+		}
+		set(time.Time{})
+	}
+}
+
+// emit records one ws event. Callers building fields check
+// c.cfg.tracer.Enabled first.
+func (c *Conn) emit(dir trace.Dir, name, summary string, fields ...trace.Field) {
+	if !c.cfg.tracer.Enabled() {
+		return
+	}
+	c.cfg.tracer.Emit(trace.Event{
+		Node:    c.cfg.node,
+		Layer:   trace.LayerWS,
+		Dir:     dir,
+		Name:    name,
+		Conn:    c.name,
+		Summary: summary,
+		Fields:  fields,
+	})
+}
+
+func (c *Conn) traceFrame(dir trace.Dir, h Header, off int64) {
+	c.emit(dir, "frame", h.String(),
+		trace.Field{Key: "fin", Value: h.Fin},
+		trace.Field{Key: "rsv", Value: h.Rsv},
+		trace.Field{Key: "opcode", Value: h.Opcode.String()},
+		trace.Field{Key: "masked", Value: h.Masked},
+		trace.Field{Key: "len", Value: h.Length},
+		trace.Field{Key: "offset", Value: off},
+	)
+}
+
+func (c *Conn) traceMessage(dir trace.Dir, typ MessageType, p []byte, frames int) {
+	var s []byte
+	s = append(s, "message "...)
+	s = append(s, typ.String()...)
+	s = append(s, ' ')
+	if typ == MessageText {
+		const quoteMax = 40
+		q := p
+		if len(q) > quoteMax {
+			q = q[:quoteMax]
+		}
+		s = strconv.AppendQuote(s, string(q))
+		if len(p) > quoteMax {
+			s = append(s, "..."...)
+		}
+		s = append(s, ' ')
+	}
+	s = append(s, '(')
+	s = strconv.AppendInt(s, int64(len(p)), 10)
+	s = append(s, " bytes, "...)
+	s = strconv.AppendInt(s, int64(frames), 10)
+	if frames == 1 {
+		s = append(s, " frame)"...)
+	} else {
+		s = append(s, " frames)"...)
+	}
+	c.emit(dir, "message", string(s),
+		trace.Field{Key: "type", Value: typ.String()},
+		trace.Field{Key: "len", Value: len(p)},
+		trace.Field{Key: "fragments", Value: frames},
+	)
+}

@@ -1,0 +1,59 @@
+// Package ws implements the WebSocket protocol, RFC 6455, for servers and
+// clients, written so that every step from bytes on a connection to a
+// delivered message can be traced.
+//
+// The package has two levels. The frame level reads and writes single
+// frames on any io.Reader or io.Writer: ParseHeader and RawHeader decode a
+// header without allocating, PutHeader encodes one, ReadFrame and
+// WriteFrame move whole frames, Mask applies a masking key. The message
+// level, Conn, runs the protocol: the opening handshake, masking,
+// fragmentation, UTF-8 checks, ping and pong, and the close handshake.
+//
+// A server, under net/http:
+//
+//	http.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+//		c, err := ws.Accept(w, r, nil)
+//		if err != nil {
+//			return // Accept has answered the request
+//		}
+//		defer c.CloseNow()
+//		for {
+//			typ, p, err := c.ReadMessage(r.Context())
+//			if err != nil {
+//				return
+//			}
+//			if err := c.WriteMessage(r.Context(), typ, p); err != nil {
+//				return
+//			}
+//		}
+//	})
+//
+// On a raw net.Conn (for example one accepted from a userspace stack),
+// Upgrade reads the HTTP request itself.
+//
+// A client:
+//
+//	c, _, err := ws.Dial(ctx, "ws://10.200.0.2:8080/echo", nil)
+//	if err != nil {
+//		return err
+//	}
+//	defer c.CloseNow()
+//	err = c.WriteMessage(ctx, ws.MessageText, []byte("hello"))
+//	typ, p, err := c.ReadMessage(ctx)
+//	err = c.Close(ws.StatusNormalClosure, "bye")
+//
+// DialOptions.NetDial lets the client run over any transport, and Client
+// runs the handshake over a connection that is already open.
+//
+// A connection ends in one of three ways, and reads report which: a close
+// handshake gives a *CloseError with the peer's code and reason; TCP ending
+// without a close frame gives a *CloseError with StatusAbnormalClosure
+// (1006) wrapping io.EOF or io.ErrUnexpectedEOF; a reset gives the
+// transport error, which matches syscall.ECONNRESET with errors.Is.
+//
+// With AcceptOptions.Tracer or DialOptions.Tracer set, every frame read or
+// written, every unmasking, every delivered message, the handshake and the
+// close steps are emitted as trace events in the ws layer; frame events
+// carry the frame's offset in the byte stream after the handshake, so they
+// can be joined with the TCP segments that carried them.
+package ws

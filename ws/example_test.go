@@ -1,0 +1,147 @@
+package ws_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ws"
+)
+
+// echo is an http.Handler that echoes every message until the client
+// closes.
+func echo(w http.ResponseWriter, r *http.Request) {
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{Subprotocols: []string{"echo"}})
+	if err != nil {
+		return // Accept has written the rejection
+	}
+	defer c.CloseNow()
+	ctx := context.Background()
+	for {
+		typ, p, err := c.ReadMessage(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(ctx, typ, p); err != nil {
+			return
+		}
+	}
+}
+
+func ExampleAccept() {
+	srv := httptest.NewServer(http.HandlerFunc(echo))
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &ws.DialOptions{Subprotocols: []string{"echo"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.WriteMessage(ctx, ws.MessageText, []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	typ, p, err := c.ReadMessage(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c.Subprotocol(), typ, string(p))
+	if err := c.Close(ws.StatusNormalClosure, "bye"); err != nil {
+		log.Fatal(err)
+	}
+	// Output: echo text hello
+}
+
+func ExampleDial() {
+	srv := httptest.NewServer(http.HandlerFunc(echo))
+	defer srv.Close()
+
+	// NetDial chooses the transport, for example a userspace stack.
+	opts := &ws.DialOptions{
+		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	ctx := context.Background()
+	c, resp, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/echo", opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.Status)
+	// A message in three frames.
+	if err := c.WriteFragmented(ctx, ws.MessageText, []byte("frag"), []byte("men"), []byte("ted")); err != nil {
+		log.Fatal(err)
+	}
+	_, p, err := c.ReadMessage(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(p))
+	c.Close(ws.StatusNormalClosure, "")
+	// Output:
+	// 101 Switching Protocols
+	// fragmented
+}
+
+func ExampleUpgrade() {
+	serverSide, clientSide := net.Pipe()
+	go func() {
+		c, err := ws.Upgrade(context.Background(), serverSide, nil)
+		if err != nil {
+			serverSide.Close()
+			return
+		}
+		defer c.CloseNow()
+		_, p, err := c.ReadMessage(context.Background())
+		if err != nil {
+			return
+		}
+		c.WriteMessage(context.Background(), ws.MessageText, []byte(strings.ToUpper(string(p))))
+		c.ReadMessage(context.Background()) // until the close handshake
+	}()
+
+	ctx := context.Background()
+	c, _, err := ws.Client(ctx, clientSide, "ws://glassnet.example/", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.WriteMessage(ctx, ws.MessageText, []byte("over a pipe"))
+	_, p, _ := c.ReadMessage(ctx)
+	fmt.Println(string(p))
+	c.Close(ws.StatusNormalClosure, "")
+	// Output: OVER A PIPE
+}
+
+func ExampleDialOptions_tracer() {
+	srv := httptest.NewServer(http.HandlerFunc(echo))
+	defer srv.Close()
+
+	tr := trace.New(trace.SinkFunc(func(e *trace.Event) {
+		if e.Name != "handshake" {
+			fmt.Printf("%-3s %-7s %s\n", e.Dir, e.Name, e.Summary)
+		}
+	}))
+	ctx := context.Background()
+	c, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &ws.DialOptions{Tracer: tr, Node: "client"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.WriteMessage(ctx, ws.MessageText, []byte("hello"))
+	c.ReadMessage(ctx)
+	c.Close(ws.StatusNormalClosure, "bye")
+	// Output:
+	// out frame   FIN text len=5 masked
+	// out message message text "hello" (5 bytes, 1 frame)
+	// in  frame   FIN text len=5
+	// in  message message text "hello" (5 bytes, 1 frame)
+	// out frame   FIN close len=5 masked
+	// out close   close sent 1000 (normal closure) "bye"
+	// in  frame   FIN close len=2
+	// in  close   close received 1000 (normal closure) ""
+	// out close   tcp closed
+}

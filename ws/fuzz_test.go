@@ -1,0 +1,128 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// frameSeeds are nasty inputs for the frame parsers.
+var frameSeeds = [][]byte{
+	{},
+	{0x81},
+	{0x81, 0x05, 'H', 'e', 'l', 'l', 'o'},
+	{0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58},
+	{0x82, 0xfe, 0x00, 0x7e, 1, 2, 3, 4},                               // 16-bit length, truncated payload
+	{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4},                // 64-bit length with the top bit
+	{0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},       // huge length, no mask
+	{0x82, 0xfe, 0x00, 0x05, 1, 2, 3, 4, 'a', 'b', 'c', 'd', 'e'},      // non-minimal 16-bit length
+	{0xf3, 0x80, 0, 0, 0, 0},                                           // RSV bits and opcode 3
+	{0x09, 0x80, 0, 0, 0, 0},                                           // fragmented ping
+	{0x88, 0x81, 0, 0, 0, 0, 3},                                        // close with 1 byte
+	{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xed},                               // close 1005 on the wire
+	{0x88, 0x84, 0, 0, 0, 0, 0x03, 0xe8, 0xc0, 0xaf},                   // close with an overlong reason
+	{0x01, 0x82, 0, 0, 0, 0, 0xe2, 0x82, 0x80, 0x81, 0, 0, 0, 0, 0xac}, // split code point
+	{0x01, 0x81, 0, 0, 0, 0, 'a', 0x81, 0x81, 0, 0, 0, 0, 'b'},         // text inside a message
+	{0x00, 0x81, 0, 0, 0, 0, 'a'},                                      // continuation first
+	{0x89, 0x80, 1, 2, 3, 4, 0x8a, 0x80, 1, 2, 3, 4, 0x88, 0x80, 1, 2, 3, 4},
+}
+
+// FuzzReadFrame feeds arbitrary bytes to the frame parsers and to a
+// server-side Conn. Nothing may panic; whatever parses must re-encode to
+// the same header.
+func FuzzReadFrame(f *testing.F) {
+	for _, s := range frameSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if h, n, err := ParseHeader(data); err == nil {
+			b := AppendHeader(nil, h)
+			h2, n2, err := ParseHeader(b)
+			if err != nil || h2 != h || n2 > n {
+				t.Fatalf("re-encoding %+v gave %+v, %d, %v", h, h2, n2, err)
+			}
+		}
+		r := bytes.NewReader(data)
+		for {
+			fr, err := ReadFrame(r)
+			if err != nil {
+				break
+			}
+			if int64(len(fr.Payload)) != fr.Header.Length {
+				t.Fatalf("payload %d bytes, header says %d", len(fr.Payload), fr.Header.Length)
+			}
+		}
+		c := newConn(&fakeConn{r: bytes.NewReader(data)}, nil, false, "", newConfig(1<<16, time.Second, nil, ""))
+		for {
+			typ, p, err := c.ReadMessage(context.Background())
+			if err != nil {
+				break
+			}
+			if typ == MessageText && !utf8.Valid(p) {
+				t.Fatalf("delivered invalid UTF-8 %q", p)
+			}
+		}
+	})
+}
+
+// FuzzHandshakeRequest feeds arbitrary bytes to the server's request
+// parser and checks the outcome is a well-formed answer.
+func FuzzHandshakeRequest(f *testing.F) {
+	f.Add([]byte(request(nil)))
+	f.Add([]byte(request(nil, "Sec-WebSocket-Protocol: chat, , superchat ,")))
+	f.Add([]byte(request(map[string]string{"request-line": "GET / HTTP/9.9"})))
+	f.Add([]byte(request(map[string]string{"Connection": "Connection: ,,,upgrade,,"})))
+	f.Add([]byte(request(map[string]string{"Sec-WebSocket-Key": "Sec-WebSocket-Key: ===="})))
+	f.Add([]byte(request(nil, "Content-Length: 5")))
+	f.Add([]byte(request(nil, "Transfer-Encoding: chunked")))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
+	f.Add([]byte("GET http://x/ HTTP/1.1\r\n\r\n"))
+	f.Add([]byte("\r\n\r\n"))
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: \x00\r\n\r\n"))
+	opts := &AcceptOptions{Subprotocols: []string{"chat", "superchat"}, CheckOrigin: SameOrigin}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, hs, herr := readRequest(bufio.NewReader(bytes.NewReader(data)), opts)
+		if herr != nil {
+			if herr.Status != 0 && (herr.Status < 400 || herr.Status > 599) {
+				t.Fatalf("rejection with status %d", herr.Status)
+			}
+			if herr.Status != 0 {
+				resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(rejectResponse(herr))), nil)
+				if err != nil || resp.StatusCode != herr.Status {
+					t.Fatalf("rejection does not parse: %v", err)
+				}
+			}
+			if !errors.Is(herr, ErrBadHandshake) {
+				t.Fatal("HandshakeError does not match ErrBadHandshake")
+			}
+			return
+		}
+		if r == nil || hs.accept != AcceptKey(strings.TrimSpace(r.Header.Get("Sec-WebSocket-Key"))) {
+			t.Fatalf("accepted request with a wrong accept value")
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(responseHead(hs, nil))), nil)
+		if err != nil || resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != hs.accept {
+			t.Fatalf("101 response does not parse: %v", err)
+		}
+		if hs.subprotocol != "" && hs.subprotocol != "chat" && hs.subprotocol != "superchat" {
+			t.Fatalf("chose %q", hs.subprotocol)
+		}
+	})
+}
+
+// FuzzUTF8 compares the incremental validator with utf8.Valid at every
+// split point.
+func FuzzUTF8(f *testing.F) {
+	for _, s := range utf8Cases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkUTF8Splits(t, data)
+	})
+}

@@ -1,0 +1,365 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// acceptGUID is appended to the client's key (RFC 6455 §1.3, §4.2.2).
+const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// maxHandshakeSize bounds the bytes read for an HTTP request or response
+// head during the opening handshake.
+const maxHandshakeSize = 16 << 10
+
+// AcceptKey returns the Sec-WebSocket-Accept value for a
+// Sec-WebSocket-Key: base64(SHA-1(key + GUID)) (RFC 6455 §4.2.2).
+func AcceptKey(key string) string {
+	sum := sha1.Sum([]byte(key + acceptGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// AcceptOptions configures the server side of the opening handshake and
+// the connection. The zero value accepts any origin, no subprotocol, and
+// messages up to DefaultMaxMessageSize.
+type AcceptOptions struct {
+	// Subprotocols the server speaks. The first one the client offers
+	// that is in this list is chosen.
+	Subprotocols []string
+	// CheckOrigin, if set, vets the request (usually its Origin header);
+	// an error rejects it with 403 Forbidden. SameOrigin is one choice.
+	CheckOrigin func(r *http.Request) error
+	// ResponseHeader is added to the 101 response.
+	ResponseHeader http.Header
+	// MaxMessageSize is the largest message read; 0 means
+	// DefaultMaxMessageSize, negative means no limit.
+	MaxMessageSize int64
+	// CloseTimeout bounds the close handshake; 0 means DefaultCloseTimeout.
+	CloseTimeout time.Duration
+	// Tracer receives ws events; nil records nothing.
+	Tracer *trace.Tracer
+	// Node names this side in trace events.
+	Node string
+}
+
+func (o *AcceptOptions) config() connConfig {
+	return newConfig(o.MaxMessageSize, o.CloseTimeout, o.Tracer, o.Node)
+}
+
+// SameOrigin rejects a request whose Origin header names a host other than
+// the request's Host. Requests without Origin (non-browser clients) pass.
+func SameOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	_, host, ok := strings.Cut(origin, "://")
+	if !ok || !strings.EqualFold(host, r.Host) {
+		return fmt.Errorf("origin %q does not match host %q", origin, r.Host)
+	}
+	return nil
+}
+
+// serverHandshake is the outcome of a valid opening handshake request.
+type serverHandshake struct {
+	accept      string
+	subprotocol string
+}
+
+func reject(status int, format string, args ...any) *HandshakeError {
+	return &HandshakeError{Status: status, Reason: fmt.Sprintf(format, args...)}
+}
+
+// checkRequest validates a client's opening handshake (RFC 6455 §4.2.1).
+// It does no I/O.
+func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *HandshakeError) {
+	if r.Method != http.MethodGet {
+		e := reject(http.StatusMethodNotAllowed, "method %s is not allowed, the opening handshake is a GET", r.Method)
+		e.header = map[string]string{"Allow": "GET"}
+		return serverHandshake{}, e
+	}
+	switch {
+	case r.ProtoMajor != 1:
+		return serverHandshake{}, reject(http.StatusHTTPVersionNotSupported, "%s is not supported, use HTTP/1.1", r.Proto)
+	case r.ProtoMinor < 1:
+		return serverHandshake{}, reject(http.StatusBadRequest, "%s is too old, the opening handshake needs HTTP/1.1 or later", r.Proto)
+	}
+	if r.Host == "" {
+		return serverHandshake{}, reject(http.StatusBadRequest, "missing Host header")
+	}
+	if !headerHasToken(r.Header, "Upgrade", "websocket") {
+		e := reject(http.StatusUpgradeRequired, "Upgrade header %q does not contain websocket", r.Header.Get("Upgrade"))
+		e.header = map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"}
+		return serverHandshake{}, e
+	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") {
+		return serverHandshake{}, reject(http.StatusBadRequest, "Connection header %q does not contain upgrade", r.Header.Get("Connection"))
+	}
+	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		e := reject(http.StatusUpgradeRequired, "Sec-WebSocket-Version %q is not supported, use 13", strings.Join(v, ", "))
+		e.header = map[string]string{"Sec-WebSocket-Version": "13"}
+		return serverHandshake{}, e
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return serverHandshake{}, reject(http.StatusBadRequest, "want one Sec-WebSocket-Key header, got %d", len(keys))
+	}
+	key := strings.TrimSpace(keys[0])
+	if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 16 {
+		return serverHandshake{}, reject(http.StatusBadRequest, "Sec-WebSocket-Key %q is not 16 bytes in base64", key)
+	}
+	if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+		return serverHandshake{}, reject(http.StatusBadRequest, "the opening handshake must not have a body")
+	}
+	if opts.CheckOrigin != nil {
+		if err := opts.CheckOrigin(r); err != nil {
+			return serverHandshake{}, reject(http.StatusForbidden, "origin rejected: %v", err)
+		}
+	}
+	return serverHandshake{
+		accept:      AcceptKey(key),
+		subprotocol: chooseSubprotocol(headerTokens(r.Header, "Sec-WebSocket-Protocol"), opts.Subprotocols),
+	}, nil
+}
+
+// chooseSubprotocol returns the first client offer the server speaks.
+func chooseSubprotocol(offers, supported []string) string {
+	for _, o := range offers {
+		for _, s := range supported {
+			if o == s {
+				return o
+			}
+		}
+	}
+	return ""
+}
+
+// headerTokens returns the comma-separated elements of every value of the
+// header, trimmed (RFC 9110 §5.6.1), without empty ones.
+func headerTokens(h http.Header, name string) []string {
+	var out []string
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// headerHasToken reports whether a comma-separated header lists token,
+// compared case-insensitively.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, t := range headerTokens(h, name) {
+		if strings.EqualFold(t, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// responseHead encodes the 101 response.
+func responseHead(hs serverHandshake, extra http.Header) []byte {
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
+	b.WriteString(hs.accept)
+	b.WriteString("\r\n")
+	if hs.subprotocol != "" {
+		b.WriteString("Sec-WebSocket-Protocol: " + hs.subprotocol + "\r\n")
+	}
+	extra.Write(&b)
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
+// rejectResponse encodes a 4xx or 5xx response naming the problem.
+func rejectResponse(e *HandshakeError) []byte {
+	body := e.Error() + "\n"
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", e.Status, http.StatusText(e.Status))
+	h := http.Header{}
+	for k, v := range e.header {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", fmt.Sprint(len(body)))
+	h.Set("Connection", "close")
+	h.Write(&b)
+	b.WriteString("\r\n")
+	b.WriteString(body)
+	return b.Bytes()
+}
+
+func traceRequest(tr *trace.Tracer, node, conn string, r *http.Request) {
+	tr.Emit(trace.Event{
+		Node: node, Layer: trace.LayerWS, Dir: trace.In, Name: "handshake", Conn: conn,
+		Summary: fmt.Sprintf("%s %s %s key=%s version=%s protocols=%q", r.Method, r.RequestURI, r.Proto,
+			r.Header.Get("Sec-WebSocket-Key"), r.Header.Get("Sec-WebSocket-Version"), headerTokens(r.Header, "Sec-WebSocket-Protocol")),
+		Fields: []trace.Field{{Key: "method", Value: r.Method}, {Key: "uri", Value: r.RequestURI}, {Key: "host", Value: r.Host}},
+	})
+}
+
+func traceResponse(tr *trace.Tracer, node, conn string, dir trace.Dir, status int, detail string) {
+	tr.Emit(trace.Event{
+		Node: node, Layer: trace.LayerWS, Dir: dir, Name: "handshake", Conn: conn,
+		Summary: fmt.Sprintf("%d %s %s", status, http.StatusText(status), detail),
+		Fields:  []trace.Field{{Key: "status", Value: status}},
+	})
+}
+
+// Accept runs the server side of the opening handshake for an HTTP request
+// received by net/http: it validates r, hijacks the connection and writes
+// the 101 response. On failure it has written a 4xx (or 505) response with
+// a text body naming the problem and returns a *HandshakeError. opts may be
+// nil.
+func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	cfg := opts.config()
+	var name string
+	if cfg.tracer.Enabled() {
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			name = a.String()
+		}
+		name += "->" + r.RemoteAddr
+		traceRequest(cfg.tracer, cfg.node, name, r)
+	}
+	hs, herr := checkRequest(r, opts)
+	if herr != nil {
+		for k, v := range herr.header {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(herr.Status)
+		io.WriteString(w, herr.Error()+"\n")
+		if cfg.tracer.Enabled() {
+			traceResponse(cfg.tracer, cfg.node, name, trace.Out, herr.Status, herr.Reason)
+		}
+		return nil, herr
+	}
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "ws: the connection cannot be taken over: "+err.Error(), http.StatusInternalServerError)
+		return nil, fmt.Errorf("ws: accept: hijack: %w", err)
+	}
+	// net/http may have left a read deadline from its ReadTimeout.
+	nc.SetDeadline(time.Time{})
+	var br *bufio.Reader
+	if n := brw.Reader.Buffered(); n > 0 {
+		// The client sent frames right behind its request.
+		early, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), 8<<10)
+	}
+	if _, err := nc.Write(responseHead(hs, opts.ResponseHeader)); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("ws: accept: write response: %w", err)
+	}
+	if cfg.tracer.Enabled() {
+		traceResponse(cfg.tracer, cfg.node, name, trace.Out, http.StatusSwitchingProtocols, "accept="+hs.accept+" protocol="+hs.subprotocol)
+	}
+	return newConn(nc, br, false, hs.subprotocol, cfg), nil
+}
+
+// limitedReader caps the bytes read through it while on is set, so that
+// the HTTP head of a handshake cannot grow without bound; afterwards it
+// passes reads through.
+type limitedReader struct {
+	r    io.Reader
+	left int
+	on   bool
+}
+
+var errHeadTooLarge = errors.New("ws: handshake head too large")
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if !l.on {
+		return l.r.Read(p)
+	}
+	if l.left <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if len(p) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= n
+	return n, err
+}
+
+// Upgrade runs the server side of the opening handshake on a raw
+// connection: it reads the HTTP request from nc, validates it and writes
+// the response. ctx bounds the handshake. On failure the rejection has
+// been written (when the request could be read) and nc is left open for
+// the caller to close. opts may be nil.
+func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, error) {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	cfg := opts.config()
+	stop := watch(ctx, nc.SetDeadline)
+	defer stop()
+	var name string
+	if cfg.tracer.Enabled() {
+		name = connName(nc)
+	}
+
+	lr := &limitedReader{r: nc, left: maxHandshakeSize, on: true}
+	br := bufio.NewReaderSize(lr, 8<<10)
+	r, hs, herr := readRequest(br, opts)
+	if r != nil && cfg.tracer.Enabled() {
+		traceRequest(cfg.tracer, cfg.node, name, r)
+	}
+	if herr != nil {
+		if herr.Status != 0 {
+			nc.Write(rejectResponse(herr))
+			if cfg.tracer.Enabled() {
+				traceResponse(cfg.tracer, cfg.node, name, trace.Out, herr.Status, herr.Reason)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("ws: upgrade: %w (%w)", err, herr)
+		}
+		return nil, herr
+	}
+	lr.on = false
+	if _, err := nc.Write(responseHead(hs, opts.ResponseHeader)); err != nil {
+		return nil, fmt.Errorf("ws: upgrade: write response: %w", err)
+	}
+	if cfg.tracer.Enabled() {
+		traceResponse(cfg.tracer, cfg.node, name, trace.Out, http.StatusSwitchingProtocols, "accept="+hs.accept+" protocol="+hs.subprotocol)
+	}
+	return newConn(nc, br, false, hs.subprotocol, cfg), nil
+}
+
+// readRequest parses and validates an opening handshake request from br.
+// A HandshakeError with Status 0 means nothing should be answered (the
+// connection failed before a request arrived).
+func readRequest(br *bufio.Reader, opts *AcceptOptions) (*http.Request, serverHandshake, *HandshakeError) {
+	r, err := http.ReadRequest(br)
+	if err != nil {
+		if errors.Is(err, io.EOF) || isTimeout(err) || errors.Is(err, net.ErrClosed) {
+			return nil, serverHandshake{}, &HandshakeError{Reason: "reading request: " + err.Error()}
+		}
+		if errors.Is(err, errHeadTooLarge) {
+			return nil, serverHandshake{}, reject(http.StatusRequestHeaderFieldsTooLarge, "request head larger than %d bytes", maxHandshakeSize)
+		}
+		return nil, serverHandshake{}, reject(http.StatusBadRequest, "malformed HTTP request: %v", err)
+	}
+	hs, herr := checkRequest(r, opts)
+	return r, hs, herr
+}

@@ -1,0 +1,289 @@
+package ws
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestAcceptKeyRFCSample(t *testing.T) {
+	t.Parallel()
+	// RFC 6455 §1.3.
+	if got, want := AcceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="; got != want {
+		t.Fatalf("AcceptKey = %q, want %q", got, want)
+	}
+}
+
+const goodRequest = "GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+
+// request returns goodRequest with the named header lines replaced
+// (an empty value removes the line) and extra lines appended.
+func request(replace map[string]string, extra ...string) string {
+	var b strings.Builder
+	for i, line := range strings.Split(strings.TrimSuffix(goodRequest, "\r\n"), "\r\n") {
+		name, _, _ := strings.Cut(line, ":")
+		if i == 0 {
+			name = "request-line"
+		}
+		if v, ok := replace[name]; ok {
+			if v != "" {
+				b.WriteString(v + "\r\n")
+			}
+			continue
+		}
+		b.WriteString(line + "\r\n")
+	}
+	for _, e := range extra {
+		b.WriteString(e + "\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+var handshakeTests = []struct {
+	name     string
+	req      string
+	opts     *AcceptOptions
+	status   int
+	header   string // "Name: value" expected in the response
+	protocol string
+	rawOnly  bool // net/http answers this one before the handler runs
+}{
+	{name: "valid", req: request(nil), status: 101, header: "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="},
+	{name: "POST", req: request(map[string]string{"request-line": "POST /chat HTTP/1.1"}, "Content-Length: 0"), status: 405, header: "Allow: GET"},
+	{name: "HTTP/1.0", req: request(map[string]string{"request-line": "GET /chat HTTP/1.0"}), status: 400},
+	{name: "HTTP/2.0", req: request(map[string]string{"request-line": "GET /chat HTTP/2.0"}), status: 505},
+	{name: "no Host", req: request(map[string]string{"Host": ""}), status: 400},
+	{name: "no Upgrade", req: request(map[string]string{"Upgrade": ""}), status: 426, header: "Upgrade: websocket"},
+	{name: "Upgrade h2c", req: request(map[string]string{"Upgrade": "Upgrade: h2c"}), status: 426},
+	{name: "Upgrade list", req: request(map[string]string{"Upgrade": "Upgrade: foo/1, WebSocket"}), status: 101},
+	{name: "Connection keep-alive", req: request(map[string]string{"Connection": "Connection: keep-alive"}), status: 400},
+	{name: "Connection list", req: request(map[string]string{"Connection": "Connection: keep-alive,  UPGRADE "}), status: 101},
+	{name: "version 8", req: request(map[string]string{"Sec-WebSocket-Version": "Sec-WebSocket-Version: 8"}), status: 426, header: "Sec-WebSocket-Version: 13"},
+	{name: "no version", req: request(map[string]string{"Sec-WebSocket-Version": ""}), status: 426, header: "Sec-WebSocket-Version: 13"},
+	{name: "no key", req: request(map[string]string{"Sec-WebSocket-Key": ""}), status: 400},
+	{name: "short key", req: request(map[string]string{"Sec-WebSocket-Key": "Sec-WebSocket-Key: AAAA"}), status: 400},
+	{name: "key not base64", req: request(map[string]string{"Sec-WebSocket-Key": "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!!!"}), status: 400},
+	{name: "two keys", req: request(nil, "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA=="), status: 400},
+	{name: "foreign origin", req: request(nil, "Origin: http://evil.example"),
+		opts: &AcceptOptions{CheckOrigin: SameOrigin}, status: 403},
+	{name: "same origin", req: request(nil, "Origin: https://server.example.com"),
+		opts: &AcceptOptions{CheckOrigin: SameOrigin}, status: 101},
+	{name: "first client offer wins", req: request(nil, "Sec-WebSocket-Protocol: x, chat", "Sec-WebSocket-Protocol: superchat"),
+		opts: &AcceptOptions{Subprotocols: []string{"superchat", "chat"}}, status: 101, protocol: "chat", header: "Sec-WebSocket-Protocol: chat"},
+	{name: "no common subprotocol", req: request(nil, "Sec-WebSocket-Protocol: x"),
+		opts: &AcceptOptions{Subprotocols: []string{"chat"}}, status: 101},
+	{name: "garbage", req: "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", status: 400, rawOnly: true},
+	{name: "head too large", req: request(nil, "X-Big: "+strings.Repeat("a", maxHandshakeSize)), status: 431, rawOnly: true},
+}
+
+func TestUpgradeHandshake(t *testing.T) {
+	t.Parallel()
+	for _, tt := range handshakeTests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, cli := net.Pipe()
+			defer cli.Close()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c, err := Upgrade(context.Background(), srv, tt.opts)
+				if tt.status == 101 {
+					if err != nil {
+						t.Errorf("Upgrade: %v", err)
+					} else if c.Subprotocol() != tt.protocol {
+						t.Errorf("Subprotocol = %q, want %q", c.Subprotocol(), tt.protocol)
+					}
+				} else {
+					var he *HandshakeError
+					if !errors.As(err, &he) || he.Status != tt.status || !errors.Is(err, ErrBadHandshake) {
+						t.Errorf("Upgrade error = %v, want a HandshakeError with status %d", err, tt.status)
+					}
+				}
+				srv.Close()
+			}()
+			go io.WriteString(cli, tt.req)
+			expectResponse(t, bufio.NewReader(cli), tt.status, tt.header)
+			cli.Close()
+			<-done
+		})
+	}
+}
+
+func TestAcceptHandshake(t *testing.T) {
+	t.Parallel()
+	for _, tt := range handshakeTests {
+		if tt.rawOnly {
+			continue
+		}
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url, errs := handlerServer(t, tt.opts, func(c *Conn) error {
+				if c.Subprotocol() != tt.protocol {
+					return fmt.Errorf("Subprotocol = %q, want %q", c.Subprotocol(), tt.protocol)
+				}
+				return nil
+			})
+			nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			go io.WriteString(nc, tt.req)
+			expectResponse(t, bufio.NewReader(nc), tt.status, tt.header)
+			nc.Close()
+			if tt.status == 505 || (tt.name == "no Host") {
+				return // net/http answered without calling the handler
+			}
+			err = recvErr(t, errs)
+			if tt.status == 101 && err != nil {
+				t.Fatal(err)
+			}
+			if tt.status != 101 && !errors.Is(err, ErrBadHandshake) {
+				t.Fatalf("Accept error = %v", err)
+			}
+		})
+	}
+}
+
+// expectResponse reads an HTTP response and checks its status, one header
+// and, for a rejection, that the body names the problem.
+func expectResponse(t *testing.T, br *bufio.Reader, status int, header string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("reading response: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != status {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %s (%s), want %d", resp.Status, body, status)
+	}
+	if header != "" {
+		name, value, _ := strings.Cut(header, ": ")
+		if got := resp.Header.Get(name); got != value {
+			t.Fatalf("%s: %q, want %q", name, got, value)
+		}
+	}
+	if status != 101 {
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.HasPrefix(string(body), "ws: ") && status != 505 && status != 400 {
+			t.Fatalf("body %q does not name the problem", body)
+		}
+	}
+}
+
+func TestClientChecksResponse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		resp    func(accept string) string
+		opts    *DialOptions
+		wantErr string
+	}{
+		{"ok", func(a string) string { return ok101(a, "") }, nil, ""},
+		{"subprotocol", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: chat\r\n") },
+			&DialOptions{Subprotocols: []string{"superchat", "chat"}}, ""},
+		{"status 403", func(string) string {
+			return "HTTP/1.1 403 Forbidden\r\nContent-Length: 5\r\n\r\nnope\n"
+		}, nil, "expected status 101 Switching Protocols, got 403 Forbidden: nope"},
+		{"no Upgrade", func(a string) string {
+			return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + a + "\r\n\r\n"
+		}, nil, "Upgrade header"},
+		{"Connection close", func(a string) string {
+			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: close\r\nSec-WebSocket-Accept: " + a + "\r\n\r\n"
+		}, nil, "Connection header"},
+		{"wrong accept", func(string) string { return ok101("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "") }, nil, "Sec-WebSocket-Accept is"},
+		{"extension", func(a string) string { return ok101(a, "Sec-WebSocket-Extensions: permessage-deflate\r\n") },
+			nil, "extension \"permessage-deflate\" that was not offered"},
+		{"unoffered subprotocol", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: x\r\n") },
+			&DialOptions{Subprotocols: []string{"chat"}}, "subprotocol \"x\" that was not offered"},
+		{"subprotocol without offer", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: chat\r\n") },
+			nil, "not offered"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, cli := net.Pipe()
+			defer cli.Close()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				defer srv.Close()
+				r, err := http.ReadRequest(bufio.NewReader(srv))
+				if err != nil {
+					t.Errorf("ReadRequest: %v", err)
+					return
+				}
+				key := r.Header.Get("Sec-WebSocket-Key")
+				if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 16 ||
+					r.Method != "GET" || r.RequestURI != "/x?y=1" || r.Host != "example.com" ||
+					r.Header.Get("Sec-WebSocket-Version") != "13" || !headerHasToken(r.Header, "Connection", "upgrade") ||
+					!headerHasToken(r.Header, "Upgrade", "websocket") || r.Header.Get("X-Extra") != "1" {
+					t.Errorf("bad request: %s %s %v", r.Method, r.RequestURI, r.Header)
+				}
+				io.WriteString(srv, tt.resp(AcceptKey(key)))
+			}()
+			opts := tt.opts
+			if opts == nil {
+				opts = &DialOptions{}
+			}
+			opts.Header = http.Header{"X-Extra": {"1"}}
+			c, resp, err := Client(testContext(t), cli, "ws://example.com/x?y=1", opts)
+			<-done
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := resp.Header.Get("Sec-WebSocket-Protocol"); c.Subprotocol() != want {
+					t.Fatalf("Subprotocol = %q, want %q", c.Subprotocol(), want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrBadHandshake) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+			if resp == nil {
+				t.Fatal("no response returned with the error")
+			}
+		})
+	}
+}
+
+func ok101(accept, extra string) string {
+	return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		accept + "\r\n" + extra + "\r\n"
+}
+
+func TestDialErrors(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	if _, _, err := Dial(ctx, "ftp://example.com/", nil); err == nil || !strings.Contains(err.Error(), "scheme") {
+		t.Fatalf("err = %v", err)
+	}
+	opts := &DialOptions{Header: http.Header{"Sec-Websocket-Key": {"x"}}}
+	if _, _, err := Dial(ctx, "ws://127.0.0.1:1/", opts); err == nil {
+		t.Fatal("dial to port 1 succeeded")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	used := false
+	opts = &DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		used = true
+		return nil, errors.New("no route")
+	}}
+	if _, _, err := Dial(ctx, "ws://"+ln.Addr().String()+"/", opts); err == nil || !used {
+		t.Fatalf("NetDial not used: %v", err)
+	}
+}

@@ -1,0 +1,280 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// readChunkSize is how much payload is read, unmasked and validated at a
+// time, so that invalid UTF-8 fails the connection before the rest of a
+// large frame has arrived.
+const readChunkSize = 32 << 10
+
+// ReadMessage reads the next data message, answering pings and handling
+// close frames on the way (RFC 6455 §5.5). The returned slice belongs to
+// the caller.
+//
+// When the connection ends, ReadMessage returns, then and on every later
+// call: a *CloseError with the peer's code and reason after a close
+// handshake; a *CloseError with StatusAbnormalClosure wrapping io.EOF or
+// io.ErrUnexpectedEOF when TCP ended without a close frame; the transport
+// error (for example one matching syscall.ECONNRESET) when TCP failed; or
+// the violation (matching ErrProtocol, ErrInvalidUTF8 or ErrMessageTooBig)
+// for which this side failed the connection, after sending a close frame
+// with 1002, 1007 or 1009.
+//
+// If ctx is done while ReadMessage waits for the first frame of a message,
+// it returns ctx.Err() and the connection stays usable; if ctx is done in
+// the middle of a message, the connection is closed.
+func (c *Conn) ReadMessage(ctx context.Context) (MessageType, []byte, error) {
+	if err := c.lock(ctx, c.readLock); err != nil {
+		return 0, nil, err
+	}
+	defer unlock(c.readLock)
+	if c.rerr != nil {
+		return 0, nil, c.rerr
+	}
+	stop := watch(ctx, c.nc.SetReadDeadline)
+	defer stop()
+	return c.readMessage(ctx)
+}
+
+// readMessage reads frames until a whole data message has arrived. It is
+// called with readLock held.
+func (c *Conn) readMessage(ctx context.Context) (MessageType, []byte, error) {
+	var (
+		typ    MessageType
+		msg    []byte
+		inMsg  bool
+		frames int
+		valid  utf8Validator
+	)
+	for {
+		h, err := c.readHeader()
+		if err != nil {
+			if ctxErr := ctxDone(ctx); !inMsg && ctxErr != nil && isTimeout(err) {
+				// Nothing of the next frame has been consumed.
+				return 0, nil, ctxErr
+			}
+			return c.endRead(ctx, err)
+		}
+		if err := c.checkFrame(h); err != nil {
+			return c.endRead(ctx, err)
+		}
+		if h.Opcode.IsControl() {
+			p := c.ctrl[:h.Length]
+			if err := c.readPayload(h, p); err != nil {
+				return c.endRead(ctx, err)
+			}
+			if err := c.handleControl(h, p); err != nil {
+				return c.endRead(ctx, err)
+			}
+			continue
+		}
+		switch {
+		case h.Opcode == OpContinuation && !inMsg:
+			return c.endRead(ctx, ErrUnexpectedContinuation)
+		case h.Opcode != OpContinuation && inMsg:
+			return c.endRead(ctx, ErrExpectedContinuation)
+		}
+		if !inMsg {
+			typ, inMsg = MessageType(h.Opcode), true
+			msg = []byte{}
+		}
+		if max := c.cfg.maxMessage; max > 0 && h.Length > max-int64(len(msg)) {
+			return c.endRead(ctx, fmt.Errorf("%w: more than %d bytes", ErrMessageTooBig, max))
+		}
+		var v *utf8Validator
+		if typ == MessageText {
+			v = &valid
+		}
+		if msg, err = c.readData(h, msg, v); err != nil {
+			return c.endRead(ctx, err)
+		}
+		frames++
+		if !h.Fin {
+			continue
+		}
+		if v != nil && !v.complete() {
+			return c.endRead(ctx, fmt.Errorf("%w: text message ends inside a code point", ErrInvalidUTF8))
+		}
+		if c.cfg.tracer.Enabled() {
+			c.traceMessage(trace.In, typ, msg, frames)
+		}
+		return typ, msg, nil
+	}
+}
+
+// readHeader reads and decodes one frame header from the buffered stream.
+// Nothing is consumed unless the whole header has arrived.
+func (c *Conn) readHeader() (Header, error) {
+	b, err := c.br.Peek(MinHeaderSize)
+	if err != nil {
+		if len(b) > 0 {
+			err = noEOF(err)
+		}
+		return Header{}, err
+	}
+	n := RawHeader(b).Size()
+	if b, err = c.br.Peek(n); err != nil {
+		return Header{}, noEOF(err)
+	}
+	h, _, err := ParseHeader(b)
+	if err != nil {
+		return Header{}, err
+	}
+	c.br.Discard(n)
+	if c.cfg.tracer.Enabled() {
+		c.traceFrame(trace.In, h, c.roff)
+	}
+	c.roff += int64(n)
+	return h, nil
+}
+
+// checkFrame applies the framing rules that do not depend on the state of
+// the message (RFC 6455 §5.1, §5.2, §5.5).
+func (c *Conn) checkFrame(h Header) error {
+	if err := h.Validate(); err != nil {
+		if errors.Is(err, ErrUnknownOpcode) {
+			return fmt.Errorf("%w 0x%x", err, byte(h.Opcode))
+		}
+		return err
+	}
+	if !c.client && !h.Masked {
+		return ErrUnmaskedFrame
+	}
+	if c.client && h.Masked {
+		return ErrMaskedFrame
+	}
+	return nil
+}
+
+// readPayload reads a control frame's payload into p (len(p) == h.Length)
+// and unmasks it.
+func (c *Conn) readPayload(h Header, p []byte) error {
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return noEOF(err)
+	}
+	c.roff += h.Length
+	if h.Masked {
+		Mask(h.Mask, 0, p)
+		if c.cfg.tracer.Enabled() {
+			c.traceUnmask(h)
+		}
+	}
+	return nil
+}
+
+// readData appends a data frame's payload to msg a chunk at a time,
+// unmasking it and, for text, checking UTF-8 as it goes.
+func (c *Conn) readData(h Header, msg []byte, v *utf8Validator) ([]byte, error) {
+	pos := 0
+	for left := h.Length; left > 0; {
+		n := int(min(left, readChunkSize))
+		start := len(msg)
+		msg = slices.Grow(msg, n)[:start+n]
+		chunk := msg[start:]
+		if _, err := io.ReadFull(c.br, chunk); err != nil {
+			return msg, noEOF(err)
+		}
+		c.roff += int64(n)
+		left -= int64(n)
+		if h.Masked {
+			pos = Mask(h.Mask, pos, chunk)
+		}
+		if v != nil {
+			if i := v.write(chunk); i >= 0 {
+				return msg, fmt.Errorf("%w in text message at byte %d", ErrInvalidUTF8, start+i)
+			}
+		}
+	}
+	if h.Masked && c.cfg.tracer.Enabled() {
+		c.traceUnmask(h)
+	}
+	return msg, nil
+}
+
+func (c *Conn) traceUnmask(h Header) {
+	c.emit(trace.In, "unmask",
+		"unmask len="+strconv.FormatInt(h.Length, 10)+" key="+fmt.Sprintf("%x", h.Mask[:]),
+		trace.Field{Key: "len", Value: h.Length},
+		trace.Field{Key: "key", Value: fmt.Sprintf("%x", h.Mask[:])})
+}
+
+// handleControl acts on a ping, pong or close frame whose payload is p.
+func (c *Conn) handleControl(h Header, p []byte) error {
+	switch h.Opcode {
+	case OpPing:
+		// RFC 6455 §5.5.3: answer with a pong carrying the same payload,
+		// unless a close frame has already been sent.
+		err := c.writeControl(context.Background(), OpPong, p)
+		if err != nil && !errors.Is(err, ErrCloseSent) {
+			return err
+		}
+	case OpPong:
+		c.mu.Lock()
+		waiters := c.pings[string(p)]
+		delete(c.pings, string(p))
+		c.mu.Unlock()
+		for _, ch := range waiters {
+			close(ch)
+		}
+	case OpClose:
+		return c.handleClose(p)
+	}
+	return nil
+}
+
+// endRead ends the read side with err, doing what err calls for on the
+// wire, and records the error every later read returns.
+func (c *Conn) endRead(ctx context.Context, err error) (MessageType, []byte, error) {
+	var ce *CloseError
+	switch {
+	case errors.As(err, &ce):
+		c.finishClose()
+	case closeCodeFor(err) != 0:
+		c.fail(closeCodeFor(err), err)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		// RFC 6455 §7.1.5: TCP closed without a close frame.
+		err = &CloseError{Code: StatusAbnormalClosure, err: err}
+		c.emit(trace.In, "close", "tcp closed without a close frame (1006)")
+		c.closeTCP()
+	default:
+		if ctxErr := ctxDone(ctx); ctxErr != nil && isTimeout(err) {
+			err = fmt.Errorf("%w (in the middle of a message)", ctxErr)
+		}
+		err = fmt.Errorf("ws: read: %w", err)
+		c.closeTCP()
+	}
+	c.rerr = err
+	c.mu.Lock()
+	c.endErr = err
+	c.mu.Unlock()
+	c.readDoneOnce.Do(func() { close(c.readDone) })
+	return 0, nil, err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// ctxDone is ctx.Err(), also reporting the deadline as passed when the
+// I/O deadline it set has fired a moment before ctx's own timer.
+func ctxDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package ws
+
+import (
+	"context"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// recorder keeps a copy of every event.
+type recorder struct {
+	mu     sync.Mutex
+	events []trace.Event
+}
+
+func (r *recorder) Emit(e *trace.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, *e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) find(dir trace.Dir, name string) []trace.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []trace.Event
+	for _, e := range r.events {
+		if e.Dir == dir && e.Name == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func field(e trace.Event, key string) any {
+	for _, f := range e.Fields {
+		if f.Key == key {
+			return f.Value
+		}
+	}
+	return nil
+}
+
+func TestTraceEvents(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	rec := &recorder{}
+	done := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		c, err := Upgrade(context.Background(), nc, &AcceptOptions{Tracer: trace.New(rec), Node: "server"})
+		if err != nil {
+			nc.Close()
+			done <- err
+			return
+		}
+		for {
+			typ, p, err := c.ReadMessage(context.Background())
+			if err != nil {
+				done <- err
+				return
+			}
+			c.WriteMessage(context.Background(), typ, p)
+		}
+	}()
+	c := dial(t, "ws://"+ln.Addr().String()+"/", nil)
+	ctx := testContext(t)
+	c.WriteMessage(ctx, MessageText, []byte("hello"))
+	c.ReadMessage(ctx)
+	c.WriteFragmented(ctx, MessageText, []byte("ab"), []byte("c"))
+	c.ReadMessage(ctx)
+	c.Close(StatusNormalClosure, "bye")
+	if err := <-done; CloseStatus(err) != StatusNormalClosure {
+		t.Fatalf("server ended with %v", err)
+	}
+
+	offsets := func(events []trace.Event) []int64 {
+		var out []int64
+		for _, e := range events {
+			out = append(out, field(e, "offset").(int64))
+		}
+		return out
+	}
+	// Client frames are masked: 6-byte headers.
+	in := rec.find(trace.In, "frame")
+	if got, want := offsets(in), []int64{0, 11, 19, 26}; !slices.Equal(got, want) {
+		t.Fatalf("in frame offsets %v, want %v", got, want)
+	}
+	if in[0].Summary != "FIN text len=5 masked" || in[0].Layer != trace.LayerWS || in[0].Node != "server" ||
+		in[0].Conn != c.RemoteAddr().String()+"->"+c.LocalAddr().String() {
+		t.Fatalf("first frame event %+v", in[0])
+	}
+	if field(in[1], "fin") != false || field(in[1], "opcode") != "text" || field(in[2], "opcode") != "continuation" {
+		t.Fatalf("fragment fields %+v %+v", in[1].Fields, in[2].Fields)
+	}
+	out := rec.find(trace.Out, "frame")
+	if got, want := offsets(out), []int64{0, 7, 12}; !slices.Equal(got, want) {
+		t.Fatalf("out frame offsets %v, want %v", got, want)
+	}
+	if n := len(rec.find(trace.In, "unmask")); n != 4 {
+		t.Fatalf("%d unmask events, want 4", n)
+	}
+	msgs := rec.find(trace.In, "message")
+	if len(msgs) != 2 || msgs[0].Summary != `message text "hello" (5 bytes, 1 frame)` ||
+		msgs[1].Summary != `message text "abc" (3 bytes, 2 frames)` || field(msgs[1], "fragments") != 2 {
+		t.Fatalf("message events %+v", msgs)
+	}
+	if hs := rec.find(trace.In, "handshake"); len(hs) != 1 || !strings.HasPrefix(hs[0].Summary, "GET / HTTP/1.1") {
+		t.Fatalf("handshake request events %+v", hs)
+	}
+	if hs := rec.find(trace.Out, "handshake"); len(hs) != 1 || !strings.HasPrefix(hs[0].Summary, "101 Switching Protocols") {
+		t.Fatalf("handshake response events %+v", hs)
+	}
+	closes := rec.find(trace.In, "close")
+	if len(closes) != 1 || field(closes[0], "code") != uint16(1000) || field(closes[0], "reason") != "bye" {
+		t.Fatalf("close received events %+v", closes)
+	}
+	if sent := rec.find(trace.Out, "close"); len(sent) != 2 || sent[0].Summary != `close sent 1000 (normal closure) ""` {
+		t.Fatalf("close sent events %+v", sent)
+	}
+}
+
+func TestTraceQuotesAtMost40Bytes(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	c := newConn(&fakeConn{}, nil, false, "", newConfig(0, 0, trace.New(rec), "n"))
+	c.traceMessage(trace.In, MessageText, []byte(strings.Repeat("x", 100)), 3)
+	got := rec.find(trace.In, "message")[0].Summary
+	if want := `message text "` + strings.Repeat("x", 40) + `"... (100 bytes, 3 frames)`; got != want {
+		t.Fatalf("summary %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,81 @@
+package ws
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// utf8Cases are the nasty cases: boundaries, overlongs, surrogates, values
+// above U+10FFFF, truncations.
+var utf8Cases = []string{
+	"", "hello", "κόσμε", "€", "\U0010ffff", "\u07ff\u0800\uffff\U00010000",
+	"\xed\x9f\xbf", "\xee\x80\x80", // around the surrogates
+	"\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf", "\xf0\x80\x80\x80", "\xf0\x8f\xbf\xbf", // overlong
+	"\xed\xa0\x80", "\xed\xbf\xbf", // surrogates
+	"\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\xfe", // too large
+	"\x80", "\xbf", "\xc2", "\xe2\x82", "\xf0\x9f\x98", // lone or cut
+	"hello\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
+	"aaaaaaaaaaaaaaaa\xe2\x82\xac", "aaaaaaa\x80aaaaaaaaa",
+}
+
+func TestUTF8Validator(t *testing.T) {
+	t.Parallel()
+	for _, s := range utf8Cases {
+		t.Run("", func(t *testing.T) {
+			t.Parallel()
+			checkUTF8Splits(t, []byte(s))
+		})
+	}
+}
+
+// checkUTF8Splits compares the validator with utf8.Valid for p written
+// whole, in two pieces at every split point, and a byte at a time.
+func checkUTF8Splits(t *testing.T, p []byte) {
+	t.Helper()
+	want := utf8.Valid(p)
+	for i := 0; i <= len(p); i++ {
+		var v utf8Validator
+		bad := v.write(p[:i]) >= 0
+		bad = v.write(p[i:]) >= 0 || bad
+		if got := !bad && v.complete(); got != want {
+			t.Fatalf("%q split at %d: valid=%v, utf8.Valid=%v", p, i, got, want)
+		}
+	}
+	var v utf8Validator
+	ok := true
+	for i := range p {
+		if v.write(p[i:i+1]) >= 0 {
+			ok = false
+			break
+		}
+	}
+	if got := ok && v.complete(); got != want {
+		t.Fatalf("%q byte by byte: valid=%v, utf8.Valid=%v", p, got, want)
+	}
+}
+
+func TestUTF8FailsFast(t *testing.T) {
+	t.Parallel()
+	var v utf8Validator
+	if i := v.write([]byte("ok\xe2\x82")); i != -1 {
+		t.Fatalf("prefix of a valid code point rejected at %d", i)
+	}
+	if i := v.write([]byte("\x28rest")); i != 0 {
+		t.Fatalf("bad continuation found at %d, want 0", i)
+	}
+	v = utf8Validator{}
+	// An overlong or surrogate form is rejected at its second byte.
+	if i := v.write([]byte("ab\xed\xa0")); i != 3 {
+		t.Fatalf("surrogate found at %d, want 3", i)
+	}
+}
+
+func BenchmarkUTF8Validator(b *testing.B) {
+	p := []byte(strings.Repeat("glassnet κόσμε € \U0001f600 ", 2000))
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		var v utf8Validator
+		v.write(p)
+	}
+}

@@ -1,0 +1,193 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// WriteMessage sends p as one message in a single frame.
+func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) error {
+	if err := checkMessageType(typ); err != nil {
+		return err
+	}
+	if err := c.lock(ctx, c.msgLock); err != nil {
+		return err
+	}
+	defer unlock(c.msgLock)
+	if err := c.writeFrame(ctx, true, Opcode(typ), p); err != nil {
+		return err
+	}
+	if c.cfg.tracer.Enabled() {
+		c.traceMessage(trace.Out, typ, p, 1)
+	}
+	return nil
+}
+
+// WriteFragmented sends one message made of one frame per part (RFC 6455
+// §5.4). With no parts it sends an empty message.
+func (c *Conn) WriteFragmented(ctx context.Context, typ MessageType, parts ...[]byte) error {
+	if err := checkMessageType(typ); err != nil {
+		return err
+	}
+	if len(parts) == 0 {
+		return c.WriteMessage(ctx, typ, nil)
+	}
+	if err := c.lock(ctx, c.msgLock); err != nil {
+		return err
+	}
+	defer unlock(c.msgLock)
+	op, n := Opcode(typ), 0
+	for i, p := range parts {
+		if err := c.writeFrame(ctx, i == len(parts)-1, op, p); err != nil {
+			return err
+		}
+		op = OpContinuation
+		n += len(p)
+	}
+	if c.cfg.tracer.Enabled() {
+		c.emit(trace.Out, "message", fmt.Sprintf("message %v (%d bytes, %d frames)", typ, n, len(parts)),
+			trace.Field{Key: "type", Value: typ.String()},
+			trace.Field{Key: "len", Value: n},
+			trace.Field{Key: "fragments", Value: len(parts)})
+	}
+	return nil
+}
+
+// Writer returns a writer for one fragmented message: each Write with a
+// non-empty p sends one frame, and Close sends the final frame (empty, with
+// FIN set). Until Close, other data messages wait; control frames do not.
+// The writer must be closed.
+func (c *Conn) Writer(ctx context.Context, typ MessageType) (*MessageWriter, error) {
+	if err := checkMessageType(typ); err != nil {
+		return nil, err
+	}
+	if err := c.lock(ctx, c.msgLock); err != nil {
+		return nil, err
+	}
+	return &MessageWriter{c: c, ctx: ctx, typ: typ, op: Opcode(typ)}, nil
+}
+
+// MessageWriter writes one message a frame at a time. See Conn.Writer.
+type MessageWriter struct {
+	c      *Conn
+	ctx    context.Context
+	typ    MessageType
+	op     Opcode // of the next frame
+	frames int
+	n      int
+	done   bool
+}
+
+// Write sends p as one non-final frame of the message.
+func (w *MessageWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, errors.New("ws: write to closed message writer")
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := w.c.writeFrame(w.ctx, false, w.op, p); err != nil {
+		return 0, err
+	}
+	w.op = OpContinuation
+	w.frames++
+	w.n += len(p)
+	return len(p), nil
+}
+
+// Close sends the final frame of the message and lets the next message go.
+func (w *MessageWriter) Close() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	defer unlock(w.c.msgLock)
+	if err := w.c.writeFrame(w.ctx, true, w.op, nil); err != nil {
+		return err
+	}
+	w.frames++
+	if w.c.cfg.tracer.Enabled() {
+		w.c.emit(trace.Out, "message", fmt.Sprintf("message %v (%d bytes, %d frames)", w.typ, w.n, w.frames),
+			trace.Field{Key: "type", Value: w.typ.String()},
+			trace.Field{Key: "len", Value: w.n},
+			trace.Field{Key: "fragments", Value: w.frames})
+	}
+	return nil
+}
+
+func checkMessageType(typ MessageType) error {
+	if typ != MessageText && typ != MessageBinary {
+		return fmt.Errorf("ws: invalid message type %d", int(typ))
+	}
+	return nil
+}
+
+// writeControl sends one control frame.
+func (c *Conn) writeControl(ctx context.Context, op Opcode, p []byte) error {
+	if len(p) > MaxControlPayload {
+		return ErrControlTooLong
+	}
+	return c.writeFrame(ctx, true, op, p)
+}
+
+// writeFrame sends one frame under writeLock. A client masks the payload
+// with a fresh key into a scratch buffer; p is never modified.
+func (c *Conn) writeFrame(ctx context.Context, fin bool, op Opcode, p []byte) error {
+	if err := c.lock(ctx, c.writeLock); err != nil {
+		return err
+	}
+	defer unlock(c.writeLock)
+	if c.werr != nil {
+		return c.werr
+	}
+	c.mu.Lock()
+	sent := c.closeSent
+	if op == OpClose {
+		c.closeSent = true
+	}
+	c.mu.Unlock()
+	if sent {
+		return ErrCloseSent
+	}
+
+	stop := watch(ctx, c.nc.SetWriteDeadline)
+	defer stop()
+
+	h := Header{Fin: fin, Opcode: op, Length: int64(len(p))}
+	if c.client {
+		h.Masked = true
+		h.Mask = c.keys.next()
+	}
+	var hb [MaxHeaderSize]byte
+	n := PutHeader(hb[:], h)
+	c.bw.Write(hb[:n])
+	if h.Masked {
+		pos := 0
+		for q := p; len(q) > 0; {
+			k := copy(c.scratch, q)
+			pos = Mask(h.Mask, pos, c.scratch[:k])
+			c.bw.Write(c.scratch[:k])
+			q = q[k:]
+		}
+	} else {
+		c.bw.Write(p)
+	}
+	err := c.bw.Flush()
+	if c.cfg.tracer.Enabled() {
+		c.traceFrame(trace.Out, h, c.woff)
+	}
+	c.woff += int64(n) + h.Length
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = fmt.Errorf("%w (%w)", ctxErr, err)
+		}
+		// The frame may be half written: the stream cannot be trusted.
+		c.werr = fmt.Errorf("ws: write %v frame: %w", op, err)
+		c.closeTCP()
+		return c.werr
+	}
+	return nil
+}
