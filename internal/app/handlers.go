@@ -1,0 +1,156 @@
+package app
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ws"
+)
+
+//go:embed index.html
+var indexHTML []byte
+
+// Handlers serves the HTTP and WebSocket side of glassnet: GET / (a chat
+// page), /echo (WebSocket echo) and /chat (WebSocket broadcast). The same
+// Handlers can be mounted on the userspace stack and on the kernel stack.
+type Handlers struct {
+	// MaxMessage bounds a WebSocket message in bytes; 0 means the ws default.
+	MaxMessage int64
+	Tracer     *trace.Tracer
+	Node       string
+
+	mu      sync.Mutex
+	clients map[*ws.Conn]struct{} // every open WebSocket, for CloseAll
+	members map[*ws.Conn]struct{} // the members of /chat
+	closing bool
+}
+
+// Mux returns an http.Handler with every route.
+func (h *Handlers) Mux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(indexHTML)
+	})
+	mux.HandleFunc("/echo", h.echo)
+	mux.HandleFunc("/chat", h.chat)
+	return mux
+}
+
+func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*ws.Conn, bool) {
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{
+		MaxMessageSize: h.MaxMessage,
+		Tracer:         h.Tracer,
+		Node:           h.Node,
+	})
+	if err != nil {
+		return nil, false // Accept has answered with a 4xx.
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closing {
+		c.Close(ws.StatusGoingAway, "server shutting down")
+		return nil, false
+	}
+	if h.clients == nil {
+		h.clients = make(map[*ws.Conn]struct{})
+	}
+	h.clients[c] = struct{}{}
+	if chat {
+		if h.members == nil {
+			h.members = make(map[*ws.Conn]struct{})
+		}
+		h.members[c] = struct{}{}
+	}
+	return c, true
+}
+
+func (h *Handlers) forget(c *ws.Conn) {
+	h.mu.Lock()
+	delete(h.clients, c)
+	delete(h.members, c)
+	h.mu.Unlock()
+}
+
+func (h *Handlers) echo(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.accept(w, r, false)
+	if !ok {
+		return
+	}
+	defer h.forget(c)
+	ctx := context.Background()
+	for {
+		typ, msg, err := c.ReadMessage(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(ctx, typ, msg); err != nil {
+			return
+		}
+	}
+}
+
+func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.accept(w, r, true)
+	if !ok {
+		return
+	}
+	defer h.forget(c)
+	ctx := context.Background()
+	who := r.RemoteAddr
+	h.broadcast(ctx, fmt.Sprintf("* %s joined", who))
+	defer h.broadcast(ctx, fmt.Sprintf("* %s left", who))
+	for {
+		typ, msg, err := c.ReadMessage(ctx)
+		if err != nil {
+			return
+		}
+		if typ != ws.MessageText {
+			c.Close(ws.StatusUnsupportedData, "chat takes text messages")
+			return
+		}
+		h.broadcast(ctx, fmt.Sprintf("%s: %s", who, msg))
+	}
+}
+
+// broadcast sends a text message to every member of /chat. A member that
+// cannot take it is left for its own reader to close.
+func (h *Handlers) broadcast(ctx context.Context, line string) {
+	h.mu.Lock()
+	conns := make([]*ws.Conn, 0, len(h.members))
+	for c := range h.members {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.WriteMessage(ctx, ws.MessageText, []byte(line))
+	}
+}
+
+// CloseAll sends close 1001 (going away) to every WebSocket client and waits
+// for the close handshakes to finish or time out. New upgrades are refused.
+func (h *Handlers) CloseAll() error {
+	h.mu.Lock()
+	h.closing = true
+	conns := make([]*ws.Conn, 0, len(h.clients))
+	for c := range h.clients {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(conns))
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.Close(ws.StatusGoingAway, "server shutting down")
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
