@@ -135,8 +135,8 @@ func ExampleDialOptions_tracer() {
 	c.ReadMessage(ctx)
 	c.Close(ws.StatusNormalClosure, "bye")
 	// Output:
-	// out frame   FIN text len=5 masked
 	// out message message text "hello" (5 bytes, 1 frame)
+	// out frame   FIN text len=5 masked
 	// in  frame   FIN text len=5
 	// in  message message text "hello" (5 bytes, 1 frame)
 	// out frame   FIN close len=5 masked

@@ -17,13 +17,12 @@ func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) erro
 		return err
 	}
 	defer unlock(c.msgLock)
-	if err := c.writeFrame(ctx, true, Opcode(typ), p); err != nil {
-		return err
-	}
+	// Egress events come in the order of the path: message, then frame,
+	// then the socket send and the packets.
 	if c.cfg.tracer.Enabled() {
 		c.traceMessage(trace.Out, typ, p, 1)
 	}
-	return nil
+	return c.writeFrame(ctx, true, Opcode(typ), p)
 }
 
 // WriteFragmented sends one message made of one frame per part (RFC 6455
@@ -39,19 +38,22 @@ func (c *Conn) WriteFragmented(ctx context.Context, typ MessageType, parts ...[]
 		return err
 	}
 	defer unlock(c.msgLock)
-	op, n := Opcode(typ), 0
+	if c.cfg.tracer.Enabled() {
+		n := 0
+		for _, p := range parts {
+			n += len(p)
+		}
+		c.emit(trace.Out, "message", fmt.Sprintf("message %v (%d bytes, %d frames)", typ, n, len(parts)),
+			trace.Field{Key: "type", Value: typ.String()},
+			trace.Field{Key: "len", Value: n},
+			trace.Field{Key: "fragments", Value: len(parts)})
+	}
+	op := Opcode(typ)
 	for i, p := range parts {
 		if err := c.writeFrame(ctx, i == len(parts)-1, op, p); err != nil {
 			return err
 		}
 		op = OpContinuation
-		n += len(p)
-	}
-	if c.cfg.tracer.Enabled() {
-		c.emit(trace.Out, "message", fmt.Sprintf("message %v (%d bytes, %d frames)", typ, n, len(parts)),
-			trace.Field{Key: "type", Value: typ.String()},
-			trace.Field{Key: "len", Value: n},
-			trace.Field{Key: "fragments", Value: len(parts)})
 	}
 	return nil
 }
@@ -161,6 +163,9 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op Opcode, p []byte) er
 		h.Masked = true
 		h.Mask = c.keys.next()
 	}
+	if c.cfg.tracer.Enabled() {
+		c.traceFrame(trace.Out, h, c.woff)
+	}
 	var hb [MaxHeaderSize]byte
 	n := PutHeader(hb[:], h)
 	c.bw.Write(hb[:n])
@@ -176,9 +181,6 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op Opcode, p []byte) er
 		c.bw.Write(p)
 	}
 	err := c.bw.Flush()
-	if c.cfg.tracer.Enabled() {
-		c.traceFrame(trace.Out, h, c.woff)
-	}
 	c.woff += int64(n) + h.Length
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {

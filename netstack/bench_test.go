@@ -1,0 +1,72 @@
+package netstack
+
+import (
+	"io"
+	"net/netip"
+	"testing"
+
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+)
+
+// BenchmarkTCPThroughput moves 1 MiB per op from one stack to the other.
+func BenchmarkTCPThroughput(b *testing.B) {
+	for _, traced := range []bool{false, true} {
+		name := "plain"
+		if traced {
+			name = "traced"
+		}
+		b.Run(name, func(b *testing.B) {
+			x, y := benchPair(b, traced)
+			server, client := connect(b, x, y, addrB4, ipv4.ProtocolNumber)
+			buf := make([]byte, 1<<20)
+			done := make(chan error, 1)
+			go func() {
+				_, err := io.CopyN(io.Discard, server, int64(b.N)*int64(len(buf)))
+				done <- err
+			}()
+			b.SetBytes(int64(len(buf)))
+			b.ResetTimer()
+			for range b.N {
+				if _, err := client.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+func benchPair(b *testing.B, traced bool) (*Stack, *Stack) {
+	b.Helper()
+	da, db := tun.Pipe(tun.PipeOptions{})
+	var tr *trace.Tracer
+	if traced {
+		tr = trace.New(trace.SinkFunc(func(*trace.Event) {}))
+	}
+	x := mustNew(b, Options{Device: da, Addrs: []netip.Prefix{addrA4}, Tracer: tr, Node: "a"})
+	y := mustNew(b, Options{Device: db, Addrs: []netip.Prefix{addrB4}, Tracer: tr, Node: "b"})
+	return x, y
+}
+
+func BenchmarkClassify(b *testing.B) {
+	p := synPacket4()
+	for range b.N {
+		if _, r := classify(p); r != "" {
+			b.Fatal(r)
+		}
+	}
+}
+
+func BenchmarkDescribe(b *testing.B) {
+	p := synPacket4()
+	f := newFlowTable()
+	b.ReportAllocs()
+	for range b.N {
+		_ = describe(p, f)
+	}
+}

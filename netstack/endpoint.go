@@ -1,0 +1,300 @@
+package netstack
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+)
+
+// endpoint is the link endpoint between a tun.Device and gVisor. It has no
+// link header and no offloads, so gVisor verifies every checksum.
+//
+// Ingress is one goroutine that reads batches from the device, checks each
+// packet (classify) and delivers the good ones. Egress is synchronous:
+// WritePackets serializes the packets and writes them to the device in
+// batches, blocking while the device is full. Nothing is dropped without
+// being counted with a reason.
+type endpoint struct {
+	dev      tun.Device
+	mtu      atomic.Uint32
+	batch    int // packets per device Read
+	wbatch   int // packets per device Write
+	counters *counters
+	tap      *tap // nil when neither tracing nor capture is on; set before start
+
+	dispatcher atomic.Pointer[dispatcherRef]
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+
+	out sync.Pool // *outBatch
+}
+
+// dispatcherRef boxes the interface so it fits an atomic.Pointer.
+type dispatcherRef struct{ d stack.NetworkDispatcher }
+
+// outBatch holds reusable buffers for one device Write.
+type outBatch struct {
+	bufs  [][]byte // what is handed to Write
+	store [][]byte // backing storage, reused across calls
+}
+
+var _ stack.LinkEndpoint = (*endpoint)(nil)
+
+func newEndpoint(dev tun.Device, batch int, c *counters) *endpoint {
+	if batch <= 0 {
+		batch = dev.BatchSize()
+	}
+	if batch <= 0 {
+		batch = 1
+	}
+	wbatch := dev.BatchSize()
+	if wbatch <= 0 {
+		wbatch = 1
+	}
+	e := &endpoint{dev: dev, batch: batch, wbatch: wbatch, counters: c}
+	e.mtu.Store(uint32(dev.MTU()))
+	e.out.New = func() any { return new(outBatch) }
+	return e
+}
+
+// start launches the ingress goroutine.
+func (e *endpoint) start() {
+	e.wg.Add(1)
+	go e.readLoop()
+}
+
+func (e *endpoint) readLoop() {
+	defer e.wg.Done()
+	mtu := int(e.mtu.Load())
+	if mtu <= 0 {
+		mtu = header.IPv6MinimumMTU
+	}
+	bufs := make([][]byte, e.batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, mtu)
+	}
+	sizes := make([]int, e.batch)
+	for {
+		n, err := e.dev.Read(bufs, sizes)
+		n = min(max(n, 0), len(bufs))
+		for i := 0; i < n; i++ {
+			size := sizes[i]
+			if size > len(bufs[i]) {
+				e.drop(trace.In, DropTruncated, size)
+				continue
+			}
+			if size < 0 {
+				size = 0
+			}
+			e.deliver(bufs[i][:size])
+		}
+		if err != nil {
+			if e.closed.Load() || errors.Is(err, tun.ErrClosed) {
+				return
+			}
+			// A transient device error: back off briefly rather than spin.
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// deliver checks one packet read from the device and hands it to gVisor,
+// or counts why not. b is only borrowed: gVisor gets a copy.
+func (e *endpoint) deliver(b []byte) {
+	proto, reason := classify(b)
+	if reason != "" {
+		e.drop(trace.In, reason, len(b))
+		return
+	}
+	ref := e.dispatcher.Load()
+	if ref == nil || ref.d == nil {
+		e.drop(trace.In, DropDetached, len(b))
+		return
+	}
+	e.counters.packetsIn.Add(1)
+	e.counters.bytesIn.Add(uint64(len(b)))
+	if e.tap != nil {
+		e.tap.packet(trace.In, b)
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	ref.d.DeliverNetworkPacket(proto, pkt)
+	pkt.DecRef()
+}
+
+// drop counts a packet of size bytes that goes no further.
+func (e *endpoint) drop(dir trace.Dir, reason DropReason, size int) {
+	e.counters.drop(reason)
+	if e.tap != nil {
+		e.tap.drop(dir, reason, size)
+	}
+}
+
+// WritePackets implements stack.LinkWriter. It blocks while the device is
+// full. Packets it cannot write because the device is closed or failed are
+// counted as drops.
+func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	list := pkts.AsSlice()
+	if len(list) == 0 {
+		return 0, nil
+	}
+	if e.closed.Load() {
+		for _, pkt := range list {
+			e.drop(trace.Out, DropDeviceClosed, pkt.Size())
+		}
+		return 0, &tcpip.ErrClosedForSend{}
+	}
+	ob := e.out.Get().(*outBatch)
+	defer e.out.Put(ob)
+	written := 0
+	for len(list) > 0 {
+		chunk := list
+		if len(chunk) > e.wbatch {
+			chunk = chunk[:e.wbatch]
+		}
+		list = list[len(chunk):]
+		ob.fill(chunk)
+		if e.tap != nil {
+			for _, b := range ob.bufs {
+				e.tap.packet(trace.Out, b)
+			}
+		}
+		if !e.writeBatch(ob.bufs, &written) {
+			// The device is closed: nothing more will go out.
+			for _, pkt := range list {
+				e.drop(trace.Out, DropDeviceClosed, pkt.Size())
+			}
+			break
+		}
+	}
+	if written == 0 {
+		if e.closed.Load() {
+			return 0, &tcpip.ErrClosedForSend{}
+		}
+		return 0, &tcpip.ErrAborted{}
+	}
+	return written, nil
+}
+
+// writeBatch writes bufs to the device, adding the packets written to
+// *written. A packet the device refuses is dropped as a write error and the
+// rest still go out; it returns false, having counted what is left as
+// dropped, once the device is closed.
+func (e *endpoint) writeBatch(bufs [][]byte, written *int) bool {
+	for len(bufs) > 0 {
+		n, err := e.dev.Write(bufs)
+		n = min(max(n, 0), len(bufs))
+		for _, b := range bufs[:n] {
+			e.counters.packetsOut.Add(1)
+			e.counters.bytesOut.Add(uint64(len(b)))
+		}
+		*written += n
+		bufs = bufs[n:]
+		if len(bufs) == 0 {
+			return true
+		}
+		if errors.Is(err, tun.ErrClosed) || e.closed.Load() {
+			for _, b := range bufs {
+				e.drop(trace.Out, DropDeviceClosed, len(b))
+			}
+			return false
+		}
+		// bufs[0] was refused (or the device stopped short without saying
+		// why, which is treated the same so the loop always advances).
+		e.drop(trace.Out, DropWriteError, len(bufs[0]))
+		bufs = bufs[1:]
+	}
+	return true
+}
+
+// fill serializes pkts into the batch's reusable buffers.
+func (ob *outBatch) fill(pkts []*stack.PacketBuffer) {
+	for len(ob.store) < len(pkts) {
+		ob.store = append(ob.store, nil)
+	}
+	ob.bufs = ob.bufs[:0]
+	for i, pkt := range pkts {
+		b := ob.store[i][:0]
+		for _, s := range pkt.AsSlices() {
+			b = append(b, s...)
+		}
+		ob.store[i] = b
+		ob.bufs = append(ob.bufs, b)
+	}
+}
+
+// shutdown closes the device, which ends the read loop, and waits for it.
+// It is safe to call more than once and from several goroutines.
+func (e *endpoint) shutdown() error {
+	e.closeOnce.Do(func() {
+		e.closed.Store(true)
+		e.closeErr = e.dev.Close()
+	})
+	e.wg.Wait()
+	return e.closeErr
+}
+
+// MTU implements stack.NetworkLinkEndpoint.
+func (e *endpoint) MTU() uint32 { return e.mtu.Load() }
+
+// SetMTU implements stack.NetworkLinkEndpoint.
+func (e *endpoint) SetMTU(mtu uint32) { e.mtu.Store(mtu) }
+
+// MaxHeaderLength implements stack.NetworkLinkEndpoint: IP packets travel
+// bare on a TUN device.
+func (*endpoint) MaxHeaderLength() uint16 { return 0 }
+
+// LinkAddress implements stack.NetworkLinkEndpoint; a TUN has none.
+func (*endpoint) LinkAddress() tcpip.LinkAddress { return "" }
+
+// SetLinkAddress implements stack.NetworkLinkEndpoint; it is ignored.
+func (*endpoint) SetLinkAddress(tcpip.LinkAddress) {}
+
+// Capabilities implements stack.NetworkLinkEndpoint. No checksum offload:
+// gVisor checks every checksum on receive and computes it on send.
+func (*endpoint) Capabilities() stack.LinkEndpointCapabilities {
+	return stack.CapabilityNone
+}
+
+// Attach implements stack.NetworkLinkEndpoint.
+func (e *endpoint) Attach(d stack.NetworkDispatcher) {
+	if d == nil {
+		e.dispatcher.Store(nil)
+		return
+	}
+	e.dispatcher.Store(&dispatcherRef{d: d})
+}
+
+// IsAttached implements stack.NetworkLinkEndpoint.
+func (e *endpoint) IsAttached() bool { return e.dispatcher.Load() != nil }
+
+// Wait implements stack.NetworkLinkEndpoint: it waits for the read loop.
+func (e *endpoint) Wait() { e.wg.Wait() }
+
+// ARPHardwareType implements stack.NetworkLinkEndpoint.
+func (*endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
+
+// AddHeader implements stack.NetworkLinkEndpoint; there is no link header.
+func (*endpoint) AddHeader(*stack.PacketBuffer) {}
+
+// ParseHeader implements stack.NetworkLinkEndpoint; there is no link header.
+func (*endpoint) ParseHeader(*stack.PacketBuffer) bool { return true }
+
+// Close implements stack.NetworkLinkEndpoint. gVisor calls it when the NIC
+// is removed; it closes the device and waits for the read loop.
+func (e *endpoint) Close() { _ = e.shutdown() }
+
+// SetOnCloseAction implements stack.NetworkLinkEndpoint. The Stack owns the
+// endpoint's lifetime, so there is nothing to run.
+func (*endpoint) SetOnCloseAction(func()) {}

@@ -1,0 +1,96 @@
+package netstack
+
+import (
+	"net/netip"
+	"sync"
+	"testing"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+)
+
+var (
+	addrA4 = netip.MustParsePrefix("10.0.0.1/24")
+	addrB4 = netip.MustParsePrefix("10.0.0.2/24")
+	addrA6 = netip.MustParsePrefix("fd00::1/64")
+	addrB6 = netip.MustParsePrefix("fd00::2/64")
+)
+
+// newPair builds two stacks wired back to back over tun.Pipe: a has
+// 10.0.0.1 and fd00::1, b has 10.0.0.2 and fd00::2. edit, if set, adjusts
+// each stack's options ("a" or "b").
+func newPair(t *testing.T, popts tun.PipeOptions, edit func(which string, o *Options)) (a, b *Stack) {
+	t.Helper()
+	da, db := tun.Pipe(popts)
+	oa := Options{Device: da, Addrs: []netip.Prefix{addrA4, addrA6}, Node: "a"}
+	ob := Options{Device: db, Addrs: []netip.Prefix{addrB4, addrB6}, Node: "b"}
+	if edit != nil {
+		edit("a", &oa)
+		edit("b", &ob)
+	}
+	a = mustNew(t, oa)
+	b = mustNew(t, ob)
+	return a, b
+}
+
+func mustNew(t testing.TB, o Options) *Stack {
+	t.Helper()
+	st, err := New(o)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return st
+}
+
+// newSolo builds one stack on end a of a pipe and returns the other end
+// for the test to write raw packets into and read replies from.
+func newSolo(t *testing.T, edit func(o *Options)) (*Stack, *tun.Memory) {
+	t.Helper()
+	da, db := tun.Pipe(tun.PipeOptions{})
+	t.Cleanup(func() { db.Close() })
+	o := Options{Device: da, Addrs: []netip.Prefix{addrA4, addrA6}, Node: "solo"}
+	if edit != nil {
+		edit(&o)
+	}
+	return mustNew(t, o), db
+}
+
+func fullAddr(p netip.Prefix, port uint16) tcpip.FullAddress {
+	return tcpip.FullAddress{Addr: tcpip.AddrFromSlice(p.Addr().AsSlice()), Port: port}
+}
+
+// recorder is a trace.Sink that keeps copies of the events.
+type recorder struct {
+	mu     sync.Mutex
+	events []trace.Event
+}
+
+func (r *recorder) Emit(e *trace.Event) {
+	c := *e
+	c.Fields = append([]trace.Field(nil), e.Fields...)
+	r.mu.Lock()
+	r.events = append(r.events, c)
+	r.mu.Unlock()
+}
+
+func (r *recorder) all() []trace.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]trace.Event(nil), r.events...)
+}
+
+func field(e trace.Event, key string) (any, bool) {
+	for _, f := range e.Fields {
+		if f.Key == key {
+			return f.Value, true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,69 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"io"
+	"sync"
+	"time"
+)
+
+// Classic pcap, one record per IP packet with no link header
+// (LINKTYPE_RAW), as described in
+// https://www.tcpdump.org/manpages/pcap-savefile.5.html.
+const (
+	pcapMagic        = 0xa1b23c4d // nanosecond timestamps
+	pcapVersionMajor = 2
+	pcapVersionMinor = 4
+	pcapSnapLen      = 65535
+	pcapLinkTypeRaw  = 101
+	pcapFileHdrLen   = 24
+	pcapRecordHdrLen = 16
+)
+
+// pcapWriter writes a capture file. Writes are serialized; after the first
+// error it writes nothing more and keeps the error.
+type pcapWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+	err error
+}
+
+func newPCAPWriter(w io.Writer) (*pcapWriter, error) {
+	var h [pcapFileHdrLen]byte
+	binary.LittleEndian.PutUint32(h[0:], pcapMagic)
+	binary.LittleEndian.PutUint16(h[4:], pcapVersionMajor)
+	binary.LittleEndian.PutUint16(h[6:], pcapVersionMinor)
+	// h[8:16]: thiszone and sigfigs, both zero.
+	binary.LittleEndian.PutUint32(h[16:], pcapSnapLen)
+	binary.LittleEndian.PutUint32(h[20:], pcapLinkTypeRaw)
+	if _, err := w.Write(h[:]); err != nil {
+		return nil, err
+	}
+	return &pcapWriter{w: w}, nil
+}
+
+func (p *pcapWriter) write(now time.Time, pkt []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return
+	}
+	capLen := len(pkt)
+	if capLen > pcapSnapLen {
+		capLen = pcapSnapLen
+	}
+	p.buf = p.buf[:0]
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(now.Unix()))
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(now.Nanosecond()))
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(capLen))
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(pkt)))
+	p.buf = append(p.buf, pkt[:capLen]...)
+	_, p.err = p.w.Write(p.buf)
+}
+
+func (p *pcapWriter) error() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}

@@ -1,0 +1,407 @@
+package netstack
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net/netip"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+)
+
+// Congestion control algorithms for Options.CongestionControl.
+const (
+	Reno  = "reno"
+	Cubic = "cubic"
+)
+
+// Default TCP buffer sizes: gVisor's own, with receive buffer moderation
+// growing the receive buffer from Default up to Max as the transfer needs.
+const (
+	DefaultBufferMin     = tcp.MinBufferSize
+	DefaultBufferDefault = tcp.DefaultReceiveBufferSize // 1 MiB
+	DefaultBufferMax     = tcp.MaxBufferSize            // 4 MiB
+)
+
+// nicID is the only NIC a Stack has.
+const nicID tcpip.NICID = 1
+
+// Route sends packets for Dst out of the Stack's device, through Gateway
+// if it is valid (on a point-to-point TUN a gateway is rarely needed).
+type Route struct {
+	Dst     netip.Prefix
+	Gateway netip.Addr
+}
+
+// BufferSizes is a TCP buffer size range in bytes; zero fields take the
+// defaults (DefaultBufferMin, DefaultBufferDefault, DefaultBufferMax).
+type BufferSizes struct {
+	Min, Default, Max int
+}
+
+// Options configures New. Only Device is required.
+type Options struct {
+	// Device carries the stack's packets. The Stack owns it from New on
+	// and closes it in Close (and when New fails).
+	Device tun.Device
+
+	// Addrs are the stack's own addresses, IPv4 and/or IPv6, with the
+	// prefix length of the on-link network.
+	Addrs []netip.Prefix
+
+	// Routes, when not nil, replaces the default routing table
+	// (DefaultRoutes: the on-link network of each address and a default
+	// route for IPv4 and IPv6, all out of the device).
+	Routes []Route
+
+	// DisableSACK turns selective acknowledgments off (on by default).
+	DisableSACK bool
+
+	// CongestionControl is Reno or Cubic; empty means Cubic.
+	CongestionControl string
+
+	// TCPReceiveBuffer and TCPSendBuffer size the TCP buffers.
+	TCPReceiveBuffer, TCPSendBuffer BufferSizes
+
+	// DisableModerateReceiveBuffer stops the receive buffer from growing
+	// with the transfer (on by default).
+	DisableModerateReceiveBuffer bool
+
+	// Forwarding lets the stack route packets not addressed to it.
+	Forwarding bool
+
+	// Tracer, if set, receives a LayerLink "packet" event for every packet
+	// in and out, a "drop" event for every drop, and a LayerTCP "state"
+	// event after every segment a TCP connection receives. Node names this
+	// stack in the events.
+	Tracer *trace.Tracer
+	Node   string
+
+	// PCAP, if set, receives a pcap capture (LINKTYPE_RAW) of every packet
+	// in and out.
+	PCAP io.Writer
+
+	// Clock, RandSource and SecureRNG replace gVisor's sources of time and
+	// randomness; with a manual clock and seeded sources, runs repeat
+	// exactly (initial sequence numbers included).
+	Clock      tcpip.Clock
+	RandSource rand.Source
+	SecureRNG  io.Reader
+
+	// ReadBatch is how many packets one device Read may return; 0 means
+	// the device's BatchSize. Egress has no queue of its own: writes go
+	// to the device in batches of its BatchSize and block while it is
+	// full, so the device's queue is the only one.
+	ReadBatch int
+}
+
+// Stack is a gVisor network stack with one NIC on a tun.Device.
+type Stack struct {
+	s     *stack.Stack
+	ep    *endpoint
+	addrs []netip.Prefix
+	c     counters
+	pcap  *pcapWriter
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds a stack on opts.Device, assigns the addresses and routes and
+// starts reading packets.
+func New(opts Options) (*Stack, error) {
+	if opts.Device == nil {
+		return nil, errors.New("netstack: Options.Device is nil")
+	}
+	st := &Stack{}
+	// The endpoint owns the device from here on: closing it through the
+	// endpoint closes the device exactly once, whether New fails before
+	// gVisor has the NIC or after.
+	st.ep = newEndpoint(opts.Device, opts.ReadBatch, &st.c)
+	if err := st.build(opts); err != nil {
+		_ = st.ep.shutdown()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *Stack) build(opts Options) error {
+	cc := opts.CongestionControl
+	switch cc {
+	case "":
+		cc = Cubic
+	case Reno, Cubic:
+	default:
+		return fmt.Errorf("netstack: unknown congestion control %q", cc)
+	}
+	if mtu := opts.Device.MTU(); mtu < header.IPv4MinimumMTU {
+		return fmt.Errorf("netstack: device MTU %d below the IPv4 minimum %d", mtu, header.IPv4MinimumMTU)
+	}
+	for _, p := range opts.Addrs {
+		np, err := normalizePrefix(p)
+		if err != nil {
+			return err
+		}
+		st.addrs = append(st.addrs, np)
+	}
+
+	var (
+		flows *flowTable
+		pr    *probe
+	)
+	if opts.Tracer != nil {
+		flows = newFlowTable()
+		pr = &probe{tracer: opts.Tracer, node: opts.Node, flows: flows, nicID: nicID}
+	}
+	if opts.PCAP != nil {
+		w, err := newPCAPWriter(opts.PCAP)
+		if err != nil {
+			return fmt.Errorf("netstack: pcap header: %w", err)
+		}
+		st.pcap = w
+	}
+
+	tcpFactory := stack.TransportProtocolFactory(tcp.NewProtocol)
+	if pr != nil {
+		tcpFactory = tcp.NewProtocolProbe(pr.fire)
+	}
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcpFactory, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		Clock:              opts.Clock,
+		RandSource:         opts.RandSource,
+		SecureRNG:          opts.SecureRNG,
+	})
+	st.s = s
+	if pr != nil {
+		pr.stack.Store(s)
+	}
+	fail := func(err error) error {
+		s.Close()
+		s.Wait()
+		return err
+	}
+	if err := setTCPOptions(s, opts, cc); err != nil {
+		return fail(err)
+	}
+
+	if opts.Tracer != nil || st.pcap != nil {
+		st.ep.tap = &tap{tracer: opts.Tracer, node: opts.Node, flows: flows, pcap: st.pcap, clock: s.Clock()}
+	}
+	if err := s.CreateNICWithOptions(nicID, st.ep, stack.NICOptions{Name: opts.Device.Name()}); err != nil {
+		return fail(fmt.Errorf("netstack: create NIC: %s", err))
+	}
+	if opts.Forwarding {
+		for _, p := range []tcpip.NetworkProtocolNumber{ipv4.ProtocolNumber, ipv6.ProtocolNumber} {
+			if err := s.SetForwardingDefaultAndAllNICs(p, true); err != nil {
+				return fail(fmt.Errorf("netstack: forwarding: %s", err))
+			}
+		}
+	}
+	for _, p := range st.addrs {
+		pa := tcpip.ProtocolAddress{
+			Protocol: protoOf(p.Addr()),
+			AddressWithPrefix: tcpip.AddressWithPrefix{
+				Address:   tcpip.AddrFromSlice(p.Addr().AsSlice()),
+				PrefixLen: p.Bits(),
+			},
+		}
+		if err := s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+			return fail(fmt.Errorf("netstack: add address %v: %s", p, err))
+		}
+	}
+	routes := opts.Routes
+	if routes == nil {
+		routes = DefaultRoutes(st.addrs)
+	}
+	table := make([]tcpip.Route, 0, len(routes))
+	for _, r := range routes {
+		tr, err := toRoute(r)
+		if err != nil {
+			return fail(err)
+		}
+		table = append(table, tr)
+	}
+	s.SetRouteTable(table)
+
+	st.ep.start()
+	return nil
+}
+
+func setTCPOptions(s *stack.Stack, opts Options, cc string) error {
+	sack := tcpip.TCPSACKEnabled(!opts.DisableSACK)
+	ccOpt := tcpip.CongestionControlOption(cc)
+	mod := tcpip.TCPModerateReceiveBufferOption(!opts.DisableModerateReceiveBuffer)
+	rcv := bufferRange(opts.TCPReceiveBuffer)
+	snd := bufferRange(opts.TCPSendBuffer)
+	rcvOpt := tcpip.TCPReceiveBufferSizeRangeOption{Min: rcv.Min, Default: rcv.Default, Max: rcv.Max}
+	sndOpt := tcpip.TCPSendBufferSizeRangeOption{Min: snd.Min, Default: snd.Default, Max: snd.Max}
+	for _, o := range []struct {
+		name string
+		opt  tcpip.SettableTransportProtocolOption
+	}{
+		{"SACK", &sack},
+		{"congestion control", &ccOpt},
+		{"moderate receive buffer", &mod},
+		{"receive buffer", &rcvOpt},
+		{"send buffer", &sndOpt},
+	} {
+		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o.opt); err != nil {
+			return fmt.Errorf("netstack: TCP %s: %s", o.name, err)
+		}
+	}
+	return nil
+}
+
+func bufferRange(b BufferSizes) BufferSizes {
+	if b.Min <= 0 {
+		b.Min = DefaultBufferMin
+	}
+	if b.Default <= 0 {
+		b.Default = DefaultBufferDefault
+	}
+	if b.Max <= 0 {
+		b.Max = DefaultBufferMax
+	}
+	if b.Default < b.Min {
+		b.Default = b.Min
+	}
+	if b.Max < b.Default {
+		b.Max = b.Default
+	}
+	return b
+}
+
+// DefaultRoutes is the routing table New uses when Options.Routes is nil:
+// each address's on-link network, then 0.0.0.0/0 and ::/0, all out of the
+// device.
+func DefaultRoutes(addrs []netip.Prefix) []Route {
+	var rs []Route
+	seen := make(map[netip.Prefix]bool)
+	for _, p := range addrs {
+		m := p.Masked()
+		if !seen[m] {
+			seen[m] = true
+			rs = append(rs, Route{Dst: m})
+		}
+	}
+	return append(rs,
+		Route{Dst: netip.PrefixFrom(netip.IPv4Unspecified(), 0)},
+		Route{Dst: netip.PrefixFrom(netip.IPv6Unspecified(), 0)},
+	)
+}
+
+func toRoute(r Route) (tcpip.Route, error) {
+	dst, err := normalizePrefix(r.Dst)
+	if err != nil {
+		return tcpip.Route{}, fmt.Errorf("netstack: route: %w", err)
+	}
+	dst = dst.Masked()
+	subnet, err := tcpip.NewSubnet(tcpip.AddrFromSlice(dst.Addr().AsSlice()), tcpip.MaskFromBytes(maskBytes(dst)))
+	if err != nil {
+		return tcpip.Route{}, fmt.Errorf("netstack: route %v: %w", r.Dst, err)
+	}
+	tr := tcpip.Route{Destination: subnet, NIC: nicID}
+	if r.Gateway.IsValid() {
+		tr.Gateway = tcpip.AddrFromSlice(r.Gateway.Unmap().AsSlice())
+	}
+	return tr, nil
+}
+
+// normalizePrefix checks p and turns an IPv4-mapped IPv6 prefix
+// (::ffff:10.0.0.1/120) into the IPv4 prefix it means (10.0.0.1/24).
+func normalizePrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.IsValid() {
+		return p, fmt.Errorf("netstack: invalid prefix %v", p)
+	}
+	if p.Addr().Is4In6() {
+		if p.Bits() < 96 {
+			return p, fmt.Errorf("netstack: IPv4-mapped prefix %v shorter than /96", p)
+		}
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96), nil
+	}
+	return netip.PrefixFrom(p.Addr().WithZone(""), p.Bits()), nil
+}
+
+func maskBytes(p netip.Prefix) []byte {
+	b := make([]byte, p.Addr().BitLen()/8)
+	for i := 0; i < p.Bits(); i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	return b
+}
+
+func protoOf(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is4() {
+		return ipv4.ProtocolNumber
+	}
+	return ipv6.ProtocolNumber
+}
+
+// Stack returns the gVisor stack, for building sockets on it.
+func (st *Stack) Stack() *stack.Stack { return st.s }
+
+// NICID returns the ID of the stack's only NIC.
+func (st *Stack) NICID() tcpip.NICID { return nicID }
+
+// Addrs returns the stack's own addresses (IPv4-mapped ones as IPv4).
+func (st *Stack) Addrs() []netip.Prefix {
+	return append([]netip.Prefix(nil), st.addrs...)
+}
+
+// Stats returns a snapshot of the link counters and gVisor's malformed
+// packet counters.
+func (st *Stack) Stats() Stats {
+	s := st.c.snapshot()
+	s.Malformed = malformedFrom(st.s.Stats())
+	return s
+}
+
+// closeGrace is how long Close lets gVisor abort connections (sending
+// their RSTs) before it closes the device anyway, which unblocks a write
+// stuck on a full device that nobody drains.
+const closeGrace = time.Second
+
+// Close aborts every connection, closes the device, stops the read loop
+// and waits for all of gVisor's goroutines. It returns the device's Close
+// error, or the first pcap write error. It is safe to call more than once
+// and from several goroutines.
+func (st *Stack) Close() error {
+	st.closeOnce.Do(func() {
+		// Abort connections first, so their RSTs can still reach the wire.
+		aborted := make(chan struct{})
+		go func() {
+			st.s.Close()
+			close(aborted)
+		}()
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-aborted:
+		case <-t.C:
+		}
+		t.Stop()
+		err := st.ep.shutdown()
+		<-aborted
+		st.s.Wait()
+		if st.pcap != nil {
+			if perr := st.pcap.error(); perr != nil && err == nil {
+				err = fmt.Errorf("netstack: pcap: %w", perr)
+			}
+		}
+		st.closeErr = err
+	})
+	return st.closeErr
+}

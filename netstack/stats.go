@@ -1,0 +1,145 @@
+package netstack
+
+import (
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// DropReason names why the link endpoint dropped a packet.
+type DropReason string
+
+// Reasons the link endpoint drops a packet. Ingress reasons describe a packet
+// read from the device that never reached gVisor; egress reasons describe a
+// packet gVisor handed down that never reached the device.
+const (
+	// DropEmpty: the device returned a zero-length packet.
+	DropEmpty DropReason = "empty"
+	// DropTruncated: the packet was longer than the read buffer (the
+	// device reported a size bigger than the bytes it could store).
+	DropTruncated DropReason = "truncated"
+	// DropBadVersion: the IP version nibble is neither 4 nor 6.
+	DropBadVersion DropReason = "bad-version"
+	// DropIPv4Short: fewer bytes than a minimal IPv4 header.
+	DropIPv4Short DropReason = "ipv4-short"
+	// DropIPv4HeaderLength: IHL below 5 or beyond the packet.
+	DropIPv4HeaderLength DropReason = "ipv4-header-length"
+	// DropIPv4TotalLength: total length shorter than the header or longer
+	// than the bytes read.
+	DropIPv4TotalLength DropReason = "ipv4-total-length"
+	// DropIPv6Short: fewer bytes than the fixed IPv6 header.
+	DropIPv6Short DropReason = "ipv6-short"
+	// DropIPv6PayloadLength: payload length longer than the bytes read.
+	DropIPv6PayloadLength DropReason = "ipv6-payload-length"
+	// DropDetached: the endpoint had no dispatcher (the NIC is being
+	// removed).
+	DropDetached DropReason = "detached"
+	// DropDeviceClosed: an outgoing packet met a closed device.
+	DropDeviceClosed DropReason = "device-closed"
+	// DropWriteError: the device refused an outgoing packet.
+	DropWriteError DropReason = "write-error"
+)
+
+var dropReasons = [...]DropReason{
+	DropEmpty,
+	DropTruncated,
+	DropBadVersion,
+	DropIPv4Short,
+	DropIPv4HeaderLength,
+	DropIPv4TotalLength,
+	DropIPv6Short,
+	DropIPv6PayloadLength,
+	DropDetached,
+	DropDeviceClosed,
+	DropWriteError,
+}
+
+// dropIndex maps a reason to its counter, or -1 for an unknown reason.
+func dropIndex(r DropReason) int {
+	for i, d := range dropReasons {
+		if d == r {
+			return i
+		}
+	}
+	return -1
+}
+
+// Stats is a snapshot of what a Stack's link endpoint has moved and dropped.
+type Stats struct {
+	// PacketsIn and BytesIn count packets read from the device and handed
+	// to gVisor; PacketsOut and BytesOut count packets written to the
+	// device.
+	PacketsIn, BytesIn   uint64
+	PacketsOut, BytesOut uint64
+	// Drops counts dropped packets by reason. Every reason is present,
+	// zero or not.
+	Drops map[DropReason]uint64
+	// Malformed holds gVisor's own counters of packets that passed the
+	// link checks but were rejected above it.
+	Malformed Malformed
+}
+
+// Dropped returns the total of all drop counters.
+func (s Stats) Dropped() uint64 {
+	var n uint64
+	for _, v := range s.Drops {
+		n += v
+	}
+	return n
+}
+
+// Malformed is gVisor's view of bad packets, taken from tcpip.Stats.
+type Malformed struct {
+	IP               uint64 // IP.MalformedPacketsReceived
+	IPInvalidAddress uint64 // IP.InvalidDestinationAddressesReceived
+	TCPChecksum      uint64 // TCP.ChecksumErrors
+	TCPInvalid       uint64 // TCP.InvalidSegmentsReceived
+	UDPChecksum      uint64 // UDP.ChecksumErrors
+	UDPMalformed     uint64 // UDP.MalformedPacketsReceived
+	ICMPv4Invalid    uint64 // ICMP.V4.PacketsReceived.Invalid
+	ICMPv6Invalid    uint64 // ICMP.V6.PacketsReceived.Invalid
+	// L4 counts transport packets for no endpoint that failed to parse or
+	// had a bad checksum (NICs.MalformedL4RcvdPackets).
+	L4 uint64
+}
+
+func malformedFrom(s tcpip.Stats) Malformed {
+	return Malformed{
+		IP:               s.IP.MalformedPacketsReceived.Value(),
+		IPInvalidAddress: s.IP.InvalidDestinationAddressesReceived.Value(),
+		TCPChecksum:      s.TCP.ChecksumErrors.Value(),
+		TCPInvalid:       s.TCP.InvalidSegmentsReceived.Value(),
+		UDPChecksum:      s.UDP.ChecksumErrors.Value(),
+		UDPMalformed:     s.UDP.MalformedPacketsReceived.Value(),
+		ICMPv4Invalid:    s.ICMP.V4.PacketsReceived.Invalid.Value(),
+		ICMPv6Invalid:    s.ICMP.V6.PacketsReceived.Invalid.Value(),
+		L4:               s.NICs.MalformedL4RcvdPackets.Value(),
+	}
+}
+
+// counters are the live, lock-free counters behind Stats.
+type counters struct {
+	packetsIn, bytesIn   atomic.Uint64
+	packetsOut, bytesOut atomic.Uint64
+	drops                [len(dropReasons)]atomic.Uint64
+}
+
+func (c *counters) drop(r DropReason) {
+	if i := dropIndex(r); i >= 0 {
+		c.drops[i].Add(1)
+	}
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{
+		PacketsIn:  c.packetsIn.Load(),
+		BytesIn:    c.bytesIn.Load(),
+		PacketsOut: c.packetsOut.Load(),
+		BytesOut:   c.bytesOut.Load(),
+		Drops:      make(map[DropReason]uint64, len(dropReasons)),
+	}
+	for i, r := range dropReasons {
+		s.Drops[r] = c.drops[i].Load()
+	}
+	return s
+}

@@ -1,0 +1,194 @@
+package netstack
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+)
+
+func TestTraceHandshake(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	tr := trace.New(rec)
+	a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
+		o.Tracer = tr
+		o.Node = map[string]string{"a": "client", "b": "server"}[which]
+	})
+	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	exchange(t, client, server, 10000)
+	if testing.Verbose() {
+		for _, e := range rec.all() {
+			if e.Node == "client" {
+				t.Logf("%s %s %s %s | %s", e.Layer, e.Dir, e.Name, e.Conn, e.Summary)
+			}
+		}
+	}
+
+	// The client's view of the handshake, in order: SYN out, SYN-ACK in,
+	// ACK out, with sequence numbers relative to each side's ISN.
+	type step struct {
+		dir            trace.Dir
+		flags          string
+		relSeq, relAck uint32
+		hasAck         bool
+	}
+	want := []step{
+		{dir: trace.Out, flags: "S", relSeq: 0},
+		{dir: trace.In, flags: "S.", relSeq: 0, relAck: 1, hasAck: true},
+		{dir: trace.Out, flags: ".", relSeq: 1, relAck: 1, hasAck: true},
+	}
+	var got []trace.Event
+	for _, e := range rec.all() {
+		if e.Node == "client" && e.Layer == trace.LayerLink && e.Name == "packet" && strings.Contains(e.Conn, "10.0.0.2:80") {
+			got = append(got, e)
+		}
+	}
+	if len(got) < len(want) {
+		t.Fatalf("got %d client TCP packet events, want at least %d", len(got), len(want))
+	}
+	for i, w := range want {
+		e := got[i]
+		if e.Dir != w.dir {
+			t.Errorf("event %d: dir %s, want %s (%s)", i, e.Dir, w.dir, e.Summary)
+		}
+		if f, _ := field(e, "flags"); f != w.flags {
+			t.Errorf("event %d: flags %v, want %s (%s)", i, f, w.flags, e.Summary)
+		}
+		if v, _ := field(e, "rel_seq"); v != w.relSeq {
+			t.Errorf("event %d: rel_seq %v, want %d (%s)", i, v, w.relSeq, e.Summary)
+		}
+		if w.hasAck {
+			if v, _ := field(e, "rel_ack"); v != w.relAck {
+				t.Errorf("event %d: rel_ack %v, want %d (%s)", i, v, w.relAck, e.Summary)
+			}
+		}
+	}
+	if s := got[1].Summary; !strings.HasPrefix(s, "IP 10.0.0.2.80 > 10.0.0.1.") || !strings.Contains(s, ": Flags [S.], seq 0, ack 1, win ") || !strings.HasSuffix(s, ", length 0") {
+		t.Errorf("SYN-ACK summary %q", s)
+	}
+	if s := got[2].Summary; !strings.Contains(s, ": Flags [.], ack 1, win ") {
+		t.Errorf("ACK summary %q", s)
+	}
+	if c := got[0].Conn; !strings.HasPrefix(c, "10.0.0.1:") || !strings.HasSuffix(c, "->10.0.0.2:80") {
+		t.Errorf("SYN conn %q", c)
+	}
+
+	// Data segments show a relative range like tcpdump's "seq 1:1449".
+	var data bool
+	for _, e := range got {
+		if n, _ := field(e, "payload_len"); n != 0 && strings.Contains(e.Summary, "seq 1:") {
+			data = true
+			break
+		}
+	}
+	if !data {
+		t.Error("no data segment starting at relative seq 1")
+	}
+
+	// TCP state events after received segments, on both sides.
+	states := map[string]bool{}
+	for _, e := range rec.all() {
+		if e.Layer != trace.LayerTCP || e.Name != "state" {
+			continue
+		}
+		s, _ := field(e, "state")
+		states[e.Node+":"+s.(string)] = true
+		for _, k := range []string{"snd_una", "snd_nxt", "rcv_nxt", "snd_wnd", "rcv_wnd", "cwnd", "srtt"} {
+			if _, ok := field(e, k); !ok {
+				t.Fatalf("state event lacks %s: %+v", k, e)
+			}
+		}
+	}
+	if !states["client:ESTABLISHED"] || !states["server:ESTABLISHED"] {
+		t.Errorf("no ESTABLISHED state events on both sides: %v", states)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		pkt  []byte
+		want string
+	}{
+		{"echo", echoRequest4(peer4, addrA4.Addr(), 7, 3, []byte("abcd")), "IP 10.0.0.9 > 10.0.0.1: ICMP echo request, id 7, seq 3, length 12"},
+		{"echo6", echoRequest6(peer6, addrA6.Addr(), 7, 3, []byte("abcd")), "IP6 fd00::9 > fd00::1: ICMP6, echo request, id 7, seq 3, length 12"},
+		{"syn", synPacket4(), "IP 10.0.0.9.40000 > 10.0.0.1.80: Flags [S], seq 0, win 65535, length 0"},
+		{"garbage", []byte{0x75, 1, 2}, "unknown IP version 7, length 3"},
+		{"short", []byte{0x45, 1, 2}, "IP truncated, length 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := describe(tc.pkt, newFlowTable()).summary; got != tc.want {
+				t.Errorf("got  %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTCPOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts []byte
+		base uint32
+		want string
+	}{
+		{"none", nil, 0, ""},
+		{"syn", []byte{2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}, 0, "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7"},
+		{"sack", []byte{1, 1, 5, 10, 0, 0, 0x10, 0, 0, 0, 0x20, 0}, 0x1000, "nop,nop,sack 1 {0:4096}"},
+		{"eol", []byte{0, 9, 9}, 0, "eol"},
+		{"zero-length", []byte{2, 0}, 0, "bad opt"},
+		{"overlong", []byte{8, 10, 0}, 0, "bad opt"},
+		{"unknown", []byte{30, 3, 0}, 0, "opt-30:1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tcpOptions(tc.opts, tc.base); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestTCPFlags(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[uint8]string{0: "none", 0x02: "S", 0x12: "S.", 0x18: "P.", 0x11: "F.", 0x04: "R", 0x14: "R.", 0xc2: "SEW"} {
+		if got := tcpFlags(header.TCPFlags(in)); got != want {
+			t.Errorf("tcpFlags(%#x) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFlowTableBounded(t *testing.T) {
+	t.Parallel()
+	f := newFlowTable()
+	dst := netip.MustParseAddrPort("10.0.0.2:80")
+	for i := range maxFlows + 100 {
+		src := flowSrc(i)
+		f.relative(src, dst, header.TCPFlagSyn, uint32(i), 0)
+		if i%2 == 0 {
+			f.relative(src, dst, header.TCPFlagFin|header.TCPFlagAck, uint32(i)+1, 0)
+		}
+	}
+	if n := f.len(); n > maxFlows {
+		t.Errorf("flow table holds %d entries, bound is %d", n, maxFlows)
+	}
+	// The newest flow survives eviction and is still relative.
+	last := maxFlows + 99
+	if rel, _, ok, _ := f.relative(flowSrc(last), dst, header.TCPFlagAck, uint32(last)+5, 0); !ok || rel != 5 {
+		t.Errorf("newest flow: rel %d ok %v", rel, ok)
+	}
+}
+
+func flowSrc(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+}
