@@ -99,7 +99,9 @@ func (p *probe) state(st *tcp.TCPEndpointState) string {
 	}, p.nicID)
 	te, ok := ep.(*tcp.Endpoint)
 	if !ok {
-		return "UNKNOWN"
+		// The segment arrived as the endpoint left the demuxer: the
+		// connection is gone.
+		return "CLOSED"
 	}
 	return stateName(te.EndpointState())
 }

@@ -169,7 +169,7 @@ func ExampleOptions_tracer() {
 	buf := make([]byte, 5)
 	io.ReadFull(srv, buf)
 	// Output:
-	// socket send: copied 5 bytes into the send buffer at offset 0 (not yet on the wire)
+	// socket send: copied 5 bytes into the send buffer at offset 0
 	// socket recv: copied 5 bytes at offset 0
 }
 

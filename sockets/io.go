@@ -206,7 +206,7 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		}
 		if s.tr != nil {
 			s.emit(so, "", trace.Out, "send",
-				fmt.Sprintf("copied %d bytes into the send buffer at offset %d (not yet on the wire)", n, off),
+				fmt.Sprintf("copied %d bytes into the send buffer at offset %d", n, off),
 				f("fd", so.fd), f("n", n), f("offset", off))
 		}
 		total += int(n)

@@ -149,6 +149,11 @@ func Demo(ctx context.Context, opts DemoOptions) error {
 	}
 	// Let the last FIN/ACK exchange reach the trace before the stacks go.
 	time.Sleep(50 * time.Millisecond)
+	say("the server closes its listener and both stacks shut down")
+	srv.Close()
+	<-served
+	client.Close()
+	server.Close()
 
 	cs, ss := client.Stats(), server.Stats()
 	say("done: client sent %d packets and received %d; server sent %d and received %d; %d dropped",
