@@ -29,7 +29,7 @@ func TestDemo(t *testing.T) {
 		"accept", "would-block", "woken", "copied", // socket steps: the receive path
 		"101 Switching Protocols",
 		`message text "hello, glassnet"`,
-		"3 frames",                    // the fragmented message
+		"3 frames",                        // the fragmented message
 		"ping", "pong", "close sent 1000", // control frames
 		"0 dropped",
 	} {
