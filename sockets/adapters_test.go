@@ -83,8 +83,8 @@ func TestConnDeadlines(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
 		t.Parallel()
 		c, srv := pipe(t, s, "tcp4", "127.0.0.1:0")
-		must(t, srv.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
 		start := time.Now()
+		must(t, srv.SetReadDeadline(time.Now().Add(20*time.Millisecond)))
 		_, err := srv.Read(make([]byte, 8))
 		checkTimeout(t, err, "read")
 		if time.Since(start) < 20*time.Millisecond {
