@@ -109,7 +109,7 @@ func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *Hands
 	}
 	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
 		e := reject(http.StatusUpgradeRequired, "Sec-WebSocket-Version %q is not supported, use 13", strings.Join(v, ", "))
-		e.header = map[string]string{"Sec-WebSocket-Version": "13"}
+		e.header = map[string]string{"Sec-WebSocket-Version": "13", "Upgrade": "websocket", "Connection": "Upgrade"}
 		return serverHandshake{}, e
 	}
 	keys := r.Header.Values("Sec-WebSocket-Key")
