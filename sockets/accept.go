@@ -2,8 +2,10 @@ package sockets
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -17,15 +19,32 @@ import (
 // EventIn, ctx is done, or fd is closed; in nonblocking mode it returns
 // EAGAIN instead. The new descriptor is blocking, as with accept(2).
 func (s *Sockets) Accept(ctx context.Context, fd int) (int, netip.AddrPort, error) {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return -1, netip.AddrPort{}, err
+	var (
+		nso  *socket
+		peer netip.AddrPort
+	)
+	if err == nil {
+		nso, peer, err = s.accept(ctx, nil, so)
 	}
-	nso, peer, err := s.accept(ctx, nil, so)
+	if s.logCalls {
+		s.logAccept(start, so, fd, nso, peer, err)
+	}
 	if err != nil {
 		return -1, netip.AddrPort{}, err
 	}
 	return nso.fd, peer, nil
+}
+
+// logAccept records an accept call: the peer is an argument the call fills
+// in, so it shows only on success.
+func (s *Sockets) logAccept(start time.Time, so *socket, fd int, nso *socket, peer netip.AddrPort, err error) {
+	if err != nil {
+		s.logCall(start, so, "accept", itoa(fd), -1, "", err)
+		return
+	}
+	s.logCall(start, nso, "accept", itoa(fd)+", "+peer.String(), nso.fd, "", nil)
 }
 
 func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket) (*socket, netip.AddrPort, error) {
@@ -56,12 +75,13 @@ func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket
 	nso := s.newAccepted(so, nep, nwq)
 	peer := addrPort(so.domain, pfa)
 	if s.tr != nil {
+		depth := so.accepted()
 		how := "accept queue had a connection"
 		if tries > 2 {
 			how = "connection accepted after wake-up"
 		}
-		s.emit(nso, "", trace.In, "accept", how+", new fd "+itoa(nso.fd),
-			f("fd", so.fd), f("newfd", nso.fd), f("peer", peer.String()), f("waited", tries > 2))
+		s.emit(nso, "", trace.In, "accept", fmt.Sprintf("%s, new fd %d, %d left in the queue", how, nso.fd, depth),
+			f("fd", so.fd), f("newfd", nso.fd), f("peer", peer.String()), f("waited", tries > 2), f("depth", depth))
 	}
 	return nso, peer, nil
 }

@@ -31,17 +31,26 @@ func (s *Sockets) Listener(network, address string) (*Listener, error) {
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
-	so, err := s.newSocket(domain, SOCK_STREAM)
+	so, err := s.newSocketLogged(domain, SOCK_STREAM)
 	if err != nil {
 		return nil, opErr(err)
 	}
+	start := s.callStart()
 	so.ep.SocketOptions().SetReuseAddress(true)
-	if err := s.bind(so, ap); err != nil {
-		s.closeSocket(so)
+	if s.logCalls {
+		s.logCall(start, so, "setsockopt", itoa(so.fd)+", "+optName(SOL_SOCKET, SO_REUSEADDR)+", 1", 0, "", nil)
+	}
+	if err := s.bindLogged(so, ap); err != nil {
+		s.closeLogged(so)
 		return nil, opErr(err)
 	}
-	if err := s.listen(so, maxBacklog); err != nil {
-		s.closeSocket(so)
+	start = s.callStart()
+	err = s.listen(so, maxBacklog)
+	if s.logCalls {
+		s.logCall(start, so, "listen", itoa(so.fd)+", "+itoa(maxBacklog), 0, "", err)
+	}
+	if err != nil {
+		s.closeLogged(so)
 		return nil, opErr(err)
 	}
 	return &Listener{s: s, so: so, network: network, addr: netAddr(so, s.local(so))}, nil
@@ -63,12 +72,12 @@ func (s *Sockets) ListenPacket(network, address string) (*Conn, error) {
 	if network != "udp" && network != "udp4" && network != "udp6" {
 		return nil, opErr(net.UnknownNetworkError(network))
 	}
-	so, err := s.newSocket(domain, SOCK_DGRAM)
+	so, err := s.newSocketLogged(domain, SOCK_DGRAM)
 	if err != nil {
 		return nil, opErr(err)
 	}
-	if err := s.bind(so, ap); err != nil {
-		s.closeSocket(so)
+	if err := s.bindLogged(so, ap); err != nil {
+		s.closeLogged(so)
 		return nil, opErr(err)
 	}
 	return s.newConn(so, network), nil
@@ -100,12 +109,17 @@ func (s *Sockets) Dial(ctx context.Context, network, address string) (net.Conn, 
 		}
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
-	so, err := s.newSocket(domain, typ)
+	so, err := s.newSocketLogged(domain, typ)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
 	}
-	if err := s.connect(ctx, nil, so, ap); err != nil {
-		s.closeSocket(so)
+	start := s.callStart()
+	err = s.connect(ctx, nil, so, ap)
+	if s.logCalls {
+		s.logCall(start, so, "connect", itoa(so.fd)+", "+ap.String(), 0, "", err)
+	}
+	if err != nil {
+		s.closeLogged(so)
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = errTimeout
 		}
@@ -118,6 +132,30 @@ func (s *Sockets) Dial(ctx context.Context, network, address string) (net.Conn, 
 // that it can be assigned to http.Transport.DialContext.
 func (s *Sockets) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return s.Dial(ctx, network, address)
+}
+
+// newSocketLogged is newSocket recorded as a socket call, for the adapters.
+func (s *Sockets) newSocketLogged(domain, typ int) (*socket, error) {
+	start := s.callStart()
+	so, err := s.newSocket(domain, typ)
+	if s.logCalls {
+		fd := -1
+		if err == nil {
+			fd = so.fd
+		}
+		s.logCall(start, so, "socket", domainName(domain)+", "+typeName(typ), fd, "", err)
+	}
+	return so, err
+}
+
+// bindLogged is bind recorded as a call, for the adapters.
+func (s *Sockets) bindLogged(so *socket, ap netip.AddrPort) error {
+	start := s.callStart()
+	err := s.bind(so, ap)
+	if s.logCalls {
+		s.logCall(start, so, "bind", itoa(so.fd)+", "+ap.String(), 0, "", err)
+	}
+	return err
 }
 
 func (s *Sockets) bind(so *socket, ap netip.AddrPort) error {

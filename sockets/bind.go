@@ -13,19 +13,24 @@ const maxBacklog = 1024
 // local address; port 0 picks a free ephemeral port. A port already bound
 // without SO_REUSEADDR on both sockets gives EADDRINUSE.
 func (s *Sockets) Bind(fd int, addr netip.AddrPort) error {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.bindSocket(so, addr)
 	}
-	fa, err := fullAddress(so.domain, addr, true)
-	if err != nil {
-		return err
+	if s.logCalls {
+		s.logCall(start, so, "bind", itoa(fd)+", "+addr.String(), 0, "", err)
 	}
-	if err := errno(so.ep.Bind(fa)); err != nil {
+	return err
+}
+
+func (s *Sockets) bindSocket(so *socket, addr netip.AddrPort) error {
+	if err := s.bind(so, addr); err != nil {
 		return err
 	}
 	if s.tr != nil {
-		s.emit(so, "", "", "bind", "bound to "+s.connString(so), f("fd", fd))
+		s.refreshConn(so)
+		s.emit(so, "", "", "bind", "bound to "+s.connString(so), f("fd", so.fd))
 	}
 	return nil
 }
@@ -37,11 +42,15 @@ func (s *Sockets) Bind(fd int, addr netip.AddrPort) error {
 // ephemeral port first. Further SYNs are dropped while the queue is full;
 // the client retransmits them.
 func (s *Sockets) Listen(fd, backlog int) error {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.listen(so, backlog)
 	}
-	return s.listen(so, backlog)
+	if s.logCalls {
+		s.logCall(start, so, "listen", itoa(fd)+", "+itoa(backlog), 0, "", err)
+	}
+	return err
 }
 
 func (s *Sockets) listen(so *socket, backlog int) error {
@@ -54,6 +63,10 @@ func (s *Sockets) listen(so *socket, backlog int) error {
 	so.mu.Lock()
 	so.backlog = backlog
 	so.mu.Unlock()
+	if so.watch != nil {
+		s.refreshConn(so)
+		so.watch.listening.Store(true)
+	}
 	if s.tr != nil {
 		s.emit(so, "", "", "listen", fmt.Sprintf("listening, backlog %d", backlog),
 			f("fd", so.fd), f("backlog", backlog))

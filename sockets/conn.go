@@ -57,6 +57,16 @@ func netAddr(so *socket, ap netip.AddrPort) net.Addr {
 // FD returns the socket's descriptor.
 func (c *Conn) FD() int { return c.so.fd }
 
+// StreamOffsets returns how many payload bytes this connection has read
+// (consumed from the receive queue; peeking does not count) and written
+// (copied into the send buffer) so far. They are the offsets the "recv" and
+// "send" trace events carry: the next byte read is at stream offset read,
+// the next byte written at offset written, where offset 0 is the byte
+// after the SYN (sequence number minus ISN minus one).
+func (c *Conn) StreamOffsets() (read, written int64) {
+	return c.so.offsets()
+}
+
 // Read reads up to len(b) bytes. It returns io.EOF once the peer has shut
 // down its side and everything before the FIN has been read.
 func (c *Conn) Read(b []byte) (int, error) {
@@ -69,7 +79,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return 0, c.opError("read", os.ErrDeadlineExceeded)
 	default:
 	}
+	start := c.s.callStart()
 	n, _, err := c.s.recv(context.Background(), cancel, c.so, b, 0, false)
+	if c.s.logCalls {
+		c.s.logCall(start, c.so, "recv", itoa(c.so.fd)+", "+itoa(len(b))+", 0", n, "", err)
+	}
 	if err != nil {
 		return n, c.opError("read", err)
 	}
@@ -93,7 +107,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return total, c.opError("write", os.ErrDeadlineExceeded)
 		default:
 		}
+		start := c.s.callStart()
 		n, err := c.s.send(context.Background(), cancel, c.so, b[total:], 0, nil)
+		if c.s.logCalls {
+			c.s.logCall(start, c.so, "send", itoa(c.so.fd)+", "+itoa(len(b)-total)+", 0", n, "", err)
+		}
 		total += n
 		if err != nil {
 			return total, c.opError("write", err)
@@ -116,7 +134,15 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 		return 0, nil, c.opError("read", os.ErrDeadlineExceeded)
 	default:
 	}
+	start := c.s.callStart()
 	n, from, err := c.s.recv(context.Background(), cancel, c.so, b, 0, true)
+	if c.s.logCalls {
+		args := itoa(c.so.fd) + ", " + itoa(len(b)) + ", 0"
+		if err == nil {
+			args += ", " + from.String()
+		}
+		c.s.logCall(start, c.so, "recvfrom", args, n, "", err)
+	}
 	if err != nil {
 		return n, nil, c.opError("read", err)
 	}
@@ -154,7 +180,11 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	default:
 	}
+	start := c.s.callStart()
 	n, err := c.s.send(context.Background(), cancel, c.so, b, 0, &fa)
+	if c.s.logCalls {
+		c.s.logCall(start, c.so, "sendto", itoa(c.so.fd)+", "+itoa(len(b))+", 0, "+ap.String(), n, "", err)
+	}
 	if err != nil {
 		return n, &net.OpError{Op: "write", Net: c.network, Source: c.laddr, Addr: addr, Err: err}
 	}
@@ -167,7 +197,7 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return c.opError("close", net.ErrClosed)
 	}
-	c.s.closeSocket(c.so)
+	c.s.closeLogged(c.so)
 	return nil
 }
 
@@ -177,7 +207,7 @@ func (c *Conn) CloseWrite() error {
 	if c.closed.Load() {
 		return c.opError("close", net.ErrClosed)
 	}
-	if err := c.s.shutdown(c.so, SHUT_WR); err != nil {
+	if err := c.s.shutdownLogged(c.so, SHUT_WR); err != nil {
 		return c.opError("close", err)
 	}
 	return nil
@@ -188,7 +218,7 @@ func (c *Conn) CloseRead() error {
 	if c.closed.Load() {
 		return c.opError("close", net.ErrClosed)
 	}
-	if err := c.s.shutdown(c.so, SHUT_RD); err != nil {
+	if err := c.s.shutdownLogged(c.so, SHUT_RD); err != nil {
 		return c.opError("close", err)
 	}
 	return nil

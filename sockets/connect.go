@@ -19,11 +19,15 @@ import (
 // EALREADY, and one on a connected socket EISCONN. For a datagram socket it
 // sets the default destination and the only source Recv accepts.
 func (s *Sockets) Connect(ctx context.Context, fd int, addr netip.AddrPort) error {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.connect(ctx, nil, so, addr)
 	}
-	return s.connect(ctx, nil, so, addr)
+	if s.logCalls {
+		s.logCall(start, so, "connect", itoa(fd)+", "+addr.String(), 0, "", err)
+	}
+	return err
 }
 
 func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socket, addr netip.AddrPort) error {
@@ -32,7 +36,11 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 		return err
 	}
 	if !so.stream() {
-		return errno(so.ep.Connect(fa))
+		err := errno(so.ep.Connect(fa))
+		if so.watch != nil {
+			s.refreshConn(so)
+		}
+		return err
 	}
 
 	// Register before the first Connect: the handshake on loopback can
@@ -49,6 +57,7 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 		return s.connected(so, addr, terr)
 	}
 	if s.tr != nil {
+		s.refreshConn(so)
 		s.emit(so, "", trace.Out, "connect", "SYN sent to "+addr.String()+", handshake in progress",
 			f("fd", so.fd), f("peer", addr.String()))
 	}
@@ -82,6 +91,7 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 func (s *Sockets) connected(so *socket, addr netip.AddrPort, terr tcpip.Error) error {
 	err := errno(terr)
 	if s.tr != nil {
+		s.refreshConn(so)
 		if err == nil {
 			s.emit(so, "", trace.Out, "connect", "connected", f("fd", so.fd), f("peer", addr.String()))
 		} else {

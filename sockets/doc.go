@@ -16,6 +16,23 @@
 // steps the kernel hides: "would-block" (nothing to read, going to sleep),
 // "woken" (EventIn notified) and "recv" (copied N bytes at stream offset X).
 //
+// With a Tracer, every socket also keeps one entry on its wait queue that
+// reports each notification netstack delivers ("wake", with the event
+// mask), whether or not a call is asleep; a listener reports each
+// connection made ready in its accept queue ("accept-queue", with the
+// depth). Without a Tracer no such entry exists.
+//
+// Options.CallLog (and, with a Tracer, "call" events) records every call
+// as strace -T prints a system call, including the calls the adapters
+// make:
+//
+//	accept(3, 10.0.0.1:51072) = 4 <0.000950>
+//	recv(4, 4096, MSG_DONTWAIT) = -1 EAGAIN <0.000003>
+//
+// Snapshot is Table with what ss -tani shows: TCP details (rtt, rto,
+// cwnd, mss, windows, retransmissions) and the connections the stack has
+// without a descriptor (SYN-RCVD, waiting in an accept queue, TIME-WAIT).
+//
 // Raw API:
 //
 //	s := sockets.New(stack, sockets.Options{Tracer: tr, Node: "server"})

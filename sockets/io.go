@@ -24,11 +24,15 @@ const (
 // ENOTCONN, a reset connection ECONNRESET (once; then end of stream).
 // Flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC.
 func (s *Sockets) Recv(ctx context.Context, fd int, b []byte, flags int) (int, error) {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return 0, err
+	n := 0
+	if err == nil {
+		n, _, err = s.recv(ctx, nil, so, b, flags, false)
 	}
-	n, _, err := s.recv(ctx, nil, so, b, flags, false)
+	if s.logCalls {
+		s.logCall(start, so, "recv", itoa(fd)+", "+itoa(len(b))+", "+msgFlags(flags), n, "", err)
+	}
 	return n, err
 }
 
@@ -36,11 +40,23 @@ func (s *Sockets) Recv(ctx context.Context, fd int, b []byte, flags int) (int, e
 // sockets. Each call returns one datagram; a datagram longer than b is
 // truncated (MSG_TRUNC returns its full length).
 func (s *Sockets) RecvFrom(ctx context.Context, fd int, b []byte, flags int) (int, netip.AddrPort, error) {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return 0, netip.AddrPort{}, err
+	var (
+		n    int
+		from netip.AddrPort
+	)
+	if err == nil {
+		n, from, err = s.recv(ctx, nil, so, b, flags, true)
 	}
-	return s.recv(ctx, nil, so, b, flags, true)
+	if s.logCalls {
+		args := itoa(fd) + ", " + itoa(len(b)) + ", " + msgFlags(flags)
+		if err == nil && from.IsValid() {
+			args += ", " + from.String()
+		}
+		s.logCall(start, so, "recvfrom", args, n, "", err)
+	}
+	return n, from, err
 }
 
 func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, b []byte, flags int, needAddr bool) (int, netip.AddrPort, error) {
@@ -135,6 +151,17 @@ func (so *socket) read(b []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, uint
 	return res, off, terr
 }
 
+// offsets returns rxOff and txOff.
+func (so *socket) offsets() (read, written int64) {
+	so.readMu.Lock()
+	read = int64(so.rxOff)
+	so.readMu.Unlock()
+	so.writeMu.Lock()
+	written = int64(so.txOff)
+	so.writeMu.Unlock()
+	return read, written
+}
+
 func isAgain(err error) bool { return err == syscall.EAGAIN }
 
 // Send writes b to fd's peer, like send(2). On a stream socket a blocking
@@ -144,20 +171,34 @@ func isAgain(err error) bool { return err == syscall.EAGAIN }
 // a peer that reset the connection ECONNRESET. Flags: MSG_DONTWAIT,
 // MSG_MORE, MSG_NOSIGNAL (ignored).
 func (s *Sockets) Send(ctx context.Context, fd int, b []byte, flags int) (int, error) {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return 0, err
+	n := 0
+	if err == nil {
+		n, err = s.send(ctx, nil, so, b, flags, nil)
 	}
-	return s.send(ctx, nil, so, b, flags, nil)
+	if s.logCalls {
+		s.logCall(start, so, "send", itoa(fd)+", "+itoa(len(b))+", "+msgFlags(flags), n, "", err)
+	}
+	return n, err
 }
 
 // SendTo sends one datagram to addr on a datagram socket. On a stream
 // socket it is Send and addr is ignored, as in Linux.
 func (s *Sockets) SendTo(ctx context.Context, fd int, b []byte, flags int, addr netip.AddrPort) (int, error) {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return 0, err
+	n := 0
+	if err == nil {
+		n, err = s.sendTo(ctx, so, b, flags, addr)
 	}
+	if s.logCalls {
+		s.logCall(start, so, "sendto", itoa(fd)+", "+itoa(len(b))+", "+msgFlags(flags)+", "+addr.String(), n, "", err)
+	}
+	return n, err
+}
+
+func (s *Sockets) sendTo(ctx context.Context, so *socket, b []byte, flags int, addr netip.AddrPort) (int, error) {
 	if so.stream() {
 		return s.send(ctx, nil, so, b, flags, nil)
 	}

@@ -28,7 +28,11 @@ func (l *Listener) FD() int { return l.so.fd }
 // Accept waits for and returns the next connection. After Close it returns
 // an error wrapping net.ErrClosed.
 func (l *Listener) Accept() (net.Conn, error) {
-	nso, _, err := l.s.accept(context.Background(), nil, l.so)
+	start := l.s.callStart()
+	nso, peer, err := l.s.accept(context.Background(), nil, l.so)
+	if l.s.logCalls {
+		l.s.logAccept(start, l.so, l.so.fd, nso, peer, err)
+	}
 	if err != nil {
 		if errors.Is(err, syscall.EBADF) {
 			err = net.ErrClosed
@@ -44,7 +48,7 @@ func (l *Listener) Close() error {
 	if l.closed.Swap(true) {
 		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: net.ErrClosed}
 	}
-	l.s.closeSocket(l.so)
+	l.s.closeLogged(l.so)
 	return nil
 }
 

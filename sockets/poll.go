@@ -27,6 +27,17 @@ type PollFD struct {
 // stream socket becomes POLLOUT when the handshake finishes (and POLLERR
 // too if it failed).
 func (s *Sockets) Poll(ctx context.Context, fds []PollFD, timeout time.Duration) (int, error) {
+	if !s.logCalls {
+		return s.poll(ctx, fds, timeout)
+	}
+	start := s.callStart()
+	args := pollArgs(fds, timeout)
+	n, err := s.poll(ctx, fds, timeout)
+	s.logCall(start, nil, "poll", args, n, pollOut(fds, n), err)
+	return n, err
+}
+
+func (s *Sockets) poll(ctx context.Context, fds []PollFD, timeout time.Duration) (int, error) {
 	socks := make([]*socket, len(fds))
 	for i := range fds {
 		socks[i], _ = s.lookup(fds[i].FD)

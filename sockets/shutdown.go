@@ -12,11 +12,25 @@ import (
 // of stream. On a listener it stops accepting. An unconnected stream socket
 // gives ENOTCONN.
 func (s *Sockets) Shutdown(fd, how int) error {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.shutdown(so, how)
 	}
-	return s.shutdown(so, how)
+	if s.logCalls {
+		s.logCall(start, so, "shutdown", itoa(fd)+", "+shutName(how), 0, "", err)
+	}
+	return err
+}
+
+// shutdownLogged is shutdown recorded as a call, for the adapters.
+func (s *Sockets) shutdownLogged(so *socket, how int) error {
+	start := s.callStart()
+	err := s.shutdown(so, how)
+	if s.logCalls {
+		s.logCall(start, so, "shutdown", itoa(so.fd)+", "+shutName(how), 0, "", err)
+	}
+	return err
 }
 
 func (s *Sockets) shutdown(so *socket, how int) error {

@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"bytes"
+	"io"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +25,14 @@ type Options struct {
 	Tracer *trace.Tracer
 	// Node names this stack in trace events, such as "server" or "client".
 	Node string
+	// CallLog, if set, receives one strace-like line per socket call:
+	//
+	//	connect(3, 10.0.0.2:80) = 0 <0.000412>
+	//	recv(4, 4096, 0) = -1 EAGAIN <0.000003>
+	//
+	// With a Tracer the same records are also "call" events. Writes are
+	// serialized; a slow writer slows the calls.
+	CallLog io.Writer
 }
 
 // Sockets is a descriptor table of BSD-style sockets on one gVisor stack.
@@ -32,6 +41,12 @@ type Sockets struct {
 	stack *stack.Stack
 	tr    *trace.Tracer
 	node  string
+
+	// logCalls is set when calls are recorded (Tracer or CallLog); callMu
+	// serializes writes to callLog.
+	logCalls bool
+	callMu   sync.Mutex
+	callLog  io.Writer
 
 	mu   sync.Mutex
 	fds  []*socket // indexed by descriptor; nil means free
@@ -45,7 +60,10 @@ const firstFD = 3
 // New returns an empty socket table on s. s needs the network protocols
 // (ipv4, ipv6) and transport protocols (tcp, udp) the caller intends to use.
 func New(s *stack.Stack, opts Options) *Sockets {
-	return &Sockets{stack: s, tr: opts.Tracer, node: opts.Node, next: firstFD}
+	return &Sockets{
+		stack: s, tr: opts.Tracer, node: opts.Node, next: firstFD,
+		logCalls: opts.Tracer != nil || opts.CallLog != nil, callLog: opts.CallLog,
+	}
 }
 
 // socket is one open descriptor.
@@ -75,6 +93,9 @@ type socket struct {
 
 	mu      sync.Mutex
 	backlog int // as passed to Listen; 0 when not listening
+
+	// watch reports the socket's wake-ups; nil when not tracing.
+	watch *watcher
 }
 
 func (so *socket) stream() bool { return so.typ == SOCK_STREAM }
@@ -92,11 +113,16 @@ func (so *socket) closed() bool {
 // domain is AF_INET or AF_INET6; typ is SOCK_STREAM or SOCK_DGRAM, and may
 // carry unix.SOCK_NONBLOCK.
 func (s *Sockets) Socket(domain, typ int) (int, error) {
+	start := s.callStart()
+	fd := -1
 	so, err := s.newSocket(domain, typ)
-	if err != nil {
-		return -1, err
+	if err == nil {
+		fd = so.fd
 	}
-	return so.fd, nil
+	if s.logCalls {
+		s.logCall(start, so, "socket", domainName(domain)+", "+typeName(typ), fd, "", err)
+	}
+	return fd, err
 }
 
 func (s *Sockets) newSocket(domain, typ int) (*socket, error) {
@@ -131,14 +157,26 @@ func (s *Sockets) newSocket(domain, typ int) (*socket, error) {
 	}
 	so := &socket{domain: domain, typ: typ, proto: proto, ep: ep, wq: wq, done: make(chan struct{})}
 	so.nonblock.Store(nonblock)
+	if s.tr != nil {
+		s.newWatcher(so)
+	}
 	s.install(so)
+	if s.tr != nil {
+		s.watch(so)
+	}
 	return so, nil
 }
 
 // newAccepted wraps an endpoint returned by a listener's accept queue.
 func (s *Sockets) newAccepted(l *socket, ep tcpip.Endpoint, wq *waiter.Queue) *socket {
 	so := &socket{domain: l.domain, typ: l.typ, proto: l.proto, ep: ep, wq: wq, done: make(chan struct{})}
+	if s.tr != nil {
+		s.newWatcher(so)
+	}
 	s.install(so)
+	if s.tr != nil {
+		s.watch(so)
+	}
 	return so
 }
 
@@ -178,12 +216,24 @@ func (s *Sockets) lookup(fd int) (*socket, error) {
 // sends FIN after any queued data, or RST when SO_LINGER is on with a zero
 // timeout. Calls blocked on fd in other goroutines return EBADF.
 func (s *Sockets) Close(fd int) error {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return err
+	if err == nil {
+		s.closeSocket(so)
 	}
+	if s.logCalls {
+		s.logCall(start, so, "close", itoa(fd), 0, "", err)
+	}
+	return err
+}
+
+// closeLogged is closeSocket recorded as a call, for the adapters.
+func (s *Sockets) closeLogged(so *socket) {
+	start := s.callStart()
 	s.closeSocket(so)
-	return nil
+	if s.logCalls {
+		s.logCall(start, so, "close", itoa(so.fd), 0, "", nil)
+	}
 }
 
 // closeSocket is idempotent: the adapters and Close may both reach it.
@@ -202,6 +252,7 @@ func (s *Sockets) closeSocket(so *socket) {
 		}
 		s.mu.Unlock()
 		close(so.done)
+		so.unwatch()
 		so.ep.Close()
 		if s.tr != nil {
 			s.emit(so, conn, "", "close", "descriptor closed", f("fd", so.fd))
@@ -213,10 +264,13 @@ func (s *Sockets) closeSocket(so *socket) {
 // nonblocking mode calls that would wait return EAGAIN (EINPROGRESS for a
 // stream Connect) instead.
 func (s *Sockets) SetNonblock(fd int, nonblocking bool) error {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return err
+	if err == nil {
+		so.nonblock.Store(nonblocking)
 	}
-	so.nonblock.Store(nonblocking)
-	return nil
+	if s.logCalls {
+		s.logCall(start, so, "setnonblock", itoa(fd)+", "+itoa(b2i(nonblocking)), 0, "", err)
+	}
+	return err
 }

@@ -361,18 +361,20 @@ func closedPort(t testing.TB, s *Sockets) uint16 {
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	s := newSockets(t, Options{})
+	// Each case has its own table: descriptors are reused lowest first,
+	// so a number one case closes could otherwise be taken by another
+	// case running in parallel before the first one uses it again.
 	for _, tc := range []struct {
 		name string
 		want error
-		run  func(t *testing.T, ctx context.Context) error
+		run  func(t *testing.T, ctx context.Context, s *Sockets) error
 	}{
-		{"connect refused", syscall.ECONNREFUSED, func(t *testing.T, ctx context.Context) error {
+		{"connect refused", syscall.ECONNREFUSED, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			fd := mustSocket(t, s, AF_INET, SOCK_STREAM)
 			defer s.Close(fd)
 			return s.Connect(ctx, fd, netip.AddrPortFrom(lo4, closedPort(t, s)))
 		}},
-		{"recv after peer RST", syscall.ECONNRESET, func(t *testing.T, ctx context.Context) error {
+		{"recv after peer RST", syscall.ECONNRESET, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			c, srv := connectedPair(t, s, AF_INET)
 			defer s.Close(c)
 			must(t, s.SetSockOpt(srv, SOL_SOCKET, SO_LINGER, 0))
@@ -380,7 +382,7 @@ func TestErrors(t *testing.T) {
 			_, err := s.Recv(ctx, c, make([]byte, 8), 0)
 			return err
 		}},
-		{"send after peer RST", syscall.ECONNRESET, func(t *testing.T, ctx context.Context) error {
+		{"send after peer RST", syscall.ECONNRESET, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			c, srv := connectedPair(t, s, AF_INET6)
 			defer s.Close(c)
 			must(t, s.SetSockOpt(srv, SOL_SOCKET, SO_LINGER, 0))
@@ -391,7 +393,7 @@ func TestErrors(t *testing.T) {
 			_, err := s.Send(ctx, c, []byte("data"), 0)
 			return err
 		}},
-		{"send after SHUT_WR", syscall.EPIPE, func(t *testing.T, ctx context.Context) error {
+		{"send after SHUT_WR", syscall.EPIPE, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			c, srv := connectedPair(t, s, AF_INET)
 			defer s.Close(c)
 			defer s.Close(srv)
@@ -399,60 +401,60 @@ func TestErrors(t *testing.T) {
 			_, err := s.Send(ctx, c, []byte("late"), 0)
 			return err
 		}},
-		{"bind used port", syscall.EADDRINUSE, func(t *testing.T, ctx context.Context) error {
+		{"bind used port", syscall.EADDRINUSE, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			a, addr := listenFD(t, s, AF_INET, 1)
 			defer s.Close(a)
 			b := mustSocket(t, s, AF_INET, SOCK_STREAM)
 			defer s.Close(b)
 			return s.Bind(b, addr)
 		}},
-		{"recv unconnected", syscall.ENOTCONN, func(t *testing.T, ctx context.Context) error {
+		{"recv unconnected", syscall.ENOTCONN, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			fd := mustSocket(t, s, AF_INET, SOCK_STREAM)
 			defer s.Close(fd)
 			_, err := s.Recv(ctx, fd, make([]byte, 8), 0)
 			return err
 		}},
-		{"shutdown unconnected", syscall.ENOTCONN, func(t *testing.T, ctx context.Context) error {
+		{"shutdown unconnected", syscall.ENOTCONN, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			fd := mustSocket(t, s, AF_INET, SOCK_STREAM)
 			defer s.Close(fd)
 			return s.Shutdown(fd, SHUT_RDWR)
 		}},
-		{"connect twice", syscall.EISCONN, func(t *testing.T, ctx context.Context) error {
+		{"connect twice", syscall.EISCONN, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			c, srv := connectedPair(t, s, AF_INET)
 			defer s.Close(c)
 			defer s.Close(srv)
 			peer, _ := s.GetPeerName(c)
 			return s.Connect(ctx, c, peer)
 		}},
-		{"send on closed fd", syscall.EBADF, func(t *testing.T, ctx context.Context) error {
+		{"send on closed fd", syscall.EBADF, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			c, srv := connectedPair(t, s, AF_INET)
 			defer s.Close(srv)
 			must(t, s.Close(c))
 			_, err := s.Send(ctx, c, []byte("x"), 0)
 			return err
 		}},
-		{"close twice", syscall.EBADF, func(t *testing.T, ctx context.Context) error {
+		{"close twice", syscall.EBADF, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			fd := mustSocket(t, s, AF_INET, SOCK_DGRAM)
 			must(t, s.Close(fd))
 			return s.Close(fd)
 		}},
-		{"accept on UDP", syscall.EOPNOTSUPP, func(t *testing.T, ctx context.Context) error {
+		{"accept on UDP", syscall.EOPNOTSUPP, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			fd := mustSocket(t, s, AF_INET, SOCK_DGRAM)
 			defer s.Close(fd)
 			_, _, err := s.Accept(ctx, fd)
 			return err
 		}},
-		{"IPv6 address on AF_INET", syscall.EAFNOSUPPORT, func(t *testing.T, ctx context.Context) error {
+		{"IPv6 address on AF_INET", syscall.EAFNOSUPPORT, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			fd := mustSocket(t, s, AF_INET, SOCK_STREAM)
 			defer s.Close(fd)
 			return s.Bind(fd, netip.AddrPortFrom(lo6, 0))
 		}},
-		{"unknown option", syscall.ENOPROTOOPT, func(t *testing.T, ctx context.Context) error {
+		{"unknown option", syscall.ENOPROTOOPT, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			fd := mustSocket(t, s, AF_INET, SOCK_STREAM)
 			defer s.Close(fd)
 			return s.SetSockOpt(fd, SOL_SOCKET, 12345, 1)
 		}},
-		{"recv canceled", context.Canceled, func(t *testing.T, ctx context.Context) error {
+		{"recv canceled", context.Canceled, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			c, srv := connectedPair(t, s, AF_INET)
 			defer s.Close(c)
 			defer s.Close(srv)
@@ -461,7 +463,7 @@ func TestErrors(t *testing.T) {
 			_, err := s.Recv(cctx, srv, make([]byte, 8), 0)
 			return err
 		}},
-		{"recv blocked then closed", syscall.EBADF, func(t *testing.T, ctx context.Context) error {
+		{"recv blocked then closed", syscall.EBADF, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			c, srv := connectedPair(t, s, AF_INET)
 			defer s.Close(c)
 			time.AfterFunc(10*time.Millisecond, func() { s.Close(srv) })
@@ -471,7 +473,7 @@ func TestErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := tc.run(t, testContext(t))
+			err := tc.run(t, testContext(t), newSockets(t, Options{}))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}

@@ -21,10 +21,18 @@ import (
 //
 // Anything else returns ENOPROTOOPT.
 func (s *Sockets) SetSockOpt(fd, level, opt, value int) error {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.setSockOpt(so, level, opt, value)
 	}
+	if s.logCalls {
+		s.logCall(start, so, "setsockopt", itoa(fd)+", "+optName(level, opt)+", "+itoa(value), 0, "", err)
+	}
+	return err
+}
+
+func (s *Sockets) setSockOpt(so *socket, level, opt, value int) error {
 	ops := so.ep.SocketOptions()
 	switch level {
 	case SOL_SOCKET:
@@ -96,10 +104,23 @@ func (s *Sockets) SetSockOpt(fd, level, opt, value int) error {
 // errno number, cleared by reading it), SO_TYPE, SO_DOMAIN and
 // SO_ACCEPTCONN. SO_LINGER reads as -1 when lingering is off.
 func (s *Sockets) GetSockOpt(fd, level, opt int) (int, error) {
+	start := s.callStart()
 	so, err := s.lookup(fd)
-	if err != nil {
-		return 0, err
+	v := 0
+	if err == nil {
+		v, err = s.getSockOpt(so, level, opt)
 	}
+	if s.logCalls {
+		args := itoa(fd) + ", " + optName(level, opt)
+		if err == nil {
+			args += ", [" + itoa(v) + "]"
+		}
+		s.logCall(start, so, "getsockopt", args, 0, "", err)
+	}
+	return v, err
+}
+
+func (s *Sockets) getSockOpt(so *socket, level, opt int) (int, error) {
 	ops := so.ep.SocketOptions()
 	switch level {
 	case SOL_SOCKET:

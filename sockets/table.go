@@ -8,8 +8,10 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
-// SocketInfo is one row of Table, the columns ss(8) shows.
+// SocketInfo is one row of Table or Snapshot, the columns ss(8) shows.
 type SocketInfo struct {
+	// FD is the descriptor, or -1 for a connection the stack has and no
+	// descriptor refers to (Snapshot only).
 	FD     int
 	Domain int // AF_INET or AF_INET6
 	Type   int // SOCK_STREAM or SOCK_DGRAM
@@ -23,6 +25,16 @@ type SocketInfo struct {
 	Backlog int            // for a listener, as passed to Listen
 	RecvQ   int            // bytes received and not yet read
 	SendQ   int            // bytes in the send buffer not yet acknowledged
+
+	// The rest is filled in by Snapshot only.
+
+	// AcceptQ is, for a listener, the number of established connections
+	// waiting in its accept queue (the rows with Queued set).
+	AcceptQ int `json:",omitempty"`
+	// Queued marks a connection waiting in a listener's accept queue.
+	Queued bool `json:",omitempty"`
+	// TCP holds the ss -ti details of a TCP endpoint.
+	TCP *TCPInfo `json:",omitempty"`
 }
 
 // Network returns "tcp", "tcp6", "udp" or "udp6", as ss and netstat label
@@ -40,6 +52,12 @@ func (i SocketInfo) Network() string {
 
 // Table lists the open descriptors in ascending order.
 func (s *Sockets) Table() []SocketInfo {
+	rows, _ := s.table()
+	return rows
+}
+
+// table returns the rows of Table and the sockets they describe.
+func (s *Sockets) table() ([]SocketInfo, []*socket) {
 	s.mu.Lock()
 	socks := make([]*socket, 0, len(s.fds))
 	for _, so := range s.fds {
@@ -53,7 +71,7 @@ func (s *Sockets) Table() []SocketInfo {
 	for _, so := range socks {
 		row := SocketInfo{FD: so.fd, Domain: so.domain, Type: so.typ, Local: s.local(so)}
 		if so.stream() {
-			row.State = tcp.EndpointState(so.ep.State()).String()
+			row.State = tcpStateName(tcp.EndpointState(so.ep.State()))
 		} else {
 			row.State = transport.DatagramEndpointState(so.ep.State()).String()
 		}
@@ -69,5 +87,5 @@ func (s *Sockets) Table() []SocketInfo {
 		}
 		rows = append(rows, row)
 	}
-	return rows
+	return rows, socks
 }

@@ -1,0 +1,68 @@
+package ctl
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/glassnet/glassnet/sockets"
+)
+
+// Query asks the server called name for its socket table, as Snapshot
+// returns it. An empty name means the only control socket present; when
+// there are several, the error lists them.
+func Query(ctx context.Context, name string) ([]sockets.SocketInfo, error) {
+	if name == "" {
+		names := Names()
+		switch len(names) {
+		case 0:
+			return nil, errors.New("ctl: no running glassnet found (looked in " + strings.Join(Dirs(), ", ") + ")")
+		case 1:
+			name = names[0]
+		default:
+			return nil, errors.New("ctl: several glassnet stacks are running; name one of: " + strings.Join(names, ", "))
+		}
+	}
+	path, err := Find(name)
+	if err != nil {
+		return nil, err
+	}
+	return QueryPath(ctx, path)
+}
+
+// QueryPath is Query on an exact socket path.
+func QueryPath(ctx context.Context, path string) ([]sockets.SocketInfo, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("ctl: %w", err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(ioTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	if _, err := c.Write([]byte(`{"op":"sockets"}` + "\n")); err != nil {
+		return nil, fmt.Errorf("ctl: %s: %w", path, err)
+	}
+	var rep reply
+	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&rep); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("ctl: %s: %w", path, ctx.Err())
+		}
+		return nil, fmt.Errorf("ctl: %s: reading the reply: %w", path, err)
+	}
+	if rep.Error != "" {
+		return nil, fmt.Errorf("ctl: %s: %s", path, rep.Error)
+	}
+	return rep.Sockets, nil
+}

@@ -1,0 +1,372 @@
+package ctl
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/sockets"
+	"github.com/glassnet/glassnet/tun"
+)
+
+var (
+	clientIP = netip.MustParseAddr("10.0.0.1")
+	serverIP = netip.MustParseAddr("10.0.0.2")
+)
+
+// synRecvPort is a client port whose handshakes never complete on the
+// server: the server's device drops the client's ACK of the SYN-ACK, so the
+// server keeps that connection in SYN-RCVD.
+const synRecvPort = 40999
+
+// ackFilter is a tun.Device that drops the IPv4 TCP segments without SYN
+// coming from synRecvPort.
+type ackFilter struct{ tun.Device }
+
+func (d ackFilter) Read(bufs [][]byte, sizes []int) (int, error) {
+	for {
+		n, err := d.Device.Read(bufs, sizes)
+		kept := 0
+		for i := range n {
+			if dropACK(bufs[i][:sizes[i]]) {
+				continue
+			}
+			if kept != i {
+				sizes[kept] = copy(bufs[kept], bufs[i][:sizes[i]])
+			}
+			kept++
+		}
+		if kept > 0 || err != nil {
+			return kept, err
+		}
+	}
+}
+
+func dropACK(p []byte) bool {
+	if len(p) < 20 || p[0]>>4 != 4 || p[9] != 6 {
+		return false
+	}
+	ihl := int(p[0]&0x0f) * 4
+	if len(p) < ihl+14 {
+		return false
+	}
+	srcPort := int(p[ihl])<<8 | int(p[ihl+1])
+	const syn = 0x02
+	return srcPort == synRecvPort && p[ihl+13]&syn == 0
+}
+
+// stacks is a client and a server stack over tun.Pipe, each with a socket
+// table, closed when the test ends.
+func stacks(t *testing.T) (client, server *sockets.Sockets) {
+	t.Helper()
+	cdev, sdev := tun.Pipe(tun.PipeOptions{NameA: "client0", NameB: "server0"})
+	sst, err := netstack.New(netstack.Options{Device: ackFilter{sdev}, Addrs: []netip.Prefix{netip.PrefixFrom(serverIP, 24)}})
+	if err != nil {
+		cdev.Close()
+		t.Fatal(err)
+	}
+	cst, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{netip.PrefixFrom(clientIP, 24)}})
+	if err != nil {
+		sst.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cst.Close()
+		sst.Close()
+	})
+	return sockets.New(cst.Stack(), sockets.Options{}), sockets.New(sst.Stack(), sockets.Options{})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// scene is, on the server stack, a listener on :80 with backlog 4 and
+// connections in several states (named by the client's address), and a
+// UDP socket.
+type scene struct {
+	listener                                  int
+	estab, queued, finWait, timeWait, synRecv netip.AddrPort
+	server                                    *sockets.Sockets
+}
+
+func newScene(t *testing.T) *scene {
+	t.Helper()
+	ctx := testContext(t)
+	cs, ss := stacks(t)
+	sc := &scene{server: ss}
+	listenAddr := netip.AddrPortFrom(serverIP, 80)
+	sc.listener, _ = ss.Socket(sockets.AF_INET, sockets.SOCK_STREAM)
+	must(t, ss.Bind(sc.listener, listenAddr))
+	must(t, ss.Listen(sc.listener, 4))
+
+	dial := func() (int, netip.AddrPort) {
+		fd, err := cs.Socket(sockets.AF_INET, sockets.SOCK_STREAM)
+		must(t, err)
+		must(t, cs.Connect(ctx, fd, listenAddr))
+		a, _ := cs.GetSockName(fd)
+		return fd, a
+	}
+	accept := func() int {
+		fd, _, err := ss.Accept(ctx, sc.listener)
+		must(t, err)
+		return fd
+	}
+
+	// ESTAB with five unread bytes.
+	var c int
+	c, sc.estab = dial()
+	accept()
+	_, err := cs.Send(ctx, c, []byte("hello"), 0)
+	must(t, err)
+
+	// FIN-WAIT-2: the server closes, the client does not.
+	_, sc.finWait = dial()
+	must(t, ss.Close(accept()))
+
+	// TIME-WAIT: the server closes first, then the client.
+	c, sc.timeWait = dial()
+	fd := accept()
+	must(t, ss.Close(fd))
+	buf := make([]byte, 16)
+	if n, err := cs.Recv(ctx, c, buf, 0); n != 0 || err != nil {
+		t.Fatalf("client Recv after the server's FIN = %d, %v", n, err)
+	}
+	must(t, cs.Close(c))
+
+	// Waiting in the accept queue.
+	_, sc.queued = dial()
+
+	// SYN-RCVD: the client thinks it is connected, the server never
+	// hears the ACK.
+	fd, err = cs.Socket(sockets.AF_INET, sockets.SOCK_STREAM)
+	must(t, err)
+	sc.synRecv = netip.AddrPortFrom(clientIP, synRecvPort)
+	must(t, cs.Bind(fd, sc.synRecv))
+	must(t, cs.Connect(ctx, fd, listenAddr))
+
+	// A UDP socket.
+	udp, _ := ss.Socket(sockets.AF_INET, sockets.SOCK_DGRAM)
+	must(t, ss.Bind(udp, netip.AddrPortFrom(serverIP, 53)))
+	return sc
+}
+
+// lineFor finds the rendered line with the given local and peer columns.
+func lineFor(table, local, peer string) []string {
+	for _, l := range strings.Split(table, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 7 && f[4] == local && f[5] == peer {
+			return f
+		}
+	}
+	return nil
+}
+
+func TestQueryAndRender(t *testing.T) {
+	t.Parallel()
+	sc := newScene(t)
+	ctx := testContext(t)
+	srv, err := ListenPath(filepath.Join(t.TempDir(), "server0.sock"), sc.server, Options{Node: "server"})
+	must(t, err)
+	defer srv.Close()
+
+	// The connection states settle as the last ACKs cross the link.
+	var rows []sockets.SocketInfo
+	var table string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows, err = QueryPath(ctx, srv.Path())
+		must(t, err)
+		var b bytes.Buffer
+		must(t, Render(&b, rows, RenderOptions{Info: true}))
+		table = b.String()
+		f := lineFor(table, "10.0.0.2:80", sc.estab.String())
+		tw := lineFor(table, "10.0.0.2:80", sc.timeWait.String())
+		fw := lineFor(table, "10.0.0.2:80", sc.finWait.String())
+		sr := lineFor(table, "10.0.0.2:80", sc.synRecv.String())
+		if f != nil && f[2] == "5" && sr != nil && tw != nil && tw[1] == "TIME-WAIT" && fw != nil && fw[1] == "FIN-WAIT-2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("states did not settle:\n%s", table)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("\n%s", table)
+	if strings.Contains(table, "rto:0") {
+		t.Errorf("info line under the listener:\n%s", table)
+	}
+
+	if !strings.HasPrefix(table, "Netid State ") || !strings.Contains(table, "Local Address:Port Peer Address:Port FD") {
+		t.Errorf("header missing:\n%s", table)
+	}
+	for _, want := range []struct {
+		name        string
+		local, peer string
+		cols        []string // Netid, State, Recv-Q, Send-Q
+		fd          string
+	}{
+		{"listener", "10.0.0.2:80", "0.0.0.0:*", []string{"tcp", "LISTEN", "1", "4"}, "3"},
+		{"established", "10.0.0.2:80", sc.estab.String(), []string{"tcp", "ESTAB", "5", "0"}, "4"},
+		{"accept queue", "10.0.0.2:80", sc.queued.String(), []string{"tcp", "ESTAB", "0", "0"}, "-"},
+		{"fin-wait-2", "10.0.0.2:80", sc.finWait.String(), []string{"tcp", "FIN-WAIT-2", "0", "0"}, "-"},
+		{"time-wait", "10.0.0.2:80", sc.timeWait.String(), []string{"tcp", "TIME-WAIT", "0", "0"}, "-"},
+		{"syn-recv", "10.0.0.2:80", sc.synRecv.String(), []string{"tcp", "SYN-RECV", "0", "0"}, "-"},
+		{"udp", "10.0.0.2:53", "0.0.0.0:*", []string{"udp", "UNCONN", "0", "0"}, "5"},
+	} {
+		f := lineFor(table, want.local, want.peer)
+		if f == nil {
+			t.Errorf("%s: no row %s %s", want.name, want.local, want.peer)
+			continue
+		}
+		if strings.Join(f[:4], " ") != strings.Join(want.cols, " ") || f[6] != want.fd {
+			t.Errorf("%s: row %q, want %q ... fd %s", want.name, f, want.cols, want.fd)
+		}
+	}
+	if f := lineFor(table, "10.0.0.2:80", sc.queued.String()); len(f) < 8 || f[7] != "accept-queue" {
+		t.Errorf("queued row %q not marked accept-queue", f)
+	}
+
+	// The info line under the established row has the ss -ti details.
+	lines := strings.Split(table, "\n")
+	for i, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 6 || f[5] != sc.estab.String() {
+			continue
+		}
+		info := lines[i+1]
+		if !strings.HasPrefix(info, "\t ") {
+			t.Fatalf("no info line after the established row:\n%s", table)
+		}
+		for _, key := range []string{"wscale:", "rto:", "mss:", "cwnd:", "segs_out:", "segs_in:", "snd_wnd:", "rcv_wnd:"} {
+			if !strings.Contains(info, key) {
+				t.Errorf("info line %q has no %s", info, key)
+			}
+		}
+	}
+
+	// The rows carry the numbers behind the table.
+	for _, r := range rows {
+		if r.Peer == sc.estab {
+			if r.TCP == nil || !r.TCP.Windows || r.TCP.MSS <= 0 || r.TCP.MSS > 1460 || r.TCP.RTO <= 0 {
+				t.Errorf("established TCP info = %+v", r.TCP)
+			}
+		}
+	}
+}
+
+func TestListenFindsAPlace(t *testing.T) {
+	// Not parallel: it points the search path at temporary directories.
+	old := runDir
+	t.Cleanup(func() { runDir = old })
+	_, ss := stacks(t)
+	ctx := testContext(t)
+
+	// /run/glassnet cannot be created (its parent is a file): the server
+	// falls back to $XDG_RUNTIME_DIR/glassnet, and the client finds it
+	// there, by name or as the only one.
+	blocker := filepath.Join(t.TempDir(), "file")
+	must(t, os.WriteFile(blocker, nil, 0o600))
+	runDir = filepath.Join(blocker, "glassnet")
+	xdg := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", xdg)
+
+	srv, err := Listen("glass0", ss, Options{})
+	must(t, err)
+	if want := filepath.Join(xdg, "glassnet", "glass0.sock"); srv.Path() != want {
+		t.Errorf("Path = %s, want %s", srv.Path(), want)
+	}
+	if fi, err := os.Stat(srv.Path()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	if _, err := Query(ctx, "glass0"); err != nil {
+		t.Errorf("Query by name: %v", err)
+	}
+	if _, err := Query(ctx, ""); err != nil {
+		t.Errorf("Query of the only one: %v", err)
+	}
+	// A second server under the same name is refused.
+	if _, err := Listen("glass0", ss, Options{}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("second Listen = %v, want in use", err)
+	}
+	must(t, srv.Close())
+	if _, err := os.Stat(srv.Path()); !os.IsNotExist(err) {
+		t.Errorf("socket file still there after Close: %v", err)
+	}
+	if _, err := Query(ctx, "glass0"); err == nil || !strings.Contains(err.Error(), "is glassnet serve running") {
+		t.Errorf("Query after Close = %v", err)
+	}
+	if _, err := Listen("../x", ss, Options{}); err == nil {
+		t.Error("Listen accepted a name with a slash")
+	}
+}
+
+func TestStaleSocketReplaced(t *testing.T) {
+	t.Parallel()
+	_, ss := stacks(t)
+	path := filepath.Join(t.TempDir(), "s.sock")
+	srv, err := ListenPath(path, ss, Options{})
+	must(t, err)
+	// Leave the file behind as a crashed server would.
+	srv.ln.SetUnlinkOnClose(false)
+	must(t, srv.Close())
+	srv, err = ListenPath(path, ss, Options{})
+	must(t, err)
+	defer srv.Close()
+	if _, err := QueryPath(testContext(t), path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRenderStates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		state string
+		typ   int
+		want  string
+	}{
+		{"ESTABLISHED", sockets.SOCK_STREAM, "ESTAB"},
+		{"SYN-RCVD", sockets.SOCK_STREAM, "SYN-RECV"},
+		{"SYN-SENT", sockets.SOCK_STREAM, "SYN-SENT"},
+		{"FIN-WAIT1", sockets.SOCK_STREAM, "FIN-WAIT-1"},
+		{"FIN-WAIT2", sockets.SOCK_STREAM, "FIN-WAIT-2"},
+		{"TIME-WAIT", sockets.SOCK_STREAM, "TIME-WAIT"},
+		{"CLOSE-WAIT", sockets.SOCK_STREAM, "CLOSE-WAIT"},
+		{"LAST-ACK", sockets.SOCK_STREAM, "LAST-ACK"},
+		{"CLOSING", sockets.SOCK_STREAM, "CLOSING"},
+		{"LISTEN", sockets.SOCK_STREAM, "LISTEN"},
+		{"BOUND", sockets.SOCK_STREAM, "UNCONN"},
+		{"CONNECTED", sockets.SOCK_DGRAM, "ESTAB"},
+		{"BOUND", sockets.SOCK_DGRAM, "UNCONN"},
+	} {
+		if got := StateName(sockets.SocketInfo{State: tc.state, Type: tc.typ}); got != tc.want {
+			t.Errorf("StateName(%s) = %s, want %s", tc.state, got, tc.want)
+		}
+	}
+	var b bytes.Buffer
+	rows := []sockets.SocketInfo{{
+		FD: 7, Domain: sockets.AF_INET6, Type: sockets.SOCK_STREAM, State: "LISTEN",
+		Local: netip.MustParseAddrPort("[::]:8080"), Backlog: 1024, AcceptQ: 2,
+	}}
+	must(t, Render(&b, rows, RenderOptions{}))
+	want := "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:Port FD\n" +
+		"tcp6  LISTEN 2      1024   [::]:8080          [::]:*            7\n"
+	if b.String() != want {
+		t.Errorf("Render:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

@@ -1,0 +1,72 @@
+package ctl
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Dirs returns the directories a control socket may live in, in the order
+// the server tries them and the client searches them: /run/glassnet, then
+// $XDG_RUNTIME_DIR/glassnet when that variable is set, then
+// os.TempDir()/glassnet.
+func Dirs() []string {
+	dirs := []string{runDir}
+	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
+		dirs = append(dirs, filepath.Join(d, "glassnet"))
+	}
+	dirs = append(dirs, filepath.Join(os.TempDir(), "glassnet"))
+	return slices.Compact(dirs)
+}
+
+const suffix = ".sock"
+
+// runDir is the first choice; tests point it elsewhere.
+var runDir = "/run/glassnet"
+
+// checkName rejects names that are not a single path element.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return errors.New("ctl: invalid name " + strconv.Quote(name) + " (want a TUN name such as glass0)")
+	}
+	return nil
+}
+
+// Find returns the path of the control socket called name, searching Dirs
+// in order, or an error naming the places it looked.
+func Find(name string) (string, error) {
+	if err := checkName(name); err != nil {
+		return "", err
+	}
+	var looked []string
+	for _, d := range Dirs() {
+		p := filepath.Join(d, name+suffix)
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			return p, nil
+		}
+		looked = append(looked, p)
+	}
+	return "", errors.New("ctl: no control socket " + name + " (looked at " + strings.Join(looked, ", ") + "); is glassnet serve running?")
+}
+
+// Names lists the control sockets present in Dirs, without their
+// directory and suffix, each once.
+func Names() []string {
+	var names []string
+	for _, d := range Dirs() {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if e.Type()&os.ModeSocket != 0 && strings.HasSuffix(e.Name(), suffix) {
+				names = append(names, strings.TrimSuffix(e.Name(), suffix))
+			}
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}

@@ -1,0 +1,168 @@
+package ctl
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/glassnet/glassnet/sockets"
+)
+
+// Options configures a Server. The zero value works.
+type Options struct {
+	// Node names the stack in replies ("glassnet").
+	Node string
+}
+
+// request is what a client sends.
+type request struct {
+	Op string `json:"op"`
+}
+
+// reply is what the server answers.
+type reply struct {
+	Node    string               `json:"node,omitempty"`
+	Sockets []sockets.SocketInfo `json:"sockets"`
+	Error   string               `json:"error,omitempty"`
+}
+
+// ioTimeout bounds one request and its reply.
+const ioTimeout = 5 * time.Second
+
+// Server answers queries about one socket table on a unix socket.
+type Server struct {
+	socks *sockets.Sockets
+	opts  Options
+	ln    *net.UnixListener
+	path  string
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Listen opens the control socket NAME.sock in the first of Dirs where it
+// can (creating the directory), and serves socks on it until Close. A
+// stale socket left by a server that died is replaced; one that still
+// answers is an error.
+func Listen(name string, socks *sockets.Sockets, opts Options) (*Server, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, d := range Dirs() {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		srv, err := ListenPath(filepath.Join(d, name+suffix), socks, opts)
+		if err == nil {
+			return srv, nil
+		}
+		var inUse *InUseError
+		if errors.As(err, &inUse) {
+			return nil, err
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("ctl: no place for control socket %s: %w", name, errors.Join(errs...))
+}
+
+// InUseError is returned by Listen and ListenPath when another server
+// already answers on the path.
+type InUseError struct{ Path string }
+
+func (e *InUseError) Error() string {
+	return "ctl: " + e.Path + " is in use by another running glassnet"
+}
+
+// ListenPath is Listen on an exact socket path.
+func ListenPath(path string, socks *sockets.Sockets, opts Options) (*Server, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("ctl: %s exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, &InUseError{Path: path}
+		} else if !errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("ctl: %s: %w", path, err)
+		}
+		os.Remove(path)
+	}
+	// The socket is created with the umask applied and then narrowed:
+	// the control socket is for the user running the stack.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{socks: socks, opts: opts, ln: ln, path: path}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Path is where the control socket is.
+func (s *Server) Path() string { return s.path }
+
+// Close stops serving, waits for the replies in progress and removes the
+// socket file.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		// Closing a UnixListener created by ListenUnix unlinks the file.
+		err = s.ln.Close()
+		s.wg.Wait()
+	})
+	return err
+}
+
+func (s *Server) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(c)
+		}()
+	}
+}
+
+// handle answers one request.
+func (s *Server) handle(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(ioTimeout))
+	line, err := bufio.NewReader(c).ReadBytes('\n')
+	if err != nil && len(line) == 0 {
+		return
+	}
+	var req request
+	rep := reply{Node: s.opts.Node}
+	switch err := json.Unmarshal(line, &req); {
+	case err != nil:
+		rep.Error = "bad request: " + err.Error()
+	case req.Op == "sockets":
+		rep.Sockets = s.socks.Snapshot()
+	default:
+		rep.Error = fmt.Sprintf("unknown op %q", req.Op)
+	}
+	json.NewEncoder(c).Encode(rep)
+}

@@ -1,0 +1,266 @@
+package sockets
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// The call log records each BSD call the way strace -T prints a system
+// call: name, arguments, result or -1 and the errno name, and the time the
+// call took in seconds.
+//
+//	socket(AF_INET, SOCK_STREAM) = 3 <0.000021>
+//	connect(3, 10.0.0.2:80) = 0 <0.000412>
+//	recv(4, 4096, 0) = -1 EAGAIN <0.000003>
+//	accept(3, 10.0.0.1:51072) = 4 <0.000950>
+//	getsockopt(3, SOL_SOCKET, SO_ERROR, [0]) = 0 <0.000001>
+//	poll([{fd=3, events=POLLIN}], 1, 1000) = 1 ([{fd=3, revents=POLLIN}]) <0.000120>
+//
+// Arguments that the call fills in (the peer of accept, the sender of
+// recvfrom, the value of getsockopt) appear only when it succeeds, as
+// strace shows them. Buffers appear as their length.
+//
+// Every record is built only when logging is on: callStart and the
+// s.logCalls check are all a call costs otherwise.
+
+// callStart returns the time a logged call starts, or the zero time when
+// calls are not logged.
+func (s *Sockets) callStart() time.Time {
+	if !s.logCalls {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// logCall records one finished call. so is the socket it used, if any, for
+// the event's connection; ret is the result on success and out what
+// strace prints after it in parentheses.
+func (s *Sockets) logCall(start time.Time, so *socket, call, args string, ret int, out string, err error) {
+	dur := time.Since(start)
+	name := errnoName(err)
+	var b strings.Builder
+	b.WriteString(call)
+	b.WriteByte('(')
+	b.WriteString(args)
+	b.WriteString(") = ")
+	if err != nil {
+		b.WriteString("-1 ")
+		if name != "" {
+			b.WriteString(name)
+		} else {
+			b.WriteString("(" + err.Error() + ")")
+		}
+	} else {
+		b.WriteString(strconv.Itoa(ret))
+		if out != "" {
+			b.WriteString(" (" + out + ")")
+		}
+	}
+	line := b.String()
+	if s.callLog != nil {
+		s.callMu.Lock()
+		fmt.Fprintf(s.callLog, "%s <%.6f>\n", line, dur.Seconds())
+		s.callMu.Unlock()
+	}
+	if s.tr == nil {
+		return
+	}
+	r := ret
+	if err != nil {
+		r = -1
+	}
+	fields := []trace.Field{f("call", call), f("args", args), f("ret", r), f("errno", name), f("dur", dur)}
+	if err != nil {
+		fields = append(fields, f("err", err.Error()))
+	}
+	conn := ""
+	if so != nil {
+		conn = s.connString(so)
+		if strings.HasSuffix(conn, ":0") {
+			conn = "" // not bound yet
+		}
+	}
+	s.tr.Emit(trace.Event{
+		Node: s.node, Layer: trace.LayerSocket, Dir: callDir(call), Name: "call", Conn: conn,
+		Summary: fmt.Sprintf("%s <%.6f>", line, dur.Seconds()),
+		Fields:  fields,
+	})
+}
+
+// errnoName is "EAGAIN" for syscall.EAGAIN (wrapped or not), or "" when
+// err carries no errno (a canceled context, a passed deadline).
+func errnoName(err error) string {
+	var e syscall.Errno
+	if err == nil || !errors.As(err, &e) {
+		return ""
+	}
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return "E" + strconv.Itoa(int(e))
+}
+
+func domainName(d int) string {
+	switch d {
+	case AF_INET:
+		return "AF_INET"
+	case AF_INET6:
+		return "AF_INET6"
+	}
+	return itoa(d)
+}
+
+func typeName(t int) string {
+	var parts []string
+	switch t &^ (syscall.SOCK_NONBLOCK | syscall.SOCK_CLOEXEC) {
+	case SOCK_STREAM:
+		parts = append(parts, "SOCK_STREAM")
+	case SOCK_DGRAM:
+		parts = append(parts, "SOCK_DGRAM")
+	default:
+		parts = append(parts, itoa(t&^(syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)))
+	}
+	if t&syscall.SOCK_NONBLOCK != 0 {
+		parts = append(parts, "SOCK_NONBLOCK")
+	}
+	if t&syscall.SOCK_CLOEXEC != 0 {
+		parts = append(parts, "SOCK_CLOEXEC")
+	}
+	return strings.Join(parts, "|")
+}
+
+// bitNames names the set bits of v from names, in order, and any left over
+// as a hexadecimal number; 0 is "0".
+func bitNames(v int, names []bitName) string {
+	if v == 0 {
+		return "0"
+	}
+	var parts []string
+	for _, n := range names {
+		if v&n.bit != 0 {
+			parts = append(parts, n.name)
+			v &^= n.bit
+		}
+	}
+	if v != 0 {
+		parts = append(parts, "0x"+strconv.FormatInt(int64(v), 16))
+	}
+	return strings.Join(parts, "|")
+}
+
+type bitName struct {
+	bit  int
+	name string
+}
+
+var msgNames = []bitName{
+	{MSG_PEEK, "MSG_PEEK"}, {MSG_DONTWAIT, "MSG_DONTWAIT"}, {MSG_WAITALL, "MSG_WAITALL"},
+	{MSG_TRUNC, "MSG_TRUNC"}, {MSG_MORE, "MSG_MORE"}, {MSG_NOSIGNAL, "MSG_NOSIGNAL"},
+}
+
+var pollNames = []bitName{
+	{POLLIN, "POLLIN"}, {POLLOUT, "POLLOUT"}, {POLLERR, "POLLERR"}, {POLLHUP, "POLLHUP"},
+	{POLLRDHUP, "POLLRDHUP"}, {POLLNVAL, "POLLNVAL"},
+}
+
+func msgFlags(flags int) string { return bitNames(flags, msgNames) }
+
+func shutName(how int) string {
+	switch how {
+	case SHUT_RD:
+		return "SHUT_RD"
+	case SHUT_WR:
+		return "SHUT_WR"
+	case SHUT_RDWR:
+		return "SHUT_RDWR"
+	}
+	return itoa(how)
+}
+
+// optName names a level and an option of SetSockOpt and GetSockOpt.
+func optName(level, opt int) string {
+	var ln string
+	var names map[int]string
+	switch level {
+	case SOL_SOCKET:
+		ln, names = "SOL_SOCKET", map[int]string{
+			SO_REUSEADDR: "SO_REUSEADDR", SO_REUSEPORT: "SO_REUSEPORT", SO_RCVBUF: "SO_RCVBUF",
+			SO_SNDBUF: "SO_SNDBUF", SO_KEEPALIVE: "SO_KEEPALIVE", SO_LINGER: "SO_LINGER",
+			SO_ERROR: "SO_ERROR", SO_TYPE: "SO_TYPE", SO_DOMAIN: "SO_DOMAIN",
+			SO_ACCEPTCONN: "SO_ACCEPTCONN", SO_BROADCAST: "SO_BROADCAST",
+		}
+	case IPPROTO_TCP:
+		ln, names = "IPPROTO_TCP", map[int]string{
+			TCP_NODELAY: "TCP_NODELAY", TCP_CORK: "TCP_CORK", TCP_MAXSEG: "TCP_MAXSEG",
+			TCP_KEEPIDLE: "TCP_KEEPIDLE", TCP_KEEPINTVL: "TCP_KEEPINTVL", TCP_KEEPCNT: "TCP_KEEPCNT",
+		}
+	case IPPROTO_IPV6:
+		ln, names = "IPPROTO_IPV6", map[int]string{IPV6_V6ONLY: "IPV6_V6ONLY"}
+	default:
+		return itoa(level) + ", " + itoa(opt)
+	}
+	if n, ok := names[opt]; ok {
+		return ln + ", " + n
+	}
+	return ln + ", " + itoa(opt)
+}
+
+// pollArgs is poll's argument list: the requested events, the count and
+// the timeout in milliseconds (-1 for none), as strace prints them.
+func pollArgs(fds []PollFD, timeout time.Duration) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, p := range fds {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "{fd=%d, events=%s}", p.FD, bitNames(int(uint16(p.Events)), pollNames))
+	}
+	ms := int64(-1)
+	if timeout >= 0 {
+		ms = timeout.Milliseconds()
+	}
+	fmt.Fprintf(&b, "], %d, %d", len(fds), ms)
+	return b.String()
+}
+
+// pollOut lists the entries with events, or "Timeout" when none has.
+func pollOut(fds []PollFD, n int) string {
+	if n == 0 {
+		return "Timeout"
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	first := true
+	for _, p := range fds {
+		if p.Revents == 0 {
+			continue
+		}
+		if !first {
+			b.WriteString(", ")
+		}
+		first = false
+		fmt.Fprintf(&b, "{fd=%d, revents=%s}", p.FD, bitNames(int(uint16(p.Revents)), pollNames))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// callDir is the direction a call moves data, for its event.
+func callDir(call string) trace.Dir {
+	switch call {
+	case "send", "sendto", "connect":
+		return trace.Out
+	case "recv", "recvfrom", "accept":
+		return trace.In
+	}
+	return ""
+}

@@ -1,0 +1,214 @@
+package sockets
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// TCPInfo is the per-connection detail ss -ti shows, read from gVisor's
+// endpoint: TCPInfoOption (RTT, RTO, congestion window), the endpoint's
+// counters, and the sender and receiver state.
+type TCPInfo struct {
+	CC       string        // congestion control algorithm ("reno", "cubic")
+	CAState  string        // Open, Disorder, Recovery (fast or SACK), Loss (after an RTO)
+	RTT      time.Duration // smoothed round-trip time; 0 until measured
+	RTTVar   time.Duration
+	RTO      time.Duration // retransmission timeout
+	Cwnd     uint32        // congestion window, in segments
+	Ssthresh uint32        // slow-start threshold, in segments
+	// MSS is the largest payload the sender puts in one segment. SndWnd is
+	// the peer's receive window (scaled), RcvWnd the window last advertised
+	// to the peer; the scales are the shifts agreed in the handshake.
+	MSS       int
+	SndWnd    uint32
+	RcvWnd    uint32
+	SndWScale uint8
+	RcvWScale uint8
+	Unacked   int    // segments sent and not yet acknowledged
+	Retrans   uint64 // segments retransmitted, in total
+	Timeouts  uint64 // retransmission timer expirations
+	SegsIn    uint64
+	SegsOut   uint64
+	// BytesReceived and BytesSent are the connection's stream offsets
+	// (Conn.StreamOffsets); zero for a row without a descriptor.
+	BytesReceived int64
+	BytesSent     int64
+	// Windows reports whether MSS, SndWnd, RcvWnd, the scales and Unacked
+	// were read (the connection is synchronized and the gVisor layout is
+	// the known one).
+	Windows bool
+}
+
+// Snapshot is Table with everything ss shows: the TCP details of every
+// stream socket, and the connections the stack has that no descriptor
+// refers to, with FD -1: handshakes in progress (SYN-RCVD), connections
+// waiting in a listener's accept queue (Queued), connections closed here
+// and still finishing (FIN-WAIT, TIME-WAIT, LAST-ACK), and endpoints opened
+// on the same stack outside this table. A listener's AcceptQ counts the
+// queued ones.
+func (s *Sockets) Snapshot() []SocketInfo {
+	rows, socks := s.table()
+	known := make(map[tcpip.Endpoint]bool, len(socks))
+	for i, so := range socks {
+		known[so.ep] = true
+		if te, ok := so.ep.(*tcp.Endpoint); ok {
+			info := tcpDetails(te)
+			info.BytesReceived, info.BytesSent = so.offsets()
+			rows[i].TCP = info
+		}
+	}
+
+	var orphans []SocketInfo
+	for _, te := range s.stack.RegisteredEndpoints() {
+		ep, ok := te.(tcpip.Endpoint)
+		if !ok || known[ep] {
+			continue
+		}
+		known[ep] = true // a dual-stack endpoint is registered once per protocol
+		row, ok := orphanRow(ep)
+		if ok {
+			orphans = append(orphans, row)
+		}
+	}
+	slices.SortFunc(orphans, func(a, b SocketInfo) int {
+		if c := cmp.Compare(a.Local.Port(), b.Local.Port()); c != 0 {
+			return c
+		}
+		if c := a.Local.Addr().Compare(b.Local.Addr()); c != 0 {
+			return c
+		}
+		return a.Peer.Compare(b.Peer)
+	})
+	for i := range rows {
+		if rows[i].Type != SOCK_STREAM || rows[i].State != tcp.StateListen.String() {
+			continue
+		}
+		for j := range orphans {
+			if waitingFor(&rows[i], &orphans[j]) {
+				orphans[j].Queued = true
+				rows[i].AcceptQ++
+			}
+		}
+	}
+	return append(rows, orphans...)
+}
+
+// waitingFor reports whether o looks like a connection in l's accept
+// queue: established (or already half-closed by the peer), on l's port and
+// address, and without a descriptor. Accept gives a connection its
+// descriptor as it takes it from the queue.
+func waitingFor(l, o *SocketInfo) bool {
+	if o.Type != SOCK_STREAM || o.Local.Port() != l.Local.Port() {
+		return false
+	}
+	if o.State != tcp.StateEstablished.String() && o.State != tcp.StateCloseWait.String() {
+		return false
+	}
+	la := l.Local.Addr().Unmap()
+	return la.IsUnspecified() || la == o.Local.Addr().Unmap()
+}
+
+// orphanRow describes an endpoint found in the stack's demuxer.
+func orphanRow(ep tcpip.Endpoint) (SocketInfo, bool) {
+	info, ok := ep.Info().(*stack.TransportEndpointInfo)
+	if !ok {
+		return SocketInfo{}, false
+	}
+	row := SocketInfo{FD: -1, Domain: AF_INET}
+	if info.NetProto == header.IPv6ProtocolNumber {
+		row.Domain = AF_INET6
+	}
+	id := info.ID
+	row.Local = addrPort(row.Domain, tcpip.FullAddress{Addr: id.LocalAddress, Port: id.LocalPort})
+	if id.RemotePort != 0 {
+		row.Peer = addrPort(row.Domain, tcpip.FullAddress{Addr: id.RemoteAddress, Port: id.RemotePort})
+	}
+	switch info.TransProto {
+	case tcp.ProtocolNumber:
+		te, ok := ep.(*tcp.Endpoint)
+		if !ok {
+			return SocketInfo{}, false
+		}
+		row.Type = SOCK_STREAM
+		row.State = tcpStateName(te.EndpointState())
+		row.TCP = tcpDetails(te)
+	case udp.ProtocolNumber:
+		row.Type = SOCK_DGRAM
+		row.State = transport.DatagramEndpointState(ep.State()).String()
+	default:
+		return SocketInfo{}, false
+	}
+	if v, err := ep.GetSockOptInt(tcpip.ReceiveQueueSizeOption); err == nil {
+		row.RecvQ = v
+	}
+	if v, err := ep.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil {
+		row.SendQ = v
+	}
+	return row, true
+}
+
+// tcpDetails reads what ss -ti shows about one TCP endpoint.
+func tcpDetails(ep *tcp.Endpoint) *TCPInfo {
+	var ti tcpip.TCPInfoOption
+	if err := ep.GetSockOpt(&ti); err != nil {
+		return nil
+	}
+	info := &TCPInfo{
+		CAState:  caState(ti.CcState),
+		RTT:      ti.RTT,
+		RTTVar:   ti.RTTVar,
+		RTO:      ti.RTO,
+		Cwnd:     ti.SndCwnd,
+		Ssthresh: ti.SndSsthresh,
+	}
+	var cc tcpip.CongestionControlOption
+	if err := ep.GetSockOpt(&cc); err == nil {
+		info.CC = string(cc)
+	}
+	if st, ok := ep.Stats().(*tcp.Stats); ok {
+		info.Retrans = st.SendErrors.Retransmits.Value()
+		info.Timeouts = st.SendErrors.Timeouts.Value()
+		info.SegsIn = st.SegmentsReceived.Value()
+		info.SegsOut = st.SegmentsSent.Value()
+	}
+	if cs, ok := readConnState(ep); ok {
+		info.Windows = true
+		info.MSS = cs.mss
+		info.SndWnd, info.RcvWnd = cs.sndWnd, cs.rcvWnd
+		info.SndWScale, info.RcvWScale = cs.sndWndScale, cs.rcvWndScale
+		info.Unacked = cs.unacked
+	}
+	return info
+}
+
+// caState names a congestion control state the way ss and tcp_info do.
+func caState(s tcpip.CongestionControlState) string {
+	switch s {
+	case tcpip.Open:
+		return "Open"
+	case tcpip.Disorder:
+		return "Disorder"
+	case tcpip.FastRecovery, tcpip.SACKRecovery:
+		return "Recovery"
+	case tcpip.RTORecovery:
+		return "Loss"
+	}
+	return ""
+}
+
+// tcpStateName is EndpointState.String without its panic on values it
+// does not know.
+func tcpStateName(s tcp.EndpointState) string {
+	if s < tcp.StateEstablished || s > tcp.StateError {
+		return "UNKNOWN"
+	}
+	return s.String()
+}
