@@ -15,13 +15,34 @@
 //     queue of our own to overflow; a packet is dropped, and counted, only
 //     when the device is closed or fails.
 //
+// Ethernet devices: a device that implements tun.LinkLayer (tun.NIC, an
+// AF_PACKET socket on an interface) carries Ethernet frames rather than IP
+// packets. New then puts gVisor's link/ethernet endpoint on top of ours and
+// registers the ARP protocol; IPv6 neighbor discovery is part of gVisor's
+// ipv6. The ethernet wrapper adds the header on the way out and strips it
+// on the way in; our endpoint stays the only place where packets are read,
+// written, checked, counted and traced, so it keeps the properties above:
+// ingress checks the frame first (a whole header, a destination MAC that
+// is ours, broadcast or multicast, an EtherType of IPv4, IPv6 or ARP, an
+// ARP body long enough) and then the IP packet inside as for a TUN, and
+// every failure is a counted drop (DropEthernetShort, DropOtherHost,
+// DropEtherType, DropARPShort). This was chosen over a second endpoint type
+// for Ethernet so that a tun.Device keeps meaning "moves packets", with one
+// optional interface saying whose link layer they carry, and the read
+// loop, the batching and the drop accounting exist once. Trace events then
+// print the MACs before the usual summary, as tcpdump -e does
+// ("02:00:00:00:00:0a > 02:00:00:00:00:0b, IP 10.0.0.1.5000 > ..."; ARP as
+// "ARP, Request who-has 10.0.0.2 tell 10.0.0.1"), and the pcap capture is
+// LINKTYPE_ETHERNET.
+//
 // With Options.Tracer set, every packet in and out becomes a trace.LayerLink
 // "packet" event with a tcpdump-style summary (TCP sequence numbers relative
 // to the ISN of each direction, as tcpdump prints them), and every segment
 // a TCP connection receives produces a trace.LayerTCP "state" event with
 // the endpoint's state, sequence variables, windows, cwnd and srtt. With
 // Options.PCAP set, every packet is also written to a pcap capture
-// (LINKTYPE_RAW) that tcpdump, tshark and Wireshark read.
+// (LINKTYPE_RAW, or LINKTYPE_ETHERNET on an Ethernet device) that tcpdump,
+// tshark and Wireshark read.
 //
 // Usage:
 //

@@ -16,7 +16,10 @@ import (
 )
 
 // endpoint is the link endpoint between a tun.Device and gVisor. It has no
-// link header and no offloads, so gVisor verifies every checksum.
+// offloads, so gVisor verifies every checksum. On a device that carries bare
+// IP packets it has no link header; on a tun.LinkLayer device it moves
+// whole Ethernet frames and sits under gVisor's link/ethernet endpoint,
+// which adds and strips the header (see Stack.build).
 //
 // Ingress is one goroutine that reads batches from the device, checks each
 // packet (classify) and delivers the good ones. Egress is synchronous:
@@ -30,6 +33,13 @@ type endpoint struct {
 	wbatch   int // packets per device Write
 	counters *counters
 	tap      *tap // nil when neither tracing nor capture is on; set before start
+
+	// l2 marks an Ethernet device (tun.LinkLayer), hw its MAC; frameMax
+	// is the read buffer size, the longest frame or packet the device
+	// returns whole.
+	l2       bool
+	hw       tcpip.LinkAddress
+	frameMax int
 
 	dispatcher atomic.Pointer[dispatcherRef]
 
@@ -63,8 +73,16 @@ func newEndpoint(dev tun.Device, batch int, c *counters) *endpoint {
 	if wbatch <= 0 {
 		wbatch = 1
 	}
-	e := &endpoint{dev: dev, batch: batch, wbatch: wbatch, counters: c}
-	e.mtu.Store(uint32(dev.MTU()))
+	e := &endpoint{dev: dev, batch: batch, wbatch: wbatch, counters: c, frameMax: dev.MTU()}
+	mtu := dev.MTU()
+	if ll, ok := dev.(tun.LinkLayer); ok {
+		e.l2 = true
+		e.hw = tcpip.LinkAddress(ll.HardwareAddr())
+		// The ethernet wrapper reports this minus the header to IP.
+		mtu += header.EthernetMinimumSize
+		e.frameMax = max(ll.MaxFrameSize(), mtu)
+	}
+	e.mtu.Store(uint32(mtu))
 	e.out.New = func() any { return new(outBatch) }
 	return e
 }
@@ -77,13 +95,13 @@ func (e *endpoint) start() {
 
 func (e *endpoint) readLoop() {
 	defer e.wg.Done()
-	mtu := int(e.mtu.Load())
-	if mtu <= 0 {
-		mtu = header.IPv6MinimumMTU
+	size := e.frameMax
+	if size <= 0 {
+		size = header.IPv6MinimumMTU
 	}
 	bufs := make([][]byte, e.batch)
 	for i := range bufs {
-		bufs[i] = make([]byte, mtu)
+		bufs[i] = make([]byte, size)
 	}
 	sizes := make([]int, e.batch)
 	for {
@@ -113,7 +131,15 @@ func (e *endpoint) readLoop() {
 // deliver checks one packet read from the device and hands it to gVisor,
 // or counts why not. b is only borrowed: gVisor gets a copy.
 func (e *endpoint) deliver(b []byte) {
-	proto, reason := classify(b)
+	var (
+		proto  tcpip.NetworkProtocolNumber
+		reason DropReason
+	)
+	if e.ethernet() {
+		proto, reason = classifyFrame(b, e.hw)
+	} else {
+		proto, reason = classify(b)
+	}
 	if reason != "" {
 		e.drop(trace.In, reason, len(b))
 		return
@@ -132,6 +158,9 @@ func (e *endpoint) deliver(b []byte) {
 	ref.d.DeliverNetworkPacket(proto, pkt)
 	pkt.DecRef()
 }
+
+// ethernet reports whether the device carries Ethernet frames.
+func (e *endpoint) ethernet() bool { return e.l2 }
 
 // drop counts a packet of size bytes that goes no further.
 func (e *endpoint) drop(dir trace.Dir, reason DropReason, size int) {
@@ -252,11 +281,13 @@ func (e *endpoint) MTU() uint32 { return e.mtu.Load() }
 func (e *endpoint) SetMTU(mtu uint32) { e.mtu.Store(mtu) }
 
 // MaxHeaderLength implements stack.NetworkLinkEndpoint: IP packets travel
-// bare on a TUN device.
+// bare on a TUN device, and on an Ethernet device the wrapper adds its
+// header itself.
 func (*endpoint) MaxHeaderLength() uint16 { return 0 }
 
-// LinkAddress implements stack.NetworkLinkEndpoint; a TUN has none.
-func (*endpoint) LinkAddress() tcpip.LinkAddress { return "" }
+// LinkAddress implements stack.NetworkLinkEndpoint: the MAC of an Ethernet
+// device, none for a TUN.
+func (e *endpoint) LinkAddress() tcpip.LinkAddress { return e.hw }
 
 // SetLinkAddress implements stack.NetworkLinkEndpoint; it is ignored.
 func (*endpoint) SetLinkAddress(tcpip.LinkAddress) {}

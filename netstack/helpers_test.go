@@ -75,6 +75,7 @@ type recorder struct {
 func (r *recorder) Emit(e *trace.Event) {
 	c := *e
 	c.Fields = append([]trace.Field(nil), e.Fields...)
+	c.Data = append([]byte(nil), e.Data...)
 	r.mu.Lock()
 	r.events = append(r.events, c)
 	r.mu.Unlock()

@@ -8,16 +8,18 @@ import (
 )
 
 // Classic pcap, one record per IP packet with no link header
-// (LINKTYPE_RAW), as described in
+// (LINKTYPE_RAW), or per Ethernet frame (LINKTYPE_ETHERNET) on an Ethernet
+// device, as described in
 // https://www.tcpdump.org/manpages/pcap-savefile.5.html.
 const (
-	pcapMagic        = 0xa1b23c4d // nanosecond timestamps
-	pcapVersionMajor = 2
-	pcapVersionMinor = 4
-	pcapSnapLen      = 65535
-	pcapLinkTypeRaw  = 101
-	pcapFileHdrLen   = 24
-	pcapRecordHdrLen = 16
+	pcapMagic            = 0xa1b23c4d // nanosecond timestamps
+	pcapVersionMajor     = 2
+	pcapVersionMinor     = 4
+	pcapSnapLen          = 65535
+	pcapLinkTypeRaw      = 101
+	pcapLinkTypeEthernet = 1
+	pcapFileHdrLen       = 24
+	pcapRecordHdrLen     = 16
 )
 
 // pcapWriter writes a capture file. Writes are serialized; after the first
@@ -29,14 +31,14 @@ type pcapWriter struct {
 	err error
 }
 
-func newPCAPWriter(w io.Writer) (*pcapWriter, error) {
+func newPCAPWriter(w io.Writer, linkType uint32) (*pcapWriter, error) {
 	var h [pcapFileHdrLen]byte
 	binary.LittleEndian.PutUint32(h[0:], pcapMagic)
 	binary.LittleEndian.PutUint16(h[4:], pcapVersionMajor)
 	binary.LittleEndian.PutUint16(h[6:], pcapVersionMinor)
 	// h[8:16]: thiszone and sigfigs, both zero.
 	binary.LittleEndian.PutUint32(h[16:], pcapSnapLen)
-	binary.LittleEndian.PutUint32(h[20:], pcapLinkTypeRaw)
+	binary.LittleEndian.PutUint32(h[20:], linkType)
 	if _, err := w.Write(h[:]); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,8 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/ethernet"
+	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -55,7 +57,9 @@ type BufferSizes struct {
 // Options configures New. Only Device is required.
 type Options struct {
 	// Device carries the stack's packets. The Stack owns it from New on
-	// and closes it in Close (and when New fails).
+	// and closes it in Close (and when New fails). A device that
+	// implements tun.LinkLayer carries Ethernet frames; the stack then
+	// speaks ARP and neighbor discovery on it.
 	Device tun.Device
 
 	// Addrs are the stack's own addresses, IPv4 and/or IPv6, with the
@@ -90,8 +94,9 @@ type Options struct {
 	Tracer *trace.Tracer
 	Node   string
 
-	// PCAP, if set, receives a pcap capture (LINKTYPE_RAW) of every packet
-	// in and out.
+	// PCAP, if set, receives a pcap capture of every packet in and out:
+	// LINKTYPE_RAW, or LINKTYPE_ETHERNET with whole frames on a
+	// tun.LinkLayer device.
 	PCAP io.Writer
 
 	// Clock, RandSource and SecureRNG replace gVisor's sources of time and
@@ -167,7 +172,11 @@ func (st *Stack) build(opts Options) error {
 		pr = &probe{tracer: opts.Tracer, node: opts.Node, flows: flows, nicID: nicID}
 	}
 	if opts.PCAP != nil {
-		w, err := newPCAPWriter(opts.PCAP)
+		linkType := uint32(pcapLinkTypeRaw)
+		if st.ep.ethernet() {
+			linkType = pcapLinkTypeEthernet
+		}
+		w, err := newPCAPWriter(opts.PCAP, linkType)
 		if err != nil {
 			return fmt.Errorf("netstack: pcap header: %w", err)
 		}
@@ -178,8 +187,13 @@ func (st *Stack) build(opts Options) error {
 	if pr != nil {
 		tcpFactory = tcp.NewProtocolProbe(pr.fire)
 	}
+	netProtos := []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol}
+	if st.ep.ethernet() {
+		// IPv6 neighbor discovery is part of ipv6; IPv4 needs ARP.
+		netProtos = append(netProtos, arp.NewProtocol)
+	}
 	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		NetworkProtocols:   netProtos,
 		TransportProtocols: []stack.TransportProtocolFactory{tcpFactory, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 		Clock:              opts.Clock,
 		RandSource:         opts.RandSource,
@@ -199,9 +213,13 @@ func (st *Stack) build(opts Options) error {
 	}
 
 	if opts.Tracer != nil || st.pcap != nil {
-		st.ep.tap = &tap{tracer: opts.Tracer, node: opts.Node, flows: flows, pcap: st.pcap, clock: s.Clock()}
+		st.ep.tap = &tap{tracer: opts.Tracer, node: opts.Node, flows: flows, pcap: st.pcap, clock: s.Clock(), ethernet: st.ep.ethernet()}
 	}
-	if err := s.CreateNICWithOptions(nicID, st.ep, stack.NICOptions{Name: opts.Device.Name()}); err != nil {
+	var linkEP stack.LinkEndpoint = st.ep
+	if st.ep.ethernet() {
+		linkEP = ethernet.New(st.ep)
+	}
+	if err := s.CreateNICWithOptions(nicID, linkEP, stack.NICOptions{Name: opts.Device.Name()}); err != nil {
 		return fail(fmt.Errorf("netstack: create NIC: %s", err))
 	}
 	if opts.Forwarding {

@@ -31,6 +31,17 @@ const (
 	DropIPv6Short DropReason = "ipv6-short"
 	// DropIPv6PayloadLength: payload length longer than the bytes read.
 	DropIPv6PayloadLength DropReason = "ipv6-payload-length"
+	// DropEthernetShort: a frame shorter than an Ethernet header.
+	DropEthernetShort DropReason = "ethernet-short"
+	// DropEtherType: an EtherType the stack does not speak (not IPv4,
+	// IPv6 or ARP; VLAN tags and 802.3 length fields included).
+	DropEtherType DropReason = "unknown-ethertype"
+	// DropARPShort: an ARP frame with fewer bytes than an Ethernet/IPv4
+	// ARP packet.
+	DropARPShort DropReason = "arp-short"
+	// DropOtherHost: a unicast frame for another MAC address (seen in
+	// promiscuous mode, or on a shared segment).
+	DropOtherHost DropReason = "other-host"
 	// DropDetached: the endpoint had no dispatcher (the NIC is being
 	// removed).
 	DropDetached DropReason = "detached"
@@ -49,6 +60,10 @@ var dropReasons = [...]DropReason{
 	DropIPv4TotalLength,
 	DropIPv6Short,
 	DropIPv6PayloadLength,
+	DropEthernetShort,
+	DropEtherType,
+	DropARPShort,
+	DropOtherHost,
 	DropDetached,
 	DropDeviceClosed,
 	DropWriteError,

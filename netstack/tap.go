@@ -17,6 +17,8 @@ type tap struct {
 	flows  *flowTable
 	pcap   *pcapWriter // may be nil
 	clock  tcpip.Clock
+	// ethernet: packets are Ethernet frames (a tun.LinkLayer device).
+	ethernet bool
 }
 
 func (t *tap) packet(dir trace.Dir, b []byte) {
@@ -26,7 +28,15 @@ func (t *tap) packet(dir trace.Dir, b []byte) {
 	if t.tracer == nil {
 		return
 	}
-	info := describe(b, t.flows)
+	var info packetInfo
+	data := b
+	if t.ethernet {
+		info = describeFrame(b, t.flows)
+		// Data holds the IP packet (nothing for ARP), whatever the link.
+		data = frameIP(b)
+	} else {
+		info = describe(b, t.flows)
+	}
 	t.tracer.Emit(trace.Event{
 		Node:    t.node,
 		Layer:   trace.LayerLink,
@@ -35,6 +45,9 @@ func (t *tap) packet(dir trace.Dir, b []byte) {
 		Conn:    info.conn,
 		Summary: info.summary,
 		Fields:  info.fields,
+		// The packet's bytes, for sinks that capture (trace.PCAPNG); only
+		// borrowed for the duration of Emit.
+		Data: data,
 	})
 }
 

@@ -42,3 +42,49 @@ func classify(pkt []byte) (tcpip.NetworkProtocolNumber, DropReason) {
 		return 0, DropBadVersion
 	}
 }
+
+// classifyFrame checks an Ethernet frame the way classify checks an IP
+// packet: a whole header, a destination that is this host (hw), broadcast
+// or multicast, an EtherType the stack speaks (IPv4, IPv6, ARP), and then
+// the packet inside. It returns the protocol named by the EtherType, or
+// the reason to drop the frame. Like classify it does not allocate and
+// never panics.
+func classifyFrame(frame []byte, hw tcpip.LinkAddress) (tcpip.NetworkProtocolNumber, DropReason) {
+	if len(frame) == 0 {
+		return 0, DropEmpty
+	}
+	if len(frame) < header.EthernetMinimumSize {
+		return 0, DropEthernetShort
+	}
+	eth := header.Ethernet(frame)
+	// Group addresses (broadcast included) have the low bit of the first
+	// octet set (IEEE 802.3 clause 3.2.3).
+	if frame[0]&1 == 0 && string(frame[:header.EthernetAddressSize]) != string(hw) {
+		return 0, DropOtherHost
+	}
+	payload := frame[header.EthernetMinimumSize:]
+	switch proto := eth.Type(); proto {
+	case header.IPv4ProtocolNumber, header.IPv6ProtocolNumber:
+		if len(payload) > 0 && header.IPVersion(payload) != ipVersionOf(proto) {
+			return 0, DropBadVersion
+		}
+		if _, reason := classify(payload); reason != "" {
+			return 0, reason
+		}
+		return proto, ""
+	case header.ARPProtocolNumber:
+		if len(payload) < header.ARPSize {
+			return 0, DropARPShort
+		}
+		return proto, ""
+	default:
+		return 0, DropEtherType
+	}
+}
+
+func ipVersionOf(proto tcpip.NetworkProtocolNumber) int {
+	if proto == header.IPv4ProtocolNumber {
+		return header.IPv4Version
+	}
+	return header.IPv6Version
+}

@@ -44,3 +44,21 @@ func TestEmitNumbersAndSinks(t *testing.T) {
 		t.Errorf("json event = %v", m)
 	}
 }
+
+func TestRingKeepsTheLastN(t *testing.T) {
+	t.Parallel()
+	r := NewRing(3)
+	tr := New(r)
+	for i := range 5 {
+		tr.Emit(Event{Name: "e", Data: []byte{byte(i)}, Fields: []Field{{"i", i}}})
+	}
+	ev := r.Events()
+	if len(ev) != 3 || r.Total() != 5 {
+		t.Fatalf("ring holds %d of %d events", len(ev), r.Total())
+	}
+	for i, e := range ev {
+		if e.ID != uint64(i+3) || e.Field("i") != i+2 || e.Data != nil {
+			t.Errorf("event %d = %+v, want ID %d and no data", i, e, i+3)
+		}
+	}
+}

@@ -75,7 +75,7 @@ type Conn struct {
 	// reads the peer's close frame itself. The fields below it are
 	// guarded by it.
 	readLock chan struct{}
-	roff     int64 // stream offset of the next frame header
+	roff     int64 // offset of the next frame header since the handshake
 	rerr     error // sticky error ending the read side
 	ctrl     [MaxControlPayload]byte
 
@@ -100,6 +100,11 @@ type Conn struct {
 	closed       chan struct{} // closed when the net.Conn has been closed
 	closeOnce    sync.Once
 	closeErr     error
+
+	// Where the WebSocket stream starts in the TCP stream, in each
+	// direction, when nc reports its stream offsets (see setBases).
+	rbase, wbase int64
+	based        bool
 }
 
 func newConn(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, cfg connConfig) *Conn {
@@ -127,6 +132,26 @@ func newConn(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, cfg
 		c.name = connName(nc)
 	}
 	return c
+}
+
+// streamOffsetter is implemented by connections that count the bytes they
+// have received and sent, such as *sockets.Conn: the TCP stream offsets of
+// the next byte read and the next byte written.
+type streamOffsetter interface {
+	StreamOffsets() (read, written int64)
+}
+
+// setBases records where the WebSocket stream starts in each direction of
+// the TCP stream, once the handshake is over: buffered is how many bytes
+// have been read from nc past the end of the handshake but not consumed.
+// Frame events then carry TCP stream offsets, which tie them to packets.
+func (c *Conn) setBases(buffered int) {
+	so, ok := c.nc.(streamOffsetter)
+	if !ok {
+		return
+	}
+	r, w := so.StreamOffsets()
+	c.rbase, c.wbase, c.based = r-int64(buffered), w, true
 }
 
 func connName(nc net.Conn) string {
@@ -229,14 +254,31 @@ func (c *Conn) emit(dir trace.Dir, name, summary string, fields ...trace.Field) 
 	})
 }
 
-func (c *Conn) traceFrame(dir trace.Dir, h Header, off int64) {
+// traceFrame records a frame header of hlen bytes at offset off since the
+// handshake. The offset field is the TCP stream offset of the header's
+// first byte (relative sequence number minus one) when the connection
+// reports stream offsets, with offset_from "tcp"; otherwise it is off,
+// with offset_from "handshake". ws_offset is always off.
+func (c *Conn) traceFrame(dir trace.Dir, h Header, off int64, hlen int) {
+	abs, from := off, "handshake"
+	if c.based {
+		from = "tcp"
+		if dir == trace.In {
+			abs += c.rbase
+		} else {
+			abs += c.wbase
+		}
+	}
 	c.emit(dir, "frame", h.String(),
 		trace.Field{Key: "fin", Value: h.Fin},
 		trace.Field{Key: "rsv", Value: h.Rsv},
 		trace.Field{Key: "opcode", Value: h.Opcode.String()},
 		trace.Field{Key: "masked", Value: h.Masked},
 		trace.Field{Key: "len", Value: h.Length},
-		trace.Field{Key: "offset", Value: off},
+		trace.Field{Key: "header_len", Value: hlen},
+		trace.Field{Key: "offset", Value: abs},
+		trace.Field{Key: "offset_from", Value: from},
+		trace.Field{Key: "ws_offset", Value: off},
 	)
 }
 

@@ -204,7 +204,9 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 		return nil, resp, err
 	}
 	lr.on = false
-	return newConn(nc, br, true, resp.Header.Get("Sec-WebSocket-Protocol"), cfg), resp, nil
+	c := newConn(nc, br, true, resp.Header.Get("Sec-WebSocket-Protocol"), cfg)
+	c.setBases(br.Buffered())
+	return c, resp, nil
 }
 
 // checkResponse validates the server's answer (RFC 6455 §4.1, the list

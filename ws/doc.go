@@ -53,7 +53,11 @@
 //
 // With AcceptOptions.Tracer or DialOptions.Tracer set, every frame read or
 // written, every unmasking, every delivered message, the handshake and the
-// close steps are emitted as trace events in the ws layer; frame events
-// carry the frame's offset in the byte stream after the handshake, so they
-// can be joined with the TCP segments that carried them.
+// close steps are emitted as trace events in the ws layer. When the
+// net.Conn reports its stream offsets (a StreamOffsets() (read, written
+// int64) method, as *sockets.Conn has), frame events carry the TCP stream
+// offset of the frame's first byte (relative sequence number minus one,
+// offset_from "tcp"), so that a correlating trace.Tracer joins them with the
+// packets that carried them; otherwise the offset counts from the end of the
+// handshake (offset_from "handshake"). ws_offset always counts from there.
 package ws

@@ -260,7 +260,8 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	// net/http may have left a read deadline from its ReadTimeout.
 	nc.SetDeadline(time.Time{})
 	var br *bufio.Reader
-	if n := brw.Reader.Buffered(); n > 0 {
+	buffered := brw.Reader.Buffered()
+	if n := buffered; n > 0 {
 		// The client sent frames right behind its request.
 		early, _ := brw.Reader.Peek(n)
 		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), 8<<10)
@@ -272,7 +273,9 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if cfg.tracer.Enabled() {
 		traceResponse(cfg.tracer, cfg.node, name, trace.Out, http.StatusSwitchingProtocols, "accept="+hs.accept+" protocol="+hs.subprotocol)
 	}
-	return newConn(nc, br, false, hs.subprotocol, cfg), nil
+	c := newConn(nc, br, false, hs.subprotocol, cfg)
+	c.setBases(buffered)
+	return c, nil
 }
 
 // limitedReader caps the bytes read through it while on is set, so that
@@ -343,7 +346,9 @@ func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, erro
 	if cfg.tracer.Enabled() {
 		traceResponse(cfg.tracer, cfg.node, name, trace.Out, http.StatusSwitchingProtocols, "accept="+hs.accept+" protocol="+hs.subprotocol)
 	}
-	return newConn(nc, br, false, hs.subprotocol, cfg), nil
+	c := newConn(nc, br, false, hs.subprotocol, cfg)
+	c.setBases(br.Buffered())
+	return c, nil
 }
 
 // readRequest parses and validates an opening handshake request from br.

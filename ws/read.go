@@ -133,7 +133,7 @@ func (c *Conn) readHeader() (Header, error) {
 	}
 	c.br.Discard(n)
 	if c.cfg.tracer.Enabled() {
-		c.traceFrame(trace.In, h, c.roff)
+		c.traceFrame(trace.In, h, c.roff, n)
 	}
 	c.roff += int64(n)
 	return h, nil

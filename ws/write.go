@@ -163,11 +163,11 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op Opcode, p []byte) er
 		h.Masked = true
 		h.Mask = c.keys.next()
 	}
-	if c.cfg.tracer.Enabled() {
-		c.traceFrame(trace.Out, h, c.woff)
-	}
 	var hb [MaxHeaderSize]byte
 	n := PutHeader(hb[:], h)
+	if c.cfg.tracer.Enabled() {
+		c.traceFrame(trace.Out, h, c.woff, n)
+	}
 	c.bw.Write(hb[:n])
 	if h.Masked {
 		pos := 0

@@ -2,9 +2,12 @@
 // top and shows every step a byte takes between a packet and a frame.
 //
 //	glassnet demo  [--trace FILE|-] [--pcap FILE] [--mtu N]
-//	glassnet serve --tun NAME --addr CIDR [--host-addr CIDR | --no-host-config]
+//	glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
+//	               [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
 //	               [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
 //	               [--max-message BYTES] [--kernel ADDR]
+//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
+//	               [--trace FILE] [--pcap FILE] [-- COMMAND [ARG...]]
 package main
 
 import (
@@ -13,13 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/glassnet/glassnet/internal/app"
-	"github.com/glassnet/glassnet/trace"
 )
 
 const usage = `glassnet: a userspace TCP/IP stack with a WebSocket server, every step visible
@@ -30,18 +31,34 @@ Usage:
       talks to the server and every packet, socket step and frame is printed.
       Needs no privileges.
 
-  glassnet serve --tun NAME --addr CIDR [--host-addr CIDR | --no-host-config]
+  glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
+                 [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
                  [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
                  [--max-message BYTES] [--kernel ADDR]
-      Runs the stack on a TUN interface (needs root or CAP_NET_ADMIN) and
-      serves GET / (a chat page), WebSocket /echo and /chat, TCP echo on
-      port 7 and discard on port 9.
+      Runs the stack on a TUN interface, or on an Ethernet interface through
+      an AF_PACKET socket (needs root or CAP_NET_ADMIN), on IPv4 and/or IPv6
+      addresses, and serves GET / (a chat page), WebSocket /echo and /chat,
+      UDP echo on the HTTP port, TCP echo on port 7 and discard on port 9.
+
+  glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
+                 [--trace FILE] [--pcap FILE] [-- COMMAND [ARG...]]
+      Creates a network namespace of its own with a TUN (or with --nic a
+      veth pair) to a stack that serves as above, and runs COMMAND, or a
+      shell, inside it. Everything goes away when it exits. Needs root.
 
 Run 'glassnet COMMAND -h' for the flags of one command.
 `
 
 func main() {
+	if app.InLabChild() {
+		// Re-executed by glassnet lab inside its new namespace.
+		os.Exit(app.RunLabChild())
+	}
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(int(exit))
+		}
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "glassnet:", err)
 		}
@@ -53,6 +70,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
+	}
+	if args[0] == "lab" {
+		// The lab handles its signals itself: Ctrl-C belongs to the
+		// command running inside it.
+		return lab(args[1:], stdout, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -68,6 +90,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
+}
+
+// exitError is an exit status to leave with, without a message: the
+// status of the command glassnet lab ran.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
 }
 
 // outputs opens the --trace and --pcap destinations; close closes them.
@@ -107,8 +141,7 @@ func (o *outputs) close() error {
 }
 
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("demo", stderr)
 	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout, replacing the readable account)")
 	pcapPath := fs.String("pcap", "", "write the server stack's packets to `FILE` (pcap)")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
@@ -124,56 +157,5 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts.Out = nil
 	}
 	err := app.Demo(ctx, opts)
-	return errors.Join(err, out.close())
-}
-
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg app.ServeConfig
-	fs.StringVar(&cfg.TUN, "tun", "", "TUN interface to create or attach to (required)")
-	addr := fs.String("addr", "", "the userspace stack's address and prefix, e.g. 10.200.0.2/24 (required)")
-	hostAddr := fs.String("host-addr", "", "the kernel side's address (default: the first host address of --addr's prefix)")
-	fs.BoolVar(&cfg.NoHostConfig, "no-host-config", false, "leave the kernel side of the TUN alone")
-	fs.IntVar(&cfg.Port, "port", 8080, "port of the HTTP and WebSocket server")
-	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
-	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
-	fs.StringVar(&cfg.Kernel, "kernel", "", "also serve the same handlers on the host's kernel stack at `ADDR` (e.g. 127.0.0.1:8081)")
-	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout)")
-	pcapPath := fs.String("pcap", "", "write every packet to `FILE` (pcap)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	}
-	if cfg.TUN == "" {
-		return errors.New("serve: --tun NAME is required (AF_PACKET --nic is not supported yet)")
-	}
-	var err error
-	if cfg.Addr, err = netip.ParsePrefix(*addr); err != nil {
-		return fmt.Errorf("serve: --addr: %w (want an address with a prefix length, e.g. 10.200.0.2/24)", err)
-	}
-	if *hostAddr != "" {
-		if cfg.NoHostConfig {
-			return errors.New("serve: --host-addr and --no-host-config exclude each other")
-		}
-		if cfg.HostAddr, err = netip.ParsePrefix(*hostAddr); err != nil {
-			return fmt.Errorf("serve: --host-addr: %w", err)
-		}
-	}
-	var out outputs
-	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
-		return err
-	}
-	if out.trace != nil {
-		cfg.Tracer = trace.New(trace.NewJSON(out.trace))
-	}
-	cfg.PCAP = out.pcap
-	cfg.Log = stdout
-	if *tracePath == "-" {
-		cfg.Log = stderr
-	}
-	err = app.Serve(ctx, cfg)
 	return errors.Join(err, out.close())
 }

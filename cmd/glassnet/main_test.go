@@ -2,9 +2,23 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/glassnet/glassnet/internal/app"
+	"github.com/glassnet/glassnet/internal/netnstest"
 )
+
+// TestMain lets the test binary stand in for glassnet when lab
+// re-executes itself.
+func TestMain(m *testing.M) {
+	if app.InLabChild() {
+		os.Exit(app.RunLabChild())
+	}
+	os.Exit(m.Run())
+}
 
 func TestRunErrors(t *testing.T) {
 	t.Parallel()
@@ -14,11 +28,17 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{nil, "no command given"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"serve", "--addr", "10.200.0.2/24"}, "--tun NAME is required"},
+		{[]string{"serve", "--addr", "10.200.0.2/24"}, "--tun NAME or --nic IFACE is required"},
 		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2"}, "want an address with a prefix length"},
 		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24", "--host-addr", "10.200.0.1/24", "--no-host-config"}, "exclude each other"},
 		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24", "extra"}, `unexpected argument "extra"`},
 		{[]string{"demo", "--bogus"}, "flag provided but not defined"},
+		{[]string{"serve", "--tun", "glass0", "--nic", "eth1", "--addr", "10.200.0.2/24"}, "exclude each other"},
+		{[]string{"serve", "--tun", "glass0"}, "--addr is required"},
+		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24,fd00::2"}, "want an address with a prefix length"},
+		{[]string{"serve", "--nic", "eth1", "--addr", "10.200.0.2/24", "--mac", "zz"}, "--mac"},
+		{[]string{"lab", "--bogus"}, "flag provided but not defined"},
+		{[]string{"lab", "--addr", "10.200.0.2/32", "--", "true"}, "no room for the kernel side"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(tc.args, &stdout, &stderr)
@@ -37,4 +57,20 @@ func TestRunDemo(t *testing.T) {
 	if !strings.Contains(stdout.String(), "101 Switching Protocols") {
 		t.Fatalf("demo printed:\n%s", stdout.String())
 	}
+}
+
+// TestRunLab runs `glassnet lab -- COMMAND` through the command line and
+// checks that the command's exit status comes back.
+func TestRunLab(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		err := run([]string{"lab", "--nic", "--", "/bin/sh", "-c", "echo inside $GLASSNET_LAB; exit 3"}, &stdout, &stderr)
+		var exit exitError
+		if !errors.As(err, &exit) || exit != 3 {
+			t.Fatalf("lab = %v (stderr %q), want exit status 3", err, stderr.String())
+		}
+		if got := stdout.String(); got != "inside glass0\n" {
+			t.Errorf("command printed %q", got)
+		}
+	})
 }

@@ -85,7 +85,7 @@ func TestServeOnTUN(t *testing.T) {
 		go func() {
 			served <- Serve(ctx, ServeConfig{
 				TUN:    "glass0",
-				Addr:   netip.MustParsePrefix("10.200.0.2/24"),
+				Addrs:  []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24")},
 				Port:   8080,
 				Kernel: "127.0.0.1:8081",
 				Log:    ready,
@@ -182,5 +182,13 @@ func TestServeConfigErrors(t *testing.T) {
 	err := Serve(context.Background(), ServeConfig{TUN: "glass0"})
 	if err == nil || !strings.Contains(err.Error(), "--addr") {
 		t.Fatalf("Serve without an address = %v", err)
+	}
+	err = Serve(context.Background(), ServeConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24")}})
+	if err == nil || !strings.Contains(err.Error(), "--nic") {
+		t.Fatalf("Serve without a device = %v", err)
+	}
+	err = Serve(context.Background(), ServeConfig{NIC: "eth9", MTU: 1400, Addrs: []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24")}})
+	if err == nil || !strings.Contains(err.Error(), "--mtu applies to a TUN") {
+		t.Fatalf("Serve --nic --mtu = %v", err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
@@ -25,10 +27,27 @@ type DemoOptions struct {
 	Out io.Writer
 	// Trace, if set, receives every event as a JSON line.
 	Trace io.Writer
-	// PCAP, if set, receives a capture of the server stack's packets.
+	// PCAP, if set, receives a classic pcap capture of the server stack's
+	// packets.
 	PCAP io.Writer
+	// PCAPNG, if set, receives a pcapng capture of both stacks' packets,
+	// one interface per stack ("client", "server"), with direction flags,
+	// the event ID of each packet and a comment naming the WebSocket
+	// frames it carried.
+	PCAPNG io.Writer
 	// MTU of the in-memory link; 0 means 1500.
 	MTU int
+
+	// StepIn, if set, makes the demo pause before each step and read a
+	// command from it (enter: next step, c: continue to the next frame,
+	// q: run freely); the steps and the prompt go to Out. Stepper is the
+	// same for a program: the demo pauses in it and the caller drives it.
+	// Either way both stacks run on a clock that stands still while a step
+	// is held (Clock, or a PausableClock of the demo's own), and the
+	// demo's own time limits are lifted.
+	StepIn  io.Reader
+	Stepper *trace.Stepper
+	Clock   *netstack.PausableClock
 }
 
 // The demo's two stacks, one on each end of an in-memory link.
@@ -41,27 +60,61 @@ var (
 // WebSocket echo server on one and a client on the other; it narrates every
 // packet, socket step and frame of a short conversation and checks that each
 // message came back intact. It needs no privileges.
-func Demo(ctx context.Context, opts DemoOptions) error {
+func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
-	sinks := []trace.Sink{trace.NewText(opts.Out)}
+	stepper := opts.Stepper
+	var sinks []trace.Sink
+	if stepper == nil && opts.StepIn != nil {
+		// A terminal stepper shows the steps itself.
+		stepper = trace.NewStepper(trace.StepOptions{In: opts.StepIn, Out: opts.Out})
+	} else {
+		sinks = append(sinks, trace.NewText(opts.Out))
+	}
 	if opts.Trace != nil {
 		sinks = append(sinks, trace.NewJSON(opts.Trace))
 	}
+	if opts.PCAPNG != nil {
+		png := trace.NewPCAPNG(opts.PCAPNG)
+		sinks = append(sinks, png)
+		defer func() {
+			if perr := png.Close(); perr != nil && err == nil {
+				err = fmt.Errorf("demo: pcapng: %w", perr)
+			}
+		}()
+	}
+	clock := opts.Clock
+	if stepper != nil {
+		// Last, so that the other sinks have the step before it is held.
+		sinks = append(sinks, stepper)
+		if clock == nil {
+			clock = netstack.NewPausableClock(netstack.PausableClockOptions{})
+			defer clock.Stop()
+		}
+		stepper.SetClock(clock)
+		// Interrupted while a person reads a step: run to the end.
+		stop := context.AfterFunc(ctx, stepper.Run)
+		defer stop()
+	}
 	tr := trace.New(sinks...)
+	tr.Correlate()
 	say := func(format string, args ...any) {
 		tr.Emit(trace.Event{Node: "demo", Layer: trace.LayerApp, Name: "step", Summary: "── " + fmt.Sprintf(format, args...)})
 	}
 
+	var tcpClock tcpip.Clock
+	if clock != nil {
+		tcpClock = clock
+	}
 	cdev, sdev := tun.Pipe(tun.PipeOptions{MTU: opts.MTU, NameA: "client0", NameB: "server0"})
-	server, err := netstack.New(netstack.Options{Device: sdev, Addrs: []netip.Prefix{demoServerAddr}, Tracer: tr, Node: "server", PCAP: opts.PCAP})
+	server, err := netstack.New(netstack.Options{Device: sdev, Addrs: []netip.Prefix{demoServerAddr}, Tracer: tr, Node: "server", PCAP: opts.PCAP, Clock: tcpClock})
 	if err != nil {
 		cdev.Close()
 		return err
 	}
 	defer server.Close()
-	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{demoClientAddr}, Tracer: tr, Node: "client"})
+	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{demoClientAddr}, Tracer: tr, Node: "client", Clock: tcpClock})
 	if err != nil {
 		return err
 	}
@@ -87,11 +140,18 @@ func Demo(ctx context.Context, opts DemoOptions) error {
 		<-served
 	}()
 
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	dopts := &ws.DialOptions{NetDial: csocks.DialContext, Tracer: tr, Node: "client"}
+	if stepper == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	} else {
+		// A person may take a while over the close handshake.
+		dopts.CloseTimeout = 24 * time.Hour
+	}
 	url := "ws://" + demoServerAddr.Addr().String() + "/echo"
 	say("client %v dials %s: TCP handshake, then the HTTP upgrade", demoClientAddr.Addr(), url)
-	c, _, err := ws.Dial(ctx, url, &ws.DialOptions{NetDial: csocks.DialContext, Tracer: tr, Node: "client"})
+	c, _, err := ws.Dial(ctx, url, dopts)
 	if err != nil {
 		return fmt.Errorf("demo: dial: %w", err)
 	}

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,18 +24,31 @@ import (
 
 // ServeConfig is what `glassnet serve` takes.
 type ServeConfig struct {
-	// TUN names the interface to create or attach to.
+	// TUN names the TUN interface to create or attach to. Exactly one of
+	// TUN and NIC is set.
 	TUN string
-	// MTU of the interface; 0 means 1500.
+	// NIC names an existing Ethernet interface that the stack attaches to
+	// through an AF_PACKET socket (see tun.OpenNIC for what the kernel
+	// must not have configured on it).
+	NIC string
+	// MAC is the stack's MAC address on NIC; empty means the interface's
+	// own. Another address turns promiscuous mode on.
+	MAC net.HardwareAddr
+	// Promiscuous reads every frame on NIC's wire.
+	Promiscuous bool
+	// MTU of the TUN; 0 means 1500. A NIC keeps the MTU it has.
 	MTU int
-	// Addr is the userspace stack's address and prefix (10.200.0.2/24).
-	Addr netip.Prefix
-	// HostAddr is the kernel side's address; the zero value means the
-	// first host address of Addr's prefix (tun.HostAddrFor).
-	HostAddr netip.Prefix
+	// Addrs are the userspace stack's addresses with their prefixes
+	// (10.200.0.2/24, fd00:200::2/64), IPv4 and IPv6 in any mix.
+	Addrs []netip.Prefix
+	// HostAddrs are the kernel side's addresses on the TUN; empty means
+	// the first host address of each of Addrs' prefixes
+	// (tun.HostAddrFor).
+	HostAddrs []netip.Prefix
 	// NoHostConfig leaves the kernel side of the TUN alone.
 	NoHostConfig bool
-	// Port of the HTTP and WebSocket server; 0 means 8080.
+	// Port of the HTTP and WebSocket server, and of the UDP echo; 0 means
+	// 8080.
 	Port int
 	// MaxMessage bounds WebSocket messages; 0 means the ws default.
 	MaxMessage int64
@@ -45,6 +60,9 @@ type ServeConfig struct {
 	PCAP   io.Writer
 	// Log receives the ready line and shutdown notes.
 	Log io.Writer
+	// Ready, if set, is called once every service listens, right after
+	// the ready line.
+	Ready func()
 }
 
 // Ports of the plain TCP services on the userspace stack.
@@ -53,12 +71,17 @@ const (
 	DiscardPort = 9
 )
 
-// Serve runs the userspace stack on a TUN and serves HTTP, WebSocket, echo
-// and discard on it until ctx is done; then it sends close 1001 to every
-// WebSocket client, closes the listeners and the stack, and returns.
+// Serve runs the userspace stack on a TUN or, through AF_PACKET, on an
+// Ethernet interface, and serves HTTP, WebSocket, UDP echo, TCP echo and
+// discard on every one of its addresses until ctx is done; then it sends
+// close 1001 to every WebSocket client, closes the listeners and the
+// stack, and returns.
 func Serve(ctx context.Context, cfg ServeConfig) error {
-	if !cfg.Addr.IsValid() {
+	if len(cfg.Addrs) == 0 {
 		return errors.New("serve: --addr is required (the stack's address, e.g. 10.200.0.2/24)")
+	}
+	if (cfg.TUN == "") == (cfg.NIC == "") {
+		return errors.New("serve: name either a TUN (--tun NAME) or an Ethernet interface (--nic IFACE)")
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 8080
@@ -66,23 +89,13 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	tcfg := tun.Config{Name: cfg.TUN, MTU: cfg.MTU, NoHostConfig: cfg.NoHostConfig}
-	if !cfg.NoHostConfig {
-		tcfg.HostAddr = cfg.HostAddr
-		if !tcfg.HostAddr.IsValid() {
-			tcfg.HostAddr = tun.HostAddrFor(cfg.Addr)
-		}
-		if tcfg.HostAddr.Addr() == cfg.Addr.Addr() {
-			return fmt.Errorf("serve: the host address %v is the stack's own address", tcfg.HostAddr)
-		}
-	}
-	dev, err := tun.Open(tcfg)
+	dev, where, err := openDevice(cfg)
 	if err != nil {
 		return err
 	}
 	st, err := netstack.New(netstack.Options{
 		Device: dev,
-		Addrs:  []netip.Prefix{cfg.Addr},
+		Addrs:  cfg.Addrs,
 		Tracer: cfg.Tracer,
 		Node:   "glassnet",
 		PCAP:   cfg.PCAP,
@@ -94,19 +107,21 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	socks := sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet"})
 
 	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet"}
-	var servers []*http.Server
-	var wg sync.WaitGroup
-	var listeners []net.Listener
+	var (
+		servers []*http.Server
+		wg      sync.WaitGroup
+		closers []io.Closer
+	)
 	defer func() {
-		for _, l := range listeners {
-			l.Close()
+		for _, c := range closers {
+			c.Close()
 		}
 		wg.Wait()
 	}()
 	serveHTTP := func(l net.Listener) {
 		srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, srv)
-		listeners = append(listeners, l)
+		closers = append(closers, l)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -114,25 +129,40 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		}()
 	}
 
-	host := cfg.Addr.Addr().String()
-	l, err := socks.Listener("tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
-	if err != nil {
-		return fmt.Errorf("serve: listen on port %d: %w", cfg.Port, err)
-	}
-	serveHTTP(l)
-	for _, svc := range []struct {
-		port int
-		fn   func(net.Conn)
-	}{{EchoPort, echoConn}, {DiscardPort, discardConn}} {
-		l, err := socks.Listener("tcp", net.JoinHostPort(host, strconv.Itoa(svc.port)))
+	var urls []string
+	for _, p := range st.Addrs() {
+		host := p.Addr().String()
+		hostPort := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+		l, err := socks.Listener("tcp", hostPort(cfg.Port))
 		if err != nil {
-			return fmt.Errorf("serve: listen on port %d: %w", svc.port, err)
+			return fmt.Errorf("serve: listen on %s: %w", hostPort(cfg.Port), err)
 		}
-		listeners = append(listeners, l)
+		serveHTTP(l)
+		urls = append(urls, "http://"+hostPort(cfg.Port)+"/")
+		for _, svc := range []struct {
+			port int
+			fn   func(net.Conn)
+		}{{EchoPort, echoConn}, {DiscardPort, discardConn}} {
+			l, err := socks.Listener("tcp", hostPort(svc.port))
+			if err != nil {
+				return fmt.Errorf("serve: listen on %s: %w", hostPort(svc.port), err)
+			}
+			closers = append(closers, l)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				serveTCP(l, svc.fn)
+			}()
+		}
+		pc, err := socks.ListenPacket("udp", hostPort(cfg.Port))
+		if err != nil {
+			return fmt.Errorf("serve: listen on udp %s: %w", hostPort(cfg.Port), err)
+		}
+		closers = append(closers, pc)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			serveTCP(l, svc.fn)
+			echoUDP(pc)
 		}()
 	}
 	if cfg.Kernel != "" {
@@ -143,17 +173,15 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		serveHTTP(kl)
 	}
 
-	url := "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port)) + "/"
-	side := "kernel side left as it is"
-	if !cfg.NoHostConfig {
-		side = "kernel side " + tcfg.HostAddr.String()
-	}
-	line := fmt.Sprintf("glassnet: serving %s on %s (%s, MTU %d); WebSocket /echo /chat; tcp echo :%d, discard :%d",
-		url, dev.Name(), side, dev.MTU(), EchoPort, DiscardPort)
+	line := fmt.Sprintf("glassnet: serving %s on %s (%s, MTU %d); WebSocket /echo /chat; udp echo :%d; tcp echo :%d, discard :%d",
+		strings.Join(urls, " and "), dev.Name(), where, dev.MTU(), cfg.Port, EchoPort, DiscardPort)
 	if cfg.Kernel != "" {
 		line += "; kernel stack http://" + cfg.Kernel + "/"
 	}
 	fmt.Fprintln(cfg.Log, line)
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
 
 	<-ctx.Done()
 	fmt.Fprintln(cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
@@ -163,7 +191,161 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	for _, srv := range servers {
 		srv.Shutdown(shutdownCtx)
 	}
+	fmt.Fprintln(cfg.Log, "glassnet: link: "+linkSummary(st.Stats()))
 	return nil
+}
+
+// linkSummary says what the link moved and dropped: "1234 packets in, 1180
+// out, 2 dropped (other-host 2)".
+func linkSummary(s netstack.Stats) string {
+	line := fmt.Sprintf("%d packets in, %d out, %d dropped", s.PacketsIn, s.PacketsOut, s.Dropped())
+	var reasons []string
+	for r, n := range s.Drops {
+		if n > 0 {
+			reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
+		}
+	}
+	if len(reasons) > 0 {
+		sort.Strings(reasons)
+		line += " (" + strings.Join(reasons, ", ") + ")"
+	}
+	return line
+}
+
+// openDevice opens the TUN or the NIC that cfg names and configures the
+// kernel side. It also returns a note on the kernel side for the ready
+// line.
+func openDevice(cfg ServeConfig) (tun.Device, string, error) {
+	for _, p := range cfg.Addrs {
+		if !p.IsValid() {
+			return nil, "", fmt.Errorf("serve: invalid address %v", p)
+		}
+	}
+	if cfg.NIC != "" {
+		if cfg.MTU != 0 {
+			return nil, "", fmt.Errorf("serve: --mtu applies to a TUN; %s keeps its own MTU (ip link set %s mtu N)", cfg.NIC, cfg.NIC)
+		}
+		if len(cfg.HostAddrs) != 0 || cfg.NoHostConfig {
+			return nil, "", errors.New("serve: --host-addr and --no-host-config apply to a TUN; with --nic the kernel side is whatever is on the other end of the wire")
+		}
+		if err := checkKernelAddrs(cfg.Addrs); err != nil {
+			return nil, "", err
+		}
+		dev, err := tun.OpenNIC(tun.NICConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
+		if err != nil {
+			return nil, "", err
+		}
+		where := "AF_PACKET, MAC " + dev.HardwareAddr().String()
+		if dev.Promiscuous() {
+			where += ", promiscuous"
+		}
+		return dev, where, nil
+	}
+	if len(cfg.MAC) != 0 || cfg.Promiscuous {
+		return nil, "", errors.New("serve: --mac and --promisc apply to --nic, not to a TUN")
+	}
+	tcfg := tun.Config{Name: cfg.TUN, MTU: cfg.MTU, NoHostConfig: cfg.NoHostConfig}
+	var hosts []netip.Prefix
+	if !cfg.NoHostConfig {
+		var err error
+		if hosts, err = hostAddrs(cfg.Addrs, cfg.HostAddrs); err != nil {
+			return nil, "", err
+		}
+		if len(hosts) > 0 {
+			tcfg.HostAddr = hosts[0]
+		}
+	} else if len(cfg.HostAddrs) != 0 {
+		return nil, "", errors.New("serve: --host-addr and --no-host-config exclude each other")
+	}
+	dev, err := tun.Open(tcfg)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(hosts) > 1 {
+		if err := addHostAddrs(dev.Name(), hosts[1:]); err != nil {
+			dev.Close()
+			return nil, "", err
+		}
+	}
+	if cfg.NoHostConfig {
+		return dev, "kernel side left as it is", nil
+	}
+	var hs []string
+	for _, h := range hosts {
+		hs = append(hs, h.String())
+	}
+	return dev, "kernel side " + strings.Join(hs, ", "), nil
+}
+
+// hostAddrs returns the kernel side's addresses on a TUN: the ones given,
+// or else the first host address of each of the stack's prefixes.
+func hostAddrs(stack, given []netip.Prefix) ([]netip.Prefix, error) {
+	hosts := given
+	if len(hosts) == 0 {
+		for _, p := range stack {
+			if h := tun.HostAddrFor(p); h.IsValid() {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	for _, h := range hosts {
+		for _, p := range stack {
+			if h.Addr() == p.Addr() {
+				return nil, fmt.Errorf("serve: the host address %v is the stack's own address", h)
+			}
+		}
+	}
+	return hosts, nil
+}
+
+// checkKernelAddrs refuses to share a wire with a kernel that owns one of
+// the stack's addresses: it would answer ARP and neighbor solicitations
+// for it and reset the stack's TCP connections.
+func checkKernelAddrs(stack []netip.Prefix) error {
+	ifcs, err := net.Interfaces()
+	if err != nil {
+		return nil // nothing to check against; the stack may still work
+	}
+	for _, ifc := range ifcs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			ka, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			for _, p := range stack {
+				if ka.Unmap() == p.Addr().Unmap() {
+					ones, _ := ipn.Mask.Size()
+					return fmt.Errorf("serve: the kernel has the stack's address %v on %s and would answer for it; remove it (ip addr del %v/%d dev %s) or pick another --addr",
+						p.Addr(), ifc.Name, ka.Unmap(), ones, ifc.Name)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// echoUDP sends every datagram back to where it came from until pc is
+// closed.
+func echoUDP(pc net.PacketConn) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pc.WriteTo(buf[:n], from)
+	}
 }
 
 // serveTCP accepts connections until l is closed and runs fn on each; then

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/glassnet/glassnet/internal/app"
+)
+
+func lab(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("lab", stderr)
+	var cfg app.LabConfig
+	var addrs prefixList
+	fs.BoolVar(&cfg.NIC, "nic", false, "use a veth pair, glassnet's end through AF_PACKET, instead of a TUN")
+	fs.Var(&addrs, "addr", "the stack's `CIDR`s, comma-separated or repeated (default 10.200.0.2/24,fd00:200::2/64)")
+	fs.IntVar(&cfg.Port, "port", 8080, "port of the HTTP and WebSocket server and of the UDP echo")
+	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
+	fs.StringVar(&cfg.TracePath, "trace", "", "write every event as JSON lines to `FILE`")
+	fs.StringVar(&cfg.PCAPPath, "pcap", "", "write every packet to `FILE` (pcap)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: glassnet lab [flags] [-- COMMAND [ARG...]]")
+		fmt.Fprintln(stderr, "Runs COMMAND, or a shell, in a network namespace of its own with a glassnet stack serving in it.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg.Addrs = addrs
+	cfg.Command = fs.Args()
+	cfg.Stdout, cfg.Stderr = stdout, stderr
+	code, err := app.Lab(cfg)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitError(code)
+	}
+	return nil
+}

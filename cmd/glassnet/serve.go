@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/glassnet/glassnet/internal/app"
+	"github.com/glassnet/glassnet/trace"
+)
+
+// prefixList is a flag that may be repeated and takes comma-separated
+// prefixes: --addr 10.200.0.2/24,fd00:200::2/64.
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	var s []string
+	for _, p := range *l {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *prefixList) Set(v string) error {
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return fmt.Errorf("%w (want an address with a prefix length, e.g. 10.200.0.2/24 or fd00:200::2/64)", err)
+		}
+		*l = append(*l, p)
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr)
+	var cfg app.ServeConfig
+	var addrs, hostAddrs prefixList
+	fs.StringVar(&cfg.TUN, "tun", "", "TUN interface to create or attach to")
+	fs.StringVar(&cfg.NIC, "nic", "", "Ethernet `IFACE` to attach to through AF_PACKET (instead of --tun)")
+	mac := fs.String("mac", "", "with --nic, the stack's own `MAC` (default: the interface's; another one turns on promiscuous mode)")
+	fs.BoolVar(&cfg.Promiscuous, "promisc", false, "with --nic, read every frame on the wire")
+	fs.Var(&addrs, "addr", "the userspace stack's `CIDR`s, comma-separated or repeated, e.g. 10.200.0.2/24,fd00:200::2/64 (required)")
+	fs.Var(&hostAddrs, "host-addr", "the kernel side's `CIDR`s on the TUN (default: the first host address of each --addr prefix)")
+	fs.BoolVar(&cfg.NoHostConfig, "no-host-config", false, "leave the kernel side of the TUN alone")
+	fs.IntVar(&cfg.Port, "port", 8080, "port of the HTTP and WebSocket server and of the UDP echo")
+	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
+	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
+	fs.StringVar(&cfg.Kernel, "kernel", "", "also serve the same handlers on the host's kernel stack at `ADDR` (e.g. 127.0.0.1:8081)")
+	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout)")
+	pcapPath := fs.String("pcap", "", "write every packet to `FILE` (pcap)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	switch {
+	case cfg.TUN == "" && cfg.NIC == "":
+		return errors.New("serve: --tun NAME or --nic IFACE is required")
+	case cfg.TUN != "" && cfg.NIC != "":
+		return errors.New("serve: --tun and --nic exclude each other")
+	case len(addrs) == 0:
+		return errors.New("serve: --addr is required (want an address with a prefix length, e.g. 10.200.0.2/24)")
+	case len(hostAddrs) > 0 && cfg.NoHostConfig:
+		return errors.New("serve: --host-addr and --no-host-config exclude each other")
+	}
+	cfg.Addrs, cfg.HostAddrs = addrs, hostAddrs
+	if *mac != "" {
+		hw, err := net.ParseMAC(*mac)
+		if err != nil {
+			return fmt.Errorf("serve: --mac: %w", err)
+		}
+		cfg.MAC = hw
+	}
+	var out outputs
+	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
+		return err
+	}
+	if out.trace != nil {
+		cfg.Tracer = trace.New(trace.NewJSON(out.trace))
+	}
+	cfg.PCAP = out.pcap
+	cfg.Log = stdout
+	if *tracePath == "-" {
+		cfg.Log = stderr
+	}
+	err := app.Serve(ctx, cfg)
+	return errors.Join(err, out.close())
+}

@@ -1,0 +1,183 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/trace"
+)
+
+// fakeTime is a time source a test moves by hand.
+type fakeTime struct{ ns atomic.Int64 }
+
+func (f *fakeTime) now() time.Time          { return time.Unix(0, f.ns.Load()) }
+func (f *fakeTime) advance(d time.Duration) { f.ns.Add(int64(d)) }
+
+// stepThroughDemo runs the demo under a programmatic stepper and steps
+// through every pause. At the pause before the server receives the client's
+// first packet that carries a WebSocket frame, it lets longPause pass: on
+// the time source
+// (which a paused PausableClock ignores) or, with direct, on the stacks'
+// clock itself, as a clock that does not stop would. It returns the IDs it
+// paused at and the JSON trace.
+func stepThroughDemo(t *testing.T, longPause time.Duration, direct bool) (paused []uint64, js *bytes.Buffer) {
+	t.Helper()
+	src := &fakeTime{}
+	clock := netstack.NewPausableClock(netstack.PausableClockOptions{Source: src.now})
+	defer clock.Stop()
+	st := trace.NewStepper(trace.StepOptions{})
+	js = &bytes.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	demoErr := make(chan error, 1)
+	go func() {
+		demoErr <- Demo(context.Background(), DemoOptions{Stepper: st, Clock: clock, Trace: js})
+		cancel()
+	}()
+	var advancing sync.WaitGroup
+	sent, long := false, false
+	for {
+		e, err := st.Wait(ctx)
+		if err != nil {
+			break
+		}
+		paused = append(paused, e.ID)
+		if !clock.Paused() {
+			t.Errorf("clock running while event %d is held", e.ID)
+		}
+		if e.Node == "client" && e.Layer == trace.LayerLink && e.Dir == trace.Out && e.Field("frames") != nil {
+			sent = true
+		}
+		// Hold the server's arrival of the client's first frame: the
+		// client's data is in flight, its retransmission timer armed.
+		if sent && !long && e.Node == "server" && e.Layer == trace.LayerLink && e.Dir == trace.In {
+			long = true
+			if direct {
+				// Timer callbacks may need the tracer, which this pause
+				// holds: advance from another goroutine.
+				advanced := make(chan struct{})
+				advancing.Add(1)
+				go func() {
+					defer advancing.Done()
+					clock.ManualClock.Advance(longPause)
+					close(advanced)
+				}()
+				select {
+				case <-advanced:
+				case <-time.After(time.Second):
+				}
+			} else {
+				src.advance(longPause)
+				time.Sleep(5 * time.Millisecond) // a few ticks of the clock
+			}
+		}
+		// Between steps the stacks' time moves on a little.
+		st.Next()
+		src.advance(100 * time.Microsecond)
+	}
+	advancing.Wait()
+	if err := <-demoErr; err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	if !long {
+		t.Fatal("never paused at the server's arrival of a client frame")
+	}
+	return paused, js
+}
+
+// retransmissions lists the data packets whose sequence range the same
+// stack sent before.
+func retransmissions(t *testing.T, js *bytes.Buffer) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var dups []string
+	for _, e := range jsonEvents(t, bytes.NewReader(js.Bytes())) {
+		if e["layer"] != "link" || e["event"] != "packet" || e["dir"] != "out" || e["payload_len"] == nil || e["payload_len"].(float64) == 0 {
+			continue
+		}
+		k := fmt.Sprintf("%v %v %v:%v", e["node"], e["conn"], e["rel_seq"], e["payload_len"])
+		if seen[k] {
+			dups = append(dups, k)
+		}
+		seen[k] = true
+	}
+	return dups
+}
+
+// TestStepDemo steps through the whole demo, holding one step for ten
+// seconds of the time source, far beyond TCP's retransmission timeout. The
+// stepper must pause before every step, and the stacks, on a clock that
+// stands still while a step is held, must not retransmit.
+func TestStepDemo(t *testing.T) {
+	paused, js := stepThroughDemo(t, 10*time.Second, false)
+	var want []uint64
+	for _, e := range jsonEvents(t, bytes.NewReader(js.Bytes())) {
+		if e["event"] != "carried" && e["layer"] != "app" {
+			want = append(want, uint64(e["id"].(float64)))
+		}
+	}
+	if fmt.Sprint(paused) != fmt.Sprint(want) {
+		t.Errorf("paused at %d events, want each of the %d steps:\npaused %v\nsteps  %v", len(paused), len(want), paused, want)
+	}
+	if dups := retransmissions(t, js); len(dups) > 0 {
+		t.Errorf("retransmitted despite the paused clock: %v", dups)
+	}
+}
+
+// TestStepDemoUnpausedClockRetransmits is the control: the same ten
+// seconds passing on the stacks' clock during the held step do make TCP
+// retransmit, so TestStepDemo would see it if the clock did not stop.
+func TestStepDemoUnpausedClockRetransmits(t *testing.T) {
+	_, js := stepThroughDemo(t, 10*time.Second, true)
+	if dups := retransmissions(t, js); len(dups) == 0 {
+		t.Error("no retransmission after the clock jumped past the RTO")
+	}
+}
+
+// TestDemoStepTerminal drives --step as a person at a terminal would: three
+// steps, continue to the next frame, then run freely.
+func TestDemoStepTerminal(t *testing.T) {
+	var out bytes.Buffer
+	in := strings.NewReader("\n\n\nc\nq\n")
+	if err := Demo(context.Background(), DemoOptions{Out: &out, StepIn: in}); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	if n := strings.Count(text, "[enter] next step"); n != 5 {
+		t.Errorf("%d prompts, want 5:\n%s", n, text)
+	}
+	// The fifth pause, after "c", is at a frame event.
+	before := strings.TrimRight(text[:strings.LastIndex(text, "[enter] next step")], " \n")
+	if last := before[strings.LastIndex(before, "\n")+1:]; !strings.Contains(last, " ws ") || !strings.Contains(last, " frame ") {
+		t.Errorf("after c, paused at %q, want a ws frame", last)
+	}
+	if !strings.Contains(text, "0 dropped") {
+		t.Errorf("the demo did not run to the end:\n%s", text)
+	}
+}
+
+// TestDemoStepInterrupted cancels the demo while it waits at a step for a
+// person who never answers: it must end rather than wait forever.
+func TestDemoStepInterrupted(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- Demo(ctx, DemoOptions{Out: &out, StepIn: pr}) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the demo went on waiting for input after it was interrupted")
+	}
+}

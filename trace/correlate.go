@@ -1,0 +1,328 @@
+package trace
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Bounds of the correlator's memory.
+const (
+	corrUnits = 256  // packets and frames kept per connection direction
+	corrFlows = 1024 // connection directions kept, over all nodes
+	corrJoins = 1024 // partner IDs kept per unit
+)
+
+// corrKey names one direction of one connection as one node sees it. conn
+// is the data's direction, "src->dst", as on the packets that carry it.
+type corrKey struct {
+	node string
+	dir  Dir
+	conn string
+}
+
+// unit is a packet's payload or a frame (header and payload) in the stream:
+// the bytes [start, end) at unwrapped stream offsets.
+type unit struct {
+	id         uint64
+	start, end int64
+	joins      []uint64
+	conn       string // the unit's own event's Conn
+	desc       string // frames: "FIN text len=15 masked at offset 151"
+}
+
+// ring keeps the last corrUnits units of one kind, oldest first from head.
+type ring struct {
+	u    []unit
+	out  []bool // u[i] starts before the end of the unit added before it
+	head int    // index of the oldest unit once u is full
+	// disorder counts the units in u flagged in out: while it is zero the
+	// units tile the stream in order, and a search can stop early.
+	disorder int
+	lastEnd  int64
+}
+
+func (r *ring) add(x unit) *unit {
+	out := len(r.u) > 0 && x.start < r.lastEnd
+	r.lastEnd = x.end
+	if out {
+		r.disorder++
+	}
+	if len(r.u) < corrUnits {
+		r.u = append(r.u, x)
+		r.out = append(r.out, out)
+		return &r.u[len(r.u)-1]
+	}
+	i := r.head
+	if r.out[i] {
+		r.disorder--
+	}
+	r.u[i], r.out[i] = x, out
+	r.head = (r.head + 1) % corrUnits
+	return &r.u[i]
+}
+
+// overlapping appends to idx the indexes of the units overlapping
+// [start, end), oldest first.
+func (r *ring) overlapping(start, end int64, idx []int) []int {
+	n := len(r.u)
+	if r.disorder == 0 {
+		// In order: walk back from the newest until a unit ends before
+		// start, then report forwards.
+		first := n
+		for i := n - 1; i >= 0; i-- {
+			y := &r.u[(r.head+i)%n]
+			if y.end <= start {
+				break
+			}
+			first = i
+		}
+		for i := first; i < n; i++ {
+			j := (r.head + i) % n
+			if y := &r.u[j]; y.start < end && start < y.end {
+				idx = append(idx, j)
+			}
+		}
+		return idx
+	}
+	for i := range n {
+		j := (r.head + i) % n
+		if y := &r.u[j]; y.start < end && start < y.end {
+			idx = append(idx, j)
+		}
+	}
+	return idx
+}
+
+type corrFlow struct {
+	ref      int64 // the last offset seen, to unwrap 32-bit offsets
+	seen     bool
+	lastUse  uint64
+	packets  ring
+	frames   ring
+	pktEnd   int64 // the highest packet end seen
+	frameEnd int64 // the highest frame end seen
+}
+
+// unwrap turns a 32-bit stream offset into one on the flow's 64-bit line,
+// taking the value nearest to the last one seen.
+func (f *corrFlow) unwrap(off uint32) int64 {
+	if !f.seen {
+		f.seen, f.ref = true, int64(off)
+		return f.ref
+	}
+	x := f.ref + int64(int32(off-uint32(f.ref)))
+	f.ref = x
+	return x
+}
+
+type correlator struct {
+	flows map[corrKey]*corrFlow
+}
+
+func newCorrelator() *correlator {
+	return &correlator{flows: make(map[corrKey]*corrFlow)}
+}
+
+func (c *correlator) flow(k corrKey, id uint64) *corrFlow {
+	f := c.flows[k]
+	if f == nil {
+		if len(c.flows) >= corrFlows {
+			c.evict()
+		}
+		f = &corrFlow{}
+		c.flows[k] = f
+	}
+	f.lastUse = id
+	return f
+}
+
+// evict forgets the least recently used eighth of the flows.
+func (c *correlator) evict() {
+	n := len(c.flows) / 8
+	for ; n > 0; n-- {
+		var oldest corrKey
+		var min uint64 = ^uint64(0)
+		for k, f := range c.flows {
+			if f.lastUse < min {
+				oldest, min = k, f.lastUse
+			}
+		}
+		delete(c.flows, oldest)
+	}
+}
+
+// observe joins e with earlier units, adds its "frames" or "packets" field,
+// and appends to extra a "carried" event for each earlier unit it
+// completed or extended after completion.
+func (c *correlator) observe(e *Event, extra []Event) []Event {
+	switch {
+	case e.Layer == LayerLink && e.Name == "packet":
+		return c.packet(e, extra)
+	case e.Layer == LayerWS && e.Name == "frame":
+		return c.frame(e, extra)
+	}
+	return extra
+}
+
+func (c *correlator) packet(e *Event, extra []Event) []Event {
+	relSeq, ok := e.Field("rel_seq").(uint32)
+	if !ok {
+		return extra
+	}
+	n, _ := intValue(e.Field("payload_len"))
+	if n <= 0 {
+		return extra
+	}
+	first := relSeq - 1 // the SYN takes sequence number 0
+	if flags, _ := e.Field("flags").(string); strings.Contains(flags, "S") {
+		first = relSeq
+	}
+	f := c.flow(corrKey{e.Node, e.Dir, e.Conn}, e.ID)
+	start := f.unwrap(first)
+	x := unit{id: e.ID, start: start, end: start + n, conn: e.Conn}
+	x.joins, extra = join(&x, f, &f.frames, max(f.pktEnd, x.end), e, extra, LayerWS)
+	f.pktEnd = max(f.pktEnd, x.end)
+	f.packets.add(x)
+	if len(x.joins) > 0 {
+		e.Fields = append(e.Fields[:len(e.Fields):len(e.Fields)], Field{Key: "frames", Value: x.joins[:len(x.joins):len(x.joins)]})
+		e.Summary += " [" + idList("frame", x.joins) + "]"
+	}
+	return extra
+}
+
+func (c *correlator) frame(e *Event, extra []Event) []Event {
+	if from, _ := e.Field("offset_from").(string); from != "tcp" {
+		return extra
+	}
+	off, ok1 := intValue(e.Field("offset"))
+	hlen, ok2 := intValue(e.Field("header_len"))
+	plen, ok3 := intValue(e.Field("len"))
+	if !ok1 || !ok2 || !ok3 {
+		return extra
+	}
+	conn := e.Conn
+	if e.Dir == In {
+		// A ws event names the connection local->remote; the bytes of an
+		// ingress frame travel remote->local.
+		if l, r, ok := strings.Cut(conn, "->"); ok {
+			conn = r + "->" + l
+		}
+	}
+	f := c.flow(corrKey{e.Node, e.Dir, conn}, e.ID)
+	start := f.unwrap(uint32(off))
+	x := unit{id: e.ID, start: start, end: start + hlen + plen, conn: e.Conn,
+		desc: e.Summary + " at offset " + strconv.FormatInt(off, 10)}
+	x.joins, extra = join(&x, f, &f.packets, max(f.frameEnd, x.end), e, extra, LayerLink)
+	f.frameEnd = max(f.frameEnd, x.end)
+	f.frames.add(x)
+	if len(x.joins) > 0 {
+		e.Fields = append(e.Fields[:len(e.Fields):len(e.Fields)], Field{Key: "packets", Value: x.joins[:len(x.joins):len(x.joins)]})
+		e.Summary += " [" + idList("packet", x.joins) + "]"
+	}
+	return extra
+}
+
+// join finds the units of the other kind in r that overlap x, records the
+// join on both, and appends a carried event for each of them that is
+// complete now: its end is within coveredTo, the highest end of x's kind
+// including x. layer is the other kind's layer.
+func join(x *unit, f *corrFlow, r *ring, coveredTo int64, e *Event, extra []Event, layer Layer) ([]uint64, []Event) {
+	var joins []uint64
+	var buf [8]int
+	// Oldest first, so the lists come out in ID order.
+	for _, j := range r.overlapping(x.start, x.end, buf[:0]) {
+		y := &r.u[j]
+		if len(joins) < corrJoins {
+			joins = append(joins, y.id)
+		}
+		if len(y.joins) < corrJoins {
+			y.joins = append(y.joins, x.id)
+		}
+		if y.end <= coveredTo {
+			extra = append(extra, carried(y, x, f, e, layer))
+		}
+	}
+	return joins, extra
+}
+
+// carried is the event that completes y's joins; x is the unit that was
+// just seen, f their flow.
+func carried(y, x *unit, f *corrFlow, e *Event, layer Layer) Event {
+	ids := append([]uint64(nil), y.joins...)
+	ev := Event{Node: e.Node, Layer: layer, Dir: e.Dir, Name: "carried", Conn: y.conn}
+	if layer == LayerLink {
+		var b strings.Builder
+		b.WriteString("packet #" + strconv.FormatUint(y.id, 10) + " carried ")
+		for i, id := range ids {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("ws frame #" + strconv.FormatUint(id, 10))
+			if d := frameDesc(id, x, f); d != "" {
+				b.WriteString(" (" + d + ")")
+			}
+		}
+		ev.Summary = b.String()
+		ev.Fields = []Field{{Key: "packet", Value: y.id}, {Key: "frames", Value: ids}}
+	} else {
+		verb := " arrived in "
+		if e.Dir == Out {
+			verb = " left in "
+		}
+		ev.Summary = "ws frame #" + strconv.FormatUint(y.id, 10) + " (" + y.desc + ")" + verb + idList("packet", ids)
+		ev.Fields = []Field{{Key: "frame", Value: y.id}, {Key: "packets", Value: ids}}
+	}
+	return ev
+}
+
+// frameDesc finds the description of frame id: x itself or one f keeps.
+func frameDesc(id uint64, x *unit, f *corrFlow) string {
+	if x.id == id {
+		return x.desc
+	}
+	for i := range f.frames.u {
+		if f.frames.u[i].id == id {
+			return f.frames.u[i].desc
+		}
+	}
+	return ""
+}
+
+// idList renders "frame #3" or "packets #4 #5".
+func idList(what string, ids []uint64) string {
+	var b strings.Builder
+	b.WriteString(what)
+	if len(ids) > 1 {
+		b.WriteByte('s')
+	}
+	for _, id := range ids {
+		b.WriteString(" #")
+		b.WriteString(strconv.FormatUint(id, 10))
+	}
+	return b.String()
+}
+
+// intValue reads an integer field of any integer type.
+func intValue(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int:
+		return int64(x), true
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint64:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case uint8:
+		return int64(x), true
+	case uint:
+		return int64(x), true
+	}
+	return 0, false
+}

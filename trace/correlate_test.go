@@ -1,0 +1,178 @@
+package trace
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+)
+
+// pkt is a link packet event carrying n payload bytes at stream offset off.
+func pkt(node string, dir Dir, conn string, off, n int) Event {
+	return Event{Node: node, Layer: LayerLink, Dir: dir, Name: "packet", Conn: conn, Summary: "IP ...",
+		Fields: []Field{{"flags", "P."}, {"rel_seq", uint32(off + 1)}, {"payload_len", n}}}
+}
+
+// frm is a ws frame event: header of hlen bytes and n payload bytes at
+// TCP stream offset off. conn is local->remote, as ws names it.
+func frm(node string, dir Dir, conn string, off, hlen, n int) Event {
+	return Event{Node: node, Layer: LayerWS, Dir: dir, Name: "frame", Conn: conn, Summary: "FIN text len=" + strconv.Itoa(n),
+		Fields: []Field{{"opcode", "text"}, {"len", int64(n)}, {"header_len", hlen}, {"offset", int64(off)}, {"offset_from", "tcp"}}}
+}
+
+func ids(v any) []uint64 {
+	x, _ := v.([]uint64)
+	return x
+}
+
+// collect runs events through a correlating tracer and returns what the
+// sinks saw.
+func collect(t *testing.T, events ...Event) []Event {
+	t.Helper()
+	ring := NewRing(1024)
+	tr := New(ring)
+	tr.Correlate()
+	for _, e := range events {
+		tr.Emit(e)
+	}
+	return ring.Events()
+}
+
+func find(events []Event, name string) []Event {
+	var out []Event
+	for _, e := range events {
+		if e.Name == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestCorrelateIngress(t *testing.T) {
+	t.Parallel()
+	const c2s, s2c = "10.0.0.1:5000->10.0.0.2:80", "10.0.0.2:80->10.0.0.1:5000"
+	// Packet 1 carries bytes [100,200): the tail of frame A [50,150) is not
+	// in it (A's head came earlier, unseen) but frame B [150,230) starts in
+	// it; packet 2 [200,300) has the rest of B and all of C [230,300).
+	ev := collect(t,
+		pkt("server", In, c2s, 100, 100),            // #1
+		pkt("server", In, c2s, 200, 100),            // #2
+		frm("server", In, s2c, 150, 6, 74),          // #3: B, in #1 and #2
+		frm("server", In, s2c, 230, 6, 64),          // #4: C, in #2
+		pkt("client", Out, c2s, 100, 100),           // #5: another node: no join
+		frm("server", In, "other->conn", 150, 2, 1), // #6: another connection
+	)
+	frames := find(ev, "frame")
+	if got := ids(frames[0].Field("packets")); !slices.Equal(got, []uint64{1, 2}) {
+		t.Errorf("frame B packets %v, want [1 2]", got)
+	}
+	if got := ids(frames[1].Field("packets")); !slices.Equal(got, []uint64{2}) {
+		t.Errorf("frame C packets %v, want [2]", got)
+	}
+	if frames[2].Field("packets") != nil {
+		t.Errorf("frame of another connection joined %v", frames[2].Field("packets"))
+	}
+	// Packet 1 ends at 200, inside B: complete once B is seen. Packet 2
+	// ends at 300, complete once C is seen, and lists both.
+	var carried []Event
+	for _, e := range find(ev, "carried") {
+		carried = append(carried, e)
+	}
+	if len(carried) != 2 {
+		t.Fatalf("carried events %+v, want 2", carried)
+	}
+	if carried[0].Field("packet") != uint64(1) || !slices.Equal(ids(carried[0].Field("frames")), []uint64{3}) ||
+		carried[0].Layer != LayerLink || carried[0].Conn != c2s || carried[0].Dir != In {
+		t.Errorf("first carried %+v", carried[0])
+	}
+	if carried[1].Field("packet") != uint64(2) || !slices.Equal(ids(carried[1].Field("frames")), []uint64{3, 5}) {
+		t.Errorf("second carried %+v", carried[1])
+	}
+	if carried[0].ID != 4 || carried[1].ID != 6 {
+		t.Errorf("carried ids %d %d, want 4 and 6 (right after the frames)", carried[0].ID, carried[1].ID)
+	}
+	if p := find(ev, "packet"); p[2].Field("frames") != nil {
+		t.Errorf("the client's packet joined the server's frames: %+v", p[2])
+	}
+}
+
+func TestCorrelateEgressAndRetransmission(t *testing.T) {
+	t.Parallel()
+	const c2s = "10.0.0.1:5000->10.0.0.2:80"
+	ev := collect(t,
+		frm("client", Out, c2s, 151, 6, 3000), // #1: [151,3157)
+		pkt("client", Out, c2s, 151, 1420),    // #2
+		pkt("client", Out, c2s, 1571, 1420),   // #3
+		pkt("client", Out, c2s, 2991, 166),    // #4 completes the frame: carried #5
+		pkt("client", Out, c2s, 1571, 1420),   // #6: a retransmission: carried #7
+	)
+	p := find(ev, "packet")
+	for i, e := range p {
+		if got := ids(e.Field("frames")); !slices.Equal(got, []uint64{1}) {
+			t.Errorf("packet %d frames %v, want [1]", i, got)
+		}
+	}
+	c := find(ev, "carried")
+	if len(c) != 2 {
+		t.Fatalf("carried %+v, want 2", c)
+	}
+	if c[0].Layer != LayerWS || c[0].Field("frame") != uint64(1) || !slices.Equal(ids(c[0].Field("packets")), []uint64{2, 3, 4}) {
+		t.Errorf("carried %+v", c[0])
+	}
+	if !slices.Equal(ids(c[1].Field("packets")), []uint64{2, 3, 4, 6}) {
+		t.Errorf("after the retransmission, carried %+v", c[1])
+	}
+}
+
+func TestCorrelateSkipsUnknownOffsetsAndEmptyPackets(t *testing.T) {
+	t.Parallel()
+	const c2s = "a:1->b:2"
+	f := frm("server", Out, c2s, 0, 2, 10)
+	f.Fields[4] = Field{"offset_from", "handshake"}
+	ev := collect(t,
+		f,
+		pkt("server", Out, c2s, 0, 12),
+		pkt("server", Out, c2s, 12, 0),
+	)
+	for _, e := range ev {
+		if e.Field("frames") != nil || e.Field("packets") != nil || e.Name == "carried" {
+			t.Errorf("joined without stream offsets: %+v", e)
+		}
+	}
+}
+
+func TestCorrelateWraps32Bits(t *testing.T) {
+	t.Parallel()
+	const c2s = "a:1->b:2"
+	// The stream passed 4 GiB: relative sequence numbers wrap, while ws
+	// offsets are 64-bit.
+	base := int64(1)<<32 - 10
+	e := pkt("server", In, c2s, 0, 30)
+	e.Fields[1] = Field{"rel_seq", uint32(base + 1)}
+	f := frm("server", In, "b:2->a:1", 0, 2, 28)
+	f.Fields[3] = Field{"offset", base}
+	ev := collect(t, pkt("server", In, c2s, int(uint32(base-100)), 100), e, f)
+	if got := ids(find(ev, "frame")[0].Field("packets")); !slices.Equal(got, []uint64{2}) {
+		t.Fatalf("frame across the wrap joined %v, want [2]", got)
+	}
+}
+
+func TestCorrelateMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	tr := New()
+	tr.Correlate()
+	for i := range 3 * corrFlows {
+		conn := "10.0.0.1:" + strconv.Itoa(i) + "->10.0.0.2:80"
+		tr.Emit(pkt("server", In, conn, 0, 10))
+	}
+	for i := range 4 * corrUnits {
+		tr.Emit(pkt("server", In, "x:1->y:2", i*10, 10))
+		tr.Emit(frm("server", In, "y:2->x:1", i*10, 2, 8))
+	}
+	if n := len(tr.corr.flows); n > corrFlows {
+		t.Errorf("%d flows kept, bound %d", n, corrFlows)
+	}
+	f := tr.corr.flows[corrKey{"server", In, "x:1->y:2"}]
+	if f == nil || len(f.packets.u) != corrUnits || len(f.frames.u) != corrUnits {
+		t.Fatalf("flow rings not at their bound: %+v", f)
+	}
+}

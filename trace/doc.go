@@ -1,0 +1,23 @@
+// Package trace records what happens to a byte on its way between a packet on
+// a device and a WebSocket frame in an application, in both directions.
+//
+// Every layer (link, ip, tcp, socket, ws) emits Events into a *Tracer. A nil
+// *Tracer is valid and records nothing; callers check Enabled before building
+// an event so that tracing switched off costs one nil comparison.
+//
+// Sinks decide where events go: NewText writes the readable account, NewJSON
+// one JSON object per line, NewPCAPNG a capture file that Wireshark and
+// tshark open, NewRing keeps the last n events in memory, and a Stepper
+// pauses before each step until a person (or a test) lets it go on.
+//
+// With Correlate, a Tracer joins WebSocket frames and the packets that
+// carried their bytes, by TCP stream offset:
+//
+//	ring := trace.NewRing(1 << 16)
+//	tr := trace.New(trace.NewText(os.Stdout), ring)
+//	tr.Correlate()
+//	st, _ := netstack.New(netstack.Options{Device: dev, Tracer: tr, Node: "server"})
+//	// ws frame events now carry "packets", link packet events "frames",
+//	// and "carried" events complete the joins that only later events
+//	// could make.
+package trace

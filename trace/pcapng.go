@@ -1,0 +1,265 @@
+package trace
+
+import (
+	"encoding/binary"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// pcapng block and option codes (draft-ietf-opsawg-pcapng).
+const (
+	pngSHB           = 0x0A0D0D0A
+	pngIDB           = 0x00000001
+	pngEPB           = 0x00000006
+	pngByteOrder     = 0x1A2B3C4D
+	pngOptEnd        = 0
+	pngOptComment    = 1
+	pngOptUserAppl   = 4 // shb_userappl
+	pngOptIfName     = 2 // if_name
+	pngOptIfTSResol  = 9 // if_tsresol
+	pngOptEPBFlags   = 2 // epb_flags
+	pngOptEPBPacket  = 5 // epb_packetid
+	pngLinkTypeRaw   = 101
+	pngSnapLen       = 262144
+	pngFlagInbound   = 1
+	pngFlagOutbound  = 2
+	pngDefaultWindow = 4096
+	pngFrameDescs    = 4096
+)
+
+// PCAPNG is a sink that writes the packets of link "packet" events (those
+// with Data) as a pcapng capture: one interface per Node (named after it,
+// raw IP, nanosecond timestamps), and for each packet an Enhanced Packet
+// Block with the direction in epb_flags, the event ID in epb_packetid, and
+// a comment such as
+//
+//	packet #41; ws frame #40 FIN text len=15 masked at offset 151
+//
+// naming the frames it carried (from a correlating Tracer's "frames"
+// fields and "carried" events; see Tracer.Correlate).
+//
+// An ingress packet's frames are only known once they have been parsed, so
+// the sink holds packets back, in order, until the head one is settled
+// (egress, no payload, or its carried event has come) or Window more
+// events have passed. Close writes what is still held.
+type PCAPNG struct {
+	// Window is how many events a packet waits for its frames before it
+	// is written without them; 0 means 4096.
+	Window uint64
+
+	mu      sync.Mutex
+	w       io.Writer
+	err     error
+	started bool
+	ifaces  map[string]uint32
+	pending []pngPacket
+	frames  map[uint64]string // frame ID -> description
+	order   []uint64          // frame IDs in frames, oldest first
+	buf     []byte
+}
+
+type pngPacket struct {
+	id      uint64
+	iface   uint32
+	dir     Dir
+	ts      time.Time
+	data    []byte
+	frames  []uint64
+	settled bool
+}
+
+// NewPCAPNG returns a PCAPNG sink writing to w. Close it to flush.
+func NewPCAPNG(w io.Writer) *PCAPNG {
+	return &PCAPNG{w: w, ifaces: make(map[string]uint32), frames: make(map[uint64]string)}
+}
+
+// Emit implements Sink.
+func (p *PCAPNG) Emit(e *Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case e.Layer == LayerLink && e.Name == "packet" && e.Data != nil:
+		iface := p.iface(e.Node)
+		frames, _ := e.Field("frames").([]uint64)
+		n, _ := intValue(e.Field("payload_len"))
+		_, tcp := e.Field("rel_seq").(uint32)
+		p.pending = append(p.pending, pngPacket{
+			id: e.ID, iface: iface, dir: e.Dir, ts: time.Now(),
+			data:    append([]byte(nil), e.Data...),
+			frames:  frames,
+			settled: e.Dir == Out || n == 0 || !tcp,
+		})
+	case e.Layer == LayerWS && e.Name == "frame":
+		desc := e.Summary
+		if i := strings.Index(desc, " ["); i >= 0 {
+			desc = desc[:i]
+		}
+		if off, ok := intValue(e.Field("offset")); ok {
+			desc += " at offset " + strconv.FormatInt(off, 10)
+		}
+		p.frames[e.ID] = desc
+		p.order = append(p.order, e.ID)
+		if len(p.order) > pngFrameDescs {
+			delete(p.frames, p.order[0])
+			p.order = p.order[1:]
+		}
+	case e.Layer == LayerLink && e.Name == "carried":
+		id, _ := e.Field("packet").(uint64)
+		frames, _ := e.Field("frames").([]uint64)
+		for i := range p.pending {
+			if p.pending[i].id == id {
+				p.pending[i].frames = frames
+				p.pending[i].settled = true
+				break
+			}
+		}
+	}
+	p.flush(e.ID, false)
+}
+
+// Close writes the packets still held back. It does not close the writer.
+// It returns the first write error.
+func (p *PCAPNG) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.flush(0, true)
+	if !p.started {
+		p.header()
+	}
+	return p.err
+}
+
+func (p *PCAPNG) flush(now uint64, all bool) {
+	window := p.Window
+	if window == 0 {
+		window = pngDefaultWindow
+	}
+	n := 0
+	for _, pk := range p.pending {
+		if !all && !pk.settled && pk.id+window > now {
+			break
+		}
+		p.packet(pk)
+		n++
+	}
+	if n > 0 {
+		p.pending = append(p.pending[:0], p.pending[n:]...)
+	}
+}
+
+// header writes the Section Header Block once.
+func (p *PCAPNG) header() {
+	p.started = true
+	b := p.begin(pngSHB)
+	b = binary.LittleEndian.AppendUint32(b, pngByteOrder)
+	b = binary.LittleEndian.AppendUint16(b, 1) // major
+	b = binary.LittleEndian.AppendUint16(b, 0) // minor
+	b = binary.LittleEndian.AppendUint64(b, ^uint64(0))
+	b = option(b, pngOptUserAppl, []byte("glassnet"))
+	b = binary.LittleEndian.AppendUint32(b, pngOptEnd)
+	p.end(b)
+}
+
+// iface returns the interface of node, writing its Interface Description
+// Block the first time.
+func (p *PCAPNG) iface(node string) uint32 {
+	if id, ok := p.ifaces[node]; ok {
+		return id
+	}
+	if !p.started {
+		p.header()
+	}
+	id := uint32(len(p.ifaces))
+	p.ifaces[node] = id
+	b := p.begin(pngIDB)
+	b = binary.LittleEndian.AppendUint16(b, pngLinkTypeRaw)
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	b = binary.LittleEndian.AppendUint32(b, pngSnapLen)
+	if node == "" {
+		node = "glassnet"
+	}
+	b = option(b, pngOptIfName, []byte(node))
+	b = option(b, pngOptIfTSResol, []byte{9})
+	b = binary.LittleEndian.AppendUint32(b, pngOptEnd)
+	p.end(b)
+	return id
+}
+
+func (p *PCAPNG) packet(pk pngPacket) {
+	b := p.begin(pngEPB)
+	ns := uint64(pk.ts.UnixNano())
+	capLen := min(len(pk.data), pngSnapLen)
+	b = binary.LittleEndian.AppendUint32(b, pk.iface)
+	b = binary.LittleEndian.AppendUint32(b, uint32(ns>>32))
+	b = binary.LittleEndian.AppendUint32(b, uint32(ns))
+	b = binary.LittleEndian.AppendUint32(b, uint32(capLen))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(pk.data)))
+	b = append(b, pk.data[:capLen]...)
+	b = pad(b)
+
+	var flags [4]byte
+	if pk.dir == In {
+		binary.LittleEndian.PutUint32(flags[:], pngFlagInbound)
+	} else if pk.dir == Out {
+		binary.LittleEndian.PutUint32(flags[:], pngFlagOutbound)
+	}
+	b = option(b, pngOptEPBFlags, flags[:])
+	var id [8]byte
+	binary.LittleEndian.PutUint64(id[:], pk.id)
+	b = option(b, pngOptEPBPacket, id[:])
+	b = option(b, pngOptComment, []byte(p.comment(pk)))
+	b = binary.LittleEndian.AppendUint32(b, pngOptEnd)
+	p.end(b)
+}
+
+// comment is "packet #41" followed by the frames the packet carried.
+func (p *PCAPNG) comment(pk pngPacket) string {
+	var s strings.Builder
+	s.WriteString("packet #")
+	s.WriteString(strconv.FormatUint(pk.id, 10))
+	for _, f := range pk.frames {
+		s.WriteString("; ws frame #")
+		s.WriteString(strconv.FormatUint(f, 10))
+		if d, ok := p.frames[f]; ok {
+			s.WriteByte(' ')
+			s.WriteString(d)
+		}
+	}
+	return s.String()
+}
+
+// begin starts a block of type typ in p.buf, leaving room for its length.
+func (p *PCAPNG) begin(typ uint32) []byte {
+	b := p.buf[:0]
+	b = binary.LittleEndian.AppendUint32(b, typ)
+	return binary.LittleEndian.AppendUint32(b, 0)
+}
+
+// end fills in the block's length at both ends and writes it.
+func (p *PCAPNG) end(b []byte) {
+	n := uint32(len(b) + 4)
+	binary.LittleEndian.PutUint32(b[4:], n)
+	b = binary.LittleEndian.AppendUint32(b, n)
+	p.buf = b
+	if p.err == nil {
+		_, p.err = p.w.Write(b)
+	}
+}
+
+// option appends one option, padded to 32 bits.
+func option(b []byte, code uint16, v []byte) []byte {
+	b = binary.LittleEndian.AppendUint16(b, code)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(v)))
+	b = append(b, v...)
+	return pad(b)
+}
+
+func pad(b []byte) []byte {
+	for len(b)%4 != 0 {
+		b = append(b, 0)
+	}
+	return b
+}

@@ -1,0 +1,122 @@
+package trace
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// countingClock is a Pauser that records its state.
+type countingClock struct {
+	mu      sync.Mutex
+	paused  int
+	pauses  int
+	resumes int
+}
+
+func (c *countingClock) Pause()  { c.mu.Lock(); c.paused++; c.pauses++; c.mu.Unlock() }
+func (c *countingClock) Resume() { c.mu.Lock(); c.paused--; c.resumes++; c.mu.Unlock() }
+func (c *countingClock) state() (paused, pauses, resumes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused, c.pauses, c.resumes
+}
+
+func stepEvents() []Event {
+	return []Event{
+		{Node: "server", Layer: LayerLink, Dir: In, Name: "packet", Conn: "c->s", Summary: "first"}, // paused (Next)
+		{Node: "server", Layer: LayerTCP, Dir: In, Name: "state", Conn: "c->s", Summary: "ESTABLISHED 1"},
+		{Node: "demo", Layer: LayerApp, Name: "step", Summary: "narration"}, // never paused
+		{Node: "server", Layer: LayerTCP, Dir: In, Name: "state", Conn: "c->s", Summary: "ESTABLISHED 2"},
+		{Node: "server", Layer: LayerSocket, Dir: In, Name: "recv", Conn: "s->c"},
+		{Node: "server", Layer: LayerWS, Dir: In, Name: "frame", Conn: "s->c", Summary: "FIN text len=5"},
+		{Node: "server", Layer: LayerLink, Dir: In, Name: "carried", Conn: "c->s"}, // never paused
+		{Node: "server", Layer: LayerWS, Dir: In, Name: "message", Conn: "s->c"},
+		{Node: "server", Layer: LayerWS, Dir: Out, Name: "frame", Conn: "s->c"},
+	}
+}
+
+func TestStepperProgrammatic(t *testing.T) {
+	t.Parallel()
+	clock := &countingClock{}
+	st := NewStepper(StepOptions{Clock: clock})
+	tr := New(st)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, e := range stepEvents() {
+			tr.Emit(e)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wait := func(want string) Event {
+		t.Helper()
+		e, err := st.Wait(ctx)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		if got := string(e.Layer) + " " + e.Name + " " + e.Summary; !strings.HasPrefix(got, want) {
+			t.Fatalf("paused at %q, want %q", got, want)
+		}
+		if p, _, _ := clock.state(); p != 1 {
+			t.Fatalf("clock paused %d times over while holding %q", p, want)
+		}
+		return e
+	}
+
+	wait("link packet first")
+	// While the step is held, every other emitter waits: the tracer's lock
+	// is held by the paused Emit.
+	other := make(chan struct{})
+	go func() {
+		tr.Emit(Event{Layer: LayerApp, Name: "from another goroutine"}) // shown, never held
+		close(other)
+	}()
+	select {
+	case <-other:
+		t.Fatal("another goroutine emitted while a step was held")
+	case <-time.After(20 * time.Millisecond):
+	}
+	st.Next()
+	wait("tcp state ESTABLISHED 1")
+	st.Next()
+	// The app narration passes.
+	wait("tcp state ESTABLISHED 2")
+	st.ContinueToFrame()
+	wait("ws frame FIN text len=5") // the socket recv was not held
+	st.ContinueToFrame()
+	wait("ws frame") // the out frame: carried and message passed
+	st.Run()
+	<-done
+	<-other
+	if p, pauses, resumes := clock.state(); p != 0 || pauses != 5 || resumes != 5 {
+		t.Fatalf("clock: %d paused, %d pauses, %d resumes; want 0, 5, 5", p, pauses, resumes)
+	}
+}
+
+func TestStepperTerminal(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	// Enter, enter, then continue to the next frame, then run freely.
+	st := NewStepper(StepOptions{In: strings.NewReader("\n\nc\nq\n"), Out: &out})
+	tr := New(st)
+	for _, e := range stepEvents() {
+		tr.Emit(e)
+	}
+	text := out.String()
+	if n := strings.Count(text, "[enter] next step"); n != 4 {
+		t.Errorf("%d prompts, want 4 (packet, state, state, frame):\n%s", n, text)
+	}
+	for _, want := range []string{"first", "tcp before: ESTABLISHED 1", "narration", "FIN text len=5", "carried"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// The end of input runs freely rather than blocking.
+	st2 := NewStepper(StepOptions{In: strings.NewReader(""), Out: &out})
+	New(st2).Emit(stepEvents()[0])
+}

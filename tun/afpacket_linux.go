@@ -1,0 +1,432 @@
+package tun
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// NIC is an Ethernet interface seen through an AF_PACKET socket bound to
+// it: Read returns the frames the interface receives and Write sends
+// frames out of it, as tcpdump and a DHCP client do. The kernel keeps the
+// interface and goes on processing the same frames; see OpenNIC for what
+// must not be configured on it.
+//
+// Reads and writes move whole batches with one recvmmsg(2) or sendmmsg(2)
+// on a nonblocking socket parked in the Go runtime's poller. The socket
+// has PACKET_VNET_HDR on, so a frame that another program on the same host
+// sent with its checksum left to the hardware (a veth peer does this)
+// arrives with the checksum completed here, and a large unsegmented frame
+// (GSO, GRO) arrives whole, up to MaxFrameSize.
+type NIC struct {
+	name  string
+	mtu   int
+	batch int
+	hw    net.HardwareAddr
+	prom  bool
+	f     *os.File
+	rc    syscall.RawConn
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	rmu sync.Mutex
+	rx  mmsgBatch
+	wmu sync.Mutex
+	tx  mmsgBatch
+}
+
+var (
+	_ Device    = (*NIC)(nil)
+	_ LinkLayer = (*NIC)(nil)
+)
+
+// virtio_net_hdr (include/uapi/linux/virtio_net.h), in host byte order on
+// a packet socket.
+const (
+	vnetHdrLen        = 10
+	vnetFlagNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM
+	vnetCsumStart     = 6
+	vnetCsumOffset    = 8
+)
+
+// nicRcvBuf is the receive buffer the socket asks for, so that a burst
+// waits in the kernel rather than being dropped there.
+const nicRcvBuf = 4 << 20
+
+// ENOBUFS from sendmmsg means the interface's queue (a veth peer's
+// backlog) is full. Write waits and tries again, for up to about a second
+// in all, before it reports the error.
+const (
+	nobufsFirstWait = 50 * time.Microsecond
+	nobufsMaxWait   = 5 * time.Millisecond
+	nobufsGiveUp    = time.Second
+)
+
+// OpenNIC opens an AF_PACKET socket on the Ethernet interface cfg.Name and
+// brings the interface up unless cfg.NoLinkUp is set. It needs CAP_NET_RAW
+// (and CAP_NET_ADMIN to bring the link up or set promiscuous mode).
+//
+// The stack and the kernel then share the interface: both see every frame
+// it receives. For the kernel to stay out of the stack's way:
+//
+//   - Do not give the interface (or any other) the stack's addresses, or
+//     the kernel answers ARP and neighbor solicitations for them and
+//     resets TCP connections meant for the stack.
+//   - With the interface's own MAC (the default), frames for the stack
+//     are addressed to the kernel too. The kernel drops IP packets for an
+//     address it does not have, unless it forwards (net.ipv4.ip_forward,
+//     net.ipv6.conf.all.forwarding): then it would route them back out.
+//     Keep forwarding off, or give the stack its own MAC
+//     (cfg.HardwareAddr, which turns promiscuous mode on), so the kernel
+//     sees frames for another host and ignores them.
+//   - The kernel may keep addresses of its own on the interface (it
+//     answers for those, the stack ignores them); a dedicated interface
+//     without any, IPv6 included (sysctl net.ipv6.conf.IFACE.disable_ipv6=1),
+//     is the quietest.
+//
+// Frames the kernel itself sends out of the interface are not read
+// (PACKET_IGNORE_OUTGOING, Linux 4.20 and later). Every multicast frame is
+// read (PACKET_MR_ALLMULTI), so neighbor solicitations reach the stack on
+// a NIC that filters multicast in hardware.
+func OpenNIC(cfg NICConfig) (*NIC, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = defaultBatchSize
+	}
+	ifc, err := net.InterfaceByName(cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("tun: no interface %s in this network namespace: %w", cfg.Name, err)
+	}
+	if ifc.Flags&net.FlagLoopback != 0 || len(ifc.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("tun: %s is not an Ethernet interface (hardware address %q); for a TUN use Open", cfg.Name, ifc.HardwareAddr)
+	}
+	hw := append(net.HardwareAddr(nil), ifc.HardwareAddr...)
+	promisc := cfg.Promiscuous
+	if len(cfg.HardwareAddr) != 0 {
+		if !bytes.Equal(cfg.HardwareAddr, hw) {
+			promisc = true
+		}
+		hw = append(net.HardwareAddr(nil), cfg.HardwareAddr...)
+	}
+	if !cfg.NoLinkUp && ifc.Flags&net.FlagUp == 0 {
+		link, err := netlink.LinkByIndex(ifc.Index)
+		if err == nil {
+			err = netlink.LinkSetUp(link)
+		}
+		if err != nil {
+			return nil, hostError(cfg.Name, "set link up", err)
+		}
+	}
+
+	fd, err := packetSocket(ifc.Index, promisc)
+	if err != nil {
+		return nil, nicError(cfg.Name, err)
+	}
+	f := os.NewFile(uintptr(fd), "packet:"+cfg.Name)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
+	}
+	return &NIC{name: cfg.Name, mtu: ifc.MTU, batch: cfg.BatchSize, hw: hw, prom: promisc, f: f, rc: rc}, nil
+}
+
+// packetSocket returns a nonblocking AF_PACKET socket bound to the
+// interface with index ifindex.
+func packetSocket(ifindex int, promisc bool) (int, error) {
+	// Protocol 0 receives nothing until bind names the interface, so no
+	// frame of another interface can slip in between.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket(AF_PACKET)", err)
+	}
+	fail := func(what string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, os.NewSyscallError(what, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		return fail("setsockopt(PACKET_VNET_HDR)", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); err != nil {
+		return fail("setsockopt(PACKET_IGNORE_OUTGOING)", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, nicRcvBuf); err != nil {
+		// Without CAP_NET_ADMIN take what net.core.rmem_max allows.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, nicRcvBuf)
+	}
+	sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind(AF_PACKET)", err)
+	}
+	mreq := &unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_ALLMULTI}
+	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, mreq); err != nil {
+		return fail("setsockopt(PACKET_MR_ALLMULTI)", err)
+	}
+	if promisc {
+		mreq.Type = unix.PACKET_MR_PROMISC
+		if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, mreq); err != nil {
+			return fail("setsockopt(PACKET_MR_PROMISC)", err)
+		}
+	}
+	return fd, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func nicError(name string, err error) error {
+	hint := ""
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		hint = " (needs CAP_NET_RAW; run as root)"
+	case errors.Is(err, unix.ENOPROTOOPT):
+		hint = " (needs Linux 4.20 or later)"
+	case errors.Is(err, unix.EAFNOSUPPORT):
+		hint = " (the kernel has no AF_PACKET support)"
+	}
+	return fmt.Errorf("tun: open packet socket on %s: %w%s", name, err, hint)
+}
+
+// Name returns the interface name.
+func (d *NIC) Name() string { return d.name }
+
+// MTU returns the interface's MTU: the largest IP packet in a frame.
+func (d *NIC) MTU() int { return d.mtu }
+
+// BatchSize returns the most frames one Read or Write moves.
+func (d *NIC) BatchSize() int { return d.batch }
+
+// HardwareAddr returns the stack's MAC address.
+func (d *NIC) HardwareAddr() net.HardwareAddr { return d.hw }
+
+// Promiscuous reports whether the socket put the interface in promiscuous
+// mode (asked for, or needed by a MAC other than the interface's).
+func (d *NIC) Promiscuous() bool { return d.prom }
+
+// MaxFrameSize returns the longest frame Read returns whole.
+func (d *NIC) MaxFrameSize() int { return nicMaxFrame }
+
+// Read blocks until the interface has received a frame, then takes what
+// else is queued, up to len(bufs) and BatchSize frames, with one
+// recvmmsg(2). A frame longer than its buffer is truncated and its full
+// length stored in sizes.
+func (d *NIC) Read(bufs [][]byte, sizes []int) (int, error) {
+	limit := min(d.batch, len(bufs), len(sizes))
+	if limit <= 0 {
+		return 0, nil
+	}
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	d.rx.prepare(bufs[:limit], false)
+	n := 0
+	var rerr error
+	err := d.rc.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&d.rx.hdrs[0])), uintptr(limit),
+				unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+			switch e {
+			case 0:
+				n = int(r)
+				return true
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			default:
+				rerr = e
+				return true
+			}
+		}
+	})
+	if err != nil {
+		return 0, d.closedOr(err)
+	}
+	if rerr != nil {
+		return 0, d.wrap("read", rerr)
+	}
+	for i := range n {
+		sizes[i] = d.rx.finish(i, bufs[i])
+	}
+	return n, nil
+}
+
+// Write sends the frames with sendmmsg(2), in batches of BatchSize,
+// waiting while the socket's send buffer or the interface's queue is full.
+// A frame the kernel refuses (longer than MTU plus the header, say) ends
+// the call: Write returns how many went before it and the error.
+func (d *NIC) Write(pkts [][]byte) (int, error) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	done := 0
+	wait := nobufsFirstWait
+	var waited time.Duration
+	for done < len(pkts) {
+		chunk := pkts[done:min(len(pkts), done+d.batch)]
+		d.tx.prepare(chunk, true)
+		sent := 0
+		var werr error
+		err := d.rc.Write(func(fd uintptr) bool {
+			for {
+				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&d.tx.hdrs[0])), uintptr(len(chunk)),
+					unix.MSG_DONTWAIT, 0, 0)
+				switch e {
+				case 0:
+					sent = int(r)
+					return true
+				case unix.EINTR:
+					continue
+				case unix.EAGAIN:
+					return false
+				default:
+					werr = e
+					return true
+				}
+			}
+		})
+		if err != nil {
+			return done, d.closedOr(err)
+		}
+		done += sent
+		switch {
+		case werr == unix.ENOBUFS && waited < nobufsGiveUp:
+			time.Sleep(wait)
+			waited += wait
+			wait = min(2*wait, nobufsMaxWait)
+		case werr != nil:
+			return done, d.wrap("write", werr)
+		case sent == 0:
+			return done, d.wrap("write", unix.EIO)
+		default:
+			wait, waited = nobufsFirstWait, 0
+		}
+	}
+	return done, nil
+}
+
+// Close closes the socket, which wakes a blocked Read or Write and undoes
+// the promiscuous and multicast settings it made. Closing twice is
+// harmless.
+func (d *NIC) Close() error {
+	d.closeOnce.Do(func() {
+		d.closed.Store(true)
+		d.closeErr = d.f.Close()
+	})
+	return d.closeErr
+}
+
+func (d *NIC) closedOr(err error) error {
+	if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+		return ErrClosed
+	}
+	return d.wrap("poll", err)
+}
+
+func (d *NIC) wrap(op string, err error) error {
+	if errors.Is(err, ErrClosed) {
+		return ErrClosed
+	}
+	return fmt.Errorf("tun: %s %s: %w", op, d.name, err)
+}
+
+// mmsgBatch is the message array of one recvmmsg or sendmmsg call: for
+// message i a virtio_net_hdr (vnet[i]) and the frame (the caller's
+// buffer), as two iovecs.
+type mmsgBatch struct {
+	hdrs []unix.Mmsghdr
+	iovs []unix.Iovec
+	vnet [][vnetHdrLen]byte
+}
+
+// prepare points the messages at bufs. For sending, the virtio headers are
+// zero: no offload asked of the kernel.
+func (b *mmsgBatch) prepare(bufs [][]byte, send bool) {
+	if len(b.hdrs) < len(bufs) {
+		b.hdrs = make([]unix.Mmsghdr, len(bufs))
+		b.iovs = make([]unix.Iovec, 2*len(bufs))
+		b.vnet = make([][vnetHdrLen]byte, len(bufs))
+	}
+	for i, buf := range bufs {
+		if send {
+			b.vnet[i] = [vnetHdrLen]byte{}
+		}
+		v := &b.iovs[2*i]
+		v.Base = &b.vnet[i][0]
+		v.SetLen(vnetHdrLen)
+		p := &b.iovs[2*i+1]
+		p.Base = nil
+		if len(buf) > 0 {
+			p.Base = &buf[0]
+		}
+		p.SetLen(len(buf))
+		h := &b.hdrs[i]
+		*h = unix.Mmsghdr{}
+		h.Hdr.Iov = v
+		h.Hdr.SetIovlen(2)
+	}
+}
+
+// finish returns the full length of received frame i, stored in buf, and
+// completes its transport checksum if the sender left that to hardware.
+func (b *mmsgBatch) finish(i int, buf []byte) int {
+	n := int(b.hdrs[i].Len) - vnetHdrLen
+	if n < 0 {
+		return 0
+	}
+	h := b.vnet[i][:]
+	if h[0]&vnetFlagNeedsCsum != 0 && n <= len(buf) {
+		completeChecksum(buf[:n], int(binary.NativeEndian.Uint16(h[vnetCsumStart:])), int(binary.NativeEndian.Uint16(h[vnetCsumOffset:])))
+	}
+	return n
+}
+
+// completeChecksum does what a NIC does for a frame handed over with
+// CHECKSUM_PARTIAL: the Internet checksum of frame[start:], whose checksum
+// field at start+offset already holds the pseudo-header sum, stored into
+// that field. A frame too short for the offsets is left alone, for the
+// stack to reject.
+func completeChecksum(frame []byte, start, offset int) {
+	at := start + offset
+	if start >= len(frame) || at+2 > len(frame) {
+		return
+	}
+	sum := onesSum(frame[start:])
+	c := ^uint16(sum)
+	if c == 0 {
+		c = 0xffff // the same in ones' complement, and what UDP needs
+	}
+	binary.BigEndian.PutUint16(frame[at:], c)
+}
+
+// onesSum is the 16-bit ones' complement sum of b (RFC 1071), folded.
+func onesSum(b []byte) uint16 {
+	var s uint64
+	for len(b) >= 8 {
+		s += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
+		b = b[8:]
+	}
+	for len(b) >= 2 {
+		s += uint64(binary.BigEndian.Uint16(b))
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint64(b[0]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
+}
