@@ -1,11 +1,12 @@
 // Command glassnet runs a userspace TCP/IP stack with a WebSocket server on
 // top and shows every step a byte takes between a packet and a frame.
 //
-//	glassnet demo  [--trace FILE|-] [--pcap FILE] [--mtu N]
+//	glassnet demo  [--trace FILE|-] [--pcap FILE] [--calls FILE|-] [--mtu N] [--step]
 //	glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
 //	               [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
 //	               [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
-//	               [--max-message BYTES] [--kernel ADDR]
+//	               [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
+//	glassnet ss    [--brief] [NAME]
 //	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
 //	               [--trace FILE] [--pcap FILE] [-- COMMAND [ARG...]]
 package main
@@ -20,25 +21,31 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/internal/app"
 )
 
 const usage = `glassnet: a userspace TCP/IP stack with a WebSocket server, every step visible
 
 Usage:
-  glassnet demo  [--trace FILE|-] [--pcap FILE] [--mtu N]
+  glassnet demo  [--trace FILE|-] [--pcap FILE] [--calls FILE|-] [--mtu N] [--step]
       Two stacks in one process over an in-memory link; a WebSocket client
       talks to the server and every packet, socket step and frame is printed.
+      --step pauses before each step (enter: next, c: next frame, q: run).
       Needs no privileges.
 
   glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
                  [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
                  [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
-                 [--max-message BYTES] [--kernel ADDR]
+                 [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
       Runs the stack on a TUN interface, or on an Ethernet interface through
       an AF_PACKET socket (needs root or CAP_NET_ADMIN), on IPv4 and/or IPv6
       addresses, and serves GET / (a chat page), WebSocket /echo and /chat,
       UDP echo on the HTTP port, TCP echo on port 7 and discard on port 9.
+
+  glassnet ss    [--brief] [NAME]
+      The socket table of a running serve (NAME: its TUN or NIC name; may be
+      left out when only one runs), like ss -tuani, with TCP details.
 
   glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
                  [--trace FILE] [--pcap FILE] [-- COMMAND [ARG...]]
@@ -83,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return demo(ctx, args[1:], stdout, stderr)
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
+	case "ss":
+		return ss(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -104,32 +113,39 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// outputs opens the --trace and --pcap destinations; close closes them.
+// stdin is where --step reads its commands; tests replace it.
+var stdin io.Reader = os.Stdin
+
+// outputs opens the --trace, --pcap and --calls destinations; close closes
+// them.
 type outputs struct {
-	trace, pcap io.Writer
-	files       []*os.File
+	trace, pcap, calls io.Writer
+	files              []*os.File
 }
 
 func (o *outputs) open(tracePath, pcapPath string, stdout io.Writer) error {
-	if tracePath == "-" {
-		o.trace = stdout
-	} else if tracePath != "" {
-		f, err := os.Create(tracePath)
-		if err != nil {
-			return err
-		}
-		o.files = append(o.files, f)
-		o.trace = f
+	var err error
+	if o.trace, err = o.create(tracePath, stdout); err != nil {
+		return err
 	}
-	if pcapPath != "" {
-		f, err := os.Create(pcapPath)
-		if err != nil {
-			return err
-		}
-		o.files = append(o.files, f)
-		o.pcap = f
+	o.pcap, err = o.create(pcapPath, nil)
+	return err
+}
+
+// create opens path for writing: nil for "", stdout for "-" where allowed.
+func (o *outputs) create(path string, stdout io.Writer) (io.Writer, error) {
+	switch {
+	case path == "":
+		return nil, nil
+	case path == "-" && stdout != nil:
+		return stdout, nil
 	}
-	return nil
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	o.files = append(o.files, f)
+	return f, nil
 }
 
 func (o *outputs) close() error {
@@ -143,19 +159,51 @@ func (o *outputs) close() error {
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout, replacing the readable account)")
-	pcapPath := fs.String("pcap", "", "write the server stack's packets to `FILE` (pcap)")
+	pcapPath := fs.String("pcap", "", "write both stacks' packets to `FILE` (pcapng: one interface per stack, direction, packet id, and a comment naming the WebSocket frames each carried)")
+	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
+	step := fs.Bool("step", false, "pause before each step: enter = next step, c = continue to the next frame, q = run freely")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
 	}
 	var out outputs
 	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
 		return err
 	}
-	opts := app.DemoOptions{Out: stdout, Trace: out.trace, PCAP: out.pcap, MTU: *mtu}
-	if *tracePath == "-" {
-		opts.Out = nil
+	var err error
+	if out.calls, err = out.create(*callsPath, stdout); err != nil {
+		return errors.Join(err, out.close())
 	}
-	err := app.Demo(ctx, opts)
+	opts := app.DemoOptions{Out: stdout, Trace: out.trace, PCAPNG: out.pcap, CallLog: out.calls, MTU: *mtu}
+	if *tracePath == "-" || *callsPath == "-" {
+		opts.Out = nil
+		if *step {
+			// The steps and the prompt must not mix with the JSON.
+			opts.Out = stderr
+		}
+	}
+	if *step {
+		opts.StepIn = stdin
+	}
+	err = app.Demo(ctx, opts)
 	return errors.Join(err, out.close())
+}
+
+func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("ss", stderr)
+	brief := fs.Bool("brief", false, "leave out the TCP details under each connection")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		return errors.New("ss: at most one NAME")
+	}
+	rows, err := ctl.Query(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	return ctl.Render(stdout, rows, ctl.RenderOptions{Info: !*brief})
 }

@@ -13,9 +13,16 @@ import (
 
 // TestMain lets the test binary stand in for glassnet when lab
 // re-executes itself.
+// With GLASSNET_TEST_MAIN set it is glassnet itself, with the arguments
+// that follow the test flags (for the terminal test).
 func TestMain(m *testing.M) {
 	if app.InLabChild() {
 		os.Exit(app.RunLabChild())
+	}
+	if args := os.Getenv("GLASSNET_TEST_MAIN"); args != "" {
+		os.Args = append([]string{"glassnet"}, strings.Fields(args)...)
+		main()
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

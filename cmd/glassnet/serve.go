@@ -57,6 +57,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Kernel, "kernel", "", "also serve the same handlers on the host's kernel stack at `ADDR` (e.g. 127.0.0.1:8081)")
 	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout)")
 	pcapPath := fs.String("pcap", "", "write every packet to `FILE` (pcap)")
+	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,14 +86,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
 		return err
 	}
+	var err error
+	if out.calls, err = out.create(*callsPath, stdout); err != nil {
+		return errors.Join(err, out.close())
+	}
 	if out.trace != nil {
 		cfg.Tracer = trace.New(trace.NewJSON(out.trace))
 	}
-	cfg.PCAP = out.pcap
+	cfg.PCAP, cfg.CallLog = out.pcap, out.calls
 	cfg.Log = stdout
-	if *tracePath == "-" {
+	if *tracePath == "-" || *callsPath == "-" {
 		cfg.Log = stderr
 	}
-	err := app.Serve(ctx, cfg)
+	err = app.Serve(ctx, cfg)
 	return errors.Join(err, out.close())
 }

@@ -35,6 +35,9 @@ type DemoOptions struct {
 	// the event ID of each packet and a comment naming the WebSocket
 	// frames it carried.
 	PCAPNG io.Writer
+	// CallLog, if set, receives a strace-like line for every socket call of
+	// both stacks, each line starting with "client: " or "server: ".
+	CallLog io.Writer
 	// MTU of the in-memory link; 0 means 1500.
 	MTU int
 
@@ -119,8 +122,8 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		return err
 	}
 	defer client.Close()
-	ssocks := sockets.New(server.Stack(), sockets.Options{Tracer: tr, Node: "server"})
-	csocks := sockets.New(client.Stack(), sockets.Options{Tracer: tr, Node: "client"})
+	ssocks := sockets.New(server.Stack(), sockets.Options{Tracer: tr, Node: "server", CallLog: prefixLines(opts.CallLog, "server: ")})
+	csocks := sockets.New(client.Stack(), sockets.Options{Tracer: tr, Node: "client", CallLog: prefixLines(opts.CallLog, "client: ")})
 
 	say("server %v listens on port 80 (HTTP and WebSocket /echo)", demoServerAddr.Addr())
 	l, err := ssocks.Listener("tcp", net.JoinHostPort(demoServerAddr.Addr().String(), "80"))
@@ -219,4 +222,35 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	say("done: client sent %d packets and received %d; server sent %d and received %d; %d dropped",
 		cs.PacketsOut, cs.PacketsIn, ss.PacketsOut, ss.PacketsIn, cs.Dropped()+ss.Dropped())
 	return nil
+}
+
+// prefixLines returns a writer that puts prefix before every line written
+// to w in one Write (the call log writes whole lines), or nil for a nil w.
+func prefixLines(w io.Writer, prefix string) io.Writer {
+	if w == nil {
+		return nil
+	}
+	return prefixWriter{w: w, prefix: []byte(prefix)}
+}
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix []byte
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	var out []byte
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n') + 1
+		if i == 0 {
+			i = len(b)
+		}
+		out = append(append(out, p.prefix...), b[:i]...)
+		b = b[i:]
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
@@ -58,6 +59,8 @@ type ServeConfig struct {
 	// Tracer and PCAP record the userspace stack; either may be nil.
 	Tracer *trace.Tracer
 	PCAP   io.Writer
+	// CallLog, if set, receives a strace-like line for every socket call.
+	CallLog io.Writer
 	// Log receives the ready line and shutdown notes.
 	Log io.Writer
 	// Ready, if set, is called once every service listens, right after
@@ -104,7 +107,14 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return err
 	}
 	defer st.Close()
-	socks := sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet"})
+	socks := sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
+	// The control socket lets `glassnet ss` list this stack's sockets. A
+	// serve without one still works, so a failure is only reported.
+	if cs, err := ctl.Listen(dev.Name(), socks, ctl.Options{Node: "glassnet"}); err != nil {
+		fmt.Fprintf(cfg.Log, "glassnet: no control socket, glassnet ss will not see this stack: %v\n", err)
+	} else {
+		defer cs.Close()
+	}
 
 	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet"}
 	var (

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/ctl"
+	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/sockets"
+	"github.com/glassnet/glassnet/tun"
+)
+
+// TestRunDemoStep drives --step through the command line: two single
+// steps, continue to the next frame, then run freely.
+func TestRunDemoStep(t *testing.T) {
+	old := stdin
+	stdin = strings.NewReader("\n\nc\nq\n")
+	defer func() { stdin = old }()
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"demo", "--step"}, &stdout, &stderr); err != nil {
+		t.Fatalf("demo --step: %v\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	if n := strings.Count(out, "[enter] next step"); n != 4 {
+		t.Errorf("demo --step prompted %d times for 4 commands, want 4:\n%s", n, out)
+	}
+	if !strings.Contains(out, "close sent 1000") {
+		t.Errorf("demo --step did not run to the end after q:\n%s", out)
+	}
+}
+
+// TestStepInTerminal runs `glassnet demo --step` on a pseudo-terminal, as a
+// person would, with keystrokes typed through script(1).
+func TestStepInTerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) from util-linux is not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, script, "-qfec", os.Args[0], "/dev/null")
+	cmd.Env = append(os.Environ(), "GLASSNET_TEST_MAIN=demo --step")
+	cmd.Stdin = strings.NewReader("\n\nc\nq\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo --step in a terminal: %v\n%s", err, out)
+	}
+	text := string(out)
+	if n := strings.Count(text, "[enter] next step"); n < 4 {
+		t.Errorf("prompted %d times, want at least 4:\n%s", n, text)
+	}
+	if !strings.Contains(text, "done: client sent") {
+		t.Errorf("the demo did not finish:\n%s", text)
+	}
+}
+
+// TestRunSS lists the sockets of a stack through its control socket, as
+// `glassnet ss NAME` does for a running serve.
+func TestRunSS(t *testing.T) {
+	a, b := tun.Pipe(tun.PipeOptions{})
+	st, err := netstack.New(netstack.Options{Device: a, Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	defer b.Close()
+	socks := sockets.New(st.Stack(), sockets.Options{})
+	l, err := socks.Listener("tcp", "10.0.0.2:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	name := fmt.Sprintf("cmdtest%d", os.Getpid())
+	srv, err := ctl.Listen(name, socks, ctl.Options{Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"ss", name}, &stdout, &stderr); err != nil {
+		t.Fatalf("ss: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "LISTEN") || !strings.Contains(stdout.String(), "10.0.0.2:8080") {
+		t.Fatalf("ss printed:\n%s", stdout.String())
+	}
+	if err := run([]string{"ss", name + "-missing"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "is glassnet serve running?") {
+		t.Fatalf("ss for a missing stack = %v", err)
+	}
+}
