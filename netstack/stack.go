@@ -167,7 +167,7 @@ func (st *Stack) build(opts Options) error {
 		flows *flowTable
 		pr    *probe
 	)
-	if opts.Tracer != nil {
+	if opts.Tracer.Enabled() {
 		flows = newFlowTable()
 		pr = &probe{tracer: opts.Tracer, node: opts.Node, flows: flows, nicID: nicID}
 	}
@@ -212,7 +212,7 @@ func (st *Stack) build(opts Options) error {
 		return fail(err)
 	}
 
-	if opts.Tracer != nil || st.pcap != nil {
+	if opts.Tracer.Enabled() || st.pcap != nil {
 		st.ep.tap = &tap{tracer: opts.Tracer, node: opts.Node, flows: flows, pcap: st.pcap, clock: s.Clock(), ethernet: st.ep.ethernet()}
 	}
 	var linkEP stack.LinkEndpoint = st.ep

@@ -25,7 +25,7 @@ func (t *tap) packet(dir trace.Dir, b []byte) {
 	if t.pcap != nil {
 		t.pcap.write(t.clock.Now(), b)
 	}
-	if t.tracer == nil {
+	if !t.tracer.Enabled() {
 		return
 	}
 	var info packetInfo
@@ -52,7 +52,7 @@ func (t *tap) packet(dir trace.Dir, b []byte) {
 }
 
 func (t *tap) drop(dir trace.Dir, reason DropReason, size int) {
-	if t.tracer == nil {
+	if !t.tracer.Enabled() {
 		return
 	}
 	t.tracer.Emit(trace.Event{

@@ -67,14 +67,14 @@ func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket
 		return nil, netip.AddrPort{}, err
 	}
 	if terr != nil {
-		if s.tr != nil {
+		if s.tr.Enabled() {
 			s.emit(so, "", trace.In, "accept", "accept: "+errno(terr).Error(), f("fd", so.fd), f("err", errno(terr).Error()))
 		}
 		return nil, netip.AddrPort{}, errno(terr)
 	}
 	nso := s.newAccepted(so, nep, nwq)
 	peer := addrPort(so.domain, pfa)
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		depth := so.accepted()
 		how := "accept queue had a connection"
 		if tries > 2 {

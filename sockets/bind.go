@@ -28,7 +28,7 @@ func (s *Sockets) bindSocket(so *socket, addr netip.AddrPort) error {
 	if err := s.bind(so, addr); err != nil {
 		return err
 	}
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		s.refreshConn(so)
 		s.emit(so, "", "", "bind", "bound to "+s.connString(so), f("fd", so.fd))
 	}
@@ -67,7 +67,7 @@ func (s *Sockets) listen(so *socket, backlog int) error {
 		s.refreshConn(so)
 		so.watch.listening.Store(true)
 	}
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		s.emit(so, "", "", "listen", fmt.Sprintf("listening, backlog %d", backlog),
 			f("fd", so.fd), f("backlog", backlog))
 	}

@@ -70,7 +70,7 @@ func (s *Sockets) logCall(start time.Time, so *socket, call, args string, ret in
 		fmt.Fprintf(s.callLog, "%s <%.6f>\n", line, dur.Seconds())
 		s.callMu.Unlock()
 	}
-	if s.tr == nil {
+	if !s.tr.Enabled() {
 		return
 	}
 	r := ret

@@ -56,7 +56,7 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 	if _, ok := terr.(*tcpip.ErrConnectStarted); !ok {
 		return s.connected(so, addr, terr)
 	}
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		s.refreshConn(so)
 		s.emit(so, "", trace.Out, "connect", "SYN sent to "+addr.String()+", handshake in progress",
 			f("fd", so.fd), f("peer", addr.String()))
@@ -90,7 +90,7 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 // connected reports the outcome of a stream connect.
 func (s *Sockets) connected(so *socket, addr netip.AddrPort, terr tcpip.Error) error {
 	err := errno(terr)
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		s.refreshConn(so)
 		if err == nil {
 			s.emit(so, "", trace.Out, "connect", "connected", f("fd", so.fd), f("peer", addr.String()))

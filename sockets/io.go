@@ -94,14 +94,14 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		switch terr.(type) {
 		case nil:
 		case *tcpip.ErrClosedForReceive:
-			if s.tr != nil {
+			if s.tr.Enabled() {
 				s.emit(so, "", trace.In, "recv", fmt.Sprintf("end of stream at offset %d", off),
 					f("fd", so.fd), f("n", 0), f("offset", off), f("eof", true))
 			}
 			return total, from, nil
 		default:
 			err := errno(terr)
-			if s.tr != nil && !isAgain(err) {
+			if s.tr.Enabled() && !isAgain(err) {
 				s.emit(so, "", trace.In, "recv", "recv: "+err.Error(), f("fd", so.fd), f("err", err.Error()))
 			}
 			if total > 0 {
@@ -112,7 +112,7 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		if needAddr {
 			from = addrPort(so.domain, res.RemoteAddr)
 		}
-		if s.tr != nil {
+		if s.tr.Enabled() {
 			verb := "copied"
 			if opts.Peek {
 				verb = "peeked"
@@ -237,7 +237,7 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		}
 		if terr != nil {
 			err := errno(terr)
-			if s.tr != nil && !isAgain(err) {
+			if s.tr.Enabled() && !isAgain(err) {
 				s.emit(so, "", trace.Out, "send", "send: "+err.Error(), f("fd", so.fd), f("err", err.Error()))
 			}
 			if total > 0 {
@@ -245,7 +245,7 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 			}
 			return 0, err
 		}
-		if s.tr != nil {
+		if s.tr.Enabled() {
 			s.emit(so, "", trace.Out, "send",
 				fmt.Sprintf("copied %d bytes into the send buffer at offset %d", n, off),
 				f("fd", so.fd), f("n", n), f("offset", off))

@@ -47,7 +47,7 @@ func (s *Sockets) shutdown(so *socket, how int) error {
 		return syscall.EINVAL
 	}
 	err := errno(so.ep.Shutdown(flags))
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		summary := name
 		if how != SHUT_RD && so.stream() && err == nil {
 			summary += ": FIN queued after the unsent data"

@@ -62,7 +62,7 @@ const firstFD = 3
 func New(s *stack.Stack, opts Options) *Sockets {
 	return &Sockets{
 		stack: s, tr: opts.Tracer, node: opts.Node, next: firstFD,
-		logCalls: opts.Tracer != nil || opts.CallLog != nil, callLog: opts.CallLog,
+		logCalls: opts.Tracer.Enabled() || opts.CallLog != nil, callLog: opts.CallLog,
 	}
 }
 
@@ -157,11 +157,11 @@ func (s *Sockets) newSocket(domain, typ int) (*socket, error) {
 	}
 	so := &socket{domain: domain, typ: typ, proto: proto, ep: ep, wq: wq, done: make(chan struct{})}
 	so.nonblock.Store(nonblock)
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		s.newWatcher(so)
 	}
 	s.install(so)
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		s.watch(so)
 	}
 	return so, nil
@@ -170,11 +170,11 @@ func (s *Sockets) newSocket(domain, typ int) (*socket, error) {
 // newAccepted wraps an endpoint returned by a listener's accept queue.
 func (s *Sockets) newAccepted(l *socket, ep tcpip.Endpoint, wq *waiter.Queue) *socket {
 	so := &socket{domain: l.domain, typ: l.typ, proto: l.proto, ep: ep, wq: wq, done: make(chan struct{})}
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		s.newWatcher(so)
 	}
 	s.install(so)
-	if s.tr != nil {
+	if s.tr.Enabled() {
 		s.watch(so)
 	}
 	return so
@@ -240,7 +240,7 @@ func (s *Sockets) closeLogged(so *socket) {
 func (s *Sockets) closeSocket(so *socket) {
 	so.closeOnce.Do(func() {
 		conn := ""
-		if s.tr != nil {
+		if s.tr.Enabled() {
 			conn = s.connString(so)
 		}
 		s.mu.Lock()
@@ -254,7 +254,7 @@ func (s *Sockets) closeSocket(so *socket) {
 		close(so.done)
 		so.unwatch()
 		so.ep.Close()
-		if s.tr != nil {
+		if s.tr.Enabled() {
 			s.emit(so, conn, "", "close", "descriptor closed", f("fd", so.fd))
 		}
 	})

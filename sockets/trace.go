@@ -11,7 +11,7 @@ import (
 // f builds a trace field.
 func f(key string, value any) trace.Field { return trace.Field{Key: key, Value: value} }
 
-// emit sends one socket-layer event. Callers check s.tr != nil first so that
+// emit sends one socket-layer event. Callers check s.tr.Enabled() first so that
 // building the summary and fields costs nothing when tracing is off. An
 // empty conn is filled in from the endpoint's addresses.
 func (s *Sockets) emit(so *socket, conn string, dir trace.Dir, name, summary string, fields ...trace.Field) {

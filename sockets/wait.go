@@ -83,7 +83,7 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 		if _, ok := terr.(*tcpip.ErrWouldBlock); !ok {
 			return terr, nil
 		}
-		if s.tr != nil {
+		if s.tr.Enabled() {
 			s.emit(so, "", dirOf(op), "would-block", op+": "+sleepReason(op)+", going to sleep",
 				f("fd", so.fd), f("op", op), f("wait", eventString(mask)))
 		}
@@ -101,7 +101,7 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 			// whichever wake-up came first.
 			return nil, syscall.EBADF
 		}
-		if s.tr != nil {
+		if s.tr.Enabled() {
 			m := waiter.EventMask(w.mask.Swap(0))
 			s.emit(so, "", dirOf(op), "woken", op+": woken by "+eventString(m),
 				f("fd", so.fd), f("op", op), f("events", eventString(m)))

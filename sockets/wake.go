@@ -37,7 +37,7 @@ type watcher struct {
 const watchMask = waiter.EventIn | waiter.EventOut | waiter.EventErr | waiter.EventHUp | waiter.EventRdHUp
 
 // newWatcher gives so a watcher, before so is installed in the table so
-// that every reader of so.watch sees it. Callers check s.tr != nil first.
+// that every reader of so.watch sees it. Callers check s.tr.Enabled() first.
 func (s *Sockets) newWatcher(so *socket) {
 	w := &watcher{s: s, so: so}
 	w.entry.Init(w, watchMask)
