@@ -73,10 +73,7 @@ func TestCorrelateIngress(t *testing.T) {
 	}
 	// Packet 1 ends at 200, inside B: complete once B is seen. Packet 2
 	// ends at 300, complete once C is seen, and lists both.
-	var carried []Event
-	for _, e := range find(ev, "carried") {
-		carried = append(carried, e)
-	}
+	carried := find(ev, "carried")
 	if len(carried) != 2 {
 		t.Fatalf("carried events %+v, want 2", carried)
 	}
