@@ -215,6 +215,9 @@ func (st *Stack) build(opts Options) error {
 	if opts.Tracer.Enabled() || st.pcap != nil {
 		st.ep.tap = &tap{tracer: opts.Tracer, node: opts.Node, flows: flows, pcap: st.pcap, clock: s.Clock(), ethernet: st.ep.ethernet()}
 	}
+	if opts.Tracer.Enabled() {
+		installIPHooks(s, st.ep.tap)
+	}
 	var linkEP stack.LinkEndpoint = st.ep
 	if st.ep.ethernet() {
 		linkEP = ethernet.New(st.ep)

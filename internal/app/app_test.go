@@ -50,7 +50,7 @@ func TestDemo(t *testing.T) {
 		}
 		seen[e["layer"].(string)+"/"+e["dir"].(string)] = true
 	}
-	for _, k := range []string{"link/in", "link/out", "tcp/in", "socket/in", "socket/out", "ws/in", "ws/out"} {
+	for _, k := range []string{"link/in", "link/out", "ip/in", "ip/out", "tcp/in", "tcp/out", "socket/in", "socket/out", "ws/in", "ws/out"} {
 		if !seen[k] {
 			t.Errorf("JSON trace has no %s events (has %v)", k, seen)
 		}
