@@ -154,7 +154,7 @@ func ipLine(b []byte) string {
 		}
 		ip := header.IPv6(b)
 		return "IPv6 " + ip.SourceAddress().String() + " > " + ip.DestinationAddress().String() + " " +
-			protoName(uint8(ip.TransportProtocol())) + ", hlim " + strconv.Itoa(int(ip.HopLimit())) +
+			protoName(ip.NextHeader()) + ", hlim " + strconv.Itoa(int(ip.HopLimit())) +
 			", length " + strconv.Itoa(len(b))
 	}
 	return "IP truncated, length " + strconv.Itoa(len(b))
@@ -183,7 +183,7 @@ func ipFields(b []byte) []trace.Field {
 		return []trace.Field{
 			{Key: "src", Value: ip.SourceAddress().String()},
 			{Key: "dst", Value: ip.DestinationAddress().String()},
-			{Key: "proto", Value: protoName(uint8(ip.TransportProtocol()))},
+			{Key: "proto", Value: protoName(ip.NextHeader())},
 			{Key: "hlim", Value: int(ip.HopLimit())},
 			{Key: "len", Value: len(b)},
 		}
