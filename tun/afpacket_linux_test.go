@@ -125,6 +125,10 @@ func TestNICVeth(t *testing.T) {
 		if l, _ := netlink.LinkByName("nic0"); l.Attrs().Flags&net.FlagUp == 0 {
 			t.Error("OpenNIC left nic0 down")
 		}
+		// The kernel takes the carrier change of nic1 (its peer just came
+		// up) on its own time, up to a second; until then it drops what is
+		// sent through nic1.
+		waitOperUp(t, "nic1")
 
 		// Kernel to NIC: UDP datagrams to nicPeer, whose checksums the
 		// kernel leaves to the (virtual) hardware.
@@ -252,4 +256,23 @@ func TestNICClose(t *testing.T) {
 			t.Error("nic0 still promiscuous after Close")
 		}
 	})
+}
+
+// waitOperUp waits until the kernel reports the link as operationally up.
+func waitOperUp(t *testing.T, name string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still %v", name, l.Attrs().OperState)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
