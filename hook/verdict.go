@@ -1,11 +1,3 @@
-// Package hook is the one vocabulary every layer of glassnet uses to let Go
-// code change what happens to a unit (a packet, a TCP segment, a socket
-// call, a WebSocket frame): a hook sees the unit and returns a Verdict.
-//
-// The layers own their hook points (netstack for link, IP and TCP; sockets
-// for calls; ws for frames) and call the hooks installed there; this
-// package holds what they share: the verdicts, chains, and the built-in
-// actions that are ordinary hooks.
 package hook
 
 import (
@@ -66,6 +58,14 @@ type Verdict struct {
 	// Inject holds units to send after this one (Inject), in the layer's
 	// own form: IP packets at link and IP level, frames at ws level.
 	Inject [][]byte
+	// Reply holds units to send the other way, back toward where this one
+	// came from: at link egress they are delivered to the local stack as
+	// if received, at link ingress they are written to the device.
+	Reply [][]byte
+	// KeepChecksums, with Modify, tells the layer to leave checksums as
+	// the hook left them (corrupt does this, so that the receiver drops
+	// the packet).
+	KeepChecksums bool
 	// Rule names the hook or rule that decided, for the trace.
 	Rule string
 }

@@ -11,6 +11,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
 )
@@ -49,6 +50,11 @@ type endpoint struct {
 	wg        sync.WaitGroup
 
 	out sync.Pool // *outBatch
+
+	// The link hook points (linkhooks.go) and the queues that hold the
+	// packets their hooks delay, one per direction.
+	egress, ingress hook.Point
+	outQ, inQ       *delayQueue
 }
 
 // dispatcherRef boxes the interface so it fits an atomic.Pointer.
@@ -62,7 +68,7 @@ type outBatch struct {
 
 var _ stack.LinkEndpoint = (*endpoint)(nil)
 
-func newEndpoint(dev tun.Device, batch int, c *counters) *endpoint {
+func newEndpoint(dev tun.Device, batch, queue int, c *counters) *endpoint {
 	if batch <= 0 {
 		batch = dev.BatchSize()
 	}
@@ -84,11 +90,15 @@ func newEndpoint(dev tun.Device, batch int, c *counters) *endpoint {
 	}
 	e.mtu.Store(uint32(mtu))
 	e.out.New = func() any { return new(outBatch) }
+	e.outQ = newDelayQueue(queue, e.sendDelayed, func(b []byte) { e.drop(trace.Out, DropDeviceClosed, len(b)) })
+	e.inQ = newDelayQueue(queue, e.deliverNow, func(b []byte) { e.drop(trace.In, DropDeviceClosed, len(b)) })
 	return e
 }
 
 // start launches the ingress goroutine.
 func (e *endpoint) start() {
+	e.outQ.start()
+	e.inQ.start()
 	e.wg.Add(1)
 	go e.readLoop()
 }
@@ -128,9 +138,19 @@ func (e *endpoint) readLoop() {
 	}
 }
 
-// deliver checks one packet read from the device and hands it to gVisor,
-// or counts why not. b is only borrowed: gVisor gets a copy.
+// deliver runs the ingress hooks, if any, on one packet read from the
+// device, then checks it and hands it to gVisor. b is only borrowed.
 func (e *endpoint) deliver(b []byte) {
+	if chain := e.ingress.Load(); chain != nil {
+		e.hookIn(chain, b)
+		return
+	}
+	e.deliverNow(b)
+}
+
+// deliverNow checks one packet and hands it to gVisor, or counts why not.
+// b is only borrowed: gVisor gets a copy.
+func (e *endpoint) deliverNow(b []byte) {
 	var (
 		proto  tcpip.NetworkProtocolNumber
 		reason DropReason
@@ -194,12 +214,27 @@ func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) 
 		}
 		list = list[len(chunk):]
 		ob.fill(chunk)
+		bufs := ob.bufs
+		chain := e.egress.Load()
+		if chain != nil {
+			bufs = e.hookOut(chain, bufs)
+		}
 		if e.tap != nil {
-			for _, b := range ob.bufs {
+			for _, b := range bufs {
 				e.tap.packet(trace.Out, b)
 			}
 		}
-		if !e.writeBatch(ob.bufs, &written) {
+		before := written
+		ok := e.writeBatch(bufs, &written)
+		if chain != nil {
+			// What the hooks dropped, delayed or added does not change
+			// how many of gVisor's packets were taken.
+			written = before + len(chunk)
+			if !ok {
+				written = before
+			}
+		}
+		if !ok {
 			// The device is closed: nothing more will go out.
 			for _, pkt := range list {
 				e.drop(trace.Out, DropDeviceClosed, pkt.Size())
@@ -268,7 +303,10 @@ func (ob *outBatch) fill(pkts []*stack.PacketBuffer) {
 func (e *endpoint) shutdown() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
+		// Closing the device first ends a delayed write stuck on it.
 		e.closeErr = e.dev.Close()
+		e.outQ.stop()
+		e.inQ.stop()
 	})
 	e.wg.Wait()
 	return e.closeErr

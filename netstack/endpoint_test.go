@@ -27,7 +27,7 @@ func TestEndpointWriteErrors(t *testing.T) {
 	da, db := tun.Pipe(tun.PipeOptions{MTU: 1280})
 	defer db.Close()
 	var c counters
-	e := newEndpoint(da, 0, &c)
+	e := newEndpoint(da, 0, 0, &c)
 
 	small1, small2 := bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 200)
 	big := make([]byte, 2000)

@@ -20,6 +20,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
 )
@@ -111,6 +112,14 @@ type Options struct {
 	// to the device in batches of its BatchSize and block while it is
 	// full, so the device's queue is the only one.
 	ReadBatch int
+
+	// Egress and Ingress, if set, are hook chains installed at the link
+	// hook points from the start (see SetEgress and SetIngress).
+	Egress, Ingress *hook.Chain
+
+	// DelayQueue bounds each direction's queue of packets that hooks
+	// delayed; 0 means DefaultDelayQueue.
+	DelayQueue int
 }
 
 // Stack is a gVisor network stack with one NIC on a tun.Device.
@@ -135,7 +144,9 @@ func New(opts Options) (*Stack, error) {
 	// The endpoint owns the device from here on: closing it through the
 	// endpoint closes the device exactly once, whether New fails before
 	// gVisor has the NIC or after.
-	st.ep = newEndpoint(opts.Device, opts.ReadBatch, &st.c)
+	st.ep = newEndpoint(opts.Device, opts.ReadBatch, opts.DelayQueue, &st.c)
+	st.ep.egress.Set(opts.Egress)
+	st.ep.ingress.Set(opts.Ingress)
 	if err := st.build(opts); err != nil {
 		_ = st.ep.shutdown()
 		return nil, err

@@ -1,9 +1,12 @@
 package netstack
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"github.com/glassnet/glassnet/hook"
 )
 
 // DropReason names why the link endpoint dropped a packet.
@@ -67,6 +70,7 @@ var dropReasons = [...]DropReason{
 	DropDetached,
 	DropDeviceClosed,
 	DropWriteError,
+	DropQueueFull,
 }
 
 // dropIndex maps a reason to its counter, or -1 for an unknown reason.
@@ -86,9 +90,13 @@ type Stats struct {
 	// device.
 	PacketsIn, BytesIn   uint64
 	PacketsOut, BytesOut uint64
-	// Drops counts dropped packets by reason. Every reason is present,
-	// zero or not.
+	// Drops counts dropped packets by reason. Every reason of the
+	// endpoint's own is present, zero or not; a hook's drops appear under
+	// the hook's reason ("loss", "drop", ...).
 	Drops map[DropReason]uint64
+	// Verdicts counts the non-pass verdicts of the link hooks, by hook
+	// point, action and reason.
+	Verdicts map[VerdictKey]uint64
 	// Malformed holds gVisor's own counters of packets that passed the
 	// link checks but were rejected above it.
 	Malformed Malformed
@@ -102,6 +110,15 @@ func (s Stats) Dropped() uint64 {
 	}
 	return n
 }
+
+// VerdictKey names a kind of hook decision: where, what and why.
+type VerdictKey struct {
+	Hook   string // hook.LinkEgress, hook.LinkIngress
+	Action string // "drop", "delay", ...
+	Reason string // "loss", "rate", ...
+}
+
+func (k VerdictKey) String() string { return k.Hook + " " + k.Action + " " + k.Reason }
 
 // Malformed is gVisor's view of bad packets, taken from tcpip.Stats.
 type Malformed struct {
@@ -137,12 +154,35 @@ type counters struct {
 	packetsIn, bytesIn   atomic.Uint64
 	packetsOut, bytesOut atomic.Uint64
 	drops                [len(dropReasons)]atomic.Uint64
+
+	// Hook drops under reasons of their own, and hook verdicts; touched
+	// only when a hook decides something.
+	mu        sync.Mutex
+	hookDrops map[DropReason]uint64
+	verdicts  map[VerdictKey]uint64
 }
 
 func (c *counters) drop(r DropReason) {
 	if i := dropIndex(r); i >= 0 {
 		c.drops[i].Add(1)
+		return
 	}
+	c.mu.Lock()
+	if c.hookDrops == nil {
+		c.hookDrops = make(map[DropReason]uint64)
+	}
+	c.hookDrops[r]++
+	c.mu.Unlock()
+}
+
+func (c *counters) verdict(hookName string, v hook.Verdict) {
+	k := VerdictKey{Hook: hookName, Action: v.Action.String(), Reason: v.Reason}
+	c.mu.Lock()
+	if c.verdicts == nil {
+		c.verdicts = make(map[VerdictKey]uint64)
+	}
+	c.verdicts[k]++
+	c.mu.Unlock()
 }
 
 func (c *counters) snapshot() Stats {
@@ -156,5 +196,14 @@ func (c *counters) snapshot() Stats {
 	for i, r := range dropReasons {
 		s.Drops[r] = c.drops[i].Load()
 	}
+	c.mu.Lock()
+	for r, n := range c.hookDrops {
+		s.Drops[r] += n
+	}
+	s.Verdicts = make(map[VerdictKey]uint64, len(c.verdicts))
+	for k, n := range c.verdicts {
+		s.Verdicts[k] = n
+	}
+	c.mu.Unlock()
 	return s
 }

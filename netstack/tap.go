@@ -5,6 +5,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 )
 
@@ -65,5 +66,45 @@ func (t *tap) drop(dir trace.Dir, reason DropReason, size int) {
 			{Key: "reason", Value: string(reason)},
 			{Key: "len", Value: size},
 		},
+	})
+}
+
+// verdict reports a hook's non-pass verdict on the IP packet ip (as the
+// hook left it).
+func (t *tap) verdict(dir trace.Dir, hookName string, v hook.Verdict, ip []byte) {
+	if !t.tracer.Enabled() {
+		return
+	}
+	size := len(ip)
+	info := describe(ip, t.flows)
+	summary := v.Action.String()
+	if v.Reason != "" && v.Reason != summary {
+		summary += " " + v.Reason
+	}
+	fields := []trace.Field{
+		{Key: "hook", Value: hookName},
+		{Key: "action", Value: v.Action.String()},
+		{Key: "reason", Value: v.Reason},
+		{Key: "rule", Value: v.Rule},
+		{Key: "len", Value: size},
+	}
+	switch {
+	case v.Delay > 0:
+		summary += " " + v.Delay.String()
+		fields = append(fields, trace.Field{Key: "delay", Value: v.Delay.String()})
+	case v.Copies > 0:
+		fields = append(fields, trace.Field{Key: "copies", Value: v.Copies})
+	}
+	if v.Rule != "" {
+		summary += " by rule " + strconv.Quote(v.Rule)
+	}
+	t.tracer.Emit(trace.Event{
+		Node:    t.node,
+		Layer:   trace.LayerLink,
+		Dir:     dir,
+		Name:    "verdict",
+		Conn:    info.conn,
+		Summary: hookName + ": " + summary + ": " + info.summary,
+		Fields:  fields,
 	})
 }

@@ -17,6 +17,7 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
 	fs.StringVar(&cfg.TracePath, "trace", "", "write every event as JSON lines to `FILE`")
 	fs.StringVar(&cfg.PCAPPath, "pcap", "", "write every packet to `FILE` (pcap)")
+	addRuleFlags(fs, &cfg.Rules)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: glassnet lab [flags] [-- COMMAND [ARG...]]")
 		fmt.Fprintln(stderr, "Runs COMMAND, or a shell, in a network namespace of its own with a glassnet stack serving in it.")

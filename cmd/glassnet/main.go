@@ -2,13 +2,16 @@
 // top and shows every step a byte takes between a packet and a frame.
 //
 //	glassnet demo  [--trace FILE|-] [--pcap FILE] [--calls FILE|-] [--mtu N] [--step]
+//	               [--egress RULE]... [--ingress RULE]...
 //	glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
 //	               [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
 //	               [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
 //	               [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
+//	               [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
 //	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
-//	               [--trace FILE] [--pcap FILE] [-- COMMAND [ARG...]]
+//	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
+//	               [-- COMMAND [ARG...]]
 package main
 
 import (
@@ -29,6 +32,7 @@ const usage = `glassnet: a userspace TCP/IP stack with a WebSocket server, every
 
 Usage:
   glassnet demo  [--trace FILE|-] [--pcap FILE] [--calls FILE|-] [--mtu N] [--step]
+                 [--egress RULE]... [--ingress RULE]...
       Two stacks in one process over an in-memory link; a WebSocket client
       talks to the server and every packet, socket step and frame is printed.
       --step pauses before each step (enter: next, c: next frame, q: run).
@@ -38,6 +42,7 @@ Usage:
                  [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
                  [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
                  [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
+                 [--egress RULE]... [--ingress RULE]...
       Runs the stack on a TUN interface, or on an Ethernet interface through
       an AF_PACKET socket (needs root or CAP_NET_ADMIN), on IPv4 and/or IPv6
       addresses, and serves GET / (a chat page), WebSocket /echo and /chat,
@@ -48,10 +53,21 @@ Usage:
       left out when only one runs), like ss -tuani, with TCP details.
 
   glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
-                 [--trace FILE] [--pcap FILE] [-- COMMAND [ARG...]]
+                 [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
+                 [-- COMMAND [ARG...]]
       Creates a network namespace of its own with a TUN (or with --nic a
       veth pair) to a stack that serves as above, and runs COMMAND, or a
       shell, inside it. Everything goes away when it exits. Needs root.
+
+  Rules (--egress and --ingress; for demo they act on the client's link):
+      [FILTER :] ACTION [seed N], e.g.
+        loss 20%                 delay 50ms jitter 10ms distribution normal
+        duplicate 5%             reorder 10%        corrupt 1%
+        rate 1mbit burst 32kb    rst after 10 packets
+        tcp and port 8080 and syn : drop           ttl 32     window 1000
+      FILTER is a tcpdump-like subset: host, src/dst host, net, port,
+      src/dst port, tcp udp icmp icmp6 ip ip6, syn ack fin rst psh urg,
+      len < N (<= > >= == !=), and or not ( ).
 
 Run 'glassnet COMMAND -h' for the flags of one command.
 `
@@ -163,11 +179,16 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
 	step := fs.Bool("step", false, "pause before each step: enter = next step, c = continue to the next frame, q = run freely")
+	var rules app.Rules
+	addRuleFlags(fs, &rules)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	}
+	if err := rules.Check(); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	var out outputs
 	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
@@ -177,7 +198,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if out.calls, err = out.create(*callsPath, stdout); err != nil {
 		return errors.Join(err, out.close())
 	}
-	opts := app.DemoOptions{Out: stdout, Trace: out.trace, PCAPNG: out.pcap, CallLog: out.calls, MTU: *mtu}
+	opts := app.DemoOptions{Out: stdout, Trace: out.trace, PCAPNG: out.pcap, CallLog: out.calls, MTU: *mtu, Rules: rules}
 	if *tracePath == "-" || *callsPath == "-" {
 		opts.Out = nil
 		if *step {

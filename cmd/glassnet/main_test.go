@@ -46,11 +46,31 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"serve", "--nic", "eth1", "--addr", "10.200.0.2/24", "--mac", "zz"}, "--mac"},
 		{[]string{"lab", "--bogus"}, "flag provided but not defined"},
 		{[]string{"lab", "--addr", "10.200.0.2/32", "--", "true"}, "no room for the kernel side"},
+		{[]string{"demo", "--egress", "tcp and prot 80 : drop"}, `demo: --egress: rule "tcp and prot 80 : drop": at column 9: unknown word "prot"`},
+		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24", "--ingress", "loss 120%"}, `serve: --ingress: rule "loss 120%": at column 6: "120%" where a percentage (e.g. 20%) belongs`},
+		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24", "--egress", "loss 1%", "--egress", "port 80 : delay soon"}, `rule "port 80 : delay soon": at column 17: "soon" where a duration`},
+		{[]string{"lab", "--egress", "ws opcode ping : drop", "--", "true"}, "at column 1: ws filters apply to --frame rules"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(tc.args, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
 			t.Errorf("run(%q) = %v (stderr %q), want an error containing %q", tc.args, err, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestRunDemoRules runs the demo with rules on the client's link: it still
+// completes, and says what the hooks decided.
+func TestRunDemoRules(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"demo", "--egress", "loss 10% seed 5", "--egress", "delay 5ms jitter 2ms", "--ingress", "duplicate 10% seed 1"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"link-egress: delay", "the client's hooks decided:", "link-egress delay delay", "link-ingress duplicate duplicate"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("demo output lacks %q", want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -40,6 +41,24 @@ func (l *prefixList) Set(v string) error {
 	return nil
 }
 
+// ruleList is a repeatable flag holding hook rules.
+type ruleList []string
+
+func (l *ruleList) String() string { return strings.Join(*l, "; ") }
+
+func (l *ruleList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+const ruleHelp = "`RULE` for packets %s the stack, repeatable, run in order: [FILTER :] ACTION, e.g. 'loss 20%%', 'delay 50ms jitter 10ms', 'tcp and port 8080 and syn : drop', 'rst after 10 packets'"
+
+// addRuleFlags defines --egress and --ingress on fs.
+func addRuleFlags(fs *flag.FlagSet, r *app.Rules) {
+	fs.Var((*ruleList)(&r.Egress), "egress", fmt.Sprintf(ruleHelp, "leaving"))
+	fs.Var((*ruleList)(&r.Ingress), "ingress", fmt.Sprintf(ruleHelp, "entering"))
+}
+
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	var cfg app.ServeConfig
@@ -58,11 +77,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout)")
 	pcapPath := fs.String("pcap", "", "write every packet to `FILE` (pcap)")
 	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
+	addRuleFlags(fs, &cfg.Rules)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.Rules.Check(); err != nil {
+		return fmt.Errorf("serve: %w", err)
 	}
 	switch {
 	case cfg.TUN == "" && cfg.NIC == "":

@@ -51,6 +51,10 @@ type DemoOptions struct {
 	StepIn  io.Reader
 	Stepper *trace.Stepper
 	Clock   *netstack.PausableClock
+
+	// Rules are hook rules for the client stack's link (--egress,
+	// --ingress): its egress is the way to the server.
+	Rules
 }
 
 // The demo's two stacks, one on each end of an in-memory link.
@@ -66,6 +70,10 @@ var (
 func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
+	}
+	egress, ingress, err := opts.Rules.chains()
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
 	stepper := opts.Stepper
 	var sinks []trace.Sink
@@ -117,7 +125,7 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		return err
 	}
 	defer server.Close()
-	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{demoClientAddr}, Tracer: tr, Node: "client", Clock: tcpClock})
+	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{demoClientAddr}, Tracer: tr, Node: "client", Clock: tcpClock, Egress: egress, Ingress: ingress})
 	if err != nil {
 		return err
 	}
@@ -221,6 +229,9 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	cs, ss := client.Stats(), server.Stats()
 	say("done: client sent %d packets and received %d; server sent %d and received %d; %d dropped",
 		cs.PacketsOut, cs.PacketsIn, ss.PacketsOut, ss.PacketsIn, cs.Dropped()+ss.Dropped())
+	if v := verdictSummary(cs); v != "" {
+		say("the client's hooks decided: %s", v)
+	}
 	return nil
 }
 

@@ -39,6 +39,8 @@ type LabConfig struct {
 	// TracePath and PCAPPath, if set, name files for the JSON-lines trace
 	// and the capture, as serve's --trace and --pcap.
 	TracePath, PCAPPath string
+	// Rules are hook rules for the stack's link (--egress, --ingress).
+	Rules
 	// Command runs inside the namespace; empty means an interactive
 	// shell, $SHELL or else /bin/sh.
 	Command []string

@@ -53,6 +53,9 @@ type labChild struct {
 // InLabChild reports true.
 func Lab(cfg LabConfig) (int, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.Rules.Check(); err != nil {
+		return 0, fmt.Errorf("lab: %w", err)
+	}
 	for _, p := range cfg.Addrs {
 		if !tun.HostAddrFor(p).IsValid() {
 			return 0, fmt.Errorf("lab: %v leaves no room for the kernel side's address; use a shorter prefix", p)
@@ -168,7 +171,7 @@ func runLab(cfg LabConfig) (int, error) {
 		return 0, err
 	}
 	shell := len(cfg.Command) == 0
-	scfg := ServeConfig{Addrs: cfg.Addrs, Port: cfg.Port, MaxMessage: cfg.MaxMessage, Log: io.Discard}
+	scfg := ServeConfig{Addrs: cfg.Addrs, Port: cfg.Port, MaxMessage: cfg.MaxMessage, Log: io.Discard, Rules: cfg.Rules}
 	if shell {
 		scfg.Log = cfg.Stderr
 	}

@@ -66,6 +66,8 @@ type ServeConfig struct {
 	// Ready, if set, is called once every service listens, right after
 	// the ready line.
 	Ready func()
+	// Rules are hook rules for the link hook points (--egress, --ingress).
+	Rules
 }
 
 // Ports of the plain TCP services on the userspace stack.
@@ -80,6 +82,10 @@ const (
 // close 1001 to every WebSocket client, closes the listeners and the
 // stack, and returns.
 func Serve(ctx context.Context, cfg ServeConfig) error {
+	egress, ingress, err := cfg.Rules.chains()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	if len(cfg.Addrs) == 0 {
 		return errors.New("serve: --addr is required (the stack's address, e.g. 10.200.0.2/24)")
 	}
@@ -97,11 +103,13 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return err
 	}
 	st, err := netstack.New(netstack.Options{
-		Device: dev,
-		Addrs:  cfg.Addrs,
-		Tracer: cfg.Tracer,
-		Node:   "glassnet",
-		PCAP:   cfg.PCAP,
+		Device:  dev,
+		Addrs:   cfg.Addrs,
+		Tracer:  cfg.Tracer,
+		Node:    "glassnet",
+		PCAP:    cfg.PCAP,
+		Egress:  egress,
+		Ingress: ingress,
 	})
 	if err != nil {
 		return err
@@ -201,7 +209,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	for _, srv := range servers {
 		srv.Shutdown(shutdownCtx)
 	}
-	fmt.Fprintln(cfg.Log, "glassnet: link: "+linkSummary(st.Stats()))
+	stats := st.Stats()
+	fmt.Fprintln(cfg.Log, "glassnet: link: "+linkSummary(stats))
+	if v := verdictSummary(stats); v != "" {
+		fmt.Fprintln(cfg.Log, "glassnet: hooks: "+v)
+	}
 	return nil
 }
 

@@ -1,0 +1,279 @@
+package hook
+
+import (
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+var (
+	cli = netip.MustParseAddr("10.0.0.1")
+	srv = netip.MustParseAddr("10.0.0.2")
+)
+
+func segment(flags uint8, payload int) []byte {
+	b := BuildTCP(cli, srv, 40000, 8080, 1000, 2000, flags, 512, 64)
+	if payload > 0 {
+		b = append(b, make([]byte, payload)...)
+		b[2], b[3] = byte(len(b)>>8), byte(len(b))
+		_ = FixChecksums(b)
+	}
+	return b
+}
+
+func TestFixChecksums(t *testing.T) {
+	t.Parallel()
+	for _, b := range [][]byte{
+		segment(FlagACK, 100),
+		BuildTCP(netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2"), 1, 2, 3, 4, FlagSYN, 5, 6),
+	} {
+		if !ChecksumsValid(b) {
+			t.Fatalf("BuildTCP made bad checksums: % x", b)
+		}
+		p := &Packet{Data: b}
+		if v := (Rewrite{TTL: 3, Window: 7}).Packet(p); v.Action != Modify {
+			t.Fatalf("rewrite = %v", v)
+		}
+		if ChecksumsValid(b) && b[0]>>4 == 4 {
+			// (IPv6 has no header checksum, and the hop limit is not in
+			// the pseudo-header.)
+			t.Fatal("rewritten packet still has valid checksums before the fix")
+		}
+		if err := FixChecksums(b); err != nil || !ChecksumsValid(b) {
+			t.Fatalf("FixChecksums: %v, valid %v", err, ChecksumsValid(b))
+		}
+	}
+	if FixChecksums([]byte{0x20}) != ErrNotIP {
+		t.Error("FixChecksums of garbage did not say ErrNotIP")
+	}
+}
+
+func TestParseHeaders(t *testing.T) {
+	t.Parallel()
+	h := ParseHeaders(segment(FlagSYN|FlagACK, 10))
+	if h.Version != 4 || h.Src != cli || h.Dst != srv || h.Proto != ProtoTCP || h.SrcPort != 40000 ||
+		h.DstPort != 8080 || h.Flags != FlagSYN|FlagACK || h.Seq != 1000 || h.Ack != 2000 || h.Payload != 10 || h.TTL != 64 {
+		t.Errorf("headers = %+v", h)
+	}
+	for n := range 41 {
+		ParseHeaders(segment(FlagACK, 0)[:n]) // must not panic
+	}
+}
+
+func FuzzPacket(f *testing.F) {
+	f.Add(segment(FlagACK, 10))
+	f.Add(BuildTCP(netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2"), 1, 2, 3, 4, FlagSYN, 5, 6))
+	f.Add([]byte{0x45, 0, 0, 20})
+	f.Add([]byte{0x60, 0, 0, 0, 0, 8, 0, 64})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ParseHeaders(b)
+		p := &Packet{Data: append([]byte(nil), b...)}
+		for _, h := range []PacketHook{Rewrite{TTL: 1, Window: 2}, NewCorrupt(1, 1), NewRST(1)} {
+			h.Packet(p)
+			p.Reparse()
+		}
+		if FixChecksums(p.Data) == nil && ParseHeaders(p.Data).Version != 0 && !ChecksumsValid(p.Data) {
+			t.Fatalf("checksums not valid after FixChecksums: % x", p.Data)
+		}
+	})
+}
+
+func TestFilterMatch(t *testing.T) {
+	t.Parallel()
+	syn := &Packet{Data: segment(FlagSYN, 0)}
+	data := &Packet{Data: segment(FlagACK|FlagPSH, 1000)}
+	for _, tc := range []struct {
+		filter    string
+		syn, data bool
+	}{
+		{"tcp", true, true},
+		{"udp or icmp", false, false},
+		{"tcp and port 8080 and syn", true, false},
+		{"dst port 8080 and src port 40000", true, true},
+		{"src port 8080", false, false},
+		{"host 10.0.0.2", true, true},
+		{"src host 10.0.0.2", false, false},
+		{"net 10.0.0.0/24 and ip", true, true},
+		{"ip6", false, false},
+		{"len > 100", false, true},
+		{"len <= 40", true, false},
+		{"not (syn or fin) and psh", false, true},
+		{"ack", false, true},
+	} {
+		f, err := ParseFilter(tc.filter)
+		if err != nil {
+			t.Fatalf("ParseFilter(%q): %v", tc.filter, err)
+		}
+		if got := f.Match(syn); got != tc.syn {
+			t.Errorf("%q on a SYN = %v", tc.filter, got)
+		}
+		if got := f.Match(data); got != tc.data {
+			t.Errorf("%q on data = %v", tc.filter, got)
+		}
+	}
+}
+
+// run feeds n packets through a fresh hook of rule and returns the
+// verdicts.
+func run(t *testing.T, rule string, n int) []Verdict {
+	t.Helper()
+	r, err := ParseRule(rule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.Hook()
+	var vs []Verdict
+	now := time.Unix(0, 0)
+	for i := range n {
+		vs = append(vs, h.Packet(&Packet{Data: segment(FlagACK, 1448), Time: now.Add(time.Duration(i) * time.Millisecond)}))
+	}
+	return vs
+}
+
+func count(vs []Verdict, a Action) int {
+	n := 0
+	for _, v := range vs {
+		if v.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+func TestActionsReplay(t *testing.T) {
+	t.Parallel()
+	for _, rule := range []string{"loss 20%", "loss 20% seed 9", "duplicate 5%", "reorder 10%", "delay 50ms jitter 10ms distribution normal", "loss gemodel 1% 10%", "corrupt 3%"} {
+		a, b := run(t, rule, 2000), run(t, rule, 2000)
+		for i := range a {
+			if a[i].Action != b[i].Action || a[i].Delay != b[i].Delay {
+				t.Fatalf("%q: packet %d: %v then %v", rule, i, a[i], b[i])
+			}
+		}
+	}
+	x, y := run(t, "loss 20% seed 1", 200), run(t, "loss 20% seed 2", 200)
+	same := true
+	for i := range x {
+		same = same && x[i].Action == y[i].Action
+	}
+	if same {
+		t.Error("seeds 1 and 2 lost the same packets")
+	}
+}
+
+func TestActionRates(t *testing.T) {
+	t.Parallel()
+	const n = 20000
+	within := func(name string, got int, want float64) {
+		t.Helper()
+		if math.Abs(float64(got)/n-want) > 0.02 {
+			t.Errorf("%s: %d of %d, want about %.0f%%", name, got, n, want*100)
+		}
+	}
+	within("loss 20%", count(run(t, "loss 20%", n), Drop), 0.20)
+	within("duplicate 5%", count(run(t, "duplicate 5%", n), Duplicate), 0.05)
+	within("reorder 10%", count(run(t, "reorder 10%", n), Delay), 0.10)
+	within("corrupt 1%", count(run(t, "corrupt 1%", n), Modify), 0.01)
+	// Gilbert-Elliott with p=1%, r=10%: a tenth of the time in the bad
+	// state (p/(p+r) = 9%), losing everything there.
+	within("gemodel", count(run(t, "loss gemodel 1% 10%", n), Drop), 0.01/0.11)
+
+	for _, v := range run(t, "delay 50ms jitter 10ms", 1000) {
+		if v.Delay < 40*time.Millisecond || v.Delay > 60*time.Millisecond {
+			t.Fatalf("delay %v outside 50ms ± 10ms", v.Delay)
+		}
+	}
+	for _, v := range run(t, "delay 50ms jitter 10ms distribution normal", 1000) {
+		if v.Delay < 20*time.Millisecond || v.Delay > 80*time.Millisecond {
+			t.Fatalf("delay %v outside 50ms ± 3 × 10ms", v.Delay)
+		}
+	}
+}
+
+func TestRate(t *testing.T) {
+	t.Parallel()
+	// 1 packet of 1488 bytes per millisecond is 11.9 Mbit/s offered to a
+	// 1 Mbit/s link with a 32 KiB burst: the first 22 go at once, then
+	// each waits longer, until the 64 KiB queue is full.
+	vs := run(t, "rate 1mbit burst 32kb limit 64kb", 200)
+	if vs[0].Action != Pass || vs[21].Action != Pass || vs[23].Action != Delay {
+		t.Fatalf("first verdicts: %v %v %v", vs[0], vs[21], vs[23])
+	}
+	// Packets leave in the order they came: each is due no sooner than
+	// the one before.
+	var last time.Duration
+	for i, v := range vs {
+		if v.Action == Delay {
+			due := time.Duration(i)*time.Millisecond + v.Delay
+			if due < last {
+				t.Fatalf("packet %d is due at %v, before the one before it (%v)", i, due, last)
+			}
+			last = due
+		}
+	}
+	if count(vs, Drop) == 0 || vs[199].Reason != "queue-full" {
+		t.Errorf("no queue-full drops: %v", vs[199])
+	}
+}
+
+func TestChain(t *testing.T) {
+	t.Parallel()
+	delay := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Delay, Reason: "a", Delay: time.Second} })
+	dup := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Duplicate, Reason: "b", Copies: 1} })
+	ttl := Rewrite{TTL: 9}
+	drop := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Drop, Reason: "c"} })
+	var seen []string
+	p := &Packet{Data: segment(FlagACK, 0)}
+	v := NewChain(delay, dup, ttl, delay).Run(p, func(v Verdict) { seen = append(seen, v.Reason) })
+	if v.Action != Modify || v.KeepChecksums || v.Delay != 2*time.Second || v.Copies != 1 || len(seen) != 4 {
+		t.Errorf("combined = %+v, seen %v", v, seen)
+	}
+	if p.Headers().TTL != 9 {
+		t.Error("the hook after the rewrite did not see it")
+	}
+	if v := NewChain(delay, drop, dup).Packet(p); v.Action != Drop || v.Reason != "c" || v.Delay != 0 {
+		t.Errorf("drop in a chain = %+v", v)
+	}
+	var pt Point
+	if pt.Load() != nil {
+		t.Error("empty point has a chain")
+	}
+	pt.Set(NewChain())
+	if pt.Load() != nil {
+		t.Error("an empty chain was installed")
+	}
+}
+
+func TestRSTHook(t *testing.T) {
+	t.Parallel()
+	h := NewRST(3)
+	var v Verdict
+	for range 3 {
+		v = h.Packet(&Packet{Data: segment(FlagACK, 100)})
+	}
+	if v.Action != Inject || len(v.Inject) != 1 || len(v.Reply) != 1 {
+		t.Fatalf("third packet: %+v", v)
+	}
+	on, back := ParseHeaders(v.Inject[0]), ParseHeaders(v.Reply[0])
+	if on.Src != cli || on.Seq != 1100 || on.Flags&FlagRST == 0 || !ChecksumsValid(v.Inject[0]) {
+		t.Errorf("onward RST %+v", on)
+	}
+	if back.Src != srv || back.DstPort != 40000 || back.Seq != 2000 || !ChecksumsValid(v.Reply[0]) {
+		t.Errorf("back RST %+v", back)
+	}
+	if v := h.Packet(&Packet{Data: segment(FlagACK, 100)}); v.Action != Pass {
+		t.Errorf("a reset connection was reset again: %+v", v)
+	}
+}
+
+// BenchmarkPointEmpty is the cost of a hook point with nothing installed.
+func BenchmarkPointEmpty(b *testing.B) {
+	var pt Point
+	n := 0
+	for b.Loop() {
+		if pt.Load() != nil {
+			n++
+		}
+	}
+	_ = n
+}

@@ -1,0 +1,479 @@
+package hook
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rule is a packet rule as written on the command line:
+//
+//	[FILTER :] ACTION [seed N]
+//
+// FILTER is a Filter (a tcpdump-like expression); without one the action
+// applies to every packet. ACTION is one of
+//
+//	drop
+//	loss P%                                 each packet lost with probability P
+//	loss gemodel P% R% [1-H% [1-K%]]        Gilbert-Elliott bursts, as netem
+//	delay D [jitter J [distribution uniform|normal]]
+//	duplicate P%
+//	reorder P% [gap D]                      held back D (10ms) so later ones overtake
+//	corrupt P%                              one bit flipped, checksums left wrong
+//	rate R [burst SIZE] [limit SIZE]        token bucket; R in bit, kbit, mbit,
+//	                                        gbit (x1000) or bps, kbps, mbps (bytes)
+//	rst after N [packets]                   reset each matching TCP connection
+//	ttl N, window N                         rewrite, checksums fixed
+//
+// Durations are Go's (100ms, 1.5s); SIZE is bytes with an optional b, kb,
+// mb (x1024). Actions that draw random numbers take "seed N"; without it
+// the seed is derived from the rule's text, so a run repeats exactly.
+type Rule struct {
+	// Src is the rule as given.
+	Src string
+	// Filter selects the packets; nil selects all.
+	Filter *Filter
+	// Action is the action's keyword ("loss", "delay", ...).
+	Action string
+
+	Percent   float64 // loss, duplicate, reorder, corrupt; gemodel's P
+	GE        [3]float64
+	geN       int           // how many of GE were given
+	Delay     time.Duration // delay; reorder's gap
+	Jitter    time.Duration
+	Dist      Distribution
+	distGiven bool
+	Rate      uint64 // bits per second
+	Burst     int
+	Limit     int
+	After     int
+	TTL       uint8
+	Window    uint16
+	Seed      uint64
+	seedGiven bool
+}
+
+// ParseRule parses one rule. An error is a *SyntaxError naming the column.
+func ParseRule(src string) (*Rule, error) {
+	w := NewWords(src)
+	r := &Rule{Src: src}
+	colon := -1
+	for i, wd := range w.words {
+		if wd.text == ":" {
+			if colon >= 0 {
+				return nil, w.Errorf(wd.pos, "a second ':' (one separates the filter from the action)")
+			}
+			colon = i
+		}
+	}
+	aw := w
+	if colon >= 0 {
+		fw := w.sub(0, colon)
+		if fw.Done() {
+			return nil, w.Errorf(w.words[colon].pos, "no filter before ':'")
+		}
+		f, err := parseFilterWords(fw)
+		if err != nil {
+			return nil, err
+		}
+		if !fw.Done() {
+			return nil, w.Errorf(fw.Pos(), "unexpected %s in the filter", describeWord(fw.Peek()))
+		}
+		r.Filter = f
+		aw = w.sub(colon+1, len(w.words))
+		if aw.Done() {
+			return nil, w.Errorf(len(src), "no action after ':'")
+		}
+	}
+	if err := r.parseAction(aw); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Rule) parseAction(w *Words) error {
+	pos := w.Pos()
+	r.Action = w.Next()
+	var err error
+	switch r.Action {
+	case "":
+		return w.Errorf(pos, "no action")
+	case "drop":
+	case "loss":
+		if w.Peek() == "random" {
+			w.Next()
+		}
+		if w.Peek() == "gemodel" {
+			w.Next()
+			r.Action = "loss gemodel"
+			if r.Percent, err = percentWord(w); err != nil {
+				return err
+			}
+			if r.GE[0], err = percentWord(w); err != nil {
+				return err
+			}
+			r.geN = 1
+			for r.geN < 3 && isPercent(w.Peek()) {
+				if r.GE[r.geN], err = percentWord(w); err != nil {
+					return err
+				}
+				r.geN++
+			}
+			break
+		}
+		r.Percent, err = percentWord(w)
+	case "duplicate", "corrupt":
+		r.Percent, err = percentWord(w)
+	case "reorder":
+		if r.Percent, err = percentWord(w); err != nil {
+			return err
+		}
+		if w.Peek() == "gap" {
+			w.Next()
+			r.Delay, err = durationWord(w)
+		}
+	case "delay":
+		if r.Delay, err = durationWord(w); err != nil {
+			return err
+		}
+		if w.Peek() == "jitter" {
+			w.Next()
+			if r.Jitter, err = durationWord(w); err != nil {
+				return err
+			}
+			if w.Peek() == "distribution" {
+				w.Next()
+				p := w.Pos()
+				switch d := w.Next(); d {
+				case "uniform":
+					r.Dist = Uniform
+				case "normal":
+					r.Dist = Normal
+				default:
+					return w.Errorf(p, "%s where uniform or normal belongs", describeWord(d))
+				}
+				r.distGiven = true
+			}
+		}
+	case "rate":
+		p := w.Pos()
+		s := w.Next()
+		if r.Rate, err = parseRate(s); err != nil {
+			return w.Errorf(p, "%s: %v", describeWord(s), err)
+		}
+		for w.Peek() == "burst" || w.Peek() == "limit" {
+			which := w.Next()
+			p := w.Pos()
+			s := w.Next()
+			n, err := parseSize(s)
+			if err != nil {
+				return w.Errorf(p, "%s: %v", describeWord(s), err)
+			}
+			if which == "burst" {
+				r.Burst = n
+			} else {
+				r.Limit = n
+			}
+		}
+	case "rst":
+		p := w.Pos()
+		if s := w.Next(); s != "after" {
+			return w.Errorf(p, "%s where \"after\" belongs (rst after N packets)", describeWord(s))
+		}
+		if r.After, err = intWord(w, "a packet count"); err != nil {
+			return err
+		}
+		if r.After < 1 {
+			return w.Errorf(w.PrevPos(), "rst after %d: count from 1", r.After)
+		}
+		if w.Peek() == "packets" || w.Peek() == "packet" {
+			w.Next()
+		}
+	case "ttl":
+		n, err := intWord(w, "a TTL")
+		if err != nil {
+			return err
+		}
+		if n < 1 || n > 255 {
+			return w.Errorf(w.PrevPos(), "ttl %d: want 1 to 255", n)
+		}
+		r.TTL = uint8(n)
+	case "window":
+		n, err := intWord(w, "a window")
+		if err != nil {
+			return err
+		}
+		if n < 1 || n > 65535 {
+			return w.Errorf(w.PrevPos(), "window %d: want 1 to 65535", n)
+		}
+		r.Window = uint16(n)
+	case "ws":
+		return w.Errorf(pos, ErrFrameFilter)
+	default:
+		return w.Errorf(pos, "unknown action %q (want drop, loss, delay, duplicate, reorder, corrupt, rate, rst, ttl or window)", r.Action)
+	}
+	if err != nil {
+		return err
+	}
+	if w.Peek() == "seed" {
+		w.Next()
+		p := w.Pos()
+		s := w.Next()
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return w.Errorf(p, "%s where a seed (a number) belongs", describeWord(s))
+		}
+		r.Seed, r.seedGiven = n, true
+	}
+	if !w.Done() {
+		return w.Errorf(w.Pos(), "unexpected %s after the action", describeWord(w.Peek()))
+	}
+	return nil
+}
+
+func isPercent(s string) bool {
+	_, err := parsePercent(s)
+	return err == nil && s != ""
+}
+
+func parsePercent(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || math.IsNaN(v) || v < 0 || v > 100 {
+		return 0, fmt.Errorf("want a percentage from 0%% to 100%%")
+	}
+	return v, nil
+}
+
+func percentWord(w *Words) (float64, error) {
+	p := w.Pos()
+	s := w.Next()
+	v, err := parsePercent(s)
+	if err != nil {
+		return 0, w.Errorf(p, "%s where a percentage (e.g. 20%%) belongs", describeWord(s))
+	}
+	return v, nil
+}
+
+func durationWord(w *Words) (time.Duration, error) {
+	p := w.Pos()
+	s := w.Next()
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, w.Errorf(p, "%s where a duration (e.g. 100ms) belongs", describeWord(s))
+	}
+	return d, nil
+}
+
+var rateUnits = []struct {
+	suffix string
+	mult   uint64
+}{
+	{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"bit", 1},
+	{"gbps", 8e9}, {"mbps", 8e6}, {"kbps", 8e3}, {"bps", 8},
+}
+
+func parseRate(s string) (uint64, error) {
+	ls := strings.ToLower(s)
+	for _, u := range rateUnits {
+		if num, ok := strings.CutSuffix(ls, u.suffix); ok {
+			v, err := strconv.ParseFloat(num, 64)
+			if err != nil || v <= 0 || v*float64(u.mult) > 1e15 || math.IsNaN(v) {
+				break
+			}
+			if bits := uint64(v * float64(u.mult)); bits > 0 {
+				return bits, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("want a rate such as 1mbit, 500kbit or 100kbps")
+}
+
+func formatRate(bits uint64) string {
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}} {
+		if bits%u.mult == 0 {
+			return strconv.FormatUint(bits/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatUint(bits, 10) + "bit"
+}
+
+func parseSize(s string) (int, error) {
+	ls := strings.ToLower(s)
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"k", 1 << 10}, {"m", 1 << 20}, {"b", 1}} {
+		if num, ok := strings.CutSuffix(ls, u.suffix); ok {
+			ls, mult = num, u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(ls)
+	if err != nil || n < 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("want a size such as 32kb or 1500")
+	}
+	return n * mult, nil
+}
+
+func formatSize(n int) string {
+	switch {
+	case n != 0 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + "mb"
+	case n != 0 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + "kb"
+	}
+	return strconv.Itoa(n) + "b"
+}
+
+func formatPercent(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) + "%" }
+
+// String is the rule in canonical form; ParseRule gives it back unchanged.
+func (r *Rule) String() string {
+	s := r.actionString()
+	if r.seedGiven {
+		s += " seed " + strconv.FormatUint(r.Seed, 10)
+	}
+	if r.Filter != nil {
+		s = r.Filter.String() + " : " + s
+	}
+	return s
+}
+
+func (r *Rule) actionString() string {
+	switch r.Action {
+	case "loss", "duplicate", "corrupt":
+		return r.Action + " " + formatPercent(r.Percent)
+	case "loss gemodel":
+		s := "loss gemodel " + formatPercent(r.Percent)
+		for _, v := range r.GE[:r.geN] {
+			s += " " + formatPercent(v)
+		}
+		return s
+	case "reorder":
+		s := "reorder " + formatPercent(r.Percent)
+		if r.Delay != 0 {
+			s += " gap " + r.Delay.String()
+		}
+		return s
+	case "delay":
+		s := "delay " + r.Delay.String()
+		if r.Jitter != 0 || r.distGiven {
+			s += " jitter " + r.Jitter.String()
+		}
+		if r.distGiven {
+			s += " distribution " + r.Dist.String()
+		}
+		return s
+	case "rate":
+		s := "rate " + formatRate(r.Rate)
+		if r.Burst != 0 {
+			s += " burst " + formatSize(r.Burst)
+		}
+		if r.Limit != 0 {
+			s += " limit " + formatSize(r.Limit)
+		}
+		return s
+	case "rst":
+		return "rst after " + strconv.Itoa(r.After) + " packets"
+	case "ttl":
+		return "ttl " + strconv.Itoa(int(r.TTL))
+	case "window":
+		return "window " + strconv.Itoa(int(r.Window))
+	}
+	return r.Action
+}
+
+// seed is the rule's seed: the one given, or one derived from the rule.
+func (r *Rule) seed() uint64 {
+	if r.seedGiven {
+		return r.Seed
+	}
+	h := fnv.New64a()
+	h.Write([]byte(r.String()))
+	return h.Sum64()
+}
+
+// Hook builds the rule's hook. Every call returns a fresh hook with its own
+// state and generator, seeded the same way.
+func (r *Rule) Hook() PacketHook {
+	var h PacketHook
+	seed := r.seed()
+	switch r.Action {
+	case "drop":
+		h = DropAll("drop")
+	case "loss":
+		h = NewLoss(r.Percent/100, seed)
+	case "loss gemodel":
+		bad, good := 1.0, 0.0
+		if r.geN > 1 {
+			bad = r.GE[1] / 100
+		}
+		if r.geN > 2 {
+			good = r.GE[2] / 100
+		}
+		h = NewGilbertElliott(r.Percent/100, r.GE[0]/100, bad, good, seed)
+	case "duplicate":
+		h = NewDuplicator(r.Percent/100, seed)
+	case "corrupt":
+		h = NewCorrupt(r.Percent/100, seed)
+	case "reorder":
+		h = NewReorder(r.Percent/100, r.Delay, seed)
+	case "delay":
+		h = NewLatency(r.Delay, r.Jitter, r.Dist, seed)
+	case "rate":
+		h = NewRate(r.Rate, r.Burst, r.Limit)
+	case "rst":
+		h = NewRST(r.After)
+	case "ttl":
+		h = Rewrite{TTL: r.TTL}
+	case "window":
+		h = Rewrite{Window: r.Window}
+	default:
+		h = PacketFunc(func(*Packet) Verdict { return Verdict{} })
+	}
+	return &ruleHook{filter: r.Filter, h: h, name: r.String()}
+}
+
+// ruleHook runs a hook on the packets its filter selects.
+type ruleHook struct {
+	filter *Filter
+	h      PacketHook
+	name   string
+}
+
+func (rh *ruleHook) Packet(p *Packet) Verdict {
+	if !rh.filter.Match(p) {
+		return Verdict{}
+	}
+	v := rh.h.Packet(p)
+	if v.Action != Pass && v.Rule == "" {
+		v.Rule = rh.name
+	}
+	return v
+}
+
+func (rh *ruleHook) String() string { return rh.name }
+
+// ParseRules parses rules and returns the chain of their hooks, in order;
+// nil when there are none.
+func ParseRules(srcs []string) (*Chain, error) {
+	if len(srcs) == 0 {
+		return nil, nil
+	}
+	c := NewChain()
+	for _, s := range srcs {
+		r, err := ParseRule(s)
+		if err != nil {
+			return nil, err
+		}
+		c.Add(r.Hook())
+	}
+	return c, nil
+}

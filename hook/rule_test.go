@@ -1,0 +1,138 @@
+package hook
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseRule(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		src, want string
+	}{
+		{"loss 20%", "loss 20%"},
+		{"loss 20", "loss 20%"},
+		{"loss random 0.5%", "loss 0.5%"},
+		{"loss 20% seed 42", "loss 20% seed 42"},
+		{"loss gemodel 1% 10%", "loss gemodel 1% 10%"},
+		{"loss gemodel 1% 10% 70% 0.1%", "loss gemodel 1% 10% 70% 0.1%"},
+		{"delay 100ms", "delay 100ms"},
+		{"delay 50ms jitter 10ms", "delay 50ms jitter 10ms"},
+		{"delay 50ms jitter 10ms distribution normal", "delay 50ms jitter 10ms distribution normal"},
+		{"duplicate 5%", "duplicate 5%"},
+		{"reorder 10%", "reorder 10%"},
+		{"reorder 10% gap 5ms", "reorder 10% gap 5ms"},
+		{"corrupt 1%", "corrupt 1%"},
+		{"rate 1mbit", "rate 1mbit"},
+		{"rate 1mbit burst 32kb", "rate 1mbit burst 32kb"},
+		{"rate 100kbps burst 1500 limit 64k", "rate 800kbit burst 1500b limit 64kb"},
+		{"tcp and port 8080 and syn : drop", "tcp and port 8080 and syn : drop"},
+		{"tcp port 8080 and syn: drop", "tcp and port 8080 and syn : drop"},
+		{"rst after 10 packets", "rst after 10 packets"},
+		{"port 80 : rst after 3", "port 80 : rst after 3 packets"},
+		{"host fd00::1: drop", "host fd00::1 : drop"},
+		{"src net fd00::/64 : delay 1s", "src net fd00::/64 : delay 1s"},
+		{"not (udp or icmp) && len > 1000 : corrupt 1%", "not (udp or icmp) and len > 1000 : corrupt 1%"},
+		{"src 10.0.0.1 or dst 10.0.0.0/8 : ttl 3", "src host 10.0.0.1 or dst net 10.0.0.0/8 : ttl 3"},
+		{"greater 100 and ! fin : window 1000", "len >= 100 and not fin : window 1000"},
+	} {
+		r, err := ParseRule(tc.src)
+		if err != nil {
+			t.Errorf("ParseRule(%q): %v", tc.src, err)
+			continue
+		}
+		if got := r.String(); got != tc.want {
+			t.Errorf("ParseRule(%q).String() = %q, want %q", tc.src, got, tc.want)
+		}
+		r2, err := ParseRule(r.String())
+		if err != nil || r2.String() != r.String() {
+			t.Errorf("round trip of %q: %v, %v", r.String(), r2, err)
+		}
+	}
+}
+
+func TestParseRuleErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		src, want string
+	}{
+		{"tcp and prot 80 : drop", `rule "tcp and prot 80 : drop": at column 9: unknown word "prot"`},
+		{"", "at column 1: no action"},
+		{"loss", `at column 5: end of rule where a percentage`},
+		{"loss 120%", `at column 6: "120%" where a percentage`},
+		{"delay fast", `at column 7: "fast" where a duration`},
+		{"delay 1s jitter 1ms distribution pareto", `at column 34: "pareto" where uniform or normal`},
+		{"rate 1 mbit", `at column 6: "1"`},
+		{"frobnicate", `unknown action "frobnicate"`},
+		{": drop", "at column 1: no filter before ':'"},
+		{"tcp :", "at column 6: no action after ':'"},
+		{"(tcp : drop", "where ')' closing the '(' at column 1 belongs"},
+		{"tcp and : drop", `at column 9: end of filter where a filter word belongs`},
+		{"tcp udp : drop", `at column 5: unexpected "udp" in the filter`},
+		{"ws opcode ping : drop", "at column 1: ws filters apply to --frame rules"},
+		{"port 99999 : drop", `"99999" where a port number belongs`},
+		{"host 10.0.0 : drop", `"10.0.0" where an IP address belongs`},
+		{"len ~ 3 : drop", `"~" after len`},
+		{"loss 1% seed x", `"x" where a seed`},
+		{"loss 1% extra", `unexpected "extra" after the action`},
+		{"tcp : drop : drop", "a second ':'"},
+		{"rst after 0 packets", "count from 1"},
+	} {
+		_, err := ParseRule(tc.src)
+		var se *SyntaxError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseRule(%q) = %v, want a *SyntaxError containing %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+func TestRuleValues(t *testing.T) {
+	t.Parallel()
+	r, err := ParseRule("udp : delay 50ms jitter 10ms distribution normal seed 7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Delay != 50*time.Millisecond || r.Jitter != 10*time.Millisecond || r.Dist != Normal || r.Seed != 7 {
+		t.Errorf("rule = %+v", r)
+	}
+	r, err = ParseRule("rate 1mbit burst 32kb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rate != 1e6 || r.Burst != 32<<10 {
+		t.Errorf("rate = %d, burst %d", r.Rate, r.Burst)
+	}
+}
+
+func FuzzParseRule(f *testing.F) {
+	for _, s := range []string{
+		"loss 20%", "delay 50ms jitter 10ms distribution normal", "tcp and port 8080 and syn : drop",
+		"rst after 10 packets", "host fd00::1: drop", "not (udp or icmp) and len > 1000 : corrupt 1%",
+		"((((", "::::", "!!!tcp:drop", "rate 1e308gbit", "len != 5:ttl 1", "src net ::ffff:1.2.3.4/120 : drop",
+		"loss gemodel 1% 2% 3% 4% seed 18446744073709551615", "ws : drop", "delay -1s", "tcp:", ":", "(",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		r, err := ParseRule(src)
+		if err != nil {
+			var se *SyntaxError
+			if !errors.As(err, &se) || se.Col < 1 || se.Col > len(src)+1 {
+				t.Fatalf("ParseRule(%q) = %v: want a *SyntaxError with a column in range", src, err)
+			}
+			return
+		}
+		canon := r.String()
+		r2, err := ParseRule(canon)
+		if err != nil {
+			t.Fatalf("ParseRule(%q) ok as %q, which fails: %v", src, canon, err)
+		}
+		if r2.String() != canon {
+			t.Fatalf("round trip: %q -> %q -> %q", src, canon, r2.String())
+		}
+		p := &Packet{Data: []byte(src)}
+		r.Hook().Packet(p)
+	})
+}

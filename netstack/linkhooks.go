@@ -1,0 +1,191 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+)
+
+// The link hook points: hook.LinkIngress sees every packet read from the
+// device before it is checked and delivered, hook.LinkEgress every packet
+// gVisor hands down before it is written. Hooks see the IP packet; on an
+// Ethernet device the frame header is left out (and ARP frames pass
+// without a hook). With no chain installed a packet costs one atomic load.
+//
+// What the endpoint does with the combined verdict of a chain:
+//
+//	Drop        the packet goes no further; counted under its reason
+//	Modify      checksums are recomputed unless KeepChecksums
+//	Delay       the packet waits in the direction's delay queue, which
+//	            writes or delivers it when due (full: dropped, "queue-full")
+//	Duplicate   the packet goes Copies more times, right after itself
+//	Inject      the Inject packets go after it, the same way
+//	Reply       packets go the other way: at egress they are delivered to
+//	            this stack, at ingress written to the device (both through
+//	            the delay queues, so no hook ever waits)
+
+// SetEgress installs c at the link egress hook point, replacing what was
+// there; nil removes it. It is safe while packets flow.
+func (st *Stack) SetEgress(c *hook.Chain) { st.ep.egress.Set(c) }
+
+// SetIngress installs c at the link ingress hook point; nil removes it.
+func (st *Stack) SetIngress(c *hook.Chain) { st.ep.ingress.Set(c) }
+
+// DropQueueFull: a hook delayed a packet and the delay queue was full.
+const DropQueueFull DropReason = "queue-full"
+
+// ipOf returns the IP packet in b, a packet or frame of this endpoint, or
+// nil for an Ethernet frame that carries no IP.
+func (e *endpoint) ipOf(b []byte) []byte {
+	if !e.l2 {
+		return b
+	}
+	if len(b) < header.EthernetMinimumSize {
+		return nil
+	}
+	switch binary.BigEndian.Uint16(b[12:14]) {
+	case uint16(header.IPv4ProtocolNumber), uint16(header.IPv6ProtocolNumber):
+		return b[header.EthernetMinimumSize:]
+	}
+	return nil
+}
+
+// frameLike wraps the IP packet ip for the device: as is on a TUN, or on an
+// Ethernet device behind the header of like, with the addresses swapped
+// when reverse.
+func (e *endpoint) frameLike(like, ip []byte, reverse bool) []byte {
+	if !e.l2 {
+		return ip
+	}
+	f := make([]byte, header.EthernetMinimumSize+len(ip))
+	if reverse {
+		copy(f[0:6], like[6:12])
+		copy(f[6:12], like[0:6])
+	} else {
+		copy(f[0:12], like[0:12])
+	}
+	et := header.IPv4ProtocolNumber
+	if len(ip) > 0 && ip[0]>>4 == 6 {
+		et = header.IPv6ProtocolNumber
+	}
+	binary.BigEndian.PutUint16(f[12:14], uint16(et))
+	copy(f[header.EthernetMinimumSize:], ip)
+	return f
+}
+
+// runHook runs chain on one packet or frame b (changed in place if a hook
+// modifies it) and counts and traces each non-pass verdict.
+func (e *endpoint) runHook(chain *hook.Chain, name string, dir trace.Dir, b []byte) (hook.Verdict, bool) {
+	ip := e.ipOf(b)
+	if ip == nil {
+		return hook.Verdict{}, false
+	}
+	hd := hook.In
+	if dir == trace.Out {
+		hd = hook.Out
+	}
+	p := hook.Packet{Dir: hd, Hook: name, Data: ip, Time: time.Now()}
+	v := chain.Run(&p, func(v hook.Verdict) {
+		e.counters.verdict(name, v)
+		if e.tap != nil {
+			e.tap.verdict(dir, name, v, ip)
+		}
+	})
+	if v.Action == hook.Modify && !v.KeepChecksums {
+		_ = hook.FixChecksums(ip)
+	}
+	return v, true
+}
+
+// hookOut runs the egress chain on a batch of serialized packets and
+// returns what goes to the device now; delayed packets and replies go to
+// the queues.
+func (e *endpoint) hookOut(chain *hook.Chain, bufs [][]byte) [][]byte {
+	out := bufs[:0:0]
+	for _, b := range bufs {
+		v, ok := e.runHook(chain, hook.LinkEgress, trace.Out, b)
+		if !ok {
+			out = append(out, b)
+			continue
+		}
+		if v.Action == hook.Drop {
+			e.counters.drop(DropReason(v.Reason))
+			continue
+		}
+		for _, r := range v.Reply {
+			e.queue(e.inQ, trace.In, e.frameLike(b, r, true), 0)
+		}
+		now := make([][]byte, 0, 1+v.Copies+len(v.Inject))
+		for range 1 + max(v.Copies, 0) {
+			now = append(now, b)
+		}
+		for _, inj := range v.Inject {
+			now = append(now, e.frameLike(b, inj, false))
+		}
+		if v.Delay > 0 {
+			for _, nb := range now {
+				e.queue(e.outQ, trace.Out, append([]byte(nil), nb...), v.Delay)
+			}
+			continue
+		}
+		out = append(out, now...)
+	}
+	return out
+}
+
+// hookIn runs the ingress chain on a packet read from the device and
+// delivers what it lets through. b is only borrowed.
+func (e *endpoint) hookIn(chain *hook.Chain, b []byte) {
+	v, ok := e.runHook(chain, hook.LinkIngress, trace.In, b)
+	if !ok {
+		e.deliverNow(b)
+		return
+	}
+	if v.Action == hook.Drop {
+		e.counters.drop(DropReason(v.Reason))
+		return
+	}
+	for _, r := range v.Reply {
+		e.queue(e.outQ, trace.Out, e.frameLike(b, r, true), 0)
+	}
+	n := 1 + max(v.Copies, 0)
+	if v.Delay > 0 {
+		for range n {
+			e.queue(e.inQ, trace.In, append([]byte(nil), b...), v.Delay)
+		}
+		for _, inj := range v.Inject {
+			e.queue(e.inQ, trace.In, e.frameLike(b, inj, false), v.Delay)
+		}
+		return
+	}
+	for range n {
+		e.deliverNow(b)
+	}
+	for _, inj := range v.Inject {
+		e.deliverNow(e.frameLike(b, inj, false))
+	}
+}
+
+// queue puts b in q to leave after d, or counts it as a queue-full drop.
+func (e *endpoint) queue(q *delayQueue, dir trace.Dir, b []byte, d time.Duration) {
+	if !q.push(b, d) {
+		e.drop(dir, DropQueueFull, len(b))
+	}
+}
+
+// sendDelayed writes one packet that waited in the egress queue.
+func (e *endpoint) sendDelayed(b []byte) {
+	if e.closed.Load() {
+		e.drop(trace.Out, DropDeviceClosed, len(b))
+		return
+	}
+	if e.tap != nil {
+		e.tap.packet(trace.Out, b)
+	}
+	var n int
+	e.writeBatch([][]byte{b}, &n)
+}
