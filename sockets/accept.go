@@ -57,7 +57,20 @@ func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket
 		pfa   tcpip.FullAddress
 		tries int
 	)
-	terr, err := s.block(ctx, cancel, so, "accept", readMask, so.nonblock.Load(), func() tcpip.Error {
+	var (
+		cv      *CallVerdict
+		verdict CallVerdict
+	)
+	if s.hooks.Load() != nil {
+		hooked, err := s.hookAccept(ctx, cancel, so, &verdict)
+		if err != nil {
+			return nil, netip.AddrPort{}, err
+		}
+		if hooked {
+			cv = &verdict
+		}
+	}
+	terr, err := s.block(ctx, cancel, so, "accept", readMask, so.nonblock.Load(), cv, func() tcpip.Error {
 		tries++
 		var terr tcpip.Error
 		nep, nwq, terr = so.ep.Accept(&pfa)

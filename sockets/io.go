@@ -70,6 +70,22 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		return 0, netip.AddrPort{}, nil
 	}
 	nonblock := so.nonblock.Load() || flags&MSG_DONTWAIT != 0
+	var (
+		cv      *CallVerdict
+		verdict CallVerdict
+	)
+	if s.hooks.Load() != nil {
+		var (
+			hooked bool
+			err    error
+		)
+		if b, hooked, err = s.hookRecv(ctx, cancel, so, b, flags, nonblock, needAddr, &verdict); err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+		if hooked {
+			cv = &verdict
+		}
+	}
 	opts := tcpip.ReadOptions{Peek: flags&MSG_PEEK != 0, NeedRemoteAddr: needAddr}
 	waitAll := flags&MSG_WAITALL != 0 && so.stream() && !opts.Peek
 
@@ -80,7 +96,7 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 			res tcpip.ReadResult
 			off uint64
 		)
-		terr, err := s.block(ctx, cancel, so, "recv", readMask, nonblock, func() tcpip.Error {
+		terr, err := s.block(ctx, cancel, so, "recv", readMask, nonblock, cv, func() tcpip.Error {
 			var terr tcpip.Error
 			res, off, terr = so.read(b[total:], opts)
 			return terr
@@ -217,6 +233,23 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		return 0, syscall.EBADF
 	}
 	nonblock := so.nonblock.Load() || flags&MSG_DONTWAIT != 0
+	var (
+		cv      *CallVerdict
+		verdict CallVerdict
+	)
+	if s.hooks.Load() != nil {
+		var (
+			hooked, done bool
+			n            int
+			err          error
+		)
+		if b, hooked, n, done, err = s.hookSend(ctx, cancel, so, b, flags, nonblock, to != nil, &verdict); done {
+			return n, err
+		}
+		if hooked {
+			cv = &verdict
+		}
+	}
 	opts := tcpip.WriteOptions{To: to, More: flags&MSG_MORE != 0, Atomic: !so.stream()}
 	total := 0
 	for {
@@ -224,7 +257,7 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 			n   int64
 			off uint64
 		)
-		terr, err := s.block(ctx, cancel, so, "send", writeMask, nonblock, func() tcpip.Error {
+		terr, err := s.block(ctx, cancel, so, "send", writeMask, nonblock, cv, func() tcpip.Error {
 			var terr tcpip.Error
 			n, off, terr = so.write(b[total:], opts)
 			return terr

@@ -48,6 +48,10 @@ type Sockets struct {
 	callMu   sync.Mutex
 	callLog  io.Writer
 
+	// hooks is the installed CallHook (SetCallHook); nil costs one load.
+	hooks    atomic.Pointer[callHooks]
+	verdicts verdictCounts
+
 	mu   sync.Mutex
 	fds  []*socket // indexed by descriptor; nil means free
 	next int       // no descriptor below next is free

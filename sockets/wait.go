@@ -64,7 +64,7 @@ const (
 // cancel is closed (os.ErrDeadlineExceeded, for the net.Conn deadlines) or
 // when the descriptor is closed (EBADF). When nonblock is set, a would-block
 // result is returned as ErrWouldBlock for the caller to map.
-func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket, op string, mask waiter.EventMask, nonblock bool, try func() tcpip.Error) (tcpip.Error, error) {
+func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket, op string, mask waiter.EventMask, nonblock bool, cv *CallVerdict, try func() tcpip.Error) (tcpip.Error, error) {
 	if so.closed() {
 		return nil, syscall.EBADF
 	}
@@ -87,14 +87,24 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 			s.emit(so, "", dirOf(op), "would-block", op+": "+sleepReason(op)+", going to sleep",
 				f("fd", so.fd), f("op", op), f("wait", eventString(mask)))
 		}
-		select {
-		case <-w.ch:
-		case <-ctx.Done():
-			return nil, ctxErr(ctx, op)
-		case <-cancel:
-			return nil, os.ErrDeadlineExceeded
-		case <-so.done:
-			return nil, syscall.EBADF
+		// A call hook's verdict (cv) may wake the call without an
+		// event, or let a real wake-up arrive late.
+		spurious := cv.spurious()
+		if !spurious {
+			select {
+			case <-w.ch:
+			case <-ctx.Done():
+				return nil, ctxErr(ctx, op)
+			case <-cancel:
+				return nil, os.ErrDeadlineExceeded
+			case <-so.done:
+				return nil, syscall.EBADF
+			}
+			if d := cv.wakeDelay(); d > 0 {
+				if err := s.pause(ctx, cancel, so, op, d); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if so.closed() {
 			// Close wakes the queue too; the descriptor is gone
@@ -103,8 +113,13 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 		}
 		if s.tr.Enabled() {
 			m := waiter.EventMask(w.mask.Swap(0))
-			s.emit(so, "", dirOf(op), "woken", op+": woken by "+eventString(m),
-				f("fd", so.fd), f("op", op), f("events", eventString(m)))
+			if spurious {
+				s.emit(so, "", dirOf(op), "woken", op+": woken"+spuriousNote,
+					f("fd", so.fd), f("op", op), f("events", "none"), f("spurious", true))
+			} else {
+				s.emit(so, "", dirOf(op), "woken", op+": woken by "+eventString(m),
+					f("fd", so.fd), f("op", op), f("events", eventString(m)))
+			}
 		}
 	}
 }

@@ -164,9 +164,10 @@ func (c *Conn) finishClose() {
 }
 
 // fail fails the connection (RFC 6455 §7.1.7) after a violation by the
-// peer: it sends a close frame with code, half-closes TCP, discards what
-// the peer still sends until it closes too (so that unread data does not
-// turn the close into a reset), and closes.
+// peer: it sends a close frame with code, half-closes TCP if it is the
+// server (a client waits for the server to close TCP first, §7.1.1),
+// discards what the peer still sends until it closes too (so that unread
+// data does not turn the close into a reset), and closes.
 func (c *Conn) fail(code StatusCode, err error) {
 	reason := err.Error()
 	if len(reason) > maxCloseReason {
@@ -179,7 +180,7 @@ func (c *Conn) fail(code StatusCode, err error) {
 	sendErr := c.sendClose(ctx, ClosePayload(code, reason))
 	cancel()
 	if sendErr == nil {
-		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok && !c.client {
 			cw.CloseWrite()
 		}
 		c.nc.SetReadDeadline(time.Now().Add(c.cfg.closeTimeout))

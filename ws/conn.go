@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glassnet/glassnet/trace"
@@ -44,6 +45,7 @@ type connConfig struct {
 	closeTimeout time.Duration
 	tracer       *trace.Tracer
 	node         string
+	frameHook    FrameHook
 }
 
 func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, node string) connConfig {
@@ -78,6 +80,8 @@ type Conn struct {
 	roff     int64 // offset of the next frame header since the handshake
 	rerr     error // sticky error ending the read side
 	ctrl     [MaxControlPayload]byte
+	// readFilter is set once br reads through a frameFilter (hooks.go).
+	readFilter bool
 
 	// Writing. msgLock is held for a whole data message, writeLock for
 	// one frame. The fields below writeLock are guarded by it.
@@ -105,6 +109,9 @@ type Conn struct {
 	// direction, when nc reports its stream offsets (see setBases).
 	rbase, wbase int64
 	based        bool
+
+	// frameHook is the installed FrameHook (SetFrameHook).
+	frameHook atomic.Pointer[frameHooks]
 }
 
 func newConn(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, cfg connConfig) *Conn {
@@ -131,6 +138,7 @@ func newConn(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, cfg
 	if cfg.tracer.Enabled() {
 		c.name = connName(nc)
 	}
+	c.SetFrameHook(cfg.frameHook)
 	return c
 }
 

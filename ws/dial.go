@@ -42,6 +42,9 @@ type DialOptions struct {
 	Tracer *trace.Tracer
 	// Node names this side in trace events.
 	Node string
+	// FrameHook, if set, sees every frame read and written (see
+	// FrameHook); Conn.SetFrameHook changes it later.
+	FrameHook FrameHook
 }
 
 // Dial connects to a ws:// or wss:// URL and runs the opening handshake.
@@ -145,6 +148,7 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 		}
 	}
 	cfg := newConfig(opts.MaxMessageSize, opts.CloseTimeout, opts.Tracer, opts.Node)
+	cfg.frameHook = opts.FrameHook
 	var name string
 	if cfg.tracer.Enabled() {
 		name = connName(nc)

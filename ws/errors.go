@@ -19,6 +19,7 @@ func (e protocolError) Is(target error) bool { return target == ErrProtocol }
 // Framing violations. Each matches ErrProtocol as well as itself.
 var (
 	ErrLengthOverflow         error = protocolError("ws: 64-bit payload length has its most significant bit set")
+	ErrNonMinimalLength       error = protocolError("ws: payload length not in its minimal encoding")
 	ErrReservedBits           error = protocolError("ws: reserved bits set without a negotiated extension")
 	ErrUnknownOpcode          error = protocolError("ws: unknown opcode")
 	ErrFragmentedControl      error = protocolError("ws: fragmented control frame")

@@ -157,8 +157,10 @@ type Header struct {
 // allocating and returns it with its size in bytes. If b is too short it
 // returns ErrShortHeader and the number of bytes needed so far (2 until the
 // first two bytes are known, then the full size). A 64-bit length with its
-// most significant bit set is ErrLengthOverflow (RFC 6455 §5.2). ParseHeader
-// checks only the encoding; Validate checks the framing rules.
+// most significant bit set is ErrLengthOverflow, and a length in a longer
+// encoding than it needs is ErrNonMinimalLength (RFC 6455 §5.2: "the
+// minimal number of bytes MUST be used"). ParseHeader checks only the
+// encoding; Validate checks the framing rules.
 func ParseHeader(b []byte) (Header, int, error) {
 	if len(b) < MinHeaderSize {
 		return Header{}, MinHeaderSize, ErrShortHeader
@@ -171,6 +173,9 @@ func ParseHeader(b []byte) (Header, int, error) {
 	length := raw.PayloadLength()
 	if length > 1<<63-1 {
 		return Header{}, n, ErrLengthOverflow
+	}
+	if ext := raw.extSize(); ext == 2 && length < len16 || ext == 8 && length <= 0xffff {
+		return Header{}, n, ErrNonMinimalLength
 	}
 	return Header{
 		Fin:    raw.Fin(),

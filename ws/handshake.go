@@ -52,10 +52,15 @@ type AcceptOptions struct {
 	Tracer *trace.Tracer
 	// Node names this side in trace events.
 	Node string
+	// FrameHook, if set, sees every frame read and written (see
+	// FrameHook); Conn.SetFrameHook changes it later.
+	FrameHook FrameHook
 }
 
 func (o *AcceptOptions) config() connConfig {
-	return newConfig(o.MaxMessageSize, o.CloseTimeout, o.Tracer, o.Node)
+	cfg := newConfig(o.MaxMessageSize, o.CloseTimeout, o.Tracer, o.Node)
+	cfg.frameHook = o.FrameHook
+	return cfg
 }
 
 // SameOrigin rejects a request whose Origin header names a host other than

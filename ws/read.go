@@ -13,9 +13,9 @@ import (
 	"github.com/glassnet/glassnet/trace"
 )
 
-// readChunkSize is how much payload is read, unmasked and validated at a
-// time, so that invalid UTF-8 fails the connection before the rest of a
-// large frame has arrived.
+// readChunkSize is the most payload read, unmasked and validated at a
+// time; less is taken when less has arrived, so that invalid UTF-8 fails
+// the connection before the rest of a frame has arrived.
 const readChunkSize = 32 << 10
 
 // ReadMessage reads the next data message, answering pings and handling
@@ -58,6 +58,7 @@ func (c *Conn) readMessage(ctx context.Context) (MessageType, []byte, error) {
 		valid  utf8Validator
 	)
 	for {
+		c.hookReads()
 		h, err := c.readHeader()
 		if err != nil {
 			if ctxErr := ctxDone(ctx); !inMsg && ctxErr != nil && isTimeout(err) {
@@ -181,10 +182,18 @@ func (c *Conn) readData(h Header, msg []byte, v *utf8Validator) ([]byte, error) 
 		n := int(min(left, readChunkSize))
 		start := len(msg)
 		msg = slices.Grow(msg, n)[:start+n]
-		chunk := msg[start:]
-		if _, err := io.ReadFull(c.br, chunk); err != nil {
+		// Take what has arrived rather than waiting for n bytes, so that
+		// an invalid byte fails the connection before the rest of the
+		// frame arrives (fail fast, RFC 6455 §8.1).
+		n, err := c.br.Read(msg[start:])
+		msg = msg[:start+n]
+		if n == 0 {
+			if err == nil {
+				err = io.ErrNoProgress
+			}
 			return msg, noEOF(err)
 		}
+		chunk := msg[start:]
 		c.roff += int64(n)
 		left -= int64(n)
 		if h.Masked {

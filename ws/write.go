@@ -135,9 +135,19 @@ func (c *Conn) writeControl(ctx context.Context, op Opcode, p []byte) error {
 	return c.writeFrame(ctx, true, op, p)
 }
 
-// writeFrame sends one frame under writeLock. A client masks the payload
-// with a fresh key into a scratch buffer; p is never modified.
+// writeFrame sends one frame, through the frame hook when one is installed.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op Opcode, p []byte) error {
+	if hs := c.frameHook.Load(); hs != nil {
+		return c.writeHooked(ctx, hs.h, fin, op, p)
+	}
+	return c.writeRaw(ctx, Header{Fin: fin, Opcode: op}, p)
+}
+
+// writeRaw sends one frame with h's FIN, RSV and opcode under writeLock. A
+// client masks the payload with a fresh key into a scratch buffer; p is
+// never modified.
+func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
+	op := h.Opcode
 	if err := c.lock(ctx, c.writeLock); err != nil {
 		return err
 	}
@@ -158,9 +168,9 @@ func (c *Conn) writeFrame(ctx context.Context, fin bool, op Opcode, p []byte) er
 	stop := watch(ctx, c.nc.SetWriteDeadline)
 	defer stop()
 
-	h := Header{Fin: fin, Opcode: op, Length: int64(len(p))}
+	h.Length = int64(len(p))
+	h.Masked, h.Mask = c.client, [4]byte{}
 	if c.client {
-		h.Masked = true
 		h.Mask = c.keys.next()
 	}
 	var hb [MaxHeaderSize]byte

@@ -1,0 +1,516 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+)
+
+// HookFrame is a frame as a FrameHook sees it. Payload is unmasked; the
+// hook may change Header and Payload in place or replace Payload. The
+// HookFrame and its Payload are valid only during the call: a hook that
+// keeps a payload copies it.
+type HookFrame struct {
+	Frame
+	// Dir is trace.In for a frame read, trace.Out for one written.
+	Dir trace.Dir
+	// Client is set on the client side of the connection.
+	Client bool
+	// Node and Conn name the connection as its trace events do.
+	Node string
+	Conn string
+}
+
+// FrameVerdict is a FrameHook's answer: a hook.Verdict and the frame-level
+// effects it has no place for. The zero value passes.
+type FrameVerdict struct {
+	hook.Verdict
+	// Split, if above 1, cuts a text, binary or continuation frame into
+	// that many fragments (fewer when the payload is shorter): the first
+	// keeps the opcode, the others are continuations, and only the last
+	// keeps FIN. Control frames are never split.
+	Split int
+	// Frames are injected after the frame (with Action Inject, or with
+	// any action but Drop).
+	Frames []Frame
+}
+
+func (v *FrameVerdict) passes() bool {
+	return (v.Action == hook.Pass || v.Action == hook.Hold) && v.Split <= 1 && len(v.Frames) == 0
+}
+
+// FrameHook changes WebSocket frames in flight. It sees every
+// frame a Conn reads, after its header has been parsed and its payload
+// unmasked but before any rule of RFC 6455 is checked or anything is
+// delivered, and every frame it writes (data fragments, pings, pongs,
+// close frames) before it is encoded. It answers with a FrameVerdict:
+//
+//	Pass                  the frame goes on (with any change the hook made in place)
+//	Drop                  the frame vanishes
+//	Modify                the hook edited Header (FIN, RSV, opcode) or Payload;
+//	                      the length is re-encoded from len(Payload)
+//	Delay                 the frame goes on after Verdict.Delay
+//	Duplicate             the frame goes on Verdict.Copies+1 times
+//	Inject                the frame goes on, followed by Verdict.Inject (encoded
+//	                      frames, as WriteFrame makes them) and FrameVerdict.Frames
+//	Split n (any action)  a data frame is cut into n fragments (RFC 6455 §5.4)
+//
+// Hold is not supported for frames and passes. Frames a hook makes are
+// masked as the direction requires (client to server masked): the hook
+// never deals with masking keys.
+//
+// On the read side the frames the hook lets through are re-encoded into
+// the stream the parser reads, so everything the parser checks still
+// applies to them: a frame modified into something RFC 6455 forbids fails
+// the connection exactly as if the peer had sent it. Changing a text
+// frame's payload into invalid UTF-8 makes the receiver fail with 1007,
+// a control frame longer than 125 bytes or with FIN clear gives 1002,
+// dropping a close frame leaves Close to time out,
+// dropping or duplicating the first fragment of a message gives 1002 while
+// a later fragment silently shortens or repeats part of the message. These are
+// experiments, not bugs. Trace offsets of frames read after a Modify,
+// Drop or Split count the re-encoded stream.
+//
+// A hook installed with SetFrameHook on a connection that had none applies
+// to the frames read after the one being waited for. A frame longer than
+// the connection's message limit (or 64 MiB with no limit) is passed
+// unhooked, so that a hook never buffers more than a message.
+//
+// Every verdict other than a pass is a "verdict" trace event (layer ws)
+// with the fields action, reason, rule, opcode, len and effect.
+//
+// Frame is called from the
+// reading goroutine and from every writing goroutine: it must be safe for
+// concurrent use, and it must not call the Conn's read or write methods.
+type FrameHook interface {
+	Frame(f *HookFrame) FrameVerdict
+}
+
+// FrameHookFunc adapts a function to FrameHook.
+type FrameHookFunc func(f *HookFrame) FrameVerdict
+
+// Frame implements FrameHook.
+func (fn FrameHookFunc) Frame(f *HookFrame) FrameVerdict { return fn(f) }
+
+type frameHooks struct{ h FrameHook }
+
+// SetFrameHook installs h for the frames c reads and writes from now on;
+// nil removes it. It is safe to call at any time.
+func (c *Conn) SetFrameHook(h FrameHook) {
+	if h == nil {
+		c.frameHook.Store(nil)
+		return
+	}
+	c.frameHook.Store(&frameHooks{h: h})
+}
+
+// FrameHook returns the installed hook, or nil.
+func (c *Conn) FrameHook() FrameHook {
+	if hs := c.frameHook.Load(); hs != nil {
+		return hs.h
+	}
+	return nil
+}
+
+// hookReads puts the frame filter under the parser once a hook has been
+// installed. It is called with readLock held, between frames.
+func (c *Conn) hookReads() {
+	if c.readFilter || c.frameHook.Load() == nil {
+		return
+	}
+	c.readFilter = true
+	c.br = bufio.NewReaderSize(&frameFilter{c: c, src: c.br}, 8<<10)
+}
+
+var hookFrames = sync.Pool{New: func() any { return new(HookFrame) }}
+
+// applyHook asks the hook about f and appends the frames that take its
+// place (none for a drop) to frames; it also returns how long to wait
+// before they go.
+func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([]Frame, time.Duration) {
+	hf := hookFrames.Get().(*HookFrame)
+	*hf = HookFrame{Frame: f, Dir: dir, Client: c.client, Node: c.cfg.node, Conn: c.name}
+	v := h.Frame(hf)
+	out := hf.Frame
+	*hf = HookFrame{}
+	hookFrames.Put(hf)
+	out.Header.Length = int64(len(out.Payload))
+	if v.passes() {
+		return append(frames, out), 0
+	}
+	if c.cfg.tracer.Enabled() {
+		c.traceVerdict(dir, &f.Header, &out.Header, &v)
+	}
+	switch v.Action {
+	case hook.Drop:
+		return frames, 0
+	case hook.Duplicate:
+		for range v.Copies + 1 {
+			frames = append(frames, splitFrame(out, v.Split)...)
+		}
+	default:
+		frames = splitFrame(out, v.Split)
+	}
+	for _, b := range v.Inject {
+		if f, err := ReadFrame(bytes.NewReader(b)); err == nil {
+			f.Header.Length = int64(len(f.Payload))
+			frames = append(frames, f)
+		}
+	}
+	for _, f := range v.Frames {
+		f.Header.Length = int64(len(f.Payload))
+		frames = append(frames, f)
+	}
+	var delay time.Duration
+	if v.Action == hook.Delay {
+		delay = v.Delay
+	}
+	return frames, delay
+}
+
+// splitFrame cuts a data frame into n fragments.
+func splitFrame(f Frame, n int) []Frame {
+	op := f.Header.Opcode
+	if n <= 1 || op.IsControl() || !op.Known() {
+		return []Frame{f}
+	}
+	n = min(n, max(len(f.Payload), 1))
+	out := make([]Frame, 0, n)
+	p := f.Payload
+	for i := range n {
+		k := len(p) / (n - i)
+		h := f.Header
+		h.Fin = f.Header.Fin && i == n-1
+		if i > 0 {
+			h.Opcode = OpContinuation
+		}
+		h.Length = int64(k)
+		out = append(out, Frame{Header: h, Payload: p[:k:k]})
+		p = p[k:]
+	}
+	return out
+}
+
+func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, v *FrameVerdict) {
+	a := v.Action
+	if a == hook.Pass || a == hook.Hold {
+		a = hook.Modify
+	}
+	var effect []string
+	switch v.Action {
+	case hook.Drop:
+		effect = append(effect, "dropped")
+	case hook.Delay:
+		effect = append(effect, "delayed "+v.Delay.String())
+	case hook.Duplicate:
+		effect = append(effect, strconv.Itoa(v.Copies)+" copies")
+	case hook.Modify:
+		if *before != *after {
+			effect = append(effect, "now "+after.String())
+		} else {
+			effect = append(effect, "payload edited")
+		}
+	}
+	if v.Split > 1 && v.Action != hook.Drop {
+		effect = append(effect, "split into "+strconv.Itoa(v.Split))
+	}
+	if n := len(v.Inject) + len(v.Frames); n > 0 && v.Action != hook.Drop {
+		effect = append(effect, strconv.Itoa(n)+" injected")
+	}
+	e := strings.Join(effect, ", ")
+	c.emit(dir, "verdict", fmt.Sprintf("%v frame: %v: %s", before.Opcode, a, e),
+		trace.Field{Key: "action", Value: a.String()},
+		trace.Field{Key: "reason", Value: v.Reason},
+		trace.Field{Key: "rule", Value: v.Rule},
+		trace.Field{Key: "opcode", Value: before.Opcode.String()},
+		trace.Field{Key: "len", Value: before.Length},
+		trace.Field{Key: "effect", Value: e})
+}
+
+// writeHooked sends one frame through the hook.
+func (c *Conn) writeHooked(ctx context.Context, h FrameHook, fin bool, op Opcode, p []byte) error {
+	// The hook may edit the payload in place: give it a copy, not the
+	// caller's buffer.
+	f := Frame{Header: Header{Fin: fin, Opcode: op, Length: int64(len(p))}, Payload: bytes.Clone(p)}
+	var one [1]Frame
+	frames, delay := c.applyHook(h, trace.Out, f, one[:0])
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closed:
+			return net.ErrClosed
+		}
+	}
+	for i, f := range frames {
+		if err := c.writeRaw(ctx, f.Header, f.Payload); err != nil {
+			if i > 0 && errors.Is(err, ErrCloseSent) {
+				// Frames injected behind a close frame are not sent
+				// (RFC 6455 §5.5.1); the close frame itself went.
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// frameFilter sits between the connection's buffered reader and the
+// parser once a hook is installed: it reads whole frames, hands them to
+// the hook, and re-encodes what the hook lets through for the parser. A
+// partly read frame is kept across errors, so a read deadline that fires
+// in the middle of a frame loses nothing.
+type frameFilter struct {
+	c   *Conn
+	src *bufio.Reader
+
+	out []byte // encoded frames for the parser
+	off int
+
+	have bool // h has been consumed from src; pay is being filled
+	h    Header
+	pay  []byte
+	got  int
+
+	raw         int64 // payload bytes of an unhooked frame still to copy
+	passthrough bool  // the stream could not be parsed: copy the rest
+}
+
+// maxHookedFrame is the longest frame handed to a hook when the connection
+// has no message limit.
+const maxHookedFrame = 64 << 20
+
+func (r *frameFilter) Read(p []byte) (int, error) {
+	for {
+		if r.off < len(r.out) {
+			n := copy(p, r.out[r.off:])
+			r.off += n
+			if r.off == len(r.out) {
+				r.out, r.off = r.out[:0], 0
+			}
+			return n, nil
+		}
+		if r.passthrough {
+			return r.src.Read(p)
+		}
+		if r.raw > 0 {
+			n, err := r.src.Read(p[:min(int64(len(p)), r.raw)])
+			r.raw -= int64(n)
+			return n, err
+		}
+		if err := r.next(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// next reads one frame from src and queues what the hook makes of it.
+func (r *frameFilter) next() error {
+	if !r.have {
+		b, err := r.src.Peek(MinHeaderSize)
+		if err == nil {
+			b, err = r.src.Peek(RawHeader(b).Size())
+		}
+		if err != nil {
+			if len(b) == 0 || isTimeout(err) {
+				return err
+			}
+			r.passthrough = true
+			return nil
+		}
+		h, n, err := ParseHeader(b)
+		if err != nil {
+			// Let the parser find the error in the original bytes.
+			r.passthrough = true
+			return nil
+		}
+		limit := r.c.cfg.maxMessage
+		if limit <= 0 || limit > maxHookedFrame {
+			limit = maxHookedFrame
+		}
+		if h.Length > limit {
+			r.out = append(r.out, b[:n]...)
+			r.src.Discard(n)
+			r.raw = h.Length
+			return nil
+		}
+		r.src.Discard(n)
+		r.h, r.have, r.got = h, true, 0
+		if int64(cap(r.pay)) >= h.Length {
+			r.pay = r.pay[:h.Length]
+		} else {
+			r.pay = make([]byte, h.Length)
+		}
+	}
+	for r.got < len(r.pay) {
+		n, err := r.src.Read(r.pay[r.got:])
+		r.got += n
+		if err != nil && r.got < len(r.pay) {
+			return noEOF(err)
+		}
+	}
+	r.have = false
+	if r.h.Masked {
+		Mask(r.h.Mask, 0, r.pay)
+	}
+	hs := r.c.frameHook.Load()
+	if hs == nil {
+		r.queue(r.h, r.pay, r.h.Masked)
+		return nil
+	}
+	// The payload buffer is reused for the next frame; every frame is
+	// encoded into out before that.
+	var one [1]Frame
+	frames, delay := r.c.applyHook(hs.h, trace.In, Frame{Header: r.h, Payload: r.pay}, one[:0])
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.c.closed:
+			t.Stop()
+			return net.ErrClosed
+		}
+	}
+	for i, f := range frames {
+		// The frame itself keeps the masking the hook left it; frames
+		// the hook made are masked as the peer would have sent them.
+		masked := f.Header.Masked
+		if i > 0 {
+			masked = !r.c.client
+		}
+		r.queue(f.Header, f.Payload, masked)
+	}
+	return nil
+}
+
+// queue encodes one frame for the parser.
+func (r *frameFilter) queue(h Header, p []byte, masked bool) {
+	h.Length = int64(len(p))
+	h.Masked = masked
+	if masked && h.Mask == ([4]byte{}) {
+		h.Mask = r.h.Mask
+	}
+	r.out = AppendHeader(r.out, h)
+	start := len(r.out)
+	r.out = append(r.out, p...)
+	if masked {
+		Mask(h.Mask, 0, r.out[start:])
+	}
+}
+
+// FrameMatch selects frames by simple predicates, for rules such as
+// "ws opcode ping : drop". The zero value matches every frame.
+type FrameMatch struct {
+	// Dir is trace.In (frames read), trace.Out (frames written) or ""
+	// for both.
+	Dir trace.Dir
+	// Opcodes, if not empty, lists the opcodes that match.
+	Opcodes []Opcode
+	// Fin, if not nil, must equal the frame's FIN bit.
+	Fin *bool
+	// Length, if not nil, must hold for the payload length.
+	Length func(n int64) bool
+	// Contains, if not empty, must occur in the (unmasked) payload.
+	Contains []byte
+	// Side is "client", "server" or "" for both.
+	Side string
+	// Match, if not nil, must hold too.
+	Match func(f *HookFrame) bool
+}
+
+// Matches reports whether f satisfies every predicate of m.
+func (m *FrameMatch) Matches(f *HookFrame) bool {
+	if m.Dir != "" && m.Dir != f.Dir {
+		return false
+	}
+	if len(m.Opcodes) > 0 {
+		ok := false
+		for _, op := range m.Opcodes {
+			ok = ok || op == f.Header.Opcode
+		}
+		if !ok {
+			return false
+		}
+	}
+	switch {
+	case m.Fin != nil && *m.Fin != f.Header.Fin,
+		m.Length != nil && !m.Length(int64(len(f.Payload))),
+		len(m.Contains) > 0 && !bytes.Contains(f.Payload, m.Contains),
+		m.Side == "client" && !f.Client,
+		m.Side == "server" && f.Client,
+		m.Match != nil && !m.Match(f):
+		return false
+	}
+	return true
+}
+
+// FrameRule is a FrameHook made of a match and what to do with the frames
+// it selects: Edit, if set, runs first (to modify the frame in place),
+// then Verdict is returned. Frames that do not match pass. Name is the
+// rule's text, for the trace; it fills Verdict.Rule when that is empty.
+type FrameRule struct {
+	Name    string
+	Match   FrameMatch
+	Edit    func(f *HookFrame)
+	Verdict FrameVerdict
+}
+
+// Frame implements FrameHook.
+func (r *FrameRule) Frame(f *HookFrame) FrameVerdict {
+	if !r.Match.Matches(f) {
+		return FrameVerdict{}
+	}
+	if r.Edit != nil {
+		r.Edit(f)
+	}
+	v := r.Verdict
+	if v.Rule == "" {
+		v.Rule = r.Name
+	}
+	return v
+}
+
+// FrameRules is a FrameHook that asks each hook in turn and returns the
+// first verdict that is not a plain pass; edits made in place by earlier
+// hooks are seen by later ones.
+type FrameRules []FrameHook
+
+// Frame implements FrameHook.
+func (rs FrameRules) Frame(f *HookFrame) FrameVerdict {
+	for _, h := range rs {
+		if v := h.Frame(f); !v.passes() {
+			return v
+		}
+	}
+	return FrameVerdict{}
+}
+
+// ParseOpcode returns the opcode named s ("text", "binary",
+// "continuation", "close", "ping", "pong"), as Opcode.String names them.
+func ParseOpcode(s string) (Opcode, error) {
+	for _, op := range []Opcode{OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong} {
+		if strings.EqualFold(s, op.String()) {
+			return op, nil
+		}
+	}
+	if v, err := strconv.ParseUint(s, 0, 4); err == nil {
+		return Opcode(v), nil
+	}
+	return 0, errors.New("ws: unknown opcode " + strconv.Quote(s))
+}
+
+var _ io.Reader = (*frameFilter)(nil)
