@@ -168,8 +168,9 @@ func (f *Filter) String() string {
 	return f.e.String()
 }
 
-// ErrFrameFilter is the message for a "ws" word in a packet filter.
-const ErrFrameFilter = "ws filters apply to --frame rules"
+// ErrFrameFilter is the message for a "ws" word in a packet filter: frame
+// rules ("ws opcode ping : drop") are parsed by ws.ParseFrameRule.
+const ErrFrameFilter = "a rule starting with ws is a frame rule (ws.ParseFrameRule), not a packet rule"
 
 // PacketPrimitive reads one primitive of a packet filter (see Filter).
 func PacketPrimitive(w *Words) (Expr[*Packet], error) {

@@ -71,7 +71,7 @@ func TestParseRuleErrors(t *testing.T) {
 		{"(tcp : drop", "where ')' closing the '(' at column 1 belongs"},
 		{"tcp and : drop", `at column 9: end of filter where a filter word belongs`},
 		{"tcp udp : drop", `at column 5: unexpected "udp" in the filter`},
-		{"ws opcode ping : drop", "at column 1: ws filters apply to --frame rules"},
+		{"ws opcode ping : drop", "at column 1: a rule starting with ws is a frame rule"},
 		{"port 99999 : drop", `"99999" where a port number belongs`},
 		{"host 10.0.0 : drop", `"10.0.0" where an IP address belongs`},
 		{"len ~ 3 : drop", `"~" after len`},

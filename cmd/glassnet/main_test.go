@@ -49,7 +49,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"demo", "--egress", "tcp and prot 80 : drop"}, `demo: --egress: rule "tcp and prot 80 : drop": at column 9: unknown word "prot"`},
 		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24", "--ingress", "loss 120%"}, `serve: --ingress: rule "loss 120%": at column 6: "120%" where a percentage (e.g. 20%) belongs`},
 		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24", "--egress", "loss 1%", "--egress", "port 80 : delay soon"}, `rule "port 80 : delay soon": at column 17: "soon" where a duration`},
-		{[]string{"lab", "--egress", "ws opcode ping : drop", "--", "true"}, "at column 1: ws filters apply to --frame rules"},
+		{[]string{"lab", "--egress", "ws opcode pingg : drop", "--", "true"}, "at column 11: an opcode is"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(tc.args, &stdout, &stderr)

@@ -152,6 +152,12 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	}()
 
 	dopts := &ws.DialOptions{NetDial: csocks.DialContext, Tracer: tr, Node: "client"}
+	// The rules act on the client's side: its link and its frames.
+	if frames, err := opts.Rules.frameHook(); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	} else if frames != nil {
+		dopts.FrameHook = frames
+	}
 	if stepper == nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)

@@ -23,6 +23,9 @@ type Handlers struct {
 	MaxMessage int64
 	Tracer     *trace.Tracer
 	Node       string
+	// FrameHook, if set, sees every frame of every connection (the
+	// --egress and --ingress frame rules).
+	FrameHook ws.FrameHook
 
 	mu      sync.Mutex
 	clients map[*ws.Conn]struct{} // every open WebSocket, for CloseAll
@@ -43,11 +46,15 @@ func (h *Handlers) Mux() http.Handler {
 }
 
 func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*ws.Conn, bool) {
-	c, err := ws.Accept(w, r, &ws.AcceptOptions{
+	opts := &ws.AcceptOptions{
 		MaxMessageSize: h.MaxMessage,
 		Tracer:         h.Tracer,
 		Node:           h.Node,
-	})
+	}
+	if h.FrameHook != nil {
+		opts.FrameHook = h.FrameHook
+	}
+	c, err := ws.Accept(w, r, opts)
 	if err != nil {
 		return nil, false // Accept has answered with a 4xx.
 	}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ws"
 )
 
 // Rules are the --egress and --ingress rules of a command, as written
@@ -16,15 +18,64 @@ type Rules struct {
 	Ingress []string `json:",omitempty"`
 }
 
-// chains parses the rules into the chains for the link hook points.
+// chains parses the packet rules into the chains for the link hook
+// points. Frame rules (starting with "ws") are left to frameHook.
 func (r Rules) chains() (egress, ingress *hook.Chain, err error) {
-	if egress, err = hook.ParseRules(r.Egress); err != nil {
+	if egress, err = hook.ParseRules(packetRules(r.Egress)); err != nil {
 		return nil, nil, fmt.Errorf("--egress: %w", err)
 	}
-	if ingress, err = hook.ParseRules(r.Ingress); err != nil {
+	if ingress, err = hook.ParseRules(packetRules(r.Ingress)); err != nil {
 		return nil, nil, fmt.Errorf("--ingress: %w", err)
 	}
+	if _, err := r.frameHook(); err != nil {
+		return nil, nil, err
+	}
 	return egress, ingress, nil
+}
+
+// frameHook parses the frame rules ("ws opcode ping : drop") into one
+// hook for the WebSocket connections of the side the rules belong to:
+// --egress rules see the frames it writes, --ingress rules the frames it
+// reads. It is nil when there are none.
+func (r Rules) frameHook() (*ws.FrameCounter, error) {
+	out, err := ws.ParseFrameRules(frameRules(r.Egress), trace.Out)
+	if err != nil {
+		return nil, fmt.Errorf("--egress: %w", err)
+	}
+	in, err := ws.ParseFrameRules(frameRules(r.Ingress), trace.In)
+	if err != nil {
+		return nil, fmt.Errorf("--ingress: %w", err)
+	}
+	var rs ws.FrameRules
+	for _, h := range []ws.FrameHook{out, in} {
+		if h != nil {
+			rs = append(rs, h)
+		}
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	return ws.CountFrames(rs), nil
+}
+
+func packetRules(srcs []string) []string {
+	var out []string
+	for _, s := range srcs {
+		if !ws.IsFrameRule(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func frameRules(srcs []string) []string {
+	var out []string
+	for _, s := range srcs {
+		if ws.IsFrameRule(s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Check parses the rules and reports the first that does not parse.

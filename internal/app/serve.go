@@ -124,7 +124,14 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		defer cs.Close()
 	}
 
+	frames, err := cfg.Rules.frameHook()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet"}
+	if frames != nil {
+		h.FrameHook = frames
+	}
 	var (
 		servers []*http.Server
 		wg      sync.WaitGroup

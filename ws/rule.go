@@ -1,0 +1,240 @@
+package ws
+
+import (
+	"bytes"
+	"hash/fnv"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+)
+
+// IsFrameRule reports whether src is a frame rule (its first word is "ws")
+// rather than a packet rule.
+func IsFrameRule(src string) bool {
+	f := strings.Fields(src)
+	return len(f) > 0 && (f[0] == "ws" || strings.HasPrefix(f[0], "ws:"))
+}
+
+// ParseFrameRule parses a frame rule as written after --egress (frames this
+// side writes, dir trace.Out) or --ingress (frames it reads, trace.In):
+//
+//	ws [FILTER] : ACTION [seed N]
+//
+// FILTER combines, with and/or/not and parentheses (hook.ParseExpr),
+//
+//	opcode NAME        text, binary, continuation, close, ping, pong or a number
+//	text, binary, ...  short for opcode NAME
+//	fin                the FIN bit is set
+//	masked             the frame is masked (frames from a client)
+//	len OP N           payload length; OP is < <= > >= == !=
+//	contains WORD      the payload contains WORD
+//
+// ACTION is one of
+//
+//	drop               the frame vanishes
+//	loss P%            each matching frame vanishes with probability P
+//	delay D            the frame goes on after D
+//	duplicate [N]      the frame goes on N+1 times (N defaults to 1)
+//	split N            a data frame is cut into N fragments
+//
+// An error is a *hook.SyntaxError naming the column.
+func ParseFrameRule(src string, dir trace.Dir) (*FrameRule, error) {
+	w := hook.NewWords(src)
+	if kw := w.Next(); kw != "ws" {
+		return nil, w.Errorf(0, "a frame rule starts with ws")
+	}
+	var expr hook.Expr[*HookFrame]
+	if w.Peek() != ":" && !w.Done() {
+		var err error
+		if expr, err = hook.ParseExpr(w, framePrimitive); err != nil {
+			return nil, err
+		}
+	}
+	if w.Done() {
+		return nil, w.Errorf(len(src), "no action: a frame rule is ws [FILTER] : ACTION")
+	}
+	if pos, tok := w.Pos(), w.Next(); tok != ":" {
+		return nil, w.Errorf(pos, "unexpected %q in the frame filter", tok)
+	}
+	r := &FrameRule{Name: src, Match: FrameMatch{Dir: dir}}
+	if err := parseFrameAction(w, r); err != nil {
+		return nil, err
+	}
+	if expr != nil {
+		prev := r.Match.Match
+		r.Match.Match = func(f *HookFrame) bool {
+			return expr.Match(f) && (prev == nil || prev(f))
+		}
+	}
+	return r, nil
+}
+
+// ParseFrameRules parses several frame rules for one direction into one
+// hook that asks them in order; nil when there are none.
+func ParseFrameRules(srcs []string, dir trace.Dir) (FrameHook, error) {
+	var rs FrameRules
+	for _, src := range srcs {
+		r, err := ParseFrameRule(src, dir)
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	return rs, nil
+}
+
+func parseFrameAction(w *hook.Words, r *FrameRule) error {
+	pos := w.Pos()
+	action := w.Next()
+	v := FrameVerdict{Verdict: hook.Verdict{Reason: action}}
+	switch action {
+	case "drop":
+		v.Action = hook.Drop
+	case "loss":
+		p, err := percent(w)
+		if err != nil {
+			return err
+		}
+		v.Action = hook.Drop
+		seed := ruleSeed(r.Name)
+		if w.Peek() == "seed" {
+			w.Next()
+			spos := w.Pos()
+			n, err := strconv.ParseUint(w.Next(), 10, 64)
+			if err != nil {
+				return w.Errorf(spos, "a seed is a whole number")
+			}
+			seed = n
+		}
+		var mu sync.Mutex
+		rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+		r.Match.Match = func(*HookFrame) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return rng.Float64()*100 < p
+		}
+	case "delay":
+		dpos := w.Pos()
+		d, err := time.ParseDuration(w.Next())
+		if err != nil || d < 0 {
+			return w.Errorf(dpos, "a delay is a duration such as 100ms")
+		}
+		v.Action, v.Delay = hook.Delay, d
+	case "duplicate":
+		v.Action, v.Copies = hook.Duplicate, 1
+		if n, err := strconv.Atoi(w.Peek()); err == nil {
+			w.Next()
+			if n < 1 || n > 100 {
+				return w.Errorf(w.PrevPos(), "duplicate takes 1 to 100 copies")
+			}
+			v.Copies = n
+		}
+	case "split":
+		npos := w.Pos()
+		n, err := strconv.Atoi(w.Next())
+		if err != nil || n < 2 || n > 1000 {
+			return w.Errorf(npos, "split takes a number of fragments from 2 to 1000")
+		}
+		v.Action, v.Split = hook.Modify, n
+	case "":
+		return w.Errorf(pos, "no action after ':'")
+	default:
+		return w.Errorf(pos, "unknown frame action %q (drop, loss, delay, duplicate, split)", action)
+	}
+	if !w.Done() {
+		return w.Errorf(w.Pos(), "unexpected %q after the action", w.Peek())
+	}
+	r.Verdict = v
+	return nil
+}
+
+func percent(w *hook.Words) (float64, error) {
+	pos := w.Pos()
+	s := w.Next()
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if !strings.HasSuffix(s, "%") || err != nil || v < 0 || v > 100 {
+		return 0, w.Errorf(pos, "%q where a percentage such as 20%% belongs", s)
+	}
+	return v, nil
+}
+
+func ruleSeed(src string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(src))
+	return h.Sum64()
+}
+
+// framePrimitive reads one primitive of a frame filter.
+func framePrimitive(w *hook.Words) (hook.Expr[*HookFrame], error) {
+	pos := w.Pos()
+	switch kw := w.Next(); kw {
+	case "opcode":
+		npos := w.Pos()
+		op, err := ParseOpcode(w.Next())
+		if err != nil {
+			return nil, w.Errorf(npos, "an opcode is text, binary, continuation, close, ping, pong or a number")
+		}
+		return frameExpr{"opcode " + op.String(), func(f *HookFrame) bool { return f.Header.Opcode == op }}, nil
+	case "text", "binary", "continuation", "close", "ping", "pong":
+		op, _ := ParseOpcode(kw)
+		return frameExpr{kw, func(f *HookFrame) bool { return f.Header.Opcode == op }}, nil
+	case "fin":
+		return frameExpr{"fin", func(f *HookFrame) bool { return f.Header.Fin }}, nil
+	case "masked":
+		return frameExpr{"masked", func(f *HookFrame) bool { return f.Header.Masked }}, nil
+	case "len":
+		opos := w.Pos()
+		op := w.Next()
+		npos := w.Pos()
+		n, err := strconv.ParseInt(w.Next(), 10, 64)
+		if err != nil || n < 0 {
+			return nil, w.Errorf(npos, "a length is a whole number of bytes")
+		}
+		var cmp func(int64) bool
+		switch op {
+		case "<":
+			cmp = func(l int64) bool { return l < n }
+		case "<=":
+			cmp = func(l int64) bool { return l <= n }
+		case ">":
+			cmp = func(l int64) bool { return l > n }
+		case ">=":
+			cmp = func(l int64) bool { return l >= n }
+		case "==", "=":
+			cmp = func(l int64) bool { return l == n }
+		case "!=":
+			cmp = func(l int64) bool { return l != n }
+		default:
+			return nil, w.Errorf(opos, "%q after len (want < <= > >= == !=)", op)
+		}
+		return frameExpr{"len " + op + " " + strconv.FormatInt(n, 10), func(f *HookFrame) bool { return cmp(int64(len(f.Payload))) }}, nil
+	case "contains":
+		wpos := w.Pos()
+		s := w.Next()
+		if s == "" || s == ":" {
+			return nil, w.Errorf(wpos, "contains takes a word")
+		}
+		b := []byte(s)
+		return frameExpr{"contains " + s, func(f *HookFrame) bool { return bytes.Contains(f.Payload, b) }}, nil
+	case "":
+		return nil, w.Errorf(pos, "end of the frame filter where a frame word belongs")
+	default:
+		return nil, w.Errorf(pos, "unknown frame word %q (opcode, text, binary, ping, pong, close, continuation, fin, masked, len, contains)", kw)
+	}
+}
+
+type frameExpr struct {
+	s string
+	f func(*HookFrame) bool
+}
+
+func (e frameExpr) Match(f *HookFrame) bool { return e.f(f) }
+func (e frameExpr) String() string          { return e.s }
