@@ -28,6 +28,12 @@ func (d Dir) String() string {
 const (
 	LinkIngress = "link-ingress"
 	LinkEgress  = "link-egress"
+	// The IP hook points, at gVisor's netfilter hooks (see
+	// netstack.Stack.SetIPHook).
+	IPPrerouting  = "ip-prerouting"
+	IPInput       = "ip-input"
+	IPOutput      = "ip-output"
+	IPPostrouting = "ip-postrouting"
 )
 
 // Packet is one IP packet at a hook point. Data may be changed in place (a

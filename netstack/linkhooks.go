@@ -92,7 +92,7 @@ func (e *endpoint) runHook(chain *hook.Chain, name string, dir trace.Dir, b []by
 	v := chain.Run(&p, func(v hook.Verdict) {
 		e.counters.verdict(name, v)
 		if e.tap != nil {
-			e.tap.verdict(dir, name, v, ip)
+			e.tap.verdict(trace.LayerLink, dir, name, v, ip)
 		}
 	})
 	if v.Action == hook.Modify && !v.KeepChecksums {

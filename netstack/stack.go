@@ -130,6 +130,11 @@ type Stack struct {
 	c     counters
 	pcap  *pcapWriter
 
+	// ipHooks are the chains of the IP hook points (ipPoints), whose
+	// rules go into gVisor's iptables the first time one is set.
+	ipHooks [len(ipPoints)]hook.Point
+	ipOnce  sync.Once
+
 	closeOnce sync.Once
 	closeErr  error
 }

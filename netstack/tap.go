@@ -70,8 +70,8 @@ func (t *tap) drop(dir trace.Dir, reason DropReason, size int) {
 }
 
 // verdict reports a hook's non-pass verdict on the IP packet ip (as the
-// hook left it).
-func (t *tap) verdict(dir trace.Dir, hookName string, v hook.Verdict, ip []byte) {
+// hook left it), as an event of the layer the hook point belongs to.
+func (t *tap) verdict(layer trace.Layer, dir trace.Dir, hookName string, v hook.Verdict, ip []byte) {
 	if !t.tracer.Enabled() {
 		return
 	}
@@ -100,7 +100,7 @@ func (t *tap) verdict(dir trace.Dir, hookName string, v hook.Verdict, ip []byte)
 	}
 	t.tracer.Emit(trace.Event{
 		Node:    t.node,
-		Layer:   trace.LayerLink,
+		Layer:   layer,
 		Dir:     dir,
 		Name:    "verdict",
 		Conn:    info.conn,
