@@ -363,8 +363,13 @@ func keyOf(h *Headers) flowKey {
 // the first resets the peer and the second, delivered to the local stack,
 // resets the local socket; at link ingress it is the other way round.
 // Either way both ends see a reset. Each connection is reset once.
+//
+// With Bytes set, After counts TCP payload bytes instead of segments: the
+// connection is reset on the segment that carries its After-th byte, as
+// toxiproxy's limit_data closes a connection after so much data.
 type RST struct {
 	After int
+	Bytes bool
 
 	mu    sync.Mutex
 	count map[flowKey]int
@@ -388,7 +393,11 @@ func (r *RST) Packet(p *Packet) Verdict {
 		r.mu.Unlock()
 		return Verdict{}
 	}
-	n++
+	if r.Bytes {
+		n += h.Payload
+	} else {
+		n++
+	}
 	fire := n >= r.After && h.Flags&FlagACK != 0
 	if fire {
 		n = -1

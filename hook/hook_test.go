@@ -3,6 +3,7 @@ package hook
 import (
 	"math"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -263,6 +264,34 @@ func TestRSTHook(t *testing.T) {
 	}
 	if v := h.Packet(&Packet{Data: segment(FlagACK, 100)}); v.Action != Pass {
 		t.Errorf("a reset connection was reset again: %+v", v)
+	}
+}
+
+// TestRSTAfterBytes resets a connection on the segment that carries its
+// 250th payload byte (toxiproxy's limit_data).
+func TestRSTAfterBytes(t *testing.T) {
+	t.Parallel()
+	r, err := ParseRule("tcp : rst after 250 bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.Hook()
+	for i, want := range []Action{Pass, Pass, Inject, Pass} {
+		if v := h.Packet(&Packet{Data: segment(FlagACK, 100)}); v.Action != want {
+			t.Fatalf("segment %d (%d bytes so far): %v, want %v", i+1, (i+1)*100, v.Action, want)
+		}
+	}
+	for src, want := range map[string]string{
+		"rst after 64kb":       "rst after 65536 bytes",
+		"rst after 1500 bytes": "rst after 1500 bytes",
+	} {
+		r, err := ParseRule(src)
+		if err != nil || r.String() != want {
+			t.Errorf("ParseRule(%q) = %v, %v; want %q", src, r, err, want)
+		}
+	}
+	if _, err := ParseRule("rst after lots bytes"); err == nil || !strings.Contains(err.Error(), "byte count") {
+		t.Errorf("a bad byte count = %v", err)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 //	rate R [burst SIZE] [limit SIZE]        token bucket; R in bit, kbit, mbit,
 //	                                        gbit (x1000) or bps, kbps, mbps (bytes)
 //	rst after N [packets]                   reset each matching TCP connection
+//	rst after SIZE bytes                    ... once SIZE payload bytes have passed
 //	ttl N, window N                         rewrite, checksums fixed
 //
 // Durations are Go's (100ms, 1.5s); SIZE is bytes with an optional b, kb,
@@ -50,10 +51,12 @@ type Rule struct {
 	Burst     int
 	Limit     int
 	After     int
-	TTL       uint8
-	Window    uint16
-	Seed      uint64
-	seedGiven bool
+	// AfterBytes: After counts payload bytes (rst after N bytes).
+	AfterBytes bool
+	TTL        uint8
+	Window     uint16
+	Seed       uint64
+	seedGiven  bool
 }
 
 // ParseRule parses one rule. An error is a *SyntaxError naming the column.
@@ -183,14 +186,29 @@ func (r *Rule) parseAction(w *Words) error {
 		if s := w.Next(); s != "after" {
 			return w.Errorf(p, "%s where \"after\" belongs (rst after N packets)", describeWord(s))
 		}
-		if r.After, err = intWord(w, "a packet count"); err != nil {
-			return err
-		}
-		if r.After < 1 {
-			return w.Errorf(w.PrevPos(), "rst after %d: count from 1", r.After)
-		}
-		if w.Peek() == "packets" || w.Peek() == "packet" {
+		npos := w.Pos()
+		n := w.Next()
+		switch unit := w.Peek(); unit {
+		case "bytes", "byte":
 			w.Next()
+			r.AfterBytes = true
+			if r.After, err = parseSize(n); err != nil || r.After < 1 {
+				return w.Errorf(npos, "%s where a byte count such as 64kb belongs", describeWord(n))
+			}
+		default:
+			if unit == "packets" || unit == "packet" {
+				w.Next()
+			}
+			if r.After, err = strconv.Atoi(n); err != nil {
+				// A size with a unit (64kb) counts bytes.
+				if r.After, err = parseSize(n); err != nil || r.After < 1 {
+					return w.Errorf(npos, "%s where a packet count or a size such as 64kb belongs", describeWord(n))
+				}
+				r.AfterBytes = true
+			}
+			if r.After < 1 {
+				return w.Errorf(npos, "rst after %d: count from 1", r.After)
+			}
 		}
 	case "ttl":
 		n, err := intWord(w, "a TTL")
@@ -381,6 +399,9 @@ func (r *Rule) actionString() string {
 		}
 		return s
 	case "rst":
+		if r.AfterBytes {
+			return "rst after " + strconv.Itoa(r.After) + " bytes"
+		}
 		return "rst after " + strconv.Itoa(r.After) + " packets"
 	case "ttl":
 		return "ttl " + strconv.Itoa(int(r.TTL))
@@ -430,7 +451,9 @@ func (r *Rule) Hook() PacketHook {
 	case "rate":
 		h = NewRate(r.Rate, r.Burst, r.Limit)
 	case "rst":
-		h = NewRST(r.After)
+		rst := NewRST(r.After)
+		rst.Bytes = r.AfterBytes
+		h = rst
 	case "ttl":
 		h = Rewrite{TTL: r.TTL}
 	case "window":
