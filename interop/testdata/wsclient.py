@@ -89,7 +89,33 @@ async def wait_close(base):
         raise AssertionError("a message arrived instead of a close frame")
 
 
-CASES = {f.__name__: f for f in (text, binary, fragments, ping, close, chat, wait_close)}
+async def many(base):
+    # 500 messages of different sizes, each echoed in order and intact.
+    n, ok = 500, 0
+    async with websockets.connect(base + "/echo", max_size=None) as ws:
+        for i in range(n):
+            msg = ("%d:" % i) + "x" * (i * 7 % 3000)
+            await ws.send(msg)
+            if await asyncio.wait_for(ws.recv(), 60) == msg:
+                ok += 1
+    print("many", n, "sent", ok, "intact")
+
+
+async def rtt(base):
+    # The median of 11 WebSocket ping round trips, in whole milliseconds.
+    loop = asyncio.get_running_loop()
+    times = []
+    async with websockets.connect(base + "/echo") as ws:
+        for _ in range(11):
+            start = loop.time()
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, TIMEOUT)
+            times.append(loop.time() - start)
+    times.sort()
+    print("rtt", int(times[len(times) // 2] * 1000))
+
+
+CASES = {f.__name__: f for f in (text, binary, fragments, ping, close, chat, wait_close, many, rtt)}
 
 if __name__ == "__main__":
     asyncio.run(CASES[sys.argv[2]](sys.argv[1]))
