@@ -13,10 +13,28 @@ import (
 	"github.com/glassnet/glassnet/sockets"
 )
 
+// Table is what a running stack reports: its sockets, as Snapshot returns
+// them, and its counters (drops by reason, hook verdicts) when it keeps
+// any.
+type Table struct {
+	Node     string
+	Sockets  []sockets.SocketInfo
+	Counters map[string]uint64
+}
+
 // Query asks the server called name for its socket table, as Snapshot
 // returns it. An empty name means the only control socket present; when
 // there are several, the error lists them.
 func Query(ctx context.Context, name string) ([]sockets.SocketInfo, error) {
+	t, err := QueryTable(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return t.Sockets, nil
+}
+
+// QueryTable is Query with the stack's counters.
+func QueryTable(ctx context.Context, name string) (*Table, error) {
 	if name == "" {
 		names := Names()
 		switch len(names) {
@@ -32,11 +50,20 @@ func Query(ctx context.Context, name string) ([]sockets.SocketInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return QueryPath(ctx, path)
+	return QueryTablePath(ctx, path)
 }
 
 // QueryPath is Query on an exact socket path.
 func QueryPath(ctx context.Context, path string) ([]sockets.SocketInfo, error) {
+	t, err := QueryTablePath(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return t.Sockets, nil
+}
+
+// QueryTablePath is QueryTable on an exact socket path.
+func QueryTablePath(ctx context.Context, path string) (*Table, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
@@ -64,5 +91,5 @@ func QueryPath(ctx context.Context, path string) ([]sockets.SocketInfo, error) {
 	if rep.Error != "" {
 		return nil, fmt.Errorf("ctl: %s: %s", path, rep.Error)
 	}
-	return rep.Sockets, nil
+	return &Table{Node: rep.Node, Sockets: rep.Sockets, Counters: rep.Counters}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -185,4 +186,26 @@ func InfoLine(r sockets.SocketInfo) string {
 // decimals, trailing zeros dropped.
 func ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d.Round(time.Microsecond))/float64(time.Millisecond), 'f', -1, 64)
+}
+
+// RenderCounters writes a stack's counters under the table, one per line
+// in name order, leaving out zeros; nothing when all are zero.
+func RenderCounters(w io.Writer, counters map[string]uint64) error {
+	names := make([]string, 0, len(counters))
+	for k, v := range counters {
+		if v != 0 {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("\nCounters:\n")
+	for _, k := range names {
+		fmt.Fprintf(&b, "  %-48s %d\n", k, counters[k])
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -19,6 +19,9 @@ import (
 type Options struct {
 	// Node names the stack in replies ("glassnet").
 	Node string
+	// Counters, if set, is asked on every query for the stack's counters
+	// (drops by reason, hook verdicts), which ss prints under the table.
+	Counters func() map[string]uint64
 }
 
 // request is what a client sends.
@@ -28,9 +31,10 @@ type request struct {
 
 // reply is what the server answers.
 type reply struct {
-	Node    string               `json:"node,omitempty"`
-	Sockets []sockets.SocketInfo `json:"sockets"`
-	Error   string               `json:"error,omitempty"`
+	Node     string               `json:"node,omitempty"`
+	Sockets  []sockets.SocketInfo `json:"sockets"`
+	Counters map[string]uint64    `json:"counters,omitempty"`
+	Error    string               `json:"error,omitempty"`
 }
 
 // ioTimeout bounds one request and its reply.
@@ -161,6 +165,9 @@ func (s *Server) handle(c net.Conn) {
 		rep.Error = "bad request: " + err.Error()
 	case req.Op == "sockets":
 		rep.Sockets = s.socks.Snapshot()
+		if s.opts.Counters != nil {
+			rep.Counters = s.opts.Counters()
+		}
 	default:
 		rep.Error = fmt.Sprintf("unknown op %q", req.Op)
 	}

@@ -215,16 +215,19 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ss", stderr)
-	brief := fs.Bool("brief", false, "leave out the TCP details under each connection")
+	brief := fs.Bool("brief", false, "leave out the TCP details under each connection and the counters")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 1 {
 		return errors.New("ss: at most one NAME")
 	}
-	rows, err := ctl.Query(ctx, fs.Arg(0))
+	t, err := ctl.QueryTable(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	return ctl.Render(stdout, rows, ctl.RenderOptions{Info: !*brief})
+	if err := ctl.Render(stdout, t.Sockets, ctl.RenderOptions{Info: !*brief}); err != nil || *brief {
+		return err
+	}
+	return ctl.RenderCounters(stdout, t.Counters)
 }

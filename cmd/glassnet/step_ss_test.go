@@ -78,7 +78,9 @@ func TestRunSS(t *testing.T) {
 	}
 	defer l.Close()
 	name := fmt.Sprintf("cmdtest%d", os.Getpid())
-	srv, err := ctl.Listen(name, socks, ctl.Options{Node: "test"})
+	srv, err := ctl.Listen(name, socks, ctl.Options{Node: "test", Counters: func() map[string]uint64 {
+		return map[string]uint64{"drop loss": 12, "drop empty": 0}
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +90,9 @@ func TestRunSS(t *testing.T) {
 	if err := run([]string{"ss", name}, &stdout, &stderr); err != nil {
 		t.Fatalf("ss: %v\n%s", err, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "LISTEN") || !strings.Contains(stdout.String(), "10.0.0.2:8080") {
-		t.Fatalf("ss printed:\n%s", stdout.String())
+	if out := stdout.String(); !strings.Contains(out, "LISTEN") || !strings.Contains(out, "10.0.0.2:8080") ||
+		!strings.Contains(out, "drop loss") || strings.Contains(out, "drop empty") {
+		t.Fatalf("ss printed:\n%s", out)
 	}
 	if err := run([]string{"ss", name + "-missing"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "is glassnet serve running?") {
 		t.Fatalf("ss for a missing stack = %v", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ws"
 )
@@ -93,4 +94,27 @@ func verdictSummary(s netstack.Stats) string {
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")
+}
+
+// stackCounters is what `glassnet ss` shows under the socket table: link
+// drops by reason, and what the packet, socket-call and frame hooks
+// decided. frames may be nil.
+func stackCounters(st *netstack.Stack, socks *sockets.Sockets, frames *ws.FrameCounter) map[string]uint64 {
+	s := st.Stats()
+	m := make(map[string]uint64, len(s.Drops)+len(s.Verdicts))
+	for r, n := range s.Drops {
+		m["drop "+string(r)] = n
+	}
+	for k, n := range s.Verdicts {
+		m["verdict "+k.String()] = n
+	}
+	for k, n := range socks.CallVerdicts() {
+		m["verdict socket "+k.String()] = n
+	}
+	if frames != nil {
+		for k, n := range frames.Counts() {
+			m["verdict ws "+string(k.Dir)+" "+k.Opcode+" "+k.Action+" "+k.Reason] = n
+		}
+	}
+	return m
 }

@@ -118,16 +118,17 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	socks := sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
 	// The control socket lets `glassnet ss` list this stack's sockets. A
 	// serve without one still works, so a failure is only reported.
-	if cs, err := ctl.Listen(dev.Name(), socks, ctl.Options{Node: "glassnet"}); err != nil {
+	frames, err := cfg.Rules.frameHook()
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	counters := func() map[string]uint64 { return stackCounters(st, socks, frames) }
+	if cs, err := ctl.Listen(dev.Name(), socks, ctl.Options{Node: "glassnet", Counters: counters}); err != nil {
 		fmt.Fprintf(cfg.Log, "glassnet: no control socket, glassnet ss will not see this stack: %v\n", err)
 	} else {
 		defer cs.Close()
 	}
 
-	frames, err := cfg.Rules.frameHook()
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
 	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet"}
 	if frames != nil {
 		h.FrameHook = frames
