@@ -63,8 +63,8 @@ func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, n
 // One goroutine at a time may read (ReadMessage); any number may write.
 // Writes take one lock per frame, so a control frame (a pong, a ping, a
 // close) can go out between the fragments of a message being written with
-// Writer. Ping and Close need some goroutine to be reading, or read for
-// themselves when none is.
+// Writer. Ping needs some goroutine to be reading (the pong arrives through
+// ReadMessage); Close reads for itself when none is.
 type Conn struct {
 	nc          net.Conn
 	br          *bufio.Reader
