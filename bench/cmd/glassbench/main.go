@@ -1,0 +1,367 @@
+// Command glassbench measures glassnet side by side with the kernel and with
+// other Go WebSocket libraries in one run, and prints medians over rounds
+// with ratios to a named baseline:
+//
+//   - TCP bulk echo and discard: kernel loopback, glassnet over the
+//     in-memory pair, glassnet on a TUN in a network namespace of its own
+//     (MTU 1500 and 9000; needs root);
+//   - WebSocket echo messages per second and p50/p99 round trips, for 64 B,
+//     4 KiB and 1 MiB messages over 1 and 50 connections: glassnet, gorilla,
+//     coder and gobwas servers on kernel loopback, and glassnet on the
+//     userspace stack, all driven by the same client;
+//   - heap allocations and bytes per message of each server;
+//   - memory and goroutines per idle connection of each server.
+//
+// Usage, from the bench module:
+//
+//	go run ./cmd/glassbench          # full run
+//	go run ./cmd/glassbench -short   # under a minute, for CI
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type config struct {
+	short    bool
+	rounds   int
+	tcpBytes int64
+	wsDur    time.Duration
+	idleN    int
+	only     string
+}
+
+func main() {
+	if os.Getenv(envTUNChild) == "1" {
+		tunChild()
+		return
+	}
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "glassbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("glassbench", flag.ContinueOnError)
+	var c config
+	fs.BoolVar(&c.short, "short", false, "a quick run (fewer rounds, shorter measurements) for CI")
+	fs.IntVar(&c.rounds, "rounds", 0, "rounds per measurement; the table shows medians (0: 5, or 3 with -short)")
+	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle", "sections to run, comma-separated")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c.tcpBytes, c.wsDur, c.idleN = 256<<20, time.Second, 5000
+	if c.short {
+		c.tcpBytes, c.wsDur, c.idleN = 16<<20, 50*time.Millisecond, 200
+	}
+	if c.rounds == 0 {
+		c.rounds = 5
+		if c.short {
+			c.rounds = 3
+		}
+	}
+	start := time.Now()
+	fmt.Fprintf(out, "glassbench: %d rounds, medians; GOMAXPROCS=%d; %s\n", c.rounds, gomaxprocs(), time.Now().UTC().Format(time.RFC3339))
+	sections := strings.Split(c.only, ",")
+	if slices.Contains(sections, "tcp") {
+		t0 := time.Now()
+		if err := tcpSection(out, c); err != nil {
+			return fmt.Errorf("tcp: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "ws") {
+		t0 := time.Now()
+		if err := wsSection(out, c); err != nil {
+			return fmt.Errorf("ws: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "allocs") {
+		t0 := time.Now()
+		if err := allocSection(out, c); err != nil {
+			return fmt.Errorf("allocs: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "idle") {
+		t0 := time.Now()
+		if err := idleSection(out, c); err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	fmt.Fprintf(out, "\ntotal time %v\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func medianDur(v []time.Duration) time.Duration {
+	f := make([]float64, len(v))
+	for i, d := range v {
+		f[i] = float64(d)
+	}
+	return time.Duration(median(f))
+}
+
+func ratio(v, base float64) string {
+	if base == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", v/base)
+}
+
+func table(out io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+}
+
+func tcpSection(out io.Writer, c config) error {
+	fmt.Fprintf(out, "\n== TCP bulk, %d MiB per transfer, MB/s (ratio to kernel loopback); offloads: n/a\n", c.tcpBytes>>20)
+	kt, err := kernelTCP()
+	if err != nil {
+		return err
+	}
+	defer kt.close()
+	targets := []*tcpTarget{kt}
+	for _, mtu := range []int{1500, 9000} {
+		pt, err := pipeTCP(mtu)
+		if err != nil {
+			return err
+		}
+		defer pt.close()
+		targets = append(targets, pt)
+	}
+	echo := make([][]float64, len(targets))
+	disc := make([][]float64, len(targets))
+	for range c.rounds {
+		for i, t := range targets {
+			v, err := bulk(t.echo, c.tcpBytes, true)
+			if err != nil {
+				return fmt.Errorf("%s echo: %w", t.name, err)
+			}
+			echo[i] = append(echo[i], v)
+			v, err = bulk(t.discard, c.tcpBytes, false)
+			if err != nil {
+				return fmt.Errorf("%s discard: %w", t.name, err)
+			}
+			disc[i] = append(disc[i], v)
+		}
+	}
+	type row struct {
+		name       string
+		echo, disc []float64
+		note       string
+	}
+	var rows []row
+	for i, t := range targets {
+		rows = append(rows, row{name: t.name, echo: echo[i], disc: disc[i]})
+	}
+	res, why := runTUN([]int{1500, 9000}, c.rounds, c.tcpBytes)
+	for _, r := range res {
+		rows = append(rows, row{name: fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d", r.MTU), echo: r.Echo, disc: r.Discard, note: r.Err})
+	}
+	if why != "" {
+		rows = append(rows, row{name: "kernel -> TUN -> glassnet", note: why})
+	}
+	var notes []string
+	w := table(out)
+	fmt.Fprintln(w, "path\techo MB/s\tx kernel\tdiscard MB/s\tx kernel\t")
+	be, bd := median(rows[0].echo), median(rows[0].disc)
+	for _, r := range rows {
+		if len(r.echo) == 0 && len(r.disc) == 0 {
+			fmt.Fprintf(w, "%s\t%s\t\t\t\t\n", r.name, r.note)
+			continue
+		}
+		e, d := median(r.echo), median(r.disc)
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.0f\t%s\t\n", r.name, e/1e6, ratio(e, be), d/1e6, ratio(d, bd))
+		if r.note != "" {
+			notes = append(notes, r.name+": "+r.note)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(out, "note:", n)
+	}
+	return nil
+}
+
+var (
+	sizes     = []int{64, 4 << 10, 1 << 20}
+	connCount = []int{1, 50}
+)
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func startAll() ([]*wsTarget, func(), error) {
+	var ts []*wsTarget
+	stop := func() {
+		for _, t := range ts {
+			t.close()
+		}
+	}
+	for _, k := range serverKinds {
+		t, err := startWS(k)
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, stop, nil
+}
+
+func wsSection(out io.Writer, c config) error {
+	fmt.Fprintf(out, "\n== WebSocket echo, %v per measurement, one client implementation for every server (ratio to gorilla)\n", c.wsDur)
+	ts, stop, err := startAll()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	type key struct{ srv, size, conns int }
+	rates := map[key][]float64{}
+	p50s := map[key][]time.Duration{}
+	p99s := map[key][]time.Duration{}
+	for range c.rounds {
+		for _, size := range sizes {
+			for _, n := range connCount {
+				for i, t := range ts {
+					dur := c.wsDur
+					if size >= 1<<20 {
+						dur *= 3
+					}
+					r, p50, p99, err := wsEcho(t, size, n, dur)
+					if err != nil {
+						return fmt.Errorf("%s %s x%d: %w", t.name, sizeName(size), n, err)
+					}
+					k := key{i, size, n}
+					rates[k] = append(rates[k], r)
+					p50s[k] = append(p50s[k], p50)
+					p99s[k] = append(p99s[k], p99)
+				}
+			}
+		}
+	}
+	w := table(out)
+	fmt.Fprintln(w, "size\tconns\tserver\tmsgs/s\tx gorilla\tp50\tp99\t")
+	for _, size := range sizes {
+		for _, n := range connCount {
+			base := median(rates[key{1, size, n}])
+			best, bestName := 0.0, ""
+			for i, t := range ts {
+				k := key{i, size, n}
+				r := median(rates[k])
+				if i >= 1 && i <= 3 && r > best {
+					best, bestName = r, t.name
+				}
+				fmt.Fprintf(w, "%s\t%d\t%s\t%.0f\t%s\t%v\t%v\t\n", sizeName(size), n, t.name, r, ratio(r, base),
+					medianDur(p50s[k]).Round(time.Microsecond), medianDur(p99s[k]).Round(time.Microsecond))
+			}
+			g := median(rates[key{0, size, n}])
+			fmt.Fprintf(w, "\t\tglassnet / best peer (%s)\t%s\t\t\t\t\n", bestName, ratio(g, best))
+		}
+	}
+	return w.Flush()
+}
+
+func allocSection(out io.Writer, c config) error {
+	counts := map[int]int{64: 5000, 4 << 10: 3000, 1 << 20: 50}
+	if c.short {
+		counts = map[int]int{64: 500, 4 << 10: 300, 1 << 20: 10}
+	}
+	fmt.Fprintln(out, "\n== Allocations per echoed message (whole process; the client allocates nothing per message; median of rounds)")
+	ts, stop, err := startAll()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	type key struct{ srv, size int }
+	allocs := map[key][]float64{}
+	bytes := map[key][]float64{}
+	for range c.rounds {
+		for _, size := range sizes {
+			for i, t := range ts {
+				a, b, err := wsAllocs(t, size, counts[size])
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", t.name, sizeName(size), err)
+				}
+				allocs[key{i, size}] = append(allocs[key{i, size}], a)
+				bytes[key{i, size}] = append(bytes[key{i, size}], b)
+			}
+		}
+	}
+	w := table(out)
+	fmt.Fprint(w, "server\t")
+	for _, size := range sizes {
+		fmt.Fprintf(w, "%s allocs\t%s B\t", sizeName(size), sizeName(size))
+	}
+	fmt.Fprintln(w)
+	for i, t := range ts {
+		fmt.Fprintf(w, "%s\t", t.name)
+		for _, size := range sizes {
+			fmt.Fprintf(w, "%.1f\t%.0f\t", median(allocs[key{i, size}]), median(bytes[key{i, size}]))
+		}
+		fmt.Fprintln(w)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "(glassnet/userspace includes both stacks and the client's socket: both ends of the connection are in this process)")
+	return nil
+}
+
+func idleSection(out io.Writer, c config) error {
+	fmt.Fprintf(out, "\n== Memory per idle WebSocket connection, %d connections (heap in use + stacks after GC, minus before; ratio to gorilla)\n", c.idleN)
+	per := make([][]float64, len(serverKinds))
+	gor := make([][]float64, len(serverKinds))
+	for range c.rounds {
+		for i, k := range serverKinds {
+			p, g, err := idleMem(k, c.idleN)
+			if err != nil {
+				return fmt.Errorf("%s: %w", k.name, err)
+			}
+			per[i] = append(per[i], p)
+			gor[i] = append(gor[i], g)
+		}
+	}
+	w := table(out)
+	fmt.Fprintln(w, "server\tKB/conn\tx gorilla\tgoroutines/conn\t")
+	base := median(per[1])
+	for i, k := range serverKinds {
+		p := median(per[i])
+		fmt.Fprintf(w, "%s\t%.1f\t%s\t%.2f\t\n", k.name, p/1024, ratio(p, base), median(gor[i]))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "(kernel rows include the client's *net.TCPConn; glassnet/userspace is the server stack only: the client stack is closed silently first)")
+	return nil
+}

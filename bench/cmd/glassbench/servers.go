@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+
+	coder "github.com/coder/websocket"
+	gobwas "github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/gorilla/websocket"
+
+	"github.com/glassnet/glassnet/ws"
+)
+
+// Every server echoes each message with its library's own message-level
+// API, as an application would write it.
+
+func glassnetHandler(w http.ResponseWriter, r *http.Request) {
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{MaxMessageSize: -1})
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	ctx := context.Background()
+	for {
+		typ, p, err := c.ReadMessage(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(ctx, typ, p); err != nil {
+			return
+		}
+	}
+}
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
+
+func gorillaHandler(w http.ResponseWriter, r *http.Request) {
+	c, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	for {
+		typ, p, err := c.ReadMessage()
+		if err != nil {
+			return
+		}
+		if err := c.WriteMessage(typ, p); err != nil {
+			return
+		}
+	}
+}
+
+func coderHandler(w http.ResponseWriter, r *http.Request) {
+	c, err := coder.Accept(w, r, &coder.AcceptOptions{CompressionMode: coder.CompressionDisabled})
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	c.SetReadLimit(64 << 20)
+	ctx := context.Background()
+	for {
+		typ, p, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := c.Write(ctx, typ, p); err != nil {
+			return
+		}
+	}
+}
+
+func gobwasHandler(w http.ResponseWriter, r *http.Request) {
+	c, _, _, err := gobwas.UpgradeHTTP(r, w)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	for {
+		p, op, err := wsutil.ReadClientData(c)
+		if err != nil {
+			return
+		}
+		if err := wsutil.WriteServerMessage(c, op, p); err != nil {
+			return
+		}
+	}
+}
+
+// wsTarget is a running WebSocket echo server and how to reach it.
+type wsTarget struct {
+	name  string
+	url   string
+	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
+	pair  *pair // set for the userspace stack
+	close func()
+}
+
+func serveHTTP(l net.Listener, h http.HandlerFunc) func() {
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
+	return func() { srv.Close() }
+}
+
+type serverKind struct {
+	name    string
+	handler http.HandlerFunc
+	user    bool // on the userspace stack instead of kernel loopback
+}
+
+var serverKinds = []serverKind{
+	{"glassnet", glassnetHandler, false},
+	{"gorilla", gorillaHandler, false},
+	{"coder", coderHandler, false},
+	{"gobwas", gobwasHandler, false},
+	{"glassnet/userspace", glassnetHandler, true},
+}
+
+func startWS(k serverKind) (*wsTarget, error) {
+	if !k.user {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		var d net.Dialer
+		return &wsTarget{name: k.name, url: "ws://" + l.Addr().String() + "/", dial: d.DialContext, close: serveHTTP(l, k.handler)}, nil
+	}
+	p, err := newPair(1500)
+	if err != nil {
+		return nil, err
+	}
+	l, err := p.ssocks.Listener("tcp4", ":8080")
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	stop := serveHTTP(l, k.handler)
+	return &wsTarget{
+		name: k.name, url: fmt.Sprintf("ws://%s:8080/", p.serverAddr), pair: p,
+		dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if p.csocks == nil {
+				return nil, errors.New("client stack closed")
+			}
+			return p.csocks.Dial(ctx, "tcp4", addr)
+		},
+		close: func() { stop(); p.Close() },
+	}, nil
+}

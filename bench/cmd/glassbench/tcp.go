@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// serveTCP runs echo (port role "echo") or discard on l until it is closed.
+// Discard answers end of stream with the 8-byte count it read, so that the
+// client's clock stops when the server has every byte.
+func serveTCP(l net.Listener, echo bool) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			if echo {
+				io.Copy(c, c)
+				return
+			}
+			n, _ := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+			var b [8]byte
+			binary.BigEndian.PutUint64(b[:], uint64(n))
+			c.Write(b[:])
+		}()
+	}
+}
+
+// bulkTimeout bounds one transfer; a transfer that stalls fails instead of
+// holding up the run.
+const bulkTimeout = 30 * time.Second
+
+type closeWriter interface{ CloseWrite() error }
+
+// bulk moves total bytes over a fresh connection and returns bytes per
+// second: to discard (the server confirms the count) or through echo (every
+// byte comes back).
+func bulk(dial func(ctx context.Context) (net.Conn, error), total int64, echo bool) (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
+	defer cancel()
+	c, err := dial(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bulkTimeout))
+	buf := make([]byte, 64<<10)
+	start := time.Now()
+	werr := make(chan error, 1)
+	go func() {
+		for left := total; left > 0; {
+			n := min(left, int64(len(buf)))
+			if _, err := c.Write(buf[:n]); err != nil {
+				werr <- err
+				return
+			}
+			left -= n
+		}
+		cw, ok := c.(closeWriter)
+		if !ok {
+			werr <- errors.New("connection cannot half-close")
+			return
+		}
+		werr <- cw.CloseWrite()
+	}()
+	if echo {
+		rbuf := make([]byte, 256<<10)
+		n, err := io.CopyBuffer(io.Discard, io.LimitReader(c, total), rbuf)
+		if err != nil {
+			return 0, err
+		}
+		if n != total {
+			return 0, fmt.Errorf("echo: got %d of %d bytes", n, total)
+		}
+	} else {
+		var b [8]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return 0, fmt.Errorf("discard count: %w", err)
+		}
+		if n := int64(binary.BigEndian.Uint64(b[:])); n != total {
+			return 0, fmt.Errorf("discard: server read %d of %d bytes", n, total)
+		}
+	}
+	el := time.Since(start)
+	if err := <-werr; err != nil {
+		return 0, err
+	}
+	return float64(total) / el.Seconds(), nil
+}
+
+// tcpTarget is one place the bulk test can run: a dialer to echo and one to
+// discard, and how to tear it down.
+type tcpTarget struct {
+	name          string
+	echo, discard func(ctx context.Context) (net.Conn, error)
+	close         func()
+}
+
+func kernelTCP() (*tcpTarget, error) {
+	le, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ld, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		le.Close()
+		return nil, err
+	}
+	go serveTCP(le, true)
+	go serveTCP(ld, false)
+	var d net.Dialer
+	return &tcpTarget{
+		name:    "kernel loopback",
+		echo:    func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", le.Addr().String()) },
+		discard: func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", ld.Addr().String()) },
+		close:   func() { le.Close(); ld.Close() },
+	}, nil
+}
+
+func pipeTCP(mtu int) (*tcpTarget, error) {
+	p, err := newPair(mtu)
+	if err != nil {
+		return nil, err
+	}
+	le, err := p.ssocks.Listener("tcp4", ":7")
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	ld, err := p.ssocks.Listener("tcp4", ":9")
+	if err != nil {
+		le.Close()
+		p.Close()
+		return nil, err
+	}
+	go serveTCP(le, true)
+	go serveTCP(ld, false)
+	sa := p.serverAddr.String()
+	return &tcpTarget{
+		name:    fmt.Sprintf("glassnet in-memory pair, MTU %d", mtu),
+		echo:    func(ctx context.Context) (net.Conn, error) { return p.csocks.Dial(ctx, "tcp4", sa+":7") },
+		discard: func(ctx context.Context) (net.Conn, error) { return p.csocks.Dial(ctx, "tcp4", sa+":9") },
+		close:   func() { le.Close(); ld.Close(); p.Close() },
+	}, nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/sockets"
+	"github.com/glassnet/glassnet/tun"
+)
+
+const envTUNChild = "GLASSBENCH_TUN_CHILD"
+
+// tunResult is what the child process in its own network namespace reports
+// for one MTU: bytes per second of each round.
+type tunResult struct {
+	MTU     int
+	Echo    []float64
+	Discard []float64
+	Err     string
+}
+
+// runTUN measures kernel client -> TUN -> glassnet in a child process in a
+// fresh network namespace, so that the TUN, its addresses and routes exist
+// only there. It returns a reason instead when that is not possible.
+func runTUN(mtus []int, rounds int, total int64) ([]tunResult, string) {
+	if os.Geteuid() != 0 {
+		return nil, "skipped: needs root (CAP_NET_ADMIN) to create a network namespace and a TUN"
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return nil, "skipped: no /dev/net/tun"
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, "skipped: " + err.Error()
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envTUNChild+"=1",
+		"GLASSBENCH_MTUS="+fmt.Sprint(mtus), "GLASSBENCH_ROUNDS="+strconv.Itoa(rounds),
+		"GLASSBENCH_BYTES="+strconv.FormatInt(total, 10))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, "failed: " + err.Error()
+	}
+	var res []tunResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		return nil, "failed: child output: " + err.Error()
+	}
+	return res, ""
+}
+
+// tunChild runs in the child namespace and writes []tunResult as JSON.
+func tunChild() {
+	var mtus []int
+	for _, f := range bytes.Fields(bytes.Trim([]byte(os.Getenv("GLASSBENCH_MTUS")), "[]")) {
+		m, _ := strconv.Atoi(string(f))
+		mtus = append(mtus, m)
+	}
+	rounds, _ := strconv.Atoi(os.Getenv("GLASSBENCH_ROUNDS"))
+	total, _ := strconv.ParseInt(os.Getenv("GLASSBENCH_BYTES"), 10, 64)
+	var res []tunResult
+	for _, mtu := range mtus {
+		r := tunResult{MTU: mtu}
+		if err := tunOne(mtu, rounds, total, &r); err != nil {
+			r.Err = err.Error()
+		}
+		res = append(res, r)
+	}
+	json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func tunOne(mtu, rounds int, total int64, r *tunResult) error {
+	stackAddr := netip.MustParsePrefix("10.201.0.2/24")
+	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(stackAddr)})
+	if err != nil {
+		return err
+	}
+	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{stackAddr}, Node: "glassnet"})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s := sockets.New(st.Stack(), sockets.Options{Node: "glassnet"})
+	le, err := s.Listener("tcp4", ":7")
+	if err != nil {
+		return err
+	}
+	defer le.Close()
+	ld, err := s.Listener("tcp4", ":9")
+	if err != nil {
+		return err
+	}
+	defer ld.Close()
+	go serveTCP(le, true)
+	go serveTCP(ld, false)
+	var d net.Dialer
+	echo := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", "10.201.0.2:7") }
+	discard := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", "10.201.0.2:9") }
+	// A stalled transfer is counted and reported with the stack's
+	// counters; the other rounds still run.
+	var failed []string
+	for range rounds {
+		if v, err := bulk(echo, total, true); err != nil {
+			failed = append(failed, "echo: "+err.Error())
+		} else {
+			r.Echo = append(r.Echo, v)
+		}
+		if v, err := bulk(discard, total, false); err != nil {
+			failed = append(failed, "discard: "+err.Error())
+		} else {
+			r.Discard = append(r.Discard, v)
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(os.Stderr, "glassbench: TUN MTU %d: %d of %d transfers failed, first: %s; stack counters: %+v\n",
+			mtu, len(failed), 2*rounds, failed[0], st.Stats())
+		return fmt.Errorf("%d of %d transfers stalled (%s)", len(failed), 2*rounds, failed[0])
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+//go:build !linux
+
+package main
+
+const envTUNChild = "GLASSBENCH_TUN_CHILD"
+
+type tunResult struct {
+	MTU     int
+	Echo    []float64
+	Discard []float64
+	Err     string
+}
+
+func runTUN(mtus []int, rounds int, total int64) ([]tunResult, string) {
+	return nil, "skipped: TUN needs Linux"
+}
+
+func tunChild() {}
