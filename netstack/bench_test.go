@@ -3,6 +3,7 @@ package netstack
 import (
 	"io"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -28,6 +29,11 @@ func BenchmarkTCPThroughput(b *testing.B) {
 				done <- err
 			}()
 			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			mallocs := ms.Mallocs
+			pkts := x.Stats().PacketsOut + y.Stats().PacketsOut
 			b.ResetTimer()
 			for range b.N {
 				if _, err := client.Write(buf); err != nil {
@@ -37,6 +43,12 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			if err := <-done; err != nil {
 				b.Fatal(err)
 			}
+			b.StopTimer()
+			runtime.ReadMemStats(&ms)
+			pkts = x.Stats().PacketsOut + y.Stats().PacketsOut - pkts
+			// Every allocation in the process, both stacks' goroutines
+			// included, per packet either stack wrote (data and ACKs).
+			b.ReportMetric(float64(ms.Mallocs-mallocs)/float64(pkts), "allocs/pkt")
 		})
 	}
 }

@@ -55,6 +55,9 @@ type endpoint struct {
 	// packets their hooks delay, one per direction.
 	egress, ingress hook.Point
 	outQ, inQ       *delayQueue
+
+	// zw lets ACKs through to connections at zero window (zerowindow.go).
+	zw zeroWindow
 }
 
 // dispatcherRef boxes the interface so it fits an atomic.Pointer.
@@ -174,8 +177,18 @@ func (e *endpoint) deliverNow(b []byte) {
 	if e.tap != nil {
 		e.tap.packet(trace.In, b)
 	}
+	if ip := e.ipOf(b); ip != nil {
+		if ack := e.zw.ackFor(ip); ack != nil {
+			dispatch(ref.d, proto, e.frameLike(b, ack, false))
+		}
+	}
+	dispatch(ref.d, proto, b)
+}
+
+// dispatch hands gVisor a copy of b.
+func dispatch(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte) {
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
-	ref.d.DeliverNetworkPacket(proto, pkt)
+	d.DeliverNetworkPacket(proto, pkt)
 	pkt.DecRef()
 }
 
@@ -194,7 +207,29 @@ func (e *endpoint) drop(dir trace.Dir, reason DropReason, size int) {
 // full. Packets it cannot write because the device is closed or failed are
 // counted as drops.
 func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
-	list := pkts.AsSlice()
+	return e.write(pkts.AsSlice())
+}
+
+// writePacket writes one packet, as WritePackets does.
+func (e *endpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
+	one := [1]*stack.PacketBuffer{pkt}
+	_, err := e.write(one[:])
+	return err
+}
+
+// qdisc is the NIC's queueing discipline: none. gVisor's default stub
+// wraps every packet in a new PacketBufferList on its way to WritePackets;
+// this hands it to the endpoint as it is. Packets still leave in batches
+// when gVisor writes several at once through WritePackets.
+type qdisc struct{ e *endpoint }
+
+// WritePacket implements stack.QueueingDiscipline.
+func (q qdisc) WritePacket(pkt *stack.PacketBuffer) tcpip.Error { return q.e.writePacket(pkt) }
+
+// Close implements stack.QueueingDiscipline; the endpoint owns the device.
+func (qdisc) Close() {}
+
+func (e *endpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
 	if len(list) == 0 {
 		return 0, nil
 	}
@@ -262,6 +297,7 @@ func (e *endpoint) writeBatch(bufs [][]byte, written *int) bool {
 		for _, b := range bufs[:n] {
 			e.counters.packetsOut.Add(1)
 			e.counters.bytesOut.Add(uint64(len(b)))
+			e.zw.sent(e.ipOf(b))
 		}
 		*written += n
 		bufs = bufs[n:]
@@ -290,8 +326,17 @@ func (ob *outBatch) fill(pkts []*stack.PacketBuffer) {
 	ob.bufs = ob.bufs[:0]
 	for i, pkt := range pkts {
 		b := ob.store[i][:0]
-		for _, s := range pkt.AsSlices() {
-			b = append(b, s...)
+		// The views from the header offset on, without AsSlices, which
+		// allocates a slice of them for every packet.
+		vl, off := pkt.AsViewList()
+		for v := vl.Front(); v != nil; v = v.Next() {
+			s := v.AsSlice()
+			if off >= len(s) {
+				off -= len(s)
+				continue
+			}
+			b = append(b, s[off:]...)
+			off = 0
 		}
 		ob.store[i] = b
 		ob.bufs = append(ob.bufs, b)

@@ -238,7 +238,7 @@ func (st *Stack) build(opts Options) error {
 	if st.ep.ethernet() {
 		linkEP = ethernet.New(st.ep)
 	}
-	if err := s.CreateNICWithOptions(nicID, linkEP, stack.NICOptions{Name: opts.Device.Name()}); err != nil {
+	if err := s.CreateNICWithOptions(nicID, linkEP, stack.NICOptions{Name: opts.Device.Name(), QDisc: qdisc{st.ep}}); err != nil {
 		return fail(fmt.Errorf("netstack: create NIC: %s", err))
 	}
 	if opts.Forwarding {

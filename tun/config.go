@@ -37,7 +37,18 @@ type Config struct {
 	Persist bool
 	// BatchSize is the most packets one Read returns; 0 means 64.
 	BatchSize int
+	// TxQueueLen is how many packets the kernel queues for the stack to
+	// read (ip link set NAME txqueuelen N); past it the kernel drops them.
+	// 0 means DefaultTxQueueLen. Not set with NoHostConfig.
+	TxQueueLen int
 }
+
+// DefaultTxQueueLen is the queue Open gives the kernel side when
+// Config.TxQueueLen is 0: the kernel's own default for a TUN, 500 packets,
+// overflows while the stack is briefly descheduled during a bulk transfer
+// at MTU 1500, and every packet dropped there is a TCP retransmission.
+// 4096 packets hold a whole 4 MiB receive window of 1500-byte packets.
+const DefaultTxQueueLen = 4096
 
 const (
 	defaultMTU       = 1500
@@ -54,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = defaultBatchSize
+	}
+	if c.TxQueueLen <= 0 {
+		c.TxQueueLen = DefaultTxQueueLen
 	}
 	return c
 }

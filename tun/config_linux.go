@@ -14,7 +14,7 @@ import (
 const tunPath = "/dev/net/tun"
 
 // configureHost sets up the kernel side of the interface through netlink:
-// MTU, host address, link up, extra routes. Every step replaces what is
+// MTU, transmit queue length, host address, link up, extra routes. Every step replaces what is
 // there, so attaching to an interface configured earlier is not an error.
 func configureHost(name string, cfg Config) error {
 	link, err := netlink.LinkByName(name)
@@ -23,6 +23,9 @@ func configureHost(name string, cfg Config) error {
 	}
 	if err := netlink.LinkSetMTU(link, cfg.MTU); err != nil {
 		return hostError(name, fmt.Sprintf("set MTU %d", cfg.MTU), err)
+	}
+	if err := netlink.LinkSetTxQLen(link, cfg.TxQueueLen); err != nil {
+		return hostError(name, fmt.Sprintf("set txqueuelen %d", cfg.TxQueueLen), err)
 	}
 	if cfg.HostAddr.IsValid() {
 		addr := &netlink.Addr{IPNet: ipNet(cfg.HostAddr)}

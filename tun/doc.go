@@ -9,9 +9,9 @@
 //     demo; no privileges.
 //   - Open (Linux): a kernel TUN interface (IFF_TUN|IFF_NO_PI, through
 //     songgao/water), created if missing, whose kernel side Open
-//     configures through netlink (MTU, host address, link up, routes)
-//     unless Config.NoHostConfig is set. It needs CAP_NET_ADMIN. On other
-//     platforms Open returns ErrNotSupported.
+//     configures through netlink (MTU, queue length, host address, link
+//     up, routes) unless Config.NoHostConfig is set. It needs
+//     CAP_NET_ADMIN. On other platforms Open returns ErrNotSupported.
 //
 // A TUN for a stack that owns 10.200.0.2/24, with the kernel at 10.200.0.1:
 //

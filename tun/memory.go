@@ -29,8 +29,8 @@ type PipeStats struct {
 }
 
 type memPacket struct {
-	data []byte
-	due  time.Time
+	buf *[]byte // from the pair's pool; back to it once read
+	due time.Time
 }
 
 // Memory is one end of an in-memory device pair made by Pipe.
@@ -40,6 +40,7 @@ type Memory struct {
 	latency time.Duration
 	in      chan memPacket // packets for this end to read
 	peer    *Memory
+	pool    *sync.Pool // *[]byte packet buffers, shared by both ends
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -63,9 +64,15 @@ func Pipe(opts PipeOptions) (a, b *Memory) {
 	if opts.NameB == "" {
 		opts.NameB = "mem1"
 	}
+	mtu := opts.MTU
+	pool := &sync.Pool{New: func() any {
+		b := make([]byte, 0, mtu)
+		return &b
+	}}
 	mk := func(name string) *Memory {
 		return &Memory{
 			name:    name,
+			pool:    pool,
 			mtu:     opts.MTU,
 			latency: opts.Latency,
 			in:      make(chan memPacket, opts.QueueLen),
@@ -108,8 +115,9 @@ func (m *Memory) Read(bufs [][]byte, sizes []int) (int, error) {
 			case <-t.C:
 			}
 		}
-		sizes[n] = len(p.data)
-		copy(bufs[n], p.data)
+		sizes[n] = len(*p.buf)
+		copy(bufs[n], *p.buf)
+		m.pool.Put(p.buf)
 		n++
 		if n == len(bufs) || n == len(sizes) {
 			break
@@ -132,7 +140,9 @@ func (m *Memory) Write(pkts [][]byte) (int, error) {
 		if len(pkt) > m.mtu {
 			return i, fmt.Errorf("tun: %s: packet of %d bytes exceeds MTU %d", m.name, len(pkt), m.mtu)
 		}
-		p := memPacket{data: append([]byte(nil), pkt...)}
+		buf := m.pool.Get().(*[]byte)
+		*buf = append((*buf)[:0], pkt...)
+		p := memPacket{buf: buf}
 		if m.latency > 0 {
 			p.due = time.Now().Add(m.latency)
 		}

@@ -30,7 +30,7 @@ var _ Device = (*TUN)(nil)
 
 // Open creates the TUN interface cfg.Name, or attaches to it if it already
 // exists, and unless cfg.NoHostConfig is set configures the kernel side
-// through netlink: MTU, cfg.HostAddr, link up, cfg.Routes.
+// through netlink: MTU, cfg.TxQueueLen, cfg.HostAddr, link up, cfg.Routes.
 //
 // A non-persistent interface disappears, with its addresses and routes,
 // when the TUN is closed. An interface that already existed as persistent
@@ -148,6 +148,21 @@ type fdIO struct {
 	f      *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
+	ops    sync.Pool // *fdOp
+}
+
+// fdOp carries one read or write through syscall.RawConn, whose callback
+// is a func value: bound once per fdOp and reused, it costs no allocation
+// per packet.
+type fdOp struct {
+	pkt   []byte   // write
+	bufs  [][]byte // read
+	sizes []int
+	limit int
+	n     int
+	err   error
+
+	readFn, writeFn func(fd uintptr) bool
 }
 
 func newFdIO(f *os.File) (*fdIO, error) {
@@ -158,37 +173,31 @@ func newFdIO(f *os.File) (*fdIO, error) {
 	return &fdIO{f: f, rc: rc}, nil
 }
 
+func (d *fdIO) op() *fdOp {
+	if o, ok := d.ops.Get().(*fdOp); ok {
+		return o
+	}
+	o := new(fdOp)
+	o.readFn = o.read
+	o.writeFn = o.write
+	return o
+}
+
+func (d *fdIO) put(o *fdOp) {
+	*o = fdOp{readFn: o.readFn, writeFn: o.writeFn}
+	d.ops.Put(o)
+}
+
 func (d *fdIO) read(bufs [][]byte, sizes []int, limit int) (int, error) {
 	limit = min(limit, len(bufs), len(sizes))
 	if limit <= 0 {
 		return 0, nil
 	}
-	n := 0
-	var rerr error
-	err := d.rc.Read(func(fd uintptr) bool {
-		for n < limit {
-			m, err := unix.Read(int(fd), bufs[n])
-			switch {
-			case err == unix.EINTR:
-				continue
-			case err == unix.EAGAIN:
-				// Nothing (more) queued: done if we have a packet,
-				// otherwise wait in the poller.
-				return n > 0
-			case err != nil:
-				rerr = err
-				return true
-			}
-			if m == len(bufs[n]) {
-				// The kernel truncates silently to fit the buffer;
-				// the IP header tells the length the packet had.
-				m = max(m, ipPacketLen(bufs[n]))
-			}
-			sizes[n] = m
-			n++
-		}
-		return true
-	})
+	o := d.op()
+	defer d.put(o)
+	o.bufs, o.sizes, o.limit = bufs, sizes, limit
+	err := d.rc.Read(o.readFn)
+	n, rerr := o.n, o.err
 	if err != nil {
 		return n, d.closedOr(err)
 	}
@@ -200,29 +209,63 @@ func (d *fdIO) read(bufs [][]byte, sizes []int, limit int) (int, error) {
 	return n, nil
 }
 
+// read is the RawConn.Read callback: it reads packets until limit or
+// EAGAIN.
+func (o *fdOp) read(fd uintptr) bool {
+	for o.n < o.limit {
+		b := o.bufs[o.n]
+		m, err := unix.Read(int(fd), b)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			// Nothing (more) queued: done if we have a packet,
+			// otherwise wait in the poller.
+			return o.n > 0
+		case err != nil:
+			o.err = err
+			return true
+		}
+		if m == len(b) {
+			// The kernel truncates silently to fit the buffer;
+			// the IP header tells the length the packet had.
+			m = max(m, ipPacketLen(b))
+		}
+		o.sizes[o.n] = m
+		o.n++
+	}
+	return true
+}
+
 func (d *fdIO) write(pkts [][]byte) (int, error) {
+	o := d.op()
+	defer d.put(o)
 	for i, pkt := range pkts {
-		var werr error
-		err := d.rc.Write(func(fd uintptr) bool {
-			for {
-				_, werr = unix.Write(int(fd), pkt)
-				switch werr {
-				case unix.EINTR:
-					continue
-				case unix.EAGAIN:
-					return false
-				}
-				return true
-			}
-		})
+		o.pkt, o.err = pkt, nil
+		err := d.rc.Write(o.writeFn)
 		if err != nil {
 			return i, d.closedOr(err)
 		}
-		if werr != nil {
-			return i, werr
+		if o.err != nil {
+			return i, o.err
 		}
 	}
 	return len(pkts), nil
+}
+
+// write is the RawConn.Write callback for one packet.
+func (o *fdOp) write(fd uintptr) bool {
+	for {
+		_, o.err = unix.Write(int(fd), o.pkt)
+		switch o.err {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			o.err = nil
+			return false
+		}
+		return true
+	}
 }
 
 func (d *fdIO) close() error {

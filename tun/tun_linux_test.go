@@ -144,6 +144,9 @@ func TestTUNConfigure(t *testing.T) {
 		if attrs.MTU != 1400 {
 			t.Errorf("link MTU %d, want 1400", attrs.MTU)
 		}
+		if attrs.TxQLen != DefaultTxQueueLen {
+			t.Errorf("link txqueuelen %d, want %d", attrs.TxQLen, DefaultTxQueueLen)
+		}
 		if !hasAddr(t, link, hostPrefix) {
 			t.Errorf("link lacks address %v", hostPrefix)
 		}
