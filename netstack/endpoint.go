@@ -55,9 +55,6 @@ type endpoint struct {
 	// packets their hooks delay, one per direction.
 	egress, ingress hook.Point
 	outQ, inQ       *delayQueue
-
-	// zw lets ACKs through to connections at zero window (zerowindow.go).
-	zw zeroWindow
 }
 
 // dispatcherRef boxes the interface so it fits an atomic.Pointer.
@@ -177,11 +174,6 @@ func (e *endpoint) deliverNow(b []byte) {
 	if e.tap != nil {
 		e.tap.packet(trace.In, b)
 	}
-	if ip := e.ipOf(b); ip != nil {
-		if ack := e.zw.ackFor(ip); ack != nil {
-			dispatch(ref.d, proto, e.frameLike(b, ack, false))
-		}
-	}
 	dispatch(ref.d, proto, b)
 }
 
@@ -297,7 +289,6 @@ func (e *endpoint) writeBatch(bufs [][]byte, written *int) bool {
 		for _, b := range bufs[:n] {
 			e.counters.packetsOut.Add(1)
 			e.counters.bytesOut.Add(uint64(len(b)))
-			e.zw.sent(e.ipOf(b))
 		}
 		*written += n
 		bufs = bufs[n:]
