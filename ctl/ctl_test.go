@@ -370,3 +370,31 @@ func TestRenderStates(t *testing.T) {
 		t.Errorf("Render:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+// TestFindRenamed finds a server that took NAME-PID because NAME was in
+// use (a serve of the same name in another network namespace), and asks
+// for a choice when there are several.
+func TestFindRenamed(t *testing.T) {
+	// Not parallel: it points the search path at a temporary directory.
+	old := runDir
+	t.Cleanup(func() { runDir = old })
+	runDir = t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	_, ss := stacks(t)
+
+	a, err := Listen("tun7-100", ss, Options{})
+	must(t, err)
+	defer a.Close()
+	if p, err := Find("tun7"); err != nil || p != a.Path() {
+		t.Fatalf("Find(tun7) = %q, %v; want %s", p, err, a.Path())
+	}
+	b, err := Listen("tun7-200", ss, Options{})
+	must(t, err)
+	defer b.Close()
+	if _, err := Find("tun7"); err == nil || !strings.Contains(err.Error(), "tun7-100, tun7-200") {
+		t.Fatalf("Find with two renamed servers = %v", err)
+	}
+	if _, err := Find("tun"); err == nil {
+		t.Fatal("Find(tun) matched tun7-100")
+	}
+}

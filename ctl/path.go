@@ -49,6 +49,22 @@ func Find(name string) (string, error) {
 		}
 		looked = append(looked, p)
 	}
+	// A serve whose name was taken (in another network namespace) listens
+	// as NAME-PID; one such is as good as the name.
+	var alts []string
+	for _, n := range Names() {
+		if rest, ok := strings.CutPrefix(n, name+"-"); ok {
+			if _, err := strconv.Atoi(rest); err == nil {
+				alts = append(alts, n)
+			}
+		}
+	}
+	if len(alts) == 1 {
+		return Find(alts[0])
+	}
+	if len(alts) > 1 {
+		return "", errors.New("ctl: several glassnet stacks are called " + name + "; name one of: " + strings.Join(alts, ", "))
+	}
 	return "", errors.New("ctl: no control socket " + name + " (looked at " + strings.Join(looked, ", ") + "); is glassnet serve running?")
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,8 +124,20 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	counters := func() map[string]uint64 { return stackCounters(st, socks, frames) }
-	if cs, err := ctl.Listen(dev.Name(), socks, ctl.Options{Node: "glassnet", Counters: counters}); err != nil {
-		fmt.Fprintf(cfg.Log, "glassnet: no control socket, glassnet ss will not see this stack: %v\n", err)
+	// A serve with the same interface name in another network namespace
+	// may hold NAME.sock already; then this one is NAME-PID.sock. The notes
+	// go out after the ready line.
+	var ctlNote string
+	copts := ctl.Options{Node: "glassnet", Counters: counters}
+	cs, err := ctl.Listen(dev.Name(), socks, copts)
+	if inUse := (*ctl.InUseError)(nil); errors.As(err, &inUse) {
+		alt := dev.Name() + "-" + strconv.Itoa(os.Getpid())
+		if cs, err = ctl.Listen(alt, socks, copts); err == nil {
+			ctlNote = "glassnet: another glassnet has the control socket " + dev.Name() + "; see this one with: glassnet ss " + alt
+		}
+	}
+	if err != nil {
+		ctlNote = fmt.Sprintf("glassnet: no control socket, glassnet ss will not see this stack: %v", err)
 	} else {
 		defer cs.Close()
 	}
@@ -205,6 +218,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		line += "; kernel stack http://" + cfg.Kernel + "/"
 	}
 	fmt.Fprintln(cfg.Log, line)
+	if ctlNote != "" {
+		fmt.Fprintln(cfg.Log, ctlNote)
+	}
 	if cfg.Ready != nil {
 		cfg.Ready()
 	}
