@@ -1,6 +1,10 @@
 // Package interop holds tests, and only tests, in which third-party peers
 // talk to a running `glassnet serve` through the kernel: curl, the kernel's
-// own TCP stack, Debian's python3-websockets and headless Debian chromium.
+// own TCP stack, Debian's python3-websockets, headless Debian chromium and
+// Node's ws package (npm). Node's ws also runs as a server there, for
+// glassnet's ws client to dial over kernel loopback and from a userspace
+// glassnet stack on the TUN; node/ pins it with package-lock.json, and the
+// tests run npm ci when node/node_modules is missing.
 //
 // Every test runs in a fresh network namespace (internal/netnstest), where
 // the glassnet binary creates its TUN and the peers reach it at 10.200.0.2

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"time"
 
@@ -187,53 +186,4 @@ func (c *Conn) fail(code StatusCode, err error) {
 		io.Copy(io.Discard, c.br)
 	}
 	c.closeTCP()
-}
-
-// Ping sends a ping with payload (at most 125 bytes) and waits for the pong
-// that carries the same payload (RFC 6455 §5.5.2). Pongs are read by
-// ReadMessage, so another goroutine must be reading.
-func (c *Conn) Ping(ctx context.Context, payload []byte) error {
-	if len(payload) > MaxControlPayload {
-		return ErrControlTooLong
-	}
-	key := string(payload)
-	ch := make(chan struct{})
-	c.mu.Lock()
-	c.pings[key] = append(c.pings[key], ch)
-	c.mu.Unlock()
-	defer c.forgetPing(key, ch)
-
-	if err := c.writeControl(ctx, OpPing, payload); err != nil {
-		return err
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.closed:
-		return fmt.Errorf("ws: ping: no pong before the connection closed: %w", net.ErrClosed)
-	case <-c.readDone:
-		c.mu.Lock()
-		err := c.endErr
-		c.mu.Unlock()
-		return fmt.Errorf("ws: ping: no pong before the connection ended: %w", err)
-	}
-}
-
-func (c *Conn) forgetPing(key string, ch chan struct{}) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	waiters := c.pings[key]
-	for i, w := range waiters {
-		if w == ch {
-			waiters = append(waiters[:i], waiters[i+1:]...)
-			break
-		}
-	}
-	if len(waiters) == 0 {
-		delete(c.pings, key)
-	} else {
-		c.pings[key] = waiters
-	}
 }

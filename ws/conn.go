@@ -46,6 +46,10 @@ type connConfig struct {
 	tracer       *trace.Tracer
 	node         string
 	frameHook    FrameHook
+	keepAlive    time.Duration
+	// deflate is the connection's permessage-deflate state once
+	// negotiated (deflate.go), nil otherwise.
+	deflate *deflateState
 }
 
 func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, node string) connConfig {
@@ -63,8 +67,7 @@ func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, n
 // One goroutine at a time may read (ReadMessage); any number may write.
 // Writes take one lock per frame, so a control frame (a pong, a ping, a
 // close) can go out between the fragments of a message being written with
-// Writer. Ping needs some goroutine to be reading (the pong arrives through
-// ReadMessage); Close reads for itself when none is.
+// Writer. Ping and Close read for themselves when no ReadMessage is running.
 type Conn struct {
 	nc          net.Conn
 	br          *bufio.Reader
@@ -82,6 +85,14 @@ type Conn struct {
 	ctrl     [MaxControlPayload]byte
 	// readFilter is set once br reads through a frameFilter (hooks.go).
 	readFilter bool
+	// Messages Ping read while no ReadMessage was running (ping.go).
+	buffered      []bufferedMessage
+	bufferedBytes int64
+	pingReading   bool
+	// readWaiters counts ReadMessage calls waiting for readLock.
+	readWaiters atomic.Int32
+	// keepAliveFailed is set when the keepalive closed the connection.
+	keepAliveFailed atomic.Bool
 
 	// Writing. msgLock is held for a whole data message, writeLock for
 	// one frame. The fields below writeLock are guarded by it.

@@ -524,22 +524,6 @@ func TestAcceptClearsServerDeadlines(t *testing.T) {
 	c.Close(StatusNormalClosure, "")
 }
 
-func TestPingWithoutReader(t *testing.T) {
-	t.Parallel()
-	url, _ := echoServer(t, nil)
-	c := dial(t, url, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	// The pong arrives but nobody reads it.
-	if err := c.Ping(ctx, []byte("p")); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Ping = %v", err)
-	}
-	c.CloseNow()
-	if err := c.Ping(testContext(t), nil); err == nil {
-		t.Fatal("Ping on a closed connection succeeded")
-	}
-}
-
 func TestClientMessageTooBig(t *testing.T) {
 	t.Parallel()
 	url, errs := handlerServer(t, nil, func(c *Conn) error {

@@ -38,6 +38,11 @@ type DialOptions struct {
 	MaxMessageSize int64
 	// CloseTimeout bounds the close handshake; 0 means DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// KeepAlive, if positive, pings the peer at this interval and fails
+	// the connection (close 1011, then TCP closed at once) when a pong
+	// has not arrived within the interval; reads then return
+	// ErrKeepAliveTimeout. Zero means no keepalive.
+	KeepAlive time.Duration
 	// Tracer receives ws events; nil records nothing.
 	Tracer *trace.Tracer
 	// Node names this side in trace events.
@@ -45,6 +50,9 @@ type DialOptions struct {
 	// FrameHook, if set, sees every frame read and written (see
 	// FrameHook); Conn.SetFrameHook changes it later.
 	FrameHook FrameHook
+	// Compression configures permessage-deflate; the zero value does not
+	// offer it.
+	Compression CompressionOptions
 }
 
 // Dial connects to a ws:// or wss:// URL and runs the opening handshake.
@@ -149,6 +157,7 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 	}
 	cfg := newConfig(opts.MaxMessageSize, opts.CloseTimeout, opts.Tracer, opts.Node)
 	cfg.frameHook = opts.FrameHook
+	cfg.keepAlive = opts.KeepAlive
 	var name string
 	if cfg.tracer.Enabled() {
 		name = connName(nc)
@@ -171,6 +180,12 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 	fmt.Fprintf(&b, "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n", key)
 	if len(opts.Subprotocols) > 0 {
 		fmt.Fprintf(&b, "Sec-WebSocket-Protocol: %s\r\n", strings.Join(opts.Subprotocols, ", "))
+	}
+	if opts.Compression.Enabled {
+		if err := opts.Compression.check(); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(&b, "Sec-WebSocket-Extensions: %s\r\n", deflateOffer(&opts.Compression))
 	}
 	extra.Write(&b)
 	b.WriteString("\r\n")
@@ -196,57 +211,64 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 		traceResponse(cfg.tracer, cfg.node, name, trace.In, resp.StatusCode, "accept="+resp.Header.Get("Sec-WebSocket-Accept")+
 			" protocol="+resp.Header.Get("Sec-WebSocket-Protocol"))
 	}
-	if err := checkResponse(resp, key, opts.Subprotocols); err != nil {
+	dp, herr := checkResponse(resp, key, opts.Subprotocols, &opts.Compression)
+	if herr != nil {
 		if resp.StatusCode != http.StatusSwitchingProtocols {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 			resp.Body.Close()
 			resp.Body = io.NopCloser(bytes.NewReader(body))
 			if s := strings.TrimSpace(string(body)); s != "" {
-				err.Reason += ": " + s
+				herr.Reason += ": " + s
 			}
 		}
-		return nil, resp, err
+		return nil, resp, herr
 	}
 	lr.on = false
+	if dp != nil {
+		cfg.deflate = newDeflateState(*dp, true, &opts.Compression)
+	}
 	c := newConn(nc, br, true, resp.Header.Get("Sec-WebSocket-Protocol"), cfg)
 	c.setBases(br.Buffered())
+	c.startKeepAlive()
 	return c, resp, nil
 }
 
 // checkResponse validates the server's answer (RFC 6455 §4.1, the list
-// after "the client MUST validate the server's response").
-func checkResponse(resp *http.Response, key string, offered []string) *HandshakeError {
+// after "the client MUST validate the server's response") and returns the
+// permessage-deflate parameters it accepted, if any.
+func checkResponse(resp *http.Response, key string, offered []string, comp *CompressionOptions) (*deflateParams, *HandshakeError) {
 	fail := func(format string, args ...any) *HandshakeError {
 		return &HandshakeError{Status: resp.StatusCode, Reason: fmt.Sprintf(format, args...)}
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		return fail("expected status 101 Switching Protocols, got %s", resp.Status)
+		return nil, fail("expected status 101 Switching Protocols, got %s", resp.Status)
 	}
 	if !headerHasToken(resp.Header, "Upgrade", "websocket") {
-		return fail("response Upgrade header %q does not contain websocket", resp.Header.Get("Upgrade"))
+		return nil, fail("response Upgrade header %q does not contain websocket", resp.Header.Get("Upgrade"))
 	}
 	if !headerHasToken(resp.Header, "Connection", "upgrade") {
-		return fail("response Connection header %q does not contain upgrade", resp.Header.Get("Connection"))
+		return nil, fail("response Connection header %q does not contain upgrade", resp.Header.Get("Connection"))
 	}
 	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), AcceptKey(key); got != want {
-		return fail("Sec-WebSocket-Accept is %q, want %q", got, want)
+		return nil, fail("Sec-WebSocket-Accept is %q, want %q", got, want)
 	}
-	if ext := resp.Header.Values("Sec-WebSocket-Extensions"); len(ext) > 0 {
-		return fail("server accepted extension %q that was not offered", strings.Join(ext, ", "))
+	dp, err := checkDeflateAnswer(resp.Header, comp)
+	if err != nil {
+		return nil, fail("%v", err)
 	}
 	if protos := resp.Header.Values("Sec-WebSocket-Protocol"); len(protos) > 0 {
 		if len(protos) > 1 || strings.Contains(protos[0], ",") {
-			return fail("server chose more than one subprotocol: %q", strings.Join(protos, ", "))
+			return nil, fail("server chose more than one subprotocol: %q", strings.Join(protos, ", "))
 		}
 		offeredIt := false
 		for _, o := range offered {
 			offeredIt = offeredIt || o == protos[0]
 		}
 		if !offeredIt {
-			return fail("server chose subprotocol %q that was not offered", protos[0])
+			return nil, fail("server chose subprotocol %q that was not offered", protos[0])
 		}
 	}
-	return nil
+	return dp, nil
 }
 
 func ctxErr(ctx context.Context, err error) error {

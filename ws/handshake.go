@@ -48,6 +48,11 @@ type AcceptOptions struct {
 	MaxMessageSize int64
 	// CloseTimeout bounds the close handshake; 0 means DefaultCloseTimeout.
 	CloseTimeout time.Duration
+	// KeepAlive, if positive, pings the peer at this interval and fails
+	// the connection (close 1011, then TCP closed at once) when a pong
+	// has not arrived within the interval; reads then return
+	// ErrKeepAliveTimeout. Zero means no keepalive.
+	KeepAlive time.Duration
 	// Tracer receives ws events; nil records nothing.
 	Tracer *trace.Tracer
 	// Node names this side in trace events.
@@ -55,11 +60,15 @@ type AcceptOptions struct {
 	// FrameHook, if set, sees every frame read and written (see
 	// FrameHook); Conn.SetFrameHook changes it later.
 	FrameHook FrameHook
+	// Compression configures permessage-deflate; the zero value
+	// declines it.
+	Compression CompressionOptions
 }
 
 func (o *AcceptOptions) config() connConfig {
 	cfg := newConfig(o.MaxMessageSize, o.CloseTimeout, o.Tracer, o.Node)
 	cfg.frameHook = o.FrameHook
+	cfg.keepAlive = o.KeepAlive
 	return cfg
 }
 
@@ -81,6 +90,19 @@ func SameOrigin(r *http.Request) error {
 type serverHandshake struct {
 	accept      string
 	subprotocol string
+	// extensions is the Sec-WebSocket-Extensions answer, deflate the
+	// negotiated permessage-deflate parameters when it is not empty.
+	extensions string
+	deflate    deflateParams
+}
+
+// deflateState returns the connection's compression state, nil when
+// permessage-deflate was not negotiated.
+func (hs *serverHandshake) deflateState(o *CompressionOptions) *deflateState {
+	if hs.extensions == "" {
+		return nil
+	}
+	return newDeflateState(hs.deflate, false, o)
 }
 
 func reject(status int, format string, args ...any) *HandshakeError {
@@ -133,10 +155,12 @@ func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *Hands
 			return serverHandshake{}, reject(http.StatusForbidden, "origin rejected: %v", err)
 		}
 	}
-	return serverHandshake{
+	hs := serverHandshake{
 		accept:      AcceptKey(key),
 		subprotocol: chooseSubprotocol(headerTokens(r.Header, "Sec-WebSocket-Protocol"), opts.Subprotocols),
-	}, nil
+	}
+	hs.deflate, hs.extensions, _ = negotiateDeflate(r.Header, &opts.Compression)
+	return hs, nil
 }
 
 // chooseSubprotocol returns the first client offer the server speaks.
@@ -184,6 +208,9 @@ func responseHead(hs serverHandshake, extra http.Header) []byte {
 	b.WriteString("\r\n")
 	if hs.subprotocol != "" {
 		b.WriteString("Sec-WebSocket-Protocol: " + hs.subprotocol + "\r\n")
+	}
+	if hs.extensions != "" {
+		b.WriteString("Sec-WebSocket-Extensions: " + hs.extensions + "\r\n")
 	}
 	extra.Write(&b)
 	b.WriteString("\r\n")
@@ -278,8 +305,10 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	if cfg.tracer.Enabled() {
 		traceResponse(cfg.tracer, cfg.node, name, trace.Out, http.StatusSwitchingProtocols, "accept="+hs.accept+" protocol="+hs.subprotocol)
 	}
+	cfg.deflate = hs.deflateState(&opts.Compression)
 	c := newConn(nc, br, false, hs.subprotocol, cfg)
 	c.setBases(buffered)
+	c.startKeepAlive()
 	return c, nil
 }
 
@@ -351,8 +380,10 @@ func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, erro
 	if cfg.tracer.Enabled() {
 		traceResponse(cfg.tracer, cfg.node, name, trace.Out, http.StatusSwitchingProtocols, "accept="+hs.accept+" protocol="+hs.subprotocol)
 	}
+	cfg.deflate = hs.deflateState(&opts.Compression)
 	c := newConn(nc, br, false, hs.subprotocol, cfg)
 	c.setBases(br.Buffered())
+	c.startKeepAlive()
 	return c, nil
 }
 

@@ -239,10 +239,11 @@ func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, v *FrameVerdic
 }
 
 // writeHooked sends one frame through the hook.
-func (c *Conn) writeHooked(ctx context.Context, h FrameHook, fin bool, op Opcode, p []byte) error {
+func (c *Conn) writeHooked(ctx context.Context, h FrameHook, fh Header, p []byte) error {
 	// The hook may edit the payload in place: give it a copy, not the
 	// caller's buffer.
-	f := Frame{Header: Header{Fin: fin, Opcode: op, Length: int64(len(p))}, Payload: bytes.Clone(p)}
+	fh.Length = int64(len(p))
+	f := Frame{Header: fh, Payload: bytes.Clone(p)}
 	var one [1]Frame
 	frames, delay := c.applyHook(h, trace.Out, f, one[:0])
 	if delay > 0 {

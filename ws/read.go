@@ -35,10 +35,16 @@ const readChunkSize = 32 << 10
 // it returns ctx.Err() and the connection stays usable; if ctx is done in
 // the middle of a message, the connection is closed.
 func (c *Conn) ReadMessage(ctx context.Context) (MessageType, []byte, error) {
-	if err := c.lock(ctx, c.readLock); err != nil {
+	c.readWaiters.Add(1)
+	err := c.lock(ctx, c.readLock)
+	c.readWaiters.Add(-1)
+	if err != nil {
 		return 0, nil, err
 	}
 	defer unlock(c.readLock)
+	if typ, p, ok := c.nextBuffered(); ok {
+		return typ, p, nil
+	}
 	if c.rerr != nil {
 		return 0, nil, c.rerr
 	}
@@ -56,6 +62,9 @@ func (c *Conn) readMessage(ctx context.Context) (MessageType, []byte, error) {
 		inMsg  bool
 		frames int
 		valid  utf8Validator
+		// compressed is set when the message's first frame has RSV1
+		// (RFC 7692 §6).
+		compressed bool
 	)
 	for {
 		c.hookReads()
@@ -78,6 +87,9 @@ func (c *Conn) readMessage(ctx context.Context) (MessageType, []byte, error) {
 			if err := c.handleControl(h, p); err != nil {
 				return c.endRead(ctx, err)
 			}
+			if h.Opcode == OpPong && !inMsg && c.pingReading {
+				return 0, nil, errPongRead
+			}
 			continue
 		}
 		switch {
@@ -89,6 +101,20 @@ func (c *Conn) readMessage(ctx context.Context) (MessageType, []byte, error) {
 		if !inMsg {
 			typ, inMsg = MessageType(h.Opcode), true
 			msg = []byte{}
+			compressed = h.Rsv&Rsv1 != 0
+		}
+		if compressed {
+			frames++
+			if msg, err = c.readCompressed(h, msg, typ); err != nil {
+				return c.endRead(ctx, err)
+			}
+			if !h.Fin {
+				continue
+			}
+			if c.cfg.tracer.Enabled() {
+				c.traceMessage(trace.In, typ, msg, frames)
+			}
+			return typ, msg, nil
 		}
 		if max := c.cfg.maxMessage; max > 0 && h.Length > max-int64(len(msg)) {
 			return c.endRead(ctx, fmt.Errorf("%w: more than %d bytes", ErrMessageTooBig, max))
@@ -143,6 +169,14 @@ func (c *Conn) readHeader() (Header, error) {
 // checkFrame applies the framing rules that do not depend on the state of
 // the message (RFC 6455 §5.1, §5.2, §5.5).
 func (c *Conn) checkFrame(h Header) error {
+	if c.cfg.deflate != nil && h.Rsv&Rsv1 != 0 {
+		// RFC 7692 §6.1: RSV1 marks the first frame of a compressed
+		// message, and nothing else.
+		if h.Opcode.IsControl() || h.Opcode == OpContinuation {
+			return ErrCompressedControl
+		}
+		h.Rsv &^= Rsv1
+	}
 	if err := h.Validate(); err != nil {
 		if errors.Is(err, ErrUnknownOpcode) {
 			return fmt.Errorf("%w 0x%x", err, byte(h.Opcode))
@@ -251,6 +285,10 @@ func (c *Conn) endRead(ctx context.Context, err error) (MessageType, []byte, err
 		c.finishClose()
 	case closeCodeFor(err) != 0:
 		c.fail(closeCodeFor(err), err)
+	case c.keepAliveFailed.Load():
+		// The keepalive failed the connection (keepalive.go).
+		err = ErrKeepAliveTimeout
+		c.closeTCP()
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		// RFC 6455 §7.1.5: TCP closed without a close frame.
 		err = &CloseError{Code: StatusAbnormalClosure, err: err}

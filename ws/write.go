@@ -22,6 +22,9 @@ func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) erro
 	if c.cfg.tracer.Enabled() {
 		c.traceMessage(trace.Out, typ, p, 1)
 	}
+	if c.compresses(len(p)) {
+		return c.writeCompressed(ctx, Opcode(typ), p)
+	}
 	return c.writeFrame(ctx, true, Opcode(typ), p)
 }
 
@@ -49,6 +52,14 @@ func (c *Conn) WriteFragmented(ctx context.Context, typ MessageType, parts ...[]
 			trace.Field{Key: "fragments", Value: len(parts)})
 	}
 	op := Opcode(typ)
+	if n := 0; c.cfg.deflate != nil {
+		for _, p := range parts {
+			n += len(p)
+		}
+		if c.compresses(n) {
+			return c.writeCompressed(ctx, op, parts...)
+		}
+	}
 	for i, p := range parts {
 		if err := c.writeFrame(ctx, i == len(parts)-1, op, p); err != nil {
 			return err
@@ -69,7 +80,13 @@ func (c *Conn) Writer(ctx context.Context, typ MessageType) (*MessageWriter, err
 	if err := c.lock(ctx, c.msgLock); err != nil {
 		return nil, err
 	}
-	return &MessageWriter{c: c, ctx: ctx, typ: typ, op: Opcode(typ)}, nil
+	w := &MessageWriter{c: c, ctx: ctx, typ: typ, op: Opcode(typ)}
+	if c.cfg.deflate != nil {
+		// The size is not known in advance: compress regardless of the
+		// threshold.
+		w.z = c.cfg.deflate.compressor()
+	}
+	return w, nil
 }
 
 // MessageWriter writes one message a frame at a time. See Conn.Writer.
@@ -81,6 +98,7 @@ type MessageWriter struct {
 	frames int
 	n      int
 	done   bool
+	z      *msgCompressor // when the message is compressed
 }
 
 // Write sends p as one non-final frame of the message.
@@ -91,7 +109,7 @@ func (w *MessageWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := w.c.writeFrame(w.ctx, false, w.op, p); err != nil {
+	if err := w.writeFrame(false, p); err != nil {
 		return 0, err
 	}
 	w.op = OpContinuation
@@ -107,7 +125,10 @@ func (w *MessageWriter) Close() error {
 	}
 	w.done = true
 	defer unlock(w.c.msgLock)
-	if err := w.c.writeFrame(w.ctx, true, w.op, nil); err != nil {
+	if w.z != nil {
+		defer w.z.done()
+	}
+	if err := w.writeFrame(true, nil); err != nil {
 		return err
 	}
 	w.frames++
@@ -117,6 +138,27 @@ func (w *MessageWriter) Close() error {
 			trace.Field{Key: "len", Value: w.n},
 			trace.Field{Key: "fragments", Value: w.frames})
 	}
+	return nil
+}
+
+// writeFrame sends p as the next frame of the message, compressed when
+// the message is.
+func (w *MessageWriter) writeFrame(fin bool, p []byte) error {
+	if w.z == nil {
+		return w.c.writeFrame(w.ctx, fin, w.op, p)
+	}
+	z, err := w.z.part(p, fin)
+	if err != nil {
+		return err
+	}
+	var rsv byte
+	if w.frames == 0 {
+		rsv = Rsv1
+	}
+	if err := w.c.writeFrameRsv(w.ctx, fin, rsv, w.op, z); err != nil {
+		return err
+	}
+	w.z.commit(p)
 	return nil
 }
 
@@ -137,10 +179,17 @@ func (c *Conn) writeControl(ctx context.Context, op Opcode, p []byte) error {
 
 // writeFrame sends one frame, through the frame hook when one is installed.
 func (c *Conn) writeFrame(ctx context.Context, fin bool, op Opcode, p []byte) error {
+	return c.writeFrameRsv(ctx, fin, 0, op, p)
+}
+
+// writeFrameRsv is writeFrame with reserved bits (RSV1 on the first frame
+// of a compressed message).
+func (c *Conn) writeFrameRsv(ctx context.Context, fin bool, rsv byte, op Opcode, p []byte) error {
+	h := Header{Fin: fin, Rsv: rsv, Opcode: op}
 	if hs := c.frameHook.Load(); hs != nil {
-		return c.writeHooked(ctx, hs.h, fin, op, p)
+		return c.writeHooked(ctx, hs.h, h, p)
 	}
-	return c.writeRaw(ctx, Header{Fin: fin, Opcode: op}, p)
+	return c.writeRaw(ctx, h, p)
 }
 
 // writeRaw sends one frame with h's FIN, RSV and opcode under writeLock. A

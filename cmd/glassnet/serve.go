@@ -73,6 +73,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Port, "port", 8080, "port of the HTTP and WebSocket server and of the UDP echo")
 	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
+	fs.BoolVar(&cfg.NoCompression, "no-compress", false, "refuse permessage-deflate (accepted from clients that offer it by default)")
 	fs.StringVar(&cfg.Kernel, "kernel", "", "also serve the same handlers on the host's kernel stack at `ADDR` (e.g. 127.0.0.1:8081)")
 	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout)")
 	pcapPath := fs.String("pcap", "", "write every packet to `FILE` (pcap)")

@@ -26,6 +26,9 @@ type Handlers struct {
 	// FrameHook, if set, sees every frame of every connection (the
 	// --egress and --ingress frame rules).
 	FrameHook ws.FrameHook
+	// Compress accepts permessage-deflate (RFC 7692) from clients that
+	// offer it.
+	Compress bool
 
 	mu      sync.Mutex
 	clients map[*ws.Conn]struct{} // every open WebSocket, for CloseAll
@@ -53,6 +56,9 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	}
 	if h.FrameHook != nil {
 		opts.FrameHook = h.FrameHook
+	}
+	if h.Compress {
+		opts.Compression = ws.CompressionOptions{Enabled: true}
 	}
 	c, err := ws.Accept(w, r, opts)
 	if err != nil {

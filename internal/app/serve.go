@@ -62,6 +62,8 @@ type ServeConfig struct {
 	PCAP   io.Writer
 	// CallLog, if set, receives a strace-like line for every socket call.
 	CallLog io.Writer
+	// NoCompression refuses permessage-deflate (accepted by default).
+	NoCompression bool
 	// Log receives the ready line and shutdown notes.
 	Log io.Writer
 	// Ready, if set, is called once every service listens, right after
@@ -142,7 +144,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		defer cs.Close()
 	}
 
-	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet"}
+	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression}
 	if frames != nil {
 		h.FrameHook = frames
 	}

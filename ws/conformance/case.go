@@ -114,6 +114,10 @@ type Case struct {
 	Handshake func(h *H) (Verdict, string)
 	// Subprotocols are offered by a client under test (handshake cases).
 	Subprotocols []string
+	// Deflate, when set, is offered by the harness as a client, which
+	// then compresses what it sends and inflates what it receives
+	// (groups 12 and 13).
+	Deflate *Deflate
 }
 
 // Group returns the first number of the ID: "6" for "6.4.1".
@@ -138,6 +142,8 @@ var GroupNames = map[string]string{
 	"7":  "Close handling",
 	"9":  "Limits/performance",
 	"10": "Misc",
+	"12": "WebSocket compression (different payloads)",
+	"13": "WebSocket compression (different parameters)",
 }
 
 // T is what a case's Run uses to talk to the peer.

@@ -55,6 +55,9 @@ func Cases(opts Options) []*Case {
 	cs = append(cs, closeCases()...)
 	cs = append(cs, limitCases(opts)...)
 	cs = append(cs, miscCases()...)
+	if !opts.NoCompression {
+		cs = append(cs, compressionCases(opts)...)
+	}
 	return cs
 }
 

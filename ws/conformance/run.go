@@ -26,8 +26,12 @@ type Options struct {
 	// Parallel is how many cases run at once; 0 means 4. Heavy cases
 	// always run alone.
 	Parallel int
-	// Short scales group 9 down (sizes by 16, message counts by 10).
+	// Short scales group 9 down (sizes by 16, message counts by 10)
+	// and groups 12 and 13 (messages of up to 16 KiB).
 	Short bool
+	// NoCompression skips groups 12 and 13 (permessage-deflate), for
+	// peers that do not enable it.
+	NoCompression bool
 	// MaxMessageSize is the peer's message size limit, for the cases that
 	// exceed it; 0 means ws.DefaultMaxMessageSize (16 MiB), negative
 	// means the peer has none and those cases are skipped.
@@ -256,7 +260,7 @@ func (r *runner) runCase(c *Case) Result {
 		done <-chan error
 	)
 	if r.role == Server {
-		s, err = r.openServer()
+		s, err = r.openServer(c)
 	} else {
 		s, done, err = r.openClient(c)
 	}
@@ -376,7 +380,7 @@ func (r *runner) dial() (net.Conn, error) {
 
 // openServer connects to the server under test and runs the opening
 // handshake.
-func (r *runner) openServer() (*session, error) {
+func (r *runner) openServer(c *Case) (*session, error) {
 	nc, err := r.dial()
 	if err != nil {
 		return nil, err
@@ -384,12 +388,22 @@ func (r *runner) openServer() (*session, error) {
 	key := newKey()
 	st := r.target.Server
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := nc.Write(request(st.Host, st.Path, key, nil)); err != nil {
+	var extra []string
+	if c.Deflate != nil {
+		extra = append(extra, "Sec-WebSocket-Extensions: "+c.Deflate.offer())
+	}
+	if _, err := nc.Write(request(st.Host, st.Path, key, extra)); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	br := bufio.NewReaderSize(nc, 64<<10)
 	resp, err := http.ReadResponse(br, nil)
+	var p *pmd
+	if err == nil && c.Deflate != nil {
+		if p, err = checkDeflateAnswer(resp, c.Deflate); err == nil {
+			resp.Header.Del("Sec-WebSocket-Extensions")
+		}
+	}
 	if err == nil {
 		err = checkUpgrade(resp, key)
 	}
@@ -398,7 +412,7 @@ func (r *runner) openServer() (*session, error) {
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	return newSession(nc, br, true), nil
+	return newDeflateSession(nc, br, true, p), nil
 }
 
 // accepted is a connection from a client under test, with its request.
@@ -568,11 +582,22 @@ func (r *runner) openClient(c *Case) (*session, <-chan error, error) {
 		a.nc.Close()
 		return nil, done, errors.New("bad request: " + problem)
 	}
-	if _, err := a.nc.Write(switchingProtocols(a.req.Header.Get("Sec-WebSocket-Key"))); err != nil {
+	var extra []string
+	var p *pmd
+	if c.Deflate != nil {
+		if !hasToken(a.req.Header, "Sec-WebSocket-Extensions", "permessage-deflate") {
+			a.nc.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+			a.nc.Close()
+			return nil, done, fmt.Errorf("the client did not offer permessage-deflate: %q", a.req.Header.Values("Sec-WebSocket-Extensions"))
+		}
+		extra = append(extra, "Sec-WebSocket-Extensions: "+c.Deflate.answer())
+		p = c.Deflate.serverPMD()
+	}
+	if _, err := a.nc.Write(switchingProtocols(a.req.Header.Get("Sec-WebSocket-Key"), extra...)); err != nil {
 		a.nc.Close()
 		return nil, done, err
 	}
-	return newSession(a.nc, a.br, false), done, nil
+	return newDeflateSession(a.nc, a.br, false, p), done, nil
 }
 
 // linger is how long a harness playing the server watches for the client

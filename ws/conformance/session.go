@@ -44,10 +44,17 @@ type session struct {
 	writeErr     error
 
 	readDone chan struct{}
+
+	// pmd is the permessage-deflate state when it was negotiated.
+	pmd *pmd
 }
 
 func newSession(nc net.Conn, br *bufio.Reader, client bool) *session {
-	s := &session{nc: nc, br: br, client: client, changed: make(chan struct{}), closeCode: -1, readDone: make(chan struct{})}
+	return newDeflateSession(nc, br, client, nil)
+}
+
+func newDeflateSession(nc net.Conn, br *bufio.Reader, client bool, p *pmd) *session {
+	s := &session{nc: nc, br: br, client: client, changed: make(chan struct{}), closeCode: -1, readDone: make(chan struct{}), pmd: p}
 	go s.readLoop()
 	return s
 }
@@ -128,10 +135,11 @@ func (s *session) setViolation(format string, args ...any) {
 func (s *session) readLoop() {
 	defer close(s.readDone)
 	var (
-		inMsg  bool
-		text   bool
-		msg    []byte
-		closed bool
+		inMsg      bool
+		text       bool
+		msg        []byte
+		closed     bool
+		compressed bool
 	)
 	for {
 		f, err := ReadFrame(s.br, maxReadFrame)
@@ -157,8 +165,17 @@ func (s *session) readLoop() {
 		case OpText, OpBinary, OpContinuation:
 			if f.Opcode != OpContinuation {
 				inMsg, text, msg = true, f.Opcode == OpText, nil
+				compressed = f.Rsv&4 != 0
 			}
 			msg = append(msg, f.Payload...)
+			if f.Fin && compressed {
+				out, err := s.pmd.inflate(msg)
+				if err != nil {
+					s.setViolation("the peer sent a compressed message that does not inflate: %v", err)
+					continue
+				}
+				msg = out
+			}
 			if f.Fin {
 				inMsg = false
 				if text && !utf8.Valid(msg) {
@@ -208,6 +225,8 @@ func (s *session) check(f RawFrame, inMsg, closed bool) string {
 		return "the server sent a masked frame"
 	case !s.client && !f.Masked:
 		return "the client sent an unmasked frame"
+	case s.pmd != nil && f.Rsv == 4 && (f.Opcode == OpText || f.Opcode == OpBinary):
+		// RSV1 on the first frame of a compressed message (RFC 7692 §6).
 	case f.Rsv != 0:
 		return fmt.Sprintf("the peer set reserved bits %d", f.Rsv)
 	}

@@ -1,0 +1,297 @@
+package ws
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// deflateTail ends every compressed message on the wire before it is
+// stripped (RFC 7692 §7.2.1): the last four bytes of an empty stored block
+// written by a sync flush.
+var deflateTail = []byte{0x00, 0x00, 0xff, 0xff}
+
+// finalBlock, after the tail, is an empty final stored block, so that the
+// inflater ends the message with io.EOF instead of waiting for more.
+var finalBlock = []byte{0x01, 0x00, 0x00, 0xff, 0xff}
+
+// maxWindow is the largest LZ77 window (window bits 15).
+const maxWindow = 32 << 10
+
+// ErrBadCompressedData reports a compressed message that does not inflate
+// (RFC 7692 §8). The connection is failed with status 1002.
+var ErrBadCompressedData error = protocolError("ws: compressed message is not valid DEFLATE data")
+
+// ErrCompressedControl reports RSV1 on a control or continuation frame on a
+// connection with permessage-deflate (RFC 7692 §6.1). It matches
+// ErrReservedBits and ErrProtocol.
+var ErrCompressedControl error = rsv1Error("ws: RSV1 set on a control or continuation frame")
+
+type rsv1Error string
+
+func (e rsv1Error) Error() string { return string(e) }
+func (e rsv1Error) Is(target error) bool {
+	return target == ErrProtocol || target == ErrReservedBits
+}
+
+// deflateState is one connection's permessage-deflate state. Neither
+// direction keeps a flate.Writer or flate.Reader between messages: they
+// come from pools, and context takeover is carried by the last window of
+// each direction's uncompressed stream, which primes the next message's
+// compressor or decompressor. An idle connection with context takeover
+// holds at most 32 KiB of history per direction, and none without it.
+type deflateState struct {
+	params    deflateParams
+	client    bool
+	level     int
+	threshold int
+
+	// Writing (guarded by the connection's msgLock).
+	wdict []byte // history of compressed messages sent, when kept
+	// Reading (guarded by readLock).
+	rdict []byte // history of compressed messages read, when kept
+	zbuf  []byte // compressed payload of the message being read
+}
+
+func newDeflateState(p deflateParams, client bool, o *CompressionOptions) *deflateState {
+	return &deflateState{params: p, client: client, level: o.level(), threshold: o.threshold()}
+}
+
+// takeoverOut reports whether this side keeps its compression context.
+func (d *deflateState) takeoverOut() bool {
+	if d.client {
+		return !d.params.clientNoContext
+	}
+	return !d.params.serverNoContext
+}
+
+// takeoverIn reports whether the peer keeps its compression context.
+func (d *deflateState) takeoverIn() bool {
+	if d.client {
+		return !d.params.serverNoContext
+	}
+	return !d.params.clientNoContext
+}
+
+// switchWriter lets a pooled flate.Writer be primed with history into
+// io.Discard and then write to the real destination.
+type switchWriter struct{ w io.Writer }
+
+func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+type pooledWriter struct {
+	sw switchWriter
+	fw *flate.Writer
+}
+
+var flateWriters [flate.BestCompression - flate.HuffmanOnly + 1]sync.Pool
+
+func getFlateWriter(level int, dst io.Writer, dict []byte) *pooledWriter {
+	pool := &flateWriters[level-flate.HuffmanOnly]
+	pw, _ := pool.Get().(*pooledWriter)
+	if pw == nil {
+		pw = &pooledWriter{}
+		pw.sw.w = io.Discard
+		pw.fw, _ = flate.NewWriter(&pw.sw, level)
+	} else {
+		pw.sw.w = io.Discard
+		pw.fw.Reset(&pw.sw)
+	}
+	if len(dict) > 0 {
+		// After a sync flush the stream is byte-aligned: what follows is a
+		// fresh sequence of blocks that may refer back into dict.
+		pw.fw.Write(dict)
+		pw.fw.Flush()
+	}
+	pw.sw.w = dst
+	return pw
+}
+
+func putFlateWriter(level int, pw *pooledWriter) {
+	pw.sw.w = io.Discard
+	flateWriters[level-flate.HuffmanOnly].Put(pw)
+}
+
+var flateReaders = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
+// appendHistory appends p to the history h, keeping the last maxWindow
+// bytes.
+func appendHistory(h, p []byte) []byte {
+	if len(p) >= maxWindow {
+		return append(h[:0], p[len(p)-maxWindow:]...)
+	}
+	if over := len(h) + len(p) - maxWindow; over > 0 {
+		h = h[:copy(h, h[over:])]
+	}
+	return append(h, p...)
+}
+
+// msgCompressor compresses one message, a frame at a time. It holds a
+// pooled flate.Writer until done.
+type msgCompressor struct {
+	d   *deflateState
+	pw  *pooledWriter
+	buf bytes.Buffer
+}
+
+// compressor starts compressing a message. Callers hold msgLock.
+func (d *deflateState) compressor() *msgCompressor {
+	m := &msgCompressor{d: d}
+	var dict []byte
+	if d.takeoverOut() {
+		dict = d.wdict
+	}
+	m.pw = getFlateWriter(d.level, &m.buf, dict)
+	return m
+}
+
+// part compresses p and returns it, ending on a sync flush, as the
+// payload of one frame. The final part has the tail stripped (RFC 7692
+// §7.2.1); earlier ones keep it, since the receiver appends a tail only
+// to the whole message. The result is valid until the next call.
+func (m *msgCompressor) part(p []byte, final bool) ([]byte, error) {
+	m.buf.Reset()
+	if _, err := m.pw.fw.Write(p); err != nil {
+		return nil, err
+	}
+	if err := m.pw.fw.Flush(); err != nil {
+		return nil, err
+	}
+	b := m.buf.Bytes()
+	if !bytes.HasSuffix(b, deflateTail) {
+		return nil, errors.New("ws: deflate: sync flush without its tail")
+	}
+	if !final {
+		return b, nil
+	}
+	b = b[:len(b)-len(deflateTail)]
+	if len(b) == 0 {
+		// A frame of a compressed message is never empty: an empty
+		// stored block stands for no data.
+		b = append(b, 0x00)
+	}
+	return b, nil
+}
+
+// commit adds p, once sent, to the history of this direction.
+func (m *msgCompressor) commit(p []byte) {
+	if m.d.takeoverOut() {
+		m.d.wdict = appendHistory(m.d.wdict, p)
+	}
+}
+
+// done returns the flate.Writer to its pool.
+func (m *msgCompressor) done() {
+	if m.pw != nil {
+		putFlateWriter(m.d.level, m.pw)
+		m.pw = nil
+	}
+}
+
+// inflate decompresses the message in d.zbuf, appending it to msg. It
+// stops with ErrMessageTooBig as soon as the output passes max (when max
+// > 0), without inflating the rest.
+func (d *deflateState) inflate(msg []byte, max int64) ([]byte, error) {
+	var dict []byte
+	if d.takeoverIn() {
+		dict = d.rdict
+	}
+	src := io.MultiReader(bytes.NewReader(d.zbuf), bytes.NewReader(deflateTail), bytes.NewReader(finalBlock))
+	fr := flateReaders.Get().(io.ReadCloser)
+	defer flateReaders.Put(fr)
+	fr.(flate.Resetter).Reset(src, dict)
+	start := len(msg)
+	for {
+		if len(msg) == cap(msg) {
+			msg = append(msg, 0)[:len(msg)]
+		}
+		room := msg[len(msg):cap(msg)]
+		if max > 0 {
+			if left := max + 1 - int64(len(msg)-start); int64(len(room)) > left {
+				room = room[:left]
+			}
+		}
+		n, err := fr.Read(room)
+		msg = msg[:len(msg)+n]
+		if max > 0 && int64(len(msg)-start) > max {
+			return msg, fmt.Errorf("%w: more than %d bytes inflated", ErrMessageTooBig, max)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return msg, fmt.Errorf("%w: %v", ErrBadCompressedData, err)
+		}
+	}
+	if d.takeoverIn() {
+		d.rdict = appendHistory(d.rdict, msg[start:])
+	}
+	// Nothing is kept for the next message: an idle connection holds
+	// only the history.
+	d.zbuf = nil
+	return msg, nil
+}
+
+// readCompressed reads one frame of a compressed message. The compressed
+// payload is collected until the final frame, then inflated into msg,
+// stopping as soon as the inflated size passes the message limit, and
+// text is checked for UTF-8.
+func (c *Conn) readCompressed(h Header, msg []byte, typ MessageType) ([]byte, error) {
+	d := c.cfg.deflate
+	max := c.cfg.maxMessage
+	// Compressed data may be a little longer than what it stands for
+	// (stored blocks, fixed codes), never by more than an eighth.
+	if max > 0 && h.Length > max+max/8+1024-int64(len(d.zbuf)) {
+		return msg, fmt.Errorf("%w: more than %d compressed bytes", ErrMessageTooBig, max)
+	}
+	var err error
+	if d.zbuf, err = c.readData(h, d.zbuf, nil); err != nil {
+		return msg, err
+	}
+	if !h.Fin {
+		return msg, nil
+	}
+	if msg, err = d.inflate(msg, max); err != nil {
+		return msg, err
+	}
+	if typ == MessageText {
+		var v utf8Validator
+		if i := v.write(msg); i >= 0 {
+			return msg, fmt.Errorf("%w in text message at byte %d", ErrInvalidUTF8, i)
+		}
+		if !v.complete() {
+			return msg, fmt.Errorf("%w: text message ends inside a code point", ErrInvalidUTF8)
+		}
+	}
+	return msg, nil
+}
+
+// writeCompressed sends one compressed message made of one frame per part,
+// RSV1 on the first (RFC 7692 §6). Callers hold msgLock.
+func (c *Conn) writeCompressed(ctx context.Context, op Opcode, parts ...[]byte) error {
+	m := c.cfg.deflate.compressor()
+	defer m.done()
+	rsv := Rsv1
+	for i, p := range parts {
+		z, err := m.part(p, i == len(parts)-1)
+		if err != nil {
+			return err
+		}
+		if err := c.writeFrameRsv(ctx, i == len(parts)-1, rsv, op, z); err != nil {
+			return err
+		}
+		m.commit(p)
+		rsv, op = 0, OpContinuation
+	}
+	return nil
+}
+
+// compresses reports whether a message of n bytes is sent compressed.
+func (c *Conn) compresses(n int) bool {
+	d := c.cfg.deflate
+	return d != nil && n >= d.threshold
+}

@@ -1,0 +1,511 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"compress/flate"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// wireCounter counts the bytes written to a connection.
+type wireCounter struct {
+	net.Conn
+	written *atomic.Int64
+}
+
+func (c wireCounter) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+// countingDial returns a NetDial that counts the bytes the client writes.
+func countingDial(n *atomic.Int64) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return wireCounter{nc, n}, nil
+	}
+}
+
+// text returns n bytes of compressible text that differ with seed.
+func text(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	words := strings.Fields("the quick brown fox jumps over lazy dog packets frames segments window deflate stack")
+	var b bytes.Buffer
+	for b.Len() < n {
+		b.WriteString(words[r.IntN(len(words))])
+		b.WriteByte(' ')
+	}
+	return b.Bytes()[:n]
+}
+
+func TestDeflateRoundTrip(t *testing.T) {
+	t.Parallel()
+	big := text(1, 1<<20)
+	random := make([]byte, 100<<10)
+	rc := rand.NewChaCha8([32]byte{2})
+	rc.Read(random)
+	modes := []struct {
+		name      string
+		srv, clnt CompressionOptions
+	}{
+		{"default", CompressionOptions{Enabled: true}, CompressionOptions{Enabled: true}},
+		{"no context takeover", CompressionOptions{Enabled: true, ServerNoContextTakeover: true},
+			CompressionOptions{Enabled: true, ClientNoContextTakeover: true}},
+		{"best speed, every message", CompressionOptions{Enabled: true, Level: flate.BestSpeed, Threshold: -1},
+			CompressionOptions{Enabled: true, Level: flate.HuffmanOnly, Threshold: -1}},
+		{"server asks client for no context", CompressionOptions{Enabled: true, ClientNoContextTakeover: true},
+			CompressionOptions{Enabled: true, ServerMaxWindowBits: 15}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			url, _ := echoServer(t, &AcceptOptions{Compression: m.srv, MaxMessageSize: 2 << 20})
+			var rsv1 atomic.Int64
+			c := dial(t, url, &DialOptions{Compression: m.clnt, MaxMessageSize: 2 << 20,
+				FrameHook: FrameHookFunc(func(f *HookFrame) FrameVerdict {
+					if f.Header.Rsv&Rsv1 != 0 {
+						rsv1.Add(1)
+					}
+					return FrameVerdict{}
+				})})
+			if c.cfg.deflate == nil {
+				t.Fatal("compression was not negotiated")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			type msg struct {
+				typ   MessageType
+				parts [][]byte
+			}
+			msgs := []msg{
+				{MessageText, [][]byte{[]byte("hello")}},
+				{MessageText, [][]byte{text(3, 1000)}},
+				{MessageText, [][]byte{text(3, 1000)}},
+				{MessageBinary, [][]byte{big}},
+				{MessageBinary, [][]byte{random}},
+				{MessageText, [][]byte{{}}},
+				{MessageBinary, [][]byte{text(4, 300), text(5, 10), {}, text(6, 5000)}},
+				{MessageText, [][]byte{[]byte("κόσμε "), text(7, 200)}},
+			}
+			for i, msg := range msgs {
+				want := bytes.Join(msg.parts, nil)
+				var err error
+				if len(msg.parts) == 1 {
+					err = c.WriteMessage(ctx, msg.typ, msg.parts[0])
+				} else if i%2 == 0 {
+					err = c.WriteFragmented(ctx, msg.typ, msg.parts...)
+				} else {
+					var w *MessageWriter
+					if w, err = c.Writer(ctx, msg.typ); err == nil {
+						for _, p := range msg.parts {
+							w.Write(p)
+						}
+						err = w.Close()
+					}
+				}
+				if err != nil {
+					t.Fatalf("message %d: write: %v", i, err)
+				}
+				typ, got, err := c.ReadMessage(ctx)
+				if err != nil {
+					t.Fatalf("message %d: read: %v", i, err)
+				}
+				if typ != msg.typ || !bytes.Equal(got, want) {
+					t.Fatalf("message %d: got %v of %d bytes, want %v of %d", i, typ, len(got), msg.typ, len(want))
+				}
+			}
+			if rsv1.Load() == 0 {
+				t.Fatal("no frame had RSV1")
+			}
+			if err := c.Close(StatusNormalClosure, ""); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestDeflateContextTakeover sends the same message ten times and checks
+// that with context takeover the repeats cost a fraction of the first.
+func TestDeflateContextTakeover(t *testing.T) {
+	t.Parallel()
+	msg := text(9, 4000)
+	wire := func(o CompressionOptions) int64 {
+		url, _ := echoServer(t, &AcceptOptions{Compression: CompressionOptions{Enabled: true}})
+		var n atomic.Int64
+		c := dial(t, url, &DialOptions{Compression: o, NetDial: countingDial(&n)})
+		ctx := testContext(t)
+		start := n.Load()
+		for range 10 {
+			if err := c.WriteMessage(ctx, MessageText, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, got, err := c.ReadMessage(ctx); err != nil || !bytes.Equal(got, msg) {
+				t.Fatalf("echo: %v", err)
+			}
+		}
+		return n.Load() - start
+	}
+	takeover := wire(CompressionOptions{Enabled: true})
+	none := wire(CompressionOptions{Enabled: true, ClientNoContextTakeover: true})
+	plain := int64(10 * (len(msg) + 8))
+	t.Logf("10 x %d bytes on the wire: %d uncompressed, %d without context takeover, %d with", len(msg), plain, none, takeover)
+	if none >= plain || takeover*3 >= none {
+		t.Fatalf("wire bytes: %d uncompressed, %d without context takeover, %d with", plain, none, takeover)
+	}
+}
+
+func TestDeflateNegotiationServer(t *testing.T) {
+	t.Parallel()
+	on := CompressionOptions{Enabled: true}
+	tests := []struct {
+		name   string
+		offers []string
+		opts   CompressionOptions
+		answer string // "" declines
+	}{
+		{"off", []string{"permessage-deflate"}, CompressionOptions{}, ""},
+		{"plain", []string{"permessage-deflate"}, on, "permessage-deflate"},
+		{"no offer", nil, on, ""},
+		{"other extension", []string{"x-webkit-deflate-frame"}, on, ""},
+		{"client bits without value", []string{"permessage-deflate; client_max_window_bits"}, on, "permessage-deflate"},
+		{"client bits 10", []string{"permessage-deflate; client_max_window_bits=10"}, on, "permessage-deflate"},
+		{"quoted value", []string{`permessage-deflate; client_max_window_bits="10"`}, on, "permessage-deflate"},
+		{"server bits 15", []string{"permessage-deflate; server_max_window_bits=15"}, on, "permessage-deflate; server_max_window_bits=15"},
+		{"server bits 10 declined", []string{"permessage-deflate; server_max_window_bits=10"}, on, ""},
+		{"server bits 10, then a fallback", []string{"permessage-deflate; server_max_window_bits=10, permessage-deflate"}, on, "permessage-deflate"},
+		{"server no context", []string{"permessage-deflate; server_no_context_takeover"}, on, "permessage-deflate; server_no_context_takeover"},
+		{"client no context", []string{"permessage-deflate; client_no_context_takeover"}, on, "permessage-deflate; client_no_context_takeover"},
+		{"both", []string{"permessage-deflate; client_no_context_takeover; server_no_context_takeover"}, on,
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"server option", []string{"permessage-deflate"}, CompressionOptions{Enabled: true, ServerNoContextTakeover: true, ClientNoContextTakeover: true},
+			"permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"unknown parameter", []string{"permessage-deflate; foo=1"}, on, ""},
+		{"duplicate parameter", []string{"permessage-deflate; server_no_context_takeover; server_no_context_takeover"}, on, ""},
+		{"value on flag", []string{"permessage-deflate; server_no_context_takeover=1"}, on, ""},
+		{"bits out of range", []string{"permessage-deflate; client_max_window_bits=16"}, on, ""},
+		{"bits 7", []string{"permessage-deflate; server_max_window_bits=7"}, on, ""},
+		{"bits leading zero", []string{"permessage-deflate; server_max_window_bits=015"}, on, ""},
+		{"server bits without value", []string{"permessage-deflate; server_max_window_bits"}, on, ""},
+		{"second header", []string{"x-foo", "permessage-deflate; client_max_window_bits"}, on, "permessage-deflate"},
+		{"bad first, good second", []string{"permessage-deflate; foo, permessage-deflate; client_no_context_takeover"}, on,
+			"permessage-deflate; client_no_context_takeover"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.Header{}
+			for _, o := range tt.offers {
+				h.Add("Sec-WebSocket-Extensions", o)
+			}
+			_, answer, ok := negotiateDeflate(h, &tt.opts)
+			if answer != tt.answer || ok != (tt.answer != "") {
+				t.Fatalf("answer %q (ok %v), want %q", answer, ok, tt.answer)
+			}
+		})
+	}
+}
+
+func TestDeflateNegotiationClient(t *testing.T) {
+	t.Parallel()
+	on := CompressionOptions{Enabled: true}
+	tests := []struct {
+		name    string
+		answer  []string
+		opts    CompressionOptions
+		ok      bool
+		enabled bool
+	}{
+		{"declined", nil, on, true, false},
+		{"accepted", []string{"permessage-deflate"}, on, true, true},
+		{"not offered", []string{"permessage-deflate"}, CompressionOptions{}, false, false},
+		{"server no context", []string{"permessage-deflate; server_no_context_takeover"}, on, true, true},
+		{"client no context", []string{"permessage-deflate; client_no_context_takeover"}, on, true, true},
+		{"server bits 9", []string{"permessage-deflate; server_max_window_bits=9"}, on, true, true},
+		{"server bits within offer", []string{"permessage-deflate; server_max_window_bits=10"},
+			CompressionOptions{Enabled: true, ServerMaxWindowBits: 12}, true, true},
+		{"server bits beyond offer", []string{"permessage-deflate; server_max_window_bits=13"},
+			CompressionOptions{Enabled: true, ServerMaxWindowBits: 12}, false, false},
+		{"server bits missing after offer", []string{"permessage-deflate"},
+			CompressionOptions{Enabled: true, ServerMaxWindowBits: 12}, false, false},
+		{"client bits not offered", []string{"permessage-deflate; client_max_window_bits=15"}, on, false, false},
+		{"requested no context not granted", []string{"permessage-deflate"},
+			CompressionOptions{Enabled: true, ServerNoContextTakeover: true}, false, false},
+		{"unknown parameter", []string{"permessage-deflate; foo"}, on, false, false},
+		{"duplicate", []string{"permessage-deflate; client_no_context_takeover; client_no_context_takeover"}, on, false, false},
+		{"bits 16", []string{"permessage-deflate; server_max_window_bits=16"}, on, false, false},
+		{"bits without value", []string{"permessage-deflate; server_max_window_bits"}, on, false, false},
+		{"two extensions", []string{"permessage-deflate, permessage-deflate"}, on, false, false},
+		{"other extension", []string{"x-webkit-deflate-frame"}, on, false, false},
+		{"malformed", []string{"permessage-deflate; =1"}, on, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := http.Header{}
+			for _, a := range tt.answer {
+				h.Add("Sec-WebSocket-Extensions", a)
+			}
+			p, err := checkDeflateAnswer(h, &tt.opts)
+			if (err == nil) != tt.ok || (p != nil) != tt.enabled {
+				t.Fatalf("params %+v, err %v; want ok %v, enabled %v", p, err, tt.ok, tt.enabled)
+			}
+		})
+	}
+}
+
+// TestDeflateClientRejectsBadAnswer dials servers that answer the offer
+// wrongly and expects the handshake to fail with the reason.
+func TestDeflateClientRejectsBadAnswer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				r, err := http.ReadRequest(bufio.NewReader(nc))
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(nc, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+					"Sec-WebSocket-Accept: %s\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=10\r\n\r\n",
+					AcceptKey(r.Header.Get("Sec-WebSocket-Key")))
+				io.Copy(io.Discard, nc)
+			}()
+		}
+	}()
+	_, _, err = Dial(testContext(t), "ws://"+ln.Addr().String(), &DialOptions{Compression: CompressionOptions{Enabled: true}})
+	if !errors.Is(err, ErrBadHandshake) || !strings.Contains(err.Error(), "client_max_window_bits") {
+		t.Fatalf("Dial: %v, want a handshake error about client_max_window_bits", err)
+	}
+}
+
+// deflateRaw compresses p as one message for the wire, tail stripped.
+func deflateRaw(t testing.TB, p []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.BestCompression)
+	fw.Write(p)
+	fw.Flush()
+	return bytes.TrimSuffix(b.Bytes(), deflateTail)
+}
+
+// rawDeflateClient is rawClient offering permessage-deflate.
+func rawDeflateClient(t *testing.T, url string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	addr := strings.TrimPrefix(url, "ws://")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(nc, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"+
+		"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n", addr)
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Extensions") != "permessage-deflate" {
+		t.Fatalf("status %s, extensions %q", resp.Status, resp.Header.Get("Sec-WebSocket-Extensions"))
+	}
+	return nc, br
+}
+
+func TestDeflateViolations(t *testing.T) {
+	t.Parallel()
+	hello := deflateRaw(t, []byte("hello"))
+	bomb := deflateRaw(t, make([]byte, 8<<20))
+	tests := []struct {
+		name   string
+		frames []Frame
+		code   StatusCode
+		err    error
+	}{
+		{"RSV1 on continuation", []Frame{masked(false, OpText, []byte("a")), withRsv(masked(true, OpContinuation, []byte("b")), Rsv1)},
+			1002, ErrCompressedControl},
+		{"RSV1 on continuation of compressed", []Frame{withRsv(masked(false, OpText, hello[:2]), Rsv1), withRsv(masked(true, OpContinuation, hello[2:]), Rsv1)},
+			1002, ErrReservedBits},
+		{"RSV1 on ping", []Frame{withRsv(masked(true, OpPing, nil), Rsv1)}, 1002, ErrCompressedControl},
+		{"RSV1 on close", []Frame{withRsv(masked(true, OpClose, nil), Rsv1)}, 1002, ErrProtocol},
+		{"RSV2 with deflate", []Frame{withRsv(masked(true, OpText, hello), Rsv1|Rsv2)}, 1002, ErrReservedBits},
+		{"not deflate", []Frame{withRsv(masked(true, OpBinary, []byte{0xff, 0xff, 0xff}), Rsv1)}, 1002, ErrBadCompressedData},
+		{"invalid UTF-8 inside", []Frame{withRsv(masked(true, OpText, deflateRaw(t, []byte("ok\xff"))), Rsv1)}, 1007, ErrInvalidUTF8},
+		{"zip bomb", []Frame{withRsv(masked(true, OpBinary, bomb), Rsv1)}, 1009, ErrMessageTooBig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url, errs := echoServer(t, &AcceptOptions{MaxMessageSize: 64 << 10, Compression: CompressionOptions{Enabled: true}})
+			nc, br := rawDeflateClient(t, url)
+			writeFrames(t, nc, tt.frames...)
+			if code, _ := readClose(t, br); code != tt.code {
+				t.Fatalf("close code %v, want %v", code, tt.code)
+			}
+			nc.Close()
+			if err := recvErr(t, errs); !errors.Is(err, tt.err) {
+				t.Fatalf("server error %v, want %v", err, tt.err)
+			}
+		})
+	}
+}
+
+// TestDeflateBombMemory inflates 32 MiB of zeros against a 1 MiB limit
+// and checks that the work stops at the limit.
+func TestDeflateBombMemory(t *testing.T) {
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.BestSpeed)
+	zeros := make([]byte, 1<<20)
+	for range 32 {
+		fw.Write(zeros)
+	}
+	fw.Flush()
+	d := newDeflateState(deflateParams{serverMaxBits: 15, clientMaxBits: 15}, false, &CompressionOptions{Enabled: true})
+	d.zbuf = bytes.TrimSuffix(b.Bytes(), deflateTail)
+	t.Logf("bomb: %d compressed bytes for 32 MiB", len(d.zbuf))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	msg, err := d.inflate(nil, 1<<20)
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrMessageTooBig) {
+		t.Fatalf("inflate: %v, want ErrMessageTooBig", err)
+	}
+	if len(msg) > 1<<20+1 {
+		t.Fatalf("inflated %d bytes, limit 1 MiB", len(msg))
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("stopped after %d bytes, %d bytes allocated, %v", len(msg), alloc, elapsed)
+	if alloc > 8<<20 {
+		t.Fatalf("allocated %d bytes inflating against a 1 MiB limit", alloc)
+	}
+}
+
+// TestDeflateIdleMemory measures the heap held per idle connection pair
+// after one message each way, with and without compression.
+func TestDeflateIdleMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures memory")
+	}
+	const n = 50
+	measure := func(o CompressionOptions) float64 {
+		var wg sync.WaitGroup
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			wg.Add(1)
+			defer wg.Done()
+			c, err := Accept(w, r, &AcceptOptions{Compression: o})
+			if err != nil {
+				return
+			}
+			defer c.CloseNow()
+			for {
+				typ, p, err := c.ReadMessage(context.Background())
+				if err != nil || c.WriteMessage(context.Background(), typ, p) != nil {
+					return
+				}
+			}
+		}))
+		defer func() {
+			srv.Close()
+			wg.Wait()
+		}()
+		url := "ws" + strings.TrimPrefix(srv.URL, "http")
+		ctx := testContext(t)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		conns := make([]*Conn, n)
+		for i := range conns {
+			c, _, err := Dial(ctx, url, &DialOptions{Compression: o})
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns[i] = c
+			msg := text(uint64(i), 8<<10)
+			if err := c.WriteMessage(ctx, MessageText, msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := c.ReadMessage(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		for _, c := range conns {
+			c.CloseNow()
+		}
+		return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+	}
+	off := measure(CompressionOptions{})
+	on := measure(CompressionOptions{Enabled: true})
+	noCtx := measure(CompressionOptions{Enabled: true, ServerNoContextTakeover: true, ClientNoContextTakeover: true})
+	t.Logf("heap per idle connection (client and server side): %.0f KiB off, %.0f KiB with context takeover, %.0f KiB without",
+		off/1024, on/1024, noCtx/1024)
+	if on-off > 200<<10 {
+		t.Fatalf("compression costs %.0f KiB per idle connection", (on-off)/1024)
+	}
+}
+
+func FuzzDeflateRoundTrip(f *testing.F) {
+	f.Add([]byte("hello"), []byte("hello"), uint8(0))
+	f.Add([]byte{}, []byte{0}, uint8(1))
+	f.Add(bytes.Repeat([]byte("abc"), 20000), bytes.Repeat([]byte("abc"), 20000), uint8(2))
+	f.Add(make([]byte, 70000), []byte("x"), uint8(3))
+	f.Fuzz(func(t *testing.T, a, b []byte, mode uint8) {
+		p := deflateParams{serverMaxBits: 15, clientMaxBits: 15, serverNoContext: mode&1 != 0, clientNoContext: mode&2 != 0}
+		levels := []int{flate.DefaultCompression, flate.BestSpeed, flate.HuffmanOnly, flate.BestCompression}
+		o := &CompressionOptions{Enabled: true, Level: levels[int(mode>>2)%len(levels)]}
+		w := newDeflateState(p, true, o)
+		r := newDeflateState(p, false, o)
+		for _, msg := range [][]byte{a, b, a, b} {
+			m := w.compressor()
+			half := len(msg) / 2
+			var z []byte
+			for i, part := range [][]byte{msg[:half], msg[half:]} {
+				zp, err := m.part(part, i == 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				z = append(z, zp...)
+				m.commit(part)
+			}
+			m.done()
+			r.zbuf = append(r.zbuf[:0], z...)
+			got, err := r.inflate(nil, 0)
+			if err != nil {
+				t.Fatalf("inflate: %v", err)
+			}
+			if !bytes.Equal(got, msg) {
+				t.Fatalf("round trip of %d bytes gave %d", len(msg), len(got))
+			}
+		}
+	})
+}

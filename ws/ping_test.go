@@ -1,0 +1,285 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestPingWithoutReader pings with no ReadMessage running: Ping reads the
+// pong itself, and the message the server sent before answering is still
+// the next ReadMessage's.
+func TestPingWithoutReader(t *testing.T) {
+	t.Parallel()
+	url, errs := handlerServer(t, nil, func(c *Conn) error {
+		ctx := context.Background()
+		if err := c.WriteMessage(ctx, MessageText, []byte("before")); err != nil {
+			return err
+		}
+		if err := c.WriteFragmented(ctx, MessageBinary, []byte("frag"), []byte("ments")); err != nil {
+			return err
+		}
+		_, _, err := c.ReadMessage(ctx)
+		return err
+	})
+	c := dial(t, url, nil)
+	ctx := testContext(t)
+	for i := range 3 {
+		if err := c.Ping(ctx, fmt.Appendf(nil, "p%d", i)); err != nil {
+			t.Fatalf("Ping %d: %v", i, err)
+		}
+	}
+	if typ, p, err := c.ReadMessage(ctx); err != nil || typ != MessageText || string(p) != "before" {
+		t.Fatalf("ReadMessage = %v %q, %v; want text \"before\"", typ, p, err)
+	}
+	if typ, p, err := c.ReadMessage(ctx); err != nil || typ != MessageBinary || string(p) != "fragments" {
+		t.Fatalf("ReadMessage = %v %q, %v; want binary \"fragments\"", typ, p, err)
+	}
+	if err := c.Close(StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := recvErr(t, errs); CloseStatus(err) != StatusNormalClosure {
+		t.Fatalf("server saw %v", err)
+	}
+	if err := c.Ping(testContext(t), nil); err == nil {
+		t.Fatal("Ping on a closed connection succeeded")
+	}
+}
+
+// TestPingWithoutReaderTimeout: a ctx that ends while Ping reads between
+// messages leaves the connection usable.
+func TestPingWithoutReaderTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	url, _ := handlerServer(t, nil, func(c *Conn) error {
+		<-release // reads nothing, so no pong
+		return echo(c)
+	})
+	c := dial(t, url, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := c.Ping(ctx, []byte("p")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ping = %v, want a deadline error", err)
+	}
+	close(release)
+	// The pong for the first ping may come first; it is skipped.
+	if err := c.Ping(testContext(t), []byte("q")); err != nil {
+		t.Fatalf("second Ping: %v", err)
+	}
+	if err := c.WriteMessage(testContext(t), MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.ReadMessage(testContext(t)); err != nil || string(p) != "still here" {
+		t.Fatalf("ReadMessage = %q, %v", p, err)
+	}
+	c.Close(StatusNormalClosure, "")
+}
+
+func echo(c *Conn) error {
+	ctx := context.Background()
+	for {
+		typ, p, err := c.ReadMessage(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.WriteMessage(ctx, typ, p); err != nil {
+			return err
+		}
+	}
+}
+
+// TestPingRacesReadMessage starts a ReadMessage while Ping may be reading:
+// both must finish, and every echoed message must arrive once, in order.
+func TestPingRacesReadMessage(t *testing.T) {
+	t.Parallel()
+	url, _ := echoServer(t, nil)
+	c := dial(t, url, nil)
+	ctx := testContext(t)
+	for i := range 50 {
+		msg := fmt.Appendf(nil, "m%d", i)
+		var wg sync.WaitGroup
+		var pingErr error
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pingErr = c.Ping(ctx, fmt.Appendf(nil, "p%d", i))
+		}()
+		if err := c.WriteMessage(ctx, MessageText, msg); err != nil {
+			t.Fatal(err)
+		}
+		_, p, err := c.ReadMessage(ctx)
+		wg.Wait()
+		if err != nil || !bytes.Equal(p, msg) {
+			t.Fatalf("round %d: ReadMessage = %q, %v; want %q", i, p, err, msg)
+		}
+		if pingErr != nil {
+			t.Fatalf("round %d: Ping: %v", i, pingErr)
+		}
+	}
+	c.Close(StatusNormalClosure, "")
+}
+
+// TestConcurrentPingsWithoutReader: several Pings at once, no reader; one
+// of them reads for all.
+func TestConcurrentPingsWithoutReader(t *testing.T) {
+	t.Parallel()
+	url, _ := echoServer(t, nil)
+	c := dial(t, url, nil)
+	ctx := testContext(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() { errs <- c.Ping(ctx, fmt.Appendf(nil, "p%d", i%3)) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close(StatusNormalClosure, "")
+}
+
+// TestPingBufferLimit: messages Ping keeps count against the maximum
+// message size; past it the connection fails with 1009.
+func TestPingBufferLimit(t *testing.T) {
+	t.Parallel()
+	url, errs := handlerServer(t, nil, func(c *Conn) error {
+		ctx := context.Background()
+		for range 2 {
+			if err := c.WriteMessage(ctx, MessageBinary, make([]byte, 600)); err != nil {
+				return err
+			}
+		}
+		_, _, err := c.ReadMessage(ctx)
+		return err
+	})
+	c := dial(t, url, &DialOptions{MaxMessageSize: 1000})
+	if err := c.Ping(testContext(t), nil); !errors.Is(err, ErrMessageTooBig) {
+		t.Fatalf("Ping = %v, want ErrMessageTooBig", err)
+	}
+	if err := recvErr(t, errs); CloseStatus(err) != StatusMessageTooBig {
+		t.Fatalf("server saw %v, want close 1009", err)
+	}
+	// The message kept before the limit is still delivered, then the error.
+	if _, p, err := c.ReadMessage(testContext(t)); err != nil || len(p) != 600 {
+		t.Fatalf("ReadMessage = %d bytes, %v", len(p), err)
+	}
+	if _, _, err := c.ReadMessage(testContext(t)); !errors.Is(err, ErrMessageTooBig) {
+		t.Fatalf("ReadMessage = %v, want ErrMessageTooBig", err)
+	}
+}
+
+// TestKeepAliveDeadPeer: a server that never reads (so never answers a
+// ping) is detected by the client's keepalive, which sends close 1011 and
+// closes TCP; the client's reader learns why.
+func TestKeepAliveDeadPeer(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		pings int
+		code  StatusCode
+		err   error
+	}
+	got := make(chan seen, 1)
+	url, _ := handlerServer(t, nil, func(c *Conn) error {
+		// A raw peer: read frames off the wire and never answer.
+		var s seen
+		for {
+			f, err := ReadFrame(c.NetConn())
+			if err != nil {
+				s.err = err
+				break
+			}
+			if f.Header.Opcode == OpPing {
+				s.pings++
+			}
+			if f.Header.Opcode == OpClose {
+				s.code, _, s.err = ParseClosePayload(f.Payload)
+				break
+			}
+		}
+		got <- s
+		return nil
+	})
+	start := time.Now()
+	c := dial(t, url, &DialOptions{KeepAlive: 100 * time.Millisecond})
+	_, _, err := c.ReadMessage(testContext(t))
+	if !errors.Is(err, ErrKeepAliveTimeout) {
+		t.Fatalf("ReadMessage = %v, want ErrKeepAliveTimeout", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("keepalive took %v to notice", d)
+	}
+	s := <-got
+	if s.pings != 1 || s.code != StatusInternalError || s.err != nil {
+		t.Fatalf("peer saw %d pings, close %v (%v); want 1 ping, close 1011", s.pings, s.code, s.err)
+	}
+}
+
+// TestKeepAliveNoReader: the server's keepalive, with no reader on the
+// server, detects a client that stopped reading.
+func TestKeepAliveNoReader(t *testing.T) {
+	t.Parallel()
+	ended := make(chan error, 1)
+	url, _ := handlerServer(t, &AcceptOptions{KeepAlive: 50 * time.Millisecond}, func(c *Conn) error {
+		select {
+		case <-c.closed:
+		case <-time.After(5 * time.Second):
+		}
+		_, _, err := c.ReadMessage(context.Background())
+		ended <- err
+		return err
+	})
+	dial(t, url, nil) // never reads
+	if err := <-ended; !errors.Is(err, ErrKeepAliveTimeout) {
+		t.Fatalf("server ReadMessage = %v, want ErrKeepAliveTimeout", err)
+	}
+}
+
+// TestKeepAliveHealthyIdle: an idle connection whose peer answers pings
+// stays open, with and without a reader on the side that pings.
+func TestKeepAliveHealthyIdle(t *testing.T) {
+	t.Parallel()
+	for _, reader := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reader=%v", reader), func(t *testing.T) {
+			t.Parallel()
+			url, errs := echoServer(t, nil)
+			c := dial(t, url, &DialOptions{KeepAlive: 100 * time.Millisecond})
+			ctx := testContext(t)
+			got := make(chan []byte, 1)
+			if reader {
+				go func() {
+					_, p, _ := c.ReadMessage(ctx)
+					got <- p
+				}()
+			}
+			time.Sleep(550 * time.Millisecond) // five pings
+			if err := c.WriteMessage(ctx, MessageText, []byte("alive")); err != nil {
+				t.Fatal(err)
+			}
+			var p []byte
+			if reader {
+				p = <-got
+			} else {
+				var err error
+				if _, p, err = c.ReadMessage(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if string(p) != "alive" {
+				t.Fatalf("read %q", p)
+			}
+			if err := c.Close(StatusNormalClosure, ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := recvErr(t, errs); CloseStatus(err) != StatusNormalClosure {
+				t.Fatalf("server saw %v", err)
+			}
+		})
+	}
+}
