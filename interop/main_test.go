@@ -5,10 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
+
+	"github.com/glassnet/glassnet/internal/leaktest"
 )
 
 // envBinary names the glassnet binary under test. TestMain builds one and
@@ -44,33 +43,11 @@ func TestMain(m *testing.M) {
 		}
 		code := m.Run()
 		if code == 0 {
-			if left := settleGoroutines(5 * time.Second); left != "" {
-				fmt.Fprintf(os.Stderr, "interop: goroutines outlived the tests:\n\n%s\n", left)
+			if err := leaktest.Check(leaktest.Wait); err != nil {
+				fmt.Fprintln(os.Stderr, "interop:", err)
 				code = 1
 			}
 		}
 		return code
 	}())
-}
-
-// settleGoroutines waits until only the test runner's goroutines are left
-// and returns the stacks of the others if they are still there after wait.
-func settleGoroutines(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	for {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var left []string
-		for i, g := range strings.Split(string(buf), "\n\n") {
-			if i == 0 || strings.Contains(g, "testing.(*M).") || strings.Contains(g, "testing.tRunner") ||
-				strings.Contains(g, "os/signal.loop") || strings.TrimSpace(g) == "" {
-				continue
-			}
-			left = append(left, g)
-		}
-		if len(left) == 0 || time.Now().After(deadline) {
-			return strings.Join(left, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -2,14 +2,12 @@ package sockets
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/glassnet/glassnet/internal/leaktest"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/loopback"
@@ -20,35 +18,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
-func TestMain(m *testing.M) {
-	before := runtime.NumGoroutine()
-	code := m.Run()
-	if code == 0 {
-		if err := settle(before); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// settle waits for the goroutine count to come back to where it started,
-// and reports the stacks of whatever is left over.
-func settle(before int) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			return fmt.Errorf("goroutine leak: %d before, %d after\n%s", before, n, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// TestMain fails the run if the tests leave goroutines behind.
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 // loopbackStack is a gVisor stack with one loopback NIC holding 127.0.0.1/8
 // and ::1, IPv4, IPv6, TCP and UDP. destroy tears it down.

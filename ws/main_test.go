@@ -9,48 +9,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/glassnet/glassnet/internal/leaktest"
 )
 
-// TestMain fails the run if goroutines started by the tests are still
-// alive once they have had a moment to finish.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		deadline := time.Now().Add(5 * time.Second)
-		leaked := leakedGoroutines()
-		for len(leaked) > 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-			leaked = leakedGoroutines()
-		}
-		if len(leaked) > 0 {
-			fmt.Fprintf(os.Stderr, "%d goroutines leaked:\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines returns the stacks of goroutines other than this one
-// and those the runtime and the test framework keep (the signal loop of
-// the fuzzing engine).
-func leakedGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i == 0 || strings.Contains(g, "os/signal.") || strings.TrimSpace(g) == "" {
-			continue
-		}
-		out = append(out, g)
-	}
-	return out
-}
+// TestMain fails the run if the tests leave goroutines behind.
+func TestMain(m *testing.M) { leaktest.Main(m) }
 
 func testContext(t *testing.T) context.Context {
 	t.Helper()
