@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glassnet/glassnet/internal/stacktest"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/tun"
@@ -29,8 +30,8 @@ import (
 // package sockets.
 
 var (
-	clientPrefix = netip.MustParsePrefix("10.0.0.1/24")
-	serverPrefix = netip.MustParsePrefix("10.0.0.2/24")
+	clientPrefix = stacktest.ClientPrefix
+	serverPrefix = stacktest.ServerPrefix
 	clientIP     = clientPrefix.Addr()
 	serverIP     = serverPrefix.Addr()
 )
@@ -60,38 +61,13 @@ type stackPair struct {
 // after checking that neither link endpoint dropped a packet.
 func newStackPair(t *testing.T, popts tun.PipeOptions) *stackPair {
 	t.Helper()
-	popts.NameA, popts.NameB = "client0", "server0"
-	cdev, sdev := tun.Pipe(popts)
-	server, err := netstack.New(netstack.Options{Device: sdev, Addrs: []netip.Prefix{serverPrefix}})
-	if err != nil {
-		cdev.Close()
-		t.Fatalf("server stack: %v", err)
-	}
-	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{clientPrefix}})
-	if err != nil {
-		server.Close()
-		t.Fatalf("client stack: %v", err)
-	}
-	p := &stackPair{
+	client, server, cdev := stacktest.Pair(t, popts)
+	return &stackPair{
 		client: client, server: server,
 		cs:        sockets.New(client.Stack(), sockets.Options{}),
 		ss:        sockets.New(server.Stack(), sockets.Options{}),
 		clientDev: cdev,
 	}
-	t.Cleanup(func() {
-		for name, st := range map[string]*netstack.Stack{"client": client, "server": server} {
-			if s := st.Stats(); s.Dropped() != 0 {
-				t.Errorf("%s stack dropped %d packets: %v", name, s.Dropped(), s.Drops)
-			}
-		}
-		if err := client.Close(); err != nil {
-			t.Errorf("client stack Close: %v", err)
-		}
-		if err := server.Close(); err != nil {
-			t.Errorf("server stack Close: %v", err)
-		}
-	})
-	return p
 }
 
 // ownTables returns p with fresh socket tables on the same two stacks.

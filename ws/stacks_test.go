@@ -8,13 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/glassnet/glassnet/internal/stacktest"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/tun"
@@ -27,8 +27,8 @@ import (
 // one segment can carry the end of one frame and the start of the next.
 
 var (
-	clientPrefix = netip.MustParsePrefix("10.0.0.1/24")
-	serverPrefix = netip.MustParsePrefix("10.0.0.2/24")
+	clientPrefix = stacktest.ClientPrefix
+	serverPrefix = stacktest.ServerPrefix
 )
 
 // linkMTU is small enough that a frame of a few kilobytes needs several
@@ -55,17 +55,12 @@ type wsHandler func(p *wsPair, c *ws.Conn) error
 // test ends: the HTTP server, the stacks, then the handlers are waited for.
 func startWS(t *testing.T, routes map[string]wsHandler) *wsPair {
 	t.Helper()
-	cdev, sdev := tun.Pipe(tun.PipeOptions{MTU: linkMTU, NameA: "client0", NameB: "server0"})
-	server, err := netstack.New(netstack.Options{Device: sdev, Addrs: []netip.Prefix{serverPrefix}})
-	if err != nil {
-		cdev.Close()
-		t.Fatalf("server stack: %v", err)
-	}
-	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{clientPrefix}})
-	if err != nil {
-		server.Close()
-		t.Fatalf("client stack: %v", err)
-	}
+	// Cleanups run last first: the handlers are waited for after the
+	// stacks close (which ends their connections), and the HTTP server
+	// closes before the stacks.
+	var handlers sync.WaitGroup
+	t.Cleanup(handlers.Wait)
+	client, server, cdev := stacktest.Pair(t, tun.PipeOptions{MTU: linkMTU})
 	p := &wsPair{
 		client: client, server: server,
 		cs:        sockets.New(client.Stack(), sockets.Options{}),
@@ -75,7 +70,6 @@ func startWS(t *testing.T, routes map[string]wsHandler) *wsPair {
 		results:   make(map[string]chan error),
 	}
 
-	var handlers sync.WaitGroup
 	mux := http.NewServeMux()
 	for path, fn := range routes {
 		results := make(chan error, 64)
@@ -108,20 +102,6 @@ func startWS(t *testing.T, routes map[string]wsHandler) *wsPair {
 		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
-		for name, st := range map[string]*netstack.Stack{"client": client, "server": server} {
-			if s := st.Stats(); s.Dropped() != 0 {
-				t.Errorf("%s stack dropped %d packets: %v", name, s.Dropped(), s.Drops)
-			}
-		}
-		// Closing the stacks aborts whatever connection a failed test
-		// left open, which ends its handler.
-		if err := client.Close(); err != nil {
-			t.Errorf("client stack Close: %v", err)
-		}
-		if err := server.Close(); err != nil {
-			t.Errorf("server stack Close: %v", err)
-		}
-		handlers.Wait()
 	})
 	return p
 }
