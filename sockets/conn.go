@@ -24,10 +24,11 @@ type Conn struct {
 	s       *Sockets
 	so      *socket
 	network string
-	laddr   net.Addr
-	raddr   net.Addr
-	rd, wd  *deadline
-	closed  atomic.Bool
+	// laddr and raddr become net.Addr values when asked for; raddr is
+	// the zero AddrPort when there is no peer.
+	laddr, raddr netip.AddrPort
+	rd, wd       deadline
+	closed       atomic.Bool
 }
 
 var (
@@ -36,10 +37,9 @@ var (
 )
 
 func (s *Sockets) newConn(so *socket, network string) *Conn {
-	c := &Conn{s: s, so: so, network: network, rd: newDeadline(), wd: newDeadline()}
-	c.laddr = netAddr(so, s.local(so))
+	c := &Conn{s: s, so: so, network: network, laddr: s.local(so)}
 	if peer, err := s.peer(so); err == nil {
-		c.raddr = netAddr(so, peer)
+		c.raddr = peer
 	}
 	return c
 }
@@ -186,7 +186,7 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.s.logCall(start, c.so, "sendto", itoa(c.so.fd)+", "+itoa(len(b))+", 0, "+ap.String(), n, "", err)
 	}
 	if err != nil {
-		return n, &net.OpError{Op: "write", Net: c.network, Source: c.laddr, Addr: addr, Err: err}
+		return n, &net.OpError{Op: "write", Net: c.network, Source: c.LocalAddr(), Addr: addr, Err: err}
 	}
 	return n, nil
 }
@@ -224,11 +224,17 @@ func (c *Conn) CloseRead() error {
 	return nil
 }
 
-// LocalAddr returns the local address.
-func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+// LocalAddr returns the local address, a *net.TCPAddr or *net.UDPAddr.
+func (c *Conn) LocalAddr() net.Addr { return netAddr(c.so, c.laddr) }
 
-// RemoteAddr returns the peer's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+// RemoteAddr returns the peer's address, or nil for a datagram socket
+// without a default destination.
+func (c *Conn) RemoteAddr() net.Addr {
+	if !c.raddr.IsValid() {
+		return nil
+	}
+	return netAddr(c.so, c.raddr)
+}
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -268,7 +274,7 @@ func (c *Conn) opError(op string, err error) error {
 	}
 	var src net.Addr
 	if op != "close" && op != "set" {
-		src = c.laddr
+		src = c.LocalAddr()
 	}
-	return &net.OpError{Op: op, Net: c.network, Source: src, Addr: c.raddr, Err: err}
+	return &net.OpError{Op: op, Net: c.network, Source: src, Addr: c.RemoteAddr(), Err: err}
 }

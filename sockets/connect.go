@@ -52,6 +52,9 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 		putWaker(w)
 	}()
 
+	if so.closed() {
+		return syscall.EBADF
+	}
 	terr := so.ep.Connect(fa)
 	if _, ok := terr.(*tcpip.ErrConnectStarted); !ok {
 		return s.connected(so, addr, terr)
@@ -71,8 +74,6 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 			return ctxErr(ctx, "connect")
 		case <-cancel:
 			return os.ErrDeadlineExceeded
-		case <-so.done:
-			return syscall.EBADF
 		}
 		if so.closed() {
 			return syscall.EBADF

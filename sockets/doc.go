@@ -63,6 +63,23 @@
 //	go http.Serve(ln, handler)
 //	client := &http.Client{Transport: &http.Transport{DialContext: s.DialContext}}
 //
+// A server with many idle connections need not park a goroutine on each:
+// Conn.NotifyReadable puts a one-shot callback on the endpoint's wait
+// queue, which costs one small entry while it waits and starts a goroutine
+// only when data (or EOF, a reset, Close) arrives:
+//
+//	var serve func()
+//	serve = func() {
+//		n, err := c.Read(buf) // does not block: the socket is readable
+//		if err != nil {
+//			c.Close()
+//			return
+//		}
+//		c.Write(buf[:n])
+//		c.NotifyReadable(serve)
+//	}
+//	c.NotifyReadable(serve)
+//
 // The adapters follow the net package's error contract: *net.OpError with
 // the errno inside, io.EOF at orderly end of stream, os.ErrDeadlineExceeded
 // for deadlines, net.ErrClosed after Close.

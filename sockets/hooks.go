@@ -182,7 +182,7 @@ func (s *Sockets) askHook(ctx context.Context, cancel <-chan struct{}, so *socke
 			return false, ctxErr(ctx, c.Name)
 		case <-cancel:
 			return false, os.ErrDeadlineExceeded
-		case <-so.done:
+		case <-so.doneChan():
 			return false, syscall.EBADF
 		}
 		if s.tr.Enabled() {
@@ -204,7 +204,7 @@ func (s *Sockets) pause(ctx context.Context, cancel <-chan struct{}, so *socket,
 		return ctxErr(ctx, op)
 	case <-cancel:
 		return os.ErrDeadlineExceeded
-	case <-so.done:
+	case <-so.doneChan():
 		return syscall.EBADF
 	}
 }

@@ -70,18 +70,20 @@ func New(s *stack.Stack, opts Options) *Sockets {
 	}
 }
 
-// socket is one open descriptor.
+// socket is one open descriptor. It is kept small: a server may hold a
+// great many of them, so what only some sockets need (the done channel,
+// the watcher) is allocated when first needed.
 type socket struct {
 	fd     int
-	domain int
-	typ    int
+	domain int // AF_INET or AF_INET6
+	typ    int // SOCK_STREAM or SOCK_DGRAM
 	proto  tcpip.NetworkProtocolNumber
 	ep     tcpip.Endpoint
 	wq     *waiter.Queue
 
-	done      chan struct{} // closed by Close; wakes every blocked call
-	closeOnce sync.Once
-
+	// isClosed is set by Close, which then notifies wq so that every
+	// sleeper on the queue wakes and sees it.
+	isClosed atomic.Bool
 	nonblock atomic.Bool
 
 	// readMu serializes ep.Read so that rxOff matches the bytes handed out
@@ -96,7 +98,8 @@ type socket struct {
 	txOff   uint64 // bytes copied into the send buffer so far
 
 	mu      sync.Mutex
-	backlog int // as passed to Listen; 0 when not listening
+	backlog int           // as passed to Listen; 0 when not listening
+	done    chan struct{} // made by doneChan, closed by Close
 
 	// watch reports the socket's wake-ups; nil when not tracing.
 	watch *watcher
@@ -104,13 +107,21 @@ type socket struct {
 
 func (so *socket) stream() bool { return so.typ == SOCK_STREAM }
 
-func (so *socket) closed() bool {
-	select {
-	case <-so.done:
-		return true
-	default:
-		return false
+func (so *socket) closed() bool { return so.isClosed.Load() }
+
+// doneChan returns a channel that is closed when the socket is, for waits
+// that do not sleep on the wait queue (a held call, a delayed one). Waits
+// on the queue need no channel: Close notifies the queue.
+func (so *socket) doneChan() <-chan struct{} {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	if so.done == nil {
+		so.done = make(chan struct{})
+		if so.closed() {
+			close(so.done)
+		}
 	}
+	return so.done
 }
 
 // Socket creates an endpoint and returns the lowest free descriptor for it.
@@ -159,7 +170,7 @@ func (s *Sockets) newSocket(domain, typ int) (*socket, error) {
 		}
 		return nil, errno(terr)
 	}
-	so := &socket{domain: domain, typ: typ, proto: proto, ep: ep, wq: wq, done: make(chan struct{})}
+	so := &socket{domain: domain, typ: typ, proto: proto, ep: ep, wq: wq}
 	so.nonblock.Store(nonblock)
 	if s.tr.Enabled() {
 		s.newWatcher(so)
@@ -173,7 +184,7 @@ func (s *Sockets) newSocket(domain, typ int) (*socket, error) {
 
 // newAccepted wraps an endpoint returned by a listener's accept queue.
 func (s *Sockets) newAccepted(l *socket, ep tcpip.Endpoint, wq *waiter.Queue) *socket {
-	so := &socket{domain: l.domain, typ: l.typ, proto: l.proto, ep: ep, wq: wq, done: make(chan struct{})}
+	so := &socket{domain: l.domain, typ: l.typ, proto: l.proto, ep: ep, wq: wq}
 	if s.tr.Enabled() {
 		s.newWatcher(so)
 	}
@@ -241,27 +252,37 @@ func (s *Sockets) closeLogged(so *socket) {
 }
 
 // closeSocket is idempotent: the adapters and Close may both reach it.
+// After the endpoint is closed it notifies the wait queue with every
+// event: calls asleep on it wake and return EBADF, Poll reports POLLNVAL
+// and pending NotifyReadable and NotifyWritable callbacks run.
 func (s *Sockets) closeSocket(so *socket) {
-	so.closeOnce.Do(func() {
-		conn := ""
-		if s.tr.Enabled() {
-			conn = s.connString(so)
+	if so.isClosed.Swap(true) {
+		return
+	}
+	conn := ""
+	if s.tr.Enabled() {
+		conn = s.connString(so)
+	}
+	fd := so.fd
+	s.mu.Lock()
+	if s.fds[fd] == so {
+		s.fds[fd] = nil
+		if fd < s.next {
+			s.next = fd
 		}
-		s.mu.Lock()
-		if s.fds[so.fd] == so {
-			s.fds[so.fd] = nil
-			if so.fd < s.next {
-				s.next = so.fd
-			}
-		}
-		s.mu.Unlock()
+	}
+	s.mu.Unlock()
+	so.mu.Lock()
+	if so.done != nil {
 		close(so.done)
-		so.unwatch()
-		so.ep.Close()
-		if s.tr.Enabled() {
-			s.emit(so, conn, "", "close", "descriptor closed", f("fd", so.fd))
-		}
-	})
+	}
+	so.mu.Unlock()
+	so.unwatch()
+	so.ep.Close()
+	so.wq.Notify(wakeAll)
+	if s.tr.Enabled() {
+		s.emit(so, conn, "", "close", "descriptor closed", f("fd", fd))
+	}
 }
 
 // SetNonblock switches fd between blocking and nonblocking mode. In

@@ -78,6 +78,11 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 		so.wq.EventUnregister(&w.entry)
 		putWaker(w)
 	}()
+	// Close sets the flag and then notifies the queue: either the check
+	// sees it, or the notification finds the entry.
+	if so.closed() {
+		return nil, syscall.EBADF
+	}
 	for {
 		terr = try()
 		if _, ok := terr.(*tcpip.ErrWouldBlock); !ok {
@@ -97,8 +102,6 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 				return nil, ctxErr(ctx, op)
 			case <-cancel:
 				return nil, os.ErrDeadlineExceeded
-			case <-so.done:
-				return nil, syscall.EBADF
 			}
 			if d := cv.wakeDelay(); d > 0 {
 				if err := s.pause(ctx, cancel, so, op, d); err != nil {
