@@ -53,15 +53,6 @@ var (
 	_ LinkLayer = (*NIC)(nil)
 )
 
-// virtio_net_hdr (include/uapi/linux/virtio_net.h), in host byte order on
-// a packet socket.
-const (
-	vnetHdrLen        = 10
-	vnetFlagNeedsCsum = 1 // VIRTIO_NET_HDR_F_NEEDS_CSUM
-	vnetCsumStart     = 6
-	vnetCsumOffset    = 8
-)
-
 // nicRcvBuf is the receive buffer the socket asks for, so that a burst
 // waits in the kernel rather than being dropped there.
 const nicRcvBuf = 4 << 20
@@ -386,9 +377,9 @@ func (b *mmsgBatch) finish(i int, buf []byte) int {
 	if n < 0 {
 		return 0
 	}
-	h := b.vnet[i][:]
-	if h[0]&vnetFlagNeedsCsum != 0 && n <= len(buf) {
-		completeChecksum(buf[:n], int(binary.NativeEndian.Uint16(h[vnetCsumStart:])), int(binary.NativeEndian.Uint16(h[vnetCsumOffset:])))
+	h := vnetHdr(b.vnet[i][:])
+	if h.Flags()&vnetFlagNeedsCsum != 0 && n <= len(buf) {
+		completeChecksum(buf[:n], int(h.CsumStart()), int(h.CsumOffset()))
 	}
 	return n
 }
