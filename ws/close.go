@@ -86,9 +86,9 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	case <-ctx.Done():
 	case c.readLock <- struct{}{}:
 		// No one is reading: read until the peer's close frame arrives.
-		stop := watch(ctx, c.nc.SetReadDeadline)
+		stop := c.watchRead(ctx)
 		for c.rerr == nil && ctxDone(ctx) == nil {
-			c.readMessage(ctx)
+			c.readMessage(ctx, nil)
 		}
 		stop()
 		unlock(c.readLock)
@@ -157,7 +157,7 @@ func (c *Conn) handleClose(p []byte) error {
 func (c *Conn) finishClose() {
 	if c.client {
 		c.nc.SetReadDeadline(time.Now().Add(c.cfg.closeTimeout))
-		io.Copy(io.Discard, c.br)
+		io.Copy(io.Discard, c.reader())
 	}
 	c.closeTCP()
 }
@@ -183,7 +183,7 @@ func (c *Conn) fail(code StatusCode, err error) {
 			cw.CloseWrite()
 		}
 		c.nc.SetReadDeadline(time.Now().Add(c.cfg.closeTimeout))
-		io.Copy(io.Discard, c.br)
+		io.Copy(io.Discard, c.reader())
 	}
 	c.closeTCP()
 }

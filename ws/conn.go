@@ -2,7 +2,9 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -70,7 +72,6 @@ func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, n
 // Writer. Ping and Close read for themselves when no ReadMessage is running.
 type Conn struct {
 	nc          net.Conn
-	br          *bufio.Reader
 	client      bool
 	subprotocol string
 	cfg         connConfig
@@ -80,9 +81,15 @@ type Conn struct {
 	// reads the peer's close frame itself. The fields below it are
 	// guarded by it.
 	readLock chan struct{}
-	roff     int64 // offset of the next frame header since the handshake
-	rerr     error // sticky error ending the read side
-	ctrl     [MaxControlPayload]byte
+	// br is the buffered reader while a read is under way or bytes are
+	// buffered, nil otherwise: an idle connection holds no read buffer
+	// (buffers.go). It reads from rsrc: nc, or a prefixReader while bytes
+	// that arrived behind the handshake are still to be read.
+	br   *bufio.Reader
+	rsrc io.Reader
+	roff int64 // offset of the next frame header since the handshake
+	rerr error // sticky error ending the read side
+	ctrl [MaxControlPayload]byte
 	// readFilter is set once br reads through a frameFilter (hooks.go).
 	readFilter bool
 	// Messages Ping read while no ReadMessage was running (ping.go).
@@ -93,15 +100,19 @@ type Conn struct {
 	readWaiters atomic.Int32
 	// keepAliveFailed is set when the keepalive closed the connection.
 	keepAliveFailed atomic.Bool
+	// keepAlive is the keepalive timer (keepalive.go), nil without one;
+	// keepAlivePings counts its pings.
+	keepAlive      *time.Timer
+	keepAlivePings atomic.Uint64
 
 	// Writing. msgLock is held for a whole data message, writeLock for
-	// one frame. The fields below writeLock are guarded by it.
+	// one frame. The fields below writeLock are guarded by it. Frames are
+	// encoded into pooled buffers (buffers.go): an idle connection holds
+	// none.
 	msgLock   chan struct{}
 	writeLock chan struct{}
-	bw        *bufio.Writer
 	woff      int64
-	keys      maskKeys
-	scratch   []byte
+	keys      *maskKeys // client only
 	werr      error
 
 	mu        sync.Mutex
@@ -125,26 +136,27 @@ type Conn struct {
 	frameHook atomic.Pointer[frameHooks]
 }
 
-func newConn(nc net.Conn, br *bufio.Reader, client bool, subprotocol string, cfg connConfig) *Conn {
-	if br == nil {
-		br = bufio.NewReaderSize(nc, 8<<10)
-	}
+// newConn returns a Conn on nc once the handshake is over. early holds
+// the bytes that arrived behind the handshake and were read with it
+// (copied: the caller may reuse it).
+func newConn(nc net.Conn, early []byte, client bool, subprotocol string, cfg connConfig) *Conn {
 	c := &Conn{
 		nc:          nc,
-		br:          br,
+		rsrc:        nc,
 		client:      client,
 		subprotocol: subprotocol,
 		cfg:         cfg,
 		readLock:    make(chan struct{}, 1),
 		msgLock:     make(chan struct{}, 1),
 		writeLock:   make(chan struct{}, 1),
-		bw:          bufio.NewWriterSize(nc, 8<<10),
-		pings:       make(map[string][]chan struct{}),
 		readDone:    make(chan struct{}),
 		closed:      make(chan struct{}),
 	}
+	if len(early) > 0 {
+		c.rsrc = &prefixReader{p: bytes.Clone(early), r: nc}
+	}
 	if client {
-		c.scratch = make([]byte, 8<<10)
+		c.keys = new(maskKeys)
 	}
 	if cfg.tracer.Enabled() {
 		c.name = connName(nc)
@@ -207,6 +219,9 @@ func (c *Conn) closeTCP() {
 	c.closeOnce.Do(func() {
 		c.closeErr = c.nc.Close()
 		close(c.closed)
+		if c.keepAlive != nil {
+			c.keepAlive.Stop()
+		}
 		c.emit(trace.Out, "close", "tcp closed")
 	})
 }
@@ -234,11 +249,31 @@ func unlock(l chan struct{}) { <-l }
 // aLongTimeAgo is a deadline in the past, which interrupts blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// noStop is the stop function of a context that cannot end.
+func noStop() {}
+
+// watchRead makes ctx govern the read deadline until the returned stop
+// function is called. A context that cannot end costs nothing.
+func (c *Conn) watchRead(ctx context.Context) (stop func()) {
+	if ctx.Done() == nil {
+		return noStop
+	}
+	return watch(ctx, c.nc.SetReadDeadline)
+}
+
+// watchWrite is watchRead for the write deadline.
+func (c *Conn) watchWrite(ctx context.Context) (stop func()) {
+	if ctx.Done() == nil {
+		return noStop
+	}
+	return watch(ctx, c.nc.SetWriteDeadline)
+}
+
 // watch makes ctx govern the I/O deadline set by set (SetReadDeadline or
 // SetWriteDeadline) until the returned stop function is called.
 func watch(ctx context.Context, set func(time.Time) error) (stop func()) {
 	if ctx.Done() == nil {
-		return func() {}
+		return noStop
 	}
 	if d, ok := ctx.Deadline(); ok {
 		set(d)

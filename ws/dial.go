@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -201,7 +200,8 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 	}
 
 	lr := &limitedReader{r: nc, left: maxHandshakeSize, on: true}
-	br := bufio.NewReaderSize(lr, 8<<10)
+	br := getReader(lr)
+	defer putReader(br)
 	req := &http.Request{Method: http.MethodGet, URL: u}
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
@@ -227,8 +227,9 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 	if dp != nil {
 		cfg.deflate = newDeflateState(*dp, true, &opts.Compression)
 	}
-	c := newConn(nc, br, true, resp.Header.Get("Sec-WebSocket-Protocol"), cfg)
-	c.setBases(br.Buffered())
+	early := bufferedBytes(br)
+	c := newConn(nc, early, true, resp.Header.Get("Sec-WebSocket-Protocol"), cfg)
+	c.setBases(len(early))
 	c.startKeepAlive()
 	return c, resp, nil
 }

@@ -145,3 +145,58 @@ func ExampleDialOptions_tracer() {
 	// in  close   close received 1000 (normal closure) ""
 	// out close   tcp closed
 }
+
+// eventEcho is an http.Handler that echoes every message without a
+// goroutine of its own per connection: the handler returns once the first
+// notification is armed, and each notification reads one message, echoes
+// it and arms the next. Over the glassnet stack an idle connection then
+// holds no goroutine and no buffer.
+func eventEcho(w http.ResponseWriter, r *http.Request) {
+	c, err := ws.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	ctx := context.Background()
+	var buf []byte // reused for every message
+	var next func()
+	next = func() {
+		typ, p, err := c.ReadMessageInto(ctx, buf)
+		if err != nil {
+			c.CloseNow()
+			return
+		}
+		buf = p
+		if err := c.WriteMessage(ctx, typ, p); err != nil {
+			c.CloseNow()
+			return
+		}
+		c.NotifyReadable(next)
+	}
+	c.NotifyReadable(next)
+}
+
+func ExampleConn_NotifyReadable() {
+	srv := httptest.NewServer(http.HandlerFunc(eventEcho))
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range []string{"one", "two", "three"} {
+		if err := c.WriteMessage(ctx, ws.MessageText, []byte(s)); err != nil {
+			log.Fatal(err)
+		}
+		_, p, err := c.ReadMessage(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(string(p))
+	}
+	c.Close(ws.StatusNormalClosure, "")
+	// Output:
+	// one
+	// two
+	// three
+}

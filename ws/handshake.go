@@ -291,13 +291,8 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 	}
 	// net/http may have left a read deadline from its ReadTimeout.
 	nc.SetDeadline(time.Time{})
-	var br *bufio.Reader
-	buffered := brw.Reader.Buffered()
-	if n := buffered; n > 0 {
-		// The client sent frames right behind its request.
-		early, _ := brw.Reader.Peek(n)
-		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), nc), 8<<10)
-	}
+	// The client may have sent frames right behind its request.
+	early := bufferedBytes(brw.Reader)
 	if _, err := nc.Write(responseHead(hs, opts.ResponseHeader)); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("ws: accept: write response: %w", err)
@@ -306,10 +301,17 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		traceResponse(cfg.tracer, cfg.node, name, trace.Out, http.StatusSwitchingProtocols, "accept="+hs.accept+" protocol="+hs.subprotocol)
 	}
 	cfg.deflate = hs.deflateState(&opts.Compression)
-	c := newConn(nc, br, false, hs.subprotocol, cfg)
-	c.setBases(buffered)
+	c := newConn(nc, early, false, hs.subprotocol, cfg)
+	c.setBases(len(early))
 	c.startKeepAlive()
 	return c, nil
+}
+
+// bufferedBytes returns what br holds: bytes read past the end of the
+// handshake.
+func bufferedBytes(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return b
 }
 
 // limitedReader caps the bytes read through it while on is set, so that
@@ -356,7 +358,8 @@ func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, erro
 	}
 
 	lr := &limitedReader{r: nc, left: maxHandshakeSize, on: true}
-	br := bufio.NewReaderSize(lr, 8<<10)
+	br := getReader(lr)
+	defer putReader(br)
 	r, hs, herr := readRequest(br, opts)
 	if r != nil && cfg.tracer.Enabled() {
 		traceRequest(cfg.tracer, cfg.node, name, r)
@@ -381,8 +384,9 @@ func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, erro
 		traceResponse(cfg.tracer, cfg.node, name, trace.Out, http.StatusSwitchingProtocols, "accept="+hs.accept+" protocol="+hs.subprotocol)
 	}
 	cfg.deflate = hs.deflateState(&opts.Compression)
-	c := newConn(nc, br, false, hs.subprotocol, cfg)
-	c.setBases(br.Buffered())
+	early := bufferedBytes(br)
+	c := newConn(nc, early, false, hs.subprotocol, cfg)
+	c.setBases(len(early))
 	c.startKeepAlive()
 	return c, nil
 }

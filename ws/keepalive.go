@@ -14,48 +14,48 @@ import (
 var ErrKeepAliveTimeout = errors.New("ws: keepalive: no pong in time")
 
 // startKeepAlive starts the keepalive, if one is configured, once the
-// Conn is set up.
+// Conn is set up. Between pings it is a timer, not a goroutine: a
+// goroutine exists only while a ping waits for its pong.
 func (c *Conn) startKeepAlive() {
-	if c.cfg.keepAlive > 0 {
-		go c.keepAliveLoop(c.cfg.keepAlive)
+	if c.cfg.keepAlive <= 0 {
+		return
 	}
+	// The timer is in c.keepAlive before it can first fire.
+	c.keepAlive = time.AfterFunc(time.Hour, c.keepAliveTick)
+	c.keepAlive.Stop()
+	c.keepAlive.Reset(c.cfg.keepAlive)
 }
 
-// keepAliveLoop pings every interval and fails the connection when a pong
-// has not arrived within the interval. It returns when the connection
-// closes or its read side ends.
+// keepAliveTick pings and fails the connection when a pong has not
+// arrived within the interval; after a pong it sets the timer for the
+// next ping. It stops once the connection closes or its read side ends.
 //
 // A peer that does not answer is taken to be gone, which is a reason to
 // fail the connection (RFC 6455 §7.1.7): a close frame with 1011 (an
 // unexpected condition, §7.4.1) goes out if the transport takes it within
 // a second, and TCP is closed at once, without waiting for a close frame
 // that an unresponsive peer would not send.
-func (c *Conn) keepAliveLoop(interval time.Duration) {
-	t := time.NewTimer(interval)
-	defer t.Stop()
-	var n uint64
-	for {
-		select {
-		case <-t.C:
-		case <-c.closed:
-			return
-		case <-c.readDone:
-			return
-		}
-		n++
-		ctx, cancel := context.WithTimeout(context.Background(), interval)
-		err := c.Ping(ctx, strconv.AppendUint([]byte("keepalive "), n, 10))
-		timedOut := errors.Is(err, context.DeadlineExceeded)
-		cancel()
-		switch {
-		case timedOut:
-			c.keepAliveFail(interval)
-			return
-		case err != nil:
-			// The connection ended some other way; its readers see how.
-			return
-		}
-		t.Reset(interval)
+func (c *Conn) keepAliveTick() {
+	select {
+	case <-c.closed:
+		return
+	case <-c.readDone:
+		return
+	default:
+	}
+	interval := c.cfg.keepAlive
+	n := c.keepAlivePings.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), interval)
+	err := c.Ping(ctx, strconv.AppendUint([]byte("keepalive "), n, 10))
+	timedOut := errors.Is(err, context.DeadlineExceeded)
+	cancel()
+	switch {
+	case timedOut:
+		c.keepAliveFail(interval)
+	case err != nil:
+		// The connection ended some other way; its readers see how.
+	default:
+		c.keepAlive.Reset(interval)
 	}
 }
 

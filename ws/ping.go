@@ -40,6 +40,9 @@ func (c *Conn) Ping(ctx context.Context, payload []byte) error {
 	key := string(payload)
 	ch := make(chan struct{})
 	c.mu.Lock()
+	if c.pings == nil {
+		c.pings = make(map[string][]chan struct{})
+	}
 	c.pings[key] = append(c.pings[key], ch)
 	c.mu.Unlock()
 	defer c.forgetPing(key, ch)
@@ -83,7 +86,7 @@ func (c *Conn) readForPong(ctx context.Context, ch chan struct{}) (done bool, er
 	if c.rerr != nil {
 		return true, fmt.Errorf("ws: ping: no pong before the connection ended: %w", c.rerr)
 	}
-	stop := watch(ctx, c.nc.SetReadDeadline)
+	stop := c.watchRead(ctx)
 	defer stop()
 	c.pingReading = true
 	defer func() { c.pingReading = false }()
@@ -96,7 +99,7 @@ func (c *Conn) readForPong(ctx context.Context, ch chan struct{}) (done bool, er
 		if c.readWaiters.Load() > 0 {
 			return false, nil
 		}
-		typ, p, err := c.readMessage(ctx)
+		typ, p, err := c.readMessage(ctx, nil)
 		switch {
 		case err == errPongRead:
 			continue

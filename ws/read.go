@@ -16,11 +16,17 @@ import (
 // readChunkSize is the most payload read, unmasked and validated at a
 // time; less is taken when less has arrived, so that invalid UTF-8 fails
 // the connection before the rest of a frame has arrived.
-const readChunkSize = 32 << 10
+const readChunkSize = 256 << 10
+
+// maxPreGrow bounds how far ahead of the data that has arrived the
+// message buffer grows when the connection has no message limit.
+const maxPreGrow = 64 << 20
 
 // ReadMessage reads the next data message, answering pings and handling
 // close frames on the way (RFC 6455 §5.5). The returned slice belongs to
-// the caller.
+// the caller: it is allocated for the message, at its full length as soon
+// as the length is known. ReadMessageInto reads into a buffer the caller
+// reuses instead.
 //
 // When the connection ends, ReadMessage returns, then and on every later
 // call: a *CloseError with the peer's code and reason after a close
@@ -35,6 +41,27 @@ const readChunkSize = 32 << 10
 // it returns ctx.Err() and the connection stays usable; if ctx is done in
 // the middle of a message, the connection is closed.
 func (c *Conn) ReadMessage(ctx context.Context) (MessageType, []byte, error) {
+	return c.readMessageInto(ctx, nil)
+}
+
+// ReadMessageInto is ReadMessage reading into buf: the message is
+// appended to buf[:0] and the result returned, which shares buf's array
+// when the message fits in cap(buf) and is a new, larger array otherwise
+// (keep the result for the next call, as with append). Reading into the
+// same buffer again overwrites the message. In steady state, with a buffer
+// as large as the messages and no compression, a read allocates nothing.
+// Errors are those of ReadMessage; the buffer's contents are then
+// unspecified.
+func (c *Conn) ReadMessageInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
+	if buf == nil {
+		buf = []byte{}
+	}
+	return c.readMessageInto(ctx, buf[:0])
+}
+
+// readMessageInto reads the next message into buf, or into a new slice
+// when buf is nil.
+func (c *Conn) readMessageInto(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	c.readWaiters.Add(1)
 	err := c.lock(ctx, c.readLock)
 	c.readWaiters.Add(-1)
@@ -43,19 +70,25 @@ func (c *Conn) ReadMessage(ctx context.Context) (MessageType, []byte, error) {
 	}
 	defer unlock(c.readLock)
 	if typ, p, ok := c.nextBuffered(); ok {
+		if buf != nil {
+			p = append(buf, p...)
+		}
 		return typ, p, nil
 	}
 	if c.rerr != nil {
 		return 0, nil, c.rerr
 	}
-	stop := watch(ctx, c.nc.SetReadDeadline)
+	stop := c.watchRead(ctx)
 	defer stop()
-	return c.readMessage(ctx)
+	return c.readMessage(ctx, buf)
 }
 
-// readMessage reads frames until a whole data message has arrived. It is
-// called with readLock held.
-func (c *Conn) readMessage(ctx context.Context) (MessageType, []byte, error) {
+// readMessage reads frames until a whole data message has arrived,
+// appending it to buf (a new slice when buf is nil). It is called with
+// readLock held.
+func (c *Conn) readMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
+	c.reader()
+	defer c.releaseReader()
 	var (
 		typ    MessageType
 		msg    []byte
@@ -100,7 +133,10 @@ func (c *Conn) readMessage(ctx context.Context) (MessageType, []byte, error) {
 		}
 		if !inMsg {
 			typ, inMsg = MessageType(h.Opcode), true
-			msg = []byte{}
+			msg = buf
+			if msg == nil {
+				msg = []byte{}
+			}
 			compressed = h.Rsv&Rsv1 != 0
 		}
 		if compressed {
@@ -208,18 +244,31 @@ func (c *Conn) readPayload(h Header, p []byte) error {
 	return nil
 }
 
-// readData appends a data frame's payload to msg a chunk at a time,
-// unmasking it and, for text, checking UTF-8 as it goes.
+// readData appends a data frame's payload to msg, unmasking it and, for
+// text, checking UTF-8 as it goes. The buffer grows once to hold the
+// whole frame (bounded by maxPreGrow when there is no message limit, as
+// the caller has checked the length against the limit otherwise); reads
+// take what has arrived, up to readChunkSize at a time, straight into it.
 func (c *Conn) readData(h Header, msg []byte, v *utf8Validator) ([]byte, error) {
 	pos := 0
-	for left := h.Length; left > 0; {
-		n := int(min(left, readChunkSize))
+	left := h.Length
+	if left > 0 && int64(cap(msg)-len(msg)) < left {
+		grow := left
+		if c.cfg.maxMessage <= 0 {
+			grow = min(grow, maxPreGrow)
+		}
+		msg = slices.Grow(msg, int(grow))
+	}
+	for left > 0 {
+		if len(msg) == cap(msg) {
+			msg = slices.Grow(msg, int(min(left, maxPreGrow)))
+		}
 		start := len(msg)
-		msg = slices.Grow(msg, n)[:start+n]
+		n := int(min(left, int64(cap(msg)-start), readChunkSize))
 		// Take what has arrived rather than waiting for n bytes, so that
 		// an invalid byte fails the connection before the rest of the
 		// frame arrives (fail fast, RFC 6455 §8.1).
-		n, err := c.br.Read(msg[start:])
+		n, err := c.br.Read(msg[start : start+n])
 		msg = msg[:start+n]
 		if n == 0 {
 			if err == nil {
@@ -306,6 +355,7 @@ func (c *Conn) endRead(ctx context.Context, err error) (MessageType, []byte, err
 	c.endErr = err
 	c.mu.Unlock()
 	c.readDoneOnce.Do(func() { close(c.readDone) })
+	c.releaseReader()
 	return 0, nil, err
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -192,8 +194,8 @@ func (c *Conn) writeFrameRsv(ctx context.Context, fin bool, rsv byte, op Opcode,
 	return c.writeRaw(ctx, h, p)
 }
 
-// writeRaw sends one frame with h's FIN, RSV and opcode under writeLock. A
-// client masks the payload with a fresh key into a scratch buffer; p is
+// writeRaw sends one frame with h's FIN, RSV and opcode under writeLock,
+// in one write when it fits a pooled buffer (see writeFrameTo). p is
 // never modified.
 func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 	op := h.Opcode
@@ -214,7 +216,7 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 		return ErrCloseSent
 	}
 
-	stop := watch(ctx, c.nc.SetWriteDeadline)
+	stop := c.watchWrite(ctx)
 	defer stop()
 
 	h.Length = int64(len(p))
@@ -222,25 +224,11 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 	if c.client {
 		h.Mask = c.keys.next()
 	}
-	var hb [MaxHeaderSize]byte
-	n := PutHeader(hb[:], h)
 	if c.cfg.tracer.Enabled() {
-		c.traceFrame(trace.Out, h, c.woff, n)
+		c.traceFrame(trace.Out, h, c.woff, h.Size())
 	}
-	c.bw.Write(hb[:n])
-	if h.Masked {
-		pos := 0
-		for q := p; len(q) > 0; {
-			k := copy(c.scratch, q)
-			pos = Mask(h.Mask, pos, c.scratch[:k])
-			c.bw.Write(c.scratch[:k])
-			q = q[k:]
-		}
-	} else {
-		c.bw.Write(p)
-	}
-	err := c.bw.Flush()
-	c.woff += int64(n) + h.Length
+	err := writeFrameTo(c.nc, h, p)
+	c.woff += int64(h.Size()) + h.Length
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)
@@ -249,6 +237,64 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 		c.werr = fmt.Errorf("ws: write %v frame: %w", op, err)
 		c.closeTCP()
 		return c.werr
+	}
+	return nil
+}
+
+// writeFrameTo writes the frame h (with h.Length == len(p)) to w. A frame
+// that fits writeBufSize is copied into a pooled buffer and goes out in
+// one write. A larger unmasked frame goes out from p: header and payload
+// in one writev on a *net.TCPConn, otherwise the header with the start of
+// the payload, then the rest. A larger masked frame is masked into a
+// pooled buffer a piece at a time.
+func writeFrameTo(w io.Writer, h Header, p []byte) error {
+	hlen := h.Size()
+	if hlen+len(p) <= writeBufSize {
+		wb := writeBufs.Get().(*writeBuf)
+		defer writeBufs.Put(wb)
+		b := wb.b[:hlen+len(p)]
+		PutHeader(b, h)
+		copy(b[hlen:], p)
+		if h.Masked {
+			Mask(h.Mask, 0, b[hlen:])
+		}
+		_, err := w.Write(b)
+		return err
+	}
+	if !h.Masked {
+		wb := writeBufs.Get().(*writeBuf)
+		defer writeBufs.Put(wb)
+		if _, ok := w.(*net.TCPConn); ok {
+			wb.vec[0] = wb.b[:PutHeader(wb.b, h)]
+			wb.vec[1] = p
+			wb.bufs = wb.vec[:]
+			_, err := wb.bufs.WriteTo(w)
+			wb.vec, wb.bufs = [2][]byte{}, nil
+			return err
+		}
+		b := wb.b[:writeBufSize]
+		PutHeader(b, h)
+		k := copy(b[hlen:], p)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		_, err := w.Write(p[k:])
+		return err
+	}
+	wb := bigWriteBufs.Get().(*writeBuf)
+	defer bigWriteBufs.Put(wb)
+	b := wb.b[:PutHeader(wb.b, h)]
+	pos := 0
+	for len(p) > 0 {
+		start := len(b)
+		k := copy(wb.b[start:], p)
+		b = wb.b[:start+k]
+		pos = Mask(h.Mask, pos, b[start:])
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		p = p[k:]
+		b = wb.b[:0]
 	}
 	return nil
 }
