@@ -41,6 +41,12 @@ type Config struct {
 	// read (ip link set NAME txqueuelen N); past it the kernel drops them.
 	// 0 means DefaultTxQueueLen. Not set with NoHostConfig.
 	TxQueueLen int
+	// NoOffload opens the interface without a virtio header and without
+	// segmentation or checksum offloads: every packet the kernel sends
+	// is at most MTU bytes with complete checksums, one read(2) each. By
+	// default Open asks for TSO, USO and checksum offload and takes what
+	// the kernel grants (see OffloadDevice).
+	NoOffload bool
 }
 
 // DefaultTxQueueLen is the queue Open gives the kernel side when

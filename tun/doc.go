@@ -7,11 +7,22 @@
 //
 //   - Pipe: two in-memory devices wired back to back, for tests and the
 //     demo; no privileges.
-//   - Open (Linux): a kernel TUN interface (IFF_TUN|IFF_NO_PI, through
-//     songgao/water), created if missing, whose kernel side Open
-//     configures through netlink (MTU, queue length, host address, link
-//     up, routes) unless Config.NoHostConfig is set. It needs
-//     CAP_NET_ADMIN. On other platforms Open returns ErrNotSupported.
+//   - Open (Linux): a kernel TUN interface (IFF_TUN|IFF_NO_PI), created if
+//     missing, whose kernel side Open configures through netlink (MTU,
+//     queue length, host address, link up, routes) unless
+//     Config.NoHostConfig is set. It needs CAP_NET_ADMIN. On other
+//     platforms Open returns ErrNotSupported.
+//
+// Offloads: by default Open adds IFF_VNET_HDR and asks the kernel for
+// checksum and segmentation offloads (TSO, and USO where the kernel has
+// it), taking fewer, or none, when it refuses. A TUN then implements
+// OffloadDevice: ReadGSO and WriteGSO move TCP and UDP super-packets of
+// up to 64 KiB whole, with their virtio_net_hdr metadata as a GSO, so one
+// syscall and one trip through a stack carry up to 45 MSS-sized segments
+// at MTU 1500. Read and Write keep the Device contract on such a TUN by
+// segmenting (GSO.SegmentAt) and completing checksums (CompleteChecksum)
+// in software. Config.NoOffload opens the interface the plain way,
+// through songgao/water.
 //
 // A TUN for a stack that owns 10.200.0.2/24, with the kernel at 10.200.0.1:
 //

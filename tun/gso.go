@@ -363,3 +363,22 @@ func pseudoHeaderSum(pkt []byte, v6 bool, proto uint8, l4Len int) uint16 {
 	s = ipsum.Combine(s, uint16(proto))
 	return ipsum.Combine(s, uint16(l4Len))
 }
+
+// ipPacketLen returns the length an IPv4 or IPv6 packet claims in its
+// header, or 0 if b is too short to tell.
+func ipPacketLen(b []byte) int {
+	if len(b) < 1 {
+		return 0
+	}
+	switch b[0] >> 4 {
+	case 4:
+		if len(b) >= 4 {
+			return int(b[2])<<8 | int(b[3])
+		}
+	case 6:
+		if len(b) >= 6 {
+			return 40 + (int(b[4])<<8 | int(b[5]))
+		}
+	}
+	return 0
+}

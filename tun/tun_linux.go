@@ -16,17 +16,32 @@ import (
 // TUN is a Linux TUN interface (IFF_TUN|IFF_NO_PI): every Read returns one
 // IP packet per buffer and every Write injects IP packets into the kernel as
 // if they had arrived on the interface.
+//
+// Unless Config.NoOffload is set, the interface is opened with
+// IFF_VNET_HDR and segmentation offloads (see OffloadDevice): the kernel
+// then sends TCP segments of up to 64 KiB (and UDP ones, with USO) whole,
+// with checksums left partial, and takes them from ReadGSO's counterpart
+// WriteGSO the same way. The interface MTU is unchanged: only where the
+// cutting into MTU-sized packets happens moves.
 type TUN struct {
 	name  string
 	mtu   int
 	batch int
-	fdio  *fdIO
+	fdio  *fdIO  // without offloads (water)
+	vio   *vnetIO // with a virtio header on every packet
+
+	offloads Offload
+	oc       offloadCounters
+	split    splitReader
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-var _ Device = (*TUN)(nil)
+var (
+	_ Device        = (*TUN)(nil)
+	_ OffloadDevice = (*TUN)(nil)
+)
 
 // Open creates the TUN interface cfg.Name, or attaches to it if it already
 // exists, and unless cfg.NoHostConfig is set configures the kernel side
@@ -40,6 +55,10 @@ var _ Device = (*TUN)(nil)
 // owns a persistent interface can attach to it without privileges if the
 // kernel side is already configured and cfg.NoHostConfig is set.
 func Open(cfg Config) (*TUN, error) {
+	return open(cfg, openHooks{})
+}
+
+func open(cfg Config, hooks openHooks) (*TUN, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -59,25 +78,49 @@ func Open(cfg Config) (*TUN, error) {
 		persist = persist || !tt.NonPersist
 	}
 
-	wcfg := water.Config{DeviceType: water.TUN}
-	wcfg.Name = cfg.Name
-	wcfg.Persist = persist
-	ifce, err := water.New(wcfg)
-	if err != nil {
-		return nil, openError(cfg.Name, "", err)
+	var t *TUN
+	if !cfg.NoOffload {
+		f, name, offloads, err := openVnet(cfg.Name, persist, hooks)
+		switch {
+		case err == nil:
+			t = &TUN{name: name, batch: cfg.BatchSize, offloads: offloads}
+			t.vio, err = newVnetIO(f, &t.oc)
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
+			}
+		case errors.Is(err, unix.EINVAL):
+			// A kernel without IFF_VNET_HDR on TUN, or an interface
+			// that is not ours to change: try the plain way, which
+			// says what is wrong if it fails too.
+		default:
+			return nil, openError(cfg.Name, "", err)
+		}
 	}
-	f, ok := ifce.ReadWriteCloser.(*os.File)
-	if !ok {
-		ifce.Close()
-		return nil, fmt.Errorf("tun: %s: unexpected file type %T from water", cfg.Name, ifce.ReadWriteCloser)
+	if t == nil {
+		// Without offloads the interface is opened through
+		// songgao/water, which cannot set IFF_VNET_HDR.
+		wcfg := water.Config{DeviceType: water.TUN}
+		wcfg.Name = cfg.Name
+		wcfg.Persist = persist
+		ifce, err := water.New(wcfg)
+		if err != nil {
+			return nil, openError(cfg.Name, "", err)
+		}
+		f, ok := ifce.ReadWriteCloser.(*os.File)
+		if !ok {
+			ifce.Close()
+			return nil, fmt.Errorf("tun: %s: unexpected file type %T from water", cfg.Name, ifce.ReadWriteCloser)
+		}
+		fdio, err := newFdIO(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
+		}
+		t = &TUN{name: ifce.Name(), batch: cfg.BatchSize, fdio: fdio}
 	}
-	fdio, err := newFdIO(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
-	}
-	t := &TUN{name: ifce.Name(), batch: cfg.BatchSize, fdio: fdio}
 
+	var err error
 	if cfg.NoHostConfig {
 		t.mtu, err = linkMTU(t.name, cfg.MTU)
 	} else {
@@ -100,13 +143,53 @@ func (t *TUN) MTU() int { return t.mtu }
 // BatchSize returns the most packets one Read returns.
 func (t *TUN) BatchSize() int { return t.batch }
 
+// Offloads returns the offloads agreed with the kernel: none with
+// Config.NoOffload, or when the kernel refused them.
+func (t *TUN) Offloads() Offload { return t.offloads }
+
+// OffloadStats returns the counters of super-packets moved and of packets
+// dropped for malformed virtio headers.
+func (t *TUN) OffloadStats() OffloadStats { return t.oc.snapshot() }
+
 // Read blocks until the kernel has a packet for the interface, then reads
 // more packets that are already queued, without blocking, until bufs,
 // sizes or BatchSize runs out. A packet longer than its buffer is truncated
 // and its full length stored in sizes (taken from the IP header: the kernel
 // reports only what it copied).
+//
+// With offloads, Read cuts the kernel's super-packets into packets no
+// longer than the MTU and completes partial checksums, in software.
 func (t *TUN) Read(bufs [][]byte, sizes []int) (int, error) {
-	n, err := t.fdio.read(bufs, sizes, t.batch)
+	var (
+		n   int
+		err error
+	)
+	if t.vio != nil {
+		n, err = t.split.read(t.vio, &t.oc, bufs, sizes, t.batch)
+	} else {
+		n, err = t.fdio.read(bufs, sizes, t.batch)
+	}
+	if err != nil {
+		return n, t.wrap("read", err)
+	}
+	return n, nil
+}
+
+// ReadGSO implements OffloadDevice: like Read, but super-packets come
+// whole (buffers of MaxSuperPacket bytes take every one) and partial
+// checksums stay partial; gso says which is which. Without offloads every
+// packet has a zero GSO.
+func (t *TUN) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
+	var (
+		n   int
+		err error
+	)
+	if t.vio != nil {
+		n, err = t.vio.read(bufs, sizes, gso, t.batch, false)
+	} else {
+		n, err = t.fdio.read(bufs, sizes, min(t.batch, len(gso)))
+		clear(gso[:n])
+	}
 	if err != nil {
 		return n, t.wrap("read", err)
 	}
@@ -117,7 +200,39 @@ func (t *TUN) Read(bufs [][]byte, sizes []int) (int, error) {
 // interface. The kernel rejects a packet that is not IPv4 or IPv6 (EINVAL);
 // Write then returns how many packets went before it and the error.
 func (t *TUN) Write(pkts [][]byte) (int, error) {
-	n, err := t.fdio.write(pkts)
+	var (
+		n   int
+		err error
+	)
+	if t.vio != nil {
+		n, err = t.vio.write(pkts, nil)
+	} else {
+		n, err = t.fdio.write(pkts)
+	}
+	if err != nil {
+		return n, t.wrap("write", err)
+	}
+	return n, nil
+}
+
+// WriteGSO implements OffloadDevice: each packet goes with the metadata in
+// the matching element of gso, so the kernel segments super-packets and
+// completes partial checksums. Metadata the agreed offloads do not cover
+// is refused by the kernel (EINVAL). Without offloads it is Write, and
+// every element of gso must be zero.
+func (t *TUN) WriteGSO(pkts [][]byte, gso []GSO) (int, error) {
+	if len(gso) < len(pkts) {
+		return 0, fmt.Errorf("tun: write %s: %d packets but %d GSO entries", t.name, len(pkts), len(gso))
+	}
+	if t.vio == nil {
+		for i, g := range gso[:len(pkts)] {
+			if g != (GSO{}) {
+				return i, fmt.Errorf("tun: write %s: offload metadata on a device without offloads", t.name)
+			}
+		}
+		return t.Write(pkts)
+	}
+	n, err := t.vio.write(pkts, gso)
 	if err != nil {
 		return n, t.wrap("write", err)
 	}
@@ -128,7 +243,11 @@ func (t *TUN) Write(pkts [][]byte) (int, error) {
 // harmless.
 func (t *TUN) Close() error {
 	t.closeOnce.Do(func() {
-		t.closeErr = t.fdio.close()
+		if t.vio != nil {
+			t.closeErr = t.vio.close()
+		} else {
+			t.closeErr = t.fdio.close()
+		}
 	})
 	return t.closeErr
 }
@@ -280,23 +399,4 @@ func (d *fdIO) closedOr(err error) error {
 		return ErrClosed
 	}
 	return err
-}
-
-// ipPacketLen returns the length an IPv4 or IPv6 packet claims in its
-// header, or 0 if b is too short to tell.
-func ipPacketLen(b []byte) int {
-	if len(b) < 1 {
-		return 0
-	}
-	switch b[0] >> 4 {
-	case 4:
-		if len(b) >= 4 {
-			return int(b[2])<<8 | int(b[3])
-		}
-	case 6:
-		if len(b) >= 6 {
-			return 40 + (int(b[4])<<8 | int(b[5]))
-		}
-	}
-	return 0
 }

@@ -16,3 +16,10 @@ func (*TUN) BatchSize() int                               { return 0 }
 func (*TUN) Read(bufs [][]byte, sizes []int) (int, error) { return 0, ErrNotSupported }
 func (*TUN) Write(pkts [][]byte) (int, error)             { return 0, ErrNotSupported }
 func (*TUN) Close() error                                 { return nil }
+
+var _ OffloadDevice = (*TUN)(nil)
+
+func (*TUN) Offloads() Offload                                          { return 0 }
+func (*TUN) OffloadStats() OffloadStats                                 { return OffloadStats{} }
+func (*TUN) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) { return 0, ErrNotSupported }
+func (*TUN) WriteGSO(pkts [][]byte, gso []GSO) (int, error)             { return 0, ErrNotSupported }
