@@ -27,7 +27,7 @@ type TUN struct {
 	name  string
 	mtu   int
 	batch int
-	fdio  *fdIO  // without offloads (water)
+	fdio  *fdIO   // without offloads (water)
 	vio   *vnetIO // with a virtio header on every packet
 
 	offloads Offload
