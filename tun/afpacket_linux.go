@@ -42,10 +42,15 @@ type NIC struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	rmu sync.Mutex
-	rx  mmsgBatch
-	wmu sync.Mutex
-	tx  mmsgBatch
+	// The batches and the poller callbacks of Read and Write, bound once
+	// in OpenNIC so that a batch allocates nothing; each is used under
+	// its mutex only.
+	rmu    sync.Mutex
+	rx     mmsgBatch
+	readFn func(fd uintptr) bool
+	wmu    sync.Mutex
+	tx     mmsgBatch
+	sendFn func(fd uintptr) bool
 }
 
 var (
@@ -134,7 +139,10 @@ func OpenNIC(cfg NICConfig) (*NIC, error) {
 		f.Close()
 		return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
 	}
-	return &NIC{name: cfg.Name, mtu: ifc.MTU, batch: cfg.BatchSize, hw: hw, prom: promisc, f: f, rc: rc}, nil
+	d := &NIC{name: cfg.Name, mtu: ifc.MTU, batch: cfg.BatchSize, hw: hw, prom: promisc, f: f, rc: rc}
+	d.readFn = d.rx.recv
+	d.sendFn = d.tx.send
+	return d, nil
 }
 
 // packetSocket returns a nonblocking AF_PACKET socket bound to the
@@ -223,29 +231,11 @@ func (d *NIC) Read(bufs [][]byte, sizes []int) (int, error) {
 	d.rmu.Lock()
 	defer d.rmu.Unlock()
 	d.rx.prepare(bufs[:limit], false)
-	n := 0
-	var rerr error
-	err := d.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&d.rx.hdrs[0])), uintptr(limit),
-				unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
-			switch e {
-			case 0:
-				n = int(r)
-				return true
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			default:
-				rerr = e
-				return true
-			}
-		}
-	})
+	err := d.rc.Read(d.readFn)
 	if err != nil {
 		return 0, d.closedOr(err)
 	}
+	n, rerr := d.rx.n, d.rx.err
 	if rerr != nil {
 		return 0, d.wrap("read", rerr)
 	}
@@ -268,29 +258,11 @@ func (d *NIC) Write(pkts [][]byte) (int, error) {
 	for done < len(pkts) {
 		chunk := pkts[done:min(len(pkts), done+d.batch)]
 		d.tx.prepare(chunk, true)
-		sent := 0
-		var werr error
-		err := d.rc.Write(func(fd uintptr) bool {
-			for {
-				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&d.tx.hdrs[0])), uintptr(len(chunk)),
-					unix.MSG_DONTWAIT, 0, 0)
-				switch e {
-				case 0:
-					sent = int(r)
-					return true
-				case unix.EINTR:
-					continue
-				case unix.EAGAIN:
-					return false
-				default:
-					werr = e
-					return true
-				}
-			}
-		})
+		err := d.rc.Write(d.sendFn)
 		if err != nil {
 			return done, d.closedOr(err)
 		}
+		sent, werr := d.tx.n, d.tx.err
 		done += sent
 		switch {
 		case werr == unix.ENOBUFS && waited < nobufsGiveUp:
@@ -340,11 +312,58 @@ type mmsgBatch struct {
 	hdrs []unix.Mmsghdr
 	iovs []unix.Iovec
 	vnet [][vnetHdrLen]byte
+
+	count int   // messages prepared
+	n     int   // messages moved by the last call
+	err   error // its error
+}
+
+// recv is the RawConn.Read callback: one recvmmsg(2) for the prepared
+// messages, waiting in the poller while nothing is queued.
+func (b *mmsgBatch) recv(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count),
+			unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+		switch e {
+		case 0:
+			b.n = int(r)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			b.err = e
+			return true
+		}
+	}
+}
+
+// send is the RawConn.Write callback: one sendmmsg(2) for the prepared
+// messages, waiting in the poller while the socket is full.
+func (b *mmsgBatch) send(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count),
+			unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			b.n = int(r)
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			b.err = e
+			return true
+		}
+	}
 }
 
 // prepare points the messages at bufs. For sending, the virtio headers are
 // zero: no offload asked of the kernel.
 func (b *mmsgBatch) prepare(bufs [][]byte, send bool) {
+	b.count, b.n, b.err = len(bufs), 0, nil
 	if len(b.hdrs) < len(bufs) {
 		b.hdrs = make([]unix.Mmsghdr, len(bufs))
 		b.iovs = make([]unix.Iovec, 2*len(bufs))
