@@ -86,11 +86,10 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	case <-ctx.Done():
 	case c.readLock <- struct{}{}:
 		// No one is reading: read until the peer's close frame arrives.
-		stop := c.watchRead(ctx)
+		c.watchRead(ctx)
 		for c.rerr == nil && ctxDone(ctx) == nil {
 			c.readMessage(ctx, nil)
 		}
-		stop()
 		unlock(c.readLock)
 	}
 	c.closeTCP()

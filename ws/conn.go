@@ -132,6 +132,9 @@ type Conn struct {
 	rbase, wbase int64
 	based        bool
 
+	// The contexts governing the read and write deadlines.
+	rwatch, wwatch ctxWatch
+
 	// frameHook is the installed FrameHook (SetFrameHook).
 	frameHook atomic.Pointer[frameHooks]
 }
@@ -219,6 +222,7 @@ func (c *Conn) closeTCP() {
 	c.closeOnce.Do(func() {
 		c.closeErr = c.nc.Close()
 		close(c.closed)
+		c.unbindAll()
 		if c.keepAlive != nil {
 			c.keepAlive.Stop()
 		}
@@ -249,31 +253,93 @@ func unlock(l chan struct{}) { <-l }
 // aLongTimeAgo is a deadline in the past, which interrupts blocked I/O.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// noStop is the stop function of a context that cannot end.
-func noStop() {}
-
-// watchRead makes ctx govern the read deadline until the returned stop
-// function is called. A context that cannot end costs nothing.
-func (c *Conn) watchRead(ctx context.Context) (stop func()) {
-	if ctx.Done() == nil {
-		return noStop
-	}
-	return watch(ctx, c.nc.SetReadDeadline)
+// ctxWatch binds a context to one of the connection's deadlines (read or
+// write) and keeps it bound across calls: a call with the same context as
+// the last one costs no allocation, a call with a context that cannot end
+// costs nothing once no other context is bound. Every read (under
+// readLock) and every write (under writeLock) binds its context first, so
+// that a context bound by an earlier call can only fire between calls,
+// leaving a deadline in the past that the next bind clears.
+type ctxWatch struct {
+	bound    atomic.Bool
+	mu       sync.Mutex
+	done     <-chan struct{}
+	deadline time.Time
+	stop     func() bool
+	fired    chan struct{}
 }
 
+// watchRead makes ctx govern the read deadline from now until another
+// context is bound or the connection closes.
+func (c *Conn) watchRead(ctx context.Context) { c.bind(&c.rwatch, ctx, true) }
+
 // watchWrite is watchRead for the write deadline.
-func (c *Conn) watchWrite(ctx context.Context) (stop func()) {
-	if ctx.Done() == nil {
-		return noStop
+func (c *Conn) watchWrite(ctx context.Context) { c.bind(&c.wwatch, ctx, false) }
+
+func (c *Conn) bind(w *ctxWatch, ctx context.Context, read bool) {
+	done := ctx.Done()
+	if done == nil && !w.bound.Load() {
+		return
 	}
-	return watch(ctx, c.nc.SetWriteDeadline)
+	d, _ := ctx.Deadline()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if done != nil && done == w.done && d.Equal(w.deadline) {
+		return
+	}
+	c.unbindLocked(w, read)
+	if done == nil {
+		return
+	}
+	set := c.nc.SetWriteDeadline
+	if read {
+		set = c.nc.SetReadDeadline
+	}
+	if !d.IsZero() {
+		set(d)
+	}
+	fired := make(chan struct{})
+	w.done, w.deadline, w.fired = done, d, fired
+	w.stop = context.AfterFunc(ctx, func() {
+		set(aLongTimeAgo)
+		close(fired)
+	})
+	w.bound.Store(true)
+}
+
+// unbindLocked forgets the bound context, if any, and clears the deadline
+// it governed. w.mu is held.
+func (c *Conn) unbindLocked(w *ctxWatch, read bool) {
+	if w.stop == nil {
+		return
+	}
+	if !w.stop() {
+		<-w.fired
+	}
+	w.done, w.deadline, w.stop, w.fired = nil, time.Time{}, nil, nil
+	w.bound.Store(false)
+	if read {
+		c.nc.SetReadDeadline(time.Time{})
+	} else {
+		c.nc.SetWriteDeadline(time.Time{})
+	}
+}
+
+// unbind forgets the bound contexts when the connection closes, so that
+// a long-lived context does not keep it reachable.
+func (c *Conn) unbindAll() {
+	for i, w := range []*ctxWatch{&c.rwatch, &c.wwatch} {
+		w.mu.Lock()
+		c.unbindLocked(w, i == 0)
+		w.mu.Unlock()
+	}
 }
 
 // watch makes ctx govern the I/O deadline set by set (SetReadDeadline or
 // SetWriteDeadline) until the returned stop function is called.
 func watch(ctx context.Context, set func(time.Time) error) (stop func()) {
 	if ctx.Done() == nil {
-		return noStop
+		return func() {}
 	}
 	if d, ok := ctx.Deadline(); ok {
 		set(d)

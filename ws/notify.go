@@ -171,6 +171,8 @@ func (n *readNotify) examine(fromTransport bool) {
 		n.fire(true)
 		return
 	}
+	// A context bound by an earlier read may have fired since.
+	c.watchRead(context.Background())
 	rn, canNotify := c.nc.(readableNotifier)
 	mustRead := fromTransport
 	for n.armed() {

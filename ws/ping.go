@@ -86,8 +86,7 @@ func (c *Conn) readForPong(ctx context.Context, ch chan struct{}) (done bool, er
 	if c.rerr != nil {
 		return true, fmt.Errorf("ws: ping: no pong before the connection ended: %w", c.rerr)
 	}
-	stop := c.watchRead(ctx)
-	defer stop()
+	c.watchRead(ctx)
 	c.pingReading = true
 	defer func() { c.pingReading = false }()
 	for {

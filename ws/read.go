@@ -78,8 +78,7 @@ func (c *Conn) readMessageInto(ctx context.Context, buf []byte) (MessageType, []
 	if c.rerr != nil {
 		return 0, nil, c.rerr
 	}
-	stop := c.watchRead(ctx)
-	defer stop()
+	c.watchRead(ctx)
 	return c.readMessage(ctx, buf)
 }
 

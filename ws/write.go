@@ -216,8 +216,7 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 		return ErrCloseSent
 	}
 
-	stop := c.watchWrite(ctx)
-	defer stop()
+	c.watchWrite(ctx)
 
 	h.Length = int64(len(p))
 	h.Masked, h.Mask = c.client, [4]byte{}

@@ -1,0 +1,220 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := l.Accept()
+		ch <- res{c, err}
+	}()
+	client, err = net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		client.Close()
+		t.Fatal(r.err)
+	}
+	return client, r.c
+}
+
+var allocTransports = []struct {
+	name string
+	pair func(testing.TB) (net.Conn, net.Conn)
+}{
+	{"pipe", func(testing.TB) (net.Conn, net.Conn) { return net.Pipe() }},
+	{"tcp", tcpPair},
+}
+
+// echoPeer reads every message into a reused buffer and writes it back,
+// until an error.
+func echoPeer(c *Conn) {
+	ctx := context.Background()
+	var buf []byte
+	for {
+		typ, p, err := c.ReadMessageInto(ctx, buf)
+		if err != nil {
+			return
+		}
+		buf = p
+		if c.WriteMessage(ctx, typ, p) != nil {
+			return
+		}
+	}
+}
+
+// TestZeroAllocs checks that a message written with WriteMessage and read
+// with ReadMessageInto costs no allocation on either side, once buffers
+// have grown to the message size: from the client to an echoing server
+// and back, and from the server to an echoing client.
+func TestZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	for _, tr := range allocTransports {
+		for _, size := range []int{64, 4 << 10, 1 << 20} {
+			for _, typ := range []MessageType{MessageText, MessageBinary} {
+				for _, side := range []string{"client", "server"} {
+					name := fmt.Sprintf("%s/%d/%v/%s", tr.name, size, typ, side)
+					t.Run(name, func(t *testing.T) {
+						a, b := tr.pair(t)
+						cfg := newConfig(0, time.Second, nil, "")
+						cli, srv := newConn(a, nil, true, "", cfg), newConn(b, nil, false, "", cfg)
+						defer cli.CloseNow()
+						defer srv.CloseNow()
+						me, peer := cli, srv
+						if side == "server" {
+							me, peer = srv, cli
+						}
+						done := make(chan struct{})
+						go func() {
+							echoPeer(peer)
+							close(done)
+						}()
+						defer func() {
+							me.CloseNow()
+							peer.CloseNow()
+							<-done
+						}()
+						msg := bytes.Repeat([]byte("glassnet"), size/8)
+						buf := make([]byte, size)
+						ctx := context.Background()
+						var err error
+						roundTrip := func() {
+							if err = me.WriteMessage(ctx, typ, msg); err != nil {
+								return
+							}
+							var p []byte
+							if _, p, err = me.ReadMessageInto(ctx, buf); err == nil && len(p) != size {
+								err = fmt.Errorf("echo of %d bytes, sent %d", len(p), size)
+							}
+						}
+						runs := 200
+						if size >= 1<<20 {
+							runs = 20
+						}
+						allocs := testing.AllocsPerRun(runs, roundTrip)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if allocs != 0 {
+							t.Errorf("%v allocations per round trip, want 0", allocs)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// TestReadMessageAllocs reports what ReadMessage costs: the message it
+// returns belongs to the caller, so it is one allocation, of the
+// message's size, per message.
+func TestReadMessageAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	for _, size := range []int{64, 4 << 10, 1 << 20} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			a, b := tcpPair(t)
+			cfg := newConfig(0, time.Second, nil, "")
+			cli, srv := newConn(a, nil, true, "", cfg), newConn(b, nil, false, "", cfg)
+			done := make(chan struct{})
+			go func() {
+				echoPeer(srv)
+				close(done)
+			}()
+			defer func() {
+				cli.CloseNow()
+				srv.CloseNow()
+				<-done
+			}()
+			msg := make([]byte, size)
+			ctx := context.Background()
+			var err error
+			allocs := testing.AllocsPerRun(20, func() {
+				if err = cli.WriteMessage(ctx, MessageBinary, msg); err == nil {
+					_, _, err = cli.ReadMessage(ctx)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// One allocation: the message. At 1 MiB a message also
+			// brings a garbage collection every few messages, which
+			// empties the buffer pools; refilling them is counted too.
+			want := 1.0
+			if size >= 1<<20 {
+				want = 4
+			}
+			if allocs > want {
+				t.Errorf("ReadMessage of %d bytes: %v allocations per message, want at most %v", size, allocs, want)
+			}
+			t.Logf("ReadMessage of %d bytes: %v allocations per message", size, allocs)
+		})
+	}
+}
+
+// BenchmarkEcho is one message each way between a client and a server
+// Conn over loopback TCP; the server echoes with ReadMessageInto, the
+// client reads with ReadMessage ("new") or ReadMessageInto ("into").
+func BenchmarkEcho(b *testing.B) {
+	for _, size := range []int{64, 4 << 10, 1 << 20} {
+		for _, mode := range []string{"new", "into"} {
+			b.Run(fmt.Sprintf("%d/%s", size, mode), func(b *testing.B) {
+				a, s := tcpPair(b)
+				cfg := newConfig(-1, time.Second, nil, "")
+				cli, srv := newConn(a, nil, true, "", cfg), newConn(s, nil, false, "", cfg)
+				done := make(chan struct{})
+				go func() {
+					echoPeer(srv)
+					close(done)
+				}()
+				defer func() {
+					cli.CloseNow()
+					srv.CloseNow()
+					<-done
+				}()
+				msg := make([]byte, size)
+				buf := make([]byte, size)
+				ctx := context.Background()
+				b.SetBytes(int64(2 * size))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := cli.WriteMessage(ctx, MessageBinary, msg); err != nil {
+						b.Fatal(err)
+					}
+					var err error
+					if mode == "new" {
+						_, _, err = cli.ReadMessage(ctx)
+					} else {
+						_, buf, err = cli.ReadMessageInto(ctx, buf)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
