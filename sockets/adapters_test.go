@@ -119,6 +119,52 @@ func TestConnDeadlines(t *testing.T) {
 		_ = c
 	})
 
+	t.Run("set while blocked without one", func(t *testing.T) {
+		t.Parallel()
+		_, srv := pipe(t, s, "tcp4", "127.0.0.1:0")
+		errc := make(chan error, 1)
+		go func() {
+			_, err := srv.Read(make([]byte, 8))
+			errc <- err
+		}()
+		// Wait until the Read is asleep on the queue.
+		so := srv.(*Conn).so
+		for so.wq.IsEmpty() {
+			time.Sleep(time.Millisecond)
+		}
+		must(t, srv.SetReadDeadline(time.Now().Add(-time.Second)))
+		select {
+		case err := <-errc:
+			checkTimeout(t, err, "read")
+		case <-testContext(t).Done():
+			t.Fatal("a deadline set during a Read without one did not wake it")
+		}
+	})
+
+	t.Run("idle holds no channel", func(t *testing.T) {
+		t.Parallel()
+		c, srv := pipe(t, s, "tcp4", "127.0.0.1:0")
+		sc := srv.(*Conn)
+		must(t, sc.SetDeadline(time.Now().Add(time.Hour)))
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sc.Read(make([]byte, 8)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sc.Write([]byte("y")); err != nil {
+			t.Fatal(err)
+		}
+		must(t, sc.SetDeadline(time.Time{}))
+		sc.rd.mu.Lock()
+		sc.wd.mu.Lock()
+		defer sc.rd.mu.Unlock()
+		defer sc.wd.mu.Unlock()
+		if sc.rd.ch != nil || sc.wd.ch != nil || sc.rd.timer != nil || sc.wd.timer != nil {
+			t.Fatal("a Conn with its deadlines cleared still holds a channel or timer")
+		}
+	})
+
 	t.Run("write", func(t *testing.T) {
 		t.Parallel()
 		c, _ := pipe(t, s, "tcp4", "127.0.0.1:0")

@@ -74,6 +74,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return 0, c.opError("read", net.ErrClosed)
 	}
 	cancel := c.rd.wait()
+	defer c.rd.release()
 	select {
 	case <-cancel:
 		return 0, c.opError("read", os.ErrDeadlineExceeded)
@@ -100,6 +101,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		return 0, c.opError("write", net.ErrClosed)
 	}
 	cancel := c.wd.wait()
+	defer c.wd.release()
 	total := 0
 	for {
 		select {
@@ -129,6 +131,7 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 		return 0, nil, c.opError("read", net.ErrClosed)
 	}
 	cancel := c.rd.wait()
+	defer c.rd.release()
 	select {
 	case <-cancel:
 		return 0, nil, c.opError("read", os.ErrDeadlineExceeded)
@@ -175,6 +178,7 @@ func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return 0, c.opError("write", err)
 	}
 	cancel := c.wd.wait()
+	defer c.wd.release()
 	select {
 	case <-cancel:
 		return 0, c.opError("write", os.ErrDeadlineExceeded)

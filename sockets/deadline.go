@@ -7,24 +7,55 @@ import (
 
 // deadline turns a point in time into a channel that is closed when the
 // time passes, the way a net.Conn deadline must wake a blocked Read or
-// Write. Setting a new deadline replaces the channel if the old one already
-// fired, so a blocked call waiting on the old channel keeps its outcome.
+// Write, including one that started before the deadline was set. Setting
+// a new deadline replaces the channel if the old one already fired, so a
+// blocked call waiting on the old channel keeps its outcome.
 //
-// The zero value has no deadline and holds no channel: wait returns nil (a
-// channel that is never ready) until a deadline is set, so a connection
-// that never uses deadlines pays 24 bytes for the pair of fields.
+// The channel exists only while it is needed: while a call holds it (wait
+// to release), while a deadline is armed, or once one has passed. An idle
+// connection without deadlines holds none, whatever it did before.
 type deadline struct {
-	mu    sync.Mutex
-	timer *time.Timer
-	ch    chan struct{}
+	mu      sync.Mutex
+	timer   *time.Timer
+	ch      chan struct{}
+	waiters int // calls between wait and release
 }
 
-// wait returns the channel for the current deadline, or nil when none is
-// set.
+// wait returns the channel for the current deadline; the caller passes it
+// back with release when the call is over.
 func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.ch == nil {
+		d.ch = make(chan struct{})
+	}
+	d.waiters++
 	return d.ch
+}
+
+// release ends a call that wait began.
+func (d *deadline) release() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.waiters--
+	d.drop()
+}
+
+// drop forgets an unneeded channel: no call holds it and no deadline is
+// armed or has passed. Called with mu held.
+func (d *deadline) drop() {
+	if d.waiters == 0 && d.timer == nil && d.ch != nil && !isClosed(d.ch) {
+		d.ch = nil
+	}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // set arms the deadline at t; the zero time disarms it.
@@ -36,16 +67,14 @@ func (d *deadline) set(t time.Time) {
 		d.ch = nil
 	}
 	d.timer = nil
-	if d.ch != nil {
-		select {
-		case <-d.ch:
-			d.ch = nil
-		default:
-		}
+	if d.ch != nil && isClosed(d.ch) {
+		d.ch = nil
 	}
 	if t.IsZero() {
-		// A call waiting on an armed channel keeps waiting on it; with
-		// the timer stopped it is never closed, as no deadline means.
+		// A call waiting on the channel keeps waiting on it, so that a
+		// deadline set later still wakes it; with no timer it is never
+		// closed until then, as no deadline means.
+		d.drop()
 		return
 	}
 	if d.ch == nil {
