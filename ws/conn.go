@@ -49,6 +49,9 @@ type connConfig struct {
 	node         string
 	frameHook    FrameHook
 	keepAlive    time.Duration
+	// The write queue's bound and policy (send.go).
+	writeQueueLimit int
+	writeQueueFull  QueueFullPolicy
 	// deflate is the connection's permessage-deflate state once
 	// negotiated (deflate.go), nil otherwise.
 	deflate *deflateState
@@ -135,6 +138,9 @@ type Conn struct {
 	// The contexts governing the read and write deadlines.
 	rwatch, wwatch ctxWatch
 
+	// sendq is the write queue of Send (send.go).
+	sendq sendQueue
+
 	// frameHook is the installed FrameHook (SetFrameHook).
 	frameHook atomic.Pointer[frameHooks]
 }
@@ -154,6 +160,10 @@ func newConn(nc net.Conn, early []byte, client bool, subprotocol string, cfg con
 		writeLock:   make(chan struct{}, 1),
 		readDone:    make(chan struct{}),
 		closed:      make(chan struct{}),
+	}
+	c.sendq.limit, c.sendq.full = cfg.writeQueueLimit, cfg.writeQueueFull
+	if c.sendq.limit <= 0 {
+		c.sendq.limit = DefaultWriteQueueLimit
 	}
 	if len(early) > 0 {
 		c.rsrc = &prefixReader{p: bytes.Clone(early), r: nc}

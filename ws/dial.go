@@ -42,6 +42,13 @@ type DialOptions struct {
 	// has not arrived within the interval; reads then return
 	// ErrKeepAliveTimeout. Zero means no keepalive.
 	KeepAlive time.Duration
+	// WriteQueueLimit bounds the bytes of messages Send queues; 0 means
+	// DefaultWriteQueueLimit (4 MiB).
+	WriteQueueLimit int
+	// WriteQueueFull says what Send does when a message does not fit the
+	// queue: QueueBlock (the default) waits, QueueFailConn fails the
+	// connection with 1008.
+	WriteQueueFull QueueFullPolicy
 	// Tracer receives ws events; nil records nothing.
 	Tracer *trace.Tracer
 	// Node names this side in trace events.
@@ -157,6 +164,7 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 	cfg := newConfig(opts.MaxMessageSize, opts.CloseTimeout, opts.Tracer, opts.Node)
 	cfg.frameHook = opts.FrameHook
 	cfg.keepAlive = opts.KeepAlive
+	cfg.writeQueueLimit, cfg.writeQueueFull = opts.WriteQueueLimit, opts.WriteQueueFull
 	var name string
 	if cfg.tracer.Enabled() {
 		name = connName(nc)

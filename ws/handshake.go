@@ -53,6 +53,13 @@ type AcceptOptions struct {
 	// has not arrived within the interval; reads then return
 	// ErrKeepAliveTimeout. Zero means no keepalive.
 	KeepAlive time.Duration
+	// WriteQueueLimit bounds the bytes of messages Send queues; 0 means
+	// DefaultWriteQueueLimit (4 MiB).
+	WriteQueueLimit int
+	// WriteQueueFull says what Send does when a message does not fit the
+	// queue: QueueBlock (the default) waits, QueueFailConn fails the
+	// connection with 1008.
+	WriteQueueFull QueueFullPolicy
 	// Tracer receives ws events; nil records nothing.
 	Tracer *trace.Tracer
 	// Node names this side in trace events.
@@ -69,6 +76,7 @@ func (o *AcceptOptions) config() connConfig {
 	cfg := newConfig(o.MaxMessageSize, o.CloseTimeout, o.Tracer, o.Node)
 	cfg.frameHook = o.FrameHook
 	cfg.keepAlive = o.KeepAlive
+	cfg.writeQueueLimit, cfg.writeQueueFull = o.WriteQueueLimit, o.WriteQueueFull
 	return cfg
 }
 

@@ -1,0 +1,362 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// DefaultWriteQueueLimit is how many bytes of messages Send queues unless
+// told otherwise.
+const DefaultWriteQueueLimit = 4 << 20
+
+// QueueFullPolicy says what Send does with a message that does not fit the
+// write queue.
+type QueueFullPolicy int
+
+const (
+	// QueueBlock makes Send wait until the queue has room (the default).
+	QueueBlock QueueFullPolicy = iota
+	// QueueFailConn fails the connection with close code 1008 (policy
+	// violation) and makes Send return ErrWriteQueueFull: a peer that
+	// does not read fast enough is let go rather than slowing the sender.
+	QueueFailConn
+)
+
+// ErrWriteQueueFull is returned by Send when a message did not fit the
+// write queue under QueueFailConn, and by every Send after that.
+var ErrWriteQueueFull = errors.New("ws: write queue full")
+
+// Reasons a queued message is dropped, as SendStats counts them and as
+// "drop" trace events name them.
+const (
+	// DropQueueFull: the message did not fit the queue (QueueFailConn).
+	DropQueueFull = "queue full"
+	// DropConnEnded: the message was queued but the connection failed
+	// or closed before it was written.
+	DropConnEnded = "connection ended"
+)
+
+// SendStats counts what Send did on a connection.
+type SendStats struct {
+	// Queued is how many bytes of messages are queued or being written
+	// now; Limit is the bound on it.
+	Queued, Limit int
+	// Waiting is how many Send calls wait for room (QueueBlock).
+	Waiting int
+	// Sent counts the messages written.
+	Sent uint64
+	// DroppedQueueFull and DroppedConnEnded count the messages dropped,
+	// by reason (DropQueueFull, DropConnEnded).
+	DroppedQueueFull, DroppedConnEnded uint64
+}
+
+// Dropped is the number of messages dropped for any reason.
+func (s SendStats) Dropped() uint64 { return s.DroppedQueueFull + s.DroppedConnEnded }
+
+// queuedMsg is a message in the write queue: its type and where its
+// payload is in the queue's arena.
+type queuedMsg struct {
+	typ    MessageType
+	off, n int
+}
+
+// sendQueue is a connection's write queue (Send). Payloads are copied into
+// an arena; the drain goroutine, which runs only while the queue is not
+// empty, swaps the arena for a spare one and writes everything in it,
+// coalescing small messages into large writes. An empty queue holds no
+// memory.
+type sendQueue struct {
+	limit int
+	full  QueueFullPolicy
+
+	mu       sync.Mutex
+	arena    []byte
+	msgs     []queuedMsg
+	spare    []byte      // the arena last written, for reuse
+	spareMsg []queuedMsg //
+	queued   int         // bytes in arena plus bytes being written
+	draining bool
+	room     chan struct{} // closed when bytes are written; nil if no one waits
+	waiting  int
+	err      error // sticky: Send fails with it
+	failed   bool  // QueueFailConn tripped: the drainer fails the connection
+
+	sent, dropFull, dropEnded uint64
+}
+
+// Send queues a data message and returns without waiting for it to be
+// written; the message is copied, so p may be reused at once. A goroutine
+// writes queued messages in order, coalescing small ones into one write
+// to the transport; it exists only while the queue is not empty.
+//
+// The queue holds at most the connection's WriteQueueLimit bytes of
+// messages (AcceptOptions, DialOptions; DefaultWriteQueueLimit), and a
+// single message larger than the limit when it is otherwise empty, so a
+// peer that does not read cannot make the sender's memory grow without
+// bound. When a message does not fit, WriteQueueFull decides: QueueBlock
+// waits for room (or for the connection to close), QueueFailConn drops the
+// message, fails the connection with 1008 (policy violation) once the
+// write under way ends (the close frame goes out behind it, within the
+// close timeout, and TCP closes within the close timeout after that) and
+// returns ErrWriteQueueFull.
+//
+// Messages dropped are counted in SendStats by reason, and are "drop"
+// trace events (layer ws). Send is safe for concurrent use; messages from
+// one goroutine go out in order. Frames written by WriteMessage, Ping or
+// Close may go out between queued messages. Close does not wait for the
+// queue: messages not written before the close frame are dropped.
+func (c *Conn) Send(typ MessageType, p []byte) error {
+	if err := checkMessageType(typ); err != nil {
+		return err
+	}
+	q := &c.sendq
+	q.mu.Lock()
+	for {
+		if q.err != nil {
+			err := q.err
+			q.mu.Unlock()
+			return err
+		}
+		select {
+		case <-c.closed:
+			q.err = fmt.Errorf("ws: send: %w", errClosedConn)
+			continue
+		default:
+		}
+		if q.queued == 0 || q.queued+len(p) <= q.limit {
+			break
+		}
+		if q.full == QueueFailConn {
+			q.failed = true
+			q.err = ErrWriteQueueFull
+			q.dropFull++
+			n := len(p)
+			q.mu.Unlock()
+			// The write under way ends within the close timeout; the
+			// drain goroutine then fails the connection.
+			c.nc.SetWriteDeadline(time.Now().Add(c.cfg.closeTimeout))
+			c.traceDrop(DropQueueFull, n)
+			return ErrWriteQueueFull
+		}
+		if q.room == nil {
+			q.room = make(chan struct{})
+		}
+		room := q.room
+		q.waiting++
+		q.mu.Unlock()
+		select {
+		case <-room:
+		case <-c.closed:
+		}
+		q.mu.Lock()
+		q.waiting--
+	}
+	off := len(q.arena)
+	q.arena = append(q.arena, p...)
+	q.msgs = append(q.msgs, queuedMsg{typ: typ, off: off, n: len(p)})
+	q.queued += len(p)
+	start := !q.draining
+	q.draining = true
+	q.mu.Unlock()
+	if start {
+		go c.drain()
+	}
+	return nil
+}
+
+var errClosedConn = errors.New("connection closed")
+
+// SendStats returns the write queue's counters.
+func (c *Conn) SendStats() SendStats {
+	q := &c.sendq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return SendStats{
+		Queued: q.queued, Limit: q.limit, Waiting: q.waiting,
+		Sent: q.sent, DroppedQueueFull: q.dropFull, DroppedConnEnded: q.dropEnded,
+	}
+}
+
+func (c *Conn) traceDrop(reason string, n int) {
+	if c.cfg.tracer.Enabled() {
+		c.emit(trace.Out, "drop", "message dropped: "+reason+" ("+strconv.Itoa(n)+" bytes)",
+			trace.Field{Key: "reason", Value: reason},
+			trace.Field{Key: "len", Value: n})
+	}
+}
+
+// drain writes queued messages until the queue is empty, then ends.
+func (c *Conn) drain() {
+	q := &c.sendq
+	for {
+		q.mu.Lock()
+		if q.failed || q.err != nil || len(q.msgs) == 0 {
+			failed := q.failed
+			dropped := q.dropQueuedLocked()
+			q.draining = false
+			q.arena, q.msgs, q.spare, q.spareMsg = nil, nil, nil, nil
+			q.mu.Unlock()
+			c.traceDrops(dropped)
+			if failed {
+				c.failQueue()
+			}
+			return
+		}
+		arena, msgs := q.arena, q.msgs
+		q.arena, q.msgs = q.spare[:0], q.spareMsg[:0]
+		q.mu.Unlock()
+
+		err := c.writeQueued(arena, msgs)
+
+		var sizes []int
+		if err != nil && c.cfg.tracer.Enabled() {
+			for _, m := range msgs {
+				sizes = append(sizes, m.n)
+			}
+		}
+		q.mu.Lock()
+		for _, m := range msgs {
+			q.queued -= m.n
+		}
+		if err == nil {
+			q.sent += uint64(len(msgs))
+		} else {
+			q.dropEnded += uint64(len(msgs))
+			if q.err == nil {
+				q.err = err
+			}
+		}
+		clear(msgs)
+		q.spare, q.spareMsg = arena[:0], msgs[:0]
+		if q.room != nil {
+			close(q.room)
+			q.room = nil
+		}
+		q.mu.Unlock()
+		c.traceDrops(sizes)
+	}
+}
+
+// dropQueuedLocked drops every message still queued, counting them, and
+// returns their sizes for the trace. q.mu is held.
+func (q *sendQueue) dropQueuedLocked() []int {
+	if len(q.msgs) == 0 {
+		return nil
+	}
+	sizes := make([]int, len(q.msgs))
+	for i, m := range q.msgs {
+		sizes[i] = m.n
+		q.queued -= m.n
+	}
+	q.dropEnded += uint64(len(q.msgs))
+	q.msgs = q.msgs[:0]
+	q.arena = q.arena[:0]
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+	return sizes
+}
+
+func (c *Conn) traceDrops(sizes []int) {
+	for _, n := range sizes {
+		c.traceDrop(DropConnEnded, n)
+	}
+}
+
+// failQueue fails the connection after the write queue overflowed
+// (QueueFailConn): a close frame with 1008, then TCP closed after the
+// close timeout unless a reader sees the peer's close frame first.
+func (c *Conn) failQueue() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
+	err := c.sendClose(ctx, ClosePayload(StatusPolicyViolation, "write queue full"))
+	cancel()
+	if err != nil && !errors.Is(err, ErrCloseSent) {
+		c.closeTCP()
+		return
+	}
+	c.emit(trace.Out, "close", "write queue full: failing the connection (1008)")
+	time.AfterFunc(c.cfg.closeTimeout, c.closeTCP)
+}
+
+// writeQueued writes the messages of one drain. Without a frame hook,
+// compression or a tracer, their frames are encoded into pooled buffers
+// and written in as few writes as they fill; otherwise each goes through
+// WriteMessage.
+func (c *Conn) writeQueued(arena []byte, msgs []queuedMsg) error {
+	ctx := context.Background()
+	if c.frameHook.Load() != nil || c.cfg.deflate != nil || c.cfg.tracer.Enabled() {
+		for _, m := range msgs {
+			if err := c.WriteMessage(ctx, m.typ, arena[m.off:m.off+m.n]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := c.lock(ctx, c.msgLock); err != nil {
+		return err
+	}
+	defer unlock(c.msgLock)
+	if err := c.lock(ctx, c.writeLock); err != nil {
+		return err
+	}
+	defer unlock(c.writeLock)
+	if c.werr != nil {
+		return c.werr
+	}
+	c.mu.Lock()
+	sent := c.closeSent
+	c.mu.Unlock()
+	if sent {
+		return ErrCloseSent
+	}
+	c.watchWrite(ctx)
+
+	wb := bigWriteBufs.Get().(*writeBuf)
+	defer bigWriteBufs.Put(wb)
+	b := wb.b[:0]
+	var err error
+	for _, m := range msgs {
+		p := arena[m.off : m.off+m.n]
+		h := Header{Fin: true, Opcode: Opcode(m.typ), Length: int64(len(p)), Masked: c.client}
+		if c.client {
+			h.Mask = c.keys.next()
+		}
+		size := h.Size() + len(p)
+		if len(b)+size > cap(b) && len(b) > 0 {
+			if _, err = c.nc.Write(b); err != nil {
+				break
+			}
+			b = b[:0]
+		}
+		c.woff += int64(size)
+		if size > cap(b) {
+			if err = writeFrameTo(c.nc, h, p); err != nil {
+				break
+			}
+			continue
+		}
+		start := len(b)
+		b = b[:start+size]
+		hl := PutHeader(b[start:], h)
+		copy(b[start+hl:], p)
+		if h.Masked {
+			Mask(h.Mask, 0, b[start+hl:])
+		}
+	}
+	if err == nil && len(b) > 0 {
+		_, err = c.nc.Write(b)
+	}
+	if err != nil {
+		c.werr = fmt.Errorf("ws: write queued messages: %w", err)
+		c.closeTCP()
+		return c.werr
+	}
+	return nil
+}
