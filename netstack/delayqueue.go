@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/glassnet/glassnet/tun"
 )
 
 // DefaultDelayQueue is how many packets each direction's delay queue holds
@@ -16,8 +18,8 @@ const DefaultDelayQueue = 4096
 // came. It is bounded: a packet that finds it full is refused.
 type delayQueue struct {
 	limit int
-	out   func(b []byte) // called from the queue's goroutine
-	lost  func(b []byte) // a packet still queued at stop
+	out   func(b []byte, g tun.GSO) // called from the queue's goroutine
+	lost  func(b []byte)            // a packet still queued at stop
 
 	mu      sync.Mutex
 	items   delayHeap
@@ -33,6 +35,7 @@ type delayed struct {
 	due time.Time
 	seq uint64
 	b   []byte
+	gso tun.GSO // of a super-packet; zero for a packet
 }
 
 type delayHeap []delayed
@@ -54,23 +57,23 @@ func (h *delayHeap) Pop() any {
 	return x
 }
 
-func newDelayQueue(limit int, out, lost func([]byte)) *delayQueue {
+func newDelayQueue(limit int, out func([]byte, tun.GSO), lost func([]byte)) *delayQueue {
 	if limit <= 0 {
 		limit = DefaultDelayQueue
 	}
 	return &delayQueue{limit: limit, out: out, lost: lost, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// push queues b (which the queue now owns) to leave after d. It reports
-// false when the queue is full or stopped.
-func (q *delayQueue) push(b []byte, d time.Duration) bool {
+// push queues b (which the queue now owns), with its offload metadata g,
+// to leave after d. It reports false when the queue is full or stopped.
+func (q *delayQueue) push(b []byte, g tun.GSO, d time.Duration) bool {
 	q.mu.Lock()
 	if q.stopped || len(q.items) >= q.limit {
 		q.mu.Unlock()
 		return false
 	}
 	q.seq++
-	heap.Push(&q.items, delayed{due: time.Now().Add(d), seq: q.seq, b: b})
+	heap.Push(&q.items, delayed{due: time.Now().Add(d), seq: q.seq, b: b, gso: g})
 	first := q.items[0].seq == q.seq
 	q.mu.Unlock()
 	if first {
@@ -93,18 +96,18 @@ func (q *delayQueue) run() {
 	defer t.Stop()
 	for {
 		q.mu.Lock()
-		var ready [][]byte
+		var ready []delayed
 		now := time.Now()
 		for len(q.items) > 0 && !q.items[0].due.After(now) {
-			ready = append(ready, heap.Pop(&q.items).(delayed).b)
+			ready = append(ready, heap.Pop(&q.items).(delayed))
 		}
 		wait := time.Hour
 		if len(q.items) > 0 {
 			wait = q.items[0].due.Sub(now)
 		}
 		q.mu.Unlock()
-		for _, b := range ready {
-			q.out(b)
+		for _, it := range ready {
+			q.out(it.b, it.gso)
 		}
 		if len(ready) > 0 {
 			continue

@@ -55,6 +55,15 @@
 // (LINKTYPE_RAW, or LINKTYPE_ETHERNET on an Ethernet device) that tcpdump,
 // tshark and Wireshark read.
 //
+// On a TUN with segmentation offload (tun.OffloadDevice, the default on
+// Linux) the stack is a gVisor host-GSO endpoint: TCP leaves as segments of
+// up to 64 KiB that the kernel cuts, and the kernel's TSO segments arrive
+// whole, so one syscall and one pass through gVisor carry up to 45 MSS
+// segments at MTU 1500. The trace and pcap show such super-packets whole
+// ("gso tcp4 mss 1448 (45 segs)"), as tcpdump on a TSO NIC does; with
+// Options.SplitGSO the link hooks, trace and pcap see the MTU-sized
+// segments instead. Stats counts both (GSOIn, GSOSegmentsIn, ...).
+//
 // Usage:
 //
 //	dev := ... // a tun.Device: tun.Pipe for tests, a TUN for real traffic

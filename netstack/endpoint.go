@@ -16,8 +16,9 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-// endpoint is the link endpoint between a tun.Device and gVisor. It has no
-// offloads, so gVisor verifies every checksum. On a device that carries bare
+// endpoint is the link endpoint between a tun.Device and gVisor. On a plain
+// device it has no offloads, so gVisor verifies every checksum; on a
+// tun.OffloadDevice it moves super-packets (offload.go). On a device that carries bare
 // IP packets it has no link header; on a tun.LinkLayer device it moves
 // whole Ethernet frames and sits under gVisor's link/ethernet endpoint,
 // which adds and strips the header (see Stack.build).
@@ -55,6 +56,20 @@ type endpoint struct {
 	// packets their hooks delay, one per direction.
 	egress, ingress hook.Point
 	outQ, inQ       *delayQueue
+
+	// Segmentation offload (offload.go). od is the device's offload
+	// side when the endpoint uses it, else nil; gsoMax is nonzero when
+	// gVisor may hand down TCP super-packets. rxValid is the RX checksum
+	// capability reported while rxMu is held for one delivery. split
+	// asks for super-packets to be cut before hooks and tap; seg is the
+	// read loop's buffer for that.
+	od       tun.OffloadDevice
+	offloads tun.Offload
+	gsoMax   uint32
+	rxMu     sync.Mutex
+	rxValid  atomic.Bool
+	split    atomic.Bool
+	seg      []byte
 }
 
 // dispatcherRef boxes the interface so it fits an atomic.Pointer.
@@ -62,8 +77,14 @@ type dispatcherRef struct{ d stack.NetworkDispatcher }
 
 // outBatch holds reusable buffers for one device Write.
 type outBatch struct {
-	bufs  [][]byte // what is handed to Write
-	store [][]byte // backing storage, reused across calls
+	bufs  [][]byte  // what is handed to Write
+	gso   []tun.GSO // the offload metadata of each (zero without)
+	store [][]byte  // backing storage, reused across calls
+
+	// Segments cut in software for hooks and tap (splitOut).
+	sbufs    [][]byte
+	sgso     []tun.GSO
+	segStore [][]byte
 }
 
 var _ stack.LinkEndpoint = (*endpoint)(nil)
@@ -89,9 +110,11 @@ func newEndpoint(dev tun.Device, batch, queue int, c *counters) *endpoint {
 		e.frameMax = max(ll.MaxFrameSize(), mtu)
 	}
 	e.mtu.Store(uint32(mtu))
+	e.setupOffload(dev)
 	e.out.New = func() any { return new(outBatch) }
 	e.outQ = newDelayQueue(queue, e.sendDelayed, func(b []byte) { e.drop(trace.Out, DropDeviceClosed, len(b)) })
-	e.inQ = newDelayQueue(queue, e.deliverNow, func(b []byte) { e.drop(trace.In, DropDeviceClosed, len(b)) })
+	e.inQ = newDelayQueue(queue, func(b []byte, g tun.GSO) { e.deliverPacket(b, rxMeta{gso: g, segs: segmentsOut(b, g)}) },
+		func(b []byte) { e.drop(trace.In, DropDeviceClosed, len(b)) })
 	return e
 }
 
@@ -100,6 +123,10 @@ func (e *endpoint) start() {
 	e.outQ.start()
 	e.inQ.start()
 	e.wg.Add(1)
+	if e.od != nil {
+		go e.readLoopGSO()
+		return
+	}
 	go e.readLoop()
 }
 
@@ -141,16 +168,15 @@ func (e *endpoint) readLoop() {
 // deliver runs the ingress hooks, if any, on one packet read from the
 // device, then checks it and hands it to gVisor. b is only borrowed.
 func (e *endpoint) deliver(b []byte) {
-	if chain := e.ingress.Load(); chain != nil {
-		e.hookIn(chain, b)
-		return
-	}
-	e.deliverNow(b)
+	e.deliverMeta(e.ingress.Load(), b, rxMeta{})
 }
 
 // deliverNow checks one packet and hands it to gVisor, or counts why not.
 // b is only borrowed: gVisor gets a copy.
-func (e *endpoint) deliverNow(b []byte) {
+func (e *endpoint) deliverNow(b []byte) { e.deliverPacket(b, rxMeta{}) }
+
+// deliverPacket is deliverNow for a packet with offload metadata.
+func (e *endpoint) deliverPacket(b []byte, m rxMeta) {
 	var (
 		proto  tcpip.NetworkProtocolNumber
 		reason DropReason
@@ -171,8 +197,16 @@ func (e *endpoint) deliverNow(b []byte) {
 	}
 	e.counters.packetsIn.Add(1)
 	e.counters.bytesIn.Add(uint64(len(b)))
+	if m.gso.Type != tun.GSONone {
+		e.counters.gsoIn.Add(1)
+		e.counters.gsoSegsIn.Add(uint64(m.segs))
+	}
 	if e.tap != nil {
-		e.tap.packet(trace.In, b)
+		e.tap.packet(trace.In, b, m.gso)
+	}
+	if e.od != nil {
+		e.dispatchOffload(ref.d, proto, b, m.valid)
+		return
 	}
 	dispatch(ref.d, proto, b)
 }
@@ -240,22 +274,36 @@ func (e *endpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
 			chunk = chunk[:e.wbatch]
 		}
 		list = list[len(chunk):]
-		ob.fill(chunk)
-		bufs := ob.bufs
+		ob.fill(chunk, e)
+		bufs, gso := ob.bufs, ob.gso
 		chain := e.egress.Load()
+		split := false
+		if e.gsoMax > 0 && (chain != nil || e.tap != nil) {
+			if e.split.Load() {
+				bufs, gso = ob.splitOut(e, bufs, gso)
+				split = len(bufs) != len(chunk)
+			}
+			// Hooks and captures see complete checksums.
+			for i := range bufs {
+				if tun.CompleteChecksum(bufs[i], gso[i]) {
+					gso[i].NeedsCsum, gso[i].CsumStart, gso[i].CsumOffset = false, 0, 0
+				}
+			}
+		}
 		if chain != nil {
-			bufs = e.hookOut(chain, bufs)
+			bufs, gso = e.hookOut(chain, bufs, gso)
 		}
 		if e.tap != nil {
-			for _, b := range bufs {
-				e.tap.packet(trace.Out, b)
+			for i, b := range bufs {
+				e.tap.packet(trace.Out, b, gso[i])
 			}
 		}
 		before := written
-		ok := e.writeBatch(bufs, &written)
-		if chain != nil {
-			// What the hooks dropped, delayed or added does not change
-			// how many of gVisor's packets were taken.
+		ok := e.writeBatch(bufs, gso, &written)
+		if chain != nil || split {
+			// What the hooks dropped, delayed or added, or the
+			// segmenter cut, does not change how many of gVisor's
+			// packets were taken.
 			written = before + len(chunk)
 			if !ok {
 				written = before
@@ -282,16 +330,31 @@ func (e *endpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
 // *written. A packet the device refuses is dropped as a write error and the
 // rest still go out; it returns false, having counted what is left as
 // dropped, once the device is closed.
-func (e *endpoint) writeBatch(bufs [][]byte, written *int) bool {
+func (e *endpoint) writeBatch(bufs [][]byte, gso []tun.GSO, written *int) bool {
 	for len(bufs) > 0 {
-		n, err := e.dev.Write(bufs)
+		var (
+			n   int
+			err error
+		)
+		if e.od != nil {
+			n, err = e.od.WriteGSO(bufs, gso)
+		} else {
+			n, err = e.dev.Write(bufs)
+		}
 		n = min(max(n, 0), len(bufs))
-		for _, b := range bufs[:n] {
+		for i, b := range bufs[:n] {
 			e.counters.packetsOut.Add(1)
 			e.counters.bytesOut.Add(uint64(len(b)))
+			if e.od != nil && gso[i].Type != tun.GSONone {
+				e.counters.gsoOut.Add(1)
+				e.counters.gsoSegsOut.Add(uint64(segmentsOut(b, gso[i])))
+			}
 		}
 		*written += n
 		bufs = bufs[n:]
+		if e.od != nil {
+			gso = gso[n:]
+		}
 		if len(bufs) == 0 {
 			return true
 		}
@@ -305,17 +368,23 @@ func (e *endpoint) writeBatch(bufs [][]byte, written *int) bool {
 		// why, which is treated the same so the loop always advances).
 		e.drop(trace.Out, DropWriteError, len(bufs[0]))
 		bufs = bufs[1:]
+		if e.od != nil {
+			gso = gso[1:]
+		}
 	}
 	return true
 }
 
-// fill serializes pkts into the batch's reusable buffers.
-func (ob *outBatch) fill(pkts []*stack.PacketBuffer) {
+// fill serializes pkts into the batch's reusable buffers, with the
+// offload metadata e gives each.
+func (ob *outBatch) fill(pkts []*stack.PacketBuffer, e *endpoint) {
 	for len(ob.store) < len(pkts) {
 		ob.store = append(ob.store, nil)
 	}
 	ob.bufs = ob.bufs[:0]
+	ob.gso = ob.gso[:0]
 	for i, pkt := range pkts {
+		ob.gso = append(ob.gso, e.gsoOf(pkt))
 		b := ob.store[i][:0]
 		// The views from the header offset on, without AsSlices, which
 		// allocates a slice of them for every packet.
@@ -366,9 +435,15 @@ func (e *endpoint) LinkAddress() tcpip.LinkAddress { return e.hw }
 // SetLinkAddress implements stack.NetworkLinkEndpoint; it is ignored.
 func (*endpoint) SetLinkAddress(tcpip.LinkAddress) {}
 
-// Capabilities implements stack.NetworkLinkEndpoint. No checksum offload:
-// gVisor checks every checksum on receive and computes it on send.
-func (*endpoint) Capabilities() stack.LinkEndpointCapabilities {
+// Capabilities implements stack.NetworkLinkEndpoint. No TX checksum
+// offload: gVisor computes every checksum it does not leave partial for a
+// super-packet. RX checksum offload only while an offload device's packet
+// known good is being delivered (see offload.go); otherwise gVisor checks
+// every checksum on receive.
+func (e *endpoint) Capabilities() stack.LinkEndpointCapabilities {
+	if e.rxValid.Load() {
+		return stack.CapabilityRXChecksumOffload
+	}
 	return stack.CapabilityNone
 }
 

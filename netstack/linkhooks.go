@@ -8,6 +8,7 @@ import (
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
 )
 
 // The link hook points: hook.LinkIngress sees every packet read from the
@@ -15,6 +16,14 @@ import (
 // gVisor hands down before it is written. Hooks see the IP packet; on an
 // Ethernet device the frame header is left out (and ARP frames pass
 // without a hook). With no chain installed a packet costs one atomic load.
+//
+// On a device with segmentation offload (see offload.go) a hook sees a TCP
+// super-packet of up to 64 KiB as one packet, with its checksums completed
+// in software, and its verdict applies to all of it: a drop loses every
+// segment it carries. Options.SplitGSO (or Stack.SetSplitGSO) asks for the
+// super-packets to be cut into MTU-sized packets before the hooks run, so
+// that loss, corruption and delay act on single segments as they would on
+// the wire; the trace and the capture then show those packets too.
 //
 // What the endpoint does with the combined verdict of a chain:
 //
@@ -101,15 +110,18 @@ func (e *endpoint) runHook(chain *hook.Chain, name string, dir trace.Dir, b []by
 	return v, true
 }
 
-// hookOut runs the egress chain on a batch of serialized packets and
-// returns what goes to the device now; delayed packets and replies go to
-// the queues.
-func (e *endpoint) hookOut(chain *hook.Chain, bufs [][]byte) [][]byte {
+// hookOut runs the egress chain on a batch of serialized packets, with
+// their offload metadata, and returns what goes to the device now; delayed
+// packets and replies go to the queues.
+func (e *endpoint) hookOut(chain *hook.Chain, bufs [][]byte, gso []tun.GSO) ([][]byte, []tun.GSO) {
 	out := bufs[:0:0]
-	for _, b := range bufs {
+	outGSO := gso[:0:0]
+	for i, b := range bufs {
+		g := gso[i]
 		v, ok := e.runHook(chain, hook.LinkEgress, trace.Out, b)
 		if !ok {
 			out = append(out, b)
+			outGSO = append(outGSO, g)
 			continue
 		}
 		if v.Action == hook.Drop {
@@ -117,75 +129,84 @@ func (e *endpoint) hookOut(chain *hook.Chain, bufs [][]byte) [][]byte {
 			continue
 		}
 		for _, r := range v.Reply {
-			e.queue(e.inQ, trace.In, e.frameLike(b, r, true), 0)
+			e.queue(e.inQ, trace.In, e.frameLike(b, r, true), tun.GSO{}, 0)
 		}
-		now := make([][]byte, 0, 1+v.Copies+len(v.Inject))
-		for range 1 + max(v.Copies, 0) {
-			now = append(now, b)
-		}
-		for _, inj := range v.Inject {
-			now = append(now, e.frameLike(b, inj, false))
-		}
+		copies := 1 + max(v.Copies, 0)
 		if v.Delay > 0 {
-			for _, nb := range now {
-				e.queue(e.outQ, trace.Out, append([]byte(nil), nb...), v.Delay)
+			for range copies {
+				e.queue(e.outQ, trace.Out, append([]byte(nil), b...), g, v.Delay)
+			}
+			for _, inj := range v.Inject {
+				e.queue(e.outQ, trace.Out, e.frameLike(b, inj, false), tun.GSO{}, v.Delay)
 			}
 			continue
 		}
-		out = append(out, now...)
+		for range copies {
+			out = append(out, b)
+			outGSO = append(outGSO, g)
+		}
+		for _, inj := range v.Inject {
+			out = append(out, e.frameLike(b, inj, false))
+			outGSO = append(outGSO, tun.GSO{})
+		}
 	}
-	return out
+	return out, outGSO
 }
 
 // hookIn runs the ingress chain on a packet read from the device and
-// delivers what it lets through. b is only borrowed.
-func (e *endpoint) hookIn(chain *hook.Chain, b []byte) {
+// delivers what it lets through. b is only borrowed; m is what the device
+// said about it (a modified packet is no longer known good).
+func (e *endpoint) hookIn(chain *hook.Chain, b []byte, m rxMeta) {
 	v, ok := e.runHook(chain, hook.LinkIngress, trace.In, b)
 	if !ok {
-		e.deliverNow(b)
+		e.deliverPacket(b, m)
 		return
+	}
+	if v.Action == hook.Modify {
+		m.valid = false
 	}
 	if v.Action == hook.Drop {
 		e.counters.drop(DropReason(v.Reason))
 		return
 	}
 	for _, r := range v.Reply {
-		e.queue(e.outQ, trace.Out, e.frameLike(b, r, true), 0)
+		e.queue(e.outQ, trace.Out, e.frameLike(b, r, true), tun.GSO{}, 0)
 	}
 	n := 1 + max(v.Copies, 0)
 	if v.Delay > 0 {
 		for range n {
-			e.queue(e.inQ, trace.In, append([]byte(nil), b...), v.Delay)
+			e.queue(e.inQ, trace.In, append([]byte(nil), b...), m.gso, v.Delay)
 		}
 		for _, inj := range v.Inject {
-			e.queue(e.inQ, trace.In, e.frameLike(b, inj, false), v.Delay)
+			e.queue(e.inQ, trace.In, e.frameLike(b, inj, false), tun.GSO{}, v.Delay)
 		}
 		return
 	}
 	for range n {
-		e.deliverNow(b)
+		e.deliverPacket(b, m)
 	}
 	for _, inj := range v.Inject {
 		e.deliverNow(e.frameLike(b, inj, false))
 	}
 }
 
-// queue puts b in q to leave after d, or counts it as a queue-full drop.
-func (e *endpoint) queue(q *delayQueue, dir trace.Dir, b []byte, d time.Duration) {
-	if !q.push(b, d) {
+// queue puts b, with its offload metadata, in q to leave after d, or
+// counts it as a queue-full drop.
+func (e *endpoint) queue(q *delayQueue, dir trace.Dir, b []byte, g tun.GSO, d time.Duration) {
+	if !q.push(b, g, d) {
 		e.drop(dir, DropQueueFull, len(b))
 	}
 }
 
 // sendDelayed writes one packet that waited in the egress queue.
-func (e *endpoint) sendDelayed(b []byte) {
+func (e *endpoint) sendDelayed(b []byte, g tun.GSO) {
 	if e.closed.Load() {
 		e.drop(trace.Out, DropDeviceClosed, len(b))
 		return
 	}
 	if e.tap != nil {
-		e.tap.packet(trace.Out, b)
+		e.tap.packet(trace.Out, b, g)
 	}
 	var n int
-	e.writeBatch([][]byte{b}, &n)
+	e.writeBatch([][]byte{b}, []tun.GSO{g}, &n)
 }

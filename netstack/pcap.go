@@ -15,7 +15,7 @@ const (
 	pcapMagic            = 0xa1b23c4d // nanosecond timestamps
 	pcapVersionMajor     = 2
 	pcapVersionMinor     = 4
-	pcapSnapLen          = 65535
+	pcapSnapLen          = 262144 // as tcpdump: a 64 KiB super-packet fits whole
 	pcapLinkTypeRaw      = 101
 	pcapLinkTypeEthernet = 1
 	pcapFileHdrLen       = 24

@@ -60,7 +60,8 @@ type Options struct {
 	// Device carries the stack's packets. The Stack owns it from New on
 	// and closes it in Close (and when New fails). A device that
 	// implements tun.LinkLayer carries Ethernet frames; the stack then
-	// speaks ARP and neighbor discovery on it.
+	// speaks ARP and neighbor discovery on it. A tun.OffloadDevice with
+	// offloads (a TUN by default) carries TCP super-packets both ways.
 	Device tun.Device
 
 	// Addrs are the stack's own addresses, IPv4 and/or IPv6, with the
@@ -120,6 +121,12 @@ type Options struct {
 	// DelayQueue bounds each direction's queue of packets that hooks
 	// delayed; 0 means DefaultDelayQueue.
 	DelayQueue int
+
+	// SplitGSO makes the link hooks, the trace and the capture see
+	// MTU-sized packets on a device with segmentation offload: TCP
+	// super-packets are cut in software before them. Without it they see
+	// each super-packet whole (see SetSplitGSO).
+	SplitGSO bool
 }
 
 // Stack is a gVisor network stack with one NIC on a tun.Device.
@@ -152,6 +159,7 @@ func New(opts Options) (*Stack, error) {
 	st.ep = newEndpoint(opts.Device, opts.ReadBatch, opts.DelayQueue, &st.c)
 	st.ep.egress.Set(opts.Egress)
 	st.ep.ingress.Set(opts.Ingress)
+	st.ep.split.Store(opts.SplitGSO)
 	if err := st.build(opts); err != nil {
 		_ = st.ep.shutdown()
 		return nil, err
@@ -399,11 +407,17 @@ func (st *Stack) Addrs() []netip.Prefix {
 	return append([]netip.Prefix(nil), st.addrs...)
 }
 
-// Stats returns a snapshot of the link counters and gVisor's malformed
-// packet counters.
+// Stats returns a snapshot of the link counters, the offload device's
+// drops, and gVisor's malformed packet counters.
 func (st *Stack) Stats() Stats {
 	s := st.c.snapshot()
 	s.Malformed = malformedFrom(st.s.Stats())
+	if st.ep.od != nil {
+		// The device's drops for malformed offload metadata.
+		for r, n := range st.ep.od.OffloadStats().Drops {
+			s.Drops[DropReason(r)] += n
+		}
+	}
 	return s
 }
 

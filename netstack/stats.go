@@ -90,6 +90,16 @@ type Stats struct {
 	// device.
 	PacketsIn, BytesIn   uint64
 	PacketsOut, BytesOut uint64
+	// On a device with segmentation offload: GSOIn counts TCP
+	// super-packets handed to gVisor whole and GSOSegmentsIn the MSS
+	// segments they carried; GSOOut and GSOSegmentsOut the same for
+	// super-packets written to the device. SplitIn counts super-packets
+	// cut in software on the way in (UDP ones, and all while hooks ask
+	// for segments), SplitOut on the way out. Packets counts each
+	// super-packet once.
+	GSOIn, GSOSegmentsIn   uint64
+	GSOOut, GSOSegmentsOut uint64
+	SplitIn, SplitOut      uint64
 	// Drops counts dropped packets by reason. Every reason of the
 	// endpoint's own is present, zero or not; a hook's drops appear under
 	// the hook's reason ("loss", "drop", ...).
@@ -153,6 +163,9 @@ func malformedFrom(s tcpip.Stats) Malformed {
 type counters struct {
 	packetsIn, bytesIn   atomic.Uint64
 	packetsOut, bytesOut atomic.Uint64
+	gsoIn, gsoSegsIn     atomic.Uint64
+	gsoOut, gsoSegsOut   atomic.Uint64
+	splitIn, splitOut    atomic.Uint64
 	drops                [len(dropReasons)]atomic.Uint64
 
 	// Hook drops under reasons of their own, and hook verdicts; touched
@@ -191,7 +204,14 @@ func (c *counters) snapshot() Stats {
 		BytesIn:    c.bytesIn.Load(),
 		PacketsOut: c.packetsOut.Load(),
 		BytesOut:   c.bytesOut.Load(),
-		Drops:      make(map[DropReason]uint64, len(dropReasons)),
+
+		GSOIn:          c.gsoIn.Load(),
+		GSOSegmentsIn:  c.gsoSegsIn.Load(),
+		GSOOut:         c.gsoOut.Load(),
+		GSOSegmentsOut: c.gsoSegsOut.Load(),
+		SplitIn:        c.splitIn.Load(),
+		SplitOut:       c.splitOut.Load(),
+		Drops:          make(map[DropReason]uint64, len(dropReasons)),
 	}
 	for i, r := range dropReasons {
 		s.Drops[r] = c.drops[i].Load()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
 )
 
 // tap sees every packet the link endpoint moves or drops, and reports it
@@ -22,7 +23,9 @@ type tap struct {
 	ethernet bool
 }
 
-func (t *tap) packet(dir trace.Dir, b []byte) {
+// packet reports one packet, or super-packet when g says so, that the
+// endpoint moves.
+func (t *tap) packet(dir trace.Dir, b []byte, g tun.GSO) {
 	if t.pcap != nil {
 		t.pcap.write(t.clock.Now(), b)
 	}
@@ -37,6 +40,16 @@ func (t *tap) packet(dir trace.Dir, b []byte) {
 		data = frameIP(b)
 	} else {
 		info = describe(b, t.flows)
+	}
+	if g.Type != tun.GSONone {
+		segs, _ := g.Segments(b)
+		mss := strconv.Itoa(int(g.Size))
+		info.summary += ", gso " + g.Type.String() + " mss " + mss + " (" + strconv.Itoa(segs) + " segs)"
+		info.fields = append(info.fields,
+			trace.Field{Key: "gso", Value: g.Type.String()},
+			trace.Field{Key: "gso_size", Value: int(g.Size)},
+			trace.Field{Key: "gso_segs", Value: segs},
+		)
 	}
 	t.tracer.Emit(trace.Event{
 		Node:    t.node,

@@ -1,0 +1,265 @@
+package netstack
+
+import (
+	"errors"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+)
+
+// Segmentation offload on a tun.OffloadDevice (a TUN with IFF_VNET_HDR).
+//
+// Egress: with TSO and checksum offload agreed, the endpoint is a gVisor
+// stack.GSOEndpoint with HostGSOSupported, as link/fdbased is on a socket
+// fd: TCP hands down segments of up to 64 KiB with the checksum left
+// partial (the pseudo-header sum), and the endpoint writes each with a
+// virtio header made from pkt.GSOOptions (TCPv4/TCPv6, gso size = MSS,
+// NEEDS_CSUM at the transport header); the kernel cuts and completes them.
+// Every other packet (UDP, ICMP, IP fragments) leaves with complete
+// checksums as before: the endpoint claims no TX checksum offload.
+//
+// Ingress: TCP super-packets from the kernel's TSO are delivered to gVisor
+// whole, as one large segment; UDP super-packets (USO) are cut into
+// datagrams first, since a datagram is a message. Packets whose header says
+// NEEDS_CSUM (partial) or DATA_VALID reach gVisor with
+// pkt.RXChecksumValidated set; every other packet is verified by gVisor as
+// on a device without offloads. gVisor's NIC sets RXChecksumValidated from
+// the endpoint's capabilities for each packet it is handed, so the
+// endpoint reports CapabilityRXChecksumOffload exactly while it delivers a
+// packet known good (rxMu serializes the read loop and the delay queue
+// there); TestOffloadRXChecksum holds gVisor to this.
+//
+// Trace, capture and link hooks see super-packets for what they are: one
+// packet of up to 64 KiB, described with "gso tcp4 mss 1448 (45 segs)",
+// written to the pcap whole as tcpdump on a TSO NIC shows it. Partial
+// checksums are completed in software before a tap or hook sees a packet
+// (so captures verify and hooks can rewrite), which costs one pass over the
+// bytes only while tracing, capturing or hooking; such a packet then goes
+// to the kernel, or to gVisor, with its checksum complete. With
+// Options.SplitGSO (or SetSplitGSO) the segmenter cuts super-packets into
+// MTU-sized packets before the hooks and the tap instead, so a netem-like
+// loss rule drops one MSS segment, not 45.
+
+// gsoMaxSize is the largest super-packet gVisor may hand down: the IPv4
+// total length and IPv6 payload length fields hold no more, and gVisor
+// keeps TCP segments below it with room for headers.
+const gsoMaxSize = 1 << 16
+
+// tcpMaxOptions is room for TCP options beyond what GSO.HdrLen counts.
+const tcpMaxOptions = 40
+
+// setupOffload makes the endpoint use dev's offloads, if it has any and
+// carries bare IP packets.
+func (e *endpoint) setupOffload(dev tun.Device) {
+	od, ok := dev.(tun.OffloadDevice)
+	if !ok || e.l2 {
+		return
+	}
+	o := od.Offloads()
+	if o == 0 {
+		return
+	}
+	e.od, e.offloads = od, o
+	e.frameMax = tun.MaxSuperPacket
+	if tso := tun.OffloadCsum | tun.OffloadTSO4 | tun.OffloadTSO6; o&tso == tso {
+		e.gsoMax = gsoMaxSize
+	}
+}
+
+// GSOMaxSize implements stack.GSOEndpoint.
+func (e *endpoint) GSOMaxSize() uint32 { return e.gsoMax }
+
+// SupportedGSO implements stack.GSOEndpoint: host GSO on a device with
+// TSO, none otherwise.
+func (e *endpoint) SupportedGSO() stack.SupportedGSO {
+	if e.gsoMax > 0 {
+		return stack.HostGSOSupported
+	}
+	return stack.GSONotSupported
+}
+
+var _ stack.GSOEndpoint = (*endpoint)(nil)
+
+// gsoOf returns the virtio metadata for a packet gVisor hands down.
+func (e *endpoint) gsoOf(pkt *stack.PacketBuffer) tun.GSO {
+	o := pkt.GSOOptions
+	if e.gsoMax == 0 || o.Type == stack.GSONone {
+		return tun.GSO{}
+	}
+	g := tun.GSO{HdrLen: uint16(pkt.HeaderSize())}
+	if o.NeedsCsum {
+		g.NeedsCsum = true
+		g.CsumStart = uint16(len(pkt.NetworkHeader().Slice()))
+		g.CsumOffset = o.CsumOffset
+	}
+	if pkt.Data().Size() > int(o.MSS) && o.MSS > 0 {
+		switch o.Type {
+		case stack.GSOTCPv4:
+			g.Type = tun.GSOTCPv4
+		case stack.GSOTCPv6:
+			g.Type = tun.GSOTCPv6
+		}
+		g.Size = o.MSS
+	}
+	return g
+}
+
+// segmentsOut is how many packets the kernel makes of a packet written
+// with g.
+func segmentsOut(b []byte, g tun.GSO) int {
+	if g.Type == tun.GSONone || g.Size == 0 {
+		return 1
+	}
+	payload := len(b) - int(g.HdrLen)
+	if payload <= 0 {
+		return 1
+	}
+	return (payload + int(g.Size) - 1) / int(g.Size)
+}
+
+// SetSplitGSO chooses what the link hooks, the trace and the capture see
+// on a device with segmentation offload: with split, MTU-sized packets cut
+// from each super-packet in software before the hooks run; without (the
+// default), the super-packets whole. It is safe while packets flow.
+func (st *Stack) SetSplitGSO(split bool) { st.ep.split.Store(split) }
+
+// Offloads returns the offloads the stack uses on its device: what the
+// device agreed with the kernel, or none (a device without offloads, an
+// Ethernet device, or a TUN opened with tun.Config.NoOffload).
+func (st *Stack) Offloads() tun.Offload { return st.ep.offloads }
+
+// rxMeta is what the endpoint knows of a packet it delivers.
+type rxMeta struct {
+	gso   tun.GSO // of a super-packet delivered whole; zero otherwise
+	segs  int     // segments a super-packet carries
+	valid bool    // checksums known good: gVisor skips verifying them
+}
+
+// readLoopGSO is readLoop on an offload device: super-packets come whole.
+func (e *endpoint) readLoopGSO() {
+	defer e.wg.Done()
+	bufs := make([][]byte, e.batch)
+	for i := range bufs {
+		bufs[i] = make([]byte, e.frameMax)
+	}
+	sizes := make([]int, e.batch)
+	gso := make([]tun.GSO, e.batch)
+	for {
+		n, err := e.od.ReadGSO(bufs, sizes, gso)
+		n = min(max(n, 0), len(bufs))
+		for i := 0; i < n; i++ {
+			size := sizes[i]
+			if size > len(bufs[i]) {
+				e.drop(trace.In, DropTruncated, size)
+				continue
+			}
+			e.deliverGSO(bufs[i][:max(size, 0)], gso[i])
+		}
+		if err != nil {
+			if e.closed.Load() || errors.Is(err, tun.ErrClosed) {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// deliverGSO delivers one packet read with its metadata: whole, or cut
+// into segments when it is a UDP super-packet or when hooks or the tap
+// asked for segments.
+func (e *endpoint) deliverGSO(b []byte, g tun.GSO) {
+	chain := e.ingress.Load()
+	visible := chain != nil || e.tap != nil
+	if g.Type == tun.GSOUDP || (g.Type != tun.GSONone && visible && e.split.Load()) {
+		n, reason := g.Segments(b)
+		if reason != "" {
+			e.drop(trace.In, DropReason(reason), len(b))
+			return
+		}
+		if e.seg == nil {
+			e.seg = make([]byte, tun.MaxSuperPacket)
+		}
+		e.counters.splitIn.Add(1)
+		for i := range n {
+			m := g.SegmentAt(e.seg, b, i)
+			e.deliverMeta(chain, e.seg[:m], rxMeta{valid: true})
+		}
+		return
+	}
+	m := rxMeta{gso: g, valid: g.NeedsCsum || g.DataValid}
+	if g.Type != tun.GSONone {
+		m.segs, _ = g.Segments(b)
+	} else {
+		m.gso = tun.GSO{}
+	}
+	if visible && g.NeedsCsum {
+		// Hooks and captures see complete checksums.
+		tun.CompleteChecksum(b, g)
+		m.gso.NeedsCsum = false
+	}
+	e.deliverMeta(chain, b, m)
+}
+
+func (e *endpoint) deliverMeta(chain *hook.Chain, b []byte, m rxMeta) {
+	if chain != nil {
+		e.hookIn(chain, b, m)
+		return
+	}
+	e.deliverPacket(b, m)
+}
+
+// dispatchOffload hands gVisor a copy of b on an offload device, telling
+// it through the capabilities whether to verify the checksums (see the
+// comment at the top of this file).
+func (e *endpoint) dispatchOffload(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte, valid bool) {
+	e.rxMu.Lock()
+	e.rxValid.Store(valid)
+	dispatch(d, proto, b)
+	e.rxValid.Store(false)
+	e.rxMu.Unlock()
+}
+
+// splitOut cuts the super-packets among bufs into MTU-sized packets with
+// complete checksums, for hooks and the tap that asked for segments. The
+// result lives in ob until its next use.
+func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byte, []tun.GSO) {
+	ob.sbufs, ob.sgso = ob.sbufs[:0], ob.sgso[:0]
+	used := 0
+	for i, b := range bufs {
+		g := gso[i]
+		if g.Type == tun.GSONone {
+			ob.sbufs = append(ob.sbufs, b)
+			ob.sgso = append(ob.sgso, g)
+			continue
+		}
+		n, reason := g.Segments(b)
+		if reason != "" {
+			// Not something the segmenter knows: leave it to the
+			// kernel, which refuses it if it must.
+			ob.sbufs = append(ob.sbufs, b)
+			ob.sgso = append(ob.sgso, g)
+			continue
+		}
+		e.counters.splitOut.Add(1)
+		for j := range n {
+			if used == len(ob.segStore) {
+				ob.segStore = append(ob.segStore, make([]byte, int(g.HdrLen)+int(g.Size)+tcpMaxOptions))
+			}
+			dst := ob.segStore[used]
+			if need := int(g.HdrLen) + int(g.Size) + tcpMaxOptions; len(dst) < need {
+				dst = make([]byte, need)
+				ob.segStore[used] = dst
+			}
+			used++
+			m := g.SegmentAt(dst, b, j)
+			ob.sbufs = append(ob.sbufs, dst[:m])
+			ob.sgso = append(ob.sgso, tun.GSO{})
+		}
+	}
+	return ob.sbufs, ob.sgso
+}
