@@ -15,6 +15,10 @@ import (
 //go:embed index.html
 var indexHTML []byte
 
+// DefaultChatQueueLimit is how many bytes of broadcast messages a /chat
+// member may have waiting unless Handlers says otherwise.
+const DefaultChatQueueLimit = 1 << 20
+
 // Handlers serves the HTTP and WebSocket side of glassnet: GET / (a chat
 // page), /echo (WebSocket echo) and /chat (WebSocket broadcast). The same
 // Handlers can be mounted on the userspace stack and on the kernel stack.
@@ -29,6 +33,11 @@ type Handlers struct {
 	// Compress accepts permessage-deflate (RFC 7692) from clients that
 	// offer it.
 	Compress bool
+	// ChatQueueLimit bounds the bytes of broadcast messages queued for
+	// one /chat member; 0 means DefaultChatQueueLimit. A member whose
+	// queue overflows (it does not read fast enough) is dropped with
+	// close 1008, so that it cannot stall or bloat the others.
+	ChatQueueLimit int
 
 	mu      sync.Mutex
 	clients map[*ws.Conn]struct{} // every open WebSocket, for CloseAll
@@ -59,6 +68,13 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	}
 	if h.Compress {
 		opts.Compression = ws.CompressionOptions{Enabled: true}
+	}
+	if chat {
+		opts.WriteQueueLimit = h.ChatQueueLimit
+		if opts.WriteQueueLimit <= 0 {
+			opts.WriteQueueLimit = DefaultChatQueueLimit
+		}
+		opts.WriteQueueFull = ws.QueueFailConn
 	}
 	c, err := ws.Accept(w, r, opts)
 	if err != nil {
@@ -116,8 +132,8 @@ func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
 	defer h.forget(c)
 	ctx := context.Background()
 	who := r.RemoteAddr
-	h.broadcast(ctx, fmt.Sprintf("* %s joined", who))
-	defer h.broadcast(ctx, fmt.Sprintf("* %s left", who))
+	h.broadcast(fmt.Sprintf("* %s joined", who))
+	defer h.broadcast(fmt.Sprintf("* %s left", who))
 	for {
 		typ, msg, err := c.ReadMessage(ctx)
 		if err != nil {
@@ -127,13 +143,16 @@ func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
 			c.Close(ws.StatusUnsupportedData, "chat takes text messages")
 			return
 		}
-		h.broadcast(ctx, fmt.Sprintf("%s: %s", who, msg))
+		h.broadcast(fmt.Sprintf("%s: %s", who, msg))
 	}
 }
 
-// broadcast sends a text message to every member of /chat. A member that
-// cannot take it is left for its own reader to close.
-func (h *Handlers) broadcast(ctx context.Context, line string) {
+// broadcast queues a text message for every member of /chat without
+// waiting for any of them (ws.Conn.Send). A member whose queue is full is
+// failed with close 1008 by its Conn and leaves the chat at once; its own
+// reader then ends.
+func (h *Handlers) broadcast(line string) {
+	msg := []byte(line)
 	h.mu.Lock()
 	conns := make([]*ws.Conn, 0, len(h.members))
 	for c := range h.members {
@@ -141,7 +160,11 @@ func (h *Handlers) broadcast(ctx context.Context, line string) {
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
-		c.WriteMessage(ctx, ws.MessageText, []byte(line))
+		if err := c.Send(ws.MessageText, msg); err != nil {
+			h.mu.Lock()
+			delete(h.members, c)
+			h.mu.Unlock()
+		}
 	}
 }
 

@@ -1,0 +1,146 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/ws"
+)
+
+// TestChatSlowMember runs /chat with two members that read and one that
+// reads nothing: the readers get every message in order while the slow
+// member's queue fills, the slow member is dropped with close 1008 once
+// its queue is full (which it sees when it reads at last), and its queue
+// never held more than the limit.
+func TestChatSlowMember(t *testing.T) {
+	const limit = 64 << 10
+	h := &Handlers{ChatQueueLimit: limit}
+	srv := httptest.NewServer(h.Mux())
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.CloseAll() })
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/chat"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+
+	dial := func(rcvbuf int) *ws.Conn {
+		t.Helper()
+		opts := &ws.DialOptions{}
+		if rcvbuf > 0 {
+			// A small receive buffer, so that the kernel holds little of
+			// what the slow member does not read.
+			opts.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+					rc.Control(func(fd uintptr) {
+						syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+					})
+					return nil
+				}}
+				return d.DialContext(ctx, network, addr)
+			}
+		}
+		c, _, err := ws.Dial(ctx, url, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
+	}
+	members := func() int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.members)
+	}
+	slow := dial(4096)
+	fast := []*ws.Conn{dial(0), dial(0)}
+	for members() < 3 {
+		// Each join is broadcast; wait for the server to see all three.
+		if _, _, err := fast[1].ReadMessage(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server side of the slow member, to look at its queue.
+	var slowSrv *ws.Conn
+	h.mu.Lock()
+	for c := range h.members {
+		if c.RemoteAddr().String() == slow.LocalAddr().String() {
+			slowSrv = c
+		}
+	}
+	h.mu.Unlock()
+	if slowSrv == nil {
+		t.Fatal("the slow member is not in the chat")
+	}
+
+	// A fast member talks until the slow member has been dropped; both
+	// fast members must hear every line, in order, meanwhile.
+	pad := strings.Repeat("x", 8<<10)
+	sent := 0
+	for members() == 3 {
+		if sent == 20000 {
+			t.Fatalf("the slow member is still in the chat after %d messages (%+v)", sent, slowSrv.SendStats())
+		}
+		if q := slowSrv.SendStats().Queued; q > limit+len(pad)+100 {
+			t.Fatalf("%d bytes queued for the slow member, limit %d", q, limit)
+		}
+		line := fmt.Sprintf("line %d %s", sent, pad)
+		if err := fast[0].WriteMessage(ctx, ws.MessageText, []byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range fast {
+			for {
+				_, p, err := c.ReadMessage(ctx)
+				if err != nil {
+					t.Fatalf("fast member after %d lines: %v", sent, err)
+				}
+				if strings.HasPrefix(string(p), "*") {
+					continue // joins and leaves
+				}
+				_, got, _ := strings.Cut(string(p), ": ")
+				if got != line {
+					t.Fatalf("fast member got %.40q, want %.40q", got, line)
+				}
+				break
+			}
+		}
+		sent++
+	}
+	st := slowSrv.SendStats()
+	if st.DroppedQueueFull != 1 {
+		t.Fatalf("slow member's stats %+v, want one drop for a full queue", st)
+	}
+	t.Logf("slow member dropped after %d lines: %+v", sent, st)
+
+	// The slow member reads at last: lines, then close 1008.
+	for {
+		_, p, err := slow.ReadMessage(ctx)
+		if err != nil {
+			if ws.CloseStatus(err) != ws.StatusPolicyViolation {
+				t.Fatalf("slow member: %v, want close 1008", err)
+			}
+			break
+		}
+		if !strings.HasPrefix(string(p), "*") && !strings.Contains(string(p), ": line ") {
+			t.Fatalf("slow member got %.40q", p)
+		}
+	}
+
+	// The chat goes on for the others.
+	if err := fast[1].WriteMessage(ctx, ws.MessageText, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, p, err := fast[0].ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(string(p), ": still here") {
+			break
+		}
+	}
+}
