@@ -4,21 +4,41 @@
 // port), not its port: the client stack owns many source addresses, so
 // 100,000 connections reach the same 10.0.0.1:80 although no address uses
 // more than a thousand ports (the "65,535 ports" limit is per source
-// address, toward one destination).
+// address, toward one destination; the server's side of every connection
+// is the same port 80).
 //
 // The server stack and the client stack are wired back to back over an
-// in-memory link (tun.Pipe). Every connection is opened, upgraded and pinged;
-// then the client stack is silenced (a link egress hook drops everything it
-// sends, so the server sees no FIN or RST) and closed, so that what remains
-// in the process is the server with N idle connections. It prints the time
-// to establish them all, the server's heap and goroutine stacks per idle
-// connection (after GC, minus the server stack's own baseline) and its
-// goroutines per connection.
+// in-memory link (tun.Pipe). The server has one accept loop; each
+// connection is upgraded on a goroutine that ends with the handshake, and
+// from then on it is served from notifications only (ws.Conn.NotifyReadable
+// over sockets.Conn.NotifyReadable): an idle connection is its TCP
+// endpoint, its socket and its ws.Conn, with one entry on the endpoint's
+// wait queue and no goroutine, no stack and no buffer. A ping is answered
+// by the notification's own short-lived goroutine; a message is echoed by
+// the callback, which then waits again.
 //
-//	go run ./examples/manyconns -n 100000
+// Every connection is opened, upgraded, pinged and sent one message that
+// must come back; then the client stack is silenced (a link egress hook
+// drops everything it sends, so the server sees no FIN or RST) and closed,
+// so that what remains in the process is the server with N idle
+// connections. It prints the time to establish them all, the server's heap
+// (live objects after GC) and goroutine stacks per idle connection, minus
+// the server stack's own baseline, and its goroutines per connection; with
+// -owners, the heap per connection broken down by owner (gVisor's TCP
+// endpoint, demuxer, routes, timers; the sockets layer; ws).
+//
+// The heap spans in use are printed too. They exceed the live objects
+// because the two stacks allocate the same kinds of objects at the same
+// time, sharing spans: once the client's objects are freed, the server's
+// sit in half-empty spans (with both stacks alive the spans exceed the
+// live objects by a few percent). A server whose clients are elsewhere does
+// not have those holes.
+//
+//	go run ./examples/manyconns -n 100000 -owners
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -29,6 +49,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +87,8 @@ type options struct {
 	parallel   int
 	memprofile string
 	cpuprofile string
+	owners     bool
+	cc         string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -76,10 +100,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.parallel, "parallel", 256, "connections being opened at once")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write the server's heap profile (idle connections) to this file")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.BoolVar(&o.owners, "owners", false, "break the server's memory per connection down by owner (gVisor endpoint, demuxer, sockets, ws...)")
+	fs.StringVar(&o.cc, "cc", "cubic", "the server stack's congestion control, cubic or reno (reno keeps about 160 bytes less per connection)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.memprofile != "" {
+	if o.memprofile != "" || o.owners {
 		runtime.MemProfileRate = 4096
 	}
 	if o.cpuprofile != "" {
@@ -98,7 +124,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	da, db := tun.Pipe(tun.PipeOptions{NameA: "server", NameB: "client", QueueLen: 4096})
-	server, err := netstack.New(netstack.Options{Device: da, Addrs: []netip.Prefix{serverAddr}, Node: "server"})
+	server, err := netstack.New(netstack.Options{Device: da, Addrs: []netip.Prefix{serverAddr}, Node: "server", CongestionControl: o.cc})
 	if err != nil {
 		db.Close()
 		return err
@@ -112,6 +138,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	defer srv.close()
 
 	base := measure()
+	var baseOwners map[string]float64
+	if o.owners {
+		baseOwners = heapByOwner()
+	}
 
 	srcs := make([]netip.Prefix, (o.n+o.perAddr-1)/o.perAddr)
 	a := clientBase
@@ -137,14 +167,20 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		len(conns), established.Round(time.Millisecond), float64(len(conns))/established.Seconds())
 
 	start = time.Now()
-	if err := pingAll(ctx, conns, o.parallel); err != nil {
+	pongs, echoes, err := pingAll(ctx, conns, o.parallel)
+	fmt.Fprintf(out, "pinged every connection and echoed a message on each in %v: %d pongs, %d echoes\n",
+		time.Since(start).Round(time.Millisecond), pongs, echoes)
+	if err != nil {
 		client.Close()
 		return err
 	}
-	fmt.Fprintf(out, "pinged every connection in %v\n", time.Since(start).Round(time.Millisecond))
+
+	// How much the heap spans exceed the live objects while both stacks
+	// are alive: the fragmentation the server would have on its own.
+	both := measure()
 
 	// Silence the client and let it go: the server keeps N established,
-	// idle connections, each with its handler waiting for a message.
+	// idle connections, each with a notification armed.
 	client.SetEgress(hook.NewChain(hook.PacketFunc(func(*hook.Packet) hook.Verdict {
 		return hook.Verdict{Action: hook.Drop, Reason: "client-gone"}
 	})))
@@ -159,12 +195,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("server has %d open connections, want %d", open, o.n)
 	}
 	n := float64(o.n)
-	heap := float64(after.heap) - float64(base.heap)
+	live := float64(after.live) - float64(base.live)
+	inuse := float64(after.inuse) - float64(base.inuse)
 	stacks := float64(after.stacks) - float64(base.stacks)
-	fmt.Fprintf(out, "server, %d idle connections: heap in use %.1f MiB (%.0f B/conn), goroutine stacks %.1f MiB (%.0f B/conn), total %.0f B/conn\n",
-		o.n, heap/(1<<20), heap/n, stacks/(1<<20), stacks/n, (heap+stacks)/n)
+	fmt.Fprintf(out, "server, %d idle connections: heap %.1f MiB (%.0f B/conn), goroutine stacks %.1f MiB (%.0f B/conn), total %.0f B/conn\n",
+		o.n, live/(1<<20), live/n, stacks/(1<<20), stacks/n, (live+stacks)/n)
+	fmt.Fprintf(out, "heap spans in use %.0f B/conn, %.0f B/conn more than the live objects: holes the client stack's freed objects left in spans shared with the server's (with both stacks alive the spans exceeded the live objects by %.1f%%)\n",
+		inuse/n, (inuse-live)/n, 100*(float64(both.inuse)/float64(both.live)-1))
 	fmt.Fprintf(out, "goroutines per connection: %.2f (%d in the process over a baseline of %d)\n",
 		float64(after.goroutines-base.goroutines)/n, after.goroutines, base.goroutines)
+	if o.owners {
+		printOwners(out, baseOwners, heapByOwner(), o.n)
+	}
+	if hwm := peakRSS(); hwm > 0 {
+		fmt.Fprintf(out, "process peak RSS %.0f MiB (both stacks, all connections, both ends)\n", float64(hwm)/(1<<20))
+	}
 	if o.memprofile != "" {
 		f, err := os.Create(o.memprofile)
 		if err != nil {
@@ -179,9 +224,31 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
+// usage is the process's memory after a full collection: live is the
+// heap objects still reachable (HeapAlloc once the sweep is done), inuse
+// the heap spans holding them (HeapInuse), stacks the goroutine stacks.
 type usage struct {
-	heap, stacks uint64
-	goroutines   int
+	live, inuse, stacks uint64
+	goroutines          int
+}
+
+// peakRSS is the process's peak resident set size in bytes (VmHWM), or 0
+// where /proc does not say.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 func measure() usage {
@@ -189,22 +256,21 @@ func measure() usage {
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return usage{heap: m.HeapInuse, stacks: m.StackInuse, goroutines: runtime.NumGoroutine()}
+	return usage{live: m.HeapAlloc, inuse: m.HeapInuse, stacks: m.StackInuse, goroutines: runtime.NumGoroutine()}
 }
 
-// server accepts on one port and runs a WebSocket echo per connection.
+// server accepts on one port and echoes every message, with no goroutine
+// per idle connection.
 type server struct {
 	socks *sockets.Sockets
 	ln    net.Listener
 	open  atomic.Int64
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[*ws.Conn]struct{}
+	// wg counts the accept loop, and each connection from its accept
+	// until it ends.
+	wg sync.WaitGroup
 }
 
-func newServer(s *sockets.Sockets) *server {
-	return &server{socks: s, conns: map[*ws.Conn]struct{}{}}
-}
+func newServer(s *sockets.Sockets) *server { return &server{socks: s} }
 
 func (s *server) listen(ap netip.AddrPort) error {
 	ln, err := s.socks.Listener("tcp4", ap.String())
@@ -218,51 +284,64 @@ func (s *server) listen(ap netip.AddrPort) error {
 			if err != nil {
 				return
 			}
-			s.wg.Go(func() { s.handle(nc) })
+			s.wg.Add(1)
+			go s.upgrade(nc)
 		}
 	})
 	return nil
 }
 
-func (s *server) handle(nc net.Conn) {
-	defer nc.Close()
-	ctx := context.Background()
-	hctx, cancel := context.WithTimeout(ctx, time.Minute)
-	c, err := ws.Upgrade(hctx, nc, nil)
+// upgrade runs the handshake, then hands the connection to notifications;
+// its goroutine ends here.
+func (s *server) upgrade(nc net.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	c, err := ws.Upgrade(ctx, nc, nil)
 	cancel()
 	if err != nil {
+		nc.Close()
+		s.wg.Done()
 		return
 	}
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
 	s.open.Add(1)
-	defer func() {
-		s.open.Add(-1)
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-	}()
-	for {
-		typ, p, err := c.ReadMessage(ctx)
-		if err != nil {
-			return
-		}
-		if err := c.WriteMessage(ctx, typ, p); err != nil {
-			return
-		}
+	sc := &serverConn{s: s, c: c}
+	sc.next = sc.serve
+	c.NotifyReadable(sc.next)
+}
+
+// serverConn is what an idle connection holds beyond its ws.Conn: the
+// callback its notification calls.
+type serverConn struct {
+	s    *server
+	c    *ws.Conn
+	next func()
+}
+
+// serve runs on a notification's goroutine once a message has arrived (or
+// the connection has ended): it echoes the message and waits again.
+func (sc *serverConn) serve() {
+	ctx := context.Background()
+	typ, p, err := sc.c.ReadMessage(ctx)
+	if err == nil {
+		err = sc.c.WriteMessage(ctx, typ, p)
 	}
+	if err != nil {
+		sc.c.CloseNow()
+		sc.s.open.Add(-1)
+		sc.s.wg.Done()
+		return
+	}
+	sc.c.NotifyReadable(sc.next)
 }
 
 // close ends every connection without a close handshake (the peers are
-// gone) and waits for the handlers.
+// gone) and waits until each has run its last callback. Nothing lists the
+// connections but the socket table: closing a descriptor wakes its
+// pending notification, whose read then fails.
 func (s *server) close() {
 	s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.CloseNow()
+	for _, row := range s.socks.Table() {
+		s.socks.Close(row.FD)
 	}
-	s.mu.Unlock()
 	s.wg.Wait()
 }
 
@@ -328,15 +407,18 @@ func dialOne(ctx context.Context, client *netstack.Stack, local, remote tcpip.Fu
 	return c, nil
 }
 
-// pingAll pings every connection and waits for its pong. A pong is
-// delivered by the connection's reader, so each connection gets one; the
-// readers end when the client stack goes away.
-func pingAll(ctx context.Context, conns []*ws.Conn, parallel int) error {
+// pingAll pings every connection and waits for its pong (Ping needs no
+// reader), then sends it a message and reads the echo. It returns how many
+// pongs and echoes came back.
+func pingAll(ctx context.Context, conns []*ws.Conn, parallel int) (pongs, echoes int64, err error) {
 	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
+		next      atomic.Int64
+		np, ne    atomic.Int64
+		wg        sync.WaitGroup
+		once      sync.Once
+		first     error
+		msg       = []byte("hello from the client")
+		pingBytes = []byte("are you there")
 	)
 	for range parallel {
 		wg.Go(func() {
@@ -346,23 +428,28 @@ func pingAll(ctx context.Context, conns []*ws.Conn, parallel int) error {
 					return
 				}
 				c := conns[i]
-				go func() {
-					for {
-						if _, _, err := c.ReadMessage(context.Background()); err != nil {
-							return
-						}
-					}
-				}()
 				pctx, cancel := context.WithTimeout(ctx, time.Minute)
-				err := c.Ping(pctx, []byte("are you there"))
+				err := c.Ping(pctx, pingBytes)
+				if err == nil {
+					np.Add(1)
+					err = c.WriteMessage(pctx, ws.MessageBinary, msg)
+				}
+				var p []byte
+				if err == nil {
+					_, p, err = c.ReadMessage(pctx)
+				}
 				cancel()
+				if err == nil && !bytes.Equal(p, msg) {
+					err = fmt.Errorf("echo %q, want %q", p, msg)
+				}
 				if err != nil {
-					once.Do(func() { first = fmt.Errorf("ping %d: %w", i, err) })
+					once.Do(func() { first = fmt.Errorf("connection %d: %w", i, err) })
 					return
 				}
+				ne.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	return first
+	return np.Load(), ne.Load(), first
 }

@@ -4,23 +4,37 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"strconv"
 	"testing"
 )
 
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-n", "2000", "-per-addr", "500"}, &out); err != nil {
+	if err := run(context.Background(), []string{"-n", "2000", "-per-addr", "500", "-owners"}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
 		`server 10\.0\.0\.1:80 \(one port\); client 4 source addresses 10\.1\.0\.1\.\.10\.1\.0\.4`,
 		`established 2000 WebSocket connections in `,
-		`pinged every connection in `,
-		`server, 2000 idle connections: heap in use .* B/conn\), goroutine stacks .* total \d+ B/conn`,
-		`goroutines per connection: \d+\.\d\d`,
+		// Every connection answered its ping and echoed its message.
+		`pinged every connection and echoed a message on each in .*: 2000 pongs, 2000 echoes`,
+		`server, 2000 idle connections: heap .* B/conn\), goroutine stacks .* total \d+ B/conn`,
+		`heap spans in use \d+ B/conn`,
+		`server heap by owner .*\n(?s:.*)gVisor tcp\.Endpoint .*\n(?s:.*)ws\.Conn .*\n(?s:.*)  total +\d+ B`,
 	} {
 		if !regexp.MustCompile(want).Match(out.Bytes()) {
 			t.Errorf("output lacks %s:\n%s", want, out.String())
 		}
+	}
+	// An idle connection is served from notifications: it holds no
+	// goroutine.
+	m := regexp.MustCompile(`goroutines per connection: (\d+\.\d+) \((\d+) in the process over a baseline of (\d+)\)`).FindSubmatch(out.Bytes())
+	if m == nil {
+		t.Fatalf("output lacks the goroutine count:\n%s", out.String())
+	}
+	now, _ := strconv.Atoi(string(m[2]))
+	base, _ := strconv.Atoi(string(m[3]))
+	if extra := now - base; extra > 20 {
+		t.Errorf("%d goroutines more than the baseline with 2000 idle connections, want about 0:\n%s", extra, out.String())
 	}
 }
