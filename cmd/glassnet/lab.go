@@ -12,6 +12,7 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	var cfg app.LabConfig
 	var addrs prefixList
 	fs.BoolVar(&cfg.NIC, "nic", false, "use a veth pair, glassnet's end through AF_PACKET, instead of a TUN")
+	fs.BoolVar(&cfg.NoOffload, "no-offload", false, "open the TUN without segmentation and checksum offloads (on by default)")
 	fs.Var(&addrs, "addr", "the stack's `CIDR`s, comma-separated or repeated (default 10.200.0.2/24,fd00:200::2/64)")
 	fs.IntVar(&cfg.Port, "port", 8080, "port of the HTTP and WebSocket server and of the UDP echo")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
@@ -25,6 +26,9 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if cfg.NoOffload && cfg.NIC {
+		return fmt.Errorf("lab: --no-offload applies to a TUN; --nic moves packets without offloads")
 	}
 	cfg.Addrs = addrs
 	cfg.Command = fs.Args()

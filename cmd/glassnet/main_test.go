@@ -45,6 +45,8 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24,fd00::2"}, "want an address with a prefix length"},
 		{[]string{"serve", "--nic", "eth1", "--addr", "10.200.0.2/24", "--mac", "zz"}, "--mac"},
 		{[]string{"lab", "--bogus"}, "flag provided but not defined"},
+		{[]string{"serve", "--nic", "eth1", "--addr", "10.200.0.2/24", "--no-offload"}, "--no-offload applies to a TUN"},
+		{[]string{"lab", "--nic", "--no-offload", "--", "true"}, "--no-offload applies to a TUN"},
 		{[]string{"lab", "--addr", "10.200.0.2/32", "--", "true"}, "no room for the kernel side"},
 		{[]string{"demo", "--egress", "tcp and prot 80 : drop"}, `demo: --egress: rule "tcp and prot 80 : drop": at column 9: unknown word "prot"`},
 		{[]string{"serve", "--tun", "glass0", "--addr", "10.200.0.2/24", "--ingress", "loss 120%"}, `serve: --ingress: rule "loss 120%": at column 6: "120%" where a percentage (e.g. 20%) belongs`},

@@ -70,6 +70,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(&addrs, "addr", "the userspace stack's `CIDR`s, comma-separated or repeated, e.g. 10.200.0.2/24,fd00:200::2/64 (required)")
 	fs.Var(&hostAddrs, "host-addr", "the kernel side's `CIDR`s on the TUN (default: the first host address of each --addr prefix)")
 	fs.BoolVar(&cfg.NoHostConfig, "no-host-config", false, "leave the kernel side of the TUN alone")
+	fs.BoolVar(&cfg.NoOffload, "no-offload", false, "open the TUN without segmentation and checksum offloads (TSO/USO, on by default): every packet at most MTU bytes, one syscall each")
 	fs.IntVar(&cfg.Port, "port", 8080, "port of the HTTP and WebSocket server and of the UDP echo")
 	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
@@ -97,6 +98,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("serve: --addr is required (want an address with a prefix length, e.g. 10.200.0.2/24)")
 	case len(hostAddrs) > 0 && cfg.NoHostConfig:
 		return errors.New("serve: --host-addr and --no-host-config exclude each other")
+	case cfg.NoOffload && cfg.NIC != "":
+		return errors.New("serve: --no-offload applies to a TUN; --nic moves packets without offloads")
 	}
 	cfg.Addrs, cfg.HostAddrs = addrs, hostAddrs
 	if *mac != "" {

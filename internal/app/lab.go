@@ -30,6 +30,9 @@ type LabConfig struct {
 	// NIC uses a veth pair, one end glassnet's through AF_PACKET, instead
 	// of a TUN.
 	NIC bool
+	// NoOffload opens the TUN without segmentation and checksum offloads
+	// (serve's --no-offload); not with NIC.
+	NoOffload bool
 	// Addrs are the stack's addresses; empty means DefaultLabAddrs. Each
 	// prefix needs room for the kernel side's address.
 	Addrs []netip.Prefix

@@ -171,7 +171,7 @@ func runLab(cfg LabConfig) (int, error) {
 		return 0, err
 	}
 	shell := len(cfg.Command) == 0
-	scfg := ServeConfig{Addrs: cfg.Addrs, Port: cfg.Port, MaxMessage: cfg.MaxMessage, Log: io.Discard, Rules: cfg.Rules}
+	scfg := ServeConfig{Addrs: cfg.Addrs, Port: cfg.Port, MaxMessage: cfg.MaxMessage, Log: io.Discard, Rules: cfg.Rules, NoOffload: cfg.NoOffload}
 	if shell {
 		scfg.Log = cfg.Stderr
 	}
@@ -286,7 +286,10 @@ func labBanner(cfg LabConfig, hosts []netip.Prefix) string {
 	for _, p := range cfg.Addrs {
 		stack = append(stack, p.Addr().String())
 	}
-	how := "a TUN"
+	how := "a TUN with segmentation offloads"
+	if cfg.NoOffload {
+		how = "a TUN without offloads"
+	}
 	if cfg.NIC {
 		how = "a veth pair (glassnet owns " + LabStackLink + " through AF_PACKET)"
 	}

@@ -98,11 +98,25 @@ func TestServeOnNICRefusesKernelAddr(t *testing.T) {
 func TestServeOnTUNDualStack(t *testing.T) {
 	netnstest.RunTUN(t, func(t *testing.T) {
 		line := startServe(t, ServeConfig{TUN: "glass0", Addrs: []netip.Prefix{stack4, stack6}})
-		want := "glassnet: serving http://10.200.0.2:8080/ and http://[fd00:200::2]:8080/ on glass0 (kernel side 10.200.0.1/24, fd00:200::1/64, MTU 1500)"
+		want := "glassnet: serving http://10.200.0.2:8080/ and http://[fd00:200::2]:8080/ on glass0 (kernel side 10.200.0.1/24, fd00:200::1/64, MTU 1500, offloads csum,tso4,tso6"
 		if !strings.HasPrefix(line, want) {
 			t.Errorf("ready line = %q, want it to start with %q", line, want)
 		}
 		exerciseServer(t, []netip.Addr{stack4.Addr(), stack6.Addr()})
+	})
+}
+
+// TestServeOnTUNNoOffload serves on a TUN opened without offloads: the
+// ready line says so and everything still works. With offloads (the other
+// tests), the same services run over super-packets.
+func TestServeOnTUNNoOffload(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		line := startServe(t, ServeConfig{TUN: "glass0", Addrs: []netip.Prefix{stack4}, NoOffload: true})
+		want := "glassnet: serving http://10.200.0.2:8080/ on glass0 (kernel side 10.200.0.1/24, MTU 1500, offloads off)"
+		if !strings.HasPrefix(line, want) {
+			t.Errorf("ready line = %q, want it to start with %q", line, want)
+		}
+		exerciseServer(t, []netip.Addr{stack4.Addr()})
 	})
 }
 

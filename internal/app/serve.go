@@ -49,6 +49,9 @@ type ServeConfig struct {
 	HostAddrs []netip.Prefix
 	// NoHostConfig leaves the kernel side of the TUN alone.
 	NoHostConfig bool
+	// NoOffload opens the TUN without segmentation and checksum offloads
+	// (see tun.Config.NoOffload); they are on by default.
+	NoOffload bool
 	// Port of the HTTP and WebSocket server, and of the UDP echo; 0 means
 	// 8080.
 	Port int
@@ -113,9 +116,16 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		PCAP:    cfg.PCAP,
 		Egress:  egress,
 		Ingress: ingress,
+		// Link rules (loss, delay, corrupt, ...) act on what would be
+		// on the wire: MSS segments, not 64 KiB super-packets.
+		SplitGSO: egress != nil || ingress != nil,
 	})
 	if err != nil {
 		return err
+	}
+	var offloads string
+	if cfg.TUN != "" {
+		offloads = ", offloads " + offloadNote(st.Offloads())
 	}
 	defer st.Close()
 	socks := sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
@@ -125,7 +135,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	counters := func() map[string]uint64 { return stackCounters(st, socks, frames) }
+	counters := func() map[string]uint64 { return withGSOCounters(stackCounters(st, socks, frames), st.Stats()) }
 	// A serve with the same interface name in another network namespace
 	// may hold NAME.sock already; then this one is NAME-PID.sock. The notes
 	// go out after the ready line.
@@ -214,8 +224,8 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		serveHTTP(kl)
 	}
 
-	line := fmt.Sprintf("glassnet: serving %s on %s (%s, MTU %d); WebSocket /echo /chat; udp echo :%d; tcp echo :%d, discard :%d",
-		strings.Join(urls, " and "), dev.Name(), where, dev.MTU(), cfg.Port, EchoPort, DiscardPort)
+	line := fmt.Sprintf("glassnet: serving %s on %s (%s, MTU %d%s); WebSocket /echo /chat; udp echo :%d; tcp echo :%d, discard :%d",
+		strings.Join(urls, " and "), dev.Name(), where, dev.MTU(), offloads, cfg.Port, EchoPort, DiscardPort)
 	if cfg.Kernel != "" {
 		line += "; kernel stack http://" + cfg.Kernel + "/"
 	}
@@ -243,10 +253,33 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	return nil
 }
 
+// offloadNote names the offloads a stack uses on its TUN, or says "off".
+func offloadNote(o tun.Offload) string {
+	if o == 0 {
+		return "off"
+	}
+	return o.String()
+}
+
+// withGSOCounters adds the segmentation offload counters to what `glassnet
+// ss` shows.
+func withGSOCounters(m map[string]uint64, s netstack.Stats) map[string]uint64 {
+	m["gso super-packets in"] = s.GSOIn
+	m["gso segments in"] = s.GSOSegmentsIn
+	m["gso super-packets out"] = s.GSOOut
+	m["gso segments out"] = s.GSOSegmentsOut
+	m["gso split in"] = s.SplitIn
+	m["gso split out"] = s.SplitOut
+	return m
+}
+
 // linkSummary says what the link moved and dropped: "1234 packets in, 1180
-// out, 2 dropped (other-host 2)".
+// out, 2 dropped (other-host 2)", and how many were super-packets.
 func linkSummary(s netstack.Stats) string {
 	line := fmt.Sprintf("%d packets in, %d out, %d dropped", s.PacketsIn, s.PacketsOut, s.Dropped())
+	if s.GSOIn+s.GSOOut > 0 {
+		line += fmt.Sprintf(" (super-packets: %d in carrying %d segments, %d out carrying %d)", s.GSOIn, s.GSOSegmentsIn, s.GSOOut, s.GSOSegmentsOut)
+	}
 	var reasons []string
 	for r, n := range s.Drops {
 		if n > 0 {
@@ -276,6 +309,9 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 		if len(cfg.HostAddrs) != 0 || cfg.NoHostConfig {
 			return nil, "", errors.New("serve: --host-addr and --no-host-config apply to a TUN; with --nic the kernel side is whatever is on the other end of the wire")
 		}
+		if cfg.NoOffload {
+			return nil, "", errors.New("serve: --no-offload applies to a TUN; AF_PACKET on --nic moves packets without offloads")
+		}
 		if err := checkKernelAddrs(cfg.Addrs); err != nil {
 			return nil, "", err
 		}
@@ -292,7 +328,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 	if len(cfg.MAC) != 0 || cfg.Promiscuous {
 		return nil, "", errors.New("serve: --mac and --promisc apply to --nic, not to a TUN")
 	}
-	tcfg := tun.Config{Name: cfg.TUN, MTU: cfg.MTU, NoHostConfig: cfg.NoHostConfig}
+	tcfg := tun.Config{Name: cfg.TUN, MTU: cfg.MTU, NoHostConfig: cfg.NoHostConfig, NoOffload: cfg.NoOffload}
 	var hosts []netip.Prefix
 	if !cfg.NoHostConfig {
 		var err error
