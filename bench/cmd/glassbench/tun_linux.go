@@ -20,12 +20,29 @@ import (
 const envTUNChild = "GLASSBENCH_TUN_CHILD"
 
 // tunResult is what the child process in its own network namespace reports
-// for one MTU: bytes per second of each round.
+// for one MTU with offloads on or off: bytes per second of each round.
+// Offloads names the offloads the TUN agreed with the kernel ("off"
+// without).
 type tunResult struct {
-	MTU     int
-	Echo    []float64
-	Discard []float64
-	Err     string
+	MTU      int
+	Offloads string
+	Echo     []float64
+	Discard  []float64
+	Err      string
+}
+
+// envTUNOffload chooses the TUN rows: "off", "on", or both (the default),
+// each MTU without offloads first.
+const envTUNOffload = "GLASSBENCH_TUN_OFFLOAD"
+
+func tunOffloadModes() []bool {
+	switch os.Getenv(envTUNOffload) {
+	case "off":
+		return []bool{true}
+	case "on":
+		return []bool{false}
+	}
+	return []bool{true, false}
 }
 
 // runTUN measures kernel client -> TUN -> glassnet in a child process in a
@@ -71,20 +88,25 @@ func tunChild() {
 	total, _ := strconv.ParseInt(os.Getenv("GLASSBENCH_BYTES"), 10, 64)
 	var res []tunResult
 	for _, mtu := range mtus {
-		r := tunResult{MTU: mtu}
-		if err := tunOne(mtu, rounds, total, &r); err != nil {
-			r.Err = err.Error()
+		for _, noOffload := range tunOffloadModes() {
+			r := tunResult{MTU: mtu, Offloads: "off"}
+			if err := tunOne(mtu, noOffload, rounds, total, &r); err != nil {
+				r.Err = err.Error()
+			}
+			res = append(res, r)
 		}
-		res = append(res, r)
 	}
 	json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func tunOne(mtu, rounds int, total int64, r *tunResult) error {
+func tunOne(mtu int, noOffload bool, rounds int, total int64, r *tunResult) error {
 	stackAddr := netip.MustParsePrefix("10.201.0.2/24")
-	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(stackAddr)})
+	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(stackAddr), NoOffload: noOffload})
 	if err != nil {
 		return err
+	}
+	if o := dev.Offloads(); o != 0 {
+		r.Offloads = o.String()
 	}
 	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{stackAddr}, Node: "glassnet"})
 	if err != nil {
@@ -123,8 +145,8 @@ func tunOne(mtu, rounds int, total int64, r *tunResult) error {
 		}
 	}
 	if len(failed) > 0 {
-		fmt.Fprintf(os.Stderr, "glassbench: TUN MTU %d: %d of %d transfers failed, first: %s; stack counters: %+v\n",
-			mtu, len(failed), 2*rounds, failed[0], st.Stats())
+		fmt.Fprintf(os.Stderr, "glassbench: TUN MTU %d, offloads %s: %d of %d transfers failed, first: %s; stack counters: %+v\n",
+			mtu, r.Offloads, len(failed), 2*rounds, failed[0], st.Stats())
 		return fmt.Errorf("%d of %d transfers stalled (%s)", len(failed), 2*rounds, failed[0])
 	}
 	return nil

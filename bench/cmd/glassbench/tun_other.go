@@ -5,10 +5,11 @@ package main
 const envTUNChild = "GLASSBENCH_TUN_CHILD"
 
 type tunResult struct {
-	MTU     int
-	Echo    []float64
-	Discard []float64
-	Err     string
+	MTU      int
+	Offloads string
+	Echo     []float64
+	Discard  []float64
+	Err      string
 }
 
 func runTUN(mtus []int, rounds int, total int64) ([]tunResult, string) {
