@@ -27,14 +27,18 @@
 // -owners, the heap per connection broken down by owner (gVisor's TCP
 // endpoint, demuxer, routes, timers; the sockets layer; ws).
 //
-// The heap spans in use are printed too. They exceed the live objects
-// because the two stacks allocate the same kinds of objects at the same
-// time, sharing spans: once the client's objects are freed, the server's
-// sit in half-empty spans (with both stacks alive the spans exceed the
-// live objects by a few percent). A server whose clients are elsewhere does
-// not have those holes.
+// The heap spans in use are printed too. With both stacks in one process
+// they exceed the live objects by more than the server alone would: the
+// two stacks allocate the same kinds of objects at the same time, sharing
+// spans, and once the client's objects are freed the server's sit in
+// half-empty spans. -client-process runs the client stack in a child
+// process instead (this program again), linked to the server by a
+// SOCK_SEQPACKET socket pair, one packet per message: the server's process
+// then holds nothing of the client's, and its spans, stacks and peak RSS
+// are the server's own.
 //
 //	go run ./examples/manyconns -n 100000 -owners
+//	go run ./examples/manyconns -n 100000 -client-process
 package main
 
 import (
@@ -67,6 +71,9 @@ import (
 )
 
 func main() {
+	if os.Getenv(clientEnv) == "1" {
+		os.Exit(clientMain(context.Background(), os.Args[1:]))
+	}
 	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "manyconns:", err)
 		os.Exit(1)
@@ -82,16 +89,17 @@ var (
 const serverPort = 80
 
 type options struct {
-	n          int
-	perAddr    int
-	parallel   int
-	memprofile string
-	cpuprofile string
-	owners     bool
-	cc         string
+	n             int
+	perAddr       int
+	parallel      int
+	memprofile    string
+	cpuprofile    string
+	owners        bool
+	cc            string
+	clientProcess bool
 }
 
-func run(ctx context.Context, args []string, out io.Writer) error {
+func parseOptions(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("manyconns", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var o options
@@ -102,7 +110,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&o.owners, "owners", false, "break the server's memory per connection down by owner (gVisor endpoint, demuxer, sockets, ws...)")
 	fs.StringVar(&o.cc, "cc", "cubic", "the server stack's congestion control, cubic or reno (reno keeps about 160 bytes less per connection)")
+	fs.BoolVar(&o.clientProcess, "client-process", false, "run the client stack in a child process, linked to the server by a SOCK_SEQPACKET socket pair, so that the server's process holds nothing of the client's")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.n <= 0 || o.perAddr <= 0 || o.parallel <= 0 {
+		return o, errors.New("-n, -per-addr and -parallel must be positive")
+	}
+	return o, nil
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	o, err := parseOptions(args, out)
+	if err != nil {
 		return err
 	}
 	if o.memprofile != "" || o.owners {
@@ -119,20 +139,37 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if o.n <= 0 || o.perAddr <= 0 || o.parallel <= 0 {
-		return errors.New("-n, -per-addr and -parallel must be positive")
-	}
 
-	da, db := tun.Pipe(tun.PipeOptions{NameA: "server", NameB: "client", QueueLen: 4096})
-	server, err := netstack.New(netstack.Options{Device: da, Addrs: []netip.Prefix{serverAddr}, Node: "server", CongestionControl: o.cc})
+	var (
+		sdev tun.Device
+		cdev tun.Device // the client's end, in this process
+		cend *os.File   // the client's end, for a child process
+	)
+	if o.clientProcess {
+		var send *os.File
+		if send, cend, err = packetPair(); err != nil {
+			return err
+		}
+		defer cend.Close()
+		if sdev, err = newPacketDevice("server", send); err != nil {
+			return err
+		}
+	} else {
+		sdev, cdev = tun.Pipe(tun.PipeOptions{NameA: "server", NameB: "client", QueueLen: 4096})
+	}
+	server, err := netstack.New(netstack.Options{Device: sdev, Addrs: []netip.Prefix{serverAddr}, Node: "server", CongestionControl: o.cc})
 	if err != nil {
-		db.Close()
+		if cdev != nil {
+			cdev.Close()
+		}
 		return err
 	}
 	defer server.Close()
 	srv := newServer(sockets.New(server.Stack(), sockets.Options{Node: "server"}))
 	if err := srv.listen(netip.AddrPortFrom(serverAddr.Addr(), serverPort)); err != nil {
-		db.Close()
+		if cdev != nil {
+			cdev.Close()
+		}
 		return err
 	}
 	defer srv.close()
@@ -143,50 +180,31 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		baseOwners = heapByOwner()
 	}
 
-	srcs := make([]netip.Prefix, (o.n+o.perAddr-1)/o.perAddr)
-	a := clientBase
-	for i := range srcs {
-		srcs[i] = netip.PrefixFrom(a, serverAddr.Bits())
-		a = a.Next()
-	}
-	client, err := netstack.New(netstack.Options{Device: db, Addrs: srcs, Node: "client"})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "server %s:%d (one port); client %d source addresses %s..%s, up to %d connections each\n",
-		serverAddr.Addr(), serverPort, len(srcs), srcs[0].Addr(), srcs[len(srcs)-1].Addr(), o.perAddr)
+	var both usage
+	if o.clientProcess {
+		// The child opens, pings and echoes every connection, reports
+		// as it goes, and exits without a word on the link once told:
+		// the server keeps N established, idle connections.
+		if err := runClientProcess(ctx, cend, args, out); err != nil {
+			return err
+		}
+	} else {
+		client, conns, err := clientSide(ctx, cdev, o, out)
+		if err != nil {
+			return err
+		}
+		// How much the heap spans exceed the live objects while both
+		// stacks are alive.
+		both = measure()
 
-	start := time.Now()
-	conns, err := dialAll(ctx, client, srcs, o)
-	if err != nil {
+		// Silence the client and let it go: the server keeps N
+		// established, idle connections, each with a notification armed.
+		client.SetEgress(hook.NewChain(hook.PacketFunc(func(*hook.Packet) hook.Verdict {
+			return hook.Verdict{Action: hook.Drop, Reason: "client-gone"}
+		})))
 		client.Close()
-		return err
+		clear(conns)
 	}
-	established := time.Since(start)
-	fmt.Fprintf(out, "established %d WebSocket connections in %v (%.0f/s)\n",
-		len(conns), established.Round(time.Millisecond), float64(len(conns))/established.Seconds())
-
-	start = time.Now()
-	pongs, echoes, err := pingAll(ctx, conns, o.parallel)
-	fmt.Fprintf(out, "pinged every connection and echoed a message on each in %v: %d pongs, %d echoes\n",
-		time.Since(start).Round(time.Millisecond), pongs, echoes)
-	if err != nil {
-		client.Close()
-		return err
-	}
-
-	// How much the heap spans exceed the live objects while both stacks
-	// are alive: the fragmentation the server would have on its own.
-	both := measure()
-
-	// Silence the client and let it go: the server keeps N established,
-	// idle connections, each with a notification armed.
-	client.SetEgress(hook.NewChain(hook.PacketFunc(func(*hook.Packet) hook.Verdict {
-		return hook.Verdict{Action: hook.Drop, Reason: "client-gone"}
-	})))
-	client.Close()
-	clear(conns)
-	conns = nil
 	time.Sleep(200 * time.Millisecond)
 
 	after := measure()
@@ -200,15 +218,24 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	stacks := float64(after.stacks) - float64(base.stacks)
 	fmt.Fprintf(out, "server, %d idle connections: heap %.1f MiB (%.0f B/conn), goroutine stacks %.1f MiB (%.0f B/conn), total %.0f B/conn\n",
 		o.n, live/(1<<20), live/n, stacks/(1<<20), stacks/n, (live+stacks)/n)
-	fmt.Fprintf(out, "heap spans in use %.0f B/conn, %.0f B/conn more than the live objects: holes the client stack's freed objects left in spans shared with the server's (with both stacks alive the spans exceeded the live objects by %.1f%%)\n",
-		inuse/n, (inuse-live)/n, 100*(float64(both.inuse)/float64(both.live)-1))
+	if o.clientProcess {
+		fmt.Fprintf(out, "heap spans in use %.0f B/conn, %.0f B/conn more than the live objects (the client ran in another process); with stacks %.0f B/conn\n",
+			inuse/n, (inuse-live)/n, (inuse+stacks)/n)
+	} else {
+		fmt.Fprintf(out, "heap spans in use %.0f B/conn, %.0f B/conn more than the live objects: holes the client stack's freed objects left in spans shared with the server's (with both stacks alive the spans exceeded the live objects by %.1f%%; -client-process measures without them)\n",
+			inuse/n, (inuse-live)/n, 100*(float64(both.inuse)/float64(both.live)-1))
+	}
 	fmt.Fprintf(out, "goroutines per connection: %.2f (%d in the process over a baseline of %d)\n",
 		float64(after.goroutines-base.goroutines)/n, after.goroutines, base.goroutines)
 	if o.owners {
 		printOwners(out, baseOwners, heapByOwner(), o.n)
 	}
 	if hwm := peakRSS(); hwm > 0 {
-		fmt.Fprintf(out, "process peak RSS %.0f MiB (both stacks, all connections, both ends)\n", float64(hwm)/(1<<20))
+		what := "both stacks, all connections, both ends"
+		if o.clientProcess {
+			what = "the server alone"
+		}
+		fmt.Fprintf(out, "process peak RSS %.0f MiB (%s)\n", float64(hwm)/(1<<20), what)
 	}
 	if o.memprofile != "" {
 		f, err := os.Create(o.memprofile)
@@ -222,6 +249,43 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return f.Close()
 	}
 	return nil
+}
+
+// clientSide builds the client stack on dev, then opens, pings and echoes
+// every connection, reporting each step to out.
+func clientSide(ctx context.Context, dev tun.Device, o options, out io.Writer) (*netstack.Stack, []*ws.Conn, error) {
+	srcs := make([]netip.Prefix, (o.n+o.perAddr-1)/o.perAddr)
+	a := clientBase
+	for i := range srcs {
+		srcs[i] = netip.PrefixFrom(a, serverAddr.Bits())
+		a = a.Next()
+	}
+	client, err := netstack.New(netstack.Options{Device: dev, Addrs: srcs, Node: "client"})
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(out, "server %s:%d (one port); client %d source addresses %s..%s, up to %d connections each\n",
+		serverAddr.Addr(), serverPort, len(srcs), srcs[0].Addr(), srcs[len(srcs)-1].Addr(), o.perAddr)
+
+	start := time.Now()
+	conns, err := dialAll(ctx, client, srcs, o)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	established := time.Since(start)
+	fmt.Fprintf(out, "established %d WebSocket connections in %v (%.0f/s)\n",
+		len(conns), established.Round(time.Millisecond), float64(len(conns))/established.Seconds())
+
+	start = time.Now()
+	pongs, echoes, err := pingAll(ctx, conns, o.parallel)
+	fmt.Fprintf(out, "pinged every connection and echoed a message on each in %v: %d pongs, %d echoes\n",
+		time.Since(start).Round(time.Millisecond), pongs, echoes)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return client, conns, nil
 }
 
 // usage is the process's memory after a full collection: live is the

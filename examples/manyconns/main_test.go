@@ -3,16 +3,38 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strconv"
 	"testing"
 )
 
+// TestMain runs the client side when this binary is the child process of
+// -client-process.
+func TestMain(m *testing.M) {
+	if os.Getenv(clientEnv) == "1" {
+		os.Exit(clientMain(context.Background(), os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
 func TestRun(t *testing.T) {
+	check(t, "-n", "2000", "-per-addr", "500", "-owners")
+}
+
+// TestRunClientProcess: the same with the client stack in a child process
+// over a socket pair.
+func TestRunClientProcess(t *testing.T) {
+	check(t, "-n", "2000", "-per-addr", "500", "-client-process")
+}
+
+func check(t *testing.T, args ...string) {
+	t.Helper()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"-n", "2000", "-per-addr", "500", "-owners"}, &out); err != nil {
+	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
+	owners := args[len(args)-1] == "-owners"
 	for _, want := range []string{
 		`server 10\.0\.0\.1:80 \(one port\); client 4 source addresses 10\.1\.0\.1\.\.10\.1\.0\.4`,
 		`established 2000 WebSocket connections in `,
@@ -20,8 +42,13 @@ func TestRun(t *testing.T) {
 		`pinged every connection and echoed a message on each in .*: 2000 pongs, 2000 echoes`,
 		`server, 2000 idle connections: heap .* B/conn\), goroutine stacks .* total \d+ B/conn`,
 		`heap spans in use \d+ B/conn`,
-		`server heap by owner .*\n(?s:.*)gVisor tcp\.Endpoint .*\n(?s:.*)ws\.Conn .*\n(?s:.*)  total +\d+ B`,
 	} {
+		if !regexp.MustCompile(want).Match(out.Bytes()) {
+			t.Errorf("output lacks %s:\n%s", want, out.String())
+		}
+	}
+	if owners {
+		want := `server heap by owner .*\n(?s:.*)gVisor tcp\.Endpoint .*\n(?s:.*)ws\.Conn .*\n(?s:.*)  total +\d+ B`
 		if !regexp.MustCompile(want).Match(out.Bytes()) {
 			t.Errorf("output lacks %s:\n%s", want, out.String())
 		}
