@@ -108,14 +108,18 @@ func inUse() uint64 {
 	return m.HeapInuse + m.StackInuse
 }
 
-// idleMem opens n WebSocket connections to a fresh server of kind k, echoes
-// one message on each so that every server connection is in its read loop,
+// idleMem opens n WebSocket connections to a fresh server of kind k (with
+// its idle handler, if it has one), echoes one message on each so that
+// every server connection is back to waiting for the next,
 // and returns the server's memory (heap in use plus stacks) and goroutines
 // per idle connection. On the userspace stack the client stack is silenced
 // and closed before the measurement, so only the server's side remains; on
 // kernel loopback the client's *net.TCPConn (a few hundred bytes) is in the
 // number for every server alike.
 func idleMem(k serverKind, n int) (perConn, goroutines float64, err error) {
+	if k.idle != nil {
+		k.handler = k.idle
+	}
 	t, err := startWS(k)
 	if err != nil {
 		return 0, 0, err

@@ -36,6 +36,46 @@ func glassnetHandler(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// glassnetIdleHandler is glassnet's server in the idle-memory section: the
+// same echo, served from notifications (ws.Conn.NotifyReadable) instead of
+// a goroutine per connection. The handler returns once the first
+// notification is armed, which ends net/http's goroutine for the
+// hijacked connection; each notification reads one message, echoes it
+// and arms the next. Over the userspace stack an armed notification is an
+// entry on the TCP endpoint's wait queue: no goroutine, no stack, no
+// buffer. Over a kernel *net.TCPConn ws has no readiness callback and
+// parks a goroutine in a one-byte read instead. The other libraries are
+// measured with their own model, a goroutine per connection blocked in a
+// read.
+func glassnetIdleHandler(w http.ResponseWriter, r *http.Request) {
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{MaxMessageSize: -1})
+	if err != nil {
+		return
+	}
+	e := &notifyEcho{c: c}
+	e.next = e.serve
+	c.NotifyReadable(e.next)
+}
+
+// notifyEcho is the state of one connection of glassnetIdleHandler.
+type notifyEcho struct {
+	c    *ws.Conn
+	next func()
+}
+
+func (e *notifyEcho) serve() {
+	ctx := context.Background()
+	typ, p, err := e.c.ReadMessage(ctx)
+	if err == nil {
+		err = e.c.WriteMessage(ctx, typ, p)
+	}
+	if err != nil {
+		e.c.CloseNow()
+		return
+	}
+	e.c.NotifyReadable(e.next)
+}
+
 var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
 
 func gorillaHandler(w http.ResponseWriter, r *http.Request) {
@@ -110,14 +150,16 @@ type serverKind struct {
 	name    string
 	handler http.HandlerFunc
 	user    bool // on the userspace stack instead of kernel loopback
+	// idle, if set, replaces handler in the idle-memory section.
+	idle http.HandlerFunc
 }
 
 var serverKinds = []serverKind{
-	{"glassnet", glassnetHandler, false},
-	{"gorilla", gorillaHandler, false},
-	{"coder", coderHandler, false},
-	{"gobwas", gobwasHandler, false},
-	{"glassnet/userspace", glassnetHandler, true},
+	{"glassnet", glassnetHandler, false, glassnetIdleHandler},
+	{"gorilla", gorillaHandler, false, nil},
+	{"coder", coderHandler, false, nil},
+	{"gobwas", gobwasHandler, false, nil},
+	{"glassnet/userspace", glassnetHandler, true, glassnetIdleHandler},
 }
 
 func startWS(k serverKind) (*wsTarget, error) {
