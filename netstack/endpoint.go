@@ -64,6 +64,7 @@ type endpoint struct {
 	// asks for super-packets to be cut before hooks and tap; seg is the
 	// read loop's buffer for that.
 	od       tun.OffloadDevice
+	vw       tun.VectorWriter // od's, if it has one
 	offloads tun.Offload
 	gsoMax   uint32
 	rxMu     sync.Mutex
@@ -80,6 +81,12 @@ type outBatch struct {
 	bufs  [][]byte  // what is handed to Write
 	gso   []tun.GSO // the offload metadata of each (zero without)
 	store [][]byte  // backing storage, reused across calls
+
+	// Packets as lists of gVisor's views, for a tun.VectorWriter
+	// (gather): vecs[i] is a window on parts, sizes[i] its length.
+	parts [][]byte
+	vecs  [][][]byte
+	sizes []int
 
 	// Segments cut in software for hooks and tap (splitOut).
 	sbufs    [][]byte
@@ -274,9 +281,21 @@ func (e *endpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
 			chunk = chunk[:e.wbatch]
 		}
 		list = list[len(chunk):]
+		chain := e.egress.Load()
+		if e.vw != nil && chain == nil && e.tap == nil {
+			// Nothing looks at the bytes: the device gathers each
+			// packet from gVisor's views, with no copy here.
+			ob.gather(chunk, e)
+			if !e.writeVecBatch(ob, &written) {
+				for _, pkt := range list {
+					e.drop(trace.Out, DropDeviceClosed, pkt.Size())
+				}
+				break
+			}
+			continue
+		}
 		ob.fill(chunk, e)
 		bufs, gso := ob.bufs, ob.gso
-		chain := e.egress.Load()
 		split := false
 		if e.gsoMax > 0 && (chain != nil || e.tap != nil) {
 			if e.split.Load() {

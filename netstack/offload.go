@@ -65,6 +65,7 @@ func (e *endpoint) setupOffload(dev tun.Device) {
 		return
 	}
 	e.od, e.offloads = od, o
+	e.vw, _ = dev.(tun.VectorWriter)
 	e.frameMax = tun.MaxSuperPacket
 	if tso := tun.OffloadCsum | tun.OffloadTSO4 | tun.OffloadTSO6; o&tso == tso {
 		e.gsoMax = gsoMaxSize
@@ -111,11 +112,13 @@ func (e *endpoint) gsoOf(pkt *stack.PacketBuffer) tun.GSO {
 
 // segmentsOut is how many packets the kernel makes of a packet written
 // with g.
-func segmentsOut(b []byte, g tun.GSO) int {
+func segmentsOut(b []byte, g tun.GSO) int { return segmentsOutLen(len(b), g) }
+
+func segmentsOutLen(size int, g tun.GSO) int {
 	if g.Type == tun.GSONone || g.Size == 0 {
 		return 1
 	}
-	payload := len(b) - int(g.HdrLen)
+	payload := size - int(g.HdrLen)
 	if payload <= 0 {
 		return 1
 	}
@@ -262,4 +265,69 @@ func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byt
 		}
 	}
 	return ob.sbufs, ob.sgso
+}
+
+// gather records pkts as lists of their views, with the offload metadata
+// e gives each, for a vectored write. The views stay gVisor's: they are
+// valid until WritePackets returns.
+func (ob *outBatch) gather(pkts []*stack.PacketBuffer, e *endpoint) {
+	ob.parts, ob.vecs, ob.sizes, ob.gso = ob.parts[:0], ob.vecs[:0], ob.sizes[:0], ob.gso[:0]
+	for _, pkt := range pkts {
+		ob.gso = append(ob.gso, e.gsoOf(pkt))
+		size := 0
+		vl, off := pkt.AsViewList()
+		for v := vl.Front(); v != nil; v = v.Next() {
+			b := v.AsSlice()
+			if off >= len(b) {
+				off -= len(b)
+				continue
+			}
+			ob.parts = append(ob.parts, b[off:])
+			size += len(b) - off
+			off = 0
+		}
+		ob.sizes = append(ob.sizes, size)
+		ob.vecs = append(ob.vecs, nil) // set below: parts may move while growing
+	}
+	at := 0
+	for i := range ob.vecs {
+		n := 0
+		for sz := 0; sz < ob.sizes[i]; n++ {
+			sz += len(ob.parts[at+n])
+		}
+		ob.vecs[i] = ob.parts[at : at+n : at+n]
+		at += n
+	}
+}
+
+// writeVecBatch is writeBatch for gathered packets. It returns false once
+// the device is closed, having counted what was not written.
+func (e *endpoint) writeVecBatch(ob *outBatch, written *int) bool {
+	vecs, gso, sizes := ob.vecs, ob.gso, ob.sizes
+	for len(vecs) > 0 {
+		n, err := e.vw.WriteGSOVec(vecs, gso)
+		n = min(max(n, 0), len(vecs))
+		for i := range n {
+			e.counters.packetsOut.Add(1)
+			e.counters.bytesOut.Add(uint64(sizes[i]))
+			if gso[i].Type != tun.GSONone {
+				e.counters.gsoOut.Add(1)
+				e.counters.gsoSegsOut.Add(uint64(segmentsOutLen(sizes[i], gso[i])))
+			}
+		}
+		*written += n
+		vecs, gso, sizes = vecs[n:], gso[n:], sizes[n:]
+		if len(vecs) == 0 {
+			return true
+		}
+		if errors.Is(err, tun.ErrClosed) || e.closed.Load() {
+			for _, sz := range sizes {
+				e.drop(trace.Out, DropDeviceClosed, sz)
+			}
+			return false
+		}
+		e.drop(trace.Out, DropWriteError, sizes[0])
+		vecs, gso, sizes = vecs[1:], gso[1:], sizes[1:]
+	}
+	return true
 }

@@ -120,6 +120,14 @@ type OffloadDevice interface {
 	OffloadStats() OffloadStats
 }
 
+// VectorWriter is implemented by an OffloadDevice that writes a packet
+// gathered from several buffers in one call (writev), so that a stack
+// whose packets are lists of views need not copy each into one buffer
+// first. pkts[i] holds the parts of packet i in order.
+type VectorWriter interface {
+	WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error)
+}
+
 // OffloadStats counts what an OffloadDevice moved as super-packets.
 type OffloadStats struct {
 	// GSOIn counts super-packets read (by ReadGSO or split by Read) and

@@ -163,14 +163,16 @@ type vnetOp struct {
 	limit  int
 	noWait bool // read: return at once when nothing is queued
 
-	pkts [][]byte // write
-	wgso []GSO    // nil: zero headers
+	pkts [][]byte   // write
+	vecs [][][]byte // or write these, each gathered from its parts
+	wgso []GSO      // nil: zero headers
 
 	n   int
 	err error
 
-	hdr [vnetHdrLen]byte
-	iov [2]unix.Iovec
+	hdr  [vnetHdrLen]byte
+	iov  [2]unix.Iovec
+	iovs []unix.Iovec // for vecs
 
 	readFn, writeFn func(fd uintptr) bool
 }
@@ -194,7 +196,8 @@ func (d *vnetIO) op() *vnetOp {
 }
 
 func (d *vnetIO) put(o *vnetOp) {
-	*o = vnetOp{io: d, readFn: o.readFn, writeFn: o.writeFn}
+	iovs := o.iovs[:0]
+	*o = vnetOp{io: d, readFn: o.readFn, writeFn: o.writeFn, iovs: iovs}
 	d.ops.Put(o)
 }
 
@@ -291,9 +294,28 @@ func (d *vnetIO) write(pkts [][]byte, gso []GSO) (int, error) {
 	return o.n, o.err
 }
 
+// writeVec writes each packet gathered from its parts, behind the header
+// made from the matching gso, and returns how many went.
+func (d *vnetIO) writeVec(pkts [][][]byte, gso []GSO) (int, error) {
+	if len(pkts) == 0 {
+		return 0, nil
+	}
+	o := d.op()
+	defer d.put(o)
+	o.vecs, o.wgso = pkts, gso
+	err := d.rc.Write(o.writeFn)
+	if err != nil {
+		return o.n, d.closedOr(err)
+	}
+	return o.n, o.err
+}
+
 // write is the RawConn.Write callback: writev until every packet went, an
 // error, or EAGAIN (then the poller waits and calls again).
 func (o *vnetOp) write(fd uintptr) bool {
+	if o.vecs != nil {
+		return o.writeVecs(fd)
+	}
 	for o.n < len(o.pkts) {
 		pkt := o.pkts[o.n]
 		var g GSO
@@ -324,6 +346,48 @@ func (o *vnetOp) write(fd uintptr) bool {
 				o.io.c.gsoOut.Add(1)
 				o.io.c.segsOut.Add(uint64(segs))
 			}
+		}
+		o.n++
+	}
+	return true
+}
+
+// writeVecs is write for packets in parts.
+func (o *vnetOp) writeVecs(fd uintptr) bool {
+	for o.n < len(o.vecs) {
+		parts := o.vecs[o.n]
+		g := o.wgso[o.n]
+		putVnetHdr(o.hdr[:], g)
+		o.iovs = o.iovs[:0]
+		var hv unix.Iovec
+		hv.Base = &o.hdr[0]
+		hv.SetLen(vnetHdrLen)
+		o.iovs = append(o.iovs, hv)
+		size := 0
+		for _, p := range parts {
+			if len(p) == 0 {
+				continue
+			}
+			var v unix.Iovec
+			v.Base = &p[0]
+			v.SetLen(len(p))
+			o.iovs = append(o.iovs, v)
+			size += len(p)
+		}
+		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iovs[0])), uintptr(len(o.iovs)))
+		switch e {
+		case 0:
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		default:
+			o.err = e
+			return true
+		}
+		if g.Type != GSONone && g.Size > 0 && size > int(g.HdrLen) {
+			o.io.c.gsoOut.Add(1)
+			o.io.c.segsOut.Add(uint64(segCount(size-int(g.HdrLen), int(g.Size))))
 		}
 		o.n++
 	}

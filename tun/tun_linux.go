@@ -41,6 +41,7 @@ type TUN struct {
 var (
 	_ Device        = (*TUN)(nil)
 	_ OffloadDevice = (*TUN)(nil)
+	_ VectorWriter  = (*TUN)(nil)
 )
 
 // Open creates the TUN interface cfg.Name, or attaches to it if it already
@@ -233,6 +234,22 @@ func (t *TUN) WriteGSO(pkts [][]byte, gso []GSO) (int, error) {
 		return t.Write(pkts)
 	}
 	n, err := t.vio.write(pkts, gso)
+	if err != nil {
+		return n, t.wrap("write", err)
+	}
+	return n, nil
+}
+
+// WriteGSOVec implements VectorWriter: WriteGSO for packets each gathered
+// from its parts by writev(2), with no copy into one buffer.
+func (t *TUN) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) {
+	if len(gso) < len(pkts) {
+		return 0, fmt.Errorf("tun: write %s: %d packets but %d GSO entries", t.name, len(pkts), len(gso))
+	}
+	if t.vio == nil {
+		return 0, fmt.Errorf("tun: write %s: vectored writes need offloads (IFF_VNET_HDR)", t.name)
+	}
+	n, err := t.vio.writeVec(pkts, gso)
 	if err != nil {
 		return n, t.wrap("write", err)
 	}

@@ -23,3 +23,7 @@ func (*TUN) Offloads() Offload                                          { return
 func (*TUN) OffloadStats() OffloadStats                                 { return OffloadStats{} }
 func (*TUN) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) { return 0, ErrNotSupported }
 func (*TUN) WriteGSO(pkts [][]byte, gso []GSO) (int, error)             { return 0, ErrNotSupported }
+
+var _ VectorWriter = (*TUN)(nil)
+
+func (*TUN) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) { return 0, ErrNotSupported }
