@@ -205,7 +205,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		client.Close()
 		clear(conns)
 	}
-	time.Sleep(200 * time.Millisecond)
+	settle(base.goroutines)
 
 	after := measure()
 	open := srv.open.Load()
@@ -294,6 +294,16 @@ func clientSide(ctx context.Context, dev tun.Device, o options, out io.Writer) (
 type usage struct {
 	live, inuse, stacks uint64
 	goroutines          int
+}
+
+// settle gives the goroutines that are ending (the client stack's, the
+// last callbacks' on a loaded machine) time to end, up to a few seconds:
+// the measurement is of the connections at rest.
+func settle(baseline int) {
+	time.Sleep(200 * time.Millisecond)
+	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > baseline && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // peakRSS is the process's peak resident set size in bytes (VmHWM), or 0
