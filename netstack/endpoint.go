@@ -219,11 +219,32 @@ func (e *endpoint) deliverPacket(b []byte, m rxMeta) {
 }
 
 // dispatch hands gVisor a copy of b.
+//
+// A large packet (a super-packet) is copied as two views, the first
+// holding every header: gVisor clones the chunk under a header it pulls up
+// when the chunk is shared, and a clone of a small chunk is cheap, of a
+// 64 KiB one is another copy of the packet.
 func dispatch(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte) {
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	var payload buffer.Buffer
+	if len(b) > splitHeadOver {
+		payload = buffer.MakeWithData(b[:headView])
+		payload.Append(buffer.NewViewWithData(b[headView:]))
+	} else {
+		payload = buffer.MakeWithData(b)
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: payload})
 	d.DeliverNetworkPacket(proto, pkt)
 	pkt.DecRef()
 }
+
+// A packet longer than splitHeadOver reaches gVisor as a first view of
+// headView bytes, room for the IP and transport headers with options
+// (IPv4 60 + TCP 60, IPv6 40 + TCP 60 and some extension headers), and a
+// view of the rest.
+const (
+	splitHeadOver = 4096
+	headView      = 256
+)
 
 // ethernet reports whether the device carries Ethernet frames.
 func (e *endpoint) ethernet() bool { return e.l2 }
