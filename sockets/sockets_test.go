@@ -549,7 +549,9 @@ func TestTable(t *testing.T) {
 		for _, r := range s.Table() {
 			rows[r.FD] = r
 		}
-		if rows[srv].State == "CLOSE-WAIT" && rows[c].RecvQ == 5 || time.Now().After(deadline) {
+		// The server's ACK of the FIN (FIN-WAIT1 to FIN-WAIT2) may come
+		// after the server is in CLOSE-WAIT.
+		if rows[srv].State == "CLOSE-WAIT" && rows[c].State == "FIN-WAIT2" && rows[c].RecvQ == 5 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
