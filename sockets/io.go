@@ -1,9 +1,11 @@
 package sockets
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -149,14 +151,24 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 	}
 }
 
+// The reader and writer ep.Write and ep.Read take come from pools rather
+// than from the socket: a socket is kept small, and one that is not in a
+// call holds neither.
+var (
+	sliceWriters = sync.Pool{New: func() any { return new(tcpip.SliceWriter) }}
+	byteReaders  = sync.Pool{New: func() any { return new(bytes.Reader) }}
+)
+
 // read is one nonblocking ep.Read into b. off is the stream offset of the
 // first byte read (the bytes received on this socket before the call).
 func (so *socket) read(b []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, uint64, tcpip.Error) {
 	so.readMu.Lock()
 	defer so.readMu.Unlock()
-	so.rw = b
-	res, terr := so.ep.Read(&so.rw, opts)
-	so.rw = nil
+	w := sliceWriters.Get().(*tcpip.SliceWriter)
+	*w = b
+	res, terr := so.ep.Read(w, opts)
+	*w = nil
+	sliceWriters.Put(w)
 	off := so.rxOff
 	if terr == nil && !opts.Peek {
 		so.rxOff += uint64(res.Count)
@@ -295,9 +307,11 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 func (so *socket) write(b []byte, opts tcpip.WriteOptions) (int64, uint64, tcpip.Error) {
 	so.writeMu.Lock()
 	defer so.writeMu.Unlock()
-	so.wr.Reset(b)
-	n, terr := so.ep.Write(&so.wr, opts)
-	so.wr.Reset(nil)
+	r := byteReaders.Get().(*bytes.Reader)
+	r.Reset(b)
+	n, terr := so.ep.Write(r, opts)
+	r.Reset(nil)
+	byteReaders.Put(r)
 	off := so.txOff
 	so.txOff += uint64(n)
 	return n, off, terr

@@ -1,7 +1,6 @@
 package sockets
 
 import (
-	"bytes"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -86,15 +85,11 @@ type socket struct {
 	isClosed atomic.Bool
 	nonblock atomic.Bool
 
-	// readMu serializes ep.Read so that rxOff matches the bytes handed out
-	// and rw can be reused without allocating.
-	readMu sync.Mutex
-	rw     tcpip.SliceWriter
-	rxOff  uint64 // stream offset: bytes received before the next read
-
-	// writeMu does the same for ep.Write.
+	// readMu serializes ep.Read so that rxOff matches the bytes handed
+	// out; writeMu does the same for ep.Write and txOff.
+	readMu  sync.Mutex
+	rxOff   uint64 // stream offset: bytes received before the next read
 	writeMu sync.Mutex
-	wr      bytes.Reader
 	txOff   uint64 // bytes copied into the send buffer so far
 
 	mu      sync.Mutex
