@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -217,4 +218,66 @@ func BenchmarkEcho(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestBlockedReadHoldsNoBuffer has 200 server Conns on loopback TCP
+// blocked in ReadMessage: the heap they hold is far below one read
+// buffer each, because a read on a *net.TCPConn waits for data before it
+// takes a buffer.
+func TestBlockedReadHoldsNoBuffer(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes what the heap holds")
+	}
+	const conns = 200
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var clients, servers []net.Conn
+	defer func() {
+		for _, c := range append(clients, servers...) {
+			c.Close()
+		}
+	}()
+	for range conns {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients, servers = append(clients, c), append(servers, s)
+	}
+	cfg := newConfig(0, time.Second, nil, "")
+	before := heapInUse()
+	ended := make(chan error, conns)
+	blocked := make([]*Conn, conns)
+	for i, s := range servers {
+		blocked[i] = newConn(s, nil, false, "", cfg)
+		go func() {
+			_, _, err := blocked[i].ReadMessage(context.Background())
+			ended <- err
+		}()
+	}
+	// Let every reader reach its wait; what is measured is what the
+	// waiting readers hold.
+	for range 50 {
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	per := (int64(heapInUse()) - int64(before)) / conns
+	t.Logf("%d bytes of heap per Conn blocked in ReadMessage", per)
+	if per >= readBufSize/2 {
+		t.Errorf("%d bytes of heap per blocked reader: it holds its read buffer (%d bytes)", per, readBufSize)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	for range conns {
+		<-ended
+	}
+	runtime.KeepAlive(blocked)
 }

@@ -51,7 +51,7 @@ func (c *Conn) releaseReader() {
 	putReader(c.br)
 	c.br = nil
 	if p, ok := c.rsrc.(*prefixReader); ok && len(p.p) == 0 {
-		c.rsrc = c.nc
+		c.rsrc = c.srcBase
 	}
 }
 

@@ -90,9 +90,17 @@ type Conn struct {
 	// that arrived behind the handshake are still to be read.
 	br   *bufio.Reader
 	rsrc io.Reader
-	roff int64 // offset of the next frame header since the handshake
-	rerr error // sticky error ending the read side
-	ctrl [MaxControlPayload]byte
+	// srcBase is what rsrc is once the prefix is read: nc, or on a
+	// *net.TCPConn an fdSource that awaitData can fill from without
+	// blocking (await_unix.go); await is the state of that.
+	srcBase io.Reader
+	await   *rawWait
+	// reads counts the reads from the transport that have started
+	// (readMessage, and NotifyReadable looking at what arrived).
+	reads uint64
+	roff  int64 // offset of the next frame header since the handshake
+	rerr  error // sticky error ending the read side
+	ctrl  [MaxControlPayload]byte
 	// readFilter is set once br reads through a frameFilter (hooks.go).
 	readFilter bool
 	// Messages Ping read while no ReadMessage was running (ping.go).
@@ -151,7 +159,7 @@ type Conn struct {
 func newConn(nc net.Conn, early []byte, client bool, subprotocol string, cfg connConfig) *Conn {
 	c := &Conn{
 		nc:          nc,
-		rsrc:        nc,
+		srcBase:     nc,
 		client:      client,
 		subprotocol: subprotocol,
 		cfg:         cfg,
@@ -165,8 +173,10 @@ func newConn(nc net.Conn, early []byte, client bool, subprotocol string, cfg con
 	if c.sendq.limit <= 0 {
 		c.sendq.limit = DefaultWriteQueueLimit
 	}
+	c.setupAwait()
+	c.rsrc = c.srcBase
 	if len(early) > 0 {
-		c.rsrc = &prefixReader{p: bytes.Clone(early), r: nc}
+		c.rsrc = &prefixReader{p: bytes.Clone(early), r: c.srcBase}
 	}
 	if client {
 		c.keys = new(maskKeys)

@@ -45,6 +45,23 @@
 // DialOptions.NetDial lets the client run over any transport, and Client
 // runs the handshake over a connection that is already open.
 //
+// ReadMessage returns a new slice per message; ReadMessageInto reads into a
+// buffer the caller reuses, and with WriteMessage costs no allocation per
+// message once the buffer is as large as the messages. Send queues a
+// message without waiting for the peer, up to a bound (WriteQueueLimit),
+// beyond which it waits or fails the connection with 1008
+// (WriteQueueFull): a broadcast to many peers is not held up by a slow one.
+//
+// An idle Conn holds no read or write buffer. A server with many idle
+// connections can also do without a goroutine per connection: instead of
+// blocking in ReadMessage, it asks NotifyReadable to call it back when the
+// next message arrives. Over the glassnet stack (*sockets.Conn) an armed
+// notification is an entry on the socket's wait queue, not a goroutine;
+// over the kernel's TCP a goroutine still waits for the first byte. A
+// ReadMessage waiting for a message on a *net.TCPConn holds no buffer
+// either (it waits through the connection's syscall.RawConn); on other
+// transports it holds a pooled read buffer while it waits.
+//
 // A connection ends in one of three ways, and reads report which: a close
 // handshake gives a *CloseError with the peer's code and reason; TCP ending
 // without a close frame gives a *CloseError with StatusAbnormalClosure

@@ -36,9 +36,10 @@ type readableNotifier interface {
 // Over the glassnet stack (a *sockets.Conn, or any net.Conn with a
 // NotifyReadable(fn func()) (stop func()) method of the same meaning) an
 // armed notification holds no goroutine and no buffer: the transport calls
-// back when data arrives. Over other transports, such as the kernel's
-// *net.TCPConn, a goroutine waits in a read of the first byte with a
-// pooled read buffer until something arrives; stop does not end that wait
+// back when data arrives. Over other transports a goroutine waits for the
+// first byte until something arrives: on the kernel's *net.TCPConn
+// without a buffer (it waits through the connection's syscall.RawConn),
+// on others in a read with a pooled buffer. stop does not end that wait
 // early (the goroutine ends when data arrives or the Conn is closed).
 func (c *Conn) NotifyReadable(fn func()) (stop func()) {
 	n := &readNotify{c: c, fn: fn}
@@ -61,6 +62,10 @@ type readNotify struct {
 
 	mu        sync.Mutex
 	stopTrans func() // cancels the transport's notification
+	// reads is c.reads when the transport was armed: if it has not
+	// moved when the transport calls back, no one has read since and
+	// what made the transport readable is still there to read.
+	reads uint64
 }
 
 func (n *readNotify) armed() bool { return n.state.Load() == notifyArmed }
@@ -150,6 +155,7 @@ func (n *readNotify) armTransport(rn readableNotifier) {
 	}
 	// The callback runs on a goroutine of the transport and must not
 	// block: the work goes to a goroutine of its own.
+	n.reads = n.c.reads
 	n.stopTrans = rn.NotifyReadable(func() { go n.examine(true) })
 }
 
@@ -174,7 +180,12 @@ func (n *readNotify) examine(fromTransport bool) {
 	// A context bound by an earlier read may have fired since.
 	c.watchRead(context.Background())
 	rn, canNotify := c.nc.(readableNotifier)
-	mustRead := fromTransport
+	n.mu.Lock()
+	// When someone else has read since the transport was armed, what
+	// made it readable may be gone: arm it again rather than wait in a
+	// read. It calls back at once if it is still readable.
+	mustRead := fromTransport && n.reads == c.reads
+	n.mu.Unlock()
 	for n.armed() {
 		if ready, _ := n.readyLocked(); ready {
 			break
@@ -188,6 +199,11 @@ func (n *readNotify) examine(fromTransport bool) {
 			return
 		}
 		mustRead = false
+		c.reads++
+		if c.awaitData() != nil {
+			// The read side ends; ReadMessage will say how.
+			break
+		}
 		c.reader()
 		c.hookReads()
 		b, err := c.br.Peek(MinHeaderSize)

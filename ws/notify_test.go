@@ -125,6 +125,46 @@ func TestNotifyReadableIdleHoldsNothing(t *testing.T) {
 		t.Fatalf("a ping woke the application (%d notifications, %d before)", n, before)
 	}
 
+	// Both ends ping at once: the server's Ping reads its pong itself
+	// while its notification is armed, which then must not be left
+	// waiting in a read.
+	for _, p := range pairs[3:6] {
+		srvPing := make(chan error, 1)
+		go func() { srvPing <- p.srv.Ping(ctx, []byte("from the server")) }()
+		// The client has no reader but Ping: it pings until the server's
+		// ping has been answered on the way.
+	answered:
+		for {
+			if err := p.cli.Ping(ctx, []byte("from the client")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-srvPing:
+				if err != nil {
+					t.Fatal(err)
+				}
+				break answered
+			default:
+			}
+		}
+	}
+	if g := waitGoroutines(t, base+conns/20); g > base+conns/20 {
+		t.Fatalf("%d goroutines for %d idle connections after pings", g-base, conns)
+	}
+	for _, p := range pairs[3:6] {
+		// The notification is armed again once the goroutine that
+		// looked at the transport has finished.
+		for end := time.Now().Add(10 * time.Second); p.sraw.waiting() != 1; {
+			if time.Now().After(end) {
+				t.Fatal("the notification was not armed again after pings: a goroutine waits in a read")
+			}
+			runtime.Gosched()
+		}
+		if holdsReader(p.srv) {
+			t.Fatal("a connection holds a read buffer after pings")
+		}
+	}
+
 	// Messages that arrive later, large and fragmented ones too, are read
 	// correctly.
 	big := bytes.Repeat([]byte("0123456789abcdef"), 20000)

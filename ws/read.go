@@ -86,6 +86,13 @@ func (c *Conn) readMessageInto(ctx context.Context, buf []byte) (MessageType, []
 // appending it to buf (a new slice when buf is nil). It is called with
 // readLock held.
 func (c *Conn) readMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
+	c.reads++
+	if err := c.awaitData(); err != nil {
+		if ctxErr := ctxDone(ctx); ctxErr != nil && isTimeout(err) {
+			return 0, nil, ctxErr
+		}
+		return c.endRead(ctx, err)
+	}
 	c.reader()
 	defer c.releaseReader()
 	var (

@@ -1,0 +1,10 @@
+//go:build !unix
+
+package ws
+
+// rawWait is only used on unix.
+type rawWait struct{}
+
+func (c *Conn) setupAwait() {}
+
+func (c *Conn) awaitData() error { return nil }
