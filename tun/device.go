@@ -30,3 +30,40 @@ type Device interface {
 	Write(pkts [][]byte) (int, error)
 	Close() error
 }
+
+// MaxSuperPacket is the longest packet ReadGSO returns: an IPv6 header and
+// the largest payload length it can state. A buffer for ReadGSO needs this
+// many bytes to take every packet whole.
+const MaxSuperPacket = 40 + 65535
+
+// OffloadDevice is implemented by a Device that can move super-packets
+// with their offload metadata: a TUN opened with IFF_VNET_HDR. Read and
+// Write of Device keep their contract on it (IP packets no longer than the
+// MTU, checksums complete): Read cuts super-packets from the kernel into
+// packets in software and completes partial checksums, Write hands packets
+// over without offload metadata.
+type OffloadDevice interface {
+	Device
+	// Offloads returns the offloads agreed with the kernel; 0 when the
+	// device runs without (the kernel refused, or Config.NoOffload).
+	Offloads() Offload
+	// ReadGSO reads like Read and stores each packet's metadata in the
+	// matching element of gso. Packets may be super-packets up to
+	// MaxSuperPacket bytes, and may carry partial checksums.
+	ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error)
+	// WriteGSO writes like Write, each packet with the metadata in the
+	// matching element of gso: a super-packet is segmented, and a partial
+	// checksum completed, by the kernel.
+	WriteGSO(pkts [][]byte, gso []GSO) (int, error)
+	// OffloadStats returns the device's counters of super-packets and of
+	// packets dropped for bad metadata.
+	OffloadStats() OffloadStats
+}
+
+// VectorWriter is implemented by an OffloadDevice that writes a packet
+// gathered from several buffers in one call (writev), so that a stack
+// whose packets are lists of views need not copy each into one buffer
+// first. pkts[i] holds the parts of packet i in order.
+type VectorWriter interface {
+	WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error)
+}
