@@ -13,7 +13,9 @@ import (
 //
 // The channel exists only while it is needed: while a call holds it (wait
 // to release), while a deadline is armed, or once one has passed. An idle
-// connection without deadlines holds none, whatever it did before.
+// connection without deadlines holds none, whatever it did before. A
+// channel that was never closed goes back to a pool when it is no longer
+// needed, so that calls without deadlines allocate nothing.
 type deadline struct {
 	mu      sync.Mutex
 	timer   *time.Timer
@@ -27,7 +29,7 @@ func (d *deadline) wait() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ch == nil {
-		d.ch = make(chan struct{})
+		d.ch = newDeadlineChan()
 	}
 	d.waiters++
 	return d.ch
@@ -45,8 +47,20 @@ func (d *deadline) release() {
 // armed or has passed. Called with mu held.
 func (d *deadline) drop() {
 	if d.waiters == 0 && d.timer == nil && d.ch != nil && !isClosed(d.ch) {
+		// Nothing holds it and nothing will close it.
+		deadlineChans.Put(d.ch)
 		d.ch = nil
 	}
+}
+
+// deadlineChans holds channels that were never closed.
+var deadlineChans sync.Pool
+
+func newDeadlineChan() chan struct{} {
+	if ch, ok := deadlineChans.Get().(chan struct{}); ok {
+		return ch
+	}
+	return make(chan struct{})
 }
 
 func isClosed(ch chan struct{}) bool {
@@ -78,7 +92,7 @@ func (d *deadline) set(t time.Time) {
 		return
 	}
 	if d.ch == nil {
-		d.ch = make(chan struct{})
+		d.ch = newDeadlineChan()
 	}
 	dur := time.Until(t)
 	if dur <= 0 {
