@@ -45,6 +45,20 @@ func holdsReader(c *Conn) bool {
 	return c.br != nil
 }
 
+// waitArmed waits until one notification is armed on c: the application's
+// callback arms the next one after it has echoed, and a goroutine that
+// looked at the transport arms it again before it ends. A goroutine left
+// waiting in a read instead never does.
+func waitArmed(t *testing.T, c *memConn) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); c.waiting() != 1; {
+		if time.Now().After(end) {
+			t.Fatalf("%d notifications armed after 10 s, want 1: a goroutine waits in a read", c.waiting())
+		}
+		runtime.Gosched()
+	}
+}
+
 // waitGoroutines waits until at most n goroutines run, and returns how
 // many do.
 func waitGoroutines(t *testing.T, n int) int {
@@ -73,12 +87,17 @@ func TestNotifyReadableIdleHoldsNothing(t *testing.T) {
 	pairs := make([]*pair, conns)
 	for i := range pairs {
 		cn, sn := memConnPair(0)
+		// With a keepalive too: between pings it is a timer, not a
+		// goroutine.
+		scfg := newConfig(0, time.Second, nil, "")
+		scfg.keepAlive = time.Hour
 		p := &pair{
 			cli:  newConn(cn, nil, true, "", newConfig(0, time.Second, nil, "")),
-			srv:  newConn(sn, nil, false, "", newConfig(0, time.Second, nil, "")),
+			srv:  newConn(sn, nil, false, "", scfg),
 			sraw: sn,
 			done: make(chan error, 1),
 		}
+		p.srv.startKeepAlive()
 		pairs[i] = p
 		eventEcho(p.srv, &p.reads, p.done)
 	}
@@ -108,11 +127,9 @@ func TestNotifyReadableIdleHoldsNothing(t *testing.T) {
 		t.Fatalf("%d goroutines for %d idle connections (%d before)", g-base, conns, base)
 	}
 	for i, p := range pairs {
+		waitArmed(t, p.sraw)
 		if holdsReader(p.srv) || holdsReader(p.cli) {
 			t.Fatalf("connection %d holds a read buffer while idle", i)
-		}
-		if n := p.sraw.waiting(); n != 1 {
-			t.Fatalf("connection %d: %d transport notifications armed, want 1", i, n)
 		}
 	}
 
@@ -152,14 +169,7 @@ func TestNotifyReadableIdleHoldsNothing(t *testing.T) {
 		t.Fatalf("%d goroutines for %d idle connections after pings", g-base, conns)
 	}
 	for _, p := range pairs[3:6] {
-		// The notification is armed again once the goroutine that
-		// looked at the transport has finished.
-		for end := time.Now().Add(10 * time.Second); p.sraw.waiting() != 1; {
-			if time.Now().After(end) {
-				t.Fatal("the notification was not armed again after pings: a goroutine waits in a read")
-			}
-			runtime.Gosched()
-		}
+		waitArmed(t, p.sraw)
 		if holdsReader(p.srv) {
 			t.Fatal("a connection holds a read buffer after pings")
 		}
