@@ -70,17 +70,14 @@ type queuedMsg struct {
 // an arena; the drain goroutine, which runs only while the queue is not
 // empty, swaps the arena for a spare one and writes everything in it,
 // coalescing small messages into large writes. An empty queue holds no
-// memory.
+// memory: the arenas go back to a pool.
 type sendQueue struct {
 	limit int
 	full  QueueFullPolicy
 
 	mu       sync.Mutex
-	arena    []byte
-	msgs     []queuedMsg
-	spare    []byte      // the arena last written, for reuse
-	spareMsg []queuedMsg //
-	queued   int         // bytes in arena plus bytes being written
+	b        *sendBufs // from sendBufPool while the queue is not empty
+	queued   int       // bytes in the arena plus bytes being written
 	draining bool
 	room     chan struct{} // closed when bytes are written; nil if no one waits
 	waiting  int
@@ -157,9 +154,13 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 		q.mu.Lock()
 		q.waiting--
 	}
-	off := len(q.arena)
-	q.arena = append(q.arena, p...)
-	q.msgs = append(q.msgs, queuedMsg{typ: typ, off: off, n: len(p)})
+	if q.b == nil {
+		q.b = getSendBufs()
+	}
+	b := q.b
+	off := len(b.arena)
+	b.arena = append(b.arena, p...)
+	b.msgs = append(b.msgs, queuedMsg{typ: typ, off: off, n: len(p)})
 	q.queued += len(p)
 	start := !q.draining
 	q.draining = true
@@ -171,6 +172,33 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 }
 
 var errClosedConn = errors.New("connection closed")
+
+// sendBufs are a write queue's arenas: the one Send appends to and the one
+// the drain goroutine writes from (or last wrote from). A queue takes them
+// from a pool when it stops being empty and gives them back when it is
+// empty again, so that an idle connection holds none and a busy one
+// allocates nothing per message.
+type sendBufs struct {
+	arena, spare   []byte
+	msgs, spareMsg []queuedMsg
+}
+
+// maxPooledArena bounds the arenas kept in the pool.
+const maxPooledArena = 1 << 20
+
+var sendBufPool = sync.Pool{New: func() any { return new(sendBufs) }}
+
+func getSendBufs() *sendBufs { return sendBufPool.Get().(*sendBufs) }
+
+func putSendBufs(b *sendBufs) {
+	if cap(b.arena) > maxPooledArena || cap(b.spare) > maxPooledArena {
+		return
+	}
+	clear(b.msgs[:cap(b.msgs)])
+	clear(b.spareMsg[:cap(b.spareMsg)])
+	b.arena, b.spare, b.msgs, b.spareMsg = b.arena[:0], b.spare[:0], b.msgs[:0], b.spareMsg[:0]
+	sendBufPool.Put(b)
+}
 
 // SendStats returns the write queue's counters.
 func (c *Conn) SendStats() SendStats {
@@ -196,11 +224,12 @@ func (c *Conn) drain() {
 	q := &c.sendq
 	for {
 		q.mu.Lock()
-		if q.failed || q.err != nil || len(q.msgs) == 0 {
+		if q.failed || q.err != nil || len(q.b.msgs) == 0 {
 			failed := q.failed
 			dropped := q.dropQueuedLocked()
 			q.draining = false
-			q.arena, q.msgs, q.spare, q.spareMsg = nil, nil, nil, nil
+			putSendBufs(q.b)
+			q.b = nil
 			q.mu.Unlock()
 			c.traceDrops(dropped)
 			if failed {
@@ -208,8 +237,9 @@ func (c *Conn) drain() {
 			}
 			return
 		}
-		arena, msgs := q.arena, q.msgs
-		q.arena, q.msgs = q.spare[:0], q.spareMsg[:0]
+		b := q.b
+		arena, msgs := b.arena, b.msgs
+		b.arena, b.msgs = b.spare[:0], b.spareMsg[:0]
 		q.mu.Unlock()
 
 		err := c.writeQueued(arena, msgs)
@@ -233,7 +263,7 @@ func (c *Conn) drain() {
 			}
 		}
 		clear(msgs)
-		q.spare, q.spareMsg = arena[:0], msgs[:0]
+		b.spare, b.spareMsg = arena[:0], msgs[:0]
 		if q.room != nil {
 			close(q.room)
 			q.room = nil
@@ -246,17 +276,18 @@ func (c *Conn) drain() {
 // dropQueuedLocked drops every message still queued, counting them, and
 // returns their sizes for the trace. q.mu is held.
 func (q *sendQueue) dropQueuedLocked() []int {
-	if len(q.msgs) == 0 {
+	b := q.b
+	if len(b.msgs) == 0 {
 		return nil
 	}
-	sizes := make([]int, len(q.msgs))
-	for i, m := range q.msgs {
+	sizes := make([]int, len(b.msgs))
+	for i, m := range b.msgs {
 		sizes[i] = m.n
 		q.queued -= m.n
 	}
-	q.dropEnded += uint64(len(q.msgs))
-	q.msgs = q.msgs[:0]
-	q.arena = q.arena[:0]
+	q.dropEnded += uint64(len(b.msgs))
+	b.msgs = b.msgs[:0]
+	b.arena = b.arena[:0]
 	if q.room != nil {
 		close(q.room)
 		q.room = nil
