@@ -200,15 +200,21 @@ func (n *readNotify) examine(fromTransport bool) {
 		}
 		mustRead = false
 		c.reads++
-		if c.awaitData() != nil {
-			// The read side ends; ReadMessage will say how.
+		if err := c.awaitData(); err != nil {
+			// The read side ends here, as it would in ReadMessage,
+			// which then reports it: an error such as a reset is
+			// reported by the transport only once.
+			c.endRead(context.Background(), err)
 			break
 		}
 		c.reader()
 		c.hookReads()
 		b, err := c.br.Peek(MinHeaderSize)
 		if err != nil {
-			// The read side ends; ReadMessage will say how.
+			if len(b) > 0 {
+				err = noEOF(err)
+			}
+			c.endRead(context.Background(), err)
 			break
 		}
 		if op := RawHeader(b).Opcode(); op != OpPing && op != OpPong {

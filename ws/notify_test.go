@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -302,5 +303,24 @@ func TestNotifyReadable(t *testing.T) {
 				<-fired
 			})
 		})
+	}
+}
+
+// TestNotifyReadableReset has the peer reset a kernel TCP connection while
+// a notification waits: the notification fires and ReadMessage reports
+// the reset, which the kernel reports only to the first read.
+func TestNotifyReadableReset(t *testing.T) {
+	t.Parallel()
+	a, b := tcpPair(t)
+	srv := newConn(b, nil, false, "", newConfig(0, time.Second, nil, ""))
+	defer srv.CloseNow()
+	fired := make(chan struct{})
+	srv.NotifyReadable(func() { close(fired) })
+	a.(*net.TCPConn).SetLinger(0)
+	a.Close()
+	<-fired
+	_, _, err := srv.ReadMessage(testContext(t))
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("got %v, want ECONNRESET", err)
 	}
 }
