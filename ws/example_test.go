@@ -200,3 +200,41 @@ func ExampleConn_NotifyReadable() {
 	// two
 	// three
 }
+
+func ExampleConn_Send() {
+	// A server that pushes updates without waiting for the client: Send
+	// queues each message (up to WriteQueueLimit bytes; a client that
+	// falls further behind is let go with close 1008) and returns.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{WriteQueueLimit: 1 << 20, WriteQueueFull: ws.QueueFailConn})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for i := range 3 {
+			if err := c.Send(ws.MessageText, []byte(fmt.Sprint("update ", i))); err != nil {
+				return
+			}
+		}
+		c.ReadMessage(context.Background()) // until the client closes
+	}))
+	defer srv.Close()
+
+	ctx := context.Background()
+	c, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 3 {
+		_, p, err := c.ReadMessage(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(string(p))
+	}
+	c.Close(ws.StatusNormalClosure, "")
+	// Output:
+	// update 0
+	// update 1
+	// update 2
+}
