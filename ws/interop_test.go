@@ -47,7 +47,15 @@ func TestInteropNode(t *testing.T) {
 	pinged := make(chan error, 1)
 	url, errs := handlerServer(t, &AcceptOptions{Subprotocols: []string{"chat"}}, func(c *Conn) error {
 		ctx := context.Background()
-		go func() { pinged <- c.Ping(ctx, []byte("are you there")) }()
+		// The ping goes first: the client closes once it has its three
+		// echoes, so a ping racing the echoes could meet a closed
+		// connection. Ping reads for itself and keeps the messages that
+		// arrive before the pong for ReadMessage.
+		err := c.Ping(ctx, []byte("are you there"))
+		pinged <- err
+		if err != nil {
+			return err
+		}
 		for {
 			typ, p, err := c.ReadMessage(ctx)
 			if err != nil {
