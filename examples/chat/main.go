@@ -73,7 +73,10 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.handlers.Add(1)
 	defer h.handlers.Done()
-	c, err := ws.Accept(w, r, nil)
+	// A member's outgoing lines wait in a bounded queue (ws Send); one
+	// that lets 256 KiB pile up without reading is closed with 1008, so a
+	// slow member neither stalls the broadcast nor grows the server.
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{WriteQueueLimit: 256 << 10, WriteQueueFull: ws.QueueFailConn})
 	if err != nil {
 		return
 	}
@@ -113,15 +116,14 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.broadcast("* " + name + " left")
 }
 
-// broadcast sends line to every member. A member that cannot take it within
-// a few seconds misses it; its own reader notices the broken connection.
+// broadcast queues line for every member without waiting for any of them.
+// A member whose queue is full is failed with 1008 by Send; its own reader
+// then sees the connection end.
 func (h *hub) broadcast(line string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for c := range h.members {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c.WriteMessage(ctx, ws.MessageText, []byte(line))
-		cancel()
+		c.Send(ws.MessageText, []byte(line))
 	}
 }
 
