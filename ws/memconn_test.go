@@ -160,13 +160,6 @@ func (c *memConn) waiting() int {
 	return len(c.r.notify)
 }
 
-// unread returns how many bytes written to c the peer has not read.
-func (c *memConn) unread() int {
-	c.w.mu.Lock()
-	defer c.w.mu.Unlock()
-	return len(c.w.buf)
-}
-
 func (c *memConn) Close() error {
 	c.r.mu.Lock()
 	c.r.rclosed = true
