@@ -65,6 +65,7 @@ type endpoint struct {
 	// read loop's buffer for that.
 	od       tun.OffloadDevice
 	vw       tun.VectorWriter // od's, if it has one
+	sr       tun.SplitReader  // od's, if it has one
 	offloads tun.Offload
 	gsoMax   uint32
 	rxMu     sync.Mutex

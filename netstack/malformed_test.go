@@ -90,6 +90,12 @@ func TestClassify(t *testing.T) {
 			if _, r := classify(c.pkt); r != c.reason {
 				t.Errorf("classify = %q, want %q", r, c.reason)
 			}
+			// Read in two parts (splitread.go), the head
+			// holding the longest IP header.
+			head := c.pkt[:min(len(c.pkt), 60)]
+			if _, r := classifySize(head, len(c.pkt)); r != c.reason {
+				t.Errorf("classifySize(head %d bytes) = %q, want %q", len(head), r, c.reason)
+			}
 		})
 	}
 	for _, p := range [][]byte{

@@ -66,6 +66,7 @@ func (e *endpoint) setupOffload(dev tun.Device) {
 	}
 	e.od, e.offloads = od, o
 	e.vw, _ = dev.(tun.VectorWriter)
+	e.sr, _ = dev.(tun.SplitReader)
 	e.frameMax = tun.MaxSuperPacket
 	if tso := tun.OffloadCsum | tun.OffloadTSO4 | tun.OffloadTSO6; o&tso == tso {
 		e.gsoMax = gsoMaxSize
@@ -146,13 +147,32 @@ type rxMeta struct {
 // readLoopGSO is readLoop on an offload device: super-packets come whole.
 func (e *endpoint) readLoopGSO() {
 	defer e.wg.Done()
-	bufs := make([][]byte, e.batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, e.frameMax)
-	}
+	var bufs [][]byte
 	sizes := make([]int, e.batch)
 	gso := make([]tun.GSO, e.batch)
+	var slots *splitSlots
+	if e.sr != nil {
+		slots = newSplitSlots(e.batch)
+		defer slots.release()
+	}
 	for {
+		if slots != nil && e.ingress.Load() == nil && e.tap == nil {
+			// Nothing looks at the bytes: read into gVisor's views
+			// (splitread.go).
+			if err := e.readSplit(e.sr, slots, sizes, gso); err != nil {
+				if e.closed.Load() || errors.Is(err, tun.ErrClosed) {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			continue
+		}
+		if bufs == nil {
+			bufs = make([][]byte, e.batch)
+			for i := range bufs {
+				bufs[i] = make([]byte, e.frameMax)
+			}
+		}
 		n, err := e.od.ReadGSO(bufs, sizes, gso)
 		n = min(max(n, 0), len(bufs))
 		for i := 0; i < n; i++ {

@@ -13,28 +13,34 @@ import (
 // Checks deeper than the lengths (checksums, options, addresses) are left
 // to gVisor, which counts its own failures (see Malformed).
 func classify(pkt []byte) (tcpip.NetworkProtocolNumber, DropReason) {
-	if len(pkt) == 0 {
+	return classifySize(pkt, len(pkt))
+}
+
+// classifySize is classify for a packet of size bytes of which head, the
+// first, holds the IP header (a packet read in two parts).
+func classifySize(head []byte, size int) (tcpip.NetworkProtocolNumber, DropReason) {
+	if size == 0 || len(head) == 0 {
 		return 0, DropEmpty
 	}
-	switch header.IPVersion(pkt) {
+	switch header.IPVersion(head) {
 	case header.IPv4Version:
-		if len(pkt) < header.IPv4MinimumSize {
+		if len(head) < header.IPv4MinimumSize {
 			return 0, DropIPv4Short
 		}
-		ip := header.IPv4(pkt)
+		ip := header.IPv4(head)
 		hlen := int(ip.HeaderLength())
-		if hlen < header.IPv4MinimumSize || hlen > len(pkt) {
+		if hlen < header.IPv4MinimumSize || hlen > size {
 			return 0, DropIPv4HeaderLength
 		}
-		if tl := int(ip.TotalLength()); tl < hlen || tl > len(pkt) {
+		if tl := int(ip.TotalLength()); tl < hlen || tl > size {
 			return 0, DropIPv4TotalLength
 		}
 		return header.IPv4ProtocolNumber, ""
 	case header.IPv6Version:
-		if len(pkt) < header.IPv6MinimumSize {
+		if len(head) < header.IPv6MinimumSize {
 			return 0, DropIPv6Short
 		}
-		if pl := int(header.IPv6(pkt).PayloadLength()); header.IPv6MinimumSize+pl > len(pkt) {
+		if pl := int(header.IPv6(head).PayloadLength()); header.IPv6MinimumSize+pl > size {
 			return 0, DropIPv6PayloadLength
 		}
 		return header.IPv6ProtocolNumber, ""

@@ -148,38 +148,42 @@ type gsoLayout struct {
 
 // layout checks that pkt is a packet g can segment and returns its layout,
 // or a drop reason. It reads only within pkt and does not allocate.
-func (g GSO) layout(pkt []byte) (gsoLayout, string) {
+func (g GSO) layout(pkt []byte) (gsoLayout, string) { return g.layoutHead(pkt, len(pkt)) }
+
+// layoutHead is layout for a packet of size bytes of which only the first,
+// head, are at hand: every header must lie within head.
+func (g GSO) layoutHead(head []byte, size int) (gsoLayout, string) {
 	var l gsoLayout
-	if len(pkt) < 1 {
+	if len(head) < 1 || size < len(head) {
 		return l, DropGSOHeaders
 	}
-	switch pkt[0] >> 4 {
+	switch head[0] >> 4 {
 	case 4:
-		if g.Type == GSOTCPv6 || len(pkt) < ipv4MinLen {
+		if g.Type == GSOTCPv6 || len(head) < ipv4MinLen {
 			return l, DropGSOHeaders
 		}
-		l.ipLen = int(pkt[0]&0x0f) * 4
-		l.end = int(binary.BigEndian.Uint16(pkt[ipv4TotalLenOff:]))
-		frag := binary.BigEndian.Uint16(pkt[ipv4FlagsOff:])
-		if l.ipLen < ipv4MinLen || l.end < l.ipLen || l.end > len(pkt) || frag&0x3fff != 0 {
+		l.ipLen = int(head[0]&0x0f) * 4
+		l.end = int(binary.BigEndian.Uint16(head[ipv4TotalLenOff:]))
+		frag := binary.BigEndian.Uint16(head[ipv4FlagsOff:])
+		if l.ipLen < ipv4MinLen || l.end < l.ipLen || l.end > size || l.ipLen > len(head) || frag&0x3fff != 0 {
 			return l, DropGSOHeaders
 		}
-		l.proto = pkt[ipv4ProtoOff]
+		l.proto = head[ipv4ProtoOff]
 	case 6:
-		if g.Type == GSOTCPv4 || len(pkt) < ipv6Len {
+		if g.Type == GSOTCPv4 || len(head) < ipv6Len {
 			return l, DropGSOHeaders
 		}
 		l.v6 = true
 		l.ipLen = ipv6Len
-		l.end = ipv6Len + int(binary.BigEndian.Uint16(pkt[ipv6PayLenOff:]))
-		if l.end > len(pkt) {
+		l.end = ipv6Len + int(binary.BigEndian.Uint16(head[ipv6PayLenOff:]))
+		if l.end > size {
 			return l, DropGSOHeaders
 		}
-		l.proto = pkt[ipv6NextOff]
+		l.proto = head[ipv6NextOff]
 	default:
 		return l, DropGSOHeaders
 	}
-	l4 := pkt[l.ipLen:l.end]
+	l4 := head[l.ipLen:min(l.end, len(head))]
 	switch g.Type {
 	case GSOTCPv4, GSOTCPv6:
 		if l.proto != protoTCP || len(l4) < tcpMinLen {
@@ -207,8 +211,12 @@ func (g GSO) layout(pkt []byte) (gsoLayout, string) {
 // Segments returns how many packets the super-packet pkt becomes when cut
 // by g (1 for a super-packet no larger than one segment), or 0 and the
 // reason when pkt does not fit g.
-func (g GSO) Segments(pkt []byte) (int, string) {
-	l, reason := g.layout(pkt)
+func (g GSO) Segments(pkt []byte) (int, string) { return g.SegmentsOf(pkt, len(pkt)) }
+
+// SegmentsOf is Segments for a packet of size bytes that begins with head,
+// which holds all of its headers (a packet read with SplitReader).
+func (g GSO) SegmentsOf(head []byte, size int) (int, string) {
+	l, reason := g.layoutHead(head, size)
 	if reason != "" {
 		return 0, reason
 	}

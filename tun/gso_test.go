@@ -367,6 +367,17 @@ func FuzzSegment(f *testing.F) {
 			return
 		}
 		l, _ := g.layout(pkt)
+		// A packet read in two parts: the head with every header
+		// is enough, and a head without all of them is refused.
+		for cut := 0; cut <= len(pkt); cut++ {
+			hn, hreason := g.SegmentsOf(pkt[:cut], len(pkt))
+			if cut >= l.hdrLen && (hn != n || hreason != "") {
+				t.Fatalf("SegmentsOf(head %d bytes) = %d, %q; Segments = %d", cut, hn, hreason, n)
+			}
+			if cut < l.hdrLen && hreason == "" {
+				t.Fatalf("SegmentsOf(head %d bytes, headers %d) accepted", cut, l.hdrLen)
+			}
+		}
 		dst := make([]byte, l.hdrLen+int(size))
 		var payload []byte
 		for i := range n {

@@ -158,6 +158,7 @@ type vnetOp struct {
 	io *vnetIO
 
 	bufs   [][]byte // read
+	tails  [][]byte // or read each packet into bufs[i], then tails[i]
 	sizes  []int
 	gso    []GSO
 	limit  int
@@ -171,7 +172,7 @@ type vnetOp struct {
 	err error
 
 	hdr  [vnetHdrLen]byte
-	iov  [2]unix.Iovec
+	iov  [3]unix.Iovec
 	iovs []unix.Iovec // for vecs
 
 	readFn, writeFn func(fd uintptr) bool
@@ -204,13 +205,22 @@ func (d *vnetIO) put(o *vnetOp) {
 // read reads up to limit packets with their metadata. With noWait it
 // returns 0 packets instead of blocking.
 func (d *vnetIO) read(bufs [][]byte, sizes []int, gso []GSO, limit int, noWait bool) (int, error) {
+	return d.readSplit(bufs, nil, sizes, gso, limit, noWait)
+}
+
+// readSplit is read with packet i scattered over bufs[i] and then
+// tails[i], when tails is not nil.
+func (d *vnetIO) readSplit(bufs, tails [][]byte, sizes []int, gso []GSO, limit int, noWait bool) (int, error) {
 	limit = min(limit, len(bufs), len(sizes), len(gso))
+	if tails != nil {
+		limit = min(limit, len(tails))
+	}
 	if limit <= 0 {
 		return 0, nil
 	}
 	o := d.op()
 	defer d.put(o)
-	o.bufs, o.sizes, o.gso, o.limit, o.noWait = bufs, sizes, gso, limit, noWait
+	o.bufs, o.tails, o.sizes, o.gso, o.limit, o.noWait = bufs, tails, sizes, gso, limit, noWait
 	err := d.rc.Read(o.readFn)
 	n, rerr := o.n, o.err
 	if err != nil {
@@ -234,7 +244,17 @@ func (o *vnetOp) read(fd uintptr) bool {
 			o.iov[1].Base = &b[0]
 		}
 		o.iov[1].SetLen(len(b))
-		r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&o.iov[0])), 2)
+		niov, room := 2, len(b)
+		if o.tails != nil {
+			t := o.tails[o.n]
+			o.iov[2].Base = nil
+			if len(t) > 0 {
+				o.iov[2].Base = &t[0]
+			}
+			o.iov[2].SetLen(len(t))
+			niov, room = 3, room+len(t)
+		}
+		r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&o.iov[0])), uintptr(niov))
 		switch e {
 		case 0:
 		case unix.EINTR:
@@ -251,14 +271,14 @@ func (o *vnetOp) read(fd uintptr) bool {
 			continue
 		}
 		m -= vnetHdrLen
-		pkt := b[:m]
-		g, reason := parseVnetHdr(o.hdr[:], pkt)
+		head := b[:min(m, len(b))]
+		g, reason := parseVnetHdrSize(o.hdr[:], m)
 		if reason != "" {
 			o.io.c.drop(reason)
 			continue
 		}
 		if g.Type != GSONone {
-			segs, reason := g.Segments(pkt)
+			segs, reason := g.SegmentsOf(head, m)
 			if reason != "" {
 				o.io.c.drop(reason)
 				continue
@@ -266,10 +286,10 @@ func (o *vnetOp) read(fd uintptr) bool {
 			o.io.c.gsoIn.Add(1)
 			o.io.c.segsIn.Add(uint64(segs))
 		}
-		if m == len(b) {
+		if m == room {
 			// The kernel truncates silently to fit the buffer;
 			// the IP header tells the length the packet had.
-			m = max(m, ipPacketLen(b))
+			m = max(m, ipPacketLen(head))
 		}
 		o.sizes[o.n] = m
 		o.gso[o.n] = g

@@ -182,3 +182,40 @@ func TestTUNReadSplitsAcrossCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestTUNReadGSOSplit reads a super-packet made by the kernel (one
+// UDP_SEGMENT write) into a head and a tail: the same bytes and metadata
+// as ReadGSO, with the headers in the head.
+func TestTUNReadGSOSplit(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		dev := openTUN(t, Config{HostAddr: hostPrefix})
+		if dev.Offloads()&OffloadUSO4 == 0 {
+			t.Skipf("the kernel did not agree to USO (offloads %v)", dev.Offloads())
+		}
+		payload := pattern(10*1000 + 123)
+		want := 28 + len(payload)
+		for _, tailLen := range []int{MaxSuperPacket, 32 << 10} {
+			sendUDP(t, payload, 1000)
+			heads, tails := [][]byte{make([]byte, 64)}, [][]byte{make([]byte, tailLen)}
+			sizes, gso := []int{0}, []GSO{{}}
+			for {
+				n, err := dev.ReadGSOSplit(heads, tails, sizes, gso)
+				if err != nil || n != 1 {
+					t.Fatalf("ReadGSOSplit = %d, %v", n, err)
+				}
+				head := heads[0][:min(sizes[0], 64)]
+				if len(head) < 28 || head[9] != 17 {
+					continue
+				}
+				if sizes[0] != want || gso[0].Type != GSOUDP || gso[0].Size != 1000 {
+					t.Fatalf("tail of %d: read %d bytes with %+v; want %d, UDP, size 1000", tailLen, sizes[0], gso[0], want)
+				}
+				pkt := append(append([]byte(nil), head...), tails[0][:want-64]...)
+				if p, ok := parseUDP4(pkt); !ok || !bytes.Equal(p.payload, payload) {
+					t.Errorf("the packet joined from head and tail does not carry the payload")
+				}
+				break
+			}
+		}
+	})
+}

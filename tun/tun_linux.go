@@ -42,6 +42,7 @@ var (
 	_ Device        = (*TUN)(nil)
 	_ OffloadDevice = (*TUN)(nil)
 	_ VectorWriter  = (*TUN)(nil)
+	_ SplitReader   = (*TUN)(nil)
 )
 
 // Open creates the TUN interface cfg.Name, or attaches to it if it already
@@ -191,6 +192,19 @@ func (t *TUN) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
 		n, err = t.fdio.read(bufs, sizes, min(t.batch, len(gso)))
 		clear(gso[:n])
 	}
+	if err != nil {
+		return n, t.wrap("read", err)
+	}
+	return n, nil
+}
+
+// ReadGSOSplit implements SplitReader: ReadGSO with each packet scattered
+// over heads[i] and tails[i] by readv(2).
+func (t *TUN) ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+	if t.vio == nil {
+		return 0, fmt.Errorf("tun: read %s: split reads need offloads (IFF_VNET_HDR)", t.name)
+	}
+	n, err := t.vio.readSplit(heads, tails, sizes, gso, t.batch, false)
 	if err != nil {
 		return n, t.wrap("read", err)
 	}

@@ -27,3 +27,9 @@ func (*TUN) WriteGSO(pkts [][]byte, gso []GSO) (int, error)             { return
 var _ VectorWriter = (*TUN)(nil)
 
 func (*TUN) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) { return 0, ErrNotSupported }
+
+var _ SplitReader = (*TUN)(nil)
+
+func (*TUN) ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+	return 0, ErrNotSupported
+}

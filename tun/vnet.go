@@ -66,7 +66,10 @@ const (
 // parseVnetHdr reads the virtio header h of the packet pkt into a GSO. It
 // returns the drop reason instead when the header is malformed or
 // inconsistent with pkt's length. It does not allocate.
-func parseVnetHdr(h []byte, pkt []byte) (GSO, string) {
+func parseVnetHdr(h []byte, pkt []byte) (GSO, string) { return parseVnetHdrSize(h, len(pkt)) }
+
+// parseVnetHdrSize is parseVnetHdr for a packet of size bytes.
+func parseVnetHdrSize(h []byte, size int) (GSO, string) {
 	if len(h) < vnetHdrLen {
 		return GSO{}, DropVnetShort
 	}
@@ -93,7 +96,7 @@ func parseVnetHdr(h []byte, pkt []byte) (GSO, string) {
 	}
 	if g.NeedsCsum {
 		g.CsumStart, g.CsumOffset = v.CsumStart(), v.CsumOffset()
-		if int(g.CsumStart)+int(g.CsumOffset)+2 > len(pkt) {
+		if int(g.CsumStart)+int(g.CsumOffset)+2 > size {
 			return GSO{}, DropVnetCsum
 		}
 	}

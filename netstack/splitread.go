@@ -1,0 +1,154 @@
+package netstack
+
+import (
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+)
+
+// Reading into gVisor's memory. On a tun.SplitReader the read loop reads
+// each packet straight into two of gVisor's views: a head of headView
+// bytes, which holds the headers, and a tail for the rest. A super-packet
+// then reaches TCP in the views it was read into, with no copy: the tail
+// is handed over when it is more than half of its 64 KiB chunk (a copy
+// would take a chunk of that size too), and the slot gets a new view.
+// Smaller packets are copied as dispatch copies them, so that a small
+// segment never pins a large chunk in a receive queue. While link hooks or
+// the tap look at packets, the loop reads into one buffer as before
+// (readLoopGSO), so they see each packet whole.
+
+// splitSlots are the views a split read fills: heads[i] and tails[i] are
+// the memory of views[i], one pair per packet of a batch.
+type splitSlots struct {
+	headV, tailV []*buffer.View
+	heads, tails [][]byte
+	flat         []byte // a packet joined into one buffer
+}
+
+// tailSize is the capacity of a tail view: what is left of the longest
+// packet after the head, within gVisor's largest pooled chunk.
+const tailSize = tun.MaxSuperPacket - headView
+
+// takeTailOver is the tail length from which the tail view itself goes to
+// gVisor instead of a copy.
+const takeTailOver = buffer.MaxChunkSize / 2
+
+func newSplitSlots(n int) *splitSlots {
+	s := &splitSlots{
+		headV: make([]*buffer.View, n), tailV: make([]*buffer.View, n),
+		heads: make([][]byte, n), tails: make([][]byte, n),
+	}
+	for i := range n {
+		s.fill(i)
+	}
+	return s
+}
+
+// fill gives slot i the views it lacks.
+func (s *splitSlots) fill(i int) {
+	if s.headV[i] == nil {
+		s.headV[i] = buffer.NewViewSize(headView)
+		s.heads[i] = s.headV[i].AsSlice()
+	}
+	if s.tailV[i] == nil {
+		s.tailV[i] = buffer.NewViewSize(tailSize)
+		s.tails[i] = s.tailV[i].AsSlice()
+	}
+}
+
+// release returns the views to gVisor's pools.
+func (s *splitSlots) release() {
+	for i := range s.headV {
+		if s.headV[i] != nil {
+			s.headV[i].Release()
+		}
+		if s.tailV[i] != nil {
+			s.tailV[i].Release()
+		}
+	}
+}
+
+// join copies the size bytes of slot i into one buffer.
+func (s *splitSlots) join(i, size int) []byte {
+	if s.flat == nil {
+		s.flat = make([]byte, tun.MaxSuperPacket)
+	}
+	n := copy(s.flat, s.heads[i][:min(size, headView)])
+	if size > n {
+		copy(s.flat[n:], s.tails[i][:size-n])
+	}
+	return s.flat[:size]
+}
+
+// take hands over slot i's views holding a packet of size bytes (longer
+// than splitHeadOver) as a gVisor buffer, and refills the slot.
+func (s *splitSlots) take(i, size int) buffer.Buffer {
+	head := s.headV[i]
+	s.headV[i] = nil
+	b := buffer.MakeWithView(head)
+	tailLen := size - headView
+	if tailLen > takeTailOver {
+		tail := s.tailV[i]
+		s.tailV[i] = nil
+		tail.CapLength(tailLen)
+		b.Append(tail)
+	} else {
+		b.Append(buffer.NewViewWithData(s.tails[i][:tailLen]))
+	}
+	s.fill(i)
+	return b
+}
+
+// readSplit is one round of the read loop on a tun.SplitReader; it
+// returns the device's error.
+func (e *endpoint) readSplit(sr tun.SplitReader, s *splitSlots, sizes []int, gso []tun.GSO) error {
+	n, err := sr.ReadGSOSplit(s.heads, s.tails, sizes, gso)
+	n = min(max(n, 0), len(sizes))
+	for i := range n {
+		size := sizes[i]
+		if size > headView+tailSize {
+			e.drop(trace.In, DropTruncated, size)
+			continue
+		}
+		e.deliverSplit(s, i, max(size, 0), gso[i])
+	}
+	return err
+}
+
+// deliverSplit is deliverGSO for the packet in slot i.
+func (e *endpoint) deliverSplit(s *splitSlots, i, size int, g tun.GSO) {
+	if size <= splitHeadOver || g.Type == tun.GSOUDP || e.ingress.Load() != nil || e.tap != nil {
+		// Small, to be cut, or to be seen: in one buffer, as
+		// readLoopGSO has it.
+		e.deliverGSO(s.join(i, size), g)
+		return
+	}
+	head := s.heads[i]
+	valid := g.NeedsCsum || g.DataValid
+	proto, reason := classifySize(head, size)
+	if reason != "" {
+		e.drop(trace.In, reason, size)
+		return
+	}
+	ref := e.dispatcher.Load()
+	if ref == nil || ref.d == nil {
+		e.drop(trace.In, DropDetached, size)
+		return
+	}
+	e.counters.packetsIn.Add(1)
+	e.counters.bytesIn.Add(uint64(size))
+	if g.Type != tun.GSONone {
+		segs, _ := g.SegmentsOf(head, size)
+		e.counters.gsoIn.Add(1)
+		e.counters.gsoSegsIn.Add(uint64(segs))
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: s.take(i, size)})
+	e.rxMu.Lock()
+	e.rxValid.Store(valid)
+	ref.d.DeliverNetworkPacket(proto, pkt)
+	e.rxValid.Store(false)
+	e.rxMu.Unlock()
+	pkt.DecRef()
+}
