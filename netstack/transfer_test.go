@@ -34,6 +34,7 @@ func TestTCPTransfer(t *testing.T) {
 		{name: "v4-mtu1280-1ms", pipe: tun.PipeOptions{MTU: 1280, Latency: time.Millisecond}},
 		{name: "v6-mtu1280-1ms", pipe: tun.PipeOptions{MTU: 1280, Latency: time.Millisecond}, v6: true},
 		{name: "v4-queue16", pipe: tun.PipeOptions{QueueLen: 16}},
+		{name: "v4-cubic", edit: func(_ string, o *Options) { o.CongestionControl = Cubic }},
 		{name: "v4-reno-nosack", edit: func(_ string, o *Options) {
 			o.CongestionControl = Reno
 			o.DisableSACK = true
