@@ -68,7 +68,18 @@ const bulkBytes = 8 << 20
 func bulkBothWays(t *testing.T, st *Stack, fam tunFamily) {
 	t.Helper()
 	la := tcpip.FullAddress{NIC: st.NICID(), Addr: tcpip.AddrFromSlice(fam.stack.Addr().AsSlice()), Port: 5001}
-	ln, err := gonet.ListenTCP(st.Stack(), la, fam.proto)
+	// The connection of an earlier call holds the port until the
+	// kernel's FIN, sent as that call returned, has been processed.
+	var (
+		ln  *gonet.TCPListener
+		err error
+	)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ln, err = gonet.ListenTCP(st.Stack(), la, fam.proto)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
