@@ -22,13 +22,17 @@ const envTUNChild = "GLASSBENCH_TUN_CHILD"
 // tunResult is what the child process in its own network namespace reports
 // for one MTU with offloads on or off: bytes per second of each round.
 // Offloads names the offloads the TUN agreed with the kernel ("off"
-// without).
+// without). KernelEcho and KernelDiscard are kernel loopback in the same
+// namespace, measured between the TUN transfers of each round, so that the
+// ratio compares runs made under the same load.
 type tunResult struct {
-	MTU      int
-	Offloads string
-	Echo     []float64
-	Discard  []float64
-	Err      string
+	MTU           int
+	Offloads      string
+	Echo          []float64
+	Discard       []float64
+	KernelEcho    []float64
+	KernelDiscard []float64
+	Err           string
 }
 
 // envTUNOffload chooses the TUN rows: "off", "on", or both (the default),
@@ -86,11 +90,23 @@ func tunChild() {
 	}
 	rounds, _ := strconv.Atoi(os.Getenv("GLASSBENCH_ROUNDS"))
 	total, _ := strconv.ParseInt(os.Getenv("GLASSBENCH_BYTES"), 10, 64)
+	// The kernel loopback baseline runs here too: a new namespace's lo
+	// is down.
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "glassbench: ip link set lo up: %v %s\n", err, out)
+		os.Exit(1)
+	}
+	kt, err := kernelTCP()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "glassbench:", err)
+		os.Exit(1)
+	}
+	defer kt.close()
 	var res []tunResult
 	for _, mtu := range mtus {
 		for _, noOffload := range tunOffloadModes() {
 			r := tunResult{MTU: mtu, Offloads: "off"}
-			if err := tunOne(mtu, noOffload, rounds, total, &r); err != nil {
+			if err := tunOne(kt, mtu, noOffload, rounds, total, &r); err != nil {
 				r.Err = err.Error()
 			}
 			res = append(res, r)
@@ -99,7 +115,7 @@ func tunChild() {
 	json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func tunOne(mtu int, noOffload bool, rounds int, total int64, r *tunResult) error {
+func tunOne(kt *tcpTarget, mtu int, noOffload bool, rounds int, total int64, r *tunResult) error {
 	stackAddr := netip.MustParsePrefix("10.201.0.2/24")
 	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(stackAddr), NoOffload: noOffload})
 	if err != nil {
@@ -133,10 +149,16 @@ func tunOne(mtu int, noOffload bool, rounds int, total int64, r *tunResult) erro
 	// counters; the other rounds still run.
 	var failed []string
 	for range rounds {
+		if v, err := bulk(kt.echo, total, true); err == nil {
+			r.KernelEcho = append(r.KernelEcho, v)
+		}
 		if v, err := bulk(echo, total, true); err != nil {
 			failed = append(failed, "echo: "+err.Error())
 		} else {
 			r.Echo = append(r.Echo, v)
+		}
+		if v, err := bulk(kt.discard, total, false); err == nil {
+			r.KernelDiscard = append(r.KernelDiscard, v)
 		}
 		if v, err := bulk(discard, total, false); err != nil {
 			failed = append(failed, "discard: "+err.Error())
