@@ -16,7 +16,9 @@ import (
 )
 
 // Every server echoes each message with its library's own message-level
-// API, as an application would write it.
+// API, as an application would write it. glassnet's echo reads with
+// ReadMessageInto, into a buffer the connection keeps (ReadMessage hands
+// the caller a new slice per message, gorilla's and coder's Read do too).
 
 func glassnetHandler(w http.ResponseWriter, r *http.Request) {
 	c, err := ws.Accept(w, r, &ws.AcceptOptions{MaxMessageSize: -1})
@@ -25,14 +27,16 @@ func glassnetHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.CloseNow()
 	ctx := context.Background()
+	var buf []byte
 	for {
-		typ, p, err := c.ReadMessage(ctx)
+		typ, p, err := c.ReadMessageInto(ctx, buf)
 		if err != nil {
 			return
 		}
 		if err := c.WriteMessage(ctx, typ, p); err != nil {
 			return
 		}
+		buf = p
 	}
 }
 
