@@ -305,13 +305,8 @@ func (d *vnetIO) write(pkts [][]byte, gso []GSO) (int, error) {
 		return 0, nil
 	}
 	o := d.op()
-	defer d.put(o)
 	o.pkts, o.wgso = pkts, gso
-	err := d.rc.Write(o.writeFn)
-	if err != nil {
-		return o.n, d.closedOr(err)
-	}
-	return o.n, o.err
+	return d.runWrite(o)
 }
 
 // writeVec writes each packet gathered from its parts, behind the header
@@ -321,10 +316,14 @@ func (d *vnetIO) writeVec(pkts [][][]byte, gso []GSO) (int, error) {
 		return 0, nil
 	}
 	o := d.op()
-	defer d.put(o)
 	o.vecs, o.wgso = pkts, gso
-	err := d.rc.Write(o.writeFn)
-	if err != nil {
+	return d.runWrite(o)
+}
+
+// runWrite runs a prepared write through the poller and gives o back.
+func (d *vnetIO) runWrite(o *vnetOp) (int, error) {
+	defer d.put(o)
+	if err := d.rc.Write(o.writeFn); err != nil {
 		return o.n, d.closedOr(err)
 	}
 	return o.n, o.err
