@@ -12,7 +12,10 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-// Segmentation offload on a tun.OffloadDevice (a TUN with IFF_VNET_HDR).
+// Segmentation offload on a tun.OffloadDevice (a TUN with IFF_VNET_HDR,
+// or an in-memory pair made with tun.PipeOptions.Offload, which carries
+// super-packets and their metadata from one stack to the other as a veth
+// pair with GSO and GRO does).
 //
 // Egress: with TSO and checksum offload agreed, the endpoint is a gVisor
 // stack.GSOEndpoint with HostGSOSupported, as link/fdbased is on a socket

@@ -14,10 +14,22 @@ type PipeOptions struct {
 	// Latency delays every packet by this much, one way.
 	Latency time.Duration
 	// QueueLen bounds the packets in flight in each direction; a writer
-	// blocks while its direction is full. 0 means 1024.
+	// blocks while its direction is full. 0 means 1024. With Offload a
+	// super-packet counts as one packet, so a direction may then hold up
+	// to QueueLen*MaxSuperPacket bytes.
 	QueueLen int
 	// Names of the two ends; empty means "mem0" and "mem1".
 	NameA, NameB string
+	// Offload makes both ends OffloadDevices with checksum offload and
+	// TSO for IPv4 and IPv6, like two stacks over a veth pair with GSO
+	// and GRO: WriteGSO queues a TCP super-packet of up to
+	// MaxSuperPacket bytes whole, with its metadata, and ReadGSO on the
+	// other end returns it so. Each segment it stands for still fits the
+	// MTU. Plain Read cuts super-packets into packets and completes
+	// partial checksums in software (Device's contract); plain Write sends
+	// packets without metadata. Off, the ends report no offloads and
+	// refuse metadata.
+	Offload bool
 }
 
 // PipeStats counts what one end of a pair has moved.
@@ -29,8 +41,9 @@ type PipeStats struct {
 }
 
 type memPacket struct {
-	buf *[]byte // from the pair's pool; back to it once read
+	buf *[]byte // from the pair's pools; back to one once read
 	due time.Time
+	gso GSO // with Offload only
 }
 
 // Memory is one end of an in-memory device pair made by Pipe.
@@ -40,7 +53,11 @@ type Memory struct {
 	latency time.Duration
 	in      chan memPacket // packets for this end to read
 	peer    *Memory
-	pool    *sync.Pool // *[]byte packet buffers, shared by both ends
+	pool    *sync.Pool // *[]byte packet buffers of MTU bytes, shared by both ends
+	big     *sync.Pool // *[]byte of MaxSuperPacket bytes, with Offload
+	offload bool
+	split   pipeSplit // plain Read with Offload
+	oc      pipeCounters
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -69,10 +86,16 @@ func Pipe(opts PipeOptions) (a, b *Memory) {
 		b := make([]byte, 0, mtu)
 		return &b
 	}}
+	big := &sync.Pool{New: func() any {
+		b := make([]byte, 0, MaxSuperPacket)
+		return &b
+	}}
 	mk := func(name string) *Memory {
 		return &Memory{
 			name:    name,
 			pool:    pool,
+			big:     big,
+			offload: opts.Offload,
 			mtu:     opts.MTU,
 			latency: opts.Latency,
 			in:      make(chan memPacket, opts.QueueLen),
@@ -98,6 +121,9 @@ func (m *Memory) Read(bufs [][]byte, sizes []int) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
+	if m.offload {
+		return m.readOffload(bufs, sizes, nil)
+	}
 	var p memPacket
 	select {
 	case <-m.done:
@@ -106,18 +132,13 @@ func (m *Memory) Read(bufs [][]byte, sizes []int) (int, error) {
 	}
 	n := 0
 	for {
-		if d := time.Until(p.due); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-m.done:
-				t.Stop()
-				return 0, ErrClosed
-			case <-t.C:
-			}
+		if err := m.wait(p); err != nil {
+			m.release(p)
+			return 0, err
 		}
 		sizes[n] = len(*p.buf)
 		copy(bufs[n], *p.buf)
-		m.pool.Put(p.buf)
+		m.release(p)
 		n++
 		if n == len(bufs) || n == len(sizes) {
 			break
@@ -142,33 +163,70 @@ func (m *Memory) Write(pkts [][]byte) (int, error) {
 		}
 		buf := m.pool.Get().(*[]byte)
 		*buf = append((*buf)[:0], pkt...)
-		p := memPacket{buf: buf}
-		if m.latency > 0 {
-			p.due = time.Now().Add(m.latency)
-		}
-		// Check in order (a select picks at random among ready cases): a
-		// closed device refuses, an unplugged peer discards, else send.
-		select {
-		case <-m.done:
-			return i, ErrClosed
-		default:
-		}
-		select {
-		case <-m.peer.done:
-			m.discarded.Add(1)
-			continue
-		default:
-		}
-		select {
-		case <-m.done:
-			return i, ErrClosed
-		case <-m.peer.done:
-			m.discarded.Add(1)
-		case m.peer.in <- p:
-			m.written.Add(1)
+		if err := m.send(memPacket{buf: buf}); err != nil {
+			return i, err
 		}
 	}
 	return len(pkts), nil
+}
+
+// send queues p for the peer, blocking while its queue is full. It takes
+// p.buf: to the peer, or back to a pool.
+func (m *Memory) send(p memPacket) error {
+	if m.latency > 0 {
+		p.due = time.Now().Add(m.latency)
+	}
+	// Check in order (a select picks at random among ready cases): a
+	// closed device refuses, an unplugged peer discards, else send.
+	select {
+	case <-m.done:
+		m.release(p)
+		return ErrClosed
+	default:
+	}
+	select {
+	case <-m.peer.done:
+		m.release(p)
+		m.discarded.Add(1)
+		return nil
+	default:
+	}
+	select {
+	case <-m.done:
+		m.release(p)
+		return ErrClosed
+	case <-m.peer.done:
+		m.release(p)
+		m.discarded.Add(1)
+	case m.peer.in <- p:
+		m.written.Add(1)
+	}
+	return nil
+}
+
+// wait blocks until p is due, or the device is closed.
+func (m *Memory) wait(p memPacket) error {
+	d := time.Until(p.due)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-m.done:
+		return ErrClosed
+	case <-t.C:
+		return nil
+	}
+}
+
+// release returns the buffer of p to the pool it came from.
+func (m *Memory) release(p memPacket) {
+	if cap(*p.buf) > m.mtu {
+		m.big.Put(p.buf)
+		return
+	}
+	m.pool.Put(p.buf)
 }
 
 // Close implements Device. Packets the other end writes afterwards are
