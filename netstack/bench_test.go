@@ -12,15 +12,16 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-// BenchmarkTCPThroughput moves 1 MiB per op from one stack to the other.
+// BenchmarkTCPThroughput moves 1 MiB per op from one stack to the other:
+// packet by packet, traced, and as super-packets over a pipe with
+// offloads.
 func BenchmarkTCPThroughput(b *testing.B) {
-	for _, traced := range []bool{false, true} {
-		name := "plain"
-		if traced {
-			name = "traced"
-		}
-		b.Run(name, func(b *testing.B) {
-			x, y := benchPair(b, traced)
+	for _, v := range []struct {
+		name            string
+		traced, offload bool
+	}{{"plain", false, false}, {"traced", true, false}, {"offload", false, true}} {
+		b.Run(v.name, func(b *testing.B) {
+			x, y := benchPipe(b, v.traced, tun.PipeOptions{Offload: v.offload})
 			server, client := connect(b, x, y, addrB4, ipv4.ProtocolNumber)
 			buf := make([]byte, 1<<20)
 			done := make(chan error, 1)
@@ -55,7 +56,12 @@ func BenchmarkTCPThroughput(b *testing.B) {
 
 func benchPair(b *testing.B, traced bool) (*Stack, *Stack) {
 	b.Helper()
-	da, db := tun.Pipe(tun.PipeOptions{})
+	return benchPipe(b, traced, tun.PipeOptions{})
+}
+
+func benchPipe(b *testing.B, traced bool, popts tun.PipeOptions) (*Stack, *Stack) {
+	b.Helper()
+	da, db := tun.Pipe(popts)
 	var tr *trace.Tracer
 	if traced {
 		tr = trace.New(trace.SinkFunc(func(*trace.Event) {}))

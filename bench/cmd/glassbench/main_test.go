@@ -17,7 +17,7 @@ func TestRunShort(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"kernel loopback", "glassnet in-memory pair, MTU 1500", "kernel -> TUN -> glassnet",
+		"kernel loopback", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet",
 		"glassnet / best peer", "allocs", "KB/conn", "glassnet/userspace",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -175,7 +175,7 @@ func startWS(k serverKind) (*wsTarget, error) {
 		var d net.Dialer
 		return &wsTarget{name: k.name, url: "ws://" + l.Addr().String() + "/", dial: d.DialContext, close: serveHTTP(l, k.handler)}, nil
 	}
-	p, err := newPair(1500)
+	p, err := newPair(1500, true)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,9 @@ var (
 	clientPrefix = netip.MustParsePrefix("10.77.0.1/16")
 )
 
-// pair is two userspace stacks wired back to back over tun.Pipe.
+// pair is two userspace stacks wired back to back over tun.Pipe; with
+// offload, the pipe carries TCP super-packets whole with their GSO
+// metadata (tun.PipeOptions.Offload), as a veth pair with GSO and GRO does.
 type pair struct {
 	server, client   *netstack.Stack
 	ssocks, csocks   *sockets.Sockets
@@ -23,8 +25,8 @@ type pair struct {
 	clientClosedOnce bool
 }
 
-func newPair(mtu int) (*pair, error) {
-	da, db := tun.Pipe(tun.PipeOptions{MTU: mtu, NameA: "srv", NameB: "cli"})
+func newPair(mtu int, offload bool) (*pair, error) {
+	da, db := tun.Pipe(tun.PipeOptions{MTU: mtu, NameA: "srv", NameB: "cli", Offload: offload})
 	srv, err := netstack.New(netstack.Options{Device: da, Addrs: []netip.Prefix{serverPrefix}, Node: "server"})
 	if err != nil {
 		db.Close()

@@ -131,8 +131,8 @@ func kernelTCP() (*tcpTarget, error) {
 	}, nil
 }
 
-func pipeTCP(mtu int) (*tcpTarget, error) {
-	p, err := newPair(mtu)
+func pipeTCP(mtu int, offload bool) (*tcpTarget, error) {
+	p, err := newPair(mtu, offload)
 	if err != nil {
 		return nil, err
 	}
@@ -151,9 +151,16 @@ func pipeTCP(mtu int) (*tcpTarget, error) {
 	go serveTCP(ld, false)
 	sa := p.serverAddr.String()
 	return &tcpTarget{
-		name:    fmt.Sprintf("glassnet in-memory pair, MTU %d", mtu),
+		name:    fmt.Sprintf("glassnet in-memory pair, MTU %d, offloads %s", mtu, onOff(offload)),
 		echo:    func(ctx context.Context) (net.Conn, error) { return p.csocks.Dial(ctx, "tcp4", sa+":7") },
 		discard: func(ctx context.Context) (net.Conn, error) { return p.csocks.Dial(ctx, "tcp4", sa+":9") },
 		close:   func() { le.Close(); ld.Close(); p.Close() },
 	}, nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
