@@ -122,7 +122,7 @@ func (m *Memory) Read(bufs [][]byte, sizes []int) (int, error) {
 		return 0, nil
 	}
 	if m.offload {
-		return m.readOffload(bufs, sizes, nil)
+		return m.readOffload(bufs, nil, sizes, nil)
 	}
 	var p memPacket
 	select {

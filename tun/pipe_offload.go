@@ -51,13 +51,28 @@ func (m *Memory) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
 		clear(gso[:n])
 		return m.Read(bufs[:n], sizes[:n])
 	}
-	return m.readOffload(bufs[:n], sizes[:n], gso[:n])
+	return m.readOffload(bufs[:n], nil, sizes[:n], gso[:n])
+}
+
+// ReadGSOSplit implements SplitReader: ReadGSO with each packet's first
+// bytes in heads[i] and the rest in tails[i].
+func (m *Memory) ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+	n := min(len(heads), len(tails), len(sizes), len(gso))
+	if n == 0 {
+		return 0, nil
+	}
+	if !m.offload {
+		clear(gso[:n])
+		return m.readOffload(heads[:n], tails[:n], sizes[:n], nil)
+	}
+	return m.readOffload(heads[:n], tails[:n], sizes[:n], gso[:n])
 }
 
 // readOffload reads on an offload pair: each packet whole into gso's
 // slots, or, with gso nil, cut into segments with complete checksums.
-// Segments left from a plain Read go first, without metadata.
-func (m *Memory) readOffload(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
+// Segments left from a plain Read go first, without metadata. With tails,
+// what does not fit bufs[i] goes on into tails[i].
+func (m *Memory) readOffload(bufs, tails [][]byte, sizes []int, gso []GSO) (int, error) {
 	s := &m.split
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -67,7 +82,15 @@ func (m *Memory) readOffload(bufs [][]byte, sizes []int, gso []GSO) (int, error)
 	for n < limit {
 		if s.p.buf != nil {
 			if s.next < s.n {
-				sizes[n] = s.emit(bufs[n])
+				if tails != nil {
+					if s.scratch == nil {
+						s.scratch = make([]byte, MaxSuperPacket)
+					}
+					sizes[n] = s.emit(s.scratch)
+					spread(bufs[n], tails[n], s.scratch[:sizes[n]])
+				} else {
+					sizes[n] = s.emit(bufs[n])
+				}
 				if gso != nil {
 					gso[n] = GSO{}
 				}
@@ -95,7 +118,11 @@ func (m *Memory) readOffload(bufs [][]byte, sizes []int, gso []GSO) (int, error)
 			m.oc.segsIn.Add(uint64(segs))
 		}
 		if gso != nil {
-			copy(bufs[n], b)
+			if tails != nil {
+				spread(bufs[n], tails[n], b)
+			} else {
+				copy(bufs[n], b)
+			}
 			sizes[n] = len(b)
 			gso[n] = g
 			m.release(p)
@@ -114,6 +141,12 @@ func (m *Memory) readOffload(bufs [][]byte, sizes []int, gso []GSO) (int, error)
 		s.p = memPacket{}
 	}
 	return n, nil
+}
+
+// spread copies b into head and what does not fit on into tail.
+func spread(head, tail, b []byte) {
+	k := copy(head, b)
+	copy(tail, b[k:])
 }
 
 // next takes the next packet off the queue once it is due: waiting for
@@ -313,4 +346,5 @@ func (c *pipeCounters) snapshot() OffloadStats {
 var (
 	_ OffloadDevice = (*Memory)(nil)
 	_ VectorWriter  = (*Memory)(nil)
+	_ SplitReader   = (*Memory)(nil)
 )

@@ -254,3 +254,35 @@ func TestPipeWriteGSOVec(t *testing.T) {
 		t.Errorf("gathered super-packet arrived as %d bytes with %+v", sizes[0], gso[0])
 	}
 }
+
+func TestPipeReadGSOSplit(t *testing.T) {
+	t.Parallel()
+	a, b := Pipe(PipeOptions{Offload: true})
+	defer a.Close()
+	defer b.Close()
+	pkt, g := superPacket(false, pattern(40000), 1460)
+	small := tcpPacket(false, 2, 1, header.TCPFlagAck, nil, pattern(10))
+	if n, err := a.WriteGSO([][]byte{pkt, small}, []GSO{g, {}}); n != 2 || err != nil {
+		t.Fatalf("WriteGSO = %d, %v", n, err)
+	}
+	heads := [][]byte{make([]byte, 128), make([]byte, 128)}
+	tails := [][]byte{make([]byte, MaxSuperPacket), make([]byte, MaxSuperPacket)}
+	sizes, gso := make([]int, 2), make([]GSO, 2)
+	for got := 0; got < 2; {
+		n, err := b.ReadGSOSplit(heads[got:], tails[got:], sizes[got:], gso[got:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	for i, want := range [][]byte{pkt, small} {
+		h := min(sizes[i], len(heads[i]))
+		joined := append(append([]byte(nil), heads[i][:h]...), tails[i][:sizes[i]-h]...)
+		if !bytes.Equal(joined, want) {
+			t.Errorf("packet %d of %d bytes arrived as %d bytes, or changed", i, len(want), sizes[i])
+		}
+	}
+	if gso[0] != g || gso[1] != (GSO{}) {
+		t.Errorf("metadata %+v, %+v; want %+v and none", gso[0], gso[1], g)
+	}
+}
