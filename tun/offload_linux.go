@@ -1,11 +1,9 @@
 package tun
 
 import (
-	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -114,11 +112,9 @@ func setOffload(fd int, o Offload, hooks openHooks) error {
 // takes as many packets as the kernel has or takes without blocking, in
 // one poller round.
 type vnetIO struct {
-	f      *os.File
-	rc     syscall.RawConn
-	closed atomic.Bool
-	ops    sync.Pool // *vnetOp
-	c      *offloadCounters
+	pollFile
+	ops sync.Pool // *vnetOp
+	c   *offloadCounters
 }
 
 // offloadCounters are the live counters behind OffloadStats.
@@ -179,11 +175,11 @@ type vnetOp struct {
 }
 
 func newVnetIO(f *os.File, c *offloadCounters) (*vnetIO, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
+	d := &vnetIO{c: c}
+	if err := d.init(f); err != nil {
 		return nil, err
 	}
-	return &vnetIO{f: f, rc: rc, c: c}, nil
+	return d, nil
 }
 
 func (d *vnetIO) op() *vnetOp {
@@ -411,18 +407,6 @@ func (o *vnetOp) writeVecs(fd uintptr) bool {
 		o.n++
 	}
 	return true
-}
-
-func (d *vnetIO) close() error {
-	d.closed.Store(true)
-	return d.f.Close()
-}
-
-func (d *vnetIO) closedOr(err error) error {
-	if d.closed.Load() || errors.Is(err, os.ErrClosed) {
-		return ErrClosed
-	}
-	return err
 }
 
 // splitReader serves the plain Read of an offload TUN: it reads into a

@@ -295,10 +295,25 @@ func (t *TUN) wrap(op string, err error) error {
 // closed. Any fd that returns one packet per read(2) and takes one per
 // write(2) fits: a TUN fd, or an AF_PACKET socket.
 type fdIO struct {
+	pollFile
+	ops sync.Pool // *fdOp
+}
+
+// pollFile is a nonblocking file in the Go runtime poller that knows
+// whether it was closed on purpose: the part fdIO and vnetIO share.
+type pollFile struct {
 	f      *os.File
 	rc     syscall.RawConn
 	closed atomic.Bool
-	ops    sync.Pool // *fdOp
+}
+
+func (p *pollFile) init(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	p.f, p.rc = f, rc
+	return nil
 }
 
 // fdOp carries one read or write through syscall.RawConn, whose callback
@@ -316,11 +331,11 @@ type fdOp struct {
 }
 
 func newFdIO(f *os.File) (*fdIO, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
+	d := new(fdIO)
+	if err := d.init(f); err != nil {
 		return nil, err
 	}
-	return &fdIO{f: f, rc: rc}, nil
+	return d, nil
 }
 
 func (d *fdIO) op() *fdOp {
@@ -418,14 +433,14 @@ func (o *fdOp) write(fd uintptr) bool {
 	}
 }
 
-func (d *fdIO) close() error {
+func (d *pollFile) close() error {
 	d.closed.Store(true)
 	return d.f.Close()
 }
 
 // closedOr returns ErrClosed if the file was closed (the poller reports
 // that as an internal "use of closed file" error), else err.
-func (d *fdIO) closedOr(err error) error {
+func (d *pollFile) closedOr(err error) error {
 	if d.closed.Load() || errors.Is(err, os.ErrClosed) {
 		return ErrClosed
 	}
