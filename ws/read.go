@@ -18,9 +18,16 @@ import (
 // the connection before the rest of a frame has arrived.
 const readChunkSize = 256 << 10
 
-// maxPreGrow bounds how far ahead of the data that has arrived the
-// message buffer grows when the connection has no message limit.
-const maxPreGrow = 64 << 20
+// The message buffer grows ahead of the data that has arrived, not to the
+// length a frame header announces: a peer that announces 16 MiB and sends
+// nothing more makes the reader hold preGrow bytes, and one that sends n
+// bytes makes it hold at most growFactor*n. A frame of up to preGrow
+// bytes, or a buffer from ReadMessageInto that is large enough, is read
+// without growing again.
+const (
+	preGrow    = 1 << 20
+	growFactor = 16
+)
 
 // ReadMessage reads the next data message, answering pings and handling
 // close frames on the way (RFC 6455 §5.5). The returned slice belongs to
@@ -251,23 +258,16 @@ func (c *Conn) readPayload(h Header, p []byte) error {
 }
 
 // readData appends a data frame's payload to msg, unmasking it and, for
-// text, checking UTF-8 as it goes. The buffer grows once to hold the
-// whole frame (bounded by maxPreGrow when there is no message limit, as
-// the caller has checked the length against the limit otherwise); reads
-// take what has arrived, up to readChunkSize at a time, straight into it.
+// text, checking UTF-8 as it goes. The buffer grows with the data that
+// has arrived (preGrow, growFactor); reads take what has arrived, up to
+// readChunkSize at a time, straight into it.
 func (c *Conn) readData(h Header, msg []byte, v *utf8Validator) ([]byte, error) {
 	pos := 0
 	left := h.Length
-	if left > 0 && int64(cap(msg)-len(msg)) < left {
-		grow := left
-		if c.cfg.maxMessage <= 0 {
-			grow = min(grow, maxPreGrow)
-		}
-		msg = slices.Grow(msg, int(grow))
-	}
 	for left > 0 {
 		if len(msg) == cap(msg) {
-			msg = slices.Grow(msg, int(min(left, maxPreGrow)))
+			ahead := max(int64(preGrow), int64(growFactor-1)*int64(len(msg)))
+			msg = slices.Grow(msg, int(min(left, ahead)))
 		}
 		start := len(msg)
 		n := int(min(left, int64(cap(msg)-start), readChunkSize))
