@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -21,6 +22,8 @@ type QueueFullPolicy int
 
 const (
 	// QueueBlock makes Send wait until the queue has room (the default).
+	// The wait has no timeout of its own: it ends when the peer reads or
+	// the connection ends (Close, CloseNow, a failed write).
 	QueueBlock QueueFullPolicy = iota
 	// QueueFailConn fails the connection with close code 1008 (policy
 	// violation) and makes Send return ErrWriteQueueFull: a peer that
@@ -30,7 +33,7 @@ const (
 
 // ErrWriteQueueFull is returned by Send when a message did not fit the
 // write queue under QueueFailConn, and by every Send after that.
-var ErrWriteQueueFull = errors.New("ws: write queue full")
+var ErrWriteQueueFull = errors.New("ws: write queue full: the peer does not read as fast as messages are sent (raise WriteQueueLimit, or use QueueBlock to wait)")
 
 // Reasons a queued message is dropped, as SendStats counts them and as
 // "drop" trace events name them.
@@ -122,7 +125,7 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 		}
 		select {
 		case <-c.closed:
-			q.err = fmt.Errorf("ws: send: %w", errClosedConn)
+			q.err = fmt.Errorf("ws: send: %w", net.ErrClosed)
 			continue
 		default:
 		}
@@ -170,8 +173,6 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 	}
 	return nil
 }
-
-var errClosedConn = errors.New("connection closed")
 
 // sendBufs are a write queue's arenas: the one Send appends to and the one
 // the drain goroutine writes from (or last wrote from). A queue takes them
