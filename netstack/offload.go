@@ -213,7 +213,9 @@ func (e *endpoint) deliverGSO(b []byte, g tun.GSO) {
 		e.counters.splitIn.Add(1)
 		for i := range n {
 			m := g.SegmentAt(e.seg, b, i)
-			e.deliverMeta(chain, e.seg[:m], rxMeta{valid: true})
+			// The segmenter writes fresh checksums; they are only as
+			// good as the header said the super-packet was.
+			e.deliverMeta(chain, e.seg[:m], rxMeta{valid: g.NeedsCsum || g.DataValid})
 		}
 		return
 	}
@@ -272,17 +274,24 @@ func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byt
 			continue
 		}
 		e.counters.splitOut.Add(1)
+		need := int(g.HdrLen) + int(g.Size) + tcpMaxOptions
 		for j := range n {
 			if used == len(ob.segStore) {
-				ob.segStore = append(ob.segStore, make([]byte, int(g.HdrLen)+int(g.Size)+tcpMaxOptions))
+				ob.segStore = append(ob.segStore, nil)
 			}
 			dst := ob.segStore[used]
-			if need := int(g.HdrLen) + int(g.Size) + tcpMaxOptions; len(dst) < need {
+			if len(dst) < need {
 				dst = make([]byte, need)
 				ob.segStore[used] = dst
 			}
-			used++
 			m := g.SegmentAt(dst, b, j)
+			if m == 0 {
+				// gVisor's header length was short of the real
+				// headers: the rest of this packet cannot be cut.
+				e.drop(trace.Out, DropReason(tun.DropGSOHeaders), len(b))
+				break
+			}
+			used++
 			ob.sbufs = append(ob.sbufs, dst[:m])
 			ob.sgso = append(ob.sgso, tun.GSO{})
 		}
