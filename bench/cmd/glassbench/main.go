@@ -232,7 +232,12 @@ func tcpSection(out io.Writer, c config) error {
 	}
 	fmt.Fprintln(out, "(in-memory pair rows with offloads on move 64 KiB TCP super-packets with their GSO metadata from stack to stack, as a veth pair with GSO and GRO does; MTU and MSS stay as named)")
 	if len(res) > 0 {
-		fmt.Fprintln(out, "(each TUN row's ratio is to kernel loopback measured in the same namespace between its own transfers, round by round)")
+		fmt.Fprintln(out, "(each TUN row's ratio is to kernel loopback measured in the same namespace between its own transfers, round by round;")
+		fmt.Fprintln(out, " the namespace row above pools all of them. Each row's own baseline, echo / discard MB/s:")
+		for _, r := range res {
+			fmt.Fprintf(out, "  MTU %d, offloads %s: %.0f / %.0f\n", r.MTU, r.Offloads, median(r.KernelEcho)/1e6, median(r.KernelDiscard)/1e6)
+		}
+		fmt.Fprintln(out, ")")
 	}
 	return nil
 }
