@@ -57,7 +57,7 @@ type Memory struct {
 	big     *sync.Pool // *[]byte of MaxSuperPacket bytes, with Offload
 	offload bool
 	split   pipeSplit // plain Read with Offload
-	oc      pipeCounters
+	oc      offloadCounters
 
 	closeOnce sync.Once
 	done      chan struct{}

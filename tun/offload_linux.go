@@ -3,7 +3,6 @@ package tun
 import (
 	"os"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -115,37 +114,6 @@ type vnetIO struct {
 	pollFile
 	ops sync.Pool // *vnetOp
 	c   *offloadCounters
-}
-
-// offloadCounters are the live counters behind OffloadStats.
-type offloadCounters struct {
-	gsoIn, segsIn, gsoOut, segsOut atomic.Uint64
-	split, completed               atomic.Uint64
-	drops                          [len(vnetDropReasons)]atomic.Uint64
-}
-
-var vnetDropReasons = [...]string{DropVnetShort, DropVnetGSOType, DropVnetGSOSize, DropVnetCsum, DropGSOHeaders}
-
-func (c *offloadCounters) drop(reason string) {
-	for i, r := range vnetDropReasons {
-		if r == reason {
-			c.drops[i].Add(1)
-			return
-		}
-	}
-}
-
-func (c *offloadCounters) snapshot() OffloadStats {
-	s := OffloadStats{
-		GSOIn: c.gsoIn.Load(), GSOSegmentsIn: c.segsIn.Load(),
-		GSOOut: c.gsoOut.Load(), GSOSegmentsOut: c.segsOut.Load(),
-		Split: c.split.Load(), Completed: c.completed.Load(),
-		Drops: make(map[string]uint64, len(vnetDropReasons)),
-	}
-	for i, r := range vnetDropReasons {
-		s.Drops[r] = c.drops[i].Load()
-	}
-	return s
 }
 
 // vnetOp carries one batch through syscall.RawConn; its callbacks are

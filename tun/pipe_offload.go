@@ -311,18 +311,20 @@ func (m *Memory) sendGSO(buf *[]byte, g GSO) error {
 	return nil
 }
 
-// pipeCounters are the live counters behind a pair's OffloadStats.
-type pipeCounters struct {
+// offloadCounters are the live counters behind OffloadStats, of a TUN or a
+// pair.
+type offloadCounters struct {
 	gsoIn, segsIn, gsoOut, segsOut atomic.Uint64
 	split, completed               atomic.Uint64
-	drops                          [len(pipeDropReasons)]atomic.Uint64
+	drops                          [len(offloadDropReasons)]atomic.Uint64
 }
 
-// pipeDropReasons are the reasons WriteGSO refuses metadata for.
-var pipeDropReasons = [...]string{DropVnetShort, DropVnetGSOType, DropVnetGSOSize, DropVnetCsum, DropGSOHeaders}
+// offloadDropReasons are the reasons a device drops a packet's offload
+// metadata for.
+var offloadDropReasons = [...]string{DropVnetShort, DropVnetGSOType, DropVnetGSOSize, DropVnetCsum, DropGSOHeaders}
 
-func (c *pipeCounters) drop(reason string) {
-	for i, r := range pipeDropReasons {
+func (c *offloadCounters) drop(reason string) {
+	for i, r := range offloadDropReasons {
 		if r == reason {
 			c.drops[i].Add(1)
 			return
@@ -330,14 +332,14 @@ func (c *pipeCounters) drop(reason string) {
 	}
 }
 
-func (c *pipeCounters) snapshot() OffloadStats {
+func (c *offloadCounters) snapshot() OffloadStats {
 	s := OffloadStats{
 		GSOIn: c.gsoIn.Load(), GSOSegmentsIn: c.segsIn.Load(),
 		GSOOut: c.gsoOut.Load(), GSOSegmentsOut: c.segsOut.Load(),
 		Split: c.split.Load(), Completed: c.completed.Load(),
-		Drops: make(map[string]uint64, len(pipeDropReasons)),
+		Drops: make(map[string]uint64, len(offloadDropReasons)),
 	}
-	for i, r := range pipeDropReasons {
+	for i, r := range offloadDropReasons {
 		s.Drops[r] = c.drops[i].Load()
 	}
 	return s
