@@ -2,7 +2,6 @@ package tun
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -401,42 +400,4 @@ func (b *mmsgBatch) finish(i int, buf []byte) int {
 		completeChecksum(buf[:n], int(h.CsumStart()), int(h.CsumOffset()))
 	}
 	return n
-}
-
-// completeChecksum does what a NIC does for a frame handed over with
-// CHECKSUM_PARTIAL: the Internet checksum of frame[start:], whose checksum
-// field at start+offset already holds the pseudo-header sum, stored into
-// that field. A frame too short for the offsets is left alone, for the
-// stack to reject.
-func completeChecksum(frame []byte, start, offset int) {
-	at := start + offset
-	if start >= len(frame) || at+2 > len(frame) {
-		return
-	}
-	sum := onesSum(frame[start:])
-	c := ^uint16(sum)
-	if c == 0 {
-		c = 0xffff // the same in ones' complement, and what UDP needs
-	}
-	binary.BigEndian.PutUint16(frame[at:], c)
-}
-
-// onesSum is the 16-bit ones' complement sum of b (RFC 1071), folded.
-func onesSum(b []byte) uint16 {
-	var s uint64
-	for len(b) >= 8 {
-		s += uint64(binary.BigEndian.Uint32(b)) + uint64(binary.BigEndian.Uint32(b[4:]))
-		b = b[8:]
-	}
-	for len(b) >= 2 {
-		s += uint64(binary.BigEndian.Uint16(b))
-		b = b[2:]
-	}
-	if len(b) == 1 {
-		s += uint64(b[0]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
 }

@@ -298,16 +298,24 @@ func CompleteChecksum(pkt []byte, g GSO) bool {
 	if end == 0 || end > len(pkt) {
 		end = len(pkt)
 	}
-	start := int(g.CsumStart)
-	at := start + int(g.CsumOffset)
-	if start >= end || at+2 > end {
+	return completeChecksum(pkt[:end], int(g.CsumStart), int(g.CsumOffset))
+}
+
+// completeChecksum does what a NIC does for a packet or frame handed over
+// with CHECKSUM_PARTIAL: the Internet checksum of b[start:], whose checksum
+// field at start+offset already holds the pseudo-header sum, stored into
+// that field. It reports whether it did; b too short for the offsets is
+// left alone, for the stack to reject.
+func completeChecksum(b []byte, start, offset int) bool {
+	at := start + offset
+	if start < 0 || offset < 0 || start >= len(b) || at+2 > len(b) {
 		return false
 	}
-	c := ^ipsum.Checksum(pkt[start:end], 0)
+	c := ^ipsum.Checksum(b[start:], 0)
 	if c == 0 {
 		c = 0xffff // the same in ones' complement, and what UDP needs
 	}
-	binary.BigEndian.PutUint16(pkt[at:], c)
+	binary.BigEndian.PutUint16(b[at:], c)
 	return true
 }
 
