@@ -270,7 +270,7 @@ func (m *Memory) check(size int, pkt []byte, g GSO) error {
 	}
 	if !m.offload || (g.Type != GSOTCPv4 && g.Type != GSOTCPv6) {
 		m.oc.drop(DropVnetGSOType)
-		return fmt.Errorf("tun: %s: segmentation %s not offered", m.name, g.Type)
+		return fmt.Errorf("tun: %s: segmentation %s not offered (the pair offers %v; set PipeOptions.Offload, or write the packet without GSO)", m.name, g.Type, m.Offloads())
 	}
 	if size > MaxSuperPacket {
 		return fmt.Errorf("tun: %s: super-packet of %d bytes exceeds %d", m.name, size, MaxSuperPacket)
@@ -278,7 +278,7 @@ func (m *Memory) check(size int, pkt []byte, g GSO) error {
 	l, reason := g.layoutHead(pkt, size)
 	if reason != "" {
 		m.oc.drop(reason)
-		return fmt.Errorf("tun: %s: super-packet refused: %s", m.name, reason)
+		return fmt.Errorf("tun: %s: super-packet refused (%s): its headers are not a TCP segment over IPv4 or IPv6 that GSO %s can cut; write it without GSO", m.name, reason, g.Type)
 	}
 	if seg := l.hdrLen + min(int(g.Size), l.end-l.hdrLen); seg > m.mtu {
 		m.oc.drop(DropVnetGSOSize)
