@@ -339,16 +339,9 @@ func (c *Conn) writeQueued(arena []byte, msgs []queuedMsg) error {
 		return err
 	}
 	defer unlock(c.writeLock)
-	if c.werr != nil {
-		return c.werr
+	if err := c.beginWriteLocked(ctx, false); err != nil {
+		return err
 	}
-	c.mu.Lock()
-	sent := c.closeSent
-	c.mu.Unlock()
-	if sent {
-		return ErrCloseSent
-	}
-	c.watchWrite(ctx)
 
 	wb := bigWriteBufs.Get().(*writeBuf)
 	defer bigWriteBufs.Put(wb)
@@ -376,11 +369,7 @@ func (c *Conn) writeQueued(arena []byte, msgs []queuedMsg) error {
 		}
 		start := len(b)
 		b = b[:start+size]
-		hl := PutHeader(b[start:], h)
-		copy(b[start+hl:], p)
-		if h.Masked {
-			Mask(h.Mask, 0, b[start+hl:])
-		}
+		putFrame(b[start:], h, p)
 	}
 	if err == nil && len(b) > 0 {
 		_, err = c.nc.Write(b)

@@ -203,20 +203,9 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 		return err
 	}
 	defer unlock(c.writeLock)
-	if c.werr != nil {
-		return c.werr
+	if err := c.beginWriteLocked(ctx, op == OpClose); err != nil {
+		return err
 	}
-	c.mu.Lock()
-	sent := c.closeSent
-	if op == OpClose {
-		c.closeSent = true
-	}
-	c.mu.Unlock()
-	if sent {
-		return ErrCloseSent
-	}
-
-	c.watchWrite(ctx)
 
 	h.Length = int64(len(p))
 	h.Masked, h.Mask = c.client, [4]byte{}
@@ -240,6 +229,36 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 	return nil
 }
 
+// beginWriteLocked checks, under writeLock, that a frame may still be
+// written (no earlier write failed, no close frame sent; closing marks this
+// one as the close frame) and binds ctx to the write deadline.
+func (c *Conn) beginWriteLocked(ctx context.Context, closing bool) error {
+	if c.werr != nil {
+		return c.werr
+	}
+	c.mu.Lock()
+	sent := c.closeSent
+	if closing {
+		c.closeSent = true
+	}
+	c.mu.Unlock()
+	if sent {
+		return ErrCloseSent
+	}
+	c.watchWrite(ctx)
+	return nil
+}
+
+// putFrame encodes the frame h with payload p, masked if h says so, into
+// b, which must be h.Size()+len(p) bytes long.
+func putFrame(b []byte, h Header, p []byte) {
+	hlen := PutHeader(b, h)
+	copy(b[hlen:], p)
+	if h.Masked {
+		Mask(h.Mask, 0, b[hlen:])
+	}
+}
+
 // writeFrameTo writes the frame h (with h.Length == len(p)) to w. A frame
 // that fits writeBufSize is copied into a pooled buffer and goes out in
 // one write. A larger unmasked frame goes out from p: header and payload
@@ -252,11 +271,7 @@ func writeFrameTo(w io.Writer, h Header, p []byte) error {
 		wb := writeBufs.Get().(*writeBuf)
 		defer writeBufs.Put(wb)
 		b := wb.b[:hlen+len(p)]
-		PutHeader(b, h)
-		copy(b[hlen:], p)
-		if h.Masked {
-			Mask(h.Mask, 0, b[hlen:])
-		}
+		putFrame(b, h, p)
 		_, err := w.Write(b)
 		return err
 	}
