@@ -68,13 +68,13 @@ type VectorWriter interface {
 	WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error)
 }
 
-// SplitReader is implemented by an OffloadDevice that reads a packet into
+// ScatterReader is implemented by an OffloadDevice that reads a packet into
 // two buffers in one call (readv): its first bytes into heads[i], the rest
 // into tails[i]. A stack that owns the memory of tails[i] takes the bulk
 // of a super-packet without copying it; heads[i] holds the headers (give
 // it room for the IP and transport headers with options). Otherwise it is
 // ReadGSO: sizes[i] is the packet's length, more than both buffers hold
 // when it was truncated.
-type SplitReader interface {
-	ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error)
+type ScatterReader interface {
+	ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int, error)
 }

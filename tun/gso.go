@@ -214,7 +214,7 @@ func (g GSO) layoutHead(head []byte, size int) (gsoLayout, string) {
 func (g GSO) Segments(pkt []byte) (int, string) { return g.SegmentsOf(pkt, len(pkt)) }
 
 // SegmentsOf is Segments for a packet of size bytes that begins with head,
-// which holds all of its headers (a packet read with SplitReader).
+// which holds all of its headers (a packet read with ScatterReader).
 func (g GSO) SegmentsOf(head []byte, size int) (int, string) {
 	l, reason := g.layoutHead(head, size)
 	if reason != "" {

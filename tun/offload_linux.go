@@ -377,11 +377,11 @@ func (o *vnetOp) writeVecs(fd uintptr) bool {
 	return true
 }
 
-// splitReader serves the plain Read of an offload TUN: it reads into a
+// segmentingReader serves the plain Read of an offload TUN: it reads into a
 // buffer of its own and hands out IP packets no longer than the MTU with
 // complete checksums, cutting super-packets in software. Segments that do
 // not fit the caller's buffers wait for the next Read.
-type splitReader struct {
+type segmentingReader struct {
 	mu      sync.Mutex
 	buf     []byte // MaxSuperPacket
 	scratch []byte // a segment that does not fit the caller's buffer
@@ -393,7 +393,7 @@ type splitReader struct {
 	bufs    [1][]byte
 }
 
-func (s *splitReader) read(d *vnetIO, c *offloadCounters, bufs [][]byte, sizes []int, limit int) (int, error) {
+func (s *segmentingReader) read(d *vnetIO, c *offloadCounters, bufs [][]byte, sizes []int, limit int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	limit = min(limit, len(bufs), len(sizes))
@@ -443,7 +443,7 @@ func (s *splitReader) read(d *vnetIO, c *offloadCounters, bufs [][]byte, sizes [
 }
 
 // emit hands out the next segment (or the whole packet) into b.
-func (s *splitReader) emit(b []byte, size *int) {
+func (s *segmentingReader) emit(b []byte, size *int) {
 	i := s.next
 	s.next++
 	if s.g.Type == GSONone {

@@ -32,7 +32,7 @@ type TUN struct {
 
 	offloads Offload
 	oc       offloadCounters
-	split    splitReader
+	split    segmentingReader
 
 	closeOnce sync.Once
 	closeErr  error
@@ -42,7 +42,7 @@ var (
 	_ Device        = (*TUN)(nil)
 	_ OffloadDevice = (*TUN)(nil)
 	_ VectorWriter  = (*TUN)(nil)
-	_ SplitReader   = (*TUN)(nil)
+	_ ScatterReader = (*TUN)(nil)
 )
 
 // Open creates the TUN interface cfg.Name, or attaches to it if it already
@@ -198,9 +198,9 @@ func (t *TUN) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
 	return n, nil
 }
 
-// ReadGSOSplit implements SplitReader: ReadGSO with each packet scattered
+// ReadGSOScatter implements ScatterReader: ReadGSO with each packet scattered
 // over heads[i] and tails[i] by readv(2).
-func (t *TUN) ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+func (t *TUN) ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
 	if t.vio == nil {
 		return 0, fmt.Errorf("tun: read %s: split reads need offloads (IFF_VNET_HDR)", t.name)
 	}

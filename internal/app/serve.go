@@ -30,7 +30,7 @@ type ServeConfig struct {
 	// TUN and NIC is set.
 	TUN string
 	// NIC names an existing Ethernet interface that the stack attaches to
-	// through an AF_PACKET socket (see tun.OpenNIC for what the kernel
+	// through an AF_PACKET socket (see tun.OpenPacketSocket for what the kernel
 	// must not have configured on it).
 	NIC string
 	// MAC is the stack's MAC address on NIC; empty means the interface's
@@ -315,7 +315,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 		if err := checkKernelAddrs(cfg.Addrs); err != nil {
 			return nil, "", err
 		}
-		dev, err := tun.OpenNIC(tun.NICConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
+		dev, err := tun.OpenPacketSocket(tun.PacketSocketConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
 		if err != nil {
 			return nil, "", err
 		}
