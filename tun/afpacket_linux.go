@@ -320,43 +320,39 @@ type mmsgBatch struct {
 // recv is the RawConn.Read callback: one recvmmsg(2) for the prepared
 // messages, waiting in the poller while nothing is queued.
 func (b *mmsgBatch) recv(fd uintptr) bool {
-	for {
+	r, res, e := sysRetry(func() (uintptr, unix.Errno) {
 		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count),
 			unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
-		switch e {
-		case 0:
-			b.n = int(r)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			b.err = e
-			return true
-		}
+		return r, e
+	})
+	switch res {
+	case sysWait:
+		return false
+	case sysFailed:
+		b.err = e
+	default:
+		b.n = int(r)
 	}
+	return true
 }
 
 // send is the RawConn.Write callback: one sendmmsg(2) for the prepared
 // messages, waiting in the poller while the socket is full.
 func (b *mmsgBatch) send(fd uintptr) bool {
-	for {
+	r, res, e := sysRetry(func() (uintptr, unix.Errno) {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count),
 			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			b.n = int(r)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			b.err = e
-			return true
-		}
+		return r, e
+	})
+	switch res {
+	case sysWait:
+		return false
+	case sysFailed:
+		b.err = e
+	default:
+		b.n = int(r)
 	}
+	return true
 }
 
 // prepare points the messages at bufs. For sending, the virtio headers are

@@ -218,14 +218,14 @@ func (o *vnetOp) read(fd uintptr) bool {
 			o.iov[2].SetLen(len(t))
 			niov, room = 3, room+len(t)
 		}
-		r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&o.iov[0])), uintptr(niov))
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
+		r, res, e := sysRetry(func() (uintptr, unix.Errno) {
+			r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&o.iov[0])), uintptr(niov))
+			return r, e
+		})
+		switch res {
+		case sysWait:
 			return o.n > 0 || o.noWait
-		default:
+		case sysFailed:
 			o.err = e
 			return true
 		}
@@ -313,14 +313,14 @@ func (o *vnetOp) write(fd uintptr) bool {
 			o.iov[1].Base = &pkt[0]
 		}
 		o.iov[1].SetLen(len(pkt))
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iov[0])), 2)
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
+		_, res, e := sysRetry(func() (uintptr, unix.Errno) {
+			r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iov[0])), 2)
+			return r, e
+		})
+		switch res {
+		case sysWait:
 			return false
-		default:
+		case sysFailed:
 			o.err = e
 			return true
 		}
@@ -357,14 +357,14 @@ func (o *vnetOp) writeVecs(fd uintptr) bool {
 			o.iovs = append(o.iovs, v)
 			size += len(p)
 		}
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iovs[0])), uintptr(len(o.iovs)))
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
+		_, res, e := sysRetry(func() (uintptr, unix.Errno) {
+			r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iovs[0])), uintptr(len(o.iovs)))
+			return r, e
+		})
+		switch res {
+		case sysWait:
 			return false
-		default:
+		case sysFailed:
 			o.err = e
 			return true
 		}
