@@ -84,7 +84,7 @@ func (d *deviceEndpoint) receiveGSO(b []byte, g tun.GSO) {
 	if g.Type == tun.GSOUDP || (g.Type != tun.GSONone && reads && d.split.Load()) {
 		n, reason := g.Segments(b)
 		if reason != "" {
-			d.acct.drop(trace.In, DropReason(reason), len(b))
+			d.acct.drop(trace.In, reason, len(b))
 			return
 		}
 		if d.seg == nil {

@@ -166,7 +166,7 @@ func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byt
 			if m == 0 {
 				// gVisor's header length was short of the real
 				// headers: the rest of this packet cannot be cut.
-				e.acct.drop(trace.Out, DropReason(tun.DropGSOHeaders), len(b))
+				e.acct.drop(trace.Out, tun.DropGSOHeaders, len(b))
 				break
 			}
 			used++

@@ -506,7 +506,7 @@ func (st *Stack) Stats() Stats {
 	if st.dev.od != nil {
 		// The device's drops for malformed offload metadata.
 		for r, n := range st.dev.od.OffloadStats().Drops {
-			s.Drops[DropReason(r)] += n
+			s.Drops[r] += n
 		}
 	}
 	return s

@@ -11,8 +11,9 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-// DropReason names why the link endpoint dropped a packet.
-type DropReason string
+// DropReason names why a packet was dropped: one typed set with the
+// device's reasons (tun.DropVnetShort, ...), which Stats.Drops counts too.
+type DropReason = tun.DropReason
 
 // Reasons the link endpoint drops a packet. Ingress reasons describe a packet
 // read from the device that never reached gVisor; egress reasons describe a

@@ -25,7 +25,7 @@ type LinkLayer interface {
 	MaxFrameSize() int
 }
 
-// PacketSocketConfig describes the network interface a NIC device attaches to.
+// PacketSocketConfig describes the interface a PacketSocket binds to.
 // Only Name is required.
 type PacketSocketConfig struct {
 	// Name of an existing interface ("eth1", "veth0").

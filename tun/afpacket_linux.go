@@ -16,8 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NIC is an Ethernet interface seen through an AF_PACKET socket bound to
-// it: Read returns the frames the interface receives and Write sends
+// PacketSocket is an AF_PACKET socket bound to an Ethernet interface: Read returns the frames the interface receives and Write sends
 // frames out of it, as tcpdump and a DHCP client do. The kernel keeps the
 // interface and goes on processing the same frames; see OpenPacketSocket for what
 // must not be configured on it.

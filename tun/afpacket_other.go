@@ -4,7 +4,7 @@ package tun
 
 import "net"
 
-// NIC is an Ethernet interface seen through an AF_PACKET socket. On this
+// PacketSocket is an AF_PACKET socket bound to an Ethernet interface. On this
 // platform OpenPacketSocket always fails.
 type PacketSocket struct{}
 

@@ -5,6 +5,12 @@ import "errors"
 // ErrClosed is returned by Read and Write after the device has been closed.
 var ErrClosed = errors.New("tun: device closed")
 
+// DropReason names why a packet was dropped on its way between a device
+// and a stack. It is one set for the whole path: the devices' reasons are
+// here (DropVnetShort, ...), the stack's in package netstack, which uses
+// this type (netstack.DropReason); a hook's drops carry the hook's reason.
+type DropReason string
+
 // Device moves IP packets (no link-layer header) in batches.
 //
 // Read blocks until at least one packet is available, then fills as many of

@@ -321,9 +321,9 @@ type offloadCounters struct {
 
 // offloadDropReasons are the reasons a device drops a packet's offload
 // metadata for.
-var offloadDropReasons = [...]string{DropVnetShort, DropVnetGSOType, DropVnetGSOSize, DropVnetCsum, DropGSOHeaders}
+var offloadDropReasons = [...]DropReason{DropVnetShort, DropVnetGSOType, DropVnetGSOSize, DropVnetCsum, DropGSOHeaders}
 
-func (c *offloadCounters) drop(reason string) {
+func (c *offloadCounters) drop(reason DropReason) {
 	for i, r := range offloadDropReasons {
 		if r == reason {
 			c.drops[i].Add(1)
@@ -337,7 +337,7 @@ func (c *offloadCounters) snapshot() OffloadStats {
 		GSOIn: c.gsoIn.Load(), GSOSegmentsIn: c.segsIn.Load(),
 		GSOOut: c.gsoOut.Load(), GSOSegmentsOut: c.segsOut.Load(),
 		Split: c.split.Load(), Completed: c.completed.Load(),
-		Drops: make(map[string]uint64, len(offloadDropReasons)),
+		Drops: make(map[DropReason]uint64, len(offloadDropReasons)),
 	}
 	for i, r := range offloadDropReasons {
 		s.Drops[r] = c.drops[i].Load()
