@@ -237,7 +237,13 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		cfg.Ready()
 	}
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-st.Done():
+		// The stack stopped by itself: its device went away.
+		h.CloseAll()
+		return fmt.Errorf("serve: the device %s went away: %w", dev.Name(), st.Err())
+	}
 	fmt.Fprintln(cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
 	h.CloseAll()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
