@@ -53,10 +53,30 @@ type ServeConfig struct {
 	// (see tun.Config.NoOffload); they are on by default.
 	NoOffload bool
 	// Port of the HTTP and WebSocket server, and of the UDP echo; 0 means
-	// 8080.
+	// DefaultPort (8080).
 	Port int
-	// MaxMessage bounds WebSocket messages; 0 means the ws default.
+	// MaxMessage bounds WebSocket messages; 0 means the ws default
+	// (16 MiB). A negative value is an error: there is no "no limit".
 	MaxMessage int64
+	// AllowOrigins are host patterns (ws.AcceptOptions.OriginPatterns)
+	// of the web pages, besides the stack's own, allowed to open a
+	// WebSocket; a browser's upgrade from any other origin gets 403.
+	AllowOrigins []string
+	// IdleTimeout closes a connection silent for this long; 0 means
+	// DefaultIdleTimeout (5 minutes), negative means never. A WebSocket
+	// is silent while no message goes either way (pings and pongs do
+	// not count); it is pinged every half IdleTimeout, failed with 1011
+	// when a pong does not come, and closed with 1001 when silent past
+	// IdleTimeout. A TCP echo or discard connection is closed when no
+	// byte moved for IdleTimeout; an idle HTTP keep-alive connection
+	// too.
+	IdleTimeout time.Duration
+	// MaxConns bounds the TCP connections the services hold at once
+	// (HTTP and WebSocket, echo and discard together); 0 means
+	// DefaultMaxConns, negative means no bound. Past it a new HTTP
+	// request is answered 503 before any upgrade and a new echo or
+	// discard connection is reset; `glassnet ss` counts them.
+	MaxConns int
 	// Kernel, if set, also serves the same handlers on the host's kernel
 	// stack at this address (":8081", "127.0.0.1:8081").
 	Kernel string
@@ -98,8 +118,14 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if (cfg.TUN == "") == (cfg.NIC == "") {
 		return errors.New("serve: name either a TUN (--tun NAME) or an Ethernet interface (--nic IFACE)")
 	}
+	if err := checkLimits("serve", cfg.Port, cfg.MaxMessage, cfg.AllowOrigins); err != nil {
+		return err
+	}
+	if err := checkStackAddrs("serve", cfg.Addrs); err != nil {
+		return err
+	}
 	if cfg.Port == 0 {
-		cfg.Port = 8080
+		cfg.Port = DefaultPort
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -154,7 +180,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		defer cs.Close()
 	}
 
-	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression}
+	h := &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression}
 	if frames != nil {
 		h.FrameHook = frames
 	}
@@ -297,11 +323,6 @@ func linkSummary(s netstack.Stats) string {
 // kernel side. It also returns a note on the kernel side for the ready
 // line.
 func openDevice(cfg ServeConfig) (tun.Device, string, error) {
-	for _, p := range cfg.Addrs {
-		if !p.IsValid() {
-			return nil, "", fmt.Errorf("serve: invalid address %v", p)
-		}
-	}
 	if cfg.NIC != "" {
 		if cfg.MTU != 0 {
 			return nil, "", fmt.Errorf("serve: --mtu applies to a TUN; %s keeps its own MTU (ip link set %s mtu N)", cfg.NIC, cfg.NIC)
@@ -312,7 +333,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 		if cfg.NoOffload {
 			return nil, "", errors.New("serve: --no-offload applies to a TUN; AF_PACKET on --nic moves packets without offloads")
 		}
-		if err := checkKernelAddrs(cfg.Addrs); err != nil {
+		if err := checkKernelAddrs(cfg.Addrs, "would answer ARP and neighbor solicitations for it on the wire and reset the stack's connections"); err != nil {
 			return nil, "", err
 		}
 		dev, err := tun.OpenNIC(tun.NICConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
@@ -327,6 +348,9 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 	}
 	if len(cfg.MAC) != 0 || cfg.Promiscuous {
 		return nil, "", errors.New("serve: --mac and --promisc apply to --nic, not to a TUN")
+	}
+	if err := checkKernelAddrs(cfg.Addrs, "would keep every packet to it for itself and never send one into "+cfg.TUN); err != nil {
+		return nil, "", err
 	}
 	tcfg := tun.Config{Name: cfg.TUN, MTU: cfg.MTU, NoHostConfig: cfg.NoHostConfig, NoOffload: cfg.NoOffload}
 	var hosts []netip.Prefix
@@ -382,10 +406,12 @@ func hostAddrs(stack, given []netip.Prefix) ([]netip.Prefix, error) {
 	return hosts, nil
 }
 
-// checkKernelAddrs refuses to share a wire with a kernel that owns one of
-// the stack's addresses: it would answer ARP and neighbor solicitations
-// for it and reset the stack's TCP connections.
-func checkKernelAddrs(stack []netip.Prefix) error {
+// checkKernelAddrs refuses a stack address that the kernel owns on any
+// interface. On a shared wire the kernel would answer ARP and neighbor
+// solicitations for it and reset the stack's TCP connections; behind a
+// TUN it would deliver packets to the address locally, so that they never
+// reach the stack. consequence says which, for the message.
+func checkKernelAddrs(stack []netip.Prefix, consequence string) error {
 	ifcs, err := net.Interfaces()
 	if err != nil {
 		return nil // nothing to check against; the stack may still work
@@ -407,8 +433,8 @@ func checkKernelAddrs(stack []netip.Prefix) error {
 			for _, p := range stack {
 				if ka.Unmap() == p.Addr().Unmap() {
 					ones, _ := ipn.Mask.Size()
-					return fmt.Errorf("serve: the kernel has the stack's address %v on %s and would answer for it; remove it (ip addr del %v/%d dev %s) or pick another --addr",
-						p.Addr(), ifc.Name, ka.Unmap(), ones, ifc.Name)
+					return fmt.Errorf("serve: the kernel has the stack's address %v on %s and %s; remove it (ip addr del %v/%d dev %s) or pick another --addr",
+						p.Addr(), ifc.Name, consequence, ka.Unmap(), ones, ifc.Name)
 				}
 			}
 		}
