@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,11 +58,11 @@ func TestHoldContinue(t *testing.T) {
 				}
 				return hook.Verdict{}
 			})))
-			holdAt, hookName := a, hook.LinkEgress
+			holdAt, node, hookName := a, "a", hook.LinkEgress
 			if dir == trace.Out {
 				a.SetEgress(holder)
 			} else {
-				holdAt, hookName = b, hook.LinkIngress
+				holdAt, node, hookName = b, "b", hook.LinkIngress
 				b.SetIngress(holder)
 			}
 
@@ -88,7 +89,7 @@ func TestHoldContinue(t *testing.T) {
 			if n := verdicts(holdAt, hookName, "hold", "step"); n == 0 {
 				t.Errorf("no hold verdict counted: %v", s.Verdicts)
 			}
-			if !tracedHeld(rec.all(), holdAt, dir) {
+			if !tracedHeld(rec.all(), node, dir) {
 				t.Errorf("no link %s \"held\" step traced", dir)
 			}
 
@@ -114,13 +115,9 @@ func TestHoldContinue(t *testing.T) {
 	}
 }
 
-// tracedHeld reports whether events hold a link "held" step of st's node
-// in direction dir.
-func tracedHeld(events []trace.Event, st *Stack, dir trace.Dir) bool {
-	node := "a"
-	if st.hooks.ingress.point.Load() != nil && dir == trace.In {
-		node = "b"
-	}
+// tracedHeld reports whether events hold a link "held" step of node in
+// direction dir.
+func tracedHeld(events []trace.Event, node string, dir trace.Dir) bool {
 	for _, e := range events {
 		if e.Layer == trace.LayerLink && e.Name == "held" && e.Dir == dir && e.Node == node {
 			return true
@@ -168,4 +165,47 @@ func TestContinueRefuses(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// FuzzContinue: whatever the bytes, Continue sends a packet on or refuses
+// it with an error, and never panics.
+func FuzzContinue(f *testing.F) {
+	good := echoRequest4(addrB4.Addr(), addrA4.Addr(), 1, 1, []byte("x"))
+	f.Add(good, true)
+	f.Add(good[:20], false)
+	f.Add([]byte{0x45}, true)
+	f.Add([]byte{0x60, 0, 0, 0, 0xff, 0xff, 6, 64}, false)
+	f.Add(make([]byte, 2000), true)
+	f.Add([]byte{}, false)
+	da, db := tun.Pipe(tun.PipeOptions{})
+	st, err := New(Options{Device: da, Addrs: []netip.Prefix{addrA4, addrA6}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		bufs, sizes := [][]byte{make([]byte, 1500)}, []int{0}
+		for {
+			if _, err := db.Read(bufs, sizes); err != nil {
+				return
+			}
+		}
+	}()
+	f.Cleanup(func() {
+		st.Close()
+		db.Close()
+		<-drained
+	})
+	f.Fuzz(func(t *testing.T, b []byte, out bool) {
+		dir := trace.In
+		if out {
+			dir = trace.Out
+		}
+		before := st.Stats().Continued
+		err := st.Continue(dir, b)
+		if after := st.Stats().Continued; (err == nil) != (after == before+1) {
+			t.Fatalf("Continue = %v, continued %d -> %d", err, before, after)
+		}
+	})
 }
