@@ -37,7 +37,7 @@ func (r *endRecorder) add(b []byte) {
 }
 
 func (r *endRecorder) receive(b []byte, _ pktMeta) { r.add(b) }
-func (r *endRecorder) readsIn() bool              { return r.reads }
+func (r *endRecorder) readsIn() bool               { return r.reads }
 func (r *endRecorder) send(bufs [][]byte, _ []tun.GSO) (int, bool) {
 	for _, b := range bufs {
 		r.add(b)
