@@ -29,7 +29,7 @@ func TestEndpointWriteErrors(t *testing.T) {
 	var c counters
 	acct := &linkAccount{c: &c}
 	d := newDeviceEndpoint(da, 0, acct)
-	e := newEndpoint(d, acct)
+	e := newStackEndpoint(d, acct)
 	e.down = d // nothing nested between
 
 	small1, small2 := bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 200)

@@ -22,7 +22,7 @@ import (
 // that loss, corruption and delay act on single segments as they would on
 // the wire; the trace and the capture then show those packets too.
 //
-// What the endpoint does with the combined verdict of a chain:
+// What the hook endpoint does with the combined verdict of a chain:
 //
 //	Drop        the packet goes no further; counted under its reason
 //	Modify      checksums are recomputed unless KeepChecksums
