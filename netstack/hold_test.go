@@ -23,11 +23,21 @@ import (
 // arrives and is acknowledged.
 func TestHoldContinue(t *testing.T) {
 	t.Parallel()
-	for _, dir := range []trace.Dir{trace.Out, trace.In} {
-		t.Run(string(dir), func(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		dir     trace.Dir
+		offload bool // a pair with offloads: the held packet is a super-packet
+	}{
+		{"out", trace.Out, false},
+		{"in", trace.In, false},
+		{"out/offload", trace.Out, true},
+		{"in/offload", trace.In, true},
+	} {
+		dir := c.dir
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var rec recorder
-			a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
+			a, b := newPair(t, tun.PipeOptions{Offload: c.offload}, func(which string, o *Options) {
 				o.Tracer = trace.New(&rec)
 			})
 			server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
@@ -67,18 +77,27 @@ func TestHoldContinue(t *testing.T) {
 			}
 
 			msg := []byte("held segment")
+			if c.offload {
+				msg = bytes.Repeat([]byte("super-packet "), 600)
+			}
 			if _, err := client.Write(msg); err != nil {
 				t.Fatal(err)
 			}
 			pkt := <-held
 			h := hook.ParseHeaders(pkt)
+			if c.offload {
+				if len(pkt) <= 1500 {
+					t.Fatalf("held a packet of %d bytes, want a super-packet", len(pkt))
+				}
+				msg = msg[:h.Payload] // what the held packet carries
+			}
 			if h.Payload != len(msg) {
 				t.Fatalf("held a segment of %d bytes, want %d", h.Payload, len(msg))
 			}
 
 			// Not arrived: the server has nothing to read.
 			_ = server.SetReadDeadline(time.Now())
-			buf := make([]byte, 64)
+			buf := make([]byte, len(msg))
 			if n, err := server.Read(buf); n != 0 || !isTimeout(err) {
 				t.Fatalf("server read %d bytes (%v) while the segment was held", n, err)
 			}
