@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
@@ -27,11 +29,14 @@ func TestHoldContinue(t *testing.T) {
 		name    string
 		dir     trace.Dir
 		offload bool // a pair with offloads: the held packet is a super-packet
+		v6      bool
 	}{
-		{"out", trace.Out, false},
-		{"in", trace.In, false},
-		{"out/offload", trace.Out, true},
-		{"in/offload", trace.In, true},
+		{"out", trace.Out, false, false},
+		{"in", trace.In, false, false},
+		{"out/offload", trace.Out, true, false},
+		{"in/offload", trace.In, true, false},
+		{"out/v6/offload", trace.Out, true, true},
+		{"in/v6", trace.In, false, true},
 	} {
 		dir := c.dir
 		t.Run(c.name, func(t *testing.T) {
@@ -40,7 +45,11 @@ func TestHoldContinue(t *testing.T) {
 			a, b := newPair(t, tun.PipeOptions{Offload: c.offload}, func(which string, o *Options) {
 				o.Tracer = trace.New(&rec)
 			})
-			server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+			srv, proto := addrB4, tcpip.NetworkProtocolNumber(ipv4.ProtocolNumber)
+			if c.v6 {
+				srv, proto = addrB6, ipv6.ProtocolNumber
+			}
+			server, client := connect(t, a, b, srv, proto)
 
 			// Hold every segment with data, retransmissions too, so
 			// that only Continue can deliver it.
