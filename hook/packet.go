@@ -5,24 +5,9 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/glassnet/glassnet/trace"
 )
-
-// Dir is the direction a packet travels through a hook point.
-type Dir uint8
-
-const (
-	// In: toward the stack (link ingress).
-	In Dir = iota
-	// Out: away from the stack (link egress).
-	Out
-)
-
-func (d Dir) String() string {
-	if d == Out {
-		return "out"
-	}
-	return "in"
-}
 
 // Hook point names, as they appear in Packet.Hook and in traces.
 const (
@@ -40,7 +25,9 @@ const (
 // hook that does so returns Modify); a hook must not keep Data after it
 // returns.
 type Packet struct {
-	Dir  Dir
+	// Dir is trace.In at ingress hook points (toward the stack) and
+	// trace.Out at egress ones (away from it).
+	Dir  trace.Dir
 	Hook string
 	// Data is the IP packet (IPv4 or IPv6), without any link header.
 	Data []byte

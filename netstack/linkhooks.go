@@ -93,11 +93,7 @@ func (e *endpoint) runHook(chain *hook.Chain, name string, dir trace.Dir, b []by
 	if ip == nil {
 		return hook.Verdict{}, false
 	}
-	hd := hook.In
-	if dir == trace.Out {
-		hd = hook.Out
-	}
-	p := hook.Packet{Dir: hd, Hook: name, Data: ip, Time: time.Now()}
+	p := hook.Packet{Dir: dir, Hook: name, Data: ip, Time: time.Now()}
 	v := chain.Run(&p, func(v hook.Verdict) {
 		e.counters.verdict(name, v)
 		if e.tap != nil {
