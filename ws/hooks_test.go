@@ -134,7 +134,7 @@ func TestFrameHookDropPing(t *testing.T) {
 		t.Errorf("verdict events = %+v", verdicts)
 	}
 
-	want := ws.FrameVerdictKey{Dir: trace.Out, Opcode: "ping", Action: "drop", Reason: "no pings"}
+	want := hook.VerdictKey{Point: string(trace.Out), Unit: "ping", Action: hook.Drop, Reason: "no pings"}
 	if got := counted.Counts(); len(got) != 1 || got[want] != 1 {
 		t.Errorf("Counts = %v, want %v once", got, want)
 	}

@@ -132,8 +132,8 @@ func run(ctx context.Context, out io.Writer) error {
 
 	st := server.Stats()
 	fmt.Fprintf(out, "server egress rewrote: TTL on %d packets (rule %q), window on %d segments (a Go hook)\n",
-		st.Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: "modify", Reason: "rewrite"}], ttl.String(),
-		st.Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: "modify", Reason: "clamp-window"}])
+		st.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Modify, Reason: "rewrite"}], ttl.String(),
+		st.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Modify, Reason: "clamp-window"}])
 	fmt.Fprintf(out, "client ingress saw %d segments: %d with another TTL, %d with a wider window, %d with a bad checksum\n",
 		seen.Load(), badTTL.Load(), badWindow.Load(), badSum.Load())
 	fmt.Fprintf(out, "client's TCP checksum errors: %d\n", client.Stack().Stats().TCP.ChecksumErrors.Value())
