@@ -229,7 +229,7 @@ func (r *Rule) parseAction(w *Words) error {
 		}
 		r.Window = uint16(n)
 	case "ws":
-		return w.Errorf(pos, ErrFrameFilter)
+		return w.errorAt(pos, ErrFrameFilter)
 	default:
 		return w.Errorf(pos, "unknown action %q (want drop, loss, delay, duplicate, reorder, corrupt, rate, rst, ttl or window)", r.Action)
 	}

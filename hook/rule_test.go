@@ -88,6 +88,21 @@ func TestParseRuleErrors(t *testing.T) {
 	}
 }
 
+// A frame rule given where a packet rule belongs is ErrFrameFilter, as an
+// action and inside a filter, so a caller can route it to ws.
+func TestParseRuleFrameFilter(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"ws opcode ping : drop", "ws", "tcp and ws : drop"} {
+		_, err := ParseRule(src)
+		if !errors.Is(err, ErrFrameFilter) {
+			t.Errorf("ParseRule(%q) = %v, want ErrFrameFilter", src, err)
+		}
+	}
+	if _, err := ParseRule("tcp : drop"); errors.Is(err, ErrFrameFilter) {
+		t.Errorf("a packet rule is ErrFrameFilter")
+	}
+}
+
 func TestRuleValues(t *testing.T) {
 	t.Parallel()
 	r, err := ParseRule("udp : delay 50ms jitter 10ms distribution normal seed 7")
