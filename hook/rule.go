@@ -471,11 +471,11 @@ type ruleHook struct {
 	name   string
 }
 
-func (rh *ruleHook) Packet(p *Packet) Verdict {
+func (rh *ruleHook) Decide(p *Packet) Verdict {
 	if !rh.filter.Match(p) {
 		return Verdict{}
 	}
-	v := rh.h.Packet(p)
+	v := rh.h.Decide(p)
 	if v.Action != Pass && v.Rule == "" {
 		v.Rule = rh.name
 	}

@@ -148,6 +148,6 @@ func FuzzParseRule(f *testing.F) {
 			t.Fatalf("round trip: %q -> %q -> %q", src, canon, r2.String())
 		}
 		p := &Packet{Data: []byte(src)}
-		r.Hook().Packet(p)
+		r.Hook().Decide(p)
 	})
 }

@@ -101,18 +101,18 @@ func (v *CallVerdict) action() hook.Action {
 // socket) with the fields action, reason, rule, call, fd and effect. When
 // no hook is installed a call costs one atomic load more.
 //
-// CallHook decides what a socket call does. Call runs on the calling
+// CallHook decides what a socket call does. Decide runs on the calling
 // goroutine before the call touches the endpoint, once per call (again
 // after a Hold is released); it must be safe for concurrent use.
 type CallHook interface {
-	Call(c *Call) CallVerdict
+	Decide(c *Call) CallVerdict
 }
 
 // CallHookFunc adapts a function to CallHook.
 type CallHookFunc func(c *Call) CallVerdict
 
-// Call implements CallHook.
-func (f CallHookFunc) Call(c *Call) CallVerdict { return f(c) }
+// Decide implements CallHook.
+func (f CallHookFunc) Decide(c *Call) CallVerdict { return f(c) }
 
 // callHooks is the installed hook. changed is closed when it is replaced,
 // which makes held calls ask the new hook.
@@ -158,7 +158,7 @@ func (s *Sockets) askHook(ctx context.Context, cancel <-chan struct{}, so *socke
 		if hs == nil {
 			return false, nil
 		}
-		*v = hs.h.Call(c)
+		*v = hs.h.Decide(c)
 		if !v.active() {
 			return false, nil
 		}
@@ -360,8 +360,8 @@ func NewZeroWindow(fd int) *ZeroWindow {
 	return &ZeroWindow{fd: fd, release: make(chan struct{})}
 }
 
-// Call implements CallHook.
-func (z *ZeroWindow) Call(c *Call) CallVerdict {
+// Decide implements CallHook.
+func (z *ZeroWindow) Decide(c *Call) CallVerdict {
 	if (c.Name != "recv" && c.Name != "recvfrom") || (z.fd >= 0 && c.FD != z.fd) {
 		return CallVerdict{}
 	}

@@ -90,18 +90,18 @@ func (v *FrameVerdict) passes() bool {
 // Every verdict other than a pass is a "verdict" trace event (layer ws)
 // with the fields action, reason, rule, opcode, len and effect.
 //
-// Frame is called from the
+// Decide is called from the
 // reading goroutine and from every writing goroutine: it must be safe for
 // concurrent use, and it must not call the Conn's read or write methods.
 type FrameHook interface {
-	Frame(f *HookFrame) FrameVerdict
+	Decide(f *HookFrame) FrameVerdict
 }
 
 // FrameHookFunc adapts a function to FrameHook.
 type FrameHookFunc func(f *HookFrame) FrameVerdict
 
-// Frame implements FrameHook.
-func (fn FrameHookFunc) Frame(f *HookFrame) FrameVerdict { return fn(f) }
+// Decide implements FrameHook.
+func (fn FrameHookFunc) Decide(f *HookFrame) FrameVerdict { return fn(f) }
 
 type frameHooks struct{ h FrameHook }
 
@@ -141,7 +141,7 @@ var hookFrames = sync.Pool{New: func() any { return new(HookFrame) }}
 func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([]Frame, time.Duration) {
 	hf := hookFrames.Get().(*HookFrame)
 	*hf = HookFrame{Frame: f, Dir: dir, Client: c.client, Node: c.cfg.node, Conn: c.name}
-	v := h.Frame(hf)
+	v := h.Decide(hf)
 	out := hf.Frame
 	*hf = HookFrame{}
 	hookFrames.Put(hf)
@@ -470,8 +470,8 @@ type FrameRule struct {
 	Verdict FrameVerdict
 }
 
-// Frame implements FrameHook.
-func (r *FrameRule) Frame(f *HookFrame) FrameVerdict {
+// Decide implements FrameHook.
+func (r *FrameRule) Decide(f *HookFrame) FrameVerdict {
 	if !r.Match.Matches(f) {
 		return FrameVerdict{}
 	}
@@ -490,10 +490,10 @@ func (r *FrameRule) Frame(f *HookFrame) FrameVerdict {
 // hooks are seen by later ones.
 type FrameRules []FrameHook
 
-// Frame implements FrameHook.
-func (rs FrameRules) Frame(f *HookFrame) FrameVerdict {
+// Decide implements FrameHook.
+func (rs FrameRules) Decide(f *HookFrame) FrameVerdict {
 	for _, h := range rs {
-		if v := h.Frame(f); !v.passes() {
+		if v := h.Decide(f); !v.passes() {
 			return v
 		}
 	}

@@ -18,10 +18,10 @@ type FrameCounter struct {
 // CountFrames wraps h in a FrameCounter.
 func CountFrames(h FrameHook) *FrameCounter { return &FrameCounter{h: h} }
 
-// Frame implements FrameHook.
-func (c *FrameCounter) Frame(f *HookFrame) FrameVerdict {
+// Decide implements FrameHook.
+func (c *FrameCounter) Decide(f *HookFrame) FrameVerdict {
 	op, dir := f.Header.Opcode, f.Dir
-	v := c.h.Frame(f)
+	v := c.h.Decide(f)
 	if v.passes() {
 		return v
 	}
