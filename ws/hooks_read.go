@@ -1,0 +1,165 @@
+package ws
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"time"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// hookReads puts the frame filter under the parser once a hook has been
+// installed. It is called with readLock held, between frames.
+func (c *Conn) hookReads() {
+	if c.readFilter || c.frameHook.Load() == nil {
+		return
+	}
+	c.readFilter = true
+	c.br = bufio.NewReaderSize(&frameFilter{c: c, src: c.br}, 8<<10)
+}
+
+// frameFilter sits between the connection's buffered reader and the
+// parser once a hook is installed: it reads whole frames, hands them to
+// the hook, and re-encodes what the hook lets through for the parser. A
+// partly read frame is kept across errors, so a read deadline that fires
+// in the middle of a frame loses nothing.
+type frameFilter struct {
+	c   *Conn
+	src *bufio.Reader
+
+	out []byte // encoded frames for the parser
+	off int
+
+	have bool // h has been consumed from src; pay is being filled
+	h    Header
+	pay  []byte
+	got  int
+
+	raw         int64 // payload bytes of an unhooked frame still to copy
+	passthrough bool  // the stream could not be parsed: copy the rest
+}
+
+// maxHookedFrame is the longest frame handed to a hook when the connection
+// has no message limit.
+const maxHookedFrame = 64 << 20
+
+func (r *frameFilter) Read(p []byte) (int, error) {
+	for {
+		if r.off < len(r.out) {
+			n := copy(p, r.out[r.off:])
+			r.off += n
+			if r.off == len(r.out) {
+				r.out, r.off = r.out[:0], 0
+			}
+			return n, nil
+		}
+		if r.passthrough {
+			return r.src.Read(p)
+		}
+		if r.raw > 0 {
+			n, err := r.src.Read(p[:min(int64(len(p)), r.raw)])
+			r.raw -= int64(n)
+			return n, err
+		}
+		if err := r.next(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// next reads one frame from src and queues what the hook makes of it.
+func (r *frameFilter) next() error {
+	if !r.have {
+		b, err := r.src.Peek(MinHeaderSize)
+		if err == nil {
+			b, err = r.src.Peek(RawHeader(b).Size())
+		}
+		if err != nil {
+			if len(b) == 0 || isTimeout(err) {
+				return err
+			}
+			r.passthrough = true
+			return nil
+		}
+		h, n, err := ParseHeader(b)
+		if err != nil {
+			// Let the parser find the error in the original bytes.
+			r.passthrough = true
+			return nil
+		}
+		limit := r.c.cfg.maxMessage
+		if limit <= 0 || limit > maxHookedFrame {
+			limit = maxHookedFrame
+		}
+		if h.Length > limit {
+			r.out = append(r.out, b[:n]...)
+			r.src.Discard(n)
+			r.raw = h.Length
+			return nil
+		}
+		r.src.Discard(n)
+		r.h, r.have, r.got = h, true, 0
+		if int64(cap(r.pay)) >= h.Length {
+			r.pay = r.pay[:h.Length]
+		} else {
+			r.pay = make([]byte, h.Length)
+		}
+	}
+	for r.got < len(r.pay) {
+		n, err := r.src.Read(r.pay[r.got:])
+		r.got += n
+		if err != nil && r.got < len(r.pay) {
+			return noEOF(err)
+		}
+	}
+	r.have = false
+	if r.h.Masked {
+		Mask(r.h.Mask, 0, r.pay)
+	}
+	hs := r.c.frameHook.Load()
+	if hs == nil {
+		r.queue(r.h, r.pay, r.h.Masked)
+		return nil
+	}
+	// The payload buffer is reused for the next frame; every frame is
+	// encoded into out before that.
+	var one [1]Frame
+	frames, delay := r.c.applyHook(hs.h, trace.In, Frame{Header: r.h, Payload: r.pay}, one[:0])
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-r.c.closed:
+			t.Stop()
+			return net.ErrClosed
+		}
+	}
+	for i, f := range frames {
+		// The frame itself keeps the masking the hook left it; frames
+		// the hook made are masked as the peer would have sent them.
+		masked := f.Header.Masked
+		if i > 0 {
+			masked = !r.c.client
+		}
+		r.queue(f.Header, f.Payload, masked)
+	}
+	return nil
+}
+
+// queue encodes one frame for the parser.
+func (r *frameFilter) queue(h Header, p []byte, masked bool) {
+	h.Length = int64(len(p))
+	h.Masked = masked
+	if masked && h.Mask == ([4]byte{}) {
+		h.Mask = r.h.Mask
+	}
+	r.out = AppendHeader(r.out, h)
+	start := len(r.out)
+	r.out = append(r.out, p...)
+	if masked {
+		Mask(h.Mask, 0, r.out[start:])
+	}
+}
+
+var _ io.Reader = (*frameFilter)(nil)
