@@ -58,10 +58,15 @@ func (v *FrameVerdict) passes() bool {
 //	Drop                  the frame vanishes
 //	Modify                the hook edited Header (FIN, RSV, opcode) or Payload;
 //	                      the length is re-encoded from len(Payload)
-//	Delay                 the frame goes on after Verdict.Delay
+//	Delay                 the frame goes on after Verdict.Delay (a read whose context
+//	                      ends first returns the context's error; the frame waits
+//	                      for the next read)
 //	Duplicate             the frame goes on Verdict.Copies+1 times
 //	Inject                the frame goes on, followed by Verdict.Inject (encoded
-//	                      frames, as WriteFrame makes them) and FrameVerdict.Frames
+//	                      frames, as WriteFrame makes them) and FrameVerdict.Frames;
+//	                      an Inject that is not whole frames is an ErrHookInject
+//	                      (a write returns it before anything is sent, a read
+//	                      fails the connection with 1011)
 //	Split n (any action)  a data frame is cut into n fragments (RFC 6455 §5.4)
 //
 // Hold is not supported for frames and passes. Frames a hook makes are
@@ -125,8 +130,9 @@ var hookFrames = sync.Pool{New: func() any { return new(HookFrame) }}
 
 // applyHook asks the hook about f and appends the frames that take its
 // place (none for a drop) to frames; it also returns how long to wait
-// before they go.
-func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([]Frame, time.Duration) {
+// before they go. An Inject that does not parse is an ErrHookInject, and
+// then frames is returned as it came.
+func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([]Frame, time.Duration, error) {
 	hf := hookFrames.Get().(*HookFrame)
 	*hf = HookFrame{Frame: f, Dir: dir, Client: c.client, Node: c.cfg.node, Conn: c.name}
 	v := h.Decide(hf)
@@ -135,27 +141,29 @@ func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([
 	hookFrames.Put(hf)
 	out.Header.Length = int64(len(out.Payload))
 	if v.passes() {
-		return append(frames, out), 0
+		return append(frames, out), 0, nil
 	}
 	if c.cfg.tracer.Enabled() {
 		c.traceVerdict(dir, &f.Header, &out.Header, &v)
 	}
-	switch v.Action {
-	case hook.Drop:
-		return frames, 0
-	case hook.Duplicate:
-		for range v.Copies + 1 {
-			frames = append(frames, splitFrame(out, v.Split)...)
-		}
-	default:
-		frames = splitFrame(out, v.Split)
+	if v.Action == hook.Drop {
+		return frames, 0, nil
 	}
-	for _, b := range v.Inject {
-		if f, err := ReadFrame(bytes.NewReader(b)); err == nil {
-			f.Header.Length = int64(len(f.Payload))
-			frames = append(frames, f)
+	var injected []Frame
+	for i, b := range v.Inject {
+		var err error
+		if injected, err = appendInjected(injected, b); err != nil {
+			return frames, 0, fmt.Errorf("%w: Inject[%d]: %w", ErrHookInject, i, err)
 		}
 	}
+	copies := 1
+	if v.Action == hook.Duplicate {
+		copies += max(v.Copies, 0)
+	}
+	for range copies {
+		frames = append(frames, splitFrame(out, v.Split)...)
+	}
+	frames = append(frames, injected...)
 	for _, f := range v.Frames {
 		f.Header.Length = int64(len(f.Payload))
 		frames = append(frames, f)
@@ -164,7 +172,26 @@ func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([
 	if v.Action == hook.Delay {
 		delay = v.Delay
 	}
-	return frames, delay
+	return frames, delay, nil
+}
+
+// appendInjected parses b, one or more whole encoded frames, and appends
+// them to frames.
+func appendInjected(frames []Frame, b []byte) ([]Frame, error) {
+	if len(b) == 0 {
+		return frames, errors.New("no frame in 0 bytes")
+	}
+	r := bytes.NewReader(b)
+	for r.Len() > 0 {
+		at := len(b) - r.Len()
+		f, err := ReadFrame(r)
+		if err != nil {
+			return frames, fmt.Errorf("at byte %d: %w", at, err)
+		}
+		f.Header.Length = int64(len(f.Payload))
+		frames = append(frames, f)
+	}
+	return frames, nil
 }
 
 // splitFrame cuts a data frame into n fragments.
@@ -233,7 +260,10 @@ func (c *Conn) writeHooked(ctx context.Context, h FrameHook, fh Header, p []byte
 	fh.Length = int64(len(p))
 	f := Frame{Header: fh, Payload: bytes.Clone(p)}
 	var one [1]Frame
-	frames, delay := c.applyHook(h, trace.Out, f, one[:0])
+	frames, delay, err := c.applyHook(h, trace.Out, f, one[:0])
+	if err != nil {
+		return err
+	}
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		defer t.Stop()

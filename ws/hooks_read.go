@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/glassnet/glassnet/trace"
@@ -38,6 +39,12 @@ type frameFilter struct {
 
 	raw         int64 // payload bytes of an unhooked frame still to copy
 	passthrough bool  // the stream could not be parsed: copy the rest
+
+	// A Delay verdict's frames wait in held until until; a read whose
+	// context ends first returns, and the next read waits the rest.
+	holding bool
+	held    []Frame
+	until   time.Time
 }
 
 // maxHookedFrame is the longest frame handed to a hook when the connection
@@ -70,6 +77,9 @@ func (r *frameFilter) Read(p []byte) (int, error) {
 
 // next reads one frame from src and queues what the hook makes of it.
 func (r *frameFilter) next() error {
+	if r.holding {
+		return r.release()
+	}
 	if !r.have {
 		b, err := r.src.Peek(MinHeaderSize)
 		if err == nil {
@@ -125,16 +135,47 @@ func (r *frameFilter) next() error {
 	// The payload buffer is reused for the next frame; every frame is
 	// encoded into out before that.
 	var one [1]Frame
-	frames, delay := r.c.applyHook(hs.h, trace.In, Frame{Header: r.h, Payload: r.pay}, one[:0])
+	frames, delay, err := r.c.applyHook(hs.h, trace.In, Frame{Header: r.h, Payload: r.pay}, one[:0])
+	if err != nil {
+		return err
+	}
 	if delay > 0 {
-		t := time.NewTimer(delay)
+		r.holding, r.held, r.until = true, append(r.held[:0], frames...), time.Now().Add(delay)
+		return r.release()
+	}
+	r.queueFrames(frames)
+	return nil
+}
+
+// release waits until the held frames are due and queues them. When the
+// read's context (the one bound with watchRead) ends first it returns
+// os.ErrDeadlineExceeded, a timeout that the read turns into the
+// context's error, and keeps them for the next read.
+func (r *frameFilter) release() error {
+	if d := time.Until(r.until); d > 0 {
+		w := &r.c.rwatch
+		w.mu.Lock()
+		fired := w.fired
+		w.mu.Unlock()
+		t := time.NewTimer(d)
+		defer t.Stop()
 		select {
 		case <-t.C:
+		case <-fired:
+			return os.ErrDeadlineExceeded
 		case <-r.c.closed:
-			t.Stop()
 			return net.ErrClosed
 		}
 	}
+	r.queueFrames(r.held)
+	clear(r.held)
+	r.holding, r.held = false, r.held[:0]
+	return nil
+}
+
+// queueFrames encodes for the parser the frames that took the place of
+// the one read.
+func (r *frameFilter) queueFrames(frames []Frame) {
 	for i, f := range frames {
 		// The frame itself keeps the masking the hook left it; frames
 		// the hook made are masked as the peer would have sent them.
@@ -144,7 +185,6 @@ func (r *frameFilter) next() error {
 		}
 		r.queue(f.Header, f.Payload, masked)
 	}
-	return nil
 }
 
 // queue encodes one frame for the parser.
