@@ -21,7 +21,12 @@ import (
 func (p *wsPair) dialHooked(t *testing.T, path string, h ws.FrameHook, tr *trace.Tracer) *ws.Conn {
 	t.Helper()
 	c, _, err := ws.Dial(stacksContext(t), p.url+path, &ws.DialOptions{
-		NetDial: p.cs.DialContext, FrameHook: h, Tracer: tr, Node: "client",
+		NetDial: p.cs.DialContext,
+		ConnOptions: ws.ConnOptions{
+			FrameHook: h,
+			Tracer:    tr,
+			Node:      "client",
+		},
 	})
 	if err != nil {
 		t.Fatalf("Dial %s: %v", path, err)

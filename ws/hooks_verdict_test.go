@@ -68,7 +68,7 @@ var badInject = FrameHookFunc(func(f *HookFrame) FrameVerdict {
 func TestHookInjectErrorOnWrite(t *testing.T) {
 	t.Parallel()
 	url, _ := echoServer(t, nil)
-	c := dial(t, url, &DialOptions{FrameHook: badInject})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{FrameHook: badInject}})
 	ctx := testContext(t)
 	if err := c.WriteMessage(ctx, MessageText, []byte("lost?")); !errors.Is(err, ErrHookInject) {
 		t.Fatalf("WriteMessage = %v, want ErrHookInject", err)
@@ -95,7 +95,7 @@ func TestHookInjectErrorOnRead(t *testing.T) {
 		_, _, err := c.ReadMessage(ctx)
 		return err
 	})
-	c := dial(t, url, &DialOptions{FrameHook: badInject})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{FrameHook: badInject}})
 	if _, _, err := c.ReadMessage(testContext(t)); !errors.Is(err, ErrHookInject) {
 		t.Fatalf("ReadMessage = %v, want ErrHookInject", err)
 	}
@@ -117,7 +117,7 @@ func TestHookDelayHonorsReadContext(t *testing.T) {
 		asked <- struct{}{}
 		return FrameVerdict{Verdict: hook.Verdict{Action: hook.Delay, Delay: time.Second}}
 	})
-	c := dial(t, url, &DialOptions{FrameHook: delay})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{FrameHook: delay}})
 	ctx := testContext(t)
 	if err := c.WriteMessage(ctx, MessageText, []byte("held")); err != nil {
 		t.Fatal(err)

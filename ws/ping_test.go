@@ -159,7 +159,7 @@ func TestPingBufferLimit(t *testing.T) {
 		_, _, err := c.ReadMessage(ctx)
 		return err
 	})
-	c := dial(t, url, &DialOptions{MaxMessageSize: 1000})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{MaxMessageSize: 1000}})
 	if err := c.Ping(testContext(t), nil); !errors.Is(err, ErrMessageTooBig) {
 		t.Fatalf("Ping = %v, want ErrMessageTooBig", err)
 	}
@@ -207,7 +207,7 @@ func TestKeepAliveDeadPeer(t *testing.T) {
 		return nil
 	})
 	start := time.Now()
-	c := dial(t, url, &DialOptions{KeepAlive: 100 * time.Millisecond})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{KeepAlive: 100 * time.Millisecond}})
 	_, _, err := c.ReadMessage(testContext(t))
 	if !errors.Is(err, ErrKeepAliveTimeout) {
 		t.Fatalf("ReadMessage = %v, want ErrKeepAliveTimeout", err)
@@ -226,7 +226,7 @@ func TestKeepAliveDeadPeer(t *testing.T) {
 func TestKeepAliveNoReader(t *testing.T) {
 	t.Parallel()
 	ended := make(chan error, 1)
-	url, _ := handlerServer(t, &AcceptOptions{KeepAlive: 50 * time.Millisecond}, func(c *Conn) error {
+	url, _ := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 50 * time.Millisecond}}, func(c *Conn) error {
 		select {
 		case <-c.closed:
 		case <-time.After(5 * time.Second):
@@ -249,7 +249,7 @@ func TestKeepAliveHealthyIdle(t *testing.T) {
 		t.Run(fmt.Sprintf("reader=%v", reader), func(t *testing.T) {
 			t.Parallel()
 			url, errs := echoServer(t, nil)
-			c := dial(t, url, &DialOptions{KeepAlive: 100 * time.Millisecond})
+			c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{KeepAlive: 100 * time.Millisecond}})
 			ctx := testContext(t)
 			got := make(chan []byte, 1)
 			if reader {
