@@ -123,7 +123,10 @@ func run(t *testing.T, rule string, n int) []Verdict {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := r.Hook()
+	h, err := r.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var vs []Verdict
 	now := time.Unix(0, 0)
 	for i := range n {
@@ -275,7 +278,10 @@ func TestRSTAfterBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := r.Hook()
+	h, err := r.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, want := range []Action{Pass, Pass, Inject, Pass} {
 		if v := h.Decide(&Packet{Data: segment(FlagACK, 100)}); v.Action != want {
 			t.Fatalf("segment %d (%d bytes so far): %v, want %v", i+1, (i+1)*100, v.Action, want)
