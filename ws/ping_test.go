@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 // TestPingWithoutReader pings with no ReadMessage running: Ping reads the
@@ -242,13 +245,24 @@ func TestKeepAliveNoReader(t *testing.T) {
 }
 
 // TestKeepAliveHealthyIdle: an idle connection whose peer answers pings
-// stays open, with and without a reader on the side that pings.
+// stays open over five pings, with and without a reader on the side that
+// pings.
 func TestKeepAliveHealthyIdle(t *testing.T) {
 	t.Parallel()
 	for _, reader := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reader=%v", reader), func(t *testing.T) {
 			t.Parallel()
-			url, errs := echoServer(t, nil)
+			// The server counts the keepalive's pings as they arrive.
+			const pings = 5
+			var seen atomic.Int32
+			fifth := make(chan struct{})
+			count := FrameHookFunc(func(f *HookFrame) FrameVerdict {
+				if f.Dir == trace.In && f.Header.Opcode == OpPing && seen.Add(1) == pings {
+					close(fifth)
+				}
+				return FrameVerdict{}
+			})
+			url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{FrameHook: count}})
 			c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{KeepAlive: 100 * time.Millisecond}})
 			ctx := testContext(t)
 			got := make(chan []byte, 1)
@@ -258,7 +272,11 @@ func TestKeepAliveHealthyIdle(t *testing.T) {
 					got <- p
 				}()
 			}
-			time.Sleep(550 * time.Millisecond) // five pings
+			select {
+			case <-fifth:
+			case <-ctx.Done():
+				t.Fatalf("the server saw %d keepalive pings, want %d", seen.Load(), pings)
+			}
 			if err := c.WriteMessage(ctx, MessageText, []byte("alive")); err != nil {
 				t.Fatal(err)
 			}
