@@ -113,9 +113,19 @@ func TestConnDeadlines(t *testing.T) {
 			_, err := srv.Read(make([]byte, 8))
 			errc <- err
 		}()
-		time.Sleep(10 * time.Millisecond)
+		// Wait until the Read is asleep on the queue under the hour's
+		// deadline, then bring the deadline in.
+		so := srv.(*Conn).so
+		for so.wq.IsEmpty() {
+			time.Sleep(time.Millisecond)
+		}
 		must(t, srv.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
-		checkTimeout(t, <-errc, "read")
+		select {
+		case err := <-errc:
+			checkTimeout(t, err, "read")
+		case <-testContext(t).Done():
+			t.Fatal("a deadline changed during a Read did not wake it")
+		}
 		_ = c
 	})
 
