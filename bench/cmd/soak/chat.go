@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// A chat session: chatSenders members send numbered lines, one more
+// member only listens, and one slow member, with a small receive buffer,
+// stops reading until slowBacklog bytes have been sent to it and then
+// reads at full speed for slowRead, over and over. The senders go fast
+// until the server drops the slow member (its bounded queue overflows),
+// then send a few more lines and an end line. Every member but the slow
+// one must receive every line of every sender once, in each sender's
+// order; the slow one must receive an unbroken prefix of each sender's
+// lines and then be closed by serve.
+//
+// How the slow member is closed: serve's close frame (1008) goes after the
+// write under way when the queue overflows, and that write is given the
+// close timeout (5 s) to finish. A reader that resumes in time sees the
+// lines, then 1008; one that has not read meanwhile cannot take that write,
+// and sees the TCP connection end after the lines instead (1006). Both are
+// serve's drop; the summary counts each.
+const (
+	chatSenders   = 3
+	chatListeners = 1
+	chatLineSize  = 2 << 10
+	chatFastPace  = 20 * time.Millisecond
+	chatAfterDrop = 20 // lines each sender sends after the slow member left
+	slowBacklog   = 3 << 20
+	slowMaxPause  = 20 * time.Second
+	slowRead      = 2 * time.Second
+	slowRcvBuf    = 64 << 10
+	slowDropLimit = 45 * time.Second // the slow member must be dropped within this
+)
+
+type chatSession struct {
+	e        *env
+	src      netip.Addr
+	phase    string
+	senders  map[string]bool // addresses of the senders as the server names them
+	slowAddr atomic.Value    // string: the slow member's address, once it has one
+	slowLeft chan struct{}
+	leftOnce sync.Once
+	closing  atomic.Bool   // soak is closing the session's connections itself
+	stop     chan struct{} // closed with closing
+	sent     atomic.Int64  // bytes of lines broadcast so far
+}
+
+type chatMember struct {
+	s        *chatSession
+	c        *websocket.Conn
+	addr     string
+	t        *tracker
+	joined   chan struct{}
+	finished chan struct{} // every sender's end line arrived (or the member failed)
+	failed   bool
+	expect   map[string]uint64
+	ended    map[string]bool
+}
+
+func (e *env) chat(ctx context.Context, rng *rand.Rand) {
+	for ctx.Err() == nil {
+		fs := e.phases.current()
+		s := &chatSession{e: e, src: fs.addr, phase: fs.name, senders: map[string]bool{}, slowLeft: make(chan struct{}), stop: make(chan struct{})}
+		s.run(ctx, rng)
+	}
+}
+
+func (s *chatSession) dial(ctx context.Context, slow bool) (*websocket.Conn, error) {
+	d := wsDialer(s.src, false)
+	if slow {
+		nd := dialer(s.src)
+		nd.Control = func(network, address string, rc syscall.RawConn) error {
+			var serr error
+			rc.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, slowRcvBuf)
+			})
+			return serr
+		}
+		d.NetDialContext = nd.DialContext
+	}
+	c, _, err := d.DialContext(ctx, wsURL+"/chat", nil)
+	return c, err
+}
+
+func (s *chatSession) join(ctx context.Context) (*chatMember, bool) {
+	c, err := s.dial(ctx, false)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.e.connEnded(kindChat, s.src, err, 0, "dial /chat from "+s.src.String())
+		}
+		return nil, false
+	}
+	m := &chatMember{s: s, c: c, addr: c.LocalAddr().String(), joined: make(chan struct{}), finished: make(chan struct{}),
+		expect: map[string]uint64{}, ended: map[string]bool{}}
+	m.t = s.e.stats.track(kindChat, fmt.Sprintf("/chat member %s (faults: %s)", m.addr, s.phase))
+	m.t.waiting(true)
+	go m.read()
+	return m, true
+}
+
+func (s *chatSession) run(ctx context.Context, rng *rand.Rand) {
+	var members []*chatMember
+	defer func() {
+		if !s.closing.Load() {
+			s.closing.Store(true)
+			close(s.stop)
+		}
+		for _, m := range members {
+			m.c.Close()
+			<-m.finished
+			m.t.done()
+		}
+	}()
+	for i := 0; i < chatSenders+chatListeners; i++ {
+		m, ok := s.join(ctx)
+		if !ok {
+			return
+		}
+		members = append(members, m)
+		if i < chatSenders {
+			s.senders[m.addr] = true
+		}
+	}
+	for _, m := range members {
+		select {
+		case <-m.joined:
+		case <-m.finished:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+
+	// The slow member joins once every other member is in.
+	slow, err := s.dial(ctx, true)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.e.connEnded(kindSlow, s.src, err, 0, "dial /chat from "+s.src.String())
+		}
+		return
+	}
+	slowJoined := make(chan struct{})
+	slowDone := make(chan struct{})
+	defer func() {
+		s.closing.Store(true)
+		close(s.stop)
+		slow.Close()
+		<-slowDone
+	}()
+	s.slowAddr.Store(slow.LocalAddr().String())
+	go s.readSlow(slow, slowJoined, slowDone)
+	select {
+	case <-slowJoined:
+	case <-slowDone:
+		return
+	case <-ctx.Done():
+		return
+	}
+
+	// The senders.
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(slowDropLimit)
+	for i := 0; i < chatSenders; i++ {
+		m := members[i]
+		pad := make([]byte, chatLineSize)
+		for j := range pad {
+			pad[j] = 'a' + byte(rng.IntN(26))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.send(ctx, pad, deadline)
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-s.slowLeft:
+	default:
+		if ctx.Err() == nil {
+			s.e.stats.fail(kindSlow, "not dropped", fmt.Sprintf("slow member %s still a member after %v of fan-out (faults: %s)", s.slowAddr.Load(), slowDropLimit, s.phase))
+		}
+	}
+	for _, m := range members {
+		select {
+		case <-m.finished:
+		case <-ctx.Done():
+			return
+		}
+	}
+	select {
+	case <-slowDone:
+	case <-time.After(time.Minute):
+		s.e.stats.fail(kindSlow, "stalled", fmt.Sprintf("slow member %s: no close within a minute of its drop", s.slowAddr.Load()))
+	}
+	for _, m := range members {
+		if !m.failed {
+			s.e.closeHandshake(kindChat, m.c, s.src, m.t, "/chat member "+m.addr)
+		}
+	}
+}
+
+// send sends numbered lines, fast until the slow member has left (or the
+// deadline), then chatAfterDrop more, then the end line.
+func (m *chatMember) send(ctx context.Context, pad []byte, deadline time.Time) {
+	var seq uint64
+	after := -1
+	tick := time.NewTicker(chatFastPace)
+	defer tick.Stop()
+	for after < chatAfterDrop {
+		select {
+		case <-ctx.Done():
+			return
+		case <-m.finished:
+			return
+		case <-tick.C:
+		}
+		if after < 0 {
+			select {
+			case <-m.s.slowLeft:
+				after = 0
+			default:
+				if time.Now().After(deadline) {
+					after = 0
+				}
+			}
+		} else {
+			after++
+		}
+		p := pad[:len(pad)/2+int(seq%uint64(len(pad)/2))]
+		line := fmt.Sprintf("soak %d %08x %s", seq, crc32.ChecksumIEEE(p), p)
+		m.c.SetWriteDeadline(time.Now().Add(time.Minute))
+		if err := m.c.WriteMessage(websocket.TextMessage, []byte(line)); err != nil {
+			m.s.e.connEnded(kindChat, m.s.src, err, 0, "/chat sender "+m.addr)
+			return
+		}
+		seq++
+		m.s.sent.Add(int64(len(line) + len(m.addr) + 2))
+	}
+	m.c.WriteMessage(websocket.TextMessage, []byte("soak end "+strconv.FormatUint(seq, 10)))
+}
+
+// parseLine splits a broadcast line "FROM: soak SEQ CRC PAD" or
+// "FROM: soak end N"; control lines ("* ...") give ok false.
+func parseLine(b []byte) (from string, seq uint64, end bool, err error, ok bool) {
+	line := string(b)
+	if strings.HasPrefix(line, "* ") {
+		return "", 0, false, nil, false
+	}
+	from, rest, found := strings.Cut(line, ": ")
+	if !found || !strings.HasPrefix(rest, "soak ") {
+		return from, 0, false, fmt.Errorf("malformed line %.40q", line), true
+	}
+	rest = rest[len("soak "):]
+	if n, found := strings.CutPrefix(rest, "end "); found {
+		seq, perr := strconv.ParseUint(n, 10, 64)
+		return from, seq, true, perr, true
+	}
+	f := strings.SplitN(rest, " ", 3)
+	if len(f) != 3 {
+		return from, 0, false, fmt.Errorf("malformed line %.40q", line), true
+	}
+	seq, perr := strconv.ParseUint(f[0], 10, 64)
+	crc, cerr := strconv.ParseUint(f[1], 16, 32)
+	if perr != nil || cerr != nil {
+		return from, seq, false, fmt.Errorf("malformed line %.40q", line), true
+	}
+	if crc32.ChecksumIEEE([]byte(f[2])) != uint32(crc) {
+		return from, seq, false, fmt.Errorf("checksum mismatch in line %d from %s", seq, from), true
+	}
+	return from, seq, false, nil, true
+}
+
+func (m *chatMember) read() {
+	defer close(m.finished)
+	joined := false
+	for {
+		m.c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		_, b, err := m.c.ReadMessage()
+		if err != nil {
+			if !m.failed && !m.s.closing.Load() {
+				m.failed = true
+				m.s.e.connEnded(kindChat, m.s.src, err, 0, "/chat member "+m.addr)
+			}
+			return
+		}
+		m.t.progress()
+		from, seq, end, perr, ok := parseLine(b)
+		if !ok {
+			line := string(b)
+			if line == "* "+m.addr+" joined" && !joined {
+				joined = true
+				close(m.joined)
+			}
+			if sa, _ := m.s.slowAddr.Load().(string); sa != "" && line == "* "+sa+" left" {
+				m.s.leftOnce.Do(func() { close(m.s.slowLeft) })
+			}
+			continue
+		}
+		detail := fmt.Sprintf("/chat member %s, from %s (faults: %s)", m.addr, from, m.s.phase)
+		switch {
+		case perr != nil:
+			m.s.e.stats.fail(kindChat, "corrupt", detail+": "+perr.Error())
+		case !m.s.senders[from]:
+			m.s.e.stats.fail(kindChat, "unknown sender", detail)
+		case end:
+			if m.expect[from] != seq {
+				m.s.e.stats.fail(kindChat, "lost", fmt.Sprintf("%s: %d lines of %d arrived", detail, m.expect[from], seq))
+			}
+			m.ended[from] = true
+		case seq < m.expect[from]:
+			m.s.e.stats.fail(kindChat, "duplicated", fmt.Sprintf("%s: line %d again, wanted %d", detail, seq, m.expect[from]))
+		case seq > m.expect[from]:
+			m.s.e.stats.fail(kindChat, "lost or reordered", fmt.Sprintf("%s: line %d, wanted %d", detail, seq, m.expect[from]))
+			m.expect[from] = seq + 1
+		default:
+			m.expect[from]++
+			m.s.e.stats.op(kindChat, len(b))
+		}
+		if len(m.ended) == chatSenders {
+			m.t.waiting(false)
+			return
+		}
+	}
+}
+
+// readSlow reads the slow member's lines, one per slowPace until the
+// server has dropped it, and checks what it got and how it ended.
+func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
+	defer close(done)
+	slowAddr := c.LocalAddr().String()
+	expect := map[string]uint64{}
+	isJoined := false
+	lines := 0
+	readUntil := time.Now().Add(slowRead)
+	for {
+		c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			if websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+				s.e.stats.op(kindSlow, 0)
+				s.e.stats.note(kindSlow, "closed 1008 (queue full)")
+				return
+			}
+			if s.closing.Load() {
+				return
+			}
+			// The other members see it leave when serve is done with it.
+			select {
+			case <-s.slowLeft:
+				if websocket.IsCloseError(err, websocket.CloseAbnormalClosure) {
+					s.e.stats.op(kindSlow, 0)
+					s.e.stats.note(kindSlow, "dropped, TCP closed before 1008 could be written (1006)")
+					return
+				}
+			case <-time.After(10 * time.Second):
+			}
+			s.e.stats.fail(kindSlow, "ended without 1008", fmt.Sprintf("slow member %s after %d lines (faults: %s): %v", slowAddr, lines, s.phase, err))
+			return
+		}
+		from, seq, end, perr, ok := parseLine(b)
+		if !ok {
+			if string(b) == "* "+slowAddr+" joined" && !isJoined {
+				isJoined = true
+				close(joined)
+			}
+		} else {
+			detail := fmt.Sprintf("slow member %s, from %s (faults: %s)", slowAddr, from, s.phase)
+			switch {
+			case perr != nil:
+				s.e.stats.fail(kindSlow, "corrupt", detail+": "+perr.Error())
+			case end:
+				s.e.stats.fail(kindSlow, "not dropped", detail+": the end line arrived")
+			case seq != expect[from]:
+				s.e.stats.fail(kindSlow, "lost or reordered", fmt.Sprintf("%s: line %d, wanted %d", detail, seq, expect[from]))
+				expect[from] = seq + 1
+			default:
+				expect[from]++
+				lines++
+				s.e.stats.addBytes(kindSlow, len(b))
+			}
+		}
+		if time.Now().After(readUntil) {
+			start, deadline := s.sent.Load(), time.Now().Add(slowMaxPause)
+			for s.sent.Load()-start < slowBacklog && time.Now().Before(deadline) {
+				select {
+				case <-time.After(50 * time.Millisecond):
+				case <-s.stop:
+					return
+				}
+			}
+			readUntil = time.Now().Add(slowRead)
+		}
+	}
+}

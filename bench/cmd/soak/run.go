@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bounds of the checks on serve's process.
+const (
+	heapSlackMB    = 8   // end live heap may exceed the baseline by this
+	heapPeakMB     = 512 // live heap must stay under this during the load
+	goroutineSlack = 4   // end goroutines may exceed the baseline by this
+)
+
+// watch is what soak saw of serve's process.
+type watch struct {
+	mu                   sync.Mutex
+	base, peak, end      sample
+	baseErr, endErr      error
+	sampleErrs           int
+	settledIn            time.Duration
+	settled              bool
+	exited               bool // serve exited during the load
+	stopErr              error
+	workersStuck         []string
+	phaseLog             []phaseRecord
+	counters             map[string]uint64
+	lastCounters         map[string]uint64
+	gcsAtEnd, gcsAtStart int
+}
+
+func (w *watch) observe(s sample) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	maxInto := func(dst *int, v int) {
+		if v > *dst {
+			*dst = v
+		}
+	}
+	maxInto(&w.peak.heapMB, s.heapMB)
+	maxInto(&w.peak.rssKB, s.rssKB)
+	maxInto(&w.peak.threads, s.threads)
+	maxInto(&w.peak.fds, s.fds)
+	maxInto(&w.peak.sockets, s.sockets)
+	maxInto(&w.peak.goroutines, s.goroutines)
+	if s.counters != nil {
+		w.lastCounters = s.counters
+	}
+}
+
+func child(cfg config) int {
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "soak: ip link set lo up: %v %s\n", err, out)
+		return 2
+	}
+	name := fmt.Sprintf("soak%d", os.Getpid())
+	srv, err := startServe(cfg, name)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		return 2
+	}
+	for _, a := range extraAddrs() {
+		if out, err := exec.Command("ip", "addr", "add", a.String()+"/32", "dev", name).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "soak: ip addr add %v dev %s: %v %s\n", a, name, err, out)
+			srv.kill()
+			return 2
+		}
+	}
+	fmt.Printf("soak: %v of traffic at glassnet serve on %s (%v), fault sets change every %v; serve's output: %s\n",
+		cfg.duration, name, stackAddr, cfg.phase, srv.logPath)
+
+	w := &watch{peak: sample{heapMB: -1, rssKB: -1, threads: -1, fds: -1, sockets: -1, goroutines: -1}}
+	bg := context.Background()
+	time.Sleep(2 * time.Second)
+	w.base, w.baseErr = srv.sample(bg)
+	_, w.gcsAtStart, _ = srv.heap()
+	w.observe(w.base)
+
+	st := newStats(cfg.verbose)
+	ph := newPhases()
+	e := &env{stats: st, phases: ph}
+	stopWatch := make(chan struct{})
+	go st.watchStalls(cfg.stall, stopWatch)
+
+	ctx, cancel := context.WithTimeout(bg, cfg.duration)
+	defer cancel()
+	// Phases and samples.
+	var aux sync.WaitGroup
+	aux.Add(1)
+	go func() {
+		defer aux.Done()
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		phaseEnd := time.Now().Add(cfg.phase)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-srv.exited:
+				w.mu.Lock()
+				w.exited = true
+				w.mu.Unlock()
+				cancel()
+				return
+			case now := <-tick.C:
+				if now.After(phaseEnd) {
+					f := ph.next()
+					phaseEnd = now.Add(cfg.phase)
+					if cfg.verbose {
+						fmt.Fprintf(os.Stderr, "soak: %6.1fs faults: %s\n", time.Since(st.start).Seconds(), f.name)
+					}
+				}
+				s, err := srv.sample(bg)
+				if err != nil {
+					w.mu.Lock()
+					w.sampleErrs++
+					w.mu.Unlock()
+				}
+				w.observe(s)
+			}
+		}
+	}()
+
+	// The traffic.
+	type worker struct {
+		name string
+		fn   func(context.Context, *rand.Rand)
+	}
+	workers := []worker{
+		{"ws-echo 1", func(ctx context.Context, r *rand.Rand) { e.wsEcho(ctx, r, false) }},
+		{"ws-echo 2", func(ctx context.Context, r *rand.Rand) { e.wsEcho(ctx, r, false) }},
+		{"ws-echo 3 (deflate)", func(ctx context.Context, r *rand.Rand) { e.wsEcho(ctx, r, true) }},
+		{"chat", e.chat},
+		{"bulk echo", func(ctx context.Context, r *rand.Rand) { e.bulk(ctx, r, true) }},
+		{"bulk discard", func(ctx context.Context, r *rand.Rand) { e.bulk(ctx, r, false) }},
+		{"udp", e.udp},
+		{"churn 1", e.churn},
+		{"churn 2", e.churn},
+	}
+	var wg sync.WaitGroup
+	var doneMu sync.Mutex
+	running := map[string]bool{}
+	for i, wk := range workers {
+		rng := rand.New(rand.NewPCG(cfg.seed, uint64(i)))
+		wg.Add(1)
+		doneMu.Lock()
+		running[wk.name] = true
+		doneMu.Unlock()
+		go func() {
+			defer wg.Done()
+			wk.fn(ctx, rng)
+			doneMu.Lock()
+			delete(running, wk.name)
+			doneMu.Unlock()
+		}()
+	}
+	<-ctx.Done()
+	aux.Wait()
+	w.phaseLog = ph.end()
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+	select {
+	case <-allDone:
+	case <-time.After(2 * time.Minute):
+		doneMu.Lock()
+		for n := range running {
+			w.workersStuck = append(w.workersStuck, n)
+		}
+		doneMu.Unlock()
+	}
+	close(stopWatch)
+	loadEnd := time.Now()
+
+	// Back to the baseline: sockets and goroutines as before the load,
+	// and a GC after the load that found the live heap near where it was.
+	w.mu.Lock()
+	exited := w.exited
+	w.mu.Unlock()
+	if !exited {
+		for {
+			s, err := srv.sample(bg)
+			w.end, w.endErr = s, err
+			mb, gcs, at := srv.heap()
+			w.gcsAtEnd = gcs
+			ok := err == nil && w.baseErr == nil && s.sockets <= w.base.sockets &&
+				(s.goroutines < 0 || s.goroutines <= w.base.goroutines+goroutineSlack) &&
+				(w.base.heapMB < 0 || (at.After(loadEnd) && mb <= w.base.heapMB+heapSlackMB))
+			if ok {
+				w.settled, w.settledIn = true, time.Since(loadEnd)
+				break
+			}
+			if time.Since(loadEnd) > cfg.settle {
+				break
+			}
+			select {
+			case <-srv.exited:
+			case <-time.After(2 * time.Second):
+				continue
+			}
+			break
+		}
+		w.counters = w.end.counters
+		w.stopErr = srv.stop(30 * time.Second)
+	} else {
+		w.stopErr = fmt.Errorf("serve exited during the load (%v): %s", srv.waitErr, srv.tail())
+	}
+	return report(cfg, st, w, srv)
+}
+
+// report prints the summary and the checks, and returns the exit code.
+func report(cfg config, st *stats, w *watch, srv *serveProc) int {
+	out := os.Stdout
+	fmt.Fprintf(out, "\n%-13s %9s %11s  %-9s %s\n", "traffic", "ops", "bytes", "max stall", "errors (failures) / accounted for")
+	for _, k := range kinds {
+		ks := st.byKind[k]
+		ks.mu.Lock()
+		fmt.Fprintf(out, "%-13s %9d %11s  %-9s failures: %s\n", k, ks.ops.Load(), mib(ks.bytes.Load()),
+			ks.maxStall.Round(100*time.Millisecond).String(), counts(ks.failures))
+		if len(ks.notes) > 0 {
+			fmt.Fprintf(out, "%-13s %9s %11s  %-9s accounted: %s\n", "", "", "", "", counts(ks.notes))
+		}
+		ks.mu.Unlock()
+	}
+
+	fmt.Fprintf(out, "\nfault sets (by kernel-side address; RST after %d packets from serve to %v throughout):\n", rstAfterPackets, rstAddr)
+	for _, p := range w.phaseLog {
+		fmt.Fprintf(out, "  %-22s %-13v %s\n", p.set.name, p.duration.Round(100*time.Millisecond), strings.Join(p.set.rules, ", "))
+	}
+	fmt.Fprintln(out, "verdicts serve counted:")
+	if len(w.counters) == 0 {
+		w.counters = w.lastCounters
+	}
+	var keys []string
+	for k, v := range w.counters {
+		if v > 0 && (strings.Contains(k, "link") || strings.Contains(k, "egress") || strings.Contains(k, "ingress")) {
+			keys = append(keys, k)
+		}
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(out, "  %-60s %d\n", k, w.counters[k])
+	}
+
+	fmt.Fprintf(out, "\n%-24s %10s %10s %10s\n", "serve", "baseline", "peak", "end")
+	row := func(name string, f func(sample) int, unit func(int) string) {
+		fmt.Fprintf(out, "%-24s %10s %10s %10s\n", name, unit(f(w.base)), unit(f(w.peak)), unit(f(w.end)))
+	}
+	num := func(v int) string {
+		if v < 0 {
+			return "n/a"
+		}
+		return itoa(v)
+	}
+	row("live heap after GC (MB)", func(s sample) int { return s.heapMB }, num)
+	row("goroutines", func(s sample) int { return s.goroutines }, num)
+	row("RSS (MB)", func(s sample) int {
+		if s.rssKB < 0 {
+			return -1
+		}
+		return s.rssKB / 1024
+	}, num)
+	row("threads", func(s sample) int { return s.threads }, num)
+	row("open fds", func(s sample) int { return s.fds }, num)
+	row("sockets (ss rows)", func(s sample) int { return s.sockets }, num)
+	fmt.Fprintf(out, "(heap: the runtime's gctrace, %d GCs during the run; goroutines: %s)\n", w.gcsAtEnd,
+		map[bool]string{true: "the control socket", false: "not offered by the control socket"}[w.base.goroutines >= 0])
+
+	// The checks.
+	var failed []string
+	check := func(ok bool, name, why string) {
+		if ok {
+			fmt.Fprintf(out, "PASS %s\n", name)
+			return
+		}
+		fmt.Fprintf(out, "FAIL %s: %s\n", name, why)
+		failed = append(failed, name)
+	}
+	fmt.Fprintln(out)
+	var msgFails []string
+	for _, k := range kinds {
+		ks := st.byKind[k]
+		ks.mu.Lock()
+		for r, n := range ks.failures {
+			if r != "stalled" {
+				msgFails = append(msgFails, fmt.Sprintf("%s %s %d", k, r, n))
+			}
+		}
+		ks.mu.Unlock()
+	}
+	sortStrings(msgFails)
+	check(len(msgFails) == 0, "messages: none lost, duplicated, reordered or corrupt; no unexpected error", strings.Join(msgFails, "; "))
+	check(st.stalls.Load() == 0, fmt.Sprintf("no connection without progress for more than %v", cfg.stall), fmt.Sprintf("%d stalled", st.stalls.Load()))
+	slow := st.byKind[kindSlow]
+	slow.mu.Lock()
+	dropped := slow.notes["closed 1008 (queue full)"]
+	slow.mu.Unlock()
+	check(dropped > 0, "the slow /chat member is closed with 1008", "never happened")
+	check(len(w.workersStuck) == 0, "every traffic worker finished", "still running after 2 minutes: "+strings.Join(w.workersStuck, ", "))
+	check(w.baseErr == nil && w.endErr == nil && w.sampleErrs == 0, "serve's control socket answered every sample",
+		fmt.Sprintf("baseline: %v; end: %v; %d samples failed", w.baseErr, w.endErr, w.sampleErrs))
+	check(w.peak.heapMB < heapPeakMB, fmt.Sprintf("live heap stayed under %d MB", heapPeakMB), fmt.Sprintf("peak %d MB", w.peak.heapMB))
+	check(w.settled, fmt.Sprintf("back near the baseline after the load (sockets, goroutines +%d, live heap +%d MB at a GC after the load), within %v", goroutineSlack, heapSlackMB, cfg.settle),
+		fmt.Sprintf("end: sockets %d (baseline %d), goroutines %d (%d), live heap %d MB (%d) with %d GCs after the load",
+			w.end.sockets, w.base.sockets, w.end.goroutines, w.base.goroutines, w.end.heapMB, w.base.heapMB, w.gcsAtEnd-w.gcsAtStart))
+	if w.settled {
+		fmt.Fprintf(out, "     (settled %v after the load)\n", w.settledIn.Round(time.Second))
+	}
+	p := srv.panicLines()
+	check(len(p) == 0, "no panic, fatal error or data race in serve's output", strings.Join(p, " | ")+" (see "+srv.logPath+")")
+	check(w.stopErr == nil, "serve stopped cleanly on SIGTERM (exit 0)", fmt.Sprint(w.stopErr))
+
+	st.mu.Lock()
+	if len(st.first) > 0 {
+		fmt.Fprintln(out, "\nfirst failures:")
+		for _, l := range st.first {
+			fmt.Fprintln(out, "  "+l)
+		}
+	}
+	st.mu.Unlock()
+	if len(failed) > 0 {
+		fmt.Fprintf(out, "\nsoak: FAILED: %s\n", strings.Join(failed, "; "))
+		return 1
+	}
+	fmt.Fprintln(out, "\nsoak: ok")
+	return 0
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

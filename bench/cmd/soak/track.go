@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The kinds of traffic, in the order the summary lists them.
+const (
+	kindWSEcho  = "ws-echo"
+	kindChat    = "chat"
+	kindSlow    = "chat-slow"
+	kindBulk    = "bulk-echo"
+	kindDiscard = "bulk-discard"
+	kindUDP     = "udp-echo"
+	kindChurn   = "churn"
+)
+
+var kinds = []string{kindWSEcho, kindChat, kindSlow, kindBulk, kindDiscard, kindUDP, kindChurn}
+
+// kindStats counts what one kind of traffic did. Failures break a check;
+// notes are outcomes that the faults explain (a reset from the RST
+// address, a datagram lost under a lossy fault set) and are accounted
+// for, not failures.
+type kindStats struct {
+	ops      atomic.Uint64
+	bytes    atomic.Uint64
+	mu       sync.Mutex
+	failures map[string]uint64
+	notes    map[string]uint64
+	maxStall time.Duration
+}
+
+type stats struct {
+	verbose bool
+	start   time.Time
+	byKind  map[string]*kindStats
+
+	mu     sync.Mutex
+	first  []string // the first failures, with details, for the report
+	conns  map[*tracker]struct{}
+	stalls atomic.Uint64
+}
+
+func newStats(verbose bool) *stats {
+	s := &stats{verbose: verbose, start: time.Now(), byKind: map[string]*kindStats{}, conns: map[*tracker]struct{}{}}
+	for _, k := range kinds {
+		s.byKind[k] = &kindStats{failures: map[string]uint64{}, notes: map[string]uint64{}}
+	}
+	return s
+}
+
+func (s *stats) op(kind string, bytes int) {
+	k := s.byKind[kind]
+	k.ops.Add(1)
+	k.bytes.Add(uint64(bytes))
+}
+
+func (s *stats) addBytes(kind string, bytes int) { s.byKind[kind].bytes.Add(uint64(bytes)) }
+
+// fail counts a failure of kind by its reason; detail says where.
+func (s *stats) fail(kind, reason, detail string) {
+	k := s.byKind[kind]
+	k.mu.Lock()
+	k.failures[reason]++
+	k.mu.Unlock()
+	line := fmt.Sprintf("%6.1fs %s: %s: %s", time.Since(s.start).Seconds(), kind, reason, detail)
+	s.mu.Lock()
+	if len(s.first) < 20 {
+		s.first = append(s.first, line)
+	}
+	s.mu.Unlock()
+	if s.verbose {
+		fmt.Fprintln(os.Stderr, "soak: FAIL", line)
+	}
+}
+
+// note counts an outcome the faults account for.
+func (s *stats) note(kind, reason string) {
+	k := s.byKind[kind]
+	k.mu.Lock()
+	k.notes[reason]++
+	k.mu.Unlock()
+}
+
+func (s *stats) failures() uint64 {
+	var n uint64
+	for _, k := range s.byKind {
+		k.mu.Lock()
+		for _, c := range k.failures {
+			n += c
+		}
+		k.mu.Unlock()
+	}
+	return n
+}
+
+// tracker follows one connection's progress while it waits for
+// something (an echo, a broadcast, the end of a transfer).
+type tracker struct {
+	s      *stats
+	kind   string
+	detail string
+	last   atomic.Int64 // unix nanoseconds of the last progress
+	wait   atomic.Bool  // waiting for the peer: a stall counts only then
+	failed atomic.Bool  // reported as stalled once
+}
+
+// track starts following a connection; done stops it.
+func (s *stats) track(kind, detail string) *tracker {
+	t := &tracker{s: s, kind: kind, detail: detail}
+	t.progress()
+	s.mu.Lock()
+	s.conns[t] = struct{}{}
+	s.mu.Unlock()
+	return t
+}
+
+func (t *tracker) progress() { t.last.Store(time.Now().UnixNano()) }
+
+// waiting says whether the connection now waits for its peer; a stall is
+// counted only while it does.
+func (t *tracker) waiting(w bool) {
+	if w && !t.wait.Load() {
+		t.progress()
+	}
+	t.wait.Store(w)
+}
+
+func (t *tracker) done() {
+	t.observe(time.Now())
+	t.s.mu.Lock()
+	delete(t.s.conns, t)
+	t.s.mu.Unlock()
+}
+
+// observe records the connection's stall so far and fails it once past
+// the limit.
+func (t *tracker) observe(now time.Time) time.Duration {
+	if !t.wait.Load() {
+		return 0
+	}
+	d := now.Sub(time.Unix(0, t.last.Load()))
+	k := t.s.byKind[t.kind]
+	k.mu.Lock()
+	if d > k.maxStall {
+		k.maxStall = d
+	}
+	k.mu.Unlock()
+	return d
+}
+
+// watchStalls checks every connection's progress until stop is closed.
+func (s *stats) watchStalls(limit time.Duration, stop <-chan struct{}) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			s.mu.Lock()
+			ts := make([]*tracker, 0, len(s.conns))
+			for t := range s.conns {
+				ts = append(ts, t)
+			}
+			s.mu.Unlock()
+			for _, t := range ts {
+				if d := t.observe(now); d > limit && !t.failed.Swap(true) {
+					s.stalls.Add(1)
+					s.fail(t.kind, "stalled", fmt.Sprintf("%s: no progress for %v", t.detail, d.Round(time.Millisecond)))
+				}
+			}
+		}
+	}
+}
+
+// counts renders a reason count map as "a 3, b 1", largest first.
+func counts(m map[string]uint64) string {
+	type kv struct {
+		k string
+		v uint64
+	}
+	var l []kv
+	for k, v := range m {
+		l = append(l, kv{k, v})
+	}
+	sort.Slice(l, func(i, j int) bool {
+		if l[i].v != l[j].v {
+			return l[i].v > l[j].v
+		}
+		return l[i].k < l[j].k
+	})
+	out := ""
+	for i, e := range l {
+		if i > 0 {
+			out += ", "
+		}
+		out += e.k + " " + strconv.FormatUint(e.v, 10)
+	}
+	if out == "" {
+		return "-"
+	}
+	return out
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func sortStrings(s []string) { sort.Strings(s) }
