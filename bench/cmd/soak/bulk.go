@@ -46,7 +46,7 @@ const bulkRate = 4 << 20
 func (e *env) transfer(ctx context.Context, rng *rand.Rand, kind string, src netip.Addr, port, size int, phase string) {
 	c, err := dialer(src).DialContext(ctx, "tcp", net.JoinHostPort(stackAddr.String(), strconv.Itoa(port)))
 	if err != nil {
-		if ctx.Err() == nil {
+		if !stopping(ctx) {
 			e.connEnded(kind, src, err, 0, fmt.Sprintf("dial :%d from %v", port, src))
 		}
 		return
@@ -300,7 +300,7 @@ func (e *env) churn(ctx context.Context, rng *rand.Rand) {
 func (e *env) churnWS(ctx context.Context, rng *rand.Rand, src netip.Addr, end int, detail string) {
 	c, _, err := wsDialer(src, rng.IntN(2) == 0).DialContext(ctx, wsURL+"/echo", nil)
 	if err != nil {
-		if ctx.Err() == nil {
+		if !stopping(ctx) {
 			e.connEnded(kindChurn, src, err, 0, "ws dial "+detail)
 		}
 		return
@@ -343,7 +343,7 @@ func (e *env) churnWS(ctx context.Context, rng *rand.Rand, src netip.Addr, end i
 func (e *env) churnTCP(ctx context.Context, rng *rand.Rand, src netip.Addr, reset bool, detail string) {
 	c, err := dialer(src).DialContext(ctx, "tcp", net.JoinHostPort(stackAddr.String(), "7"))
 	if err != nil {
-		if ctx.Err() == nil {
+		if !stopping(ctx) {
 			e.connEnded(kindChurn, src, err, 0, "tcp dial "+detail)
 		}
 		return
@@ -383,7 +383,7 @@ func (e *env) churnGET(ctx context.Context, src netip.Addr, detail string) {
 	req, _ := http.NewRequestWithContext(ctx, "GET", httpURL+"/", nil)
 	resp, err := cl.Do(req)
 	if err != nil {
-		if ctx.Err() == nil {
+		if !stopping(ctx) {
 			var ue interface{ Unwrap() error }
 			if errors.As(err, &ue) {
 				err = ue.Unwrap()

@@ -98,7 +98,7 @@ func (s *chatSession) dial(ctx context.Context, slow bool) (*websocket.Conn, err
 func (s *chatSession) join(ctx context.Context) (*chatMember, bool) {
 	c, err := s.dial(ctx, false)
 	if err != nil {
-		if ctx.Err() == nil {
+		if !stopping(ctx) {
 			s.e.connEnded(kindChat, s.src, err, 0, "dial /chat from "+s.src.String())
 		}
 		return nil, false
@@ -147,7 +147,7 @@ func (s *chatSession) run(ctx context.Context, rng *rand.Rand) {
 	// The slow member joins once every other member is in.
 	slow, err := s.dial(ctx, true)
 	if err != nil {
-		if ctx.Err() == nil {
+		if !stopping(ctx) {
 			s.e.connEnded(kindSlow, s.src, err, 0, "dial /chat from "+s.src.String())
 		}
 		return
@@ -189,7 +189,7 @@ func (s *chatSession) run(ctx context.Context, rng *rand.Rand) {
 	select {
 	case <-s.slowLeft:
 	default:
-		if ctx.Err() == nil {
+		if !stopping(ctx) {
 			s.e.stats.fail(kindSlow, "not dropped", fmt.Sprintf("slow member %s still a member after %v of fan-out (faults: %s)", s.slowAddr.Load(), slowDropLimit, s.phase))
 		}
 	}

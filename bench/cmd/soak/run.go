@@ -20,19 +20,19 @@ const (
 
 // watch is what soak saw of serve's process.
 type watch struct {
-	mu                   sync.Mutex
-	base, peak, end      sample
-	baseErr, endErr      error
-	sampleErrs           int
-	settledIn            time.Duration
-	settled              bool
-	exited               bool // serve exited during the load
-	stopErr              error
-	workersStuck         []string
-	phaseLog             []phaseRecord
-	counters             map[string]uint64
-	lastCounters         map[string]uint64
-	gcsAtEnd, gcsAtStart int
+	mu                     sync.Mutex
+	base, peak, end        sample
+	baseErr, endErr        error
+	sampleErrs             int
+	settledIn              time.Duration
+	settled                bool
+	exited                 bool // serve exited during the load
+	stopErr                error
+	workersStuck           []string
+	phaseLog               []phaseRecord
+	counters               map[string]uint64
+	lastCounters           map[string]uint64
+	gcsAtEnd, gcsAtLoadEnd int
 }
 
 func (w *watch) observe(s sample) {
@@ -49,6 +49,7 @@ func (w *watch) observe(s sample) {
 	maxInto(&w.peak.fds, s.fds)
 	maxInto(&w.peak.sockets, s.sockets)
 	maxInto(&w.peak.goroutines, s.goroutines)
+	maxInto(&w.peak.heapInUseMB, s.heapInUseMB)
 	if s.counters != nil {
 		w.lastCounters = s.counters
 	}
@@ -75,11 +76,10 @@ func child(cfg config) int {
 	fmt.Printf("soak: %v of traffic at glassnet serve on %s (%v), fault sets change every %v; serve's output: %s\n",
 		cfg.duration, name, stackAddr, cfg.phase, srv.logPath)
 
-	w := &watch{peak: sample{heapMB: -1, rssKB: -1, threads: -1, fds: -1, sockets: -1, goroutines: -1}}
+	w := &watch{peak: sample{heapMB: -1, rssKB: -1, threads: -1, fds: -1, sockets: -1, goroutines: -1, heapInUseMB: -1}}
 	bg := context.Background()
 	time.Sleep(2 * time.Second)
 	w.base, w.baseErr = srv.sample(bg)
-	_, w.gcsAtStart, _ = srv.heap()
 	w.observe(w.base)
 
 	st := newStats(cfg.verbose)
@@ -176,6 +176,7 @@ func child(cfg config) int {
 	}
 	close(stopWatch)
 	loadEnd := time.Now()
+	_, w.gcsAtLoadEnd, _ = srv.heap()
 
 	// Back to the baseline: sockets and goroutines as before the load,
 	// and a GC after the load that found the live heap near where it was.
@@ -258,6 +259,7 @@ func report(cfg config, st *stats, w *watch, srv *serveProc) int {
 		return itoa(v)
 	}
 	row("live heap after GC (MB)", func(s sample) int { return s.heapMB }, num)
+	row("heap in use (MB)", func(s sample) int { return s.heapInUseMB }, num)
 	row("goroutines", func(s sample) int { return s.goroutines }, num)
 	row("RSS (MB)", func(s sample) int {
 		if s.rssKB < 0 {
@@ -268,8 +270,8 @@ func report(cfg config, st *stats, w *watch, srv *serveProc) int {
 	row("threads", func(s sample) int { return s.threads }, num)
 	row("open fds", func(s sample) int { return s.fds }, num)
 	row("sockets (ss rows)", func(s sample) int { return s.sockets }, num)
-	fmt.Fprintf(out, "(heap: the runtime's gctrace, %d GCs during the run; goroutines: %s)\n", w.gcsAtEnd,
-		map[bool]string{true: "the control socket", false: "not offered by the control socket"}[w.base.goroutines >= 0])
+	fmt.Fprintf(out, "(live heap: the runtime's gctrace, %d GCs in all; heap in use and goroutines: %s; RSS, threads, fds: /proc)\n", w.gcsAtEnd,
+		map[bool]string{true: "serve's control socket", false: "not offered by this serve's control socket"}[w.base.goroutines >= 0])
 
 	// The checks.
 	var failed []string
@@ -307,7 +309,7 @@ func report(cfg config, st *stats, w *watch, srv *serveProc) int {
 	check(w.peak.heapMB < heapPeakMB, fmt.Sprintf("live heap stayed under %d MB", heapPeakMB), fmt.Sprintf("peak %d MB", w.peak.heapMB))
 	check(w.settled, fmt.Sprintf("back near the baseline after the load (sockets, goroutines +%d, live heap +%d MB at a GC after the load), within %v", goroutineSlack, heapSlackMB, cfg.settle),
 		fmt.Sprintf("end: sockets %d (baseline %d), goroutines %d (%d), live heap %d MB (%d) with %d GCs after the load",
-			w.end.sockets, w.base.sockets, w.end.goroutines, w.base.goroutines, w.end.heapMB, w.base.heapMB, w.gcsAtEnd-w.gcsAtStart))
+			w.end.sockets, w.base.sockets, w.end.goroutines, w.base.goroutines, w.end.heapMB, w.base.heapMB, w.gcsAtEnd-w.gcsAtLoadEnd))
 	if w.settled {
 		fmt.Fprintf(out, "     (settled %v after the load)\n", w.settledIn.Round(time.Second))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -42,13 +43,14 @@ type stats struct {
 	byKind  map[string]*kindStats
 
 	mu     sync.Mutex
-	first  []string // the first failures, with details, for the report
+	first  []string       // the first failures of each kind and reason, with details
+	nFirst map[string]int // how many of first are of each kind and reason
 	conns  map[*tracker]struct{}
 	stalls atomic.Uint64
 }
 
 func newStats(verbose bool) *stats {
-	s := &stats{verbose: verbose, start: time.Now(), byKind: map[string]*kindStats{}, conns: map[*tracker]struct{}{}}
+	s := &stats{verbose: verbose, start: time.Now(), byKind: map[string]*kindStats{}, conns: map[*tracker]struct{}{}, nFirst: map[string]int{}}
 	for _, k := range kinds {
 		s.byKind[k] = &kindStats{failures: map[string]uint64{}, notes: map[string]uint64{}}
 	}
@@ -71,7 +73,8 @@ func (s *stats) fail(kind, reason, detail string) {
 	k.mu.Unlock()
 	line := fmt.Sprintf("%6.1fs %s: %s: %s", time.Since(s.start).Seconds(), kind, reason, detail)
 	s.mu.Lock()
-	if len(s.first) < 20 {
+	if s.nFirst[kind+reason] < 3 && len(s.first) < 40 {
+		s.nFirst[kind+reason]++
 		s.first = append(s.first, line)
 	}
 	s.mu.Unlock()
@@ -212,3 +215,15 @@ func counts(m map[string]uint64) string {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func sortStrings(s []string) { sort.Strings(s) }
+
+// stopping says whether the run is ending: ctx is done or its deadline
+// has passed. A dial or read under a context derived from ctx can fail
+// with a timeout a moment before ctx itself reports its end; such an error
+// is the end of the run, not a failure.
+func stopping(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}

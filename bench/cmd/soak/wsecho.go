@@ -191,7 +191,7 @@ func (e *env) wsEcho(ctx context.Context, rng *rand.Rand, compress bool) {
 func (e *env) wsEchoSession(ctx context.Context, rng *rand.Rand, src netip.Addr, compress bool, phase string, maxMsgs int) {
 	c, _, err := wsDialer(src, compress).DialContext(ctx, wsURL+"/echo", nil)
 	if err != nil {
-		if ctx.Err() == nil {
+		if !stopping(ctx) {
 			e.connEnded(kindWSEcho, src, err, 0, "dial from "+src.String())
 		}
 		return
