@@ -133,7 +133,9 @@ func (t *tap) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 	if e.Layer == trace.LayerIP {
 		e.Fields = ipFields(b)
 	}
-	t.tracer.Emit(e)
+	// gVisor runs the hooks with its iptables read lock held, and OUTPUT
+	// and POSTROUTING under the lock of the TCP endpoint that sends.
+	t.tracer.EmitDeferred(e)
 }
 
 // ipLine renders an IP header: "IPv4 10.0.0.1 > 10.0.0.2 tcp, ttl 64, id

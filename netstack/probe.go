@@ -23,8 +23,9 @@ type probe struct {
 	stack  atomic.Pointer[stack.Stack] // set once the stack exists
 }
 
-// fire runs on a TCP processor goroutine with the endpoint locked; it only
-// reads the copy it is given and takes read locks in the demuxer.
+// fire runs with the endpoint locked, on a TCP processor goroutine or on
+// the goroutine of a call that unlocks it; it only reads the copy it is
+// given and takes read locks in the demuxer, and its event is deferred.
 func (p *probe) fire(st *tcp.TCPEndpointState) {
 	local, ok1 := addrPort(st.ID.LocalAddress, st.ID.LocalPort)
 	remote, ok2 := addrPort(st.ID.RemoteAddress, st.ID.RemotePort)
@@ -67,7 +68,7 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 		rnxt -= isn
 		fields = append(fields, trace.Field{Key: "rel_rcv_nxt", Value: rnxt})
 	}
-	p.tracer.Emit(trace.Event{
+	p.tracer.EmitDeferred(trace.Event{
 		Node:  p.node,
 		Layer: trace.LayerTCP,
 		Dir:   trace.In,

@@ -23,6 +23,19 @@ type tap struct {
 	ethernet bool
 }
 
+// emit hands e to the tracer. Egress runs on whatever goroutine gVisor
+// writes from, often TCP's with the endpoint locked, so egress events are
+// deferred (trace.Tracer.EmitDeferred): a sink or a paused Stepper never
+// holds the stack inside its locks. Ingress runs on the device's reader
+// (or a delay queue), which holds no lock of the stack.
+func (t *tap) emit(dir trace.Dir, e trace.Event) {
+	if dir == trace.Out {
+		t.tracer.EmitDeferred(e)
+		return
+	}
+	t.tracer.Emit(e)
+}
+
 // packet reports one packet, or super-packet when g says so, that the
 // endpoint moves.
 func (t *tap) packet(dir trace.Dir, b []byte, g tun.GSO) {
@@ -51,7 +64,7 @@ func (t *tap) packet(dir trace.Dir, b []byte, g tun.GSO) {
 			trace.Field{Key: "gso_segs", Value: segs},
 		)
 	}
-	t.tracer.Emit(trace.Event{
+	t.emit(dir, trace.Event{
 		Node:    t.node,
 		Layer:   trace.LayerLink,
 		Dir:     dir,
@@ -69,7 +82,7 @@ func (t *tap) drop(dir trace.Dir, reason DropReason, size int) {
 	if !t.tracer.Enabled() {
 		return
 	}
-	t.tracer.Emit(trace.Event{
+	t.emit(dir, trace.Event{
 		Node:    t.node,
 		Layer:   trace.LayerLink,
 		Dir:     dir,
@@ -111,7 +124,7 @@ func (t *tap) verdict(layer trace.Layer, dir trace.Dir, hookName string, v hook.
 	if v.Rule != "" {
 		summary += " by rule " + strconv.Quote(v.Rule)
 	}
-	t.tracer.Emit(trace.Event{
+	t.emit(dir, trace.Event{
 		Node:    t.node,
 		Layer:   layer,
 		Dir:     dir,

@@ -9,6 +9,12 @@
 // one JSON object per line, NewPCAPNG a capture file that Wireshark and
 // tshark open, NewRing keeps the last n events in memory, and a Stepper
 // pauses before each step until a person (or a test) lets it go on.
+// NewAsync runs another sink on a goroutine of its own, off every lock.
+//
+// Layers that emit while holding a lock of the stack (gVisor's TCP
+// endpoint lock, a wait queue's) use Tracer.EmitDeferred, which never
+// waits for a sink: sinks, and a Stepper's pauses, always run with no lock
+// of the stack held.
 //
 // With Correlate, a Tracer joins WebSocket frames and the packets that
 // carried their bytes, by TCP stream offset:
