@@ -26,8 +26,9 @@ func TestHoldContinue(t *testing.T) {
 		t.Run(string(dir), func(t *testing.T) {
 			t.Parallel()
 			var rec recorder
+			tr := trace.New(&rec)
 			a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
-				o.Tracer = trace.New(&rec)
+				o.Tracer = tr
 			})
 			server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
 
@@ -88,6 +89,7 @@ func TestHoldContinue(t *testing.T) {
 			if n := verdicts(holdAt, hookName, "hold", "step"); n == 0 {
 				t.Errorf("no hold verdict counted: %v", s.Verdicts)
 			}
+			tr.Flush()
 			if !tracedHeld(rec.all(), holdAt, dir) {
 				t.Errorf("no link %s \"held\" step traced", dir)
 			}

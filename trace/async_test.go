@@ -90,6 +90,26 @@ func TestEmitDeferredOrderAndData(t *testing.T) {
 	}
 }
 
+func TestFlushDeliversDeferred(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	sink := &idSink{gate: gate}
+	tr := New(sink)
+	// The Tracer's goroutine delivering these waits at the gate.
+	tr.EmitDeferred(Event{Name: "first"})
+	tr.EmitDeferred(Event{Name: "second"})
+	tr.EmitDeferred(Event{Name: "third"})
+	flushed := make(chan struct{})
+	go func() { tr.Flush(); close(flushed) }()
+	close(gate)
+	<-flushed
+	if ids, _, _ := sink.got(); len(ids) != 3 {
+		t.Fatalf("after Flush: %v delivered; want all 3", ids)
+	}
+	var nilTracer *Tracer
+	nilTracer.Flush()
+}
+
 // TestEmitDeferredDoesNotWaitForSinks: while a Stepper holds a step, an
 // EmitDeferred from another goroutine returns, and its event is held at
 // next, on a goroutine of the Tracer.

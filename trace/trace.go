@@ -213,6 +213,23 @@ func (t *Tracer) EmitDeferred(e Event) uint64 {
 	return e.ID
 }
 
+// Flush returns once every event emitted before it was called has been
+// delivered to the sinks, deferred ones included: a program (or a test)
+// that has seen the stack do something calls it before it looks at what a
+// sink recorded. It is safe on a nil *Tracer.
+func (t *Tracer) Flush() {
+	if !compiledIn || t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.order.Lock()
+	for t.pending.len() > 0 {
+		t.deliverPendingLocked()
+	}
+	t.order.Unlock()
+	t.mu.Unlock()
+}
+
 // stampLocked gives e its ID and time, lets the correlator see it, and
 // appends to extra the events the correlator adds after it, stamped.
 func (t *Tracer) stampLocked(e *Event, extra []Event) []Event {
