@@ -11,6 +11,12 @@
 // pauses before each step until a person (or a test) lets it go on.
 // NewAsync runs another sink on a goroutine of its own, off every lock.
 //
+// The JSON lines NewJSON writes follow a versioned schema (SchemaVersion,
+// key "v"): Kinds lists one Go struct per kind of event (LinkPacket,
+// TCPState, WSFrame, ...) whose JSON tags are the keys, schema.json is the
+// JSON Schema generated from them (go generate), and ValidateJSON checks
+// an event object against it.
+//
 // Layers that emit while holding a lock of the stack (gVisor's TCP
 // endpoint lock, a wait queue's) use Tracer.EmitDeferred, which never
 // waits for a sink: sinks, and a Stepper's pauses, always run with no lock
