@@ -17,6 +17,9 @@
 // JSON Schema generated from them (go generate), and ValidateJSON checks
 // an event object against it.
 //
+// ReadJSONL and ReadPCAPNG read recorded traces back into Events, for a
+// viewer of a run that has ended.
+//
 // Layers that emit while holding a lock of the stack (gVisor's TCP
 // endpoint lock, a wait queue's) use Tracer.EmitDeferred, which never
 // waits for a sink: sinks, and a Stepper's pauses, always run with no lock

@@ -55,3 +55,47 @@ func TestDemoTraceMatchesSchema(t *testing.T) {
 	}
 	t.Logf("%d events of %d kinds validated", n, len(kinds))
 }
+
+// TestDemoRecordingsReadBack reads the demo's JSON lines and pcapng back,
+// as glassnet view does: every line is an event, and every packet of the
+// capture is a link packet event of the trace with the same node,
+// direction, connection and frames.
+func TestDemoRecordingsReadBack(t *testing.T) {
+	t.Parallel()
+	var js, png bytes.Buffer
+	if err := Demo(context.Background(), DemoOptions{Trace: &js, PCAPNG: &png}); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	lines := bytes.Count(js.Bytes(), []byte("\n"))
+	events, err := trace.ReadJSONL(&js)
+	if err != nil || len(events) != lines {
+		t.Fatalf("ReadJSONL: %d events of %d lines, %v", len(events), lines, err)
+	}
+	byID := map[uint64]trace.Event{}
+	for _, e := range events {
+		byID[e.ID] = e
+	}
+	packets, err := trace.ReadPCAPNG(&png)
+	if err != nil || len(packets) == 0 {
+		t.Fatalf("ReadPCAPNG: %d packets, %v", len(packets), err)
+	}
+	withFrames := 0
+	for _, p := range packets {
+		e, ok := byID[p.ID]
+		if !ok || e.Layer != trace.LayerLink || e.Name != "packet" {
+			t.Fatalf("capture packet #%d is not a packet event of the trace: %+v", p.ID, e)
+		}
+		if p.Node != e.Node || p.Dir != e.Dir || p.Conn != e.Conn {
+			t.Errorf("packet #%d: capture says %s %s %s, trace %s %s %s", p.ID, p.Node, p.Dir, p.Conn, e.Node, e.Dir, e.Conn)
+		}
+		if p.Field("rel_seq") == nil && e.Field("rel_seq") != nil {
+			t.Errorf("packet #%d: no rel_seq read back", p.ID)
+		}
+		if f, ok := p.Field("frames").([]uint64); ok && len(f) > 0 {
+			withFrames++
+		}
+	}
+	if withFrames == 0 {
+		t.Error("no packet of the capture names a frame")
+	}
+}
