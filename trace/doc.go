@@ -18,7 +18,9 @@
 // an event object against it.
 //
 // ReadJSONL and ReadPCAPNG read recorded traces back into Events, for a
-// viewer of a run that has ended.
+// viewer of a run that has ended; WritePerfetto exports events as Chrome
+// trace-event JSON for ui.perfetto.dev, a track per node and layer, with
+// flow arrows between packets and the frames they carried.
 //
 // Layers that emit while holding a lock of the stack (gVisor's TCP
 // endpoint lock, a wait queue's) use Tracer.EmitDeferred, which never

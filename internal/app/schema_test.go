@@ -71,6 +71,27 @@ func TestDemoRecordingsReadBack(t *testing.T) {
 	if err != nil || len(events) != lines {
 		t.Fatalf("ReadJSONL: %d events of %d lines, %v", len(events), lines, err)
 	}
+	// The Perfetto export of the trace read back: a slice per event,
+	// flows between the packets and the frames they carried.
+	var pf bytes.Buffer
+	if err := trace.WritePerfetto(&pf, events); err != nil {
+		t.Fatal(err)
+	}
+	var out struct {
+		TraceEvents []struct {
+			Ph string `json:"ph"`
+		} `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(pf.Bytes(), &out); err != nil {
+		t.Fatalf("perfetto export: %v", err)
+	}
+	phases := map[string]int{}
+	for _, e := range out.TraceEvents {
+		phases[e.Ph]++
+	}
+	if phases["X"] != len(events) || phases["s"] == 0 || phases["s"] != phases["f"] {
+		t.Errorf("perfetto export of %d events: %v", len(events), phases)
+	}
 	byID := map[uint64]trace.Event{}
 	for _, e := range events {
 		byID[e.ID] = e
