@@ -1,6 +1,6 @@
 package trace
 
-//go:generate go test -run TestSchemaFile -update .
+//go:generate go test -run TestSchemaFile|TestFieldsFile -update .
 
 import (
 	"bytes"
@@ -93,7 +93,8 @@ func jsonKey(f reflect.StructField) (string, bool) {
 	if name == "" {
 		name = f.Name
 	}
-	return name, slices.Contains(strings.Split(opts, ","), "omitempty")
+	o := strings.Split(opts, ",")
+	return name, slices.Contains(o, "omitempty") || slices.Contains(o, "omitzero")
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -127,6 +128,9 @@ func typeSchema(t reflect.Type) obj {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	if v, ok := optValue(t); ok {
+		t = v
+	}
 	switch t.Kind() {
 	case reflect.String:
 		return obj{{"type", "string"}}
@@ -146,6 +150,14 @@ func typeSchema(t reflect.Type) obj {
 		return obj{{"type", "array"}, {"items", typeSchema(t.Elem())}}
 	}
 	panic("trace: no schema for field type " + t.String())
+}
+
+// optValue returns T for an Opt[T].
+func optValue(t reflect.Type) (reflect.Type, bool) {
+	if t.Kind() != reflect.Struct || t.PkgPath() != reflect.TypeOf(Header{}).PkgPath() || !strings.HasPrefix(t.Name(), "Opt[") {
+		return nil, false
+	}
+	return t.Field(0).Type, true
 }
 
 func anySlice(s []string) []any {

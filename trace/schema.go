@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"encoding/json"
 	"reflect"
 	"time"
 )
@@ -25,41 +26,41 @@ type Header struct {
 }
 
 // The structs below are the fields of each kind of event, one struct per
-// (layer, event); Kinds lists them. A field without omitempty is present
-// in every event of its kind; pointers mark numbers that are optional but
-// meaningful when zero. Durations are nanoseconds.
+// (layer, event); Kinds lists them. A field without omitempty or omitzero
+// is present in every event of its kind; Opt marks numbers and booleans
+// that are optional but meaningful when zero. Durations are nanoseconds.
 
 // LinkPacket is a packet the device read (in) or wrote (out): link
 // "packet". The TCP, UDP, ICMP, ARP and offload fields appear for packets
 // that have them.
 type LinkPacket struct {
-	Src        string   `json:"src,omitempty" doc:"IP source (ARP: absent)"`
-	Dst        string   `json:"dst,omitempty"`
-	Len        int      `json:"len" doc:"bytes of the IP packet or frame"`
-	Proto      string   `json:"proto,omitempty" doc:"tcp, udp, icmp, icmp6, arp or a protocol number"`
-	Sport      *int     `json:"sport,omitempty"`
-	Dport      *int     `json:"dport,omitempty"`
-	Flags      string   `json:"flags,omitempty" doc:"TCP flags as tcpdump writes them: S, S., ., P., F., R"`
-	Seq        *uint32  `json:"seq,omitempty" doc:"TCP sequence number, or ICMP echo sequence"`
-	Ack        *uint32  `json:"ack,omitempty"`
-	RelSeq     *uint32  `json:"rel_seq,omitempty" doc:"seq minus the initial sequence number, when the handshake was seen"`
-	RelAck     *uint32  `json:"rel_ack,omitempty"`
-	Win        *int     `json:"win,omitempty" doc:"TCP window field, unscaled"`
-	PayloadLen *int     `json:"payload_len,omitempty" doc:"TCP or UDP payload bytes"`
-	Options    string   `json:"options,omitempty" doc:"TCP options, tcpdump style"`
-	Type       *int     `json:"type,omitempty" doc:"ICMP type"`
-	Code       *int     `json:"code,omitempty" doc:"ICMP code"`
-	ICMPID     *int     `json:"id,omitempty" doc:"ICMP echo identifier"`
-	GSO        string   `json:"gso,omitempty" doc:"offload type of a super-packet"`
-	GSOSize    *int     `json:"gso_size,omitempty"`
-	GSOSegs    *int     `json:"gso_segs,omitempty"`
-	SrcMAC     string   `json:"src_mac,omitempty"`
-	DstMAC     string   `json:"dst_mac,omitempty"`
-	EtherType  *int     `json:"ethertype,omitempty"`
-	Sender     string   `json:"sender,omitempty" doc:"ARP sender protocol address"`
-	Target     string   `json:"target,omitempty" doc:"ARP target protocol address"`
-	Op         any      `json:"op,omitempty" schema:"type=string,integer" doc:"ARP operation: request, reply or a number"`
-	Frames     []uint64 `json:"frames,omitempty" doc:"IDs of the ws frames whose bytes it carried (Correlate)"`
+	Src        string      `json:"src,omitempty" doc:"IP source (ARP: absent)"`
+	Dst        string      `json:"dst,omitempty"`
+	Len        int         `json:"len" doc:"bytes of the IP packet or frame"`
+	Proto      string      `json:"proto,omitempty" doc:"tcp, udp, icmp, icmp6, arp or a protocol number"`
+	Sport      Opt[int]    `json:"sport,omitzero"`
+	Dport      Opt[int]    `json:"dport,omitzero"`
+	Flags      string      `json:"flags,omitempty" doc:"TCP flags as tcpdump writes them: S, S., ., P., F., R"`
+	Seq        Opt[uint32] `json:"seq,omitzero" doc:"TCP sequence number, or ICMP echo sequence"`
+	Ack        Opt[uint32] `json:"ack,omitzero"`
+	RelSeq     Opt[uint32] `json:"rel_seq,omitzero" doc:"seq minus the initial sequence number, when the handshake was seen"`
+	RelAck     Opt[uint32] `json:"rel_ack,omitzero"`
+	Win        Opt[int]    `json:"win,omitzero" doc:"TCP window field, unscaled"`
+	PayloadLen Opt[int]    `json:"payload_len,omitzero" doc:"TCP or UDP payload bytes"`
+	Options    string      `json:"options,omitempty" doc:"TCP options, tcpdump style"`
+	Type       Opt[int]    `json:"type,omitzero" doc:"ICMP type"`
+	Code       Opt[int]    `json:"code,omitzero" doc:"ICMP code"`
+	ICMPID     Opt[int]    `json:"id,omitzero" doc:"ICMP echo identifier"`
+	GSO        string      `json:"gso,omitempty" doc:"offload type of a super-packet"`
+	GSOSize    Opt[int]    `json:"gso_size,omitzero"`
+	GSOSegs    Opt[int]    `json:"gso_segs,omitzero"`
+	SrcMAC     string      `json:"src_mac,omitempty"`
+	DstMAC     string      `json:"dst_mac,omitempty"`
+	EtherType  Opt[int]    `json:"ethertype,omitzero"`
+	Sender     string      `json:"sender,omitempty" doc:"ARP sender protocol address"`
+	Target     string      `json:"target,omitempty" doc:"ARP target protocol address"`
+	Op         any         `json:"op,omitempty" schema:"type=string,integer" doc:"ARP operation: request, reply or a number"`
+	Frames     []uint64    `json:"frames,omitempty" doc:"IDs of the ws frames whose bytes it carried (Correlate)"`
 }
 
 // LinkDrop is a packet the link endpoint dropped: link "drop".
@@ -71,13 +72,13 @@ type LinkDrop struct {
 // Verdict is a hook's verdict other than pass on a packet: link or ip
 // "verdict".
 type Verdict struct {
-	Hook   string `json:"hook"`
-	Action string `json:"action"`
-	Reason string `json:"reason"`
-	Rule   string `json:"rule" doc:"the rule that gave it, empty for Go hooks"`
-	Len    int    `json:"len"`
-	Delay  string `json:"delay,omitempty" doc:"for delay, as Go writes a duration"`
-	Copies *int   `json:"copies,omitempty" doc:"for duplicate"`
+	Hook   string   `json:"hook"`
+	Action string   `json:"action"`
+	Reason string   `json:"reason"`
+	Rule   string   `json:"rule" doc:"the rule that gave it, empty for Go hooks"`
+	Len    int      `json:"len"`
+	Delay  string   `json:"delay,omitempty" doc:"for delay, as Go writes a duration"`
+	Copies Opt[int] `json:"copies,omitzero" doc:"for duplicate"`
 }
 
 // LinkHeld is a packet a hook took out of the path to wait: link "held".
@@ -97,31 +98,31 @@ type LinkCarried struct {
 // IPStep is a packet at a netfilter hook: ip "receive" (PREROUTING),
 // "deliver" (INPUT), "output" (POSTROUTING).
 type IPStep struct {
-	Src   string `json:"src"`
-	Dst   string `json:"dst"`
-	Proto string `json:"proto"`
-	TTL   *int   `json:"ttl,omitempty" doc:"IPv4"`
-	ID    *int   `json:"id,omitempty" doc:"IPv4 identification"`
-	HLim  *int   `json:"hlim,omitempty" doc:"IPv6 hop limit"`
-	Len   int    `json:"len"`
+	Src   string   `json:"src"`
+	Dst   string   `json:"dst"`
+	Proto string   `json:"proto"`
+	TTL   Opt[int] `json:"ttl,omitzero" doc:"IPv4"`
+	ID    Opt[int] `json:"id,omitzero" doc:"IPv4 identification"`
+	HLim  Opt[int] `json:"hlim,omitzero" doc:"IPv6 hop limit"`
+	Len   int      `json:"len"`
 }
 
 // TCPSegment is a segment TCP hands to IP: tcp "segment" (out).
 type TCPSegment struct {
-	Src        string  `json:"src"`
-	Dst        string  `json:"dst"`
-	Len        int     `json:"len"`
-	Proto      string  `json:"proto" schema:"enum=tcp"`
-	Sport      int     `json:"sport"`
-	Dport      int     `json:"dport"`
-	Flags      string  `json:"flags"`
-	Seq        uint32  `json:"seq"`
-	Ack        uint32  `json:"ack"`
-	RelSeq     *uint32 `json:"rel_seq,omitempty"`
-	RelAck     *uint32 `json:"rel_ack,omitempty"`
-	Win        int     `json:"win"`
-	PayloadLen int     `json:"payload_len"`
-	Options    string  `json:"options,omitempty"`
+	Src        string      `json:"src"`
+	Dst        string      `json:"dst"`
+	Len        int         `json:"len"`
+	Proto      string      `json:"proto" schema:"enum=tcp"`
+	Sport      int         `json:"sport"`
+	Dport      int         `json:"dport"`
+	Flags      string      `json:"flags"`
+	Seq        uint32      `json:"seq"`
+	Ack        uint32      `json:"ack"`
+	RelSeq     Opt[uint32] `json:"rel_seq,omitzero"`
+	RelAck     Opt[uint32] `json:"rel_ack,omitzero"`
+	Win        int         `json:"win"`
+	PayloadLen int         `json:"payload_len"`
+	Options    string      `json:"options,omitempty"`
 }
 
 // TCPState is the TCP endpoint's state after a segment it received, from
@@ -140,9 +141,9 @@ type TCPState struct {
 	Outstand   int           `json:"outstanding" doc:"segments in flight"`
 	RcvBufUsed int           `json:"rcv_buf_used"`
 	SndBufUsed int           `json:"snd_buf_used"`
-	RelSndUna  *uint32       `json:"rel_snd_una,omitempty"`
-	RelSndNxt  *uint32       `json:"rel_snd_nxt,omitempty"`
-	RelRcvNxt  *uint32       `json:"rel_rcv_nxt,omitempty"`
+	RelSndUna  Opt[uint32]   `json:"rel_snd_una,omitzero"`
+	RelSndNxt  Opt[uint32]   `json:"rel_snd_nxt,omitzero"`
+	RelRcvNxt  Opt[uint32]   `json:"rel_rcv_nxt,omitzero"`
 }
 
 // SocketCall is one finished call of the socket API, as strace shows it:
@@ -184,12 +185,12 @@ type SocketConnect struct {
 // SocketAccept is socket "accept": a connection taken from the queue, or
 // the error.
 type SocketAccept struct {
-	FD     int    `json:"fd"`
-	NewFD  *int   `json:"newfd,omitempty"`
-	Peer   string `json:"peer,omitempty"`
-	Waited *bool  `json:"waited,omitempty" doc:"the call slept first"`
-	Depth  *int   `json:"depth,omitempty" doc:"left in the queue"`
-	Err    string `json:"err,omitempty"`
+	FD     int       `json:"fd"`
+	NewFD  Opt[int]  `json:"newfd,omitzero"`
+	Peer   string    `json:"peer,omitempty"`
+	Waited Opt[bool] `json:"waited,omitzero" doc:"the call slept first"`
+	Depth  Opt[int]  `json:"depth,omitzero" doc:"left in the queue"`
+	Err    string    `json:"err,omitempty"`
 }
 
 // SocketAcceptQueue is a connection made ready in a listener's accept
@@ -202,11 +203,11 @@ type SocketAcceptQueue struct {
 
 // SocketIO is bytes copied by send or recv: socket "send", "recv".
 type SocketIO struct {
-	FD     int    `json:"fd"`
-	N      *int   `json:"n,omitempty"`
-	Offset *int64 `json:"offset,omitempty" doc:"stream offset of the first byte"`
-	EOF    *bool  `json:"eof,omitempty"`
-	Err    string `json:"err,omitempty"`
+	FD     int        `json:"fd"`
+	N      Opt[int]   `json:"n,omitzero"`
+	Offset Opt[int64] `json:"offset,omitzero" doc:"stream offset of the first byte"`
+	EOF    Opt[bool]  `json:"eof,omitzero"`
+	Err    string     `json:"err,omitempty"`
 }
 
 // SocketWake is a wait-queue notification: socket "wake".
@@ -225,10 +226,10 @@ type SocketWouldBlock struct {
 
 // SocketWoken is a sleeping call woken: socket "woken".
 type SocketWoken struct {
-	FD       int    `json:"fd"`
-	Op       string `json:"op"`
-	Events   string `json:"events"`
-	Spurious *bool  `json:"spurious,omitempty"`
+	FD       int       `json:"fd"`
+	Op       string    `json:"op"`
+	Events   string    `json:"events"`
+	Spurious Opt[bool] `json:"spurious,omitzero"`
 }
 
 // SocketNotified is a NotifyReadable callback run: socket "notified".
@@ -290,17 +291,17 @@ type WSUnmask struct {
 // WSClose is the close handshake or the end of the connection: ws
 // "close". Code and reason are there for a close frame.
 type WSClose struct {
-	Code   *int   `json:"code,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Code   Opt[int] `json:"code,omitzero"`
+	Reason string   `json:"reason,omitempty"`
 }
 
 // WSHandshake is the opening handshake: the request (method, uri, host)
 // or the response (status); a client's request has neither.
 type WSHandshake struct {
-	Method string `json:"method,omitempty"`
-	URI    string `json:"uri,omitempty"`
-	Host   string `json:"host,omitempty"`
-	Status *int   `json:"status,omitempty"`
+	Method string   `json:"method,omitempty"`
+	URI    string   `json:"uri,omitempty"`
+	Host   string   `json:"host,omitempty"`
+	Status Opt[int] `json:"status,omitzero"`
 }
 
 // WSDrop is a message the send queue dropped: ws "drop".
@@ -372,6 +373,39 @@ var Kinds = []Kind{
 	kind(LayerWS, "drop", WSDrop{}),
 	kind(LayerWS, "verdict", WSVerdict{}),
 	kind(LayerApp, "step", AppStep{}),
+}
+
+// Opt is an optional value of an event field: present when Set, even if
+// V is zero (a sequence number 0, a false flag).
+type Opt[T any] struct {
+	V   T
+	Set bool
+}
+
+// Some returns an Opt holding v.
+func Some[T any](v T) Opt[T] { return Opt[T]{V: v, Set: true} }
+
+// IsZero reports whether o is unset, for the omitzero JSON option.
+func (o Opt[T]) IsZero() bool { return !o.Set }
+
+// MarshalJSON writes V.
+func (o Opt[T]) MarshalJSON() ([]byte, error) { return json.Marshal(o.V) }
+
+// UnmarshalJSON reads V and marks o set.
+func (o *Opt[T]) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &o.V); err != nil {
+		return err
+	}
+	o.Set = true
+	return nil
+}
+
+// orEmpty is ids, or an empty list for nil, so that JSON has a list.
+func orEmpty(ids []uint64) []uint64 {
+	if ids == nil {
+		return []uint64{}
+	}
+	return ids
 }
 
 // KindOf returns the kind of events of layer l named event.

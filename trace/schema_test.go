@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -75,6 +76,82 @@ func TestValidateJSON(t *testing.T) {
 		err := ValidateJSON([]byte(c.line))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v; want one containing %q", c.line, err, c.want)
+		}
+	}
+}
+
+// TestFieldsFile checks that fields_gen.go is what genFields writes from
+// the structs; go generate (or -update) rewrites it.
+func TestFieldsFile(t *testing.T) {
+	got, err := genFields()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile("fields_gen.go", got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	have, err := os.ReadFile("fields_gen.go")
+	if err != nil || !bytes.Equal(got, have) {
+		t.Fatalf("fields_gen.go differs from the Go structs (%v): run go generate ./trace/", err)
+	}
+}
+
+// fill sets every field of the struct v points to, pointers included.
+func fill(v reflect.Value) {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Int, reflect.Int64:
+			f.SetInt(7)
+		case reflect.Uint32, reflect.Uint64:
+			f.SetUint(7)
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]uint64{1, 2}))
+		case reflect.Interface:
+			f.Set(reflect.ValueOf("request"))
+		case reflect.Struct: // an Opt: set, with a zero value
+			f.FieldByName("Set").SetBool(true)
+		}
+	}
+}
+
+// TestFieldsMatchSchema: an event of each kind whose struct has every
+// field set, emitted through NewJSON with its Fields method, validates
+// against schema.json; with none of the optional ones set it does too.
+func TestFieldsMatchSchema(t *testing.T) {
+	t.Parallel()
+	for _, k := range Kinds {
+		for _, full := range []bool{true, false} {
+			v := reflect.New(k.Fields)
+			if full {
+				fill(v.Elem())
+			}
+			// A field with an enum holds one of its values.
+			for i := range k.Fields.NumField() {
+				if e, ok := strings.CutPrefix(k.Fields.Field(i).Tag.Get("schema"), "enum="); ok {
+					first, _, _ := strings.Cut(e, ",")
+					v.Elem().Field(i).SetString(first)
+				}
+			}
+			var fields []Field
+			if m := v.MethodByName("Fields"); m.IsValid() {
+				fields = m.Call(nil)[0].Interface().([]Field)
+			}
+			if full && len(fields) != k.Fields.NumField() {
+				t.Errorf("%s.%s: %d fields of %d", k.Layer, k.Event, len(fields), k.Fields.NumField())
+			}
+			var b bytes.Buffer
+			New(NewJSON(&b)).Emit(Event{Node: "n", Layer: k.Layer, Dir: In, Name: k.Event, Fields: fields})
+			if err := ValidateJSON(b.Bytes()); err != nil {
+				t.Errorf("%s.%s (all set %v): %v\n%s", k.Layer, k.Event, full, err, b.Bytes())
+			}
 		}
 	}
 }
