@@ -81,7 +81,7 @@ func (w *watcher) NotifyEvent(m waiter.EventMask) {
 		s.tr.EmitDeferred(trace.Event{
 			Node: s.node, Layer: trace.LayerSocket, Dir: trace.In, Name: "accept-queue", Conn: conn,
 			Summary: fmt.Sprintf("connection ready in the accept queue, depth %d", depth),
-			Fields:  []trace.Field{f("fd", fd), f("depth", depth), f("events", eventString(m))},
+			Fields:  (&trace.SocketAcceptQueue{FD: fd, Depth: depth, Events: eventString(m)}).Fields(),
 		})
 		return
 	}
@@ -95,7 +95,7 @@ func (w *watcher) NotifyEvent(m waiter.EventMask) {
 	s.tr.EmitDeferred(trace.Event{
 		Node: s.node, Layer: trace.LayerSocket, Dir: dir, Name: "wake", Conn: conn,
 		Summary: "wait queue notified: " + eventString(m),
-		Fields:  []trace.Field{f("fd", fd), f("events", eventString(m)), f("mask", uint64(m))},
+		Fields:  (&trace.SocketWake{FD: fd, Events: eventString(m), Mask: uint64(m)}).Fields(),
 	})
 }
 

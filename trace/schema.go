@@ -185,29 +185,29 @@ type SocketConnect struct {
 // SocketAccept is socket "accept": a connection taken from the queue, or
 // the error.
 type SocketAccept struct {
-	FD     int       `json:"fd"`
-	NewFD  Opt[int]  `json:"newfd,omitzero"`
-	Peer   string    `json:"peer,omitempty"`
-	Waited Opt[bool] `json:"waited,omitzero" doc:"the call slept first"`
-	Depth  Opt[int]  `json:"depth,omitzero" doc:"left in the queue"`
-	Err    string    `json:"err,omitempty"`
+	FD     int        `json:"fd"`
+	NewFD  Opt[int]   `json:"newfd,omitzero"`
+	Peer   string     `json:"peer,omitempty"`
+	Waited Opt[bool]  `json:"waited,omitzero" doc:"the call slept first"`
+	Depth  Opt[int64] `json:"depth,omitzero" doc:"left in the queue"`
+	Err    string     `json:"err,omitempty"`
 }
 
 // SocketAcceptQueue is a connection made ready in a listener's accept
 // queue: socket "accept-queue".
 type SocketAcceptQueue struct {
 	FD     int    `json:"fd"`
-	Depth  int    `json:"depth"`
+	Depth  int64  `json:"depth"`
 	Events string `json:"events"`
 }
 
 // SocketIO is bytes copied by send or recv: socket "send", "recv".
 type SocketIO struct {
-	FD     int        `json:"fd"`
-	N      Opt[int]   `json:"n,omitzero"`
-	Offset Opt[int64] `json:"offset,omitzero" doc:"stream offset of the first byte"`
-	EOF    Opt[bool]  `json:"eof,omitzero"`
-	Err    string     `json:"err,omitempty"`
+	FD     int         `json:"fd"`
+	N      Opt[int]    `json:"n,omitzero"`
+	Offset Opt[uint64] `json:"offset,omitzero" doc:"stream offset of the first byte"`
+	EOF    Opt[bool]   `json:"eof,omitzero"`
+	Err    string      `json:"err,omitempty"`
 }
 
 // SocketWake is a wait-queue notification: socket "wake".
