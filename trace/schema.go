@@ -258,7 +258,7 @@ type SocketVerdict struct {
 // WSFrame is a WebSocket frame header read or written: ws "frame".
 type WSFrame struct {
 	Fin        bool     `json:"fin"`
-	Rsv        int      `json:"rsv"`
+	Rsv        uint8    `json:"rsv" doc:"RSV1-3 in the low three bits"`
 	Opcode     string   `json:"opcode" doc:"continuation, text, binary, close, ping, pong or a number"`
 	Masked     bool     `json:"masked"`
 	Len        int64    `json:"len" doc:"payload length"`
@@ -291,8 +291,8 @@ type WSUnmask struct {
 // WSClose is the close handshake or the end of the connection: ws
 // "close". Code and reason are there for a close frame.
 type WSClose struct {
-	Code   Opt[int] `json:"code,omitzero"`
-	Reason string   `json:"reason,omitempty"`
+	Code   Opt[uint16] `json:"code,omitzero"`
+	Reason string      `json:"reason,omitempty"`
 }
 
 // WSHandshake is the opening handshake: the request (method, uri, host)
