@@ -115,10 +115,7 @@ func (t *observer) drop(dir trace.Dir, reason DropReason, size int) {
 		Dir:     dir,
 		Name:    "drop",
 		Summary: "drop " + string(reason) + ", length " + strconv.Itoa(size),
-		Fields: []trace.Field{
-			{Key: "reason", Value: string(reason)},
-			{Key: "len", Value: size},
-		},
+		Fields:  (&trace.LinkDrop{Reason: string(reason), Len: size}).Fields(),
 	})
 }
 
@@ -134,19 +131,13 @@ func (t *observer) verdict(layer trace.Layer, dir trace.Dir, hookName string, v 
 	if v.Reason != "" && v.Reason != summary {
 		summary += " " + v.Reason
 	}
-	fields := []trace.Field{
-		{Key: "hook", Value: hookName},
-		{Key: "action", Value: v.Action.String()},
-		{Key: "reason", Value: v.Reason},
-		{Key: "rule", Value: v.Rule},
-		{Key: "len", Value: size},
-	}
+	fields := trace.Verdict{Hook: hookName, Action: v.Action.String(), Reason: v.Reason, Rule: v.Rule, Len: size}
 	switch {
 	case v.Delay > 0:
 		summary += " " + v.Delay.String()
-		fields = append(fields, trace.Field{Key: "delay", Value: v.Delay.String()})
+		fields.Delay = v.Delay.String()
 	case v.Copies > 0:
-		fields = append(fields, trace.Field{Key: "copies", Value: v.Copies})
+		fields.Copies = trace.Some(v.Copies)
 	}
 	if v.Rule != "" {
 		summary += " by rule " + strconv.Quote(v.Rule)
@@ -158,7 +149,7 @@ func (t *observer) verdict(layer trace.Layer, dir trace.Dir, hookName string, v 
 		Name:    "verdict",
 		Conn:    info.conn,
 		Summary: hookName + ": " + summary + ": " + info.summary,
-		Fields:  fields,
+		Fields:  fields.Fields(),
 	})
 }
 
@@ -181,12 +172,7 @@ func (t *observer) held(dir trace.Dir, hookName string, v hook.Verdict, ip []byt
 		Name:    "held",
 		Conn:    info.conn,
 		Summary: summary + ": " + info.summary,
-		Fields: []trace.Field{
-			{Key: "hook", Value: hookName},
-			{Key: "reason", Value: v.Reason},
-			{Key: "rule", Value: v.Rule},
-			{Key: "len", Value: len(ip)},
-		},
-		Data: ip,
+		Fields:  (&trace.LinkHeld{Hook: hookName, Reason: v.Reason, Rule: v.Rule, Len: len(ip)}).Fields(),
+		Data:    ip,
 	})
 }
