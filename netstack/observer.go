@@ -85,11 +85,7 @@ func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
 		segs, _ := g.Segments(b)
 		mss := strconv.Itoa(int(g.Size))
 		info.summary += ", gso " + g.Type.String() + " mss " + mss + " (" + strconv.Itoa(segs) + " segs)"
-		info.fields = append(info.fields,
-			trace.Field{Key: "gso", Value: g.Type.String()},
-			trace.Field{Key: "gso_size", Value: int(g.Size)},
-			trace.Field{Key: "gso_segs", Value: segs},
-		)
+		info.pkt.GSO, info.pkt.GSOSize, info.pkt.GSOSegs = g.Type.String(), trace.Some(int(g.Size)), trace.Some(segs)
 	}
 	t.emit(dir, trace.Event{
 		Node:    t.node,
@@ -98,7 +94,7 @@ func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
 		Name:    "packet",
 		Conn:    info.conn,
 		Summary: info.summary,
-		Fields:  info.fields,
+		Fields:  info.fields(),
 		// The packet's bytes, for sinks that capture (trace.PCAPNG); only
 		// borrowed for the duration of Emit.
 		Data: data,

@@ -15,7 +15,10 @@
 // key "v"): Kinds lists one Go struct per kind of event (LinkPacket,
 // TCPState, WSFrame, ...) whose JSON tags are the keys, schema.json is the
 // JSON Schema generated from them (go generate), and ValidateJSON checks
-// an event object against it.
+// an event object against it. Every layer builds an event's Fields with
+// its kind's generated Fields method:
+//
+//	Fields: (&trace.SocketIO{FD: fd, N: trace.Some(n), Offset: trace.Some(off)}).Fields()
 //
 // ReadJSONL and ReadPCAPNG read recorded traces back into Events, for a
 // viewer of a run that has ended; WritePerfetto exports events as Chrome
