@@ -229,11 +229,7 @@ func (h *hookEndpoint) run(s *hookSide, chain *hook.Chain, b []byte) (v hook.Ver
 	if ip == nil {
 		return hook.Verdict{}, false, false
 	}
-	hd := hook.In
-	if s.dir == trace.Out {
-		hd = hook.Out
-	}
-	p := hook.Packet{Dir: hd, Hook: s.name, Data: ip, Time: time.Now()}
+	p := hook.Packet{Dir: s.dir, Hook: s.name, Data: ip, Time: time.Now()}
 	v = chain.Run(&p, func(v hook.Verdict) {
 		held = held || v.Action == hook.Hold
 		h.acct.verdict(trace.LayerLink, s.dir, s.name, v, ip)
