@@ -486,7 +486,7 @@ func (r *Rule) check() error {
 		if err := percent(r.Action.String(), r.Percent); err != nil {
 			return err
 		}
-		if r.Delay < 0 {
+		if r.Action == RuleReorder && r.Delay < 0 {
 			return fmt.Errorf("gap %v: want 0 or more", r.Delay)
 		}
 	case RuleLossGE:
