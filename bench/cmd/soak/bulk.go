@@ -54,7 +54,7 @@ func (e *env) transfer(ctx context.Context, rng *rand.Rand, kind string, src net
 	defer c.Close()
 	tc := c.(*net.TCPConn)
 	detail := fmt.Sprintf("%v -> :%d, %d bytes (faults: %s)", c.LocalAddr(), port, size, phase)
-	t := e.stats.track(kind, detail)
+	t := e.stats.track(kind, detail, c.LocalAddr().String())
 	defer t.done()
 	t.waiting(true)
 	c.SetDeadline(time.Now().Add(5 * time.Minute))
@@ -282,8 +282,14 @@ func (e *env) churn(ctx context.Context, rng *rand.Rand) {
 		if rng.IntN(8) == 0 {
 			src = rstAddr
 		}
+		v := rng.IntN(6)
+		if (v == 1 || v == 4) && fs.lossy && !e.idle && src != rstAddr {
+			// A reset lost to the faults would leave serve a half-open
+			// connection that nothing ends.
+			src = hostAddr
+		}
 		detail := fmt.Sprintf("from %v (faults: %s)", src, fs.name)
-		switch v := rng.IntN(6); v {
+		switch v {
 		case 0, 1, 2:
 			e.churnWS(ctx, rng, src, v, detail)
 		case 3, 4:
@@ -306,7 +312,7 @@ func (e *env) churnWS(ctx context.Context, rng *rand.Rand, src netip.Addr, end i
 		return
 	}
 	defer c.Close()
-	t := e.stats.track(kindChurn, "ws "+c.LocalAddr().String()+" "+detail)
+	t := e.stats.track(kindChurn, "ws "+c.LocalAddr().String()+" "+detail, c.LocalAddr().String())
 	defer t.done()
 	t.waiting(true)
 	for seq := range uint64(1 + rng.IntN(5)) {
@@ -349,7 +355,7 @@ func (e *env) churnTCP(ctx context.Context, rng *rand.Rand, src netip.Addr, rese
 		return
 	}
 	defer c.Close()
-	t := e.stats.track(kindChurn, "tcp "+c.LocalAddr().String()+" "+detail)
+	t := e.stats.track(kindChurn, "tcp "+c.LocalAddr().String()+" "+detail, c.LocalAddr().String())
 	defer t.done()
 	t.waiting(true)
 	c.SetDeadline(time.Now().Add(time.Minute))

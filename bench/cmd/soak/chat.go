@@ -18,7 +18,7 @@ import (
 
 // A chat session: chatSenders members send numbered lines, one more
 // member only listens, and one slow member, with a small receive buffer,
-// stops reading until slowBacklog bytes have been sent to it and then
+// stops reading until env.slowBacklog bytes have been sent to it and then
 // reads at full speed for slowRead, over and over. The senders go fast
 // until the server drops the slow member (its bounded queue overflows),
 // then send a few more lines and an end line. Every member but the slow
@@ -33,16 +33,16 @@ import (
 // and sees the TCP connection end after the lines instead (1006). Both are
 // serve's drop; the summary counts each.
 const (
-	chatSenders   = 3
-	chatListeners = 1
-	chatLineSize  = 2 << 10
-	chatFastPace  = 20 * time.Millisecond
-	chatAfterDrop = 20 // lines each sender sends after the slow member left
-	slowBacklog   = 3 << 20
-	slowMaxPause  = 20 * time.Second
-	slowRead      = 2 * time.Second
-	slowRcvBuf    = 64 << 10
-	slowDropLimit = 45 * time.Second // the slow member must be dropped within this
+	chatSenders      = 3
+	chatListeners    = 1
+	chatLineSize     = 2 << 10
+	chatFastPace     = 20 * time.Millisecond
+	chatAfterDrop    = 20 // lines each sender sends after the slow member left
+	slowBacklogStart = 2560 << 10
+	slowMaxPause     = 20 * time.Second
+	slowRead         = 2 * time.Second
+	slowRcvBuf       = 64 << 10
+	slowDropLimit    = 45 * time.Second // the slow member must be dropped within this
 )
 
 type chatSession struct {
@@ -105,7 +105,7 @@ func (s *chatSession) join(ctx context.Context) (*chatMember, bool) {
 	}
 	m := &chatMember{s: s, c: c, addr: c.LocalAddr().String(), joined: make(chan struct{}), finished: make(chan struct{}),
 		expect: map[string]uint64{}, ended: map[string]bool{}}
-	m.t = s.e.stats.track(kindChat, fmt.Sprintf("/chat member %s (faults: %s)", m.addr, s.phase))
+	m.t = s.e.stats.track(kindChat, fmt.Sprintf("/chat member %s (faults: %s)", m.addr, s.phase), m.addr)
 	m.t.waiting(true)
 	go m.read()
 	return m, true
@@ -345,6 +345,7 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 	isJoined := false
 	lines := 0
 	readUntil := time.Now().Add(slowRead)
+	paused := false
 	for {
 		c.SetReadDeadline(time.Now().Add(2 * time.Minute))
 		_, b, err := c.ReadMessage()
@@ -361,6 +362,8 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 			select {
 			case <-s.slowLeft:
 				if websocket.IsCloseError(err, websocket.CloseAbnormalClosure) {
+					// Resumed too late: pause less next time.
+					s.e.slowBacklog -= s.e.slowBacklog / 10
 					s.e.stats.op(kindSlow, 0)
 					s.e.stats.note(kindSlow, "dropped, TCP closed before 1008 could be written (1006)")
 					return
@@ -393,8 +396,13 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 			}
 		}
 		if time.Now().After(readUntil) {
+			if paused {
+				// Read it all without being dropped: let more pile up.
+				s.e.slowBacklog += s.e.slowBacklog / 10
+			}
+			paused = true
 			start, deadline := s.sent.Load(), time.Now().Add(slowMaxPause)
-			for s.sent.Load()-start < slowBacklog && time.Now().Before(deadline) {
+			for s.sent.Load()-start < s.e.slowBacklog && time.Now().Before(deadline) {
 				select {
 				case <-time.After(50 * time.Millisecond):
 				case <-s.stop:

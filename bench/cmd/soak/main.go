@@ -40,6 +40,10 @@ type config struct {
 	seed     uint64
 	logDir   string // serve's output is kept here
 	verbose  bool
+	// idleTimeout is serve's --idle-timeout, 0 when serve has none. A
+	// reset lost to a fault leaves a half-open connection on serve's side
+	// that only the idle timeout ends.
+	idleTimeout time.Duration
 }
 
 func main() {

@@ -16,6 +16,9 @@ const (
 	heapSlackMB    = 8   // end live heap may exceed the baseline by this
 	heapPeakMB     = 512 // live heap must stay under this during the load
 	goroutineSlack = 4   // end goroutines may exceed the baseline by this
+	// idleTimeout is serve's --idle-timeout here: longer than any pause
+	// in the traffic, short enough for the settling.
+	idleTimeout = 30 * time.Second
 )
 
 // watch is what soak saw of serve's process.
@@ -61,6 +64,9 @@ func child(cfg config) int {
 		return 2
 	}
 	name := fmt.Sprintf("soak%d", os.Getpid())
+	if serveHasFlag(cfg.glassnet, "idle-timeout") {
+		cfg.idleTimeout = idleTimeout
+	}
 	srv, err := startServe(cfg, name)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
@@ -84,7 +90,9 @@ func child(cfg config) int {
 
 	st := newStats(cfg.verbose)
 	ph := newPhases()
-	e := &env{stats: st, phases: ph}
+	e := &env{stats: st, phases: ph, idle: cfg.idleTimeout > 0, slowBacklog: slowBacklogStart}
+	stallLog := strings.TrimSuffix(srv.logPath, ".log") + "-stalls.log"
+	st.onStall = func(t *tracker) { dumpStall(cfg, srv, t, stallLog) }
 	stopWatch := make(chan struct{})
 	go st.watchStalls(cfg.stall, stopWatch)
 
@@ -184,6 +192,7 @@ func child(cfg config) int {
 	exited := w.exited
 	w.mu.Unlock()
 	if !exited {
+		nudges := 0
 		for {
 			s, err := srv.sample(bg)
 			w.end, w.endErr = s, err
@@ -198,6 +207,15 @@ func child(cfg config) int {
 			}
 			if time.Since(loadEnd) > cfg.settle {
 				break
+			}
+			if err == nil && s.sockets <= w.base.sockets && w.base.heapMB >= 0 && nudges < 3 {
+				// The sockets are back: make serve collect twice (a
+				// sync.Pool keeps its objects through one collection), so
+				// the live heap is read now rather than at the runtime's
+				// two-minute forced collection.
+				nudges++
+				e.nudgeGC(srv, 2)
+				continue
 			}
 			select {
 			case <-srv.exited:
@@ -270,7 +288,7 @@ func report(cfg config, st *stats, w *watch, srv *serveProc) int {
 	row("threads", func(s sample) int { return s.threads }, num)
 	row("open fds", func(s sample) int { return s.fds }, num)
 	row("sockets (ss rows)", func(s sample) int { return s.sockets }, num)
-	fmt.Fprintf(out, "(live heap: the runtime's gctrace, %d GCs in all; heap in use and goroutines: %s; RSS, threads, fds: /proc)\n", w.gcsAtEnd,
+	fmt.Fprintf(out, "(live heap: the runtime's gctrace, %d GCs in all, the last ones made by 1 MiB echoes after the load; heap in use and goroutines: %s; RSS, threads, fds: /proc)\n", w.gcsAtEnd,
 		map[bool]string{true: "serve's control socket", false: "not offered by this serve's control socket"}[w.base.goroutines >= 0])
 
 	// The checks.
@@ -317,6 +335,9 @@ func report(cfg config, st *stats, w *watch, srv *serveProc) int {
 	check(len(p) == 0, "no panic, fatal error or data race in serve's output", strings.Join(p, " | ")+" (see "+srv.logPath+")")
 	check(w.stopErr == nil, "serve stopped cleanly on SIGTERM (exit 0)", fmt.Sprint(w.stopErr))
 
+	if st.stalls.Load() > 0 {
+		fmt.Fprintf(out, "\nwhat both sides knew of each stalled connection: %s\n", strings.TrimSuffix(srv.logPath, ".log")+"-stalls.log")
+	}
 	st.mu.Lock()
 	if len(st.first) > 0 {
 		fmt.Fprintln(out, "\nfirst failures:")
@@ -334,3 +355,34 @@ func report(cfg config, st *stats, w *watch, srv *serveProc) int {
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+var stallLogMu sync.Mutex
+
+// dumpStall appends to path what the kernel (ss -tnie) and serve (glassnet
+// ss) know of a stalled connection.
+func dumpStall(cfg config, srv *serveProc, t *tracker, path string) {
+	if t.local == "" {
+		return
+	}
+	kernel, _ := exec.Command("ss", "-tnie", "src", t.local).CombinedOutput()
+	table, _ := exec.Command(cfg.glassnet, "ss", srv.name).CombinedOutput()
+	var rows []string
+	lines := strings.Split(string(table), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, t.local) {
+			rows = append(rows, l)
+			if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "\t") {
+				rows = append(rows, lines[i+1])
+			}
+		}
+	}
+	stallLogMu.Lock()
+	defer stallLogMu.Unlock()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "=== %s %s: %s\n--- kernel side (ss -tnie src %s):\n%s--- serve (glassnet ss, rows with %s):\n%s\n\n",
+		time.Now().UTC().Format(time.RFC3339), t.kind, t.detail, t.local, kernel, t.local, strings.Join(rows, "\n"))
+}

@@ -45,6 +45,9 @@ var gcLine = regexp.MustCompile(`^gc \d+ @.* (\d+)->(\d+)->(\d+) MB`)
 
 func startServe(cfg config, name string) (*serveProc, error) {
 	args := []string{"serve", "--tun", name, "--addr", stackPrefix.String()}
+	if cfg.idleTimeout > 0 {
+		args = append(args, "--idle-timeout", cfg.idleTimeout.String())
+	}
 	args = append(args, serveRules()...)
 	cmd := exec.Command(cfg.glassnet, args...)
 	// gctrace: the live heap after each collection, without profiling.
@@ -241,4 +244,10 @@ func (p *serveProc) sample(ctx context.Context) (sample, error) {
 		s.heapInUseMB = int(t.Process.HeapInUse >> 20)
 	}
 	return s, nil
+}
+
+// serveHasFlag says whether the glassnet binary's serve takes --flag.
+func serveHasFlag(glassnet, flag string) bool {
+	out, _ := exec.Command(glassnet, "serve", "--help").CombinedOutput()
+	return strings.Contains(string(out), "-"+flag+" ")
 }

@@ -47,6 +47,9 @@ type stats struct {
 	nFirst map[string]int // how many of first are of each kind and reason
 	conns  map[*tracker]struct{}
 	stalls atomic.Uint64
+	// onStall, if set, is called (in its own goroutine) for each stalled
+	// connection, to record what both sides know of it.
+	onStall func(t *tracker)
 }
 
 func newStats(verbose bool) *stats {
@@ -109,14 +112,19 @@ type tracker struct {
 	s      *stats
 	kind   string
 	detail string
+	local  string       // the kernel side's address and port, when known
 	last   atomic.Int64 // unix nanoseconds of the last progress
 	wait   atomic.Bool  // waiting for the peer: a stall counts only then
 	failed atomic.Bool  // reported as stalled once
 }
 
-// track starts following a connection; done stops it.
-func (s *stats) track(kind, detail string) *tracker {
+// track starts following a connection; done stops it. local is the
+// kernel side's address and port, or "".
+func (s *stats) track(kind, detail string, local ...string) *tracker {
 	t := &tracker{s: s, kind: kind, detail: detail}
+	if len(local) > 0 {
+		t.local = local[0]
+	}
 	t.progress()
 	s.mu.Lock()
 	s.conns[t] = struct{}{}
@@ -177,6 +185,9 @@ func (s *stats) watchStalls(limit time.Duration, stop <-chan struct{}) {
 				if d := t.observe(now); d > limit && !t.failed.Swap(true) {
 					s.stalls.Add(1)
 					s.fail(t.kind, "stalled", fmt.Sprintf("%s: no progress for %v", t.detail, d.Round(time.Millisecond)))
+					if s.onStall != nil {
+						go s.onStall(t)
+					}
 				}
 			}
 		}

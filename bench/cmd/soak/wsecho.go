@@ -21,6 +21,13 @@ import (
 type env struct {
 	stats  *stats
 	phases *phases
+	// idle: serve closes idle connections, so an abrupt close may go
+	// from a lossy address (a lost RST leaves a half-open connection on
+	// serve's side until then).
+	idle bool
+	// slowBacklog is how many bytes the slow /chat member lets pile up
+	// before it reads again (see chat.go); only the chat worker uses it.
+	slowBacklog int64
 }
 
 var (
@@ -197,7 +204,7 @@ func (e *env) wsEchoSession(ctx context.Context, rng *rand.Rand, src netip.Addr,
 		return
 	}
 	detail := fmt.Sprintf("/echo from %v (faults: %s, compress %v)", c.LocalAddr(), phase, compress)
-	t := e.stats.track(kindWSEcho, detail)
+	t := e.stats.track(kindWSEcho, detail, c.LocalAddr().String())
 	defer t.done()
 	defer c.Close()
 
@@ -308,4 +315,35 @@ func (e *env) closeHandshake(kind string, c *websocket.Conn, src netip.Addr, t *
 		e.connEnded(kind, src, err, 0, detail+": close handshake")
 		return
 	}
+}
+
+// nudgeGC echoes 1 MiB messages from the fault-free address until serve
+// has collected n more times (at most 200 messages), so that the live heap
+// after its last collection is current.
+func (e *env) nudgeGC(srv *serveProc, n int) {
+	_, start, _ := srv.heap()
+	c, _, err := wsDialer(hostAddr, false).Dial(wsURL+"/echo", nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	msg := make([]byte, 1<<20)
+	for i := 0; i < 200; i++ {
+		if _, gcs, _ := srv.heap(); gcs >= start+n {
+			break
+		}
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if c.WriteMessage(websocket.BinaryMessage, msg) != nil {
+			return
+		}
+		if _, _, err := c.ReadMessage(); err != nil {
+			return
+		}
+	}
+	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.ReadMessage()
+	// The gctrace line of the last collection may still be on its way.
+	time.Sleep(200 * time.Millisecond)
 }
