@@ -355,3 +355,37 @@ func TestCloseIdleKeepsActive(t *testing.T) {
 	}
 	m.waitCounter(t, "conns closed idle (idle-timeout)", 1)
 }
+
+// TestServeOrigin checks serve's origin rule on real upgrades: the page's
+// own origin and clients without Origin pass, a foreign page gets 403
+// unless --allow-origin names it.
+func TestServeOrigin(t *testing.T) {
+	t.Parallel()
+	m := startMemServe(t, "origin0", ServeConfig{AllowOrigins: []string{"localhost:*"}})
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{
+		{"", http.StatusSwitchingProtocols},
+		{"http://" + m.hostPort(DefaultPort), http.StatusSwitchingProtocols},
+		{"http://localhost:3000", http.StatusSwitchingProtocols},
+		{"http://evil.example", http.StatusForbidden},
+		{"http://" + m.addr.String(), http.StatusForbidden}, // another port
+		{"null", http.StatusForbidden},
+	} {
+		h := http.Header{}
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		c, resp, err := m.dialWS(t, "/chat", &ws.DialOptions{Header: h})
+		if resp == nil {
+			t.Fatalf("Origin %q: no response: %v", tc.origin, err)
+		}
+		if resp.StatusCode != tc.status {
+			t.Errorf("Origin %q: %s (%v), want %d", tc.origin, resp.Status, err, tc.status)
+		}
+		if c != nil {
+			c.Close(ws.StatusNormalClosure, "")
+		}
+	}
+}
