@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"gvisor.dev/gvisor/pkg/buffer"
@@ -27,7 +28,10 @@ func TestEndpointWriteErrors(t *testing.T) {
 	da, db := tun.Pipe(tun.PipeOptions{MTU: 1280})
 	defer db.Close()
 	var c counters
-	e := newEndpoint(da, 0, 0, &c)
+	acct := &linkAccount{c: &c}
+	d := newDeviceEndpoint(da, 0, acct)
+	e := newStackEndpoint(d, acct)
+	e.down = d // nothing nested between
 
 	small1, small2 := bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 200)
 	big := make([]byte, 2000)
@@ -53,8 +57,17 @@ func TestEndpointWriteErrors(t *testing.T) {
 	if s.PacketsOut != 2 || s.BytesOut != 300 || s.Drops[DropWriteError] != 1 {
 		t.Errorf("stats %+v", s)
 	}
+	// The refusal is a device error too, counted under its reason.
+	if len(s.DeviceErrors) != 1 {
+		t.Errorf("device errors %v, want the one refusal", s.DeviceErrors)
+	}
+	for k := range s.DeviceErrors {
+		if !strings.HasPrefix(k, "write: ") {
+			t.Errorf("device error %q is not a write error", k)
+		}
+	}
 
-	if err := e.shutdown(); err != nil {
+	if err := d.shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	l, release = packetList(small1, small2)

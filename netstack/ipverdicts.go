@@ -100,26 +100,19 @@ func (m ipVerdictMatcher) Match(_ stack.Hook, pkt *stack.PacketBuffer, _, _ stri
 	view := stack.PayloadSince(pkt.NetworkHeader())
 	defer view.Release()
 	data := view.AsSlice() // a copy of the packet, for the hook to change
-	dir := hook.In
-	if p.dir == trace.Out {
-		dir = hook.Out
-	}
-	hp := hook.Packet{Dir: dir, Hook: p.name, Data: data, Time: time.Now()}
-	e := m.st.ep
+	hp := hook.Packet{Dir: p.dir, Hook: p.name, Data: data, Time: time.Now()}
+	acct := &m.st.acct
 	v := c.Run(&hp, func(v hook.Verdict) {
 		switch v.Action {
 		case hook.Pass, hook.Drop, hook.Modify:
 		default:
 			v.Reason = "unsupported " + v.Action.String() + " at " + p.name
 		}
-		e.counters.verdict(p.name, v)
-		if e.tap != nil {
-			e.tap.verdict(trace.LayerIP, p.dir, p.name, v, data)
-		}
+		acct.verdict(trace.LayerIP, p.dir, p.name, v, data)
 	})
 	switch v.Action {
 	case hook.Drop:
-		e.counters.drop(DropReason(v.Reason))
+		acct.c.drop(DropReason(v.Reason))
 		return false, true
 	case hook.Modify:
 		if !v.KeepChecksums {

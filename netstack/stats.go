@@ -7,10 +7,13 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
 )
 
-// DropReason names why the link endpoint dropped a packet.
-type DropReason string
+// DropReason names why a packet was dropped: one typed set with the
+// device's reasons (tun.DropVnetShort, ...), which Stats.Drops counts too.
+type DropReason = tun.DropReason
 
 // Reasons the link endpoint drops a packet. Ingress reasons describe a packet
 // read from the device that never reached gVisor; egress reasons describe a
@@ -105,8 +108,17 @@ type Stats struct {
 	// the hook's reason ("loss", "drop", ...).
 	Drops map[DropReason]uint64
 	// Verdicts counts the non-pass verdicts of the link hooks, by hook
-	// point, action and reason.
-	Verdicts map[VerdictKey]uint64
+	// point (VerdictKey.Point), action and reason.
+	Verdicts map[hook.VerdictKey]uint64
+	// Held counts packets a link hook took out of the path (hook.Hold),
+	// which are not drops; Continued the packets sent on with
+	// Stack.Continue.
+	Held, Continued uint64
+	// DeviceErrors counts the errors the device returned on read and
+	// write, by direction and reason ("read: input/output error"), other
+	// than its Close. A device that fails is read again after a pause that
+	// doubles up to a second; one that is gone stops the stack (Stack.Err).
+	DeviceErrors map[string]uint64
 	// Malformed holds gVisor's own counters of packets that passed the
 	// link checks but were rejected above it.
 	Malformed Malformed
@@ -120,15 +132,6 @@ func (s Stats) Dropped() uint64 {
 	}
 	return n
 }
-
-// VerdictKey names a kind of hook decision: where, what and why.
-type VerdictKey struct {
-	Hook   string // hook.LinkEgress, hook.LinkIngress
-	Action string // "drop", "delay", ...
-	Reason string // "loss", "rate", ...
-}
-
-func (k VerdictKey) String() string { return k.Hook + " " + k.Action + " " + k.Reason }
 
 // Malformed is gVisor's view of bad packets, taken from tcpip.Stats.
 type Malformed struct {
@@ -166,13 +169,30 @@ type counters struct {
 	gsoIn, gsoSegsIn     atomic.Uint64
 	gsoOut, gsoSegsOut   atomic.Uint64
 	splitIn, splitOut    atomic.Uint64
+	held, continued      atomic.Uint64
 	drops                [len(dropReasons)]atomic.Uint64
 
 	// Hook drops under reasons of their own, and hook verdicts; touched
 	// only when a hook decides something.
 	mu        sync.Mutex
 	hookDrops map[DropReason]uint64
-	verdicts  map[VerdictKey]uint64
+	verdicts  hook.Counter
+	devErrs   map[string]uint64
+}
+
+// deviceError counts an error of the device in direction dir.
+func (c *counters) deviceError(dir trace.Dir, err error) {
+	k := "read: "
+	if dir == trace.Out {
+		k = "write: "
+	}
+	k += tun.ErrorReason(err)
+	c.mu.Lock()
+	if c.devErrs == nil {
+		c.devErrs = make(map[string]uint64)
+	}
+	c.devErrs[k]++
+	c.mu.Unlock()
 }
 
 func (c *counters) drop(r DropReason) {
@@ -189,13 +209,7 @@ func (c *counters) drop(r DropReason) {
 }
 
 func (c *counters) verdict(hookName string, v hook.Verdict) {
-	k := VerdictKey{Hook: hookName, Action: v.Action.String(), Reason: v.Reason}
-	c.mu.Lock()
-	if c.verdicts == nil {
-		c.verdicts = make(map[VerdictKey]uint64)
-	}
-	c.verdicts[k]++
-	c.mu.Unlock()
+	c.verdicts.Add(hook.VerdictKey{Point: hookName, Action: v.Action, Reason: v.Reason})
 }
 
 func (c *counters) snapshot() Stats {
@@ -211,6 +225,8 @@ func (c *counters) snapshot() Stats {
 		GSOSegmentsOut: c.gsoSegsOut.Load(),
 		SplitIn:        c.splitIn.Load(),
 		SplitOut:       c.splitOut.Load(),
+		Held:           c.held.Load(),
+		Continued:      c.continued.Load(),
 		Drops:          make(map[DropReason]uint64, len(dropReasons)),
 	}
 	for i, r := range dropReasons {
@@ -220,10 +236,11 @@ func (c *counters) snapshot() Stats {
 	for r, n := range c.hookDrops {
 		s.Drops[r] += n
 	}
-	s.Verdicts = make(map[VerdictKey]uint64, len(c.verdicts))
-	for k, n := range c.verdicts {
-		s.Verdicts[k] = n
+	s.DeviceErrors = make(map[string]uint64, len(c.devErrs))
+	for k, n := range c.devErrs {
+		s.DeviceErrors[k] = n
 	}
 	c.mu.Unlock()
+	s.Verdicts = c.verdicts.Counts()
 	return s
 }

@@ -151,7 +151,7 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		<-served
 	}()
 
-	dopts := &ws.DialOptions{NetDial: csocks.DialContext, Tracer: tr, Node: "client"}
+	dopts := &ws.DialOptions{NetDial: csocks.DialContext, ConnOptions: ws.ConnOptions{Tracer: tr, Node: "client"}}
 	// The rules act on the client's side: its link and its frames.
 	if frames, err := opts.Rules.frameHook(); err != nil {
 		return fmt.Errorf("demo: %w", err)

@@ -256,7 +256,7 @@ func TestServeIdleTimeout(t *testing.T) {
 
 	for _, path := range []string{"/echo", "/chat"} {
 		pings := &pingCounter{}
-		c, _, err := m.dialWS(t, path, &ws.DialOptions{Tracer: trace.New(pings)})
+		c, _, err := m.dialWS(t, path, &ws.DialOptions{ConnOptions: ws.ConnOptions{Tracer: trace.New(pings)}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,3 @@
-// Package app holds what the glassnet command does (serve, demo), so that
-// cmd/glassnet stays flag parsing and wiring and tests can drive the same code.
 package app
 
 import (
@@ -32,7 +30,7 @@ type ServeConfig struct {
 	// TUN and NIC is set.
 	TUN string
 	// NIC names an existing Ethernet interface that the stack attaches to
-	// through an AF_PACKET socket (see tun.OpenNIC for what the kernel
+	// through an AF_PACKET socket (see tun.OpenPacketSocket for what the kernel
 	// must not have configured on it).
 	NIC string
 	// MAC is the stack's MAC address on NIC; empty means the interface's
@@ -141,7 +139,13 @@ func (s *server) run(ctx context.Context) error {
 	if s.cfg.Ready != nil {
 		s.cfg.Ready()
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-s.st.Done():
+		// The stack stopped by itself: its device went away.
+		s.h.CloseAll()
+		return fmt.Errorf("serve: the device %s went away: %w", s.dev.Name(), s.st.Err())
+	}
 	s.shutdown()
 	return nil
 }
@@ -442,7 +446,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 		if err := checkKernelAddrs(cfg.Addrs, "would answer ARP and neighbor solicitations for it on the wire and reset the stack's connections"); err != nil {
 			return nil, "", err
 		}
-		dev, err := tun.OpenNIC(tun.NICConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
+		dev, err := tun.OpenPacketSocket(tun.PacketSocketConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
 		if err != nil {
 			return nil, "", err
 		}
