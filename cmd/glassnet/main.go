@@ -234,5 +234,10 @@ func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := ctl.Render(stdout, t.Sockets, ctl.RenderOptions{Info: !*brief}); err != nil || *brief {
 		return err
 	}
+	if t.Process != nil {
+		if err := ctl.RenderProcess(stdout, *t.Process); err != nil {
+			return err
+		}
+	}
 	return ctl.RenderCounters(stdout, t.Counters)
 }
