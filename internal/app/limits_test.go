@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
@@ -26,8 +28,9 @@ import (
 // client stack on the other end.
 type memServe struct {
 	*server
-	client *sockets.Sockets
-	addr   netip.Addr // the server's
+	client      *sockets.Sockets
+	clientStack *stack.Stack
+	addr        netip.Addr // the server's
 }
 
 // startMemServe runs serve's services (what Serve runs on a TUN) on an
@@ -66,7 +69,7 @@ func startMemServe(t *testing.T, name string, cfg ServeConfig) *memServe {
 		served <- err
 		t.Fatalf("serve: %v", err)
 	}
-	return &memServe{server: s, client: sockets.New(client.Stack(), sockets.Options{}), addr: demoServerAddr.Addr()}
+	return &memServe{server: s, client: sockets.New(client.Stack(), sockets.Options{}), clientStack: client.Stack(), addr: demoServerAddr.Addr()}
 }
 
 func (m *memServe) hostPort(port int) string {
