@@ -7,9 +7,10 @@
 //	               [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
 //	               [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
 //	               [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
+//	               [--allow-origin PATTERN]... [--idle-timeout 5m] [--max-conns 4096]
 //	               [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
-//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
+//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
 //	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
 //	               [-- COMMAND [ARG...]]
 package main
@@ -42,17 +43,21 @@ Usage:
                  [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
                  [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
                  [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
+                 [--allow-origin PATTERN]... [--idle-timeout 5m] [--max-conns 4096]
                  [--egress RULE]... [--ingress RULE]...
       Runs the stack on a TUN interface, or on an Ethernet interface through
       an AF_PACKET socket (needs root or CAP_NET_ADMIN), on IPv4 and/or IPv6
       addresses, and serves GET / (a chat page), WebSocket /echo and /chat,
       UDP echo on the HTTP port, TCP echo on port 7 and discard on port 9.
+      WebSocket upgrades from pages of other origins get 403 unless
+      --allow-origin names them; silent connections close after
+      --idle-timeout; past --max-conns HTTP gets 503 and TCP a reset.
 
   glassnet ss    [--brief] [NAME]
       The socket table of a running serve (NAME: its TUN or NIC name; may be
       left out when only one runs), like ss -tuani, with TCP details.
 
-  glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
+  glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
                  [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
                  [-- COMMAND [ARG...]]
       Creates a network namespace of its own with a TUN (or with --nic a
@@ -228,6 +233,11 @@ func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := ctl.Render(stdout, t.Sockets, ctl.RenderOptions{Info: !*brief}); err != nil || *brief {
 		return err
+	}
+	if t.Process != nil {
+		if err := ctl.RenderProcess(stdout, *t.Process); err != nil {
+			return err
+		}
 	}
 	return ctl.RenderCounters(stdout, t.Counters)
 }

@@ -115,10 +115,19 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	s, err := startStack(cfg)
+	dev, where, err := openDevice(cfg)
 	if err != nil {
 		return err
 	}
+	s, err := startStack(cfg, dev, where)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx)
+}
+
+// run serves until ctx is done, then shuts down and closes the stack.
+func (s *server) run(ctx context.Context) error {
 	defer s.st.Close()
 	ctlNote, closeCtl := s.listenControl()
 	defer closeCtl()
@@ -126,12 +135,12 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if err := s.startServices(); err != nil {
 		return err
 	}
-	fmt.Fprintln(cfg.Log, s.readyLine())
+	fmt.Fprintln(s.cfg.Log, s.readyLine())
 	if ctlNote != "" {
-		fmt.Fprintln(cfg.Log, ctlNote)
+		fmt.Fprintln(s.cfg.Log, ctlNote)
 	}
-	if cfg.Ready != nil {
-		cfg.Ready()
+	if s.cfg.Ready != nil {
+		s.cfg.Ready()
 	}
 	select {
 	case <-ctx.Done():
@@ -152,6 +161,9 @@ func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
 	if (cfg.TUN == "") == (cfg.NIC == "") {
 		return cfg, errors.New("serve: name either a TUN (--tun NAME) or an Ethernet interface (--nic IFACE)")
 	}
+	if err := cfg.Rules.Check(); err != nil {
+		return cfg, fmt.Errorf("serve: %w", err)
+	}
 	if err := checkLimits("serve", cfg.Port, cfg.MaxMessage, cfg.AllowOrigins); err != nil {
 		return cfg, err
 	}
@@ -160,6 +172,12 @@ func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
 	}
 	if cfg.Port == 0 {
 		cfg.Port = DefaultPort
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -177,6 +195,7 @@ type server struct {
 	socks  *sockets.Sockets
 	frames *ws.FrameCounter
 	h      *Handlers
+	limit  *connLimit
 
 	udpErrors atomic.Uint64 // UDP echo read errors
 
@@ -186,19 +205,17 @@ type server struct {
 	wg      sync.WaitGroup
 }
 
-// startStack opens the device and runs a stack and a socket table on it.
-func startStack(cfg ServeConfig) (*server, error) {
+// startStack runs a stack and a socket table on dev, which it closes on
+// failure. where describes the kernel side, for the ready line.
+func startStack(cfg ServeConfig, dev tun.Device, where string) (*server, error) {
 	egress, ingress, err := cfg.Rules.chains()
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
+	var frames *ws.FrameCounter
+	if err == nil {
+		frames, err = cfg.Rules.frameHook()
 	}
-	frames, err := cfg.Rules.frameHook()
 	if err != nil {
+		dev.Close()
 		return nil, fmt.Errorf("serve: %w", err)
-	}
-	dev, where, err := openDevice(cfg)
-	if err != nil {
-		return nil, err
 	}
 	st, err := netstack.New(netstack.Options{
 		Device:  dev,
@@ -217,7 +234,9 @@ func startStack(cfg ServeConfig) (*server, error) {
 	}
 	s := &server{cfg: cfg, dev: dev, where: where, st: st, frames: frames}
 	s.socks = sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
-	s.h = &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression}
+	s.limit = &connLimit{max: int64(max(cfg.MaxConns, 0)), reset: s.reset}
+	s.h = &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, IdleTimeout: max(cfg.IdleTimeout, 0),
+		Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression, limit: s.limit}
 	if frames != nil {
 		s.h.FrameHook = frames
 	}
@@ -249,6 +268,7 @@ func (s *server) listenControl() (note string, closeCtl func()) {
 func (s *server) counters() map[string]uint64 {
 	m := withGSOCounters(stackCounters(s.st, s.socks, s.frames), s.st.Stats())
 	m["udp echo read errors"] = s.udpErrors.Load()
+	s.limit.counters(m)
 	return m
 }
 
@@ -282,13 +302,14 @@ func (s *server) serveAddr(a netip.Addr) error {
 	s.urls = append(s.urls, "http://"+hostPort(s.cfg.Port)+"/")
 	for _, svc := range []struct {
 		port int
-		fn   func(net.Conn)
-	}{{EchoPort, echoConn}, {DiscardPort, discardConn}} {
+		echo bool
+	}{{EchoPort, true}, {DiscardPort, false}} {
 		l, err := s.socks.Listener("tcp", hostPort(svc.port))
 		if err != nil {
 			return fmt.Errorf("serve: listen on %s: %w", hostPort(svc.port), err)
 		}
-		s.goServe(l, func() { serveTCP(l, svc.fn) })
+		fn := tcpService(svc.echo, s.cfg.IdleTimeout, s.limit)
+		s.goServe(l, func() { serveTCP(l, fn, s.limit) })
 	}
 	pc, err := s.socks.ListenPacket("udp", hostPort(s.cfg.Port))
 	if err != nil {
@@ -298,11 +319,27 @@ func (s *server) serveAddr(a netip.Addr) error {
 	return nil
 }
 
-// serveHTTP serves the handlers on l.
+// serveHTTP serves the handlers on l, within the connection limit.
 func (s *server) serveHTTP(l net.Listener) {
 	srv := &http.Server{Handler: s.h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	if s.cfg.IdleTimeout > 0 {
+		srv.IdleTimeout = s.cfg.IdleTimeout
+	}
+	s.limit.limitHTTP(srv)
 	s.https = append(s.https, srv)
 	s.goServe(l, func() { srv.Serve(l) })
+}
+
+// reset closes c with RST instead of FIN (SO_LINGER 0): a connection
+// turned away at the bound learns it at once.
+func (s *server) reset(c net.Conn) {
+	switch c := c.(type) {
+	case *sockets.Conn:
+		s.socks.SetSockOpt(c.FD(), sockets.SOL_SOCKET, sockets.SO_LINGER, 0)
+	case *net.TCPConn:
+		c.SetLinger(0)
+	}
+	c.Close()
 }
 
 // goServe runs serve in a goroutine until l is closed.
@@ -554,43 +591,3 @@ func echoUDP(pc net.PacketConn, errs *atomic.Uint64, log io.Writer) {
 		time.Sleep(min(echoUDPPause<<(failed-1), echoUDPMaxPause))
 	}
 }
-
-// serveTCP accepts connections until l is closed and runs fn on each; then
-// it closes the connections still open and waits for their handlers.
-func serveTCP(l net.Listener, fn func(net.Conn)) {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = make(map[net.Conn]struct{})
-	)
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			break
-		}
-		mu.Lock()
-		conns[c] = struct{}{}
-		mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(c)
-			c.Close()
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		}()
-	}
-	mu.Lock()
-	for c := range conns {
-		c.Close()
-	}
-	mu.Unlock()
-	wg.Wait()
-}
-
-// echoConn is RFC 862: send back what arrives.
-func echoConn(c net.Conn) { io.Copy(c, c) }
-
-// discardConn is RFC 863: read and throw away.
-func discardConn(c net.Conn) { io.Copy(io.Discard, c) }
