@@ -148,6 +148,7 @@ class App {
   }
 
   setState(st) {
+    const before = this.state.current;
     this.state = Object.assign({}, this.state, st);
     delete this.state.type;
     const s = this.state;
@@ -160,8 +161,8 @@ class App {
     } else {
       this.status("file", "recorded run · " + s.count + " events");
     }
-    if (s.current && s.paused && this.followCurrent !== false && !this.pinned) {
-      // The stack stopped somewhere new: show it, unless the user picked something.
+    if (s.current && s.paused && s.current !== before) {
+      // The stack stopped somewhere new: select it in every view.
       this.pendingCurrent = s.current;
     }
   }
@@ -267,10 +268,10 @@ class App {
   draw() {
     this.raf = 0;
     this.dirty = false;
-    if (this.pendingCurrent) {
+    if (this.pendingCurrent && this.store.get(this.pendingCurrent)) {
       const id = this.pendingCurrent;
       this.pendingCurrent = 0;
-      if (this.store.get(id)) this.select(id, "stack");
+      this.select(id, "stack");
     }
     if (!this.selected && location.hash) this.fromHash();
     this.nodeSelect();

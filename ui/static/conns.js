@@ -9,7 +9,9 @@ export class ConnsView {
     this.el = el;
     this.app = app;
     this.key = "";
-    el.addEventListener("click", (e) => {
+    // on press, not click: a redraw between press and release must not lose it
+    el.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
       const tr = e.target.closest("tr[data-conn]");
       if (!tr) return;
       this.app.setFocus(tr.dataset.conn);

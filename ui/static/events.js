@@ -16,7 +16,9 @@ export class EventsView {
     this.filter = "";
     this.onlyFocus = false;
     el.addEventListener("scroll", () => this.paint());
-    el.addEventListener("click", (e) => {
+    // on press, not click: a redraw between press and release must not lose it
+    el.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
       const r = e.target.closest("[data-event-id]");
       if (r) this.app.select(+r.dataset.eventId, "events");
     });

@@ -28,7 +28,7 @@ export class HoldsView {
     this.el = el;
     this.app = app;
     el.innerHTML =
-      '<div id="hold-list"></div>' +
+      '<div id="hold-list"></div><div id="hold-last" aria-live="polite"></div>' +
       '<div class="sub live-only">Hold the next matching unit</div>' +
       '<div class="form live-only" id="hold-next">' +
       '<label for="hn-point">where</label><select id="hn-point">' + POINTS.map(([v, t]) => '<option value="' + v + '" title="' + esc(t) + '">' + v + "</option>").join("") + "</select>" +
@@ -91,16 +91,17 @@ export class HoldsView {
       if (Object.keys(edit).length) body.edit = edit;
     }
     if (action === "delay") body.delay_ms = Number(card.querySelector("[data-delay]").value) || 0;
-    const out = card.querySelector("[data-outcome]");
+    const out = document.getElementById("hold-last");
+    out.dataset.holdId = id;
     try {
       const r = await api.post("/api/holds/" + encodeURIComponent(id), body);
       out.className = "ok";
-      out.textContent = r && (r.outcome || r.result) ? String(r.outcome || r.result) : action + " done";
+      out.textContent = "hold " + id + ": " + (r && (r.outcome || r.result) ? String(r.outcome || r.result) : action + " done");
       out.dataset.result = "ok";
       this.app.refreshHolds();
     } catch (err) {
       out.className = "err";
-      out.textContent = err.message;
+      out.textContent = "hold " + id + ": " + err.message;
       out.dataset.result = "error";
     }
   }
@@ -147,7 +148,7 @@ export class HoldsView {
       '<button data-hold-action="drop" title="Throw it away">Drop</button>' +
       '<button data-hold-action="duplicate" title="Send it twice">Duplicate</button>' +
       '<button data-hold-action="delay" title="Release it after the delay">Delay</button> <input type="number" data-delay value="100" min="0" style="width:70px" title="delay in ms"> ms</div>' +
-      '<div data-outcome></div></div>'
+      "</div>"
     );
   }
 }

@@ -23,7 +23,9 @@ export class LadderView {
     el.append(this.head, this.svgWrap);
     this.rows = [];
     el.addEventListener("scroll", () => this.paint());
-    el.addEventListener("click", (e) => {
+    // on press, not click: a redraw between press and release must not lose it
+    el.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
       const t = e.target.closest("[data-event-id]");
       if (t) this.app.select(+t.dataset.eventId, "ladder");
     });
@@ -35,8 +37,8 @@ export class LadderView {
     const st = app.store;
     const c = st.conns.get(app.focus);
     this.rows = [];
-    this.arrows = [];
     this.rowOf = new Map();
+    this.lanes = null;
     if (!c) return;
     const nodes = [...c.nodes];
     let left, right;
@@ -50,32 +52,44 @@ export class LadderView {
       else [left, right] = ["peer", n];
     }
     this.lanes = [left, right];
-    const heldIds = new Map();
-    for (const h of app.holds) if (h.event) heldIds.set(h.event, h);
     for (const e of st.connEvents(app.focus)) {
       const keep =
         isPacket(e) ||
-        (isDrop(e) && e.layer === "link") ||
-        (e.event === "verdict" && e.layer === "link") ||
-        (e.layer === "ws" && (e.event === "frame" || e.event === "handshake" || e.event === "close" || e.event === "drop" || e.event === "verdict")) ||
-        heldIds.has(e.id);
+        (e.layer === "link" && (isDrop(e) || e.event === "verdict")) ||
+        (e.layer === "ws" && (e.event === "frame" || e.event === "handshake" || e.event === "close" || e.event === "drop" || e.event === "verdict"));
       if (!keep) continue;
-      this.rowOf.set(e.id, this.rows.length);
       this.rows.push(e);
     }
-    // held units whose event is not in the trace yet wait at the bottom
-    for (const h of app.holds) {
-      if (h.event && this.rowOf.has(h.event)) continue;
-      if (h.node && !this.lanes.includes(h.node)) continue;
-      const pseudo = { id: h.event || 0, node: h.node, layer: "link", event: "held", dir: h.point && h.point.includes("in") ? "in" : "out", summary: h.summary || "", hold: h, t: undefined };
-      this.rowOf.set(pseudo.id, this.rows.length);
-      this.rows.push(pseudo);
+    // A held unit waits, greyed, at its hook point: a row of its own right
+    // after the last event emitted before it was held.
+    const held = app.holds.filter((h) => !h.node || this.lanes.includes(h.node) || this.lanes.includes("peer"));
+    for (const h of held) {
+      const f = h.fields || {};
+      const pseudo = {
+        id: h.event || 0,
+        node: h.node,
+        layer: "link",
+        event: "held",
+        dir: h.point && h.point.includes("in") ? "in" : "out",
+        flags: f.flags,
+        win: f.window,
+        payload_len: typeof f.payload_hex === "string" ? f.payload_hex.length / 2 : undefined,
+        summary: h.summary || "",
+        hold: h,
+      };
+      let at = this.rows.length;
+      while (at > 0 && this.rows[at - 1].id > pseudo.id) at--;
+      this.rows.splice(at, 0, pseudo);
     }
-    this.held = heldIds;
+    this.rows.forEach((e, i) => {
+      if (e.event !== "held") this.rowOf.set(e.id, i);
+    });
+    this.heldRows = held.length;
   }
 
   laneX(node, W) {
     const xl = GUTTER + ANN, xr = W - ANN;
+    if (!this.lanes) return node === "right" ? xr : xl;
     if (node === this.lanes[0]) return xl;
     if (node === this.lanes[1]) return xr;
     return this.lanes[0] === "peer" ? xl : xr;
@@ -95,6 +109,7 @@ export class LadderView {
       const c = app.store.conns.get(app.focus);
       document.getElementById("ladder-title").textContent = c ? c.key + " · " + this.rows.length + " rows" : "choose a connection";
     }
+    this.paint();
     // keep the selection (or where the stack stopped) in sight
     const want = app.selected || app.state.current;
     if (want && want !== this.revealed && app.selFrom !== "ladder") {
@@ -198,7 +213,9 @@ export class LadderView {
       const e = this.rows[i];
       const y = i * ROW + ROW / 2;
       if (e.t !== undefined) s += text(4, y + 4, ms(e.t), { class: "timecol" });
-      if (isPacket(e) || e.event === "held") {
+      if (e.event === "held") {
+        s += this.arrow(e, i, W);
+      } else if (isPacket(e)) {
         const tw = app.store.twin.get(e.id);
         if (e.dir === "in" && tw !== undefined && this.rowOf.has(tw)) {
           const r0 = this.rowOf.get(tw);
@@ -208,9 +225,8 @@ export class LadderView {
         if (drawn.has(e.id)) continue;
         drawn.add(e.id);
         s += this.arrow(e, i, W);
-      } else if (isDrop(e) || e.event === "verdict") {
-        if (e.layer === "link") s += this.dropArrow(e, i, W);
-        else s += this.chip(e, i, W);
+      } else if (isDrop(e) && e.layer === "link") {
+        s += this.dropArrow(e, i, W);
       } else {
         s += this.chip(e, i, W);
       }
@@ -227,8 +243,8 @@ export class LadderView {
 
   arrow(e, i, W) {
     const st = this.app.store;
-    const tw = st.twin.get(e.id);
-    const held = this.held.get(e.id) || e.hold;
+    const held = e.hold;
+    const tw = held ? undefined : st.twin.get(e.id);
     let from = e.node, to = this.other(e.node);
     let r1 = i, r2 = i + 0.7;
     let twinId;
@@ -243,10 +259,14 @@ export class LadderView {
       twinId = tw;
     }
     const x1 = this.laneX(from, W), x2 = this.laneX(to, W);
-    const y1 = r1 * ROW + ROW / 2, y2 = r2 * ROW + ROW / 2;
+    let y1 = r1 * ROW + ROW / 2, y2 = r2 * ROW + ROW / 2;
+    if (held) y1 = y2 = i * ROW + ROW / 2;
     const lost = e.dir === "out" && tw === undefined && this.lanes[0] !== "peer" && this.lanes[1] !== "peer" && !held;
     let xe = x2, ye = y2;
-    if (held) {
+    if (held && e.dir === "in") {
+      xe = x1 + (x2 - x1) * 0.82;
+      ye = y2;
+    } else if (held) {
       xe = x1 + (x2 - x1) * 0.18;
       ye = y1;
     } else if (lost) {
@@ -254,8 +274,8 @@ export class LadderView {
       ye = y1 + (y2 - y1) * 0.55;
     }
     const cls = ["pkt", e.dir, st.retrans.has(e.id) ? "retrans" : "", held ? "held" : "", lost ? "lost" : ""].join(" ").trim();
-    const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
-    const lab = this.label(e);
+    const hl = held ? "" : this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
+    const lab = held ? { main: "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "") + "  held at " + (held.point || "a hook") + ": edit and release it in the Hold queue", frames: "" } : this.label(e);
     const http = lab.frames.includes("HTTP") ? (this.isClientStream(e) ? "request" : "response") : "";
     let g = "";
     const tip =
@@ -285,7 +305,7 @@ export class LadderView {
     const sx = mx - tw2 / 2;
     g += text(sx, my, lab.main, { class: "lbl" });
     if (lab.frames) g += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
-    return tag("g", { class: cls, "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? "true" : "", "data-hl": hl }, g);
+    return tag("g", { class: cls, "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? "true" : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
   }
 
   dropArrow(e, i, W) {
@@ -327,6 +347,10 @@ export class LadderView {
       label = "close " + (e.code || "") + (e.dir === "out" ? " sent" : " received");
       cls += " close";
       kind = "close";
+    } else if (e.event === "verdict") {
+      label = "✎ " + (e.action || "verdict") + (e.rule ? " (" + e.rule + ")" : "");
+      cls += " close";
+      kind = "verdict";
     } else {
       label = e.event + " " + (e.summary || "").slice(0, 22);
       cls += " close";

@@ -21,7 +21,9 @@ export class LanesView {
     this.body = document.createElement("div");
     el.append(this.head, this.body);
     el.addEventListener("scroll", () => this.paint());
-    el.addEventListener("click", (e) => {
+    // on press, not click: a redraw between press and release must not lose it
+    el.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
       const t = e.target.closest("[data-event-id]");
       if (t) this.app.select(+t.dataset.eventId, "lanes");
     });
@@ -140,6 +142,7 @@ export class LanesView {
       this.build();
       this.painted = "";
     }
+    this.paint();
     const want = app.selected;
     if (want && want !== this.revealed && app.selFrom !== "lanes") {
       const r = this.rowOf.get(want);

@@ -1,0 +1,562 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// envScreenshots names a directory for the browser view's screenshots (the
+// README's come from `GLASSNET_UI_SCREENSHOTS=../docs/img go test -run TestUI`);
+// without it they go to a temporary directory.
+const envScreenshots = "GLASSNET_UI_SCREENSHOTS"
+
+// uiRun is a running `glassnet demo --ui` and its view's address.
+type uiRun struct {
+	cmd   *exec.Cmd
+	out   syncBuffer
+	done  chan struct{}
+	url   string // as printed, with ?token=
+	base  string // http://127.0.0.1:PORT
+	token string
+}
+
+// startUIDemo starts `glassnet demo --ui 127.0.0.1:0` (the host's loopback,
+// any port) and returns once it has printed the view's address.
+func startUIDemo(t *testing.T, extra ...string) *uiRun {
+	t.Helper()
+	args := append([]string{"demo", "--ui", "127.0.0.1:0"}, extra...)
+	r := &uiRun{cmd: exec.Command(glassnetBin, args...), done: make(chan struct{})}
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := r.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cmd.Stdout = &r.out
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("start glassnet demo --ui: %v", err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			r.out.Write([]byte(line + "\n"))
+			if u, ok := strings.CutPrefix(line, "glassnet: ui at "); ok {
+				select {
+				case ready <- strings.TrimSpace(u):
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		r.cmd.Wait()
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			r.cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-r.done:
+			case <-time.After(10 * time.Second):
+				syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+				<-r.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("glassnet demo --ui output:\n%s", r.out.String())
+		}
+	})
+	select {
+	case r.url = <-ready:
+	case <-r.done:
+		t.Fatalf("glassnet demo --ui exited before it printed its address:\n%s", r.out.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("glassnet demo --ui printed no address in 20s:\n%s", r.out.String())
+	}
+	i := strings.Index(r.url, "/?token=")
+	if i < 0 {
+		t.Fatalf("the view's address %q has no /?token=", r.url)
+	}
+	r.base, r.token = r.url[:i], r.url[i+len("/?token="):]
+	t.Logf("glassnet %s: %s", strings.Join(args, " "), r.url)
+	return r
+}
+
+// api calls the view's JSON API with the run's token and decodes the answer
+// into out (when not nil); a status other than 200 is an error with the
+// server's message.
+func (r *uiRun) api(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Glassnet-Token", r.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s: %s", method, path, res.Status, bytes.TrimSpace(b))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// uiState is the part of GET /api/state the test reads.
+type uiState struct {
+	Paused  bool   `json:"paused"`
+	Current int    `json:"current"`
+	Count   int    `json:"count"`
+	Hit     string `json:"hit"`
+	Held    int    `json:"held"`
+	Ended   bool   `json:"ended"`
+}
+
+// uiEvent is the part of an event the test reads.
+type uiEvent struct {
+	ID      int    `json:"id"`
+	Node    string `json:"node"`
+	Layer   string `json:"layer"`
+	Event   string `json:"event"`
+	Dir     string `json:"dir"`
+	Flags   string `json:"flags"`
+	Packets []int  `json:"packets"`
+	Summary string `json:"summary"`
+}
+
+// consoleWatch collects what the page reports as an error: exceptions it
+// did not catch, console.error calls, and error log entries.
+type consoleWatch struct {
+	mu       sync.Mutex
+	problems []string
+}
+
+func (w *consoleWatch) event(method string, params json.RawMessage) {
+	var p struct {
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			URL       string `json:"url"`
+			Line      int    `json:"lineNumber"`
+			Exception struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+		Type string `json:"type"`
+		Args []struct {
+			Value       any    `json:"value"`
+			Description string `json:"description"`
+		} `json:"args"`
+		Entry *struct {
+			Level  string `json:"level"`
+			Text   string `json:"text"`
+			URL    string `json:"url"`
+			Source string `json:"source"`
+		} `json:"entry"`
+	}
+	json.Unmarshal(params, &p)
+	var msg string
+	switch {
+	case method == "Runtime.exceptionThrown" && p.ExceptionDetails != nil:
+		d := p.ExceptionDetails
+		msg = fmt.Sprintf("exception: %s %s (%s:%d)", d.Text, d.Exception.Description, d.URL, d.Line)
+	case method == "Runtime.consoleAPICalled" && (p.Type == "error" || p.Type == "assert"):
+		var parts []string
+		for _, a := range p.Args {
+			if a.Description != "" {
+				parts = append(parts, a.Description)
+			} else {
+				parts = append(parts, fmt.Sprint(a.Value))
+			}
+		}
+		msg = "console." + p.Type + ": " + strings.Join(parts, " ")
+	case method == "Log.entryAdded" && p.Entry != nil && p.Entry.Source == "network" && strings.Contains(p.Entry.URL, "/api/"):
+		return // an API error the page shows (a bad breakpoint); the test checks it there
+	case method == "Log.entryAdded" && p.Entry != nil && p.Entry.Level == "error":
+		msg = fmt.Sprintf("log %s: %s %s", p.Entry.Source, p.Entry.Text, p.Entry.URL)
+	default:
+		return
+	}
+	w.mu.Lock()
+	w.problems = append(w.problems, msg)
+	w.mu.Unlock()
+}
+
+func (w *consoleWatch) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.problems
+	w.problems = nil
+	return p
+}
+
+// uiPage is the view open in chromium, with helpers that fail the test.
+type uiPage struct {
+	t      *testing.T
+	ctx    context.Context
+	page   *cdpPage
+	watch  *consoleWatch
+	shots  string
+	stderr *bytes.Buffer
+}
+
+func (p *uiPage) call(method string, params, result any) {
+	p.t.Helper()
+	if err := p.page.cdp.call(p.ctx, p.page.session, method, params, result); err != nil {
+		p.t.Fatalf("%s: %v\nchromium stderr:\n%s", method, err, p.stderr.Bytes())
+	}
+}
+
+// eval returns the value of a JavaScript expression in the page.
+func (p *uiPage) eval(expr string) string {
+	p.t.Helper()
+	v, err := p.page.eval(p.ctx, expr)
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// wait returns the first truthy value of expr (polled in the page, 10 s at most).
+func (p *uiPage) wait(what, expr string) string {
+	p.t.Helper()
+	v, err := p.page.wait(p.ctx, expr)
+	if err != nil {
+		p.t.Fatalf("waiting for %s: %v\npage status: %s", what, err, p.evalQuiet(`document.getElementById("status").textContent`))
+	}
+	return v
+}
+
+// waitLong is wait for things that take longer than its 10 s: it polls
+// again until d has passed.
+func (p *uiPage) waitLong(what string, d time.Duration, expr string) string {
+	p.t.Helper()
+	end := time.Now().Add(d)
+	for {
+		v, err := p.page.wait(p.ctx, expr)
+		if err == nil {
+			return v
+		}
+		if !strings.Contains(err.Error(), "timed out waiting") || time.Now().After(end) {
+			p.t.Fatalf("waiting for %s: %v", what, err)
+		}
+	}
+}
+
+func (p *uiPage) evalQuiet(expr string) string {
+	v, err := p.page.eval(p.ctx, expr)
+	if err != nil {
+		return err.Error()
+	}
+	return v
+}
+
+// key presses one key as a person would.
+func (p *uiPage) key(k string, code int) {
+	p.t.Helper()
+	for _, typ := range []string{"keyDown", "keyUp"} {
+		params := map[string]any{"type": typ, "key": k, "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
+		if typ == "keyDown" && len(k) == 1 {
+			params["text"] = k
+		}
+		p.call("Input.dispatchKeyEvent", params, nil)
+	}
+}
+
+// click scrolls the element selected by css into view and clicks its middle.
+func (p *uiPage) click(css string) {
+	p.t.Helper()
+	js := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%s);
+		if (!el) return "";
+		el.scrollIntoView({block: "center", inline: "center"});
+		const r = el.getBoundingClientRect();
+		const x = r.x + Math.min(r.width / 2, 20), y = r.y + r.height / 2;
+		const at = document.elementFromPoint(x, y);
+		if (!at || !(el === at || el.contains(at) || at.contains(el) || (el.parentNode && el.parentNode.contains(at)))) return "covered by " + (at ? at.outerHTML.slice(0, 200) : "nothing") + " at " + x + "," + y;
+		return JSON.stringify([x, y]);
+	})()`, strconv.Quote(css))
+	v := p.eval(js)
+	var xy [2]float64
+	if err := json.Unmarshal([]byte(v), &xy); err != nil {
+		p.t.Fatalf("no element %s to click (%q)", css, v)
+	}
+	for _, typ := range []string{"mousePressed", "mouseReleased"} {
+		p.call("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": xy[0], "y": xy[1], "button": "left", "clickCount": 1}, nil)
+	}
+}
+
+// setValue types a value into a form field and says it changed.
+func (p *uiPage) setValue(css, value string) {
+	p.t.Helper()
+	js := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%s);
+		if (!el) return "missing";
+		el.value = %s;
+		el.dispatchEvent(new Event("input", {bubbles: true}));
+		el.dispatchEvent(new Event("change", {bubbles: true}));
+		return "ok";
+	})()`, strconv.Quote(css), strconv.Quote(value))
+	if v := p.eval(js); v != "ok" {
+		p.t.Fatalf("set %s: %s", css, v)
+	}
+}
+
+// shot saves a PNG of the page as name.png.
+func (p *uiPage) shot(name string) {
+	p.t.Helper()
+	var res struct {
+		Data string `json:"data"`
+	}
+	p.call("Page.captureScreenshot", map[string]any{"format": "png"}, &res)
+	b, err := base64.StdEncoding.DecodeString(res.Data)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	file := filepath.Join(p.shots, name+".png")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot %s", file)
+}
+
+// noProblems fails the test for anything the page reported as an error.
+func (p *uiPage) noProblems(when string) {
+	p.t.Helper()
+	p.eval("1") // reads the events that came since the last call
+	for _, m := range p.watch.take() {
+		p.t.Errorf("%s: the page reported %s", when, m)
+	}
+}
+
+// openUI opens the view in chromium at 1600x1000, watching the console
+// from the first script on.
+func openUI(t *testing.T, ctx context.Context, r *uiRun) *uiPage {
+	t.Helper()
+	// The demo may wait out its own timeouts while the test holds it paused.
+	defer func(d time.Duration) { chromiumLifetime = d }(chromiumLifetime)
+	chromiumLifetime = 3 * time.Minute
+	page, stderr := chromiumCDP(t, ctx, "about:blank")
+	shots := os.Getenv(envScreenshots)
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := &uiPage{t: t, ctx: ctx, page: page, watch: &consoleWatch{}, shots: shots, stderr: stderr}
+	page.cdp.onEvent = p.watch.event
+	p.call("Runtime.enable", nil, nil)
+	p.call("Log.enable", nil, nil)
+	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}, nil)
+	p.call("Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": "light"}}}, nil)
+	var nav struct {
+		ErrorText string `json:"errorText"`
+	}
+	p.call("Page.navigate", map[string]any{"url": r.url}, &nav)
+	if nav.ErrorText != "" {
+		t.Fatalf("open %s: %s", r.url, nav.ErrorText)
+	}
+	return p
+}
+
+// TestUI drives the browser view of `glassnet demo --ui` in headless
+// chromium the way a person would: it steps to the first WebSocket frame
+// with the keyboard, reads the handshake and the upgrade off the ladder,
+// clicks a frame and sees its packets lit in the ladder and the byte
+// ruler, sets a breakpoint, holds the client's next segment, closes its
+// window and releases it, sees the server's send window drop to zero in the
+// state view, and runs to the FIN. Any exception or console error fails it.
+func TestUI(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	r := startUIDemo(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+
+	// Idle: demo --ui waits at its first step for the page.
+	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && document.getElementById("status").dataset.status === "paused" && "ready"`)
+	p.shot("ui-idle")
+	p.noProblems("opening the page")
+
+	state := func() uiState {
+		t.Helper()
+		var s uiState
+		if err := r.api(ctx, "GET", "/api/state", nil, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	event := func(id int) uiEvent {
+		t.Helper()
+		var e uiEvent
+		if err := r.api(ctx, "GET", "/api/events/"+strconv.Itoa(id), nil, &e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	// drawn waits until the page has drawn the event the stack stopped at.
+	drawn := func(what string) uiState {
+		t.Helper()
+		s := state()
+		p.wait(what, fmt.Sprintf(`glassnet.state.current === %d && glassnet.store.get(%d) && document.querySelector('#events [data-current="true"]') && "drawn"`, s.Current, s.Current))
+		return s
+	}
+
+	// Mid-handshake: three packets on, through the JSON API.
+	for range 3 {
+		if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "packet"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := drawn("the third packet")
+	if e := event(s.Current); e.Layer != "link" || e.Event != "packet" {
+		t.Fatalf("stepped to the next packet, stopped at %+v", e)
+	}
+	p.wait("the SYN in the ladder", `document.querySelector('#ladder g[data-kind="packet"][data-flags="S"]')`)
+	p.shot("ui-handshake")
+
+	// (1) The first WebSocket frame, with the keyboard: f.
+	p.key("f", 70)
+	p.wait("the stack to stop at a frame", `glassnet.state.current && glassnet.store.get(glassnet.state.current) && glassnet.store.get(glassnet.state.current).event === "frame" && "frame"`)
+	s = drawn("the first frame")
+	if e := event(s.Current); e.Layer != "ws" || e.Event != "frame" {
+		t.Fatalf("f stopped at %+v, want the first ws frame", e)
+	}
+
+	// (2) The ladder shows the three-way handshake and the HTTP upgrade.
+	flags := p.eval(`JSON.stringify([...document.querySelectorAll('#ladder g[data-kind="packet"]')].slice(0, 3).map((g) => g.dataset.flags))`)
+	if flags != `["S","S.","."]` {
+		t.Errorf("the ladder's first three segments have flags %s, want SYN, SYN-ACK, ACK", flags)
+	}
+	for _, css := range []string{`#ladder g[data-http="request"]`, `#ladder g[data-http="response"]`, `#ladder [data-ws="handshake"][data-node="server"]`, `#ladder [data-ws="handshake"][data-node="client"]`} {
+		if p.eval(fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(css))) != "true" {
+			t.Errorf("the ladder lacks the upgrade: no %s", css)
+		}
+	}
+
+	// (3) The server's copy of that frame (the next frame) names the packets
+	// that carried it; clicking it lights them in the ladder and the ruler.
+	p.key("f", 70)
+	p.wait("the next frame", fmt.Sprintf(`glassnet.state.current > %d && glassnet.store.get(glassnet.state.current) && glassnet.store.get(glassnet.state.current).event === "frame" && "frame"`, s.Current))
+	s = drawn("the server's frame")
+	frame := event(s.Current)
+	if frame.Node != "server" || len(frame.Packets) == 0 {
+		t.Fatalf("the second frame is %+v, want the server's copy with its packets", frame)
+	}
+	p.eval(`glassnet.select(0); "ok"`)
+	chip := fmt.Sprintf(`#ladder [data-kind="frame"][data-event-id="%d"] rect`, frame.ID)
+	if _, err := p.page.wait(ctx, fmt.Sprintf(`document.querySelector(%q)`, chip)); err != nil {
+		t.Fatalf("the ladder has no chip for frame #%d: %v\nthe ladder's events: %s", frame.ID, err,
+			p.eval(`[...document.querySelectorAll("#ladder [data-event-id]")].map((e) => e.dataset.eventId + ":" + (e.dataset.kind || "")).join(" ") + " focus " + glassnet.focus`))
+	}
+	p.click(chip)
+	p.wait("the frame selected", fmt.Sprintf(`glassnet.selected === %d && location.hash === "#event=%d" && "selected"`, frame.ID, frame.ID))
+	ids, _ := json.Marshal(frame.Packets)
+	lit := p.wait("its packets lit", fmt.Sprintf(`(() => {
+		const want = new Set(%s.flatMap((id) => [id, glassnet.store.twin.get(id)]).filter(Boolean).map(String));
+		const ladder = [...document.querySelectorAll('#ladder g[data-kind="packet"][data-hl="rel"]')].filter((g) => want.has(g.dataset.eventId) || want.has(g.dataset.twin));
+		const ruler = [...document.querySelectorAll('#ruler [data-kind="packet"][data-hl="rel"]')].filter((r) => want.has(r.dataset.eventId));
+		return ladder.length && ruler.length && JSON.stringify({ladder: ladder.length, ruler: ruler.length});
+	})()`, ids))
+	t.Logf("frame #%d carried by packets %v: lit %s", frame.ID, frame.Packets, lit)
+	if p.eval(fmt.Sprintf(`!!document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && !!document.querySelector('#inspector .summary[data-event-id="%d"]')`, frame.ID)) != "true" {
+		t.Errorf("the frame is not marked in the ruler, or not in the inspector")
+	}
+	p.noProblems("stepping to the frames")
+
+	// (4, first half) Breakpoints from the page: a bad one shows the
+	// server's message, a good one is set.
+	p.setValue("#bp-text", "tcp andd fin")
+	p.click("#bp-apply")
+	msg := p.wait("the breakpoint error", `document.getElementById("bp-msg").dataset.result === "error" && document.getElementById("bp-msg").textContent`)
+	t.Logf("a bad breakpoint: %s", msg)
+	p.setValue("#bp-text", "tcp and fin")
+	p.click("#bp-apply")
+	p.wait("the breakpoint set", `document.getElementById("bp-msg").dataset.result === "ok" && "ok"`)
+
+	// (5) Hold the next segment the client sends, from the page's form, and play.
+	p.setValue("#hn-point", "link-egress")
+	p.setValue("#hn-node", "client")
+	p.setValue("#hn-filter", "tcp")
+	p.click("#hn-arm")
+	p.wait("the hold armed", `document.getElementById("hn-msg").dataset.result === "ok" && "ok"`)
+	p.click("#play")
+	holdID := p.wait("a held packet in the hold queue", `(() => { const c = document.querySelector('#holds [data-hold-id]'); return c && c.querySelector('[data-field="window"]') && c.dataset.holdId; })()`)
+	p.wait("the held packet in the ladder", `document.querySelector('#ladder g[data-held="true"]') && "held"`)
+	p.shot("ui-held")
+	card := fmt.Sprintf(`#holds [data-hold-id="%s"]`, holdID)
+	p.setValue(card+` [data-field="window"]`, "0")
+	p.click(card + ` button[data-hold-action="release"]`)
+	out := p.wait("the release", fmt.Sprintf(`(() => { const o = document.getElementById("hold-last"); return o.dataset.holdId === %q && o.dataset.result && o.dataset.result + ": " + o.textContent; })()`, holdID))
+	if !strings.HasPrefix(out, "ok") {
+		t.Fatalf("release with window 0: %s", out)
+	}
+
+	// (4, second half) The run stops at the FIN.
+	p.wait("the breakpoint hit", `glassnet.state.paused && glassnet.state.hit && "hit"`)
+	s = drawn("the FIN")
+	if hit := state().Hit; hit != "tcp and fin" {
+		t.Errorf("stopped by breakpoint %q, want tcp and fin", hit)
+	}
+	if e := event(s.Current); !strings.Contains(e.Flags, "F") {
+		t.Errorf("the breakpoint tcp and fin stopped at %+v, which has no FIN", e)
+	}
+	p.noProblems("hold, release and breakpoint")
+
+	// (6) The server's TCP state after the zero-window segment, selected by
+	// its address (#event=ID), shows snd_wnd 0 in the state view.
+	zero := p.wait("the server's zero window in the trace", `(() => { const e = glassnet.store.events.find((e) => e.node === "server" && e.layer === "tcp" && e.event === "state" && e.snd_wnd === 0); return e && String(e.id); })()`)
+	p.eval(`location.hash = "#event=` + zero + `"; "ok"`)
+	p.wait("the zero window in the server's state change", `document.querySelector('#diff [data-node="server"] tr[data-field="snd_wnd"][data-new="0"][data-changed="true"]') && "zero"`)
+	p.shot("ui-zero-window")
+
+	// The end of the run: every event in, in the light and the dark.
+	if err := r.api(ctx, "POST", "/api/breakpoints", map[string]any{"breakpoints": []string{}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.click("#play")
+	p.waitLong("the end of the demo", time.Minute, `glassnet.state.ended && glassnet.store.events.length === glassnet.state.count && "ended"`)
+	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.node === "server" && e.len > 1000).id); "ok"`)
+	p.wait("the big frame drawn", `document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && "ok"`)
+	p.shot("ui-run")
+	p.call("Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": "dark"}}}, nil)
+	p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+	p.shot("ui-run-dark")
+
+	// (7) Nothing went wrong in the page.
+	p.noProblems("the whole run")
+	if st := p.eval(`document.getElementById("status").dataset.status`); st == "error" {
+		t.Errorf("the page's status says %s", p.eval(`document.getElementById("status").textContent`))
+	}
+}
