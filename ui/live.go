@@ -275,7 +275,8 @@ func (c *liveClient) nextBatch(buf []byte, evs []trace.Event) ([]byte, []trace.E
 	if last == 0 || c.next > last {
 		return buf, evs, false
 	}
-	if c.next-1 >= c.acked.Load()+unackedMax {
+	room := c.acked.Load() + unackedMax - (c.next - 1)
+	if int64(room) <= 0 || room > unackedMax {
 		return buf, evs, false // wait for the page
 	}
 	s.mu.Lock()
@@ -292,9 +293,16 @@ func (c *liveClient) nextBatch(buf []byte, evs []trace.Event) ([]byte, []trace.E
 		s.skipped.Add(m.Count)
 		s.stateVer.Add(1)
 		c.next = to + 1
+		// The page draws nothing of what it skipped: count it as seen.
+		for {
+			old := c.acked.Load()
+			if old >= to || c.acked.CompareAndSwap(old, to) {
+				break
+			}
+		}
 		return appendJSON(buf, m), evs, true
 	}
-	evs = s.hist.rangeOf(evs, c.next, last, batchMax)
+	evs = s.hist.rangeOf(evs, c.next, last, int(min(room, batchMax)))
 	if len(evs) == 0 {
 		return buf, evs, false
 	}
