@@ -93,10 +93,10 @@
 // A held packet's fields are flags (letters F S R P A U E C), seq, ack,
 // window, payload_hex and len; a frame's opcode, fin and payload_hex
 // (unmasked); a send's fd and payload_hex. Checksums are fixed after an
-// edit unless fix_checksums is false. On a stack that cannot take a packet
-// out of its path (netstack without Continue), a held packet keeps its
-// hook waiting and its payload keeps its length; a held send keeps its
-// length too.
+// edit unless fix_checksums is false. A held packet leaves the stack's
+// path (hook.Hold) and goes on with netstack's Stack.Continue; its payload
+// may change its length. A held send keeps its length. A held frame or
+// send keeps its goroutine waiting (a frame hook, a socket call hook).
 //
 // # Rules
 //

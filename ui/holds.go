@@ -26,14 +26,6 @@ const (
 	PointWSIn        = "ws-in"          // frames it reads
 )
 
-// continuer is a stack that can take a packet out of its path at a link
-// hook point (a hook returns hook.Hold) and send it on later. A stack
-// without it holds a packet by keeping its hook waiting, which keeps the
-// packet's size.
-type continuer interface {
-	Continue(dir trace.Dir, pkt []byte) error
-}
-
 // armed is a request to hold the next units that match at a point.
 type armed struct {
 	ID     uint64 `json:"id"`
@@ -69,6 +61,8 @@ type decision struct {
 	fin    bool
 	edited bool
 	delay  time.Duration
+	// result, if set, receives what sending the unit on came to.
+	result chan error
 }
 
 // Hold is a held unit as GET /api/holds shows it.
@@ -359,11 +353,12 @@ type linkHold struct {
 
 func (l *linkHold) String() string { return "ui hold" }
 
-// Packet implements hook.PacketHook.
+// Packet implements hook.PacketHook: a packet it holds leaves the path
+// (hook.Hold) and goes on with Stack.Continue from the same hook point
+// when the page decides.
 func (l *linkHold) Packet(p *hook.Packet) hook.Verdict {
 	s := l.s
-	cont, canContinue := any(l.nd.Stack).(continuer)
-	u := &held{data: append([]byte(nil), p.Data...), summary: packetSummary(p.Data), resize: canContinue}
+	u := &held{data: append([]byte(nil), p.Data...), summary: packetSummary(p.Data), resize: true}
 	if !s.take(l.nd, l.point, func(a *armed) bool { return a.packet.Match(p) }, u) {
 		return hook.Verdict{}
 	}
@@ -371,48 +366,32 @@ func (l *linkHold) Packet(p *hook.Packet) hook.Verdict {
 	if l.point == PointLinkIngress {
 		dir = trace.In
 	}
-	if canContinue {
-		// The stack takes the packet out of its path; it goes on when
-		// the page decides.
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			d := s.wait(u)
-			pkt := u.data
-			if d.data != nil {
-				pkt = d.data
+	st := l.nd.Stack
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		d := s.wait(u)
+		pkt := u.data
+		if d.data != nil {
+			pkt = d.data
+		}
+		var err error
+		switch d.action {
+		case "drop":
+		case "duplicate":
+			if err = st.Continue(dir, pkt); err == nil {
+				err = st.Continue(dir, pkt)
 			}
-			switch d.action {
-			case "drop":
-			case "duplicate":
-				cont.Continue(dir, pkt)
-				cont.Continue(dir, append([]byte(nil), pkt...))
-			case "delay":
-				time.AfterFunc(d.delay, func() { cont.Continue(dir, pkt) })
-			default:
-				cont.Continue(dir, pkt)
-			}
-		}()
-		return hook.Verdict{Action: hook.Hold, Reason: "ui-hold", Rule: "ui hold"}
-	}
-	// The hook keeps the packet by waiting; the stack's sending (or
-	// reading) goroutine waits with it.
-	d := s.wait(u)
-	v := hook.Verdict{Rule: "ui hold"}
-	if d.data != nil && len(d.data) == len(p.Data) {
-		copy(p.Data, d.data)
-		p.Reparse()
-		v.Action, v.KeepChecksums = hook.Modify, true // fixed by the edit if asked
-	}
-	switch d.action {
-	case "drop":
-		return hook.Verdict{Action: hook.Drop, Reason: "ui-drop", Rule: "ui hold"}
-	case "duplicate":
-		v.Action, v.Copies = hook.Duplicate, 1
-	case "delay":
-		v.Action, v.Delay = hook.Delay, d.delay
-	}
-	return v
+		case "delay":
+			time.AfterFunc(d.delay, func() { st.Continue(dir, pkt) })
+		default:
+			err = st.Continue(dir, pkt)
+		}
+		if d.result != nil {
+			d.result <- err
+		}
+	}()
+	return hook.Verdict{Action: hook.Hold, Reason: "ui-hold", Rule: "ui hold"}
 }
 
 // callHold is the socket-send hold point.
@@ -572,12 +551,23 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 			return Outcome{}, err
 		}
 	}
+	link := u.point == PointLinkEgress || u.point == PointLinkIngress
+	if link {
+		d.result = make(chan error, 1)
+	}
 	select {
 	case u.decided <- d:
 	default:
 		return Outcome{}, fmt.Errorf("%w %d (it was decided already)", errNoHold, id)
 	}
 	out := Outcome{ID: id, Action: req.Action, Edited: d.edited}
+	if link {
+		// The stack checks the packet again as it takes it back.
+		if err := <-d.result; err != nil {
+			out.Outcome = "not sent on: " + err.Error()
+			return out, nil
+		}
+	}
 	switch req.Action {
 	case "release":
 		out.Outcome = "released"
