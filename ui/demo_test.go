@@ -466,3 +466,55 @@ func TestExportAndView(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFrameBytes: a frame's bytes, rebuilt from the packets that carried
+// it, are its header and payload as on the wire, and payload_hex is the
+// payload unmasked, for a masked client frame, the server's unmasked echo,
+// and the 3000-byte message that spans segments.
+func TestFrameBytes(t *testing.T) {
+	d := startDemo(t, true, app.Rules{})
+	d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+	large := fmt.Sprintf("%x", strings.Repeat("glassnet ", 400)[:3000])
+	want := map[string]bool{}
+	for _, k := range []string{"client out", "client in", "server out", "server in"} {
+		want[k+" hello"], want[k+" large"] = false, false
+	}
+	var page struct{ Events []map[string]any }
+	for from := uint64(1); ; from += 10000 {
+		d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", from, from+9999), "", &page)
+		if len(page.Events) == 0 {
+			break
+		}
+		for _, e := range page.Events {
+			if e["event"] != "frame" || e["opcode"] != "text" {
+				continue
+			}
+			full := d.event(uint64(e["id"].(float64)))
+			p, _ := full["payload_hex"].(string)
+			b, _ := full["bytes"].(string)
+			hdr := int(full["header_len"].(float64))
+			if p == "" || len(b) != 2*hdr+len(p) {
+				t.Errorf("frame %v: bytes %d hex digits, payload %d, header %d", e["id"], len(b), len(p), hdr)
+				continue
+			}
+			if masked := full["masked"].(bool); masked == (b[2*hdr:] == p) && len(p) > 0 {
+				t.Errorf("frame %v masked=%v but bytes and payload agree=%v", e["id"], masked, b[2*hdr:] == p)
+			}
+			k := fmt.Sprintf("%v %v", e["node"], e["dir"])
+			switch p {
+			case fmt.Sprintf("%x", "hello, glassnet"):
+				want[k+" hello"] = true
+			case large:
+				want[k+" large"] = true
+			}
+		}
+	}
+	for k, ok := range want {
+		if !ok {
+			t.Errorf("no frame %s with its bytes", k)
+		}
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}

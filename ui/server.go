@@ -352,6 +352,14 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		b = append(b[:len(b)-1], `,"bytes":"`...)
 		b = hex.AppendEncode(b, e.Data)
 		b = append(b, `"}`...)
+	} else if e.Layer == trace.LayerWS && e.Name == "frame" {
+		if wire, payload, ok := s.frameBytes(&e); ok {
+			b = append(b[:len(b)-1], `,"bytes":"`...)
+			b = hex.AppendEncode(b, wire)
+			b = append(b, `","payload_hex":"`...)
+			b = hex.AppendEncode(b, payload)
+			b = append(b, `"}`...)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
