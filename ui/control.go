@@ -93,6 +93,9 @@ func (s *Server) Emit(e *trace.Event) {
 	if s.watch.Load() {
 		s.check(e)
 	}
+	if s.freeRun.Load() {
+		return // the Stepper would only pass it on
+	}
 	s.waitForPages(e.ID)
 	s.stepper.Emit(e)
 }
@@ -121,9 +124,15 @@ func (s *Server) check(e *trace.Event) {
 	}
 	s.target = unitNone
 	s.hit = hit
-	s.mode = "step"
+	s.setMode("step")
 	s.updateWatch()
 	s.stepper.Next()
+}
+
+// setMode sets the mode; s.mu held (or s not yet shared).
+func (s *Server) setMode(m string) {
+	s.mode = m
+	s.freeRun.Store(m == "free")
 }
 
 // updateWatch says whether the sink must look at events; s.mu held.
@@ -141,7 +150,7 @@ func (s *Server) followStepper() {
 		}
 		s.mu.Lock()
 		s.current = e.ID
-		s.mode = "step"
+		s.setMode("step")
 		close(s.stopped)
 		s.stopped = make(chan struct{})
 		s.mu.Unlock()
@@ -182,7 +191,7 @@ func (k unitKind) is(e *trace.Event) bool {
 
 func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	s.mode = "free"
+	s.setMode("free")
 	s.current = 0
 	s.target = unitNone
 	s.hit = ""
@@ -196,7 +205,7 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.mode == "free" {
-		s.mode = "step"
+		s.setMode("step")
 		s.target = unitNone
 		s.updateWatch()
 		s.stepper.Next()
@@ -243,7 +252,7 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 		s.stepper.Next()
 	} else {
 		// Run freely until the sink sees the unit and stops there.
-		s.mode = "free"
+		s.setMode("free")
 		s.target = kind
 		s.updateWatch()
 		s.stepper.Run()

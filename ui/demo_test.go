@@ -18,6 +18,24 @@ import (
 	"github.com/glassnet/glassnet/ws"
 )
 
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // demo is a glassnet demo --ui run driven through the API.
 type demo struct {
 	t    *testing.T
@@ -32,12 +50,17 @@ type demo struct {
 // waits at the first step unless run.
 func startDemo(t *testing.T, run bool, rules app.Rules) *demo {
 	t.Helper()
+	return startDemoOpts(t, run, app.DemoOptions{Rules: rules})
+}
+
+func startDemoOpts(t *testing.T, run bool, opts app.DemoOptions) *demo {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *ui.Server, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- app.Demo(ctx, app.DemoOptions{Rules: rules, UI: &app.UIOptions{Addr: "127.0.0.1:0", Run: run,
-			Ready: func(s *ui.Server) { ready <- s }}})
+		opts.UI = &app.UIOptions{Addr: "127.0.0.1:0", Run: run, Ready: func(s *ui.Server) { ready <- s }}
+		errc <- app.Demo(ctx, opts)
 	}()
 	d := &demo{t: t, errc: errc}
 	select {
@@ -404,7 +427,8 @@ func TestLiveRules(t *testing.T) {
 }
 
 func TestExportAndView(t *testing.T) {
-	d := startDemo(t, true, app.Rules{})
+	var traced syncBuffer
+	d := startDemoOpts(t, true, app.DemoOptions{Trace: &traced})
 	st := d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
 	get := func(format string) []byte {
 		req, _ := http.NewRequest("GET", d.base+"/api/export?format="+format, nil)
@@ -423,6 +447,16 @@ func TestExportAndView(t *testing.T) {
 	jl := get("jsonl")
 	if n := strings.Count(string(jl), "\n"); uint64(n) != st.Count {
 		t.Fatalf("jsonl has %d lines for %d events", n, st.Count)
+	}
+	// Exactly what --trace wrote, line for line.
+	if want := traced.String(); string(jl) != want {
+		gl, wl := strings.Split(string(jl), "\n"), strings.Split(want, "\n")
+		for i := range min(len(gl), len(wl)) {
+			if gl[i] != wl[i] {
+				t.Fatalf("line %d of the export:\n%s\n--trace wrote:\n%s", i+1, gl[i], wl[i])
+			}
+		}
+		t.Fatalf("the export has %d lines, --trace %d", len(gl), len(wl))
 	}
 	off, _ := ui.New(ui.Options{})
 	n, err := off.Load(strings.NewReader(string(jl)))

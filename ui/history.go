@@ -17,11 +17,13 @@ const DefaultHistory = 200_000
 // Data, never reused, so a shallow copy taken under the lock stays valid
 // after the slot is overwritten.
 type history struct {
-	mu    sync.Mutex
-	buf   []trace.Event
-	next  int    // slot the next event goes to
-	total uint64 // events ever added
-	last  uint64 // ID of the newest event
+	mu     sync.Mutex
+	fields []trace.Field // the rest of the current chunk
+	data   []byte
+	buf    []trace.Event
+	next   int    // slot the next event goes to
+	total  uint64 // events ever added
+	last   uint64 // ID of the newest event
 }
 
 func newHistory(n int) *history {
@@ -31,18 +33,20 @@ func newHistory(n int) *history {
 	return &history{buf: make([]trace.Event, 0, n)}
 }
 
+// Copies of fields and bytes are cut from chunks of these sizes, so that
+// keeping an event costs no allocation of its own; a chunk is never
+// reused, only dropped when no event it holds is left.
+const (
+	fieldChunk = 16 << 10
+	dataChunk  = 1 << 20
+)
+
 // add copies e into the history.
 func (h *history) add(e *trace.Event) {
 	c := *e
-	if len(e.Fields) > 0 {
-		c.Fields = append([]trace.Field(nil), e.Fields...)
-	}
-	if len(e.Data) > 0 {
-		c.Data = append([]byte(nil), e.Data...)
-	} else {
-		c.Data = nil
-	}
 	h.mu.Lock()
+	c.Fields = h.keepFields(e.Fields)
+	c.Data = h.keepData(e.Data)
 	if len(h.buf) < cap(h.buf) {
 		h.buf = append(h.buf, c)
 	} else {
@@ -55,6 +59,40 @@ func (h *history) add(e *trace.Event) {
 	h.total++
 	h.last = c.ID
 	h.mu.Unlock()
+}
+
+// keepFields returns a copy of f; h.mu held.
+func (h *history) keepFields(f []trace.Field) []trace.Field {
+	if len(f) == 0 {
+		return nil
+	}
+	if len(f) > fieldChunk/4 {
+		return append([]trace.Field(nil), f...)
+	}
+	if len(h.fields) < len(f) {
+		h.fields = make([]trace.Field, fieldChunk)
+	}
+	c := h.fields[:len(f):len(f)]
+	copy(c, f)
+	h.fields = h.fields[len(f):]
+	return c
+}
+
+// keepData returns a copy of b; h.mu held.
+func (h *history) keepData(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if len(b) > dataChunk/8 {
+		return append([]byte(nil), b...)
+	}
+	if len(h.data) < len(b) {
+		h.data = make([]byte, dataChunk)
+	}
+	c := h.data[:len(b):len(b)]
+	copy(c, b)
+	h.data = h.data[len(b):]
+	return c
 }
 
 // at returns the i-th oldest event held; h.mu must be held.
@@ -107,29 +145,6 @@ func (h *history) get(id uint64) (trace.Event, bool) {
 		return *h.at(i), true
 	}
 	return trace.Event{}, false
-}
-
-// appendEventJSON appends e as the JSON object the --trace JSON lines
-// sink writes (trace.NewJSON): id, t, node, layer, dir, event, conn,
-// summary and every field, keys in sorted order, without a newline.
-func appendEventJSON(dst []byte, e *trace.Event) []byte {
-	m := make(map[string]any, 8+len(e.Fields))
-	for _, f := range e.Fields {
-		m[f.Key] = f.Value
-	}
-	m["id"] = e.ID
-	m["t"] = e.T.Nanoseconds()
-	m["node"] = e.Node
-	m["layer"] = e.Layer
-	m["dir"] = e.Dir
-	m["event"] = e.Name
-	if e.Conn != "" {
-		m["conn"] = e.Conn
-	}
-	if e.Summary != "" {
-		m["summary"] = e.Summary
-	}
-	return appendJSON(dst, m)
 }
 
 // appendJSON appends v encoded as JSON without HTML escaping ("a->b", as

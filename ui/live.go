@@ -279,9 +279,9 @@ func (c *liveClient) nextBatch(buf []byte, evs []trace.Event) ([]byte, []trace.E
 	if int64(room) <= 0 || room > unackedMax {
 		return buf, evs, false // wait for the page
 	}
-	s.mu.Lock()
-	free := s.mode == "free"
-	s.mu.Unlock()
+	// Only a live free run thins: stepping waits for the page, and a
+	// recorded run has all the time in the world.
+	free := s.opts.Live && s.freeRun.Load()
 	gone := c.next < first // overwritten before it was sent
 	if gone || (free && last-c.next+1 > behindMax) {
 		to := first - 1 // gone: up to what the history still holds

@@ -78,6 +78,7 @@ type Server struct {
 	stopped chan struct{} // closed (and replaced) when the stepper stops
 	ended   bool
 	watch   atomic.Bool // the sink must look at events (breakpoints, a target)
+	freeRun atomic.Bool // mode is "free": the Stepper is not needed
 	retx    retransmits
 
 	skipped  atomic.Uint64 // events the live view thinned, over all pages
@@ -131,11 +132,11 @@ func New(opts Options) (*Server, error) {
 		static:  static,
 		ctx:     ctx,
 		cancel:  cancel,
-		mode:    "free",
 		stopped: make(chan struct{}),
 		clients: make(map[*liveClient]struct{}),
 	}
 	s.acked = sync.NewCond(&s.cmu)
+	s.setMode("free")
 	s.retx.init()
 	if opts.Live {
 		s.stepper = trace.NewStepper(trace.StepOptions{})
@@ -145,7 +146,7 @@ func New(opts Options) (*Server, error) {
 		if opts.Run {
 			s.stepper.Run()
 		} else {
-			s.mode = "step"
+			s.setMode("step")
 		}
 		s.wg.Add(1)
 		go s.followStepper()
