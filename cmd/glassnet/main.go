@@ -7,7 +7,7 @@
 //	               [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
 //	               [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
 //	               [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
-//	               [--egress RULE]... [--ingress RULE]...
+//	               [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
 //	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
 //	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
@@ -48,11 +48,13 @@ Usage:
                  [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
                  [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
                  [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
-                 [--egress RULE]... [--ingress RULE]...
+                 [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
       Runs the stack on a TUN interface, or on an Ethernet interface through
       an AF_PACKET socket (needs root or CAP_NET_ADMIN), on IPv4 and/or IPv6
       addresses, and serves GET / (a chat page), WebSocket /echo and /chat,
       UDP echo on the HTTP port, TCP echo on port 7 and discard on port 9.
+      --ui serves the browser view as for demo; the stack runs freely until
+      the page pauses it or a breakpoint hits.
 
   glassnet ss    [--brief] [NAME]
       The socket table of a running serve (NAME: its TUN or NIC name; may be

@@ -17,11 +17,14 @@ import (
 	"sync"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+
 	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
+	"github.com/glassnet/glassnet/ui"
 )
 
 // ServeConfig is what `glassnet serve` takes.
@@ -74,6 +77,10 @@ type ServeConfig struct {
 	Ready func()
 	// Rules are hook rules for the link hook points (--egress, --ingress).
 	Rules
+	// UI, if set, serves the browser view of the stack (--ui); the stack
+	// runs freely until the page pauses it or a breakpoint hits (UI.Run
+	// is not needed). The URL goes to Log.
+	UI *UIOptions
 }
 
 // Ports of the plain TCP services on the userspace stack.
@@ -104,6 +111,27 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	var view *ui.Server
+	var clock tcpip.Clock
+	if cfg.UI != nil {
+		pc := netstack.NewPausableClock(netstack.PausableClockOptions{})
+		defer pc.Stop()
+		clock = pc
+		if view, err = ui.New(ui.Options{Live: true, Run: true, Clock: pc, Token: cfg.UI.Token}); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer view.Close()
+		if cfg.Tracer == nil {
+			cfg.Tracer = trace.New()
+		}
+		cfg.Tracer.Correlate()
+		cfg.Tracer.AddSink(view.Sink())
+		// The view installs the rules, next to its hold points.
+		egress, ingress = nil, nil
+		// Interrupted while paused: run on, so that the stack can close.
+		stop := context.AfterFunc(ctx, view.Stepper().Run)
+		defer stop()
+	}
 	dev, where, err := openDevice(cfg)
 	if err != nil {
 		return err
@@ -116,9 +144,10 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		PCAP:    cfg.PCAP,
 		Egress:  egress,
 		Ingress: ingress,
-		// Link rules (loss, delay, corrupt, ...) act on what would be
-		// on the wire: MSS segments, not 64 KiB super-packets.
-		SplitGSO: egress != nil || ingress != nil,
+		Clock:   clock,
+		// Link rules (loss, delay, corrupt, ...) and holds act on what
+		// would be on the wire: MSS segments, not 64 KiB super-packets.
+		SplitGSO: egress != nil || ingress != nil || view != nil,
 	})
 	if err != nil {
 		return err
@@ -157,6 +186,20 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression}
 	if frames != nil {
 		h.FrameHook = frames
+	}
+	var uiLine string
+	if view != nil {
+		if err := view.AddNode(ui.Node{Name: "glassnet", Stack: st, Sockets: socks, Egress: cfg.Rules.Egress, Ingress: cfg.Rules.Ingress}); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		h.FrameHook = view.FrameHook("glassnet")
+		url, err := view.Start(cfg.UI.Addr)
+		if err != nil {
+			return fmt.Errorf("serve: --ui: %w", err)
+		}
+		// Before the stack closes: nothing may stay held while it does.
+		defer view.Close()
+		uiLine = "glassnet: ui at " + url
 	}
 	var (
 		servers []*http.Server
@@ -233,6 +276,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if ctlNote != "" {
 		fmt.Fprintln(cfg.Log, ctlNote)
 	}
+	if uiLine != "" {
+		fmt.Fprintln(cfg.Log, uiLine)
+	}
 	if cfg.Ready != nil {
 		cfg.Ready()
 	}
@@ -245,6 +291,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		return fmt.Errorf("serve: the device %s went away: %w", dev.Name(), st.Err())
 	}
 	fmt.Fprintln(cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
+	if view != nil {
+		view.Close() // releases what it held
+	}
 	h.CloseAll()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
