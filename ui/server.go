@@ -172,6 +172,13 @@ func (s *Server) Start(addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("ui: %w", err)
 	}
+	return s.StartOn(ln), nil
+}
+
+// StartOn serves the page and the API on ln, a listener on the host's
+// kernel stack (glassnet lab opens it before it enters its namespace),
+// until Close, and returns the URL to open.
+func (s *Server) StartOn(ln net.Listener) string {
 	s.ln = ln
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.done = make(chan struct{})
@@ -183,7 +190,12 @@ func (s *Server) Start(addr string) (string, error) {
 		s.wg.Add(1)
 		go s.pollConns()
 	}
-	return "http://" + ln.Addr().String() + "/?token=" + s.token, nil
+	return URL(ln.Addr().String(), s.token)
+}
+
+// URL is the address of the page served at addr with token.
+func URL(addr, token string) string {
+	return "http://" + addr + "/?token=" + token
 }
 
 // Addr returns the address Start listens on, or nil.

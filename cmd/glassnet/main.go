@@ -9,7 +9,7 @@
 //	               [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
 //	               [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
-//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
+//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--ui [ADDR]]
 //	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
 //	               [-- COMMAND [ARG...]]
 //	glassnet view  [--ui ADDR] FILE
@@ -60,12 +60,13 @@ Usage:
       The socket table of a running serve (NAME: its TUN or NIC name; may be
       left out when only one runs), like ss -tuani, with TCP details.
 
-  glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
+  glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--ui [ADDR]]
                  [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
                  [-- COMMAND [ARG...]]
       Creates a network namespace of its own with a TUN (or with --nic a
       veth pair) to a stack that serves as above, and runs COMMAND, or a
       shell, inside it. Everything goes away when it exits. Needs root.
+      --ui serves the browser view of the lab's stack on this host's stack.
 
   glassnet view  [--ui ADDR] FILE
       Opens a recorded run (a .jsonl written by --trace, or a .pcapng

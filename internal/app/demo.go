@@ -74,8 +74,13 @@ type UIOptions struct {
 	Run bool
 	// Out receives the one line with the URL to open.
 	Out io.Writer
-	// Token, if set, replaces the random per-run token (for tests).
+	// Token, if set, replaces the random per-run token (for tests, and
+	// for glassnet lab, whose parent prints the URL).
 	Token string
+	// Listener, if set, is where the view is served instead of Addr (a
+	// listener glassnet lab opened on the host before it entered its
+	// namespace); the URL is then not printed.
+	Listener net.Listener `json:"-"`
 	// Ready, if set, is called with the running view before the demo's
 	// first step (for tests and programs that drive it).
 	Ready func(*ui.Server)

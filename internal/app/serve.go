@@ -193,13 +193,17 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 		h.FrameHook = view.FrameHook("glassnet")
-		url, err := view.Start(cfg.UI.Addr)
-		if err != nil {
-			return fmt.Errorf("serve: --ui: %w", err)
+		if cfg.UI.Listener != nil {
+			view.StartOn(cfg.UI.Listener)
+		} else {
+			url, err := view.Start(cfg.UI.Addr)
+			if err != nil {
+				return fmt.Errorf("serve: --ui: %w", err)
+			}
+			uiLine = "glassnet: ui at " + url
 		}
 		// Before the stack closes: nothing may stay held while it does.
 		defer view.Close()
-		uiLine = "glassnet: ui at " + url
 	}
 	var (
 		servers []*http.Server

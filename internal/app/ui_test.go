@@ -166,3 +166,53 @@ func TestServeUI(t *testing.T) {
 		}
 	})
 }
+
+// TestLabUI runs glassnet lab --ui: the view listens in the namespace the
+// lab was started from (standing in for the host), not in the lab's, and
+// shows the lab's stack while its command runs.
+func TestLabUI(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		var stderr lineLog
+		done := make(chan error, 1)
+		go func() {
+			code, err := Lab(LabConfig{UI: true, UIAddr: "127.0.0.1:0", Command: []string{"/bin/sh", "-c", "read x"},
+				Stdin: pr, Stdout: io.Discard, Stderr: &stderr})
+			if err == nil && code != 0 {
+				err = fmt.Errorf("exit status %d", code)
+			}
+			done <- err
+		}()
+		var url string
+		for deadline := time.Now().Add(20 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no ui line in %q", stderr.String())
+			}
+			for _, line := range strings.Split(stderr.String(), "\n") {
+				if u, ok := strings.CutPrefix(line, "glassnet: ui at "); ok {
+					url = u
+				}
+			}
+		}
+		base, token, _ := strings.Cut(url, "/?token=")
+		// The child serves once its stack is up: until then the
+		// connection waits in the listener's backlog.
+		req, _ := http.NewRequest("GET", base+"/api/state", nil)
+		req.Header.Set("X-Glassnet-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st ui.State
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil || !st.Live || len(st.Nodes) != 1 || st.Nodes[0] != "glassnet" {
+			t.Fatalf("state %+v, %v", st, err)
+		}
+		io.WriteString(pw, "done\n")
+		pw.Close()
+		if err := <-done; err != nil {
+			t.Fatalf("lab: %v", err)
+		}
+	})
+}
