@@ -552,3 +552,27 @@ func TestFrameBytes(t *testing.T) {
 		t.Fatalf("demo: %v", err)
 	}
 }
+
+// TestHoldReleaseWhilePaused: releasing a held packet while the stack is
+// paused at a step answers at once that it goes on when the stack runs,
+// and it does.
+func TestHoldReleaseWhilePaused(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and syn"}`, nil); code != 200 {
+		t.Fatalf("arm: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor("the held SYN", func(st ui.State) bool { return st.Held == 1 })
+	d.call("POST", "/api/pause", "", nil)
+	// The next step comes with the next event (at the latest the SYN's
+	// retransmission timer).
+	d.waitFor("a step", func(st ui.State) bool { return st.Current != 0 })
+	var hs ui.Holds
+	d.call("GET", "/api/holds", "", &hs)
+	var out ui.Outcome
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", hs.Holds[0].ID), `{"action":"release"}`, &out); code != 200 || !out.Pending || !strings.Contains(out.Outcome, "when the stack runs") {
+		t.Fatalf("release while paused: %d %+v", code, out)
+	}
+	d.finish()
+}

@@ -515,7 +515,14 @@ type Outcome struct {
 	Action  string `json:"action"`
 	Edited  bool   `json:"edited"`
 	Outcome string `json:"outcome"`
+	// Pending is set when the stack, paused at a step, has not taken the
+	// packet back yet: it does when it runs.
+	Pending bool `json:"pending,omitempty"`
 }
+
+// continueWait is how long POST /api/holds/ID waits for the stack to take
+// a held packet back before it answers that it is pending.
+var continueWait = 500 * time.Millisecond
 
 // Decide ends the hold of unit id as POST /api/holds/ID does.
 func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
@@ -562,10 +569,16 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 	}
 	out := Outcome{ID: id, Action: req.Action, Edited: d.edited}
 	if link {
-		// The stack checks the packet again as it takes it back.
-		if err := <-d.result; err != nil {
-			out.Outcome = "not sent on: " + err.Error()
-			return out, nil
+		// The stack checks the packet again as it takes it back; a stack
+		// paused at a step takes it when it runs again.
+		select {
+		case err := <-d.result:
+			if err != nil {
+				out.Outcome = "not sent on: " + err.Error()
+				return out, nil
+			}
+		case <-time.After(continueWait):
+			out.Pending = true
 		}
 	}
 	switch req.Action {
@@ -580,6 +593,9 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 	}
 	if d.edited {
 		out.Outcome += ", edited"
+	}
+	if out.Pending {
+		out.Outcome += "; goes on when the stack runs"
 	}
 	return out, nil
 }
