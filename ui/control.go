@@ -27,10 +27,14 @@ type State struct {
 	Skipped     uint64   `json:"skipped"`
 	Breakpoints []string `json:"breakpoints"`
 	// Hit is the breakpoint that stopped the run, if one did.
-	Hit         string   `json:"hit,omitempty"`
-	Held        int      `json:"held"`
-	ClockPaused bool     `json:"clock_paused"`
-	Nodes       []string `json:"nodes"`
+	Hit         string `json:"hit,omitempty"`
+	Held        int    `json:"held"`
+	ClockPaused bool   `json:"clock_paused"`
+	// ClockNS is the stacks' clock (Unix nanoseconds; it stands still
+	// while paused), for the countdown of a timer such as the RTO of a
+	// TCP state event; 0 without a clock.
+	ClockNS int64    `json:"clock_ns,omitempty"`
+	Nodes   []string `json:"nodes"`
 	// Ended is set when the run is over: nothing steps again.
 	Ended bool `json:"ended"`
 }
@@ -67,6 +71,7 @@ func (s *Server) State() State {
 	s.hmu.Unlock()
 	if s.opts.Clock != nil {
 		st.ClockPaused = s.opts.Clock.Paused()
+		st.ClockNS = s.opts.Clock.Now().UnixNano()
 	}
 	return st
 }

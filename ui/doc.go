@@ -63,7 +63,7 @@
 //
 //	GET  /api/state        {"live","paused","mode":"step|free","current","first","last",
 //	                        "count","skipped","breakpoints","hit","held","clock_paused",
-//	                        "nodes","ended"}
+//	                        "clock_ns","nodes","ended"}
 //	POST /api/play         run freely (until a breakpoint); answers the state
 //	POST /api/pause        stop at the next step
 //	POST /api/step         {"to":"event|packet|segment|frame|message"}: the state once
