@@ -34,6 +34,7 @@ class App {
     this.dirty = true;
     this.live = null;
     this.views = [];
+    this.timing = { loaded: 0, lastDraw: 0, maxDraw: 0, draws: 0, views: {} };
   }
 
   start() {
@@ -86,8 +87,9 @@ class App {
     if (st.count > 0 && st.last) {
       await api.fetchRange(st.first || 1, st.last, (evs) => {
         this.store.add(evs);
-        this.invalidate();
+        this.status("loading", "loading the history: " + this.store.events.length + " of " + st.count + " events");
       });
+      this.setState(this.state);
     }
     this.afterLoad();
     this.refreshHolds();
@@ -98,8 +100,13 @@ class App {
   }
 
   afterLoad() {
+    this.timing.loaded = performance.now();
     if (!this.fromHash() && !this.focus) this.autoFocus();
     this.invalidate();
+  }
+
+  liveOpen() {
+    return !!(this.live && this.live.ws && this.live.ws.readyState === WebSocket.OPEN);
   }
 
   onLiveStatus(s) {
@@ -149,11 +156,14 @@ class App {
 
   setState(st) {
     const before = this.state.current;
-    this.state = Object.assign({}, this.state, st);
+    // every state message is whole: fields it leaves out (hit) are gone
+    this.state = Object.assign({}, st);
     delete this.state.type;
     const s = this.state;
     if (this.readonly) return;
-    if (s.paused) {
+    if (s.ended) {
+      this.status("ended", "run ended · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
+    } else if (s.paused) {
       const cur = s.current ? this.store.get(s.current) : null;
       this.status("paused", "paused at #" + (s.current || "start") + (cur ? " " + cur.node + " " + cur.layer + " " + cur.event : "") + " · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
     } else if (s.live) {
@@ -234,10 +244,6 @@ class App {
     this.sel = id ? this.store.related(id) : { same: new Set(), rel: new Set() };
     const key = this.store.connOf.get(id);
     if (key && key.includes("⇄")) this.setFocus(key);
-    const e = this.store.get(id);
-    if (e && e.node && this.store.conns.get(this.focus) && this.store.conns.get(this.focus).nodes.has(e.node) && from !== "lanes") {
-      this.node = e.node;
-    }
     const h = id ? "#event=" + id : "";
     if (location.hash !== h) history.replaceState(null, "", location.pathname + location.search + h);
     this.invalidate();
@@ -266,6 +272,7 @@ class App {
   }
 
   draw() {
+    const t0 = performance.now();
     this.raf = 0;
     this.dirty = false;
     if (this.pendingCurrent && this.store.get(this.pendingCurrent)) {
@@ -276,13 +283,19 @@ class App {
     if (!this.selected && location.hash) this.fromHash();
     this.nodeSelect();
     for (const v of this.views) {
+      const v0 = performance.now();
       try {
         v.render();
+        this.timing.views[v.constructor.name] = performance.now() - v0;
       } catch (err) {
         console.error("view", v.constructor.name, err);
       }
     }
     if (this.live && this.store.events.length) this.live.ack(this.store.events[this.store.events.length - 1].id);
+    // how long drawing takes, for the curious and for tests (never asserted on)
+    this.timing.lastDraw = performance.now() - t0;
+    this.timing.maxDraw = Math.max(this.timing.maxDraw, this.timing.lastDraw);
+    this.timing.draws++;
   }
 
   nodeSelect() {

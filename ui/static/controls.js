@@ -34,7 +34,10 @@ export class Controls {
   async act(path, body) {
     try {
       const st = await api.post(path, body);
-      if (st) this.app.setState(st);
+      // The live stream sends every change in order; an answer may arrive
+      // after a newer state (a breakpoint hit at once), so it is used only
+      // without the stream.
+      if (st && !this.app.liveOpen()) this.app.setState(st);
       this.app.invalidate();
       return st;
     } catch (err) {
@@ -88,11 +91,11 @@ export class Controls {
     const app = this.app;
     const s = app.state;
     const ro = app.readonly;
-    $("play").disabled = ro || (s.live && !s.paused);
+    $("play").disabled = ro || !!s.ended || (s.live && !s.paused);
     $("pause").disabled = ro || !!s.paused;
     $("step").disabled = ro || !s.paused;
     $("stepunit").disabled = ro || !s.paused;
-    for (const a of document.querySelectorAll("[data-export]")) a.setAttribute("aria-disabled", String(ro));
+    for (const a of document.querySelectorAll("[data-export]")) a.setAttribute("aria-disabled", String(!!api.traceURL));
     const bp = $("bp-text");
     if (bp && document.activeElement !== bp && !bp.dataset.touched && s.breakpoints && s.breakpoints.length && !bp.value) bp.value = s.breakpoints.join("\n");
     bp.oninput = () => (bp.dataset.touched = "1");

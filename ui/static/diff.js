@@ -34,7 +34,7 @@ export class DiffView {
       this.el.innerHTML = '<div class="empty">No connection.</div>';
       return;
     }
-    const evs = st.connEvents(app.focus);
+    const evs = { ids: c.ids, get: (i) => st.get(c.ids[i]) };
     let h = '<div class="diffgrid">';
     const nodes = [...c.nodes];
     if (c.client && nodes[0] !== c.client) nodes.reverse();
@@ -46,9 +46,8 @@ export class DiffView {
     const st = this.app.store;
     // the last state at or before ref
     let s1 = null;
-    for (let i = evs.length - 1; i >= 0; i--) {
-      const e = evs[i];
-      if (e.id > ref) continue;
+    for (let i = this.upTo(evs.ids, ref) - 1; i >= 0; i--) {
+      const e = evs.get(i);
       if (e.node === node && isState(e)) {
         s1 = e;
         break;
@@ -74,14 +73,26 @@ export class DiffView {
     return h + "</tbody></table></div>";
   }
 
+  // upTo returns how many of the sorted ids are <= id.
+  upTo(ids, id) {
+    let lo = 0, hi = ids.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (ids[m] <= id) lo = m + 1;
+      else hi = m;
+    }
+    return lo;
+  }
+
   // cause names what happened on node between two state reports.
   cause(node, evs, s0, s1) {
     const from = s0 ? s0.id : 0;
     const parts = [];
     let pkt = null;
     let writes = 0, reads = 0, resent = 0;
-    for (const e of evs) {
-      if (e.id <= from || e.id > s1.id || e.node !== node) continue;
+    for (let i = this.upTo(evs.ids, from); i < evs.ids.length && evs.ids[i] <= s1.id; i++) {
+      const e = evs.get(i);
+      if (e.node !== node) continue;
       if (isPacket(e) && e.dir === "in") pkt = e;
       if (e.layer === "socket" && e.event === "send") writes += e.n;
       if (e.layer === "socket" && e.event === "recv") reads += e.n;

@@ -93,6 +93,11 @@ export class HoldsView {
     if (action === "delay") body.delay_ms = Number(card.querySelector("[data-delay]").value) || 0;
     const out = document.getElementById("hold-last");
     out.dataset.holdId = id;
+    out.dataset.result = "";
+    out.className = "hint";
+    // A packet goes on only when the stack runs: while it is paused at a
+    // step the answer waits for the next step or play.
+    out.textContent = "hold " + id + ": " + action + " sent; the stack takes it back when it runs (step or play if paused)";
     try {
       const r = await api.post("/api/holds/" + encodeURIComponent(id), body);
       out.className = "ok";
@@ -114,16 +119,36 @@ export class HoldsView {
       sel.dataset.nodes = nodes.join(",");
       sel.innerHTML = nodes.map((n) => "<option>" + esc(n) + "</option>").join("");
     }
-    const sig = JSON.stringify(app.holds) + JSON.stringify(app.armed) + app.readonly;
+    // Cards are kept while their unit is held, so that an edit in
+    // progress survives updates; only the waiting time is refreshed.
+    const list = document.getElementById("hold-list");
+    const ids = app.holds.map((h) => String(h.id)).join(",") + "|" + app.readonly;
+    if (ids !== this.ids) {
+      this.ids = ids;
+      if (app.readonly) list.innerHTML = '<div class="empty">A recorded trace: nothing to hold.</div>';
+      else if (!app.holds.length) list.innerHTML = '<div class="empty">Nothing held.</div>';
+      else {
+        const keep = new Map([...list.querySelectorAll("[data-hold-id]")].map((c) => [c.dataset.holdId, c]));
+        list.innerHTML = "";
+        for (const h of app.holds) {
+          let c = keep.get(String(h.id));
+          if (!c) {
+            const t = document.createElement("div");
+            t.innerHTML = this.card(h);
+            c = t.firstElementChild;
+          }
+          list.append(c);
+        }
+      }
+    }
+    for (const h of app.holds) {
+      const since = list.querySelector('[data-hold-id="' + CSS.escape(String(h.id)) + '"] [data-since]');
+      if (since && h.since_ms !== undefined) since.textContent = "for " + h.since_ms + " ms";
+    }
+    if (app.readonly) return;
+    const sig = JSON.stringify(app.armed);
     if (sig === this.sig) return;
     this.sig = sig;
-    const list = document.getElementById("hold-list");
-    if (app.readonly) {
-      list.innerHTML = '<div class="empty">A recorded trace: nothing to hold.</div>';
-      return;
-    }
-    if (!app.holds.length) list.innerHTML = '<div class="empty">Nothing held.</div>';
-    else list.innerHTML = app.holds.map((h) => this.card(h)).join("");
     const armed = document.getElementById("hold-armed");
     armed.innerHTML = app.armed.length
       ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.count ? " ×" + a.count : "")) + "</li>").join("") + "</ul>"
@@ -141,8 +166,8 @@ export class HoldsView {
     }
     return (
       '<div class="holdcard" data-hold-id="' + esc(h.id) + '" data-event-id="' + esc(h.event || "") + '">' +
-      '<div class="head">⏸ ' + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? ' <a href="#event=' + h.event + '" data-goto="' + h.event + '">#' + h.event + "</a>" : "") +
-      (h.since_ms !== undefined ? ' <span class="hint">for ' + esc(h.since_ms) + " ms</span>" : "") + "<br>" + esc(h.summary || "") + "</div>" +
+      '<div class="head">‖ held: ' + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? ' <a href="#event=' + h.event + '" data-goto="' + h.event + '">#' + h.event + "</a>" : "") +
+      ' <span class="hint" data-since>' + (h.since_ms !== undefined ? "for " + esc(h.since_ms) + " ms" : "") + "</span><br>" + esc(h.summary || "") + "</div>" +
       '<div class="form">' + f + '<label title="Recompute IP/TCP checksums after the edit; untick to send a bad checksum on purpose">fix checksums</label><input type="checkbox" data-fix checked></div>' +
       '<div class="btns"><button data-hold-action="release" title="Let it go on, with the edits">Release</button>' +
       '<button data-hold-action="drop" title="Throw it away">Drop</button>' +

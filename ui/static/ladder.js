@@ -110,6 +110,18 @@ export class LadderView {
       document.getElementById("ladder-title").textContent = c ? c.key + " · " + this.rows.length + " rows" : "choose a connection";
     }
     this.paint();
+    // a unit newly held is shown where it waits
+    const heldKey = app.holds.map((h) => h.id).join(",");
+    if (heldKey !== this.heldKey) {
+      const fresh = app.holds.find((h) => !(this.heldKey || "").split(",").includes(String(h.id)));
+      this.heldKey = heldKey;
+      const r = fresh ? this.rows.findIndex((e) => e.hold === fresh) : -1;
+      if (r >= 0) {
+        this.el.scrollTop = Math.max(0, r * ROW - this.el.clientHeight / 2);
+        this.revealed = app.selected || app.state.current;
+        this.paint();
+      }
+    }
     // keep the selection (or where the stack stopped) in sight
     const want = app.selected || app.state.current;
     if (want && want !== this.revealed && app.selFrom !== "ladder") {
@@ -290,19 +302,26 @@ export class LadderView {
     g += tag("line", { class: "arrow " + e.dir, x1, y1, x2: xe, y2: ye });
     if (held) {
       g += tag("rect", { class: "heldbox", x: Math.min(x1, xe) - 4, y: y1 - 9, width: Math.abs(xe - x1) + 8, height: 18, rx: 3 });
-      g += text((x1 + xe) / 2, y1 + 4, "⏸ held", { "text-anchor": "middle" });
+      g += text((x1 + xe) / 2, y1 + 4, "‖ held", { "text-anchor": "middle" });
     } else if (lost) {
       g += text(xe + (x2 > x1 ? 4 : -4), ye + 4, "…", { "text-anchor": x2 > x1 ? "start" : "end", class: "muted" });
     } else {
       g += tag("path", { class: "arrow " + e.dir, d: arrowHead(x1, y1, x2, y2, 8), "data-event-id": twinId, "data-node": twinId ? st.get(twinId).node : undefined });
     }
-    // label: centred on the arrow, above it
-    const mx = (x1 + x2) / 2;
-    const my = Math.min(y1, ye) + (Math.abs(ye - y1) / 2) - 4;
+    // label: above the arrow, centred when it is nearly flat; when it
+    // crosses rows, near where it leaves, so that a fan of arrows in
+    // flight keeps its labels apart
     const full = lab.main + (lab.frames ? "  " + lab.frames : "");
     const tw2 = textWidth(full);
-    g += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
-    const sx = mx - tw2 / 2;
+    let sx, my;
+    if (Math.abs(ye - y1) <= ROW * 1.5 || held) {
+      sx = (x1 + x2) / 2 - tw2 / 2;
+      my = Math.min(y1, ye) + Math.abs(ye - y1) / 2 - 4;
+    } else {
+      sx = x2 > x1 ? x1 + 14 : x1 - 14 - tw2;
+      my = y1 - 4;
+    }
+    g += tag("rect", { class: "bg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
     g += text(sx, my, lab.main, { class: "lbl" });
     if (lab.frames) g += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
     return tag("g", { class: cls, "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? "true" : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);

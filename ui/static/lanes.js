@@ -76,7 +76,14 @@ export class LanesView {
         link(woken.get(e.fd), e.id);
       } else if (isFrame(e) && e.dir === "in") {
         const a = e.offset, b = e.offset + e.header_len + e.len, s = streamOf(e);
-        for (const r of recvs) if (r.s === s && r.a < b && a < r.b) link(r.id, e.id);
+        // the reads that copied its bytes are the last few of the stream
+        for (let k = recvs.length - 1, seen = 0; k >= 0 && seen < 64; k--) {
+          const r = recvs[k];
+          if (r.s !== s) continue;
+          seen++;
+          if (r.a < b && a < r.b) link(r.id, e.id);
+          else if (r.b <= a) break;
+        }
         for (const p of st.packetsOf.get(e.id) || []) link(p, e.id, true);
         frameIn.push(e.id);
       } else if (L === "ws" && E === "unmask") {
@@ -103,13 +110,23 @@ export class LanesView {
         sends.push({ id: e.id, s: streamOf(e), a: e.offset, b: e.offset + e.n });
       }
     }
-    // writes: frame bytes → the send that copied them → the segments that cut them
+    // writes: frame bytes → the send that copied them → the segments that
+    // cut them; each looked for among its neighbours in time only
+    const near = (list, id, k) => {
+      let lo = 0, hi = list.length;
+      while (lo < hi) {
+        const m = (lo + hi) >> 1;
+        if (list[m].id < id) lo = m + 1;
+        else hi = m;
+      }
+      return list.slice(Math.max(0, lo - k), lo + k);
+    };
     for (const e of evs) {
       if (!(isFrame(e) && e.dir === "out")) continue;
       const a = e.offset, b = e.offset + e.header_len + e.len, s = streamOf(e);
-      for (const w of sends) if (w.s === s && w.a < b && a < w.b) link(e.id, w.id);
+      for (const w of near(sends, e.id, 8)) if (w.s === s && w.a < b && a < w.b) link(e.id, w.id);
     }
-    for (const w of sends) for (const g of segs) if (g.s === w.s && g.a < w.b && w.a < g.b) link(w.id, g.id);
+    for (const w of sends) for (const g of near(segs, w.id, 48)) if (g.s === w.s && g.a < w.b && w.a < g.b) link(w.id, g.id);
     this.fwd = fwd;
     this.back = back;
   }
@@ -145,7 +162,9 @@ export class LanesView {
     this.paint();
     const want = app.selected;
     if (want && want !== this.revealed && app.selFrom !== "lanes") {
-      const r = this.rowOf.get(want);
+      // the selection, or its copy in this stack
+      let r;
+      for (const id of app.sel.same) if (r === undefined) r = this.rowOf.get(id);
       if (r !== undefined) {
         this.revealed = want;
         const y = r * ROW;

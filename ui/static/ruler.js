@@ -74,18 +74,18 @@ export class RulerView {
       const segs = s.out.length ? s.out : s.inn;
       const frames = s.framesOut.length ? s.framesOut : s.framesIn;
       // rows: a copy of a range already carried goes a row lower
+      // each row remembers how far it is filled: a range that starts
+      // before the end of a row goes to the next one
       const placed = [];
-      for (const e of segs) {
-        const a = e.rel_seq - 1, b = a + e.payload_len;
+      const fill = new Array(SEGROWS).fill(-1);
+      const put = (e, a, b, drop) => {
         let row = 0;
-        for (const p of placed) if (p.a < b && a < p.b && p.row >= row) row = p.row + 1;
-        placed.push({ e, a, b, row: Math.min(row, SEGROWS - 1) });
-      }
-      for (const d of s.drops) {
-        let row = 0;
-        for (const p of placed) if (p.a < d.off + d.len && d.off < p.b && p.row >= row) row = p.row + 1;
-        placed.push({ e: d.e, a: d.off, b: d.off + d.len, row: Math.min(row, SEGROWS - 1), drop: true });
-      }
+        while (row < SEGROWS - 1 && a < fill[row]) row++;
+        fill[row] = Math.max(fill[row], b);
+        placed.push({ e, a, b, row, drop });
+      };
+      for (const e of segs) put(e, e.rel_seq - 1, e.rel_seq - 1 + e.payload_len, false);
+      for (const d of s.drops) put(d.e, d.off, d.off + d.len, true);
       placed.sort((x, y) => x.a - y.a);
       // messages: data frames up to the one with FIN
       const msgs = [];
@@ -151,9 +151,14 @@ export class RulerView {
         s += text(X(o) + 2, y + 8, String(o), { class: "muted", style: "font-size:9px" });
       }
       y += 10;
-      // segments
+      // segments; one already covered at this zoom is not drawn again
+      // (unless it is lit), so a long stream costs at most a few rects a pixel
+      const covered = new Array(SEGROWS).fill(-1);
       for (const p of st.placed) {
         if (!inView(p.a, p.b)) continue;
+        const xb = X(p.b);
+        if (xb <= covered[p.row] + 0.5 && !app.hl(p.e.id)) continue;
+        covered[p.row] = Math.max(covered[p.row], xb);
         const retrans = app.store.retrans.has(p.e.id);
         const cls = "seg u " + (p.e.dir || "") + (retrans ? " retrans" : "") + (p.drop ? " drop" : "");
         const tip = (p.drop ? "dropped " : retrans ? "retransmitted " : "") + "#" + p.e.id + " bytes " + p.a + "–" + p.b + " (" + (p.b - p.a) + " B)\n" + p.e.summary;
@@ -165,10 +170,13 @@ export class RulerView {
         s += tag("rect", { class: "http", x: X(0), y, width: st.httpEnd * k, height: 12, "data-kind": "http" }, title("HTTP upgrade: bytes 0–" + st.httpEnd));
         if (st.httpEnd * k > 40) s += text(X(0) + 3, y + 10, "HTTP", { style: "font-size:10px" });
       }
+      let fcovered = -1;
       for (const f of st.frames) {
         const a = f.offset, h = f.offset + f.header_len, b = h + f.len;
         if (!inView(a, b)) continue;
         const hl = app.hl(f.id);
+        if (X(b) <= fcovered + 0.5 && !hl) continue;
+        fcovered = Math.max(fcovered, X(b));
         const tip = "frame #" + f.id + ": " + f.summary + "\nheader " + a + "–" + h + " (" + f.header_len + " B), payload " + h + "–" + b + " (" + fmtBytes(f.len) + ")";
         let g = title(tip);
         g += tag("rect", { class: "fh u", x: X(a), y, width: Math.max(1.5, f.header_len * k), height: 12 });
@@ -177,8 +185,10 @@ export class RulerView {
         s += tag("g", { "data-event-id": f.id, "data-kind": "frame", "data-hl": hl }, g);
       }
       y += 16;
+      let mcovered = -1;
       for (const m of st.msgs) {
-        if (!inView(m.a, m.b)) continue;
+        if (!inView(m.a, m.b) || X(m.b) <= mcovered + 0.5) continue;
+        mcovered = X(m.b);
         const x1 = X(m.a), x2 = X(m.b);
         const last = m.frames[m.frames.length - 1];
         s += tag("path", { class: "msg", d: "M" + x1 + "," + y + "v5H" + x2 + "v-5" }, title("message: " + m.frames.length + " frame(s), bytes " + m.a + "–" + m.b));
