@@ -112,8 +112,9 @@ func (st *Stack) superPacket(pkt []byte, mtu int) (tun.GSO, error) {
 		}
 		hdr = int(ip.HeaderLength())
 	default:
-		ip := header.IPv6(pkt)
-		if ip.TransportProtocol() != header.TCPProtocolNumber {
+		// TCP right after the fixed header: the segmenter takes no
+		// extension headers.
+		if header.IPv6(pkt).NextHeader() != uint8(header.TCPProtocolNumber) {
 			return tun.GSO{}, over
 		}
 		g.Type = tun.GSOTCPv6

@@ -12,7 +12,13 @@ import (
 // device before it is checked and delivered, hook.LinkEgress every packet
 // gVisor hands down before it is written. Hooks see the IP packet; on an
 // Ethernet device the frame header is left out (and ARP frames pass
-// without a hook). With no chain installed a packet costs one atomic load.
+// without a hook), and frames for other hosts never reach them (see
+// ethernet.go). With no chain installed a packet costs one atomic load.
+//
+// The trace and the capture are below the hooks (doc.go): on the way out
+// they show what the hooks let through, as it goes to the device; on the
+// way in they show what the device read, before the hooks decide, as
+// tcpdump shows what netfilter later drops.
 //
 // On a device with segmentation offload (see offload.go) a hook sees a TCP
 // super-packet of up to 64 KiB as one packet, with its checksums completed
@@ -20,9 +26,10 @@ import (
 // segment it carries. Options.SplitGSO (or Stack.SetSplitGSO) asks for the
 // super-packets to be cut into MTU-sized packets before the hooks run, so
 // that loss, corruption and delay act on single segments as they would on
-// the wire; the trace and the capture then show those packets too.
+// the wire; the trace and the capture then show those packets too (on the
+// way in the device endpoint cuts them, on the way out the stack endpoint).
 //
-// What the endpoint does with the combined verdict of a chain:
+// What the hook endpoint does with the combined verdict of a chain:
 //
 //	Drop        the packet goes no further; counted under its reason
 //	Modify      checksums are recomputed unless KeepChecksums
@@ -49,9 +56,8 @@ func (st *Stack) SetIngress(c *hook.Chain) { st.hooks.ingress.point.Set(c) }
 const DropQueueFull DropReason = "queue-full"
 
 // hookEndpoint is the link endpoint that runs the link hooks: it sits
-// between the stack's endpoint, above, and the observer (or the device),
-// below, so that the trace and the capture show what the hooks let
-// through on the way out and what the device read on the way in. Both
+// between the stack endpoint, above, and the observer (or the device),
+// below. Both
 // directions are one hookSide each and go through apply.
 type hookEndpoint struct {
 	framing
@@ -211,11 +217,7 @@ func (h *hookEndpoint) run(s *hookSide, chain *hook.Chain, b []byte) (v hook.Ver
 	if ip == nil {
 		return hook.Verdict{}, false, false
 	}
-	hd := hook.In
-	if s.dir == trace.Out {
-		hd = hook.Out
-	}
-	p := hook.Packet{Dir: hd, Hook: s.name, Data: ip, Time: time.Now()}
+	p := hook.Packet{Dir: s.dir, Hook: s.name, Data: ip, Time: time.Now()}
 	v = chain.Run(&p, func(v hook.Verdict) {
 		held = held || v.Action == hook.Hold
 		h.acct.verdict(trace.LayerLink, s.dir, s.name, v, ip)

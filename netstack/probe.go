@@ -103,11 +103,12 @@ func (p *probe) state(st *tcp.TCPEndpointState) string {
 		// connection is gone.
 		return "CLOSED"
 	}
-	return stateName(te.EndpointState())
+	return TCPStateName(te.EndpointState())
 }
 
-// stateName is EndpointState.String without its panic on unknown values.
-func stateName(s tcp.EndpointState) string {
+// TCPStateName is tcp.EndpointState.String ("ESTABLISHED", "TIME-WAIT",
+// ...) without its panic on values it does not know: those are "UNKNOWN".
+func TCPStateName(s tcp.EndpointState) string {
 	if s < tcp.StateEstablished || s > tcp.StateError {
 		return "UNKNOWN"
 	}

@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 )
 
@@ -49,7 +50,7 @@ type Sockets struct {
 
 	// hooks is the installed CallHook (SetCallHook); nil costs one load.
 	hooks    atomic.Pointer[callHooks]
-	verdicts verdictCounts
+	verdicts hook.Counter
 
 	mu   sync.Mutex
 	fds  []*socket // indexed by descriptor; nil means free

@@ -20,4 +20,11 @@
 //	// ws frame events now carry "packets", link packet events "frames",
 //	// and "carried" events complete the joins that only later events
 //	// could make.
+//
+// What trace is not: it changes nothing. Dropping, delaying or rewriting a
+// unit is a hook's job (package hook, and the hook points in netstack,
+// sockets and ws); trace only records the verdicts those hooks return. It
+// does not capture packets itself: netstack's link endpoint hands it each
+// packet. The browser view that draws a trace is its own package above
+// this one.
 package trace

@@ -85,10 +85,7 @@ func ParseBreakpoint(src string) (*breakpoint, error) {
 		if e.Layer != trace.LayerLink || e.Name != "packet" || len(e.Data) == 0 {
 			return false
 		}
-		p := hook.Packet{Data: e.Data, Dir: hook.In}
-		if e.Dir == trace.Out {
-			p.Dir = hook.Out
-		}
+		p := hook.Packet{Data: e.Data, Dir: e.Dir}
 		return flt.Match(&p)
 	}}, nil
 }

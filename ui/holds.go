@@ -353,10 +353,10 @@ type linkHold struct {
 
 func (l *linkHold) String() string { return "ui hold" }
 
-// Packet implements hook.PacketHook: a packet it holds leaves the path
+// Decide implements hook.PacketHook: a packet it holds leaves the path
 // (hook.Hold) and goes on with Stack.Continue from the same hook point
 // when the page decides.
-func (l *linkHold) Packet(p *hook.Packet) hook.Verdict {
+func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 	s := l.s
 	u := &held{data: append([]byte(nil), p.Data...), summary: packetSummary(p.Data), resize: true}
 	if !s.take(l.nd, l.point, func(a *armed) bool { return a.packet.Match(p) }, u) {
@@ -401,8 +401,8 @@ type callHold struct {
 	prev sockets.CallHook
 }
 
-// Call implements sockets.CallHook.
-func (c *callHold) Call(call *sockets.Call) sockets.CallVerdict {
+// Decide implements sockets.CallHook.
+func (c *callHold) Decide(call *sockets.Call) sockets.CallVerdict {
 	if call.Name == "send" || call.Name == "sendto" {
 		u := &held{data: append([]byte(nil), call.Buf...), fd: call.FD,
 			summary: fmt.Sprintf("%s fd %d, %d bytes", call.Name, call.FD, len(call.Buf))}
@@ -424,7 +424,7 @@ func (c *callHold) Call(call *sockets.Call) sockets.CallVerdict {
 		}
 	}
 	if c.prev != nil {
-		return c.prev.Call(call)
+		return c.prev.Decide(call)
 	}
 	return sockets.CallVerdict{}
 }

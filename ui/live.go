@@ -50,7 +50,7 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c, err := ws.Accept(w, r, &ws.AcceptOptions{CheckOrigin: sameOrigin, CloseTimeout: time.Second})
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{CheckOrigin: sameOrigin, ConnOptions: ws.ConnOptions{CloseTimeout: time.Second}})
 	if err != nil {
 		return // Accept answered (403 for a foreign Origin)
 	}

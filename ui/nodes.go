@@ -116,7 +116,9 @@ func (s *Server) parseRule(nodeName, point, src string) (*liveRule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--%s: %w", point, err)
 		}
-		r.packet = pr.Hook()
+		if r.packet, err = pr.Hook(); err != nil {
+			return nil, fmt.Errorf("--%s: %w", point, err)
+		}
 	}
 	s.ruleID++
 	r.ID = s.ruleID
@@ -260,8 +262,8 @@ type frameHook struct {
 	nd   atomic.Pointer[node]
 }
 
-// Frame implements ws.FrameHook.
-func (h *frameHook) Frame(f *ws.HookFrame) ws.FrameVerdict {
+// Decide implements ws.FrameHook.
+func (h *frameHook) Decide(f *ws.HookFrame) ws.FrameVerdict {
 	nd := h.nd.Load()
 	if nd == nil {
 		h.s.nmu.Lock()
@@ -273,7 +275,7 @@ func (h *frameHook) Frame(f *ws.HookFrame) ws.FrameVerdict {
 		h.nd.Store(nd)
 	}
 	if rs := nd.frames.Load(); rs != nil && len(*rs) > 0 {
-		if v := rs.Frame(f); v.Action != hook.Pass || v.Split > 1 || len(v.Frames) > 0 {
+		if v := rs.Decide(f); v.Action != hook.Pass || v.Split > 1 || len(v.Frames) > 0 {
 			return v
 		}
 	}

@@ -213,7 +213,7 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		<-served
 	}()
 
-	dopts := &ws.DialOptions{NetDial: csocks.DialContext, Tracer: tr, Node: "client"}
+	dopts := &ws.DialOptions{NetDial: csocks.DialContext, ConnOptions: ws.ConnOptions{Tracer: tr, Node: "client"}}
 	// The rules act on the client's side: its link and its frames.
 	if view != nil {
 		dopts.FrameHook = view.FrameHook("client")

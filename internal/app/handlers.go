@@ -63,10 +63,12 @@ func (h *Handlers) Mux() http.Handler {
 
 func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*ws.Conn, bool) {
 	opts := &ws.AcceptOptions{
-		MaxMessageSize: h.MaxMessage,
+		ConnOptions: ws.ConnOptions{
+			MaxMessageSize: h.MaxMessage,
+			Tracer:         h.Tracer,
+			Node:           h.Node,
+		},
 		OriginPatterns: h.AllowOrigins,
-		Tracer:         h.Tracer,
-		Node:           h.Node,
 	}
 	if h.FrameHook != nil {
 		opts.FrameHook = h.FrameHook

@@ -1,5 +1,3 @@
-// Package app holds what the glassnet command does (serve, demo), so that
-// cmd/glassnet stays flag parsing and wiring and tests can drive the same code.
 package app
 
 import (

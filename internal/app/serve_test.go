@@ -96,4 +96,3 @@ func TestEchoUDPGivesUp(t *testing.T) {
 		}
 	})
 }
-
