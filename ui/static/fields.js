@@ -125,7 +125,7 @@ export function fieldValue(k, v) {
   if (v === null || v === undefined) return "";
   if ((k === "srtt" || k === "rto" || k === "dur") && typeof v === "number") return fmtDur(v);
   if (k === "t" && typeof v === "number") return ms(v) + " ms";
-  if (k === "ssthresh" && v > 1e12) return "∞ (not set yet)";
+  if (k === "ssthresh" && v > 1e9) return "∞ (none yet)";
   if (Array.isArray(v)) return v.map((x) => (typeof x === "number" ? "#" + x : x)).join(" ");
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);

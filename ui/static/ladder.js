@@ -4,7 +4,7 @@
 // tcpdump with the WebSocket frames it carried. Only the rows in sight are
 // drawn.
 
-import { isPacket, isFrame, isDrop, streamOf, seqLen } from "./model.js";
+import { isPacket, isDrop, streamOf, fromSummary } from "./model.js";
 import { esc, ms, flagWords, fmtBytes } from "./fields.js";
 import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
 
@@ -55,7 +55,7 @@ export class LadderView {
     for (const e of st.connEvents(app.focus)) {
       const keep =
         isPacket(e) ||
-        (e.layer === "link" && (isDrop(e) || e.event === "verdict")) ||
+        (e.layer === "link" && (isDrop(e) || e.event === "verdict" || e.event === "held")) ||
         (e.layer === "ws" && (e.event === "frame" || e.event === "handshake" || e.event === "close" || e.event === "drop" || e.event === "verdict"));
       if (!keep) continue;
       this.rows.push(e);
@@ -63,7 +63,14 @@ export class LadderView {
     // A held unit waits, greyed, at its hook point: a row of its own right
     // after the last event emitted before it was held.
     const held = app.holds.filter((h) => !h.node || this.lanes.includes(h.node) || this.lanes.includes("peer"));
+    // the stack's own "held" step, right after the last event before the hold
+    this.heldFor = new Map();
     for (const h of held) {
+      const e = this.rows.find((r) => r.event === "held" && r.node === h.node && r.id > (h.event || 0) && r.id <= (h.event || 0) + 4);
+      if (e) this.heldFor.set(e.id, h);
+    }
+    for (const h of held) {
+      if ([...this.heldFor.values()].includes(h)) continue;
       const f = h.fields || {};
       const pseudo = {
         id: h.event || 0,
@@ -82,7 +89,7 @@ export class LadderView {
       this.rows.splice(at, 0, pseudo);
     }
     this.rows.forEach((e, i) => {
-      if (e.event !== "held") this.rowOf.set(e.id, i);
+      if (!e.hold) this.rowOf.set(e.id, i);
     });
     this.heldRows = held.length;
   }
@@ -115,7 +122,7 @@ export class LadderView {
     if (heldKey !== this.heldKey) {
       const fresh = app.holds.find((h) => !(this.heldKey || "").split(",").includes(String(h.id)));
       this.heldKey = heldKey;
-      const r = fresh ? this.rows.findIndex((e) => e.hold === fresh) : -1;
+      const r = fresh ? this.rows.findIndex((e) => e.hold === fresh || this.heldFor.get(e.id) === fresh) : -1;
       if (r >= 0) {
         this.el.scrollTop = Math.max(0, r * ROW - this.el.clientHeight / 2);
         this.revealed = app.selected || app.state.current;
@@ -255,6 +262,12 @@ export class LadderView {
 
   arrow(e, i, W) {
     const st = this.app.store;
+    if (e.event === "held" && !e.hold) {
+      // a held step of the stack: still held, or held earlier and decided since
+      const info = fromSummary(e.summary || "");
+      const h = this.heldFor.get(e.id);
+      e = Object.assign({}, e, { flags: info.flags, win: info.win, payload_len: info.payload_len, hold: h || { point: e.hook, past: true } });
+    }
     const held = e.hold;
     const tw = held ? undefined : st.twin.get(e.id);
     let from = e.node, to = this.other(e.node);
@@ -286,8 +299,10 @@ export class LadderView {
       ye = y1 + (y2 - y1) * 0.55;
     }
     const cls = ["pkt", e.dir, st.retrans.has(e.id) ? "retrans" : "", held ? "held" : "", lost ? "lost" : ""].join(" ").trim();
-    const hl = held ? "" : this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
-    const lab = held ? { main: "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "") + "  held at " + (held.point || "a hook") + ": edit and release it in the Hold queue", frames: "" } : this.label(e);
+    const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
+    const lab = held
+      ? { main: "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "") + (held.past ? "  was held at " + (held.point || "a hook") + ", decided since" : "  held at " + (held.point || "a hook") + ": edit and release it in the Hold queue"), frames: "" }
+      : this.label(e);
     const http = lab.frames.includes("HTTP") ? (this.isClientStream(e) ? "request" : "response") : "";
     let g = "";
     const tip =
@@ -302,7 +317,7 @@ export class LadderView {
     g += tag("line", { class: "arrow " + e.dir, x1, y1, x2: xe, y2: ye });
     if (held) {
       g += tag("rect", { class: "heldbox", x: Math.min(x1, xe) - 4, y: y1 - 9, width: Math.abs(xe - x1) + 8, height: 18, rx: 3 });
-      g += text((x1 + xe) / 2, y1 + 4, "‖ held", { "text-anchor": "middle" });
+      g += text((x1 + xe) / 2, y1 + 4, held.past ? "held" : "‖ held", { "text-anchor": "middle" });
     } else if (lost) {
       g += text(xe + (x2 > x1 ? 4 : -4), ye + 4, "…", { "text-anchor": x2 > x1 ? "start" : "end", class: "muted" });
     } else {
@@ -314,7 +329,11 @@ export class LadderView {
     const full = lab.main + (lab.frames ? "  " + lab.frames : "");
     const tw2 = textWidth(full);
     let sx, my;
-    if (Math.abs(ye - y1) <= ROW * 1.5 || held) {
+    if (held) {
+      sx = xe > x1 ? xe + 10 : xe - 10 - tw2;
+      if (e.dir === "in") sx = xe > x1 ? x1 + 10 : x1 - 10 - tw2;
+      my = ye + 4;
+    } else if (Math.abs(ye - y1) <= ROW * 1.5) {
       sx = (x1 + x2) / 2 - tw2 / 2;
       my = Math.min(y1, ye) + Math.abs(ye - y1) / 2 - 4;
     } else {
@@ -324,7 +343,7 @@ export class LadderView {
     g += tag("rect", { class: "bg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
     g += text(sx, my, lab.main, { class: "lbl" });
     if (lab.frames) g += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
-    return tag("g", { class: cls, "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? "true" : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
+    return tag("g", { class: cls, "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
   }
 
   dropArrow(e, i, W) {
