@@ -335,3 +335,42 @@ func TestLiveThinned(t *testing.T) {
 		t.Fatalf("state.skipped %d, want %d", st.Skipped, sk.Count)
 	}
 }
+
+// TestStepWaitsForPage: in step mode the stack waits for a page that is
+// more than stepWindow events behind, until it acknowledges.
+func TestStepWaitsForPage(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true})
+	base := startServer(t, s)
+	p := dialLive(t, s, base, 0)
+	tr := trace.New(s.Sink())
+	const n = stepWindow + 500
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			// Not a step: the Stepper lets it by, only the page holds it.
+			tr.Emit(trace.Event{Node: "client", Layer: trace.LayerLink, Name: "carried"})
+		}
+	}()
+	var last uint64
+	for last < stepWindow+1 {
+		m := p.next(t)
+		for _, e := range m.Events {
+			last = uint64(e["id"].(float64))
+		}
+	}
+	if st := s.State(); st.Last != stepWindow+1 || st.Mode != "step" {
+		t.Fatalf("the stack went on to %d without the page (mode %s)", st.Last, st.Mode)
+	}
+	select {
+	case <-done:
+		t.Fatal("the emitter finished without the page")
+	default:
+	}
+	p.ack(t, last)
+	<-done
+	if st := s.State(); st.Last != n {
+		t.Fatalf("last %d, want %d", st.Last, n)
+	}
+}
