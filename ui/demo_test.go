@@ -576,3 +576,30 @@ func TestHoldReleaseWhilePaused(t *testing.T) {
 	}
 	d.finish()
 }
+
+// TestRetransmitBreakpoint: with the client's data segments lost at
+// random, the run stops at a segment the client sends again.
+func TestRetransmitBreakpoint(t *testing.T) {
+	d := startDemo(t, false, app.Rules{Egress: []string{"tcp and psh : loss 50% seed 3"}})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["retransmit"]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	st := d.waitFor("a retransmission", func(st ui.State) bool { return st.Hit == "retransmit" && st.Current != 0 })
+	ev := d.event(st.Current)
+	if ev["event"] != "packet" || ev["dir"] != "out" || ev["node"] != "client" || ev["payload_len"].(float64) == 0 {
+		t.Fatalf("stopped at %v", ev)
+	}
+	// The same bytes went out before.
+	var page struct{ Events []map[string]any }
+	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Current-1), "", &page)
+	sent := false
+	for _, e := range page.Events {
+		if e["event"] == "packet" && e["node"] == "client" && e["dir"] == "out" && e["conn"] == ev["conn"] && e["rel_seq"] == ev["rel_seq"] {
+			sent = true
+		}
+	}
+	if !sent {
+		t.Fatalf("packet %v at rel_seq %v was not sent before", st.Current, ev["rel_seq"])
+	}
+	d.finish()
+}
