@@ -30,21 +30,27 @@ func TestHoldContinue(t *testing.T) {
 		dir     trace.Dir
 		offload bool // a pair with offloads: the held packet is a super-packet
 		v6      bool
+		ether   bool // an Ethernet pair
 	}{
-		{"out", trace.Out, false, false},
-		{"in", trace.In, false, false},
-		{"out/offload", trace.Out, true, false},
-		{"in/offload", trace.In, true, false},
-		{"out/v6/offload", trace.Out, true, true},
-		{"in/v6", trace.In, false, true},
+		{"out", trace.Out, false, false, false},
+		{"in", trace.In, false, false, false},
+		{"out/offload", trace.Out, true, false, false},
+		{"in/offload", trace.In, true, false, false},
+		{"out/v6/offload", trace.Out, true, true, false},
+		{"in/v6", trace.In, false, true, false},
+		{"out/ethernet", trace.Out, false, false, true},
+		{"in/ethernet", trace.In, false, false, true},
+		{"out/v6/ethernet", trace.Out, false, true, true},
 	} {
 		dir := c.dir
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var rec recorder
-			a, b := newPair(t, tun.PipeOptions{Offload: c.offload}, func(which string, o *Options) {
-				o.Tracer = trace.New(&rec)
-			})
+			traced := func(which string, o *Options) { o.Tracer = trace.New(&rec) }
+			a, b := newPair(t, tun.PipeOptions{Offload: c.offload}, traced)
+			if c.ether {
+				a, b = newEtherPair(t, traced)
+			}
 			srv, proto := addrB4, tcpip.NetworkProtocolNumber(ipv4.ProtocolNumber)
 			if c.v6 {
 				srv, proto = addrB6, ipv6.ProtocolNumber
@@ -183,6 +189,16 @@ func TestContinueRefuses(t *testing.T) {
 	}
 	if err := st.Continue(trace.Out, good); err != nil {
 		t.Fatalf("Continue(good) = %v", err)
+	}
+
+	// On an Ethernet device a packet goes out only to where a held frame
+	// went: nothing else says its link address.
+	eth, _ := newEtherSolo(t, nil)
+	if err := eth.Continue(trace.Out, good); !errors.Is(err, ErrContinue) {
+		t.Errorf("Continue on Ethernet with nothing held = %v, want ErrContinue", err)
+	}
+	if err := eth.Continue(trace.In, good); err != nil {
+		t.Errorf("Continue(in) on Ethernet = %v", err)
 	}
 	st.Close()
 	if err := st.Continue(trace.Out, good); !errors.Is(err, net.ErrClosed) {

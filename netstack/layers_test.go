@@ -92,7 +92,7 @@ func TestHookEndpointAlone(t *testing.T) {
 			t.Run(c.name+"/"+string(dir), func(t *testing.T) {
 				t.Parallel()
 				var cnt counters
-				h := newHookEndpoint(false, 0, &linkAccount{c: &cnt})
+				h := newHookEndpoint(framing{}, 0, &linkAccount{c: &cnt})
 				up, down := newEndRecorder(), newEndRecorder()
 				h.up, h.down = up, down
 				h.start()
@@ -213,7 +213,7 @@ func (nopEnd) readsOut() bool                           { return false }
 // the hook endpoint either way allocates nothing.
 func TestHookEndpointIdleAllocs(t *testing.T) {
 	var cnt counters
-	h := newHookEndpoint(false, 0, &linkAccount{c: &cnt})
+	h := newHookEndpoint(framing{}, 0, &linkAccount{c: &cnt})
 	h.up, h.down = nopEnd{}, nopEnd{}
 	pkt := echoRequest4(addrA4.Addr(), addrB4.Addr(), 1, 1, nil)
 	bufs, gso := [][]byte{pkt}, []tun.GSO{{}}

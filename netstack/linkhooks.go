@@ -1,7 +1,10 @@
 package netstack
 
 import (
+	"sync"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
@@ -66,6 +69,12 @@ type hookEndpoint struct {
 	down packetSender   // toward the device
 
 	egress, ingress hookSide
+
+	// On an Ethernet device, the frame header of the last frame held to
+	// (egress) or from (ingress) each IP address, so that Continue can
+	// put an IP packet back behind the header it came with (held.go).
+	hdrMu sync.Mutex
+	hdrs  map[heldKey][header.EthernetMinimumSize]byte
 }
 
 // hookSide is one direction of the hook endpoint: its hook point and the
@@ -77,8 +86,8 @@ type hookSide struct {
 	q     *delayQueue
 }
 
-func newHookEndpoint(l2 bool, queue int, acct *linkAccount) *hookEndpoint {
-	h := &hookEndpoint{framing: framing{l2: l2}, acct: acct}
+func newHookEndpoint(f framing, queue int, acct *linkAccount) *hookEndpoint {
+	h := &hookEndpoint{framing: f, acct: acct}
 	h.egress = hookSide{name: hook.LinkEgress, dir: trace.Out}
 	h.ingress = hookSide{name: hook.LinkIngress, dir: trace.In}
 	h.egress.q = newDelayQueue(queue, func(b []byte, g tun.GSO) {
@@ -181,6 +190,9 @@ func (h *hookEndpoint) apply(s *hookSide, chain *hook.Chain, b []byte, m *pktMet
 		return 0, nil
 	case held:
 		h.acct.c.held.Add(1)
+		if h.l2 {
+			h.rememberHeader(s.dir, b)
+		}
 		return 0, nil
 	case v.Action == hook.Modify:
 		m.valid = false // no longer what the device vouched for

@@ -178,7 +178,7 @@ func New(opts Options) (*Stack, error) {
 	// the NIC or after.
 	st.dev = newDeviceEndpoint(opts.Device, opts.ReadBatch, &st.acct)
 	st.ep = newStackEndpoint(st.dev, &st.acct)
-	st.hooks = newHookEndpoint(st.ep.l2, opts.DelayQueue, &st.acct)
+	st.hooks = newHookEndpoint(framing{l2: st.ep.l2, hw: st.ep.hw}, opts.DelayQueue, &st.acct)
 	st.hooks.egress.point.Set(opts.Egress)
 	st.hooks.ingress.point.Set(opts.Ingress)
 	st.SetSplitGSO(opts.SplitGSO)
