@@ -64,7 +64,10 @@ class App {
   }
 
   tabs() {
+    // ?tab=seqgraph opens that tab first
+    const want = new URLSearchParams(location.search).get("tab");
     for (const b of document.querySelectorAll(".tabs button[data-tab]")) {
+      if (want === b.dataset.tab) setTimeout(() => b.onclick(), 0);
       b.onclick = () => {
         for (const o of document.querySelectorAll(".tabs button[data-tab]")) o.setAttribute("aria-selected", String(o === b));
         for (const t of document.querySelectorAll(".tab")) t.hidden = t.dataset.tab !== b.dataset.tab;
@@ -84,6 +87,7 @@ class App {
     this.setState(st);
     this.readonly = !st.live;
     if (this.readonly) document.body.classList.add("readonly");
+    this.setState(st);
     if (st.count > 0 && st.last) {
       await api.fetchRange(st.first || 1, st.last, (evs) => {
         this.store.add(evs);
@@ -160,7 +164,10 @@ class App {
     this.state = Object.assign({}, st);
     delete this.state.type;
     const s = this.state;
-    if (this.readonly) return;
+    if (this.readonly) {
+      if (!api.traceURL) this.status("file", "recorded run · " + (s.count || this.store.events.length) + " events (read-only)");
+      return;
+    }
     if (s.ended) {
       this.status("ended", "run ended · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
     } else if (s.paused) {

@@ -7,7 +7,7 @@ import { isPacket, isState } from "./model.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
 
 const VARS = ["state", "rel_snd_una", "rel_snd_nxt", "rel_rcv_nxt", "snd_wnd", "rcv_wnd", "cwnd", "ssthresh", "srtt", "rto", "outstanding", "snd_buf_used", "rcv_buf_used"];
-const SHORT = { rel_snd_una: "snd_una", rel_snd_nxt: "snd_nxt", rel_rcv_nxt: "rcv_nxt", snd_buf_used: "send-q", rcv_buf_used: "recv-q" };
+const SHORT = { rel_snd_una: "snd_una", rel_snd_nxt: "snd_nxt", rel_rcv_nxt: "rcv_nxt", snd_buf_used: "send-q", rcv_buf_used: "recv-q", outstanding: "in flight" };
 
 export class DiffView {
   constructor(el, app) {
@@ -65,7 +65,7 @@ export class DiffView {
       const changed = s0 && was !== s1[k];
       const zero = (k === "snd_wnd" || k === "rcv_wnd") && s1[k] === 0;
       h +=
-        '<tr data-field="' + (SHORT[k] ? SHORT[k].replace("-", "_") : k) + '" data-new="' + esc(s1[k]) + '"' + (changed ? ' data-changed="true"' : "") +
+        '<tr data-field="' + k.replace(/^rel_/, "") + '" data-new="' + esc(s1[k]) + '"' + (changed ? ' data-changed="true"' : "") +
         ' class="' + (changed ? "changed" : "") + (zero ? " zero" : "") + '" title="' + esc(FIELD_HELP[k] || "") + '">' +
         "<td>" + esc(SHORT[k] || k) + "</td>" +
         "<td>" + (changed ? esc(fieldValue(k, was)) + " → " : "") + esc(fieldValue(k, s1[k])) + (zero ? " (zero window)" : "") + "</td></tr>";
