@@ -17,6 +17,12 @@
 //	fmt.Println("glassnet: ui at", url)
 //	defer view.Close()                     // before the stacks close
 //
+// The commands wire it: glassnet demo --ui [ADDR] (waits at the first step
+// until the page says play; --ui-run runs at once), glassnet serve --ui
+// [ADDR] and glassnet lab --ui [ADDR] (run freely until the page pauses),
+// and glassnet view FILE (a recorded .jsonl or .pcapng, offline). Each
+// prints one line: glassnet: ui at http://127.0.0.1:8999/?token=TOKEN.
+//
 // WebSocket connections get view.FrameHook(node) as their frame hook, so
 // that frame rules and frame holds apply to them. A live Server stops
 // before the first step until the page says play (Options.Run: it runs at
