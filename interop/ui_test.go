@@ -493,6 +493,12 @@ func TestUI(t *testing.T) {
 	if p.eval(fmt.Sprintf(`!!document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && !!document.querySelector('#inspector .summary[data-event-id="%d"]')`, frame.ID)) != "true" {
 		t.Errorf("the frame is not marked in the ruler, or not in the inspector")
 	}
+	// The inspector rebuilds the frame from its packets' bytes: header
+	// bits, mask key, and the payload unmasked.
+	insp := p.wait("the frame in the inspector", `(() => { const el = document.getElementById("inspector"); return el.querySelector(".bits") && el.textContent.includes("Payload unmasked") && el.textContent; })()`)
+	if !strings.Contains(insp, "mask key") || !strings.Contains(insp, "hello, glassnet") {
+		t.Errorf("the inspector shows no mask key or no unmasked text for frame #%d:\n%s", frame.ID, insp)
+	}
 	p.noProblems("stepping to the frames")
 
 	// (4, first half) Breakpoints from the page: a bad one shows the

@@ -92,9 +92,9 @@ export class Controls {
     const s = app.state;
     const ro = app.readonly;
     $("play").disabled = ro || !!s.ended || (s.live && !s.paused);
-    $("pause").disabled = ro || !!s.paused;
-    $("step").disabled = ro || !s.paused;
-    $("stepunit").disabled = ro || !s.paused;
+    $("pause").disabled = ro || !!s.paused || !!s.ended;
+    $("step").disabled = ro || !s.paused || !!s.ended;
+    $("stepunit").disabled = ro || !s.paused || !!s.ended;
     for (const a of document.querySelectorAll("[data-export]")) a.setAttribute("aria-disabled", String(!!api.traceURL));
     const bp = $("bp-text");
     if (bp && document.activeElement !== bp && !bp.dataset.touched && s.breakpoints && s.breakpoints.length && !bp.value) bp.value = s.breakpoints.join("\n");
@@ -130,7 +130,7 @@ export class Controls {
           break;
         }
       }
-      const waiting = s.outstanding > 0 || (sent && sent.id > s.id);
+      const waiting = s.outstanding > 0 && !app.state.ended;
       h += '<div class="row" data-timer-node="' + esc(n) + '"><b>' + esc(n) + "</b> ";
       if (waiting && sent) {
         const left = Math.max(0, s.rto - (last.t - sent.t));

@@ -116,6 +116,12 @@ export class InspectorView {
       h += '<div class="sub">Call</div><div class="tree"><div class="f"><b>call</b> ' + esc(e.call) + "(" + esc(e.args || "") + ")</div>" +
         '<div class="f"><b>result</b> ' + esc(e.ret) + (e.errno ? " " + esc(e.errno) + " " + esc(e.err || "") : "") + "</div></div>";
     }
+    if (!d.bytes && e.layer === "ws" && e.event === "frame") {
+      // the frame's bytes as the packets that carried it had them
+      const fb = await this.frameBytes(e);
+      if (app.selected !== e.id || !box.isConnected) return;
+      if (fb) d = Object.assign({}, d, fb);
+    }
     if (!d.bytes) {
       box.innerHTML = h;
       return;
@@ -137,7 +143,7 @@ export class InspectorView {
         if (fh.mask && d.payload_hex !== undefined) {
           h += '<div class="sub">Payload unmasked</div><pre class="hex">' + hexDump(hexToBytes(d.payload_hex), -1, -1, 1024) + "</pre>";
         }
-        h += '<div class="sub">Frame bytes</div><pre class="hex" id="insp-dump"></pre>';
+        h += '<div class="sub">Frame bytes' + (d.from ? ' <span class="hint">(from ' + esc(d.from) + ")</span>" : "") + '</div><pre class="hex" id="insp-dump"></pre>';
         box.innerHTML = h;
         this.mark = [0, fh.headerLen];
         this.dump();
@@ -161,6 +167,53 @@ export class InspectorView {
     box.innerHTML = h;
     this.mark = [-1, -1];
     this.dump();
+  }
+
+  // frameBytes rebuilds a frame's wire bytes from the TCP payloads of the
+  // packets that carried it (joined by stream offset), and unmasks them.
+  async frameBytes(e) {
+    const st = this.app.store;
+    const ids = [...(st.packetsOf.get(e.id) || [])];
+    const total = e.header_len + e.len;
+    if (!ids.length || !(total > 0) || total > 1 << 20) return null;
+    const buf = new Uint8Array(total);
+    const have = new Uint8Array(total);
+    for (const id of ids) {
+      let d = this.cache.get(id);
+      if (!d) {
+        try {
+          d = await api.get("/api/events/" + id);
+        } catch {
+          continue;
+        }
+        this.cache.set(id, d);
+      }
+      const p = st.get(id);
+      if (!d.bytes || !p) continue;
+      const pkt = hexToBytes(d.bytes);
+      const ipLen = pkt[0] >> 4 === 6 ? 40 : (pkt[0] & 15) * 4;
+      const tcpLen = (pkt[ipLen + 12] >> 4) * 4;
+      const payload = pkt.subarray(ipLen + tcpLen);
+      const at = p.rel_seq - 1; // stream offset of the payload's first byte
+      for (let i = 0; i < payload.length; i++) {
+        const k = at + i - e.offset;
+        if (k >= 0 && k < total) {
+          buf[k] = payload[i];
+          have[k] = 1;
+        }
+      }
+    }
+    if (have.some((x) => !x)) return null;
+    const hex = (a) => Array.from(a, (x) => x.toString(16).padStart(2, "0")).join("");
+    const out = { bytes: hex(buf), from: "the packets that carried it: " + ids.map((i) => "#" + i).join(" ") };
+    const fh = decodeFrameHeader(buf);
+    if (fh && fh.mask) {
+      const key = hexToBytes(fh.key);
+      const pl = buf.slice(fh.headerLen);
+      for (let i = 0; i < pl.length; i++) pl[i] ^= key[i & 3];
+      out.payload_hex = hex(pl);
+    }
+    return out;
   }
 
   dump() {
