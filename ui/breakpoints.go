@@ -12,12 +12,15 @@ import (
 	"github.com/glassnet/glassnet/ws"
 )
 
-// A breakpoint stops a free run at the first step it matches. ParseBreakpoint
+// A Breakpoint stops a free run at the first step it matches. ParseBreakpoint
 // has the syntax.
-type breakpoint struct {
+type Breakpoint struct {
 	src   string
 	match func(s *Server, e *trace.Event) bool
 }
+
+// String returns the breakpoint as written.
+func (b *Breakpoint) String() string { return b.src }
 
 // tcpStateKeys are the numeric fields of a TCP "state" event a condition
 // can test.
@@ -46,7 +49,7 @@ var tcpStateKeys = map[string]bool{
 //	                    lies below what it sent before on that connection)
 //
 // A bad filter gives the error the command line gives for it.
-func ParseBreakpoint(src string) (*breakpoint, error) {
+func ParseBreakpoint(src string) (*Breakpoint, error) {
 	src = strings.TrimSpace(src)
 	f := strings.Fields(src)
 	switch {
@@ -57,17 +60,17 @@ func ParseBreakpoint(src string) (*breakpoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+		return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
 			return e.Layer == trace.LayerWS && e.Name == "frame" && (expr == nil || expr.Match(frameOf(e)))
 		}}, nil
 	case len(f) == 1 && f[0] == "retransmit":
-		return &breakpoint{src: src, match: func(s *Server, e *trace.Event) bool { return s.retx.is(e) }}, nil
+		return &Breakpoint{src: src, match: func(s *Server, e *trace.Event) bool { return s.retx.is(e) }}, nil
 	case f[0] == "state":
 		if len(f) != 2 {
 			return nil, errors.New("ui: state NAME, such as state TIME-WAIT")
 		}
 		name := strings.ToUpper(f[1])
-		return &breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+		return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
 			if e.Layer != trace.LayerTCP || e.Name != "state" {
 				return false
 			}
@@ -81,7 +84,7 @@ func ParseBreakpoint(src string) (*breakpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
 		if e.Layer != trace.LayerLink || e.Name != "packet" || len(e.Data) == 0 {
 			return false
 		}
@@ -90,7 +93,7 @@ func ParseBreakpoint(src string) (*breakpoint, error) {
 	}}, nil
 }
 
-func parseCondition(src string, f []string) (*breakpoint, error) {
+func parseCondition(src string, f []string) (*Breakpoint, error) {
 	if len(f) != 3 {
 		return nil, fmt.Errorf("ui: %s OP VALUE, such as %s == 0", f[0], f[0])
 	}
@@ -110,7 +113,7 @@ func parseCondition(src string, f []string) (*breakpoint, error) {
 		}
 		v = float64(d)
 	}
-	return &breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
 		if e.Layer != trace.LayerTCP || e.Name != "state" {
 			return false
 		}
@@ -192,7 +195,7 @@ func frameOf(e *trace.Event) *ws.HookFrame {
 var zeros = make([]byte, 1<<16)
 
 // matchBreakpoint returns the first breakpoint that matches e; s.mu held.
-func (s *Server) matchBreakpoint(e *trace.Event) *breakpoint {
+func (s *Server) matchBreakpoint(e *trace.Event) *Breakpoint {
 	for _, b := range s.bps {
 		if b.match(s, e) {
 			return b

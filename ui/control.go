@@ -297,7 +297,7 @@ func (s *Server) setBreakpoints(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	bps := make([]*breakpoint, 0, len(req.Breakpoints))
+	bps := make([]*Breakpoint, 0, len(req.Breakpoints))
 	for _, src := range req.Breakpoints {
 		b, err := ParseBreakpoint(src)
 		if err != nil {
@@ -316,7 +316,7 @@ func (s *Server) setBreakpoints(w http.ResponseWriter, r *http.Request) {
 
 // SetBreakpoints replaces the breakpoints, as POST /api/breakpoints does.
 func (s *Server) SetBreakpoints(srcs ...string) error {
-	var bps []*breakpoint
+	var bps []*Breakpoint
 	for _, src := range srcs {
 		b, err := ParseBreakpoint(src)
 		if err != nil {

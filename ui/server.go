@@ -73,7 +73,7 @@ type Server struct {
 	mode    string // "step" or "free"
 	current uint64 // the event the stepper holds, 0 if none
 	target  unitKind
-	bps     []*breakpoint
+	bps     []*Breakpoint
 	hit     string        // the breakpoint that stopped the run last
 	stopped chan struct{} // closed (and replaced) when the stepper stops
 	ended   bool
