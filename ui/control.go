@@ -90,6 +90,9 @@ func (s *Server) Sink() trace.Sink { return s }
 // Emit implements trace.Sink: it keeps a copy of e, tells the pages, and,
 // when live, stops at breakpoints and hands e to the Stepper.
 func (s *Server) Emit(e *trace.Event) {
+	if s.heldPending.Load() > 0 && e.Layer == trace.LayerLink && e.Name == "held" {
+		s.noteHeld(e)
+	}
 	s.hist.add(e)
 	s.wakeClients()
 	if s.stepper == nil {

@@ -258,8 +258,16 @@ func TestHoldZeroWindow(t *testing.T) {
 	d.call("POST", "/api/play", "", nil)
 	d.waitFor("the held segment", func(st ui.State) bool { return st.Held == 1 })
 	var hs ui.Holds
-	d.call("GET", "/api/holds", "", &hs)
+	for deadline := time.Now().Add(20 * time.Second); len(hs.Holds) == 0 || hs.Holds[0].Event == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the held packet has no event: %+v", hs)
+		}
+		d.call("GET", "/api/holds", "", &hs)
+	}
 	h := hs.Holds[0]
+	if ev := d.event(h.Event); ev["event"] != "held" || ev["layer"] != "link" || ev["node"] != "client" || ev["bytes"] == nil {
+		t.Fatalf("the held packet's event %d is %v", h.Event, ev)
+	}
 	if h.Point != "link-egress" || h.Node != "client" || h.Fields["window"].(float64) == 0 || !strings.Contains(h.Fields["flags"].(string), "P") || len(hs.Armed) != 0 {
 		t.Fatalf("held %+v, armed %v", h, hs.Armed)
 	}

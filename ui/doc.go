@@ -96,7 +96,9 @@
 //	                       "fin":true},"fix_checksums":true,"delay_ms":N} ->
 //	                       {"id","action","edited","outcome"}
 //
-// A held packet's fields are flags (letters F S R P A U E C), seq, ack,
+// A held unit's event is, for a packet, the link "held" step the stack
+// traces for it (0 until it comes); for a frame or a send, the last event
+// before it was held. A held packet's fields are flags (letters F S R P A U E C), seq, ack,
 // window, payload_hex and len; a frame's opcode, fin and payload_hex
 // (unmasked); a send's fd and payload_hex. Checksums are fixed after an
 // edit unless fix_checksums is false. A held packet leaves the stack's

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -281,7 +282,13 @@ func (s *Server) take(nd *node, point string, match func(a *armed) bool, u *held
 		s.holdID++
 		u.id = s.holdID
 		u.point, u.node, u.since = point, nd.Name, time.Now()
-		_, u.event, _ = s.hist.bounds()
+		if point == PointLinkEgress || point == PointLinkIngress {
+			// The stack traces the packet as a "held" step once the
+			// hook has returned: that step is its event.
+			s.heldPending.Add(1)
+		} else {
+			_, u.event, _ = s.hist.bounds()
+		}
 		u.decided = make(chan decision, 1)
 		s.held = append(s.held, u)
 	}
@@ -297,6 +304,29 @@ func (s *Server) take(nd *node, point string, match func(a *armed) bool, u *held
 	return true
 }
 
+// noteHeld makes a link "held" step the event of the held packet it
+// reports: the oldest held at that point and node without one.
+func (s *Server) noteHeld(e *trace.Event) {
+	point := PointLinkIngress
+	if e.Dir == trace.Out {
+		point = PointLinkEgress
+	}
+	s.hmu.Lock()
+	found := false
+	for _, u := range s.held {
+		if u.point == point && u.node == e.Node && u.event == 0 && bytes.Equal(u.data, e.Data) {
+			u.event = e.ID
+			found = true
+			break
+		}
+	}
+	s.hmu.Unlock()
+	if found {
+		s.heldPending.Add(-1)
+		s.holdsChanged()
+	}
+}
+
 // wait waits for the page's decision on u and forgets u.
 func (s *Server) wait(u *held) decision {
 	d := <-u.decided
@@ -306,6 +336,9 @@ func (s *Server) wait(u *held) decision {
 			s.held = append(s.held[:i], s.held[i+1:]...)
 			break
 		}
+	}
+	if u.event == 0 && (u.point == PointLinkEgress || u.point == PointLinkIngress) {
+		s.heldPending.Add(-1) // its step never came
 	}
 	s.hmu.Unlock()
 	s.holdsChanged()

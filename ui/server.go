@@ -101,6 +101,9 @@ type Server struct {
 	held     []*held
 	holdID   uint64
 	holdsVer atomic.Uint64
+	// heldPending counts held packets whose link "held" step has not
+	// been seen yet.
+	heldPending atomic.Int64
 
 	conns connCache
 
