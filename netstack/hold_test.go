@@ -46,7 +46,8 @@ func TestHoldContinue(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var rec recorder
-			traced := func(which string, o *Options) { o.Tracer = trace.New(&rec) }
+			tr := trace.New(&rec)
+			traced := func(which string, o *Options) { o.Tracer = tr }
 			a, b := newPair(t, tun.PipeOptions{Offload: c.offload}, traced)
 			if c.ether {
 				a, b = newEtherPair(t, traced)
@@ -123,6 +124,7 @@ func TestHoldContinue(t *testing.T) {
 			if n := verdicts(holdAt, hookName, "hold", "step"); n == 0 {
 				t.Errorf("no hold verdict counted: %v", s.Verdicts)
 			}
+			tr.Flush()
 			if !tracedHeld(rec.all(), node, dir) {
 				t.Errorf("no link %s \"held\" step traced", dir)
 			}

@@ -138,7 +138,8 @@ func TestObserverAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	up, down := newEndRecorder(), newEndRecorder()
-	o := &observer{tracer: trace.New(&rec), node: "n", flows: newFlowTable(), pcap: w, clock: faketime.NewManualClock(), up: up, down: down}
+	tr := trace.New(&rec)
+	o := &observer{tracer: tr, node: "n", flows: newFlowTable(), pcap: w, clock: faketime.NewManualClock(), up: up, down: down}
 	in := echoRequest4(addrB4.Addr(), addrA4.Addr(), 1, 1, []byte("in"))
 	out := echoRequest4(addrA4.Addr(), addrB4.Addr(), 1, 2, []byte("out"))
 	o.receive(in, pktMeta{})
@@ -153,6 +154,7 @@ func TestObserverAlone(t *testing.T) {
 		t.Errorf("passed down %d packets", len(g))
 	}
 	var dirs []trace.Dir
+	tr.Flush() // egress packets are deferred
 	for _, e := range rec.all() {
 		if e.Layer == trace.LayerLink && e.Name == "packet" {
 			dirs = append(dirs, e.Dir)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
 )
 
 // Call is one socket call as a CallHook sees it.
@@ -187,7 +188,7 @@ func (s *Sockets) askHook(ctx context.Context, cancel <-chan struct{}, so *socke
 		}
 		if s.tr.Enabled() {
 			s.emit(so, "", callDir(c.Name), "released", c.Name+": hold released, asking again",
-				f("fd", so.fd), f("call", c.Name))
+				(&trace.SocketReleased{FD: so.fd, Call: c.Name}).Fields()...)
 		}
 	}
 }
@@ -295,8 +296,7 @@ func (s *Sockets) traceVerdict(so *socket, c *Call, v *CallVerdict) {
 	effect := verdictEffect(c, v)
 	a := v.action()
 	s.emit(so, "", callDir(c.Name), "verdict", fmt.Sprintf("%s(%d): %s: %s", c.Name, c.FD, a, effect),
-		f("action", a.String()), f("reason", v.Reason), f("rule", v.Rule),
-		f("call", c.Name), f("fd", c.FD), f("effect", effect))
+		(&trace.SocketVerdict{Action: a.String(), Reason: v.Reason, Rule: v.Rule, Call: c.Name, FD: c.FD, Effect: effect}).Fields()...)
 }
 
 // verdictEffect says in words what v does to c.

@@ -277,7 +277,7 @@ func (s *Sockets) closeSocket(so *socket) {
 	so.ep.Close()
 	so.wq.Notify(wakeAll)
 	if s.tr.Enabled() {
-		s.emit(so, conn, "", "close", "descriptor closed", f("fd", fd))
+		s.emit(so, conn, "", "close", "descriptor closed", (&trace.SocketFD{FD: fd}).Fields()...)
 	}
 }
 

@@ -278,7 +278,7 @@ func traceRequest(tr *trace.Tracer, node, conn string, r *http.Request) {
 		Node: node, Layer: trace.LayerWS, Dir: trace.In, Name: "handshake", Conn: conn,
 		Summary: fmt.Sprintf("%s %s %s key=%s version=%s protocols=%q", r.Method, r.RequestURI, r.Proto,
 			r.Header.Get("Sec-WebSocket-Key"), r.Header.Get("Sec-WebSocket-Version"), headerTokens(r.Header, "Sec-WebSocket-Protocol")),
-		Fields: []trace.Field{{Key: "method", Value: r.Method}, {Key: "uri", Value: r.RequestURI}, {Key: "host", Value: r.Host}},
+		Fields: (&trace.WSHandshake{Method: r.Method, URI: r.RequestURI, Host: r.Host}).Fields(),
 	})
 }
 
@@ -286,7 +286,7 @@ func traceResponse(tr *trace.Tracer, node, conn string, dir trace.Dir, status in
 	tr.Emit(trace.Event{
 		Node: node, Layer: trace.LayerWS, Dir: dir, Name: "handshake", Conn: conn,
 		Summary: fmt.Sprintf("%d %s %s", status, http.StatusText(status), detail),
-		Fields:  []trace.Field{{Key: "status", Value: status}},
+		Fields:  (&trace.WSHandshake{Status: trace.Some(status)}).Fields(),
 	})
 }
 

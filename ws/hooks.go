@@ -245,12 +245,8 @@ func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, v *FrameVerdic
 	}
 	e := strings.Join(effect, ", ")
 	c.emit(dir, "verdict", fmt.Sprintf("%v frame: %v: %s", before.Opcode, a, e),
-		trace.Field{Key: "action", Value: a.String()},
-		trace.Field{Key: "reason", Value: v.Reason},
-		trace.Field{Key: "rule", Value: v.Rule},
-		trace.Field{Key: "opcode", Value: before.Opcode.String()},
-		trace.Field{Key: "len", Value: before.Length},
-		trace.Field{Key: "effect", Value: e})
+		(&trace.WSVerdict{Action: a.String(), Reason: v.Reason, Rule: v.Rule, Opcode: before.Opcode.String(),
+			Len: before.Length, Effect: e}).Fields()...)
 }
 
 // writeHooked sends one frame through the hook.

@@ -155,6 +155,9 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	}
 	tr := trace.New(sinks...)
 	tr.Correlate()
+	// Before the pcapng sink is closed: the events the stacks deferred
+	// reach the sinks.
+	defer tr.Flush()
 	say := func(format string, args ...any) {
 		tr.Emit(trace.Event{Node: "demo", Layer: trace.LayerApp, Name: "step", Summary: "── " + fmt.Sprintf(format, args...)})
 	}

@@ -115,6 +115,9 @@ const (
 // close 1001 to every WebSocket client, closes the listeners and the
 // stack, and returns.
 func Serve(ctx context.Context, cfg ServeConfig) error {
+	// Last: the events the stack deferred reach the sinks before the
+	// caller closes what they write to.
+	defer cfg.Tracer.Flush()
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return err
