@@ -312,7 +312,7 @@ func (p *uiPage) click(css string) {
 	if err := json.Unmarshal([]byte(v), &xy); err != nil {
 		p.t.Fatalf("no element %s to click (%q)", css, v)
 	}
-	for _, typ := range []string{"mousePressed", "mouseReleased"} {
+	for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
 		p.call("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": xy[0], "y": xy[1], "button": "left", "clickCount": 1}, nil)
 	}
 }
@@ -429,7 +429,8 @@ func TestUI(t *testing.T) {
 	drawn := func(what string) uiState {
 		t.Helper()
 		s := state()
-		p.wait(what, fmt.Sprintf(`glassnet.state.current === %d && glassnet.store.get(%d) && document.querySelector('#events [data-current="true"]') && "drawn"`, s.Current, s.Current))
+		// every event up to it in the page (ids have no gaps), and drawn
+		p.wait(what, fmt.Sprintf(`glassnet.state.current === %d && glassnet.store.get(%d) && glassnet.store.events.length === glassnet.store.events[glassnet.store.events.length - 1].id && document.querySelector('#events [data-current="true"]') && "drawn"`, s.Current, s.Current))
 		return s
 	}
 
@@ -445,6 +446,18 @@ func TestUI(t *testing.T) {
 	}
 	p.wait("the SYN in the ladder", `document.querySelector('#ladder g[data-kind="packet"][data-flags="S"]')`)
 	p.shot("ui-handshake")
+
+	// n goes one event on.
+	p.key("n", 78)
+	p.wait("one step with n", fmt.Sprintf(`glassnet.state.current > %d && "stepped"`, s.Current))
+
+	// The exports are downloads of the history.
+	for _, f := range []string{"jsonl", "pcapng", "perfetto"} {
+		got := p.eval(fmt.Sprintf(`fetch(document.getElementById("exp-%s").href).then((r) => r.status + " " + r.headers.get("content-disposition"))`, f))
+		if !strings.HasPrefix(got, "200 attachment") {
+			t.Errorf("export %s: %s", f, got)
+		}
+	}
 
 	// (1) The first WebSocket frame, with the keyboard: f.
 	p.key("f", 70)
@@ -511,6 +524,20 @@ func TestUI(t *testing.T) {
 	p.click("#bp-apply")
 	p.wait("the breakpoint set", `document.getElementById("bp-msg").dataset.result === "ok" && "ok"`)
 
+	// Live rules from the page: a bad one shows the command line's error; a
+	// good one is listed, then removed.
+	p.setValue("#rl-node", "client")
+	p.setValue("#rl-point", "egress")
+	p.setValue("#rl-rule", "loss 200%")
+	p.click("#rl-add")
+	msg = p.wait("the rule error", `document.getElementById("rl-msg").dataset.result === "error" && document.getElementById("rl-msg").textContent`)
+	t.Logf("a bad rule: %s", msg)
+	p.setValue("#rl-rule", "udp : drop")
+	p.click("#rl-add")
+	p.wait("the rule listed", `document.getElementById("rl-msg").dataset.result === "ok" && document.querySelector("#rule-list button[data-rule-id]") && "listed"`)
+	p.click("#rule-list button[data-rule-id]")
+	p.wait("the rule removed", `!document.querySelector("#rule-list button[data-rule-id]") && "removed"`)
+
 	// (5) Hold the next segment the client sends, from the page's form, and
 	// step (the clock stands still between steps, so TCP does not send it
 	// again meanwhile) until it is held.
@@ -520,8 +547,9 @@ func TestUI(t *testing.T) {
 	p.click("#hn-arm")
 	p.wait("the hold armed", `document.getElementById("hn-msg").dataset.result === "ok" && "ok"`)
 	// play clicks Play and waits for the stack to move. A click that did
-	// not reach the server (seen rarely in headless chromium) is made again,
-	// and logged.
+	// not reach the page's handler is made again, and logged: seen now and
+	// then on the Play after a breakpoint, with the button enabled and the
+	// press dispatched, in headless chromium; not understood yet.
 	play := func() {
 		t.Helper()
 		before := state()

@@ -120,11 +120,25 @@ class App {
 
   onLive(m) {
     switch (m.type) {
-      case "events":
-        this.store.add(m.events || []);
+      case "events": {
+        const evs = m.events || [];
+        const have = this.store.events.length ? this.store.events[this.store.events.length - 1].id : (this.state.first || 1) - 1;
+        // a gap the stream did not announce as skipped is fetched, not left
+        if (evs.length && evs[0].id > have + 1 && !this.fetching) {
+          this.fetching = true;
+          api
+            .fetchRange(have + 1, evs[0].id - 1, (got) => this.store.add(got))
+            .catch((err) => this.status("error", "fetching events " + (have + 1) + "–" + (evs[0].id - 1) + ": " + err.message))
+            .finally(() => {
+              this.fetching = false;
+              this.invalidate();
+            });
+        }
+        this.store.add(evs);
         if (!this.focus) this.autoFocus();
         if (this.live && this.store.events.length) this.live.last = this.store.events[this.store.events.length - 1].id;
         break;
+      }
       case "state":
         this.setState(m);
         if (m.held !== undefined && m.held !== this.holds.length) this.refreshHolds();
