@@ -204,6 +204,21 @@ func TestStepAndBreakpoints(t *testing.T) {
 	if !st.ClockPaused {
 		t.Fatal("the clock runs while the stack is paused")
 	}
+	// The socket table, read while the stack is paused at the FIN.
+	var conns struct {
+		Conns []ui.Conn
+		Stale bool
+	}
+	d.call("GET", "/api/conns", "", &conns)
+	nodes := map[string]bool{}
+	for _, c := range conns.Conns {
+		if c.Proto == "tcp" && c.State != "LISTEN" {
+			nodes[c.Node] = true
+		}
+	}
+	if conns.Stale || !nodes["client"] || !nodes["server"] {
+		t.Fatalf("conns while paused: %+v", conns)
+	}
 	// Breakpoints on frames and on TCP state.
 	d.call("POST", "/api/breakpoints", `{"breakpoints":["state TIME-WAIT"]}`, nil)
 	d.call("POST", "/api/play", "", nil)
@@ -578,9 +593,15 @@ func TestHoldReleaseWhilePaused(t *testing.T) {
 	d.waitFor("a step", func(st ui.State) bool { return st.Current != 0 })
 	var hs ui.Holds
 	d.call("GET", "/api/holds", "", &hs)
+	// The answer comes while the stack stays paused: at once if the stack
+	// takes the packet back outside the held step, or within a moment,
+	// pending, if it takes it when it runs.
 	var out ui.Outcome
-	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", hs.Holds[0].ID), `{"action":"release"}`, &out); code != 200 || !out.Pending || !strings.Contains(out.Outcome, "when the stack runs") {
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", hs.Holds[0].ID), `{"action":"release"}`, &out); code != 200 || out.Pending != strings.Contains(out.Outcome, "when the stack runs") {
 		t.Fatalf("release while paused: %d %+v", code, out)
+	}
+	if st := d.state(); !st.Paused || st.Current == 0 {
+		t.Fatalf("no longer paused: %+v", st)
 	}
 	d.finish()
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // appendEventJSON appends e as the JSON object the --trace JSON lines
-// sink writes (trace.NewJSON): id, t, node, layer, dir, event, conn,
+// sink writes (trace.NewJSON): v, id, t, node, layer, dir, event, conn,
 // summary and every field, keys in sorted order (as encoding/json writes
 // a map), strings not HTML-escaped, without a newline. It is the live
 // stream's hot path, so it writes the common value types itself.
@@ -37,7 +37,7 @@ next:
 		}
 		kvs = append(kvs, kv{k: f.Key, v: f.Value, f: true})
 	}
-	for _, k := range [...]string{"id", "t", "node", "layer", "dir", "event", "conn", "summary"} {
+	for _, k := range [...]string{"v", "id", "t", "node", "layer", "dir", "event", "conn", "summary"} {
 		if (k == "conn" && e.Conn == "") || (k == "summary" && e.Summary == "") {
 			continue // a field of that name, if any, stands
 		}
@@ -64,6 +64,8 @@ next:
 			continue
 		}
 		switch x.k {
+		case "v":
+			dst = strconv.AppendInt(dst, trace.SchemaVersion, 10)
 		case "id":
 			dst = strconv.AppendUint(dst, e.ID, 10)
 		case "t":

@@ -71,119 +71,16 @@ func (s *Server) WritePCAPNG(w io.Writer) error {
 }
 
 // WritePerfetto writes the history in the Chrome trace-event JSON format
-// that ui.perfetto.dev and chrome://tracing open: a process per stack, a
-// thread per layer, a slice per event, and flow arrows from each packet to
-// the frames it carried (and back on egress).
+// that ui.perfetto.dev and chrome://tracing open (trace.WritePerfetto): a
+// process per stack, a track per layer, and flow arrows between each
+// packet and the frames it carried.
 func (s *Server) WritePerfetto(w io.Writer) error {
-	pids := map[string]int{}
-	tids := map[string]int{}
-	ts := map[uint64]int64{} // event ID -> its time in ns, for packets and frames
-	var b []byte
-	first := true
-	put := func(v any) error {
-		if first {
-			b = append(b[:0], `{"displayTimeUnit":"ns","traceEvents":[`+"\n"...)
-			first = false
-		} else {
-			b = append(b[:0], ",\n"...)
-		}
-		b = appendJSON(b, v)
-		_, err := w.Write(b)
-		return err
-	}
-	layers := []trace.Layer{trace.LayerLink, trace.LayerIP, trace.LayerTCP, trace.LayerSocket, trace.LayerWS, trace.LayerApp}
-	ids := func(e *trace.Event) (int, int, error) {
-		node := e.Node
-		if node == "" {
-			node = "glassnet"
-		}
-		pid, ok := pids[node]
-		if !ok {
-			pid = len(pids) + 1
-			pids[node] = pid
-			if err := put(map[string]any{"ph": "M", "name": "process_name", "pid": pid, "args": map[string]any{"name": node}}); err != nil {
-				return 0, 0, err
-			}
-			for i, l := range layers {
-				tids[node+" "+string(l)] = i + 1
-				if err := put(map[string]any{"ph": "M", "name": "thread_name", "pid": pid, "tid": i + 1, "args": map[string]any{"name": string(l)}}); err != nil {
-					return 0, 0, err
-				}
-			}
-		}
-		key := node + " " + string(e.Layer)
-		tid, ok := tids[key]
-		if !ok {
-			tid = len(layers) + len(tids) + 1
-			tids[key] = tid
-			if err := put(map[string]any{"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": map[string]any{"name": string(e.Layer)}}); err != nil {
-				return 0, 0, err
-			}
-		}
-		return pid, tid, nil
-	}
-	type end struct{ pid, tid int }
-	where := map[uint64]end{}
-	flows := 0
-	err := s.each(func(e *trace.Event) error {
-		pid, tid, err := ids(e)
-		if err != nil {
-			return err
-		}
-		us := float64(e.T.Nanoseconds()) / 1e3
-		args := map[string]any{"id": e.ID}
-		if e.Summary != "" {
-			args["summary"] = e.Summary
-		}
-		if e.Conn != "" {
-			args["conn"] = e.Conn
-		}
-		if e.Dir != "" {
-			args["dir"] = e.Dir
-		}
-		if err := put(map[string]any{"ph": "X", "name": e.Name, "cat": string(e.Layer), "ts": us, "dur": 1, "pid": pid, "tid": tid, "args": args}); err != nil {
-			return err
-		}
-		isPacket := e.Layer == trace.LayerLink && e.Name == "packet"
-		isFrame := e.Layer == trace.LayerWS && e.Name == "frame"
-		if !isPacket && !isFrame {
-			return nil
-		}
-		ts[e.ID] = e.T.Nanoseconds()
-		where[e.ID] = end{pid, tid}
-		key := "frames"
-		if isFrame {
-			key = "packets"
-		}
-		// A partner seen before this event: an arrow from it to here.
-		for _, other := range idList(e.Field(key)) {
-			t0, ok := ts[other]
-			if !ok {
-				continue
-			}
-			o := where[other]
-			flows++
-			name := "carried"
-			if err := put(map[string]any{"ph": "s", "id": flows, "name": name, "cat": "flow", "ts": float64(t0) / 1e3, "pid": o.pid, "tid": o.tid}); err != nil {
-				return err
-			}
-			if err := put(map[string]any{"ph": "f", "bp": "e", "id": flows, "name": name, "cat": "flow", "ts": us, "pid": pid, "tid": tid}); err != nil {
-				return err
-			}
-		}
+	var evs []trace.Event
+	s.each(func(e *trace.Event) error {
+		evs = append(evs, *e)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if first {
-		b = append(b[:0], `{"displayTimeUnit":"ns","traceEvents":[`...)
-	} else {
-		b = b[:0]
-	}
-	b = append(b, "\n]}\n"...)
-	_, err = w.Write(b)
-	return err
+	return trace.WritePerfetto(w, evs)
 }
 
 // idList reads a list of event IDs from a field: []uint64 from a live
