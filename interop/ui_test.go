@@ -630,6 +630,14 @@ func TestUI(t *testing.T) {
 	p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
 	p.shot("ui-run-dark")
 
+	// The banner for events the live view skipped (a free run the page
+	// fell behind in), fed the stream's message by hand: it counts them and
+	// fetches them from the history.
+	p.eval(`glassnet.onLive({type: "skipped", from: 10, to: 19, count: 10}); "ok"`)
+	p.wait("the skipped banner", `document.getElementById("banner").dataset.skipped === "10" && !document.getElementById("banner").hidden && "shown"`)
+	p.click(`#banner button[data-action="fetch-skipped"]`)
+	p.wait("the skipped events fetched", `document.getElementById("banner").hidden && "fetched"`)
+
 	// (7) Nothing went wrong in the page.
 	p.noProblems("the whole run")
 	if st := p.eval(`document.getElementById("status").dataset.status`); st == "error" {
