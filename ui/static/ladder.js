@@ -77,15 +77,16 @@ export class LadderView {
         node: h.node,
         layer: "link",
         event: "held",
-        dir: h.point && h.point.includes("in") ? "in" : "out",
+        dir: /ingress|-in$/.test(h.point || "") ? "in" : "out",
         flags: f.flags,
         win: f.window,
         payload_len: typeof f.payload_hex === "string" ? f.payload_hex.length / 2 : undefined,
         summary: h.summary || "",
         hold: h,
       };
+      // after the last event before the hold; at the end when that is not known
       let at = this.rows.length;
-      while (at > 0 && this.rows[at - 1].id > pseudo.id) at--;
+      while (pseudo.id && at > 0 && this.rows[at - 1].id > pseudo.id) at--;
       this.rows.splice(at, 0, pseudo);
     }
     this.rows.forEach((e, i) => {
