@@ -19,7 +19,7 @@ func sinkJSON(e *trace.Event) []byte {
 func FuzzEventJSON(f *testing.F) {
 	f.Add("a->b", "sum <b>&\"quoted\"\n\t\x00\x7f", "key", "value\u2028\u2029", int64(-5), 1.5, true)
 	f.Add("", "", "id", "\xff\xfe", int64(0), 1e21, false)
-	f.Add("10.0.0.1:1->10.0.0.2:80", "ok", "summary", "x", int64(1<<62), -0.0, true)
+	f.Add("10.0.0.1:1->10.0.0.2:80", "ok", "summary", "x", int64(1<<62), -1.25e-7, true)
 	f.Add("c", "", "conn", "é", int64(3), 2.0, false)
 	f.Fuzz(func(t *testing.T, conn, summary, key, val string, n int64, x float64, b bool) {
 		e := &trace.Event{ID: 7, T: 3 * time.Millisecond, Node: "client", Layer: trace.LayerTCP, Dir: trace.In, Name: "segment", Conn: conn, Summary: summary,
