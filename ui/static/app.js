@@ -2,7 +2,7 @@
 // selection (shared by every view and the #event=ID of the address) and
 // redraws the views when something changed.
 
-import { Store, connKey } from "./model.js";
+import { Store } from "./model.js";
 import * as api from "./api.js";
 import { ConnsView } from "./conns.js";
 import { EventsView } from "./events.js";
@@ -362,4 +362,3 @@ window.glassnet = app; // for scripts and tests: app.store, app.select(id)
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => app.start());
 else app.start();
 
-export { connKey };
