@@ -632,3 +632,68 @@ func TestRetransmitBreakpoint(t *testing.T) {
 	}
 	d.finish()
 }
+
+// TestHoldActions drops a held data segment (TCP sends it again, and that
+// copy is held next), delays the copy, and duplicates the next segment
+// (the server sees it twice); the conversation still succeeds.
+func TestHoldActions(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and psh","count":3}`, nil); code != 200 {
+		t.Fatalf("arm: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	next := func(after uint64) ui.Hold {
+		t.Helper()
+		var hs ui.Holds
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			d.call("GET", "/api/holds", "", &hs)
+			if len(hs.Holds) == 1 && hs.Holds[0].ID > after {
+				return hs.Holds[0]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no held segment after %d: %+v", after, hs)
+			}
+		}
+	}
+	decide := func(h ui.Hold, body, want string) {
+		t.Helper()
+		var out ui.Outcome
+		if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), body, &out); code != 200 || !strings.HasPrefix(out.Outcome, want) {
+			t.Fatalf("%s: %d %+v", body, code, out)
+		}
+	}
+	var e struct{ Error string }
+	h1 := next(0)
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h1.ID), `{"action":"delay"}`, &e); code != 400 {
+		t.Fatalf("delay without delay_ms: %d %q", code, e.Error)
+	}
+	decide(h1, `{"action":"drop"}`, "dropped")
+	h2 := next(h1.ID)
+	if h2.Fields["seq"] != h1.Fields["seq"] || h2.Fields["payload_hex"] != h1.Fields["payload_hex"] {
+		t.Fatalf("after the drop came %+v, want the same segment again (%+v)", h2.Fields, h1.Fields)
+	}
+	decide(h2, `{"action":"delay","delay_ms":20}`, "goes on after 20ms")
+	h3 := next(h2.ID)
+	decide(h3, `{"action":"duplicate"}`, "sent twice")
+	d.end()
+	var page struct{ Events []map[string]any }
+	copies := 0
+	for from := uint64(1); ; from += 10000 {
+		d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", from, from+9999), "", &page)
+		if len(page.Events) == 0 {
+			break
+		}
+		for _, e := range page.Events {
+			if e["event"] == "packet" && e["node"] == "server" && e["dir"] == "in" && e["seq"] == h3.Fields["seq"] && e["payload_len"].(float64) > 0 {
+				copies++
+			}
+		}
+	}
+	if copies != 2 {
+		t.Fatalf("the server received the duplicated segment %d times", copies)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}
