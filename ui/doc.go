@@ -94,7 +94,8 @@
 //	POST /api/holds/ID     {"action":"release|drop|duplicate|delay","edit":{"flags":"A",
 //	                       "seq":N,"ack":N,"window":N,"payload_hex":"..","opcode":"text",
 //	                       "fin":true},"fix_checksums":true,"delay_ms":N} ->
-//	                       {"id","action","edited","outcome"}
+//	                       {"id","action","edited","outcome","pending"} (pending: the
+//	                       stack, paused at a step, takes the packet back when it runs)
 //
 // A held unit's event is, for a packet, the link "held" step the stack
 // traces for it (0 until it comes); for a frame or a send, the last event
