@@ -271,6 +271,12 @@ function short(e) {
       return "message " + e.type + " " + e.len + " B";
     case "ws unmask":
       return "unmask " + e.key;
+    case "link carried":
+      return "packet #" + e.packet + " carried frame " + (e.frames || []).map((f) => "#" + f).join(" ");
+    case "ws carried":
+      return "frame #" + e.frame + " in packet " + (e.packets || []).map((p) => "#" + p).join(" ");
+    case "link held":
+      return "held at " + (e.hook || "a hook");
     default:
       return e.event + " " + (e.summary || "").slice(0, 30);
   }
