@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -263,3 +264,85 @@ func BenchmarkLiveStreamDrain(b *testing.B) {
 }
 
 var _ net.Conn // the sockets' adapters are net.Conns
+
+// BenchmarkIdleCPU measures the CPU the process uses per second of wall
+// time (cpu-ms/s) while two stacks sit idle: with tracing off, and with
+// the browser view attached, a page connected, and the stacks paused at a
+// step (what --ui costs while a person reads); and, to tell the view's
+// share from its clock's, with tracing off on the pausable clock that
+// --step and --ui use. Each op is 10 ms of wall time.
+func BenchmarkIdleCPU(b *testing.B) {
+	for _, mode := range []string{"trace-off", "pausable-clock", "ui-paused"} {
+		b.Run(mode, func(b *testing.B) {
+			var tr *trace.Tracer
+			var view *ui.Server
+			var clock *netstack.PausableClock
+			if mode != "trace-off" {
+				clock = netstack.NewPausableClock(netstack.PausableClockOptions{})
+				defer clock.Stop()
+			}
+			if mode == "ui-paused" {
+				var err error
+				if view, err = ui.New(ui.Options{Live: true, Clock: clock}); err != nil {
+					b.Fatal(err)
+				}
+				defer view.Close()
+				if _, err := view.Start("127.0.0.1:0"); err != nil {
+					b.Fatal(err)
+				}
+				tr = trace.New(view.Sink())
+			}
+			opts := func(dev tun.Device, addr, node string) netstack.Options {
+				o := netstack.Options{Device: dev, Addrs: []netip.Prefix{netip.MustParsePrefix(addr)}, Tracer: tr, Node: node}
+				if clock != nil {
+					o.Clock = clock
+				}
+				return o
+			}
+			da, db := tun.Pipe(tun.PipeOptions{})
+			x, err := netstack.New(opts(da, "10.0.0.1/24", "client"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer x.Close()
+			y, err := netstack.New(opts(db, "10.0.0.2/24", "server"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer y.Close()
+			ss := sockets.New(y.Stack(), sockets.Options{Tracer: tr, Node: "server"})
+			listened := make(chan error, 1)
+			go func() {
+				l, err := ss.Listener("tcp", "10.0.0.2:80")
+				if err == nil {
+					defer l.Close()
+				}
+				listened <- err
+			}()
+			if view != nil {
+				view.AddNode(ui.Node{Name: "server", Stack: y, Sockets: ss})
+				stop := drawPage(b, view)
+				defer stop()
+				for view.State().Current == 0 { // paused at the listen step
+					time.Sleep(time.Millisecond)
+				}
+			}
+			var before, after syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+			b.ResetTimer()
+			for range b.N {
+				time.Sleep(10 * time.Millisecond)
+			}
+			b.StopTimer()
+			syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+			cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+			b.ReportMetric(float64(cpu.Milliseconds())/b.Elapsed().Seconds(), "cpu-ms/s")
+			if view != nil {
+				view.Stepper().Run()
+			}
+			if err := <-listened; err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
