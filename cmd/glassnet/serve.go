@@ -12,6 +12,7 @@ import (
 
 	"github.com/glassnet/glassnet/internal/app"
 	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ui"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -115,7 +116,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pcapPath := fs.String("pcap", "", "write every packet to `FILE` (pcap)")
 	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
 	addRuleFlags(fs, &cfg.Rules)
-	if err := fs.Parse(args); err != nil {
+	var uiAddr uiFlag
+	fs.Var(&uiAddr, "ui", "serve the browser view at `ADDR` on the host's stack (default "+ui.DefaultAddr+"); the stack runs until the page pauses it")
+	if err := fs.Parse(uiArgs(args)); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -171,6 +174,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Tracer = trace.New(trace.NewJSON(out.trace))
 	}
 	cfg.PCAP, cfg.CallLog = out.pcap, out.calls
+	if uiAddr.set {
+		cfg.UI = &app.UIOptions{Addr: uiAddr.addr}
+	}
 	cfg.Log = stdout
 	if *tracePath == "-" || *callsPath == "-" {
 		cfg.Log = stderr

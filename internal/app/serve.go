@@ -16,11 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+
 	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
+	"github.com/glassnet/glassnet/ui"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -94,6 +97,10 @@ type ServeConfig struct {
 	Ready func()
 	// Rules are hook rules for the link hook points (--egress, --ingress).
 	Rules
+	// UI, if set, serves the browser view of the stack (--ui); the stack
+	// runs freely until the page pauses it or a breakpoint hits (UI.Run
+	// is not needed). The URL goes to Log.
+	UI *UIOptions
 }
 
 // Ports of the plain TCP services on the userspace stack.
@@ -128,16 +135,33 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 
 // run serves until ctx is done, then shuts down and closes the stack.
 func (s *server) run(ctx context.Context) error {
+	if s.clock != nil {
+		defer s.clock.Stop() // after the stack
+	}
 	defer s.st.Close()
+	if s.view != nil {
+		// Before the stack closes: nothing may stay held while it does.
+		defer s.view.Close()
+		// Interrupted while paused: run on, so that the stack can close.
+		stop := context.AfterFunc(ctx, s.view.Stepper().Run)
+		defer stop()
+	}
 	ctlNote, closeCtl := s.listenControl()
 	defer closeCtl()
 	defer s.closeServices()
 	if err := s.startServices(); err != nil {
 		return err
 	}
+	uiLine, err := s.startView()
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(s.cfg.Log, s.readyLine())
 	if ctlNote != "" {
 		fmt.Fprintln(s.cfg.Log, ctlNote)
+	}
+	if uiLine != "" {
+		fmt.Fprintln(s.cfg.Log, uiLine)
 	}
 	if s.cfg.Ready != nil {
 		s.cfg.Ready()
@@ -196,6 +220,8 @@ type server struct {
 	frames *ws.FrameCounter
 	h      *Handlers
 	limit  *connLimit
+	view   *ui.Server // with --ui
+	clock  *netstack.PausableClock
 
 	udpErrors atomic.Uint64 // UDP echo read errors
 
@@ -207,7 +233,7 @@ type server struct {
 
 // startStack runs a stack and a socket table on dev, which it closes on
 // failure. where describes the kernel side, for the ready line.
-func startStack(cfg ServeConfig, dev tun.Device, where string) (*server, error) {
+func startStack(cfg ServeConfig, dev tun.Device, where string) (_ *server, err error) {
 	egress, ingress, err := cfg.Rules.chains()
 	var frames *ws.FrameCounter
 	if err == nil {
@@ -217,6 +243,31 @@ func startStack(cfg ServeConfig, dev tun.Device, where string) (*server, error) 
 		dev.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
+	var view *ui.Server
+	var clock tcpip.Clock
+	var pc *netstack.PausableClock
+	if cfg.UI != nil {
+		pc = netstack.NewPausableClock(netstack.PausableClockOptions{})
+		clock = pc
+		if view, err = ui.New(ui.Options{Live: true, Run: true, Clock: pc, Token: cfg.UI.Token}); err != nil {
+			pc.Stop()
+			dev.Close()
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		defer func() {
+			if err != nil { // the stack did not start: neither does the view
+				view.Close()
+				pc.Stop()
+			}
+		}()
+		if cfg.Tracer == nil {
+			cfg.Tracer = trace.New()
+		}
+		cfg.Tracer.Correlate()
+		cfg.Tracer.AddSink(view.Sink())
+		// The view installs the rules, next to its hold points.
+		egress, ingress = nil, nil
+	}
 	st, err := netstack.New(netstack.Options{
 		Device:  dev,
 		Addrs:   cfg.Addrs,
@@ -225,14 +276,15 @@ func startStack(cfg ServeConfig, dev tun.Device, where string) (*server, error) 
 		PCAP:    cfg.PCAP,
 		Egress:  egress,
 		Ingress: ingress,
-		// Link rules (loss, delay, corrupt, ...) act on what would be
-		// on the wire: MSS segments, not 64 KiB super-packets.
-		SplitGSO: egress != nil || ingress != nil,
+		Clock:   clock,
+		// Link rules (loss, delay, corrupt, ...) and holds act on what
+		// would be on the wire: MSS segments, not 64 KiB super-packets.
+		SplitGSO: egress != nil || ingress != nil || view != nil,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, dev: dev, where: where, st: st, frames: frames}
+	s := &server{cfg: cfg, dev: dev, where: where, st: st, frames: frames, view: view, clock: pc}
 	s.socks = sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
 	s.limit = &connLimit{max: int64(max(cfg.MaxConns, 0)), reset: s.reset}
 	s.h = &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, IdleTimeout: max(cfg.IdleTimeout, 0),
@@ -240,7 +292,31 @@ func startStack(cfg ServeConfig, dev tun.Device, where string) (*server, error) 
 	if frames != nil {
 		s.h.FrameHook = frames
 	}
+	if view != nil {
+		if err = view.AddNode(ui.Node{Name: "glassnet", Stack: st, Sockets: s.socks, Egress: cfg.Rules.Egress, Ingress: cfg.Rules.Ingress}); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		s.h.FrameHook = view.FrameHook("glassnet")
+	}
 	return s, nil
+}
+
+// startView serves the browser view (--ui) and returns the line that
+// says where, or "" when it has none to say.
+func (s *server) startView() (string, error) {
+	if s.view == nil {
+		return "", nil
+	}
+	if s.cfg.UI.Listener != nil {
+		s.view.StartOn(s.cfg.UI.Listener)
+		return "", nil
+	}
+	url, err := s.view.Start(s.cfg.UI.Addr)
+	if err != nil {
+		return "", fmt.Errorf("serve: --ui: %w", err)
+	}
+	return "glassnet: ui at " + url, nil
 }
 
 // listenControl opens the control socket that lets `glassnet ss` list the
@@ -379,6 +455,9 @@ func (s *server) readyLine() string {
 // hooks decided.
 func (s *server) shutdown() {
 	fmt.Fprintln(s.cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
+	if s.view != nil {
+		s.view.Close() // releases what it held
+	}
 	s.h.CloseAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
