@@ -33,16 +33,20 @@ import (
 // and sees the TCP connection end after the lines instead (1006). Both are
 // serve's drop; the summary counts each.
 const (
-	chatSenders      = 3
-	chatListeners    = 1
-	chatLineSize     = 2 << 10
-	chatFastPace     = 20 * time.Millisecond
+	chatSenders   = 3
+	chatListeners = 1
+	chatLineSize  = 2 << 10
+	// The fan-out rate stays well below what one connection carries under
+	// the slowest fault set (delay 20 ms ± 10 ms reorders, and serve's Reno
+	// then keeps about 10 segments in flight: about 280 KB/s), so that
+	// only the slow member's queue overflows.
+	chatFastPace     = 40 * time.Millisecond
 	chatAfterDrop    = 20 // lines each sender sends after the slow member left
 	slowBacklogStart = 2560 << 10
-	slowMaxPause     = 20 * time.Second
+	slowMaxPause     = 40 * time.Second
 	slowRead         = 2 * time.Second
 	slowRcvBuf       = 64 << 10
-	slowDropLimit    = 45 * time.Second // the slow member must be dropped within this
+	slowDropLimit    = 60 * time.Second // the slow member must be dropped within this
 )
 
 type chatSession struct {
@@ -65,9 +69,14 @@ type chatMember struct {
 	t        *tracker
 	joined   chan struct{}
 	finished chan struct{} // every sender's end line arrived (or the member failed)
-	failed   bool
-	expect   map[string]uint64
-	ended    map[string]bool
+	done     chan struct{} // the reader has ended
+	// closeSent: soak has sent its close frame; the reader then expects
+	// serve's 1000. Until then the reader goes on reading, so that serve's
+	// keepalive pings are answered.
+	closeSent atomic.Bool
+	failed    atomic.Bool
+	expect    map[string]uint64
+	ended     map[string]bool
 }
 
 func (e *env) chat(ctx context.Context, rng *rand.Rand) {
@@ -103,7 +112,7 @@ func (s *chatSession) join(ctx context.Context) (*chatMember, bool) {
 		}
 		return nil, false
 	}
-	m := &chatMember{s: s, c: c, addr: c.LocalAddr().String(), joined: make(chan struct{}), finished: make(chan struct{}),
+	m := &chatMember{s: s, c: c, addr: c.LocalAddr().String(), joined: make(chan struct{}), finished: make(chan struct{}), done: make(chan struct{}),
 		expect: map[string]uint64{}, ended: map[string]bool{}}
 	m.t = s.e.stats.track(kindChat, fmt.Sprintf("/chat member %s (faults: %s)", m.addr, s.phase), m.addr)
 	m.t.waiting(true)
@@ -120,7 +129,7 @@ func (s *chatSession) run(ctx context.Context, rng *rand.Rand) {
 		}
 		for _, m := range members {
 			m.c.Close()
-			<-m.finished
+			<-m.done
 			m.t.done()
 		}
 	}()
@@ -206,9 +215,17 @@ func (s *chatSession) run(ctx context.Context, rng *rand.Rand) {
 		s.e.stats.fail(kindSlow, "stalled", fmt.Sprintf("slow member %s: no close within a minute of its drop", s.slowAddr.Load()))
 	}
 	for _, m := range members {
-		if !m.failed {
-			s.e.closeHandshake(kindChat, m.c, s.src, m.t, "/chat member "+m.addr)
+		if m.failed.Load() {
+			continue
 		}
+		m.t.waiting(true)
+		m.closeSent.Store(true)
+		if err := m.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(10*time.Second)); err != nil {
+			s.e.connEnded(kindChat, s.src, err, 0, "/chat member "+m.addr+": close")
+		}
+	}
+	for _, m := range members {
+		<-m.done
 	}
 }
 
@@ -284,14 +301,26 @@ func parseLine(b []byte) (from string, seq uint64, end bool, err error, ok bool)
 }
 
 func (m *chatMember) read() {
-	defer close(m.finished)
+	defer close(m.done)
+	finished := false
+	finish := func() {
+		if !finished {
+			finished = true
+			close(m.finished)
+		}
+	}
+	defer finish()
 	joined := false
 	for {
 		m.c.SetReadDeadline(time.Now().Add(2 * time.Minute))
 		_, b, err := m.c.ReadMessage()
 		if err != nil {
-			if !m.failed && !m.s.closing.Load() {
-				m.failed = true
+			m.t.waiting(false)
+			switch {
+			case m.closeSent.Load() && websocket.IsCloseError(err, websocket.CloseNormalClosure):
+			case m.s.closing.Load():
+			default:
+				m.failed.Store(true)
 				m.s.e.connEnded(kindChat, m.s.src, err, 0, "/chat member "+m.addr)
 			}
 			return
@@ -315,6 +344,8 @@ func (m *chatMember) read() {
 			m.s.e.stats.fail(kindChat, "corrupt", detail+": "+perr.Error())
 		case !m.s.senders[from]:
 			m.s.e.stats.fail(kindChat, "unknown sender", detail)
+		case m.ended[from]:
+			m.s.e.stats.fail(kindChat, "after the end line", fmt.Sprintf("%s: line %d", detail, seq))
 		case end:
 			if m.expect[from] != seq {
 				m.s.e.stats.fail(kindChat, "lost", fmt.Sprintf("%s: %d lines of %d arrived", detail, m.expect[from], seq))
@@ -329,9 +360,9 @@ func (m *chatMember) read() {
 			m.expect[from]++
 			m.s.e.stats.op(kindChat, len(b))
 		}
-		if len(m.ended) == chatSenders {
+		if len(m.ended) == chatSenders && !finished {
 			m.t.waiting(false)
-			return
+			finish()
 		}
 	}
 }
@@ -405,6 +436,9 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 			for s.sent.Load()-start < s.e.slowBacklog && time.Now().Before(deadline) {
 				select {
 				case <-time.After(50 * time.Millisecond):
+				case <-s.slowLeft:
+					// Dropped: read what is left, then the close.
+					deadline = time.Now()
 				case <-s.stop:
 					return
 				}

@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -167,49 +165,6 @@ type sample struct {
 	counters    map[string]uint64
 }
 
-// controlReply is the control socket's answer to {"op":"sockets"}, read
-// as JSON here rather than through ctl.QueryTable so that soak reads the
-// process report ("process") of a serve that gives one and works with one
-// that does not.
-type controlReply struct {
-	Sockets  []json.RawMessage `json:"sockets"`
-	Counters map[string]uint64 `json:"counters"`
-	Process  *struct {
-		HeapInUse  uint64 `json:"heap_inuse"`
-		RSS        uint64 `json:"rss"`
-		Goroutines int    `json:"goroutines"`
-	} `json:"process"`
-	Error string `json:"error"`
-}
-
-// queryControl asks serve's control socket for its table.
-func queryControl(ctx context.Context, name string) (*controlReply, error) {
-	path, err := ctl.Find(name)
-	if err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, `{"op":"sockets"}`+"\n"); err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	var rep controlReply
-	if err := json.NewDecoder(c).Decode(&rep); err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if rep.Error != "" {
-		return nil, fmt.Errorf("control socket: %s", rep.Error)
-	}
-	return &rep, nil
-}
-
 func (p *serveProc) sample(ctx context.Context) (sample, error) {
 	s := sample{heapMB: -1, rssKB: -1, threads: -1, fds: -1, sockets: -1, goroutines: -1, heapInUseMB: -1}
 	if mb, gcs, _ := p.heap(); gcs > 0 {
@@ -233,7 +188,9 @@ func (p *serveProc) sample(ctx context.Context) (sample, error) {
 	if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
 		s.fds = len(ents)
 	}
-	t, err := queryControl(ctx, p.name)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	t, err := ctl.QueryTable(ctx, p.name)
 	if err != nil {
 		return s, err
 	}
