@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"hash/crc32"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/glassnet/glassnet/hook"
+)
+
+func TestEchoMessageRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, text := range []bool{false, true} {
+		for _, size := range []int{0, 1, 125, 126, 70000} {
+			m := makeMsg(rng, 42, text, size)
+			seq, err := checkMsg(m, text)
+			if err != nil || seq != 42 {
+				t.Fatalf("text %v size %d: seq %d, %v", text, size, seq, err)
+			}
+			if len(m) > msgHeader+1 {
+				bad := append([]byte(nil), m...)
+				bad[len(bad)-1] ^= 0x20
+				if _, err := checkMsg(bad, text); err == nil {
+					t.Errorf("text %v size %d: a flipped bit passed the check", text, size)
+				}
+			}
+		}
+	}
+	if _, err := checkMsg([]byte("short"), false); err == nil {
+		t.Error("a short binary message passed")
+	}
+	if _, err := checkMsg([]byte("no numbers here"), true); err == nil {
+		t.Error("a malformed text message passed")
+	}
+}
+
+func TestParseChatLine(t *testing.T) {
+	pad := "abcdef"
+	good := fmt.Sprintf("10.203.0.11:4000: soak 7 %08x %s", crc32.ChecksumIEEE([]byte(pad)), pad)
+	for _, c := range []struct {
+		line    string
+		from    string
+		seq     uint64
+		end, ok bool
+		bad     bool
+	}{
+		{line: good, from: "10.203.0.11:4000", seq: 7, ok: true},
+		{line: "10.203.0.11:4000: soak end 12", from: "10.203.0.11:4000", seq: 12, end: true, ok: true},
+		{line: "* 10.203.0.11:4000 joined"},
+		{line: strings.Replace(good, "abcdef", "abcdeg", 1), from: "10.203.0.11:4000", seq: 7, ok: true, bad: true},
+		{line: "10.203.0.11:4000: hello", from: "10.203.0.11:4000", ok: true, bad: true},
+		{line: "10.203.0.11:4000: soak x y", from: "10.203.0.11:4000", ok: true, bad: true},
+	} {
+		from, seq, end, err, ok := parseLine([]byte(c.line))
+		if ok != c.ok || (err != nil) != c.bad || (ok && (from != c.from || end != c.end)) || (ok && !c.bad && seq != c.seq) {
+			t.Errorf("%q: from %q seq %d end %v err %v ok %v", c.line, from, seq, end, err, ok)
+		}
+	}
+}
+
+// TestScanServeOutput: the ready line, the live heap from gctrace, and
+// every kind of crash line are picked out of serve's output.
+func TestScanServeOutput(t *testing.T) {
+	out := strings.Join([]string{
+		"gc 1 @0.014s 2%: 0.24+2.1+0.006 ms clock, 0.48+0.13/0.45/0.20+0.013 ms cpu, 3->4->3 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+		"glassnet: serving http://10.203.0.2:8080/ on soak1 (kernel side 10.203.0.1/24)",
+		"gc 2 @1.5s 3%: 0.030+0.34+0.004 ms clock, 0.061+0.17/0.077/0.24+0.008 ms cpu, 26->27->11 MB, 28 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+		"panic: runtime error: index out of range [3] with length 3",
+		"fatal error: concurrent map writes",
+		"WARNING: DATA RACE",
+		"a panic: in the middle is not one",
+	}, "\n") + "\n"
+	p := &serveProc{ready: make(chan struct{})}
+	logf, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.scan(strings.NewReader(out), logf)
+	select {
+	case <-p.ready:
+	default:
+		t.Error("the ready line was not seen")
+	}
+	if mb, gcs, _ := p.heap(); mb != 11 || gcs != 2 {
+		t.Errorf("heap %d MB after %d GCs, want 11 after 2", mb, gcs)
+	}
+	if got := p.panicLines(); len(got) != 3 {
+		t.Errorf("crash lines %q, want the panic, the fatal error and the race", got)
+	}
+	b, _ := os.ReadFile(logf.Name())
+	if string(b) != out {
+		t.Error("the log file does not hold serve's output as it came")
+	}
+}
+
+// TestServeRules: every rule soak gives serve parses, so a change in the
+// rule syntax fails here rather than as a serve that does not start.
+func TestServeRules(t *testing.T) {
+	args := serveRules()
+	if len(args)%2 != 0 {
+		t.Fatalf("odd argument list %q", args)
+	}
+	for i := 0; i < len(args); i += 2 {
+		if args[i] != "--ingress" && args[i] != "--egress" {
+			t.Fatalf("argument %q is not a rule flag", args[i])
+		}
+		if _, err := hook.ParseRules([]string{args[i+1]}); err != nil {
+			t.Errorf("%s %q: %v", args[i], args[i+1], err)
+		}
+	}
+}
