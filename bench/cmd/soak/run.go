@@ -248,8 +248,27 @@ func report(cfg config, st *stats, w *watch, srv *serveProc) int {
 	}
 
 	fmt.Fprintf(out, "\nfault sets (by kernel-side address; RST after %d packets from serve to %v throughout):\n", rstAfterPackets, rstAddr)
+	// Each set once, in the order of the rotation, with its phases and time.
+	type setTime struct {
+		n int
+		d time.Duration
+	}
+	byName := map[string]*setTime{}
 	for _, p := range w.phaseLog {
-		fmt.Fprintf(out, "  %-22s %-13v %s\n", p.set.name, p.duration.Round(100*time.Millisecond), strings.Join(p.set.rules, ", "))
+		if byName[p.set.name] == nil {
+			byName[p.set.name] = &setTime{}
+		}
+		byName[p.set.name].n++
+		byName[p.set.name].d += p.duration
+	}
+	for _, f := range faultSets {
+		if t := byName[f.name]; t != nil {
+			rules := strings.Join(f.rules, ", ")
+			if rules == "" {
+				rules = "-"
+			}
+			fmt.Fprintf(out, "  %-22s %3d× %-9v %s\n", f.name, t.n, t.d.Round(time.Second), rules)
+		}
 	}
 	fmt.Fprintln(out, "verdicts serve counted:")
 	if len(w.counters) == 0 {
