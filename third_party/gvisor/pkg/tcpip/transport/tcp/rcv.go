@@ -159,6 +159,19 @@ func (r *receiver) getSendParams() (RcvNxt seqnum.Value, rcvWnd seqnum.Size) {
 		r.ep.rcvQueueMu.Unlock()
 	}
 
+	// glassnet patch 1: round the window up to a whole unit of the window
+	// scale, as Linux does (tcp_select_window). The peer sees only
+	// rcvWnd >> RcvWndScale: rounded down, the right edge it was given moved
+	// back by up to one unit, and a remainder under one unit went out as a
+	// zero window while the peer could have sent up to the old edge and
+	// stamps its ACKs with that SND.NXT (google/gvisor#1610).
+	if unit := seqnum.Size(1) << r.RcvWndScale; newWnd%unit != 0 {
+		newWnd += unit - newWnd%unit
+		if end := r.RcvNxt.Add(newWnd); r.RcvAcc.LessThan(end) {
+			r.RcvAcc = end
+		}
+	}
+
 	// Stash away the non-scaled receive window as we use it for measuring
 	// receiver's estimated RTT.
 	r.rcvWnd = newWnd
@@ -449,6 +462,25 @@ func (r *receiver) handleRcvdSegmentClosing(s *segment, state EndpointState, clo
 	return false, nil
 }
 
+// zeroWindowACK reports whether the ACK field of a segment that
+// acceptable refused must be processed all the same: RFC 9293 §3.10.7.4,
+// "If the RCV.WND is zero, no segments will be acceptable, but special
+// allowance should be made to accept valid ACKs, URGs, and RSTs." (RSTs are
+// handled before this point.) It holds in ESTABLISHED, at a zero advertised
+// window, for a segment that starts within the sequence space already
+// offered to the peer: RCV.NXT <= SEQ <= RcvAcc, the furthest right edge
+// announced, where a pure ACK stamped with the peer's SND.NXT lies. The
+// caller then hands the segment to the sender and not its text or FIN to
+// the receive queue, as Linux and FreeBSD do with a segment at RCV.NXT at a
+// zero window (google/gvisor#1132, #1607).
+// +checklocks:r.ep.mu
+func (r *receiver) zeroWindowACK(state EndpointState, segSeq seqnum.Value) bool {
+	if state != StateEstablished || r.rcvWnd>>r.RcvWndScale != 0 {
+		return false
+	}
+	return segSeq == r.RcvNxt || segSeq.InRange(r.RcvNxt, r.RcvAcc.Add(1))
+}
+
 // handleRcvdSegment handles TCP segments directed at the connection managed by
 // r as they arrive. It is called by the protocol main loop.
 // +checklocks:r.ep.mu
@@ -464,7 +496,9 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 	// This is according to RFC 793, page 68.
 	if !r.acceptable(segSeq, segLen) {
 		r.ep.snd.maybeSendOutOfWindowAck(s)
-		return true, nil
+		// glassnet patch 2: at a zero window the segment's ACK field is
+		// still processed (its text and FIN are not); see zeroWindowACK.
+		return !r.zeroWindowACK(state, segSeq), nil
 	}
 
 	if state != StateEstablished {
