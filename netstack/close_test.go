@@ -101,7 +101,7 @@ func TestCloseDuringTransfer(t *testing.T) {
 // stuckDevice stops accepting writes once stuck is set: Write blocks until
 // Close, like a full device that nobody drains.
 type stuckDevice struct {
-	*tun.Memory
+	*tun.PipeEnd
 	stuck  atomic.Bool
 	closed chan struct{}
 	once   sync.Once
@@ -112,12 +112,12 @@ func (d *stuckDevice) Write(pkts [][]byte) (int, error) {
 		<-d.closed
 		return 0, tun.ErrClosed
 	}
-	return d.Memory.Write(pkts)
+	return d.PipeEnd.Write(pkts)
 }
 
 func (d *stuckDevice) Close() error {
 	d.once.Do(func() { close(d.closed) })
-	return d.Memory.Close()
+	return d.PipeEnd.Close()
 }
 
 // TestCloseStuckDevice: Close must finish even when aborting a connection
@@ -125,7 +125,7 @@ func (d *stuckDevice) Close() error {
 func TestCloseStuckDevice(t *testing.T) {
 	t.Parallel()
 	ma, mb := tun.Pipe(tun.PipeOptions{})
-	da := &stuckDevice{Memory: ma, closed: make(chan struct{})}
+	da := &stuckDevice{PipeEnd: ma, closed: make(chan struct{})}
 	a, err := New(Options{Device: da, Addrs: []netip.Prefix{addrA4}})
 	if err != nil {
 		t.Fatal(err)

@@ -1,47 +1,71 @@
 // Package netstack builds a gVisor TCP/IP stack on a tun.Device.
 //
-// A Stack has one NIC whose link endpoint is written here rather than
-// taken from gVisor's link packages, so that nothing is lost silently:
+// A Stack has one NIC whose link endpoints are written here rather than
+// taken from gVisor's link packages, so that nothing is lost silently.
+// They nest as gVisor's link/sniffer and link/qdisc do, each doing one
+// thing and handing the rest to the next. From gVisor down to the device:
 //
-//   - Ingress: one goroutine reads batches of packets from the device,
-//     checks each one's IP version and header lengths against the bytes
-//     actually read, and hands the good ones to gVisor. Every packet that
-//     fails a check is counted under a DropReason (see Stats) and, when
-//     tracing, reported as a "drop" event. gVisor then verifies checksums
-//     itself (the endpoint claims no offloads) and counts its own failures
-//     (Stats.Malformed).
+//	gVisor NIC
+//	└ link/ethernet   gVisor's, on an Ethernet device only: adds and strips
+//	│                 the frame header, speaks ARP (ethernet.go)
+//	└ endpoint        the stack.LinkEndpoint gVisor holds: PacketBuffers to
+//	│                 bytes and back, checks each packet before gVisor sees
+//	│                 it, offloads offered (endpoint.go, offload.go)
+//	└ hookEndpoint    the link hooks: verdicts, delay queues, hold
+//	│                 (linkhooks.go, delayqueue.go, hold.go)
+//	└ observer        trace and pcap: sees packets as the device moves them,
+//	│                 as tcpdump does; only when tracing or capturing
+//	│                 (observer.go, pcap.go)
+//	└ ethernetFilter  on an Ethernet device, on the way in: the frames a
+//	│                 NIC's address filter passes (ethernet.go)
+//	└ deviceEndpoint  owns the tun.Device: the read loop, batched writes,
+//	                  super-packets, scatter reads into gVisor's memory,
+//	                  device errors (device.go, device_offload.go,
+//	                  scatterread.go)
+//
+// When no hook is installed and nothing observes, the endpoint and the
+// device endpoint talk directly for the zero-copy paths (a gathered write,
+// a scatter read), and a packet costs an atomic load per layer.
+//
+//   - Ingress: one goroutine reads batches of packets from the device and
+//     passes each up. The endpoint checks each one's IP version and header
+//     lengths against the bytes actually read, and hands the good ones to
+//     gVisor. Every packet that fails a check is counted under a
+//     DropReason (see Stats) and, when tracing, reported as a "drop" event.
+//     gVisor then verifies checksums itself (the endpoint claims no
+//     offloads) and counts its own failures (Stats.Malformed).
 //   - Egress: gVisor's WritePackets serializes each packet and writes the
 //     batch to the device, blocking while the device is full. There is no
 //     queue of our own to overflow; a packet is dropped, and counted, only
 //     when the device is closed or fails.
 //   - Hooks: a hook.Chain at the link ingress (before the checks) and one
 //     at the link egress (before the device write) may drop, modify,
-//     delay, duplicate or inject packets (Options.Ingress and Egress,
-//     Stack.SetIngress and SetEgress; linkhooks.go says how each verdict
-//     is carried out). Delayed packets wait in a bounded queue per
+//     delay, duplicate, inject or hold packets (Options.Ingress and
+//     Egress, Stack.SetIngress and SetEgress; linkhooks.go says how each
+//     verdict is carried out). Delayed packets wait in a bounded queue per
 //     direction with a goroutine of its own, never in gVisor's; a packet
-//     that finds it full is a counted drop (DropQueueFull). Every non-pass
-//     verdict is counted (Stats.Verdicts, and Stats.Drops for drops) and,
-//     when tracing, is a trace.LayerLink "verdict" event with the fields
-//     hook, action, reason and rule. With no chain installed a packet
-//     costs one atomic load.
+//     that finds it full is a counted drop (DropQueueFull). A held packet
+//     leaves the path until Stack.Continue sends it on (hold.go). Every
+//     non-pass verdict is counted (Stats.Verdicts, and Stats.Drops for
+//     drops) and, when tracing, is a trace.LayerLink "verdict" event (a
+//     "held" one for a hold) with the fields hook, action, reason and rule.
+//   - Device errors: a read or write error other than the device's own
+//     Close is counted under its reason (Stats.DeviceErrors) and retried
+//     after a pause that doubles up to a second. When the device is gone
+//     (its interface deleted, its descriptor closed under it) the stack
+//     stops by itself: Done is closed and Err says why (ErrDeviceGone).
 //
-// Ethernet devices: a device that implements tun.LinkLayer (tun.NIC, an
-// AF_PACKET socket on an interface) carries Ethernet frames rather than IP
-// packets. New then puts gVisor's link/ethernet endpoint on top of ours and
-// registers the ARP protocol; IPv6 neighbor discovery is part of gVisor's
-// ipv6. The ethernet wrapper adds the header on the way out and strips it
-// on the way in; our endpoint stays the only place where packets are read,
-// written, checked, counted and traced, so it keeps the properties above:
-// ingress checks the frame first (a whole header, a destination MAC that
-// is ours, broadcast or multicast, an EtherType of IPv4, IPv6 or ARP, an
-// ARP body long enough) and then the IP packet inside as for a TUN, and
-// every failure is a counted drop (DropEthernetShort, DropOtherHost,
-// DropEtherType, DropARPShort). This was chosen over a second endpoint type
-// for Ethernet so that a tun.Device keeps meaning "moves packets", with one
-// optional interface saying whose link layer they carry, and the read
-// loop, the batching and the drop accounting exist once. Trace events then
-// print the MACs before the usual summary, as tcpdump -e does
+// Ethernet devices: a device that implements tun.LinkLayer
+// (tun.PacketSocket, an AF_PACKET socket on an interface) carries Ethernet
+// frames rather than IP packets. New then puts gVisor's link/ethernet
+// endpoint on top of ours and registers the ARP protocol; IPv6 neighbor
+// discovery is part of gVisor's ipv6. Ingress checks the frame first (a
+// whole header, a destination MAC that is ours, broadcast or multicast, an
+// EtherType of IPv4, IPv6 or ARP, an ARP body long enough) and then the IP
+// packet inside as for a TUN, and every failure is a counted drop
+// (DropEthernetShort, DropOtherHost, DropEtherType, DropARPShort). Link
+// hooks see the IP packet inside a frame. Trace events print the MACs
+// before the usual summary, as tcpdump -e does
 // ("02:00:00:00:00:0a > 02:00:00:00:00:0b, IP 10.0.0.1.5000 > ..."; ARP as
 // "ARP, Request who-has 10.0.0.2 tell 10.0.0.1"), and the pcap capture is
 // LINKTYPE_ETHERNET.
@@ -66,7 +90,7 @@
 //
 // Usage:
 //
-//	dev := ... // a tun.Device: tun.Pipe for tests, a TUN for real traffic
+//	dev := ... // a tun.Device: one end of tun.Pipe for tests, a TUN for real traffic
 //	st, err := netstack.New(netstack.Options{
 //		Device: dev,
 //		Addrs:  []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24")},
@@ -77,6 +101,7 @@
 //		return err
 //	}
 //	defer st.Close() // stops the read loop, closes dev, waits for gVisor
+//	go func() { <-st.Done(); log.Print(st.Err()) }() // non-nil if dev went away
 //
 //	s := st.Stack() // the *stack.Stack that package sockets builds on
 //	_ = s

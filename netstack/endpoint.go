@@ -1,77 +1,54 @@
 package netstack
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
-	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
 )
 
-// endpoint is the link endpoint between a tun.Device and gVisor. On a plain
-// device it has no offloads, so gVisor verifies every checksum; on a
-// tun.OffloadDevice it moves super-packets (offload.go). On a device that carries bare
-// IP packets it has no link header; on a tun.LinkLayer device it moves
-// whole Ethernet frames and sits under gVisor's link/ethernet endpoint,
-// which adds and strips the header (see Stack.build).
+// endpoint is the outermost of the stack's own link endpoints, the one
+// gVisor's NIC holds (under gVisor's link/ethernet on an Ethernet device):
+// it turns gVisor's PacketBuffers into bytes on the way out and bytes into
+// PacketBuffers on the way in, checks every packet before gVisor sees it
+// (classify), and says what the link offers (MTU, offloads). The endpoints
+// below it each do one thing (doc.go shows the nesting): down is the next
+// one toward the device, dev the innermost, which the gathered write uses
+// directly when nothing between reads the bytes.
 //
-// Ingress is one goroutine that reads batches from the device, checks each
-// packet (classify) and delivers the good ones. Egress is synchronous:
-// WritePackets serializes the packets and writes them to the device in
-// batches, blocking while the device is full. Nothing is dropped without
-// being counted with a reason.
+// Egress is synchronous: WritePackets serializes the packets and sends
+// them down in batches, blocking while the device is full. Nothing is
+// dropped without being counted with a reason.
 type endpoint struct {
-	dev      tun.Device
-	mtu      atomic.Uint32
-	batch    int // packets per device Read
-	wbatch   int // packets per device Write
-	counters *counters
-	tap      *tap // nil when neither tracing nor capture is on; set before start
-
-	// l2 marks an Ethernet device (tun.LinkLayer), hw its MAC; frameMax
-	// is the read buffer size, the longest frame or packet the device
-	// returns whole.
-	l2       bool
-	hw       tcpip.LinkAddress
-	frameMax int
+	mtu    atomic.Uint32
+	l2     bool              // the device carries Ethernet frames
+	hw     tcpip.LinkAddress // its MAC
+	wbatch int               // packets per device Write
+	acct   *linkAccount
 
 	dispatcher atomic.Pointer[dispatcherRef]
 
-	closed    atomic.Bool
-	closeOnce sync.Once
-	closeErr  error
-	wg        sync.WaitGroup
+	down packetSender
+	dev  *deviceEndpoint
 
 	out sync.Pool // *outBatch
 
-	// The link hook points (linkhooks.go) and the queues that hold the
-	// packets their hooks delay, one per direction.
-	egress, ingress hook.Point
-	outQ, inQ       *delayQueue
-
-	// Segmentation offload (offload.go). od is the device's offload
-	// side when the endpoint uses it, else nil; gsoMax is nonzero when
-	// gVisor may hand down TCP super-packets. rxValid is the RX checksum
-	// capability reported while rxMu is held for one delivery. split
-	// asks for super-packets to be cut before hooks and tap; seg is the
-	// read loop's buffer for that.
-	od       tun.OffloadDevice
-	vw       tun.VectorWriter // od's, if it has one
-	sr       tun.SplitReader  // od's, if it has one
+	// Segmentation offload (offload.go): offloads are the device's when
+	// the stack uses them; gsoMax is nonzero when gVisor may hand down
+	// TCP super-packets. rxValid is the RX checksum capability reported
+	// while rxMu is held for one delivery. split asks for super-packets
+	// to be cut before whatever reads the bytes below.
 	offloads tun.Offload
 	gsoMax   uint32
 	rxMu     sync.Mutex
 	rxValid  atomic.Bool
 	split    atomic.Bool
-	seg      []byte
 }
 
 // dispatcherRef boxes the interface so it fits an atomic.Pointer.
@@ -89,7 +66,7 @@ type outBatch struct {
 	vecs  [][][]byte
 	sizes []int
 
-	// Segments cut in software for hooks and tap (splitOut).
+	// Segments cut in software for what reads the bytes (splitOut).
 	sbufs    [][]byte
 	sgso     []tun.GSO
 	segStore [][]byte
@@ -97,135 +74,69 @@ type outBatch struct {
 
 var _ stack.LinkEndpoint = (*endpoint)(nil)
 
-func newEndpoint(dev tun.Device, batch, queue int, c *counters) *endpoint {
-	if batch <= 0 {
-		batch = dev.BatchSize()
-	}
-	if batch <= 0 {
-		batch = 1
-	}
-	wbatch := dev.BatchSize()
-	if wbatch <= 0 {
-		wbatch = 1
-	}
-	e := &endpoint{dev: dev, batch: batch, wbatch: wbatch, counters: c, frameMax: dev.MTU()}
-	mtu := dev.MTU()
-	if ll, ok := dev.(tun.LinkLayer); ok {
+func newEndpoint(dev *deviceEndpoint, acct *linkAccount) *endpoint {
+	e := &endpoint{wbatch: dev.wbatch, acct: acct, dev: dev}
+	mtu := dev.dev.MTU()
+	if ll, ok := dev.dev.(tun.LinkLayer); ok {
 		e.l2 = true
 		e.hw = tcpip.LinkAddress(ll.HardwareAddr())
 		// The ethernet wrapper reports this minus the header to IP.
 		mtu += header.EthernetMinimumSize
-		e.frameMax = max(ll.MaxFrameSize(), mtu)
 	}
 	e.mtu.Store(uint32(mtu))
-	e.setupOffload(dev)
+	e.offloads = dev.setupOffload()
+	if tso := tun.OffloadCsum | tun.OffloadTSO4 | tun.OffloadTSO6; e.offloads&tso == tso {
+		e.gsoMax = gsoMaxSize
+	}
 	e.out.New = func() any { return new(outBatch) }
-	e.outQ = newDelayQueue(queue, e.sendDelayed, func(b []byte) { e.drop(trace.Out, DropDeviceClosed, len(b)) })
-	e.inQ = newDelayQueue(queue, func(b []byte, g tun.GSO) { e.deliverPacket(b, rxMeta{gso: g, segs: segmentsOut(b, g)}) },
-		func(b []byte) { e.drop(trace.In, DropDeviceClosed, len(b)) })
 	return e
 }
 
-// start launches the ingress goroutine.
-func (e *endpoint) start() {
-	e.outQ.start()
-	e.inQ.start()
-	e.wg.Add(1)
-	if e.od != nil {
-		go e.readLoopGSO()
-		return
-	}
-	go e.readLoop()
-}
-
-func (e *endpoint) readLoop() {
-	defer e.wg.Done()
-	size := e.frameMax
-	if size <= 0 {
-		size = header.IPv6MinimumMTU
-	}
-	bufs := make([][]byte, e.batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, size)
-	}
-	sizes := make([]int, e.batch)
-	for {
-		n, err := e.dev.Read(bufs, sizes)
-		n = min(max(n, 0), len(bufs))
-		for i := 0; i < n; i++ {
-			size := sizes[i]
-			if size > len(bufs[i]) {
-				e.drop(trace.In, DropTruncated, size)
-				continue
-			}
-			if size < 0 {
-				size = 0
-			}
-			e.deliver(bufs[i][:size])
-		}
-		if err != nil {
-			if e.closed.Load() || errors.Is(err, tun.ErrClosed) {
-				return
-			}
-			// A transient device error: back off briefly rather than spin.
-			time.Sleep(time.Millisecond)
-		}
-	}
-}
-
-// deliver runs the ingress hooks, if any, on one packet read from the
-// device, then checks it and hands it to gVisor. b is only borrowed.
-func (e *endpoint) deliver(b []byte) {
-	e.deliverMeta(e.ingress.Load(), b, rxMeta{})
-}
-
-// deliverNow checks one packet and hands it to gVisor, or counts why not.
-// b is only borrowed: gVisor gets a copy.
-func (e *endpoint) deliverNow(b []byte) { e.deliverPacket(b, rxMeta{}) }
-
-// deliverPacket is deliverNow for a packet with offload metadata.
-func (e *endpoint) deliverPacket(b []byte, m rxMeta) {
+// receive implements packetReceiver: it checks one packet and hands gVisor
+// a copy, or counts why not. b is only borrowed.
+func (e *endpoint) receive(b []byte, m pktMeta) {
 	var (
 		proto  tcpip.NetworkProtocolNumber
 		reason DropReason
 	)
-	if e.ethernet() {
+	if e.l2 {
 		proto, reason = classifyFrame(b, e.hw)
 	} else {
 		proto, reason = classify(b)
 	}
 	if reason != "" {
-		e.drop(trace.In, reason, len(b))
+		e.acct.drop(trace.In, reason, len(b))
 		return
 	}
 	ref := e.dispatcher.Load()
 	if ref == nil || ref.d == nil {
-		e.drop(trace.In, DropDetached, len(b))
+		e.acct.drop(trace.In, DropDetached, len(b))
 		return
 	}
-	e.counters.packetsIn.Add(1)
-	e.counters.bytesIn.Add(uint64(len(b)))
+	c := e.acct.c
+	c.packetsIn.Add(1)
+	c.bytesIn.Add(uint64(len(b)))
 	if m.gso.Type != tun.GSONone {
-		e.counters.gsoIn.Add(1)
-		e.counters.gsoSegsIn.Add(uint64(m.segs))
+		c.gsoIn.Add(1)
+		c.gsoSegsIn.Add(uint64(m.segs))
 	}
-	if e.tap != nil {
-		e.tap.packet(trace.In, b, m.gso)
-	}
-	if e.od != nil {
-		e.dispatchOffload(ref.d, proto, b, m.valid)
+	if e.offloads != 0 {
+		e.deliverChecked(ref.d, proto, b, m.valid)
 		return
 	}
-	dispatch(ref.d, proto, b)
+	deliverCopy(ref.d, proto, b)
 }
 
-// dispatch hands gVisor a copy of b.
+// readsIn implements packetReceiver: what reaches gVisor is copied, not read.
+func (*endpoint) readsIn() bool { return false }
+
+// deliverCopy hands gVisor a copy of b.
 //
 // A large packet (a super-packet) is copied as two views, the first
 // holding every header: gVisor clones the chunk under a header it pulls up
 // when the chunk is shared, and a clone of a small chunk is cheap, of a
 // 64 KiB one is another copy of the packet.
-func dispatch(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte) {
+func deliverCopy(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte) {
 	var payload buffer.Buffer
 	if len(b) > splitHeadOver {
 		payload = buffer.MakeWithData(b[:headView])
@@ -246,17 +157,6 @@ const (
 	splitHeadOver = 4096
 	headView      = 256
 )
-
-// ethernet reports whether the device carries Ethernet frames.
-func (e *endpoint) ethernet() bool { return e.l2 }
-
-// drop counts a packet of size bytes that goes no further.
-func (e *endpoint) drop(dir trace.Dir, reason DropReason, size int) {
-	e.counters.drop(reason)
-	if e.tap != nil {
-		e.tap.drop(dir, reason, size)
-	}
-}
 
 // WritePackets implements stack.LinkWriter. It blocks while the device is
 // full. Packets it cannot write because the device is closed or failed are
@@ -288,9 +188,9 @@ func (e *endpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
 	if len(list) == 0 {
 		return 0, nil
 	}
-	if e.closed.Load() {
+	if e.dev.closed.Load() {
 		for _, pkt := range list {
-			e.drop(trace.Out, DropDeviceClosed, pkt.Size())
+			e.acct.drop(trace.Out, DropDeviceClosed, pkt.Size())
 		}
 		return 0, &tcpip.ErrClosedForSend{}
 	}
@@ -303,117 +203,58 @@ func (e *endpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
 			chunk = chunk[:e.wbatch]
 		}
 		list = list[len(chunk):]
-		chain := e.egress.Load()
-		if e.vw != nil && chain == nil && e.tap == nil {
-			// Nothing looks at the bytes: the device gathers each
+		var (
+			n  int
+			ok bool
+		)
+		reads := e.down.readsOut()
+		if e.dev.vw != nil && !reads {
+			// Nothing reads the bytes: the device gathers each
 			// packet from gVisor's views, with no copy here.
 			ob.gather(chunk, e)
-			if !e.writeVecBatch(ob, &written) {
-				for _, pkt := range list {
-					e.drop(trace.Out, DropDeviceClosed, pkt.Size())
+			n, ok = e.dev.sendVec(ob.vecs, ob.gso, ob.sizes)
+		} else {
+			ob.fill(chunk, e)
+			bufs, gso := ob.bufs, ob.gso
+			split := false
+			if e.gsoMax > 0 && reads {
+				if e.split.Load() {
+					bufs, gso = ob.splitOut(e, bufs, gso)
+					split = len(bufs) != len(chunk)
 				}
-				break
-			}
-			continue
-		}
-		ob.fill(chunk, e)
-		bufs, gso := ob.bufs, ob.gso
-		split := false
-		if e.gsoMax > 0 && (chain != nil || e.tap != nil) {
-			if e.split.Load() {
-				bufs, gso = ob.splitOut(e, bufs, gso)
-				split = len(bufs) != len(chunk)
-			}
-			// Hooks and captures see complete checksums.
-			for i := range bufs {
-				if tun.CompleteChecksum(bufs[i], gso[i]) {
-					gso[i].NeedsCsum, gso[i].CsumStart, gso[i].CsumOffset = false, 0, 0
+				// What reads the bytes sees complete checksums.
+				for i := range bufs {
+					if tun.CompleteChecksum(bufs[i], gso[i]) {
+						gso[i].NeedsCsum, gso[i].CsumStart, gso[i].CsumOffset = false, 0, 0
+					}
 				}
 			}
-		}
-		if chain != nil {
-			bufs, gso = e.hookOut(chain, bufs, gso)
-		}
-		if e.tap != nil {
-			for i, b := range bufs {
-				e.tap.packet(trace.Out, b, gso[i])
+			n, ok = e.down.send(bufs, gso)
+			if split {
+				// The segmenter's cuts do not change how many of
+				// gVisor's packets were taken.
+				n = 0
+				if ok {
+					n = len(chunk)
+				}
 			}
 		}
-		before := written
-		ok := e.writeBatch(bufs, gso, &written)
-		if chain != nil || split {
-			// What the hooks dropped, delayed or added, or the
-			// segmenter cut, does not change how many of gVisor's
-			// packets were taken.
-			written = before + len(chunk)
-			if !ok {
-				written = before
-			}
-		}
+		written += n
 		if !ok {
 			// The device is closed: nothing more will go out.
 			for _, pkt := range list {
-				e.drop(trace.Out, DropDeviceClosed, pkt.Size())
+				e.acct.drop(trace.Out, DropDeviceClosed, pkt.Size())
 			}
 			break
 		}
 	}
 	if written == 0 {
-		if e.closed.Load() {
+		if e.dev.closed.Load() {
 			return 0, &tcpip.ErrClosedForSend{}
 		}
 		return 0, &tcpip.ErrAborted{}
 	}
 	return written, nil
-}
-
-// writeBatch writes bufs to the device, adding the packets written to
-// *written. A packet the device refuses is dropped as a write error and the
-// rest still go out; it returns false, having counted what is left as
-// dropped, once the device is closed.
-func (e *endpoint) writeBatch(bufs [][]byte, gso []tun.GSO, written *int) bool {
-	for len(bufs) > 0 {
-		var (
-			n   int
-			err error
-		)
-		if e.od != nil {
-			n, err = e.od.WriteGSO(bufs, gso)
-		} else {
-			n, err = e.dev.Write(bufs)
-		}
-		n = min(max(n, 0), len(bufs))
-		for i, b := range bufs[:n] {
-			e.counters.packetsOut.Add(1)
-			e.counters.bytesOut.Add(uint64(len(b)))
-			if e.od != nil && gso[i].Type != tun.GSONone {
-				e.counters.gsoOut.Add(1)
-				e.counters.gsoSegsOut.Add(uint64(segmentsOut(b, gso[i])))
-			}
-		}
-		*written += n
-		bufs = bufs[n:]
-		if e.od != nil {
-			gso = gso[n:]
-		}
-		if len(bufs) == 0 {
-			return true
-		}
-		if errors.Is(err, tun.ErrClosed) || e.closed.Load() {
-			for _, b := range bufs {
-				e.drop(trace.Out, DropDeviceClosed, len(b))
-			}
-			return false
-		}
-		// bufs[0] was refused (or the device stopped short without saying
-		// why, which is treated the same so the loop always advances).
-		e.drop(trace.Out, DropWriteError, len(bufs[0]))
-		bufs = bufs[1:]
-		if e.od != nil {
-			gso = gso[1:]
-		}
-	}
-	return true
 }
 
 // fill serializes pkts into the batch's reusable buffers, with the
@@ -442,20 +283,6 @@ func (ob *outBatch) fill(pkts []*stack.PacketBuffer, e *endpoint) {
 		ob.store[i] = b
 		ob.bufs = append(ob.bufs, b)
 	}
-}
-
-// shutdown closes the device, which ends the read loop, and waits for it.
-// It is safe to call more than once and from several goroutines.
-func (e *endpoint) shutdown() error {
-	e.closeOnce.Do(func() {
-		e.closed.Store(true)
-		// Closing the device first ends a delayed write stuck on it.
-		e.closeErr = e.dev.Close()
-		e.outQ.stop()
-		e.inQ.stop()
-	})
-	e.wg.Wait()
-	return e.closeErr
 }
 
 // MTU implements stack.NetworkLinkEndpoint.
@@ -501,7 +328,7 @@ func (e *endpoint) Attach(d stack.NetworkDispatcher) {
 func (e *endpoint) IsAttached() bool { return e.dispatcher.Load() != nil }
 
 // Wait implements stack.NetworkLinkEndpoint: it waits for the read loop.
-func (e *endpoint) Wait() { e.wg.Wait() }
+func (e *endpoint) Wait() { e.dev.wg.Wait() }
 
 // ARPHardwareType implements stack.NetworkLinkEndpoint.
 func (*endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
@@ -514,7 +341,7 @@ func (*endpoint) ParseHeader(*stack.PacketBuffer) bool { return true }
 
 // Close implements stack.NetworkLinkEndpoint. gVisor calls it when the NIC
 // is removed; it closes the device and waits for the read loop.
-func (e *endpoint) Close() { _ = e.shutdown() }
+func (e *endpoint) Close() { _ = e.dev.shutdown() }
 
 // SetOnCloseAction implements stack.NetworkLinkEndpoint. The Stack owns the
 // endpoint's lifetime, so there is nothing to run.

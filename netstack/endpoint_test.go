@@ -27,7 +27,10 @@ func TestEndpointWriteErrors(t *testing.T) {
 	da, db := tun.Pipe(tun.PipeOptions{MTU: 1280})
 	defer db.Close()
 	var c counters
-	e := newEndpoint(da, 0, 0, &c)
+	acct := &linkAccount{c: &c}
+	d := newDeviceEndpoint(da, 0, acct)
+	e := newEndpoint(d, acct)
+	e.down = d // nothing nested between
 
 	small1, small2 := bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 200)
 	big := make([]byte, 2000)
@@ -54,7 +57,7 @@ func TestEndpointWriteErrors(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 
-	if err := e.shutdown(); err != nil {
+	if err := d.shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	l, release = packetList(small1, small2)

@@ -28,13 +28,13 @@ var (
 // etherDev makes one end of a tun.Pipe an Ethernet device: the pipe
 // carries whole frames, so its MTU is the IP MTU plus the header.
 type etherDev struct {
-	*tun.Memory
+	*tun.PipeEnd
 	mac net.HardwareAddr
 }
 
-func (d etherDev) MTU() int                       { return d.Memory.MTU() - header.EthernetMinimumSize }
+func (d etherDev) MTU() int                       { return d.PipeEnd.MTU() - header.EthernetMinimumSize }
 func (d etherDev) HardwareAddr() net.HardwareAddr { return d.mac }
-func (d etherDev) MaxFrameSize() int              { return d.Memory.MTU() }
+func (d etherDev) MaxFrameSize() int              { return d.PipeEnd.MTU() }
 
 var _ tun.LinkLayer = etherDev{}
 
@@ -53,7 +53,7 @@ func newEtherPair(t *testing.T, edit func(which string, o *Options)) (a, b *Stac
 
 // newEtherSolo is newSolo on an Ethernet device with MAC macA; the test
 // writes frames into the returned end.
-func newEtherSolo(t *testing.T, edit func(o *Options)) (*Stack, *tun.Memory) {
+func newEtherSolo(t *testing.T, edit func(o *Options)) (*Stack, *tun.PipeEnd) {
 	t.Helper()
 	da, db := tun.Pipe(tun.PipeOptions{MTU: 1500 + header.EthernetMinimumSize})
 	t.Cleanup(func() { db.Close() })
@@ -158,7 +158,7 @@ func TestEthernetARPAndPing(t *testing.T) {
 }
 
 // readFrame reads frames from dev until match accepts one.
-func readFrame(t *testing.T, dev *tun.Memory, match func([]byte) bool) []byte {
+func readFrame(t *testing.T, dev *tun.PipeEnd, match func([]byte) bool) []byte {
 	t.Helper()
 	return readUntil(t, dev, func(f []byte) bool {
 		return len(f) >= header.EthernetMinimumSize && match(f)
@@ -270,7 +270,7 @@ func TestEthernetMalformedDropped(t *testing.T) {
 
 // answerARP replies to the ARP request in frame f, claiming the target
 // address for mac.
-func answerARP(t *testing.T, dev *tun.Memory, f []byte, mac net.HardwareAddr) {
+func answerARP(t *testing.T, dev *tun.PipeEnd, f []byte, mac net.HardwareAddr) {
 	t.Helper()
 	req := header.ARP(f[header.EthernetMinimumSize:])
 	if !req.IsValid() || req.Op() != header.ARPRequest {
@@ -398,7 +398,7 @@ func FuzzEthernetIngress(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		before := st.Stats()
-		st.ep.deliver(b)
+		st.dev.up.receive(b, pktMeta{})
 		after := st.Stats()
 		moved := (after.PacketsIn - before.PacketsIn) + (after.Dropped() - before.Dropped())
 		if moved < 1 {

@@ -51,7 +51,7 @@ func mustNew(t testing.TB, o Options) *Stack {
 
 // newSolo builds one stack on end a of a pipe and returns the other end
 // for the test to write raw packets into and read replies from.
-func newSolo(t *testing.T, edit func(o *Options)) (*Stack, *tun.Memory) {
+func newSolo(t *testing.T, edit func(o *Options)) (*Stack, *tun.PipeEnd) {
 	t.Helper()
 	da, db := tun.Pipe(tun.PipeOptions{})
 	t.Cleanup(func() { db.Close() })

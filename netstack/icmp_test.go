@@ -65,7 +65,7 @@ func echoRequest6(src, dst netip.Addr, id, seq uint16, data []byte) []byte {
 }
 
 // readUntil reads packets from dev until match accepts one.
-func readUntil(t *testing.T, dev *tun.Memory, match func([]byte) bool) []byte {
+func readUntil(t *testing.T, dev *tun.PipeEnd, match func([]byte) bool) []byte {
 	t.Helper()
 	got := make(chan []byte, 1)
 	go func() {
@@ -96,7 +96,7 @@ func readUntil(t *testing.T, dev *tun.Memory, match func([]byte) bool) []byte {
 	}
 }
 
-func ping4(t *testing.T, dev *tun.Memory, seq uint16) {
+func ping4(t *testing.T, dev *tun.PipeEnd, seq uint16) {
 	t.Helper()
 	data := []byte("glassnet ping payload")
 	req := echoRequest4(peer4, addrA4.Addr(), 0x4242, seq, data)

@@ -31,7 +31,7 @@ var ipHooks = []struct {
 }
 
 // installIPHooks puts the tracing rules into s's IPv4 and IPv6 tables.
-func installIPHooks(s *stack.Stack, t *tap) {
+func installIPHooks(s *stack.Stack, t *observer) {
 	ipt := s.IPTables()
 	for _, ipv6 := range []bool{false, true} {
 		tables := map[stack.TableID]stack.Table{}
@@ -88,7 +88,7 @@ func withFirstRule(tbl stack.Table, hook stack.Hook, m stack.Matcher, ipv6 bool)
 }
 
 // ipHookMatcher reports every packet it sees and matches none.
-type ipHookMatcher struct{ t *tap }
+type ipHookMatcher struct{ t *observer }
 
 func (m ipHookMatcher) Match(hook stack.Hook, pkt *stack.PacketBuffer, _, _ string) (bool, bool) {
 	m.t.ipStep(hook, pkt)
@@ -96,7 +96,7 @@ func (m ipHookMatcher) Match(hook stack.Hook, pkt *stack.PacketBuffer, _, _ stri
 }
 
 // ipStep emits the event for one packet at one netfilter hook.
-func (t *tap) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
+func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 	if !t.tracer.Enabled() {
 		return
 	}

@@ -105,21 +105,18 @@ func (m ipVerdictMatcher) Match(_ stack.Hook, pkt *stack.PacketBuffer, _, _ stri
 		dir = hook.Out
 	}
 	hp := hook.Packet{Dir: dir, Hook: p.name, Data: data, Time: time.Now()}
-	e := m.st.ep
+	acct := &m.st.acct
 	v := c.Run(&hp, func(v hook.Verdict) {
 		switch v.Action {
 		case hook.Pass, hook.Drop, hook.Modify:
 		default:
 			v.Reason = "unsupported " + v.Action.String() + " at " + p.name
 		}
-		e.counters.verdict(p.name, v)
-		if e.tap != nil {
-			e.tap.verdict(trace.LayerIP, p.dir, p.name, v, data)
-		}
+		acct.verdict(trace.LayerIP, p.dir, p.name, v, data)
 	})
 	switch v.Action {
 	case hook.Drop:
-		e.counters.drop(DropReason(v.Reason))
+		acct.c.drop(DropReason(v.Reason))
 		return false, true
 	case hook.Modify:
 		if !v.KeepChecksums {

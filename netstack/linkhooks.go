@@ -1,10 +1,7 @@
 package netstack
 
 import (
-	"encoding/binary"
 	"time"
-
-	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
@@ -36,177 +33,203 @@ import (
 //	Reply       packets go the other way: at egress they are delivered to
 //	            this stack, at ingress written to the device (both through
 //	            the delay queues, so no hook ever waits)
+//	Hold        the packet leaves the path: not a drop, counted as held
+//	            (Stats.Held) and traced as a link step named "held"; the
+//	            hook keeps its own copy and may send it on later with
+//	            Stack.Continue (hold.go)
 
 // SetEgress installs c at the link egress hook point, replacing what was
 // there; nil removes it. It is safe while packets flow.
-func (st *Stack) SetEgress(c *hook.Chain) { st.ep.egress.Set(c) }
+func (st *Stack) SetEgress(c *hook.Chain) { st.hooks.egress.point.Set(c) }
 
 // SetIngress installs c at the link ingress hook point; nil removes it.
-func (st *Stack) SetIngress(c *hook.Chain) { st.ep.ingress.Set(c) }
+func (st *Stack) SetIngress(c *hook.Chain) { st.hooks.ingress.point.Set(c) }
 
 // DropQueueFull: a hook delayed a packet and the delay queue was full.
 const DropQueueFull DropReason = "queue-full"
 
-// ipOf returns the IP packet in b, a packet or frame of this endpoint, or
-// nil for an Ethernet frame that carries no IP.
-func (e *endpoint) ipOf(b []byte) []byte {
-	if !e.l2 {
-		return b
-	}
-	if len(b) < header.EthernetMinimumSize {
-		return nil
-	}
-	switch binary.BigEndian.Uint16(b[12:14]) {
-	case uint16(header.IPv4ProtocolNumber), uint16(header.IPv6ProtocolNumber):
-		return b[header.EthernetMinimumSize:]
-	}
-	return nil
+// hookEndpoint is the link endpoint that runs the link hooks: it sits
+// between the stack's endpoint, above, and the observer (or the device),
+// below, so that the trace and the capture show what the hooks let
+// through on the way out and what the device read on the way in. Both
+// directions are one hookSide each and go through apply.
+type hookEndpoint struct {
+	framing
+	acct *linkAccount
+	up   packetReceiver // toward the stack
+	down packetSender   // toward the device
+
+	egress, ingress hookSide
 }
 
-// frameLike wraps the IP packet ip for the device: as is on a TUN, or on an
-// Ethernet device behind the header of like, with the addresses swapped
-// when reverse.
-func (e *endpoint) frameLike(like, ip []byte, reverse bool) []byte {
-	if !e.l2 {
-		return ip
-	}
-	f := make([]byte, header.EthernetMinimumSize+len(ip))
-	if reverse {
-		copy(f[0:6], like[6:12])
-		copy(f[6:12], like[0:6])
-	} else {
-		copy(f[0:12], like[0:12])
-	}
-	et := header.IPv4ProtocolNumber
-	if len(ip) > 0 && ip[0]>>4 == 6 {
-		et = header.IPv6ProtocolNumber
-	}
-	binary.BigEndian.PutUint16(f[12:14], uint16(et))
-	copy(f[header.EthernetMinimumSize:], ip)
-	return f
+// hookSide is one direction of the hook endpoint: its hook point and the
+// queue of the packets its hooks delay.
+type hookSide struct {
+	name  string // hook.LinkEgress or hook.LinkIngress
+	dir   trace.Dir
+	point hook.Point
+	q     *delayQueue
 }
 
-// runHook runs chain on one packet or frame b (changed in place if a hook
-// modifies it) and counts and traces each non-pass verdict.
-func (e *endpoint) runHook(chain *hook.Chain, name string, dir trace.Dir, b []byte) (hook.Verdict, bool) {
-	ip := e.ipOf(b)
+func newHookEndpoint(l2 bool, queue int, acct *linkAccount) *hookEndpoint {
+	h := &hookEndpoint{framing: framing{l2: l2}, acct: acct}
+	h.egress = hookSide{name: hook.LinkEgress, dir: trace.Out}
+	h.ingress = hookSide{name: hook.LinkIngress, dir: trace.In}
+	h.egress.q = newDelayQueue(queue, func(b []byte, g tun.GSO) {
+		h.down.send([][]byte{b}, []tun.GSO{g})
+	}, func(b []byte) { h.acct.drop(trace.Out, DropDeviceClosed, len(b)) })
+	h.ingress.q = newDelayQueue(queue, func(b []byte, g tun.GSO) {
+		h.up.receive(b, pktMeta{gso: g, segs: segmentsOut(b, g)})
+	}, func(b []byte) { h.acct.drop(trace.In, DropDeviceClosed, len(b)) })
+	return h
+}
+
+func (h *hookEndpoint) start() {
+	h.egress.q.start()
+	h.ingress.q.start()
+}
+
+func (h *hookEndpoint) stop() {
+	h.egress.q.stop()
+	h.ingress.q.stop()
+}
+
+// other returns the side that packets going the other way from s take.
+func (h *hookEndpoint) other(s *hookSide) *hookSide {
+	if s == &h.egress {
+		return &h.ingress
+	}
+	return &h.egress
+}
+
+// receive implements packetReceiver: the ingress hooks, then up.
+func (h *hookEndpoint) receive(b []byte, m pktMeta) {
+	chain := h.ingress.point.Load()
+	if chain == nil {
+		h.up.receive(b, m)
+		return
+	}
+	copies, inject := h.apply(&h.ingress, chain, b, &m)
+	for range copies {
+		h.up.receive(b, m)
+	}
+	for _, p := range inject {
+		h.up.receive(p, pktMeta{})
+	}
+}
+
+// readsIn implements packetReceiver.
+func (h *hookEndpoint) readsIn() bool {
+	return h.ingress.point.Load() != nil || h.up.readsIn()
+}
+
+// send implements packetSender: the egress hooks, then down. It reports
+// every packet of bufs as taken, whatever the hooks made of it.
+func (h *hookEndpoint) send(bufs [][]byte, gso []tun.GSO) (int, bool) {
+	chain := h.egress.point.Load()
+	if chain == nil {
+		return h.down.send(bufs, gso)
+	}
+	out := bufs[:0:0]
+	outGSO := gso[:0:0]
+	for i, b := range bufs {
+		m := pktMeta{gso: gso[i]}
+		copies, inject := h.apply(&h.egress, chain, b, &m)
+		for range copies {
+			out = append(out, b)
+			outGSO = append(outGSO, m.gso)
+		}
+		for _, p := range inject {
+			out = append(out, p)
+			outGSO = append(outGSO, tun.GSO{})
+		}
+	}
+	if len(out) == 0 {
+		return len(bufs), true
+	}
+	if _, ok := h.down.send(out, outGSO); !ok {
+		return 0, false
+	}
+	return len(bufs), true
+}
+
+// readsOut implements packetSender.
+func (h *hookEndpoint) readsOut() bool {
+	return h.egress.point.Load() != nil || h.down.readsOut()
+}
+
+// apply runs chain on the packet or frame b, at side s, and carries out
+// what of the verdict does not go on at once: a drop or a hold ends the
+// packet here, replies go to the other side's queue, and with a delay the
+// packet, its copies and what the hooks inject go to s's queue. It
+// returns what goes on now: how many times b (changed in place if a hook
+// modified it, with m updated), then the packets to inject after it.
+func (h *hookEndpoint) apply(s *hookSide, chain *hook.Chain, b []byte, m *pktMeta) (int, [][]byte) {
+	v, held, ok := h.run(s, chain, b)
+	if !ok {
+		return 1, nil
+	}
+	switch {
+	case v.Action == hook.Drop:
+		h.acct.c.drop(DropReason(v.Reason))
+		return 0, nil
+	case held:
+		h.acct.c.held.Add(1)
+		return 0, nil
+	case v.Action == hook.Modify:
+		m.valid = false // no longer what the device vouched for
+	}
+	for _, r := range v.Reply {
+		h.queue(h.other(s), h.frameLike(b, r, true), tun.GSO{}, 0)
+	}
+	copies := 1 + max(v.Copies, 0)
+	if v.Delay > 0 {
+		for range copies {
+			h.queue(s, append([]byte(nil), b...), m.gso, v.Delay)
+		}
+		for _, inj := range v.Inject {
+			h.queue(s, h.frameLike(b, inj, false), tun.GSO{}, v.Delay)
+		}
+		return 0, nil
+	}
+	inject := v.Inject
+	if h.l2 && len(inject) > 0 {
+		inject = make([][]byte, len(v.Inject))
+		for i, inj := range v.Inject {
+			inject[i] = h.frameLike(b, inj, false)
+		}
+	}
+	return copies, inject
+}
+
+// run runs chain on one packet or frame b (changed in place if a hook
+// modifies it) and counts and reports each non-pass verdict. held says
+// whether a hook held the packet; ok is false for a frame without IP,
+// which passes unhooked.
+func (h *hookEndpoint) run(s *hookSide, chain *hook.Chain, b []byte) (v hook.Verdict, held, ok bool) {
+	ip := h.ipOf(b)
 	if ip == nil {
-		return hook.Verdict{}, false
+		return hook.Verdict{}, false, false
 	}
 	hd := hook.In
-	if dir == trace.Out {
+	if s.dir == trace.Out {
 		hd = hook.Out
 	}
-	p := hook.Packet{Dir: hd, Hook: name, Data: ip, Time: time.Now()}
-	v := chain.Run(&p, func(v hook.Verdict) {
-		e.counters.verdict(name, v)
-		if e.tap != nil {
-			e.tap.verdict(trace.LayerLink, dir, name, v, ip)
-		}
+	p := hook.Packet{Dir: hd, Hook: s.name, Data: ip, Time: time.Now()}
+	v = chain.Run(&p, func(v hook.Verdict) {
+		held = held || v.Action == hook.Hold
+		h.acct.verdict(trace.LayerLink, s.dir, s.name, v, ip)
 	})
 	if v.Action == hook.Modify && !v.KeepChecksums {
 		_ = hook.FixChecksums(ip)
 	}
-	return v, true
+	return v, held, true
 }
 
-// hookOut runs the egress chain on a batch of serialized packets, with
-// their offload metadata, and returns what goes to the device now; delayed
-// packets and replies go to the queues.
-func (e *endpoint) hookOut(chain *hook.Chain, bufs [][]byte, gso []tun.GSO) ([][]byte, []tun.GSO) {
-	out := bufs[:0:0]
-	outGSO := gso[:0:0]
-	for i, b := range bufs {
-		g := gso[i]
-		v, ok := e.runHook(chain, hook.LinkEgress, trace.Out, b)
-		if !ok {
-			out = append(out, b)
-			outGSO = append(outGSO, g)
-			continue
-		}
-		if v.Action == hook.Drop {
-			e.counters.drop(DropReason(v.Reason))
-			continue
-		}
-		for _, r := range v.Reply {
-			e.queue(e.inQ, trace.In, e.frameLike(b, r, true), tun.GSO{}, 0)
-		}
-		copies := 1 + max(v.Copies, 0)
-		if v.Delay > 0 {
-			for range copies {
-				e.queue(e.outQ, trace.Out, append([]byte(nil), b...), g, v.Delay)
-			}
-			for _, inj := range v.Inject {
-				e.queue(e.outQ, trace.Out, e.frameLike(b, inj, false), tun.GSO{}, v.Delay)
-			}
-			continue
-		}
-		for range copies {
-			out = append(out, b)
-			outGSO = append(outGSO, g)
-		}
-		for _, inj := range v.Inject {
-			out = append(out, e.frameLike(b, inj, false))
-			outGSO = append(outGSO, tun.GSO{})
-		}
+// queue puts b, with its offload metadata, in s's queue to leave after d,
+// or counts it as a queue-full drop.
+func (h *hookEndpoint) queue(s *hookSide, b []byte, g tun.GSO, d time.Duration) {
+	if !s.q.push(b, g, d) {
+		h.acct.drop(s.dir, DropQueueFull, len(b))
 	}
-	return out, outGSO
-}
-
-// hookIn runs the ingress chain on a packet read from the device and
-// delivers what it lets through. b is only borrowed; m is what the device
-// said about it (a modified packet is no longer known good).
-func (e *endpoint) hookIn(chain *hook.Chain, b []byte, m rxMeta) {
-	v, ok := e.runHook(chain, hook.LinkIngress, trace.In, b)
-	if !ok {
-		e.deliverPacket(b, m)
-		return
-	}
-	if v.Action == hook.Modify {
-		m.valid = false
-	}
-	if v.Action == hook.Drop {
-		e.counters.drop(DropReason(v.Reason))
-		return
-	}
-	for _, r := range v.Reply {
-		e.queue(e.outQ, trace.Out, e.frameLike(b, r, true), tun.GSO{}, 0)
-	}
-	n := 1 + max(v.Copies, 0)
-	if v.Delay > 0 {
-		for range n {
-			e.queue(e.inQ, trace.In, append([]byte(nil), b...), m.gso, v.Delay)
-		}
-		for _, inj := range v.Inject {
-			e.queue(e.inQ, trace.In, e.frameLike(b, inj, false), tun.GSO{}, v.Delay)
-		}
-		return
-	}
-	for range n {
-		e.deliverPacket(b, m)
-	}
-	for _, inj := range v.Inject {
-		e.deliverNow(e.frameLike(b, inj, false))
-	}
-}
-
-// queue puts b, with its offload metadata, in q to leave after d, or
-// counts it as a queue-full drop.
-func (e *endpoint) queue(q *delayQueue, dir trace.Dir, b []byte, g tun.GSO, d time.Duration) {
-	if !q.push(b, g, d) {
-		e.drop(dir, DropQueueFull, len(b))
-	}
-}
-
-// sendDelayed writes one packet that waited in the egress queue.
-func (e *endpoint) sendDelayed(b []byte, g tun.GSO) {
-	if e.closed.Load() {
-		e.drop(trace.Out, DropDeviceClosed, len(b))
-		return
-	}
-	if e.tap != nil {
-		e.tap.packet(trace.Out, b, g)
-	}
-	var n int
-	e.writeBatch([][]byte{b}, []tun.GSO{g}, &n)
 }

@@ -22,11 +22,11 @@ import (
 // wire reads everything a solo stack writes, for the test to take in
 // order.
 type wire struct {
-	dev *tun.Memory
+	dev *tun.PipeEnd
 	ch  chan []byte
 }
 
-func newWire(dev *tun.Memory) *wire {
+func newWire(dev *tun.PipeEnd) *wire {
 	w := &wire{dev: dev, ch: make(chan []byte, 1024)}
 	go func() {
 		defer close(w.ch)

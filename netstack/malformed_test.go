@@ -16,7 +16,7 @@ import (
 // smallMTU reports a smaller MTU than the pipe carries, so the stack reads
 // into buffers that a full-size packet overflows.
 type smallMTU struct {
-	*tun.Memory
+	*tun.PipeEnd
 	mtu int
 }
 
@@ -183,7 +183,7 @@ func FuzzIngress(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, b []byte) {
 		before := st.Stats()
-		st.ep.deliver(b)
+		st.dev.up.receive(b, pktMeta{})
 		after := st.Stats()
 		moved := (after.PacketsIn - before.PacketsIn) + (after.Dropped() - before.Dropped())
 		if moved < 1 {

@@ -1,13 +1,9 @@
 package netstack
 
 import (
-	"errors"
-	"time"
-
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
-	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
 )
@@ -40,12 +36,12 @@ import (
 // Trace, capture and link hooks see super-packets for what they are: one
 // packet of up to 64 KiB, described with "gso tcp4 mss 1448 (45 segs)",
 // written to the pcap whole as tcpdump on a TSO NIC shows it. Partial
-// checksums are completed in software before a tap or hook sees a packet
+// checksums are completed in software before a hook or the observer sees a packet
 // (so captures verify and hooks can rewrite), which costs one pass over the
 // bytes only while tracing, capturing or hooking; such a packet then goes
 // to the kernel, or to gVisor, with its checksum complete. With
 // Options.SplitGSO (or SetSplitGSO) the segmenter cuts super-packets into
-// MTU-sized packets before the hooks and the tap instead, so a netem-like
+// MTU-sized packets before the hooks and the observer instead, so a netem-like
 // loss rule drops one MSS segment, not 45.
 
 // gsoMaxSize is the largest super-packet gVisor may hand down: the IPv4
@@ -55,26 +51,6 @@ const gsoMaxSize = 1 << 16
 
 // tcpMaxOptions is room for TCP options beyond what GSO.HdrLen counts.
 const tcpMaxOptions = 40
-
-// setupOffload makes the endpoint use dev's offloads, if it has any and
-// carries bare IP packets.
-func (e *endpoint) setupOffload(dev tun.Device) {
-	od, ok := dev.(tun.OffloadDevice)
-	if !ok || e.l2 {
-		return
-	}
-	o := od.Offloads()
-	if o == 0 {
-		return
-	}
-	e.od, e.offloads = od, o
-	e.vw, _ = dev.(tun.VectorWriter)
-	e.sr, _ = dev.(tun.SplitReader)
-	e.frameMax = tun.MaxSuperPacket
-	if tso := tun.OffloadCsum | tun.OffloadTSO4 | tun.OffloadTSO6; o&tso == tso {
-		e.gsoMax = gsoMaxSize
-	}
-}
 
 // GSOMaxSize implements stack.GSOEndpoint.
 func (e *endpoint) GSOMaxSize() uint32 { return e.gsoMax }
@@ -133,127 +109,29 @@ func segmentsOutLen(size int, g tun.GSO) int {
 // on a device with segmentation offload: with split, MTU-sized packets cut
 // from each super-packet in software before the hooks run; without (the
 // default), the super-packets whole. It is safe while packets flow.
-func (st *Stack) SetSplitGSO(split bool) { st.ep.split.Store(split) }
+func (st *Stack) SetSplitGSO(split bool) {
+	st.ep.split.Store(split)
+	st.dev.split.Store(split)
+}
 
 // Offloads returns the offloads the stack uses on its device: what the
 // device agreed with the kernel, or none (a device without offloads, an
 // Ethernet device, or a TUN opened with tun.Config.NoOffload).
 func (st *Stack) Offloads() tun.Offload { return st.ep.offloads }
 
-// rxMeta is what the endpoint knows of a packet it delivers.
-type rxMeta struct {
-	gso   tun.GSO // of a super-packet delivered whole; zero otherwise
-	segs  int     // segments a super-packet carries
-	valid bool    // checksums known good: gVisor skips verifying them
-}
-
-// readLoopGSO is readLoop on an offload device: super-packets come whole.
-func (e *endpoint) readLoopGSO() {
-	defer e.wg.Done()
-	var bufs [][]byte
-	sizes := make([]int, e.batch)
-	gso := make([]tun.GSO, e.batch)
-	var slots *splitSlots
-	if e.sr != nil {
-		slots = newSplitSlots(e.batch)
-		defer slots.release()
-	}
-	for {
-		if slots != nil && e.ingress.Load() == nil && e.tap == nil {
-			// Nothing looks at the bytes: read into gVisor's views
-			// (splitread.go).
-			if err := e.readSplit(e.sr, slots, sizes, gso); err != nil {
-				if e.closed.Load() || errors.Is(err, tun.ErrClosed) {
-					return
-				}
-				time.Sleep(time.Millisecond)
-			}
-			continue
-		}
-		if bufs == nil {
-			bufs = make([][]byte, e.batch)
-			for i := range bufs {
-				bufs[i] = make([]byte, e.frameMax)
-			}
-		}
-		n, err := e.od.ReadGSO(bufs, sizes, gso)
-		n = min(max(n, 0), len(bufs))
-		for i := 0; i < n; i++ {
-			size := sizes[i]
-			if size > len(bufs[i]) {
-				e.drop(trace.In, DropTruncated, size)
-				continue
-			}
-			e.deliverGSO(bufs[i][:max(size, 0)], gso[i])
-		}
-		if err != nil {
-			if e.closed.Load() || errors.Is(err, tun.ErrClosed) {
-				return
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-}
-
-// deliverGSO delivers one packet read with its metadata: whole, or cut
-// into segments when it is a UDP super-packet or when hooks or the tap
-// asked for segments.
-func (e *endpoint) deliverGSO(b []byte, g tun.GSO) {
-	chain := e.ingress.Load()
-	visible := chain != nil || e.tap != nil
-	if g.Type == tun.GSOUDP || (g.Type != tun.GSONone && visible && e.split.Load()) {
-		n, reason := g.Segments(b)
-		if reason != "" {
-			e.drop(trace.In, DropReason(reason), len(b))
-			return
-		}
-		if e.seg == nil {
-			e.seg = make([]byte, tun.MaxSuperPacket)
-		}
-		e.counters.splitIn.Add(1)
-		for i := range n {
-			m := g.SegmentAt(e.seg, b, i)
-			// The segmenter writes fresh checksums; they are only as
-			// good as the header said the super-packet was.
-			e.deliverMeta(chain, e.seg[:m], rxMeta{valid: g.NeedsCsum || g.DataValid})
-		}
-		return
-	}
-	m := rxMeta{gso: g, valid: g.NeedsCsum || g.DataValid}
-	if g.Type != tun.GSONone {
-		m.segs, _ = g.Segments(b)
-	} else {
-		m.gso = tun.GSO{}
-	}
-	if visible && g.NeedsCsum {
-		// Hooks and captures see complete checksums.
-		tun.CompleteChecksum(b, g)
-		m.gso.NeedsCsum = false
-	}
-	e.deliverMeta(chain, b, m)
-}
-
-func (e *endpoint) deliverMeta(chain *hook.Chain, b []byte, m rxMeta) {
-	if chain != nil {
-		e.hookIn(chain, b, m)
-		return
-	}
-	e.deliverPacket(b, m)
-}
-
-// dispatchOffload hands gVisor a copy of b on an offload device, telling
-// it through the capabilities whether to verify the checksums (see the
+// deliverChecked is deliverCopy on an offload device, telling gVisor
+// through the capabilities whether to verify the checksums (see the
 // comment at the top of this file).
-func (e *endpoint) dispatchOffload(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte, valid bool) {
+func (e *endpoint) deliverChecked(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte, valid bool) {
 	e.rxMu.Lock()
 	e.rxValid.Store(valid)
-	dispatch(d, proto, b)
+	deliverCopy(d, proto, b)
 	e.rxValid.Store(false)
 	e.rxMu.Unlock()
 }
 
 // splitOut cuts the super-packets among bufs into MTU-sized packets with
-// complete checksums, for hooks and the tap that asked for segments. The
+// complete checksums, for the hooks and the observer that asked for segments. The
 // result lives in ob until its next use.
 func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byte, []tun.GSO) {
 	ob.sbufs, ob.sgso = ob.sbufs[:0], ob.sgso[:0]
@@ -273,7 +151,7 @@ func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byt
 			ob.sgso = append(ob.sgso, g)
 			continue
 		}
-		e.counters.splitOut.Add(1)
+		e.acct.c.splitOut.Add(1)
 		need := int(g.HdrLen) + int(g.Size) + tcpMaxOptions
 		for j := range n {
 			if used == len(ob.segStore) {
@@ -288,7 +166,7 @@ func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byt
 			if m == 0 {
 				// gVisor's header length was short of the real
 				// headers: the rest of this packet cannot be cut.
-				e.drop(trace.Out, DropReason(tun.DropGSOHeaders), len(b))
+				e.acct.drop(trace.Out, tun.DropGSOHeaders, len(b))
 				break
 			}
 			used++
@@ -330,36 +208,4 @@ func (ob *outBatch) gather(pkts []*stack.PacketBuffer, e *endpoint) {
 		ob.vecs[i] = ob.parts[at : at+n : at+n]
 		at += n
 	}
-}
-
-// writeVecBatch is writeBatch for gathered packets. It returns false once
-// the device is closed, having counted what was not written.
-func (e *endpoint) writeVecBatch(ob *outBatch, written *int) bool {
-	vecs, gso, sizes := ob.vecs, ob.gso, ob.sizes
-	for len(vecs) > 0 {
-		n, err := e.vw.WriteGSOVec(vecs, gso)
-		n = min(max(n, 0), len(vecs))
-		for i := range n {
-			e.counters.packetsOut.Add(1)
-			e.counters.bytesOut.Add(uint64(sizes[i]))
-			if gso[i].Type != tun.GSONone {
-				e.counters.gsoOut.Add(1)
-				e.counters.gsoSegsOut.Add(uint64(segmentsOutLen(sizes[i], gso[i])))
-			}
-		}
-		*written += n
-		vecs, gso, sizes = vecs[n:], gso[n:], sizes[n:]
-		if len(vecs) == 0 {
-			return true
-		}
-		if errors.Is(err, tun.ErrClosed) || e.closed.Load() {
-			for _, sz := range sizes {
-				e.drop(trace.Out, DropDeviceClosed, sz)
-			}
-			return false
-		}
-		e.drop(trace.Out, DropWriteError, sizes[0])
-		vecs, gso, sizes = vecs[1:], gso[1:], sizes[1:]
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -138,10 +139,17 @@ type Options struct {
 // Stack is a gVisor network stack with one NIC on a tun.Device.
 type Stack struct {
 	s     *stack.Stack
-	ep    *endpoint
 	addrs []netip.Prefix
 	c     counters
+	acct  linkAccount
 	pcap  *pcapWriter
+
+	// The stack's own link endpoints (doc.go shows how they nest): ep
+	// is the one gVisor holds, dev the one that owns the device; the
+	// observer, when there is one, sits between hooks and dev.
+	ep    *endpoint
+	hooks *hookEndpoint
+	dev   *deviceEndpoint
 
 	// ipHooks are the chains of the IP hook points (ipPoints), whose
 	// rules go into gVisor's iptables the first time one is set.
@@ -150,6 +158,11 @@ type Stack struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	closing   chan struct{} // closed when Close begins
+	done      chan struct{} // closed when Close has finished
+
+	errMu sync.Mutex
+	err   error // why the stack stopped on its own
 }
 
 // New builds a stack on opts.Device, assigns the addresses and routes and
@@ -158,19 +171,44 @@ func New(opts Options) (*Stack, error) {
 	if opts.Device == nil {
 		return nil, errors.New("netstack: Options.Device is nil")
 	}
-	st := &Stack{}
-	// The endpoint owns the device from here on: closing it through the
-	// endpoint closes the device exactly once, whether New fails before
-	// gVisor has the NIC or after.
-	st.ep = newEndpoint(opts.Device, opts.ReadBatch, opts.DelayQueue, &st.c)
-	st.ep.egress.Set(opts.Egress)
-	st.ep.ingress.Set(opts.Ingress)
-	st.ep.split.Store(opts.SplitGSO)
+	st := &Stack{closing: make(chan struct{}), done: make(chan struct{})}
+	st.acct.c = &st.c
+	// The device endpoint owns the device from here on: closing it there
+	// closes the device exactly once, whether New fails before gVisor has
+	// the NIC or after.
+	st.dev = newDeviceEndpoint(opts.Device, opts.ReadBatch, &st.acct)
+	st.ep = newEndpoint(st.dev, &st.acct)
+	st.hooks = newHookEndpoint(st.ep.l2, opts.DelayQueue, &st.acct)
+	st.hooks.egress.point.Set(opts.Egress)
+	st.hooks.ingress.point.Set(opts.Ingress)
+	st.SetSplitGSO(opts.SplitGSO)
 	if err := st.build(opts); err != nil {
-		_ = st.ep.shutdown()
+		_ = st.dev.shutdown()
+		st.hooks.stop()
 		return nil, err
 	}
 	return st, nil
+}
+
+// nest links the stack's endpoints in the order doc.go shows, with the
+// observer obs (nil when neither tracing nor capturing) next to the
+// device, and the Ethernet filter under it on an Ethernet device.
+func (st *Stack) nest(obs *observer) {
+	st.acct.obs = obs
+	st.dev.stackSide = st.ep
+	st.hooks.up = st.ep
+	var below packetSender = st.dev
+	var above packetReceiver = st.hooks
+	if obs != nil {
+		obs.up, obs.down = st.hooks, st.dev
+		below, above = obs, obs
+	}
+	st.ep.down = st.hooks
+	st.hooks.down = below
+	if st.ep.l2 {
+		above = &ethernetFilter{hw: st.ep.hw, acct: &st.acct, up: above}
+	}
+	st.dev.up = above
 }
 
 func (st *Stack) build(opts Options) error {
@@ -203,7 +241,7 @@ func (st *Stack) build(opts Options) error {
 	}
 	if opts.PCAP != nil {
 		linkType := uint32(pcapLinkTypeRaw)
-		if st.ep.ethernet() {
+		if st.ep.l2 {
 			linkType = pcapLinkTypeEthernet
 		}
 		w, err := newPCAPWriter(opts.PCAP, linkType)
@@ -218,7 +256,7 @@ func (st *Stack) build(opts Options) error {
 		tcpFactory = tcp.NewProtocolProbe(pr.fire)
 	}
 	netProtos := []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol}
-	if st.ep.ethernet() {
+	if st.ep.l2 {
 		// IPv6 neighbor discovery is part of ipv6; IPv4 needs ARP.
 		netProtos = append(netProtos, arp.NewProtocol)
 	}
@@ -242,14 +280,16 @@ func (st *Stack) build(opts Options) error {
 		return fail(err)
 	}
 
+	var obs *observer
 	if opts.Tracer.Enabled() || st.pcap != nil {
-		st.ep.tap = &tap{tracer: opts.Tracer, node: opts.Node, flows: flows, pcap: st.pcap, clock: s.Clock(), ethernet: st.ep.ethernet()}
+		obs = &observer{tracer: opts.Tracer, node: opts.Node, flows: flows, pcap: st.pcap, clock: s.Clock(), ethernet: st.ep.l2}
 	}
+	st.nest(obs)
 	if opts.Tracer.Enabled() {
-		installIPHooks(s, st.ep.tap)
+		installIPHooks(s, obs)
 	}
 	var linkEP stack.LinkEndpoint = st.ep
-	if st.ep.ethernet() {
+	if st.ep.l2 {
 		linkEP = ethernet.New(st.ep)
 	}
 	if err := s.CreateNICWithOptions(nicID, linkEP, stack.NICOptions{Name: opts.Device.Name(), QDisc: qdisc{st.ep}}); err != nil {
@@ -288,8 +328,53 @@ func (st *Stack) build(opts Options) error {
 	}
 	s.SetRouteTable(table)
 
-	st.ep.start()
+	st.hooks.start()
+	st.dev.start()
+	go st.watchDevice(opts.Device.Name())
 	return nil
+}
+
+// ErrDeviceGone is what Err wraps when the stack stopped because its
+// device went away: the interface was deleted, or its file descriptor
+// closed by someone else.
+var ErrDeviceGone = errors.New("netstack: device gone")
+
+// errClosed is what calls on a closed stack return.
+var errClosed = net.ErrClosed
+
+// watchDevice closes the stack when its device goes away, and records why.
+func (st *Stack) watchDevice(name string) {
+	select {
+	case <-st.dev.gone:
+		st.errMu.Lock()
+		st.err = fmt.Errorf("%w: %s: %w", ErrDeviceGone, name, st.dev.goneErr)
+		st.errMu.Unlock()
+		_ = st.Close()
+	case <-st.closing:
+	}
+}
+
+// Done returns a channel that is closed once the stack has stopped: after
+// Close, or when its device went away (then Err says so).
+func (st *Stack) Done() <-chan struct{} { return st.done }
+
+// Err returns why the stack stopped on its own: an error wrapping
+// ErrDeviceGone, and the device's error, when the device went away. It is
+// nil while the stack runs and after an ordinary Close.
+func (st *Stack) Err() error {
+	st.errMu.Lock()
+	defer st.errMu.Unlock()
+	return st.err
+}
+
+// stopped reports whether the stack is closing or closed.
+func (st *Stack) stopped() bool {
+	select {
+	case <-st.closing:
+		return true
+	default:
+		return st.dev.closed.Load()
+	}
 }
 
 func setTCPOptions(s *stack.Stack, opts Options, cc string) error {
@@ -418,10 +503,10 @@ func (st *Stack) Addrs() []netip.Prefix {
 func (st *Stack) Stats() Stats {
 	s := st.c.snapshot()
 	s.Malformed = malformedFrom(st.s.Stats())
-	if st.ep.od != nil {
+	if st.dev.od != nil {
 		// The device's drops for malformed offload metadata.
-		for r, n := range st.ep.od.OffloadStats().Drops {
-			s.Drops[DropReason(r)] += n
+		for r, n := range st.dev.od.OffloadStats().Drops {
+			s.Drops[r] += n
 		}
 	}
 	return s
@@ -438,6 +523,7 @@ const closeGrace = time.Second
 // and from several goroutines.
 func (st *Stack) Close() error {
 	st.closeOnce.Do(func() {
+		close(st.closing)
 		// Abort connections first, so their RSTs can still reach the wire.
 		aborted := make(chan struct{})
 		go func() {
@@ -450,7 +536,8 @@ func (st *Stack) Close() error {
 		case <-t.C:
 		}
 		t.Stop()
-		err := st.ep.shutdown()
+		err := st.dev.shutdown()
+		st.hooks.stop()
 		<-aborted
 		st.s.Wait()
 		if st.pcap != nil {
@@ -459,6 +546,7 @@ func (st *Stack) Close() error {
 			}
 		}
 		st.closeErr = err
+		close(st.done)
 	})
 	return st.closeErr
 }

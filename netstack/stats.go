@@ -7,10 +7,13 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
 )
 
-// DropReason names why the link endpoint dropped a packet.
-type DropReason string
+// DropReason names why a packet was dropped: one typed set with the
+// device's reasons (tun.DropVnetShort, ...), which Stats.Drops counts too.
+type DropReason = tun.DropReason
 
 // Reasons the link endpoint drops a packet. Ingress reasons describe a packet
 // read from the device that never reached gVisor; egress reasons describe a
@@ -107,6 +110,15 @@ type Stats struct {
 	// Verdicts counts the non-pass verdicts of the link hooks, by hook
 	// point, action and reason.
 	Verdicts map[VerdictKey]uint64
+	// Held counts packets a link hook took out of the path (hook.Hold),
+	// which are not drops; Continued the packets sent on with
+	// Stack.Continue.
+	Held, Continued uint64
+	// DeviceErrors counts the errors the device returned on read and
+	// write, by direction and reason ("read: input/output error"), other
+	// than its Close. A device that fails is read again after a pause that
+	// doubles up to a second; one that is gone stops the stack (Stack.Err).
+	DeviceErrors map[string]uint64
 	// Malformed holds gVisor's own counters of packets that passed the
 	// link checks but were rejected above it.
 	Malformed Malformed
@@ -166,6 +178,7 @@ type counters struct {
 	gsoIn, gsoSegsIn     atomic.Uint64
 	gsoOut, gsoSegsOut   atomic.Uint64
 	splitIn, splitOut    atomic.Uint64
+	held, continued      atomic.Uint64
 	drops                [len(dropReasons)]atomic.Uint64
 
 	// Hook drops under reasons of their own, and hook verdicts; touched
@@ -173,6 +186,22 @@ type counters struct {
 	mu        sync.Mutex
 	hookDrops map[DropReason]uint64
 	verdicts  map[VerdictKey]uint64
+	devErrs   map[string]uint64
+}
+
+// deviceError counts an error of the device in direction dir.
+func (c *counters) deviceError(dir trace.Dir, err error) {
+	k := "read: "
+	if dir == trace.Out {
+		k = "write: "
+	}
+	k += tun.ErrorReason(err)
+	c.mu.Lock()
+	if c.devErrs == nil {
+		c.devErrs = make(map[string]uint64)
+	}
+	c.devErrs[k]++
+	c.mu.Unlock()
 }
 
 func (c *counters) drop(r DropReason) {
@@ -211,6 +240,8 @@ func (c *counters) snapshot() Stats {
 		GSOSegmentsOut: c.gsoSegsOut.Load(),
 		SplitIn:        c.splitIn.Load(),
 		SplitOut:       c.splitOut.Load(),
+		Held:           c.held.Load(),
+		Continued:      c.continued.Load(),
 		Drops:          make(map[DropReason]uint64, len(dropReasons)),
 	}
 	for i, r := range dropReasons {
@@ -224,6 +255,40 @@ func (c *counters) snapshot() Stats {
 	for k, n := range c.verdicts {
 		s.Verdicts[k] = n
 	}
+	s.DeviceErrors = make(map[string]uint64, len(c.devErrs))
+	for k, n := range c.devErrs {
+		s.DeviceErrors[k] = n
+	}
 	c.mu.Unlock()
 	return s
+}
+
+// linkAccount is where every link endpoint reports what it does not pass
+// on: drops and hook verdicts are counted, and reported to the observer
+// when the stack has one (obs is set before the read loop starts).
+type linkAccount struct {
+	c   *counters
+	obs *observer
+}
+
+// drop counts a packet of size bytes that goes no further.
+func (a *linkAccount) drop(dir trace.Dir, reason DropReason, size int) {
+	a.c.drop(reason)
+	if a.obs != nil {
+		a.obs.drop(dir, reason, size)
+	}
+}
+
+// verdict counts a hook's non-pass verdict on the IP packet ip and reports
+// it at layer (a held packet at the link layer as a "held" step).
+func (a *linkAccount) verdict(layer trace.Layer, dir trace.Dir, hookName string, v hook.Verdict, ip []byte) {
+	a.c.verdict(hookName, v)
+	if a.obs == nil {
+		return
+	}
+	if v.Action == hook.Hold && layer == trace.LayerLink {
+		a.obs.held(dir, hookName, v, ip)
+		return
+	}
+	a.obs.verdict(layer, dir, hookName, v, ip)
 }

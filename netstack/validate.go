@@ -56,20 +56,11 @@ func classifySize(head []byte, size int) (tcpip.NetworkProtocolNumber, DropReaso
 // the reason to drop the frame. Like classify it does not allocate and
 // never panics.
 func classifyFrame(frame []byte, hw tcpip.LinkAddress) (tcpip.NetworkProtocolNumber, DropReason) {
-	if len(frame) == 0 {
-		return 0, DropEmpty
-	}
-	if len(frame) < header.EthernetMinimumSize {
-		return 0, DropEthernetShort
-	}
-	eth := header.Ethernet(frame)
-	// Group addresses (broadcast included) have the low bit of the first
-	// octet set (IEEE 802.3 clause 3.2.3).
-	if frame[0]&1 == 0 && string(frame[:header.EthernetAddressSize]) != string(hw) {
-		return 0, DropOtherHost
+	if reason := frameHeader(frame, hw); reason != "" {
+		return 0, reason
 	}
 	payload := frame[header.EthernetMinimumSize:]
-	switch proto := eth.Type(); proto {
+	switch proto := header.Ethernet(frame).Type(); proto {
 	case header.IPv4ProtocolNumber, header.IPv6ProtocolNumber:
 		if len(payload) > 0 && header.IPVersion(payload) != ipVersionOf(proto) {
 			return 0, DropBadVersion
@@ -78,13 +69,36 @@ func classifyFrame(frame []byte, hw tcpip.LinkAddress) (tcpip.NetworkProtocolNum
 			return 0, reason
 		}
 		return proto, ""
-	case header.ARPProtocolNumber:
-		if len(payload) < header.ARPSize {
-			return 0, DropARPShort
-		}
-		return proto, ""
 	default:
-		return 0, DropEtherType
+		return proto, ""
+	}
+}
+
+// frameHeader is the part of classifyFrame that a NIC's address filter
+// does: the header, the destination, the EtherType, and the length of an
+// ARP body. The IP packet inside is not looked at.
+func frameHeader(frame []byte, hw tcpip.LinkAddress) DropReason {
+	if len(frame) == 0 {
+		return DropEmpty
+	}
+	if len(frame) < header.EthernetMinimumSize {
+		return DropEthernetShort
+	}
+	// Group addresses (broadcast included) have the low bit of the first
+	// octet set (IEEE 802.3 clause 3.2.3).
+	if frame[0]&1 == 0 && string(frame[:header.EthernetAddressSize]) != string(hw) {
+		return DropOtherHost
+	}
+	switch header.Ethernet(frame).Type() {
+	case header.IPv4ProtocolNumber, header.IPv6ProtocolNumber:
+		return ""
+	case header.ARPProtocolNumber:
+		if len(frame)-header.EthernetMinimumSize < header.ARPSize {
+			return DropARPShort
+		}
+		return ""
+	default:
+		return DropEtherType
 	}
 }
 

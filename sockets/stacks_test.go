@@ -54,7 +54,7 @@ var links = []struct {
 type stackPair struct {
 	client, server *netstack.Stack
 	cs, ss         *sockets.Sockets
-	clientDev      *tun.Memory
+	clientDev      *tun.PipeEnd
 }
 
 // newStackPair builds the two stacks. They are closed when the test ends,
@@ -258,7 +258,7 @@ func TestStacksEchoRaw(t *testing.T) {
 }
 
 // TestStacksSegmentation checks that a send larger than the MTU leaves as
-// several packets no larger than the MTU (tun.Memory refuses bigger ones,
+// several packets no larger than the MTU (tun.PipeEnd refuses bigger ones,
 // which would show as a write-error drop) and arrives whole.
 func TestStacksSegmentation(t *testing.T) {
 	t.Parallel()

@@ -25,14 +25,14 @@ type LinkLayer interface {
 	MaxFrameSize() int
 }
 
-// NICConfig describes the network interface a NIC device attaches to.
+// PacketSocketConfig describes the interface a PacketSocket binds to.
 // Only Name is required.
-type NICConfig struct {
+type PacketSocketConfig struct {
 	// Name of an existing interface ("eth1", "veth0").
 	Name string
 	// HardwareAddr is the stack's MAC address; empty means the
 	// interface's own. Any other address needs Promiscuous, since the
-	// interface otherwise discards frames sent to it; OpenNIC turns
+	// interface otherwise discards frames sent to it; OpenPacketSocket turns
 	// promiscuous mode on by itself then.
 	HardwareAddr net.HardwareAddr
 	// Promiscuous receives every frame on the wire, not only those for
@@ -40,7 +40,7 @@ type NICConfig struct {
 	// counts, frames for other hosts.
 	Promiscuous bool
 	// NoLinkUp leaves the interface down if it is down; by default
-	// OpenNIC brings it up.
+	// OpenPacketSocket brings it up.
 	NoLinkUp bool
 	// BatchSize is the most frames one Read or Write moves; 0 means 64.
 	BatchSize int
@@ -50,9 +50,9 @@ type NICConfig struct {
 // VLAN tag, an IPv6 header and the largest payload length it can state.
 const nicMaxFrame = 14 + 4 + 40 + 65535
 
-func (c NICConfig) validate() error {
+func (c PacketSocketConfig) validate() error {
 	if c.Name == "" {
-		return fmt.Errorf("tun: NICConfig.Name is empty; name an existing interface")
+		return fmt.Errorf("tun: PacketSocketConfig.Name is empty; name an existing interface")
 	}
 	if len(c.Name) > maxNameLen {
 		return fmt.Errorf("tun: interface name %q is longer than %d bytes", c.Name, maxNameLen)

@@ -16,10 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NIC is an Ethernet interface seen through an AF_PACKET socket bound to
-// it: Read returns the frames the interface receives and Write sends
+// PacketSocket is an AF_PACKET socket bound to an Ethernet interface: Read returns the frames the interface receives and Write sends
 // frames out of it, as tcpdump and a DHCP client do. The kernel keeps the
-// interface and goes on processing the same frames; see OpenNIC for what
+// interface and goes on processing the same frames; see OpenPacketSocket for what
 // must not be configured on it.
 //
 // Reads and writes move whole batches with one recvmmsg(2) or sendmmsg(2)
@@ -28,7 +27,7 @@ import (
 // sent with its checksum left to the hardware (a veth peer does this)
 // arrives with the checksum completed here, and a large unsegmented frame
 // (GSO, GRO) arrives whole, up to MaxFrameSize.
-type NIC struct {
+type PacketSocket struct {
 	name  string
 	mtu   int
 	batch int
@@ -42,7 +41,7 @@ type NIC struct {
 	closeErr  error
 
 	// The batches and the poller callbacks of Read and Write, bound once
-	// in OpenNIC so that a batch allocates nothing; each is used under
+	// in OpenPacketSocket so that a batch allocates nothing; each is used under
 	// its mutex only.
 	rmu    sync.Mutex
 	rx     mmsgBatch
@@ -53,8 +52,8 @@ type NIC struct {
 }
 
 var (
-	_ Device    = (*NIC)(nil)
-	_ LinkLayer = (*NIC)(nil)
+	_ Device    = (*PacketSocket)(nil)
+	_ LinkLayer = (*PacketSocket)(nil)
 )
 
 // nicRcvBuf is the receive buffer the socket asks for, so that a burst
@@ -70,7 +69,7 @@ const (
 	nobufsGiveUp    = time.Second
 )
 
-// OpenNIC opens an AF_PACKET socket on the Ethernet interface cfg.Name and
+// OpenPacketSocket opens an AF_PACKET socket on the Ethernet interface cfg.Name and
 // brings the interface up unless cfg.NoLinkUp is set. It needs CAP_NET_RAW
 // (and CAP_NET_ADMIN to bring the link up or set promiscuous mode).
 //
@@ -96,7 +95,7 @@ const (
 // (PACKET_IGNORE_OUTGOING, Linux 4.20 and later). Every multicast frame is
 // read (PACKET_MR_ALLMULTI), so neighbor solicitations reach the stack on
 // a NIC that filters multicast in hardware.
-func OpenNIC(cfg NICConfig) (*NIC, error) {
+func OpenPacketSocket(cfg PacketSocketConfig) (*PacketSocket, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -138,7 +137,7 @@ func OpenNIC(cfg NICConfig) (*NIC, error) {
 		f.Close()
 		return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
 	}
-	d := &NIC{name: cfg.Name, mtu: ifc.MTU, batch: cfg.BatchSize, hw: hw, prom: promisc, f: f, rc: rc}
+	d := &PacketSocket{name: cfg.Name, mtu: ifc.MTU, batch: cfg.BatchSize, hw: hw, prom: promisc, f: f, rc: rc}
 	d.readFn = d.rx.recv
 	d.sendFn = d.tx.send
 	return d, nil
@@ -200,29 +199,29 @@ func nicError(name string, err error) error {
 }
 
 // Name returns the interface name.
-func (d *NIC) Name() string { return d.name }
+func (d *PacketSocket) Name() string { return d.name }
 
 // MTU returns the interface's MTU: the largest IP packet in a frame.
-func (d *NIC) MTU() int { return d.mtu }
+func (d *PacketSocket) MTU() int { return d.mtu }
 
 // BatchSize returns the most frames one Read or Write moves.
-func (d *NIC) BatchSize() int { return d.batch }
+func (d *PacketSocket) BatchSize() int { return d.batch }
 
 // HardwareAddr returns the stack's MAC address.
-func (d *NIC) HardwareAddr() net.HardwareAddr { return d.hw }
+func (d *PacketSocket) HardwareAddr() net.HardwareAddr { return d.hw }
 
 // Promiscuous reports whether the socket put the interface in promiscuous
 // mode (asked for, or needed by a MAC other than the interface's).
-func (d *NIC) Promiscuous() bool { return d.prom }
+func (d *PacketSocket) Promiscuous() bool { return d.prom }
 
 // MaxFrameSize returns the longest frame Read returns whole.
-func (d *NIC) MaxFrameSize() int { return nicMaxFrame }
+func (d *PacketSocket) MaxFrameSize() int { return nicMaxFrame }
 
 // Read blocks until the interface has received a frame, then takes what
 // else is queued, up to len(bufs) and BatchSize frames, with one
 // recvmmsg(2). A frame longer than its buffer is truncated and its full
 // length stored in sizes.
-func (d *NIC) Read(bufs [][]byte, sizes []int) (int, error) {
+func (d *PacketSocket) Read(bufs [][]byte, sizes []int) (int, error) {
 	limit := min(d.batch, len(bufs), len(sizes))
 	if limit <= 0 {
 		return 0, nil
@@ -248,7 +247,7 @@ func (d *NIC) Read(bufs [][]byte, sizes []int) (int, error) {
 // waiting while the socket's send buffer or the interface's queue is full.
 // A frame the kernel refuses (longer than MTU plus the header, say) ends
 // the call: Write returns how many went before it and the error.
-func (d *NIC) Write(pkts [][]byte) (int, error) {
+func (d *PacketSocket) Write(pkts [][]byte) (int, error) {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	done := 0
@@ -282,7 +281,7 @@ func (d *NIC) Write(pkts [][]byte) (int, error) {
 // Close closes the socket, which wakes a blocked Read or Write and undoes
 // the promiscuous and multicast settings it made. Closing twice is
 // harmless.
-func (d *NIC) Close() error {
+func (d *PacketSocket) Close() error {
 	d.closeOnce.Do(func() {
 		d.closed.Store(true)
 		d.closeErr = d.f.Close()
@@ -290,14 +289,14 @@ func (d *NIC) Close() error {
 	return d.closeErr
 }
 
-func (d *NIC) closedOr(err error) error {
+func (d *PacketSocket) closedOr(err error) error {
 	if d.closed.Load() || errors.Is(err, os.ErrClosed) {
 		return ErrClosed
 	}
 	return d.wrap("poll", err)
 }
 
-func (d *NIC) wrap(op string, err error) error {
+func (d *PacketSocket) wrap(op string, err error) error {
 	if errors.Is(err, ErrClosed) {
 		return ErrClosed
 	}
@@ -320,43 +319,39 @@ type mmsgBatch struct {
 // recv is the RawConn.Read callback: one recvmmsg(2) for the prepared
 // messages, waiting in the poller while nothing is queued.
 func (b *mmsgBatch) recv(fd uintptr) bool {
-	for {
+	r, res, e := sysRetry(func() (uintptr, unix.Errno) {
 		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count),
 			unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
-		switch e {
-		case 0:
-			b.n = int(r)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			b.err = e
-			return true
-		}
+		return r, e
+	})
+	switch res {
+	case sysWait:
+		return false
+	case sysFailed:
+		b.err = e
+	default:
+		b.n = int(r)
 	}
+	return true
 }
 
 // send is the RawConn.Write callback: one sendmmsg(2) for the prepared
 // messages, waiting in the poller while the socket is full.
 func (b *mmsgBatch) send(fd uintptr) bool {
-	for {
+	r, res, e := sysRetry(func() (uintptr, unix.Errno) {
 		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count),
 			unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			b.n = int(r)
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			b.err = e
-			return true
-		}
+		return r, e
+	})
+	switch res {
+	case sysWait:
+		return false
+	case sysFailed:
+		b.err = e
+	default:
+		b.n = int(r)
 	}
+	return true
 }
 
 // prepare points the messages at bufs. For sending, the virtio headers are

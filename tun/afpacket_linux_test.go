@@ -59,18 +59,18 @@ func TestCompleteChecksum(t *testing.T) {
 func TestNICConfigErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		cfg  NICConfig
+		cfg  PacketSocketConfig
 		want string
 	}{
-		{NICConfig{}, "Name is empty"},
-		{NICConfig{Name: "a-name-longer-than-15"}, "longer than 15"},
-		{NICConfig{Name: "eth0", HardwareAddr: net.HardwareAddr{1, 2, 3}}, "not a 6-byte"},
-		{NICConfig{Name: "eth0", HardwareAddr: net.HardwareAddr{1, 0, 0, 0, 0, 1}}, "multicast"},
-		{NICConfig{Name: "glassnet-none0"}, "no interface glassnet-none0"},
-		{NICConfig{Name: "lo"}, "not an Ethernet interface"},
+		{PacketSocketConfig{}, "Name is empty"},
+		{PacketSocketConfig{Name: "a-name-longer-than-15"}, "longer than 15"},
+		{PacketSocketConfig{Name: "eth0", HardwareAddr: net.HardwareAddr{1, 2, 3}}, "not a 6-byte"},
+		{PacketSocketConfig{Name: "eth0", HardwareAddr: net.HardwareAddr{1, 0, 0, 0, 0, 1}}, "multicast"},
+		{PacketSocketConfig{Name: "glassnet-none0"}, "no interface glassnet-none0"},
+		{PacketSocketConfig{Name: "lo"}, "not an Ethernet interface"},
 	} {
-		if _, err := OpenNIC(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("OpenNIC(%+v) = %v, want an error containing %q", tc.cfg, err, tc.want)
+		if _, err := OpenPacketSocket(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("OpenPacketSocket(%+v) = %v, want an error containing %q", tc.cfg, err, tc.want)
 		}
 	}
 }
@@ -114,7 +114,7 @@ func vethPair(t *testing.T) (nic0 net.HardwareAddr) {
 func TestNICVeth(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
 		mac := vethPair(t)
-		dev, err := OpenNIC(NICConfig{Name: "nic0"})
+		dev, err := OpenPacketSocket(PacketSocketConfig{Name: "nic0"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func TestNICVeth(t *testing.T) {
 			t.Fatalf("NIC %s: MAC %v MTU %d, want %v 1500", dev.Name(), dev.HardwareAddr(), dev.MTU(), mac)
 		}
 		if l, _ := netlink.LinkByName("nic0"); l.Attrs().Flags&net.FlagUp == 0 {
-			t.Error("OpenNIC left nic0 down")
+			t.Error("OpenPacketSocket left nic0 down")
 		}
 		// The kernel takes the carrier change of nic1 (its peer just came
 		// up) on its own time, up to a second; until then it drops what is
@@ -215,7 +215,7 @@ func TestNICVeth(t *testing.T) {
 func TestNICClose(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
 		vethPair(t)
-		dev, err := OpenNIC(NICConfig{Name: "nic0", Promiscuous: true})
+		dev, err := OpenPacketSocket(PacketSocketConfig{Name: "nic0", Promiscuous: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,12 +283,12 @@ func waitOperUp(t *testing.T, name string) {
 func TestNICBatchAllocs(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
 		vethPair(t)
-		tx, err := OpenNIC(NICConfig{Name: "nic0"})
+		tx, err := OpenPacketSocket(PacketSocketConfig{Name: "nic0"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer tx.Close()
-		rx, err := OpenNIC(NICConfig{Name: "nic1"})
+		rx, err := OpenPacketSocket(PacketSocketConfig{Name: "nic1"})
 		if err != nil {
 			t.Fatal(err)
 		}

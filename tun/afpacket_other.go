@@ -4,24 +4,24 @@ package tun
 
 import "net"
 
-// NIC is an Ethernet interface seen through an AF_PACKET socket. On this
-// platform OpenNIC always fails.
-type NIC struct{}
+// PacketSocket is an AF_PACKET socket bound to an Ethernet interface. On this
+// platform OpenPacketSocket always fails.
+type PacketSocket struct{}
 
 var (
-	_ Device    = (*NIC)(nil)
-	_ LinkLayer = (*NIC)(nil)
+	_ Device    = (*PacketSocket)(nil)
+	_ LinkLayer = (*PacketSocket)(nil)
 )
 
-// OpenNIC returns ErrNotSupported on this platform.
-func OpenNIC(cfg NICConfig) (*NIC, error) { return nil, ErrNotSupported }
+// OpenPacketSocket returns ErrNotSupported on this platform.
+func OpenPacketSocket(cfg PacketSocketConfig) (*PacketSocket, error) { return nil, ErrNotSupported }
 
-func (*NIC) Name() string                                 { return "" }
-func (*NIC) MTU() int                                     { return 0 }
-func (*NIC) BatchSize() int                               { return 0 }
-func (*NIC) HardwareAddr() net.HardwareAddr               { return nil }
-func (*NIC) MaxFrameSize() int                            { return 0 }
-func (*NIC) Promiscuous() bool                            { return false }
-func (*NIC) Read(bufs [][]byte, sizes []int) (int, error) { return 0, ErrNotSupported }
-func (*NIC) Write(pkts [][]byte) (int, error)             { return 0, ErrNotSupported }
-func (*NIC) Close() error                                 { return nil }
+func (*PacketSocket) Name() string                                 { return "" }
+func (*PacketSocket) MTU() int                                     { return 0 }
+func (*PacketSocket) BatchSize() int                               { return 0 }
+func (*PacketSocket) HardwareAddr() net.HardwareAddr               { return nil }
+func (*PacketSocket) MaxFrameSize() int                            { return 0 }
+func (*PacketSocket) Promiscuous() bool                            { return false }
+func (*PacketSocket) Read(bufs [][]byte, sizes []int) (int, error) { return 0, ErrNotSupported }
+func (*PacketSocket) Write(pkts [][]byte) (int, error)             { return 0, ErrNotSupported }
+func (*PacketSocket) Close() error                                 { return nil }

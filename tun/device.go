@@ -5,6 +5,12 @@ import "errors"
 // ErrClosed is returned by Read and Write after the device has been closed.
 var ErrClosed = errors.New("tun: device closed")
 
+// DropReason names why a packet was dropped on its way between a device
+// and a stack. It is one set for the whole path: the devices' reasons are
+// here (DropVnetShort, ...), the stack's in package netstack, which uses
+// this type (netstack.DropReason); a hook's drops carry the hook's reason.
+type DropReason string
+
 // Device moves IP packets (no link-layer header) in batches.
 //
 // Read blocks until at least one packet is available, then fills as many of
@@ -68,13 +74,13 @@ type VectorWriter interface {
 	WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error)
 }
 
-// SplitReader is implemented by an OffloadDevice that reads a packet into
+// ScatterReader is implemented by an OffloadDevice that reads a packet into
 // two buffers in one call (readv): its first bytes into heads[i], the rest
 // into tails[i]. A stack that owns the memory of tails[i] takes the bulk
 // of a super-packet without copying it; heads[i] holds the headers (give
 // it room for the IP and transport headers with options). Otherwise it is
 // ReadGSO: sizes[i] is the packet's length, more than both buffers hold
 // when it was truncated.
-type SplitReader interface {
-	ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error)
+type ScatterReader interface {
+	ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int, error)
 }

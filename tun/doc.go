@@ -1,17 +1,34 @@
-// Package tun moves IP packets between a packet device and the stack, in
+// Package tun moves packets between a packet device and a stack, in
 // batches. Every device implements Device: Read blocks for one packet and
 // then takes what else is already queued, Write never drops silently, and
 // Close wakes blocked calls, which then return ErrClosed.
 //
-// Devices:
+// Three kinds of device, each in its own files:
 //
-//   - Pipe: two in-memory devices wired back to back, for tests and the
-//     demo; no privileges.
-//   - Open (Linux): a kernel TUN interface (IFF_TUN|IFF_NO_PI), created if
-//     missing, whose kernel side Open configures through netlink (MTU,
-//     queue length, host address, link up, routes) unless
-//     Config.NoHostConfig is set. It needs CAP_NET_ADMIN. On other
-//     platforms Open returns ErrNotSupported.
+//   - The TUN (tun_linux.go, offload_linux.go, config*.go): Open makes a
+//     kernel TUN interface (IFF_TUN|IFF_NO_PI), created if missing, whose
+//     kernel side Open configures through netlink (MTU, queue length, host
+//     address, link up, routes) unless Config.NoHostConfig is set. It
+//     carries bare IP packets and needs CAP_NET_ADMIN. On other platforms
+//     Open returns ErrNotSupported.
+//   - The packet socket (afpacket*.go): OpenPacketSocket binds an
+//     AF_PACKET socket to an existing Ethernet interface (a veth, a NIC),
+//     as tcpdump and a DHCP client do. It carries Ethernet frames
+//     (LinkLayer) and needs CAP_NET_RAW; the kernel keeps the interface.
+//   - The pipe (pipe.go, pipe_offload.go): Pipe returns the two ends
+//     (PipeEnd) of an in-memory device pair wired back to back, with an
+//     MTU, latency, bounded blocking queues and optional offloads, for
+//     tests and the demo; no privileges.
+//
+// What tun is not: it holds no stack and no sockets (package netstack
+// puts gVisor on a Device, package sockets the socket API on that), and it
+// does not look inside packets beyond what offloads need (gso.go, vnet.go).
+//
+// A device error that is not ErrClosed is the kernel's; IsGone tells one
+// that means the device went away (its interface deleted) from one that
+// may pass, and ErrorReason names it for counters. Packets a device drops
+// itself are counted under a DropReason, the type package netstack uses
+// for its own drops too.
 //
 // Offloads: by default Open adds IFF_VNET_HDR and asks the kernel for
 // checksum and segmentation offloads (TSO, and USO where the kernel has

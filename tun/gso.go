@@ -103,7 +103,7 @@ type OffloadStats struct {
 	Split, Completed uint64
 	// Drops counts packets dropped for malformed metadata, by reason
 	// (DropVnetShort, ...). Every reason is present, zero or not.
-	Drops map[string]uint64
+	Drops map[DropReason]uint64
 }
 
 // IP and transport header offsets the segmenter uses (RFC 791, 8200, 9293,
@@ -148,11 +148,11 @@ type gsoLayout struct {
 
 // layout checks that pkt is a packet g can segment and returns its layout,
 // or a drop reason. It reads only within pkt and does not allocate.
-func (g GSO) layout(pkt []byte) (gsoLayout, string) { return g.layoutHead(pkt, len(pkt)) }
+func (g GSO) layout(pkt []byte) (gsoLayout, DropReason) { return g.layoutHead(pkt, len(pkt)) }
 
 // layoutHead is layout for a packet of size bytes of which only the first,
 // head, are at hand: every header must lie within head.
-func (g GSO) layoutHead(head []byte, size int) (gsoLayout, string) {
+func (g GSO) layoutHead(head []byte, size int) (gsoLayout, DropReason) {
 	var l gsoLayout
 	if len(head) < 1 || size < len(head) {
 		return l, DropGSOHeaders
@@ -211,11 +211,11 @@ func (g GSO) layoutHead(head []byte, size int) (gsoLayout, string) {
 // Segments returns how many packets the super-packet pkt becomes when cut
 // by g (1 for a super-packet no larger than one segment), or 0 and the
 // reason when pkt does not fit g.
-func (g GSO) Segments(pkt []byte) (int, string) { return g.SegmentsOf(pkt, len(pkt)) }
+func (g GSO) Segments(pkt []byte) (int, DropReason) { return g.SegmentsOf(pkt, len(pkt)) }
 
 // SegmentsOf is Segments for a packet of size bytes that begins with head,
-// which holds all of its headers (a packet read with SplitReader).
-func (g GSO) SegmentsOf(head []byte, size int) (int, string) {
+// which holds all of its headers (a packet read with ScatterReader).
+func (g GSO) SegmentsOf(head []byte, size int) (int, DropReason) {
 	l, reason := g.layoutHead(head, size)
 	if reason != "" {
 		return 0, reason

@@ -209,7 +209,7 @@ func TestSegmentRejects(t *testing.T) {
 		name string
 		g    GSO
 		pkt  []byte
-		want string
+		want DropReason
 	}{
 		{"tcp4 on v6", GSO{Type: GSOTCPv4, Size: 1000}, v6, DropGSOHeaders},
 		{"tcp6 on v4", GSO{Type: GSOTCPv6, Size: 1000}, v4, DropGSOHeaders},
@@ -299,7 +299,7 @@ func TestVnetHdr(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		h    []byte
-		want string
+		want DropReason
 	}{
 		{make([]byte, 9), DropVnetShort},
 		{hdr(0, vnetGSOUDP, 1000, 0, 0), DropVnetGSOType},

@@ -218,14 +218,14 @@ func (o *vnetOp) read(fd uintptr) bool {
 			o.iov[2].SetLen(len(t))
 			niov, room = 3, room+len(t)
 		}
-		r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&o.iov[0])), uintptr(niov))
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
+		r, res, e := sysRetry(func() (uintptr, unix.Errno) {
+			r, _, e := unix.Syscall(unix.SYS_READV, fd, uintptr(unsafe.Pointer(&o.iov[0])), uintptr(niov))
+			return r, e
+		})
+		switch res {
+		case sysWait:
 			return o.n > 0 || o.noWait
-		default:
+		case sysFailed:
 			o.err = e
 			return true
 		}
@@ -313,14 +313,14 @@ func (o *vnetOp) write(fd uintptr) bool {
 			o.iov[1].Base = &pkt[0]
 		}
 		o.iov[1].SetLen(len(pkt))
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iov[0])), 2)
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
+		_, res, e := sysRetry(func() (uintptr, unix.Errno) {
+			r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iov[0])), 2)
+			return r, e
+		})
+		switch res {
+		case sysWait:
 			return false
-		default:
+		case sysFailed:
 			o.err = e
 			return true
 		}
@@ -357,14 +357,14 @@ func (o *vnetOp) writeVecs(fd uintptr) bool {
 			o.iovs = append(o.iovs, v)
 			size += len(p)
 		}
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iovs[0])), uintptr(len(o.iovs)))
-		switch e {
-		case 0:
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
+		_, res, e := sysRetry(func() (uintptr, unix.Errno) {
+			r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&o.iovs[0])), uintptr(len(o.iovs)))
+			return r, e
+		})
+		switch res {
+		case sysWait:
 			return false
-		default:
+		case sysFailed:
 			o.err = e
 			return true
 		}
@@ -377,11 +377,11 @@ func (o *vnetOp) writeVecs(fd uintptr) bool {
 	return true
 }
 
-// splitReader serves the plain Read of an offload TUN: it reads into a
+// segmentingReader serves the plain Read of an offload TUN: it reads into a
 // buffer of its own and hands out IP packets no longer than the MTU with
 // complete checksums, cutting super-packets in software. Segments that do
 // not fit the caller's buffers wait for the next Read.
-type splitReader struct {
+type segmentingReader struct {
 	mu      sync.Mutex
 	buf     []byte // MaxSuperPacket
 	scratch []byte // a segment that does not fit the caller's buffer
@@ -393,7 +393,7 @@ type splitReader struct {
 	bufs    [1][]byte
 }
 
-func (s *splitReader) read(d *vnetIO, c *offloadCounters, bufs [][]byte, sizes []int, limit int) (int, error) {
+func (s *segmentingReader) read(d *vnetIO, c *offloadCounters, bufs [][]byte, sizes []int, limit int) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	limit = min(limit, len(bufs), len(sizes))
@@ -443,7 +443,7 @@ func (s *splitReader) read(d *vnetIO, c *offloadCounters, bufs [][]byte, sizes [
 }
 
 // emit hands out the next segment (or the whole packet) into b.
-func (s *splitReader) emit(b []byte, size *int) {
+func (s *segmentingReader) emit(b []byte, size *int) {
 	i := s.next
 	s.next++
 	if s.g.Type == GSONone {

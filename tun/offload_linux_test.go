@@ -183,10 +183,10 @@ func TestTUNReadSplitsAcrossCalls(t *testing.T) {
 	})
 }
 
-// TestTUNReadGSOSplit reads a super-packet made by the kernel (one
+// TestTUNReadGSOScatter reads a super-packet made by the kernel (one
 // UDP_SEGMENT write) into a head and a tail: the same bytes and metadata
 // as ReadGSO, with the headers in the head.
-func TestTUNReadGSOSplit(t *testing.T) {
+func TestTUNReadGSOScatter(t *testing.T) {
 	netnstest.RunTUN(t, func(t *testing.T) {
 		dev := openTUN(t, Config{HostAddr: hostPrefix})
 		if dev.Offloads()&OffloadUSO4 == 0 {
@@ -199,9 +199,9 @@ func TestTUNReadGSOSplit(t *testing.T) {
 			heads, tails := [][]byte{make([]byte, 64)}, [][]byte{make([]byte, tailLen)}
 			sizes, gso := []int{0}, []GSO{{}}
 			for {
-				n, err := dev.ReadGSOSplit(heads, tails, sizes, gso)
+				n, err := dev.ReadGSOScatter(heads, tails, sizes, gso)
 				if err != nil || n != 1 {
-					t.Fatalf("ReadGSOSplit = %d, %v", n, err)
+					t.Fatalf("ReadGSOScatter = %d, %v", n, err)
 				}
 				head := heads[0][:min(sizes[0], 64)]
 				if len(head) < 28 || head[9] != 17 {

@@ -29,7 +29,7 @@ type pipeSplit struct {
 
 // Offloads implements OffloadDevice: checksum offload and TSO with
 // PipeOptions.Offload, none otherwise.
-func (m *Memory) Offloads() Offload {
+func (m *PipeEnd) Offloads() Offload {
 	if m.offload {
 		return pipeOffloads
 	}
@@ -37,12 +37,12 @@ func (m *Memory) Offloads() Offload {
 }
 
 // OffloadStats implements OffloadDevice.
-func (m *Memory) OffloadStats() OffloadStats { return m.oc.snapshot() }
+func (m *PipeEnd) OffloadStats() OffloadStats { return m.oc.snapshot() }
 
 // ReadGSO implements OffloadDevice: super-packets come whole, each with
 // the metadata it was written with. Without Offload it is Read with zero
 // metadata.
-func (m *Memory) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
+func (m *PipeEnd) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
 	n := min(len(bufs), len(sizes), len(gso))
 	if n == 0 {
 		return 0, nil
@@ -54,9 +54,9 @@ func (m *Memory) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
 	return m.readOffload(bufs[:n], nil, sizes[:n], gso[:n])
 }
 
-// ReadGSOSplit implements SplitReader: ReadGSO with each packet's first
+// ReadGSOScatter implements ScatterReader: ReadGSO with each packet's first
 // bytes in heads[i] and the rest in tails[i].
-func (m *Memory) ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+func (m *PipeEnd) ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
 	n := min(len(heads), len(tails), len(sizes), len(gso))
 	if n == 0 {
 		return 0, nil
@@ -72,7 +72,7 @@ func (m *Memory) ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (in
 // slots, or, with gso nil, cut into segments with complete checksums.
 // Segments left from a plain Read go first, without metadata. With tails,
 // what does not fit bufs[i] goes on into tails[i].
-func (m *Memory) readOffload(bufs, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+func (m *PipeEnd) readOffload(bufs, tails [][]byte, sizes []int, gso []GSO) (int, error) {
 	s := &m.split
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -151,7 +151,7 @@ func spread(head, tail, b []byte) {
 
 // next takes the next packet off the queue once it is due: waiting for
 // one if wait, else reporting false when none is queued.
-func (m *Memory) next(wait bool) (memPacket, bool, error) {
+func (m *PipeEnd) next(wait bool) (memPacket, bool, error) {
 	var p memPacket
 	if wait {
 		select {
@@ -199,7 +199,7 @@ func (s *pipeSplit) emit(b []byte) int {
 // with its metadata. A super-packet must be TCP that the segmenter can
 // cut into packets no longer than the MTU; a packet without segmentation
 // must fit the MTU. Without Offload, metadata other than zero is refused.
-func (m *Memory) WriteGSO(pkts [][]byte, gso []GSO) (int, error) {
+func (m *PipeEnd) WriteGSO(pkts [][]byte, gso []GSO) (int, error) {
 	for i, pkt := range pkts {
 		var g GSO
 		if i < len(gso) {
@@ -219,7 +219,7 @@ func (m *Memory) WriteGSO(pkts [][]byte, gso []GSO) (int, error) {
 
 // WriteGSOVec implements VectorWriter: WriteGSO of packets gathered from
 // their parts, copied straight into the queued buffer.
-func (m *Memory) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) {
+func (m *PipeEnd) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) {
 	for i, parts := range pkts {
 		var g GSO
 		if i < len(gso) {
@@ -245,7 +245,7 @@ func (m *Memory) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) {
 }
 
 // buffer returns an empty pool buffer with room for size bytes.
-func (m *Memory) buffer(size int) *[]byte {
+func (m *PipeEnd) buffer(size int) *[]byte {
 	var buf *[]byte
 	if size <= m.mtu {
 		buf = m.pool.Get().(*[]byte)
@@ -258,7 +258,7 @@ func (m *Memory) buffer(size int) *[]byte {
 
 // check returns why the packet pkt of size bytes cannot be written with
 // g, or nil. pkt holds at least the headers.
-func (m *Memory) check(size int, pkt []byte, g GSO) error {
+func (m *PipeEnd) check(size int, pkt []byte, g GSO) error {
 	if g.Type == GSONone {
 		if g.NeedsCsum && !m.offload {
 			return fmt.Errorf("tun: %s: partial checksum without offloads", m.name)
@@ -287,7 +287,7 @@ func (m *Memory) check(size int, pkt []byte, g GSO) error {
 	return m.checkCsum(size, g)
 }
 
-func (m *Memory) checkCsum(size int, g GSO) error {
+func (m *PipeEnd) checkCsum(size int, g GSO) error {
 	if g.NeedsCsum && int(g.CsumStart)+int(g.CsumOffset)+2 > size {
 		m.oc.drop(DropVnetCsum)
 		return fmt.Errorf("tun: %s: checksum at %d+%d outside a packet of %d bytes", m.name, g.CsumStart, g.CsumOffset, size)
@@ -296,7 +296,7 @@ func (m *Memory) checkCsum(size int, g GSO) error {
 }
 
 // sendGSO queues buf with g, counting super-packets.
-func (m *Memory) sendGSO(buf *[]byte, g GSO) error {
+func (m *PipeEnd) sendGSO(buf *[]byte, g GSO) error {
 	segs := 0
 	if g.Type != GSONone {
 		segs, _ = g.Segments(*buf)
@@ -321,9 +321,9 @@ type offloadCounters struct {
 
 // offloadDropReasons are the reasons a device drops a packet's offload
 // metadata for.
-var offloadDropReasons = [...]string{DropVnetShort, DropVnetGSOType, DropVnetGSOSize, DropVnetCsum, DropGSOHeaders}
+var offloadDropReasons = [...]DropReason{DropVnetShort, DropVnetGSOType, DropVnetGSOSize, DropVnetCsum, DropGSOHeaders}
 
-func (c *offloadCounters) drop(reason string) {
+func (c *offloadCounters) drop(reason DropReason) {
 	for i, r := range offloadDropReasons {
 		if r == reason {
 			c.drops[i].Add(1)
@@ -337,7 +337,7 @@ func (c *offloadCounters) snapshot() OffloadStats {
 		GSOIn: c.gsoIn.Load(), GSOSegmentsIn: c.segsIn.Load(),
 		GSOOut: c.gsoOut.Load(), GSOSegmentsOut: c.segsOut.Load(),
 		Split: c.split.Load(), Completed: c.completed.Load(),
-		Drops: make(map[string]uint64, len(offloadDropReasons)),
+		Drops: make(map[DropReason]uint64, len(offloadDropReasons)),
 	}
 	for i, r := range offloadDropReasons {
 		s.Drops[r] = c.drops[i].Load()
@@ -346,7 +346,7 @@ func (c *offloadCounters) snapshot() OffloadStats {
 }
 
 var (
-	_ OffloadDevice = (*Memory)(nil)
-	_ VectorWriter  = (*Memory)(nil)
-	_ SplitReader   = (*Memory)(nil)
+	_ OffloadDevice = (*PipeEnd)(nil)
+	_ VectorWriter  = (*PipeEnd)(nil)
+	_ ScatterReader = (*PipeEnd)(nil)
 )

@@ -255,7 +255,7 @@ func TestPipeWriteGSOVec(t *testing.T) {
 	}
 }
 
-func TestPipeReadGSOSplit(t *testing.T) {
+func TestPipeReadGSOScatter(t *testing.T) {
 	t.Parallel()
 	a, b := Pipe(PipeOptions{Offload: true})
 	defer a.Close()
@@ -269,7 +269,7 @@ func TestPipeReadGSOSplit(t *testing.T) {
 	tails := [][]byte{make([]byte, MaxSuperPacket), make([]byte, MaxSuperPacket)}
 	sizes, gso := make([]int, 2), make([]GSO, 2)
 	for got := 0; got < 2; {
-		n, err := b.ReadGSOSplit(heads[got:], tails[got:], sizes[got:], gso[got:])
+		n, err := b.ReadGSOScatter(heads[got:], tails[got:], sizes[got:], gso[got:])
 		if err != nil {
 			t.Fatal(err)
 		}

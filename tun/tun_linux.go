@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/songgao/water"
 	"github.com/vishvananda/netlink"
@@ -32,7 +33,7 @@ type TUN struct {
 
 	offloads Offload
 	oc       offloadCounters
-	split    splitReader
+	split    segmentingReader
 
 	closeOnce sync.Once
 	closeErr  error
@@ -42,7 +43,7 @@ var (
 	_ Device        = (*TUN)(nil)
 	_ OffloadDevice = (*TUN)(nil)
 	_ VectorWriter  = (*TUN)(nil)
-	_ SplitReader   = (*TUN)(nil)
+	_ ScatterReader = (*TUN)(nil)
 )
 
 // Open creates the TUN interface cfg.Name, or attaches to it if it already
@@ -198,9 +199,9 @@ func (t *TUN) ReadGSO(bufs [][]byte, sizes []int, gso []GSO) (int, error) {
 	return n, nil
 }
 
-// ReadGSOSplit implements SplitReader: ReadGSO with each packet scattered
+// ReadGSOScatter implements ScatterReader: ReadGSO with each packet scattered
 // over heads[i] and tails[i] by readv(2).
-func (t *TUN) ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+func (t *TUN) ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
 	if t.vio == nil {
 		return 0, fmt.Errorf("tun: read %s: split reads need offloads (IFF_VNET_HDR)", t.name)
 	}
@@ -379,18 +380,24 @@ func (d *fdIO) read(bufs [][]byte, sizes []int, limit int) (int, error) {
 func (o *fdOp) read(fd uintptr) bool {
 	for o.n < o.limit {
 		b := o.bufs[o.n]
-		m, err := unix.Read(int(fd), b)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
+		r, res, e := sysRetry(func() (uintptr, unix.Errno) {
+			var p unsafe.Pointer
+			if len(b) > 0 {
+				p = unsafe.Pointer(&b[0])
+			}
+			r, _, e := unix.Syscall(unix.SYS_READ, fd, uintptr(p), uintptr(len(b)))
+			return r, e
+		})
+		switch res {
+		case sysWait:
 			// Nothing (more) queued: done if we have a packet,
 			// otherwise wait in the poller.
 			return o.n > 0
-		case err != nil:
-			o.err = err
+		case sysFailed:
+			o.err = e
 			return true
 		}
+		m := int(r)
 		if m == len(b) {
 			// The kernel truncates silently to fit the buffer;
 			// the IP header tells the length the packet had.
@@ -420,17 +427,19 @@ func (d *fdIO) write(pkts [][]byte) (int, error) {
 
 // write is the RawConn.Write callback for one packet.
 func (o *fdOp) write(fd uintptr) bool {
-	for {
-		_, o.err = unix.Write(int(fd), o.pkt)
-		switch o.err {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			o.err = nil
-			return false
+	_, res, e := sysRetry(func() (uintptr, unix.Errno) {
+		var p unsafe.Pointer
+		if len(o.pkt) > 0 {
+			p = unsafe.Pointer(&o.pkt[0])
 		}
-		return true
+		r, _, e := unix.Syscall(unix.SYS_WRITE, fd, uintptr(p), uintptr(len(o.pkt)))
+		return r, e
+	})
+	o.err = nil
+	if res == sysFailed {
+		o.err = e
 	}
+	return res != sysWait
 }
 
 func (d *pollFile) close() error {

@@ -28,8 +28,8 @@ var _ VectorWriter = (*TUN)(nil)
 
 func (*TUN) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) { return 0, ErrNotSupported }
 
-var _ SplitReader = (*TUN)(nil)
+var _ ScatterReader = (*TUN)(nil)
 
-func (*TUN) ReadGSOSplit(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+func (*TUN) ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
 	return 0, ErrNotSupported
 }

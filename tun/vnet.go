@@ -49,27 +49,27 @@ func (h vnetHdr) SetCsumOffset(v uint16) { binary.NativeEndian.PutUint16(h[vnetC
 // the caller (see OffloadStats).
 const (
 	// DropVnetShort: fewer bytes than the virtio header itself.
-	DropVnetShort = "vnet-short"
+	DropVnetShort DropReason = "vnet-short"
 	// DropVnetGSOType: a segmentation type this device did not offer
 	// (UFO, or a type unknown to the virtio spec).
-	DropVnetGSOType = "vnet-gso-type"
+	DropVnetGSOType DropReason = "vnet-gso-type"
 	// DropVnetGSOSize: a segmentation type with a segment size of 0.
-	DropVnetGSOSize = "vnet-gso-size"
+	DropVnetGSOSize DropReason = "vnet-gso-size"
 	// DropVnetCsum: NEEDS_CSUM with a checksum field outside the packet.
-	DropVnetCsum = "vnet-csum"
+	DropVnetCsum DropReason = "vnet-csum"
 	// DropGSOHeaders: a super-packet whose IP and transport headers do
 	// not match its segmentation type (wrong version or protocol, IP
 	// options or extension headers, fragments, bad lengths).
-	DropGSOHeaders = "gso-headers"
+	DropGSOHeaders DropReason = "gso-headers"
 )
 
 // parseVnetHdr reads the virtio header h of the packet pkt into a GSO. It
 // returns the drop reason instead when the header is malformed or
 // inconsistent with pkt's length. It does not allocate.
-func parseVnetHdr(h []byte, pkt []byte) (GSO, string) { return parseVnetHdrSize(h, len(pkt)) }
+func parseVnetHdr(h []byte, pkt []byte) (GSO, DropReason) { return parseVnetHdrSize(h, len(pkt)) }
 
 // parseVnetHdrSize is parseVnetHdr for a packet of size bytes.
-func parseVnetHdrSize(h []byte, size int) (GSO, string) {
+func parseVnetHdrSize(h []byte, size int) (GSO, DropReason) {
 	if len(h) < vnetHdrLen {
 		return GSO{}, DropVnetShort
 	}

@@ -31,6 +31,15 @@
 // On a raw net.Conn (for example one accepted from a userspace stack),
 // Upgrade reads the HTTP request itself.
 //
+// Both refuse, with 403 Forbidden, an upgrade whose Origin header names a
+// host other than the request's Host: a browser opens a WebSocket for any
+// page that asks and sends that site's cookies with it, so without the
+// check any web page the user visits could talk to the server as the user
+// (cross-site WebSocket hijacking). A request without Origin, from a
+// client that is not a browser, passes. AcceptOptions.OriginPatterns
+// allows more hosts ("*.example.com", "localhost:*");
+// AcceptOptions.InsecureSkipOriginCheck allows every origin.
+//
 // A client:
 //
 //	c, _, err := ws.Dial(ctx, "ws://10.200.0.2:8080/echo", nil)

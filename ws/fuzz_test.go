@@ -85,7 +85,12 @@ func FuzzHandshakeRequest(f *testing.F) {
 	f.Add([]byte("GET http://x/ HTTP/1.1\r\n\r\n"))
 	f.Add([]byte("\r\n\r\n"))
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: \x00\r\n\r\n"))
-	opts := &AcceptOptions{Subprotocols: []string{"chat", "superchat"}, CheckOrigin: SameOrigin}
+	f.Add([]byte(request(nil, "Origin: http://evil.example")))
+	f.Add([]byte(request(nil, "Origin: null")))
+	f.Add([]byte(request(nil, "Origin: http://%zz")))
+	f.Add([]byte(request(nil, "Origin: http://a.example.org:8080")))
+	f.Add([]byte(request(nil, "Origin: https://server.example.com@evil.example")))
+	opts := &AcceptOptions{Subprotocols: []string{"chat", "superchat"}, OriginPatterns: []string{"*.example.org:*", "https://app.test"}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, hs, herr := readRequest(bufio.NewReader(bytes.NewReader(data)), opts)
 		if herr != nil {

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -32,14 +34,32 @@ func AcceptKey(key string) string {
 }
 
 // AcceptOptions configures the server side of the opening handshake and
-// the connection. The zero value accepts any origin, no subprotocol, and
-// messages up to DefaultMaxMessageSize.
+// the connection. The zero value refuses a cross-origin upgrade from a
+// browser (see OriginPatterns), chooses no subprotocol, and reads messages
+// up to DefaultMaxMessageSize.
 type AcceptOptions struct {
 	// Subprotocols the server speaks. The first one the client offers
 	// that is in this list is chosen.
 	Subprotocols []string
-	// CheckOrigin, if set, vets the request (usually its Origin header);
-	// an error rejects it with 403 Forbidden. SameOrigin is one choice.
+	// OriginPatterns are the hosts, besides the request's own Host, from
+	// which a browser page may open the connection. A request with an
+	// Origin header whose host matches neither Host nor a pattern is
+	// rejected with 403 Forbidden; a request without Origin (a client
+	// that is not a browser) passes. A pattern is matched with path.Match
+	// against the Origin's host (with its port, if any), or, when the
+	// pattern contains "://", against scheme://host; case does not
+	// matter. Example: "*.example.com", "localhost:*",
+	// "https://app.example.com". This guards against cross-site
+	// WebSocket hijacking: a browser sends the page's cookies with the
+	// upgrade of any page that asks.
+	OriginPatterns []string
+	// InsecureSkipOriginCheck accepts an upgrade from any origin. It lets
+	// every web page the user visits talk to this server with the user's
+	// credentials; use it only when the server authenticates otherwise.
+	InsecureSkipOriginCheck bool
+	// CheckOrigin, if set, vets the request instead of the Origin and
+	// OriginPatterns rule (unless InsecureSkipOriginCheck is set); an
+	// error rejects it with 403 Forbidden.
 	CheckOrigin func(r *http.Request) error
 	// ResponseHeader is added to the 101 response.
 	ResponseHeader http.Header
@@ -82,14 +102,51 @@ func (o *AcceptOptions) config() connConfig {
 
 // SameOrigin rejects a request whose Origin header names a host other than
 // the request's Host. Requests without Origin (non-browser clients) pass.
+// It is the check a zero AcceptOptions makes.
 func SameOrigin(r *http.Request) error {
+	return checkOrigin(r, nil)
+}
+
+// checkOrigin passes a request without Origin, or whose Origin host is the
+// request's Host or matches one of patterns (see
+// AcceptOptions.OriginPatterns), and names the mismatch otherwise.
+func checkOrigin(r *http.Request, patterns []string) error {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return nil
 	}
-	_, host, ok := strings.Cut(origin, "://")
-	if !ok || !strings.EqualFold(host, r.Host) {
-		return fmt.Errorf("origin %q does not match host %q", origin, r.Host)
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q is not a URL with a host", origin)
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	for _, p := range patterns {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host
+		}
+		ok, err := path.Match(strings.ToLower(p), strings.ToLower(target))
+		if err != nil {
+			return fmt.Errorf("origin pattern %q: %w", p, err)
+		}
+		if ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not allowed for host %q", origin, r.Host)
+}
+
+// CheckOriginPattern reports whether p is a well-formed OriginPatterns
+// entry, so that a bad pattern is found when it is configured rather
+// than on the first cross-origin request.
+func CheckOriginPattern(p string) error {
+	if p == "" {
+		return errors.New("ws: empty origin pattern")
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return fmt.Errorf("ws: origin pattern %q: %w", p, err)
 	}
 	return nil
 }
@@ -158,8 +215,12 @@ func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *Hands
 	if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
 		return serverHandshake{}, reject(http.StatusBadRequest, "the opening handshake must not have a body")
 	}
-	if opts.CheckOrigin != nil {
-		if err := opts.CheckOrigin(r); err != nil {
+	if !opts.InsecureSkipOriginCheck {
+		check := opts.CheckOrigin
+		if check == nil {
+			check = func(r *http.Request) error { return checkOrigin(r, opts.OriginPatterns) }
+		}
+		if err := check(r); err != nil {
 			return serverHandshake{}, reject(http.StatusForbidden, "origin rejected: %v", err)
 		}
 	}

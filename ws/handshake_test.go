@@ -73,10 +73,14 @@ var handshakeTests = []struct {
 	{name: "short key", req: request(map[string]string{"Sec-WebSocket-Key": "Sec-WebSocket-Key: AAAA"}), status: 400},
 	{name: "key not base64", req: request(map[string]string{"Sec-WebSocket-Key": "Sec-WebSocket-Key: !!!!!!!!!!!!!!!!!!!!!!!!"}), status: 400},
 	{name: "two keys", req: request(nil, "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA=="), status: 400},
-	{name: "foreign origin", req: request(nil, "Origin: http://evil.example"),
+	{name: "foreign origin", req: request(nil, "Origin: http://evil.example"), status: 403},
+	{name: "foreign origin, CheckOrigin SameOrigin", req: request(nil, "Origin: http://evil.example"),
 		opts: &AcceptOptions{CheckOrigin: SameOrigin}, status: 403},
-	{name: "same origin", req: request(nil, "Origin: https://server.example.com"),
-		opts: &AcceptOptions{CheckOrigin: SameOrigin}, status: 101},
+	{name: "same origin", req: request(nil, "Origin: https://server.example.com"), status: 101},
+	{name: "foreign origin, insecure switch", req: request(nil, "Origin: http://evil.example"),
+		opts: &AcceptOptions{InsecureSkipOriginCheck: true}, status: 101},
+	{name: "foreign origin, allowed by pattern", req: request(nil, "Origin: http://app.example.org"),
+		opts: &AcceptOptions{OriginPatterns: []string{"*.example.org"}}, status: 101},
 	{name: "first client offer wins", req: request(nil, "Sec-WebSocket-Protocol: x, chat", "Sec-WebSocket-Protocol: superchat"),
 		opts: &AcceptOptions{Subprotocols: []string{"superchat", "chat"}}, status: 101, protocol: "chat", header: "Sec-WebSocket-Protocol: chat"},
 	{name: "no common subprotocol", req: request(nil, "Sec-WebSocket-Protocol: x"),
@@ -285,5 +289,88 @@ func TestDialErrors(t *testing.T) {
 	}}
 	if _, _, err := Dial(ctx, "ws://"+ln.Addr().String()+"/", opts); err == nil || !used {
 		t.Fatalf("NetDial not used: %v", err)
+	}
+}
+
+func TestOriginCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		host     string
+		origin   string // "" sends no Origin header
+		patterns []string
+		skip     bool
+		check    func(*http.Request) error
+		ok       bool
+	}{
+		{name: "no Origin", host: "10.200.0.2:8080", ok: true},
+		{name: "same host and port", host: "10.200.0.2:8080", origin: "http://10.200.0.2:8080", ok: true},
+		{name: "same host, https", host: "example.com", origin: "https://example.com", ok: true},
+		{name: "host case differs", host: "Example.COM", origin: "http://example.com", ok: true},
+		{name: "other port", host: "10.200.0.2:8080", origin: "http://10.200.0.2:8081"},
+		{name: "port missing", host: "10.200.0.2:8080", origin: "http://10.200.0.2"},
+		{name: "other host", host: "10.200.0.2:8080", origin: "http://evil.example"},
+		{name: "host as prefix", host: "example.com", origin: "http://example.com.evil.example"},
+		{name: "host as suffix", host: "example.com", origin: "http://evilexample.com"},
+		{name: "userinfo trick", host: "example.com", origin: "http://example.com@evil.example"},
+		{name: "null origin", host: "example.com", origin: "null"},
+		{name: "no scheme", host: "example.com", origin: "example.com"},
+		{name: "not a URL", host: "example.com", origin: "http://%zz"},
+		{name: "file page", host: "example.com", origin: "file://"},
+		{name: "pattern exact", host: "10.200.0.2:8080", origin: "http://localhost:3000", patterns: []string{"localhost:3000"}, ok: true},
+		{name: "pattern glob port", host: "10.200.0.2:8080", origin: "http://localhost:3000", patterns: []string{"localhost:*"}, ok: true},
+		{name: "pattern glob does not cross port", host: "x", origin: "http://localhost:3000", patterns: []string{"localhost"}},
+		{name: "pattern subdomain", host: "x", origin: "https://a.example.com", patterns: []string{"*.example.com"}, ok: true},
+		{name: "pattern subdomain not apex", host: "x", origin: "https://example.com", patterns: []string{"*.example.com"}},
+		{name: "pattern case", host: "x", origin: "https://A.Example.com", patterns: []string{"*.EXAMPLE.com"}, ok: true},
+		{name: "pattern second of two", host: "x", origin: "http://b.test", patterns: []string{"a.test", "b.test"}, ok: true},
+		{name: "pattern with scheme", host: "x", origin: "https://app.test", patterns: []string{"https://app.test"}, ok: true},
+		{name: "pattern with scheme, other scheme", host: "x", origin: "http://app.test", patterns: []string{"https://app.test"}},
+		{name: "bad pattern", host: "x", origin: "http://a.test", patterns: []string{"[a"}},
+		{name: "pattern does not allow null", host: "x", origin: "null", patterns: []string{"*"}},
+		{name: "insecure switch", host: "x", origin: "http://evil.example", skip: true, ok: true},
+		{name: "insecure switch over CheckOrigin", host: "x", origin: "http://evil.example", skip: true,
+			check: func(*http.Request) error { return errors.New("no") }, ok: true},
+		{name: "CheckOrigin replaces the rule", host: "x", origin: "http://evil.example",
+			check: func(*http.Request) error { return nil }, ok: true},
+		{name: "CheckOrigin refuses", host: "x", check: func(*http.Request) error { return errors.New("no") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			replace := map[string]string{"Host": "Host: " + tt.host}
+			var extra []string
+			if tt.origin != "" {
+				extra = append(extra, "Origin: "+tt.origin)
+			}
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(request(replace, extra...))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := &AcceptOptions{OriginPatterns: tt.patterns, InsecureSkipOriginCheck: tt.skip, CheckOrigin: tt.check}
+			_, herr := checkRequest(r, opts)
+			switch {
+			case tt.ok && herr != nil:
+				t.Fatalf("refused: %v", herr)
+			case !tt.ok && herr == nil:
+				t.Fatal("accepted")
+			case !tt.ok && (herr.Status != http.StatusForbidden || !strings.Contains(herr.Reason, "origin")):
+				t.Fatalf("refusal %d %q, want 403 naming the origin", herr.Status, herr.Reason)
+			}
+		})
+	}
+}
+
+func TestCheckOriginPattern(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"example.com", "*.example.com", "localhost:*", "https://app.test", "10.0.0.?:80[0-9][0-9]"} {
+		if err := CheckOriginPattern(p); err != nil {
+			t.Errorf("CheckOriginPattern(%q) = %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "[a", "a\\", "[]"} {
+		if err := CheckOriginPattern(p); err == nil {
+			t.Errorf("CheckOriginPattern(%q) passed", p)
+		}
 	}
 }

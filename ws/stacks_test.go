@@ -40,7 +40,7 @@ const linkMTU = 1280
 type wsPair struct {
 	client, server *netstack.Stack
 	cs, ss         *sockets.Sockets
-	clientDev      *tun.Memory
+	clientDev      *tun.PipeEnd
 	url            string // ws://10.0.0.2
 
 	results map[string]chan error

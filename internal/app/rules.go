@@ -97,8 +97,8 @@ func verdictSummary(s netstack.Stats) string {
 }
 
 // stackCounters is what `glassnet ss` shows under the socket table: link
-// drops by reason, and what the packet, socket-call and frame hooks
-// decided. frames may be nil.
+// drops by reason, device errors by reason, and what the packet,
+// socket-call and frame hooks decided. frames may be nil.
 func stackCounters(st *netstack.Stack, socks *sockets.Sockets, frames *ws.FrameCounter) map[string]uint64 {
 	s := st.Stats()
 	m := make(map[string]uint64, len(s.Drops)+len(s.Verdicts))
@@ -107,6 +107,13 @@ func stackCounters(st *netstack.Stack, socks *sockets.Sockets, frames *ws.FrameC
 	}
 	for k, n := range s.Verdicts {
 		m["verdict "+k.String()] = n
+	}
+	for k, n := range s.DeviceErrors {
+		m["device error "+k] = n
+	}
+	if s.Held+s.Continued > 0 {
+		m["link held"] = s.Held
+		m["link continued"] = s.Continued
 	}
 	for k, n := range socks.CallVerdicts() {
 		m["verdict socket "+k.String()] = n

@@ -30,7 +30,7 @@ type ServeConfig struct {
 	// TUN and NIC is set.
 	TUN string
 	// NIC names an existing Ethernet interface that the stack attaches to
-	// through an AF_PACKET socket (see tun.OpenNIC for what the kernel
+	// through an AF_PACKET socket (see tun.OpenPacketSocket for what the kernel
 	// must not have configured on it).
 	NIC string
 	// MAC is the stack's MAC address on NIC; empty means the interface's
@@ -237,7 +237,13 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		cfg.Ready()
 	}
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-st.Done():
+		// The stack stopped by itself: its device went away.
+		h.CloseAll()
+		return fmt.Errorf("serve: the device %s went away: %w", dev.Name(), st.Err())
+	}
 	fmt.Fprintln(cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
 	h.CloseAll()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -315,7 +321,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 		if err := checkKernelAddrs(cfg.Addrs); err != nil {
 			return nil, "", err
 		}
-		dev, err := tun.OpenNIC(tun.NICConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
+		dev, err := tun.OpenPacketSocket(tun.PacketSocketConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
 		if err != nil {
 			return nil, "", err
 		}

@@ -21,7 +21,7 @@ var (
 // server0 unless popts names them, and returns them with the client's end
 // of the link. When the test ends it checks that neither stack dropped a
 // packet and closes both; cleanups a test registers after Pair run before.
-func Pair(t testing.TB, popts tun.PipeOptions) (client, server *netstack.Stack, clientDev *tun.Memory) {
+func Pair(t testing.TB, popts tun.PipeOptions) (client, server *netstack.Stack, clientDev *tun.PipeEnd) {
 	t.Helper()
 	if popts.NameA == "" && popts.NameB == "" {
 		popts.NameA, popts.NameB = "client0", "server0"

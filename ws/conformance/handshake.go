@@ -239,9 +239,9 @@ func handshakeCases() []*Case {
 			std([]string{"Sec-WebSocket-Protocol: chat, superchat"})),
 		serverValid("0.1.5", "An unknown extension offered: the server must not accept it.",
 			std([]string{"Sec-WebSocket-Extensions: x-glassnet-unknown; a=1"})),
-		serverValid("0.1.6", "Origin, User-Agent and a query string in the request target.",
+		serverValid("0.1.6", "A same-origin Origin, a User-Agent and a query string in the request target.",
 			func(h *H, key string) []byte {
-				return request(h.Host(), h.Path()+"?a=1&b=%20", key, []string{"Origin: http://example.com", "User-Agent: conformance"})
+				return request(h.Host(), h.Path()+"?a=1&b=%20", key, []string{"Origin: http://" + h.Host(), "User-Agent: conformance"})
 			}),
 		{
 			ID: "0.1.7", For: Server, Extra: true,

@@ -10,10 +10,14 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-// tap sees every packet the link endpoint moves or drops, and reports it
-// to the tracer and the capture file. A Stack without either has no tap,
-// so the endpoint pays one nil check per packet.
-type tap struct {
+// observer is the link endpoint next to the device (or to the Ethernet
+// filter of an Ethernet device): it sees every packet as the device reads
+// and writes it, as tcpdump sees the packets of a Linux interface, and
+// reports each to the tracer and the capture file. The link endpoints
+// report their drops and verdicts through it too. A Stack with neither a
+// tracer nor a capture has no observer: nothing is nested there, and the
+// endpoints pay one nil check per drop.
+type observer struct {
 	tracer *trace.Tracer // may be nil
 	node   string
 	flows  *flowTable
@@ -21,11 +25,34 @@ type tap struct {
 	clock  tcpip.Clock
 	// ethernet: packets are Ethernet frames (a tun.LinkLayer device).
 	ethernet bool
+
+	up   packetReceiver // toward the stack
+	down packetSender   // toward the device
 }
 
+// receive implements packetReceiver: it reports the packet and passes it up.
+func (t *observer) receive(b []byte, m pktMeta) {
+	t.packet(trace.In, b, m.gso)
+	t.up.receive(b, m)
+}
+
+// readsIn implements packetReceiver.
+func (*observer) readsIn() bool { return true }
+
+// send implements packetSender: it reports the packets and passes them down.
+func (t *observer) send(bufs [][]byte, gso []tun.GSO) (int, bool) {
+	for i, b := range bufs {
+		t.packet(trace.Out, b, gso[i])
+	}
+	return t.down.send(bufs, gso)
+}
+
+// readsOut implements packetSender.
+func (*observer) readsOut() bool { return true }
+
 // packet reports one packet, or super-packet when g says so, that the
-// endpoint moves.
-func (t *tap) packet(dir trace.Dir, b []byte, g tun.GSO) {
+// device moves.
+func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
 	if t.pcap != nil {
 		t.pcap.write(t.clock.Now(), b)
 	}
@@ -65,7 +92,7 @@ func (t *tap) packet(dir trace.Dir, b []byte, g tun.GSO) {
 	})
 }
 
-func (t *tap) drop(dir trace.Dir, reason DropReason, size int) {
+func (t *observer) drop(dir trace.Dir, reason DropReason, size int) {
 	if !t.tracer.Enabled() {
 		return
 	}
@@ -84,7 +111,7 @@ func (t *tap) drop(dir trace.Dir, reason DropReason, size int) {
 
 // verdict reports a hook's non-pass verdict on the IP packet ip (as the
 // hook left it), as an event of the layer the hook point belongs to.
-func (t *tap) verdict(layer trace.Layer, dir trace.Dir, hookName string, v hook.Verdict, ip []byte) {
+func (t *observer) verdict(layer trace.Layer, dir trace.Dir, hookName string, v hook.Verdict, ip []byte) {
 	if !t.tracer.Enabled() {
 		return
 	}
@@ -119,5 +146,34 @@ func (t *tap) verdict(layer trace.Layer, dir trace.Dir, hookName string, v hook.
 		Conn:    info.conn,
 		Summary: hookName + ": " + summary + ": " + info.summary,
 		Fields:  fields,
+	})
+}
+
+// held reports a packet that a hook took out of the path (hook.Hold): a
+// link step named "held", with the verdict's fields, for a view that shows
+// what waits to be continued (Stack.Continue).
+func (t *observer) held(dir trace.Dir, hookName string, v hook.Verdict, ip []byte) {
+	if !t.tracer.Enabled() {
+		return
+	}
+	info := describe(ip, t.flows)
+	summary := hookName + ": held"
+	if v.Rule != "" {
+		summary += " by rule " + strconv.Quote(v.Rule)
+	}
+	t.tracer.Emit(trace.Event{
+		Node:    t.node,
+		Layer:   trace.LayerLink,
+		Dir:     dir,
+		Name:    "held",
+		Conn:    info.conn,
+		Summary: summary + ": " + info.summary,
+		Fields: []trace.Field{
+			{Key: "hook", Value: hookName},
+			{Key: "reason", Value: v.Reason},
+			{Key: "rule", Value: v.Rule},
+			{Key: "len", Value: len(ip)},
+		},
+		Data: ip,
 	})
 }

@@ -8,20 +8,21 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-// Reading into gVisor's memory. On a tun.SplitReader the read loop reads
-// each packet straight into two of gVisor's views: a head of headView
+// Reading into gVisor's memory. On a tun.ScatterReader the device
+// endpoint's read loop reads each packet straight into two of gVisor's
+// views (a scatter read, readv): a head of headView
 // bytes, which holds the headers, and a tail for the rest. A super-packet
 // then reaches TCP in the views it was read into, with no copy: the tail
 // is handed over when it is more than half of its 64 KiB chunk (a copy
 // would take a chunk of that size too), and the slot gets a new view.
 // Smaller packets are copied as dispatch copies them, so that a small
 // segment never pins a large chunk in a receive queue. While link hooks or
-// the tap look at packets, the loop reads into one buffer as before
+// the observer read packets, the loop reads into one buffer instead
 // (readLoopGSO), so they see each packet whole.
 
-// splitSlots are the views a split read fills: heads[i] and tails[i] are
+// scatterSlots are the views a scatter read fills: heads[i] and tails[i] are
 // the memory of views[i], one pair per packet of a batch.
-type splitSlots struct {
+type scatterSlots struct {
 	headV, tailV []*buffer.View
 	heads, tails [][]byte
 	flat         []byte // a packet joined into one buffer
@@ -35,8 +36,8 @@ const tailSize = tun.MaxSuperPacket - headView
 // gVisor instead of a copy.
 const takeTailOver = buffer.MaxChunkSize / 2
 
-func newSplitSlots(n int) *splitSlots {
-	s := &splitSlots{
+func newScatterSlots(n int) *scatterSlots {
+	s := &scatterSlots{
 		headV: make([]*buffer.View, n), tailV: make([]*buffer.View, n),
 		heads: make([][]byte, n), tails: make([][]byte, n),
 	}
@@ -47,7 +48,7 @@ func newSplitSlots(n int) *splitSlots {
 }
 
 // fill gives slot i the views it lacks.
-func (s *splitSlots) fill(i int) {
+func (s *scatterSlots) fill(i int) {
 	if s.headV[i] == nil {
 		s.headV[i] = buffer.NewViewSize(headView)
 		s.heads[i] = s.headV[i].AsSlice()
@@ -59,7 +60,7 @@ func (s *splitSlots) fill(i int) {
 }
 
 // release returns the views to gVisor's pools.
-func (s *splitSlots) release() {
+func (s *scatterSlots) release() {
 	for i := range s.headV {
 		if s.headV[i] != nil {
 			s.headV[i].Release()
@@ -71,7 +72,7 @@ func (s *splitSlots) release() {
 }
 
 // join copies the size bytes of slot i into one buffer.
-func (s *splitSlots) join(i, size int) []byte {
+func (s *scatterSlots) join(i, size int) []byte {
 	if s.flat == nil {
 		s.flat = make([]byte, tun.MaxSuperPacket)
 	}
@@ -84,7 +85,7 @@ func (s *splitSlots) join(i, size int) []byte {
 
 // take hands over slot i's views holding a packet of size bytes (longer
 // than splitHeadOver) as a gVisor buffer, and refills the slot.
-func (s *splitSlots) take(i, size int) buffer.Buffer {
+func (s *scatterSlots) take(i, size int) buffer.Buffer {
 	head := s.headV[i]
 	s.headV[i] = nil
 	b := buffer.MakeWithView(head)
@@ -101,52 +102,54 @@ func (s *splitSlots) take(i, size int) buffer.Buffer {
 	return b
 }
 
-// readSplit is one round of the read loop on a tun.SplitReader; it
+// readScatter is one round of the read loop on a tun.ScatterReader; it
 // returns the device's error.
-func (e *endpoint) readSplit(sr tun.SplitReader, s *splitSlots, sizes []int, gso []tun.GSO) error {
-	n, err := sr.ReadGSOSplit(s.heads, s.tails, sizes, gso)
+func (d *deviceEndpoint) readScatter(s *scatterSlots, sizes []int, gso []tun.GSO) error {
+	n, err := d.sr.ReadGSOScatter(s.heads, s.tails, sizes, gso)
 	n = min(max(n, 0), len(sizes))
 	for i := range n {
 		size := sizes[i]
 		if size > headView+tailSize {
-			e.drop(trace.In, DropTruncated, size)
+			d.acct.drop(trace.In, DropTruncated, size)
 			continue
 		}
-		e.deliverSplit(s, i, max(size, 0), gso[i])
+		size = max(size, 0)
+		if g := gso[i]; size <= splitHeadOver || g.Type == tun.GSOUDP || d.up.readsIn() {
+			// Small, to be cut, or to be read: in one buffer, as
+			// readLoopGSO has it.
+			d.receiveGSO(s.join(i, size), g)
+			continue
+		}
+		d.stackSide.receiveViews(s, i, size, gso[i])
 	}
 	return err
 }
 
-// deliverSplit is deliverGSO for the packet in slot i.
-func (e *endpoint) deliverSplit(s *splitSlots, i, size int, g tun.GSO) {
-	if size <= splitHeadOver || g.Type == tun.GSOUDP || e.ingress.Load() != nil || e.tap != nil {
-		// Small, to be cut, or to be seen: in one buffer, as
-		// readLoopGSO has it.
-		e.deliverGSO(s.join(i, size), g)
-		return
-	}
+// receiveViews is receive for the packet of size bytes in slot i of a
+// scatter read: its views go to gVisor as they are.
+func (e *endpoint) receiveViews(s *scatterSlots, i, size int, g tun.GSO) {
 	head := s.heads[i]
-	valid := g.NeedsCsum || g.DataValid
 	proto, reason := classifySize(head, size)
 	if reason != "" {
-		e.drop(trace.In, reason, size)
+		e.acct.drop(trace.In, reason, size)
 		return
 	}
 	ref := e.dispatcher.Load()
 	if ref == nil || ref.d == nil {
-		e.drop(trace.In, DropDetached, size)
+		e.acct.drop(trace.In, DropDetached, size)
 		return
 	}
-	e.counters.packetsIn.Add(1)
-	e.counters.bytesIn.Add(uint64(size))
+	c := e.acct.c
+	c.packetsIn.Add(1)
+	c.bytesIn.Add(uint64(size))
 	if g.Type != tun.GSONone {
 		segs, _ := g.SegmentsOf(head, size)
-		e.counters.gsoIn.Add(1)
-		e.counters.gsoSegsIn.Add(uint64(segs))
+		c.gsoIn.Add(1)
+		c.gsoSegsIn.Add(uint64(segs))
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: s.take(i, size)})
 	e.rxMu.Lock()
-	e.rxValid.Store(valid)
+	e.rxValid.Store(g.NeedsCsum || g.DataValid)
 	ref.d.DeliverNetworkPacket(proto, pkt)
 	e.rxValid.Store(false)
 	e.rxMu.Unlock()

@@ -46,13 +46,13 @@ type memPacket struct {
 	gso GSO // with Offload only
 }
 
-// Memory is one end of an in-memory device pair made by Pipe.
-type Memory struct {
+// PipeEnd is one end of an in-memory device pair made by Pipe.
+type PipeEnd struct {
 	name    string
 	mtu     int
 	latency time.Duration
 	in      chan memPacket // packets for this end to read
-	peer    *Memory
+	peer    *PipeEnd
 	pool    *sync.Pool // *[]byte packet buffers of MTU bytes, shared by both ends
 	big     *sync.Pool // *[]byte of MaxSuperPacket bytes, with Offload
 	offload bool
@@ -68,7 +68,7 @@ type Memory struct {
 // Pipe returns two devices wired back to back: what one writes, the other
 // reads, in order, after opts.Latency. It needs no privileges, so tests and
 // the demo run two stacks in one process over it.
-func Pipe(opts PipeOptions) (a, b *Memory) {
+func Pipe(opts PipeOptions) (a, b *PipeEnd) {
 	if opts.MTU <= 0 {
 		opts.MTU = 1500
 	}
@@ -90,8 +90,8 @@ func Pipe(opts PipeOptions) (a, b *Memory) {
 		b := make([]byte, 0, MaxSuperPacket)
 		return &b
 	}}
-	mk := func(name string) *Memory {
-		return &Memory{
+	mk := func(name string) *PipeEnd {
+		return &PipeEnd{
 			name:    name,
 			pool:    pool,
 			big:     big,
@@ -107,17 +107,17 @@ func Pipe(opts PipeOptions) (a, b *Memory) {
 	return a, b
 }
 
-func (m *Memory) Name() string   { return m.name }
-func (m *Memory) MTU() int       { return m.mtu }
-func (m *Memory) BatchSize() int { return 64 }
+func (m *PipeEnd) Name() string   { return m.name }
+func (m *PipeEnd) MTU() int       { return m.mtu }
+func (m *PipeEnd) BatchSize() int { return 64 }
 
 // Stats returns the counters of this end.
-func (m *Memory) Stats() PipeStats {
+func (m *PipeEnd) Stats() PipeStats {
 	return PipeStats{PacketsRead: m.read.Load(), PacketsWritten: m.written.Load(), Discarded: m.discarded.Load()}
 }
 
 // Read implements Device.
-func (m *Memory) Read(bufs [][]byte, sizes []int) (int, error) {
+func (m *PipeEnd) Read(bufs [][]byte, sizes []int) (int, error) {
 	if len(bufs) == 0 {
 		return 0, nil
 	}
@@ -156,7 +156,7 @@ func (m *Memory) Read(bufs [][]byte, sizes []int) (int, error) {
 
 // Write implements Device. It copies each packet, so the caller may reuse
 // its buffers at once.
-func (m *Memory) Write(pkts [][]byte) (int, error) {
+func (m *PipeEnd) Write(pkts [][]byte) (int, error) {
 	for i, pkt := range pkts {
 		if len(pkt) > m.mtu {
 			return i, fmt.Errorf("tun: %s: packet of %d bytes exceeds MTU %d", m.name, len(pkt), m.mtu)
@@ -172,7 +172,7 @@ func (m *Memory) Write(pkts [][]byte) (int, error) {
 
 // send queues p for the peer, blocking while its queue is full. It takes
 // p.buf: to the peer, or back to a pool.
-func (m *Memory) send(p memPacket) error {
+func (m *PipeEnd) send(p memPacket) error {
 	if m.latency > 0 {
 		p.due = time.Now().Add(m.latency)
 	}
@@ -205,7 +205,7 @@ func (m *Memory) send(p memPacket) error {
 }
 
 // wait blocks until p is due, or the device is closed.
-func (m *Memory) wait(p memPacket) error {
+func (m *PipeEnd) wait(p memPacket) error {
 	d := time.Until(p.due)
 	if d <= 0 {
 		return nil
@@ -221,7 +221,7 @@ func (m *Memory) wait(p memPacket) error {
 }
 
 // release returns the buffer of p to the pool it came from.
-func (m *Memory) release(p memPacket) {
+func (m *PipeEnd) release(p memPacket) {
 	if cap(*p.buf) > m.mtu {
 		m.big.Put(p.buf)
 		return
@@ -231,9 +231,9 @@ func (m *Memory) release(p memPacket) {
 
 // Close implements Device. Packets the other end writes afterwards are
 // discarded and counted.
-func (m *Memory) Close() error {
+func (m *PipeEnd) Close() error {
 	m.closeOnce.Do(func() { close(m.done) })
 	return nil
 }
 
-var _ Device = (*Memory)(nil)
+var _ Device = (*PipeEnd)(nil)

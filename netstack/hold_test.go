@@ -1,0 +1,171 @@
+package netstack
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+)
+
+// TestHoldContinue holds a data segment at a link hook point, out of a's
+// egress or into b's ingress: it does not arrive, is counted as held (not
+// dropped) and traced as a "held" step; Continue sends it on, and it
+// arrives and is acknowledged.
+func TestHoldContinue(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []trace.Dir{trace.Out, trace.In} {
+		t.Run(string(dir), func(t *testing.T) {
+			t.Parallel()
+			var rec recorder
+			a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
+				o.Tracer = trace.New(&rec)
+			})
+			server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+
+			// Hold every segment with data, retransmissions too, so
+			// that only Continue can deliver it.
+			held := make(chan []byte, 1)
+			holder := hook.NewChain(hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
+				if p.Headers().Proto != 6 || p.Headers().Payload == 0 {
+					return hook.Verdict{}
+				}
+				select {
+				case held <- bytes.Clone(p.Data):
+				default:
+				}
+				return hook.Verdict{Action: hook.Hold, Reason: "step"}
+			}))
+			// a's ingress sees b's ACKs.
+			var acked atomic.Uint32
+			ackSeen := make(chan struct{}, 1)
+			a.SetIngress(hook.NewChain(hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
+				if h := p.Headers(); h.Proto == 6 && h.Flags&0x10 != 0 {
+					acked.Store(h.Ack)
+					select {
+					case ackSeen <- struct{}{}:
+					default:
+					}
+				}
+				return hook.Verdict{}
+			})))
+			holdAt, hookName := a, hook.LinkEgress
+			if dir == trace.Out {
+				a.SetEgress(holder)
+			} else {
+				holdAt, hookName = b, hook.LinkIngress
+				b.SetIngress(holder)
+			}
+
+			msg := []byte("held segment")
+			if _, err := client.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			pkt := <-held
+			h := hook.ParseHeaders(pkt)
+			if h.Payload != len(msg) {
+				t.Fatalf("held a segment of %d bytes, want %d", h.Payload, len(msg))
+			}
+
+			// Not arrived: the server has nothing to read.
+			_ = server.SetReadDeadline(time.Now())
+			buf := make([]byte, 64)
+			if n, err := server.Read(buf); n != 0 || !isTimeout(err) {
+				t.Fatalf("server read %d bytes (%v) while the segment was held", n, err)
+			}
+			s := holdAt.Stats()
+			if s.Held == 0 || s.Dropped() != 0 {
+				t.Fatalf("held %d, dropped %d (%v); want held, none dropped", s.Held, s.Dropped(), s.Drops)
+			}
+			if n := verdicts(holdAt, hookName, "hold", "step"); n == 0 {
+				t.Errorf("no hold verdict counted: %v", s.Verdicts)
+			}
+			if !tracedHeld(rec.all(), holdAt, dir) {
+				t.Errorf("no link %s \"held\" step traced", dir)
+			}
+
+			if err := holdAt.Continue(dir, pkt); err != nil {
+				t.Fatalf("Continue: %v", err)
+			}
+			_ = server.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(server, buf[:len(msg)]); err != nil || !bytes.Equal(buf[:len(msg)], msg) {
+				t.Fatalf("server read %q, %v; want %q", buf[:len(msg)], err, msg)
+			}
+			end := h.Seq + uint32(len(msg))
+			for int32(acked.Load()-end) < 0 {
+				select {
+				case <-ackSeen:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("the continued segment (end %d) was never acknowledged (ack %d)", end, acked.Load())
+				}
+			}
+			if got := holdAt.Stats().Continued; got != 1 {
+				t.Errorf("Continued = %d, want 1", got)
+			}
+		})
+	}
+}
+
+// tracedHeld reports whether events hold a link "held" step of st's node
+// in direction dir.
+func tracedHeld(events []trace.Event, st *Stack, dir trace.Dir) bool {
+	node := "a"
+	if st.hooks.ingress.point.Load() != nil && dir == trace.In {
+		node = "b"
+	}
+	for _, e := range events {
+		if e.Layer == trace.LayerLink && e.Name == "held" && e.Dir == dir && e.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// TestContinueRefuses: Continue refuses a malformed packet, one over the
+// MTU on a device without offload, a direction that is neither in nor
+// out, and any packet once the stack is closed.
+func TestContinueRefuses(t *testing.T) {
+	t.Parallel()
+	st, _ := newSolo(t, nil)
+	good := echoRequest4(addrB4.Addr(), addrA4.Addr(), 1, 1, []byte("x"))
+	big := echoRequest4(addrB4.Addr(), addrA4.Addr(), 1, 2, make([]byte, 1500))
+	for _, c := range []struct {
+		name string
+		dir  trace.Dir
+		pkt  []byte
+	}{
+		{"empty", trace.Out, nil},
+		{"bad version", trace.Out, []byte{0x10, 0, 0, 0}},
+		{"truncated", trace.In, good[:len(good)-1]},
+		{"over MTU", trace.Out, big},
+		{"over MTU in", trace.In, big},
+		{"no direction", "", good},
+	} {
+		if err := st.Continue(c.dir, c.pkt); !errors.Is(err, ErrContinue) {
+			t.Errorf("%s: Continue = %v, want ErrContinue", c.name, err)
+		}
+	}
+	if s := st.Stats(); s.Continued != 0 || s.PacketsOut != 0 {
+		t.Errorf("refused packets went on: %+v", s)
+	}
+	if err := st.Continue(trace.Out, good); err != nil {
+		t.Fatalf("Continue(good) = %v", err)
+	}
+	st.Close()
+	if err := st.Continue(trace.Out, good); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Continue after Close = %v, want net.ErrClosed", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
