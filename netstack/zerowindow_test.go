@@ -27,7 +27,7 @@ import (
 // as raw IPv4 segments over the other end of the stack's pipe.
 type rawPeer struct {
 	t    *testing.T
-	dev  *tun.Memory
+	dev  *tun.PipeEnd
 	segs chan []byte // TCP segments from the stack, copied
 
 	sndNxt uint32 // the peer's next sequence number
@@ -46,7 +46,7 @@ const (
 
 // newRawPeer starts reading the stack's packets from dev; the reader ends
 // when the test closes dev.
-func newRawPeer(t *testing.T, dev *tun.Memory) *rawPeer {
+func newRawPeer(t *testing.T, dev *tun.PipeEnd) *rawPeer {
 	p := &rawPeer{t: t, dev: dev, segs: make(chan []byte, 1024), sndNxt: rawPeerISS}
 	done := make(chan struct{})
 	t.Cleanup(func() {
