@@ -30,4 +30,10 @@
 //		return err
 //	}
 //	ctl.Render(os.Stdout, rows, ctl.RenderOptions{Info: true})
+//
+// What ctl is not: it does not run or change a stack, and the rows it
+// returns are sockets.Snapshot's (the socket table and TCP details are
+// gathered there). Starting a stack is internal/app's (glassnet serve);
+// the live event stream of a running stack is the trace package's sinks
+// and the browser view, not this socket.
 package ctl

@@ -54,8 +54,8 @@ func NewLoss(p float64, seed uint64) *Loss {
 	return l
 }
 
-// Packet implements PacketHook.
-func (l *Loss) Packet(*Packet) Verdict {
+// Decide implements PacketHook.
+func (l *Loss) Decide(*Packet) Verdict {
 	if l.hit(l.P) {
 		return Verdict{Action: Drop, Reason: "loss"}
 	}
@@ -79,8 +79,8 @@ func NewGilbertElliott(p, r, badLoss, goodLoss float64, seed uint64) *GilbertEll
 	return &GilbertElliott{P: p, R: r, BadLoss: badLoss, GoodLoss: goodLoss, r: newRand(seed)}
 }
 
-// Packet implements PacketHook.
-func (g *GilbertElliott) Packet(*Packet) Verdict {
+// Decide implements PacketHook.
+func (g *GilbertElliott) Decide(*Packet) Verdict {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.bad {
@@ -133,8 +133,8 @@ func NewLatency(d, jitter time.Duration, dist Distribution, seed uint64) *Latenc
 	return &Latency{D: d, Jitter: jitter, Dist: dist, r: newRand(seed)}
 }
 
-// Packet implements PacketHook.
-func (d *Latency) Packet(*Packet) Verdict {
+// Decide implements PacketHook.
+func (d *Latency) Decide(*Packet) Verdict {
 	delay := d.D
 	if d.Jitter > 0 {
 		d.mu.Lock()
@@ -166,8 +166,8 @@ func NewDuplicator(p float64, seed uint64) *Duplicator {
 	return d
 }
 
-// Packet implements PacketHook.
-func (d *Duplicator) Packet(*Packet) Verdict {
+// Decide implements PacketHook.
+func (d *Duplicator) Decide(*Packet) Verdict {
 	if d.hit(d.P) {
 		return Verdict{Action: Duplicate, Reason: "duplicate", Copies: 1}
 	}
@@ -199,8 +199,8 @@ func NewReorder(p float64, gap time.Duration, seed uint64) *Reorder {
 	return r
 }
 
-// Packet implements PacketHook.
-func (r *Reorder) Packet(*Packet) Verdict {
+// Decide implements PacketHook.
+func (r *Reorder) Decide(*Packet) Verdict {
 	if r.hit(r.P) {
 		return Verdict{Action: Delay, Reason: "reorder", Delay: r.Gap}
 	}
@@ -223,8 +223,8 @@ func NewCorrupt(p float64, seed uint64) *Corrupt {
 	return &Corrupt{P: p, r: newRand(seed)}
 }
 
-// Packet implements PacketHook.
-func (c *Corrupt) Packet(p *Packet) Verdict {
+// Decide implements PacketHook.
+func (c *Corrupt) Decide(p *Packet) Verdict {
 	if c.P <= 0 {
 		return Verdict{}
 	}
@@ -284,8 +284,8 @@ func (r *Rate) bytesTime(n int) time.Duration {
 	return time.Duration(float64(n) * 8 * float64(time.Second) / float64(r.BitsPerSecond))
 }
 
-// Packet implements PacketHook.
-func (r *Rate) Packet(p *Packet) Verdict {
+// Decide implements PacketHook.
+func (r *Rate) Decide(p *Packet) Verdict {
 	if r.BitsPerSecond == 0 {
 		return Verdict{}
 	}
@@ -318,8 +318,8 @@ type Rewrite struct {
 	Window uint16
 }
 
-// Packet implements PacketHook.
-func (w Rewrite) Packet(p *Packet) Verdict {
+// Decide implements PacketHook.
+func (w Rewrite) Decide(p *Packet) Verdict {
 	h := p.Headers()
 	changed := false
 	if w.TTL != 0 && h.Version != 0 && h.TTL != w.TTL {
@@ -380,8 +380,8 @@ func NewRST(after int) *RST {
 	return &RST{After: max(after, 1), count: make(map[flowKey]int)}
 }
 
-// Packet implements PacketHook.
-func (r *RST) Packet(p *Packet) Verdict {
+// Decide implements PacketHook.
+func (r *RST) Decide(p *Packet) Verdict {
 	h := p.Headers()
 	if h.Proto != ProtoTCP || h.L4 == 0 || h.Flags&FlagRST != 0 {
 		return Verdict{}

@@ -40,4 +40,15 @@
 //
 // ParseExpr is the boolean filter grammar (and, or, not, parentheses)
 // over primitives a layer brings, so frame filters can share the syntax.
+// Every layer counts the verdicts that did something in a Counter, under
+// one VerdictKey shape.
+//
+// What hook is not: it installs nothing and sees no traffic by itself.
+// The hook points, and the units they hand over, belong to the layers:
+// netstack (Stack.SetEgress, SetIngress, SetIPHook) for packets, sockets
+// (CallHook, Sockets.SetCallHook) for socket calls, ws (FrameHook,
+// ParseFrameRule; rules that start with "ws") for frames. It does not
+// record what happened either: each layer emits a "verdict" event to the
+// trace package. A packet hook sees the IP packet only, never the link
+// header; Ethernet and device details are netstack's and tun's.
 package hook

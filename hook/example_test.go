@@ -28,7 +28,7 @@ func ExampleParseRules() {
 	}
 	// A stack would take it with SetEgress(chain); here it decides on
 	// one packet.
-	v := chain.Packet(&hook.Packet{Data: make([]byte, 40)})
+	v := chain.Decide(&hook.Packet{Data: make([]byte, 40)})
 	fmt.Println(chain.Len(), v.Action == hook.Drop || v.Action == hook.Delay)
 	// Output: 2 true
 }

@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"errors"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -168,9 +169,10 @@ func (f *Filter) String() string {
 	return f.e.String()
 }
 
-// ErrFrameFilter is the message for a "ws" word in a packet filter: frame
-// rules ("ws opcode ping : drop") are parsed by ws.ParseFrameRule.
-const ErrFrameFilter = "a rule starting with ws is a frame rule (ws.ParseFrameRule), not a packet rule"
+// ErrFrameFilter is the error, wrapped in a *SyntaxError, for a "ws" word
+// where a packet filter or action belongs: frame rules ("ws opcode ping :
+// drop") are parsed by ws.ParseFrameRule. errors.Is finds it.
+var ErrFrameFilter = errors.New("a rule starting with ws is a frame rule (ws.ParseFrameRule), not a packet rule")
 
 // PacketPrimitive reads one primitive of a packet filter (see Filter).
 func PacketPrimitive(w *Words) (Expr[*Packet], error) {
@@ -224,7 +226,7 @@ func PacketPrimitive(w *Words) (Expr[*Packet], error) {
 		}
 		return lenExpr{">=", n}, nil
 	case "ws":
-		return nil, w.Errorf(pos, ErrFrameFilter)
+		return nil, w.errorAt(pos, ErrFrameFilter)
 	default:
 		return nil, w.Errorf(pos, "unknown word %q", kw)
 	}

@@ -33,7 +33,7 @@ func TestFixChecksums(t *testing.T) {
 			t.Fatalf("BuildTCP made bad checksums: % x", b)
 		}
 		p := &Packet{Data: b}
-		if v := (Rewrite{TTL: 3, Window: 7}).Packet(p); v.Action != Modify {
+		if v := (Rewrite{TTL: 3, Window: 7}).Decide(p); v.Action != Modify {
 			t.Fatalf("rewrite = %v", v)
 		}
 		if ChecksumsValid(b) && b[0]>>4 == 4 {
@@ -71,7 +71,7 @@ func FuzzPacket(f *testing.F) {
 		ParseHeaders(b)
 		p := &Packet{Data: append([]byte(nil), b...)}
 		for _, h := range []PacketHook{Rewrite{TTL: 1, Window: 2}, NewCorrupt(1, 1), NewRST(1)} {
-			h.Packet(p)
+			h.Decide(p)
 			p.Reparse()
 		}
 		if FixChecksums(p.Data) == nil && ParseHeaders(p.Data).Version != 0 && !ChecksumsValid(p.Data) {
@@ -123,11 +123,14 @@ func run(t *testing.T, rule string, n int) []Verdict {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := r.Hook()
+	h, err := r.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
 	var vs []Verdict
 	now := time.Unix(0, 0)
 	for i := range n {
-		vs = append(vs, h.Packet(&Packet{Data: segment(FlagACK, 1448), Time: now.Add(time.Duration(i) * time.Millisecond)}))
+		vs = append(vs, h.Decide(&Packet{Data: segment(FlagACK, 1448), Time: now.Add(time.Duration(i) * time.Millisecond)}))
 	}
 	return vs
 }
@@ -232,7 +235,7 @@ func TestChain(t *testing.T) {
 	if p.Headers().TTL != 9 {
 		t.Error("the hook after the rewrite did not see it")
 	}
-	if v := NewChain(delay, drop, dup).Packet(p); v.Action != Drop || v.Reason != "c" || v.Delay != 0 {
+	if v := NewChain(delay, drop, dup).Decide(p); v.Action != Drop || v.Reason != "c" || v.Delay != 0 {
 		t.Errorf("drop in a chain = %+v", v)
 	}
 	var pt Point
@@ -250,7 +253,7 @@ func TestRSTHook(t *testing.T) {
 	h := NewRST(3)
 	var v Verdict
 	for range 3 {
-		v = h.Packet(&Packet{Data: segment(FlagACK, 100)})
+		v = h.Decide(&Packet{Data: segment(FlagACK, 100)})
 	}
 	if v.Action != Inject || len(v.Inject) != 1 || len(v.Reply) != 1 {
 		t.Fatalf("third packet: %+v", v)
@@ -262,7 +265,7 @@ func TestRSTHook(t *testing.T) {
 	if back.Src != srv || back.DstPort != 40000 || back.Seq != 2000 || !ChecksumsValid(v.Reply[0]) {
 		t.Errorf("back RST %+v", back)
 	}
-	if v := h.Packet(&Packet{Data: segment(FlagACK, 100)}); v.Action != Pass {
+	if v := h.Decide(&Packet{Data: segment(FlagACK, 100)}); v.Action != Pass {
 		t.Errorf("a reset connection was reset again: %+v", v)
 	}
 }
@@ -275,9 +278,12 @@ func TestRSTAfterBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := r.Hook()
+	h, err := r.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, want := range []Action{Pass, Pass, Inject, Pass} {
-		if v := h.Packet(&Packet{Data: segment(FlagACK, 100)}); v.Action != want {
+		if v := h.Decide(&Packet{Data: segment(FlagACK, 100)}); v.Action != want {
 			t.Fatalf("segment %d (%d bytes so far): %v, want %v", i+1, (i+1)*100, v.Action, want)
 		}
 	}

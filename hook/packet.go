@@ -5,24 +5,9 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	"github.com/glassnet/glassnet/trace"
 )
-
-// Dir is the direction a packet travels through a hook point.
-type Dir uint8
-
-const (
-	// In: toward the stack (link ingress).
-	In Dir = iota
-	// Out: away from the stack (link egress).
-	Out
-)
-
-func (d Dir) String() string {
-	if d == Out {
-		return "out"
-	}
-	return "in"
-}
 
 // Hook point names, as they appear in Packet.Hook and in traces.
 const (
@@ -40,7 +25,9 @@ const (
 // hook that does so returns Modify); a hook must not keep Data after it
 // returns.
 type Packet struct {
-	Dir  Dir
+	// Dir is trace.In at ingress hook points (toward the stack) and
+	// trace.Out at egress ones (away from it).
+	Dir  trace.Dir
 	Hook string
 	// Data is the IP packet (IPv4 or IPv6), without any link header.
 	Data []byte
@@ -198,16 +185,16 @@ func ParseHeaders(b []byte) Headers {
 }
 
 // PacketHook sees every packet at a hook point and decides what happens
-// to it. Packet may be called from several goroutines at once.
+// to it. Decide may be called from several goroutines at once.
 type PacketHook interface {
-	Packet(p *Packet) Verdict
+	Decide(p *Packet) Verdict
 }
 
 // PacketFunc adapts a function to PacketHook.
 type PacketFunc func(p *Packet) Verdict
 
-// Packet calls f(p).
-func (f PacketFunc) Packet(p *Packet) Verdict { return f(p) }
+// Decide calls f(p).
+func (f PacketFunc) Decide(p *Packet) Verdict { return f(p) }
 
 // Chain runs packet hooks in order and combines their verdicts:
 //
@@ -253,8 +240,8 @@ func (c *Chain) Len() int {
 	return len(c.hooks)
 }
 
-// Packet runs the chain; it makes a Chain a PacketHook itself.
-func (c *Chain) Packet(p *Packet) Verdict { return c.Run(p, nil) }
+// Decide runs the chain; it makes a Chain a PacketHook itself.
+func (c *Chain) Decide(p *Packet) Verdict { return c.Run(p, nil) }
 
 // Run runs the chain on p and returns the combined verdict. seen, if not
 // nil, is called with every non-pass verdict as it is made, its Rule set
@@ -263,7 +250,7 @@ func (c *Chain) Run(p *Packet, seen func(Verdict)) Verdict {
 	var out Verdict
 	modified, keep := false, true
 	for i, h := range c.hooks {
-		v := h.Packet(p)
+		v := h.Decide(p)
 		if v.Action == Pass {
 			continue
 		}

@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -32,17 +33,22 @@ import (
 // Durations are Go's (100ms, 1.5s); SIZE is bytes with an optional b, kb,
 // mb (x1024). Actions that draw random numbers take "seed N"; without it
 // the seed is derived from the rule's text, so a run repeats exactly.
+//
+// A Rule may also be built by hand: set Action and the fields it reads,
+// and Hook checks them.
 type Rule struct {
 	// Src is the rule as given.
 	Src string
 	// Filter selects the packets; nil selects all.
 	Filter *Filter
-	// Action is the action's keyword ("loss", "delay", ...).
-	Action string
+	// Action is what the rule does; the zero value is none, which Hook
+	// refuses.
+	Action RuleAction
 
-	Percent   float64 // loss, duplicate, reorder, corrupt; gemodel's P
-	GE        [3]float64
-	geN       int           // how many of GE were given
+	Percent float64 // loss, duplicate, reorder, corrupt; gemodel's P
+	// GE holds gemodel's values after P, as given: R, then 1-H, then
+	// 1-K, in percent (one to three of them).
+	GE        []float64
 	Delay     time.Duration // delay; reorder's gap
 	Jitter    time.Duration
 	Dist      Distribution
@@ -55,8 +61,42 @@ type Rule struct {
 	AfterBytes bool
 	TTL        uint8
 	Window     uint16
-	Seed       uint64
-	seedGiven  bool
+	// Seed seeds the actions that draw random numbers. Zero derives the
+	// seed from the rule's text, unless the text said "seed 0".
+	Seed      uint64
+	seedGiven bool
+}
+
+// RuleAction is what a Rule does to the packets it selects. Its String is
+// the action's keyword(s) in the rule syntax.
+type RuleAction uint8
+
+// Rule actions; the zero RuleAction is none.
+const (
+	RuleDrop      RuleAction = iota + 1 // drop
+	RuleLoss                            // loss P%
+	RuleLossGE                          // loss gemodel P% R% [1-H% [1-K%]]
+	RuleDelay                           // delay D [jitter J [distribution uniform|normal]]
+	RuleDuplicate                       // duplicate P%
+	RuleReorder                         // reorder P% [gap D]
+	RuleCorrupt                         // corrupt P%
+	RuleRate                            // rate R [burst SIZE] [limit SIZE]
+	RuleRST                             // rst after N [packets|bytes]
+	RuleTTL                             // ttl N
+	RuleWindow                          // window N
+)
+
+var ruleActionNames = [...]string{
+	RuleDrop: "drop", RuleLoss: "loss", RuleLossGE: "loss gemodel", RuleDelay: "delay",
+	RuleDuplicate: "duplicate", RuleReorder: "reorder", RuleCorrupt: "corrupt", RuleRate: "rate",
+	RuleRST: "rst", RuleTTL: "ttl", RuleWindow: "window",
+}
+
+func (a RuleAction) String() string {
+	if a > 0 && int(a) < len(ruleActionNames) {
+		return ruleActionNames[a]
+	}
+	return "rule-action(" + strconv.Itoa(int(a)) + ")"
 }
 
 // ParseRule parses one rule. An error is a *SyntaxError naming the column.
@@ -99,38 +139,42 @@ func ParseRule(src string) (*Rule, error) {
 
 func (r *Rule) parseAction(w *Words) error {
 	pos := w.Pos()
-	r.Action = w.Next()
+	keyword := w.Next()
 	var err error
-	switch r.Action {
+	switch keyword {
 	case "":
 		return w.Errorf(pos, "no action")
 	case "drop":
+		r.Action = RuleDrop
 	case "loss":
+		r.Action = RuleLoss
 		if w.Peek() == "random" {
 			w.Next()
 		}
 		if w.Peek() == "gemodel" {
 			w.Next()
-			r.Action = "loss gemodel"
+			r.Action = RuleLossGE
 			if r.Percent, err = percentWord(w); err != nil {
 				return err
 			}
-			if r.GE[0], err = percentWord(w); err != nil {
-				return err
-			}
-			r.geN = 1
-			for r.geN < 3 && isPercent(w.Peek()) {
-				if r.GE[r.geN], err = percentWord(w); err != nil {
+			for len(r.GE) < 3 && (len(r.GE) == 0 || isPercent(w.Peek())) {
+				v, err := percentWord(w)
+				if err != nil {
 					return err
 				}
-				r.geN++
+				r.GE = append(r.GE, v)
 			}
 			break
 		}
 		r.Percent, err = percentWord(w)
-	case "duplicate", "corrupt":
+	case "duplicate":
+		r.Action = RuleDuplicate
+		r.Percent, err = percentWord(w)
+	case "corrupt":
+		r.Action = RuleCorrupt
 		r.Percent, err = percentWord(w)
 	case "reorder":
+		r.Action = RuleReorder
 		if r.Percent, err = percentWord(w); err != nil {
 			return err
 		}
@@ -139,6 +183,7 @@ func (r *Rule) parseAction(w *Words) error {
 			r.Delay, err = durationWord(w)
 		}
 	case "delay":
+		r.Action = RuleDelay
 		if r.Delay, err = durationWord(w); err != nil {
 			return err
 		}
@@ -162,6 +207,7 @@ func (r *Rule) parseAction(w *Words) error {
 			}
 		}
 	case "rate":
+		r.Action = RuleRate
 		p := w.Pos()
 		s := w.Next()
 		if r.Rate, err = parseRate(s); err != nil {
@@ -182,6 +228,7 @@ func (r *Rule) parseAction(w *Words) error {
 			}
 		}
 	case "rst":
+		r.Action = RuleRST
 		p := w.Pos()
 		if s := w.Next(); s != "after" {
 			return w.Errorf(p, "%s where \"after\" belongs (rst after N packets)", describeWord(s))
@@ -211,6 +258,7 @@ func (r *Rule) parseAction(w *Words) error {
 			}
 		}
 	case "ttl":
+		r.Action = RuleTTL
 		n, err := intWord(w, "a TTL")
 		if err != nil {
 			return err
@@ -220,6 +268,7 @@ func (r *Rule) parseAction(w *Words) error {
 		}
 		r.TTL = uint8(n)
 	case "window":
+		r.Action = RuleWindow
 		n, err := intWord(w, "a window")
 		if err != nil {
 			return err
@@ -229,9 +278,9 @@ func (r *Rule) parseAction(w *Words) error {
 		}
 		r.Window = uint16(n)
 	case "ws":
-		return w.Errorf(pos, ErrFrameFilter)
+		return w.errorAt(pos, ErrFrameFilter)
 	default:
-		return w.Errorf(pos, "unknown action %q (want drop, loss, delay, duplicate, reorder, corrupt, rate, rst, ttl or window)", r.Action)
+		return w.Errorf(pos, "unknown action %q (want drop, loss, delay, duplicate, reorder, corrupt, rate, rst, ttl or window)", keyword)
 	}
 	if err != nil {
 		return err
@@ -355,7 +404,7 @@ func formatPercent(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64
 // String is the rule in canonical form; ParseRule gives it back unchanged.
 func (r *Rule) String() string {
 	s := r.actionString()
-	if r.seedGiven {
+	if r.seedGiven || r.Seed != 0 {
 		s += " seed " + strconv.FormatUint(r.Seed, 10)
 	}
 	if r.Filter != nil {
@@ -365,55 +414,53 @@ func (r *Rule) String() string {
 }
 
 func (r *Rule) actionString() string {
+	s := r.Action.String()
 	switch r.Action {
-	case "loss", "duplicate", "corrupt":
-		return r.Action + " " + formatPercent(r.Percent)
-	case "loss gemodel":
-		s := "loss gemodel " + formatPercent(r.Percent)
-		for _, v := range r.GE[:r.geN] {
+	case RuleLoss, RuleDuplicate, RuleCorrupt:
+		s += " " + formatPercent(r.Percent)
+	case RuleLossGE:
+		s += " " + formatPercent(r.Percent)
+		for _, v := range r.GE {
 			s += " " + formatPercent(v)
 		}
-		return s
-	case "reorder":
-		s := "reorder " + formatPercent(r.Percent)
+	case RuleReorder:
+		s += " " + formatPercent(r.Percent)
 		if r.Delay != 0 {
 			s += " gap " + r.Delay.String()
 		}
-		return s
-	case "delay":
-		s := "delay " + r.Delay.String()
-		if r.Jitter != 0 || r.distGiven {
+	case RuleDelay:
+		s += " " + r.Delay.String()
+		if r.Jitter != 0 || r.distGiven || r.Dist != Uniform {
 			s += " jitter " + r.Jitter.String()
 		}
-		if r.distGiven {
+		if r.distGiven || r.Dist != Uniform {
 			s += " distribution " + r.Dist.String()
 		}
-		return s
-	case "rate":
-		s := "rate " + formatRate(r.Rate)
+	case RuleRate:
+		s += " " + formatRate(r.Rate)
 		if r.Burst != 0 {
 			s += " burst " + formatSize(r.Burst)
 		}
 		if r.Limit != 0 {
 			s += " limit " + formatSize(r.Limit)
 		}
-		return s
-	case "rst":
+	case RuleRST:
+		unit := " packets"
 		if r.AfterBytes {
-			return "rst after " + strconv.Itoa(r.After) + " bytes"
+			unit = " bytes"
 		}
-		return "rst after " + strconv.Itoa(r.After) + " packets"
-	case "ttl":
-		return "ttl " + strconv.Itoa(int(r.TTL))
-	case "window":
-		return "window " + strconv.Itoa(int(r.Window))
+		s += " after " + strconv.Itoa(r.After) + unit
+	case RuleTTL:
+		s += " " + strconv.Itoa(int(r.TTL))
+	case RuleWindow:
+		s += " " + strconv.Itoa(int(r.Window))
 	}
-	return r.Action
+	return s
 }
 
-// seed is the rule's seed: the one given, or one derived from the rule.
+// seed is the rule's seed: the one set, or one derived from the rule.
 func (r *Rule) seed() uint64 {
-	if r.seedGiven {
+	if r.seedGiven || r.Seed != 0 {
 		return r.Seed
 	}
 	h := fnv.New64a()
@@ -421,47 +468,111 @@ func (r *Rule) seed() uint64 {
 	return h.Sum64()
 }
 
+// check reports a rule that cannot become a hook: no action, an unknown
+// one, or a value out of the action's range (a hand-built rule; ParseRule
+// makes only good ones).
+func (r *Rule) check() error {
+	percent := func(what string, v float64) error {
+		if math.IsNaN(v) || v < 0 || v > 100 {
+			return fmt.Errorf("%s %v%%: want 0%% to 100%%", what, v)
+		}
+		return nil
+	}
+	switch r.Action {
+	case 0:
+		return errors.New("no action")
+	case RuleDrop:
+	case RuleLoss, RuleDuplicate, RuleCorrupt, RuleReorder:
+		if err := percent(r.Action.String(), r.Percent); err != nil {
+			return err
+		}
+		if r.Action == RuleReorder && r.Delay < 0 {
+			return fmt.Errorf("gap %v: want 0 or more", r.Delay)
+		}
+	case RuleLossGE:
+		if err := percent("loss gemodel", r.Percent); err != nil {
+			return err
+		}
+		if len(r.GE) < 1 || len(r.GE) > 3 {
+			return fmt.Errorf("loss gemodel takes 1 to 3 values after P, not %d", len(r.GE))
+		}
+		for _, v := range r.GE {
+			if err := percent("loss gemodel", v); err != nil {
+				return err
+			}
+		}
+	case RuleDelay:
+		if r.Delay < 0 || r.Jitter < 0 {
+			return fmt.Errorf("delay %v jitter %v: want 0 or more", r.Delay, r.Jitter)
+		}
+		if r.Dist != Uniform && r.Dist != Normal {
+			return fmt.Errorf("unknown jitter distribution %v", r.Dist)
+		}
+	case RuleRate:
+		if r.Rate == 0 || r.Burst < 0 || r.Limit < 0 {
+			return fmt.Errorf("rate %d bit/s, burst %d, limit %d: want a rate above 0 and no negative sizes", r.Rate, r.Burst, r.Limit)
+		}
+	case RuleRST:
+		if r.After < 1 {
+			return fmt.Errorf("rst after %d: count from 1", r.After)
+		}
+	case RuleTTL:
+		if r.TTL == 0 {
+			return errors.New("ttl 0: want 1 to 255")
+		}
+	case RuleWindow:
+		if r.Window == 0 {
+			return errors.New("window 0: want 1 to 65535")
+		}
+	default:
+		return fmt.Errorf("unknown action %v", r.Action)
+	}
+	return nil
+}
+
 // Hook builds the rule's hook. Every call returns a fresh hook with its own
-// state and generator, seeded the same way.
-func (r *Rule) Hook() PacketHook {
+// state and generator, seeded the same way. A rule without an action, with
+// an unknown one, or with a value out of its range is an error.
+func (r *Rule) Hook() (PacketHook, error) {
+	if err := r.check(); err != nil {
+		return nil, fmt.Errorf("hook: rule %q: %w", r.String(), err)
+	}
 	var h PacketHook
 	seed := r.seed()
 	switch r.Action {
-	case "drop":
+	case RuleDrop:
 		h = DropAll("drop")
-	case "loss":
+	case RuleLoss:
 		h = NewLoss(r.Percent/100, seed)
-	case "loss gemodel":
+	case RuleLossGE:
 		bad, good := 1.0, 0.0
-		if r.geN > 1 {
+		if len(r.GE) > 1 {
 			bad = r.GE[1] / 100
 		}
-		if r.geN > 2 {
+		if len(r.GE) > 2 {
 			good = r.GE[2] / 100
 		}
 		h = NewGilbertElliott(r.Percent/100, r.GE[0]/100, bad, good, seed)
-	case "duplicate":
+	case RuleDuplicate:
 		h = NewDuplicator(r.Percent/100, seed)
-	case "corrupt":
+	case RuleCorrupt:
 		h = NewCorrupt(r.Percent/100, seed)
-	case "reorder":
+	case RuleReorder:
 		h = NewReorder(r.Percent/100, r.Delay, seed)
-	case "delay":
+	case RuleDelay:
 		h = NewLatency(r.Delay, r.Jitter, r.Dist, seed)
-	case "rate":
+	case RuleRate:
 		h = NewRate(r.Rate, r.Burst, r.Limit)
-	case "rst":
+	case RuleRST:
 		rst := NewRST(r.After)
 		rst.Bytes = r.AfterBytes
 		h = rst
-	case "ttl":
+	case RuleTTL:
 		h = Rewrite{TTL: r.TTL}
-	case "window":
+	case RuleWindow:
 		h = Rewrite{Window: r.Window}
-	default:
-		h = PacketFunc(func(*Packet) Verdict { return Verdict{} })
 	}
-	return &ruleHook{filter: r.Filter, h: h, name: r.String()}
+	return &ruleHook{filter: r.Filter, h: h, name: r.String()}, nil
 }
 
 // ruleHook runs a hook on the packets its filter selects.
@@ -471,11 +582,11 @@ type ruleHook struct {
 	name   string
 }
 
-func (rh *ruleHook) Packet(p *Packet) Verdict {
+func (rh *ruleHook) Decide(p *Packet) Verdict {
 	if !rh.filter.Match(p) {
 		return Verdict{}
 	}
-	v := rh.h.Packet(p)
+	v := rh.h.Decide(p)
 	if v.Action != Pass && v.Rule == "" {
 		v.Rule = rh.name
 	}
@@ -496,7 +607,11 @@ func ParseRules(srcs []string) (*Chain, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.Add(r.Hook())
+		h, err := r.Hook()
+		if err != nil {
+			return nil, err
+		}
+		c.Add(h)
 	}
 	return c, nil
 }

@@ -88,6 +88,21 @@ func TestParseRuleErrors(t *testing.T) {
 	}
 }
 
+// A frame rule given where a packet rule belongs is ErrFrameFilter, as an
+// action and inside a filter, so a caller can route it to ws.
+func TestParseRuleFrameFilter(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{"ws opcode ping : drop", "ws", "tcp and ws : drop"} {
+		_, err := ParseRule(src)
+		if !errors.Is(err, ErrFrameFilter) {
+			t.Errorf("ParseRule(%q) = %v, want ErrFrameFilter", src, err)
+		}
+	}
+	if _, err := ParseRule("tcp : drop"); errors.Is(err, ErrFrameFilter) {
+		t.Errorf("a packet rule is ErrFrameFilter")
+	}
+}
+
 func TestRuleValues(t *testing.T) {
 	t.Parallel()
 	r, err := ParseRule("udp : delay 50ms jitter 10ms distribution normal seed 7")
@@ -132,7 +147,90 @@ func FuzzParseRule(f *testing.F) {
 		if r2.String() != canon {
 			t.Fatalf("round trip: %q -> %q -> %q", src, canon, r2.String())
 		}
-		p := &Packet{Data: []byte(src)}
-		r.Hook().Packet(p)
+		h, err := r.Hook()
+		if err != nil {
+			t.Fatalf("ParseRule(%q) ok, its Hook fails: %v", src, err)
+		}
+		h.Decide(&Packet{Data: []byte(src)})
 	})
+}
+
+// A rule built by hand behaves as the same rule parsed: its Seed seeds it,
+// and its String says so.
+func TestHandBuiltRule(t *testing.T) {
+	t.Parallel()
+	parsed, err := ParseRule("loss 30% seed 7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHand := &Rule{Action: RuleLoss, Percent: 30, Seed: 7}
+	if got := byHand.String(); got != parsed.String() {
+		t.Errorf("String %q, want %q", got, parsed.String())
+	}
+	derived := &Rule{Action: RuleLoss, Percent: 30}
+	a, b, c := decisions(t, parsed, 500), decisions(t, byHand, 500), decisions(t, derived, 500)
+	if a != b {
+		t.Errorf("Rule{Seed: 7} drops %s,\nparsed seed 7 drops %s", b, a)
+	}
+	if b == c {
+		t.Errorf("Rule{Seed: 7} drops what the derived seed drops: its seed is ignored")
+	}
+	ge := &Rule{Action: RuleLossGE, Percent: 1, GE: []float64{10, 70}}
+	if got, want := ge.String(), "loss gemodel 1% 10% 70%"; got != want {
+		t.Errorf("String %q, want %q", got, want)
+	}
+	d := &Rule{Action: RuleDelay, Delay: time.Millisecond, Jitter: time.Millisecond, Dist: Normal}
+	if got, want := d.String(), "delay 1ms jitter 1ms distribution normal"; got != want {
+		t.Errorf("String %q, want %q", got, want)
+	}
+}
+
+// decisions runs n packets through r's hook and returns which it dropped.
+func decisions(t *testing.T, r *Rule, n int) string {
+	t.Helper()
+	h, err := r.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for range n {
+		if h.Decide(&Packet{Data: segment(FlagACK, 10)}).Action == Drop {
+			b.WriteByte('x')
+		} else {
+			b.WriteByte('.')
+		}
+	}
+	return b.String()
+}
+
+// A rule whose action is missing, unknown or out of range is an error, not
+// a hook that passes everything.
+func TestRuleHookErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		r    Rule
+		want string
+	}{
+		{Rule{}, "no action"},
+		{Rule{Action: RuleWindow + 1}, "unknown action"},
+		{Rule{Action: RuleLoss, Percent: 120}, "want 0% to 100%"},
+		{Rule{Action: RuleLossGE, Percent: 1}, "1 to 3 values"},
+		{Rule{Action: RuleReorder, Percent: 1, Delay: -time.Second}, "gap"},
+		{Rule{Action: RuleDelay, Delay: -time.Second}, "want 0 or more"},
+		{Rule{Action: RuleDelay, Dist: Normal + 1}, "distribution"},
+		{Rule{Action: RuleRate}, "rate above 0"},
+		{Rule{Action: RuleRST}, "count from 1"},
+		{Rule{Action: RuleTTL}, "ttl 0"},
+		{Rule{Action: RuleWindow}, "window 0"},
+	} {
+		h, err := tc.r.Hook()
+		if err == nil || h != nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v.Hook() = %v, %v; want an error containing %q", tc.r, h, err, tc.want)
+		}
+	}
+	for a := RuleDrop; a <= RuleWindow; a++ {
+		if s := a.String(); strings.HasPrefix(s, "rule-action(") {
+			t.Errorf("RuleAction %d has no keyword", a)
+		}
+	}
 }

@@ -126,6 +126,11 @@ func (w *Words) Errorf(pos int, format string, args ...any) error {
 	return &SyntaxError{Src: w.src, Col: pos + 1, Msg: fmt.Sprintf(format, args...)}
 }
 
+// errorAt returns a *SyntaxError at byte offset pos that wraps err.
+func (w *Words) errorAt(pos int, err error) error {
+	return &SyntaxError{Src: w.src, Col: pos + 1, Msg: err.Error(), Err: err}
+}
+
 // sub returns the words from index i to j as Words of their own (sharing
 // the source, so columns stay those of the whole rule).
 func (w *Words) sub(i, j int) *Words {
@@ -137,12 +142,16 @@ func (w *Words) sub(i, j int) *Words {
 }
 
 // SyntaxError is a rule or filter that does not parse: Col is the 1-based
-// column of the offending word in Src.
+// column of the offending word in Src. Err, when set, is the error behind
+// Msg (such as ErrFrameFilter), for errors.Is.
 type SyntaxError struct {
 	Src string
 	Col int
 	Msg string
+	Err error
 }
+
+func (e *SyntaxError) Unwrap() error { return e.Err }
 
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("rule %q: at column %d: %s", e.Src, e.Col, e.Msg)

@@ -8,13 +8,25 @@ import (
 
 func TestPausableClock(t *testing.T) {
 	t.Parallel()
-	var src atomic.Int64 // nanoseconds
-	c := NewPausableClock(PausableClockOptions{Source: func() time.Time { return time.Unix(0, src.Load()) }})
+	var src atomic.Int64   // nanoseconds
+	var reads atomic.Int64 // how often the clock has read src
+	c := NewPausableClock(PausableClockOptions{Source: func() time.Time {
+		reads.Add(1)
+		return time.Unix(0, src.Load())
+	}})
 	defer c.Stop()
 	var fired atomic.Bool
 	c.AfterFunc(time.Second, func() { fired.Store(true) })
-	// tick waits for a few ticks of the clock's goroutine.
-	tick := func() { time.Sleep(20 * time.Millisecond) }
+	// tick waits until the clock's goroutine has caught up with src at
+	// least once since tick was called: it reads src at the start of each
+	// catch-up and fires due timers before the next one, so a second read
+	// proves a whole catch-up ran. Only that goroutine reads src while
+	// tick waits.
+	tick := func() {
+		for want := reads.Load() + 2; reads.Load() < want; {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
 
 	start := c.Now()
 	c.Pause()

@@ -16,8 +16,11 @@ import (
 type packetInfo struct {
 	conn    string
 	summary string
-	fields  []trace.Field
+	pkt     trace.LinkPacket
 }
+
+// fields returns the packet's event fields.
+func (p *packetInfo) fields() []trace.Field { return p.pkt.Fields() }
 
 // describe parses an IP packet that may be malformed (every length is
 // checked before use) and renders it the way tcpdump would, with TCP
@@ -33,12 +36,12 @@ func describe(b []byte, flows *flowTable) packetInfo {
 	switch header.IPVersion(b) {
 	case header.IPv4Version:
 		if len(b) < header.IPv4MinimumSize {
-			return packetInfo{summary: "IP truncated, length " + strconv.Itoa(len(b))}
+			return packetInfo{summary: "IP truncated, length " + strconv.Itoa(len(b)), pkt: trace.LinkPacket{Len: len(b)}}
 		}
 		ip := header.IPv4(b)
 		hlen, tl := int(ip.HeaderLength()), int(ip.TotalLength())
 		if hlen < header.IPv4MinimumSize || hlen > len(b) || tl < hlen {
-			return packetInfo{summary: "IP bad-hlen, length " + strconv.Itoa(len(b))}
+			return packetInfo{summary: "IP bad-hlen, length " + strconv.Itoa(len(b)), pkt: trace.LinkPacket{Len: len(b)}}
 		}
 		if tl > len(b) {
 			tl = len(b)
@@ -51,7 +54,7 @@ func describe(b []byte, flows *flowTable) packetInfo {
 		fragmentedTail = ip.FragmentOffset() != 0
 	case header.IPv6Version:
 		if len(b) < header.IPv6MinimumSize {
-			return packetInfo{summary: "IP6 truncated, length " + strconv.Itoa(len(b))}
+			return packetInfo{summary: "IP6 truncated, length " + strconv.Itoa(len(b)), pkt: trace.LinkPacket{Len: len(b)}}
 		}
 		ip := header.IPv6(b)
 		end := header.IPv6MinimumSize + int(ip.PayloadLength())
@@ -64,55 +67,46 @@ func describe(b []byte, flows *flowTable) packetInfo {
 		proto = ip.NextHeader()
 		payload = b[header.IPv6MinimumSize:end]
 	default:
-		return packetInfo{summary: "unknown IP version " + strconv.Itoa(header.IPVersion(b)) + ", length " + strconv.Itoa(len(b))}
+		return packetInfo{summary: "unknown IP version " + strconv.Itoa(header.IPVersion(b)) + ", length " + strconv.Itoa(len(b)), pkt: trace.LinkPacket{Len: len(b)}}
 	}
 
-	fields := make([]trace.Field, 0, 14)
-	fields = append(fields,
-		trace.Field{Key: "src", Value: src.String()},
-		trace.Field{Key: "dst", Value: dst.String()},
-		trace.Field{Key: "len", Value: len(b)},
-	)
+	pk := trace.LinkPacket{Src: src.String(), Dst: dst.String(), Len: len(b)}
 	var sb strings.Builder
 	sb.WriteString(family)
 	sb.WriteByte(' ')
 
 	if fragmentedTail {
-		fields = append(fields, trace.Field{Key: "proto", Value: protoName(proto)})
+		pk.Proto = protoName(proto)
 		sb.WriteString(src.String() + " > " + dst.String() + ": ip-proto-" + strconv.Itoa(int(proto)) + " fragment, length " + strconv.Itoa(len(payload)))
-		return packetInfo{summary: sb.String(), fields: fields}
+		return packetInfo{summary: sb.String(), pkt: pk}
 	}
 
 	switch proto {
 	case uint8(header.TCPProtocolNumber):
-		return describeTCP(&sb, fields, src, dst, payload, flows)
+		return describeTCP(&sb, pk, src, dst, payload, flows)
 	case uint8(header.UDPProtocolNumber):
-		fields = append(fields, trace.Field{Key: "proto", Value: "udp"})
+		pk.Proto = "udp"
 		if len(payload) < header.UDPMinimumSize {
 			sb.WriteString(src.String() + " > " + dst.String() + ": UDP truncated, length " + strconv.Itoa(len(payload)))
-			return packetInfo{summary: sb.String(), fields: fields}
+			return packetInfo{summary: sb.String(), pkt: pk}
 		}
 		u := header.UDP(payload)
 		s := netip.AddrPortFrom(src, u.SourcePort())
 		d := netip.AddrPortFrom(dst, u.DestinationPort())
 		n := len(payload) - header.UDPMinimumSize
-		fields = append(fields,
-			trace.Field{Key: "sport", Value: int(s.Port())},
-			trace.Field{Key: "dport", Value: int(d.Port())},
-			trace.Field{Key: "payload_len", Value: n},
-		)
+		pk.Sport, pk.Dport, pk.PayloadLen = trace.Some(int(s.Port())), trace.Some(int(d.Port())), trace.Some(n)
 		writeEnds(&sb, s, d)
 		sb.WriteString("UDP, length " + strconv.Itoa(n))
-		return packetInfo{conn: s.String() + "->" + d.String(), summary: sb.String(), fields: fields}
+		return packetInfo{conn: s.String() + "->" + d.String(), summary: sb.String(), pkt: pk}
 	case uint8(header.ICMPv4ProtocolNumber):
-		fields = append(fields, trace.Field{Key: "proto", Value: "icmp"})
+		pk.Proto = "icmp"
 		sb.WriteString(src.String() + " > " + dst.String() + ": ICMP ")
 		if len(payload) < header.ICMPv4MinimumSize {
 			sb.WriteString("truncated, length " + strconv.Itoa(len(payload)))
-			return packetInfo{summary: sb.String(), fields: fields}
+			return packetInfo{summary: sb.String(), pkt: pk}
 		}
 		ic := header.ICMPv4(payload)
-		fields = append(fields, trace.Field{Key: "type", Value: int(ic.Type())}, trace.Field{Key: "code", Value: int(ic.Code())})
+		pk.Type, pk.Code = trace.Some(int(ic.Type())), trace.Some(int(ic.Code()))
 		switch ic.Type() {
 		case header.ICMPv4Echo, header.ICMPv4EchoReply:
 			if ic.Type() == header.ICMPv4Echo {
@@ -121,21 +115,21 @@ func describe(b []byte, flows *flowTable) packetInfo {
 				sb.WriteString("echo reply")
 			}
 			sb.WriteString(", id " + strconv.Itoa(int(ic.Ident())) + ", seq " + strconv.Itoa(int(ic.Sequence())))
-			fields = append(fields, trace.Field{Key: "id", Value: int(ic.Ident())}, trace.Field{Key: "seq", Value: int(ic.Sequence())})
+			pk.ICMPID, pk.Seq = trace.Some(int(ic.Ident())), trace.Some(uint32(ic.Sequence()))
 		default:
 			sb.WriteString("type " + strconv.Itoa(int(ic.Type())) + " code " + strconv.Itoa(int(ic.Code())))
 		}
 		sb.WriteString(", length " + strconv.Itoa(len(payload)))
-		return packetInfo{summary: sb.String(), fields: fields}
+		return packetInfo{summary: sb.String(), pkt: pk}
 	case uint8(header.ICMPv6ProtocolNumber):
-		fields = append(fields, trace.Field{Key: "proto", Value: "icmp6"})
+		pk.Proto = "icmp6"
 		sb.WriteString(src.String() + " > " + dst.String() + ": ICMP6, ")
 		if len(payload) < header.ICMPv6MinimumSize {
 			sb.WriteString("truncated, length " + strconv.Itoa(len(payload)))
-			return packetInfo{summary: sb.String(), fields: fields}
+			return packetInfo{summary: sb.String(), pkt: pk}
 		}
 		ic := header.ICMPv6(payload)
-		fields = append(fields, trace.Field{Key: "type", Value: int(ic.Type())}, trace.Field{Key: "code", Value: int(ic.Code())})
+		pk.Type, pk.Code = trace.Some(int(ic.Type())), trace.Some(int(ic.Code()))
 		switch ic.Type() {
 		case header.ICMPv6EchoRequest, header.ICMPv6EchoReply:
 			if ic.Type() == header.ICMPv6EchoRequest {
@@ -145,25 +139,25 @@ func describe(b []byte, flows *flowTable) packetInfo {
 			}
 			if len(payload) >= header.ICMPv6EchoMinimumSize {
 				sb.WriteString(", id " + strconv.Itoa(int(ic.Ident())) + ", seq " + strconv.Itoa(int(ic.Sequence())))
-				fields = append(fields, trace.Field{Key: "id", Value: int(ic.Ident())}, trace.Field{Key: "seq", Value: int(ic.Sequence())})
+				pk.ICMPID, pk.Seq = trace.Some(int(ic.Ident())), trace.Some(uint32(ic.Sequence()))
 			}
 		default:
 			sb.WriteString("type " + strconv.Itoa(int(ic.Type())) + " code " + strconv.Itoa(int(ic.Code())))
 		}
 		sb.WriteString(", length " + strconv.Itoa(len(payload)))
-		return packetInfo{summary: sb.String(), fields: fields}
+		return packetInfo{summary: sb.String(), pkt: pk}
 	default:
-		fields = append(fields, trace.Field{Key: "proto", Value: protoName(proto)})
+		pk.Proto = protoName(proto)
 		sb.WriteString(src.String() + " > " + dst.String() + ": ip-proto-" + strconv.Itoa(int(proto)) + ", length " + strconv.Itoa(len(payload)))
-		return packetInfo{summary: sb.String(), fields: fields}
+		return packetInfo{summary: sb.String(), pkt: pk}
 	}
 }
 
-func describeTCP(sb *strings.Builder, fields []trace.Field, src, dst netip.Addr, seg []byte, flows *flowTable) packetInfo {
-	fields = append(fields, trace.Field{Key: "proto", Value: "tcp"})
+func describeTCP(sb *strings.Builder, pk trace.LinkPacket, src, dst netip.Addr, seg []byte, flows *flowTable) packetInfo {
+	pk.Proto = "tcp"
 	if len(seg) < header.TCPMinimumSize {
 		sb.WriteString(src.String() + " > " + dst.String() + ": tcp truncated, length " + strconv.Itoa(len(seg)))
-		return packetInfo{summary: sb.String(), fields: fields}
+		return packetInfo{summary: sb.String(), pkt: pk}
 	}
 	t := header.TCP(seg)
 	s := netip.AddrPortFrom(src, t.SourcePort())
@@ -173,7 +167,7 @@ func describeTCP(sb *strings.Builder, fields []trace.Field, src, dst netip.Addr,
 	off := int(t.DataOffset())
 	if off < header.TCPMinimumSize || off > len(seg) {
 		sb.WriteString("tcp bad-offset " + strconv.Itoa(off) + ", length " + strconv.Itoa(len(seg)))
-		return packetInfo{conn: conn, summary: sb.String(), fields: fields}
+		return packetInfo{conn: conn, summary: sb.String(), pkt: pk}
 	}
 	flags := t.Flags()
 	seq, ack, win := t.SequenceNumber(), t.AckNumber(), t.WindowSize()
@@ -210,27 +204,18 @@ func describeTCP(sb *strings.Builder, fields []trace.Field, src, dst netip.Addr,
 	}
 	sb.WriteString(", length " + strconv.Itoa(n))
 
-	fields = append(fields,
-		trace.Field{Key: "sport", Value: int(s.Port())},
-		trace.Field{Key: "dport", Value: int(d.Port())},
-		trace.Field{Key: "flags", Value: tcpFlags(flags)},
-		trace.Field{Key: "seq", Value: seq},
-		trace.Field{Key: "ack", Value: ack},
-	)
+	pk.Sport, pk.Dport = trace.Some(int(s.Port())), trace.Some(int(d.Port()))
+	pk.Flags = tcpFlags(flags)
+	pk.Seq, pk.Ack = trace.Some(seq), trace.Some(ack)
 	if seqOK {
-		fields = append(fields, trace.Field{Key: "rel_seq", Value: relSeq})
+		pk.RelSeq = trace.Some(relSeq)
 	}
 	if ackOK {
-		fields = append(fields, trace.Field{Key: "rel_ack", Value: relAck})
+		pk.RelAck = trace.Some(relAck)
 	}
-	fields = append(fields,
-		trace.Field{Key: "win", Value: int(win)},
-		trace.Field{Key: "payload_len", Value: n},
-	)
-	if opts != "" {
-		fields = append(fields, trace.Field{Key: "options", Value: opts})
-	}
-	return packetInfo{conn: conn, summary: sb.String(), fields: fields}
+	pk.Win, pk.PayloadLen = trace.Some(int(win)), trace.Some(n)
+	pk.Options = opts
+	return packetInfo{conn: conn, summary: sb.String(), pkt: pk}
 }
 
 // TCP option kinds (RFC 9293 section 3.2, RFC 7323, RFC 2018).

@@ -31,11 +31,10 @@ func describeFrame(b []byte, flows *flowTable) packetInfo {
 		info = packetInfo{summary: "ethertype 0x" + strconv.FormatUint(uint64(typ), 16) + ", length " + strconv.Itoa(len(b))}
 	}
 	info.summary = src.String() + " > " + dst.String() + ", " + info.summary
-	info.fields = append(info.fields,
-		trace.Field{Key: "src_mac", Value: src.String()},
-		trace.Field{Key: "dst_mac", Value: dst.String()},
-		trace.Field{Key: "ethertype", Value: int(typ)},
-	)
+	if info.pkt.Len == 0 { // not IP or ARP: the frame's length
+		info.pkt.Len = len(b)
+	}
+	info.pkt.SrcMAC, info.pkt.DstMAC, info.pkt.EtherType = src.String(), dst.String(), trace.Some(int(typ))
 	return info
 }
 
@@ -48,25 +47,21 @@ func describeARP(b []byte) packetInfo {
 	}
 	spa := netip.AddrFrom4([4]byte(a.ProtocolAddressSender()))
 	tpa := netip.AddrFrom4([4]byte(a.ProtocolAddressTarget()))
-	fields := []trace.Field{
-		{Key: "proto", Value: "arp"},
-		{Key: "sender", Value: spa.String()},
-		{Key: "target", Value: tpa.String()},
-	}
+	pk := trace.LinkPacket{Len: len(b), Proto: "arp", Sender: spa.String(), Target: tpa.String()}
 	var s string
 	switch a.Op() {
 	case header.ARPRequest:
 		s = "ARP, Request who-has " + tpa.String() + " tell " + spa.String()
-		fields = append(fields, trace.Field{Key: "op", Value: "request"})
+		pk.Op = "request"
 	case header.ARPReply:
 		sha := tcpip.LinkAddress(a.HardwareAddressSender())
 		s = "ARP, Reply " + spa.String() + " is-at " + sha.String()
-		fields = append(fields, trace.Field{Key: "op", Value: "reply"})
+		pk.Op = "reply"
 	default:
 		s = "ARP, op " + strconv.Itoa(int(a.Op())) + " " + spa.String() + " > " + tpa.String()
-		fields = append(fields, trace.Field{Key: "op", Value: int(a.Op())})
+		pk.Op = int(a.Op())
 	}
-	return packetInfo{summary: s + ", length " + strconv.Itoa(len(b)), fields: fields}
+	return packetInfo{summary: s + ", length " + strconv.Itoa(len(b)), pkt: pk}
 }
 
 // frameIP returns the IP packet an Ethernet frame carries, or nil if it

@@ -39,7 +39,7 @@ type deviceEndpoint struct {
 	// outermost one, which the zero-copy paths talk to directly when
 	// nothing between reads the bytes.
 	up        packetReceiver
-	stackSide *endpoint
+	stackSide *stackEndpoint
 
 	// Segmentation offload (device_offload.go): od is the device's
 	// offload side when the stack uses it, else nil.

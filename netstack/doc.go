@@ -8,7 +8,7 @@
 //	gVisor NIC
 //	└ link/ethernet   gVisor's, on an Ethernet device only: adds and strips
 //	│                 the frame header, speaks ARP (ethernet.go)
-//	└ endpoint        the stack.LinkEndpoint gVisor holds: PacketBuffers to
+//	└ stackEndpoint   the stack.LinkEndpoint gVisor holds: PacketBuffers to
 //	│                 bytes and back, checks each packet before gVisor sees
 //	│                 it, offloads offered (endpoint.go, offload.go)
 //	└ hookEndpoint    the link hooks: verdicts, delay queues, hold
@@ -23,16 +23,16 @@
 //	                  device errors (device.go, device_offload.go,
 //	                  scatterread.go)
 //
-// When no hook is installed and nothing observes, the endpoint and the
-// device endpoint talk directly for the zero-copy paths (a gathered write,
+// When no hook is installed and nothing observes, the stack endpoint and
+// the device endpoint talk directly for the zero-copy paths (a gathered write,
 // a scatter read), and a packet costs an atomic load per layer.
 //
 //   - Ingress: one goroutine reads batches of packets from the device and
-//     passes each up. The endpoint checks each one's IP version and header
+//     passes each up. The stack endpoint checks each one's IP version and header
 //     lengths against the bytes actually read, and hands the good ones to
 //     gVisor. Every packet that fails a check is counted under a
 //     DropReason (see Stats) and, when tracing, reported as a "drop" event.
-//     gVisor then verifies checksums itself (the endpoint claims no
+//     gVisor then verifies checksums itself (the stack endpoint claims no
 //     offloads) and counts its own failures (Stats.Malformed).
 //   - Egress: gVisor's WritePackets serializes each packet and writes the
 //     batch to the device, blocking while the device is full. There is no
@@ -87,6 +87,11 @@
 // ("gso tcp4 mss 1448 (45 segs)"), as tcpdump on a TSO NIC does; with
 // Options.SplitGSO the link hooks, trace and pcap see the MTU-sized
 // segments instead. Stats counts both (GSOIn, GSOSegmentsIn, ...).
+//
+// What netstack is not: it has no socket API (package sockets builds one
+// on Stack.Stack), no WebSocket (package ws), and no device of its own
+// (package tun has the TUN, the AF_PACKET socket and the in-memory pair);
+// its trace events go to a trace.Tracer, whose sinks package trace holds.
 //
 // Usage:
 //

@@ -13,7 +13,7 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-// endpoint is the outermost of the stack's own link endpoints, the one
+// stackEndpoint is the outermost of the stack's own link endpoints, the one
 // gVisor's NIC holds (under gVisor's link/ethernet on an Ethernet device):
 // it turns gVisor's PacketBuffers into bytes on the way out and bytes into
 // PacketBuffers on the way in, checks every packet before gVisor sees it
@@ -25,7 +25,7 @@ import (
 // Egress is synchronous: WritePackets serializes the packets and sends
 // them down in batches, blocking while the device is full. Nothing is
 // dropped without being counted with a reason.
-type endpoint struct {
+type stackEndpoint struct {
 	mtu    atomic.Uint32
 	l2     bool              // the device carries Ethernet frames
 	hw     tcpip.LinkAddress // its MAC
@@ -72,10 +72,10 @@ type outBatch struct {
 	segStore [][]byte
 }
 
-var _ stack.LinkEndpoint = (*endpoint)(nil)
+var _ stack.LinkEndpoint = (*stackEndpoint)(nil)
 
-func newEndpoint(dev *deviceEndpoint, acct *linkAccount) *endpoint {
-	e := &endpoint{wbatch: dev.wbatch, acct: acct, dev: dev}
+func newStackEndpoint(dev *deviceEndpoint, acct *linkAccount) *stackEndpoint {
+	e := &stackEndpoint{wbatch: dev.wbatch, acct: acct, dev: dev}
 	mtu := dev.dev.MTU()
 	if ll, ok := dev.dev.(tun.LinkLayer); ok {
 		e.l2 = true
@@ -94,7 +94,7 @@ func newEndpoint(dev *deviceEndpoint, acct *linkAccount) *endpoint {
 
 // receive implements packetReceiver: it checks one packet and hands gVisor
 // a copy, or counts why not. b is only borrowed.
-func (e *endpoint) receive(b []byte, m pktMeta) {
+func (e *stackEndpoint) receive(b []byte, m pktMeta) {
 	var (
 		proto  tcpip.NetworkProtocolNumber
 		reason DropReason
@@ -128,7 +128,7 @@ func (e *endpoint) receive(b []byte, m pktMeta) {
 }
 
 // readsIn implements packetReceiver: what reaches gVisor is copied, not read.
-func (*endpoint) readsIn() bool { return false }
+func (*stackEndpoint) readsIn() bool { return false }
 
 // deliverCopy hands gVisor a copy of b.
 //
@@ -161,12 +161,12 @@ const (
 // WritePackets implements stack.LinkWriter. It blocks while the device is
 // full. Packets it cannot write because the device is closed or failed are
 // counted as drops.
-func (e *endpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+func (e *stackEndpoint) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	return e.write(pkts.AsSlice())
 }
 
 // writePacket writes one packet, as WritePackets does.
-func (e *endpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
+func (e *stackEndpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 	one := [1]*stack.PacketBuffer{pkt}
 	_, err := e.write(one[:])
 	return err
@@ -176,15 +176,15 @@ func (e *endpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 // wraps every packet in a new PacketBufferList on its way to WritePackets;
 // this hands it to the endpoint as it is. Packets still leave in batches
 // when gVisor writes several at once through WritePackets.
-type qdisc struct{ e *endpoint }
+type qdisc struct{ e *stackEndpoint }
 
 // WritePacket implements stack.QueueingDiscipline.
 func (q qdisc) WritePacket(pkt *stack.PacketBuffer) tcpip.Error { return q.e.writePacket(pkt) }
 
-// Close implements stack.QueueingDiscipline; the endpoint owns the device.
+// Close implements stack.QueueingDiscipline; the device endpoint owns the device.
 func (qdisc) Close() {}
 
-func (e *endpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
+func (e *stackEndpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
 	if len(list) == 0 {
 		return 0, nil
 	}
@@ -259,7 +259,7 @@ func (e *endpoint) write(list []*stack.PacketBuffer) (int, tcpip.Error) {
 
 // fill serializes pkts into the batch's reusable buffers, with the
 // offload metadata e gives each.
-func (ob *outBatch) fill(pkts []*stack.PacketBuffer, e *endpoint) {
+func (ob *outBatch) fill(pkts []*stack.PacketBuffer, e *stackEndpoint) {
 	for len(ob.store) < len(pkts) {
 		ob.store = append(ob.store, nil)
 	}
@@ -286,29 +286,29 @@ func (ob *outBatch) fill(pkts []*stack.PacketBuffer, e *endpoint) {
 }
 
 // MTU implements stack.NetworkLinkEndpoint.
-func (e *endpoint) MTU() uint32 { return e.mtu.Load() }
+func (e *stackEndpoint) MTU() uint32 { return e.mtu.Load() }
 
 // SetMTU implements stack.NetworkLinkEndpoint.
-func (e *endpoint) SetMTU(mtu uint32) { e.mtu.Store(mtu) }
+func (e *stackEndpoint) SetMTU(mtu uint32) { e.mtu.Store(mtu) }
 
 // MaxHeaderLength implements stack.NetworkLinkEndpoint: IP packets travel
 // bare on a TUN device, and on an Ethernet device the wrapper adds its
 // header itself.
-func (*endpoint) MaxHeaderLength() uint16 { return 0 }
+func (*stackEndpoint) MaxHeaderLength() uint16 { return 0 }
 
 // LinkAddress implements stack.NetworkLinkEndpoint: the MAC of an Ethernet
 // device, none for a TUN.
-func (e *endpoint) LinkAddress() tcpip.LinkAddress { return e.hw }
+func (e *stackEndpoint) LinkAddress() tcpip.LinkAddress { return e.hw }
 
 // SetLinkAddress implements stack.NetworkLinkEndpoint; it is ignored.
-func (*endpoint) SetLinkAddress(tcpip.LinkAddress) {}
+func (*stackEndpoint) SetLinkAddress(tcpip.LinkAddress) {}
 
 // Capabilities implements stack.NetworkLinkEndpoint. No TX checksum
 // offload: gVisor computes every checksum it does not leave partial for a
 // super-packet. RX checksum offload only while an offload device's packet
 // known good is being delivered (see offload.go); otherwise gVisor checks
 // every checksum on receive.
-func (e *endpoint) Capabilities() stack.LinkEndpointCapabilities {
+func (e *stackEndpoint) Capabilities() stack.LinkEndpointCapabilities {
 	if e.rxValid.Load() {
 		return stack.CapabilityRXChecksumOffload
 	}
@@ -316,7 +316,7 @@ func (e *endpoint) Capabilities() stack.LinkEndpointCapabilities {
 }
 
 // Attach implements stack.NetworkLinkEndpoint.
-func (e *endpoint) Attach(d stack.NetworkDispatcher) {
+func (e *stackEndpoint) Attach(d stack.NetworkDispatcher) {
 	if d == nil {
 		e.dispatcher.Store(nil)
 		return
@@ -325,24 +325,24 @@ func (e *endpoint) Attach(d stack.NetworkDispatcher) {
 }
 
 // IsAttached implements stack.NetworkLinkEndpoint.
-func (e *endpoint) IsAttached() bool { return e.dispatcher.Load() != nil }
+func (e *stackEndpoint) IsAttached() bool { return e.dispatcher.Load() != nil }
 
 // Wait implements stack.NetworkLinkEndpoint: it waits for the read loop.
-func (e *endpoint) Wait() { e.dev.wg.Wait() }
+func (e *stackEndpoint) Wait() { e.dev.wg.Wait() }
 
 // ARPHardwareType implements stack.NetworkLinkEndpoint.
-func (*endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
+func (*stackEndpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareNone }
 
 // AddHeader implements stack.NetworkLinkEndpoint; there is no link header.
-func (*endpoint) AddHeader(*stack.PacketBuffer) {}
+func (*stackEndpoint) AddHeader(*stack.PacketBuffer) {}
 
 // ParseHeader implements stack.NetworkLinkEndpoint; there is no link header.
-func (*endpoint) ParseHeader(*stack.PacketBuffer) bool { return true }
+func (*stackEndpoint) ParseHeader(*stack.PacketBuffer) bool { return true }
 
 // Close implements stack.NetworkLinkEndpoint. gVisor calls it when the NIC
 // is removed; it closes the device and waits for the read loop.
-func (e *endpoint) Close() { _ = e.dev.shutdown() }
+func (e *stackEndpoint) Close() { _ = e.dev.shutdown() }
 
 // SetOnCloseAction implements stack.NetworkLinkEndpoint. The Stack owns the
 // endpoint's lifetime, so there is nothing to run.
-func (*endpoint) SetOnCloseAction(func()) {}
+func (*stackEndpoint) SetOnCloseAction(func()) {}

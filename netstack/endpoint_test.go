@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"gvisor.dev/gvisor/pkg/buffer"
@@ -29,7 +30,7 @@ func TestEndpointWriteErrors(t *testing.T) {
 	var c counters
 	acct := &linkAccount{c: &c}
 	d := newDeviceEndpoint(da, 0, acct)
-	e := newEndpoint(d, acct)
+	e := newStackEndpoint(d, acct)
 	e.down = d // nothing nested between
 
 	small1, small2 := bytes.Repeat([]byte{1}, 100), bytes.Repeat([]byte{2}, 200)
@@ -55,6 +56,15 @@ func TestEndpointWriteErrors(t *testing.T) {
 	s := c.snapshot()
 	if s.PacketsOut != 2 || s.BytesOut != 300 || s.Drops[DropWriteError] != 1 {
 		t.Errorf("stats %+v", s)
+	}
+	// The refusal is a device error too, counted under its reason.
+	if len(s.DeviceErrors) != 1 {
+		t.Errorf("device errors %v, want the one refusal", s.DeviceErrors)
+	}
+	for k := range s.DeviceErrors {
+		if !strings.HasPrefix(k, "write: ") {
+			t.Errorf("device error %q is not a write error", k)
+		}
 	}
 
 	if err := d.shutdown(); err != nil {

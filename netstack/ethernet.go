@@ -45,8 +45,11 @@ func (f *ethernetFilter) receive(b []byte, m pktMeta) {
 func (f *ethernetFilter) readsIn() bool { return f.up.readsIn() }
 
 // framing knows the device's packet format for the hooks: bare IP, or
-// Ethernet frames.
-type framing struct{ l2 bool }
+// Ethernet frames (l2) with this host's address hw.
+type framing struct {
+	l2 bool
+	hw tcpip.LinkAddress
+}
 
 // ipOf returns the IP packet in b, a packet or frame of the device, or nil
 // for an Ethernet frame that carries no IP.

@@ -3,10 +3,12 @@ package netstack
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
 )
@@ -23,7 +25,9 @@ import (
 // same hook point, as if the hook had passed it: at trace.Out it goes to
 // the device (the observer, the trace and the capture see it as sent), at
 // trace.In it goes to the stack. The packet may have been changed in the
-// meantime; Continue checks it again.
+// meantime; Continue checks it again. On an Ethernet device the hooks see
+// the IP packet only; the endpoint remembers the frame header of what was
+// held, by peer address, and Continue puts the packet back behind it.
 //
 //	var held [][]byte
 //	st.SetEgress(hook.NewChain(hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
@@ -43,16 +47,17 @@ var ErrContinue = errors.New("netstack: cannot continue packet")
 // packet that is malformed, or longer than the MTU where the device has
 // no segmentation offload (with offload a TCP packet may be a
 // super-packet, as the hooks see them), for a direction other than In
-// and Out, and on an Ethernet device, whose frame headers the hooks do
-// not see; and net.ErrClosed after the stack is closed or stopped.
+// and Out, and on an Ethernet device for a packet to (out) an address no
+// held frame went to; and net.ErrClosed after the stack is closed or
+// stopped. On an Ethernet device the packet goes out behind the frame
+// header of the last frame held to its destination, and comes in behind
+// the header of the last one held from its source (or one addressed to
+// this host).
 func (st *Stack) Continue(dir trace.Dir, pkt []byte) error {
 	if st.stopped() {
 		return fmt.Errorf("netstack: continue: %w", errClosed)
 	}
 	h := st.hooks
-	if h.l2 {
-		return fmt.Errorf("%w: not on an Ethernet device", ErrContinue)
-	}
 	if dir != trace.In && dir != trace.Out {
 		return fmt.Errorf("%w: direction %q is neither in nor out", ErrContinue, dir)
 	}
@@ -60,13 +65,19 @@ func (st *Stack) Continue(dir trace.Dir, pkt []byte) error {
 		return fmt.Errorf("%w: malformed (%s)", ErrContinue, reason)
 	}
 	var g tun.GSO
-	if mtu := int(st.ep.MTU()); len(pkt) > mtu {
+	if mtu := st.dev.dev.MTU(); len(pkt) > mtu {
 		var err error
 		if g, err = st.superPacket(pkt, mtu); err != nil {
 			return err
 		}
 	}
 	b := append([]byte(nil), pkt...)
+	if h.l2 {
+		var err error
+		if b, err = h.reframe(dir, pkt); err != nil {
+			return err
+		}
+	}
 	if dir == trace.In {
 		m := pktMeta{gso: g}
 		if g.Type != tun.GSONone {
@@ -112,8 +123,9 @@ func (st *Stack) superPacket(pkt []byte, mtu int) (tun.GSO, error) {
 		}
 		hdr = int(ip.HeaderLength())
 	default:
-		ip := header.IPv6(pkt)
-		if ip.TransportProtocol() != header.TCPProtocolNumber {
+		// TCP right after the fixed header: the segmenter takes no
+		// extension headers.
+		if header.IPv6(pkt).NextHeader() != uint8(header.TCPProtocolNumber) {
 			return tun.GSO{}, over
 		}
 		g.Type = tun.GSOTCPv6
@@ -149,4 +161,63 @@ func segment(b []byte, g tun.GSO) ([][]byte, error) {
 		out = append(out, seg[:m])
 	}
 	return out, nil
+}
+
+// heldKey names the frames held in one direction to (out) or from (in)
+// one IP address.
+type heldKey struct {
+	dir  trace.Dir
+	addr netip.Addr
+}
+
+// maxHeldHeaders bounds the frame headers kept for Continue.
+const maxHeldHeaders = 1024
+
+// rememberHeader keeps the header of the held frame b, by its peer's IP
+// address: the destination on the way out, the source on the way in.
+func (h *hookEndpoint) rememberHeader(dir trace.Dir, b []byte) {
+	ip := h.ipOf(b)
+	k, ok := peerKey(dir, ip)
+	if !ok {
+		return
+	}
+	var hdr [header.EthernetMinimumSize]byte
+	copy(hdr[:], b)
+	h.hdrMu.Lock()
+	if h.hdrs == nil || len(h.hdrs) >= maxHeldHeaders {
+		h.hdrs = make(map[heldKey][header.EthernetMinimumSize]byte)
+	}
+	h.hdrs[k] = hdr
+	h.hdrMu.Unlock()
+}
+
+// reframe puts the IP packet ip behind the header of the last frame held
+// in direction dir with the same peer.
+func (h *hookEndpoint) reframe(dir trace.Dir, ip []byte) ([]byte, error) {
+	k, ok := peerKey(dir, ip)
+	if !ok {
+		return nil, fmt.Errorf("%w: no IP addresses", ErrContinue)
+	}
+	h.hdrMu.Lock()
+	hdr, found := h.hdrs[k]
+	h.hdrMu.Unlock()
+	if !found {
+		if dir == trace.Out {
+			return nil, fmt.Errorf("%w: no held frame went to %v, so its link address is not known", ErrContinue, k.addr)
+		}
+		copy(hdr[:6], h.hw) // to this host, from nobody in particular
+	}
+	return h.frameLike(hdr[:], ip, false), nil
+}
+
+// peerKey returns the key of the IP packet ip's peer in direction dir.
+func peerKey(dir trace.Dir, ip []byte) (heldKey, bool) {
+	h := hook.ParseHeaders(ip)
+	if h.Version == 0 {
+		return heldKey{}, false
+	}
+	if dir == trace.Out {
+		return heldKey{dir, h.Dst}, true
+	}
+	return heldKey{dir, h.Src}, true
 }

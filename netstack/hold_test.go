@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
@@ -22,14 +25,38 @@ import (
 // arrives and is acknowledged.
 func TestHoldContinue(t *testing.T) {
 	t.Parallel()
-	for _, dir := range []trace.Dir{trace.Out, trace.In} {
-		t.Run(string(dir), func(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		dir     trace.Dir
+		offload bool // a pair with offloads: the held packet is a super-packet
+		v6      bool
+		ether   bool // an Ethernet pair
+	}{
+		{"out", trace.Out, false, false, false},
+		{"in", trace.In, false, false, false},
+		{"out/offload", trace.Out, true, false, false},
+		{"in/offload", trace.In, true, false, false},
+		{"out/v6/offload", trace.Out, true, true, false},
+		{"in/v6", trace.In, false, true, false},
+		{"out/ethernet", trace.Out, false, false, true},
+		{"in/ethernet", trace.In, false, false, true},
+		{"out/v6/ethernet", trace.Out, false, true, true},
+	} {
+		dir := c.dir
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var rec recorder
-			a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
-				o.Tracer = trace.New(&rec)
-			})
-			server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+			tr := trace.New(&rec)
+			traced := func(which string, o *Options) { o.Tracer = tr }
+			a, b := newPair(t, tun.PipeOptions{Offload: c.offload}, traced)
+			if c.ether {
+				a, b = newEtherPair(t, traced)
+			}
+			srv, proto := addrB4, tcpip.NetworkProtocolNumber(ipv4.ProtocolNumber)
+			if c.v6 {
+				srv, proto = addrB6, ipv6.ProtocolNumber
+			}
+			server, client := connect(t, a, b, srv, proto)
 
 			// Hold every segment with data, retransmissions too, so
 			// that only Continue can deliver it.
@@ -57,27 +84,36 @@ func TestHoldContinue(t *testing.T) {
 				}
 				return hook.Verdict{}
 			})))
-			holdAt, hookName := a, hook.LinkEgress
+			holdAt, node, hookName := a, "a", hook.LinkEgress
 			if dir == trace.Out {
 				a.SetEgress(holder)
 			} else {
-				holdAt, hookName = b, hook.LinkIngress
+				holdAt, node, hookName = b, "b", hook.LinkIngress
 				b.SetIngress(holder)
 			}
 
 			msg := []byte("held segment")
+			if c.offload {
+				msg = bytes.Repeat([]byte("super-packet "), 600)
+			}
 			if _, err := client.Write(msg); err != nil {
 				t.Fatal(err)
 			}
 			pkt := <-held
 			h := hook.ParseHeaders(pkt)
+			if c.offload {
+				if len(pkt) <= 1500 {
+					t.Fatalf("held a packet of %d bytes, want a super-packet", len(pkt))
+				}
+				msg = msg[:h.Payload] // what the held packet carries
+			}
 			if h.Payload != len(msg) {
 				t.Fatalf("held a segment of %d bytes, want %d", h.Payload, len(msg))
 			}
 
 			// Not arrived: the server has nothing to read.
 			_ = server.SetReadDeadline(time.Now())
-			buf := make([]byte, 64)
+			buf := make([]byte, len(msg))
 			if n, err := server.Read(buf); n != 0 || !isTimeout(err) {
 				t.Fatalf("server read %d bytes (%v) while the segment was held", n, err)
 			}
@@ -88,7 +124,8 @@ func TestHoldContinue(t *testing.T) {
 			if n := verdicts(holdAt, hookName, "hold", "step"); n == 0 {
 				t.Errorf("no hold verdict counted: %v", s.Verdicts)
 			}
-			if !tracedHeld(rec.all(), holdAt, dir) {
+			tr.Flush()
+			if !tracedHeld(rec.all(), node, dir) {
 				t.Errorf("no link %s \"held\" step traced", dir)
 			}
 
@@ -114,13 +151,9 @@ func TestHoldContinue(t *testing.T) {
 	}
 }
 
-// tracedHeld reports whether events hold a link "held" step of st's node
-// in direction dir.
-func tracedHeld(events []trace.Event, st *Stack, dir trace.Dir) bool {
-	node := "a"
-	if st.hooks.ingress.point.Load() != nil && dir == trace.In {
-		node = "b"
-	}
+// tracedHeld reports whether events hold a link "held" step of node in
+// direction dir.
+func tracedHeld(events []trace.Event, node string, dir trace.Dir) bool {
 	for _, e := range events {
 		if e.Layer == trace.LayerLink && e.Name == "held" && e.Dir == dir && e.Node == node {
 			return true
@@ -159,6 +192,16 @@ func TestContinueRefuses(t *testing.T) {
 	if err := st.Continue(trace.Out, good); err != nil {
 		t.Fatalf("Continue(good) = %v", err)
 	}
+
+	// On an Ethernet device a packet goes out only to where a held frame
+	// went: nothing else says its link address.
+	eth, _ := newEtherSolo(t, nil)
+	if err := eth.Continue(trace.Out, good); !errors.Is(err, ErrContinue) {
+		t.Errorf("Continue on Ethernet with nothing held = %v, want ErrContinue", err)
+	}
+	if err := eth.Continue(trace.In, good); err != nil {
+		t.Errorf("Continue(in) on Ethernet = %v", err)
+	}
 	st.Close()
 	if err := st.Continue(trace.Out, good); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Continue after Close = %v, want net.ErrClosed", err)
@@ -168,4 +211,47 @@ func TestContinueRefuses(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// FuzzContinue: whatever the bytes, Continue sends a packet on or refuses
+// it with an error, and never panics.
+func FuzzContinue(f *testing.F) {
+	good := echoRequest4(addrB4.Addr(), addrA4.Addr(), 1, 1, []byte("x"))
+	f.Add(good, true)
+	f.Add(good[:20], false)
+	f.Add([]byte{0x45}, true)
+	f.Add([]byte{0x60, 0, 0, 0, 0xff, 0xff, 6, 64}, false)
+	f.Add(make([]byte, 2000), true)
+	f.Add([]byte{}, false)
+	da, db := tun.Pipe(tun.PipeOptions{})
+	st, err := New(Options{Device: da, Addrs: []netip.Prefix{addrA4, addrA6}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		bufs, sizes := [][]byte{make([]byte, 1500)}, []int{0}
+		for {
+			if _, err := db.Read(bufs, sizes); err != nil {
+				return
+			}
+		}
+	}()
+	f.Cleanup(func() {
+		st.Close()
+		db.Close()
+		<-drained
+	})
+	f.Fuzz(func(t *testing.T, b []byte, out bool) {
+		dir := trace.In
+		if out {
+			dir = trace.Out
+		}
+		before := st.Stats().Continued
+		err := st.Continue(dir, b)
+		if after := st.Stats().Continued; (err == nil) != (after == before+1) {
+			t.Fatalf("Continue = %v, continued %d -> %d", err, before, after)
+		}
+	})
 }

@@ -123,7 +123,7 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 			s = s[i+2:]
 		}
 		e.Summary = "segment to IP: " + s
-		e.Fields = info.fields
+		e.Fields = tcpSegment(&info.pkt)
 	case stack.Postrouting:
 		e.Dir, e.Name = trace.Out, "output"
 		e.Summary = "output " + ipLine(b) + " (POSTROUTING)"
@@ -133,7 +133,9 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 	if e.Layer == trace.LayerIP {
 		e.Fields = ipFields(b)
 	}
-	t.tracer.Emit(e)
+	// gVisor runs the hooks with its iptables read lock held, and OUTPUT
+	// and POSTROUTING under the lock of the TCP endpoint that sends.
+	t.tracer.EmitDeferred(e)
 }
 
 // ipLine renders an IP header: "IPv4 10.0.0.1 > 10.0.0.2 tcp, ttl 64, id
@@ -167,26 +169,34 @@ func ipFields(b []byte) []trace.Field {
 			return nil
 		}
 		ip := header.IPv4(b)
-		return []trace.Field{
-			{Key: "src", Value: ip.SourceAddress().String()},
-			{Key: "dst", Value: ip.DestinationAddress().String()},
-			{Key: "proto", Value: protoName(uint8(ip.TransportProtocol()))},
-			{Key: "ttl", Value: int(ip.TTL())},
-			{Key: "id", Value: int(ip.ID())},
-			{Key: "len", Value: int(ip.TotalLength())},
-		}
+		return (&trace.IPStep{
+			Src: ip.SourceAddress().String(), Dst: ip.DestinationAddress().String(),
+			Proto: protoName(uint8(ip.TransportProtocol())),
+			TTL:   trace.Some(int(ip.TTL())), ID: trace.Some(int(ip.ID())), Len: int(ip.TotalLength()),
+		}).Fields()
 	case header.IPv6Version:
 		if len(b) < header.IPv6MinimumSize {
 			return nil
 		}
 		ip := header.IPv6(b)
-		return []trace.Field{
-			{Key: "src", Value: ip.SourceAddress().String()},
-			{Key: "dst", Value: ip.DestinationAddress().String()},
-			{Key: "proto", Value: protoName(ip.NextHeader())},
-			{Key: "hlim", Value: int(ip.HopLimit())},
-			{Key: "len", Value: len(b)},
-		}
+		return (&trace.IPStep{
+			Src: ip.SourceAddress().String(), Dst: ip.DestinationAddress().String(),
+			Proto: protoName(ip.NextHeader()), HLim: trace.Some(int(ip.HopLimit())), Len: len(b),
+		}).Fields()
 	}
 	return nil
+}
+
+// tcpSegment is the fields of a TCP segment event from what describe read
+// of its packet; a packet too short to carry a TCP header (which TCP does
+// not send) keeps the packet's own fields.
+func tcpSegment(p *trace.LinkPacket) []trace.Field {
+	if p.Proto != "tcp" || !p.Seq.Set {
+		return p.Fields()
+	}
+	return (&trace.TCPSegment{
+		Src: p.Src, Dst: p.Dst, Len: p.Len, Proto: p.Proto,
+		Sport: p.Sport.V, Dport: p.Dport.V, Flags: p.Flags, Seq: p.Seq.V, Ack: p.Ack.V,
+		RelSeq: p.RelSeq, RelAck: p.RelAck, Win: p.Win.V, PayloadLen: p.PayloadLen.V, Options: p.Options,
+	}).Fields()
 }

@@ -32,6 +32,7 @@ func TestIPHookEvents(t *testing.T) {
 			})
 			server, client := connect(t, a, b, tc.srv, protoOf(tc.srv.Addr()))
 			exchange(t, client, server, 4000)
+			tr.Flush()
 
 			// For b's first data segment: tcp out, ip out, link out on
 			// a; link in, ip receive, ip deliver on b.

@@ -100,11 +100,7 @@ func (m ipVerdictMatcher) Match(_ stack.Hook, pkt *stack.PacketBuffer, _, _ stri
 	view := stack.PayloadSince(pkt.NetworkHeader())
 	defer view.Release()
 	data := view.AsSlice() // a copy of the packet, for the hook to change
-	dir := hook.In
-	if p.dir == trace.Out {
-		dir = hook.Out
-	}
-	hp := hook.Packet{Dir: dir, Hook: p.name, Data: data, Time: time.Now()}
+	hp := hook.Packet{Dir: p.dir, Hook: p.name, Data: data, Time: time.Now()}
 	acct := &m.st.acct
 	v := c.Run(&hp, func(v hook.Verdict) {
 		switch v.Action {

@@ -1,7 +1,10 @@
 package netstack
 
 import (
+	"sync"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
@@ -12,7 +15,13 @@ import (
 // device before it is checked and delivered, hook.LinkEgress every packet
 // gVisor hands down before it is written. Hooks see the IP packet; on an
 // Ethernet device the frame header is left out (and ARP frames pass
-// without a hook). With no chain installed a packet costs one atomic load.
+// without a hook), and frames for other hosts never reach them (see
+// ethernet.go). With no chain installed a packet costs one atomic load.
+//
+// The trace and the capture are below the hooks (doc.go): on the way out
+// they show what the hooks let through, as it goes to the device; on the
+// way in they show what the device read, before the hooks decide, as
+// tcpdump shows what netfilter later drops.
 //
 // On a device with segmentation offload (see offload.go) a hook sees a TCP
 // super-packet of up to 64 KiB as one packet, with its checksums completed
@@ -20,9 +29,10 @@ import (
 // segment it carries. Options.SplitGSO (or Stack.SetSplitGSO) asks for the
 // super-packets to be cut into MTU-sized packets before the hooks run, so
 // that loss, corruption and delay act on single segments as they would on
-// the wire; the trace and the capture then show those packets too.
+// the wire; the trace and the capture then show those packets too (on the
+// way in the device endpoint cuts them, on the way out the stack endpoint).
 //
-// What the endpoint does with the combined verdict of a chain:
+// What the hook endpoint does with the combined verdict of a chain:
 //
 //	Drop        the packet goes no further; counted under its reason
 //	Modify      checksums are recomputed unless KeepChecksums
@@ -49,9 +59,8 @@ func (st *Stack) SetIngress(c *hook.Chain) { st.hooks.ingress.point.Set(c) }
 const DropQueueFull DropReason = "queue-full"
 
 // hookEndpoint is the link endpoint that runs the link hooks: it sits
-// between the stack's endpoint, above, and the observer (or the device),
-// below, so that the trace and the capture show what the hooks let
-// through on the way out and what the device read on the way in. Both
+// between the stack endpoint, above, and the observer (or the device),
+// below. Both
 // directions are one hookSide each and go through apply.
 type hookEndpoint struct {
 	framing
@@ -60,6 +69,12 @@ type hookEndpoint struct {
 	down packetSender   // toward the device
 
 	egress, ingress hookSide
+
+	// On an Ethernet device, the frame header of the last frame held to
+	// (egress) or from (ingress) each IP address, so that Continue can
+	// put an IP packet back behind the header it came with (held.go).
+	hdrMu sync.Mutex
+	hdrs  map[heldKey][header.EthernetMinimumSize]byte
 }
 
 // hookSide is one direction of the hook endpoint: its hook point and the
@@ -71,8 +86,8 @@ type hookSide struct {
 	q     *delayQueue
 }
 
-func newHookEndpoint(l2 bool, queue int, acct *linkAccount) *hookEndpoint {
-	h := &hookEndpoint{framing: framing{l2: l2}, acct: acct}
+func newHookEndpoint(f framing, queue int, acct *linkAccount) *hookEndpoint {
+	h := &hookEndpoint{framing: f, acct: acct}
 	h.egress = hookSide{name: hook.LinkEgress, dir: trace.Out}
 	h.ingress = hookSide{name: hook.LinkIngress, dir: trace.In}
 	h.egress.q = newDelayQueue(queue, func(b []byte, g tun.GSO) {
@@ -175,6 +190,9 @@ func (h *hookEndpoint) apply(s *hookSide, chain *hook.Chain, b []byte, m *pktMet
 		return 0, nil
 	case held:
 		h.acct.c.held.Add(1)
+		if h.l2 {
+			h.rememberHeader(s.dir, b)
+		}
 		return 0, nil
 	case v.Action == hook.Modify:
 		m.valid = false // no longer what the device vouched for
@@ -211,11 +229,7 @@ func (h *hookEndpoint) run(s *hookSide, chain *hook.Chain, b []byte) (v hook.Ver
 	if ip == nil {
 		return hook.Verdict{}, false, false
 	}
-	hd := hook.In
-	if s.dir == trace.Out {
-		hd = hook.Out
-	}
-	p := hook.Packet{Dir: hd, Hook: s.name, Data: ip, Time: time.Now()}
+	p := hook.Packet{Dir: s.dir, Hook: s.name, Data: ip, Time: time.Now()}
 	v = chain.Run(&p, func(v hook.Verdict) {
 		held = held || v.Action == hook.Hold
 		h.acct.verdict(trace.LayerLink, s.dir, s.name, v, ip)

@@ -83,7 +83,12 @@ func chainOf(t *testing.T, rules ...string) *hook.Chain {
 }
 
 func verdicts(st *Stack, hookName, action, reason string) uint64 {
-	return st.Stats().Verdicts[VerdictKey{Hook: hookName, Action: action, Reason: reason}]
+	for k, n := range st.Stats().Verdicts {
+		if k.Point == hookName && k.Action.String() == action && k.Reason == reason {
+			return n
+		}
+	}
+	return 0
 }
 
 func TestLinkEgressHooks(t *testing.T) {
@@ -228,7 +233,7 @@ func TestLinkIngressHooks(t *testing.T) {
 		t.Errorf("delayed request answered %d after %v", echoSeq(p), time.Since(start))
 	}
 	s := st.Stats()
-	if s.Drops["drop"] != 1 || s.Verdicts[VerdictKey{hook.LinkIngress, "duplicate", "duplicate"}] != 1 {
+	if s.Drops["drop"] != 1 || s.Verdicts[hook.VerdictKey{Point: hook.LinkIngress, Action: hook.Duplicate, Reason: "duplicate"}] != 1 {
 		t.Errorf("stats: drops %v, verdicts %v", s.Drops, s.Verdicts)
 	}
 }
@@ -338,8 +343,8 @@ func TestEthernetHooks(t *testing.T) {
 	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
 	exchange(t, client, server, 200000)
 	s := a.Stats()
-	if s.Verdicts[VerdictKey{hook.LinkEgress, "drop", "loss"}] == 0 || s.Verdicts[VerdictKey{hook.LinkEgress, "modify", "rewrite"}] == 0 ||
-		s.Verdicts[VerdictKey{hook.LinkIngress, "modify", "rewrite"}] == 0 {
+	if s.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Drop, Reason: "loss"}] == 0 || s.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Modify, Reason: "rewrite"}] == 0 ||
+		s.Verdicts[hook.VerdictKey{Point: hook.LinkIngress, Action: hook.Modify, Reason: "rewrite"}] == 0 {
 		t.Errorf("verdicts %v", s.Verdicts)
 	}
 	if m := b.Stats().Malformed; m.TCPChecksum != 0 || m.IP != 0 {

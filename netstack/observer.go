@@ -50,6 +50,19 @@ func (t *observer) send(bufs [][]byte, gso []tun.GSO) (int, bool) {
 // readsOut implements packetSender.
 func (*observer) readsOut() bool { return true }
 
+// emit hands e to the tracer. Egress runs on whatever goroutine gVisor
+// writes from, often TCP's with the endpoint locked, so egress events are
+// deferred (trace.Tracer.EmitDeferred): a sink or a paused Stepper never
+// holds the stack inside its locks. Ingress runs on the device's reader
+// (or a delay queue), which holds no lock of the stack.
+func (t *observer) emit(dir trace.Dir, e trace.Event) {
+	if dir == trace.Out {
+		t.tracer.EmitDeferred(e)
+		return
+	}
+	t.tracer.Emit(e)
+}
+
 // packet reports one packet, or super-packet when g says so, that the
 // device moves.
 func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
@@ -72,20 +85,16 @@ func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
 		segs, _ := g.Segments(b)
 		mss := strconv.Itoa(int(g.Size))
 		info.summary += ", gso " + g.Type.String() + " mss " + mss + " (" + strconv.Itoa(segs) + " segs)"
-		info.fields = append(info.fields,
-			trace.Field{Key: "gso", Value: g.Type.String()},
-			trace.Field{Key: "gso_size", Value: int(g.Size)},
-			trace.Field{Key: "gso_segs", Value: segs},
-		)
+		info.pkt.GSO, info.pkt.GSOSize, info.pkt.GSOSegs = g.Type.String(), trace.Some(int(g.Size)), trace.Some(segs)
 	}
-	t.tracer.Emit(trace.Event{
+	t.emit(dir, trace.Event{
 		Node:    t.node,
 		Layer:   trace.LayerLink,
 		Dir:     dir,
 		Name:    "packet",
 		Conn:    info.conn,
 		Summary: info.summary,
-		Fields:  info.fields,
+		Fields:  info.fields(),
 		// The packet's bytes, for sinks that capture (trace.PCAPNG); only
 		// borrowed for the duration of Emit.
 		Data: data,
@@ -96,16 +105,13 @@ func (t *observer) drop(dir trace.Dir, reason DropReason, size int) {
 	if !t.tracer.Enabled() {
 		return
 	}
-	t.tracer.Emit(trace.Event{
+	t.emit(dir, trace.Event{
 		Node:    t.node,
 		Layer:   trace.LayerLink,
 		Dir:     dir,
 		Name:    "drop",
 		Summary: "drop " + string(reason) + ", length " + strconv.Itoa(size),
-		Fields: []trace.Field{
-			{Key: "reason", Value: string(reason)},
-			{Key: "len", Value: size},
-		},
+		Fields:  (&trace.LinkDrop{Reason: string(reason), Len: size}).Fields(),
 	})
 }
 
@@ -121,31 +127,25 @@ func (t *observer) verdict(layer trace.Layer, dir trace.Dir, hookName string, v 
 	if v.Reason != "" && v.Reason != summary {
 		summary += " " + v.Reason
 	}
-	fields := []trace.Field{
-		{Key: "hook", Value: hookName},
-		{Key: "action", Value: v.Action.String()},
-		{Key: "reason", Value: v.Reason},
-		{Key: "rule", Value: v.Rule},
-		{Key: "len", Value: size},
-	}
+	fields := trace.Verdict{Hook: hookName, Action: v.Action.String(), Reason: v.Reason, Rule: v.Rule, Len: size}
 	switch {
 	case v.Delay > 0:
 		summary += " " + v.Delay.String()
-		fields = append(fields, trace.Field{Key: "delay", Value: v.Delay.String()})
+		fields.Delay = v.Delay.String()
 	case v.Copies > 0:
-		fields = append(fields, trace.Field{Key: "copies", Value: v.Copies})
+		fields.Copies = trace.Some(v.Copies)
 	}
 	if v.Rule != "" {
 		summary += " by rule " + strconv.Quote(v.Rule)
 	}
-	t.tracer.Emit(trace.Event{
+	t.emit(dir, trace.Event{
 		Node:    t.node,
 		Layer:   layer,
 		Dir:     dir,
 		Name:    "verdict",
 		Conn:    info.conn,
 		Summary: hookName + ": " + summary + ": " + info.summary,
-		Fields:  fields,
+		Fields:  fields.Fields(),
 	})
 }
 
@@ -161,19 +161,14 @@ func (t *observer) held(dir trace.Dir, hookName string, v hook.Verdict, ip []byt
 	if v.Rule != "" {
 		summary += " by rule " + strconv.Quote(v.Rule)
 	}
-	t.tracer.Emit(trace.Event{
+	t.emit(dir, trace.Event{
 		Node:    t.node,
 		Layer:   trace.LayerLink,
 		Dir:     dir,
 		Name:    "held",
 		Conn:    info.conn,
 		Summary: summary + ": " + info.summary,
-		Fields: []trace.Field{
-			{Key: "hook", Value: hookName},
-			{Key: "reason", Value: v.Reason},
-			{Key: "rule", Value: v.Rule},
-			{Key: "len", Value: len(ip)},
-		},
-		Data: ip,
+		Fields:  (&trace.LinkHeld{Hook: hookName, Reason: v.Reason, Rule: v.Rule, Len: len(ip)}).Fields(),
+		Data:    ip,
 	})
 }

@@ -53,21 +53,21 @@ const gsoMaxSize = 1 << 16
 const tcpMaxOptions = 40
 
 // GSOMaxSize implements stack.GSOEndpoint.
-func (e *endpoint) GSOMaxSize() uint32 { return e.gsoMax }
+func (e *stackEndpoint) GSOMaxSize() uint32 { return e.gsoMax }
 
 // SupportedGSO implements stack.GSOEndpoint: host GSO on a device with
 // TSO, none otherwise.
-func (e *endpoint) SupportedGSO() stack.SupportedGSO {
+func (e *stackEndpoint) SupportedGSO() stack.SupportedGSO {
 	if e.gsoMax > 0 {
 		return stack.HostGSOSupported
 	}
 	return stack.GSONotSupported
 }
 
-var _ stack.GSOEndpoint = (*endpoint)(nil)
+var _ stack.GSOEndpoint = (*stackEndpoint)(nil)
 
 // gsoOf returns the virtio metadata for a packet gVisor hands down.
-func (e *endpoint) gsoOf(pkt *stack.PacketBuffer) tun.GSO {
+func (e *stackEndpoint) gsoOf(pkt *stack.PacketBuffer) tun.GSO {
 	o := pkt.GSOOptions
 	if e.gsoMax == 0 || o.Type == stack.GSONone {
 		return tun.GSO{}
@@ -122,7 +122,7 @@ func (st *Stack) Offloads() tun.Offload { return st.ep.offloads }
 // deliverChecked is deliverCopy on an offload device, telling gVisor
 // through the capabilities whether to verify the checksums (see the
 // comment at the top of this file).
-func (e *endpoint) deliverChecked(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte, valid bool) {
+func (e *stackEndpoint) deliverChecked(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte, valid bool) {
 	e.rxMu.Lock()
 	e.rxValid.Store(valid)
 	deliverCopy(d, proto, b)
@@ -133,7 +133,7 @@ func (e *endpoint) deliverChecked(d stack.NetworkDispatcher, proto tcpip.Network
 // splitOut cuts the super-packets among bufs into MTU-sized packets with
 // complete checksums, for the hooks and the observer that asked for segments. The
 // result lives in ob until its next use.
-func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byte, []tun.GSO) {
+func (ob *outBatch) splitOut(e *stackEndpoint, bufs [][]byte, gso []tun.GSO) ([][]byte, []tun.GSO) {
 	ob.sbufs, ob.sgso = ob.sbufs[:0], ob.sgso[:0]
 	used := 0
 	for i, b := range bufs {
@@ -180,7 +180,7 @@ func (ob *outBatch) splitOut(e *endpoint, bufs [][]byte, gso []tun.GSO) ([][]byt
 // gather records pkts as lists of their views, with the offload metadata
 // e gives each, for a vectored write. The views stay gVisor's: they are
 // valid until WritePackets returns.
-func (ob *outBatch) gather(pkts []*stack.PacketBuffer, e *endpoint) {
+func (ob *outBatch) gather(pkts []*stack.PacketBuffer, e *stackEndpoint) {
 	ob.parts, ob.vecs, ob.sizes, ob.gso = ob.parts[:0], ob.vecs[:0], ob.sizes[:0], ob.gso[:0]
 	for _, pkt := range pkts {
 		ob.gso = append(ob.gso, e.gsoOf(pkt))

@@ -23,8 +23,9 @@ type probe struct {
 	stack  atomic.Pointer[stack.Stack] // set once the stack exists
 }
 
-// fire runs on a TCP processor goroutine with the endpoint locked; it only
-// reads the copy it is given and takes read locks in the demuxer.
+// fire runs with the endpoint locked, on a TCP processor goroutine or on
+// the goroutine of a call that unlocks it; it only reads the copy it is
+// given and takes read locks in the demuxer, and its event is deferred.
 func (p *probe) fire(st *tcp.TCPEndpointState) {
 	local, ok1 := addrPort(st.ID.LocalAddress, st.ID.LocalPort)
 	remote, ok2 := addrPort(st.ID.RemoteAddress, st.ID.RemotePort)
@@ -38,36 +39,33 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 	if w := uint32(rcv.RcvAcc) - uint32(rcv.RcvNxt); int32(w) > 0 {
 		rcvWnd = w
 	}
-	fields := []trace.Field{
-		{Key: "state", Value: state},
-		{Key: "snd_una", Value: uint32(snd.SndUna)},
-		{Key: "snd_nxt", Value: uint32(snd.SndNxt)},
-		{Key: "rcv_nxt", Value: uint32(rcv.RcvNxt)},
-		{Key: "snd_wnd", Value: int(snd.SndWnd)},
-		{Key: "rcv_wnd", Value: rcvWnd},
-		{Key: "cwnd", Value: snd.SndCwnd},
-		{Key: "ssthresh", Value: snd.Ssthresh},
-		{Key: "srtt", Value: snd.RTTState.SRTT},
-		{Key: "rto", Value: snd.RTO},
-		{Key: "outstanding", Value: snd.Outstanding},
-		{Key: "rcv_buf_used", Value: st.RcvBufState.RcvBufUsed},
-		{Key: "snd_buf_used", Value: st.SndBufState.SndBufUsed},
+	ts := trace.TCPState{
+		State:      state,
+		SndUna:     uint32(snd.SndUna),
+		SndNxt:     uint32(snd.SndNxt),
+		RcvNxt:     uint32(rcv.RcvNxt),
+		SndWnd:     int(snd.SndWnd),
+		RcvWnd:     rcvWnd,
+		Cwnd:       snd.SndCwnd,
+		Ssthresh:   snd.Ssthresh,
+		SRTT:       snd.RTTState.SRTT,
+		RTO:        snd.RTO,
+		Outstand:   snd.Outstanding,
+		RcvBufUsed: st.RcvBufState.RcvBufUsed,
+		SndBufUsed: st.SndBufState.SndBufUsed,
 	}
 	// Show sequence numbers relative to the ISNs the link saw, as the
 	// packet events do, when the handshake was traced.
-	una, nxt, rnxt := uint32(snd.SndUna), uint32(snd.SndNxt), uint32(rcv.RcvNxt)
+	una, nxt, rnxt := ts.SndUna, ts.SndNxt, ts.RcvNxt
 	if isn, ok := p.flows.isn(local, remote); ok {
 		una, nxt = una-isn, nxt-isn
-		fields = append(fields,
-			trace.Field{Key: "rel_snd_una", Value: una},
-			trace.Field{Key: "rel_snd_nxt", Value: nxt},
-		)
+		ts.RelSndUna, ts.RelSndNxt = trace.Some(una), trace.Some(nxt)
 	}
 	if isn, ok := p.flows.isn(remote, local); ok {
 		rnxt -= isn
-		fields = append(fields, trace.Field{Key: "rel_rcv_nxt", Value: rnxt})
+		ts.RelRcvNxt = trace.Some(rnxt)
 	}
-	p.tracer.Emit(trace.Event{
+	p.tracer.EmitDeferred(trace.Event{
 		Node:  p.node,
 		Layer: trace.LayerTCP,
 		Dir:   trace.In,
@@ -76,7 +74,7 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 		// connection is named as on that packet's link event.
 		Conn:    remote.String() + "->" + local.String(),
 		Summary: state + " snd_una " + u32(una) + " snd_nxt " + u32(nxt) + " rcv_nxt " + u32(rnxt) + " snd_wnd " + u32(uint32(snd.SndWnd)) + " rcv_wnd " + u32(rcvWnd) + " cwnd " + u32(uint32(snd.SndCwnd)) + " srtt " + snd.RTTState.SRTT.String(),
-		Fields:  fields,
+		Fields:  ts.Fields(),
 	})
 }
 
@@ -103,11 +101,12 @@ func (p *probe) state(st *tcp.TCPEndpointState) string {
 		// connection is gone.
 		return "CLOSED"
 	}
-	return stateName(te.EndpointState())
+	return TCPStateName(te.EndpointState())
 }
 
-// stateName is EndpointState.String without its panic on unknown values.
-func stateName(s tcp.EndpointState) string {
+// TCPStateName is tcp.EndpointState.String ("ESTABLISHED", "TIME-WAIT",
+// ...) without its panic on values it does not know: those are "UNKNOWN".
+func TCPStateName(s tcp.EndpointState) string {
 	if s < tcp.StateEstablished || s > tcp.StateError {
 		return "UNKNOWN"
 	}

@@ -127,7 +127,7 @@ func (d *deviceEndpoint) readScatter(s *scatterSlots, sizes []int, gso []tun.GSO
 
 // receiveViews is receive for the packet of size bytes in slot i of a
 // scatter read: its views go to gVisor as they are.
-func (e *endpoint) receiveViews(s *scatterSlots, i, size int, g tun.GSO) {
+func (e *stackEndpoint) receiveViews(s *scatterSlots, i, size int, g tun.GSO) {
 	head := s.heads[i]
 	proto, reason := classifySize(head, size)
 	if reason != "" {

@@ -147,7 +147,7 @@ type Stack struct {
 	// The stack's own link endpoints (doc.go shows how they nest): ep
 	// is the one gVisor holds, dev the one that owns the device; the
 	// observer, when there is one, sits between hooks and dev.
-	ep    *endpoint
+	ep    *stackEndpoint
 	hooks *hookEndpoint
 	dev   *deviceEndpoint
 
@@ -177,8 +177,8 @@ func New(opts Options) (*Stack, error) {
 	// closes the device exactly once, whether New fails before gVisor has
 	// the NIC or after.
 	st.dev = newDeviceEndpoint(opts.Device, opts.ReadBatch, &st.acct)
-	st.ep = newEndpoint(st.dev, &st.acct)
-	st.hooks = newHookEndpoint(st.ep.l2, opts.DelayQueue, &st.acct)
+	st.ep = newStackEndpoint(st.dev, &st.acct)
+	st.hooks = newHookEndpoint(framing{l2: st.ep.l2, hw: st.ep.hw}, opts.DelayQueue, &st.acct)
 	st.hooks.egress.point.Set(opts.Egress)
 	st.hooks.ingress.point.Set(opts.Ingress)
 	st.SetSplitGSO(opts.SplitGSO)

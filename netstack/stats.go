@@ -108,8 +108,8 @@ type Stats struct {
 	// the hook's reason ("loss", "drop", ...).
 	Drops map[DropReason]uint64
 	// Verdicts counts the non-pass verdicts of the link hooks, by hook
-	// point, action and reason.
-	Verdicts map[VerdictKey]uint64
+	// point (VerdictKey.Point), action and reason.
+	Verdicts map[hook.VerdictKey]uint64
 	// Held counts packets a link hook took out of the path (hook.Hold),
 	// which are not drops; Continued the packets sent on with
 	// Stack.Continue.
@@ -132,15 +132,6 @@ func (s Stats) Dropped() uint64 {
 	}
 	return n
 }
-
-// VerdictKey names a kind of hook decision: where, what and why.
-type VerdictKey struct {
-	Hook   string // hook.LinkEgress, hook.LinkIngress
-	Action string // "drop", "delay", ...
-	Reason string // "loss", "rate", ...
-}
-
-func (k VerdictKey) String() string { return k.Hook + " " + k.Action + " " + k.Reason }
 
 // Malformed is gVisor's view of bad packets, taken from tcpip.Stats.
 type Malformed struct {
@@ -185,7 +176,7 @@ type counters struct {
 	// only when a hook decides something.
 	mu        sync.Mutex
 	hookDrops map[DropReason]uint64
-	verdicts  map[VerdictKey]uint64
+	verdicts  hook.Counter
 	devErrs   map[string]uint64
 }
 
@@ -218,13 +209,7 @@ func (c *counters) drop(r DropReason) {
 }
 
 func (c *counters) verdict(hookName string, v hook.Verdict) {
-	k := VerdictKey{Hook: hookName, Action: v.Action.String(), Reason: v.Reason}
-	c.mu.Lock()
-	if c.verdicts == nil {
-		c.verdicts = make(map[VerdictKey]uint64)
-	}
-	c.verdicts[k]++
-	c.mu.Unlock()
+	c.verdicts.Add(hook.VerdictKey{Point: hookName, Action: v.Action, Reason: v.Reason})
 }
 
 func (c *counters) snapshot() Stats {
@@ -251,44 +236,11 @@ func (c *counters) snapshot() Stats {
 	for r, n := range c.hookDrops {
 		s.Drops[r] += n
 	}
-	s.Verdicts = make(map[VerdictKey]uint64, len(c.verdicts))
-	for k, n := range c.verdicts {
-		s.Verdicts[k] = n
-	}
 	s.DeviceErrors = make(map[string]uint64, len(c.devErrs))
 	for k, n := range c.devErrs {
 		s.DeviceErrors[k] = n
 	}
 	c.mu.Unlock()
+	s.Verdicts = c.verdicts.Counts()
 	return s
-}
-
-// linkAccount is where every link endpoint reports what it does not pass
-// on: drops and hook verdicts are counted, and reported to the observer
-// when the stack has one (obs is set before the read loop starts).
-type linkAccount struct {
-	c   *counters
-	obs *observer
-}
-
-// drop counts a packet of size bytes that goes no further.
-func (a *linkAccount) drop(dir trace.Dir, reason DropReason, size int) {
-	a.c.drop(reason)
-	if a.obs != nil {
-		a.obs.drop(dir, reason, size)
-	}
-}
-
-// verdict counts a hook's non-pass verdict on the IP packet ip and reports
-// it at layer (a held packet at the link layer as a "held" step).
-func (a *linkAccount) verdict(layer trace.Layer, dir trace.Dir, hookName string, v hook.Verdict, ip []byte) {
-	a.c.verdict(hookName, v)
-	if a.obs == nil {
-		return
-	}
-	if v.Action == hook.Hold && layer == trace.LayerLink {
-		a.obs.held(dir, hookName, v, ip)
-		return
-	}
-	a.obs.verdict(layer, dir, hookName, v, ip)
 }

@@ -22,6 +22,7 @@ func TestTraceHandshake(t *testing.T) {
 	})
 	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
 	exchange(t, client, server, 10000)
+	tr.Flush()
 	if testing.Verbose() {
 		for _, e := range rec.all() {
 			if e.Node == "client" {

@@ -81,7 +81,7 @@ func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket
 	}
 	if terr != nil {
 		if s.tr.Enabled() {
-			s.emit(so, "", trace.In, "accept", "accept: "+errno(terr).Error(), f("fd", so.fd), f("err", errno(terr).Error()))
+			s.emit(so, "", trace.In, "accept", "accept: "+errno(terr).Error(), (&trace.SocketAccept{FD: so.fd, Err: errno(terr).Error()}).Fields()...)
 		}
 		return nil, netip.AddrPort{}, errno(terr)
 	}
@@ -94,7 +94,7 @@ func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket
 			how = "connection accepted after wake-up"
 		}
 		s.emit(nso, "", trace.In, "accept", fmt.Sprintf("%s, new fd %d, %d left in the queue", how, nso.fd, depth),
-			f("fd", so.fd), f("newfd", nso.fd), f("peer", peer.String()), f("waited", tries > 2), f("depth", depth))
+			(&trace.SocketAccept{FD: so.fd, NewFD: trace.Some(nso.fd), Peer: peer.String(), Waited: trace.Some(tries > 2), Depth: trace.Some(depth)}).Fields()...)
 	}
 	return nso, peer, nil
 }

@@ -106,39 +106,16 @@ func TestConnDeadlines(t *testing.T) {
 
 	t.Run("extend while blocked", func(t *testing.T) {
 		t.Parallel()
-		c, srv := pipe(t, s, "tcp", "[::1]:0")
+		_, srv := pipe(t, s, "tcp", "[::1]:0")
 		must(t, srv.SetReadDeadline(time.Now().Add(time.Hour)))
-		errc := make(chan error, 1)
-		go func() {
-			_, err := srv.Read(make([]byte, 8))
-			errc <- err
-		}()
-		time.Sleep(10 * time.Millisecond)
-		must(t, srv.SetReadDeadline(time.Now().Add(10*time.Millisecond)))
-		checkTimeout(t, <-errc, "read")
-		_ = c
+		// Once the Read sleeps under the hour's deadline, bring it in.
+		wakesBlockedRead(t, srv, time.Now().Add(10*time.Millisecond))
 	})
 
 	t.Run("set while blocked without one", func(t *testing.T) {
 		t.Parallel()
 		_, srv := pipe(t, s, "tcp4", "127.0.0.1:0")
-		errc := make(chan error, 1)
-		go func() {
-			_, err := srv.Read(make([]byte, 8))
-			errc <- err
-		}()
-		// Wait until the Read is asleep on the queue.
-		so := srv.(*Conn).so
-		for so.wq.IsEmpty() {
-			time.Sleep(time.Millisecond)
-		}
-		must(t, srv.SetReadDeadline(time.Now().Add(-time.Second)))
-		select {
-		case err := <-errc:
-			checkTimeout(t, err, "read")
-		case <-testContext(t).Done():
-			t.Fatal("a deadline set during a Read without one did not wake it")
-		}
+		wakesBlockedRead(t, srv, time.Now().Add(-time.Second))
 	})
 
 	t.Run("idle holds no channel", func(t *testing.T) {
@@ -405,5 +382,28 @@ func TestDeadlineReuse(t *testing.T) {
 	}
 	if d.ch != nil {
 		t.Error("an idle deadline holds a channel")
+	}
+}
+
+// wakesBlockedRead starts a Read on srv, waits until it is asleep on the
+// socket's wait queue, sets the read deadline d and checks that the Read
+// wakes with a timeout.
+func wakesBlockedRead(t *testing.T, srv net.Conn, d time.Time) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := srv.Read(make([]byte, 8))
+		errc <- err
+	}()
+	so := srv.(*Conn).so
+	for so.wq.IsEmpty() {
+		time.Sleep(time.Millisecond)
+	}
+	must(t, srv.SetReadDeadline(d))
+	select {
+	case err := <-errc:
+		checkTimeout(t, err, "read")
+	case <-testContext(t).Done():
+		t.Fatal("a deadline set during a Read did not wake it")
 	}
 }

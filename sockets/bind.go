@@ -3,6 +3,8 @@ package sockets
 import (
 	"fmt"
 	"net/netip"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 // maxBacklog caps the listen backlog like net.core.somaxconn (gVisor's
@@ -30,7 +32,7 @@ func (s *Sockets) bindSocket(so *socket, addr netip.AddrPort) error {
 	}
 	if s.tr.Enabled() {
 		s.refreshConn(so)
-		s.emit(so, "", "", "bind", "bound to "+s.connString(so), f("fd", so.fd))
+		s.emit(so, "", "", "bind", "bound to "+s.connString(so), (&trace.SocketFD{FD: so.fd}).Fields()...)
 	}
 	return nil
 }
@@ -69,7 +71,7 @@ func (s *Sockets) listen(so *socket, backlog int) error {
 	}
 	if s.tr.Enabled() {
 		s.emit(so, "", "", "listen", fmt.Sprintf("listening, backlog %d", backlog),
-			f("fd", so.fd), f("backlog", backlog))
+			(&trace.SocketListen{FD: so.fd, Backlog: backlog}).Fields()...)
 	}
 	return nil
 }

@@ -77,9 +77,9 @@ func (s *Sockets) logCall(start time.Time, so *socket, call, args string, ret in
 	if err != nil {
 		r = -1
 	}
-	fields := []trace.Field{f("call", call), f("args", args), f("ret", r), f("errno", name), f("dur", dur)}
+	sc := trace.SocketCall{Call: call, Args: args, Ret: r, Errno: name, Dur: dur}
 	if err != nil {
-		fields = append(fields, f("err", err.Error()))
+		sc.Err = err.Error()
 	}
 	conn := ""
 	if so != nil {
@@ -91,7 +91,7 @@ func (s *Sockets) logCall(start time.Time, so *socket, call, args string, ret in
 	s.tr.Emit(trace.Event{
 		Node: s.node, Layer: trace.LayerSocket, Dir: callDir(call), Name: "call", Conn: conn,
 		Summary: fmt.Sprintf("%s <%.6f>", line, dur.Seconds()),
-		Fields:  fields,
+		Fields:  sc.Fields(),
 	})
 }
 

@@ -62,7 +62,7 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 	if s.tr.Enabled() {
 		s.refreshConn(so)
 		s.emit(so, "", trace.Out, "connect", "SYN sent to "+addr.String()+", handshake in progress",
-			f("fd", so.fd), f("peer", addr.String()))
+			(&trace.SocketConnect{FD: so.fd, Peer: addr.String()}).Fields()...)
 	}
 	if so.nonblock.Load() {
 		return syscall.EINPROGRESS
@@ -94,10 +94,10 @@ func (s *Sockets) connected(so *socket, addr netip.AddrPort, terr tcpip.Error) e
 	if s.tr.Enabled() {
 		s.refreshConn(so)
 		if err == nil {
-			s.emit(so, "", trace.Out, "connect", "connected", f("fd", so.fd), f("peer", addr.String()))
+			s.emit(so, "", trace.Out, "connect", "connected", (&trace.SocketConnect{FD: so.fd, Peer: addr.String()}).Fields()...)
 		} else {
 			s.emit(so, "", trace.Out, "connect", "connect to "+addr.String()+" failed: "+err.Error(),
-				f("fd", so.fd), f("peer", addr.String()), f("err", err.Error()))
+				(&trace.SocketConnect{FD: so.fd, Peer: addr.String(), Err: err.Error()}).Fields()...)
 		}
 	}
 	return err

@@ -83,4 +83,11 @@
 // The adapters follow the net package's error contract: *net.OpError with
 // the errno inside, io.EOF at orderly end of stream, os.ErrDeadlineExceeded
 // for deadlines, net.ErrClosed after Close.
+//
+// What sockets is not: it does not build the stack or move packets. A
+// Sockets takes a *stack.Stack that netstack made (netstack.Stack.Stack)
+// on a device from tun; link, IP and TCP hooks, drop counters and TCP
+// state names are netstack's. It speaks no protocol above TCP and UDP: the
+// WebSocket layer is ws, which runs over the net.Conn adapters here. The
+// control socket that shows Snapshot to `glassnet ss` is ctl.
 package sockets

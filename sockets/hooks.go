@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
 )
 
 // Call is one socket call as a CallHook sees it.
@@ -101,18 +102,18 @@ func (v *CallVerdict) action() hook.Action {
 // socket) with the fields action, reason, rule, call, fd and effect. When
 // no hook is installed a call costs one atomic load more.
 //
-// CallHook decides what a socket call does. Call runs on the calling
+// CallHook decides what a socket call does. Decide runs on the calling
 // goroutine before the call touches the endpoint, once per call (again
 // after a Hold is released); it must be safe for concurrent use.
 type CallHook interface {
-	Call(c *Call) CallVerdict
+	Decide(c *Call) CallVerdict
 }
 
 // CallHookFunc adapts a function to CallHook.
 type CallHookFunc func(c *Call) CallVerdict
 
-// Call implements CallHook.
-func (f CallHookFunc) Call(c *Call) CallVerdict { return f(c) }
+// Decide implements CallHook.
+func (f CallHookFunc) Decide(c *Call) CallVerdict { return f(c) }
 
 // callHooks is the installed hook. changed is closed when it is replaced,
 // which makes held calls ask the new hook.
@@ -158,11 +159,11 @@ func (s *Sockets) askHook(ctx context.Context, cancel <-chan struct{}, so *socke
 		if hs == nil {
 			return false, nil
 		}
-		*v = hs.h.Call(c)
+		*v = hs.h.Decide(c)
 		if !v.active() {
 			return false, nil
 		}
-		s.verdicts.add(CallVerdictKey{Call: c.Name, Action: v.action().String(), Reason: v.Reason})
+		s.verdicts.Add(hook.VerdictKey{Point: c.Name, Action: v.action(), Reason: v.Reason})
 		if s.tr.Enabled() {
 			s.traceVerdict(so, c, v)
 		}
@@ -187,7 +188,7 @@ func (s *Sockets) askHook(ctx context.Context, cancel <-chan struct{}, so *socke
 		}
 		if s.tr.Enabled() {
 			s.emit(so, "", callDir(c.Name), "released", c.Name+": hold released, asking again",
-				f("fd", so.fd), f("call", c.Name))
+				(&trace.SocketReleased{FD: so.fd, Call: c.Name}).Fields()...)
 		}
 	}
 }
@@ -295,8 +296,7 @@ func (s *Sockets) traceVerdict(so *socket, c *Call, v *CallVerdict) {
 	effect := verdictEffect(c, v)
 	a := v.action()
 	s.emit(so, "", callDir(c.Name), "verdict", fmt.Sprintf("%s(%d): %s: %s", c.Name, c.FD, a, effect),
-		f("action", a.String()), f("reason", v.Reason), f("rule", v.Rule),
-		f("call", c.Name), f("fd", c.FD), f("effect", effect))
+		(&trace.SocketVerdict{Action: a.String(), Reason: v.Reason, Rule: v.Rule, Call: c.Name, FD: c.FD, Effect: effect}).Fields()...)
 }
 
 // verdictEffect says in words what v does to c.
@@ -360,8 +360,8 @@ func NewZeroWindow(fd int) *ZeroWindow {
 	return &ZeroWindow{fd: fd, release: make(chan struct{})}
 }
 
-// Call implements CallHook.
-func (z *ZeroWindow) Call(c *Call) CallVerdict {
+// Decide implements CallHook.
+func (z *ZeroWindow) Decide(c *Call) CallVerdict {
 	if (c.Name != "recv" && c.Name != "recvfrom") || (z.fd >= 0 && c.FD != z.fd) {
 		return CallVerdict{}
 	}
@@ -382,39 +382,10 @@ func (z *ZeroWindow) Release() { z.once.Do(func() { close(z.release) }) }
 // spuriousNote is the summary suffix of a spurious wake-up.
 const spuriousNote = " (spurious wake-up: no event)"
 
-// CallVerdictKey names a kind of call-hook decision: which call, what and
-// why.
-type CallVerdictKey struct {
-	Call   string // "recv", "send", ...
-	Action string // "modify", "drop", "delay", "hold", ...
-	Reason string // the verdict's Reason
-}
-
-func (k CallVerdictKey) String() string { return k.Call + " " + k.Action + " " + k.Reason }
-
-// verdictCounts counts the verdicts that did something.
-type verdictCounts struct {
-	mu sync.Mutex
-	m  map[CallVerdictKey]uint64
-}
-
-func (c *verdictCounts) add(k CallVerdictKey) {
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = make(map[CallVerdictKey]uint64)
-	}
-	c.m[k]++
-	c.mu.Unlock()
-}
-
 // CallVerdicts counts the call-hook verdicts other than a plain pass since
-// s was made (a held call that asks again after its release counts again).
-func (s *Sockets) CallVerdicts() map[CallVerdictKey]uint64 {
-	s.verdicts.mu.Lock()
-	defer s.verdicts.mu.Unlock()
-	out := make(map[CallVerdictKey]uint64, len(s.verdicts.m))
-	for k, n := range s.verdicts.m {
-		out[k] = n
-	}
-	return out
+// s was made (a held call that asks again after its release counts
+// again), by call (VerdictKey.Point: "recv", "send", ...), action and
+// reason.
+func (s *Sockets) CallVerdicts() map[hook.VerdictKey]uint64 {
+	return s.verdicts.Counts()
 }

@@ -232,7 +232,7 @@ func TestCallHookForcedEAGAIN(t *testing.T) {
 	if len(v) != 3 || fieldOf(v[0], "effect") != "forced EAGAIN" || fieldOf(v[0], "rule") != "eagain" {
 		t.Errorf("verdict events = %+v", v)
 	}
-	if got := p.ss.CallVerdicts(); len(got) != 1 || got[sockets.CallVerdictKey{Call: "recv", Action: "modify"}] != 3 {
+	if got := p.ss.CallVerdicts(); len(got) != 1 || got[hook.VerdictKey{Point: "recv", Action: hook.Modify}] != 3 {
 		t.Errorf("CallVerdicts = %v", got)
 	}
 }

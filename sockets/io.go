@@ -114,13 +114,13 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		case *tcpip.ErrClosedForReceive:
 			if s.tr.Enabled() {
 				s.emit(so, "", trace.In, "recv", fmt.Sprintf("end of stream at offset %d", off),
-					f("fd", so.fd), f("n", 0), f("offset", off), f("eof", true))
+					(&trace.SocketIO{FD: so.fd, N: trace.Some(0), Offset: trace.Some(off), EOF: trace.Some(true)}).Fields()...)
 			}
 			return total, from, nil
 		default:
 			err := errno(terr)
 			if s.tr.Enabled() && !isAgain(err) {
-				s.emit(so, "", trace.In, "recv", "recv: "+err.Error(), f("fd", so.fd), f("err", err.Error()))
+				s.emit(so, "", trace.In, "recv", "recv: "+err.Error(), (&trace.SocketIO{FD: so.fd, Err: err.Error()}).Fields()...)
 			}
 			if total > 0 {
 				return total, from, nil
@@ -136,7 +136,7 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 				verb = "peeked"
 			}
 			s.emit(so, "", trace.In, "recv", fmt.Sprintf("%s %d bytes at offset %d", verb, res.Count, off),
-				f("fd", so.fd), f("n", res.Count), f("offset", off))
+				(&trace.SocketIO{FD: so.fd, N: trace.Some(res.Count), Offset: trace.Some(off)}).Fields()...)
 		}
 		total += res.Count
 		if !so.stream() {
@@ -283,7 +283,7 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		if terr != nil {
 			err := errno(terr)
 			if s.tr.Enabled() && !isAgain(err) {
-				s.emit(so, "", trace.Out, "send", "send: "+err.Error(), f("fd", so.fd), f("err", err.Error()))
+				s.emit(so, "", trace.Out, "send", "send: "+err.Error(), (&trace.SocketIO{FD: so.fd, Err: err.Error()}).Fields()...)
 			}
 			if total > 0 {
 				return total, nil
@@ -293,7 +293,7 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 		if s.tr.Enabled() {
 			s.emit(so, "", trace.Out, "send",
 				fmt.Sprintf("copied %d bytes into the send buffer at offset %d", n, off),
-				f("fd", so.fd), f("n", n), f("offset", off))
+				(&trace.SocketIO{FD: so.fd, N: trace.Some(int(n)), Offset: trace.Some(off)}).Fields()...)
 		}
 		total += int(n)
 		if !so.stream() || total == len(b) || nonblock {

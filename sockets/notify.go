@@ -75,7 +75,7 @@ func (n *notifier) run() {
 			what, dir = "writable", trace.Out
 		}
 		n.s.emit(n.so, "", dir, "notified", what+": woken by "+eventString(n.events)+", callback runs",
-			f("fd", n.so.fd), f("events", eventString(n.events)), f("wait", what))
+			(&trace.SocketNotified{FD: n.so.fd, Events: eventString(n.events), Wait: what}).Fields()...)
 	}
 	fn := n.fn
 	n.fn = nil

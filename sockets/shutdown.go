@@ -4,6 +4,8 @@ import (
 	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 // Shutdown closes one or both directions of a connection without releasing
@@ -55,7 +57,7 @@ func (s *Sockets) shutdown(so *socket, how int) error {
 		if err != nil {
 			summary += ": " + err.Error()
 		}
-		s.emit(so, "", "", "shutdown", summary, f("fd", so.fd), f("how", name))
+		s.emit(so, "", "", "shutdown", summary, (&trace.SocketShutdown{FD: so.fd, How: name}).Fields()...)
 	}
 	return err
 }

@@ -11,6 +11,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/glassnet/glassnet/netstack"
 )
 
 // TCPInfo is the per-connection detail ss -ti shows, read from gVisor's
@@ -138,7 +140,7 @@ func orphanRow(ep tcpip.Endpoint) (SocketInfo, bool) {
 			return SocketInfo{}, false
 		}
 		row.Type = SOCK_STREAM
-		row.State = tcpStateName(te.EndpointState())
+		row.State = netstack.TCPStateName(te.EndpointState())
 		row.TCP = tcpDetails(te)
 	case udp.ProtocolNumber:
 		row.Type = SOCK_DGRAM
@@ -202,13 +204,4 @@ func caState(s tcpip.CongestionControlState) string {
 		return "Loss"
 	}
 	return ""
-}
-
-// tcpStateName is EndpointState.String without its panic on values it
-// does not know.
-func tcpStateName(s tcp.EndpointState) string {
-	if s < tcp.StateEstablished || s > tcp.StateError {
-		return "UNKNOWN"
-	}
-	return s.String()
 }

@@ -14,6 +14,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 )
 
@@ -49,7 +50,7 @@ type Sockets struct {
 
 	// hooks is the installed CallHook (SetCallHook); nil costs one load.
 	hooks    atomic.Pointer[callHooks]
-	verdicts verdictCounts
+	verdicts hook.Counter
 
 	mu   sync.Mutex
 	fds  []*socket // indexed by descriptor; nil means free
@@ -276,7 +277,7 @@ func (s *Sockets) closeSocket(so *socket) {
 	so.ep.Close()
 	so.wq.Notify(wakeAll)
 	if s.tr.Enabled() {
-		s.emit(so, conn, "", "close", "descriptor closed", f("fd", fd))
+		s.emit(so, conn, "", "close", "descriptor closed", (&trace.SocketFD{FD: fd}).Fields()...)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/transport"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+
+	"github.com/glassnet/glassnet/netstack"
 )
 
 // SocketInfo is one row of Table or Snapshot, the columns ss(8) shows.
@@ -71,7 +73,7 @@ func (s *Sockets) table() ([]SocketInfo, []*socket) {
 	for _, so := range socks {
 		row := SocketInfo{FD: so.fd, Domain: so.domain, Type: so.typ, Local: s.local(so)}
 		if so.stream() {
-			row.State = tcpStateName(tcp.EndpointState(so.ep.State()))
+			row.State = netstack.TCPStateName(tcp.EndpointState(so.ep.State()))
 		} else {
 			row.State = transport.DatagramEndpointState(so.ep.State()).String()
 		}

@@ -8,10 +8,8 @@ import (
 	"github.com/glassnet/glassnet/trace"
 )
 
-// f builds a trace field.
-func f(key string, value any) trace.Field { return trace.Field{Key: key, Value: value} }
-
-// emit sends one socket-layer event. Callers check s.tr.Enabled() first so that
+// emit sends one socket-layer event, with the fields of its kind's struct
+// (trace.SocketIO, trace.SocketWoken, ...). Callers check s.tr.Enabled() first so that
 // building the summary and fields costs nothing when tracing is off. An
 // empty conn is filled in from the endpoint's addresses.
 func (s *Sockets) emit(so *socket, conn string, dir trace.Dir, name, summary string, fields ...trace.Field) {

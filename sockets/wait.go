@@ -90,7 +90,7 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 		}
 		if s.tr.Enabled() {
 			s.emit(so, "", dirOf(op), "would-block", op+": "+sleepReason(op)+", going to sleep",
-				f("fd", so.fd), f("op", op), f("wait", eventString(mask)))
+				(&trace.SocketWouldBlock{FD: so.fd, Op: op, Wait: eventString(mask)}).Fields()...)
 		}
 		// A call hook's verdict (cv) may wake the call without an
 		// event, or let a real wake-up arrive late.
@@ -118,10 +118,10 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 			m := waiter.EventMask(w.mask.Swap(0))
 			if spurious {
 				s.emit(so, "", dirOf(op), "woken", op+": woken"+spuriousNote,
-					f("fd", so.fd), f("op", op), f("events", "none"), f("spurious", true))
+					(&trace.SocketWoken{FD: so.fd, Op: op, Events: "none", Spurious: trace.Some(true)}).Fields()...)
 			} else {
 				s.emit(so, "", dirOf(op), "woken", op+": woken by "+eventString(m),
-					f("fd", so.fd), f("op", op), f("events", eventString(m)))
+					(&trace.SocketWoken{FD: so.fd, Op: op, Events: eventString(m)}).Fields()...)
 			}
 		}
 	}

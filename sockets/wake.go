@@ -69,7 +69,7 @@ func (s *Sockets) refreshConn(so *socket) {
 
 // NotifyEvent implements waiter.EventListener. It runs on the netstack
 // goroutine that changed the endpoint's state, with the endpoint possibly
-// locked: it only reads its own fields and emits.
+// locked: it only reads its own fields and emits, deferred.
 func (w *watcher) NotifyEvent(m waiter.EventMask) {
 	conn := ""
 	if c := w.conn.Load(); c != nil {
@@ -78,10 +78,10 @@ func (w *watcher) NotifyEvent(m waiter.EventMask) {
 	s, fd := w.s, w.so.fd
 	if w.listening.Load() && m&waiter.EventIn != 0 && m&(waiter.EventHUp|waiter.EventErr) == 0 {
 		depth := max(w.queued.Add(1), 0)
-		s.tr.Emit(trace.Event{
+		s.tr.EmitDeferred(trace.Event{
 			Node: s.node, Layer: trace.LayerSocket, Dir: trace.In, Name: "accept-queue", Conn: conn,
 			Summary: fmt.Sprintf("connection ready in the accept queue, depth %d", depth),
-			Fields:  []trace.Field{f("fd", fd), f("depth", depth), f("events", eventString(m))},
+			Fields:  (&trace.SocketAcceptQueue{FD: fd, Depth: depth, Events: eventString(m)}).Fields(),
 		})
 		return
 	}
@@ -92,10 +92,10 @@ func (w *watcher) NotifyEvent(m waiter.EventMask) {
 	case m&waiter.EventOut != 0 && m&waiter.EventIn == 0:
 		dir = trace.Out
 	}
-	s.tr.Emit(trace.Event{
+	s.tr.EmitDeferred(trace.Event{
 		Node: s.node, Layer: trace.LayerSocket, Dir: dir, Name: "wake", Conn: conn,
 		Summary: "wait queue notified: " + eventString(m),
-		Fields:  []trace.Field{f("fd", fd), f("events", eventString(m)), f("mask", uint64(m))},
+		Fields:  (&trace.SocketWake{FD: fd, Events: eventString(m), Mask: uint64(m)}).Fields(),
 	})
 }
 

@@ -41,6 +41,19 @@ func BenchmarkEmit(b *testing.B) {
 		}
 		reportRate(b)
 	})
+	b.Run("ring-deferred", func(b *testing.B) {
+		// As a link egress packet under gVisor's lock: queued with a copy
+		// of its bytes and delivered by the Tracer's goroutine.
+		tr := New(NewRing(1 << 16))
+		e := packetEvent(1, 1448)
+		e.Data = make([]byte, 1500)
+		b.ReportAllocs()
+		for range b.N {
+			tr.EmitDeferred(e)
+		}
+		tr.Emit(Event{}) // delivers what is left
+		reportRate(b)
+	})
 	b.Run("ring-parallel", func(b *testing.B) {
 		tr := New(NewRing(1 << 16))
 		b.ReportAllocs()

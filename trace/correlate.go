@@ -263,14 +263,14 @@ func carried(y, x *unit, f *corrFlow, e *Event, layer Layer) Event {
 			}
 		}
 		ev.Summary = b.String()
-		ev.Fields = []Field{{Key: "packet", Value: y.id}, {Key: "frames", Value: ids}}
+		ev.Fields = (&LinkCarried{Packet: y.id, Frames: ids}).Fields()
 	} else {
 		verb := " arrived in "
 		if e.Dir == Out {
 			verb = " left in "
 		}
 		ev.Summary = "ws frame #" + strconv.FormatUint(y.id, 10) + " (" + y.desc + ")" + verb + idList("packet", ids)
-		ev.Fields = []Field{{Key: "frame", Value: y.id}, {Key: "packets", Value: ids}}
+		ev.Fields = (&WSCarried{Frame: y.id, Packets: ids}).Fields()
 	}
 	return ev
 }

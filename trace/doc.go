@@ -9,6 +9,26 @@
 // one JSON object per line, NewPCAPNG a capture file that Wireshark and
 // tshark open, NewRing keeps the last n events in memory, and a Stepper
 // pauses before each step until a person (or a test) lets it go on.
+// NewAsync runs another sink on a goroutine of its own, off every lock.
+//
+// The JSON lines NewJSON writes follow a versioned schema (SchemaVersion,
+// key "v"): Kinds lists one Go struct per kind of event (LinkPacket,
+// TCPState, WSFrame, ...) whose JSON tags are the keys, schema.json is the
+// JSON Schema generated from them (go generate), and ValidateJSON checks
+// an event object against it. Every layer builds an event's Fields with
+// its kind's generated Fields method:
+//
+//	Fields: (&trace.SocketIO{FD: fd, N: trace.Some(n), Offset: trace.Some(off)}).Fields()
+//
+// ReadJSONL and ReadPCAPNG read recorded traces back into Events, for a
+// viewer of a run that has ended; WritePerfetto exports events as Chrome
+// trace-event JSON for ui.perfetto.dev, a track per node and layer, with
+// flow arrows between packets and the frames they carried.
+//
+// Layers that emit while holding a lock of the stack (gVisor's TCP
+// endpoint lock, a wait queue's) use Tracer.EmitDeferred, which never
+// waits for a sink: sinks, and a Stepper's pauses, always run with no lock
+// of the stack held.
 //
 // With Correlate, a Tracer joins WebSocket frames and the packets that
 // carried their bytes, by TCP stream offset:
@@ -20,4 +40,11 @@
 //	// ws frame events now carry "packets", link packet events "frames",
 //	// and "carried" events complete the joins that only later events
 //	// could make.
+//
+// What trace is not: it changes nothing. Dropping, delaying or rewriting a
+// unit is a hook's job (package hook, and the hook points in netstack,
+// sockets and ws); trace only records the verdicts those hooks return. It
+// does not capture packets itself: netstack's link endpoint hands it each
+// packet. The browser view that draws a trace is its own package above
+// this one.
 package trace

@@ -34,15 +34,18 @@ func textLine(e *Event) string {
 }
 
 // NewJSON returns a sink that writes one JSON object per line with the keys
-// id, t (nanoseconds), node, layer, dir, event, conn, summary and every field.
+// v (SchemaVersion), id, t (nanoseconds), node, layer, dir, event, conn,
+// summary and every field. schema.json (JSONSchema) documents the keys of
+// each kind of event.
 func NewJSON(w io.Writer) Sink {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // "a->b", not "a-\u003eb"
 	return SinkFunc(func(e *Event) {
-		m := make(map[string]any, 8+len(e.Fields))
+		m := make(map[string]any, 9+len(e.Fields))
 		for _, f := range e.Fields {
 			m[f.Key] = f.Value
 		}
+		m["v"] = SchemaVersion
 		m["id"] = e.ID
 		m["t"] = e.T.Nanoseconds()
 		m["node"] = e.Node

@@ -46,6 +46,14 @@ const (
 // time under its lock, every other layer that emits is held back too until
 // the stepper lets go. Events that are not steps of a unit ("carried"
 // annotations, app narration) are shown but not paused at.
+//
+// Steps the stack takes inside its own locks (TCP state after a segment,
+// segments TCP sends and the packets they become, wake-ups) come through
+// Tracer.EmitDeferred: the stepper pauses at them too, but on a goroutine
+// that holds none of those locks, so a paused stack can still be looked at
+// (sockets.Snapshot) while the step is held. What the stack had already
+// set in motion when the step was held, such as the rest of a segment
+// burst, finishes meanwhile and waits, in order, to be shown.
 type Stepper struct {
 	in      *bufio.Reader
 	lines   chan string // from in, read by a goroutine started at the first prompt

@@ -2,7 +2,6 @@ package trace
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -63,10 +62,15 @@ func (e *Event) Field(key string) any {
 }
 
 // Sink receives events. Emit is called with events in ID order, one at a
-// time, with the Tracer's lock held: a sink that blocks holds back every
-// layer (which is what a Stepper is for). The event must not be retained
-// after Emit returns; a copy of it may be, except for Data, which the next
-// packet overwrites.
+// time, with the Tracer's delivery lock held: a sink that blocks holds back
+// every layer that emits with Tracer.Emit (which is what a Stepper is for).
+// No lock of the stack is held while a sink runs (see Tracer.EmitDeferred),
+// so a sink may look at the stack, for example with sockets.Snapshot. It
+// should still do that from NewAsync's goroutine: a TCP sender blocked on a
+// full device keeps its endpoint locked until the device's reader (whose
+// packets are traced, and so wait for the sink) drains it. A sink that may
+// be slow and must not hold the stack back is wrapped in NewAsync too. The event must not be retained after Emit returns; a copy of it
+// may be, except for Data, which the next packet overwrites.
 type Sink interface {
 	Emit(e *Event)
 }
@@ -79,17 +83,33 @@ func (f SinkFunc) Emit(e *Event) { f(e) }
 // Tracer numbers events, stamps them and hands them to its sinks.
 type Tracer struct {
 	start time.Time
-	next  atomic.Uint64
 
+	// mu is the delivery lock, held while sinks run.
 	mu    sync.Mutex
 	sinks []Sink
-	corr  *correlator // nil unless Correlate was called
-	extra []Event     // carried events to deliver after the current one
+	extra []Event // carried events to deliver after the current one
+
+	// order fixes the order of events: it guards the ID counter, the
+	// correlator and the deferred events waiting for delivery. It is
+	// never held while a sink runs.
+	order    sync.Mutex
+	next     uint64
+	corr     *correlator // nil unless Correlate was called
+	pending  *deferQueue // deferred events, in ID order
+	spare    *deferQueue // the other queue, delivered or empty
+	flushing bool        // a flush goroutine is due: pending is not empty
+	room     sync.Cond   // pending was taken for delivery (on order)
 }
+
+// maxDeferred bounds the deferred events waiting for delivery; past it
+// EmitDeferred waits for the sinks.
+const maxDeferred = 1 << 16
 
 // New returns a Tracer that writes to the given sinks.
 func New(sinks ...Sink) *Tracer {
-	return &Tracer{start: time.Now(), sinks: sinks}
+	t := &Tracer{start: time.Now(), sinks: sinks, pending: new(deferQueue), spare: new(deferQueue)}
+	t.room.L = &t.order
+	return t
 }
 
 // Enabled reports whether t records anything. It is safe on a nil *Tracer.
@@ -128,37 +148,183 @@ func (t *Tracer) AddSink(s Sink) {
 // 1024 connections directions per node are kept. Call Correlate before
 // events flow.
 func (t *Tracer) Correlate() {
-	t.mu.Lock()
+	t.order.Lock()
 	if t.corr == nil {
 		t.corr = newCorrelator()
 	}
-	t.mu.Unlock()
+	t.order.Unlock()
 }
 
-// Emit stamps e with an ID and a time and delivers it to every sink. It is
-// safe on a nil *Tracer (the event is discarded) and from any goroutine. It
-// returns the event's ID (0 when t is nil), so later events can refer to it.
+// Emit stamps e with an ID and a time and delivers it to every sink before
+// it returns: a sink that blocks (a Stepper) blocks the caller. It is safe
+// on a nil *Tracer (the event is discarded) and from any goroutine. It
+// returns the event's ID (0 when t is nil), so later events can refer to
+// it. A caller that may hold a lock of the stack uses EmitDeferred.
 func (t *Tracer) Emit(e Event) uint64 {
 	if !compiledIn || t == nil {
 		return 0
 	}
 	t.mu.Lock()
-	e.ID = t.next.Add(1)
-	e.T = time.Since(t.start)
-	if t.corr != nil {
-		t.extra = t.corr.observe(&e, t.extra[:0])
+	t.order.Lock()
+	// Deferred events emitted before this one go first.
+	for t.pending.len() > 0 {
+		t.deliverPendingLocked()
 	}
-	for _, s := range t.sinks {
-		s.Emit(&e)
-	}
+	t.extra = t.stampLocked(&e, t.extra[:0])
+	t.order.Unlock()
+	t.deliver(&e)
 	for i := range t.extra {
-		x := &t.extra[i]
-		x.ID = t.next.Add(1)
-		x.T = e.T
-		for _, s := range t.sinks {
-			s.Emit(x)
-		}
+		t.deliver(&t.extra[i])
 	}
+	clear(t.extra) // let go of their fields
 	t.mu.Unlock()
 	return e.ID
+}
+
+// EmitDeferred is Emit for callers that may hold a lock of the stack:
+// gVisor's TCP endpoint lock (the TCP probe, segments TCP sends, IP output
+// and the link writes under them), a wait queue's lock (wake-ups), a
+// socket's read or write lock. It never waits for a sink. The event gets
+// its ID and time at once and is queued, with a copy of its Data; the next
+// Emit, or else a goroutine of the Tracer, delivers it in ID order once the
+// caller has gone on. A Stepper therefore never pauses inside a lock of
+// the stack, and a sink may take those locks.
+//
+// Only when maxDeferred events (65536) are already waiting does it wait
+// for the sinks to take them: that backs the stack off a tracer that
+// cannot keep up, and it can only last while some sink blocks.
+func (t *Tracer) EmitDeferred(e Event) uint64 {
+	if !compiledIn || t == nil {
+		return 0
+	}
+	t.order.Lock()
+	for t.pending.len() >= maxDeferred {
+		t.room.Wait()
+	}
+	at := t.pending.len()
+	t.pending.ev = t.stampLocked(&e, append(t.pending.ev, Event{}))
+	t.pending.ev[at] = e
+	t.pending.copyData(at)
+	if !t.flushing {
+		t.flushing = true
+		go t.flush()
+	}
+	t.order.Unlock()
+	return e.ID
+}
+
+// Flush returns once every event emitted before it was called has been
+// delivered to the sinks, deferred ones included: a program (or a test)
+// that has seen the stack do something calls it before it looks at what a
+// sink recorded. It is safe on a nil *Tracer.
+func (t *Tracer) Flush() {
+	if !compiledIn || t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.order.Lock()
+	for t.pending.len() > 0 {
+		t.deliverPendingLocked()
+	}
+	t.order.Unlock()
+	t.mu.Unlock()
+}
+
+// stampLocked gives e its ID and time, lets the correlator see it, and
+// appends to extra the events the correlator adds after it, stamped.
+func (t *Tracer) stampLocked(e *Event, extra []Event) []Event {
+	t.next++
+	e.ID = t.next
+	e.T = time.Since(t.start)
+	if t.corr == nil {
+		return extra
+	}
+	n := len(extra)
+	extra = t.corr.observe(e, extra)
+	for i := n; i < len(extra); i++ {
+		t.next++
+		extra[i].ID = t.next
+		extra[i].T = e.T
+	}
+	return extra
+}
+
+// flush delivers the deferred events, until none is left.
+func (t *Tracer) flush() {
+	t.mu.Lock()
+	t.order.Lock()
+	for t.pending.len() > 0 {
+		t.deliverPendingLocked()
+	}
+	t.flushing = false
+	t.order.Unlock()
+	t.mu.Unlock()
+}
+
+// deliverPendingLocked takes the deferred events queued so far and
+// delivers them. It is called with both locks held, and releases order
+// while the sinks run.
+func (t *Tracer) deliverPendingLocked() {
+	q := t.pending
+	t.pending, t.spare = t.spare, nil
+	t.room.Broadcast()
+	t.order.Unlock()
+	for i := range q.ev {
+		t.deliver(&q.ev[i])
+	}
+	q.reset()
+	t.order.Lock()
+	t.spare = q
+}
+
+// deliver hands e to every sink; t.mu is held.
+func (t *Tracer) deliver(e *Event) {
+	for _, s := range t.sinks {
+		s.Emit(e)
+	}
+}
+
+// deferQueue holds deferred events and the copies of their Data, in
+// buffers kept from one use to the next.
+type deferQueue struct {
+	ev   []Event
+	data [][]byte
+}
+
+func (q *deferQueue) len() int { return len(q.ev) }
+
+// copyData makes event i's Data a copy the queue owns.
+func (q *deferQueue) copyData(i int) {
+	for len(q.data) < len(q.ev) {
+		q.data = append(q.data, nil)
+	}
+	if d := q.ev[i].Data; d != nil {
+		q.data[i] = append(q.data[i][:0], d...)
+		q.ev[i].Data = q.data[i]
+	}
+}
+
+// A queue keeps, for reuse, up to keepDeferred slots and the Data buffers
+// of up to keepData bytes in them; what a burst needed beyond that is
+// given back to the garbage collector.
+const (
+	keepDeferred = 1024
+	keepData     = 2048
+)
+
+func (q *deferQueue) reset() {
+	clear(q.ev)
+	q.ev = q.ev[:0]
+	if cap(q.ev) > keepDeferred {
+		q.ev = make([]Event, 0, keepDeferred)
+	}
+	if len(q.data) > keepDeferred {
+		clear(q.data[keepDeferred:])
+		q.data = q.data[:keepDeferred:keepDeferred]
+	}
+	for i, d := range q.data {
+		if cap(d) > keepData {
+			q.data[i] = nil
+		}
+	}
 }

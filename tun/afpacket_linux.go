@@ -29,6 +29,7 @@ import (
 // (GSO, GRO) arrives whole, up to MaxFrameSize.
 type PacketSocket struct {
 	name  string
+	index int // the interface's index
 	mtu   int
 	batch int
 	hw    net.HardwareAddr
@@ -137,7 +138,7 @@ func OpenPacketSocket(cfg PacketSocketConfig) (*PacketSocket, error) {
 		f.Close()
 		return nil, fmt.Errorf("tun: %s: %w", cfg.Name, err)
 	}
-	d := &PacketSocket{name: cfg.Name, mtu: ifc.MTU, batch: cfg.BatchSize, hw: hw, prom: promisc, f: f, rc: rc}
+	d := &PacketSocket{name: cfg.Name, index: ifc.Index, mtu: ifc.MTU, batch: cfg.BatchSize, hw: hw, prom: promisc, f: f, rc: rc}
 	d.readFn = d.rx.recv
 	d.sendFn = d.tx.send
 	return d, nil
@@ -300,8 +301,33 @@ func (d *PacketSocket) wrap(op string, err error) error {
 	if errors.Is(err, ErrClosed) {
 		return ErrClosed
 	}
+	if errors.Is(err, unix.ENETDOWN) && d.interfaceDeleted() {
+		// The kernel says ENETDOWN once, both when the interface goes
+		// down (it may come back up) and when it is deleted (then
+		// nothing more ever arrives): tell the second apart.
+		return fmt.Errorf("tun: %s %s: interface deleted: %w", op, d.name, unix.ENODEV)
+	}
 	return fmt.Errorf("tun: %s %s: %w", op, d.name, err)
 }
+
+// interfaceDeleted reports whether the socket's interface is gone. The
+// kernel closes an interface it deletes before it unlists it, so this
+// looks a few times over deletedWait before it answers no.
+func (d *PacketSocket) interfaceDeleted() bool {
+	for i := 0; ; i++ {
+		if _, err := net.InterfaceByIndex(d.index); err != nil {
+			return true
+		}
+		if i == 10 {
+			return false
+		}
+		time.Sleep(deletedWait / 10)
+	}
+}
+
+// deletedWait is how long interfaceDeleted watches an interface that went
+// down for its deletion.
+const deletedWait = 100 * time.Millisecond
 
 // mmsgBatch is the message array of one recvmmsg or sendmmsg call: for
 // message i a virtio_net_hdr (vnet[i]) and the frame (the caller's

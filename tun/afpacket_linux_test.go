@@ -330,3 +330,57 @@ func TestNICBatchAllocs(t *testing.T) {
 		}
 	})
 }
+
+// TestPacketSocketInterfaceDeleted: deleting the interface under a Read
+// ends it with an error IsGone recognizes; setting it down only does not.
+func TestPacketSocketInterfaceDeleted(t *testing.T) {
+	netnstest.Run(t, func(t *testing.T) {
+		vethPair(t)
+		dev, err := OpenPacketSocket(PacketSocketConfig{Name: "nic0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dev.Close()
+		errc := make(chan error, 1)
+		read := func() {
+			bufs, sizes := [][]byte{make([]byte, dev.MaxFrameSize())}, []int{0}
+			for {
+				if _, err := dev.Read(bufs, sizes); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}
+		go read()
+		l0, err := netlink.LinkByName("nic0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := netlink.LinkSetDown(l0); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errc:
+			if IsGone(err) {
+				t.Fatalf("Read on an interface set down = %v, which IsGone calls gone", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no error when the interface went down")
+		}
+		go read()
+		if err := netlink.LinkSetUp(l0); err != nil {
+			t.Fatal(err)
+		}
+		if err := netlink.LinkDel(l0); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errc:
+			if !IsGone(err) {
+				t.Fatalf("Read on a deleted interface = %v, want an error IsGone recognizes", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no error when the interface was deleted")
+		}
+	})
+}

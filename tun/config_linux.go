@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -42,6 +43,9 @@ func configureHost(name string, cfg Config) error {
 	if err := netlink.LinkSetUp(link); err != nil {
 		return hostError(name, "set link up", err)
 	}
+	if cfg.HostAddr.IsValid() && cfg.HostAddr.Addr().Is6() {
+		waitLocal(cfg.HostAddr.Addr())
+	}
 	for _, r := range cfg.Routes {
 		route := &netlink.Route{
 			LinkIndex: link.Attrs().Index,
@@ -53,6 +57,31 @@ func configureHost(name string, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// localWait bounds how long waitLocal waits.
+const localWait = 2 * time.Second
+
+// waitLocal waits until the kernel delivers packets to its own IPv6
+// address a. The kernel sends from an address as soon as it has it, but
+// installs the route that delivers packets to it ("local" table) from a
+// work queue once the link is up, DAD skipped or not: until then a reply
+// to a is dropped (Ip6InAddrErrors). It gives up after localWait and
+// leaves the rest to the kernel.
+func waitLocal(a netip.Addr) {
+	deadline := time.Now().Add(localWait)
+	for {
+		routes, err := netlink.RouteGet(a.AsSlice())
+		if err != nil || time.Now().After(deadline) {
+			return
+		}
+		for _, r := range routes {
+			if r.Type == unix.RTN_LOCAL {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // linkMTU returns the MTU the interface has in the kernel. A nonzero want

@@ -8,7 +8,7 @@ import (
 
 func isGoneErrno(e syscall.Errno) bool {
 	switch e {
-	case unix.ENODEV, unix.ENXIO, unix.EBADFD, unix.EBADF, unix.ENETDOWN:
+	case unix.ENODEV, unix.ENXIO, unix.EBADFD, unix.EBADF:
 		return true
 	}
 	return false

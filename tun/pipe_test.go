@@ -3,6 +3,8 @@ package tun
 import (
 	"bytes"
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -116,10 +118,15 @@ func TestPipeClose(t *testing.T) {
 		_, err := b.Read([][]byte{make([]byte, 10)}, []int{0})
 		errc <- err
 	}()
-	time.Sleep(10 * time.Millisecond)
+	waitParked(t, "tun.TestPipeClose.func1")
 	b.Close()
-	if err := <-errc; !errors.Is(err, ErrClosed) {
-		t.Fatalf("blocked Read after Close = %v, want ErrClosed", err)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("blocked Read after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake a blocked Read")
 	}
 	if n, err := a.Write([][]byte{{1}}); n != 1 || err != nil {
 		t.Fatalf("write to a closed peer = %d, %v; want discarded", n, err)
@@ -151,5 +158,29 @@ func BenchmarkPipe(b *testing.B) {
 		if _, err := y.Read(bufs, sizes); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// waitParked waits until the goroutine running fn (a function name as a
+// stack trace shows it) is parked: blocked on a channel, a select, a lock
+// or a condition, not running or about to run.
+func waitParked(t *testing.T, fn string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			head, _, _ := strings.Cut(g, "\n")
+			if strings.Contains(g, fn) && (strings.Contains(head, "[select") || strings.Contains(head, "[chan receive") ||
+				strings.Contains(head, "[sync.Cond.Wait") || strings.Contains(head, "[sync.Mutex.Lock") ||
+				strings.Contains(head, "[semacquire")) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not block within 10 s", fn)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -120,8 +120,7 @@ func (c *Conn) sendClose(ctx context.Context, payload []byte) error {
 
 func (c *Conn) traceClose(dir trace.Dir, what string, code StatusCode, reason string) {
 	c.emit(dir, "close", what+" "+code.String()+" "+strconv.Quote(reason),
-		trace.Field{Key: "code", Value: uint16(code)},
-		trace.Field{Key: "reason", Value: reason})
+		(&trace.WSClose{Code: trace.Some(uint16(code)), Reason: reason}).Fields()...)
 }
 
 // handleClose answers the peer's close frame with payload p: it echoes the

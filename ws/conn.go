@@ -410,16 +410,8 @@ func (c *Conn) traceFrame(dir trace.Dir, h Header, off int64, hlen int) {
 		}
 	}
 	c.emit(dir, "frame", h.String(),
-		trace.Field{Key: "fin", Value: h.Fin},
-		trace.Field{Key: "rsv", Value: h.Rsv},
-		trace.Field{Key: "opcode", Value: h.Opcode.String()},
-		trace.Field{Key: "masked", Value: h.Masked},
-		trace.Field{Key: "len", Value: h.Length},
-		trace.Field{Key: "header_len", Value: hlen},
-		trace.Field{Key: "offset", Value: abs},
-		trace.Field{Key: "offset_from", Value: from},
-		trace.Field{Key: "ws_offset", Value: off},
-	)
+		(&trace.WSFrame{Fin: h.Fin, Rsv: h.Rsv, Opcode: h.Opcode.String(), Masked: h.Masked, Len: h.Length,
+			HeaderLen: hlen, Offset: abs, OffsetFrom: from, WSOffset: off}).Fields()...)
 }
 
 func (c *Conn) traceMessage(dir trace.Dir, typ MessageType, p []byte, frames int) {
@@ -449,8 +441,5 @@ func (c *Conn) traceMessage(dir trace.Dir, typ MessageType, p []byte, frames int
 		s = append(s, " frames)"...)
 	}
 	c.emit(dir, "message", string(s),
-		trace.Field{Key: "type", Value: typ.String()},
-		trace.Field{Key: "len", Value: len(p)},
-		trace.Field{Key: "fragments", Value: frames},
-	)
+		(&trace.WSMessage{Type: typ.String(), Len: len(p), Fragments: frames}).Fields()...)
 }

@@ -245,7 +245,7 @@ func TestProtocolViolations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			url, errs := echoServer(t, &AcceptOptions{MaxMessageSize: 1024})
+			url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{MaxMessageSize: 1024}})
 			nc, br := rawClient(t, url)
 			writeFrames(t, nc, tt.frames...)
 			nc.Write(tt.raw)
@@ -531,7 +531,7 @@ func TestClientMessageTooBig(t *testing.T) {
 		_, _, err := c.ReadMessage(context.Background())
 		return err
 	})
-	c := dial(t, url, &DialOptions{MaxMessageSize: 1000})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{MaxMessageSize: 1000}})
 	if _, _, err := c.ReadMessage(testContext(t)); !errors.Is(err, ErrMessageTooBig) {
 		t.Fatalf("client read %v", err)
 	}

@@ -48,7 +48,7 @@ func TestInteropPythonDeflateClient(t *testing.T) {
 		}
 		return FrameVerdict{}
 	})
-	url, errs := echoServer(t, &AcceptOptions{FrameHook: hook, Compression: CompressionOptions{Enabled: true}})
+	url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{FrameHook: hook, Compression: CompressionOptions{Enabled: true}}})
 	out, err := exec.CommandContext(testContext(t), pythonWS, "-c", pythonDeflateClient, url).CombinedOutput()
 	if err != nil {
 		t.Fatalf("python: %v\n%s", err, out)
@@ -102,7 +102,7 @@ func TestInteropPythonDeflateServer(t *testing.T) {
 		{Enabled: true},
 		{Enabled: true, ServerNoContextTakeover: true, ClientNoContextTakeover: true, ServerMaxWindowBits: 10},
 	} {
-		c, resp, err := Dial(ctx, "ws://127.0.0.1:"+strings.TrimSpace(port), &DialOptions{Compression: o})
+		c, resp, err := Dial(ctx, "ws://127.0.0.1:"+strings.TrimSpace(port), &DialOptions{ConnOptions: ConnOptions{Compression: o}})
 		if err != nil {
 			t.Fatalf("Dial with %+v: %v", o, err)
 		}

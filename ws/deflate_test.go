@@ -77,15 +77,20 @@ func TestDeflateRoundTrip(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			url, _ := echoServer(t, &AcceptOptions{Compression: m.srv, MaxMessageSize: 2 << 20})
+			url, _ := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: m.srv, MaxMessageSize: 2 << 20}})
 			var rsv1 atomic.Int64
-			c := dial(t, url, &DialOptions{Compression: m.clnt, MaxMessageSize: 2 << 20,
-				FrameHook: FrameHookFunc(func(f *HookFrame) FrameVerdict {
-					if f.Header.Rsv&Rsv1 != 0 {
-						rsv1.Add(1)
-					}
-					return FrameVerdict{}
-				})})
+			c := dial(t, url, &DialOptions{
+				ConnOptions: ConnOptions{
+					Compression:    m.clnt,
+					MaxMessageSize: 2 << 20,
+					FrameHook: FrameHookFunc(func(f *HookFrame) FrameVerdict {
+						if f.Header.Rsv&Rsv1 != 0 {
+							rsv1.Add(1)
+						}
+						return FrameVerdict{}
+					}),
+				},
+			})
 			if c.cfg.deflate == nil {
 				t.Fatal("compression was not negotiated")
 			}
@@ -148,9 +153,9 @@ func TestDeflateContextTakeover(t *testing.T) {
 	t.Parallel()
 	msg := text(9, 4000)
 	wire := func(o CompressionOptions) int64 {
-		url, _ := echoServer(t, &AcceptOptions{Compression: CompressionOptions{Enabled: true}})
+		url, _ := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true}}})
 		var n atomic.Int64
-		c := dial(t, url, &DialOptions{Compression: o, NetDial: countingDial(&n)})
+		c := dial(t, url, &DialOptions{NetDial: countingDial(&n), ConnOptions: ConnOptions{Compression: o}})
 		ctx := testContext(t)
 		start := n.Load()
 		for range 10 {
@@ -299,7 +304,7 @@ func TestDeflateClientRejectsBadAnswer(t *testing.T) {
 			}()
 		}
 	}()
-	_, _, err = Dial(testContext(t), "ws://"+ln.Addr().String(), &DialOptions{Compression: CompressionOptions{Enabled: true}})
+	_, _, err = Dial(testContext(t), "ws://"+ln.Addr().String(), &DialOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true}}})
 	if !errors.Is(err, ErrBadHandshake) || !strings.Contains(err.Error(), "client_max_window_bits") {
 		t.Fatalf("Dial: %v, want a handshake error about client_max_window_bits", err)
 	}
@@ -363,7 +368,7 @@ func TestDeflateViolations(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			url, errs := echoServer(t, &AcceptOptions{MaxMessageSize: 64 << 10, Compression: CompressionOptions{Enabled: true}})
+			url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{MaxMessageSize: 64 << 10, Compression: CompressionOptions{Enabled: true}}})
 			nc, br := rawDeflateClient(t, url)
 			writeFrames(t, nc, tt.frames...)
 			if code, _ := readClose(t, br); code != tt.code {
@@ -421,7 +426,7 @@ func TestDeflateIdleMemory(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			wg.Add(1)
 			defer wg.Done()
-			c, err := Accept(w, r, &AcceptOptions{Compression: o})
+			c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{Compression: o}})
 			if err != nil {
 				return
 			}
@@ -444,7 +449,7 @@ func TestDeflateIdleMemory(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		conns := make([]*Conn, n)
 		for i := range conns {
-			c, _, err := Dial(ctx, url, &DialOptions{Compression: o})
+			c, _, err := Dial(ctx, url, &DialOptions{ConnOptions: ConnOptions{Compression: o}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -32,33 +31,10 @@ type DialOptions struct {
 	Header http.Header
 	// Subprotocols offered, in order of preference.
 	Subprotocols []string
-	// MaxMessageSize is the largest message read; 0 means
-	// DefaultMaxMessageSize, negative means no limit.
-	MaxMessageSize int64
-	// CloseTimeout bounds the close handshake; 0 means DefaultCloseTimeout.
-	CloseTimeout time.Duration
-	// KeepAlive, if positive, pings the peer at this interval and fails
-	// the connection (close 1011, then TCP closed at once) when a pong
-	// has not arrived within the interval; reads then return
-	// ErrKeepAliveTimeout. Zero means no keepalive.
-	KeepAlive time.Duration
-	// WriteQueueLimit bounds the bytes of messages Send queues; 0 means
-	// DefaultWriteQueueLimit (4 MiB).
-	WriteQueueLimit int
-	// WriteQueueFull says what Send does when a message does not fit the
-	// queue: QueueBlock (the default) waits, QueueFailConn fails the
-	// connection with 1008.
-	WriteQueueFull QueueFullPolicy
-	// Tracer receives ws events; nil records nothing.
-	Tracer *trace.Tracer
-	// Node names this side in trace events.
-	Node string
-	// FrameHook, if set, sees every frame read and written (see
-	// FrameHook); Conn.SetFrameHook changes it later.
-	FrameHook FrameHook
-	// Compression configures permessage-deflate; the zero value does not
-	// offer it.
-	Compression CompressionOptions
+	// ConnOptions are the settings shared with AcceptOptions: message
+	// size, close timeout, keepalive, send queue, trace, frame hook and
+	// compression.
+	ConnOptions
 }
 
 // Dial connects to a ws:// or wss:// URL and runs the opening handshake.
@@ -161,10 +137,7 @@ func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*C
 			}
 		}
 	}
-	cfg := newConfig(opts.MaxMessageSize, opts.CloseTimeout, opts.Tracer, opts.Node)
-	cfg.frameHook = opts.FrameHook
-	cfg.keepAlive = opts.KeepAlive
-	cfg.writeQueueLimit, cfg.writeQueueFull = opts.WriteQueueLimit, opts.WriteQueueFull
+	cfg := opts.config()
 	var name string
 	if cfg.tracer.Enabled() {
 		name = connName(nc)

@@ -86,4 +86,17 @@
 // offset_from "tcp"), so that a correlating trace.Tracer joins them with the
 // packets that carried them; otherwise the offset counts from the end of the
 // handshake (offset_from "handshake"). ws_offset always counts from there.
+//
+// FrameHook (hooks.go; the read side in hooks_read.go) changes frames in
+// flight, and FrameRule, FrameMatch and ParseFrameRule (rule.go) build
+// hooks from rules such as "ws opcode ping : drop". AcceptOptions and
+// DialOptions share their connection settings through ConnOptions.
+//
+// What ws is not: it has no TCP or socket of its own and runs over any
+// net.Conn; the userspace stack's connections come from sockets (Listener,
+// DialContext), and packet-level changes are netstack's and hook's. It is
+// not an HTTP server: Accept works under net/http, Upgrade on a raw
+// connection. The RFC 6455 conformance harness that checks it (and other
+// implementations) is ws/conformance; the trace sinks that show its
+// events are in trace.
 package ws

@@ -47,6 +47,10 @@ var (
 	// ErrCloseTimeout is returned by Close when the peer did not answer the
 	// close frame in time.
 	ErrCloseTimeout = errors.New("ws: timed out waiting for the peer's close frame")
+	// ErrHookInject reports a FrameHook verdict whose Verdict.Inject holds
+	// bytes that are not whole encoded frames. A write returns it and sends
+	// nothing; a read fails the connection with status 1011.
+	ErrHookInject = errors.New("ws: frame hook injected bytes that are not whole frames")
 	// ErrBadHandshake matches (with errors.Is) every *HandshakeError.
 	ErrBadHandshake = errors.New("ws: bad handshake")
 )
@@ -178,6 +182,8 @@ func closeCodeFor(err error) StatusCode {
 		return StatusMessageTooBig
 	case errors.Is(err, ErrProtocol):
 		return StatusProtocolError
+	case errors.Is(err, ErrHookInject):
+		return StatusInternalError
 	}
 	return 0
 }

@@ -127,7 +127,7 @@ func ExampleDialOptions_tracer() {
 		}
 	}))
 	ctx := context.Background()
-	c, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &ws.DialOptions{Tracer: tr, Node: "client"})
+	c, _, err := ws.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &ws.DialOptions{ConnOptions: ws.ConnOptions{Tracer: tr, Node: "client"}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func ExampleConn_Send() {
 	// queues each message (up to WriteQueueLimit bytes; a client that
 	// falls further behind is let go with close 1008) and returns.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{WriteQueueLimit: 1 << 20, WriteQueueFull: ws.QueueFailConn})
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{ConnOptions: ws.ConnOptions{WriteQueueLimit: 1 << 20, WriteQueueFull: ws.QueueFailConn}})
 		if err != nil {
 			return
 		}

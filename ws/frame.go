@@ -2,6 +2,7 @@ package ws
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -47,6 +48,20 @@ func (op Opcode) String() string {
 		return "pong"
 	}
 	return "opcode(0x" + strconv.FormatUint(uint64(op), 16) + ")"
+}
+
+// ParseOpcode returns the opcode named s ("text", "binary",
+// "continuation", "close", "ping", "pong"), as Opcode.String names them.
+func ParseOpcode(s string) (Opcode, error) {
+	for _, op := range []Opcode{OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong} {
+		if strings.EqualFold(s, op.String()) {
+			return op, nil
+		}
+	}
+	if v, err := strconv.ParseUint(s, 0, 4); err == nil {
+		return Opcode(v), nil
+	}
+	return 0, errors.New("ws: unknown opcode " + strconv.Quote(s))
 }
 
 // The reserved bits as they appear in Header.Rsv.

@@ -63,41 +63,10 @@ type AcceptOptions struct {
 	CheckOrigin func(r *http.Request) error
 	// ResponseHeader is added to the 101 response.
 	ResponseHeader http.Header
-	// MaxMessageSize is the largest message read; 0 means
-	// DefaultMaxMessageSize, negative means no limit.
-	MaxMessageSize int64
-	// CloseTimeout bounds the close handshake; 0 means DefaultCloseTimeout.
-	CloseTimeout time.Duration
-	// KeepAlive, if positive, pings the peer at this interval and fails
-	// the connection (close 1011, then TCP closed at once) when a pong
-	// has not arrived within the interval; reads then return
-	// ErrKeepAliveTimeout. Zero means no keepalive.
-	KeepAlive time.Duration
-	// WriteQueueLimit bounds the bytes of messages Send queues; 0 means
-	// DefaultWriteQueueLimit (4 MiB).
-	WriteQueueLimit int
-	// WriteQueueFull says what Send does when a message does not fit the
-	// queue: QueueBlock (the default) waits, QueueFailConn fails the
-	// connection with 1008.
-	WriteQueueFull QueueFullPolicy
-	// Tracer receives ws events; nil records nothing.
-	Tracer *trace.Tracer
-	// Node names this side in trace events.
-	Node string
-	// FrameHook, if set, sees every frame read and written (see
-	// FrameHook); Conn.SetFrameHook changes it later.
-	FrameHook FrameHook
-	// Compression configures permessage-deflate; the zero value
-	// declines it.
-	Compression CompressionOptions
-}
-
-func (o *AcceptOptions) config() connConfig {
-	cfg := newConfig(o.MaxMessageSize, o.CloseTimeout, o.Tracer, o.Node)
-	cfg.frameHook = o.FrameHook
-	cfg.keepAlive = o.KeepAlive
-	cfg.writeQueueLimit, cfg.writeQueueFull = o.WriteQueueLimit, o.WriteQueueFull
-	return cfg
+	// ConnOptions are the settings shared with DialOptions: message
+	// size, close timeout, keepalive, send queue, trace, frame hook and
+	// compression.
+	ConnOptions
 }
 
 // SameOrigin rejects a request whose Origin header names a host other than
@@ -309,7 +278,7 @@ func traceRequest(tr *trace.Tracer, node, conn string, r *http.Request) {
 		Node: node, Layer: trace.LayerWS, Dir: trace.In, Name: "handshake", Conn: conn,
 		Summary: fmt.Sprintf("%s %s %s key=%s version=%s protocols=%q", r.Method, r.RequestURI, r.Proto,
 			r.Header.Get("Sec-WebSocket-Key"), r.Header.Get("Sec-WebSocket-Version"), headerTokens(r.Header, "Sec-WebSocket-Protocol")),
-		Fields: []trace.Field{{Key: "method", Value: r.Method}, {Key: "uri", Value: r.RequestURI}, {Key: "host", Value: r.Host}},
+		Fields: (&trace.WSHandshake{Method: r.Method, URI: r.RequestURI, Host: r.Host}).Fields(),
 	})
 }
 
@@ -317,7 +286,7 @@ func traceResponse(tr *trace.Tracer, node, conn string, dir trace.Dir, status in
 	tr.Emit(trace.Event{
 		Node: node, Layer: trace.LayerWS, Dir: dir, Name: "handshake", Conn: conn,
 		Summary: fmt.Sprintf("%d %s %s", status, http.StatusText(status), detail),
-		Fields:  []trace.Field{{Key: "status", Value: status}},
+		Fields:  (&trace.WSHandshake{Status: trace.Some(status)}).Fields(),
 	})
 }
 

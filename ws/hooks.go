@@ -1,12 +1,10 @@
 package ws
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -60,10 +58,15 @@ func (v *FrameVerdict) passes() bool {
 //	Drop                  the frame vanishes
 //	Modify                the hook edited Header (FIN, RSV, opcode) or Payload;
 //	                      the length is re-encoded from len(Payload)
-//	Delay                 the frame goes on after Verdict.Delay
+//	Delay                 the frame goes on after Verdict.Delay (a read whose context
+//	                      ends first returns the context's error; the frame waits
+//	                      for the next read)
 //	Duplicate             the frame goes on Verdict.Copies+1 times
 //	Inject                the frame goes on, followed by Verdict.Inject (encoded
-//	                      frames, as WriteFrame makes them) and FrameVerdict.Frames
+//	                      frames, as WriteFrame makes them) and FrameVerdict.Frames;
+//	                      an Inject that is not whole frames is an ErrHookInject
+//	                      (a write returns it before anything is sent, a read
+//	                      fails the connection with 1011)
 //	Split n (any action)  a data frame is cut into n fragments (RFC 6455 §5.4)
 //
 // Hold is not supported for frames and passes. Frames a hook makes are
@@ -90,18 +93,18 @@ func (v *FrameVerdict) passes() bool {
 // Every verdict other than a pass is a "verdict" trace event (layer ws)
 // with the fields action, reason, rule, opcode, len and effect.
 //
-// Frame is called from the
+// Decide is called from the
 // reading goroutine and from every writing goroutine: it must be safe for
 // concurrent use, and it must not call the Conn's read or write methods.
 type FrameHook interface {
-	Frame(f *HookFrame) FrameVerdict
+	Decide(f *HookFrame) FrameVerdict
 }
 
 // FrameHookFunc adapts a function to FrameHook.
 type FrameHookFunc func(f *HookFrame) FrameVerdict
 
-// Frame implements FrameHook.
-func (fn FrameHookFunc) Frame(f *HookFrame) FrameVerdict { return fn(f) }
+// Decide implements FrameHook.
+func (fn FrameHookFunc) Decide(f *HookFrame) FrameVerdict { return fn(f) }
 
 type frameHooks struct{ h FrameHook }
 
@@ -123,51 +126,44 @@ func (c *Conn) FrameHook() FrameHook {
 	return nil
 }
 
-// hookReads puts the frame filter under the parser once a hook has been
-// installed. It is called with readLock held, between frames.
-func (c *Conn) hookReads() {
-	if c.readFilter || c.frameHook.Load() == nil {
-		return
-	}
-	c.readFilter = true
-	c.br = bufio.NewReaderSize(&frameFilter{c: c, src: c.br}, 8<<10)
-}
-
 var hookFrames = sync.Pool{New: func() any { return new(HookFrame) }}
 
 // applyHook asks the hook about f and appends the frames that take its
 // place (none for a drop) to frames; it also returns how long to wait
-// before they go.
-func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([]Frame, time.Duration) {
+// before they go. An Inject that does not parse is an ErrHookInject, and
+// then frames is returned as it came.
+func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([]Frame, time.Duration, error) {
 	hf := hookFrames.Get().(*HookFrame)
 	*hf = HookFrame{Frame: f, Dir: dir, Client: c.client, Node: c.cfg.node, Conn: c.name}
-	v := h.Frame(hf)
+	v := h.Decide(hf)
 	out := hf.Frame
 	*hf = HookFrame{}
 	hookFrames.Put(hf)
 	out.Header.Length = int64(len(out.Payload))
 	if v.passes() {
-		return append(frames, out), 0
+		return append(frames, out), 0, nil
 	}
 	if c.cfg.tracer.Enabled() {
 		c.traceVerdict(dir, &f.Header, &out.Header, &v)
 	}
-	switch v.Action {
-	case hook.Drop:
-		return frames, 0
-	case hook.Duplicate:
-		for range v.Copies + 1 {
-			frames = append(frames, splitFrame(out, v.Split)...)
-		}
-	default:
-		frames = splitFrame(out, v.Split)
+	if v.Action == hook.Drop {
+		return frames, 0, nil
 	}
-	for _, b := range v.Inject {
-		if f, err := ReadFrame(bytes.NewReader(b)); err == nil {
-			f.Header.Length = int64(len(f.Payload))
-			frames = append(frames, f)
+	var injected []Frame
+	for i, b := range v.Inject {
+		var err error
+		if injected, err = appendInjected(injected, b); err != nil {
+			return frames, 0, fmt.Errorf("%w: Inject[%d]: %w", ErrHookInject, i, err)
 		}
 	}
+	copies := 1
+	if v.Action == hook.Duplicate {
+		copies += max(v.Copies, 0)
+	}
+	for range copies {
+		frames = append(frames, splitFrame(out, v.Split)...)
+	}
+	frames = append(frames, injected...)
 	for _, f := range v.Frames {
 		f.Header.Length = int64(len(f.Payload))
 		frames = append(frames, f)
@@ -176,7 +172,26 @@ func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([
 	if v.Action == hook.Delay {
 		delay = v.Delay
 	}
-	return frames, delay
+	return frames, delay, nil
+}
+
+// appendInjected parses b, one or more whole encoded frames, and appends
+// them to frames.
+func appendInjected(frames []Frame, b []byte) ([]Frame, error) {
+	if len(b) == 0 {
+		return frames, errors.New("no frame in 0 bytes")
+	}
+	r := bytes.NewReader(b)
+	for r.Len() > 0 {
+		at := len(b) - r.Len()
+		f, err := ReadFrame(r)
+		if err != nil {
+			return frames, fmt.Errorf("at byte %d: %w", at, err)
+		}
+		f.Header.Length = int64(len(f.Payload))
+		frames = append(frames, f)
+	}
+	return frames, nil
 }
 
 // splitFrame cuts a data frame into n fragments.
@@ -230,12 +245,8 @@ func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, v *FrameVerdic
 	}
 	e := strings.Join(effect, ", ")
 	c.emit(dir, "verdict", fmt.Sprintf("%v frame: %v: %s", before.Opcode, a, e),
-		trace.Field{Key: "action", Value: a.String()},
-		trace.Field{Key: "reason", Value: v.Reason},
-		trace.Field{Key: "rule", Value: v.Rule},
-		trace.Field{Key: "opcode", Value: before.Opcode.String()},
-		trace.Field{Key: "len", Value: before.Length},
-		trace.Field{Key: "effect", Value: e})
+		(&trace.WSVerdict{Action: a.String(), Reason: v.Reason, Rule: v.Rule, Opcode: before.Opcode.String(),
+			Len: before.Length, Effect: e}).Fields()...)
 }
 
 // writeHooked sends one frame through the hook.
@@ -245,7 +256,10 @@ func (c *Conn) writeHooked(ctx context.Context, h FrameHook, fh Header, p []byte
 	fh.Length = int64(len(p))
 	f := Frame{Header: fh, Payload: bytes.Clone(p)}
 	var one [1]Frame
-	frames, delay := c.applyHook(h, trace.Out, f, one[:0])
+	frames, delay, err := c.applyHook(h, trace.Out, f, one[:0])
+	if err != nil {
+		return err
+	}
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		defer t.Stop()
@@ -269,249 +283,3 @@ func (c *Conn) writeHooked(ctx context.Context, h FrameHook, fh Header, p []byte
 	}
 	return nil
 }
-
-// frameFilter sits between the connection's buffered reader and the
-// parser once a hook is installed: it reads whole frames, hands them to
-// the hook, and re-encodes what the hook lets through for the parser. A
-// partly read frame is kept across errors, so a read deadline that fires
-// in the middle of a frame loses nothing.
-type frameFilter struct {
-	c   *Conn
-	src *bufio.Reader
-
-	out []byte // encoded frames for the parser
-	off int
-
-	have bool // h has been consumed from src; pay is being filled
-	h    Header
-	pay  []byte
-	got  int
-
-	raw         int64 // payload bytes of an unhooked frame still to copy
-	passthrough bool  // the stream could not be parsed: copy the rest
-}
-
-// maxHookedFrame is the longest frame handed to a hook when the connection
-// has no message limit.
-const maxHookedFrame = 64 << 20
-
-func (r *frameFilter) Read(p []byte) (int, error) {
-	for {
-		if r.off < len(r.out) {
-			n := copy(p, r.out[r.off:])
-			r.off += n
-			if r.off == len(r.out) {
-				r.out, r.off = r.out[:0], 0
-			}
-			return n, nil
-		}
-		if r.passthrough {
-			return r.src.Read(p)
-		}
-		if r.raw > 0 {
-			n, err := r.src.Read(p[:min(int64(len(p)), r.raw)])
-			r.raw -= int64(n)
-			return n, err
-		}
-		if err := r.next(); err != nil {
-			return 0, err
-		}
-	}
-}
-
-// next reads one frame from src and queues what the hook makes of it.
-func (r *frameFilter) next() error {
-	if !r.have {
-		b, err := r.src.Peek(MinHeaderSize)
-		if err == nil {
-			b, err = r.src.Peek(RawHeader(b).Size())
-		}
-		if err != nil {
-			if len(b) == 0 || isTimeout(err) {
-				return err
-			}
-			r.passthrough = true
-			return nil
-		}
-		h, n, err := ParseHeader(b)
-		if err != nil {
-			// Let the parser find the error in the original bytes.
-			r.passthrough = true
-			return nil
-		}
-		limit := r.c.cfg.maxMessage
-		if limit <= 0 || limit > maxHookedFrame {
-			limit = maxHookedFrame
-		}
-		if h.Length > limit {
-			r.out = append(r.out, b[:n]...)
-			r.src.Discard(n)
-			r.raw = h.Length
-			return nil
-		}
-		r.src.Discard(n)
-		r.h, r.have, r.got = h, true, 0
-		if int64(cap(r.pay)) >= h.Length {
-			r.pay = r.pay[:h.Length]
-		} else {
-			r.pay = make([]byte, h.Length)
-		}
-	}
-	for r.got < len(r.pay) {
-		n, err := r.src.Read(r.pay[r.got:])
-		r.got += n
-		if err != nil && r.got < len(r.pay) {
-			return noEOF(err)
-		}
-	}
-	r.have = false
-	if r.h.Masked {
-		Mask(r.h.Mask, 0, r.pay)
-	}
-	hs := r.c.frameHook.Load()
-	if hs == nil {
-		r.queue(r.h, r.pay, r.h.Masked)
-		return nil
-	}
-	// The payload buffer is reused for the next frame; every frame is
-	// encoded into out before that.
-	var one [1]Frame
-	frames, delay := r.c.applyHook(hs.h, trace.In, Frame{Header: r.h, Payload: r.pay}, one[:0])
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.c.closed:
-			t.Stop()
-			return net.ErrClosed
-		}
-	}
-	for i, f := range frames {
-		// The frame itself keeps the masking the hook left it; frames
-		// the hook made are masked as the peer would have sent them.
-		masked := f.Header.Masked
-		if i > 0 {
-			masked = !r.c.client
-		}
-		r.queue(f.Header, f.Payload, masked)
-	}
-	return nil
-}
-
-// queue encodes one frame for the parser.
-func (r *frameFilter) queue(h Header, p []byte, masked bool) {
-	h.Length = int64(len(p))
-	h.Masked = masked
-	if masked && h.Mask == ([4]byte{}) {
-		h.Mask = r.h.Mask
-	}
-	r.out = AppendHeader(r.out, h)
-	start := len(r.out)
-	r.out = append(r.out, p...)
-	if masked {
-		Mask(h.Mask, 0, r.out[start:])
-	}
-}
-
-// FrameMatch selects frames by simple predicates, for rules such as
-// "ws opcode ping : drop". The zero value matches every frame.
-type FrameMatch struct {
-	// Dir is trace.In (frames read), trace.Out (frames written) or ""
-	// for both.
-	Dir trace.Dir
-	// Opcodes, if not empty, lists the opcodes that match.
-	Opcodes []Opcode
-	// Fin, if not nil, must equal the frame's FIN bit.
-	Fin *bool
-	// Length, if not nil, must hold for the payload length.
-	Length func(n int64) bool
-	// Contains, if not empty, must occur in the (unmasked) payload.
-	Contains []byte
-	// Side is "client", "server" or "" for both.
-	Side string
-	// Match, if not nil, must hold too.
-	Match func(f *HookFrame) bool
-}
-
-// Matches reports whether f satisfies every predicate of m.
-func (m *FrameMatch) Matches(f *HookFrame) bool {
-	if m.Dir != "" && m.Dir != f.Dir {
-		return false
-	}
-	if len(m.Opcodes) > 0 {
-		ok := false
-		for _, op := range m.Opcodes {
-			ok = ok || op == f.Header.Opcode
-		}
-		if !ok {
-			return false
-		}
-	}
-	switch {
-	case m.Fin != nil && *m.Fin != f.Header.Fin,
-		m.Length != nil && !m.Length(int64(len(f.Payload))),
-		len(m.Contains) > 0 && !bytes.Contains(f.Payload, m.Contains),
-		m.Side == "client" && !f.Client,
-		m.Side == "server" && f.Client,
-		m.Match != nil && !m.Match(f):
-		return false
-	}
-	return true
-}
-
-// FrameRule is a FrameHook made of a match and what to do with the frames
-// it selects: Edit, if set, runs first (to modify the frame in place),
-// then Verdict is returned. Frames that do not match pass. Name is the
-// rule's text, for the trace; it fills Verdict.Rule when that is empty.
-type FrameRule struct {
-	Name    string
-	Match   FrameMatch
-	Edit    func(f *HookFrame)
-	Verdict FrameVerdict
-}
-
-// Frame implements FrameHook.
-func (r *FrameRule) Frame(f *HookFrame) FrameVerdict {
-	if !r.Match.Matches(f) {
-		return FrameVerdict{}
-	}
-	if r.Edit != nil {
-		r.Edit(f)
-	}
-	v := r.Verdict
-	if v.Rule == "" {
-		v.Rule = r.Name
-	}
-	return v
-}
-
-// FrameRules is a FrameHook that asks each hook in turn and returns the
-// first verdict that is not a plain pass; edits made in place by earlier
-// hooks are seen by later ones.
-type FrameRules []FrameHook
-
-// Frame implements FrameHook.
-func (rs FrameRules) Frame(f *HookFrame) FrameVerdict {
-	for _, h := range rs {
-		if v := h.Frame(f); !v.passes() {
-			return v
-		}
-	}
-	return FrameVerdict{}
-}
-
-// ParseOpcode returns the opcode named s ("text", "binary",
-// "continuation", "close", "ping", "pong"), as Opcode.String names them.
-func ParseOpcode(s string) (Opcode, error) {
-	for _, op := range []Opcode{OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong} {
-		if strings.EqualFold(s, op.String()) {
-			return op, nil
-		}
-	}
-	if v, err := strconv.ParseUint(s, 0, 4); err == nil {
-		return Opcode(v), nil
-	}
-	return 0, errors.New("ws: unknown opcode " + strconv.Quote(s))
-}
-
-var _ io.Reader = (*frameFilter)(nil)

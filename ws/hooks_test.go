@@ -21,7 +21,12 @@ import (
 func (p *wsPair) dialHooked(t *testing.T, path string, h ws.FrameHook, tr *trace.Tracer) *ws.Conn {
 	t.Helper()
 	c, _, err := ws.Dial(stacksContext(t), p.url+path, &ws.DialOptions{
-		NetDial: p.cs.DialContext, FrameHook: h, Tracer: tr, Node: "client",
+		NetDial: p.cs.DialContext,
+		ConnOptions: ws.ConnOptions{
+			FrameHook: h,
+			Tracer:    tr,
+			Node:      "client",
+		},
 	})
 	if err != nil {
 		t.Fatalf("Dial %s: %v", path, err)
@@ -134,7 +139,7 @@ func TestFrameHookDropPing(t *testing.T) {
 		t.Errorf("verdict events = %+v", verdicts)
 	}
 
-	want := ws.FrameVerdictKey{Dir: trace.Out, Opcode: "ping", Action: "drop", Reason: "no pings"}
+	want := hook.VerdictKey{Point: string(trace.Out), Unit: "ping", Action: hook.Drop, Reason: "no pings"}
 	if got := counted.Counts(); len(got) != 1 || got[want] != 1 {
 		t.Errorf("Counts = %v, want %v once", got, want)
 	}

@@ -66,7 +66,7 @@ func TestStreamOffsetsAccept(t *testing.T) {
 	rec := &recorder{}
 	done := make(chan error, 1)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := Accept(w, r, &AcceptOptions{Tracer: trace.New(rec), Node: "server"})
+		c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{Tracer: trace.New(rec), Node: "server"}})
 		if err != nil {
 			done <- err
 			return
@@ -152,7 +152,7 @@ func TestStreamOffsetsUpgradeAndDial(t *testing.T) {
 			return
 		}
 		nc := &countingConn{Conn: raw}
-		c, err := Upgrade(context.Background(), nc, &AcceptOptions{Tracer: trace.New(srec), Node: "server"})
+		c, err := Upgrade(context.Background(), nc, &AcceptOptions{ConnOptions: ConnOptions{Tracer: trace.New(srec), Node: "server"}})
 		if err != nil {
 			raw.Close()
 			done <- err
@@ -169,7 +169,6 @@ func TestStreamOffsetsUpgradeAndDial(t *testing.T) {
 		done <- err
 	}()
 	c, _, err := Dial(testContext(t), "ws://"+ln.Addr().String()+"/", &DialOptions{
-		Tracer: trace.New(crec), Node: "client",
 		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var d net.Dialer
 			nc, err := d.DialContext(ctx, network, addr)
@@ -178,6 +177,7 @@ func TestStreamOffsetsUpgradeAndDial(t *testing.T) {
 			}
 			return &countingConn{Conn: nc}, nil
 		},
+		ConnOptions: ConnOptions{Tracer: trace.New(crec), Node: "client"},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 // TestPingWithoutReader pings with no ReadMessage running: Ping reads the
@@ -159,7 +162,7 @@ func TestPingBufferLimit(t *testing.T) {
 		_, _, err := c.ReadMessage(ctx)
 		return err
 	})
-	c := dial(t, url, &DialOptions{MaxMessageSize: 1000})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{MaxMessageSize: 1000}})
 	if err := c.Ping(testContext(t), nil); !errors.Is(err, ErrMessageTooBig) {
 		t.Fatalf("Ping = %v, want ErrMessageTooBig", err)
 	}
@@ -207,7 +210,7 @@ func TestKeepAliveDeadPeer(t *testing.T) {
 		return nil
 	})
 	start := time.Now()
-	c := dial(t, url, &DialOptions{KeepAlive: 100 * time.Millisecond})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{KeepAlive: 100 * time.Millisecond}})
 	_, _, err := c.ReadMessage(testContext(t))
 	if !errors.Is(err, ErrKeepAliveTimeout) {
 		t.Fatalf("ReadMessage = %v, want ErrKeepAliveTimeout", err)
@@ -226,7 +229,7 @@ func TestKeepAliveDeadPeer(t *testing.T) {
 func TestKeepAliveNoReader(t *testing.T) {
 	t.Parallel()
 	ended := make(chan error, 1)
-	url, _ := handlerServer(t, &AcceptOptions{KeepAlive: 50 * time.Millisecond}, func(c *Conn) error {
+	url, _ := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 50 * time.Millisecond}}, func(c *Conn) error {
 		select {
 		case <-c.closed:
 		case <-time.After(5 * time.Second):
@@ -242,14 +245,25 @@ func TestKeepAliveNoReader(t *testing.T) {
 }
 
 // TestKeepAliveHealthyIdle: an idle connection whose peer answers pings
-// stays open, with and without a reader on the side that pings.
+// stays open over five pings, with and without a reader on the side that
+// pings.
 func TestKeepAliveHealthyIdle(t *testing.T) {
 	t.Parallel()
 	for _, reader := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reader=%v", reader), func(t *testing.T) {
 			t.Parallel()
-			url, errs := echoServer(t, nil)
-			c := dial(t, url, &DialOptions{KeepAlive: 100 * time.Millisecond})
+			// The server counts the keepalive's pings as they arrive.
+			const pings = 5
+			var seen atomic.Int32
+			fifth := make(chan struct{})
+			count := FrameHookFunc(func(f *HookFrame) FrameVerdict {
+				if f.Dir == trace.In && f.Header.Opcode == OpPing && seen.Add(1) == pings {
+					close(fifth)
+				}
+				return FrameVerdict{}
+			})
+			url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{FrameHook: count}})
+			c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{KeepAlive: 100 * time.Millisecond}})
 			ctx := testContext(t)
 			got := make(chan []byte, 1)
 			if reader {
@@ -258,7 +272,11 @@ func TestKeepAliveHealthyIdle(t *testing.T) {
 					got <- p
 				}()
 			}
-			time.Sleep(550 * time.Millisecond) // five pings
+			select {
+			case <-fifth:
+			case <-ctx.Done():
+				t.Fatalf("the server saw %d keepalive pings, want %d", seen.Load(), pings)
+			}
 			if err := c.WriteMessage(ctx, MessageText, []byte("alive")); err != nil {
 				t.Fatal(err)
 			}

@@ -303,8 +303,7 @@ func (c *Conn) readData(h Header, msg []byte, v *utf8Validator) ([]byte, error) 
 func (c *Conn) traceUnmask(h Header) {
 	c.emit(trace.In, "unmask",
 		"unmask len="+strconv.FormatInt(h.Length, 10)+" key="+fmt.Sprintf("%x", h.Mask[:]),
-		trace.Field{Key: "len", Value: h.Length},
-		trace.Field{Key: "key", Value: fmt.Sprintf("%x", h.Mask[:])})
+		(&trace.WSUnmask{Len: h.Length, Key: fmt.Sprintf("%x", h.Mask[:])}).Fields()...)
 }
 
 // handleControl acts on a ping, pong or close frame whose payload is p.

@@ -238,3 +238,90 @@ type frameExpr struct {
 
 func (e frameExpr) Match(f *HookFrame) bool { return e.f(f) }
 func (e frameExpr) String() string          { return e.s }
+
+// FrameMatch selects frames by simple predicates, for rules such as
+// "ws opcode ping : drop". The zero value matches every frame.
+type FrameMatch struct {
+	// Dir is trace.In (frames read), trace.Out (frames written) or ""
+	// for both.
+	Dir trace.Dir
+	// Opcodes, if not empty, lists the opcodes that match.
+	Opcodes []Opcode
+	// Fin, if not nil, must equal the frame's FIN bit.
+	Fin *bool
+	// Length, if not nil, must hold for the payload length.
+	Length func(n int64) bool
+	// Contains, if not empty, must occur in the (unmasked) payload.
+	Contains []byte
+	// Side is "client", "server" or "" for both.
+	Side string
+	// Match, if not nil, must hold too.
+	Match func(f *HookFrame) bool
+}
+
+// Matches reports whether f satisfies every predicate of m.
+func (m *FrameMatch) Matches(f *HookFrame) bool {
+	if m.Dir != "" && m.Dir != f.Dir {
+		return false
+	}
+	if len(m.Opcodes) > 0 {
+		ok := false
+		for _, op := range m.Opcodes {
+			ok = ok || op == f.Header.Opcode
+		}
+		if !ok {
+			return false
+		}
+	}
+	switch {
+	case m.Fin != nil && *m.Fin != f.Header.Fin,
+		m.Length != nil && !m.Length(int64(len(f.Payload))),
+		len(m.Contains) > 0 && !bytes.Contains(f.Payload, m.Contains),
+		m.Side == "client" && !f.Client,
+		m.Side == "server" && f.Client,
+		m.Match != nil && !m.Match(f):
+		return false
+	}
+	return true
+}
+
+// FrameRule is a FrameHook made of a match and what to do with the frames
+// it selects: Edit, if set, runs first (to modify the frame in place),
+// then Verdict is returned. Frames that do not match pass. Name is the
+// rule's text, for the trace; it fills Verdict.Rule when that is empty.
+type FrameRule struct {
+	Name    string
+	Match   FrameMatch
+	Edit    func(f *HookFrame)
+	Verdict FrameVerdict
+}
+
+// Decide implements FrameHook.
+func (r *FrameRule) Decide(f *HookFrame) FrameVerdict {
+	if !r.Match.Matches(f) {
+		return FrameVerdict{}
+	}
+	if r.Edit != nil {
+		r.Edit(f)
+	}
+	v := r.Verdict
+	if v.Rule == "" {
+		v.Rule = r.Name
+	}
+	return v
+}
+
+// FrameRules is a FrameHook that asks each hook in turn and returns the
+// first verdict that is not a plain pass; edits made in place by earlier
+// hooks are seen by later ones.
+type FrameRules []FrameHook
+
+// Decide implements FrameHook.
+func (rs FrameRules) Decide(f *HookFrame) FrameVerdict {
+	for _, h := range rs {
+		if v := h.Decide(f); !v.passes() {
+			return v
+		}
+	}
+	return FrameVerdict{}
+}

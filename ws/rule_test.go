@@ -36,23 +36,23 @@ func TestParseFrameRule(t *testing.T) {
 			continue
 		}
 		for _, f := range tc.matches {
-			if v := r.Frame(f); v.Action != tc.action || v.Rule != tc.rule {
+			if v := r.Decide(f); v.Action != tc.action || v.Rule != tc.rule {
 				t.Errorf("%q on %v = %+v, want %v", tc.rule, f.Header, v, tc.action)
 			}
 		}
 		for _, f := range tc.misses {
-			if v := r.Frame(f); !v.passes() {
+			if v := r.Decide(f); !v.passes() {
 				t.Errorf("%q on %v = %+v, want pass", tc.rule, f.Header, v)
 			}
 		}
 		// A rule for the other direction passes everything.
 		in := *ping
 		in.Dir = trace.In
-		if v := r.Frame(&in); !v.passes() && tc.action != hook.Pass {
+		if v := r.Decide(&in); !v.passes() && tc.action != hook.Pass {
 			t.Errorf("%q, an egress rule, acted on an ingress frame: %+v", tc.rule, v)
 		}
 	}
-	if r, _ := ParseFrameRule("ws text : split 3", trace.Out); r.Frame(text).Split != 3 {
+	if r, _ := ParseFrameRule("ws text : split 3", trace.Out); r.Decide(text).Split != 3 {
 		t.Error("split 3 did not ask for 3 fragments")
 	}
 }
@@ -93,7 +93,7 @@ func FuzzParseFrameRule(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		r, err := ParseFrameRule(src, trace.In)
 		if err == nil {
-			r.Frame(&HookFrame{Frame: Frame{Header: Header{Opcode: OpText, Fin: true}, Payload: []byte("x")}, Dir: trace.In})
+			r.Decide(&HookFrame{Frame: Frame{Header: Header{Opcode: OpText, Fin: true}, Payload: []byte("x")}, Dir: trace.In})
 		}
 	})
 }

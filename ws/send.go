@@ -215,8 +215,7 @@ func (c *Conn) SendStats() SendStats {
 func (c *Conn) traceDrop(reason string, n int) {
 	if c.cfg.tracer.Enabled() {
 		c.emit(trace.Out, "drop", "message dropped: "+reason+" ("+strconv.Itoa(n)+" bytes)",
-			trace.Field{Key: "reason", Value: reason},
-			trace.Field{Key: "len", Value: n})
+			(&trace.WSDrop{Reason: reason, Len: n}).Fields()...)
 	}
 }
 

@@ -59,7 +59,7 @@ func TestTraceEvents(t *testing.T) {
 			done <- err
 			return
 		}
-		c, err := Upgrade(context.Background(), nc, &AcceptOptions{Tracer: trace.New(rec), Node: "server"})
+		c, err := Upgrade(context.Background(), nc, &AcceptOptions{ConnOptions: ConnOptions{Tracer: trace.New(rec), Node: "server"}})
 		if err != nil {
 			nc.Close()
 			done <- err

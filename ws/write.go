@@ -49,9 +49,7 @@ func (c *Conn) WriteFragmented(ctx context.Context, typ MessageType, parts ...[]
 			n += len(p)
 		}
 		c.emit(trace.Out, "message", fmt.Sprintf("message %v (%d bytes, %d frames)", typ, n, len(parts)),
-			trace.Field{Key: "type", Value: typ.String()},
-			trace.Field{Key: "len", Value: n},
-			trace.Field{Key: "fragments", Value: len(parts)})
+			(&trace.WSMessage{Type: typ.String(), Len: n, Fragments: len(parts)}).Fields()...)
 	}
 	op := Opcode(typ)
 	if n := 0; c.cfg.deflate != nil {
@@ -136,9 +134,7 @@ func (w *MessageWriter) Close() error {
 	w.frames++
 	if w.c.cfg.tracer.Enabled() {
 		w.c.emit(trace.Out, "message", fmt.Sprintf("message %v (%d bytes, %d frames)", w.typ, w.n, w.frames),
-			trace.Field{Key: "type", Value: w.typ.String()},
-			trace.Field{Key: "len", Value: w.n},
-			trace.Field{Key: "fragments", Value: w.frames})
+			(&trace.WSMessage{Type: w.typ.String(), Len: w.n, Fragments: w.frames}).Fields()...)
 	}
 	return nil
 }

@@ -14,8 +14,9 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&cfg.NIC, "nic", false, "use a veth pair, glassnet's end through AF_PACKET, instead of a TUN")
 	fs.BoolVar(&cfg.NoOffload, "no-offload", false, "open the TUN without segmentation and checksum offloads (on by default)")
 	fs.Var(&addrs, "addr", "the stack's `CIDR`s, comma-separated or repeated (default 10.200.0.2/24,fd00:200::2/64)")
-	fs.IntVar(&cfg.Port, "port", 8080, "port of the HTTP and WebSocket server and of the UDP echo")
+	fs.IntVar(&cfg.Port, "port", app.DefaultPort, "port of the HTTP and WebSocket server and of the UDP echo")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
+	addLimitFlags(fs, &cfg.AllowOrigins)
 	fs.StringVar(&cfg.TracePath, "trace", "", "write every event as JSON lines to `FILE`")
 	fs.StringVar(&cfg.PCAPPath, "pcap", "", "write every packet to `FILE` (pcap)")
 	addRuleFlags(fs, &cfg.Rules)
@@ -25,6 +26,9 @@ func lab(args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkLimitFlags("lab", cfg.Port, cfg.MaxMessage); err != nil {
 		return err
 	}
 	if cfg.NoOffload && cfg.NIC {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,4 +104,84 @@ func TestRunLab(t *testing.T) {
 			t.Errorf("command printed %q", got)
 		}
 	})
+}
+
+// noNIC names an interface that does not exist: a serve that got past its
+// flag checks would fail to open it, and nothing is created on the host.
+const noNIC = "glassnet-none0"
+
+// flagErrors are flags whose value would silently mean something else;
+// each must stop the command with a message naming the flag.
+var flagErrors = []struct {
+	args []string
+	want string
+}{
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message", "-1"}, "serve: --max-message -1: want a positive number of bytes"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message", "0"}, "serve: --max-message 0: want a positive number of bytes"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "0"}, "serve: --port 0: want a port from 1 to 65535"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "-80"}, "serve: --port -80: want a port from 1 to 65535"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "65536"}, "serve: --port 65536: want a port from 1 to 65535"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "7"}, "serve: --port 7: TCP port 7 is the stack's echo service"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "0.0.0.0/0"}, "serve: --addr 0.0.0.0/0: 0.0.0.0 is the unspecified address"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "::/0"}, "serve: --addr ::/0: :: is the unspecified address"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24,0.0.0.0/24"}, "serve: --addr 0.0.0.0/24: 0.0.0.0 is the unspecified address"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "255.255.255.255/32"}, "serve: --addr 255.255.255.255/32: 255.255.255.255 is the limited broadcast address"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.255/24"}, "10.200.0.255 is the broadcast address of 10.200.0.0/24"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "224.0.0.5/24"}, "224.0.0.5 is a multicast address"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "ff02::1/64"}, "ff02::1 is a multicast address"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "127.0.0.2/8"}, "127.0.0.2 is a loopback address"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24,10.200.0.2/16"}, "10.200.0.2 is given twice"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "[a"}, `invalid value "[a" for flag -allow-origin: ws: origin pattern "[a": syntax error in pattern`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", ""}, "empty origin pattern"},
+	{[]string{"lab", "--max-message", "-1", "--", "true"}, "lab: --max-message -1: want a positive number of bytes"},
+	{[]string{"lab", "--port", "0", "--", "true"}, "lab: --port 0: want a port from 1 to 65535"},
+	{[]string{"lab", "--addr", "0.0.0.0/0", "--", "true"}, "lab: --addr 0.0.0.0/0: 0.0.0.0 is the unspecified address"},
+	{[]string{"lab", "--addr", "255.255.255.255/32", "--", "true"}, "lab: --addr 255.255.255.255/32: 255.255.255.255 is the limited broadcast address"},
+	{[]string{"lab", "--allow-origin", "a[", "--", "true"}, "syntax error in pattern"},
+}
+
+// TestRunFlagErrors checks each flag error's message, and that none of them
+// is a misleading one (255.255.255.255/32 once said "duplicate address").
+func TestRunFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range flagErrors {
+		var stdout, stderr bytes.Buffer
+		err := run(tc.args, &stdout, &stderr)
+		if err == nil {
+			t.Errorf("run(%q) succeeded, want an error containing %q", tc.args, tc.want)
+			continue
+		}
+		got := err.Error() + stderr.String()
+		if !strings.Contains(got, tc.want) || strings.Contains(got, "duplicate") || strings.Contains(got, noNIC) {
+			t.Errorf("run(%q) = %v (stderr %q), want an error containing %q", tc.args, err, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestFlagErrorsExitTwo runs glassnet itself (this test binary standing in
+// for it) with each bad flag: it must exit with status 2 and print the
+// message on stderr.
+func TestFlagErrorsExitTwo(t *testing.T) {
+	t.Parallel()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range flagErrors {
+		if slices.Contains(tc.args, "") {
+			continue // GLASSNET_TEST_MAIN splits on spaces
+		}
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = append(os.Environ(), "GLASSNET_TEST_MAIN="+strings.Join(tc.args, " "))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Errorf("glassnet %s: %v, want exit status 2", strings.Join(tc.args, " "), err)
+		}
+		if !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("glassnet %s printed %q, want %q", strings.Join(tc.args, " "), stderr.String(), tc.want)
+		}
+	}
 }

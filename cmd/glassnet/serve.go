@@ -12,6 +12,7 @@ import (
 
 	"github.com/glassnet/glassnet/internal/app"
 	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ws"
 )
 
 // prefixList is a flag that may be repeated and takes comma-separated
@@ -51,6 +52,37 @@ func (l *ruleList) Set(v string) error {
 	return nil
 }
 
+// originList is a repeatable flag holding origin patterns.
+type originList []string
+
+func (l *originList) String() string { return strings.Join(*l, ",") }
+
+func (l *originList) Set(v string) error {
+	if err := ws.CheckOriginPattern(v); err != nil {
+		return err
+	}
+	*l = append(*l, v)
+	return nil
+}
+
+// addLimitFlags defines --allow-origin on fs.
+func addLimitFlags(fs *flag.FlagSet, origins *[]string) {
+	fs.Var((*originList)(origins), "allow-origin", "also accept WebSocket upgrades from web pages whose origin host matches `PATTERN` (path.Match globs, e.g. 'localhost:*', '*.example.com', 'https://app.example.com'; repeatable); the stack's own page is always allowed, other origins get 403")
+}
+
+// checkLimitFlags refuses a --port or --max-message that would silently
+// mean something else: 0 would not pick a free port but serve 8080, and a
+// negative message size would turn the limit off.
+func checkLimitFlags(cmd string, port int, maxMessage int64) error {
+	if port <= 0 || port > 65535 {
+		return fmt.Errorf("%s: --port %d: want a port from 1 to 65535", cmd, port)
+	}
+	if maxMessage <= 0 {
+		return fmt.Errorf("%s: --max-message %d: want a positive number of bytes (a WebSocket message larger than this is refused with close 1009)", cmd, maxMessage)
+	}
+	return nil
+}
+
 const ruleHelp = "`RULE` for packets %s the stack, repeatable, run in order: [FILTER :] ACTION, e.g. 'loss 20%%', 'delay 50ms jitter 10ms', 'tcp and port 8080 and syn : drop', 'rst after 10 packets'"
 
 // addRuleFlags defines --egress and --ingress on fs.
@@ -71,9 +103,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(&hostAddrs, "host-addr", "the kernel side's `CIDR`s on the TUN (default: the first host address of each --addr prefix)")
 	fs.BoolVar(&cfg.NoHostConfig, "no-host-config", false, "leave the kernel side of the TUN alone")
 	fs.BoolVar(&cfg.NoOffload, "no-offload", false, "open the TUN without segmentation and checksum offloads (TSO/USO, on by default): every packet at most MTU bytes, one syscall each")
-	fs.IntVar(&cfg.Port, "port", 8080, "port of the HTTP and WebSocket server and of the UDP echo")
+	fs.IntVar(&cfg.Port, "port", app.DefaultPort, "port of the HTTP and WebSocket server and of the UDP echo")
 	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
+	addLimitFlags(fs, &cfg.AllowOrigins)
 	fs.BoolVar(&cfg.NoCompression, "no-compress", false, "refuse permessage-deflate (accepted from clients that offer it by default)")
 	fs.StringVar(&cfg.Kernel, "kernel", "", "also serve the same handlers on the host's kernel stack at `ADDR` (e.g. 127.0.0.1:8081)")
 	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout)")
@@ -88,6 +121,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := cfg.Rules.Check(); err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if err := checkLimitFlags("serve", cfg.Port, cfg.MaxMessage); err != nil {
+		return err
 	}
 	switch {
 	case cfg.TUN == "" && cfg.NIC == "":

@@ -76,7 +76,7 @@ func (h *hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A member's outgoing lines wait in a bounded queue (ws Send); one
 	// that lets 256 KiB pile up without reading is closed with 1008, so a
 	// slow member neither stalls the broadcast nor grows the server.
-	c, err := ws.Accept(w, r, &ws.AcceptOptions{WriteQueueLimit: 256 << 10, WriteQueueFull: ws.QueueFailConn})
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{ConnOptions: ws.ConnOptions{WriteQueueLimit: 256 << 10, WriteQueueFull: ws.QueueFailConn}})
 	if err != nil {
 		return
 	}

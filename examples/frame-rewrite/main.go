@@ -71,7 +71,7 @@ func run(ctx context.Context, w io.Writer) error {
 			fmt.Fprintf(out, "trace: %s %s verdict: %s (rule %v)\n", e.Node, e.Layer, e.Summary, e.Field("rule"))
 		}
 	}))
-	opts := &ws.AcceptOptions{FrameHook: rewriter, Tracer: verdicts, Node: "server"}
+	opts := &ws.AcceptOptions{ConnOptions: ws.ConnOptions{FrameHook: rewriter, Tracer: verdicts, Node: "server"}}
 
 	ln, err := sockets.New(server.Stack(), sockets.Options{}).Listener("tcp", "10.0.0.2:80")
 	if err != nil {

@@ -125,8 +125,8 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 	}
 	st := client.Stats()
-	lost := st.Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: "drop", Reason: "loss"}]
-	delayed := st.Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: "delay", Reason: "delay"}]
+	lost := st.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Drop, Reason: "loss"}]
+	delayed := st.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Delay, Reason: "delay"}]
 	fmt.Fprintf(out, "%d messages came back intact and in order\n", n)
 	fmt.Fprintf(out, "the client's link lost %d packets and delayed %d; TCP retransmitted %d segments\n",
 		lost, delayed, client.Stack().Stats().TCP.Retransmits.Value())

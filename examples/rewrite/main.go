@@ -54,7 +54,11 @@ func run(ctx context.Context, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 
-	ttl, err := hook.ParseRule("ttl 42")
+	rule, err := hook.ParseRule("ttl 42")
+	if err != nil {
+		return err
+	}
+	ttl, err := rule.Hook()
 	if err != nil {
 		return err
 	}
@@ -82,7 +86,7 @@ func run(ctx context.Context, out io.Writer) error {
 	server, err := netstack.New(netstack.Options{
 		Device: serverDev,
 		Addrs:  []netip.Prefix{netip.MustParsePrefix("10.0.0.2/24")},
-		Egress: hook.NewChain(ttl.Hook(), clampWindow(window)),
+		Egress: hook.NewChain(ttl, clampWindow(window)),
 	})
 	if err != nil {
 		clientDev.Close()
@@ -132,8 +136,8 @@ func run(ctx context.Context, out io.Writer) error {
 
 	st := server.Stats()
 	fmt.Fprintf(out, "server egress rewrote: TTL on %d packets (rule %q), window on %d segments (a Go hook)\n",
-		st.Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: "modify", Reason: "rewrite"}], ttl.String(),
-		st.Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: "modify", Reason: "clamp-window"}])
+		st.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Modify, Reason: "rewrite"}], rule.String(),
+		st.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Modify, Reason: "clamp-window"}])
 	fmt.Fprintf(out, "client ingress saw %d segments: %d with another TTL, %d with a wider window, %d with a bad checksum\n",
 		seen.Load(), badTTL.Load(), badWindow.Load(), badSum.Load())
 	fmt.Fprintf(out, "client's TCP checksum errors: %d\n", client.Stack().Stats().TCP.ChecksumErrors.Value())

@@ -108,7 +108,7 @@ func run(ctx context.Context, out io.Writer) error {
 	fmt.Fprintf(out, "server: %v (ECONNRESET: %v)\n", serr, errors.Is(serr, syscall.ECONNRESET))
 	st := client.Stats()
 	fmt.Fprintf(out, "client link: %d RST injected after %d packets out\n",
-		st.Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: "inject", Reason: "rst"}], st.PacketsOut)
+		st.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Inject, Reason: "rst"}], st.PacketsOut)
 	if !errors.Is(werr, syscall.ECONNRESET) || !errors.Is(serr, syscall.ECONNRESET) {
 		return errors.New("a side did not see a reset")
 	}

@@ -110,6 +110,9 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	}
 	tr := trace.New(sinks...)
 	tr.Correlate()
+	// Before the pcapng sink is closed: the events the stacks deferred
+	// reach the sinks.
+	defer tr.Flush()
 	say := func(format string, args ...any) {
 		tr.Emit(trace.Event{Node: "demo", Layer: trace.LayerApp, Name: "step", Summary: "── " + fmt.Sprintf(format, args...)})
 	}
@@ -151,7 +154,7 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		<-served
 	}()
 
-	dopts := &ws.DialOptions{NetDial: csocks.DialContext, Tracer: tr, Node: "client"}
+	dopts := &ws.DialOptions{NetDial: csocks.DialContext, ConnOptions: ws.ConnOptions{Tracer: tr, Node: "client"}}
 	// The rules act on the client's side: its link and its frames.
 	if frames, err := opts.Rules.frameHook(); err != nil {
 		return fmt.Errorf("demo: %w", err)

@@ -33,6 +33,10 @@ type Handlers struct {
 	// Compress accepts permessage-deflate (RFC 7692) from clients that
 	// offer it.
 	Compress bool
+	// AllowOrigins are the origin host patterns allowed to open a
+	// WebSocket besides the page's own host
+	// (ws.AcceptOptions.OriginPatterns); other origins get 403.
+	AllowOrigins []string
 	// ChatQueueLimit bounds the bytes of broadcast messages queued for
 	// one /chat member; 0 means DefaultChatQueueLimit. A member whose
 	// queue overflows (it does not read fast enough) is dropped with
@@ -59,9 +63,12 @@ func (h *Handlers) Mux() http.Handler {
 
 func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*ws.Conn, bool) {
 	opts := &ws.AcceptOptions{
-		MaxMessageSize: h.MaxMessage,
-		Tracer:         h.Tracer,
-		Node:           h.Node,
+		ConnOptions: ws.ConnOptions{
+			MaxMessageSize: h.MaxMessage,
+			Tracer:         h.Tracer,
+			Node:           h.Node,
+		},
+		OriginPatterns: h.AllowOrigins,
 	}
 	if h.FrameHook != nil {
 		opts.FrameHook = h.FrameHook

@@ -131,10 +131,10 @@ func TestLossReorderDuplicate(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	st := p.client.Stats()
-	key := func(action, reason string) uint64 {
-		return st.Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: action, Reason: reason}]
+	key := func(action hook.Action, reason string) uint64 {
+		return st.Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: action, Reason: reason}]
 	}
-	lost, held, doubled := key("drop", "loss"), key("delay", "reorder"), key("duplicate", "duplicate")
+	lost, held, doubled := key(hook.Drop, "loss"), key(hook.Delay, "reorder"), key(hook.Duplicate, "duplicate")
 	retrans := p.client.Stack().Stats().TCP.Retransmits.Value()
 	t.Logf("%d messages in %v; client sent %d packets: %d lost, %d held back, %d duplicated; %d TCP retransmissions",
 		n, elapsed.Round(time.Millisecond), st.PacketsOut, lost, held, doubled, retrans)
@@ -217,7 +217,7 @@ func TestRSTInjection(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the server's connection was not reset")
 	}
-	v := p.client.Stats().Verdicts[netstack.VerdictKey{Hook: hook.LinkEgress, Action: "inject", Reason: "rst"}]
+	v := p.client.Stats().Verdicts[hook.VerdictKey{Point: hook.LinkEgress, Action: hook.Inject, Reason: "rst"}]
 	if v != 1 {
 		t.Errorf("rst verdicts = %d, want 1", v)
 	}

@@ -36,9 +36,10 @@ type LabConfig struct {
 	// Addrs are the stack's addresses; empty means DefaultLabAddrs. Each
 	// prefix needs room for the kernel side's address.
 	Addrs []netip.Prefix
-	// Port, MaxMessage: as in ServeConfig.
-	Port       int
-	MaxMessage int64
+	// Port, MaxMessage, AllowOrigins: as in ServeConfig.
+	Port         int
+	MaxMessage   int64
+	AllowOrigins []string
 	// TracePath and PCAPPath, if set, name files for the JSON-lines trace
 	// and the capture, as serve's --trace and --pcap.
 	TracePath, PCAPPath string

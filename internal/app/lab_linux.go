@@ -56,6 +56,12 @@ func Lab(cfg LabConfig) (int, error) {
 	if err := cfg.Rules.Check(); err != nil {
 		return 0, fmt.Errorf("lab: %w", err)
 	}
+	if err := checkLimits("lab", cfg.Port, cfg.MaxMessage, cfg.AllowOrigins); err != nil {
+		return 0, err
+	}
+	if err := checkStackAddrs("lab", cfg.Addrs); err != nil {
+		return 0, err
+	}
 	for _, p := range cfg.Addrs {
 		if !tun.HostAddrFor(p).IsValid() {
 			return 0, fmt.Errorf("lab: %v leaves no room for the kernel side's address; use a shorter prefix", p)
@@ -171,7 +177,8 @@ func runLab(cfg LabConfig) (int, error) {
 		return 0, err
 	}
 	shell := len(cfg.Command) == 0
-	scfg := ServeConfig{Addrs: cfg.Addrs, Port: cfg.Port, MaxMessage: cfg.MaxMessage, Log: io.Discard, Rules: cfg.Rules, NoOffload: cfg.NoOffload}
+	scfg := ServeConfig{Addrs: cfg.Addrs, Port: cfg.Port, MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins,
+		Log: io.Discard, Rules: cfg.Rules, NoOffload: cfg.NoOffload}
 	if shell {
 		scfg.Log = cfg.Stderr
 	}

@@ -3,11 +3,14 @@ package app
 import (
 	"os"
 	"testing"
+
+	"github.com/glassnet/glassnet/internal/leaktest"
 )
 
 // TestMain lets this test binary stand in for the glassnet command in the
 // lab tests: Lab re-executes it as the lab's child, which in turn runs it
-// as the probe command inside the lab.
+// as the probe command inside the lab. As the test binary it fails the run
+// if the tests leave goroutines behind.
 func TestMain(m *testing.M) {
 	if InLabChild() {
 		os.Exit(RunLabChild())
@@ -15,5 +18,5 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envLabProbe) != "" {
 		os.Exit(labProbe())
 	}
-	os.Exit(m.Run())
+	leaktest.Main(m)
 }

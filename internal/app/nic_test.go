@@ -93,6 +93,28 @@ func TestServeOnNICRefusesKernelAddr(t *testing.T) {
 	})
 }
 
+// TestServeOnTUNRefusesKernelAddr checks that serve on a TUN refuses an
+// address the kernel owns on another interface: the kernel would keep the
+// packets for itself and the stack would never see one.
+func TestServeOnTUNRefusesKernelAddr(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		if err := addHostAddrs("lo", []netip.Prefix{netip.PrefixFrom(stack4.Addr(), 32)}); err != nil {
+			t.Fatal(err)
+		}
+		// Were the address accepted, Serve would stop at once when ready.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		err := Serve(ctx, ServeConfig{TUN: "glass0", Addrs: []netip.Prefix{stack4}, Log: io.Discard, Ready: cancel})
+		want := "the kernel has the stack's address 10.200.0.2 on lo and would keep every packet to it for itself"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Serve = %v, want an error containing %q", err, want)
+		}
+		if _, err := netlink.LinkByName("glass0"); err == nil {
+			t.Error("serve created glass0 before it refused the address")
+		}
+	})
+}
+
 // TestServeOnTUNDualStack is TestServeOnNIC over a TUN: both families at
 // once, the kernel side given the first host address of each prefix.
 func TestServeOnTUNDualStack(t *testing.T) {

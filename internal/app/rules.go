@@ -120,7 +120,7 @@ func stackCounters(st *netstack.Stack, socks *sockets.Sockets, frames *ws.FrameC
 	}
 	if frames != nil {
 		for k, n := range frames.Counts() {
-			m["verdict ws "+string(k.Dir)+" "+k.Opcode+" "+k.Action+" "+k.Reason] = n
+			m["verdict ws "+k.String()] = n
 		}
 	}
 	return m

@@ -1,5 +1,3 @@
-// Package app holds what the glassnet command does (serve, demo), so that
-// cmd/glassnet stays flag parsing and wiring and tests can drive the same code.
 package app
 
 import (
@@ -15,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/glassnet/glassnet/ctl"
@@ -22,6 +21,7 @@ import (
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
+	"github.com/glassnet/glassnet/ws"
 )
 
 // ServeConfig is what `glassnet serve` takes.
@@ -53,10 +53,30 @@ type ServeConfig struct {
 	// (see tun.Config.NoOffload); they are on by default.
 	NoOffload bool
 	// Port of the HTTP and WebSocket server, and of the UDP echo; 0 means
-	// 8080.
+	// DefaultPort (8080).
 	Port int
-	// MaxMessage bounds WebSocket messages; 0 means the ws default.
+	// MaxMessage bounds WebSocket messages; 0 means the ws default
+	// (16 MiB). A negative value is an error: there is no "no limit".
 	MaxMessage int64
+	// AllowOrigins are host patterns (ws.AcceptOptions.OriginPatterns)
+	// of the web pages, besides the stack's own, allowed to open a
+	// WebSocket; a browser's upgrade from any other origin gets 403.
+	AllowOrigins []string
+	// IdleTimeout closes a connection silent for this long; 0 means
+	// DefaultIdleTimeout (5 minutes), negative means never. A WebSocket
+	// is silent while no message goes either way (pings and pongs do
+	// not count); it is pinged every half IdleTimeout, failed with 1011
+	// when a pong does not come, and closed with 1001 when silent past
+	// IdleTimeout. A TCP echo or discard connection is closed when no
+	// byte moved for IdleTimeout; an idle HTTP keep-alive connection
+	// too.
+	IdleTimeout time.Duration
+	// MaxConns bounds the TCP connections the services hold at once
+	// (HTTP and WebSocket, echo and discard together); 0 means
+	// DefaultMaxConns, negative means no bound. Past it a new HTTP
+	// request is answered 503 before any upgrade and a new echo or
+	// discard connection is reset; `glassnet ss` counts them.
+	MaxConns int
 	// Kernel, if set, also serves the same handlers on the host's kernel
 	// stack at this address (":8081", "127.0.0.1:8081").
 	Kernel string
@@ -88,25 +108,97 @@ const (
 // close 1001 to every WebSocket client, closes the listeners and the
 // stack, and returns.
 func Serve(ctx context.Context, cfg ServeConfig) error {
-	egress, ingress, err := cfg.Rules.chains()
+	// Last: the events the stack deferred reach the sinks before the
+	// caller closes what they write to.
+	defer cfg.Tracer.Flush()
+	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return err
 	}
+	s, err := startStack(cfg)
+	if err != nil {
+		return err
+	}
+	defer s.st.Close()
+	ctlNote, closeCtl := s.listenControl()
+	defer closeCtl()
+	defer s.closeServices()
+	if err := s.startServices(); err != nil {
+		return err
+	}
+	fmt.Fprintln(cfg.Log, s.readyLine())
+	if ctlNote != "" {
+		fmt.Fprintln(cfg.Log, ctlNote)
+	}
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.st.Done():
+		// The stack stopped by itself: its device went away.
+		s.h.CloseAll()
+		return fmt.Errorf("serve: the device %s went away: %w", s.dev.Name(), s.st.Err())
+	}
+	s.shutdown()
+	return nil
+}
+
+// withDefaults checks cfg and fills in its defaults.
+func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
 	if len(cfg.Addrs) == 0 {
-		return errors.New("serve: --addr is required (the stack's address, e.g. 10.200.0.2/24)")
+		return cfg, errors.New("serve: --addr is required (the stack's address, e.g. 10.200.0.2/24)")
 	}
 	if (cfg.TUN == "") == (cfg.NIC == "") {
-		return errors.New("serve: name either a TUN (--tun NAME) or an Ethernet interface (--nic IFACE)")
+		return cfg, errors.New("serve: name either a TUN (--tun NAME) or an Ethernet interface (--nic IFACE)")
+	}
+	if err := checkLimits("serve", cfg.Port, cfg.MaxMessage, cfg.AllowOrigins); err != nil {
+		return cfg, err
+	}
+	if err := checkStackAddrs("serve", cfg.Addrs); err != nil {
+		return cfg, err
 	}
 	if cfg.Port == 0 {
-		cfg.Port = 8080
+		cfg.Port = DefaultPort
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	return cfg, nil
+}
+
+// server is one running serve: the stack, its socket table and what
+// serves on it.
+type server struct {
+	cfg    ServeConfig
+	dev    tun.Device
+	where  string // the kernel side, for the ready line
+	st     *netstack.Stack
+	socks  *sockets.Sockets
+	frames *ws.FrameCounter
+	h      *Handlers
+
+	udpErrors atomic.Uint64 // UDP echo read errors
+
+	urls    []string // the HTTP servers on the stack
+	https   []*http.Server
+	closers []io.Closer // listeners
+	wg      sync.WaitGroup
+}
+
+// startStack opens the device and runs a stack and a socket table on it.
+func startStack(cfg ServeConfig) (*server, error) {
+	egress, ingress, err := cfg.Rules.chains()
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	frames, err := cfg.Rules.frameHook()
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	dev, where, err := openDevice(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	st, err := netstack.New(netstack.Options{
 		Device:  dev,
@@ -121,142 +213,146 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		SplitGSO: egress != nil || ingress != nil,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var offloads string
-	if cfg.TUN != "" {
-		offloads = ", offloads " + offloadNote(st.Offloads())
-	}
-	defer st.Close()
-	socks := sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
-	// The control socket lets `glassnet ss` list this stack's sockets. A
-	// serve without one still works, so a failure is only reported.
-	frames, err := cfg.Rules.frameHook()
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	counters := func() map[string]uint64 { return withGSOCounters(stackCounters(st, socks, frames), st.Stats()) }
-	// A serve with the same interface name in another network namespace
-	// may hold NAME.sock already; then this one is NAME-PID.sock. The notes
-	// go out after the ready line.
-	var ctlNote string
-	copts := ctl.Options{Node: "glassnet", Counters: counters}
-	cs, err := ctl.Listen(dev.Name(), socks, copts)
-	if inUse := (*ctl.InUseError)(nil); errors.As(err, &inUse) {
-		alt := dev.Name() + "-" + strconv.Itoa(os.Getpid())
-		if cs, err = ctl.Listen(alt, socks, copts); err == nil {
-			ctlNote = "glassnet: another glassnet has the control socket " + dev.Name() + "; see this one with: glassnet ss " + alt
-		}
-	}
-	if err != nil {
-		ctlNote = fmt.Sprintf("glassnet: no control socket, glassnet ss will not see this stack: %v", err)
-	} else {
-		defer cs.Close()
-	}
-
-	h := &Handlers{MaxMessage: cfg.MaxMessage, Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression}
+	s := &server{cfg: cfg, dev: dev, where: where, st: st, frames: frames}
+	s.socks = sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
+	s.h = &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression}
 	if frames != nil {
-		h.FrameHook = frames
+		s.h.FrameHook = frames
 	}
-	var (
-		servers []*http.Server
-		wg      sync.WaitGroup
-		closers []io.Closer
-	)
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-		wg.Wait()
-	}()
-	serveHTTP := func(l net.Listener) {
-		srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, srv)
-		closers = append(closers, l)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			srv.Serve(l)
-		}()
-	}
+	return s, nil
+}
 
-	var urls []string
-	for _, p := range st.Addrs() {
-		host := p.Addr().String()
-		hostPort := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
-		l, err := socks.Listener("tcp", hostPort(cfg.Port))
-		if err != nil {
-			return fmt.Errorf("serve: listen on %s: %w", hostPort(cfg.Port), err)
+// listenControl opens the control socket that lets `glassnet ss` list the
+// stack's sockets and counters. A serve without one still works, so a
+// failure is only a note for after the ready line. A serve with the same
+// interface name in another network namespace may hold NAME.sock
+// already; then this one is NAME-PID.sock.
+func (s *server) listenControl() (note string, closeCtl func()) {
+	name := s.dev.Name()
+	copts := ctl.Options{Node: "glassnet", Counters: s.counters}
+	cs, err := ctl.Listen(name, s.socks, copts)
+	if inUse := (*ctl.InUseError)(nil); errors.As(err, &inUse) {
+		alt := name + "-" + strconv.Itoa(os.Getpid())
+		if cs, err = ctl.Listen(alt, s.socks, copts); err == nil {
+			note = "glassnet: another glassnet has the control socket " + name + "; see this one with: glassnet ss " + alt
 		}
-		serveHTTP(l)
-		urls = append(urls, "http://"+hostPort(cfg.Port)+"/")
-		for _, svc := range []struct {
-			port int
-			fn   func(net.Conn)
-		}{{EchoPort, echoConn}, {DiscardPort, discardConn}} {
-			l, err := socks.Listener("tcp", hostPort(svc.port))
-			if err != nil {
-				return fmt.Errorf("serve: listen on %s: %w", hostPort(svc.port), err)
-			}
-			closers = append(closers, l)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				serveTCP(l, svc.fn)
-			}()
-		}
-		pc, err := socks.ListenPacket("udp", hostPort(cfg.Port))
-		if err != nil {
-			return fmt.Errorf("serve: listen on udp %s: %w", hostPort(cfg.Port), err)
-		}
-		closers = append(closers, pc)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			echoUDP(pc)
-		}()
 	}
-	if cfg.Kernel != "" {
-		kl, err := net.Listen("tcp", cfg.Kernel)
-		if err != nil {
-			return fmt.Errorf("serve: --kernel %s: %w", cfg.Kernel, err)
-		}
-		serveHTTP(kl)
+	if err != nil {
+		return fmt.Sprintf("glassnet: no control socket, glassnet ss will not see this stack: %v", err), func() {}
 	}
+	return note, func() { cs.Close() }
+}
 
-	line := fmt.Sprintf("glassnet: serving %s on %s (%s, MTU %d%s); WebSocket /echo /chat; udp echo :%d; tcp echo :%d, discard :%d",
-		strings.Join(urls, " and "), dev.Name(), where, dev.MTU(), offloads, cfg.Port, EchoPort, DiscardPort)
-	if cfg.Kernel != "" {
-		line += "; kernel stack http://" + cfg.Kernel + "/"
-	}
-	fmt.Fprintln(cfg.Log, line)
-	if ctlNote != "" {
-		fmt.Fprintln(cfg.Log, ctlNote)
-	}
-	if cfg.Ready != nil {
-		cfg.Ready()
-	}
+// counters are what `glassnet ss` prints under the socket table.
+func (s *server) counters() map[string]uint64 {
+	m := withGSOCounters(stackCounters(s.st, s.socks, s.frames), s.st.Stats())
+	m["udp echo read errors"] = s.udpErrors.Load()
+	return m
+}
 
-	select {
-	case <-ctx.Done():
-	case <-st.Done():
-		// The stack stopped by itself: its device went away.
-		h.CloseAll()
-		return fmt.Errorf("serve: the device %s went away: %w", dev.Name(), st.Err())
+// startServices listens on each of the stack's addresses (HTTP and
+// WebSocket, TCP echo and discard, UDP echo) and, with cfg.Kernel, on the
+// kernel's stack too.
+func (s *server) startServices() error {
+	for _, p := range s.st.Addrs() {
+		if err := s.serveAddr(p.Addr()); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
-	h.CloseAll()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, srv := range servers {
-		srv.Shutdown(shutdownCtx)
-	}
-	stats := st.Stats()
-	fmt.Fprintln(cfg.Log, "glassnet: link: "+linkSummary(stats))
-	if v := verdictSummary(stats); v != "" {
-		fmt.Fprintln(cfg.Log, "glassnet: hooks: "+v)
+	if s.cfg.Kernel != "" {
+		kl, err := net.Listen("tcp", s.cfg.Kernel)
+		if err != nil {
+			return fmt.Errorf("serve: --kernel %s: %w", s.cfg.Kernel, err)
+		}
+		s.serveHTTP(kl)
 	}
 	return nil
+}
+
+// serveAddr starts every service on one of the stack's addresses.
+func (s *server) serveAddr(a netip.Addr) error {
+	hostPort := func(port int) string { return net.JoinHostPort(a.String(), strconv.Itoa(port)) }
+	l, err := s.socks.Listener("tcp", hostPort(s.cfg.Port))
+	if err != nil {
+		return fmt.Errorf("serve: listen on %s: %w", hostPort(s.cfg.Port), err)
+	}
+	s.serveHTTP(l)
+	s.urls = append(s.urls, "http://"+hostPort(s.cfg.Port)+"/")
+	for _, svc := range []struct {
+		port int
+		fn   func(net.Conn)
+	}{{EchoPort, echoConn}, {DiscardPort, discardConn}} {
+		l, err := s.socks.Listener("tcp", hostPort(svc.port))
+		if err != nil {
+			return fmt.Errorf("serve: listen on %s: %w", hostPort(svc.port), err)
+		}
+		s.goServe(l, func() { serveTCP(l, svc.fn) })
+	}
+	pc, err := s.socks.ListenPacket("udp", hostPort(s.cfg.Port))
+	if err != nil {
+		return fmt.Errorf("serve: listen on udp %s: %w", hostPort(s.cfg.Port), err)
+	}
+	s.goServe(pc, func() { echoUDP(pc, &s.udpErrors, s.cfg.Log) })
+	return nil
+}
+
+// serveHTTP serves the handlers on l.
+func (s *server) serveHTTP(l net.Listener) {
+	srv := &http.Server{Handler: s.h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	s.https = append(s.https, srv)
+	s.goServe(l, func() { srv.Serve(l) })
+}
+
+// goServe runs serve in a goroutine until l is closed.
+func (s *server) goServe(l io.Closer, serve func()) {
+	s.closers = append(s.closers, l)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		serve()
+	}()
+}
+
+// closeServices closes every listener and waits for the services to end.
+func (s *server) closeServices() {
+	for _, c := range s.closers {
+		c.Close()
+	}
+	s.wg.Wait()
+}
+
+// readyLine says where everything serves.
+func (s *server) readyLine() string {
+	var offloads string
+	if s.cfg.TUN != "" {
+		offloads = ", offloads " + offloadNote(s.st.Offloads())
+	}
+	line := fmt.Sprintf("glassnet: serving %s on %s (%s, MTU %d%s); WebSocket /echo /chat; udp echo :%d; tcp echo :%d, discard :%d",
+		strings.Join(s.urls, " and "), s.dev.Name(), s.where, s.dev.MTU(), offloads, s.cfg.Port, EchoPort, DiscardPort)
+	if s.cfg.Kernel != "" {
+		line += "; kernel stack http://" + s.cfg.Kernel + "/"
+	}
+	return line
+}
+
+// shutdown sends close 1001 to every WebSocket client, stops the HTTP
+// servers (within 5 seconds) and says what the link moved and what the
+// hooks decided.
+func (s *server) shutdown() {
+	fmt.Fprintln(s.cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
+	s.h.CloseAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, srv := range s.https {
+		srv.Shutdown(ctx)
+	}
+	stats := s.st.Stats()
+	fmt.Fprintln(s.cfg.Log, "glassnet: link: "+linkSummary(stats))
+	if v := verdictSummary(stats); v != "" {
+		fmt.Fprintln(s.cfg.Log, "glassnet: hooks: "+v)
+	}
 }
 
 // offloadNote names the offloads a stack uses on its TUN, or says "off".
@@ -303,11 +399,6 @@ func linkSummary(s netstack.Stats) string {
 // kernel side. It also returns a note on the kernel side for the ready
 // line.
 func openDevice(cfg ServeConfig) (tun.Device, string, error) {
-	for _, p := range cfg.Addrs {
-		if !p.IsValid() {
-			return nil, "", fmt.Errorf("serve: invalid address %v", p)
-		}
-	}
 	if cfg.NIC != "" {
 		if cfg.MTU != 0 {
 			return nil, "", fmt.Errorf("serve: --mtu applies to a TUN; %s keeps its own MTU (ip link set %s mtu N)", cfg.NIC, cfg.NIC)
@@ -318,7 +409,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 		if cfg.NoOffload {
 			return nil, "", errors.New("serve: --no-offload applies to a TUN; AF_PACKET on --nic moves packets without offloads")
 		}
-		if err := checkKernelAddrs(cfg.Addrs); err != nil {
+		if err := checkKernelAddrs(cfg.Addrs, "would answer ARP and neighbor solicitations for it on the wire and reset the stack's connections"); err != nil {
 			return nil, "", err
 		}
 		dev, err := tun.OpenPacketSocket(tun.PacketSocketConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
@@ -333,6 +424,9 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 	}
 	if len(cfg.MAC) != 0 || cfg.Promiscuous {
 		return nil, "", errors.New("serve: --mac and --promisc apply to --nic, not to a TUN")
+	}
+	if err := checkKernelAddrs(cfg.Addrs, "would keep every packet to it for itself and never send one into "+cfg.TUN); err != nil {
+		return nil, "", err
 	}
 	tcfg := tun.Config{Name: cfg.TUN, MTU: cfg.MTU, NoHostConfig: cfg.NoHostConfig, NoOffload: cfg.NoOffload}
 	var hosts []netip.Prefix
@@ -388,10 +482,12 @@ func hostAddrs(stack, given []netip.Prefix) ([]netip.Prefix, error) {
 	return hosts, nil
 }
 
-// checkKernelAddrs refuses to share a wire with a kernel that owns one of
-// the stack's addresses: it would answer ARP and neighbor solicitations
-// for it and reset the stack's TCP connections.
-func checkKernelAddrs(stack []netip.Prefix) error {
+// checkKernelAddrs refuses a stack address that the kernel owns on any
+// interface. On a shared wire the kernel would answer ARP and neighbor
+// solicitations for it and reset the stack's TCP connections; behind a
+// TUN it would deliver packets to the address locally, so that they never
+// reach the stack. consequence says which, for the message.
+func checkKernelAddrs(stack []netip.Prefix, consequence string) error {
 	ifcs, err := net.Interfaces()
 	if err != nil {
 		return nil // nothing to check against; the stack may still work
@@ -413,8 +509,8 @@ func checkKernelAddrs(stack []netip.Prefix) error {
 			for _, p := range stack {
 				if ka.Unmap() == p.Addr().Unmap() {
 					ones, _ := ipn.Mask.Size()
-					return fmt.Errorf("serve: the kernel has the stack's address %v on %s and would answer for it; remove it (ip addr del %v/%d dev %s) or pick another --addr",
-						p.Addr(), ifc.Name, ka.Unmap(), ones, ifc.Name)
+					return fmt.Errorf("serve: the kernel has the stack's address %v on %s and %s; remove it (ip addr del %v/%d dev %s) or pick another --addr",
+						p.Addr(), ifc.Name, consequence, ka.Unmap(), ones, ifc.Name)
 				}
 			}
 		}
@@ -422,19 +518,40 @@ func checkKernelAddrs(stack []netip.Prefix) error {
 	return nil
 }
 
+// UDP echo's answer to read errors it does not expect: a pause that
+// starts at echoUDPPause and doubles up to echoUDPMaxPause, and giving up
+// after echoUDPMaxErrors in a row.
+const (
+	echoUDPPause     = time.Millisecond
+	echoUDPMaxPause  = 100 * time.Millisecond
+	echoUDPMaxErrors = 10
+)
+
 // echoUDP sends every datagram back to where it came from until pc is
-// closed.
-func echoUDP(pc net.PacketConn) {
+// closed (RFC 862). A read error other than the close is counted in errs
+// and retried after a pause; after echoUDPMaxErrors in a row echoUDP gives
+// up and says so on log. (An unconnected UDP socket has no error to
+// report but its close: a run of them means the socket is broken.)
+func echoUDP(pc net.PacketConn, errs *atomic.Uint64, log io.Writer) {
 	buf := make([]byte, 64<<10)
+	failed := 0
 	for {
 		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
+		if err == nil {
+			failed = 0
+			pc.WriteTo(buf[:n], from)
 			continue
 		}
-		pc.WriteTo(buf[:n], from)
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		errs.Add(1)
+		failed++
+		if failed == echoUDPMaxErrors {
+			fmt.Fprintf(log, "glassnet: udp echo on %v gives up after %d read errors in a row; the last: %v\n", pc.LocalAddr(), failed, err)
+			return
+		}
+		time.Sleep(min(echoUDPPause<<(failed-1), echoUDPMaxPause))
 	}
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -170,14 +171,55 @@ func TestDemoStepInterrupted(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out bytes.Buffer
+	defer cancel()
+	out := &terminal{prompted: make(chan struct{})}
 	done := make(chan error, 1)
-	go func() { done <- Demo(ctx, DemoOptions{Out: &out, StepIn: pr}) }()
-	time.Sleep(100 * time.Millisecond)
+	go func() { done <- Demo(ctx, DemoOptions{Out: out, StepIn: pr}) }()
+	select {
+	case <-out.prompted:
+	case err := <-done:
+		t.Fatalf("the demo ended (%v) before its first step:\n%s", err, out)
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no step prompt:\n%s", out)
+	}
 	cancel()
 	select {
-	case <-done:
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("demo after the interrupt: %v, want nil or context.Canceled", err)
+		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the demo went on waiting for input after it was interrupted")
 	}
+	if n := strings.Count(out.String(), stepPrompt); n != 1 {
+		t.Errorf("%d step prompts, want the one the interrupt came at:\n%s", n, out)
+	}
+}
+
+// stepPrompt is what the terminal stepper prints at each step.
+const stepPrompt = "[enter] next step"
+
+// terminal is the Out of a stepped demo: it keeps what the demo writes and
+// closes prompted at the first step prompt.
+type terminal struct {
+	mu       sync.Mutex
+	buf      bytes.Buffer
+	prompted chan struct{}
+	once     sync.Once
+}
+
+func (w *terminal) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), stepPrompt) {
+		w.once.Do(func() { close(w.prompted) })
+	}
+	return len(p), nil
+}
+
+func (w *terminal) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

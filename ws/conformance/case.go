@@ -108,10 +108,10 @@ type Case struct {
 	Timeout time.Duration
 
 	// Run sends what the case sends, after the opening handshake.
-	Run func(t *T)
+	Run func(t *Exchange)
 	// Handshake, when set, replaces the opening handshake and Run: the
 	// case talks HTTP itself and returns its verdict.
-	Handshake func(h *H) (Verdict, string)
+	Handshake func(h *HandshakeExchange) (Verdict, string)
 	// Subprotocols are offered by a client under test (handshake cases).
 	Subprotocols []string
 	// Deflate, when set, is offered by the harness as a client, which
@@ -146,8 +146,8 @@ var GroupNames = map[string]string{
 	"13": "WebSocket compression (different parameters)",
 }
 
-// T is what a case's Run uses to talk to the peer.
-type T struct {
+// Exchange is what a case's Run uses to talk to the peer.
+type Exchange struct {
 	s      *session
 	opts   *Options
 	expect map[Verdict][]Event
@@ -156,30 +156,30 @@ type T struct {
 // Expect sets the events that earn verdict v (OK or NON-STRICT) for this
 // run, replacing Case.Expect's entry; cases whose payloads are large build
 // them in Run and say what they expect here.
-func (t *T) Expect(v Verdict, events ...Event) { t.expect[v] = events }
+func (t *Exchange) Expect(v Verdict, events ...Event) { t.expect[v] = events }
 
 // Client reports whether the harness plays the client (the peer is a
 // server under test).
-func (t *T) Client() bool { return t.s.client }
+func (t *Exchange) Client() bool { return t.s.client }
 
 // Send writes the frames in one write, "in one chop".
-func (t *T) Send(frames ...Frame) { t.write(frames, 0, 0) }
+func (t *Exchange) Send(frames ...Frame) { t.write(frames, 0, 0) }
 
 // SendEach writes each frame with its own write ("frame-wise").
-func (t *T) SendEach(frames ...Frame) {
+func (t *Exchange) SendEach(frames ...Frame) {
 	for _, f := range frames {
 		t.write([]Frame{f}, 0, 0)
 	}
 }
 
 // SendChopped writes the frames in writes of chop bytes.
-func (t *T) SendChopped(chop int, frames ...Frame) { t.write(frames, chop, 0) }
+func (t *Exchange) SendChopped(chop int, frames ...Frame) { t.write(frames, chop, 0) }
 
 // SendOctets writes the frames one byte per write, with the configured
 // delay between bytes ("octet-wise chops").
-func (t *T) SendOctets(frames ...Frame) { t.write(frames, 1, t.opts.OctetDelay) }
+func (t *Exchange) SendOctets(frames ...Frame) { t.write(frames, 1, t.opts.OctetDelay) }
 
-func (t *T) write(frames []Frame, chop int, delay time.Duration) {
+func (t *Exchange) write(frames []Frame, chop int, delay time.Duration) {
 	isClose := false
 	for _, f := range frames {
 		// A well-formed close frame starts the harness's closing
@@ -193,21 +193,21 @@ func (t *T) write(frames []Frame, chop int, delay time.Duration) {
 }
 
 // Write writes raw bytes, chopped as asked (0: one write).
-func (t *T) Write(b []byte, chop int) { t.s.write(b, chop, 0, false) }
+func (t *Exchange) Write(b []byte, chop int) { t.s.write(b, chop, 0, false) }
 
 // Sleep pauses the script.
-func (t *T) Sleep(d time.Duration) { time.Sleep(d) }
+func (t *Exchange) Sleep(d time.Duration) { time.Sleep(d) }
 
 // Quiet pauses for the configured quiet period: long enough for a peer
 // to react to what was sent.
-func (t *T) Quiet() { time.Sleep(t.opts.Quiet) }
+func (t *Exchange) Quiet() { time.Sleep(t.opts.Quiet) }
 
 // Mark records a marker event, such as Autobahn's "timeout A".
-func (t *T) Mark(name string) { t.s.addEvent(Mark(name)) }
+func (t *Exchange) Mark(name string) { t.s.addEvent(Mark(name)) }
 
 // Open reports whether the peer has neither sent a close frame nor ended
 // TCP nor broken the protocol.
-func (t *T) Open() bool {
+func (t *Exchange) Open() bool {
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()
 	return !t.s.peerDone()
@@ -215,18 +215,18 @@ func (t *T) Open() bool {
 
 // WaitPeerClose waits up to the configured fail timeout for the peer to
 // close and reports whether it did.
-func (t *T) WaitPeerClose() bool {
+func (t *Exchange) WaitPeerClose() bool {
 	return t.s.wait(t.opts.FailTimeout, t.s.peerDone)
 }
 
 // WaitFailFast waits up to the configured fail-fast time for the peer to
 // close and reports whether it did.
-func (t *T) WaitFailFast() bool {
+func (t *Exchange) WaitFailFast() bool {
 	return t.s.wait(t.opts.FailFast, t.s.peerDone)
 }
 
 // WaitEvents waits up to the configured fail timeout until n events have
 // arrived or the peer has closed.
-func (t *T) WaitEvents(n int) bool {
+func (t *Exchange) WaitEvents(n int) bool {
 	return t.s.wait(t.opts.FailTimeout, func() bool { return len(t.s.events) >= n || t.s.peerDone() })
 }

@@ -67,7 +67,7 @@ func echoCase(id, desc string, text bool, payload []byte, chop int, frames ...Fr
 	return &Case{
 		ID: id, Description: desc, Expectation: exp,
 		Expect: outcomes(events(Message(text, payload))),
-		Run: func(t *T) {
+		Run: func(t *Exchange) {
 			if chop > 0 {
 				t.SendChopped(chop, frames...)
 			} else {
@@ -103,7 +103,7 @@ func framingCases(opts Options) []*Case {
 			Expectation: "The connection is failed with 1002: RFC 6455 §5.2 says the minimal number of bytes MUST be used to encode the length. Echoing the message is NON-STRICT.",
 			Expect:      outcomes2(nil, events(Message(true, p))),
 			Close:       CloseExpect{ByPeer: true, Codes: []int{codeProtocolError}, NonStrictCodes: []int{codeNormal}},
-			Run:         func(t *T) { f := Text(p); f.LenBytes = lenBytes; t.Send(f) },
+			Run:         func(t *Exchange) { f := Text(p); f.LenBytes = lenBytes; t.Send(f) },
 		}
 	}
 	cs = append(cs,
@@ -115,7 +115,7 @@ func framingCases(opts Options) []*Case {
 			Description: "Send a binary frame whose 64-bit length has its most significant bit set.",
 			Expectation: "The connection is failed immediately with 1002 (RFC 6455 §5.2).",
 			Expect:      outcomes(nil), Close: failWith(codeProtocolError),
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				f := Binary(hello)
 				f.LenBytes, f.Length, f.LengthSet = 8, 1<<63|uint64(len(hello)), true
 				t.Send(f)
@@ -128,7 +128,7 @@ func framingCases(opts Options) []*Case {
 			Description: fmt.Sprintf("Send the header of a text frame announcing 2^40 bytes, more than the peer's limit (%d), and a few bytes of payload.", opts.MaxMessageSize),
 			Expectation: "The connection is failed with 1009 as soon as the header has arrived, before any more data.",
 			Expect:      outcomes(nil), Close: failWith(codeMessageTooBig),
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				f := Text(hello)
 				f.Length, f.LengthSet = 1<<40, true
 				t.Send(f)
@@ -140,7 +140,7 @@ func framingCases(opts Options) []*Case {
 		Description: "Send a text frame masked the wrong way: unmasked from a client, masked from a server.",
 		Expectation: "The connection is failed immediately with 1002 (RFC 6455 §5.1).",
 		Expect:      outcomes(nil), Close: failWith(codeProtocolError),
-		Run: func(t *T) {
+		Run: func(t *Exchange) {
 			f := Text(hello)
 			if t.Client() {
 				f.Mask = MaskOff
@@ -159,7 +159,7 @@ func pingCases() []*Case {
 			ID: id, Description: desc,
 			Expectation: "Pong (with payload) is sent in reply to Ping. Clean close with normal code.",
 			Expect:      outcomes(events(PongEvent(payload))),
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				if octets {
 					t.SendOctets(Ping(payload))
 				} else {
@@ -180,7 +180,7 @@ func pingCases() []*Case {
 			ID: id, Description: desc,
 			Expectation: "Pongs for our Pings with all the payloads. Clean close with normal code.",
 			Expect:      outcomes(want),
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				if octets {
 					t.SendOctets(frames...)
 				} else {
@@ -198,26 +198,26 @@ func pingCases() []*Case {
 			ID: "2.5", Description: "Send ping with binary payload of 126 octets.",
 			Expectation: "Connection is failed immediately (1002/Protocol Error), since control frames are only allowed to have payload up to and including 125 octets.",
 			Expect:      outcomes(nil), Close: failWith(codeProtocolError),
-			Run: func(t *T) { t.Send(Ping(bytes.Repeat([]byte{0xfe}, 126))) },
+			Run: func(t *Exchange) { t.Send(Ping(bytes.Repeat([]byte{0xfe}, 126))) },
 		},
 		pong("2.6", "Send ping with binary payload of 125 octets, send in octet-wise chops.", bytes.Repeat([]byte{0xfe}, 125), true),
 		{
 			ID: "2.7", Description: "Send unsolicited pong without payload.",
 			Expectation: "Nothing. Clean close with normal code.",
 			Expect:      outcomes(nil),
-			Run:         func(t *T) { t.Send(Pong(nil)) },
+			Run:         func(t *Exchange) { t.Send(Pong(nil)) },
 		},
 		{
 			ID: "2.8", Description: "Send unsolicited pong with payload.",
 			Expectation: "Nothing. Clean close with normal code.",
 			Expect:      outcomes(nil),
-			Run:         func(t *T) { t.Send(Pong([]byte("unsolicited pong payload"))) },
+			Run:         func(t *Exchange) { t.Send(Pong([]byte("unsolicited pong payload"))) },
 		},
 		{
 			ID: "2.9", Description: "Send unsolicited pong with payload, then ping with payload.",
 			Expectation: "Pong for our Ping is received. Clean close with normal code.",
 			Expect:      outcomes(events(PongEvent([]byte("ping payload")))),
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				t.Send(Pong([]byte("unsolicited pong payload")), Ping([]byte("ping payload")))
 			},
 		},
@@ -227,7 +227,7 @@ func pingCases() []*Case {
 			ID: "2.12", Extra: true, Description: "Send pong with binary payload of 126 octets.",
 			Expectation: "Connection is failed immediately with 1002: control frames carry at most 125 octets.",
 			Expect:      outcomes(nil), Close: failWith(codeProtocolError),
-			Run: func(t *T) { t.Send(Pong(bytes.Repeat([]byte{0xfe}, 126))) },
+			Run: func(t *Exchange) { t.Send(Pong(bytes.Repeat([]byte{0xfe}, 126))) },
 		},
 	}
 }
@@ -240,25 +240,25 @@ func rsvCases() []*Case {
 			ID: id, Description: desc,
 			Expectation: "The connection is failed immediately, since RSV must be 0.",
 			Expect:      outcomes(nil), Close: failWith(codeProtocolError),
-			Run: func(t *T) { t.Send(f) },
+			Run: func(t *Exchange) { t.Send(f) },
 		}
 	}
-	echoThenFail := func(id, desc string, rsv byte, send func(t *T, f ...Frame)) *Case {
+	echoThenFail := func(id, desc string, rsv byte, send func(t *Exchange, f ...Frame)) *Case {
 		return &Case{
 			ID: id, Description: desc,
 			Expectation: "Echo for first message is received, but then connection is failed immediately, since RSV must be 0. The Pong is not received.",
 			Expect:      outcomes2(events(Message(true, hello)), nil),
 			Close:       failWith(codeProtocolError),
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				send(t, Text(hello), withRsv(Text(hello), rsv), Ping(nil))
 			},
 		}
 	}
 	return []*Case{
 		fail("3.1", "Send small text message with RSV = 1.", withRsv(Text(hello), 1)),
-		echoThenFail("3.2", "Send small text message, then send again with RSV = 2, then send Ping.", 2, (*T).Send),
-		echoThenFail("3.3", "Send small text message, then send again with RSV = 3, then send Ping. Octets are sent in frame-wise chops.", 3, (*T).SendEach),
-		echoThenFail("3.4", "Send small text message, then send again with RSV = 4, then send Ping. Octets are sent in octet-wise chops.", 4, (*T).SendOctets),
+		echoThenFail("3.2", "Send small text message, then send again with RSV = 2, then send Ping.", 2, (*Exchange).Send),
+		echoThenFail("3.3", "Send small text message, then send again with RSV = 3, then send Ping. Octets are sent in frame-wise chops.", 3, (*Exchange).SendEach),
+		echoThenFail("3.4", "Send small text message, then send again with RSV = 4, then send Ping. Octets are sent in octet-wise chops.", 4, (*Exchange).SendOctets),
 		fail("3.5", "Send small binary message with RSV = 5.", withRsv(Binary([]byte{0x00, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0x00, 0xff}), 5)),
 		fail("3.6", "Send Ping with payload and RSV = 6.", withRsv(Ping(hello), 6)),
 		fail("3.7", "Send Close with RSV = 7.", withRsv(Close(-1, nil), 7)),
@@ -286,7 +286,7 @@ func opcodeCases() []*Case {
 					ID: id, Description: fmt.Sprintf("Send frame with reserved %s Opcode = %d.", kind, op),
 					Expectation: "The connection is failed immediately.",
 					Expect:      outcomes(nil), Close: failWith(codeProtocolError),
-					Run: func(t *T) { t.Send(f) },
+					Run: func(t *Exchange) { t.Send(f) },
 				})
 				continue
 			}
@@ -295,7 +295,7 @@ func opcodeCases() []*Case {
 				Expectation: "Echo for first message is received, but then connection is failed immediately, since reserved opcode frame is used. A Pong is not received.",
 				Expect:      outcomes2(events(Message(true, hello)), nil),
 				Close:       failWith(codeProtocolError),
-				Run:         func(t *T) { t.Send(Text(hello), f, Ping(nil)) },
+				Run:         func(t *Exchange) { t.Send(Text(hello), f, Ping(nil)) },
 			})
 		}
 	}
@@ -306,20 +306,20 @@ func fragmentationCases() []*Case {
 	f1, f2 := []byte("fragment1"), []byte("fragment2")
 	both := []byte("fragment1fragment2")
 	ping := []byte("ping payload")
-	sends := []func(t *T, f ...Frame){(*T).Send, (*T).SendEach, (*T).SendOctets}
+	sends := []func(t *Exchange, f ...Frame){(*Exchange).Send, (*Exchange).SendEach, (*Exchange).SendOctets}
 	how := []string{"", " Octets are sent in frame-wise chops.", " Octets are sent in octet-wise chops."}
 	var cs []*Case
-	failCase := func(id, desc string, send func(*T, ...Frame), frames ...Frame) *Case {
+	failCase := func(id, desc string, send func(*Exchange, ...Frame), frames ...Frame) *Case {
 		return &Case{
 			ID: id, Description: desc,
 			Expectation: "The connection is failed immediately.",
 			Expect:      outcomes(nil), Close: failWith(codeProtocolError),
-			Run: func(t *T) { send(t, frames...) },
+			Run: func(t *Exchange) { send(t, frames...) },
 		}
 	}
 	cs = append(cs,
-		failCase("5.1", "Send Ping fragmented into 2 fragments.", (*T).Send, Frame{Opcode: OpPing, Payload: f1}, Cont(true, f2)),
-		failCase("5.2", "Send Pong fragmented into 2 fragments.", (*T).Send, Frame{Opcode: OpPong, Payload: f1}, Cont(true, f2)),
+		failCase("5.1", "Send Ping fragmented into 2 fragments.", (*Exchange).Send, Frame{Opcode: OpPing, Payload: f1}, Cont(true, f2)),
+		failCase("5.2", "Send Pong fragmented into 2 fragments.", (*Exchange).Send, Frame{Opcode: OpPong, Payload: f1}, Cont(true, f2)),
 	)
 	for i := range 3 {
 		send := sends[i]
@@ -327,7 +327,7 @@ func fragmentationCases() []*Case {
 			ID: fmt.Sprintf("5.%d", 3+i), Description: "Send text Message fragmented into 2 fragments." + how[i],
 			Expectation: "Message is processed and echo'ed back to us.",
 			Expect:      outcomes(events(Message(true, both))),
-			Run:         func(t *T) { send(t, Frag(false, OpText, f1), Cont(true, f2)) },
+			Run:         func(t *Exchange) { send(t, Frag(false, OpText, f1), Cont(true, f2)) },
 		})
 	}
 	for i := range 3 {
@@ -336,7 +336,7 @@ func fragmentationCases() []*Case {
 			ID: fmt.Sprintf("5.%d", 6+i), Description: "Send text Message fragmented into 2 fragments, one ping with payload in-between." + how[i],
 			Expectation: "A pong is received, then the message is echo'ed back to us.",
 			Expect:      outcomes(events(PongEvent(ping), Message(true, both))),
-			Run:         func(t *T) { send(t, Frag(false, OpText, f1), Ping(ping), Cont(true, f2)) },
+			Run:         func(t *Exchange) { send(t, Frag(false, OpText, f1), Ping(ping), Cont(true, f2)) },
 		})
 	}
 	msg := []byte("fragment2")
@@ -356,22 +356,22 @@ func fragmentationCases() []*Case {
 		Expectation: "The connection is failed immediately, since there is no message to continue.",
 		Expect:      outcomes2(events(Message(true, both)), nil),
 		Close:       failWith(codeProtocolError),
-		Run: func(t *T) {
+		Run: func(t *Exchange) {
 			t.Send(Frag(false, OpText, f1), Cont(true, f2), Cont(false, []byte("fragment3")), Text([]byte("fragment4")))
 		},
 	})
 	f3 := []byte("fragment3")
 	cs = append(cs,
 		failCase("5.16", "Repeated 2x: Continuation Frame with FIN = false (where there is nothing to continue), then text Message fragmented into 2 fragments.",
-			(*T).Send, Cont(false, f1), Frag(false, OpText, f2), Cont(true, f3), Cont(false, f1), Frag(false, OpText, f2), Cont(true, f3)),
+			(*Exchange).Send, Cont(false, f1), Frag(false, OpText, f2), Cont(true, f3), Cont(false, f1), Frag(false, OpText, f2), Cont(true, f3)),
 		failCase("5.17", "Repeated 2x: Continuation Frame with FIN = true (where there is nothing to continue), then text Message fragmented into 2 fragments.",
-			(*T).Send, Cont(true, f1), Frag(false, OpText, f2), Cont(true, f3), Cont(true, f1), Frag(false, OpText, f2), Cont(true, f3)),
+			(*Exchange).Send, Cont(true, f1), Frag(false, OpText, f2), Cont(true, f3), Cont(true, f1), Frag(false, OpText, f2), Cont(true, f3)),
 		failCase("5.18", "Send text Message fragmented into 2 fragments, with both frame opcodes set to text, sent in one chop.",
-			(*T).Send, Frag(false, OpText, f1), Frag(true, OpText, f2)),
+			(*Exchange).Send, Frag(false, OpText, f1), Frag(true, OpText, f2)),
 	)
 	frags := [][]byte{[]byte("fragment1"), []byte("fragment2"), []byte("fragment3"), []byte("fragment4"), []byte("fragment5")}
 	pings := [][]byte{[]byte("pongme 1!"), []byte("pongme 2!")}
-	for i, send := range []func(*T, ...Frame){(*T).Send, (*T).SendEach} {
+	for i, send := range []func(*Exchange, ...Frame){(*Exchange).Send, (*Exchange).SendEach} {
 		desc := "A fragmented text message is sent in multiple frames. After sending the first 2 frames of the text message, a Ping is sent. Then we wait for its Pong, then we send 2 more text fragments, another Ping and then the final text fragment. Everything is legal."
 		if i == 1 {
 			desc = "Same as 5.19, but send all frames with SYNC = True. Note, this is only different from 5.19 in the way the fuzzer works."
@@ -380,7 +380,7 @@ func fragmentationCases() []*Case {
 			ID: fmt.Sprintf("5.%d", 19+i), Description: desc,
 			Expectation: "The peer immediately answers the first Ping before it has received the last text message fragment. The peer pong's back the Ping's payload exactly, and echo's the payload of the fragmented message back to us.",
 			Expect:      outcomes(events(PongEvent(pings[0]), PongEvent(pings[1]), Message(true, bytes.Join(frags, nil)))),
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				send(t, Frag(false, OpText, frags[0]), Cont(false, frags[1]), Ping(pings[0]))
 				t.WaitEvents(1)
 				send(t, Cont(false, frags[2]), Cont(false, frags[3]), Ping(pings[1]), Cont(true, frags[4]))
@@ -405,7 +405,7 @@ func utf8Cases() []*Case {
 			ID: id, Description: desc,
 			Expectation: "The message is echo'ed back to us.",
 			Expect:      outcomes(events(Message(true, payload))),
-			Run:         func(t *T) { t.Send(frames...) },
+			Run:         func(t *Exchange) { t.Send(frames...) },
 		}
 	}
 	cs := []*Case{
@@ -425,13 +425,13 @@ func utf8Cases() []*Case {
 			ID: "6.3.1", Description: "Send invalid UTF-8 text message unfragmented.",
 			Expectation: "The connection is failed immediately, since the payload is not valid UTF-8.",
 			Expect:      outcomes(nil), Close: failWith(codeInvalidPayload),
-			Run: func(t *T) { t.Send(Text(bad)) },
+			Run: func(t *Exchange) { t.Send(Text(bad)) },
 		},
 		&Case{
 			ID: "6.3.2", Description: "Send invalid UTF-8 text message in fragments of 1 octet, resulting in frames ending on positions which are not code point ends.",
 			Expectation: "The connection is failed immediately, since the payload is not valid UTF-8.",
 			Expect:      outcomes(nil), Close: failWith(codeInvalidPayload),
-			Run: func(t *T) { t.Send(octetFrames(bad)...) },
+			Run: func(t *Exchange) { t.Send(octetFrames(bad)...) },
 		},
 	)
 	cs = append(cs, failFastCases()...)
@@ -444,7 +444,7 @@ func utf8Cases() []*Case {
 					ID: id, Description: fmt.Sprintf("%s: send a text message with payload which is valid UTF-8 in one fragment. Payload: 0x%x", g.name, p),
 					Expectation: "The message is echo'ed back to us.",
 					Expect:      outcomes(events(Message(true, p))),
-					Run:         func(t *T) { t.Send(Text(p)) },
+					Run:         func(t *Exchange) { t.Send(Text(p)) },
 				})
 				continue
 			}
@@ -452,7 +452,7 @@ func utf8Cases() []*Case {
 				ID: id, Description: fmt.Sprintf("%s: send a text message with payload which is not valid UTF-8 in one fragment. Payload: 0x%x", g.name, p),
 				Expectation: "The connection is failed immediately, since the payload is not valid UTF-8.",
 				Expect:      outcomes(nil), Close: failWith(codeInvalidPayload),
-				Run: func(t *T) { t.Send(Text(p)) },
+				Run: func(t *Exchange) { t.Send(Text(p)) },
 			})
 		}
 	}
@@ -475,7 +475,7 @@ func failFastCases() []*Case {
 	frames := func(cut1, cut2 int) *Case {
 		return &Case{
 			Expect: expect, Close: failWith(codeInvalidPayload), Expectation: exp,
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				t.Send(Frag(false, OpText, payload[:cut1]))
 				t.Quiet()
 				if !t.Open() {
@@ -494,7 +494,7 @@ func failFastCases() []*Case {
 	chops := func(cut1, cut2 int) *Case {
 		return &Case{
 			Expect: expect, Close: failWith(codeInvalidPayload), Expectation: exp,
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				b := Encode(t.Client(), Text(payload))
 				hl := len(b) - len(payload)
 				t.Write(b[:hl+cut1], 0)
@@ -525,12 +525,12 @@ func failFastCases() []*Case {
 	c4.ID = "6.4.4"
 	c4.Description = "Same as 6.4.2, but we send message not in 3 frames, but in 3 chops of the same message frame."
 
-	never := func(id, desc string, run func(t *T)) *Case {
+	never := func(id, desc string, run func(t *Exchange)) *Case {
 		return &Case{
 			ID: id, Extra: true, Description: desc,
 			Expectation: "The connection is failed with 1007 right after the invalid octet; the rest of the message is never sent.",
 			Expect:      outcomes(events(markA)), Close: failWith(codeInvalidPayload),
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				run(t)
 				if t.Open() && !t.WaitFailFast() {
 					t.Mark("timeout B")
@@ -540,7 +540,7 @@ func failFastCases() []*Case {
 	}
 	big := repeat("*", 64<<10)
 	c5 := never("6.4.5", "Send the header of a 64 KiB text frame and its first 1000 octets (valid), wait, then one octet 0xff, and never the rest of the frame.",
-		func(t *T) {
+		func(t *Exchange) {
 			b := Encode(t.Client(), Text(append(big[:1000:1000], append([]byte{0xff}, big[1001:]...)...)))
 			hl := len(b) - len(big)
 			t.Write(b[:hl+1000], 0)
@@ -552,7 +552,7 @@ func failFastCases() []*Case {
 			t.Write(b[hl+1000:hl+1001], 0)
 		})
 	c6 := never("6.4.6", "Send a text frame ending in the lead octet 0xe2 of a 3-byte code point, wait, then a continuation frame announcing 10 octets of which only the first, 0x28 (not a continuation octet), is sent.",
-		func(t *T) {
+		func(t *Exchange) {
 			t.Send(Frag(false, OpText, []byte("a\xe2")))
 			t.Quiet()
 			if !t.Open() {
@@ -564,7 +564,7 @@ func failFastCases() []*Case {
 			t.Send(f)
 		})
 	c7 := never("6.4.7", "Send a text frame announcing 20 octets: \"κόσμε\" then 0xed, wait, then 0xa0 (a surrogate), and never the rest.",
-		func(t *T) {
+		func(t *Exchange) {
 			p := append([]byte(kappa+"\xed\xa0"), repeat("*", 20-len(kappa)-2)...)
 			b := Encode(t.Client(), Text(p))
 			hl := len(b) - len(p)
@@ -587,31 +587,31 @@ func closeCases() []*Case {
 			ID: "7.1.1", Description: "Send a message followed by a close frame.",
 			Expectation: "Echoed message followed by clean close with normal code.",
 			Expect:      outcomes(events(Message(true, hello))), Close: normal,
-			Run: func(t *T) { t.Send(Text(hello), Close(codeNormal, nil)) },
+			Run: func(t *Exchange) { t.Send(Text(hello), Close(codeNormal, nil)) },
 		},
 		{
 			ID: "7.1.2", Description: "Send two close frames.",
 			Expectation: "Clean close with normal code. Second close frame ignored.",
 			Expect:      outcomes(nil), Close: normal,
-			Run: func(t *T) { t.Send(Close(codeNormal, nil), Close(-1, nil)) },
+			Run: func(t *Exchange) { t.Send(Close(codeNormal, nil), Close(-1, nil)) },
 		},
 		{
 			ID: "7.1.3", Description: "Send a ping after close message.",
 			Expectation: "Clean close with normal code, no pong.",
 			Expect:      outcomes(nil), Close: normal,
-			Run: func(t *T) { t.Send(Close(codeNormal, nil), Ping(nil)) },
+			Run: func(t *Exchange) { t.Send(Close(codeNormal, nil), Ping(nil)) },
 		},
 		{
 			ID: "7.1.4", Description: "Send text message after sending a close frame.",
 			Expectation: "Clean close with normal code. Text message ignored.",
 			Expect:      outcomes(nil), Close: normal,
-			Run: func(t *T) { t.Send(Close(codeNormal, nil), Text(hello)) },
+			Run: func(t *Exchange) { t.Send(Close(codeNormal, nil), Text(hello)) },
 		},
 		{
 			ID: "7.1.5", Description: "Send message fragment1 followed by close then fragment.",
 			Expectation: "Clean close with normal code.",
 			Expect:      outcomes(nil), Close: normal,
-			Run: func(t *T) {
+			Run: func(t *Exchange) {
 				t.Send(Frag(false, OpText, []byte("fragment1")), Close(codeNormal, nil), Cont(true, []byte("fragment2")))
 			},
 		},
@@ -621,11 +621,11 @@ func closeCases() []*Case {
 		ID: "7.1.6", Description: "Send 256K message followed by close then a ping.", Informational: true,
 		Expectation: "Case outcome depends on implementation defined close behavior. Message and close frame are sent back to back. If the close frame is processed before the text message write is complete (as can happen in asynchronous processing models) the close frame is processed first and the text message may not be received or may only be partially received.",
 		Expect:      outcomes2(events(Message(true, big), Message(true, hello)), nil), Close: normal,
-		Run: func(t *T) { t.Send(Text(big), Text(hello), Close(codeNormal, nil), Ping(nil)) },
+		Run: func(t *Exchange) { t.Send(Text(big), Text(hello), Close(codeNormal, nil), Ping(nil)) },
 	})
 
 	closeWith := func(id, desc, exp string, f Frame, ce CloseExpect) *Case {
-		return &Case{ID: id, Description: desc, Expectation: exp, Expect: outcomes(nil), Close: ce, Run: func(t *T) { t.Send(f) }}
+		return &Case{ID: id, Description: desc, Expectation: exp, Expect: outcomes(nil), Close: ce, Run: func(t *Exchange) { t.Send(f) }}
 	}
 	protocolError := CloseExpect{Codes: []int{codeProtocolError}}
 	cs = append(cs,
@@ -700,7 +700,7 @@ func limitCases(opts Options) []*Case {
 				ID: fmt.Sprintf("9.%d.%d", gi+1, i+1), Heavy: n >= heavyThresholdBytes, Timeout: timeout,
 				Description: fmt.Sprintf("Send %s message with payload of length %d.", k.name, n),
 				Expectation: fmt.Sprintf("Receive echo'ed %s message (with payload as sent).", k.name),
-				Run: func(t *T) {
+				Run: func(t *Exchange) {
 					p := payload(k.text, n)
 					t.Expect(OK, Message(k.text, p))
 					t.Send(Frag(true, k.op, p))
@@ -716,7 +716,7 @@ func limitCases(opts Options) []*Case {
 				ID: fmt.Sprintf("9.%d.%d", gi+3, i+1), Heavy: n >= heavyThresholdBytes, Timeout: timeout,
 				Description: fmt.Sprintf("Send fragmented %s message with message payload of length %d. Sent out in fragments of %d.", k.name, n, frag),
 				Expectation: fmt.Sprintf("Receive echo'ed %s message (with payload as sent).", k.name),
-				Run: func(t *T) {
+				Run: func(t *Exchange) {
 					p := payload(k.text, n)
 					t.Expect(OK, Message(k.text, p))
 					var frames []Frame
@@ -740,7 +740,7 @@ func limitCases(opts Options) []*Case {
 				ID: fmt.Sprintf("9.%d.%d", gi+5, i+1), Timeout: timeout,
 				Description: fmt.Sprintf("Send %s message with payload of length %d. Sent out data in chops of %d octets.", k.name, n, chop),
 				Expectation: fmt.Sprintf("Receive echo'ed %s message (with payload as sent).", k.name),
-				Run: func(t *T) {
+				Run: func(t *Exchange) {
 					p := payload(k.text, n)
 					t.Expect(OK, Message(k.text, p))
 					t.SendChopped(chop, Frag(true, k.op, p))
@@ -764,7 +764,7 @@ func limitCases(opts Options) []*Case {
 				Description: fmt.Sprintf("Send %d %s messages of payload size %d to measure implementation/network RTT (round trip time) / latency.", count, kind, n),
 				Expectation: fmt.Sprintf("Receive echo'ed %s messages (with payload as sent).", kind),
 				Expect:      outcomes(events(Mark(fmt.Sprintf("%d echoes", count)))),
-				Run: func(t *T) {
+				Run: func(t *Exchange) {
 					for k := range count {
 						t.Send(frame)
 						if !t.s.wait(timeout, func() bool { return len(t.s.events) > k || t.s.peerDone() }) {
@@ -795,7 +795,7 @@ func limitCases(opts Options) []*Case {
 				Description: fmt.Sprintf("Send the header of a binary frame of %d octets, one more than the peer's limit, and 1000 octets of it.", max+1),
 				Expectation: "The connection is failed with 1009 (message too big) without waiting for the payload.",
 				Expect:      outcomes(nil), Close: failWith(codeMessageTooBig),
-				Run: func(t *T) {
+				Run: func(t *Exchange) {
 					f := Binary(binaryPattern(1000))
 					f.Length, f.LengthSet = uint64(max+1), true
 					t.Send(f)
@@ -806,7 +806,7 @@ func limitCases(opts Options) []*Case {
 				Description: fmt.Sprintf("Send a fragmented binary message: a frame of 1000 octets, then the header of a continuation frame that brings the message to %d octets, one more than the peer's limit.", max+1),
 				Expectation: "The connection is failed with 1009 (message too big) without waiting for the payload.",
 				Expect:      outcomes(nil), Close: failWith(codeMessageTooBig),
-				Run: func(t *T) {
+				Run: func(t *Exchange) {
 					f := Cont(true, binaryPattern(10))
 					f.Length, f.LengthSet = uint64(max+1-1000), true
 					t.Send(Frag(false, OpBinary, binaryPattern(1000)), f)
@@ -833,6 +833,6 @@ func miscCases() []*Case {
 		Description: "Send text message with payload of length 65536 auto-fragmented with autoFragmentSize = 1300.",
 		Expectation: "Receive echo'ed text message (with payload as sent). Clean close with normal code.",
 		Expect:      outcomes(events(Message(true, p))),
-		Run:         func(t *T) { t.Send(frames...) },
+		Run:         func(t *Exchange) { t.Send(frames...) },
 	}}
 }

@@ -110,7 +110,7 @@ func acceptServer(t *testing.T, tr transport) Target {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		defer wg.Done()
-		c, err := ws.Accept(w, r, &ws.AcceptOptions{Compression: ws.CompressionOptions{Enabled: true}})
+		c, err := ws.Accept(w, r, &ws.AcceptOptions{ConnOptions: ws.ConnOptions{Compression: ws.CompressionOptions{Enabled: true}}})
 		if err != nil {
 			return
 		}
@@ -153,7 +153,7 @@ func upgradeServer(t *testing.T, tr transport) Target {
 					mu.Unlock()
 				}()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				c, err := ws.Upgrade(ctx, nc, &ws.AcceptOptions{Compression: ws.CompressionOptions{Enabled: true}})
+				c, err := ws.Upgrade(ctx, nc, &ws.AcceptOptions{ConnOptions: ws.ConnOptions{Compression: ws.CompressionOptions{Enabled: true}}})
 				cancel()
 				if err != nil {
 					nc.Close()
@@ -188,7 +188,7 @@ func dialClient(t *testing.T, tr transport) Target {
 	return Target{Client: &ClientTarget{
 		Listener: tr.listen(t),
 		Connect: func(ctx context.Context, u string, protocols []string) error {
-			c, _, err := ws.Dial(ctx, u, &ws.DialOptions{NetDial: tr.dial, Subprotocols: protocols, Compression: ws.CompressionOptions{Enabled: true}})
+			c, _, err := ws.Dial(ctx, u, &ws.DialOptions{NetDial: tr.dial, Subprotocols: protocols, ConnOptions: ws.ConnOptions{Compression: ws.CompressionOptions{Enabled: true}}})
 			if err != nil {
 				return err
 			}
@@ -212,7 +212,7 @@ func clientClient(t *testing.T, tr transport) Target {
 				return err
 			}
 			defer nc.Close()
-			c, _, err := ws.Client(ctx, nc, u, &ws.DialOptions{Subprotocols: protocols, Compression: ws.CompressionOptions{Enabled: true}})
+			c, _, err := ws.Client(ctx, nc, u, &ws.DialOptions{Subprotocols: protocols, ConnOptions: ws.ConnOptions{Compression: ws.CompressionOptions{Enabled: true}}})
 			if err != nil {
 				return err
 			}

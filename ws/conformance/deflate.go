@@ -202,7 +202,7 @@ func (p *pmd) deflate(msg []byte) []byte {
 
 // SendCompressed sends msg compressed, in frames of at most frag bytes of
 // compressed payload (0: one frame), RSV1 on the first (RFC 7692 §6).
-func (t *T) SendCompressed(text bool, msg []byte, frag int) {
+func (t *Exchange) SendCompressed(text bool, msg []byte, frag int) {
 	op := byte(OpBinary)
 	if text {
 		op = OpText
@@ -263,7 +263,7 @@ func compressionCases(opts Options) []*Case {
 				Description: fmt.Sprintf("Offer %q (a server), answer %q (a client). Send %d compressed %s messages of %d bytes, in frames of %d bytes (0: unfragmented).",
 					d.offer(), d.answer(), count, kind, size, frag),
 				Expectation: "Receive echo'ed messages (with payload as sent, compressed or not), in order. Clean close with normal code.",
-				Run: func(t *T) {
+				Run: func(t *Exchange) {
 					var want []Event
 					for m := range count {
 						p := mk(m+1, size)

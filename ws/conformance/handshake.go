@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// H is what a handshake case uses: raw HTTP against a server under test,
-// or raw answers to a client under test.
-type H struct {
+// HandshakeExchange is what a handshake case uses: raw HTTP against a
+// server under test, or raw answers to a client under test.
+type HandshakeExchange struct {
 	r         *runner
 	c         *Case
 	conns     []net.Conn
@@ -20,7 +20,7 @@ type H struct {
 	clientErr string
 }
 
-func (h *H) cleanup() string {
+func (h *HandshakeExchange) cleanup() string {
 	for _, nc := range h.conns {
 		nc.Close()
 	}
@@ -34,15 +34,15 @@ func (h *H) cleanup() string {
 }
 
 // Host is the Host header value of the server under test.
-func (h *H) Host() string { return h.r.target.Server.Host }
+func (h *HandshakeExchange) Host() string { return h.r.target.Server.Host }
 
 // Path is the request target of the server's echo endpoint.
-func (h *H) Path() string { return h.r.target.Server.Path }
+func (h *HandshakeExchange) Path() string { return h.r.target.Server.Path }
 
 // RoundTrip sends a raw request on a new connection to the server under
 // test and reads the response head. The connection is closed when the case
 // ends.
-func (h *H) RoundTrip(req []byte) (*http.Response, net.Conn, *bufio.Reader, error) {
+func (h *HandshakeExchange) RoundTrip(req []byte) (*http.Response, net.Conn, *bufio.Reader, error) {
 	nc, err := h.r.dial()
 	if err != nil {
 		return nil, nil, nil, err
@@ -64,7 +64,7 @@ func (h *H) RoundTrip(req []byte) (*http.Response, net.Conn, *bufio.Reader, erro
 // Echo checks that an opened connection works: a text message comes back
 // and the close handshake completes cleanly. early, if set, is a message
 // already sent behind the request.
-func (h *H) Echo(nc net.Conn, br *bufio.Reader, client bool, early []byte) (Verdict, string) {
+func (h *HandshakeExchange) Echo(nc net.Conn, br *bufio.Reader, client bool, early []byte) (Verdict, string) {
 	s := newSession(nc, br, client)
 	msg := []byte("Hello, handshake!")
 	c := &Case{Expect: map[Verdict][]Event{OK: {Message(true, msg)}}}
@@ -83,7 +83,7 @@ func (h *H) Echo(nc net.Conn, br *bufio.Reader, client bool, early []byte) (Verd
 
 // Accept has the client under test connect and returns its request; the
 // case answers it on nc.
-func (h *H) Accept() (*http.Request, net.Conn, *bufio.Reader, error) {
+func (h *HandshakeExchange) Accept() (*http.Request, net.Conn, *bufio.Reader, error) {
 	a, done, err := h.r.startClient(h.c)
 	h.done = done
 	if err != nil {
@@ -98,18 +98,18 @@ func (h *H) Accept() (*http.Request, net.Conn, *bufio.Reader, error) {
 
 // ClientError waits for the client under test to return and gives its
 // error ("" for none).
-func (h *H) ClientError() (string, bool) {
+func (h *HandshakeExchange) ClientError() (string, bool) {
 	h.clientErr = waitClient(h.done, h.r.opts.FailTimeout)
 	return h.clientErr, h.clientErr != "client did not return"
 }
 
 // serverValid is a request the server must accept.
-func serverValid(id, desc string, build func(h *H, key string) []byte) *Case {
+func serverValid(id, desc string, build func(h *HandshakeExchange, key string) []byte) *Case {
 	return &Case{
 		ID: id, For: Server, Extra: true,
 		Description: desc,
 		Expectation: "101 Switching Protocols with the right Sec-WebSocket-Accept and no subprotocol or extension; then an echo and a clean close.",
-		Handshake: func(h *H) (Verdict, string) {
+		Handshake: func(h *HandshakeExchange) (Verdict, string) {
 			key := newKey()
 			resp, nc, br, err := h.RoundTrip(build(h, key))
 			if err != nil {
@@ -125,7 +125,7 @@ func serverValid(id, desc string, build func(h *H, key string) []byte) *Case {
 
 // serverInvalid is a request the server must refuse with status (or any
 // 4xx when status is 0).
-func serverInvalid(id, desc string, status int, wantHeader string, build func(h *H, key string) []byte) *Case {
+func serverInvalid(id, desc string, status int, wantHeader string, build func(h *HandshakeExchange, key string) []byte) *Case {
 	exp := "The server refuses with a 4xx status and does not switch protocols."
 	if status != 0 {
 		exp = fmt.Sprintf("The server refuses with %d %s", status, http.StatusText(status))
@@ -137,7 +137,7 @@ func serverInvalid(id, desc string, status int, wantHeader string, build func(h 
 	return &Case{
 		ID: id, For: Server, Extra: true,
 		Description: desc, Expectation: exp,
-		Handshake: func(h *H) (Verdict, string) {
+		Handshake: func(h *HandshakeExchange) (Verdict, string) {
 			resp, _, _, err := h.RoundTrip(build(h, newKey()))
 			if err != nil {
 				return Failed, "no HTTP response: " + err.Error()
@@ -170,7 +170,7 @@ func clientValid(id, desc string, protocols []string, answer func(key string) []
 		ID: id, For: Client, Extra: true, Subprotocols: protocols,
 		Description: desc,
 		Expectation: "The client opens the connection, echoes and closes cleanly.",
-		Handshake: func(h *H) (Verdict, string) {
+		Handshake: func(h *HandshakeExchange) (Verdict, string) {
 			req, nc, br, err := h.Accept()
 			if err != nil {
 				return Failed, err.Error()
@@ -190,7 +190,7 @@ func clientInvalid(id, desc string, protocols []string, answer func(key string) 
 		ID: id, For: Client, Extra: true, Subprotocols: protocols,
 		Description: desc,
 		Expectation: "The client fails the opening handshake: it reports an error and sends nothing.",
-		Handshake: func(h *H) (Verdict, string) {
+		Handshake: func(h *HandshakeExchange) (Verdict, string) {
 			req, nc, _, err := h.Accept()
 			if err != nil {
 				return Failed, err.Error()
@@ -216,16 +216,16 @@ func clientInvalid(id, desc string, protocols []string, answer func(key string) 
 }
 
 func handshakeCases() []*Case {
-	std := func(extra []string, drop ...string) func(h *H, key string) []byte {
-		return func(h *H, key string) []byte { return request(h.Host(), h.Path(), key, extra, drop...) }
+	std := func(extra []string, drop ...string) func(h *HandshakeExchange, key string) []byte {
+		return func(h *HandshakeExchange, key string) []byte { return request(h.Host(), h.Path(), key, extra, drop...) }
 	}
-	raw := func(format string) func(h *H, key string) []byte {
-		return func(h *H, key string) []byte {
+	raw := func(format string) func(h *HandshakeExchange, key string) []byte {
+		return func(h *HandshakeExchange, key string) []byte {
 			return []byte(strings.NewReplacer("HOST", h.Host(), "PATH", h.Path(), "KEY", key).Replace(format))
 		}
 	}
-	bad := func(keyValue string) func(h *H, key string) []byte {
-		return func(h *H, key string) []byte {
+	bad := func(keyValue string) func(h *HandshakeExchange, key string) []byte {
+		return func(h *HandshakeExchange, key string) []byte {
 			return request(h.Host(), h.Path(), keyValue, nil)
 		}
 	}
@@ -240,14 +240,14 @@ func handshakeCases() []*Case {
 		serverValid("0.1.5", "An unknown extension offered: the server must not accept it.",
 			std([]string{"Sec-WebSocket-Extensions: x-glassnet-unknown; a=1"})),
 		serverValid("0.1.6", "A same-origin Origin, a User-Agent and a query string in the request target.",
-			func(h *H, key string) []byte {
+			func(h *HandshakeExchange, key string) []byte {
 				return request(h.Host(), h.Path()+"?a=1&b=%20", key, []string{"Origin: http://" + h.Host(), "User-Agent: conformance"})
 			}),
 		{
 			ID: "0.1.7", For: Server, Extra: true,
 			Description: "A text frame sent in the same write as the request, before the response.",
 			Expectation: "101, then both the early message and a later one are echoed; clean close.",
-			Handshake: func(h *H) (Verdict, string) {
+			Handshake: func(h *HandshakeExchange) (Verdict, string) {
 				key := newKey()
 				early := []byte("sent with the request")
 				resp, nc, br, err := h.RoundTrip(append(request(h.Host(), h.Path(), key, nil), Encode(true, Text(early))...))
@@ -264,19 +264,19 @@ func handshakeCases() []*Case {
 		serverInvalid("0.2.2", "Sec-WebSocket-Key of 17 bytes.", 400, "", bad("AAECAwQFBgcICQoLDA0ODxA=")),
 		serverInvalid("0.2.3", "Sec-WebSocket-Key that is not base64.", 400, "", bad("not base64 at all!!!!!==")),
 		serverInvalid("0.2.4", "No Sec-WebSocket-Key.", 400, "", std(nil, "Sec-WebSocket-Key")),
-		serverInvalid("0.2.5", "Two Sec-WebSocket-Key headers.", 400, "", func(h *H, key string) []byte {
+		serverInvalid("0.2.5", "Two Sec-WebSocket-Key headers.", 400, "", func(h *HandshakeExchange, key string) []byte {
 			return request(h.Host(), h.Path(), key, []string{"Sec-WebSocket-Key: " + newKey()})
 		}),
-		serverInvalid("0.2.6", "Sec-WebSocket-Version 8.", 426, "Sec-WebSocket-Version: 13", func(h *H, key string) []byte {
+		serverInvalid("0.2.6", "Sec-WebSocket-Version 8.", 426, "Sec-WebSocket-Version: 13", func(h *HandshakeExchange, key string) []byte {
 			return request(h.Host(), h.Path(), key, []string{"Sec-WebSocket-Version: 8"}, "Sec-WebSocket-Version")
 		}),
 		serverInvalid("0.2.7", "No Sec-WebSocket-Version.", 0, "", std(nil, "Sec-WebSocket-Version")),
 		serverInvalid("0.2.8", "Sec-WebSocket-Version 13 and 8 in two headers.", 0, "", std([]string{"Sec-WebSocket-Version: 8"})),
 		serverInvalid("0.2.9", "No Upgrade header.", 0, "", std(nil, "Upgrade")),
-		serverInvalid("0.2.10", "Upgrade: h2c.", 0, "", func(h *H, key string) []byte {
+		serverInvalid("0.2.10", "Upgrade: h2c.", 0, "", func(h *HandshakeExchange, key string) []byte {
 			return request(h.Host(), h.Path(), key, []string{"Upgrade: h2c"}, "Upgrade")
 		}),
-		serverInvalid("0.2.11", "Connection: keep-alive, without upgrade.", 400, "", func(h *H, key string) []byte {
+		serverInvalid("0.2.11", "Connection: keep-alive, without upgrade.", 400, "", func(h *HandshakeExchange, key string) []byte {
 			return request(h.Host(), h.Path(), key, []string{"Connection: keep-alive"}, "Connection")
 		}),
 		serverInvalid("0.2.12", "No Host header.", 400, "", std(nil, "Host")),

@@ -245,7 +245,7 @@ func (r *runner) runCase(c *Case) Result {
 	start := time.Now()
 	res := Result{Case: c, Target: r.target.Name, Role: r.role, CloseCode: -1}
 	if c.Handshake != nil {
-		h := &H{r: r, c: c}
+		h := &HandshakeExchange{r: r, c: c}
 		res.Behavior, res.Detail = c.Handshake(h)
 		if err := h.cleanup(); err != "" && res.Behavior == OK {
 			res.Behavior, res.Detail = Failed, err
@@ -272,7 +272,7 @@ func (r *runner) runCase(c *Case) Result {
 		res.Duration = time.Since(start)
 		return res
 	}
-	t := &T{s: s, opts: &r.opts, expect: maps.Clone(c.Expect)}
+	t := &Exchange{s: s, opts: &r.opts, expect: maps.Clone(c.Expect)}
 	if t.expect == nil {
 		t.expect = map[Verdict][]Event{}
 	}

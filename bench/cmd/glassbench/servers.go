@@ -21,7 +21,7 @@ import (
 // the caller a new slice per message, gorilla's and coder's Read do too).
 
 func glassnetHandler(w http.ResponseWriter, r *http.Request) {
-	c, err := ws.Accept(w, r, &ws.AcceptOptions{MaxMessageSize: -1})
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: -1}})
 	if err != nil {
 		return
 	}
@@ -52,7 +52,7 @@ func glassnetHandler(w http.ResponseWriter, r *http.Request) {
 // measured with their own model, a goroutine per connection blocked in a
 // read.
 func glassnetIdleHandler(w http.ResponseWriter, r *http.Request) {
-	c, err := ws.Accept(w, r, &ws.AcceptOptions{MaxMessageSize: -1})
+	c, err := ws.Accept(w, r, &ws.AcceptOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: -1}})
 	if err != nil {
 		return
 	}

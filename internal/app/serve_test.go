@@ -1,0 +1,98 @@
+package app
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+)
+
+// scriptedPacketConn answers ReadFrom from a script: each entry is an error
+// or, when nil, a datagram "ping"; after the script it reports the close.
+type scriptedPacketConn struct {
+	net.PacketConn // nil: only the methods below are called
+	mu             sync.Mutex
+	script         []error
+	reads          int
+	written        [][]byte
+}
+
+func (c *scriptedPacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reads == len(c.script) {
+		return 0, nil, net.ErrClosed
+	}
+	err := c.script[c.reads]
+	c.reads++
+	if err != nil {
+		return 0, nil, &net.OpError{Op: "read", Net: "udp", Err: err}
+	}
+	return copy(b, "ping"), &net.UDPAddr{IP: net.IPv4(10, 200, 0, 1), Port: 5000}, nil
+}
+
+func (c *scriptedPacketConn) WriteTo(b []byte, _ net.Addr) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.written = append(c.written, bytes.Clone(b))
+	return len(b), nil
+}
+
+func (c *scriptedPacketConn) LocalAddr() net.Addr {
+	return &net.UDPAddr{IP: net.IPv4(10, 200, 0, 2), Port: 8080}
+}
+
+// TestEchoUDPGivesUp checks that UDP echo counts read errors it does not
+// expect, keeps echoing after a few, and gives up with a message after a
+// run of them instead of spinning.
+func TestEchoUDPGivesUp(t *testing.T) {
+	t.Parallel()
+	eio := syscall.EIO
+	t.Run("recovers", func(t *testing.T) {
+		t.Parallel()
+		pc := &scriptedPacketConn{script: []error{eio, eio, nil, eio, nil}}
+		var errs atomic.Uint64
+		var log bytes.Buffer
+		echoUDP(pc, &errs, &log)
+		if got := errs.Load(); got != 3 {
+			t.Errorf("counted %d errors, want 3", got)
+		}
+		if len(pc.written) != 2 || log.Len() != 0 {
+			t.Errorf("echoed %d datagrams (want 2), logged %q", len(pc.written), log.String())
+		}
+	})
+	t.Run("gives up", func(t *testing.T) {
+		t.Parallel()
+		script := []error{nil}
+		for range echoUDPMaxErrors + 5 {
+			script = append(script, eio)
+		}
+		pc := &scriptedPacketConn{script: script}
+		var errs atomic.Uint64
+		var log bytes.Buffer
+		echoUDP(pc, &errs, &log)
+		if got := errs.Load(); got != echoUDPMaxErrors {
+			t.Errorf("counted %d errors, want %d", got, echoUDPMaxErrors)
+		}
+		if pc.reads != echoUDPMaxErrors+1 {
+			t.Errorf("read %d times after giving up, want %d", pc.reads, echoUDPMaxErrors+1)
+		}
+		want := "glassnet: udp echo on 10.200.0.2:8080 gives up after 10 read errors in a row; the last: read udp: input/output error"
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("logged %q, want %q", log.String(), want)
+		}
+	})
+	t.Run("close is no error", func(t *testing.T) {
+		t.Parallel()
+		pc := &scriptedPacketConn{}
+		var errs atomic.Uint64
+		var log bytes.Buffer
+		echoUDP(pc, &errs, &log)
+		if errs.Load() != 0 || log.Len() != 0 {
+			t.Errorf("a close counted %d errors, logged %q", errs.Load(), log.String())
+		}
+	})
+}

@@ -1,0 +1,306 @@
+package trace
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Link types ReadPCAPNG knows the packets of.
+const (
+	pngLinkTypeEthernet = 1
+	pngLinkTypeIPv4     = 228
+	pngLinkTypeIPv6     = 229
+)
+
+// maxPCAPNGBlock bounds one block ReadPCAPNG reads.
+const maxPCAPNGBlock = 16 << 20
+
+// ReadPCAPNG reads a pcapng capture, as PCAPNG writes it, back into link
+// "packet" events: Node is the interface's name (one per node), Dir comes
+// from epb_flags, ID from epb_packetid (else the packets are numbered from
+// 1), T is the time since the first packet, Data the packet's bytes (the
+// IP packet; an Ethernet frame's header is left out), and the "frames"
+// field lists the ws frames the comment names. Summary and the other
+// fields are read from the IP, TCP, UDP or ICMP headers (DescribeIP).
+// Blocks of other types are skipped; both byte orders are read. A capture
+// that ends inside a block, or a block that is malformed, stops the
+// reading: the packets before it are returned with an error that names
+// the block's offset.
+func ReadPCAPNG(r io.Reader) ([]Event, error) {
+	pr := &pngReader{r: r}
+	var (
+		events []Event
+		ifaces []pngIface
+		first  time.Time
+		seq    uint64
+	)
+	for {
+		typ, body, err := pr.block()
+		if err != nil {
+			relativeSeqs(events)
+			if err == io.EOF {
+				return events, nil
+			}
+			return events, err
+		}
+		switch typ {
+		case pngSHB:
+			ifaces = ifaces[:0] // interface numbers restart per section
+		case pngIDB:
+			ifc, err := pr.idb(body)
+			if err != nil {
+				return events, err
+			}
+			ifaces = append(ifaces, ifc)
+		case pngEPB:
+			e, ts, err := pr.epb(body, ifaces)
+			if err != nil {
+				return events, err
+			}
+			if first.IsZero() {
+				first = ts
+			}
+			e.T = ts.Sub(first)
+			seq++
+			if e.ID == 0 {
+				e.ID = seq
+			}
+			events = append(events, e)
+		}
+	}
+}
+
+type pngIface struct {
+	name     string
+	linkType uint16
+	perSec   uint64 // timestamp units per second (if_tsresol)
+}
+
+type pngReader struct {
+	r     io.Reader
+	order binary.ByteOrder
+	off   int64 // offset of the next block
+	cur   int64 // offset of the block being read
+	hdr   [12]byte
+	buf   []byte
+}
+
+func (pr *pngReader) errorf(format string, args ...any) error {
+	return fmt.Errorf("trace: pcapng: block at offset %d: %s", pr.cur, fmt.Sprintf(format, args...))
+}
+
+// block reads the next block and returns its type and body (without the
+// type, the lengths and the trailing length). io.EOF means a clean end.
+func (pr *pngReader) block() (uint32, []byte, error) {
+	pr.cur = pr.off
+	n, err := io.ReadFull(pr.r, pr.hdr[:8])
+	if err == io.EOF {
+		return 0, nil, io.EOF
+	}
+	if err != nil {
+		return 0, nil, pr.errorf("cut short after %d bytes", n)
+	}
+	le := binary.LittleEndian
+	if pr.order == nil || le.Uint32(pr.hdr[:4]) == pngSHB {
+		if le.Uint32(pr.hdr[:4]) != pngSHB {
+			return 0, nil, pr.errorf("not a pcapng file (no section header first)")
+		}
+		// The byte-order magic follows the length.
+		if _, err := io.ReadFull(pr.r, pr.hdr[8:12]); err != nil {
+			return 0, nil, pr.errorf("section header cut short")
+		}
+		switch {
+		case le.Uint32(pr.hdr[8:12]) == pngByteOrder:
+			pr.order = binary.LittleEndian
+		case binary.BigEndian.Uint32(pr.hdr[8:12]) == pngByteOrder:
+			pr.order = binary.BigEndian
+		default:
+			return 0, nil, pr.errorf("bad byte-order magic %x", pr.hdr[8:12])
+		}
+		return pr.rest(pngSHB, 12)
+	}
+	return pr.rest(pr.order.Uint32(pr.hdr[:4]), 8)
+}
+
+// rest reads the rest of a block whose first have bytes are in pr.hdr.
+func (pr *pngReader) rest(typ uint32, have int) (uint32, []byte, error) {
+	total := pr.order.Uint32(pr.hdr[4:8])
+	if total < 12 || total%4 != 0 || total > maxPCAPNGBlock || int(total) < have+4 {
+		return 0, nil, pr.errorf("bad block length %d", total)
+	}
+	if cap(pr.buf) < int(total) {
+		pr.buf = make([]byte, total)
+	}
+	b := pr.buf[:total]
+	copy(b, pr.hdr[:have])
+	if n, err := io.ReadFull(pr.r, b[have:]); err != nil {
+		return 0, nil, pr.errorf("cut short: %d of %d bytes", have+n, total)
+	}
+	if trail := pr.order.Uint32(b[total-4:]); trail != total {
+		return 0, nil, pr.errorf("trailing length %d differs from %d", trail, total)
+	}
+	pr.off += int64(total)
+	return typ, b[8 : total-4], nil
+}
+
+// options calls f for each option in b, up to opt_endofopt.
+func (pr *pngReader) options(b []byte, f func(code uint16, v []byte)) error {
+	for len(b) >= 4 {
+		code, n := pr.order.Uint16(b[:2]), int(pr.order.Uint16(b[2:4]))
+		b = b[4:]
+		if code == pngOptEnd {
+			return nil
+		}
+		padded := (n + 3) &^ 3
+		if padded > len(b) {
+			return pr.errorf("option %d of %d bytes runs past the block", code, n)
+		}
+		f(code, b[:n])
+		b = b[padded:]
+	}
+	return nil
+}
+
+func (pr *pngReader) idb(b []byte) (pngIface, error) {
+	if len(b) < 8 {
+		return pngIface{}, pr.errorf("interface description of %d bytes", len(b))
+	}
+	ifc := pngIface{linkType: pr.order.Uint16(b[:2]), perSec: 1e6}
+	err := pr.options(b[8:], func(code uint16, v []byte) {
+		switch code {
+		case pngOptIfName:
+			ifc.name = string(v)
+		case pngOptIfTSResol:
+			if len(v) < 1 {
+				return
+			}
+			r := v[0]
+			switch {
+			case r&0x80 != 0 && r&0x7f < 64:
+				ifc.perSec = 1 << (r & 0x7f)
+			case r&0x80 == 0 && r <= 19:
+				ifc.perSec = 1
+				for range r {
+					ifc.perSec *= 10
+				}
+			}
+		}
+	})
+	return ifc, err
+}
+
+func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) {
+	if len(b) < 20 {
+		return Event{}, time.Time{}, pr.errorf("packet block of %d bytes", len(b))
+	}
+	idx := pr.order.Uint32(b[0:4])
+	if int(idx) >= len(ifaces) {
+		return Event{}, time.Time{}, pr.errorf("packet on interface %d of %d", idx, len(ifaces))
+	}
+	ifc := ifaces[idx]
+	ts := uint64(pr.order.Uint32(b[4:8]))<<32 | uint64(pr.order.Uint32(b[8:12]))
+	capLen := pr.order.Uint32(b[12:16])
+	if uint64(capLen) > uint64(len(b)-20) {
+		return Event{}, time.Time{}, pr.errorf("captured length %d past the block", capLen)
+	}
+	data := b[20 : 20+capLen]
+	e := Event{Node: ifc.name, Layer: LayerLink, Name: "packet"}
+	var comment string
+	err := pr.options(b[20+(int(capLen)+3)&^3:], func(code uint16, v []byte) {
+		switch code {
+		case pngOptEPBFlags:
+			if len(v) >= 4 {
+				switch pr.order.Uint32(v) & 3 {
+				case pngFlagInbound:
+					e.Dir = In
+				case pngFlagOutbound:
+					e.Dir = Out
+				}
+			}
+		case pngOptEPBPacket:
+			if len(v) >= 8 {
+				e.ID = pr.order.Uint64(v)
+			}
+		case pngOptComment:
+			comment = string(v)
+		}
+	})
+	if err != nil {
+		return Event{}, time.Time{}, err
+	}
+	sec, frac := ts/ifc.perSec, ts%ifc.perSec
+	t := time.Unix(int64(sec), int64(float64(frac)/float64(ifc.perSec)*1e9))
+
+	ip := data
+	switch ifc.linkType {
+	case pngLinkTypeRaw, pngLinkTypeIPv4, pngLinkTypeIPv6:
+	case pngLinkTypeEthernet:
+		ip = nil
+		if len(data) >= 14 {
+			if et := binary.BigEndian.Uint16(data[12:14]); et == 0x0800 || et == 0x86dd {
+				ip = data[14:]
+			}
+		}
+	default:
+		ip = nil
+	}
+	if ip != nil {
+		e.Conn, e.Summary, e.Fields = DescribeIP(ip)
+		e.Data = append([]byte(nil), ip...)
+	} else {
+		e.Summary = "link type " + strconv.Itoa(int(ifc.linkType)) + ", length " + strconv.Itoa(len(data))
+		e.Fields = []Field{{Key: "len", Value: len(data)}}
+		e.Data = append([]byte(nil), data...)
+	}
+	if frames := commentFrames(comment); len(frames) > 0 {
+		e.Fields = append(e.Fields, Field{Key: "frames", Value: frames})
+		e.Summary += " [" + idList("frame", frames) + "]"
+	}
+	return e, t, nil
+}
+
+// commentFrames reads the frame IDs from a comment PCAPNG wrote:
+// "packet #41; ws frame #40 FIN text ...; ws frame #43 ...".
+func commentFrames(c string) []uint64 {
+	var ids []uint64
+	for _, part := range strings.Split(c, "; ")[1:] {
+		rest, ok := strings.CutPrefix(part, "ws frame #")
+		if !ok {
+			continue
+		}
+		num, _, _ := strings.Cut(rest, " ")
+		if id, err := strconv.ParseUint(num, 10, 64); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// relativeSeqs adds rel_seq and rel_ack to the TCP packets of connections
+// whose SYN the capture holds, as the stack's own packet events have them.
+func relativeSeqs(events []Event) {
+	isn := map[string]uint32{}
+	for i := range events {
+		e := &events[i]
+		flags, _ := e.Field("flags").(string)
+		seq, ok := e.Field("seq").(uint32)
+		if !ok || e.Conn == "" {
+			continue
+		}
+		if strings.Contains(flags, "S") {
+			isn[e.Conn] = seq
+		}
+		if base, ok := isn[e.Conn]; ok {
+			e.Fields = append(e.Fields, Field{Key: "rel_seq", Value: seq - base})
+		}
+		l, r, _ := strings.Cut(e.Conn, "->")
+		if base, ok := isn[r+"->"+l]; ok && strings.Contains(flags, ".") {
+			ack, _ := e.Field("ack").(uint32)
+			e.Fields = append(e.Fields, Field{Key: "rel_ack", Value: ack - base})
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package ws
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// hookReads puts the frame filter under the parser once a hook has been
+// installed. It is called with readLock held, between frames.
+func (c *Conn) hookReads() {
+	if c.readFilter || c.frameHook.Load() == nil {
+		return
+	}
+	c.readFilter = true
+	c.br = bufio.NewReaderSize(&frameFilter{c: c, src: c.br}, 8<<10)
+}
+
+// frameFilter sits between the connection's buffered reader and the
+// parser once a hook is installed: it reads whole frames, hands them to
+// the hook, and re-encodes what the hook lets through for the parser. A
+// partly read frame is kept across errors, so a read deadline that fires
+// in the middle of a frame loses nothing.
+type frameFilter struct {
+	c   *Conn
+	src *bufio.Reader
+
+	out []byte // encoded frames for the parser
+	off int
+
+	have bool // h has been consumed from src; pay is being filled
+	h    Header
+	pay  []byte
+	got  int
+
+	raw         int64 // payload bytes of an unhooked frame still to copy
+	passthrough bool  // the stream could not be parsed: copy the rest
+
+	// A Delay verdict's frames wait in held until until; a read whose
+	// context ends first returns, and the next read waits the rest.
+	holding bool
+	held    []Frame
+	until   time.Time
+}
+
+// maxHookedFrame is the longest frame handed to a hook when the connection
+// has no message limit.
+const maxHookedFrame = 64 << 20
+
+func (r *frameFilter) Read(p []byte) (int, error) {
+	for {
+		if r.off < len(r.out) {
+			n := copy(p, r.out[r.off:])
+			r.off += n
+			if r.off == len(r.out) {
+				r.out, r.off = r.out[:0], 0
+			}
+			return n, nil
+		}
+		if r.passthrough {
+			return r.src.Read(p)
+		}
+		if r.raw > 0 {
+			n, err := r.src.Read(p[:min(int64(len(p)), r.raw)])
+			r.raw -= int64(n)
+			return n, err
+		}
+		if err := r.next(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// next reads one frame from src and queues what the hook makes of it.
+func (r *frameFilter) next() error {
+	if r.holding {
+		return r.release()
+	}
+	if !r.have {
+		b, err := r.src.Peek(MinHeaderSize)
+		if err == nil {
+			b, err = r.src.Peek(RawHeader(b).Size())
+		}
+		if err != nil {
+			if len(b) == 0 || isTimeout(err) {
+				return err
+			}
+			r.passthrough = true
+			return nil
+		}
+		h, n, err := ParseHeader(b)
+		if err != nil {
+			// Let the parser find the error in the original bytes.
+			r.passthrough = true
+			return nil
+		}
+		limit := r.c.cfg.maxMessage
+		if limit <= 0 || limit > maxHookedFrame {
+			limit = maxHookedFrame
+		}
+		if h.Length > limit {
+			r.out = append(r.out, b[:n]...)
+			r.src.Discard(n)
+			r.raw = h.Length
+			return nil
+		}
+		r.src.Discard(n)
+		r.h, r.have, r.got = h, true, 0
+		if int64(cap(r.pay)) >= h.Length {
+			r.pay = r.pay[:h.Length]
+		} else {
+			r.pay = make([]byte, h.Length)
+		}
+	}
+	for r.got < len(r.pay) {
+		n, err := r.src.Read(r.pay[r.got:])
+		r.got += n
+		if err != nil && r.got < len(r.pay) {
+			return noEOF(err)
+		}
+	}
+	r.have = false
+	if r.h.Masked {
+		Mask(r.h.Mask, 0, r.pay)
+	}
+	hs := r.c.frameHook.Load()
+	if hs == nil {
+		r.queue(r.h, r.pay, r.h.Masked)
+		return nil
+	}
+	// The payload buffer is reused for the next frame; every frame is
+	// encoded into out before that.
+	var one [1]Frame
+	frames, delay, err := r.c.applyHook(hs.h, trace.In, Frame{Header: r.h, Payload: r.pay}, one[:0])
+	if err != nil {
+		return err
+	}
+	if delay > 0 {
+		r.holding, r.held, r.until = true, append(r.held[:0], frames...), time.Now().Add(delay)
+		return r.release()
+	}
+	r.queueFrames(frames)
+	return nil
+}
+
+// release waits until the held frames are due and queues them. When the
+// read's context (the one bound with watchRead) ends first it returns
+// os.ErrDeadlineExceeded, a timeout that the read turns into the
+// context's error, and keeps them for the next read.
+func (r *frameFilter) release() error {
+	if d := time.Until(r.until); d > 0 {
+		w := &r.c.rwatch
+		w.mu.Lock()
+		fired := w.fired
+		w.mu.Unlock()
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-fired:
+			return os.ErrDeadlineExceeded
+		case <-r.c.closed:
+			return net.ErrClosed
+		}
+	}
+	r.queueFrames(r.held)
+	clear(r.held)
+	r.holding, r.held = false, r.held[:0]
+	return nil
+}
+
+// queueFrames encodes for the parser the frames that took the place of
+// the one read.
+func (r *frameFilter) queueFrames(frames []Frame) {
+	for i, f := range frames {
+		// The frame itself keeps the masking the hook left it; frames
+		// the hook made are masked as the peer would have sent them.
+		masked := f.Header.Masked
+		if i > 0 {
+			masked = !r.c.client
+		}
+		r.queue(f.Header, f.Payload, masked)
+	}
+}
+
+// queue encodes one frame for the parser.
+func (r *frameFilter) queue(h Header, p []byte, masked bool) {
+	h.Length = int64(len(p))
+	h.Masked = masked
+	if masked && h.Mask == ([4]byte{}) {
+		h.Mask = r.h.Mask
+	}
+	r.out = AppendHeader(r.out, h)
+	start := len(r.out)
+	r.out = append(r.out, p...)
+	if masked {
+		Mask(h.Mask, 0, r.out[start:])
+	}
+}
+
+var _ io.Reader = (*frameFilter)(nil)
