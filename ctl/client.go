@@ -20,6 +20,9 @@ type Table struct {
 	Node     string
 	Sockets  []sockets.SocketInfo
 	Counters map[string]uint64
+	// Process is the memory, goroutines and socket count of the process
+	// that runs the stack; nil from a server that does not report it.
+	Process *Process
 }
 
 // Query asks the server called name for its socket table, as Snapshot
@@ -91,5 +94,5 @@ func QueryTablePath(ctx context.Context, path string) (*Table, error) {
 	if rep.Error != "" {
 		return nil, fmt.Errorf("ctl: %s: %s", path, rep.Error)
 	}
-	return &Table{Node: rep.Node, Sockets: rep.Sockets, Counters: rep.Counters}, nil
+	return &Table{Node: rep.Node, Sockets: rep.Sockets, Counters: rep.Counters, Process: rep.Process}, nil
 }

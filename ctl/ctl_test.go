@@ -3,9 +3,11 @@ package ctl
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -396,5 +398,33 @@ func TestFindRenamed(t *testing.T) {
 	}
 	if _, err := Find("tun"); err == nil {
 		t.Fatal("Find(tun) matched tun7-100")
+	}
+}
+
+// TestQueryProcess checks that a query reports the serving process's
+// heap, RSS, goroutines and socket count, and that ss's line shows them.
+func TestQueryProcess(t *testing.T) {
+	t.Parallel()
+	sc := newScene(t)
+	srv, err := ListenPath(filepath.Join(t.TempDir(), "server0.sock"), sc.server, Options{Node: "server"})
+	must(t, err)
+	defer srv.Close()
+	tab, err := QueryTablePath(testContext(t), srv.Path())
+	must(t, err)
+	p := tab.Process
+	if p == nil {
+		t.Fatal("no process in the reply")
+	}
+	if p.HeapInUse == 0 || p.HeapLive == 0 || p.HeapLive > p.HeapInUse+p.HeapIdle || p.Goroutines < 2 || p.Sockets != len(tab.Sockets) || p.Sockets == 0 {
+		t.Errorf("process %+v with %d sockets", *p, len(tab.Sockets))
+	}
+	if runtime.GOOS == "linux" && p.RSS < p.HeapInUse/2 {
+		t.Errorf("RSS %d with %d heap in use", p.RSS, p.HeapInUse)
+	}
+	var b bytes.Buffer
+	must(t, RenderProcess(&b, *p))
+	want := fmt.Sprintf("goroutines, %d sockets\n", p.Sockets)
+	if line := b.String(); !strings.HasPrefix(line, "\nProcess: heap in use ") || !strings.Contains(line, " MiB") || !strings.HasSuffix(line, want) {
+		t.Errorf("process line %q", line)
 	}
 }

@@ -13,7 +13,14 @@
 // The protocol is one JSON object per line, one request per connection:
 //
 //	→ {"op":"sockets"}
-//	← {"node":"glassnet","sockets":[{"FD":3,"State":"LISTEN",...},...]}
+//	← {"node":"glassnet","sockets":[{"FD":3,"State":"LISTEN",...},...],
+//	   "counters":{"drop loss":12,...},
+//	   "process":{"heap_inuse":12976128,"heap_alloc":9543680,"heap_idle":...,
+//	              "heap_released":...,"rss":32505856,"goroutines":14,"sockets":7}}
+//
+// The process part (Process) is the serving process's Go heap, RSS,
+// goroutines and socket count, so that anyone can watch whether they come
+// back after load.
 //
 // Server side:
 //

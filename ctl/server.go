@@ -34,6 +34,7 @@ type reply struct {
 	Node     string               `json:"node,omitempty"`
 	Sockets  []sockets.SocketInfo `json:"sockets"`
 	Counters map[string]uint64    `json:"counters,omitempty"`
+	Process  *Process             `json:"process,omitempty"`
 	Error    string               `json:"error,omitempty"`
 }
 
@@ -168,6 +169,8 @@ func (s *Server) handle(c net.Conn) {
 		if s.opts.Counters != nil {
 			rep.Counters = s.opts.Counters()
 		}
+		p := ReadProcess(len(rep.Sockets))
+		rep.Process = &p
 	default:
 		rep.Error = fmt.Sprintf("unknown op %q", req.Op)
 	}

@@ -13,12 +13,15 @@ import (
 // cdp speaks the Chrome DevTools Protocol over --remote-debugging-pipe:
 // chromium reads commands from its fd 3 and writes replies and events to
 // its fd 4, each a JSON object ended by a NUL byte. Calls are sequential;
-// events are read past and ignored.
+// events are read past, and handed to onEvent when it is set.
 type cdp struct {
 	w    *os.File // chromium's fd 3
 	r    *os.File // chromium's fd 4
 	br   *bufio.Reader
 	next int
+
+	// onEvent, if set, sees every event read while waiting for a reply.
+	onEvent func(method string, params json.RawMessage)
 }
 
 func newCDP(w, r *os.File) *cdp {
@@ -57,6 +60,8 @@ func (c *cdp) call(ctx context.Context, session, method string, params, result a
 		}
 		var reply struct {
 			ID     int             `json:"id"`
+			Method string          `json:"method"`
+			Params json.RawMessage `json:"params"`
 			Result json.RawMessage `json:"result"`
 			Error  *struct {
 				Code    int    `json:"code"`
@@ -67,6 +72,9 @@ func (c *cdp) call(ctx context.Context, session, method string, params, result a
 			return fmt.Errorf("cdp %s: %w in %q", method, err, line)
 		}
 		if reply.ID != c.next {
+			if reply.Method != "" && c.onEvent != nil {
+				c.onEvent(reply.Method, reply.Params)
+			}
 			continue // an event
 		}
 		if reply.Error != nil {

@@ -117,11 +117,15 @@ func chromiumFlags(t *testing.T) []string {
 	}
 }
 
+// chromiumLifetime is how long chromium may run before it is killed.
+var chromiumLifetime = 30 * time.Second
+
 // chromium returns a chromium command with the flags and args, in its own
-// process group, which is killed when the test ends or after 30s.
+// process group, which is killed when the test ends or after
+// chromiumLifetime.
 func chromium(t *testing.T, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), chromiumLifetime)
 	cmd = exec.CommandContext(ctx, chromiumBin, append(chromiumFlags(t), args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -268,3 +268,26 @@ func FuzzReadPCAPNG(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDescribeIP(f *testing.F) {
+	f.Add(tcpPacket(ipClient, ipServer, 40000, 80, 1, 2, 0x18, "hello"))
+	f.Add([]byte{0x45, 0, 0, 20})
+	f.Add([]byte{0x4f, 0, 0xff, 0xff, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2})
+	f.Add(append([]byte{0x60, 0, 0, 0, 0xff, 0xff, 17, 64}, make([]byte, 40)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, summary, fields := DescribeIP(b)
+		if summary == "" || len(fields) == 0 {
+			t.Fatalf("DescribeIP(% x) = %q, %v", b, summary, fields)
+		}
+	})
+}
+
+func FuzzValidateJSON(f *testing.F) {
+	f.Add([]byte(`{"v":1,"id":3,"t":5,"node":"s","layer":"link","dir":"in","event":"packet","len":40,"frames":[1,"x"]}`))
+	f.Add([]byte(`{"v":1,"id":3,"t":5,"node":"s","layer":"ws","dir":"out","event":"frame","fin":true,"rsv":300}`))
+	f.Add([]byte(`{"layer":"link","event":"packet","op":{}}`))
+	f.Add([]byte(`{"layer":"tcp","event":"state","srtt":1e999}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = ValidateJSON(b) // an error or nil, never a panic
+	})
+}

@@ -91,6 +91,30 @@ func ParseFrameRules(srcs []string, dir trace.Dir) (FrameHook, error) {
 	return rs, nil
 }
 
+// ParseFrameFilter parses the selecting half of a frame rule, "ws
+// [FILTER]" without ": ACTION" (the FILTER words of ParseFrameRule), for a
+// program that picks frames without acting on them, such as a breakpoint.
+// It returns nil for a plain "ws", which selects every frame. An error is a
+// *hook.SyntaxError naming the column, as ParseFrameRule gives it.
+func ParseFrameFilter(src string) (hook.Expr[*HookFrame], error) {
+	w := hook.NewWords(src)
+	if kw := w.Next(); kw != "ws" {
+		return nil, w.Errorf(0, "a frame filter starts with ws")
+	}
+	if w.Done() {
+		return nil, nil
+	}
+	expr, err := hook.ParseExpr(w, framePrimitive)
+	if err != nil {
+		return nil, err
+	}
+	if !w.Done() {
+		pos, tok := w.Pos(), w.Next()
+		return nil, w.Errorf(pos, "unexpected %q in the frame filter", tok)
+	}
+	return expr, nil
+}
+
 func parseFrameAction(w *hook.Words, r *FrameRule) error {
 	pos := w.Pos()
 	action := w.Next()

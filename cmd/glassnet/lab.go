@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/glassnet/glassnet/internal/app"
+	"github.com/glassnet/glassnet/ui"
 )
 
 func lab(args []string, stdout, stderr io.Writer) error {
@@ -20,14 +21,17 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.TracePath, "trace", "", "write every event as JSON lines to `FILE`")
 	fs.StringVar(&cfg.PCAPPath, "pcap", "", "write every packet to `FILE` (pcap)")
 	addRuleFlags(fs, &cfg.Rules)
+	var uiAddr uiFlag
+	fs.Var(&uiAddr, "ui", "serve the browser view of the lab's stack at `ADDR` on this host's stack (default "+ui.DefaultAddr+")")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: glassnet lab [flags] [-- COMMAND [ARG...]]")
 		fmt.Fprintln(stderr, "Runs COMMAND, or a shell, in a network namespace of its own with a glassnet stack serving in it.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(uiArgs(args)); err != nil {
 		return err
 	}
+	cfg.UI, cfg.UIAddr = uiAddr.set, uiAddr.addr
 	if err := checkLimitFlags("lab", cfg.Port, cfg.MaxMessage); err != nil {
 		return err
 	}

@@ -2,16 +2,18 @@
 // top and shows every step a byte takes between a packet and a frame.
 //
 //	glassnet demo  [--trace FILE|-] [--pcap FILE] [--calls FILE|-] [--mtu N] [--step]
-//	               [--egress RULE]... [--ingress RULE]...
+//	               [--ui [ADDR]] [--ui-run] [--egress RULE]... [--ingress RULE]...
 //	glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
 //	               [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
 //	               [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
 //	               [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
-//	               [--egress RULE]... [--ingress RULE]...
+//	               [--allow-origin PATTERN]... [--idle-timeout 5m] [--max-conns 4096]
+//	               [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
-//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
+//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]... [--ui [ADDR]]
 //	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
 //	               [-- COMMAND [ARG...]]
+//	glassnet view  [--ui ADDR] FILE
 package main
 
 import (
@@ -26,38 +28,55 @@ import (
 
 	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/internal/app"
+	"github.com/glassnet/glassnet/ui"
 )
 
 const usage = `glassnet: a userspace TCP/IP stack with a WebSocket server, every step visible
 
 Usage:
   glassnet demo  [--trace FILE|-] [--pcap FILE] [--calls FILE|-] [--mtu N] [--step]
-                 [--egress RULE]... [--ingress RULE]...
+                 [--ui [ADDR]] [--ui-run] [--egress RULE]... [--ingress RULE]...
       Two stacks in one process over an in-memory link; a WebSocket client
       talks to the server and every packet, socket step and frame is printed.
       --step pauses before each step (enter: next, c: next frame, q: run).
+      --ui serves a browser view at ADDR (default 127.0.0.1:8999) on the
+      host's own stack and prints its URL; the demo waits at its first step
+      until the page says play (--ui-run: runs at once) and keeps the view
+      open after the conversation until interrupted.
       Needs no privileges.
 
   glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
                  [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
                  [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
                  [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
-                 [--egress RULE]... [--ingress RULE]...
+                 [--allow-origin PATTERN]... [--idle-timeout 5m] [--max-conns 4096]
+                 [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
       Runs the stack on a TUN interface, or on an Ethernet interface through
       an AF_PACKET socket (needs root or CAP_NET_ADMIN), on IPv4 and/or IPv6
       addresses, and serves GET / (a chat page), WebSocket /echo and /chat,
       UDP echo on the HTTP port, TCP echo on port 7 and discard on port 9.
+      WebSocket upgrades from pages of other origins get 403 unless
+      --allow-origin names them; silent connections close after
+      --idle-timeout; past --max-conns HTTP gets 503 and TCP a reset.
+      --ui serves the browser view as for demo; the stack runs freely until
+      the page pauses it or a breakpoint hits.
 
   glassnet ss    [--brief] [NAME]
       The socket table of a running serve (NAME: its TUN or NIC name; may be
       left out when only one runs), like ss -tuani, with TCP details.
 
-  glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080]
+  glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
+                 [--ui [ADDR]]
                  [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
                  [-- COMMAND [ARG...]]
       Creates a network namespace of its own with a TUN (or with --nic a
       veth pair) to a stack that serves as above, and runs COMMAND, or a
       shell, inside it. Everything goes away when it exits. Needs root.
+      --ui serves the browser view of the lab's stack on this host's stack.
+
+  glassnet view  [--ui ADDR] FILE
+      Opens a recorded run (a .jsonl written by --trace, or a .pcapng
+      written by --pcap) in the browser view, offline.
 
   Rules (--egress and --ingress; for demo they act on the client's link):
       [FILTER :] ACTION [seed N], e.g.
@@ -108,6 +127,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "ss":
 		return ss(ctx, args[1:], stdout, stderr)
+	case "view":
+		return view(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -179,10 +200,19 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
 	step := fs.Bool("step", false, "pause before each step: enter = next step, c = continue to the next frame, q = run freely")
+	var uiAddr uiFlag
+	fs.Var(&uiAddr, "ui", "serve the browser view at `ADDR` on the host's stack (default "+ui.DefaultAddr+"); the demo waits for the page to say play")
+	uiRun := fs.Bool("ui-run", false, "with --ui, run at once instead of waiting for the page")
 	var rules app.Rules
 	addRuleFlags(fs, &rules)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(uiArgs(args)); err != nil {
 		return err
+	}
+	if *step && uiAddr.set {
+		return errors.New("demo: --step and --ui both want to drive the steps: choose one")
+	}
+	if *uiRun && !uiAddr.set {
+		return errors.New("demo: --ui-run goes with --ui")
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
@@ -209,6 +239,9 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *step {
 		opts.StepIn = stdin
 	}
+	if uiAddr.set {
+		opts.UI = &app.UIOptions{Addr: uiAddr.addr, Run: *uiRun, Out: stderr}
+	}
 	err = app.Demo(ctx, opts)
 	return errors.Join(err, out.close())
 }
@@ -228,6 +261,11 @@ func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := ctl.Render(stdout, t.Sockets, ctl.RenderOptions{Info: !*brief}); err != nil || *brief {
 		return err
+	}
+	if t.Process != nil {
+		if err := ctl.RenderProcess(stdout, *t.Process); err != nil {
+			return err
+		}
 	}
 	return ctl.RenderCounters(stdout, t.Counters)
 }

@@ -133,6 +133,8 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24,10.200.0.2/16"}, "10.200.0.2 is given twice"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "[a"}, `invalid value "[a" for flag -allow-origin: ws: origin pattern "[a": syntax error in pattern`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", ""}, "empty origin pattern"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "-1s"}, "serve: --idle-timeout -1s: want a duration, or 0 to never close an idle connection"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-conns", "-1"}, "serve: --max-conns -1: want a number of connections, or 0 for no limit"},
 	{[]string{"lab", "--max-message", "-1", "--", "true"}, "lab: --max-message -1: want a positive number of bytes"},
 	{[]string{"lab", "--port", "0", "--", "true"}, "lab: --port 0: want a port from 1 to 65535"},
 	{[]string{"lab", "--addr", "0.0.0.0/0", "--", "true"}, "lab: --addr 0.0.0.0/0: 0.0.0.0 is the unspecified address"},

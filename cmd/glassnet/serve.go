@@ -12,6 +12,7 @@ import (
 
 	"github.com/glassnet/glassnet/internal/app"
 	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ui"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -107,13 +108,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
 	addLimitFlags(fs, &cfg.AllowOrigins)
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", app.DefaultIdleTimeout, "close a WebSocket without a message either way, or a TCP echo or discard connection without a byte, after `D` (0: never)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", app.DefaultMaxConns, "most TCP connections served at once, HTTP and WebSocket, echo and discard together; past it HTTP gets 503 and echo and discard a reset (0: no limit)")
 	fs.BoolVar(&cfg.NoCompression, "no-compress", false, "refuse permessage-deflate (accepted from clients that offer it by default)")
 	fs.StringVar(&cfg.Kernel, "kernel", "", "also serve the same handlers on the host's kernel stack at `ADDR` (e.g. 127.0.0.1:8081)")
 	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout)")
 	pcapPath := fs.String("pcap", "", "write every packet to `FILE` (pcap)")
 	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
 	addRuleFlags(fs, &cfg.Rules)
-	if err := fs.Parse(args); err != nil {
+	var uiAddr uiFlag
+	fs.Var(&uiAddr, "ui", "serve the browser view at `ADDR` on the host's stack (default "+ui.DefaultAddr+"); the stack runs until the page pauses it")
+	if err := fs.Parse(uiArgs(args)); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -124,6 +129,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := checkLimitFlags("serve", cfg.Port, cfg.MaxMessage); err != nil {
 		return err
+	}
+	switch {
+	case cfg.IdleTimeout < 0:
+		return fmt.Errorf("serve: --idle-timeout %v: want a duration, or 0 to never close an idle connection", cfg.IdleTimeout)
+	case cfg.IdleTimeout == 0:
+		cfg.IdleTimeout = -1 // app: negative is never
+	}
+	switch {
+	case cfg.MaxConns < 0:
+		return fmt.Errorf("serve: --max-conns %d: want a number of connections, or 0 for no limit", cfg.MaxConns)
+	case cfg.MaxConns == 0:
+		cfg.MaxConns = -1 // app: negative is no limit
 	}
 	switch {
 	case cfg.TUN == "" && cfg.NIC == "":
@@ -157,6 +174,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Tracer = trace.New(trace.NewJSON(out.trace))
 	}
 	cfg.PCAP, cfg.CallLog = out.pcap, out.calls
+	if uiAddr.set {
+		cfg.UI = &app.UIOptions{Addr: uiAddr.addr}
+	}
 	cfg.Log = stdout
 	if *tracePath == "-" || *callsPath == "-" {
 		cfg.Log = stderr

@@ -91,7 +91,7 @@ func TestRunSS(t *testing.T) {
 		t.Fatalf("ss: %v\n%s", err, stderr.String())
 	}
 	if out := stdout.String(); !strings.Contains(out, "LISTEN") || !strings.Contains(out, "10.0.0.2:8080") ||
-		!strings.Contains(out, "drop loss") || strings.Contains(out, "drop empty") {
+		!strings.Contains(out, "drop loss") || strings.Contains(out, "drop empty") || !strings.Contains(out, "Process: heap in use") {
 		t.Fatalf("ss printed:\n%s", out)
 	}
 	if err := run([]string{"ss", name + "-missing"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "is glassnet serve running?") {

@@ -18,6 +18,7 @@ import (
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
+	"github.com/glassnet/glassnet/ui"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -55,6 +56,34 @@ type DemoOptions struct {
 	// Rules are hook rules for the client stack's link (--egress,
 	// --ingress): its egress is the way to the server.
 	Rules
+
+	// UI, if set, serves the browser view of the run (--ui): the demo
+	// stops before its first step until the page says play (unless
+	// UI.Run), and after its conversation it keeps the view open until ctx
+	// ends.
+	UI *UIOptions
+}
+
+// UIOptions is what --ui takes.
+type UIOptions struct {
+	// Addr is where the view listens on the host's kernel stack; empty
+	// means ui.DefaultAddr.
+	Addr string
+	// Run starts the stack running at once (--ui-run) instead of waiting
+	// for the page.
+	Run bool
+	// Out receives the one line with the URL to open.
+	Out io.Writer
+	// Token, if set, replaces the random per-run token (for tests, and
+	// for glassnet lab, whose parent prints the URL).
+	Token string
+	// Listener, if set, is where the view is served instead of Addr (a
+	// listener glassnet lab opened on the host before it entered its
+	// namespace); the URL is then not printed.
+	Listener net.Listener `json:"-"`
+	// Ready, if set, is called with the running view before the demo's
+	// first step (for tests and programs that drive it).
+	Ready func(*ui.Server)
 }
 
 // The demo's two stacks, one on each end of an in-memory link.
@@ -77,7 +106,19 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	}
 	stepper := opts.Stepper
 	var sinks []trace.Sink
-	if stepper == nil && opts.StepIn != nil {
+	clock := opts.Clock
+	var view *ui.Server
+	if opts.UI != nil {
+		if clock == nil {
+			clock = netstack.NewPausableClock(netstack.PausableClockOptions{})
+			defer clock.Stop()
+		}
+		if view, err = ui.New(ui.Options{Live: true, Run: opts.UI.Run, Clock: clock, Token: opts.UI.Token}); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		stepper = view.Stepper()
+		sinks = append(sinks, trace.NewText(opts.Out))
+	} else if stepper == nil && opts.StepIn != nil {
 		// A terminal stepper shows the steps itself.
 		stepper = trace.NewStepper(trace.StepOptions{In: opts.StepIn, Out: opts.Out})
 	} else {
@@ -95,8 +136,12 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 			}
 		}()
 	}
-	clock := opts.Clock
-	if stepper != nil {
+	if view != nil {
+		// Last, so that the other sinks have the step before it is held.
+		sinks = append(sinks, view.Sink())
+		stop := context.AfterFunc(ctx, stepper.Run)
+		defer stop()
+	} else if stepper != nil {
 		// Last, so that the other sinks have the step before it is held.
 		sinks = append(sinks, stepper)
 		if clock == nil {
@@ -122,6 +167,10 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		tcpClock = clock
 	}
 	cdev, sdev := tun.Pipe(tun.PipeOptions{MTU: opts.MTU, NameA: "client0", NameB: "server0"})
+	if view != nil {
+		// The view installs the rules, next to its hold points.
+		egress, ingress = nil, nil
+	}
 	server, err := netstack.New(netstack.Options{Device: sdev, Addrs: []netip.Prefix{demoServerAddr}, Tracer: tr, Node: "server", PCAP: opts.PCAP, Clock: tcpClock})
 	if err != nil {
 		cdev.Close()
@@ -135,6 +184,16 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	defer client.Close()
 	ssocks := sockets.New(server.Stack(), sockets.Options{Tracer: tr, Node: "server", CallLog: prefixLines(opts.CallLog, "server: ")})
 	csocks := sockets.New(client.Stack(), sockets.Options{Tracer: tr, Node: "client", CallLog: prefixLines(opts.CallLog, "client: ")})
+	if view != nil {
+		if err := startView(view, opts.UI, []ui.Node{
+			{Name: "client", Stack: client, Sockets: csocks, Egress: opts.Rules.Egress, Ingress: opts.Rules.Ingress},
+			{Name: "server", Stack: server, Sockets: ssocks},
+		}); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		// Before the stacks close: nothing may stay held while they do.
+		defer view.Close()
+	}
 
 	say("server %v listens on port 80 (HTTP and WebSocket /echo)", demoServerAddr.Addr())
 	l, err := ssocks.Listener("tcp", net.JoinHostPort(demoServerAddr.Addr().String(), "80"))
@@ -142,6 +201,9 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		return err
 	}
 	h := &Handlers{Tracer: tr, Node: "server"}
+	if view != nil {
+		h.FrameHook = view.FrameHook("server")
+	}
 	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan struct{})
 	go func() {
@@ -156,7 +218,9 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 
 	dopts := &ws.DialOptions{NetDial: csocks.DialContext, ConnOptions: ws.ConnOptions{Tracer: tr, Node: "client"}}
 	// The rules act on the client's side: its link and its frames.
-	if frames, err := opts.Rules.frameHook(); err != nil {
+	if view != nil {
+		dopts.FrameHook = view.FrameHook("client")
+	} else if frames, err := opts.Rules.frameHook(); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	} else if frames != nil {
 		dopts.FrameHook = frames
@@ -240,6 +304,32 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		cs.PacketsOut, cs.PacketsIn, ss.PacketsOut, ss.PacketsIn, cs.Dropped()+ss.Dropped())
 	if v := verdictSummary(cs); v != "" {
 		say("the client's hooks decided: %s", v)
+	}
+	if view != nil {
+		// The page stays usable on the recorded run until interrupted.
+		view.End()
+		say("the browser view stays open; interrupt to end")
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// startView gives the view its stacks and starts serving it.
+func startView(view *ui.Server, o *UIOptions, nodes []ui.Node) error {
+	for _, n := range nodes {
+		if err := view.AddNode(n); err != nil {
+			return err
+		}
+	}
+	url, err := view.Start(o.Addr)
+	if err != nil {
+		return err
+	}
+	if o.Out != nil {
+		fmt.Fprintf(o.Out, "glassnet: ui at %s\n", url)
+	}
+	if o.Ready != nil {
+		o.Ready(view)
 	}
 	return nil
 }

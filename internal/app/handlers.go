@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ws"
@@ -42,11 +44,52 @@ type Handlers struct {
 	// queue overflows (it does not read fast enough) is dropped with
 	// close 1008, so that it cannot stall or bloat the others.
 	ChatQueueLimit int
+	// IdleTimeout, if positive, closes a WebSocket with 1001 (going
+	// away) when no message has gone either way for this long; pings
+	// and pongs do not count. The connection is pinged every half
+	// IdleTimeout, and failed with 1011 when a pong does not come.
+	IdleTimeout time.Duration
+
+	// limit, if set, counts the WebSockets with serve's other
+	// connections and the ones closed for being idle.
+	limit *connLimit
 
 	mu      sync.Mutex
-	clients map[*ws.Conn]struct{} // every open WebSocket, for CloseAll
-	members map[*ws.Conn]struct{} // the members of /chat
+	clients map[*ws.Conn]*wsClient // every open WebSocket, for CloseAll
+	members map[*ws.Conn]struct{}  // the members of /chat
 	closing bool
+}
+
+// wsClient is what Handlers keeps per WebSocket: when a message last went
+// either way, and the idle timer.
+type wsClient struct {
+	last atomic.Int64 // time.Now().UnixNano() of the last message
+	idle *time.Timer
+}
+
+// active notes a message going either way.
+func (cl *wsClient) active() {
+	if cl != nil {
+		cl.last.Store(time.Now().UnixNano())
+	}
+}
+
+// closeIdle closes c with 1001 if it has been silent for IdleTimeout, and
+// otherwise sets the timer for when it would be.
+func (h *Handlers) closeIdle(c *ws.Conn, cl *wsClient) {
+	h.mu.Lock()
+	open := h.clients[c] == cl
+	h.mu.Unlock()
+	if !open {
+		return // gone already
+	}
+	quiet := time.Since(time.Unix(0, cl.last.Load()))
+	if quiet < h.IdleTimeout {
+		cl.idle.Reset(h.IdleTimeout - quiet)
+		return
+	}
+	h.limit.idled()
+	c.Close(ws.StatusGoingAway, "idle for "+h.IdleTimeout.String())
 }
 
 // Mux returns an http.Handler with every route.
@@ -61,7 +104,7 @@ func (h *Handlers) Mux() http.Handler {
 	return mux
 }
 
-func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*ws.Conn, bool) {
+func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*ws.Conn, *wsClient, bool) {
 	opts := &ws.AcceptOptions{
 		ConnOptions: ws.ConnOptions{
 			MaxMessageSize: h.MaxMessage,
@@ -76,6 +119,9 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	if h.Compress {
 		opts.Compression = ws.CompressionOptions{Enabled: true}
 	}
+	if h.IdleTimeout > 0 {
+		opts.KeepAlive = h.IdleTimeout / 2
+	}
 	if chat {
 		opts.WriteQueueLimit = h.ChatQueueLimit
 		if opts.WriteQueueLimit <= 0 {
@@ -85,36 +131,48 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	}
 	c, err := ws.Accept(w, r, opts)
 	if err != nil {
-		return nil, false // Accept has answered with a 4xx.
+		return nil, nil, false // Accept has answered with a 4xx.
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
 		c.Close(ws.StatusGoingAway, "server shutting down")
-		return nil, false
+		return nil, nil, false
+	}
+	// The HTTP connection's place in the limit went with the hijack.
+	h.limit.hold()
+	cl := &wsClient{}
+	cl.active()
+	if h.IdleTimeout > 0 {
+		cl.idle = time.AfterFunc(h.IdleTimeout, func() { h.closeIdle(c, cl) })
 	}
 	if h.clients == nil {
-		h.clients = make(map[*ws.Conn]struct{})
+		h.clients = make(map[*ws.Conn]*wsClient)
 	}
-	h.clients[c] = struct{}{}
+	h.clients[c] = cl
 	if chat {
 		if h.members == nil {
 			h.members = make(map[*ws.Conn]struct{})
 		}
 		h.members[c] = struct{}{}
 	}
-	return c, true
+	return c, cl, true
 }
 
 func (h *Handlers) forget(c *ws.Conn) {
 	h.mu.Lock()
+	cl := h.clients[c]
 	delete(h.clients, c)
 	delete(h.members, c)
 	h.mu.Unlock()
+	if cl != nil && cl.idle != nil {
+		cl.idle.Stop()
+	}
+	h.limit.release()
 }
 
 func (h *Handlers) echo(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.accept(w, r, false)
+	c, cl, ok := h.accept(w, r, false)
 	if !ok {
 		return
 	}
@@ -125,6 +183,7 @@ func (h *Handlers) echo(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		cl.active()
 		if err := c.WriteMessage(ctx, typ, msg); err != nil {
 			return
 		}
@@ -132,7 +191,7 @@ func (h *Handlers) echo(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.accept(w, r, true)
+	c, cl, ok := h.accept(w, r, true)
 	if !ok {
 		return
 	}
@@ -146,6 +205,7 @@ func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
+		cl.active()
 		if typ != ws.MessageText {
 			c.Close(ws.StatusUnsupportedData, "chat takes text messages")
 			return
@@ -160,18 +220,24 @@ func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
 // reader then ends.
 func (h *Handlers) broadcast(line string) {
 	msg := []byte(line)
+	type member struct {
+		c  *ws.Conn
+		cl *wsClient
+	}
 	h.mu.Lock()
-	conns := make([]*ws.Conn, 0, len(h.members))
+	members := make([]member, 0, len(h.members))
 	for c := range h.members {
-		conns = append(conns, c)
+		members = append(members, member{c, h.clients[c]})
 	}
 	h.mu.Unlock()
-	for _, c := range conns {
-		if err := c.Send(ws.MessageText, msg); err != nil {
+	for _, m := range members {
+		if err := m.c.Send(ws.MessageText, msg); err != nil {
 			h.mu.Lock()
-			delete(h.members, c)
+			delete(h.members, m.c)
 			h.mu.Unlock()
+			continue
 		}
+		m.cl.active()
 	}
 }
 

@@ -45,6 +45,13 @@ type LabConfig struct {
 	TracePath, PCAPPath string
 	// Rules are hook rules for the stack's link (--egress, --ingress).
 	Rules
+	// UI serves the browser view of the lab's stack (--ui) at UIAddr
+	// (empty: ui.DefaultAddr) on this process's kernel stack, not the
+	// lab's; the URL goes to Stderr. UIToken, if set, replaces the random
+	// token.
+	UI      bool
+	UIAddr  string
+	UIToken string
 	// Command runs inside the namespace; empty means an interactive
 	// shell, $SHELL or else /bin/sh.
 	Command []string

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
+	"github.com/glassnet/glassnet/ui"
 )
 
 // envLabChild carries the lab's configuration, as JSON, to the process
@@ -80,6 +83,20 @@ func Lab(cfg LabConfig) (int, error) {
 		return 0, fmt.Errorf("lab: %w", err)
 	}
 	cmd := exec.Command(exe)
+	if cfg.UI {
+		// The view listens here, on the host's stack; the child serves
+		// on the listener it inherits as descriptor 3.
+		f, url, err := labUIListener(&cfg)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		cmd.ExtraFiles = []*os.File{f}
+		if payload, err = json.Marshal(labChild{Config: cfg, ParentNS: ns}); err != nil {
+			return 0, fmt.Errorf("lab: %w", err)
+		}
+		fmt.Fprintf(cfg.Stderr, "glassnet: ui at %s\n", url)
+	}
 	cmd.Args = []string{"glassnet-lab"}
 	cmd.Env = append(os.Environ(), envLabChild+"="+string(payload))
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = cfg.Stdin, cfg.Stdout, cfg.Stderr
@@ -93,6 +110,33 @@ func Lab(cfg LabConfig) (int, error) {
 		}
 		return fmt.Errorf("lab: start: %w", err)
 	})
+}
+
+// labUIListener listens for the lab's browser view on this process's
+// stack and returns the listening socket as a file for the child, and the
+// URL; it sets cfg.UIToken if it was empty.
+func labUIListener(cfg *LabConfig) (*os.File, string, error) {
+	if cfg.UIToken == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, "", fmt.Errorf("lab: --ui: %w", err)
+		}
+		cfg.UIToken = hex.EncodeToString(b[:])
+	}
+	addr := cfg.UIAddr
+	if addr == "" {
+		addr = ui.DefaultAddr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("lab: --ui: %w", err)
+	}
+	defer ln.Close() // the file is a copy of its own
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		return nil, "", fmt.Errorf("lab: --ui: %w", err)
+	}
+	return f, ui.URL(ln.Addr().String(), cfg.UIToken), nil
 }
 
 // runForwarding starts cmd and waits for it, passing SIGTERM and SIGHUP
@@ -219,6 +263,16 @@ func runLab(cfg LabConfig) (int, error) {
 		if scfg.PCAP, err = create(cfg.PCAPPath); err != nil {
 			return 0, err
 		}
+	}
+	if cfg.UI {
+		// Descriptor 3: the listener Lab opened in the host's namespace.
+		f := os.NewFile(3, "ui")
+		l, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("lab: --ui: the listener from the parent: %w", err)
+		}
+		scfg.UI = &UIOptions{Listener: l, Token: cfg.UIToken}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

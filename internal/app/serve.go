@@ -16,11 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+
 	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
+	"github.com/glassnet/glassnet/ui"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -94,6 +97,10 @@ type ServeConfig struct {
 	Ready func()
 	// Rules are hook rules for the link hook points (--egress, --ingress).
 	Rules
+	// UI, if set, serves the browser view of the stack (--ui); the stack
+	// runs freely until the page pauses it or a breakpoint hits (UI.Run
+	// is not needed). The URL goes to Log.
+	UI *UIOptions
 }
 
 // Ports of the plain TCP services on the userspace stack.
@@ -115,23 +122,49 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	if err != nil {
 		return err
 	}
-	s, err := startStack(cfg)
+	dev, where, err := openDevice(cfg)
 	if err != nil {
 		return err
 	}
+	s, err := startStack(cfg, dev, where)
+	if err != nil {
+		return err
+	}
+	return s.run(ctx)
+}
+
+// run serves until ctx is done, then shuts down and closes the stack.
+func (s *server) run(ctx context.Context) error {
+	if s.clock != nil {
+		defer s.clock.Stop() // after the stack
+	}
 	defer s.st.Close()
+	if s.view != nil {
+		// Before the stack closes: nothing may stay held while it does.
+		defer s.view.Close()
+		// Interrupted while paused: run on, so that the stack can close.
+		stop := context.AfterFunc(ctx, s.view.Stepper().Run)
+		defer stop()
+	}
 	ctlNote, closeCtl := s.listenControl()
 	defer closeCtl()
 	defer s.closeServices()
 	if err := s.startServices(); err != nil {
 		return err
 	}
-	fmt.Fprintln(cfg.Log, s.readyLine())
-	if ctlNote != "" {
-		fmt.Fprintln(cfg.Log, ctlNote)
+	uiLine, err := s.startView()
+	if err != nil {
+		return err
 	}
-	if cfg.Ready != nil {
-		cfg.Ready()
+	fmt.Fprintln(s.cfg.Log, s.readyLine())
+	if ctlNote != "" {
+		fmt.Fprintln(s.cfg.Log, ctlNote)
+	}
+	if uiLine != "" {
+		fmt.Fprintln(s.cfg.Log, uiLine)
+	}
+	if s.cfg.Ready != nil {
+		s.cfg.Ready()
 	}
 	select {
 	case <-ctx.Done():
@@ -152,6 +185,9 @@ func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
 	if (cfg.TUN == "") == (cfg.NIC == "") {
 		return cfg, errors.New("serve: name either a TUN (--tun NAME) or an Ethernet interface (--nic IFACE)")
 	}
+	if err := cfg.Rules.Check(); err != nil {
+		return cfg, fmt.Errorf("serve: %w", err)
+	}
 	if err := checkLimits("serve", cfg.Port, cfg.MaxMessage, cfg.AllowOrigins); err != nil {
 		return cfg, err
 	}
@@ -160,6 +196,12 @@ func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
 	}
 	if cfg.Port == 0 {
 		cfg.Port = DefaultPort
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -177,6 +219,9 @@ type server struct {
 	socks  *sockets.Sockets
 	frames *ws.FrameCounter
 	h      *Handlers
+	limit  *connLimit
+	view   *ui.Server // with --ui
+	clock  *netstack.PausableClock
 
 	udpErrors atomic.Uint64 // UDP echo read errors
 
@@ -186,19 +231,42 @@ type server struct {
 	wg      sync.WaitGroup
 }
 
-// startStack opens the device and runs a stack and a socket table on it.
-func startStack(cfg ServeConfig) (*server, error) {
+// startStack runs a stack and a socket table on dev, which it closes on
+// failure. where describes the kernel side, for the ready line.
+func startStack(cfg ServeConfig, dev tun.Device, where string) (_ *server, err error) {
 	egress, ingress, err := cfg.Rules.chains()
+	var frames *ws.FrameCounter
+	if err == nil {
+		frames, err = cfg.Rules.frameHook()
+	}
 	if err != nil {
+		dev.Close()
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	frames, err := cfg.Rules.frameHook()
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	dev, where, err := openDevice(cfg)
-	if err != nil {
-		return nil, err
+	var view *ui.Server
+	var clock tcpip.Clock
+	var pc *netstack.PausableClock
+	if cfg.UI != nil {
+		pc = netstack.NewPausableClock(netstack.PausableClockOptions{})
+		clock = pc
+		if view, err = ui.New(ui.Options{Live: true, Run: true, Clock: pc, Token: cfg.UI.Token}); err != nil {
+			pc.Stop()
+			dev.Close()
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		defer func() {
+			if err != nil { // the stack did not start: neither does the view
+				view.Close()
+				pc.Stop()
+			}
+		}()
+		if cfg.Tracer == nil {
+			cfg.Tracer = trace.New()
+		}
+		cfg.Tracer.Correlate()
+		cfg.Tracer.AddSink(view.Sink())
+		// The view installs the rules, next to its hold points.
+		egress, ingress = nil, nil
 	}
 	st, err := netstack.New(netstack.Options{
 		Device:  dev,
@@ -208,20 +276,47 @@ func startStack(cfg ServeConfig) (*server, error) {
 		PCAP:    cfg.PCAP,
 		Egress:  egress,
 		Ingress: ingress,
-		// Link rules (loss, delay, corrupt, ...) act on what would be
-		// on the wire: MSS segments, not 64 KiB super-packets.
-		SplitGSO: egress != nil || ingress != nil,
+		Clock:   clock,
+		// Link rules (loss, delay, corrupt, ...) and holds act on what
+		// would be on the wire: MSS segments, not 64 KiB super-packets.
+		SplitGSO: egress != nil || ingress != nil || view != nil,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &server{cfg: cfg, dev: dev, where: where, st: st, frames: frames}
+	s := &server{cfg: cfg, dev: dev, where: where, st: st, frames: frames, view: view, clock: pc}
 	s.socks = sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
-	s.h = &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression}
+	s.limit = &connLimit{max: int64(max(cfg.MaxConns, 0)), reset: s.reset}
+	s.h = &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, IdleTimeout: max(cfg.IdleTimeout, 0),
+		Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression, limit: s.limit}
 	if frames != nil {
 		s.h.FrameHook = frames
 	}
+	if view != nil {
+		if err = view.AddNode(ui.Node{Name: "glassnet", Stack: st, Sockets: s.socks, Egress: cfg.Rules.Egress, Ingress: cfg.Rules.Ingress}); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		s.h.FrameHook = view.FrameHook("glassnet")
+	}
 	return s, nil
+}
+
+// startView serves the browser view (--ui) and returns the line that
+// says where, or "" when it has none to say.
+func (s *server) startView() (string, error) {
+	if s.view == nil {
+		return "", nil
+	}
+	if s.cfg.UI.Listener != nil {
+		s.view.StartOn(s.cfg.UI.Listener)
+		return "", nil
+	}
+	url, err := s.view.Start(s.cfg.UI.Addr)
+	if err != nil {
+		return "", fmt.Errorf("serve: --ui: %w", err)
+	}
+	return "glassnet: ui at " + url, nil
 }
 
 // listenControl opens the control socket that lets `glassnet ss` list the
@@ -249,6 +344,7 @@ func (s *server) listenControl() (note string, closeCtl func()) {
 func (s *server) counters() map[string]uint64 {
 	m := withGSOCounters(stackCounters(s.st, s.socks, s.frames), s.st.Stats())
 	m["udp echo read errors"] = s.udpErrors.Load()
+	s.limit.counters(m)
 	return m
 }
 
@@ -282,13 +378,14 @@ func (s *server) serveAddr(a netip.Addr) error {
 	s.urls = append(s.urls, "http://"+hostPort(s.cfg.Port)+"/")
 	for _, svc := range []struct {
 		port int
-		fn   func(net.Conn)
-	}{{EchoPort, echoConn}, {DiscardPort, discardConn}} {
+		echo bool
+	}{{EchoPort, true}, {DiscardPort, false}} {
 		l, err := s.socks.Listener("tcp", hostPort(svc.port))
 		if err != nil {
 			return fmt.Errorf("serve: listen on %s: %w", hostPort(svc.port), err)
 		}
-		s.goServe(l, func() { serveTCP(l, svc.fn) })
+		fn := tcpService(svc.echo, s.cfg.IdleTimeout, s.limit)
+		s.goServe(l, func() { serveTCP(l, fn, s.limit) })
 	}
 	pc, err := s.socks.ListenPacket("udp", hostPort(s.cfg.Port))
 	if err != nil {
@@ -298,11 +395,27 @@ func (s *server) serveAddr(a netip.Addr) error {
 	return nil
 }
 
-// serveHTTP serves the handlers on l.
+// serveHTTP serves the handlers on l, within the connection limit.
 func (s *server) serveHTTP(l net.Listener) {
 	srv := &http.Server{Handler: s.h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	if s.cfg.IdleTimeout > 0 {
+		srv.IdleTimeout = s.cfg.IdleTimeout
+	}
+	s.limit.limitHTTP(srv)
 	s.https = append(s.https, srv)
 	s.goServe(l, func() { srv.Serve(l) })
+}
+
+// reset closes c with RST instead of FIN (SO_LINGER 0): a connection
+// turned away at the bound learns it at once.
+func (s *server) reset(c net.Conn) {
+	switch c := c.(type) {
+	case *sockets.Conn:
+		s.socks.SetSockOpt(c.FD(), sockets.SOL_SOCKET, sockets.SO_LINGER, 0)
+	case *net.TCPConn:
+		c.SetLinger(0)
+	}
+	c.Close()
 }
 
 // goServe runs serve in a goroutine until l is closed.
@@ -342,6 +455,9 @@ func (s *server) readyLine() string {
 // hooks decided.
 func (s *server) shutdown() {
 	fmt.Fprintln(s.cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
+	if s.view != nil {
+		s.view.Close() // releases what it held
+	}
 	s.h.CloseAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -554,43 +670,3 @@ func echoUDP(pc net.PacketConn, errs *atomic.Uint64, log io.Writer) {
 		time.Sleep(min(echoUDPPause<<(failed-1), echoUDPMaxPause))
 	}
 }
-
-// serveTCP accepts connections until l is closed and runs fn on each; then
-// it closes the connections still open and waits for their handlers.
-func serveTCP(l net.Listener, fn func(net.Conn)) {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = make(map[net.Conn]struct{})
-	)
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			break
-		}
-		mu.Lock()
-		conns[c] = struct{}{}
-		mu.Unlock()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(c)
-			c.Close()
-			mu.Lock()
-			delete(conns, c)
-			mu.Unlock()
-		}()
-	}
-	mu.Lock()
-	for c := range conns {
-		c.Close()
-	}
-	mu.Unlock()
-	wg.Wait()
-}
-
-// echoConn is RFC 862: send back what arrives.
-func echoConn(c net.Conn) { io.Copy(c, c) }
-
-// discardConn is RFC 863: read and throw away.
-func discardConn(c net.Conn) { io.Copy(io.Discard, c) }

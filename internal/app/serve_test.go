@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,4 +96,26 @@ func TestEchoUDPGivesUp(t *testing.T) {
 			t.Errorf("a close counted %d errors, logged %q", errs.Load(), log.String())
 		}
 	})
+}
+
+// TestServeConfigDefaults checks that a zero ServeConfig gets the safe
+// limits and that negative ones mean "none", not a default.
+func TestServeConfigDefaults(t *testing.T) {
+	t.Parallel()
+	base := ServeConfig{TUN: "glass0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24")}}
+	cfg, err := base.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != DefaultPort || cfg.IdleTimeout != DefaultIdleTimeout || cfg.MaxConns != DefaultMaxConns {
+		t.Errorf("defaults: port %d, idle %v, max conns %d", cfg.Port, cfg.IdleTimeout, cfg.MaxConns)
+	}
+	base.IdleTimeout, base.MaxConns = -1, -1
+	if cfg, err = base.withDefaults(); err != nil || cfg.IdleTimeout != -1 || cfg.MaxConns != -1 {
+		t.Errorf("negative limits became idle %v, max conns %d (%v)", cfg.IdleTimeout, cfg.MaxConns, err)
+	}
+	base.MaxMessage = -1
+	if _, err := base.withDefaults(); err == nil || !strings.Contains(err.Error(), "--max-message -1") {
+		t.Errorf("MaxMessage -1: %v", err)
+	}
 }

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestUIArgs(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"--ui", "--ui"},
+		{"--ui --trace x", "--ui --trace x"},
+		{"--ui 127.0.0.1:9000 --trace x", "--ui=127.0.0.1:9000 --trace x"},
+		{"-ui :9000", "-ui=:9000"},
+		{"--ui=127.0.0.1:1", "--ui=127.0.0.1:1"},
+		{"--ui trace.jsonl", "--ui trace.jsonl"},
+		{"-- --ui 1.2.3.4:5", "-- --ui 1.2.3.4:5"},
+	} {
+		if got := strings.Join(uiArgs(strings.Fields(tc.in)), " "); got != tc.want {
+			t.Errorf("uiArgs(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestUIFlagErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"demo", "--ui-run"},
+		{"demo", "--step", "--ui"},
+		{"view"},
+		{"view", "a", "b"},
+		{"view", "/nonexistent/trace.jsonl"},
+	} {
+		var out, errOut strings.Builder
+		if err := run(args, &out, &errOut); err == nil {
+			t.Errorf("glassnet %v: no error", args)
+		}
+	}
+	var f uiFlag
+	for _, v := range []string{"true", "false", "1.2.3.4:5"} {
+		f.Set(v)
+	}
+	if !f.set || f.addr != "1.2.3.4:5" || !slices.Contains([]string{"1.2.3.4:5"}, f.String()) {
+		t.Fatalf("uiFlag %+v", f)
+	}
+}

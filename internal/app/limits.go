@@ -1,0 +1,220 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// connLimit counts the TCP connections serve's services hold (HTTP and
+// WebSocket, echo, discard) and turns new ones away past max. A nil
+// *connLimit counts nothing and bounds nothing.
+type connLimit struct {
+	max     int64 // 0 or less: no bound
+	held    atomic.Int64
+	refused atomic.Uint64 // turned away at the bound
+	idle    atomic.Uint64 // closed for being silent past the idle timeout
+
+	// refusing counts HTTP connections over the bound that wait for
+	// their request, to be answered 503; past maxRefusing more are reset
+	// at once, so that a flood cannot hold them either.
+	refusing atomic.Int64
+	// http records the HTTP connections the limit knows, for ConnState.
+	http sync.Map // net.Conn -> httpAdmitted or httpRefused
+	// reset closes a connection with RST instead of FIN.
+	reset func(net.Conn)
+}
+
+// maxRefusing bounds the HTTP connections over the bound that are still
+// read, to answer them 503.
+const maxRefusing = 64
+
+type httpConnKind int
+
+const (
+	httpAdmitted httpConnKind = iota
+	httpRefused
+)
+
+// acquire takes a place for a new connection; false means the bound is
+// reached, and counts the refusal.
+func (l *connLimit) acquire() bool {
+	if l == nil {
+		return true
+	}
+	n := l.held.Add(1)
+	if l.max > 0 && n > l.max {
+		l.held.Add(-1)
+		l.refused.Add(1)
+		return false
+	}
+	return true
+}
+
+// hold takes a place without looking at the bound: for a WebSocket that
+// takes over an HTTP connection that already had one.
+func (l *connLimit) hold() {
+	if l != nil {
+		l.held.Add(1)
+	}
+}
+
+// release gives a place back.
+func (l *connLimit) release() {
+	if l != nil {
+		l.held.Add(-1)
+	}
+}
+
+// idled counts a connection closed for being idle.
+func (l *connLimit) idled() {
+	if l != nil {
+		l.idle.Add(1)
+	}
+}
+
+// overLimitKey marks the context of an HTTP connection over the bound.
+type overLimitKey struct{}
+
+// limitHTTP makes srv take a place for each connection it accepts (its
+// ConnContext and ConnState) and answer every request on a connection
+// over the bound with 503 Service Unavailable, before any handler, so
+// before any WebSocket upgrade. A connection leaves the count when it
+// closes, or when a handler takes it over (a WebSocket, which takes its
+// own place with hold).
+func (l *connLimit) limitHTTP(srv *http.Server) {
+	next := srv.Handler
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if l.acquire() {
+			l.http.Store(c, httpAdmitted)
+			return ctx
+		}
+		if l.refusing.Add(1) > maxRefusing {
+			l.refusing.Add(-1)
+			l.reset(c) // its server sees the read fail and forgets it
+			return ctx
+		}
+		l.http.Store(c, httpRefused)
+		return context.WithValue(ctx, overLimitKey{}, true)
+	}
+	srv.ConnState = func(c net.Conn, state http.ConnState) {
+		if state != http.StateClosed && state != http.StateHijacked {
+			return
+		}
+		switch kind, _ := l.http.LoadAndDelete(c); kind {
+		case httpAdmitted:
+			l.release()
+		case httpRefused:
+			l.refusing.Add(-1)
+		}
+	}
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Value(overLimitKey{}) != nil {
+			w.Header().Set("Connection", "close")
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "glassnet: too many connections (at most "+strconv.FormatInt(l.max, 10)+"); try again later", http.StatusServiceUnavailable)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// counters adds the limit's counters to what `glassnet ss` shows.
+func (l *connLimit) counters(m map[string]uint64) {
+	m["conns held by services"] = uint64(max(l.held.Load(), 0))
+	m["conns refused (max-conns)"] = l.refused.Load()
+	m["conns closed idle (idle-timeout)"] = l.idle.Load()
+}
+
+// serveTCP accepts connections until l is closed and runs fn on each;
+// then it closes the connections still open and waits for their
+// handlers. A connection past lim's bound is reset at once.
+func serveTCP(l net.Listener, fn func(net.Conn), lim *connLimit) {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = make(map[net.Conn]struct{})
+	)
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			break
+		}
+		if !lim.acquire() {
+			lim.reset(c)
+			continue
+		}
+		mu.Lock()
+		conns[c] = struct{}{}
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer lim.release()
+			fn(c)
+			c.Close()
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+		}()
+	}
+	mu.Lock()
+	for c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	wg.Wait()
+}
+
+// copyIdle copies from c to dst until c ends or, with idle > 0, until no
+// byte has moved for idle (a read or a write waits at most that long); it
+// reports whether the connection went idle.
+func copyIdle(dst io.Writer, c net.Conn, idle time.Duration) (idled bool) {
+	if idle <= 0 {
+		io.Copy(dst, c)
+		return false
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		c.SetReadDeadline(time.Now().Add(idle))
+		n, err := c.Read(buf)
+		if n > 0 {
+			if dst == c {
+				c.SetWriteDeadline(time.Now().Add(idle))
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return isTimeout(werr)
+			}
+		}
+		if err != nil {
+			return isTimeout(err)
+		}
+	}
+}
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// tcpService returns fn for serveTCP: echo (RFC 862, write back what
+// arrives) or discard (RFC 863, read and throw away), closing the
+// connection when it is idle past idle and counting that in lim.
+func tcpService(echo bool, idle time.Duration, lim *connLimit) func(net.Conn) {
+	return func(c net.Conn) {
+		var dst io.Writer = io.Discard
+		if echo {
+			dst = c
+		}
+		if copyIdle(dst, c, idle) {
+			lim.idled()
+		}
+	}
+}

@@ -1,0 +1,394 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/sockets"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
+	"github.com/glassnet/glassnet/ws"
+)
+
+// memServe is serve's server on one end of an in-memory link, with a
+// client stack on the other end.
+type memServe struct {
+	*server
+	client      *sockets.Sockets
+	clientStack *stack.Stack
+	addr        netip.Addr // the server's
+}
+
+// startMemServe runs serve's services (what Serve runs on a TUN) on an
+// in-memory device named name until the test ends.
+func startMemServe(t *testing.T, name string, cfg ServeConfig) *memServe {
+	t.Helper()
+	cdev, sdev := tun.Pipe(tun.PipeOptions{NameA: name + "-c", NameB: name})
+	cfg.Addrs = []netip.Prefix{demoServerAddr}
+	cfg.Port = DefaultPort
+	cfg.Log = io.Discard
+	ready := make(chan struct{})
+	cfg.Ready = func() { close(ready) }
+	s, err := startStack(cfg, sdev, "in memory")
+	if err != nil {
+		cdev.Close()
+		t.Fatal(err)
+	}
+	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{demoClientAddr}})
+	if err != nil {
+		s.st.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		client.Close()
+	})
+	select {
+	case <-ready:
+	case err := <-served:
+		served <- err
+		t.Fatalf("serve: %v", err)
+	}
+	return &memServe{server: s, client: sockets.New(client.Stack(), sockets.Options{}), clientStack: client.Stack(), addr: demoServerAddr.Addr()}
+}
+
+func (m *memServe) hostPort(port int) string {
+	return net.JoinHostPort(m.addr.String(), fmt.Sprint(port))
+}
+
+func (m *memServe) dial(t *testing.T, port int) net.Conn {
+	t.Helper()
+	c, err := m.client.Dial(testCtx(t), "tcp", m.hostPort(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (m *memServe) dialWS(t *testing.T, path string, opts *ws.DialOptions) (*ws.Conn, *http.Response, error) {
+	t.Helper()
+	if opts == nil {
+		opts = &ws.DialOptions{}
+	}
+	opts.NetDial = m.client.DialContext
+	c, resp, err := ws.Dial(testCtx(t), "ws://"+m.hostPort(DefaultPort)+path, opts)
+	if err == nil {
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	return c, resp, err
+}
+
+// waitCounter waits until serve's counter name has the value want.
+func (m *memServe) waitCounter(t *testing.T, name string, want uint64) {
+	t.Helper()
+	ctx := testCtx(t)
+	for {
+		got := m.counters()[name]
+		if got == want {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("counter %q is %d, want %d", name, got, want)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// echoOnce proves c is served: a byte goes to the echo and comes back.
+func echoOnce(t *testing.T, c net.Conn) {
+	t.Helper()
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+}
+
+// TestServeMaxConns fills serve's connection bound with real connections
+// and checks that past it a TCP echo connection is reset, a plain HTTP
+// request and a WebSocket upgrade get 503, each refusal is counted, and a
+// place that frees up is taken again.
+func TestServeMaxConns(t *testing.T) {
+	t.Parallel()
+	m := startMemServe(t, "maxconns0", ServeConfig{MaxConns: 2, IdleTimeout: -1})
+
+	echo1 := m.dial(t, EchoPort)
+	echoOnce(t, echo1)
+	wsc, _, err := m.dialWS(t, "/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.waitCounter(t, "conns held by services", 2)
+
+	// A third echo connection: the handshake completes in the stack, then
+	// the service resets it.
+	expectReset(t, m, EchoPort)
+	// Plain HTTP: 503 naming the bound.
+	hc := m.dial(t, DefaultPort)
+	fmt.Fprintf(hc, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", m.hostPort(DefaultPort))
+	resp, err := http.ReadResponse(bufio.NewReader(hc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "too many connections (at most 2)") {
+		t.Fatalf("GET / past the bound: %s %q", resp.Status, body)
+	}
+	// A WebSocket upgrade: 503 before any upgrade.
+	_, resp, err = m.dialWS(t, "/echo", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("upgrade past the bound: %v (response %v), want 503", err, resp)
+	}
+	m.waitCounter(t, "conns refused (max-conns)", 3)
+	m.waitCounter(t, "conns held by services", 2)
+
+	// The WebSocket leaves; its place goes to a new upgrade.
+	if err := wsc.Close(ws.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	m.waitCounter(t, "conns held by services", 1)
+	wsc2, _, err := m.dialWS(t, "/echo", nil)
+	if err != nil {
+		t.Fatalf("upgrade after a place freed up: %v", err)
+	}
+	ctx := testCtx(t)
+	if err := wsc2.WriteMessage(ctx, ws.MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := wsc2.ReadMessage(ctx); err != nil || string(p) != "hi" {
+		t.Fatalf("echo over the new WebSocket: %q, %v", p, err)
+	}
+	wsc2.Close(ws.StatusNormalClosure, "")
+	echo1.Close()
+	m.waitCounter(t, "conns held by services", 0)
+}
+
+// TestServeMaxConnsRefusingBound checks that HTTP connections past the
+// bound that never send a request are not all held to be answered: past
+// maxRefusing of them, more are reset at once.
+func TestServeMaxConnsRefusingBound(t *testing.T) {
+	t.Parallel()
+	m := startMemServe(t, "refusing0", ServeConfig{MaxConns: 1, IdleTimeout: -1})
+	echoOnce(t, m.dial(t, EchoPort))
+	for range maxRefusing {
+		m.dial(t, DefaultPort)
+	}
+	m.waitCounter(t, "conns refused (max-conns)", maxRefusing)
+	expectReset(t, m, DefaultPort)
+}
+
+// expectReset connects to port and expects a reset, which may come
+// before the dial returns or on the first read.
+func expectReset(t *testing.T, m *memServe, port int) {
+	t.Helper()
+	c, err := m.client.Dial(testCtx(t), "tcp", m.hostPort(port))
+	if err == nil {
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+	}
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("port %d past the bound: %v, want ECONNRESET", port, err)
+	}
+}
+
+// pingCounter counts the pings a WebSocket client reads.
+type pingCounter struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (p *pingCounter) Emit(e *trace.Event) {
+	if e.Name != "frame" || e.Dir != trace.In {
+		return
+	}
+	for _, f := range e.Fields {
+		if f.Key == "opcode" && f.Value == ws.OpPing.String() {
+			p.mu.Lock()
+			p.n++
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (p *pingCounter) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n
+}
+
+// TestServeIdleTimeout checks that serve pings a silent WebSocket and
+// closes it with 1001, and closes silent TCP echo and discard
+// connections, counting each.
+func TestServeIdleTimeout(t *testing.T) {
+	t.Parallel()
+	const idle = 200 * time.Millisecond
+	m := startMemServe(t, "idle0", ServeConfig{IdleTimeout: idle})
+	ctx := testCtx(t)
+
+	for _, path := range []string{"/echo", "/chat"} {
+		pings := &pingCounter{}
+		c, _, err := m.dialWS(t, path, &ws.DialOptions{ConnOptions: ws.ConnOptions{Tracer: trace.New(pings)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WriteMessage(ctx, ws.MessageText, []byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		// Read until the server closes: the echo or the chat lines come
+		// first, then the close.
+		var ce *ws.CloseError
+		for {
+			_, _, err := c.ReadMessage(ctx)
+			if err == nil {
+				continue
+			}
+			if !errors.As(err, &ce) {
+				t.Fatalf("%s: read: %v, want a close from the server", path, err)
+			}
+			break
+		}
+		if ce.Code != ws.StatusGoingAway || ce.Reason != "idle for 200ms" {
+			t.Errorf("%s: closed with %d %q, want 1001 \"idle for 200ms\"", path, ce.Code, ce.Reason)
+		}
+		if pings.count() == 0 {
+			t.Errorf("%s: closed without a ping before", path)
+		}
+	}
+	for _, port := range []int{EchoPort, DiscardPort} {
+		c := m.dial(t, port)
+		if _, err := c.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if port == EchoPort {
+			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("port %d: read %d, %v; want the server's FIN (EOF)", port, n, err)
+		}
+	}
+	m.waitCounter(t, "conns closed idle (idle-timeout)", 4)
+	m.waitCounter(t, "conns held by services", 0)
+}
+
+// TestCloseIdleKeepsActive checks the idle timer's decision itself,
+// without waiting: a WebSocket with a message less than IdleTimeout ago
+// stays open, one silent for IdleTimeout is closed with 1001.
+func TestCloseIdleKeepsActive(t *testing.T) {
+	t.Parallel()
+	const idle = time.Hour
+	m := startMemServe(t, "active0", ServeConfig{IdleTimeout: idle})
+	ctx := testCtx(t)
+	c, _, err := m.dialWS(t, "/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roundTrip := func() error {
+		if err := c.WriteMessage(ctx, ws.MessageText, []byte("hi")); err != nil {
+			return err
+		}
+		_, _, err := c.ReadMessage(ctx)
+		return err
+	}
+	if err := roundTrip(); err != nil {
+		t.Fatal(err)
+	}
+	m.h.mu.Lock()
+	var sc *ws.Conn
+	var cl *wsClient
+	for k, v := range m.h.clients {
+		sc, cl = k, v
+	}
+	m.h.mu.Unlock()
+
+	cl.last.Store(time.Now().Add(-idle / 2).UnixNano())
+	m.h.closeIdle(sc, cl)
+	if err := roundTrip(); err != nil {
+		t.Fatalf("a WebSocket active half the idle time ago was closed: %v", err)
+	}
+	if n := m.limit.idle.Load(); n != 0 {
+		t.Fatalf("%d connections counted idle", n)
+	}
+
+	cl.last.Store(time.Now().Add(-idle).UnixNano())
+	closed := make(chan struct{})
+	go func() { // the close handshake needs the client reading
+		defer close(closed)
+		m.h.closeIdle(sc, cl)
+	}()
+	defer func() { <-closed }()
+	_, _, err = c.ReadMessage(ctx)
+	var ce *ws.CloseError
+	if !errors.As(err, &ce) || ce.Code != ws.StatusGoingAway || ce.Reason != "idle for 1h0m0s" {
+		t.Fatalf("read after the idle time: %v, want close 1001 \"idle for 1h0m0s\"", err)
+	}
+	m.waitCounter(t, "conns closed idle (idle-timeout)", 1)
+}
+
+// TestServeOrigin checks serve's origin rule on real upgrades: the page's
+// own origin and clients without Origin pass, a foreign page gets 403
+// unless --allow-origin names it.
+func TestServeOrigin(t *testing.T) {
+	t.Parallel()
+	m := startMemServe(t, "origin0", ServeConfig{AllowOrigins: []string{"localhost:*"}})
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{
+		{"", http.StatusSwitchingProtocols},
+		{"http://" + m.hostPort(DefaultPort), http.StatusSwitchingProtocols},
+		{"http://localhost:3000", http.StatusSwitchingProtocols},
+		{"http://evil.example", http.StatusForbidden},
+		{"http://" + m.addr.String(), http.StatusForbidden}, // another port
+		{"null", http.StatusForbidden},
+	} {
+		h := http.Header{}
+		if tc.origin != "" {
+			h.Set("Origin", tc.origin)
+		}
+		c, resp, err := m.dialWS(t, "/chat", &ws.DialOptions{Header: h})
+		if resp == nil {
+			t.Fatalf("Origin %q: no response: %v", tc.origin, err)
+		}
+		if resp.StatusCode != tc.status {
+			t.Errorf("Origin %q: %s (%v), want %d", tc.origin, resp.Status, err, tc.status)
+		}
+		if c != nil {
+			c.Close(ws.StatusNormalClosure, "")
+		}
+	}
+}

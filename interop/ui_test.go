@@ -1,0 +1,777 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// envScreenshots names a directory for the browser view's screenshots (the
+// README's come from `GLASSNET_UI_SCREENSHOTS=../docs/img go test -run TestUI`);
+// without it they go to a temporary directory.
+const envScreenshots = "GLASSNET_UI_SCREENSHOTS"
+
+// uiRun is a running glassnet with its browser view, and the view's address.
+type uiRun struct {
+	cmd   *exec.Cmd
+	out   syncBuffer
+	done  chan struct{}
+	url   string // as printed, with ?token=
+	base  string // http://127.0.0.1:PORT
+	token string
+}
+
+// startUI starts glassnet with args (a command with --ui 127.0.0.1:0: the
+// host's loopback, any port) and returns once it has printed the view's
+// address.
+func startUI(t *testing.T, args ...string) *uiRun {
+	t.Helper()
+	r := &uiRun{cmd: exec.Command(glassnetBin, args...), done: make(chan struct{})}
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := r.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cmd.Stdout = &r.out
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("start glassnet %s: %v", args[0], err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			r.out.Write([]byte(line + "\n"))
+			if u, ok := strings.CutPrefix(line, "glassnet: ui at "); ok {
+				select {
+				case ready <- strings.TrimSpace(u):
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		r.cmd.Wait()
+		close(r.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			r.cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-r.done:
+			case <-time.After(10 * time.Second):
+				syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+				<-r.done
+			}
+		}
+		if t.Failed() {
+			t.Logf("glassnet %s output:\n%s", args[0], r.out.String())
+		}
+	})
+	select {
+	case r.url = <-ready:
+	case <-r.done:
+		t.Fatalf("glassnet %s exited before it printed its address:\n%s", args[0], r.out.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("glassnet %s printed no address in 20s:\n%s", args[0], r.out.String())
+	}
+	i := strings.Index(r.url, "/?token=")
+	if i < 0 {
+		t.Fatalf("the view's address %q has no /?token=", r.url)
+	}
+	r.base, r.token = r.url[:i], r.url[i+len("/?token="):]
+	t.Logf("glassnet %s: %s", strings.Join(args, " "), r.url)
+	return r
+}
+
+// api calls the view's JSON API with the run's token and decodes the answer
+// into out (when not nil); a status other than 200 is an error with the
+// server's message.
+func (r *uiRun) api(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Glassnet-Token", r.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s: %s", method, path, res.Status, bytes.TrimSpace(b))
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// uiState is the part of GET /api/state the test reads.
+type uiState struct {
+	Paused  bool   `json:"paused"`
+	Current int    `json:"current"`
+	Count   int    `json:"count"`
+	Hit     string `json:"hit"`
+	Held    int    `json:"held"`
+	Ended   bool   `json:"ended"`
+}
+
+// uiEvent is the part of an event the test reads.
+type uiEvent struct {
+	ID      int    `json:"id"`
+	Node    string `json:"node"`
+	Layer   string `json:"layer"`
+	Event   string `json:"event"`
+	Dir     string `json:"dir"`
+	Flags   string `json:"flags"`
+	Packets []int  `json:"packets"`
+	Summary string `json:"summary"`
+}
+
+// consoleWatch collects what the page reports as an error: exceptions it
+// did not catch, console.error calls, and error log entries.
+type consoleWatch struct {
+	mu       sync.Mutex
+	problems []string
+}
+
+func (w *consoleWatch) event(method string, params json.RawMessage) {
+	var p struct {
+		ExceptionDetails *struct {
+			Text      string `json:"text"`
+			URL       string `json:"url"`
+			Line      int    `json:"lineNumber"`
+			Exception struct {
+				Description string `json:"description"`
+			} `json:"exception"`
+		} `json:"exceptionDetails"`
+		Type string `json:"type"`
+		Args []struct {
+			Value       any    `json:"value"`
+			Description string `json:"description"`
+		} `json:"args"`
+		Entry *struct {
+			Level  string `json:"level"`
+			Text   string `json:"text"`
+			URL    string `json:"url"`
+			Source string `json:"source"`
+		} `json:"entry"`
+	}
+	json.Unmarshal(params, &p)
+	var msg string
+	switch {
+	case method == "Runtime.exceptionThrown" && p.ExceptionDetails != nil:
+		d := p.ExceptionDetails
+		msg = fmt.Sprintf("exception: %s %s (%s:%d)", d.Text, d.Exception.Description, d.URL, d.Line)
+	case method == "Runtime.consoleAPICalled" && (p.Type == "error" || p.Type == "assert"):
+		var parts []string
+		for _, a := range p.Args {
+			if a.Description != "" {
+				parts = append(parts, a.Description)
+			} else {
+				parts = append(parts, fmt.Sprint(a.Value))
+			}
+		}
+		msg = "console." + p.Type + ": " + strings.Join(parts, " ")
+	case method == "Log.entryAdded" && p.Entry != nil && p.Entry.Source == "network" && strings.Contains(p.Entry.URL, "/api/"):
+		return // an API error the page shows (a bad breakpoint); the test checks it there
+	case method == "Log.entryAdded" && p.Entry != nil && p.Entry.Level == "error":
+		msg = fmt.Sprintf("log %s: %s %s", p.Entry.Source, p.Entry.Text, p.Entry.URL)
+	default:
+		return
+	}
+	w.mu.Lock()
+	w.problems = append(w.problems, msg)
+	w.mu.Unlock()
+}
+
+func (w *consoleWatch) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.problems
+	w.problems = nil
+	return p
+}
+
+// uiPage is the view open in chromium, with helpers that fail the test.
+type uiPage struct {
+	t      *testing.T
+	ctx    context.Context
+	page   *cdpPage
+	watch  *consoleWatch
+	shots  string
+	stderr *bytes.Buffer
+}
+
+func (p *uiPage) call(method string, params, result any) {
+	p.t.Helper()
+	if err := p.page.cdp.call(p.ctx, p.page.session, method, params, result); err != nil {
+		p.t.Fatalf("%s: %v\nchromium stderr:\n%s", method, err, p.stderr.Bytes())
+	}
+}
+
+// eval returns the value of a JavaScript expression in the page.
+func (p *uiPage) eval(expr string) string {
+	p.t.Helper()
+	v, err := p.page.eval(p.ctx, expr)
+	if err != nil {
+		p.t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+// wait returns the first truthy value of expr (polled in the page, 10 s at most).
+func (p *uiPage) wait(what, expr string) string {
+	p.t.Helper()
+	v, err := p.page.wait(p.ctx, expr)
+	if err != nil {
+		p.t.Fatalf("waiting for %s: %v\npage status: %s", what, err, p.evalQuiet(`document.getElementById("status").textContent`))
+	}
+	return v
+}
+
+// waitLong is wait for things that take longer than its 10 s: it polls
+// again until d has passed.
+func (p *uiPage) waitLong(what string, d time.Duration, expr string) string {
+	p.t.Helper()
+	end := time.Now().Add(d)
+	for {
+		v, err := p.page.wait(p.ctx, expr)
+		if err == nil {
+			return v
+		}
+		if !strings.Contains(err.Error(), "timed out waiting") || time.Now().After(end) {
+			p.t.Fatalf("waiting for %s: %v", what, err)
+		}
+	}
+}
+
+func (p *uiPage) evalQuiet(expr string) string {
+	v, err := p.page.eval(p.ctx, expr)
+	if err != nil {
+		return err.Error()
+	}
+	return v
+}
+
+// key presses one key as a person would.
+func (p *uiPage) key(k string, code int) {
+	p.t.Helper()
+	for _, typ := range []string{"keyDown", "keyUp"} {
+		params := map[string]any{"type": typ, "key": k, "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code}
+		if typ == "keyDown" && len(k) == 1 {
+			params["text"] = k
+		}
+		p.call("Input.dispatchKeyEvent", params, nil)
+	}
+}
+
+// click scrolls the element selected by css into view and clicks its middle.
+func (p *uiPage) click(css string) {
+	p.t.Helper()
+	js := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%s);
+		if (!el) return "";
+		el.scrollIntoView({block: "center", inline: "center"});
+		const r = el.getBoundingClientRect();
+		const x = r.x + Math.min(r.width / 2, 20), y = r.y + r.height / 2;
+		const at = document.elementFromPoint(x, y);
+		if (!at || !(el === at || el.contains(at) || at.contains(el) || (el.parentNode && el.parentNode.contains(at)))) return "covered by " + (at ? at.outerHTML.slice(0, 200) : "nothing") + " at " + x + "," + y;
+		return JSON.stringify([x, y]);
+	})()`, strconv.Quote(css))
+	v := p.eval(js)
+	var xy [2]float64
+	if err := json.Unmarshal([]byte(v), &xy); err != nil {
+		p.t.Fatalf("no element %s to click (%q)", css, v)
+	}
+	for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
+		p.call("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": xy[0], "y": xy[1], "button": "left", "clickCount": 1}, nil)
+	}
+}
+
+// setValue types a value into a form field and says it changed.
+func (p *uiPage) setValue(css, value string) {
+	p.t.Helper()
+	js := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%s);
+		if (!el) return "missing";
+		el.value = %s;
+		el.dispatchEvent(new Event("input", {bubbles: true}));
+		el.dispatchEvent(new Event("change", {bubbles: true}));
+		return "ok";
+	})()`, strconv.Quote(css), strconv.Quote(value))
+	if v := p.eval(js); v != "ok" {
+		p.t.Fatalf("set %s: %s", css, v)
+	}
+}
+
+// shot saves a PNG of the page as name.png.
+func (p *uiPage) shot(name string) {
+	p.t.Helper()
+	var res struct {
+		Data string `json:"data"`
+	}
+	p.call("Page.captureScreenshot", map[string]any{"format": "png"}, &res)
+	b, err := base64.StdEncoding.DecodeString(res.Data)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	file := filepath.Join(p.shots, name+".png")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot %s", file)
+}
+
+// noProblems fails the test for anything the page reported as an error.
+func (p *uiPage) noProblems(when string) {
+	p.t.Helper()
+	p.eval("1") // reads the events that came since the last call
+	for _, m := range p.watch.take() {
+		p.t.Errorf("%s: the page reported %s", when, m)
+	}
+}
+
+// openUI opens the view in chromium at 1600x1000, watching the console
+// from the first script on.
+func openUI(t *testing.T, ctx context.Context, r *uiRun) *uiPage {
+	t.Helper()
+	// The demo may wait out its own timeouts while the test holds it paused.
+	defer func(d time.Duration) { chromiumLifetime = d }(chromiumLifetime)
+	chromiumLifetime = 3 * time.Minute
+	page, stderr := chromiumCDP(t, ctx, "about:blank")
+	shots := os.Getenv(envScreenshots)
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := &uiPage{t: t, ctx: ctx, page: page, watch: &consoleWatch{}, shots: shots, stderr: stderr}
+	page.cdp.onEvent = p.watch.event
+	p.call("Runtime.enable", nil, nil)
+	p.call("Log.enable", nil, nil)
+	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}, nil)
+	p.call("Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": "light"}}}, nil)
+	var nav struct {
+		ErrorText string `json:"errorText"`
+	}
+	p.call("Page.navigate", map[string]any{"url": r.url}, &nav)
+	if nav.ErrorText != "" {
+		t.Fatalf("open %s: %s", r.url, nav.ErrorText)
+	}
+	return p
+}
+
+// TestUI drives the browser view of `glassnet demo --ui` in headless
+// chromium the way a person would: it steps to the first WebSocket frame
+// with the keyboard, reads the handshake and the upgrade off the ladder,
+// clicks a frame and sees its packets lit in the ladder and the byte
+// ruler, sets a breakpoint, holds the client's next segment, closes its
+// window and releases it, sees the server's send window drop to zero in the
+// state view, and runs to the FIN. Any exception or console error fails it.
+func TestUI(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	r := startUI(t, "demo", "--ui", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+
+	// Idle: demo --ui waits at its first step for the page.
+	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && document.getElementById("status").dataset.status === "paused" && "ready"`)
+	p.shot("ui-idle")
+	p.noProblems("opening the page")
+
+	state := func() uiState {
+		t.Helper()
+		var s uiState
+		if err := r.api(ctx, "GET", "/api/state", nil, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	event := func(id int) uiEvent {
+		t.Helper()
+		var e uiEvent
+		if err := r.api(ctx, "GET", "/api/events/"+strconv.Itoa(id), nil, &e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	// drawn waits until the page has drawn the event the stack stopped at.
+	drawn := func(what string) uiState {
+		t.Helper()
+		s := state()
+		// every event up to it in the page (ids have no gaps), and drawn
+		p.wait(what, fmt.Sprintf(`glassnet.state.current === %d && glassnet.store.get(%d) && glassnet.store.events.length === glassnet.store.events[glassnet.store.events.length - 1].id && document.querySelector('#events [data-current="true"]') && "drawn"`, s.Current, s.Current))
+		return s
+	}
+
+	// Mid-handshake: three packets on, through the JSON API.
+	for range 3 {
+		if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "packet"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := drawn("the third packet")
+	if e := event(s.Current); e.Layer != "link" || e.Event != "packet" {
+		t.Fatalf("stepped to the next packet, stopped at %+v", e)
+	}
+	p.wait("the SYN in the ladder", `document.querySelector('#ladder g[data-kind="packet"][data-flags="S"]')`)
+	p.shot("ui-handshake")
+
+	// n goes one event on.
+	p.key("n", 78)
+	p.wait("one step with n", fmt.Sprintf(`glassnet.state.current > %d && "stepped"`, s.Current))
+
+	// The exports are downloads of the history.
+	for _, f := range []string{"jsonl", "pcapng", "perfetto"} {
+		got := p.eval(fmt.Sprintf(`fetch(document.getElementById("exp-%s").href).then((r) => r.status + " " + r.headers.get("content-disposition"))`, f))
+		if !strings.HasPrefix(got, "200 attachment") {
+			t.Errorf("export %s: %s", f, got)
+		}
+	}
+
+	// (1) The first WebSocket frame, with the keyboard: f.
+	p.key("f", 70)
+	p.wait("the stack to stop at a frame", `glassnet.state.current && glassnet.store.get(glassnet.state.current) && glassnet.store.get(glassnet.state.current).event === "frame" && "frame"`)
+	s = drawn("the first frame")
+	if e := event(s.Current); e.Layer != "ws" || e.Event != "frame" {
+		t.Fatalf("f stopped at %+v, want the first ws frame", e)
+	}
+
+	// (2) The ladder shows the three-way handshake and the HTTP upgrade.
+	flags := p.eval(`JSON.stringify([...document.querySelectorAll('#ladder g[data-kind="packet"]')].slice(0, 3).map((g) => g.dataset.flags))`)
+	if flags != `["S","S.","."]` {
+		t.Errorf("the ladder's first three segments have flags %s, want SYN, SYN-ACK, ACK", flags)
+	}
+	for _, css := range []string{`#ladder g[data-http="request"]`, `#ladder g[data-http="response"]`, `#ladder [data-ws="handshake"][data-node="server"]`, `#ladder [data-ws="handshake"][data-node="client"]`} {
+		if p.eval(fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(css))) != "true" {
+			t.Errorf("the ladder lacks the upgrade: no %s", css)
+		}
+	}
+
+	// (3) The server's copy of that frame (the next frame) names the packets
+	// that carried it; clicking it lights them in the ladder and the ruler.
+	p.key("f", 70)
+	p.wait("the next frame", fmt.Sprintf(`glassnet.state.current > %d && glassnet.store.get(glassnet.state.current) && glassnet.store.get(glassnet.state.current).event === "frame" && "frame"`, s.Current))
+	s = drawn("the server's frame")
+	frame := event(s.Current)
+	if frame.Node != "server" || len(frame.Packets) == 0 {
+		t.Fatalf("the second frame is %+v, want the server's copy with its packets", frame)
+	}
+	p.eval(`glassnet.select(0); "ok"`)
+	chip := fmt.Sprintf(`#ladder [data-kind="frame"][data-event-id="%d"] rect`, frame.ID)
+	if _, err := p.page.wait(ctx, fmt.Sprintf(`document.querySelector(%q)`, chip)); err != nil {
+		t.Fatalf("the ladder has no chip for frame #%d: %v\nthe ladder's events: %s", frame.ID, err,
+			p.eval(`[...document.querySelectorAll("#ladder [data-event-id]")].map((e) => e.dataset.eventId + ":" + (e.dataset.kind || "")).join(" ") + " focus " + glassnet.focus`))
+	}
+	p.click(chip)
+	p.wait("the frame selected", fmt.Sprintf(`glassnet.selected === %d && location.hash === "#event=%d" && "selected"`, frame.ID, frame.ID))
+	ids, _ := json.Marshal(frame.Packets)
+	lit := p.wait("its packets lit", fmt.Sprintf(`(() => {
+		const want = new Set(%s.flatMap((id) => [id, glassnet.store.twin.get(id)]).filter(Boolean).map(String));
+		const ladder = [...document.querySelectorAll('#ladder g[data-kind="packet"][data-hl="rel"]')].filter((g) => want.has(g.dataset.eventId) || want.has(g.dataset.twin));
+		const ruler = [...document.querySelectorAll('#ruler [data-kind="packet"][data-hl="rel"]')].filter((r) => want.has(r.dataset.eventId));
+		return ladder.length && ruler.length && JSON.stringify({ladder: ladder.length, ruler: ruler.length});
+	})()`, ids))
+	t.Logf("frame #%d carried by packets %v: lit %s", frame.ID, frame.Packets, lit)
+	if p.eval(fmt.Sprintf(`!!document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && !!document.querySelector('#inspector .summary[data-event-id="%d"]')`, frame.ID)) != "true" {
+		t.Errorf("the frame is not marked in the ruler, or not in the inspector")
+	}
+	// The inspector rebuilds the frame from its packets' bytes: header
+	// bits, mask key, and the payload unmasked.
+	insp := p.wait("the frame in the inspector", `(() => { const el = document.getElementById("inspector"); return el.querySelector(".bits") && el.textContent.includes("Payload unmasked") && el.textContent; })()`)
+	if !strings.Contains(insp, "mask key") || !strings.Contains(insp, "hello, glassnet") {
+		t.Errorf("the inspector shows no mask key or no unmasked text for frame #%d:\n%s", frame.ID, insp)
+	}
+	p.noProblems("stepping to the frames")
+
+	// (4, first half) Breakpoints from the page: a bad one shows the
+	// server's message, a good one is set.
+	p.setValue("#bp-text", "tcp andd fin")
+	p.click("#bp-apply")
+	msg := p.wait("the breakpoint error", `document.getElementById("bp-msg").dataset.result === "error" && document.getElementById("bp-msg").textContent`)
+	t.Logf("a bad breakpoint: %s", msg)
+	p.setValue("#bp-text", "tcp and fin")
+	p.click("#bp-apply")
+	p.wait("the breakpoint set", `document.getElementById("bp-msg").dataset.result === "ok" && "ok"`)
+
+	// Live rules from the page: a bad one shows the command line's error; a
+	// good one is listed, then removed.
+	p.setValue("#rl-node", "client")
+	p.setValue("#rl-point", "egress")
+	p.setValue("#rl-rule", "loss 200%")
+	p.click("#rl-add")
+	msg = p.wait("the rule error", `document.getElementById("rl-msg").dataset.result === "error" && document.getElementById("rl-msg").textContent`)
+	t.Logf("a bad rule: %s", msg)
+	p.setValue("#rl-rule", "udp : drop")
+	p.click("#rl-add")
+	p.wait("the rule listed", `document.getElementById("rl-msg").dataset.result === "ok" && document.querySelector("#rule-list button[data-rule-id]") && "listed"`)
+	p.click("#rule-list button[data-rule-id]")
+	p.wait("the rule removed", `!document.querySelector("#rule-list button[data-rule-id]") && "removed"`)
+
+	// (5) Hold the next segment the client sends, from the page's form, and
+	// step (the clock stands still between steps, so TCP does not send it
+	// again meanwhile) until it is held.
+	p.setValue("#hn-point", "link-egress")
+	p.setValue("#hn-node", "client")
+	p.setValue("#hn-filter", "tcp")
+	p.click("#hn-arm")
+	p.wait("the hold armed", `document.getElementById("hn-msg").dataset.result === "ok" && "ok"`)
+	// play clicks Play and waits for the stack to move. A click that did
+	// not reach the page's handler is made again, and logged: seen now and
+	// then on the Play after a breakpoint, with the button enabled and the
+	// press dispatched, in headless chromium; not understood yet.
+	play := func() {
+		t.Helper()
+		before := state()
+		for try := 1; ; try++ {
+			p.click("#play")
+			for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				if s := state(); s.Paused != before.Paused || s.Current != before.Current || s.Ended {
+					return
+				}
+			}
+			if try == 3 {
+				t.Fatalf("three clicks on Play and the stack has not moved: %+v", state())
+			}
+			t.Logf("click %d on Play did not start the run; again", try)
+		}
+	}
+	stepUntil := func(what string, done func() bool) {
+		t.Helper()
+		for i := 0; !done(); i++ {
+			if i == 500 {
+				t.Fatalf("500 steps and still no %s", what)
+			}
+			if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "event"}, nil); err != nil {
+				t.Fatalf("step until %s: %v", what, err)
+			}
+		}
+	}
+	stepUntil("held packet", func() bool { return state().Held > 0 })
+	holdID := p.wait("the held packet in the hold queue", `(() => { const c = document.querySelector('#holds [data-hold-id]'); return c && c.querySelector('[data-field="window"]') && c.dataset.holdId; })()`)
+	p.wait("the held packet in the ladder", `document.querySelector('#ladder g[data-held="true"]') && "held"`)
+	p.shot("ui-held")
+
+	// Close its window and release it: the answer comes once the stack has
+	// taken the packet back, at one of the next steps.
+	card := fmt.Sprintf(`#holds [data-hold-id="%s"]`, holdID)
+	p.setValue(card+` [data-field="window"]`, "0")
+	p.click(card + ` button[data-hold-action="release"]`)
+	p.wait("the release sent", fmt.Sprintf(`document.getElementById("hold-last").dataset.holdId === %q && "sent"`, holdID))
+	outcome := fmt.Sprintf(`(() => { const o = document.getElementById("hold-last"); return o.dataset.holdId === %q && o.dataset.result && o.dataset.result + ": " + o.textContent; })()`, holdID)
+	zeroState := `(() => { const e = glassnet.store.events.find((e) => e.node === "server" && e.layer === "tcp" && e.event === "state" && e.snd_wnd === 0); return e ? String(e.id) : ""; })()`
+	stepUntil("zero window at the server", func() bool { return p.eval(zeroState) != "" })
+	out := p.wait("the release's outcome", outcome)
+	if !strings.HasPrefix(out, "ok") || !strings.Contains(out, "edited") {
+		t.Errorf("release with window 0: %s", out)
+	}
+
+	// (6) The server's TCP state after the zero-window segment, selected by
+	// its address (#event=ID), shows snd_wnd 0 in the state view.
+	zero := p.eval(zeroState)
+	p.eval(`location.hash = "#event=` + zero + `"; "ok"`)
+	p.wait("the zero window in the server's state change", `document.querySelector('#diff [data-node="server"] tr[data-field="snd_wnd"][data-new="0"][data-changed="true"]') && "zero"`)
+	p.shot("ui-zero-window")
+
+	// (4, second half) Play: the run stops at the FIN.
+	play()
+	p.waitLong("the breakpoint hit", time.Minute, `glassnet.state.paused && glassnet.state.hit && "hit"`)
+	s = drawn("the FIN")
+	if hit := state().Hit; hit != "tcp and fin" {
+		t.Errorf("stopped by breakpoint %q, want tcp and fin", hit)
+	}
+	if e := event(s.Current); !strings.Contains(e.Flags, "F") {
+		t.Errorf("the breakpoint tcp and fin stopped at %+v, which has no FIN", e)
+	}
+	p.noProblems("hold, release and breakpoint")
+
+	// The end of the run: every event in.
+	if err := r.api(ctx, "POST", "/api/breakpoints", map[string]any{"breakpoints": []string{}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	play()
+	p.waitLong("the end of the demo", time.Minute, `glassnet.state.ended && glassnet.store.events.length === glassnet.state.count && "ended"`)
+
+	// Many events in, the 3000-byte frame selected, in the light and the dark.
+	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.node === "server" && e.len > 1000).id); "ok"`)
+	p.wait("the big frame drawn", `document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && "ok"`)
+	p.shot("ui-run")
+	p.call("Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": "dark"}}}, nil)
+	p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+	p.shot("ui-run-dark")
+
+	// The banner for events the live view skipped (a free run the page
+	// fell behind in), fed the stream's message by hand: it counts them and
+	// fetches them from the history.
+	p.eval(`glassnet.onLive({type: "skipped", from: 10, to: 19, count: 10}); "ok"`)
+	p.wait("the skipped banner", `document.getElementById("banner").dataset.skipped === "10" && !document.getElementById("banner").hidden && "shown"`)
+	p.click(`#banner button[data-action="fetch-skipped"]`)
+	p.wait("the skipped events fetched", `document.getElementById("banner").hidden && "fetched"`)
+
+	// (7) Nothing went wrong in the page.
+	p.noProblems("the whole run")
+	if st := p.eval(`document.getElementById("status").dataset.status`); st == "error" {
+		t.Errorf("the page's status says %s", p.eval(`document.getElementById("status").textContent`))
+	}
+}
+
+// manyEvents writes n events to file: the demo's trace over and over, each
+// copy with its ids (and the ids it names) and times moved past the last.
+// Every copy reuses the same ports, so all of them are one connection: the
+// worst case for the ladder, the ruler and the layers.
+func manyEvents(t *testing.T, file string, n int) {
+	t.Helper()
+	demo := filepath.Join(t.TempDir(), "demo.jsonl")
+	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", demo)
+	b, err := os.ReadFile(demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var e map[string]any
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("the demo's trace: %v in %s", err, line)
+		}
+		evs = append(evs, e)
+	}
+	shift := func(v any, by float64) any {
+		switch x := v.(type) {
+		case float64:
+			return x + by
+		case []any:
+			out := make([]any, len(x))
+			for i, y := range x {
+				out[i] = y.(float64) + by
+			}
+			return out
+		}
+		return v
+	}
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	var idBase, tBase, tMax float64
+	for written := 0; written < n; idBase += float64(len(evs)) {
+		for _, e := range evs {
+			if written == n {
+				break
+			}
+			c := make(map[string]any, len(e))
+			for k, v := range e {
+				switch k {
+				case "id", "packet", "frame", "packets", "frames":
+					v = shift(v, idBase)
+				case "t":
+					tMax = max(tMax, v.(float64))
+					v = shift(v, tBase)
+				}
+				c[k] = v
+			}
+			if err := enc.Encode(c); err != nil {
+				t.Fatal(err)
+			}
+			written++
+		}
+		tBase += tMax + 1e6
+	}
+	if err := os.WriteFile(file, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestUIManyEvents opens 100,000 events (`glassnet view` of a recorded
+// trace) and checks that the page draws only what is in sight: the event
+// list and the ladder keep a bounded number of elements wherever they are
+// scrolled, and a selection far down is drawn. It logs how long loading
+// and drawing took (a measurement, not an assertion).
+func TestUIManyEvents(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	const n = 100000
+	file := filepath.Join(t.TempDir(), "many.jsonl")
+	manyEvents(t, file, n)
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.waitLong("all events in the page", time.Minute, fmt.Sprintf(`window.glassnet && glassnet.store.events.length === %d && glassnet.timing.draws > 0 && "loaded"`, n))
+	t.Logf("%d events: loaded and indexed %.0f ms after the page started, first draws took up to %.0f ms",
+		n, atof(p.eval(`glassnet.timing.loaded`)), atof(p.eval(`glassnet.timing.maxDraw`)))
+
+	// How fast the page takes events in: a fresh store indexing the same
+	// 100,000 in batches of 1000, as the live stream hands them (drawing is
+	// once a frame whatever the number).
+	rate := p.eval(`(() => {
+		const evs = glassnet.store.events.slice();
+		const s = new glassnet.store.constructor();
+		const t0 = performance.now();
+		for (let i = 0; i < evs.length; i += 1000) s.add(evs.slice(i, i + 1000));
+		return String(Math.round(evs.length / ((performance.now() - t0) / 1000)));
+	})()`)
+	t.Logf("the page's store takes in %s events a second", rate)
+
+	// In sight only, at the top and in the middle.
+	count := func() (rows, ladder int) {
+		t.Helper()
+		var c [2]int
+		json.Unmarshal([]byte(p.eval(`JSON.stringify([document.querySelectorAll("#events .vrow").length, document.querySelectorAll("#ladder [data-event-id]").length])`)), &c)
+		return c[0], c[1]
+	}
+	for _, where := range []string{"top", "middle"} {
+		if where == "middle" {
+			p.eval(`(() => { for (const id of ["events", "ladder", "lanes"]) { const el = document.getElementById(id); el.scrollTop = el.scrollHeight / 2; el.dispatchEvent(new Event("scroll")); } return "ok"; })()`)
+			p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		}
+		rows, ladder := count()
+		t.Logf("scrolled to the %s: %d event rows and %d ladder units in the DOM", where, rows, ladder)
+		if rows == 0 || rows > 200 || ladder == 0 || ladder > 1500 {
+			t.Errorf("at the %s the page holds %d event rows and %d ladder units; want some, and only those in sight", where, rows, ladder)
+		}
+	}
+
+	// A selection far down, by its address, is drawn in the list and the ladder.
+	mid := n/2 + 1
+	for p.eval(fmt.Sprintf(`glassnet.store.get(%d).layer`, mid)) != "link" {
+		mid++
+	}
+	start := time.Now()
+	p.eval(fmt.Sprintf(`location.hash = "#event=%d"; "ok"`, mid))
+	p.wait("the selection drawn", fmt.Sprintf(`document.querySelector('#events .vrow[data-event-id="%d"][data-hl="sel"]') && document.querySelector('#ladder [data-event-id="%d"]') && "drawn"`, mid, mid))
+	t.Logf("selecting #%d and drawing it took %v (last draw %.0f ms: %s)", mid, time.Since(start), atof(p.eval(`glassnet.timing.lastDraw`)), p.eval(`JSON.stringify(glassnet.timing.views)`))
+	p.shot("ui-many")
+	p.noProblems("100,000 events")
+}
+
+func atof(s string) float64 {
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
+}

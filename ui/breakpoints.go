@@ -1,0 +1,245 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ws"
+)
+
+// A Breakpoint stops a free run at the first step it matches. ParseBreakpoint
+// has the syntax.
+type Breakpoint struct {
+	src   string
+	match func(s *Server, e *trace.Event) bool
+}
+
+// String returns the breakpoint as written.
+func (b *Breakpoint) String() string { return b.src }
+
+// tcpStateKeys are the numeric fields of a TCP "state" event a condition
+// can test.
+var tcpStateKeys = map[string]bool{
+	"cwnd": true, "ssthresh": true, "srtt": true, "rto": true,
+	"snd_una": true, "snd_nxt": true, "rcv_nxt": true, "snd_wnd": true, "rcv_wnd": true,
+	"rel_snd_una": true, "rel_snd_nxt": true, "rel_rcv_nxt": true,
+	"outstanding": true, "rcv_buf_used": true, "snd_buf_used": true,
+}
+
+// ParseBreakpoint parses a breakpoint. It is one of
+//
+//	FILTER              a packet filter as in --egress/--ingress rules
+//	                    ("tcp and fin", "port 80 and syn"): stops at a link
+//	                    packet it matches, on either stack and direction
+//	ws [FILTER]         a frame filter as in frame rules ("ws close",
+//	                    "ws text and fin"): stops at a WebSocket frame
+//	KEY OP VALUE        a condition on a TCP "state" event ("rcv_wnd == 0",
+//	                    "cwnd < 4", "rto > 1s"); KEY is cwnd, ssthresh,
+//	                    srtt, rto, snd_una, snd_nxt, rcv_nxt, snd_wnd,
+//	                    rcv_wnd, rel_snd_una, rel_snd_nxt, rel_rcv_nxt,
+//	                    outstanding, rcv_buf_used or snd_buf_used; OP is
+//	                    < <= > >= == !=; VALUE a number or a duration
+//	state NAME          a TCP state event entering NAME ("state TIME-WAIT")
+//	retransmit          a packet a stack sends again (its data or SYN/FIN
+//	                    lies below what it sent before on that connection)
+//
+// A bad filter gives the error the command line gives for it.
+func ParseBreakpoint(src string) (*Breakpoint, error) {
+	src = strings.TrimSpace(src)
+	f := strings.Fields(src)
+	switch {
+	case len(f) == 0:
+		return nil, errors.New("ui: an empty breakpoint")
+	case ws.IsFrameRule(src):
+		expr, err := ws.ParseFrameFilter(src)
+		if err != nil {
+			return nil, err
+		}
+		return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+			return e.Layer == trace.LayerWS && e.Name == "frame" && (expr == nil || expr.Match(frameOf(e)))
+		}}, nil
+	case len(f) == 1 && f[0] == "retransmit":
+		return &Breakpoint{src: src, match: func(s *Server, e *trace.Event) bool { return s.retx.is(e) }}, nil
+	case f[0] == "state":
+		if len(f) != 2 {
+			return nil, errors.New("ui: state NAME, such as state TIME-WAIT")
+		}
+		name := strings.ToUpper(f[1])
+		return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+			if e.Layer != trace.LayerTCP || e.Name != "state" {
+				return false
+			}
+			st, _ := e.Field("state").(string)
+			return strings.EqualFold(st, name)
+		}}, nil
+	case tcpStateKeys[f[0]]:
+		return parseCondition(src, f)
+	}
+	flt, err := hook.ParseFilter(src)
+	if err != nil {
+		return nil, err
+	}
+	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+		if e.Layer != trace.LayerLink || e.Name != "packet" || len(e.Data) == 0 {
+			return false
+		}
+		p := hook.Packet{Data: e.Data, Dir: e.Dir}
+		return flt.Match(&p)
+	}}, nil
+}
+
+func parseCondition(src string, f []string) (*Breakpoint, error) {
+	if len(f) != 3 {
+		return nil, fmt.Errorf("ui: %s OP VALUE, such as %s == 0", f[0], f[0])
+	}
+	key, op := f[0], f[1]
+	switch op {
+	case "<", "<=", ">", ">=", "==", "!=":
+	case "=":
+		op = "=="
+	default:
+		return nil, fmt.Errorf("ui: %q after %s, want one of < <= > >= == !=", op, key)
+	}
+	v, err := strconv.ParseFloat(f[2], 64)
+	if err != nil {
+		d, derr := time.ParseDuration(f[2])
+		if derr != nil {
+			return nil, fmt.Errorf("ui: %q where a number or a duration belongs", f[2])
+		}
+		v = float64(d)
+	}
+	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+		if e.Layer != trace.LayerTCP || e.Name != "state" {
+			return false
+		}
+		x, ok := number(e.Field(key))
+		return ok && compare(x, op, v)
+	}}, nil
+}
+
+func compare(x float64, op string, v float64) bool {
+	switch op {
+	case "<":
+		return x < v
+	case "<=":
+		return x <= v
+	case ">":
+		return x > v
+	case ">=":
+		return x >= v
+	case "==":
+		return x == v
+	}
+	return x != v
+}
+
+// number returns a numeric field value as a float64.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case int8:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint:
+		return float64(x), true
+	case uint8:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case time.Duration:
+		return float64(x), true
+	}
+	return 0, false
+}
+
+// frameOf rebuilds what a frame filter reads from a ws "frame" event.
+func frameOf(e *trace.Event) *ws.HookFrame {
+	f := &ws.HookFrame{Dir: e.Dir, Node: e.Node, Conn: e.Conn}
+	if s, ok := e.Field("opcode").(string); ok {
+		if op, err := ws.ParseOpcode(s); err == nil {
+			f.Header.Opcode = op
+		}
+	}
+	f.Header.Fin, _ = e.Field("fin").(bool)
+	f.Header.Masked, _ = e.Field("masked").(bool)
+	f.Client = f.Header.Masked == (e.Dir == trace.Out)
+	if n, ok := number(e.Field("len")); ok && n >= 0 {
+		f.Header.Length = int64(n)
+		// The event has no payload: a length filter sees one of zeros.
+		if n <= float64(len(zeros)) {
+			f.Payload = zeros[:int(n)]
+		}
+	}
+	return f
+}
+
+var zeros = make([]byte, 1<<16)
+
+// matchBreakpoint returns the first breakpoint that matches e; s.mu held.
+func (s *Server) matchBreakpoint(e *trace.Event) *Breakpoint {
+	for _, b := range s.bps {
+		if b.match(s, e) {
+			return b
+		}
+	}
+	return nil
+}
+
+// retransmits tells a retransmitted packet from a new one: per stack and
+// connection it remembers how far the stream went out.
+type retransmits struct {
+	sent map[string]float64 // node+conn -> end of the highest sequence sent
+	last uint64             // the ID of the last packet that was a retransmission
+}
+
+func (r *retransmits) init() { r.sent = make(map[string]float64) }
+
+// note looks at an outgoing link packet; s.mu held.
+func (r *retransmits) note(e *trace.Event) {
+	if e.Layer != trace.LayerLink || e.Name != "packet" || e.Dir != trace.Out {
+		return
+	}
+	seq, ok := number(e.Field("rel_seq"))
+	if !ok {
+		return
+	}
+	n, _ := number(e.Field("payload_len"))
+	flags, _ := e.Field("flags").(string)
+	if strings.ContainsAny(flags, "SF") {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	key := e.Node + " " + e.Conn
+	end := seq + n
+	if prev, ok := r.sent[key]; ok && end <= prev {
+		r.last = e.ID
+		return
+	}
+	if len(r.sent) >= 4096 {
+		clear(r.sent)
+	}
+	r.sent[key] = end
+}
+
+func (r *retransmits) is(e *trace.Event) bool { return r.last == e.ID && e.ID != 0 }

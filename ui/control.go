@@ -1,0 +1,366 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// State is what GET /api/state answers and the live stream's "state"
+// message carries.
+type State struct {
+	Live bool `json:"live"`
+	// Paused is set when the stack stops at each step (mode "step"),
+	// whether or not a step is held yet.
+	Paused bool   `json:"paused"`
+	Mode   string `json:"mode"`
+	// Current is the event the stack is paused at, 0 if none.
+	Current uint64 `json:"current"`
+	// First and Last are the IDs the history holds; Count is how many
+	// events were emitted, Skipped how many the live view thinned.
+	First       uint64   `json:"first"`
+	Last        uint64   `json:"last"`
+	Count       uint64   `json:"count"`
+	Skipped     uint64   `json:"skipped"`
+	Breakpoints []string `json:"breakpoints"`
+	// Hit is the breakpoint that stopped the run, if one did.
+	Hit         string `json:"hit,omitempty"`
+	Held        int    `json:"held"`
+	ClockPaused bool   `json:"clock_paused"`
+	// ClockNS is the stacks' clock (Unix nanoseconds; it stands still
+	// while paused), for the countdown of a timer such as the RTO of a
+	// TCP state event; 0 without a clock.
+	ClockNS int64    `json:"clock_ns,omitempty"`
+	Nodes   []string `json:"nodes"`
+	// Ended is set when the run is over: nothing steps again.
+	Ended bool `json:"ended"`
+}
+
+// State returns the current state.
+func (s *Server) State() State {
+	first, last, total := s.hist.bounds()
+	st := State{
+		Live:        s.opts.Live,
+		First:       first,
+		Last:        last,
+		Count:       total,
+		Skipped:     s.skipped.Load(),
+		Breakpoints: []string{},
+		Nodes:       s.Nodes(),
+	}
+	if st.Nodes == nil {
+		st.Nodes = []string{}
+	}
+	s.mu.Lock()
+	if s.opts.Live {
+		st.Mode = s.mode
+		st.Paused = s.mode == "step"
+		st.Current = s.current
+		st.Hit = s.hit
+		st.Ended = s.ended
+	}
+	for _, b := range s.bps {
+		st.Breakpoints = append(st.Breakpoints, b.src)
+	}
+	s.mu.Unlock()
+	s.hmu.Lock()
+	st.Held = len(s.held)
+	s.hmu.Unlock()
+	if s.opts.Clock != nil {
+		st.ClockPaused = s.opts.Clock.Paused()
+		st.ClockNS = s.opts.Clock.Now().UnixNano()
+	}
+	return st
+}
+
+// changed tells the pages that the state changed.
+func (s *Server) changed() {
+	s.stateVer.Add(1)
+	s.wakeClients()
+}
+
+// Sink returns the trace sink that feeds the Server: put it last among a
+// Tracer's sinks, since a live Server holds the emitting goroutine in it
+// while the stack is paused.
+func (s *Server) Sink() trace.Sink { return s }
+
+// Emit implements trace.Sink: it keeps a copy of e, tells the pages, and,
+// when live, stops at breakpoints and hands e to the Stepper.
+func (s *Server) Emit(e *trace.Event) {
+	if s.heldPending.Load() > 0 && e.Layer == trace.LayerLink && e.Name == "held" {
+		s.noteHeld(e)
+	}
+	s.hist.add(e)
+	s.wakeClients()
+	if s.stepper == nil {
+		return
+	}
+	if s.watch.Load() {
+		s.check(e)
+	}
+	if s.freeRun.Load() {
+		return // the Stepper would only pass it on
+	}
+	s.waitForPages(e.ID)
+	s.stepper.Emit(e)
+}
+
+// check stops a free run at e when it is the unit a step is going to, or
+// a breakpoint matches it: the Stepper, which sees e next, holds it.
+func (s *Server) check(e *trace.Event) {
+	if e.Name == "carried" || e.Layer == trace.LayerApp {
+		return // the Stepper never stops at these
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retx.note(e)
+	if s.mode != "free" {
+		return
+	}
+	hit := ""
+	if s.target != unitNone && s.target.is(e) {
+		hit = "" // a step's end, not a breakpoint
+	} else {
+		b := s.matchBreakpoint(e)
+		if b == nil {
+			return
+		}
+		hit = b.src
+	}
+	s.target = unitNone
+	s.hit = hit
+	s.setMode("step")
+	s.updateWatch()
+	s.stepper.Next()
+}
+
+// setMode sets the mode; s.mu held (or s not yet shared).
+func (s *Server) setMode(m string) {
+	s.mode = m
+	s.freeRun.Store(m == "free")
+}
+
+// updateWatch says whether the sink must look at events; s.mu held.
+func (s *Server) updateWatch() {
+	s.watch.Store(len(s.bps) > 0 || s.target != unitNone)
+}
+
+// followStepper records each step the Stepper stops at.
+func (s *Server) followStepper() {
+	defer s.wg.Done()
+	for {
+		e, err := s.stepper.Wait(s.ctx)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.current = e.ID
+		s.setMode("step")
+		close(s.stopped)
+		s.stopped = make(chan struct{})
+		s.mu.Unlock()
+		s.changed()
+	}
+}
+
+// unitKind is what POST /api/step goes to.
+type unitKind int
+
+const (
+	unitNone unitKind = iota
+	unitEvent
+	unitPacket
+	unitSegment
+	unitFrame
+	unitMessage
+)
+
+var unitNames = map[string]unitKind{"": unitEvent, "event": unitEvent, "packet": unitPacket, "segment": unitSegment, "frame": unitFrame, "message": unitMessage}
+
+// is reports whether e is a step of this kind of unit.
+func (k unitKind) is(e *trace.Event) bool {
+	switch k {
+	case unitPacket:
+		return e.Layer == trace.LayerLink && e.Name == "packet"
+	case unitSegment:
+		return e.Layer == trace.LayerTCP && e.Name == "segment"
+	case unitFrame:
+		return e.Layer == trace.LayerWS && e.Name == "frame"
+	case unitMessage:
+		return e.Layer == trace.LayerWS && e.Name == "message"
+	case unitEvent:
+		return true
+	}
+	return false
+}
+
+func (s *Server) play(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.setMode("free")
+	s.current = 0
+	s.target = unitNone
+	s.hit = ""
+	s.updateWatch()
+	s.stepper.Run()
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusOK, s.State())
+}
+
+func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.mode == "free" {
+		s.setMode("step")
+		s.target = unitNone
+		s.updateWatch()
+		s.stepper.Next()
+	}
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusOK, s.State())
+}
+
+// stepWait bounds how long POST /api/step waits for the unit it goes to.
+var stepWait = 10 * time.Second
+
+func (s *Server) step(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		To string `json:"to"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	kind, ok := unitNames[req.To]
+	if !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("ui: cannot step to %q: to is event, packet, segment, frame or message", req.To))
+		return
+	}
+	s.mu.Lock()
+	switch {
+	case s.ended:
+		s.mu.Unlock()
+		writeError(w, http.StatusConflict, "ui: the run has ended")
+		return
+	case s.current == 0:
+		s.mu.Unlock()
+		if s.mode == "step" {
+			writeError(w, http.StatusConflict, "ui: no step is held yet (the stack is idle): try again when state.current is set")
+		} else {
+			writeError(w, http.StatusConflict, errNotPaused.Error()+": POST /api/pause first")
+		}
+		return
+	}
+	stopped := s.stopped
+	s.current = 0
+	s.hit = ""
+	if kind == unitEvent {
+		s.stepper.Next()
+	} else {
+		// Run freely until the sink sees the unit and stops there.
+		s.setMode("free")
+		s.target = kind
+		s.updateWatch()
+		s.stepper.Run()
+	}
+	s.mu.Unlock()
+	s.changed()
+	ctx, cancel := context.WithTimeout(r.Context(), stepWait)
+	defer cancel()
+	select {
+	case <-stopped:
+		st := s.State()
+		if st.Ended && st.Current == 0 {
+			writeError(w, http.StatusConflict, "ui: the run ended before the next "+req.To)
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	case <-ctx.Done():
+		writeError(w, http.StatusConflict, fmt.Sprintf("ui: no %s came within %v; the stack runs on until one does (POST /api/pause stops it)", orEvent(req.To), stepWait))
+	}
+}
+
+func orEvent(to string) string {
+	if to == "" {
+		return "event"
+	}
+	return to
+}
+
+func (s *Server) getBreakpoints(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string][]string{"breakpoints": s.State().Breakpoints})
+}
+
+func (s *Server) setBreakpoints(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Breakpoints []string `json:"breakpoints"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	bps := make([]*Breakpoint, 0, len(req.Breakpoints))
+	for _, src := range req.Breakpoints {
+		b, err := ParseBreakpoint(src)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		bps = append(bps, b)
+	}
+	s.mu.Lock()
+	s.bps = bps
+	s.updateWatch()
+	s.mu.Unlock()
+	s.changed()
+	writeJSON(w, http.StatusOK, map[string][]string{"breakpoints": s.State().Breakpoints})
+}
+
+// SetBreakpoints replaces the breakpoints, as POST /api/breakpoints does.
+func (s *Server) SetBreakpoints(srcs ...string) error {
+	var bps []*Breakpoint
+	for _, src := range srcs {
+		b, err := ParseBreakpoint(src)
+		if err != nil {
+			return err
+		}
+		bps = append(bps, b)
+	}
+	s.mu.Lock()
+	s.bps = bps
+	s.updateWatch()
+	s.mu.Unlock()
+	s.changed()
+	return nil
+}
+
+func (s *Server) advance(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		MS int64 `json:"ms"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	c := s.opts.Clock
+	switch {
+	case c == nil:
+		writeError(w, http.StatusConflict, "ui: the stacks do not run on a clock the view owns")
+		return
+	case req.MS <= 0 || req.MS > 3600_000:
+		writeError(w, http.StatusBadRequest, "ui: ms is a number of milliseconds from 1 to 3600000")
+		return
+	case !c.Paused():
+		writeError(w, http.StatusConflict, "ui: the clock runs: pause first")
+		return
+	}
+	// Timers fire in Advance, and what they emit waits for the held step:
+	// never on the request's goroutine.
+	d := time.Duration(req.MS) * time.Millisecond
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.ManualClock.Advance(d)
+	}()
+	writeJSON(w, http.StatusOK, s.State())
+}

@@ -1,0 +1,699 @@
+package ui_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/internal/app"
+	"github.com/glassnet/glassnet/ui"
+	"github.com/glassnet/glassnet/ws"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// demo is a glassnet demo --ui run driven through the API.
+type demo struct {
+	t    *testing.T
+	s    *ui.Server
+	base string
+	stop func() error
+	wait func() error // for the demo to return by itself
+	errc chan error
+}
+
+// startDemo runs the demo with its browser view on a loopback port; it
+// waits at the first step unless run.
+func startDemo(t *testing.T, run bool, rules app.Rules) *demo {
+	t.Helper()
+	return startDemoOpts(t, run, app.DemoOptions{Rules: rules})
+}
+
+func startDemoOpts(t *testing.T, run bool, opts app.DemoOptions) *demo {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *ui.Server, 1)
+	errc := make(chan error, 1)
+	go func() {
+		opts.UI = &app.UIOptions{Addr: "127.0.0.1:0", Run: run, Ready: func(s *ui.Server) { ready <- s }}
+		errc <- app.Demo(ctx, opts)
+	}()
+	d := &demo{t: t, errc: errc}
+	select {
+	case d.s = <-ready:
+	case err := <-errc:
+		cancel()
+		t.Fatalf("demo: %v", err)
+	}
+	d.base = "http://" + d.s.Addr().String()
+	var once sync.Once
+	var err error
+	d.stop = func() error {
+		once.Do(func() { cancel(); err = <-errc })
+		return err
+	}
+	d.wait = func() error {
+		once.Do(func() { err = <-errc; cancel() })
+		return err
+	}
+	t.Cleanup(func() { d.stop() })
+	return d
+}
+
+// call makes an API request and decodes the answer into out.
+func (d *demo) call(method, path, body string, out any) int {
+	d.t.Helper()
+	req, _ := http.NewRequest(method, d.base+path, strings.NewReader(body))
+	req.Header.Set("X-Glassnet-Token", d.s.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			d.t.Fatalf("%s %s: %v in %q", method, path, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (d *demo) state() ui.State {
+	d.t.Helper()
+	var st ui.State
+	if code := d.call("GET", "/api/state", "", &st); code != 200 {
+		d.t.Fatalf("state: %d", code)
+	}
+	return st
+}
+
+// waitFor polls the state until cond holds.
+func (d *demo) waitFor(what string, cond func(ui.State) bool) ui.State {
+	d.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := d.state()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("waited 30s for %s; state %+v", what, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (d *demo) event(id uint64) map[string]any {
+	d.t.Helper()
+	var e map[string]any
+	if code := d.call("GET", fmt.Sprintf("/api/events/%d", id), "", &e); code != 200 {
+		d.t.Fatalf("event %d: %d %v", id, code, e)
+	}
+	return e
+}
+
+// finish lets the demo run to its end and checks that its conversation
+// succeeded.
+func (d *demo) finish() {
+	d.t.Helper()
+	d.end()
+	if err := d.stop(); err != nil {
+		d.t.Fatalf("demo: %v", err)
+	}
+}
+
+// end lets the demo run to the end of its conversation.
+func (d *demo) end() {
+	d.t.Helper()
+	d.call("POST", "/api/breakpoints", `{"breakpoints":[]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+}
+
+func TestStepAndBreakpoints(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	st := d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	if !st.Paused || st.Mode != "step" || !st.ClockPaused || len(st.Nodes) != 2 {
+		t.Fatalf("at the first step: %+v", st)
+	}
+	first := st.Current
+	if code := d.call("POST", "/api/step", "", &st); code != 200 || st.Current <= first {
+		t.Fatalf("step: %d, current %d after %d", code, st.Current, first)
+	}
+	for _, to := range []struct{ to, layer, event string }{
+		{"segment", "tcp", "segment"}, {"packet", "link", "packet"}, {"frame", "ws", "frame"}, {"message", "ws", "message"},
+	} {
+		prev := st.Current
+		if code := d.call("POST", "/api/step", `{"to":"`+to.to+`"}`, &st); code != 200 || st.Current <= prev {
+			t.Fatalf("step to %s: %d, current %d", to.to, code, st.Current)
+		}
+		if e := d.event(st.Current); e["layer"] != to.layer || e["event"] != to.event {
+			t.Fatalf("step to %s stopped at %v %v", to.to, e["layer"], e["event"])
+		}
+	}
+	var e struct{ Error string }
+	if code := d.call("POST", "/api/step", `{"to":"byte"}`, &e); code != 400 || e.Error == "" {
+		t.Fatalf("step to byte: %d %q", code, e.Error)
+	}
+	// A bad filter: the command line's message.
+	_, want := hook.ParseFilter("tcp and fni")
+	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["tcp and fni"]}`, &e); code != 400 || e.Error != want.Error() {
+		t.Fatalf("bad breakpoint: %d %q, want 400 %q", code, e.Error, want)
+	}
+	_, want = ws.ParseFrameFilter("ws clsoe")
+	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["ws clsoe"]}`, &e); code != 400 || e.Error != want.Error() {
+		t.Fatalf("bad frame breakpoint: %d %q, want 400 %q", code, e.Error, want)
+	}
+	var bps struct{ Breakpoints []string }
+	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["tcp and fin"]}`, &bps); code != 200 || len(bps.Breakpoints) != 1 {
+		t.Fatalf("breakpoints: %d %v", code, bps)
+	}
+	if code := d.call("POST", "/api/play", "", &st); code != 200 || st.Paused {
+		t.Fatalf("play: %d %+v", code, st)
+	}
+	st = d.waitFor("the breakpoint", func(st ui.State) bool { return st.Current != 0 && st.Hit != "" })
+	ev := d.event(st.Current)
+	if st.Hit != "tcp and fin" || ev["event"] != "packet" || !strings.Contains(ev["flags"].(string), "F") || ev["bytes"] == nil {
+		t.Fatalf("stopped by %q at %v", st.Hit, ev)
+	}
+	if !st.ClockPaused {
+		t.Fatal("the clock runs while the stack is paused")
+	}
+	// The socket table, read while the stack is paused at the FIN.
+	var conns struct {
+		Conns []ui.Conn
+		Stale bool
+	}
+	d.call("GET", "/api/conns", "", &conns)
+	nodes := map[string]bool{}
+	for _, c := range conns.Conns {
+		if c.Proto == "tcp" && c.State != "LISTEN" {
+			nodes[c.Node] = true
+		}
+	}
+	if conns.Stale || !nodes["client"] || !nodes["server"] {
+		t.Fatalf("conns while paused: %+v", conns)
+	}
+	// Breakpoints on frames and on TCP state.
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["state TIME-WAIT"]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	st = d.waitFor("TIME-WAIT", func(st ui.State) bool { return st.Hit == "state TIME-WAIT" && st.Current != 0 })
+	if ev := d.event(st.Current); ev["state"] != "TIME-WAIT" {
+		t.Fatalf("stopped at %v", ev)
+	}
+	d.end()
+	if code := d.call("POST", "/api/step", "", &e); code != 409 {
+		t.Fatalf("step after the end: %d %q", code, e.Error)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}
+
+func TestFrameBreakpointAndClock(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	var e struct{ Error string }
+	if code := d.call("POST", "/api/clock/advance", `{"ms":0}`, &e); code != 400 {
+		t.Fatalf("advance 0: %d %q", code, e.Error)
+	}
+	var st ui.State
+	if code := d.call("POST", "/api/clock/advance", `{"ms":5}`, &st); code != 200 {
+		t.Fatalf("advance while paused: %d", code)
+	}
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["ws close"]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	st = d.waitFor("the close frame", func(st ui.State) bool { return st.Hit == "ws close" && st.Current != 0 })
+	if ev := d.event(st.Current); ev["event"] != "frame" || ev["opcode"] != "close" {
+		t.Fatalf("stopped at %v", ev)
+	}
+	d.finish()
+}
+
+// TestHoldZeroWindow holds the client's first data segment at its link
+// egress, sets its window to 0 and releases it: the server's TCP state
+// then shows a send window of 0.
+func TestHoldZeroWindow(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	var e struct{ Error string }
+	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and fni"}`, &e); code != 400 || !strings.Contains(e.Error, "fni") {
+		t.Fatalf("bad hold filter: %d %q", code, e.Error)
+	}
+	var a struct{ ID uint64 }
+	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and psh"}`, &a); code != 200 || a.ID == 0 {
+		t.Fatalf("arm: %d %+v", code, a)
+	}
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["snd_wnd == 0"]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor("the held segment", func(st ui.State) bool { return st.Held == 1 })
+	var hs ui.Holds
+	for deadline := time.Now().Add(20 * time.Second); len(hs.Holds) == 0 || hs.Holds[0].Event == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the held packet has no event: %+v", hs)
+		}
+		d.call("GET", "/api/holds", "", &hs)
+	}
+	h := hs.Holds[0]
+	if ev := d.event(h.Event); ev["event"] != "held" || ev["layer"] != "link" || ev["node"] != "client" || ev["bytes"] == nil {
+		t.Fatalf("the held packet's event %d is %v", h.Event, ev)
+	}
+	if h.Point != "link-egress" || h.Node != "client" || h.Fields["window"].(float64) == 0 || !strings.Contains(h.Fields["flags"].(string), "P") || len(hs.Armed) != 0 {
+		t.Fatalf("held %+v, armed %v", h, hs.Armed)
+	}
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release","edit":{"window":0,"opcode":"text"}}`, &e); code != 400 {
+		t.Fatalf("a frame's field on a packet: %d %q", code, e.Error)
+	}
+	var out ui.Outcome
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release","edit":{"window":0}}`, &out); code != 200 || !out.Edited {
+		t.Fatalf("release: %d %+v", code, out)
+	}
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, &e); code != 404 {
+		t.Fatalf("release twice: %d %q", code, e.Error)
+	}
+	st := d.waitFor("the zero window", func(st ui.State) bool { return st.Hit == "snd_wnd == 0" && st.Current != 0 })
+	ev := d.event(st.Current)
+	if ev["node"] != "server" || ev["event"] != "state" || ev["snd_wnd"].(float64) != 0 {
+		t.Fatalf("stopped at %v", ev)
+	}
+	d.finish()
+}
+
+// TestHoldFrameEdit holds the client's first text frame and changes its
+// payload: the server echoes the changed message, which the demo notices.
+func TestHoldFrameEdit(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	if code := d.call("POST", "/api/hold", `{"point":"ws-out","node":"client","filter":"text"}`, nil); code != 200 {
+		t.Fatalf("arm: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor("the held frame", func(st ui.State) bool { return st.Held == 1 })
+	var hs ui.Holds
+	d.call("GET", "/api/holds", "", &hs)
+	h := hs.Holds[0]
+	if h.Fields["opcode"] != "text" || h.Fields["payload_hex"] != fmt.Sprintf("%x", "hello, glassnet") {
+		t.Fatalf("held %+v", h)
+	}
+	var out ui.Outcome
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), fmt.Sprintf(`{"action":"release","edit":{"payload_hex":"%x"}}`, "changed"), &out); code != 200 {
+		t.Fatalf("release: %d", code)
+	}
+	err := d.wait()
+	if err == nil || !strings.Contains(err.Error(), `"changed"`) {
+		t.Fatalf("the demo ended with %v, want the changed echo noticed", err)
+	}
+}
+
+// TestReleaseOnDisconnect: what is held when the last page goes away is
+// released, and the run goes on to its end.
+func TestReleaseOnDisconnect(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	page, _, err := ws.Dial(ctx, strings.Replace(d.base, "http", "ws", 1)+"/api/live?token="+d.s.Token(), &ws.DialOptions{Header: http.Header{"Origin": {d.base}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read (and acknowledge) until the page sees the unit held.
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		for {
+			_, b, err := page.ReadMessage(ctx)
+			if err != nil {
+				return
+			}
+			var m struct {
+				Type   string
+				Events []struct{ ID uint64 }
+				Holds  []ui.Hold
+			}
+			json.Unmarshal(b, &m)
+			if n := len(m.Events); n > 0 {
+				page.WriteMessage(ctx, ws.MessageText, fmt.Appendf(nil, `{"type":"ack","last":%d}`, m.Events[n-1].ID))
+			}
+			if m.Type == "holds" && len(m.Holds) == 1 {
+				return
+			}
+		}
+	}()
+	if code := d.call("POST", "/api/hold", `{"point":"ws-out","node":"client","filter":"binary"}`, nil); code != 200 {
+		t.Fatalf("arm: %d", code)
+	}
+	if code := d.call("POST", "/api/hold", `{"point":"socket-send","node":"server"}`, nil); code != 200 {
+		t.Fatalf("arm socket-send: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	<-got
+	if st := d.state(); st.Held != 1 {
+		t.Fatalf("the page saw a hold the state does not have: %+v", st)
+	}
+	page.CloseNow()
+	d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended && st.Held == 0 })
+	var hs ui.Holds
+	d.call("GET", "/api/holds", "", &hs)
+	if len(hs.Armed) != 0 {
+		t.Fatalf("still armed after the page went: %v", hs.Armed)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}
+
+func TestLiveRules(t *testing.T) {
+	d := startDemo(t, false, app.Rules{Egress: []string{"delay 1ms"}, Ingress: []string{"ws ping : drop"}})
+	var rs struct {
+		Rules []struct {
+			ID                uint64
+			Node, Point, Rule string
+		}
+	}
+	d.call("GET", "/api/rules", "", &rs)
+	if len(rs.Rules) != 2 || rs.Rules[0].Rule != "delay 1ms" || rs.Rules[1].Point != "ingress" {
+		t.Fatalf("rules from the command line: %+v", rs.Rules)
+	}
+	_, perr := hook.ParseRule("loss 10x")
+	var e struct{ Error string }
+	if code := d.call("POST", "/api/rules", `{"node":"client","point":"egress","rule":"loss 10x"}`, &e); code != 400 || e.Error != "--egress: "+perr.Error() {
+		t.Fatalf("bad rule: %d %q, want %q", code, e.Error, "--egress: "+perr.Error())
+	}
+	_, ferr := ws.ParseFrameRule("ws text : explode", "in")
+	if code := d.call("POST", "/api/rules", `{"node":"client","point":"ingress","rule":"ws text : explode"}`, &e); code != 400 || e.Error != "--ingress: "+ferr.Error() {
+		t.Fatalf("bad frame rule: %d %q, want %q", code, e.Error, "--ingress: "+ferr.Error())
+	}
+	if code := d.call("POST", "/api/rules", `{"node":"nobody","point":"egress","rule":"loss 1%"}`, &e); code != 400 {
+		t.Fatalf("unknown node: %d", code)
+	}
+	var id struct{ ID uint64 }
+	if code := d.call("POST", "/api/rules", `{"node":"server","point":"egress","rule":"duplicate 100%"}`, &id); code != 200 || id.ID == 0 {
+		t.Fatalf("add: %d", code)
+	}
+	d.call("GET", "/api/rules", "", &rs)
+	if len(rs.Rules) != 3 || rs.Rules[2].ID != id.ID || rs.Rules[2].Node != "server" {
+		t.Fatalf("after adding: %+v", rs.Rules)
+	}
+	// Every server packet goes twice: the client sees duplicates.
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+	var page struct{ Events []map[string]any }
+	dups := 0
+	for from := uint64(1); ; from += 10000 {
+		d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", from, from+9999), "", &page)
+		if len(page.Events) == 0 {
+			break
+		}
+		for _, e := range page.Events {
+			if e["event"] == "verdict" && e["node"] == "server" && e["action"] == "duplicate" {
+				dups++
+			}
+		}
+	}
+	if dups == 0 {
+		t.Fatal("the rule added from the page duplicated nothing")
+	}
+	if code := d.call("DELETE", fmt.Sprintf("/api/rules/%d", id.ID), "", nil); code != 200 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code := d.call("DELETE", fmt.Sprintf("/api/rules/%d", id.ID), "", &e); code != 404 {
+		t.Fatalf("delete twice: %d", code)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}
+
+func TestExportAndView(t *testing.T) {
+	var traced syncBuffer
+	d := startDemoOpts(t, true, app.DemoOptions{Trace: &traced})
+	st := d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+	get := func(format string) []byte {
+		req, _ := http.NewRequest("GET", d.base+"/api/export?format="+format, nil)
+		req.Header.Set("X-Glassnet-Token", d.s.Token())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Disposition"), "attachment") {
+			t.Fatalf("export %s: %d %v", format, resp.StatusCode, resp.Header)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}
+	jl := get("jsonl")
+	if n := strings.Count(string(jl), "\n"); uint64(n) != st.Count {
+		t.Fatalf("jsonl has %d lines for %d events", n, st.Count)
+	}
+	// Exactly what --trace wrote, line for line.
+	if want := traced.String(); string(jl) != want {
+		gl, wl := strings.Split(string(jl), "\n"), strings.Split(want, "\n")
+		for i := range min(len(gl), len(wl)) {
+			if gl[i] != wl[i] {
+				t.Fatalf("line %d of the export:\n%s\n--trace wrote:\n%s", i+1, gl[i], wl[i])
+			}
+		}
+		t.Fatalf("the export has %d lines, --trace %d", len(gl), len(wl))
+	}
+	off, _ := ui.New(ui.Options{})
+	n, err := off.Load(strings.NewReader(string(jl)))
+	if err != nil || uint64(n) != st.Count {
+		t.Fatalf("view of the jsonl: %d events, %v", n, err)
+	}
+	if ost := off.State(); ost.Live || ost.Last != st.Last || len(ost.Nodes) != 2 {
+		t.Fatalf("offline state %+v", ost)
+	}
+	png := get("pcapng")
+	off2, _ := ui.New(ui.Options{})
+	n, err = off2.Load(strings.NewReader(string(png)))
+	if err != nil || n == 0 {
+		t.Fatalf("view of the pcapng: %d packets, %v", n, err)
+	}
+	var pf struct {
+		TraceEvents []struct {
+			Ph   string `json:"ph"`
+			Name string `json:"name"`
+		} `json:"traceEvents"`
+	}
+	if err := json.Unmarshal(get("perfetto"), &pf); err != nil {
+		t.Fatal(err)
+	}
+	flows, procs := 0, 0
+	for _, e := range pf.TraceEvents {
+		if e.Ph == "s" {
+			flows++
+		}
+		if e.Ph == "M" && e.Name == "process_name" {
+			procs++
+		}
+	}
+	if flows == 0 || procs < 2 {
+		t.Fatalf("perfetto: %d flows, %d processes", flows, procs)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	if errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
+
+// TestFrameBytes: a frame's bytes, rebuilt from the packets that carried
+// it, are its header and payload as on the wire, and payload_hex is the
+// payload unmasked, for a masked client frame, the server's unmasked echo,
+// and the 3000-byte message that spans segments.
+func TestFrameBytes(t *testing.T) {
+	d := startDemo(t, true, app.Rules{})
+	d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+	large := fmt.Sprintf("%x", strings.Repeat("glassnet ", 400)[:3000])
+	want := map[string]bool{}
+	for _, k := range []string{"client out", "client in", "server out", "server in"} {
+		want[k+" hello"], want[k+" large"] = false, false
+	}
+	var page struct{ Events []map[string]any }
+	for from := uint64(1); ; from += 10000 {
+		d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", from, from+9999), "", &page)
+		if len(page.Events) == 0 {
+			break
+		}
+		for _, e := range page.Events {
+			if e["event"] != "frame" || e["opcode"] != "text" {
+				continue
+			}
+			full := d.event(uint64(e["id"].(float64)))
+			p, _ := full["payload_hex"].(string)
+			b, _ := full["bytes"].(string)
+			hdr := int(full["header_len"].(float64))
+			if p == "" || len(b) != 2*hdr+len(p) {
+				t.Errorf("frame %v: bytes %d hex digits, payload %d, header %d", e["id"], len(b), len(p), hdr)
+				continue
+			}
+			if masked := full["masked"].(bool); masked == (b[2*hdr:] == p) && len(p) > 0 {
+				t.Errorf("frame %v masked=%v but bytes and payload agree=%v", e["id"], masked, b[2*hdr:] == p)
+			}
+			k := fmt.Sprintf("%v %v", e["node"], e["dir"])
+			switch p {
+			case fmt.Sprintf("%x", "hello, glassnet"):
+				want[k+" hello"] = true
+			case large:
+				want[k+" large"] = true
+			}
+		}
+	}
+	for k, ok := range want {
+		if !ok {
+			t.Errorf("no frame %s with its bytes", k)
+		}
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}
+
+// TestHoldReleaseWhilePaused: releasing a held packet while the stack is
+// paused at a step answers at once that it goes on when the stack runs,
+// and it does.
+func TestHoldReleaseWhilePaused(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and syn"}`, nil); code != 200 {
+		t.Fatalf("arm: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor("the held SYN", func(st ui.State) bool { return st.Held == 1 })
+	d.call("POST", "/api/pause", "", nil)
+	// The next step comes with the next event (at the latest the SYN's
+	// retransmission timer).
+	d.waitFor("a step", func(st ui.State) bool { return st.Current != 0 })
+	var hs ui.Holds
+	d.call("GET", "/api/holds", "", &hs)
+	// The answer comes while the stack stays paused: at once if the stack
+	// takes the packet back outside the held step, or within a moment,
+	// pending, if it takes it when it runs.
+	var out ui.Outcome
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", hs.Holds[0].ID), `{"action":"release"}`, &out); code != 200 || out.Pending != strings.Contains(out.Outcome, "when the stack runs") {
+		t.Fatalf("release while paused: %d %+v", code, out)
+	}
+	if st := d.state(); !st.Paused || st.Current == 0 {
+		t.Fatalf("no longer paused: %+v", st)
+	}
+	d.finish()
+}
+
+// TestRetransmitBreakpoint: with the client's data segments lost at
+// random, the run stops at a segment the client sends again.
+func TestRetransmitBreakpoint(t *testing.T) {
+	d := startDemo(t, false, app.Rules{Egress: []string{"tcp and psh : loss 50% seed 3"}})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["retransmit"]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	st := d.waitFor("a retransmission", func(st ui.State) bool { return st.Hit == "retransmit" && st.Current != 0 })
+	ev := d.event(st.Current)
+	if ev["event"] != "packet" || ev["dir"] != "out" || ev["node"] != "client" || ev["payload_len"].(float64) == 0 {
+		t.Fatalf("stopped at %v", ev)
+	}
+	// The same bytes went out before.
+	var page struct{ Events []map[string]any }
+	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Current-1), "", &page)
+	sent := false
+	for _, e := range page.Events {
+		if e["event"] == "packet" && e["node"] == "client" && e["dir"] == "out" && e["conn"] == ev["conn"] && e["rel_seq"] == ev["rel_seq"] {
+			sent = true
+		}
+	}
+	if !sent {
+		t.Fatalf("packet %v at rel_seq %v was not sent before", st.Current, ev["rel_seq"])
+	}
+	d.finish()
+}
+
+// TestHoldActions drops a held data segment (TCP sends it again, and that
+// copy is held next), delays the copy, and duplicates the next segment
+// (the server sees it twice); the conversation still succeeds.
+func TestHoldActions(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and psh","count":3}`, nil); code != 200 {
+		t.Fatalf("arm: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	next := func(after uint64) ui.Hold {
+		t.Helper()
+		var hs ui.Holds
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			d.call("GET", "/api/holds", "", &hs)
+			if len(hs.Holds) == 1 && hs.Holds[0].ID > after {
+				return hs.Holds[0]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no held segment after %d: %+v", after, hs)
+			}
+		}
+	}
+	decide := func(h ui.Hold, body, want string) {
+		t.Helper()
+		var out ui.Outcome
+		if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), body, &out); code != 200 || !strings.HasPrefix(out.Outcome, want) {
+			t.Fatalf("%s: %d %+v", body, code, out)
+		}
+	}
+	var e struct{ Error string }
+	h1 := next(0)
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h1.ID), `{"action":"delay"}`, &e); code != 400 {
+		t.Fatalf("delay without delay_ms: %d %q", code, e.Error)
+	}
+	decide(h1, `{"action":"drop"}`, "dropped")
+	h2 := next(h1.ID)
+	if h2.Fields["seq"] != h1.Fields["seq"] || h2.Fields["payload_hex"] != h1.Fields["payload_hex"] {
+		t.Fatalf("after the drop came %+v, want the same segment again (%+v)", h2.Fields, h1.Fields)
+	}
+	decide(h2, `{"action":"delay","delay_ms":20}`, "goes on after 20ms")
+	h3 := next(h2.ID)
+	decide(h3, `{"action":"duplicate"}`, "sent twice")
+	d.end()
+	var page struct{ Events []map[string]any }
+	copies := 0
+	for from := uint64(1); ; from += 10000 {
+		d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", from, from+9999), "", &page)
+		if len(page.Events) == 0 {
+			break
+		}
+		for _, e := range page.Events {
+			if e["event"] == "packet" && e["node"] == "server" && e["dir"] == "in" && e["seq"] == h3.Fields["seq"] && e["payload_len"].(float64) > 0 {
+				copies++
+			}
+		}
+	}
+	if copies != 2 {
+		t.Fatalf("the server received the duplicated segment %d times", copies)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+}

@@ -1,0 +1,131 @@
+// Package ui is glassnet's browser view: a live, steppable picture of a
+// run from packet to frame, served by glassnet itself, with control (play,
+// pause, step to the next unit, breakpoints), hold-edit-release at the
+// hook points, live rules and exports; or a recorded run, offline.
+//
+// A Server is a trace.Sink. Put it last among a Tracer's sinks, give it the
+// stacks it may steer, and start it:
+//
+//	clock := netstack.NewPausableClock(netstack.PausableClockOptions{})
+//	view, _ := ui.New(ui.Options{Live: true, Clock: clock})
+//	tr := trace.New(trace.NewJSON(f), view.Sink())
+//	tr.Correlate()
+//	st, _ := netstack.New(netstack.Options{Tracer: tr, Node: "server", Clock: clock, ...})
+//	socks := sockets.New(st.Stack(), sockets.Options{Tracer: tr, Node: "server"})
+//	view.AddNode(ui.Node{Name: "server", Stack: st, Sockets: socks, Egress: rules})
+//	url, _ := view.Start("127.0.0.1:8999") // the host's kernel stack
+//	fmt.Println("glassnet: ui at", url)
+//	defer view.Close()                     // before the stacks close
+//
+// The commands wire it: glassnet demo --ui [ADDR] (waits at the first step
+// until the page says play; --ui-run runs at once), glassnet serve --ui
+// [ADDR] and glassnet lab --ui [ADDR] (run freely until the page pauses),
+// and glassnet view FILE (a recorded .jsonl or .pcapng, offline). Each
+// prints one line: glassnet: ui at http://127.0.0.1:8999/?token=TOKEN.
+//
+// WebSocket connections get view.FrameHook(node) as their frame hook, so
+// that frame rules and frame holds apply to them. A live Server stops
+// before the first step until the page says play (Options.Run: it runs at
+// once); it drives a trace.Stepper and the PausableClock the stacks run
+// on, so a paused stack's timers stand still. An offline Server
+// (glassnet view) is filled with Load.
+//
+// # Access
+//
+// The Server listens on the host's kernel stack, never on the stack it
+// observes. Every request carries the per-run token (128 random bits,
+// hex): ?token=, the X-Glassnet-Token header, or the glassnet_token cookie
+// (HttpOnly, SameSite=Strict) that GET /?token= sets; otherwise 401. The
+// WebSocket upgrade refuses an Origin whose host is not the request's Host
+// (403). The page is embedded (static/, served under /static/, / is
+// static/index.html).
+//
+// # Events
+//
+// An event is the JSON object `glassnet demo --trace -` writes per line:
+// id, t, node, layer, dir, event, conn, summary and the layer's fields.
+// The Server keeps the last Options.History (DefaultHistory) of them, with
+// the bytes of packets.
+//
+//	GET  /api/events?from=ID&to=ID  {"events":[...],"first":ID,"last":ID}, at most 10000
+//	GET  /api/events/ID             one event, plus "bytes" (hex) when the unit had bytes
+//
+// # Live stream
+//
+// GET /api/live?token=T&from=ID upgrades to a WebSocket. The server sends
+// text messages: {"type":"events","events":[...]} in batches;
+// {"type":"state",...} (as GET /api/state) on every change;
+// {"type":"skipped","from":ID,"to":ID,"count":N,"fetchable":bool} when a
+// page that fell behind in a free run had its live view thinned (the
+// skipped events are fetchable with /api/events while the history holds
+// them); {"type":"holds",...} (as GET /api/holds) when holds change;
+// {"type":"conns","conns":[...]} about once a second. The page sends
+// {"type":"ack","last":ID} for what it has drawn: at most 20000 events go
+// unacknowledged, and in step mode the stack waits for a page more than
+// 1000 events behind. When the last page goes away, every held unit is
+// released and armed holds are forgotten.
+//
+// # Control (live only; 409 offline)
+//
+//	GET  /api/state        {"live","paused","mode":"step|free","current","first","last",
+//	                        "count","skipped","breakpoints","hit","held","clock_paused",
+//	                        "clock_ns","nodes","ended"}
+//	POST /api/play         run freely (until a breakpoint); answers the state
+//	POST /api/pause        stop at the next step
+//	POST /api/step         {"to":"event|packet|segment|frame|message"}: the state once
+//	                       the stack stopped at the next such unit; 409 when not
+//	                       paused at a step, when the run ended, or when none came
+//	                       within 10 s (the stack then runs on until one does)
+//	GET  /api/breakpoints  {"breakpoints":[...]}
+//	POST /api/breakpoints  {"breakpoints":["tcp and fin","ws close","rcv_wnd == 0",
+//	                       "retransmit","state TIME-WAIT"]} replaces them; a bad one is
+//	                       a 400 with the parser's message (see ParseBreakpoint)
+//	POST /api/clock/advance {"ms":N} moves the paused clock: the stack's timers due
+//	                       within N ms fire ("fire now"); 409 unless paused
+//
+// # Holds
+//
+//	GET  /api/holds        {"holds":[{"id","point","node","event","summary","since_ms",
+//	                       "fields":{...}}],"armed":[{"id","point","node","filter","left"}]}
+//	POST /api/hold         {"point":"link-egress|link-ingress|socket-send|ws-out|ws-in",
+//	                       "node":"client","filter":"tcp and ack","count":1} holds the
+//	                       next matching units (a packet filter at the link, a frame
+//	                       filter for frames, none for socket-send)
+//	POST /api/holds/ID     {"action":"release|drop|duplicate|delay","edit":{"flags":"A",
+//	                       "seq":N,"ack":N,"window":N,"payload_hex":"..","opcode":"text",
+//	                       "fin":true},"fix_checksums":true,"delay_ms":N} ->
+//	                       {"id","action","edited","outcome","pending"} (pending: the
+//	                       stack, paused at a step, takes the packet back when it runs)
+//
+// A held unit's event is, for a packet, the link "held" step the stack
+// traces for it (0 until it comes); for a frame or a send, the last event
+// before it was held. A held packet's fields are flags (letters F S R P A U E C), seq, ack,
+// window, payload_hex and len; a frame's opcode, fin and payload_hex
+// (unmasked); a send's fd and payload_hex. Checksums are fixed after an
+// edit unless fix_checksums is false. A held packet leaves the stack's
+// path (hook.Hold) and goes on with netstack's Stack.Continue; its payload
+// may change its length. A held send keeps its length. A held frame or
+// send keeps its goroutine waiting (a frame hook, a socket call hook).
+//
+// # Rules
+//
+//	GET    /api/rules      {"rules":[{"id","node","point","rule"}]}
+//	POST   /api/rules      {"node":"client","point":"egress|ingress","rule":"loss 10%"}
+//	                       -> {"id":N}, or 400 with the command line's message
+//	DELETE /api/rules/ID
+//
+// Packet rules (hook.ParseRule) go into the node's link chain before the
+// hold point; frame rules (ws.ParseFrameRule) into its frame hook.
+//
+// # Other
+//
+//	GET /api/conns                            {"conns":[{"node","proto","state","local",
+//	                                          "peer","recv_q","send_q","cwnd","ssthresh",
+//	                                          "srtt_ms","rto_ms","snd_wnd","rcv_wnd","fd"}],
+//	                                          "stale":bool} (stale: a paused stack holds a
+//	                                          lock the table needs; the last table is shown)
+//	GET /api/export?format=jsonl|pcapng|perfetto  the history as JSON lines, pcapng, or
+//	                                          Chrome/Perfetto trace-event JSON
+//
+// Errors are {"error":"message"} with a 4xx status.
+package ui

@@ -1,0 +1,434 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/trace"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// DefaultAddr is where the browser view listens unless told otherwise: the
+// host kernel's loopback, never the stack it observes.
+const DefaultAddr = "127.0.0.1:8999"
+
+// Options configures a Server. The zero value is an offline viewer (no
+// stack to control) that keeps DefaultHistory events.
+type Options struct {
+	// Live says that the events come from stacks running now. A live
+	// Server has a Stepper and can pause, step and hold; an offline one
+	// (glassnet view) only shows its history.
+	Live bool
+	// Run makes a live Server start running freely; without it the stack
+	// stops before its first step until the page says play.
+	Run bool
+	// Clock is the clock of the stacks the Server controls: it stands
+	// still while a step is held, and POST /api/clock/advance moves it.
+	// The same clock must be given to the stacks (netstack.Options.Clock).
+	Clock *netstack.PausableClock
+	// History is how many events are kept; 0 means DefaultHistory.
+	History int
+	// Token is the secret every request must carry; empty means 128 new
+	// random bits.
+	Token string
+}
+
+// Server is the browser view of one run: a trace.Sink that keeps a bounded
+// history of events, a Stepper that the page drives, hold points on the
+// stacks it is given (AddNode), and the HTTP and WebSocket API the page
+// uses. Put it among a Tracer's sinks with Sink, after the sinks that
+// should see a step before it is held.
+type Server struct {
+	opts    Options
+	token   string
+	hist    *history
+	stepper *trace.Stepper // nil when offline
+	static  fs.FS
+
+	ctx    context.Context // ends with Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Control (control.go).
+	mu      sync.Mutex
+	mode    string // "step" or "free"
+	current uint64 // the event the stepper holds, 0 if none
+	target  unitKind
+	bps     []*Breakpoint
+	hit     string        // the breakpoint that stopped the run last
+	stopped chan struct{} // closed (and replaced) when the stepper stops
+	ended   bool
+	watch   atomic.Bool // the sink must look at events (breakpoints, a target)
+	freeRun atomic.Bool // mode is "free": the Stepper is not needed
+	retx    retransmits
+
+	skipped  atomic.Uint64 // events the live view thinned, over all pages
+	stateVer atomic.Uint64 // bumped on every change of the state
+
+	// Live pages (live.go).
+	cmu     sync.Mutex
+	clients map[*liveClient]struct{}
+	list    atomic.Pointer[[]*liveClient]
+	acked   *sync.Cond // on cmu: a page acknowledged or went away
+
+	// Stacks, rules and holds (nodes.go, holds.go).
+	nmu      sync.Mutex
+	nodes    []*node
+	nodeList []string // names of the nodes, in order, also from events when offline
+	rules    []*liveRule
+	ruleID   uint64
+	hmu      sync.Mutex
+	armed    []*armed
+	held     []*held
+	holdID   uint64
+	holdsVer atomic.Uint64
+	// heldPending counts held packets whose link "held" step has not
+	// been seen yet.
+	heldPending atomic.Int64
+
+	conns connCache
+
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+}
+
+// New returns a Server. A live one starts paused before the first step
+// unless Options.Run is set.
+func New(opts Options) (*Server, error) {
+	tok := opts.Token
+	if tok == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("ui: token: %w", err)
+		}
+		tok = hex.EncodeToString(b[:])
+	}
+	static, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:    opts,
+		token:   tok,
+		hist:    newHistory(opts.History),
+		static:  static,
+		ctx:     ctx,
+		cancel:  cancel,
+		stopped: make(chan struct{}),
+		clients: make(map[*liveClient]struct{}),
+	}
+	s.acked = sync.NewCond(&s.cmu)
+	s.setMode("free")
+	s.retx.init()
+	if opts.Live {
+		s.stepper = trace.NewStepper(trace.StepOptions{})
+		if opts.Clock != nil {
+			s.stepper.SetClock(opts.Clock)
+		}
+		if opts.Run {
+			s.stepper.Run()
+		} else {
+			s.setMode("step")
+		}
+		s.wg.Add(1)
+		go s.followStepper()
+	}
+	return s, nil
+}
+
+// Token returns the secret the page's URL carries.
+func (s *Server) Token() string { return s.token }
+
+// Stepper returns the Stepper the page drives (nil when offline). A
+// program may drive it too; the page sees what it does.
+func (s *Server) Stepper() *trace.Stepper { return s.stepper }
+
+// Start listens on addr (DefaultAddr when empty) on the host's kernel
+// stack and serves the page and the API until Close. It returns the URL to
+// open, token included.
+func (s *Server) Start(addr string) (string, error) {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("ui: %w", err)
+	}
+	return s.StartOn(ln), nil
+}
+
+// StartOn serves the page and the API on ln, a listener on the host's
+// kernel stack (glassnet lab opens it before it enters its namespace),
+// until Close, and returns the URL to open.
+func (s *Server) StartOn(ln net.Listener) string {
+	s.ln = ln
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.srv.Serve(ln)
+	}()
+	if s.opts.Live {
+		s.wg.Add(1)
+		go s.pollConns()
+	}
+	return URL(ln.Addr().String(), s.token)
+}
+
+// URL is the address of the page served at addr with token.
+func URL(addr, token string) string {
+	return "http://" + addr + "/?token=" + token
+}
+
+// Addr returns the address Start listens on, or nil.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// End tells the pages that the run is over: nothing will step again.
+func (s *Server) End() {
+	s.mu.Lock()
+	s.ended = true
+	close(s.stopped)
+	s.stopped = make(chan struct{})
+	s.mu.Unlock()
+	s.changed()
+}
+
+// Close stops serving, closes the pages' connections, releases every held
+// unit and lets the stepper run freely, so that nothing waits for a page
+// that is gone. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.cancel()
+	if s.stepper != nil {
+		s.stepper.Run()
+	}
+	s.releaseAll("the browser view closed")
+	var err error
+	if s.srv != nil {
+		err = s.srv.Close()
+		<-s.done
+	}
+	s.cmu.Lock()
+	for c := range s.clients {
+		c.conn.CloseNow()
+	}
+	s.acked.Broadcast()
+	s.cmu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+// Handler returns the page and API handler, token check included. Start
+// serves it; a program may mount it elsewhere.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(s.static)))
+	mux.HandleFunc("GET /api/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.State()) })
+	mux.HandleFunc("GET /api/events", s.events)
+	mux.HandleFunc("GET /api/events/{id}", s.event)
+	mux.HandleFunc("GET /api/live", s.serveLive)
+	mux.HandleFunc("POST /api/play", s.live(s.play))
+	mux.HandleFunc("POST /api/pause", s.live(s.pause))
+	mux.HandleFunc("POST /api/step", s.live(s.step))
+	mux.HandleFunc("GET /api/breakpoints", s.getBreakpoints)
+	mux.HandleFunc("POST /api/breakpoints", s.live(s.setBreakpoints))
+	mux.HandleFunc("POST /api/clock/advance", s.live(s.advance))
+	mux.HandleFunc("GET /api/conns", s.live(s.getConns))
+	mux.HandleFunc("GET /api/holds", s.getHolds)
+	mux.HandleFunc("POST /api/hold", s.live(s.arm))
+	mux.HandleFunc("POST /api/holds/{id}", s.live(s.decide))
+	mux.HandleFunc("GET /api/rules", s.getRules)
+	mux.HandleFunc("POST /api/rules", s.live(s.addRule))
+	mux.HandleFunc("DELETE /api/rules/{id}", s.live(s.deleteRule))
+	mux.HandleFunc("GET /api/export", s.export)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		if !s.authorized(r) {
+			writeError(w, http.StatusUnauthorized, "ui: a token is needed: open the URL glassnet printed")
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// authorized reports whether r carries the token: as ?token=, as the
+// X-Glassnet-Token header, or as the glassnet_token cookie.
+func (s *Server) authorized(r *http.Request) bool {
+	cands := []string{r.URL.Query().Get("token"), r.Header.Get("X-Glassnet-Token")}
+	if c, err := r.Cookie(tokenCookie); err == nil {
+		cands = append(cands, c.Value)
+	}
+	for _, t := range cands {
+		if t != "" && subtle.ConstantTimeCompare([]byte(t), []byte(s.token)) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+const tokenCookie = "glassnet_token"
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	if t := r.URL.Query().Get("token"); t != "" {
+		http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: s.token, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	}
+	b, err := fs.ReadFile(s.static, "index.html")
+	if err != nil {
+		writeError(w, http.StatusNotFound, "ui: no page built in")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(b)
+}
+
+// live wraps a handler that only a live Server can serve.
+func (s *Server) live(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.opts.Live {
+			writeError(w, http.StatusConflict, "ui: this is a recorded trace: nothing runs to control")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// maxRange is the most events one GET /api/events returns.
+const maxRange = 10000
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, to := uint64(0), uint64(1<<64-1)
+	var err error
+	if v := q.Get("from"); v != "" {
+		if from, err = strconv.ParseUint(v, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, "ui: from is an event ID: "+strconv.Quote(v))
+			return
+		}
+	}
+	if v := q.Get("to"); v != "" {
+		if to, err = strconv.ParseUint(v, 10, 64); err != nil {
+			writeError(w, http.StatusBadRequest, "ui: to is an event ID: "+strconv.Quote(v))
+			return
+		}
+	}
+	if to < from {
+		writeError(w, http.StatusBadRequest, "ui: to is before from")
+		return
+	}
+	evs := s.hist.rangeOf(nil, from, to, maxRange)
+	first, last, _ := s.hist.bounds()
+	b := append([]byte(nil), `{"events":`...)
+	b = eventsJSON(b, evs)
+	b = fmt.Appendf(b, `,"first":%d,"last":%d}`, first, last)
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func (s *Server) event(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "ui: an event ID is a number: "+strconv.Quote(r.PathValue("id")))
+		return
+	}
+	e, ok := s.hist.get(id)
+	if !ok {
+		first, last, _ := s.hist.bounds()
+		writeError(w, http.StatusNotFound, fmt.Sprintf("ui: event %d is not in the history (it holds %d to %d)", id, first, last))
+		return
+	}
+	b := appendEventJSON(nil, &e)
+	if len(e.Data) > 0 {
+		b = append(b[:len(b)-1], `,"bytes":"`...)
+		b = hex.AppendEncode(b, e.Data)
+		b = append(b, `"}`...)
+	} else if e.Layer == trace.LayerWS && e.Name == "frame" {
+		if wire, payload, ok := s.frameBytes(&e); ok {
+			b = append(b[:len(b)-1], `,"bytes":"`...)
+			b = hex.AppendEncode(b, wire)
+			b = append(b, `","payload_hex":"`...)
+			b = hex.AppendEncode(b, payload)
+			b = append(b, `"}`...)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// writeJSON writes v with status code.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(appendJSON(nil, v))
+}
+
+// writeError writes {"error": msg} with status code.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// readJSON decodes the request body into v; an empty body leaves v as it
+// is. It writes the 400 itself and reports false on bad input.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "ui: reading the request: "+err.Error())
+		return false
+	}
+	if len(body) == 0 {
+		return true
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "ui: bad JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// Nodes returns the names of the stacks the Server knows.
+func (s *Server) Nodes() []string {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	return slices.Clone(s.nodeList)
+}
+
+func (s *Server) noteNode(name string) {
+	if name == "" || name == "demo" {
+		return
+	}
+	s.nmu.Lock()
+	if !slices.Contains(s.nodeList, name) {
+		s.nodeList = append(s.nodeList, name)
+	}
+	s.nmu.Unlock()
+}
+
+var errNotPaused = errors.New("ui: not paused at a step")

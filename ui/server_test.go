@@ -1,0 +1,376 @@
+package ui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/internal/leaktest"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ws"
+)
+
+func TestMain(m *testing.M) { leaktest.Main(m) }
+
+// startServer starts s on a loopback port and closes it when the test ends.
+func startServer(t testing.TB, s *Server) (base string) {
+	t.Helper()
+	u, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return strings.SplitN(u, "/?", 2)[0]
+}
+
+// api makes a request with the token header and decodes the JSON answer
+// into out (if not nil); it returns the status.
+func api(t testing.TB, s *Server, method, u, body string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Glassnet-Token", s.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v in %q", method, u, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+// emitN feeds n synthetic events, every third a link packet with bytes.
+func emitN(s *Server, first, n int) {
+	for i := first; i < first+n; i++ {
+		e := trace.Event{ID: uint64(i), T: time.Duration(i), Node: "client", Layer: trace.LayerTCP, Dir: trace.In, Name: "segment",
+			Summary: fmt.Sprintf("event %d", i), Fields: []trace.Field{{Key: "seq", Value: uint32(i)}}}
+		if i%3 == 0 {
+			e.Layer, e.Name, e.Data = trace.LayerLink, "packet", []byte{0x45, byte(i)}
+		}
+		s.Emit(&e)
+	}
+}
+
+func TestToken(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Token()) != 32 {
+		t.Fatalf("token %q: want 128 bits in hex", s.Token())
+	}
+	base := startServer(t, s)
+	for _, path := range []string{"/", "/static/index.html", "/api/state", "/api/events", "/api/export?format=jsonl", "/api/live"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s without a token: %d, want 401", path, resp.StatusCode)
+		}
+		resp, err = http.Get(base + path + "?token=" + strings.Repeat("0", 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET %s with a wrong token: %d, want 401", path, resp.StatusCode)
+		}
+	}
+	var st State
+	if code := api(t, s, "GET", base+"/api/state", "", &st); code != 200 || st.Live {
+		t.Fatalf("state with the header: %d %+v", code, st)
+	}
+	// The page's URL sets the cookie; later requests carry only it.
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(base + "/?token=" + s.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /?token=: %d", resp.StatusCode)
+	}
+	sc := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"glassnet_token=" + s.Token(), "HttpOnly", "SameSite=Strict", "Path=/"} {
+		if !strings.Contains(sc, want) {
+			t.Errorf("Set-Cookie %q lacks %q", sc, want)
+		}
+	}
+	resp, err = c.Get(base + "/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /api/state with the cookie: %d", resp.StatusCode)
+	}
+}
+
+func TestOriginCheck(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{})
+	base := startServer(t, s)
+	host := strings.TrimPrefix(base, "http://")
+	for _, tc := range []struct {
+		origin string
+		want   int
+	}{
+		{"http://evil.example", http.StatusForbidden},
+		{"http://127.0.0.1:1", http.StatusForbidden},
+		{"http://" + host, http.StatusSwitchingProtocols},
+		{"", http.StatusSwitchingProtocols},
+	} {
+		req, _ := http.NewRequest("GET", base+"/api/live?token="+s.Token(), nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("Origin %q: %d, want %d", tc.origin, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+func TestEventRanges(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{History: 20000})
+	emitN(s, 1, 25000)
+	base := startServer(t, s)
+	var page struct {
+		Events      []map[string]any `json:"events"`
+		First, Last uint64
+	}
+	if code := api(t, s, "GET", base+"/api/events?from=5001&to=5010", "", &page); code != 200 {
+		t.Fatalf("range: %d", code)
+	}
+	if len(page.Events) != 10 || page.Events[0]["id"].(float64) != 5001 || page.Events[9]["id"].(float64) != 5010 {
+		t.Fatalf("from=5001&to=5010 gave %d events: %v", len(page.Events), page.Events)
+	}
+	if page.First != 5001 || page.Last != 25000 {
+		t.Fatalf("first %d last %d, want 5001 25000 (the oldest were overwritten)", page.First, page.Last)
+	}
+	for _, k := range []string{"id", "t", "node", "layer", "dir", "event", "summary", "seq"} {
+		if _, ok := page.Events[1][k]; !ok {
+			t.Errorf("event lacks %q: %v", k, page.Events[1])
+		}
+	}
+	// At most 10000 per call; from omitted starts at the oldest held.
+	api(t, s, "GET", base+"/api/events", "", &page)
+	if len(page.Events) != maxRange || page.Events[0]["id"].(float64) != 5001 {
+		t.Fatalf("no range: %d events from %v", len(page.Events), page.Events[0]["id"])
+	}
+	var one map[string]any
+	if code := api(t, s, "GET", base+"/api/events/24999", "", &one); code != 200 || one["bytes"] != "45a7" || one["event"] != "packet" {
+		t.Fatalf("event 24999: %d %v", code, one)
+	}
+	one = nil
+	api(t, s, "GET", base+"/api/events/25000", "", &one)
+	if _, ok := one["bytes"]; ok {
+		t.Fatalf("event 25000 has no bytes, got %v", one)
+	}
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{"/api/events/17", 404},
+		{"/api/events/x", 400},
+		{"/api/events?from=x", 400},
+		{"/api/events?from=9&to=3", 400},
+		{"/api/play", 409},
+	} {
+		var e struct{ Error string }
+		method := "GET"
+		if strings.HasPrefix(tc.path, "/api/play") {
+			method = "POST"
+		}
+		if code := api(t, s, method, base+tc.path, "", &e); code != tc.code || e.Error == "" {
+			t.Errorf("%s: %d %q, want %d with an error", tc.path, code, e.Error, tc.code)
+		}
+	}
+}
+
+// livePage is a test page on /api/live.
+type livePage struct {
+	c *ws.Conn
+}
+
+func dialLive(t testing.TB, s *Server, base string, from uint64) *livePage {
+	t.Helper()
+	u := strings.Replace(base, "http://", "ws://", 1) + "/api/live?token=" + url.QueryEscape(s.Token())
+	if from > 0 {
+		u += fmt.Sprintf("&from=%d", from)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := ws.Dial(ctx, u, &ws.DialOptions{Header: http.Header{"Origin": {base}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return &livePage{c: c}
+}
+
+// liveMsg is any message of the live stream.
+type liveMsg struct {
+	Type      string           `json:"type"`
+	Events    []map[string]any `json:"events"`
+	From, To  uint64
+	Count     uint64
+	Fetchable bool
+	Current   uint64
+	Holds     []Hold
+}
+
+func (p *livePage) next(t testing.TB) liveMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, b, err := p.c.ReadMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m liveMsg
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (p *livePage) ack(t testing.TB, last uint64) {
+	t.Helper()
+	if err := p.c.WriteMessage(context.Background(), ws.MessageText, fmt.Appendf(nil, `{"type":"ack","last":%d}`, last)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLiveThinned: a page that stops acknowledging in a free run gets at
+// most unackedMax events, then, once it acknowledges, a skipped message
+// for what it fell behind by, and those events stay fetchable.
+func TestLiveThinned(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	base := startServer(t, s)
+	p := dialLive(t, s, base, 0)
+	emitN(s, 1, unackedMax+100)
+	var got, last uint64
+	for got < unackedMax {
+		m := p.next(t)
+		if m.Type == "skipped" {
+			t.Fatalf("skipped before the page fell behind: %+v", m)
+		}
+		for _, e := range m.Events {
+			id := uint64(e["id"].(float64))
+			if id != last+1 {
+				t.Fatalf("event %d after %d", id, last)
+			}
+			last = id
+			got++
+		}
+	}
+	if got != unackedMax {
+		t.Fatalf("sent %d events unacknowledged, want %d", got, unackedMax)
+	}
+	// Meanwhile the stack runs on far ahead of the page.
+	total := unackedMax + 100 + behindMax + 10_000
+	emitN(s, unackedMax+101, total-unackedMax-100)
+	p.ack(t, last)
+	var sk liveMsg
+	for {
+		m := p.next(t)
+		if m.Type == "events" {
+			t.Fatalf("events %v before the skipped message", m.Events[0]["id"])
+		}
+		if m.Type == "skipped" {
+			sk = m
+			break
+		}
+	}
+	if sk.From != last+1 || sk.To != uint64(total-keepTail) || sk.Count != sk.To-sk.From+1 || !sk.Fetchable {
+		t.Fatalf("skipped %+v, want from %d to %d", sk, last+1, total-keepTail)
+	}
+	for {
+		m := p.next(t)
+		if m.Type != "events" {
+			continue
+		}
+		if id := uint64(m.Events[0]["id"].(float64)); id != sk.To+1 {
+			t.Fatalf("after the skip the events go on at %d, want %d", id, sk.To+1)
+		}
+		break
+	}
+	var page struct{ Events []map[string]any }
+	api(t, s, "GET", fmt.Sprintf("%s/api/events?from=%d&to=%d", base, sk.From, sk.From+99), "", &page)
+	if len(page.Events) != 100 {
+		t.Fatalf("the skipped events are not fetchable: %d", len(page.Events))
+	}
+	var st State
+	api(t, s, "GET", base+"/api/state", "", &st)
+	if st.Skipped != sk.Count {
+		t.Fatalf("state.skipped %d, want %d", st.Skipped, sk.Count)
+	}
+}
+
+// TestStepWaitsForPage: in step mode the stack waits for a page that is
+// more than stepWindow events behind, until it acknowledges.
+func TestStepWaitsForPage(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true})
+	base := startServer(t, s)
+	p := dialLive(t, s, base, 0)
+	tr := trace.New(s.Sink())
+	const n = stepWindow + 500
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			// Not a step: the Stepper lets it by, only the page holds it.
+			tr.Emit(trace.Event{Node: "client", Layer: trace.LayerLink, Name: "carried"})
+		}
+	}()
+	var last uint64
+	for last < stepWindow+1 {
+		m := p.next(t)
+		for _, e := range m.Events {
+			last = uint64(e["id"].(float64))
+		}
+	}
+	if st := s.State(); st.Last != stepWindow+1 || st.Mode != "step" {
+		t.Fatalf("the stack went on to %d without the page (mode %s)", st.Last, st.Mode)
+	}
+	select {
+	case <-done:
+		t.Fatal("the emitter finished without the page")
+	default:
+	}
+	p.ack(t, last)
+	<-done
+	if st := s.State(); st.Last != n {
+		t.Fatalf("last %d, want %d", st.Last, n)
+	}
+}

@@ -1,0 +1,364 @@
+// The page: loads the history, follows the live stream, keeps the
+// selection (shared by every view and the #event=ID of the address) and
+// redraws the views when something changed.
+
+import { Store } from "./model.js";
+import * as api from "./api.js";
+import { ConnsView } from "./conns.js";
+import { EventsView } from "./events.js";
+import { LadderView } from "./ladder.js";
+import { LanesView } from "./lanes.js";
+import { RulerView } from "./ruler.js";
+import { SeqGraphView } from "./seqgraph.js";
+import { InspectorView } from "./inspector.js";
+import { DiffView } from "./diff.js";
+import { Controls } from "./controls.js";
+import { HoldsView } from "./holds.js";
+import { RulesView } from "./rules.js";
+
+const $ = (id) => document.getElementById(id);
+
+class App {
+  constructor() {
+    this.store = new Store();
+    this.readonly = !!api.traceURL;
+    this.state = { live: false, paused: false, mode: "", current: 0, count: 0, skipped: 0, breakpoints: [], held: 0, nodes: [] };
+    this.conns = null; // the server's socket table, live only
+    this.holds = [];
+    this.armed = [];
+    this.focus = ""; // connection key
+    this.node = ""; // the stack the layer and seq/time views show
+    this.selected = 0;
+    this.sel = { same: new Set(), rel: new Set() };
+    this.skips = []; // {from, to, count}
+    this.dirty = true;
+    this.live = null;
+    this.views = [];
+    this.timing = { loaded: 0, lastDraw: 0, maxDraw: 0, draws: 0, views: {} };
+  }
+
+  start() {
+    if (this.readonly) document.body.classList.add("readonly");
+    this.views = [
+      new ConnsView($("conns"), this),
+      new EventsView($("events"), this),
+      new LadderView($("ladder"), this),
+      new RulerView($("ruler"), this),
+      new LanesView($("lanes"), this),
+      new SeqGraphView($("seqgraph"), this),
+      new InspectorView($("inspector"), this),
+      new DiffView($("diff"), this),
+      (this.controls = new Controls(this)),
+      new HoldsView($("holds"), this),
+      new RulesView($("rules"), this),
+    ];
+    this.tabs();
+    window.addEventListener("hashchange", () => this.fromHash());
+    window.addEventListener("resize", () => this.invalidate());
+    $("help-toggle").onclick = () => ($("help").hidden = !$("help").hidden);
+    $("node").onchange = (e) => {
+      this.node = e.target.value;
+      this.invalidate();
+    };
+    this.load().catch((err) => this.status("error", String(err.message || err)));
+  }
+
+  tabs() {
+    // ?tab=seqgraph opens that tab first
+    const want = new URLSearchParams(location.search).get("tab");
+    for (const b of document.querySelectorAll(".tabs button[data-tab]")) {
+      if (want === b.dataset.tab) setTimeout(() => b.onclick(), 0);
+      b.onclick = () => {
+        for (const o of document.querySelectorAll(".tabs button[data-tab]")) o.setAttribute("aria-selected", String(o === b));
+        for (const t of document.querySelectorAll(".tab")) t.hidden = t.dataset.tab !== b.dataset.tab;
+        this.invalidate();
+      };
+    }
+  }
+
+  async load() {
+    if (this.readonly) {
+      this.status("file", "recorded trace " + api.traceURL + " (read-only)");
+      this.store.add(await api.loadJSONL(api.traceURL));
+      this.afterLoad();
+      return;
+    }
+    const st = await api.get("/api/state");
+    this.setState(st);
+    this.readonly = !st.live;
+    if (this.readonly) document.body.classList.add("readonly");
+    this.setState(st);
+    if (st.count > 0 && st.last) {
+      await api.fetchRange(st.first || 1, st.last, (evs) => {
+        this.store.add(evs);
+        this.status("loading", "loading the history: " + this.store.events.length + " of " + st.count + " events");
+      });
+      this.setState(this.state);
+    }
+    this.afterLoad();
+    this.refreshHolds();
+    if (st.live) {
+      this.live = new api.Live((m) => this.onLive(m), (s) => this.onLiveStatus(s));
+      this.live.open(this.store.events.length ? this.store.events[this.store.events.length - 1].id + 1 : st.first || 1);
+    }
+  }
+
+  afterLoad() {
+    this.timing.loaded = performance.now();
+    if (!this.fromHash() && !this.focus) this.autoFocus();
+    this.invalidate();
+  }
+
+  liveOpen() {
+    return !!(this.live && this.live.ws && this.live.ws.readyState === WebSocket.OPEN);
+  }
+
+  onLiveStatus(s) {
+    if (s !== "connected") this.status("error", "live stream " + s);
+    else this.setState(this.state);
+  }
+
+  onLive(m) {
+    switch (m.type) {
+      case "events": {
+        const evs = m.events || [];
+        const have = this.store.events.length ? this.store.events[this.store.events.length - 1].id : (this.state.first || 1) - 1;
+        // a gap the stream did not announce as skipped is fetched, not left
+        if (evs.length && evs[0].id > have + 1 && !this.fetching) {
+          this.fetching = true;
+          api
+            .fetchRange(have + 1, evs[0].id - 1, (got) => this.store.add(got))
+            .catch((err) => this.status("error", "fetching events " + (have + 1) + "–" + (evs[0].id - 1) + ": " + err.message))
+            .finally(() => {
+              this.fetching = false;
+              this.invalidate();
+            });
+        }
+        this.store.add(evs);
+        if (!this.focus) this.autoFocus();
+        if (this.live && this.store.events.length) this.live.last = this.store.events[this.store.events.length - 1].id;
+        break;
+      }
+      case "state":
+        this.setState(m);
+        if (m.held !== undefined && m.held !== this.holds.length) this.refreshHolds();
+        break;
+      case "skipped":
+        this.skips.push({ from: m.from, to: m.to, count: m.count });
+        this.banner();
+        break;
+      case "holds":
+        this.holds = m.holds || [];
+        this.armed = m.armed || [];
+        break;
+      case "conns":
+        this.conns = m.conns || [];
+        break;
+      default:
+        return;
+    }
+    this.invalidate();
+  }
+
+  async refreshHolds() {
+    if (this.readonly) return;
+    try {
+      const h = await api.get("/api/holds");
+      this.holds = (h && h.holds) || [];
+      this.armed = (h && h.armed) || [];
+      this.invalidate();
+    } catch (err) {
+      /* the holds panel shows API errors when used */
+    }
+  }
+
+  setState(st) {
+    const before = this.state.current;
+    // every state message is whole: fields it leaves out (hit) are gone
+    this.state = Object.assign({}, st);
+    delete this.state.type;
+    const s = this.state;
+    if (this.readonly) {
+      if (!api.traceURL) this.status("file", "recorded run · " + (s.count || this.store.events.length) + " events (read-only)");
+      return;
+    }
+    if (s.ended) {
+      this.status("ended", "run ended · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
+    } else if (s.paused) {
+      const cur = s.current ? this.store.get(s.current) : null;
+      this.status("paused", "paused at #" + (s.current || "start") + (cur ? " " + cur.node + " " + cur.layer + " " + cur.event : "") + " · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
+    } else if (s.live) {
+      this.status("running", "running (" + (s.mode || "free") + ") · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
+    } else {
+      this.status("file", "recorded run · " + s.count + " events");
+    }
+    if (s.current && s.paused && s.current !== before) {
+      // The stack stopped somewhere new: select it in every view.
+      this.pendingCurrent = s.current;
+    }
+  }
+
+  status(kind, text) {
+    const el = $("status");
+    el.dataset.status = kind;
+    el.textContent = text;
+    el.title = text;
+  }
+
+  banner() {
+    const b = $("banner");
+    const n = this.skips.reduce((a, s) => a + s.count, 0);
+    if (!n) {
+      b.hidden = true;
+      return;
+    }
+    b.hidden = false;
+    b.dataset.skipped = String(n);
+    b.innerHTML = "";
+    const t = document.createElement("span");
+    t.textContent = n + " events were not sent live while the page was behind (free run). The server kept them.";
+    const f = document.createElement("button");
+    f.textContent = "fetch them";
+    f.dataset.action = "fetch-skipped";
+    f.onclick = async () => {
+      f.disabled = true;
+      const todo = this.skips.splice(0);
+      try {
+        for (const s of todo) await api.fetchRange(s.from, s.to, (evs) => this.store.add(evs));
+      } catch (err) {
+        this.skips.unshift(...todo);
+        t.textContent = "fetch failed: " + err.message;
+      }
+      this.banner();
+      this.invalidate();
+    };
+    b.append(t, f);
+  }
+
+  // autoFocus picks the newest connection with both ends, so the views
+  // have something to show.
+  autoFocus() {
+    const cs = this.store.tcpConns();
+    if (!cs.length) return;
+    const c = cs[cs.length - 1];
+    this.setFocus(c.key);
+  }
+
+  setFocus(key) {
+    if (this.focus === key) return;
+    this.focus = key;
+    const c = this.store.conns.get(key);
+    if (c && (!this.node || !c.nodes.has(this.node))) {
+      // the stack that accepted (or the only one traced) by default
+      const ns = [...c.nodes];
+      this.node = ns.find((n) => n !== c.client) || ns[0] || "";
+    }
+    this.invalidate();
+  }
+
+  // select makes id the selection of every view; from names the view that
+  // asked (it does not scroll itself).
+  select(id, from) {
+    id = +id || 0;
+    this.selected = id;
+    this.selFrom = from || "";
+    this.sel = id ? this.store.related(id) : { same: new Set(), rel: new Set() };
+    const key = this.store.connOf.get(id);
+    if (key && key.includes("⇄")) this.setFocus(key);
+    const h = id ? "#event=" + id : "";
+    if (location.hash !== h) history.replaceState(null, "", location.pathname + location.search + h);
+    this.invalidate();
+  }
+
+  fromHash() {
+    const m = /event=(\d+)/.exec(location.hash);
+    if (!m) return false;
+    const id = +m[1];
+    if (!this.store.get(id)) return false;
+    if (id !== this.selected) this.select(id, "hash");
+    return true;
+  }
+
+  // hl returns "sel", "rel" or "" for an event id.
+  hl(id) {
+    if (this.sel.same.has(id)) return "sel";
+    if (this.sel.rel.has(id)) return "rel";
+    return "";
+  }
+
+  invalidate() {
+    if (this.dirty && this.raf) return;
+    this.dirty = true;
+    if (!this.raf) this.raf = requestAnimationFrame(() => this.draw());
+  }
+
+  draw() {
+    const t0 = performance.now();
+    this.raf = 0;
+    this.dirty = false;
+    if (this.pendingCurrent && this.store.get(this.pendingCurrent)) {
+      const id = this.pendingCurrent;
+      this.pendingCurrent = 0;
+      this.select(id, "stack");
+    }
+    if (!this.selected && location.hash) this.fromHash();
+    this.nodeSelect();
+    for (const v of this.views) {
+      const v0 = performance.now();
+      try {
+        v.render();
+        this.timing.views[v.constructor.name] = performance.now() - v0;
+      } catch (err) {
+        console.error("view", v.constructor.name, err);
+      }
+    }
+    if (this.live && this.store.events.length) this.live.ack(this.store.events[this.store.events.length - 1].id);
+    // how long drawing takes, for the curious and for tests (never asserted on)
+    this.timing.lastDraw = performance.now() - t0;
+    this.timing.maxDraw = Math.max(this.timing.maxDraw, this.timing.lastDraw);
+    this.timing.draws++;
+  }
+
+  nodeSelect() {
+    const sel = $("node");
+    const c = this.store.conns.get(this.focus);
+    const nodes = c ? [...c.nodes] : [...this.store.nodes].filter((n) => n !== "demo");
+    const want = nodes.join(",");
+    if (sel.dataset.nodes !== want) {
+      sel.dataset.nodes = want;
+      sel.innerHTML = "";
+      for (const n of nodes) {
+        const o = document.createElement("option");
+        o.value = n;
+        o.textContent = n;
+        sel.append(o);
+      }
+    }
+    if (this.node && sel.value !== this.node) sel.value = this.node;
+    if (!this.node && nodes.length) this.node = nodes[0];
+  }
+
+  // step moves the selection to the next (+1) or previous (-1) event.
+  move(delta) {
+    const evs = this.store.events;
+    if (!evs.length) return;
+    let i = this.selected ? this.store.indexOf(this.selected) : -1;
+    i = Math.max(0, Math.min(evs.length - 1, i + delta));
+    this.select(evs[i].id, "keys");
+  }
+}
+
+// A run time exception must never pass unseen: it shows in the status.
+window.addEventListener("error", (e) => {
+  const el = $("status");
+  if (el) {
+    el.dataset.status = "error";
+    el.textContent = "page error: " + e.message;
+  }
+});
+
+export const app = new App();
+window.glassnet = app; // for scripts and tests: app.store, app.select(id)
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => app.start());
+else app.start();
+

@@ -1,0 +1,147 @@
+// Controls: play, pause, step and step to the next unit, the keyboard,
+// breakpoints, the paused clock's timers with "fire now", and exports.
+
+import * as api from "./api.js";
+import { esc, fmtDur } from "./fields.js";
+import { isPacket } from "./model.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class Controls {
+  constructor(app) {
+    this.app = app;
+    $("play").onclick = () => this.act("/api/play");
+    $("pause").onclick = () => this.act("/api/pause");
+    $("step").onclick = () => this.step("event");
+    $("stepunit").onclick = () => this.step($("stepto").value);
+    for (const a of document.querySelectorAll("[data-export]")) {
+      a.href = api.exportURL(a.dataset.export);
+      a.setAttribute("download", "glassnet." + (a.dataset.export === "perfetto" ? "perfetto.json" : a.dataset.export));
+    }
+    document.addEventListener("keydown", (e) => this.key(e));
+    this.bpEl = $("breakpoints");
+    this.bpEl.innerHTML =
+      '<textarea id="bp-text" rows="3" spellcheck="false" placeholder="one per line, e.g.&#10;tcp and fin&#10;ws close&#10;rcv_wnd == 0&#10;retransmit&#10;state TIME-WAIT" title="Filters as in --egress/--ingress rules (tcp and fin, ws close, port 80 and syn), or TCP conditions (rcv_wnd == 0, retransmit, state TIME-WAIT)"></textarea>' +
+      '<div class="btns"><button id="bp-apply" data-action="breakpoints">Set breakpoints</button><span id="bp-msg"></span></div>';
+    $("bp-apply").onclick = () => this.setBreakpoints();
+    this.timersEl = $("timers");
+    this.timersEl.addEventListener("click", (e) => {
+      const b = e.target.closest("button[data-fire]");
+      if (b) this.fire(+b.dataset.fire);
+    });
+  }
+
+  async act(path, body) {
+    try {
+      const st = await api.post(path, body);
+      // The live stream sends every change in order; an answer may arrive
+      // after a newer state (a breakpoint hit at once), so it is used only
+      // without the stream.
+      if (st && !this.app.liveOpen()) this.app.setState(st);
+      this.app.invalidate();
+      return st;
+    } catch (err) {
+      this.app.status("error", path.replace("/api/", "") + ": " + err.message);
+      return null;
+    }
+  }
+
+  step(to) {
+    this.app.pinned = false;
+    return this.act("/api/step", to && to !== "event" ? { to } : {});
+  }
+
+  key(e) {
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === " ") {
+      e.preventDefault();
+      if (this.app.readonly) return;
+      this.act(this.app.state.paused ? "/api/play" : "/api/pause");
+    } else if (e.key === "n") {
+      if (!this.app.readonly) this.step("event");
+    } else if (e.key === "f") {
+      if (!this.app.readonly) this.step("frame");
+    } else if (e.key === "j") this.app.move(1);
+    else if (e.key === "k") this.app.move(-1);
+  }
+
+  async setBreakpoints() {
+    const list = $("bp-text").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    const msg = $("bp-msg");
+    try {
+      const r = await api.post("/api/breakpoints", { breakpoints: list });
+      msg.className = "ok";
+      msg.textContent = list.length ? list.length + " set" : "none set";
+      msg.dataset.result = "ok";
+      if (r && r.breakpoints) this.app.state.breakpoints = r.breakpoints;
+    } catch (err) {
+      msg.className = "err";
+      msg.textContent = err.message;
+      msg.dataset.result = "error";
+    }
+  }
+
+  async fire(ms) {
+    await this.act("/api/clock/advance", { ms });
+  }
+
+  render() {
+    const app = this.app;
+    const s = app.state;
+    const ro = app.readonly;
+    $("play").disabled = ro || !!s.ended || (s.live && !s.paused);
+    $("pause").disabled = ro || !!s.paused || !!s.ended;
+    $("step").disabled = ro || !s.paused || !!s.ended;
+    $("stepunit").disabled = ro || !s.paused || !!s.ended;
+    for (const a of document.querySelectorAll("[data-export]")) a.setAttribute("aria-disabled", String(!!api.traceURL));
+    const bp = $("bp-text");
+    if (bp && document.activeElement !== bp && !bp.dataset.touched && s.breakpoints && s.breakpoints.length && !bp.value) bp.value = s.breakpoints.join("\n");
+    bp.oninput = () => (bp.dataset.touched = "1");
+    this.timers();
+  }
+
+  // timers: the retransmission timer of each stack of the focused
+  // connection, from its last TCP state, counted down on the stack's clock.
+  timers() {
+    const app = this.app;
+    const st = app.store;
+    const c = st.conns.get(app.focus);
+    const last = st.events.length ? st.events[st.events.length - 1] : null;
+    const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused;
+    if (sig === this.tsig) return;
+    this.tsig = sig;
+    if (!c || !last) {
+      this.timersEl.innerHTML = '<div class="empty">No connection.</div>';
+      return;
+    }
+    let h = "";
+    for (const n of c.nodes) {
+      const sid = c.states.get(n);
+      const s = sid && st.get(sid);
+      if (!s) continue;
+      // the last data segment this stack sent arms the timer
+      let sent = null;
+      for (let i = c.ids.length - 1; i >= 0; i--) {
+        const e = st.get(c.ids[i]);
+        if (e.node === n && isPacket(e) && e.dir === "out" && (e.payload_len > 0 || /[SF]/.test(e.flags || ""))) {
+          sent = e;
+          break;
+        }
+      }
+      const waiting = s.outstanding > 0 && !app.state.ended;
+      h += '<div class="row" data-timer-node="' + esc(n) + '"><b>' + esc(n) + "</b> ";
+      if (waiting && sent) {
+        const left = Math.max(0, s.rto - (last.t - sent.t));
+        const ms = Math.ceil(left / 1e6);
+        h += '<span title="Retransmission timer: fires if no ACK comes for the data in flight">RTO in ≈ ' + fmtDur(left) + " of " + fmtDur(s.rto) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "") + "</span>";
+        if (!app.readonly) h += ' <button class="live-only" data-fire="' + Math.max(1, ms) + '" title="Move the paused clock forward so the timer fires now">fire now</button>';
+      } else {
+        h += '<span class="hint">no data in flight: retransmission timer idle (RTO ' + fmtDur(s.rto) + ")</span>";
+      }
+      h += "</div>";
+    }
+    this.timersEl.innerHTML = h || '<div class="empty">No TCP state yet.</div>';
+  }
+}

@@ -1,0 +1,118 @@
+// State change: for each stack of the focused connection, its TCP
+// variables at the selected step (or where the stack stopped) next to the
+// values before, the changed ones marked, and what caused the change: the
+// received segment, an application write or read, or a timer.
+
+import { isPacket, isState } from "./model.js";
+import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
+
+const VARS = ["state", "rel_snd_una", "rel_snd_nxt", "rel_rcv_nxt", "snd_wnd", "rcv_wnd", "cwnd", "ssthresh", "srtt", "rto", "outstanding", "snd_buf_used", "rcv_buf_used"];
+const SHORT = { rel_snd_una: "snd_una", rel_snd_nxt: "snd_nxt", rel_rcv_nxt: "rcv_nxt", snd_buf_used: "send-q", rcv_buf_used: "recv-q", outstanding: "in flight" };
+
+export class DiffView {
+  constructor(el, app) {
+    this.el = el;
+    this.app = app;
+    el.addEventListener("click", (e) => {
+      const a = e.target.closest("[data-goto]");
+      if (a) {
+        e.preventDefault();
+        this.app.select(+a.dataset.goto, "diff");
+      }
+    });
+  }
+
+  render() {
+    const app = this.app;
+    const ref = app.selected || app.state.current || (app.store.events.length ? app.store.events[app.store.events.length - 1].id : 0);
+    const sig = app.store.version + "|" + app.focus + "|" + ref;
+    if (sig === this.sig) return;
+    this.sig = sig;
+    const st = app.store;
+    const c = st.conns.get(app.focus);
+    if (!c) {
+      this.el.innerHTML = '<div class="empty">No connection.</div>';
+      return;
+    }
+    const evs = { ids: c.ids, get: (i) => st.get(c.ids[i]) };
+    let h = '<div class="diffgrid">';
+    const nodes = [...c.nodes];
+    if (c.client && nodes[0] !== c.client) nodes.reverse();
+    for (const n of nodes) h += this.column(n, evs, ref);
+    this.el.innerHTML = h + "</div>";
+  }
+
+  column(node, evs, ref) {
+    const st = this.app.store;
+    // the last state at or before ref
+    let s1 = null;
+    for (let i = this.upTo(evs.ids, ref) - 1; i >= 0; i--) {
+      const e = evs.get(i);
+      if (e.node === node && isState(e)) {
+        s1 = e;
+        break;
+      }
+    }
+    let h = '<div class="diffcol" data-node="' + esc(node) + '"><h3>' + esc(node) + "</h3>";
+    if (!s1) return h + '<div class="cause">no TCP state yet</div></div>';
+    const s0id = st.stateBefore.get(s1.id);
+    const s0 = s0id ? st.get(s0id) : null;
+    h += '<div class="cause" data-cause>' + this.cause(node, evs, s0, s1) + "</div>";
+    h += '<table data-state-id="' + s1.id + '"><tbody>';
+    for (const k of VARS) {
+      if (s1[k] === undefined) continue;
+      const was = s0 ? s0[k] : undefined;
+      const changed = s0 && was !== s1[k];
+      const zero = (k === "snd_wnd" || k === "rcv_wnd") && s1[k] === 0;
+      h +=
+        '<tr data-field="' + k.replace(/^rel_/, "") + '" data-new="' + esc(s1[k]) + '"' + (changed ? ' data-changed="true"' : "") +
+        ' class="' + (changed ? "changed" : "") + (zero ? " zero" : "") + '" title="' + esc(FIELD_HELP[k] || "") + '">' +
+        "<td>" + esc(SHORT[k] || k) + "</td>" +
+        "<td>" + (changed ? esc(fieldValue(k, was)) + " → " : "") + esc(fieldValue(k, s1[k])) + (zero ? " (zero window)" : "") + "</td></tr>";
+    }
+    return h + "</tbody></table></div>";
+  }
+
+  // upTo returns how many of the sorted ids are <= id.
+  upTo(ids, id) {
+    let lo = 0, hi = ids.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (ids[m] <= id) lo = m + 1;
+      else hi = m;
+    }
+    return lo;
+  }
+
+  // cause names what happened on node between two state reports.
+  cause(node, evs, s0, s1) {
+    const from = s0 ? s0.id : 0;
+    const parts = [];
+    let pkt = null;
+    let writes = 0, reads = 0, resent = 0;
+    for (let i = this.upTo(evs.ids, from); i < evs.ids.length && evs.ids[i] <= s1.id; i++) {
+      const e = evs.get(i);
+      if (e.node !== node) continue;
+      if (isPacket(e) && e.dir === "in") pkt = e;
+      if (e.layer === "socket" && e.event === "send") writes += e.n;
+      if (e.layer === "socket" && e.event === "recv") reads += e.n;
+      if (isPacket(e) && e.dir === "out" && this.app.store.retrans.has(e.id)) resent++;
+    }
+    const link = (e, t) => '<a href="#event=' + e.id + '" data-goto="' + e.id + '">' + esc(t) + "</a>";
+    if (pkt) {
+      let what = "segment received";
+      const f = pkt.flags || "";
+      if (f.includes("R")) what = "RST received";
+      else if (f.includes("S")) what = flagWords(f) + " received";
+      else if (f.includes("F")) what = "FIN received";
+      else if (pkt.payload_len > 0) what = pkt.payload_len + " bytes of data received";
+      else if (f.includes(".")) what = "ACK received";
+      parts.push(link(pkt, what) + (pkt.win === 0 ? " with window 0" : " (win " + pkt.win + ")"));
+    }
+    if (writes) parts.push("application write of " + writes + " B");
+    if (reads) parts.push("application read of " + reads + " B");
+    if (resent) parts.push("retransmission timer fired (" + resent + " resent)");
+    if (!parts.length) parts.push(s0 ? "a timer or the stack itself" : "first report");
+    return "cause: " + parts.join("; ") + " · " + link(s1, "#" + s1.id);
+  }
+}

@@ -1,0 +1,127 @@
+// Events: every event as one line, virtualized (only the rows in sight are
+// in the DOM), so 100,000 events scroll as smoothly as 100.
+
+import { esc, ms } from "./fields.js";
+
+const ROW = 20;
+
+export class EventsView {
+  constructor(el, app) {
+    this.el = el;
+    this.app = app;
+    this.spacer = document.createElement("div");
+    this.spacer.className = "spacer";
+    el.append(this.spacer);
+    this.list = [];
+    this.filter = "";
+    this.onlyFocus = false;
+    el.addEventListener("scroll", () => this.paint());
+    // on press, not click: a redraw between press and release must not lose it
+    el.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
+      const r = e.target.closest("[data-event-id]");
+      if (r) this.app.select(+r.dataset.eventId, "events");
+    });
+    el.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        this.app.move(e.key === "ArrowDown" ? 1 : -1);
+      }
+    });
+    const f = document.getElementById("events-filter");
+    f.addEventListener("input", () => {
+      this.filter = f.value.trim().toLowerCase();
+      this.app.invalidate();
+    });
+    const c = document.getElementById("events-focus");
+    c.addEventListener("change", () => {
+      this.onlyFocus = c.checked;
+      this.app.invalidate();
+    });
+  }
+
+  line(e) {
+    return (e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + e.summary).toLowerCase();
+  }
+
+  build() {
+    const st = this.app.store;
+    let evs = st.events;
+    if (this.onlyFocus && this.app.focus) evs = st.connEvents(this.app.focus);
+    if (this.filter) {
+      const words = this.filter.split(/\s+/);
+      evs = evs.filter((e) => {
+        const l = this.line(e);
+        return words.every((w) => l.includes(w));
+      });
+    }
+    this.list = evs;
+    this.spacer.style.height = evs.length * ROW + "px";
+    document.getElementById("events-count").textContent =
+      evs.length === st.events.length ? st.events.length + "" : evs.length + " of " + st.events.length;
+  }
+
+  render() {
+    const app = this.app;
+    const sig = app.store.version + "|" + this.filter + "|" + this.onlyFocus + "|" + (this.onlyFocus ? app.focus : "");
+    const follow = this.el.scrollTop + this.el.clientHeight >= this.spacer.offsetHeight - ROW * 2;
+    if (sig !== this.sig) {
+      this.sig = sig;
+      this.build();
+      // follow the tail while the user is at the bottom and nothing is selected
+      if (follow && !app.selected) this.el.scrollTop = this.spacer.offsetHeight;
+    }
+    if (app.selected && app.selected !== this.scrolledTo && app.selFrom !== "events") {
+      this.scrolledTo = app.selected;
+      this.reveal(app.selected);
+    }
+    this.paint(true);
+  }
+
+  reveal(id) {
+    const i = this.find(id);
+    if (i < 0) return;
+    const top = i * ROW;
+    if (top < this.el.scrollTop || top > this.el.scrollTop + this.el.clientHeight - ROW) {
+      this.el.scrollTop = Math.max(0, top - this.el.clientHeight / 2);
+    }
+  }
+
+  find(id) {
+    const l = this.list;
+    let lo = 0, hi = l.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (l[m].id < id) lo = m + 1;
+      else hi = m;
+    }
+    return lo < l.length && l[lo].id === id ? lo : -1;
+  }
+
+  paint(force) {
+    const top = this.el.scrollTop;
+    const h = this.el.clientHeight || 400;
+    const first = Math.max(0, Math.floor(top / ROW) - 5);
+    const last = Math.min(this.list.length, Math.ceil((top + h) / ROW) + 5);
+    const key = first + ":" + last + ":" + this.app.selected + ":" + this.app.state.current + ":" + this.sig;
+    if (!force && key === this.painted) return;
+    if (key === this.painted) return;
+    this.painted = key;
+    const cur = this.app.state.current;
+    let html = "";
+    for (let i = first; i < last; i++) {
+      const e = this.list[i];
+      const hl = this.app.hl(e.id);
+      html +=
+        '<div class="vrow ' + esc(e.dir || "") + '" style="top:' + i * ROW + 'px" data-event-id="' + e.id + '"' +
+        (hl ? ' data-hl="' + hl + '"' : "") + (e.id === cur ? ' data-current="true"' : "") +
+        ' title="' + esc(ms(e.t) + " ms  " + e.summary) + '">' +
+        '<span class="id">#' + e.id + "</span>" +
+        '<span class="nd">' + esc(e.node || "") + "</span>" +
+        '<span class="ly">' + esc(e.layer || "") + "</span>" +
+        esc(e.event + "  " + (e.summary || "")) +
+        "</div>";
+    }
+    this.spacer.innerHTML = html;
+  }
+}

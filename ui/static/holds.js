@@ -1,0 +1,179 @@
+// Hold queue: units parked at a hook point, each with a form for its
+// editable fields and the actions release, drop, duplicate and delay; and
+// "hold the next matching unit".
+
+import * as api from "./api.js";
+import { FIELD_HELP, esc } from "./fields.js";
+
+const POINTS = [
+  ["link-egress", "link egress: a packet leaving the stack"],
+  ["link-ingress", "link ingress: a packet entering the stack"],
+  ["socket-send", "socket send: data the application writes"],
+  ["ws-out", "ws out: a frame being sent"],
+  ["ws-in", "ws in: a frame received"],
+];
+
+const EDIT_HELP = {
+  flags: "TCP flags as tcpdump writes them: S, F, R, P, . (ACK), e.g. P. or F.",
+  seq: "Sequence number (absolute)",
+  ack: "Acknowledgment number (absolute)",
+  window: "Advertised receive window (as on the wire, before scaling); 0 closes it",
+  payload_hex: "Payload bytes in hex",
+  opcode: "Frame opcode: text, binary, continuation, close, ping, pong",
+  fin: "FIN bit: last frame of the message",
+};
+
+export class HoldsView {
+  constructor(el, app) {
+    this.el = el;
+    this.app = app;
+    el.innerHTML =
+      '<div id="hold-list"></div><div id="hold-last" aria-live="polite"></div>' +
+      '<div class="sub live-only">Hold the next matching unit</div>' +
+      '<div class="form live-only" id="hold-next">' +
+      '<label for="hn-point">where</label><select id="hn-point">' + POINTS.map(([v, t]) => '<option value="' + v + '" title="' + esc(t) + '">' + v + "</option>").join("") + "</select>" +
+      '<label for="hn-node">stack</label><select id="hn-node"></select>' +
+      '<label for="hn-filter" title="The filter syntax of --egress/--ingress rules; empty matches anything">filter</label><input id="hn-filter" type="text" placeholder="e.g. tcp and ack (empty: any)" spellcheck="false">' +
+      "</div>" +
+      '<div class="btns live-only"><button id="hn-arm" data-action="hold-next">Hold next</button><span id="hn-msg"></span></div>' +
+      '<div id="hold-armed" class="list"></div>';
+    document.getElementById("hn-arm").onclick = () => this.arm();
+    el.addEventListener("click", (e) => {
+      const b = e.target.closest("button[data-hold-action]");
+      if (b) this.act(b.closest("[data-hold-id]"), b.dataset.holdAction);
+      const g = e.target.closest("[data-goto]");
+      if (g) {
+        e.preventDefault();
+        this.app.select(+g.dataset.goto, "holds");
+      }
+    });
+  }
+
+  async arm() {
+    const msg = document.getElementById("hn-msg");
+    const body = {
+      point: document.getElementById("hn-point").value,
+      node: document.getElementById("hn-node").value,
+      filter: document.getElementById("hn-filter").value.trim(),
+      count: 1,
+    };
+    try {
+      await api.post("/api/hold", body);
+      msg.className = "ok";
+      msg.textContent = "armed";
+      msg.dataset.result = "ok";
+      this.app.refreshHolds();
+    } catch (err) {
+      msg.className = "err";
+      msg.textContent = err.message;
+      msg.dataset.result = "error";
+    }
+  }
+
+  async act(card, action) {
+    if (!card) return;
+    const id = card.dataset.holdId;
+    const h = this.app.holds.find((x) => String(x.id) === id);
+    const body = { action, fix_checksums: card.querySelector("[data-fix]").checked };
+    if (action === "release" || action === "duplicate" || action === "delay") {
+      const edit = {};
+      for (const inp of card.querySelectorAll("[data-field]")) {
+        const k = inp.dataset.field;
+        const old = h && h.fields ? h.fields[k] : undefined;
+        let v;
+        if (inp.type === "checkbox") v = inp.checked;
+        else if (typeof old === "number") {
+          if (inp.value.trim() === "") continue;
+          v = Number(inp.value);
+        } else v = inp.value;
+        if (v !== old) edit[k] = v;
+      }
+      if (Object.keys(edit).length) body.edit = edit;
+    }
+    if (action === "delay") body.delay_ms = Number(card.querySelector("[data-delay]").value) || 0;
+    const out = document.getElementById("hold-last");
+    out.dataset.holdId = id;
+    out.dataset.result = "";
+    out.className = "hint";
+    // A packet goes on only when the stack runs: while it is paused at a
+    // step the answer waits for the next step or play.
+    out.textContent = "hold " + id + ": " + action + " sent; the stack takes it back when it runs (step or play if paused)";
+    try {
+      const r = await api.post("/api/holds/" + encodeURIComponent(id), body);
+      out.className = "ok";
+      out.textContent = "hold " + id + ": " + (r && (r.outcome || r.result) ? String(r.outcome || r.result) : action + " done");
+      out.dataset.result = "ok";
+      this.app.refreshHolds();
+    } catch (err) {
+      out.className = "err";
+      out.textContent = "hold " + id + ": " + err.message;
+      out.dataset.result = "error";
+    }
+  }
+
+  render() {
+    const app = this.app;
+    const sel = document.getElementById("hn-node");
+    const nodes = (app.state.nodes && app.state.nodes.length ? app.state.nodes : [...app.store.nodes].filter((n) => n !== "demo"));
+    if (sel.dataset.nodes !== nodes.join(",")) {
+      sel.dataset.nodes = nodes.join(",");
+      sel.innerHTML = nodes.map((n) => "<option>" + esc(n) + "</option>").join("");
+    }
+    // Cards are kept while their unit is held, so that an edit in
+    // progress survives updates; only the waiting time is refreshed.
+    const list = document.getElementById("hold-list");
+    const ids = app.holds.map((h) => String(h.id)).join(",") + "|" + app.readonly;
+    if (ids !== this.ids) {
+      this.ids = ids;
+      if (app.readonly) list.innerHTML = '<div class="empty">A recorded trace: nothing to hold.</div>';
+      else if (!app.holds.length) list.innerHTML = '<div class="empty">Nothing held.</div>';
+      else {
+        const keep = new Map([...list.querySelectorAll("[data-hold-id]")].map((c) => [c.dataset.holdId, c]));
+        list.innerHTML = "";
+        for (const h of app.holds) {
+          let c = keep.get(String(h.id));
+          if (!c) {
+            const t = document.createElement("div");
+            t.innerHTML = this.card(h);
+            c = t.firstElementChild;
+          }
+          list.append(c);
+        }
+      }
+    }
+    for (const h of app.holds) {
+      const since = list.querySelector('[data-hold-id="' + CSS.escape(String(h.id)) + '"] [data-since]');
+      if (since && h.since_ms !== undefined) since.textContent = "for " + h.since_ms + " ms";
+    }
+    if (app.readonly) return;
+    const sig = JSON.stringify(app.armed);
+    if (sig === this.sig) return;
+    this.sig = sig;
+    const armed = document.getElementById("hold-armed");
+    armed.innerHTML = app.armed.length
+      ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.count ? " ×" + a.count : "")) + "</li>").join("") + "</ul>"
+      : "";
+  }
+
+  card(h) {
+    let f = "";
+    for (const [k, v] of Object.entries(h.fields || {})) {
+      const help = EDIT_HELP[k] || FIELD_HELP[k] || "";
+      f += '<label title="' + esc(help) + '">' + esc(k) + "</label>";
+      if (typeof v === "boolean") f += '<input type="checkbox" data-field="' + esc(k) + '"' + (v ? " checked" : "") + ">";
+      else if (typeof v === "number") f += '<input type="number" data-field="' + esc(k) + '" value="' + esc(v) + '">';
+      else f += '<input type="text" spellcheck="false" data-field="' + esc(k) + '" value="' + esc(v) + '">';
+    }
+    return (
+      '<div class="holdcard" data-hold-id="' + esc(h.id) + '" data-event-id="' + esc(h.event || "") + '">' +
+      '<div class="head">‖ held: ' + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? ' <a href="#event=' + h.event + '" data-goto="' + h.event + '">#' + h.event + "</a>" : "") +
+      ' <span class="hint" data-since>' + (h.since_ms !== undefined ? "for " + esc(h.since_ms) + " ms" : "") + "</span><br>" + esc(h.summary || "") + "</div>" +
+      '<div class="form">' + f + '<label title="Recompute IP/TCP checksums after the edit; untick to send a bad checksum on purpose">fix checksums</label><input type="checkbox" data-fix checked></div>' +
+      '<div class="btns"><button data-hold-action="release" title="Let it go on, with the edits">Release</button>' +
+      '<button data-hold-action="drop" title="Throw it away">Drop</button>' +
+      '<button data-hold-action="duplicate" title="Send it twice">Duplicate</button>' +
+      '<button data-hold-action="delay" title="Release it after the delay">Delay</button> <input type="number" data-delay value="100" min="0" style="width:70px" title="delay in ms"> ms</div>' +
+      "</div>"
+    );
+  }
+}

@@ -1,0 +1,223 @@
+// Inspector: the selected event in full. Every field with what it means;
+// with a live server, the unit's bytes: a packet as a header tree and a
+// hex dump, a frame's header bits, mask key and payload masked and
+// unmasked; a socket call's arguments and result.
+
+import * as api from "./api.js";
+import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
+import { hexToBytes, decodePacket, decodeFrameHeader, hexDump, OPCODES } from "./decode.js";
+
+const BASE = ["id", "t", "node", "layer", "dir", "event", "conn"];
+
+export class InspectorView {
+  constructor(el, app) {
+    this.el = el;
+    this.app = app;
+    this.cache = new Map(); // id -> detail (bytes) or error
+    this.mark = [0, 0];
+    el.addEventListener("click", (e) => {
+      const a = e.target.closest("[data-goto]");
+      if (a) {
+        e.preventDefault();
+        this.app.select(+a.dataset.goto, "inspector");
+        return;
+      }
+    });
+    el.addEventListener("mouseover", (e) => {
+      const f = e.target.closest("[data-at]");
+      if (!f) return;
+      this.mark = [+f.dataset.at, +f.dataset.at + +f.dataset.len];
+      this.dump();
+    });
+  }
+
+  render() {
+    const app = this.app;
+    const id = app.selected;
+    const key = id + "|" + (this.cache.has(id) ? "d" : "") + "|" + (app.store.get(id) ? "e" : "");
+    if (key === this.key) return;
+    this.key = key;
+    const e = app.store.get(id);
+    document.getElementById("inspector-title").textContent = e ? "#" + e.id + " " + e.node + " " + e.layer + " " + e.event : "";
+    if (!e) {
+      this.el.innerHTML = '<div class="empty">Click a packet, frame or event in any view to see it here.</div>';
+      return;
+    }
+    let h = '<div class="summary" data-event-id="' + e.id + '">' + esc(e.summary || "") + "</div>";
+    h += this.kindHelp(e);
+    h += '<dl class="kv">';
+    const keys = [...BASE, ...Object.keys(e).filter((k) => !BASE.includes(k) && k !== "summary").sort()];
+    for (const k of keys) {
+      if (e[k] === undefined) continue;
+      let v = esc(fieldValue(k, e[k]));
+      if ((k === "frames" || k === "packets") && Array.isArray(e[k])) v = e[k].map((x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>").join(" ");
+      if ((k === "frame" || k === "packet") && typeof e[k] === "number") v = '<a href="#event=' + e[k] + '" data-goto="' + e[k] + '">#' + e[k] + "</a>";
+      if (k === "flags") v += " <span class=hint>(" + esc(flagWords(e[k])) + ")</span>";
+      h += "<dt" + (FIELD_HELP[k] ? ' title="' + esc(FIELD_HELP[k]) + '"' : "") + ">" + esc(k) + "</dt><dd>" + v + "</dd>";
+    }
+    h += "</dl>";
+    // links the page worked out
+    const st = app.store;
+    const rel = [];
+    const tw = st.twin.get(e.id);
+    if (tw) rel.push("the same unit in " + (st.get(tw) || {}).node + ': <a href="#event=' + tw + '" data-goto="' + tw + '">#' + tw + "</a>");
+    const fr = st.framesOf.get(e.id);
+    if (fr && fr.size && !e.frames) rel.push("frames carried: " + [...fr].map((x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>").join(" "));
+    if (st.retrans.has(e.id)) rel.push("a retransmission: this sequence range was sent before");
+    if (rel.length) h += '<div class="sub">Related</div><div>' + rel.join("<br>") + "</div>";
+    h += '<div id="insp-bytes"></div>';
+    this.el.innerHTML = h;
+    this.bytes(e);
+  }
+
+  kindHelp(e) {
+    const k = e.layer + " " + e.event;
+    const t = {
+      "link packet": e.dir === "out" ? "A packet the stack wrote to its device." : "A packet the stack read from its device.",
+      "tcp state": "The TCP endpoint's variables right after it processed a received segment (the TCP probe).",
+      "tcp segment": "A segment TCP handed to IP.",
+      "socket wake": "TCP notified the socket's wait queue: a sleeping caller can go on.",
+      "socket woken": "A caller that slept in the socket API was woken up.",
+      "socket would-block": "The call had nothing to do yet and went to sleep.",
+      "socket recv": "recv copied bytes from the receive buffer to the application.",
+      "socket send": "send copied bytes into the send buffer; TCP sends them when it can.",
+      "ws frame": "A WebSocket frame (RFC 6455 §5.2).",
+      "ws message": "A whole WebSocket message, after reassembling its frames.",
+      "link verdict": "A hook decided what happens to a packet.",
+      "link drop": "The stack dropped a packet.",
+    }[k];
+    return t ? '<div class="hint" style="margin-bottom:4px">' + esc(t) + "</div>" : "";
+  }
+
+  async bytes(e) {
+    const app = this.app;
+    const box = document.getElementById("insp-bytes");
+    if (app.readonly || !(e.layer === "link" || e.layer === "ws" || e.layer === "ip" || e.layer === "tcp" || e.layer === "socket")) return;
+    let d = this.cache.get(e.id);
+    if (!d) {
+      try {
+        d = await api.get("/api/events/" + e.id);
+      } catch (err) {
+        d = { error: err.message };
+      }
+      this.cache.set(e.id, d);
+      if (this.cache.size > 500) this.cache.delete(this.cache.keys().next().value);
+      if (app.selected !== e.id) return;
+    }
+    if (!box || !box.isConnected) return;
+    this.detail = d;
+    this.event = e;
+    if (d.error) {
+      box.innerHTML = '<div class="hint">bytes: ' + esc(d.error) + "</div>";
+      return;
+    }
+    let h = "";
+    if (e.layer === "socket" && e.event === "call") {
+      h += '<div class="sub">Call</div><div class="tree"><div class="f"><b>call</b> ' + esc(e.call) + "(" + esc(e.args || "") + ")</div>" +
+        '<div class="f"><b>result</b> ' + esc(e.ret) + (e.errno ? " " + esc(e.errno) + " " + esc(e.err || "") : "") + "</div></div>";
+    }
+    if (!d.bytes && e.layer === "ws" && e.event === "frame") {
+      // the frame's bytes as the packets that carried it had them
+      const fb = await this.frameBytes(e);
+      if (app.selected !== e.id || !box.isConnected) return;
+      if (fb) d = Object.assign({}, d, fb);
+    }
+    if (!d.bytes) {
+      box.innerHTML = h;
+      return;
+    }
+    const b = hexToBytes(d.bytes);
+    this.buf = b;
+    if (e.layer === "ws") {
+      const fh = decodeFrameHeader(b);
+      if (fh) {
+        h += '<div class="sub">Frame header</div><div class="bits">';
+        const bit = (name, on, help) => '<span class="' + (on ? "on" : "") + '" title="' + esc(help) + '">' + (on ? 1 : 0) + "<small>" + name + "</small></span>";
+        h += bit("FIN", fh.fin, "last frame of the message") + bit("RSV1", fh.rsv1, "compressed (permessage-deflate)") + bit("RSV2", fh.rsv2, "reserved") + bit("RSV3", fh.rsv3, "reserved");
+        h += '<span style="grid-column: span 4" title="opcode">' + fh.opcode + "<small>opcode: " + esc(OPCODES[fh.opcode] || "reserved") + "</small></span>";
+        h += bit("MASK", fh.mask, "payload XOR-masked (client to server)");
+        h += '<span style="grid-column: span 7" title="payload length (7 bits, then 16 or 64 bits when 126/127)">' + fh.len + "<small>payload length" + (fh.lenBytes ? " (+" + fh.lenBytes + " bytes)" : "") + "</small></span></div>";
+        if (fh.key) h += '<div class="tree"><div class="f" data-at="' + (fh.headerLen - 4) + '" data-len="4"><b>mask key</b> ' + fh.key + "</div></div>";
+        h += '<div class="sub">Payload' + (fh.mask ? " as sent (masked)" : "") + "</div>";
+        h += '<pre class="hex">' + hexDump(b.subarray(fh.headerLen), -1, -1, 1024) + "</pre>";
+        if (fh.mask && d.payload_hex !== undefined) {
+          h += '<div class="sub">Payload unmasked</div><pre class="hex">' + hexDump(hexToBytes(d.payload_hex), -1, -1, 1024) + "</pre>";
+        }
+        h += '<div class="sub">Frame bytes' + (d.from ? ' <span class="hint">(from ' + esc(d.from) + ")</span>" : "") + '</div><pre class="hex" id="insp-dump"></pre>';
+        box.innerHTML = h;
+        this.mark = [0, fh.headerLen];
+        this.dump();
+        return;
+      }
+    }
+    const tree = decodePacket(b);
+    h += '<div class="sub">Decoded</div><div class="tree">';
+    for (const n of tree) {
+      h += '<details open><summary data-at="' + n.at + '" data-len="' + n.len + '">' + esc(n.name) + " <span class=hint>" + esc(n.value) + "</span></summary>";
+      for (const k of n.kids || []) {
+        if (k.kids) {
+          h += '<details open class="f"><summary data-at="' + k.at + '" data-len="' + k.len + '">' + esc(k.name) + "</summary>";
+          for (const o of k.kids) h += '<div class="f" data-at="' + o.at + '" data-len="' + o.len + '"' + (o.help ? ' title="' + esc(o.help) + '"' : "") + "><b>" + esc(o.name) + "</b> " + esc(o.value) + "</div>";
+          h += "</details>";
+        } else h += '<div class="f" data-at="' + k.at + '" data-len="' + k.len + '"' + (k.help ? ' title="' + esc(k.help) + '"' : "") + "><b>" + esc(k.name) + "</b> " + esc(k.value) + "</div>";
+      }
+      h += "</details>";
+    }
+    h += '</div><div class="sub">Bytes <span class="hint">(point at a field to find it)</span></div><pre class="hex" id="insp-dump"></pre>';
+    box.innerHTML = h;
+    this.mark = [-1, -1];
+    this.dump();
+  }
+
+  // frameBytes rebuilds a frame's wire bytes from the TCP payloads of the
+  // packets that carried it (joined by stream offset), and unmasks them.
+  async frameBytes(e) {
+    const st = this.app.store;
+    const ids = [...(st.packetsOf.get(e.id) || [])];
+    const total = e.header_len + e.len;
+    if (!ids.length || !(total > 0) || total > 1 << 20) return null;
+    const buf = new Uint8Array(total);
+    const have = new Uint8Array(total);
+    for (const id of ids) {
+      let d = this.cache.get(id);
+      if (!d) {
+        try {
+          d = await api.get("/api/events/" + id);
+        } catch {
+          continue;
+        }
+        this.cache.set(id, d);
+      }
+      const p = st.get(id);
+      if (!d.bytes || !p) continue;
+      const pkt = hexToBytes(d.bytes);
+      const ipLen = pkt[0] >> 4 === 6 ? 40 : (pkt[0] & 15) * 4;
+      const tcpLen = (pkt[ipLen + 12] >> 4) * 4;
+      const payload = pkt.subarray(ipLen + tcpLen);
+      const at = p.rel_seq - 1; // stream offset of the payload's first byte
+      for (let i = 0; i < payload.length; i++) {
+        const k = at + i - e.offset;
+        if (k >= 0 && k < total) {
+          buf[k] = payload[i];
+          have[k] = 1;
+        }
+      }
+    }
+    if (have.some((x) => !x)) return null;
+    const hex = (a) => Array.from(a, (x) => x.toString(16).padStart(2, "0")).join("");
+    const out = { bytes: hex(buf), from: "the packets that carried it: " + ids.map((i) => "#" + i).join(" ") };
+    const fh = decodeFrameHeader(buf);
+    if (fh && fh.mask) {
+      const key = hexToBytes(fh.key);
+      const pl = buf.slice(fh.headerLen);
+      for (let i = 0; i < pl.length; i++) pl[i] ^= key[i & 3];
+      out.payload_hex = hex(pl);
+    }
+    return out;
+  }
+
+  dump() {
+    const el = document.getElementById("insp-dump");
+    if (el && this.buf) el.innerHTML = hexDump(this.buf, this.mark[0], this.mark[1], 4096);
+  }
+}

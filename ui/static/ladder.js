@@ -1,0 +1,404 @@
+// Ladder: the focused connection as a sequence diagram between its two
+// ends, oldest at the top. A packet is an arrow from the row where one
+// stack sent it to the row where the other received it, labelled like
+// tcpdump with the WebSocket frames it carried. Only the rows in sight are
+// drawn.
+
+import { isPacket, isDrop, streamOf, fromSummary } from "./model.js";
+import { esc, ms, flagWords, fmtBytes } from "./fields.js";
+import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
+
+const ROW = 22;
+const GUTTER = 64; // time and id
+const ANN = 170; // annotation column beside each lane
+
+export class LadderView {
+  constructor(el, app) {
+    this.el = el;
+    this.app = app;
+    this.head = document.createElement("div");
+    this.head.className = "ladder-head";
+    this.head.style.cssText = "position:sticky;top:0;z-index:2;height:24px;background:var(--bg);border-bottom:1px solid var(--line)";
+    this.svgWrap = document.createElement("div");
+    el.append(this.head, this.svgWrap);
+    this.rows = [];
+    el.addEventListener("scroll", () => this.paint());
+    // on press, not click: a redraw between press and release must not lose it
+    el.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
+      const t = e.target.closest("[data-event-id]");
+      if (t) this.app.select(+t.dataset.eventId, "ladder");
+    });
+  }
+
+  // build lays out the focused connection's rows and arrows.
+  build() {
+    const app = this.app;
+    const st = app.store;
+    const c = st.conns.get(app.focus);
+    this.rows = [];
+    this.rowOf = new Map();
+    this.lanes = null;
+    if (!c) return;
+    const nodes = [...c.nodes];
+    let left, right;
+    if (nodes.length >= 2) {
+      left = c.client && nodes.includes(c.client) ? c.client : nodes[0];
+      right = nodes.find((n) => n !== left);
+    } else {
+      // one stack traced: the peer is the other lane
+      const n = nodes[0] || "stack";
+      if (c.client === n) [left, right] = [n, "peer"];
+      else [left, right] = ["peer", n];
+    }
+    this.lanes = [left, right];
+    for (const e of st.connEvents(app.focus)) {
+      const keep =
+        isPacket(e) ||
+        (e.layer === "link" && (isDrop(e) || e.event === "verdict" || e.event === "held")) ||
+        (e.layer === "ws" && (e.event === "frame" || e.event === "handshake" || e.event === "close" || e.event === "drop" || e.event === "verdict"));
+      if (!keep) continue;
+      this.rows.push(e);
+    }
+    // A held unit waits, greyed, at its hook point: a row of its own right
+    // after the last event emitted before it was held.
+    const held = app.holds.filter((h) => !h.node || this.lanes.includes(h.node) || this.lanes.includes("peer"));
+    // the stack's own "held" step, right after the last event before the hold
+    this.heldFor = new Map();
+    for (const h of held) {
+      const e = this.rows.find((r) => r.event === "held" && r.node === h.node && r.id > (h.event || 0) && r.id <= (h.event || 0) + 4);
+      if (e) this.heldFor.set(e.id, h);
+    }
+    for (const h of held) {
+      if ([...this.heldFor.values()].includes(h)) continue;
+      const f = h.fields || {};
+      const pseudo = {
+        id: h.event || 0,
+        node: h.node,
+        layer: "link",
+        event: "held",
+        dir: /ingress|-in$/.test(h.point || "") ? "in" : "out",
+        flags: f.flags,
+        win: f.window,
+        payload_len: typeof f.payload_hex === "string" ? f.payload_hex.length / 2 : undefined,
+        summary: h.summary || "",
+        hold: h,
+      };
+      // after the last event before the hold; at the end when that is not known
+      let at = this.rows.length;
+      while (pseudo.id && at > 0 && this.rows[at - 1].id > pseudo.id) at--;
+      this.rows.splice(at, 0, pseudo);
+    }
+    this.rows.forEach((e, i) => {
+      if (!e.hold) this.rowOf.set(e.id, i);
+    });
+    this.heldRows = held.length;
+  }
+
+  laneX(node, W) {
+    const xl = GUTTER + ANN, xr = W - ANN;
+    if (!this.lanes) return node === "right" ? xr : xl;
+    if (node === this.lanes[0]) return xl;
+    if (node === this.lanes[1]) return xr;
+    return this.lanes[0] === "peer" ? xl : xr;
+  }
+
+  other(node) {
+    return node === this.lanes[0] ? this.lanes[1] : this.lanes[0];
+  }
+
+  render() {
+    const app = this.app;
+    const sig = app.store.version + "|" + app.focus + "|" + app.holds.map((h) => h.id + ":" + h.event).join(",");
+    if (sig !== this.sig) {
+      this.sig = sig;
+      this.build();
+      this.painted = "";
+      const c = app.store.conns.get(app.focus);
+      document.getElementById("ladder-title").textContent = c ? c.key + " · " + this.rows.length + " rows" : "choose a connection";
+    }
+    this.paint();
+    // a unit newly held is shown where it waits
+    const heldKey = app.holds.map((h) => h.id).join(",");
+    if (heldKey !== this.heldKey) {
+      const fresh = app.holds.find((h) => !(this.heldKey || "").split(",").includes(String(h.id)));
+      this.heldKey = heldKey;
+      const r = fresh ? this.rows.findIndex((e) => e.hold === fresh || this.heldFor.get(e.id) === fresh) : -1;
+      if (r >= 0) {
+        this.el.scrollTop = Math.max(0, r * ROW - this.el.clientHeight / 2);
+        this.revealed = app.selected || app.state.current;
+        this.paint();
+      }
+    }
+    // keep the selection (or where the stack stopped) in sight
+    const want = app.selected || app.state.current;
+    if (want && want !== this.revealed && app.selFrom !== "ladder") {
+      this.revealed = want;
+      let r = this.rowOf.get(want);
+      if (r === undefined) r = this.rowNear(want);
+      if (r !== undefined) {
+        const y = r * ROW;
+        if (y < this.el.scrollTop || y > this.el.scrollTop + this.el.clientHeight - 60) this.el.scrollTop = Math.max(0, y - this.el.clientHeight / 3);
+      }
+    }
+    this.paint(true);
+  }
+
+  // rowNear is the last row at or before an event that has no row itself.
+  rowNear(id) {
+    let lo = 0, hi = this.rows.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (this.rows[m].id <= id) lo = m + 1;
+      else hi = m;
+    }
+    return lo > 0 ? lo - 1 : undefined;
+  }
+
+  label(e) {
+    const st = this.app.store;
+    const f = e.flags || "";
+    let s = "[" + f + "]";
+    const n = e.payload_len || 0;
+    if (n > 0 || f.includes("S") || f.includes("F")) s += " seq " + e.rel_seq + (n ? ":" + (e.rel_seq + n) : "");
+    if (f.includes(".")) s += " ack " + e.rel_ack;
+    s += " win " + e.win;
+    if (n) s += " len " + n;
+    const fr = st.framesOf.get(e.id);
+    const parts = [];
+    if (n > 0) {
+      const stream = streamOf(e);
+      const end = st.httpEnd(stream);
+      const off = e.rel_seq - 1;
+      if (end === undefined || off < end) parts.push(this.isClientStream(e) ? "HTTP GET (upgrade)" : "HTTP 101 (upgrade)");
+    }
+    if (fr) {
+      for (const id of fr) {
+        const x = st.get(id);
+        if (x && (x.node === e.node || !st.twin.has(id))) parts.push(this.frameName(x));
+      }
+      if (!parts.length)
+        for (const id of fr) {
+          const x = st.get(id);
+          if (x) parts.push(this.frameName(x));
+        }
+    }
+    return { main: s, frames: [...new Set(parts)].join(" ") };
+  }
+
+  isClientStream(e) {
+    const c = this.app.store.conns.get(this.app.focus);
+    if (!c || !c.client) return e.dport === 80 || e.dport === 8080 || e.sport > e.dport;
+    return (e.dir === "out" && e.node === c.client) || (e.dir === "in" && e.node !== c.client);
+  }
+
+  frameName(x) {
+    return "⟨" + (x.opcode || "frame") + (x.fin ? "" : " …") + " " + x.len + "B⟩";
+  }
+
+  paint(force) {
+    const app = this.app;
+    const W = Math.max(this.el.clientWidth, 640);
+    const n = this.rows.length;
+    const [first, last] = visible(this.el, ROW, n, 30);
+    const key = first + ":" + last + ":" + W + ":" + app.selected + ":" + app.state.current + ":" + this.sig;
+    if (!force && key === this.painted) return;
+    if (key === this.painted) return;
+    this.painted = key;
+    const H = Math.max(n * ROW + 10, 40);
+    const [xl, xr] = [this.laneX(this.lanes ? this.lanes[0] : "", W), W - ANN];
+    // sticky lane names
+    if (this.lanes) {
+      this.head.innerHTML =
+        '<svg width="' + W + '" height="24">' +
+        text(4, 16, "ms", { class: "muted" }) +
+        text(xl, 16, this.laneName(this.lanes[0]), { class: "lane-label", "text-anchor": "middle" }) +
+        text(xr, 16, this.laneName(this.lanes[1]), { class: "lane-label", "text-anchor": "middle" }) +
+        "</svg>";
+    } else this.head.innerHTML = "";
+    if (!n) {
+      this.svgWrap.innerHTML = '<div class="empty">' + (app.focus ? "No packets on this connection yet." : "No connection yet: step or play to start one.") + "</div>";
+      return;
+    }
+    let s = "";
+    const y0 = (first) * ROW, y1 = last * ROW;
+    s += tag("line", { class: "lane", x1: xl, y1: y0, x2: xl, y2: y1 });
+    s += tag("line", { class: "lane", x1: xr, y1: y0, x2: xr, y2: y1 });
+    const cur = app.state.current;
+    let curRow = cur ? this.rowOf.get(cur) : undefined;
+    if (cur && curRow === undefined) curRow = this.rowNear(cur);
+    if (curRow !== undefined && curRow >= first && curRow < last) s += tag("rect", { class: "cur-row", x: 0, y: curRow * ROW, width: W, height: ROW });
+    const drawn = new Set();
+    for (let i = first; i < last; i++) {
+      const e = this.rows[i];
+      const y = i * ROW + ROW / 2;
+      if (e.t !== undefined) s += text(4, y + 4, ms(e.t), { class: "timecol" });
+      if (e.event === "held") {
+        s += this.arrow(e, i, W);
+      } else if (isPacket(e)) {
+        const tw = app.store.twin.get(e.id);
+        if (e.dir === "in" && tw !== undefined && this.rowOf.has(tw)) {
+          const r0 = this.rowOf.get(tw);
+          if (r0 < first) s += this.arrow(this.rows[r0], r0, W); // its sender row is above the window
+          continue;
+        }
+        if (drawn.has(e.id)) continue;
+        drawn.add(e.id);
+        s += this.arrow(e, i, W);
+      } else if (isDrop(e) && e.layer === "link") {
+        s += this.dropArrow(e, i, W);
+      } else {
+        s += this.chip(e, i, W);
+      }
+    }
+    this.svgWrap.innerHTML = '<svg width="' + W + '" height="' + H + '">' + s + "</svg>";
+  }
+
+  laneName(n) {
+    if (n === "peer") return "peer (not traced)";
+    const c = this.app.store.conns.get(this.app.focus);
+    if (c && c.client === n) return n + " (opened the connection)";
+    return n;
+  }
+
+  arrow(e, i, W) {
+    const st = this.app.store;
+    if (e.event === "held" && !e.hold) {
+      // a held step of the stack: still held, or held earlier and decided since
+      const info = fromSummary(e.summary || "");
+      const h = this.heldFor.get(e.id);
+      e = Object.assign({}, e, { flags: info.flags, win: info.win, payload_len: info.payload_len, hold: h || { point: e.hook, past: true } });
+    }
+    const held = e.hold;
+    const tw = held ? undefined : st.twin.get(e.id);
+    let from = e.node, to = this.other(e.node);
+    let r1 = i, r2 = i + 0.7;
+    let twinId;
+    if (e.dir === "in") {
+      // received, sender not traced
+      from = this.other(e.node);
+      to = e.node;
+      r1 = i - 0.7;
+      r2 = i;
+    } else if (tw !== undefined && this.rowOf.has(tw)) {
+      r2 = this.rowOf.get(tw);
+      twinId = tw;
+    }
+    const x1 = this.laneX(from, W), x2 = this.laneX(to, W);
+    let y1 = r1 * ROW + ROW / 2, y2 = r2 * ROW + ROW / 2;
+    if (held) y1 = y2 = i * ROW + ROW / 2;
+    const lost = e.dir === "out" && tw === undefined && this.lanes[0] !== "peer" && this.lanes[1] !== "peer" && !held;
+    let xe = x2, ye = y2;
+    if (held && e.dir === "in") {
+      xe = x1 + (x2 - x1) * 0.82;
+      ye = y2;
+    } else if (held) {
+      xe = x1 + (x2 - x1) * 0.18;
+      ye = y1;
+    } else if (lost) {
+      xe = x1 + (x2 - x1) * 0.55;
+      ye = y1 + (y2 - y1) * 0.55;
+    }
+    const cls = ["pkt", e.dir, st.retrans.has(e.id) ? "retrans" : "", held ? "held" : "", lost ? "lost" : ""].join(" ").trim();
+    const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
+    const lab = held
+      ? { main: "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "") + (held.past ? "  was held at " + (held.point || "a hook") + ", decided since" : "  held at " + (held.point || "a hook") + ": edit and release it in the Hold queue"), frames: "" }
+      : this.label(e);
+    const http = lab.frames.includes("HTTP") ? (this.isClientStream(e) ? "request" : "response") : "";
+    let g = "";
+    const tip =
+      "#" + e.id + (twinId ? " → #" + twinId : "") + "  " + e.node + " " + (e.dir === "out" ? "sent" : "received") + "\n" +
+      (e.summary || "") + "\n" +
+      "flags: " + (flagWords(e.flags) || "none") +
+      (st.retrans.has(e.id) ? "\nretransmission: this sequence range was sent before" : "") +
+      (held ? "\nheld at " + (held.point || "a hook") + ": waiting for release, drop or edit" : "") +
+      (lost ? "\nnot seen arriving at " + to + " (in flight, or lost)" : "");
+    g += title(tip);
+    g += tag("line", { class: "hit", x1, y1, x2: xe, y2: ye });
+    g += tag("line", { class: "arrow " + e.dir, x1, y1, x2: xe, y2: ye });
+    if (held) {
+      g += tag("rect", { class: "heldbox", x: Math.min(x1, xe) - 4, y: y1 - 9, width: Math.abs(xe - x1) + 8, height: 18, rx: 3 });
+      g += text((x1 + xe) / 2, y1 + 4, held.past ? "held" : "‖ held", { "text-anchor": "middle" });
+    } else if (lost) {
+      g += text(xe + (x2 > x1 ? 4 : -4), ye + 4, "…", { "text-anchor": x2 > x1 ? "start" : "end", class: "muted" });
+    } else {
+      g += tag("path", { class: "arrow " + e.dir, d: arrowHead(x1, y1, x2, y2, 8), "data-event-id": twinId, "data-node": twinId ? st.get(twinId).node : undefined });
+    }
+    // label: above the arrow, centred when it is nearly flat; when it
+    // crosses rows, near where it leaves, so that a fan of arrows in
+    // flight keeps its labels apart
+    const full = lab.main + (lab.frames ? "  " + lab.frames : "");
+    const tw2 = textWidth(full);
+    let sx, my;
+    if (held) {
+      sx = xe > x1 ? xe + 10 : xe - 10 - tw2;
+      if (e.dir === "in") sx = xe > x1 ? x1 + 10 : x1 - 10 - tw2;
+      my = ye + 4;
+    } else if (Math.abs(ye - y1) <= ROW * 1.5) {
+      sx = (x1 + x2) / 2 - tw2 / 2;
+      my = Math.min(y1, ye) + Math.abs(ye - y1) / 2 - 4;
+    } else {
+      sx = x2 > x1 ? x1 + 14 : x1 - 14 - tw2;
+      my = y1 - 4;
+    }
+    g += tag("rect", { class: "bg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
+    g += text(sx, my, lab.main, { class: "lbl" });
+    if (lab.frames) g += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
+    return tag("g", { class: cls, "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
+  }
+
+  dropArrow(e, i, W) {
+    const info = this.app.store.dropInfo.get(e.id) || {};
+    const drop = isDrop(e);
+    const out = e.dir === "out";
+    const from = out ? e.node : this.other(e.node);
+    const to = out ? this.other(e.node) : e.node;
+    const x1 = this.laneX(from, W), x2 = this.laneX(to, W);
+    const y = i * ROW + ROW / 2;
+    const xe = out ? x1 + (x2 - x1) * 0.4 : x1 + (x2 - x1) * 0.85;
+    const why = (e.action || "drop") + (e.reason && e.reason !== e.action ? " (" + e.reason + ")" : "") + (e.rule ? " by rule " + e.rule : "") + (e.hook ? " at " + e.hook : "");
+    let g = title("#" + e.id + " " + e.node + ": " + e.summary);
+    g += tag("line", { class: "hit", x1, y1: y, x2: xe, y2: y });
+    g += tag("line", { class: "arrow", x1, y1: y, x2: xe, y2: y });
+    if (drop) g += text(xe, y + 5, "✗", { class: "x", "text-anchor": "middle" });
+    const lab = (info.flags !== undefined ? "[" + info.flags + "] seq " + (info.rel_seq ?? "?") + (info.payload_len ? " len " + info.payload_len : "") + "  " : "") + why;
+    const mx = (x1 + x2) / 2;
+    const tw2 = textWidth(lab);
+    g += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 14, width: tw2 + 4, height: 13, rx: 2 });
+    g += text(mx, y - 4, lab, { "text-anchor": "middle", style: drop ? "fill:var(--drop)" : "" });
+    return tag("g", { class: "pkt " + (drop ? "drop" : "verdict"), "data-event-id": e.id, "data-kind": drop ? "drop" : "verdict", "data-node": e.node, "data-dir": e.dir, "data-flags": info.flags, "data-hl": this.app.hl(e.id) }, g);
+  }
+
+  // chip: a WebSocket event beside its stack's lane.
+  chip(e, i, W) {
+    const x = this.laneX(e.node, W);
+    const leftSide = x < W / 2;
+    const y = i * ROW + ROW / 2;
+    let label, cls = "ann", kind = "ws";
+    if (e.event === "handshake") {
+      label = e.dir === "out" ? (e.status ? "HTTP " + e.status + " (upgrade)" : "HTTP GET (upgrade)") : e.method ? "HTTP " + e.method + " " + (e.uri || "") : "HTTP " + (e.status || "") + " received";
+      cls += " http";
+      kind = "handshake";
+    } else if (e.event === "frame") {
+      label = (e.dir === "out" ? "→ " : "← ") + (e.fin ? "FIN " : "") + e.opcode + " " + fmtBytes(e.len) + (e.masked ? " masked" : "");
+      kind = "frame";
+    } else if (e.event === "close") {
+      label = "close " + (e.code || "") + (e.dir === "out" ? " sent" : " received");
+      cls += " close";
+      kind = "close";
+    } else if (e.event === "verdict") {
+      label = "✎ " + (e.action || "verdict") + (e.rule ? " (" + e.rule + ")" : "");
+      cls += " close";
+      kind = "verdict";
+    } else {
+      label = e.event + " " + (e.summary || "").slice(0, 22);
+      cls += " close";
+    }
+    const w = Math.min(ANN - 12, textWidth(label) + 10);
+    const rx = leftSide ? x - 6 - w : x + 6;
+    let g = title("#" + e.id + " " + e.node + " ws " + e.dir + ": " + e.summary);
+    g += tag("rect", { class: "chip u", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
+    g += text(rx + 5, y + 4, label.length * 6.7 > w - 8 ? label.slice(0, Math.floor((w - 10) / 6.7)) + "…" : label);
+    return tag("g", { class: cls, "data-event-id": e.id, "data-kind": kind, "data-ws": e.event, "data-node": e.node, "data-dir": e.dir, "data-hl": this.app.hl(e.id) }, g);
+  }
+}

@@ -1,0 +1,263 @@
+// The event store and everything derived from it: connections, the two
+// copies of a packet (sent by one stack, received by the other), the
+// packets that carried each frame, retransmissions and drops.
+//
+// Events are exactly the JSON objects of `glassnet demo --trace -`. Derived
+// facts live in side tables keyed by event id, never on the events.
+
+// endpoints of a "a:port->b:port" string, or null.
+export function splitConn(c) {
+  if (!c) return null;
+  const i = c.indexOf("->");
+  if (i < 0) return null;
+  return [c.slice(0, i), c.slice(i + 2)];
+}
+
+// connKey names a connection the same way from both ends and both layers:
+// its two endpoints in sorted order. A listener ("10.0.0.2:80") is its own key.
+export function connKey(c) {
+  const p = splitConn(c);
+  if (!p) return c || "";
+  return p[0] < p[1] ? p[0] + " ⇄ " + p[1] : p[1] + " ⇄ " + p[0];
+}
+
+// streamOf returns "src>dst" for the byte stream an event belongs to, or "".
+// Packets and segments say src/dst; socket and ws events name the
+// connection local->peer and a direction.
+export function streamOf(e) {
+  if (e.sport !== undefined && e.src !== undefined) return e.src + ":" + e.sport + ">" + e.dst + ":" + e.dport;
+  const p = splitConn(e.conn);
+  if (!p) return "";
+  if (e.layer === "socket" || e.layer === "ws") {
+    if (e.dir === "out") return p[0] + ">" + p[1];
+    if (e.dir === "in") return p[1] + ">" + p[0];
+    return "";
+  }
+  if (e.layer === "link" || e.layer === "ip") return p[0] + ">" + p[1];
+  return "";
+}
+
+export const isPacket = (e) => e.layer === "link" && e.event === "packet";
+export const isSegment = (e) => e.layer === "tcp" && e.event === "segment";
+export const isFrame = (e) => e.layer === "ws" && e.event === "frame";
+export const isState = (e) => e.layer === "tcp" && e.event === "state";
+export const isDrop = (e) => (e.event === "verdict" && e.action === "drop") || (e.layer === "link" && e.event === "drop");
+
+// seqLen is how much sequence space a segment takes: its payload, plus one
+// for SYN and for FIN.
+export function seqLen(e) {
+  const f = e.flags || "";
+  return (e.payload_len || 0) + (f.includes("S") ? 1 : 0) + (f.includes("F") ? 1 : 0);
+}
+
+// fromSummary reads what a verdict or drop event's summary says about the
+// packet it names (the tcpdump-like text after "IP ").
+export function fromSummary(s) {
+  const r = {};
+  let m = /Flags \[([^\]]*)\]/.exec(s);
+  if (m) r.flags = m[1];
+  m = /seq (\d+)(?::(\d+))?/.exec(s);
+  if (m) r.rel_seq = +m[1];
+  m = /ack (\d+)/.exec(s);
+  if (m) r.rel_ack = +m[1];
+  m = /win (\d+)/.exec(s);
+  if (m) r.win = +m[1];
+  m = /length (\d+)\s*$/.exec(s);
+  if (m) r.payload_len = +m[1];
+  m = /IP6? ([0-9a-f.:]+)\.(\d+) > ([0-9a-f.:]+)\.(\d+):/.exec(s);
+  if (m) Object.assign(r, { src: m[1], sport: +m[2], dst: m[3], dport: +m[4] });
+  return r;
+}
+
+export class Store {
+  constructor() {
+    this.events = []; // sorted by id
+    this.byId = new Map();
+    this.version = 0;
+    this.reset();
+  }
+
+  reset() {
+    this.cursor = 0; // events[0:cursor] are indexed
+    this.conns = new Map(); // key -> Conn
+    this.connOf = new Map(); // id -> key
+    this.twin = new Map(); // packet or frame id -> the other stack's copy
+    this.pending = new Map(); // signature -> [out ids] waiting for their in copy
+    this.framesOf = new Map(); // packet id -> Set(frame ids)
+    this.packetsOf = new Map(); // frame id -> Set(packet ids)
+    this.retrans = new Set(); // packet ids that re-send sequence space
+    this.sentEnd = new Map(); // node|stream -> highest rel seq end sent
+    this.dropInfo = new Map(); // verdict id -> fields read from its summary
+    this.nodes = new Set();
+    this.stateBefore = new Map(); // state id -> previous state id (same node, conn)
+    this.lastState = new Map(); // node|key -> state id
+    this.firstFrameOff = new Map(); // stream -> lowest ws frame offset
+    this.framePending = new Map();
+  }
+
+  // add takes events in any order; duplicates are ignored.
+  add(evs) {
+    let ordered = true;
+    for (const e of evs) {
+      if (typeof e.id !== "number" || this.byId.has(e.id)) continue;
+      const last = this.events.length ? this.events[this.events.length - 1].id : 0;
+      if (e.id < last) ordered = false;
+      this.events.push(e);
+      this.byId.set(e.id, e);
+    }
+    if (!ordered) {
+      this.events.sort((a, b) => a.id - b.id);
+      this.reset();
+    }
+    this.index();
+    this.version++;
+  }
+
+  get(id) {
+    return this.byId.get(id);
+  }
+
+  // indexOf returns the position of the first event with id >= id.
+  indexOf(id) {
+    let lo = 0, hi = this.events.length;
+    while (lo < hi) {
+      const m = (lo + hi) >> 1;
+      if (this.events[m].id < id) lo = m + 1;
+      else hi = m;
+    }
+    return lo;
+  }
+
+  link(a, b) {
+    // a: packet, b: frame
+    if (!this.framesOf.has(a)) this.framesOf.set(a, new Set());
+    this.framesOf.get(a).add(b);
+    if (!this.packetsOf.has(b)) this.packetsOf.set(b, new Set());
+    this.packetsOf.get(b).add(a);
+  }
+
+  conn(key) {
+    let c = this.conns.get(key);
+    if (!c) {
+      c = { key, ids: [], nodes: new Set(), first: 0, last: 0, client: "", listener: false, states: new Map() };
+      this.conns.set(key, c);
+    }
+    return c;
+  }
+
+  index() {
+    const evs = this.events;
+    for (; this.cursor < evs.length; this.cursor++) {
+      const e = evs[this.cursor];
+      if (e.node) this.nodes.add(e.node);
+      let conn = e.conn;
+      let info = null;
+      if (isDrop(e)) {
+        info = fromSummary(e.summary || "");
+        this.dropInfo.set(e.id, info);
+        if (!conn && info.src) conn = info.src + ":" + info.sport + "->" + info.dst + ":" + info.dport;
+      }
+      if (conn) {
+        const key = connKey(conn);
+        this.connOf.set(e.id, key);
+        const c = this.conn(key);
+        c.ids.push(e.id);
+        if (!c.first) c.first = e.id;
+        c.last = e.id;
+        if (e.node && e.node !== "demo") c.nodes.add(e.node);
+        if (!splitConn(conn)) c.listener = true;
+        if (isPacket(e) && (e.flags || "") === "S" && !c.client) c.client = e.dir === "out" ? e.node : "";
+        if (isState(e)) {
+          const k = e.node + "|" + key;
+          const prev = this.lastState.get(k);
+          if (prev) this.stateBefore.set(e.id, prev);
+          this.lastState.set(k, e.id);
+          c.states.set(e.node, e.id);
+        }
+      }
+      if (isPacket(e)) {
+        const sig = e.src + ":" + e.sport + ">" + e.dst + ":" + e.dport + " " + e.seq + " " + e.ack + " " + e.flags + " " + e.payload_len;
+        if (e.dir === "out") {
+          if (!this.pending.has(sig)) this.pending.set(sig, []);
+          this.pending.get(sig).push(e.id);
+        } else {
+          const q = this.pending.get(sig);
+          if (q && q.length) {
+            const o = q.shift();
+            if (!q.length) this.pending.delete(sig);
+            const oe = this.byId.get(o);
+            if (oe && oe.node !== e.node) {
+              this.twin.set(o, e.id);
+              this.twin.set(e.id, o);
+            }
+          }
+        }
+        const n = seqLen(e);
+        if (n > 0) {
+          const k = e.node + "|" + e.dir + "|" + streamOf(e);
+          const end = this.sentEnd.get(k);
+          if (end !== undefined && e.rel_seq + n <= end) this.retrans.add(e.id);
+          this.sentEnd.set(k, Math.max(end || 0, e.rel_seq + n));
+        }
+        if (Array.isArray(e.frames)) for (const f of e.frames) this.link(e.id, f);
+      } else if (e.layer === "link" && e.event === "carried") {
+        for (const f of e.frames || []) this.link(e.packet, f);
+      } else if (isFrame(e)) {
+        for (const p of e.packets || []) this.link(p, e.id);
+        const s = streamOf(e);
+        const fo = this.firstFrameOff.get(s);
+        if (fo === undefined || e.offset < fo) this.firstFrameOff.set(s, e.offset);
+        const sig = s + " " + e.offset + " " + e.opcode + " " + e.len;
+        const q = this.framePending.get(sig);
+        if (q && q.node !== e.node && q.dir !== e.dir) {
+          this.twin.set(q.id, e.id);
+          this.twin.set(e.id, q.id);
+          this.framePending.delete(sig);
+        } else this.framePending.set(sig, { id: e.id, node: e.node, dir: e.dir });
+      } else if (e.layer === "ws" && e.event === "carried") {
+        for (const p of e.packets || []) this.link(p, e.frame);
+      }
+    }
+  }
+
+  // related returns the ids a selection of id should light up: the unit's
+  // copy in the other stack (same) and what carried it or what it carried.
+  related(id) {
+    const same = new Set([id]);
+    const rel = new Set();
+    const t = this.twin.get(id);
+    if (t) same.add(t);
+    for (const s of [...same]) {
+      for (const f of this.framesOf.get(s) || []) {
+        rel.add(f);
+        const ft = this.twin.get(f);
+        if (ft) rel.add(ft);
+      }
+      for (const p of this.packetsOf.get(s) || []) {
+        rel.add(p);
+        const pt = this.twin.get(p);
+        if (pt) rel.add(pt);
+      }
+    }
+    for (const s of same) rel.delete(s);
+    return { same, rel };
+  }
+
+  // connEvents returns the events of a connection key, in id order.
+  connEvents(key) {
+    const c = this.conns.get(key);
+    if (!c) return [];
+    return c.ids.map((id) => this.byId.get(id));
+  }
+
+  // connections with two endpoints (not listeners), oldest first.
+  tcpConns() {
+    return [...this.conns.values()].filter((c) => !c.listener && c.key.includes("⇄"));
+  }
+
+  // frame bytes from its wire offset: the first frame offset of a stream
+  // marks the end of the HTTP upgrade in that direction.
+  httpEnd(stream) {
+    return this.firstFrameOff.get(stream);
+  }
+}

@@ -1,0 +1,212 @@
+// Byte stream ruler: each direction of the focused connection laid out by
+// stream offset. Top rows: the segments that carried each range (a
+// retransmitted copy goes one row down, a dropped one is red). Below: the
+// HTTP upgrade, WebSocket frame headers (dark) and payloads (light), and
+// the messages they make. A frame over three segments, or two frames in
+// one segment, shows at a glance.
+
+import { isPacket, isFrame, isDrop, streamOf } from "./model.js";
+import { esc, fmtBytes } from "./fields.js";
+import { tag, text, title } from "./svg.js";
+
+const LABEL = 118;
+const SEGROW = 11;
+const SEGROWS = 3;
+
+export class RulerView {
+  constructor(el, app) {
+    this.el = el;
+    this.app = app;
+    this.zoom = 1;
+    el.addEventListener("scroll", () => this.paint());
+    // on press, not click: a redraw between press and release must not lose it
+    el.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
+      const t = e.target.closest("[data-event-id]");
+      if (t) this.app.select(+t.dataset.eventId, "ruler");
+    });
+    document.getElementById("ruler-in").onclick = () => this.setZoom(this.zoom * 2);
+    document.getElementById("ruler-out").onclick = () => this.setZoom(Math.max(1, this.zoom / 2));
+    document.getElementById("ruler-fit").onclick = () => this.setZoom(1);
+  }
+
+  setZoom(z) {
+    const mid = (this.el.scrollLeft + this.el.clientWidth / 2) / this.zoom;
+    this.zoom = Math.min(z, 4096);
+    this.painted = "";
+    this.paint();
+    this.el.scrollLeft = Math.max(0, mid * this.zoom - this.el.clientWidth / 2);
+  }
+
+  build() {
+    const app = this.app;
+    const st = app.store;
+    this.streams = [];
+    const c = st.conns.get(app.focus);
+    if (!c) return;
+    const byStream = new Map();
+    const get = (s) => {
+      if (!byStream.has(s)) byStream.set(s, { name: s, out: [], inn: [], framesOut: [], framesIn: [], drops: [], max: 0, senders: new Set() });
+      return byStream.get(s);
+    };
+    for (const e of st.connEvents(app.focus)) {
+      if (isPacket(e)) {
+        const s = get(streamOf(e));
+        if (e.dir === "out") s.senders.add(e.node);
+        if (!(e.payload_len > 0)) continue;
+        (e.dir === "out" ? s.out : s.inn).push(e);
+        s.max = Math.max(s.max, e.rel_seq - 1 + e.payload_len);
+      } else if (isFrame(e)) {
+        const s = get(streamOf(e));
+        (e.dir === "out" ? s.framesOut : s.framesIn).push(e);
+        s.max = Math.max(s.max, e.offset + e.header_len + e.len);
+      } else if (isDrop(e) && e.layer === "link") {
+        const info = st.dropInfo.get(e.id) || {};
+        if (!info.src || !(info.payload_len > 0)) continue;
+        const s = get(info.src + ":" + info.sport + ">" + info.dst + ":" + info.dport);
+        s.drops.push({ e, off: info.rel_seq - 1, len: info.payload_len });
+      }
+    }
+    // client to server first
+    const list = [...byStream.values()].filter((s) => s.out.length + s.inn.length + s.framesOut.length + s.framesIn.length);
+    list.sort((a, b) => (a.senders.has(c.client) ? -1 : 0) - (b.senders.has(c.client) ? -1 : 0));
+    for (const s of list) {
+      const segs = s.out.length ? s.out : s.inn;
+      const frames = s.framesOut.length ? s.framesOut : s.framesIn;
+      // rows: a copy of a range already carried goes a row lower
+      // each row remembers how far it is filled: a range that starts
+      // before the end of a row goes to the next one
+      const placed = [];
+      const fill = new Array(SEGROWS).fill(-1);
+      const put = (e, a, b, drop) => {
+        let row = 0;
+        while (row < SEGROWS - 1 && a < fill[row]) row++;
+        fill[row] = Math.max(fill[row], b);
+        placed.push({ e, a, b, row, drop });
+      };
+      for (const e of segs) put(e, e.rel_seq - 1, e.rel_seq - 1 + e.payload_len, false);
+      for (const d of s.drops) put(d.e, d.off, d.off + d.len, true);
+      placed.sort((x, y) => x.a - y.a);
+      // messages: data frames up to the one with FIN
+      const msgs = [];
+      let open = null;
+      for (const f of frames) {
+        if (f.opcode === "close" || f.opcode === "ping" || f.opcode === "pong") continue;
+        if (!open) open = { a: f.offset, frames: [] };
+        open.frames.push(f);
+        if (f.fin) {
+          open.b = f.offset + f.header_len + f.len;
+          msgs.push(open);
+          open = null;
+        }
+      }
+      const httpEnd = st.httpEnd(s.name);
+      const sender = [...s.senders][0] || "";
+      const [src, dst] = s.name.split(">");
+      s.label = sender ? sender + " sends" : src + " →";
+      s.sub = src + " → " + dst;
+      this.streams.push({ ...s, placed, frames, msgs, httpEnd: httpEnd === undefined ? s.max : httpEnd });
+    }
+  }
+
+  render() {
+    const app = this.app;
+    const sig = app.store.version + "|" + app.focus;
+    if (sig !== this.sig) {
+      this.sig = sig;
+      this.build();
+      this.painted = "";
+    }
+    this.paint();
+  }
+
+  paint() {
+    const app = this.app;
+    const W0 = Math.max(this.el.clientWidth - 4, 400);
+    const key = this.sig + "|" + W0 + "|" + this.zoom + "|" + this.el.scrollLeft + "|" + app.selected;
+    if (key === this.painted) return;
+    this.painted = key;
+    if (!this.streams.length) {
+      this.el.innerHTML = '<div class="empty">No data on this connection yet.</div>';
+      return;
+    }
+    const max = Math.max(1, ...this.streams.map((s) => s.max));
+    const plotW = (W0 - LABEL - 10) * this.zoom;
+    const W = LABEL + plotW + 10;
+    const k = plotW / max;
+    const vis0 = (this.el.scrollLeft - LABEL) / k - 1, vis1 = (this.el.scrollLeft + W0) / k + 1;
+    const X = (off) => LABEL + off * k;
+    const inView = (a, b) => b >= vis0 && a <= vis1;
+    const bandH = 10 + SEGROWS * SEGROW + 2 + 14 + 16;
+    let s = "";
+    let y = 4;
+    for (const st of this.streams) {
+      const yl = y;
+      // label (fixed at the left edge of the view)
+      const lx = this.el.scrollLeft + 4;
+      // axis ticks
+      const step = niceStep(max / (plotW / 90));
+      for (let o = Math.max(0, Math.floor(vis0 / step) * step); o <= Math.min(max, vis1); o += step) {
+        s += tag("line", { class: "gridline", x1: X(o), y1: y + 2, x2: X(o), y2: y + bandH - 4 });
+        s += text(X(o) + 2, y + 8, String(o), { class: "muted", style: "font-size:9px" });
+      }
+      y += 10;
+      // segments; one already covered at this zoom is not drawn again
+      // (unless it is lit), so a long stream costs at most a few rects a pixel
+      const covered = new Array(SEGROWS).fill(-1);
+      for (const p of st.placed) {
+        if (!inView(p.a, p.b)) continue;
+        const xb = X(p.b);
+        if (xb <= covered[p.row] + 0.5 && !app.hl(p.e.id)) continue;
+        covered[p.row] = Math.max(covered[p.row], xb);
+        const retrans = app.store.retrans.has(p.e.id);
+        const cls = "seg u " + (p.e.dir || "") + (retrans ? " retrans" : "") + (p.drop ? " drop" : "");
+        const tip = (p.drop ? "dropped " : retrans ? "retransmitted " : "") + "#" + p.e.id + " bytes " + p.a + "–" + p.b + " (" + (p.b - p.a) + " B)\n" + p.e.summary;
+        s += tag("rect", { class: cls, x: X(p.a), y: y + p.row * SEGROW, width: Math.max(1.5, (p.b - p.a) * k), height: SEGROW - 2, "data-event-id": p.e.id, "data-kind": p.drop ? "drop" : "packet", "data-hl": app.hl(p.e.id) }, title(tip));
+      }
+      y += SEGROWS * SEGROW + 2;
+      // HTTP then frames
+      if (st.httpEnd > 0 && inView(0, st.httpEnd)) {
+        s += tag("rect", { class: "http", x: X(0), y, width: st.httpEnd * k, height: 12, "data-kind": "http" }, title("HTTP upgrade: bytes 0–" + st.httpEnd));
+        if (st.httpEnd * k > 40) s += text(X(0) + 3, y + 10, "HTTP", { style: "font-size:10px" });
+      }
+      let fcovered = -1;
+      for (const f of st.frames) {
+        const a = f.offset, h = f.offset + f.header_len, b = h + f.len;
+        if (!inView(a, b)) continue;
+        const hl = app.hl(f.id);
+        if (X(b) <= fcovered + 0.5 && !hl) continue;
+        fcovered = Math.max(fcovered, X(b));
+        const tip = "frame #" + f.id + ": " + f.summary + "\nheader " + a + "–" + h + " (" + f.header_len + " B), payload " + h + "–" + b + " (" + fmtBytes(f.len) + ")";
+        let g = title(tip);
+        g += tag("rect", { class: "fh u", x: X(a), y, width: Math.max(1.5, f.header_len * k), height: 12 });
+        g += tag("rect", { class: "fp u", x: X(h), y, width: Math.max(1, f.len * k), height: 12 });
+        if (f.len * k > 50) g += text(X(h) + 3, y + 10, f.opcode + " " + fmtBytes(f.len), { style: "font-size:10px" });
+        s += tag("g", { "data-event-id": f.id, "data-kind": "frame", "data-hl": hl }, g);
+      }
+      y += 16;
+      let mcovered = -1;
+      for (const m of st.msgs) {
+        if (!inView(m.a, m.b) || X(m.b) <= mcovered + 0.5) continue;
+        mcovered = X(m.b);
+        const x1 = X(m.a), x2 = X(m.b);
+        const last = m.frames[m.frames.length - 1];
+        s += tag("path", { class: "msg", d: "M" + x1 + "," + y + "v5H" + x2 + "v-5" }, title("message: " + m.frames.length + " frame(s), bytes " + m.a + "–" + m.b));
+        if (x2 - x1 > 70) s += text(x1 + 3, y + 15, m.frames[0].opcode + " message" + (m.frames.length > 1 ? ", " + m.frames.length + " frames" : ""), { style: "font-size:9.5px", class: "muted" });
+      }
+      y = yl + bandH + 6;
+      s += tag("rect", { x: lx - 4, y: yl - 2, width: LABEL - 4, height: bandH, style: "fill:var(--bg)" });
+      s += tag("text", { x: lx, y: yl + 12, class: "lane-label" }, esc(st.label) + title(st.sub));
+      s += text(lx, yl + 25, "segments", { class: "muted", style: "font-size:10px" });
+      s += text(lx, yl + 10 + SEGROWS * SEGROW + 12, "frames", { class: "muted", style: "font-size:10px" });
+      s += text(lx, yl + 10 + SEGROWS * SEGROW + 27, "messages", { class: "muted", style: "font-size:10px" });
+    }
+    this.el.innerHTML = '<svg width="' + W + '" height="' + y + '">' + s + "</svg>";
+  }
+}
+
+function niceStep(x) {
+  const p = Math.pow(10, Math.floor(Math.log10(Math.max(x, 1))));
+  for (const m of [1, 2, 5, 10]) if (m * p >= x) return m * p;
+  return 10 * p;
+}

@@ -1,0 +1,50 @@
+package ui
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/glassnet/glassnet/trace"
+)
+
+// The event keys every JSON line has; the others are fields.
+var baseKeys = map[string]bool{"v": true, "id": true, "t": true, "node": true, "layer": true, "dir": true, "event": true, "conn": true, "summary": true}
+
+// pcapngSHB starts a pcapng file.
+const pcapngSHB = 0x0A0D0D0A
+
+// Load reads a recorded run into an offline Server's history: JSON lines
+// as --trace writes them (trace.ReadJSONL), or a pcapng capture as
+// glassnet writes it (trace.ReadPCAPNG: --pcap of demo, one interface per
+// stack, the event ID of each packet and the frames it carried in its
+// comment). It returns how many events it kept: those before a bad line
+// or block, with the error that names it.
+func (s *Server) Load(r io.Reader) (int, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	head, err := br.Peek(4)
+	if err != nil && len(head) == 0 {
+		return 0, errors.New("ui: the file is empty")
+	}
+	var evs []trace.Event
+	if len(head) == 4 && (binary.LittleEndian.Uint32(head) == pcapngSHB || binary.BigEndian.Uint32(head) == pcapngSHB) {
+		evs, err = trace.ReadPCAPNG(br)
+	} else {
+		evs, err = trace.ReadJSONL(br)
+	}
+	n := 0
+	var last uint64
+	for i := range evs {
+		// The history finds events by ID: they must increase.
+		if evs[i].ID <= last {
+			return n, errors.Join(err, fmt.Errorf("ui: event %d after event %d: the IDs of a recorded run increase", evs[i].ID, last))
+		}
+		last = evs[i].ID
+		s.noteNode(evs[i].Node)
+		s.hist.add(&evs[i])
+		n++
+	}
+	return n, err
+}
