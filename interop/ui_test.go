@@ -640,8 +640,24 @@ func TestUI(t *testing.T) {
 		t.Fatal(err)
 	}
 	steady("paused at the breakpoint")
+	// The buttons drawn with every message are changed in place, not made
+	// again: one made again between a press and its release loses the click.
+	// The Seq/time graph is open during the run, so it redraws with it.
+	p.click(`.tabs button[data-tab="seqgraph"]`)
+	p.wait("the Seq/time graph", `document.querySelector("#seqgraph svg") && "drawn"`)
+	kept := p.eval(`(() => {
+		window.keptButtons = [...document.querySelectorAll("#controls button, #timers [data-timer-node], #timers [data-timer-node] button, #seqgraph button")];
+		return window.keptButtons.map((b) => b.id || b.dataset.timerNode && "timer " + b.dataset.timerNode || b.dataset.xmode || b.textContent).join(", ");
+	})()`)
+	if !strings.Contains(kept, "play") || !strings.Contains(kept, "timer") || !strings.Contains(kept, "order") {
+		t.Fatalf("want Play, the timers and the Seq/time x buttons before the run, have %s", kept)
+	}
 	play()
 	p.waitLong("the end of the demo", time.Minute, `glassnet.state.ended && glassnet.store.events.length === glassnet.state.count && "ended"`)
+	if gone := p.eval(`keptButtons.filter((b) => !b.isConnected).map((b) => b.id || b.dataset.timerNode && "timer " + b.dataset.timerNode || b.dataset.xmode || b.textContent).join(", ")`); gone != "" {
+		t.Errorf("made again while the run went on: %s (of %s); a click on them can be lost", gone, kept)
+	}
+	p.click(`.tabs button[data-tab="lanes"]`)
 
 	// Many events in, the 3000-byte frame selected, in the light and the dark.
 	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.node === "server" && e.len > 1000).id); "ok"`)
@@ -656,6 +672,11 @@ func TestUI(t *testing.T) {
 	// fetches them from the history.
 	p.eval(`glassnet.onLive({type: "skipped", from: 10, to: 19, count: 10}); "ok"`)
 	p.wait("the skipped banner", `document.getElementById("banner").dataset.skipped === "10" && !document.getElementById("banner").hidden && "shown"`)
+	p.eval(`window.fetchButton = document.querySelector('#banner button[data-action="fetch-skipped"]'); glassnet.onLive({type: "skipped", from: 30, to: 34, count: 5}); "ok"`)
+	p.wait("the banner counting both", `document.getElementById("banner").dataset.skipped === "15" && "15"`)
+	if p.eval(`fetchButton.isConnected`) != "true" {
+		t.Errorf("the banner's button was made again by the next skipped message: a click on it can be lost")
+	}
 	p.click(`#banner button[data-action="fetch-skipped"]`)
 	p.wait("the skipped events fetched", `document.getElementById("banner").hidden && "fetched"`)
 
