@@ -690,7 +690,8 @@ func TestUI(t *testing.T) {
 // manyEvents writes n events to file: the demo's trace over and over, each
 // copy with its ids (and the ids it names) and times moved past the last.
 // Every copy reuses the same ports, so all of them are one connection: the
-// worst case for the ladder, the ruler and the layers.
+// worst case for the ladder, the ruler and the layers; each copy has its own
+// sequence numbers, as a new incarnation of the connection would.
 func manyEvents(t *testing.T, file string, n int) {
 	t.Helper()
 	demo := filepath.Join(t.TempDir(), "demo.jsonl")
@@ -722,8 +723,8 @@ func manyEvents(t *testing.T, file string, n int) {
 	}
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
-	var idBase, tBase, tMax float64
-	for written := 0; written < n; idBase += float64(len(evs)) {
+	var idBase, tBase, tMax, copies float64
+	for written := 0; written < n; idBase, copies = idBase+float64(len(evs)), copies+1 {
 		for _, e := range evs {
 			if written == n {
 				break
@@ -736,6 +737,14 @@ func manyEvents(t *testing.T, file string, n int) {
 				case "t":
 					tMax = max(tMax, v.(float64))
 					v = shift(v, tBase)
+				case "seq", "ack":
+					// Each copy is a new incarnation of the connection
+					// (as after TIME-WAIT): the same ports, other
+					// sequence numbers, so a packet's copy on the other
+					// stack is told apart from the copies of other runs.
+					if x, ok := v.(float64); ok {
+						v = float64(uint32(x + copies*1e6))
+					}
 				}
 				c[k] = v
 			}
