@@ -22,3 +22,5 @@ require (
 	golang.org/x/time v0.15.0 // indirect
 	gvisor.dev/gvisor v0.0.0-20260905035102-160fafc42237 // indirect
 )
+
+replace gvisor.dev/gvisor => ../third_party/gvisor

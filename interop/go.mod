@@ -16,3 +16,5 @@ require (
 )
 
 replace github.com/glassnet/glassnet => ../
+
+replace gvisor.dev/gvisor => ../third_party/gvisor

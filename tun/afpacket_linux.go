@@ -345,28 +345,20 @@ type mmsgBatch struct {
 // recv is the RawConn.Read callback: one recvmmsg(2) for the prepared
 // messages, waiting in the poller while nothing is queued.
 func (b *mmsgBatch) recv(fd uintptr) bool {
-	r, res, e := sysRetry(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count),
-			unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
-		return r, e
-	})
-	switch res {
-	case sysWait:
-		return false
-	case sysFailed:
-		b.err = e
-	default:
-		b.n = int(r)
-	}
-	return true
+	return b.call(fd, unix.SYS_RECVMMSG, unix.MSG_DONTWAIT|unix.MSG_TRUNC)
 }
 
 // send is the RawConn.Write callback: one sendmmsg(2) for the prepared
 // messages, waiting in the poller while the socket is full.
 func (b *mmsgBatch) send(fd uintptr) bool {
+	return b.call(fd, unix.SYS_SENDMMSG, unix.MSG_DONTWAIT)
+}
+
+// call makes one recvmmsg or sendmmsg over the prepared messages and keeps
+// its count or its error; it returns false to wait in the poller.
+func (b *mmsgBatch) call(fd, sysno uintptr, flags int) bool {
 	r, res, e := sysRetry(func() (uintptr, unix.Errno) {
-		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count),
-			unix.MSG_DONTWAIT, 0, 0)
+		r, _, e := unix.Syscall6(sysno, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(b.count), uintptr(flags), 0, 0)
 		return r, e
 	})
 	switch res {

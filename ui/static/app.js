@@ -205,6 +205,10 @@ class App {
     el.title = text;
   }
 
+  // banner counts the events the live view skipped. Its text and button
+  // are made once and changed in place: skipped messages keep coming in a
+  // free run, and a button rebuilt between a press and its release loses
+  // the click.
   banner() {
     const b = $("banner");
     const n = this.skips.reduce((a, s) => a + s.count, 0);
@@ -212,27 +216,36 @@ class App {
       b.hidden = true;
       return;
     }
+    if (!this.bannerText) {
+      this.bannerText = document.createElement("span");
+      this.bannerFetch = document.createElement("button");
+      this.bannerFetch.textContent = "fetch them";
+      this.bannerFetch.dataset.action = "fetch-skipped";
+      this.bannerFetch.onclick = () => this.fetchSkipped();
+      b.replaceChildren(this.bannerText, this.bannerFetch);
+    }
     b.hidden = false;
     b.dataset.skipped = String(n);
-    b.innerHTML = "";
-    const t = document.createElement("span");
-    t.textContent = n + " events were not sent live while the page was behind (free run). The server kept them.";
-    const f = document.createElement("button");
-    f.textContent = "fetch them";
-    f.dataset.action = "fetch-skipped";
-    f.onclick = async () => {
-      f.disabled = true;
-      const todo = this.skips.splice(0);
-      try {
-        for (const s of todo) await api.fetchRange(s.from, s.to, (evs) => this.store.add(evs));
-      } catch (err) {
-        this.skips.unshift(...todo);
-        t.textContent = "fetch failed: " + err.message;
-      }
-      this.banner();
-      this.invalidate();
-    };
-    b.append(t, f);
+    this.bannerText.textContent = n + " events were not sent live while the page was behind (free run). The server kept them.";
+    this.bannerFetch.disabled = !!this.fetchingSkipped;
+  }
+
+  async fetchSkipped() {
+    if (this.fetchingSkipped) return;
+    this.fetchingSkipped = true;
+    this.bannerFetch.disabled = true;
+    const todo = this.skips.splice(0);
+    let failed = "";
+    try {
+      for (const s of todo) await api.fetchRange(s.from, s.to, (evs) => this.store.add(evs));
+    } catch (err) {
+      this.skips.unshift(...todo);
+      failed = err.message;
+    }
+    this.fetchingSkipped = false;
+    this.banner();
+    if (failed) this.bannerText.textContent = "fetch failed: " + failed;
+    this.invalidate();
   }
 
   // autoFocus picks the newest connection with both ends, so the views

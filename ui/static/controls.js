@@ -2,7 +2,7 @@
 // breakpoints, the paused clock's timers with "fire now", and exports.
 
 import * as api from "./api.js";
-import { esc, fmtDur } from "./fields.js";
+import { fmtDur } from "./fields.js";
 import { isPacket } from "./model.js";
 
 const $ = (id) => document.getElementById(id);
@@ -112,12 +112,11 @@ export class Controls {
     const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused;
     if (sig === this.tsig) return;
     this.tsig = sig;
-    if (!c || !last) {
-      this.timersEl.innerHTML = '<div class="empty">No connection.</div>';
-      return;
-    }
-    let h = "";
-    for (const n of c.nodes) {
+    // Rows and their "fire now" buttons are kept and changed in place: they
+    // change with every events message, and a button rebuilt between a
+    // press and its release loses the click.
+    const rows = [];
+    for (const n of c && last ? c.nodes : []) {
       const sid = c.states.get(n);
       const s = sid && st.get(sid);
       if (!s) continue;
@@ -131,17 +130,51 @@ export class Controls {
         }
       }
       const waiting = s.outstanding > 0 && !app.state.ended;
-      h += '<div class="row" data-timer-node="' + esc(n) + '"><b>' + esc(n) + "</b> ";
+      const row = this.timerRow(n);
+      const text = row.querySelector("span");
+      const fire = row.querySelector("button");
       if (waiting && sent) {
         const left = Math.max(0, s.rto - (last.t - sent.t));
-        const ms = Math.ceil(left / 1e6);
-        h += '<span title="Retransmission timer: fires if no ACK comes for the data in flight">RTO in ≈ ' + fmtDur(left) + " of " + fmtDur(s.rto) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "") + "</span>";
-        if (!app.readonly) h += ' <button class="live-only" data-fire="' + Math.max(1, ms) + '" title="Move the paused clock forward so the timer fires now">fire now</button>';
+        text.className = "";
+        text.title = "Retransmission timer: fires if no ACK comes for the data in flight";
+        text.textContent = "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(s.rto) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
+        fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
+        fire.hidden = app.readonly;
       } else {
-        h += '<span class="hint">no data in flight: retransmission timer idle (RTO ' + fmtDur(s.rto) + ")</span>";
+        text.className = "hint";
+        text.title = "";
+        text.textContent = "no data in flight: retransmission timer idle (RTO " + fmtDur(s.rto) + ")";
+        fire.hidden = true;
       }
-      h += "</div>";
+      rows.push(row);
     }
-    this.timersEl.innerHTML = h || '<div class="empty">No TCP state yet.</div>';
+    if (!rows.length) {
+      const msg = !c || !last ? "No connection." : "No TCP state yet.";
+      if (this.timersEl.firstElementChild?.className !== "empty" || this.timersEl.textContent !== msg) this.timersEl.innerHTML = '<div class="empty">' + msg + "</div>";
+      return;
+    }
+    const now = [...this.timersEl.children];
+    if (now.length !== rows.length || now.some((r, i) => r !== rows[i])) this.timersEl.replaceChildren(...rows);
+  }
+
+  // timerRow returns the kept row of node n, made on first use.
+  timerRow(n) {
+    this.timerRows ??= new Map();
+    let row = this.timerRows.get(n);
+    if (!row) {
+      row = document.createElement("div");
+      row.className = "row";
+      row.dataset.timerNode = n;
+      const b = document.createElement("b");
+      b.textContent = n;
+      const fire = document.createElement("button");
+      fire.className = "live-only";
+      fire.title = "Move the paused clock forward so the timer fires now";
+      fire.textContent = "fire now";
+      fire.dataset.fire = "1";
+      row.append(b, " ", document.createElement("span"), " ", fire);
+      this.timerRows.set(n, row);
+    }
+    return row;
   }
 }

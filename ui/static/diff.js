@@ -13,13 +13,18 @@ export class DiffView {
   constructor(el, app) {
     this.el = el;
     this.app = app;
-    el.addEventListener("click", (e) => {
+    // The columns are rebuilt with every events message: a link is followed
+    // on press, so a rebuild between press and release does not lose it;
+    // the click (also from the keyboard) does the same.
+    const follow = (e) => {
       const a = e.target.closest("[data-goto]");
       if (a) {
         e.preventDefault();
         this.app.select(+a.dataset.goto, "diff");
       }
-    });
+    };
+    el.addEventListener("mousedown", (e) => e.button === 0 && follow(e));
+    el.addEventListener("click", follow);
   }
 
   render() {

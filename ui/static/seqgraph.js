@@ -18,9 +18,27 @@ export class SeqGraphView {
     this.el = el;
     this.app = app;
     this.xmode = "time";
-    el.addEventListener("click", (e) => {
+    // The graph is redrawn with every events message: a point is selected
+    // on press, not click, so a redraw between press and release does not
+    // lose it; the legend and its buttons are made once and kept.
+    this.graph = document.createElement("div");
+    this.legend = document.createElement("div");
+    this.legend.className = "sg-legend";
+    this.legend.innerHTML =
+      '<span><i style="border-color:var(--out);border-top-width:3px"></i>data sent</span>' +
+      '<span><i style="border-color:var(--rel);border-top-width:3px"></i>sent again</span>' +
+      '<span><i style="border-color:var(--in);border-style:dotted;border-top-width:4px"></i>ACK received</span>' +
+      '<span><i style="border-color:var(--fg)"></i>snd_una</span><span><i style="border-color:var(--out);border-top-style:dashed"></i>cwnd</span>' +
+      '<span><i style="border-color:var(--in)"></i>peer window / snd_wnd</span><span><i style="border-color:var(--frame)"></i>rcv_wnd / srtt</span>' +
+      '<span><i style="border-color:var(--rel);border-top-style:dotted"></i>ssthresh</span><span><i style="border-color:var(--msg)"></i>RTO</span>' +
+      '<span><span data-mss></span> · x: <button data-xmode="time">time</button> <button data-xmode="order">event order</button></span>';
+    el.append(this.graph, this.legend);
+    this.graph.addEventListener("mousedown", (e) => {
+      if (e.button !== 0) return;
       const t = e.target.closest("[data-event-id]");
       if (t) this.app.select(+t.dataset.eventId, "seqgraph");
+    });
+    this.legend.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-xmode]");
       if (b) {
         this.xmode = b.dataset.xmode;
@@ -69,7 +87,8 @@ export class SeqGraphView {
     const app = this.app;
     const d = this.d;
     if (!d || (!d.sent.length && !d.states.length)) {
-      this.el.innerHTML = '<div class="empty">' + esc(d && d.node ? d.node : "This stack") + " has sent nothing on this connection yet.</div>";
+      this.graph.innerHTML = '<div class="empty">' + esc(d && d.node ? d.node : "This stack") + " has sent nothing on this connection yet.</div>";
+      this.legend.hidden = true;
       return;
     }
     W = Math.max(W, 500);
@@ -145,15 +164,10 @@ export class SeqGraphView {
     const xl = this.xmode === "time" ? ms(x0) + " ms" : "event 1";
     const xr = this.xmode === "time" ? ms(x1) + " ms" : "event " + all.length;
     s += text(PAD_L, H - 4, xl, { class: "muted" }) + text(W - PAD_R, H - 4, xr, { class: "muted", "text-anchor": "end" });
-    const legend =
-      '<div class="sg-legend"><span><i style="border-color:var(--out);border-top-width:3px"></i>data sent</span>' +
-      '<span><i style="border-color:var(--rel);border-top-width:3px"></i>sent again</span>' +
-      '<span><i style="border-color:var(--in);border-style:dotted;border-top-width:4px"></i>ACK received</span>' +
-      '<span><i style="border-color:var(--fg)"></i>snd_una</span><span><i style="border-color:var(--out);border-top-style:dashed"></i>cwnd</span>' +
-      '<span><i style="border-color:var(--in)"></i>peer window / snd_wnd</span><span><i style="border-color:var(--frame)"></i>rcv_wnd / srtt</span>' +
-      '<span><i style="border-color:var(--rel);border-top-style:dotted"></i>ssthresh</span><span><i style="border-color:var(--msg)"></i>RTO</span>' +
-      '<span>MSS ' + d.mss + ' · x: <button data-xmode="time"' + (this.xmode === "time" ? ' aria-pressed="true"' : "") + '>time</button> <button data-xmode="order"' + (this.xmode !== "time" ? ' aria-pressed="true"' : "") + ">event order</button></span></div>";
-    this.el.innerHTML = '<svg width="' + W + '" height="' + H + '">' + s + "</svg>" + legend;
+    this.legend.hidden = false;
+    this.legend.querySelector("[data-mss]").textContent = "MSS " + d.mss;
+    for (const b of this.legend.querySelectorAll("button[data-xmode]")) b.setAttribute("aria-pressed", String((b.dataset.xmode === "time") === (this.xmode === "time")));
+    this.graph.innerHTML = '<svg width="' + W + '" height="' + H + '">' + s + "</svg>";
   }
 
   axis(top, h, W, vmax, fmt, name) {

@@ -11,12 +11,16 @@
 //     userspace stack (two stacks over the in-memory pair with offloads),
 //     all driven by the same client;
 //   - heap allocations and bytes per message of each server;
-//   - memory and goroutines per idle connection of each server.
+//   - memory and goroutines per idle connection of each server;
+//   - with -only stalls: how many of N bulk echo transfers over each
+//     glassnet path stall (the in-memory pair and the TUN, offloads off
+//     and on), and their median speed.
 //
 // Usage, from the bench module:
 //
 //	go run ./cmd/glassbench          # full run
 //	go run ./cmd/glassbench -short   # under a minute, for CI
+//	go run ./cmd/glassbench -only stalls -transfers 200 -stall-mib 32
 package main
 
 import (
@@ -37,6 +41,9 @@ type config struct {
 	wsDur    time.Duration
 	idleN    int
 	only     string
+
+	transfers int // per path, in the stalls section
+	stallMiB  int // bytes per transfer there, in MiB
 }
 
 func main() {
@@ -55,13 +62,18 @@ func run(args []string, out io.Writer) error {
 	var c config
 	fs.BoolVar(&c.short, "short", false, "a quick run (fewer rounds, shorter measurements) for CI")
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per measurement; the table shows medians (0: 5, or 3 with -short)")
-	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle", "sections to run, comma-separated")
+	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle", "sections to run, comma-separated: tcp, ws, allocs, idle, stalls")
+	fs.IntVar(&c.transfers, "transfers", 200, "echo transfers per path in the stalls section")
+	fs.IntVar(&c.stallMiB, "stall-mib", 32, "MiB per echo transfer in the stalls section")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	c.tcpBytes, c.wsDur, c.idleN = 256<<20, time.Second, 5000
 	if c.short {
 		c.tcpBytes, c.wsDur, c.idleN = 16<<20, 50*time.Millisecond, 200
+	}
+	if c.transfers < 1 || c.stallMiB < 1 {
+		return fmt.Errorf("-transfers and -stall-mib must be at least 1")
 	}
 	if c.rounds == 0 {
 		c.rounds = 5
@@ -97,6 +109,13 @@ func run(args []string, out io.Writer) error {
 		t0 := time.Now()
 		if err := idleSection(out, c); err != nil {
 			return fmt.Errorf("idle: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "stalls") {
+		t0 := time.Now()
+		if err := stallSection(out, c); err != nil {
+			return fmt.Errorf("stalls: %w", err)
 		}
 		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
 	}
@@ -155,26 +174,29 @@ func tcpSection(out io.Writer, c config) error {
 	}
 	echo := make([][]float64, len(targets))
 	disc := make([][]float64, len(targets))
-	// A failed transfer over glassnet (a stall past bulkTimeout) is noted
-	// in its row and leaves that round out of its median; kernel
-	// loopback, the baseline, must not fail.
-	fails := make([][]string, len(targets))
-	for round := range c.rounds {
+	// A transfer over glassnet that stalls (does not end within
+	// bulkTimeout) or fails has no speed: it is counted in its row's
+	// stalls column and left out of the median. Kernel loopback, the
+	// baseline, must not fail.
+	tallies := make([]tally, len(targets))
+	for range c.rounds {
 		for i, t := range targets {
 			v, err := bulk(t.echo, c.tcpBytes, true)
 			if err != nil && i == 0 {
 				return fmt.Errorf("%s echo: %w", t.name, err)
-			} else if err != nil {
-				fails[i] = append(fails[i], fmt.Sprintf("round %d echo: %v", round+1, err))
-			} else {
+			} else if i > 0 {
+				tallies[i].add(err)
+			}
+			if err == nil {
 				echo[i] = append(echo[i], v)
 			}
 			v, err = bulk(t.discard, c.tcpBytes, false)
 			if err != nil && i == 0 {
 				return fmt.Errorf("%s discard: %w", t.name, err)
-			} else if err != nil {
-				fails[i] = append(fails[i], fmt.Sprintf("round %d discard: %v", round+1, err))
-			} else {
+			} else if i > 0 {
+				tallies[i].add(err)
+			}
+			if err == nil {
 				disc[i] = append(disc[i], v)
 			}
 		}
@@ -182,6 +204,7 @@ func tcpSection(out io.Writer, c config) error {
 	type row struct {
 		name       string
 		echo, disc []float64
+		tally      tally
 		note       string
 		// kecho, kdisc: kernel loopback measured alongside, the
 		// baseline of this row's ratios; empty means the first row.
@@ -189,7 +212,7 @@ func tcpSection(out io.Writer, c config) error {
 	}
 	var rows []row
 	for i, t := range targets {
-		rows = append(rows, row{name: t.name, echo: echo[i], disc: disc[i], note: strings.Join(fails[i], "; ")})
+		rows = append(rows, row{name: t.name, echo: echo[i], disc: disc[i], tally: tallies[i], note: tallies[i].First})
 	}
 	res, why := runTUN([]int{1500, 9000}, c.rounds, c.tcpBytes)
 	var ke, kd []float64
@@ -200,18 +223,18 @@ func tcpSection(out io.Writer, c config) error {
 		rows = append(rows, row{name: "kernel loopback, in the TUN rows' namespace", echo: ke, disc: kd, kecho: ke, kdisc: kd})
 	}
 	for _, r := range res {
-		rows = append(rows, row{name: fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d, offloads %s", r.MTU, r.Offloads), echo: r.Echo, disc: r.Discard, note: r.Err, kecho: r.KernelEcho, kdisc: r.KernelDiscard})
+		rows = append(rows, row{name: fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d, offloads %s", r.MTU, r.Offloads), echo: r.Echo, disc: r.Discard, tally: r.Tally, note: r.Err, kecho: r.KernelEcho, kdisc: r.KernelDiscard})
 	}
 	if why != "" {
 		rows = append(rows, row{name: "kernel -> TUN -> glassnet", note: why})
 	}
 	var notes []string
 	w := table(out)
-	fmt.Fprintln(w, "path\techo MB/s\tx kernel\tdiscard MB/s\tx kernel\t")
+	fmt.Fprintln(w, "path\techo MB/s\tx kernel\tdiscard MB/s\tx kernel\tstalls\t")
 	be, bd := median(rows[0].echo), median(rows[0].disc)
 	for _, r := range rows {
 		if len(r.echo) == 0 && len(r.disc) == 0 {
-			fmt.Fprintf(w, "%s\t%s\t\t\t\t\n", r.name, r.note)
+			fmt.Fprintf(w, "%s\t%s\t\t\t\t%s\t\n", r.name, r.note, r.tally)
 			continue
 		}
 		e, d := median(r.echo), median(r.disc)
@@ -219,7 +242,7 @@ func tcpSection(out io.Writer, c config) error {
 		if len(r.kecho) > 0 {
 			re, rd = median(r.kecho), median(r.kdisc)
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.0f\t%s\t\n", r.name, e/1e6, ratio(e, re), d/1e6, ratio(d, rd))
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.0f\t%s\t%s\t\n", r.name, e/1e6, ratio(e, re), d/1e6, ratio(d, rd), r.tally)
 		if r.note != "" {
 			notes = append(notes, r.name+": "+r.note)
 		}
@@ -230,6 +253,7 @@ func tcpSection(out io.Writer, c config) error {
 	for _, n := range notes {
 		fmt.Fprintln(out, "note:", n)
 	}
+	fmt.Fprintf(out, "(stalls: glassnet transfers that did not end within %v, of those run, echo and discard; a stalled or failed transfer is not in the medians)\n", bulkTimeout)
 	fmt.Fprintln(out, "(in-memory pair rows with offloads on move 64 KiB TCP super-packets with their GSO metadata from stack to stack, as a veth pair with GSO and GRO does; MTU and MSS stay as named)")
 	if len(res) > 0 {
 		fmt.Fprintln(out, "(each TUN row's ratio is to kernel loopback measured in the same namespace between its own transfers, round by round;")
@@ -238,6 +262,66 @@ func tcpSection(out io.Writer, c config) error {
 			fmt.Fprintf(out, "  MTU %d, offloads %s: %.0f / %.0f\n", r.MTU, r.Offloads, median(r.KernelEcho)/1e6, median(r.KernelDiscard)/1e6)
 		}
 		fmt.Fprintln(out, ")")
+	}
+	return nil
+}
+
+// stallSection runs c.transfers echo transfers of c.stallMiB over each
+// glassnet path at MTU 1500, one after another, and counts those that
+// stall: the in-memory pair with offloads off and on, and kernel -> TUN ->
+// glassnet in a network namespace with offloads off and on.
+func stallSection(out io.Writer, c config) error {
+	total := int64(c.stallMiB) << 20
+	fmt.Fprintf(out, "\n== Stalls: %d echo transfers of %d MiB per path, one at a time, MTU 1500 (a stall: not done within %v)\n", c.transfers, c.stallMiB, bulkTimeout)
+	type row struct {
+		name  string
+		echo  []float64
+		tally tally
+		note  string
+	}
+	var rows []row
+	for _, offload := range []bool{false, true} {
+		pt, err := pipeTCP(1500, offload)
+		if err != nil {
+			return err
+		}
+		r := row{name: pt.name}
+		for range c.transfers {
+			v, err := bulk(pt.echo, total, true)
+			r.tally.add(err)
+			if err == nil {
+				r.echo = append(r.echo, v)
+			}
+		}
+		pt.close()
+		r.note = r.tally.First
+		rows = append(rows, r)
+	}
+	res, why := runTUNEcho([]int{1500}, c.transfers, total)
+	for _, t := range res {
+		rows = append(rows, row{name: fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d, offloads %s", t.MTU, t.Offloads), echo: t.Echo, tally: t.Tally, note: strings.Join(slices.DeleteFunc([]string{t.Tally.First, t.Err}, func(s string) bool { return s == "" }), "; ")})
+	}
+	if why != "" {
+		rows = append(rows, row{name: "kernel -> TUN -> glassnet", note: why})
+	}
+	w := table(out)
+	fmt.Fprintln(w, "path\ttransfers\tstalled\tfailed\techo MB/s\t")
+	var notes []string
+	for _, r := range rows {
+		if r.tally.Transfers == 0 {
+			fmt.Fprintf(w, "%s\t%s\t\t\t\t\n", r.name, r.note)
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.0f\t\n", r.name, r.tally.Transfers, r.tally.Stalls, r.tally.Errors, median(r.echo)/1e6)
+		if r.note != "" {
+			notes = append(notes, r.name+": "+r.note)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(out, "note:", n)
 	}
 	return nil
 }

@@ -2,9 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
+
+// TestMain lets the test binary be the TUN rows' child process, as the
+// command is: runTUN re-executes os.Executable in a new namespace.
+func TestMain(m *testing.M) {
+	if os.Getenv(envTUNChild) == "1" {
+		tunChild()
+		return
+	}
+	os.Exit(m.Run())
+}
 
 // TestRunShort runs every section once in short mode so that the command
 // cannot rot; it checks that each table is printed, never the numbers.
@@ -17,11 +31,52 @@ func TestRunShort(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"kernel loopback", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet",
+		"kernel loopback", "stalls", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet",
 		"glassnet / best peer", "allocs", "KB/conn", "glassnet/userspace",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestStallSection runs the stalls section with one small transfer per path
+// and checks that every path has its row with a count.
+func TestStallSection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs transfers over every glassnet path")
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-only", "stalls", "-transfers", "1", "-stall-mib", "1"}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	want := []string{"transfers", "stalled", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on"}
+	if os.Geteuid() == 0 {
+		want = append(want, "kernel -> TUN -> glassnet, MTU 1500, offloads off", "kernel -> TUN -> glassnet, MTU 1500, offloads csum")
+	}
+	for _, want := range want {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestTally checks that a transfer past its deadline counts as a stall and
+// any other error as a failure.
+func TestTally(t *testing.T) {
+	var tl tally
+	tl.add(nil)
+	first := fmt.Errorf("echo: %w", os.ErrDeadlineExceeded)
+	tl.add(first)
+	tl.add(fmt.Errorf("dial: %w", context.DeadlineExceeded))
+	tl.add(errors.New("connection reset by peer"))
+	if tl.Transfers != 4 || tl.Stalls != 2 || tl.Errors != 1 {
+		t.Errorf("tally %+v, want 4 transfers, 2 stalls, 1 error", tl)
+	}
+	if got, want := tl.String(), "2/4 +1 failed"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if tl.First != first.Error() {
+		t.Errorf("First = %q, want the first failure", tl.First)
 	}
 }

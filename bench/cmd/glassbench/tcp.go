@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 )
 
@@ -43,6 +44,47 @@ func serveTCP(l net.Listener, echo bool) {
 // bulkTimeout bounds one transfer; a transfer that stalls fails instead of
 // holding up the run.
 const bulkTimeout = 30 * time.Second
+
+// stalled reports whether a transfer failed by not ending within
+// bulkTimeout (its deadline passed), rather than with an error of its own.
+func stalled(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// tally counts one path's glassnet transfers: how many ran, how many
+// stalled, and how many failed otherwise. A stalled or failed transfer has
+// no speed, so it is not in the path's median: the tally shows it instead.
+type tally struct {
+	Transfers, Stalls, Errors int
+	First                     string // the first failure, for the notes
+}
+
+func (t *tally) add(err error) {
+	t.Transfers++
+	if err == nil {
+		return
+	}
+	if stalled(err) {
+		t.Stalls++
+	} else {
+		t.Errors++
+	}
+	if t.First == "" {
+		t.First = err.Error()
+	}
+}
+
+// String is "stalls/transfers", with other failures after it.
+func (t tally) String() string {
+	if t.Transfers == 0 {
+		return "-"
+	}
+	s := fmt.Sprintf("%d/%d", t.Stalls, t.Transfers)
+	if t.Errors > 0 {
+		s += fmt.Sprintf(" +%d failed", t.Errors)
+	}
+	return s
+}
 
 type closeWriter interface{ CloseWrite() error }
 

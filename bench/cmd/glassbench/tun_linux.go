@@ -32,6 +32,7 @@ type tunResult struct {
 	Discard       []float64
 	KernelEcho    []float64
 	KernelDiscard []float64
+	Tally         tally // the glassnet transfers (echo and discard)
 	Err           string
 }
 
@@ -53,6 +54,20 @@ func tunOffloadModes() []bool {
 // fresh network namespace, so that the TUN, its addresses and routes exist
 // only there. It returns a reason instead when that is not possible.
 func runTUN(mtus []int, rounds int, total int64) ([]tunResult, string) {
+	return runTUNChild(mtus, rounds, total, false)
+}
+
+// envTUNEchoOnly makes the child run only glassnet echo transfers (the
+// stall count), without the kernel baseline and discard.
+const envTUNEchoOnly = "GLASSBENCH_ECHO_ONLY"
+
+// runTUNEcho runs n echo transfers of total bytes through the TUN per
+// MTU and offload mode, for the stall count.
+func runTUNEcho(mtus []int, n int, total int64) ([]tunResult, string) {
+	return runTUNChild(mtus, n, total, true)
+}
+
+func runTUNChild(mtus []int, rounds int, total int64, echoOnly bool) ([]tunResult, string) {
 	if os.Geteuid() != 0 {
 		return nil, "skipped: needs root (CAP_NET_ADMIN) to create a network namespace and a TUN"
 	}
@@ -67,6 +82,9 @@ func runTUN(mtus []int, rounds int, total int64) ([]tunResult, string) {
 	cmd.Env = append(os.Environ(), envTUNChild+"=1",
 		"GLASSBENCH_MTUS="+fmt.Sprint(mtus), "GLASSBENCH_ROUNDS="+strconv.Itoa(rounds),
 		"GLASSBENCH_BYTES="+strconv.FormatInt(total, 10))
+	if echoOnly {
+		cmd.Env = append(cmd.Env, envTUNEchoOnly+"=1")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -90,6 +108,7 @@ func tunChild() {
 	}
 	rounds, _ := strconv.Atoi(os.Getenv("GLASSBENCH_ROUNDS"))
 	total, _ := strconv.ParseInt(os.Getenv("GLASSBENCH_BYTES"), 10, 64)
+	echoOnly := os.Getenv(envTUNEchoOnly) == "1"
 	// The kernel loopback baseline runs here too: a new namespace's lo
 	// is down.
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
@@ -106,7 +125,7 @@ func tunChild() {
 	for _, mtu := range mtus {
 		for _, noOffload := range tunOffloadModes() {
 			r := tunResult{MTU: mtu, Offloads: "off"}
-			if err := tunOne(kt, mtu, noOffload, rounds, total, &r); err != nil {
+			if err := tunOne(kt, mtu, noOffload, echoOnly, rounds, total, &r); err != nil {
 				r.Err = err.Error()
 			}
 			res = append(res, r)
@@ -115,7 +134,7 @@ func tunChild() {
 	json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func tunOne(kt *tcpTarget, mtu int, noOffload bool, rounds int, total int64, r *tunResult) error {
+func tunOne(kt *tcpTarget, mtu int, noOffload, echoOnly bool, rounds int, total int64, r *tunResult) error {
 	stackAddr := netip.MustParsePrefix("10.201.0.2/24")
 	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(stackAddr), NoOffload: noOffload})
 	if err != nil {
@@ -145,35 +164,43 @@ func tunOne(kt *tcpTarget, mtu int, noOffload bool, rounds int, total int64, r *
 	var d net.Dialer
 	echo := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", "10.201.0.2:7") }
 	discard := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", "10.201.0.2:9") }
-	// A stalled transfer is counted and reported with the stack's
-	// counters; the other rounds still run.
-	var failed []string
+	// A stalled transfer is counted in the tally and reported with the
+	// stack's counters; the other rounds still run. With echoOnly the
+	// kernel baseline and discard are left out.
+	var kfailed []string
 	for range rounds {
-		if v, err := bulk(kt.echo, total, true); err != nil {
-			failed = append(failed, "kernel loopback echo: "+err.Error())
-		} else {
-			r.KernelEcho = append(r.KernelEcho, v)
+		if !echoOnly {
+			if v, err := bulk(kt.echo, total, true); err != nil {
+				kfailed = append(kfailed, "kernel loopback echo: "+err.Error())
+			} else {
+				r.KernelEcho = append(r.KernelEcho, v)
+			}
 		}
-		if v, err := bulk(echo, total, true); err != nil {
-			failed = append(failed, "echo: "+err.Error())
-		} else {
+		v, err := bulk(echo, total, true)
+		r.Tally.add(err)
+		if err == nil {
 			r.Echo = append(r.Echo, v)
 		}
+		if echoOnly {
+			continue
+		}
 		if v, err := bulk(kt.discard, total, false); err != nil {
-			failed = append(failed, "kernel loopback discard: "+err.Error())
+			kfailed = append(kfailed, "kernel loopback discard: "+err.Error())
 		} else {
 			r.KernelDiscard = append(r.KernelDiscard, v)
 		}
-		if v, err := bulk(discard, total, false); err != nil {
-			failed = append(failed, "discard: "+err.Error())
-		} else {
+		v, err = bulk(discard, total, false)
+		r.Tally.add(err)
+		if err == nil {
 			r.Discard = append(r.Discard, v)
 		}
 	}
-	if len(failed) > 0 {
-		fmt.Fprintf(os.Stderr, "glassbench: TUN MTU %d, offloads %s: %d of %d transfers failed, first: %s; stack counters: %+v\n",
-			mtu, r.Offloads, len(failed), 4*rounds, failed[0], st.Stats())
-		return fmt.Errorf("%d of %d transfers failed (%s)", len(failed), 4*rounds, failed[0])
+	if t := r.Tally; t.Stalls+t.Errors > 0 {
+		fmt.Fprintf(os.Stderr, "glassbench: TUN MTU %d, offloads %s: %d of %d transfers stalled, %d failed, first: %s; stack counters: %+v\n",
+			mtu, r.Offloads, t.Stalls, t.Transfers, t.Errors, t.First, st.Stats())
+	}
+	if len(kfailed) > 0 {
+		return fmt.Errorf("%d kernel loopback transfers failed (%s)", len(kfailed), kfailed[0])
 	}
 	return nil
 }
