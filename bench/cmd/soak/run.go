@@ -337,9 +337,12 @@ func report(cfg config, st *stats, w *watch, srv *serveProc) int {
 	check(st.stalls.Load() == 0, fmt.Sprintf("no connection without progress for more than %v", cfg.stall), fmt.Sprintf("%d stalled", st.stalls.Load()))
 	slow := st.byKind[kindSlow]
 	slow.mu.Lock()
-	dropped := slow.notes["closed 1008 (queue full)"]
+	closed1008 := slow.notes["closed 1008 (queue full)"]
+	dropped := closed1008 + slow.notes["dropped, TCP closed before 1008 could be written (1006)"]
 	slow.mu.Unlock()
-	check(dropped > 0, "the slow /chat member is closed with 1008", "never happened")
+	// Both endings are serve's drop (see chat.go): which one a member sees
+	// depends on whether it read again within the close timeout.
+	check(dropped > 0, fmt.Sprintf("the slow /chat member is dropped by serve (%d times with 1008, %d times the TCP end first)", closed1008, dropped-closed1008), "never happened")
 	check(len(w.workersStuck) == 0, "every traffic worker finished", "still running after 2 minutes: "+strings.Join(w.workersStuck, ", "))
 	check(w.baseErr == nil && w.endErr == nil && w.sampleErrs == 0, "serve's control socket answered every sample",
 		fmt.Sprintf("baseline: %v; end: %v; %d samples failed", w.baseErr, w.endErr, w.sampleErrs))
