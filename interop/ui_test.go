@@ -468,11 +468,21 @@ func TestUI(t *testing.T) {
 	}
 
 	// (2) The ladder shows the three-way handshake and the HTTP upgrade.
+	// The ladder redraws on the next animation frame after the event list:
+	// give it until the deadline to show them, then check.
+	upgrade := []string{`#ladder g[data-http="request"]`, `#ladder g[data-http="response"]`, `#ladder [data-ws="handshake"][data-node="server"]`, `#ladder [data-ws="handshake"][data-node="client"]`}
+	shown := `JSON.stringify([...document.querySelectorAll('#ladder g[data-kind="packet"]')].slice(0, 3).map((g) => g.dataset.flags)) === '["S","S.","."]'`
+	for _, css := range upgrade {
+		shown += fmt.Sprintf(` && !!document.querySelector(%s)`, strconv.Quote(css))
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && p.eval(shown) != "true"; {
+		time.Sleep(50 * time.Millisecond)
+	}
 	flags := p.eval(`JSON.stringify([...document.querySelectorAll('#ladder g[data-kind="packet"]')].slice(0, 3).map((g) => g.dataset.flags))`)
 	if flags != `["S","S.","."]` {
 		t.Errorf("the ladder's first three segments have flags %s, want SYN, SYN-ACK, ACK", flags)
 	}
-	for _, css := range []string{`#ladder g[data-http="request"]`, `#ladder g[data-http="response"]`, `#ladder [data-ws="handshake"][data-node="server"]`, `#ladder [data-ws="handshake"][data-node="client"]`} {
+	for _, css := range upgrade {
 		if p.eval(fmt.Sprintf(`!!document.querySelector(%s)`, strconv.Quote(css))) != "true" {
 			t.Errorf("the ladder lacks the upgrade: no %s", css)
 		}
