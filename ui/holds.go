@@ -203,10 +203,10 @@ func (s *Server) Arm(req HoldRequest) (*armed, error) {
 	s.holdID++
 	a.ID = s.holdID
 	s.armed = append(s.armed, a)
+	c := *a // under the lock: a hook may take from a at once
 	s.hmu.Unlock()
 	s.holdsChanged()
 	s.installHoldHooks(nd)
-	c := *a
 	return &c, nil
 }
 
