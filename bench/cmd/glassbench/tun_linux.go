@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 
@@ -115,23 +116,64 @@ func tunChild() {
 		fmt.Fprintf(os.Stderr, "glassbench: ip link set lo up: %v %s\n", err, out)
 		os.Exit(1)
 	}
-	kt, err := kernelTCP()
+	var kt *tcpTarget
+	var err error
+	labeled("kernel", func() { kt, err = kernelTCP() })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glassbench:", err)
 		os.Exit(1)
 	}
 	defer kt.close()
+	if stop, err := startCPUProfile(); err != nil {
+		fmt.Fprintln(os.Stderr, "glassbench:", err)
+		os.Exit(1)
+	} else {
+		defer stop()
+	}
 	var res []tunResult
 	for _, mtu := range mtus {
 		for _, noOffload := range tunOffloadModes() {
 			r := tunResult{MTU: mtu, Offloads: "off"}
-			if err := tunOne(kt, mtu, noOffload, echoOnly, rounds, total, &r); err != nil {
-				r.Err = err.Error()
-			}
+			labeled("tun", func() {
+				if err := tunOne(kt, mtu, noOffload, echoOnly, rounds, total, &r); err != nil {
+					r.Err = err.Error()
+				}
+			})
 			res = append(res, r)
 		}
 	}
 	json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// envCPUProfile names a file for a CPU profile of the TUN child: the
+// whole run in its namespace, kernel loopback transfers included (they
+// show as time in syscalls of kernelTCP's goroutines).
+const envCPUProfile = "GLASSBENCH_CPUPROFILE"
+
+// labeled runs f with the profile label path=name, which every goroutine
+// f starts inherits (the servers, the stack's), so that a profile tells
+// the kernel baseline's CPU from glassnet's: go tool pprof -tagfocus
+// path=tun. The caller's goroutine has no label after it.
+func labeled(name string, f func()) {
+	pprof.Do(context.Background(), pprof.Labels("path", name), func(context.Context) { f() })
+}
+
+// startCPUProfile starts the CPU profile envCPUProfile asks for, if any,
+// and returns what stops it.
+func startCPUProfile() (func(), error) {
+	name := os.Getenv(envCPUProfile)
+	if name == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func tunOne(kt *tcpTarget, mtu int, noOffload, echoOnly bool, rounds int, total int64, r *tunResult) error {
@@ -168,15 +210,17 @@ func tunOne(kt *tcpTarget, mtu int, noOffload, echoOnly bool, rounds int, total 
 	// stack's counters; the other rounds still run. With echoOnly the
 	// kernel baseline and discard are left out.
 	var kfailed []string
+	var v float64
 	for range rounds {
 		if !echoOnly {
-			if v, err := bulk(kt.echo, total, true); err != nil {
+			labeled("kernel", func() { v, err = bulk(kt.echo, total, true) })
+			if err != nil {
 				kfailed = append(kfailed, "kernel loopback echo: "+err.Error())
 			} else {
 				r.KernelEcho = append(r.KernelEcho, v)
 			}
 		}
-		v, err := bulk(echo, total, true)
+		labeled("tun", func() { v, err = bulk(echo, total, true) })
 		r.Tally.add(err)
 		if err == nil {
 			r.Echo = append(r.Echo, v)
@@ -184,12 +228,13 @@ func tunOne(kt *tcpTarget, mtu int, noOffload, echoOnly bool, rounds int, total 
 		if echoOnly {
 			continue
 		}
-		if v, err := bulk(kt.discard, total, false); err != nil {
+		labeled("kernel", func() { v, err = bulk(kt.discard, total, false) })
+		if err != nil {
 			kfailed = append(kfailed, "kernel loopback discard: "+err.Error())
 		} else {
 			r.KernelDiscard = append(r.KernelDiscard, v)
 		}
-		v, err = bulk(discard, total, false)
+		labeled("tun", func() { v, err = bulk(discard, total, false) })
 		r.Tally.add(err)
 		if err == nil {
 			r.Discard = append(r.Discard, v)
