@@ -33,7 +33,9 @@ func serveTCP(l net.Listener, echo bool) {
 				io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, make([]byte, 256<<10))
 				return
 			}
-			n, _ := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+			// Hidden too: io.Discard's ReadFrom (8 KiB reads) and
+			// the socket's WriteTo.
+			n, _ := io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{c}, make([]byte, 256<<10))
 			var b [8]byte
 			binary.BigEndian.PutUint64(b[:], uint64(n))
 			c.Write(b[:])
@@ -121,7 +123,9 @@ func bulk(dial func(ctx context.Context) (net.Conn, error), total int64, echo bo
 	}()
 	if echo {
 		rbuf := make([]byte, 256<<10)
-		n, err := io.CopyBuffer(io.Discard, io.LimitReader(c, total), rbuf)
+		// The wrapper hides io.Discard's ReadFrom, which would read
+		// through 8 KiB buffers of its own instead of rbuf.
+		n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, io.LimitReader(c, total), rbuf)
 		if err != nil {
 			return 0, err
 		}
