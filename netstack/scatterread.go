@@ -112,11 +112,21 @@ func (s *scatterSlots) take(i, size int) buffer.Buffer {
 	return b
 }
 
-// readScatter is one round of the read loop on a tun.ScatterReader; it
-// returns the device's error.
-func (d *deviceEndpoint) readScatter(s *scatterSlots, sizes []int, gso []tun.GSO) error {
-	n, err := d.sr.ReadGSOScatter(s.heads, s.tails, sizes, gso)
+// readScatter is one round of the read loop on a tun.ScatterReader (on
+// queue q of a multi-queue device); it returns the device's error.
+func (d *deviceEndpoint) readScatter(q int, s *scatterSlots, sizes []int, gso []tun.GSO) error {
+	var (
+		n   int
+		err error
+	)
+	if d.mq != nil {
+		n, err = d.mq.ReadQueueScatter(q, s.heads, s.tails, sizes, gso)
+	} else {
+		n, err = d.sr.ReadGSOScatter(s.heads, s.tails, sizes, gso)
+	}
 	n = min(max(n, 0), len(sizes))
+	d.inMu.Lock()
+	defer d.inMu.Unlock()
 	for i := range n {
 		size := sizes[i]
 		if size > headView+tailSize {
