@@ -46,7 +46,8 @@ type config struct {
 	transfers int // per path, in the stalls section
 	stallMiB  int // bytes per transfer there, in MiB
 
-	tunMTUs []int // the MTUs of the TUN rows
+	tunMTUs   []int // the MTUs of the TUN rows
+	tunQueues int   // queues of the TUN (tun.Config.Queues)
 }
 
 func main() {
@@ -67,6 +68,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per measurement; the table shows medians (0: 5, or 3 with -short)")
 	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle", "sections to run, comma-separated: tcp, ws, allocs, idle, stalls; tun (the TUN rows of tcp alone)")
 	tunMTUs := fs.String("tun-mtus", "1500,9000", "MTUs of the TUN rows, comma-separated")
+	fs.IntVar(&c.tunQueues, "tun-queues", 1, "queues of the TUN (IFF_MULTI_QUEUE when more than 1; offloads needed), one glassnet reader each")
 	fs.IntVar(&c.transfers, "transfers", 200, "echo transfers per path in the stalls section")
 	fs.IntVar(&c.stallMiB, "stall-mib", 32, "MiB per echo transfer in the stalls section")
 	if err := fs.Parse(args); err != nil {

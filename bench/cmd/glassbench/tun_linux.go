@@ -37,9 +37,12 @@ func tunOffloadModes() []bool {
 // runTUN measures kernel client -> TUN -> glassnet in a child process in a
 // fresh network namespace, so that the TUN, its addresses and routes exist
 // only there. It returns a reason instead when that is not possible.
-func runTUN(mtus []int, rounds int, total int64) ([]tunResult, string) {
-	return runTUNChild(mtus, rounds, total, false)
+func runTUN(mtus []int, queues, rounds int, total int64) ([]tunResult, string) {
+	return runTUNChild(mtus, queues, rounds, total, false)
 }
+
+// envTUNQueues is tun.Config.Queues in the child.
+const envTUNQueues = "GLASSBENCH_TUN_QUEUES"
 
 // envTUNEchoOnly makes the child run only glassnet echo transfers (the
 // stall count), without the kernel baseline and discard.
@@ -48,10 +51,10 @@ const envTUNEchoOnly = "GLASSBENCH_ECHO_ONLY"
 // runTUNEcho runs n echo transfers of total bytes through the TUN per
 // MTU and offload mode, for the stall count.
 func runTUNEcho(mtus []int, n int, total int64) ([]tunResult, string) {
-	return runTUNChild(mtus, n, total, true)
+	return runTUNChild(mtus, 1, n, total, true)
 }
 
-func runTUNChild(mtus []int, rounds int, total int64, echoOnly bool) ([]tunResult, string) {
+func runTUNChild(mtus []int, queues, rounds int, total int64, echoOnly bool) ([]tunResult, string) {
 	if os.Geteuid() != 0 {
 		return nil, "skipped: needs root (CAP_NET_ADMIN) to create a network namespace and a TUN"
 	}
@@ -65,7 +68,7 @@ func runTUNChild(mtus []int, rounds int, total int64, echoOnly bool) ([]tunResul
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), envTUNChild+"=1",
 		"GLASSBENCH_MTUS="+fmt.Sprint(mtus), "GLASSBENCH_ROUNDS="+strconv.Itoa(rounds),
-		"GLASSBENCH_BYTES="+strconv.FormatInt(total, 10))
+		"GLASSBENCH_BYTES="+strconv.FormatInt(total, 10), envTUNQueues+"="+strconv.Itoa(queues))
 	if echoOnly {
 		cmd.Env = append(cmd.Env, envTUNEchoOnly+"=1")
 	}
@@ -93,6 +96,7 @@ func tunChild() {
 	rounds, _ := strconv.Atoi(os.Getenv("GLASSBENCH_ROUNDS"))
 	total, _ := strconv.ParseInt(os.Getenv("GLASSBENCH_BYTES"), 10, 64)
 	echoOnly := os.Getenv(envTUNEchoOnly) == "1"
+	queues, _ := strconv.Atoi(os.Getenv(envTUNQueues))
 	// The kernel loopback baseline runs here too: a new namespace's lo
 	// is down.
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
@@ -122,7 +126,7 @@ func tunChild() {
 	var res []tunResult
 	for _, mtu := range mtus {
 		for _, noOffload := range tunOffloadModes() {
-			r := tunResult{MTU: mtu, Offloads: "off"}
+			r := tunResult{MTU: mtu, Queues: max(queues, 1), Offloads: "off"}
 			if perr != nil {
 				r.PerfErr = perr.Error()
 			}
@@ -212,7 +216,12 @@ var (
 // loopback echo, TUN echo, kernel loopback discard, TUN discard. With
 // echoOnly only IPv4 echo through the TUN runs (the stall count).
 func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, rounds int, total int64, r *tunResult) error {
-	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(tunAddr4), NoOffload: noOffload})
+	queues := r.Queues
+	if noOffload {
+		queues = 1 // several queues need offloads
+		r.Queues = 1
+	}
+	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(tunAddr4), NoOffload: noOffload, Queues: queues})
 	if err != nil {
 		return err
 	}

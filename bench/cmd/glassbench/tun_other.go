@@ -4,7 +4,7 @@ package main
 
 const envTUNChild = "GLASSBENCH_TUN_CHILD"
 
-func runTUN(mtus []int, rounds int, total int64) ([]tunResult, string) {
+func runTUN(mtus []int, queues, rounds int, total int64) ([]tunResult, string) {
 	return nil, "skipped: TUN needs Linux"
 }
 

@@ -11,6 +11,7 @@ import (
 // agreed with the kernel ("off" without).
 type tunResult struct {
 	MTU      int
+	Queues   int
 	Offloads string
 	Rows     []tunRow
 	Err      string
@@ -48,7 +49,11 @@ func medianPerMB(v []perMB) (sys, ctx float64) {
 
 // tunRowName is a TUN row's name in the tables.
 func tunRowName(r tunResult, row tunRow) string {
-	return fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d, offloads %s, %s", r.MTU, r.Offloads, row.Name)
+	q := ""
+	if r.Queues > 1 {
+		q = fmt.Sprintf(", %d queues", r.Queues)
+	}
+	return fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d%s, offloads %s, %s", r.MTU, q, r.Offloads, row.Name)
 }
 
 // tunSection prints the TUN rows: each kind of transfer through the TUN
@@ -56,7 +61,7 @@ func tunRowName(r tunResult, row tunRow) string {
 // system calls and context switches per MB of each.
 func tunSection(out io.Writer, c config) error {
 	fmt.Fprintf(out, "\n== TCP through a TUN (kernel client -> TUN -> glassnet) beside kernel loopback in the same namespace, %d MiB per transfer, MB/s, medians of %d rounds\n", c.tcpBytes>>20, c.rounds)
-	res, why := runTUN(c.tunMTUs, c.rounds, c.tcpBytes)
+	res, why := runTUN(c.tunMTUs, c.tunQueues, c.rounds, c.tcpBytes)
 	if why != "" {
 		fmt.Fprintln(out, "kernel -> TUN -> glassnet:", why)
 		return nil
