@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/glassnet/glassnet/netstack"
@@ -39,6 +41,17 @@ func tunOffloadModes() []bool {
 // only there. It returns a reason instead when that is not possible.
 func runTUN(mtus []int, queues, rounds int, total int64) ([]tunResult, string) {
 	return runTUNChild(mtus, queues, rounds, total, false)
+}
+
+// envTUNRows, when set, names the TUN rows to run, comma-separated
+// ("IPv4,IPv6"), for profiles of one kind of transfer.
+const envTUNRows = "GLASSBENCH_TUN_ROWS"
+
+// tunKind is one row of the TUN table while it is measured.
+type tunKind struct {
+	row           tunRow
+	echo, discard func(ctx context.Context) (net.Conn, error)
+	kernel        *tcpTarget
 }
 
 // envTUNQueues is tun.Config.Queues in the child.
@@ -267,11 +280,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 	at := func(a netip.Addr, port uint16) func(ctx context.Context) (net.Conn, error) {
 		return dialers[netip.AddrPortFrom(a, port)]
 	}
-	kinds := []struct {
-		row           tunRow
-		echo, discard func(ctx context.Context) (net.Conn, error)
-		kernel        *tcpTarget
-	}{
+	kinds := []tunKind{
 		{tunRow{Name: "IPv4"}, at(a4, 7), at(a4, 9), kts.v4},
 		{tunRow{Name: "IPv6"}, at(a6, 7), at(a6, 9), kts.v6},
 		{tunRow{Name: "IPv4, io.Copy servers"}, at(a4, 17), at(a4, 19), kts.copy4},
@@ -279,13 +288,20 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 	if echoOnly {
 		kinds = kinds[:1]
 	}
+	if only := os.Getenv(envTUNRows); only != "" {
+		kinds = slices.DeleteFunc(kinds, func(k tunKind) bool { return !slices.Contains(strings.Split(only, ","), k.row.Name) })
+	}
 	// One transfer, with its cost per MB when perf counters are open.
-	measure := func(path string, dial func(ctx context.Context) (net.Conn, error), echo bool) (v float64, cost perMB, counted bool, err error) {
+	measure := func(path, row string, dial func(ctx context.Context) (net.Conn, error), echo bool) (v float64, cost perMB, counted bool, err error) {
 		var before perfCounts
 		if ps != nil {
 			before, _ = ps.Read()
 		}
-		labeled(path, func() { v, err = bulk(dial, total, echo) })
+		kind := "discard"
+		if echo {
+			kind = "echo"
+		}
+		pprof.Do(context.Background(), pprof.Labels("path", path, "row", row, "kind", kind), func(context.Context) { v, err = bulk(dial, total, echo) })
 		if ps != nil && err == nil {
 			if after, rerr := ps.Read(); rerr == nil {
 				dc := after.Sub(before)
@@ -303,7 +319,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 			k := &kinds[i]
 			row := &k.row
 			if !echoOnly {
-				v, cost, ok, err := measure("kernel", k.kernel.echo, true)
+				v, cost, ok, err := measure("kernel", row.Name, k.kernel.echo, true)
 				if err != nil {
 					kfailed = append(kfailed, "kernel loopback echo ("+row.Name+"): "+err.Error())
 				} else {
@@ -313,7 +329,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 					}
 				}
 			}
-			v, cost, ok, err := measure("tun", k.echo, true)
+			v, cost, ok, err := measure("tun", row.Name, k.echo, true)
 			row.Tally.add(err)
 			if err == nil {
 				row.Echo = append(row.Echo, v)
@@ -324,7 +340,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 			if echoOnly {
 				continue
 			}
-			v, cost, ok, err = measure("kernel", k.kernel.discard, false)
+			v, cost, ok, err = measure("kernel", row.Name, k.kernel.discard, false)
 			if err != nil {
 				kfailed = append(kfailed, "kernel loopback discard ("+row.Name+"): "+err.Error())
 			} else {
@@ -333,7 +349,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 					row.KernelDiscPerMB = append(row.KernelDiscPerMB, cost)
 				}
 			}
-			v, cost, ok, err = measure("tun", k.discard, false)
+			v, cost, ok, err = measure("tun", row.Name, k.discard, false)
 			row.Tally.add(err)
 			if err == nil {
 				row.Discard = append(row.Discard, v)
