@@ -8,7 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
-// The tests in this file check glassnet patch 3 in third_party/gvisor
+// The tests in this file check glassnet patch 4 in third_party/gvisor
 // (PATCHES.md there): gVisor's pooled chunks are no longer cleared when
 // they are handed out, and still no stale byte of an earlier user is ever
 // readable through a view.

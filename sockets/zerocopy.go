@@ -20,7 +20,7 @@ import (
 // kernel sockets. Into any other writer the views' bytes go as they are
 // (io.Discard takes them without a copy); from any other reader the bytes
 // are read straight into views that go to the send queue, one copy instead
-// of two. Both need glassnet patch 4 in third_party/gvisor.
+// of two. Both need glassnet patch 5 in third_party/gvisor.
 //
 // The trace and the call log see the same recv and send calls as with
 // Read and Write; the events say the bytes moved by reference. With call
@@ -228,7 +228,7 @@ func (c *Conn) writeViews(buf *buffer.Buffer) (int64, error) {
 
 // sendViews is one send (flags 0) of buf's bytes by reference: it returns
 // once some are in the send buffer, and trims them from buf. copied says
-// the endpoint read the bytes instead (a gVisor without patch 4).
+// the endpoint read the bytes instead (a gVisor without patch 5).
 func (s *Sockets) sendViews(cancel <-chan struct{}, so *socket, buf *buffer.Buffer) (n int, copied bool, err error) {
 	var (
 		w   int64

@@ -85,7 +85,7 @@ func newChunk(size int) *chunk {
 			data: make([]byte, size),
 		}
 	} else {
-		// glassnet patch 3: a pooled chunk is not cleared here. Its
+		// glassnet patch 4: a pooled chunk is not cleared here. Its
 		// bytes are readable only between a view's read and write
 		// indexes, and write moves only over bytes written (Write,
 		// ReadFrom, copy) or cleared (View.Grow), so stale bytes are

@@ -563,7 +563,7 @@ type Payloader interface {
 // instead of being read: PayloadBuffer returns references to its first n
 // bytes (n <= Len()) without consuming them; the caller of Write learns
 // from its count how many were queued. A stream endpoint's Write queues
-// those views as they are. (glassnet patch 4)
+// those views as they are. (glassnet patch 5)
 type BufferPayloader interface {
 	Payloader
 	PayloadBuffer(n int) buffer.Buffer

@@ -644,7 +644,7 @@ func (d PacketData) ReadTo(dst io.Writer, peek bool) (int, error) {
 			return
 		}
 		var n int
-		// glassnet patch 4: a buffer.ViewWriter takes the view by
+		// glassnet patch 5: a buffer.ViewWriter takes the view by
 		// reference.
 		if vw, ok := dst.(buffer.ViewWriter); ok {
 			n, err = vw.WriteView(v)

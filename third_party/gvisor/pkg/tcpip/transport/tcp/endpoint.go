@@ -1630,7 +1630,7 @@ func (e *Endpoint) readFromPayloader(p tcpip.Payloader, opts tcpip.WriteOptions,
 	if avail == 0 {
 		return payload, nil
 	}
-	// glassnet patch 4: views handed over are queued as they are.
+	// glassnet patch 5: views handed over are queued as they are.
 	if bp, ok := p.(tcpip.BufferPayloader); ok {
 		return bp.PayloadBuffer(avail), nil
 	}
