@@ -69,10 +69,12 @@ func TestTUNMultiQueueEcho(t *testing.T) {
 		t.Logf("packets per queue %v; stack: %d in, %d out, drops %+v", q, s.PacketsIn, s.PacketsOut, s.Drops)
 		// The stack writes each flow on its own queue, and the kernel
 		// answers on the queue a flow was written on: with 16 flows
-		// each queue carries a good share (written all on queue 0,
-		// only the first packets of each flow reach queue 1).
-		if len(q) != 2 || min(q[0], q[1]) < (q[0]+q[1])/8 {
-			t.Errorf("packets per queue %v: want both queues to carry at least an eighth", q)
+		// each queue carries at least one flow, a sixteenth of the
+		// packets, unless the hash put all 16 on one (a chance of
+		// 2^-15). Written all on queue 0, only the first packets of
+		// each flow reach queue 1: under 1%.
+		if len(q) != 2 || min(q[0], q[1]) < (q[0]+q[1])/32 {
+			t.Errorf("packets per queue %v: want both queues to carry at least 1/32", q)
 		}
 		for reason, n := range s.Drops {
 			if n != 0 {
