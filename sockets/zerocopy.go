@@ -73,8 +73,9 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 
 // ReadFrom implements io.ReaderFrom on a stream socket: it sends what r
 // yields until io.EOF (a nil error) or an error. From a stream Conn this
-// is r.WriteTo(c); from any other reader the bytes are read into views
-// that go to the send queue as they are.
+// is r.WriteTo(c); from any other reader the bytes are read into a 64 KiB
+// view that goes to the send queue as it is when a read filled more than
+// half of it (a shorter read is copied into a view of its size).
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if src, ok := r.(*Conn); ok {
 		return src.WriteTo(c)
@@ -82,13 +83,34 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	if !c.so.stream() || c.s.hooks.Load() != nil {
 		return io.Copy(writerOnly{c}, r)
 	}
-	var total int64
+	var (
+		total int64
+		v     *buffer.View
+	)
+	defer func() {
+		if v != nil {
+			v.Release()
+		}
+	}()
 	for {
-		v := buffer.NewView(buffer.MaxChunkSize)
-		v.GrowUnzeroed(buffer.MaxChunkSize)
+		if v == nil {
+			v = buffer.NewView(buffer.MaxChunkSize)
+			v.GrowUnzeroed(buffer.MaxChunkSize)
+		}
 		n, rerr := r.Read(v.AsSlice())
-		v.CapLength(max(n, 0))
-		buf := buffer.MakeWithView(v)
+		n = max(n, 0)
+		var buf buffer.Buffer
+		if n > buffer.MaxChunkSize/2 {
+			// The view itself goes to the send queue.
+			v.CapLength(n)
+			buf = buffer.MakeWithView(v)
+			v = nil
+		} else if n > 0 {
+			// A short read is copied into a view of its size: a
+			// 64 KiB chunk per small read would hold the send
+			// buffer's memory many times over until it is acked.
+			buf = buffer.MakeWithData(v.AsSlice()[:n])
+		}
 		var err error
 		if n > 0 {
 			var m int64

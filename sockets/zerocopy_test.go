@@ -165,6 +165,33 @@ func TestConnCopyProxy(t *testing.T) {
 // onlyReader hides everything of a reader but Read.
 type onlyReader struct{ io.Reader }
 
+// shortReader reads at most 1000 bytes at a time.
+type shortReader struct{ r io.Reader }
+
+func (s shortReader) Read(p []byte) (int, error) { return s.r.Read(p[:min(len(p), 1000)]) }
+
+// TestConnReadFromShortReads: a reader that yields a little at a time
+// still delivers every byte through ReadFrom (each read is copied into a
+// view of its size).
+func TestConnReadFromShortReads(t *testing.T) {
+	t.Parallel()
+	p := newStackPair(t, tun.PipeOptions{})
+	c, srv := connPair(t, p, nil)
+	data := randomBytes(t, 300<<10)
+	go func() {
+		n, err := io.Copy(srv, shortReader{bytes.NewReader(data)})
+		if err != nil || n != int64(len(data)) {
+			t.Errorf("io.Copy into the Conn = %d, %v; want %d", n, err, len(data))
+		}
+		srv.(*sockets.Conn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	check(t, err)
+	if !bytes.Equal(got, data) {
+		t.Fatalf("peer read %d bytes, not the %d sent", len(got), len(data))
+	}
+}
+
 // TestConnReadFrom: io.Copy from a plain reader into a Conn reads into
 // the views it sends (ReadFrom), and the peer gets every byte.
 func TestConnReadFrom(t *testing.T) {
