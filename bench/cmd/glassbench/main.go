@@ -47,6 +47,7 @@ type config struct {
 }
 
 func main() {
+	childMain()
 	if os.Getenv(envTUNChild) == "1" {
 		tunChild()
 		return
@@ -62,7 +63,7 @@ func run(args []string, out io.Writer) error {
 	var c config
 	fs.BoolVar(&c.short, "short", false, "a quick run (fewer rounds, shorter measurements) for CI")
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per measurement; the table shows medians (0: 5, or 3 with -short)")
-	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle", "sections to run, comma-separated: tcp, ws, allocs, idle, stalls")
+	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle,many,scale", "sections to run, comma-separated: tcp, ws, allocs, idle, many, scale, stalls")
 	fs.IntVar(&c.transfers, "transfers", 200, "echo transfers per path in the stalls section")
 	fs.IntVar(&c.stallMiB, "stall-mib", 32, "MiB per echo transfer in the stalls section")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +110,20 @@ func run(args []string, out io.Writer) error {
 		t0 := time.Now()
 		if err := idleSection(out, c); err != nil {
 			return fmt.Errorf("idle: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "many") {
+		t0 := time.Now()
+		if err := manySection(out, c); err != nil {
+			return fmt.Errorf("many: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "scale") {
+		t0 := time.Now()
+		if err := scaleSection(out, c); err != nil {
+			return fmt.Errorf("scale: %w", err)
 		}
 		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
 	}

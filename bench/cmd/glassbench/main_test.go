@@ -13,6 +13,7 @@ import (
 // TestMain lets the test binary be the TUN rows' child process, as the
 // command is: runTUN re-executes os.Executable in a new namespace.
 func TestMain(m *testing.M) {
+	childMain()
 	if os.Getenv(envTUNChild) == "1" {
 		tunChild()
 		return
