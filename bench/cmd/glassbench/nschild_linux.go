@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -34,6 +36,9 @@ const (
 	envNSParams = "GLASSBENCH_NS_PARAMS" // its parameters, JSON
 	envNSParent = "GLASSBENCH_NS_PARENT" // the parent's network namespace
 	envServer   = "GLASSBENCH_SERVER"    // a server process's serverSpec, JSON
+	// envProfile names a directory: each server process writes its CPU
+	// profile there as NET-APP.pprof when it exits.
+	envProfile = "GLASSBENCH_SERVER_PROFILE"
 )
 
 // nsSections are the sections that run in a namespace child.
@@ -247,6 +252,17 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 		go serveTCP(l, true)
 	default:
 		return fmt.Errorf("unknown server %q", s.App)
+	}
+	if dir := os.Getenv(envProfile); dir != "" {
+		f, err := os.Create(filepath.Join(dir, s.Net+"-"+s.App+".pprof"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintln(out, serverReadyMsg, l.Addr())
 	sc := bufio.NewScanner(in)
