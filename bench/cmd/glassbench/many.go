@@ -41,9 +41,9 @@ type manyRow struct {
 	// broke (each also ends its connection).
 	Stalled, Failed int
 	FirstErr        string
-	Server, Client  usage
-	Note            string // the row could not run, or part of it failed
-	StackStats      string // the server stack's counters after the first stall
+	cost
+	Note       string // the row could not run, or part of it failed
+	StackStats string // the server stack's counters after the first stall
 }
 
 // manyRows are the rows, each a server process in the child's namespace;
@@ -94,7 +94,7 @@ func printMany(out io.Writer, p manyParams, rows []manyRow) error {
 		}
 	}
 	w := table(out)
-	fmt.Fprintln(w, "path\tconns\tmsgs/s\tx gorilla\tp50\tp99\tstalled\tfailed\tserver CPU/msg\tclient CPU/msg\tclient share\t")
+	fmt.Fprintln(w, "path\tconns\tmsgs/s\tx gorilla\tp50\tp99\tstalled\tfailed\tretransmits\tserver CPU/msg\tclient CPU/msg\tclient share\t")
 	var notes []string
 	for _, r := range rows {
 		if r.Note != "" {
@@ -103,17 +103,20 @@ func printMany(out io.Writer, p manyParams, rows []manyRow) error {
 		if r.FirstErr != "" {
 			notes = append(notes, r.Name+": first failure: "+r.FirstErr)
 		}
+		if n := r.Retrans.note(); n != "" {
+			notes = append(notes, r.Name+": "+n)
+		}
 		if r.StackStats != "" && r.StackStats != "{}" {
 			notes = append(notes, r.Name+": server stack counters after the first stall: "+r.StackStats)
 		}
 		if len(r.Rates) == 0 {
-			fmt.Fprintf(w, "%s\t%d\t-\t\t\t\t%d\t%d\t\t\t\t\n", r.Name, r.Conns, r.Stalled, r.Failed)
+			fmt.Fprintf(w, "%s\t%d\t-\t\t\t\t%d\t%d\t\t\t\t\t\n", r.Name, r.Conns, r.Stalled, r.Failed)
 			continue
 		}
 		m := median(r.Rates)
-		fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%v\t%v\t%d\t%d\t%s\t%s\t%s\t\n", r.Name, r.Conns, m, ratio(m, base),
+		fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%v\t%v\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.Name, r.Conns, m, ratio(m, base),
 			medianDur(r.P50s).Round(time.Microsecond), medianDur(r.P99s).Round(time.Microsecond),
-			r.Stalled, r.Failed, cpuPer(r.Server.CPU, float64(r.Msgs), "µs", 1e3), cpuPer(r.Client.CPU, float64(r.Msgs), "µs", 1e3), share(r.Client.CPU, r.Server.CPU))
+			r.Stalled, r.Failed, r.Retrans, cpuPer(r.Server.CPU, float64(r.Msgs), "µs", 1e3), cpuPer(r.Client.CPU, float64(r.Msgs), "µs", 1e3), share(r.Client.CPU, r.Server.CPU))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -124,7 +127,8 @@ func printMany(out io.Writer, p manyParams, rows []manyRow) error {
 	fmt.Fprintln(out, "(each server is a process of its own in the namespace; CPU is user+system time of that process over the measured rounds, per message;")
 	fmt.Fprintln(out, " the client is one process for every row: nonblocking sockets on", p.Workers, "threads with epoll, one write and one read per message;")
 	fmt.Fprintln(out, " client share is the client's part of the CPU the client and the server used together. Kernel work is charged to whichever")
-	fmt.Fprintln(out, " process's system call did it: on loopback, the sender's write runs the receiver's TCP input too)")
+	fmt.Fprintln(out, " process's system call did it: on loopback, the sender's write runs the receiver's TCP input too;")
+	fmt.Fprintln(out, " retransmits: TCP segments glassnet's stack / the kernel (the client's side, or both sides on loopback) sent again)")
 
 	fmt.Fprintf(out, "\nsystem calls per message, by kind (server process alone; then the client)\n")
 	w = table(out)

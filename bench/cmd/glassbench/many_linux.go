@@ -49,27 +49,31 @@ func manyChild(params []byte) (any, error) {
 			}
 		}
 	}()
-	cperf, cperfErr := openSysCounts(0)
-	if cperf != nil {
-		defer cperf.Close()
-	}
+	var ms []*meter
 	for _, r := range manyRows {
 		t := &target{row: manyRow{Name: r.name}}
 		ts = append(ts, t)
-		if cperfErr != nil {
-			t.row.Client.SysErr = cperfErr.Error()
-		}
 		srv, err := startServer(r.spec)
 		if err != nil {
 			t.row.Note = err.Error()
 			continue
 		}
 		t.srv = srv
-		t.m = &meter{srv: srv, cperf: cperf}
+		t.m = &meter{srv: srv}
+		ms = append(ms, t.m)
 		if t.m.sperf, err = openSysCounts(srv.pid()); err != nil {
 			t.row.Server.SysErr = err.Error()
 		}
-		t.cl, err = dialEchoClient(srv.addr, p.Conns, p.Size, p.Workers)
+	}
+	closeCounts, cperfErr := countClient(ms...)
+	defer closeCounts()
+	for _, t := range ts {
+		t.row.Client.SysErr = cperfErr
+		if t.srv == nil {
+			continue
+		}
+		var err error
+		t.cl, err = dialEchoClient(t.srv.addr, p.Conns, p.Size, p.Workers)
 		if err != nil {
 			t.row.Note = err.Error()
 			continue
@@ -90,7 +94,7 @@ func manyChild(params []byte) (any, error) {
 			}
 			t.m.start()
 			res := t.cl.round(p.Dur, p.Drain)
-			if err := t.m.stop(&t.row.Server, &t.row.Client); err != nil {
+			if err := t.m.stop(&t.row.cost); err != nil {
 				t.row.Note = err.Error()
 			}
 			t.row.addRound(res)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,19 +16,13 @@ type serverSpec struct {
 	Net, App string
 }
 
-// sysCounts are system calls and context switches of one process over an
-// interval: all of them, and those of the kinds in sysKinds.
-type sysCounts struct {
-	Syscalls, CtxSwitches uint64
-	Named                 map[string]uint64
-}
-
-// sysKinds are the system calls counted by name, as tracepoints
-// (sys_enter_NAME); the rest show as "other".
+// sysKinds are the system calls counted by name, with the tracepoints
+// sys_enter_NAME (perfcount_linux.go); the rest show as "other".
 var sysKinds = []string{"read", "write", "readv", "writev", "recvmmsg", "sendmmsg", "epoll_pwait", "epoll_wait", "futex", "nanosleep"}
 
-func (a sysCounts) add(b sysCounts) sysCounts {
-	r := sysCounts{Syscalls: a.Syscalls + b.Syscalls, CtxSwitches: a.CtxSwitches + b.CtxSwitches, Named: maps.Clone(a.Named)}
+// addCounts is a plus b, counter by counter.
+func addCounts(a, b perfCounts) perfCounts {
+	r := perfCounts{Syscalls: a.Syscalls + b.Syscalls, CtxSwitches: a.CtxSwitches + b.CtxSwitches, Named: maps.Clone(a.Named)}
 	if r.Named == nil {
 		r.Named = map[string]uint64{}
 	}
@@ -37,19 +32,18 @@ func (a sysCounts) add(b sysCounts) sysCounts {
 	return r
 }
 
-func (a sysCounts) sub(b sysCounts) sysCounts {
-	r := sysCounts{Syscalls: a.Syscalls - b.Syscalls, CtxSwitches: a.CtxSwitches - b.CtxSwitches, Named: map[string]uint64{}}
-	for k, v := range a.Named {
-		r.Named[k] = v - b.Named[k]
-	}
-	return r
-}
-
 // usage is what one process spent over the measured intervals of a row.
 type usage struct {
 	CPU    time.Duration // user + system
-	Sys    sysCounts
-	SysErr string // why Sys could not be counted, if it could not
+	Sys    perfCounts    // system calls and context switches
+	SysErr string        // why Sys could not be counted, if it could not
+}
+
+// cost is what a row's measurements cost: the server process, the client
+// process and the TCP retransmissions over their intervals.
+type cost struct {
+	Server, Client usage
+	Retrans        retransCounts
 }
 
 // sysColumns is the header of a table of system calls per unit of work:
@@ -67,7 +61,7 @@ func sysCells(u usage, n float64) string {
 	var b strings.Builder
 	var named uint64
 	for _, k := range sysKinds {
-		v := u.Sys.Named[k]
+		v := u.Sys.Named["sys_enter_"+k]
 		named += v
 		fmt.Fprintf(&b, "%s\t", perUnit(float64(v), n))
 	}
@@ -89,4 +83,108 @@ func perUnit(v, n float64) string {
 		return fmt.Sprintf("%.2f", x)
 	}
 	return fmt.Sprintf("%.0f", x)
+}
+
+// retransCounts are TCP retransmissions over an interval: Stack counts
+// the segments glassnet's stack retransmitted (TLP and RTO: its tail loss
+// probes and retransmission timeouts); Kernel the segments the kernel
+// retransmitted in the namespace, the client's side of a glassnet row
+// and both sides of a loopback one. LinkDrops are the packets the
+// namespace's interfaces dropped (rx_dropped and tx_dropped: a TUN's
+// queue to the stack full, a veth's), StackDrops those glassnet's stack
+// dropped at its device (netstack.Stats.Dropped), GVisorDrops those
+// gVisor dropped inside (Stats().DroppedPackets: a TCP endpoint's segment
+// queue full, among others).
+//
+// KernelDup counts the segments the kernel received a second time (it
+// answered with a D-SACK: TCPDSACKOldSent and TCPDSACKOfoSent), so
+// retransmissions that were not needed; KernelRTO its retransmission
+// timeouts (TCPTimeouts) and KernelUndo the recoveries it undid as
+// spurious (TCPLossUndo).
+type retransCounts struct {
+	Stack, TLP, RTO                    uint64
+	Kernel                             uint64
+	LinkDrops, StackDrops, GVisorDrops uint64
+	KernelDup, KernelRTO, KernelUndo   uint64
+}
+
+func (a retransCounts) add(b retransCounts) retransCounts {
+	return retransCounts{a.Stack + b.Stack, a.TLP + b.TLP, a.RTO + b.RTO, a.Kernel + b.Kernel,
+		a.LinkDrops + b.LinkDrops, a.StackDrops + b.StackDrops, a.GVisorDrops + b.GVisorDrops,
+		a.KernelDup + b.KernelDup, a.KernelRTO + b.KernelRTO, a.KernelUndo + b.KernelUndo}
+}
+
+func (a retransCounts) sub(b retransCounts) retransCounts {
+	return retransCounts{a.Stack - b.Stack, a.TLP - b.TLP, a.RTO - b.RTO, a.Kernel - b.Kernel,
+		a.LinkDrops - b.LinkDrops, a.StackDrops - b.StackDrops, a.GVisorDrops - b.GVisorDrops,
+		a.KernelDup - b.KernelDup, a.KernelRTO - b.KernelRTO, a.KernelUndo - b.KernelUndo}
+}
+
+// note describes what the table's retransmits and drops columns leave
+// out, "" when there is nothing to add.
+func (a retransCounts) note() string {
+	if a.Stack == 0 && a.StackDrops == 0 && a.GVisorDrops == 0 && a.KernelRTO == 0 {
+		return ""
+	}
+	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d tail loss probe recoveries, %d retransmission timeouts; "+
+		"%d packets dropped at its device, %d inside gVisor; the kernel: %d segments received twice, %d retransmission timeouts, %d undone as spurious",
+		a.Stack, a.TLP, a.RTO, a.StackDrops, a.GVisorDrops, a.KernelDup, a.KernelRTO, a.KernelUndo)
+}
+
+// String is "glassnet/kernel" retransmitted segments.
+func (a retransCounts) String() string {
+	return fmt.Sprintf("%d/%d", a.Stack, a.Kernel)
+}
+
+// snmpValue finds field in the table proto of /proc/net/snmp's or
+// /proc/net/netstat's text b: a line of field names and a line of values,
+// both starting "proto:".
+func snmpValue(b []byte, proto, field string) (uint64, error) {
+	var names []string
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), proto+":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if names == nil {
+			names = f
+			continue
+		}
+		if len(f) != len(names) {
+			return 0, fmt.Errorf("snmp: %s has %d names and %d values", proto, len(names), len(f))
+		}
+		for i, n := range names {
+			if n == field {
+				return strconv.ParseUint(f[i], 10, 64)
+			}
+		}
+		return 0, fmt.Errorf("snmp: no %s %s", proto, field)
+	}
+	return 0, fmt.Errorf("snmp: no %s table", proto)
+}
+
+// devDrops sums the receive and transmit drop counts of every interface
+// in b, the text of /proc/net/dev: two header lines, then
+// "name: rx bytes packets errs drop ... tx bytes packets errs drop ...".
+func devDrops(b []byte) (uint64, error) {
+	var n uint64
+	for line := range strings.Lines(string(b)) {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || strings.Contains(name, "|") {
+			continue // a header line
+		}
+		f := strings.Fields(rest)
+		if len(f) < 12 {
+			return 0, fmt.Errorf("net/dev: %s has %d fields", strings.TrimSpace(name), len(f))
+		}
+		for _, i := range []int{3, 11} {
+			v, err := strconv.ParseUint(f[i], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("net/dev: %s: %w", strings.TrimSpace(name), err)
+			}
+			n += v
+		}
+	}
+	return n, nil
 }

@@ -192,7 +192,8 @@ func addVeth() error {
 // "ready ADDR", and answers commands on in, one per line, until in ends:
 // "cpu" is answered with the process's CPU time (user+system) in
 // nanoseconds; "stats" with the stack's counters (JSON, "{}" without a
-// stack).
+// stack); "tcp" with the stack's TCP retransmission counters (a
+// retransCounts, JSON, zero without a stack).
 func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 	var s serverSpec
 	if err := json.Unmarshal(spec, &s); err != nil {
@@ -270,6 +271,16 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 		switch sc.Text() {
 		case "cpu":
 			fmt.Fprintln(out, int64(processCPU()))
+		case "tcp":
+			var r retransCounts
+			if st != nil {
+				gs := st.Stack().Stats()
+				t := gs.TCP
+				r = retransCounts{Stack: t.Retransmits.Value(), TLP: t.TLPRecovery.Value(), RTO: t.Timeouts.Value(),
+					StackDrops: st.Stats().Dropped(), GVisorDrops: gs.DroppedPackets.Value()}
+			}
+			b, _ := json.Marshal(r)
+			fmt.Fprintf(out, "%s\n", b)
 		case "stats":
 			var b []byte
 			if st != nil {
@@ -371,6 +382,58 @@ func (p *serverProc) cpu() (time.Duration, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return time.Duration(n), err
+}
+
+// retrans is the server stack's retransmission counters so far (zero
+// for a server on the kernel's stack).
+func (p *serverProc) retrans() (retransCounts, error) {
+	var r retransCounts
+	s, err := p.ask("tcp")
+	if err == nil {
+		err = json.Unmarshal([]byte(s), &r)
+	}
+	return r, err
+}
+
+// kernelRetrans fills in the kernel's counters of r from this network
+// namespace's /proc/net/snmp and /proc/net/netstat.
+func kernelRetrans(r *retransCounts) error {
+	snmp, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return err
+	}
+	netstat, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return err
+	}
+	var v [5]uint64
+	for i, f := range []struct {
+		b           []byte
+		proto, name string
+	}{
+		{snmp, "Tcp", "RetransSegs"},
+		{netstat, "TcpExt", "TCPDSACKOldSent"},
+		{netstat, "TcpExt", "TCPDSACKOfoSent"},
+		{netstat, "TcpExt", "TCPTimeouts"},
+		{netstat, "TcpExt", "TCPLossUndo"},
+	} {
+		if v[i], err = snmpValue(f.b, f.proto, f.name); err != nil {
+			return err
+		}
+	}
+	r.Kernel, r.KernelDup, r.KernelRTO, r.KernelUndo = v[0], v[1]+v[2], v[3], v[4]
+	return nil
+}
+
+// linkDrops is the packets dropped by every interface in this network
+// namespace so far, received and sent (/proc/net/dev follows the reading
+// process's namespace; /sys/class/net would show the host's).
+func linkDrops() (uint64, error) {
+	b, err := os.ReadFile("/proc/net/dev")
+	if err != nil {
+		return 0, err
+	}
+	return devDrops(b)
 }
 
 // stats is the server's stack counters as JSON ("{}" without a stack).

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -37,9 +39,9 @@ type bulkRow struct {
 	Conns int
 	Rates []float64 // bytes per second echoed, per round
 	Bytes int64     // bytes echoed in all rounds
-	// Server and Client over the transfers of every round; CPU per GB
-	// is (Server.CPU + Client.CPU) / Bytes.
-	Server, Client usage
+	// cost over the transfers of every round; CPU per GB is
+	// (Server.CPU + Client.CPU) / Bytes.
+	cost
 	// Tally counts the transfers (one per connection per round); a
 	// stalled or failed one echoed less than its share.
 	Tally tally
@@ -48,10 +50,10 @@ type bulkRow struct {
 
 // connRow is one server's connection rate over every round.
 type connRow struct {
-	Name           string
-	Rates          []float64 // connections per second, per round
-	Conns          int64     // connections opened, upgraded and closed in all rounds
-	Server, Client usage
+	Name  string
+	Rates []float64 // connections per second, per round
+	Conns int64     // connections opened, upgraded and closed in all rounds
+	cost
 	// Tally counts every attempt; a stalled or failed one opened no
 	// connection.
 	Tally tally
@@ -69,16 +71,33 @@ const (
 	connBaseline = connKernel
 )
 
-func scaleParamsFor(c config) scaleParams {
+// envScaleConns replaces the bulk rows' connection counts (for example
+// "1000" to profile that row alone).
+const envScaleConns = "GLASSBENCH_SCALE_CONNS"
+
+func scaleParamsFor(c config) (scaleParams, error) {
 	p := scaleParams{Total: 512 << 20, ConnCounts: []int{1, 10, 100, 1000}, Rounds: c.rounds, ConnDur: 2 * time.Second, ConnWorkers: 16}
 	if c.short {
 		p.Total, p.ConnDur = 64<<20, 500*time.Millisecond
 	}
-	return p
+	if v := os.Getenv(envScaleConns); v != "" {
+		p.ConnCounts = nil
+		for f := range strings.SplitSeq(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return p, fmt.Errorf("%s=%q: want connection counts of at least 1, comma-separated", envScaleConns, v)
+			}
+			p.ConnCounts = append(p.ConnCounts, n)
+		}
+	}
+	return p, nil
 }
 
 func scaleSection(out io.Writer, c config) error {
-	p := scaleParamsFor(c)
+	p, err := scaleParamsFor(c)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\n== Scale: bulk TCP echo, %d MiB per measurement split evenly across 1 to %d connections; then new WebSocket connections per second (rows alternating, medians)\n",
 		p.Total>>20, p.ConnCounts[len(p.ConnCounts)-1])
 	var res scaleResult
@@ -100,20 +119,23 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 		}
 	}
 	w := table(out)
-	fmt.Fprintln(w, "conns\tpath\tMB/s\tx kernel\tCPU s/GB\tx kernel\tserver s/GB\tclient s/GB\tserver syscalls/MB\tstalled/transfers\t")
+	fmt.Fprintln(w, "conns\tpath\tMB/s\tx kernel\tCPU s/GB\tx kernel\tserver s/GB\tclient s/GB\tserver syscalls/MB\tretransmits\tlink drops\tstalled/transfers\t")
 	var notes []string
 	for _, r := range res.Bulk {
 		k := kernel[r.Conns]
 		m := median(r.Rates)
 		cpu, kcpu := cpuPerGB(r), cpuPerGB(k)
-		fmt.Fprintf(w, "%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Conns, r.Path, m/1e6, ratio(m, median(k.Rates)),
+		fmt.Fprintf(w, "%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", r.Conns, r.Path, m/1e6, ratio(m, median(k.Rates)),
 			secs(cpu), ratio(kcpu, cpu), secs(perGB(r.Server.CPU, r.Bytes)), secs(perGB(r.Client.CPU, r.Bytes)),
-			sysPerMB(r.Server, r.Bytes), r.Tally)
+			sysPerMB(r.Server, r.Bytes), r.Retrans, r.Retrans.LinkDrops, r.Tally)
 		if r.Note != "" {
 			notes = append(notes, fmt.Sprintf("%s, %d conns: %s", r.Path, r.Conns, r.Note))
 		}
 		if r.Tally.First != "" {
 			notes = append(notes, fmt.Sprintf("%s, %d conns: first failure: %s", r.Path, r.Conns, r.Tally.First))
+		}
+		if n := r.Retrans.note(); n != "" {
+			notes = append(notes, fmt.Sprintf("%s, %d conns: %s", r.Path, r.Conns, n))
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -124,7 +146,8 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 	}
 	fmt.Fprintln(out, "(every server runs serveTCP's 256 KiB read/write loop in a process of its own; the client is one process for both paths;")
 	fmt.Fprintln(out, " GB is 1e9 bytes echoed; CPU is user+system time of the server and client processes during the transfers;")
-	fmt.Fprintln(out, " the CPU ratio is the kernel's CPU per GB over this row's: above 1.00x costs less than the kernel)")
+	fmt.Fprintln(out, " the CPU ratio is the kernel's CPU per GB over this row's: above 1.00x costs less than the kernel;")
+	fmt.Fprintln(out, " retransmits: TCP segments glassnet's stack / the kernel (the client's side, or both sides on loopback) sent again)")
 
 	fmt.Fprintf(out, "\nnew WebSocket connections per second, %d opened at once, %v per measurement: TCP connect, accept, opening handshake, close (ratio to %s)\n",
 		p.ConnWorkers, p.ConnDur, connBaseline)
@@ -138,17 +161,20 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 		}
 	}
 	w = table(out)
-	fmt.Fprintln(w, "path\tconn/s\tx glassnet loopback\tx gorilla\tserver CPU/conn\tclient CPU/conn\tclient share\tstalled/attempts\t")
+	fmt.Fprintln(w, "path\tconn/s\tx glassnet loopback\tx gorilla\tserver CPU/conn\tclient CPU/conn\tclient share\tretransmits\tstalled/attempts\t")
 	notes = nil
 	for _, r := range res.Connect {
 		m := median(r.Rates)
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, m, ratio(m, base), ratio(m, gor),
-			cpuPer(r.Server.CPU, float64(r.Conns), "µs", 1e3), cpuPer(r.Client.CPU, float64(r.Conns), "µs", 1e3), share(r.Client.CPU, r.Server.CPU), r.Tally)
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, m, ratio(m, base), ratio(m, gor),
+			cpuPer(r.Server.CPU, float64(r.Conns), "µs", 1e3), cpuPer(r.Client.CPU, float64(r.Conns), "µs", 1e3), share(r.Client.CPU, r.Server.CPU), r.Retrans, r.Tally)
 		if r.Note != "" {
 			notes = append(notes, r.Name+": "+r.Note)
 		}
 		if r.Tally.First != "" {
 			notes = append(notes, r.Name+": first failure: "+r.Tally.First)
+		}
+		if n := r.Retrans.note(); n != "" {
+			notes = append(notes, r.Name+": "+n)
 		}
 	}
 	if err := w.Flush(); err != nil {

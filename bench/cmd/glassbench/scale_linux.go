@@ -19,11 +19,13 @@ type meter struct {
 	sperf *perfSet
 	cperf *perfSet
 
-	s0, c0 sysCounts
+	s0, c0 perfCounts
 	serr   error
 	cerr   error
 	scpu0  time.Duration
 	ccpu0  time.Duration
+	r0     retransCounts
+	rerr   error
 }
 
 func (m *meter) start() {
@@ -34,28 +36,48 @@ func (m *meter) start() {
 	if m.cperf != nil {
 		m.c0, m.cerr = m.cperf.Read()
 	}
+	m.r0, m.rerr = m.retrans()
 	m.scpu0, _ = m.srv.cpu()
 	m.ccpu0 = processCPU()
 }
 
-// stop adds the interval since start to server and client.
-func (m *meter) stop(server, client *usage) error {
+func (m *meter) retrans() (retransCounts, error) {
+	r, err := m.srv.retrans()
+	if err != nil {
+		return r, err
+	}
+	if err = kernelRetrans(&r); err != nil {
+		return r, err
+	}
+	r.LinkDrops, err = linkDrops()
+	return r, err
+}
+
+// stop adds the interval since start to server and client, and the
+// retransmissions to rt.
+func (m *meter) stop(c *cost) error {
+	server, client := &c.Server, &c.Client
 	ccpu := processCPU()
 	scpu, err := m.srv.cpu()
 	if err != nil {
 		return fmt.Errorf("server CPU: %w", err)
 	}
+	r1, err := m.retrans()
+	if err = errors.Join(m.rerr, err); err != nil {
+		return fmt.Errorf("retransmissions: %w", err)
+	}
+	c.Retrans = c.Retrans.add(r1.sub(m.r0))
 	server.CPU += scpu - m.scpu0
 	client.CPU += ccpu - m.ccpu0
-	read := func(p *perfSet, before sysCounts, berr error, u *usage) {
+	read := func(p *perfSet, before perfCounts, berr error, u *usage) {
 		if p == nil {
 			return
 		}
 		if berr == nil {
-			var after sysCounts
+			var after perfCounts
 			after, berr = p.Read()
 			if berr == nil {
-				u.Sys = u.Sys.add(after.sub(before))
+				u.Sys = addCounts(u.Sys, after.Sub(before))
 				return
 			}
 		}
@@ -66,6 +88,24 @@ func (m *meter) stop(server, client *usage) error {
 	return nil
 }
 
+// countClient opens the client's system call counters for meters. Call it
+// after the servers have started: the counters are inherited by every
+// thread and process this one starts later, so a server started after
+// them would be counted as the client too. It returns why they could not
+// be opened ("" when they were) and how to close them.
+func countClient(meters ...*meter) (func(), string) {
+	p, err := openSysCounts(0)
+	if err != nil {
+		return func() {}, err.Error()
+	}
+	for _, m := range meters {
+		if m != nil {
+			m.cperf = p
+		}
+	}
+	return func() { p.Close() }, ""
+}
+
 // scaleChild runs the scale section's measurements in the namespace.
 func scaleChild(params []byte) (any, error) {
 	var p scaleParams
@@ -74,10 +114,6 @@ func scaleChild(params []byte) (any, error) {
 	}
 	if err := nsSetup(); err != nil {
 		return nil, err
-	}
-	cperf, cperfErr := openSysCounts(0)
-	if cperf != nil {
-		defer cperf.Close()
 	}
 	type target struct {
 		name  string
@@ -95,7 +131,7 @@ func scaleChild(params []byte) (any, error) {
 			return t
 		}
 		t.srv = srv
-		t.m = &meter{srv: srv, cperf: cperf}
+		t.m = &meter{srv: srv}
 		if t.m.sperf, err = openSysCounts(srv.pid()); err != nil {
 			t.noteU = err.Error()
 		}
@@ -115,6 +151,7 @@ func scaleChild(params []byte) (any, error) {
 
 	// Bulk echo.
 	bulkTs := []*target{start(bulkKernel, serverSpec{"kernel", "tcp-echo"}), start(bulkTUN, serverSpec{"tun", "tcp-echo"})}
+	closeCounts, cperfErr := countClient(bulkTs[0].m, bulkTs[1].m)
 	rows := map[[2]int]*bulkRow{}
 	for _, n := range p.ConnCounts {
 		for i, t := range bulkTs {
@@ -122,9 +159,7 @@ func scaleChild(params []byte) (any, error) {
 			if t.noteU != "" {
 				r.Server.SysErr = t.noteU
 			}
-			if cperfErr != nil {
-				r.Client.SysErr = cperfErr.Error()
-			}
+			r.Client.SysErr = cperfErr
 			rows[[2]int{n, i}] = r
 		}
 	}
@@ -136,7 +171,7 @@ func scaleChild(params []byte) (any, error) {
 				if t.srv == nil {
 					continue
 				}
-				bytes, el, err := bulkConns(t.srv.addr, n, p.Total, t.m, &r.Server, &r.Client, &r.Tally)
+				bytes, el, err := bulkConns(t.srv.addr, n, p.Total, t.m, &r.cost, &r.Tally)
 				if err != nil {
 					r.Note = err.Error()
 					continue
@@ -154,20 +189,21 @@ func scaleChild(params []byte) (any, error) {
 			res.Bulk = append(res.Bulk, *rows[[2]int{n, i}])
 		}
 	}
+	closeCounts()
 	stopAll(bulkTs)
 
 	// Connections per second.
 	connTs := []*target{start(connTUN, serverSpec{"tun", "glassnet-ws"}), start(connKernel, serverSpec{"kernel", "glassnet-ws"}), start(connGorilla, serverSpec{"kernel", "gorilla-ws"})}
 	defer stopAll(connTs)
+	closeCounts, cperfErr = countClient(connTs[0].m, connTs[1].m, connTs[2].m)
+	defer closeCounts()
 	crows := make([]connRow, len(connTs))
 	for i, t := range connTs {
 		crows[i] = connRow{Name: t.name, Note: t.note}
 		if t.noteU != "" {
 			crows[i].Server.SysErr = t.noteU
 		}
-		if cperfErr != nil {
-			crows[i].Client.SysErr = cperfErr.Error()
-		}
+		crows[i].Client.SysErr = cperfErr
 	}
 	for round := range p.Rounds {
 		for k := range connTs {
@@ -176,7 +212,7 @@ func scaleChild(params []byte) (any, error) {
 			if t.srv == nil {
 				continue
 			}
-			n, el, err := connRate(t.srv.addr, p.ConnDur, p.ConnWorkers, t.m, &r.Server, &r.Client, &r.Tally)
+			n, el, err := connRate(t.srv.addr, p.ConnDur, p.ConnWorkers, t.m, &r.cost, &r.Tally)
 			if err != nil {
 				r.Note = err.Error()
 				continue
@@ -192,9 +228,9 @@ func scaleChild(params []byte) (any, error) {
 // bulkConns opens n connections to the echo server at addr, then sends
 // total/n bytes on each at once and reads them back. It returns the bytes
 // echoed (on every connection, stalled or not) and the time from the
-// start until the last connection ended; CPU and system calls over that
-// time go to server and client, and every connection's transfer to tl.
-func bulkConns(addr string, n int, total int64, m *meter, server, client *usage, tl *tally) (int64, time.Duration, error) {
+// start until the last connection ended; what that time cost goes to cs,
+// and every connection's transfer to tl.
+func bulkConns(addr string, n int, total int64, m *meter, cs *cost, tl *tally) (int64, time.Duration, error) {
 	share := total / int64(n)
 	ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
 	defer cancel()
@@ -262,7 +298,7 @@ func bulkConns(addr string, n int, total int64, m *meter, server, client *usage,
 		})
 	}
 	wg.Wait()
-	if err := m.stop(server, client); err != nil {
+	if err := m.stop(cs); err != nil {
 		return 0, 0, err
 	}
 	for _, err := range errs {
@@ -278,7 +314,7 @@ func bulkConns(addr string, n int, total int64, m *meter, server, client *usage,
 // connRate opens WebSocket connections to addr for dur, workers at a time,
 // each closed as soon as the server's 101 is in; it returns how many it
 // completed and the time taken, and counts every attempt in tl.
-func connRate(addr string, dur time.Duration, workers int, m *meter, server, client *usage, tl *tally) (int64, time.Duration, error) {
+func connRate(addr string, dur time.Duration, workers int, m *meter, cs *cost, tl *tally) (int64, time.Duration, error) {
 	var (
 		n  atomic.Int64
 		wg sync.WaitGroup
@@ -306,7 +342,7 @@ func connRate(addr string, dur time.Duration, workers int, m *meter, server, cli
 	}
 	wg.Wait()
 	el := time.Since(start)
-	if err := m.stop(server, client); err != nil {
+	if err := m.stop(cs); err != nil {
 		return 0, 0, err
 	}
 	for _, t := range tls {
