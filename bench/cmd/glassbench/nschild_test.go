@@ -125,9 +125,9 @@ func TestPrintMany(t *testing.T) {
 	}
 	out := b.String()
 	for _, want := range []string{
-		"0.50x",              // 20000 / 40000
-		"  7       2",        // stalled, failed
-		"50.00 µs", "17%",    // server CPU per message; client share 10/(10+50)
+		"0.50x",           // 20000 / 40000
+		"  7       2",     // stalled, failed
+		"50.00 µs", "17%", // server CPU per message; client share 10/(10+50)
 		"5/0",                // retransmits
 		"did not start: EOF", // the row that could not run
 		"first failure: read: connection reset by peer",
