@@ -94,7 +94,7 @@ func printMany(out io.Writer, p manyParams, rows []manyRow) error {
 		}
 	}
 	w := table(out)
-	fmt.Fprintln(w, "path\tconns\tmsgs/s\tx gorilla\tp50\tp99\tstalled\tfailed\tretransmits\tserver CPU/msg\tclient CPU/msg\tclient share\t")
+	fmt.Fprintln(w, "path\tconns\tmsgs/s\tx gorilla\tp50\tp99\tstalled\tfailed\tretransmits\tserver CPU/msg\tclient CPU/msg\tclient share\tclient cores\t")
 	var notes []string
 	for _, r := range rows {
 		if r.Note != "" {
@@ -110,13 +110,13 @@ func printMany(out io.Writer, p manyParams, rows []manyRow) error {
 			notes = append(notes, r.Name+": server stack counters after the first stall: "+r.StackStats)
 		}
 		if len(r.Rates) == 0 {
-			fmt.Fprintf(w, "%s\t%d\t-\t\t\t\t%d\t%d\t\t\t\t\t\n", r.Name, r.Conns, r.Stalled, r.Failed)
+			fmt.Fprintf(w, "%s\t%d\t-\t\t\t\t%d\t%d\t\t\t\t\t\t\n", r.Name, r.Conns, r.Stalled, r.Failed)
 			continue
 		}
 		m := median(r.Rates)
-		fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%v\t%v\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.Name, r.Conns, m, ratio(m, base),
+		fmt.Fprintf(w, "%s\t%d\t%.0f\t%s\t%v\t%v\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, r.Conns, m, ratio(m, base),
 			medianDur(r.P50s).Round(time.Microsecond), medianDur(r.P99s).Round(time.Microsecond),
-			r.Stalled, r.Failed, r.Retrans, cpuPer(r.Server.CPU, float64(r.Msgs), "µs", 1e3), cpuPer(r.Client.CPU, float64(r.Msgs), "µs", 1e3), share(r.Client.CPU, r.Server.CPU))
+			r.Stalled, r.Failed, r.Retrans, cpuPer(r.Server.CPU, float64(r.Msgs), "µs", 1e3), cpuPer(r.Client.CPU, float64(r.Msgs), "µs", 1e3), share(r.Client.CPU, r.Server.CPU), cores(r.Client.CPU, r.Wall))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -126,7 +126,8 @@ func printMany(out io.Writer, p manyParams, rows []manyRow) error {
 	}
 	fmt.Fprintln(out, "(each server is a process of its own in the namespace; CPU is user+system time of that process over the measured rounds, per message;")
 	fmt.Fprintln(out, " the client is one process for every row: nonblocking sockets on", p.Workers, "threads with epoll, one write and one read per message;")
-	fmt.Fprintln(out, " client share is the client's part of the CPU the client and the server used together. Kernel work is charged to whichever")
+	fmt.Fprintln(out, " client share is the client's part of the CPU the client and the server used together, client cores its CPU time per second")
+	fmt.Fprintln(out, " of the rounds (2 cores in all, shared with the server and the machine's other work). Kernel work is charged to whichever")
 	fmt.Fprintln(out, " process's system call did it: on loopback, the sender's write runs the receiver's TCP input too;")
 	fmt.Fprintln(out, " retransmits: TCP segments glassnet's stack / the kernel (the client's side, or both sides on loopback) sent again)")
 
@@ -158,6 +159,14 @@ func cpuPer(cpu time.Duration, n float64, unit string, scale float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f %s", float64(cpu)/n/scale, unit)
+}
+
+// cores is cpu per second of wall.
+func cores(cpu, wall time.Duration) string {
+	if wall <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", cpu.Seconds()/wall.Seconds())
 }
 
 // share is a's part of a+b, in percent.

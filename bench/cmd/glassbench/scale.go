@@ -76,7 +76,7 @@ const (
 const envScaleConns = "GLASSBENCH_SCALE_CONNS"
 
 func scaleParamsFor(c config) (scaleParams, error) {
-	p := scaleParams{Total: 512 << 20, ConnCounts: []int{1, 10, 100, 1000}, Rounds: c.rounds, ConnDur: 2 * time.Second, ConnWorkers: 16}
+	p := scaleParams{Total: 256 << 20, ConnCounts: []int{1, 10, 100, 1000}, Rounds: c.rounds, ConnDur: 2 * time.Second, ConnWorkers: 16}
 	if c.short {
 		p.Total, p.ConnDur = 64<<20, 500*time.Millisecond
 	}
