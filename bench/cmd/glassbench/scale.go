@@ -161,12 +161,13 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 		}
 	}
 	w = table(out)
-	fmt.Fprintln(w, "path\tconn/s\tx glassnet loopback\tx gorilla\tserver CPU/conn\tclient CPU/conn\tclient share\tretransmits\tstalled/attempts\t")
+	fmt.Fprintln(w, "path\tconn/s\tx glassnet loopback\tx gorilla\tserver CPU/conn\tclient CPU/conn\tclient share\tserver syscalls/conn\tretransmits\tstalled/attempts\t")
 	notes = nil
 	for _, r := range res.Connect {
 		m := median(r.Rates)
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, m, ratio(m, base), ratio(m, gor),
-			cpuPer(r.Server.CPU, float64(r.Conns), "µs", 1e3), cpuPer(r.Client.CPU, float64(r.Conns), "µs", 1e3), share(r.Client.CPU, r.Server.CPU), r.Retrans, r.Tally)
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, m, ratio(m, base), ratio(m, gor),
+			cpuPer(r.Server.CPU, float64(r.Conns), "µs", 1e3), cpuPer(r.Client.CPU, float64(r.Conns), "µs", 1e3), share(r.Client.CPU, r.Server.CPU),
+			sysPer(r.Server, float64(r.Conns)), r.Retrans, r.Tally)
 		if r.Note != "" {
 			notes = append(notes, r.Name+": "+r.Note)
 		}
@@ -205,9 +206,13 @@ func secs(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
-func sysPerMB(u usage, bytes int64) string {
-	if u.SysErr != "" || u.Sys.Syscalls == 0 || bytes <= 0 {
+func sysPerMB(u usage, bytes int64) string { return sysPer(u, float64(bytes)/1e6) }
+
+// sysPer is u's system calls per unit of work, "-" when they were not
+// counted.
+func sysPer(u usage, n float64) string {
+	if u.SysErr != "" || u.Sys.Syscalls == 0 || n <= 0 {
 		return "-"
 	}
-	return perUnit(float64(u.Sys.Syscalls), float64(bytes)/1e6)
+	return perUnit(float64(u.Sys.Syscalls), n)
 }
