@@ -12,6 +12,12 @@
 //     all driven by the same client;
 //   - heap allocations and bytes per message of each server;
 //   - memory and goroutines per idle connection of each server;
+//   - many (root): 64 B WebSocket echo on 1,000 connections, kernel client ->
+//     TUN and -> veth -> AF_PACKET to glassnet, against gorilla and glassnet
+//     on loopback, with system calls per message by kind (many.go);
+//   - scale (root): bulk echo over 1 to 1,000 connections, throughput and
+//     CPU per GB, TUN against loopback, and WebSocket connections per
+//     second (scale.go);
 //   - with -only stalls: how many of N bulk echo transfers over each
 //     glassnet path stall (the in-memory pair and the TUN, offloads off
 //     and on), and their median speed.
