@@ -85,14 +85,15 @@ func perUnit(v, n float64) string {
 	return fmt.Sprintf("%.0f", x)
 }
 
-// retransCounts are TCP retransmissions over an interval: Stack counts
-// the segments glassnet's stack retransmitted (TLP and RTO: its tail loss
-// probes and retransmission timeouts); Kernel the segments the kernel
-// retransmitted in the namespace, the client's side of a glassnet row
-// and both sides of a loopback one. LinkDrops are the packets the
-// namespace's interfaces dropped (rx_dropped and tx_dropped: a TUN's
-// queue to the stack full, a veth's), StackDrops those glassnet's stack
-// dropped at its device (netstack.Stats.Dropped), GVisorDrops those
+// retransCounts are TCP retransmissions over an interval. Stack counts
+// the segments glassnet's stack retransmitted; Recoveries the times it
+// entered SACK recovery, Spurious the recoveries it found needless (a
+// D-SACK came back), RTO its retransmission timeouts. Kernel counts the
+// segments the kernel retransmitted in the namespace, the client's side
+// of a glassnet row and both sides of a loopback one. LinkDrops are the
+// packets the namespace's interfaces dropped (rx_dropped and tx_dropped:
+// a TUN's queue to the stack full, a veth's), StackDrops those glassnet's
+// stack dropped at its device (netstack.Stats.Dropped), GVisorDrops those
 // gVisor dropped inside (Stats().DroppedPackets: a TCP endpoint's segment
 // queue full, among others).
 //
@@ -102,22 +103,37 @@ func perUnit(v, n float64) string {
 // timeouts (TCPTimeouts) and KernelUndo the recoveries it undid as
 // spurious (TCPLossUndo).
 type retransCounts struct {
-	Stack, TLP, RTO                    uint64
+	Stack, Recoveries, Spurious, RTO   uint64
 	Kernel                             uint64
 	LinkDrops, StackDrops, GVisorDrops uint64
 	KernelDup, KernelRTO, KernelUndo   uint64
 }
 
+// fields lists the counters, for add and sub.
+func (a *retransCounts) fields() []*uint64 {
+	return []*uint64{&a.Stack, &a.Recoveries, &a.Spurious, &a.RTO, &a.Kernel, &a.LinkDrops, &a.StackDrops, &a.GVisorDrops,
+		&a.KernelDup, &a.KernelRTO, &a.KernelUndo}
+}
+
 func (a retransCounts) add(b retransCounts) retransCounts {
-	return retransCounts{a.Stack + b.Stack, a.TLP + b.TLP, a.RTO + b.RTO, a.Kernel + b.Kernel,
-		a.LinkDrops + b.LinkDrops, a.StackDrops + b.StackDrops, a.GVisorDrops + b.GVisorDrops,
-		a.KernelDup + b.KernelDup, a.KernelRTO + b.KernelRTO, a.KernelUndo + b.KernelUndo}
+	bf := b.fields()
+	for i, f := range a.fields() {
+		*f += *bf[i]
+	}
+	return a
 }
 
 func (a retransCounts) sub(b retransCounts) retransCounts {
-	return retransCounts{a.Stack - b.Stack, a.TLP - b.TLP, a.RTO - b.RTO, a.Kernel - b.Kernel,
-		a.LinkDrops - b.LinkDrops, a.StackDrops - b.StackDrops, a.GVisorDrops - b.GVisorDrops,
-		a.KernelDup - b.KernelDup, a.KernelRTO - b.KernelRTO, a.KernelUndo - b.KernelUndo}
+	bf := b.fields()
+	for i, f := range a.fields() {
+		*f -= *bf[i]
+	}
+	return a
+}
+
+// String is "glassnet/kernel" retransmitted segments.
+func (a retransCounts) String() string {
+	return fmt.Sprintf("%d/%d", a.Stack, a.Kernel)
 }
 
 // note describes what the table's retransmits and drops columns leave
@@ -126,14 +142,9 @@ func (a retransCounts) note() string {
 	if a.Stack == 0 && a.StackDrops == 0 && a.GVisorDrops == 0 && a.KernelRTO == 0 {
 		return ""
 	}
-	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d tail loss probe recoveries, %d retransmission timeouts; "+
+	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d SACK recoveries (%d found spurious), %d retransmission timeouts; "+
 		"%d packets dropped at its device, %d inside gVisor; the kernel: %d segments received twice, %d retransmission timeouts, %d undone as spurious",
-		a.Stack, a.TLP, a.RTO, a.StackDrops, a.GVisorDrops, a.KernelDup, a.KernelRTO, a.KernelUndo)
-}
-
-// String is "glassnet/kernel" retransmitted segments.
-func (a retransCounts) String() string {
-	return fmt.Sprintf("%d/%d", a.Stack, a.Kernel)
+		a.Stack, a.Recoveries, a.Spurious, a.RTO, a.StackDrops, a.GVisorDrops, a.KernelDup, a.KernelRTO, a.KernelUndo)
 }
 
 // snmpValue finds field in the table proto of /proc/net/snmp's or

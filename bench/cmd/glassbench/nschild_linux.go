@@ -276,7 +276,7 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 			if st != nil {
 				gs := st.Stack().Stats()
 				t := gs.TCP
-				r = retransCounts{Stack: t.Retransmits.Value(), TLP: t.TLPRecovery.Value(), RTO: t.Timeouts.Value(),
+				r = retransCounts{Stack: t.Retransmits.Value(), Recoveries: t.SACKRecovery.Value(), Spurious: t.SpuriousRecovery.Value(), RTO: t.Timeouts.Value(),
 					StackDrops: st.Stats().Dropped(), GVisorDrops: gs.DroppedPackets.Value()}
 			}
 			b, _ := json.Marshal(r)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +216,34 @@ func TestScaleParamsConns(t *testing.T) {
 		if _, err := scaleParamsFor(config{rounds: 1}); err == nil {
 			t.Errorf("%s=%q: want an error", envScaleConns, bad)
 		}
+	}
+}
+
+// TestRetransCounts checks that add and sub carry every counter, so a
+// counter added to the struct but not to fields shows up here.
+func TestRetransCounts(t *testing.T) {
+	t.Parallel()
+	var a retransCounts
+	v := reflect.ValueOf(&a).Elem()
+	for i := range v.NumField() {
+		v.Field(i).SetUint(uint64(10 * (i + 1)))
+	}
+	twice := a.add(a)
+	back := twice.sub(a)
+	tv, bv := reflect.ValueOf(twice), reflect.ValueOf(back)
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		if got, want := tv.Field(i).Uint(), 2*v.Field(i).Uint(); got != want {
+			t.Errorf("add: %s = %d, want %d", name, got, want)
+		}
+		if got, want := bv.Field(i).Uint(), v.Field(i).Uint(); got != want {
+			t.Errorf("sub: %s = %d, want %d", name, got, want)
+		}
+	}
+	if n := (retransCounts{}).note(); n != "" {
+		t.Errorf("note of nothing: %q", n)
+	}
+	if n := (retransCounts{Stack: 3, Recoveries: 2, Spurious: 1, KernelDup: 3}).note(); !strings.Contains(n, "3 segments retransmitted, 2 SACK recoveries (1 found spurious)") || !strings.Contains(n, "3 segments received twice") {
+		t.Errorf("note: %q", n)
 	}
 }
