@@ -266,3 +266,22 @@ func TestScaleChild(t *testing.T) {
 		}
 	}
 }
+
+// TestNSChildUnprivileged checks that without root the sections say they
+// were skipped and why, instead of failing.
+func TestNSChildUnprivileged(t *testing.T) {
+	netnstest.RunUnprivileged(t, func(t *testing.T) {
+		var rows []manyRow
+		why := runNSChild("many", manyParams{Conns: 1, Size: 64, Dur: time.Millisecond, Rounds: 1, Workers: 1}, &rows)
+		if !strings.HasPrefix(why, "skipped: needs root") {
+			t.Fatalf("runNSChild without root: %q, want a skip that names root", why)
+		}
+		var out strings.Builder
+		if err := manySection(&out, config{rounds: 1, short: true}); err != nil {
+			t.Fatalf("manySection without root: %v", err)
+		}
+		if !strings.Contains(out.String(), "many: skipped") {
+			t.Errorf("output lacks the skip:\n%s", out.String())
+		}
+	})
+}
