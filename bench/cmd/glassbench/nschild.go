@@ -91,8 +91,10 @@ func perUnit(v, n float64) string {
 // D-SACK came back), RTO its retransmission timeouts. Kernel counts the
 // segments the kernel retransmitted in the namespace, the client's side
 // of a glassnet row and both sides of a loopback one. LinkDrops are the
-// packets the namespace's interfaces dropped (rx_dropped and tx_dropped:
-// a TUN's queue to the stack full, a veth's), StackDrops those glassnet's
+// packets the namespace's interfaces dropped, LinkTxDrops those of them
+// on the way out of an interface (tx_dropped: on a TUN, the kernel's
+// queue to the stack full) and the rest on the way in (rx_dropped: on a
+// TUN, packets the stack wrote that the kernel dropped), StackDrops those glassnet's
 // stack dropped at its device (netstack.Stats.Dropped), GVisorDrops those
 // gVisor dropped inside (Stats().DroppedPackets: a TCP endpoint's segment
 // queue full, among others).
@@ -103,15 +105,16 @@ func perUnit(v, n float64) string {
 // timeouts (TCPTimeouts) and KernelUndo the recoveries it undid as
 // spurious (TCPLossUndo).
 type retransCounts struct {
-	Stack, Recoveries, Spurious, RTO   uint64
-	Kernel                             uint64
-	LinkDrops, StackDrops, GVisorDrops uint64
-	KernelDup, KernelRTO, KernelUndo   uint64
+	Stack, Recoveries, Spurious, RTO uint64
+	Kernel                           uint64
+	LinkDrops, LinkTxDrops           uint64
+	StackDrops, GVisorDrops          uint64
+	KernelDup, KernelRTO, KernelUndo uint64
 }
 
 // fields lists the counters, for add and sub.
 func (a *retransCounts) fields() []*uint64 {
-	return []*uint64{&a.Stack, &a.Recoveries, &a.Spurious, &a.RTO, &a.Kernel, &a.LinkDrops, &a.StackDrops, &a.GVisorDrops,
+	return []*uint64{&a.Stack, &a.Recoveries, &a.Spurious, &a.RTO, &a.Kernel, &a.LinkDrops, &a.LinkTxDrops, &a.StackDrops, &a.GVisorDrops,
 		&a.KernelDup, &a.KernelRTO, &a.KernelUndo}
 }
 
@@ -139,12 +142,13 @@ func (a retransCounts) String() string {
 // note describes what the table's retransmits and drops columns leave
 // out, "" when there is nothing to add.
 func (a retransCounts) note() string {
-	if a.Stack == 0 && a.StackDrops == 0 && a.GVisorDrops == 0 && a.KernelRTO == 0 {
+	if a.Stack == 0 && a.StackDrops == 0 && a.GVisorDrops == 0 && a.KernelRTO == 0 && a.LinkDrops == 0 {
 		return ""
 	}
 	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d SACK recoveries (%d found spurious), %d retransmission timeouts; "+
-		"%d packets dropped at its device, %d inside gVisor; the kernel: %d segments received twice, %d retransmission timeouts, %d undone as spurious",
-		a.Stack, a.Recoveries, a.Spurious, a.RTO, a.StackDrops, a.GVisorDrops, a.KernelDup, a.KernelRTO, a.KernelUndo)
+		"%d packets dropped at its device, %d inside gVisor; the kernel: %d segments received twice, %d retransmission timeouts, %d undone as spurious; "+
+		"links: %d packets dropped on the way out of an interface, %d on the way in",
+		a.Stack, a.Recoveries, a.Spurious, a.RTO, a.StackDrops, a.GVisorDrops, a.KernelDup, a.KernelRTO, a.KernelUndo, a.LinkTxDrops, a.LinkDrops-a.LinkTxDrops)
 }
 
 // snmpValue finds field in the table proto of /proc/net/snmp's or
@@ -178,8 +182,7 @@ func snmpValue(b []byte, proto, field string) (uint64, error) {
 // devDrops sums the receive and transmit drop counts of every interface
 // in b, the text of /proc/net/dev: two header lines, then
 // "name: rx bytes packets errs drop ... tx bytes packets errs drop ...".
-func devDrops(b []byte) (uint64, error) {
-	var n uint64
+func devDrops(b []byte) (rx, tx uint64, err error) {
 	for line := range strings.Lines(string(b)) {
 		name, rest, ok := strings.Cut(line, ":")
 		if !ok || strings.Contains(name, "|") {
@@ -187,15 +190,17 @@ func devDrops(b []byte) (uint64, error) {
 		}
 		f := strings.Fields(rest)
 		if len(f) < 12 {
-			return 0, fmt.Errorf("net/dev: %s has %d fields", strings.TrimSpace(name), len(f))
+			return 0, 0, fmt.Errorf("net/dev: %s has %d fields", strings.TrimSpace(name), len(f))
 		}
-		for _, i := range []int{3, 11} {
-			v, err := strconv.ParseUint(f[i], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("net/dev: %s: %w", strings.TrimSpace(name), err)
-			}
-			n += v
+		r, err := strconv.ParseUint(f[3], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("net/dev: %s: %w", strings.TrimSpace(name), err)
 		}
+		t, err := strconv.ParseUint(f[11], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("net/dev: %s: %w", strings.TrimSpace(name), err)
+		}
+		rx, tx = rx+r, tx+t
 	}
-	return n, nil
+	return rx, tx, nil
 }

@@ -428,10 +428,10 @@ func kernelRetrans(r *retransCounts) error {
 // linkDrops is the packets dropped by every interface in this network
 // namespace so far, received and sent (/proc/net/dev follows the reading
 // process's namespace; /sys/class/net would show the host's).
-func linkDrops() (uint64, error) {
+func linkDrops() (rx, tx uint64, err error) {
 	b, err := os.ReadFile("/proc/net/dev")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	return devDrops(b)
 }

@@ -64,15 +64,14 @@ const netDevText = `Inter-|   Receive                                           
 
 func TestDevDrops(t *testing.T) {
 	t.Parallel()
-	n, err := devDrops([]byte(netDevText))
-	if err != nil || n != 43 {
-		t.Fatalf("devDrops = %d, %v; want 43 (3 received on lo, 40 sent on gbt0)", n, err)
+	rx, tx, err := devDrops([]byte(netDevText))
+	if err != nil || rx != 3 || tx != 40 {
+		t.Fatalf("devDrops = %d, %d, %v; want 3 received (on lo) and 40 sent (on gbt0)", rx, tx, err)
 	}
-	if _, err := devDrops([]byte("  gbt0: 1 2 3\n")); err == nil {
-		t.Error("a short line: want an error")
-	}
-	if _, err := devDrops([]byte("  gbt0: 1 2 3 x 5 6 7 8 9 10 11 12\n")); err == nil {
-		t.Error("a drop count that is not a number: want an error")
+	for _, bad := range []string{"  gbt0: 1 2 3\n", "  gbt0: 1 2 3 x 5 6 7 8 9 10 11 12\n", "  gbt0: 1 2 3 4 5 6 7 8 9 10 11 y\n"} {
+		if _, _, err := devDrops([]byte(bad)); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
 	}
 }
 

@@ -49,7 +49,8 @@ func (m *meter) retrans() (retransCounts, error) {
 	if err = kernelRetrans(&r); err != nil {
 		return r, err
 	}
-	r.LinkDrops, err = linkDrops()
+	rx, tx, err := linkDrops()
+	r.LinkDrops, r.LinkTxDrops = rx+tx, tx
 	return r, err
 }
 
