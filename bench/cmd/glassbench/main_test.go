@@ -13,6 +13,7 @@ import (
 // TestMain lets the test binary be the TUN rows' child process, as the
 // command is: runTUN re-executes os.Executable in a new namespace.
 func TestMain(m *testing.M) {
+	childMain()
 	if os.Getenv(envTUNChild) == "1" {
 		tunChild()
 		return
@@ -33,6 +34,7 @@ func TestRunShort(t *testing.T) {
 	for _, want := range []string{
 		"kernel loopback", "stalls", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet",
 		"glassnet / best peer", "allocs", "KB/conn", "glassnet/userspace",
+		"== Many connections", "== Scale",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
