@@ -171,6 +171,10 @@ func (s *sender) shouldSchedulePTO() bool {
 		s.ep.scoreboard.Sacked() == 0
 }
 
+// ptoSlack is what a probe timeout adds to twice the SRTT when more than
+// one segment is outstanding (glassnet patch 6).
+const ptoSlack = 2 * time.Millisecond
+
 // schedulePTO schedules the probe timeout as defined in
 // https://tools.ietf.org/html/draft-ietf-tcpm-rack-08#section-7.5.1.
 //
@@ -183,6 +187,15 @@ func (s *sender) schedulePTO() {
 		pto = s.rtt.TCPRTTState.SRTT * 2
 		if s.Outstanding == 1 {
 			pto += wcDelayedACKTimeout
+		} else {
+			// glassnet patch 6: allow for the peer's and the
+			// host's scheduling, as Linux does
+			// (tcp_schedule_loss_probe adds TCP_TIMEOUT_MIN_US,
+			// 2 ms). With the microsecond RTTs of a TUN or a
+			// veth, twice the SRTT alone is shorter than an ACK's
+			// wait for a busy CPU, and most probes retransmit
+			// segments the peer already has.
+			pto += ptoSlack
 		}
 	}
 	s.rtt.Unlock()
