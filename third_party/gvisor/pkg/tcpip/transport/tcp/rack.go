@@ -287,7 +287,13 @@ func (s *sender) detectTLPRecovery(ack seqnum.Value, rcvdSeg *segment) {
 		}
 	}
 
-	if s.rc.tlpRxtOut && s.rc.tlpHighRxt.LessThanEq(ack) {
+	// glassnet patch 7: only an ACK beyond the probe's end says that the
+	// original or the probe was lost (Linux's tcp_process_tlp_ack:
+	// after(ack, tlp_high_seq)). The ACK of the original segment itself
+	// reaches tlpHighRxt exactly and comes before the D-SACK of the
+	// probe: taking it as a loss answered every spurious probe with a
+	// smaller congestion window.
+	if s.rc.tlpRxtOut && s.rc.tlpHighRxt.LessThan(ack) {
 		// TLP episode is complete.
 		s.rc.tlpRxtOut = false
 		if !checkDSACK(rcvdSeg) {
