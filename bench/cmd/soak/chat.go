@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -30,8 +31,10 @@ import (
 // write under way when the queue overflows, and that write is given the
 // close timeout (5 s) to finish. A reader that resumes in time sees the
 // lines, then 1008; one that has not read meanwhile cannot take that write,
-// and sees the TCP connection end after the lines instead (1006). Both are
-// serve's drop; the summary counts each.
+// and sees the TCP connection end after the lines instead (1006, or a reset
+// when serve closes with the member's pongs unread). A member paused past
+// serve's keepalive is dropped by it first (1011). All are serve's drop; the
+// summary counts each.
 const (
 	chatSenders   = 3
 	chatListeners = 1
@@ -392,11 +395,21 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 			// The other members see it leave when serve is done with it.
 			select {
 			case <-s.slowLeft:
-				if websocket.IsCloseError(err, websocket.CloseAbnormalClosure) {
+				if websocket.IsCloseError(err, websocket.CloseAbnormalClosure) || errors.Is(err, syscall.ECONNRESET) {
 					// Resumed too late: pause less next time.
+					// serve's close is a reset when the
+					// member's pongs were still unread.
 					s.e.slowBacklog -= s.e.slowBacklog / 10
 					s.e.stats.op(kindSlow, 0)
-					s.e.stats.note(kindSlow, "dropped, TCP closed before 1008 could be written (1006)")
+					s.e.stats.note(kindSlow, "dropped, TCP closed before 1008 could be written (1006 or reset)")
+					return
+				}
+				if websocket.IsCloseError(err, websocket.CloseInternalServerErr) && strings.Contains(err.Error(), "keepalive") {
+					// Paused past serve's keepalive: its
+					// pong was behind the unread lines.
+					s.e.slowBacklog -= s.e.slowBacklog / 10
+					s.e.stats.op(kindSlow, 0)
+					s.e.stats.note(kindSlow, "dropped by serve's keepalive first (1011)")
 					return
 				}
 			case <-time.After(10 * time.Second):

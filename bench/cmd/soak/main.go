@@ -36,11 +36,14 @@ type config struct {
 	duration time.Duration // how long the traffic runs
 	phase    time.Duration // how long one fault set stays
 	stall    time.Duration // the longest a connection may go without progress
-	settle   time.Duration // the longest to wait for serve to come back to its baseline
-	seed     uint64
-	logDir   string // serve's output is kept here
-	verbose  bool
-	faults   []faultSet // the fault sets the phases rotate through
+	// backoffLimit is the stall limit of a connection in TCP's
+	// retransmission backoff.
+	backoffLimit time.Duration
+	settle       time.Duration // the longest to wait for serve to come back to its baseline
+	seed         uint64
+	logDir       string // serve's output is kept here
+	verbose      bool
+	faults       []faultSet // the fault sets the phases rotate through
 	// idleTimeout is serve's --idle-timeout, 0 when serve has none. A
 	// reset lost to a fault leaves a half-open connection on serve's side
 	// that only the idle timeout ends.
@@ -52,7 +55,8 @@ func main() {
 	flag.StringVar(&cfg.glassnet, "glassnet", "", "path of the glassnet binary to soak (required; bench/soak.sh builds it)")
 	flag.DurationVar(&cfg.duration, "duration", time.Minute, "how long the traffic runs")
 	flag.DurationVar(&cfg.phase, "phase", 12*time.Second, "how long each fault set stays before the next")
-	flag.DurationVar(&cfg.stall, "stall", 10*time.Second, "a connection without progress for longer than this is a failure")
+	flag.DurationVar(&cfg.stall, "stall", 10*time.Second, "a connection without progress for longer than this is a failure, unless TCP is in retransmission backoff")
+	flag.DurationVar(&cfg.backoffLimit, "backoff-limit", time.Minute, "a connection in retransmission backoff without progress for longer than this is a failure")
 	flag.DurationVar(&cfg.settle, "settle", 150*time.Second, "how long to wait after the load for serve's heap, goroutines and sockets to come back")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the traffic's sizes, contents and choices")
 	flag.StringVar(&cfg.logDir, "log-dir", os.TempDir(), "directory for serve's output (soak-serve-PID.log)")

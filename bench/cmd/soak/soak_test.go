@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glassnet/glassnet/hook"
 )
@@ -110,6 +111,66 @@ func TestServeRules(t *testing.T) {
 		}
 		if _, err := hook.ParseRules([]string{args[i+1]}); err != nil {
 			t.Errorf("%s %q: %v", args[i], args[i+1], err)
+		}
+	}
+}
+
+// TestStallOrBackoff: a connection past the stall limit is a stall unless
+// a side is in retransmission backoff; then it is a stall only past the
+// backoff limit, and progress starts it over.
+func TestStallOrBackoff(t *testing.T) {
+	for _, backoff := range []bool{false, true} {
+		s := newStats(false)
+		s.backoffLimit = time.Minute
+		s.backoff = func(*tracker) (bool, string) { return backoff, "test" }
+		tr := s.track(kindBulk, "test conn")
+		tr.waiting(true)
+		start := time.Unix(0, tr.last.Load())
+		s.judge(tr, start.Add(5*time.Second), 10*time.Second, false)
+		if s.stalls.Load() != 0 {
+			t.Fatalf("backoff %v: a stall before the limit", backoff)
+		}
+		s.judge(tr, start.Add(11*time.Second), 10*time.Second, false)
+		if got, want := s.stalls.Load(), map[bool]uint64{false: 1, true: 0}[backoff]; got != want {
+			t.Fatalf("backoff %v: %d stalls just past the limit, want %d", backoff, got, want)
+		}
+		if !backoff {
+			continue
+		}
+		s.judge(tr, start.Add(30*time.Second), 10*time.Second, false)
+		if s.stalls.Load() != 0 {
+			t.Fatal("a connection in backoff failed before the backoff limit")
+		}
+		tr.progress() // it moved: a new wait starts from here
+		s.judge(tr, time.Unix(0, tr.last.Load()).Add(11*time.Second), 10*time.Second, false)
+		s.judge(tr, time.Unix(0, tr.last.Load()).Add(61*time.Second), 10*time.Second, false)
+		if s.stalls.Load() != 1 {
+			t.Fatalf("%d stalls after 61 s in backoff without progress, want 1", s.stalls.Load())
+		}
+	}
+}
+
+// TestBackoffIn reads real ss lines: serve's side backing off (RTO 6.4 s,
+// a segment unacknowledged), and one with nothing unacknowledged.
+func TestBackoffIn(t *testing.T) {
+	serveBackoff := []string{"tcp   LAST-ACK  0      0      10.203.0.2:7       10.203.0.15:45079 -",
+		"\t reno wscale:10,7 rto:6400 rtt:1.448/1.852 mss:1420 cwnd:1 ssthresh:2 segs_out:725 segs_in:2455 unacked:1 retrans:60 timeouts:6 ca_state:Loss snd_wnd:1189888 rcv_wnd:524288"}
+	serveIdle := []string{"tcp   ESTAB      0      0      10.203.0.2:8080    10.203.0.15:59193 10",
+		"\t reno wscale:10,7 rto:200 rtt:8.585/15.408 mss:1420 cwnd:10 ssthresh:2 bytes_sent:2034708 bytes_received:2036281 segs_out:876 segs_in:1978 retrans:48 timeouts:7 snd_wnd:932864 rcv_wnd:2097152"}
+	kernel := "ESTAB 0 0 10.203.0.15:59193 10.203.0.2:8080 timer:(keepalive,2.232ms,0)\n\t ts sack bbr wscale:7,10 rto:232 rtt:29.866/41.788 ato:40 mss:1448\n"
+	kernelBackoff := "ESTAB 0 0 10.203.0.15:1 10.203.0.2:8080 timer:(on,5.1sec,4)\n\t ts sack cubic rto:3200 rtt:0.3/0.1 mss:1448 unacked:3 retrans:1/9\n"
+	for _, c := range []struct {
+		kernel string
+		rows   []string
+		want   bool
+	}{
+		{kernel, serveBackoff, true},
+		{kernel, serveIdle, false},
+		{kernelBackoff, serveIdle, true},
+		{"", nil, false},
+	} {
+		if got, why := backoffIn(c.kernel, c.rows); got != c.want {
+			t.Errorf("backoffIn(%q, %q) = %v (%s), want %v", c.kernel, c.rows, got, why, c.want)
 		}
 	}
 }

@@ -47,6 +47,11 @@ type stats struct {
 	nFirst map[string]int // how many of first are of each kind and reason
 	conns  map[*tracker]struct{}
 	stalls atomic.Uint64
+	// backoff, if set, says whether a connection past the stall limit is
+	// in TCP's retransmission backoff (and why), which it is then given
+	// until backoffLimit to leave; nil counts every one as stalled.
+	backoff      func(t *tracker) (bool, string)
+	backoffLimit time.Duration
 	// onStall, if set, is called (in its own goroutine) for each stalled
 	// connection, to record what both sides know of it.
 	onStall func(t *tracker)
@@ -116,6 +121,9 @@ type tracker struct {
 	last   atomic.Int64 // unix nanoseconds of the last progress
 	wait   atomic.Bool  // waiting for the peer: a stall counts only then
 	failed atomic.Bool  // reported as stalled once
+	// checked: past the stall limit since the last progress, and looked
+	// at; inBackoff: it was then in retransmission backoff.
+	checked, inBackoff atomic.Bool
 }
 
 // track starts following a connection; done stops it. local is the
@@ -132,7 +140,13 @@ func (s *stats) track(kind, detail string, local ...string) *tracker {
 	return t
 }
 
-func (t *tracker) progress() { t.last.Store(time.Now().UnixNano()) }
+func (t *tracker) progress() {
+	t.last.Store(time.Now().UnixNano())
+	if t.checked.Load() {
+		t.checked.Store(false)
+		t.inBackoff.Store(false)
+	}
+}
 
 // waiting says whether the connection now waits for its peer; a stall is
 // counted only while it does.
@@ -182,15 +196,59 @@ func (s *stats) watchStalls(limit time.Duration, stop <-chan struct{}) {
 			}
 			s.mu.Unlock()
 			for _, t := range ts {
-				if d := t.observe(now); d > limit && !t.failed.Swap(true) {
-					s.stalls.Add(1)
-					s.fail(t.kind, "stalled", fmt.Sprintf("%s: no progress for %v", t.detail, d.Round(time.Millisecond)))
-					if s.onStall != nil {
-						go s.onStall(t)
-					}
-				}
+				s.judge(t, now, limit, true)
 			}
 		}
+	}
+}
+
+// judge checks one connection at now: past limit it is looked at once
+// (in its own goroutine when async), and in backoff it fails past
+// backoffLimit.
+func (s *stats) judge(t *tracker, now time.Time, limit time.Duration, async bool) {
+	d := t.observe(now)
+	switch {
+	case d <= limit || t.failed.Load():
+	case !t.checked.Swap(true):
+		if async {
+			go s.checkStall(t, d)
+		} else {
+			s.checkStall(t, d)
+		}
+	case t.inBackoff.Load() && d > s.backoffLimit:
+		s.stalled(t, d, " (in retransmission backoff since the stall limit)")
+	}
+}
+
+// checkStall looks at a connection just past the stall limit: in TCP's
+// retransmission backoff it is noted and given until backoffLimit;
+// otherwise it has stalled.
+func (s *stats) checkStall(t *tracker, d time.Duration) {
+	if s.backoff != nil {
+		if ok, why := s.backoff(t); ok {
+			t.inBackoff.Store(true)
+			s.note(t.kind, "no progress past the stall limit in retransmission backoff")
+			if s.verbose {
+				fmt.Fprintf(os.Stderr, "soak: note %s: %s: no progress for %v, in retransmission backoff: %s\n", t.kind, t.detail, d.Round(time.Millisecond), why)
+			}
+			if s.onStall != nil {
+				s.onStall(t)
+			}
+			return
+		}
+	}
+	s.stalled(t, d, "")
+}
+
+// stalled fails a connection as stalled, once.
+func (s *stats) stalled(t *tracker, d time.Duration, why string) {
+	if t.failed.Swap(true) {
+		return
+	}
+	s.stalls.Add(1)
+	s.fail(t.kind, "stalled", fmt.Sprintf("%s: no progress for %v%s", t.detail, d.Round(time.Millisecond), why))
+	if s.onStall != nil {
+		go s.onStall(t)
 	}
 }
 
