@@ -4,7 +4,8 @@
 # slow member, bulk TCP echo and discard, UDP echo, connection churn) and
 # fault sets that change every phase. Prints a summary table; exits 1 when
 # a check fails. Needs root. Arguments after DURATION go to the driver
-# (bench/cmd/soak: -phase D, -stall D, -settle D, -seed N, -v).
+# (bench/cmd/soak: -phase D, -stall D, -backoff-limit D, -settle D, -seed N,
+# -faults WORDS, -v).
 #
 #	bench/soak.sh 60s
 #	bench/soak.sh 15m -v
