@@ -1,11 +1,17 @@
 package netstack
 
 import (
+	"bytes"
+	"encoding/binary"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/tun"
@@ -86,5 +92,106 @@ func TestSpuriousTailLossProbeNoRecovery(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("b did not see the end of the stream")
+	}
+}
+
+// TestTailLossProbeDSACKNotDupAck is the case of patch 7 that only a peer
+// played by hand shows: the D-SACK for the probe's copy comes in an ACK
+// that is not a duplicate ACK (the peer's window has grown meanwhile, as
+// Linux's does in a bulk transfer). It still ends the probe's episode
+// without a loss: the ACK of new data beyond the probe's end that follows
+// must not put the stack into recovery.
+func TestTailLossProbeDSACKNotDupAck(t *testing.T) {
+	t.Parallel()
+	st, dev := newSolo(t, nil)
+	p := newRawPeer(t, dev)
+	s := st.Stack()
+	var wq waiter.Queue
+	l, err := s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(16); err != nil {
+		t.Fatal(err)
+	}
+	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
+	wq.EventRegister(&we)
+	defer wq.EventUnregister(&we)
+
+	// MSS 1460, SACK permitted, window scale 7; no timestamps.
+	p.send(header.TCPFlagSyn, p.sndNxt, 0, []byte{2, 4, 0x05, 0xb4, 4, 2, 1, 3, 3, 7, 1, 1}, nil)
+	synack := p.next()
+	if synack.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
+		t.Fatalf("got flags %v, want SYN|ACK", synack.Flags())
+	}
+	if !header.ParseSynOptions(synack.Options(), true).SACKPermitted {
+		t.Fatal("the stack did not agree to SACK")
+	}
+	p.sndNxt++
+	p.rcvNxt = synack.SequenceNumber() + 1
+	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, nil, nil)
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection to accept within 10 s")
+	}
+	c, _, aerr := l.Accept(nil)
+	if aerr != nil {
+		t.Fatalf("accept: %v", aerr)
+	}
+	t.Cleanup(c.Close)
+	write := func(n int) {
+		if m, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(m) != n {
+			t.Fatalf("stack write: %d, %v", m, err)
+		}
+	}
+
+	// Three or four segments (the MSS is the stack's), none acknowledged:
+	// the stack probes by sending the last one again (within a second:
+	// it has no RTT yet).
+	start := p.rcvNxt
+	write(3 * 1400)
+	var last header.TCP
+	for p.rcvNxt != start+3*1400 {
+		last = p.next()
+	}
+	probe := p.next()
+	if probe.SequenceNumber() != last.SequenceNumber() || len(probe.Payload()) != len(last.Payload()) {
+		t.Fatalf("got seq %d len %d, want the probe: the last segment (seq %d len %d) again",
+			probe.SequenceNumber(), len(probe.Payload()), last.SequenceNumber(), len(last.Payload()))
+	}
+	end := last.SequenceNumber() + uint32(len(last.Payload()))
+	recoveries := s.Stats().TCP.SACKRecovery.Value()
+
+	// Every original arrived: the ACK of all of them, then, with a
+	// larger window, the D-SACK of the probe's copy.
+	p.send(header.TCPFlagAck, p.sndNxt, end, nil, nil)
+	p.window = 600
+	dsack := make([]byte, 12)
+	dsack[0], dsack[1] = 1, 1 // NOPs
+	dsack[2], dsack[3] = 5, 10
+	binary.BigEndian.PutUint32(dsack[4:], last.SequenceNumber())
+	binary.BigEndian.PutUint32(dsack[8:], end)
+	p.send(header.TCPFlagAck, p.sndNxt, end, dsack, nil)
+
+	// New data, acknowledged beyond the probe's end.
+	write(1000)
+	var seg header.TCP
+	for seg = p.next(); len(seg.Payload()) == 0 || seg.SequenceNumber() != end; seg = p.next() {
+	}
+	p.send(header.TCPFlagAck, p.sndNxt, end+uint32(len(seg.Payload())), nil, nil)
+
+	// One byte from the peer: the stack's ACK of it comes after it has
+	// taken everything sent before.
+	p.send(header.TCPFlagAck|header.TCPFlagPsh, p.sndNxt, end+uint32(len(seg.Payload())), nil, []byte{1})
+	p.sndNxt++
+	for p.next().AckNumber() != p.sndNxt {
+	}
+	if n := s.Stats().TCP.SACKRecovery.Value() - recoveries; n != 0 {
+		t.Errorf("the stack entered recovery %d times after a probe whose copy the peer reported with a D-SACK", n)
 	}
 }

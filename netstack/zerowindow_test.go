@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"bytes"
+	"cmp"
 	"testing"
 	"time"
 
@@ -36,6 +37,7 @@ type rawPeer struct {
 
 	edge    seqnum.Value // the furthest right edge the stack advertised
 	retreat int          // how many times an advertised edge was behind edge
+	window  uint16       // the window the peer advertises; 0 means 512
 }
 
 const (
@@ -115,7 +117,7 @@ func (p *rawPeer) next() header.TCP {
 }
 
 // send writes one segment from the peer to the stack. The peer's own
-// receive window is 64 KiB (512 << 7).
+// receive window is p.window, by default 64 KiB (512 << 7).
 func (p *rawPeer) send(flags header.TCPFlags, seq, ack uint32, opts, payload []byte) {
 	p.t.Helper()
 	thl := header.TCPMinimumSize + len(opts)
@@ -132,7 +134,7 @@ func (p *rawPeer) send(flags header.TCPFlags, seq, ack uint32, opts, payload []b
 	s := header.TCP(b[header.IPv4MinimumSize:])
 	s.Encode(&header.TCPFields{
 		SrcPort: rawPeerPort, DstPort: rawStackPort,
-		SeqNum: seq, AckNum: ack, DataOffset: uint8(thl), Flags: flags, WindowSize: 512,
+		SeqNum: seq, AckNum: ack, DataOffset: uint8(thl), Flags: flags, WindowSize: cmp.Or(p.window, 512),
 	})
 	copy(s[header.TCPMinimumSize:], opts)
 	copy(s[thl:], payload)

@@ -272,6 +272,16 @@ func (s *sender) detectTLPRecovery(ack seqnum.Value, rcvdSeg *segment) {
 		return
 	}
 
+	// glassnet patch 7: a D-SACK at or below the probe's end says that
+	// both the original and the probe arrived: the episode ends without
+	// a loss, whatever else the ACK carries (Linux's FLAG_DSACK_TLP).
+	// Step 1 below sees it only in a duplicate ACK, and the peer's ACK
+	// for the probe's copy often is not one: its window has grown.
+	if checkDSACK(rcvdSeg) && rcvdSeg.parsedOptions.SACKBlocks[0].End.LessThanEq(s.rc.tlpHighRxt) {
+		s.rc.tlpRxtOut = false
+		return
+	}
+
 	// Step 1.
 	if s.isDupAck(rcvdSeg) && ack == s.rc.tlpHighRxt {
 		var sbAboveTLPHighRxt bool
