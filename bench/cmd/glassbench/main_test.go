@@ -10,11 +10,16 @@ import (
 	"testing"
 )
 
-// TestMain lets the test binary be the TUN rows' child process, as the
-// command is: runTUN re-executes os.Executable in a new namespace.
+// TestMain lets the test binary be the TUN rows' child process and a ws
+// section's server process, as the command is: runTUN and startWSProc
+// re-execute os.Executable.
 func TestMain(m *testing.M) {
 	if os.Getenv(envTUNChild) == "1" {
 		tunChild()
+		return
+	}
+	if os.Getenv(envWSChild) != "" {
+		wsChild()
 		return
 	}
 	os.Exit(m.Run())

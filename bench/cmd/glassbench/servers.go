@@ -140,7 +140,8 @@ type wsTarget struct {
 	name  string
 	url   string
 	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
-	pair  *pair // set for the userspace stack
+	pair  *pair   // set for the userspace stack
+	proc  *wsProc // set for a server in a process of its own
 	close func()
 }
 
@@ -166,6 +167,22 @@ var serverKinds = []serverKind{
 	{"glassnet/userspace", glassnetHandler, true, glassnetIdleHandler},
 }
 
+// startWSChild starts a server on kernel sockets in a process of its own
+// (wsproc.go); a server on the userspace stack runs in this process, with
+// the client's stack, as startWS runs it.
+func startWSChild(k serverKind) (*wsTarget, error) {
+	if k.user {
+		return startWS(k)
+	}
+	p, err := startWSProc(k)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	return &wsTarget{name: k.name, url: "ws://" + p.addr + "/", dial: d.DialContext, proc: p, close: p.close}, nil
+}
+
+// startWS starts a server of kind k in this process.
 func startWS(k serverKind) (*wsTarget, error) {
 	if !k.user {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
