@@ -16,24 +16,25 @@ import (
 )
 
 // Every server echoes each message with its library's own message-level
-// API, as an application would write it. glassnet's echo reads with
-// ReadMessageInto, into a buffer the connection keeps (ReadMessage hands
-// the caller a new slice per message, gorilla's and coder's Read do too).
+// API, as an application would write it. glassnet's echo is the server
+// sketch of ws's package documentation, with the default options: it
+// reads with ReadMessageInto, into a buffer the handler keeps
+// (ReadMessage hands the caller a new slice per message, gorilla's and
+// coder's Read do too).
 
 func glassnetHandler(w http.ResponseWriter, r *http.Request) {
-	c, err := ws.Accept(w, r, &ws.AcceptOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: -1}})
+	c, err := ws.Accept(w, r, nil)
 	if err != nil {
 		return
 	}
 	defer c.CloseNow()
-	ctx := context.Background()
-	var buf []byte
+	var buf []byte // reused for every message
 	for {
-		typ, p, err := c.ReadMessageInto(ctx, buf)
+		typ, p, err := c.ReadMessageInto(r.Context(), buf)
 		if err != nil {
 			return
 		}
-		if err := c.WriteMessage(ctx, typ, p); err != nil {
+		if err := c.WriteMessage(r.Context(), typ, p); err != nil {
 			return
 		}
 		buf = p
