@@ -7,9 +7,10 @@
 //     (MTU 1500 and 9000, segmentation offloads off and on; needs root);
 //   - WebSocket echo messages per second and p50/p99 round trips, for 64 B,
 //     4 KiB and 1 MiB messages over 1 and 50 connections: glassnet, gorilla,
-//     coder and gobwas servers on kernel loopback, and glassnet on the
-//     userspace stack (two stacks over the in-memory pair with offloads),
-//     all driven by the same client;
+//     coder and gobwas servers on kernel loopback, each in a process of its
+//     own with its CPU time, system calls and context switches per message,
+//     and glassnet on the userspace stack (two stacks over the in-memory
+//     pair with offloads, in this process), all driven by the same client;
 //   - heap allocations and bytes per message of each server;
 //   - memory and goroutines per idle connection of each server;
 //   - with -only stalls: how many of N bulk echo transfers over each
