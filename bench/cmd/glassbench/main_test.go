@@ -37,7 +37,7 @@ func TestRunShort(t *testing.T) {
 	}
 	for _, want := range []string{
 		"kernel loopback", "stalls", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet",
-		"glassnet / best peer", "allocs", "KB/conn", "glassnet/userspace",
+		"glassnet / best peer", "syscalls/msg", "allocs", "KB/conn", "glassnet/userspace",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
