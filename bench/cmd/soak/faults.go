@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -74,6 +76,7 @@ func extraAddrs() []netip.Addr {
 
 // phases rotates the fault sets: current is the one in force now.
 type phases struct {
+	sets    []faultSet
 	mu      sync.Mutex
 	i       int
 	started time.Time
@@ -85,14 +88,40 @@ type phaseRecord struct {
 	duration time.Duration
 }
 
-func newPhases() *phases {
-	return &phases{started: time.Now()}
+func newPhases(sets []faultSet) *phases {
+	return &phases{sets: sets, started: time.Now()}
+}
+
+// selectFaults returns the fault sets whose names contain one of the
+// comma-separated words of list (all of them for ""), in their order.
+func selectFaults(list string) ([]faultSet, error) {
+	if list == "" {
+		return faultSets, nil
+	}
+	var sets []faultSet
+	words := strings.Split(list, ",")
+	for _, f := range faultSets {
+		for _, w := range words {
+			if w = strings.TrimSpace(w); w != "" && strings.Contains(f.name, w) {
+				sets = append(sets, f)
+				break
+			}
+		}
+	}
+	if len(sets) == 0 {
+		var names []string
+		for _, f := range faultSets {
+			names = append(names, f.name)
+		}
+		return nil, fmt.Errorf("no fault set matches %q (there are: %s)", list, strings.Join(names, "; "))
+	}
+	return sets, nil
 }
 
 func (p *phases) current() faultSet {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return faultSets[p.i%len(faultSets)]
+	return p.sets[p.i%len(p.sets)]
 }
 
 // next moves to the next fault set and returns it.
@@ -100,16 +129,16 @@ func (p *phases) next() faultSet {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	p.log = append(p.log, phaseRecord{faultSets[p.i%len(faultSets)], now.Sub(p.started)})
+	p.log = append(p.log, phaseRecord{p.sets[p.i%len(p.sets)], now.Sub(p.started)})
 	p.i++
 	p.started = now
-	return faultSets[p.i%len(faultSets)]
+	return p.sets[p.i%len(p.sets)]
 }
 
 // end closes the log of phases and returns it.
 func (p *phases) end() []phaseRecord {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.log = append(p.log, phaseRecord{faultSets[p.i%len(faultSets)], time.Since(p.started)})
+	p.log = append(p.log, phaseRecord{p.sets[p.i%len(p.sets)], time.Since(p.started)})
 	return p.log
 }

@@ -40,6 +40,7 @@ type config struct {
 	seed     uint64
 	logDir   string // serve's output is kept here
 	verbose  bool
+	faults   []faultSet // the fault sets the phases rotate through
 	// idleTimeout is serve's --idle-timeout, 0 when serve has none. A
 	// reset lost to a fault leaves a half-open connection on serve's side
 	// that only the idle timeout ends.
@@ -56,9 +57,15 @@ func main() {
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the traffic's sizes, contents and choices")
 	flag.StringVar(&cfg.logDir, "log-dir", os.TempDir(), "directory for serve's output (soak-serve-PID.log)")
 	flag.BoolVar(&cfg.verbose, "v", false, "print every failure as it happens and every phase change")
+	faults := flag.String("faults", "", "comma-separated words: rotate only through the fault sets whose names contain one (default all)")
 	flag.Parse()
+	var err error
+	if cfg.faults, err = selectFaults(*faults); err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(2)
+	}
 	if cfg.glassnet == "" || cfg.duration <= 0 || cfg.phase <= 0 || cfg.stall <= 0 || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: soak -glassnet BINARY [-duration D] [-phase D] [-stall D] [-seed N]")
+		fmt.Fprintln(os.Stderr, "usage: soak -glassnet BINARY [-duration D] [-phase D] [-stall D] [-seed N] [-faults WORDS]")
 		os.Exit(2)
 	}
 	if os.Getenv(envChild) != "" {

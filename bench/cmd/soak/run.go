@@ -89,7 +89,7 @@ func child(cfg config) int {
 	w.observe(w.base)
 
 	st := newStats(cfg.verbose)
-	ph := newPhases()
+	ph := newPhases(cfg.faults)
 	e := &env{stats: st, phases: ph, idle: cfg.idleTimeout > 0, slowBacklog: slowBacklogStart}
 	stallLog := strings.TrimSuffix(srv.logPath, ".log") + "-stalls.log"
 	st.onStall = func(t *tracker) { dumpStall(cfg, srv, t, stallLog) }

@@ -53,10 +53,16 @@ func wsDialer(src netip.Addr, compress bool) *websocket.Dialer {
 // isReset says whether err is the end of a connection by a reset: what an
 // injected RST looks like from the kernel side (a read sees ECONNRESET, a
 // write EPIPE, a WebSocket reader an abnormal closure when the reset came
-// after a FIN).
+// after a FIN). gorilla reports a compressed write that failed on a reset
+// connection as "unexpected bytes at end of flate stream": its flate
+// writer's Close checks the stream's tail before it returns the write's
+// error.
 func isReset(err error) bool {
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) && ce.Code == websocket.CloseAbnormalClosure {
+		return true
+	}
+	if err != nil && strings.HasSuffix(err.Error(), "unexpected bytes at end of flate stream") {
 		return true
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
