@@ -6,9 +6,13 @@ import (
 	"errors"
 	"net"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
 )
 
 // goroutinesCreated is how many goroutines the process has started.
@@ -215,5 +219,55 @@ func TestSendNowPeerReset(t *testing.T) {
 	var ne *net.OpError
 	if !errors.As(err, &ne) {
 		t.Fatalf("Send failed with %v, want the transport's error", err)
+	}
+}
+
+// TestSendNowHooksAndTrace sends over loopback TCP with a tracer and with a
+// frame hook: such messages go through WriteMessage, so the trace shows
+// each one and the hook changes it.
+func TestSendNowHooksAndTrace(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var events []string
+	tr := trace.New(trace.SinkFunc(func(e *trace.Event) {
+		mu.Lock()
+		events = append(events, string(e.Dir)+" "+e.Name)
+		mu.Unlock()
+	}))
+	a, b := tcpPair(t)
+	cfg := newConfig(-1, time.Second, tr, "sender")
+	srv := newConn(b, nil, false, "", cfg)
+	cli := newConn(a, nil, true, "", newConfig(-1, time.Second, nil, ""))
+	t.Cleanup(func() {
+		srv.CloseNow()
+		cli.CloseNow()
+	})
+	ctx := testContext(t)
+	if err := srv.Send(MessageText, []byte("traced")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := cli.ReadMessage(ctx); err != nil || string(p) != "traced" {
+		t.Fatalf("got %q, %v", p, err)
+	}
+	mu.Lock()
+	got := strings.Join(events, ", ")
+	mu.Unlock()
+	if !strings.Contains(got, "out message") || !strings.Contains(got, "out frame") {
+		t.Fatalf("events %q lack the message and its frame", got)
+	}
+
+	hooked, peer := tcpConns(t)
+	hooked.SetFrameHook(FrameHookFunc(func(f *HookFrame) FrameVerdict {
+		if f.Dir == trace.Out && f.Header.Opcode == OpText {
+			f.Payload = bytes.ToUpper(f.Payload)
+			return FrameVerdict{Verdict: hook.Verdict{Action: hook.Modify}}
+		}
+		return FrameVerdict{}
+	}))
+	if err := hooked.Send(MessageText, []byte("hooked")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := peer.ReadMessage(ctx); err != nil || string(p) != "HOOKED" {
+		t.Fatalf("got %q, %v, want the hook's HOOKED", p, err)
 	}
 }
