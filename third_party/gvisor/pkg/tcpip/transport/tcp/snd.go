@@ -1073,7 +1073,17 @@ func (s *sender) postXmit(dataSent bool, shouldScheduleProbe bool) {
 		s.ep.resetKeepaliveTimer(false)
 	} else {
 		// Enable timers if we have pending data.
-		if shouldScheduleProbe && s.shouldSchedulePTO() {
+		//
+		// glassnet patch 3: schedule a PTO only when new data was sent,
+		// as the comment below says and Linux does (tcp_write_xmit calls
+		// tcp_schedule_loss_probe only with sent_pkts > 0). Upstream also
+		// schedules one when nothing could be sent (the congestion window
+		// is full): that cancels the retransmission timer, and the probe
+		// timer that replaces it, once it finds a probe already out
+		// (tlpRxtOut), arms the retransmission timer again from now. An
+		// application that writes more often than once per RTO then keeps
+		// the retransmission timer from ever expiring.
+		if dataSent && shouldScheduleProbe && s.shouldSchedulePTO() {
 			// Schedule PTO after transmitting new data that wasn't itself a TLP probe.
 			s.schedulePTO()
 		} else if !s.resendTimer.enabled() {
@@ -1081,10 +1091,36 @@ func (s *sender) postXmit(dataSent bool, shouldScheduleProbe bool) {
 			if s.Outstanding > 0 {
 				// Enable the resend timer if it's not enabled yet and there is
 				// outstanding data.
-				s.resendTimer.enable(s.RTO)
+				//
+				// glassnet patch 3: the timer runs from the time the
+				// oldest outstanding segment was sent, not from now, as
+				// Linux's tcp_rearm_rto does when it replaces a probe or
+				// reorder timer; a timer re-armed from now each time
+				// would be pushed back for as long as that happens.
+				s.resendTimer.enable(s.rtoFromOldest())
 			}
 		}
 	}
+}
+
+// rtoFromOldest returns how long the retransmission timer has left when it
+// is started from the last transmission of the oldest outstanding segment
+// (glassnet patch 3): s.RTO less the time since, and at least a millisecond.
+//
+// +checklocks:s.ep.mu
+func (s *sender) rtoFromOldest() time.Duration {
+	head := s.writeList.Front()
+	if head == nil || head.xmitCount == 0 {
+		return s.RTO
+	}
+	left := s.RTO - s.ep.stack.Clock().NowMonotonic().Sub(head.xmitTime)
+	if left < time.Millisecond {
+		left = time.Millisecond
+	}
+	if left > s.RTO {
+		left = s.RTO
+	}
+	return left
 }
 
 // sendData sends new data segments. It is called when data becomes available or
