@@ -30,6 +30,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -392,7 +393,14 @@ func wsSection(out io.Writer, c config) error {
 	for round := range c.rounds {
 		for _, size := range sizes {
 			for _, n := range connCount {
-				for i, t := range ts {
+				// Each round starts with a different server, so that
+				// none always follows the same one (the userspace row
+				// leaves garbage in this process, the client's), and
+				// each measurement starts after a collection here.
+				for j := range ts {
+					i := (j + round) % len(ts)
+					t := ts[i]
+					runtime.GC()
 					dur := c.wsDur
 					if size >= 1<<20 {
 						dur *= 3
@@ -462,7 +470,8 @@ func wsSection(out io.Writer, c config) error {
 	}
 	fmt.Fprintln(out, "(per message, medians of rounds, counted in the server's process alone: CPU time user + system (getrusage), system calls entered,")
 	fmt.Fprintln(out, " of them read and write/writev, and context switches of all its threads (perf events); stalls: measurements whose echo did not")
-	fmt.Fprintf(out, " come back within %v, of those run, plus failures; a stalled or failed measurement is not in the medians)\n", bulkTimeout)
+	fmt.Fprintf(out, " come back within %v, of those run, plus failures; a stalled or failed measurement is not in the medians;\n", bulkTimeout)
+	fmt.Fprintln(out, " each round measures the servers in a different order, each after a garbage collection in the client's process)")
 	fmt.Fprintln(out, "(glassnet/userspace: client and server stacks over the in-memory pair in this process, MTU 1500, with segmentation offloads:")
 	fmt.Fprintln(out, " TCP crosses as 64 KiB super-packets, as over a veth pair with GSO and GRO; its cost is not apart from the client's, so not shown)")
 	return nil
