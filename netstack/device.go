@@ -47,7 +47,16 @@ type deviceEndpoint struct {
 	vw    tun.VectorWriter  // od's, if it has one
 	sr    tun.ScatterReader // od's, if it has one
 	split atomic.Bool       // cut super-packets for whoever reads the bytes above
-	seg   []byte            // the read loop's buffer for one segment
+	seg   []byte            // the read loops' buffer for one segment, under inMu
+
+	// With a multi-queue device (tun.MultiQueue) one read loop per
+	// queue reads; mq is the device then, else nil. The loops read at
+	// once and hand their batches up one at a time (inMu), so that the
+	// endpoints above see one ingress goroutine at a time, as with one
+	// queue.
+	mq     tun.MultiQueue
+	queues int
+	inMu   sync.Mutex
 
 	closed    atomic.Bool
 	stop      chan struct{} // closed by shutdown: ends an error backoff
@@ -108,11 +117,19 @@ func newDeviceEndpoint(dev tun.Device, batch int, acct *linkAccount) *deviceEndp
 
 // start launches the read loop.
 func (d *deviceEndpoint) start() {
-	d.wg.Add(1)
 	if d.od != nil {
-		go d.readLoopGSO()
+		queues := 1
+		if mq, ok := d.dev.(tun.MultiQueue); ok && mq.Queues() > 1 {
+			d.mq, queues = mq, mq.Queues()
+			d.queues = queues
+		}
+		for q := range queues {
+			d.wg.Add(1)
+			go d.readLoopGSO(q)
+		}
 		return
 	}
+	d.wg.Add(1)
 	go d.readLoop()
 }
 
@@ -193,7 +210,11 @@ func (d *deviceEndpoint) send(bufs [][]byte, gso []tun.GSO) (int, bool) {
 			n   int
 			err error
 		)
-		if d.od != nil {
+		if d.mq != nil {
+			n, err = d.writeQueues(len(bufs), func(i int) []byte { return bufs[i] }, func(q, i, j int) (int, error) {
+				return d.mq.WriteQueueGSO(q, bufs[i:j], gso[i:j])
+			})
+		} else if d.od != nil {
 			n, err = d.od.WriteGSO(bufs, gso)
 		} else {
 			n, err = d.dev.Write(bufs)

@@ -1,7 +1,10 @@
 package netstack
 
 import (
+	"encoding/binary"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
@@ -33,7 +36,8 @@ func (d *deviceEndpoint) setupOffload() tun.Offload {
 }
 
 // readLoopGSO is readLoop on an offload device: super-packets come whole.
-func (d *deviceEndpoint) readLoopGSO() {
+// q is the queue it reads on a multi-queue device.
+func (d *deviceEndpoint) readLoopGSO(q int) {
 	defer d.wg.Done()
 	var bufs [][]byte
 	sizes := make([]int, d.batch)
@@ -48,7 +52,7 @@ func (d *deviceEndpoint) readLoopGSO() {
 		if slots != nil && !d.up.readsIn() {
 			// Nothing reads the bytes: read into gVisor's views
 			// (scatterread.go).
-			if !d.readFailed(d.readScatter(slots, sizes, gso), &backoff) {
+			if !d.readFailed(d.readScatter(q, slots, sizes, gso), &backoff) {
 				return
 			}
 			continue
@@ -59,8 +63,17 @@ func (d *deviceEndpoint) readLoopGSO() {
 				bufs[i] = make([]byte, d.frameMax)
 			}
 		}
-		n, err := d.od.ReadGSO(bufs, sizes, gso)
+		var (
+			n   int
+			err error
+		)
+		if d.mq != nil {
+			n, err = d.mq.ReadQueueGSO(q, bufs, sizes, gso)
+		} else {
+			n, err = d.od.ReadGSO(bufs, sizes, gso)
+		}
 		n = min(max(n, 0), len(bufs))
+		d.inMu.Lock()
 		for i := 0; i < n; i++ {
 			size := sizes[i]
 			if size > len(bufs[i]) {
@@ -69,13 +82,14 @@ func (d *deviceEndpoint) readLoopGSO() {
 			}
 			d.receiveGSO(bufs[i][:max(size, 0)], gso[i])
 		}
+		d.inMu.Unlock()
 		if !d.readFailed(err, &backoff) {
 			return
 		}
 	}
 }
 
-// receiveGSO passes up one packet read with its metadata: whole, or cut
+// receiveGSO passes up one packet read with its metadata (under inMu): whole, or cut
 // into segments when it is a UDP super-packet (a datagram is a message)
 // or when the endpoints above read the bytes and asked for segments.
 func (d *deviceEndpoint) receiveGSO(b []byte, g tun.GSO) {
@@ -119,7 +133,22 @@ func (d *deviceEndpoint) sendVec(vecs [][][]byte, gso []tun.GSO, sizes []int) (i
 	written := 0
 	c := d.acct.c
 	for len(vecs) > 0 {
-		n, err := d.vw.WriteGSOVec(vecs, gso)
+		var (
+			n   int
+			err error
+		)
+		if d.mq != nil {
+			n, err = d.writeQueues(len(vecs), func(i int) []byte {
+				if len(vecs[i]) == 0 {
+					return nil
+				}
+				return vecs[i][0]
+			}, func(q, i, j int) (int, error) {
+				return d.mq.WriteQueueVec(q, vecs[i:j], gso[i:j])
+			})
+		} else {
+			n, err = d.vw.WriteGSOVec(vecs, gso)
+		}
 		n = min(max(n, 0), len(vecs))
 		for i := range n {
 			c.packetsOut.Add(1)
@@ -144,4 +173,64 @@ func (d *deviceEndpoint) sendVec(vecs [][][]byte, gso []tun.GSO, sizes []int) (i
 		vecs, gso, sizes = vecs[1:], gso[1:], sizes[1:]
 	}
 	return written, true
+}
+
+// writeQueues writes n packets on a multi-queue device, each on the queue
+// of its flow (flowQueue of its first bytes, head(i)), in runs of
+// consecutive packets on one queue (write(q, i, j) writes packets i to
+// j-1). Writing a flow on one queue makes the kernel send its packets
+// back on that queue too (tun.MultiQueue). It returns how many went
+// before the first error or short write.
+func (d *deviceEndpoint) writeQueues(n int, head func(i int) []byte, write func(q, i, j int) (int, error)) (int, error) {
+	done := 0
+	for done < n {
+		q := flowQueue(head(done), d.queues)
+		j := done + 1
+		for j < n && flowQueue(head(j), d.queues) == q {
+			j++
+		}
+		m, err := write(q, done, j)
+		done += min(max(m, 0), j-done)
+		if err != nil || done < j {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// flowQueue picks one of n queues for the IP packet that starts with b: a
+// hash of its addresses and TCP or UDP ports that is the same for both
+// directions of a flow. A packet too short to tell goes on queue 0.
+func flowQueue(b []byte, n int) int {
+	if n <= 1 || len(b) == 0 {
+		return 0
+	}
+	var h uint32
+	var proto byte
+	var l4 []byte
+	switch b[0] >> 4 {
+	case 4:
+		if len(b) < header.IPv4MinimumSize {
+			return 0
+		}
+		h = binary.BigEndian.Uint32(b[12:16]) ^ binary.BigEndian.Uint32(b[16:20])
+		proto, l4 = b[9], b[min(int(b[0]&0xf)*4, len(b)):]
+	case 6:
+		if len(b) < header.IPv6MinimumSize {
+			return 0
+		}
+		for i := 8; i < 40; i += 4 {
+			h ^= binary.BigEndian.Uint32(b[i : i+4])
+		}
+		proto, l4 = b[6], b[header.IPv6MinimumSize:]
+	default:
+		return 0
+	}
+	if (proto == uint8(header.TCPProtocolNumber) || proto == uint8(header.UDPProtocolNumber)) && len(l4) >= 4 {
+		h ^= uint32(binary.BigEndian.Uint16(l4[0:2]) ^ binary.BigEndian.Uint16(l4[2:4]))
+	}
+	h ^= h >> 16
+	h *= 0x45d9f3b
+	h ^= h >> 16
+	return int(h % uint32(n))
 }

@@ -47,16 +47,25 @@ func newScatterSlots(n int) *scatterSlots {
 	return s
 }
 
-// fill gives slot i the views it lacks.
+// fill gives slot i the views it lacks. Their bytes are not cleared (the
+// read overwrites them): take hands over a head only when the packet
+// filled it, and a tail cut to what the packet wrote into it.
 func (s *scatterSlots) fill(i int) {
 	if s.headV[i] == nil {
-		s.headV[i] = buffer.NewViewSize(headView)
+		s.headV[i] = newUnzeroedView(headView)
 		s.heads[i] = s.headV[i].AsSlice()
 	}
 	if s.tailV[i] == nil {
-		s.tailV[i] = buffer.NewViewSize(tailSize)
+		s.tailV[i] = newUnzeroedView(tailSize)
 		s.tails[i] = s.tailV[i].AsSlice()
 	}
+}
+
+// newUnzeroedView is buffer.NewViewSize without clearing the bytes.
+func newUnzeroedView(size int) *buffer.View {
+	v := buffer.NewView(size)
+	v.GrowUnzeroed(size)
+	return v
 }
 
 // release returns the views to gVisor's pools.
@@ -84,7 +93,8 @@ func (s *scatterSlots) join(i, size int) []byte {
 }
 
 // take hands over slot i's views holding a packet of size bytes (longer
-// than splitHeadOver) as a gVisor buffer, and refills the slot.
+// than splitHeadOver, so the head is full) as a gVisor buffer, and
+// refills the slot.
 func (s *scatterSlots) take(i, size int) buffer.Buffer {
 	head := s.headV[i]
 	s.headV[i] = nil
@@ -102,11 +112,21 @@ func (s *scatterSlots) take(i, size int) buffer.Buffer {
 	return b
 }
 
-// readScatter is one round of the read loop on a tun.ScatterReader; it
-// returns the device's error.
-func (d *deviceEndpoint) readScatter(s *scatterSlots, sizes []int, gso []tun.GSO) error {
-	n, err := d.sr.ReadGSOScatter(s.heads, s.tails, sizes, gso)
+// readScatter is one round of the read loop on a tun.ScatterReader (on
+// queue q of a multi-queue device); it returns the device's error.
+func (d *deviceEndpoint) readScatter(q int, s *scatterSlots, sizes []int, gso []tun.GSO) error {
+	var (
+		n   int
+		err error
+	)
+	if d.mq != nil {
+		n, err = d.mq.ReadQueueScatter(q, s.heads, s.tails, sizes, gso)
+	} else {
+		n, err = d.sr.ReadGSOScatter(s.heads, s.tails, sizes, gso)
+	}
 	n = min(max(n, 0), len(sizes))
+	d.inMu.Lock()
+	defer d.inMu.Unlock()
 	for i := range n {
 		size := sizes[i]
 		if size > headView+tailSize {

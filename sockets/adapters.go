@@ -58,7 +58,7 @@ func (s *Sockets) Listener(network, address string) (*Listener, error) {
 
 // ListenPacket returns a datagram socket bound to address, like
 // net.ListenPacket. network is "udp", "udp4" or "udp6".
-func (s *Sockets) ListenPacket(network, address string) (*Conn, error) {
+func (s *Sockets) ListenPacket(network, address string) (*PacketConn, error) {
 	domain, ap, err := resolve(network, address, true)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
@@ -80,7 +80,7 @@ func (s *Sockets) ListenPacket(network, address string) (*Conn, error) {
 		s.closeLogged(so)
 		return nil, opErr(err)
 	}
-	return s.newConn(so, network), nil
+	return s.newPacketConn(so, network), nil
 }
 
 // Dial connects to address on this stack, like net.Dialer.DialContext:
@@ -124,6 +124,9 @@ func (s *Sockets) Dial(ctx context.Context, network, address string) (net.Conn, 
 			err = errTimeout
 		}
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: err}
+	}
+	if typ == SOCK_DGRAM {
+		return s.newPacketConn(so, network), nil
 	}
 	return s.newConn(so, network), nil
 }

@@ -13,7 +13,9 @@ import (
 )
 
 // Conn is a net.Conn on one socket of a Sockets table. Read copies straight
-// from the endpoint's receive queue into the caller's buffer. Errors follow
+// from the endpoint's receive queue into the caller's buffer; on a stream
+// socket WriteTo and ReadFrom let io.Copy move the stack's buffers without
+// copying them (zerocopy.go). Errors follow
 // the net package: *net.OpError carrying the errno, io.EOF at orderly end of
 // stream, os.ErrDeadlineExceeded (Timeout() true) when a deadline passes,
 // net.ErrClosed after Close.
@@ -31,17 +33,38 @@ type Conn struct {
 	closed       atomic.Bool
 }
 
+// PacketConn is a net.PacketConn on a datagram socket, made by
+// ListenPacket or by Dial with "udp": a Conn whose ReadFrom and WriteTo
+// carry one datagram and its address. (A stream Conn's ReadFrom and
+// WriteTo are io.ReaderFrom and io.WriterTo instead, as with the net
+// package's UDPConn and TCPConn.)
+type PacketConn struct {
+	Conn
+}
+
 var (
 	_ net.Conn       = (*Conn)(nil)
-	_ net.PacketConn = (*Conn)(nil)
+	_ net.Conn       = (*PacketConn)(nil)
+	_ net.PacketConn = (*PacketConn)(nil)
 )
 
 func (s *Sockets) newConn(so *socket, network string) *Conn {
-	c := &Conn{s: s, so: so, network: network, laddr: s.local(so)}
+	c := &Conn{}
+	s.initConn(c, so, network)
+	return c
+}
+
+func (s *Sockets) newPacketConn(so *socket, network string) *PacketConn {
+	c := &PacketConn{}
+	s.initConn(&c.Conn, so, network)
+	return c
+}
+
+func (s *Sockets) initConn(c *Conn, so *socket, network string) {
+	c.s, c.so, c.network, c.laddr = s, so, network, s.local(so)
 	if peer, err := s.peer(so); err == nil {
 		c.raddr = peer
 	}
-	return c
 }
 
 // netAddr converts to *net.TCPAddr or *net.UDPAddr, unmapping IPv4-mapped
@@ -124,9 +147,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-// ReadFrom reads one datagram and returns its sender, for a datagram
-// socket made with ListenPacket. With Conn it implements net.PacketConn.
-func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
+// ReadFrom reads one datagram and returns its sender. It implements
+// net.PacketConn.
+func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	if c.so.closed() {
 		return 0, nil, c.opError("read", net.ErrClosed)
 	}
@@ -154,7 +177,7 @@ func (c *Conn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 // WriteTo sends one datagram to addr, a *net.UDPAddr (or any net.Addr
 // whose String is host:port with a literal IP).
-func (c *Conn) WriteTo(b []byte, addr net.Addr) (int, error) {
+func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if c.so.closed() {
 		return 0, c.opError("write", net.ErrClosed)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"sync"
 	"syscall"
@@ -162,13 +163,19 @@ var (
 // read is one nonblocking ep.Read into b. off is the stream offset of the
 // first byte read (the bytes received on this socket before the call).
 func (so *socket) read(b []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, uint64, tcpip.Error) {
-	so.readMu.Lock()
-	defer so.readMu.Unlock()
 	w := sliceWriters.Get().(*tcpip.SliceWriter)
 	*w = b
-	res, terr := so.ep.Read(w, opts)
+	res, off, terr := so.readTo(w, opts)
 	*w = nil
 	sliceWriters.Put(w)
+	return res, off, terr
+}
+
+// readTo is read into any writer (a view collector takes the views).
+func (so *socket) readTo(w io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult, uint64, tcpip.Error) {
+	so.readMu.Lock()
+	defer so.readMu.Unlock()
+	res, terr := so.ep.Read(w, opts)
 	off := so.rxOff
 	if terr == nil && !opts.Peek {
 		so.rxOff += uint64(res.Count)
@@ -305,13 +312,20 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 // write is one nonblocking ep.Write of b. off is the stream offset of the
 // first byte written.
 func (so *socket) write(b []byte, opts tcpip.WriteOptions) (int64, uint64, tcpip.Error) {
-	so.writeMu.Lock()
-	defer so.writeMu.Unlock()
 	r := byteReaders.Get().(*bytes.Reader)
 	r.Reset(b)
-	n, terr := so.ep.Write(r, opts)
+	n, off, terr := so.writeFrom(r, opts)
 	r.Reset(nil)
 	byteReaders.Put(r)
+	return n, off, terr
+}
+
+// writeFrom is write from any payloader (a view payload hands over its
+// views).
+func (so *socket) writeFrom(p tcpip.Payloader, opts tcpip.WriteOptions) (int64, uint64, tcpip.Error) {
+	so.writeMu.Lock()
+	defer so.writeMu.Unlock()
+	n, terr := so.ep.Write(p, opts)
 	off := so.txOff
 	so.txOff += uint64(n)
 	return n, off, terr

@@ -47,6 +47,14 @@ type Config struct {
 	// default Open asks for TSO, USO and checksum offload and takes what
 	// the kernel grants (see OffloadDevice).
 	NoOffload bool
+	// Queues is how many queues the interface has (IFF_MULTI_QUEUE), each
+	// a file descriptor of its own, so that several goroutines (one per
+	// core) can read packets at once; the kernel picks a packet's queue
+	// by its flow, so one connection's packets stay on one queue. 0 or 1
+	// means a single queue. More than one needs offloads (not NoOffload)
+	// and an interface created with them; every queue must be read (see
+	// MultiQueue), which package netstack does.
+	Queues int
 }
 
 // DefaultTxQueueLen is the queue Open gives the kernel side when
@@ -59,7 +67,8 @@ const DefaultTxQueueLen = 4096
 const (
 	defaultMTU       = 1500
 	defaultBatchSize = 64
-	maxNameLen       = 15 // IFNAMSIZ - 1
+	maxNameLen       = 15  // IFNAMSIZ - 1
+	maxQueues        = 256 // the kernel's MAX_TAP_QUEUES
 )
 
 func (c Config) withDefaults() Config {
@@ -90,6 +99,12 @@ func (c Config) validate() error {
 	}
 	if c.HostAddr.IsValid() && c.HostAddr.Addr().Zone() != "" {
 		return fmt.Errorf("tun: host address %v must not have a zone", c.HostAddr)
+	}
+	if c.Queues < 0 || c.Queues > maxQueues {
+		return fmt.Errorf("tun: %d queues out of range (0..%d)", c.Queues, maxQueues)
+	}
+	if c.Queues > 1 && c.NoOffload {
+		return fmt.Errorf("tun: %d queues need offloads (IFF_VNET_HDR); NoOffload is set", c.Queues)
 	}
 	for _, r := range c.Routes {
 		if !r.IsValid() {

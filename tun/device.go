@@ -84,3 +84,27 @@ type VectorWriter interface {
 type ScatterReader interface {
 	ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int, error)
 }
+
+// MultiQueue is implemented by a device whose packets move on several
+// queues (a TUN with Config.Queues > 1). Every queue must be read: the
+// device's own Read, ReadGSO and ReadGSOScatter read queue 0 only. One
+// goroutine per queue can read at once.
+//
+// The kernel puts a packet on the queue its flow was last written on
+// (the TUN's automatic steering), so a writer that writes each flow on a
+// queue of its own choosing, the same one for both directions of a
+// connection, spreads the flows over the queues; one that writes all on
+// queue 0 has all flows read there.
+type MultiQueue interface {
+	Queues() int
+	// ReadQueueGSO and ReadQueueScatter are ReadGSO and ReadGSOScatter
+	// on queue q.
+	ReadQueueGSO(q int, bufs [][]byte, sizes []int, gso []GSO) (int, error)
+	ReadQueueScatter(q int, heads, tails [][]byte, sizes []int, gso []GSO) (int, error)
+	// WriteQueueGSO and WriteQueueVec are WriteGSO and WriteGSOVec on
+	// queue q.
+	WriteQueueGSO(q int, pkts [][]byte, gso []GSO) (int, error)
+	WriteQueueVec(q int, pkts [][][]byte, gso []GSO) (int, error)
+	// QueuePackets returns how many packets were read from each queue.
+	QueuePackets() []uint64
+}

@@ -3,6 +3,7 @@ package tun
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -53,6 +54,12 @@ type openHooks struct {
 // with IFF_TUN|IFF_NO_PI|IFF_VNET_HDR and agrees on offloads. It returns
 // the file, the kernel's name for the interface and the offloads agreed.
 func openVnet(name string, persist bool, hooks openHooks) (*os.File, string, Offload, error) {
+	return openVnetQueue(name, persist, false, hooks)
+}
+
+// openVnetQueue is openVnet for one queue of a multi-queue interface
+// (IFF_MULTI_QUEUE) when multi is set.
+func openVnetQueue(name string, persist, multi bool, hooks openHooks) (*os.File, string, Offload, error) {
 	fd, err := unix.Open(tunPath, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, "", 0, &os.PathError{Op: "open", Path: tunPath, Err: err}
@@ -65,7 +72,11 @@ func openVnet(name string, persist bool, hooks openHooks) (*os.File, string, Off
 	if err != nil {
 		return fail(err)
 	}
-	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if multi {
+		flags |= unix.IFF_MULTI_QUEUE
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		return fail(os.NewSyscallError("ioctl", err))
 	}
@@ -112,8 +123,9 @@ func setOffload(fd int, o Offload, hooks openHooks) error {
 // one poller round.
 type vnetIO struct {
 	pollFile
-	ops sync.Pool // *vnetOp
-	c   *offloadCounters
+	ops     sync.Pool // *vnetOp
+	c       *offloadCounters
+	packets atomic.Uint64 // read
 }
 
 // vnetOp carries one batch through syscall.RawConn; its callbacks are
@@ -187,6 +199,7 @@ func (d *vnetIO) readSplit(bufs, tails [][]byte, sizes []int, gso []GSO, limit i
 	o.bufs, o.tails, o.sizes, o.gso, o.limit, o.noWait = bufs, tails, sizes, gso, limit, noWait
 	err := d.rc.Read(o.readFn)
 	n, rerr := o.n, o.err
+	d.packets.Add(uint64(n))
 	if err != nil {
 		return n, d.closedOr(err)
 	}

@@ -29,7 +29,9 @@ type TUN struct {
 	mtu   int
 	batch int
 	fdio  *fdIO   // without offloads (water)
-	vio   *vnetIO // with a virtio header on every packet
+	vio   *vnetIO // with a virtio header on every packet: queue 0
+	// queues are every queue's vnetIO, vio first, with Config.Queues > 1.
+	queues []*vnetIO
 
 	offloads Offload
 	oc       offloadCounters
@@ -44,6 +46,7 @@ var (
 	_ OffloadDevice = (*TUN)(nil)
 	_ VectorWriter  = (*TUN)(nil)
 	_ ScatterReader = (*TUN)(nil)
+	_ MultiQueue    = (*TUN)(nil)
 )
 
 // Open creates the TUN interface cfg.Name, or attaches to it if it already
@@ -82,7 +85,12 @@ func open(cfg Config, hooks openHooks) (*TUN, error) {
 	}
 
 	var t *TUN
-	if !cfg.NoOffload {
+	if cfg.Queues > 1 {
+		var err error
+		if t, err = openQueues(cfg, persist, hooks); err != nil {
+			return nil, err
+		}
+	} else if !cfg.NoOffload {
 		f, name, offloads, err := openVnet(cfg.Name, persist, hooks)
 		switch {
 		case err == nil:
@@ -135,6 +143,131 @@ func open(cfg Config, hooks openHooks) (*TUN, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// openQueues opens cfg.Queues queues of a multi-queue interface, each
+// with a virtio header and the same offloads.
+func openQueues(cfg Config, persist bool, hooks openHooks) (*TUN, error) {
+	t := &TUN{batch: cfg.BatchSize}
+	for q := range cfg.Queues {
+		f, name, offloads, err := openVnetQueue(cfg.Name, persist, true, hooks)
+		if err == nil && q > 0 && offloads != t.offloads {
+			f.Close()
+			err = fmt.Errorf("queue %d agreed offloads %v, queue 0 %v", q, offloads, t.offloads)
+		}
+		var vio *vnetIO
+		if err == nil {
+			if vio, err = newVnetIO(f, &t.oc); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			t.Close()
+			if errors.Is(err, unix.EINVAL) {
+				return nil, fmt.Errorf("tun: %s: %d queues: %w (an interface created without IFF_MULTI_QUEUE, or a kernel without IFF_VNET_HDR on TUN)", cfg.Name, cfg.Queues, err)
+			}
+			return nil, openError(cfg.Name, "", err)
+		}
+		t.name, t.offloads = name, offloads
+		t.queues = append(t.queues, vio)
+	}
+	t.vio = t.queues[0]
+	return t, nil
+}
+
+// Queues implements MultiQueue: how many queues the interface has.
+func (t *TUN) Queues() int { return max(len(t.queues), 1) }
+
+// ReadQueueGSO implements MultiQueue: ReadGSO on queue q.
+func (t *TUN) ReadQueueGSO(q int, bufs [][]byte, sizes []int, gso []GSO) (int, error) {
+	if q == 0 {
+		return t.ReadGSO(bufs, sizes, gso)
+	}
+	vio, err := t.queue(q)
+	if err != nil {
+		return 0, err
+	}
+	n, err := vio.read(bufs, sizes, gso, t.batch, false)
+	if err != nil {
+		return n, t.wrap("read", err)
+	}
+	return n, nil
+}
+
+// ReadQueueScatter implements MultiQueue: ReadGSOScatter on queue q.
+func (t *TUN) ReadQueueScatter(q int, heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
+	if q == 0 {
+		return t.ReadGSOScatter(heads, tails, sizes, gso)
+	}
+	vio, err := t.queue(q)
+	if err != nil {
+		return 0, err
+	}
+	n, err := vio.readSplit(heads, tails, sizes, gso, t.batch, false)
+	if err != nil {
+		return n, t.wrap("read", err)
+	}
+	return n, nil
+}
+
+// WriteQueueGSO implements MultiQueue: WriteGSO on queue q.
+func (t *TUN) WriteQueueGSO(q int, pkts [][]byte, gso []GSO) (int, error) {
+	if q == 0 {
+		return t.WriteGSO(pkts, gso)
+	}
+	if len(gso) < len(pkts) {
+		return 0, fmt.Errorf("tun: write %s: %d packets but %d GSO entries", t.name, len(pkts), len(gso))
+	}
+	vio, err := t.queue(q)
+	if err != nil {
+		return 0, err
+	}
+	n, err := vio.write(pkts, gso)
+	if err != nil {
+		return n, t.wrap("write", err)
+	}
+	return n, nil
+}
+
+// WriteQueueVec implements MultiQueue: WriteGSOVec on queue q.
+func (t *TUN) WriteQueueVec(q int, pkts [][][]byte, gso []GSO) (int, error) {
+	if q == 0 {
+		return t.WriteGSOVec(pkts, gso)
+	}
+	if len(gso) < len(pkts) {
+		return 0, fmt.Errorf("tun: write %s: %d packets but %d GSO entries", t.name, len(pkts), len(gso))
+	}
+	vio, err := t.queue(q)
+	if err != nil {
+		return 0, err
+	}
+	n, err := vio.writeVec(pkts, gso)
+	if err != nil {
+		return n, t.wrap("write", err)
+	}
+	return n, nil
+}
+
+// QueuePackets implements MultiQueue.
+func (t *TUN) QueuePackets() []uint64 {
+	if len(t.queues) == 0 {
+		if t.vio != nil {
+			return []uint64{t.vio.packets.Load()}
+		}
+		return []uint64{0}
+	}
+	n := make([]uint64, len(t.queues))
+	for i, q := range t.queues {
+		n[i] = q.packets.Load()
+	}
+	return n
+}
+
+func (t *TUN) queue(q int) (*vnetIO, error) {
+	if q < 0 || q >= len(t.queues) {
+		return nil, fmt.Errorf("tun: %s: no queue %d of %d", t.name, q, t.Queues())
+	}
+	return t.queues[q], nil
 }
 
 // Name returns the kernel's name for the interface.
@@ -275,9 +408,16 @@ func (t *TUN) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) {
 // harmless.
 func (t *TUN) Close() error {
 	t.closeOnce.Do(func() {
-		if t.vio != nil {
+		switch {
+		case len(t.queues) > 0:
+			for _, q := range t.queues {
+				if err := q.close(); err != nil && t.closeErr == nil {
+					t.closeErr = err
+				}
+			}
+		case t.vio != nil:
 			t.closeErr = t.vio.close()
-		} else {
+		case t.fdio != nil:
 			t.closeErr = t.fdio.close()
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -578,4 +579,105 @@ func checksum(initial uint16, b []byte) uint16 {
 		sum = sum>>16 + sum&0xffff
 	}
 	return uint16(sum)
+}
+
+// TestTUNMultiQueue opens an interface with two queues and sends UDP from
+// 32 kernel sockets (32 flows) to the stack's address: every datagram
+// is read from one queue or the other, each queue carries some of them
+// (the kernel spreads flows over queues; all 32 on one queue would be a
+// chance of 2^-31), and Close ends the readers of both queues.
+func TestTUNMultiQueue(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		dev := openTUN(t, Config{HostAddr: hostPrefix, Queues: 2})
+		if dev.Queues() != 2 || dev.Offloads() == 0 {
+			t.Fatalf("Queues %d, offloads %v; want 2 queues with offloads", dev.Queues(), dev.Offloads())
+		}
+		const flows = 32
+		var (
+			mu   sync.Mutex
+			seen = map[uint16]int{} // source port -> queue
+		)
+		all := make(chan struct{})
+		var allOnce sync.Once
+		var wg sync.WaitGroup
+		for q := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				bufs := [][]byte{make([]byte, MaxSuperPacket)}
+				sizes, gso := make([]int, 1), make([]GSO, 1)
+				for {
+					n, err := dev.ReadQueueGSO(q, bufs, sizes, gso)
+					if err != nil {
+						if !errors.Is(err, ErrClosed) {
+							t.Errorf("queue %d: %v", q, err)
+						}
+						return
+					}
+					for i := range n {
+						p, ok := parseUDP4(bufs[i][:sizes[i]])
+						if !ok || p.dstPort != 9999 {
+							continue
+						}
+						mu.Lock()
+						seen[p.srcPort] = q
+						if len(seen) == flows {
+							allOnce.Do(func() { close(all) })
+						}
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		for range flows {
+			c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(stackAddr, 9999)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write([]byte("flow")); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+		}
+		select {
+		case <-all:
+		case <-time.After(10 * time.Second):
+			t.Errorf("only %d of %d flows read", len(seen), flows)
+		}
+		dev.Close()
+		wg.Wait()
+		per := [2]int{}
+		for _, q := range seen {
+			per[q]++
+		}
+		t.Logf("flows per queue: %v; packets per queue: %v", per, dev.QueuePackets())
+		if per[0] == 0 || per[1] == 0 {
+			t.Errorf("flows per queue %v: one queue carried none", per)
+		}
+	})
+}
+
+// TestTUNMultiQueueConfig: more than one queue needs offloads, and an
+// interface made without IFF_MULTI_QUEUE refuses a second queue with a
+// clear error.
+func TestTUNMultiQueueConfig(t *testing.T) {
+	if err := (Config{Queues: 2, NoOffload: true}).validate(); err == nil || !strings.Contains(err.Error(), "need offloads") {
+		t.Errorf("Queues 2 with NoOffload: %v, want an error", err)
+	}
+	if err := (Config{Queues: -1}).validate(); err == nil {
+		t.Error("Queues -1: no error")
+	}
+	netnstest.RunTUN(t, func(t *testing.T) {
+		single := openTUN(t, Config{Name: "gsingle0", Persist: true})
+		defer func() {
+			single.Close()
+			if l, err := netlink.LinkByName("gsingle0"); err == nil {
+				netlink.LinkDel(l)
+			}
+		}()
+		_, err := Open(Config{Name: "gsingle0", Queues: 2, NoHostConfig: true})
+		if err == nil || !strings.Contains(err.Error(), "IFF_MULTI_QUEUE") {
+			t.Errorf("two queues on a single-queue interface: %v, want an error naming IFF_MULTI_QUEUE", err)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -175,10 +176,19 @@ func serveTCP(l net.Listener, fn func(net.Conn), lim *connLimit) {
 // copyIdle copies from c to dst until c ends or, with idle > 0, until no
 // byte has moved for idle (a read or a write waits at most that long); it
 // reports whether the connection went idle.
+//
+// Over a glassnet socket (a net.Conn with StreamOffsets) the copy is one
+// io.Copy, which moves the stack's buffers without copying them
+// (sockets.Conn's WriteTo), watched by a timer that ends it through the
+// deadlines when neither stream offset has moved for idle. Otherwise it
+// reads and writes through a buffer, with a deadline on each call.
 func copyIdle(dst io.Writer, c net.Conn, idle time.Duration) (idled bool) {
 	if idle <= 0 {
 		io.Copy(dst, c)
 		return false
+	}
+	if oc, ok := c.(offsetConn); ok {
+		return copyWatched(dst, c, oc, idle)
 	}
 	buf := make([]byte, 32<<10)
 	for {
@@ -196,6 +206,44 @@ func copyIdle(dst io.Writer, c net.Conn, idle time.Duration) (idled bool) {
 			return isTimeout(err)
 		}
 	}
+}
+
+// offsetConn is a connection that counts the bytes read and written
+// (sockets.Conn).
+type offsetConn interface {
+	StreamOffsets() (read, written int64)
+}
+
+// copyWatched is copyIdle over an offsetConn.
+func copyWatched(dst io.Writer, c net.Conn, oc offsetConn, idle time.Duration) (idled bool) {
+	var (
+		fired atomic.Bool
+		timer atomic.Pointer[time.Timer]
+		mu    sync.Mutex // the offsets last seen, for the timer's runs
+	)
+	lastR, lastW := oc.StreamOffsets()
+	timer.Store(time.AfterFunc(idle, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		r, w := oc.StreamOffsets()
+		if r != lastR || w != lastW {
+			lastR, lastW = r, w
+			for timer.Load() == nil {
+				// AfterFunc has not returned yet: only with a
+				// tiny idle.
+				runtime.Gosched()
+			}
+			timer.Load().Reset(idle)
+			return
+		}
+		fired.Store(true)
+		c.SetDeadline(time.Now()) // ends the blocked read or write
+	}))
+	_, err := io.Copy(dst, c)
+	if t := timer.Load(); t != nil {
+		t.Stop()
+	}
+	return fired.Load() && isTimeout(err)
 }
 
 // isTimeout reports whether err is a deadline passing.

@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -47,6 +48,9 @@ type config struct {
 
 	transfers int // per path, in the stalls section
 	stallMiB  int // bytes per transfer there, in MiB
+
+	tunMTUs   []int // the MTUs of the TUN rows
+	tunQueues int   // queues of the TUN (tun.Config.Queues)
 }
 
 func main() {
@@ -69,7 +73,9 @@ func run(args []string, out io.Writer) error {
 	var c config
 	fs.BoolVar(&c.short, "short", false, "a quick run (fewer rounds, shorter measurements) for CI")
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per measurement; the table shows medians (0: 5, or 3 with -short)")
-	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle", "sections to run, comma-separated: tcp, ws, allocs, idle, stalls")
+	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle", "sections to run, comma-separated: tcp, ws, allocs, idle, stalls; tun (the TUN rows of tcp alone)")
+	tunMTUs := fs.String("tun-mtus", "1500,9000", "MTUs of the TUN rows, comma-separated")
+	fs.IntVar(&c.tunQueues, "tun-queues", 1, "queues of the TUN (IFF_MULTI_QUEUE when more than 1; offloads needed), one glassnet reader each")
 	fs.IntVar(&c.transfers, "transfers", 200, "echo transfers per path in the stalls section")
 	fs.IntVar(&c.stallMiB, "stall-mib", 32, "MiB per echo transfer in the stalls section")
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +84,13 @@ func run(args []string, out io.Writer) error {
 	c.tcpBytes, c.wsDur, c.idleN = 256<<20, time.Second, 5000
 	if c.short {
 		c.tcpBytes, c.wsDur, c.idleN = 16<<20, 50*time.Millisecond, 200
+	}
+	for _, f := range strings.Split(*tunMTUs, ",") {
+		m, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || m < 1280 || m > 65535 {
+			return fmt.Errorf("-tun-mtus: %q is not an MTU from 1280 to 65535", f)
+		}
+		c.tunMTUs = append(c.tunMTUs, m)
 	}
 	if c.transfers < 1 || c.stallMiB < 1 {
 		return fmt.Errorf("-transfers and -stall-mib must be at least 1")
@@ -95,6 +108,13 @@ func run(args []string, out io.Writer) error {
 		t0 := time.Now()
 		if err := tcpSection(out, c); err != nil {
 			return fmt.Errorf("tcp: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "tun") && !slices.Contains(sections, "tcp") {
+		t0 := time.Now()
+		if err := tunSection(out, c); err != nil {
+			return fmt.Errorf("tun: %w", err)
 		}
 		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
 	}
@@ -162,7 +182,7 @@ func table(out io.Writer) *tabwriter.Writer {
 }
 
 func tcpSection(out io.Writer, c config) error {
-	fmt.Fprintf(out, "\n== TCP bulk, %d MiB per transfer, MB/s (ratio to kernel loopback); TUN rows without and with segmentation offloads; every server echoes through the same 256 KiB read/write loop\n", c.tcpBytes>>20)
+	fmt.Fprintf(out, "\n== TCP bulk, %d MiB per transfer, MB/s (ratio to kernel loopback); every server echoes through the same 256 KiB read/write loop; the TUN rows follow in a table of their own\n", c.tcpBytes>>20)
 	kt, err := kernelTCP()
 	if err != nil {
 		return err
@@ -213,27 +233,10 @@ func tcpSection(out io.Writer, c config) error {
 		echo, disc []float64
 		tally      tally
 		note       string
-		// kecho, kdisc: kernel loopback measured alongside, the
-		// baseline of this row's ratios; empty means the first row.
-		kecho, kdisc []float64
 	}
 	var rows []row
 	for i, t := range targets {
 		rows = append(rows, row{name: t.name, echo: echo[i], disc: disc[i], tally: tallies[i], note: tallies[i].First})
-	}
-	res, why := runTUN([]int{1500, 9000}, c.rounds, c.tcpBytes)
-	var ke, kd []float64
-	for _, r := range res {
-		ke, kd = append(ke, r.KernelEcho...), append(kd, r.KernelDiscard...)
-	}
-	if len(res) > 0 {
-		rows = append(rows, row{name: "kernel loopback, in the TUN rows' namespace", echo: ke, disc: kd, kecho: ke, kdisc: kd})
-	}
-	for _, r := range res {
-		rows = append(rows, row{name: fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d, offloads %s", r.MTU, r.Offloads), echo: r.Echo, disc: r.Discard, tally: r.Tally, note: r.Err, kecho: r.KernelEcho, kdisc: r.KernelDiscard})
-	}
-	if why != "" {
-		rows = append(rows, row{name: "kernel -> TUN -> glassnet", note: why})
 	}
 	var notes []string
 	w := table(out)
@@ -245,11 +248,7 @@ func tcpSection(out io.Writer, c config) error {
 			continue
 		}
 		e, d := median(r.echo), median(r.disc)
-		re, rd := be, bd
-		if len(r.kecho) > 0 {
-			re, rd = median(r.kecho), median(r.kdisc)
-		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.0f\t%s\t%s\t\n", r.name, e/1e6, ratio(e, re), d/1e6, ratio(d, rd), r.tally)
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.0f\t%s\t%s\t\n", r.name, e/1e6, ratio(e, be), d/1e6, ratio(d, bd), r.tally)
 		if r.note != "" {
 			notes = append(notes, r.name+": "+r.note)
 		}
@@ -262,15 +261,7 @@ func tcpSection(out io.Writer, c config) error {
 	}
 	fmt.Fprintf(out, "(stalls: glassnet transfers that did not end within %v, of those run, echo and discard; a stalled or failed transfer is not in the medians)\n", bulkTimeout)
 	fmt.Fprintln(out, "(in-memory pair rows with offloads on move 64 KiB TCP super-packets with their GSO metadata from stack to stack, as a veth pair with GSO and GRO does; MTU and MSS stay as named)")
-	if len(res) > 0 {
-		fmt.Fprintln(out, "(each TUN row's ratio is to kernel loopback measured in the same namespace between its own transfers, round by round;")
-		fmt.Fprintln(out, " the namespace row above pools all of them. Each row's own baseline, echo / discard MB/s:")
-		for _, r := range res {
-			fmt.Fprintf(out, "  MTU %d, offloads %s: %.0f / %.0f\n", r.MTU, r.Offloads, median(r.KernelEcho)/1e6, median(r.KernelDiscard)/1e6)
-		}
-		fmt.Fprintln(out, ")")
-	}
-	return nil
+	return tunSection(out, c)
 }
 
 // stallSection runs c.transfers echo transfers of c.stallMiB over each
@@ -306,7 +297,12 @@ func stallSection(out io.Writer, c config) error {
 	}
 	res, why := runTUNEcho([]int{1500}, c.transfers, total)
 	for _, t := range res {
-		rows = append(rows, row{name: fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d, offloads %s", t.MTU, t.Offloads), echo: t.Echo, tally: t.Tally, note: strings.Join(slices.DeleteFunc([]string{t.Tally.First, t.Err}, func(s string) bool { return s == "" }), "; ")})
+		for _, tr := range t.Rows {
+			rows = append(rows, row{name: tunRowName(t, tr), echo: tr.Echo, tally: tr.Tally, note: strings.Join(slices.DeleteFunc([]string{tr.Tally.First, t.Err}, func(s string) bool { return s == "" }), "; ")})
+		}
+		if len(t.Rows) == 0 {
+			rows = append(rows, row{name: fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d, offloads %s", t.MTU, t.Offloads), note: t.Err})
+		}
 	}
 	if why != "" {
 		rows = append(rows, row{name: "kernel -> TUN -> glassnet", note: why})

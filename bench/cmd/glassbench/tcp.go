@@ -33,7 +33,9 @@ func serveTCP(l net.Listener, echo bool) {
 				io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, make([]byte, 256<<10))
 				return
 			}
-			n, _ := io.CopyBuffer(io.Discard, c, make([]byte, 256<<10))
+			// Hidden too: io.Discard's ReadFrom (8 KiB reads) and
+			// the socket's WriteTo.
+			n, _ := io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{c}, make([]byte, 256<<10))
 			var b [8]byte
 			binary.BigEndian.PutUint64(b[:], uint64(n))
 			c.Write(b[:])
@@ -121,7 +123,9 @@ func bulk(dial func(ctx context.Context) (net.Conn, error), total int64, echo bo
 	}()
 	if echo {
 		rbuf := make([]byte, 256<<10)
-		n, err := io.CopyBuffer(io.Discard, io.LimitReader(c, total), rbuf)
+		// The wrapper hides io.Discard's ReadFrom, which would read
+		// through 8 KiB buffers of its own instead of rbuf.
+		n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, io.LimitReader(c, total), rbuf)
 		if err != nil {
 			return 0, err
 		}
@@ -152,18 +156,48 @@ type tcpTarget struct {
 	close         func()
 }
 
+// serveCopy is serveTCP the way serve runs its echo and discard: echo is
+// io.Copy(c, c) and discard io.Copy(io.Discard, c). Between two kernel
+// sockets io.Copy splices; over glassnet's sockets it moves gVisor's
+// buffers by reference (sockets.Conn WriteTo).
+func serveCopy(l net.Listener, echo bool) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			if echo {
+				io.Copy(c, c)
+				return
+			}
+			n, _ := io.Copy(io.Discard, c)
+			var b [8]byte
+			binary.BigEndian.PutUint64(b[:], uint64(n))
+			c.Write(b[:])
+		}()
+	}
+}
+
 func kernelTCP() (*tcpTarget, error) {
-	le, err := net.Listen("tcp", "127.0.0.1:0")
+	return kernelTCPAt("127.0.0.1", serveTCP)
+}
+
+// kernelTCPAt serves echo and discard with serve on kernel loopback at
+// host ("127.0.0.1" or "[::1]").
+func kernelTCPAt(host string, serve func(net.Listener, bool)) (*tcpTarget, error) {
+	le, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		return nil, err
 	}
-	ld, err := net.Listen("tcp", "127.0.0.1:0")
+	ld, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		le.Close()
 		return nil, err
 	}
-	go serveTCP(le, true)
-	go serveTCP(ld, false)
+	go serve(le, true)
+	go serve(ld, false)
 	var d net.Dialer
 	return &tcpTarget{
 		name:    "kernel loopback",

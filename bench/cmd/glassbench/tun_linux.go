@@ -9,7 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/glassnet/glassnet/netstack"
@@ -18,23 +21,6 @@ import (
 )
 
 const envTUNChild = "GLASSBENCH_TUN_CHILD"
-
-// tunResult is what the child process in its own network namespace reports
-// for one MTU with offloads on or off: bytes per second of each round.
-// Offloads names the offloads the TUN agreed with the kernel ("off"
-// without). KernelEcho and KernelDiscard are kernel loopback in the same
-// namespace, measured between the TUN transfers of each round, so that the
-// ratio compares runs made under the same load.
-type tunResult struct {
-	MTU           int
-	Offloads      string
-	Echo          []float64
-	Discard       []float64
-	KernelEcho    []float64
-	KernelDiscard []float64
-	Tally         tally // the glassnet transfers (echo and discard)
-	Err           string
-}
 
 // envTUNOffload chooses the TUN rows: "off", "on", or both (the default),
 // each MTU without offloads first.
@@ -53,9 +39,23 @@ func tunOffloadModes() []bool {
 // runTUN measures kernel client -> TUN -> glassnet in a child process in a
 // fresh network namespace, so that the TUN, its addresses and routes exist
 // only there. It returns a reason instead when that is not possible.
-func runTUN(mtus []int, rounds int, total int64) ([]tunResult, string) {
-	return runTUNChild(mtus, rounds, total, false)
+func runTUN(mtus []int, queues, rounds int, total int64) ([]tunResult, string) {
+	return runTUNChild(mtus, queues, rounds, total, false)
 }
+
+// envTUNRows, when set, names the TUN rows to run, comma-separated
+// ("IPv4,IPv6"), for profiles of one kind of transfer.
+const envTUNRows = "GLASSBENCH_TUN_ROWS"
+
+// tunKind is one row of the TUN table while it is measured.
+type tunKind struct {
+	row           tunRow
+	echo, discard func(ctx context.Context) (net.Conn, error)
+	kernel        *tcpTarget
+}
+
+// envTUNQueues is tun.Config.Queues in the child.
+const envTUNQueues = "GLASSBENCH_TUN_QUEUES"
 
 // envTUNEchoOnly makes the child run only glassnet echo transfers (the
 // stall count), without the kernel baseline and discard.
@@ -64,10 +64,10 @@ const envTUNEchoOnly = "GLASSBENCH_ECHO_ONLY"
 // runTUNEcho runs n echo transfers of total bytes through the TUN per
 // MTU and offload mode, for the stall count.
 func runTUNEcho(mtus []int, n int, total int64) ([]tunResult, string) {
-	return runTUNChild(mtus, n, total, true)
+	return runTUNChild(mtus, 1, n, total, true)
 }
 
-func runTUNChild(mtus []int, rounds int, total int64, echoOnly bool) ([]tunResult, string) {
+func runTUNChild(mtus []int, queues, rounds int, total int64, echoOnly bool) ([]tunResult, string) {
 	if os.Geteuid() != 0 {
 		return nil, "skipped: needs root (CAP_NET_ADMIN) to create a network namespace and a TUN"
 	}
@@ -81,7 +81,7 @@ func runTUNChild(mtus []int, rounds int, total int64, echoOnly bool) ([]tunResul
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), envTUNChild+"=1",
 		"GLASSBENCH_MTUS="+fmt.Sprint(mtus), "GLASSBENCH_ROUNDS="+strconv.Itoa(rounds),
-		"GLASSBENCH_BYTES="+strconv.FormatInt(total, 10))
+		"GLASSBENCH_BYTES="+strconv.FormatInt(total, 10), envTUNQueues+"="+strconv.Itoa(queues))
 	if echoOnly {
 		cmd.Env = append(cmd.Env, envTUNEchoOnly+"=1")
 	}
@@ -109,95 +109,262 @@ func tunChild() {
 	rounds, _ := strconv.Atoi(os.Getenv("GLASSBENCH_ROUNDS"))
 	total, _ := strconv.ParseInt(os.Getenv("GLASSBENCH_BYTES"), 10, 64)
 	echoOnly := os.Getenv(envTUNEchoOnly) == "1"
+	queues, _ := strconv.Atoi(os.Getenv(envTUNQueues))
 	// The kernel loopback baseline runs here too: a new namespace's lo
 	// is down.
 	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "glassbench: ip link set lo up: %v %s\n", err, out)
 		os.Exit(1)
 	}
-	kt, err := kernelTCP()
+	var kts kernelTargets
+	var err error
+	labeled("kernel", func() { kts, err = startKernelTargets() })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glassbench:", err)
 		os.Exit(1)
 	}
-	defer kt.close()
+	defer kts.close()
+	if stop, err := startCPUProfile(); err != nil {
+		fmt.Fprintln(os.Stderr, "glassbench:", err)
+		os.Exit(1)
+	} else {
+		defer stop()
+	}
+	// System calls and context switches of this process and every
+	// thread it starts later; none when perf events are not available.
+	ps, perr := openPerf(0)
+	if ps != nil {
+		defer ps.Close()
+	}
 	var res []tunResult
 	for _, mtu := range mtus {
 		for _, noOffload := range tunOffloadModes() {
-			r := tunResult{MTU: mtu, Offloads: "off"}
-			if err := tunOne(kt, mtu, noOffload, echoOnly, rounds, total, &r); err != nil {
-				r.Err = err.Error()
+			r := tunResult{MTU: mtu, Queues: max(queues, 1), Offloads: "off"}
+			if perr != nil {
+				r.PerfErr = perr.Error()
 			}
+			labeled("tun", func() {
+				if err := tunOne(kts, ps, mtu, noOffload, echoOnly, rounds, total, &r); err != nil {
+					r.Err = err.Error()
+				}
+			})
 			res = append(res, r)
 		}
 	}
 	json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func tunOne(kt *tcpTarget, mtu int, noOffload, echoOnly bool, rounds int, total int64, r *tunResult) error {
-	stackAddr := netip.MustParsePrefix("10.201.0.2/24")
-	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(stackAddr), NoOffload: noOffload})
+// kernelTargets are the kernel loopback servers of the TUN rows: the same
+// read/write loop on 127.0.0.1 and on ::1, and io.Copy servers on
+// 127.0.0.1.
+type kernelTargets struct {
+	v4, v6, copy4 *tcpTarget
+}
+
+func startKernelTargets() (kernelTargets, error) {
+	var k kernelTargets
+	var err error
+	if k.v4, err = kernelTCPAt("127.0.0.1", serveTCP); err != nil {
+		return k, err
+	}
+	if k.v6, err = kernelTCPAt("[::1]", serveTCP); err != nil {
+		k.close()
+		return k, err
+	}
+	if k.copy4, err = kernelTCPAt("127.0.0.1", serveCopy); err != nil {
+		k.close()
+		return k, err
+	}
+	return k, nil
+}
+
+func (k kernelTargets) close() {
+	for _, t := range []*tcpTarget{k.v4, k.v6, k.copy4} {
+		if t != nil {
+			t.close()
+		}
+	}
+}
+
+// envCPUProfile names a file for a CPU profile of the TUN child: the
+// whole run in its namespace, kernel loopback transfers included (they
+// show as time in syscalls of kernelTCP's goroutines).
+const envCPUProfile = "GLASSBENCH_CPUPROFILE"
+
+// labeled runs f with the profile label path=name, which every goroutine
+// f starts inherits (the servers, the stack's), so that a profile tells
+// the kernel baseline's CPU from glassnet's: go tool pprof -tagfocus
+// path=tun. The caller's goroutine has no label after it.
+func labeled(name string, f func()) {
+	pprof.Do(context.Background(), pprof.Labels("path", name), func(context.Context) { f() })
+}
+
+// startCPUProfile starts the CPU profile envCPUProfile asks for, if any,
+// and returns what stops it.
+func startCPUProfile() (func(), error) {
+	name := os.Getenv(envCPUProfile)
+	if name == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// tunAddrs are the stack's addresses on the TUN; the kernel side gets
+// the first host address of each prefix.
+var (
+	tunAddr4 = netip.MustParsePrefix("10.201.0.2/24")
+	tunAddr6 = netip.MustParsePrefix("fd00:201::2/64")
+)
+
+// tunOne opens the TUN at mtu, starts glassnet on it with an IPv4 and an
+// IPv6 address, and runs the rounds: for each kind of row, kernel
+// loopback echo, TUN echo, kernel loopback discard, TUN discard. With
+// echoOnly only IPv4 echo through the TUN runs (the stall count).
+func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, rounds int, total int64, r *tunResult) error {
+	queues := r.Queues
+	if noOffload {
+		queues = 1 // several queues need offloads
+		r.Queues = 1
+	}
+	dev, err := tun.Open(tun.Config{Name: "gbench0", MTU: mtu, HostAddr: tun.HostAddrFor(tunAddr4), NoOffload: noOffload, Queues: queues})
 	if err != nil {
 		return err
 	}
 	if o := dev.Offloads(); o != 0 {
 		r.Offloads = o.String()
 	}
-	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{stackAddr}, Node: "glassnet"})
+	// The kernel's IPv6 address on the TUN, without duplicate address
+	// detection so that it is usable at once.
+	host6 := tun.HostAddrFor(tunAddr6)
+	if out, err := exec.Command("ip", "-6", "addr", "add", host6.String(), "dev", dev.Name(), "nodad").CombinedOutput(); err != nil {
+		dev.Close()
+		return fmt.Errorf("ip -6 addr add: %v %s", err, out)
+	}
+	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{tunAddr4, tunAddr6}, Node: "glassnet"})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	s := sockets.New(st.Stack(), sockets.Options{Node: "glassnet"})
-	le, err := s.Listener("tcp4", ":7")
-	if err != nil {
-		return err
+	type server struct {
+		addr  netip.Addr
+		port  uint16
+		serve func(net.Listener, bool)
+		echo  bool
 	}
-	defer le.Close()
-	ld, err := s.Listener("tcp4", ":9")
-	if err != nil {
-		return err
-	}
-	defer ld.Close()
-	go serveTCP(le, true)
-	go serveTCP(ld, false)
+	dialers := map[netip.AddrPort]func(ctx context.Context) (net.Conn, error){}
 	var d net.Dialer
-	echo := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", "10.201.0.2:7") }
-	discard := func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", "10.201.0.2:9") }
-	// A stalled transfer is counted in the tally and reported with the
-	// stack's counters; the other rounds still run. With echoOnly the
-	// kernel baseline and discard are left out.
-	var kfailed []string
-	for range rounds {
-		if !echoOnly {
-			if v, err := bulk(kt.echo, total, true); err != nil {
-				kfailed = append(kfailed, "kernel loopback echo: "+err.Error())
-			} else {
-				r.KernelEcho = append(r.KernelEcho, v)
+	a4, a6 := tunAddr4.Addr(), tunAddr6.Addr()
+	for _, sv := range []server{
+		{a4, 7, serveTCP, true}, {a4, 9, serveTCP, false},
+		{a6, 7, serveTCP, true}, {a6, 9, serveTCP, false},
+		{a4, 17, serveCopy, true}, {a4, 19, serveCopy, false},
+	} {
+		ap := netip.AddrPortFrom(sv.addr, sv.port)
+		l, err := s.Listener("tcp", ap.String())
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		go sv.serve(l, sv.echo)
+		dialers[ap] = func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", ap.String()) }
+	}
+	at := func(a netip.Addr, port uint16) func(ctx context.Context) (net.Conn, error) {
+		return dialers[netip.AddrPortFrom(a, port)]
+	}
+	kinds := []tunKind{
+		{tunRow{Name: "IPv4"}, at(a4, 7), at(a4, 9), kts.v4},
+		{tunRow{Name: "IPv6"}, at(a6, 7), at(a6, 9), kts.v6},
+		{tunRow{Name: "IPv4, io.Copy servers"}, at(a4, 17), at(a4, 19), kts.copy4},
+	}
+	if echoOnly {
+		kinds = kinds[:1]
+	}
+	if only := os.Getenv(envTUNRows); only != "" {
+		kinds = slices.DeleteFunc(kinds, func(k tunKind) bool { return !slices.Contains(strings.Split(only, ","), k.row.Name) })
+	}
+	// One transfer, with its cost per MB when perf counters are open.
+	measure := func(path, row string, dial func(ctx context.Context) (net.Conn, error), echo bool) (v float64, cost perMB, counted bool, err error) {
+		var before perfCounts
+		if ps != nil {
+			before, _ = ps.Read()
+		}
+		kind := "discard"
+		if echo {
+			kind = "echo"
+		}
+		pprof.Do(context.Background(), pprof.Labels("path", path, "row", row, "kind", kind), func(context.Context) { v, err = bulk(dial, total, echo) })
+		if ps != nil && err == nil {
+			if after, rerr := ps.Read(); rerr == nil {
+				dc := after.Sub(before)
+				mb := float64(total) / 1e6
+				cost, counted = perMB{Syscalls: float64(dc.Syscalls) / mb, CtxSwitches: float64(dc.CtxSwitches) / mb}, true
 			}
 		}
-		v, err := bulk(echo, total, true)
-		r.Tally.add(err)
-		if err == nil {
-			r.Echo = append(r.Echo, v)
-		}
-		if echoOnly {
-			continue
-		}
-		if v, err := bulk(kt.discard, total, false); err != nil {
-			kfailed = append(kfailed, "kernel loopback discard: "+err.Error())
-		} else {
-			r.KernelDiscard = append(r.KernelDiscard, v)
-		}
-		v, err = bulk(discard, total, false)
-		r.Tally.add(err)
-		if err == nil {
-			r.Discard = append(r.Discard, v)
+		return v, cost, counted, err
+	}
+	// A stalled transfer is counted in the tally and reported with the
+	// stack's counters; the other rounds still run.
+	var kfailed []string
+	for range rounds {
+		for i := range kinds {
+			k := &kinds[i]
+			row := &k.row
+			if !echoOnly {
+				v, cost, ok, err := measure("kernel", row.Name, k.kernel.echo, true)
+				if err != nil {
+					kfailed = append(kfailed, "kernel loopback echo ("+row.Name+"): "+err.Error())
+				} else {
+					row.KernelEcho = append(row.KernelEcho, v)
+					if ok {
+						row.KernelEchoPerMB = append(row.KernelEchoPerMB, cost)
+					}
+				}
+			}
+			v, cost, ok, err := measure("tun", row.Name, k.echo, true)
+			row.Tally.add(err)
+			if err == nil {
+				row.Echo = append(row.Echo, v)
+				if ok {
+					row.TUNEchoPerMB = append(row.TUNEchoPerMB, cost)
+				}
+			}
+			if echoOnly {
+				continue
+			}
+			v, cost, ok, err = measure("kernel", row.Name, k.kernel.discard, false)
+			if err != nil {
+				kfailed = append(kfailed, "kernel loopback discard ("+row.Name+"): "+err.Error())
+			} else {
+				row.KernelDiscard = append(row.KernelDiscard, v)
+				if ok {
+					row.KernelDiscPerMB = append(row.KernelDiscPerMB, cost)
+				}
+			}
+			v, cost, ok, err = measure("tun", row.Name, k.discard, false)
+			row.Tally.add(err)
+			if err == nil {
+				row.Discard = append(row.Discard, v)
+				if ok {
+					row.TUNDiscPerMB = append(row.TUNDiscPerMB, cost)
+				}
+			}
 		}
 	}
-	if t := r.Tally; t.Stalls+t.Errors > 0 {
-		fmt.Fprintf(os.Stderr, "glassbench: TUN MTU %d, offloads %s: %d of %d transfers stalled, %d failed, first: %s; stack counters: %+v\n",
-			mtu, r.Offloads, t.Stalls, t.Transfers, t.Errors, t.First, st.Stats())
+	for _, k := range kinds {
+		r.Rows = append(r.Rows, k.row)
+		if t := k.row.Tally; t.Stalls+t.Errors > 0 {
+			fmt.Fprintf(os.Stderr, "glassbench: TUN MTU %d, offloads %s, %s: %d of %d transfers stalled, %d failed, first: %s; stack counters: %+v\n",
+				mtu, r.Offloads, k.row.Name, t.Stalls, t.Transfers, t.Errors, t.First, st.Stats())
+		}
 	}
 	if len(kfailed) > 0 {
 		return fmt.Errorf("%d kernel loopback transfers failed (%s)", len(kfailed), kfailed[0])

@@ -85,9 +85,14 @@ func newChunk(size int) *chunk {
 			data: make([]byte, size),
 		}
 	} else {
+		// glassnet patch 4: a pooled chunk is not cleared here. Its
+		// bytes are readable only between a view's read and write
+		// indexes, and write moves only over bytes written (Write,
+		// ReadFrom, copy) or cleared (View.Grow), so stale bytes are
+		// never read; clearing every chunk cost a pass over memory
+		// that was about to be overwritten.
 		pool := getChunkPool(size)
 		c = pool.Get().(*chunk)
-		clear(c.data)
 	}
 	c.InitRefs()
 	return c

@@ -319,6 +319,23 @@ func (v *View) WriteAt(p []byte, off int) (int, error) {
 // view's current capacity, Grow will reallocate the view with an increased
 // capacity.
 func (v *View) Grow(n int) {
+	// glassnet patch 4: chunks come from their pool as they were left,
+	// so the bytes Grow makes readable are cleared here, in a chunk of
+	// this view's own (bytes past the end of a shared chunk may be
+	// another view's, or stale).
+	if v != nil && v.sharesChunk() && v.write+n <= v.Capacity() {
+		defer v.chunk.DecRef()
+		v.chunk = v.chunk.Clone()
+	}
+	v.GrowUnzeroed(n)
+	clear(v.chunk.data[v.write-n : v.write])
+}
+
+// GrowUnzeroed is Grow without clearing the n bytes it makes readable:
+// they hold whatever the chunk held before. The caller must overwrite
+// them, or cut the view back to what it wrote (CapLength), before the
+// view is read or handed to anyone. (glassnet patch 4)
+func (v *View) GrowUnzeroed(n int) {
 	if v == nil {
 		panic("cannot grow a nil view")
 	}
@@ -363,4 +380,14 @@ func (v *View) availableSlice() []byte {
 		v.chunk = c
 	}
 	return v.chunk.data[v.write:]
+}
+
+// ViewWriter is an io.Writer that can take the bytes of a view by
+// reference instead of copying them. WriteView is Write for v's bytes: it
+// returns how many of them it took (n < v.Size() with an error says why
+// it stopped). v is borrowed: to keep bytes, the writer keeps a Clone.
+// (glassnet patch 5)
+type ViewWriter interface {
+	io.Writer
+	WriteView(v *View) (n int, err error)
 }

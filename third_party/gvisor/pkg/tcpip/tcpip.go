@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/atomicbitops"
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/rand"
 	"gvisor.dev/gvisor/pkg/sync"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -556,6 +557,16 @@ type Payloader interface {
 	// Len returns the number of bytes of the unread portion of the
 	// Reader.
 	Len() int
+}
+
+// BufferPayloader is a Payloader that can hand its bytes over as views
+// instead of being read: PayloadBuffer returns references to its first n
+// bytes (n <= Len()) without consuming them; the caller of Write learns
+// from its count how many were queued. A stream endpoint's Write queues
+// those views as they are. (glassnet patch 5)
+type BufferPayloader interface {
+	Payloader
+	PayloadBuffer(n int) buffer.Buffer
 }
 
 var _ Payloader = (*bytes.Buffer)(nil)

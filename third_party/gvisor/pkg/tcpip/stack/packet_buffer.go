@@ -644,7 +644,13 @@ func (d PacketData) ReadTo(dst io.Writer, peek bool) (int, error) {
 			return
 		}
 		var n int
-		n, err = dst.Write(v.AsSlice())
+		// glassnet patch 5: a buffer.ViewWriter takes the view by
+		// reference.
+		if vw, ok := dst.(buffer.ViewWriter); ok {
+			n, err = vw.WriteView(v)
+		} else {
+			n, err = dst.Write(v.AsSlice())
+		}
 		done += n
 		if err != nil {
 			return

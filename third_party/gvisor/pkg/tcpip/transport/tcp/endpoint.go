@@ -1630,6 +1630,10 @@ func (e *Endpoint) readFromPayloader(p tcpip.Payloader, opts tcpip.WriteOptions,
 	if avail == 0 {
 		return payload, nil
 	}
+	// glassnet patch 5: views handed over are queued as they are.
+	if bp, ok := p.(tcpip.BufferPayloader); ok {
+		return bp.PayloadBuffer(avail), nil
+	}
 	if _, err := payload.WriteFromReaderAndLimitedReader(p, int64(avail), limRdr); err != nil {
 		payload.Release()
 		return buffer.Buffer{}, &tcpip.ErrBadBuffer{}
