@@ -13,6 +13,12 @@
 //     pair with offloads, in this process), all driven by the same client;
 //   - heap allocations and bytes per message of each server;
 //   - memory and goroutines per idle connection of each server;
+//   - many (root): 64 B WebSocket echo on 1,000 connections, kernel client ->
+//     TUN and -> veth -> AF_PACKET to glassnet, against gorilla and glassnet
+//     on loopback, with system calls per message by kind (many.go);
+//   - scale (root): bulk echo over 1 to 1,000 connections, throughput and
+//     CPU per GB, TUN against loopback, and WebSocket connections per
+//     second (scale.go);
 //   - with -only stalls: how many of N bulk echo transfers over each
 //     glassnet path stall (the in-memory pair and the TUN, offloads off
 //     and on), and their median speed.
@@ -54,6 +60,7 @@ type config struct {
 }
 
 func main() {
+	childMain()
 	if os.Getenv(envTUNChild) == "1" {
 		tunChild()
 		return
@@ -73,7 +80,7 @@ func run(args []string, out io.Writer) error {
 	var c config
 	fs.BoolVar(&c.short, "short", false, "a quick run (fewer rounds, shorter measurements) for CI")
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per measurement; the table shows medians (0: 5, or 3 with -short)")
-	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle", "sections to run, comma-separated: tcp, ws, allocs, idle, stalls; tun (the TUN rows of tcp alone)")
+	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle,many,scale", "sections to run, comma-separated: tcp, ws, allocs, idle, many, scale, stalls; tun (the TUN rows of tcp alone)")
 	tunMTUs := fs.String("tun-mtus", "1500,9000", "MTUs of the TUN rows, comma-separated")
 	fs.IntVar(&c.tunQueues, "tun-queues", 1, "queues of the TUN (IFF_MULTI_QUEUE when more than 1; offloads needed), one glassnet reader each")
 	fs.IntVar(&c.transfers, "transfers", 200, "echo transfers per path in the stalls section")
@@ -136,6 +143,20 @@ func run(args []string, out io.Writer) error {
 		t0 := time.Now()
 		if err := idleSection(out, c); err != nil {
 			return fmt.Errorf("idle: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "many") {
+		t0 := time.Now()
+		if err := manySection(out, c); err != nil {
+			return fmt.Errorf("many: %w", err)
+		}
+		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
+	}
+	if slices.Contains(sections, "scale") {
+		t0 := time.Now()
+		if err := scaleSection(out, c); err != nil {
+			return fmt.Errorf("scale: %w", err)
 		}
 		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
 	}

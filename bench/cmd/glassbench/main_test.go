@@ -14,6 +14,7 @@ import (
 // section's server process, as the command is: runTUN and startWSProc
 // re-execute os.Executable.
 func TestMain(m *testing.M) {
+	childMain()
 	if os.Getenv(envTUNChild) == "1" {
 		tunChild()
 		return
@@ -38,6 +39,7 @@ func TestRunShort(t *testing.T) {
 	for _, want := range []string{
 		"kernel loopback", "stalls", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet",
 		"glassnet / best peer", "syscalls/msg", "allocs", "KB/conn", "glassnet/userspace",
+		"== Many connections", "== Scale",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

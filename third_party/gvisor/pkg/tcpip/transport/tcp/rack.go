@@ -171,6 +171,10 @@ func (s *sender) shouldSchedulePTO() bool {
 		s.ep.scoreboard.Sacked() == 0
 }
 
+// ptoSlack is what a probe timeout adds to twice the SRTT when more than
+// one segment is outstanding (glassnet patch 6).
+const ptoSlack = 2 * time.Millisecond
+
 // schedulePTO schedules the probe timeout as defined in
 // https://tools.ietf.org/html/draft-ietf-tcpm-rack-08#section-7.5.1.
 //
@@ -183,6 +187,15 @@ func (s *sender) schedulePTO() {
 		pto = s.rtt.TCPRTTState.SRTT * 2
 		if s.Outstanding == 1 {
 			pto += wcDelayedACKTimeout
+		} else {
+			// glassnet patch 6: allow for the peer's and the
+			// host's scheduling, as Linux does
+			// (tcp_schedule_loss_probe adds TCP_TIMEOUT_MIN_US,
+			// 2 ms). With the microsecond RTTs of a TUN or a
+			// veth, twice the SRTT alone is shorter than an ACK's
+			// wait for a busy CPU, and most probes retransmit
+			// segments the peer already has.
+			pto += ptoSlack
 		}
 	}
 	s.rtt.Unlock()
@@ -274,7 +287,13 @@ func (s *sender) detectTLPRecovery(ack seqnum.Value, rcvdSeg *segment) {
 		}
 	}
 
-	if s.rc.tlpRxtOut && s.rc.tlpHighRxt.LessThanEq(ack) {
+	// glassnet patch 7: only an ACK beyond the probe's end says that the
+	// original or the probe was lost (Linux's tcp_process_tlp_ack:
+	// after(ack, tlp_high_seq)). The ACK of the original segment itself
+	// reaches tlpHighRxt exactly and comes before the D-SACK of the
+	// probe: taking it as a loss answered every spurious probe with a
+	// smaller congestion window.
+	if s.rc.tlpRxtOut && s.rc.tlpHighRxt.LessThan(ack) {
 		// TLP episode is complete.
 		s.rc.tlpRxtOut = false
 		if !checkDSACK(rcvdSeg) {

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serverSpec is what a server process of the many and scale sections
+// runs: Net is where it listens ("kernel": 127.0.0.1, "tun": glassnet on a
+// TUN, "packet": glassnet on an AF_PACKET socket on one end of a veth
+// pair), App what it serves ("glassnet-ws", "gorilla-ws", "tcp-echo").
+type serverSpec struct {
+	Net, App string
+}
+
+// sysKinds are the system calls counted by name, with the tracepoints
+// sys_enter_NAME (perfcount_linux.go); the rest show as "other".
+var sysKinds = []string{"read", "write", "readv", "writev", "recvmmsg", "sendmmsg", "epoll_pwait", "epoll_wait", "futex", "nanosleep"}
+
+// addCounts is a plus b, counter by counter.
+func addCounts(a, b perfCounts) perfCounts {
+	r := perfCounts{Syscalls: a.Syscalls + b.Syscalls, CtxSwitches: a.CtxSwitches + b.CtxSwitches, Named: maps.Clone(a.Named)}
+	if r.Named == nil {
+		r.Named = map[string]uint64{}
+	}
+	for k, v := range b.Named {
+		r.Named[k] += v
+	}
+	return r
+}
+
+// usage is what one process spent over the measured intervals of a row.
+type usage struct {
+	CPU    time.Duration // user + system
+	Sys    perfCounts    // system calls and context switches
+	SysErr string        // why Sys could not be counted, if it could not
+}
+
+// cost is what a row's measurements cost: the server process, the client
+// process and the TCP retransmissions over their intervals.
+type cost struct {
+	Server, Client usage
+	Retrans        retransCounts
+}
+
+// sysColumns is the header of a table of system calls per unit of work:
+// the counted kinds, the others, the total and context switches.
+func sysColumns() string {
+	return strings.Join(sysKinds, "\t") + "\tother\ttotal\tctx switches\t"
+}
+
+// sysCells formats u's system calls divided by n, in sysColumns' order;
+// without counts every cell is "-".
+func sysCells(u usage, n float64) string {
+	if u.SysErr != "" || u.Sys.Syscalls == 0 || n <= 0 {
+		return strings.Repeat("-\t", len(sysKinds)+3)
+	}
+	var b strings.Builder
+	var named uint64
+	for _, k := range sysKinds {
+		v := u.Sys.Named["sys_enter_"+k]
+		named += v
+		fmt.Fprintf(&b, "%s\t", perUnit(float64(v), n))
+	}
+	other := float64(u.Sys.Syscalls) - float64(named)
+	fmt.Fprintf(&b, "%s\t%s\t%s\t", perUnit(max(other, 0), n), perUnit(float64(u.Sys.Syscalls), n), perUnit(float64(u.Sys.CtxSwitches), n))
+	return b.String()
+}
+
+// perUnit is v/n with a precision that suits counts per message (mostly
+// between 0.001 and 10).
+func perUnit(v, n float64) string {
+	x := v / n
+	switch {
+	case x == 0:
+		return "0"
+	case x < 0.01:
+		return fmt.Sprintf("%.3f", x)
+	case x < 10:
+		return fmt.Sprintf("%.2f", x)
+	}
+	return fmt.Sprintf("%.0f", x)
+}
+
+// retransCounts are TCP retransmissions over an interval. Stack counts
+// the segments glassnet's stack retransmitted; Recoveries the times it
+// entered SACK recovery, Spurious the recoveries it found needless (a
+// D-SACK came back), RTO its retransmission timeouts. Kernel counts the
+// segments the kernel retransmitted in the namespace, the client's side
+// of a glassnet row and both sides of a loopback one. LinkDrops are the
+// packets the namespace's interfaces dropped, LinkTxDrops those of them
+// on the way out of an interface (tx_dropped: on a TUN, the kernel's
+// queue to the stack full) and the rest on the way in (rx_dropped: on a
+// TUN, packets the stack wrote that the kernel dropped), StackDrops those glassnet's
+// stack dropped at its device (netstack.Stats.Dropped), GVisorDrops those
+// gVisor dropped inside (Stats().DroppedPackets: a TCP endpoint's segment
+// queue full, among others).
+//
+// KernelDup counts the segments the kernel received a second time (it
+// answered with a D-SACK: TCPDSACKOldSent and TCPDSACKOfoSent), so
+// retransmissions that were not needed; KernelRTO its retransmission
+// timeouts (TCPTimeouts) and KernelUndo the recoveries it undid as
+// spurious (TCPLossUndo).
+type retransCounts struct {
+	Stack, Recoveries, Spurious, RTO uint64
+	Kernel                           uint64
+	LinkDrops, LinkTxDrops           uint64
+	StackDrops, GVisorDrops          uint64
+	KernelDup, KernelRTO, KernelUndo uint64
+}
+
+// fields lists the counters, for add and sub.
+func (a *retransCounts) fields() []*uint64 {
+	return []*uint64{&a.Stack, &a.Recoveries, &a.Spurious, &a.RTO, &a.Kernel, &a.LinkDrops, &a.LinkTxDrops, &a.StackDrops, &a.GVisorDrops,
+		&a.KernelDup, &a.KernelRTO, &a.KernelUndo}
+}
+
+func (a retransCounts) add(b retransCounts) retransCounts {
+	bf := b.fields()
+	for i, f := range a.fields() {
+		*f += *bf[i]
+	}
+	return a
+}
+
+func (a retransCounts) sub(b retransCounts) retransCounts {
+	bf := b.fields()
+	for i, f := range a.fields() {
+		*f -= *bf[i]
+	}
+	return a
+}
+
+// String is "glassnet/kernel" retransmitted segments.
+func (a retransCounts) String() string {
+	return fmt.Sprintf("%d/%d", a.Stack, a.Kernel)
+}
+
+// note describes what the table's retransmits and drops columns leave
+// out, "" when there is nothing to add.
+func (a retransCounts) note() string {
+	if a.Stack == 0 && a.StackDrops == 0 && a.GVisorDrops == 0 && a.KernelRTO == 0 && a.LinkDrops == 0 {
+		return ""
+	}
+	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d SACK recoveries (%d found spurious), %d retransmission timeouts; "+
+		"%d packets dropped at its device, %d inside gVisor; the kernel: %d segments received twice, %d retransmission timeouts, %d undone as spurious; "+
+		"links: %d packets dropped on the way out of an interface, %d on the way in",
+		a.Stack, a.Recoveries, a.Spurious, a.RTO, a.StackDrops, a.GVisorDrops, a.KernelDup, a.KernelRTO, a.KernelUndo, a.LinkTxDrops, a.LinkDrops-a.LinkTxDrops)
+}
+
+// snmpValue finds field in the table proto of /proc/net/snmp's or
+// /proc/net/netstat's text b: a line of field names and a line of values,
+// both starting "proto:".
+func snmpValue(b []byte, proto, field string) (uint64, error) {
+	var names []string
+	for line := range strings.Lines(string(b)) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), proto+":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if names == nil {
+			names = f
+			continue
+		}
+		if len(f) != len(names) {
+			return 0, fmt.Errorf("snmp: %s has %d names and %d values", proto, len(names), len(f))
+		}
+		for i, n := range names {
+			if n == field {
+				return strconv.ParseUint(f[i], 10, 64)
+			}
+		}
+		return 0, fmt.Errorf("snmp: no %s %s", proto, field)
+	}
+	return 0, fmt.Errorf("snmp: no %s table", proto)
+}
+
+// devDrops sums the receive and transmit drop counts of every interface
+// in b, the text of /proc/net/dev: two header lines, then
+// "name: rx bytes packets errs drop ... tx bytes packets errs drop ...".
+func devDrops(b []byte) (rx, tx uint64, err error) {
+	for line := range strings.Lines(string(b)) {
+		name, rest, ok := strings.Cut(line, ":")
+		if !ok || strings.Contains(name, "|") {
+			continue // a header line
+		}
+		f := strings.Fields(rest)
+		if len(f) < 12 {
+			return 0, 0, fmt.Errorf("net/dev: %s has %d fields", strings.TrimSpace(name), len(f))
+		}
+		r, err := strconv.ParseUint(f[3], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("net/dev: %s: %w", strings.TrimSpace(name), err)
+		}
+		t, err := strconv.ParseUint(f[11], 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("net/dev: %s: %w", strings.TrimSpace(name), err)
+		}
+		rx, tx = rx+r, tx+t
+	}
+	return rx, tx, nil
+}
