@@ -8,3 +8,7 @@ type rawWait struct{}
 func (c *Conn) setupAwait() {}
 
 func (c *Conn) awaitData() error { return nil }
+
+func (c *Conn) canTryWrite() bool { return false }
+
+func (c *Conn) tryWrite(b []byte) (int, error) { return 0, nil }

@@ -55,12 +55,17 @@ func (s *fdSource) Read(p []byte) (int, error) {
 	}
 }
 
-// rawWait is a Conn's state for awaitData, set up once per connection so
-// that a wait allocates nothing.
+// rawWait is a Conn's state for awaitData and tryWrite, set up once per
+// connection so that a wait or a write allocates nothing.
 type rawWait struct {
 	rc  syscall.RawConn
 	src *fdSource
 	fn  func(fd uintptr) bool
+	// tryWrite's buffer, result and function.
+	wb  []byte
+	wn  int
+	we  error
+	wfn func(fd uintptr) bool
 }
 
 // setupAwait prepares awaitData when nc is a *net.TCPConn.
@@ -90,8 +95,46 @@ func (c *Conn) setupAwait() {
 		putReader(br)
 		return true
 	}
+	w.wfn = func(fd uintptr) bool {
+		for {
+			n, err := syscall.Write(int(fd), w.wb)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN:
+				w.wn, w.we = 0, nil
+			case err != nil:
+				// As net.Conn.Write reports it.
+				w.wn, w.we = 0, &net.OpError{Op: "write", Net: "tcp", Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(),
+					Err: os.NewSyscallError("write", err)}
+			default:
+				w.wn, w.we = n, nil
+			}
+			return true
+		}
+	}
 	c.await = w
 	c.srcBase = w.src
+}
+
+// canTryWrite reports whether tryWrite can write without waiting.
+func (c *Conn) canTryWrite() bool { return c.await != nil }
+
+// tryWrite makes one nonblocking write of b to the transport and returns
+// how much of it the kernel took (0 when its send buffer is full). It is
+// called with writeLock held, on a transport for which canTryWrite is
+// true.
+func (c *Conn) tryWrite(b []byte) (int, error) {
+	w := c.await
+	w.wb = b
+	err := w.rc.Write(w.wfn)
+	n, werr := w.wn, w.we
+	w.wb, w.we = nil, nil
+	if err != nil {
+		// The connection is closed, or a write deadline has passed.
+		return 0, err
+	}
+	return n, werr
 }
 
 // awaitData waits, holding no buffer, until the transport has bytes to

@@ -281,7 +281,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 // that a context bound by an earlier call can only fire between calls,
 // leaving a deadline in the past that the next bind clears.
 type ctxWatch struct {
-	bound    atomic.Bool
+	bound atomic.Bool
+	// cur is the bound context's Done channel and deadline, nil when
+	// none is bound: a call with the context bound already returns
+	// without taking mu.
+	cur      atomic.Pointer[boundCtx]
 	mu       sync.Mutex
 	done     <-chan struct{}
 	deadline time.Time
@@ -296,12 +300,21 @@ func (c *Conn) watchRead(ctx context.Context) { c.bind(&c.rwatch, ctx, true) }
 // watchWrite is watchRead for the write deadline.
 func (c *Conn) watchWrite(ctx context.Context) { c.bind(&c.wwatch, ctx, false) }
 
+// boundCtx is what ctxWatch.cur holds.
+type boundCtx struct {
+	done     <-chan struct{}
+	deadline time.Time
+}
+
 func (c *Conn) bind(w *ctxWatch, ctx context.Context, read bool) {
 	done := ctx.Done()
 	if done == nil && !w.bound.Load() {
 		return
 	}
 	d, _ := ctx.Deadline()
+	if b := w.cur.Load(); done != nil && b != nil && b.done == done && b.deadline.Equal(d) {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if done != nil && done == w.done && d.Equal(w.deadline) {
@@ -325,6 +338,7 @@ func (c *Conn) bind(w *ctxWatch, ctx context.Context, read bool) {
 		close(fired)
 	})
 	w.bound.Store(true)
+	w.cur.Store(&boundCtx{done: done, deadline: d})
 }
 
 // unbindLocked forgets the bound context, if any, and clears the deadline
@@ -337,6 +351,7 @@ func (c *Conn) unbindLocked(w *ctxWatch, read bool) {
 		<-w.fired
 	}
 	w.done, w.deadline, w.stop, w.fired = nil, time.Time{}, nil, nil
+	w.cur.Store(nil)
 	w.bound.Store(false)
 	if read {
 		c.nc.SetReadDeadline(time.Time{})

@@ -17,16 +17,25 @@
 //			return // Accept has answered the request
 //		}
 //		defer c.CloseNow()
+//		var buf []byte // reused for every message
 //		for {
-//			typ, p, err := c.ReadMessage(r.Context())
+//			typ, p, err := c.ReadMessageInto(r.Context(), buf)
 //			if err != nil {
 //				return
 //			}
 //			if err := c.WriteMessage(r.Context(), typ, p); err != nil {
 //				return
 //			}
+//			buf = p
 //		}
 //	})
+//
+// That loop is also the fastest echo: ReadMessageInto reads into buf (which
+// grows to the largest message and stays), WriteMessage writes the frame in
+// one write system call, so that once buf has grown a message costs one
+// read and one write and no allocation. ReadMessage is the same read into
+// a new slice per message, which the caller may keep. Over a *net.TCPConn
+// a Conn waiting for the next message holds no read buffer either.
 //
 // On a raw net.Conn (for example one accepted from a userspace stack),
 // Upgrade reads the HTTP request itself.
@@ -60,6 +69,8 @@
 // message without waiting for the peer, up to a bound (WriteQueueLimit),
 // beyond which it waits or fails the connection with 1008
 // (WriteQueueFull): a broadcast to many peers is not held up by a slow one.
+// On a *net.TCPConn whose send buffer has room, Send writes at once on the
+// caller's goroutine, so it costs what WriteMessage does.
 //
 // An idle Conn holds no read or write buffer. A server with many idle
 // connections can also do without a goroutine per connection: instead of

@@ -14,7 +14,8 @@ import (
 )
 
 // echo is an http.Handler that echoes every message until the client
-// closes.
+// closes. Reading into one buffer, reused, makes a message cost no
+// allocation once the buffer has grown to the largest.
 func echo(w http.ResponseWriter, r *http.Request) {
 	c, err := ws.Accept(w, r, &ws.AcceptOptions{Subprotocols: []string{"echo"}})
 	if err != nil {
@@ -22,14 +23,16 @@ func echo(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.CloseNow()
 	ctx := context.Background()
+	var buf []byte
 	for {
-		typ, p, err := c.ReadMessage(ctx)
+		typ, p, err := c.ReadMessageInto(ctx, buf)
 		if err != nil {
 			return
 		}
 		if err := c.WriteMessage(ctx, typ, p); err != nil {
 			return
 		}
+		buf = p
 	}
 }
 

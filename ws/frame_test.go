@@ -183,18 +183,24 @@ func TestParseHeaderAllocs(t *testing.T) {
 func TestMask(t *testing.T) {
 	t.Parallel()
 	key := [4]byte{0xde, 0xad, 0xbe, 0xef}
-	for n := range 70 {
+	// Every length through several rounds of the 64-byte and 8-byte
+	// loops and the byte tail, at every key position and every start
+	// within a word; the bytes around b stay as they were.
+	for n := range 300 {
 		for pos := range 4 {
-			b := make([]byte, n)
-			for i := range b {
-				b[i] = byte(i * 7)
-			}
-			want := bytes.Clone(b)
-			for i := range want {
-				want[i] ^= key[(pos+i)%4]
-			}
-			if end := Mask(key, pos, b); end != (pos+n)%4 || !bytes.Equal(b, want) {
-				t.Fatalf("n=%d pos=%d: end %d, got % x", n, pos, end, b)
+			for start := range 8 {
+				buf := make([]byte, start+n+8)
+				for i := range buf {
+					buf[i] = byte(i * 7)
+				}
+				want := bytes.Clone(buf)
+				for i := range n {
+					want[start+i] ^= key[(pos+i)%4]
+				}
+				b := buf[start : start+n]
+				if end := Mask(key, pos, b); end != (pos+n)%4 || !bytes.Equal(buf, want) {
+					t.Fatalf("n=%d pos=%d start=%d: end %d, got % x", n, pos, start, end, buf)
+				}
 			}
 		}
 	}

@@ -17,6 +17,20 @@ func Mask(key [4]byte, pos int, b []byte) int {
 			k[i] = key[(pos+i)&3]
 		}
 		kw := binary.LittleEndian.Uint64(k[:])
+		// 64 bytes per round, one bounds check for the eight words: the
+		// loop is what a large payload costs to unmask.
+		for len(b) >= 64 {
+			w := b[:64:64]
+			binary.LittleEndian.PutUint64(w[0:], binary.LittleEndian.Uint64(w[0:])^kw)
+			binary.LittleEndian.PutUint64(w[8:], binary.LittleEndian.Uint64(w[8:])^kw)
+			binary.LittleEndian.PutUint64(w[16:], binary.LittleEndian.Uint64(w[16:])^kw)
+			binary.LittleEndian.PutUint64(w[24:], binary.LittleEndian.Uint64(w[24:])^kw)
+			binary.LittleEndian.PutUint64(w[32:], binary.LittleEndian.Uint64(w[32:])^kw)
+			binary.LittleEndian.PutUint64(w[40:], binary.LittleEndian.Uint64(w[40:])^kw)
+			binary.LittleEndian.PutUint64(w[48:], binary.LittleEndian.Uint64(w[48:])^kw)
+			binary.LittleEndian.PutUint64(w[56:], binary.LittleEndian.Uint64(w[56:])^kw)
+			b = b[64:]
+		}
 		for len(b) >= 8 {
 			binary.LittleEndian.PutUint64(b, binary.LittleEndian.Uint64(b)^kw)
 			b = b[8:]

@@ -93,7 +93,10 @@ type sendQueue struct {
 // Send queues a data message and returns without waiting for it to be
 // written; the message is copied, so p may be reused at once. A goroutine
 // writes queued messages in order, coalescing small ones into one write
-// to the transport; it exists only while the queue is not empty.
+// to the transport; it exists only while the queue is not empty. When
+// nothing is queued and the transport takes the message at once (a
+// *net.TCPConn whose send buffer has room for it), Send writes it itself
+// and starts no goroutine (sendnow.go).
 //
 // The queue holds at most the connection's WriteQueueLimit bytes of
 // messages (AcceptOptions, DialOptions; DefaultWriteQueueLimit), and a
@@ -157,6 +160,30 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 		q.mu.Lock()
 		q.waiting--
 	}
+	if !q.draining && c.canSendNow(len(p)) {
+		// Nothing is queued or being written: write on this goroutine,
+		// if that does not wait, rather than hand the message to a new
+		// one (sendnow.go).
+		q.draining = true
+		q.queued += len(p)
+		q.mu.Unlock()
+		if c.sendNow(typ, p) {
+			return nil
+		}
+		q.mu.Lock()
+		q.queued -= len(p)
+		q.draining = false
+		// Messages other goroutines queued meanwhile go first; this one
+		// is still the latest of its own goroutine.
+	}
+	c.enqueueLocked(typ, p)
+	return nil
+}
+
+// enqueueLocked copies a message into the write queue and starts the
+// drain goroutine unless it runs. q.mu is held; it is released.
+func (c *Conn) enqueueLocked(typ MessageType, p []byte) {
+	q := &c.sendq
 	if q.b == nil {
 		q.b = getSendBufs()
 	}
@@ -171,7 +198,6 @@ func (c *Conn) Send(typ MessageType, p []byte) error {
 	if start {
 		go c.drain()
 	}
-	return nil
 }
 
 // sendBufs are a write queue's arenas: the one Send appends to and the one
@@ -224,12 +250,14 @@ func (c *Conn) drain() {
 	q := &c.sendq
 	for {
 		q.mu.Lock()
-		if q.failed || q.err != nil || len(q.b.msgs) == 0 {
+		if q.failed || q.err != nil || q.b == nil || len(q.b.msgs) == 0 {
 			failed := q.failed
 			dropped := q.dropQueuedLocked()
 			q.draining = false
-			putSendBufs(q.b)
-			q.b = nil
+			if q.b != nil {
+				putSendBufs(q.b)
+				q.b = nil
+			}
 			q.mu.Unlock()
 			c.traceDrops(dropped)
 			if failed {
@@ -277,7 +305,7 @@ func (c *Conn) drain() {
 // returns their sizes for the trace. q.mu is held.
 func (q *sendQueue) dropQueuedLocked() []int {
 	b := q.b
-	if len(b.msgs) == 0 {
+	if b == nil || len(b.msgs) == 0 {
 		return nil
 	}
 	sizes := make([]int, len(b.msgs))

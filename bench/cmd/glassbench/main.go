@@ -7,9 +7,10 @@
 //     (MTU 1500 and 9000, segmentation offloads off and on; needs root);
 //   - WebSocket echo messages per second and p50/p99 round trips, for 64 B,
 //     4 KiB and 1 MiB messages over 1 and 50 connections: glassnet, gorilla,
-//     coder and gobwas servers on kernel loopback, and glassnet on the
-//     userspace stack (two stacks over the in-memory pair with offloads),
-//     all driven by the same client;
+//     coder and gobwas servers on kernel loopback, each in a process of its
+//     own with its CPU time, system calls and context switches per message,
+//     and glassnet on the userspace stack (two stacks over the in-memory
+//     pair with offloads, in this process), all driven by the same client;
 //   - heap allocations and bytes per message of each server;
 //   - memory and goroutines per idle connection of each server;
 //   - many (root): 64 B WebSocket echo on 1,000 connections, kernel client ->
@@ -34,6 +35,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +63,10 @@ func main() {
 	childMain()
 	if os.Getenv(envTUNChild) == "1" {
 		tunChild()
+		return
+	}
+	if os.Getenv(envWSChild) != "" {
+		wsChild()
 		return
 	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
@@ -358,7 +365,8 @@ func sizeName(n int) string {
 	return fmt.Sprintf("%d B", n)
 }
 
-func startAll() ([]*wsTarget, func(), error) {
+// startAll starts a server of every kind with start.
+func startAll(start func(serverKind) (*wsTarget, error)) ([]*wsTarget, func(), error) {
 	var ts []*wsTarget
 	stop := func() {
 		for _, t := range ts {
@@ -366,7 +374,7 @@ func startAll() ([]*wsTarget, func(), error) {
 		}
 	}
 	for _, k := range serverKinds {
-		t, err := startWS(k)
+		t, err := start(k)
 		if err != nil {
 			stop()
 			return nil, nil, err
@@ -377,60 +385,136 @@ func startAll() ([]*wsTarget, func(), error) {
 }
 
 func wsSection(out io.Writer, c config) error {
-	fmt.Fprintf(out, "\n== WebSocket echo, %v per measurement, one client implementation for every server (ratio to gorilla)\n", c.wsDur)
-	ts, stop, err := startAll()
+	fmt.Fprintf(out, "\n== WebSocket echo, %v per measurement (3x at 1 MiB), one client implementation for every server (ratio to gorilla);\n", c.wsDur)
+	fmt.Fprintln(out, "   each server on kernel sockets in a process of its own; its CPU time, system calls and context switches per message")
+	ts, stop, err := startAll(startWSChild)
 	if err != nil {
 		return err
 	}
 	defer stop()
+	profDir := os.Getenv(envWSProfile)
 	type key struct{ srv, size, conns int }
-	rates := map[key][]float64{}
-	p50s := map[key][]time.Duration{}
-	p99s := map[key][]time.Duration{}
-	for range c.rounds {
+	type row struct {
+		rates    []float64
+		p50, p99 []time.Duration
+		costs    []wsCost
+		tally    tally
+	}
+	rows := map[key]*row{}
+	var notes []string
+	note := func(s string) {
+		if !slices.Contains(notes, s) {
+			notes = append(notes, s)
+		}
+	}
+	for round := range c.rounds {
 		for _, size := range sizes {
 			for _, n := range connCount {
-				for i, t := range ts {
+				// Each round starts with a different server, so that
+				// none always follows the same one (the userspace row
+				// leaves garbage in this process, the client's), and
+				// each measurement starts after a collection here.
+				for j := range ts {
+					i := (j + round) % len(ts)
+					t := ts[i]
+					runtime.GC()
 					dur := c.wsDur
 					if size >= 1<<20 {
 						dur *= 3
 					}
-					r, p50, p99, err := wsEcho(t, size, n, dur)
-					if err != nil {
-						return fmt.Errorf("%s %s x%d: %w", t.name, sizeName(size), n, err)
+					var prof string
+					if profDir != "" && t.proc != nil && round == c.rounds-1 {
+						prof = filepath.Join(profDir, fmt.Sprintf("%s-%d-%d.pprof", t.name, size, n))
 					}
+					res, err := wsEcho(t, size, n, dur, prof)
 					k := key{i, size, n}
-					rates[k] = append(rates[k], r)
-					p50s[k] = append(p50s[k], p50)
-					p99s[k] = append(p99s[k], p99)
+					r := rows[k]
+					if r == nil {
+						r = &row{}
+						rows[k] = r
+					}
+					r.tally.add(err)
+					if err != nil {
+						continue
+					}
+					r.rates = append(r.rates, res.rate)
+					r.p50 = append(r.p50, res.p50)
+					r.p99 = append(r.p99, res.p99)
+					switch {
+					case t.proc == nil:
+					case res.costErr != nil:
+						note(fmt.Sprintf("%s: cost not measured: %v", t.name, res.costErr))
+					default:
+						r.costs = append(r.costs, res.cost)
+					}
 				}
 			}
 		}
 	}
+	for _, t := range ts {
+		if t.proc != nil && t.proc.perfErr != nil {
+			note(fmt.Sprintf("%s: no system call or context switch counts: %v", t.name, t.proc.perfErr))
+		}
+	}
 	w := table(out)
-	fmt.Fprintln(w, "size\tconns\tserver\tmsgs/s\tx gorilla\tp50\tp99\t")
+	fmt.Fprintln(w, "size\tconns\tserver\tmsgs/s\tx gorilla\tp50\tp99\tCPU µs/msg\tsyscalls/msg\treads\twrites\tctx sw/msg\tstalls\t")
 	for _, size := range sizes {
 		for _, n := range connCount {
-			base := median(rates[key{1, size, n}])
+			base := median(rows[key{1, size, n}].rates)
 			best, bestName := 0.0, ""
 			for i, t := range ts {
-				k := key{i, size, n}
-				r := median(rates[k])
-				if i >= 1 && i <= 3 && r > best {
-					best, bestName = r, t.name
+				r := rows[key{i, size, n}]
+				m := median(r.rates)
+				if i >= 1 && i <= 3 && m > best {
+					best, bestName = m, t.name
 				}
-				fmt.Fprintf(w, "%s\t%d\t%s\t%.0f\t%s\t%v\t%v\t\n", sizeName(size), n, t.name, r, ratio(r, base),
-					medianDur(p50s[k]).Round(time.Microsecond), medianDur(p99s[k]).Round(time.Microsecond))
+				fmt.Fprintf(w, "%s\t%d\t%s\t%.0f\t%s\t%v\t%v\t%s%s\t\n", sizeName(size), n, t.name, m, ratio(m, base),
+					medianDur(r.p50).Round(time.Microsecond), medianDur(r.p99).Round(time.Microsecond),
+					costCells(r.costs, t.proc != nil && t.proc.perf != nil), r.tally)
+				if r.tally.First != "" {
+					note(fmt.Sprintf("%s %s x%d: %s", t.name, sizeName(size), n, r.tally.First))
+				}
 			}
-			g := median(rates[key{0, size, n}])
-			fmt.Fprintf(w, "\t\tglassnet / best peer (%s)\t%s\t\t\t\t\n", bestName, ratio(g, best))
+			g := median(rows[key{0, size, n}].rates)
+			fmt.Fprintf(w, "\t\tglassnet / best peer (%s)\t%s\t\t\t\t\t\t\t\t\t\t\n", bestName, ratio(g, best))
 		}
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "(glassnet/userspace: client and server stacks over the in-memory pair, MTU 1500, with segmentation offloads: TCP crosses as 64 KiB super-packets, as over a veth pair with GSO and GRO)")
+	for _, n := range notes {
+		fmt.Fprintln(out, "note:", n)
+	}
+	fmt.Fprintln(out, "(per message, medians of rounds, counted in the server's process alone: CPU time user + system (getrusage), system calls entered,")
+	fmt.Fprintln(out, " of them read and write/writev, and context switches of all its threads (perf events); stalls: measurements whose echo did not")
+	fmt.Fprintf(out, " come back within %v, of those run, plus failures; a stalled or failed measurement is not in the medians;\n", bulkTimeout)
+	fmt.Fprintln(out, " each round measures the servers in a different order, each after a garbage collection in the client's process)")
+	fmt.Fprintln(out, "(glassnet/userspace: client and server stacks over the in-memory pair in this process, MTU 1500, with segmentation offloads:")
+	fmt.Fprintln(out, " TCP crosses as 64 KiB super-packets, as over a veth pair with GSO and GRO; its cost is not apart from the client's, so not shown)")
 	return nil
+}
+
+// costCells formats the median per-message costs, in wsSection's columns;
+// "-" where there is nothing to show (counted: the process has perf
+// counters).
+func costCells(costs []wsCost, counted bool) string {
+	if len(costs) == 0 {
+		return "-\t-\t-\t-\t-\t"
+	}
+	med := func(f func(wsCost) float64) float64 {
+		v := make([]float64, len(costs))
+		for i, c := range costs {
+			v[i] = f(c)
+		}
+		return median(v)
+	}
+	cpu := fmt.Sprintf("%.1f\t", med(func(c wsCost) float64 { return c.CPU })/1e3)
+	if !counted {
+		return cpu + "-\t-\t-\t-\t"
+	}
+	return cpu + fmt.Sprintf("%.2f\t%.2f\t%.2f\t%.3f\t",
+		med(func(c wsCost) float64 { return c.Syscalls }), med(func(c wsCost) float64 { return c.Reads }),
+		med(func(c wsCost) float64 { return c.Writes }), med(func(c wsCost) float64 { return c.CtxSwitch }))
 }
 
 func allocSection(out io.Writer, c config) error {
@@ -439,7 +523,7 @@ func allocSection(out io.Writer, c config) error {
 		counts = map[int]int{64: 500, 4 << 10: 300, 1 << 20: 10}
 	}
 	fmt.Fprintln(out, "\n== Allocations per echoed message (whole process; the client allocates nothing per message; median of rounds)")
-	ts, stop, err := startAll()
+	ts, stop, err := startAll(startWS)
 	if err != nil {
 		return err
 	}

@@ -10,12 +10,17 @@ import (
 	"testing"
 )
 
-// TestMain lets the test binary be the TUN rows' child process, as the
-// command is: runTUN re-executes os.Executable in a new namespace.
+// TestMain lets the test binary be the TUN rows' child process and a ws
+// section's server process, as the command is: runTUN and startWSProc
+// re-execute os.Executable.
 func TestMain(m *testing.M) {
 	childMain()
 	if os.Getenv(envTUNChild) == "1" {
 		tunChild()
+		return
+	}
+	if os.Getenv(envWSChild) != "" {
+		wsChild()
 		return
 	}
 	os.Exit(m.Run())
@@ -33,7 +38,7 @@ func TestRunShort(t *testing.T) {
 	}
 	for _, want := range []string{
 		"kernel loopback", "stalls", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet",
-		"glassnet / best peer", "allocs", "KB/conn", "glassnet/userspace",
+		"glassnet / best peer", "syscalls/msg", "allocs", "KB/conn", "glassnet/userspace",
 		"== Many connections", "== Scale",
 	} {
 		if !strings.Contains(out.String(), want) {

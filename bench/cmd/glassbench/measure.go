@@ -9,9 +9,22 @@ import (
 	"time"
 )
 
+// echoResult is one wsEcho measurement: messages per second, the p50 and
+// p99 round trip, and, for a server in a process of its own, what that
+// process spent per message (costErr says why not, when it could not be
+// measured).
+type echoResult struct {
+	rate     float64
+	p50, p99 time.Duration
+	cost     wsCost
+	costErr  error
+}
+
 // wsEcho runs conns clients, each echoing size-byte messages back to back
-// for dur, and returns messages per second and the p50 and p99 round trip.
-func wsEcho(t *wsTarget, size, conns int, dur time.Duration) (rate float64, p50, p99 time.Duration, err error) {
+// for dur. When t's server runs in a process of its own, its cost is
+// measured from the first message to the last (not the handshakes), and
+// with prof set a CPU profile of it is written there.
+func wsEcho(t *wsTarget, size, conns int, dur time.Duration, prof string) (res echoResult, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	clients := make([]*rawClient, conns)
@@ -24,8 +37,13 @@ func wsEcho(t *wsTarget, size, conns int, dur time.Duration) (rate float64, p50,
 	}()
 	for i := range clients {
 		if clients[i], err = dialRaw(ctx, t, size); err != nil {
-			return 0, 0, 0, fmt.Errorf("dial: %w", err)
+			return res, fmt.Errorf("dial: %w", err)
 		}
+	}
+	var m *costMeter
+	if t.proc != nil {
+		m = &costMeter{p: t.proc, prof: prof}
+		m.begin()
 	}
 	var (
 		wg   sync.WaitGroup
@@ -35,6 +53,11 @@ func wsEcho(t *wsTarget, size, conns int, dur time.Duration) (rate float64, p50,
 	)
 	start := time.Now()
 	deadline := start.Add(dur)
+	// An echo that does not come back fails the measurement as a stall
+	// (os.ErrDeadlineExceeded) instead of holding up the run.
+	for _, c := range clients {
+		c.nc.SetDeadline(deadline.Add(bulkTimeout))
+	}
 	for _, c := range clients {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, 1024)
@@ -58,14 +81,18 @@ func wsEcho(t *wsTarget, size, conns int, dur time.Duration) (rate float64, p50,
 	}
 	wg.Wait()
 	el := time.Since(start)
+	if m != nil {
+		res.cost, res.costErr = m.end(len(lats))
+	}
 	if len(errs) > 0 {
-		return 0, 0, 0, errs[0]
+		return res, errs[0]
 	}
 	if len(lats) == 0 {
-		return 0, 0, 0, fmt.Errorf("no message completed in %v", dur)
+		return res, fmt.Errorf("no message completed in %v", dur)
 	}
 	slices.Sort(lats)
-	return float64(len(lats)) / el.Seconds(), lats[len(lats)/2], lats[len(lats)*99/100], nil
+	res.rate, res.p50, res.p99 = float64(len(lats))/el.Seconds(), lats[len(lats)/2], lats[len(lats)*99/100]
+	return res, nil
 }
 
 // wsAllocs echoes count messages on one connection and returns the heap

@@ -16,24 +16,25 @@ import (
 )
 
 // Every server echoes each message with its library's own message-level
-// API, as an application would write it. glassnet's echo reads with
-// ReadMessageInto, into a buffer the connection keeps (ReadMessage hands
-// the caller a new slice per message, gorilla's and coder's Read do too).
+// API, as an application would write it. glassnet's echo is the server
+// sketch of ws's package documentation, with the default options: it
+// reads with ReadMessageInto, into a buffer the handler keeps
+// (ReadMessage hands the caller a new slice per message, gorilla's and
+// coder's Read do too).
 
 func glassnetHandler(w http.ResponseWriter, r *http.Request) {
-	c, err := ws.Accept(w, r, &ws.AcceptOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: -1}})
+	c, err := ws.Accept(w, r, nil)
 	if err != nil {
 		return
 	}
 	defer c.CloseNow()
-	ctx := context.Background()
-	var buf []byte
+	var buf []byte // reused for every message
 	for {
-		typ, p, err := c.ReadMessageInto(ctx, buf)
+		typ, p, err := c.ReadMessageInto(r.Context(), buf)
 		if err != nil {
 			return
 		}
-		if err := c.WriteMessage(ctx, typ, p); err != nil {
+		if err := c.WriteMessage(r.Context(), typ, p); err != nil {
 			return
 		}
 		buf = p
@@ -140,7 +141,8 @@ type wsTarget struct {
 	name  string
 	url   string
 	dial  func(ctx context.Context, network, addr string) (net.Conn, error)
-	pair  *pair // set for the userspace stack
+	pair  *pair   // set for the userspace stack
+	proc  *wsProc // set for a server in a process of its own
 	close func()
 }
 
@@ -166,6 +168,22 @@ var serverKinds = []serverKind{
 	{"glassnet/userspace", glassnetHandler, true, glassnetIdleHandler},
 }
 
+// startWSChild starts a server on kernel sockets in a process of its own
+// (wsproc.go); a server on the userspace stack runs in this process, with
+// the client's stack, as startWS runs it.
+func startWSChild(k serverKind) (*wsTarget, error) {
+	if k.user {
+		return startWS(k)
+	}
+	p, err := startWSProc(k)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	return &wsTarget{name: k.name, url: "ws://" + p.addr + "/", dial: d.DialContext, proc: p, close: p.close}, nil
+}
+
+// startWS starts a server of kind k in this process.
 func startWS(k serverKind) (*wsTarget, error) {
 	if !k.user {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// In the ws section every WebSocket server on kernel sockets runs in a
+// child process of its own (glassbench started again with envWSChild naming
+// the server), driven by the one client in this process, as a load
+// generator of one's own would drive it: the client and the server do not
+// share a Go runtime, a heap or a scheduler, and the server's CPU time,
+// system calls and context switches are counted apart from the client's.
+//
+// The child listens on 127.0.0.1, prints "addr HOST:PORT", then answers
+// commands, one a line, on its standard input:
+//
+//	cpu                 its CPU time so far, user + system, in ns
+//	cpuprofile FILE     start a CPU profile into FILE; "ok"
+//	stopprofile         end it; "ok"
+//
+// It exits when its standard input ends. With envWSProfile naming a
+// directory, the ws section profiles each server over its measurements
+// into DIR/SERVER-SIZE-CONNS.pprof (the last round's).
+const (
+	envWSChild   = "GLASSBENCH_WS_SERVER"
+	envWSProfile = "GLASSBENCH_WS_PROFILE"
+)
+
+// wsChild is the child process: it serves the server named in envWSChild
+// until its standard input ends.
+func wsChild() {
+	name := os.Getenv(envWSChild)
+	var k *serverKind
+	for i := range serverKinds {
+		if serverKinds[i].name == name && !serverKinds[i].user {
+			k = &serverKinds[i]
+		}
+	}
+	if k == nil {
+		fmt.Fprintf(os.Stderr, "glassbench: no WebSocket server on kernel sockets named %q\n", name)
+		os.Exit(2)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "glassbench:", err)
+		os.Exit(1)
+	}
+	serveHTTP(l, k.handler)
+	fmt.Printf("addr %s\n", l.Addr())
+	in := bufio.NewScanner(os.Stdin)
+	var prof *os.File
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		switch cmd {
+		case "cpu":
+			fmt.Println(int64(selfCPU()))
+		case "cpuprofile":
+			f, err := os.Create(arg)
+			if err == nil {
+				if err = pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+				}
+			}
+			if err != nil {
+				fmt.Printf("error %v\n", err)
+				continue
+			}
+			prof = f
+			fmt.Println("ok")
+		case "stopprofile":
+			if prof != nil {
+				pprof.StopCPUProfile()
+				prof.Close()
+				prof = nil
+			}
+			fmt.Println("ok")
+		default:
+			fmt.Printf("error unknown command %q\n", cmd)
+		}
+	}
+	if prof != nil {
+		pprof.StopCPUProfile()
+		prof.Close()
+	}
+}
+
+// selfCPU is this process's CPU time, user and system, all threads.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// wsProc is a WebSocket server running in a child process.
+type wsProc struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	addr string
+	// perf counts the child's system calls and context switches; nil
+	// when they cannot be counted (perfErr says why).
+	perf    *perfSet
+	perfErr error
+}
+
+// startWSProc starts the server of kind k in a child process.
+func startWSProc(k serverKind) (*wsProc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), envWSChild+"="+k.name)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &wsProc{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	line, err := p.out.ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr ")
+	if err != nil || !ok {
+		p.close()
+		return nil, fmt.Errorf("%s server process: %q %v", k.name, line, err)
+	}
+	p.addr = addr
+	p.perf, p.perfErr = openPerf(cmd.Process.Pid, wsSyscalls...)
+	return p, nil
+}
+
+// wsSyscalls are the system calls the ws section counts by name.
+var wsSyscalls = []string{"sys_enter_read", "sys_enter_write", "sys_enter_writev"}
+
+// call sends one command and returns the answer's line.
+func (p *wsProc) call(cmd string) (string, error) {
+	if _, err := fmt.Fprintln(p.in, cmd); err != nil {
+		return "", err
+	}
+	line, err := p.out.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSpace(line)
+	if msg, ok := strings.CutPrefix(line, "error "); ok {
+		return "", errors.New(msg)
+	}
+	return line, nil
+}
+
+// snapshot is what the child has spent so far.
+func (p *wsProc) snapshot() (cpu time.Duration, c perfCounts, err error) {
+	line, err := p.call("cpu")
+	if err != nil {
+		return 0, c, err
+	}
+	ns, err := strconv.ParseInt(line, 10, 64)
+	if err != nil {
+		return 0, c, fmt.Errorf("server process cpu: %q", line)
+	}
+	if p.perf != nil {
+		if c, err = p.perf.Read(); err != nil {
+			return 0, c, err
+		}
+	}
+	return time.Duration(ns), c, nil
+}
+
+func (p *wsProc) close() {
+	if p.perf != nil {
+		p.perf.Close()
+	}
+	p.in.Close()
+	done := make(chan struct{})
+	go func() {
+		p.cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// wsCost is what a server's process spent per message over one
+// measurement: CPU time, system calls (all, reads, writes and writevs) and
+// context switches. The counts are zero when the process has no perf
+// counters.
+type wsCost struct {
+	CPU                                float64 // ns
+	Syscalls, Reads, Writes, CtxSwitch float64
+}
+
+// costMeter measures a wsProc's cost over a span of messages.
+type costMeter struct {
+	p    *wsProc
+	cpu  time.Duration
+	c    perfCounts
+	err  error
+	prof string // a CPU profile's file, or ""
+}
+
+func (m *costMeter) begin() {
+	if m.prof != "" {
+		if _, err := m.p.call("cpuprofile " + m.prof); err != nil {
+			m.err = err
+			return
+		}
+	}
+	m.cpu, m.c, m.err = m.p.snapshot()
+}
+
+// end returns the cost per message of msgs messages since begin.
+func (m *costMeter) end(msgs int) (wsCost, error) {
+	cpu, c, err := m.p.snapshot()
+	if m.prof != "" {
+		if _, perr := m.p.call("stopprofile"); err == nil {
+			err = perr
+		}
+	}
+	if err == nil {
+		err = m.err
+	}
+	if err != nil || msgs == 0 {
+		return wsCost{}, err
+	}
+	n := float64(msgs)
+	d := c.Sub(m.c)
+	return wsCost{
+		CPU:       float64(cpu-m.cpu) / n,
+		Syscalls:  float64(d.Syscalls) / n,
+		Reads:     float64(d.Named["sys_enter_read"]) / n,
+		Writes:    float64(d.Named["sys_enter_write"]+d.Named["sys_enter_writev"]) / n,
+		CtxSwitch: float64(d.CtxSwitches) / n,
+	}, nil
+}

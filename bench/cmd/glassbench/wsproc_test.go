@@ -1,0 +1,80 @@
+package main
+
+import (
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestWSProcCost runs glassnet's echo server in a process of its own, as
+// the ws section does, and checks what is counted there: CPU time, and, with
+// perf events, about one write system call per echoed 64-byte message (the
+// server writes each echo once; the client's writes are in this process and
+// not counted).
+func TestWSProcCost(t *testing.T) {
+	var k serverKind
+	for _, sk := range serverKinds {
+		if sk.name == "glassnet" {
+			k = sk
+		}
+	}
+	tg, err := startWSChild(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.close()
+	if tg.proc == nil {
+		t.Fatal("glassnet's kernel-socket server runs in this process")
+	}
+	// This process makes many system calls of its own meanwhile, which
+	// must not be counted as the server's.
+	stop := make(chan struct{})
+	noise := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				noise <- n
+				return
+			default:
+			}
+			syscall.Getpid()
+			n++
+		}
+	}()
+	const dur = 200 * time.Millisecond
+	res, err := wsEcho(tg, 64, 2, dur, "")
+	close(stop)
+	own := <-noise
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.costErr != nil {
+		t.Fatal(res.costErr)
+	}
+	if res.cost.CPU <= 0 {
+		t.Errorf("CPU per message %v ns", res.cost.CPU)
+	}
+	if tg.proc.perf == nil {
+		if os.Geteuid() == 0 || os.Getenv("GLASSNET_REQUIRE_PRIVILEGED") == "1" {
+			t.Fatalf("no perf counters: %v", tg.proc.perfErr)
+		}
+		t.Skipf("no system call counts: %v", tg.proc.perfErr)
+	}
+	c := res.cost
+	if c.Writes < 0.99 || c.Writes > 1.1 {
+		t.Errorf("%.3f writes per echoed message in the server's process, want about 1", c.Writes)
+	}
+	if c.Syscalls < c.Reads+c.Writes || c.Reads < 0.99 {
+		t.Errorf("per message: %.3f system calls, %.3f reads, %.3f writes", c.Syscalls, c.Reads, c.Writes)
+	}
+	// An echo costs the server a few system calls; this process made
+	// own/msgs more per message.
+	msgs := res.rate * dur.Seconds()
+	if c.Syscalls > 10 {
+		t.Errorf("%.1f system calls per message counted for the server; this process made %.1f per message", c.Syscalls, float64(own)/msgs)
+	}
+	t.Logf("per message: %+v; this process's own getpid calls: %.1f", c, float64(own)/msgs)
+}

@@ -1,0 +1,55 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// TestBoundContextReused reads and writes many messages with one context
+// that can be canceled, as a handler using the request's context does:
+// once bound, reusing it costs no allocation; canceling it still ends a
+// read that waits; and a new context makes the connection usable again.
+func TestBoundContextReused(t *testing.T) {
+	srv, cli := tcpConns(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msg := make([]byte, 64)
+	buf := make([]byte, 64)
+	roundTrip := func() {
+		if err := cli.WriteMessage(ctx, MessageBinary, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := srv.ReadMessageInto(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.WriteMessage(ctx, MessageBinary, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := cli.ReadMessageInto(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roundTrip()
+	if !raceEnabled {
+		if allocs := testing.AllocsPerRun(100, roundTrip); allocs != 0 {
+			t.Errorf("%v allocations per round trip with one bound context", allocs)
+		}
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, _, err := srv.ReadMessageInto(ctx, buf)
+		got <- err
+	}()
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Fatalf("read after cancel: %v, want context.Canceled", err)
+	}
+	ctx2 := testContext(t)
+	if err := cli.WriteMessage(ctx2, MessageText, []byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := srv.ReadMessage(ctx2); err != nil || string(p) != "again" {
+		t.Fatalf("after a new context: %q, %v", p, err)
+	}
+}
