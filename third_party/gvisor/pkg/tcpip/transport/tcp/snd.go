@@ -1088,17 +1088,24 @@ func (s *sender) postXmit(dataSent bool, shouldScheduleProbe bool) {
 			s.schedulePTO()
 		} else if !s.resendTimer.enabled() {
 			s.probeTimer.disable()
-			if s.Outstanding > 0 {
-				// Enable the resend timer if it's not enabled yet and there is
-				// outstanding data.
-				//
-				// glassnet patch 3: the timer runs from the time the
-				// oldest outstanding segment was sent, not from now, as
-				// Linux's tcp_rearm_rto does when it replaces a probe or
-				// reorder timer; a timer re-armed from now each time
-				// would be pushed back for as long as that happens.
-				s.resendTimer.enable(s.rtoFromOldest())
-			}
+			// Enable the resend timer if it's not enabled yet: there is
+			// outstanding data (SND.UNA != SND.NXT).
+			//
+			// glassnet patch 8: whatever s.Outstanding says (RFC 6298
+			// 5.1: the timer runs while data is unacknowledged).
+			// Upstream armed it only for s.Outstanding > 0, but that
+			// count drifts below what is in flight: SetPipe leaves out
+			// segments it takes for lost and the FIN, and ACKs of
+			// segments sent before a retransmission timeout subtract
+			// again. With the count at 0 and the last segment or the
+			// FIN lost, nothing was ever retransmitted.
+			//
+			// glassnet patch 3: the timer runs from the time the
+			// oldest outstanding segment was sent, not from now, as
+			// Linux's tcp_rearm_rto does when it replaces a probe or
+			// reorder timer; a timer re-armed from now each time
+			// would be pushed back for as long as that happens.
+			s.resendTimer.enable(s.rtoFromOldest())
 		}
 	}
 }
