@@ -10,8 +10,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
-	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/tun"
@@ -106,44 +104,11 @@ func TestTailLossProbeDSACKNotDupAck(t *testing.T) {
 	st, dev := newSolo(t, nil)
 	p := newRawPeer(t, dev)
 	s := st.Stack()
-	var wq waiter.Queue
-	l, err := s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(16); err != nil {
-		t.Fatal(err)
-	}
-	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
-	wq.EventRegister(&we)
-	defer wq.EventUnregister(&we)
-
 	// MSS 1460, SACK permitted, window scale 7; no timestamps.
-	p.send(header.TCPFlagSyn, p.sndNxt, 0, []byte{2, 4, 0x05, 0xb4, 4, 2, 1, 3, 3, 7, 1, 1}, nil)
-	synack := p.next()
-	if synack.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
-		t.Fatalf("got flags %v, want SYN|ACK", synack.Flags())
-	}
+	c, synack := rawAccept(t, st, p, []byte{2, 4, 0x05, 0xb4, 4, 2, 1, 3, 3, 7, 1, 1})
 	if !header.ParseSynOptions(synack.Options(), true).SACKPermitted {
 		t.Fatal("the stack did not agree to SACK")
 	}
-	p.sndNxt++
-	p.rcvNxt = synack.SequenceNumber() + 1
-	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, nil, nil)
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection to accept within 10 s")
-	}
-	c, _, aerr := l.Accept(nil)
-	if aerr != nil {
-		t.Fatalf("accept: %v", aerr)
-	}
-	t.Cleanup(c.Close)
 	write := func(n int) {
 		if m, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(m) != n {
 			t.Fatalf("stack write: %d, %v", m, err)

@@ -160,48 +160,14 @@ func zeroWindowConn(t *testing.T, st *Stack, p *rawPeer, toPeer, segSize int) (t
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &rb); err != nil {
 		t.Fatal(err)
 	}
-	var wq waiter.Queue
-	l, err := s.NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(16); err != nil {
-		t.Fatal(err)
-	}
-	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
-	wq.EventRegister(&we)
-	defer wq.EventUnregister(&we)
-
 	// Handshake: MSS 1460 and window scale 7, no SACK, no timestamps.
-	p.send(header.TCPFlagSyn, p.sndNxt, 0, []byte{2, 4, 0x05, 0xb4, 1, 3, 3, 7}, nil)
-	synack := p.next()
-	if synack.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
-		t.Fatalf("got flags %v, want SYN|ACK", synack.Flags())
-	}
+	c, synack := rawAccept(t, st, p, []byte{2, 4, 0x05, 0xb4, 1, 3, 3, 7})
 	opts := header.ParseSynOptions(synack.Options(), true)
 	if opts.WS < 1 {
 		t.Fatalf("stack announced window scale %d, want at least 1", opts.WS)
 	}
 	p.wscale = uint8(opts.WS)
-	p.sndNxt++
-	p.rcvNxt = synack.SequenceNumber() + 1
 	irs := p.rcvNxt
-	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, nil, nil)
-
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection to accept within 10 s")
-	}
-	c, _, aerr := l.Accept(nil)
-	if aerr != nil {
-		t.Fatalf("accept: %v", aerr)
-	}
-	t.Cleanup(c.Close)
 
 	// The stack sends toPeer bytes; the peer reads them and leaves them
 	// unacknowledged.
@@ -234,6 +200,49 @@ func zeroWindowConn(t *testing.T, st *Stack, p *rawPeer, toPeer, segSize int) (t
 			}
 		}
 	}
+}
+
+// rawAccept has the raw peer connect to a listener on st's port
+// rawStackPort with a SYN carrying synOpts, completes the handshake and
+// returns the accepted endpoint and the stack's SYN-ACK. The peer's
+// sndNxt and rcvNxt are then past the handshake.
+func rawAccept(t *testing.T, st *Stack, p *rawPeer, synOpts []byte) (tcpip.Endpoint, header.TCP) {
+	t.Helper()
+	var wq waiter.Queue
+	l, err := st.Stack().NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(16); err != nil {
+		t.Fatal(err)
+	}
+	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
+	wq.EventRegister(&we)
+	defer wq.EventUnregister(&we)
+
+	p.send(header.TCPFlagSyn, p.sndNxt, 0, synOpts, nil)
+	synack := p.next()
+	if synack.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
+		t.Fatalf("got flags %v, want SYN|ACK", synack.Flags())
+	}
+	p.sndNxt++
+	p.rcvNxt = synack.SequenceNumber() + 1
+	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, nil, nil)
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection to accept within 10 s")
+	}
+	c, _, aerr := l.Accept(nil)
+	if aerr != nil {
+		t.Fatalf("accept: %v", aerr)
+	}
+	t.Cleanup(c.Close)
+	return c, synack
 }
 
 // queueSize reads a queue size option of c.

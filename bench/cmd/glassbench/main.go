@@ -108,67 +108,39 @@ func run(args []string, out io.Writer) error {
 			c.rounds = 3
 		}
 	}
+	sections := strings.Split(c.only, ",")
+	for _, name := range sections {
+		if !slices.ContainsFunc(sectionList, func(sec section) bool { return sec.name == name }) {
+			return fmt.Errorf("-only: no section %q (there are tcp, tun, ws, allocs, idle, many, scale, stalls)", name)
+		}
+	}
 	start := time.Now()
 	fmt.Fprintf(out, "glassbench: %d rounds, medians; GOMAXPROCS=%d; %s\n", c.rounds, gomaxprocs(), time.Now().UTC().Format(time.RFC3339))
-	sections := strings.Split(c.only, ",")
-	if slices.Contains(sections, "tcp") {
-		t0 := time.Now()
-		if err := tcpSection(out, c); err != nil {
-			return fmt.Errorf("tcp: %w", err)
+	for _, sec := range sectionList {
+		// tcp runs the TUN rows itself; tun alone runs only them.
+		if !slices.Contains(sections, sec.name) || sec.name == "tun" && slices.Contains(sections, "tcp") {
+			continue
 		}
-		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
-	}
-	if slices.Contains(sections, "tun") && !slices.Contains(sections, "tcp") {
 		t0 := time.Now()
-		if err := tunSection(out, c); err != nil {
-			return fmt.Errorf("tun: %w", err)
-		}
-		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
-	}
-	if slices.Contains(sections, "ws") {
-		t0 := time.Now()
-		if err := wsSection(out, c); err != nil {
-			return fmt.Errorf("ws: %w", err)
-		}
-		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
-	}
-	if slices.Contains(sections, "allocs") {
-		t0 := time.Now()
-		if err := allocSection(out, c); err != nil {
-			return fmt.Errorf("allocs: %w", err)
-		}
-		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
-	}
-	if slices.Contains(sections, "idle") {
-		t0 := time.Now()
-		if err := idleSection(out, c); err != nil {
-			return fmt.Errorf("idle: %w", err)
-		}
-		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
-	}
-	if slices.Contains(sections, "many") {
-		t0 := time.Now()
-		if err := manySection(out, c); err != nil {
-			return fmt.Errorf("many: %w", err)
-		}
-		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
-	}
-	if slices.Contains(sections, "scale") {
-		t0 := time.Now()
-		if err := scaleSection(out, c); err != nil {
-			return fmt.Errorf("scale: %w", err)
-		}
-		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
-	}
-	if slices.Contains(sections, "stalls") {
-		t0 := time.Now()
-		if err := stallSection(out, c); err != nil {
-			return fmt.Errorf("stalls: %w", err)
+		if err := sec.run(out, c); err != nil {
+			return fmt.Errorf("%s: %w", sec.name, err)
 		}
 		fmt.Fprintf(out, "(%v)\n", time.Since(t0).Round(time.Second))
 	}
 	fmt.Fprintf(out, "\ntotal time %v\n", time.Since(start).Round(time.Second))
 	return nil
+}
+
+// section is one part of the run, chosen with -only.
+type section struct {
+	name string
+	run  func(io.Writer, config) error
+}
+
+// sectionList is every section, in the order a run prints them.
+var sectionList = []section{
+	{"tcp", tcpSection}, {"tun", tunSection}, {"ws", wsSection}, {"allocs", allocSection}, {"idle", idleSection},
+	{"many", manySection}, {"scale", scaleSection}, {"stalls", stallSection},
 }
 
 func median(v []float64) float64 {

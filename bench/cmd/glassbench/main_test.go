@@ -87,3 +87,16 @@ func TestTally(t *testing.T) {
 		t.Errorf("First = %q, want the first failure", tl.First)
 	}
 }
+
+// TestOnlyUnknownSection: a section name -only does not know is an error
+// before anything runs, not a run that silently leaves it out.
+func TestOnlyUnknownSection(t *testing.T) {
+	var out bytes.Buffer
+	err := run([]string{"-only", "tcp,tpc"}, &out)
+	if err == nil || !strings.Contains(err.Error(), `no section "tpc"`) {
+		t.Fatalf("run -only tcp,tpc: %v, want an error naming the section", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("printed before the error:\n%s", out.String())
+	}
+}
