@@ -270,7 +270,7 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 	for sc.Scan() {
 		switch sc.Text() {
 		case "cpu":
-			fmt.Fprintln(out, int64(processCPU()))
+			fmt.Fprintln(out, int64(selfCPU()))
 		case "tcp":
 			var r retransCounts
 			if st != nil {
@@ -294,15 +294,6 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 		}
 	}
 	return sc.Err()
-}
-
-// processCPU is this process's CPU time, user and system, all threads.
-func processCPU() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // serverProc is a running server process.
@@ -366,13 +357,7 @@ func dropEnv(env []string, name string) []string {
 
 func (p *serverProc) pid() int { return p.cmd.Process.Pid }
 
-func (p *serverProc) ask(cmd string) (string, error) {
-	if _, err := fmt.Fprintln(p.in, cmd); err != nil {
-		return "", err
-	}
-	line, err := p.out.ReadString('\n')
-	return strings.TrimSpace(line), err
-}
+func (p *serverProc) ask(cmd string) (string, error) { return ask(p.in, p.out, cmd) }
 
 // cpu is the server process's CPU time so far.
 func (p *serverProc) cpu() (time.Duration, error) {

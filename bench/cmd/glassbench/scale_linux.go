@@ -38,7 +38,7 @@ func (m *meter) start() {
 	}
 	m.r0, m.rerr = m.retrans()
 	m.scpu0, _ = m.srv.cpu()
-	m.ccpu0 = processCPU()
+	m.ccpu0 = selfCPU()
 }
 
 func (m *meter) retrans() (retransCounts, error) {
@@ -58,7 +58,7 @@ func (m *meter) retrans() (retransCounts, error) {
 // retransmissions to rt.
 func (m *meter) stop(c *cost) error {
 	server, client := &c.Server, &c.Client
-	ccpu := processCPU()
+	ccpu := selfCPU()
 	scpu, err := m.srv.cpu()
 	if err != nil {
 		return fmt.Errorf("server CPU: %w", err)

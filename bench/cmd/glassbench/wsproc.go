@@ -152,11 +152,15 @@ func startWSProc(k serverKind) (*wsProc, error) {
 var wsSyscalls = []string{"sys_enter_read", "sys_enter_write", "sys_enter_writev"}
 
 // call sends one command and returns the answer's line.
-func (p *wsProc) call(cmd string) (string, error) {
-	if _, err := fmt.Fprintln(p.in, cmd); err != nil {
+func (p *wsProc) call(cmd string) (string, error) { return ask(p.in, p.out, cmd) }
+
+// ask sends one command line to a server process (wsChild, serverMain)
+// and returns its answer's line; an answer "error MSG" is an error.
+func ask(in io.Writer, out *bufio.Reader, cmd string) (string, error) {
+	if _, err := fmt.Fprintln(in, cmd); err != nil {
 		return "", err
 	}
-	line, err := p.out.ReadString('\n')
+	line, err := out.ReadString('\n')
 	if err != nil {
 		return "", err
 	}
