@@ -158,3 +158,25 @@ func (t *timer) resetOrStart(d time.Duration) {
 		t.timer.Reset(d)
 	}
 }
+
+// segmentsFirst is timerHandler for the retransmission and tail loss probe
+// timers, with segments already queued for the endpoint processed before the
+// timer acts (glassnet patch 10). A segment waits in the endpoint's queue
+// until a processor goroutine comes to it; with many busy endpoints that
+// can take longer than the RTO or PTO, and the ACK that makes the timeout
+// needless is then already in the queue. Linux processes a socket's backlog
+// before the timers it deferred while the socket was owned (release_sock,
+// tcp_release_cb); here the timer processes the queue itself. When another
+// goroutine holds the endpoint (a processor or the user), handleConnected
+// does nothing and that goroutine has the queue.
+func segmentsFirst(e *Endpoint, f func() tcpip.Error) func() {
+	h := timerHandler(e, f)
+	return func() {
+		if !e.segmentQueue.empty() {
+			if st := e.EndpointState(); st.connected() && st != StateTimeWait {
+				handleConnected(e)
+			}
+		}
+		h()
+	}
+}
