@@ -2,6 +2,8 @@ package netstack
 
 import (
 	"bytes"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,13 +39,18 @@ func TestTimerTakesQueuedACK(t *testing.T) {
 		name    string
 		synOpts []byte
 		write   int
+		held    bool // the application holds the endpoint when the timer fires
 	}{
 		// MSS 1460 only: no SACK, so no tail loss probe, and the
 		// retransmission timer is the one that expires.
-		{"retransmission timer", []byte{2, 4, 0x05, 0xb4}, 1000},
+		{"retransmission timer", []byte{2, 4, 0x05, 0xb4}, 1000, false},
 		// MSS 1460 and SACK permitted: RACK's probe timer (2 x SRTT +
 		// 2 ms with three segments out) expires first.
-		{"tail loss probe", []byte{2, 4, 0x05, 0xb4, 4, 2, 1, 1}, 3000},
+		{"tail loss probe", []byte{2, 4, 0x05, 0xb4, 4, 2, 1, 1}, 3000, false},
+		// The ACK arrives while the application holds the endpoint
+		// (its UnlockUser leaves the queue to a processor) and the
+		// timer fires before it lets go.
+		{"retransmission timer, endpoint held", []byte{2, 4, 0x05, 0xb4}, 1000, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -71,9 +78,24 @@ func TestTimerTakesQueuedACK(t *testing.T) {
 				}
 			}
 			defer resume()
+			ep, held := c.(*tcp.Endpoint), false
+			if tc.held {
+				ep.LockUser()
+				held = true
+				defer func() {
+					if held {
+						ep.UnlockUser()
+					}
+				}()
+			}
 			got := stats.SegmentsReceived.Value()
 			p.send(header.TCPFlagAck, p.sndNxt, end, nil, nil)
 			waitFor(t, "the ACK in the endpoint's queue", func() bool { return stats.SegmentsReceived.Value() > got })
+			if tc.held {
+				waitFor(t, "the timer waiting for the endpoint", timerWaitsForEndpoint)
+				held = false
+				ep.UnlockUser()
+			}
 
 			select {
 			case <-acked.seen:
@@ -93,6 +115,19 @@ func TestTimerTakesQueuedACK(t *testing.T) {
 			}
 		})
 	}
+}
+
+// timerWaitsForEndpoint reports whether a goroutine running a
+// retransmission or probe timer's handler waits for an endpoint's lock.
+func timerWaitsForEndpoint() bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "segmentsFirst") && strings.Contains(g, "Lock") {
+			return true
+		}
+	}
+	return false
 }
 
 // ackSink closes seen at the first TCP state event (the state after a

@@ -166,16 +166,22 @@ func (t *timer) resetOrStart(d time.Duration) {
 // can take longer than the RTO or PTO, and the ACK that makes the timeout
 // needless is then already in the queue. Linux processes a socket's backlog
 // before the timers it deferred while the socket was owned (release_sock,
-// tcp_release_cb); here the timer processes the queue itself. When another
-// goroutine holds the endpoint (a processor or the user), handleConnected
-// does nothing and that goroutine has the queue.
+// tcp_release_cb); here the timer processes the queue itself. handleConnected
+// gives way when another goroutine holds the endpoint (a processor, or the
+// application, whose UnlockUser leaves the queue to a processor): the timer
+// then waits for the endpoint, as timerHandler would, and tries again.
 func segmentsFirst(e *Endpoint, f func() tcpip.Error) func() {
 	h := timerHandler(e, f)
 	return func() {
-		if !e.segmentQueue.empty() {
-			if st := e.EndpointState(); st.connected() && st != StateTimeWait {
-				handleConnected(e)
+		for try := 0; try < 3 && !e.segmentQueue.empty(); try++ {
+			if st := e.EndpointState(); !st.connected() || st == StateTimeWait {
+				break
 			}
+			if try > 0 {
+				e.mu.Lock()
+				e.mu.Unlock()
+			}
+			handleConnected(e)
 		}
 		h()
 	}
