@@ -58,6 +58,11 @@ type deviceEndpoint struct {
 	queues int
 	inMu   sync.Mutex
 
+	// tx is the egress queue on a device whose Write moves a batch with
+	// one system call (tun.BatchWriter), else nil: packets of other
+	// senders wait there behind a write under way (egress.go).
+	tx *egressQueue
+
 	closed    atomic.Bool
 	stop      chan struct{} // closed by shutdown: ends an error backoff
 	closeOnce sync.Once
@@ -112,6 +117,9 @@ func newDeviceEndpoint(dev tun.Device, batch int, acct *linkAccount) *deviceEndp
 	if ll, ok := dev.(tun.LinkLayer); ok {
 		d.frameMax = max(ll.MaxFrameSize(), dev.MTU()+header.EthernetMinimumSize)
 	}
+	if bw, ok := dev.(tun.BatchWriter); ok && bw.WritesBatched() {
+		d.tx = newEgressQueue(egressQueueBatches * wbatch)
+	}
 	return d
 }
 
@@ -162,6 +170,10 @@ func (d *deviceEndpoint) readLoop() {
 	}
 }
 
+// egressQueueBatches is how many device batches (BatchSize packets) the
+// egress queue holds.
+const egressQueueBatches = 2
+
 // maxErrorBackoff is the longest pause between reads that fail.
 const maxErrorBackoff = time.Second
 
@@ -200,16 +212,26 @@ func (d *deviceEndpoint) setGone(err error) {
 	})
 }
 
-// send implements packetSender: it writes bufs to the device in batches.
-// A packet the device refuses is dropped as a write error and the rest
-// still go out.
+// send implements packetSender: it writes bufs to the device in batches,
+// or, on a device that batches its writes (tx), hands them to the egress
+// queue when another sender's write is under way (egress.go).
 func (d *deviceEndpoint) send(bufs [][]byte, gso []tun.GSO) (int, bool) {
+	if d.tx != nil {
+		return d.tx.send(d, bufs, gso)
+	}
+	return d.write(bufs, gso)
+}
+
+// write writes bufs to the device in batches. A packet the device refuses
+// is dropped as a write error and the rest still go out.
+func (d *deviceEndpoint) write(bufs [][]byte, gso []tun.GSO) (int, bool) {
 	written := 0
 	for len(bufs) > 0 {
 		var (
 			n   int
 			err error
 		)
+		d.acct.c.writesOut.Add(1)
 		if d.mq != nil {
 			n, err = d.writeQueues(len(bufs), func(i int) []byte { return bufs[i] }, func(q, i, j int) (int, error) {
 				return d.mq.WriteQueueGSO(q, bufs[i:j], gso[i:j])
