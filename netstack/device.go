@@ -15,7 +15,8 @@ import (
 // deviceEndpoint is the innermost link endpoint: it owns the tun.Device.
 // Ingress is one goroutine that reads batches from the device and hands
 // each packet to the endpoint above it (up); egress writes batches to the
-// device, blocking while the device is full. It knows nothing of hooks or
+// device, blocking while the device is full, through the egress queue
+// (tx) on a device that batches its writes. It knows nothing of hooks or
 // tracing: it only asks up whether anything above reads the bytes, to
 // choose between its copying and its zero-copy paths.
 //
@@ -123,8 +124,12 @@ func newDeviceEndpoint(dev tun.Device, batch int, acct *linkAccount) *deviceEndp
 	return d
 }
 
-// start launches the read loop.
+// start launches the read loop, and the egress queue's goroutine.
 func (d *deviceEndpoint) start() {
+	if d.tx != nil {
+		d.wg.Add(1)
+		go d.tx.run(d)
+	}
 	if d.od != nil {
 		queues := 1
 		if mq, ok := d.dev.(tun.MultiQueue); ok && mq.Queues() > 1 {
@@ -305,5 +310,8 @@ func (d *deviceEndpoint) shutdown() error {
 		d.closeErr = d.dev.Close()
 	})
 	d.wg.Wait()
+	if d.tx != nil {
+		d.tx.stop(d)
+	}
 	return d.closeErr
 }

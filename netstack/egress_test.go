@@ -23,28 +23,29 @@ import (
 // batchDevice is one end of a pipe that says its Write moves a batch with
 // one system call (tun.BatchWriter), as an AF_PACKET socket does. It
 // records, for every Write, the source ports of the UDP packets to
-// batchPort it carried. With gate set, the first Write that carries such
-// a packet waits until gate is closed (or the device is), so that other
-// senders come while a write is under way; entered is closed when it
-// starts waiting.
+// batchPort it carried. The k-th Write that carries such packets waits,
+// when gates[k] is set, until gates[k] is closed (or the device is), so
+// that other senders come while a write is under way; entered[k] is
+// closed when it starts waiting.
 type batchDevice struct {
 	*tun.PipeEnd
-	gate    chan struct{}
-	entered chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	gates, entered []chan struct{}
+	done           chan struct{}
+	once           sync.Once
 
-	mu     sync.Mutex
-	gated  bool
-	writes [][]uint16
+	mu      sync.Mutex
+	writes  [][]uint16
+	changed chan struct{} // a value after a Write is recorded, if none is waiting
 }
 
 const batchPort = 7
 
-func newBatchDevice(p *tun.PipeEnd, gated bool) *batchDevice {
-	d := &batchDevice{PipeEnd: p, entered: make(chan struct{}), done: make(chan struct{})}
-	if gated {
-		d.gate = make(chan struct{})
+// newBatchDevice returns p as a batchDevice whose first gated Writes wait.
+func newBatchDevice(p *tun.PipeEnd, gated int) *batchDevice {
+	d := &batchDevice{PipeEnd: p, done: make(chan struct{}), changed: make(chan struct{}, 1)}
+	for range gated {
+		d.gates = append(d.gates, make(chan struct{}))
+		d.entered = append(d.entered, make(chan struct{}))
 	}
 	return d
 }
@@ -60,19 +61,23 @@ func (d *batchDevice) Write(pkts [][]byte) (int, error) {
 	}
 	if len(ports) > 0 {
 		d.mu.Lock()
-		wait := d.gate != nil && !d.gated
-		d.gated = d.gated || wait
+		k := len(d.writes)
+		d.writes = append(d.writes, nil)
 		d.mu.Unlock()
-		if wait {
-			close(d.entered)
+		if k < len(d.gates) {
+			close(d.entered[k])
 			select {
-			case <-d.gate:
+			case <-d.gates[k]:
 			case <-d.done:
 			}
 		}
 		d.mu.Lock()
-		d.writes = append(d.writes, ports)
+		d.writes[k] = ports
 		d.mu.Unlock()
+		select {
+		case d.changed <- struct{}{}:
+		default:
+		}
 	}
 	select {
 	case <-d.done:
@@ -85,6 +90,36 @@ func (d *batchDevice) Write(pkts [][]byte) (int, error) {
 func (d *batchDevice) Close() error {
 	d.once.Do(func() { close(d.done) })
 	return d.PipeEnd.Close()
+}
+
+// wait waits until the k-th gated Write is under way.
+func (d *batchDevice) wait(t *testing.T, k int) {
+	t.Helper()
+	select {
+	case <-d.entered[k]:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("write %d never reached the device", k)
+	}
+}
+
+// waitPackets waits until the device has recorded n packets.
+func (d *batchDevice) waitPackets(t *testing.T, n int) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		got := 0
+		for _, w := range d.recorded() {
+			got += len(w)
+		}
+		if got >= n {
+			return
+		}
+		select {
+		case <-d.changed:
+		case <-timeout:
+			t.Fatalf("the device got %d packets, want %d: %v", got, n, d.recorded())
+		}
+	}
 }
 
 // recorded returns the source ports of each Write, in order.
@@ -110,7 +145,7 @@ func udpTo(b []byte, port uint16) (uint16, bool) {
 
 // batchStack builds a stack on a batchDevice and n UDP sockets to
 // 10.0.0.2:7, from ports 6000 on.
-func batchStack(t *testing.T, gated bool, n int, edit func(*Options)) (*Stack, *batchDevice, []*gonet.UDPConn) {
+func batchStack(t *testing.T, gated, n int, edit func(*Options)) (*Stack, *batchDevice, []*gonet.UDPConn) {
 	t.Helper()
 	da, db := tun.Pipe(tun.PipeOptions{})
 	t.Cleanup(func() { db.Close() })
@@ -145,18 +180,33 @@ func sendWhileGated(t *testing.T, d *batchDevice, conns []*gonet.UDPConn) <-chan
 		_, err := conns[0].Write([]byte("first"))
 		first <- err
 	}()
-	select {
-	case <-d.entered:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first datagram never reached the device")
-	}
-	for i, c := range conns[1:] {
-		// Each returns without waiting for the write under way.
-		if _, err := c.Write([]byte("next")); err != nil {
-			t.Fatalf("write %d: %v", i+1, err)
-		}
-	}
+	d.wait(t, 0)
+	writeQueued(t, conns[1:], "next")
 	return first
+}
+
+// writeQueued has each of conns write a datagram while a write is under
+// way: each must return without waiting for it.
+func writeQueued(t *testing.T, conns []*gonet.UDPConn, msg string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		for _, c := range conns {
+			if _, err := c.Write([]byte(msg)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a sender waited for the write under way")
+	}
 }
 
 // TestEgressCombinesSenders: while one sender's write is in the device,
@@ -168,9 +218,9 @@ func TestEgressCombinesSenders(t *testing.T) {
 	const n = 9
 	rec := &recorder{}
 	tr := trace.New(rec)
-	st, d, conns := batchStack(t, true, n, func(o *Options) { o.Tracer = tr })
+	st, d, conns := batchStack(t, 1, n, func(o *Options) { o.Tracer = tr })
 	first := sendWhileGated(t, d, conns)
-	close(d.gate)
+	close(d.gates[0])
 	if err := <-first; err != nil {
 		t.Fatalf("first write: %v", err)
 	}
@@ -203,7 +253,7 @@ func TestEgressCombinesSenders(t *testing.T) {
 // waits for another packet to come.
 func TestEgressAloneWritesAtOnce(t *testing.T) {
 	t.Parallel()
-	st, d, conns := batchStack(t, false, 1, nil)
+	st, d, conns := batchStack(t, 0, 1, nil)
 	for i := range 5 {
 		if _, err := conns[0].Write([]byte("alone")); err != nil {
 			t.Fatal(err)
@@ -217,12 +267,43 @@ func TestEgressAloneWritesAtOnce(t *testing.T) {
 	}
 }
 
+// TestEgressHandsOver: the writer takes one round of the others' packets;
+// what was queued meanwhile goes to the queue's goroutine, and the writer
+// returns while that goroutine's write is still in the device.
+func TestEgressHandsOver(t *testing.T) {
+	t.Parallel()
+	st, d, conns := batchStack(t, 3, 7, nil)
+	first := sendWhileGated(t, d, conns[:4])
+	close(d.gates[0])
+	d.wait(t, 1) // the writer's round: ports 6001 to 6003
+	writeQueued(t, conns[4:], "late")
+	close(d.gates[1])
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer stayed at the device after its round")
+	}
+	d.wait(t, 2) // the queue's goroutine writes the rest
+	close(d.gates[2])
+	d.waitPackets(t, 7)
+	want := [][]uint16{{6000}, {6001, 6002, 6003}, {6004, 6005, 6006}}
+	if got := d.recorded(); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("device writes carried ports %v, want %v", got, want)
+	}
+	if q := st.Stats().QueuedOut; q != 6 {
+		t.Errorf("QueuedOut %d, want 6", q)
+	}
+}
+
 // TestEgressQueuedDroppedOnClose: packets waiting behind a write when the
 // device closes are counted as device-closed drops, the writer's own too.
 func TestEgressQueuedDroppedOnClose(t *testing.T) {
 	t.Parallel()
 	const n = 5
-	st, d, conns := batchStack(t, true, n, nil)
+	st, d, conns := batchStack(t, 1, n, nil)
 	first := sendWhileGated(t, d, conns)
 	if q := st.Stats().QueuedOut; q != n-1 {
 		t.Fatalf("QueuedOut %d, want %d", q, n-1)
@@ -246,7 +327,7 @@ func TestEgressQueueBounded(t *testing.T) {
 	t.Parallel()
 	da, db := tun.Pipe(tun.PipeOptions{})
 	t.Cleanup(func() { db.Close() })
-	d := newBatchDevice(da, true)
+	d := newBatchDevice(da, 1)
 	st := mustNew(t, Options{Device: d, Addrs: []netip.Prefix{addrA4}})
 	limit := egressQueueBatches * st.dev.wbatch
 	n := limit + 8
@@ -266,7 +347,7 @@ func TestEgressQueueBounded(t *testing.T) {
 		_, err := conns[0].Write([]byte("first"))
 		first <- err
 	}()
-	<-d.entered
+	d.wait(t, 0)
 	for _, c := range conns[1 : limit+1] {
 		if _, err := c.Write([]byte("q")); err != nil {
 			t.Fatal(err)
@@ -280,7 +361,7 @@ func TestEgressQueueBounded(t *testing.T) {
 			rest <- err
 		}()
 	}
-	close(d.gate)
+	close(d.gates[0])
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
@@ -289,6 +370,7 @@ func TestEgressQueueBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	d.waitPackets(t, n)
 	var ports []uint16
 	for _, w := range d.recorded() {
 		ports = append(ports, w...)
@@ -305,8 +387,8 @@ func TestEgressQueueBounded(t *testing.T) {
 func TestEgressTransferOverBatchingDevice(t *testing.T) {
 	t.Parallel()
 	da, db := tun.Pipe(tun.PipeOptions{})
-	a := mustNew(t, Options{Device: newBatchDevice(da, false), Addrs: []netip.Prefix{addrA4}, Node: "a"})
-	b := mustNew(t, Options{Device: newBatchDevice(db, false), Addrs: []netip.Prefix{addrB4}, Node: "b"})
+	a := mustNew(t, Options{Device: newBatchDevice(da, 0), Addrs: []netip.Prefix{addrA4}, Node: "a"})
+	b := mustNew(t, Options{Device: newBatchDevice(db, 0), Addrs: []netip.Prefix{addrB4}, Node: "b"})
 	if a.dev.tx == nil || b.dev.tx == nil {
 		t.Fatal("a device that batches its writes has no egress queue")
 	}
