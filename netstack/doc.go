@@ -46,8 +46,9 @@
 //     one more Write before it returns (egress.go; Stats.QueuedOut and
 //     DeviceWrites). A sender alone writes at once, and no packet waits
 //     for another to come. A TUN takes one packet per write(2), so there
-//     each sender writes its own. A packet is dropped, and counted, only
-//     when the device is closed or fails.
+//     each sender writes its own, at once with the others (on a
+//     multi-queue TUN, on its flow's queue). A packet is dropped, and
+//     counted, only when the device is closed or fails.
 //   - Hooks: a hook.Chain at the link ingress (before the checks) and one
 //     at the link egress (before the device write) may drop, modify,
 //     delay, duplicate, inject or hold packets (Options.Ingress and
