@@ -28,7 +28,8 @@ import (
 // that other senders come while a write is under way; entered[k] is
 // closed when it starts waiting.
 type batchDevice struct {
-	*tun.PipeEnd
+	tun.Device
+	hdr            int // bytes of link header before the IP packet
 	gates, entered []chan struct{}
 	done           chan struct{}
 	once           sync.Once
@@ -41,8 +42,8 @@ type batchDevice struct {
 const batchPort = 7
 
 // newBatchDevice returns p as a batchDevice whose first gated Writes wait.
-func newBatchDevice(p *tun.PipeEnd, gated int) *batchDevice {
-	d := &batchDevice{PipeEnd: p, done: make(chan struct{}), changed: make(chan struct{}, 1)}
+func newBatchDevice(p tun.Device, gated int) *batchDevice {
+	d := &batchDevice{Device: p, done: make(chan struct{}), changed: make(chan struct{}, 1)}
 	for range gated {
 		d.gates = append(d.gates, make(chan struct{}))
 		d.entered = append(d.entered, make(chan struct{}))
@@ -55,7 +56,10 @@ func (d *batchDevice) WritesBatched() bool { return true }
 func (d *batchDevice) Write(pkts [][]byte) (int, error) {
 	var ports []uint16
 	for _, p := range pkts {
-		if sp, ok := udpTo(p, batchPort); ok {
+		if len(p) < d.hdr {
+			continue
+		}
+		if sp, ok := udpTo(p[d.hdr:], batchPort); ok {
 			ports = append(ports, sp)
 		}
 	}
@@ -84,12 +88,12 @@ func (d *batchDevice) Write(pkts [][]byte) (int, error) {
 		return 0, tun.ErrClosed
 	default:
 	}
-	return d.PipeEnd.Write(pkts)
+	return d.Device.Write(pkts)
 }
 
 func (d *batchDevice) Close() error {
 	d.once.Do(func() { close(d.done) })
-	return d.PipeEnd.Close()
+	return d.Device.Close()
 }
 
 // wait waits until the k-th gated Write is under way.
