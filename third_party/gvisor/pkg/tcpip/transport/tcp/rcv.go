@@ -49,6 +49,9 @@ type receiver struct {
 
 	// Time when the last ack was received.
 	lastRcvdAckTime tcpip.MonotonicTime
+
+	// da is the delayed-ACK state (glassnet patch 9).
+	da delayedACK `state:"nosave"`
 }
 
 func newReceiver(ep *Endpoint, irs seqnum.Value, rcvWnd seqnum.Size, rcvWndScale uint8) *receiver {
@@ -513,6 +516,10 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 	// records when it actually arrived (consumed by the user-timeout check).
 	r.lastRcvdAckTime = s.rcvdTime
 
+	// glassnet patch 9: what the delayed ACK needs to know of the
+	// segment, before consumeSegment moves RCV.NXT.
+	rcvNxt, ofo := r.RcvNxt, r.pendingRcvdSegments.Len() > 0
+
 	// Defer segment processing if it can't be consumed now.
 	if !r.consumeSegment(s, segSeq, segLen) {
 		if segLen > 0 || s.flags.Contains(header.TCPFlagFin) {
@@ -555,6 +562,7 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 	// if required.
 	if segLen > 0 {
 		r.updateRTT(s.rcvdTime)
+		r.dataReceived(s, segSeq, rcvNxt, segLen, ofo)
 	}
 
 	// By consuming the current segment, we may have filled a gap in the
