@@ -82,7 +82,24 @@ type delayedACK struct {
 func (r *receiver) incrQuickAck() {
 	n := int(r.rcvWnd) / (2 * r.da.rcvMSS)
 	n = max(2, min(n, maxQuickAcks))
+	// Linux's tcp_enter_quickack_mode for a retransmission asks for
+	// TCP_MAX_QUICKACKS, bounded by the window the same way.
 	r.da.quick = max(r.da.quick, n)
+}
+
+// retransmitted notes data the peer sent again: it has had a
+// retransmission timeout or a probe, and restarts from a small window, so
+// the next ACKs go at once and the connection is no longer taken for
+// interactive (Linux's tcp_enter_quickack_mode for a retransmitted segment
+// in tcp_data_queue).
+//
+// +checklocks:r.ep.mu
+func (r *receiver) retransmitted() {
+	r.da.pingpong = false
+	r.da.now = true
+	if r.da.rcvMSS != 0 {
+		r.incrQuickAck()
+	}
 }
 
 // dataReceived notes an in-order segment of segLen bytes that started at
@@ -110,7 +127,7 @@ func (r *receiver) dataReceived(s *segment, seq, rcvNxt seqnum.Value, segLen seq
 	switch {
 	case seq.LessThan(rcvNxt):
 		// Part of it was received before: the peer retransmits.
-		r.da.now = true
+		r.retransmitted()
 	case ofo:
 		// RFC 5681 4.2: an ACK at once when a segment fills all or
 		// part of a gap, so the peer's recovery moves on.

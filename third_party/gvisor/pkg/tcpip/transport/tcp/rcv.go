@@ -498,6 +498,9 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 	// send an ACK and stop further processing of the segment.
 	// This is according to RFC 793, page 68.
 	if !r.acceptable(segSeq, segLen) {
+		if segLen > 0 && segSeq.Add(segLen).LessThanEq(r.RcvNxt) {
+			r.retransmitted() // glassnet patch 9
+		}
 		r.ep.snd.maybeSendOutOfWindowAck(s)
 		// glassnet patch 2: at a zero window the segment's ACK field is
 		// still processed (its text and FIN are not); see zeroWindowACK.
