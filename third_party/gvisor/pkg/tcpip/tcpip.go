@@ -2292,6 +2292,10 @@ type TCPStats struct {
 	// Timeouts is the number of times the RTO expired.
 	Timeouts *StatCounter
 
+	// DelayedACKTimeouts is the number of ACKs the delayed-ACK timer
+	// sent because no segment had carried them (glassnet patch 9).
+	DelayedACKTimeouts *StatCounter
+
 	// ChecksumErrors is the number of segments dropped due to bad checksums.
 	ChecksumErrors *StatCounter
 

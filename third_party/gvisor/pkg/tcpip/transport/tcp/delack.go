@@ -225,6 +225,7 @@ func (s *sender) delAckTimerExpired() tcpip.Error {
 	if r := s.ep.rcv; r != nil {
 		r.da.pingpong = false
 		if s.ep.EndpointState().connected() && r.RcvNxt != s.MaxSentAck {
+			s.ep.stack.Stats().TCP.DelayedACKTimeouts.Increment()
 			s.sendAck()
 		}
 	}
