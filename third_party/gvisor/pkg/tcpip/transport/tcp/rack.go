@@ -185,12 +185,7 @@ func (s *sender) schedulePTO() {
 	s.rtt.Lock()
 	if s.rtt.TCPRTTState.SRTTInited && s.rtt.TCPRTTState.SRTT > 0 {
 		pto = s.rtt.TCPRTTState.SRTT * 2
-		// glassnet patch 9: a flight that fits in one segment is
-		// one for a delaying receiver too, which may hold its ACK
-		// until more than one full-sized segment has arrived (RFC
-		// 5681 4.2; Linux's and glassnet's own do), however many
-		// small segments carried it.
-		if s.Outstanding == 1 || int(s.SndUna.Size(s.SndNxt)) <= s.MaxPayloadSize {
+		if s.Outstanding == 1 {
 			pto += wcDelayedACKTimeout
 		} else {
 			// glassnet patch 6: allow for the peer's and the
