@@ -15,7 +15,8 @@ import (
 // deviceEndpoint is the innermost link endpoint: it owns the tun.Device.
 // Ingress is one goroutine that reads batches from the device and hands
 // each packet to the endpoint above it (up); egress writes batches to the
-// device, blocking while the device is full. It knows nothing of hooks or
+// device, blocking while the device is full, through the egress queue
+// (tx) on a device that batches its writes. It knows nothing of hooks or
 // tracing: it only asks up whether anything above reads the bytes, to
 // choose between its copying and its zero-copy paths.
 //
@@ -57,6 +58,11 @@ type deviceEndpoint struct {
 	mq     tun.MultiQueue
 	queues int
 	inMu   sync.Mutex
+
+	// tx is the egress queue on a device whose Write moves a batch with
+	// one system call (tun.BatchWriter), else nil: packets of other
+	// senders wait there behind a write under way (egress.go).
+	tx *egressQueue
 
 	closed    atomic.Bool
 	stop      chan struct{} // closed by shutdown: ends an error backoff
@@ -112,11 +118,18 @@ func newDeviceEndpoint(dev tun.Device, batch int, acct *linkAccount) *deviceEndp
 	if ll, ok := dev.(tun.LinkLayer); ok {
 		d.frameMax = max(ll.MaxFrameSize(), dev.MTU()+header.EthernetMinimumSize)
 	}
+	if bw, ok := dev.(tun.BatchWriter); ok && bw.WritesBatched() {
+		d.tx = newEgressQueue(egressQueueBatches * wbatch)
+	}
 	return d
 }
 
-// start launches the read loop.
+// start launches the read loop, and the egress queue's goroutine.
 func (d *deviceEndpoint) start() {
+	if d.tx != nil {
+		d.wg.Add(1)
+		go d.tx.run(d)
+	}
 	if d.od != nil {
 		queues := 1
 		if mq, ok := d.dev.(tun.MultiQueue); ok && mq.Queues() > 1 {
@@ -162,6 +175,10 @@ func (d *deviceEndpoint) readLoop() {
 	}
 }
 
+// egressQueueBatches is how many device batches (BatchSize packets) the
+// egress queue holds.
+const egressQueueBatches = 2
+
 // maxErrorBackoff is the longest pause between reads that fail.
 const maxErrorBackoff = time.Second
 
@@ -200,16 +217,26 @@ func (d *deviceEndpoint) setGone(err error) {
 	})
 }
 
-// send implements packetSender: it writes bufs to the device in batches.
-// A packet the device refuses is dropped as a write error and the rest
-// still go out.
+// send implements packetSender: it writes bufs to the device in batches,
+// or, on a device that batches its writes (tx), hands them to the egress
+// queue when another sender's write is under way (egress.go).
 func (d *deviceEndpoint) send(bufs [][]byte, gso []tun.GSO) (int, bool) {
+	if d.tx != nil {
+		return d.tx.send(d, bufs, gso)
+	}
+	return d.write(bufs, gso)
+}
+
+// write writes bufs to the device in batches. A packet the device refuses
+// is dropped as a write error and the rest still go out.
+func (d *deviceEndpoint) write(bufs [][]byte, gso []tun.GSO) (int, bool) {
 	written := 0
 	for len(bufs) > 0 {
 		var (
 			n   int
 			err error
 		)
+		d.acct.c.writesOut.Add(1)
 		if d.mq != nil {
 			n, err = d.writeQueues(len(bufs), func(i int) []byte { return bufs[i] }, func(q, i, j int) (int, error) {
 				return d.mq.WriteQueueGSO(q, bufs[i:j], gso[i:j])
@@ -283,5 +310,8 @@ func (d *deviceEndpoint) shutdown() error {
 		d.closeErr = d.dev.Close()
 	})
 	d.wg.Wait()
+	if d.tx != nil {
+		d.tx.stop(d)
+	}
 	return d.closeErr
 }

@@ -30,6 +30,10 @@ func (d *deviceEndpoint) setupOffload() tun.Offload {
 	}
 	d.od = od
 	d.vw, _ = d.dev.(tun.VectorWriter)
+	if d.vw != nil {
+		// A gathered write would pass the egress queue by.
+		d.tx = nil
+	}
 	d.sr, _ = d.dev.(tun.ScatterReader)
 	d.frameMax = tun.MaxSuperPacket
 	return o
@@ -137,6 +141,7 @@ func (d *deviceEndpoint) sendVec(vecs [][][]byte, gso []tun.GSO, sizes []int) (i
 			n   int
 			err error
 		)
+		c.writesOut.Add(1)
 		if d.mq != nil {
 			n, err = d.writeQueues(len(vecs), func(i int) []byte {
 				if len(vecs[i]) == 0 {

@@ -19,9 +19,9 @@
 //	└ ethernetFilter  on an Ethernet device, on the way in: the frames a
 //	│                 NIC's address filter passes (ethernet.go)
 //	└ deviceEndpoint  owns the tun.Device: the read loop, batched writes,
-//	                  super-packets, scatter reads into gVisor's memory,
-//	                  device errors (device.go, device_offload.go,
-//	                  scatterread.go)
+//	                  the egress queue, super-packets, scatter reads into
+//	                  gVisor's memory, device errors (device.go, egress.go,
+//	                  device_offload.go, scatterread.go)
 //
 // When no hook is installed and nothing observes, the stack endpoint and
 // the device endpoint talk directly for the zero-copy paths (a gathered write,
@@ -34,10 +34,21 @@
 //     DropReason (see Stats) and, when tracing, reported as a "drop" event.
 //     gVisor then verifies checksums itself (the stack endpoint claims no
 //     offloads) and counts its own failures (Stats.Malformed).
-//   - Egress: gVisor's WritePackets serializes each packet and writes the
-//     batch to the device, blocking while the device is full. There is no
-//     queue of our own to overflow; a packet is dropped, and counted, only
-//     when the device is closed or fails.
+//   - Egress: gVisor writes each packet on the goroutine that sends it (a
+//     TCP processor's ACK, an application's Write); WritePackets
+//     serializes the packets, and the hooks, the trace and the capture see
+//     them there, in that order. Then the device endpoint writes them,
+//     blocking while the device is full. On a device whose Write moves a
+//     batch with one system call (tun.BatchWriter: sendmmsg on an
+//     AF_PACKET socket) the packets of many connections share a write: a
+//     sender that finds another's write under way copies its packets into
+//     a bounded egress queue and returns, and that writer sends them in
+//     one more Write before it returns (egress.go; Stats.QueuedOut and
+//     DeviceWrites). A sender alone writes at once, and no packet waits
+//     for another to come. A TUN takes one packet per write(2), so there
+//     each sender writes its own, at once with the others (on a
+//     multi-queue TUN, on its flow's queue). A packet is dropped, and
+//     counted, only when the device is closed or fails.
 //   - Hooks: a hook.Chain at the link ingress (before the checks) and one
 //     at the link egress (before the device write) may drop, modify,
 //     delay, duplicate, inject or hold packets (Options.Ingress and

@@ -23,8 +23,10 @@ import (
 // directly when nothing between reads the bytes.
 //
 // Egress is synchronous: WritePackets serializes the packets and sends
-// them down in batches, blocking while the device is full. Nothing is
-// dropped without being counted with a reason.
+// them down in batches, blocking while the device is full; only on a
+// device that batches its writes may it return with its packets queued
+// behind another sender's write (egress.go). Nothing is dropped without
+// being counted with a reason.
 type stackEndpoint struct {
 	mtu    atomic.Uint32
 	l2     bool              // the device carries Ethernet frames
@@ -172,10 +174,14 @@ func (e *stackEndpoint) writePacket(pkt *stack.PacketBuffer) tcpip.Error {
 	return err
 }
 
-// qdisc is the NIC's queueing discipline: none. gVisor's default stub
-// wraps every packet in a new PacketBufferList on its way to WritePackets;
-// this hands it to the endpoint as it is. Packets still leave in batches
-// when gVisor writes several at once through WritePackets.
+// qdisc is the NIC's queueing discipline: none in gVisor. gVisor's
+// default stub wraps every packet in a new PacketBufferList on its way to
+// WritePackets; this hands it to the endpoint as it is. Packets leave in
+// batches when gVisor writes several at once through WritePackets, and on
+// a device that batches its writes the device endpoint's egress queue
+// (egress.go) puts the packets of several senders in one write: below
+// the hooks, the trace and the capture, which see each packet on its
+// sender's goroutine, and with no goroutine of its own.
 type qdisc struct{ e *stackEndpoint }
 
 // WritePacket implements stack.QueueingDiscipline.

@@ -126,9 +126,11 @@ type Options struct {
 	SecureRNG  io.Reader
 
 	// ReadBatch is how many packets one device Read may return; 0 means
-	// the device's BatchSize. Egress has no queue of its own: writes go
-	// to the device in batches of its BatchSize and block while it is
-	// full, so the device's queue is the only one.
+	// the device's BatchSize. Writes go to the device in batches of its
+	// BatchSize and block while it is full; on a device that batches its
+	// writes (tun.BatchWriter) the packets of other senders wait behind a
+	// write under way in a queue of two such batches (see the package
+	// doc).
 	ReadBatch int
 
 	// Egress and Ingress, if set, are hook chains installed at the link

@@ -103,6 +103,13 @@ type Stats struct {
 	GSOIn, GSOSegmentsIn   uint64
 	GSOOut, GSOSegmentsOut uint64
 	SplitIn, SplitOut      uint64
+	// DeviceWrites counts the Write calls made to the device on the way
+	// out (PacketsOut / DeviceWrites is the packets per write; a write
+	// the device refuses part of is counted again for the rest).
+	// QueuedOut counts the packets that, on a device that batches its
+	// writes (tun.BatchWriter), waited in the egress queue behind another
+	// sender's write and went out with the next one.
+	DeviceWrites, QueuedOut uint64
 	// Drops counts dropped packets by reason. Every reason of the
 	// endpoint's own is present, zero or not; a hook's drops appear under
 	// the hook's reason ("loss", "drop", ...).
@@ -169,6 +176,7 @@ type counters struct {
 	gsoIn, gsoSegsIn     atomic.Uint64
 	gsoOut, gsoSegsOut   atomic.Uint64
 	splitIn, splitOut    atomic.Uint64
+	writesOut, queuedOut atomic.Uint64
 	held, continued      atomic.Uint64
 	drops                [len(dropReasons)]atomic.Uint64
 
@@ -225,6 +233,8 @@ func (c *counters) snapshot() Stats {
 		GSOSegmentsOut: c.gsoSegsOut.Load(),
 		SplitIn:        c.splitIn.Load(),
 		SplitOut:       c.splitOut.Load(),
+		DeviceWrites:   c.writesOut.Load(),
+		QueuedOut:      c.queuedOut.Load(),
 		Held:           c.held.Load(),
 		Continued:      c.continued.Load(),
 		Drops:          make(map[DropReason]uint64, len(dropReasons)),

@@ -53,8 +53,9 @@ type PacketSocket struct {
 }
 
 var (
-	_ Device    = (*PacketSocket)(nil)
-	_ LinkLayer = (*PacketSocket)(nil)
+	_ Device      = (*PacketSocket)(nil)
+	_ LinkLayer   = (*PacketSocket)(nil)
+	_ BatchWriter = (*PacketSocket)(nil)
 )
 
 // nicRcvBuf is the receive buffer the socket asks for, so that a burst
@@ -207,6 +208,10 @@ func (d *PacketSocket) MTU() int { return d.mtu }
 
 // BatchSize returns the most frames one Read or Write moves.
 func (d *PacketSocket) BatchSize() int { return d.batch }
+
+// WritesBatched implements BatchWriter: one sendmmsg(2) carries up to
+// BatchSize frames.
+func (d *PacketSocket) WritesBatched() bool { return true }
 
 // HardwareAddr returns the stack's MAC address.
 func (d *PacketSocket) HardwareAddr() net.HardwareAddr { return d.hw }

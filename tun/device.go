@@ -37,6 +37,19 @@ type Device interface {
 	Close() error
 }
 
+// BatchWriter is implemented by a Device whose Write hands a whole batch
+// of packets to the kernel with one system call (sendmmsg(2) on a
+// PacketSocket), so that a writer gains from handing it several packets
+// at once: package netstack then lets the packets of other connections
+// wait behind a write under way and go out with the next one. A TUN does
+// not implement it: its write(2) and writev(2) carry one packet each.
+type BatchWriter interface {
+	Device
+	// WritesBatched reports whether one Write moves several packets per
+	// system call.
+	WritesBatched() bool
+}
+
 // MaxSuperPacket is the longest packet ReadGSO returns: an IPv6 header and
 // the largest payload length it can state. A buffer for ReadGSO needs this
 // many bytes to take every packet whole.

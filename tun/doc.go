@@ -15,6 +15,8 @@
 //     AF_PACKET socket to an existing Ethernet interface (a veth, a NIC),
 //     as tcpdump and a DHCP client do. It carries Ethernet frames
 //     (LinkLayer) and needs CAP_NET_RAW; the kernel keeps the interface.
+//     Its Write sends a batch with one sendmmsg(2) (BatchWriter), where a
+//     TUN's takes one write(2) per packet.
 //   - The pipe (pipe.go, pipe_offload.go): Pipe returns the two ends
 //     (PipeEnd) of an in-memory device pair wired back to back, with an
 //     MTU, latency, bounded blocking queues and optional offloads, for

@@ -1,0 +1,184 @@
+package netstack
+
+import (
+	"sync"
+
+	"github.com/glassnet/glassnet/tun"
+)
+
+// egressQueue lets the packets of many connections leave in one device
+// Write on a device whose Write moves a batch with one system call
+// (tun.BatchWriter: sendmmsg on an AF_PACKET socket). Without it every
+// sender makes its own system call for its one or two packets, and waits
+// for the device while another sender's call is under way.
+//
+// It is a combining writer. A sender that finds the device idle writes
+// its own packets at once, as before, and then, before it returns, what
+// other senders queued while it was in the system call, in one more
+// Write. A sender that finds a write under way copies its packets into
+// the queue and returns without waiting. So one connection alone pays
+// nothing (its packets never wait for another), and under load a write
+// carries the packets that came while the last one was in the kernel, as
+// Linux's qdisc hands a NIC's driver a batch (xmit_more).
+//
+// The writer takes one round of the others' packets, no more: it is often
+// one of gVisor's TCP processors, which owns the segments of many
+// connections, and if it wrote until the queue stayed empty it could be
+// kept at the device for as long as the load lasts while those
+// connections' segments waited (their peers' retransmission timers then
+// fire). When packets are still queued after its round, it hands the
+// device to the queue's own goroutine (run), which writes until the
+// queue is empty. Under a steady load that goroutine does the writing, at
+// one wake-up per busy period; a lone sender never meets it.
+//
+// Nothing waits for a packet that may never come: the device is left
+// idle only by a writer that finds the queue empty, under the lock the
+// senders queue under, so every queued packet has a writer. The queue is
+// bounded: a sender whose packets do not fit waits until the writer has
+// taken the queue (the device is full then, and the sender would have
+// waited for it anyway). Packets leave in the order they were queued,
+// after the writer's own; the packets of one flow, which gVisor sends
+// under the flow's lock, keep their order. Counting is the device
+// endpoint's (deviceEndpoint.write): a queued packet is written, refused
+// (a write error) or dropped as device-closed like any other, only later.
+//
+// What the endpoints above see does not change: the hooks, the trace and
+// the capture have seen each packet before it reaches the queue, on the
+// sender's goroutine and in its order.
+type egressQueue struct {
+	limit int // packets the queue holds
+
+	mu    sync.Mutex
+	space *sync.Cond // signaled when the writer takes the queue, or leaves
+	busy  bool       // a sender, or run, is writing to the device
+	// stopped is set when run has ended: a writer that would hand the
+	// device over then writes the rest itself.
+	stopped bool
+	// handoff wakes run, which takes over the device (busy stays set);
+	// sent under mu.
+	handoff chan struct{}
+	// next is where senders queue; the writer swaps it with its own
+	// (taken) and writes that, so senders go on queueing meanwhile.
+	next, taken egressBatch
+}
+
+// egressBatch is a batch of queued packets in buffers of its own, reused.
+type egressBatch struct {
+	bufs  [][]byte  // the packets, windows on store
+	gso   []tun.GSO // their offload metadata
+	store [][]byte
+}
+
+func newEgressQueue(limit int) *egressQueue {
+	q := &egressQueue{limit: max(limit, 1), handoff: make(chan struct{}, 1)}
+	q.space = sync.NewCond(&q.mu)
+	return q
+}
+
+// add copies the packets into the batch.
+func (b *egressBatch) add(bufs [][]byte, gso []tun.GSO) {
+	for i, p := range bufs {
+		n := len(b.bufs)
+		if n == len(b.store) {
+			b.store = append(b.store, nil)
+		}
+		s := append(b.store[n][:0], p...)
+		b.store[n] = s
+		b.bufs = append(b.bufs, s)
+		var g tun.GSO
+		if i < len(gso) {
+			g = gso[i]
+		}
+		b.gso = append(b.gso, g)
+	}
+}
+
+func (b *egressBatch) reset() {
+	clear(b.bufs)
+	b.bufs, b.gso = b.bufs[:0], b.gso[:0]
+}
+
+// send is deviceEndpoint.send through the queue: bufs go to the device
+// now, or after the write under way. It reports every packet queued as
+// taken, and false only when its own write found the device closed.
+func (q *egressQueue) send(d *deviceEndpoint, bufs [][]byte, gso []tun.GSO) (int, bool) {
+	q.mu.Lock()
+	for q.busy && len(q.next.bufs) > 0 && len(q.next.bufs)+len(bufs) > q.limit {
+		q.space.Wait()
+	}
+	if q.busy {
+		q.next.add(bufs, gso)
+		q.mu.Unlock()
+		d.acct.c.queuedOut.Add(uint64(len(bufs)))
+		return len(bufs), true
+	}
+	q.busy = true
+	q.mu.Unlock()
+	n, ok := d.write(bufs, gso)
+	if q.take() {
+		d.write(q.taken.bufs, q.taken.gso)
+		q.taken.reset()
+		q.mu.Lock()
+		if len(q.next.bufs) > 0 && !q.stopped {
+			q.handoff <- struct{}{}
+			q.mu.Unlock()
+			return n, ok
+		}
+		q.mu.Unlock()
+		q.drain(d)
+	}
+	return n, ok
+}
+
+// take swaps the queued packets into taken, for the writer alone, and
+// reports true; with nothing queued it leaves the device idle and
+// reports false.
+func (q *egressQueue) take() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.next.bufs) == 0 {
+		q.busy = false
+		q.space.Broadcast()
+		return false
+	}
+	q.next, q.taken = q.taken, q.next
+	q.space.Broadcast()
+	return true
+}
+
+// drain writes what is queued, a batch at a time, until the queue is
+// empty; then the device is idle again.
+func (q *egressQueue) drain(d *deviceEndpoint) {
+	for q.take() {
+		d.write(q.taken.bufs, q.taken.gso)
+		q.taken.reset()
+	}
+}
+
+// run is the queue's goroutine: it writes what a writer handed over,
+// until d stops.
+func (q *egressQueue) run(d *deviceEndpoint) {
+	defer d.wg.Done()
+	for {
+		select {
+		case <-q.handoff:
+			q.drain(d)
+		case <-d.stop:
+			return
+		}
+	}
+}
+
+// stop is called once run has ended (or never started): a writer hands
+// nothing over from now on, and what was handed over and not taken is
+// written here (the device being closed, counted as dropped).
+func (q *egressQueue) stop(d *deviceEndpoint) {
+	q.mu.Lock()
+	q.stopped = true
+	q.mu.Unlock()
+	select {
+	case <-q.handoff:
+		q.drain(d)
+	default:
+	}
+}
