@@ -77,6 +77,16 @@ type Options struct {
 	// DisableSACK turns selective acknowledgments off (on by default).
 	DisableSACK bool
 
+	// DisableDelayedACK makes TCP acknowledge every batch of received
+	// data at once, as upstream gVisor does. By default, as on Linux, an
+	// ACK of in-order data waits up to 40 ms for a segment the stack
+	// sends (the reply) to carry it, and goes at once when more than one
+	// full-sized segment is unacknowledged, for out-of-order data, a FIN,
+	// at the start of a connection, and on a socket with TCP_QUICKACK
+	// (third_party/gvisor patch 9). A trace or a test that wants one ACK
+	// per segment, with no timer between, turns it off.
+	DisableDelayedACK bool
+
 	// CongestionControl is Reno or Cubic; empty means Reno, gVisor's own
 	// default. gVisor's Cubic leaves slow start through HyStart, whose
 	// ACK-train test (ACKs less than 2 ms apart for more than half the
@@ -381,6 +391,7 @@ func (st *Stack) stopped() bool {
 
 func setTCPOptions(s *stack.Stack, opts Options, cc string) error {
 	sack := tcpip.TCPSACKEnabled(!opts.DisableSACK)
+	delack := tcpip.TCPDelayedACKEnabled(!opts.DisableDelayedACK)
 	ccOpt := tcpip.CongestionControlOption(cc)
 	mod := tcpip.TCPModerateReceiveBufferOption(!opts.DisableModerateReceiveBuffer)
 	rcv := bufferRange(opts.TCPReceiveBuffer)
@@ -392,6 +403,7 @@ func setTCPOptions(s *stack.Stack, opts Options, cc string) error {
 		opt  tcpip.SettableTransportProtocolOption
 	}{
 		{"SACK", &sack},
+		{"delayed ACK", &delack},
 		{"congestion control", &ccOpt},
 		{"moderate receive buffer", &mod},
 		{"receive buffer", &rcvOpt},

@@ -188,10 +188,9 @@ func zeroWindowConn(t *testing.T, st *Stack, p *rawPeer, toPeer, segSize int) (t
 			p.sndNxt += uint32(n)
 		}
 		for {
+			// A pure ACK, or the stack's retransmission of its
+			// unacknowledged data carrying the ACK it delayed.
 			s := p.next()
-			if len(s.Payload()) > 0 {
-				continue // a retransmission of the unacknowledged data
-			}
 			if s.WindowSize() == 0 {
 				return c, irs + uint32(toPeer)
 			}

@@ -201,6 +201,7 @@ func optName(level, opt int) string {
 		ln, names = "IPPROTO_TCP", map[int]string{
 			TCP_NODELAY: "TCP_NODELAY", TCP_CORK: "TCP_CORK", TCP_MAXSEG: "TCP_MAXSEG",
 			TCP_KEEPIDLE: "TCP_KEEPIDLE", TCP_KEEPINTVL: "TCP_KEEPINTVL", TCP_KEEPCNT: "TCP_KEEPCNT",
+			TCP_QUICKACK: "TCP_QUICKACK",
 		}
 	case IPPROTO_IPV6:
 		ln, names = "IPPROTO_IPV6", map[int]string{IPV6_V6ONLY: "IPV6_V6ONLY"}

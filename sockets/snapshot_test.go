@@ -56,9 +56,14 @@ func TestSnapshot(t *testing.T) {
 	if _, err := s.Send(ctx, cfd, []byte("hello"), 0); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "five bytes in the receive queue", func() bool {
-		r, _ := rowFor(s.Snapshot(), laddr, peer)
-		return r.RecvQ == 5
+	// Connect returns when the client is ESTABLISHED; the listener's side
+	// of c3 leaves SYN-RCVD when it has processed the handshake's last
+	// ACK, which may come later.
+	waitFor(t, "five bytes in the receive queue, and c3 queued", func() bool {
+		rows := s.Snapshot()
+		r, _ := rowFor(rows, laddr, peer)
+		q, _ := rowFor(rows, laddr, c3addr)
+		return r.RecvQ == 5 && q.State == "ESTABLISHED"
 	})
 
 	rows := s.Snapshot()

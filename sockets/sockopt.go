@@ -15,7 +15,10 @@ import (
 // send RST instead of FIN).
 //
 // IPPROTO_TCP: TCP_NODELAY, TCP_CORK (0 or 1); TCP_MAXSEG (bytes);
-// TCP_KEEPIDLE, TCP_KEEPINTVL (seconds); TCP_KEEPCNT.
+// TCP_KEEPIDLE, TCP_KEEPINTVL (seconds); TCP_KEEPCNT; TCP_QUICKACK (0 or 1:
+// 1 acknowledges received data at once instead of delaying the ACK for a
+// reply to carry it; unlike Linux's, it stays set. It reads 0 by default,
+// 1 on a stack with netstack.Options.DisableDelayedACK).
 //
 // IPPROTO_IPV6: IPV6_V6ONLY (0 or 1; before Bind) on an AF_INET6 socket.
 //
@@ -68,6 +71,8 @@ func (s *Sockets) setSockOpt(so *socket, level, opt, value int) error {
 			ops.SetDelayOption(value == 0)
 		case TCP_CORK:
 			ops.SetCorkOption(value != 0)
+		case TCP_QUICKACK:
+			ops.SetQuickAck(value != 0)
 		case TCP_MAXSEG:
 			return errno(so.ep.SetSockOptInt(tcpip.MaxSegOption, value))
 		case TCP_KEEPCNT:
@@ -165,6 +170,8 @@ func (s *Sockets) getSockOpt(so *socket, level, opt int) (int, error) {
 			return b2i(!ops.GetDelayOption()), nil
 		case TCP_CORK:
 			return b2i(ops.GetCorkOption()), nil
+		case TCP_QUICKACK:
+			return b2i(ops.GetQuickAck()), nil
 		case TCP_MAXSEG:
 			v, terr := so.ep.GetSockOptInt(tcpip.MaxSegOption)
 			return v, errno(terr)

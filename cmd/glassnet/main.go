@@ -35,10 +35,12 @@ const usage = `glassnet: a userspace TCP/IP stack with a WebSocket server, every
 
 Usage:
   glassnet demo  [--trace FILE|-] [--pcap FILE] [--calls FILE|-] [--mtu N] [--step]
-                 [--ui [ADDR]] [--ui-run] [--egress RULE]... [--ingress RULE]...
+                 [--no-delayed-ack] [--ui [ADDR]] [--ui-run] [--egress RULE]... [--ingress RULE]...
       Two stacks in one process over an in-memory link; a WebSocket client
       talks to the server and every packet, socket step and frame is printed.
       --step pauses before each step (enter: next, c: next frame, q: run).
+      --no-delayed-ack: every data segment gets its own ACK at once, instead
+      of the echo carrying it (Linux's delayed ACK, on by default).
       --ui serves a browser view at ADDR (default 127.0.0.1:8999) on the
       host's own stack and prints its URL; the demo waits at its first step
       until the page says play (--ui-run: runs at once) and keeps the view
@@ -47,7 +49,7 @@ Usage:
 
   glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
                  [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
-                 [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
+                 [--port 8080] [--mtu N] [--no-delayed-ack] [--trace FILE|-] [--pcap FILE]
                  [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
                  [--allow-origin PATTERN]... [--idle-timeout 5m] [--max-conns 4096]
                  [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
@@ -199,6 +201,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pcapPath := fs.String("pcap", "", "write both stacks' packets to `FILE` (pcapng: one interface per stack, direction, packet id, and a comment naming the WebSocket frames each carried)")
 	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
+	noDelAck := fs.Bool("no-delayed-ack", false, "both stacks acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting up to 40 ms for the reply to carry the ACK (Linux's delayed ACK, on by default)")
 	step := fs.Bool("step", false, "pause before each step: enter = next step, c = continue to the next frame, q = run freely")
 	var uiAddr uiFlag
 	fs.Var(&uiAddr, "ui", "serve the browser view at `ADDR` on the host's stack (default "+ui.DefaultAddr+"); the demo waits for the page to say play")
@@ -228,7 +231,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if out.calls, err = out.create(*callsPath, stdout); err != nil {
 		return errors.Join(err, out.close())
 	}
-	opts := app.DemoOptions{Out: stdout, Trace: out.trace, PCAPNG: out.pcap, CallLog: out.calls, MTU: *mtu, Rules: rules}
+	opts := app.DemoOptions{Out: stdout, Trace: out.trace, PCAPNG: out.pcap, CallLog: out.calls, MTU: *mtu, NoDelayedACK: *noDelAck, Rules: rules}
 	if *tracePath == "-" || *callsPath == "-" {
 		opts.Out = nil
 		if *step {

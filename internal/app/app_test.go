@@ -57,6 +57,31 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestDemoNoDelayedACK: with NoDelayedACK (--no-delayed-ack) the server
+// acknowledges the client's first message with a pure ACK of its own before
+// the echo, as upstream gVisor does; by default the echo carries the ACK.
+func TestDemoNoDelayedACK(t *testing.T) {
+	var js bytes.Buffer
+	if err := Demo(context.Background(), DemoOptions{Trace: &js, NoDelayedACK: true}); err != nil {
+		t.Fatalf("Demo: %v", err)
+	}
+	end := -1.0 // the relative end of the client's first segment with a frame
+	for _, e := range jsonEvents(t, &js) {
+		if e["layer"] != "link" || e["event"] != "packet" || e["dir"] != "out" {
+			continue
+		}
+		switch {
+		case end < 0 && e["node"] == "client" && e["frames"] != nil:
+			end = e["rel_seq"].(float64) + e["payload_len"].(float64)
+		case end >= 0 && e["node"] == "server" && e["payload_len"].(float64) == 0 && e["rel_ack"] == end:
+			return
+		case end >= 0 && e["node"] == "server" && e["frames"] != nil:
+			t.Fatalf("the server's echo (%v) went out before a pure ACK of the client's message (up to %v)", e["summary"], end)
+		}
+	}
+	t.Fatal("no client frame, or no ACK of it, in the trace")
+}
+
 // readyWriter hands the first line written to it to a channel.
 type readyWriter struct {
 	ch  chan string

@@ -41,6 +41,10 @@ type DemoOptions struct {
 	CallLog io.Writer
 	// MTU of the in-memory link; 0 means 1500.
 	MTU int
+	// NoDelayedACK makes both stacks acknowledge every batch of data at
+	// once instead of letting the reply carry the ACK (--no-delayed-ack;
+	// netstack.Options.DisableDelayedACK).
+	NoDelayedACK bool
 
 	// StepIn, if set, makes the demo pause before each step and read a
 	// command from it (enter: next step, c: continue to the next frame,
@@ -171,13 +175,13 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		// The view installs the rules, next to its hold points.
 		egress, ingress = nil, nil
 	}
-	server, err := netstack.New(netstack.Options{Device: sdev, Addrs: []netip.Prefix{demoServerAddr}, Tracer: tr, Node: "server", PCAP: opts.PCAP, Clock: tcpClock})
+	server, err := netstack.New(netstack.Options{Device: sdev, Addrs: []netip.Prefix{demoServerAddr}, Tracer: tr, Node: "server", PCAP: opts.PCAP, Clock: tcpClock, DisableDelayedACK: opts.NoDelayedACK})
 	if err != nil {
 		cdev.Close()
 		return err
 	}
 	defer server.Close()
-	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{demoClientAddr}, Tracer: tr, Node: "client", Clock: tcpClock, Egress: egress, Ingress: ingress})
+	client, err := netstack.New(netstack.Options{Device: cdev, Addrs: []netip.Prefix{demoClientAddr}, Tracer: tr, Node: "client", Clock: tcpClock, Egress: egress, Ingress: ingress, DisableDelayedACK: opts.NoDelayedACK})
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,10 @@ type ServeConfig struct {
 	// NoOffload opens the TUN without segmentation and checksum offloads
 	// (see tun.Config.NoOffload); they are on by default.
 	NoOffload bool
+	// NoDelayedACK makes the stack acknowledge every batch of data at
+	// once instead of letting the reply carry the ACK
+	// (netstack.Options.DisableDelayedACK).
+	NoDelayedACK bool
 	// Port of the HTTP and WebSocket server, and of the UDP echo; 0 means
 	// DefaultPort (8080).
 	Port int
@@ -277,6 +281,8 @@ func startStack(cfg ServeConfig, dev tun.Device, where string) (_ *server, err e
 		Egress:  egress,
 		Ingress: ingress,
 		Clock:   clock,
+
+		DisableDelayedACK: cfg.NoDelayedACK,
 		// Link rules (loss, delay, corrupt, ...) and holds act on what
 		// would be on the wire: MSS segments, not 64 KiB super-packets.
 		SplitGSO: egress != nil || ingress != nil || view != nil,

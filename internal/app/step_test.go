@@ -23,7 +23,10 @@ func (f *fakeTime) now() time.Time          { return time.Unix(0, f.ns.Load()) }
 func (f *fakeTime) advance(d time.Duration) { f.ns.Add(int64(d)) }
 
 // stepThroughDemo runs the demo under a programmatic stepper and steps
-// through every pause. At the pause before the server receives the client's
+// through every pause. The stacks' time moves 100 µs with every step and,
+// while no step is held because the stacks wait for a timer of their own
+// (a delayed ACK), 5 ms every 20 ms of real time, as it would for a person
+// at the terminal. At the pause before the server receives the client's
 // first packet that carries a WebSocket frame, it lets longPause pass: on
 // the time source
 // (which a paused PausableClock ignores) or, with direct, on the stacks'
@@ -46,9 +49,15 @@ func stepThroughDemo(t *testing.T, longPause time.Duration, direct bool) (paused
 	var advancing sync.WaitGroup
 	sent, long := false, false
 	for {
-		e, err := st.Wait(ctx)
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		e, err := st.Wait(wctx)
+		wcancel()
 		if err != nil {
-			break
+			if ctx.Err() != nil {
+				break
+			}
+			src.advance(5 * time.Millisecond)
+			continue
 		}
 		paused = append(paused, e.ID)
 		if !clock.Paused() {

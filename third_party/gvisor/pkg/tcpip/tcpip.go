@@ -1135,6 +1135,18 @@ func (*TCPDelayEnabled) isGettableTransportProtocolOption() {}
 
 func (*TCPDelayEnabled) isSettableTransportProtocolOption() {}
 
+// TCPDelayedACKEnabled enables/disables delayed acknowledgments in TCP
+// (glassnet patch 9): when enabled, new endpoints start with TCP_QUICKACK
+// off and may hold an ACK of in-order data for up to 40 ms, for a segment
+// they send to carry it; when disabled they start with TCP_QUICKACK on and
+// acknowledge every batch of received data at once. It is enabled by
+// default, as on Linux.
+type TCPDelayedACKEnabled bool
+
+func (*TCPDelayedACKEnabled) isGettableTransportProtocolOption() {}
+
+func (*TCPDelayedACKEnabled) isSettableTransportProtocolOption() {}
+
 // TCPSendBufferSizeRangeOption is the send buffer size range for TCP.
 //
 // +stateify savable
@@ -2279,6 +2291,10 @@ type TCPStats struct {
 
 	// Timeouts is the number of times the RTO expired.
 	Timeouts *StatCounter
+
+	// DelayedACKTimeouts is the number of ACKs the delayed-ACK timer
+	// sent because no segment had carried them (glassnet patch 9).
+	DelayedACKTimeouts *StatCounter
 
 	// ChecksumErrors is the number of segments dropped due to bad checksums.
 	ChecksumErrors *StatCounter

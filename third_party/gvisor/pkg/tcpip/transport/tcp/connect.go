@@ -1300,9 +1300,10 @@ func (e *Endpoint) handleSegmentsLocked() tcpip.Error {
 		e.route.ConfirmReachable()
 	}
 
-	// Send an ACK for all processed packets if needed.
+	// Send an ACK for all processed packets if needed: at once, or
+	// after a delay in which a reply may carry it (glassnet patch 9).
 	if e.rcv.RcvNxt != e.snd.MaxSentAck {
-		e.snd.sendAck()
+		e.snd.sendOwedAck()
 	}
 
 	e.resetKeepaliveTimer(true /* receivedData */)

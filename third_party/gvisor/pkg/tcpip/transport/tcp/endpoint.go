@@ -894,7 +894,14 @@ func newEndpoint(s *stack.Stack, protocol *protocol, netProto tcpip.NetworkProto
 	}
 	e.ops.InitHandler(e, e.stack, GetTCPSendBufferLimits, GetTCPReceiveBufferLimits)
 	e.ops.SetMulticastLoop(true)
-	e.ops.SetQuickAck(true)
+	// glassnet patch 9: TCP_QUICKACK says whether this socket acknowledges
+	// data at once; it does when the stack's delayed ACKs are off.
+	var da tcpip.TCPDelayedACKEnabled
+	if err := s.TransportProtocolOption(ProtocolNumber, &da); err == nil {
+		e.ops.SetQuickAck(!bool(da))
+	} else {
+		e.ops.SetQuickAck(true)
+	}
 	e.ops.SetSendBufferSize(DefaultSendBufferSize, false /* notify */)
 	e.ops.SetReceiveBufferSize(DefaultReceiveBufferSize, false /* notify */)
 
@@ -1212,6 +1219,7 @@ func (e *Endpoint) cleanupLocked() {
 		e.snd.probeTimer.cleanup()
 		e.snd.reorderTimer.cleanup()
 		e.snd.corkTimer.cleanup()
+		e.snd.delAckTimer.cleanup()
 	}
 
 	if e.finWait2Timer != nil {
@@ -1508,6 +1516,12 @@ func (e *Endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult
 		if err != nil {
 			break
 		}
+	}
+
+	// glassnet patch 9: a delayed ACK goes once the application has
+	// read everything, unless a reply is expected to carry it.
+	if done > 0 && !opts.Peek {
+		e.ackAfterRead()
 	}
 
 	// If something is read, we must report it. Report error when nothing is read.

@@ -97,6 +97,10 @@ type protocol struct {
 	recovery tcpip.TCPRecovery
 	// +checklocks:mu
 	delayEnabled bool
+	// delayedACK is the default of new endpoints' delayed ACKs
+	// (glassnet patch 9).
+	// +checklocks:mu
+	delayedACK bool
 	// +checklocks:mu
 	alwaysUseSynCookies bool
 	// +checklocks:mu
@@ -299,6 +303,12 @@ func (p *protocol) SetOption(option tcpip.SettableTransportProtocolOption) tcpip
 		p.mu.Unlock()
 		return nil
 
+	case *tcpip.TCPDelayedACKEnabled:
+		p.mu.Lock()
+		p.delayedACK = bool(*v)
+		p.mu.Unlock()
+		return nil
+
 	case *tcpip.TCPSendBufferSizeRangeOption:
 		if v.Min <= 0 || v.Default < v.Min || v.Default > v.Max {
 			return &tcpip.ErrInvalidOptionValue{}
@@ -435,6 +445,12 @@ func (p *protocol) Option(option tcpip.GettableTransportProtocolOption) tcpip.Er
 	case *tcpip.TCPDelayEnabled:
 		p.mu.RLock()
 		*v = tcpip.TCPDelayEnabled(p.delayEnabled)
+		p.mu.RUnlock()
+		return nil
+
+	case *tcpip.TCPDelayedACKEnabled:
+		p.mu.RLock()
+		*v = tcpip.TCPDelayedACKEnabled(p.delayedACK)
 		p.mu.RUnlock()
 		return nil
 
@@ -608,6 +624,7 @@ func newProtocol(s *stack.Stack, cc string, probe TCPProbeFunc) stack.TransportP
 			Max:     MaxBufferSize,
 		},
 		sackEnabled:                true,
+		delayedACK:                 true, // glassnet patch 9
 		congestionControl:          cc,
 		availableCongestionControl: []string{ccReno, ccCubic},
 		moderateReceiveBuffer:      true,

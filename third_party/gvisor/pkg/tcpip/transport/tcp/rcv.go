@@ -49,6 +49,9 @@ type receiver struct {
 
 	// Time when the last ack was received.
 	lastRcvdAckTime tcpip.MonotonicTime
+
+	// da is the delayed-ACK state (glassnet patch 9).
+	da delayedACK `state:"nosave"`
 }
 
 func newReceiver(ep *Endpoint, irs seqnum.Value, rcvWnd seqnum.Size, rcvWndScale uint8) *receiver {
@@ -495,6 +498,9 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 	// send an ACK and stop further processing of the segment.
 	// This is according to RFC 793, page 68.
 	if !r.acceptable(segSeq, segLen) {
+		if segLen > 0 && segSeq.Add(segLen).LessThanEq(r.RcvNxt) {
+			r.retransmitted() // glassnet patch 9
+		}
 		r.ep.snd.maybeSendOutOfWindowAck(s)
 		// glassnet patch 2: at a zero window the segment's ACK field is
 		// still processed (its text and FIN are not); see zeroWindowACK.
@@ -512,6 +518,10 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 	// the current clock so a segment delayed inside the stack before processing
 	// records when it actually arrived (consumed by the user-timeout check).
 	r.lastRcvdAckTime = s.rcvdTime
+
+	// glassnet patch 9: what the delayed ACK needs to know of the
+	// segment, before consumeSegment moves RCV.NXT.
+	rcvNxt, ofo := r.RcvNxt, r.pendingRcvdSegments.Len() > 0
 
 	// Defer segment processing if it can't be consumed now.
 	if !r.consumeSegment(s, segSeq, segLen) {
@@ -555,6 +565,7 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 	// if required.
 	if segLen > 0 {
 		r.updateRTT(s.rcvdTime)
+		r.dataReceived(s, segSeq, rcvNxt, segLen, ofo)
 	}
 
 	// By consuming the current segment, we may have filled a gap in the
