@@ -96,26 +96,30 @@ func perUnit(v, n float64) string {
 // queue to the stack full) and the rest on the way in (rx_dropped: on a
 // TUN, packets the stack wrote that the kernel dropped), StackDrops those glassnet's
 // stack dropped at its device (netstack.Stats.Dropped), GVisorDrops those
-// gVisor dropped inside (Stats().DroppedPackets: a TCP endpoint's segment
-// queue full, among others).
+// gVisor dropped inside (Stats().DroppedPackets) and QueueDrops those of
+// them dropped because a TCP endpoint's segment queue was full (the rest
+// are mostly late segments of closed connections that reach the
+// listener). TLP counts the tail loss probes glassnet's stack sent that
+// retransmitted a segment.
 //
 // KernelDup counts the segments the kernel received a second time (it
 // answered with a D-SACK: TCPDSACKOldSent and TCPDSACKOfoSent), so
 // retransmissions that were not needed; KernelRTO its retransmission
-// timeouts (TCPTimeouts) and KernelUndo the recoveries it undid as
-// spurious (TCPLossUndo).
+// timeouts (TCPTimeouts), KernelTLP its tail loss probes (TCPLossProbes)
+// and KernelUndo the recoveries it undid as spurious (TCPLossUndo).
 type retransCounts struct {
-	Stack, Recoveries, Spurious, RTO uint64
-	Kernel                           uint64
-	LinkDrops, LinkTxDrops           uint64
-	StackDrops, GVisorDrops          uint64
-	KernelDup, KernelRTO, KernelUndo uint64
+	Stack, Recoveries, Spurious, RTO, TLP uint64
+	Kernel                                uint64
+	LinkDrops, LinkTxDrops                uint64
+	StackDrops, GVisorDrops, QueueDrops   uint64
+	KernelDup, KernelRTO, KernelTLP       uint64
+	KernelUndo                            uint64
 }
 
 // fields lists the counters, for add and sub.
 func (a *retransCounts) fields() []*uint64 {
-	return []*uint64{&a.Stack, &a.Recoveries, &a.Spurious, &a.RTO, &a.Kernel, &a.LinkDrops, &a.LinkTxDrops, &a.StackDrops, &a.GVisorDrops,
-		&a.KernelDup, &a.KernelRTO, &a.KernelUndo}
+	return []*uint64{&a.Stack, &a.Recoveries, &a.Spurious, &a.RTO, &a.TLP, &a.Kernel, &a.LinkDrops, &a.LinkTxDrops, &a.StackDrops, &a.GVisorDrops,
+		&a.QueueDrops, &a.KernelDup, &a.KernelRTO, &a.KernelTLP, &a.KernelUndo}
 }
 
 func (a retransCounts) add(b retransCounts) retransCounts {
@@ -139,16 +143,19 @@ func (a retransCounts) String() string {
 	return fmt.Sprintf("%d/%d", a.Stack, a.Kernel)
 }
 
+// gk is "glassnet/kernel" for two counts.
+func gk(g, k uint64) string { return fmt.Sprintf("%d/%d", g, k) }
+
 // note describes what the table's retransmits and drops columns leave
 // out, "" when there is nothing to add.
 func (a retransCounts) note() string {
 	if a.Stack == 0 && a.StackDrops == 0 && a.GVisorDrops == 0 && a.KernelRTO == 0 && a.LinkDrops == 0 {
 		return ""
 	}
-	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d SACK recoveries (%d found spurious), %d retransmission timeouts; "+
-		"%d packets dropped at its device, %d inside gVisor; the kernel: %d segments received twice, %d retransmission timeouts, %d undone as spurious; "+
+	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d SACK recoveries (%d found spurious), %d retransmission timeouts, %d tail loss probes; "+
+		"%d packets dropped at its device, %d inside gVisor (%d in a full segment queue); the kernel: %d segments received twice, %d retransmission timeouts, %d tail loss probes, %d undone as spurious; "+
 		"links: %d packets dropped on the way out of an interface, %d on the way in",
-		a.Stack, a.Recoveries, a.Spurious, a.RTO, a.StackDrops, a.GVisorDrops, a.KernelDup, a.KernelRTO, a.KernelUndo, a.LinkTxDrops, a.LinkDrops-a.LinkTxDrops)
+		a.Stack, a.Recoveries, a.Spurious, a.RTO, a.TLP, a.StackDrops, a.GVisorDrops, a.QueueDrops, a.KernelDup, a.KernelRTO, a.KernelTLP, a.KernelUndo, a.LinkTxDrops, a.LinkDrops-a.LinkTxDrops)
 }
 
 // snmpValue finds field in the table proto of /proc/net/snmp's or

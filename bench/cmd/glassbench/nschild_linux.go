@@ -277,7 +277,7 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 				gs := st.Stack().Stats()
 				t := gs.TCP
 				r = retransCounts{Stack: t.Retransmits.Value(), Recoveries: t.SACKRecovery.Value(), Spurious: t.SpuriousRecovery.Value(), RTO: t.Timeouts.Value(),
-					StackDrops: st.Stats().Dropped(), GVisorDrops: gs.DroppedPackets.Value()}
+					TLP: t.TailLossProbes.Value(), StackDrops: st.Stats().Dropped(), GVisorDrops: gs.DroppedPackets.Value(), QueueDrops: t.SegmentQueueDropped.Value()}
 			}
 			b, _ := json.Marshal(r)
 			fmt.Fprintf(out, "%s\n", b)
@@ -391,7 +391,7 @@ func kernelRetrans(r *retransCounts) error {
 	if err != nil {
 		return err
 	}
-	var v [5]uint64
+	var v [6]uint64
 	for i, f := range []struct {
 		b           []byte
 		proto, name string
@@ -401,12 +401,13 @@ func kernelRetrans(r *retransCounts) error {
 		{netstat, "TcpExt", "TCPDSACKOfoSent"},
 		{netstat, "TcpExt", "TCPTimeouts"},
 		{netstat, "TcpExt", "TCPLossUndo"},
+		{netstat, "TcpExt", "TCPLossProbes"},
 	} {
 		if v[i], err = snmpValue(f.b, f.proto, f.name); err != nil {
 			return err
 		}
 	}
-	r.Kernel, r.KernelDup, r.KernelRTO, r.KernelUndo = v[0], v[1]+v[2], v[3], v[4]
+	r.Kernel, r.KernelDup, r.KernelRTO, r.KernelUndo, r.KernelTLP = v[0], v[1]+v[2], v[3], v[4], v[5]
 	return nil
 }
 

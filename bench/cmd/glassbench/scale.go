@@ -119,15 +119,16 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 		}
 	}
 	w := table(out)
-	fmt.Fprintln(w, "conns\tpath\tMB/s\tx kernel\tCPU s/GB\tx kernel\tserver s/GB\tclient s/GB\tserver syscalls/MB\tretransmits\tlink drops\tstalled/transfers\t")
+	fmt.Fprintln(w, "conns\tpath\tMB/s\tx kernel\tCPU s/GB\tx kernel\tserver s/GB\tclient s/GB\tserver syscalls/MB\tretransmits\tRTOs\tTLPs\tqueue drops\tlink drops\tstalled/transfers\t")
 	var notes []string
 	for _, r := range res.Bulk {
 		k := kernel[r.Conns]
 		m := median(r.Rates)
 		cpu, kcpu := cpuPerGB(r), cpuPerGB(k)
-		fmt.Fprintf(w, "%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n", r.Conns, r.Path, m/1e6, ratio(m, median(k.Rates)),
+		rt := r.Retrans
+		fmt.Fprintf(w, "%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n", r.Conns, r.Path, m/1e6, ratio(m, median(k.Rates)),
 			secs(cpu), ratio(kcpu, cpu), secs(perGB(r.Server.CPU, r.Bytes)), secs(perGB(r.Client.CPU, r.Bytes)),
-			sysPerMB(r.Server, r.Bytes), r.Retrans, r.Retrans.LinkDrops, r.Tally)
+			sysPerMB(r.Server, r.Bytes), rt, gk(rt.RTO, rt.KernelRTO), gk(rt.TLP, rt.KernelTLP), rt.QueueDrops, rt.LinkDrops, r.Tally)
 		if r.Note != "" {
 			notes = append(notes, fmt.Sprintf("%s, %d conns: %s", r.Path, r.Conns, r.Note))
 		}
@@ -147,7 +148,9 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 	fmt.Fprintln(out, "(every server runs serveTCP's 256 KiB read/write loop in a process of its own; the client is one process for both paths;")
 	fmt.Fprintln(out, " GB is 1e9 bytes echoed; CPU is user+system time of the server and client processes during the transfers;")
 	fmt.Fprintln(out, " the CPU ratio is the kernel's CPU per GB over this row's: above 1.00x costs less than the kernel;")
-	fmt.Fprintln(out, " retransmits: TCP segments glassnet's stack / the kernel (the client's side, or both sides on loopback) sent again)")
+	fmt.Fprintln(out, " retransmits, RTOs (retransmission timeouts) and TLPs (tail loss probes that retransmitted): glassnet's stack / the kernel")
+	fmt.Fprintln(out, " (the client's side, or both sides on loopback); queue drops: segments gVisor dropped in a TCP endpoint's full queue;")
+	fmt.Fprintln(out, " link drops: packets the namespace's interfaces dropped, most often the TUN's queue to the stack full)")
 
 	fmt.Fprintf(out, "\nnew WebSocket connections per second, %d opened at once, %v per measurement: TCP connect, accept, opening handshake, close (ratio to %s)\n",
 		p.ConnWorkers, p.ConnDur, connBaseline)

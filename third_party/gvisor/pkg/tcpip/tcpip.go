@@ -2318,6 +2318,15 @@ type TCPStats struct {
 	// dropped due to exceeding the maximum number of in-flight connection
 	// requests.
 	ForwardMaxInFlightDrop *StatCounter
+
+	// TailLossProbes is the number of tail loss probes that retransmitted
+	// a segment (Linux's TCPLossProbes; glassnet patch 10).
+	TailLossProbes *StatCounter
+
+	// SegmentQueueDropped is the number of segments dropped because an
+	// endpoint's segment queue was full (every endpoint's
+	// ReceiveErrors.SegmentQueueDropped; glassnet patch 10).
+	SegmentQueueDropped *StatCounter
 }
 
 // UDPStats collects UDP-specific stats.

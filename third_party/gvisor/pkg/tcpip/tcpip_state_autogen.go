@@ -2649,6 +2649,8 @@ func (t *TCPStats) StateFields() []string {
 		"SpuriousRecovery",
 		"SpuriousRTORecovery",
 		"ForwardMaxInFlightDrop",
+		"TailLossProbes",
+		"SegmentQueueDropped",
 	}
 }
 
@@ -2689,6 +2691,8 @@ func (t *TCPStats) StateSave(stateSinkObject state.Sink) {
 	stateSinkObject.Save(29, &t.SpuriousRecovery)
 	stateSinkObject.Save(30, &t.SpuriousRTORecovery)
 	stateSinkObject.Save(31, &t.ForwardMaxInFlightDrop)
+	stateSinkObject.Save(32, &t.TailLossProbes)
+	stateSinkObject.Save(33, &t.SegmentQueueDropped)
 }
 
 func (t *TCPStats) afterLoad(context.Context) {}
@@ -2727,6 +2731,8 @@ func (t *TCPStats) StateLoad(ctx context.Context, stateSourceObject state.Source
 	stateSourceObject.Load(29, &t.SpuriousRecovery)
 	stateSourceObject.Load(30, &t.SpuriousRTORecovery)
 	stateSourceObject.Load(31, &t.ForwardMaxInFlightDrop)
+	stateSourceObject.Load(32, &t.TailLossProbes)
+	stateSourceObject.Load(33, &t.SegmentQueueDropped)
 }
 
 func (u *UDPStats) StateTypeName() string {

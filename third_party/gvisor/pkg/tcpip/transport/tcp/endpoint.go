@@ -3023,6 +3023,7 @@ func (e *Endpoint) enqueueSegment(s *segment) bool {
 		// The queue is full, so we drop the segment.
 		e.stack.Stats().DroppedPackets.Increment()
 		e.stats.ReceiveErrors.SegmentQueueDropped.Increment()
+		e.stack.Stats().TCP.SegmentQueueDropped.Increment() // glassnet patch 10
 		return false
 	}
 	return true

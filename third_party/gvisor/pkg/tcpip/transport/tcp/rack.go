@@ -251,6 +251,7 @@ func (s *sender) probeTimerExpired() tcpip.Error {
 			if dataSent {
 				s.rc.tlpRxtOut = true
 				s.rc.tlpHighRxt = s.SndNxt
+				s.ep.stack.Stats().TCP.TailLossProbes.Increment() // glassnet patch 10
 			}
 		}
 	}

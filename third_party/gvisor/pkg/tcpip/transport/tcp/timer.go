@@ -174,3 +174,31 @@ func (t *timer) resetOrStart(d time.Duration) {
 		t.timer.Reset(d)
 	}
 }
+
+// segmentsFirst is timerHandler for the retransmission and tail loss probe
+// timers, with segments already queued for the endpoint processed before the
+// timer acts (glassnet patch 10). A segment waits in the endpoint's queue
+// until a processor goroutine comes to it; with many busy endpoints that
+// can take longer than the RTO or PTO, and the ACK that makes the timeout
+// needless is then already in the queue. Linux processes a socket's backlog
+// before the timers it deferred while the socket was owned (release_sock,
+// tcp_release_cb); here the timer processes the queue itself. handleConnected
+// gives way when another goroutine holds the endpoint (a processor, or the
+// application, whose UnlockUser leaves the queue to a processor): the timer
+// then waits for the endpoint, as timerHandler would, and tries again.
+func segmentsFirst(e *Endpoint, f func() tcpip.Error) func() {
+	h := timerHandler(e, f)
+	return func() {
+		for try := 0; try < 3 && !e.segmentQueue.empty(); try++ {
+			if st := e.EndpointState(); !st.connected() || st == StateTimeWait {
+				break
+			}
+			if try > 0 {
+				e.mu.Lock()
+				e.mu.Unlock()
+			}
+			handleConnected(e)
+		}
+		h()
+	}
+}
