@@ -55,9 +55,18 @@ func newDelAckConn(t *testing.T, edit func(o *Options)) *delAckConn {
 	return d
 }
 
-// segmentsSent is the stack's count of TCP segments sent.
+// segmentsSent is the stack's count of TCP segments sent, once it agrees
+// with the segments the peer has received: the stack counts a segment
+// after writing it, so a count read as soon as the peer has the segment
+// may not include it yet.
 func (d *delAckConn) segmentsSent() uint64 {
-	return d.st.Stack().Stats().TCP.SegmentsSent.Value()
+	d.t.Helper()
+	var n uint64
+	waitFor(d.t, "the stack's count of segments sent to catch up with the peer's", func() bool {
+		n = d.st.Stack().Stats().TCP.SegmentsSent.Value()
+		return n == d.p.got.Load()
+	})
+	return n
 }
 
 // request sends payload from the peer at its SND.NXT and waits until the

@@ -3,6 +3,7 @@ package netstack
 import (
 	"bytes"
 	"cmp"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ type rawPeer struct {
 	t    *testing.T
 	dev  *tun.PipeEnd
 	segs chan []byte // TCP segments from the stack, copied
+	// got counts the segments put in segs: once the stack is quiet its
+	// TCP.SegmentsSent, which it counts after the write, equals got.
+	got atomic.Uint64
 
 	sndNxt uint32 // the peer's next sequence number
 	rcvNxt uint32 // the next byte expected from the stack
@@ -79,6 +83,7 @@ func newRawPeer(t *testing.T, dev *tun.PipeEnd) *rawPeer {
 			if seg.DestinationPort() != rawPeerPort {
 				continue
 			}
+			p.got.Add(1)
 			select {
 			case p.segs <- append([]byte(nil), seg...):
 			default:
