@@ -28,6 +28,10 @@ func (k VerdictKey) String() string {
 	return s + k.Action.String() + " " + k.Reason
 }
 
+// MarshalText is String's form, so that verdict counts (a map keyed by
+// VerdictKey, as in netstack.Stats) encode as JSON objects.
+func (k VerdictKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 // Counter counts verdicts by key. The zero value is ready to use, and a
 // Counter is safe for concurrent use. Layers count only the verdicts that
 // did something, so a Counter is touched only when a hook decides.

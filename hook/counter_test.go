@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"encoding/json"
 	"sync"
 	"testing"
 )
@@ -34,5 +35,31 @@ func TestCounter(t *testing.T) {
 	}
 	if s := ping.String(); s != "in ping delay slow" {
 		t.Errorf("String %q", s)
+	}
+}
+
+// Verdict counts encode as JSON, keyed by the key's String form.
+func TestVerdictCountsJSON(t *testing.T) {
+	t.Parallel()
+	m := map[VerdictKey]uint64{
+		{Point: LinkEgress, Action: Drop, Reason: "loss"}:          3,
+		{Point: "in", Unit: "ping", Action: Delay, Reason: "slow"}: 1,
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]uint64
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"link-egress drop loss": 3, "in ping delay slow": 1}
+	if len(got) != len(want) {
+		t.Fatalf("JSON %s, want the keys of %v", b, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("JSON %s: %q = %d, want %d", b, k, got[k], n)
+		}
 	}
 }

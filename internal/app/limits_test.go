@@ -392,3 +392,28 @@ func TestServeOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestServePathCounters: glassnet ss shows the fast path's counters, the
+// device's writes moving with the traffic and TCP's timers at zero on a
+// lossless link.
+func TestServePathCounters(t *testing.T) {
+	t.Parallel()
+	m := startMemServe(t, "pathcounters0", ServeConfig{IdleTimeout: -1})
+	before := m.counters()
+	for _, name := range []string{"device writes", "packets queued out", "tcp retransmission timeouts",
+		"tcp tail loss probes", "tcp delayed acks by timer", "tcp segment queue drops", "gso super-packets in"} {
+		if _, ok := before[name]; !ok {
+			t.Errorf("glassnet ss counters lack %q", name)
+		}
+	}
+	echoOnce(t, m.dial(t, EchoPort))
+	after := m.counters()
+	if after["device writes"] <= before["device writes"] {
+		t.Errorf("device writes %d after an echo, %d before: the counter does not follow the writes", after["device writes"], before["device writes"])
+	}
+	for _, name := range []string{"tcp retransmission timeouts", "tcp segment queue drops"} {
+		if after[name] != 0 {
+			t.Errorf("%s = %d on a lossless link", name, after[name])
+		}
+	}
+}

@@ -348,7 +348,7 @@ func (s *server) listenControl() (note string, closeCtl func()) {
 
 // counters are what `glassnet ss` prints under the socket table.
 func (s *server) counters() map[string]uint64 {
-	m := withGSOCounters(stackCounters(s.st, s.socks, s.frames), s.st.Stats())
+	m := withPathCounters(stackCounters(s.st, s.socks, s.frames), s.st)
 	m["udp echo read errors"] = s.udpErrors.Load()
 	s.limit.counters(m)
 	return m
@@ -485,15 +485,26 @@ func offloadNote(o tun.Offload) string {
 	return o.String()
 }
 
-// withGSOCounters adds the segmentation offload counters to what `glassnet
-// ss` shows.
-func withGSOCounters(m map[string]uint64, s netstack.Stats) map[string]uint64 {
+// withPathCounters adds to what `glassnet ss` shows the counters of the
+// fast path: segmentation offload, the device writes on the way out (and
+// the packets that waited in the egress queue of a device that batches
+// its writes), and TCP's timers (retransmission timeouts, tail loss
+// probes, ACKs the delayed-ACK timer had to send) and segment queue drops.
+func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64 {
+	s := st.Stats()
 	m["gso super-packets in"] = s.GSOIn
 	m["gso segments in"] = s.GSOSegmentsIn
 	m["gso super-packets out"] = s.GSOOut
 	m["gso segments out"] = s.GSOSegmentsOut
 	m["gso split in"] = s.SplitIn
 	m["gso split out"] = s.SplitOut
+	m["device writes"] = s.DeviceWrites
+	m["packets queued out"] = s.QueuedOut
+	t := st.Stack().Stats().TCP
+	m["tcp retransmission timeouts"] = t.Timeouts.Value()
+	m["tcp tail loss probes"] = t.TailLossProbes.Value()
+	m["tcp delayed acks by timer"] = t.DelayedACKTimeouts.Value()
+	m["tcp segment queue drops"] = t.SegmentQueueDropped.Value()
 	return m
 }
 

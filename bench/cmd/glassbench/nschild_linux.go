@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -298,50 +297,22 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 
 // serverProc is a running server process.
 type serverProc struct {
+	*childProc
 	spec serverSpec
-	cmd  *exec.Cmd
-	in   io.WriteCloser
-	out  *bufio.Reader
-	addr string // where it listens, host:port
 }
 
 // startServer starts a server process in this namespace and waits until
 // it listens.
 func startServer(spec serverSpec) (*serverProc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	b, _ := json.Marshal(spec)
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envServer+"="+string(b))
-	cmd.Env = dropEnv(cmd.Env, envNSChild)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	c, err := startChild(fmt.Sprintf("server %s/%s", spec.Net, spec.App), []string{envServer + "=" + string(b)}, func(cmd *exec.Cmd) {
+		cmd.Env = dropEnv(cmd.Env, envNSChild)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}, serverReadyMsg)
 	if err != nil {
 		return nil, err
 	}
-	outp, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &serverProc{spec: spec, cmd: cmd, in: in, out: bufio.NewReader(outp)}
-	line, err := p.out.ReadString('\n')
-	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("server %s/%s did not start: %w", spec.Net, spec.App, err)
-	}
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), serverReadyMsg+" ")
-	if !ok {
-		p.stop()
-		return nil, fmt.Errorf("server %s/%s: unexpected %q", spec.Net, spec.App, line)
-	}
-	p.addr = addr
-	return p, nil
+	return &serverProc{childProc: c, spec: spec}, nil
 }
 
 // dropEnv returns env without the variable name.
@@ -353,20 +324,6 @@ func dropEnv(env []string, name string) []string {
 		}
 	}
 	return out
-}
-
-func (p *serverProc) pid() int { return p.cmd.Process.Pid }
-
-func (p *serverProc) ask(cmd string) (string, error) { return ask(p.in, p.out, cmd) }
-
-// cpu is the server process's CPU time so far.
-func (p *serverProc) cpu() (time.Duration, error) {
-	s, err := p.ask("cpu")
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return time.Duration(n), err
 }
 
 // retrans is the server stack's retransmission counters so far (zero
@@ -432,15 +389,4 @@ func (p *serverProc) stats() string {
 }
 
 // stop ends the server process (its stdin closes) and waits for it.
-func (p *serverProc) stop() error {
-	p.in.Close()
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		return errors.Join(errors.New("server did not exit; killed"), <-done)
-	}
-}
+func (p *serverProc) stop() error { return p.childProc.stop(10 * time.Second) }

@@ -2,14 +2,10 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -57,7 +53,7 @@ func wsChild() {
 		os.Exit(1)
 	}
 	serveHTTP(l, k.handler)
-	fmt.Printf("addr %s\n", l.Addr())
+	fmt.Println(wsReadyMsg, l.Addr())
 	in := bufio.NewScanner(os.Stdin)
 	var prof *os.File
 	for in.Scan() {
@@ -106,105 +102,48 @@ func selfCPU() time.Duration {
 
 // wsProc is a WebSocket server running in a child process.
 type wsProc struct {
-	cmd  *exec.Cmd
-	in   io.WriteCloser
-	out  *bufio.Reader
-	addr string
+	*childProc
 	// perf counts the child's system calls and context switches; nil
 	// when they cannot be counted (perfErr says why).
 	perf    *perfSet
 	perfErr error
 }
 
+// wsReadyMsg starts the line a ws server process prints when it listens.
+const wsReadyMsg = "addr"
+
 // startWSProc starts the server of kind k in a child process.
 func startWSProc(k serverKind) (*wsProc, error) {
-	exe, err := os.Executable()
+	c, err := startChild(k.name+" server process", []string{envWSChild + "=" + k.name}, nil, wsReadyMsg)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), envWSChild+"="+k.name)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &wsProc{cmd: cmd, in: in, out: bufio.NewReader(out)}
-	line, err := p.out.ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr ")
-	if err != nil || !ok {
-		p.close()
-		return nil, fmt.Errorf("%s server process: %q %v", k.name, line, err)
-	}
-	p.addr = addr
-	p.perf, p.perfErr = openPerf(cmd.Process.Pid, wsSyscalls...)
+	p := &wsProc{childProc: c}
+	p.perf, p.perfErr = openPerf(c.pid(), wsSyscalls...)
 	return p, nil
 }
 
 // wsSyscalls are the system calls the ws section counts by name.
 var wsSyscalls = []string{"sys_enter_read", "sys_enter_write", "sys_enter_writev"}
 
-// call sends one command and returns the answer's line.
-func (p *wsProc) call(cmd string) (string, error) { return ask(p.in, p.out, cmd) }
-
-// ask sends one command line to a server process (wsChild, serverMain)
-// and returns its answer's line; an answer "error MSG" is an error.
-func ask(in io.Writer, out *bufio.Reader, cmd string) (string, error) {
-	if _, err := fmt.Fprintln(in, cmd); err != nil {
-		return "", err
-	}
-	line, err := out.ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	line = strings.TrimSpace(line)
-	if msg, ok := strings.CutPrefix(line, "error "); ok {
-		return "", errors.New(msg)
-	}
-	return line, nil
-}
-
 // snapshot is what the child has spent so far.
 func (p *wsProc) snapshot() (cpu time.Duration, c perfCounts, err error) {
-	line, err := p.call("cpu")
-	if err != nil {
+	if cpu, err = p.cpu(); err != nil {
 		return 0, c, err
-	}
-	ns, err := strconv.ParseInt(line, 10, 64)
-	if err != nil {
-		return 0, c, fmt.Errorf("server process cpu: %q", line)
 	}
 	if p.perf != nil {
 		if c, err = p.perf.Read(); err != nil {
 			return 0, c, err
 		}
 	}
-	return time.Duration(ns), c, nil
+	return cpu, c, nil
 }
 
 func (p *wsProc) close() {
 	if p.perf != nil {
 		p.perf.Close()
 	}
-	p.in.Close()
-	done := make(chan struct{})
-	go func() {
-		p.cmd.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-	}
+	p.stop(5 * time.Second)
 }
 
 // wsCost is what a server's process spent per message over one
@@ -227,7 +166,7 @@ type costMeter struct {
 
 func (m *costMeter) begin() {
 	if m.prof != "" {
-		if _, err := m.p.call("cpuprofile " + m.prof); err != nil {
+		if _, err := m.p.ask("cpuprofile " + m.prof); err != nil {
 			m.err = err
 			return
 		}
@@ -239,7 +178,7 @@ func (m *costMeter) begin() {
 func (m *costMeter) end(msgs int) (wsCost, error) {
 	cpu, c, err := m.p.snapshot()
 	if m.prof != "" {
-		if _, perr := m.p.call("stopprofile"); err == nil {
+		if _, perr := m.p.ask("stopprofile"); err == nil {
 			err = perr
 		}
 	}

@@ -99,18 +99,6 @@ func (s *stats) note(kind, reason string) {
 	k.mu.Unlock()
 }
 
-func (s *stats) failures() uint64 {
-	var n uint64
-	for _, k := range s.byKind {
-		k.mu.Lock()
-		for _, c := range k.failures {
-			n += c
-		}
-		k.mu.Unlock()
-	}
-	return n
-}
-
 // tracker follows one connection's progress while it waits for
 // something (an echo, a broadcast, the end of a transfer).
 type tracker struct {
