@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
@@ -55,7 +56,15 @@ func TestTimerTakesQueuedACK(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			acked := &ackSink{seen: make(chan struct{})}
-			st, dev := newSolo(t, func(o *Options) { o.Tracer = trace.New(acked) })
+			// A manual clock: the timers expire when the test
+			// advances it, once the ACK is queued, and never before
+			// (a probe timeout of 2 x SRTT + 2 ms is shorter than a
+			// busy machine takes from the data to the ACK).
+			clock := faketime.NewManualClock()
+			st, dev := newSolo(t, func(o *Options) {
+				o.Tracer = trace.New(acked)
+				o.Clock = clock
+			})
 			p := newRawPeer(t, dev)
 			p.window = 65535 // no window scale: the peer takes all the stack sends
 			c, _ := rawAccept(t, st, p, tc.synOpts)
@@ -91,6 +100,16 @@ func TestTimerTakesQueuedACK(t *testing.T) {
 			got := stats.SegmentsReceived.Value()
 			p.send(header.TCPFlagAck, p.sndNxt, end, nil, nil)
 			waitFor(t, "the ACK in the endpoint's queue", func() bool { return stats.SegmentsReceived.Value() > got })
+			// Past every timer the data armed: the probe, or the
+			// retransmission timer (its first RTO is at most 1 s).
+			// The timers run in Advance; held, the handler waits in
+			// it for the endpoint.
+			advanced := make(chan struct{})
+			go func() {
+				defer close(advanced)
+				clock.Advance(5 * time.Second)
+			}()
+			defer func() { <-advanced }()
 			if tc.held {
 				waitFor(t, "the timer waiting for the endpoint", timerWaitsForEndpoint)
 				held = false
@@ -106,6 +125,7 @@ func TestTimerTakesQueuedACK(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatalf("the ACK still unprocessed 10 s after it was queued (%d timeouts)", stats.SendErrors.Timeouts.Value())
 			}
+			<-advanced
 			resume()
 			if n := stats.SendErrors.Timeouts.Value(); n != 0 {
 				t.Errorf("%d retransmission timeouts, want 0", n)
