@@ -60,7 +60,8 @@ type deviceEndpoint struct {
 	inMu   sync.Mutex
 
 	// tx is the egress queue on a device whose Write moves a batch with
-	// one system call (tun.BatchWriter), else nil: packets of other
+	// one system call (tun.BatchWriter), or whose writes take turns
+	// (tun.SerialWriter: small packets only), else nil: packets of other
 	// senders wait there behind a write under way (egress.go).
 	tx *egressQueue
 
@@ -120,6 +121,10 @@ func newDeviceEndpoint(dev tun.Device, batch int, acct *linkAccount) *deviceEndp
 	}
 	if bw, ok := dev.(tun.BatchWriter); ok && bw.WritesBatched() {
 		d.tx = newEgressQueue(egressQueueBatches * wbatch)
+	} else if sw, ok := dev.(tun.SerialWriter); ok && sw.WritesSerialized() {
+		// Small packets only: the writes stay one packet each.
+		d.tx = newEgressQueue(egressQueueBatches * wbatch)
+		d.tx.small = egressSmallMax
 	}
 	return d
 }
@@ -218,11 +223,11 @@ func (d *deviceEndpoint) setGone(err error) {
 }
 
 // send implements packetSender: it writes bufs to the device in batches,
-// or, on a device that batches its writes (tx), hands them to the egress
-// queue when another sender's write is under way (egress.go).
+// or, on a device with an egress queue (tx), hands them to the queue when
+// another sender's write is under way (egress.go).
 func (d *deviceEndpoint) send(bufs [][]byte, gso []tun.GSO) (int, bool) {
 	if d.tx != nil {
-		return d.tx.send(d, bufs, gso)
+		return d.tx.send(d, egressPkts{bufs: bufs, gso: gso})
 	}
 	return d.write(bufs, gso)
 }

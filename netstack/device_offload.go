@@ -30,8 +30,9 @@ func (d *deviceEndpoint) setupOffload() tun.Offload {
 	}
 	d.od = od
 	d.vw, _ = d.dev.(tun.VectorWriter)
-	if d.vw != nil {
-		// A gathered write would pass the egress queue by.
+	if d.vw != nil && d.tx != nil && d.tx.small == 0 {
+		// The queue would copy every gathered packet, super-packets
+		// too: gathered writes pass it by.
 		d.tx = nil
 	}
 	d.sr, _ = d.dev.(tun.ScatterReader)
@@ -132,8 +133,17 @@ func (d *deviceEndpoint) receiveGSO(b []byte, g tun.GSO) {
 }
 
 // sendVec is send for packets gathered from gVisor's views: vecs[i] holds
-// the parts of packet i, sizes[i] its length.
+// the parts of packet i, sizes[i] its length. Through the egress queue
+// (tx), small ones are copied when another sender's write is under way.
 func (d *deviceEndpoint) sendVec(vecs [][][]byte, gso []tun.GSO, sizes []int) (int, bool) {
+	if d.tx != nil {
+		return d.tx.send(d, egressPkts{vecs: vecs, gso: gso, sizes: sizes})
+	}
+	return d.writeVec(vecs, gso, sizes)
+}
+
+// writeVec writes packets gathered from their parts to the device.
+func (d *deviceEndpoint) writeVec(vecs [][][]byte, gso []tun.GSO, sizes []int) (int, bool) {
 	written := 0
 	c := d.acct.c
 	for len(vecs) > 0 {

@@ -45,8 +45,12 @@
 //     a bounded egress queue and returns, and that writer sends them in
 //     one more Write before it returns (egress.go; Stats.QueuedOut and
 //     DeviceWrites). A sender alone writes at once, and no packet waits
-//     for another to come. A TUN takes one packet per write(2), so there
-//     each sender writes its own, at once with the others (on a
+//     for another to come. A TUN takes one packet per write(2), its
+//     senders taking turns on the descriptor's write lock
+//     (tun.SerialWriter): there only small packets (ACKs, short replies,
+//     up to 2 KiB) wait, copied, behind a write under way, and go out
+//     from the writer, one write(2) each; a larger packet's sender writes
+//     it itself once the packets queued before it are out (on a
 //     multi-queue TUN, on its flow's queue). A packet is dropped, and
 //     counted, only when the device is closed or fails.
 //   - Hooks: a hook.Chain at the link ingress (before the checks) and one

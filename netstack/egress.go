@@ -45,8 +45,24 @@ import (
 // What the endpoints above see does not change: the hooks, the trace and
 // the capture have seen each packet before it reaches the queue, on the
 // sender's goroutine and in its order.
+//
+// A TUN (tun.SerialWriter) writes one packet per system call, so a write
+// carries no more for being combined; but its senders take turns on the
+// descriptor's write lock, and under load gVisor's TCP processors, which
+// hold the segments of many connections, park there behind connection
+// goroutines. On such a device the queue takes only small packets (small:
+// ACKs and short replies, up to egressSmallMax bytes, whose copy costs far
+// less than the write(2) their sender would wait for): they go out from
+// the writer, one system call each as before, and their sender returns.
+// A larger packet (a super-packet of up to 64 KiB) is not copied: its
+// sender writes it itself, as before, once the packets queued before it
+// have been written (so a flow's packets keep their order); when the
+// device is idle it becomes the writer and takes the queue's round after
+// its own write like any other.
 type egressQueue struct {
 	limit int // packets the queue holds
+	// small is the longest packet the queue copies; 0 takes every packet.
+	small int
 
 	mu    sync.Mutex
 	space *sync.Cond // signaled when the writer takes the queue, or leaves
@@ -60,6 +76,66 @@ type egressQueue struct {
 	// next is where senders queue; the writer swaps it with its own
 	// (taken) and writes that, so senders go on queueing meanwhile.
 	next, taken egressBatch
+	// queued counts the packets ever queued and written those the writer
+	// has taken and written (takenN is how many it is writing): a large
+	// packet's sender waits until written reaches what was queued when
+	// it came.
+	queued, written uint64
+	takenN          int
+	waiting         int // large packets' senders waiting for their turn
+}
+
+// egressSmallMax is the longest packet a TUN's egress queue copies (small):
+// every packet of a 1500-byte MTU, and every pure ACK and short reply of
+// an offload device, whose super-packets, tens of KiB long, are written
+// by their senders.
+const egressSmallMax = 2048
+
+// egressPkts is what one sender hands the queue: packets whole (bufs), or
+// each gathered from its parts (vecs, with their lengths in sizes), with
+// their offload metadata.
+type egressPkts struct {
+	bufs  [][]byte
+	vecs  [][][]byte
+	gso   []tun.GSO
+	sizes []int
+}
+
+func (p egressPkts) len() int {
+	if p.vecs != nil {
+		return len(p.vecs)
+	}
+	return len(p.bufs)
+}
+
+// fits reports whether every packet is at most small bytes long (small 0:
+// any length).
+func (p egressPkts) fits(small int) bool {
+	if small <= 0 {
+		return true
+	}
+	if p.vecs != nil {
+		for _, n := range p.sizes {
+			if n > small {
+				return false
+			}
+		}
+		return true
+	}
+	for _, b := range p.bufs {
+		if len(b) > small {
+			return false
+		}
+	}
+	return true
+}
+
+// write writes the packets to d.
+func (p egressPkts) write(d *deviceEndpoint) (int, bool) {
+	if p.vecs != nil {
+		return d.writeVec(p.vecs, p.gso, p.sizes)
+	}
+	return d.write(p.bufs, p.gso)
 }
 
 // egressBatch is a batch of queued packets in buffers of its own, reused.
@@ -93,28 +169,73 @@ func (b *egressBatch) add(bufs [][]byte, gso []tun.GSO) {
 	}
 }
 
+// addVec copies the packets gathered from their parts into the batch.
+func (b *egressBatch) addVec(vecs [][][]byte, gso []tun.GSO) {
+	for i, parts := range vecs {
+		n := len(b.bufs)
+		if n == len(b.store) {
+			b.store = append(b.store, nil)
+		}
+		s := b.store[n][:0]
+		for _, part := range parts {
+			s = append(s, part...)
+		}
+		b.store[n] = s
+		b.bufs = append(b.bufs, s)
+		var g tun.GSO
+		if i < len(gso) {
+			g = gso[i]
+		}
+		b.gso = append(b.gso, g)
+	}
+}
+
 func (b *egressBatch) reset() {
 	clear(b.bufs)
 	b.bufs, b.gso = b.bufs[:0], b.gso[:0]
 }
 
-// send is deviceEndpoint.send through the queue: bufs go to the device
-// now, or after the write under way. It reports every packet queued as
-// taken, and false only when its own write found the device closed.
-func (q *egressQueue) send(d *deviceEndpoint, bufs [][]byte, gso []tun.GSO) (int, bool) {
+// send is deviceEndpoint.send (or sendVec) through the queue: p goes to
+// the device now, or after the write under way. It reports every packet
+// queued as taken, and false only when its own write found the device
+// closed.
+func (q *egressQueue) send(d *deviceEndpoint, p egressPkts) (int, bool) {
+	n := p.len()
 	q.mu.Lock()
-	for q.busy && len(q.next.bufs) > 0 && len(q.next.bufs)+len(bufs) > q.limit {
-		q.space.Wait()
-	}
-	if q.busy {
-		q.next.add(bufs, gso)
-		q.mu.Unlock()
-		d.acct.c.queuedOut.Add(uint64(len(bufs)))
-		return len(bufs), true
+	if !p.fits(q.small) {
+		// Not copied: written by its sender after what was queued
+		// before it, or, on an idle device, by its sender as the writer.
+		if q.busy {
+			target := q.queued
+			for q.busy && q.written < target {
+				q.waiting++
+				q.space.Wait()
+				q.waiting--
+			}
+		}
+		if q.busy {
+			q.mu.Unlock()
+			return p.write(d)
+		}
+	} else {
+		for q.busy && len(q.next.bufs) > 0 && len(q.next.bufs)+n > q.limit {
+			q.space.Wait()
+		}
+		if q.busy {
+			if p.vecs != nil {
+				q.next.addVec(p.vecs, p.gso)
+			} else {
+				q.next.add(p.bufs, p.gso)
+			}
+			q.queued += uint64(n)
+			q.mu.Unlock()
+			d.acct.c.queuedOut.Add(uint64(n))
+			return n, true
+		}
 	}
 	q.busy = true
 	q.mu.Unlock()
-	n, ok := d.write(bufs, gso)
+	w, ok := p.write(d)
 	if q.take() {
 		d.write(q.taken.bufs, q.taken.gso)
 		q.taken.reset()
@@ -122,12 +243,12 @@ func (q *egressQueue) send(d *deviceEndpoint, bufs [][]byte, gso []tun.GSO) (int
 		if len(q.next.bufs) > 0 && !q.stopped {
 			q.handoff <- struct{}{}
 			q.mu.Unlock()
-			return n, ok
+			return w, ok
 		}
 		q.mu.Unlock()
 		q.drain(d)
 	}
-	return n, ok
+	return w, ok
 }
 
 // take swaps the queued packets into taken, for the writer alone, and
@@ -136,6 +257,8 @@ func (q *egressQueue) send(d *deviceEndpoint, bufs [][]byte, gso []tun.GSO) (int
 func (q *egressQueue) take() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.written += uint64(q.takenN)
+	q.takenN = len(q.next.bufs)
 	if len(q.next.bufs) == 0 {
 		q.busy = false
 		q.space.Broadcast()

@@ -464,3 +464,92 @@ func acceptDial(t *testing.T, ln *gonet.TCPListener, a *Stack, addr tcpip.FullAd
 	t.Cleanup(func() { server.Close() })
 	return server, client
 }
+
+// serialDevice is a batchDevice whose writes take turns, one packet per
+// system call, as a TUN's do (tun.SerialWriter): its Write does not move a
+// batch.
+type serialDevice struct{ *batchDevice }
+
+func (serialDevice) WritesBatched() bool    { return false }
+func (serialDevice) WritesSerialized() bool { return true }
+
+// serialStack is batchStack on a serialDevice whose queue copies packets
+// up to small bytes.
+func serialStack(t *testing.T, gated, n, small int) (*Stack, *batchDevice, []*gonet.UDPConn) {
+	t.Helper()
+	st, d, conns := batchStack(t, gated, n, func(o *Options) {
+		o.Device = serialDevice{o.Device.(*batchDevice)}
+	})
+	if st.dev.tx == nil || st.dev.tx.small != egressSmallMax {
+		t.Fatalf("a device whose writes take turns has no small-packet egress queue")
+	}
+	st.dev.tx.small = small
+	return st, d, conns
+}
+
+// TestEgressSerialSmallDoNotWait: on a device whose writes take turns (a
+// TUN), the small packets of other senders do not wait for a write under
+// way: they are queued and leave after it, from the writer, before it
+// returns.
+func TestEgressSerialSmallDoNotWait(t *testing.T) {
+	t.Parallel()
+	const n = 6
+	st, d, conns := serialStack(t, 1, n, egressSmallMax)
+	first := sendWhileGated(t, d, conns)
+	close(d.gates[0])
+	if err := <-first; err != nil {
+		t.Fatalf("first write: %v", err)
+	}
+	want := [][]uint16{{6000}, {6001, 6002, 6003, 6004, 6005}}
+	if got := d.recorded(); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("device writes carried ports %v, want %v", got, want)
+	}
+	if s := st.Stats(); s.QueuedOut != n-1 || s.Dropped() != 0 {
+		t.Errorf("QueuedOut %d (want %d), drops %v", s.QueuedOut, n-1, s.Drops)
+	}
+}
+
+// TestEgressSerialLargeWaitsItsTurn: a packet longer than the queue copies
+// is not queued: its sender waits for the packets queued before it and
+// then writes it itself, so it leaves after them.
+func TestEgressSerialLargeWaitsItsTurn(t *testing.T) {
+	t.Parallel()
+	// "first" and "next" make 33-byte packets; 100 bytes of payload do
+	// not fit.
+	st, d, conns := serialStack(t, 1, 4, 64)
+	first := sendWhileGated(t, d, conns[:3])
+	large := make(chan error, 1)
+	go func() {
+		_, err := conns[3].Write(make([]byte, 100))
+		large <- err
+	}()
+	q := st.dev.tx
+	for {
+		q.mu.Lock()
+		w := q.waiting
+		q.mu.Unlock()
+		if w == 1 {
+			break
+		}
+		select {
+		case err := <-large:
+			t.Fatalf("the large packet's sender returned (%v) while packets queued before it waited", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(d.gates[0])
+	if err := <-large; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	d.waitPackets(t, 4)
+	want := [][]uint16{{6000}, {6001, 6002}, {6003}}
+	if got := d.recorded(); !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("device writes carried ports %v, want %v", got, want)
+	}
+	if s := st.Stats(); s.QueuedOut != 2 || s.Dropped() != 0 {
+		t.Errorf("QueuedOut %d (want 2), drops %v", s.QueuedOut, s.Drops)
+	}
+}

@@ -24,8 +24,9 @@ import (
 //
 // Egress is synchronous: WritePackets serializes the packets and sends
 // them down in batches, blocking while the device is full; only on a
-// device that batches its writes may it return with its packets queued
-// behind another sender's write (egress.go). Nothing is dropped without
+// device that batches its writes, or with small packets on one whose
+// writes take turns (a TUN), may it return with its packets queued behind
+// another sender's write (egress.go). Nothing is dropped without
 // being counted with a reason.
 type stackEndpoint struct {
 	mtu    atomic.Uint32

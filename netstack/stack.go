@@ -129,8 +129,8 @@ type Options struct {
 	// the device's BatchSize. Writes go to the device in batches of its
 	// BatchSize and block while it is full; on a device that batches its
 	// writes (tun.BatchWriter) the packets of other senders wait behind a
-	// write under way in a queue of two such batches (see the package
-	// doc).
+	// write under way in a queue of two such batches, and on a TUN
+	// (tun.SerialWriter) their small packets do (see the package doc).
 	ReadBatch int
 
 	// Egress and Ingress, if set, are hook chains installed at the link

@@ -107,8 +107,9 @@ type Stats struct {
 	// out (PacketsOut / DeviceWrites is the packets per write; a write
 	// the device refuses part of is counted again for the rest).
 	// QueuedOut counts the packets that, on a device that batches its
-	// writes (tun.BatchWriter), waited in the egress queue behind another
-	// sender's write and went out with the next one.
+	// writes (tun.BatchWriter) or whose writes take turns
+	// (tun.SerialWriter: small packets only), waited in the egress queue
+	// behind another sender's write and went out with the next one.
 	DeviceWrites, QueuedOut uint64
 	// Drops counts dropped packets by reason. Every reason of the
 	// endpoint's own is present, zero or not; a hook's drops appear under

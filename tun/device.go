@@ -50,6 +50,19 @@ type BatchWriter interface {
 	WritesBatched() bool
 }
 
+// SerialWriter is implemented by a Device whose writes from several
+// goroutines take turns: a TUN, whose write(2) and writev(2) carry one
+// packet each under the Go runtime's write lock of its descriptor. Package
+// netstack then lets small packets (ACKs, short replies) of other
+// connections wait, copied, behind a write under way instead of parking
+// their senders on that lock.
+type SerialWriter interface {
+	Device
+	// WritesSerialized reports whether concurrent writes wait for each
+	// other.
+	WritesSerialized() bool
+}
+
 // MaxSuperPacket is the longest packet ReadGSO returns: an IPv6 header and
 // the largest payload length it can state. A buffer for ReadGSO needs this
 // many bytes to take every packet whole.

@@ -16,7 +16,8 @@
 //     as tcpdump and a DHCP client do. It carries Ethernet frames
 //     (LinkLayer) and needs CAP_NET_RAW; the kernel keeps the interface.
 //     Its Write sends a batch with one sendmmsg(2) (BatchWriter), where a
-//     TUN's takes one write(2) per packet.
+//     TUN's takes one write(2) per packet, its writers taking turns on the
+//     descriptor (SerialWriter).
 //   - The pipe (pipe.go, pipe_offload.go): Pipe returns the two ends
 //     (PipeEnd) of an in-memory device pair wired back to back, with an
 //     MTU, latency, bounded blocking queues and optional offloads, for

@@ -47,6 +47,7 @@ var (
 	_ VectorWriter  = (*TUN)(nil)
 	_ ScatterReader = (*TUN)(nil)
 	_ MultiQueue    = (*TUN)(nil)
+	_ SerialWriter  = (*TUN)(nil)
 )
 
 // Open creates the TUN interface cfg.Name, or attaches to it if it already
@@ -278,6 +279,10 @@ func (t *TUN) MTU() int { return t.mtu }
 
 // BatchSize returns the most packets one Read returns.
 func (t *TUN) BatchSize() int { return t.batch }
+
+// WritesSerialized implements SerialWriter: writes on one queue wait for
+// the descriptor's write lock, one packet each.
+func (t *TUN) WritesSerialized() bool { return true }
 
 // Offloads returns the offloads agreed with the kernel: none with
 // Config.NoOffload, or when the kernel refused them.

@@ -33,3 +33,8 @@ var _ ScatterReader = (*TUN)(nil)
 func (*TUN) ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int, error) {
 	return 0, ErrNotSupported
 }
+
+var _ SerialWriter = (*TUN)(nil)
+
+// WritesSerialized implements SerialWriter.
+func (*TUN) WritesSerialized() bool { return false }
