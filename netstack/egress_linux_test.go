@@ -55,7 +55,7 @@ func TestEgressPacketSocketBatches(t *testing.T) {
 		d.hdr = header.EthernetMinimumSize
 		st := mustNew(t, Options{Device: batchLink{d, ps}, Addrs: []netip.Prefix{stack}})
 		for _, name := range []string{"egr0", "egr1"} {
-			linkOperUp(t, name)
+			netnstest.WaitOperUp(t, name)
 		}
 
 		recv, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(kernel.Addr(), batchPort)))
@@ -125,24 +125,4 @@ func TestEgressPacketSocketBatches(t *testing.T) {
 			t.Errorf("QueuedOut %d (want at least %d), drops %v", s.QueuedOut, n-1, s.Drops)
 		}
 	})
-}
-
-// linkOperUp waits until the interface name is operationally up: a veth
-// drops what is sent before its carrier is.
-func linkOperUp(t *testing.T, name string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.Attrs().OperState == netlink.OperUp {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is still %v", name, l.Attrs().OperState)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -128,7 +128,7 @@ func TestNICVeth(t *testing.T) {
 		// The kernel takes the carrier change of nic1 (its peer just came
 		// up) on its own time, up to a second; until then it drops what is
 		// sent through nic1.
-		waitOperUp(t, "nic1")
+		netnstest.WaitOperUp(t, "nic1")
 
 		// Kernel to NIC: UDP datagrams to nicPeer, whose checksums the
 		// kernel leaves to the (virtual) hardware.
@@ -258,25 +258,6 @@ func TestNICClose(t *testing.T) {
 	})
 }
 
-// waitOperUp waits until the kernel reports the link as operationally up.
-func waitOperUp(t *testing.T, name string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		l, err := netlink.LinkByName(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.Attrs().OperState == netlink.OperUp {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is still %v", name, l.Attrs().OperState)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestNICBatchAllocs checks that moving a batch of frames through Write on
 // one end of a veth and Read on the other allocates nothing: the poller
 // callbacks are bound once per NIC, not per batch.
@@ -293,7 +274,7 @@ func TestNICBatchAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer rx.Close()
-		waitOperUp(t, "nic1")
+		netnstest.WaitOperUp(t, "nic1")
 		const batch = 8
 		frames := make([][]byte, batch)
 		for i := range frames {

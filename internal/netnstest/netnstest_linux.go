@@ -254,3 +254,24 @@ func copyExecutable(t *testing.T, exe string) string {
 	}
 	return dst
 }
+
+// WaitOperUp waits until the kernel reports the interface name as
+// operationally up (a veth drops what is sent before its carrier is), and
+// fails the test after 5 seconds.
+func WaitOperUp(t testing.TB, name string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l, err := netlink.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still %v", name, l.Attrs().OperState)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
