@@ -154,40 +154,39 @@ func newEgressQueue(limit int) *egressQueue {
 // add copies the packets into the batch.
 func (b *egressBatch) add(bufs [][]byte, gso []tun.GSO) {
 	for i, p := range bufs {
-		n := len(b.bufs)
-		if n == len(b.store) {
-			b.store = append(b.store, nil)
-		}
-		s := append(b.store[n][:0], p...)
-		b.store[n] = s
-		b.bufs = append(b.bufs, s)
-		var g tun.GSO
-		if i < len(gso) {
-			g = gso[i]
-		}
-		b.gso = append(b.gso, g)
+		b.put(gsoAt(gso, i), p)
 	}
 }
 
 // addVec copies the packets gathered from their parts into the batch.
 func (b *egressBatch) addVec(vecs [][][]byte, gso []tun.GSO) {
 	for i, parts := range vecs {
-		n := len(b.bufs)
-		if n == len(b.store) {
-			b.store = append(b.store, nil)
-		}
-		s := b.store[n][:0]
-		for _, part := range parts {
-			s = append(s, part...)
-		}
-		b.store[n] = s
-		b.bufs = append(b.bufs, s)
-		var g tun.GSO
-		if i < len(gso) {
-			g = gso[i]
-		}
-		b.gso = append(b.gso, g)
+		b.put(gsoAt(gso, i), parts...)
 	}
+}
+
+// put appends one packet, joined from parts, in a buffer of the batch's
+// own (reused from an earlier batch when there is one).
+func (b *egressBatch) put(g tun.GSO, parts ...[]byte) {
+	n := len(b.bufs)
+	if n == len(b.store) {
+		b.store = append(b.store, nil)
+	}
+	s := b.store[n][:0]
+	for _, part := range parts {
+		s = append(s, part...)
+	}
+	b.store[n] = s
+	b.bufs = append(b.bufs, s)
+	b.gso = append(b.gso, g)
+}
+
+// gsoAt is gso[i], or none when the device gave no offload metadata.
+func gsoAt(gso []tun.GSO, i int) tun.GSO {
+	if i < len(gso) {
+		return gso[i]
+	}
+	return tun.GSO{}
 }
 
 func (b *egressBatch) reset() {
