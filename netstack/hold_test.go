@@ -117,6 +117,9 @@ func TestHoldContinue(t *testing.T) {
 			if n, err := server.Read(buf); n != 0 || !isTimeout(err) {
 				t.Fatalf("server read %d bytes (%v) while the segment was held", n, err)
 			}
+			// The hook hands the packet over before it returns its
+			// verdict, and the stack counts the hold after that.
+			waitFor(t, "the hold counted", func() bool { return holdAt.Stats().Held != 0 })
 			s := holdAt.Stats()
 			if s.Held == 0 || s.Dropped() != 0 {
 				t.Fatalf("held %d, dropped %d (%v); want held, none dropped", s.Held, s.Dropped(), s.Drops)
