@@ -408,7 +408,17 @@ func (rc *rackControl) exitRecovery() {
 func (rc *rackControl) detectLoss(rcvTime tcpip.MonotonicTime) int {
 	var timeout time.Duration
 	numLost := 0
+	// glassnet patch 11: upstream walks every segment in flight on every
+	// ACK, which at a window of thousands of segments cost more than the
+	// rest of the ACK's processing. The walk stops at the first segment
+	// sent only once and after RACK.xmit_time: segments leave for the
+	// first time in list order, so every later one was last sent later
+	// still, after RACK.xmit_time (which only grows); none of them can be
+	// lost, or counted as lost, or arm the timer.
 	for seg := rc.snd.writeList.Front(); seg != nil && seg.xmitCount != 0; seg = seg.Next() {
+		if seg.xmitCount == 1 && seg.xmitTime.After(rc.XmitTime) {
+			break
+		}
 		if rc.snd.ep.scoreboard.IsSACKED(seg.sackBlock()) {
 			continue
 		}
