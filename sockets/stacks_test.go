@@ -59,7 +59,7 @@ type stackPair struct {
 
 // newStackPair builds the two stacks. They are closed when the test ends,
 // after checking that neither link endpoint dropped a packet.
-func newStackPair(t *testing.T, popts tun.PipeOptions) *stackPair {
+func newStackPair(t testing.TB, popts tun.PipeOptions) *stackPair {
 	t.Helper()
 	client, server, cdev := stacktest.Pair(t, popts)
 	return &stackPair{
@@ -81,14 +81,14 @@ func (p *stackPair) ownTables() *stackPair {
 	return &q
 }
 
-func stacksContext(t *testing.T) context.Context {
+func stacksContext(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func check(t *testing.T, err error) {
+func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -35,13 +35,13 @@ func (l *lockedBuffer) String() string {
 
 // connPair returns a client Conn on p's client stack connected to a
 // server Conn on a server socket table that logs its calls to log.
-func connPair(t *testing.T, p *stackPair, log io.Writer) (client, server net.Conn) {
+func connPair(t testing.TB, p *stackPair, log io.Writer) (client, server net.Conn) {
 	t.Helper()
 	return connPairHooked(t, p, log, nil)
 }
 
 // connPairHooked is connPair with h as the server table's call hook.
-func connPairHooked(t *testing.T, p *stackPair, log io.Writer, h sockets.CallHook) (client, server net.Conn) {
+func connPairHooked(t testing.TB, p *stackPair, log io.Writer, h sockets.CallHook) (client, server net.Conn) {
 	t.Helper()
 	opts := sockets.Options{}
 	if log != nil {
@@ -313,5 +313,39 @@ func TestConnCopyWithCallHook(t *testing.T) {
 	}
 	if strings.Contains(log.String(), "(by reference)") {
 		t.Errorf("bytes moved by reference past the call hook")
+	}
+}
+
+// BenchmarkConnCopyEcho: 256 KiB writes through an io.Copy(c, c) echo on
+// the other stack, which moves the views by reference. Over the
+// per-packet link each write the echo makes is a chain of segment-sized
+// views that the sender cuts into segments again (glassnet patch 12 in
+// third_party/gvisor keeps each cut to the views it moves).
+func BenchmarkConnCopyEcho(b *testing.B) {
+	for _, l := range zeroCopyLinks[:2] {
+		b.Run(l.name, func(b *testing.B) {
+			p := newStackPair(b, l.opts)
+			c, srv := connPair(b, p, nil)
+			go func() {
+				io.Copy(srv, srv)
+				srv.(*sockets.Conn).CloseWrite()
+			}()
+			buf := make([]byte, 256<<10)
+			done := make(chan error, 1)
+			go func() {
+				_, err := io.CopyN(io.Discard, c, int64(b.N)*int64(len(buf)))
+				done <- err
+			}()
+			b.SetBytes(int64(len(buf)))
+			b.ResetTimer()
+			for range b.N {
+				if _, err := c.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

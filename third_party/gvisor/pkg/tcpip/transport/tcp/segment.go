@@ -152,6 +152,11 @@ func newOutgoingSegment(id stack.TransportEndpointID, clock tcpip.Clock, buf buf
 }
 
 func (s *segment) clone() *segment {
+	return s.cloneWith(s.pkt.Clone())
+}
+
+// cloneWith is clone with pkt as the new segment's packet.
+func (s *segment) cloneWith(pkt *stack.PacketBuffer) *segment {
 	t := newSegment()
 	t.id = s.id
 	t.sequenceNumber = s.sequenceNumber
@@ -164,7 +169,7 @@ func (s *segment) clone() *segment {
 	t.ep = s.ep
 	t.qFlags = s.qFlags
 	t.dataMemSize = s.dataMemSize
-	t.pkt = s.pkt.Clone()
+	t.pkt = pkt
 	return t
 }
 

@@ -706,9 +706,20 @@ func (s *sender) splitSeg(seg *segment, size int) {
 	if seg.payloadSize() <= size {
 		return
 	}
-	// Split this segment up.
-	nSeg := seg.clone()
-	nSeg.pkt.Data().TrimFront(size)
+	overMSS := seg.payloadSize() > s.MaxPayloadSize
+	// Split this segment up. glassnet patch 12: the data moves to the
+	// new segment's packet view by view (SplitData); a clone and two
+	// trims cloned every view of seg, so that cutting a write made of
+	// many small views (the views of received segments that
+	// sockets.Conn.WriteTo passes on by reference) into MSS-sized
+	// segments cost the square of their number.
+	var nSeg *segment
+	if pkt := seg.pkt.SplitData(size); pkt != nil {
+		nSeg = seg.cloneWith(pkt)
+	} else {
+		nSeg = seg.clone()
+		nSeg.pkt.Data().TrimFront(size)
+	}
 	nSeg.sequenceNumber.UpdateForward(seqnum.Size(size))
 	s.writeList.InsertAfter(seg, nSeg)
 
@@ -721,10 +732,10 @@ func (s *sender) splitSeg(seg *segment, size int) {
 	// window space.
 	// ref: net/ipv4/tcp_output.c::tcp_write_xmit(), tcp_mss_split_point()
 	// ref: net/ipv4/tcp_output.c::tcp_write_wakeup(), tcp_snd_wnd_test()
-	if seg.payloadSize() > s.MaxPayloadSize {
+	if overMSS {
 		seg.flags ^= header.TCPFlagPsh
 	}
-	seg.pkt.Data().CapLength(size)
+	seg.pkt.Data().CapLength(size) // a no-op after SplitData
 }
 
 // NextSeg implements the RFC6675 NextSeg() operation.
