@@ -55,8 +55,9 @@ type config struct {
 	transfers int // per path, in the stalls section
 	stallMiB  int // bytes per transfer there, in MiB
 
-	tunMTUs   []int // the MTUs of the TUN rows
-	tunQueues int   // queues of the TUN (tun.Config.Queues)
+	tunMTUs   []int  // the MTUs of the TUN rows
+	tunQueues int    // queues of the TUN (tun.Config.Queues)
+	tunCC     string // congestion control of the kernel's sockets in the TUN rows; "" the host's
 }
 
 func main() {
@@ -83,6 +84,7 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle,many,scale", "sections to run, comma-separated: tcp, ws, allocs, idle, many, scale, stalls; tun (the TUN rows of tcp alone)")
 	tunMTUs := fs.String("tun-mtus", "1500,9000", "MTUs of the TUN rows, comma-separated")
 	fs.IntVar(&c.tunQueues, "tun-queues", 1, "queues of the TUN (IFF_MULTI_QUEUE when more than 1; offloads needed), one glassnet reader each")
+	fs.StringVar(&c.tunCC, "tun-cc", "", "congestion control of the kernel's TCP sockets in the TUN rows, clients and loopback servers alike (cubic, reno, bbr; empty: the host's net.ipv4.tcp_congestion_control)")
 	fs.IntVar(&c.transfers, "transfers", 200, "echo transfers per path in the stalls section")
 	fs.IntVar(&c.stallMiB, "stall-mib", 32, "MiB per echo transfer in the stalls section")
 	if err := fs.Parse(args); err != nil {

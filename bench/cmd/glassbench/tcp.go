@@ -187,18 +187,19 @@ func kernelTCP() (*tcpTarget, error) {
 // kernelTCPAt serves echo and discard with serve on kernel loopback at
 // host ("127.0.0.1" or "[::1]").
 func kernelTCPAt(host string, serve func(net.Listener, bool)) (*tcpTarget, error) {
-	le, err := net.Listen("tcp", host+":0")
+	lc := net.ListenConfig{Control: setKernelCC}
+	le, err := lc.Listen(context.Background(), "tcp", host+":0")
 	if err != nil {
 		return nil, err
 	}
-	ld, err := net.Listen("tcp", host+":0")
+	ld, err := lc.Listen(context.Background(), "tcp", host+":0")
 	if err != nil {
 		le.Close()
 		return nil, err
 	}
 	go serve(le, true)
 	go serve(ld, false)
-	var d net.Dialer
+	d := net.Dialer{Control: setKernelCC}
 	return &tcpTarget{
 		name:    "kernel loopback",
 		echo:    func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", le.Addr().String()) },

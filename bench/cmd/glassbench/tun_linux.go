@@ -39,12 +39,13 @@ func tunOffloadModes() []bool {
 // runTUN measures kernel client -> TUN -> glassnet in a child process in a
 // fresh network namespace, so that the TUN, its addresses and routes exist
 // only there. It returns a reason instead when that is not possible.
-func runTUN(mtus []int, queues, rounds int, total int64) ([]tunResult, string) {
-	return runTUNChild(mtus, queues, rounds, total, false)
+func runTUN(mtus []int, queues, rounds int, total int64, cc string) ([]tunResult, string) {
+	return runTUNChild(mtus, queues, rounds, total, cc, false)
 }
 
 // envTUNRows, when set, names the TUN rows to run, comma-separated
-// ("IPv4,IPv6"), for profiles of one kind of transfer.
+// ("IPv4,IPv6"; "io.Copy servers" for the row "IPv4, io.Copy servers"),
+// for profiles of one kind of transfer.
 const envTUNRows = "GLASSBENCH_TUN_ROWS"
 
 // tunKind is one row of the TUN table while it is measured.
@@ -53,6 +54,10 @@ type tunKind struct {
 	echo, discard func(ctx context.Context) (net.Conn, error)
 	kernel        *tcpTarget
 }
+
+// envTUNKind, when set to "echo" or "discard", runs only that kind of
+// transfer in the TUN rows, for profiles of one kind.
+const envTUNKind = "GLASSBENCH_TUN_KIND"
 
 // envTUNQueues is tun.Config.Queues in the child.
 const envTUNQueues = "GLASSBENCH_TUN_QUEUES"
@@ -64,10 +69,10 @@ const envTUNEchoOnly = "GLASSBENCH_ECHO_ONLY"
 // runTUNEcho runs n echo transfers of total bytes through the TUN per
 // MTU and offload mode, for the stall count.
 func runTUNEcho(mtus []int, n int, total int64) ([]tunResult, string) {
-	return runTUNChild(mtus, 1, n, total, true)
+	return runTUNChild(mtus, 1, n, total, "", true)
 }
 
-func runTUNChild(mtus []int, queues, rounds int, total int64, echoOnly bool) ([]tunResult, string) {
+func runTUNChild(mtus []int, queues, rounds int, total int64, cc string, echoOnly bool) ([]tunResult, string) {
 	if os.Geteuid() != 0 {
 		return nil, "skipped: needs root (CAP_NET_ADMIN) to create a network namespace and a TUN"
 	}
@@ -84,6 +89,9 @@ func runTUNChild(mtus []int, queues, rounds int, total int64, echoOnly bool) ([]
 		"GLASSBENCH_BYTES="+strconv.FormatInt(total, 10), envTUNQueues+"="+strconv.Itoa(queues))
 	if echoOnly {
 		cmd.Env = append(cmd.Env, envTUNEchoOnly+"=1")
+	}
+	if cc != "" {
+		cmd.Env = append(cmd.Env, envTCPCC+"="+cc)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
 	var out bytes.Buffer
@@ -116,8 +124,13 @@ func tunChild() {
 		fmt.Fprintf(os.Stderr, "glassbench: ip link set lo up: %v %s\n", err, out)
 		os.Exit(1)
 	}
+	kernelCC = os.Getenv(envTCPCC)
+	cc, err := ccInUse()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "glassbench:", err)
+		os.Exit(1)
+	}
 	var kts kernelTargets
-	var err error
 	labeled("kernel", func() { kts, err = startKernelTargets() })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glassbench:", err)
@@ -139,7 +152,7 @@ func tunChild() {
 	var res []tunResult
 	for _, mtu := range mtus {
 		for _, noOffload := range tunOffloadModes() {
-			r := tunResult{MTU: mtu, Queues: max(queues, 1), Offloads: "off"}
+			r := tunResult{MTU: mtu, Queues: max(queues, 1), Offloads: "off", CC: cc}
 			if perr != nil {
 				r.PerfErr = perr.Error()
 			}
@@ -261,7 +274,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 		echo  bool
 	}
 	dialers := map[netip.AddrPort]func(ctx context.Context) (net.Conn, error){}
-	var d net.Dialer
+	d := net.Dialer{Control: setKernelCC}
 	a4, a6 := tunAddr4.Addr(), tunAddr6.Addr()
 	for _, sv := range []server{
 		{a4, 7, serveTCP, true}, {a4, 9, serveTCP, false},
@@ -289,7 +302,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 		kinds = kinds[:1]
 	}
 	if only := os.Getenv(envTUNRows); only != "" {
-		kinds = slices.DeleteFunc(kinds, func(k tunKind) bool { return !slices.Contains(strings.Split(only, ","), k.row.Name) })
+		kinds = slices.DeleteFunc(kinds, func(k tunKind) bool { return !tunRowChosen(only, k.row.Name) })
 	}
 	// One transfer, with its cost per MB when perf counters are open.
 	measure := func(path, row string, dial func(ctx context.Context) (net.Conn, error), echo bool) (v float64, cost perMB, counted bool, err error) {
@@ -314,48 +327,57 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 	// A stalled transfer is counted in the tally and reported with the
 	// stack's counters; the other rounds still run.
 	var kfailed []string
+	echoRound := func(k *tunKind) {
+		row := &k.row
+		if !echoOnly {
+			v, cost, ok, err := measure("kernel", row.Name, k.kernel.echo, true)
+			if err != nil {
+				kfailed = append(kfailed, "kernel loopback echo ("+row.Name+"): "+err.Error())
+			} else {
+				row.KernelEcho = append(row.KernelEcho, v)
+				if ok {
+					row.KernelEchoPerMB = append(row.KernelEchoPerMB, cost)
+				}
+			}
+		}
+		v, cost, ok, err := measure("tun", row.Name, k.echo, true)
+		row.Tally.add(err)
+		if err == nil {
+			row.Echo = append(row.Echo, v)
+			if ok {
+				row.TUNEchoPerMB = append(row.TUNEchoPerMB, cost)
+			}
+		}
+	}
+	discardRound := func(k *tunKind) {
+		row := &k.row
+		v, cost, ok, err := measure("kernel", row.Name, k.kernel.discard, false)
+		if err != nil {
+			kfailed = append(kfailed, "kernel loopback discard ("+row.Name+"): "+err.Error())
+		} else {
+			row.KernelDiscard = append(row.KernelDiscard, v)
+			if ok {
+				row.KernelDiscPerMB = append(row.KernelDiscPerMB, cost)
+			}
+		}
+		v, cost, ok, err = measure("tun", row.Name, k.discard, false)
+		row.Tally.add(err)
+		if err == nil {
+			row.Discard = append(row.Discard, v)
+			if ok {
+				row.TUNDiscPerMB = append(row.TUNDiscPerMB, cost)
+			}
+		}
+	}
+	kindOnly := os.Getenv(envTUNKind)
 	for range rounds {
 		for i := range kinds {
 			k := &kinds[i]
-			row := &k.row
-			if !echoOnly {
-				v, cost, ok, err := measure("kernel", row.Name, k.kernel.echo, true)
-				if err != nil {
-					kfailed = append(kfailed, "kernel loopback echo ("+row.Name+"): "+err.Error())
-				} else {
-					row.KernelEcho = append(row.KernelEcho, v)
-					if ok {
-						row.KernelEchoPerMB = append(row.KernelEchoPerMB, cost)
-					}
-				}
+			if kindOnly != "discard" {
+				echoRound(k)
 			}
-			v, cost, ok, err := measure("tun", row.Name, k.echo, true)
-			row.Tally.add(err)
-			if err == nil {
-				row.Echo = append(row.Echo, v)
-				if ok {
-					row.TUNEchoPerMB = append(row.TUNEchoPerMB, cost)
-				}
-			}
-			if echoOnly {
-				continue
-			}
-			v, cost, ok, err = measure("kernel", row.Name, k.kernel.discard, false)
-			if err != nil {
-				kfailed = append(kfailed, "kernel loopback discard ("+row.Name+"): "+err.Error())
-			} else {
-				row.KernelDiscard = append(row.KernelDiscard, v)
-				if ok {
-					row.KernelDiscPerMB = append(row.KernelDiscPerMB, cost)
-				}
-			}
-			v, cost, ok, err = measure("tun", row.Name, k.discard, false)
-			row.Tally.add(err)
-			if err == nil {
-				row.Discard = append(row.Discard, v)
-				if ok {
-					row.TUNDiscPerMB = append(row.TUNDiscPerMB, cost)
-				}
+			if !echoOnly && kindOnly != "echo" {
+				discardRound(k)
 			}
 		}
 	}
@@ -370,4 +392,55 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 		return fmt.Errorf("%d kernel loopback transfers failed (%s)", len(kfailed), kfailed[0])
 	}
 	return nil
+}
+
+// tunRowChosen reports whether envTUNRows's list chooses the row name: a
+// name in it, or the part of a name after its last comma.
+func tunRowChosen(list, name string) bool {
+	for _, it := range strings.Split(list, ",") {
+		it = strings.TrimSpace(it)
+		if it == name || (it != "" && strings.HasSuffix(name, ", "+it)) {
+			return true
+		}
+	}
+	return false
+}
+
+// envTCPCC carries -tun-cc to the TUN child.
+const envTCPCC = "GLASSBENCH_TCP_CC"
+
+// kernelCC is the congestion control the TUN child sets on the kernel's
+// TCP sockets (TCP_CONGESTION); "" leaves the namespace's default, which
+// a new namespace takes from the host.
+var kernelCC string
+
+// setKernelCC is a net.Dialer and net.ListenConfig Control that sets
+// kernelCC; a listener's connections take it from the listener.
+func setKernelCC(_, _ string, c syscall.RawConn) error {
+	if kernelCC == "" {
+		return nil
+	}
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP, syscall.TCP_CONGESTION, kernelCC)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("congestion control %q: %w", kernelCC, serr)
+	}
+	return nil
+}
+
+// ccInUse is the congestion control the kernel's sockets use: kernelCC,
+// or the namespace's default.
+func ccInUse() (string, error) {
+	if kernelCC != "" {
+		return kernelCC, nil
+	}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
 }

@@ -13,6 +13,7 @@ type tunResult struct {
 	MTU      int
 	Queues   int
 	Offloads string
+	CC       string // the congestion control the kernel's sockets used
 	Rows     []tunRow
 	Err      string
 	PerfErr  string // why there are no system call counts, if there are none
@@ -61,10 +62,17 @@ func tunRowName(r tunResult, row tunRow) string {
 // system calls and context switches per MB of each.
 func tunSection(out io.Writer, c config) error {
 	fmt.Fprintf(out, "\n== TCP through a TUN (kernel client -> TUN -> glassnet) beside kernel loopback in the same namespace, %d MiB per transfer, MB/s, medians of %d rounds\n", c.tcpBytes>>20, c.rounds)
-	res, why := runTUN(c.tunMTUs, c.tunQueues, c.rounds, c.tcpBytes)
+	res, why := runTUN(c.tunMTUs, c.tunQueues, c.rounds, c.tcpBytes, c.tunCC)
 	if why != "" {
 		fmt.Fprintln(out, "kernel -> TUN -> glassnet:", why)
 		return nil
+	}
+	if len(res) > 0 {
+		how := "the host's default"
+		if c.tunCC != "" {
+			how = "-tun-cc"
+		}
+		fmt.Fprintf(out, "(the kernel's TCP sockets, the client's and loopback's, use congestion control %s: %s)\n", res[0].CC, how)
 	}
 	w := table(out)
 	fmt.Fprintln(w, "path\techo\tkernel\tx kernel\tdiscard\tkernel\tx kernel\tstalls\tsyscalls/MB echo\tdiscard\tctx sw/MB echo\tdiscard\t")
