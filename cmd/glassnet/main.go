@@ -10,7 +10,8 @@
 //	               [--allow-origin PATTERN]... [--idle-timeout 5m] [--max-conns 4096]
 //	               [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
-//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]... [--ui [ADDR]]
+//	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
+//	               [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
 //	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
 //	               [-- COMMAND [ARG...]]
 //	glassnet view  [--ui ADDR] FILE
@@ -68,7 +69,7 @@ Usage:
       left out when only one runs), like ss -tuani, with TCP details.
 
   glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
-                 [--ui [ADDR]]
+                 [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
                  [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
                  [-- COMMAND [ARG...]]
       Creates a network namespace of its own with a TUN (or with --nic a

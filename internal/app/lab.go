@@ -33,6 +33,9 @@ type LabConfig struct {
 	// NoOffload opens the TUN without segmentation and checksum offloads
 	// (serve's --no-offload); not with NIC.
 	NoOffload bool
+	// NoDelayedACK makes the stack acknowledge every batch of received
+	// data at once (serve's --no-delayed-ack).
+	NoDelayedACK bool
 	// Addrs are the stack's addresses; empty means DefaultLabAddrs. Each
 	// prefix needs room for the kernel side's address.
 	Addrs []netip.Prefix

@@ -222,7 +222,7 @@ func runLab(cfg LabConfig) (int, error) {
 	}
 	shell := len(cfg.Command) == 0
 	scfg := ServeConfig{Addrs: cfg.Addrs, Port: cfg.Port, MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins,
-		Log: io.Discard, Rules: cfg.Rules, NoOffload: cfg.NoOffload}
+		Log: io.Discard, Rules: cfg.Rules, NoOffload: cfg.NoOffload, NoDelayedACK: cfg.NoDelayedACK}
 	if shell {
 		scfg.Log = cfg.Stderr
 	}

@@ -137,6 +137,34 @@ func TestLab(t *testing.T) {
 				}
 			})
 		}
+		t.Run("no-delayed-ack", func(t *testing.T) {
+			// With --no-delayed-ack every data segment the probe
+			// sends is answered by a pure ACK before anything else
+			// of its connection; by default some reply carries the
+			// ACK instead (the WebSocket echo, on an interactive
+			// connection), so the trace tells the two apart.
+			for _, off := range []bool{true, false} {
+				trace := filepath.Join(t.TempDir(), "lab.jsonl")
+				code, err := Lab(LabConfig{NoDelayedACK: off, TracePath: trace, Command: []string{exe}, Stdout: io.Discard, Stderr: io.Discard})
+				if err != nil || code != 0 {
+					t.Fatalf("Lab(NoDelayedACK: %v) = %d, %v", off, code, err)
+				}
+				f, err := os.Open(trace)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pure, carried := firstAnswers(jsonEvents(t, f), 8080)
+				f.Close()
+				switch {
+				case pure+carried == 0:
+					t.Fatalf("NoDelayedACK %v: no data segment to port 8080 in the trace", off)
+				case off && carried > 0:
+					t.Errorf("NoDelayedACK: %d data segments were first answered by data carrying the ACK, want a pure ACK for each (%d were)", carried, pure)
+				case !off && carried == 0:
+					t.Errorf("delayed ACKs on: all %d data segments were first answered by a pure ACK; no reply carried one", pure)
+				}
+			}
+		})
 		t.Run("background-process", func(t *testing.T) {
 			// A process the command leaves behind dies with the lab
 			// instead of keeping its namespace alive.
@@ -164,6 +192,41 @@ func TestLab(t *testing.T) {
 			}
 		})
 	})
+}
+
+// firstAnswers looks, for each TCP data segment that reached the stack's
+// port in a trace, at the first segment the stack sent back on that
+// connection after it that acknowledges it: pure counts those with no data
+// (an ACK on its own), carried those with data (a reply carrying the ACK).
+func firstAnswers(events []map[string]any, port float64) (pure, carried int) {
+	type waiting struct{ end float64 }
+	owed := map[string]waiting{} // by the client's port
+	for _, e := range events {
+		if e["layer"] != "link" || e["event"] != "packet" || e["proto"] != "tcp" {
+			continue
+		}
+		n, _ := e["payload_len"].(float64)
+		switch {
+		case e["dir"] == "in" && e["dport"] == port && n > 0:
+			key := fmt.Sprint(e["src"], e["sport"])
+			if _, ok := owed[key]; !ok {
+				owed[key] = waiting{end: e["rel_seq"].(float64) + n}
+			}
+		case e["dir"] == "out" && e["sport"] == port:
+			key := fmt.Sprint(e["dst"], e["dport"])
+			w, ok := owed[key]
+			if ack, _ := e["rel_ack"].(float64); !ok || ack < w.end {
+				continue
+			}
+			delete(owed, key)
+			if n > 0 {
+				carried++
+			} else {
+				pure++
+			}
+		}
+	}
+	return pure, carried
 }
 
 func linkNames(t *testing.T) []string {
