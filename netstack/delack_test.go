@@ -201,8 +201,9 @@ func TestDelayedACKOutOfOrder(t *testing.T) {
 	}
 }
 
-// TestDelayedACKOff: with Options.DisableDelayedACK, and on a socket with
-// TCP_QUICKACK, every request is acknowledged at once, as upstream does.
+// TestDelayedACKOff: with Options.DisableDelayedACK, and on a socket whose
+// SocketOptions' QuickAck is set (what DisableDelayedACK sets on every
+// socket), every request is acknowledged at once, as upstream does.
 func TestDelayedACKOff(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -211,7 +212,7 @@ func TestDelayedACKOff(t *testing.T) {
 		set  func(c tcpip.Endpoint)
 	}{
 		{"DisableDelayedACK", func(o *Options) { o.DisableDelayedACK = true }, nil},
-		{"TCP_QUICKACK", nil, func(c tcpip.Endpoint) { c.SocketOptions().SetQuickAck(true) }},
+		{"SocketOptions.QuickAck", nil, func(c tcpip.Endpoint) { c.SocketOptions().SetQuickAck(true) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -228,6 +229,51 @@ func TestDelayedACKOff(t *testing.T) {
 				t.Fatalf("got %v ack %d length %d, want a pure ACK of %d", ack.Flags(), ack.AckNumber(), len(ack.Payload()), d.p.sndNxt)
 			}
 		})
+	}
+}
+
+// TestDelayedACKQuickAckOption: TCP_QUICKACK (tcpip.TCPQuickAckOption)
+// has Linux's meaning. On an interactive connection it reads 0 and a
+// request's ACK waits for the reply; setting 1 sends the held ACK at once
+// and reads 1; it is not sticky, so the next reply within the delay makes
+// the connection interactive again (0), and the next request's ACK waits.
+func TestDelayedACKQuickAckOption(t *testing.T) {
+	t.Parallel()
+	d := newDelAckConn(t, nil)
+	quickAck := func() int {
+		t.Helper()
+		v, err := d.c.GetSockOptInt(tcpip.TCPQuickAckOption)
+		if err != nil {
+			t.Fatalf("get TCP_QUICKACK: %v", err)
+		}
+		return v
+	}
+	if v := quickAck(); v != 0 {
+		t.Fatalf("TCP_QUICKACK = %d on an interactive connection, want 0", v)
+	}
+	sent := d.segmentsSent()
+	d.request([]byte("ping"))
+	if n := d.segmentsSent() - sent; n != 0 {
+		t.Fatalf("the stack sent %d segments after a request on an interactive connection, want 0 (the ACK waits)", n)
+	}
+	if err := d.c.SetSockOptInt(tcpip.TCPQuickAckOption, 1); err != nil {
+		t.Fatalf("set TCP_QUICKACK: %v", err)
+	}
+	if ack := d.p.next(); len(ack.Payload()) != 0 || ack.AckNumber() != d.p.sndNxt {
+		t.Fatalf("after TCP_QUICKACK 1: got %v ack %d length %d, want the held ACK of %d at once", ack.Flags(), ack.AckNumber(), len(ack.Payload()), d.p.sndNxt)
+	}
+	if v := quickAck(); v != 1 {
+		t.Errorf("TCP_QUICKACK = %d after setting 1, want 1", v)
+	}
+	d.read()
+	d.reply([]byte("pong"))
+	if v := quickAck(); v != 0 {
+		t.Errorf("TCP_QUICKACK = %d after a reply within the delay, want 0 (interactive again: the option is not sticky)", v)
+	}
+	sent = d.segmentsSent()
+	d.request([]byte("again"))
+	if n := d.segmentsSent() - sent; n != 0 {
+		t.Errorf("the stack sent %d segments after the next request, want 0 (the ACK waits again)", n)
 	}
 }
 

@@ -82,7 +82,9 @@ type Options struct {
 	// ACK of in-order data waits up to 40 ms for a segment the stack
 	// sends (the reply) to carry it, and goes at once when more than one
 	// full-sized segment is unacknowledged, for out-of-order data, a FIN,
-	// at the start of a connection, and on a socket with TCP_QUICKACK
+	// at the start of a connection, and on a connection that is not
+	// interactive (TCP_QUICKACK set to 1 takes it out of that mode for a
+	// while, as on Linux) once the application has read the data
 	// (third_party/gvisor patch 9). A trace or a test that wants one ACK
 	// per segment, with no timer between, turns it off.
 	DisableDelayedACK bool

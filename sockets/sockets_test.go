@@ -583,8 +583,8 @@ func TestSockOpts(t *testing.T) {
 	s := newSockets(t, Options{})
 	fd := mustSocket(t, s, AF_INET, SOCK_STREAM)
 	defer s.Close(fd)
-	if v, err := s.GetSockOpt(fd, IPPROTO_TCP, TCP_QUICKACK); v != 0 || err != nil {
-		t.Errorf("TCP_QUICKACK = %d, %v by default; want 0 (ACKs delayed)", v, err)
+	if v, err := s.GetSockOpt(fd, IPPROTO_TCP, TCP_QUICKACK); v != 1 || err != nil {
+		t.Errorf("TCP_QUICKACK = %d, %v by default; want 1 (not in interactive mode), as Linux", v, err)
 	}
 	for _, tc := range []struct {
 		name       string
@@ -600,8 +600,8 @@ func TestSockOpts(t *testing.T) {
 		{"TCP_KEEPIDLE", IPPROTO_TCP, TCP_KEEPIDLE, 30, 30},
 		{"TCP_KEEPINTVL", IPPROTO_TCP, TCP_KEEPINTVL, 5, 5},
 		{"TCP_KEEPCNT", IPPROTO_TCP, TCP_KEEPCNT, 4, 4},
-		{"TCP_QUICKACK on", IPPROTO_TCP, TCP_QUICKACK, 1, 1},
 		{"TCP_QUICKACK off", IPPROTO_TCP, TCP_QUICKACK, 0, 0},
+		{"TCP_QUICKACK on", IPPROTO_TCP, TCP_QUICKACK, 1, 1},
 	} {
 		must(t, s.SetSockOpt(fd, tc.level, tc.opt, tc.set))
 		got, err := s.GetSockOpt(fd, tc.level, tc.opt)

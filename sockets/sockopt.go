@@ -15,10 +15,14 @@ import (
 // send RST instead of FIN).
 //
 // IPPROTO_TCP: TCP_NODELAY, TCP_CORK (0 or 1); TCP_MAXSEG (bytes);
-// TCP_KEEPIDLE, TCP_KEEPINTVL (seconds); TCP_KEEPCNT; TCP_QUICKACK (0 or 1:
-// 1 acknowledges received data at once instead of delaying the ACK for a
-// reply to carry it; unlike Linux's, it stays set. It reads 0 by default,
-// 1 on a stack with netstack.Options.DisableDelayedACK).
+// TCP_KEEPIDLE, TCP_KEEPINTVL (seconds); TCP_KEEPCNT; TCP_QUICKACK, as
+// Linux's: 1 takes the connection out of interactive mode, in which the
+// ACK of received data waits up to 40 ms for a reply to carry it, and
+// sends an ACK being delayed now; 0 puts it in that mode. It is not
+// sticky: a reply within 40 ms of data makes the connection interactive
+// again, so a program that wants every ACK at once sets it after each
+// read. It reads 1 outside interactive mode (on a new socket too), and
+// always on a stack with netstack.Options.DisableDelayedACK.
 //
 // IPPROTO_IPV6: IPV6_V6ONLY (0 or 1; before Bind) on an AF_INET6 socket.
 //
@@ -72,7 +76,7 @@ func (s *Sockets) setSockOpt(so *socket, level, opt, value int) error {
 		case TCP_CORK:
 			ops.SetCorkOption(value != 0)
 		case TCP_QUICKACK:
-			ops.SetQuickAck(value != 0)
+			return errno(so.ep.SetSockOptInt(tcpip.TCPQuickAckOption, value))
 		case TCP_MAXSEG:
 			return errno(so.ep.SetSockOptInt(tcpip.MaxSegOption, value))
 		case TCP_KEEPCNT:
@@ -171,7 +175,8 @@ func (s *Sockets) getSockOpt(so *socket, level, opt int) (int, error) {
 		case TCP_CORK:
 			return b2i(ops.GetCorkOption()), nil
 		case TCP_QUICKACK:
-			return b2i(ops.GetQuickAck()), nil
+			v, terr := so.ep.GetSockOptInt(tcpip.TCPQuickAckOption)
+			return v, errno(terr)
 		case TCP_MAXSEG:
 			v, terr := so.ep.GetSockOptInt(tcpip.MaxSegOption)
 			return v, errno(terr)

@@ -1023,6 +1023,16 @@ const (
 	// IPv6MulticastInterfaceOption is used to set/get the NIC used for
 	// IPv6 multicast Tx.
 	IPv6MulticastInterfaceOption
+
+	// TCPQuickAckOption is TCP_QUICKACK with Linux's meaning (glassnet
+	// patch 9): setting a nonzero value leaves interactive (pingpong)
+	// mode, in which a reply is expected to carry the ACK, and sends an
+	// ACK the delayed-ACK timer holds; setting 0 enters that mode; it
+	// reads 1 outside it. It is not sticky: the connection enters the
+	// mode again when data goes out within the delay of data coming in.
+	// SocketOptions' QuickAck is the per-socket switch that turns delayed
+	// ACKs off altogether (the stack's TCPDelayedACKEnabled sets it).
+	TCPQuickAckOption
 )
 
 const (

@@ -34,8 +34,10 @@ import (
 // An ACK goes at once, as before, when more than one full-sized segment is
 // unacknowledged, for out-of-order data, a segment that fills a hole or
 // starts below RCV.NXT, a FIN, a window under one MSS, in quickack mode, in
-// a state other than ESTABLISHED, and on a socket with TCP_QUICKACK set
-// (the default when the stack's tcpip.TCPDelayedACKEnabled is off).
+// a state other than ESTABLISHED, and on a socket whose SocketOptions'
+// QuickAck is set (the default when the stack's tcpip.TCPDelayedACKEnabled
+// is off). TCP_QUICKACK itself (tcpip.TCPQuickAckOption) has Linux's
+// meaning: it moves the connection out of interactive mode, or into it.
 
 const (
 	// delAckTimeout is how long an acknowledgment waits for a segment to
@@ -211,6 +213,50 @@ func (e *Endpoint) ackAfterRead() {
 	if empty && e.EndpointState().connected() {
 		e.snd.sendAck()
 	}
+}
+
+// setQuickAck is TCP_QUICKACK set to v (tcpip.TCPQuickAckOption), as in
+// Linux's do_tcp_setsockopt: nonzero leaves interactive mode and, in
+// ESTABLISHED or CLOSE-WAIT with an ACK being delayed, sends it now (an
+// even value then enters interactive mode again); zero enters interactive
+// mode. Before the connection exists it sets the mode it starts in.
+//
+// +checklocks:e.mu
+func (e *Endpoint) setQuickAck(v int) {
+	r := e.rcv
+	if r == nil {
+		e.pingpongAtStart = v == 0
+		return
+	}
+	if v == 0 {
+		r.da.pingpong = true
+		return
+	}
+	r.da.pingpong = false
+	if st := e.EndpointState(); (st == StateEstablished || st == StateCloseWait) && e.snd != nil && e.snd.delAckTimer.enabled() {
+		e.snd.sendAck()
+		if v&1 == 0 {
+			r.da.pingpong = true
+		}
+	}
+}
+
+// quickAck is TCP_QUICKACK as Linux reads it: 1 outside interactive mode;
+// always 1 on a socket whose delayed ACKs are off.
+//
+// +checklocks:e.mu
+func (e *Endpoint) quickAck() int {
+	if e.ops.GetQuickAck() {
+		return 1
+	}
+	pingpong := e.pingpongAtStart
+	if e.rcv != nil {
+		pingpong = e.rcv.da.pingpong
+	}
+	if pingpong {
+		return 0
+	}
+	return 1
 }
 
 // delAckTimerExpired sends the ACK that no segment carried. In interactive

@@ -537,6 +537,11 @@ type Endpoint struct {
 
 	snd *sender `state:"wait"`
 
+	// pingpongAtStart is the interactive mode the connection starts in:
+	// TCP_QUICKACK set to 0 before it was established (glassnet patch 9).
+	// +checklocks:mu
+	pingpongAtStart bool `state:"nosave"`
+
 	// The goroutine drain completion notification channel.
 	drainDone chan struct{} `state:"nosave"`
 
@@ -894,8 +899,9 @@ func newEndpoint(s *stack.Stack, protocol *protocol, netProto tcpip.NetworkProto
 	}
 	e.ops.InitHandler(e, e.stack, GetTCPSendBufferLimits, GetTCPReceiveBufferLimits)
 	e.ops.SetMulticastLoop(true)
-	// glassnet patch 9: TCP_QUICKACK says whether this socket acknowledges
-	// data at once; it does when the stack's delayed ACKs are off.
+	// glassnet patch 9: SocketOptions' QuickAck says whether this socket
+	// acknowledges data at once; it does when the stack's delayed ACKs
+	// are off. (TCP_QUICKACK is tcpip.TCPQuickAckOption.)
 	var da tcpip.TCPDelayedACKEnabled
 	if err := s.TransportProtocolOption(ProtocolNumber, &da); err == nil {
 		e.ops.SetQuickAck(!bool(da))
@@ -1950,6 +1956,11 @@ func (e *Endpoint) SetSockOptInt(opt tcpip.SockOptInt, v int) tcpip.Error {
 	const inetECNMask = 3
 
 	switch opt {
+	case tcpip.TCPQuickAckOption:
+		e.LockUser()
+		e.setQuickAck(v)
+		e.UnlockUser()
+
 	case tcpip.KeepaliveCountOption:
 		e.LockUser()
 		e.keepalive.Lock()
@@ -2165,6 +2176,12 @@ func (e *Endpoint) readyReceiveSize() (int, tcpip.Error) {
 // +checklocksexclude:e.pendingProcessingMu
 func (e *Endpoint) GetSockOptInt(opt tcpip.SockOptInt) (int, tcpip.Error) {
 	switch opt {
+	case tcpip.TCPQuickAckOption:
+		e.LockUser()
+		v := e.quickAck()
+		e.UnlockUser()
+		return v, nil
+
 	case tcpip.KeepaliveCountOption:
 		e.keepalive.Lock()
 		v := e.keepalive.count

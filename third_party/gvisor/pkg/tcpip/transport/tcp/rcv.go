@@ -65,6 +65,8 @@ func newReceiver(ep *Endpoint, irs seqnum.Value, rcvWnd seqnum.Size, rcvWndScale
 		rcvWnd:          rcvWnd,
 		rcvWUP:          irs + 1,
 		lastRcvdAckTime: ep.stack.Clock().NowMonotonic(),
+		// glassnet patch 9: TCP_QUICKACK 0 before the connection.
+		da: delayedACK{pingpong: ep.pingpongAtStart},
 	}
 }
 
