@@ -103,7 +103,9 @@ func (p *serveProc) scan(r io.Reader, logf *os.File) {
 			p.panics = append(p.panics, line)
 		}
 		p.mu.Unlock()
-		if strings.HasPrefix(line, "glassnet: serving ") {
+		// Contains, not HasPrefix: the runtime writes a gctrace line
+		// in pieces, and serve's line can land inside one.
+		if strings.Contains(line, "glassnet: serving ") {
 			readyOnce.Do(func() { close(p.ready) })
 		}
 	}
