@@ -199,8 +199,7 @@ func TestLab(t *testing.T) {
 // connection after it that acknowledges it: pure counts those with no data
 // (an ACK on its own), carried those with data (a reply carrying the ACK).
 func firstAnswers(events []map[string]any, port float64) (pure, carried int) {
-	type waiting struct{ end float64 }
-	owed := map[string]waiting{} // by the client's port
+	owed := map[string]float64{} // the end of the data, by the client's address and port
 	for _, e := range events {
 		if e["layer"] != "link" || e["event"] != "packet" || e["proto"] != "tcp" {
 			continue
@@ -210,12 +209,12 @@ func firstAnswers(events []map[string]any, port float64) (pure, carried int) {
 		case e["dir"] == "in" && e["dport"] == port && n > 0:
 			key := fmt.Sprint(e["src"], e["sport"])
 			if _, ok := owed[key]; !ok {
-				owed[key] = waiting{end: e["rel_seq"].(float64) + n}
+				owed[key] = e["rel_seq"].(float64) + n
 			}
 		case e["dir"] == "out" && e["sport"] == port:
 			key := fmt.Sprint(e["dst"], e["dport"])
-			w, ok := owed[key]
-			if ack, _ := e["rel_ack"].(float64); !ok || ack < w.end {
+			end, ok := owed[key]
+			if ack, _ := e["rel_ack"].(float64); !ok || ack < end {
 				continue
 			}
 			delete(owed, key)

@@ -427,7 +427,7 @@ func setKernelCC(_, _ string, c syscall.RawConn) error {
 		return err
 	}
 	if serr != nil {
-		return fmt.Errorf("congestion control %q: %w", kernelCC, serr)
+		return fmt.Errorf("-tun-cc %q: %w (the kernel's choices are in /proc/sys/net/ipv4/tcp_available_congestion_control; a module such as tcp_cubic may need loading)", kernelCC, serr)
 	}
 	return nil
 }
