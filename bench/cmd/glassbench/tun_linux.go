@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,6 +205,11 @@ func (k kernelTargets) close() {
 // show as time in syscalls of kernelTCP's goroutines).
 const envCPUProfile = "GLASSBENCH_CPUPROFILE"
 
+// envExecTrace names a file for an execution trace of the TUN child, as
+// envCPUProfile's profile: where its goroutines wait, with go tool trace
+// -pprof=sync (or net, syscall, sched).
+const envExecTrace = "GLASSBENCH_EXECTRACE"
+
 // labeled runs f with the profile label path=name, which every goroutine
 // f starts inherits (the servers, the stack's), so that a profile tells
 // the kernel baseline's CPU from glassnet's: go tool pprof -tagfocus
@@ -212,22 +218,37 @@ func labeled(name string, f func()) {
 	pprof.Do(context.Background(), pprof.Labels("path", name), func(context.Context) { f() })
 }
 
-// startCPUProfile starts the CPU profile envCPUProfile asks for, if any,
-// and returns what stops it.
+// startCPUProfile starts the CPU profile envCPUProfile asks for and the
+// execution trace envExecTrace asks for, if any, and returns what stops
+// them.
 func startCPUProfile() (func(), error) {
-	name := os.Getenv(envCPUProfile)
-	if name == "" {
-		return func() {}, nil
+	stop := func() {}
+	if name := os.Getenv(envCPUProfile); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		stop = func() { pprof.StopCPUProfile(); f.Close() }
 	}
-	f, err := os.Create(name)
-	if err != nil {
-		return nil, err
+	if name := os.Getenv(envExecTrace); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			stop()
+			return nil, err
+		}
+		prev := stop
+		stop = func() { trace.Stop(); f.Close(); prev() }
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return stop, nil
 }
 
 // tunAddrs are the stack's addresses on the TUN; the kernel side gets
