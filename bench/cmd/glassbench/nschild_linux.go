@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +39,10 @@ const (
 	// envProfile names a directory: each server process writes its CPU
 	// profile there as NET-APP.pprof when it exits.
 	envProfile = "GLASSBENCH_SERVER_PROFILE"
+	// envServerTrace names a directory: each server process writes an
+	// execution trace there as NET-APP.trace (go tool trace -pprof=sched:
+	// how long its goroutines waited for a CPU).
+	envServerTrace = "GLASSBENCH_SERVER_TRACE"
 )
 
 // nsSections are the sections that run in a namespace child.
@@ -263,6 +268,17 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if dir := os.Getenv(envServerTrace); dir != "" {
+		f, err := os.Create(filepath.Join(dir, s.Net+"-"+s.App+".trace"))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	fmt.Fprintln(out, serverReadyMsg, l.Addr())
 	sc := bufio.NewScanner(in)
