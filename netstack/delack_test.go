@@ -277,6 +277,71 @@ func TestDelayedACKQuickAckOption(t *testing.T) {
 	}
 }
 
+// TestDelayedACKWaitGrows: the wait of a delayed ACK follows the interval
+// at which data arrives, as Linux's does (tcp_event_data_recv,
+// tcp_send_delayed_ack, tcp_delack_timer_handler): it starts at 40 ms; a
+// timer that fires outside interactive mode doubles the estimate; data
+// arriving sooner than the estimate pulls it towards the interval; and the
+// wait is that estimate bounded by the smoothed RTT. With an RTT of about
+// 150 ms and data every 60 ms, the third segment's ACK waits 100 ms (40 ms
+// halved plus the 60 ms interval), not 40.
+func TestDelayedACKWaitGrows(t *testing.T) {
+	t.Parallel()
+	d := newDelAckConn(t, nil)
+	const rtt = 150 * time.Millisecond
+	// Requests answered at once, their replies acknowledged rtt later:
+	// the stack's smoothed RTT grows towards it, and the quick ACKs of
+	// the connection's start (up to 16) are used up.
+	for range 20 {
+		d.request([]byte("ping"))
+		d.read()
+		if n, err := d.c.Write(bytes.NewReader([]byte("pong")), tcpip.WriteOptions{}); err != nil || n != 4 {
+			t.Fatalf("write: %d, %v", n, err)
+		}
+		d.p.next()
+		d.clock.Advance(rtt)
+		d.p.send(header.TCPFlagAck, d.p.sndNxt, d.p.rcvNxt, nil, nil)
+	}
+	var info tcpip.TCPInfoOption
+	waitFor(t, "the stack to take the last RTT sample", func() bool {
+		if err := d.c.GetSockOpt(&info); err != nil {
+			t.Fatalf("TCP_INFO: %v", err)
+		}
+		return info.RTT > 80*time.Millisecond
+	})
+	srtt := info.RTT
+
+	// Data the application does not read (no reply, no read to carry
+	// the ACK), 60 ms apart. segment sends one and checks that its ACK
+	// comes after wait, and not a millisecond before.
+	segment := func(i int, wait time.Duration) {
+		t.Helper()
+		sent := d.segmentsSent()
+		d.request([]byte("data"))
+		d.clock.Advance(wait - time.Millisecond)
+		if n := d.segmentsSent() - sent; n != 0 {
+			t.Fatalf("segment %d: the stack sent %d segments within %v of it, want its ACK after %v", i, n, wait-time.Millisecond, wait)
+		}
+		d.clock.Advance(time.Millisecond)
+		if ack := d.p.next(); len(ack.Payload()) != 0 || ack.AckNumber() != d.p.sndNxt {
+			t.Fatalf("segment %d after %v: got %v ack %d length %d, want a pure ACK of %d", i, wait, ack.Flags(), ack.AckNumber(), len(ack.Payload()), d.p.sndNxt)
+		}
+	}
+	const gap = 60 * time.Millisecond
+	// 1: interactive still; the estimate is 40 ms. The timer leaves
+	// interactive mode and keeps the estimate at 40 ms.
+	segment(1, delAckDelay)
+	// 2: 60 ms after 1, longer than the estimate: it stays, the wait is
+	// 40 ms, and the timer, outside interactive mode, doubles it to 80.
+	d.clock.Advance(gap - delAckDelay)
+	segment(2, delAckDelay)
+	// 3: 60 ms after 2, sooner than 80: the estimate is 80/2 + 60 = 100
+	// ms, and the wait that, or the smoothed RTT if that is shorter.
+	d.clock.Advance(gap - delAckDelay)
+	segment(3, min(100*time.Millisecond, srtt))
+	t.Logf("smoothed RTT %v", srtt)
+}
+
 // TestTailLossProbeDelayingPeer: with one small segment in flight, the
 // stack sends no tail loss probe before a peer that delays its ACK by the
 // 40 ms patch 9 uses (and Linux does) could have sent it. RFC 8985 7.2 adds

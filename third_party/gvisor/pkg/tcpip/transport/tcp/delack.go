@@ -40,11 +40,21 @@ import (
 // meaning: it moves the connection out of interactive mode, or into it.
 
 const (
-	// delAckTimeout is how long an acknowledgment waits for a segment to
-	// carry it: Linux's TCP_DELACK_MIN and TCP_ATO_MIN (40 ms). Linux
-	// lets its estimate (ato) grow towards TCP_DELACK_MAX (200 ms) when
-	// data arrives further apart; this one stays at the minimum.
+	// delAckTimeout is the shortest wait of an acknowledgment for a
+	// segment to carry it, and the estimate it starts from: Linux's
+	// TCP_DELACK_MIN and TCP_ATO_MIN (40 ms). The estimate (ato) grows
+	// when data arrives further apart, as Linux's does; the wait is the
+	// estimate bounded by the smoothed RTT (at least 40 ms), and by
+	// delAckMax in interactive mode, half a second otherwise.
 	delAckTimeout = 40 * time.Millisecond
+
+	// delAckMax bounds the wait in interactive mode, or after a segment
+	// shorter than the receive MSS: Linux's TCP_DELACK_MAX (200 ms), and
+	// the default of its per-socket bound (icsk_delack_max).
+	delAckMax = 200 * time.Millisecond
+
+	// delAckMaxBulk bounds the wait otherwise: Linux's HZ/2.
+	delAckMaxBulk = 500 * time.Millisecond
 
 	// maxQuickAcks bounds the immediate ACKs of quickack mode: Linux's
 	// TCP_MAX_QUICKACKS.
@@ -75,6 +85,16 @@ type delayedACK struct {
 
 	// lastData is when in-order data last arrived (icsk_ack.lrcvtime).
 	lastData tcpip.MonotonicTime
+
+	// ato is the estimate of the interval at which data arrives, the
+	// wait of a delayed ACK before its bounds (icsk_ack.ato); 0 until
+	// data arrives.
+	ato time.Duration
+
+	// pushed is set when a segment shorter than the receive MSS came
+	// since the last ACK: the sender has no more to send for now
+	// (ICSK_ACK_PUSHED).
+	pushed bool
 }
 
 // incrQuickAck makes the next ACKs go at once: as many as half the
@@ -89,6 +109,15 @@ func (r *receiver) incrQuickAck() {
 	r.da.quick = max(r.da.quick, n)
 }
 
+// enterQuickAck is incrQuickAck that also resets the estimate of the
+// arrival interval (tcp_enter_quickack_mode).
+//
+// +checklocks:r.ep.mu
+func (r *receiver) enterQuickAck() {
+	r.incrQuickAck()
+	r.da.ato = delAckTimeout
+}
+
 // retransmitted notes data the peer sent again: it has had a
 // retransmission timeout or a probe, and restarts from a small window, so
 // the next ACKs go at once and the connection is no longer taken for
@@ -100,7 +129,7 @@ func (r *receiver) retransmitted() {
 	r.da.pingpong = false
 	r.da.now = true
 	if r.da.rcvMSS != 0 {
-		r.incrQuickAck()
+		r.enterQuickAck()
 	}
 }
 
@@ -116,14 +145,28 @@ func (r *receiver) dataReceived(s *segment, seq, rcvNxt seqnum.Value, segLen seq
 		r.da.rcvMSS = min(defaultRcvMSS, amss)
 	}
 	r.da.rcvMSS = max(r.da.rcvMSS, min(int(segLen), amss))
-	if first {
+	if int(segLen) < r.da.rcvMSS {
+		r.da.pushed = true
+	}
+	if first || r.da.ato == 0 {
 		// The first data of the connection: acknowledge at once for a
 		// while, so that the peer's slow start is not held back.
 		r.incrQuickAck()
-	} else if s.rcvdTime.Sub(r.da.lastData) > r.ep.snd.RTO {
-		// The peer was idle for longer than an RTO: it restarts from
-		// a small window, as at the start.
-		r.incrQuickAck()
+		r.da.ato = delAckTimeout
+	} else {
+		// The estimate of the arrival interval (tcp_event_data_recv):
+		// it moves towards the interval when that is shorter than it,
+		// and never under delAckTimeout.
+		switch m := s.rcvdTime.Sub(r.da.lastData); {
+		case m <= delAckTimeout/2:
+			r.da.ato = r.da.ato/2 + delAckTimeout/2
+		case m < r.da.ato:
+			r.da.ato = min(r.da.ato/2+m, r.ep.snd.RTO)
+		case m > r.ep.snd.RTO:
+			// The peer was idle for longer than an RTO: it
+			// restarts from a small window, as at the start.
+			r.incrQuickAck()
+		}
 	}
 	r.da.lastData = s.rcvdTime
 	switch {
@@ -169,10 +212,44 @@ func (s *sender) sendOwedAck() {
 		s.sendAck()
 		return
 	}
-	// Keep an earlier deadline (tcp_send_delayed_ack).
-	if !s.delAckTimer.enabled() {
-		s.delAckTimer.enable(delAckTimeout)
+	ato := s.ep.rcv.delAckWait()
+	if s.delAckTimer.enabled() {
+		// tcp_send_delayed_ack: a timer about to fire sends the ACK
+		// now; an earlier deadline stays.
+		now := s.ep.stack.Clock().NowMonotonic()
+		if !s.delAckTimer.target.After(now.Add(ato / 4)) {
+			s.sendAck()
+			return
+		}
+		if !now.Add(ato).Before(s.delAckTimer.target) {
+			return
+		}
 	}
+	s.delAckTimer.enable(ato)
+}
+
+// delAckWait is how long an ACK owed now waits for a segment to carry it:
+// the arrival interval estimate, bounded by the smoothed RTT (at least
+// delAckTimeout) and by delAckMax in interactive mode or after a short
+// segment, delAckMaxBulk otherwise (tcp_send_delayed_ack).
+//
+// +checklocks:r.ep.mu
+func (r *receiver) delAckWait() time.Duration {
+	ato := max(r.da.ato, delAckTimeout)
+	if ato > delAckTimeout {
+		bound := delAckMaxBulk
+		if r.da.pingpong || r.da.pushed {
+			bound = delAckMax
+		}
+		snd := r.ep.snd
+		snd.rtt.Lock()
+		if snd.rtt.TCPRTTState.SRTTInited {
+			bound = min(bound, max(snd.rtt.TCPRTTState.SRTT, delAckTimeout))
+		}
+		snd.rtt.Unlock()
+		ato = min(ato, bound)
+	}
+	return min(ato, delAckMax)
 }
 
 // ackSent notes that a segment carrying the ACK field is about to go out:
@@ -186,6 +263,7 @@ func (s *sender) ackSent(owed, data bool) {
 		return
 	}
 	r.da.now = false
+	r.da.pushed = false
 	if owed && r.da.quick > 0 {
 		r.da.quick--
 	}
@@ -260,8 +338,10 @@ func (e *Endpoint) quickAck() int {
 }
 
 // delAckTimerExpired sends the ACK that no segment carried. In interactive
-// mode the expected reply did not come, so the connection leaves it (Linux's
-// tcp_delack_timer_handler).
+// mode the expected reply did not come, so the connection leaves it and the
+// estimate of the arrival interval starts again from delAckTimeout;
+// otherwise the wait was too short, and the estimate doubles, up to the
+// RTO (Linux's tcp_delack_timer_handler).
 //
 // +checklocks:s.ep.mu
 func (s *sender) delAckTimerExpired() tcpip.Error {
@@ -269,6 +349,13 @@ func (s *sender) delAckTimerExpired() tcpip.Error {
 		return nil
 	}
 	if r := s.ep.rcv; r != nil {
+		if s.ep.EndpointState().connected() && r.RcvNxt != s.MaxSentAck {
+			if r.da.pingpong {
+				r.da.ato = delAckTimeout
+			} else {
+				r.da.ato = min(2*max(r.da.ato, delAckTimeout), s.RTO)
+			}
+		}
 		r.da.pingpong = false
 		if s.ep.EndpointState().connected() && r.RcvNxt != s.MaxSentAck {
 			s.ep.stack.Stats().TCP.DelayedACKTimeouts.Increment()
