@@ -11,8 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
-	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -258,28 +256,18 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 	default:
 		return fmt.Errorf("unknown server %q", s.App)
 	}
+	var cpuFile, traceFile string
 	if dir := os.Getenv(envProfile); dir != "" {
-		f, err := os.Create(filepath.Join(dir, s.Net+"-"+s.App+".pprof"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		cpuFile = filepath.Join(dir, s.Net+"-"+s.App+".pprof")
 	}
 	if dir := os.Getenv(envServerTrace); dir != "" {
-		f, err := os.Create(filepath.Join(dir, s.Net+"-"+s.App+".trace"))
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer trace.Stop()
+		traceFile = filepath.Join(dir, s.Net+"-"+s.App+".trace")
 	}
+	stop, err := startDiagnostics(cpuFile, traceFile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	fmt.Fprintln(out, serverReadyMsg, l.Addr())
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
-	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,7 +137,7 @@ func tunChild() {
 		os.Exit(1)
 	}
 	defer kts.close()
-	if stop, err := startCPUProfile(); err != nil {
+	if stop, err := startDiagnostics(os.Getenv(envCPUProfile), os.Getenv(envExecTrace)); err != nil {
 		fmt.Fprintln(os.Stderr, "glassbench:", err)
 		os.Exit(1)
 	} else {
@@ -216,39 +215,6 @@ const envExecTrace = "GLASSBENCH_EXECTRACE"
 // path=tun. The caller's goroutine has no label after it.
 func labeled(name string, f func()) {
 	pprof.Do(context.Background(), pprof.Labels("path", name), func(context.Context) { f() })
-}
-
-// startCPUProfile starts the CPU profile envCPUProfile asks for and the
-// execution trace envExecTrace asks for, if any, and returns what stops
-// them.
-func startCPUProfile() (func(), error) {
-	stop := func() {}
-	if name := os.Getenv(envCPUProfile); name != "" {
-		f, err := os.Create(name)
-		if err != nil {
-			return nil, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return nil, err
-		}
-		stop = func() { pprof.StopCPUProfile(); f.Close() }
-	}
-	if name := os.Getenv(envExecTrace); name != "" {
-		f, err := os.Create(name)
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		if err := trace.Start(f); err != nil {
-			f.Close()
-			stop()
-			return nil, err
-		}
-		prev := stop
-		stop = func() { trace.Stop(); f.Close(); prev() }
-	}
-	return stop, nil
 }
 
 // tunAddrs are the stack's addresses on the TUN; the kernel side gets
