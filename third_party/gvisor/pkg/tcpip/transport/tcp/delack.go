@@ -148,7 +148,7 @@ func (r *receiver) dataReceived(s *segment, seq, rcvNxt seqnum.Value, segLen seq
 	if int(segLen) < r.da.rcvMSS {
 		r.da.pushed = true
 	}
-	if first || r.da.ato == 0 {
+	if first {
 		// The first data of the connection: acknowledge at once for a
 		// while, so that the peer's slow start is not held back.
 		r.incrQuickAck()
@@ -349,15 +349,14 @@ func (s *sender) delAckTimerExpired() tcpip.Error {
 		return nil
 	}
 	if r := s.ep.rcv; r != nil {
-		if s.ep.EndpointState().connected() && r.RcvNxt != s.MaxSentAck {
-			if r.da.pingpong {
-				r.da.ato = delAckTimeout
-			} else {
-				r.da.ato = min(2*max(r.da.ato, delAckTimeout), s.RTO)
-			}
+		owed := s.ep.EndpointState().connected() && r.RcvNxt != s.MaxSentAck
+		if owed && r.da.pingpong {
+			r.da.ato = delAckTimeout
+		} else if owed {
+			r.da.ato = min(2*max(r.da.ato, delAckTimeout), s.RTO)
 		}
 		r.da.pingpong = false
-		if s.ep.EndpointState().connected() && r.RcvNxt != s.MaxSentAck {
+		if owed {
 			s.ep.stack.Stats().TCP.DelayedACKTimeouts.Increment()
 			s.sendAck()
 		}
