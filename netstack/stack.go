@@ -79,8 +79,9 @@ type Options struct {
 
 	// DisableDelayedACK makes TCP acknowledge every batch of received
 	// data at once, as upstream gVisor does. By default, as on Linux, an
-	// ACK of in-order data waits up to 40 ms for a segment the stack
-	// sends (the reply) to carry it, and goes at once when more than one
+	// ACK of in-order data waits for a segment the stack sends (the
+	// reply) to carry it, 40 ms, or longer, up to 200 ms, on a path whose
+	// RTT is longer when data arrives further apart, and goes at once when more than one
 	// full-sized segment is unacknowledged, for out-of-order data, a FIN,
 	// at the start of a connection, and on a connection that is not
 	// interactive (TCP_QUICKACK set to 1 takes it out of that mode for a

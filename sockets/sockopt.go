@@ -17,7 +17,8 @@ import (
 // IPPROTO_TCP: TCP_NODELAY, TCP_CORK (0 or 1); TCP_MAXSEG (bytes);
 // TCP_KEEPIDLE, TCP_KEEPINTVL (seconds); TCP_KEEPCNT; TCP_QUICKACK, as
 // Linux's: 1 takes the connection out of interactive mode, in which the
-// ACK of received data waits up to 40 ms for a reply to carry it, and
+// ACK of received data waits (40 ms, up to 200 ms on a longer path) for
+// a reply to carry it, and
 // sends an ACK being delayed now; 0 puts it in that mode. It is not
 // sticky: a reply within 40 ms of data makes the connection interactive
 // again, so a program that wants every ACK at once sets it after each

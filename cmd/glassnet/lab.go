@@ -14,7 +14,7 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	var addrs prefixList
 	fs.BoolVar(&cfg.NIC, "nic", false, "use a veth pair, glassnet's end through AF_PACKET, instead of a TUN")
 	fs.BoolVar(&cfg.NoOffload, "no-offload", false, "open the TUN without segmentation and checksum offloads (on by default)")
-	fs.BoolVar(&cfg.NoDelayedACK, "no-delayed-ack", false, "acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting up to 40 ms for the reply to carry the ACK (Linux's delayed ACK, on by default)")
+	fs.BoolVar(&cfg.NoDelayedACK, "no-delayed-ack", false, "acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting (40 ms, up to 200 ms on a longer path) for the reply to carry the ACK (Linux's delayed ACK, on by default)")
 	fs.Var(&addrs, "addr", "the stack's `CIDR`s, comma-separated or repeated (default 10.200.0.2/24,fd00:200::2/64)")
 	fs.IntVar(&cfg.Port, "port", app.DefaultPort, "port of the HTTP and WebSocket server and of the UDP echo")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")

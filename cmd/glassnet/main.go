@@ -202,7 +202,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	pcapPath := fs.String("pcap", "", "write both stacks' packets to `FILE` (pcapng: one interface per stack, direction, packet id, and a comment naming the WebSocket frames each carried)")
 	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
-	noDelAck := fs.Bool("no-delayed-ack", false, "both stacks acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting up to 40 ms for the reply to carry the ACK (Linux's delayed ACK, on by default)")
+	noDelAck := fs.Bool("no-delayed-ack", false, "both stacks acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting (40 ms, up to 200 ms on a longer path) for the reply to carry the ACK (Linux's delayed ACK, on by default)")
 	step := fs.Bool("step", false, "pause before each step: enter = next step, c = continue to the next frame, q = run freely")
 	var uiAddr uiFlag
 	fs.Var(&uiAddr, "ui", "serve the browser view at `ADDR` on the host's stack (default "+ui.DefaultAddr+"); the demo waits for the page to say play")

@@ -104,7 +104,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Var(&hostAddrs, "host-addr", "the kernel side's `CIDR`s on the TUN (default: the first host address of each --addr prefix)")
 	fs.BoolVar(&cfg.NoHostConfig, "no-host-config", false, "leave the kernel side of the TUN alone")
 	fs.BoolVar(&cfg.NoOffload, "no-offload", false, "open the TUN without segmentation and checksum offloads (TSO/USO, on by default): every packet at most MTU bytes, one syscall each")
-	fs.BoolVar(&cfg.NoDelayedACK, "no-delayed-ack", false, "acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting up to 40 ms for the reply to carry the ACK (Linux's delayed ACK, on by default)")
+	fs.BoolVar(&cfg.NoDelayedACK, "no-delayed-ack", false, "acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting (40 ms, up to 200 ms on a longer path) for the reply to carry the ACK (Linux's delayed ACK, on by default)")
 	fs.IntVar(&cfg.Port, "port", app.DefaultPort, "port of the HTTP and WebSocket server and of the UDP echo")
 	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
