@@ -58,6 +58,8 @@ type config struct {
 	tunMTUs   []int  // the MTUs of the TUN rows
 	tunQueues int    // queues of the TUN (tun.Config.Queues)
 	tunCC     string // congestion control of the kernel's sockets in the TUN rows; "" the host's
+
+	wsCPUs string // where the ws section's servers and client run: "apart", "same", or "" (anywhere)
 }
 
 func main() {
@@ -85,6 +87,7 @@ func run(args []string, out io.Writer) error {
 	tunMTUs := fs.String("tun-mtus", "1500,9000", "MTUs of the TUN rows, comma-separated")
 	fs.IntVar(&c.tunQueues, "tun-queues", 1, "queues of the TUN (IFF_MULTI_QUEUE when more than 1; offloads needed), one glassnet reader each")
 	fs.StringVar(&c.tunCC, "tun-cc", "", "congestion control of the kernel's TCP sockets in the TUN rows, clients and loopback servers alike (cubic, reno, bbr; empty: the host's net.ipv4.tcp_congestion_control)")
+	fs.StringVar(&c.wsCPUs, "ws-cpus", "", "where the ws section's server processes and its client run: apart (each on a CPU of its own), same (both on one CPU), or empty (where the scheduler puts them)")
 	fs.IntVar(&c.transfers, "transfers", 200, "echo transfers per path in the stalls section")
 	fs.IntVar(&c.stallMiB, "stall-mib", 32, "MiB per echo transfer in the stalls section")
 	if err := fs.Parse(args); err != nil {
@@ -361,11 +364,35 @@ func startAll(start func(serverKind) (*wsTarget, error)) ([]*wsTarget, func(), e
 func wsSection(out io.Writer, c config) error {
 	fmt.Fprintf(out, "\n== WebSocket echo, %v per measurement (3x at 1 MiB), one client implementation for every server (ratio to gorilla);\n", c.wsDur)
 	fmt.Fprintln(out, "   each server on kernel sockets in a process of its own; its CPU time, system calls and context switches per message")
+	pl, err := placeWS(c.wsCPUs)
+	if err != nil {
+		return err
+	}
 	ts, stop, err := startAll(startWSChild)
 	if err != nil {
 		return err
 	}
 	defer stop()
+	if pl.ok {
+		// Every server process on one CPU, the client (and the
+		// userspace rows, which run in this process) on another, or
+		// on the same: the one-connection rows otherwise measure
+		// where the scheduler happened to put the two.
+		for _, t := range ts {
+			if t.proc == nil {
+				continue
+			}
+			if _, err := pinProcess(t.proc.pid(), pl.server); err != nil {
+				return err
+			}
+		}
+		old, err := pinProcess(os.Getpid(), pl.client)
+		if err != nil {
+			return err
+		}
+		defer unpinProcess(os.Getpid(), old)
+		fmt.Fprintf(out, "   (-ws-cpus %s: server processes on CPU %d, the client on CPU %d)\n", c.wsCPUs, pl.server, pl.client)
+	}
 	profDir := os.Getenv(envWSProfile)
 	type key struct{ srv, size, conns int }
 	type row struct {
