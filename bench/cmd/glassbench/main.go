@@ -391,7 +391,7 @@ func wsSection(out io.Writer, c config) error {
 			return err
 		}
 		defer unpinProcess(os.Getpid(), old)
-		fmt.Fprintf(out, "   (-ws-cpus %s: server processes on CPU %d, the client on CPU %d)\n", c.wsCPUs, pl.server, pl.client)
+		fmt.Fprintf(out, "   (-ws-cpus %s: server processes on CPU %d; the client, and the userspace rows with their server, on CPU %d)\n", c.wsCPUs, pl.server, pl.client)
 	}
 	profDir := os.Getenv(envWSProfile)
 	type key struct{ srv, size, conns int }
