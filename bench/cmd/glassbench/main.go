@@ -59,7 +59,8 @@ type config struct {
 	tunQueues int    // queues of the TUN (tun.Config.Queues)
 	tunCC     string // congestion control of the kernel's sockets in the TUN rows; "" the host's
 
-	wsCPUs string // where the ws section's servers and client run: "apart", "same", or "" (anywhere)
+	wsCPUs  string      // -ws-cpus: "apart", "same", or "" (anywhere)
+	wsPlace wsPlacement // the CPUs it names for the ws section's servers and client
 }
 
 func main() {
@@ -103,6 +104,10 @@ func run(args []string, out io.Writer) error {
 			return fmt.Errorf("-tun-mtus: %q is not an MTU from 1280 to 65535", f)
 		}
 		c.tunMTUs = append(c.tunMTUs, m)
+	}
+	var err error
+	if c.wsPlace, err = placeWS(c.wsCPUs); err != nil {
+		return err
 	}
 	if c.transfers < 1 || c.stallMiB < 1 {
 		return fmt.Errorf("-transfers and -stall-mib must be at least 1")
@@ -364,10 +369,7 @@ func startAll(start func(serverKind) (*wsTarget, error)) ([]*wsTarget, func(), e
 func wsSection(out io.Writer, c config) error {
 	fmt.Fprintf(out, "\n== WebSocket echo, %v per measurement (3x at 1 MiB), one client implementation for every server (ratio to gorilla);\n", c.wsDur)
 	fmt.Fprintln(out, "   each server on kernel sockets in a process of its own; its CPU time, system calls and context switches per message")
-	pl, err := placeWS(c.wsCPUs)
-	if err != nil {
-		return err
-	}
+	pl := c.wsPlace
 	ts, stop, err := startAll(startWSChild)
 	if err != nil {
 		return err

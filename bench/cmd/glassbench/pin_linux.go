@@ -8,24 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// wsPlacement is where -ws-cpus puts the ws section's server processes
-// and its client (this process): the CPU each runs on, or ok false to
-// leave them to the scheduler.
-type wsPlacement struct {
-	server, client int
-	ok             bool
-}
-
-// placeWS chooses the CPUs for -ws-cpus mode ("apart": the servers on
-// the second CPU this process may use, the client on the first; "same":
-// both on the first; "": none).
-func placeWS(mode string) (wsPlacement, error) {
-	if mode == "" {
-		return wsPlacement{}, nil
-	}
+// allowedCPUs lists the CPUs this process may run on.
+func allowedCPUs() ([]int, error) {
 	var set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return wsPlacement{}, fmt.Errorf("-ws-cpus: %w", err)
+		return nil, err
 	}
 	var cpus []int
 	for i := range 1024 {
@@ -33,15 +20,7 @@ func placeWS(mode string) (wsPlacement, error) {
 			cpus = append(cpus, i)
 		}
 	}
-	switch {
-	case mode == "same" && len(cpus) > 0:
-		return wsPlacement{server: cpus[0], client: cpus[0], ok: true}, nil
-	case mode == "apart" && len(cpus) > 1:
-		return wsPlacement{server: cpus[1], client: cpus[0], ok: true}, nil
-	case mode == "apart":
-		return wsPlacement{}, fmt.Errorf("-ws-cpus apart: this process may run on %d CPU, it needs 2", len(cpus))
-	}
-	return wsPlacement{}, fmt.Errorf("-ws-cpus %q: want apart or same", mode)
+	return cpus, nil
 }
 
 // pinProcess keeps every thread of process pid on cpu; threads it starts

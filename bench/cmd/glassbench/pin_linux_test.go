@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -44,9 +45,9 @@ func TestPlaceWS(t *testing.T) {
 	}
 	var got unix.CPUSet
 	for _, task := range tasks {
-		var tid int
-		for _, c := range task.Name() {
-			tid = tid*10 + int(c-'0')
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
 		}
 		if err := unix.SchedGetaffinity(tid, &got); err != nil {
 			continue // the thread has ended

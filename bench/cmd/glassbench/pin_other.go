@@ -4,17 +4,7 @@ package main
 
 import "errors"
 
-type wsPlacement struct {
-	server, client int
-	ok             bool
-}
-
-func placeWS(mode string) (wsPlacement, error) {
-	if mode == "" {
-		return wsPlacement{}, nil
-	}
-	return wsPlacement{}, errors.New("-ws-cpus: CPU affinity is set on Linux only")
-}
+func allowedCPUs() ([]int, error) { return nil, errors.New("CPU affinity is set on Linux only") }
 
 type cpuSet struct{}
 
