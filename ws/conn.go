@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -304,9 +305,21 @@ func (c *Conn) watchWrite(ctx context.Context) { c.bind(&c.wwatch, ctx, false) }
 type boundCtx struct {
 	done     <-chan struct{}
 	deadline time.Time
+	// ctx is the bound context when its dynamic type is a pointer, nil
+	// otherwise: a call with that very context is known to be bound
+	// without asking it for Done and Deadline again (a Context returns
+	// the same from both on every call), which on a derived context walks
+	// its chain of parents.
+	ctx context.Context
 }
 
 func (c *Conn) bind(w *ctxWatch, ctx context.Context, read bool) {
+	// Comparing interfaces compares their values only when their dynamic
+	// types are the same, and b.ctx's is a pointer, so this cannot panic
+	// on a context of an incomparable type.
+	if b := w.cur.Load(); b != nil && b.ctx != nil && b.ctx == ctx {
+		return
+	}
 	done := ctx.Done()
 	if done == nil && !w.bound.Load() {
 		return
@@ -338,7 +351,11 @@ func (c *Conn) bind(w *ctxWatch, ctx context.Context, read bool) {
 		close(fired)
 	})
 	w.bound.Store(true)
-	w.cur.Store(&boundCtx{done: done, deadline: d})
+	b := &boundCtx{done: done, deadline: d}
+	if reflect.TypeOf(ctx).Kind() == reflect.Pointer {
+		b.ctx = ctx
+	}
+	w.cur.Store(b)
 }
 
 // unbindLocked forgets the bound context, if any, and clears the deadline

@@ -53,3 +53,38 @@ func TestBoundContextReused(t *testing.T) {
 		t.Fatalf("after a new context: %q, %v", p, err)
 	}
 }
+
+// listCtx is a context whose type cannot be compared with ==: a slice
+// field makes comparing two of them panic.
+type listCtx struct {
+	context.Context
+	tags []string
+}
+
+// TestBoundContextOfIncomparableType reads and writes with a context of a
+// struct type that == cannot compare: binding it again must not compare
+// it (which would panic), and canceling it still ends a waiting read.
+func TestBoundContextOfIncomparableType(t *testing.T) {
+	srv, cli := tcpConns(t)
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx := listCtx{Context: parent, tags: []string{"a"}}
+	buf := make([]byte, 64)
+	for range 3 {
+		if err := cli.WriteMessage(ctx, MessageBinary, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := srv.ReadMessageInto(ctx, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, _, err := srv.ReadMessageInto(ctx, buf)
+		got <- err
+	}()
+	cancel()
+	if err := <-got; !errors.Is(err, context.Canceled) {
+		t.Fatalf("read after cancel: %v, want context.Canceled", err)
+	}
+}
