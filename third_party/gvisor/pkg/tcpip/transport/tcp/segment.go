@@ -90,6 +90,10 @@ type segment struct {
 
 	// lost indicates if the segment is marked as lost by RACK.
 	lost bool
+
+	// inWriteList is set while the segment is on its sender's write list
+	// (glassnet patch 13).
+	inWriteList bool
 }
 
 func newIncomingSegment(id stack.TransportEndpointID, clock tcpip.Clock, pkt *stack.PacketBuffer) (*segment, error) {

@@ -948,6 +948,7 @@ func (s *segment) StateFields() []string {
 		"acked",
 		"dataMemSize",
 		"lost",
+		"inWriteList",
 	}
 }
 
@@ -978,6 +979,7 @@ func (s *segment) StateSave(stateSinkObject state.Sink) {
 	stateSinkObject.Save(17, &s.acked)
 	stateSinkObject.Save(18, &s.dataMemSize)
 	stateSinkObject.Save(19, &s.lost)
+	stateSinkObject.Save(20, &s.inWriteList)
 }
 
 func (s *segment) afterLoad(context.Context) {}
@@ -1003,6 +1005,7 @@ func (s *segment) StateLoad(ctx context.Context, stateSourceObject state.Source)
 	stateSourceObject.Load(17, &s.acked)
 	stateSourceObject.Load(18, &s.dataMemSize)
 	stateSourceObject.Load(19, &s.lost)
+	stateSourceObject.Load(20, &s.inWriteList)
 	stateSourceObject.LoadValue(12, new([]byte), func(y any) { s.loadOptions(ctx, y.([]byte)) })
 }
 
@@ -1120,7 +1123,6 @@ func (wl *protectedWriteList) StateTypeName() string {
 func (wl *protectedWriteList) StateFields() []string {
 	return []string{
 		"writeList",
-		"set",
 	}
 }
 
@@ -1130,7 +1132,6 @@ func (wl *protectedWriteList) beforeSave() {}
 func (wl *protectedWriteList) StateSave(stateSinkObject state.Sink) {
 	wl.beforeSave()
 	stateSinkObject.Save(0, &wl.writeList)
-	stateSinkObject.Save(1, &wl.set)
 }
 
 func (wl *protectedWriteList) afterLoad(context.Context) {}
@@ -1138,7 +1139,6 @@ func (wl *protectedWriteList) afterLoad(context.Context) {}
 // +checklocksignore
 func (wl *protectedWriteList) StateLoad(ctx context.Context, stateSourceObject state.Source) {
 	stateSourceObject.Load(0, &wl.writeList)
-	stateSourceObject.Load(1, &wl.set)
 }
 
 func (r *rtt) StateTypeName() string {
