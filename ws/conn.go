@@ -283,9 +283,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 // leaving a deadline in the past that the next bind clears.
 type ctxWatch struct {
 	bound atomic.Bool
-	// cur is the bound context's Done channel and deadline, nil when
-	// none is bound: a call with the context bound already returns
-	// without taking mu.
+	// cur is the bound context's Done channel and deadline (and the
+	// context itself, when it is a pointer), nil when none is bound: a
+	// call with the context bound already returns without taking mu.
 	cur      atomic.Pointer[boundCtx]
 	mu       sync.Mutex
 	done     <-chan struct{}

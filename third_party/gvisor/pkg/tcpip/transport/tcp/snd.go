@@ -200,11 +200,11 @@ type sender struct {
 //
 // TODO(b/339664055): Revert once bug is fixed.
 //
-// +stateify savable
-//
 // glassnet patch 13: membership is a flag on the segment (inWriteList)
 // instead of a map from every queued segment, which cost a map insert, a
 // lookup and a delete per segment sent; the checks are the same.
+//
+// +stateify savable
 type protectedWriteList struct {
 	writeList segmentList
 }
