@@ -1,9 +1,12 @@
 package netstack
 
 import (
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 func TestPausableClock(t *testing.T) {
@@ -55,5 +58,38 @@ func TestPausableClock(t *testing.T) {
 	}
 	if got := time.Since(c.Now()); got > time.Hour || got < -time.Hour {
 		t.Fatalf("clock starts %v away from the wall clock", got)
+	}
+}
+
+// TestMonotonicTimeArithmetic checks tcpip.MonotonicTime's Add and Sub,
+// which third_party/gvisor patch 14 computes in integers, against the
+// time.Time round trip upstream used, at the edges of int64 where that
+// round trip saturates.
+func TestMonotonicTimeArithmetic(t *testing.T) {
+	t.Parallel()
+	// Upstream's definitions.
+	refAdd := func(ns int64, d time.Duration) int64 {
+		return time.Unix(0, ns).Add(d).Sub(time.Unix(0, 0)).Nanoseconds()
+	}
+	refSub := func(a, b int64) time.Duration { return time.Unix(0, a).Sub(time.Unix(0, b)) }
+	vals := []int64{0, 1, -1, 999_999_999, 1e9, -1e9, 40e6, 1 << 40, -(1 << 40),
+		math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 - 1e9, math.MinInt64, math.MinInt64 + 1, math.MinInt64 + 1e9,
+		math.MaxInt64 / 2, math.MinInt64 / 2}
+	at := func(ns int64) tcpip.MonotonicTime { return tcpip.MonotonicTime{}.Add(time.Duration(ns)) }
+	for _, a := range vals {
+		if got := at(a).Sub(tcpip.MonotonicTime{}); int64(got) != a {
+			t.Fatalf("MonotonicTime at %d reads back %d", a, got)
+		}
+		for _, b := range vals {
+			if got, want := at(a).Add(time.Duration(b)).Sub(tcpip.MonotonicTime{}), refAdd(a, time.Duration(b)); int64(got) != want {
+				t.Errorf("%d + %d = %d, want %d", a, b, got, want)
+			}
+			if got, want := at(a).Sub(at(b)), refSub(a, b); got != want {
+				t.Errorf("%d - %d = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+	if inf := tcpip.MonotonicTimeInfinite(); inf.Add(time.Second) != inf || !at(0).Before(inf.Add(-time.Hour)) {
+		t.Errorf("the infinite time moved: %v", inf.Add(time.Second))
 	}
 }

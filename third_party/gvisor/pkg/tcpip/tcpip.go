@@ -111,17 +111,34 @@ func (mt MonotonicTime) After(u MonotonicTime) bool {
 }
 
 // Add returns the monotonic clock reading mt+d.
+//
+// glassnet patch 14: Add and Sub compute in integers what upstream computed
+// through time.Time (time.Unix(0, ns).Add(d).Sub(time.Unix(0, 0))): the
+// exact result, or the largest (smallest) int64 when it does not fit, as
+// Time.Sub saturates. TCP reads the clock several times per segment.
 func (mt MonotonicTime) Add(d time.Duration) MonotonicTime {
-	return MonotonicTime{
-		nanoseconds: time.Unix(0, mt.nanoseconds).Add(d).Sub(time.Unix(0, 0)).Nanoseconds(),
+	sum := mt.nanoseconds + int64(d)
+	switch {
+	case d > 0 && sum < mt.nanoseconds:
+		sum = math.MaxInt64
+	case d < 0 && sum > mt.nanoseconds:
+		sum = math.MinInt64
 	}
+	return MonotonicTime{nanoseconds: sum}
 }
 
 // Sub returns the duration mt-u. If the result exceeds the maximum (or minimum)
 // value that can be stored in a Duration, the maximum (or minimum) duration
 // will be returned. To compute t-d for a duration d, use t.Add(-d).
 func (mt MonotonicTime) Sub(u MonotonicTime) time.Duration {
-	return time.Unix(0, mt.nanoseconds).Sub(time.Unix(0, u.nanoseconds))
+	d := mt.nanoseconds - u.nanoseconds
+	switch {
+	case u.nanoseconds < 0 && d < mt.nanoseconds:
+		d = math.MaxInt64
+	case u.nanoseconds > 0 && d > mt.nanoseconds:
+		d = math.MinInt64
+	}
+	return time.Duration(d)
 }
 
 // Milliseconds returns the time in milliseconds.
