@@ -311,8 +311,10 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	}
 	if view != nil {
 		// The page stays usable on the recorded run until interrupted.
-		view.End()
+		// The last event comes before End: a page (or a test) that sees
+		// the run ended has every event of it.
 		say("the browser view stays open; interrupt to end")
+		view.End()
 		<-ctx.Done()
 	}
 	return nil
