@@ -497,7 +497,20 @@ func (s *Subnet) IsBroadcast(address Address) bool {
 	// made, then there do not exist any host addresses in a /32 subnet. RFC
 	// 4632 Section 3.1 also vaguely implies this interpretation by referring
 	// to addresses in /32 subnets as "host routes."
-	return s.Prefix() <= 30 && s.Broadcast() == address
+	//
+	// glassnet patch 15: the address is compared with the broadcast address
+	// byte by byte first, and the prefix counted only when they match;
+	// upstream built the broadcast Address and counted the prefix for every
+	// packet IPv4 received.
+	if s.address.Len() != ipv4AddressSize {
+		return false
+	}
+	for i := range ipv4AddressSize {
+		if address.addr[i] != s.address.addr[i]|^s.mask.mask[i] {
+			return false
+		}
+	}
+	return s.Prefix() <= 30
 }
 
 // Equal returns true if this Subnet is equal to the given Subnet.

@@ -1281,7 +1281,9 @@ func (e *endpoint) handleValidatedPacket(h header.IPv4, pkt *stack.PacketBuffer,
 	// locally. Otherwise, if forwarding is enabled, it should be forwarded.
 	if addressEndpoint := e.AcquireAssignedAddress(dstAddr, e.nic.Promiscuous(), stack.CanBePrimaryEndpoint, true /* readOnly */); addressEndpoint != nil {
 		pkt.NetworkPacketInfo.LocalAddressTemporary = addressEndpoint.Temporary()
-		subnet := addressEndpoint.AddressWithPrefix().Subnet()
+		// The address's subnet as it was made once, not again for every
+		// packet (glassnet patch 15).
+		subnet := addressEndpoint.Subnet()
 		pkt.NetworkPacketInfo.LocalAddressBroadcast = subnet.IsBroadcast(dstAddr) || dstAddr == header.IPv4Broadcast
 		e.deliverPacketLocally(h, pkt, inNICName)
 	} else if e.Forwarding() {
