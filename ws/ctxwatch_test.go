@@ -36,15 +36,7 @@ func TestBoundContextReused(t *testing.T) {
 			t.Errorf("%v allocations per round trip with one bound context", allocs)
 		}
 	}
-	got := make(chan error, 1)
-	go func() {
-		_, _, err := srv.ReadMessageInto(ctx, buf)
-		got <- err
-	}()
-	cancel()
-	if err := <-got; !errors.Is(err, context.Canceled) {
-		t.Fatalf("read after cancel: %v, want context.Canceled", err)
-	}
+	cancelEndsRead(t, srv, ctx, cancel, buf)
 	ctx2 := testContext(t)
 	if err := cli.WriteMessage(ctx2, MessageText, []byte("again")); err != nil {
 		t.Fatal(err)
@@ -78,9 +70,16 @@ func TestBoundContextOfIncomparableType(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	cancelEndsRead(t, srv, ctx, cancel, buf)
+}
+
+// cancelEndsRead starts a read on c with ctx, cancels ctx, and checks that
+// the read ends with context.Canceled.
+func cancelEndsRead(t *testing.T, c *Conn, ctx context.Context, cancel context.CancelFunc, buf []byte) {
+	t.Helper()
 	got := make(chan error, 1)
 	go func() {
-		_, _, err := srv.ReadMessageInto(ctx, buf)
+		_, _, err := c.ReadMessageInto(ctx, buf)
 		got <- err
 	}()
 	cancel()
