@@ -84,7 +84,7 @@ func run(args []string, out io.Writer) error {
 	var c config
 	fs.BoolVar(&c.short, "short", false, "a quick run (fewer rounds, shorter measurements) for CI")
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per measurement; the table shows medians (0: 5, or 3 with -short)")
-	fs.StringVar(&c.only, "only", "tcp,ws,allocs,idle,many,scale", "sections to run, comma-separated: tcp, ws, allocs, idle, many, scale, stalls; tun (the TUN rows of tcp alone)")
+	fs.StringVar(&c.only, "only", "tcp,serve,ws,allocs,idle,many,scale", "sections to run, comma-separated: tcp, serve, ws, allocs, idle, many, scale, stalls; tun (the TUN rows of tcp alone)")
 	tunMTUs := fs.String("tun-mtus", "1500,9000", "MTUs of the TUN rows, comma-separated")
 	fs.IntVar(&c.tunQueues, "tun-queues", 1, "queues of the TUN (IFF_MULTI_QUEUE when more than 1; offloads needed), one glassnet reader each")
 	fs.StringVar(&c.tunCC, "tun-cc", "", "congestion control of the kernel's TCP sockets in the TUN rows, clients and loopback servers alike (cubic, reno, bbr; empty: the host's net.ipv4.tcp_congestion_control)")
@@ -121,7 +121,7 @@ func run(args []string, out io.Writer) error {
 	sections := strings.Split(c.only, ",")
 	for _, name := range sections {
 		if !slices.ContainsFunc(sectionList, func(sec section) bool { return sec.name == name }) {
-			return fmt.Errorf("-only: no section %q (there are tcp, tun, ws, allocs, idle, many, scale, stalls)", name)
+			return fmt.Errorf("-only: no section %q (there are tcp, tun, serve, ws, allocs, idle, many, scale, stalls)", name)
 		}
 	}
 	start := time.Now()
@@ -149,7 +149,7 @@ type section struct {
 
 // sectionList is every section, in the order a run prints them.
 var sectionList = []section{
-	{"tcp", tcpSection}, {"tun", tunSection}, {"ws", wsSection}, {"allocs", allocSection}, {"idle", idleSection},
+	{"tcp", tcpSection}, {"tun", tunSection}, {"serve", serveSection}, {"ws", wsSection}, {"allocs", allocSection}, {"idle", idleSection},
 	{"many", manySection}, {"scale", scaleSection}, {"stalls", stallSection},
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,6 +48,7 @@ const (
 var nsSections = map[string]func(params []byte) (any, error){
 	"many":  manyChild,
 	"scale": scaleChild,
+	"serve": serveChild,
 }
 
 // childMain runs this process as a namespace child or a server process
@@ -207,7 +209,9 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 	)
 	switch s.Net {
 	case "kernel":
-		kl, err := net.Listen("tcp", "127.0.0.1:0")
+		kernelCC = os.Getenv(envTCPCC) // the serve section's -tun-cc
+		lc := net.ListenConfig{Control: setKernelCC}
+		kl, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
@@ -253,6 +257,12 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 		defer serveHTTP(l, gorillaHandler)()
 	case "tcp-echo":
 		go serveTCP(l, true)
+	case "tcp-discard":
+		go serveTCP(l, false)
+	case "copy-echo":
+		go serveCopy(l, true)
+	case "copy-discard":
+		go serveCopy(l, false)
 	default:
 		return fmt.Errorf("unknown server %q", s.App)
 	}

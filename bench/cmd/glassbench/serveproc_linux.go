@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The serve section's TUN and addresses, inside the child's namespace.
+const (
+	serveTUN   = "gbs0"
+	serveAddr  = "10.205.0.2/24"
+	serveStack = "10.205.0.2"
+)
+
+// serveChild is the serve section's namespace child: it starts glassnet
+// serve and the kernel's servers, each a process of its own, and runs the
+// transfers.
+func serveChild(params []byte) (any, error) {
+	var p serveParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, err
+	}
+	if err := nsSetup(); err != nil {
+		return nil, err
+	}
+	// The client's sockets and the kernel servers' listeners (which their
+	// connections take it from) get -tun-cc, as in the TUN rows: a
+	// namespace's default can be set only to the host's allowed list.
+	kernelCC = p.CC
+	os.Setenv(envTCPCC, p.CC)
+	sv, err := startServe(p.Binary)
+	if err != nil {
+		return nil, err
+	}
+	defer sv.stop()
+
+	type target struct {
+		row           int
+		echo, discard string // host:port
+		cpu           func() (time.Duration, error)
+	}
+	targets := []target{{0, serveStack + ":7", serveStack + ":9", sv.cpu}}
+	for i, apps := range [][2]string{{"tcp-echo", "tcp-discard"}, {"copy-echo", "copy-discard"}} {
+		var procs [2]*serverProc
+		for j, app := range apps {
+			sp, err := startServer(serverSpec{"kernel", app})
+			if err != nil {
+				return nil, err
+			}
+			defer sp.stop()
+			procs[j] = sp
+		}
+		targets = append(targets, target{i + 1, procs[0].addr, procs[1].addr, func() (time.Duration, error) {
+			a, err := procs[0].cpu()
+			if err != nil {
+				return 0, err
+			}
+			b, err := procs[1].cpu()
+			return a + b, err
+		}})
+	}
+	rows := make([]serveRow, len(serveRows))
+	for i := range rows {
+		rows[i].Name = serveRows[i]
+	}
+	d := net.Dialer{Control: setKernelCC}
+	for range p.Rounds {
+		for _, echo := range []bool{true, false} {
+			for _, t := range targets {
+				addr := t.discard
+				if echo {
+					addr = t.echo
+				}
+				before, err := t.cpu()
+				if err != nil {
+					return nil, err
+				}
+				v, err := bulkToEOF(func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, p.Total, echo)
+				after, cerr := t.cpu()
+				if cerr != nil {
+					return nil, cerr
+				}
+				r := &rows[t.row]
+				if err != nil {
+					r.Failed++
+					if r.FirstErr == "" {
+						r.FirstErr = err.Error()
+					}
+					continue
+				}
+				if echo {
+					r.Echo, r.EchoCPU, r.EchoN = append(r.Echo, v), r.EchoCPU+after-before, r.EchoN+p.Total
+				} else {
+					r.Discard, r.DiscCPU, r.DiscN = append(r.Discard, v), r.DiscCPU+after-before, r.DiscN+p.Total
+				}
+			}
+		}
+	}
+	return rows, nil
+}
+
+// bulkToEOF is bulk for a server that says nothing back: the client
+// writes total bytes and half-closes, and the transfer ends when it has
+// read the echo (echo) or the server's FIN (discard; any bytes before it
+// are read and ignored). It returns MB/s.
+func bulkToEOF(dial func(ctx context.Context) (net.Conn, error), total int64, echo bool) (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
+	defer cancel()
+	c, err := dial(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(bulkTimeout))
+	start := time.Now()
+	werr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		for left := total; left > 0; {
+			n := min(left, int64(len(buf)))
+			if _, err := c.Write(buf[:n]); err != nil {
+				werr <- err
+				return
+			}
+			left -= n
+		}
+		werr <- c.(*net.TCPConn).CloseWrite()
+	}()
+	// The wrapper hides io.Discard's ReadFrom (8 KiB reads).
+	n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, c, make([]byte, 256<<10))
+	el := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if err := <-werr; err != nil {
+		return 0, err
+	}
+	if echo && n != total {
+		return 0, fmt.Errorf("echo: got %d of %d bytes", n, total)
+	}
+	return float64(total) / el.Seconds() / 1e6, nil
+}
+
+// serveProc is a running glassnet serve.
+type serveProc struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startServe starts bin serve on a TUN in this namespace and waits for
+// its ready line.
+func startServe(bin string) (*serveProc, error) {
+	cmd := exec.Command(bin, "serve", "--tun", serveTUN, "--addr", serveAddr)
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &serveProc{cmd: cmd, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		var first string
+		for sc.Scan() {
+			line := sc.Text()
+			if first == "" {
+				first = line
+				ready <- line
+			}
+		}
+		if first == "" {
+			close(ready)
+		}
+		s.done <- cmd.Wait()
+	}()
+	select {
+	case line, ok := <-ready:
+		if ok && strings.HasPrefix(line, "glassnet: serving ") {
+			return s, nil
+		}
+		s.stop()
+		return nil, fmt.Errorf("glassnet serve: first line %q, want \"glassnet: serving ...\"", line)
+	case <-time.After(30 * time.Second):
+		s.stop()
+		return nil, errors.New("glassnet serve: not ready after 30s")
+	}
+}
+
+// cpu is the serve process's CPU time so far, user and system.
+func (s *serveProc) cpu() (time.Duration, error) { return procCPU(s.cmd.Process.Pid) }
+
+// stop ends serve with SIGTERM, as a user does, and kills it if it has
+// not exited after 10 s.
+func (s *serveProc) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// procCPU is process pid's CPU time, user and system, from
+// /proc/PID/stat (in clock ticks of 10 ms).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name, which is in parentheses and
+	// may hold spaces: utime and stime are the 12th and 13th.
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(u+s) * 10 * time.Millisecond, nil
+}
