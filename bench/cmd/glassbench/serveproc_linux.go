@@ -110,46 +110,18 @@ func serveChild(params []byte) (any, error) {
 	return rows, nil
 }
 
-// bulkToEOF is bulk for a server that says nothing back: the client
-// writes total bytes and half-closes, and the transfer ends when it has
-// read the echo (echo) or the server's FIN (discard; any bytes before it
-// are read and ignored). It returns MB/s.
+// bulkToEOF is bulk for a server that says nothing back: the transfer
+// ends when the client has read the echo (echo) or the server's FIN
+// (discard; any bytes before it are read and ignored). It returns MB/s.
 func bulkToEOF(dial func(ctx context.Context) (net.Conn, error), total int64, echo bool) (float64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
-	defer cancel()
-	c, err := dial(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(bulkTimeout))
-	start := time.Now()
-	werr := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 64<<10)
-		for left := total; left > 0; {
-			n := min(left, int64(len(buf)))
-			if _, err := c.Write(buf[:n]); err != nil {
-				werr <- err
-				return
-			}
-			left -= n
+	v, err := bulkWith(dial, total, func(c net.Conn) error {
+		if echo {
+			return readEcho(c, total)
 		}
-		werr <- c.(*net.TCPConn).CloseWrite()
-	}()
-	// The wrapper hides io.Discard's ReadFrom (8 KiB reads).
-	n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, c, make([]byte, 256<<10))
-	el := time.Since(start)
-	if err != nil {
-		return 0, err
-	}
-	if err := <-werr; err != nil {
-		return 0, err
-	}
-	if echo && n != total {
-		return 0, fmt.Errorf("echo: got %d of %d bytes", n, total)
-	}
-	return float64(total) / el.Seconds() / 1e6, nil
+		_, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, c, make([]byte, 256<<10))
+		return err
+	})
+	return v / 1e6, err
 }
 
 // serveProc is a running glassnet serve.

@@ -94,6 +94,25 @@ type closeWriter interface{ CloseWrite() error }
 // second: to discard (the server confirms the count) or through echo (every
 // byte comes back).
 func bulk(dial func(ctx context.Context) (net.Conn, error), total int64, echo bool) (float64, error) {
+	return bulkWith(dial, total, func(c net.Conn) error {
+		if echo {
+			return readEcho(c, total)
+		}
+		var b [8]byte
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return fmt.Errorf("discard count: %w", err)
+		}
+		if n := int64(binary.BigEndian.Uint64(b[:])); n != total {
+			return fmt.Errorf("discard: server read %d of %d bytes", n, total)
+		}
+		return nil
+	})
+}
+
+// bulkWith dials, writes total bytes in 64 KiB writes and half-closes
+// while read reads the server's side, and returns bytes per second from
+// the dial's end to read's.
+func bulkWith(dial func(ctx context.Context) (net.Conn, error), total int64, read func(net.Conn) error) (float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
 	defer cancel()
 	c, err := dial(ctx)
@@ -121,31 +140,28 @@ func bulk(dial func(ctx context.Context) (net.Conn, error), total int64, echo bo
 		}
 		werr <- cw.CloseWrite()
 	}()
-	if echo {
-		rbuf := make([]byte, 256<<10)
-		// The wrapper hides io.Discard's ReadFrom, which would read
-		// through 8 KiB buffers of its own instead of rbuf.
-		n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, io.LimitReader(c, total), rbuf)
-		if err != nil {
-			return 0, err
-		}
-		if n != total {
-			return 0, fmt.Errorf("echo: got %d of %d bytes", n, total)
-		}
-	} else {
-		var b [8]byte
-		if _, err := io.ReadFull(c, b[:]); err != nil {
-			return 0, fmt.Errorf("discard count: %w", err)
-		}
-		if n := int64(binary.BigEndian.Uint64(b[:])); n != total {
-			return 0, fmt.Errorf("discard: server read %d of %d bytes", n, total)
-		}
+	if err := read(c); err != nil {
+		return 0, err
 	}
 	el := time.Since(start)
 	if err := <-werr; err != nil {
 		return 0, err
 	}
 	return float64(total) / el.Seconds(), nil
+}
+
+// readEcho reads total bytes of echo from c.
+func readEcho(c net.Conn, total int64) error {
+	// The wrapper hides io.Discard's ReadFrom, which would read
+	// through 8 KiB buffers of its own instead of rbuf.
+	n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, io.LimitReader(c, total), make([]byte, 256<<10))
+	if err != nil {
+		return err
+	}
+	if n != total {
+		return fmt.Errorf("echo: got %d of %d bytes", n, total)
+	}
+	return nil
 }
 
 // tcpTarget is one place the bulk test can run: a dialer to echo and one to
