@@ -39,6 +39,10 @@ type serveRow struct {
 	Echo, Discard    []float64
 	EchoCPU, DiscCPU time.Duration
 	EchoN, DiscN     int64 // bytes moved in the measured transfers
+	// EchoSys and DiscSys are the server's system calls and context
+	// switches over them; SysErr says why they were not counted.
+	EchoSys, DiscSys perfCounts
+	SysErr           string
 	Failed           int
 	FirstErr         string
 }
@@ -101,7 +105,7 @@ func printServe(out io.Writer, p serveParams, rows []serveRow) error {
 	}
 	e, d := median(rows[0].Echo), median(rows[0].Discard)
 	w := table(out)
-	fmt.Fprintln(w, "server\techo MB/s\tserve x\tdiscard MB/s\tserve x\tserver CPU s/GB echo\tdiscard\tfailed\t")
+	fmt.Fprintln(w, "server\techo MB/s\tserve x\tdiscard MB/s\tserve x\tserver CPU s/GB echo\tdiscard\tserver syscalls/MB echo\tdiscard\tctx sw/MB echo\tdiscard\tfailed\t")
 	var notes []string
 	for _, r := range rows {
 		re, rd := median(r.Echo), median(r.Discard)
@@ -109,8 +113,13 @@ func printServe(out io.Writer, p serveParams, rows []serveRow) error {
 		if r.Name != rows[0].Name {
 			xe, xd = ratio(e, re), ratio(d, rd)
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%d\t\n", r.Name, re, xe, rd, xd,
-			gbCPU(r.EchoCPU, r.EchoN), gbCPU(r.DiscCPU, r.DiscN), r.Failed)
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", r.Name, re, xe, rd, xd,
+			gbCPU(r.EchoCPU, r.EchoN), gbCPU(r.DiscCPU, r.DiscN),
+			mbCount(r.EchoSys.Syscalls, r.EchoN, r.SysErr), mbCount(r.DiscSys.Syscalls, r.DiscN, r.SysErr),
+			mbCount(r.EchoSys.CtxSwitches, r.EchoN, r.SysErr), mbCount(r.DiscSys.CtxSwitches, r.DiscN, r.SysErr), r.Failed)
+		if r.SysErr != "" && r.Name == rows[0].Name {
+			notes = append(notes, "system calls not counted: "+r.SysErr)
+		}
 		if r.FirstErr != "" {
 			notes = append(notes, r.Name+": first failure: "+r.FirstErr)
 		}
@@ -129,9 +138,19 @@ func printServe(out io.Writer, p serveParams, rows []serveRow) error {
 	fmt.Fprintln(out, " serve's echo is io.Copy(conn, conn) and its discard io.Copy(io.Discard, conn) over glassnet's sockets; between two kernel")
 	fmt.Fprintln(out, " sockets io.Copy splices, and io.Discard reads 8 KiB at a time. A transfer ends when the client has its echo back,")
 	fmt.Fprintln(out, " or for discard when the server closes after the client's FIN. Server CPU is that process's user+system time")
-	fmt.Fprintln(out, " over its transfers; the kernel work a system call does is charged to the caller: serve's TUN writes run the client's")
-	fmt.Fprintln(out, " TCP input, and on loopback the client's writes run the kernel servers' input)")
+	fmt.Fprintln(out, " over its transfers, with its system calls and context switches (perf events) per MB the client sent; the kernel work")
+	fmt.Fprintln(out, " a system call does is charged to the caller: serve's TUN writes run the client's TCP input, and on loopback the client's")
+	fmt.Fprintln(out, " writes run the kernel servers' input)")
 	return nil
+}
+
+// mbCount is count per MB of n bytes; "-" when not counted (why is not
+// empty).
+func mbCount(count uint64, n int64, why string) string {
+	if why != "" || n <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(count)/(float64(n)/1e6))
 }
 
 // gbCPU is cpu per GB of n bytes, in seconds.

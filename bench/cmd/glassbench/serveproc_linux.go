@@ -49,8 +49,9 @@ func serveChild(params []byte) (any, error) {
 		row           int
 		echo, discard string // host:port
 		cpu           func() (time.Duration, error)
+		pids          []int // the server's processes, whose system calls are counted
 	}
-	targets := []target{{0, serveStack + ":7", serveStack + ":9", sv.cpu}}
+	targets := []target{{0, serveStack + ":7", serveStack + ":9", sv.cpu, []int{sv.cmd.Process.Pid}}}
 	for i, apps := range [][2]string{{"tcp-echo", "tcp-discard"}, {"copy-echo", "copy-discard"}} {
 		var procs [2]*serverProc
 		for j, app := range apps {
@@ -68,16 +69,45 @@ func serveChild(params []byte) (any, error) {
 			}
 			b, err := procs[1].cpu()
 			return a + b, err
-		}})
+		}, []int{procs[0].pid(), procs[1].pid()}})
+	}
+	// System calls and context switches, counted when perf events can be
+	// opened; the row says why not otherwise.
+	counters := make([][]*perfSet, len(targets))
+	var sysErr string
+	for i, t := range targets {
+		for _, pid := range t.pids {
+			ps, err := openPerf(pid)
+			if err != nil {
+				sysErr = err.Error()
+				break
+			}
+			defer ps.Close()
+			counters[i] = append(counters[i], ps)
+		}
+	}
+	count := func(i int) (perfCounts, bool) {
+		var sum perfCounts
+		if sysErr != "" {
+			return sum, false
+		}
+		for _, ps := range counters[i] {
+			c, err := ps.Read()
+			if err != nil {
+				return sum, false
+			}
+			sum = addCounts(sum, c)
+		}
+		return sum, true
 	}
 	rows := make([]serveRow, len(serveRows))
 	for i := range rows {
-		rows[i].Name = serveRows[i]
+		rows[i].Name, rows[i].SysErr = serveRows[i], sysErr
 	}
 	d := net.Dialer{Control: setKernelCC}
 	for range p.Rounds {
 		for _, echo := range []bool{true, false} {
-			for _, t := range targets {
+			for ti, t := range targets {
 				addr := t.discard
 				if echo {
 					addr = t.echo
@@ -86,11 +116,13 @@ func serveChild(params []byte) (any, error) {
 				if err != nil {
 					return nil, err
 				}
+				sys0, counted := count(ti)
 				v, err := bulkToEOF(func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, p.Total, echo)
 				after, cerr := t.cpu()
 				if cerr != nil {
 					return nil, cerr
 				}
+				sys1, counted1 := count(ti)
 				r := &rows[t.row]
 				if err != nil {
 					r.Failed++
@@ -99,10 +131,16 @@ func serveChild(params []byte) (any, error) {
 					}
 					continue
 				}
+				var d perfCounts
+				if counted && counted1 {
+					d = sys1.Sub(sys0)
+				}
 				if echo {
 					r.Echo, r.EchoCPU, r.EchoN = append(r.Echo, v), r.EchoCPU+after-before, r.EchoN+p.Total
+					r.EchoSys = addCounts(r.EchoSys, d)
 				} else {
 					r.Discard, r.DiscCPU, r.DiscN = append(r.Discard, v), r.DiscCPU+after-before, r.DiscN+p.Total
+					r.DiscSys = addCounts(r.DiscSys, d)
 				}
 			}
 		}

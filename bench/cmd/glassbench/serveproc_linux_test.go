@@ -39,6 +39,16 @@ func TestServeChild(t *testing.T) {
 			}
 		}
 	}
+	// Each server's own system calls: serve reads and writes the TUN for
+	// every packet, 64 KiB at the most, both ways for echo.
+	for _, r := range rows {
+		if r.SysErr != "" {
+			t.Fatalf("%s: system calls not counted: %s", r.Name, r.SysErr)
+		}
+	}
+	if perMB := float64(rows[0].EchoSys.Syscalls) / (float64(rows[0].EchoN) / 1e6); perMB < 2*15 {
+		t.Errorf("serve made %.1f system calls per MB of echo; want at least 30 (a TUN read and a write per 64 KiB)", perMB)
+	}
 	// serve's echo moves every byte through its own process, twice: 64 MiB
 	// take tens of milliseconds, several of /proc's 10 ms ticks.
 	if rows[0].EchoCPU <= 0 {
