@@ -191,6 +191,9 @@ func TestTCPCountersProbesAndQueueDrops(t *testing.T) {
 	if s := p.next(); len(s.Payload()) == 0 || s.SequenceNumber()+uint32(len(s.Payload())) != end {
 		t.Fatalf("want the probe's copy of the last segment, got %d bytes at %d", len(s.Payload()), s.SequenceNumber())
 	}
+	// The probe counts once it has been written, which the peer can see
+	// first.
+	waitFor(t, "the probe counted", func() bool { return tcpStats.TailLossProbes.Value() >= 1 })
 	if n := tcpStats.TailLossProbes.Value(); n != 1 {
 		t.Errorf("TailLossProbes = %d after one probe, want 1", n)
 	}
