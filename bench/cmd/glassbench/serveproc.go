@@ -29,7 +29,7 @@ type serveParams struct {
 	Binary string // the glassnet executable
 	Rounds int    // transfers per row and kind
 	Total  int64  // bytes per transfer
-	CC     string // the namespace's congestion control ("" the host's)
+	CC     string // -tun-cc: the client's and the kernel servers' sockets' ("" the host's default)
 }
 
 // serveRow is one server's transfers: rates in MB/s, and the server

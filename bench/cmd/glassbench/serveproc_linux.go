@@ -35,8 +35,9 @@ func serveChild(params []byte) (any, error) {
 		return nil, err
 	}
 	// The client's sockets and the kernel servers' listeners (which their
-	// connections take it from) get -tun-cc, as in the TUN rows: a
-	// namespace's default can be set only to the host's allowed list.
+	// connections take it from) get -tun-cc, as in the TUN rows; the
+	// namespace's default could be set only to one of the host's allowed
+	// algorithms.
 	kernelCC = p.CC
 	os.Setenv(envTCPCC, p.CC)
 	sv, err := startServe(p.Binary)
@@ -131,16 +132,16 @@ func serveChild(params []byte) (any, error) {
 					}
 					continue
 				}
-				var d perfCounts
+				var sys perfCounts
 				if counted && counted1 {
-					d = sys1.Sub(sys0)
+					sys = sys1.Sub(sys0)
 				}
 				if echo {
 					r.Echo, r.EchoCPU, r.EchoN = append(r.Echo, v), r.EchoCPU+after-before, r.EchoN+p.Total
-					r.EchoSys = addCounts(r.EchoSys, d)
+					r.EchoSys = addCounts(r.EchoSys, sys)
 				} else {
 					r.Discard, r.DiscCPU, r.DiscN = append(r.Discard, v), r.DiscCPU+after-before, r.DiscN+p.Total
-					r.DiscSys = addCounts(r.DiscSys, d)
+					r.DiscSys = addCounts(r.DiscSys, sys)
 				}
 			}
 		}
