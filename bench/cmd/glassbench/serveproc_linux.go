@@ -205,10 +205,13 @@ func startServe(bin string) (*serveProc, error) {
 			return s, nil
 		}
 		s.stop()
-		return nil, fmt.Errorf("glassnet serve: first line %q, want \"glassnet: serving ...\"", line)
+		if !ok {
+			return nil, fmt.Errorf("%s serve exited before it was ready (its error is above)", bin)
+		}
+		return nil, fmt.Errorf("%s serve: first line %q, want \"glassnet: serving ...\"", bin, line)
 	case <-time.After(30 * time.Second):
 		s.stop()
-		return nil, errors.New("glassnet serve: not ready after 30s")
+		return nil, fmt.Errorf("%s serve: no ready line after 30 s", bin)
 	}
 }
 
@@ -237,9 +240,12 @@ func procCPU(pid int) (time.Duration, error) {
 	// The fields after the command name, which is in parentheses and
 	// may hold spaces: utime and stime are the 12th and 13th.
 	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name in %q", pid, b)
+	}
 	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields after the command name, want at least 13", pid, len(f))
 	}
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	s, err2 := strconv.ParseInt(f[12], 10, 64)

@@ -14,6 +14,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -70,6 +71,9 @@ func timehist(file string, args ...string) ([]byte, error) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	if errors.Is(err, exec.ErrNotFound) {
+		return nil, errors.New("no perf command (Debian: apt-get install linux-perf)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("perf sched timehist %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
