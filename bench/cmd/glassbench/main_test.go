@@ -37,7 +37,7 @@ func TestRunShort(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
-		"kernel loopback", "stalls", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet",
+		"kernel loopback", "stalls", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet", "kernel -> TUN -> relay -> TUN -> kernel",
 		"glassnet / best peer", "syscalls/msg", "allocs", "KB/conn", "glassnet/userspace",
 		"== Many connections", "== Scale",
 	} {

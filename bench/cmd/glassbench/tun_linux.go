@@ -44,8 +44,8 @@ func runTUN(mtus []int, queues, rounds int, total int64, cc string) ([]tunResult
 }
 
 // envTUNRows, when set, names the TUN rows to run, comma-separated
-// ("IPv4,IPv6"; "io.Copy servers" for the row "IPv4, io.Copy servers"),
-// for profiles of one kind of transfer.
+// ("IPv4,IPv6"; "io.Copy servers" for the row "IPv4, io.Copy servers";
+// "relay" for the relay's), for profiles of one kind of transfer.
 const envTUNRows = "GLASSBENCH_TUN_ROWS"
 
 // tunKind is one row of the TUN table while it is measured.
@@ -53,6 +53,7 @@ type tunKind struct {
 	row           tunRow
 	echo, discard func(ctx context.Context) (net.Conn, error)
 	kernel        *tcpTarget
+	path          string // the profile label of the row's transfers: tun, or relay
 }
 
 // envTUNKind, when set to "echo" or "discard", runs only that kind of
@@ -281,15 +282,31 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 		return dialers[netip.AddrPortFrom(a, port)]
 	}
 	kinds := []tunKind{
-		{tunRow{Name: "IPv4"}, at(a4, 7), at(a4, 9), kts.v4},
-		{tunRow{Name: "IPv6"}, at(a6, 7), at(a6, 9), kts.v6},
-		{tunRow{Name: "IPv4, io.Copy servers"}, at(a4, 17), at(a4, 19), kts.copy4},
+		{tunRow{Name: "IPv4"}, at(a4, 7), at(a4, 9), kts.v4, "tun"},
+		{tunRow{Name: "IPv6"}, at(a6, 7), at(a6, 9), kts.v6, "tun"},
+		{tunRow{Name: "IPv4, io.Copy servers"}, at(a4, 17), at(a4, 19), kts.copy4, "tun"},
 	}
+	var rl *relay
+	only := os.Getenv(envTUNRows)
 	if echoOnly {
 		kinds = kinds[:1]
+	} else if only == "" || tunRowChosen(only, "relay") {
+		// The relay's row: the same TUN settings, the kernel's TCP at
+		// both ends (relay_linux.go).
+		rl, err = startRelay(mtu, noOffload)
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		defer rl.close()
+		kinds = append(kinds, tunKind{tunRow{Name: "IPv4", Relay: true}, rl.target.echo, rl.target.discard, kts.v4, "relay"})
 	}
-	if only := os.Getenv(envTUNRows); only != "" {
-		kinds = slices.DeleteFunc(kinds, func(k tunKind) bool { return !tunRowChosen(only, k.row.Name) })
+	if only != "" {
+		kinds = slices.DeleteFunc(kinds, func(k tunKind) bool {
+			if k.row.Relay {
+				return !tunRowChosen(only, "relay")
+			}
+			return !tunRowChosen(only, k.row.Name)
+		})
 	}
 	// One transfer, with its cost per MB when perf counters are open.
 	measure := func(path, row string, dial func(ctx context.Context) (net.Conn, error), echo bool) (v float64, cost perMB, counted bool, err error) {
@@ -327,7 +344,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 				}
 			}
 		}
-		v, cost, ok, err := measure("tun", row.Name, k.echo, true)
+		v, cost, ok, err := measure(k.path, row.Name, k.echo, true)
 		row.Tally.add(err)
 		if err == nil {
 			row.Echo = append(row.Echo, v)
@@ -347,7 +364,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 				row.KernelDiscPerMB = append(row.KernelDiscPerMB, cost)
 			}
 		}
-		v, cost, ok, err = measure("tun", row.Name, k.discard, false)
+		v, cost, ok, err = measure(k.path, row.Name, k.discard, false)
 		row.Tally.add(err)
 		if err == nil {
 			row.Discard = append(row.Discard, v)
@@ -371,12 +388,25 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 	for _, k := range kinds {
 		r.Rows = append(r.Rows, k.row)
 		if t := k.row.Tally; t.Stalls+t.Errors > 0 {
+			if k.row.Relay {
+				fmt.Fprintf(os.Stderr, "glassbench: %s: %d of %d transfers stalled, %d failed, first: %s\n",
+					tunRowName(*r, k.row), t.Stalls, t.Transfers, t.Errors, t.First)
+				continue
+			}
 			fmt.Fprintf(os.Stderr, "glassbench: TUN MTU %d, offloads %s, %s: %d of %d transfers stalled, %d failed, first: %s; stack counters: %+v\n",
 				mtu, r.Offloads, k.row.Name, t.Stalls, t.Transfers, t.Errors, t.First, st.Stats())
 		}
 	}
 	if len(kfailed) > 0 {
 		return fmt.Errorf("%d kernel loopback transfers failed (%s)", len(kfailed), kfailed[0])
+	}
+	for _, k := range kinds {
+		// Every byte the relay's transfers sent went through it: were
+		// its server reachable another way (the second namespace not
+		// made), the row would measure that way instead.
+		if n := len(k.row.Echo) + len(k.row.Discard); k.row.Relay && rl.toServer.Load() < int64(n)*total {
+			return fmt.Errorf("relay: %d bytes relayed towards its server, fewer than the %d transfers of %d bytes sent", rl.toServer.Load(), n, total)
+		}
 	}
 	return nil
 }

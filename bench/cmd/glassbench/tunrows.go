@@ -25,6 +25,7 @@ type tunResult struct {
 // of server, so that the ratio compares runs made under the same load.
 type tunRow struct {
 	Name                             string // "IPv4", "IPv6", "IPv4, io.Copy servers"
+	Relay                            bool   // the relay's row (relay_linux.go): Echo and Discard are the relay's
 	Echo, Discard                    []float64
 	KernelEcho, KernelDiscard        []float64
 	Tally                            tally // the glassnet transfers (echo and discard)
@@ -54,7 +55,11 @@ func tunRowName(r tunResult, row tunRow) string {
 	if r.Queues > 1 {
 		q = fmt.Sprintf(", %d queues", r.Queues)
 	}
-	return fmt.Sprintf("kernel -> TUN -> glassnet, MTU %d%s, offloads %s, %s", r.MTU, q, r.Offloads, row.Name)
+	path := "kernel -> TUN -> glassnet"
+	if row.Relay {
+		path, q = "kernel -> TUN -> relay -> TUN -> kernel", ""
+	}
+	return fmt.Sprintf("%s, MTU %d%s, offloads %s, %s", path, r.MTU, q, r.Offloads, row.Name)
 }
 
 // tunSection prints the TUN rows: each kind of transfer through the TUN
@@ -110,6 +115,9 @@ func tunSection(out io.Writer, c config) error {
 	fmt.Fprintln(out, " Row io.Copy servers: each server is io.Copy(conn, conn) for echo and io.Copy(io.Discard, conn) for discard, as serve's are;")
 	fmt.Fprintln(out, " between two kernel sockets io.Copy splices (no copy through user memory), and over glassnet's sockets it moves gVisor's")
 	fmt.Fprintln(out, " buffers by reference (sockets.Conn WriteTo), so that row compares the two zero-copy paths.")
+	fmt.Fprintln(out, " Row TUN -> relay -> TUN: no glassnet. A relay copies each packet, with its offload metadata, from the TUN into a second")
+	fmt.Fprintln(out, " TUN in a namespace of its own, where the kernel's TCP runs the same 256 KiB loop: what the device costs the kernel's own")
+	fmt.Fprintln(out, " TCP here, under the same congestion control. Its packets cross two TUNs and glassnet's one; it bounds nothing.")
 	fmt.Fprintln(out, " syscalls/MB and ctx sw/MB: glassnet / kernel loopback, system calls and context switches of the whole measuring process")
 	fmt.Fprintln(out, " (the client and the server, and for the TUN the stack) per MB the client sent, from perf counters; - when not counted)")
 	return nil
