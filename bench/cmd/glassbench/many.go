@@ -56,6 +56,7 @@ var manyRows = []struct {
 	{"kernel -> veth -> AF_PACKET -> glassnet ws", serverSpec{"packet", "glassnet-ws"}},
 	{"gorilla, kernel loopback", serverSpec{"kernel", "gorilla-ws"}},
 	{"glassnet ws, kernel loopback", serverSpec{"kernel", "glassnet-ws"}},
+	{"kernel -> TUN -> relay -> TUN -> gorilla", serverSpec{"relay", "gorilla-ws"}},
 }
 
 // manyBaseline is the row the ratios are to.
@@ -129,7 +130,10 @@ func printMany(out io.Writer, p manyParams, rows []manyRow) error {
 	fmt.Fprintln(out, " client share is the client's part of the CPU the client and the server used together, client cores its CPU time per second")
 	fmt.Fprintln(out, " of the rounds (2 cores in all, shared with the server and the machine's other work). Kernel work is charged to whichever")
 	fmt.Fprintln(out, " process's system call did it: on loopback, the sender's write runs the receiver's TCP input too;")
-	fmt.Fprintln(out, " retransmits: TCP segments glassnet's stack / the kernel (the client's side, or both sides on loopback) sent again)")
+	fmt.Fprintln(out, " retransmits: TCP segments glassnet's stack / the kernel (the client's side, or both sides on loopback) sent again;")
+	fmt.Fprintln(out, " the relay row has no glassnet: one process copies each packet from the TUN into a second TUN in a namespace of its own,")
+	fmt.Fprintln(out, " where gorilla runs on the kernel's TCP; that process's CPU and system calls are the relay's and gorilla's, with the kernel")
+	fmt.Fprintln(out, " work of the server's TCP, which its TUN writes run)")
 
 	fmt.Fprintf(out, "\nsystem calls per message, by kind (server process alone; then the client)\n")
 	w = table(out)

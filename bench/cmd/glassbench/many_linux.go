@@ -108,6 +108,16 @@ func manyChild(params []byte) (any, error) {
 	}
 	rows := make([]manyRow, len(ts))
 	for i, t := range ts {
+		if manyRows[i].spec.Net == "relay" && t.srv != nil && t.row.Msgs > 0 {
+			// Every message went through the relay: were its server
+			// reachable another way, the row would measure that way.
+			n, err := t.srv.relayed()
+			if err != nil {
+				t.row.Note = err.Error()
+			} else if want := t.row.Msgs * int64(p.Size); n < want {
+				t.row.Note = fmt.Sprintf("the relay carried %d bytes towards its server, fewer than the %d messages of %d bytes echoed", n, t.row.Msgs, p.Size)
+			}
+		}
 		rows[i] = t.row
 	}
 	return rows, nil

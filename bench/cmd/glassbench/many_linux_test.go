@@ -248,8 +248,8 @@ func TestScaleChild(t *testing.T) {
 	p := scaleParams{Total: 1 << 20, ConnCounts: []int{1, 5}, Rounds: 2, ConnDur: 30 * time.Millisecond, ConnWorkers: 2}
 	var res scaleResult
 	requireNS(t, runNSChild("scale", p, &res))
-	if len(res.Bulk) != 4 || len(res.Connect) != 3 {
-		t.Fatalf("%d bulk rows, %d connection rows; want 4 and 3", len(res.Bulk), len(res.Connect))
+	if len(res.Bulk) != 6 || len(res.Connect) != 3 {
+		t.Fatalf("%d bulk rows, %d connection rows; want 6 (kernel, TUN, relay at 2 counts) and 3", len(res.Bulk), len(res.Connect))
 	}
 	for _, r := range res.Bulk {
 		total := p.Total / int64(r.Conns) * int64(r.Conns)

@@ -11,7 +11,9 @@ import (
 // serverSpec is what a server process of the many and scale sections
 // runs: Net is where it listens ("kernel": 127.0.0.1, "tun": glassnet on a
 // TUN, "packet": glassnet on an AF_PACKET socket on one end of a veth
-// pair), App what it serves ("glassnet-ws", "gorilla-ws", "tcp-echo").
+// pair, "relay": the kernel behind a TUN, a relay and a second TUN in a
+// namespace of its own), App what it serves ("glassnet-ws", "gorilla-ws",
+// "tcp-echo").
 type serverSpec struct {
 	Net, App string
 }
@@ -152,10 +154,17 @@ func (a retransCounts) note() string {
 	if a.Stack == 0 && a.StackDrops == 0 && a.GVisorDrops == 0 && a.KernelRTO == 0 && a.LinkDrops == 0 {
 		return ""
 	}
-	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d SACK recoveries (%d found spurious), %d retransmission timeouts, %d tail loss probes; "+
-		"%d packets dropped at its device, %d inside gVisor (%d in a full segment queue); the kernel: %d segments received twice, %d retransmission timeouts, %d tail loss probes, %d undone as spurious; "+
+	kernel := fmt.Sprintf("the kernel: %d segments received twice, %d retransmission timeouts, %d tail loss probes, %d undone as spurious; "+
 		"links: %d packets dropped on the way out of an interface, %d on the way in",
-		a.Stack, a.Recoveries, a.Spurious, a.RTO, a.TLP, a.StackDrops, a.GVisorDrops, a.QueueDrops, a.KernelDup, a.KernelRTO, a.KernelTLP, a.KernelUndo, a.LinkTxDrops, a.LinkDrops-a.LinkTxDrops)
+		a.KernelDup, a.KernelRTO, a.KernelTLP, a.KernelUndo, a.LinkTxDrops, a.LinkDrops-a.LinkTxDrops)
+	if a.Stack == 0 && a.Recoveries == 0 && a.RTO == 0 && a.TLP == 0 && a.StackDrops == 0 && a.GVisorDrops == 0 {
+		// A server on the kernel's stack (loopback, the relay's), or
+		// glassnet's with nothing to say.
+		return kernel
+	}
+	return fmt.Sprintf("glassnet's stack: %d segments retransmitted, %d SACK recoveries (%d found spurious), %d retransmission timeouts, %d tail loss probes; "+
+		"%d packets dropped at its device, %d inside gVisor (%d in a full segment queue); ",
+		a.Stack, a.Recoveries, a.Spurious, a.RTO, a.TLP, a.StackDrops, a.GVisorDrops, a.QueueDrops) + kernel
 }
 
 // snmpValue finds field in the table proto of /proc/net/snmp's or

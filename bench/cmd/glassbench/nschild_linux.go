@@ -197,7 +197,8 @@ func addVeth() error {
 // "cpu" is answered with the process's CPU time (user+system) in
 // nanoseconds; "stats" with the stack's counters (JSON, "{}" without a
 // stack); "tcp" with the stack's TCP retransmission counters (a
-// retransCounts, JSON, zero without a stack).
+// retransCounts, JSON, zero without a stack); "relayed", on the relay's
+// network, with the bytes it has carried towards the server.
 func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 	var s serverSpec
 	if err := json.Unmarshal(spec, &s); err != nil {
@@ -206,6 +207,7 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 	var (
 		l  net.Listener
 		st *netstack.Stack
+		rl *relay
 	)
 	switch s.Net {
 	case "kernel":
@@ -215,6 +217,31 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		l = kl
+	case "relay":
+		// A kernel server behind two TUNs and a relay (relay_linux.go).
+		kernelCC = os.Getenv(envTCPCC)
+		var (
+			kl  net.Listener
+			err error
+		)
+		rl, err = startRelay(1500, false, func() (func(), error) {
+			lc := net.ListenConfig{Control: setKernelCC}
+			var err error
+			port := stackPort
+			if s.App == "tcp-echo" {
+				port = stackEchoPort
+			}
+			kl, err = lc.Listen(context.Background(), "tcp", fmt.Sprintf("%s:%d", relayServer.Addr(), port))
+			if err != nil {
+				return nil, err
+			}
+			return func() { kl.Close() }, nil
+		})
+		if err != nil {
+			return fmt.Errorf("relay: %w", err)
+		}
+		defer rl.close()
 		l = kl
 	case "tun", "packet":
 		var (
@@ -294,6 +321,12 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 			}
 			b, _ := json.Marshal(r)
 			fmt.Fprintf(out, "%s\n", b)
+		case "relayed":
+			if rl == nil {
+				fmt.Fprintln(out, "unknown command")
+				continue
+			}
+			fmt.Fprintln(out, rl.toServer.Load())
 		case "stats":
 			var b []byte
 			if st != nil {
@@ -400,6 +433,20 @@ func (p *serverProc) stats() string {
 		return "(" + err.Error() + ")"
 	}
 	return s
+}
+
+// relayed is the bytes a relay server process has carried towards its
+// server.
+func (p *serverProc) relayed() (int64, error) {
+	s, err := p.ask("relayed")
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("relayed: %q", s)
+	}
+	return n, nil
 }
 
 // stop ends the server process (its stdin closes) and waits for it.

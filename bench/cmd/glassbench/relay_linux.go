@@ -24,67 +24,92 @@ import (
 // The relay's addresses: the client's side of the first TUN, and the
 // server's side of the second, in one prefix.
 var (
-	relayClient = netip.MustParsePrefix("10.202.0.1/24")
-	relayServer = netip.MustParsePrefix("10.202.0.2/24")
+	relayClient = netip.MustParsePrefix("10.206.0.1/24")
+	relayServer = netip.MustParsePrefix("10.206.0.2/24")
 )
 
-// relay is a running relay with its kernel server.
+// relay is a running relay with what was started behind it.
 type relay struct {
-	a, b   *tun.TUN
-	target *tcpTarget // the server in the second namespace
-	wg     sync.WaitGroup
+	a, b *tun.TUN
+	stop func() // stops what inside started
+	wg   sync.WaitGroup
 	// toServer counts the bytes of the packets relayed towards the
 	// server: the check that the transfers went through the relay.
 	toServer atomic.Int64
 }
 
-// startRelay opens the first TUN in this namespace and the second in a new
-// one, starts serve's echo and discard listeners there on relayServer, and
+// startRelay opens the first TUN, at mtu, in this namespace and the
+// second in a new one, runs inside on a thread in the new namespace (the
+// listeners it makes stay there; the stop it returns runs at close), and
 // relays packets both ways until close.
-func startRelay(mtu int, noOffload bool) (*relay, error) {
+func startRelay(mtu int, noOffload bool, inside func() (stop func(), err error)) (*relay, error) {
 	a, err := tun.Open(tun.Config{Name: "gbrelay0", MTU: mtu, HostAddr: relayClient, NoOffload: noOffload})
 	if err != nil {
 		return nil, err
 	}
 	type opened struct {
-		b      *tun.TUN
-		target *tcpTarget
-		err    error
+		b    *tun.TUN
+		stop func()
+		err  error
 	}
 	ch := make(chan opened, 1)
 	go func() {
-		// This thread moves to a new network namespace and never
-		// comes back: it is locked and not unlocked, so it ends with
-		// the goroutine. The TUN and the listeners made on it stay in
-		// that namespace; the runtime starts new threads from a thread
-		// of its own, not from this one.
+		// This thread moves to a new network namespace for inside and
+		// then back; the TUN and the sockets made there stay in the
+		// new one. Should it fail to come back, it stays locked, and
+		// the runtime retires it with the goroutine.
 		runtime.LockOSThread()
 		var o opened
+		defer func() { ch <- o }()
+		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			o.err = fmt.Errorf("this thread's network namespace: %w", err)
+			return
+		}
+		defer unix.Close(home)
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			o.err = fmt.Errorf("unshare CLONE_NEWNET: %w", err)
-			ch <- o
 			return
 		}
 		o.b, o.err = tun.Open(tun.Config{Name: "gbrelay1", MTU: mtu, HostAddr: relayServer, NoOffload: noOffload})
 		if o.err == nil {
-			o.target, o.err = kernelTCPAt(relayServer.Addr().String(), serveTCP)
+			o.stop, o.err = inside()
 			if o.err != nil {
 				o.b.Close()
 			}
 		}
-		ch <- o
+		if unix.Setns(home, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 	}()
 	o := <-ch
 	if o.err != nil {
 		a.Close()
 		return nil, o.err
 	}
-	o.target.name = "kernel -> TUN -> relay -> TUN -> kernel"
-	r := &relay{a: a, b: o.b, target: o.target}
+	r := &relay{a: a, b: o.b, stop: o.stop}
 	r.wg.Add(2)
 	go r.pump(a, o.b, &r.toServer)
 	go r.pump(o.b, a, nil)
 	return r, nil
+}
+
+// relayTCP is a relay at mtu with the kernel servers of the TUN rows
+// behind it: the 256 KiB loop's echo and discard on relayServer.
+func relayTCP(mtu int, noOffload bool) (*relay, *tcpTarget, error) {
+	var t *tcpTarget
+	r, err := startRelay(mtu, noOffload, func() (func(), error) {
+		var err error
+		if t, err = kernelTCPAt(relayServer.Addr().String(), serveTCP); err != nil {
+			return nil, err
+		}
+		return t.close, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	t.name = "kernel -> TUN -> relay -> TUN -> kernel"
+	return r, t, nil
 }
 
 // pump copies packets from one TUN to the other, each with the offload
@@ -121,10 +146,10 @@ func (r *relay) pump(from, to *tun.TUN, count *atomic.Int64) {
 	}
 }
 
-// close stops the server and the relay and closes both TUNs (the second
-// namespace goes with its last reference).
+// close stops what was started behind the relay, and the relay, and
+// closes both TUNs (the second namespace goes with its last reference).
 func (r *relay) close() {
-	r.target.close()
+	r.stop()
 	r.a.Close()
 	r.b.Close()
 	r.wg.Wait()

@@ -64,6 +64,7 @@ type connRow struct {
 const (
 	bulkKernel = "kernel loopback"
 	bulkTUN    = "kernel -> TUN -> glassnet"
+	bulkRelay  = "kernel -> TUN -> relay -> TUN -> kernel"
 
 	connTUN      = "kernel -> TUN -> glassnet ws"
 	connKernel   = "glassnet ws, kernel loopback"
@@ -145,7 +146,9 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 	for _, n := range notes {
 		fmt.Fprintln(out, "note:", n)
 	}
-	fmt.Fprintln(out, "(every server runs serveTCP's 256 KiB read/write loop in a process of its own; the client is one process for both paths;")
+	fmt.Fprintln(out, "(every server runs serveTCP's 256 KiB read/write loop in a process of its own; the client is one process for every path;")
+	fmt.Fprintln(out, " the relay rows have no glassnet: one process copies each packet from the TUN into a second TUN in a namespace of its own,")
+	fmt.Fprintln(out, " where the kernel's TCP serves; that process's CPU is the relay's and the server's, with the kernel work its TUN writes run;")
 	fmt.Fprintln(out, " GB is 1e9 bytes echoed; CPU is user+system time of the server and client processes during the transfers;")
 	fmt.Fprintln(out, " the CPU ratio is the kernel's CPU per GB over this row's: above 1.00x costs less than the kernel;")
 	fmt.Fprintln(out, " retransmits, RTOs (retransmission timeouts) and TLPs (tail loss probes that retransmitted): glassnet's stack / the kernel")

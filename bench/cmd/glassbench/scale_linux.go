@@ -151,8 +151,9 @@ func scaleChild(params []byte) (any, error) {
 	var res scaleResult
 
 	// Bulk echo.
-	bulkTs := []*target{start(bulkKernel, serverSpec{"kernel", "tcp-echo"}), start(bulkTUN, serverSpec{"tun", "tcp-echo"})}
-	closeCounts, cperfErr := countClient(bulkTs[0].m, bulkTs[1].m)
+	bulkTs := []*target{start(bulkKernel, serverSpec{"kernel", "tcp-echo"}), start(bulkTUN, serverSpec{"tun", "tcp-echo"}),
+		start(bulkRelay, serverSpec{"relay", "tcp-echo"})}
+	closeCounts, cperfErr := countClient(bulkTs[0].m, bulkTs[1].m, bulkTs[2].m)
 	rows := map[[2]int]*bulkRow{}
 	for _, n := range p.ConnCounts {
 		for i, t := range bulkTs {
@@ -181,6 +182,27 @@ func scaleChild(params []byte) (any, error) {
 				r.Rates = append(r.Rates, float64(bytes)/el.Seconds())
 				if r.Tally.Stalls+r.Tally.Errors > 0 && r.Note == "" && t.spec.Net != "kernel" {
 					r.Note = "server stack counters after the first failure: " + t.srv.stats()
+				}
+			}
+		}
+	}
+	// Every byte of the relay's rows went through it: were its server
+	// reachable another way, the rows would measure that way.
+	for i, t := range bulkTs {
+		if t.spec.Net != "relay" || t.srv == nil {
+			continue
+		}
+		var sent int64
+		for _, n := range p.ConnCounts {
+			sent += rows[[2]int{n, i}].Bytes
+		}
+		if got, err := t.srv.relayed(); err != nil || got < sent {
+			for _, n := range p.ConnCounts {
+				r := rows[[2]int{n, i}]
+				if err != nil {
+					r.Note = err.Error()
+				} else {
+					r.Note = fmt.Sprintf("the relay carried %d bytes towards its server, fewer than the %d echoed", got, sent)
 				}
 			}
 		}

@@ -293,12 +293,13 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 	} else if only == "" || tunRowChosen(only, "relay") {
 		// The relay's row: the same TUN settings, the kernel's TCP at
 		// both ends (relay_linux.go).
-		rl, err = startRelay(mtu, noOffload)
+		var rt *tcpTarget
+		rl, rt, err = relayTCP(mtu, noOffload)
 		if err != nil {
 			return fmt.Errorf("relay: %w", err)
 		}
 		defer rl.close()
-		kinds = append(kinds, tunKind{tunRow{Name: "IPv4", Relay: true}, rl.target.echo, rl.target.discard, kts.v4, "relay"})
+		kinds = append(kinds, tunKind{tunRow{Name: "IPv4", Relay: true}, rt.echo, rt.discard, kts.v4, "relay"})
 	}
 	if only != "" {
 		kinds = slices.DeleteFunc(kinds, func(k tunKind) bool {
