@@ -52,11 +52,11 @@ var manyRows = []struct {
 	name string
 	spec serverSpec
 }{
-	{"kernel -> TUN -> glassnet ws", serverSpec{"tun", "glassnet-ws"}},
-	{"kernel -> veth -> AF_PACKET -> glassnet ws", serverSpec{"packet", "glassnet-ws"}},
-	{"gorilla, kernel loopback", serverSpec{"kernel", "gorilla-ws"}},
-	{"glassnet ws, kernel loopback", serverSpec{"kernel", "glassnet-ws"}},
-	{"kernel -> TUN -> relay -> TUN -> gorilla", serverSpec{"relay", "gorilla-ws"}},
+	{"kernel -> TUN -> glassnet ws", serverSpec{Net: "tun", App: "glassnet-ws"}},
+	{"kernel -> veth -> AF_PACKET -> glassnet ws", serverSpec{Net: "packet", App: "glassnet-ws"}},
+	{"gorilla, kernel loopback", serverSpec{Net: "kernel", App: "gorilla-ws"}},
+	{"glassnet ws, kernel loopback", serverSpec{Net: "kernel", App: "glassnet-ws"}},
+	{"kernel -> TUN -> relay -> TUN -> gorilla", serverSpec{Net: "relay", App: "gorilla-ws"}},
 }
 
 // manyBaseline is the row the ratios are to.

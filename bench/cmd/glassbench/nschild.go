@@ -16,6 +16,9 @@ import (
 // "tcp-echo").
 type serverSpec struct {
 	Net, App string
+	// Relay chooses the relay network (relayNets) of Net "relay", so
+	// that two relay servers can run at once.
+	Relay int `json:",omitempty"`
 }
 
 // sysKinds are the system calls counted by name, with the tracepoints

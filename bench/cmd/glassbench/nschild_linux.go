@@ -225,14 +225,18 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 			kl  net.Listener
 			err error
 		)
-		rl, err = startRelay(1500, false, func() (func(), error) {
+		if s.Relay < 0 || s.Relay >= len(relayNets) {
+			return fmt.Errorf("relay network %d: there are %d", s.Relay, len(relayNets))
+		}
+		rn := relayNets[s.Relay]
+		rl, err = startRelay(rn, 1500, false, func() (func(), error) {
 			lc := net.ListenConfig{Control: setKernelCC}
 			var err error
 			port := stackPort
 			if s.App == "tcp-echo" {
 				port = stackEchoPort
 			}
-			kl, err = lc.Listen(context.Background(), "tcp", fmt.Sprintf("%s:%d", relayServer.Addr(), port))
+			kl, err = lc.Listen(context.Background(), "tcp", fmt.Sprintf("%s:%d", rn.server.Addr(), port))
 			if err != nil {
 				return nil, err
 			}

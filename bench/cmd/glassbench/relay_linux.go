@@ -21,12 +21,19 @@ import (
 // the device alone costs the kernel's own TCP on this machine, under the
 // same congestion control.
 
-// The relay's addresses: the client's side of the first TUN, and the
-// server's side of the second, in one prefix.
-var (
-	relayClient = netip.MustParsePrefix("10.206.0.1/24")
-	relayServer = netip.MustParsePrefix("10.206.0.2/24")
-)
+// relayNet is where a relay runs: the first TUN's name and the client's
+// address on it, the second's and the server's, in one prefix.
+type relayNet struct {
+	clientTUN, serverTUN string
+	client, server       netip.Prefix
+}
+
+// relayNets are the relays that can run at once in one namespace
+// (serverSpec.Relay chooses one).
+var relayNets = []relayNet{
+	{"gbrelay0", "gbrelay1", netip.MustParsePrefix("10.206.0.1/24"), netip.MustParsePrefix("10.206.0.2/24")},
+	{"gbrelay2", "gbrelay3", netip.MustParsePrefix("10.207.0.1/24"), netip.MustParsePrefix("10.207.0.2/24")},
+}
 
 // relay is a running relay with what was started behind it.
 type relay struct {
@@ -38,12 +45,12 @@ type relay struct {
 	toServer atomic.Int64
 }
 
-// startRelay opens the first TUN, at mtu, in this namespace and the
+// startRelay opens rn's first TUN, at mtu, in this namespace and the
 // second in a new one, runs inside on a thread in the new namespace (the
 // listeners it makes stay there; the stop it returns runs at close), and
 // relays packets both ways until close.
-func startRelay(mtu int, noOffload bool, inside func() (stop func(), err error)) (*relay, error) {
-	a, err := tun.Open(tun.Config{Name: "gbrelay0", MTU: mtu, HostAddr: relayClient, NoOffload: noOffload})
+func startRelay(rn relayNet, mtu int, noOffload bool, inside func() (stop func(), err error)) (*relay, error) {
+	a, err := tun.Open(tun.Config{Name: rn.clientTUN, MTU: mtu, HostAddr: rn.client, NoOffload: noOffload})
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +78,7 @@ func startRelay(mtu int, noOffload bool, inside func() (stop func(), err error))
 			o.err = fmt.Errorf("unshare CLONE_NEWNET: %w", err)
 			return
 		}
-		o.b, o.err = tun.Open(tun.Config{Name: "gbrelay1", MTU: mtu, HostAddr: relayServer, NoOffload: noOffload})
+		o.b, o.err = tun.Open(tun.Config{Name: rn.serverTUN, MTU: mtu, HostAddr: rn.server, NoOffload: noOffload})
 		if o.err == nil {
 			o.stop, o.err = inside()
 			if o.err != nil {
@@ -95,12 +102,14 @@ func startRelay(mtu int, noOffload bool, inside func() (stop func(), err error))
 }
 
 // relayTCP is a relay at mtu with the kernel servers of the TUN rows
-// behind it: the 256 KiB loop's echo and discard on relayServer.
+// behind it: the 256 KiB loop's echo and discard, on the first relay
+// network.
 func relayTCP(mtu int, noOffload bool) (*relay, *tcpTarget, error) {
 	var t *tcpTarget
-	r, err := startRelay(mtu, noOffload, func() (func(), error) {
+	rn := relayNets[0]
+	r, err := startRelay(rn, mtu, noOffload, func() (func(), error) {
 		var err error
-		if t, err = kernelTCPAt(relayServer.Addr().String(), serveTCP); err != nil {
+		if t, err = kernelTCPAt(rn.server.Addr().String(), serveTCP); err != nil {
 			return nil, err
 		}
 		return t.close, nil

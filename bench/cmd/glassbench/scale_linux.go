@@ -151,8 +151,8 @@ func scaleChild(params []byte) (any, error) {
 	var res scaleResult
 
 	// Bulk echo.
-	bulkTs := []*target{start(bulkKernel, serverSpec{"kernel", "tcp-echo"}), start(bulkTUN, serverSpec{"tun", "tcp-echo"}),
-		start(bulkRelay, serverSpec{"relay", "tcp-echo"})}
+	bulkTs := []*target{start(bulkKernel, serverSpec{Net: "kernel", App: "tcp-echo"}), start(bulkTUN, serverSpec{Net: "tun", App: "tcp-echo"}),
+		start(bulkRelay, serverSpec{Net: "relay", App: "tcp-echo"})}
 	closeCounts, cperfErr := countClient(bulkTs[0].m, bulkTs[1].m, bulkTs[2].m)
 	rows := map[[2]int]*bulkRow{}
 	for _, n := range p.ConnCounts {
@@ -216,7 +216,7 @@ func scaleChild(params []byte) (any, error) {
 	stopAll(bulkTs)
 
 	// Connections per second.
-	connTs := []*target{start(connTUN, serverSpec{"tun", "glassnet-ws"}), start(connKernel, serverSpec{"kernel", "glassnet-ws"}), start(connGorilla, serverSpec{"kernel", "gorilla-ws"})}
+	connTs := []*target{start(connTUN, serverSpec{Net: "tun", App: "glassnet-ws"}), start(connKernel, serverSpec{Net: "kernel", App: "glassnet-ws"}), start(connGorilla, serverSpec{Net: "kernel", App: "gorilla-ws"})}
 	defer stopAll(connTs)
 	closeCounts, cperfErr = countClient(connTs[0].m, connTs[1].m, connTs[2].m)
 	defer closeCounts()

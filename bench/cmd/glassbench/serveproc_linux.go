@@ -53,15 +53,27 @@ func serveChild(params []byte) (any, error) {
 		pids          []int // the server's processes, whose system calls are counted
 	}
 	targets := []target{{0, serveStack + ":7", serveStack + ":9", sv.cpu, []int{sv.cmd.Process.Pid}}}
-	for i, apps := range [][2]string{{"tcp-echo", "tcp-discard"}, {"copy-echo", "copy-discard"}} {
+	// The kernel's servers: on loopback, and behind a relay (the echo
+	// and the discard each in a relay process of its own, on a relay
+	// network of its own).
+	var relayProcs []*serverProc
+	for i, apps := range [][2]string{{"tcp-echo", "tcp-discard"}, {"copy-echo", "copy-discard"}, {"tcp-echo", "tcp-discard"}} {
+		relayed := i == 2
 		var procs [2]*serverProc
 		for j, app := range apps {
-			sp, err := startServer(serverSpec{"kernel", app})
+			spec := serverSpec{Net: "kernel", App: app}
+			if relayed {
+				spec = serverSpec{Net: "relay", App: app, Relay: j}
+			}
+			sp, err := startServer(spec)
 			if err != nil {
 				return nil, err
 			}
 			defer sp.stop()
 			procs[j] = sp
+			if relayed {
+				relayProcs = append(relayProcs, sp)
+			}
 		}
 		targets = append(targets, target{i + 1, procs[0].addr, procs[1].addr, func() (time.Duration, error) {
 			a, err := procs[0].cpu()
@@ -144,6 +156,22 @@ func serveChild(params []byte) (any, error) {
 					r.DiscSys = addCounts(r.DiscSys, sys)
 				}
 			}
+		}
+	}
+	// Every byte of the relay's transfers went through it: were its
+	// servers reachable another way, the row would measure that way.
+	r := &rows[len(rows)-1]
+	if sent := r.EchoN + r.DiscN; sent > 0 {
+		var got int64
+		for _, sp := range relayProcs {
+			n, err := sp.relayed()
+			if err != nil {
+				return nil, err
+			}
+			got += n
+		}
+		if got < sent {
+			return nil, fmt.Errorf("the relays carried %d bytes towards their servers, fewer than the %d their transfers sent", got, sent)
 		}
 	}
 	return rows, nil
