@@ -11,15 +11,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The relay row of the TUN table measures what a TUN costs without a stack
-// behind it: the kernel client's packets leave through one TUN, a relay
-// that does nothing but copy each packet with its offload metadata reads
-// them and writes them into a second TUN, in a network namespace of its
-// own, and the kernel's TCP there answers. The server there runs the same
-// loop as every other row. Each packet crosses two TUNs where glassnet's
-// cross one, so the row is not a bound on the glassnet rows; it shows what
-// the device alone costs the kernel's own TCP on this machine, under the
-// same congestion control.
+// The relay rows (the TUN table's, and those of the serve, many and scale
+// sections, whose server processes run on Net "relay") measure what a TUN
+// costs without a stack behind it: the kernel client's packets leave
+// through one TUN, a relay that does nothing but copy each packet with its
+// offload metadata reads them and writes them into a second TUN, in a
+// network namespace of its own, and the kernel's TCP there answers. The
+// server there runs what the other rows' servers run. Each packet crosses
+// two TUNs where glassnet's cross one, so a relay row is not a bound on
+// the glassnet rows; it shows what the device alone costs the kernel's own
+// TCP on this machine, under the same congestion control.
 
 // relayNet is where a relay runs: the first TUN's name and the client's
 // address on it, the second's and the server's, in one prefix.
