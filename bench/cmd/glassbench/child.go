@@ -92,15 +92,21 @@ func ask(in io.Writer, out *bufio.Reader, cmd string) (string, error) {
 // cpu is the process's CPU time so far, user and system (it answers
 // "cpu" with selfCPU in nanoseconds).
 func (p *childProc) cpu() (time.Duration, error) {
-	s, err := p.ask("cpu")
+	n, err := p.askInt("cpu")
+	return time.Duration(n), err
+}
+
+// askInt sends cmd and reads a decimal integer back.
+func (p *childProc) askInt(cmd string) (int64, error) {
+	s, err := p.ask(cmd)
 	if err != nil {
 		return 0, err
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("server process cpu: %q", s)
+		return 0, fmt.Errorf("server process %s: %q", cmd, s)
 	}
-	return time.Duration(n), nil
+	return n, nil
 }
 
 // stop closes the process's stdin, on which it exits, and waits for it; a

@@ -441,17 +441,7 @@ func (p *serverProc) stats() string {
 
 // relayed is the bytes a relay server process has carried towards its
 // server.
-func (p *serverProc) relayed() (int64, error) {
-	s, err := p.ask("relayed")
-	if err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("relayed: %q", s)
-	}
-	return n, nil
-}
+func (p *serverProc) relayed() (int64, error) { return p.askInt("relayed") }
 
 // stop ends the server process (its stdin closes) and waits for it.
 func (p *serverProc) stop() error { return p.childProc.stop(10 * time.Second) }
