@@ -491,6 +491,35 @@ func TestSimultaneousClose(t *testing.T) {
 	}
 }
 
+// TestReadWaitingThroughClose covers a read that waits for the read lock
+// while Close reads the peer's close frame and closes the connection: it
+// reports the peer's close frame, as a read that took the lock after Close
+// would, not net.ErrClosed. The test holds the lock itself, so that the read waits
+// until the connection has closed.
+func TestReadWaitingThroughClose(t *testing.T) {
+	t.Parallel()
+	url, errs := echoServer(t, nil)
+	c := dial(t, url, nil)
+	if err := c.Close(StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := recvErr(t, errs); CloseStatus(err) != StatusNormalClosure {
+		t.Fatalf("server saw %v", err)
+	}
+	c.readLock <- struct{}{} // a read in progress elsewhere
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage(testContext(t))
+		done <- err
+	}()
+	err := <-done
+	unlock(c.readLock)
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != StatusNormalClosure {
+		t.Fatalf("read waiting for the lock after Close: %v, want the peer's close frame (1000)", err)
+	}
+}
+
 func TestAcceptClearsServerDeadlines(t *testing.T) {
 	t.Parallel()
 	// net/http sets a read deadline on the connection for ReadTimeout;

@@ -73,6 +73,18 @@ func (c *Conn) readMessageInto(ctx context.Context, buf []byte) (MessageType, []
 	err := c.lock(ctx, c.readLock)
 	c.readWaiters.Add(-1)
 	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			// The connection closed while this call waited for the
+			// lock: when a read ended it (Close reading the peer's
+			// close frame), report how, as the lock's next holder
+			// would.
+			c.mu.Lock()
+			end := c.endErr
+			c.mu.Unlock()
+			if end != nil {
+				return 0, nil, end
+			}
+		}
 		return 0, nil, err
 	}
 	defer unlock(c.readLock)
