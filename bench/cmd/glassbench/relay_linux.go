@@ -36,6 +36,17 @@ var relayNets = []relayNet{
 	{"gbrelay2", "gbrelay3", netip.MustParsePrefix("10.207.0.1/24"), netip.MustParsePrefix("10.207.0.2/24")},
 }
 
+// relayedAll checks that relays carried at least want bytes towards their
+// servers, the bytes a row's transfers sent: fewer means the transfers
+// reached a server another way, and the row measured that way instead.
+func relayedAll(got, want int64) error {
+	if got >= want {
+		return nil
+	}
+	return fmt.Errorf("the relay carried %d bytes towards its server, fewer than the %d the transfers sent: they reached it another way "+
+		"(is %v or %v in use in this namespace, or did the relay's new namespace fail?)", got, want, relayNets[0].client.Masked(), relayNets[1].client.Masked())
+}
+
 // relay is a running relay with what was started behind it.
 type relay struct {
 	a, b *tun.TUN

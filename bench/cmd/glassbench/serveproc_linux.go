@@ -170,8 +170,8 @@ func serveChild(params []byte) (any, error) {
 			}
 			got += n
 		}
-		if got < sent {
-			return nil, fmt.Errorf("the relays carried %d bytes towards their servers, fewer than the %d their transfers sent", got, sent)
+		if err := relayedAll(got, sent); err != nil {
+			return nil, err
 		}
 	}
 	return rows, nil
