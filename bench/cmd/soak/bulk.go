@@ -317,8 +317,8 @@ func (e *env) churnWS(ctx context.Context, rng *rand.Rand, src netip.Addr, end i
 	t.waiting(true)
 	for seq := range uint64(1 + rng.IntN(5)) {
 		m := makeMsg(rng, seq, false, rng.IntN(2000))
-		c.SetWriteDeadline(time.Now().Add(time.Minute))
-		c.SetReadDeadline(time.Now().Add(time.Minute))
+		c.SetWriteDeadline(time.Now().Add(e.ioWait))
+		c.SetReadDeadline(time.Now().Add(e.ioWait))
 		if err := c.WriteMessage(websocket.BinaryMessage, m); err != nil {
 			e.connEnded(kindChurn, src, err, 1, "ws write "+detail)
 			return
@@ -358,7 +358,7 @@ func (e *env) churnTCP(ctx context.Context, rng *rand.Rand, src netip.Addr, rese
 	t := e.stats.track(kindChurn, "tcp "+c.LocalAddr().String()+" "+detail, c.LocalAddr().String())
 	defer t.done()
 	t.waiting(true)
-	c.SetDeadline(time.Now().Add(time.Minute))
+	c.SetDeadline(time.Now().Add(e.ioWait))
 	p := make([]byte, 1+rng.IntN(4000))
 	fill(rng, p)
 	if _, err := c.Write(p); err != nil {
@@ -385,7 +385,7 @@ func (e *env) churnTCP(ctx context.Context, rng *rand.Rand, src netip.Addr, rese
 func (e *env) churnGET(ctx context.Context, src netip.Addr, detail string) {
 	tr := &http.Transport{DialContext: dialer(src).DialContext, DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
-	cl := &http.Client{Transport: tr, Timeout: time.Minute}
+	cl := &http.Client{Transport: tr, Timeout: e.ioWait}
 	req, _ := http.NewRequestWithContext(ctx, "GET", httpURL+"/", nil)
 	resp, err := cl.Do(req)
 	if err != nil {

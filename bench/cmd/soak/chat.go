@@ -261,7 +261,7 @@ func (m *chatMember) send(ctx context.Context, pad []byte, deadline time.Time) {
 		}
 		p := pad[:len(pad)/2+int(seq%uint64(len(pad)/2))]
 		line := fmt.Sprintf("soak %d %08x %s", seq, crc32.ChecksumIEEE(p), p)
-		m.c.SetWriteDeadline(time.Now().Add(time.Minute))
+		m.c.SetWriteDeadline(time.Now().Add(m.s.e.ioWait))
 		if err := m.c.WriteMessage(websocket.TextMessage, []byte(line)); err != nil {
 			m.s.e.connEnded(kindChat, m.s.src, err, 0, "/chat sender "+m.addr)
 			return

@@ -91,7 +91,7 @@ func child(cfg config) int {
 
 	st := newStats(cfg.verbose)
 	ph := newPhases(cfg.faults)
-	e := &env{stats: st, phases: ph, idle: cfg.idleTimeout > 0, slowBacklog: slowBacklogStart}
+	e := &env{stats: st, phases: ph, idle: cfg.idleTimeout > 0, slowBacklog: slowBacklogStart, ioWait: cfg.stall + cfg.backoffLimit}
 	stallLog := strings.TrimSuffix(srv.logPath, ".log") + "-stalls.log"
 	st.onStall = func(t *tracker) { dumpStall(cfg, srv, t, stallLog) }
 	st.backoff = func(t *tracker) (bool, string) { return inBackoff(cfg, srv, t) }

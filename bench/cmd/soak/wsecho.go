@@ -29,6 +29,13 @@ type env struct {
 	// slowBacklog is how many bytes the slow /chat member lets pile up
 	// before it reads again (see chat.go); only the chat worker uses it.
 	slowBacklog int64
+	// ioWait is the deadline of a tracked connection's reads and writes:
+	// longer than the stall check gives a connection in TCP's
+	// retransmission backoff (the stall limit and then the backoff
+	// limit), so that the check, which knows whether TCP backs off,
+	// decides when a connection without progress has failed; the
+	// deadline only ends a worker that would otherwise wait for ever.
+	ioWait time.Duration
 }
 
 var (
@@ -240,7 +247,7 @@ func (e *env) wsEchoSession(ctx context.Context, rng *rand.Rand, src netip.Addr,
 				typ = websocket.TextMessage
 			}
 			t.waiting(true)
-			c.SetWriteDeadline(time.Now().Add(time.Minute))
+			c.SetWriteDeadline(time.Now().Add(e.ioWait))
 			if err := c.WriteMessage(typ, m); err != nil {
 				writeErr <- err
 				return
@@ -256,7 +263,7 @@ func (e *env) wsEchoSession(ctx context.Context, rng *rand.Rand, src netip.Addr,
 	inFlight := 0
 	for want := range sent {
 		inFlight = len(slots)
-		c.SetReadDeadline(time.Now().Add(time.Minute))
+		c.SetReadDeadline(time.Now().Add(e.ioWait))
 		typ, b, err := c.ReadMessage()
 		if err != nil {
 			e.connEnded(kindWSEcho, src, err, inFlight, detail)
