@@ -34,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -402,6 +403,8 @@ func wsSection(out io.Writer, c config) error {
 		p50, p99 []time.Duration
 		costs    []wsCost
 		tally    tally
+		// byRound is the rate of each round, NaN where it failed.
+		byRound []float64
 	}
 	rows := map[key]*row{}
 	var notes []string
@@ -433,13 +436,15 @@ func wsSection(out io.Writer, c config) error {
 					k := key{i, size, n}
 					r := rows[k]
 					if r == nil {
-						r = &row{}
+						r = &row{byRound: make([]float64, c.rounds)}
 						rows[k] = r
 					}
 					r.tally.add(err)
 					if err != nil {
+						r.byRound[round] = math.NaN()
 						continue
 					}
+					r.byRound[round] = res.rate
 					r.rates = append(r.rates, res.rate)
 					r.p50 = append(r.p50, res.p50)
 					r.p99 = append(r.p99, res.p99)
@@ -479,7 +484,15 @@ func wsSection(out io.Writer, c config) error {
 				}
 			}
 			g := median(rows[key{0, size, n}].rates)
-			fmt.Fprintf(w, "\t\tglassnet / best peer (%s)\t%s\t\t\t\t\t\t\t\t\t\t\n", bestName, ratio(g, best))
+			cell := ratio(g, best)
+			var peers [][]float64
+			for i := 1; i <= 3 && i < len(ts); i++ {
+				peers = append(peers, rows[key{i, size, n}].byRound)
+			}
+			if lo, hi, ok := roundRatios(rows[key{0, size, n}].byRound, peers); ok {
+				cell += fmt.Sprintf(" (%.2fx to %.2fx)", lo, hi)
+			}
+			fmt.Fprintf(w, "\t\tglassnet / best peer (%s)\t%s\t\t\t\t\t\t\t\t\t\t\n", bestName, cell)
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -491,10 +504,40 @@ func wsSection(out io.Writer, c config) error {
 	fmt.Fprintln(out, "(per message, medians of rounds, counted in the server's process alone: CPU time user + system (getrusage), system calls entered,")
 	fmt.Fprintln(out, " of them read and write/writev, and context switches of all its threads (perf events); stalls: measurements whose echo did not")
 	fmt.Fprintf(out, " come back within %v, of those run, plus failures; a stalled or failed measurement is not in the medians;\n", bulkTimeout)
-	fmt.Fprintln(out, " each round measures the servers in a different order, each after a garbage collection in the client's process)")
+	fmt.Fprintln(out, " each round measures the servers in a different order, each after a garbage collection in the client's process;")
+	fmt.Fprintln(out, " glassnet / best peer: the ratio of the medians, then in parentheses the lowest and the highest of that ratio taken round")
+	fmt.Fprintln(out, " by round (glassnet's rate over the best of gorilla's, coder's and gobwas's in the same round): when the two enclose 1.00x,")
+	fmt.Fprintln(out, " the order of glassnet and the best peer changed from round to round)")
 	fmt.Fprintln(out, "(glassnet/userspace: client and server stacks over the in-memory pair in this process, MTU 1500, with segmentation offloads:")
 	fmt.Fprintln(out, " TCP crosses as 64 KiB super-packets, as over a veth pair with GSO and GRO; its cost is not apart from the client's, so not shown)")
 	return nil
+}
+
+// roundRatios is the lowest and the highest, over the rounds where glassnet
+// and at least one peer were measured, of glassnet's rate over the best
+// peer's in that round; ok is false when there is no such round. Rates
+// are indexed by round, NaN where a measurement failed.
+func roundRatios(glassnet []float64, peers [][]float64) (lo, hi float64, ok bool) {
+	for r, g := range glassnet {
+		if math.IsNaN(g) {
+			continue
+		}
+		best := 0.0
+		for _, p := range peers {
+			if r < len(p) && !math.IsNaN(p[r]) && p[r] > best {
+				best = p[r]
+			}
+		}
+		if best == 0 {
+			continue
+		}
+		v := g / best
+		if !ok {
+			lo, hi, ok = v, v, true
+		}
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return lo, hi, ok
 }
 
 // costCells formats the median per-message costs, in wsSection's columns;

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -85,6 +86,27 @@ func TestTally(t *testing.T) {
 	}
 	if tl.First != first.Error() {
 		t.Errorf("First = %q, want the first failure", tl.First)
+	}
+}
+
+// TestRoundRatios: the range is over rounds, each against the best peer of
+// that round, skipping rounds where glassnet failed or no peer was
+// measured.
+func TestRoundRatios(t *testing.T) {
+	nan := math.NaN()
+	glassnet := []float64{120, 90, nan, 50, 50}
+	peers := [][]float64{
+		{80, 100, 100, nan, nan}, // gorilla
+		{50, 120, 100, 100, nan}, // coder
+		{100, nan, 100, 60, nan}, // gobwas
+	}
+	// Round by round: 120/100, 90/120, glassnet failed, 50/100, no peer.
+	lo, hi, ok := roundRatios(glassnet, peers)
+	if !ok || lo != 0.5 || hi != 1.2 {
+		t.Errorf("roundRatios = %v, %v, %v; want 0.5, 1.2, true", lo, hi, ok)
+	}
+	if _, _, ok := roundRatios([]float64{nan, 10}, [][]float64{{10, nan}}); ok {
+		t.Error("roundRatios found a round where glassnet or every peer failed")
 	}
 }
 
