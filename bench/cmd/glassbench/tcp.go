@@ -94,7 +94,17 @@ type closeWriter interface{ CloseWrite() error }
 // second: to discard (the server confirms the count) or through echo (every
 // byte comes back).
 func bulk(dial func(ctx context.Context) (net.Conn, error), total int64, echo bool) (float64, error) {
+	return bulkInfo(dial, total, echo, nil)
+}
+
+// bulkInfo is bulk, and when info is not nil it also stores there what the
+// client's socket reports of its TCP once the transfer is done (nothing
+// when the connection is not a kernel socket or the system does not say).
+func bulkInfo(dial func(ctx context.Context) (net.Conn, error), total int64, echo bool, info *senderInfo) (float64, error) {
 	return bulkWith(dial, total, func(c net.Conn) error {
+		if info != nil {
+			defer func() { *info = senderTCPInfo(c) }()
+		}
 		if echo {
 			return readEcho(c, total)
 		}

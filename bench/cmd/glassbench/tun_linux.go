@@ -310,7 +310,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 		})
 	}
 	// One transfer, with its cost per MB when perf counters are open.
-	measure := func(path, row string, dial func(ctx context.Context) (net.Conn, error), echo bool) (v float64, cost perMB, counted bool, err error) {
+	measure := func(path, row string, dial func(ctx context.Context) (net.Conn, error), echo bool) (v float64, cost perMB, counted bool, info senderInfo, err error) {
 		var before perfCounts
 		if ps != nil {
 			before, _ = ps.Read()
@@ -319,7 +319,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 		if echo {
 			kind = "echo"
 		}
-		pprof.Do(context.Background(), pprof.Labels("path", path, "row", row, "kind", kind), func(context.Context) { v, err = bulk(dial, total, echo) })
+		pprof.Do(context.Background(), pprof.Labels("path", path, "row", row, "kind", kind), func(context.Context) { v, err = bulkInfo(dial, total, echo, &info) })
 		if ps != nil && err == nil {
 			if after, rerr := ps.Read(); rerr == nil {
 				dc := after.Sub(before)
@@ -327,7 +327,7 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 				cost, counted = perMB{Syscalls: float64(dc.Syscalls) / mb, CtxSwitches: float64(dc.CtxSwitches) / mb}, true
 			}
 		}
-		return v, cost, counted, err
+		return v, cost, counted, info, err
 	}
 	// A stalled transfer is counted in the tally and reported with the
 	// stack's counters; the other rounds still run.
@@ -335,20 +335,22 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 	echoRound := func(k *tunKind) {
 		row := &k.row
 		if !echoOnly {
-			v, cost, ok, err := measure("kernel", row.Name, k.kernel.echo, true)
+			v, cost, ok, info, err := measure("kernel", row.Name, k.kernel.echo, true)
 			if err != nil {
 				kfailed = append(kfailed, "kernel loopback echo ("+row.Name+"): "+err.Error())
 			} else {
 				row.KernelEcho = append(row.KernelEcho, v)
+				row.KernelEchoTCP = append(row.KernelEchoTCP, info)
 				if ok {
 					row.KernelEchoPerMB = append(row.KernelEchoPerMB, cost)
 				}
 			}
 		}
-		v, cost, ok, err := measure(k.path, row.Name, k.echo, true)
+		v, cost, ok, info, err := measure(k.path, row.Name, k.echo, true)
 		row.Tally.add(err)
 		if err == nil {
 			row.Echo = append(row.Echo, v)
+			row.TUNEchoTCP = append(row.TUNEchoTCP, info)
 			if ok {
 				row.TUNEchoPerMB = append(row.TUNEchoPerMB, cost)
 			}
@@ -356,19 +358,21 @@ func tunOne(kts kernelTargets, ps *perfSet, mtu int, noOffload, echoOnly bool, r
 	}
 	discardRound := func(k *tunKind) {
 		row := &k.row
-		v, cost, ok, err := measure("kernel", row.Name, k.kernel.discard, false)
+		v, cost, ok, info, err := measure("kernel", row.Name, k.kernel.discard, false)
 		if err != nil {
 			kfailed = append(kfailed, "kernel loopback discard ("+row.Name+"): "+err.Error())
 		} else {
 			row.KernelDiscard = append(row.KernelDiscard, v)
+			row.KernelDiscTCP = append(row.KernelDiscTCP, info)
 			if ok {
 				row.KernelDiscPerMB = append(row.KernelDiscPerMB, cost)
 			}
 		}
-		v, cost, ok, err = measure(k.path, row.Name, k.discard, false)
+		v, cost, ok, info, err = measure(k.path, row.Name, k.discard, false)
 		row.Tally.add(err)
 		if err == nil {
 			row.Discard = append(row.Discard, v)
+			row.TUNDiscTCP = append(row.TUNDiscTCP, info)
 			if ok {
 				row.TUNDiscPerMB = append(row.TUNDiscPerMB, cost)
 			}

@@ -31,6 +31,10 @@ type tunRow struct {
 	Tally                            tally // the glassnet transfers (echo and discard)
 	TUNEchoPerMB, TUNDiscPerMB       []perMB
 	KernelEchoPerMB, KernelDiscPerMB []perMB
+	// What the kernel client's socket reported at the end of each
+	// transfer, through the TUN and on loopback.
+	TUNEchoTCP, TUNDiscTCP       []senderInfo
+	KernelEchoTCP, KernelDiscTCP []senderInfo
 }
 
 // perMB is the cost of one transfer per MB (10^6 bytes) the client sent:
@@ -110,6 +114,9 @@ func tunSection(out io.Writer, c config) error {
 	for _, n := range notes {
 		fmt.Fprintln(out, "note:", n)
 	}
+	if err := senderTable(out, res); err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "(echo and discard: glassnet MB/s, then kernel loopback's, measured between them round by round, and the ratio.")
 	fmt.Fprintln(out, " Rows IPv4 and IPv6: every server, glassnet's and the kernel's (127.0.0.1, ::1), runs the same 256 KiB read/write loop.")
 	fmt.Fprintln(out, " Row io.Copy servers: each server is io.Copy(conn, conn) for echo and io.Copy(io.Discard, conn) for discard, as serve's are;")
@@ -120,6 +127,43 @@ func tunSection(out io.Writer, c config) error {
 	fmt.Fprintln(out, " TCP here, under the same congestion control. Its packets cross two TUNs and glassnet's one; it bounds nothing.")
 	fmt.Fprintln(out, " syscalls/MB and ctx sw/MB: glassnet / kernel loopback, system calls and context switches of the whole measuring process")
 	fmt.Fprintln(out, " (the client and the server, and for the TUN the stack) per MB the client sent, from perf counters; - when not counted)")
+	return nil
+}
+
+// senderTable prints, for each TUN row, what the kernel client's socket
+// reported at the end of its transfers, beside loopback's: where BBR
+// paces the client, its window follows the lowest round trip it saw, and a
+// smoothed round trip far above that lowest one holds less in flight.
+func senderTable(out io.Writer, res []tunResult) error {
+	reported := false
+	for _, r := range res {
+		for _, row := range r.Rows {
+			_, ne := medianSender(row.TUNEchoTCP)
+			_, nd := medianSender(row.TUNDiscTCP)
+			reported = reported || ne+nd > 0
+		}
+	}
+	if !reported {
+		return nil
+	}
+	fmt.Fprintln(out, "the kernel client's socket at the end of each transfer (TCP_INFO), medians: round trip, lowest / smoothed, and the share of its")
+	fmt.Fprintln(out, "busy time (data in flight) that the receiver's window held it")
+	w := table(out)
+	fmt.Fprintln(w, "path\techo\tloopback echo\tdiscard\tloopback discard\t")
+	for _, r := range res {
+		for _, row := range r.Rows {
+			e, _ := medianSender(row.TUNEchoTCP)
+			ke, _ := medianSender(row.KernelEchoTCP)
+			d, _ := medianSender(row.TUNDiscTCP)
+			kd, _ := medianSender(row.KernelDiscTCP)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\n", tunRowName(r, row), e, ke, d, kd)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "(BBR, where it is the congestion control, keeps about twice the lowest round trip's worth of data in flight, plus what")
+	fmt.Fprintln(out, " it has seen ACKs deliver at once; where the smoothed round trip is many times the lowest, it can keep less than the path holds)")
 	return nil
 }
 

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestSenderTCPInfo: a discard transfer over loopback reports the client
+// socket's round trips, the lowest no more than the smoothed one; a
+// connection that is not a kernel socket reports nothing.
+func TestSenderTCPInfo(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(n))
+		c.Write(b[:])
+	}()
+	dial := func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", l.Addr().String())
+	}
+	var info senderInfo
+	if _, err := bulkInfo(dial, 8<<20, false, &info); err != nil {
+		t.Fatal(err)
+	}
+	if !info.OK || info.MinRTT <= 0 || info.SRTT < info.MinRTT || info.SRTT > time.Second {
+		t.Errorf("senderInfo %+v: want a lowest round trip above zero and a smoothed one at or above it", info)
+	}
+	if info.RwndLimited < 0 || info.RwndLimited > 1 {
+		t.Errorf("receive-window-limited share %v, want 0 to 1", info.RwndLimited)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if got := senderTCPInfo(a); got.OK {
+		t.Errorf("senderTCPInfo(net.Pipe) = %+v, want nothing", got)
+	}
+}
+
+func TestMedianSender(t *testing.T) {
+	v := []senderInfo{
+		{OK: true, MinRTT: 10 * time.Microsecond, SRTT: 300 * time.Microsecond, RwndLimited: 0.1},
+		{},
+		{OK: true, MinRTT: 30 * time.Microsecond, SRTT: 100 * time.Microsecond, RwndLimited: 0.5},
+		{OK: true, MinRTT: 20 * time.Microsecond, SRTT: 200 * time.Microsecond, RwndLimited: 0.2},
+	}
+	m, n := medianSender(v)
+	if n != 3 || m.MinRTT != 20*time.Microsecond || m.SRTT != 200*time.Microsecond || m.RwndLimited != 0.2 {
+		t.Errorf("medianSender = %+v, %d; want 20 µs / 200 µs, 0.2, from 3 reports", m, n)
+	}
+	if got := m.String(); got != "20 / 200 µs, 20%" {
+		t.Errorf("String() = %q", got)
+	}
+	if _, n := medianSender([]senderInfo{{}}); n != 0 {
+		t.Errorf("medianSender of no reports counted %d", n)
+	}
+}
