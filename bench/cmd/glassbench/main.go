@@ -469,12 +469,12 @@ func wsSection(out io.Writer, c config) error {
 	for _, size := range sizes {
 		for _, n := range connCount {
 			base := median(rows[key{1, size, n}].rates)
-			best, bestName := 0.0, ""
+			best, bestName, bestIdx := 0.0, "", 0
 			for i, t := range ts {
 				r := rows[key{i, size, n}]
 				m := median(r.rates)
 				if i >= 1 && i <= 3 && m > best {
-					best, bestName = m, t.name
+					best, bestName, bestIdx = m, t.name, i
 				}
 				fmt.Fprintf(w, "%s\t%d\t%s\t%.0f\t%s\t%v\t%v\t%s%s\t\n", sizeName(size), n, t.name, m, ratio(m, base),
 					medianDur(r.p50).Round(time.Microsecond), medianDur(r.p99).Round(time.Microsecond),
@@ -485,11 +485,7 @@ func wsSection(out io.Writer, c config) error {
 			}
 			g := median(rows[key{0, size, n}].rates)
 			cell := ratio(g, best)
-			var peers [][]float64
-			for i := 1; i <= 3 && i < len(ts); i++ {
-				peers = append(peers, rows[key{i, size, n}].byRound)
-			}
-			if lo, hi, ok := roundRatios(rows[key{0, size, n}].byRound, peers); ok {
+			if lo, hi, ok := roundRatios(rows[key{0, size, n}].byRound, rows[key{bestIdx, size, n}].byRound); ok && best > 0 {
 				cell += fmt.Sprintf(" (%.2fx to %.2fx)", lo, hi)
 			}
 			fmt.Fprintf(w, "\t\tglassnet / best peer (%s)\t%s\t\t\t\t\t\t\t\t\t\t\n", bestName, cell)
@@ -505,33 +501,24 @@ func wsSection(out io.Writer, c config) error {
 	fmt.Fprintln(out, " of them read and write/writev, and context switches of all its threads (perf events); stalls: measurements whose echo did not")
 	fmt.Fprintf(out, " come back within %v, of those run, plus failures; a stalled or failed measurement is not in the medians;\n", bulkTimeout)
 	fmt.Fprintln(out, " each round measures the servers in a different order, each after a garbage collection in the client's process;")
-	fmt.Fprintln(out, " glassnet / best peer: the ratio of the medians, then in parentheses the lowest and the highest of that ratio taken round")
-	fmt.Fprintln(out, " by round (glassnet's rate over the best of gorilla's, coder's and gobwas's in the same round): when the two enclose 1.00x,")
-	fmt.Fprintln(out, " the order of glassnet and the best peer changed from round to round)")
+	fmt.Fprintln(out, " glassnet / best peer: the ratio of the medians, then in parentheses the lowest and the highest of the same ratio taken")
+	fmt.Fprintln(out, " round by round, glassnet's rate over that peer's in the same round: when the two enclose 1.00x, which of the two was")
+	fmt.Fprintln(out, " faster changed from round to round)")
 	fmt.Fprintln(out, "(glassnet/userspace: client and server stacks over the in-memory pair in this process, MTU 1500, with segmentation offloads:")
 	fmt.Fprintln(out, " TCP crosses as 64 KiB super-packets, as over a veth pair with GSO and GRO; its cost is not apart from the client's, so not shown)")
 	return nil
 }
 
-// roundRatios is the lowest and the highest, over the rounds where glassnet
-// and at least one peer were measured, of glassnet's rate over the best
-// peer's in that round; ok is false when there is no such round. Rates
-// are indexed by round, NaN where a measurement failed.
-func roundRatios(glassnet []float64, peers [][]float64) (lo, hi float64, ok bool) {
+// roundRatios is the lowest and the highest of glassnet's rate over a
+// peer's, taken round by round over the rounds where both were measured;
+// ok is false when there is no such round. Rates are indexed by round,
+// NaN where a measurement failed.
+func roundRatios(glassnet, peer []float64) (lo, hi float64, ok bool) {
 	for r, g := range glassnet {
-		if math.IsNaN(g) {
+		if r >= len(peer) || math.IsNaN(g) || math.IsNaN(peer[r]) || peer[r] == 0 {
 			continue
 		}
-		best := 0.0
-		for _, p := range peers {
-			if r < len(p) && !math.IsNaN(p[r]) && p[r] > best {
-				best = p[r]
-			}
-		}
-		if best == 0 {
-			continue
-		}
-		v := g / best
+		v := g / peer[r]
 		if !ok {
 			lo, hi, ok = v, v, true
 		}
