@@ -126,7 +126,11 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 	start := time.Now()
-	fmt.Fprintf(out, "glassbench: %d rounds, medians; GOMAXPROCS=%d; %s\n", c.rounds, gomaxprocs(), time.Now().UTC().Format(time.RFC3339))
+	head := fmt.Sprintf("glassbench: %d rounds, medians; GOMAXPROCS=%d", c.rounds, gomaxprocs())
+	for _, n := range machineNotes() {
+		head += "; " + n
+	}
+	fmt.Fprintf(out, "%s; %s\n", head, time.Now().UTC().Format(time.RFC3339))
 	for _, sec := range sectionList {
 		// tcp runs the TUN rows itself; tun alone runs only them.
 		if !slices.Contains(sections, sec.name) || sec.name == "tun" && slices.Contains(sections, "tcp") {
