@@ -62,6 +62,8 @@ type config struct {
 
 	wsCPUs  string      // -ws-cpus: "apart", "same", or "" (anywhere)
 	wsPlace wsPlacement // the CPUs it names for the ws section's servers and client
+	wsSizes []int       // message sizes of the ws section, bytes
+	wsConns []int       // connection counts of the ws section
 }
 
 func main() {
@@ -87,6 +89,8 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&c.rounds, "rounds", 0, "rounds per measurement; the table shows medians (0: 5, or 3 with -short)")
 	fs.StringVar(&c.only, "only", "tcp,serve,ws,allocs,idle,many,scale", "sections to run, comma-separated: tcp, serve, ws, allocs, idle, many, scale, stalls; tun (the TUN rows of tcp alone)")
 	tunMTUs := fs.String("tun-mtus", "1500,9000", "MTUs of the TUN rows, comma-separated")
+	wsSizes := fs.String("ws-sizes", "64,4096,1048576", "message sizes of the ws section in bytes, comma-separated")
+	wsConns := fs.String("ws-conns", "1,50", "connection counts of the ws section, comma-separated")
 	fs.IntVar(&c.tunQueues, "tun-queues", 1, "queues of the TUN (IFF_MULTI_QUEUE when more than 1; offloads needed), one glassnet reader each")
 	fs.StringVar(&c.tunCC, "tun-cc", "", "congestion control of the kernel's TCP sockets in the TUN rows, clients and loopback servers alike (cubic, reno, bbr; empty: the host's net.ipv4.tcp_congestion_control)")
 	fs.StringVar(&c.wsCPUs, "ws-cpus", "", "where the ws section's server processes and its client run: apart (each on a CPU of its own), same (both on one CPU), or empty (where the scheduler puts them)")
@@ -99,14 +103,16 @@ func run(args []string, out io.Writer) error {
 	if c.short {
 		c.tcpBytes, c.wsDur, c.idleN = 16<<20, 50*time.Millisecond, 200
 	}
-	for _, f := range strings.Split(*tunMTUs, ",") {
-		m, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || m < 1280 || m > 65535 {
-			return fmt.Errorf("-tun-mtus: %q is not an MTU from 1280 to 65535", f)
-		}
-		c.tunMTUs = append(c.tunMTUs, m)
-	}
 	var err error
+	if c.tunMTUs, err = intList("-tun-mtus", *tunMTUs, "an MTU", 1280, 65535); err != nil {
+		return err
+	}
+	if c.wsSizes, err = intList("-ws-sizes", *wsSizes, "a message size", 1, 64<<20); err != nil {
+		return err
+	}
+	if c.wsConns, err = intList("-ws-conns", *wsConns, "a connection count", 1, 1000); err != nil {
+		return err
+	}
 	if c.wsPlace, err = placeWS(c.wsCPUs); err != nil {
 		return err
 	}
@@ -176,6 +182,20 @@ func medianDur(v []time.Duration) time.Duration {
 		f[i] = float64(d)
 	}
 	return time.Duration(median(f))
+}
+
+// intList parses a flag's comma-separated list of integers, each from lo
+// to hi (what names one, for the error).
+func intList(flagName, list, what string, lo, hi int) ([]int, error) {
+	var v []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%s: %q is not %s from %d to %d", flagName, f, what, lo, hi)
+		}
+		v = append(v, n)
+	}
+	return v, nil
 }
 
 func ratio(v, base float64) string {
@@ -337,10 +357,8 @@ func stallSection(out io.Writer, c config) error {
 	return nil
 }
 
-var (
-	sizes     = []int{64, 4 << 10, 1 << 20}
-	connCount = []int{1, 50}
-)
+// sizes are the message sizes of the allocations section.
+var sizes = []int{64, 4 << 10, 1 << 20}
 
 func sizeName(n int) string {
 	switch {
@@ -418,8 +436,8 @@ func wsSection(out io.Writer, c config) error {
 		}
 	}
 	for round := range c.rounds {
-		for _, size := range sizes {
-			for _, n := range connCount {
+		for _, size := range c.wsSizes {
+			for _, n := range c.wsConns {
 				// Each round starts with a different server, so that
 				// none always follows the same one (the userspace row
 				// leaves garbage in this process, the client's), and
@@ -470,8 +488,8 @@ func wsSection(out io.Writer, c config) error {
 	}
 	w := table(out)
 	fmt.Fprintln(w, "size\tconns\tserver\tmsgs/s\tx gorilla\tp50\tp99\tCPU µs/msg\tsyscalls/msg\treads\twrites\tctx sw/msg\tstalls\t")
-	for _, size := range sizes {
-		for _, n := range connCount {
+	for _, size := range c.wsSizes {
+		for _, n := range c.wsConns {
 			base := median(rows[key{1, size, n}].rates)
 			best, bestName, bestIdx := 0.0, "", 0
 			for i, t := range ts {

@@ -105,6 +105,36 @@ func TestRoundRatios(t *testing.T) {
 	}
 }
 
+// TestWSRowsChosen: -ws-sizes and -ws-conns choose the ws section's rows,
+// and a list with something else in it is an error before anything runs.
+func TestWSRowsChosen(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"-short", "-rounds", "1", "-only", "ws", "-ws-sizes", "64", "-ws-conns", "1"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	// A row starts with its size and connection count: "64 B 1 glassnet ...".
+	rows := map[string]int{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 3 && (f[1] == "B" || f[1] == "KiB" || f[1] == "MiB") {
+			rows[strings.Join(f[:3], " ")]++
+		}
+	}
+	if len(rows) != 1 || rows["64 B 1"] != len(serverKinds) {
+		t.Errorf("rows by size and connections %v, want the %d servers' 64 B rows over one connection alone:\n%s", rows, len(serverKinds), out.String())
+	}
+	for _, args := range [][]string{{"-ws-sizes", "64,big"}, {"-ws-conns", "0"}, {"-tun-mtus", "576"}} {
+		var out bytes.Buffer
+		err := run(append([]string{"-only", "ws"}, args...), &out)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("run %q: error %v, want one naming %s", args, err, args[0])
+		}
+		if out.Len() > 0 {
+			t.Errorf("run %q printed before failing:\n%s", args, out.String())
+		}
+	}
+}
+
 // TestOnlyUnknownSection: a section name -only does not know is an error
 // before anything runs, not a run that silently leaves it out.
 func TestOnlyUnknownSection(t *testing.T) {
