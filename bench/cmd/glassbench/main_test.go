@@ -39,7 +39,7 @@ func TestRunShort(t *testing.T) {
 	}
 	for _, want := range []string{
 		"kernel loopback", "stalls", "glassnet in-memory pair, MTU 1500, offloads off", "glassnet in-memory pair, MTU 1500, offloads on", "kernel -> TUN -> glassnet", "kernel -> TUN -> relay -> TUN -> kernel",
-		"glassnet / best peer", "syscalls/msg", "allocs", "KB/conn", "glassnet/userspace", "round trip, lowest / smoothed",
+		"glassnet / best peer", "syscalls/msg", "allocs", "KB/conn", "glassnet/userspace", "round trip, lowest / smoothed", "the client's sockets at the end of their transfers",
 		"== Many connections", "== Scale",
 	} {
 		if !strings.Contains(out.String(), want) {

@@ -259,6 +259,10 @@ func TestScaleChild(t *testing.T) {
 		if r.Server.CPU <= 0 || r.Client.CPU <= 0 || r.Server.Sys.Syscalls == 0 {
 			t.Errorf("%s, %d conns: server CPU %v, client CPU %v, server system calls %d", r.Path, r.Conns, r.Server.CPU, r.Client.CPU, r.Server.Sys.Syscalls)
 		}
+		// Every client socket reported its round trips, every round.
+		if rt := r.RTT; rt.N != 2*r.Conns || rt.MinRTT <= 0 || rt.SRTT <= 0 || rt.SRTT99 < rt.SRTT {
+			t.Errorf("%s, %d conns: round trips %+v, want %d reports", r.Path, r.Conns, rt, 2*r.Conns)
+		}
 	}
 	for i, r := range res.Connect {
 		if r.Note != "" || r.Conns == 0 || r.Tally.Errors+r.Tally.Stalls != 0 || r.Tally.Transfers != int(r.Conns) || len(r.Rates) != 2 {

@@ -153,7 +153,8 @@ func TestPrintMany(t *testing.T) {
 // TestPrintScale checks the scale tables: throughput and CPU ratios are to
 // the kernel row with the same connection count, the CPU ratio is the
 // kernel's CPU per GB over the row's, stalls show, and connection rates
-// are to glassnet on loopback and to gorilla.
+// are to glassnet on loopback and to gorilla; the round trips the
+// client's sockets reported follow the bulk rows.
 func TestPrintScale(t *testing.T) {
 	t.Parallel()
 	s := time.Second
@@ -163,7 +164,8 @@ func TestPrintScale(t *testing.T) {
 			{Path: bulkTUN, Conns: 10, Rates: []float64{5e8}, Bytes: 1e9, cost: cost{Server: usage{CPU: 3 * s}, Client: usage{CPU: s}},
 				Tally: tally{Transfers: 10, Stalls: 1, First: "read: i/o timeout"}},
 			{Path: bulkKernel, Conns: 1000, Rates: []float64{2e8}, Bytes: 1e9, cost: cost{Server: usage{CPU: s}, Client: usage{CPU: s}}},
-			{Path: bulkTUN, Conns: 1000, Rates: []float64{4e8}, Bytes: 1e9, cost: cost{Server: usage{CPU: s}, Client: usage{CPU: s / 2}}},
+			{Path: bulkTUN, Conns: 1000, Rates: []float64{4e8}, Bytes: 1e9, cost: cost{Server: usage{CPU: s}, Client: usage{CPU: s / 2}},
+				RTT: rttSpread{N: 1000, MinRTT: 2600 * time.Microsecond, SRTT: 72600 * time.Microsecond, SRTT99: 135 * time.Millisecond}},
 		},
 		Connect: []connRow{
 			{Name: connTUN, Rates: []float64{3000}, Conns: 3000, cost: cost{Server: usage{CPU: 300 * time.Millisecond}}, Tally: tally{Transfers: 3001, Errors: 1, First: "handshake: EOF"}},
@@ -180,16 +182,23 @@ func TestPrintScale(t *testing.T) {
 	for l := range strings.Lines(out) {
 		f := strings.Fields(l)
 		if len(f) > 1 && (f[0] == "10" || f[0] == "1000") && strings.Contains(l, "TUN") {
-			lines[f[0]] = l
+			// The bulk table's row first, then the round trips'.
+			if _, ok := lines[f[0]]; ok {
+				lines[f[0]+" rtt"] = l
+			} else {
+				lines[f[0]] = l
+			}
 		}
 		if strings.HasPrefix(strings.TrimSpace(l), connTUN) {
 			lines["conn"] = l
 		}
 	}
 	for key, want := range map[string][]string{
-		"10":   {"500", "0.50x", "4.00", "0.50x", "3.00", "1/10"}, // MB/s, x kernel, CPU s/GB, kernel 2/4, server s/GB, stalls
-		"1000": {"400", "2.00x", "1.50", "1.33x"},
-		"conn": {"3000", "1.50x", "0.75x", "100.00 µs", "0/3001 +1 failed"},
+		"10":       {"500", "0.50x", "4.00", "0.50x", "3.00", "1/10"}, // MB/s, x kernel, CPU s/GB, kernel 2/4, server s/GB, stalls
+		"1000":     {"400", "2.00x", "1.50", "1.33x"},
+		"1000 rtt": {"2.6 ms / 72.6 ms, p99 135.0 ms"},
+		"10 rtt":   {"-"},
+		"conn":     {"3000", "1.50x", "0.75x", "100.00 µs", "0/3001 +1 failed"},
 	} {
 		for _, w := range want {
 			if !strings.Contains(lines[key], w) {

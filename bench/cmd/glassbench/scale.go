@@ -46,6 +46,9 @@ type bulkRow struct {
 	// stalled or failed one echoed less than its share.
 	Tally tally
 	Note  string
+	// RTT is what the client's sockets reported at the end of their
+	// transfers.
+	RTT rttSpread
 }
 
 // connRow is one server's connection rate over every round.
@@ -154,6 +157,16 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 	fmt.Fprintln(out, " retransmits, RTOs (retransmission timeouts) and TLPs (tail loss probes that retransmitted): glassnet's stack / the kernel")
 	fmt.Fprintln(out, " (the client's side, or both sides on loopback); queue drops: segments gVisor dropped in a TCP endpoint's full queue;")
 	fmt.Fprintln(out, " link drops: packets the namespace's interfaces dropped, most often the TUN's queue to the stack full)")
+	fmt.Fprintln(out, "the client's sockets at the end of their transfers (TCP_INFO), over every connection and round: round trip, the medians")
+	fmt.Fprintln(out, "of the lowest and of the smoothed, and the 99th percentile of the smoothed")
+	w = table(out)
+	fmt.Fprintln(w, "conns\tpath\tround trip\t")
+	for _, r := range res.Bulk {
+		fmt.Fprintf(w, "%d\t%s\t%s\t\n", r.Conns, r.Path, r.RTT)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
 
 	fmt.Fprintf(out, "\nnew WebSocket connections per second, %d opened at once, %v per measurement: TCP connect, accept, opening handshake, close (ratio to %s)\n",
 		p.ConnWorkers, p.ConnDur, connBaseline)

@@ -155,6 +155,7 @@ func scaleChild(params []byte) (any, error) {
 		start(bulkRelay, serverSpec{Net: "relay", App: "tcp-echo"})}
 	closeCounts, cperfErr := countClient(bulkTs[0].m, bulkTs[1].m, bulkTs[2].m)
 	rows := map[[2]int]*bulkRow{}
+	reports := map[[2]int]*[]senderInfo{}
 	for _, n := range p.ConnCounts {
 		for i, t := range bulkTs {
 			r := &bulkRow{Path: t.name, Conns: n, Note: t.note}
@@ -163,6 +164,7 @@ func scaleChild(params []byte) (any, error) {
 			}
 			r.Client.SysErr = cperfErr
 			rows[[2]int{n, i}] = r
+			reports[[2]int{n, i}] = new([]senderInfo)
 		}
 	}
 	for round := range p.Rounds {
@@ -173,7 +175,7 @@ func scaleChild(params []byte) (any, error) {
 				if t.srv == nil {
 					continue
 				}
-				bytes, el, err := bulkConns(t.srv.addr, n, p.Total, t.m, &r.cost, &r.Tally)
+				bytes, el, err := bulkConns(t.srv.addr, n, p.Total, t.m, &r.cost, &r.Tally, reports[[2]int{n, i}])
 				if err != nil {
 					r.Note = err.Error()
 					continue
@@ -208,7 +210,9 @@ func scaleChild(params []byte) (any, error) {
 	}
 	for _, n := range p.ConnCounts {
 		for i := range bulkTs {
-			res.Bulk = append(res.Bulk, *rows[[2]int{n, i}])
+			r := rows[[2]int{n, i}]
+			r.RTT = spreadOf(*reports[[2]int{n, i}])
+			res.Bulk = append(res.Bulk, *r)
 		}
 	}
 	closeCounts()
@@ -252,12 +256,13 @@ func scaleChild(params []byte) (any, error) {
 // echoed (on every connection, stalled or not) and the time from the
 // start until the last connection ended; what that time cost goes to cs,
 // and every connection's transfer to tl.
-func bulkConns(addr string, n int, total int64, m *meter, cs *cost, tl *tally) (int64, time.Duration, error) {
+func bulkConns(addr string, n int, total int64, m *meter, cs *cost, tl *tally, infos *[]senderInfo) (int64, time.Duration, error) {
 	share := total / int64(n)
 	ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)
 	defer cancel()
 	conns := make([]net.Conn, n)
 	errs := make([]error, n)
+	reports := make([]senderInfo, n)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
 	var d net.Dialer
@@ -304,6 +309,7 @@ func bulkConns(addr string, n int, total int64, m *meter, cs *cost, tl *tally) (
 			buf := make([]byte, 64<<10)
 			k, err := io.CopyBuffer(io.Discard, io.LimitReader(struct{ io.Reader }{c}, share), buf)
 			got.Add(k)
+			reports[i] = senderTCPInfo(c)
 			if err == nil && k != share {
 				err = fmt.Errorf("echo: got %d of %d bytes", k, share)
 			}
@@ -326,6 +332,7 @@ func bulkConns(addr string, n int, total int64, m *meter, cs *cost, tl *tally) (
 	for _, err := range errs {
 		tl.add(err)
 	}
+	*infos = append(*infos, reports...)
 	el := time.Duration(last.Load())
 	if el <= 0 {
 		el = time.Since(start)

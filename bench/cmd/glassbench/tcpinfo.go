@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -34,10 +35,55 @@ func medianSender(v []senderInfo) (senderInfo, int) {
 	return senderInfo{OK: true, MinRTT: time.Duration(median(mins)), SRTT: time.Duration(median(srtts)), RwndLimited: median(rwnd)}, len(mins)
 }
 
-// String is "min / smoothed µs, rwnd-limited %", or "-".
+// String is "lowest / smoothed, receive-window-limited %", or "-".
 func (s senderInfo) String() string {
 	if !s.OK {
 		return "-"
 	}
-	return fmt.Sprintf("%.0f / %.0f µs, %.0f%%", float64(s.MinRTT)/1e3, float64(s.SRTT)/1e3, s.RwndLimited*100)
+	return fmt.Sprintf("%s / %s, %.0f%%", rtt(s.MinRTT), rtt(s.SRTT), s.RwndLimited*100)
+}
+
+// rtt formats a round trip in µs below a millisecond, else in ms.
+func rtt(d time.Duration) string {
+	if d < time.Millisecond {
+		return fmt.Sprintf("%.0f µs", float64(d)/1e3)
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/1e6)
+}
+
+// rttSpread is what the client's sockets of a row with many connections
+// reported at the end of their transfers, over every connection and round:
+// the medians of the lowest and of the smoothed round trip, and the 99th
+// percentile of the smoothed one.
+type rttSpread struct {
+	N                    int // sockets that reported
+	MinRTT, SRTT, SRTT99 time.Duration
+}
+
+func spreadOf(v []senderInfo) rttSpread {
+	var mins, srtts []float64
+	for _, s := range v {
+		if s.OK {
+			mins = append(mins, float64(s.MinRTT))
+			srtts = append(srtts, float64(s.SRTT))
+		}
+	}
+	if len(srtts) == 0 {
+		return rttSpread{}
+	}
+	slices.Sort(srtts)
+	return rttSpread{
+		N:      len(srtts),
+		MinRTT: time.Duration(median(mins)),
+		SRTT:   time.Duration(median(srtts)),
+		SRTT99: time.Duration(srtts[(len(srtts)*99)/100]),
+	}
+}
+
+// String is "lowest / smoothed, p99 smoothed", or "-".
+func (r rttSpread) String() string {
+	if r.N == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s / %s, p99 %s", rtt(r.MinRTT), rtt(r.SRTT), rtt(r.SRTT99))
 }

@@ -62,10 +62,28 @@ func TestMedianSender(t *testing.T) {
 	if n != 3 || m.MinRTT != 20*time.Microsecond || m.SRTT != 200*time.Microsecond || m.RwndLimited != 0.2 {
 		t.Errorf("medianSender = %+v, %d; want 20 µs / 200 µs, 0.2, from 3 reports", m, n)
 	}
-	if got := m.String(); got != "20 / 200 µs, 20%" {
+	if got := m.String(); got != "20 µs / 200 µs, 20%" {
 		t.Errorf("String() = %q", got)
 	}
 	if _, n := medianSender([]senderInfo{{}}); n != 0 {
 		t.Errorf("medianSender of no reports counted %d", n)
+	}
+}
+
+func TestSpreadOf(t *testing.T) {
+	var v []senderInfo
+	for i := 1; i <= 200; i++ {
+		v = append(v, senderInfo{OK: true, MinRTT: time.Duration(i) * time.Microsecond, SRTT: time.Duration(10*i) * time.Microsecond})
+	}
+	v = append(v, senderInfo{}) // a socket that did not report
+	r := spreadOf(v)
+	if r.N != 200 || r.MinRTT != 100500*time.Nanosecond || r.SRTT != 1005*time.Microsecond || r.SRTT99 != 1990*time.Microsecond {
+		t.Errorf("spreadOf = %+v; want 200 reports, medians 100.5 µs and 1005 µs, 99th percentile 1990 µs", r)
+	}
+	if got := r.String(); got != "100 µs / 1.0 ms, p99 2.0 ms" {
+		t.Errorf("String() = %q", got)
+	}
+	if r := spreadOf(nil); r.N != 0 || r.String() != "-" {
+		t.Errorf("spreadOf(nil) = %+v, %q", r, r.String())
 	}
 }
