@@ -46,9 +46,10 @@ type bulkRow struct {
 	// stalled or failed one echoed less than its share.
 	Tally tally
 	Note  string
-	// RTT is what the client's sockets reported at the end of their
-	// transfers.
-	RTT rttSpread
+	// RTT sums up what the client's sockets reported at the end of their
+	// transfers: reports, every round's, which stay in the child.
+	RTT     rttSpread
+	reports []senderInfo
 }
 
 // connRow is one server's connection rate over every round.

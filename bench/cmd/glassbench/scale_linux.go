@@ -155,7 +155,6 @@ func scaleChild(params []byte) (any, error) {
 		start(bulkRelay, serverSpec{Net: "relay", App: "tcp-echo"})}
 	closeCounts, cperfErr := countClient(bulkTs[0].m, bulkTs[1].m, bulkTs[2].m)
 	rows := map[[2]int]*bulkRow{}
-	reports := map[[2]int]*[]senderInfo{}
 	for _, n := range p.ConnCounts {
 		for i, t := range bulkTs {
 			r := &bulkRow{Path: t.name, Conns: n, Note: t.note}
@@ -164,7 +163,6 @@ func scaleChild(params []byte) (any, error) {
 			}
 			r.Client.SysErr = cperfErr
 			rows[[2]int{n, i}] = r
-			reports[[2]int{n, i}] = new([]senderInfo)
 		}
 	}
 	for round := range p.Rounds {
@@ -175,7 +173,7 @@ func scaleChild(params []byte) (any, error) {
 				if t.srv == nil {
 					continue
 				}
-				bytes, el, err := bulkConns(t.srv.addr, n, p.Total, t.m, &r.cost, &r.Tally, reports[[2]int{n, i}])
+				bytes, el, err := bulkConns(t.srv.addr, n, p.Total, t.m, &r.cost, &r.Tally, &r.reports)
 				if err != nil {
 					r.Note = err.Error()
 					continue
@@ -211,7 +209,7 @@ func scaleChild(params []byte) (any, error) {
 	for _, n := range p.ConnCounts {
 		for i := range bulkTs {
 			r := rows[[2]int{n, i}]
-			r.RTT = spreadOf(*reports[[2]int{n, i}])
+			r.RTT = spreadOf(r.reports)
 			res.Bulk = append(res.Bulk, *r)
 		}
 	}
@@ -255,7 +253,8 @@ func scaleChild(params []byte) (any, error) {
 // total/n bytes on each at once and reads them back. It returns the bytes
 // echoed (on every connection, stalled or not) and the time from the
 // start until the last connection ended; what that time cost goes to cs,
-// and every connection's transfer to tl.
+// every connection's transfer to tl, and what each client socket reported
+// of its TCP at the end (TCP_INFO) to infos.
 func bulkConns(addr string, n int, total int64, m *meter, cs *cost, tl *tally, infos *[]senderInfo) (int64, time.Duration, error) {
 	share := total / int64(n)
 	ctx, cancel := context.WithTimeout(context.Background(), bulkTimeout)

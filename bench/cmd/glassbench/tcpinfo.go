@@ -19,30 +19,6 @@ type senderInfo struct {
 	RwndLimited float64 // share of busy time, 0 to 1
 }
 
-// medianSender is the medians of the transfers' reports that have one.
-func medianSender(v []senderInfo) (senderInfo, int) {
-	var mins, srtts, rwnd []float64
-	for _, s := range v {
-		if s.OK {
-			mins = append(mins, float64(s.MinRTT))
-			srtts = append(srtts, float64(s.SRTT))
-			rwnd = append(rwnd, s.RwndLimited)
-		}
-	}
-	if len(mins) == 0 {
-		return senderInfo{}, 0
-	}
-	return senderInfo{OK: true, MinRTT: time.Duration(median(mins)), SRTT: time.Duration(median(srtts)), RwndLimited: median(rwnd)}, len(mins)
-}
-
-// String is "lowest / smoothed, receive-window-limited %", or "-".
-func (s senderInfo) String() string {
-	if !s.OK {
-		return "-"
-	}
-	return fmt.Sprintf("%s / %s, %.0f%%", rtt(s.MinRTT), rtt(s.SRTT), s.RwndLimited*100)
-}
-
 // rtt formats a round trip in µs below a millisecond, else in ms.
 func rtt(d time.Duration) string {
 	if d < time.Millisecond {
@@ -51,21 +27,23 @@ func rtt(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/1e6)
 }
 
-// rttSpread is what the client's sockets of a row with many connections
-// reported at the end of their transfers, over every connection and round:
-// the medians of the lowest and of the smoothed round trip, and the 99th
-// percentile of the smoothed one.
+// rttSpread sums up what the client's sockets reported at the end of
+// their transfers, over every transfer that reported: the medians of the
+// lowest and of the smoothed round trip and of the receive-window-limited
+// share, and the 99th percentile of the smoothed round trip.
 type rttSpread struct {
 	N                    int // sockets that reported
 	MinRTT, SRTT, SRTT99 time.Duration
+	RwndLimited          float64
 }
 
 func spreadOf(v []senderInfo) rttSpread {
-	var mins, srtts []float64
+	var mins, srtts, rwnd []float64
 	for _, s := range v {
 		if s.OK {
 			mins = append(mins, float64(s.MinRTT))
 			srtts = append(srtts, float64(s.SRTT))
+			rwnd = append(rwnd, s.RwndLimited)
 		}
 	}
 	if len(srtts) == 0 {
@@ -73,10 +51,11 @@ func spreadOf(v []senderInfo) rttSpread {
 	}
 	slices.Sort(srtts)
 	return rttSpread{
-		N:      len(srtts),
-		MinRTT: time.Duration(median(mins)),
-		SRTT:   time.Duration(median(srtts)),
-		SRTT99: time.Duration(srtts[(len(srtts)*99)/100]),
+		N:           len(srtts),
+		MinRTT:      time.Duration(median(mins)),
+		SRTT:        time.Duration(median(srtts)),
+		SRTT99:      time.Duration(srtts[(len(srtts)*99)/100]),
+		RwndLimited: median(rwnd),
 	}
 }
 
@@ -86,4 +65,12 @@ func (r rttSpread) String() string {
 		return "-"
 	}
 	return fmt.Sprintf("%s / %s, p99 %s", rtt(r.MinRTT), rtt(r.SRTT), rtt(r.SRTT99))
+}
+
+// windowString is "lowest / smoothed, receive-window-limited %", or "-".
+func (r rttSpread) windowString() string {
+	if r.N == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s / %s, %.0f%%", rtt(r.MinRTT), rtt(r.SRTT), r.RwndLimited*100)
 }

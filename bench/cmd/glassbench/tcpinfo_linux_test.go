@@ -51,22 +51,26 @@ func TestSenderTCPInfo(t *testing.T) {
 	}
 }
 
-func TestMedianSender(t *testing.T) {
+// TestSpreadMedians: the medians are over the transfers that reported.
+func TestSpreadMedians(t *testing.T) {
 	v := []senderInfo{
 		{OK: true, MinRTT: 10 * time.Microsecond, SRTT: 300 * time.Microsecond, RwndLimited: 0.1},
 		{},
 		{OK: true, MinRTT: 30 * time.Microsecond, SRTT: 100 * time.Microsecond, RwndLimited: 0.5},
 		{OK: true, MinRTT: 20 * time.Microsecond, SRTT: 200 * time.Microsecond, RwndLimited: 0.2},
 	}
-	m, n := medianSender(v)
-	if n != 3 || m.MinRTT != 20*time.Microsecond || m.SRTT != 200*time.Microsecond || m.RwndLimited != 0.2 {
-		t.Errorf("medianSender = %+v, %d; want 20 µs / 200 µs, 0.2, from 3 reports", m, n)
+	m := spreadOf(v)
+	if m.N != 3 || m.MinRTT != 20*time.Microsecond || m.SRTT != 200*time.Microsecond || m.RwndLimited != 0.2 {
+		t.Errorf("spreadOf = %+v; want 20 µs / 200 µs, 0.2, from 3 reports", m)
 	}
-	if got := m.String(); got != "20 µs / 200 µs, 20%" {
-		t.Errorf("String() = %q", got)
+	if got := m.windowString(); got != "20 µs / 200 µs, 20%" {
+		t.Errorf("windowString() = %q", got)
 	}
-	if _, n := medianSender([]senderInfo{{}}); n != 0 {
-		t.Errorf("medianSender of no reports counted %d", n)
+	if n := spreadOf([]senderInfo{{}}).N; n != 0 {
+		t.Errorf("spreadOf of no reports counted %d", n)
+	}
+	if got := spreadOf(nil).windowString(); got != "-" {
+		t.Errorf("windowString() of no reports = %q, want -", got)
 	}
 }
 

@@ -138,9 +138,7 @@ func senderTable(out io.Writer, res []tunResult) error {
 	reported := false
 	for _, r := range res {
 		for _, row := range r.Rows {
-			_, ne := medianSender(row.TUNEchoTCP)
-			_, nd := medianSender(row.TUNDiscTCP)
-			reported = reported || ne+nd > 0
+			reported = reported || spreadOf(row.TUNEchoTCP).N+spreadOf(row.TUNDiscTCP).N > 0
 		}
 	}
 	if !reported {
@@ -152,11 +150,8 @@ func senderTable(out io.Writer, res []tunResult) error {
 	fmt.Fprintln(w, "path\techo\tloopback echo\tdiscard\tloopback discard\t")
 	for _, r := range res {
 		for _, row := range r.Rows {
-			e, _ := medianSender(row.TUNEchoTCP)
-			ke, _ := medianSender(row.KernelEchoTCP)
-			d, _ := medianSender(row.TUNDiscTCP)
-			kd, _ := medianSender(row.KernelDiscTCP)
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\n", tunRowName(r, row), e, ke, d, kd)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\n", tunRowName(r, row), spreadOf(row.TUNEchoTCP).windowString(),
+				spreadOf(row.KernelEchoTCP).windowString(), spreadOf(row.TUNDiscTCP).windowString(), spreadOf(row.KernelDiscTCP).windowString())
 		}
 	}
 	if err := w.Flush(); err != nil {
