@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 // The tests in this file check glassnet patch 9 in third_party/gvisor
@@ -393,5 +394,87 @@ func TestTailLossProbeDelayingPeer(t *testing.T) {
 	}
 	if n := st.Stack().Stats().TCP.Retransmits.Value() - retx; n != 0 {
 		t.Errorf("the stack retransmitted %d segments the peer had", n)
+	}
+}
+
+// fin sends the peer's FIN at its SND.NXT and waits until the stack has
+// moved to CLOSE-WAIT and made its decision about the ACK (the queue size
+// is read under the endpoint's lock, which the stack holds from the
+// segment to the ACK).
+func (d *delAckConn) fin() {
+	d.t.Helper()
+	d.p.send(header.TCPFlagAck|header.TCPFlagFin, d.p.sndNxt, d.p.rcvNxt, nil, nil)
+	d.p.sndNxt++
+	waitFor(d.t, "the stack to take the FIN (CLOSE-WAIT)", func() bool {
+		return tcp.EndpointState(d.c.State()) == tcp.StateCloseWait
+	})
+	queueSize(d.t, d.c, tcpip.ReceiveQueueSizeOption)
+}
+
+// TestDelayedACKFINCarriedByClose: the peer's FIN on an established
+// connection is not acknowledged at once; the application, reading the end
+// of the stream and closing, sends one segment, its own FIN, which carries
+// the ACK of the peer's (Linux's tcp_fin: CLOSE-WAIT in interactive mode).
+// Upstream gVisor sent a pure ACK and then the FIN.
+func TestDelayedACKFINCarriedByClose(t *testing.T) {
+	t.Parallel()
+	d := newDelAckConn(t, nil)
+	sent := d.segmentsSent()
+	d.fin()
+	if n := d.segmentsSent() - sent; n != 0 {
+		t.Fatalf("the stack sent %d segments when the peer's FIN came, want 0 (its ACK waits for the close)", n)
+	}
+	var b bytes.Buffer
+	if _, err := d.c.Read(&b, tcpip.ReadOptions{}); err == nil {
+		t.Fatal("read after the peer's FIN: no error, want the end of the stream")
+	} else if _, ok := err.(*tcpip.ErrClosedForReceive); !ok {
+		t.Fatalf("read after the peer's FIN: %v, want the end of the stream", err)
+	}
+	d.c.Close()
+	s := d.p.next()
+	if want := header.TCPFlagAck | header.TCPFlagFin; s.Flags() != want || len(s.Payload()) != 0 || s.AckNumber() != d.p.sndNxt {
+		t.Fatalf("after close: got %v ack %d length %d, want %v acknowledging the peer's FIN (%d)", s.Flags(), s.AckNumber(), len(s.Payload()), want, d.p.sndNxt)
+	}
+	if n := d.segmentsSent() - sent; n != 1 {
+		t.Errorf("the stack sent %d segments for the peer's FIN and its close, want 1", n)
+	}
+}
+
+// TestDelayedACKFINTimer: the peer's FIN, on a connection whose
+// application does not close, is acknowledged when the delay has passed,
+// not before.
+func TestDelayedACKFINTimer(t *testing.T) {
+	t.Parallel()
+	d := newDelAckConn(t, nil)
+	sent := d.segmentsSent()
+	d.fin()
+	d.clock.Advance(delAckDelay - time.Millisecond)
+	if n := d.segmentsSent() - sent; n != 0 {
+		t.Fatalf("the stack sent %d segments %v after the peer's FIN, want 0", n, delAckDelay-time.Millisecond)
+	}
+	d.clock.Advance(time.Millisecond)
+	ack := d.p.next()
+	if ack.Flags() != header.TCPFlagAck || len(ack.Payload()) != 0 || ack.AckNumber() != d.p.sndNxt {
+		t.Fatalf("after the delay: got %v ack %d length %d, want a pure ACK of the FIN (%d)", ack.Flags(), ack.AckNumber(), len(ack.Payload()), d.p.sndNxt)
+	}
+}
+
+// TestDelayedACKFINAfterClose: when the application closed first, the
+// peer's FIN (FIN-WAIT-2 to TIME-WAIT) is acknowledged at once: no close
+// is left to carry it.
+func TestDelayedACKFINAfterClose(t *testing.T) {
+	t.Parallel()
+	d := newDelAckConn(t, nil)
+	d.c.Close()
+	ours := d.p.next()
+	if !ours.Flags().Contains(header.TCPFlagFin) {
+		t.Fatalf("after close: got %v, want the stack's FIN", ours.Flags())
+	}
+	d.p.rcvNxt = ours.SequenceNumber() + 1
+	d.p.send(header.TCPFlagAck|header.TCPFlagFin, d.p.sndNxt, d.p.rcvNxt, nil, nil)
+	d.p.sndNxt++
+	ack := d.p.next()
+	if ack.Flags() != header.TCPFlagAck || ack.AckNumber() != d.p.sndNxt {
+		t.Fatalf("the peer's FIN after the stack's: got %v ack %d, want a pure ACK of %d at once", ack.Flags(), ack.AckNumber(), d.p.sndNxt)
 	}
 }

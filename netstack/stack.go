@@ -79,15 +79,17 @@ type Options struct {
 
 	// DisableDelayedACK makes TCP acknowledge every batch of received
 	// data at once, as upstream gVisor does. By default, as on Linux, an
-	// ACK of in-order data waits for a segment the stack sends (the
-	// reply) to carry it, 40 ms, or longer, up to 200 ms, on a path whose
-	// RTT is longer when data arrives further apart, and goes at once when more than one
-	// full-sized segment is unacknowledged, for out-of-order data, a FIN,
-	// at the start of a connection, and on a connection that is not
-	// interactive (TCP_QUICKACK set to 1 takes it out of that mode for a
-	// while, as on Linux) once the application has read the data
-	// (third_party/gvisor patch 9). A trace or a test that wants one ACK
-	// per segment, with no timer between, turns it off.
+	// ACK of in-order data, or of the peer's FIN on an established
+	// connection, waits for a segment the stack sends (the reply, or the
+	// FIN of the application's close) to carry it, 40 ms, or longer, up
+	// to 200 ms, on a path whose RTT is longer when data arrives further
+	// apart, and goes at once when more than one full-sized segment is
+	// unacknowledged, for out-of-order data, a FIN after the
+	// application's close, at the start of a connection, and on a
+	// connection that is not interactive (TCP_QUICKACK set to 1 takes it
+	// out of that mode for a while, as on Linux) once the application
+	// has read the data (third_party/gvisor patch 9). A trace or a test
+	// that wants one ACK per segment, with no timer between, turns it off.
 	DisableDelayedACK bool
 
 	// CongestionControl is Reno or Cubic; empty means Reno, gVisor's own

@@ -31,13 +31,16 @@ import (
 // request costs a pure ACK and then the reply. Here the end of a batch of
 // in-order data arms a timer instead when nothing asks for an ACK at once;
 // any segment sent before it fires (the reply) carries the ACK and stops it.
-// An ACK goes at once, as before, when more than one full-sized segment is
-// unacknowledged, for out-of-order data, a segment that fills a hole or
-// starts below RCV.NXT, a FIN, a window under one MSS, in quickack mode, in
-// a state other than ESTABLISHED, and on a socket whose SocketOptions'
-// QuickAck is set (the default when the stack's tcpip.TCPDelayedACKEnabled
-// is off). TCP_QUICKACK itself (tcpip.TCPQuickAckOption) has Linux's
-// meaning: it moves the connection out of interactive mode, or into it.
+// A FIN that moves the connection to CLOSE-WAIT makes it interactive and
+// its ACK waits the same way, for the FIN of the application's close (Linux's
+// tcp_fin). An ACK goes at once, as before, when more than one full-sized
+// segment is unacknowledged, for out-of-order data, a segment that fills a
+// hole or starts below RCV.NXT, a FIN in FIN-WAIT-1 or FIN-WAIT-2, a window
+// under one MSS, in quickack mode, in a state other than ESTABLISHED or
+// CLOSE-WAIT, and on a socket whose SocketOptions' QuickAck is set (the
+// default when the stack's tcpip.TCPDelayedACKEnabled is off). TCP_QUICKACK
+// itself (tcpip.TCPQuickAckOption) has Linux's meaning: it moves the
+// connection out of interactive mode, or into it.
 
 const (
 	// delAckTimeout is the shortest wait of an acknowledgment for a
@@ -188,7 +191,7 @@ func (r *receiver) ackNow() bool {
 	switch {
 	case r.ep.ops.GetQuickAck(), r.da.now, r.da.rcvMSS == 0:
 		return true
-	case r.ep.EndpointState() != StateEstablished:
+	case r.ep.EndpointState() != StateEstablished && r.ep.EndpointState() != StateCloseWait:
 		return true
 	case r.da.quick > 0 && !r.da.pingpong:
 		return true

@@ -267,8 +267,12 @@ func (r *receiver) consumeSegment(s *segment, segSeq seqnum.Value, segLen seqnum
 	if s.flags.Contains(header.TCPFlagFin) {
 		r.RcvNxt++
 
-		// Send ACK immediately.
-		r.ep.snd.sendAck()
+		// Send ACK immediately, unless the connection is established
+		// (glassnet patch 9, below).
+		established := r.ep.EndpointState() == StateEstablished
+		if !established {
+			r.ep.snd.sendAck()
+		}
 
 		// Tell any readers that no more data will come.
 		r.closed = true
@@ -310,6 +314,15 @@ func (r *receiver) consumeSegment(s *segment, segSeq seqnum.Value, segLen seqnum
 		r.pendingRcvdSegments = r.pendingRcvdSegments[:first]
 		r.ep.updateConnDirectionState(connDirectionStateRcvClosed)
 
+		if established {
+			// glassnet patch 9: a FIN that moves the connection to
+			// CLOSE-WAIT makes it interactive, and its ACK is owed
+			// like data's: the application's close, expected next,
+			// sends a FIN that carries it (Linux's tcp_fin). In
+			// FIN-WAIT-1 and FIN-WAIT-2 it went at once, above.
+			r.da.pingpong = true
+			r.ep.snd.sendOwedAck()
+		}
 		return true
 	}
 
