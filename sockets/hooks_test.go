@@ -277,12 +277,14 @@ func TestCallHookZeroWindow(t *testing.T) {
 		t.Fatalf("Send into a zero window = %d, %v; want EAGAIN", n, err)
 	}
 	// The bytes the client has written and the server stack has not
-	// received are queued on the client: its Send-Q. (Table's SendQ is 0
-	// for TCP: gVisor's endpoint does not answer SendQueueSizeOption.)
+	// received are queued on the client: its Send-Q.
 	srv := row(p.ss, sfd)
-	sendQ := sent - srv.RecvQ
+	sendQ := row(p.cs, cfd).SendQ
 	if sendQ <= 0 || srv.RecvQ == 0 {
 		t.Errorf("client Send-Q %d, server Recv-Q %d: want both non-zero", sendQ, srv.RecvQ)
+	}
+	if sendQ+srv.RecvQ != sent {
+		t.Errorf("client Send-Q %d + server Recv-Q %d = %d, want the %d bytes sent", sendQ, srv.RecvQ, sendQ+srv.RecvQ, sent)
 	}
 	if len(events(ring, sfd, "verdict")) == 0 || len(events(ring, sfd, "recv")) != 0 {
 		t.Errorf("want a hold verdict and no recv on the server")

@@ -26,7 +26,7 @@ type SocketInfo struct {
 	Peer    netip.AddrPort // zero when not connected
 	Backlog int            // for a listener, as passed to Listen
 	RecvQ   int            // bytes received and not yet read
-	SendQ   int            // bytes in the send buffer not yet acknowledged
+	SendQ   int            // TCP: bytes written and not yet acknowledged, and an unacknowledged FIN (Linux's SIOCOUTQ)
 
 	// The rest is filled in by Snapshot only.
 

@@ -2151,6 +2151,32 @@ func (e *Endpoint) SetSockOpt(opt tcpip.SettableSocketOption) tcpip.Error {
 	return nil
 }
 
+// sendQueueSize is Linux's SIOCOUTQ for TCP, the Send-Q of ss (write_seq -
+// snd_una): the bytes written and not yet acknowledged, sent or not, and
+// the FIN while it is queued or unacknowledged (glassnet patch 16; upstream
+// did not answer SendQueueSizeOption for TCP).
+func (e *Endpoint) sendQueueSize() (int, tcpip.Error) {
+	e.LockUser()
+	defer e.UnlockUser()
+
+	if e.EndpointState() == StateListen {
+		return 0, &tcpip.ErrInvalidEndpointState{}
+	}
+
+	e.sndQueueInfo.sndQueueMu.Lock()
+	n := e.sndQueueInfo.SndBufUsed
+	e.sndQueueInfo.sndQueueMu.Unlock()
+
+	// A FIN is queued as the write list's last segment, without data,
+	// and leaves the list when it is acknowledged.
+	if e.snd != nil {
+		if last := e.snd.writeList.Back(); last != nil && last.payloadSize() == 0 {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // readyReceiveSize returns the number of bytes ready to be received.
 //
 // +checklocksexclude:e.segmentQueue.mu
@@ -2221,6 +2247,9 @@ func (e *Endpoint) GetSockOptInt(opt tcpip.SockOptInt) (int, tcpip.Error) {
 
 	case tcpip.ReceiveQueueSizeOption:
 		return e.readyReceiveSize()
+
+	case tcpip.SendQueueSizeOption:
+		return e.sendQueueSize()
 
 	case tcpip.IPv4TTLOption:
 		e.LockUser()

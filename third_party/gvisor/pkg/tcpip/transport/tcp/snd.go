@@ -1732,6 +1732,11 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 		acked := s.SndUna.Size(ack)
 		s.SndUna = ack
 		ackLeft := acked
+		// glassnet patch 16: the send buffer holds the data written, not
+		// the FIN's sequence number; an ACK of the FIN frees nothing in it
+		// (upstream took one byte too many off SndBufUsed, leaving it at
+		// -1 once the FIN was acknowledged).
+		bufAcked := acked
 		originalOutstanding := s.Outstanding
 		for ackLeft > 0 {
 			// We use logicalLen here because we can have FIN
@@ -1763,6 +1768,9 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 			}
 
 			s.writeList.Remove(seg)
+			if seg.flags.Contains(header.TCPFlagFin) {
+				bufAcked--
+			}
 
 			// If SACK is enabled then only reduce outstanding if
 			// the segment was not previously SACKED as these have
@@ -1801,7 +1809,7 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 		}
 
 		// Update the send buffer usage and notify potential waiters.
-		s.ep.updateSndBufferUsage(int(acked))
+		s.ep.updateSndBufferUsage(int(bufAcked))
 
 		// It is possible for s.outstanding to drop below zero if we get
 		// a retransmit timeout, reset outstanding to zero but later
