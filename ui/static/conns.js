@@ -27,7 +27,10 @@ export class ConnsView {
       return app.conns.map((c) => ({
         key: c.peer ? connKey(c.local + "->" + c.peer) : c.local,
         node: c.node,
-        state: c.state,
+        // a UDP socket's state is the stack's datagram one (BOUND,
+        // CONNECTED): the protocol in front tells it from a TCP socket on
+        // the same port
+        state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.state : c.state,
         local: c.local,
         peer: c.peer || "*",
         recv_q: c.recv_q,

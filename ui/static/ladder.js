@@ -272,13 +272,17 @@ export class LadderView {
     const held = e.hold;
     const tw = held ? undefined : st.twin.get(e.id);
     let from = e.node, to = this.other(e.node);
-    let r1 = i, r2 = i + 0.7;
+    // a packet whose other end is not traced has no time there: its
+    // arrow stays flat in its own row, so that one going out and the
+    // next coming in do not cross with their labels on top of each other
+    const untraced = this.lanes.includes("peer");
+    let r1 = i, r2 = untraced ? i : i + 0.7;
     let twinId;
     if (e.dir === "in") {
       // received, sender not traced
       from = this.other(e.node);
       to = e.node;
-      r1 = i - 0.7;
+      r1 = untraced ? i : i - 0.7;
       r2 = i;
     } else if (tw !== undefined && this.rowOf.has(tw)) {
       r2 = this.rowOf.get(tw);
