@@ -838,3 +838,99 @@ func atof(s string) float64 {
 	f, _ := strconv.ParseFloat(s, 64)
 	return f
 }
+
+// TestUIOneStack opens a trace of one stack alone, as serve and lab record
+// them (the demo's trace with the client's events taken out), where the
+// other end of every packet is not traced. Each packet is a flat arrow in
+// its own row between the stack and "peer (not traced)", and no two
+// labels in the ladder overlap: a reply and the next packet in, drawn
+// slanted to and from an invented time at the peer, used to cross with
+// their labels on top of each other.
+func TestUIOneStack(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	demo := filepath.Join(t.TempDir(), "demo.jsonl")
+	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", demo)
+	b, err := os.ReadFile(demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept bytes.Buffer
+	n := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var e struct {
+			Node string `json:"node"`
+		}
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("the demo's trace: %v in %s", err, line)
+		}
+		if e.Node == "server" {
+			kept.Write(line)
+			kept.WriteByte('\n')
+			n++
+		}
+	}
+	file := filepath.Join(t.TempDir(), "server.jsonl")
+	if err := os.WriteFile(file, kept.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the server's events in the page", fmt.Sprintf(`window.glassnet && glassnet.store.events.length === %d && document.querySelectorAll("#ladder g.pkt").length > 0 && "loaded"`, n))
+	if head := p.eval(`document.querySelector("#ladder .ladder-head").textContent`); !strings.Contains(head, "peer (not traced)") {
+		t.Fatalf("the ladder's lanes: %q, want the server and the peer (not traced)", head)
+	}
+
+	// Every packet drawn in sight, then the rest of the ladder scrolled
+	// into sight page by page.
+	check := `(() => {
+		const out = { packets: 0, slanted: [], overlaps: [] };
+		const boxes = [];
+		for (const g of document.querySelectorAll('#ladder g.pkt[data-kind="packet"]')) {
+			const line = g.querySelector("line.arrow");
+			if (!line) continue;
+			out.packets++;
+			if (line.getAttribute("y1") !== line.getAttribute("y2")) out.slanted.push(g.dataset.eventId);
+			const r = g.querySelector("rect.bg");
+			if (r) boxes.push({ id: g.dataset.eventId, x: +r.getAttribute("x"), y: +r.getAttribute("y"), w: +r.getAttribute("width"), h: +r.getAttribute("height") });
+		}
+		for (let i = 0; i < boxes.length; i++)
+			for (let j = i + 1; j < boxes.length; j++) {
+				const a = boxes[i], b = boxes[j];
+				if (a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h) out.overlaps.push(a.id + "/" + b.id);
+			}
+		return JSON.stringify(out);
+	})()`
+	packets := 0
+	for page := 0; ; page++ {
+		var res struct {
+			Packets  int
+			Slanted  []string
+			Overlaps []string
+		}
+		if err := json.Unmarshal([]byte(p.eval(check)), &res); err != nil {
+			t.Fatal(err)
+		}
+		packets += res.Packets
+		if len(res.Slanted) > 0 {
+			t.Errorf("page %d of the ladder: packets %v drawn slanted, want each flat in its own row (the peer is not traced)", page, res.Slanted)
+		}
+		if len(res.Overlaps) > 0 {
+			t.Errorf("page %d of the ladder: the labels of packets %v overlap", page, res.Overlaps)
+		}
+		if page == 0 {
+			p.shot("ui-one-stack")
+		}
+		more := p.eval(`(() => { const el = document.getElementById("ladder"); if (el.scrollTop + el.clientHeight >= el.scrollHeight - 2) return "end"; el.scrollTop += el.clientHeight - 60; el.dispatchEvent(new Event("scroll")); return "more"; })()`)
+		if more == "end" {
+			break
+		}
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+	}
+	if packets == 0 {
+		t.Fatal("no packet drawn in the ladder")
+	}
+	t.Logf("%d events of the server, %d packet arrows checked in the ladder (pages overlap)", n, packets)
+	p.noProblems("a trace of one stack")
+}

@@ -20,6 +20,8 @@ export class LadderView {
     this.head.className = "ladder-head";
     this.head.style.cssText = "position:sticky;top:0;z-index:2;height:24px;background:var(--bg);border-bottom:1px solid var(--line)";
     this.svgWrap = document.createElement("div");
+    // room above the first row for its label, which sits above its arrow
+    this.svgWrap.style.paddingTop = "4px";
     el.append(this.head, this.svgWrap);
     this.rows = [];
     el.addEventListener("scroll", () => this.paint());
@@ -251,7 +253,7 @@ export class LadderView {
         s += this.chip(e, i, W);
       }
     }
-    this.svgWrap.innerHTML = '<svg width="' + W + '" height="' + H + '">' + s + "</svg>";
+    this.svgWrap.innerHTML = '<svg width="' + W + '" height="' + H + '" style="overflow:visible;display:block">' + s + "</svg>";
   }
 
   laneName(n) {
