@@ -42,6 +42,7 @@ type rawPeer struct {
 	edge    seqnum.Value // the furthest right edge the stack advertised
 	retreat int          // how many times an advertised edge was behind edge
 	window  uint16       // the window the peer advertises; 0 means 512
+	closed  bool         // advertise a zero window instead
 }
 
 const (
@@ -137,9 +138,13 @@ func (p *rawPeer) send(flags header.TCPFlags, seq, ack uint32, opts, payload []b
 	})
 	ip.SetChecksum(^ip.CalculateChecksum())
 	s := header.TCP(b[header.IPv4MinimumSize:])
+	win := cmp.Or(p.window, 512)
+	if p.closed {
+		win = 0
+	}
 	s.Encode(&header.TCPFields{
 		SrcPort: rawPeerPort, DstPort: rawStackPort,
-		SeqNum: seq, AckNum: ack, DataOffset: uint8(thl), Flags: flags, WindowSize: cmp.Or(p.window, 512),
+		SeqNum: seq, AckNum: ack, DataOffset: uint8(thl), Flags: flags, WindowSize: win,
 	})
 	copy(s[header.TCPMinimumSize:], opts)
 	copy(s[thl:], payload)

@@ -567,8 +567,19 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 		return nil
 	}
 
-	s.ep.stack.Stats().TCP.Timeouts.Increment()
-	s.ep.stats.SendErrors.Timeouts.Increment()
+	// glassnet patch 17: with nothing in flight and the peer's window
+	// closed, the timer is the persist timer (Linux's tcp_probe_timer):
+	// it sends a window probe and backs off, and is not a retransmission
+	// timeout. Nothing was lost, so the congestion state stays as it was;
+	// upstream collapsed the window to one segment (ssthresh 2, RTO
+	// recovery) at every probe, so the transfer crawled back up in
+	// congestion avoidance once the peer read again.
+	persist := s.zeroWindowProbing && s.SndUna == s.SndNxt
+
+	if !persist {
+		s.ep.stack.Stats().TCP.Timeouts.Increment()
+		s.ep.stats.SendErrors.Timeouts.Increment()
+	}
 
 	// Set TLPRxtOut to false according to
 	// https://tools.ietf.org/html/draft-ietf-tcpm-rack-08#section-7.6.1.
@@ -614,6 +625,11 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 	// Cap RTO to remaining time.
 	if s.RTO > remaining {
 		s.RTO = remaining
+	}
+
+	if persist {
+		s.sendZeroWindowProbe()
+		return nil
 	}
 
 	// See: https://tools.ietf.org/html/rfc6582#section-3.2 Step 4.
