@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/glassnet/glassnet/internal/netnstest"
 )
 
 // envScreenshots names a directory for the browser view's screenshots (the
@@ -933,4 +936,63 @@ func TestUIOneStack(t *testing.T) {
 	}
 	t.Logf("%d events of the server, %d packet arrows checked in the ladder (pages overlap)", n, packets)
 	p.noProblems("a trace of one stack")
+}
+
+// TestUIServeTCPEcho watches serve --ui in headless chromium while the
+// kernel, on the other side of the TUN, runs a TCP echo through it: a
+// connection that is not WebSocket. Its packets carry no "HTTP" label in
+// the ladder and its byte stream no HTTP band (the bytes of an echo are
+// not an upgrade), and once it has closed, the connection's state is
+// CLOSED, not the listener's LISTEN.
+func TestUIServeTCPEcho(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	netnstest.RunTUN(t, func(t *testing.T) {
+		s := startServe(t, "--ui", "127.0.0.1:0")
+		var url string
+		for end := time.Now().Add(10 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {
+			for _, line := range strings.Split(s.out.String(), "\n") {
+				if u, ok := strings.CutPrefix(line, "glassnet: ui at "); ok {
+					url = strings.TrimSpace(u)
+				}
+			}
+			if url == "" && time.Now().After(end) {
+				t.Fatalf("serve --ui printed no address:\n%s", s.out.String())
+			}
+		}
+
+		c := dialTCP(t, stackAddr+":7")
+		sent := bytes.Repeat([]byte("echo "), 20000)
+		go func() {
+			c.Write(sent)
+			c.CloseWrite()
+		}()
+		got, err := io.ReadAll(c)
+		if err != nil || !bytes.Equal(got, sent) {
+			t.Fatalf("echo: %d bytes back of %d, %v", len(got), len(sent), err)
+		}
+		c.Close()
+		port := c.LocalAddr().(*net.TCPAddr).Port
+
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		p := openUI(t, ctx, &uiRun{url: url})
+		key := p.wait("the echo connection in the page", fmt.Sprintf(`window.glassnet && [...glassnet.store.conns.keys()].find((k) => k.includes(":%d ") || k.endsWith(":%d")) || ""`, port, port))
+		p.eval(fmt.Sprintf(`glassnet.setFocus(%q); "ok"`, key))
+		p.wait("its packets in the ladder", `document.querySelectorAll('#ladder g.pkt[data-kind="packet"]').length > 10 && "drawn"`)
+		if n := p.eval(`String(document.querySelectorAll('#ladder g.pkt[data-http="request"], #ladder g.pkt[data-http="response"]').length)`); n != "0" {
+			t.Errorf("%s packets of a TCP echo labelled HTTP in the ladder, want 0", n)
+		}
+		if n := p.eval(`String(document.querySelectorAll('#ruler-panel [data-kind="http"]').length)`); n != "0" {
+			t.Errorf("%s HTTP bands in the byte stream of a TCP echo, want 0", n)
+		}
+		state := p.wait("the connection's state once closed", fmt.Sprintf(`(() => { const c = glassnet.store.conns.get(%q); const id = c && c.states.get("glassnet"); const e = id && glassnet.store.get(id); return e && e.state !== "ESTABLISHED" && e.state !== "CLOSE-WAIT" && e.state !== "LAST-ACK" ? e.state : ""; })()`, key))
+		if state != "CLOSED" {
+			t.Errorf("the echo connection's last state in the page: %s, want CLOSED", state)
+		}
+		if timers := p.eval(`document.getElementById("timers").textContent`); !strings.Contains(timers, "connection closed") {
+			t.Errorf("the timers of the closed connection: %q, want no timer running", timers)
+		}
+		p.shot("ui-serve-echo")
+		p.noProblems("serve --ui with a TCP echo")
+	})
 }

@@ -101,7 +101,13 @@ func (p *probe) state(st *tcp.TCPEndpointState) string {
 		// connection is gone.
 		return "CLOSED"
 	}
-	return TCPStateName(te.EndpointState())
+	es := te.EndpointState()
+	if es == tcp.StateListen && st.ID.RemotePort != 0 {
+		// The same: with the connection gone, the demuxer matched the
+		// listener on its port (the last ACK of LAST-ACK, say).
+		return "CLOSED"
+	}
+	return TCPStateName(es)
 }
 
 // TCPStateName is tcp.EndpointState.String ("ESTABLISHED", "TIME-WAIT",

@@ -1,6 +1,9 @@
 package netstack
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -192,4 +195,42 @@ func TestFlowTableBounded(t *testing.T) {
 
 func flowSrc(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 40000)
+}
+
+// TestTraceStateAfterClose: the TCP state event for the last ACK of a
+// connection the server closed second (LAST-ACK to CLOSED) says CLOSED,
+// not the state of the listener still open on the same port, which the
+// demuxer finds for the connection's addresses once the connection has
+// left it.
+func TestTraceStateAfterClose(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	tr := trace.New(rec)
+	a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
+		o.Tracer = tr
+		o.Node = map[string]string{"a": "client", "b": "server"}[which]
+	})
+	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	exchange(t, client, server, 1000)
+	port := client.LocalAddr().(*net.TCPAddr).Port
+	client.Close()
+	if _, err := server.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("server read after the client's close: %v, want EOF", err)
+	}
+	server.Close()
+	suffix := fmt.Sprintf(":%d->10.0.0.2:80", port)
+	var last string
+	waitFor(t, "the server's connection to close (its last state event)", func() bool {
+		tr.Flush()
+		for _, e := range rec.all() {
+			if e.Node == "server" && e.Layer == trace.LayerTCP && e.Name == "state" && strings.HasSuffix(e.Conn, suffix) {
+				s, _ := field(e, "state")
+				last, _ = s.(string)
+			}
+		}
+		return last == "CLOSED" || last == "LISTEN"
+	})
+	if last != "CLOSED" {
+		t.Errorf("the server's last state event for the connection says %q, want CLOSED", last)
+	}
 }

@@ -129,11 +129,19 @@ export class Controls {
           break;
         }
       }
-      const waiting = s.outstanding > 0 && !app.state.ended;
+      // a closed connection has no timer, whatever count in flight its
+      // last state kept
+      const closed = s.state === "CLOSED" || s.state === "TIME-WAIT";
+      const waiting = s.outstanding > 0 && !app.state.ended && !closed;
       const row = this.timerRow(n);
       const text = row.querySelector("span");
       const fire = row.querySelector("button");
-      if (waiting && sent) {
+      if (closed) {
+        text.className = "hint";
+        text.title = "";
+        text.textContent = s.state === "CLOSED" ? "connection closed: no retransmission timer" : "TIME-WAIT: nothing left to send again";
+        fire.hidden = true;
+      } else if (waiting && sent) {
         const left = Math.max(0, s.rto - (last.t - sent.t));
         text.className = "";
         text.title = "Retransmission timer: fires if no ACK comes for the data in flight";

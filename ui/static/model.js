@@ -92,6 +92,7 @@ export class Store {
     this.stateBefore = new Map(); // state id -> previous state id (same node, conn)
     this.lastState = new Map(); // node|key -> state id
     this.firstFrameOff = new Map(); // stream -> lowest ws frame offset
+    this.wsStreams = new Set(); // both streams of a connection with a WebSocket handshake
     this.framePending = new Map();
   }
 
@@ -216,6 +217,9 @@ export class Store {
         } else this.framePending.set(sig, { id: e.id, node: e.node, dir: e.dir });
       } else if (e.layer === "ws" && e.event === "carried") {
         for (const p of e.packets || []) this.link(p, e.frame);
+      } else if (e.layer === "ws" && e.event === "handshake") {
+        const p = splitConn(e.conn);
+        if (p) this.wsStreams.add(p[0] + ">" + p[1]).add(p[1] + ">" + p[0]);
       }
     }
   }
@@ -256,8 +260,13 @@ export class Store {
   }
 
   // frame bytes from its wire offset: the first frame offset of a stream
-  // marks the end of the HTTP upgrade in that direction.
+  // marks the end of the HTTP upgrade in that direction; undefined while a
+  // WebSocket connection has no frame that way yet (all of it so far is
+  // the upgrade), 0 on a connection that is not WebSocket (no upgrade:
+  // a TCP echo's bytes are not HTTP).
   httpEnd(stream) {
-    return this.firstFrameOff.get(stream);
+    const fo = this.firstFrameOff.get(stream);
+    if (fo !== undefined) return fo;
+    return this.wsStreams.has(stream) ? undefined : 0;
   }
 }
