@@ -15,15 +15,24 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-func TestTraceHandshake(t *testing.T) {
-	t.Parallel()
-	rec := &recorder{}
-	tr := trace.New(rec)
+// tracedConn connects a client stack ("client", 10.0.0.1) to a server
+// stack ("server", 10.0.0.2) over IPv4, both traced into rec, and returns
+// the connection's two ends.
+func tracedConn(t *testing.T) (rec *recorder, tr *trace.Tracer, server, client net.Conn) {
+	t.Helper()
+	rec = &recorder{}
+	tr = trace.New(rec)
 	a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
 		o.Tracer = tr
 		o.Node = map[string]string{"a": "client", "b": "server"}[which]
 	})
-	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	server, client = connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	return rec, tr, server, client
+}
+
+func TestTraceHandshake(t *testing.T) {
+	t.Parallel()
+	rec, tr, server, client := tracedConn(t)
 	exchange(t, client, server, 10000)
 	tr.Flush()
 	if testing.Verbose() {
@@ -204,13 +213,7 @@ func flowSrc(i int) netip.AddrPort {
 // left it.
 func TestTraceStateAfterClose(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
-	tr := trace.New(rec)
-	a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
-		o.Tracer = tr
-		o.Node = map[string]string{"a": "client", "b": "server"}[which]
-	})
-	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	rec, tr, server, client := tracedConn(t)
 	exchange(t, client, server, 1000)
 	port := client.LocalAddr().(*net.TCPAddr).Port
 	client.Close()
