@@ -641,6 +641,13 @@ func (h *handshake) retransmitHandlerLocked() tcpip.Error {
 	// the connection with another ACK or data (as ACKs are never
 	// retransmitted on their own).
 	if h.active || !h.acked || h.deferAccept != 0 && e.stack.Clock().NowMonotonic().Sub(h.startTime) > h.deferAccept {
+		// glassnet patch 18: the segment sent again carries the time it
+		// is sent, as every segment does (RFC 7323 4.1; Linux stamps
+		// each transmission). Upstream sent the first one's timestamp
+		// again, and the peer's echo of it made the handshake's RTT
+		// sample the whole wait: a SYN-ACK lost once left the
+		// connection with an SRTT of a second and an RTO of three.
+		h.sendSYNOpts.TSVal = e.tsValNow()
 		e.sendSynTCP(e.route, tcpFields{
 			id:        e.TransportEndpointInfo.ID,
 			ttl:       calculateTTL(e.route, e.ipv4TTL, e.ipv6HopLimit),

@@ -1,0 +1,99 @@
+package netstack
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/faketime"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// TestSynAckRetransmitFreshTimestamp checks glassnet patch 18 in
+// third_party/gvisor (PATCHES.md there): a SYN-ACK sent again carries the
+// time it is sent in its timestamp, as Linux's does, so that a handshake
+// whose first SYN-ACK was lost measures the round trip of the one that
+// arrived. Upstream sent the first one's timestamp again: the peer's echo
+// of it made the connection's first RTT sample the whole retransmission
+// timeout (about a second, an RTO over three seconds). The peer is played
+// by hand on a manual clock and answers only the second SYN-ACK, 5 ms after it.
+func TestSynAckRetransmitFreshTimestamp(t *testing.T) {
+	t.Parallel()
+	clock := faketime.NewManualClock()
+	st, dev := newSolo(t, func(o *Options) { o.Clock = clock })
+	p := newRawPeer(t, dev)
+	var wq waiter.Queue
+	l, err := st.Stack().NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(16); err != nil {
+		t.Fatal(err)
+	}
+	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
+	wq.EventRegister(&we)
+	defer wq.EventUnregister(&we)
+
+	// tsOption is a timestamp option after two NOPs: 12 bytes.
+	tsOption := func(val, ecr uint32) []byte {
+		b := []byte{1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(b[4:], val)
+		binary.BigEndian.PutUint32(b[8:], ecr)
+		return b
+	}
+	tsVal := func(s header.TCP) uint32 {
+		t.Helper()
+		opts := header.ParseSynOptions(s.Options(), true)
+		if !opts.TS {
+			t.Fatalf("%v without a timestamp option", s.Flags())
+		}
+		return opts.TSVal
+	}
+
+	// MSS 1460, window scale 7, timestamps.
+	p.send(header.TCPFlagSyn, p.sndNxt, 0, append([]byte{2, 4, 0x05, 0xb4, 1, 3, 3, 7}, tsOption(1000, 0)...), nil)
+	first := p.next()
+	if first.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
+		t.Fatalf("got %v, want the SYN-ACK", first.Flags())
+	}
+	// The first SYN-ACK is lost; the stack sends it again after its
+	// retransmission timeout.
+	clock.Advance(time.Second)
+	second := p.next()
+	if second.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
+		t.Fatalf("got %v, want the SYN-ACK again", second.Flags())
+	}
+	if tsVal(second) == tsVal(first) {
+		t.Errorf("the SYN-ACK sent again a second later carries the first one's timestamp (%d), want the time it is sent", tsVal(first))
+	}
+	// The peer's ACK comes 5 ms after the second SYN-ACK.
+	clock.Advance(5 * time.Millisecond)
+	p.sndNxt++
+	p.rcvNxt = second.SequenceNumber() + 1
+	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, tsOption(1001, tsVal(second)), nil)
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection to accept within 10 s")
+	}
+	c, _, aerr := l.Accept(nil)
+	if aerr != nil {
+		t.Fatalf("accept: %v", aerr)
+	}
+	defer c.Close()
+	var ti tcpip.TCPInfoOption
+	if err := c.GetSockOpt(&ti); err != nil {
+		t.Fatal(err)
+	}
+	if ti.RTT != 5*time.Millisecond || ti.RTO >= time.Second {
+		t.Errorf("after a handshake whose ACK came 5 ms after the second SYN-ACK: RTT %v, RTO %v; want an RTT of 5 ms (and the RTO its minimum), not the retransmission timeout", ti.RTT, ti.RTO)
+	}
+}
