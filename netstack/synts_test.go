@@ -23,32 +23,7 @@ import (
 // by hand on a manual clock and answers only the second SYN-ACK, 5 ms after it.
 func TestSynAckRetransmitFreshTimestamp(t *testing.T) {
 	t.Parallel()
-	clock := faketime.NewManualClock()
-	st, dev := newSolo(t, func(o *Options) { o.Clock = clock })
-	p := newRawPeer(t, dev)
-	var wq waiter.Queue
-	l, err := st.Stack().NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(16); err != nil {
-		t.Fatal(err)
-	}
-	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
-	wq.EventRegister(&we)
-	defer wq.EventUnregister(&we)
-
-	// tsOption is a timestamp option after two NOPs: 12 bytes.
-	tsOption := func(val, ecr uint32) []byte {
-		b := []byte{1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0}
-		binary.BigEndian.PutUint32(b[4:], val)
-		binary.BigEndian.PutUint32(b[8:], ecr)
-		return b
-	}
+	clock, p, l, ready := synListener(t)
 	tsVal := func(s header.TCP) uint32 {
 		t.Helper()
 		opts := header.ParseSynOptions(s.Options(), true)
@@ -58,8 +33,7 @@ func TestSynAckRetransmitFreshTimestamp(t *testing.T) {
 		return opts.TSVal
 	}
 
-	// MSS 1460, window scale 7, timestamps.
-	p.send(header.TCPFlagSyn, p.sndNxt, 0, append([]byte{2, 4, 0x05, 0xb4, 1, 3, 3, 7}, tsOption(1000, 0)...), nil)
+	p.send(header.TCPFlagSyn, p.sndNxt, 0, synOptions(1000), nil)
 	first := p.next()
 	if first.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
 		t.Fatalf("got %v, want the SYN-ACK", first.Flags())
@@ -96,4 +70,78 @@ func TestSynAckRetransmitFreshTimestamp(t *testing.T) {
 	if ti.RTT != 5*time.Millisecond || ti.RTO >= time.Second {
 		t.Errorf("after a handshake whose ACK came 5 ms after the second SYN-ACK: RTT %v, RTO %v; want an RTT of 5 ms (and the RTO its minimum), not the retransmission timeout", ti.RTT, ti.RTO)
 	}
+}
+
+// synListener is a stack on a manual clock listening on rawStackPort, the
+// raw peer that talks to it, and the channel that says a connection waits
+// to be accepted.
+func synListener(t *testing.T) (*faketime.ManualClock, *rawPeer, tcpip.Endpoint, <-chan struct{}) {
+	t.Helper()
+	clock := faketime.NewManualClock()
+	st, dev := newSolo(t, func(o *Options) { o.Clock = clock })
+	p := newRawPeer(t, dev)
+	var wq waiter.Queue
+	l, err := st.Stack().NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(16); err != nil {
+		t.Fatal(err)
+	}
+	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
+	wq.EventRegister(&we)
+	t.Cleanup(func() { wq.EventUnregister(&we) })
+	return clock, p, l, ready
+}
+
+// tsOption is a timestamp option after two NOPs: 12 bytes.
+func tsOption(val, ecr uint32) []byte {
+	b := []byte{1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[4:], val)
+	binary.BigEndian.PutUint32(b[8:], ecr)
+	return b
+}
+
+// synOptions are a SYN's: MSS 1460, window scale 7 and a timestamp.
+func synOptions(tsVal uint32) []byte {
+	return append([]byte{2, 4, 0x05, 0xb4, 1, 3, 3, 7}, tsOption(tsVal, 0)...)
+}
+
+// TestSynRetransmittedGetsSynAck checks glassnet patch 19 in
+// third_party/gvisor (PATCHES.md there): the peer's SYN sent again while
+// the stack waits in SYN-RCVD (its SYN-ACK was lost) gets the SYN-ACK again
+// at once, as from Linux, so the handshake completes at the peer's pace.
+// Upstream answered with an ACK without SYN, which a peer in SYN-SENT
+// drops, and the handshake waited for the stack's own timer. The clock
+// does not move, so no timer sends anything.
+func TestSynRetransmittedGetsSynAck(t *testing.T) {
+	t.Parallel()
+	_, p, l, ready := synListener(t)
+	p.send(header.TCPFlagSyn, p.sndNxt, 0, synOptions(1000), nil)
+	if first := p.next(); first.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
+		t.Fatalf("got %v, want the SYN-ACK", first.Flags())
+	}
+	// The SYN-ACK is lost; the peer sends its SYN again.
+	p.send(header.TCPFlagSyn, p.sndNxt, 0, synOptions(2000), nil)
+	second := p.next()
+	if second.Flags() != header.TCPFlagSyn|header.TCPFlagAck || second.AckNumber() != p.sndNxt+1 {
+		t.Fatalf("the peer's SYN again: got %v ack %d, want the SYN-ACK again (ack %d)", second.Flags(), second.AckNumber(), p.sndNxt+1)
+	}
+	p.sndNxt++
+	p.rcvNxt = second.SequenceNumber() + 1
+	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, tsOption(2001, header.ParseSynOptions(second.Options(), true).TSVal), nil)
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no connection to accept within 10 s")
+	}
+	c, _, err := l.Accept(nil)
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	c.Close()
 }

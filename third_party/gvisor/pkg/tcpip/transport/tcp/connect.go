@@ -396,6 +396,20 @@ func (h *handshake) synRcvdState(s *segment) tcpip.Error {
 		return nil
 	}
 
+	// glassnet patch 19: the peer's SYN again, with the sequence number
+	// of the first: the SYN-ACK was lost or is late. As Linux's
+	// tcp_check_req does, send the SYN-ACK again at once (at most as often
+	// as an ACK out of the window). Upstream answered with an ACK without
+	// SYN, which a peer in SYN-SENT drops, so the handshake waited for
+	// this end's own timer, whose waits double (1, 2, 4, 8 s) while
+	// Linux's SYNs come every second.
+	if s.flags == header.TCPFlagSyn && s.sequenceNumber == h.ackNum-1 {
+		if h.ep.allowOutOfWindowAck() {
+			h.resendSYN()
+		}
+		return nil
+	}
+
 	// It's possible that s is an ACK of a SYN cookie. This can happen if:
 	//
 	//   - We receive a SYN while under load and issue a SYN/ACK with
@@ -641,30 +655,37 @@ func (h *handshake) retransmitHandlerLocked() tcpip.Error {
 	// the connection with another ACK or data (as ACKs are never
 	// retransmitted on their own).
 	if h.active || !h.acked || h.deferAccept != 0 && e.stack.Clock().NowMonotonic().Sub(h.startTime) > h.deferAccept {
-		// glassnet patch 18: the segment sent again carries the time it
-		// is sent, as every segment does (RFC 7323 4.1; Linux stamps
-		// each transmission). Upstream sent the first one's timestamp
-		// again, and the peer's echo of it made the handshake's RTT
-		// sample the whole wait: a SYN-ACK lost once left the
-		// connection with an SRTT of a second and an RTO of three.
-		h.sendSYNOpts.TSVal = e.tsValNow()
-		e.sendSynTCP(e.route, tcpFields{
-			id:        e.TransportEndpointInfo.ID,
-			ttl:       calculateTTL(e.route, e.ipv4TTL, e.ipv6HopLimit),
-			tos:       e.sendTOS,
-			flags:     h.flags,
-			seq:       h.iss,
-			ack:       h.ackNum,
-			rcvWnd:    h.rcvWnd,
-			df:        h.ep.pmtud == tcpip.PMTUDiscoveryWant || h.ep.pmtud == tcpip.PMTUDiscoveryDo || h.ep.pmtud == tcpip.PMTUDiscoveryProbe,
-			expOptVal: e.getExperimentOptionValue(e.route),
-		}, h.sendSYNOpts)
-		// If we have ever retransmitted the SYN-ACK or
-		// SYN segment, we should only measure RTT if
-		// TS option is present.
-		h.sampleRTTWithTSOnly = true
+		h.resendSYN()
 	}
 	return nil
+}
+
+// resendSYN sends the SYN or SYN-ACK again.
+// +checklocks:h.ep.mu
+func (h *handshake) resendSYN() {
+	e := h.ep
+	// glassnet patch 18: the segment sent again carries the time it is
+	// sent, as every segment does (RFC 7323 4.1; Linux stamps each
+	// transmission). Upstream sent the first one's timestamp again, and
+	// the peer's echo of it made the handshake's RTT sample the whole
+	// wait: a SYN-ACK lost once left the connection with an SRTT of a
+	// second and an RTO of three.
+	h.sendSYNOpts.TSVal = e.tsValNow()
+	e.sendSynTCP(e.route, tcpFields{
+		id:        e.TransportEndpointInfo.ID,
+		ttl:       calculateTTL(e.route, e.ipv4TTL, e.ipv6HopLimit),
+		tos:       e.sendTOS,
+		flags:     h.flags,
+		seq:       h.iss,
+		ack:       h.ackNum,
+		rcvWnd:    h.rcvWnd,
+		df:        h.ep.pmtud == tcpip.PMTUDiscoveryWant || h.ep.pmtud == tcpip.PMTUDiscoveryDo || h.ep.pmtud == tcpip.PMTUDiscoveryProbe,
+		expOptVal: e.getExperimentOptionValue(e.route),
+	}, h.sendSYNOpts)
+	// If we have ever retransmitted the SYN-ACK or
+	// SYN segment, we should only measure RTT if
+	// TS option is present.
+	h.sampleRTTWithTSOnly = true
 }
 
 // transitionToStateEstablishedLocked transitions the endpoint of the handshake
