@@ -7,9 +7,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
-	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // TestSendQueueSize checks glassnet patch 16 in third_party/gvisor
@@ -68,18 +66,7 @@ func TestSendQueueSize(t *testing.T) {
 		t.Errorf("Send-Q %d with everything acknowledged, want 0", n)
 	}
 
-	var wq waiter.Queue
-	l, err := st.Stack().NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort + 1}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(1); err != nil {
-		t.Fatal(err)
-	}
+	l, _ := rawListen(t, st, rawStackPort+1)
 	if n, err := l.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil {
 		t.Errorf("SendQueueSizeOption on a listener = %d, want an error (Linux's SIOCOUTQ: EINVAL)", n)
 	}

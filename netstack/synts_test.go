@@ -8,9 +8,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
-	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 // TestSynAckRetransmitFreshTimestamp checks glassnet patch 18 in
@@ -80,21 +77,7 @@ func synListener(t *testing.T) (*faketime.ManualClock, *rawPeer, tcpip.Endpoint,
 	clock := faketime.NewManualClock()
 	st, dev := newSolo(t, func(o *Options) { o.Clock = clock })
 	p := newRawPeer(t, dev)
-	var wq waiter.Queue
-	l, err := st.Stack().NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(16); err != nil {
-		t.Fatal(err)
-	}
-	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
-	wq.EventRegister(&we)
-	t.Cleanup(func() { wq.EventUnregister(&we) })
+	l, ready := rawListen(t, st, rawStackPort)
 	return clock, p, l, ready
 }
 

@@ -217,22 +217,7 @@ func zeroWindowConn(t *testing.T, st *Stack, p *rawPeer, toPeer, segSize int) (t
 // sndNxt and rcvNxt are then past the handshake.
 func rawAccept(t *testing.T, st *Stack, p *rawPeer, synOpts []byte) (tcpip.Endpoint, header.TCP) {
 	t.Helper()
-	var wq waiter.Queue
-	l, err := st.Stack().NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(l.Close)
-	if err := l.Bind(tcpip.FullAddress{Port: rawStackPort}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Listen(16); err != nil {
-		t.Fatal(err)
-	}
-	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
-	wq.EventRegister(&we)
-	defer wq.EventUnregister(&we)
-
+	l, ready := rawListen(t, st, rawStackPort)
 	p.send(header.TCPFlagSyn, p.sndNxt, 0, synOpts, nil)
 	synack := p.next()
 	if synack.Flags() != header.TCPFlagSyn|header.TCPFlagAck {
@@ -252,6 +237,29 @@ func rawAccept(t *testing.T, st *Stack, p *rawPeer, synOpts []byte) (tcpip.Endpo
 	}
 	t.Cleanup(c.Close)
 	return c, synack
+}
+
+// rawListen has st listen on port (a backlog of 16) and returns the
+// listener, closed when the test ends, and a channel that receives when a
+// connection waits to be accepted.
+func rawListen(t *testing.T, st *Stack, port uint16) (tcpip.Endpoint, <-chan struct{}) {
+	t.Helper()
+	var wq waiter.Queue
+	l, err := st.Stack().NewEndpoint(tcp.ProtocolNumber, ipv4.ProtocolNumber, &wq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	if err := l.Bind(tcpip.FullAddress{Port: port}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Listen(16); err != nil {
+		t.Fatal(err)
+	}
+	we, ready := waiter.NewChannelEntry(waiter.ReadableEvents)
+	wq.EventRegister(&we)
+	t.Cleanup(func() { wq.EventUnregister(&we) })
+	return l, ready
 }
 
 // queueSize reads a queue size option of c.
