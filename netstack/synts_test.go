@@ -50,16 +50,7 @@ func TestSynAckRetransmitFreshTimestamp(t *testing.T) {
 	p.sndNxt++
 	p.rcvNxt = second.SequenceNumber() + 1
 	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, tsOption(1001, tsVal(second)), nil)
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection to accept within 10 s")
-	}
-	c, _, aerr := l.Accept(nil)
-	if aerr != nil {
-		t.Fatalf("accept: %v", aerr)
-	}
-	defer c.Close()
+	c := acceptReady(t, l, ready)
 	var ti tcpip.TCPInfoOption
 	if err := c.GetSockOpt(&ti); err != nil {
 		t.Fatal(err)
@@ -117,14 +108,5 @@ func TestSynRetransmittedGetsSynAck(t *testing.T) {
 	p.sndNxt++
 	p.rcvNxt = second.SequenceNumber() + 1
 	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, tsOption(2001, header.ParseSynOptions(second.Options(), true).TSVal), nil)
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection to accept within 10 s")
-	}
-	c, _, err := l.Accept(nil)
-	if err != nil {
-		t.Fatalf("accept: %v", err)
-	}
-	c.Close()
+	acceptReady(t, l, ready)
 }

@@ -226,17 +226,24 @@ func rawAccept(t *testing.T, st *Stack, p *rawPeer, synOpts []byte) (tcpip.Endpo
 	p.sndNxt++
 	p.rcvNxt = synack.SequenceNumber() + 1
 	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, nil, nil)
+	return acceptReady(t, l, ready), synack
+}
+
+// acceptReady waits until ready says a connection waits on l and accepts
+// it; the connection is closed when the test ends.
+func acceptReady(t *testing.T, l tcpip.Endpoint, ready <-chan struct{}) tcpip.Endpoint {
+	t.Helper()
 	select {
 	case <-ready:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no connection to accept within 10 s")
 	}
-	c, _, aerr := l.Accept(nil)
-	if aerr != nil {
-		t.Fatalf("accept: %v", aerr)
+	c, _, err := l.Accept(nil)
+	if err != nil {
+		t.Fatalf("accept: %v", err)
 	}
 	t.Cleanup(c.Close)
-	return c, synack
+	return c
 }
 
 // rawListen has st listen on port (a backlog of 16) and returns the
