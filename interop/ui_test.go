@@ -992,6 +992,26 @@ func TestUIServeTCPEcho(t *testing.T) {
 		if timers := p.eval(`document.getElementById("timers").textContent`); !strings.Contains(timers, "connection closed") {
 			t.Errorf("the timers of the closed connection: %q, want no timer running", timers)
 		}
+		// The echo's ACKs arrive in batches: their link events come
+		// before TCP's state reports on them. Selecting one in the
+		// middle shows the state it left, with that ACK as its cause.
+		var pick struct {
+			ID  int `json:"id"`
+			Ack int `json:"rel_ack"`
+		}
+		js := fmt.Sprintf(`JSON.stringify((() => {
+			const c = glassnet.store.conns.get(%q);
+			const acks = c.ids.map((id) => glassnet.store.get(id)).filter((e) => e.layer === "link" && e.event === "packet" && e.dir === "in" && !e.payload_len && /^\.$/.test(e.flags || "") && e.rel_ack > 1);
+			return acks[acks.length >> 1] || {};
+		})())`, key)
+		if err := json.Unmarshal([]byte(p.eval(js)), &pick); err != nil || pick.ID == 0 {
+			t.Fatalf("no ACK of the echo's data in the page (%v)", err)
+		}
+		p.eval(fmt.Sprintf(`location.hash = "#event=%d"; "ok"`, pick.ID))
+		una := p.wait("the state change of the ACK", fmt.Sprintf(`(() => { const col = document.querySelector('#diff .diffcol[data-node="glassnet"]'); if (!col) return ""; const a = col.querySelector('[data-cause] a[data-goto="%d"]'); const una = col.querySelector('tr[data-field="snd_una"]'); return a && una ? una.dataset.new : ""; })()`, pick.ID))
+		if una != strconv.Itoa(pick.Ack) {
+			t.Errorf("selecting ACK #%d (ack %d): the state change shows snd_una %s", pick.ID, pick.Ack, una)
+		}
 		p.shot("ui-serve-echo")
 		p.noProblems("serve --ui with a TCP echo")
 	})

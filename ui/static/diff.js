@@ -49,9 +49,13 @@ export class DiffView {
 
   column(node, evs, ref) {
     const st = this.app.store;
-    // the last state at or before ref
+    // the last state at or before ref; for a segment this stack received,
+    // the state it left, which comes after it (in a batch, after the
+    // states of the segments received before it)
     let s1 = null;
-    for (let i = this.upTo(evs.ids, ref) - 1; i >= 0; i--) {
+    const sel = st.get(ref);
+    if (sel && sel.node === node && isPacket(sel) && sel.dir === "in") s1 = this.stateAfter(node, evs, sel);
+    for (let i = this.upTo(evs.ids, ref) - 1; !s1 && i >= 0; i--) {
       const e = evs.get(i);
       if (e.node === node && isState(e)) {
         s1 = e;
@@ -89,7 +93,33 @@ export class DiffView {
     return lo;
   }
 
-  // cause names what happened on node between two state reports.
+  // leaves reports whether received segment p is what moved s0 to s1:
+  // its ACK is the new SND.UNA, or its end the new RCV.NXT.
+  leaves(p, s0, s1) {
+    const len = (p.payload_len || 0) + (/F/.test(p.flags || "") ? 1 : 0);
+    return (s1.rel_snd_una !== s0.rel_snd_una && p.rel_ack === s1.rel_snd_una) || (len > 0 && s1.rel_rcv_nxt !== s0.rel_rcv_nxt && p.rel_seq + len === s1.rel_rcv_nxt);
+  }
+
+  // stateAfter is the state report that received segment p left: among
+  // the next reports of its stack, the one whose change p explains; else
+  // the first report after it.
+  stateAfter(node, evs, p) {
+    const st = this.app.store;
+    let first = null;
+    for (let i = this.upTo(evs.ids, p.id), n = 0; i < evs.ids.length && n < 400; i++, n++) {
+      const e = evs.get(i);
+      if (e.node !== node || !isState(e)) continue;
+      first = first || e;
+      const s0 = st.get(st.stateBefore.get(e.id));
+      if (s0 && this.leaves(p, s0, e)) return e;
+    }
+    return first;
+  }
+
+  // cause names what happened on node between two state reports. Segments
+  // received in one batch are all read off the link before TCP reports on
+  // any: a report with no segment since the one before is matched to the
+  // earlier segment whose ACK or end it took.
   cause(node, evs, s0, s1) {
     const from = s0 ? s0.id : 0;
     const parts = [];
@@ -102,6 +132,15 @@ export class DiffView {
       if (e.layer === "socket" && e.event === "send") writes += e.n;
       if (e.layer === "socket" && e.event === "recv") reads += e.n;
       if (isPacket(e) && e.dir === "out" && this.app.store.retrans.has(e.id)) resent++;
+    }
+    if (!pkt && s0) {
+      for (let i = this.upTo(evs.ids, from) - 1, n = 0; i >= 0 && n < 400; i--, n++) {
+        const e = evs.get(i);
+        if (e.node === node && isPacket(e) && e.dir === "in" && this.leaves(e, s0, s1)) {
+          pkt = e;
+          break;
+        }
+      }
     }
     const link = (e, t) => '<a href="#event=' + e.id + '" data-goto="' + e.id + '">' + esc(t) + "</a>";
     if (pkt) {
