@@ -1001,16 +1001,34 @@ func TestUIServeTCPEcho(t *testing.T) {
 		}
 		js := fmt.Sprintf(`JSON.stringify((() => {
 			const c = glassnet.store.conns.get(%q);
-			const acks = c.ids.map((id) => glassnet.store.get(id)).filter((e) => e.layer === "link" && e.event === "packet" && e.dir === "in" && !e.payload_len && /^\.$/.test(e.flags || "") && e.rel_ack > 1);
+			// pure ACKs that moved SND.UNA on (not duplicates or window updates)
+			let last = 0;
+			const acks = c.ids.map((id) => glassnet.store.get(id)).filter((e) => {
+				if (e.layer !== "link" || e.event !== "packet" || e.dir !== "in") return false;
+				const moved = e.rel_ack > last;
+				last = Math.max(last, e.rel_ack || 0);
+				return moved && !e.payload_len && /^\.$/.test(e.flags || "") && e.rel_ack > 1;
+			});
 			return acks[acks.length >> 1] || {};
 		})())`, key)
 		if err := json.Unmarshal([]byte(p.eval(js)), &pick); err != nil || pick.ID == 0 {
 			t.Fatalf("no ACK of the echo's data in the page (%v)", err)
 		}
 		p.eval(fmt.Sprintf(`location.hash = "#event=%d"; "ok"`, pick.ID))
-		una := p.wait("the state change of the ACK", fmt.Sprintf(`(() => { const col = document.querySelector('#diff .diffcol[data-node="glassnet"]'); if (!col) return ""; const a = col.querySelector('[data-cause] a[data-goto="%d"]'); const una = col.querySelector('tr[data-field="snd_una"]'); return a && una ? una.dataset.new : ""; })()`, pick.ID))
-		if una != strconv.Itoa(pick.Ack) {
-			t.Errorf("selecting ACK #%d (ack %d): the state change shows snd_una %s", pick.ID, pick.Ack, una)
+		shown := func() string {
+			return p.eval(`(() => { const col = document.querySelector('#diff .diffcol[data-node="glassnet"]'); if (!col) return ""; const una = col.querySelector('tr[data-field="snd_una"]'); return (una ? una.dataset.new : "") + " " + col.querySelector('[data-cause]').textContent; })()`)
+		}
+		want := fmt.Sprintf("%d cause: ", pick.Ack)
+		wantLink := fmt.Sprintf(`[data-cause] a[data-goto="%d"]`, pick.ID)
+		for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			got := shown()
+			if strings.HasPrefix(got, want) && p.eval(fmt.Sprintf(`document.querySelector('#diff .diffcol[data-node="glassnet"] %s') ? "yes" : "no"`, wantLink)) == "yes" {
+				break
+			}
+			if time.Now().After(end) {
+				t.Errorf("selecting ACK #%d (ack %d): the state change shows %q, want snd_una %d caused by #%d", pick.ID, pick.Ack, got, pick.Ack, pick.ID)
+				break
+			}
 		}
 		p.shot("ui-serve-echo")
 		p.noProblems("serve --ui with a TCP echo")

@@ -93,33 +93,48 @@ export class DiffView {
     return lo;
   }
 
-  // leaves reports whether received segment p is what moved s0 to s1:
-  // its ACK is the new SND.UNA, or its end the new RCV.NXT.
-  leaves(p, s0, s1) {
-    const len = (p.payload_len || 0) + (/F/.test(p.flags || "") ? 1 : 0);
-    return (s1.rel_snd_una !== s0.rel_snd_una && p.rel_ack === s1.rel_snd_una) || (len > 0 && s1.rel_rcv_nxt !== s0.rel_rcv_nxt && p.rel_seq + len === s1.rel_rcv_nxt);
+  // explainer is the received segment that moved s0 to s1, found by what
+  // it changed: for a new SND.UNA, the first segment that carried that ACK
+  // (those after it with the same ACK are duplicates or window updates);
+  // else for a new RCV.NXT, the segment that ends there. Segments received
+  // in one batch are all read off the link before TCP reports on any, so
+  // the segment may come before s0.
+  explainer(node, evs, s0, s1) {
+    const una = s1.rel_snd_una !== s0.rel_snd_una, nxt = s1.rel_rcv_nxt !== s0.rel_rcv_nxt;
+    if (!una && !nxt) return null;
+    let found = null;
+    for (let i = this.upTo(evs.ids, s1.id) - 1, n = 0; i >= 0 && n < 400; i--, n++) {
+      const e = evs.get(i);
+      if (e.node !== node || !isPacket(e) || e.dir !== "in") continue;
+      if (una) {
+        if (e.rel_ack === s1.rel_snd_una) found = e;
+        else if (e.rel_ack < s1.rel_snd_una) break;
+      } else {
+        const len = (e.payload_len || 0) + (/F/.test(e.flags || "") ? 1 : 0);
+        if (len > 0 && e.rel_seq + len === s1.rel_rcv_nxt) return e;
+      }
+    }
+    return found;
   }
 
   // stateAfter is the state report that received segment p left: among
-  // the next reports of its stack, the one whose change p explains; else
-  // the first report after it.
+  // the next reports of its stack, the one p explains; else the first
+  // report after it.
   stateAfter(node, evs, p) {
     const st = this.app.store;
     let first = null;
-    for (let i = this.upTo(evs.ids, p.id), n = 0; i < evs.ids.length && n < 400; i++, n++) {
+    for (let i = this.upTo(evs.ids, p.id), n = 0, reports = 0; i < evs.ids.length && n < 400 && reports < 64; i++, n++) {
       const e = evs.get(i);
       if (e.node !== node || !isState(e)) continue;
       first = first || e;
+      reports++;
       const s0 = st.get(st.stateBefore.get(e.id));
-      if (s0 && this.leaves(p, s0, e)) return e;
+      if (s0 && this.explainer(node, evs, s0, e) === p) return e;
     }
     return first;
   }
 
-  // cause names what happened on node between two state reports. Segments
-  // received in one batch are all read off the link before TCP reports on
-  // any: a report with no segment since the one before is matched to the
-  // earlier segment whose ACK or end it took.
+  // cause names what happened on node between two state reports.
   cause(node, evs, s0, s1) {
     const from = s0 ? s0.id : 0;
     const parts = [];
@@ -133,15 +148,9 @@ export class DiffView {
       if (e.layer === "socket" && e.event === "recv") reads += e.n;
       if (isPacket(e) && e.dir === "out" && this.app.store.retrans.has(e.id)) resent++;
     }
-    if (!pkt && s0) {
-      for (let i = this.upTo(evs.ids, from) - 1, n = 0; i >= 0 && n < 400; i--, n++) {
-        const e = evs.get(i);
-        if (e.node === node && isPacket(e) && e.dir === "in" && this.leaves(e, s0, s1)) {
-          pkt = e;
-          break;
-        }
-      }
-    }
+    // the segment whose ACK or end this report took, when one did
+    const why = s0 && this.explainer(node, evs, s0, s1);
+    if (why) pkt = why;
     const link = (e, t) => '<a href="#event=' + e.id + '" data-goto="' + e.id + '">' + esc(t) + "</a>";
     if (pkt) {
       let what = "segment received";
