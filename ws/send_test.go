@@ -159,7 +159,7 @@ func TestSendBlocks(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if st := sender.SendStats(); st.Sent != total || st.Dropped() != 0 {
+	if st := sentStats(t, sender, total); st.Sent != total || st.Dropped() != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -133,7 +133,7 @@ func TestSendNowFullBuffer(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if st := srv.SendStats(); st.Sent != total || st.Dropped() != 0 {
+	if st := sentStats(t, srv, total); st.Sent != total || st.Dropped() != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -177,9 +177,22 @@ func TestSendNowConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if st := srv.SendStats(); st.Sent != senders*each || st.Queued != 0 {
+	if st := sentStats(t, srv, senders*each); st.Sent != senders*each || st.Queued != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+}
+
+// sentStats returns c's send statistics once n messages are counted sent
+// or dropped, or after 10 s. The peer may read the last messages before
+// the write that carried them returns and they are counted: until then
+// they are still Queued, being written.
+func sentStats(t *testing.T, c *Conn, n uint64) SendStats {
+	t.Helper()
+	st := c.SendStats()
+	for end := time.Now().Add(10 * time.Second); st.Sent+st.Dropped() < n && time.Now().Before(end); st = c.SendStats() {
+		time.Sleep(time.Millisecond)
+	}
+	return st
 }
 
 // TestSendNowPeerReset sends to a peer that resets the connection: Send
