@@ -80,6 +80,11 @@ func newRawPeer(t *testing.T, dev *tun.PipeEnd) *rawPeer {
 			if ip.TransportProtocol() != header.TCPProtocolNumber {
 				continue
 			}
+			if ip.More() || ip.FragmentOffset() != 0 {
+				// A segment too large for the MTU.
+				t.Errorf("raw peer: an IP fragment (%d bytes at offset %d)", len(ip.Payload()), ip.FragmentOffset())
+				continue
+			}
 			seg := header.TCP(ip.Payload())
 			if seg.DestinationPort() != rawPeerPort {
 				continue

@@ -3345,16 +3345,55 @@ func (e *Endpoint) maybeEnableSACKPermitted(synOpts header.TCPSynOptions) {
 	}
 }
 
-// maxOptionSize return the maximum size of TCP options.
+// dataOptionSize returns the size of the TCP options every data segment
+// carries: the timestamps, if in use. glassnet patch 20: upstream's
+// maxOptionSize reserved room for the largest SACK option in every
+// segment as well (1420 bytes of data at MTU 1500 where Linux sends 1448);
+// as Linux's tcp_current_mss, the MSS now counts only the options always
+// sent, and a segment that carries SACK blocks is cut to make room for
+// them when it is sent (fitSACK).
 //
 // +checklocks:e.mu
-func (e *Endpoint) maxOptionSize() (size int) {
-	var maxSackBlocks [header.TCPMaxSACKBlocks]header.SACKBlock
-	options := e.makeOptions(maxSackBlocks[:])
-	size = len(options)
+func (e *Endpoint) dataOptionSize() int {
+	options := e.makeOptions(nil)
+	size := len(options)
 	putOptions(options)
-
 	return size
+}
+
+// fitSACK makes room for SACK blocks in a segment of payload bytes of
+// data (glassnet patch 20). The MSS (snd.MaxPayloadSize) leaves room only
+// for the options every segment carries; SACK blocks take 4 bytes and 8 a
+// block more. With segmentation offload the segment is cut into pieces
+// that leave room for them, as Linux's tcp_current_mss makes data segments
+// smaller while it sends SACK blocks: gso's MSS, for this segment, is
+// lowered, and the device, the kernel or sendTCPBatch cuts it. Without
+// offload a segment is sent whole, with as many blocks as fit in it (none
+// for a full-sized one); every segment that arrives out of order is still
+// answered at once by a pure ACK with all the blocks.
+//
+// +checklocks:e.mu
+func (e *Endpoint) fitSACK(blocks []header.SACKBlock, payload int, gso stack.GSO) ([]header.SACKBlock, stack.GSO) {
+	if len(blocks) == 0 || payload == 0 || e.snd == nil {
+		return blocks, gso
+	}
+	room := 40 - e.dataOptionSize() // TCP's option space
+	n := len(blocks)
+	if most := (room - 4) / 8; n > most {
+		n = most
+	}
+	limit := e.snd.MaxPayloadSize
+	if payload+4+8*n <= limit {
+		return blocks[:n], gso
+	}
+	if gso.Type != stack.GSONone && limit-4-8*n > 0 {
+		gso.MSS = uint16(limit - 4 - 8*n)
+		return blocks[:n], gso
+	}
+	for n > 0 && payload+4+8*n > limit {
+		n--
+	}
+	return blocks[:n], gso
 }
 
 // completeStateLocked makes a full copy of the endpoint and returns it. This is

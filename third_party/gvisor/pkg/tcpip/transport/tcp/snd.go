@@ -266,7 +266,9 @@ func initSender(ep *Endpoint, iss, irs seqnum.Value, sndWnd seqnum.Size, mss uin
 	// The sender MUST reduce the TCP data length to account for any IP or
 	// TCP options that it is including in the packets that it sends.
 	// See: https://tools.ietf.org/html/rfc6691#section-2
-	maxPayloadSize := int(mss) - ep.maxOptionSize()
+	// glassnet patch 20: the options every segment carries; SACK blocks
+	// make room for themselves when sent (Endpoint.fitSACK).
+	maxPayloadSize := int(mss) - ep.dataOptionSize()
 
 	ep.snd = &sender{
 		ep: ep,
@@ -373,7 +375,7 @@ func (s *sender) initLossRecovery() lossRecovery {
 func (s *sender) updateMaxPayloadSize(mtu, count int) {
 	m := mtu - header.TCPMinimumSize
 
-	m -= s.ep.maxOptionSize()
+	m -= s.ep.dataOptionSize() // glassnet patch 20
 
 	// We don't adjust up for now.
 	if m >= s.MaxPayloadSize {
