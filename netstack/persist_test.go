@@ -17,8 +17,9 @@ import (
 // the peer opens its window again, the congestion window is what it was,
 // not one segment with a slow-start threshold of two (upstream's RTO
 // recovery at every probe, after which the transfer crawled back up in
-// congestion avoidance), and no timeout was counted. The peer is played by
-// hand on a manual clock.
+// congestion avoidance), no timeout was counted, and the RTO is what it
+// was (the probes' wait backs off on its own). The peer is played by hand
+// on a manual clock.
 func TestZeroWindowProbeKeepsCongestionWindow(t *testing.T) {
 	t.Parallel()
 	clock := faketime.NewManualClock()
@@ -77,6 +78,9 @@ func TestZeroWindowProbeKeepsCongestionWindow(t *testing.T) {
 	}
 	if n := st.Stack().Stats().TCP.Timeouts.Value() - timeouts; n != 0 {
 		t.Errorf("%d retransmission timeouts counted for the window probes, want 0", n)
+	}
+	if during.RTO != before.RTO {
+		t.Errorf("after three window probes the RTO is %v, want %v as before: the probes' wait backs off on its own (Linux's icsk_backoff), not the RTO", during.RTO, before.RTO)
 	}
 
 	// The peer reads and opens its window: the stack sends what its

@@ -15,6 +15,7 @@
 package tcp
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sort"
@@ -122,6 +123,12 @@ type sender struct {
 	// zeroWindowProbing is set if the sender is currently probing
 	// for zero receive window.
 	zeroWindowProbing bool `state:"nosave"`
+
+	// persistRTO is the wait before the next window probe while the
+	// timer is the persist timer (glassnet patch 17): it backs off on its
+	// own, as Linux's icsk_backoff does for tcp_probe0_when, and leaves
+	// RTO as it was. Zero when not probing.
+	persistRTO time.Duration `state:"nosave"`
 
 	// unackZeroWindowProbes is the number of unacknowledged zero
 	// window probes.
@@ -616,6 +623,15 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 		return &tcpip.ErrTimeout{}
 	}
 
+	if persist {
+		// The probe's wait doubles, not the RTO: when the window opens,
+		// data lost then is sent again after the RTO measured before the
+		// probing, not after the probes' backed-off wait.
+		s.persistRTO = min(2*max(s.persistRTO, s.RTO), s.maxRTO, remaining)
+		s.sendZeroWindowProbe()
+		return nil
+	}
+
 	// Set new timeout. The timer will be restarted by the call to sendData
 	// below.
 	s.RTO *= 2
@@ -627,11 +643,6 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 	// Cap RTO to remaining time.
 	if s.RTO > remaining {
 		s.RTO = remaining
-	}
-
-	if persist {
-		s.sendZeroWindowProbe()
-		return nil
 	}
 
 	// See: https://tools.ietf.org/html/rfc6582#section-3.2 Step 4.
@@ -1062,8 +1073,9 @@ func (s *sender) sendZeroWindowProbe() {
 	defer pkt.DecRef()
 	s.sendSegmentFromPacketBuffer(pkt, header.TCPFlagAck, s.SndUna-1)
 
-	// Rearm the timer to continue probing.
-	s.resendTimer.enable(s.RTO)
+	// Rearm the timer to continue probing (glassnet patch 17: after
+	// the persist timer's own wait, when it is the persist timer).
+	s.resendTimer.enable(cmp.Or(s.persistRTO, s.RTO))
 }
 
 // +checklocks:s.ep.mu
@@ -1081,6 +1093,7 @@ func (s *sender) enableZeroWindowProbing() {
 func (s *sender) disableZeroWindowProbing() {
 	s.zeroWindowProbing = false
 	s.unackZeroWindowProbes = 0
+	s.persistRTO = 0 // glassnet patch 17
 	s.firstRetransmittedSegXmitTime = tcpip.MonotonicTime{}
 	s.resendTimer.disable()
 }
