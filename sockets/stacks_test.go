@@ -283,6 +283,47 @@ func TestStacksSegmentation(t *testing.T) {
 	}
 }
 
+// TestStacksMaxSeg checks TCP_MAXSEG as Linux answers it: 536 (the
+// default) on a socket not connected, and on a connection the MSS its
+// segments carry, the MTU less 40 bytes of headers and 12 of timestamps
+// (glassnet patch 20 in third_party/gvisor; upstream answered 536 on a
+// connection too), the same as ss's mss (Snapshot).
+func TestStacksMaxSeg(t *testing.T) {
+	t.Parallel()
+	for _, mtu := range []int{1500, 1280} {
+		p := newStackPair(t, tun.PipeOptions{MTU: mtu})
+		fd := socket(t, p.cs, sockets.SOCK_STREAM)
+		if v, err := p.cs.GetSockOpt(fd, sockets.IPPROTO_TCP, sockets.TCP_MAXSEG); v != 536 || err != nil {
+			t.Errorf("MTU %d: TCP_MAXSEG of a new socket = %d, %v; want 536", mtu, v, err)
+		}
+		cfd, sfd := p.connect(t)
+		want := mtu - 40 - 12
+		for _, end := range []struct {
+			name string
+			s    *sockets.Sockets
+			fd   int
+		}{{"client", p.cs, cfd}, {"server", p.ss, sfd}} {
+			v, err := end.s.GetSockOpt(end.fd, sockets.IPPROTO_TCP, sockets.TCP_MAXSEG)
+			if v != want || err != nil {
+				t.Errorf("MTU %d: the %s's TCP_MAXSEG = %d, %v; want %d", mtu, end.name, v, err, want)
+			}
+			rows := 0
+			for _, row := range end.s.Snapshot() {
+				if row.FD != end.fd {
+					continue
+				}
+				rows++
+				if row.TCP == nil || row.TCP.MSS != v {
+					t.Errorf("MTU %d: the %s's row in Snapshot: %+v, want mss %d", mtu, end.name, row.TCP, v)
+				}
+			}
+			if rows != 1 {
+				t.Errorf("MTU %d: %d rows for the %s's descriptor in Snapshot, want 1", mtu, rows, end.name)
+			}
+		}
+	}
+}
+
 // TestStacksBacklog is TestBacklog (package sockets, on loopback) across a
 // link. The behaviour is the same: Listen(fd, 2) admits backlog+1 = 3
 // established connections to the accept queue; while it is full, SYNs are

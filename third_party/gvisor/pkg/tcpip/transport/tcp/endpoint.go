@@ -2228,13 +2228,16 @@ func (e *Endpoint) GetSockOptInt(opt tcpip.SockOptInt) (int, tcpip.Error) {
 
 	case tcpip.MaxSegOption:
 		// Linux only returns user_mss value if user_mss is set and the socket is
-		// unconnected. Otherwise Linux returns the actual current MSS. Netstack
-		// mimics the user_mss behavior, but otherwise just returns the defaultMSS
-		// for now.
+		// unconnected. Otherwise Linux returns the actual current MSS, and so
+		// does this (glassnet patch 20; upstream returned the defaultMSS).
 		v := header.TCPDefaultMSS
 		e.LockUser()
 		if state := e.EndpointState(); e.userMSS > 0 && (state.internal() || state == StateClose || state == StateListen) {
 			v = int(e.userMSS)
+		} else if e.snd != nil {
+			// glassnet patch 20: a connection's current MSS, as
+			// Linux's tp->mss_cache, not 536.
+			v = e.snd.MaxPayloadSize
 		}
 		e.UnlockUser()
 		return v, nil
