@@ -124,6 +124,11 @@ type sender struct {
 	// for zero receive window.
 	zeroWindowProbing bool `state:"nosave"`
 
+	// dataSendTime is when the sender last sent new data (Linux's
+	// lsndtime; LastSendTime counts every segment, pure ACKs too): the
+	// restart after idle (glassnet patch 21) counts from it.
+	dataSendTime tcpip.MonotonicTime `state:"nosave"`
+
 	// persistRTO is the wait before the next window probe while the
 	// timer is the persist timer (glassnet patch 17): it backs off on its
 	// own, as Linux's icsk_backoff does for tcp_probe0_when, and leaves
@@ -302,6 +307,7 @@ func initSender(ep *Endpoint, iss, irs seqnum.Value, sndWnd seqnum.Size, mss uin
 		ep.snd.ep.gso.MSS = uint16(maxPayloadSize)
 	}
 
+	ep.snd.dataSendTime = ep.snd.LastSendTime // glassnet patch 21
 	ep.snd.cc = ep.snd.initCongestionControl(ep.cc)
 	ep.snd.lr = ep.snd.initLossRecovery()
 	ep.snd.rc.init(ep.snd, iss)
@@ -1187,14 +1193,13 @@ func (s *sender) sendData() {
 	}
 	end := s.SndUna.Add(s.SndWnd)
 
-	// Reduce the congestion window to min(IW, cwnd) per RFC 5681, page 10.
-	// "A TCP SHOULD set cwnd to no more than RW before beginning
-	// transmission if the TCP has not sent data in the interval exceeding
-	// the retrasmission timeout."
-	if !s.FastRecovery.Active && s.state != tcpip.RTORecovery && s.ep.stack.Clock().NowMonotonic().Sub(s.LastSendTime) > s.RTO {
-		if s.SndCwnd > InitialCwnd {
-			s.SndCwnd = InitialCwnd
-		}
+	// RFC 5681 4.1: "A TCP SHOULD set cwnd to no more than RW before
+	// beginning transmission if the TCP has not sent data in the interval
+	// exceeding the retrasmission timeout." glassnet patch 21: as
+	// Linux's tcp_cwnd_restart (RFC 2861) does it, when new data is to go
+	// with nothing in flight.
+	if s.writeNext != nil && s.SndUna == s.SndNxt && !s.FastRecovery.Active && s.state != tcpip.RTORecovery {
+		s.restartAfterIdle(s.ep.stack.Clock().NowMonotonic().Sub(s.dataSendTime))
 	}
 
 	var dataSent bool
@@ -1219,6 +1224,39 @@ func (s *sender) sendData() {
 	}
 
 	s.postXmit(dataSent, true /* shouldScheduleProbe */)
+}
+
+// restartAfterIdle is Linux's restart of the congestion window after an
+// idle period with nothing in flight (glassnet patch 21; RFC 2861, Linux's
+// tcp_cwnd_restart and tcp_slow_start_after_idle). Upstream set cwnd to the
+// initial window whenever no segment at all, a pure ACK included, had gone
+// for an RTO: a connection that acknowledged the peer's data while its own
+// sat idle kept a congestion window measured long before, and one that
+// restarted fell back to the initial window from any size and kept a low
+// slow-start threshold. Now the idle time counts from the last new data
+// sent; cwnd halves for every RTO of it, down to the initial window, and
+// the slow-start threshold becomes at least three quarters of the window
+// before, so slow start regains it. CUBIC's epoch moves on by the idle
+// time, as Linux's bictcp_cwnd_event does when sending starts again.
+//
+// +checklocks:s.ep.mu
+func (s *sender) restartAfterIdle(idle time.Duration) {
+	if c, ok := s.cc.(*cubicState); ok && idle > 0 && c.T != (tcpip.MonotonicTime{}) {
+		now := s.ep.stack.Clock().NowMonotonic()
+		if c.T = c.T.Add(idle); now.Before(c.T) {
+			c.T = now
+		}
+	}
+	if idle <= s.RTO {
+		return
+	}
+	cwnd := s.SndCwnd
+	s.Ssthresh = max(s.Ssthresh, cwnd>>1+cwnd>>2)
+	restart := min(InitialCwnd, cwnd)
+	for idle -= s.RTO; idle > 0 && cwnd > restart; idle -= s.RTO {
+		cwnd >>= 1
+	}
+	s.SndCwnd = max(cwnd, restart)
 }
 
 // +checklocks:s.ep.mu
@@ -1916,6 +1954,9 @@ func (s *sender) sendSegment(seg *segment) tcpip.Error {
 		}
 	}
 	seg.xmitTime = s.ep.stack.Clock().NowMonotonic()
+	if seg.xmitCount == 0 && seg.payloadSize() > 0 {
+		s.dataSendTime = seg.xmitTime // glassnet patch 21
+	}
 	seg.xmitCount++
 	seg.lost = false
 
