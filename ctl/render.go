@@ -123,7 +123,8 @@ func addrString(ap netip.AddrPort, domain int) string {
 	return a.String() + ":*"
 }
 
-// InfoLine is the ss -i line for a TCP row: congestion control, window
+// InfoLine is the ss -i line for a TCP row: the options agreed (ts,
+// sack), congestion control, window
 // scales, rto and rtt in milliseconds, mss, cwnd, ssthresh, bytes and
 // segments, unacknowledged segments, retransmissions, and the send and
 // receive windows.
@@ -138,6 +139,12 @@ func InfoLine(r sockets.SocketInfo) string {
 			b.WriteByte(' ')
 		}
 		fmt.Fprintf(&b, format, args...)
+	}
+	if t.TS {
+		add("ts")
+	}
+	if t.SACK {
+		add("sack")
 	}
 	if t.CC != "" {
 		add("%s", t.CC)

@@ -34,17 +34,20 @@ type TCPInfo struct {
 	RcvWnd    uint32
 	SndWScale uint8
 	RcvWScale uint8
-	Unacked   int    // segments sent and not yet acknowledged
-	Retrans   uint64 // segments retransmitted, in total
-	Timeouts  uint64 // retransmission timer expirations
-	SegsIn    uint64
-	SegsOut   uint64
+	// TS and SACK report the options agreed in the handshake: timestamps
+	// (RFC 7323) and selective acknowledgments (RFC 2018).
+	TS, SACK bool
+	Unacked  int    // segments sent and not yet acknowledged
+	Retrans  uint64 // segments retransmitted, in total
+	Timeouts uint64 // retransmission timer expirations
+	SegsIn   uint64
+	SegsOut  uint64
 	// BytesReceived and BytesSent are the connection's stream offsets
 	// (Conn.StreamOffsets); zero for a row without a descriptor.
 	BytesReceived int64
 	BytesSent     int64
-	// Windows reports whether MSS, SndWnd, RcvWnd, the scales and Unacked
-	// were read (the connection is synchronized and the gVisor layout is
+	// Windows reports whether MSS, SndWnd, RcvWnd, the scales, TS, SACK
+	// and Unacked were read (the connection is synchronized and the gVisor layout is
 	// the known one).
 	Windows bool
 }
@@ -187,6 +190,7 @@ func tcpDetails(ep *tcp.Endpoint) *TCPInfo {
 		info.SndWnd, info.RcvWnd = cs.sndWnd, cs.rcvWnd
 		info.SndWScale, info.RcvWScale = cs.sndWndScale, cs.rcvWndScale
 		info.Unacked = cs.unacked
+		info.TS, info.SACK = cs.ts, cs.sack
 	}
 	return info
 }

@@ -287,7 +287,8 @@ func TestStacksSegmentation(t *testing.T) {
 // default) on a socket not connected, and on a connection the MSS its
 // segments carry, the MTU less 40 bytes of headers and 12 of timestamps
 // (glassnet patch 20 in third_party/gvisor; upstream answered 536 on a
-// connection too), the same as ss's mss (Snapshot).
+// connection too), the same as ss's mss (Snapshot), whose row also says
+// that both ends agreed timestamps and SACK.
 func TestStacksMaxSeg(t *testing.T) {
 	t.Parallel()
 	for _, mtu := range []int{1500, 1280} {
@@ -313,8 +314,8 @@ func TestStacksMaxSeg(t *testing.T) {
 					continue
 				}
 				rows++
-				if row.TCP == nil || row.TCP.MSS != v {
-					t.Errorf("MTU %d: the %s's row in Snapshot: %+v, want mss %d", mtu, end.name, row.TCP, v)
+				if row.TCP == nil || row.TCP.MSS != v || !row.TCP.TS || !row.TCP.SACK {
+					t.Errorf("MTU %d: the %s's row in Snapshot: %+v, want mss %d, timestamps and SACK", mtu, end.name, row.TCP, v)
 				}
 			}
 			if rows != 1 {

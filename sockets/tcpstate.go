@@ -52,6 +52,7 @@ type connState struct {
 	unacked     int
 	ssthresh    int
 	cwnd        int
+	ts, sack    bool // timestamps and SACK agreed in the handshake
 }
 
 // readConnState copies the sender's and receiver's state; ok is false
@@ -82,5 +83,6 @@ func readConnState(ep *tcp.Endpoint) (st connState, ok bool) {
 		st.rcvWnd = uint32(w)
 	}
 	st.rcvWndScale = rcv.RcvWndScale
+	st.ts, st.sack = ep.SendTSOk, ep.SACKPermitted
 	return st, true
 }
