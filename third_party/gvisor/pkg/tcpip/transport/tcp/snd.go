@@ -124,10 +124,11 @@ type sender struct {
 	// for zero receive window.
 	zeroWindowProbing bool `state:"nosave"`
 
-	// dataSendTime is when the sender last sent new data (Linux's
-	// lsndtime; LastSendTime counts every segment, pure ACKs too): the
-	// restart after idle (glassnet patch 21) counts from it.
-	dataSendTime tcpip.MonotonicTime `state:"nosave"`
+	// idleFrom is when the sender last sent new data (Linux's lsndtime;
+	// LastSendTime counts every segment, pure ACKs too), or last took the
+	// idle time before into account: the restart after idle (glassnet
+	// patch 21) counts from it, and counts each idle period once.
+	idleFrom tcpip.MonotonicTime `state:"nosave"`
 
 	// persistRTO is the wait before the next window probe while the
 	// timer is the persist timer (glassnet patch 17): it backs off on its
@@ -307,7 +308,7 @@ func initSender(ep *Endpoint, iss, irs seqnum.Value, sndWnd seqnum.Size, mss uin
 		ep.snd.ep.gso.MSS = uint16(maxPayloadSize)
 	}
 
-	ep.snd.dataSendTime = ep.snd.LastSendTime // glassnet patch 21
+	ep.snd.idleFrom = ep.snd.LastSendTime // glassnet patch 21
 	ep.snd.cc = ep.snd.initCongestionControl(ep.cc)
 	ep.snd.lr = ep.snd.initLossRecovery()
 	ep.snd.rc.init(ep.snd, iss)
@@ -1199,7 +1200,7 @@ func (s *sender) sendData() {
 	// Linux's tcp_cwnd_restart (RFC 2861) does it, when new data is to go
 	// with nothing in flight.
 	if s.writeNext != nil && s.SndUna == s.SndNxt && !s.FastRecovery.Active && s.state != tcpip.RTORecovery {
-		s.restartAfterIdle(s.ep.stack.Clock().NowMonotonic().Sub(s.dataSendTime))
+		s.restartAfterIdle()
 	}
 
 	var dataSent bool
@@ -1240,9 +1241,16 @@ func (s *sender) sendData() {
 // time, as Linux's bictcp_cwnd_event does when sending starts again.
 //
 // +checklocks:s.ep.mu
-func (s *sender) restartAfterIdle(idle time.Duration) {
-	if c, ok := s.cc.(*cubicState); ok && idle > 0 && c.T != (tcpip.MonotonicTime{}) {
-		now := s.ep.stack.Clock().NowMonotonic()
+func (s *sender) restartAfterIdle() {
+	now := s.ep.stack.Clock().NowMonotonic()
+	idle := now.Sub(s.idleFrom)
+	if idle <= 0 {
+		return
+	}
+	// Should nothing be sent now (the peer's window is closed), the next
+	// call counts from here: the same idle time is not counted twice.
+	s.idleFrom = now
+	if c, ok := s.cc.(*cubicState); ok {
 		if c.T = c.T.Add(idle); now.Before(c.T) {
 			c.T = now
 		}
@@ -1955,7 +1963,7 @@ func (s *sender) sendSegment(seg *segment) tcpip.Error {
 	}
 	seg.xmitTime = s.ep.stack.Clock().NowMonotonic()
 	if seg.xmitCount == 0 && seg.payloadSize() > 0 {
-		s.dataSendTime = seg.xmitTime // glassnet patch 21
+		s.idleFrom = seg.xmitTime // glassnet patch 21
 	}
 	seg.xmitCount++
 	seg.lost = false
