@@ -361,9 +361,7 @@ func TestTailLossProbeDelayingPeer(t *testing.T) {
 	c, _ := rawAccept(t, st, p, []byte{2, 4, 0x05, 0xb4, 4, 2, 1, 1, 1, 3, 3, 7})
 	write := func(n int) {
 		t.Helper()
-		if m, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(m) != n {
-			t.Fatalf("write: %d, %v", m, err)
-		}
+		writeZeros(t, c, n)
 		if s := p.next(); len(s.Payload()) != n {
 			t.Fatalf("got %v length %d, want %d bytes of data", s.Flags(), len(s.Payload()), n)
 		}

@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"bytes"
 	"net/netip"
 	"sync"
 	"testing"
@@ -94,4 +95,23 @@ func field(e trace.Event, key string) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// tcpInfo returns c's TCP_INFO.
+func tcpInfo(t *testing.T, c tcpip.Endpoint) tcpip.TCPInfoOption {
+	t.Helper()
+	var ti tcpip.TCPInfoOption
+	if err := c.GetSockOpt(&ti); err != nil {
+		t.Fatalf("TCP_INFO: %v", err)
+	}
+	return ti
+}
+
+// writeZeros has the application of c write n zero bytes; it fails the
+// test unless c takes them all.
+func writeZeros(t *testing.T, c tcpip.Endpoint, n int) {
+	t.Helper()
+	if m, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(m) != n {
+		t.Fatalf("write %d: %d, %v", n, m, err)
+	}
 }

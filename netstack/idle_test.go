@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"bytes"
 	"testing"
 	"time"
 
@@ -27,20 +26,8 @@ func TestCwndRestartAfterIdle(t *testing.T) {
 	p.window = 4096 // 512 KiB at window scale 7
 	// MSS 1460 and window scale 7, no timestamps.
 	c, _ := rawAccept(t, st, p, []byte{2, 4, 0x05, 0xb4, 1, 3, 3, 7})
-	info := func() tcpip.TCPInfoOption {
-		t.Helper()
-		var ti tcpip.TCPInfoOption
-		if err := c.GetSockOpt(&ti); err != nil {
-			t.Fatalf("TCP_INFO: %v", err)
-		}
-		return ti
-	}
-	write := func(n int) {
-		t.Helper()
-		if w, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(w) != n {
-			t.Fatalf("write %d: %d, %v", n, w, err)
-		}
-	}
+	info := func() tcpip.TCPInfoOption { return tcpInfo(t, c) }
+	write := func(n int) { writeZeros(t, c, n) }
 
 	// 40 segments, each acknowledged as it arrives: slow start takes the
 	// window from 10 segments to 50.
@@ -124,21 +111,11 @@ func TestCubicEpochAfterIdle(t *testing.T) {
 	if err := c.SetSockOpt(&cubic); err != nil {
 		t.Fatalf("congestion control cubic: %v", err)
 	}
-	info := func() tcpip.TCPInfoOption {
-		t.Helper()
-		var ti tcpip.TCPInfoOption
-		if err := c.GetSockOpt(&ti); err != nil {
-			t.Fatalf("TCP_INFO: %v", err)
-		}
-		return ti
-	}
+	info := func() tcpip.TCPInfoOption { return tcpInfo(t, c) }
 	const mss = 1460
 	start, written := p.rcvNxt, 0
 	write := func(n int) {
-		t.Helper()
-		if w, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(w) != n {
-			t.Fatalf("write %d: %d, %v", n, w, err)
-		}
+		writeZeros(t, c, n)
 		written += n
 	}
 	// ackTo acknowledges up to seq 1 ms after the clock's time and waits

@@ -1,12 +1,10 @@
 package netstack
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"testing"
 
-	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
@@ -49,9 +47,7 @@ func TestMSSCountsOptionsSent(t *testing.T) {
 			// that carried them, each checked against the MTU.
 			write := func(n int) []header.TCP {
 				t.Helper()
-				if m, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(m) != n {
-					t.Fatalf("stack write: %d, %v", m, err)
-				}
+				writeZeros(t, c, n)
 				var segs []header.TCP
 				for end := p.rcvNxt + uint32(n); p.rcvNxt != end; {
 					s := p.next()

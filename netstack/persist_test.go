@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"bytes"
 	"testing"
 	"time"
 
@@ -27,20 +26,8 @@ func TestZeroWindowProbeKeepsCongestionWindow(t *testing.T) {
 	p := newRawPeer(t, dev)
 	// MSS 1460 and window scale 7: the peer's open window is 64 KiB.
 	c, _ := rawAccept(t, st, p, []byte{2, 4, 0x05, 0xb4, 1, 3, 3, 7})
-	info := func() tcpip.TCPInfoOption {
-		t.Helper()
-		var ti tcpip.TCPInfoOption
-		if err := c.GetSockOpt(&ti); err != nil {
-			t.Fatalf("TCP_INFO: %v", err)
-		}
-		return ti
-	}
-	write := func(n int) {
-		t.Helper()
-		if w, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(w) != n {
-			t.Fatalf("write %d: %d, %v", n, w, err)
-		}
-	}
+	info := func() tcpip.TCPInfoOption { return tcpInfo(t, c) }
+	write := func(n int) { writeZeros(t, c, n) }
 
 	// 2,000 bytes sent and acknowledged with the window closed.
 	write(2000)

@@ -50,11 +50,7 @@ func TestSynAckRetransmitFreshTimestamp(t *testing.T) {
 	p.sndNxt++
 	p.rcvNxt = second.SequenceNumber() + 1
 	p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, tsOption(1001, tsVal(second)), nil)
-	c := acceptReady(t, l, ready)
-	var ti tcpip.TCPInfoOption
-	if err := c.GetSockOpt(&ti); err != nil {
-		t.Fatal(err)
-	}
+	ti := tcpInfo(t, acceptReady(t, l, ready))
 	if ti.RTT != 5*time.Millisecond || ti.RTO >= time.Second {
 		t.Errorf("after a handshake whose ACK came 5 ms after the second SYN-ACK: RTT %v, RTO %v; want an RTT of 5 ms (and the RTO its minimum), not the retransmission timeout", ti.RTT, ti.RTO)
 	}

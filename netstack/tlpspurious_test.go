@@ -1,13 +1,11 @@
 package netstack
 
 import (
-	"bytes"
 	"encoding/binary"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 
@@ -109,11 +107,7 @@ func TestTailLossProbeDSACKNotDupAck(t *testing.T) {
 	if !header.ParseSynOptions(synack.Options(), true).SACKPermitted {
 		t.Fatal("the stack did not agree to SACK")
 	}
-	write := func(n int) {
-		if m, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(m) != n {
-			t.Fatalf("stack write: %d, %v", m, err)
-		}
-	}
+	write := func(n int) { writeZeros(t, c, n) }
 
 	// Three or four segments (the MSS is the stack's), none acknowledged:
 	// the stack probes by sending the last one again (within a second:
