@@ -105,6 +105,15 @@ func newRawPeer(t *testing.T, dev *tun.PipeEnd) *rawPeer {
 // test if none comes within 10 s (the stack's delayed ACK is far shorter).
 func (p *rawPeer) next() header.TCP {
 	p.t.Helper()
+	s := p.nextWithin(10 * time.Second)
+	if s == nil {
+		p.t.Fatal("raw peer: no segment from the stack within 10 s")
+	}
+	return s
+}
+
+// nextWithin is next, but returns nil when no segment comes within d.
+func (p *rawPeer) nextWithin(d time.Duration) header.TCP {
 	select {
 	case b := <-p.segs:
 		s := header.TCP(b)
@@ -121,8 +130,7 @@ func (p *rawPeer) next() header.TCP {
 			p.rcvNxt = end
 		}
 		return s
-	case <-time.After(10 * time.Second):
-		p.t.Fatal("raw peer: no segment from the stack within 10 s")
+	case <-time.After(d):
 		return nil
 	}
 }

@@ -1535,13 +1535,18 @@ func (e *Endpoint) handshakeFailed(err tcpip.Error) {
 // state.
 // +checklocks:e.mu
 // +checklocksexclude:e.segmentQueue.mu
-func (e *Endpoint) handleTimeWaitSegments() (extendTimeWait bool, reuseTW func()) {
+func (e *Endpoint) handleTimeWaitSegments() (extendTimeWait bool, reuseTW func(), end bool) {
 	for i := 0; i < maxSegmentsPerWake; i++ {
 		s := e.segmentQueue.dequeue()
 		if s == nil {
 			break
 		}
-		extTW, newSyn := e.rcv.handleTimeWaitSegment(s)
+		extTW, newSyn, endTW := e.rcv.handleTimeWaitSegment(s)
+		if endTW {
+			// glassnet patch 22: an RST at RCV.NXT.
+			s.DecRef()
+			return false, nil, true
+		}
 		if newSyn {
 			info := e.TransportEndpointInfo
 			newID := info.ID
@@ -1567,7 +1572,7 @@ func (e *Endpoint) handleTimeWaitSegments() (extendTimeWait bool, reuseTW func()
 						}
 						// We explicitly do not DecRef the segment as it's still valid and
 						// being reflected to a listening endpoint.
-						return false, reuseTW
+						return false, reuseTW, false
 					}
 				}
 			}
@@ -1577,7 +1582,7 @@ func (e *Endpoint) handleTimeWaitSegments() (extendTimeWait bool, reuseTW func()
 		}
 		s.DecRef()
 	}
-	return extendTimeWait, nil
+	return extendTimeWait, nil, false
 }
 
 // +checklocks:e.mu

@@ -262,13 +262,15 @@ func handleTimeWait(ep *Endpoint) {
 		return
 	}
 
-	extendTimeWait, reuseTW := ep.handleTimeWaitSegments()
-	if reuseTW != nil {
+	extendTimeWait, reuseTW, end := ep.handleTimeWaitSegments()
+	if reuseTW != nil || end { // end: glassnet patch 22
 		ep.transitionToStateCloseLocked()
 		ep.mu.Unlock()
 		ep.drainClosingSegmentQueue()
 		ep.waiterQueue.Notify(waiter.EventHUp | waiter.EventErr | waiter.ReadableEvents | waiter.WritableEvents)
-		reuseTW()
+		if reuseTW != nil {
+			reuseTW()
+		}
 		return
 	}
 	if extendTimeWait {

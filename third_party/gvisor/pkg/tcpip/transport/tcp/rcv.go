@@ -607,24 +607,22 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 }
 
 // handleTimeWaitSegment handles inbound segments received when the endpoint
-// has entered the TIME_WAIT state.
+// has entered the TIME_WAIT state. end says that the segment ends TIME-WAIT
+// (glassnet patch 22).
+//
 // +checklocks:r.ep.mu
-func (r *receiver) handleTimeWaitSegment(s *segment) (resetTimeWait bool, newSyn bool) {
+func (r *receiver) handleTimeWaitSegment(s *segment) (resetTimeWait bool, newSyn bool, end bool) {
 	segSeq := s.sequenceNumber
 	segLen := seqnum.Size(s.payloadSize())
 
-	// Just silently drop any RST packets in TIME_WAIT. We do not support
-	// TIME_WAIT assassination as a result we confirm w/ fix 1 as described
-	// in https://tools.ietf.org/html/rfc1337#section-3.
-	//
-	// This behavior overrides RFC793 page 70 where we transition to CLOSED
-	// on receiving RST, which is also default Linux behavior.
-	// On Linux the RST can be ignored by setting sysctl net.ipv4.tcp_rfc1337.
-	//
-	// As we do not yet support PAWS, we are being conservative in ignoring
-	// RSTs by default.
+	// glassnet patch 22: an RST at exactly RCV.NXT ends TIME-WAIT, as in
+	// Linux by default (net.ipv4.tcp_rfc1337 0, tcp_timewait_state_process):
+	// it is what a peer that reopens the connection sends in answer to the
+	// ACK below, and upstream, which dropped every RST here (RFC 1337's
+	// first fix, which Linux leaves off), made that peer wait out the whole
+	// TIME-WAIT. Any other RST is dropped, as before.
 	if s.flags.Contains(header.TCPFlagRst) {
-		return false, false
+		return false, false, segSeq == r.RcvNxt
 	}
 
 	// If it's a SYN and the sequence number is higher than any seen before
@@ -643,13 +641,35 @@ func (r *receiver) handleTimeWaitSegment(s *segment) (resetTimeWait bool, newSyn
 
 	//    (2) returns to TIME-WAIT state if the SYN turns out
 	//      to be an old duplicate".
-	if s.flags.Contains(header.TCPFlagSyn) && r.RcvNxt.LessThan(segSeq) {
-		return false, true
+	//
+	// glassnet patch 22: or, with timestamps, if its timestamp is newer
+	// than the last one seen (RFC 6191, Linux's tcp_timewait_state_process).
+	// A client reuses its port as soon as its own end is closed; its
+	// initial sequence number, taken from a clock, need not be beyond
+	// RCV.NXT (a long or busy connection before, or a clock that wrapped
+	// past half the sequence space), while its timestamps, from one clock
+	// per pair of addresses, keep growing.
+	if s.flags.Contains(header.TCPFlagSyn) {
+		if r.RcvNxt.LessThan(segSeq) || (r.ep.SendTSOk && s.parsedOptions.TS && int32(s.parsedOptions.TSVal-r.ep.recentTimestamp()) > 0) {
+			return false, true, false
+		}
+		if !s.flags.Contains(header.TCPFlagAck) {
+			// glassnet patch 22: neither newer: answer with an ACK,
+			// rate-limited as other out-of-window ACKs are, as
+			// Linux does (upstream dropped the SYN without a word). A
+			// peer reopening the connection answers it with an RST at
+			// RCV.NXT, which ends TIME-WAIT (above), and its SYN sent
+			// again then finds the listener.
+			if r.ep.allowOutOfWindowAck() {
+				r.ep.snd.sendAck()
+			}
+			return false, false, false
+		}
 	}
 
 	// Drop the segment if it does not contain an ACK.
 	if !s.flags.Contains(header.TCPFlagAck) {
-		return false, false
+		return false, false, false
 	}
 
 	// Update Timestamp if required. See RFC7323, section-4.3.
@@ -661,7 +681,7 @@ func (r *receiver) handleTimeWaitSegment(s *segment) (resetTimeWait bool, newSyn
 		// If it's a FIN-ACK then resetTimeWait and send an ACK, as it
 		// indicates our final ACK could have been lost.
 		r.ep.snd.sendAck()
-		return true, false
+		return true, false, false
 	}
 
 	// If the sequence number range is outside the acceptable range or
@@ -672,5 +692,5 @@ func (r *receiver) handleTimeWaitSegment(s *segment) (resetTimeWait bool, newSyn
 	if segSeq != r.RcvNxt || segLen != 0 {
 		r.ep.snd.sendAck()
 	}
-	return false, false
+	return false, false, false
 }
