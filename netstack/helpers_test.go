@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 
@@ -113,5 +114,20 @@ func writeZeros(t *testing.T, c tcpip.Endpoint, n int) {
 	t.Helper()
 	if m, err := c.Write(bytes.NewReader(make([]byte, n)), tcpip.WriteOptions{}); err != nil || int(m) != n {
 		t.Fatalf("write %d: %d, %v", n, m, err)
+	}
+}
+
+// waitSendQ waits until c's Send-Q (what is written and not yet
+// acknowledged) is want: the stack takes the peer's ACKs on its own
+// goroutine. It fails the test after 10 s.
+func waitSendQ(t *testing.T, c tcpip.Endpoint, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Microsecond) {
+		if n, err := c.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil && n == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Send-Q not %d 10 s after the ACK that would make it so", want)
+		}
 	}
 }

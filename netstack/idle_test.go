@@ -38,17 +38,9 @@ func TestCwndRestartAfterIdle(t *testing.T) {
 			p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, nil, nil)
 		}
 	}
-	// The stack takes the last ACKs on its own goroutine: wait until
-	// nothing is unacknowledged (Send-Q 0), or a tail loss probe would go
-	// when the clock moves.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		if n, err := c.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil && n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("data still unacknowledged 10 s after the last ACK")
-		}
-	}
+	// Nothing unacknowledged before the clock moves, or a tail loss probe
+	// would go.
+	waitSendQ(t, c, 0)
 	before := info()
 	if before.SndCwnd < 40 {
 		t.Fatalf("cwnd %d after 40 segments acknowledged one by one in slow start, want at least 40", before.SndCwnd)
@@ -75,13 +67,8 @@ func TestCwndRestartAfterIdle(t *testing.T) {
 			sent += (len(s.Payload()) + mss - 1) / mss
 		}
 	}
-	for more := true; more; {
-		select {
-		case b := <-p.segs:
-			sent += (len(header.TCP(b).Payload()) + mss - 1) / mss
-		case <-time.After(200 * time.Millisecond):
-			more = false
-		}
+	for s := p.nextWithin(200 * time.Millisecond); s != nil; s = p.nextWithin(200 * time.Millisecond) {
+		sent += (len(s.Payload()) + mss - 1) / mss
 	}
 	after := info()
 	if sent != want || int(after.SndCwnd) != want {
@@ -125,15 +112,7 @@ func TestCubicEpochAfterIdle(t *testing.T) {
 		t.Helper()
 		clock.Advance(time.Millisecond)
 		p.send(header.TCPFlagAck, p.sndNxt, seq, nil, nil)
-		want := written - int(seq-start)
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Microsecond) {
-			if n, err := c.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil && n == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the ACK of %d not taken within 10 s", seq-start)
-			}
-		}
+		waitSendQ(t, c, written-int(seq-start))
 	}
 	// ackNext acknowledges the stack's next data segment.
 	ackNext := func() {
