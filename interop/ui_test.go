@@ -670,6 +670,13 @@ func TestUI(t *testing.T) {
 	if gone := p.eval(`keptButtons.filter((b) => !b.isConnected).map((b) => b.id || b.dataset.timerNode && "timer " + b.dataset.timerNode || b.dataset.xmode || b.textContent).join(", ")`); gone != "" {
 		t.Errorf("made again while the run went on: %s (of %s); a click on them can be lost", gone, kept)
 	}
+	// The graph's MSS (cwnd × MSS) is what the stack's full segments carry:
+	// the peer's MSS option less the 12 bytes of timestamps.
+	mss := p.eval(`document.querySelector("#seqgraph [data-mss]").textContent`)
+	biggest := p.eval(`"MSS " + Math.max(...glassnet.store.connEvents(glassnet.focus).filter((e) => e.event === "packet" && e.node === glassnet.node && e.dir === "out").map((e) => e.payload_len || 0))`)
+	if mss != biggest || mss != "MSS 1448" {
+		t.Errorf("the Seq/time graph says %q; the largest segment %s sent carries %q, want both MSS 1448 (MTU 1500 less 40 and 12 of timestamps)", mss, p.eval(`glassnet.node`), biggest)
+	}
 	p.click(`.tabs button[data-tab="lanes"]`)
 
 	// Many events in, the 3000-byte frame selected, in the light and the dark.

@@ -53,17 +53,22 @@ export class SeqGraphView {
     const st = app.store;
     const node = app.node;
     const d = { sent: [], acks: [], states: [], mss: 1460, node };
+    // The sender's MSS is the peer's MSS option less the options every
+    // segment carries: 12 bytes of timestamps when both SYNs offered them.
+    const ts = { in: false, out: false };
     for (const e of st.connEvents(app.focus)) {
       if (e.node !== node) continue;
       if (isPacket(e)) {
         if (e.dir === "out" && seqLen(e) > 0) d.sent.push(e);
         if (e.dir === "in" && (e.flags || "").includes(".")) d.acks.push(e);
-        if (e.dir === "in" && (e.flags || "").includes("S")) {
-          const m = /mss (\d+)/.exec(e.options || "");
+        if ((e.flags || "").includes("S")) {
+          ts[e.dir === "in" ? "in" : "out"] ||= /TS val/.test(e.options || "");
+          const m = e.dir === "in" && /mss (\d+)/.exec(e.options || "");
           if (m) d.mss = +m[1];
         }
       } else if (isState(e)) d.states.push(e);
     }
+    if (ts.in && ts.out) d.mss -= 12;
     this.d = d;
   }
 
