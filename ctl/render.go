@@ -124,10 +124,9 @@ func addrString(ap netip.AddrPort, domain int) string {
 }
 
 // InfoLine is the ss -i line for a TCP row: the options agreed (ts,
-// sack), congestion control, window
-// scales, rto and rtt in milliseconds, mss, cwnd, ssthresh, bytes and
-// segments, unacknowledged segments, retransmissions, and the send and
-// receive windows.
+// sack), congestion control, window scales, rto and rtt in milliseconds,
+// mss, cwnd, ssthresh, bytes and segments, unacknowledged segments,
+// retransmissions, and the send and receive windows.
 func InfoLine(r sockets.SocketInfo) string {
 	t := r.TCP
 	if t == nil {

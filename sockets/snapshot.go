@@ -47,8 +47,8 @@ type TCPInfo struct {
 	BytesReceived int64
 	BytesSent     int64
 	// Windows reports whether MSS, SndWnd, RcvWnd, the scales, TS, SACK
-	// and Unacked were read (the connection is synchronized and the gVisor layout is
-	// the known one).
+	// and Unacked were read (the connection is synchronized and the
+	// gVisor layout is the known one).
 	Windows bool
 }
 
