@@ -438,6 +438,21 @@ func (a *acceptQueue) isFull() bool {
 	return a.endpoints.Len() >= a.capacity
 }
 
+// redeliverToConnection queues s to the connection its four-tuple now
+// names, if one other than the listener e has it: a copy of a SYN that
+// waited in e's queue behind the SYN that made that connection. It reports
+// whether it did (glassnet patch 23).
+func (e *Endpoint) redeliverToConnection(s *segment) bool {
+	ep, ok := e.stack.FindTransportEndpoint(s.pkt.NetworkProtocolNumber, ProtocolNumber, s.id, s.pkt.NICID).(*Endpoint)
+	if !ok || ep == e || ep.EndpointState() == StateListen {
+		return false
+	}
+	if ep.enqueueSegment(s) {
+		ep.notifyProcessor()
+	}
+	return true
+}
+
 // handleListenSegment is called when a listening endpoint receives a segment
 // and needs to handle it.
 //
@@ -492,6 +507,12 @@ func (e *Endpoint) handleListenSegment(ctx *listenContext, s *segment) tcpip.Err
 
 			h, err := ctx.startHandshake(s, opts, &waiter.Queue{}, e.owner)
 			if err != nil {
+				// glassnet patch 23: a copy of a SYN that already
+				// made a connection belongs to that connection,
+				// which answers it with its SYN-ACK.
+				if e.redeliverToConnection(s) {
+					return false, nil
+				}
 				e.stack.Stats().TCP.FailedConnectionAttempts.Increment()
 				e.stats.FailedConnectionAttempts.Increment()
 				return false, err
