@@ -131,3 +131,77 @@ func FuzzUTF8(f *testing.F) {
 		checkUTF8Splits(t, data)
 	})
 }
+
+// answerConn plays a server that answers the client's handshake with
+// resp, in which "{accept}" stands for the right Sec-WebSocket-Accept
+// value, so that the fuzzer reaches past that check.
+type answerConn struct {
+	fakeConn
+	resp []byte
+	req  bytes.Buffer
+}
+
+func (a *answerConn) Write(p []byte) (int, error) { return a.req.Write(p) }
+
+func (a *answerConn) Read(p []byte) (int, error) {
+	if a.r == nil {
+		req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(a.req.Bytes())))
+		if err != nil {
+			return 0, err
+		}
+		a.r = bytes.NewReader(bytes.ReplaceAll(a.resp, []byte("{accept}"), []byte(AcceptKey(req.Header.Get("Sec-WebSocket-Key")))))
+	}
+	return a.r.Read(p)
+}
+
+// FuzzHandshakeResponse feeds arbitrary answers, and frames after them, to
+// the client's handshake. Nothing may panic; a connection is made only
+// from a 101 with the right accept value and an offered subprotocol, and
+// it delivers only valid text.
+func FuzzHandshakeResponse(f *testing.F) {
+	ok := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+	f.Add([]byte(ok+"\r\n"), false)
+	f.Add([]byte(ok+"Sec-WebSocket-Protocol: chat\r\n\r\n\x81\x02hi\x88\x02\x03\xe8"), false)
+	f.Add([]byte(ok+"Sec-WebSocket-Protocol: chat, superchat\r\n\r\n"), false)
+	f.Add([]byte(ok+"Sec-WebSocket-Protocol: other\r\n\r\n"), false)
+	f.Add([]byte(ok+"Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\r\n\xc1\x07\xf2\x48\xcd\xc9\xc9\x07\x00"), true)
+	f.Add([]byte(ok+"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=8; client_max_window_bits=9\r\n\r\n"), true)
+	f.Add([]byte(ok+"Sec-WebSocket-Extensions: permessage-deflate, permessage-deflate\r\n\r\n"), true)
+	f.Add([]byte(ok+"Sec-WebSocket-Extensions: x-unknown\r\n\r\n"), false)
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: xxxx\r\n\r\n"), false)
+	f.Add([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\n\r\nforbidden"), false)
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), false)
+	f.Add([]byte("HTTP/1.0 101\r\n\r\n"), false)
+	f.Add([]byte("\r\n\r\n"), false)
+	f.Fuzz(func(t *testing.T, resp []byte, compress bool) {
+		nc := &answerConn{resp: resp}
+		opts := &DialOptions{Subprotocols: []string{"chat", "superchat"}}
+		opts.Compression.Enabled = compress
+		c, r, err := Client(context.Background(), nc, "ws://server.example/chat", opts)
+		if err != nil {
+			if c != nil {
+				t.Fatal("a connection and an error")
+			}
+			return
+		}
+		if r.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("connected on status %d", r.StatusCode)
+		}
+		req, _ := http.ReadRequest(bufio.NewReader(bytes.NewReader(nc.req.Bytes())))
+		if r.Header.Get("Sec-WebSocket-Accept") != AcceptKey(req.Header.Get("Sec-WebSocket-Key")) {
+			t.Fatal("connected with a wrong accept value")
+		}
+		if p := c.Subprotocol(); p != "" && p != "chat" && p != "superchat" {
+			t.Fatalf("connected with subprotocol %q, not offered", p)
+		}
+		for {
+			typ, p, err := c.ReadMessage(context.Background())
+			if err != nil {
+				break
+			}
+			if typ == MessageText && !utf8.Valid(p) {
+				t.Fatalf("delivered invalid UTF-8 %q", p)
+			}
+		}
+	})
+}
