@@ -1,7 +1,9 @@
 package sockets
 
 import (
+	"errors"
 	"net/netip"
+	"syscall"
 	"testing"
 )
 
@@ -109,4 +111,46 @@ func TestSnapshot(t *testing.T) {
 		r, ok := rowFor(s.Snapshot(), laddr, peer)
 		return ok && r.FD == -1 && r.State == "TIME-WAIT"
 	})
+}
+
+// TestConnectingPeer: a stream socket whose SYN got no answer is in
+// SYN-SENT, and its row shows the address it connects to, as ss does,
+// while getpeername still has none (ENOTCONN, as in Linux). The loopback
+// stack does not forward, so the SYN to an address it lacks goes nowhere.
+func TestConnectingPeer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		domain int
+		to     netip.AddrPort
+		peer   netip.AddrPort
+	}{
+		{"ipv4", AF_INET, netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("10.0.0.2:80")},
+		{"ipv6", AF_INET6, netip.MustParseAddrPort("[2001:db8::2]:80"), netip.MustParseAddrPort("[2001:db8::2]:80")},
+		{"ipv4 on a dual-stack socket", AF_INET6, netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("[::ffff:10.0.0.2]:80")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newSockets(t, Options{})
+			fd := mustSocket(t, s, tc.domain, SOCK_STREAM|syscall.SOCK_NONBLOCK)
+			defer s.Close(fd)
+			if err := s.Connect(testContext(t), fd, tc.to); !errors.Is(err, syscall.EINPROGRESS) {
+				t.Fatalf("Connect = %v, want EINPROGRESS", err)
+			}
+			if p, err := s.GetPeerName(fd); !errors.Is(err, syscall.ENOTCONN) {
+				t.Errorf("GetPeerName = %v, %v; want ENOTCONN during the handshake", p, err)
+			}
+			for name, rows := range map[string][]SocketInfo{"Table": s.Table(), "Snapshot": s.Snapshot()} {
+				var row SocketInfo
+				for _, r := range rows {
+					if r.FD == fd {
+						row = r
+					}
+				}
+				if row.State != "SYN-SENT" || row.Peer != tc.peer {
+					t.Errorf("%s row = %+v, want SYN-SENT with peer %v", name, row, tc.peer)
+				}
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
@@ -23,7 +24,7 @@ type SocketInfo struct {
 	// CLOSED for a datagram socket.
 	State   string
 	Local   netip.AddrPort
-	Peer    netip.AddrPort // zero when not connected
+	Peer    netip.AddrPort // the connected peer, or the address a SYN-SENT socket connects to (as ss shows it); zero otherwise
 	Backlog int            // for a listener, as passed to Listen
 	RecvQ   int            // bytes received and not yet read
 	SendQ   int            // TCP: bytes written and not yet acknowledged, and an unacknowledged FIN (Linux's SIOCOUTQ)
@@ -72,12 +73,16 @@ func (s *Sockets) table() ([]SocketInfo, []*socket) {
 	rows := make([]SocketInfo, 0, len(socks))
 	for _, so := range socks {
 		row := SocketInfo{FD: so.fd, Domain: so.domain, Type: so.typ, Local: s.local(so)}
+		row.Peer, _ = s.peer(so)
 		if so.stream() {
-			row.State = netstack.TCPStateName(tcp.EndpointState(so.ep.State()))
+			st := tcp.EndpointState(so.ep.State())
+			row.State = netstack.TCPStateName(st)
+			if !row.Peer.IsValid() && connecting(st) {
+				row.Peer = connectingTo(so)
+			}
 		} else {
 			row.State = transport.DatagramEndpointState(so.ep.State()).String()
 		}
-		row.Peer, _ = s.peer(so)
 		so.mu.Lock()
 		row.Backlog = so.backlog
 		so.mu.Unlock()
@@ -90,4 +95,21 @@ func (s *Sockets) table() ([]SocketInfo, []*socket) {
 		rows = append(rows, row)
 	}
 	return rows, socks
+}
+
+// connecting reports whether a TCP endpoint in state st has started its
+// handshake and not finished it.
+func connecting(st tcp.EndpointState) bool {
+	return st == tcp.StateConnecting || st == tcp.StateSynSent || st == tcp.StateSynRecv
+}
+
+// connectingTo returns the address a connecting stream socket sends its
+// SYN to. getpeername has none until the handshake completes (ENOTCONN,
+// as in Linux); the endpoint's ID has it from Connect on.
+func connectingTo(so *socket) netip.AddrPort {
+	info, ok := so.ep.Info().(*stack.TransportEndpointInfo)
+	if !ok || info.ID.RemotePort == 0 {
+		return netip.AddrPort{}
+	}
+	return addrPort(so.domain, tcpip.FullAddress{Addr: info.ID.RemoteAddress, Port: info.ID.RemotePort})
 }
