@@ -3,6 +3,8 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,13 +25,21 @@ type Breakpoint struct {
 func (b *Breakpoint) String() string { return b.src }
 
 // tcpStateKeys are the numeric fields of a TCP "state" event a condition
-// can test.
-var tcpStateKeys = map[string]bool{
-	"cwnd": true, "ssthresh": true, "srtt": true, "rto": true,
-	"snd_una": true, "snd_nxt": true, "rcv_nxt": true, "snd_wnd": true, "rcv_wnd": true,
-	"rel_snd_una": true, "rel_snd_nxt": true, "rel_rcv_nxt": true,
-	"outstanding": true, "rcv_buf_used": true, "snd_buf_used": true,
+// can test, each with the largest value it takes (trace.TCPState): the
+// sequence numbers and rcv_wnd are 32-bit, the rest has no bound here.
+// None is ever negative.
+var tcpStateKeys = map[string]float64{
+	"cwnd": math.Inf(1), "ssthresh": math.Inf(1), "srtt": math.Inf(1), "rto": math.Inf(1),
+	"snd_una": math.MaxUint32, "snd_nxt": math.MaxUint32, "rcv_nxt": math.MaxUint32,
+	"snd_wnd": math.Inf(1), "rcv_wnd": math.MaxUint32,
+	"rel_snd_una": math.MaxUint32, "rel_snd_nxt": math.MaxUint32, "rel_rcv_nxt": math.MaxUint32,
+	"outstanding": math.Inf(1), "rcv_buf_used": math.Inf(1), "snd_buf_used": math.Inf(1),
 }
+
+// tcpStates are the TCP states as the "state" events of netstack's probe
+// spell them (tcp.EndpointState.String).
+var tcpStates = []string{"LISTEN", "SYN-SENT", "SYN-RCVD", "ESTABLISHED", "FIN-WAIT1", "FIN-WAIT2",
+	"CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT", "CLOSED"}
 
 // ParseBreakpoint parses a breakpoint. It is one of
 //
@@ -44,9 +54,15 @@ var tcpStateKeys = map[string]bool{
 //	                    rcv_wnd, rel_snd_una, rel_snd_nxt, rel_rcv_nxt,
 //	                    outstanding, rcv_buf_used or snd_buf_used; OP is
 //	                    < <= > >= == !=; VALUE a number or a duration
-//	state NAME          a TCP state event entering NAME ("state TIME-WAIT")
+//	state NAME          a TCP state event entering NAME ("state TIME-WAIT");
+//	                    NAME is LISTEN, SYN-SENT, SYN-RCVD, ESTABLISHED,
+//	                    FIN-WAIT1, FIN-WAIT2, CLOSE-WAIT, CLOSING, LAST-ACK,
+//	                    TIME-WAIT or CLOSED, as the events spell them
 //	retransmit          a packet a stack sends again (its data or SYN/FIN
 //	                    lies below what it sent before on that connection)
+//
+// A condition whose VALUE lies outside the values KEY takes (rcv_wnd ==
+// -1) is refused.
 //
 // A bad filter gives the error the command line gives for it.
 func ParseBreakpoint(src string) (*Breakpoint, error) {
@@ -63,13 +79,19 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 		return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
 			return e.Layer == trace.LayerWS && e.Name == "frame" && (expr == nil || expr.Match(frameOf(e)))
 		}}, nil
-	case len(f) == 1 && f[0] == "retransmit":
+	case f[0] == "retransmit":
+		if len(f) != 1 {
+			return nil, fmt.Errorf("ui: retransmit takes no arguments, not %q", strings.Join(f[1:], " "))
+		}
 		return &Breakpoint{src: src, match: func(s *Server, e *trace.Event) bool { return s.retx.is(e) }}, nil
 	case f[0] == "state":
 		if len(f) != 2 {
 			return nil, errors.New("ui: state NAME, such as state TIME-WAIT")
 		}
 		name := strings.ToUpper(f[1])
+		if !slices.Contains(tcpStates, name) {
+			return nil, fmt.Errorf("ui: state %q: the TCP states are %s", f[1], strings.Join(tcpStates, ", "))
+		}
 		return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
 			if e.Layer != trace.LayerTCP || e.Name != "state" {
 				return false
@@ -77,7 +99,7 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 			st, _ := e.Field("state").(string)
 			return strings.EqualFold(st, name)
 		}}, nil
-	case tcpStateKeys[f[0]]:
+	case tcpStateKeys[f[0]] > 0:
 		return parseCondition(src, f)
 	}
 	flt, err := hook.ParseFilter(src)
@@ -112,6 +134,15 @@ func parseCondition(src string, f []string) (*Breakpoint, error) {
 			return nil, fmt.Errorf("ui: %q where a number or a duration belongs", f[2])
 		}
 		v = float64(d)
+	}
+	switch hi := tcpStateKeys[key]; {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return nil, fmt.Errorf("ui: %q where a number or a duration belongs", f[2])
+	case v < 0 || v > hi:
+		if math.IsInf(hi, 1) {
+			return nil, fmt.Errorf("ui: %s %s is out of range: %s is never negative", key, f[2], key)
+		}
+		return nil, fmt.Errorf("ui: %s %s is out of range (0 to %.0f)", key, f[2], hi)
 	}
 	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
 		if e.Layer != trace.LayerTCP || e.Name != "state" {

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -197,8 +198,17 @@ func (k unitKind) is(e *trace.Event) bool {
 	return false
 }
 
+// errEnded answers a request to control a run that is over: nothing
+// steps again.
+var errEnded = errors.New("ui: the run has ended")
+
 func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		writeError(w, http.StatusConflict, errEnded.Error())
+		return
+	}
 	s.setMode("free")
 	s.current = 0
 	s.target = unitNone
@@ -212,6 +222,11 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		writeError(w, http.StatusConflict, errEnded.Error())
+		return
+	}
 	if s.mode == "free" {
 		s.setMode("step")
 		s.target = unitNone
@@ -242,7 +257,7 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.ended:
 		s.mu.Unlock()
-		writeError(w, http.StatusConflict, "ui: the run has ended")
+		writeError(w, http.StatusConflict, errEnded.Error())
 		return
 	case s.current == 0:
 		s.mu.Unlock()
@@ -335,6 +350,13 @@ func (s *Server) SetBreakpoints(srcs ...string) error {
 	return nil
 }
 
+// hasEnded reports whether the run is over.
+func (s *Server) hasEnded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ended
+}
+
 func (s *Server) advance(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		MS int64 `json:"ms"`
@@ -349,6 +371,9 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request) {
 		return
 	case req.MS <= 0 || req.MS > 3600_000:
 		writeError(w, http.StatusBadRequest, "ui: ms is a number of milliseconds from 1 to 3600000")
+		return
+	case s.hasEnded():
+		writeError(w, http.StatusConflict, errEnded.Error())
 		return
 	case !c.Paused():
 		writeError(w, http.StatusConflict, "ui: the clock runs: pause first")

@@ -67,6 +67,9 @@
 //
 // # Control (live only; 409 offline)
 //
+// Once the run has ended (state.ended), play, pause, step and clock/advance
+// answer 409 "ui: the run has ended".
+//
 //	GET  /api/state        {"live","paused","mode":"step|free","current","first","last",
 //	                        "count","skipped","breakpoints","hit","held","clock_paused",
 //	                        "clock_ns","nodes","ended"}
@@ -101,8 +104,10 @@
 // traces for it (0 until it comes); for a frame or a send, the last event
 // before it was held. A held packet's fields are flags (letters F S R P A U E C), seq, ack,
 // window, payload_hex and len; a frame's opcode, fin and payload_hex
-// (unmasked); a send's fd and payload_hex. Checksums are fixed after an
-// edit unless fix_checksums is false. A held packet leaves the stack's
+// (unmasked); a send's fd and payload_hex. All but len and fd can be
+// edited; a number outside its field's range (window 0 to 65535, seq and
+// ack 0 to 4294967295) is a 400 that names the range. Checksums are fixed
+// after an edit unless fix_checksums is false. A held packet leaves the stack's
 // path (hook.Hold) and goes on with netstack's Stack.Continue; its payload
 // may change its length. A held send keeps its length. A held frame or
 // send keeps its goroutine waiting (a frame hook, a socket call hook).
@@ -127,5 +132,7 @@
 //	GET /api/export?format=jsonl|pcapng|perfetto  the history as JSON lines, pcapng, or
 //	                                          Chrome/Perfetto trace-event JSON
 //
-// Errors are {"error":"message"} with a 4xx status.
+// Errors are {"error":"message"} with a 4xx status, for every path under
+// /api/: an unknown path is a 404, a method the path does not take a 405
+// with Allow, GET /api/live without the WebSocket upgrade a 426.
 package ui

@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,10 +94,42 @@ func TestEditPacket(t *testing.T) {
 	}
 }
 
+// TestEditRefused: the fields a held unit shows but cannot change, and a
+// frame opcode that is none, are refused with the reason.
+func TestEditRefused(t *testing.T) {
+	t.Parallel()
+	n := 3
+	for _, tc := range []struct {
+		name  string
+		point string
+		e     Edit
+		err   string
+	}{
+		{"a packet's len", PointLinkEgress, Edit{Len: &n}, "ui: len cannot be edited: it follows payload_hex"},
+		{"a send's fd", PointSocketSend, Edit{FD: &n}, "ui: fd cannot be edited"},
+		{"a frame's opcode", PointWSOut, Edit{Opcode: str("99")}, `ui: opcode "99": an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15`},
+		{"a frame's seq", PointWSIn, Edit{Seq: u32(1)}, "ui: flags, seq, ack and window are a packet's"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u := &held{point: tc.point, data: tcpPacket("hi")}
+			var d decision
+			if err := u.apply(tc.e, true, &d); err == nil || !strings.HasPrefix(err.Error(), tc.err) {
+				t.Fatalf("error %v, want %q", err, tc.err)
+			}
+			if d.edited || d.data != nil {
+				t.Fatalf("refused, yet edited: %+v", d)
+			}
+		})
+	}
+}
+
 func FuzzParseBreakpoint(f *testing.F) {
 	for _, s := range []string{"tcp and fin", "ws close", "rcv_wnd == 0", "retransmit", "state TIME-WAIT",
 		"rto > 1s", "cwnd", "cwnd <", "cwnd ~ 3", "ws", "ws (", "((((", "not not not", "state", "port 99999",
-		"ws len > -1", "srtt != 1e400", "len >= 18446744073709551616", "\x00", "ws opcode 99"} {
+		"ws len > -1", "srtt != 1e400", "len >= 18446744073709551616", "\x00", "ws opcode 99",
+		"state FOO", "state syn-sent", "rcv_wnd == -1", "rcv_wnd == 4294967296", "srtt != NaN", "cwnd < Inf",
+		"rto > -1s", "retransmit now"} {
 		f.Add(s)
 	}
 	pkt := tcpPacket("hi")
@@ -118,6 +151,15 @@ func FuzzParseBreakpoint(f *testing.F) {
 		for i := range evs {
 			s.retx.note(&evs[i])
 			b.match(s, &evs[i])
+		}
+		// A state breakpoint names a state as the events spell it, and
+		// stops at an event entering it.
+		if f := strings.Fields(src); len(f) == 2 && f[0] == "state" {
+			name := strings.ToUpper(f[1])
+			e := trace.Event{ID: 4, Layer: trace.LayerTCP, Name: "state", Fields: []trace.Field{{Key: "state", Value: name}}}
+			if !slices.Contains(tcpStates, name) || !b.match(s, &e) {
+				t.Fatalf("%q: accepted, but no state event can match it", src)
+			}
 		}
 	})
 }

@@ -506,6 +506,10 @@ type Edit struct {
 	PayloadHex *string `json:"payload_hex,omitempty"`
 	Opcode     *string `json:"opcode,omitempty"`
 	Fin        *bool   `json:"fin,omitempty"`
+	// Len (a packet's) and FD (a send's) are shown with a held unit but
+	// follow from it: an edit that sets them is refused, saying why.
+	Len *int `json:"len,omitempty"`
+	FD  *int `json:"fd,omitempty"`
 }
 
 // Decision is the body of POST /api/holds/ID.
@@ -635,6 +639,12 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 
 // apply checks and makes the edit e on a copy of u's bytes, into d.
 func (u *held) apply(e Edit, fix bool, d *decision) error {
+	switch {
+	case e.Len != nil:
+		return errors.New("ui: len cannot be edited: it follows payload_hex")
+	case e.FD != nil:
+		return errors.New("ui: fd cannot be edited: a held send goes out on its own socket")
+	}
 	var payload []byte
 	if e.PayloadHex != nil {
 		var err error
@@ -659,7 +669,7 @@ func (u *held) apply(e Edit, fix bool, d *decision) error {
 		if e.Opcode != nil {
 			op, err := ws.ParseOpcode(*e.Opcode)
 			if err != nil {
-				return err
+				return fmt.Errorf("ui: opcode %q: an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15", *e.Opcode)
 			}
 			d.opcode = op
 		}

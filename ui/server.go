@@ -274,6 +274,11 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, http.StatusUnauthorized, "ui: a token is needed: open the URL glassnet printed")
 			return
 		}
+		if isAPI(r.URL.Path) {
+			jw := &jsonErrors{ResponseWriter: w, r: r}
+			defer jw.finish()
+			w = jw
+		}
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -407,7 +412,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "ui: bad JSON: "+err.Error())
+		writeError(w, http.StatusBadRequest, decodeError(err))
 		return false
 	}
 	return true

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/glassnet/glassnet/internal/leaktest"
+	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ws"
 )
@@ -372,5 +373,133 @@ func TestStepWaitsForPage(t *testing.T) {
 	<-done
 	if st := s.State(); st.Last != n {
 		t.Fatalf("last %d, want %d", st.Last, n)
+	}
+}
+
+// TestAPIErrors: every error under /api/ is a JSON {"error"}, also those
+// net/http and the WebSocket handshake write (404, 405 with its Allow,
+// 426); the page and /static/ keep net/http's answers.
+func TestAPIErrors(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	base := startServer(t, s)
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string // the Allow header of a 405
+		msg          string // in the error
+	}{
+		{"GET", "/api/step", 405, "POST", "GET /api/step is not allowed: it takes POST"},
+		{"POST", "/api/state", 405, "GET, HEAD", "POST /api/state is not allowed: it takes GET, HEAD"},
+		{"DELETE", "/api/breakpoints", 405, "GET, HEAD, POST", "DELETE /api/breakpoints"},
+		{"GET", "/api/holds/1", 405, "POST", "GET /api/holds/1"},
+		{"DELETE", "/api/holds/1", 405, "POST", "DELETE /api/holds/1"},
+		{"PUT", "/api/rules", 405, "GET, HEAD, POST", "PUT /api/rules"},
+		{"GET", "/api/nosuch", 404, "", "ui: no such API path: /api/nosuch"},
+		{"GET", "/api/events/1/extra", 404, "", "ui: no such API path: /api/events/1/extra"},
+		{"GET", "/api", 404, "", "ui: no such API path: /api"},
+		{"GET", "/api/live", 426, "", "Upgrade header"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			t.Parallel()
+			resp, body := request(t, s, tc.method, base+tc.path)
+			var e struct{ Error string }
+			if err := json.Unmarshal(body, &e); err != nil || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%d %s %q: want a JSON error (%v)", resp.StatusCode, resp.Header.Get("Content-Type"), body, err)
+			}
+			if resp.StatusCode != tc.code || !strings.Contains(e.Error, tc.msg) {
+				t.Errorf("%d %q, want %d with %q", resp.StatusCode, e.Error, tc.code, tc.msg)
+			}
+			if got := resp.Header.Get("Allow"); got != tc.allow {
+				t.Errorf("Allow %q, want %q", got, tc.allow)
+			}
+		})
+	}
+	t.Run("outside /api/", func(t *testing.T) {
+		t.Parallel()
+		for _, path := range []string{"/nosuch", "/static/nosuch.js"} {
+			resp, body := request(t, s, "GET", base+path)
+			if resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+				t.Errorf("GET %s: %d %s %q, want net/http's 404 page", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
+		}
+	})
+}
+
+// request makes a request with the token header and returns the answer
+// and its body.
+func request(t testing.TB, s *Server, method, u string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Glassnet-Token", s.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// TestControlAfterEnd: once the run has ended, play, pause, step and
+// clock/advance all answer 409 "the run has ended", and none of them
+// makes the state paused.
+func TestControlAfterEnd(t *testing.T) {
+	t.Parallel()
+	clock := netstack.NewPausableClock(netstack.PausableClockOptions{})
+	t.Cleanup(clock.Stop)
+	s, _ := New(Options{Live: true, Run: true, Clock: clock})
+	base := startServer(t, s)
+	s.End()
+	for _, tc := range []struct{ path, body string }{
+		{"/api/pause", ""},
+		{"/api/play", ""},
+		{"/api/step", ""},
+		{"/api/clock/advance", `{"ms":10}`},
+	} {
+		var e struct{ Error string }
+		if code := api(t, s, "POST", base+tc.path, tc.body, &e); code != http.StatusConflict || e.Error != "ui: the run has ended" {
+			t.Errorf("POST %s after the end: %d %q, want 409 %q", tc.path, code, e.Error, "ui: the run has ended")
+		}
+		var st State
+		api(t, s, "GET", base+"/api/state", "", &st)
+		if !st.Ended || st.Paused || st.Mode != "free" {
+			t.Errorf("state after POST %s: ended %v paused %v mode %s, want ended, not paused, free", tc.path, st.Ended, st.Paused, st.Mode)
+		}
+	}
+}
+
+// TestDecideBadNumbers: a hold decision with a number its field cannot
+// hold, or a value of the wrong kind, is a 400 that says which field and
+// what it takes.
+func TestDecideBadNumbers(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	base := startServer(t, s)
+	for _, tc := range []struct{ body, want string }{
+		{`{"action":"release","edit":{"window":99999}}`, "ui: edit.window 99999 is out of range (0 to 65535)"},
+		{`{"action":"release","edit":{"seq":-1}}`, "ui: edit.seq -1 is out of range (0 to 4294967295)"},
+		{`{"action":"release","edit":{"ack":4294967296}}`, "ui: edit.ack 4294967296 is out of range (0 to 4294967295)"},
+		{`{"action":"release","edit":{"window":1.5}}`, "ui: edit.window is a whole number, not 1.5"},
+		{`{"action":"release","edit":{"seq":1e3}}`, "ui: edit.seq 1e3: write the number in digits"},
+		{`{"action":"release","edit":{"seq":"7"}}`, "ui: edit.seq is a whole number, not a string"},
+		{`{"action":"release","edit":{"flags":18}}`, "ui: edit.flags is a string, not a number"},
+		{`{"action":"release","edit":{"opcode":1}}`, "ui: edit.opcode is a string, not a number"},
+		{`{"action":"release","edit":{"fin":1}}`, "ui: edit.fin is true or false, not a number"},
+		{`{"action":"delay","delay_ms":"soon"}`, "ui: delay_ms is a whole number, not a string"},
+		{`{"action":"release","edit":[]}`, "ui: edit is an object, not an array"},
+		{`{"action":"release","extra":1}`, `ui: unknown field "extra"`},
+	} {
+		var e struct{ Error string }
+		code := api(t, s, "POST", base+"/api/holds/1", tc.body, &e)
+		if code != http.StatusBadRequest || !strings.HasPrefix(e.Error, tc.want) {
+			t.Errorf("%s: %d %q, want 400 %q", tc.body, code, e.Error, tc.want)
+		}
 	}
 }

@@ -1,0 +1,161 @@
+package ui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"reflect"
+	"strings"
+)
+
+// isAPI reports whether path is under /api/, where every answer is JSON.
+func isAPI(path string) bool {
+	return path == "/api" || strings.HasPrefix(path, "/api/")
+}
+
+// jsonErrors is the ResponseWriter of an API request. The error answers
+// that others write as text, the ServeMux (404, 405) and ws.Accept (426,
+// 403, 400), it holds back and writes as {"error": ...} with the same
+// status and headers (Allow, Upgrade) when the handler returns (finish).
+type jsonErrors struct {
+	http.ResponseWriter
+	r     *http.Request
+	code  int // the error status held back, 0 if none
+	text  strings.Builder
+	wrote bool // the header went out as it was
+}
+
+// maxErrorText bounds the text of an error answer kept for the message.
+const maxErrorText = 1 << 10
+
+func (j *jsonErrors) WriteHeader(code int) {
+	if !j.wrote && j.code == 0 && code >= 400 && !strings.HasPrefix(j.Header().Get("Content-Type"), "application/json") {
+		j.code = code
+		return
+	}
+	j.wrote = true
+	j.ResponseWriter.WriteHeader(code)
+}
+
+func (j *jsonErrors) Write(b []byte) (int, error) {
+	if j.code != 0 {
+		if n := maxErrorText - j.text.Len(); n > 0 {
+			j.text.Write(b[:min(n, len(b))])
+		}
+		return len(b), nil
+	}
+	j.wrote = true
+	return j.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.NewResponseController reach the connection (the live
+// stream's WebSocket upgrade hijacks it).
+func (j *jsonErrors) Unwrap() http.ResponseWriter { return j.ResponseWriter }
+
+// finish writes the error held back, if any.
+func (j *jsonErrors) finish() {
+	if j.code == 0 {
+		return
+	}
+	h := j.Header()
+	h.Del("Content-Length")
+	r := j.r
+	var msg string
+	switch j.code {
+	case http.StatusNotFound:
+		msg = "ui: no such API path: " + r.URL.Path
+	case http.StatusMethodNotAllowed:
+		msg = fmt.Sprintf("ui: %s %s is not allowed: it takes %s", r.Method, r.URL.Path, h.Get("Allow"))
+	default:
+		msg = strings.TrimSpace(j.text.String())
+		if msg == "" {
+			msg = "ui: " + strings.ToLower(http.StatusText(j.code))
+		}
+	}
+	writeError(j.ResponseWriter, j.code, msg)
+}
+
+// decodeError words an error of decoding a request body for its user:
+// which field, what it holds, and what it may hold.
+func decodeError(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
+			return "ui: " + strings.TrimPrefix(s, "json: ")
+		}
+		return "ui: bad JSON: " + err.Error()
+	}
+	field := te.Field
+	if field == "" {
+		field = "the body"
+	}
+	got, lit, _ := strings.Cut(te.Value, " ")
+	if got == "number" && lit != "" && isInteger(te.Type.Kind()) {
+		lo, hi := intRange(te.Type)
+		v, ok := new(big.Rat).SetString(lit)
+		switch {
+		case !ok || !v.IsInt():
+			return fmt.Sprintf("ui: %s is a whole number, not %s", field, lit)
+		case v.Cmp(lo) < 0 || v.Cmp(hi) > 0:
+			return fmt.Sprintf("ui: %s %s is out of range (%s to %s)", field, lit, lo.RatString(), hi.RatString())
+		default:
+			return fmt.Sprintf("ui: %s %s: write the number in digits", field, lit)
+		}
+	}
+	return fmt.Sprintf("ui: %s is %s, not %s", field, kindName(te.Type), valueName(got))
+}
+
+// isInteger reports whether k is one of Go's integer kinds.
+func isInteger(k reflect.Kind) bool {
+	return k >= reflect.Int && k <= reflect.Uint64
+}
+
+// intRange is the range of the integer type t.
+func intRange(t reflect.Type) (lo, hi *big.Rat) {
+	bits := uint(t.Bits())
+	if t.Kind() >= reflect.Uint {
+		top := new(big.Int).Lsh(big.NewInt(1), bits)
+		return new(big.Rat), new(big.Rat).SetInt(top.Sub(top, big.NewInt(1)))
+	}
+	half := new(big.Int).Lsh(big.NewInt(1), bits-1)
+	return new(big.Rat).SetInt(new(big.Int).Neg(half)), new(big.Rat).SetInt(half.Sub(half, big.NewInt(1)))
+}
+
+// kindName says what a value of type t is written as in JSON.
+func kindName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch k := t.Kind(); {
+	case isInteger(k):
+		return "a whole number"
+	case k == reflect.Float32 || k == reflect.Float64:
+		return "a number"
+	case k == reflect.String:
+		return "a string"
+	case k == reflect.Bool:
+		return "true or false"
+	case k == reflect.Slice || k == reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}
+
+// valueName names the JSON value UnmarshalTypeError.Value describes.
+func valueName(v string) string {
+	switch v {
+	case "number":
+		return "a number"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	case "array":
+		return "an array"
+	case "object":
+		return "an object"
+	}
+	return v
+}

@@ -1,0 +1,50 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseBreakpoint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		src string
+		err string // empty: valid
+	}{
+		{"tcp and fin", ""},
+		{"ws close", ""},
+		{"retransmit", ""},
+		{"state TIME-WAIT", ""},
+		{"state syn-sent", ""},
+		{"state CLOSED", ""},
+		{"rcv_wnd == 0", ""},
+		{"rcv_wnd == 4294967295", ""},
+		{"rto > 1s", ""},
+		{"cwnd >= 0", ""},
+		{"retransmit now", `ui: retransmit takes no arguments, not "now"`},
+		{"retransmit on client", `ui: retransmit takes no arguments, not "on client"`},
+		{"state FOO", `ui: state "FOO": the TCP states are LISTEN, SYN-SENT, SYN-RCVD, ESTABLISHED, FIN-WAIT1, FIN-WAIT2, CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT, CLOSED`},
+		{"state FIN-WAIT-1", `ui: state "FIN-WAIT-1": the TCP states are`},
+		{"state", "ui: state NAME"},
+		{"rcv_wnd == -1", "ui: rcv_wnd -1 is out of range (0 to 4294967295)"},
+		{"snd_una > 4294967296", "ui: snd_una 4294967296 is out of range (0 to 4294967295)"},
+		{"cwnd < -1", "ui: cwnd -1 is out of range: cwnd is never negative"},
+		{"rto > -1s", "ui: rto -1s is out of range: rto is never negative"},
+		{"srtt != NaN", `ui: "NaN" where a number or a duration belongs`},
+		{"cwnd < Inf", `ui: "Inf" where a number or a duration belongs`},
+		{"cwnd ~ 3", `ui: "~" after cwnd`},
+	} {
+		t.Run(tc.src, func(t *testing.T) {
+			t.Parallel()
+			b, err := ParseBreakpoint(tc.src)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("error %v, want none", err)
+			case tc.err == "" && b.String() != tc.src:
+				t.Fatalf("String %q, want %q", b.String(), tc.src)
+			case tc.err != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.err)):
+				t.Fatalf("error %v, want %q", err, tc.err)
+			}
+		})
+	}
+}
