@@ -235,18 +235,30 @@ func (s *Server) matchBreakpoint(e *trace.Event) *Breakpoint {
 	return nil
 }
 
-// retransmits tells a retransmitted packet from a new one: per stack and
-// connection it remembers how far the stream went out.
+// retransmits tells a retransmitted packet from a new one, as the page
+// does (model.js): per stack and connection it remembers how far TCP sent
+// the stream. When TCP's own steps are traced they decide: a segment that
+// sends a range again is a retransmission, and so is the packet that then
+// carries that range, so that a copy a rule dropped or a packet held and
+// released later does not make the next one look repeated (or not). A
+// trace without them is judged by its packets alone.
 type retransmits struct {
-	sent map[string]float64 // node+conn -> end of the highest sequence sent
-	last uint64             // the ID of the last packet that was a retransmission
+	tcpSent map[string]float64      // node+conn -> end of the highest sequence TCP sent
+	sent    map[string]float64      // node+conn -> end of the highest sequence in a packet out
+	resent  map[string][][2]float64 // node+conn -> ranges TCP sent again, waiting for their packets
+	last    uint64                  // the ID of the last packet that was a retransmission
 }
 
-func (r *retransmits) init() { r.sent = make(map[string]float64) }
+func (r *retransmits) init() {
+	r.tcpSent = make(map[string]float64)
+	r.sent = make(map[string]float64)
+	r.resent = make(map[string][][2]float64)
+}
 
-// note looks at an outgoing link packet; s.mu held.
+// note looks at an outgoing TCP segment or link packet; s.mu held.
 func (r *retransmits) note(e *trace.Event) {
-	if e.Layer != trace.LayerLink || e.Name != "packet" || e.Dir != trace.Out {
+	segment := e.Layer == trace.LayerTCP && e.Name == "segment"
+	if e.Dir != trace.Out || !segment && (e.Layer != trace.LayerLink || e.Name != "packet") {
 		return
 	}
 	seq, ok := number(e.Field("rel_seq"))
@@ -261,16 +273,50 @@ func (r *retransmits) note(e *trace.Event) {
 	if n == 0 {
 		return
 	}
+	if len(r.sent)+len(r.tcpSent) >= 4096 {
+		r.init()
+	}
 	key := e.Node + " " + e.Conn
 	end := seq + n
+	if segment {
+		if prev, ok := r.tcpSent[key]; ok && end <= prev {
+			r.resent[key] = append(r.resent[key], [2]float64{seq, end})
+			return
+		}
+		r.tcpSent[key] = end
+		return
+	}
+	if _, ok := r.tcpSent[key]; ok {
+		if r.take(key, seq, end) {
+			r.last = e.ID
+		}
+		return
+	}
 	if prev, ok := r.sent[key]; ok && end <= prev {
 		r.last = e.ID
 		return
 	}
-	if len(r.sent) >= 4096 {
-		clear(r.sent)
-	}
 	r.sent[key] = end
+}
+
+// take reports whether [a, b) lies in a range TCP sent again on key and
+// not yet matched by a packet, and takes it from that range (a segment
+// sent again may leave as several packets).
+func (r *retransmits) take(key string, a, b float64) bool {
+	rs := r.resent[key]
+	for i, rg := range rs {
+		if a < rg[0] || b > rg[1] {
+			continue
+		}
+		if a == rg[0] {
+			rs[i][0] = b
+		}
+		if rs[i][0] >= rs[i][1] {
+			r.resent[key] = append(rs[:i], rs[i+1:]...)
+		}
+		return true
+	}
+	return false
 }
 
 func (r *retransmits) is(e *trace.Event) bool { return r.last == e.ID && e.ID != 0 }

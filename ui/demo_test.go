@@ -607,9 +607,10 @@ func TestHoldReleaseWhilePaused(t *testing.T) {
 }
 
 // TestRetransmitBreakpoint: with the client's data segments lost at
-// random, the run stops at a segment sent again: the client's, or the
-// server's echo, whose ACK (delayed, as on Linux) rode on a client segment
-// that was lost.
+// random, the run stops at a segment sent again: the client's, after its
+// rule dropped the first copy, or the server's echo, whose ACK (delayed,
+// as on Linux) rode on a client segment that was lost. TCP sent the same
+// range before, whether or not a packet of it left.
 func TestRetransmitBreakpoint(t *testing.T) {
 	d := startDemo(t, false, app.Rules{Egress: []string{"tcp and psh : loss 50% seed 3"}})
 	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
@@ -620,17 +621,44 @@ func TestRetransmitBreakpoint(t *testing.T) {
 	if ev["event"] != "packet" || ev["dir"] != "out" || ev["payload_len"].(float64) == 0 {
 		t.Fatalf("stopped at %v", ev)
 	}
-	// The same bytes went out before.
+	// TCP sent the same bytes before, and sent them again since.
 	var page struct{ Events []map[string]any }
 	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Current-1), "", &page)
-	sent := false
+	segs := 0
 	for _, e := range page.Events {
-		if e["event"] == "packet" && e["node"] == ev["node"] && e["dir"] == "out" && e["conn"] == ev["conn"] && e["rel_seq"] == ev["rel_seq"] {
-			sent = true
+		if e["layer"] == "tcp" && e["event"] == "segment" && e["node"] == ev["node"] && e["dir"] == "out" && e["conn"] == ev["conn"] && e["rel_seq"] == ev["rel_seq"] {
+			segs++
 		}
 	}
-	if !sent {
-		t.Fatalf("packet %v at rel_seq %v was not sent before", st.Current, ev["rel_seq"])
+	if segs < 2 {
+		t.Fatalf("packet %v at rel_seq %v: TCP sent that range %d times before it, want 2 (the first and this one)", st.Current, ev["rel_seq"], segs)
+	}
+	d.finish()
+}
+
+// TestRetransmitAfterDroppedHold: a data segment held at the link and
+// dropped there never leaves; TCP sends it again, and the retransmit
+// breakpoint stops at that copy, though no packet of the range left
+// before it.
+func TestRetransmitAfterDroppedHold(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["retransmit"]}`, nil)
+	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and psh"}`, nil); code != 200 {
+		t.Fatalf("arm: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor("the held segment", func(st ui.State) bool { return st.Held == 1 })
+	var hs ui.Holds
+	d.call("GET", "/api/holds", "", &hs)
+	held := d.event(hs.Holds[0].Event)
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", hs.Holds[0].ID), `{"action":"drop"}`, nil); code != 200 {
+		t.Fatalf("drop: %d", code)
+	}
+	st := d.waitFor("the segment sent again", func(st ui.State) bool { return st.Hit == "retransmit" && st.Current != 0 })
+	ev := d.event(st.Current)
+	if ev["event"] != "packet" || ev["node"] != "client" || ev["dir"] != "out" || ev["conn"] != held["conn"] {
+		t.Fatalf("stopped at %v, want the client's packet sent again after %v", ev, held)
 	}
 	d.finish()
 }

@@ -85,8 +85,10 @@ export class Store {
     this.pending = new Map(); // signature -> [out ids] waiting for their in copy
     this.framesOf = new Map(); // packet id -> Set(frame ids)
     this.packetsOf = new Map(); // frame id -> Set(packet ids)
-    this.retrans = new Set(); // packet ids that re-send sequence space
-    this.sentEnd = new Map(); // node|stream -> highest rel seq end sent
+    this.retrans = new Set(); // segment and packet ids that re-send sequence space
+    this.sentEnd = new Map(); // node|dir|stream -> highest rel seq end of the packets
+    this.tcpSent = new Map(); // node|stream -> highest rel seq end TCP sent
+    this.resent = new Map(); // node|stream -> [from, to) ranges TCP sent again, waiting for their packets
     this.dropInfo = new Map(); // verdict id -> fields read from its summary
     this.nodes = new Set();
     this.stateBefore = new Map(); // state id -> previous state id (same node, conn)
@@ -197,10 +199,27 @@ export class Store {
         if (n > 0) {
           const k = e.node + "|" + e.dir + "|" + streamOf(e);
           const end = this.sentEnd.get(k);
-          if (end !== undefined && e.rel_seq + n <= end) this.retrans.add(e.id);
+          const tk = e.node + "|" + streamOf(e);
+          if (e.dir === "out" && this.tcpSent.has(tk)) {
+            // TCP's own steps are in the trace, so they decide: a packet
+            // is a retransmission if TCP sent its range again. A copy a
+            // rule dropped, or a packet held and released after TCP sent
+            // it again, does not make the next one look repeated.
+            if (this.takeResent(tk, e.rel_seq, e.rel_seq + n)) this.retrans.add(e.id);
+          } else if (end !== undefined && e.rel_seq + n <= end) this.retrans.add(e.id);
           this.sentEnd.set(k, Math.max(end || 0, e.rel_seq + n));
         }
         if (Array.isArray(e.frames)) for (const f of e.frames) this.link(e.id, f);
+      } else if (isSegment(e) && e.dir === "out") {
+        const n = seqLen(e);
+        const k = e.node + "|" + streamOf(e);
+        const end = this.tcpSent.get(k);
+        if (n > 0 && end !== undefined && e.rel_seq + n <= end) {
+          this.retrans.add(e.id);
+          if (!this.resent.has(k)) this.resent.set(k, []);
+          this.resent.get(k).push([e.rel_seq, e.rel_seq + n]);
+        }
+        this.tcpSent.set(k, Math.max(end || 0, e.rel_seq + n));
       } else if (e.layer === "link" && e.event === "carried") {
         for (const f of e.frames || []) this.link(e.packet, f);
       } else if (isFrame(e)) {
@@ -222,6 +241,20 @@ export class Store {
         if (p) this.wsStreams.add(p[0] + ">" + p[1]).add(p[1] + ">" + p[0]);
       }
     }
+  }
+
+  // takeResent reports whether [a, b) lies in a range TCP sent again on
+  // k and not yet matched by a packet, and takes it from that range (a
+  // segment sent again may leave as several packets).
+  takeResent(k, a, b) {
+    const rs = this.resent.get(k);
+    if (!rs) return false;
+    const i = rs.findIndex((r) => a >= r[0] && b <= r[1]);
+    if (i < 0) return false;
+    const r = rs[i];
+    if (a === r[0]) r[0] = b;
+    if (r[0] >= r[1]) rs.splice(i, 1);
+    return true;
   }
 
   // related returns the ids a selection of id should light up: the unit's
