@@ -58,6 +58,7 @@ class App {
     $("help-toggle").onclick = () => ($("help").hidden = !$("help").hidden);
     $("node").onchange = (e) => {
       this.node = e.target.value;
+      this.nodeChosen = true;
       this.invalidate();
     };
     this.load().catch((err) => this.status("error", String(err.message || err)));
@@ -105,7 +106,8 @@ class App {
 
   afterLoad() {
     this.timing.loaded = performance.now();
-    if (!this.fromHash() && !this.focus) this.autoFocus();
+    this.fromHash();
+    if (!this.focus) this.autoFocus();
     this.invalidate();
   }
 
@@ -186,7 +188,14 @@ class App {
       this.status("ended", "run ended · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
     } else if (s.paused) {
       const cur = s.current ? this.store.get(s.current) : null;
-      this.status("paused", "paused at #" + (s.current || "start") + (cur ? " " + cur.node + " " + cur.layer + " " + cur.event : "") + " · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
+      // the state can come before the event it names: the status is
+      // written again when the event is in
+      this.statusWaiting = s.current && !cur ? s.current : 0;
+      this.status(
+        "paused",
+        "paused at #" + (s.current || "start") + (cur ? " " + cur.node + " " + cur.layer + " " + cur.event : "") +
+          (s.hit ? " · breakpoint " + s.hit : "") + " · " + s.count + " events" + (s.held ? " · " + s.held + " held" : "")
+      );
     } else if (s.live) {
       this.status("running", "running (" + (s.mode || "free") + ") · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
     } else {
@@ -261,12 +270,19 @@ class App {
     if (this.focus === key) return;
     this.focus = key;
     const c = this.store.conns.get(key);
-    if (c && (!this.node || !c.nodes.has(this.node))) {
-      // the stack that accepted (or the only one traced) by default
-      const ns = [...c.nodes];
-      this.node = ns.find((n) => n !== c.client) || ns[0] || "";
-    }
+    if (c && (!this.nodeChosen || !c.nodes.has(this.node))) this.node = this.defaultNode();
     this.invalidate();
+  }
+
+  // defaultNode is the stack the layer and seq/time views show until the
+  // user picks one: on the focused connection, the stack that accepted
+  // (or the only one traced). Before the SYN is in, the one that did not
+  // open the connection is not known yet, and it is the first one seen.
+  defaultNode() {
+    const c = this.store.conns.get(this.focus);
+    if (!c) return "";
+    const ns = [...c.nodes];
+    return (c.client ? ns.find((n) => n !== c.client) : "") || ns[0] || "";
   }
 
   // select makes id the selection of every view; from names the view that
@@ -315,6 +331,9 @@ class App {
       this.select(id, "stack");
     }
     if (!this.selected && location.hash) this.fromHash();
+    if (!this.focus) this.autoFocus();
+    if (this.statusWaiting && this.store.get(this.statusWaiting)) this.setState(this.state);
+    if (!this.nodeChosen) this.node = this.defaultNode() || this.node;
     this.nodeSelect();
     for (const v of this.views) {
       const v0 = performance.now();

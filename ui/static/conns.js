@@ -87,9 +87,8 @@ export class ConnsView {
     }
     let h =
       "<table><thead><tr>" +
-      '<th title="The stack that owns the socket">stack</th>' +
-      '<th title="TCP state (RFC 9293)">state</th>' +
-      '<th title="local address -> peer address">local → peer</th>' +
+      '<th title="The stack that owns the socket, and the TCP state (RFC 9293)">stack<br>state</th>' +
+      '<th title="local address -> peer address">local<br>→ peer</th>' +
       '<th title="Recv-Q: bytes received, not yet read by the application">recv‑q</th>' +
       '<th title="Send-Q: bytes written, not yet acknowledged by the peer">send‑q</th>' +
       '<th title="Congestion window, in segments">cwnd</th>' +
@@ -98,9 +97,9 @@ export class ConnsView {
     for (const r of rows) {
       h +=
         '<tr data-conn="' + esc(r.key) + '" data-node="' + esc(r.node || "") + '" aria-selected="' + (r.key === app.focus) + '" title="' + esc("rto " + r.rto + ", send/receive window " + r.wnd + " bytes") + '">' +
-        "<td>" + esc(r.node || "") + "</td>" +
-        '<td class="state">' + esc(r.state || "") + "</td>" +
-        '<td class="addr">' + esc(r.local) + " → " + esc(r.peer) + "</td>" +
+        // two lines a cell, so that the queues and cwnd fit beside them
+        '<td class="state"><span class="nd">' + esc(r.node || "") + "</span><br>" + esc(r.state || "") + "</td>" +
+        '<td class="addr">' + esc(r.local) + "<br>→ " + esc(r.peer) + "</td>" +
         '<td class="num">' + esc(r.recv_q ?? "") + "</td>" +
         '<td class="num">' + esc(r.send_q ?? "") + "</td>" +
         '<td class="num">' + esc(r.cwnd ?? "") + "</td>" +

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { fmtDur } from "./fields.js";
-import { isPacket } from "./model.js";
+import { isPacket, isSegment } from "./model.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -97,6 +97,15 @@ export class Controls {
     $("stepunit").disabled = ro || !s.paused || !!s.ended;
     for (const a of document.querySelectorAll("[data-export]")) a.setAttribute("aria-disabled", String(!!api.traceURL));
     const bp = $("bp-text");
+    // a recorded trace does not run, so nothing can stop it
+    if (bp.disabled !== ro) {
+      bp.disabled = ro;
+      $("bp-apply").disabled = ro;
+      if (ro) {
+        bp.placeholder = "A recorded trace: breakpoints stop a live run.";
+        $("bp-msg").textContent = "";
+      }
+    }
     if (bp && document.activeElement !== bp && !bp.dataset.touched && s.breakpoints && s.breakpoints.length && !bp.value) bp.value = s.breakpoints.join("\n");
     bp.oninput = () => (bp.dataset.touched = "1");
     this.timers();
@@ -120,11 +129,12 @@ export class Controls {
       const sid = c.states.get(n);
       const s = sid && st.get(sid);
       if (!s) continue;
-      // the last data segment this stack sent arms the timer
+      // the last data segment this stack sent arms the timer (TCP's own
+      // step when it is traced: a copy a rule dropped was sent all the same)
       let sent = null;
       for (let i = c.ids.length - 1; i >= 0; i--) {
         const e = st.get(c.ids[i]);
-        if (e.node === n && isPacket(e) && e.dir === "out" && (e.payload_len > 0 || /[SF]/.test(e.flags || ""))) {
+        if (e.node === n && (isPacket(e) || isSegment(e)) && e.dir === "out" && (e.payload_len > 0 || /[SF]/.test(e.flags || ""))) {
           sent = e;
           break;
         }
@@ -132,7 +142,8 @@ export class Controls {
       // a closed connection has no timer, whatever count in flight its
       // last state kept
       const closed = s.state === "CLOSED" || s.state === "TIME-WAIT";
-      const waiting = s.outstanding > 0 && !app.state.ended && !closed;
+      // data sent after the last TCP state is in flight too
+      const waiting = (s.outstanding > 0 || (sent && sent.id > sid)) && !app.state.ended && !closed;
       const row = this.timerRow(n);
       const text = row.querySelector("span");
       const fire = row.querySelector("button");

@@ -41,7 +41,7 @@ export class EventsView {
   }
 
   line(e) {
-    return (e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + e.summary).toLowerCase();
+    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + e.summary).toLowerCase();
   }
 
   build() {

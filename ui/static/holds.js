@@ -21,7 +21,12 @@ const EDIT_HELP = {
   payload_hex: "Payload bytes in hex",
   opcode: "Frame opcode: text, binary, continuation, close, ping, pong",
   fin: "FIN bit: last frame of the message",
+  len: "Length in bytes: it follows the payload (not editable)",
+  fd: "The socket the data is written to (not editable)",
 };
+
+// Fields shown with a held unit that follow from it and are not edited.
+const SHOWN_ONLY = new Set(["len", "fd"]);
 
 export class HoldsView {
   constructor(el, app) {
@@ -161,6 +166,7 @@ export class HoldsView {
       const help = EDIT_HELP[k] || FIELD_HELP[k] || "";
       f += '<label title="' + esc(help) + '">' + esc(k) + "</label>";
       if (typeof v === "boolean") f += '<input type="checkbox" data-field="' + esc(k) + '"' + (v ? " checked" : "") + ">";
+      else if (SHOWN_ONLY.has(k)) f += '<input type="text" readonly data-shown="' + esc(k) + '" value="' + esc(v) + '">';
       else if (typeof v === "number") f += '<input type="number" data-field="' + esc(k) + '" value="' + esc(v) + '">';
       else f += '<input type="text" spellcheck="false" data-field="' + esc(k) + '" value="' + esc(v) + '">';
     }

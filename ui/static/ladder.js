@@ -231,6 +231,7 @@ export class LadderView {
     if (cur && curRow === undefined) curRow = this.rowNear(cur);
     if (curRow !== undefined && curRow >= first && curRow < last) s += tag("rect", { class: "cur-row", x: 0, y: curRow * ROW, width: W, height: ROW });
     const drawn = new Set();
+    this.labels = "";
     for (let i = first; i < last; i++) {
       const e = this.rows[i];
       const y = i * ROW + ROW / 2;
@@ -253,6 +254,7 @@ export class LadderView {
         s += this.chip(e, i, W);
       }
     }
+    s += this.labels;
     this.svgWrap.innerHTML = '<svg width="' + W + '" height="' + H + '" style="overflow:visible;display:block">' + s + "</svg>";
   }
 
@@ -308,7 +310,7 @@ export class LadderView {
     const cls = ["pkt", e.dir, st.retrans.has(e.id) ? "retrans" : "", held ? "held" : "", lost ? "lost" : ""].join(" ").trim();
     const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
     const lab = held
-      ? { main: "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "") + (held.past ? "  was held at " + (held.point || "a hook") + ", decided since" : "  held at " + (held.point || "a hook") + ": edit and release it in the Hold queue"), frames: "" }
+      ? { main: "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "") + (held.past ? "  was held at " + (held.point || "a hook") : "  held at " + (held.point || "a hook") + ": see the Hold queue"), frames: "" }
       : this.label(e);
     const http = lab.frames.includes("HTTP") ? (this.isClientStream(e) ? "request" : "response") : "";
     let g = "";
@@ -347,9 +349,16 @@ export class LadderView {
       sx = x2 > x1 ? x1 + 14 : x1 - 14 - tw2;
       my = y1 - 4;
     }
-    g += tag("rect", { class: "bg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
-    g += text(sx, my, lab.main, { class: "lbl" });
-    if (lab.frames) g += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
+    // never past the right edge
+    sx = Math.max(2, Math.min(sx, W - tw2 - 4));
+    // The label goes in a layer drawn over every arrow, on the page's
+    // background, so that no arrow (its own or a later one) runs through it.
+    let lg = title(tip);
+    lg += tag("rect", { class: "lbg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
+    lg += tag("rect", { class: "bg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
+    lg += text(sx, my, lab.main, { class: "lbl" });
+    if (lab.frames) lg += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
+    this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet-label", "data-hl": hl }, lg);
     return tag("g", { class: cls, "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
   }
 
@@ -370,8 +379,11 @@ export class LadderView {
     const lab = (info.flags !== undefined ? "[" + info.flags + "] seq " + (info.rel_seq ?? "?") + (info.payload_len ? " len " + info.payload_len : "") + "  " : "") + why;
     const mx = (x1 + x2) / 2;
     const tw2 = textWidth(lab);
-    g += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 14, width: tw2 + 4, height: 13, rx: 2 });
-    g += text(mx, y - 4, lab, { "text-anchor": "middle", style: drop ? "fill:var(--drop)" : "" });
+    let lg = title("#" + e.id + " " + e.node + ": " + e.summary);
+    lg += tag("rect", { class: "lbg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
+    lg += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
+    lg += text(mx, y - 6, lab, { "text-anchor": "middle", style: drop ? "fill:var(--drop)" : "" });
+    this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id, "data-kind": "drop-label", "data-hl": this.app.hl(e.id) }, lg);
     return tag("g", { class: "pkt " + (drop ? "drop" : "verdict"), "data-event-id": e.id, "data-kind": drop ? "drop" : "verdict", "data-node": e.node, "data-dir": e.dir, "data-flags": info.flags, "data-hl": this.app.hl(e.id) }, g);
   }
 
@@ -388,8 +400,13 @@ export class LadderView {
     } else if (e.event === "frame") {
       label = (e.dir === "out" ? "→ " : "← ") + (e.fin ? "FIN " : "") + e.opcode + " " + fmtBytes(e.len) + (e.masked ? " masked" : "");
       kind = "frame";
+    } else if (e.event === "close" && e.code === undefined) {
+      // no close frame: the connection's TCP side ended ("tcp closed")
+      label = e.summary || "tcp closed";
+      cls += " close";
+      kind = "close";
     } else if (e.event === "close") {
-      label = "close " + (e.code || "") + (e.dir === "out" ? " sent" : " received");
+      label = "close " + e.code + (e.dir === "out" ? " sent" : " received");
       cls += " close";
       kind = "close";
     } else if (e.event === "verdict") {

@@ -32,7 +32,9 @@ export class SeqGraphView {
       '<span><i style="border-color:var(--in)"></i>peer window / snd_wnd</span><span><i style="border-color:var(--frame)"></i>rcv_wnd / srtt</span>' +
       '<span><i style="border-color:var(--rel);border-top-style:dotted"></i>ssthresh</span><span><i style="border-color:var(--msg)"></i>RTO</span>' +
       '<span><span data-mss></span> · x: <button data-xmode="time">time</button> <button data-xmode="order">event order</button></span>';
-    el.append(this.graph, this.legend);
+    // the legend above the graph, not over it
+    this.graph.className = "sg-graph";
+    el.append(this.legend, this.graph);
     this.graph.addEventListener("mousedown", (e) => {
       if (e.button !== 0) return;
       const t = e.target.closest("[data-event-id]");
@@ -81,7 +83,7 @@ export class SeqGraphView {
       this.build();
       this.painted = "";
     }
-    const W = this.el.clientWidth, H = this.el.clientHeight;
+    const W = this.graph.clientWidth, H = this.graph.clientHeight;
     const key = sig + "|" + W + "|" + H + "|" + app.selected + "|" + this.xmode;
     if (key === this.painted) return;
     this.painted = key;
