@@ -643,6 +643,9 @@ func TestUI(t *testing.T) {
 	if hit := state().Hit; hit != "tcp and fin" {
 		t.Errorf("stopped by breakpoint %q, want tcp and fin", hit)
 	}
+	if st := p.wait("the status at the breakpoint", `document.getElementById("status").textContent.includes("breakpoint tcp and fin") && document.getElementById("status").textContent`); !strings.Contains(st, " tcp ") {
+		t.Errorf("the status at the breakpoint names no event: %q", st)
+	}
 	if e := event(s.Current); !strings.Contains(e.Flags, "F") {
 		t.Errorf("the breakpoint tcp and fin stopped at %+v, which has no FIN", e)
 	}
@@ -699,6 +702,22 @@ func TestUI(t *testing.T) {
 	}
 	p.click(`#banner button[data-action="fetch-skipped"]`)
 	p.wait("the skipped events fetched", `document.getElementById("banner").hidden && "fetched"`)
+
+	// In a 1024 × 700 window every column is on screen, every ladder
+	// label is drawn over the arrows, and the events filter finds an
+	// event by its #ID.
+	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 700, "deviceScaleFactor": 1, "mobile": false}, nil)
+	p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+	if out := p.eval(`["left", "center", "right"].filter((id) => document.getElementById(id).getBoundingClientRect().right > innerWidth + 1).join(" ")`); out != "" {
+		t.Errorf("at 1024 px the columns %s reach past the window", out)
+	}
+	if order := p.eval(`(() => { const gs = [...document.querySelectorAll("#ladder svg > g")]; const lastArrow = gs.map((g) => g.dataset.kind).lastIndexOf("packet"); const firstLabel = gs.findIndex((g) => g.dataset.kind === "packet-label"); return firstLabel > lastArrow ? "" : "arrow " + lastArrow + ", label " + firstLabel; })()`); order != "" {
+		t.Errorf("a ladder label is drawn before an arrow that can cross it: %s", order)
+	}
+	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}, nil)
+	p.setValue("#events-filter", "#"+p.eval(`String(glassnet.selected)`))
+	p.wait("the selected event found by #ID", `glassnet.views.find((v) => v.constructor.name === "EventsView").list.some((e) => e.id === glassnet.selected) && document.getElementById("events-count").textContent.includes(" of ") && "found"`)
+	p.setValue("#events-filter", "")
 
 	// (7) Nothing went wrong in the page.
 	p.noProblems("the whole run")
