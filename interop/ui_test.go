@@ -449,6 +449,10 @@ func TestUI(t *testing.T) {
 	}
 	p.wait("the SYN in the ladder", `document.querySelector('#ladder g[data-kind="packet"][data-flags="S"]')`)
 	p.shot("ui-handshake")
+	// The page was open before the connection: once both ends are in, the
+	// layer and seq/time views show the stack that accepted, as they do
+	// on a page opened later.
+	p.wait("the server's layers", `glassnet.node === "server" && document.getElementById("node").value === "server" && "server"`)
 
 	// n goes one event on.
 	p.key("n", 78)
