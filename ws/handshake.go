@@ -315,6 +315,14 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.ContentLength != 0 {
+			// A body was announced. net/http reads an unread body
+			// (up to 256 KiB) before it answers and again before it
+			// closes, with no deadline: one that never comes would
+			// hold the connection for ever. Answer, and close.
+			w.Header().Set("Connection", "close")
+			defer http.NewResponseController(w).SetReadDeadline(time.Now())
+		}
 		w.WriteHeader(herr.Status)
 		io.WriteString(w, herr.Error()+"\n")
 		if cfg.tracer.Enabled() {

@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAcceptKeyRFCSample(t *testing.T) {
@@ -371,6 +373,32 @@ func TestCheckOriginPattern(t *testing.T) {
 	for _, p := range []string{"", "[a", "a\\", "[]"} {
 		if err := CheckOriginPattern(p); err == nil {
 			t.Errorf("CheckOriginPattern(%q) passed", p)
+		}
+	}
+}
+
+// TestAcceptAnnouncedBody: an upgrade request that announces a body and
+// never sends it gets its 400 at once, and the connection ends, behind
+// net/http (which would otherwise wait to read the body, for ever).
+func TestAcceptAnnouncedBody(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := Accept(w, r, nil); err == nil {
+			c.CloseNow()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	for _, body := range []string{"Content-Length: 5\r\n", "Transfer-Encoding: chunked\r\n"} {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"+body+"\r\n")
+		got, err := io.ReadAll(c)
+		c.Close()
+		if line, _, _ := strings.Cut(string(got), "\r\n"); err != nil || line != "HTTP/1.1 400 Bad Request" {
+			t.Errorf("%s: got %q, %v; want 400 and the connection closed", strings.TrimSpace(body), line, err)
 		}
 	}
 }

@@ -101,7 +101,25 @@ func (h *Handlers) Mux() http.Handler {
 	})
 	mux.HandleFunc("/echo", h.echo)
 	mux.HandleFunc("/chat", h.chat)
-	return mux
+	return noBody(mux)
+}
+
+// noBody closes the connection after the answer to a request that
+// announced a body. No handler here reads one, and net/http reads an
+// unread body (up to 256 KiB) before it answers and again before it
+// closes, with no deadline: a client that announces a body and never
+// sends it would hold its connection, and a place under --max-conns, for
+// ever.
+func noBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+			// After the handler: the read that drains the body fails
+			// at once. (A connection the handler took over is its own.)
+			defer http.NewResponseController(w).SetReadDeadline(time.Now())
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*ws.Conn, *wsClient, bool) {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http/httptest"
 	"strings"
@@ -141,6 +142,41 @@ func TestChatSlowMember(t *testing.T) {
 		}
 		if strings.HasSuffix(string(p), ": still here") {
 			break
+		}
+	}
+}
+
+// TestAnnouncedBodyNeverSent: a request that announces a body and never
+// sends it gets its answer at once and its connection closed, whether it
+// is a WebSocket upgrade (400: an opening handshake has no body), the
+// page, or a method no handler takes. Before, net/http waited to read the
+// body before answering, for ever, and the connection held its place.
+func TestAnnouncedBodyNeverSent(t *testing.T) {
+	h := &Handlers{}
+	srv := httptest.NewServer(h.Mux())
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.CloseAll() })
+	upgrade := "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	for _, tc := range []struct{ req, status string }{
+		{"GET /echo HTTP/1.1\r\nHost: x\r\n" + upgrade + "Content-Length: 5\r\n\r\n", "400"},
+		{"GET /echo HTTP/1.1\r\nHost: x\r\n" + upgrade + "Transfer-Encoding: chunked\r\n\r\n", "400"},
+		{"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", "200"},
+		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n", "405"},
+	} {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte(tc.req)); err != nil {
+			t.Fatal(err)
+		}
+		// The answer, then the end of the connection, within the deadline.
+		got, err := io.ReadAll(c)
+		c.Close()
+		line, _, _ := strings.Cut(string(got), "\r\n")
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 "+tc.status+" ") {
+			t.Errorf("%.40q...: got %q, %v; want %s and the connection closed", tc.req, line, err, tc.status)
 		}
 	}
 }
