@@ -127,8 +127,10 @@
 //	GET /api/conns                            {"conns":[{"node","proto","state","local",
 //	                                          "peer","recv_q","send_q","cwnd","ssthresh",
 //	                                          "srtt_ms","rto_ms","snd_wnd","rcv_wnd","fd"}],
-//	                                          "stale":bool} (stale: a paused stack holds a
-//	                                          lock the table needs; the last table is shown)
+//	                                          "at":ID,"stale":bool} (at: the last event traced
+//	                                          when the table was begun, so a TCP state traced
+//	                                          after it may be newer; stale: a paused stack holds
+//	                                          a lock the table needs; the last table is shown)
 //	GET /api/export?format=jsonl|pcapng|perfetto  the history as JSON lines, pcapng, or
 //	                                          Chrome/Perfetto trace-event JSON
 //

@@ -307,6 +307,7 @@ type connCache struct {
 	mu      sync.Mutex
 	ver     uint64
 	rows    []Conn
+	at      uint64 // the last event traced when the table was begun
 	msg     []byte
 	running chan struct{} // closed when the running snapshot is done
 }
@@ -332,6 +333,9 @@ func (s *Server) refreshConns() <-chan struct{} {
 	nodes := append([]*node(nil), s.nodes...)
 	s.nmu.Unlock()
 	go func() {
+		// Every TCP state the trace reports after this event may be
+		// newer than the table.
+		_, at, _ := s.hist.bounds()
 		rows := []Conn{}
 		for _, nd := range nodes {
 			if nd.Sockets == nil {
@@ -343,8 +347,9 @@ func (s *Server) refreshConns() <-chan struct{} {
 		}
 		c.mu.Lock()
 		c.rows = rows
+		c.at = at
 		c.ver++
-		c.msg = appendJSON(nil, map[string]any{"type": "conns", "conns": rows})
+		c.msg = appendJSON(nil, map[string]any{"type": "conns", "conns": rows, "at": at})
 		c.running = nil
 		c.mu.Unlock()
 		close(done)
@@ -383,12 +388,12 @@ func (s *Server) getConns(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.conns.mu.Lock()
-	rows := s.conns.rows
+	rows, at := s.conns.rows, s.conns.at
 	s.conns.mu.Unlock()
 	if rows == nil {
 		rows = []Conn{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"conns": rows, "stale": stale})
+	writeJSON(w, http.StatusOK, map[string]any{"conns": rows, "at": at, "stale": stale})
 }
 
 // pollConns refreshes the socket table about once a second while a page

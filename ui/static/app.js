@@ -155,6 +155,7 @@ class App {
         break;
       case "conns":
         this.conns = m.conns || [];
+        this.connsAt = m.at || 0;
         break;
       default:
         return;

@@ -24,8 +24,20 @@ export class ConnsView {
     const app = this.app;
     const st = app.store;
     if (app.conns && app.conns.length) {
-      return app.conns.map((c) => ({
-        key: c.peer ? connKey(c.local + "->" + c.peer) : c.local,
+      // The server's table comes about once a second, and not while a
+      // paused stack holds a connection's lock: a connection's TCP state
+      // traced after the table was begun (app.connsAt) is newer, and is
+      // shown instead.
+      const traced = (key, node) => {
+        const c = st.conns.get(key);
+        const sid = c && c.states.get(node);
+        return sid && sid > (app.connsAt || 0) ? st.get(sid) : null;
+      };
+      return app.conns.map((c) => {
+        const key = c.peer ? connKey(c.local + "->" + c.peer) : c.local;
+        const s = c.peer ? traced(key, c.node) : null;
+        return s ? this.fromState(key, c.node, c.local, c.peer, s) : {
+        key,
         node: c.node,
         // a UDP socket's state is the stack's datagram one (BOUND,
         // CONNECTED): the protocol in front tells it from a TCP socket on
@@ -39,7 +51,8 @@ export class ConnsView {
         srtt: c.srtt_ms !== undefined ? c.srtt_ms + " ms" : "",
         rto: c.rto_ms !== undefined ? c.rto_ms + " ms" : "",
         wnd: c.snd_wnd !== undefined ? c.snd_wnd + "/" + c.rcv_wnd : "",
-      }));
+        };
+      });
     }
     const out = [];
     for (const c of st.tcpConns()) {
@@ -57,22 +70,40 @@ export class ConnsView {
             break;
           }
         }
-        out.push({
-          key: c.key,
-          node: n,
-          state: s ? s.state : "…",
-          local,
-          peer,
-          recv_q: s ? s.rcv_buf_used : "",
-          send_q: s ? s.snd_buf_used : "",
-          cwnd: s ? s.cwnd : "",
-          srtt: s ? fmtDur(s.srtt) : "",
-          rto: s ? fmtDur(s.rto) : "",
-          wnd: s ? s.snd_wnd + "/" + s.rcv_wnd : "",
-        });
+        out.push(this.fromState(c.key, n, local, peer, s));
       }
     }
     return out;
+  }
+
+  // fromState is a connection's row from its last TCP state event s
+  // (null: none yet). The queues go on from there with the application's
+  // reads and writes traced since: they change them without a TCP step.
+  fromState(key, node, local, peer, s) {
+    let rq = s ? s.rcv_buf_used : "", sq = s ? s.snd_buf_used : "";
+    const c = s && this.app.store.conns.get(key);
+    if (c) {
+      for (let i = c.ids.length - 1; i >= 0 && c.ids[i] > s.id; i--) {
+        const e = this.app.store.get(c.ids[i]);
+        if (e.node !== node || e.layer !== "socket" || typeof e.n !== "number") continue;
+        if (e.event === "recv") rq -= e.n;
+        else if (e.event === "send") sq += e.n;
+      }
+      rq = Math.max(0, rq);
+    }
+    return {
+      key,
+      node,
+      state: s ? s.state : "…",
+      local,
+      peer,
+      recv_q: rq,
+      send_q: sq,
+      cwnd: s ? s.cwnd : "",
+      srtt: s ? fmtDur(s.srtt) : "",
+      rto: s ? fmtDur(s.rto) : "",
+      wnd: s ? s.snd_wnd + "/" + s.rcv_wnd : "",
+    };
   }
 
   render() {
