@@ -3,6 +3,7 @@ package netstack
 import (
 	"encoding/binary"
 	"io"
+	"maps"
 	"net/netip"
 	"testing"
 	"time"
@@ -253,5 +254,8 @@ func TestGVisorMalformed(t *testing.T) {
 	})
 	if d := st.Stats().Dropped(); d != 0 {
 		t.Errorf("link dropped %d packets that it should have passed on", d)
+	}
+	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"ip-malformed": 1, "icmpv4-invalid": 1, "l4-malformed": 1}; !maps.Equal(got, want) {
+		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
 	}
 }

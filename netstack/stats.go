@@ -156,6 +156,27 @@ type Malformed struct {
 	L4 uint64
 }
 
+// Reasons returns the counters that are not zero, by a reason named as
+// the link drops' are ("tcp-checksum", "udp-malformed", "l4-malformed").
+func (m Malformed) Reasons() map[string]uint64 {
+	r := make(map[string]uint64)
+	for _, c := range []struct {
+		name string
+		n    uint64
+	}{
+		{"ip-malformed", m.IP}, {"ip-bad-destination", m.IPInvalidAddress},
+		{"tcp-checksum", m.TCPChecksum}, {"tcp-invalid", m.TCPInvalid},
+		{"udp-checksum", m.UDPChecksum}, {"udp-malformed", m.UDPMalformed},
+		{"icmpv4-invalid", m.ICMPv4Invalid}, {"icmpv6-invalid", m.ICMPv6Invalid},
+		{"l4-malformed", m.L4},
+	} {
+		if c.n > 0 {
+			r[c.name] = c.n
+		}
+	}
+	return r
+}
+
 func malformedFrom(s tcpip.Stats) Malformed {
 	return Malformed{
 		IP:               s.IP.MalformedPacketsReceived.Value(),

@@ -97,7 +97,8 @@ func verdictSummary(s netstack.Stats) string {
 }
 
 // stackCounters is what `glassnet ss` shows under the socket table: link
-// drops by reason, device errors by reason, and what the packet,
+// drops by reason, the stack's drops of packets that passed the link
+// (bad checksums, malformed headers), device errors by reason, and what the packet,
 // socket-call and frame hooks decided. frames may be nil.
 func stackCounters(st *netstack.Stack, socks *sockets.Sockets, frames *ws.FrameCounter) map[string]uint64 {
 	s := st.Stats()
@@ -110,6 +111,10 @@ func stackCounters(st *netstack.Stack, socks *sockets.Sockets, frames *ws.FrameC
 	}
 	for k, n := range s.DeviceErrors {
 		m["device error "+k] = n
+	}
+	// What passed the link's checks and the stack rejected above it.
+	for r, n := range s.Malformed.Reasons() {
+		m["drop "+r] = n
 	}
 	if s.Held+s.Continued > 0 {
 		m["link held"] = s.Held

@@ -509,7 +509,9 @@ func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64
 }
 
 // linkSummary says what the link moved and dropped: "1234 packets in, 1180
-// out, 2 dropped (other-host 2)", and how many were super-packets.
+// out, 2 dropped (other-host 2)", how many were super-packets, and what
+// the stack dropped above the link ("; 5 dropped by the stack above the
+// link (tcp-checksum 5)").
 func linkSummary(s netstack.Stats) string {
 	line := fmt.Sprintf("%d packets in, %d out, %d dropped", s.PacketsIn, s.PacketsOut, s.Dropped())
 	if s.GSOIn+s.GSOOut > 0 {
@@ -524,6 +526,16 @@ func linkSummary(s netstack.Stats) string {
 	if len(reasons) > 0 {
 		sort.Strings(reasons)
 		line += " (" + strings.Join(reasons, ", ") + ")"
+	}
+	var above []string
+	var n uint64
+	for r, c := range s.Malformed.Reasons() {
+		above = append(above, fmt.Sprintf("%s %d", r, c))
+		n += c
+	}
+	if n > 0 {
+		sort.Strings(above)
+		line += fmt.Sprintf("; %d dropped by the stack above the link (%s)", n, strings.Join(above, ", "))
 	}
 	return line
 }

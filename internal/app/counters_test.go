@@ -1,0 +1,44 @@
+package app
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/sockets"
+	"github.com/glassnet/glassnet/tun"
+)
+
+// TestCountersShowStackDrops: a packet that passes the link's checks and
+// that the stack rejects (here an IPv4 header with a bad checksum) is in
+// glassnet ss's counters and serve's closing summary, with its reason.
+func TestCountersShowStackDrops(t *testing.T) {
+	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "drops0"})
+	t.Cleanup(func() { peer.Close() })
+	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{demoServerAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	pkt := make([]byte, header.IPv4MinimumSize+header.ICMPv4MinimumSize)
+	ip := header.IPv4(pkt)
+	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(header.ICMPv4ProtocolNumber),
+		SrcAddr: tcpip.AddrFromSlice(demoClientAddr.Addr().AsSlice()), DstAddr: tcpip.AddrFromSlice(demoServerAddr.Addr().AsSlice())})
+	ip.SetChecksum(^ip.CalculateChecksum() + 1) // wrong by one
+	if _, err := peer.Write([][]byte{pkt}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); stackCounters(st, sockets.New(st.Stack(), sockets.Options{}), nil)["drop ip-malformed"] != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("glassnet ss counters %v: no drop ip-malformed", stackCounters(st, sockets.New(st.Stack(), sockets.Options{}), nil))
+		}
+	}
+	if line := linkSummary(st.Stats()); !strings.Contains(line, "1 dropped by the stack above the link (ip-malformed 1)") {
+		t.Errorf("summary %q does not name the drop", line)
+	}
+}
