@@ -1705,12 +1705,28 @@ func (e *Endpoint) queueSegment(p tcpip.Payloader, opts tcpip.WriteOptions) (*se
 
 	// Add data to the send queue.
 	size := int(buf.Size())
+	// glassnet patch 24: a write joins the last segment queued when that
+	// one has not been sent yet, as Linux's tcp_sendmsg fills the skb at
+	// the tail of its write queue. Each segment costs its struct and a
+	// packet buffer (about 700 bytes): a peer that stops reading while
+	// small writes go on (pongs to a ping flood) made the queue cost
+	// five times the bytes it held.
+	if last := e.snd.writeList.Back(); last != nil && e.snd.writeNext != nil && last.payloadSize() > 0 && last.payloadSize()+size <= maxCoalescedWrite {
+		last.pkt.Data().MergeBuffer(&buf)
+		last.dataMemSize = last.pkt.MemSize()
+		e.sndQueueInfo.SndBufUsed += size
+		return last, size, nil
+	}
 	s := newOutgoingSegment(e.TransportEndpointInfo.ID, e.stack.Clock(), buf, e.ops.GetMark())
 	e.sndQueueInfo.SndBufUsed += size
 	e.snd.writeList.PushBack(s)
 
 	return s, size, nil
 }
+
+// maxCoalescedWrite bounds the segment that writes not yet sent are
+// gathered into (glassnet patch 24); the sender cuts it to the MSS.
+const maxCoalescedWrite = 64 << 10
 
 // Write writes data to the endpoint's peer.
 //
