@@ -80,6 +80,10 @@ func SameOrigin(r *http.Request) error {
 // request's Host or matches one of patterns (see
 // AcceptOptions.OriginPatterns), and names the mismatch otherwise.
 func checkOrigin(r *http.Request, patterns []string) error {
+	if n := len(r.Header.Values("Origin")); n > 1 {
+		// A browser sends one; which of several it meant is not known.
+		return fmt.Errorf("%d Origin headers, not one", n)
+	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return nil
@@ -87,6 +91,11 @@ func checkOrigin(r *http.Request, patterns []string) error {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
 		return fmt.Errorf("%q is not a URL with a host", origin)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		// An origin is a scheme, a host and a port (RFC 6454 §6.1);
+		// "http://evil.example@host" would otherwise pass as host.
+		return fmt.Errorf("%q is not an origin (scheme://host[:port])", origin)
 	}
 	if strings.EqualFold(u.Host, r.Host) {
 		return nil

@@ -300,6 +300,7 @@ func TestOriginCheck(t *testing.T) {
 		name     string
 		host     string
 		origin   string // "" sends no Origin header
+		origin2  string // a second Origin header
 		patterns []string
 		skip     bool
 		check    func(*http.Request) error
@@ -315,6 +316,11 @@ func TestOriginCheck(t *testing.T) {
 		{name: "host as prefix", host: "example.com", origin: "http://example.com.evil.example"},
 		{name: "host as suffix", host: "example.com", origin: "http://evilexample.com"},
 		{name: "userinfo trick", host: "example.com", origin: "http://example.com@evil.example"},
+		{name: "userinfo before the host", host: "example.com", origin: "http://evil.example@example.com"},
+		{name: "a path", host: "example.com", origin: "http://example.com/page"},
+		{name: "trailing slash", host: "example.com", origin: "http://example.com/", ok: true},
+		{name: "two Origin headers, same host first", host: "example.com", origin: "http://example.com", origin2: "http://evil.example"},
+		{name: "two Origin headers, both the host", host: "example.com", origin: "http://example.com", origin2: "http://example.com"},
 		{name: "null origin", host: "example.com", origin: "null"},
 		{name: "no scheme", host: "example.com", origin: "example.com"},
 		{name: "not a URL", host: "example.com", origin: "http://%zz"},
@@ -344,6 +350,9 @@ func TestOriginCheck(t *testing.T) {
 			var extra []string
 			if tt.origin != "" {
 				extra = append(extra, "Origin: "+tt.origin)
+			}
+			if tt.origin2 != "" {
+				extra = append(extra, "Origin: "+tt.origin2)
 			}
 			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(request(replace, extra...))))
 			if err != nil {
