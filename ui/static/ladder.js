@@ -10,7 +10,9 @@ import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
 
 const ROW = 22;
 const GUTTER = 64; // time and id
-const ANN = 170; // annotation column beside each lane
+// the annotation column beside each lane: 170 px, narrower (down to 110)
+// in a narrow ladder, so that both lanes and their chips stay in sight
+const ANN = 170, ANN_MIN = 110;
 
 export class LadderView {
   constructor(el, app) {
@@ -98,7 +100,8 @@ export class LadderView {
   }
 
   laneX(node, W) {
-    const xl = GUTTER + ANN, xr = W - ANN;
+    const ann = this.ann || ANN;
+    const xl = GUTTER + ann, xr = W - ann;
     if (!this.lanes) return node === "right" ? xr : xl;
     if (node === this.lanes[0]) return xl;
     if (node === this.lanes[1]) return xr;
@@ -200,7 +203,8 @@ export class LadderView {
 
   paint(force) {
     const app = this.app;
-    const W = Math.max(this.el.clientWidth, 640);
+    const W = Math.max(this.el.clientWidth, 500);
+    this.ann = Math.max(ANN_MIN, Math.min(ANN, Math.floor((W - GUTTER - 360) / 2)));
     const n = this.rows.length;
     const [first, last] = visible(this.el, ROW, n, 30);
     const key = first + ":" + last + ":" + W + ":" + app.selected + ":" + app.state.current + ":" + this.sig;
@@ -208,7 +212,7 @@ export class LadderView {
     if (key === this.painted) return;
     this.painted = key;
     const H = Math.max(n * ROW + 10, 40);
-    const [xl, xr] = [this.laneX(this.lanes ? this.lanes[0] : "", W), W - ANN];
+    const [xl, xr] = [this.laneX(this.lanes ? this.lanes[0] : "", W), W - this.ann];
     // sticky lane names
     if (this.lanes) {
       this.head.innerHTML =
@@ -417,7 +421,7 @@ export class LadderView {
       label = e.event + " " + (e.summary || "").slice(0, 22);
       cls += " close";
     }
-    const w = Math.min(ANN - 12, textWidth(label) + 10);
+    const w = Math.min(this.ann - 12, textWidth(label) + 10);
     const rx = leftSide ? x - 6 - w : x + 6;
     let g = title("#" + e.id + " " + e.node + " ws " + e.dir + ": " + e.summary);
     g += tag("rect", { class: "chip u", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
