@@ -35,7 +35,7 @@ type Field struct {
 // Event is one step of one unit (packet, segment, socket call, frame).
 type Event struct {
 	ID    uint64        // unique per Tracer, increasing
-	T     time.Duration // monotonic time since the Tracer was created
+	T     time.Duration // monotonic time since the Tracer was created (on its clock: SetClock)
 	Node  string        // which stack or program emitted it ("client", "server")
 	Layer Layer
 	Dir   Dir
@@ -83,6 +83,7 @@ func (f SinkFunc) Emit(e *Event) { f(e) }
 // Tracer numbers events, stamps them and hands them to its sinks.
 type Tracer struct {
 	start time.Time
+	since func() time.Duration // SetClock's; nil: time.Since(start)
 
 	// mu is the delivery lock, held while sinks run.
 	mu    sync.Mutex
@@ -117,6 +118,17 @@ func New(sinks ...Sink) *Tracer {
 // drops every traced branch: that build is the baseline the benchmarks
 // compare tracing-compiled-in-but-off against.
 func (t *Tracer) Enabled() bool { return compiledIn && t != nil }
+
+// SetClock makes since the source of the events' times (Event.T) from
+// now on: the time the stacks' clock has run since the tracer started,
+// when that clock can pause (netstack.PausableClock). A run stepped
+// through by hand then shows the times of the stacks, not the time a
+// person spent reading a step. Call it before the first event.
+func (t *Tracer) SetClock(since func() time.Duration) {
+	t.order.Lock()
+	t.since = since
+	t.order.Unlock()
+}
 
 // AddSink attaches another sink.
 func (t *Tracer) AddSink(s Sink) {
@@ -235,7 +247,11 @@ func (t *Tracer) Flush() {
 func (t *Tracer) stampLocked(e *Event, extra []Event) []Event {
 	t.next++
 	e.ID = t.next
-	e.T = time.Since(t.start)
+	if t.since != nil {
+		e.T = t.since()
+	} else {
+		e.T = time.Since(t.start)
+	}
 	if t.corr == nil {
 		return extra
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNilTracerIsSafe(t *testing.T) {
@@ -60,5 +61,20 @@ func TestRingKeepsTheLastN(t *testing.T) {
 		if e.ID != uint64(i+3) || e.Field("i") != i+2 || e.Data != nil {
 			t.Errorf("event %d = %+v, want ID %d and no data", i, e, i+3)
 		}
+	}
+}
+
+// TestSetClock: with a clock set, events are timed on it (a stepped run's
+// paused time does not count), correlated ones included.
+func TestSetClock(t *testing.T) {
+	var got []time.Duration
+	tr := New(SinkFunc(func(e *Event) { got = append(got, e.T) }))
+	now := 5 * time.Millisecond
+	tr.SetClock(func() time.Duration { return now })
+	tr.Emit(Event{Name: "a"})
+	now += time.Millisecond
+	tr.Emit(Event{Name: "b"})
+	if len(got) != 2 || got[0] != 5*time.Millisecond || got[1] != 6*time.Millisecond {
+		t.Fatalf("times %v, want [5ms 6ms] from the clock", got)
 	}
 }

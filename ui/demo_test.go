@@ -727,3 +727,20 @@ func TestHoldActions(t *testing.T) {
 		t.Fatalf("demo: %v", err)
 	}
 }
+
+// TestEventTimesExcludePauses: a demo waiting at a step does not move its
+// events' times: they are on the stacks' clock, which stops with it, so
+// the ladder, the timers and the graph show the stacks' time, not the
+// time a person spent reading.
+func TestEventTimesExcludePauses(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	first := d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	time.Sleep(700 * time.Millisecond) // paused: the stacks' clock stands still
+	d.call("POST", "/api/step", "", nil)
+	next := d.waitFor("the next step", func(st ui.State) bool { return st.Current > first.Current })
+	t0, t1 := d.event(first.Current)["t"].(float64), d.event(next.Current)["t"].(float64)
+	if gap := time.Duration(t1 - t0); gap >= 700*time.Millisecond {
+		t.Errorf("events %d and %d are %v apart: the time paused at the step counts", first.Current, next.Current, gap)
+	}
+	d.finish()
+}

@@ -158,6 +158,12 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		defer stop()
 	}
 	tr := trace.New(sinks...)
+	if clock != nil {
+		// Events are timed on the stacks' clock: paused time, while a
+		// person reads a step, does not count.
+		t0 := clock.NowMonotonic()
+		tr.SetClock(func() time.Duration { return clock.NowMonotonic().Sub(t0) })
+	}
 	tr.Correlate()
 	// Before the pcapng sink is closed: the events the stacks deferred
 	// reach the sinks.

@@ -267,6 +267,9 @@ func startStack(cfg ServeConfig, dev tun.Device, where string) (_ *server, err e
 		if cfg.Tracer == nil {
 			cfg.Tracer = trace.New()
 		}
+		// Events are timed on the stack's clock, which the page pauses.
+		t0 := pc.NowMonotonic()
+		cfg.Tracer.SetClock(func() time.Duration { return pc.NowMonotonic().Sub(t0) })
 		cfg.Tracer.Correlate()
 		cfg.Tracer.AddSink(view.Sink())
 		// The view installs the rules, next to its hold points.
