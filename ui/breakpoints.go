@@ -92,9 +92,9 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 		if !slices.Contains(tcpStates, name) {
 			return nil, fmt.Errorf("ui: state %q: the TCP states are %s", f[1], strings.Join(tcpStates, ", "))
 		}
-		return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
-			if e.Layer != trace.LayerTCP || e.Name != "state" {
-				return false
+		return &Breakpoint{src: src, match: func(s *Server, e *trace.Event) bool {
+			if !s.states.is(e) {
+				return false // not a state event, or the same state again
 			}
 			st, _ := e.Field("state").(string)
 			return strings.EqualFold(st, name)
@@ -320,3 +320,32 @@ func (r *retransmits) take(key string, a, b float64) bool {
 }
 
 func (r *retransmits) is(e *trace.Event) bool { return r.last == e.ID && e.ID != 0 }
+
+// stateChanges tells a TCP state event that enters a state from one that
+// reports the same state again (the probe reports after every segment):
+// per stack and connection it remembers the last state.
+type stateChanges struct {
+	last    map[string]string // node+conn -> state
+	entered uint64            // the ID of the last state event that entered a state
+}
+
+func (c *stateChanges) init() { c.last = make(map[string]string) }
+
+// note looks at a TCP state event; s.mu held.
+func (c *stateChanges) note(e *trace.Event) {
+	if e.Layer != trace.LayerTCP || e.Name != "state" {
+		return
+	}
+	st, _ := e.Field("state").(string)
+	key := e.Node + " " + e.Conn
+	if prev, ok := c.last[key]; ok && prev == st {
+		return
+	}
+	if len(c.last) >= 4096 {
+		clear(c.last)
+	}
+	c.last[key] = st
+	c.entered = e.ID
+}
+
+func (c *stateChanges) is(e *trace.Event) bool { return c.entered == e.ID && e.ID != 0 }

@@ -118,6 +118,7 @@ func (s *Server) check(e *trace.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.retx.note(e)
+	s.states.note(e)
 	if s.mode != "free" {
 		return
 	}

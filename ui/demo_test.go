@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -741,6 +742,35 @@ func TestEventTimesExcludePauses(t *testing.T) {
 	t0, t1 := d.event(first.Current)["t"].(float64), d.event(next.Current)["t"].(float64)
 	if gap := time.Duration(t1 - t0); gap >= 700*time.Millisecond {
 		t.Errorf("events %d and %d are %v apart: the time paused at the step counts", first.Current, next.Current, gap)
+	}
+	d.finish()
+}
+
+// TestStateBreakpointOnEntering: "state ESTABLISHED" stops where a stack
+// enters ESTABLISHED, once for each end of the demo's connection, not at
+// every TCP state event that reports it again.
+func TestStateBreakpointOnEntering(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["state ESTABLISHED"]}`, nil)
+	var hits []string
+	last := uint64(0)
+	for {
+		d.call("POST", "/api/play", "", nil)
+		st := d.waitFor("a hit or the end", func(st ui.State) bool { return st.Ended || (st.Hit != "" && st.Current > last) })
+		if st.Ended {
+			break
+		}
+		last = st.Current
+		e := d.event(st.Current)
+		hits = append(hits, fmt.Sprint(e["node"], " ", e["state"]))
+		if len(hits) > 10 {
+			break
+		}
+	}
+	slices.Sort(hits)
+	if want := []string{"client ESTABLISHED", "server ESTABLISHED"}; !slices.Equal(hits, want) {
+		t.Errorf("stopped at %v, want %v", hits, want)
 	}
 	d.finish()
 }

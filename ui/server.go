@@ -80,6 +80,7 @@ type Server struct {
 	watch   atomic.Bool // the sink must look at events (breakpoints, a target)
 	freeRun atomic.Bool // mode is "free": the Stepper is not needed
 	retx    retransmits
+	states  stateChanges
 
 	skipped  atomic.Uint64 // events the live view thinned, over all pages
 	stateVer atomic.Uint64 // bumped on every change of the state
@@ -141,6 +142,7 @@ func New(opts Options) (*Server, error) {
 	s.acked = sync.NewCond(&s.cmu)
 	s.setMode("free")
 	s.retx.init()
+	s.states.init()
 	if opts.Live {
 		s.stepper = trace.NewStepper(trace.StepOptions{})
 		if opts.Clock != nil {
