@@ -151,6 +151,7 @@ class App {
         break;
       case "holds":
         this.holds = m.holds || [];
+        this.holdsAt = performance.now();
         this.armed = m.armed || [];
         break;
       case "conns":
@@ -168,6 +169,7 @@ class App {
     try {
       const h = await api.get("/api/holds");
       this.holds = (h && h.holds) || [];
+      this.holdsAt = performance.now();
       this.armed = (h && h.armed) || [];
       this.invalidate();
     } catch (err) {
@@ -198,7 +200,9 @@ class App {
           (s.hit ? " · breakpoint " + s.hit : "") + " · " + s.count + " events" + (s.held ? " · " + s.held + " held" : "")
       );
     } else if (s.live) {
-      this.status("running", "running (" + (s.mode || "free") + ") · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
+      // the events keep coming between state messages
+      const n = Math.max(s.count || 0, this.store.events.length);
+      this.status("running", "running (" + (s.mode || "free") + ") · " + n + " events" + (s.held ? " · " + s.held + " held" : ""));
     } else {
       this.status("file", "recorded run · " + s.count + " events");
     }
@@ -333,7 +337,7 @@ class App {
     }
     if (!this.selected && location.hash) this.fromHash();
     if (!this.focus) this.autoFocus();
-    if (this.statusWaiting && this.store.get(this.statusWaiting)) this.setState(this.state);
+    if ((this.statusWaiting && this.store.get(this.statusWaiting)) || (this.state.live && !this.state.paused && !this.state.ended)) this.setState(this.state);
     if (!this.nodeChosen) this.node = this.defaultNode() || this.node;
     this.nodeSelect();
     for (const v of this.views) {

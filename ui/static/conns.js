@@ -48,8 +48,8 @@ export class ConnsView {
         recv_q: c.recv_q,
         send_q: c.send_q,
         cwnd: c.cwnd,
-        srtt: c.srtt_ms !== undefined ? c.srtt_ms + " ms" : "",
-        rto: c.rto_ms !== undefined ? c.rto_ms + " ms" : "",
+        srtt: c.srtt_ms !== undefined ? fmtDur(Math.round(c.srtt_ms * 1e6)) : "",
+        rto: c.rto_ms !== undefined ? fmtDur(Math.round(c.rto_ms * 1e6)) : "",
         wnd: c.snd_wnd !== undefined ? c.snd_wnd + "/" + c.rcv_wnd : "",
         };
       });

@@ -57,12 +57,12 @@ export class Controls {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     if (e.key === " ") {
       e.preventDefault();
-      if (this.app.readonly) return;
+      if (this.app.readonly || this.app.state.ended) return;
       this.act(this.app.state.paused ? "/api/play" : "/api/pause");
     } else if (e.key === "n") {
-      if (!this.app.readonly) this.step("event");
+      if (!this.app.readonly && !this.app.state.ended) this.step("event");
     } else if (e.key === "f") {
-      if (!this.app.readonly) this.step("frame");
+      if (!this.app.readonly && !this.app.state.ended) this.step("frame");
     } else if (e.key === "j") this.app.move(1);
     else if (e.key === "k") this.app.move(-1);
   }

@@ -3,7 +3,7 @@
 // "hold the next matching unit".
 
 import * as api from "./api.js";
-import { FIELD_HELP, esc } from "./fields.js";
+import { FIELD_HELP, esc, fmtDur } from "./fields.js";
 
 const POINTS = [
   ["link-egress", "link egress: a packet leaving the stack"],
@@ -43,6 +43,10 @@ export class HoldsView {
       '<div class="btns live-only"><button id="hn-arm" data-action="hold-next">Hold next</button><span id="hn-msg"></span></div>' +
       '<div id="hold-armed" class="list"></div>';
     document.getElementById("hn-arm").onclick = () => this.arm();
+    // while something is held, its waiting time is redrawn each second
+    setInterval(() => {
+      if (app.holds.length) app.invalidate();
+    }, 1000);
     el.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-hold-action]");
       if (b) this.act(b.closest("[data-hold-id]"), b.dataset.holdAction);
@@ -146,9 +150,11 @@ export class HoldsView {
         }
       }
     }
+    // the wait goes on between the server's lists: count it on here
+    const gone = Math.round(performance.now() - (app.holdsAt || performance.now()));
     for (const h of app.holds) {
       const since = list.querySelector('[data-hold-id="' + CSS.escape(String(h.id)) + '"] [data-since]');
-      if (since && h.since_ms !== undefined) since.textContent = "for " + h.since_ms + " ms";
+      if (since && h.since_ms !== undefined) since.textContent = "for " + fmtDur((h.since_ms + gone) * 1e6);
     }
     if (app.readonly) return;
     const sig = JSON.stringify(app.armed);

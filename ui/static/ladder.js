@@ -66,11 +66,18 @@ export class LadderView {
     }
     // A held unit waits, greyed, at its hook point: a row of its own right
     // after the last event emitted before it was held.
-    const held = app.holds.filter((h) => !h.node || this.lanes.includes(h.node) || this.lanes.includes("peer"));
+    // (of this connection, when the event it is known by says so)
+    const held = app.holds.filter((h) => {
+      if (h.node && !this.lanes.includes(h.node) && !this.lanes.includes("peer")) return false;
+      const k = h.event ? st.connOf.get(h.event) : undefined;
+      return !k || k === app.focus;
+    });
     // the stack's own "held" step, right after the last event before the hold
     this.heldFor = new Map();
     for (const h of held) {
-      const e = this.rows.find((r) => r.event === "held" && r.node === h.node && r.id > (h.event || 0) && r.id <= (h.event || 0) + 4);
+      // a packet's hold is known by its held step; a frame's or a send's
+      // by the event before it
+      const e = this.rows.find((r) => r.event === "held" && r.node === h.node && r.id >= (h.event || 0) && r.id <= (h.event || 0) + 4);
       if (e) this.heldFor.set(e.id, h);
     }
     for (const h of held) {
@@ -388,7 +395,7 @@ export class LadderView {
     lg += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += text(mx, y - 6, lab, { "text-anchor": "middle", style: drop ? "fill:var(--drop)" : "" });
     this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id, "data-kind": "drop-label", "data-hl": this.app.hl(e.id) }, lg);
-    return tag("g", { class: "pkt " + (drop ? "drop" : "verdict"), "data-event-id": e.id, "data-kind": drop ? "drop" : "verdict", "data-node": e.node, "data-dir": e.dir, "data-flags": info.flags, "data-hl": this.app.hl(e.id) }, g);
+    return tag("g", { class: "pkt " + (drop ? "drop" : "verdict") + (this.app.store.retrans.has(e.id) ? " retrans" : ""), "data-event-id": e.id, "data-kind": drop ? "drop" : "verdict", "data-node": e.node, "data-dir": e.dir, "data-flags": info.flags, "data-hl": this.app.hl(e.id) }, g);
   }
 
   // chip: a WebSocket event beside its stack's lane.

@@ -159,6 +159,10 @@ export class Store {
         info = fromSummary(e.summary || "");
         this.dropInfo.set(e.id, info);
         if (!conn && info.src) conn = info.src + ":" + info.sport + "->" + info.dst + ":" + info.dport;
+        // a copy TCP sent again that a rule dropped on its way out is a
+        // retransmission all the same
+        const n = info.rel_seq !== undefined && info.src ? seqLen(info) : 0;
+        if (n > 0 && e.dir === "out" && e.layer === "link" && this.takeResent(e.node + "|" + streamOf(info), info.rel_seq, info.rel_seq + n)) this.retrans.add(e.id);
       }
       if (conn) {
         const key = connKey(conn);

@@ -105,7 +105,9 @@ export class SeqGraphView {
     const xv = this.xmode === "time" ? (e) => e.t : (e) => order.get(e.id);
     const x0 = xv(all[0]), x1 = Math.max(xv(all[all.length - 1]), x0 + 1);
     const X = (e) => PAD_L + ((xv(e) - x0) / (x1 - x0)) * (W - PAD_L - PAD_R);
-    const h1 = Math.round((H - 40) * 0.56), h2 = Math.round((H - 40) * 0.24), h3 = H - 40 - h1 - h2;
+    // three panels, 8 px apart, between the first axis label (top) and
+    // the time labels (bottom, 18 px)
+    const h1 = Math.round((H - 60) * 0.56), h2 = Math.round((H - 60) * 0.24), h3 = H - 60 - h1 - h2;
     const top1 = 26, top2 = top1 + h1 + 8, top3 = top2 + h2 + 8;
     const sel = app.selected;
     let s = "";
