@@ -251,6 +251,19 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	}
 	defer c.CloseNow()
 
+	// With the view open, a conversation that goes wrong (a frame edited,
+	// held or dropped on the way) is shown, not ended: the view stays
+	// open on what happened until interrupted.
+	stopped := func(err error) error {
+		if view == nil {
+			return err
+		}
+		say("the conversation stopped: %v; the browser view stays open; interrupt to end", err)
+		view.End()
+		<-ctx.Done()
+		return nil
+	}
+
 	large := strings.Repeat("glassnet ", 400)[:3000]
 	messages := []struct {
 		what  string
@@ -270,14 +283,18 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 			err = c.WriteFragmented(ctx, m.typ, m.parts...)
 		}
 		if err != nil {
-			return fmt.Errorf("demo: send %s: %w", m.what, err)
+			return stopped(fmt.Errorf("demo: send %s: %w", m.what, err))
 		}
 		typ, got, err := c.ReadMessage(ctx)
 		if err != nil {
-			return fmt.Errorf("demo: read the echo of %s: %w", m.what, err)
+			return stopped(fmt.Errorf("demo: read the echo of %s: %w", m.what, err))
 		}
 		if want := bytes.Join(m.parts, nil); typ != m.typ || !bytes.Equal(got, want) {
-			return fmt.Errorf("demo: echo of %s came back as %v %q", m.what, typ, got)
+			err := fmt.Errorf("demo: echo of %s came back as %v %q", m.what, typ, got)
+			if view == nil {
+				return err
+			}
+			say("the echo of %s came back changed, as %v %q: something on the way (a hold, a rule) changed it", m.what, typ, got)
 		}
 	}
 
@@ -291,15 +308,15 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		readDone <- err
 	}()
 	if err := <-pingDone; err != nil {
-		return fmt.Errorf("demo: ping: %w", err)
+		return stopped(fmt.Errorf("demo: ping: %w", err))
 	}
 
 	say("client starts the close handshake (1000, \"demo done\"); the server echoes the close, then TCP closes")
 	if err := c.Close(ws.StatusNormalClosure, "demo done"); err != nil {
-		return fmt.Errorf("demo: close: %w", err)
+		return stopped(fmt.Errorf("demo: close: %w", err))
 	}
 	if err := <-readDone; ws.CloseStatus(err) != ws.StatusNormalClosure && !errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("demo: reader ended with %v, want a normal closure", err)
+		return stopped(fmt.Errorf("demo: reader ended with %v, want a normal closure", err))
 	}
 	// Let the last FIN/ACK exchange reach the trace before the stacks go.
 	time.Sleep(50 * time.Millisecond)
