@@ -49,6 +49,11 @@ type PCAPNG struct {
 	// Window is how many events a packet waits for its frames before it
 	// is written without them; 0 means 4096.
 	Window uint64
+	// Start, when set, times each packet at Start + its event's T: a
+	// history written after the fact (the view's export) keeps the
+	// packets' own times. Zero stamps each packet when it is emitted, as
+	// a live capture does.
+	Start time.Time
 
 	mu      sync.Mutex
 	w       io.Writer
@@ -86,8 +91,12 @@ func (p *PCAPNG) Emit(e *Event) {
 		frames, _ := e.Field("frames").([]uint64)
 		n, _ := intValue(e.Field("payload_len"))
 		_, tcp := e.Field("rel_seq").(uint32)
+		ts := time.Now()
+		if !p.Start.IsZero() {
+			ts = p.Start.Add(e.T)
+		}
 		p.pending = append(p.pending, pngPacket{
-			id: e.ID, iface: iface, dir: e.Dir, ts: time.Now(),
+			id: e.ID, iface: iface, dir: e.Dir, ts: ts,
 			data:    append([]byte(nil), e.Data...),
 			frames:  frames,
 			settled: e.Dir == Out || n == 0 || !tcp,

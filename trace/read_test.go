@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestReadJSONLRoundTrip(t *testing.T) {
@@ -290,4 +291,28 @@ func FuzzValidateJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_ = ValidateJSON(b) // an error or nil, never a panic
 	})
+}
+
+// TestPCAPNGStart: with Start set, packets are timed at Start plus their
+// events' times (a history written after the fact), and read back so.
+func TestPCAPNGStart(t *testing.T) {
+	t.Parallel()
+	var b bytes.Buffer
+	p := NewPCAPNG(&b)
+	p.Start = time.Unix(1_700_000_000, 0)
+	for i, at := range []time.Duration{time.Second, 3500 * time.Millisecond} {
+		data := tcpPacket(ipClient, ipServer, 40000, 80, uint32(1000+i), 0, 0x02, "")
+		conn, summary, fields := DescribeIP(data)
+		p.Emit(&Event{ID: uint64(i + 1), T: at, Node: "client", Layer: LayerLink, Dir: Out, Name: "packet", Conn: conn, Summary: summary, Fields: fields, Data: data})
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	events, err := ReadPCAPNG(&b)
+	if err != nil || len(events) != 2 {
+		t.Fatalf("read %d packets, %v", len(events), err)
+	}
+	if gap := events[1].T - events[0].T; gap != 2500*time.Millisecond {
+		t.Errorf("packets %v apart, want 2.5s as their events", gap)
+	}
 }

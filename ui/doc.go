@@ -132,7 +132,10 @@
 //	                                          after it may be newer; stale: a paused stack holds
 //	                                          a lock the table needs; the last table is shown)
 //	GET /api/export?format=jsonl|pcapng|perfetto  the history as JSON lines, pcapng, or
-//	                                          Chrome/Perfetto trace-event JSON
+//	                                          Chrome/Perfetto trace-event JSON; each packet
+//	                                          of the pcapng at its event's time; 409 for
+//	                                          pcapng when no packet kept its bytes (a trace
+//	                                          read from JSON lines)
 //
 // Errors are {"error":"message"} with a 4xx status, for every path under
 // /api/: an unknown path is a 404, a method the path does not take a 405

@@ -2,10 +2,12 @@ package ui
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -18,6 +20,10 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	case "jsonl", "":
 		format, ext, ctype, write = "jsonl", "jsonl", "application/x-ndjson", s.WriteJSONL
 	case "pcapng":
+		if !s.hasPacketBytes() {
+			writeError(w, http.StatusConflict, "ui: this history has no packet bytes to capture (a trace in JSON lines keeps none; record the run with --pcap)")
+			return
+		}
 		ext, ctype, write = "pcapng", "application/octet-stream", s.WritePCAPNG
 	case "perfetto":
 		ext, ctype, write = "json", "application/json", s.WritePerfetto
@@ -31,6 +37,18 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	if write(bw) == nil {
 		bw.Flush()
 	}
+}
+
+// hasPacketBytes reports whether a packet of the history carries its
+// bytes, as a live run's do.
+func (s *Server) hasPacketBytes() bool {
+	found := errors.New("found")
+	return s.each(func(e *trace.Event) error {
+		if e.Layer == trace.LayerLink && e.Name == "packet" && len(e.Data) > 0 {
+			return found
+		}
+		return nil
+	}) == found
 }
 
 // each calls f with the history's events, oldest first, a chunk at a time
@@ -63,9 +81,13 @@ func (s *Server) WriteJSONL(w io.Writer) error {
 }
 
 // WritePCAPNG writes the packets of the history as pcapng, as --pcap
-// writes them for demo.
+// writes them for demo, each at its event's time (the last event's time
+// is the moment of the export).
 func (s *Server) WritePCAPNG(w io.Writer) error {
 	p := trace.NewPCAPNG(w)
+	var last time.Duration
+	s.each(func(e *trace.Event) error { last = max(last, e.T); return nil })
+	p.Start = time.Now().Add(-last)
 	s.each(func(e *trace.Event) error { p.Emit(e); return nil })
 	return p.Close()
 }

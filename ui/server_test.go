@@ -503,3 +503,27 @@ func TestDecideBadNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestExportPCAPNGNeedsBytes: a history whose packets carry no bytes (a
+// trace read from JSON lines) gets a 409 that says so, not an empty
+// capture; one whose packets do gets its capture.
+func TestExportPCAPNGNeedsBytes(t *testing.T) {
+	t.Parallel()
+	for _, withBytes := range []bool{false, true} {
+		s, _ := New(Options{})
+		base := startServer(t, s)
+		e := trace.Event{ID: 1, Node: "client", Layer: trace.LayerLink, Dir: trace.Out, Name: "packet", Summary: "a packet"}
+		if withBytes {
+			e.Data = []byte{0x45, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2}
+		}
+		s.Emit(&e)
+		var out struct{ Error string }
+		code := api(t, s, "GET", base+"/api/export?format=pcapng", "", nil)
+		if !withBytes {
+			api(t, s, "GET", base+"/api/export?format=pcapng", "", &out)
+		}
+		if want := map[bool]int{false: 409, true: 200}[withBytes]; code != want || (!withBytes && !strings.Contains(out.Error, "no packet bytes")) {
+			t.Errorf("packets with bytes %v: %d %q, want %d", withBytes, code, out.Error, want)
+		}
+	}
+}
