@@ -785,3 +785,30 @@ func TestStateBreakpointOnEntering(t *testing.T) {
 	}
 	d.finish()
 }
+
+// TestDisarm: an armed hold request can be taken back, and then holds
+// nothing; taking back one that is not armed is a 404.
+func TestDisarm(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	var a struct{ ID uint64 }
+	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and syn"}`, &a); code != 200 || a.ID == 0 {
+		t.Fatalf("arm: %d %+v", code, a)
+	}
+	if code := d.call("DELETE", fmt.Sprintf("/api/hold/%d", a.ID), "", nil); code != 200 {
+		t.Fatalf("disarm: %d", code)
+	}
+	var hs ui.Holds
+	d.call("GET", "/api/holds", "", &hs)
+	if len(hs.Armed) != 0 {
+		t.Fatalf("armed after disarm: %+v", hs.Armed)
+	}
+	if code := d.call("DELETE", fmt.Sprintf("/api/hold/%d", a.ID), "", nil); code != 404 {
+		t.Fatalf("disarm again: %d, want 404", code)
+	}
+	d.end() // the SYN goes out: nothing holds it
+	if st := d.state(); st.Held != 0 {
+		t.Fatalf("%d held after the request was taken back", st.Held)
+	}
+	d.finish()
+}

@@ -94,6 +94,8 @@
 //	                       "node":"client","filter":"tcp and ack","count":1} holds the
 //	                       next matching units (a packet filter at the link, a frame
 //	                       filter for frames, none for socket-send)
+//	DELETE /api/hold/ID    takes back an armed request (its id in "armed"); what it
+//	                       held stays held
 //	POST /api/holds/ID     {"action":"release|drop|duplicate|delay","edit":{"flags":"A",
 //	                       "seq":N,"ack":N,"window":N,"payload_hex":"..","opcode":"text",
 //	                       "fin":true},"fix_checksums":true,"delay_ms":N} ->

@@ -210,6 +210,45 @@ func (s *Server) Arm(req HoldRequest) (*armed, error) {
 	return &c, nil
 }
 
+func (s *Server) disarm(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("ui: hold request %q: an ID is a number", r.PathValue("id")))
+		return
+	}
+	if err := s.Disarm(id); err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"disarmed": id})
+}
+
+// Disarm takes back the armed hold request id (DELETE /api/hold/ID): it
+// holds nothing more. What it held already stays held.
+func (s *Server) Disarm(id uint64) error {
+	s.hmu.Lock()
+	var nodeName string
+	for i, a := range s.armed {
+		if a.ID == id {
+			nodeName = a.Node
+			s.armed = append(s.armed[:i], s.armed[i+1:]...)
+			break
+		}
+	}
+	s.hmu.Unlock()
+	if nodeName == "" {
+		return fmt.Errorf("ui: no armed hold request %d", id)
+	}
+	s.holdsChanged()
+	s.nmu.Lock()
+	nd := s.nodeLocked(nodeName)
+	s.nmu.Unlock()
+	if nd != nil {
+		s.installHoldHooks(nd)
+	}
+	return nil
+}
+
 // installHoldHooks puts the hold points nd needs in place and takes away
 // the ones it no longer needs.
 func (s *Server) installHoldHooks(nd *node) {

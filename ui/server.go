@@ -264,6 +264,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/conns", s.live(s.getConns))
 	mux.HandleFunc("GET /api/holds", s.getHolds)
 	mux.HandleFunc("POST /api/hold", s.live(s.arm))
+	mux.HandleFunc("DELETE /api/hold/{id}", s.live(s.disarm))
 	mux.HandleFunc("POST /api/holds/{id}", s.live(s.decide))
 	mux.HandleFunc("GET /api/rules", s.getRules)
 	mux.HandleFunc("POST /api/rules", s.live(s.addRule))

@@ -50,6 +50,8 @@ export class HoldsView {
     el.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-hold-action]");
       if (b) this.act(b.closest("[data-hold-id]"), b.dataset.holdAction);
+      const d = e.target.closest("button[data-disarm]");
+      if (d) this.disarm(d.dataset.disarm);
       const g = e.target.closest("[data-goto]");
       if (g) {
         e.preventDefault();
@@ -70,6 +72,21 @@ export class HoldsView {
       await api.post("/api/hold", body);
       msg.className = "ok";
       msg.textContent = "armed";
+      msg.dataset.result = "ok";
+      this.app.refreshHolds();
+    } catch (err) {
+      msg.className = "err";
+      msg.textContent = err.message;
+      msg.dataset.result = "error";
+    }
+  }
+
+  async disarm(id) {
+    const msg = document.getElementById("hn-msg");
+    try {
+      await api.del("/api/hold/" + encodeURIComponent(id));
+      msg.className = "ok";
+      msg.textContent = "cancelled";
       msg.dataset.result = "ok";
       this.app.refreshHolds();
     } catch (err) {
@@ -162,7 +179,7 @@ export class HoldsView {
     this.sig = sig;
     const armed = document.getElementById("hold-armed");
     armed.innerHTML = app.armed.length
-      ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.count ? " ×" + a.count : "")) + "</li>").join("") + "</ul>"
+      ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed=\"" + esc(a.id) + "\"><span>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.left > 1 ? " ×" + a.left : "")) + '</span><button data-disarm="' + esc(a.id) + '" title="Take this request back: hold nothing more">cancel</button></li>').join("") + "</ul>"
       : "";
   }
 
