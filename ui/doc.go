@@ -106,7 +106,8 @@
 // traces for it (0 until it comes); for a frame or a send, the last event
 // before it was held. A held packet's fields are flags (letters F S R P A U E C), seq, ack,
 // window, payload_hex and len; a frame's opcode, fin and payload_hex
-// (unmasked); a send's fd and payload_hex. All but len and fd can be
+// (unmasked; with "compressed": true for a frame with RSV1, whose
+// payload is deflate data and cannot be edited); a send's fd and payload_hex. All but len and fd can be
 // edited; a number outside its field's range (window 0 to 65535, seq and
 // ack 0 to 4294967295) is a 400 that names the range. Checksums are fixed
 // after an edit unless fix_checksums is false. A held packet leaves the stack's

@@ -100,19 +100,21 @@ func TestEditRefused(t *testing.T) {
 	t.Parallel()
 	n := 3
 	for _, tc := range []struct {
-		name  string
-		point string
-		e     Edit
-		err   string
+		name       string
+		point      string
+		compressed bool
+		e          Edit
+		err        string
 	}{
-		{"a packet's len", PointLinkEgress, Edit{Len: &n}, "ui: len cannot be edited: it follows payload_hex"},
-		{"a send's fd", PointSocketSend, Edit{FD: &n}, "ui: fd cannot be edited"},
-		{"a frame's opcode", PointWSOut, Edit{Opcode: str("99")}, `ui: opcode "99": an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15`},
-		{"a frame's seq", PointWSIn, Edit{Seq: u32(1)}, "ui: flags, seq, ack and window are a packet's"},
+		{"a packet's len", PointLinkEgress, false, Edit{Len: &n}, "ui: len cannot be edited: it follows payload_hex"},
+		{"a send's fd", PointSocketSend, false, Edit{FD: &n}, "ui: fd cannot be edited"},
+		{"a frame's opcode", PointWSOut, false, Edit{Opcode: str("99")}, `ui: opcode "99": an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15`},
+		{"a frame's seq", PointWSIn, false, Edit{Seq: u32(1)}, "ui: flags, seq, ack and window are a packet's"},
+		{"a compressed frame's payload", PointWSIn, true, Edit{PayloadHex: str("48454c4c4f")}, "ui: this frame is compressed (RSV1, permessage-deflate)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			u := &held{point: tc.point, data: tcpPacket("hi")}
+			u := &held{point: tc.point, data: tcpPacket("hi"), compressed: tc.compressed}
 			var d decision
 			if err := u.apply(tc.e, true, &d); err == nil || !strings.HasPrefix(err.Error(), tc.err) {
 				t.Fatalf("error %v, want %q", err, tc.err)

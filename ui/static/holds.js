@@ -23,10 +23,11 @@ const EDIT_HELP = {
   fin: "FIN bit: last frame of the message",
   len: "Length in bytes: it follows the payload (not editable)",
   fd: "The socket the data is written to (not editable)",
+  compressed: "RSV1 (permessage-deflate): the payload is deflate data, not editable here",
 };
 
 // Fields shown with a held unit that follow from it and are not edited.
-const SHOWN_ONLY = new Set(["len", "fd"]);
+const SHOWN_ONLY = new Set(["len", "fd", "compressed"]);
 
 export class HoldsView {
   constructor(el, app) {
