@@ -101,7 +101,8 @@ export class HoldsView {
     if (!card) return;
     const id = card.dataset.holdId;
     const h = this.app.holds.find((x) => String(x.id) === id);
-    const body = { action, fix_checksums: card.querySelector("[data-fix]").checked };
+    const fix = card.querySelector("[data-fix]");
+    const body = { action, fix_checksums: fix ? fix.checked : true };
     if (action === "release" || action === "duplicate" || action === "delay") {
       const edit = {};
       for (const inp of card.querySelectorAll("[data-field]")) {
@@ -198,7 +199,7 @@ export class HoldsView {
       '<div class="holdcard" data-hold-id="' + esc(h.id) + '" data-event-id="' + esc(h.event || "") + '">' +
       '<div class="head">‖ held: ' + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? ' <a href="#event=' + h.event + '" data-goto="' + h.event + '">#' + h.event + "</a>" : "") +
       ' <span class="hint" data-since>' + (h.since_ms !== undefined ? "for " + esc(h.since_ms) + " ms" : "") + "</span><br>" + esc(h.summary || "") + "</div>" +
-      '<div class="form">' + f + '<label title="Recompute IP/TCP checksums after the edit; untick to send a bad checksum on purpose">fix checksums</label><input type="checkbox" data-fix checked></div>' +
+      '<div class="form">' + f + (/^link/.test(h.point || "") ? '<label title="Recompute IP/TCP checksums after the edit; untick to send a bad checksum on purpose">fix checksums</label><input type="checkbox" data-fix checked>' : "") + "</div>" +
       '<div class="btns"><button data-hold-action="release" title="Let it go on, with the edits">Release</button>' +
       '<button data-hold-action="drop" title="Throw it away">Drop</button>' +
       '<button data-hold-action="duplicate" title="Send it twice">Duplicate</button>' +

@@ -320,15 +320,18 @@ export class LadderView {
     }
     const cls = ["pkt", e.dir, st.retrans.has(e.id) ? "retrans" : "", held ? "held" : "", lost ? "lost" : ""].join(" ").trim();
     const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
+    // a held packet by its flags; a held frame or send by what it is
+    const f = (held && held.fields) || {};
+    const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + (f.fin === false ? " …" : "") + " " + (e.payload_len || 0) + " B" : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "");
     const lab = held
-      ? { main: "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "") + (held.past ? "  was held at " + (held.point || "a hook") : "  held at " + (held.point || "a hook") + ": see the Hold queue"), frames: "" }
+      ? { main: unit + (held.past ? "  was held at " + (held.point || "a hook") : "  held at " + (held.point || "a hook") + ": see the Hold queue"), frames: "" }
       : this.label(e);
     const http = lab.frames.includes("HTTP") ? (this.isClientStream(e) ? "request" : "response") : "";
     let g = "";
     const tip =
       "#" + e.id + (twinId ? " → #" + twinId : "") + "  " + e.node + " " + (e.dir === "out" ? "sent" : "received") + "\n" +
       (e.summary || "") + "\n" +
-      "flags: " + (flagWords(e.flags) || "none") +
+      (held && !/^link/.test(held.point || "") ? "" : "flags: " + (flagWords(e.flags) || "none")) +
       (st.retrans.has(e.id) ? "\nretransmission: this sequence range was sent before" : "") +
       (held ? "\nheld at " + (held.point || "a hook") + ": waiting for release, drop or edit" : "") +
       (lost ? "\nnot seen arriving at " + to + " (in flight, or lost)" : "");
