@@ -59,7 +59,8 @@ var tcpStates = []string{"LISTEN", "SYN-SENT", "SYN-RCVD", "ESTABLISHED", "FIN-W
 //	                    FIN-WAIT1, FIN-WAIT2, CLOSE-WAIT, CLOSING, LAST-ACK,
 //	                    TIME-WAIT or CLOSED, as the events spell them
 //	retransmit          a packet a stack sends again (its data or SYN/FIN
-//	                    lies below what it sent before on that connection)
+//	                    lies below what its TCP sent before on that
+//	                    connection, whether or not that copy left)
 //
 // A condition whose VALUE lies outside the values KEY takes (rcv_wnd ==
 // -1) is refused.
@@ -280,7 +281,11 @@ func (r *retransmits) note(e *trace.Event) {
 	end := seq + n
 	if segment {
 		if prev, ok := r.tcpSent[key]; ok && end <= prev {
-			r.resent[key] = append(r.resent[key], [2]float64{seq, end})
+			rs := r.resent[key]
+			if len(rs) >= 64 { // copies a rule dropped leave ranges no packet takes
+				rs = rs[1:]
+			}
+			r.resent[key] = append(rs, [2]float64{seq, end})
 			return
 		}
 		r.tcpSent[key] = end
