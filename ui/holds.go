@@ -54,7 +54,7 @@ type held struct {
 	// compressed: a frame with RSV1 (permessage-deflate), whose payload
 	// is deflate data
 	compressed bool
-	decided chan decision
+	decided    chan decision
 }
 
 // decision is what the page decided for a held unit, its edits applied.
@@ -518,7 +518,7 @@ func (s *Server) holdFrame(nd *node, f *ws.HookFrame) ws.FrameVerdict {
 	}
 	u := &held{data: append([]byte(nil), f.Payload...), opcode: f.Header.Opcode, fin: f.Header.Fin, resize: true,
 		compressed: f.Header.Rsv&ws.Rsv1 != 0,
-		summary: fmt.Sprintf("%s %s %s fin=%v len=%d", f.Conn, f.Dir, f.Header.Opcode, f.Header.Fin, len(f.Payload))}
+		summary:    fmt.Sprintf("%s %s %s fin=%v len=%d", f.Conn, f.Dir, f.Header.Opcode, f.Header.Fin, len(f.Payload))}
 	if !s.take(nd, point, func(a *armed) bool { return a.frame == nil || a.frame.Match(f) }, u) {
 		return ws.FrameVerdict{}
 	}
