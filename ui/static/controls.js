@@ -128,7 +128,29 @@ export class Controls {
     for (const n of c && last ? c.nodes : []) {
       const sid = c.states.get(n);
       const s = sid && st.get(sid);
-      if (!s) continue;
+      if (!s) {
+        // No TCP state traced yet: the stack's state events come with
+        // the segments it receives. A SYN or SYN-ACK it sent waits on
+        // the handshake's timer: 1 s, doubled for each time sent again.
+        // (TCP's own steps when traced: a copy a rule dropped counts)
+        const out = c.ids.map((id) => st.get(id)).filter((e) => e.node === n && e.dir === "out" && /S/.test(e.flags || ""));
+        const segs = out.filter(isSegment);
+        const syns = segs.length ? segs : out.filter(isPacket);
+        if (!syns.length || app.state.ended) continue;
+        const sent = syns[syns.length - 1];
+        const rto = 1e9 * 2 ** (syns.length - 1);
+        const left = Math.max(0, rto - (last.t - sent.t));
+        const row = this.timerRow(n);
+        const text = row.querySelector("span");
+        const fire = row.querySelector("button");
+        text.className = "";
+        text.title = "The handshake's retransmission timer (RFC 6298: 1 s at first, doubled each time)";
+        text.textContent = (sent.flags.includes(".") ? "SYN-ACK" : "SYN") + (syns.length > 1 ? " sent " + syns.length + " times" : " sent") + ": again in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
+        fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
+        fire.hidden = app.readonly;
+        rows.push(row);
+        continue;
+      }
       // the last data segment this stack sent arms the timer (TCP's own
       // step when it is traced: a copy a rule dropped was sent all the same)
       let sent = null;
