@@ -16,7 +16,7 @@ const SchemaVersion = 1
 type Header struct {
 	V       int    `json:"v" doc:"schema version (SchemaVersion)"`
 	ID      uint64 `json:"id" doc:"unique per Tracer, increasing"`
-	T       int64  `json:"t" doc:"nanoseconds since the Tracer was created"`
+	T       int64  `json:"t" doc:"nanoseconds since the Tracer was created, on the stacks' clock when it can pause (a run stepped through the view: time paused at a step does not count)"`
 	Node    string `json:"node" doc:"the stack or program that emitted it"`
 	Layer   Layer  `json:"layer" schema:"enum=link,ip,tcp,socket,ws,app"`
 	Dir     Dir    `json:"dir" schema:"enum=in,out,"`
