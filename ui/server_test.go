@@ -35,17 +35,7 @@ func startServer(t testing.TB, s *Server) (base string) {
 // into out (if not nil); it returns the status.
 func api(t testing.TB, s *Server, method, u, body string, out any) int {
 	t.Helper()
-	req, err := http.NewRequest(method, u, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Glassnet-Token", s.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := request(t, s, method, u, body)
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("%s %s: %v in %q", method, u, err, b)
@@ -402,7 +392,7 @@ func TestAPIErrors(t *testing.T) {
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			t.Parallel()
-			resp, body := request(t, s, tc.method, base+tc.path)
+			resp, body := request(t, s, tc.method, base+tc.path, "")
 			var e struct{ Error string }
 			if err := json.Unmarshal(body, &e); err != nil || resp.Header.Get("Content-Type") != "application/json" {
 				t.Fatalf("%d %s %q: want a JSON error (%v)", resp.StatusCode, resp.Header.Get("Content-Type"), body, err)
@@ -418,7 +408,7 @@ func TestAPIErrors(t *testing.T) {
 	t.Run("outside /api/", func(t *testing.T) {
 		t.Parallel()
 		for _, path := range []string{"/nosuch", "/static/nosuch.js"} {
-			resp, body := request(t, s, "GET", base+path)
+			resp, body := request(t, s, "GET", base+path, "")
 			if resp.StatusCode != 404 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 				t.Errorf("GET %s: %d %s %q, want net/http's 404 page", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			}
@@ -428,9 +418,9 @@ func TestAPIErrors(t *testing.T) {
 
 // request makes a request with the token header and returns the answer
 // and its body.
-func request(t testing.TB, s *Server, method, u string) (*http.Response, []byte) {
+func request(t testing.TB, s *Server, method, u, body string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,17 +58,23 @@ func FuzzReadFrame(f *testing.F) {
 				t.Fatalf("payload %d bytes, header says %d", len(fr.Payload), fr.Header.Length)
 			}
 		}
-		c := newConn(&fakeConn{r: bytes.NewReader(data)}, nil, false, "", newConfig(1<<16, time.Second, nil, ""))
-		for {
-			typ, p, err := c.ReadMessage(context.Background())
-			if err != nil {
-				break
-			}
-			if typ == MessageText && !utf8.Valid(p) {
-				t.Fatalf("delivered invalid UTF-8 %q", p)
-			}
-		}
+		readAllValid(t, newConn(&fakeConn{r: bytes.NewReader(data)}, nil, false, "", newConfig(1<<16, time.Second, nil, "")))
 	})
+}
+
+// readAllValid reads c's messages until an error, failing t on a text
+// message that is not UTF-8.
+func readAllValid(t *testing.T, c *Conn) {
+	t.Helper()
+	for {
+		typ, p, err := c.ReadMessage(context.Background())
+		if err != nil {
+			return
+		}
+		if typ == MessageText && !utf8.Valid(p) {
+			t.Fatalf("delivered invalid UTF-8 %q", p)
+		}
+	}
 }
 
 // FuzzHandshakeRequest feeds arbitrary bytes to the server's request
@@ -194,14 +200,6 @@ func FuzzHandshakeResponse(f *testing.F) {
 		if p := c.Subprotocol(); p != "" && p != "chat" && p != "superchat" {
 			t.Fatalf("connected with subprotocol %q, not offered", p)
 		}
-		for {
-			typ, p, err := c.ReadMessage(context.Background())
-			if err != nil {
-				break
-			}
-			if typ == MessageText && !utf8.Valid(p) {
-				t.Fatalf("delivered invalid UTF-8 %q", p)
-			}
-		}
+		readAllValid(t, c)
 	})
 }

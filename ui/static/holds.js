@@ -61,33 +61,28 @@ export class HoldsView {
     });
   }
 
-  async arm() {
-    const msg = document.getElementById("hn-msg");
+  arm() {
     const body = {
       point: document.getElementById("hn-point").value,
       node: document.getElementById("hn-node").value,
       filter: document.getElementById("hn-filter").value.trim(),
       count: 1,
     };
-    try {
-      await api.post("/api/hold", body);
-      msg.className = "ok";
-      msg.textContent = "armed";
-      msg.dataset.result = "ok";
-      this.app.refreshHolds();
-    } catch (err) {
-      msg.className = "err";
-      msg.textContent = err.message;
-      msg.dataset.result = "error";
-    }
+    return this.request(() => api.post("/api/hold", body), "armed");
   }
 
-  async disarm(id) {
+  disarm(id) {
+    return this.request(() => api.del("/api/hold/" + encodeURIComponent(id)), "cancelled");
+  }
+
+  // request makes an arm or disarm call and says how it went beside the
+  // Hold next button.
+  async request(call, done) {
     const msg = document.getElementById("hn-msg");
     try {
-      await api.del("/api/hold/" + encodeURIComponent(id));
+      await call();
       msg.className = "ok";
-      msg.textContent = "cancelled";
+      msg.textContent = done;
       msg.dataset.result = "ok";
       this.app.refreshHolds();
     } catch (err) {
