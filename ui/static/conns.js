@@ -1,7 +1,7 @@
 // Connections: an ss-like table. Live, the server's socket table; from a
 // recorded trace, the last TCP state each stack reported.
 
-import { connKey } from "./model.js";
+import { connKey, isPacket } from "./model.js";
 import { esc, fmtDur } from "./fields.js";
 
 export class ConnsView {
@@ -61,12 +61,19 @@ export class ConnsView {
         const sid = c.states.get(n);
         const s = sid ? st.get(sid) : null;
         const [a, b] = c.key.split(" ⇄ ");
-        // local is the endpoint the node's socket events name first
+        // local is the endpoint the node's socket events name first, or
+        // (a capture has none) the one its first packet left from or
+        // came to
         let local = a, peer = b;
         for (const id of c.ids) {
           const e = st.get(id);
           if (e.node === n && (e.layer === "socket" || e.layer === "ws") && e.conn && e.conn.includes("->")) {
             [local, peer] = e.conn.split("->");
+            break;
+          }
+          if (e.node === n && isPacket(e) && e.src !== undefined) {
+            const src = (e.src.includes(":") ? "[" + e.src + "]" : e.src) + ":" + e.sport, dst = (e.dst.includes(":") ? "[" + e.dst + "]" : e.dst) + ":" + e.dport;
+            [local, peer] = e.dir === "out" ? [src, dst] : [dst, src];
             break;
           }
         }

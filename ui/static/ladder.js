@@ -423,6 +423,11 @@ export class LadderView {
       label = "close " + e.code + (e.dir === "out" ? " sent" : " received");
       cls += " close";
       kind = "close";
+    } else if (e.event === "verdict" && e.action === "drop") {
+      // a frame a rule or a hold dropped
+      label = "✗ dropped" + (e.rule ? " by " + e.rule : "");
+      cls += " close dropframe";
+      kind = "verdict";
     } else if (e.event === "verdict") {
       label = "✎ " + (e.action || "verdict") + (e.rule ? " (" + e.rule + ")" : "");
       cls += " close";
