@@ -149,6 +149,20 @@ func (d *demo) finish() {
 }
 
 // end lets the demo run to the end of its conversation.
+// holdFirst arms a hold request (the JSON of POST /api/hold), runs until
+// it holds a unit, and returns that unit.
+func (d *demo) holdFirst(req, what string) ui.Hold {
+	d.t.Helper()
+	if code := d.call("POST", "/api/hold", req, nil); code != 200 {
+		d.t.Fatalf("arm %s: %d", req, code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor(what, func(st ui.State) bool { return st.Held == 1 })
+	var hs ui.Holds
+	d.call("GET", "/api/holds", "", &hs)
+	return hs.Holds[0]
+}
+
 func (d *demo) end() {
 	d.t.Helper()
 	d.call("POST", "/api/breakpoints", `{"breakpoints":[]}`, nil)
@@ -311,14 +325,7 @@ func TestHoldZeroWindow(t *testing.T) {
 func TestHoldFrameEdit(t *testing.T) {
 	d := startDemo(t, false, app.Rules{})
 	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
-	if code := d.call("POST", "/api/hold", `{"point":"ws-out","node":"client","filter":"text"}`, nil); code != 200 {
-		t.Fatalf("arm: %d", code)
-	}
-	d.call("POST", "/api/play", "", nil)
-	d.waitFor("the held frame", func(st ui.State) bool { return st.Held == 1 })
-	var hs ui.Holds
-	d.call("GET", "/api/holds", "", &hs)
-	h := hs.Holds[0]
+	h := d.holdFirst(`{"point":"ws-out","node":"client","filter":"text"}`, "the held frame")
 	if h.Fields["opcode"] != "text" || h.Fields["payload_hex"] != fmt.Sprintf("%x", "hello, glassnet") {
 		t.Fatalf("held %+v", h)
 	}
@@ -656,15 +663,9 @@ func TestRetransmitAfterDroppedHold(t *testing.T) {
 	d := startDemo(t, false, app.Rules{})
 	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
 	d.call("POST", "/api/breakpoints", `{"breakpoints":["retransmit"]}`, nil)
-	if code := d.call("POST", "/api/hold", `{"point":"link-egress","node":"client","filter":"tcp and psh"}`, nil); code != 200 {
-		t.Fatalf("arm: %d", code)
-	}
-	d.call("POST", "/api/play", "", nil)
-	d.waitFor("the held segment", func(st ui.State) bool { return st.Held == 1 })
-	var hs ui.Holds
-	d.call("GET", "/api/holds", "", &hs)
-	held := d.event(hs.Holds[0].Event)
-	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", hs.Holds[0].ID), `{"action":"drop"}`, nil); code != 200 {
+	h := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the held segment")
+	held := d.event(h.Event)
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"drop"}`, nil); code != 200 {
 		t.Fatalf("drop: %d", code)
 	}
 	st := d.waitFor("the segment sent again", func(st ui.State) bool { return st.Hit == "retransmit" && st.Current != 0 })

@@ -85,9 +85,9 @@ func (s *Server) WriteJSONL(w io.Writer) error {
 // is the moment of the export).
 func (s *Server) WritePCAPNG(w io.Writer) error {
 	p := trace.NewPCAPNG(w)
-	var last time.Duration
-	s.each(func(e *trace.Event) error { last = max(last, e.T); return nil })
-	p.Start = time.Now().Add(-last)
+	_, last, _ := s.hist.bounds()
+	e, _ := s.hist.get(last) // the latest event; its T is the largest
+	p.Start = time.Now().Add(-e.T)
 	s.each(func(e *trace.Event) error { p.Emit(e); return nil })
 	return p.Close()
 }
