@@ -449,6 +449,9 @@ func TestUI(t *testing.T) {
 	}
 	p.wait("the SYN in the ladder", `document.querySelector('#ladder g[data-kind="packet"][data-flags="S"]')`)
 	p.shot("ui-handshake")
+	// The client entered SYN-SENT by sending its SYN: the state change
+	// names the SYN and the call that sent it.
+	p.wait("the client's SYN-SENT and its cause", `(() => { const col = document.querySelector('#diff .diffcol[data-node="client"]'); const st = col && col.querySelector('tr[data-field="state"]'); const c = col && col.querySelector('[data-cause]'); return st && st.dataset.new === "SYN-SENT" && /SYN sent by the application's connect\(\)/.test(c.textContent) && "shown"; })()`)
 	// The page was open before the connection: once both ends are in, the
 	// layer and seq/time views show the stack that accepted, as they do
 	// on a page opened later.

@@ -88,8 +88,11 @@
 // With Options.Tracer set, every packet in and out becomes a trace.LayerLink
 // "packet" event with a tcpdump-style summary (TCP sequence numbers relative
 // to the ISN of each direction, as tcpdump prints them), and every segment
-// a TCP connection receives produces a trace.LayerTCP "state" event with
-// the endpoint's state, sequence variables, windows, cwnd and srtt. With
+// a TCP connection receives produces a trace.LayerTCP "state" event (dir
+// in) with the endpoint's state, sequence variables, windows, cwnd and
+// srtt; so does each state a connection enters by sending (dir out):
+// SYN-SENT and SYN-RCVD with its first SYN or SYN-ACK, FIN-WAIT1 and
+// LAST-ACK with its FIN. With
 // Options.PCAP set, every packet is also written to a pcap capture
 // (LINKTYPE_RAW, or LINKTYPE_ETHERNET on an Ethernet device) that tcpdump,
 // tshark and Wireshark read.

@@ -3,24 +3,22 @@ package netstack
 import (
 	"net/netip"
 	"strconv"
-	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"github.com/glassnet/glassnet/trace"
 )
 
-// probe turns gVisor's TCP probe, called after every segment a connected
-// endpoint receives, into LayerTCP "state" events.
+// probe turns gVisor's TCP probe into LayerTCP "state" events. gVisor calls
+// it after every segment a connected endpoint receives and (change 25 in
+// third_party/gvisor/PATCHES.md) when the endpoint enters a state by
+// sending: its first SYN or SYN-ACK (SYN-SENT, SYN-RCVD), and its FIN
+// (FIN-WAIT1, LAST-ACK).
 type probe struct {
 	tracer *trace.Tracer
 	node   string
 	flows  *flowTable
-	nicID  tcpip.NICID
-	stack  atomic.Pointer[stack.Stack] // set once the stack exists
 }
 
 // fire runs with the endpoint locked, on a TCP processor goroutine or on
@@ -32,7 +30,7 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 	if !ok1 || !ok2 {
 		return
 	}
-	state := p.state(st)
+	state := stateName(st.State)
 	snd, rcv := st.Sender, st.Receiver
 	// RcvAcc is the right edge of the window last advertised.
 	rcvWnd := uint32(0)
@@ -44,7 +42,6 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 		SndUna:     uint32(snd.SndUna),
 		SndNxt:     uint32(snd.SndNxt),
 		RcvNxt:     uint32(rcv.RcvNxt),
-		SndWnd:     int(snd.SndWnd),
 		RcvWnd:     rcvWnd,
 		Cwnd:       snd.SndCwnd,
 		Ssthresh:   snd.Ssthresh,
@@ -53,6 +50,13 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 		Outstand:   snd.Outstanding,
 		RcvBufUsed: st.RcvBufState.RcvBufUsed,
 		SndBufUsed: st.SndBufState.SndBufUsed,
+	}
+	// In SYN-SENT the peer's window is not known yet (the handshake's
+	// copy says 0).
+	wnd := "?"
+	if ts.State != "SYN-SENT" {
+		ts.SndWnd = trace.Some(int(snd.SndWnd))
+		wnd = u32(uint32(snd.SndWnd))
 	}
 	// Show sequence numbers relative to the ISNs the link saw, as the
 	// packet events do, when the handshake was traced.
@@ -65,49 +69,31 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 		rnxt -= isn
 		ts.RelRcvNxt = trace.Some(rnxt)
 	}
+	dir := trace.In
+	if st.Sent {
+		dir = trace.Out
+	}
 	p.tracer.EmitDeferred(trace.Event{
 		Node:  p.node,
 		Layer: trace.LayerTCP,
-		Dir:   trace.In,
+		Dir:   dir,
 		Name:  "state",
-		// The segment that caused this came from remote to local, so the
-		// connection is named as on that packet's link event.
+		// Named remote to local, as the link event of a segment that
+		// came in (also when the stack's own send caused the report, so
+		// that every report of a connection has one name).
 		Conn:    remote.String() + "->" + local.String(),
-		Summary: state + " snd_una " + u32(una) + " snd_nxt " + u32(nxt) + " rcv_nxt " + u32(rnxt) + " snd_wnd " + u32(uint32(snd.SndWnd)) + " rcv_wnd " + u32(rcvWnd) + " cwnd " + u32(uint32(snd.SndCwnd)) + " srtt " + snd.RTTState.SRTT.String(),
+		Summary: state + " snd_una " + u32(una) + " snd_nxt " + u32(nxt) + " rcv_nxt " + u32(rnxt) + " snd_wnd " + wnd + " rcv_wnd " + u32(rcvWnd) + " cwnd " + u32(uint32(snd.SndCwnd)) + " srtt " + snd.RTTState.SRTT.String(),
 		Fields:  ts.Fields(),
 	})
 }
 
-// state finds the endpoint's current state name; the probe's copy does
-// not carry it.
-func (p *probe) state(st *tcp.TCPEndpointState) string {
-	s := p.stack.Load()
-	if s == nil {
-		return "UNKNOWN"
-	}
-	netProto := header.IPv4ProtocolNumber
-	if st.ID.LocalAddress.Len() == header.IPv6AddressSize {
-		netProto = header.IPv6ProtocolNumber
-	}
-	ep := s.FindTransportEndpoint(netProto, tcp.ProtocolNumber, stack.TransportEndpointID{
-		LocalPort:     st.ID.LocalPort,
-		LocalAddress:  st.ID.LocalAddress,
-		RemotePort:    st.ID.RemotePort,
-		RemoteAddress: st.ID.RemoteAddress,
-	}, p.nicID)
-	te, ok := ep.(*tcp.Endpoint)
-	if !ok {
-		// The segment arrived as the endpoint left the demuxer: the
-		// connection is gone.
+// stateName names the state in the probe's copy; an endpoint in gVisor's
+// error state (reset, or timed out) is CLOSED, as Linux's TCP_CLOSE.
+func stateName(s tcp.EndpointState) string {
+	if s == tcp.StateError {
 		return "CLOSED"
 	}
-	es := te.EndpointState()
-	if es == tcp.StateListen && st.ID.RemotePort != 0 {
-		// The same: with the connection gone, the demuxer matched the
-		// listener on its port (the last ACK of LAST-ACK, say).
-		return "CLOSED"
-	}
-	return TCPStateName(es)
+	return TCPStateName(s)
 }
 
 // TCPStateName is tcp.EndpointState.String ("ESTABLISHED", "TIME-WAIT",

@@ -254,7 +254,7 @@ func (st *Stack) build(opts Options) error {
 	)
 	if opts.Tracer.Enabled() {
 		flows = newFlowTable()
-		pr = &probe{tracer: opts.Tracer, node: opts.Node, flows: flows, nicID: nicID}
+		pr = &probe{tracer: opts.Tracer, node: opts.Node, flows: flows}
 	}
 	if opts.PCAP != nil {
 		linkType := uint32(pcapLinkTypeRaw)
@@ -285,9 +285,6 @@ func (st *Stack) build(opts Options) error {
 		SecureRNG:          opts.SecureRNG,
 	})
 	st.s = s
-	if pr != nil {
-		pr.stack.Store(s)
-	}
 	fail := func(err error) error {
 		s.Close()
 		s.Wait()

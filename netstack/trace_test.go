@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,22 +105,40 @@ func TestTraceHandshake(t *testing.T) {
 		t.Error("no data segment starting at relative seq 1")
 	}
 
-	// TCP state events after received segments, on both sides.
-	states := map[string]bool{}
+	// TCP state events on both sides: each handshake state once, reported
+	// with the SYN or SYN-ACK that entered it (dir out), then the states
+	// received segments leave (dir in).
+	seen := map[string][]string{}
 	for _, e := range rec.all() {
 		if e.Layer != trace.LayerTCP || e.Name != "state" {
 			continue
 		}
 		s, _ := field(e, "state")
-		states[e.Node+":"+s.(string)] = true
-		for _, k := range []string{"snd_una", "snd_nxt", "rcv_nxt", "snd_wnd", "rcv_wnd", "cwnd", "srtt"} {
+		st := s.(string)
+		if l := seen[e.Node]; len(l) == 0 || !strings.HasPrefix(l[len(l)-1], st+" ") {
+			seen[e.Node] = append(l, st+" "+string(e.Dir))
+		}
+		keys := []string{"snd_una", "snd_nxt", "rcv_nxt", "snd_wnd", "rcv_wnd", "cwnd", "srtt", "rel_snd_una", "rel_snd_nxt"}
+		if st == "SYN-SENT" {
+			// the peer's window is not known before its SYN-ACK
+			if _, ok := field(e, "snd_wnd"); ok {
+				t.Errorf("SYN-SENT reports a peer's window: %+v", e)
+			}
+			keys = slices.DeleteFunc(keys, func(k string) bool { return k == "snd_wnd" })
+		}
+		for _, k := range keys {
 			if _, ok := field(e, k); !ok {
 				t.Fatalf("state event lacks %s: %+v", k, e)
 			}
 		}
 	}
-	if !states["client:ESTABLISHED"] || !states["server:ESTABLISHED"] {
-		t.Errorf("no ESTABLISHED state events on both sides: %v", states)
+	for node, want := range map[string][]string{
+		"client": {"SYN-SENT out", "ESTABLISHED in"},
+		"server": {"SYN-RCVD out", "ESTABLISHED in"},
+	} {
+		if got := seen[node]; len(got) < 2 || !slices.Equal(got[:2], want) {
+			t.Errorf("%s's first TCP states: %q, want %q", node, got, want)
+		}
 	}
 }
 
@@ -235,5 +254,31 @@ func TestTraceStateAfterClose(t *testing.T) {
 	})
 	if last != "CLOSED" {
 		t.Errorf("the server's last state event for the connection says %q, want CLOSED", last)
+	}
+	// The states each end entered, in order: those a close enters by
+	// sending its FIN are reported with it (dir out).
+	for node, want := range map[string][]string{
+		// FIN-WAIT2 only when the server's ACK of the FIN came apart
+		// from its own FIN
+		"client": {"SYN-SENT out", "ESTABLISHED in", "FIN-WAIT1 out", "TIME-WAIT in"},
+		"server": {"SYN-RCVD out", "ESTABLISHED in", "CLOSE-WAIT in", "LAST-ACK out", "CLOSED in"},
+	} {
+		var got []string
+		for _, e := range rec.all() {
+			if e.Node != node || e.Layer != trace.LayerTCP || e.Name != "state" || !strings.Contains(e.Conn, fmt.Sprintf(":%d", port)) {
+				continue
+			}
+			s, _ := field(e, "state")
+			if s == "FIN-WAIT2" {
+				continue
+			}
+			// the report that entered a state, with its direction
+			if st := s.(string); len(got) == 0 || !strings.HasPrefix(got[len(got)-1], st+" ") {
+				got = append(got, st+" "+string(e.Dir))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s entered %q, want %q", node, got, want)
+		}
 	}
 }

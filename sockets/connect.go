@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -61,7 +62,7 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 	}
 	if s.tr.Enabled() {
 		s.refreshConn(so)
-		s.emit(so, "", trace.Out, "connect", "SYN sent to "+addr.String()+", handshake in progress",
+		s.emit(so, s.connTo(so, addr), trace.Out, "connect", "SYN sent to "+addr.String()+", handshake in progress",
 			(&trace.SocketConnect{FD: so.fd, Peer: addr.String()}).Fields()...)
 	}
 	if so.nonblock.Load() {
@@ -88,6 +89,16 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 	}
 }
 
+// connTo names the connection a connect is making: the endpoint has no
+// peer address until it is connected, so the peer is the one asked for.
+func (s *Sockets) connTo(so *socket, addr netip.AddrPort) string {
+	c := s.connString(so)
+	if c == "" || strings.Contains(c, "->") {
+		return c
+	}
+	return c + "->" + addr.String()
+}
+
 // connected reports the outcome of a stream connect.
 func (s *Sockets) connected(so *socket, addr netip.AddrPort, terr tcpip.Error) error {
 	err := errno(terr)
@@ -96,7 +107,7 @@ func (s *Sockets) connected(so *socket, addr netip.AddrPort, terr tcpip.Error) e
 		if err == nil {
 			s.emit(so, "", trace.Out, "connect", "connected", (&trace.SocketConnect{FD: so.fd, Peer: addr.String()}).Fields()...)
 		} else {
-			s.emit(so, "", trace.Out, "connect", "connect to "+addr.String()+" failed: "+err.Error(),
+			s.emit(so, s.connTo(so, addr), trace.Out, "connect", "connect to "+addr.String()+" failed: "+err.Error(),
 				(&trace.SocketConnect{FD: so.fd, Peer: addr.String(), Err: err.Error()}).Fields()...)
 		}
 	}

@@ -107,6 +107,13 @@ func TestTraceReceivePath(t *testing.T) {
 	if len(sends) != 2 || field(sends[1], "offset") != uint64(5) || sends[1].Dir != trace.Out {
 		t.Errorf("send events = %+v", sends)
 	}
+	// Every connect event names the connection, the one in progress too
+	// (the endpoint has no peer address before it is connected).
+	for _, e := range rec.find("connect", c) {
+		if want := cl.String() + "->"; !strings.HasPrefix(e.Conn, want) || strings.HasSuffix(e.Conn, "->") {
+			t.Errorf("connect event %q names %q, want %s and the peer", e.Summary, e.Conn, want)
+		}
+	}
 	for _, name := range []string{"accept", "connect", "close"} {
 		found := false
 		for _, e := range rec.events {

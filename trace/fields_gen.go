@@ -182,7 +182,9 @@ func (v *TCPState) Fields() []Field {
 	f = append(f, Field{Key: "snd_una", Value: v.SndUna})
 	f = append(f, Field{Key: "snd_nxt", Value: v.SndNxt})
 	f = append(f, Field{Key: "rcv_nxt", Value: v.RcvNxt})
-	f = append(f, Field{Key: "snd_wnd", Value: v.SndWnd})
+	if v.SndWnd.Set {
+		f = append(f, Field{Key: "snd_wnd", Value: v.SndWnd.V})
+	}
 	f = append(f, Field{Key: "rcv_wnd", Value: v.RcvWnd})
 	f = append(f, Field{Key: "cwnd", Value: v.Cwnd})
 	f = append(f, Field{Key: "ssthresh", Value: v.Ssthresh})

@@ -132,7 +132,7 @@ type TCPState struct {
 	SndUna     uint32        `json:"snd_una"`
 	SndNxt     uint32        `json:"snd_nxt"`
 	RcvNxt     uint32        `json:"rcv_nxt"`
-	SndWnd     int           `json:"snd_wnd" doc:"the peer's window, scaled"`
+	SndWnd     Opt[int]      `json:"snd_wnd,omitzero" doc:"the peer's window, scaled; absent in SYN-SENT, before the peer has sent one"`
 	RcvWnd     uint32        `json:"rcv_wnd" doc:"the window last advertised"`
 	Cwnd       int           `json:"cwnd" doc:"segments"`
 	Ssthresh   int           `json:"ssthresh"`

@@ -760,11 +760,15 @@ func TestEventTimesExcludePauses(t *testing.T) {
 
 // TestStateBreakpointOnEntering: "state ESTABLISHED" stops where a stack
 // enters ESTABLISHED, once for each end of the demo's connection, not at
-// every TCP state event that reports it again.
+// every TCP state event that reports it again; states a stack enters by
+// sending (SYN-SENT, FIN-WAIT1, LAST-ACK) stop too.
 func TestStateBreakpointOnEntering(t *testing.T) {
 	d := startDemo(t, false, app.Rules{})
 	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
-	d.call("POST", "/api/breakpoints", `{"breakpoints":["state ESTABLISHED"]}`, nil)
+	// ESTABLISHED is entered on a segment received; SYN-SENT, FIN-WAIT1
+	// and LAST-ACK by sending (the SYN, the FINs): the server closes
+	// first
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["state ESTABLISHED","state SYN-SENT","state FIN-WAIT1","state LAST-ACK"]}`, nil)
 	var hits []string
 	last := uint64(0)
 	for {
@@ -776,12 +780,12 @@ func TestStateBreakpointOnEntering(t *testing.T) {
 		last = st.Current
 		e := d.event(st.Current)
 		hits = append(hits, fmt.Sprint(e["node"], " ", e["state"]))
-		if len(hits) > 10 {
+		if len(hits) > 20 {
 			break
 		}
 	}
 	slices.Sort(hits)
-	if want := []string{"client ESTABLISHED", "server ESTABLISHED"}; !slices.Equal(hits, want) {
+	if want := []string{"client ESTABLISHED", "client LAST-ACK", "client SYN-SENT", "server ESTABLISHED", "server FIN-WAIT1"}; !slices.Equal(hits, want) {
 		t.Errorf("stopped at %v, want %v", hits, want)
 	}
 	d.finish()

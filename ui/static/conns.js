@@ -33,7 +33,7 @@ export class ConnsView {
         const sid = c && c.states.get(node);
         return sid && sid > (app.connsAt || 0) ? st.get(sid) : null;
       };
-      return app.conns.map((c) => {
+      const table = app.conns.map((c) => {
         const key = c.peer ? connKey(c.local + "->" + c.peer) : c.local;
         const s = c.peer ? traced(key, c.node) : null;
         return s ? this.fromState(key, c.node, c.local, c.peer, s) : {
@@ -53,11 +53,26 @@ export class ConnsView {
         wnd: c.snd_wnd !== undefined ? c.snd_wnd + "/" + c.rcv_wnd : "",
         };
       });
+      // A connection the trace shows after the table was begun and the
+      // table lacks (a stepped stack holds the locks a new table needs):
+      // its row from the trace, marked as such.
+      const have = new Set(table.map((r) => r.node + "|" + r.key));
+      const later = this.traceRows((c, n) => c.last > (app.connsAt || 0) && !have.has(n + "|" + c.key));
+      for (const r of later) r.traced = true;
+      return table.concat(later);
     }
+    return this.traceRows(() => true);
+  }
+
+  // traceRows are rows made from the trace: for each TCP connection and
+  // stack that want(c, node) accepts, its last TCP state.
+  traceRows(want) {
+    const st = this.app.store;
     const out = [];
     for (const c of st.tcpConns()) {
       const nodes = c.nodes.size ? [...c.nodes] : [""];
       for (const n of nodes) {
+        if (!want(c, n)) continue;
         const sid = c.states.get(n);
         const s = sid ? st.get(sid) : null;
         const [a, b] = c.key.split(" ⇄ ");
@@ -109,7 +124,7 @@ export class ConnsView {
       cwnd: s ? s.cwnd : "",
       srtt: s ? fmtDur(s.srtt) : "",
       rto: s ? fmtDur(s.rto) : "",
-      wnd: s ? s.snd_wnd + "/" + s.rcv_wnd : "",
+      wnd: s ? (s.snd_wnd ?? "?") + "/" + s.rcv_wnd : "",
     };
   }
 
@@ -123,7 +138,9 @@ export class ConnsView {
       this.el.innerHTML = '<div class="empty">No TCP connection yet.</div>';
       return;
     }
+    const traced = rows.some((r) => r.traced);
     let h =
+      (traced ? '<div class="hint" data-conns-note>The socket table is from #' + esc(app.connsAt || 0) + " (a paused stack holds it); rows marked ◦ are from the trace since.</div>" : "") +
       "<table><thead><tr>" +
       '<th title="The stack that owns the socket, and the TCP state (RFC 9293)">stack<br>state</th>' +
       '<th title="local address -> peer address">local<br>→ peer</th>' +
@@ -134,9 +151,9 @@ export class ConnsView {
       "</tr></thead><tbody>";
     for (const r of rows) {
       h +=
-        '<tr data-conn="' + esc(r.key) + '" data-node="' + esc(r.node || "") + '" aria-selected="' + (r.key === app.focus) + '" title="' + esc("rto " + r.rto + ", send/receive window " + r.wnd + " bytes") + '">' +
+        '<tr data-conn="' + esc(r.key) + '" data-node="' + esc(r.node || "") + '"' + (r.traced ? ' data-source="trace"' : "") + ' aria-selected="' + (r.key === app.focus) + '" title="' + esc("rto " + r.rto + ", send/receive window " + r.wnd + " bytes") + '">' +
         // two lines a cell, so that the queues and cwnd fit beside them
-        '<td class="state"><span class="nd">' + esc(r.node || "") + "</span><br>" + esc(r.state || "") + "</td>" +
+        '<td class="state"><span class="nd">' + esc(r.node || "") + (r.traced ? " ◦" : "") + "</span><br>" + esc(r.state || "") + "</td>" +
         '<td class="addr">' + esc(r.local) + "<br>→ " + esc(r.peer) + "</td>" +
         '<td class="num">' + esc(r.recv_q ?? "") + "</td>" +
         '<td class="num">' + esc(r.send_q ?? "") + "</td>" +

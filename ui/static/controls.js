@@ -128,10 +128,11 @@ export class Controls {
     for (const n of c && last ? c.nodes : []) {
       const sid = c.states.get(n);
       const s = sid && st.get(sid);
-      if (!s) {
-        // No TCP state traced yet: the stack's state events come with
-        // the segments it receives. A SYN or SYN-ACK it sent waits on
-        // the handshake's timer: 1 s, doubled for each time sent again.
+      if (!s || s.state === "SYN-SENT" || s.state === "SYN-RCVD") {
+        // In the handshake (or before any TCP state was traced) a SYN or
+        // SYN-ACK the stack sent waits on the handshake's timer: 1 s,
+        // doubled for each time sent again; the handshake reports its
+        // state once, with the first.
         // (TCP's own steps when traced: a copy a rule dropped counts)
         const out = c.ids.map((id) => st.get(id)).filter((e) => e.node === n && e.dir === "out" && /S/.test(e.flags || ""));
         const segs = out.filter(isSegment);

@@ -77,7 +77,7 @@ export class DiffView {
         '<tr data-field="' + k.replace(/^rel_/, "") + '" data-new="' + esc(s1[k]) + '"' + (changed ? ' data-changed="true"' : "") +
         ' class="' + (changed ? "changed" : "") + (zero ? " zero" : "") + '" title="' + esc(FIELD_HELP[k] || "") + '">' +
         "<td>" + esc(SHORT[k] || k) + "</td>" +
-        "<td>" + (changed ? esc(fieldValue(k, was)) + " → " : "") + esc(fieldValue(k, s1[k])) + (zero ? " (zero window)" : "") + "</td></tr>";
+        "<td>" + (changed ? esc(was === undefined ? "unknown" : fieldValue(k, was)) + " → " : "") + esc(fieldValue(k, s1[k])) + (zero ? " (zero window)" : "") + "</td></tr>";
     }
     return h + "</tbody></table></div>";
   }
@@ -140,18 +140,33 @@ export class DiffView {
     const parts = [];
     let pkt = null;
     let writes = 0, reads = 0, resent = 0;
+    let sent = null, call = "";
+    const link = (e, t) => '<a href="#event=' + e.id + '" data-goto="' + e.id + '">' + esc(t) + "</a>";
     for (let i = this.upTo(evs.ids, from); i < evs.ids.length && evs.ids[i] <= s1.id; i++) {
       const e = evs.get(i);
       if (e.node !== node) continue;
       if (isPacket(e) && e.dir === "in") pkt = e;
+      if (isPacket(e) && e.dir === "out" && /[SF]/.test(e.flags || "")) sent = e;
+      if (e.layer === "socket" && (e.event === "connect" || e.event === "shutdown" || e.event === "close")) call = e.event;
       if (e.layer === "socket" && e.event === "send") writes += e.n;
       if (e.layer === "socket" && e.event === "recv") reads += e.n;
       if (isPacket(e) && e.dir === "out" && this.app.store.retrans.has(e.id)) resent++;
     }
+    if (s1.dir === "out") {
+      // a state entered by sending: the SYN, SYN-ACK or FIN, and the call
+      // that sent it (the call's own event comes once it returns)
+      for (let i = this.upTo(evs.ids, s1.id), n = 0; !call && i < evs.ids.length && n < 40; i++, n++) {
+        const e = evs.get(i);
+        if (e.node === node && e.layer === "socket" && (e.event === "connect" || e.event === "shutdown" || e.event === "close")) call = e.event;
+      }
+      const what = sent ? link(sent, flagWords(sent.flags) + " sent") : s1.state === "SYN-SENT" || s1.state === "SYN-RCVD" ? "SYN sent" : "FIN queued";
+      parts.push(what + (call ? " by the application's " + call + "()" : ""));
+      if (pkt && /S/.test(pkt.flags || "") && s1.state === "SYN-RCVD") parts.push(link(pkt, "SYN received"));
+      return "cause: " + parts.join("; ") + " · " + link(s1, "#" + s1.id);
+    }
     // the segment whose ACK or end this report took, when one did
     const why = s0 && this.explainer(node, evs, s0, s1);
     if (why) pkt = why;
-    const link = (e, t) => '<a href="#event=' + e.id + '" data-goto="' + e.id + '">' + esc(t) + "</a>";
     if (pkt) {
       let what = "segment received";
       const f = pkt.flags || "";

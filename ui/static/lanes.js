@@ -47,6 +47,7 @@ export class LanesView {
     };
     let inChain = 0; // last step of the packet coming in
     let outChain = 0; // last step going out (segment, ip output)
+    let lastSeg = 0; // the last segment TCP sent
     let wake = 0;
     const woken = new Map(); // fd -> woken id
     const recvs = []; // {id, stream, a, b}
@@ -61,7 +62,9 @@ export class LanesView {
         link(inChain, e.id);
         inChain = e.id;
       } else if (L === "tcp" && E === "state") {
-        link(inChain, e.id);
+        // a state entered by sending (SYN-SENT, FIN-WAIT1, ...) follows
+        // the segment that entered it; the rest a segment received
+        link(e.dir === "out" ? lastSeg : inChain, e.id);
       } else if (L === "socket" && E === "wake" && e.dir === "in") {
         link(inChain, e.id);
         wake = e.id;
@@ -98,7 +101,7 @@ export class LanesView {
         if (e.fin) msgOut = 0;
         for (const p of st.packetsOf.get(e.id) || []) link(e.id, p, true);
       } else if (L === "tcp" && E === "segment") {
-        outChain = e.id;
+        outChain = lastSeg = e.id;
         if (e.payload_len > 0) segs.push({ id: e.id, s: streamOf(e), a: e.rel_seq - 1, b: e.rel_seq - 1 + e.payload_len });
       } else if (L === "ip" && e.dir === "out") {
         link(outChain, e.id);

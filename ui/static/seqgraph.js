@@ -123,7 +123,9 @@ export class SeqGraphView {
     // lines from the probe
     s += this.line(d.states, X, (e) => Y1(e.rel_snd_una || 0), "s-una", "snd_una: oldest unacknowledged byte");
     s += this.line(d.states, X, (e) => Y1(edge(e)), "s-cwnd", "snd_una + cwnd × MSS: what congestion control allows in flight");
-    s += this.line(d.states, X, (e) => Y1((e.rel_snd_una || 0) + e.snd_wnd), "s-rwnd", "snd_una + snd_wnd: the peer's advertised window edge");
+    // the peer's window is unknown before its SYN-ACK (SYN-SENT)
+    const wnd = d.states.filter((e) => e.snd_wnd !== undefined);
+    s += this.line(wnd, X, (e) => Y1((e.rel_snd_una || 0) + e.snd_wnd), "s-rwnd", "snd_una + snd_wnd: the peer's advertised window edge");
     // data and acks
     const step = Math.max(1, Math.ceil(d.sent.length / MAXPTS));
     for (let i = 0; i < d.sent.length; i += step) {
@@ -142,13 +144,13 @@ export class SeqGraphView {
     // --- panel 2: windows in bytes
     let wmax = 1;
     for (const e of d.states) {
-      wmax = Math.max(wmax, e.snd_wnd, e.rcv_wnd, e.cwnd * d.mss);
+      wmax = Math.max(wmax, e.snd_wnd ?? 0, e.rcv_wnd, e.cwnd * d.mss);
       if (e.ssthresh < 1e9) wmax = Math.max(wmax, e.ssthresh * d.mss);
     }
     wmax *= 1.08;
     const Y2 = (v) => top2 + h2 - (v / wmax) * h2;
     s += this.axis(top2, h2, W, wmax, (v) => fmtBytes(Math.round(v)), "windows");
-    s += this.line(d.states, X, (e) => Y2(e.snd_wnd), "s-rwnd", "snd_wnd: what the peer can take");
+    s += this.line(wnd, X, (e) => Y2(e.snd_wnd), "s-rwnd", "snd_wnd: what the peer can take");
     s += this.line(d.states, X, (e) => Y2(e.rcv_wnd), "s-srtt", "rcv_wnd: what this stack offers");
     s += this.line(d.states, X, (e) => Y2(e.cwnd * d.mss), "s-cwnd", "cwnd × MSS");
     s += this.line(d.states.filter((e) => e.ssthresh < 1e9), X, (e) => Y2(e.ssthresh * d.mss), "s-ssth", "ssthresh × MSS");

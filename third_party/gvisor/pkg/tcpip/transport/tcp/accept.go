@@ -300,6 +300,10 @@ func (l *listenContext) startHandshake(s *segment, opts header.TCPSynOptions, qu
 	// Initialize and start the handshake.
 	h = ep.newPassiveHandshake(isn, irs, opts, deferAccept)
 	h.listenEP = l.listenEP
+	// The SYN's window (never scaled), as handleSegment takes it from
+	// every later segment: the probe reports it with SYN-RCVD (glassnet
+	// patch 25).
+	h.sndWnd = s.window
 	h.start()
 	h.ep.mu.Unlock()
 	return h, nil

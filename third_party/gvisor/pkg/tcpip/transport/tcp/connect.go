@@ -628,6 +628,37 @@ func (h *handshake) start() {
 		df:        h.ep.pmtud == tcpip.PMTUDiscoveryWant || h.ep.pmtud == tcpip.PMTUDiscoveryDo || h.ep.pmtud == tcpip.PMTUDiscoveryProbe,
 		expOptVal: h.ep.getExperimentOptionValue(h.ep.route),
 	}, synOpts)
+	h.probeLocked()
+}
+
+// probeLocked reports the handshake's first SYN or SYN-ACK to the probe, so
+// that SYN-SENT and SYN-RCVD are seen: the endpoint has no sender or
+// receiver yet, and the copy is made from the handshake (glassnet patch 25).
+// +checklocks:h.ep.mu
+func (h *handshake) probeLocked() {
+	e := h.ep
+	fn := e.probe
+	if fn == nil {
+		return
+	}
+	var s TCPEndpointState
+	s.TCPEndpointStateInner = e.TCPEndpointStateInner
+	s.ID = TCPEndpointID(e.TransportEndpointInfo.ID)
+	s.SegTime = e.stack.Clock().NowMonotonic()
+	s.State = e.EndpointState()
+	s.Sent = true
+	s.Sender.SndUna = h.iss
+	s.Sender.SndNxt = h.iss + 1
+	s.Sender.SndWnd = h.sndWnd
+	s.Sender.SndCwnd = InitialCwnd
+	s.Sender.Ssthresh = InitialSsthresh
+	s.Sender.Outstanding = 1
+	if h.retransmitTimer != nil {
+		s.Sender.RTO = h.retransmitTimer.timeout
+	}
+	s.Receiver.RcvNxt = h.ackNum
+	s.Receiver.RcvAcc = h.ackNum.Add(h.rcvWnd)
+	fn(&s)
 }
 
 // retransmitHandler handles retransmissions of un-acked SYNs.

@@ -2780,6 +2780,14 @@ func (e *Endpoint) shutdownLocked(flags tcpip.ShutdownFlags) tcpip.Error {
 
 			// Drain the send queue.
 			e.sendData(s)
+			// The close moved the endpoint to a new state: report it
+			// (glassnet patch 25).
+			if fn := e.probe; fn != nil {
+				var state TCPEndpointState
+				e.completeStateLocked(&state)
+				state.Sent = true
+				fn(&state)
+			}
 
 			// Mark send side as closed.
 			e.snd.Closed = true
@@ -3424,6 +3432,7 @@ func (e *Endpoint) completeStateLocked(s *TCPEndpointState) {
 	s.TCPEndpointStateInner = e.TCPEndpointStateInner
 	s.ID = TCPEndpointID(e.TransportEndpointInfo.ID)
 	s.SegTime = e.stack.Clock().NowMonotonic()
+	s.State = e.EndpointState()
 	s.Receiver = e.rcv.TCPReceiverState
 	s.Sender = e.snd.TCPSenderState
 

@@ -462,6 +462,14 @@ type TCPEndpointState struct {
 	// SegTime denotes the absolute time when this segment was received.
 	SegTime tcpip.MonotonicTime
 
+	// State is the endpoint's state when the copy was taken (glassnet
+	// patch 25).
+	State EndpointState `state:"nosave"`
+
+	// Sent is true when the endpoint entered State by sending (its first
+	// SYN or SYN-ACK, or its FIN), not on receiving a segment.
+	Sent bool `state:"nosave"`
+
 	// RcvBufState contains information about the state of the endpoint's
 	// receive socket buffer.
 	RcvBufState TCPRcvBufState
