@@ -51,8 +51,8 @@ type held struct {
 	fin     bool
 	fd      int
 	resize  bool // the payload may change its length
-	// compressed: a frame with RSV1 (permessage-deflate), whose payload
-	// is deflate data
+	// compressed: a frame of a compressed message (permessage-deflate;
+	// RSV1 on its first frame), whose payload is deflate data
 	compressed bool
 	decided    chan decision
 }
@@ -517,7 +517,7 @@ func (s *Server) holdFrame(nd *node, f *ws.HookFrame) ws.FrameVerdict {
 		return ws.FrameVerdict{}
 	}
 	u := &held{data: append([]byte(nil), f.Payload...), opcode: f.Header.Opcode, fin: f.Header.Fin, resize: true,
-		compressed: f.Header.Rsv&ws.Rsv1 != 0,
+		compressed: f.Compressed,
 		summary:    fmt.Sprintf("%s %s %s fin=%v len=%d", f.Conn, f.Dir, f.Header.Opcode, f.Header.Fin, len(f.Payload))}
 	if !s.take(nd, point, func(a *armed) bool { return a.frame == nil || a.frame.Match(f) }, u) {
 		return ws.FrameVerdict{}
@@ -687,7 +687,7 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 func (u *held) apply(e Edit, fix bool, d *decision) error {
 	switch {
 	case u.compressed && e.PayloadHex != nil:
-		return errors.New("ui: this frame is compressed (RSV1, permessage-deflate): its payload is deflate data, and bytes edited into it would not inflate; change the opcode or FIN, drop or delay it, or run with compression off (serve --no-compress)")
+		return errors.New("ui: this frame is part of a compressed message (permessage-deflate, RSV1 on its first frame): its payload is deflate data, and bytes edited into it would not inflate; change the opcode or FIN, drop or delay it, or run with compression off (serve --no-compress)")
 	case e.Len != nil:
 		return errors.New("ui: len cannot be edited: it follows payload_hex")
 	case e.FD != nil:

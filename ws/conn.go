@@ -122,6 +122,7 @@ type Conn struct {
 	// encoded into pooled buffers (buffers.go): an idle connection holds
 	// none.
 	msgLock   chan struct{}
+	wdeflate  deflating // the message being written through a hook, under msgLock
 	writeLock chan struct{}
 	woff      int64
 	keys      *maskKeys // client only

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 // wireCounter counts the bytes written to a connection.
@@ -513,4 +515,67 @@ func FuzzDeflateRoundTrip(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestHookSeesCompressedFragments: a hook is told which frames carry a
+// compressed message, its continuations (which have no RSV1) included,
+// both ways, and that the next message, sent plain, is not.
+func TestHookSeesCompressedFragments(t *testing.T) {
+	t.Parallel()
+	url, _ := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true}}})
+	type seen struct {
+		dir        trace.Dir
+		op         Opcode
+		rsv1, comp bool
+	}
+	var mu sync.Mutex
+	var frames []seen
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{
+		Compression: CompressionOptions{Enabled: true},
+		FrameHook: FrameHookFunc(func(f *HookFrame) FrameVerdict {
+			mu.Lock()
+			frames = append(frames, seen{f.Dir, f.Header.Opcode, f.Header.Rsv&Rsv1 != 0, f.Compressed})
+			mu.Unlock()
+			return FrameVerdict{}
+		}),
+	}})
+	ctx := testContext(t)
+	// long enough to be compressed, in three frames; then two short parts
+	// under the threshold, sent as they are
+	if err := c.WriteFragmented(ctx, MessageText, text(1, 400), text(2, 400), text(3, 400)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteFragmented(ctx, MessageText, []byte("hi"), []byte("there")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, _, err := c.ReadMessage(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var out, in []seen
+	for _, f := range frames {
+		if f.op.IsControl() {
+			continue
+		}
+		if f.dir == trace.Out {
+			out = append(out, f)
+		} else {
+			in = append(in, f)
+		}
+	}
+	if len(out) != 5 {
+		t.Fatalf("%d data frames out, want 5: %+v", len(out), out)
+	}
+	for i, f := range out {
+		if want := i < 3; f.comp != want || f.rsv1 != (i == 0) {
+			t.Errorf("frame %d out (%v, rsv1 %v): compressed %v, want %v", i, f.op, f.rsv1, f.comp, want)
+		}
+	}
+	// the echo of the compressed message comes compressed, the other not
+	if len(in) < 2 || !in[0].comp || !in[0].rsv1 || in[len(in)-1].comp {
+		t.Errorf("data frames in: %+v, want the first compressed and the last not", in)
+	}
 }

@@ -28,6 +28,32 @@ type HookFrame struct {
 	// Node and Conn name the connection as its trace events do.
 	Node string
 	Conn string
+	// Compressed is set on every frame of a compressed message
+	// (permessage-deflate): RSV1 marks only the first, and the payloads
+	// of all of them are DEFLATE data, not the message's bytes.
+	Compressed bool
+}
+
+// deflating follows, frame by frame, whether the data message under way
+// is compressed: RSV1 on its first frame says so for its continuations.
+type deflating struct{ on bool }
+
+// frame reports whether a frame with header h carries part of a
+// compressed message.
+func (d *deflating) frame(h *Header) bool {
+	switch h.Opcode {
+	case OpText, OpBinary:
+		c := h.Rsv&Rsv1 != 0
+		d.on = c && !h.Fin
+		return c
+	case OpContinuation:
+		c := d.on
+		if h.Fin {
+			d.on = false
+		}
+		return c
+	}
+	return false
 }
 
 // FrameVerdict is a FrameHook's answer: a hook.Verdict and the frame-level
@@ -132,9 +158,9 @@ var hookFrames = sync.Pool{New: func() any { return new(HookFrame) }}
 // place (none for a drop) to frames; it also returns how long to wait
 // before they go. An Inject that does not parse is an ErrHookInject, and
 // then frames is returned as it came.
-func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, frames []Frame) ([]Frame, time.Duration, error) {
+func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, compressed bool, frames []Frame) ([]Frame, time.Duration, error) {
 	hf := hookFrames.Get().(*HookFrame)
-	*hf = HookFrame{Frame: f, Dir: dir, Client: c.client, Node: c.cfg.node, Conn: c.name}
+	*hf = HookFrame{Frame: f, Dir: dir, Client: c.client, Node: c.cfg.node, Conn: c.name, Compressed: compressed}
 	v := h.Decide(hf)
 	out := hf.Frame
 	*hf = HookFrame{}
@@ -256,7 +282,7 @@ func (c *Conn) writeHooked(ctx context.Context, h FrameHook, fh Header, p []byte
 	fh.Length = int64(len(p))
 	f := Frame{Header: fh, Payload: bytes.Clone(p)}
 	var one [1]Frame
-	frames, delay, err := c.applyHook(h, trace.Out, f, one[:0])
+	frames, delay, err := c.applyHook(h, trace.Out, f, c.wdeflate.frame(&fh), one[:0])
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,8 @@ type frameFilter struct {
 	pay  []byte
 	got  int
 
+	deflate deflating // whether the message under way is compressed
+
 	raw         int64 // payload bytes of an unhooked frame still to copy
 	passthrough bool  // the stream could not be parsed: copy the rest
 
@@ -103,6 +105,7 @@ func (r *frameFilter) next() error {
 			limit = maxHookedFrame
 		}
 		if h.Length > limit {
+			r.deflate.frame(&h) // not handed to the hook, but part of the message
 			r.out = append(r.out, b[:n]...)
 			r.src.Discard(n)
 			r.raw = h.Length
@@ -135,7 +138,7 @@ func (r *frameFilter) next() error {
 	// The payload buffer is reused for the next frame; every frame is
 	// encoded into out before that.
 	var one [1]Frame
-	frames, delay, err := r.c.applyHook(hs.h, trace.In, Frame{Header: r.h, Payload: r.pay}, one[:0])
+	frames, delay, err := r.c.applyHook(hs.h, trace.In, Frame{Header: r.h, Payload: r.pay}, r.deflate.frame(&r.h), one[:0])
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func TestApplyHookAppends(t *testing.T) {
 			c := new(Conn)
 			first := Frame{Header: Header{Fin: true, Opcode: OpBinary}}
 			f := Frame{Header: Header{Fin: true, Opcode: OpText, Length: 4}, Payload: []byte("abcd")}
-			got, _, err := c.applyHook(FrameHookFunc(func(*HookFrame) FrameVerdict { return tc.v }), trace.Out, f, []Frame{first})
+			got, _, err := c.applyHook(FrameHookFunc(func(*HookFrame) FrameVerdict { return tc.v }), trace.Out, f, false, []Frame{first})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,7 +23,7 @@ const EDIT_HELP = {
   fin: "FIN bit: last frame of the message",
   len: "Length in bytes: it follows the payload (not editable)",
   fd: "The socket the data is written to (not editable)",
-  compressed: "RSV1 (permessage-deflate): the payload is deflate data, not editable here",
+  compressed: "part of a compressed message (permessage-deflate, RSV1 on its first frame): the payload is deflate data, not editable here",
 };
 
 // Fields shown with a held unit that follow from it and are not edited.
