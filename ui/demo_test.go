@@ -148,7 +148,6 @@ func (d *demo) finish() {
 	}
 }
 
-// end lets the demo run to the end of its conversation.
 // holdFirst arms a hold request (the JSON of POST /api/hold), runs until
 // it holds a unit, and returns that unit.
 func (d *demo) holdFirst(req, what string) ui.Hold {
@@ -163,6 +162,7 @@ func (d *demo) holdFirst(req, what string) ui.Hold {
 	return hs.Holds[0]
 }
 
+// end lets the demo run to the end of its conversation.
 func (d *demo) end() {
 	d.t.Helper()
 	d.call("POST", "/api/breakpoints", `{"breakpoints":[]}`, nil)
@@ -345,6 +345,40 @@ func TestHoldFrameEdit(t *testing.T) {
 	}
 	if !said {
 		t.Error("the demo did not say that the echo came back changed")
+	}
+	d.finish()
+}
+
+// TestDroppedFrameNotAwaited: a message frame dropped on its way out
+// takes its echo with it; the demo says so and goes on to the end of its
+// conversation instead of waiting for the echo for ever.
+func TestDroppedFrameNotAwaited(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	h := d.holdFirst(`{"point":"ws-out","node":"client","filter":"text"}`, "the held frame")
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"drop"}`, nil); code != 200 {
+		t.Fatalf("drop: %d", code)
+	}
+	d.end()
+	st := d.state()
+	var page struct{ Events []map[string]any }
+	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Last), "", &page)
+	said, echoes := "", 0
+	for _, e := range page.Events {
+		s, _ := e["summary"].(string)
+		if e["node"] == "demo" && strings.Contains(s, "will not come") {
+			said = s
+		}
+		if e["node"] == "client" && e["layer"] == "ws" && e["event"] == "message" && e["dir"] == "in" {
+			echoes++
+		}
+	}
+	if !strings.Contains(said, "the client dropped a text frame it was sending (ui hold)") || !strings.Contains(said, "the echo of a text message") {
+		t.Errorf("the demo said %q, want that the client dropped the text frame and its echo will not come", said)
+	}
+	// the three other messages came back
+	if echoes != 3 {
+		t.Errorf("%d echoes came back, want 3", echoes)
 	}
 	d.finish()
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
@@ -210,9 +212,31 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	// A data frame a hold or a rule drops takes its message's echo with
+	// it: the conversation is told, and does not wait for it.
+	dropped := make(chan string, 64)
+	watchDrops := func(h ws.FrameHook, side string) ws.FrameHook {
+		if h == nil {
+			return nil
+		}
+		return ws.FrameHookFunc(func(f *ws.HookFrame) ws.FrameVerdict {
+			v := h.Decide(f)
+			if v.Action == hook.Drop && !f.Header.Opcode.IsControl() {
+				way := "sending"
+				if f.Dir == trace.In {
+					way = "receiving"
+				}
+				select {
+				case dropped <- fmt.Sprintf("the %s dropped a %v frame it was %s (%s)", side, f.Header.Opcode, way, cmp.Or(v.Rule, "a rule")):
+				default:
+				}
+			}
+			return v
+		})
+	}
 	h := &Handlers{Tracer: tr, Node: "server"}
 	if view != nil {
-		h.FrameHook = view.FrameHook("server")
+		h.FrameHook = watchDrops(view.FrameHook("server"), "server")
 	}
 	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan struct{})
@@ -229,11 +253,11 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	dopts := &ws.DialOptions{NetDial: csocks.DialContext, ConnOptions: ws.ConnOptions{Tracer: tr, Node: "client"}}
 	// The rules act on the client's side: its link and its frames.
 	if view != nil {
-		dopts.FrameHook = view.FrameHook("client")
+		dopts.FrameHook = watchDrops(view.FrameHook("client"), "client")
 	} else if frames, err := opts.Rules.frameHook(); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	} else if frames != nil {
-		dopts.FrameHook = frames
+		dopts.FrameHook = watchDrops(frames, "client")
 	}
 	if stepper == nil {
 		var cancel context.CancelFunc
@@ -276,6 +300,8 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		{"a 3000-byte message, larger than one segment", ws.MessageText, [][]byte{[]byte(large)}},
 	}
 	for _, m := range messages {
+		// reports of an earlier message's frames
+		drainDrops(dropped)
 		say("client sends %s; the server echoes it", m.what)
 		if len(m.parts) == 1 {
 			err = c.WriteMessage(ctx, m.typ, m.parts[0])
@@ -285,7 +311,11 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		if err != nil {
 			return stopped(fmt.Errorf("demo: send %s: %w", m.what, err))
 		}
-		typ, got, err := c.ReadMessage(ctx)
+		typ, got, drop, err := readEcho(ctx, c, dropped)
+		if drop != "" {
+			say("%s: the echo of %s will not come; the client goes on", drop, m.what)
+			continue
+		}
 		if err != nil {
 			return stopped(fmt.Errorf("demo: read the echo of %s: %w", m.what, err))
 		}
@@ -299,6 +329,8 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	}
 
 	say("client pings; the server's ws layer answers with a pong")
+	// Drops from here on are of the close, which the run reports.
+	drainDrops(dropped)
 	pingDone := make(chan error, 1)
 	go func() { pingDone <- c.Ping(ctx, []byte("are you there?")) }()
 	// Ping's pong is read by a reader; keep one running until the close.
@@ -308,6 +340,14 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		readDone <- err
 	}()
 	if err := <-pingDone; err != nil {
+		// The reader knows how the connection ended (a close frame's code).
+		select {
+		case rerr := <-readDone:
+			if rerr != nil {
+				err = fmt.Errorf("%w; the connection ended: %w", err, rerr)
+			}
+		case <-time.After(time.Second):
+		}
 		return stopped(fmt.Errorf("demo: ping: %w", err))
 	}
 
@@ -392,4 +432,46 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// readEcho reads the next message from c. When a data frame is dropped
+// (a report comes on dropped, perhaps already while the message was sent)
+// before the echo's first frame arrives, it gives up and returns the
+// report: the echo will not come.
+func readEcho(ctx context.Context, c *ws.Conn, dropped <-chan string) (ws.MessageType, []byte, string, error) {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var drop string
+	gave := make(chan struct{})
+	go func() {
+		defer close(gave)
+		select {
+		case drop = <-dropped:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	typ, p, err := c.ReadMessage(rctx)
+	cancel()
+	<-gave
+	if err != nil && drop != "" && errors.Is(err, context.Canceled) {
+		return 0, nil, drop, nil
+	}
+	if err == nil && drop != "" {
+		// The message came all the same (a dropped copy of a duplicate,
+		// say): the report was of something else.
+		drop = ""
+	}
+	return typ, p, drop, err
+}
+
+// drainDrops lets go of the drop reports waiting on dropped.
+func drainDrops(dropped <-chan string) {
+	for {
+		select {
+		case <-dropped:
+		default:
+			return
+		}
+	}
 }
