@@ -127,7 +127,8 @@ func (t *observer) verdict(layer trace.Layer, dir trace.Dir, hookName string, v 
 	if v.Reason != "" && v.Reason != summary {
 		summary += " " + v.Reason
 	}
-	fields := trace.Verdict{Hook: hookName, Action: v.Action.String(), Reason: v.Reason, Rule: v.Rule, Len: size}
+	fields := trace.Verdict{Hook: hookName, Action: v.Action.String(), Reason: v.Reason, Rule: v.Rule, Len: size,
+		Flags: info.pkt.Flags, RelSeq: info.pkt.RelSeq, PayloadLen: info.pkt.PayloadLen}
 	switch {
 	case v.Delay > 0:
 		summary += " " + v.Delay.String()

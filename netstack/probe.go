@@ -78,10 +78,8 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 		Layer: trace.LayerTCP,
 		Dir:   dir,
 		Name:  "state",
-		// Named remote to local, as the link event of a segment that
-		// came in (also when the stack's own send caused the report, so
-		// that every report of a connection has one name).
-		Conn:    remote.String() + "->" + local.String(),
+		// Named local to peer, as ss and the socket events name it.
+		Conn:    local.String() + "->" + remote.String(),
 		Summary: state + " snd_una " + u32(una) + " snd_nxt " + u32(nxt) + " rcv_nxt " + u32(rnxt) + " snd_wnd " + wnd + " rcv_wnd " + u32(rcvWnd) + " cwnd " + u32(uint32(snd.SndCwnd)) + " srtt " + snd.RTTState.SRTT.String(),
 		Fields:  ts.Fields(),
 	})

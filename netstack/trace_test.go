@@ -140,6 +140,24 @@ func TestTraceHandshake(t *testing.T) {
 			t.Errorf("%s's first TCP states: %q, want %q", node, got, want)
 		}
 	}
+	// ESTABLISHED is reported when the handshake completes (the SYN-ACK,
+	// the ACK of it), before any data: both sequence spaces at 1.
+	for _, node := range []string{"client", "server"} {
+		for _, e := range rec.all() {
+			if e.Node != node || e.Layer != trace.LayerTCP || e.Name != "state" {
+				continue
+			}
+			if s, _ := field(e, "state"); s != "ESTABLISHED" {
+				continue
+			}
+			una, _ := field(e, "rel_snd_nxt")
+			rnxt, _ := field(e, "rel_rcv_nxt")
+			if una != uint32(1) || rnxt != uint32(1) {
+				t.Errorf("%s's first ESTABLISHED report: snd_nxt %v rcv_nxt %v, want 1 and 1 (the handshake just done): %s", node, una, rnxt, e.Summary)
+			}
+			break
+		}
+	}
 }
 
 func TestDescribe(t *testing.T) {
@@ -240,7 +258,8 @@ func TestTraceStateAfterClose(t *testing.T) {
 		t.Fatalf("server read after the client's close: %v, want EOF", err)
 	}
 	server.Close()
-	suffix := fmt.Sprintf(":%d->10.0.0.2:80", port)
+	// the server's end first, as ss names it
+	suffix := fmt.Sprintf("10.0.0.2:80->10.0.0.1:%d", port)
 	var last string
 	waitFor(t, "the server's connection to close (its last state event)", func() bool {
 		tr.Flush()

@@ -97,7 +97,7 @@ func (v *LinkDrop) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *Verdict) Fields() []Field {
-	f := make([]Field, 0, 7)
+	f := make([]Field, 0, 10)
 	f = append(f, Field{Key: "hook", Value: v.Hook})
 	f = append(f, Field{Key: "action", Value: v.Action})
 	f = append(f, Field{Key: "reason", Value: v.Reason})
@@ -108,6 +108,15 @@ func (v *Verdict) Fields() []Field {
 	}
 	if v.Copies.Set {
 		f = append(f, Field{Key: "copies", Value: v.Copies.V})
+	}
+	if len(v.Flags) > 0 {
+		f = append(f, Field{Key: "flags", Value: v.Flags})
+	}
+	if v.RelSeq.Set {
+		f = append(f, Field{Key: "rel_seq", Value: v.RelSeq.V})
+	}
+	if v.PayloadLen.Set {
+		f = append(f, Field{Key: "payload_len", Value: v.PayloadLen.V})
 	}
 	return f
 }

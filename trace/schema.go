@@ -79,6 +79,11 @@ type Verdict struct {
 	Len    int      `json:"len"`
 	Delay  string   `json:"delay,omitempty" doc:"for delay, as Go writes a duration"`
 	Copies Opt[int] `json:"copies,omitzero" doc:"for duplicate"`
+	// The TCP segment's fields as the packet event gives them, so that a
+	// copy a rule dropped is known by its sequence range.
+	Flags      string      `json:"flags,omitempty" doc:"TCP flags, as on link packet events"`
+	RelSeq     Opt[uint32] `json:"rel_seq,omitzero" doc:"as on link packet events"`
+	PayloadLen Opt[int]    `json:"payload_len,omitzero" doc:"TCP or UDP payload bytes"`
 }
 
 // LinkHeld is a packet a hook took out of the path to wait: link "held".

@@ -84,6 +84,8 @@ func decodeError(err error) string {
 	if !errors.As(err, &te) {
 		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
 			return "ui: " + strings.TrimPrefix(s, "json: ")
+		} else if strings.HasPrefix(s, "ui: ") {
+			return s // a field's own UnmarshalJSON said what is wrong
 		}
 		return "ui: bad JSON: " + err.Error()
 	}

@@ -60,7 +60,8 @@ var tcpStates = []string{"LISTEN", "SYN-SENT", "SYN-RCVD", "ESTABLISHED", "FIN-W
 //	                    TIME-WAIT or CLOSED, as the events spell them
 //	retransmit          a packet a stack sends again (its data or SYN/FIN
 //	                    lies below what its TCP sent before on that
-//	                    connection, whether or not that copy left)
+//	                    connection, whether or not that copy left), or
+//	                    the verdict of a rule that dropped such a copy
 //
 // A condition whose VALUE lies outside the values KEY takes (rcv_wnd ==
 // -1) is refused.
@@ -69,6 +70,12 @@ var tcpStates = []string{"LISTEN", "SYN-SENT", "SYN-RCVD", "ESTABLISHED", "FIN-W
 func ParseBreakpoint(src string) (*Breakpoint, error) {
 	src = strings.TrimSpace(src)
 	f := strings.Fields(src)
+	if len(f) > 0 && len(f) < 3 {
+		// "rcv_wnd==0", "cwnd <4": a condition written without spaces
+		if k, op, v, ok := splitCondition(strings.Join(f, "")); ok && tcpStateKeys[k] > 0 {
+			f = []string{k, op, v}
+		}
+	}
 	switch {
 	case len(f) == 0:
 		return nil, errors.New("ui: an empty breakpoint")
@@ -90,6 +97,10 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 			return nil, errors.New("ui: state NAME, such as state TIME-WAIT")
 		}
 		name := strings.ToUpper(f[1])
+		// RFC 9293 and ss spell these FIN-WAIT-1, SYN-RECEIVED, ...
+		if alias, ok := tcpStateAliases[name]; ok {
+			name = alias
+		}
 		if !slices.Contains(tcpStates, name) {
 			return nil, fmt.Errorf("ui: state %q: the TCP states are %s", f[1], strings.Join(tcpStates, ", "))
 		}
@@ -114,6 +125,30 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 		p := hook.Packet{Data: e.Data, Dir: e.Dir}
 		return flt.Match(&p)
 	}}, nil
+}
+
+// tcpStateAliases are other spellings of tcpStates: RFC 9293's and ss's.
+var tcpStateAliases = map[string]string{
+	"FIN-WAIT-1": "FIN-WAIT1", "FIN-WAIT-2": "FIN-WAIT2", "SYN-RECEIVED": "SYN-RCVD", "SYN-RECV": "SYN-RCVD",
+	"FIN_WAIT1": "FIN-WAIT1", "FIN_WAIT2": "FIN-WAIT2", "SYN_SENT": "SYN-SENT", "SYN_RECV": "SYN-RCVD",
+	"CLOSE_WAIT": "CLOSE-WAIT", "LAST_ACK": "LAST-ACK", "TIME_WAIT": "TIME-WAIT", "CLOSE": "CLOSED",
+	"ESTAB": "ESTABLISHED",
+}
+
+// splitCondition cuts "KEY OP VALUE" written without spaces.
+func splitCondition(s string) (key, op, value string, ok bool) {
+	i := strings.IndexAny(s, "<>=!")
+	if i <= 0 {
+		return "", "", "", false
+	}
+	j := i + 1
+	if j < len(s) && s[j] == '=' {
+		j++
+	}
+	if j >= len(s) {
+		return "", "", "", false
+	}
+	return s[:i], s[i:j], s[j:], true
 }
 
 func parseCondition(src string, f []string) (*Breakpoint, error) {
@@ -256,10 +291,13 @@ func (r *retransmits) init() {
 	r.resent = make(map[string][][2]float64)
 }
 
-// note looks at an outgoing TCP segment or link packet; s.mu held.
+// note looks at an outgoing TCP segment or link packet, or a copy a
+// rule dropped on its way out (a link verdict: it was sent all the same);
+// s.mu held.
 func (r *retransmits) note(e *trace.Event) {
 	segment := e.Layer == trace.LayerTCP && e.Name == "segment"
-	if e.Dir != trace.Out || !segment && (e.Layer != trace.LayerLink || e.Name != "packet") {
+	dropped := e.Layer == trace.LayerLink && e.Name == "verdict" && e.Field("action") == "drop"
+	if e.Dir != trace.Out || !segment && !dropped && (e.Layer != trace.LayerLink || e.Name != "packet") {
 		return
 	}
 	seq, ok := number(e.Field("rel_seq"))

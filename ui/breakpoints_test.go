@@ -24,7 +24,13 @@ func TestParseBreakpoint(t *testing.T) {
 		{"retransmit now", `ui: retransmit takes no arguments, not "now"`},
 		{"retransmit on client", `ui: retransmit takes no arguments, not "on client"`},
 		{"state FOO", `ui: state "FOO": the TCP states are LISTEN, SYN-SENT, SYN-RCVD, ESTABLISHED, FIN-WAIT1, FIN-WAIT2, CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT, CLOSED`},
-		{"state FIN-WAIT-1", `ui: state "FIN-WAIT-1": the TCP states are`},
+		{"state FIN-WAIT-1", ""}, // RFC 9293's spelling
+		{"state syn_recv", ""},   // ss's
+		{"rcv_wnd==0", ""},
+		{"cwnd <4", ""},
+		{"srtt>=1ms", ""},
+		{"rcv_wnd==-1", "ui: rcv_wnd -1 is out of range (0 to 4294967295)"},
+		{"state FIN-WAIT-3", `ui: state "FIN-WAIT-3": the TCP states are`},
 		{"state", "ui: state NAME"},
 		{"rcv_wnd == -1", "ui: rcv_wnd -1 is out of range (0 to 4294967295)"},
 		{"snd_una > 4294967296", "ui: snd_una 4294967296 is out of range (0 to 4294967295)"},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -204,6 +205,9 @@ func (k unitKind) is(e *trace.Event) bool {
 var errEnded = errors.New("ui: the run has ended")
 
 func (s *Server) play(w http.ResponseWriter, r *http.Request) {
+	if !readJSON(w, r, &struct{}{}) { // none, or {}
+		return
+	}
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -222,6 +226,9 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pause(w http.ResponseWriter, r *http.Request) {
+	if !readJSON(w, r, &struct{}{}) { // none, or {}
+		return
+	}
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
@@ -360,7 +367,7 @@ func (s *Server) hasEnded() bool {
 
 func (s *Server) advance(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		MS int64 `json:"ms"`
+		MS float64 `json:"ms"` // checked below, so that the error names the real range
 	}
 	if !readJSON(w, r, &req) {
 		return
@@ -370,7 +377,7 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request) {
 	case c == nil:
 		writeError(w, http.StatusConflict, "ui: the stacks do not run on a clock the view owns")
 		return
-	case req.MS <= 0 || req.MS > 3600_000:
+	case req.MS < 1 || req.MS > 3600_000 || req.MS != math.Trunc(req.MS):
 		writeError(w, http.StatusBadRequest, "ui: ms is a number of milliseconds from 1 to 3600000")
 		return
 	case s.hasEnded():

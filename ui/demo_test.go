@@ -383,6 +383,34 @@ func TestDroppedFrameNotAwaited(t *testing.T) {
 	d.finish()
 }
 
+// TestDroppedSendKeepsView: a send the page drops (the client's HTTP
+// upgrade request) makes the dial fail once the server gives up waiting
+// for the request; the run ends, and the view stays open on it instead of
+// going away with the process.
+func TestDroppedSendKeepsView(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	h := d.holdFirst(`{"point":"socket-send","node":"client"}`, "the held send")
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"drop"}`, nil); code != 200 {
+		t.Fatalf("drop: %d", code)
+	}
+	// the server's header timeout is 10 s
+	st := d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+	var page struct{ Events []map[string]any }
+	if code := d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Last), "", &page); code != 200 {
+		t.Fatalf("events after the end: %d", code)
+	}
+	said := false
+	for _, e := range page.Events {
+		if s, _ := e["summary"].(string); e["node"] == "demo" && strings.Contains(s, "the conversation stopped: demo: dial") {
+			said = true
+		}
+	}
+	if !said {
+		t.Error("the demo did not say that the dial failed")
+	}
+}
+
 // TestReleaseOnDisconnect: what is held when the last page goes away is
 // released, and the run goes on to its end.
 func TestReleaseOnDisconnect(t *testing.T) {
@@ -687,6 +715,32 @@ func TestRetransmitBreakpoint(t *testing.T) {
 		t.Fatalf("packet %v at rel_seq %v: TCP sent that range %d times before it, want 2 (the first and this one)", st.Current, ev["rel_seq"], segs)
 	}
 	d.finish()
+}
+
+// TestRetransmitBreakpointDroppedCopy: a rule that drops every large
+// segment drops the copies TCP sends again too; the retransmit breakpoint
+// stops at the verdict that dropped one, since no packet of it leaves.
+func TestRetransmitBreakpointDroppedCopy(t *testing.T) {
+	d := startDemo(t, false, app.Rules{Egress: []string{"tcp and len > 1000 : drop"}})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["retransmit"]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	st := d.waitFor("a dropped retransmission", func(st ui.State) bool { return st.Hit == "retransmit" && st.Current != 0 })
+	ev := d.event(st.Current)
+	if ev["layer"] != "link" || ev["event"] != "verdict" || ev["action"] != "drop" || ev["dir"] != "out" || ev["rel_seq"] == nil {
+		t.Fatalf("stopped at %v, want the verdict that dropped a copy sent again", ev)
+	}
+	var page struct{ Events []map[string]any }
+	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Current-1), "", &page)
+	before := 0
+	for _, e := range page.Events {
+		if e["event"] == "verdict" && e["node"] == ev["node"] && e["conn"] == ev["conn"] && e["rel_seq"] == ev["rel_seq"] {
+			before++
+		}
+	}
+	if before == 0 {
+		t.Errorf("no copy of rel_seq %v was dropped before #%d", ev["rel_seq"], st.Current)
+	}
 }
 
 // TestRetransmitAfterDroppedHold: a data segment held at the link and

@@ -108,7 +108,7 @@ func TestEditRefused(t *testing.T) {
 	}{
 		{"a packet's len", PointLinkEgress, false, Edit{Len: &n}, "ui: len cannot be edited: it follows payload_hex"},
 		{"a send's fd", PointSocketSend, false, Edit{FD: &n}, "ui: fd cannot be edited"},
-		{"a frame's opcode", PointWSOut, false, Edit{Opcode: str("99")}, `ui: opcode "99": an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15`},
+		{"a frame's opcode", PointWSOut, false, Edit{Opcode: opcode("99")}, `ui: opcode "99": an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15`},
 		{"a frame's seq", PointWSIn, false, Edit{Seq: u32(1)}, "ui: flags, seq, ack and window are a packet's"},
 		{"a compressed frame's payload", PointWSIn, true, Edit{PayloadHex: str("48454c4c4f")}, "ui: this frame is part of a compressed message (permessage-deflate, RSV1 on its first frame)"},
 	} {
@@ -194,3 +194,5 @@ func FuzzLoad(f *testing.F) {
 		s.cancel()
 	})
 }
+
+func opcode(s string) *Opcode { o := Opcode(s); return &o }

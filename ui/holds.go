@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -149,6 +150,10 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	if s.hasEnded() {
+		writeError(w, http.StatusConflict, errEnded.Error()+": nothing more will pass to hold")
+		return
+	}
 	a, err := s.Arm(req)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -157,14 +162,17 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a)
 }
 
+// maxHoldCount bounds the units one hold request takes.
+const maxHoldCount = 10000
+
 // Arm asks to hold the next req.Count units (1 if 0) that match req.Filter
 // at req.Point on req.Node, as POST /api/hold does.
 func (s *Server) Arm(req HoldRequest) (*armed, error) {
 	if req.Count == 0 {
 		req.Count = 1
 	}
-	if req.Count < 0 {
-		return nil, errors.New("ui: count is how many units to hold, 1 or more")
+	if req.Count < 0 || req.Count > maxHoldCount {
+		return nil, fmt.Errorf("ui: count is how many units to hold, 1 to %d", maxHoldCount)
 	}
 	s.nmu.Lock()
 	nd := s.nodeLocked(req.Node)
@@ -192,6 +200,12 @@ func (s *Server) Arm(req HoldRequest) (*armed, error) {
 		}
 		e, err := ws.ParseFrameFilter(src)
 		if err != nil {
+			var se *hook.SyntaxError
+			if a.Filter != "" && !ws.IsFrameRule(a.Filter) && errors.As(err, &se) {
+				// the error quotes "ws " + the filter: say it of what was
+				// written, columns counted there
+				return nil, fmt.Errorf("ui: frame filter %q: at column %d: %s", a.Filter, max(se.Col-3, 1), se.Msg)
+			}
 			return nil, err
 		}
 		a.frame = e
@@ -550,12 +564,31 @@ type Edit struct {
 	Ack        *uint32 `json:"ack,omitempty"`
 	Window     *uint16 `json:"window,omitempty"`
 	PayloadHex *string `json:"payload_hex,omitempty"`
-	Opcode     *string `json:"opcode,omitempty"`
+	Opcode     *Opcode `json:"opcode,omitempty"`
 	Fin        *bool   `json:"fin,omitempty"`
 	// Len (a packet's) and FD (a send's) are shown with a held unit but
 	// follow from it: an edit that sets them is refused, saying why.
 	Len *int `json:"len,omitempty"`
 	FD  *int `json:"fd,omitempty"`
+}
+
+// Opcode is a frame opcode in an Edit: its name ("text") or its number, in
+// a JSON string ("1", "0x1") or as a JSON number (1).
+type Opcode string
+
+// UnmarshalJSON takes a string or a whole number.
+func (o *Opcode) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*o = Opcode(s)
+		return nil
+	}
+	var n uint8
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("ui: edit.opcode %s: an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15", b)
+	}
+	*o = Opcode(strconv.Itoa(int(n)))
+	return nil
 }
 
 // Decision is the body of POST /api/holds/ID.
@@ -715,7 +748,7 @@ func (u *held) apply(e Edit, fix bool, d *decision) error {
 			return errors.New("ui: flags, seq, ack and window are a packet's: a frame has opcode, fin and payload_hex")
 		}
 		if e.Opcode != nil {
-			op, err := ws.ParseOpcode(*e.Opcode)
+			op, err := ws.ParseOpcode(string(*e.Opcode))
 			if err != nil {
 				return fmt.Errorf("ui: opcode %q: an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15", *e.Opcode)
 			}

@@ -201,6 +201,10 @@ func (s *Server) addRule(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	if s.hasEnded() {
+		writeError(w, http.StatusConflict, errEnded.Error()+": nothing more will pass a rule")
+		return
+	}
 	id, err := s.AddRule(req.Node, req.Point, req.Rule)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())

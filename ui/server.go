@@ -261,7 +261,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/breakpoints", s.getBreakpoints)
 	mux.HandleFunc("POST /api/breakpoints", s.live(s.setBreakpoints))
 	mux.HandleFunc("POST /api/clock/advance", s.live(s.advance))
-	mux.HandleFunc("GET /api/conns", s.live(s.getConns))
+	mux.HandleFunc("GET /api/conns", s.getConns)
 	mux.HandleFunc("GET /api/holds", s.getHolds)
 	mux.HandleFunc("POST /api/hold", s.live(s.arm))
 	mux.HandleFunc("DELETE /api/hold/{id}", s.live(s.disarm))

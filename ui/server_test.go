@@ -465,6 +465,53 @@ func TestControlAfterEnd(t *testing.T) {
 	}
 }
 
+// TestArmAfterEnd: after the end nothing more passes, so a hold request
+// or a rule is refused as the controls are.
+func TestArmAfterEnd(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	base := startServer(t, s)
+	s.End()
+	for _, tc := range []struct{ path, body string }{
+		{"/api/hold", `{"point":"link-egress","node":"client"}`},
+		{"/api/rules", `{"node":"client","point":"egress","rule":"loss 10%"}`},
+	} {
+		var e struct{ Error string }
+		if code := api(t, s, "POST", base+tc.path, tc.body, &e); code != http.StatusConflict || !strings.HasPrefix(e.Error, "ui: the run has ended: nothing more will pass") {
+			t.Errorf("POST %s after the end: %d %q, want 409 saying the run has ended", tc.path, code, e.Error)
+		}
+	}
+}
+
+// TestControlBodies: play and pause take no body or {}, and refuse
+// anything else as step does; the clock's step names its real range.
+func TestControlBodies(t *testing.T) {
+	t.Parallel()
+	clock := netstack.NewPausableClock(netstack.PausableClockOptions{})
+	t.Cleanup(clock.Stop)
+	s, _ := New(Options{Live: true, Run: true, Clock: clock})
+	base := startServer(t, s)
+	for _, tc := range []struct {
+		path, body string
+		code       int
+		msg        string
+	}{
+		{"/api/play", "", 200, ""},
+		{"/api/play", "{}", 200, ""},
+		{"/api/play", `{"x":1}`, 400, `unknown field "x"`},
+		{"/api/pause", "garbage", 400, "ui: bad JSON"},
+		{"/api/clock/advance", `{"ms":1e30}`, 400, "from 1 to 3600000"},
+		{"/api/clock/advance", `{"ms":1.5}`, 400, "from 1 to 3600000"},
+		{"/api/hold", `{"point":"link-egress","node":"client","count":1000000000000}`, 400, "1 to 10000"},
+	} {
+		var e struct{ Error string }
+		code := api(t, s, "POST", base+tc.path, tc.body, &e)
+		if code != tc.code || !strings.Contains(e.Error, tc.msg) {
+			t.Errorf("POST %s %s: %d %q, want %d with %q", tc.path, tc.body, code, e.Error, tc.code, tc.msg)
+		}
+	}
+}
+
 // TestDecideBadNumbers: a hold decision with a number its field cannot
 // hold, or a value of the wrong kind, is a 400 that says which field and
 // what it takes.
@@ -480,7 +527,8 @@ func TestDecideBadNumbers(t *testing.T) {
 		{`{"action":"release","edit":{"seq":1e3}}`, "ui: edit.seq 1e3: write the number in digits"},
 		{`{"action":"release","edit":{"seq":"7"}}`, "ui: edit.seq is a whole number, not a string"},
 		{`{"action":"release","edit":{"flags":18}}`, "ui: edit.flags is a string, not a number"},
-		{`{"action":"release","edit":{"opcode":1}}`, "ui: edit.opcode is a string, not a number"},
+		{`{"action":"release","edit":{"opcode":300}}`, "ui: edit.opcode 300: an opcode is continuation, text, binary, close, ping, pong or a number from 0 to 15"},
+		{`{"action":"release","edit":{"opcode":true}}`, "ui: edit.opcode true: an opcode is"},
 		{`{"action":"release","edit":{"fin":1}}`, "ui: edit.fin is true or false, not a number"},
 		{`{"action":"delay","delay_ms":"soon"}`, "ui: delay_ms is a whole number, not a string"},
 		{`{"action":"release","edit":[]}`, "ui: edit is an object, not an array"},
@@ -515,5 +563,17 @@ func TestExportPCAPNGNeedsBytes(t *testing.T) {
 		if want := map[bool]int{false: 409, true: 200}[withBytes]; code != want || (!withBytes && !strings.Contains(out.Error, "no packet bytes")) {
 			t.Errorf("packets with bytes %v: %d %q, want %d", withBytes, code, out.Error, want)
 		}
+	}
+}
+
+// TestConnsOfRecordedTrace: the connections table is a read, so a recorded
+// trace answers it (with no rows: no stack runs), not 409 as a control.
+func TestConnsOfRecordedTrace(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{})
+	base := startServer(t, s)
+	var out struct{ Conns []any }
+	if code := api(t, s, "GET", base+"/api/conns", "", &out); code != 200 || out.Conns == nil || len(out.Conns) != 0 {
+		t.Errorf("GET /api/conns of a recorded trace: %d %+v, want 200 and no rows", code, out)
 	}
 }

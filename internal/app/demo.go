@@ -267,17 +267,9 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		// A person may take a while over the close handshake.
 		dopts.CloseTimeout = 24 * time.Hour
 	}
-	url := "ws://" + demoServerAddr.Addr().String() + "/echo"
-	say("client %v dials %s: TCP handshake, then the HTTP upgrade", demoClientAddr.Addr(), url)
-	c, _, err := ws.Dial(ctx, url, dopts)
-	if err != nil {
-		return fmt.Errorf("demo: dial: %w", err)
-	}
-	defer c.CloseNow()
-
-	// With the view open, a conversation that goes wrong (a frame edited,
-	// held or dropped on the way) is shown, not ended: the view stays
-	// open on what happened until interrupted.
+	// With the view open, a conversation that goes wrong (a packet, send
+	// or frame edited, held or dropped on the way) is shown, not ended:
+	// the view stays open on what happened until interrupted.
 	stopped := func(err error) error {
 		if view == nil {
 			return err
@@ -287,6 +279,13 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		<-ctx.Done()
 		return nil
 	}
+	url := "ws://" + demoServerAddr.Addr().String() + "/echo"
+	say("client %v dials %s: TCP handshake, then the HTTP upgrade", demoClientAddr.Addr(), url)
+	c, _, err := ws.Dial(ctx, url, dopts)
+	if err != nil {
+		return stopped(fmt.Errorf("demo: dial: %w", err))
+	}
+	defer c.CloseNow()
 
 	large := strings.Repeat("glassnet ", 400)[:3000]
 	messages := []struct {

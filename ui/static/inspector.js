@@ -74,7 +74,10 @@ export class InspectorView {
     const k = e.layer + " " + e.event;
     const t = {
       "link packet": e.dir === "out" ? "A packet the stack wrote to its device." : "A packet the stack read from its device.",
-      "tcp state": "The TCP endpoint's variables right after it processed a received segment (the TCP probe).",
+      "tcp state":
+        e.dir === "out"
+          ? "The TCP endpoint's variables as it entered " + (e.state || "a state") + " by sending (its SYN, SYN-ACK or FIN), from the TCP probe."
+          : "The TCP endpoint's variables right after it processed a received segment (the TCP probe).",
       "tcp segment": "A segment TCP handed to IP.",
       "socket wake": "TCP notified the socket's wait queue: a sleeping caller can go on.",
       "socket woken": "A caller that slept in the socket API was woken up.",

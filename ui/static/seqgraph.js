@@ -5,7 +5,7 @@
 // inferred): snd_una, the peer's window edge and the congestion window
 // edge. Below, the windows in bytes and the timers.
 
-import { isPacket, isState, seqLen } from "./model.js";
+import { isDrop, isPacket, isState, seqLen } from "./model.js";
 import { esc, fmtBytes, fmtDur, ms } from "./fields.js";
 import { tag, text, title } from "./svg.js";
 
@@ -27,6 +27,7 @@ export class SeqGraphView {
     this.legend.innerHTML =
       '<span><i style="border-color:var(--out);border-top-width:3px"></i>data sent</span>' +
       '<span><i style="border-color:var(--rel);border-top-width:3px"></i>sent again</span>' +
+      '<span><i style="border-color:var(--drop);border-top-width:3px;border-top-style:dashed"></i>dropped by a rule</span>' +
       '<span><i style="border-color:var(--in);border-style:dotted;border-top-width:4px"></i>ACK received</span>' +
       '<span><i style="border-color:var(--fg)"></i>snd_una</span><span><i style="border-color:var(--out);border-top-style:dashed"></i>cwnd</span>' +
       '<span><i style="border-color:var(--in)"></i>peer window / snd_wnd</span><span><i style="border-color:var(--frame)"></i>rcv_wnd / srtt</span>' +
@@ -69,6 +70,12 @@ export class SeqGraphView {
           if (m) d.mss = +m[1];
         }
       } else if (isState(e)) d.states.push(e);
+      else if (isDrop(e) && e.dir === "out" && e.layer === "link") {
+        // a copy a rule dropped on its way out was sent all the same:
+        // drawn, in the drop colour
+        const info = e.rel_seq !== undefined ? e : st.dropInfo.get(e.id);
+        if (info && info.rel_seq !== undefined && seqLen(info) > 0) d.sent.push({ id: e.id, t: e.t, rel_seq: info.rel_seq, flags: info.flags, payload_len: info.payload_len, summary: e.summary, dropped: true });
+      }
     }
     if (ts.in && ts.out) d.mss -= 12;
     this.d = d;
@@ -133,7 +140,7 @@ export class SeqGraphView {
       const x = X(e);
       const re = app.store.retrans.has(e.id);
       const hl = app.hl(e.id);
-      s += tag("line", { class: "s-data" + (re ? " retrans" : ""), x1: x, y1: Y1(e.rel_seq), x2: x, y2: Math.min(Y1(e.rel_seq + seqLen(e)), Y1(e.rel_seq) - 3), "data-event-id": e.id, "data-hl": hl, style: hl ? "stroke:var(--sel);stroke-width:5" : "" }, title("#" + e.id + " sent " + (re ? "again " : "") + e.rel_seq + ":" + (e.rel_seq + seqLen(e)) + "\n" + e.summary));
+      s += tag("line", { class: "s-data" + (re ? " retrans" : "") + (e.dropped ? " dropped" : ""), x1: x, y1: Y1(e.rel_seq), x2: x, y2: Math.min(Y1(e.rel_seq + seqLen(e)), Y1(e.rel_seq) - 3), "data-event-id": e.id, "data-hl": hl, style: hl ? "stroke:var(--sel);stroke-width:5" : "" }, title("#" + e.id + " sent " + (re ? "again " : "") + e.rel_seq + ":" + (e.rel_seq + seqLen(e)) + (e.dropped ? ", dropped by a rule on the way out" : "") + "\n" + e.summary));
     }
     const astep = Math.max(1, Math.ceil(d.acks.length / MAXPTS));
     for (let i = 0; i < d.acks.length; i += astep) {

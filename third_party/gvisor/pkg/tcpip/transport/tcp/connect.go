@@ -769,6 +769,11 @@ func (h *handshake) transitionToStateEstablishedLocked(s *segment) {
 
 	// Tell waiters that the endpoint is connected and writable.
 	h.ep.waiterQueue.Notify(waiter.WritableEvents)
+
+	// The segment that completed the handshake (the SYN-ACK, or the ACK
+	// of ours) went to the handshake, not to handleSegmentLocked: report
+	// ESTABLISHED now (glassnet patch 25).
+	h.ep.probeSegmentLocked()
 }
 
 type backoffTimer struct {
