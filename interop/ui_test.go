@@ -718,6 +718,10 @@ func TestUI(t *testing.T) {
 	if out := p.eval(`["left", "center", "right"].filter((id) => document.getElementById(id).getBoundingClientRect().right > innerWidth + 1).join(" ")`); out != "" {
 		t.Errorf("at 1024 px the columns %s reach past the window", out)
 	}
+	// and the ladder's two lanes with their labels fit its column
+	if out := p.eval(`(() => { const l = document.getElementById("ladder"); return l.scrollWidth > l.clientWidth + 1 ? l.scrollWidth + " > " + l.clientWidth : ""; })()`); out != "" {
+		t.Errorf("at 1024 px the ladder scrolls sideways: %s", out)
+	}
 	if order := p.eval(`(() => { const gs = [...document.querySelectorAll("#ladder svg > g")]; const lastArrow = gs.map((g) => g.dataset.kind).lastIndexOf("packet"); const firstLabel = gs.findIndex((g) => g.dataset.kind === "packet-label"); return firstLabel > lastArrow ? "" : "arrow " + lastArrow + ", label " + firstLabel; })()`); order != "" {
 		t.Errorf("a ladder label is drawn before an arrow that can cross it: %s", order)
 	}

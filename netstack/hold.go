@@ -83,6 +83,9 @@ func (st *Stack) Continue(dir trace.Dir, pkt []byte) error {
 		if g.Type != tun.GSONone {
 			m.segs, _ = g.Segments(b)
 		}
+		if h.acct.obs != nil {
+			h.acct.obs.continued(hook.LinkIngress, pkt)
+		}
 		h.up.receive(b, m)
 		st.c.continued.Add(1)
 		return nil

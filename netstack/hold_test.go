@@ -150,6 +150,13 @@ func TestHoldContinue(t *testing.T) {
 			if got := holdAt.Stats().Continued; got != 1 {
 				t.Errorf("Continued = %d, want 1", got)
 			}
+			// Going in, the packet sent on is traced as it went: the
+			// device's read was traced before the hold. (Going out, the
+			// device write traces it as a packet.)
+			tr.Flush()
+			if dir == trace.In && !tracedContinued(rec.all(), node, pkt) {
+				t.Errorf("no link \"continued\" step with the packet's bytes traced")
+			}
 		})
 	}
 }
@@ -159,6 +166,17 @@ func TestHoldContinue(t *testing.T) {
 func tracedHeld(events []trace.Event, node string, dir trace.Dir) bool {
 	for _, e := range events {
 		if e.Layer == trace.LayerLink && e.Name == "held" && e.Dir == dir && e.Node == node {
+			return true
+		}
+	}
+	return false
+}
+
+// tracedContinued reports whether events hold node's link "continued"
+// step of pkt, with its TCP fields.
+func tracedContinued(events []trace.Event, node string, pkt []byte) bool {
+	for _, e := range events {
+		if e.Layer == trace.LayerLink && e.Name == "continued" && e.Node == node && bytes.Equal(e.Data, pkt) && e.Field("flags") != nil {
 			return true
 		}
 	}

@@ -150,6 +150,26 @@ func (t *observer) verdict(layer trace.Layer, dir trace.Dir, hookName string, v 
 	})
 }
 
+// continued reports a held packet that Continue sends on into the stack
+// (at trace.In: going out, the device write reports it as sent): a link
+// step named "continued", with the packet's fields and bytes as it went.
+func (t *observer) continued(hookName string, ip []byte) {
+	if !t.tracer.Enabled() {
+		return
+	}
+	info := describe(ip, t.flows)
+	t.emit(trace.In, trace.Event{
+		Node:    t.node,
+		Layer:   trace.LayerLink,
+		Dir:     trace.In,
+		Name:    "continued",
+		Conn:    info.conn,
+		Summary: hookName + ": sent on into the stack: " + info.summary,
+		Fields:  info.pkt.Fields(),
+		Data:    ip,
+	})
+}
+
 // held reports a packet that a hook took out of the path (hook.Hold): a
 // link step named "held", with the verdict's fields, for a view that shows
 // what waits to be continued (Stack.Continue).

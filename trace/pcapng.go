@@ -31,7 +31,8 @@ const (
 )
 
 // PCAPNG is a sink that writes the packets of link "packet" events (those
-// with Data) as a pcapng capture: one interface per Node (named after it,
+// with Data), and of "continued" ones (a held packet sent on into the
+// stack, as it went), as a pcapng capture: one interface per Node (named after it,
 // raw IP, nanosecond timestamps), and for each packet an Enhanced Packet
 // Block with the direction in epb_flags, the event ID in epb_packetid, and
 // a comment such as
@@ -74,6 +75,7 @@ type pngPacket struct {
 	data    []byte
 	frames  []uint64
 	settled bool
+	sentOn  bool // a held packet sent on into the stack (link "continued")
 }
 
 // NewPCAPNG returns a PCAPNG sink writing to w. Close it to flush.
@@ -86,7 +88,7 @@ func (p *PCAPNG) Emit(e *Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case e.Layer == LayerLink && e.Name == "packet" && e.Data != nil:
+	case e.Layer == LayerLink && (e.Name == "packet" || e.Name == "continued") && e.Data != nil:
 		iface := p.iface(e.Node)
 		frames, _ := e.Field("frames").([]uint64)
 		n, _ := intValue(e.Field("payload_len"))
@@ -99,7 +101,8 @@ func (p *PCAPNG) Emit(e *Event) {
 			id: e.ID, iface: iface, dir: e.Dir, ts: ts,
 			data:    append([]byte(nil), e.Data...),
 			frames:  frames,
-			settled: e.Dir == Out || n == 0 || !tcp,
+			settled: e.Dir == Out || n == 0 || !tcp || e.Name == "continued",
+			sentOn:  e.Name == "continued",
 		})
 	case e.Layer == LayerWS && e.Name == "frame":
 		desc := e.Summary
@@ -229,6 +232,9 @@ func (p *PCAPNG) comment(pk pngPacket) string {
 	var s strings.Builder
 	s.WriteString("packet #")
 	s.WriteString(strconv.FormatUint(pk.id, 10))
+	if pk.sentOn {
+		s.WriteString("; held at link-ingress and sent on into the stack")
+	}
 	for _, f := range pk.frames {
 		s.WriteString("; ws frame #")
 		s.WriteString(strconv.FormatUint(f, 10))

@@ -346,6 +346,9 @@ var Kinds = []Kind{
 	kind(LayerLink, "drop", LinkDrop{}),
 	kind(LayerLink, "verdict", Verdict{}),
 	kind(LayerLink, "held", LinkHeld{}),
+	// a held packet sent on into the stack (Stack.Continue at the link's
+	// ingress): the packet as it went, edits and all
+	kind(LayerLink, "continued", LinkPacket{}),
 	kind(LayerLink, "carried", LinkCarried{}),
 	kind(LayerIP, "receive", IPStep{}),
 	kind(LayerIP, "deliver", IPStep{}),

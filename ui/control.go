@@ -39,6 +39,10 @@ type State struct {
 	Nodes   []string `json:"nodes"`
 	// Ended is set when the run is over: nothing steps again.
 	Ended bool `json:"ended"`
+	// Capture is set once a packet with its bytes is in the history: the
+	// pcapng export has something to write (a trace read from JSON lines
+	// keeps no bytes).
+	Capture bool `json:"capture"`
 }
 
 // State returns the current state.
@@ -50,6 +54,7 @@ func (s *Server) State() State {
 		Last:        last,
 		Count:       total,
 		Skipped:     s.skipped.Load(),
+		Capture:     s.capture.Load(),
 		Breakpoints: []string{},
 		Nodes:       s.Nodes(),
 	}
@@ -94,6 +99,9 @@ func (s *Server) Sink() trace.Sink { return s }
 func (s *Server) Emit(e *trace.Event) {
 	if s.heldPending.Load() > 0 && e.Layer == trace.LayerLink && e.Name == "held" {
 		s.noteHeld(e)
+	}
+	if e.Layer == trace.LayerLink && len(e.Data) > 0 && e.Name == "packet" && !s.capture.Load() {
+		s.capture.Store(true)
 	}
 	s.hist.add(e)
 	s.wakeClients()

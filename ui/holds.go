@@ -634,6 +634,9 @@ type Outcome struct {
 	// Pending is set when the stack, paused at a step, has not taken the
 	// packet back yet: it does when it runs.
 	Pending bool `json:"pending,omitempty"`
+	// Failed is set when the stack could not take the packet back (it has
+	// closed, or the edit made it unsendable): Outcome says why.
+	Failed bool `json:"failed,omitempty"`
 }
 
 // continueWait is how long POST /api/holds/ID waits for the stack to take
@@ -690,7 +693,7 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 		select {
 		case err := <-d.result:
 			if err != nil {
-				out.Outcome = "not sent on: " + err.Error()
+				out.Outcome, out.Failed = "not sent on: "+err.Error(), true
 				return out, nil
 			}
 		case <-time.After(continueWait):

@@ -83,6 +83,7 @@ type Server struct {
 	states  stateChanges
 
 	skipped  atomic.Uint64 // events the live view thinned, over all pages
+	capture  atomic.Bool   // a packet with its bytes was emitted (State.Capture)
 	stateVer atomic.Uint64 // bumped on every change of the state
 
 	// Live pages (live.go).

@@ -95,7 +95,12 @@ export class Controls {
     $("pause").disabled = ro || !!s.paused || !!s.ended;
     $("step").disabled = ro || !s.paused || !!s.ended;
     $("stepunit").disabled = ro || !s.paused || !!s.ended;
-    for (const a of document.querySelectorAll("[data-export]")) a.setAttribute("aria-disabled", String(!!api.traceURL));
+    for (const a of document.querySelectorAll("[data-export]")) {
+      // a history without packet bytes (a JSON-lines trace) has no capture
+      const off = !!api.traceURL || (a.dataset.export === "pcapng" && !s.capture);
+      a.setAttribute("aria-disabled", String(off));
+      if (a.dataset.export === "pcapng") a.title = s.capture ? "Packets of every stack for Wireshark or tshark" : "No packet bytes in this history to capture (a trace in JSON lines keeps none; record the run with --pcap)";
+    }
     const bp = $("bp-text");
     // a recorded trace does not run, so nothing can stop it
     if (bp.disabled !== ro) {
@@ -139,6 +144,9 @@ export class Controls {
         const syns = segs.length ? segs : out.filter(isPacket);
         if (!syns.length || app.state.ended) continue;
         const sent = syns[syns.length - 1];
+        // the handshake is over once the stack sent anything but a SYN
+        // after it (its ACK, data): a capture has no state to say so
+        if (!s && c.ids.some((id) => id > sent.id && (e => e.node === n && isPacket(e) && e.dir === "out" && !/S/.test(e.flags || ""))(st.get(id)))) continue;
         const rto = 1e9 * 2 ** (syns.length - 1);
         const left = Math.max(0, rto - (last.t - sent.t));
         const row = this.timerRow(n);
@@ -176,10 +184,22 @@ export class Controls {
         text.textContent = s.state === "CLOSED" ? "connection closed: no retransmission timer" : "TIME-WAIT: nothing left to send again";
         fire.hidden = true;
       } else if (waiting && sent) {
-        const left = Math.max(0, s.rto - (last.t - sent.t));
+        // Each time the timer fires TCP sends again and doubles the RTO
+        // (RFC 6298 5.5), with no segment received, so no new report:
+        // count the copies sent again since the last one (TCP's own
+        // steps when traced, else the packets).
+        const segs = c.ids.some((id) => id > sid && st.get(id).node === n && isSegment(st.get(id)));
+        let backoff = 0;
+        for (const id of c.ids) {
+          if (id <= sid || !st.retrans.has(id)) continue;
+          const e = st.get(id);
+          if (e.node === n && (segs ? isSegment(e) : e.layer === "link")) backoff++;
+        }
+        const rto = Math.min(s.rto * 2 ** backoff, 120e9);
+        const left = Math.max(0, rto - (last.t - sent.t));
         text.className = "";
-        text.title = "Retransmission timer: fires if no ACK comes for the data in flight";
-        text.textContent = "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(s.rto) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
+        text.title = "Retransmission timer: fires if no ACK comes for the data in flight" + (backoff ? "; doubled for each of the " + backoff + " copies sent again since the last TCP report (RFC 6298 5.5; a tail loss probe does not double it, so this may be high)" : "");
+        text.textContent = "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
         fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
         fire.hidden = app.readonly;
       } else {

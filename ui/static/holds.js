@@ -21,7 +21,7 @@ const EDIT_HELP = {
   payload_hex: "Payload bytes in hex",
   opcode: "Frame opcode: text, binary, continuation, close, ping, pong",
   fin: "FIN bit: last frame of the message",
-  len: "Length in bytes: it follows the payload (not editable)",
+  len: "Length in bytes (of the whole IP packet at the link, of the payload for a frame or a send): it follows the edits (not editable)",
   fd: "The socket the data is written to (not editable)",
   compressed: "part of a compressed message (permessage-deflate, RSV1 on its first frame): the payload is deflate data, not editable here",
 };
@@ -123,9 +123,10 @@ export class HoldsView {
     out.textContent = "hold " + id + ": " + action + " sent; the stack takes it back when it runs (step or play if paused)";
     try {
       const r = await api.post("/api/holds/" + encodeURIComponent(id), body);
-      out.className = "ok";
+      // a packet the stack could not take back (it has closed) failed
+      out.className = r && r.failed ? "err" : "ok";
       out.textContent = "hold " + id + ": " + (r && (r.outcome || r.result) ? String(r.outcome || r.result) : action + " done");
-      out.dataset.result = "ok";
+      out.dataset.result = r && r.failed ? "error" : "ok";
       this.app.refreshHolds();
     } catch (err) {
       out.className = "err";
@@ -197,7 +198,8 @@ export class HoldsView {
       '<div class="form">' + f + (/^link/.test(h.point || "") ? '<label title="Recompute IP/TCP checksums after the edit; untick to send a bad checksum on purpose">fix checksums</label><input type="checkbox" data-fix checked>' : "") + "</div>" +
       '<div class="btns"><button data-hold-action="release" title="Let it go on, with the edits">Release</button>' +
       '<button data-hold-action="drop" title="Throw it away">Drop</button>' +
-      '<button data-hold-action="duplicate" title="Send it twice">Duplicate</button>' +
+      // a send is bytes of a stream: they cannot go twice
+      (h.point === "socket-send" ? "" : '<button data-hold-action="duplicate" title="Send it twice">Duplicate</button>') +
       '<button data-hold-action="delay" title="Release it after the delay">Delay</button> <input type="number" data-delay value="100" min="0" style="width:70px" title="delay in ms"> ms</div>' +
       "</div>"
     );

@@ -88,6 +88,8 @@ export class InspectorView {
       "ws message": "A whole WebSocket message, after reassembling its frames.",
       "link verdict": "A hook decided what happens to a packet.",
       "link drop": "The stack dropped a packet.",
+      "link held": "A hook took the packet out of the path: it waits in the hold queue.",
+      "link continued": "A packet held at the link's ingress, sent on into the stack as it was released (edits and all).",
     }[k];
     return t ? '<div class="hint" style="margin-bottom:4px">' + esc(t) + "</div>" : "";
   }

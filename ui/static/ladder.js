@@ -59,7 +59,7 @@ export class LadderView {
     for (const e of st.connEvents(app.focus)) {
       const keep =
         isPacket(e) ||
-        (e.layer === "link" && (isDrop(e) || e.event === "verdict" || e.event === "held")) ||
+        (e.layer === "link" && (isDrop(e) || e.event === "verdict" || e.event === "held" || e.event === "continued")) ||
         (e.layer === "ws" && (e.event === "frame" || e.event === "handshake" || e.event === "close" || e.event === "drop" || e.event === "verdict"));
       if (!keep) continue;
       this.rows.push(e);
@@ -127,7 +127,7 @@ export class LadderView {
       this.build();
       this.painted = "";
       const c = app.store.conns.get(app.focus);
-      document.getElementById("ladder-title").textContent = c ? c.key + " · " + this.rows.length + " rows" : "choose a connection";
+      document.getElementById("ladder-title").textContent = c ? c.key + " · " + this.rows.length + (this.rows.length === 1 ? " row" : " rows") : "choose a connection";
     }
     this.paint();
     // a unit newly held is shown where it waits
@@ -210,7 +210,7 @@ export class LadderView {
 
   paint(force) {
     const app = this.app;
-    const W = Math.max(this.el.clientWidth, 500);
+    const W = Math.max(this.el.clientWidth, 480);
     this.ann = Math.max(ANN_MIN, Math.min(ANN, Math.floor((W - GUTTER - 360) / 2)));
     const n = this.rows.length;
     const [first, last] = visible(this.el, ROW, n, 30);
@@ -390,7 +390,8 @@ export class LadderView {
     g += tag("line", { class: "hit", x1, y1: y, x2: xe, y2: y });
     g += tag("line", { class: "arrow", x1, y1: y, x2: xe, y2: y });
     if (drop) g += text(xe, y + 5, "✗", { class: "x", "text-anchor": "middle" });
-    const lab = (info.flags !== undefined ? "[" + info.flags + "] seq " + (info.rel_seq ?? "?") + (info.payload_len ? " len " + info.payload_len : "") + "  " : "") + why;
+    const at = info.payload_len || /[SF]/.test(info.flags) ? (info.rel_seq !== undefined ? " seq " + info.rel_seq : "") : info.rel_ack !== undefined ? " ack " + info.rel_ack : "";
+    const lab = (info.flags !== undefined ? "[" + info.flags + "]" + at + (info.payload_len ? " len " + info.payload_len : "") + "  " : "") + why;
     const mx = (x1 + x2) / 2;
     const tw2 = textWidth(lab);
     let lg = title("#" + e.id + " " + e.node + ": " + e.summary);
@@ -407,7 +408,11 @@ export class LadderView {
     const leftSide = x < W / 2;
     const y = i * ROW + ROW / 2;
     let label, cls = "ann", kind = "ws";
-    if (e.event === "handshake") {
+    if (e.layer === "link" && e.event === "continued") {
+      // a packet held at the link's ingress, sent on into the stack
+      label = "↳ [" + (e.flags || "") + "]" + (e.payload_len ? " len " + e.payload_len : "") + " sent on";
+      kind = "continued";
+    } else if (e.event === "handshake") {
       label = e.dir === "out" ? (e.status ? "HTTP " + e.status + " (upgrade)" : "HTTP GET (upgrade)") : e.method ? "HTTP " + e.method + " " + (e.uri || "") : "HTTP " + (e.status || "") + " received";
       cls += " http";
       kind = "handshake";
@@ -438,7 +443,7 @@ export class LadderView {
     }
     const w = Math.min(this.ann - 12, textWidth(label) + 10);
     const rx = leftSide ? x - 6 - w : x + 6;
-    let g = title("#" + e.id + " " + e.node + " ws " + e.dir + ": " + e.summary);
+    let g = title("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + ": " + e.summary);
     g += tag("rect", { class: "chip u", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
     g += text(rx + 5, y + 4, label.length * 6.7 > w - 8 ? label.slice(0, Math.floor((w - 10) / 6.7)) + "…" : label);
     return tag("g", { class: cls, "data-event-id": e.id, "data-kind": kind, "data-ws": e.event, "data-node": e.node, "data-dir": e.dir, "data-hl": this.app.hl(e.id) }, g);
