@@ -14,8 +14,10 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -199,6 +201,23 @@ func (s *Server) StartOn(ln net.Listener) string {
 	return URL(ln.Addr().String(), s.token)
 }
 
+// Announce is the line a command prints for the view at url: "glassnet: ui
+// at URL", and, when the view listens on more than loopback, a second line
+// that says so.
+func Announce(url string) string {
+	line := "glassnet: ui at " + url
+	hostport := strings.TrimPrefix(url, "http://")
+	hostport, _, _ = strings.Cut(hostport, "/")
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil || host == "localhost" {
+		return line
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return line
+	}
+	return line + "\nglassnet: the view listens on " + hostport + ", not loopback only: whoever reaches it with the token drives the stacks (--ui 127.0.0.1:PORT keeps it on this host)"
+}
+
 // URL is the address of the page served at addr with token.
 func URL(addr, token string) string {
 	return "http://" + addr + "/?token=" + token
@@ -278,6 +297,13 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, http.StatusUnauthorized, "ui: a token is needed: open the URL glassnet printed")
 			return
 		}
+		if err := sameSiteWrite(r); err != nil {
+			// The token cookie goes with requests from any page of the
+			// same site (another port of localhost): only this page's
+			// own requests, or a program's (no Origin), change anything.
+			writeError(w, http.StatusForbidden, err.Error())
+			return
+		}
 		if isAPI(r.URL.Path) {
 			jw := &jsonErrors{ResponseWriter: w, r: r}
 			defer jw.finish()
@@ -285,6 +311,22 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// sameSiteWrite refuses a request that changes something (not GET or
+// HEAD) when a browser says it comes from another page: an Origin other
+// than this host, or Sec-Fetch-Site other than same-origin.
+func sameSiteWrite(r *http.Request) error {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return nil
+	}
+	if err := sameOrigin(r); err != nil {
+		return err
+	}
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" && sfs != "same-origin" && sfs != "none" {
+		return fmt.Errorf("ui: a request from another page (Sec-Fetch-Site: %s) cannot drive the view", sfs)
+	}
+	return nil
 }
 
 // authorized reports whether r carries the token: as ?token=, as the

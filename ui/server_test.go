@@ -577,3 +577,63 @@ func TestConnsOfRecordedTrace(t *testing.T) {
 		t.Errorf("GET /api/conns of a recorded trace: %d %+v, want 200 and no rows", code, out)
 	}
 }
+
+// TestWritesFromOtherPages: the token cookie goes with requests from any
+// page of the same site (another port of localhost), so a request that
+// changes something is refused when a browser says another page sent it;
+// this page's own, and a program's (no Origin), pass. Reads are not
+// refused: another page cannot read the answers (no CORS).
+func TestWritesFromOtherPages(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	base := startServer(t, s)
+	host := strings.TrimPrefix(base, "http://")
+	for _, tc := range []struct {
+		method, path string
+		header       map[string]string
+		code         int
+	}{
+		{"POST", "/api/rules", map[string]string{"Origin": "http://127.0.0.1:3000", "Content-Type": "text/plain"}, 403},
+		{"POST", "/api/pause", map[string]string{"Origin": "http://evil.example"}, 403},
+		{"POST", "/api/pause", map[string]string{"Origin": "null"}, 403},
+		{"POST", "/api/pause", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
+		{"DELETE", "/api/rules/1", map[string]string{"Origin": "http://localhost:3000"}, 403},
+		{"POST", "/api/pause", map[string]string{"Origin": "http://" + host, "Sec-Fetch-Site": "same-origin"}, 200},
+		{"POST", "/api/pause", nil, 200},
+		{"GET", "/api/state", map[string]string{"Origin": "http://127.0.0.1:3000"}, 200},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(""))
+		req.Header.Set("X-Glassnet-Token", s.Token())
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s %s with %v: %d, want %d", tc.method, tc.path, tc.header, resp.StatusCode, tc.code)
+		}
+	}
+}
+
+func TestAnnounce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url  string
+		warn bool
+	}{
+		{"http://127.0.0.1:8999/?token=x", false},
+		{"http://[::1]:8999/?token=x", false},
+		{"http://localhost:8999/?token=x", false},
+		{"http://[::]:18114/?token=x", true},
+		{"http://0.0.0.0:18114/?token=x", true},
+		{"http://192.0.2.7:8999/?token=x", true},
+	} {
+		got := Announce(tc.url)
+		if !strings.HasPrefix(got, "glassnet: ui at "+tc.url) || strings.Contains(got, "not loopback only") != tc.warn {
+			t.Errorf("Announce(%s) = %q, want a warning: %v", tc.url, got, tc.warn)
+		}
+	}
+}

@@ -88,7 +88,7 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("view: %w", err)
 	}
 	defer srv.Close()
-	fmt.Fprintf(stderr, "glassnet: ui at %s\n", url)
+	fmt.Fprintln(stderr, ui.Announce(url))
 	_ = n
 	<-ctx.Done()
 	return nil

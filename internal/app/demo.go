@@ -394,7 +394,7 @@ func startView(view *ui.Server, o *UIOptions, nodes []ui.Node) error {
 		return err
 	}
 	if o.Out != nil {
-		fmt.Fprintf(o.Out, "glassnet: ui at %s\n", url)
+		fmt.Fprintln(o.Out, ui.Announce(url))
 	}
 	if o.Ready != nil {
 		o.Ready(view)

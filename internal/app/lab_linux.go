@@ -95,7 +95,7 @@ func Lab(cfg LabConfig) (int, error) {
 		if payload, err = json.Marshal(labChild{Config: cfg, ParentNS: ns}); err != nil {
 			return 0, fmt.Errorf("lab: %w", err)
 		}
-		fmt.Fprintf(cfg.Stderr, "glassnet: ui at %s\n", url)
+		fmt.Fprintln(cfg.Stderr, ui.Announce(url))
 	}
 	cmd.Args = []string{"glassnet-lab"}
 	cmd.Env = append(os.Environ(), envLabChild+"="+string(payload))

@@ -325,7 +325,7 @@ func (s *server) startView() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("serve: --ui: %w", err)
 	}
-	return "glassnet: ui at " + url, nil
+	return ui.Announce(url), nil
 }
 
 // listenControl opens the control socket that lets `glassnet ss` list the
