@@ -221,6 +221,10 @@ func (r *Rule) parseAction(w *Words) error {
 			if err != nil {
 				return w.Errorf(p, "%s: %v", describeWord(s), err)
 			}
+			if n <= 0 {
+				// 0 would mean the default, not "none"
+				return w.Errorf(p, "%s %s: want a size above 0 (e.g. 32kb)", which, describeWord(s))
+			}
 			if which == "burst" {
 				r.Burst = n
 			} else {

@@ -17,10 +17,11 @@ var baseKeys = map[string]bool{"v": true, "id": true, "t": true, "node": true, "
 const pcapngSHB = 0x0A0D0D0A
 
 // Load reads a recorded run into an offline Server's history: JSON lines
-// as --trace writes them (trace.ReadJSONL), or a pcapng capture as
+// as --trace writes them (trace.ReadJSONL), a pcapng capture as
 // glassnet writes it (trace.ReadPCAPNG: --pcap of demo, one interface per
 // stack, the event ID of each packet and the frames it carried in its
-// comment). It returns how many events it kept: those before a bad line
+// comment), or a classic pcap (trace.ReadPCAP: --pcap of serve and lab,
+// one stack, "glassnet"). It returns how many events it kept: those before a bad line
 // or block, with the error that names it.
 func (s *Server) Load(r io.Reader) (int, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
@@ -31,6 +32,9 @@ func (s *Server) Load(r io.Reader) (int, error) {
 	var evs []trace.Event
 	if len(head) == 4 && (binary.LittleEndian.Uint32(head) == pcapngSHB || binary.BigEndian.Uint32(head) == pcapngSHB) {
 		evs, err = trace.ReadPCAPNG(br)
+	} else if trace.IsPCAP(head) {
+		// serve's and lab's --pcap: one stack, named as serve names it
+		evs, err = trace.ReadPCAP(br, "glassnet")
 	} else {
 		evs, err = trace.ReadJSONL(br)
 	}

@@ -126,6 +126,15 @@ func CheckOriginPattern(p string) error {
 	if _, err := path.Match(p, ""); err != nil {
 		return fmt.Errorf("ws: origin pattern %q: %w", p, err)
 	}
+	if scheme, host, ok := strings.Cut(p, "://"); ok {
+		// an Origin is http or https (a browser page's), with a host
+		if scheme != "http" && scheme != "https" && scheme != "*" {
+			return fmt.Errorf("ws: origin pattern %q: a page's origin is http:// or https://, not %s://", p, scheme)
+		}
+		if host == "" {
+			return fmt.Errorf("ws: origin pattern %q: no host after ://", p)
+		}
+	}
 	return nil
 }
 

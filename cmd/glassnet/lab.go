@@ -25,22 +25,30 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	var uiAddr uiFlag
 	fs.Var(&uiAddr, "ui", "serve the browser view of the lab's stack at `ADDR` on this host's stack (default "+ui.DefaultAddr+")")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: glassnet lab [flags] [-- COMMAND [ARG...]]")
-		fmt.Fprintln(stderr, "Runs COMMAND, or a shell, in a network namespace of its own with a glassnet stack serving in it.")
+		fmt.Fprintln(fs.Output(), "Usage: glassnet lab [flags] [-- COMMAND [ARG...]]")
+		fmt.Fprintln(fs.Output(), "Runs COMMAND, or a shell, in a network namespace of its own with a glassnet stack serving in it.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(uiArgs(args)); err != nil {
+	// The command's own flags are its: no flags after it.
+	command, err := parseFlags(fs, uiArgs(args), stdout, false)
+	if err != nil {
 		return err
 	}
 	cfg.UI, cfg.UIAddr = uiAddr.set, uiAddr.addr
 	if err := checkLimitFlags("lab", cfg.Port, cfg.MaxMessage); err != nil {
-		return err
+		return usagef("%w", err)
 	}
 	if cfg.NoOffload && cfg.NIC {
-		return fmt.Errorf("lab: --no-offload applies to a TUN; --nic moves packets without offloads")
+		return usagef("lab: --no-offload applies to a TUN; --nic moves packets without offloads")
+	}
+	if cfg.PCAPPath == "-" {
+		return usagef("lab: --pcap -: stdout is the command's; name a file (a capture on stdout would mix with its output)")
+	}
+	if cfg.TracePath != "" && cfg.TracePath == cfg.PCAPPath {
+		return usagef("lab: --trace and --pcap both write to %s: their bytes would mix; give each its own", cfg.PCAPPath)
 	}
 	cfg.Addrs = addrs
-	cfg.Command = fs.Args()
+	cfg.Command = command
 	cfg.Stdout, cfg.Stderr = stdout, stderr
 	code, err := app.Lab(cfg)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/glassnet/glassnet/ctl"
@@ -50,10 +51,10 @@ Usage:
 
   glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
                  [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
-                 [--port 8080] [--mtu N] [--no-delayed-ack] [--trace FILE|-] [--pcap FILE]
-                 [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
-                 [--allow-origin PATTERN]... [--idle-timeout 5m] [--max-conns 4096]
-                 [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
+                 [--port 8080] [--mtu N] [--no-offload] [--no-delayed-ack] [--no-compress]
+                 [--trace FILE|-] [--pcap FILE] [--max-message BYTES] [--kernel ADDR]
+                 [--calls FILE|-] [--allow-origin PATTERN]... [--idle-timeout 5m0s]
+                 [--max-conns 4096] [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
       Runs the stack on a TUN interface, or on an Ethernet interface through
       an AF_PACKET socket (needs root or CAP_NET_ADMIN), on IPv4 and/or IPv6
       addresses, and serves GET / (a chat page), WebSocket /echo and /chat,
@@ -78,8 +79,9 @@ Usage:
       --ui serves the browser view of the lab's stack on this host's stack.
 
   glassnet view  [--ui ADDR] FILE
-      Opens a recorded run (a .jsonl written by --trace, or a .pcapng
-      written by --pcap) in the browser view, offline.
+      Opens a recorded run (a .jsonl written by --trace, or a capture
+      written by --pcap: demo's pcapng, serve's and lab's pcap) in the
+      browser view, offline.
 
   Rules (--egress and --ingress; for demo they act on the client's link):
       [FILTER :] ACTION [seed N], e.g.
@@ -90,6 +92,12 @@ Usage:
       FILTER is a tcpdump-like subset: host, src/dst host, net, port,
       src/dst port, tcp udp icmp icmp6 ip ip6, syn ack fin rst psh urg,
       len < N (<= > >= == !=), and or not ( ).
+      A rule that starts with ws acts on WebSocket frames instead:
+      ws [FRAME FILTER :] ACTION, the filter words text binary continuation
+      close ping pong, opcode N, fin, masked, len < N, and or not ( ); the
+      actions drop, loss P%, delay D, duplicate, split N. E.g.
+        ws text : drop           ws ping : delay 100ms
+        ws binary and len > 1000 : split 4
 
 Run 'glassnet COMMAND -h' for the flags of one command.
 `
@@ -99,22 +107,62 @@ func main() {
 		// Re-executed by glassnet lab inside its new namespace.
 		os.Exit(app.RunLabChild())
 	}
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		var exit exitError
-		if errors.As(err, &exit) {
-			os.Exit(int(exit))
+	os.Exit(exitCode(run(os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+}
+
+// exitCode says err, if it is worth saying, and returns the status to exit
+// with: 0 for none (or -h), 2 for a mistake in the command line, the
+// command's own for glassnet lab, 1 for a failure while running.
+func exitCode(err error, stderr io.Writer) int {
+	var exit exitError
+	var cfg *app.ConfigError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &exit):
+		return int(exit)
+	}
+	fmt.Fprintln(stderr, "glassnet:", err)
+	if errors.As(err, &cfg) {
+		return 2
+	}
+	return 1
+}
+
+// usagef is a mistake in the command line: exit status 2.
+func usagef(format string, a ...any) error {
+	return &app.ConfigError{Err: fmt.Errorf(format, a...)}
+}
+
+// parseFlags parses args with fs. -h prints the flags on stdout (and the
+// error is flag.ErrHelp: exit 0); a bad flag is a usage error that names
+// the command, said once. With intersperse, flags may come after the
+// arguments ("ss NAME --brief"), up to a "--"; it returns the arguments.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, intersperse bool) ([]string, error) {
+	fs.SetOutput(io.Discard)
+	var pos []string
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, err
 		}
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "glassnet:", err)
+		if err != nil {
+			return nil, usagef("%s: %v (glassnet %s -h lists its flags)", fs.Name(), err, fs.Name())
 		}
-		os.Exit(2)
+		rest := fs.Args()
+		if used := len(args) - len(rest); !intersperse || len(rest) == 0 || used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
 	}
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usagef("no command given")
 	}
 	if args[0] == "lab" {
 		// The lab handles its signals itself: Ctrl-C belongs to the
@@ -137,7 +185,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	default:
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", args[0])
+		return usagef("unknown command %q", args[0])
 	}
 }
 
@@ -150,6 +198,10 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e))
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of glassnet %s (glassnet help: every command):\n", name)
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
@@ -209,26 +261,32 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	uiRun := fs.Bool("ui-run", false, "with --ui, run at once instead of waiting for the page")
 	var rules app.Rules
 	addRuleFlags(fs, &rules)
-	if err := fs.Parse(uiArgs(args)); err != nil {
+	rest, err := parseFlags(fs, uiArgs(args), stdout, true)
+	if err != nil {
 		return err
 	}
 	if *step && uiAddr.set {
-		return errors.New("demo: --step and --ui both want to drive the steps: choose one")
+		return usagef("demo: --step and --ui both want to drive the steps: choose one")
 	}
 	if *uiRun && !uiAddr.set {
-		return errors.New("demo: --ui-run goes with --ui")
+		return usagef("demo: --ui-run goes with --ui")
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("demo: unexpected argument %q", fs.Arg(0))
+	if len(rest) > 0 {
+		return usagef("demo: unexpected argument %q", rest[0])
+	}
+	if *mtu < minMTU || *mtu > maxMTU {
+		return usagef("demo: --mtu %d: want an MTU from %d to %d", *mtu, minMTU, maxMTU)
 	}
 	if err := rules.Check(); err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return usagef("demo: %w", err)
+	}
+	if err := checkOutputs("demo", map[string]string{"--trace": *tracePath, "--pcap": *pcapPath, "--calls": *callsPath}); err != nil {
+		return err
 	}
 	var out outputs
 	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
 		return err
 	}
-	var err error
 	if out.calls, err = out.create(*callsPath, stdout); err != nil {
 		return errors.Join(err, out.close())
 	}
@@ -247,19 +305,30 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opts.UI = &app.UIOptions{Addr: uiAddr.addr, Run: *uiRun, Out: stderr}
 	}
 	err = app.Demo(ctx, opts)
+	if err != nil && ctx.Err() != nil {
+		// Ctrl-C or SIGTERM: not a failure of the run, said as such,
+		// with the shell's status for an interrupted command.
+		fmt.Fprintln(stderr, "glassnet: demo: interrupted before the conversation ended")
+		err = exitError(130)
+	}
 	return errors.Join(err, out.close())
 }
 
 func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("ss", stderr)
 	brief := fs.Bool("brief", false, "leave out the TCP details under each connection and the counters")
-	if err := fs.Parse(args); err != nil {
+	rest, err := parseFlags(fs, args, stdout, true)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		return errors.New("ss: at most one NAME")
+	if len(rest) > 1 {
+		return usagef("ss: at most one NAME, not %q", rest)
 	}
-	t, err := ctl.QueryTable(ctx, fs.Arg(0))
+	name := ""
+	if len(rest) == 1 {
+		name = rest[0]
+	}
+	t, err := ctl.QueryTable(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -272,4 +341,40 @@ func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	return ctl.RenderCounters(stdout, t.Counters)
+}
+
+// The MTUs demo takes: IPv4's least (RFC 791) to the largest a packet
+// length can say.
+const minMTU, maxMTU = 68, 65535
+
+// checkOutputs refuses two outputs on one destination (their bytes would
+// mix): two flags naming the same file, or both "-" (stdout); and --pcap
+// "-", since stdout carries the readable account or the trace. paths maps
+// each flag to its value.
+func checkOutputs(cmd string, paths map[string]string) error {
+	if paths["--pcap"] == "-" {
+		return usagef("%s: --pcap -: stdout carries the account of the run; name a file (a capture on stdout would mix with it)", cmd)
+	}
+	seen := map[string]string{}
+	for _, flag := range []string{"--trace", "--pcap", "--calls"} {
+		p := paths[flag]
+		if p == "" {
+			continue
+		}
+		key := p
+		if p != "-" {
+			if abs, err := filepath.Abs(p); err == nil {
+				key = abs
+			}
+		}
+		if other, ok := seen[key]; ok {
+			what := "the same file"
+			if p == "-" {
+				what = "stdout"
+			}
+			return usagef("%s: %s and %s both write to %s (%s): their bytes would mix; give each its own", cmd, other, flag, p, what)
+		}
+		seen[key] = flag
+	}
+	return nil
 }

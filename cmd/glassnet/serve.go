@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -119,47 +120,54 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addRuleFlags(fs, &cfg.Rules)
 	var uiAddr uiFlag
 	fs.Var(&uiAddr, "ui", "serve the browser view at `ADDR` on the host's stack (default "+ui.DefaultAddr+"); the stack runs until the page pauses it")
-	if err := fs.Parse(uiArgs(args)); err != nil {
+	rest, err := parseFlags(fs, uiArgs(args), stdout, true)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	if len(rest) > 0 {
+		return usagef("serve: unexpected argument %q", rest[0])
 	}
 	if err := cfg.Rules.Check(); err != nil {
-		return fmt.Errorf("serve: %w", err)
+		return usagef("serve: %w", err)
 	}
 	if err := checkLimitFlags("serve", cfg.Port, cfg.MaxMessage); err != nil {
+		return usagef("%w", err)
+	}
+	if err := checkOutputs("serve", map[string]string{"--trace": *tracePath, "--pcap": *pcapPath, "--calls": *callsPath}); err != nil {
 		return err
 	}
 	switch {
 	case cfg.IdleTimeout < 0:
-		return fmt.Errorf("serve: --idle-timeout %v: want a duration, or 0 to never close an idle connection", cfg.IdleTimeout)
+		return usagef("serve: --idle-timeout %v: want a duration, or 0 to never close an idle connection", cfg.IdleTimeout)
 	case cfg.IdleTimeout == 0:
 		cfg.IdleTimeout = -1 // app: negative is never
 	}
 	switch {
 	case cfg.MaxConns < 0:
-		return fmt.Errorf("serve: --max-conns %d: want a number of connections, or 0 for no limit", cfg.MaxConns)
+		return usagef("serve: --max-conns %d: want a number of connections, or 0 for no limit", cfg.MaxConns)
 	case cfg.MaxConns == 0:
 		cfg.MaxConns = -1 // app: negative is no limit
 	}
 	switch {
 	case cfg.TUN == "" && cfg.NIC == "":
-		return errors.New("serve: --tun NAME or --nic IFACE is required")
+		return usagef("serve: --tun NAME or --nic IFACE is required")
 	case cfg.TUN != "" && cfg.NIC != "":
-		return errors.New("serve: --tun and --nic exclude each other")
+		return usagef("serve: --tun and --nic exclude each other")
 	case len(addrs) == 0:
-		return errors.New("serve: --addr is required (want an address with a prefix length, e.g. 10.200.0.2/24)")
+		return usagef("serve: --addr is required (want an address with a prefix length, e.g. 10.200.0.2/24)")
 	case len(hostAddrs) > 0 && cfg.NoHostConfig:
-		return errors.New("serve: --host-addr and --no-host-config exclude each other")
+		return usagef("serve: --host-addr and --no-host-config exclude each other")
 	case cfg.NoOffload && cfg.NIC != "":
-		return errors.New("serve: --no-offload applies to a TUN; --nic moves packets without offloads")
+		return usagef("serve: --no-offload applies to a TUN; --nic moves packets without offloads")
 	}
 	cfg.Addrs, cfg.HostAddrs = addrs, hostAddrs
 	if *mac != "" {
 		hw, err := net.ParseMAC(*mac)
 		if err != nil {
-			return fmt.Errorf("serve: --mac: %w", err)
+			return usagef("serve: --mac: %w", err)
+		}
+		if len(hw) != 6 || bytes.Equal(hw, make([]byte, 6)) || hw[0]&1 != 0 {
+			return usagef("serve: --mac %s: want a unicast Ethernet address of the stack's own (not all zeros, not multicast: the first byte even), e.g. 02:00:00:00:00:02", *mac)
 		}
 		cfg.MAC = hw
 	}
@@ -167,7 +175,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
 		return err
 	}
-	var err error
 	if out.calls, err = out.create(*callsPath, stdout); err != nil {
 		return errors.Join(err, out.close())
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +28,9 @@ func (f *uiFlag) Set(v string) error {
 		f.set = false
 		v = ""
 	}
+	if v != "" && !strings.Contains(v, ":") {
+		return fmt.Errorf("%q: want ADDR as host:port, e.g. 127.0.0.1:%s", v, strings.TrimLeft(v, "abcdefghijklmnopqrstuvwxyz.-"))
+	}
 	f.addr = v
 	return nil
 }
@@ -47,7 +49,8 @@ func uiArgs(args []string) []string {
 			return append(out, args[i:]...)
 		}
 		if (a == "--ui" || a == "-ui") && i+1 < len(args) {
-			if next := args[i+1]; !strings.HasPrefix(next, "-") && strings.Contains(next, ":") {
+			// an address, or a port alone (refused by Set, saying how)
+			if next := args[i+1]; !strings.HasPrefix(next, "-") && (strings.Contains(next, ":") || isDigits(next)) {
 				out = append(out, a+"="+next)
 				i++
 				continue
@@ -63,13 +66,14 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("view", stderr)
 	var addr uiFlag
 	fs.Var(&addr, "ui", "serve the view at `ADDR` on the host's stack (default "+ui.DefaultAddr+")")
-	if err := fs.Parse(uiArgs(args)); err != nil {
+	rest, err := parseFlags(fs, uiArgs(args), stdout, true)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("view: one FILE: a .jsonl written by --trace or a .pcapng written by --pcap")
+	if len(rest) != 1 {
+		return usagef("view: one FILE: a .jsonl written by --trace, or a capture written by --pcap (pcapng or pcap)")
 	}
-	f, err := os.Open(fs.Arg(0))
+	f, err := os.Open(rest[0])
 	if err != nil {
 		return fmt.Errorf("view: %w", err)
 	}
@@ -92,4 +96,8 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	_ = n
 	<-ctx.Done()
 	return nil
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }

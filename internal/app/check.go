@@ -22,6 +22,22 @@ const (
 	DefaultMaxConns = 4096
 )
 
+// ConfigError is a mistake in what the command line asked for (a flag's
+// value, flags that exclude each other), as against a failure while
+// running: glassnet exits 2 for it and 1 for the rest.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// configErr marks err, if any, as a ConfigError.
+func configErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ConfigError{err}
+}
+
 // checkLimits refuses a limit or port whose value would silently mean
 // something else than it says. cmd is "serve" or "lab", for the message.
 func checkLimits(cmd string, port int, maxMessage int64, origins []string) error {
@@ -53,6 +69,11 @@ func checkStackAddrs(cmd string, addrs []netip.Prefix) error {
 		if why := notAHostAddr(p); why != "" {
 			return fmt.Errorf("%s: --addr %v: %v is %s; the stack needs an address of its own, e.g. 10.200.0.2/24 or fd00:200::2/64", cmd, p, p.Addr(), why)
 		}
+		// The prefix is the route into the interface: a short one would
+		// send much of the address space (all of it at /0) there.
+		if min := minPrefix(p.Addr()); p.Bits() < min {
+			return fmt.Errorf("%s: --addr %v: a prefix shorter than /%d would route that much of the address space to the stack; use e.g. /24 (IPv4) or /64 (IPv6)", cmd, p, min)
+		}
 		for _, q := range addrs[:i] {
 			if q.Addr() == p.Addr() {
 				return fmt.Errorf("%s: --addr %v: %v is given twice", cmd, p, p.Addr())
@@ -76,6 +97,9 @@ func notAHostAddr(p netip.Prefix) string {
 		return "a loopback address, which never leaves a host"
 	}
 	if a.Is4() {
+		if a.As4()[0] == 0 {
+			return "in 0.0.0.0/8, this host on this network (RFC 1122), never a destination"
+		}
 		bits := p.Bits()
 		if p.Addr().Is4In6() {
 			bits -= 96
@@ -84,10 +108,49 @@ func notAHostAddr(p netip.Prefix) string {
 		if bits >= 0 && bits <= 30 {
 			b := a.As4()
 			host := ^uint32(0) >> bits
-			if v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]); v&host == host {
+			v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+			if v&host == host {
 				return "the broadcast address of " + netip.PrefixFrom(a, bits).Masked().String()
+			}
+			if v&host == 0 {
+				return "the network address of " + netip.PrefixFrom(a, bits).Masked().String()
 			}
 		}
 	}
 	return ""
+}
+
+// minPrefix is the shortest prefix length an --addr may have.
+func minPrefix(a netip.Addr) int {
+	if a.Is4() {
+		return 8
+	}
+	return 16
+}
+
+// checkHostAddrs refuses a kernel-side address (--host-addr) the kernel
+// cannot use to reach the stack: not a host's address (as for --addr), or
+// on no prefix that holds one of the stack's addresses.
+func checkHostAddrs(hosts, stack []netip.Prefix) error {
+	for _, h := range hosts {
+		if !h.IsValid() {
+			return fmt.Errorf("serve: --host-addr %v: not an address with a prefix length", h)
+		}
+		if why := notAHostAddr(h); why != "" {
+			return fmt.Errorf("serve: --host-addr %v: %v is %s; the kernel side needs an address on the stack's network, e.g. 10.200.0.1/24", h, h.Addr(), why)
+		}
+		if min := minPrefix(h.Addr()); h.Bits() < min {
+			return fmt.Errorf("serve: --host-addr %v: a prefix shorter than /%d would route that much of the address space to the stack", h, min)
+		}
+		reaches := false
+		for _, p := range stack {
+			if h.Masked().Contains(p.Addr()) {
+				reaches = true
+			}
+		}
+		if !reaches {
+			return fmt.Errorf("serve: --host-addr %v: no --addr lies in %v, so the kernel would have no route to the stack; give the kernel side an address on the stack's network", h, h.Masked())
+		}
+	}
+	return nil
 }

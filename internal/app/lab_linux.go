@@ -36,6 +36,25 @@ type labChild struct {
 	ParentNS string // the parent's network namespace, "dev:inode"
 }
 
+// check refuses what Lab cannot do as asked.
+func (cfg LabConfig) check() error {
+	if err := cfg.Rules.Check(); err != nil {
+		return fmt.Errorf("lab: %w", err)
+	}
+	if err := checkLimits("lab", cfg.Port, cfg.MaxMessage, cfg.AllowOrigins); err != nil {
+		return err
+	}
+	if err := checkStackAddrs("lab", cfg.Addrs); err != nil {
+		return err
+	}
+	for _, p := range cfg.Addrs {
+		if !tun.HostAddrFor(p).IsValid() {
+			return fmt.Errorf("lab: %v leaves no room for the kernel side's address; use a shorter prefix", p)
+		}
+	}
+	return nil
+}
+
 // Lab runs a lab: this executable again, in a new network namespace and a
 // new PID namespace, where it creates the interfaces, serves, and runs the
 // command; see RunLabChild. It returns the command's exit status (128 plus
@@ -56,19 +75,8 @@ type labChild struct {
 // InLabChild reports true.
 func Lab(cfg LabConfig) (int, error) {
 	cfg = cfg.withDefaults()
-	if err := cfg.Rules.Check(); err != nil {
-		return 0, fmt.Errorf("lab: %w", err)
-	}
-	if err := checkLimits("lab", cfg.Port, cfg.MaxMessage, cfg.AllowOrigins); err != nil {
-		return 0, err
-	}
-	if err := checkStackAddrs("lab", cfg.Addrs); err != nil {
-		return 0, err
-	}
-	for _, p := range cfg.Addrs {
-		if !tun.HostAddrFor(p).IsValid() {
-			return 0, fmt.Errorf("lab: %v leaves no room for the kernel side's address; use a shorter prefix", p)
-		}
+	if err := cfg.check(); err != nil {
+		return 0, configErr(err)
 	}
 	exe, err := os.Executable()
 	if err != nil {

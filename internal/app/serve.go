@@ -183,6 +183,11 @@ func (s *server) run(ctx context.Context) error {
 
 // withDefaults checks cfg and fills in its defaults.
 func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
+	cfg, err := cfg.checked()
+	return cfg, configErr(err)
+}
+
+func (cfg ServeConfig) checked() (ServeConfig, error) {
 	if len(cfg.Addrs) == 0 {
 		return cfg, errors.New("serve: --addr is required (the stack's address, e.g. 10.200.0.2/24)")
 	}
@@ -197,6 +202,16 @@ func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
 	}
 	if err := checkStackAddrs("serve", cfg.Addrs); err != nil {
 		return cfg, err
+	}
+	if err := checkHostAddrs(cfg.HostAddrs, cfg.Addrs); err != nil {
+		return cfg, err
+	}
+	if cfg.TUN != "" && !cfg.NoHostConfig && len(cfg.HostAddrs) == 0 {
+		for _, p := range cfg.Addrs {
+			if !tun.HostAddrFor(p).IsValid() {
+				return cfg, fmt.Errorf("serve: --addr %v leaves no room for the kernel side's address; use a shorter prefix (e.g. /24), or give --host-addr, or --no-host-config", p)
+			}
+		}
 	}
 	if cfg.Port == 0 {
 		cfg.Port = DefaultPort
@@ -216,16 +231,18 @@ func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
 // server is one running serve: the stack, its socket table and what
 // serves on it.
 type server struct {
-	cfg    ServeConfig
-	dev    tun.Device
-	where  string // the kernel side, for the ready line
-	st     *netstack.Stack
-	socks  *sockets.Sockets
-	frames *ws.FrameCounter
-	h      *Handlers
-	limit  *connLimit
-	view   *ui.Server // with --ui
-	clock  *netstack.PausableClock
+	cfg   ServeConfig
+	dev   tun.Device
+	where string // the kernel side, for the ready line
+	// kernelAddr is where --kernel listens, its port resolved
+	kernelAddr string
+	st         *netstack.Stack
+	socks      *sockets.Sockets
+	frames     *ws.FrameCounter
+	h          *Handlers
+	limit      *connLimit
+	view       *ui.Server // with --ui
+	clock      *netstack.PausableClock
 
 	udpErrors atomic.Uint64 // UDP echo read errors
 
@@ -371,6 +388,7 @@ func (s *server) startServices() error {
 		if err != nil {
 			return fmt.Errorf("serve: --kernel %s: %w", s.cfg.Kernel, err)
 		}
+		s.kernelAddr = kl.Addr().String() // the port a :0 got
 		s.serveHTTP(kl)
 	}
 	return nil
@@ -453,8 +471,13 @@ func (s *server) readyLine() string {
 	}
 	line := fmt.Sprintf("glassnet: serving %s on %s (%s, MTU %d%s); WebSocket /echo /chat; udp echo :%d; tcp echo :%d, discard :%d",
 		strings.Join(s.urls, " and "), s.dev.Name(), s.where, s.dev.MTU(), offloads, s.cfg.Port, EchoPort, DiscardPort)
-	if s.cfg.Kernel != "" {
-		line += "; kernel stack http://" + s.cfg.Kernel + "/"
+	if s.kernelAddr != "" {
+		line += "; kernel stack http://" + s.kernelAddr + "/"
+		if host, _, err := net.SplitHostPort(s.kernelAddr); err == nil {
+			if ip, err := netip.ParseAddr(host); err == nil && ip.IsUnspecified() {
+				line += " (every interface of the host)"
+			}
+		}
 	}
 	return line
 }
@@ -581,7 +604,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 	if !cfg.NoHostConfig {
 		var err error
 		if hosts, err = hostAddrs(cfg.Addrs, cfg.HostAddrs); err != nil {
-			return nil, "", err
+			return nil, "", configErr(err)
 		}
 		if len(hosts) > 0 {
 			tcfg.HostAddr = hosts[0]

@@ -1,0 +1,146 @@
+package trace
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Magic numbers of a classic pcap file (microsecond and nanosecond
+// timestamps), as read in the file's own byte order.
+const (
+	pcapMagicMicro = 0xa1b2c3d4
+	pcapMagicNano  = 0xa1b23c4d
+)
+
+// IsPCAP reports whether head, a file's first four bytes, starts a classic
+// pcap capture (either byte order, either timestamp resolution).
+func IsPCAP(head []byte) bool {
+	if len(head) < 4 {
+		return false
+	}
+	for _, m := range []uint32{binary.LittleEndian.Uint32(head), binary.BigEndian.Uint32(head)} {
+		if m == pcapMagicMicro || m == pcapMagicNano {
+			return true
+		}
+	}
+	return false
+}
+
+// maxPCAPRecord bounds one packet ReadPCAP reads.
+const maxPCAPRecord = 16 << 20
+
+// ReadPCAP reads a classic pcap capture, as glassnet serve and lab write
+// them with --pcap (one stack, LINKTYPE_RAW or LINKTYPE_ETHERNET), into
+// link "packet" events of node, numbered from 1, as ReadPCAPNG does. The
+// format keeps no direction: a packet from an address that a SYN (without
+// ACK) in the capture was sent to is the stack's own, going out, and every
+// other packet comes in; so a capture of a server (serve, lab) reads the
+// right way round. A capture that ends inside a packet stops the reading:
+// the packets before it are returned with an error.
+func ReadPCAP(r io.Reader, node string) ([]Event, error) {
+	var hdr [24]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, fmt.Errorf("trace: pcap: the file header: %w", noEOF(err))
+	}
+	var order binary.ByteOrder = binary.LittleEndian
+	magic := order.Uint32(hdr[0:4])
+	if magic != pcapMagicMicro && magic != pcapMagicNano {
+		order = binary.BigEndian
+		magic = order.Uint32(hdr[0:4])
+	}
+	if magic != pcapMagicMicro && magic != pcapMagicNano {
+		return nil, errors.New("trace: pcap: not a pcap file")
+	}
+	perSec := uint64(1e6)
+	if magic == pcapMagicNano {
+		perSec = 1e9
+	}
+	linkType := order.Uint32(hdr[20:24]) & 0x0fffffff
+	var events []Event
+	var first time.Time
+	var rec [16]byte
+	for n := uint64(1); ; n++ {
+		if _, err := io.ReadFull(r, rec[:]); err != nil {
+			if err == io.EOF {
+				break
+			}
+			return finishPCAP(events), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
+		}
+		capLen := order.Uint32(rec[8:12])
+		if capLen > maxPCAPRecord {
+			return finishPCAP(events), fmt.Errorf("trace: pcap: packet %d: %d bytes captured, more than a packet can be", n, capLen)
+		}
+		data := make([]byte, capLen)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return finishPCAP(events), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
+		}
+		frac := uint64(order.Uint32(rec[4:8]))
+		ts := time.Unix(int64(order.Uint32(rec[0:4])), int64(frac*1e9/perSec))
+		if first.IsZero() {
+			first = ts
+		}
+		e := Event{ID: n, T: ts.Sub(first), Node: node, Layer: LayerLink, Name: "packet"}
+		ip := data
+		switch linkType {
+		case pngLinkTypeRaw, pngLinkTypeIPv4, pngLinkTypeIPv6:
+		case pngLinkTypeEthernet:
+			ip = nil
+			if len(data) >= 14 {
+				if et := binary.BigEndian.Uint16(data[12:14]); et == 0x0800 || et == 0x86dd {
+					ip = data[14:]
+				}
+			}
+		default:
+			ip = nil
+		}
+		if ip != nil {
+			e.Conn, e.Summary, e.Fields = DescribeIP(ip)
+			e.Data = ip
+		} else {
+			e.Summary = "link type " + strconv.Itoa(int(linkType)) + ", length " + strconv.Itoa(len(data))
+			e.Fields = []Field{{Key: "len", Value: len(data)}}
+			e.Data = data
+		}
+		events = append(events, e)
+	}
+	return finishPCAP(events), nil
+}
+
+// finishPCAP gives the packets their directions and relative sequence
+// numbers (see ReadPCAP).
+func finishPCAP(events []Event) []Event {
+	own := map[netip.Addr]bool{}
+	for i := range events {
+		e := &events[i]
+		if flags, _ := e.Field("flags").(string); flags == "S" {
+			if dst, ok := e.Field("dst").(string); ok {
+				if a, err := netip.ParseAddr(dst); err == nil {
+					own[a] = true
+				}
+			}
+		}
+	}
+	for i := range events {
+		e := &events[i]
+		e.Dir = In
+		if src, ok := e.Field("src").(string); ok {
+			if a, err := netip.ParseAddr(src); err == nil && own[a] {
+				e.Dir = Out
+			}
+		}
+	}
+	relativeSeqs(events)
+	return events
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,81 @@
+package trace
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+)
+
+// classicPCAP writes pkts as a classic pcap (LINKTYPE_RAW, nanosecond
+// timestamps, 1 ms apart), as glassnet serve's --pcap does.
+func classicPCAP(pkts ...[]byte) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, pcapMagicNano)
+	b = binary.LittleEndian.AppendUint16(b, 2)
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	b = append(b, make([]byte, 8)...)
+	b = binary.LittleEndian.AppendUint32(b, 65535)
+	b = binary.LittleEndian.AppendUint32(b, pngLinkTypeRaw)
+	for i, p := range pkts {
+		b = binary.LittleEndian.AppendUint32(b, 1000)
+		b = binary.LittleEndian.AppendUint32(b, uint32(i)*1e6)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
+	}
+	return b
+}
+
+// TestReadPCAP: a classic capture of a server's handshake and data reads
+// back as packets of one node, the server's own going out (it is the
+// address the SYN went to), with times and relative sequence numbers.
+func TestReadPCAP(t *testing.T) {
+	t.Parallel()
+	const syn, ack, psh = 0x02, 0x10, 0x08
+	in := classicPCAP(
+		tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, syn, ""),
+		tcpPacket(ipServer, ipClient, 80, 40000, 5000, 1001, syn|ack, ""),
+		tcpPacket(ipClient, ipServer, 40000, 80, 1001, 5001, ack|psh, "hello"),
+	)
+	if !IsPCAP(in[:4]) {
+		t.Fatal("IsPCAP: false for a pcap header")
+	}
+	evs, err := ReadPCAP(bytes.NewReader(in), "glassnet")
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("ReadPCAP: %d events, %v", len(evs), err)
+	}
+	for i, want := range []struct {
+		dir    Dir
+		relSeq uint32
+	}{{In, 0}, {Out, 0}, {In, 1}} {
+		e := evs[i]
+		if e.ID != uint64(i+1) || e.Node != "glassnet" || e.Dir != want.dir || e.Field("rel_seq") != want.relSeq || e.T != time.Duration(i)*time.Millisecond {
+			t.Errorf("packet %d: id %d node %s dir %s rel_seq %v t %v, want dir %s rel_seq %d", i, e.ID, e.Node, e.Dir, e.Field("rel_seq"), e.T, want.dir, want.relSeq)
+		}
+	}
+	if !strings.Contains(evs[2].Summary, "length 5") {
+		t.Errorf("summary %q", evs[2].Summary)
+	}
+	// cut inside the last packet: the two before it, and an error
+	evs, err = ReadPCAP(bytes.NewReader(in[:len(in)-3]), "glassnet")
+	if len(evs) != 2 || err == nil || !strings.Contains(err.Error(), "trace: pcap: packet 3") {
+		t.Errorf("cut capture: %d events, %v", len(evs), err)
+	}
+}
+
+func FuzzReadPCAP(f *testing.F) {
+	f.Add(classicPCAP(tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x02, "")))
+	f.Add(classicPCAP()[:20])
+	f.Fuzz(func(t *testing.T, in []byte) {
+		evs, err := ReadPCAP(bytes.NewReader(in), "n")
+		for _, e := range evs {
+			if e.Layer != LayerLink || e.Name != "packet" || (e.Dir != In && e.Dir != Out) {
+				t.Fatalf("read %+v", e)
+			}
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "trace: pcap: ") {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
