@@ -252,8 +252,6 @@ function short(e) {
       return "deliver to tcp";
     case "ip output":
       return "output";
-    case "tcp state":
-      return e.state + " rcv_wnd " + e.rcv_wnd;
     case "tcp segment":
       return "segment [" + e.flags + "] " + (e.payload_len ? e.payload_len + " B" : "");
     case "socket wake":
@@ -280,6 +278,13 @@ function short(e) {
       return "frame #" + e.frame + " in packet " + (e.packets || []).map((p) => "#" + p).join(" ");
     case "link held":
       return "held at " + (e.hook || "a hook");
+    case "link continued":
+      return "sent on [" + (e.flags || "") + "]" + (e.payload_len ? " " + e.payload_len + " B" : "");
+    case "ws close":
+      // the summary says it ("close sent 1000 ...", "tcp closed")
+      return (e.summary || "close").slice(0, 36);
+    case "tcp state":
+      return e.state + (e.dir === "out" ? " (sent)" : "") + (e.rcv_wnd !== undefined ? " rcv_wnd " + e.rcv_wnd : "");
     default:
       return e.event + " " + (e.summary || "").slice(0, 30);
   }
