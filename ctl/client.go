@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/glassnet/glassnet/sockets"
@@ -69,6 +70,10 @@ func QueryPath(ctx context.Context, path string) ([]sockets.SocketInfo, error) {
 func QueryTablePath(ctx context.Context, path string) (*Table, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		// the socket file outlived its serve (killed with SIGKILL)
+		return nil, fmt.Errorf("ctl: %s is left from a glassnet that is no longer running (nothing accepts on it); the next serve of that name takes it over: %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ctl: %w", err)
 	}

@@ -282,7 +282,7 @@ export class LadderView {
       // a held step of the stack: still held, or held earlier and decided since
       const info = fromSummary(e.summary || "");
       const h = this.heldFor.get(e.id);
-      e = Object.assign({}, e, { flags: info.flags, win: info.win, payload_len: info.payload_len, hold: h || { point: e.hook, past: true } });
+      e = Object.assign({}, e, { flags: info.flags, win: info.win, payload_len: info.payload_len, rel_seq: info.rel_seq, rel_ack: info.rel_ack, hold: h || { point: e.hook, past: true } });
     }
     const held = e.hold;
     const tw = held ? undefined : st.twin.get(e.id);
@@ -322,7 +322,7 @@ export class LadderView {
     const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
     // a held packet by its flags; a held frame or send by what it is
     const f = (held && held.fields) || {};
-    const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + (f.fin === false ? " …" : "") + " " + (e.payload_len || 0) + " B" : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : "[" + (e.flags || "") + "]" + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "");
+    const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + (f.fin === false ? " …" : "") + " " + (e.payload_len || 0) + " B" : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : "[" + (e.flags || "") + "]" + (e.payload_len || /[SF]/.test(e.flags || "") ? (e.rel_seq !== undefined ? " seq " + e.rel_seq + (e.payload_len ? ":" + (e.rel_seq + e.payload_len) : "") : "") : e.rel_ack !== undefined ? " ack " + e.rel_ack : "") + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "");
     const lab = held
       ? { main: unit + (held.past ? "  was held at " + (held.point || "a hook") : "  held at " + (held.point || "a hook") + ": see the Hold queue"), frames: "" }
       : this.label(e);
