@@ -164,6 +164,9 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "http://"}, `origin pattern "http://": no host after ://`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "ftp://x"}, "a page's origin is http:// or https://, not ftp://"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--egress", "rate 1mbit limit 0"}, `limit "0": want a size above 0`},
+	{[]string{"serve", "--tun", "a/b", "--addr", "10.200.0.2/24"}, `serve: --tun "a/b": an interface name is 1 to 15 bytes`},
+	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24,fd00:200::2/64", "--mtu", "1000"}, "serve: --mtu 1000: IPv6 (--addr fd00:200::2/64) needs a link MTU of at least 1280"},
+	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--mtu", "40"}, "serve: --mtu 40: want an MTU from 68 to 65535"},
 	{[]string{"demo", "--port", "abc"}, "demo: flag provided but not defined: -port (glassnet demo -h lists its flags)"},
 }
 

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/glassnet/glassnet/ws"
@@ -150,6 +151,32 @@ func checkHostAddrs(hosts, stack []netip.Prefix) error {
 		}
 		if !reaches {
 			return fmt.Errorf("serve: --host-addr %v: no --addr lies in %v, so the kernel would have no route to the stack; give the kernel side an address on the stack's network", h, h.Masked())
+		}
+	}
+	return nil
+}
+
+// checkDevice refuses a TUN name Linux would not take and an MTU the
+// stack's addresses cannot use.
+func checkDevice(cfg ServeConfig) error {
+	for _, n := range []struct{ flag, name string }{{"--tun", cfg.TUN}, {"--nic", cfg.NIC}} {
+		if n.name == "" {
+			continue
+		}
+		// Linux's dev_valid_name
+		if len(n.name) > 15 || n.name == "." || n.name == ".." || strings.ContainsAny(n.name, "/: \t\n") {
+			return fmt.Errorf("serve: %s %q: an interface name is 1 to 15 bytes, without '/', ':' or spaces", n.flag, n.name)
+		}
+	}
+	if cfg.MTU == 0 {
+		return nil
+	}
+	if cfg.MTU < 68 || cfg.MTU > 65535 {
+		return fmt.Errorf("serve: --mtu %d: want an MTU from 68 to 65535 (or leave it out for 1500)", cfg.MTU)
+	}
+	for _, p := range cfg.Addrs {
+		if p.Addr().Is6() && !p.Addr().Is4In6() && cfg.MTU < 1280 {
+			return fmt.Errorf("serve: --mtu %d: IPv6 (--addr %v) needs a link MTU of at least 1280 (RFC 8200)", cfg.MTU, p)
 		}
 	}
 	return nil

@@ -206,6 +206,9 @@ func (cfg ServeConfig) checked() (ServeConfig, error) {
 	if err := checkHostAddrs(cfg.HostAddrs, cfg.Addrs); err != nil {
 		return cfg, err
 	}
+	if err := checkDevice(cfg); err != nil {
+		return cfg, err
+	}
 	if cfg.TUN != "" && !cfg.NoHostConfig && len(cfg.HostAddrs) == 0 {
 		for _, p := range cfg.Addrs {
 			if !tun.HostAddrFor(p).IsValid() {
