@@ -224,3 +224,16 @@ func peerKey(dir trace.Dir, ip []byte) (heldKey, bool) {
 	}
 	return heldKey{dir, h.Src}, true
 }
+
+// Discard records that a packet held at the link hook point of dir is
+// thrown away by whoever held it: a hook's drop verdict with reason and
+// rule, counted (Stats.Drops does not count it: the packet went no further
+// than the hook) and traced as a trace.LayerLink "verdict" event, as if the
+// hook had dropped it at once. Nothing is sent.
+func (st *Stack) Discard(dir trace.Dir, pkt []byte, reason, rule string) {
+	name := hook.LinkEgress
+	if dir == trace.In {
+		name = hook.LinkIngress
+	}
+	st.hooks.acct.verdict(trace.LayerLink, dir, name, hook.Verdict{Action: hook.Drop, Reason: reason, Rule: rule}, pkt)
+}

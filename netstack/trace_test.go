@@ -274,6 +274,22 @@ func TestTraceStateAfterClose(t *testing.T) {
 	if last != "CLOSED" {
 		t.Errorf("the server's last state event for the connection says %q, want CLOSED", last)
 	}
+	// The last ACK acknowledged the server's FIN: the CLOSED report has
+	// nothing unacknowledged, SND.NXT past the FIN.
+	for _, e := range rec.all() {
+		if e.Node != "server" || e.Layer != trace.LayerTCP || e.Name != "state" || !strings.HasSuffix(e.Conn, suffix) {
+			continue
+		}
+		if s, _ := field(e, "state"); s != "CLOSED" {
+			continue
+		}
+		una, _ := field(e, "snd_una")
+		nxt, _ := field(e, "snd_nxt")
+		out, _ := field(e, "outstanding")
+		if una != nxt || out != 0 {
+			t.Errorf("the CLOSED report after LAST-ACK: snd_una %v snd_nxt %v outstanding %v, want snd_una = snd_nxt and nothing outstanding", una, nxt, out)
+		}
+	}
 	// The states each end entered, in order: those a close enters by
 	// sending its FIN are reported with it (dir out).
 	for node, want := range map[string][]string{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/glassnet/glassnet/trace"
@@ -108,7 +109,7 @@ func (s *Server) Emit(e *trace.Event) {
 	if s.stepper == nil {
 		return
 	}
-	if s.watch.Load() {
+	if s.watch.Load() || isHeld(e) {
 		s.check(e)
 	}
 	if s.freeRun.Load() {
@@ -132,8 +133,11 @@ func (s *Server) check(e *trace.Event) {
 		return
 	}
 	hit := ""
-	if s.target != unitNone && s.target.is(e) {
-		hit = "" // a step's end, not a breakpoint
+	if isHeld(e) || s.target != unitNone && s.target.is(e) {
+		// a step's end, not a breakpoint; a packet held stops the run
+		// too, so that its clock does not send it again while the page
+		// edits it
+		hit = ""
 	} else {
 		b := s.matchBreakpoint(e)
 		if b == nil {
@@ -147,6 +151,9 @@ func (s *Server) check(e *trace.Event) {
 	s.updateWatch()
 	s.stepper.Next()
 }
+
+// isHeld reports whether e is a packet a hook held at the link.
+func isHeld(e *trace.Event) bool { return e.Layer == trace.LayerLink && e.Name == "held" }
 
 // setMode sets the mode; s.mu held (or s not yet shared).
 func (s *Server) setMode(m string) {
@@ -332,10 +339,15 @@ func (s *Server) setBreakpoints(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bps := make([]*Breakpoint, 0, len(req.Breakpoints))
-	for _, src := range req.Breakpoints {
+	for i, src := range req.Breakpoints {
 		b, err := ParseBreakpoint(src)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			// none is set: say which one is wrong
+			msg := err.Error()
+			if len(req.Breakpoints) > 1 {
+				msg = fmt.Sprintf("ui: breakpoint %d of %d, %q: %s (none set)", i+1, len(req.Breakpoints), src, strings.TrimPrefix(msg, "ui: "))
+			}
+			writeError(w, http.StatusBadRequest, msg)
 			return
 		}
 		bps = append(bps, b)

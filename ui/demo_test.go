@@ -311,6 +311,8 @@ func TestHoldZeroWindow(t *testing.T) {
 	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, &e); code != 404 {
 		t.Fatalf("release twice: %d %q", code, e.Error)
 	}
+	// the hold stopped the run: go on
+	d.call("POST", "/api/play", "", nil)
 	st := d.waitFor("the zero window", func(st ui.State) bool { return st.Hit == "snd_wnd == 0" && st.Current != 0 })
 	ev := d.event(st.Current)
 	if ev["node"] != "server" || ev["event"] != "state" || ev["snd_wnd"].(float64) != 0 {
@@ -567,14 +569,17 @@ func TestExportAndView(t *testing.T) {
 	if err != nil || uint64(n) != st.Count {
 		t.Fatalf("view of the jsonl: %d events, %v", n, err)
 	}
-	if ost := off.State(); ost.Live || ost.Last != st.Last || len(ost.Nodes) != 2 {
-		t.Fatalf("offline state %+v", ost)
+	if ost := off.State(); ost.Live || ost.Last != st.Last || len(ost.Nodes) != 2 || ost.Capture {
+		t.Fatalf("offline state %+v (a JSON-lines trace has no packet bytes to capture)", ost)
 	}
 	png := get("pcapng")
 	off2, _ := ui.New(ui.Options{})
 	n, err = off2.Load(strings.NewReader(string(png)))
 	if err != nil || n == 0 {
 		t.Fatalf("view of the pcapng: %d packets, %v", n, err)
+	}
+	if !off2.State().Capture {
+		t.Error("the view of a pcapng says it has no packet bytes to capture")
 	}
 	var pf struct {
 		TraceEvents []struct {
@@ -756,10 +761,23 @@ func TestRetransmitAfterDroppedHold(t *testing.T) {
 	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"drop"}`, nil); code != 200 {
 		t.Fatalf("drop: %d", code)
 	}
+	d.call("POST", "/api/play", "", nil) // the hold stopped the run
 	st := d.waitFor("the segment sent again", func(st ui.State) bool { return st.Hit == "retransmit" && st.Current != 0 })
 	ev := d.event(st.Current)
 	if ev["event"] != "packet" || ev["node"] != "client" || ev["dir"] != "out" || ev["conn"] != held["conn"] {
 		t.Fatalf("stopped at %v, want the client's packet sent again after %v", ev, held)
+	}
+	// the drop is in the trace, after the held step
+	var page struct{ Events []map[string]any }
+	d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", h.Event, st.Current), "", &page)
+	dropped := false
+	for _, e := range page.Events {
+		if e["layer"] == "link" && e["event"] == "verdict" && e["action"] == "drop" && e["reason"] == "ui-drop" && e["conn"] == held["conn"] {
+			dropped = true
+		}
+	}
+	if !dropped {
+		t.Error("no link verdict says the held packet was dropped")
 	}
 	d.finish()
 }
@@ -793,6 +811,7 @@ func TestHoldActions(t *testing.T) {
 		if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), body, &out); code != 200 || !strings.HasPrefix(out.Outcome, want) {
 			t.Fatalf("%s: %d %+v", body, code, out)
 		}
+		d.call("POST", "/api/play", "", nil) // the hold stopped the run
 	}
 	var e struct{ Error string }
 	h1 := next(0)
@@ -902,6 +921,29 @@ func TestDisarm(t *testing.T) {
 	d.end() // the SYN goes out: nothing holds it
 	if st := d.state(); st.Held != 0 {
 		t.Fatalf("%d held after the request was taken back", st.Held)
+	}
+	d.finish()
+}
+
+// TestHoldStopsTheRun: a packet held at the link stops a free run (and a
+// step to the next packet) at its held step, with the clock, so that TCP
+// does not send it again while the page edits it.
+func TestHoldStopsTheRun(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the held segment")
+	st := d.waitFor("the run stopped at the hold", func(st ui.State) bool {
+		if !st.Paused || !st.ClockPaused || st.Current == 0 {
+			return false
+		}
+		var hs ui.Holds
+		d.call("GET", "/api/holds", "", &hs)
+		return len(hs.Holds) == 1 && hs.Holds[0].Event != 0 && st.Current >= hs.Holds[0].Event
+	})
+	// stopped: nothing more happens, the clock stands, no copy is sent
+	time.Sleep(300 * time.Millisecond)
+	if now := d.state(); now.Last != st.Last || !now.Paused {
+		t.Errorf("after the hold the run went on: %+v, then %+v", st, now)
 	}
 	d.finish()
 }

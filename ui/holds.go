@@ -470,6 +470,9 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 		var err error
 		switch d.action {
 		case "drop":
+			// counted and traced as the hook's drop, so that the trace
+			// (and the ladder's ✗) says what became of the packet
+			st.Discard(dir, pkt, "ui-drop", "ui hold")
 		case "duplicate":
 			if err = st.Continue(dir, pkt); err == nil {
 				err = st.Continue(dir, pkt)

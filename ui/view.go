@@ -46,6 +46,9 @@ func (s *Server) Load(r io.Reader) (int, error) {
 			return n, errors.Join(err, fmt.Errorf("ui: event %d after event %d: the IDs of a recorded run increase", evs[i].ID, last))
 		}
 		last = evs[i].ID
+		if evs[i].Layer == trace.LayerLink && evs[i].Name == "packet" && len(evs[i].Data) > 0 {
+			s.capture.Store(true)
+		}
 		s.noteNode(evs[i].Node)
 		s.hist.add(&evs[i])
 		n++

@@ -1,7 +1,7 @@
 // Connections: an ss-like table. Live, the server's socket table; from a
 // recorded trace, the last TCP state each stack reported.
 
-import { connKey, isPacket } from "./model.js";
+import { connKey, isPacket, isState } from "./model.js";
 import { esc, fmtDur } from "./fields.js";
 
 export class ConnsView {
@@ -20,9 +20,26 @@ export class ConnsView {
     });
   }
 
+  // ref is the event the table shows the connections at: the one selected,
+  // or the step the run stopped at; Infinity while it runs freely (then
+  // the server's own table is shown, with what was traced since).
+  ref() {
+    const app = this.app;
+    if (app.selected) return app.selected;
+    if (app.state.paused && app.state.current) return app.state.current;
+    return app.readonly || !app.conns || !app.conns.length ? Infinity : null;
+  }
+
   rows() {
     const app = this.app;
     const st = app.store;
+    const ref = this.ref();
+    if (ref !== null) {
+      // the state each stack had reached at ref, as the state change and
+      // the ladder show it; listening sockets from the server's table
+      const listeners = (app.conns || []).filter((c) => !c.peer).map((c) => ({ key: c.local, node: c.node, state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.state : c.state, local: c.local, peer: "*", recv_q: c.recv_q, send_q: c.send_q, cwnd: "", srtt: "", rto: "", wnd: "" }));
+      return listeners.concat(this.traceRows((c) => c.first <= ref, ref));
+    }
     if (app.conns && app.conns.length) {
       // The server's table comes about once a second, and not while a
       // paused stack holds a connection's lock: a connection's TCP state
@@ -57,24 +74,33 @@ export class ConnsView {
       // table lacks (a stepped stack holds the locks a new table needs):
       // its row from the trace, marked as such.
       const have = new Set(table.map((r) => r.node + "|" + r.key));
-      const later = this.traceRows((c, n) => c.last > (app.connsAt || 0) && !have.has(n + "|" + c.key));
+      const later = this.traceRows((c, n) => c.last > (app.connsAt || 0) && !have.has(n + "|" + c.key), Infinity);
       for (const r of later) r.traced = true;
       return table.concat(later);
     }
-    return this.traceRows(() => true);
+    return this.traceRows(() => true, Infinity);
   }
 
   // traceRows are rows made from the trace: for each TCP connection and
-  // stack that want(c, node) accepts, its last TCP state.
-  traceRows(want) {
+  // stack that want(c, node) accepts, its last TCP state at or before ref.
+  traceRows(want, ref) {
     const st = this.app.store;
     const out = [];
     for (const c of st.tcpConns()) {
       const nodes = c.nodes.size ? [...c.nodes] : [""];
       for (const n of nodes) {
         if (!want(c, n)) continue;
-        const sid = c.states.get(n);
-        const s = sid ? st.get(sid) : null;
+        let s = null;
+        if (ref === Infinity) {
+          const sid = c.states.get(n);
+          s = sid ? st.get(sid) : null;
+        } else {
+          for (let i = c.ids.length - 1; i >= 0 && !s; i--) {
+            if (c.ids[i] > ref) continue;
+            const e = st.get(c.ids[i]);
+            if (e.node === n && isState(e)) s = e;
+          }
+        }
         const [a, b] = c.key.split(" ⇄ ");
         // local is the endpoint the node's socket events name first, or
         // (a capture has none) the one its first packet left from or
@@ -92,7 +118,7 @@ export class ConnsView {
             break;
           }
         }
-        out.push(this.fromState(c.key, n, local, peer, s));
+        out.push(this.fromState(c.key, n, local, peer, s, ref));
       }
     }
     return out;
@@ -101,11 +127,12 @@ export class ConnsView {
   // fromState is a connection's row from its last TCP state event s
   // (null: none yet). The queues go on from there with the application's
   // reads and writes traced since: they change them without a TCP step.
-  fromState(key, node, local, peer, s) {
+  fromState(key, node, local, peer, s, ref = Infinity) {
     let rq = s ? s.rcv_buf_used : "", sq = s ? s.snd_buf_used : "";
     const c = s && this.app.store.conns.get(key);
     if (c) {
       for (let i = c.ids.length - 1; i >= 0 && c.ids[i] > s.id; i--) {
+        if (c.ids[i] > ref) continue;
         const e = this.app.store.get(c.ids[i]);
         if (e.node !== node || e.layer !== "socket" || typeof e.n !== "number") continue;
         if (e.event === "recv") rq -= e.n;
@@ -130,7 +157,7 @@ export class ConnsView {
 
   render() {
     const app = this.app;
-    const sig = app.store.version + "|" + app.focus + "|" + (app.conns ? JSON.stringify(app.conns) : "");
+    const sig = app.store.version + "|" + app.focus + "|" + this.ref() + "|" + (app.conns ? JSON.stringify(app.conns) : "");
     if (sig === this.sig) return;
     this.sig = sig;
     const rows = this.rows();

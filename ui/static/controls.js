@@ -3,7 +3,11 @@
 
 import * as api from "./api.js";
 import { fmtDur } from "./fields.js";
-import { isPacket, isSegment } from "./model.js";
+import { isDrop, isPacket, isSegment } from "./model.js";
+
+// TIME_WAIT is how long a connection stays in TIME-WAIT, in ns (gVisor's
+// DefaultTCPTimeWaitTimeout).
+const TIME_WAIT = 60e9;
 
 const $ = (id) => document.getElementById(id);
 
@@ -122,16 +126,30 @@ export class Controls {
     const app = this.app;
     const st = app.store;
     const c = st.conns.get(app.focus);
-    const last = st.events.length ? st.events[st.events.length - 1] : null;
-    const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused;
+    // a recorded run's timers are those at the event selected; a live
+    // run's count down on its clock, from its latest event
+    const at = app.readonly && app.selected ? st.get(app.selected) : null;
+    const last = at || (st.events.length ? st.events[st.events.length - 1] : null);
+    const stateAt = (n) => {
+      if (!at) return c.states.get(n);
+      for (let i = c.ids.length - 1; i >= 0; i--) {
+        if (c.ids[i] > at.id) continue;
+        const e = st.get(c.ids[i]);
+        if (e.node === n && e.layer === "tcp" && e.event === "state") return e.id;
+      }
+      return undefined;
+    };
+    const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused + "|" + (at ? at.id : 0);
     if (sig === this.tsig) return;
     this.tsig = sig;
     // Rows and their "fire now" buttons are kept and changed in place: they
     // change with every events message, and a button rebuilt between a
     // press and its release loses the click.
+    // the connection's events up to the one the timers are at
+    const ids = c ? (at ? c.ids.filter((id) => id <= at.id) : c.ids) : [];
     const rows = [];
     for (const n of c && last ? c.nodes : []) {
-      const sid = c.states.get(n);
+      const sid = stateAt(n);
       const s = sid && st.get(sid);
       if (!s || s.state === "SYN-SENT" || s.state === "SYN-RCVD") {
         // In the handshake (or before any TCP state was traced) a SYN or
@@ -139,14 +157,14 @@ export class Controls {
         // doubled for each time sent again; the handshake reports its
         // state once, with the first.
         // (TCP's own steps when traced: a copy a rule dropped counts)
-        const out = c.ids.map((id) => st.get(id)).filter((e) => e.node === n && e.dir === "out" && /S/.test(e.flags || ""));
+        const out = ids.map((id) => st.get(id)).filter((e) => e.node === n && e.dir === "out" && /S/.test(e.flags || ""));
         const segs = out.filter(isSegment);
         const syns = segs.length ? segs : out.filter(isPacket);
         if (!syns.length || app.state.ended) continue;
         const sent = syns[syns.length - 1];
         // the handshake is over once the stack sent anything but a SYN
         // after it (its ACK, data): a capture has no state to say so
-        if (!s && c.ids.some((id) => id > sent.id && (e => e.node === n && isPacket(e) && e.dir === "out" && !/S/.test(e.flags || ""))(st.get(id)))) continue;
+        if (!s && ids.some((id) => id > sent.id && (e => e.node === n && isPacket(e) && e.dir === "out" && !/S/.test(e.flags || ""))(st.get(id)))) continue;
         const rto = 1e9 * 2 ** (syns.length - 1);
         const left = Math.max(0, rto - (last.t - sent.t));
         const row = this.timerRow(n);
@@ -163,8 +181,8 @@ export class Controls {
       // the last data segment this stack sent arms the timer (TCP's own
       // step when it is traced: a copy a rule dropped was sent all the same)
       let sent = null;
-      for (let i = c.ids.length - 1; i >= 0; i--) {
-        const e = st.get(c.ids[i]);
+      for (let i = ids.length - 1; i >= 0; i--) {
+        const e = st.get(ids[i]);
         if (e.node === n && (isPacket(e) || isSegment(e)) && e.dir === "out" && (e.payload_len > 0 || /[SF]/.test(e.flags || ""))) {
           sent = e;
           break;
@@ -181,24 +199,40 @@ export class Controls {
       if (closed) {
         text.className = "hint";
         text.title = "";
-        text.textContent = s.state === "CLOSED" ? "connection closed: no retransmission timer" : "TIME-WAIT: nothing left to send again";
-        fire.hidden = true;
+        if (s.state === "CLOSED") {
+          text.textContent = "connection closed: no retransmission timer";
+          fire.hidden = true;
+        } else {
+          // 2MSL: gVisor's TIME-WAIT lasts 60 s (Linux's TCP_TIMEWAIT_LEN)
+          const left = Math.max(0, TIME_WAIT - (last.t - s.t));
+          text.title = "TIME-WAIT (RFC 9293 3.6.1): the connection's addresses are kept for 2 MSL so that a late segment of it is not taken for a new connection's";
+          text.textContent = "TIME-WAIT: closes in ≈ " + fmtDur(left) + " of " + fmtDur(TIME_WAIT) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
+          fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
+          fire.hidden = app.readonly || app.state.ended;
+        }
       } else if (waiting && sent) {
         // Each time the timer fires TCP sends again and doubles the RTO
         // (RFC 6298 5.5), with no segment received, so no new report:
         // count the copies sent again since the last one (TCP's own
         // steps when traced, else the packets).
-        const segs = c.ids.some((id) => id > sid && st.get(id).node === n && isSegment(st.get(id)));
-        let backoff = 0;
-        for (const id of c.ids) {
-          if (id <= sid || !st.retrans.has(id)) continue;
+        // A copy sent again counts when it came an RTO after the send
+        // before it (the timer fired); a fast retransmission or a tail
+        // loss probe comes sooner and leaves the RTO as it was.
+        const segs = ids.some((id) => id > sid && st.get(id).node === n && isSegment(st.get(id)));
+        let backoff = 0, rto = s.rto, prevT = null;
+        for (const id of ids) {
+          if (id <= sid) continue;
           const e = st.get(id);
-          if (e.node === n && (segs ? isSegment(e) : e.layer === "link")) backoff++;
+          if (e.node !== n || e.dir !== "out" || !(segs ? isSegment(e) : e.layer === "link" && (isPacket(e) || isDrop(e)))) continue;
+          if (st.retrans.has(id) && prevT !== null && e.t - prevT >= 0.9 * rto) {
+            backoff++;
+            rto = Math.min(rto * 2, 120e9);
+          }
+          prevT = e.t;
         }
-        const rto = Math.min(s.rto * 2 ** backoff, 120e9);
         const left = Math.max(0, rto - (last.t - sent.t));
         text.className = "";
-        text.title = "Retransmission timer: fires if no ACK comes for the data in flight" + (backoff ? "; doubled for each of the " + backoff + " copies sent again since the last TCP report (RFC 6298 5.5; a tail loss probe does not double it, so this may be high)" : "");
+        text.title = "Retransmission timer: fires if no ACK comes for the data in flight" + (backoff ? "; doubled for each of the " + backoff + " times it fired since the last TCP report (RFC 6298 5.5)" : "");
         text.textContent = "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
         fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
         fire.hidden = app.readonly;

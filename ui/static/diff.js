@@ -134,6 +134,23 @@ export class DiffView {
     return first;
   }
 
+  // scaled is " ×2^N = W" for the window field of p, a segment node
+  // received, when both SYNs offered window scaling (RFC 7323); "" for a
+  // SYN (never scaled) or without scaling.
+  scaled(evs, node, p) {
+    if (/S/.test(p.flags || "")) return "";
+    let peer = null, own = null;
+    for (let i = 0; i < evs.ids.length && (peer === null || own === null); i++) {
+      const e = evs.get(i);
+      if (e.node !== node || !isPacket(e) || !/S/.test(e.flags || "")) continue;
+      const m = /wscale (\d+)/.exec(e.options || "");
+      if (e.dir === "in") peer = m ? +m[1] : -1;
+      else own = m ? +m[1] : -1;
+    }
+    if (!(peer > 0) || !(own >= 0)) return "";
+    return " ×" + 2 ** peer + " = " + p.win * 2 ** peer;
+  }
+
   // cause names what happened on node between two state reports.
   cause(node, evs, s0, s1) {
     const from = s0 ? s0.id : 0;
@@ -172,10 +189,10 @@ export class DiffView {
       const f = pkt.flags || "";
       if (f.includes("R")) what = "RST received";
       else if (f.includes("S")) what = flagWords(f) + " received";
-      else if (f.includes("F")) what = "FIN received";
+      else if (f.includes("F")) what = s0 && s0.state === "FIN-WAIT1" && s1.state === "TIME-WAIT" ? "FIN received, with the ACK of ours (FIN-WAIT2 skipped)" : "FIN received";
       else if (pkt.payload_len > 0) what = pkt.payload_len + " bytes of data received";
       else if (f.includes(".")) what = "ACK received";
-      parts.push(link(pkt, what) + (pkt.win === 0 ? " with window 0" : " (win " + pkt.win + ")"));
+      parts.push(link(pkt, what) + (pkt.win === 0 ? " with window 0" : " (win " + pkt.win + this.scaled(evs, node, pkt) + ")"));
     }
     if (writes) parts.push("application write of " + writes + " B");
     if (reads) parts.push("application read of " + reads + " B");

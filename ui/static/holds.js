@@ -186,8 +186,9 @@ export class HoldsView {
     for (const [k, v] of Object.entries(h.fields || {})) {
       const help = EDIT_HELP[k] || FIELD_HELP[k] || "";
       f += '<label title="' + esc(help) + '">' + esc(k) + "</label>";
-      if (typeof v === "boolean") f += '<input type="checkbox" data-field="' + esc(k) + '"' + (v ? " checked" : "") + ">";
-      else if (SHOWN_ONLY.has(k)) f += '<input type="text" readonly data-shown="' + esc(k) + '" value="' + esc(v) + '">';
+      // a compressed message's payload is DEFLATE data: shown, not edited
+      if (SHOWN_ONLY.has(k) || (k === "payload_hex" && (h.fields || {}).compressed)) f += typeof v === "boolean" ? '<input type="checkbox" disabled data-shown="' + esc(k) + '"' + (v ? " checked" : "") + ">" : '<input type="text" readonly data-shown="' + esc(k) + '" value="' + esc(v) + '">';
+      else if (typeof v === "boolean") f += '<input type="checkbox" data-field="' + esc(k) + '"' + (v ? " checked" : "") + ">";
       else if (typeof v === "number") f += '<input type="number" data-field="' + esc(k) + '" value="' + esc(v) + '">';
       else f += '<input type="text" spellcheck="false" data-field="' + esc(k) + '" value="' + esc(v) + '">';
     }

@@ -97,7 +97,8 @@ export class InspectorView {
   async bytes(e) {
     const app = this.app;
     const box = document.getElementById("insp-bytes");
-    if (app.readonly || !(e.layer === "link" || e.layer === "ws" || e.layer === "ip" || e.layer === "tcp" || e.layer === "socket")) return;
+    // a recorded capture keeps its packets' bytes too
+    if (!(e.layer === "link" || e.layer === "ws" || e.layer === "ip" || e.layer === "tcp" || e.layer === "socket")) return;
     let d = this.cache.get(e.id);
     if (!d) {
       try {

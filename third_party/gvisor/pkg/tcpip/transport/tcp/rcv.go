@@ -342,6 +342,13 @@ func (r *receiver) consumeSegment(s *segment, segSeq seqnum.Value, segLen seqnum
 		case StateClosing:
 			r.ep.setEndpointState(StateTimeWait)
 		case StateLastAck:
+			// The ACK of our FIN acknowledges everything: say so before
+			// the close purges the write queue (which sets SND.NXT back
+			// to SND.UNA), so that the probe's last report of the
+			// connection reads SND.UNA = SND.NXT past the FIN, nothing in
+			// flight, as RFC 9293 has it (glassnet patch 25).
+			r.ep.snd.SndUna = s.ackNumber
+			r.ep.snd.Outstanding = 0
 			r.ep.transitionToStateCloseLocked()
 		}
 	}
