@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
-	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -39,7 +38,7 @@ func (s *Sockets) Accept(ctx context.Context, fd int) (int, netip.AddrPort, erro
 
 // logAccept records an accept call: the peer is an argument the call fills
 // in, so it shows only on success.
-func (s *Sockets) logAccept(start time.Time, so *socket, fd int, nso *socket, peer netip.AddrPort, err error) {
+func (s *Sockets) logAccept(start tcpip.MonotonicTime, so *socket, fd int, nso *socket, peer netip.AddrPort, err error) {
 	if err != nil {
 		s.logCall(start, so, "accept", itoa(fd), -1, "", err)
 		return

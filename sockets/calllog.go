@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -31,20 +32,23 @@ import (
 // Every record is built only when logging is on: callStart and the
 // s.logCalls check are all a call costs otherwise.
 
-// callStart returns the time a logged call starts, or the zero time when
-// calls are not logged.
-func (s *Sockets) callStart() time.Time {
+// callStart returns the time a logged call starts on the stack's clock,
+// or the zero time when calls are not logged.
+func (s *Sockets) callStart() tcpip.MonotonicTime {
 	if !s.logCalls {
-		return time.Time{}
+		return tcpip.MonotonicTime{}
 	}
-	return time.Now()
+	return s.stack.Clock().NowMonotonic()
 }
 
 // logCall records one finished call. so is the socket it used, if any, for
 // the event's connection; ret is the result on success and out what
 // strace prints after it in parentheses.
-func (s *Sockets) logCall(start time.Time, so *socket, call, args string, ret int, out string, err error) {
-	dur := time.Since(start)
+func (s *Sockets) logCall(start tcpip.MonotonicTime, so *socket, call, args string, ret int, out string, err error) {
+	// on the stack's clock, which stands still while a stepped run is
+	// paused: a call that waited then shows the stack's time, not the
+	// reader's
+	dur := s.stack.Clock().NowMonotonic().Sub(start)
 	name := errnoName(err)
 	var b strings.Builder
 	b.WriteString(call)

@@ -862,6 +862,22 @@ func TestEventTimesExcludePauses(t *testing.T) {
 	if gap := time.Duration(t1 - t0); gap >= 700*time.Millisecond {
 		t.Errorf("events %d and %d are %v apart: the time paused at the step counts", first.Current, next.Current, gap)
 	}
+	// nor do the calls that wait through a pause (the server's accept,
+	// the client's connect, paused at the client's SYN): their durations
+	// are the stack's
+	if code := d.call("POST", "/api/step", `{"to":"packet"}`, nil); code != 200 {
+		t.Fatalf("step to the SYN: %d", code)
+	}
+	time.Sleep(700 * time.Millisecond)
+	d.end()
+	st := d.state()
+	var page struct{ Events []map[string]any }
+	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Last), "", &page)
+	for _, e := range page.Events {
+		if dur, ok := e["dur"].(float64); ok && e["layer"] == "socket" && time.Duration(dur) >= 700*time.Millisecond {
+			t.Errorf("%v %v took %v: the time paused counts", e["node"], e["summary"], time.Duration(dur))
+		}
+	}
 	d.finish()
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -478,7 +479,13 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 				err = st.Continue(dir, pkt)
 			}
 		case "delay":
-			time.AfterFunc(d.delay, func() { st.Continue(dir, pkt) })
+			select {
+			case <-st.Done():
+				// nothing will take it later either
+				err = fmt.Errorf("netstack: continue: %w", net.ErrClosed)
+			default:
+				time.AfterFunc(d.delay, func() { st.Continue(dir, pkt) })
+			}
 		default:
 			err = st.Continue(dir, pkt)
 		}
