@@ -41,6 +41,9 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	if cfg.NoOffload && cfg.NIC {
 		return usagef("lab: --no-offload applies to a TUN; --nic moves packets without offloads")
 	}
+	if cfg.TracePath == "-" {
+		return usagef("lab: --trace -: stdout is the command's; name a file (the trace on stdout would mix with its output)")
+	}
 	if cfg.PCAPPath == "-" {
 		return usagef("lab: --pcap -: stdout is the command's; name a file (a capture on stdout would mix with its output)")
 	}

@@ -141,6 +141,7 @@ var flagErrors = []struct {
 	{[]string{"lab", "--addr", "255.255.255.255/32", "--", "true"}, "lab: --addr 255.255.255.255/32: 255.255.255.255 is the limited broadcast address"},
 	{[]string{"lab", "--allow-origin", "a[", "--", "true"}, "syntax error in pattern"},
 	{[]string{"lab", "--pcap", "-", "--", "true"}, "lab: --pcap -: stdout is the command's"},
+	{[]string{"lab", "--trace", "-", "--", "true"}, "lab: --trace -: stdout is the command's"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.0/24"}, "10.200.0.0 is the network address of 10.200.0.0/24"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/0"}, "a prefix shorter than /8 would route that much of the address space"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "fd00::2/8"}, "a prefix shorter than /16"},

@@ -97,7 +97,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	var cfg app.ServeConfig
 	var addrs, hostAddrs prefixList
-	fs.StringVar(&cfg.TUN, "tun", "", "TUN interface to create or attach to")
+	fs.StringVar(&cfg.TUN, "tun", "", "TUN interface `NAME` to create or attach to")
 	fs.StringVar(&cfg.NIC, "nic", "", "Ethernet `IFACE` to attach to through AF_PACKET (instead of --tun)")
 	mac := fs.String("mac", "", "with --nic, the stack's own `MAC` (default: the interface's; another one turns on promiscuous mode)")
 	fs.BoolVar(&cfg.Promiscuous, "promisc", false, "with --nic, read every frame on the wire")

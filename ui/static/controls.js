@@ -103,7 +103,7 @@ export class Controls {
       // a history without packet bytes (a JSON-lines trace) has no capture
       const off = !!api.traceURL || (a.dataset.export === "pcapng" && !s.capture);
       a.setAttribute("aria-disabled", String(off));
-      if (a.dataset.export === "pcapng") a.title = s.capture ? "Packets of every stack for Wireshark or tshark" : "No packet bytes in this history to capture (a trace in JSON lines keeps none; record the run with --pcap)";
+      if (a.dataset.export === "pcapng") a.title = s.capture ? "Packets of every stack for Wireshark or tshark: one interface per stack, so each packet is in it twice (sent and received); filter by frame.interface_name before Wireshark's TCP analysis" : "No packet bytes in this history to capture (a trace in JSON lines keeps none; record the run with --pcap)";
     }
     const bp = $("bp-text");
     // a recorded trace does not run, so nothing can stop it

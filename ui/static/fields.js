@@ -107,7 +107,8 @@ export function ms(ns) {
 }
 
 export function fmtDur(ns) {
-  if (ns >= 1e9) return (ns / 1e9).toFixed(2) + " s";
+  // from 999.5 ms on in seconds, so that "1000 ms" never stands beside "1.00 s"
+  if (ns >= 9995e5) return (ns / 1e9).toFixed(2) + " s";
   if (ns >= 1e6) return (ns / 1e6).toFixed(ns >= 1e7 ? 0 : 1) + " ms";
   if (ns >= 1e3) return (ns / 1e3).toFixed(0) + " µs";
   return ns + " ns";
@@ -123,6 +124,7 @@ export function fmtBytes(n) {
 // ssthresh as "infinite".
 export function fieldValue(k, v) {
   if (v === null || v === undefined) return "";
+  if (k === "srtt" && v === 0) return "none yet (no RTT measured)";
   if ((k === "srtt" || k === "rto" || k === "dur") && typeof v === "number") return fmtDur(v);
   if (k === "t" && typeof v === "number") return ms(v) + " ms";
   if (k === "ssthresh" && v > 1e9) return "∞ (none yet)";
