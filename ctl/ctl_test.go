@@ -367,7 +367,7 @@ func TestRenderStates(t *testing.T) {
 	}}
 	must(t, Render(&b, rows, RenderOptions{}))
 	want := "Netid State  Recv-Q Send-Q Local Address:Port Peer Address:Port FD\n" +
-		"tcp6  LISTEN 2      1024   [::]:8080          [::]:*            7\n"
+		"tcp   LISTEN 2      1024   [::]:8080          [::]:*            7\n"
 	if b.String() != want {
 		t.Errorf("Render:\n%s\nwant:\n%s", b.String(), want)
 	}

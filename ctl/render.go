@@ -49,7 +49,9 @@ func Render(w io.Writer, rows []sockets.SocketInfo, opts RenderOptions) error {
 		} else if r.Queued {
 			fd = "- accept-queue"
 		}
-		table = append(table, []string{r.Network(), state, strconv.Itoa(recvQ), strconv.Itoa(sendQ),
+		// ss names the protocol only: "tcp" for IPv4 and IPv6 alike
+		netid := strings.TrimSuffix(r.Network(), "6")
+		table = append(table, []string{netid, state, strconv.Itoa(recvQ), strconv.Itoa(sendQ),
 			addrString(r.Local, r.Domain), addrString(r.Peer, r.Domain), fd})
 	}
 	// Columns are as wide as their widest cell, so that the info lines
