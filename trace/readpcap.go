@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"strconv"
 	"time"
 )
 
@@ -85,27 +84,7 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 			first = ts
 		}
 		e := Event{ID: n, T: ts.Sub(first), Node: node, Layer: LayerLink, Name: "packet"}
-		ip := data
-		switch linkType {
-		case pngLinkTypeRaw, pngLinkTypeIPv4, pngLinkTypeIPv6:
-		case pngLinkTypeEthernet:
-			ip = nil
-			if len(data) >= 14 {
-				if et := binary.BigEndian.Uint16(data[12:14]); et == 0x0800 || et == 0x86dd {
-					ip = data[14:]
-				}
-			}
-		default:
-			ip = nil
-		}
-		if ip != nil {
-			e.Conn, e.Summary, e.Fields = DescribeIP(ip)
-			e.Data = ip
-		} else {
-			e.Summary = "link type " + strconv.Itoa(int(linkType)) + ", length " + strconv.Itoa(len(data))
-			e.Fields = []Field{{Key: "len", Value: len(data)}}
-			e.Data = data
-		}
+		describeFrame(&e, linkType, data)
 		events = append(events, e)
 	}
 	return finishPCAP(events), nil

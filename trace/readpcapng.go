@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -235,27 +236,7 @@ func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) 
 	sec, frac := ts/ifc.perSec, ts%ifc.perSec
 	t := time.Unix(int64(sec), int64(float64(frac)/float64(ifc.perSec)*1e9))
 
-	ip := data
-	switch ifc.linkType {
-	case pngLinkTypeRaw, pngLinkTypeIPv4, pngLinkTypeIPv6:
-	case pngLinkTypeEthernet:
-		ip = nil
-		if len(data) >= 14 {
-			if et := binary.BigEndian.Uint16(data[12:14]); et == 0x0800 || et == 0x86dd {
-				ip = data[14:]
-			}
-		}
-	default:
-		ip = nil
-	}
-	if ip != nil {
-		e.Conn, e.Summary, e.Fields = DescribeIP(ip)
-		e.Data = append([]byte(nil), ip...)
-	} else {
-		e.Summary = "link type " + strconv.Itoa(int(ifc.linkType)) + ", length " + strconv.Itoa(len(data))
-		e.Fields = []Field{{Key: "len", Value: len(data)}}
-		e.Data = append([]byte(nil), data...)
-	}
+	describeFrame(&e, uint32(ifc.linkType), bytes.Clone(data))
 	if frames := commentFrames(comment); len(frames) > 0 {
 		e.Fields = append(e.Fields, Field{Key: "frames", Value: frames})
 		e.Summary += " [" + idList("frame", frames) + "]"
@@ -303,4 +284,32 @@ func relativeSeqs(events []Event) {
 			e.Fields = append(e.Fields, Field{Key: "rel_ack", Value: ack - base})
 		}
 	}
+}
+
+// describeFrame fills in e from a captured frame of linkType: the IP
+// packet's connection, summary and fields (the IP packet is e.Data; an
+// Ethernet header is left out), or for a frame of another kind its link
+// type and length. e keeps data.
+func describeFrame(e *Event, linkType uint32, data []byte) {
+	ip := data
+	switch linkType {
+	case pngLinkTypeRaw, pngLinkTypeIPv4, pngLinkTypeIPv6:
+	case pngLinkTypeEthernet:
+		ip = nil
+		if len(data) >= 14 {
+			if et := binary.BigEndian.Uint16(data[12:14]); et == 0x0800 || et == 0x86dd {
+				ip = data[14:]
+			}
+		}
+	default:
+		ip = nil
+	}
+	if ip != nil {
+		e.Conn, e.Summary, e.Fields = DescribeIP(ip)
+		e.Data = ip
+		return
+	}
+	e.Summary = "link type " + strconv.Itoa(int(linkType)) + ", length " + strconv.Itoa(len(data))
+	e.Fields = []Field{{Key: "len", Value: len(data)}}
+	e.Data = data
 }

@@ -162,6 +162,16 @@ func (d *demo) holdFirst(req, what string) ui.Hold {
 	return hs.Holds[0]
 }
 
+// events returns the events from to to, as GET /api/events gives them.
+func (d *demo) events(from, to uint64) []map[string]any {
+	d.t.Helper()
+	var page struct{ Events []map[string]any }
+	if code := d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", from, to), "", &page); code != 200 {
+		d.t.Fatalf("events %d to %d: %d", from, to, code)
+	}
+	return page.Events
+}
+
 // end lets the demo run to the end of its conversation.
 func (d *demo) end() {
 	d.t.Helper()
@@ -337,10 +347,9 @@ func TestHoldFrameEdit(t *testing.T) {
 	}
 	d.end()
 	st := d.state()
-	var page struct{ Events []map[string]any }
-	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Last), "", &page)
+	evs := d.events(1, st.Last)
 	said := false
-	for _, e := range page.Events {
+	for _, e := range evs {
 		if s, _ := e["summary"].(string); e["node"] == "demo" && strings.Contains(s, "came back changed") && strings.Contains(s, `"changed"`) {
 			said = true
 		}
@@ -363,10 +372,9 @@ func TestDroppedFrameNotAwaited(t *testing.T) {
 	}
 	d.end()
 	st := d.state()
-	var page struct{ Events []map[string]any }
-	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Last), "", &page)
+	evs := d.events(1, st.Last)
 	said, echoes := "", 0
-	for _, e := range page.Events {
+	for _, e := range evs {
 		s, _ := e["summary"].(string)
 		if e["node"] == "demo" && strings.Contains(s, "will not come") {
 			said = s
@@ -398,12 +406,8 @@ func TestDroppedSendKeepsView(t *testing.T) {
 	}
 	// the server's header timeout is 10 s
 	st := d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
-	var page struct{ Events []map[string]any }
-	if code := d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Last), "", &page); code != 200 {
-		t.Fatalf("events after the end: %d", code)
-	}
 	said := false
-	for _, e := range page.Events {
+	for _, e := range d.events(1, st.Last) { // the view is still there
 		if s, _ := e["summary"].(string); e["node"] == "demo" && strings.Contains(s, "the conversation stopped: demo: dial") {
 			said = true
 		}
@@ -708,10 +712,9 @@ func TestRetransmitBreakpoint(t *testing.T) {
 		t.Fatalf("stopped at %v", ev)
 	}
 	// TCP sent the same bytes before, and sent them again since.
-	var page struct{ Events []map[string]any }
-	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Current-1), "", &page)
+	evs := d.events(1, st.Current-1)
 	segs := 0
-	for _, e := range page.Events {
+	for _, e := range evs {
 		if e["layer"] == "tcp" && e["event"] == "segment" && e["node"] == ev["node"] && e["dir"] == "out" && e["conn"] == ev["conn"] && e["rel_seq"] == ev["rel_seq"] {
 			segs++
 		}
@@ -735,10 +738,9 @@ func TestRetransmitBreakpointDroppedCopy(t *testing.T) {
 	if ev["layer"] != "link" || ev["event"] != "verdict" || ev["action"] != "drop" || ev["dir"] != "out" || ev["rel_seq"] == nil {
 		t.Fatalf("stopped at %v, want the verdict that dropped a copy sent again", ev)
 	}
-	var page struct{ Events []map[string]any }
-	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Current-1), "", &page)
+	evs := d.events(1, st.Current-1)
 	before := 0
-	for _, e := range page.Events {
+	for _, e := range evs {
 		if e["event"] == "verdict" && e["node"] == ev["node"] && e["conn"] == ev["conn"] && e["rel_seq"] == ev["rel_seq"] {
 			before++
 		}
@@ -768,10 +770,9 @@ func TestRetransmitAfterDroppedHold(t *testing.T) {
 		t.Fatalf("stopped at %v, want the client's packet sent again after %v", ev, held)
 	}
 	// the drop is in the trace, after the held step
-	var page struct{ Events []map[string]any }
-	d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", h.Event, st.Current), "", &page)
+	evs := d.events(h.Event, st.Current)
 	dropped := false
-	for _, e := range page.Events {
+	for _, e := range evs {
 		if e["layer"] == "link" && e["event"] == "verdict" && e["action"] == "drop" && e["reason"] == "ui-drop" && e["conn"] == held["conn"] {
 			dropped = true
 		}
@@ -871,9 +872,8 @@ func TestEventTimesExcludePauses(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	d.end()
 	st := d.state()
-	var page struct{ Events []map[string]any }
-	d.call("GET", fmt.Sprintf("/api/events?from=1&to=%d", st.Last), "", &page)
-	for _, e := range page.Events {
+	evs := d.events(1, st.Last)
+	for _, e := range evs {
 		if dur, ok := e["dur"].(float64); ok && e["layer"] == "socket" && time.Duration(dur) >= 700*time.Millisecond {
 			t.Errorf("%v %v took %v: the time paused counts", e["node"], e["summary"], time.Duration(dur))
 		}
