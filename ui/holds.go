@@ -484,7 +484,9 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 				// nothing will take it later either
 				err = fmt.Errorf("netstack: continue: %w", net.ErrClosed)
 			default:
-				time.AfterFunc(d.delay, func() { st.Continue(dir, pkt) })
+				// on the stack's clock: a stepped run's pause does not
+				// count, as for the stack's own timers
+				st.Stack().Clock().AfterFunc(d.delay, func() { st.Continue(dir, pkt) })
 			}
 		default:
 			err = st.Continue(dir, pkt)
