@@ -2,7 +2,6 @@ package ui
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,7 +19,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	case "jsonl", "":
 		format, ext, ctype, write = "jsonl", "jsonl", "application/x-ndjson", s.WriteJSONL
 	case "pcapng":
-		if !s.hasPacketBytes() {
+		if !s.capture.Load() { // State.Capture
 			writeError(w, http.StatusConflict, "ui: this history has no packet bytes to capture (a trace in JSON lines keeps none; record the run with --pcap)")
 			return
 		}
@@ -37,18 +36,6 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	if write(bw) == nil {
 		bw.Flush()
 	}
-}
-
-// hasPacketBytes reports whether a packet of the history carries its
-// bytes, as a live run's do.
-func (s *Server) hasPacketBytes() bool {
-	found := errors.New("found")
-	return s.each(func(e *trace.Event) error {
-		if e.Layer == trace.LayerLink && e.Name == "packet" && len(e.Data) > 0 {
-			return found
-		}
-		return nil
-	}) == found
 }
 
 // each calls f with the history's events, oldest first, a chunk at a time

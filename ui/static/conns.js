@@ -1,7 +1,7 @@
 // Connections: an ss-like table. Live, the server's socket table; from a
 // recorded trace, the last TCP state each stack reported.
 
-import { connKey, isPacket, isState } from "./model.js";
+import { connKey, isPacket } from "./model.js";
 import { esc, fmtDur } from "./fields.js";
 
 export class ConnsView {
@@ -90,17 +90,7 @@ export class ConnsView {
       const nodes = c.nodes.size ? [...c.nodes] : [""];
       for (const n of nodes) {
         if (!want(c, n)) continue;
-        let s = null;
-        if (ref === Infinity) {
-          const sid = c.states.get(n);
-          s = sid ? st.get(sid) : null;
-        } else {
-          for (let i = c.ids.length - 1; i >= 0 && !s; i--) {
-            if (c.ids[i] > ref) continue;
-            const e = st.get(c.ids[i]);
-            if (e.node === n && isState(e)) s = e;
-          }
-        }
+        const s = st.stateAt(c, n, ref);
         const [a, b] = c.key.split(" ⇄ ");
         // local is the endpoint the node's socket events name first, or
         // (a capture has none) the one its first packet left from or

@@ -130,15 +130,6 @@ export class Controls {
     // run's count down on its clock, from its latest event
     const at = app.readonly && app.selected ? st.get(app.selected) : null;
     const last = at || (st.events.length ? st.events[st.events.length - 1] : null);
-    const stateAt = (n) => {
-      if (!at) return c.states.get(n);
-      for (let i = c.ids.length - 1; i >= 0; i--) {
-        if (c.ids[i] > at.id) continue;
-        const e = st.get(c.ids[i]);
-        if (e.node === n && e.layer === "tcp" && e.event === "state") return e.id;
-      }
-      return undefined;
-    };
     const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused + "|" + (at ? at.id : 0);
     if (sig === this.tsig) return;
     this.tsig = sig;
@@ -149,8 +140,8 @@ export class Controls {
     const ids = c ? (at ? c.ids.filter((id) => id <= at.id) : c.ids) : [];
     const rows = [];
     for (const n of c && last ? c.nodes : []) {
-      const sid = stateAt(n);
-      const s = sid && st.get(sid);
+      const s = st.stateAt(c, n, at ? at.id : Infinity);
+      const sid = s ? s.id : 0;
       if (!s || s.state === "SYN-SENT" || s.state === "SYN-RCVD") {
         // In the handshake (or before any TCP state was traced) a SYN or
         // SYN-ACK the stack sent waits on the handshake's timer: 1 s,

@@ -285,6 +285,21 @@ export class Store {
   }
 
   // connEvents returns the events of a connection key, in id order.
+  // stateAt is the last TCP state event of node on connection c at or
+  // before event ref (Infinity: the latest), or null.
+  stateAt(c, node, ref) {
+    if (ref === Infinity) {
+      const sid = c.states.get(node);
+      return sid ? this.get(sid) : null;
+    }
+    for (let i = c.ids.length - 1; i >= 0; i--) {
+      if (c.ids[i] > ref) continue;
+      const e = this.get(c.ids[i]);
+      if (e.node === node && isState(e)) return e;
+    }
+    return null;
+  }
+
   connEvents(key) {
     const c = this.conns.get(key);
     if (!c) return [];
