@@ -178,8 +178,11 @@ func InfoLine(r sockets.SocketInfo) string {
 	if t.Windows && t.Unacked > 0 {
 		add("unacked:%d", t.Unacked)
 	}
-	if t.Retrans > 0 || t.Timeouts > 0 {
-		add("retrans:%d timeouts:%d", t.Retrans, t.Timeouts)
+	if t.RetransOut > 0 || t.Retrans > 0 {
+		add("retrans:%d/%d", t.RetransOut, t.Retrans)
+	}
+	if t.Timeouts > 0 {
+		add("timeouts:%d", t.Timeouts)
 	}
 	if t.CAState != "" && t.CAState != "Open" {
 		add("ca_state:%s", t.CAState)

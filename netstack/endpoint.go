@@ -124,10 +124,10 @@ func (e *stackEndpoint) receive(b []byte, m pktMeta) {
 		c.gsoSegsIn.Add(uint64(m.segs))
 	}
 	if e.offloads != 0 {
-		e.deliverChecked(ref.d, proto, b, m.valid)
+		e.deliverChecked(ref.d, proto, b, m)
 		return
 	}
-	deliverCopy(ref.d, proto, b)
+	deliverCopy(ref.d, proto, b, stack.GSO{})
 }
 
 // readsIn implements packetReceiver: what reaches gVisor is copied, not read.
@@ -139,7 +139,11 @@ func (*stackEndpoint) readsIn() bool { return false }
 // holding every header: gVisor clones the chunk under a header it pulls up
 // when the chunk is shared, and a clone of a small chunk is cheap, of a
 // 64 KiB one is another copy of the packet.
-func deliverCopy(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte) {
+//
+// gso names a TCP super-packet's segments (Type and MSS), so that TCP
+// counts each of them received, as Linux's segs_in does; the zero GSO
+// for an ordinary packet.
+func deliverCopy(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte, gso stack.GSO) {
 	var payload buffer.Buffer
 	if len(b) > splitHeadOver {
 		payload = buffer.MakeWithData(b[:headView])
@@ -148,6 +152,7 @@ func deliverCopy(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b
 		payload = buffer.MakeWithData(b)
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: payload})
+	pkt.GSOOptions = gso
 	d.DeliverNetworkPacket(proto, pkt)
 	pkt.DecRef()
 }

@@ -119,13 +119,28 @@ func (st *Stack) SetSplitGSO(split bool) {
 // Ethernet device, or a TUN opened with tun.Config.NoOffload).
 func (st *Stack) Offloads() tun.Offload { return st.ep.offloads }
 
+// receivedGSO is what gVisor is told of a TCP super-packet received whole:
+// its segments' size, by which TCP counts the segments it stands for
+// (segs_in). A received packet's GSO is read by nothing else in gVisor but
+// forwarding (off unless Options.Forwarding), which sends a super-packet
+// on whole with it.
+func receivedGSO(g tun.GSO) stack.GSO {
+	switch g.Type {
+	case tun.GSOTCPv4:
+		return stack.GSO{Type: stack.GSOTCPv4, MSS: g.Size}
+	case tun.GSOTCPv6:
+		return stack.GSO{Type: stack.GSOTCPv6, MSS: g.Size}
+	}
+	return stack.GSO{}
+}
+
 // deliverChecked is deliverCopy on an offload device, telling gVisor
 // through the capabilities whether to verify the checksums (see the
 // comment at the top of this file).
-func (e *stackEndpoint) deliverChecked(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte, valid bool) {
+func (e *stackEndpoint) deliverChecked(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte, m pktMeta) {
 	e.rxMu.Lock()
-	e.rxValid.Store(valid)
-	deliverCopy(d, proto, b)
+	e.rxValid.Store(m.valid)
+	deliverCopy(d, proto, b, receivedGSO(m.gso))
 	e.rxValid.Store(false)
 	e.rxMu.Unlock()
 }

@@ -168,6 +168,7 @@ func (e *stackEndpoint) receiveViews(s *scatterSlots, i, size int, g tun.GSO) {
 		c.gsoSegsIn.Add(uint64(segs))
 	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: s.take(i, size)})
+	pkt.GSOOptions = receivedGSO(g)
 	e.rxMu.Lock()
 	e.rxValid.Store(g.NeedsCsum || g.DataValid)
 	ref.d.DeliverNetworkPacket(proto, pkt)

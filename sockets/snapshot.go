@@ -37,11 +37,17 @@ type TCPInfo struct {
 	// TS and SACK report the options agreed in the handshake: timestamps
 	// (RFC 7323) and selective acknowledgments (RFC 2018).
 	TS, SACK bool
-	Unacked  int    // segments sent and not yet acknowledged
-	Retrans  uint64 // segments retransmitted, in total
-	Timeouts uint64 // retransmission timer expirations
-	SegsIn   uint64
-	SegsOut  uint64
+	Unacked  int // segments sent and not yet acknowledged
+	// RetransOut counts the segments sent again and not yet acknowledged
+	// (Linux's tcpi_retrans), Retrans every segment sent again
+	// (tcpi_total_retrans): ss's retrans:RetransOut/Retrans.
+	RetransOut int
+	Retrans    uint64
+	Timeouts   uint64 // retransmission timer expirations
+	// SegsIn and SegsOut count segments as Linux does: a super-packet
+	// (GSO, GRO) counts the segments it stands for.
+	SegsIn  uint64
+	SegsOut uint64
 	// BytesReceived and BytesSent are the connection's stream offsets
 	// (Conn.StreamOffsets); zero for a row without a descriptor.
 	BytesReceived int64
@@ -190,6 +196,7 @@ func tcpDetails(ep *tcp.Endpoint) *TCPInfo {
 		info.SndWnd, info.RcvWnd = cs.sndWnd, cs.rcvWnd
 		info.SndWScale, info.RcvWScale = cs.sndWndScale, cs.rcvWndScale
 		info.Unacked = cs.unacked
+		info.RetransOut = cs.retransOut
 		info.TS, info.SACK = cs.ts, cs.sack
 	}
 	return info

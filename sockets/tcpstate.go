@@ -50,6 +50,7 @@ type connState struct {
 	sndWndScale uint8
 	rcvWndScale uint8
 	unacked     int
+	retransOut  int // segments sent again and not yet acknowledged
 	ssthresh    int
 	cwnd        int
 	ts, sack    bool // timestamps and SACK agreed in the handshake
@@ -76,6 +77,7 @@ func readConnState(ep *tcp.Endpoint) (st connState, ok bool) {
 	st.sndWnd = uint32(snd.SndWnd)
 	st.sndWndScale = snd.SndWndScale
 	st.unacked = snd.Outstanding
+	st.retransOut = ep.RetransmittedInFlight()
 	st.ssthresh = snd.Ssthresh
 	st.cwnd = snd.SndCwnd
 	// RcvAcc is the right edge of the window last advertised.

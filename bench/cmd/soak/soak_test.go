@@ -154,9 +154,9 @@ func TestStallOrBackoff(t *testing.T) {
 // a segment unacknowledged), and one with nothing unacknowledged.
 func TestBackoffIn(t *testing.T) {
 	serveBackoff := []string{"tcp   LAST-ACK  0      0      10.203.0.2:7       10.203.0.15:45079 -",
-		"\t reno wscale:10,7 rto:6400 rtt:1.448/1.852 mss:1420 cwnd:1 ssthresh:2 segs_out:725 segs_in:2455 unacked:1 retrans:60 timeouts:6 ca_state:Loss snd_wnd:1189888 rcv_wnd:524288"}
+		"\t reno wscale:10,7 rto:6400 rtt:1.448/1.852 mss:1420 cwnd:1 ssthresh:2 segs_out:725 segs_in:2455 unacked:1 retrans:1/60 timeouts:6 ca_state:Loss snd_wnd:1189888 rcv_wnd:524288"}
 	serveIdle := []string{"tcp   ESTAB      0      0      10.203.0.2:8080    10.203.0.15:59193 10",
-		"\t reno wscale:10,7 rto:200 rtt:8.585/15.408 mss:1420 cwnd:10 ssthresh:2 bytes_sent:2034708 bytes_received:2036281 segs_out:876 segs_in:1978 retrans:48 timeouts:7 snd_wnd:932864 rcv_wnd:2097152"}
+		"\t reno wscale:10,7 rto:200 rtt:8.585/15.408 mss:1420 cwnd:10 ssthresh:2 bytes_sent:2034708 bytes_received:2036281 segs_out:876 segs_in:1978 retrans:0/48 timeouts:7 snd_wnd:932864 rcv_wnd:2097152"}
 	kernel := "ESTAB 0 0 10.203.0.15:59193 10.203.0.2:8080 timer:(keepalive,2.232ms,0)\n\t ts sack bbr wscale:7,10 rto:232 rtt:29.866/41.788 ato:40 mss:1448\n"
 	kernelBackoff := "ESTAB 0 0 10.203.0.15:1 10.203.0.2:8080 timer:(on,5.1sec,4)\n\t ts sack cubic rto:3200 rtt:0.3/0.1 mss:1448 unacked:3 retrans:1/9\n"
 	for _, c := range []struct {

@@ -924,11 +924,19 @@ func (e *Endpoint) sendSynTCP(r *stack.Route, tf tcpFields, opts header.TCPSynOp
 // This method takes ownership of pkt.
 func (e *Endpoint) sendTCP(r *stack.Route, tf tcpFields, pkt *stack.PacketBuffer, gso stack.GSO) tcpip.Error {
 	tf.txHash = e.txHash
+	// A super-packet counts the segments it stands for, as Linux's
+	// segs_out counts tcp_skb_pcount (glassnet patch 26).
+	segs := uint64(1)
+	if gso.Type != stack.GSONone && gso.MSS > 0 {
+		if n := pkt.Data().Size(); n > int(gso.MSS) {
+			segs = uint64((n + int(gso.MSS) - 1) / int(gso.MSS))
+		}
+	}
 	if err := sendTCP(r, tf, pkt, gso, e.owner); err != nil {
 		e.stats.SendErrors.SegmentSendToNetworkFailed.Increment()
 		return err
 	}
-	e.stats.SegmentsSent.Increment()
+	e.stats.SegmentsSent.IncrementBy(segs)
 	return nil
 }
 

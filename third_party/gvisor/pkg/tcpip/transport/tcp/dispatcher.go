@@ -494,7 +494,16 @@ func (d *dispatcher) queuePacket(stackEP stack.TransportEndpoint, id stack.Trans
 	}
 
 	ep.stack.Stats().TCP.ValidSegmentsReceived.Increment()
-	ep.stats.SegmentsReceived.Increment()
+	// A received super-packet (GRO) counts the segments it stands for, as
+	// Linux's segs_in counts gso_segs; the link endpoint that delivers one
+	// whole names their size in GSOOptions.MSS (glassnet patch 26).
+	segs := uint64(1)
+	if g := pkt.GSOOptions; g.Type != stack.GSONone && g.MSS > 0 {
+		if n := s.payloadSize(); n > int(g.MSS) {
+			segs = uint64((n + int(g.MSS) - 1) / int(g.MSS))
+		}
+	}
+	ep.stats.SegmentsReceived.IncrementBy(segs)
 	if (s.flags & header.TCPFlagRst) != 0 {
 		ep.stack.Stats().TCP.ResetsReceived.Increment()
 	}

@@ -2193,6 +2193,25 @@ func (e *Endpoint) sendQueueSize() (int, tcpip.Error) {
 	return n, nil
 }
 
+// RetransmittedInFlight is Linux's tcpi_retrans (retrans_out), the first
+// number of ss's retrans:N/M: the segments sent again and not yet
+// acknowledged, cumulatively or selectively (glassnet patch 26). The
+// caller holds the endpoint's lock (LockUser).
+//
+// +checklocks:e.mu
+func (e *Endpoint) RetransmittedInFlight() int {
+	if e.snd == nil {
+		return 0
+	}
+	n := 0
+	for seg := e.snd.writeList.Front(); seg != nil && seg.xmitCount != 0; seg = seg.Next() {
+		if seg.xmitCount > 1 && !seg.acked {
+			n++
+		}
+	}
+	return n
+}
+
 // readyReceiveSize returns the number of bytes ready to be received.
 //
 // +checklocksexclude:e.segmentQueue.mu
