@@ -461,13 +461,20 @@ func TestUI(t *testing.T) {
 			// reported: select it, so that the state change shows it
 			p.eval(`glassnet.select(glassnet.store.events.find((e) => e.node === "client" && e.event === "state" && e.state === "SYN-SENT").id, "test"); "ok"`)
 			p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
-			continue
+			if p.eval(synSent) == "shown" {
+				break
+			}
+			// the cause names connect() once its call has returned:
+			// step on until it has
 		}
 		if err := r.api(ctx, "POST", "/api/step", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		drawn("a step towards the client's SYN-SENT report")
 	}
+	// The layer and seq/time views show the stack of the event selected.
+	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.node === "client" && e.event === "state" && e.state === "SYN-SENT").id, "test"); "ok"`)
+	p.wait("the layers of the selected event's stack", `glassnet.node === "client" && document.getElementById("node").value === "client" && document.querySelector("#lanes .lane-label").textContent === "client" && "client"`)
 	p.eval(`glassnet.select(0, "test"); "ok"`)
 	// The page was open before the connection: once both ends are in, the
 	// layer and seq/time views show the stack that accepted, as they do

@@ -275,7 +275,7 @@ class App {
     if (this.focus === key) return;
     this.focus = key;
     const c = this.store.conns.get(key);
-    if (c && (!this.nodeChosen || !c.nodes.has(this.node))) this.node = this.defaultNode();
+    if (c && (!this.nodeChosen || !c.nodes.has(this.node))) this.node = this.selectedNode() || this.defaultNode();
     this.invalidate();
   }
 
@@ -290,6 +290,14 @@ class App {
     return (c.client ? ns.find((n) => n !== c.client) : "") || ns[0] || "";
   }
 
+  // selectedNode is the stack of the selected event when it is one of the
+  // focused connection's.
+  selectedNode() {
+    const ev = this.selected ? this.store.get(this.selected) : null;
+    const c = this.store.conns.get(this.focus);
+    return ev && c && c.nodes.has(ev.node) ? ev.node : "";
+  }
+
   // select makes id the selection of every view; from names the view that
   // asked (it does not scroll itself).
   select(id, from) {
@@ -299,6 +307,14 @@ class App {
     this.sel = id ? this.store.related(id) : { same: new Set(), rel: new Set() };
     const key = this.store.connOf.get(id);
     if (key && key.includes("⇄")) this.setFocus(key);
+    // The layer and seq/time views follow the stack of the event selected
+    // (a click in the ladder or the list, the step a run stopped at), so
+    // that it is in them too; a stack chosen in the menu stays until then.
+    const n = this.selectedNode();
+    if (n && n !== this.node) {
+      this.node = n;
+      this.nodeChosen = false;
+    }
     const h = id ? "#event=" + id : "";
     if (location.hash !== h) history.replaceState(null, "", location.pathname + location.search + h);
     this.invalidate();
@@ -338,7 +354,7 @@ class App {
     if (!this.selected && location.hash) this.fromHash();
     if (!this.focus) this.autoFocus();
     if ((this.statusWaiting && this.store.get(this.statusWaiting)) || (this.state.live && !this.state.paused && !this.state.ended)) this.setState(this.state);
-    if (!this.nodeChosen) this.node = this.defaultNode() || this.node;
+    if (!this.nodeChosen) this.node = this.selectedNode() || this.defaultNode() || this.node;
     this.nodeSelect();
     for (const v of this.views) {
       const v0 = performance.now();
