@@ -130,7 +130,7 @@ func TestZeroAllocs(t *testing.T) {
 
 // TestReadMessageAllocs reports what ReadMessage costs: the message it
 // returns belongs to the caller, so it is one allocation, of the
-// message's size, per message.
+// message's size, per message (three for a message over 64 KiB).
 func TestReadMessageAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
@@ -161,12 +161,15 @@ func TestReadMessageAllocs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// One allocation: the message. At 1 MiB a message also
-			// brings a garbage collection every few messages, which
-			// empties the buffer pools; refilling them is counted too.
+			// One allocation: the message. A message larger than
+			// 64 KiB grows as it arrives (a header announcing 1 MiB
+			// does not reserve it): 64 KiB, 256 KiB, then 1 MiB. At
+			// 1 MiB a message also brings a garbage collection every
+			// few messages, which empties the buffer pools; refilling
+			// them is counted too.
 			want := 1.0
 			if size >= 1<<20 {
-				want = 4
+				want = 7
 			}
 			if allocs > want {
 				t.Errorf("ReadMessage of %d bytes: %v allocations per message, want at most %v", size, allocs, want)

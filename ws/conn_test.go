@@ -568,3 +568,31 @@ func TestClientMessageTooBig(t *testing.T) {
 		t.Fatalf("server saw %v, want close 1009", err)
 	}
 }
+
+// TestAnnouncedLengthNotReserved checks that a frame header announcing a
+// large payload does not make the reader hold that much: a peer that
+// announces 16 MiB, sends 100 bytes and stops leaves it holding 64 KiB
+// at most, not 16 MiB (or 1 MiB, as it once did).
+func TestAnnouncedLengthNotReserved(t *testing.T) {
+	t.Parallel()
+	cli, srv := net.Pipe()
+	c := newConn(srv, nil, false, "", newConfig(0, time.Second, nil, ""))
+	defer c.CloseNow()
+	go func() {
+		h := Header{Fin: true, Opcode: OpBinary, Masked: true, Mask: [4]byte{1, 2, 3, 4}, Length: 16<<20 - 1}
+		cli.Write(append(AppendHeader(nil, h), make([]byte, 100)...))
+		cli.Close()
+	}()
+	c.reader()
+	h, err := c.readHeader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := c.readData(h, nil, nil)
+	if err == nil || len(msg) != 100 {
+		t.Fatalf("read %d bytes, %v; want the 100 sent, then an error", len(msg), err)
+	}
+	if most := 64 << 10; cap(msg) > most {
+		t.Errorf("100 bytes of a frame announced at 16 MiB are held in a buffer of %d bytes, want at most %d", cap(msg), most)
+	}
+}

@@ -18,22 +18,24 @@ import (
 // the connection before the rest of a frame has arrived.
 const readChunkSize = 256 << 10
 
-// The message buffer grows ahead of the data that has arrived, not to the
+// The message buffer grows with the data that has arrived, not to the
 // length a frame header announces: a peer that announces 16 MiB and sends
 // nothing more makes the reader hold preGrow bytes, and one that sends n
-// bytes makes it hold at most growFactor*n. A frame of up to preGrow
-// bytes, or a buffer from ReadMessageInto that is large enough, is read
-// without growing again.
+// bytes makes it hold at most growFactor*n (so a thousand connections
+// each stopped after a header cost 64 MiB, not the 16 GiB announced). A
+// frame of up to preGrow bytes, or a buffer from ReadMessageInto that is
+// large enough, is read without growing again; a larger one grows
+// fourfold each time (a 1 MiB frame in three buffers, 64 KiB, 256 KiB and
+// 1 MiB).
 const (
-	preGrow    = 1 << 20
-	growFactor = 16
+	preGrow    = 64 << 10
+	growFactor = 4
 )
 
 // ReadMessage reads the next data message, answering pings and handling
 // close frames on the way (RFC 6455 §5.5). The returned slice belongs to
-// the caller: it is allocated for the message, at its full length as soon
-// as the length is known. ReadMessageInto reads into a buffer the caller
-// reuses instead.
+// the caller: it is allocated for the message and grows as the message
+// arrives. ReadMessageInto reads into a buffer the caller reuses instead.
 //
 // When the connection ends, ReadMessage returns, then and on every later
 // call: a *CloseError with the peer's code and reason after a close

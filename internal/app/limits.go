@@ -180,7 +180,7 @@ func serveTCP(l net.Listener, fn func(net.Conn), lim *connLimit) {
 // Over a glassnet socket (a net.Conn with StreamOffsets) the copy is one
 // io.Copy, which moves the stack's buffers without copying them
 // (sockets.Conn's WriteTo), watched by a timer that ends it through the
-// deadlines when neither stream offset has moved for idle. Otherwise it
+// deadlines when neither stream offset has moved for idle (idleWatch). Otherwise it
 // reads and writes through a buffer, with a deadline on each call.
 func copyIdle(dst io.Writer, c net.Conn, idle time.Duration) (idled bool) {
 	if idle <= 0 {
@@ -219,21 +219,20 @@ func copyWatched(dst io.Writer, c net.Conn, oc offsetConn, idle time.Duration) (
 	var (
 		fired atomic.Bool
 		timer atomic.Pointer[time.Timer]
-		mu    sync.Mutex // the offsets last seen, for the timer's runs
+		mu    sync.Mutex // w, for the timer's runs
 	)
-	lastR, lastW := oc.StreamOffsets()
-	timer.Store(time.AfterFunc(idle, func() {
+	w := newIdleWatch(idle, time.Now(), oc)
+	period := w.period()
+	timer.Store(time.AfterFunc(period, func() {
 		mu.Lock()
 		defer mu.Unlock()
-		r, w := oc.StreamOffsets()
-		if r != lastR || w != lastW {
-			lastR, lastW = r, w
+		if !w.expired(time.Now(), oc) {
 			for timer.Load() == nil {
 				// AfterFunc has not returned yet: only with a
 				// tiny idle.
 				runtime.Gosched()
 			}
-			timer.Load().Reset(idle)
+			timer.Load().Reset(period)
 			return
 		}
 		fired.Store(true)
@@ -244,6 +243,37 @@ func copyWatched(dst io.Writer, c net.Conn, oc offsetConn, idle time.Duration) (
 		t.Stop()
 	}
 	return fired.Load() && isTimeout(err)
+}
+
+// idleWatch decides when a connection has been silent for idle, from its
+// stream offsets looked at every period: the time it last saw them move
+// stands for the last byte, late by a period at most, so the connection
+// closes between idle and idle plus two periods after its last byte.
+type idleWatch struct {
+	idle         time.Duration
+	lastR, lastW int64
+	moved        time.Time // when lastR and lastW were first seen
+}
+
+func newIdleWatch(idle time.Duration, now time.Time, oc offsetConn) *idleWatch {
+	w := &idleWatch{idle: idle, moved: now}
+	w.lastR, w.lastW = oc.StreamOffsets()
+	return w
+}
+
+// period is how often the offsets are looked at: a twentieth of idle,
+// between 10 ms and 1 s.
+func (w *idleWatch) period() time.Duration {
+	return min(max(w.idle/20, 10*time.Millisecond), time.Second)
+}
+
+// expired reports whether, at now, the offsets have not moved for idle.
+func (w *idleWatch) expired(now time.Time, oc offsetConn) bool {
+	if r, wr := oc.StreamOffsets(); r != w.lastR || wr != w.lastW {
+		w.lastR, w.lastW, w.moved = r, wr, now
+		return false
+	}
+	return now.Sub(w.moved) >= w.idle
 }
 
 // isTimeout reports whether err is a deadline passing.

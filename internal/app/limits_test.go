@@ -417,3 +417,43 @@ func TestServePathCounters(t *testing.T) {
 		}
 	}
 }
+
+// offsets is an offsetConn whose offsets a test sets.
+type offsets struct{ r, w int64 }
+
+func (o *offsets) StreamOffsets() (int64, int64) { return o.r, o.w }
+
+// TestIdleWatch checks the TCP services' idle decision without waiting:
+// silence counts from the byte last seen, not from the last look, so a
+// connection that moved a byte just after one look closes one idle after
+// it (it closed two idles after it: the look that saw the byte started a
+// whole idle again).
+func TestIdleWatch(t *testing.T) {
+	t.Parallel()
+	const idle = 20 * time.Second
+	t0 := time.Unix(1000, 0)
+	o := &offsets{}
+	w := newIdleWatch(idle, t0, o)
+	if p := w.period(); p != time.Second {
+		t.Errorf("period %v for idle %v, want 1s", p, idle)
+	}
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	o.r, o.w = 1, 1 // a byte echoed at 0.1 s
+	if w.expired(at(1*time.Second), o) {
+		t.Fatal("expired on the look that saw a byte")
+	}
+	if w.expired(at(20*time.Second), o) {
+		t.Error("expired 19 s after the byte was seen")
+	}
+	if !w.expired(at(21*time.Second), o) {
+		t.Error("not expired 20 s after the byte was seen")
+	}
+	// Silent from the start: expired one idle after it.
+	w = newIdleWatch(idle, t0, o)
+	if w.expired(at(19*time.Second), o) || !w.expired(at(20*time.Second), o) {
+		t.Error("a silent connection did not expire at exactly one idle")
+	}
+	if p := newIdleWatch(100*time.Millisecond, t0, o).period(); p != 10*time.Millisecond {
+		t.Errorf("period %v for idle 100ms, want 10ms", p)
+	}
+}
