@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -118,6 +119,42 @@ func putFlateWriter(level int, pw *pooledWriter) {
 
 var flateReaders = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
 
+// inflateSrc is the inflater's input: a message's compressed bytes, then
+// deflateTail and finalBlock. It is an io.ByteReader, so that flate reads
+// no further than the end of a stream, and knows whether any of the
+// message's own bytes are left after it.
+type inflateSrc struct {
+	parts [3][]byte
+	i     int // the part being read; parts before it are used up
+}
+
+func (s *inflateSrc) ReadByte() (byte, error) {
+	for s.i < len(s.parts) && len(s.parts[s.i]) == 0 {
+		s.i++
+	}
+	if s.i == len(s.parts) {
+		return 0, io.EOF
+	}
+	b := s.parts[s.i][0]
+	s.parts[s.i] = s.parts[s.i][1:]
+	return b, nil
+}
+
+func (s *inflateSrc) Read(p []byte) (int, error) {
+	for s.i < len(s.parts) && len(s.parts[s.i]) == 0 {
+		s.i++
+	}
+	if s.i == len(s.parts) {
+		return 0, io.EOF
+	}
+	n := copy(p, s.parts[s.i])
+	s.parts[s.i] = s.parts[s.i][n:]
+	return n, nil
+}
+
+// dataLeft reports whether bytes of the message itself are still unread.
+func (s *inflateSrc) dataLeft() bool { return len(s.parts[0]) > 0 }
+
 // appendHistory appends p to the history h, keeping the last maxWindow
 // bytes.
 func appendHistory(h, p []byte) []byte {
@@ -195,12 +232,12 @@ func (m *msgCompressor) done() {
 // inflate decompresses the message in d.zbuf, appending it to msg. It
 // stops with ErrMessageTooBig as soon as the output passes max (when max
 // > 0), without inflating the rest.
-func (d *deflateState) inflate(msg []byte, max int64) ([]byte, error) {
+func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator) ([]byte, error) {
 	var dict []byte
 	if d.takeoverIn() {
 		dict = d.rdict
 	}
-	src := io.MultiReader(bytes.NewReader(d.zbuf), bytes.NewReader(deflateTail), bytes.NewReader(finalBlock))
+	src := &inflateSrc{parts: [3][]byte{d.zbuf, deflateTail, finalBlock}}
 	fr := flateReaders.Get().(io.ReadCloser)
 	defer flateReaders.Put(fr)
 	fr.(flate.Resetter).Reset(src, dict)
@@ -220,8 +257,21 @@ func (d *deflateState) inflate(msg []byte, max int64) ([]byte, error) {
 		if max > 0 && int64(len(msg)-start) > max {
 			return msg, fmt.Errorf("%w: more than %d bytes inflated", ErrMessageTooBig, max)
 		}
+		if v != nil {
+			if i := v.write(msg[len(msg)-n:]); i >= 0 {
+				return msg, fmt.Errorf("%w in text message at byte %d", ErrInvalidUTF8, len(msg)-n+i-start)
+			}
+		}
 		if err == io.EOF {
-			break
+			if !src.dataLeft() {
+				break
+			}
+			// A block with BFINAL set ended the stream before the
+			// message's data did, as RFC 7692 §7.2.3.4 lets a sender
+			// flush: what follows is a stream of its own, which may
+			// refer back to everything inflated before it.
+			fr.(flate.Resetter).Reset(src, appendHistory(slices.Clone(dict), msg[start:]))
+			continue
 		}
 		if err != nil {
 			return msg, fmt.Errorf("%w: %v", ErrBadCompressedData, err)
@@ -238,8 +288,8 @@ func (d *deflateState) inflate(msg []byte, max int64) ([]byte, error) {
 
 // readCompressed reads one frame of a compressed message. The compressed
 // payload is collected until the final frame, then inflated into msg,
-// stopping as soon as the inflated size passes the message limit, and
-// text is checked for UTF-8.
+// stopping as soon as the inflated size passes the message limit or text
+// stops being UTF-8.
 func (c *Conn) readCompressed(h Header, msg []byte, typ MessageType) ([]byte, error) {
 	d := c.cfg.deflate
 	max := c.cfg.maxMessage
@@ -255,17 +305,20 @@ func (c *Conn) readCompressed(h Header, msg []byte, typ MessageType) ([]byte, er
 	if !h.Fin {
 		return msg, nil
 	}
-	if msg, err = d.inflate(msg, max); err != nil {
+	// Text is checked as it inflates: invalid UTF-8 fails the connection
+	// without inflating the rest.
+	var (
+		text utf8Validator
+		v    *utf8Validator
+	)
+	if typ == MessageText {
+		v = &text
+	}
+	if msg, err = d.inflate(msg, max, v); err != nil {
 		return msg, err
 	}
-	if typ == MessageText {
-		var v utf8Validator
-		if i := v.write(msg); i >= 0 {
-			return msg, fmt.Errorf("%w in text message at byte %d", ErrInvalidUTF8, i)
-		}
-		if !v.complete() {
-			return msg, fmt.Errorf("%w: text message ends inside a code point", ErrInvalidUTF8)
-		}
+	if v != nil && !v.complete() {
+		return msg, fmt.Errorf("%w: text message ends inside a code point", ErrInvalidUTF8)
 	}
 	return msg, nil
 }

@@ -366,6 +366,9 @@ func TestDeflateViolations(t *testing.T) {
 		{"not deflate", []Frame{withRsv(masked(true, OpBinary, []byte{0xff, 0xff, 0xff}), Rsv1)}, 1002, ErrBadCompressedData},
 		{"invalid UTF-8 inside", []Frame{withRsv(masked(true, OpText, deflateRaw(t, []byte("ok\xff"))), Rsv1)}, 1007, ErrInvalidUTF8},
 		{"zip bomb", []Frame{withRsv(masked(true, OpBinary, bomb), Rsv1)}, 1009, ErrMessageTooBig},
+		// UTF-8 is checked as the text inflates (fail fast): the
+		// invalid first byte is found before the limit is reached.
+		{"invalid UTF-8 before a bomb", []Frame{withRsv(masked(true, OpText, deflateRaw(t, append([]byte{0xff}, make([]byte, 8<<20)...))), Rsv1)}, 1007, ErrInvalidUTF8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,7 +403,7 @@ func TestDeflateBombMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	msg, err := d.inflate(nil, 1<<20)
+	msg, err := d.inflate(nil, 1<<20, nil)
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, ErrMessageTooBig) {
@@ -506,7 +509,7 @@ func FuzzDeflateRoundTrip(f *testing.F) {
 			}
 			m.done()
 			r.zbuf = append(r.zbuf[:0], z...)
-			got, err := r.inflate(nil, 0)
+			got, err := r.inflate(nil, 0, nil)
 			if err != nil {
 				t.Fatalf("inflate: %v", err)
 			}
@@ -577,5 +580,52 @@ func TestHookSeesCompressedFragments(t *testing.T) {
 	// the echo of the compressed message comes compressed, the other not
 	if len(in) < 2 || !in[0].comp || !in[0].rsv1 || in[len(in)-1].comp {
 		t.Errorf("data frames in: %+v, want the first compressed and the last not", in)
+	}
+}
+
+// TestDeflateFinalBlocks sends messages whose data a block with BFINAL
+// set ends, as RFC 7692 §7.2.3.4 lets a sender flush, followed by more
+// data: the server must inflate all of it (it returned what came before
+// the first such block, and dropped the rest without a word).
+func TestDeflateFinalBlocks(t *testing.T) {
+	t.Parallel()
+	final := func(p string) []byte {
+		var b bytes.Buffer
+		fw, _ := flate.NewWriter(&b, flate.BestCompression)
+		fw.Write([]byte(p))
+		fw.Close()
+		return b.Bytes()
+	}
+	two := append(append(final("Hello "), final("World")...), 0x00)
+	tests := []struct {
+		name   string
+		frames []Frame
+		want   string
+	}{
+		{"RFC 7692 7.2.3.4", []Frame{withRsv(masked(true, OpText, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}), Rsv1)}, "Hello"},
+		{"two final blocks", []Frame{withRsv(masked(true, OpText, two), Rsv1)}, "Hello World"},
+		{"two final blocks, two frames", []Frame{withRsv(masked(false, OpText, two[:5]), Rsv1), masked(true, OpContinuation, two[5:])}, "Hello World"},
+		{"then a flushed block", []Frame{withRsv(masked(true, OpText, append(final("Hello "), deflateRaw(t, []byte("World"))...)), Rsv1)}, "Hello World"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url, _ := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true}}})
+			nc, br := rawDeflateClient(t, url)
+			writeFrames(t, nc, tt.frames...)
+			f, err := ReadFrame(br)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := f.Payload
+			if f.Header.Rsv&Rsv1 != 0 {
+				if got, err = io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(f.Payload), bytes.NewReader(deflateTail), bytes.NewReader(finalBlock)))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if f.Header.Opcode != OpText || string(got) != tt.want {
+				t.Fatalf("echo %v %q, want text %q", f.Header.Opcode, got, tt.want)
+			}
+		})
 	}
 }
