@@ -102,8 +102,9 @@ type Conn struct {
 	roff  int64 // offset of the next frame header since the handshake
 	rerr  error // sticky error ending the read side
 	ctrl  [MaxControlPayload]byte
-	// readFilter is set once br reads through a frameFilter (hooks.go).
+	// readFilter is set once br reads through rfilter (hooks_read.go).
 	readFilter bool
+	rfilter    *frameFilter
 	// Messages Ping read while no ReadMessage was running (ping.go).
 	buffered      []bufferedMessage
 	bufferedBytes int64

@@ -17,7 +17,8 @@ func (c *Conn) hookReads() {
 		return
 	}
 	c.readFilter = true
-	c.br = bufio.NewReaderSize(&frameFilter{c: c, src: c.br}, 8<<10)
+	c.rfilter = &frameFilter{c: c, src: c.br, wire: c.roff, prod: c.roff}
+	c.br = bufio.NewReaderSize(c.rfilter, 8<<10)
 }
 
 // frameFilter sits between the connection's buffered reader and the
@@ -47,6 +48,48 @@ type frameFilter struct {
 	holding bool
 	held    []Frame
 	until   time.Time
+
+	// The frame events say where each frame was on the wire, which is
+	// not where the parser finds it once a hook has changed a frame's
+	// length, dropped one or added some. wire counts the bytes taken
+	// from src and prod those made for the parser, both as offsets since
+	// the handshake (the parser's roff); spans map the parser's offsets
+	// back (wireOf). The filter traces the frames it hands to the hook,
+	// as they arrived; the parser traces the others.
+	wire, prod int64
+	spans      []outSpan
+}
+
+// outSpan describes the bytes made for the parser from start on, up to
+// the next span: the wire offset of each is its own plus delta, or, when
+// traced, they are frames the filter has traced already.
+type outSpan struct {
+	start, delta int64
+	traced       bool
+}
+
+// mark starts a span at the next byte made for the parser.
+func (r *frameFilter) mark(traced bool) {
+	d := r.wire - r.prod
+	if n := len(r.spans); n > 0 && r.spans[n-1].delta == d && r.spans[n-1].traced == traced {
+		return
+	}
+	r.spans = append(r.spans, outSpan{start: r.prod, delta: d, traced: traced})
+}
+
+// wireOf returns the wire offset of the frame the parser finds at off,
+// or false when the filter traced it. The parser asks in order, so the
+// spans before off's are forgotten.
+func (r *frameFilter) wireOf(off int64) (int64, bool) {
+	i := 0
+	for i+1 < len(r.spans) && r.spans[i+1].start <= off {
+		i++
+	}
+	r.spans = r.spans[:copy(r.spans, r.spans[i:])]
+	if len(r.spans) == 0 || r.spans[0].start > off {
+		return off, true
+	}
+	return off + r.spans[0].delta, !r.spans[0].traced
 }
 
 // maxHookedFrame is the longest frame handed to a hook when the connection
@@ -64,11 +107,16 @@ func (r *frameFilter) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		if r.passthrough {
-			return r.src.Read(p)
+			n, err := r.src.Read(p)
+			r.wire += int64(n)
+			r.prod += int64(n)
+			return n, err
 		}
 		if r.raw > 0 {
 			n, err := r.src.Read(p[:min(int64(len(p)), r.raw)])
 			r.raw -= int64(n)
+			r.wire += int64(n)
+			r.prod += int64(n)
 			return n, err
 		}
 		if err := r.next(); err != nil {
@@ -91,12 +139,14 @@ func (r *frameFilter) next() error {
 			if len(b) == 0 || isTimeout(err) {
 				return err
 			}
+			r.mark(false)
 			r.passthrough = true
 			return nil
 		}
 		h, n, err := ParseHeader(b)
 		if err != nil {
 			// Let the parser find the error in the original bytes.
+			r.mark(false)
 			r.passthrough = true
 			return nil
 		}
@@ -106,12 +156,19 @@ func (r *frameFilter) next() error {
 		}
 		if h.Length > limit {
 			r.deflate.frame(&h) // not handed to the hook, but part of the message
+			r.mark(false)
 			r.out = append(r.out, b[:n]...)
 			r.src.Discard(n)
+			r.wire += int64(n)
+			r.prod += int64(n)
 			r.raw = h.Length
 			return nil
 		}
+		if r.c.cfg.tracer.Enabled() {
+			r.c.traceFrame(trace.In, h, r.wire, n)
+		}
 		r.src.Discard(n)
+		r.wire += int64(n)
 		r.h, r.have, r.got = h, true, 0
 		if int64(cap(r.pay)) >= h.Length {
 			r.pay = r.pay[:h.Length]
@@ -122,6 +179,7 @@ func (r *frameFilter) next() error {
 	for r.got < len(r.pay) {
 		n, err := r.src.Read(r.pay[r.got:])
 		r.got += n
+		r.wire += int64(n)
 		if err != nil && r.got < len(r.pay) {
 			return noEOF(err)
 		}
@@ -197,12 +255,15 @@ func (r *frameFilter) queue(h Header, p []byte, masked bool) {
 	if masked && h.Mask == ([4]byte{}) {
 		h.Mask = r.h.Mask
 	}
+	r.mark(true)
+	before := len(r.out)
 	r.out = AppendHeader(r.out, h)
 	start := len(r.out)
 	r.out = append(r.out, p...)
 	if masked {
 		Mask(h.Mask, 0, r.out[start:])
 	}
+	r.prod += int64(len(r.out) - before)
 }
 
 var _ io.Reader = (*frameFilter)(nil)

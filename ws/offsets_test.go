@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 )
 
@@ -205,5 +206,90 @@ func TestStreamOffsetsUpgradeAndDial(t *testing.T) {
 		if len(abs) != 1 || abs[0] != tc.want || from[0] != "tcp" {
 			t.Errorf("%s %s frames at %v (%v), want [%d]", tc.rec.events[0].Node, tc.dir, abs, from, tc.want)
 		}
+	}
+}
+
+// TestStreamOffsetsHookedReads has a hook lengthen one frame read, drop
+// the next and duplicate the one after: each frame event must still say
+// where its frame was on the wire, and what it was there (the parser
+// found the frames the hook made at other offsets, and every later frame
+// of the connection was placed in the wrong packets).
+func TestStreamOffsetsHookedReads(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	fh := FrameHookFunc(func(f *HookFrame) FrameVerdict {
+		if f.Dir != trace.In {
+			return FrameVerdict{}
+		}
+		switch string(f.Payload) {
+		case "early":
+			f.Payload = []byte("early, and edited")
+		case "\x01\x02\x03\x04":
+			return FrameVerdict{Verdict: hook.Verdict{Action: hook.Drop}}
+		case "x":
+			return FrameVerdict{Verdict: hook.Verdict{Action: hook.Duplicate, Copies: 1}}
+		}
+		return FrameVerdict{}
+	})
+	done := make(chan []string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := Accept(w, r, &AcceptOptions{ConnOptions: ConnOptions{Tracer: trace.New(rec), Node: "server", FrameHook: fh}})
+		if err != nil {
+			done <- []string{err.Error()}
+			return
+		}
+		defer c.CloseNow()
+		var got []string
+		for range 4 {
+			_, p, err := c.ReadMessage(context.Background())
+			if err != nil {
+				got = append(got, err.Error())
+				break
+			}
+			got = append(got, string(p))
+		}
+		done <- got
+	}))
+	srv.Listener = countingListener{srv.Listener}
+	srv.Start()
+	defer srv.Close()
+
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	var b bytes.Buffer
+	b.WriteString(req)
+	WriteFrame(&b, masked(true, OpText, []byte("early")))      // 11 bytes
+	WriteFrame(&b, masked(true, OpBinary, []byte{1, 2, 3, 4})) // 10 bytes
+	WriteFrame(&b, masked(true, OpText, []byte("x")))          // 7 bytes
+	WriteFrame(&b, masked(true, OpText, []byte("last")))       // 10 bytes
+	if _, err := nc.Write(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-done:
+		if want := "[early, and edited x x last]"; fmt.Sprint(got) != want {
+			t.Fatalf("messages %v, want %s", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server read no four messages")
+	}
+	abs, _, _ := frameOffsets(rec, trace.In)
+	n := int64(len(req))
+	if want := fmt.Sprint([]int64{n, n + 11, n + 21, n + 28}); fmt.Sprint(abs) != want {
+		t.Errorf("in frames at %v, want %s: where they were on the wire", abs, want)
+	}
+	var lens []any
+	for _, e := range rec.find(trace.In, "frame") {
+		lens = append(lens, field(e, "len"))
+	}
+	if fmt.Sprint(lens) != "[5 4 1 4]" {
+		t.Errorf("in frames of lengths %v, want [5 4 1 4]: as they arrived", lens)
 	}
 }

@@ -203,6 +203,15 @@ func (c *Conn) readMessage(ctx context.Context, buf []byte) (MessageType, []byte
 	}
 }
 
+// wireOffset is the offset on the wire of the frame header at roff, or
+// false when the frame filter traced the frame as it arrived.
+func (c *Conn) wireOffset() (int64, bool) {
+	if c.rfilter == nil {
+		return c.roff, true
+	}
+	return c.rfilter.wireOf(c.roff)
+}
+
 // readHeader reads and decodes one frame header from the buffered stream.
 // Nothing is consumed unless the whole header has arrived.
 func (c *Conn) readHeader() (Header, error) {
@@ -223,7 +232,9 @@ func (c *Conn) readHeader() (Header, error) {
 	}
 	c.br.Discard(n)
 	if c.cfg.tracer.Enabled() {
-		c.traceFrame(trace.In, h, c.roff, n)
+		if off, ok := c.wireOffset(); ok {
+			c.traceFrame(trace.In, h, off, n)
+		}
 	}
 	c.roff += int64(n)
 	return h, nil
