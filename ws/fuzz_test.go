@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
 )
 
 // frameSeeds are nasty inputs for the frame parsers.
@@ -59,6 +62,33 @@ func FuzzReadFrame(f *testing.F) {
 			}
 		}
 		readAllValid(t, newConn(&fakeConn{r: bytes.NewReader(data)}, nil, false, "", newConfig(1<<16, time.Second, nil, "")))
+
+		// Through a hook that drops, lengthens and duplicates frames,
+		// the frame events still name where frames were on the wire:
+		// in order, inside the input.
+		var offs []int64
+		tr := trace.New(trace.SinkFunc(func(e *trace.Event) {
+			if e.Layer == trace.LayerWS && e.Name == "frame" && e.Dir == trace.In {
+				offs = append(offs, e.Field("ws_offset").(int64))
+			}
+		}))
+		cfg := newConfig(1<<16, time.Second, tr, "")
+		cfg.frameHook = FrameHookFunc(func(f *HookFrame) FrameVerdict {
+			switch len(f.Payload) % 3 {
+			case 0:
+				return FrameVerdict{Verdict: hook.Verdict{Action: hook.Drop}}
+			case 1:
+				f.Payload = append(f.Payload, f.Payload...)
+				return FrameVerdict{}
+			}
+			return FrameVerdict{Verdict: hook.Verdict{Action: hook.Duplicate, Copies: 1}}
+		})
+		readAllValid(t, newConn(&fakeConn{r: bytes.NewReader(data)}, nil, false, "", cfg))
+		for i, o := range offs {
+			if o < 0 || o >= int64(len(data)) || i > 0 && o <= offs[i-1] {
+				t.Fatalf("frame events at %v for %d bytes of input", offs, len(data))
+			}
+		}
 	})
 }
 
