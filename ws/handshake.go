@@ -76,7 +76,7 @@ func SameOrigin(r *http.Request) error {
 	return checkOrigin(r, nil)
 }
 
-// checkOrigin passes a request without Origin, or whose Origin host is the
+// checkOrigin passes a request without an Origin header, or whose Origin host is the
 // request's Host or matches one of patterns (see
 // AcceptOptions.OriginPatterns), and names the mismatch otherwise.
 func checkOrigin(r *http.Request, patterns []string) error {
@@ -84,9 +84,15 @@ func checkOrigin(r *http.Request, patterns []string) error {
 		// A browser sends one; which of several it meant is not known.
 		return fmt.Errorf("%d Origin headers, not one", n)
 	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
+	vs := r.Header.Values("Origin")
+	if len(vs) == 0 {
 		return nil
+	}
+	origin := vs[0]
+	if strings.TrimSpace(origin) == "" {
+		// No browser sends an empty Origin (RFC 6454 §7.1: an origin
+		// or "null"); it is not the absence of one.
+		return errors.New("an empty Origin header")
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {

@@ -301,6 +301,7 @@ func TestOriginCheck(t *testing.T) {
 		host     string
 		origin   string // "" sends no Origin header
 		origin2  string // a second Origin header
+		empty    bool   // an Origin header without a value
 		patterns []string
 		skip     bool
 		check    func(*http.Request) error
@@ -322,6 +323,7 @@ func TestOriginCheck(t *testing.T) {
 		{name: "two Origin headers, same host first", host: "example.com", origin: "http://example.com", origin2: "http://evil.example"},
 		{name: "two Origin headers, both the host", host: "example.com", origin: "http://example.com", origin2: "http://example.com"},
 		{name: "null origin", host: "example.com", origin: "null"},
+		{name: "empty Origin header", host: "example.com", empty: true},
 		{name: "no scheme", host: "example.com", origin: "example.com"},
 		{name: "not a URL", host: "example.com", origin: "http://%zz"},
 		{name: "file page", host: "example.com", origin: "file://"},
@@ -353,6 +355,9 @@ func TestOriginCheck(t *testing.T) {
 			}
 			if tt.origin2 != "" {
 				extra = append(extra, "Origin: "+tt.origin2)
+			}
+			if tt.empty {
+				extra = append(extra, "Origin:")
 			}
 			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(request(replace, extra...))))
 			if err != nil {
