@@ -629,3 +629,33 @@ func TestDeflateFinalBlocks(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitCompressed has a hook split a compressed message into four
+// fragments on its way out: only the first may carry RSV1, and the
+// message must inflate as it was (the fragments kept RSV1 and the peer
+// failed the connection with 1002).
+func TestSplitCompressed(t *testing.T) {
+	t.Parallel()
+	url, _ := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true}}})
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{
+		Compression: CompressionOptions{Enabled: true},
+		FrameHook: FrameHookFunc(func(f *HookFrame) FrameVerdict {
+			if f.Dir == trace.Out && !f.Header.Opcode.IsControl() {
+				return FrameVerdict{Split: 4}
+			}
+			return FrameVerdict{}
+		}),
+	}})
+	ctx := testContext(t)
+	msg := text(7, 2000)
+	if err := c.WriteMessage(ctx, MessageText, msg); err != nil {
+		t.Fatal(err)
+	}
+	typ, got, err := c.ReadMessage(ctx)
+	if err != nil {
+		t.Fatalf("echo of a split compressed message: %v", err)
+	}
+	if typ != MessageText || !bytes.Equal(got, msg) {
+		t.Fatalf("echo %v of %d bytes, want the %d bytes sent", typ, len(got), len(msg))
+	}
+}

@@ -220,7 +220,9 @@ func appendInjected(frames []Frame, b []byte) ([]Frame, error) {
 	return frames, nil
 }
 
-// splitFrame cuts a data frame into n fragments.
+// splitFrame cuts a data frame into n fragments. A compressed frame's
+// fragments still hold the one DEFLATE stream, in pieces: the message
+// inflates as before.
 func splitFrame(f Frame, n int) []Frame {
 	op := f.Header.Opcode
 	if n <= 1 || op.IsControl() || !op.Known() {
@@ -234,7 +236,11 @@ func splitFrame(f Frame, n int) []Frame {
 		h := f.Header
 		h.Fin = f.Header.Fin && i == n-1
 		if i > 0 {
+			// RSV1 marks a compressed message on its first frame
+			// only (RFC 7692 §6.1): a continuation carrying it
+			// fails the connection.
 			h.Opcode = OpContinuation
+			h.Rsv &^= Rsv1
 		}
 		h.Length = int64(k)
 		out = append(out, Frame{Header: h, Payload: p[:k:k]})

@@ -31,8 +31,13 @@ func IsFrameRule(src string) bool {
 //	text, binary, ...  short for opcode NAME
 //	fin                the FIN bit is set
 //	masked             the frame is masked (frames from a client)
+//	compressed         the frame is part of a compressed message (RFC 7692)
 //	len OP N           payload length; OP is < <= > >= == !=
 //	contains WORD      the payload contains WORD
+//
+// len and contains see the payload as it goes on the wire: the DEFLATE
+// bytes of a compressed message, in which a word is not found.
+// "not compressed and contains WORD" says so in the rule.
 //
 // ACTION is one of
 //
@@ -214,6 +219,8 @@ func framePrimitive(w *hook.Words) (hook.Expr[*HookFrame], error) {
 		return frameExpr{"fin", func(f *HookFrame) bool { return f.Header.Fin }}, nil
 	case "masked":
 		return frameExpr{"masked", func(f *HookFrame) bool { return f.Header.Masked }}, nil
+	case "compressed":
+		return frameExpr{"compressed", func(f *HookFrame) bool { return f.Compressed }}, nil
 	case "len":
 		opos := w.Pos()
 		op := w.Next()
@@ -251,7 +258,7 @@ func framePrimitive(w *hook.Words) (hook.Expr[*HookFrame], error) {
 	case "":
 		return nil, w.Errorf(pos, "end of the frame filter where a frame word belongs")
 	default:
-		return nil, w.Errorf(pos, "unknown frame word %q (opcode, text, binary, ping, pong, close, continuation, fin, masked, len, contains)", kw)
+		return nil, w.Errorf(pos, "unknown frame word %q (opcode, text, binary, ping, pong, close, continuation, fin, masked, compressed, len, contains)", kw)
 	}
 }
 

@@ -16,6 +16,8 @@ func TestParseFrameRule(t *testing.T) {
 	ping := frame(OpPing, true, false, "are you there?")
 	text := frame(OpText, true, true, "hello, glassnet")
 	frag := frame(OpText, false, true, strings.Repeat("x", 2000))
+	deflated := frame(OpText, true, true, "\xf3\x48\xcd\xc9\xc9\x07\x00")
+	deflated.Compressed = true
 	for _, tc := range []struct {
 		rule    string
 		action  hook.Action
@@ -29,6 +31,8 @@ func TestParseFrameRule(t *testing.T) {
 		{"ws masked and contains glassnet : duplicate 2", hook.Duplicate, []*HookFrame{text}, []*HookFrame{ping, frag}},
 		{"ws : drop", hook.Drop, []*HookFrame{ping, text, frag}, nil},
 		{"ws (text or binary) and fin : loss 100%", hook.Drop, []*HookFrame{text}, []*HookFrame{frag, ping}},
+		{"ws compressed : drop", hook.Drop, []*HookFrame{deflated}, []*HookFrame{text, frag, ping}},
+		{"ws not compressed and text : drop", hook.Drop, []*HookFrame{text, frag}, []*HookFrame{deflated, ping}},
 	} {
 		r, err := ParseFrameRule(tc.rule, trace.Out)
 		if err != nil {

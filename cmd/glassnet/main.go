@@ -94,8 +94,10 @@ Usage:
       len < N (<= > >= == !=), and or not ( ).
       A rule that starts with ws acts on WebSocket frames instead:
       ws [FRAME FILTER :] ACTION, the filter words text binary continuation
-      close ping pong, opcode N, fin, masked, len < N, and or not ( ); the
-      actions drop, loss P%, delay D, duplicate, split N. E.g.
+      close ping pong, opcode N, fin, masked, compressed, len < N,
+      contains WORD (len and contains see a compressed message's DEFLATE
+      bytes), and or not ( ); the actions drop, loss P%, delay D,
+      duplicate, split N. E.g.
         ws text : drop           ws ping : delay 100ms
         ws binary and len > 1000 : split 4
 
