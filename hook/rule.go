@@ -180,7 +180,14 @@ func (r *Rule) parseAction(w *Words) error {
 		}
 		if w.Peek() == "gap" {
 			w.Next()
-			r.Delay, err = durationWord(w)
+			p := w.Pos()
+			if r.Delay, err = durationWord(w); err != nil {
+				return err
+			}
+			if r.Delay == 0 {
+				// 0 would mean the default gap, not none
+				return w.Errorf(p, "gap 0: want a gap above 0 (e.g. 10ms; leave it out for %v)", DefaultReorderGap)
+			}
 		}
 	case "delay":
 		r.Action = RuleDelay
@@ -491,7 +498,7 @@ func (r *Rule) check() error {
 			return err
 		}
 		if r.Action == RuleReorder && r.Delay < 0 {
-			return fmt.Errorf("gap %v: want 0 or more", r.Delay)
+			return fmt.Errorf("gap %v: want above 0, or 0 for the default %v", r.Delay, DefaultReorderGap)
 		}
 	case RuleLossGE:
 		if err := percent("loss gemodel", r.Percent); err != nil {

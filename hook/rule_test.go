@@ -79,6 +79,7 @@ func TestParseRuleErrors(t *testing.T) {
 		{"loss 1% extra", `unexpected "extra" after the action`},
 		{"tcp : drop : drop", "a second ':'"},
 		{"rst after 0 packets", "count from 1"},
+		{"reorder 10% gap 0", "at column 17: gap 0: want a gap above 0"},
 	} {
 		_, err := ParseRule(tc.src)
 		var se *SyntaxError

@@ -85,7 +85,7 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	n, err := srv.Load(f)
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("view: %s: %w", fs.Arg(0), err)
+		return fmt.Errorf("view: %s: %w", rest[0], err)
 	}
 	url, err := srv.Start(addr.addr)
 	if err != nil {

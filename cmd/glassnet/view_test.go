@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -43,5 +44,20 @@ func TestUIFlagErrors(t *testing.T) {
 	}
 	if !f.set || f.addr != "1.2.3.4:5" || !slices.Contains([]string{"1.2.3.4:5"}, f.String()) {
 		t.Fatalf("uiFlag %+v", f)
+	}
+}
+
+// TestViewNamesBadFile checks that a file view cannot read is named in
+// the error (it said "view: : trace: line 1 ...").
+func TestViewNamesBadFile(t *testing.T) {
+	t.Parallel()
+	bad := t.TempDir() + "/notes.txt"
+	if err := os.WriteFile(bad, []byte("not a trace\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	err := run([]string{"view", bad}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "view: "+bad+": ") {
+		t.Fatalf("glassnet view %s: %v, want an error naming the file", bad, err)
 	}
 }
