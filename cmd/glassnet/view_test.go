@@ -61,3 +61,20 @@ func TestViewNamesBadFile(t *testing.T) {
 		t.Fatalf("glassnet view %s: %v, want an error naming the file", bad, err)
 	}
 }
+
+// TestOutputWriteErrors checks that a --trace or --calls file the run
+// could not write (a full disk: /dev/full) fails the command and names
+// the file; the run exited 0 having written nothing.
+func TestOutputWriteErrors(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full on this system")
+	}
+	for _, flag := range []string{"--trace", "--calls"} {
+		var out, errOut strings.Builder
+		err := run([]string{"demo", flag, "/dev/full"}, &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "/dev/full is incomplete") {
+			t.Errorf("glassnet demo %s /dev/full: %v, want an error naming the file", flag, err)
+		}
+	}
+}
