@@ -26,7 +26,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync"
 	"syscall"
 
 	"github.com/glassnet/glassnet/ctl"
@@ -212,31 +211,10 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 var stdin io.Reader = os.Stdin
 
 // outputs opens the --trace, --pcap and --calls destinations; close closes
-// them, and reports a write that failed (a full disk), which the trace and
-// call-log writers, called for each event, have no one to tell.
+// them, and reports a write that failed (app.OutFile).
 type outputs struct {
 	trace, pcap, calls io.Writer
-	files              []*outFile
-}
-
-// outFile is an output file that keeps its first write error.
-type outFile struct {
-	f    *os.File
-	path string
-	mu   sync.Mutex
-	err  error
-}
-
-func (o *outFile) Write(p []byte) (int, error) {
-	n, err := o.f.Write(p)
-	if err != nil {
-		o.mu.Lock()
-		if o.err == nil {
-			o.err = err
-		}
-		o.mu.Unlock()
-	}
-	return n, err
+	files              []*app.OutFile
 }
 
 func (o *outputs) open(tracePath, pcapPath string, stdout io.Writer) error {
@@ -256,24 +234,18 @@ func (o *outputs) create(path string, stdout io.Writer) (io.Writer, error) {
 	case path == "-" && stdout != nil:
 		return stdout, nil
 	}
-	f, err := os.Create(path)
+	f, err := app.CreateOutFile(path)
 	if err != nil {
 		return nil, err
 	}
-	of := &outFile{f: f, path: path}
-	o.files = append(o.files, of)
-	return of, nil
+	o.files = append(o.files, f)
+	return f, nil
 }
 
 func (o *outputs) close() error {
 	var errs []error
-	for _, of := range o.files {
-		of.mu.Lock()
-		if of.err != nil {
-			errs = append(errs, fmt.Errorf("%s is incomplete: %w", of.path, of.err))
-		}
-		of.mu.Unlock()
-		errs = append(errs, of.f.Close())
+	for _, f := range o.files {
+		errs = append(errs, f.Close())
 	}
 	return errors.Join(errs...)
 }

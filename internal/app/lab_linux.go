@@ -216,7 +216,7 @@ func RunLabChild() int {
 	return code
 }
 
-func runLab(cfg LabConfig) (int, error) {
+func runLab(cfg LabConfig) (status int, err error) {
 	lo, err := netlink.LinkByName("lo")
 	if err == nil {
 		err = netlink.LinkSetUp(lo)
@@ -243,17 +243,19 @@ func runLab(cfg LabConfig) (int, error) {
 		scfg.TUN = LabLink
 		scfg.HostAddrs = hosts
 	}
-	var files []*os.File
+	var files []*OutFile
 	defer func() {
 		for _, f := range files {
-			f.Close()
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("lab: %w", cerr)
+			}
 		}
 	}()
 	create := func(path string) (io.Writer, error) {
 		if path == "-" {
 			return cfg.Stdout, nil
 		}
-		f, err := os.Create(path)
+		f, err := CreateOutFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("lab: %w", err)
 		}
