@@ -362,7 +362,9 @@ func keyOf(h *Headers) flowKey {
 // where it came from (at its acknowledged sequence number). At link egress
 // the first resets the peer and the second, delivered to the local stack,
 // resets the local socket; at link ingress it is the other way round.
-// Either way both ends see a reset. Each connection is reset once.
+// Either way both ends see a reset. Each connection is reset once: a SYN
+// without ACK on the same addresses and ports starts a new connection, and
+// counts anew, and a connection is forgotten once a RST ends it.
 //
 // With Bytes set, After counts TCP payload bytes instead of segments: the
 // connection is reset on the segment that carries its After-th byte, as
@@ -383,12 +385,21 @@ func NewRST(after int) *RST {
 // Decide implements PacketHook.
 func (r *RST) Decide(p *Packet) Verdict {
 	h := p.Headers()
-	if h.Proto != ProtoTCP || h.L4 == 0 || h.Flags&FlagRST != 0 {
+	if h.Proto != ProtoTCP || h.L4 == 0 {
 		return Verdict{}
 	}
 	k := keyOf(h)
 	r.mu.Lock()
+	if h.Flags&FlagRST != 0 {
+		// The connection is over, by our reset or another.
+		delete(r.count, k)
+		r.mu.Unlock()
+		return Verdict{}
+	}
 	n := r.count[k]
+	if h.Flags&(FlagSYN|FlagACK) == FlagSYN {
+		n = 0 // a new connection on these ports
+	}
 	if n < 0 {
 		r.mu.Unlock()
 		return Verdict{}

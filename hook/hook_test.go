@@ -268,6 +268,17 @@ func TestRSTHook(t *testing.T) {
 	if v := h.Decide(&Packet{Data: segment(FlagACK, 100)}); v.Action != Pass {
 		t.Errorf("a reset connection was reset again: %+v", v)
 	}
+	// A new connection on the same ports is counted anew and reset too.
+	h.Decide(&Packet{Data: segment(FlagSYN, 0)})
+	h.Decide(&Packet{Data: segment(FlagACK, 100)})
+	if v := h.Decide(&Packet{Data: segment(FlagACK, 100)}); v.Action != Inject {
+		t.Errorf("the third segment of a new connection on the same ports: %+v, want its reset", v)
+	}
+	// A RST ends the connection: nothing is kept of it.
+	h.Decide(&Packet{Data: segment(FlagRST|FlagACK, 0)})
+	if n := len(h.count); n != 0 {
+		t.Errorf("%d connections remembered after their RST", n)
+	}
 }
 
 // TestRSTAfterBytes resets a connection on the segment that carries its
