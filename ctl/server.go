@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/glassnet/glassnet/internal/retry"
 	"github.com/glassnet/glassnet/sockets"
 )
 
@@ -22,6 +24,9 @@ type Options struct {
 	// Counters, if set, is asked on every query for the stack's counters
 	// (drops by reason, hook verdicts), which ss prints under the table.
 	Counters func() map[string]uint64
+	// Log, if set, is told when the control socket stops answering
+	// because its accepts keep failing (retry.Loop).
+	Log io.Writer
 }
 
 // request is what a client sends.
@@ -134,15 +139,16 @@ func (s *Server) Close() error {
 
 func (s *Server) serve() {
 	defer s.wg.Done()
+	loop := retry.Loop{What: "the control socket " + s.path, Log: s.opts.Log}
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+			if loop.Again(err) {
+				continue
 			}
-			time.Sleep(10 * time.Millisecond)
-			continue
+			return
 		}
+		loop.OK()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -111,9 +111,10 @@ type Server struct {
 
 	conns connCache
 
-	srv  *http.Server
-	ln   net.Listener
-	done chan struct{}
+	srv      *http.Server
+	ln       net.Listener
+	done     chan struct{}
+	serveErr error // why Serve returned, when not Close; read after done
 }
 
 // New returns a Server. A live one starts paused before the first step
@@ -192,7 +193,10 @@ func (s *Server) StartOn(ln net.Listener) string {
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
-		s.srv.Serve(ln)
+		if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			// Close reports why the page stopped being served.
+			s.serveErr = err
+		}
 	}()
 	if s.opts.Live {
 		s.wg.Add(1)
@@ -254,6 +258,9 @@ func (s *Server) Close() error {
 	if s.srv != nil {
 		err = s.srv.Close()
 		<-s.done
+		if s.serveErr != nil {
+			err = fmt.Errorf("ui: serving the view stopped: %w", s.serveErr)
+		}
 	}
 	s.cmu.Lock()
 	for c := range s.clients {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/glassnet/glassnet/internal/retry"
 )
 
 // connLimit counts the TCP connections serve's services hold (HTTP and
@@ -133,10 +135,11 @@ func (l *connLimit) counters(m map[string]uint64) {
 	m["conns closed idle (idle-timeout)"] = l.idle.Load()
 }
 
-// serveTCP accepts connections until l is closed and runs fn on each;
-// then it closes the connections still open and waits for their
-// handlers. A connection past lim's bound is reset at once.
-func serveTCP(l net.Listener, fn func(net.Conn), lim *connLimit) {
+// serveTCP accepts connections until l is closed, or loop gives up on
+// its errors, and runs fn on each; then it closes the connections still
+// open and waits for their handlers. A connection past lim's bound is
+// reset at once.
+func serveTCP(l net.Listener, fn func(net.Conn), lim *connLimit, loop *retry.Loop) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -145,8 +148,12 @@ func serveTCP(l net.Listener, fn func(net.Conn), lim *connLimit) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
+			if loop.Again(err) {
+				continue
+			}
 			break
 		}
+		loop.OK()
 		if !lim.acquire() {
 			lim.reset(c)
 			continue

@@ -11,12 +11,14 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/glassnet/glassnet/internal/retry"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
@@ -455,5 +457,35 @@ func TestIdleWatch(t *testing.T) {
 	}
 	if p := newIdleWatch(100*time.Millisecond, t0, o).period(); p != 10*time.Millisecond {
 		t.Errorf("period %v for idle 100ms, want 10ms", p)
+	}
+}
+
+// failingListener's Accept fails with err every time.
+type failingListener struct {
+	err   error
+	calls int
+}
+
+func (l *failingListener) Accept() (net.Conn, error) { l.calls++; return nil, l.err }
+func (l *failingListener) Close() error              { return nil }
+func (l *failingListener) Addr() net.Addr            { return &net.TCPAddr{Port: 7} }
+
+// TestServeTCPAcceptErrors checks that the echo and discard services
+// answer accept errors as UDP echo does: counted, retried after a pause,
+// and after a run of them ended with a message (they ended at the first,
+// without a word, while serve went on announcing them).
+func TestServeTCPAcceptErrors(t *testing.T) {
+	t.Parallel()
+	l := &failingListener{err: syscall.EMFILE}
+	var (
+		n   atomic.Uint64
+		log strings.Builder
+	)
+	serveTCP(l, func(net.Conn) {}, nil, &retry.Loop{What: "tcp accept on :7", Errors: &n, Log: &log})
+	if l.calls != retry.MaxErrors || n.Load() != retry.MaxErrors {
+		t.Errorf("%d accepts, %d errors counted; want %d of each", l.calls, n.Load(), retry.MaxErrors)
+	}
+	if !strings.Contains(log.String(), "tcp accept on :7 gives up after 10 errors in a row; the last: too many open files") {
+		t.Errorf("logged %q", log.String())
 	}
 }

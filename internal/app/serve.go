@@ -19,6 +19,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/glassnet/glassnet/ctl"
+	"github.com/glassnet/glassnet/internal/retry"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
@@ -247,7 +248,8 @@ type server struct {
 	view       *ui.Server // with --ui
 	clock      *netstack.PausableClock
 
-	udpErrors atomic.Uint64 // UDP echo read errors
+	udpErrors    atomic.Uint64 // UDP echo read errors
+	acceptErrors atomic.Uint64 // accept errors of the TCP services
 
 	urls    []string // the HTTP servers on the stack
 	https   []*http.Server
@@ -355,7 +357,7 @@ func (s *server) startView() (string, error) {
 // already; then this one is NAME-PID.sock.
 func (s *server) listenControl() (note string, closeCtl func()) {
 	name := s.dev.Name()
-	copts := ctl.Options{Node: "glassnet", Counters: s.counters}
+	copts := ctl.Options{Node: "glassnet", Counters: s.counters, Log: s.cfg.Log}
 	cs, err := ctl.Listen(name, s.socks, copts)
 	if inUse := (*ctl.InUseError)(nil); errors.As(err, &inUse) {
 		alt := name + "-" + strconv.Itoa(os.Getpid())
@@ -373,6 +375,7 @@ func (s *server) listenControl() (note string, closeCtl func()) {
 func (s *server) counters() map[string]uint64 {
 	m := withPathCounters(stackCounters(s.st, s.socks, s.frames), s.st)
 	m["udp echo read errors"] = s.udpErrors.Load()
+	m["tcp accept errors"] = s.acceptErrors.Load()
 	s.limit.counters(m)
 	return m
 }
@@ -415,7 +418,8 @@ func (s *server) serveAddr(a netip.Addr) error {
 			return fmt.Errorf("serve: listen on %s: %w", hostPort(svc.port), err)
 		}
 		fn := tcpService(svc.echo, s.cfg.IdleTimeout, s.limit)
-		s.goServe(l, func() { serveTCP(l, fn, s.limit) })
+		loop := &retry.Loop{What: "tcp accept on " + hostPort(svc.port), Errors: &s.acceptErrors, Log: s.cfg.Log}
+		s.goServe(l, func() { serveTCP(l, fn, s.limit, loop) })
 	}
 	pc, err := s.socks.ListenPacket("udp", hostPort(s.cfg.Port))
 	if err != nil {
@@ -433,7 +437,14 @@ func (s *server) serveHTTP(l net.Listener) {
 	}
 	s.limit.limitHTTP(srv)
 	s.https = append(s.https, srv)
-	s.goServe(l, func() { srv.Serve(l) })
+	s.goServe(l, func() {
+		// net/http retries what it takes for temporary; anything else
+		// ends the service, which must not go unsaid.
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && s.cfg.Log != nil {
+			s.acceptErrors.Add(1)
+			fmt.Fprintf(s.cfg.Log, "glassnet: http on %s stopped: %v\n", l.Addr(), err)
+		}
+	})
 }
 
 // reset closes c with RST instead of FIN (SO_LINGER 0): a connection
@@ -692,39 +703,18 @@ func checkKernelAddrs(stack []netip.Prefix, consequence string) error {
 	return nil
 }
 
-// UDP echo's answer to read errors it does not expect: a pause that
-// starts at echoUDPPause and doubles up to echoUDPMaxPause, and giving up
-// after echoUDPMaxErrors in a row.
-const (
-	echoUDPPause     = time.Millisecond
-	echoUDPMaxPause  = 100 * time.Millisecond
-	echoUDPMaxErrors = 10
-)
-
-// echoUDP sends every datagram back to where it came from until pc is
-// closed (RFC 862). A read error other than the close is counted in errs
-// and retried after a pause; after echoUDPMaxErrors in a row echoUDP gives
-// up and says so on log. (An unconnected UDP socket has no error to
-// report but its close: a run of them means the socket is broken.)
 func echoUDP(pc net.PacketConn, errs *atomic.Uint64, log io.Writer) {
 	buf := make([]byte, 64<<10)
-	failed := 0
+	loop := retry.Loop{What: fmt.Sprintf("udp echo on %v", pc.LocalAddr()), Errors: errs, Log: log}
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err == nil {
-			failed = 0
+			loop.OK()
 			pc.WriteTo(buf[:n], from)
 			continue
 		}
-		if errors.Is(err, net.ErrClosed) {
+		if !loop.Again(err) {
 			return
 		}
-		errs.Add(1)
-		failed++
-		if failed == echoUDPMaxErrors {
-			fmt.Fprintf(log, "glassnet: udp echo on %v gives up after %d read errors in a row; the last: %v\n", pc.LocalAddr(), failed, err)
-			return
-		}
-		time.Sleep(min(echoUDPPause<<(failed-1), echoUDPMaxPause))
 	}
 }

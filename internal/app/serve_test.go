@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/glassnet/glassnet/internal/retry"
 )
 
 // scriptedPacketConn answers ReadFrom from a script: each entry is an error
@@ -68,20 +70,20 @@ func TestEchoUDPGivesUp(t *testing.T) {
 	t.Run("gives up", func(t *testing.T) {
 		t.Parallel()
 		script := []error{nil}
-		for range echoUDPMaxErrors + 5 {
+		for range retry.MaxErrors + 5 {
 			script = append(script, eio)
 		}
 		pc := &scriptedPacketConn{script: script}
 		var errs atomic.Uint64
 		var log bytes.Buffer
 		echoUDP(pc, &errs, &log)
-		if got := errs.Load(); got != echoUDPMaxErrors {
-			t.Errorf("counted %d errors, want %d", got, echoUDPMaxErrors)
+		if got := errs.Load(); got != retry.MaxErrors {
+			t.Errorf("counted %d errors, want %d", got, retry.MaxErrors)
 		}
-		if pc.reads != echoUDPMaxErrors+1 {
-			t.Errorf("read %d times after giving up, want %d", pc.reads, echoUDPMaxErrors+1)
+		if pc.reads != retry.MaxErrors+1 {
+			t.Errorf("read %d times after giving up, want %d", pc.reads, retry.MaxErrors+1)
 		}
-		want := "glassnet: udp echo on 10.200.0.2:8080 gives up after 10 read errors in a row; the last: read udp: input/output error"
+		want := "glassnet: udp echo on 10.200.0.2:8080 gives up after 10 errors in a row; the last: read udp: input/output error"
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("logged %q, want %q", log.String(), want)
 		}
