@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/glassnet/glassnet/internal/netnstest"
 )
 
 // pythonWS is Debian's python3 with websockets, which negotiates
@@ -20,7 +22,7 @@ func needPythonWebsockets(t *testing.T) {
 		t.Skip("interop test in -short mode")
 	}
 	if err := exec.Command(pythonWS, "-c", "import websockets").Run(); err != nil {
-		t.Skip("python3 websockets is not available")
+		netnstest.SkipOrFail(t, "python3 websockets is not available")
 	}
 }
 

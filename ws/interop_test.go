@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/glassnet/glassnet/internal/netnstest"
 )
 
 // nodeClient exercises the server from Node's built-in WebSocket client
@@ -42,7 +44,7 @@ func TestInteropNode(t *testing.T) {
 		t.Skip("interop test in -short mode")
 	}
 	if err := exec.Command("node", "--experimental-websocket", "-e", "if (typeof WebSocket !== 'function') process.exit(1)").Run(); err != nil {
-		t.Skip("node with a built-in WebSocket client is not available")
+		netnstest.SkipOrFail(t, "node with a built-in WebSocket client is not available")
 	}
 	pinged := make(chan error, 1)
 	url, errs := handlerServer(t, &AcceptOptions{Subprotocols: []string{"chat"}}, func(c *Conn) error {

@@ -210,7 +210,9 @@ func runParent(t *testing.T, mode string, fn func(t *testing.T)) {
 	}
 	switch result(out.all.String(), t.Name()) {
 	case "SKIP":
-		t.Skipf("netnstest: %s skipped in the %s child (reason in the log above)", t.Name(), mode)
+		// What the child lacked (a device, a kernel feature) is what
+		// EnvRequire asks to have: a failure then, as for the parent.
+		SkipOrFail(t, "netnstest: %s skipped in the %s child (reason in the log above)", t.Name(), mode)
 	case "PASS":
 		if err != nil {
 			t.Fatalf("netnstest: %s passed in the %s child, but the child failed: %v", t.Name(), mode, err)
