@@ -181,12 +181,12 @@ func (d *vnetIO) put(o *vnetOp) {
 // read reads up to limit packets with their metadata. With noWait it
 // returns 0 packets instead of blocking.
 func (d *vnetIO) read(bufs [][]byte, sizes []int, gso []GSO, limit int, noWait bool) (int, error) {
-	return d.readSplit(bufs, nil, sizes, gso, limit, noWait)
+	return d.readScatter(bufs, nil, sizes, gso, limit, noWait)
 }
 
-// readSplit is read with packet i scattered over bufs[i] and then
+// readScatter is read with packet i scattered over bufs[i] and then
 // tails[i], when tails is not nil.
-func (d *vnetIO) readSplit(bufs, tails [][]byte, sizes []int, gso []GSO, limit int, noWait bool) (int, error) {
+func (d *vnetIO) readScatter(bufs, tails [][]byte, sizes []int, gso []GSO, limit int, noWait bool) (int, error) {
 	limit = min(limit, len(bufs), len(sizes), len(gso))
 	if tails != nil {
 		limit = min(limit, len(tails))

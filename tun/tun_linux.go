@@ -204,7 +204,7 @@ func (t *TUN) ReadQueueScatter(q int, heads, tails [][]byte, sizes []int, gso []
 	if err != nil {
 		return 0, err
 	}
-	n, err := vio.readSplit(heads, tails, sizes, gso, t.batch, false)
+	n, err := vio.readScatter(heads, tails, sizes, gso, t.batch, false)
 	if err != nil {
 		return n, t.wrap("read", err)
 	}
@@ -343,7 +343,7 @@ func (t *TUN) ReadGSOScatter(heads, tails [][]byte, sizes []int, gso []GSO) (int
 	if t.vio == nil {
 		return 0, fmt.Errorf("tun: read %s: split reads need offloads (IFF_VNET_HDR)", t.name)
 	}
-	n, err := t.vio.readSplit(heads, tails, sizes, gso, t.batch, false)
+	n, err := t.vio.readScatter(heads, tails, sizes, gso, t.batch, false)
 	if err != nil {
 		return n, t.wrap("read", err)
 	}
