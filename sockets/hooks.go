@@ -306,6 +306,12 @@ func verdictEffect(c *Call, v *CallVerdict) string {
 		parts = append(parts, "forced "+errnoName(v.Err))
 	}
 	switch v.Action {
+	case hook.Modify:
+		// what the hook changed, in its words (a page's edit of a held
+		// send: "3 bytes edited")
+		if v.Reason != "" {
+			parts = append(parts, v.Reason)
+		}
 	case hook.Hold:
 		if c.Name == "recv" || c.Name == "recvfrom" {
 			parts = append(parts, "held: not reading (zero window)")

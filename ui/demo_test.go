@@ -1,7 +1,9 @@
 package ui_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -962,4 +964,34 @@ func TestHoldStopsTheRun(t *testing.T) {
 		t.Errorf("after the hold the run went on: %+v, then %+v", st, now)
 	}
 	d.finish()
+}
+
+// TestEditedSendTraced: a held send released with its bytes edited is
+// traced as a verdict saying so, as a drop or a delay is (the edit went
+// on the wire without a word in the trace).
+func TestEditedSendTraced(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	h := d.holdFirst(`{"point":"socket-send","node":"client"}`, "the held send")
+	orig, _ := hex.DecodeString(h.Fields["payload_hex"].(string))
+	i := bytes.Index(orig, []byte("Host: 10.0.0.2"))
+	if i < 0 {
+		t.Fatalf("the held send is not the upgrade request: %q", orig)
+	}
+	edited := bytes.Clone(orig)
+	edited[i+len("Host: 10.0.0.")] = '9'
+	body := fmt.Sprintf(`{"action":"release","edit":{"payload_hex":%q}}`, hex.EncodeToString(edited))
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), body, nil); code != 200 {
+		t.Fatalf("release edited: %d", code)
+	}
+	var found bool
+	d.waitFor("the verdict of the edit", func(st ui.State) bool {
+		for _, e := range d.events(h.Event, st.Last) {
+			if s, _ := e["summary"].(string); e["layer"] == "socket" && e["event"] == "verdict" && e["node"] == "client" &&
+				strings.Contains(s, fmt.Sprintf("1 of %d bytes edited", len(orig))) {
+				found = true
+			}
+		}
+		return found
+	})
 }

@@ -515,6 +515,10 @@ func (c *callHold) Decide(call *sockets.Call) sockets.CallVerdict {
 			go c.s.installHoldHooks(c.nd)
 			var v sockets.CallVerdict
 			if d.data != nil && len(d.data) == len(call.Buf) {
+				if n := bytesDiffer(call.Buf, d.data); n > 0 {
+					// traced as a verdict, as every other outcome of a hold
+					v.Action, v.Reason = hook.Modify, fmt.Sprintf("%d of %d bytes edited", n, len(call.Buf))
+				}
 				copy(call.Buf, d.data)
 			}
 			switch d.action {
@@ -531,6 +535,17 @@ func (c *callHold) Decide(call *sockets.Call) sockets.CallVerdict {
 		return c.prev.Decide(call)
 	}
 	return sockets.CallVerdict{}
+}
+
+// bytesDiffer counts the positions where a and b, of one length, differ.
+func bytesDiffer(a, b []byte) int {
+	n := 0
+	for i := range a {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
 }
 
 // holdFrame holds f if a hold is armed for it.
