@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 )
 
 // pipe returns both ends of a TCP connection made with the adapters.
@@ -405,5 +407,55 @@ func wakesBlockedRead(t *testing.T, srv net.Conn, d time.Time) {
 		checkTimeout(t, err, "read")
 	case <-testContext(t).Done():
 		t.Fatal("a deadline set during a Read did not wake it")
+	}
+}
+
+// TestDeadlineOnStackClock: a Conn's deadline is measured on its stack's
+// clock, so it does not pass while that clock stands still (the browser
+// view pauses it while a step or a held send waits for a person), and it
+// passes when the clock moves on, whatever the wall clock did.
+func TestDeadlineOnStackClock(t *testing.T) {
+	t.Parallel()
+	clk := faketime.NewManualClock()
+	st, destroy := loopbackStackWith(clk)
+	t.Cleanup(destroy)
+	s := New(st, Options{})
+	ln, err := s.Listener("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := s.Dial(testContext(t), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if srv := <-accepted; srv != nil {
+		defer srv.Close()
+	}
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Read returned %v after a 50 ms deadline that the stack's clock has not reached", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	clk.Advance(60 * time.Millisecond)
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read = %v, want the deadline", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the deadline did not pass when the stack's clock did")
 	}
 }

@@ -268,8 +268,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.rd.set(t)
-	c.wd.set(t)
+	c.rd.set(t, c.s.stack.Clock())
+	c.wd.set(t, c.s.stack.Clock())
 	return nil
 }
 
@@ -279,7 +279,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.rd.set(t)
+	c.rd.set(t, c.s.stack.Clock())
 	return nil
 }
 
@@ -289,7 +289,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.wd.set(t)
+	c.wd.set(t, c.s.stack.Clock())
 	return nil
 }
 

@@ -3,6 +3,8 @@ package sockets
 import (
 	"sync"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 // deadline turns a point in time into a channel that is closed when the
@@ -16,9 +18,14 @@ import (
 // connection without deadlines holds none, whatever it did before. A
 // channel that was never closed goes back to a pool when it is no longer
 // needed, so that calls without deadlines allocate nothing.
+//
+// The time left is measured on the stack's clock: a deadline does not pass
+// while a paused clock stands still (a step held in the browser view, a
+// send held for editing), as no TCP timer does, so stepping slowly
+// through a handshake does not time out a server's read.
 type deadline struct {
 	mu      sync.Mutex
-	timer   *time.Timer
+	timer   tcpip.Timer
 	ch      chan struct{}
 	waiters int // calls between wait and release
 }
@@ -72,8 +79,9 @@ func isClosed(ch chan struct{}) bool {
 	}
 }
 
-// set arms the deadline at t; the zero time disarms it.
-func (d *deadline) set(t time.Time) {
+// set arms the deadline at t, which is that far from now on clk; the
+// zero time disarms it.
+func (d *deadline) set(t time.Time, clk tcpip.Clock) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.timer != nil && !d.timer.Stop() {
@@ -100,5 +108,5 @@ func (d *deadline) set(t time.Time) {
 		return
 	}
 	ch := d.ch
-	d.timer = time.AfterFunc(dur, func() { close(ch) })
+	d.timer = clk.AfterFunc(dur, func() { close(ch) })
 }

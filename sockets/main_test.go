@@ -24,9 +24,15 @@ func TestMain(m *testing.M) { leaktest.Main(m) }
 // loopbackStack is a gVisor stack with one loopback NIC holding 127.0.0.1/8
 // and ::1, IPv4, IPv6, TCP and UDP. destroy tears it down.
 func loopbackStack() (s *stack.Stack, destroy func()) {
+	return loopbackStackWith(nil)
+}
+
+// loopbackStackWith is loopbackStack on clk (nil: the wall clock).
+func loopbackStackWith(clk tcpip.Clock) (s *stack.Stack, destroy func()) {
 	s = stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+		Clock:              clk,
 	})
 	if err := s.CreateNIC(1, loopback.New()); err != nil {
 		panic(err)

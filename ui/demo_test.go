@@ -966,13 +966,20 @@ func TestHoldStopsTheRun(t *testing.T) {
 	d.finish()
 }
 
-// TestEditedSendTraced: a held send released with its bytes edited is
-// traced as a verdict saying so, as a drop or a delay is (the edit went
-// on the wire without a word in the trace).
+// TestEditedSendTraced: a held send stops the stacks' clock until it is
+// decided, and released with its bytes edited it is traced as a verdict
+// saying so, as a drop or a delay is (the edit went on the wire without a
+// word in the trace).
 func TestEditedSendTraced(t *testing.T) {
 	d := startDemo(t, false, app.Rules{})
 	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
 	h := d.holdFirst(`{"point":"socket-send","node":"client"}`, "the held send")
+	// While the send waits for the page, the stacks' clock stands still:
+	// no deadline (the server's header timeout) runs out during an edit.
+	var st ui.State
+	if d.call("GET", "/api/state", "", &st); !st.ClockPaused {
+		t.Error("a send is held and the stacks' clock runs")
+	}
 	orig, _ := hex.DecodeString(h.Fields["payload_hex"].(string))
 	i := bytes.Index(orig, []byte("Host: 10.0.0.2"))
 	if i < 0 {
@@ -994,4 +1001,7 @@ func TestEditedSendTraced(t *testing.T) {
 		}
 		return found
 	})
+	if d.call("GET", "/api/state", "", &st); st.ClockPaused && st.Mode == "free" {
+		t.Error("the stacks' clock still stands still after the send was released")
+	}
 }

@@ -42,17 +42,18 @@ type armed struct {
 
 // held is a unit waiting at a hold point for the page.
 type held struct {
-	id      uint64
-	point   string
-	node    string
-	event   uint64 // the last event before it was held
-	summary string
-	since   time.Time
-	data    []byte // the IP packet, or the payload of a frame or send
-	opcode  ws.Opcode
-	fin     bool
-	fd      int
-	resize  bool // the payload may change its length
+	pausedClock bool // take paused the stacks' clock for it; wait resumes it
+	id          uint64
+	point       string
+	node        string
+	event       uint64 // the last event before it was held
+	summary     string
+	since       time.Time
+	data        []byte // the IP packet, or the payload of a frame or send
+	opcode      ws.Opcode
+	fin         bool
+	fd          int
+	resize      bool // the payload may change its length
 	// compressed: a frame of a compressed message (permessage-deflate;
 	// RSV1 on its first frame), whose payload is deflate data
 	compressed bool
@@ -348,6 +349,15 @@ func (s *Server) take(nd *node, point string, match func(a *armed) bool, u *held
 			s.heldPending.Add(1)
 		} else {
 			_, u.event, _ = s.hist.bounds()
+			// A send or a frame is held inside the call that makes it,
+			// off the run's steps: the stacks' clock stands still
+			// until it is decided, as it does for a step, so that no
+			// timeout (a server's read deadline, TCP's timers) runs
+			// out while the page edits it.
+			if s.opts.Clock != nil {
+				s.opts.Clock.Pause()
+				u.pausedClock = true
+			}
 		}
 		u.decided = make(chan decision, 1)
 		s.held = append(s.held, u)
@@ -401,6 +411,9 @@ func (s *Server) wait(u *held) decision {
 		s.heldPending.Add(-1) // its step never came
 	}
 	s.hmu.Unlock()
+	if u.pausedClock {
+		s.opts.Clock.Resume()
+	}
 	s.holdsChanged()
 	return d
 }
