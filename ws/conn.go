@@ -114,6 +114,9 @@ type Conn struct {
 	// keepAliveFailed is set when the keepalive closed the connection.
 	keepAliveFailed atomic.Bool
 	// keepAlive is the keepalive timer (keepalive.go), nil without one;
+	// rbytes counts the data frames' bytes read, as they arrive
+	// (BytesRead).
+	rbytes atomic.Int64
 	// keepAlivePings counts its pings.
 	keepAlive      *time.Timer
 	keepAlivePings atomic.Uint64
@@ -230,6 +233,13 @@ func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
 
 // RemoteAddr returns the remote network address.
 func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// BytesRead returns how many bytes of data frames (text, binary,
+// continuation; headers and payloads) have been read from the peer since
+// the handshake, counted as they arrive: a long message under way moves
+// it before it is whole, which tells a server's idle timer that the peer
+// is not silent. Control frames (pings, pongs) do not count.
+func (c *Conn) BytesRead() int64 { return c.rbytes.Load() }
 
 // NetConn returns the underlying connection. Reading from or writing to it
 // directly corrupts the WebSocket stream.

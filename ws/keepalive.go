@@ -30,11 +30,13 @@ func (c *Conn) startKeepAlive() {
 // arrived within the interval; after a pong it sets the timer for the
 // next ping. It stops once the connection closes or its read side ends.
 //
-// A peer that does not answer is taken to be gone, which is a reason to
-// fail the connection (RFC 6455 §7.1.7): a close frame with 1011 (an
-// unexpected condition, §7.4.1) goes out if the transport takes it within
-// a second, and TCP is closed at once, without waiting for a close frame
-// that an unresponsive peer would not send.
+// A peer that does not answer, and sends nothing else meanwhile, is taken
+// to be gone, which is a reason to fail the connection (RFC 6455 §7.1.7):
+// a close frame with 1011 (an unexpected condition, §7.4.1) goes out if
+// the transport takes it within a second, and TCP is closed at once,
+// without waiting for a close frame that an unresponsive peer would not
+// send. A peer still sending a long frame is not gone: its pong waits
+// behind the frame.
 func (c *Conn) keepAliveTick() {
 	select {
 	case <-c.closed:
@@ -45,11 +47,16 @@ func (c *Conn) keepAliveTick() {
 	}
 	interval := c.cfg.keepAlive
 	n := c.keepAlivePings.Add(1)
+	before := c.rbytes.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), interval)
 	err := c.Ping(ctx, strconv.AppendUint([]byte("keepalive "), n, 10))
 	timedOut := errors.Is(err, context.DeadlineExceeded)
 	cancel()
 	switch {
+	case timedOut && c.rbytes.Load() != before:
+		// No pong, but frame bytes kept coming: a peer in the middle
+		// of a long frame cannot answer before its end.
+		c.keepAlive.Reset(interval)
 	case timedOut:
 		c.keepAliveFail(interval)
 	case err != nil:

@@ -45,9 +45,10 @@ type Handlers struct {
 	// close 1008, so that it cannot stall or bloat the others.
 	ChatQueueLimit int
 	// IdleTimeout, if positive, closes a WebSocket with 1001 (going
-	// away) when no message has gone either way for this long; pings
-	// and pongs do not count. The connection is pinged every half
-	// IdleTimeout, and failed with 1011 when a pong does not come.
+	// away) when no message has gone either way, and no byte of one has
+	// come in, for this long; pings and pongs do not count. The
+	// connection is pinged every half IdleTimeout, and failed with 1011
+	// when neither a pong nor other frame bytes come.
 	IdleTimeout time.Duration
 
 	// limit, if set, counts the WebSockets with serve's other
@@ -65,12 +66,16 @@ type Handlers struct {
 type wsClient struct {
 	last atomic.Int64 // time.Now().UnixNano() of the last message
 	idle *time.Timer
+	// read is c.BytesRead at the last message or the idle timer's last
+	// look: more since then is a message on its way.
+	read atomic.Int64
 }
 
-// active notes a message going either way.
-func (cl *wsClient) active() {
+// active notes a message going either way on c.
+func (cl *wsClient) active(c *ws.Conn) {
 	if cl != nil {
 		cl.last.Store(time.Now().UnixNano())
+		cl.read.Store(c.BytesRead())
 	}
 }
 
@@ -82,6 +87,14 @@ func (h *Handlers) closeIdle(c *ws.Conn, cl *wsClient) {
 	h.mu.Unlock()
 	if !open {
 		return // gone already
+	}
+	if c.BytesRead() != cl.read.Load() {
+		// A message still on its way (a long upload) is not silence.
+		// Look again soon, so that its last byte is known to within
+		// a twentieth of IdleTimeout (at most a second).
+		cl.active(c)
+		cl.idle.Reset(min(max(h.IdleTimeout/20, 10*time.Millisecond), time.Second))
+		return
 	}
 	quiet := time.Since(time.Unix(0, cl.last.Load()))
 	if quiet < h.IdleTimeout {
@@ -160,7 +173,7 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	// The HTTP connection's place in the limit went with the hijack.
 	h.limit.hold()
 	cl := &wsClient{}
-	cl.active()
+	cl.active(c)
 	if h.IdleTimeout > 0 {
 		cl.idle = time.AfterFunc(h.IdleTimeout, func() { h.closeIdle(c, cl) })
 	}
@@ -201,7 +214,7 @@ func (h *Handlers) echo(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		cl.active()
+		cl.active(c)
 		if err := c.WriteMessage(ctx, typ, msg); err != nil {
 			return
 		}
@@ -223,7 +236,7 @@ func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		cl.active()
+		cl.active(c)
 		if typ != ws.MessageText {
 			c.Close(ws.StatusUnsupportedData, "chat takes text messages")
 			return
@@ -255,7 +268,7 @@ func (h *Handlers) broadcast(line string) {
 			h.mu.Unlock()
 			continue
 		}
-		m.cl.active()
+		m.cl.active(m.c)
 	}
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -487,5 +488,40 @@ func TestServeTCPAcceptErrors(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "tcp accept on :7 gives up after 10 errors in a row; the last: too many open files") {
 		t.Errorf("logged %q", log.String())
+	}
+}
+
+// TestServeIdleTimeoutUpload sends one message slowly, a few hundred bytes
+// at a time over several idle timeouts: the server must neither close it
+// as idle (the message was not whole, so nothing counted) nor fail it for
+// an unanswered ping (the pong waits behind the frame), and must echo it.
+func TestServeIdleTimeoutUpload(t *testing.T) {
+	t.Parallel()
+	const idle = 300 * time.Millisecond
+	m := startMemServe(t, "upload0", ServeConfig{IdleTimeout: idle})
+	ctx := testCtx(t)
+	c, _, err := m.dialWS(t, "/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := bytes.Repeat([]byte("slow upload "), 400)
+	key := [4]byte{1, 2, 3, 4}
+	wire := ws.AppendHeader(nil, ws.Header{Fin: true, Opcode: ws.OpBinary, Masked: true, Mask: key, Length: int64(len(payload))})
+	masked := bytes.Clone(payload)
+	ws.Mask(key, 0, masked)
+	nc := c.NetConn()
+	if _, err := nc.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	// 4800 bytes in 24 pieces, 75 ms apart: 1.8 s, six idle timeouts.
+	for off := 0; off < len(masked); off += 200 {
+		time.Sleep(75 * time.Millisecond)
+		if _, err := nc.Write(masked[off:min(off+200, len(masked))]); err != nil {
+			t.Fatalf("writing the message at byte %d: %v (the server gave up on it)", off, err)
+		}
+	}
+	_, got, err := c.ReadMessage(ctx)
+	if err != nil || !bytes.Equal(got, payload) {
+		t.Fatalf("echo of the slow message: %d bytes, %v; want the %d sent", len(got), err, len(payload))
 	}
 }
