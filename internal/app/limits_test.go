@@ -525,3 +525,39 @@ func TestServeIdleTimeoutUpload(t *testing.T) {
 		t.Fatalf("echo of the slow message: %d bytes, %v; want the %d sent", len(got), err, len(payload))
 	}
 }
+
+// TestServeKeepAlive checks that serve's connections have TCP keepalive
+// on, with Go's times, so that one to a peer that vanished is found out
+// even with --idle-timeout 0 (such connections were held for ever).
+func TestServeKeepAlive(t *testing.T) {
+	t.Parallel()
+	m := startMemServe(t, "keepalive0", ServeConfig{IdleTimeout: -1})
+	for _, port := range []int{EchoPort, DiscardPort, DefaultPort} {
+		c := m.dial(t, port)
+		local := netip.MustParseAddrPort(c.LocalAddr().String())
+		fd := -1
+		for deadline := time.Now().Add(10 * time.Second); fd < 0; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("port %d's connection not accepted within 10 s", port)
+			}
+			for _, r := range m.socks.Snapshot() {
+				if r.Peer == local && r.FD >= 0 {
+					fd = r.FD
+				}
+			}
+		}
+		for _, o := range []struct {
+			level, name, want int
+			what              string
+		}{
+			{sockets.SOL_SOCKET, sockets.SO_KEEPALIVE, 1, "SO_KEEPALIVE"},
+			{sockets.IPPROTO_TCP, sockets.TCP_KEEPIDLE, 15, "TCP_KEEPIDLE"},
+			{sockets.IPPROTO_TCP, sockets.TCP_KEEPINTVL, 15, "TCP_KEEPINTVL"},
+			{sockets.IPPROTO_TCP, sockets.TCP_KEEPCNT, 9, "TCP_KEEPCNT"},
+		} {
+			if v, err := m.socks.GetSockOpt(fd, o.level, o.name); err != nil || v != o.want {
+				t.Errorf("port %d: %s = %d, %v; want %d", port, o.what, v, err, o.want)
+			}
+		}
+	}
+}

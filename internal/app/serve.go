@@ -400,23 +400,50 @@ func (s *server) startServices() error {
 	return nil
 }
 
+// keepAliveListener turns on TCP keepalive for every connection it
+// accepts, with the times Go's net package gives the kernel's (a probe
+// after 15 s of silence, every 15 s, 9 unanswered ones end it): a peer that
+// vanished without a FIN or RST (its address gone, its host off) is found
+// out and its connection freed, with --idle-timeout 0 too.
+type keepAliveListener struct {
+	*sockets.Listener
+	socks *sockets.Sockets
+}
+
+func (l keepAliveListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if sc, ok := c.(*sockets.Conn); ok {
+		fd := sc.FD()
+		for _, o := range []struct{ level, name, v int }{
+			{sockets.IPPROTO_TCP, sockets.TCP_KEEPIDLE, 15},
+			{sockets.IPPROTO_TCP, sockets.TCP_KEEPINTVL, 15},
+			{sockets.IPPROTO_TCP, sockets.TCP_KEEPCNT, 9},
+			{sockets.SOL_SOCKET, sockets.SO_KEEPALIVE, 1},
+		} {
+			l.socks.SetSockOpt(fd, o.level, o.name, o.v)
+		}
+	}
+	return c, err
+}
+
 // serveAddr starts every service on one of the stack's addresses.
 func (s *server) serveAddr(a netip.Addr) error {
 	hostPort := func(port int) string { return net.JoinHostPort(a.String(), strconv.Itoa(port)) }
-	l, err := s.socks.Listener("tcp", hostPort(s.cfg.Port))
+	sl, err := s.socks.Listener("tcp", hostPort(s.cfg.Port))
 	if err != nil {
 		return fmt.Errorf("serve: listen on %s: %w", hostPort(s.cfg.Port), err)
 	}
-	s.serveHTTP(l)
+	s.serveHTTP(keepAliveListener{sl, s.socks})
 	s.urls = append(s.urls, "http://"+hostPort(s.cfg.Port)+"/")
 	for _, svc := range []struct {
 		port int
 		echo bool
 	}{{EchoPort, true}, {DiscardPort, false}} {
-		l, err := s.socks.Listener("tcp", hostPort(svc.port))
+		sl, err := s.socks.Listener("tcp", hostPort(svc.port))
 		if err != nil {
 			return fmt.Errorf("serve: listen on %s: %w", hostPort(svc.port), err)
 		}
+		l := keepAliveListener{sl, s.socks}
 		fn := tcpService(svc.echo, s.cfg.IdleTimeout, s.limit)
 		loop := &retry.Loop{What: "tcp accept on " + hostPort(svc.port), Errors: &s.acceptErrors, Log: s.cfg.Log}
 		s.goServe(l, func() { serveTCP(l, fn, s.limit, loop) })
