@@ -1344,6 +1344,15 @@ func (s *sender) SetPipe() {
 	}
 	pipe := 0
 	smss := seqnum.Size(s.ep.scoreboard.SMSS())
+	// glassnet patch 27: with RACK, a segment RACK has marked lost (and
+	// not sent again since) is not in flight either, as Linux's
+	// tcp_packets_in_flight leaves out lost_out (RFC 8985 §6.2). Upstream
+	// asked the SACK scoreboard alone, which is empty after a
+	// retransmission timeout: every segment sent before the timeout
+	// counted as in flight, pipe stood far above cwnd, and recovery sent
+	// nothing between timeouts (two segments every 200 ms after an
+	// outage, for minutes).
+	rackLost := s.ep.tcpRecovery&tcpip.TCPRACKLossDetection != 0
 	for s1 := s.writeList.Front(); s1 != nil && s1.payloadSize() != 0 && s.isAssignedSequenceNumber(s1); s1 = s1.Next() {
 		// With GSO each segment can be much larger than SMSS. So check the segment
 		// in SMSS sized ranges.
@@ -1373,7 +1382,7 @@ func (s *sender) SetPipe() {
 			// NOTE: here we mark the whole segment as lost. We do not try
 			// and test every byte in our write buffer as we maintain our
 			// pipe in terms of outstanding packets and not bytes.
-			if !s.ep.scoreboard.IsRangeLost(sb) {
+			if !s.ep.scoreboard.IsRangeLost(sb) && !(rackLost && s1.lost) {
 				pipe++
 			}
 			// SetPipe():
