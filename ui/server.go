@@ -451,12 +451,20 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// readJSON decodes the request body into v; an empty body leaves v as it
-// is. It writes the 400 itself and reports false on bad input.
+// maxBody bounds a request body of the API.
+const maxBody = 1 << 20
+
+// readJSON decodes the request body, one JSON value, into v; an empty body
+// leaves v as it is. It writes the 4xx itself (413 past maxBody, 400 for
+// anything but one JSON value of v's shape) and reports false then.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "ui: reading the request: "+err.Error())
+		return false
+	}
+	if len(body) > maxBody {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("ui: a request body holds at most %d bytes", maxBody))
 		return false
 	}
 	if len(body) == 0 {
@@ -466,6 +474,10 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, decodeError(err))
+		return false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		writeError(w, http.StatusBadRequest, "ui: bad JSON: more after the request's object")
 		return false
 	}
 	return true
