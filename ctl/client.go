@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +42,11 @@ func Query(ctx context.Context, name string) ([]sockets.SocketInfo, error) {
 func QueryTable(ctx context.Context, name string) (*Table, error) {
 	if name == "" {
 		names := Names()
+		if len(names) > 1 {
+			// Sockets left by a serve killed with SIGKILL do not
+			// count: "the only one running" is the only live one.
+			names = slices.DeleteFunc(names, stale)
+		}
 		switch len(names) {
 		case 0:
 			return nil, errors.New("ctl: no running glassnet found (looked in " + strings.Join(Dirs(), ", ") + ")")
@@ -55,6 +61,21 @@ func QueryTable(ctx context.Context, name string) (*Table, error) {
 		return nil, err
 	}
 	return QueryTablePath(ctx, path)
+}
+
+// stale reports whether the control socket of name is left from a serve
+// that no longer runs: nothing accepts on it.
+func stale(name string) bool {
+	path, err := Find(name)
+	if err != nil {
+		return false
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	c.Close()
+	return false
 }
 
 // QueryPath is Query on an exact socket path.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -426,5 +427,31 @@ func TestQueryProcess(t *testing.T) {
 	want := fmt.Sprintf("goroutines, %d sockets\n", p.Sockets)
 	if line := b.String(); !strings.HasPrefix(line, "\nProcess: heap in use ") || !strings.Contains(line, " MiB") || !strings.HasSuffix(line, want) {
 		t.Errorf("process line %q", line)
+	}
+}
+
+// TestQueryOnlyLiveOne: with the control socket of a serve killed with
+// SIGKILL left beside a running one's, a query without a name goes to the
+// running one (it said "several glassnet stacks are running").
+func TestQueryOnlyLiveOne(t *testing.T) {
+	// Not parallel: it points the search path at temporary directories.
+	old := runDir
+	t.Cleanup(func() { runDir = old })
+	runDir = t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("TMPDIR", t.TempDir())
+	_, ss := stacks(t)
+	ctx := testContext(t)
+
+	l, err := net.Listen("unix", filepath.Join(runDir, "gone0.sock"))
+	must(t, err)
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	srv, err := Listen("live0", ss, Options{Node: "live"})
+	must(t, err)
+	defer srv.Close()
+	tab, err := QueryTable(ctx, "")
+	if err != nil || tab.Node != "live" {
+		t.Fatalf("query without a name: %v, %v; want the running one's table", tab, err)
 	}
 }
