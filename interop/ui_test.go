@@ -558,6 +558,14 @@ func TestUI(t *testing.T) {
 	}
 	p.noProblems("stepping to the frames")
 
+	// A packet's header tree checks its checksums: the IP header's and
+	// the TCP segment's are correct in the packets the stacks sent.
+	p.eval(fmt.Sprintf(`glassnet.select(%d, "test"); "ok"`, frame.Packets[0]))
+	sums := p.wait("a packet's checksums in the inspector", `(() => { const t = document.getElementById("inspector").textContent; const n = (t.match(/\(correct\)/g) || []).length; return n >= 2 && String(n); })()`)
+	if strings.Contains(p.eval(`document.getElementById("inspector").textContent`), "(wrong") {
+		t.Errorf("the inspector finds a wrong checksum in packet #%d (%s correct)", frame.Packets[0], sums)
+	}
+
 	// (4, first half) Breakpoints from the page: a bad one shows the
 	// server's message, a good one is set.
 	p.setValue("#bp-text", "tcp andd fin")

@@ -193,6 +193,11 @@ export class Controls {
         if (s.state === "CLOSED") {
           text.textContent = "connection closed: no retransmission timer";
           fire.hidden = true;
+        } else if (app.state.live && app.state.ended) {
+          // the run is over: its stacks are closed, TIME-WAIT with them
+          text.title = "TIME-WAIT (RFC 9293 3.6.1) ends with the stack: the run has ended and its stacks are closed";
+          text.textContent = "TIME-WAIT when the run ended; the stack is closed now";
+          fire.hidden = true;
         } else {
           // 2MSL: gVisor's TIME-WAIT lasts 60 s (Linux's TCP_TIMEWAIT_LEN)
           const left = Math.max(0, TIME_WAIT - (last.t - s.t));

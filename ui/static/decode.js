@@ -14,6 +14,46 @@ const u16 = (b, o) => (b[o] << 8) | b[o + 1];
 const u32 = (b, o) => ((b[o] << 24) >>> 0) + (b[o + 1] << 16) + (b[o + 2] << 8) + b[o + 3];
 const hex = (b, a, n) => Array.from(b.subarray(a, a + n), (x) => x.toString(16).padStart(2, "0")).join("");
 
+// sum16 adds b[from:to] as big-endian 16-bit words (ones' complement,
+// not yet folded), leaving out the two bytes at skip; an odd last byte is
+// padded with zero.
+function sum16(b, from, to, skip, acc) {
+  for (let i = from; i < to; i += 2) {
+    if (i === skip) continue;
+    acc += (b[i] << 8) | (i + 1 < to ? b[i + 1] : 0);
+  }
+  return acc;
+}
+
+function fold(acc) {
+  while (acc > 0xffff) acc = (acc & 0xffff) + Math.floor(acc / 0x10000);
+  return acc;
+}
+
+// checked says whether the checksum at at is the one the bytes call for;
+// want is the complement of the folded sum with the field left out.
+function checked(b, at, acc) {
+  const want = (~fold(acc)) & 0xffff;
+  const got = u16(b, at);
+  const h = "0x" + hex(b, at, 2);
+  return got === want ? h + " (correct)" : h + " (wrong: the bytes call for 0x" + want.toString(16).padStart(4, "0") + ")";
+}
+
+// l4Checksum checks a TCP or UDP checksum at at over the segment
+// b[o:end], with the pseudo-header of the IP header in front of it.
+function l4Checksum(b, o, end, at, proto) {
+  if (end > b.length) return "0x" + hex(b, at, 2) + " (not checked: the packet is cut short)";
+  let acc = proto + (end - o);
+  if (b[0] >> 4 === 4) acc = sum16(b, 12, 20, -1, acc);
+  else acc = sum16(b, 8, 40, -1, acc);
+  return checked(b, at, sum16(b, o, end, at, acc));
+}
+
+// ipEnd is where the IP packet ends by its own length field.
+function ipEnd(b) {
+  return b[0] >> 4 === 4 ? u16(b, 2) : 40 + u16(b, 4);
+}
+
 // A node: {name, value, help, at, len, kids}
 function F(name, value, at, len, help) {
   return { name, value: String(value), at, len, help: help || "" };
@@ -47,7 +87,7 @@ function decodeIPv4(b) {
       F("fragment offset", (fl & 0x1fff) * 8, 6, 2, "Where this fragment goes, in bytes"),
       F("ttl", b[8], 8, 1, "Hops left"),
       F("protocol", protoName(proto), 9, 1, "What the payload is"),
-      F("checksum", "0x" + hex(b, 10, 2), 10, 2, "Ones' complement sum of the header"),
+      F("checksum", checked(b, 10, sum16(b, 0, ihl, 10, 0)), 10, 2, "Ones' complement sum of the header"),
       F("source", ipv4(b, 12), 12, 4, "Sender address"),
       F("destination", ipv4(b, 16), 16, 4, "Receiver address"),
     ],
@@ -90,7 +130,7 @@ function transport(b, o, proto) {
           F("source port", u16(b, o), o, 2),
           F("destination port", u16(b, o + 2), o + 2, 2),
           F("length", u16(b, o + 4), o + 4, 2, "Header and data"),
-          F("checksum", "0x" + hex(b, o + 6, 2), o + 6, 2),
+          F("checksum", u16(b, o + 6) === 0 && b[0] >> 4 === 4 ? "0x0000 (none: optional over IPv4)" : l4Checksum(b, o, ipEnd(b), o + 6, 17), o + 6, 2),
         ],
       },
       payload(b, o + 8),
@@ -113,7 +153,7 @@ function decodeTCP(b, o) {
     F("data offset", off + " bytes", o + 12, 1, "Header length, options included"),
     F("flags", set || "none", o + 13, 1, "SYN opens, FIN ends, RST aborts, ACK: the acknowledgment counts, PSH: deliver now"),
     F("window", u16(b, o + 14), o + 14, 2, "Receive window, before scaling"),
-    F("checksum", "0x" + hex(b, o + 16, 2), o + 16, 2, "Over a pseudo-header, the header and the data"),
+    F("checksum", l4Checksum(b, o, ipEnd(b), o + 16, 6), o + 16, 2, "Over a pseudo-header, the header and the data"),
     F("urgent pointer", u16(b, o + 18), o + 18, 2),
   ];
   const opts = [];

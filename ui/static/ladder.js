@@ -270,7 +270,13 @@ export class LadderView {
   }
 
   laneName(n) {
-    if (n === "peer") return "peer (not traced)";
+    if (n === "peer") {
+      // a stack the run traces that has not shown up on this connection
+      // yet (the server before the SYN reaches it) is not "not traced"
+      const c = this.app.store.conns.get(this.app.focus);
+      const unseen = (this.app.state.nodes || []).filter((x) => x !== "demo" && !(c && c.nodes.has(x)));
+      return unseen.length === 1 ? unseen[0] + " (no events yet)" : "peer (not traced)";
+    }
     const c = this.app.store.conns.get(this.app.focus);
     if (c && c.client === n) return n + " (opened the connection)";
     return n;
