@@ -32,6 +32,10 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", `attachment; filename="glassnet-`+format+`.`+ext+`"`)
+	// The history keeps the newest events: an export of a long run starts
+	// where it does, and says so to a program that asks.
+	first, last, _ := s.hist.bounds()
+	w.Header().Set("X-Glassnet-Events", fmt.Sprintf("%d-%d", first, last))
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if write(bw) == nil {
 		bw.Flush()

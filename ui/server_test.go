@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -623,5 +624,22 @@ func TestAnnounce(t *testing.T) {
 		if !strings.HasPrefix(got, "glassnet: ui at "+tc.url) || strings.Contains(got, "not loopback only") != tc.warn {
 			t.Errorf("Announce(%s) = %q, want a warning: %v", tc.url, got, tc.warn)
 		}
+	}
+}
+
+// TestExportNamesItsRange: the history keeps the newest events, and an
+// export says which it holds (an export of a long run started at event
+// 20899 with nothing to say so).
+func TestExportNamesItsRange(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{History: 100})
+	base := startServer(t, s)
+	emitN(s, 1, 250)
+	resp, b := request(t, s, "GET", base+"/api/export?format=jsonl", "")
+	if got := resp.Header.Get("X-Glassnet-Events"); got != "151-250" {
+		t.Errorf("X-Glassnet-Events %q, want 151-250", got)
+	}
+	if n := bytes.Count(b, []byte("\n")); n != 100 {
+		t.Errorf("%d events exported, want the 100 kept", n)
 	}
 }

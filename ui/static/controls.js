@@ -104,6 +104,9 @@ export class Controls {
       const off = !!api.traceURL || (a.dataset.export === "pcapng" && !s.capture);
       a.setAttribute("aria-disabled", String(off));
       if (a.dataset.export === "pcapng") a.title = s.capture ? "Packets of every stack for Wireshark or tshark: one interface per stack, so each packet is in it twice (sent and received); filter by frame.interface_name before Wireshark's TCP analysis" : "No packet bytes in this history to capture (a trace in JSON lines keeps none; record the run with --pcap)";
+      if (a.dataset.export === "jsonl") a.title = "Every event as a JSON line";
+      // the history keeps the newest events: say when the oldest are gone
+      if (s.first > 1 && !off) a.title += " (events #" + s.first + " to #" + s.last + ": the view keeps the newest; the " + (s.first - 1) + " before are not in it, --trace FILE keeps every one)";
     }
     const bp = $("bp-text");
     // a recorded trace does not run, so nothing can stop it
