@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -453,5 +454,35 @@ func TestQueryOnlyLiveOne(t *testing.T) {
 	tab, err := QueryTable(ctx, "")
 	if err != nil || tab.Node != "live" {
 		t.Fatalf("query without a name: %v, %v; want the running one's table", tab, err)
+	}
+}
+
+// TestControlDirNotShared: a directory of Dirs that others may write to
+// (made first by another user, say) is neither used by the server nor
+// searched by the client.
+func TestControlDirNotShared(t *testing.T) {
+	// Not parallel: it points the search path at temporary directories.
+	old := runDir
+	t.Cleanup(func() { runDir = old })
+	runDir = filepath.Join(t.TempDir(), "glassnet")
+	must(t, os.Mkdir(runDir, 0o755))
+	must(t, os.Chmod(runDir, 0o777))
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	_, ss := stacks(t)
+
+	// a socket someone put in the shared directory
+	l, err := net.Listen("unix", filepath.Join(runDir, "planted0.sock"))
+	must(t, err)
+	defer l.Close()
+	srv, err := Listen("glass0", ss, Options{})
+	must(t, err)
+	defer srv.Close()
+	if want := filepath.Join(tmp, "glassnet", "glass0.sock"); srv.Path() != want {
+		t.Errorf("control socket at %s, want %s (not in the directory others may write)", srv.Path(), want)
+	}
+	if names := Names(); !slices.Equal(names, []string{"glass0"}) {
+		t.Errorf("Names() = %v, want [glass0]: the shared directory is not searched", names)
 	}
 }

@@ -2,11 +2,13 @@ package ctl
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Dirs returns the directories a control socket may live in, in the order
@@ -35,6 +37,28 @@ func checkName(name string) error {
 	return nil
 }
 
+// checkDir accepts d when it is a directory of this user that no one else
+// may write to: the last of Dirs is under the system's shared temporary
+// directory, where another user could make it first and put a socket of
+// theirs where ss looks for serve's. The server does not use such a
+// directory, and the client does not look in it.
+func checkDir(d string) error {
+	fi, err := os.Lstat(d)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", d)
+	case ok && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to another user (uid %d)", d, st.Uid)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s is writable by others (mode %v)", d, fi.Mode().Perm())
+	}
+	return nil
+}
+
 // Find returns the path of the control socket called name, searching Dirs
 // in order, or an error naming the places it looked.
 func Find(name string) (string, error) {
@@ -44,6 +68,13 @@ func Find(name string) (string, error) {
 	var looked []string
 	for _, d := range Dirs() {
 		p := filepath.Join(d, name+suffix)
+		if err := checkDir(d); err != nil {
+			if !os.IsNotExist(err) {
+				p += " (not searched: " + err.Error() + ")"
+			}
+			looked = append(looked, p)
+			continue
+		}
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
 			return p, nil
 		}
@@ -73,6 +104,9 @@ func Find(name string) (string, error) {
 func Names() []string {
 	var names []string
 	for _, d := range Dirs() {
+		if checkDir(d) != nil {
+			continue
+		}
 		ents, err := os.ReadDir(d)
 		if err != nil {
 			continue

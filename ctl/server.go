@@ -67,7 +67,7 @@ func Listen(name string, socks *sockets.Sockets, opts Options) (*Server, error) 
 	}
 	var errs []error
 	for _, d := range Dirs() {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := ownDir(d); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -82,6 +82,14 @@ func Listen(name string, socks *sockets.Sockets, opts Options) (*Server, error) 
 		errs = append(errs, err)
 	}
 	return nil, fmt.Errorf("ctl: no place for control socket %s: %w", name, errors.Join(errs...))
+}
+
+// ownDir makes sure d exists and is checkDir's.
+func ownDir(d string) error {
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return err
+	}
+	return checkDir(d)
 }
 
 // InUseError is returned by Listen and ListenPath when another server
