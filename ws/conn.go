@@ -113,10 +113,11 @@ type Conn struct {
 	readWaiters atomic.Int32
 	// keepAliveFailed is set when the keepalive closed the connection.
 	keepAliveFailed atomic.Bool
-	// keepAlive is the keepalive timer (keepalive.go), nil without one;
 	// rbytes counts the data frames' bytes read, as they arrive
-	// (BytesRead).
+	// (BytesRead): by the frame filter, when there is one, as it takes
+	// them from the transport (it hands the parser whole frames only).
 	rbytes atomic.Int64
+	// keepAlive is the keepalive timer (keepalive.go), nil without one;
 	// keepAlivePings counts its pings.
 	keepAlive      *time.Timer
 	keepAlivePings atomic.Uint64

@@ -68,6 +68,15 @@ type outSpan struct {
 	traced       bool
 }
 
+// took counts n bytes taken from the transport; data says they belong to
+// a data frame, which Conn.BytesRead counts as they arrive.
+func (r *frameFilter) took(n int, data bool) {
+	r.wire += int64(n)
+	if data {
+		r.c.rbytes.Add(int64(n))
+	}
+}
+
 // mark starts a span at the next byte made for the parser.
 func (r *frameFilter) mark(traced bool) {
 	d := r.wire - r.prod
@@ -108,14 +117,14 @@ func (r *frameFilter) Read(p []byte) (int, error) {
 		}
 		if r.passthrough {
 			n, err := r.src.Read(p)
-			r.wire += int64(n)
+			r.took(n, true)
 			r.prod += int64(n)
 			return n, err
 		}
 		if r.raw > 0 {
 			n, err := r.src.Read(p[:min(int64(len(p)), r.raw)])
 			r.raw -= int64(n)
-			r.wire += int64(n)
+			r.took(n, true)
 			r.prod += int64(n)
 			return n, err
 		}
@@ -159,7 +168,7 @@ func (r *frameFilter) next() error {
 			r.mark(false)
 			r.out = append(r.out, b[:n]...)
 			r.src.Discard(n)
-			r.wire += int64(n)
+			r.took(n, true)
 			r.prod += int64(n)
 			r.raw = h.Length
 			return nil
@@ -168,7 +177,7 @@ func (r *frameFilter) next() error {
 			r.c.traceFrame(trace.In, h, r.wire, n)
 		}
 		r.src.Discard(n)
-		r.wire += int64(n)
+		r.took(n, !h.Opcode.IsControl())
 		r.h, r.have, r.got = h, true, 0
 		if int64(cap(r.pay)) >= h.Length {
 			r.pay = r.pay[:h.Length]
@@ -179,7 +188,7 @@ func (r *frameFilter) next() error {
 	for r.got < len(r.pay) {
 		n, err := r.src.Read(r.pay[r.got:])
 		r.got += n
-		r.wire += int64(n)
+		r.took(n, !r.h.Opcode.IsControl())
 		if err != nil && r.got < len(r.pay) {
 			return noEOF(err)
 		}

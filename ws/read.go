@@ -237,7 +237,7 @@ func (c *Conn) readHeader() (Header, error) {
 		}
 	}
 	c.roff += int64(n)
-	if !h.Opcode.IsControl() {
+	if !h.Opcode.IsControl() && c.rfilter == nil {
 		c.rbytes.Add(int64(n))
 	}
 	return h, nil
@@ -312,7 +312,9 @@ func (c *Conn) readData(h Header, msg []byte, v *utf8Validator) ([]byte, error) 
 		}
 		chunk := msg[start:]
 		c.roff += int64(n)
-		c.rbytes.Add(int64(n))
+		if c.rfilter == nil {
+			c.rbytes.Add(int64(n))
+		}
 		left -= int64(n)
 		if h.Masked {
 			pos = Mask(h.Mask, pos, chunk)

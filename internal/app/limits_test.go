@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -497,8 +498,19 @@ func TestServeTCPAcceptErrors(t *testing.T) {
 // an unanswered ping (the pong waits behind the frame), and must echo it.
 func TestServeIdleTimeoutUpload(t *testing.T) {
 	t.Parallel()
+	// With a frame rule too: the hook's filter reads whole frames before
+	// the parser sees any of them.
+	for _, rules := range []Rules{{}, {Ingress: []string{"ws ping : delay 1ms"}}} {
+		t.Run(fmt.Sprint(rules.Ingress), func(t *testing.T) {
+			t.Parallel()
+			slowUpload(t, rules)
+		})
+	}
+}
+
+func slowUpload(t *testing.T, rules Rules) {
 	const idle = 300 * time.Millisecond
-	m := startMemServe(t, "upload0", ServeConfig{IdleTimeout: idle})
+	m := startMemServe(t, "upload"+strconv.Itoa(len(rules.Ingress)), ServeConfig{IdleTimeout: idle, Rules: rules})
 	ctx := testCtx(t)
 	c, _, err := m.dialWS(t, "/echo", nil)
 	if err != nil {
