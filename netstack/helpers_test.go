@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
 )
@@ -130,4 +132,18 @@ func waitSendQ(t *testing.T, c tcpip.Endpoint, want int) {
 			t.Fatalf("Send-Q not %d 10 s after the ACK that would make it so", want)
 		}
 	}
+}
+
+// blackhole drops, while on is set, every TCP segment that carries data
+// or, with all, every packet: a link that loses a burst.
+func blackhole(on *atomic.Bool, all bool) hook.PacketHook {
+	return hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
+		if !on.Load() {
+			return hook.Verdict{}
+		}
+		if h := p.Headers(); all || h.Proto == 6 && h.Payload > 0 {
+			return hook.Verdict{Action: hook.Drop, Reason: "blackhole"}
+		}
+		return hook.Verdict{}
+	})
 }

@@ -22,13 +22,7 @@ import (
 func TestRecoveryAfterOutageBothWays(t *testing.T) {
 	t.Parallel()
 	var outage atomic.Bool
-	drops := hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
-		if outage.Load() {
-			return hook.Verdict{Action: hook.Drop, Reason: "outage"}
-		}
-		return hook.Verdict{}
-	})
-	a, b := newPair(t, tun.PipeOptions{}, func(_ string, o *Options) { o.Egress = hook.NewChain(drops) })
+	a, b := newPair(t, tun.PipeOptions{}, func(_ string, o *Options) { o.Egress = hook.NewChain(blackhole(&outage, true)) })
 	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
 	go func() { // the echo: it reads only while its writes get through
 		buf := make([]byte, 256<<10)

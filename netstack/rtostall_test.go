@@ -26,16 +26,10 @@ import (
 // application goes on writing.
 func TestRetransmitTimerNotPostponedByWrites(t *testing.T) {
 	t.Parallel()
-	var blackhole atomic.Bool
-	drops := hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
-		if h := p.Headers(); blackhole.Load() && h.Proto == 6 && h.Payload > 0 {
-			return hook.Verdict{Action: hook.Drop, Reason: "blackhole"}
-		}
-		return hook.Verdict{}
-	})
+	var lossy atomic.Bool
 	a, b := newPair(t, tun.PipeOptions{}, func(which string, o *Options) {
 		if which == "a" {
-			o.Egress = hook.NewChain(drops)
+			o.Egress = hook.NewChain(blackhole(&lossy, false))
 		}
 	})
 	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
@@ -76,7 +70,7 @@ func TestRetransmitTimerNotPostponedByWrites(t *testing.T) {
 	}
 	timeouts := a.Stack().Stats().TCP.Timeouts.Value()
 
-	blackhole.Store(true)
+	lossy.Store(true)
 	stop := make(chan struct{})
 	writerDone := make(chan struct{})
 	go func() {
@@ -100,7 +94,7 @@ func TestRetransmitTimerNotPostponedByWrites(t *testing.T) {
 	// (the minimum) the timer has expired at least twice by now.
 	// Upstream's never did while the application wrote.
 	during := a.Stack().Stats().TCP.Timeouts.Value() - timeouts
-	blackhole.Store(false)
+	lossy.Store(false)
 	if during == 0 {
 		t.Errorf("a's retransmission timer did not expire once in the second every data segment was lost, while its application wrote every 20 ms")
 	}

@@ -1,7 +1,6 @@
 package sockets_test
 
 import (
-	"bytes"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -36,15 +35,7 @@ func TestStacksSegmentCounts(t *testing.T) {
 	p := newStackPair(t, tun.PipeOptions{Offload: true})
 	ctx := stacksContext(t)
 	cfd, sfd := p.connect(t)
-	data := randomBytes(t, 1<<20)
-	if n, err := p.cs.Send(ctx, cfd, data, 0); err != nil || n != len(data) {
-		t.Fatalf("Send = %d, %v", n, err)
-	}
-	check(t, p.cs.Shutdown(cfd, sockets.SHUT_WR))
-	got, err := recvToEOF(t, p.ss, sfd)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("received %d bytes, %v; want the %d sent", len(got), err, len(data))
-	}
+	data := p.sendAll(t, ctx, cfd, sfd, 1<<20)
 	st := p.server.Stats()
 	if st.GSOIn == 0 || st.GSOSegmentsIn < 2*st.GSOIn {
 		t.Fatalf("the server received %d super-packets carrying %d segments: the test needs them", st.GSOIn, st.GSOSegmentsIn)

@@ -141,6 +141,22 @@ func (p *stackPair) connect(t *testing.T) (cfd, sfd int) {
 	return cfd, sfd
 }
 
+// sendAll sends n random bytes from cfd, shuts its sending down and
+// checks that sfd receives exactly them; it returns the bytes.
+func (p *stackPair) sendAll(t *testing.T, ctx context.Context, cfd, sfd, n int) []byte {
+	t.Helper()
+	data := randomBytes(t, n)
+	if n, err := p.cs.Send(ctx, cfd, data, 0); err != nil || n != len(data) {
+		t.Fatalf("Send = %d, %v", n, err)
+	}
+	check(t, p.cs.Shutdown(cfd, sockets.SHUT_WR))
+	got, err := recvToEOF(t, p.ss, sfd)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes, %v; want the %d sent", len(got), err, len(data))
+	}
+	return data
+}
+
 // pollFor waits for events on fd and returns the revents; a generous
 // timeout only guards against a hang.
 func pollFor(t *testing.T, s *sockets.Sockets, fd int, events int16) int16 {
@@ -266,15 +282,7 @@ func TestStacksSegmentation(t *testing.T) {
 	ctx := stacksContext(t)
 	cfd, sfd := p.connect(t)
 	before := p.clientDev.Stats().PacketsWritten
-	data := randomBytes(t, 100<<10)
-	if n, err := p.cs.Send(ctx, cfd, data, 0); err != nil || n != len(data) {
-		t.Fatalf("Send = %d, %v", n, err)
-	}
-	check(t, p.cs.Shutdown(cfd, sockets.SHUT_WR))
-	got, err := recvToEOF(t, p.ss, sfd)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("received %d bytes, %v; want the %d sent", len(got), err, len(data))
-	}
+	data := p.sendAll(t, ctx, cfd, sfd, 100<<10)
 	// 1280 bytes less 20 of IPv4 and at least 20 of TCP header.
 	const maxPayload = 1280 - 40
 	packets := p.clientDev.Stats().PacketsWritten - before

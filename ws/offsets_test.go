@@ -59,6 +59,31 @@ func frameOffsets(rec *recorder, dir trace.Dir) (abs, rel []int64, from []string
 	return abs, rel, from
 }
 
+// upgradeWithFrames dials the server at url and sends, in one write, an
+// upgrade request with frames right behind it; it returns the connection
+// (closed when the test ends) and the request.
+func upgradeWithFrames(t *testing.T, url string, frames ...Frame) (net.Conn, string) {
+	t.Helper()
+	addr := strings.TrimPrefix(url, "http://")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	var b bytes.Buffer
+	b.WriteString(req)
+	for _, f := range frames {
+		WriteFrame(&b, f)
+	}
+	if _, err := nc.Write(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	return nc, req
+}
+
 // TestStreamOffsetsAccept sends a request with a frame right behind it in
 // one write, so that net/http has read the frame's bytes before the
 // hijack: the server's frame offsets must still be TCP stream offsets.
@@ -88,22 +113,9 @@ func TestStreamOffsetsAccept(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
-	var b bytes.Buffer
-	b.WriteString(req)
-	WriteFrame(&b, masked(true, OpText, []byte("early")))      // 11 bytes
-	WriteFrame(&b, masked(true, OpBinary, []byte{1, 2, 3, 4})) // 10 bytes
-	if _, err := nc.Write(b.Bytes()); err != nil {
-		t.Fatal(err)
-	}
+	nc, req := upgradeWithFrames(t, srv.URL,
+		masked(true, OpText, []byte("early")),      // 11 bytes
+		masked(true, OpBinary, []byte{1, 2, 3, 4})) // 10 bytes
 	br := bufio.NewReader(nc)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -254,24 +266,11 @@ func TestStreamOffsetsHookedReads(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 
-	addr := strings.TrimPrefix(srv.URL, "http://")
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	req := fmt.Sprintf("GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
-	var b bytes.Buffer
-	b.WriteString(req)
-	WriteFrame(&b, masked(true, OpText, []byte("early")))      // 11 bytes
-	WriteFrame(&b, masked(true, OpBinary, []byte{1, 2, 3, 4})) // 10 bytes
-	WriteFrame(&b, masked(true, OpText, []byte("x")))          // 7 bytes
-	WriteFrame(&b, masked(true, OpText, []byte("last")))       // 10 bytes
-	if _, err := nc.Write(b.Bytes()); err != nil {
-		t.Fatal(err)
-	}
+	_, req := upgradeWithFrames(t, srv.URL,
+		masked(true, OpText, []byte("early")),      // 11 bytes
+		masked(true, OpBinary, []byte{1, 2, 3, 4}), // 10 bytes
+		masked(true, OpText, []byte("x")),          // 7 bytes
+		masked(true, OpText, []byte("last")))       // 10 bytes
 	select {
 	case got := <-done:
 		if want := "[early, and edited x x last]"; fmt.Sprint(got) != want {
