@@ -65,7 +65,8 @@ export class ConnsView {
         recv_q: c.recv_q,
         send_q: c.send_q,
         cwnd: c.cwnd,
-        srtt: c.srtt_ms !== undefined ? fmtDur(Math.round(c.srtt_ms * 1e6)) : "",
+        // no sample yet is not a round trip of nothing
+        srtt: c.srtt_ms ? fmtDur(Math.round(c.srtt_ms * 1e6)) : "–",
         rto: c.rto_ms !== undefined ? fmtDur(Math.round(c.rto_ms * 1e6)) : "",
         wnd: c.snd_wnd !== undefined ? c.snd_wnd + "/" + c.rcv_wnd : "",
         };
@@ -139,7 +140,7 @@ export class ConnsView {
       recv_q: rq,
       send_q: sq,
       cwnd: s ? s.cwnd : "",
-      srtt: s ? fmtDur(s.srtt) : "",
+      srtt: s && s.srtt ? fmtDur(s.srtt) : "–",
       rto: s ? fmtDur(s.rto) : "",
       wnd: s ? (s.snd_wnd ?? "?") + "/" + s.rcv_wnd : "",
     };
