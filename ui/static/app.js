@@ -196,7 +196,10 @@ class App {
       this.statusWaiting = s.current && !cur ? s.current : 0;
       this.status(
         "paused",
-        "paused at #" + (s.current || "start") + (cur ? " " + cur.node + " " + cur.layer + " " + cur.event : "") +
+        // nothing stopped yet: before the first event, or a stack that
+        // sends nothing (an idle serve) waits for its next step
+        (s.current ? "paused at #" + s.current : s.count ? "paused: the next event stops" : "paused at the start") +
+          (cur ? " " + cur.node + " " + cur.layer + " " + cur.event : "") +
           (s.hit ? " · breakpoint " + s.hit : "") + " · " + s.count + " events" + (s.held ? " · " + s.held + " held" : "")
       );
     } else if (s.live) {

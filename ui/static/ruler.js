@@ -148,7 +148,7 @@ export class RulerView {
       const step = niceStep(max / (plotW / 90));
       for (let o = Math.max(0, Math.floor(vis0 / step) * step); o <= Math.min(max, vis1); o += step) {
         s += tag("line", { class: "gridline", x1: X(o), y1: y + 2, x2: X(o), y2: y + bandH - 4 });
-        s += text(X(o) + 2, y + 8, String(o), { class: "muted", style: "font-size:9px" });
+        s += text(X(o) + 2, y + 8, offsetLabel(o), { class: "muted", style: "font-size:9px" });
       }
       y += 10;
       // segments; one already covered at this zoom is not drawn again
@@ -209,4 +209,13 @@ function niceStep(x) {
   const p = Math.pow(10, Math.floor(Math.log10(Math.max(x, 1))));
   for (const m of [1, 2, 5, 10]) if (m * p >= x) return m * p;
   return 10 * p;
+}
+
+// offsetLabel writes a stream offset on the axis: exact while short, in
+// thousands or millions of bytes (the ticks are round decimal steps) past
+// that, so that "20000000" reads "20M".
+function offsetLabel(o) {
+  if (o >= 1e6 && o % 1e5 === 0) return o / 1e6 + "M";
+  if (o >= 1e4 && o % 100 === 0) return o / 1e3 + "k";
+  return String(o);
 }
