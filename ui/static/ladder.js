@@ -369,8 +369,9 @@ export class LadderView {
       sx = x2 > x1 ? x1 + 14 : x1 - 14 - tw2;
       my = y1 - 4;
     }
-    // never past the right edge
-    sx = Math.max(2, Math.min(sx, W - tw2 - 4));
+    // never past the right edge, nor over the time column at the left
+    // (at 1280 px and less a long label was pushed over the times)
+    sx = Math.max(GUTTER - 8, Math.min(sx, W - tw2 - 4));
     // The label goes in a layer drawn over every arrow, on the page's
     // background, so that no arrow (its own or a later one) runs through it.
     let lg = title(tip);
@@ -397,10 +398,18 @@ export class LadderView {
     g += tag("line", { class: "arrow", x1, y1: y, x2: xe, y2: y });
     if (drop) g += text(xe, y + 5, "✗", { class: "x", "text-anchor": "middle" });
     const at = info.payload_len || /[SF]/.test(info.flags) ? (info.rel_seq !== undefined ? " seq " + info.rel_seq : "") : info.rel_ack !== undefined ? " ack " + info.rel_ack : "";
-    const lab = (info.flags !== undefined ? "[" + info.flags + "]" + at + (info.payload_len ? " len " + info.payload_len : "") + "  " : "") + why;
+    const full = (info.flags !== undefined ? "[" + info.flags + "]" + at + (info.payload_len ? " len " + info.payload_len : "") + "  " : "") + why;
     const mx = (x1 + x2) / 2;
-    const tw2 = textWidth(lab);
-    let lg = title("#" + e.id + " " + e.node + ": " + e.summary);
+    // the label stays between the lanes (a long rule would run over the
+    // time column at 1280 px and less): cut, with the whole in its tooltip
+    let lab = full;
+    let tw2 = textWidth(lab);
+    const room = Math.abs(x2 - x1) - 8;
+    if (tw2 > room && room > 40) {
+      lab = full.slice(0, Math.max(8, Math.floor((full.length * room) / tw2) - 1)) + "…";
+      tw2 = textWidth(lab);
+    }
+    let lg = title("#" + e.id + " " + e.node + ": " + full + "\n" + e.summary);
     lg += tag("rect", { class: "lbg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += text(mx, y - 6, lab, { "text-anchor": "middle", style: drop ? "fill:var(--drop)" : "" });
