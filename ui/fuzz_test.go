@@ -196,3 +196,21 @@ func FuzzLoad(f *testing.F) {
 }
 
 func opcode(s string) *Opcode { o := Opcode(s); return &o }
+
+// TestFlagsAsTcpdump: a held packet's flags read as the ladder and
+// tcpdump write them ("S.", "P.", "FP."), and every such string, or
+// the letters the API took before ("PA"), reads back.
+func TestFlagsAsTcpdump(t *testing.T) {
+	t.Parallel()
+	for f := range 256 {
+		if got, err := parseFlags(flagString(uint8(f))); err != nil || got != uint8(f) {
+			t.Fatalf("flags %#x written %q read back as %#x, %v", f, flagString(uint8(f)), got, err)
+		}
+	}
+	for s, want := range map[string]string{"SA": "S.", "[S.]": "S.", "PA": "P.", "FA": "F.", "R": "R", "A": ".", "CE": "EW"} {
+		f, err := parseFlags(s)
+		if err != nil || flagString(f) != want {
+			t.Errorf("parseFlags(%q) = %q, %v; want %q", s, flagString(f), err, want)
+		}
+	}
+}

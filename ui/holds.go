@@ -895,21 +895,23 @@ func parseFlags(s string) (uint8, error) {
 			f |= 0x40
 		case 'C', 'W':
 			f |= 0x80
-		case ' ', ',', '|':
+		case ' ', ',', '|', '[', ']':
 		default:
-			return 0, fmt.Errorf("ui: flag %q: flags are letters of F S R P A U E C", c)
+			return 0, fmt.Errorf("ui: flag %q: flags are written as tcpdump does, F S R P . (ACK, or A) U E W (CWR, or C), e.g. P. or [S.]", c)
 		}
 	}
 	return f, nil
 }
 
-// flagString writes TCP flags as parseFlags reads them.
+// flagString writes TCP flags as tcpdump does (F S R P . U E W, in that
+// order, "." for ACK: "S.", "P.", "FP."), the way the ladder and the trace
+// write them; parseFlags reads it back.
 func flagString(f uint8) string {
 	var b strings.Builder
 	for _, x := range []struct {
 		bit uint8
 		c   byte
-	}{{hook.FlagFIN, 'F'}, {hook.FlagSYN, 'S'}, {hook.FlagRST, 'R'}, {hook.FlagPSH, 'P'}, {hook.FlagACK, 'A'}, {hook.FlagURG, 'U'}, {0x40, 'E'}, {0x80, 'C'}} {
+	}{{hook.FlagFIN, 'F'}, {hook.FlagSYN, 'S'}, {hook.FlagRST, 'R'}, {hook.FlagPSH, 'P'}, {hook.FlagACK, '.'}, {hook.FlagURG, 'U'}, {0x40, 'E'}, {0x80, 'W'}} {
 		if f&x.bit != 0 {
 			b.WriteByte(x.c)
 		}
