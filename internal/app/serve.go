@@ -229,7 +229,21 @@ func (cfg ServeConfig) checked() (ServeConfig, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
+	// The services write to it from goroutines of their own.
+	cfg.Log = &syncWriter{w: cfg.Log}
 	return cfg, nil
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
 }
 
 // server is one running serve: the stack, its socket table and what
@@ -400,6 +414,22 @@ func (s *server) startServices() error {
 	return nil
 }
 
+// stopping reports whether err is the stack closing under a service (an
+// accept on a closed stack fails with EINVAL): the device went away, or
+// serve is shutting down, which serve says itself. The stack's Done may
+// come a moment after its sockets fail.
+func (s *server) stopping(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	select {
+	case <-s.st.Done():
+		return true
+	case <-time.After(100 * time.Millisecond):
+		return false
+	}
+}
+
 // keepAliveListener turns on TCP keepalive for every connection it
 // accepts, with the times Go's net package gives the kernel's (a probe
 // after 15 s of silence, every 15 s, 9 unanswered ones end it): a peer that
@@ -445,7 +475,7 @@ func (s *server) serveAddr(a netip.Addr) error {
 		}
 		l := keepAliveListener{sl, s.socks}
 		fn := tcpService(svc.echo, s.cfg.IdleTimeout, s.limit)
-		loop := &retry.Loop{What: "tcp accept on " + hostPort(svc.port), Errors: &s.acceptErrors, Log: s.cfg.Log}
+		loop := &retry.Loop{What: "tcp accept on " + hostPort(svc.port), Errors: &s.acceptErrors, Log: s.cfg.Log, Stopping: s.stopping}
 		s.goServe(l, func() { serveTCP(l, fn, s.limit, loop) })
 	}
 	pc, err := s.socks.ListenPacket("udp", hostPort(s.cfg.Port))
@@ -467,7 +497,7 @@ func (s *server) serveHTTP(l net.Listener) {
 	s.goServe(l, func() {
 		// net/http retries what it takes for temporary; anything else
 		// ends the service, which must not go unsaid.
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) && s.cfg.Log != nil {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) && !s.stopping(err) {
 			s.acceptErrors.Add(1)
 			fmt.Fprintf(s.cfg.Log, "glassnet: http on %s stopped: %v\n", l.Addr(), err)
 		}

@@ -31,15 +31,18 @@ type Loop struct {
 	Errors *atomic.Uint64
 	// Log, if set, is told when the loop gives up.
 	Log io.Writer
+	// Stopping, if set, reports whether an error is the owner closing
+	// under the loop (its stack gone): the loop then ends quietly.
+	Stopping func(error) bool
 
 	run int
 }
 
 // Again reports whether the loop goes on after err: false for the
-// socket's close (net.ErrClosed) and for the MaxErrors-th error in a row,
-// after a pause otherwise.
+// socket's close (net.ErrClosed), for the owner's (Stopping), and for the
+// MaxErrors-th error in a row; after a pause otherwise.
 func (l *Loop) Again(err error) bool {
-	if errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, net.ErrClosed) || l.Stopping != nil && l.Stopping(err) {
 		return false
 	}
 	if l.Errors != nil {
