@@ -450,6 +450,8 @@ func (l keepAliveListener) Accept() (net.Conn, error) {
 			{sockets.IPPROTO_TCP, sockets.TCP_KEEPCNT, 9},
 			{sockets.SOL_SOCKET, sockets.SO_KEEPALIVE, 1},
 		} {
+			// A connection reset before this refuses them; it needs
+			// no keepalive then, and Accept's caller finds it closed.
 			l.socks.SetSockOpt(fd, o.level, o.name, o.v)
 		}
 	}
@@ -760,6 +762,11 @@ func checkKernelAddrs(stack []netip.Prefix, consequence string) error {
 	return nil
 }
 
+// echoUDP sends every datagram back to where it came from until pc is
+// closed (RFC 862). A read error other than the close is counted in errs
+// and retried after a pause; after a run of them echoUDP gives up and says
+// so on log (retry.Loop). (An unconnected UDP socket has no error to
+// report but its close: a run of them means the socket is broken.)
 func echoUDP(pc net.PacketConn, errs *atomic.Uint64, log io.Writer) {
 	buf := make([]byte, 64<<10)
 	loop := retry.Loop{What: fmt.Sprintf("udp echo on %v", pc.LocalAddr()), Errors: errs, Log: log}
