@@ -61,6 +61,7 @@ type LinkPacket struct {
 	Target     string      `json:"target,omitempty" doc:"ARP target protocol address"`
 	Op         any         `json:"op,omitempty" schema:"type=string,integer" doc:"ARP operation: request, reply or a number"`
 	Frames     []uint64    `json:"frames,omitempty" doc:"IDs of the ws frames whose bytes it carried (Correlate)"`
+	PcapNumber Opt[uint64] `json:"pcap_number,omitzero" doc:"its number in a capture read back whose packets were numbered again, as Wireshark counts them"`
 }
 
 // LinkDrop is a packet the link endpoint dropped: link "drop".

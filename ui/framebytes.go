@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ws"
 )
@@ -45,11 +44,10 @@ func (s *Server) frameBytes(e *trace.Event) (wire, payload []byte, ok bool) {
 		if !ok {
 			continue
 		}
-		h := hook.ParseHeaders(p.Data)
-		if h.Payload <= 0 || len(p.Data) < h.Payload {
+		data, ok := tcpPayload(p.Data)
+		if !ok {
 			continue
 		}
-		data := p.Data[len(p.Data)-h.Payload:]
 		at := int64(rel) - 1 // the stream offset of its first byte
 		for i := range data {
 			if k := at + int64(i) - start; k >= 0 && k < n {

@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/hex"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -178,6 +179,9 @@ func FuzzLoad(f *testing.F) {
 	f.Add(png)
 	f.Add(append(png, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff))
 	f.Add(append(append([]byte(nil), png...), []byte("\x06\x00\x00\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00\x00\x00\x00\x00\x20\x00\x00\x00")...))
+	if ws, err := os.ReadFile("testdata/ws.pcap"); err == nil {
+		f.Add(ws) // frames to put back together
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := New(Options{History: 64})
 		if err != nil {

@@ -21,7 +21,8 @@ const pcapngSHB = 0x0A0D0D0A
 // glassnet writes it (trace.ReadPCAPNG: --pcap of demo, one interface per
 // stack, the event ID of each packet and the frames it carried in its
 // comment), or a classic pcap (trace.ReadPCAP: --pcap of serve and lab,
-// one stack, "glassnet"). It returns how many events it kept: those before a bad line
+// one stack, "glassnet"). The WebSocket frames a capture's TCP streams
+// carried are added as ws "frame" events (see captureFrames). It returns how many events it kept: those before a bad line
 // or block, with the error that names it.
 func (s *Server) Load(r io.Reader) (int, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
@@ -32,9 +33,11 @@ func (s *Server) Load(r io.Reader) (int, error) {
 	var evs []trace.Event
 	if len(head) == 4 && (binary.LittleEndian.Uint32(head) == pcapngSHB || binary.BigEndian.Uint32(head) == pcapngSHB) {
 		evs, err = trace.ReadPCAPNG(br)
+		evs = captureFrames(evs)
 	} else if trace.IsPCAP(head) {
 		// serve's and lab's --pcap: one stack, named as serve names it
 		evs, err = trace.ReadPCAP(br, "glassnet")
+		evs = captureFrames(evs)
 	} else {
 		evs, err = trace.ReadJSONL(br)
 	}

@@ -80,8 +80,9 @@ Usage:
 
   glassnet view  [--ui ADDR] FILE
       Opens a recorded run (a .jsonl written by --trace, or a capture
-      written by --pcap: demo's pcapng, serve's and lab's pcap) in the
-      browser view, offline.
+      written by --pcap: demo's pcapng, serve's and lab's pcap, or
+      tcpdump's) in the browser view, offline. The WebSocket frames in a
+      capture's TCP streams are read back out of them.
 
   Rules (--egress and --ingress; for demo they act on the client's link):
       [FILTER :] ACTION [seed N], e.g.

@@ -1,0 +1,486 @@
+package ui
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ws"
+)
+
+// Bounds on what captureFrames reassembles and decodes.
+const (
+	captureStreamMax = 64 << 20 // bytes of one TCP stream
+	captureHeaderMax = 64 << 10 // bytes searched for the end of an HTTP header
+	captureFramesMax = 1 << 20  // frames added to one capture
+)
+
+// tcpPayload returns the TCP payload of an IP packet, or false when the
+// packet is not TCP or was captured short of its payload. Bytes after the
+// IP packet's length (an Ethernet frame's padding) are not payload.
+func tcpPayload(b []byte) ([]byte, bool) {
+	h := hook.ParseHeaders(b)
+	if h.Proto != 6 || h.L4 == 0 || h.L4+20 > len(b) {
+		return nil, false
+	}
+	start := h.L4 + int(b[h.L4+12]>>4)*4
+	want := ipLen(b, h) - start
+	if want < 0 || start+want > len(b) {
+		return nil, false
+	}
+	return b[start : start+want], true
+}
+
+// ipLen is the length an IP header gives its packet.
+func ipLen(b []byte, h hook.Headers) int {
+	if h.Version == 4 {
+		return int(binary.BigEndian.Uint16(b[2:4]))
+	}
+	return 40 + int(binary.BigEndian.Uint16(b[4:6]))
+}
+
+// A capStream is one direction of a TCP connection as one node saw it:
+// the packets that carried its bytes, and the bytes from the first on,
+// as far as they are contiguous.
+type capStream struct {
+	node, conn string // conn is src->dst as on the packets
+	dir        trace.Dir
+	buf        []byte
+	segs       []capSeg  // every packet with payload, in capture order
+	upto       []capUpto // how far buf reached after which packet
+	pending    map[int64][]byte
+	frames     []capFrame
+}
+
+type capSeg struct {
+	start, end int64
+	ev         int // index of the packet event
+}
+
+type capUpto struct {
+	end int64
+	ev  int
+}
+
+type capFrame struct {
+	hdr        ws.Header
+	off        int64 // stream offset of the header's first byte
+	hlen       int
+	wsOff      int64
+	segs       []int // indexes into the stream's segs
+	first, end int   // event index of its first packet, and of the packet that completed it
+}
+
+// add places a packet's payload at its stream offset.
+func (s *capStream) add(ev int, off int64, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	s.segs = append(s.segs, capSeg{off, off + int64(len(p)), ev})
+	if s.pending == nil {
+		s.pending = map[int64][]byte{}
+	}
+	if have, ok := s.pending[off]; !ok || len(have) < len(p) {
+		s.pending[off] = p
+	}
+	grew := false
+	for len(s.buf) < captureStreamMax {
+		n := int64(len(s.buf))
+		// The longest pending piece that reaches past what is there.
+		var best []byte
+		var bestOff int64
+		for o, q := range s.pending {
+			if o <= n && o+int64(len(q)) > n && (best == nil || o+int64(len(q)) > bestOff+int64(len(best))) {
+				best, bestOff = q, o
+			}
+		}
+		if best == nil {
+			break
+		}
+		s.buf = append(s.buf, best[n-bestOff:]...)
+		grew = true
+	}
+	for o, q := range s.pending {
+		if o+int64(len(q)) <= int64(len(s.buf)) {
+			delete(s.pending, o)
+		}
+	}
+	if grew {
+		s.upto = append(s.upto, capUpto{int64(len(s.buf)), ev})
+	}
+}
+
+// completedBy returns the event index of the packet after which the
+// stream held every byte before end.
+func (s *capStream) completedBy(end int64) int {
+	i := sort.Search(len(s.upto), func(i int) bool { return s.upto[i].end >= end })
+	return s.upto[i].ev
+}
+
+// httpHead returns the length of the HTTP head at the start of the
+// stream when it starts with prefix, or 0.
+func (s *capStream) httpHead(prefix string) int {
+	if !bytes.HasPrefix(s.buf, []byte(prefix)) {
+		return 0
+	}
+	i := bytes.Index(s.buf[:min(len(s.buf), captureHeaderMax)], []byte("\r\n\r\n"))
+	if i < 0 {
+		return 0
+	}
+	return i + 4
+}
+
+// decode reads the frames that follow the HTTP head, as far as the
+// stream's bytes go and its headers make sense. Frames from a client are
+// masked; the first frame that breaks that, or that no decoder would read,
+// ends the decoding.
+func (s *capStream) decode(head int, fromClient bool, budget *int) {
+	off := int64(head)
+	for *budget > 0 {
+		rest := s.buf[off:]
+		if len(rest) < ws.MinHeaderSize {
+			return
+		}
+		raw := ws.RawHeader(rest)
+		hlen := raw.Size()
+		if len(rest) < hlen {
+			return
+		}
+		length := raw.PayloadLength()
+		if length > captureStreamMax || raw.Masked() != fromClient {
+			return
+		}
+		hdr := ws.Header{Fin: raw.Fin(), Rsv: raw.Rsv(), Opcode: raw.Opcode(), Masked: raw.Masked(), Length: int64(length), Mask: raw.MaskingKey()}
+		end := off + int64(hlen) + hdr.Length
+		if end > int64(len(s.buf)) {
+			return
+		}
+		f := capFrame{hdr: hdr, off: off, hlen: hlen, wsOff: off - int64(head), first: -1, end: s.completedBy(end)}
+		for i, sg := range s.segs {
+			if sg.start < end && sg.end > off {
+				f.segs = append(f.segs, i)
+				if f.first < 0 {
+					f.first = sg.ev
+				}
+			}
+		}
+		s.frames = append(s.frames, f)
+		*budget--
+		off = end
+	}
+}
+
+// reverse returns "b->a" for "a->b".
+func reverse(conn string) string {
+	a, b, _ := strings.Cut(conn, "->")
+	return b + "->" + a
+}
+
+// captureFrames adds ws "frame" events to a capture's link "packet" events
+// (trace.ReadPCAP, trace.ReadPCAPNG): it puts each node's TCP streams back
+// together by their relative sequence numbers, finds the connections whose
+// server answered an HTTP upgrade with 101, and reads the frames that
+// follow on both sides, as the live trace records them (opcode, lengths,
+// stream offsets, the packets that carried each). A frame a node sent is
+// placed before its first packet; one it received, after the packet that
+// completed it. A capture glassnet wrote names its frames' IDs in the
+// packets' comments ("frames"), and the frames keep them; a capture whose
+// packets are simply numbered is numbered again, packets and frames in
+// order, and each packet keeps its number in the capture as "pcap_number".
+func captureFrames(evs []trace.Event) []trace.Event {
+	streams := map[string]*capStream{}
+	var order []*capStream
+	for i := range evs {
+		e := &evs[i]
+		if e.Layer != trace.LayerLink || e.Name != "packet" || e.Conn == "" {
+			continue
+		}
+		rel, ok := e.Field("rel_seq").(uint32)
+		if !ok {
+			continue
+		}
+		p, ok := tcpPayload(e.Data)
+		if !ok || len(p) == 0 {
+			continue
+		}
+		k := e.Node + "|" + e.Conn
+		s := streams[k]
+		if s == nil {
+			s = &capStream{node: e.Node, conn: e.Conn, dir: e.Dir}
+			streams[k] = s
+			order = append(order, s)
+		}
+		s.add(i, int64(rel)-1, p)
+	}
+	budget := captureFramesMax
+	found := false
+	for _, s := range order {
+		head := s.httpHead("HTTP/1.1 101 ")
+		fromClient := false
+		if head == 0 {
+			// A client's stream: the request must have been answered
+			// with 101, or the answer must be missing from the capture.
+			head = s.httpHead("GET ")
+			back := streams[s.node+"|"+reverse(s.conn)]
+			if head == 0 || back != nil && back.httpHead("HTTP/1.1 101 ") == 0 ||
+				back == nil && !bytes.Contains(bytes.ToLower(s.buf[:head]), []byte("upgrade: websocket")) {
+				continue
+			}
+			fromClient = true
+		}
+		s.decode(head, fromClient, &budget)
+		found = found || len(s.frames) > 0
+	}
+	if !found {
+		return evs
+	}
+	renumber := true
+	for i := range evs {
+		if evs[i].ID != uint64(i+1) {
+			renumber = false
+			break
+		}
+	}
+	return placeFrames(evs, order, renumber)
+}
+
+// A placed frame: where it goes, before (-1) or after (+1) the event at
+// index at, and its ID.
+type placed struct {
+	at, side int
+	id       uint64
+	f        *capFrame
+	s        *capStream
+}
+
+// placeFrames merges the decoded frames into the events, giving them IDs
+// (see captureFrames).
+func placeFrames(evs []trace.Event, streams []*capStream, renumber bool) []trace.Event {
+	var frames []*placed
+	for _, s := range streams {
+		for i := range s.frames {
+			f := &s.frames[i]
+			p := &placed{at: f.end, side: 1, f: f, s: s}
+			if s.dir == trace.Out {
+				p.at, p.side = f.first, -1
+			}
+			frames = append(frames, p)
+		}
+	}
+	sort.SliceStable(frames, func(i, j int) bool {
+		if frames[i].at != frames[j].at {
+			return frames[i].at < frames[j].at
+		}
+		return frames[i].side < frames[j].side
+	})
+	if !renumber {
+		if out, ok := mergeFrames(evs, frames, false); ok {
+			return out
+		}
+	}
+	out, _ := mergeFrames(evs, frames, true)
+	return out
+}
+
+// mergeFrames merges frames into evs. Numbered again, the frames go where
+// placeFrames put them and every event gets the next ID; otherwise the
+// frames get the IDs frameIDs finds and go where those put them, and ok is
+// false when some frame finds none.
+func mergeFrames(evs []trace.Event, frames []*placed, renumber bool) (out []trace.Event, ok bool) {
+	if !renumber && !frameIDs(evs, frames) {
+		return nil, false
+	}
+	out = make([]trace.Event, 0, len(evs)+len(frames))
+	idOf := make([]uint64, len(evs)) // each packet's ID in out
+	if renumber {
+		k := 0
+		for i := range evs {
+			for ; k < len(frames) && frames[k].at == i && frames[k].side < 0; k++ {
+				frames[k].id = uint64(len(out) + 1)
+				out = append(out, frameEvent(evs, frames[k]))
+			}
+			e := evs[i]
+			if e.Layer == trace.LayerLink && e.Name == "packet" {
+				e.Fields = append(slices.Clip(e.Fields), trace.Field{Key: "pcap_number", Value: e.ID})
+			}
+			e.ID = uint64(len(out) + 1)
+			idOf[i] = e.ID
+			out = append(out, e)
+			for ; k < len(frames) && frames[k].at == i; k++ {
+				frames[k].id = uint64(len(out) + 1)
+				out = append(out, frameEvent(evs, frames[k]))
+			}
+		}
+	} else {
+		out = append(out, evs...)
+		for i := range evs {
+			idOf[i] = evs[i].ID
+		}
+		for _, p := range frames {
+			out = append(out, frameEvent(evs, p))
+		}
+		slices.SortStableFunc(out, func(a, b trace.Event) int { return cmp.Compare(a.ID, b.ID) })
+		// A frame read some time after its packet came is timed no
+		// earlier than the event before it.
+		for i := 1; i < len(out); i++ {
+			if out[i].Layer == trace.LayerWS && out[i].T < out[i-1].T {
+				out[i].T = out[i-1].T
+			}
+		}
+	}
+	index := make(map[uint64]int, len(out))
+	for i := range out {
+		index[out[i].ID] = i
+	}
+	// The frames name their packets and the packets their frames.
+	carried := map[int][]uint64{} // packet's index in evs -> frame IDs
+	var pkts []int
+	for _, p := range frames {
+		var ids []uint64
+		for _, si := range p.f.segs {
+			e := p.s.segs[si].ev
+			ids = append(ids, idOf[e])
+			if carried[e] == nil {
+				pkts = append(pkts, e)
+			}
+			carried[e] = append(carried[e], p.id)
+		}
+		fe := &out[index[p.id]]
+		fe.Fields = append(fe.Fields, trace.Field{Key: "packets", Value: ids})
+		fe.Summary += " [" + idWords("packet", ids) + "]"
+	}
+	for _, e := range pkts {
+		setFrames(&out[index[idOf[e]]], carried[e])
+	}
+	return out, true
+}
+
+// frameIDs gives the frames of a capture glassnet wrote the IDs its
+// packets' comments name ("frames"), pairing each packet's frames, in
+// stream order, with the IDs it lists. A frame a node sent was traced
+// before its first packet, and one it received after the packet that
+// completed it (when it was read, maybe much later): a named ID that
+// breaks that is not the frame's. A frame without one gets an ID no event
+// has, between those of the events around where placeFrames put it. It
+// reports false when some frame gets no ID.
+func frameIDs(evs []trace.Event, frames []*placed) bool {
+	used := make(map[uint64]bool, len(evs))
+	for i := range evs {
+		used[evs[i].ID] = true
+	}
+	perPacket := map[int][]*placed{}
+	var order []int
+	for _, p := range frames {
+		p.id = 0
+		for _, si := range p.f.segs {
+			ev := p.s.segs[si].ev
+			if perPacket[ev] == nil {
+				order = append(order, ev)
+			}
+			perPacket[ev] = append(perPacket[ev], p)
+		}
+	}
+	named := map[*placed]uint64{}
+	for _, ev := range order {
+		ps := perPacket[ev]
+		ids, _ := evs[ev].Field("frames").([]uint64)
+		if len(ids) != len(ps) {
+			continue
+		}
+		for i, p := range ps {
+			if _, ok := named[p]; !ok {
+				named[p] = ids[i]
+			}
+		}
+	}
+	for _, p := range frames {
+		lo, hi := uint64(0), ^uint64(0)
+		if p.side < 0 {
+			hi = evs[p.at].ID
+			if p.at > 0 {
+				lo = evs[p.at-1].ID
+			}
+		} else {
+			lo = evs[p.at].ID
+			if p.at+1 < len(evs) {
+				hi = evs[p.at+1].ID
+			}
+		}
+		id, ok := named[p]
+		if p.side < 0 {
+			ok = ok && id < hi
+		} else {
+			ok = ok && id > lo
+		}
+		if ok && !used[id] {
+			p.id = id
+		} else {
+			for c := lo + 1; c < hi && c < lo+64; c++ {
+				if !used[c] {
+					p.id = c
+					break
+				}
+			}
+		}
+		if p.id == 0 {
+			return false
+		}
+		used[p.id] = true
+	}
+	return true
+}
+
+// frameEvent is the ws "frame" event of a decoded frame, as the node's
+// WebSocket layer would have traced it, with the ID frameIDs gave it.
+func frameEvent(evs []trace.Event, p *placed) trace.Event {
+	f, s := p.f, p.s
+	conn := s.conn
+	if s.dir == trace.In {
+		conn = reverse(conn) // ws events name the connection local->remote
+	}
+	return trace.Event{
+		ID: p.id, T: evs[p.at].T, Node: s.node, Layer: trace.LayerWS, Dir: s.dir, Name: "frame", Conn: conn,
+		Summary: f.hdr.String(),
+		Fields: []trace.Field{
+			{Key: "fin", Value: f.hdr.Fin},
+			{Key: "rsv", Value: f.hdr.Rsv},
+			{Key: "opcode", Value: f.hdr.Opcode.String()},
+			{Key: "masked", Value: f.hdr.Masked},
+			{Key: "len", Value: f.hdr.Length},
+			{Key: "header_len", Value: f.hlen},
+			{Key: "offset", Value: f.off},
+			{Key: "offset_from", Value: "tcp"},
+			{Key: "ws_offset", Value: f.wsOff},
+		},
+	}
+}
+
+// setFrames makes ids a packet's "frames" field and the end of its summary.
+func setFrames(e *trace.Event, ids []uint64) {
+	fields := slices.DeleteFunc(slices.Clone(e.Fields), func(f trace.Field) bool { return f.Key == "frames" })
+	e.Fields = append(fields, trace.Field{Key: "frames", Value: ids})
+	if i := strings.Index(e.Summary, " [frame"); i >= 0 {
+		e.Summary = e.Summary[:i]
+	}
+	e.Summary += " [" + idWords("frame", ids) + "]"
+}
+
+// idWords writes "frame #3" or "frames #3 #4".
+func idWords(what string, ids []uint64) string {
+	var b strings.Builder
+	b.WriteString(what)
+	if len(ids) > 1 {
+		b.WriteByte('s')
+	}
+	for _, id := range ids {
+		b.WriteString(" #")
+		b.WriteString(strconv.FormatUint(id, 10))
+	}
+	return b.String()
+}

@@ -1,0 +1,289 @@
+package ui_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/glassnet/glassnet/internal/app"
+	"github.com/glassnet/glassnet/ui"
+)
+
+// TestCaptureFrames: the view of a capture shows the WebSocket frames its
+// TCP streams carried, as the live trace recorded them. The demo's pcapng
+// export keeps the frames' IDs (its comments name them); the server's
+// classic pcap, which names none, gets every frame the server sent and
+// received, numbered with its packets, each packet keeping its number in
+// the capture; and in both the page rebuilds each frame's bytes.
+func TestCaptureFrames(t *testing.T) {
+	var traced syncBuffer
+	var pcap bytes.Buffer
+	d := startDemoOpts(t, true, app.DemoOptions{Trace: &traced, PCAP: &pcap})
+	d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+	req, _ := http.NewRequest("GET", d.base+"/api/export?format=pcapng", nil)
+	req.Header.Set("X-Glassnet-Token", d.s.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	png, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	type frame struct {
+		node, dir, opcode string
+		fin, masked       bool
+		len, hlen, off    float64
+	}
+	key := func(e map[string]any) frame {
+		return frame{fmt.Sprint(e["node"]), fmt.Sprint(e["dir"]), fmt.Sprint(e["opcode"]), e["fin"] == true, e["masked"] == true,
+			num(e["len"]), num(e["header_len"]), num(e["offset"])}
+	}
+	want := map[uint64]frame{}
+	var server []frame
+	for _, line := range strings.Split(strings.TrimSpace(traced.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatal(err)
+		}
+		if m["event"] != "frame" || m["offset_from"] != "tcp" {
+			continue
+		}
+		want[uint64(num(m["id"]))] = key(m)
+		if m["node"] == "server" {
+			m["node"] = "glassnet" // as the view names a pcap's one stack
+			server = append(server, key(m))
+		}
+	}
+	if len(want) < 8 {
+		t.Fatalf("the live trace has %d frames", len(want))
+	}
+
+	// The pcapng: the same frames with the same IDs.
+	got := view(t, png)
+	for id, w := range want {
+		e, ok := got.byID[id]
+		if !ok {
+			t.Errorf("frame #%d (%+v) is not in the view of the pcapng", id, w)
+			continue
+		}
+		if k := key(e); k != w {
+			t.Errorf("frame #%d: %+v in the view of the pcapng, %+v live", id, k, w)
+		}
+	}
+	got.checkBytes(t, "pcapng")
+
+	// The pcap: the server's frames, in order, numbered with the packets.
+	got = view(t, pcap.Bytes())
+	var frames []frame
+	for _, e := range got.events {
+		if e["event"] == "frame" {
+			frames = append(frames, key(e))
+		}
+	}
+	if fmt.Sprint(frames) != fmt.Sprint(server) {
+		t.Errorf("the view of the server's pcap has frames\n%v\nthe live trace\n%v", frames, server)
+	}
+	n := 0
+	for _, e := range got.events {
+		if e["event"] == "packet" {
+			n++
+			if num(e["pcap_number"]) != float64(n) {
+				t.Fatalf("packet %v is number %v in the capture, not %d", e["id"], e["pcap_number"], n)
+			}
+		}
+	}
+	got.checkBytes(t, "pcap")
+}
+
+func num(v any) float64 {
+	f, _ := v.(float64)
+	return f
+}
+
+type loaded struct {
+	base, token string
+	events      []map[string]any
+	byID        map[uint64]map[string]any
+}
+
+// view loads a capture into an offline view and reads back its events.
+func view(t *testing.T, b []byte) *loaded {
+	t.Helper()
+	s, err := ui.New(ui.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	at, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	u, err := url.Parse(at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &loaded{base: "http://" + u.Host, token: s.Token(), byID: map[uint64]map[string]any{}}
+	var page struct{ Events []map[string]any }
+	l.get(t, "/api/events?from=1&to=100000", &page)
+	l.events = page.Events
+	for _, e := range l.events {
+		l.byID[uint64(num(e["id"]))] = e
+	}
+	return l
+}
+
+func (l *loaded) get(t *testing.T, path string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", l.base+path, nil)
+	req.Header.Set("X-Glassnet-Token", l.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkBytes: every text frame's bytes are rebuilt from its packets, and
+// each of them names it among the frames it carried.
+func (l *loaded) checkBytes(t *testing.T, what string) {
+	t.Helper()
+	texts := 0
+	for _, e := range l.events {
+		if e["event"] != "frame" {
+			continue
+		}
+		pk, _ := e["packets"].([]any)
+		if len(pk) == 0 {
+			t.Errorf("%s: frame %v names no packets", what, e["id"])
+		}
+		for _, p := range pk {
+			fr, _ := l.byID[uint64(num(p))]["frames"].([]any)
+			if !strings.Contains(fmt.Sprint(fr), fmt.Sprint(e["id"])) {
+				t.Errorf("%s: packet %v does not name frame %v among %v", what, p, e["id"], fr)
+			}
+		}
+		if e["opcode"] != "text" {
+			continue
+		}
+		texts++
+		var full map[string]any
+		l.get(t, fmt.Sprintf("/api/events/%v", e["id"]), &full)
+		if p, _ := full["payload_hex"].(string); len(p) != 2*int(num(e["len"])) {
+			t.Errorf("%s: frame %v: payload %q", what, e["id"], p)
+		}
+	}
+	if texts == 0 {
+		t.Errorf("%s: no text frames", what)
+	}
+}
+
+// pcapRecords splits a classic pcap into its file header and its records.
+func pcapRecords(t *testing.T, b []byte) (head []byte, recs [][]byte) {
+	t.Helper()
+	head, b = b[:24], b[24:]
+	for len(b) > 0 {
+		n := 16 + int(binary.LittleEndian.Uint32(b[8:12]))
+		recs = append(recs, b[:n])
+		b = b[n:]
+	}
+	return head, recs
+}
+
+// TestCaptureFramesReassembled: frames are read from the byte stream, not
+// from packets one at a time: a capture whose segments are out of order,
+// or captured twice (a retransmission), shows the same frames, each naming
+// every packet that carried its bytes; a gap in the stream ends that
+// stream's frames where it begins; and a capture of something that is
+// not WebSocket gets none.
+func TestCaptureFramesReassembled(t *testing.T) {
+	orig, err := os.ReadFile("testdata/ws.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := func(l *loaded) (out []string) {
+		for _, e := range l.events {
+			if e["event"] == "frame" {
+				out = append(out, fmt.Sprintf("%v %v %v len=%v at %v", e["dir"], e["opcode"], e["fin"], e["len"], e["offset"]))
+			}
+		}
+		return out
+	}
+	want := frames(view(t, orig))
+	if len(want) != 14 {
+		t.Fatalf("testdata/ws.pcap: %d frames:\n%s", len(want), strings.Join(want, "\n"))
+	}
+	head, recs := pcapRecords(t, orig)
+	// The 3000-byte text message from the client is records 15 to 17
+	// (numbered from 0): 1448, 1448 and 112 bytes.
+	build := func(order ...int) []byte {
+		b := slices.Clone(head)
+		for _, i := range order {
+			b = append(b, recs[i]...)
+		}
+		return b
+	}
+	all := make([]int, len(recs))
+	for i := range all {
+		all[i] = i
+	}
+	swapped := slices.Clone(all)
+	swapped[15], swapped[17] = swapped[17], swapped[15]
+	twice := slices.Insert(slices.Clone(all), 17, 16)
+
+	for name, order := range map[string][]int{"reordered": swapped, "retransmitted": twice} {
+		l := view(t, build(order...))
+		if got := frames(l); !slices.Equal(got, want) {
+			t.Errorf("%s: frames\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		l.checkBytes(t, name)
+		for _, e := range l.events {
+			if e["event"] == "frame" && num(e["len"]) == 3000 && e["dir"] == "in" {
+				if pk, _ := e["packets"].([]any); len(pk) != len(order)-len(all)+3 {
+					t.Errorf("%s: the 3000-byte frame names packets %v", name, pk)
+				}
+			}
+		}
+	}
+
+	gap := frames(view(t, build(slices.Delete(slices.Clone(all), 16, 17)...)))
+	if len(gap) >= len(want) || !slices.Equal(gap, slices.DeleteFunc(slices.Clone(want), func(f string) bool { return !slices.Contains(gap, f) })) {
+		t.Errorf("a gap in the client's stream: frames\n%s", strings.Join(gap, "\n"))
+	}
+	for _, f := range gap {
+		var off int
+		fmt.Sscanf(f[strings.LastIndex(f, " at ")+4:], "%d", &off)
+		if strings.HasPrefix(f, "in ") && off >= 210 {
+			t.Errorf("a frame read past the gap in the client's stream: %s", f)
+		}
+	}
+
+	// Without the 101 the streams are not WebSocket.
+	var no101 []int
+	for _, i := range all {
+		if !bytes.Contains(recs[i], []byte("HTTP/1.1 101")) {
+			no101 = append(no101, i)
+		}
+	}
+	if got := frames(view(t, build(no101...))); len(got) != 0 {
+		t.Errorf("a capture without the 101 has frames %v", got)
+	}
+}
