@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -526,6 +527,47 @@ func (st *Stack) Stats() Stats {
 		}
 	}
 	return s
+}
+
+// Closing returns how many TCP connections are closing: their FIN sent
+// and not yet acknowledged, or the peer's FIN not yet in (FIN-WAIT-1,
+// FIN-WAIT-2, CLOSING, LAST-ACK).
+func (st *Stack) Closing() int {
+	n := 0
+	for _, te := range st.s.RegisteredEndpoints() {
+		ep, ok := te.(*tcp.Endpoint)
+		if !ok {
+			continue
+		}
+		switch tcp.EndpointState(ep.State()) {
+		case tcp.StateFinWait1, tcp.StateFinWait2, tcp.StateClosing, tcp.StateLastAck:
+			n++
+		}
+	}
+	return n
+}
+
+// Settle waits until no TCP connection is closing (see Closing), polling
+// every 10 ms, or until ctx is done, and returns how many still are. A
+// program that has closed its connections calls it before Close, so that
+// they end as TCP ends them rather than with the RST Close sends to every
+// connection still open (a connection in TIME-WAIT ends without one).
+func (st *Stack) Settle(ctx context.Context) int {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		n := st.Closing()
+		if n == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return n
+		case <-st.closing:
+			return n
+		case <-t.C:
+		}
+	}
 }
 
 // closeGrace is how long Close lets gVisor abort connections (sending

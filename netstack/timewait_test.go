@@ -96,3 +96,49 @@ func TestTimeWaitReopen(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseTimeWaitQuietly checks glassnet patch 28: closing the stack
+// resets a connection that is still open, but one in TIME-WAIT (both sides
+// closed, the last ACK sent) ends without a RST, as Linux purges TIME-WAIT.
+// Upstream reset it too, and a peer that had closed cleanly saw a RST.
+func TestCloseTimeWaitQuietly(t *testing.T) {
+	for _, timeWait := range []bool{true, false} {
+		name := map[bool]string{true: "time-wait", false: "established"}[timeWait]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st, dev := newSolo(t, nil)
+			p := newRawPeer(t, dev)
+			l, ready := rawListen(t, st, rawStackPort)
+			p.sndNxt = rawPeerISS
+			p.send(header.TCPFlagSyn, p.sndNxt, 0, []byte{2, 4, 0x05, 0xb4, 1, 3, 3, 7}, nil)
+			synack := p.next()
+			p.sndNxt++
+			p.rcvNxt = synack.SequenceNumber() + 1
+			p.send(header.TCPFlagAck, p.sndNxt, p.rcvNxt, nil, nil)
+			c := acceptReady(t, l, ready)
+			if timeWait {
+				c.Close()
+				fin := p.next()
+				if !fin.Flags().Contains(header.TCPFlagFin) {
+					t.Fatalf("got %v, want the stack's FIN", fin.Flags())
+				}
+				p.rcvNxt = fin.SequenceNumber() + 1
+				p.send(header.TCPFlagFin|header.TCPFlagAck, p.sndNxt, p.rcvNxt, nil, nil)
+				p.sndNxt++
+				if ack := p.next(); ack.Flags() != header.TCPFlagAck {
+					t.Fatalf("got %v, want the ACK of the peer's FIN", ack.Flags())
+				}
+			}
+			st.Close()
+			s := p.nextWithin(200 * time.Millisecond)
+			gotRST := s != nil && s.Flags().Contains(header.TCPFlagRst)
+			if gotRST != !timeWait {
+				sent := "nothing"
+				if s != nil {
+					sent = s.Flags().String()
+				}
+				t.Fatalf("%s: the stack's Close sent %s, RST wanted: %v", name, sent, !timeWait)
+			}
+		})
+	}
+}

@@ -35,6 +35,7 @@ type memServe struct {
 	client      *sockets.Sockets
 	clientStack *stack.Stack
 	addr        netip.Addr // the server's
+	stop        func() error // shuts serve down and returns what it returned
 }
 
 // startMemServe runs serve's services (what Serve runs on a TUN) on an
@@ -60,9 +61,12 @@ func startMemServe(t *testing.T, name string, cfg ServeConfig) *memServe {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- s.run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceValue(func() error {
 		cancel()
-		if err := <-served; err != nil {
+		return <-served
+	})
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 		client.Close()
@@ -73,7 +77,7 @@ func startMemServe(t *testing.T, name string, cfg ServeConfig) *memServe {
 		served <- err
 		t.Fatalf("serve: %v", err)
 	}
-	return &memServe{server: s, client: sockets.New(client.Stack(), sockets.Options{}), clientStack: client.Stack(), addr: demoServerAddr.Addr()}
+	return &memServe{server: s, client: sockets.New(client.Stack(), sockets.Options{}), clientStack: client.Stack(), addr: demoServerAddr.Addr(), stop: stop}
 }
 
 func (m *memServe) hostPort(port int) string {
@@ -571,5 +575,56 @@ func TestServeKeepAlive(t *testing.T) {
 				t.Errorf("port %d: %s = %d, %v; want %d", port, o.what, v, err, o.want)
 			}
 		}
+	}
+}
+
+// TestServeShutdownEndsWithFIN: at shutdown a WebSocket client gets close
+// 1001 and its connection ends as TCP ends it, with FINs both ways; the
+// stack does not reset it after, while its peer is still answering (nor a
+// connection in TIME-WAIT when the stack closes).
+func TestServeShutdownEndsWithFIN(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	pcap := &syncWriter{w: &buf}
+	// The peer's answers take 60 ms to come back.
+	m := startMemServe(t, "shutfin0", ServeConfig{PCAP: pcap, Rules: Rules{Egress: []string{"delay 30ms"}, Ingress: []string{"delay 30ms"}}})
+	c, _, err := m.dialWS(t, "/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.ReadMessage(context.Background()); err != nil {
+				read <- err
+				return
+			}
+		}
+	}()
+	if err := m.stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	var ce *ws.CloseError
+	if err := <-read; !errors.As(err, &ce) || ce.Code != 1001 {
+		t.Fatalf("the client read %v, not close 1001", err)
+	}
+	pcap.mu.Lock()
+	evs, err := trace.ReadPCAP(bytes.NewReader(buf.Bytes()), "server")
+	pcap.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fins := map[trace.Dir]int{}
+	for _, e := range evs {
+		flags, _ := e.Field("flags").(string)
+		if strings.Contains(flags, "R") {
+			t.Errorf("packet %d: %s", e.ID, e.Summary)
+		}
+		if strings.Contains(flags, "F") {
+			fins[e.Dir]++
+		}
+	}
+	if fins[trace.In] == 0 || fins[trace.Out] == 0 {
+		t.Errorf("FINs in and out: %v", fins)
 	}
 }

@@ -179,8 +179,21 @@ func (s *server) run(ctx context.Context) error {
 		return fmt.Errorf("serve: the device %s went away: %w", s.dev.Name(), s.st.Err())
 	}
 	s.shutdown()
+	s.closeServices()
+	// The connections just closed end with FIN, not with the RST the
+	// stack's Close gives each connection still open, when their peers
+	// answer in time.
+	settle, cancel := context.WithTimeout(context.Background(), settleTime)
+	defer cancel()
+	if n := s.st.Settle(settle); n > 0 {
+		fmt.Fprintf(s.cfg.Log, "glassnet: %d connections still closing after %v: reset\n", n, settleTime)
+	}
 	return nil
 }
+
+// settleTime bounds how long serve waits at shutdown for the peers of the
+// connections it closed to acknowledge their FINs and send theirs.
+const settleTime = time.Second
 
 // withDefaults checks cfg and fills in its defaults.
 func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
@@ -533,6 +546,7 @@ func (s *server) closeServices() {
 	for _, c := range s.closers {
 		c.Close()
 	}
+	s.closers = nil
 	s.wg.Wait()
 }
 

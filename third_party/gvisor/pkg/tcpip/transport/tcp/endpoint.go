@@ -1073,6 +1073,13 @@ func (e *Endpoint) Abort() {
 	defer e.purgeReadQueue()
 	// Reset all connected endpoints.
 	switch state := e.EndpointState(); {
+	case state == StateTimeWait:
+		// glassnet patch 28: both sides have closed; the connection
+		// ends as TIME-WAIT's timer would end it, without a RST the
+		// peer has no use for (Linux purges TIME-WAIT without one).
+		e.transitionToStateCloseLocked()
+		e.waiterQueue.Notify(waiter.EventHUp | waiter.EventErr | waiter.ReadableEvents | waiter.WritableEvents)
+		return
 	case state.connected():
 		e.resetConnectionLocked(&tcpip.ErrAborted{})
 		e.waiterQueue.Notify(waiter.EventHUp | waiter.EventErr | waiter.ReadableEvents | waiter.WritableEvents)
