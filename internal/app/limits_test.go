@@ -34,7 +34,7 @@ type memServe struct {
 	*server
 	client      *sockets.Sockets
 	clientStack *stack.Stack
-	addr        netip.Addr // the server's
+	addr        netip.Addr   // the server's
 	stop        func() error // shuts serve down and returns what it returned
 }
 
