@@ -11,12 +11,17 @@ import (
 // classicPCAP writes pkts as a classic pcap (LINKTYPE_RAW, nanosecond
 // timestamps, 1 ms apart), as glassnet serve's --pcap does.
 func classicPCAP(pkts ...[]byte) []byte {
+	return linkPCAP(pngLinkTypeRaw, pkts...)
+}
+
+// linkPCAP is classicPCAP with frames of another link type.
+func linkPCAP(linkType uint32, pkts ...[]byte) []byte {
 	b := binary.LittleEndian.AppendUint32(nil, pcapMagicNano)
 	b = binary.LittleEndian.AppendUint16(b, 2)
 	b = binary.LittleEndian.AppendUint16(b, 4)
 	b = append(b, make([]byte, 8)...)
 	b = binary.LittleEndian.AppendUint32(b, 65535)
-	b = binary.LittleEndian.AppendUint32(b, pngLinkTypeRaw)
+	b = binary.LittleEndian.AppendUint32(b, linkType)
 	for i, p := range pkts {
 		b = binary.LittleEndian.AppendUint32(b, 1000)
 		b = binary.LittleEndian.AppendUint32(b, uint32(i)*1e6)
@@ -61,6 +66,54 @@ func TestReadPCAP(t *testing.T) {
 	evs, err = ReadPCAP(bytes.NewReader(in[:len(in)-3]), "glassnet")
 	if len(evs) != 2 || err == nil || !strings.Contains(err.Error(), "trace: pcap: packet 3") {
 		t.Errorf("cut capture: %d events, %v", len(evs), err)
+	}
+}
+
+// TestReadPCAPLinkTypes: the IP packet is found behind the link headers
+// captures have: Ethernet (with VLAN tags), Linux cooked capture v1 and v2
+// (tcpdump -i any), BSD loopback; a frame that holds no IP packet is
+// described by its link type and length.
+func TestReadPCAPLinkTypes(t *testing.T) {
+	t.Parallel()
+	ip := tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x02, "")
+	eth := func(tags ...uint16) []byte {
+		b := make([]byte, 12)
+		for _, tag := range tags {
+			b = binary.BigEndian.AppendUint16(b, tag)
+			b = append(b, 0, 7)
+		}
+		return binary.BigEndian.AppendUint16(b, 0x0800)
+	}
+	sll := append(make([]byte, 14), 0x08, 0x00)
+	sll2 := append([]byte{0x08, 0x00}, make([]byte, 18)...)
+	for _, c := range []struct {
+		name     string
+		linkType uint32
+		head     []byte
+		isIP     bool
+	}{
+		{"ethernet", pngLinkTypeEthernet, eth(), true},
+		{"802.1Q", pngLinkTypeEthernet, eth(0x8100), true},
+		{"QinQ", pngLinkTypeEthernet, eth(0x88a8, 0x8100), true},
+		{"sll", pngLinkTypeSLL, sll, true},
+		{"sll2", pngLinkTypeSLL2, sll2, true},
+		{"null", pngLinkTypeNull, []byte{2, 0, 0, 0}, true},
+		{"loop", pngLinkTypeLoop, []byte{0, 0, 0, 2}, true},
+		{"arp over ethernet", pngLinkTypeEthernet, append(make([]byte, 12), 0x08, 0x06), false},
+		{"sll, not IP", pngLinkTypeSLL, append(make([]byte, 14), 0x88, 0xcc), false},
+		{"unknown link type", 147, nil, false},
+	} {
+		evs, err := ReadPCAP(bytes.NewReader(linkPCAP(c.linkType, append(append([]byte(nil), c.head...), ip...))), "n")
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %d events, %v", c.name, len(evs), err)
+		}
+		e := evs[0]
+		if got := e.Conn != "" && bytes.Equal(e.Data, ip); got != c.isIP {
+			t.Errorf("%s: conn %q, data %d bytes, summary %q", c.name, e.Conn, len(e.Data), e.Summary)
+		}
+		if !c.isIP && !strings.HasPrefix(e.Summary, "link type ") {
+			t.Errorf("%s: summary %q", c.name, e.Summary)
+		}
 	}
 }
 

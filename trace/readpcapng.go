@@ -12,9 +12,13 @@ import (
 
 // Link types ReadPCAPNG knows the packets of.
 const (
-	pngLinkTypeEthernet = 1
+	pngLinkTypeNull     = 0   // BSD loopback: the address family, host order
+	pngLinkTypeEthernet = 1   // with or without 802.1Q tags
+	pngLinkTypeLoop     = 108 // OpenBSD loopback: the address family, network order
+	pngLinkTypeSLL      = 113 // Linux "cooked" capture (tcpdump -i any)
 	pngLinkTypeIPv4     = 228
 	pngLinkTypeIPv6     = 229
+	pngLinkTypeSLL2     = 276 // Linux "cooked" capture, version 2
 )
 
 // maxPCAPNGBlock bounds one block ReadPCAPNG reads.
@@ -287,19 +291,49 @@ func relativeSeqs(events []Event) {
 }
 
 // describeFrame fills in e from a captured frame of linkType: the IP
-// packet's connection, summary and fields (the IP packet is e.Data; an
-// Ethernet header is left out), or for a frame of another kind its link
-// type and length. e keeps data.
+// packet's connection, summary and fields (the IP packet is e.Data; the
+// link's header is left out: Ethernet, with its VLAN tags, Linux cooked
+// capture v1 and v2, BSD loopback), or for a frame of another kind, or
+// one that holds no IP packet, its link type and length. e keeps data.
 func describeFrame(e *Event, linkType uint32, data []byte) {
 	ip := data
+	isIP := func(et uint16) bool { return et == 0x0800 || et == 0x86dd }
 	switch linkType {
 	case pngLinkTypeRaw, pngLinkTypeIPv4, pngLinkTypeIPv6:
 	case pngLinkTypeEthernet:
 		ip = nil
-		if len(data) >= 14 {
-			if et := binary.BigEndian.Uint16(data[12:14]); et == 0x0800 || et == 0x86dd {
-				ip = data[14:]
+		off := 12
+		for len(data) >= off+2 {
+			et := binary.BigEndian.Uint16(data[off : off+2])
+			if et == 0x8100 || et == 0x88a8 { // a VLAN tag
+				off += 4
+				continue
 			}
+			if isIP(et) {
+				ip = data[off+2:]
+			}
+			break
+		}
+	case pngLinkTypeSLL:
+		if len(data) < 16 || !isIP(binary.BigEndian.Uint16(data[14:16])) {
+			ip = nil
+		} else {
+			ip = data[16:]
+		}
+	case pngLinkTypeSLL2:
+		if len(data) < 20 || !isIP(binary.BigEndian.Uint16(data[0:2])) {
+			ip = nil
+		} else {
+			ip = data[20:]
+		}
+	case pngLinkTypeNull, pngLinkTypeLoop:
+		// The family (AF_INET is 2; AF_INET6 is 10, 24, 28 or 30,
+		// depending on the system) in 4 bytes; the version is in the
+		// packet.
+		if len(data) < 5 || data[4]>>4 != 4 && data[4]>>4 != 6 {
+			ip = nil
+		} else {
+			ip = data[4:]
 		}
 	default:
 		ip = nil
