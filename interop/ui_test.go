@@ -656,6 +656,28 @@ func TestUI(t *testing.T) {
 	// Close its window and release it: the answer comes once the stack has
 	// taken the packet back, at one of the next steps.
 	card := fmt.Sprintf(`#holds [data-hold-id="%s"]`, holdID)
+	// Its seq relative, as the ladder writes it (the rel_seq of the
+	// client's TCP segment just traced), beside the absolute one; each
+	// follows the other.
+	rel := func() string {
+		return p.eval(fmt.Sprintf(`(() => { const c = document.querySelector(%q); const r = c && c.querySelector('[data-rel="seq"]'); return r ? r.value + " " + c.querySelector('[data-field="seq"]').value : ""; })()`, card))
+	}
+	p.wait("the held segment's relative seq", fmt.Sprintf(`document.querySelector(%q) && "shown"`, card+` [data-rel="seq"]`))
+	relAbs := strings.Fields(rel())
+	traced := p.eval(`String(glassnet.store.events.findLast((e) => e.node === "client" && e.layer === "tcp" && e.event === "segment").rel_seq)`)
+	if len(relAbs) != 2 || relAbs[0] != traced {
+		t.Fatalf("the held segment's seq relative and absolute: %q; the trace's rel_seq %s", relAbs, traced)
+	}
+	abs, _ := strconv.ParseUint(relAbs[1], 10, 32)
+	relSeq, _ := strconv.ParseUint(relAbs[0], 10, 32)
+	p.setValue(card+` [data-rel="seq"]`, strconv.FormatUint(relSeq+5, 10))
+	if got := strings.Fields(rel()); len(got) != 2 || got[1] != strconv.FormatUint(uint64(uint32(abs+5)), 10) {
+		t.Errorf("relative seq %d+5: the absolute one reads %q, want %d", relSeq, got, uint32(abs+5))
+	}
+	p.setValue(card+` [data-field="seq"]`, relAbs[1])
+	if got := strings.Fields(rel()); len(got) != 2 || got[0] != relAbs[0] {
+		t.Errorf("absolute seq set back: the relative one reads %q, want %s", got, relAbs[0])
+	}
 	p.setValue(card+` [data-field="window"]`, "0")
 	p.click(card + ` button[data-hold-action="release"]`)
 	p.wait("the release sent", fmt.Sprintf(`document.getElementById("hold-last").dataset.holdId === %q && "sent"`, holdID))

@@ -53,6 +53,8 @@ type capStream struct {
 	dir        trace.Dir
 	buf        []byte
 	segs       []capSeg  // every packet with payload, in capture order
+	byStart    []int     // segs' indexes by stream offset (carrying)
+	longest    int64     // the longest of segs
 	upto       []capUpto // how far buf reached after which packet
 	pending    map[int64][]byte
 	frames     []capFrame
@@ -116,6 +118,30 @@ func (s *capStream) add(ev int, off int64, p []byte) {
 	}
 }
 
+// carrying returns the segments that carried bytes of [from, to), in
+// capture order.
+func (s *capStream) carrying(from, to int64) []int {
+	if s.byStart == nil {
+		s.byStart = make([]int, len(s.segs))
+		for i := range s.byStart {
+			s.byStart[i] = i
+			s.longest = max(s.longest, s.segs[i].end-s.segs[i].start)
+		}
+		slices.SortStableFunc(s.byStart, func(a, b int) int { return cmp.Compare(s.segs[a].start, s.segs[b].start) })
+	}
+	// Those that start before to, and not so long before from that
+	// they must end before it.
+	j := sort.Search(len(s.byStart), func(i int) bool { return s.segs[s.byStart[i]].start >= to })
+	var out []int
+	for i := j - 1; i >= 0 && s.segs[s.byStart[i]].start+s.longest > from; i-- {
+		if s.segs[s.byStart[i]].end > from {
+			out = append(out, s.byStart[i])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // completedBy returns the event index of the packet after which the
 // stream held every byte before end.
 func (s *capStream) completedBy(end int64) int {
@@ -161,15 +187,9 @@ func (s *capStream) decode(head int, fromClient bool, budget *int) {
 		if end > int64(len(s.buf)) {
 			return
 		}
-		f := capFrame{hdr: hdr, off: off, hlen: hlen, wsOff: off - int64(head), first: -1, end: s.completedBy(end)}
-		for i, sg := range s.segs {
-			if sg.start < end && sg.end > off {
-				f.segs = append(f.segs, i)
-				if f.first < 0 {
-					f.first = sg.ev
-				}
-			}
-		}
+		f := capFrame{hdr: hdr, off: off, hlen: hlen, wsOff: off - int64(head), end: s.completedBy(end)}
+		f.segs = s.carrying(off, end)
+		f.first = s.segs[f.segs[0]].ev
 		s.frames = append(s.frames, f)
 		*budget--
 		off = end

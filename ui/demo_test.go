@@ -1005,3 +1005,41 @@ func TestEditedSendTraced(t *testing.T) {
 		t.Error("the stacks' clock still stands still after the send was released")
 	}
 }
+
+// TestHoldRelativeSeq: a TCP segment held at the link comes with what its
+// seq and ack count from, so that the page shows them relative, as the
+// ladder writes them: the server's 101 going out is seq 1, ack 152 (after
+// the client's 151-byte request), and so is it coming in at the client; a
+// SYN is its own base, with no ack to count.
+func TestHoldRelativeSeq(t *testing.T) {
+	for _, c := range []struct {
+		req      string
+		seq, ack int64 // -1: no base
+	}{
+		{`{"point":"link-egress","node":"server","filter":"tcp and psh"}`, 1, 152},
+		{`{"point":"link-ingress","node":"client","filter":"tcp and psh and src port 80"}`, 1, 152},
+		{`{"point":"link-egress","node":"client","filter":"tcp and syn"}`, 0, -1},
+	} {
+		d := startDemo(t, false, app.Rules{})
+		d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+		d.holdFirst(c.req, "the held segment")
+		var h ui.Hold
+		d.waitFor("the held segment's step", func(ui.State) bool {
+			var hs ui.Holds
+			d.call("GET", "/api/holds", "", &hs)
+			h = hs.Holds[0]
+			return h.Event != 0
+		})
+		rel := func(k string, base *uint32) int64 {
+			if base == nil {
+				return -1
+			}
+			return int64(uint32(h.Fields[k].(float64)) - *base)
+		}
+		if s, a := rel("seq", h.SeqBase), rel("ack", h.AckBase); s != c.seq || a != c.ack {
+			t.Errorf("%s: held %s: relative seq %d ack %d, want %d %d", c.req, h.Summary, s, a, c.seq, c.ack)
+		}
+		d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, nil)
+		d.finish()
+	}
+}

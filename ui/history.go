@@ -136,6 +136,19 @@ func (h *history) rangeOf(dst []trace.Event, from, to uint64, max int) []trace.E
 	return dst
 }
 
+// scanBack calls f with the held events before ID id, newest first, at
+// most max of them, until f returns false. f must not use h.
+func (h *history) scanBack(id uint64, max int, f func(e *trace.Event) bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := h.search(id) - 1; i >= 0 && max > 0; i-- {
+		if !f(h.at(i)) {
+			return
+		}
+		max--
+	}
+}
+
 // get returns the event with the given ID.
 func (h *history) get(id uint64) (trace.Event, bool) {
 	h.mu.Lock()

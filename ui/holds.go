@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +58,9 @@ type held struct {
 	// compressed: a frame of a compressed message (permessage-deflate;
 	// RSV1 on its first frame), whose payload is deflate data
 	compressed bool
-	decided    chan decision
+	// seqBase and ackBase: see Hold.
+	seqBase, ackBase *uint32
+	decided          chan decision
 }
 
 // decision is what the page decided for a held unit, its edits applied.
@@ -81,6 +84,13 @@ type Hold struct {
 	Summary string         `json:"summary"`
 	SinceMS int64          `json:"since_ms"`
 	Fields  map[string]any `json:"fields"`
+	// SeqBase and AckBase, for a TCP segment held at the link, are what
+	// its seq and ack count from (the initial sequence numbers of its
+	// direction and of the other), so that the page can show them
+	// relative, as the ladder does; absent when the history does not
+	// tell.
+	SeqBase *uint32 `json:"seq_base,omitempty"`
+	AckBase *uint32 `json:"ack_base,omitempty"`
 }
 
 // Holds is GET /api/holds.
@@ -106,7 +116,7 @@ func (s *Server) Holds() Holds {
 
 func (h *held) view() Hold {
 	v := Hold{ID: h.id, Point: h.point, Node: h.node, Event: h.event, Summary: h.summary,
-		SinceMS: time.Since(h.since).Milliseconds(), Fields: map[string]any{}}
+		SinceMS: time.Since(h.since).Milliseconds(), Fields: map[string]any{}, SeqBase: h.seqBase, AckBase: h.ackBase}
 	switch h.point {
 	case PointLinkEgress, PointLinkIngress:
 		hd := hook.ParseHeaders(h.data)
@@ -347,6 +357,14 @@ func (s *Server) take(nd *node, point string, match func(a *armed) bool, u *held
 			// The stack traces the packet as a "held" step once the
 			// hook has returned: that step is its event.
 			s.heldPending.Add(1)
+			u.seqBase, u.ackBase = s.tcpBases(nd.Name, u.data, ^uint64(0))
+			if h := hook.ParseHeaders(u.data); u.seqBase != nil {
+				u.summary += fmt.Sprintf(" (relative: seq %d", h.Seq-*u.seqBase)
+				if u.ackBase != nil {
+					u.summary += fmt.Sprintf(", ack %d", h.Ack-*u.ackBase)
+				}
+				u.summary += ")"
+			}
 		} else {
 			_, u.event, _ = s.hist.bounds()
 			// A send or a frame is held inside the call that makes it,
@@ -938,4 +956,57 @@ func packetSummary(b []byte) string {
 		return fmt.Sprintf("%v:%d->%v:%d udp len=%d", h.Src, h.SrcPort, h.Dst, h.DstPort, h.Payload)
 	}
 	return fmt.Sprintf("%v->%v proto %d len=%d", h.Src, h.Dst, h.Proto, h.Len)
+}
+
+// baseScan bounds how far back the history is searched for a packet of a
+// held segment's connection.
+const baseScan = 50000
+
+// tcpBases returns what a TCP segment's seq and ack count from, as the
+// stack's packet events before event id on node tell (their rel_seq and
+// rel_ack; a SYN is its own base): nil for one it cannot tell.
+func (s *Server) tcpBases(node string, data []byte, id uint64) (seqBase, ackBase *uint32) {
+	hd := hook.ParseHeaders(data)
+	if hd.Proto != hook.ProtoTCP || hd.L4 == 0 || len(data) < hd.L4+header.TCPMinimumSize {
+		return nil, nil
+	}
+	t := header.TCP(data[hd.L4:])
+	u32 := func(v uint32) *uint32 { return &v }
+	if t.Flags().Contains(header.TCPFlagSyn) {
+		seqBase = u32(t.SequenceNumber())
+		if t.Flags().Contains(header.TCPFlagAck) {
+			ackBase = u32(t.AckNumber() - 1)
+		}
+		return seqBase, ackBase
+	}
+	src, dst := netip.AddrPortFrom(hd.Src, hd.SrcPort), netip.AddrPortFrom(hd.Dst, hd.DstPort)
+	fwd, back := src.String()+"->"+dst.String(), dst.String()+"->"+src.String()
+	s.hist.scanBack(id, baseScan, func(e *trace.Event) bool {
+		if e.Node != node || e.Layer != trace.LayerLink || e.Name != "packet" || e.Conn != fwd && e.Conn != back {
+			return true
+		}
+		seq, rseq := e.Field("seq"), e.Field("rel_seq")
+		ack, rack := e.Field("ack"), e.Field("rel_ack")
+		sb, sok := base(seq, rseq)
+		ab, aok := base(ack, rack)
+		if e.Conn == back {
+			// The other direction: its seq counts what this one acks.
+			sb, sok, ab, aok = ab, aok, sb, sok
+		}
+		if sok && seqBase == nil {
+			seqBase = u32(sb)
+		}
+		if aok && ackBase == nil {
+			ackBase = u32(ab)
+		}
+		return seqBase == nil || ackBase == nil
+	})
+	return seqBase, ackBase
+}
+
+// base is abs - rel when both are a field's uint32.
+func base(abs, rel any) (uint32, bool) {
+	a, ok1 := abs.(uint32)
+	r, ok2 := rel.(uint32)
+	return a - r, ok1 && ok2
 }

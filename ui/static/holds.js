@@ -15,8 +15,8 @@ const POINTS = [
 
 const EDIT_HELP = {
   flags: "TCP flags as tcpdump writes them: S, F, R, P, . (ACK), e.g. P. or F.",
-  seq: "Sequence number (absolute)",
-  ack: "Acknowledgment number (absolute)",
+  seq: "Sequence number (absolute, as on the wire)",
+  ack: "Acknowledgment number (absolute, as on the wire)",
   window: "Advertised receive window (as on the wire, before scaling); 0 closes it",
   payload_hex: "Payload bytes in hex",
   opcode: "Frame opcode: text, binary, continuation, close, ping, pong",
@@ -24,6 +24,11 @@ const EDIT_HELP = {
   len: "Length in bytes (of the whole IP packet at the link, of the payload for a frame or a send): it follows the edits (not editable)",
   fd: "The socket the data is written to (not editable)",
   compressed: "part of a compressed message (permessage-deflate, RSV1 on its first frame): the payload is deflate data, not editable here",
+};
+
+const REL_HELP = {
+  seq: "The sequence number relative to this direction's first (its SYN's is 0), as the ladder writes it; edit it or the absolute one",
+  ack: "The acknowledgment number relative to the other direction's first, as the ladder writes it; edit it or the absolute one",
 };
 
 // Fields shown with a held unit that follow from it and are not edited.
@@ -48,6 +53,19 @@ export class HoldsView {
     setInterval(() => {
       if (app.holds.length) app.invalidate();
     }, 1000);
+    // a relative seq or ack and its absolute one follow each other
+    el.addEventListener("input", (e) => {
+      const t = e.target;
+      const card = t.closest("[data-hold-id]");
+      if (!card || t.value.trim() === "") return;
+      if (t.dataset.rel) {
+        const abs = card.querySelector('[data-field="' + t.dataset.rel + '"]');
+        if (abs) abs.value = (Number(t.dataset.base) + Number(t.value)) >>> 0;
+      } else if (t.dataset.field === "seq" || t.dataset.field === "ack") {
+        const rel = card.querySelector('[data-rel="' + t.dataset.field + '"]');
+        if (rel) rel.value = (Number(t.value) - Number(rel.dataset.base)) >>> 0;
+      }
+    });
     el.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-hold-action]");
       if (b) this.act(b.closest("[data-hold-id]"), b.dataset.holdAction);
@@ -165,6 +183,7 @@ export class HoldsView {
         }
       }
     }
+    for (const h of app.holds) this.addRelative(list.querySelector('[data-hold-id="' + CSS.escape(String(h.id)) + '"]'), h);
     // the wait goes on between the server's lists: count it on here
     const gone = Math.round(performance.now() - (app.holdsAt || performance.now()));
     for (const h of app.holds) {
@@ -179,6 +198,20 @@ export class HoldsView {
     armed.innerHTML = app.armed.length
       ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed=\"" + esc(a.id) + "\"><span>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.left > 1 ? " ×" + a.left : "")) + '</span><button data-disarm="' + esc(a.id) + '" title="Take this request back: hold nothing more">cancel</button></li>').join("") + "</ul>"
       : "";
+  }
+
+  // addRelative puts seq and ack relative, as the ladder writes them,
+  // beside the absolute ones in a held segment's card, once the server
+  // knows what they count from (the held step comes just after the card);
+  // either may be edited, the other follows.
+  addRelative(card, h) {
+    if (!card) return;
+    for (const [k, b] of [["seq", h.seq_base], ["ack", h.ack_base]]) {
+      const abs = card.querySelector('[data-field="' + k + '"]');
+      if (typeof b !== "number" || !abs || card.querySelector('[data-rel="' + k + '"]')) continue;
+      abs.insertAdjacentHTML("afterend", '<label title="' + esc(REL_HELP[k]) + '">' + k + " (rel)</label>" +
+        '<input type="number" data-rel="' + k + '" data-base="' + b + '" value="' + ((Number(abs.value) - b) >>> 0) + '">');
+    }
   }
 
   card(h) {
