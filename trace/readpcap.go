@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -36,10 +37,12 @@ const maxPCAPRecord = 16 << 20
 // ReadPCAP reads a classic pcap capture, as glassnet serve and lab write
 // them with --pcap (one stack, LINKTYPE_RAW or LINKTYPE_ETHERNET), into
 // link "packet" events of node, numbered from 1, as ReadPCAPNG does. The
-// format keeps no direction: a packet from an address that a SYN (without
-// ACK) in the capture was sent to is the stack's own, going out, and every
-// other packet comes in; so a capture of a server (serve, lab) reads the
-// right way round. A capture that ends inside a packet stops the reading:
+// format keeps no direction: on a connection whose SYN (without ACK) is in
+// the capture, a packet from the end the SYN was sent to is the stack's
+// own, going out, and every other packet comes in; elsewhere, a packet
+// from an address some SYN was sent to goes out. So a capture of a server
+// (serve, lab) reads the right way round, and so does one on loopback,
+// where both ends are this host's. A capture that ends inside a packet stops the reading:
 // the packets before it are returned with an error.
 func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 	var hdr [24]byte
@@ -93,28 +96,58 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 // finishPCAP gives the packets their directions and relative sequence
 // numbers (see ReadPCAP).
 func finishPCAP(events []Event) []Event {
-	own := map[netip.Addr]bool{}
+	ownAddr := map[netip.Addr]bool{}
+	ownEnd := map[netip.AddrPort]bool{} // where a SYN went: the accepting end
+	opened := map[string]bool{}         // connections whose SYN is in the capture
 	for i := range events {
 		e := &events[i]
 		if flags, _ := e.Field("flags").(string); flags == "S" {
-			if dst, ok := e.Field("dst").(string); ok {
-				if a, err := netip.ParseAddr(dst); err == nil {
-					own[a] = true
-				}
+			if dst, ok := end(e, "dst", "dport"); ok {
+				ownAddr[dst.Addr()] = true
+				ownEnd[dst] = true
+				opened[e.Conn] = true
 			}
 		}
 	}
 	for i := range events {
 		e := &events[i]
 		e.Dir = In
-		if src, ok := e.Field("src").(string); ok {
-			if a, err := netip.ParseAddr(src); err == nil && own[a] {
+		src, ok := end(e, "src", "sport")
+		switch {
+		case !ok:
+		case opened[e.Conn] || opened[reverseConn(e.Conn)]:
+			// Both ends may be this host's (a capture on loopback):
+			// the end that accepted the connection is the stack's.
+			if ownEnd[src] {
 				e.Dir = Out
 			}
+		case ownAddr[src.Addr()]:
+			e.Dir = Out
 		}
 	}
 	relativeSeqs(events)
 	return events
+}
+
+// end returns the address and port of a packet's source or destination
+// (port 0 for a packet without ports).
+func end(e *Event, addrKey, portKey string) (netip.AddrPort, bool) {
+	s, ok := e.Field(addrKey).(string)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	port, _ := e.Field(portKey).(int)
+	return netip.AddrPortFrom(a, uint16(port)), true
+}
+
+// reverseConn returns "b->a" for "a->b".
+func reverseConn(conn string) string {
+	a, b, _ := strings.Cut(conn, "->")
+	return b + "->" + a
 }
 
 func noEOF(err error) error {

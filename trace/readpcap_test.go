@@ -69,6 +69,29 @@ func TestReadPCAP(t *testing.T) {
 	}
 }
 
+// TestReadPCAPLoopback: in a capture on loopback both ends of a
+// connection are the same address; the end the SYN went to is the one
+// whose packets go out.
+func TestReadPCAPLoopback(t *testing.T) {
+	t.Parallel()
+	const syn, ack, psh = 0x02, 0x10, 0x08
+	lo := [4]byte{127, 0, 0, 1}
+	evs, err := ReadPCAP(bytes.NewReader(classicPCAP(
+		tcpPacket(lo, lo, 40000, 80, 1000, 0, syn, ""),
+		tcpPacket(lo, lo, 80, 40000, 5000, 1001, syn|ack, ""),
+		tcpPacket(lo, lo, 40000, 80, 1001, 5001, ack|psh, "hello"),
+		tcpPacket(lo, lo, 80, 40000, 5001, 1006, ack|psh, "hello"),
+	)), "glassnet")
+	if err != nil || len(evs) != 4 {
+		t.Fatalf("ReadPCAP: %d events, %v", len(evs), err)
+	}
+	for i, want := range []Dir{In, Out, In, Out} {
+		if evs[i].Dir != want {
+			t.Errorf("packet %d (%s): %s, want %s", i+1, evs[i].Summary, evs[i].Dir, want)
+		}
+	}
+}
+
 // TestReadPCAPLinkTypes: the IP packet is found behind the link headers
 // captures have: Ethernet (with VLAN tags), Linux cooked capture v1 and v2
 // (tcpdump -i any), BSD loopback; a frame that holds no IP packet is
