@@ -326,9 +326,6 @@ func mergeFrames(evs []trace.Event, frames []*placed, renumber bool) (out []trac
 				out = append(out, frameEvent(evs, frames[k]))
 			}
 			e := evs[i]
-			if e.Layer == trace.LayerLink && e.Name == "packet" {
-				e.Fields = append(slices.Clip(e.Fields), trace.Field{Key: "pcap_number", Value: e.ID})
-			}
 			e.ID = uint64(len(out) + 1)
 			idOf[i] = e.ID
 			out = append(out, e)
@@ -354,29 +351,46 @@ func mergeFrames(evs []trace.Event, frames []*placed, renumber bool) (out []trac
 			}
 		}
 	}
-	index := make(map[uint64]int, len(out))
-	for i := range out {
-		index[out[i].ID] = i
+	// out is in ID order.
+	at := func(id uint64) *trace.Event {
+		i, _ := slices.BinarySearchFunc(out, id, func(e trace.Event, id uint64) int { return cmp.Compare(e.ID, id) })
+		return &out[i]
 	}
 	// The frames name their packets and the packets their frames.
 	carried := map[int][]uint64{} // packet's index in evs -> frame IDs
-	var pkts []int
 	for _, p := range frames {
 		var ids []uint64
 		for _, si := range p.f.segs {
 			e := p.s.segs[si].ev
 			ids = append(ids, idOf[e])
-			if carried[e] == nil {
-				pkts = append(pkts, e)
-			}
 			carried[e] = append(carried[e], p.id)
 		}
-		fe := &out[index[p.id]]
+		fe := at(p.id)
 		fe.Fields = append(fe.Fields, trace.Field{Key: "packets", Value: ids})
 		fe.Summary += " [" + idWords("packet", ids) + "]"
 	}
-	for _, e := range pkts {
-		setFrames(&out[index[idOf[e]]], carried[e])
+	for i := range evs {
+		if evs[i].Layer != trace.LayerLink || evs[i].Name != "packet" || !renumber && carried[i] == nil {
+			continue
+		}
+		pe := at(idOf[i])
+		fields := make([]trace.Field, 0, len(pe.Fields)+2)
+		for _, f := range pe.Fields {
+			if f.Key != "frames" || carried[i] == nil {
+				fields = append(fields, f)
+			}
+		}
+		if renumber {
+			fields = append(fields, trace.Field{Key: "pcap_number", Value: evs[i].ID})
+		}
+		if ids := carried[i]; ids != nil {
+			fields = append(fields, trace.Field{Key: "frames", Value: ids})
+			if j := strings.Index(pe.Summary, " [frame"); j >= 0 {
+				pe.Summary = pe.Summary[:j]
+			}
+			pe.Summary += " [" + idWords("frame", ids) + "]"
+		}
+		pe.Fields = fields
 	}
 	return out, true
 }
@@ -479,16 +493,6 @@ func frameEvent(evs []trace.Event, p *placed) trace.Event {
 			{Key: "ws_offset", Value: f.wsOff},
 		},
 	}
-}
-
-// setFrames makes ids a packet's "frames" field and the end of its summary.
-func setFrames(e *trace.Event, ids []uint64) {
-	fields := slices.DeleteFunc(slices.Clone(e.Fields), func(f trace.Field) bool { return f.Key == "frames" })
-	e.Fields = append(fields, trace.Field{Key: "frames", Value: ids})
-	if i := strings.Index(e.Summary, " [frame"); i >= 0 {
-		e.Summary = e.Summary[:i]
-	}
-	e.Summary += " [" + idWords("frame", ids) + "]"
 }
 
 // idWords writes "frame #3" or "frames #3 #4".
