@@ -277,3 +277,51 @@ func WaitOperUp(t testing.TB, name string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Another creates one more network namespace, empty, for a test that runs
+// in Run's and moves an interface it created there
+// (netlink.LinkSetNsFd). It returns a descriptor of the namespace, which
+// lives until the test ends; then the kernel deletes what is left in it
+// (a TUN or a veth; only a physical interface would go back to the host's
+// namespace, and a test has none to move).
+func Another(t testing.TB) int {
+	t.Helper()
+	if m, ok := marker(); !ok || m.mode != modeNetns {
+		t.Fatal("netnstest: Another is for a test that runs in Run's namespace")
+	}
+	type result struct {
+		fd  int
+		err error
+	}
+	ch := make(chan result)
+	go func() {
+		// The thread goes into the new namespace and back; if it cannot
+		// come back it stays locked, and the runtime retires it with
+		// this goroutine.
+		runtime.LockOSThread()
+		home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- result{-1, err}
+			return
+		}
+		defer unix.Close(home)
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{-1, fmt.Errorf("unshare(CLONE_NEWNET): %w", err)}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if serr := unix.Setns(home, unix.CLONE_NEWNET); serr != nil {
+			err = errors.Join(err, fmt.Errorf("back to the test's namespace: setns: %w", serr))
+		} else {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{fd, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("netnstest: another namespace: %v", r.err)
+	}
+	t.Cleanup(func() { unix.Close(r.fd) })
+	return r.fd
+}

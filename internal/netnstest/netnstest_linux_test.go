@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -75,6 +76,30 @@ func TestRunIsolates(t *testing.T) {
 		n, _, err := ln.ReadFromUDP(buf)
 		if err != nil || string(buf[:n]) != "ping" {
 			t.Fatalf("loopback read %q, %v", buf[:n], err)
+		}
+	})
+}
+
+// TestAnother proves Another gives a namespace other than the test's,
+// and leaves the test in its own.
+func TestAnother(t *testing.T) {
+	Run(t, func(t *testing.T) {
+		before, err := netnsID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd := Another(t)
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			t.Fatal(err)
+		}
+		other := strconv.FormatUint(st.Dev, 10) + ":" + strconv.FormatUint(st.Ino, 10)
+		after, err := netnsID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if other == before || after != before {
+			t.Fatalf("namespace before %s, after %s, Another's %s: want Another's to differ and the test's to stay", before, after, other)
 		}
 	})
 }

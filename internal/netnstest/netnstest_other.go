@@ -24,3 +24,11 @@ func RunUnprivileged(t *testing.T, fn func(t *testing.T)) {
 	t.Helper()
 	SkipOrFail(t, "netnstest: RunUnprivileged is implemented on Linux only; this is %s", runtime.GOOS)
 }
+
+// Another fails the test: network namespaces exist on Linux only, and
+// Run has skipped before a test gets here.
+func Another(t testing.TB) int {
+	t.Helper()
+	t.Fatal("netnstest: Another needs Linux")
+	return -1
+}
