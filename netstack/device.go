@@ -27,8 +27,8 @@ import (
 // A device error that is not the device's own Close is counted under its
 // reason (Stats.DeviceErrors) and retried after a pause that doubles up to
 // maxErrorBackoff. An error that says the device is gone (the interface
-// was deleted, or its descriptor closed by someone else) ends the read
-// loop and is reported on gone.
+// was deleted or moved to another network namespace, or its descriptor
+// closed by someone else) ends the read loop and is reported on gone.
 type deviceEndpoint struct {
 	dev      tun.Device
 	batch    int // packets per device Read

@@ -9,8 +9,9 @@ import (
 // IsGone reports whether err, from a device's Read or Write, says that the
 // device is gone for good rather than failing for a while: its interface
 // was deleted (ENODEV, ENXIO, and EBADFD from a TUN whose interface was
-// deleted under it), or its file descriptor was closed by someone else
-// (EBADF). A TUN whose interface is deleted also reports EPOLLERR, which
+// deleted under it) or moved to another network namespace (ENODEV from a
+// TUN, whose descriptor itself goes on as if nothing happened), or its
+// file descriptor was closed by someone else (EBADF). A TUN whose interface is deleted also reports EPOLLERR, which
 // Go's poller returns before the read as an error whose text ends in "not
 // pollable" (internal/poll.ErrNotPollable, not exported); that is gone
 // too. ErrClosed, after the device's own Close, is not "gone": the owner

@@ -28,10 +28,10 @@
 // does not look inside packets beyond what offloads need (gso.go, vnet.go).
 //
 // A device error that is not ErrClosed is the kernel's; IsGone tells one
-// that means the device went away (its interface deleted) from one that
-// may pass, and ErrorReason names it for counters. Packets a device drops
-// itself are counted under a DropReason, the type package netstack uses
-// for its own drops too.
+// that means the device went away (its interface deleted, or moved to
+// another network namespace) from one that may pass, and ErrorReason
+// names it for counters. Packets a device drops itself are counted under
+// a DropReason, the type package netstack uses for its own drops too.
 //
 // Offloads: by default Open adds IFF_VNET_HDR and asks the kernel for
 // checksum and segmentation offloads (TSO, and USO where the kernel has

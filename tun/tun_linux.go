@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/songgao/water"
@@ -24,6 +25,16 @@ import (
 // with checksums left partial, and takes them from ReadGSO's counterpart
 // WriteGSO the same way. The interface MTU is unchanged: only where the
 // cutting into MTU-sized packets happens moves.
+//
+// The interface can go away under an open TUN: deleted (ip link del), or
+// moved to another network namespace (ip link set NAME netns OTHER), where
+// the descriptor stays attached but no packet of this namespace reaches
+// it again. Either way every Read and Write from then on, waiting ones
+// included, fails with an error that says which and that IsGone
+// recognizes. An interface set down is still there: the kernel routes
+// nothing to it and Write fails with EIO, which is not gone, until it is
+// up again. (Setting it down also drops its IPv6 addresses, unless
+// net.ipv6.conf.NAME.keep_addr_on_down is set; nothing puts them back.)
 type TUN struct {
 	name  string
 	mtu   int
@@ -36,6 +47,11 @@ type TUN struct {
 	offloads Offload
 	oc       offloadCounters
 	split    segmentingReader
+
+	// watch follows the interface in the kernel (linkwatch_linux.go);
+	// gone is why it left this network namespace, nil while it is here.
+	watch *linkWatch
+	gone  atomic.Pointer[string]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -140,6 +156,10 @@ func open(cfg Config, hooks openHooks) (*TUN, error) {
 		err = configureHost(t.name, cfg)
 	}
 	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	if t.watch, err = watchLink(t.name, t.setGone); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -413,6 +433,9 @@ func (t *TUN) WriteGSOVec(pkts [][][]byte, gso []GSO) (int, error) {
 // harmless.
 func (t *TUN) Close() error {
 	t.closeOnce.Do(func() {
+		if t.watch != nil {
+			t.watch.close()
+		}
 		switch {
 		case len(t.queues) > 0:
 			for _, q := range t.queues {
@@ -433,7 +456,43 @@ func (t *TUN) wrap(op string, err error) error {
 	if errors.Is(err, ErrClosed) {
 		return ErrClosed
 	}
+	if why := t.gone.Load(); why != nil {
+		return fmt.Errorf("tun: %s %s: %s: %w", op, t.name, *why, unix.ENODEV)
+	}
+	if errors.Is(err, unix.EBADFD) || notPollable(err) {
+		// The kernel detaches a TUN's descriptors from an interface it
+		// deletes (EBADFD), and polls them as EPOLLERR; the link watch
+		// may not have said so yet.
+		return fmt.Errorf("tun: %s %s: %s: %w", op, t.name, whyDeleted, err)
+	}
 	return fmt.Errorf("tun: %s %s: %w", op, t.name, err)
+}
+
+// setGone records why the interface left this network namespace, once,
+// and fails every Read and Write from then on, those waiting included,
+// with an error that says so (wrap) and that IsGone recognizes: a
+// deadline in the past wakes them in the poller. The descriptors stay
+// open until Close.
+func (t *TUN) setGone(why string) {
+	if !t.gone.CompareAndSwap(nil, &why) {
+		return
+	}
+	var files []*pollFile
+	switch {
+	case len(t.queues) > 0:
+		for _, q := range t.queues {
+			files = append(files, &q.pollFile)
+		}
+	case t.vio != nil:
+		files = append(files, &t.vio.pollFile)
+	case t.fdio != nil:
+		files = append(files, &t.fdio.pollFile)
+	}
+	for _, p := range files {
+		// Fails only once Close has closed the file, which wakes
+		// everyone anyway.
+		_ = p.f.SetDeadline(time.Unix(1, 0))
+	}
 }
 
 // fdIO moves packets over a nonblocking packet file descriptor registered
