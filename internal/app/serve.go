@@ -118,7 +118,9 @@ const (
 // Ethernet interface, and serves HTTP, WebSocket, UDP echo, TCP echo and
 // discard on every one of its addresses until ctx is done; then it sends
 // close 1001 to every WebSocket client, closes the listeners and the
-// stack, and returns.
+// stack, and returns. When the device goes away first (its interface
+// deleted, or moved to another network namespace) Serve returns an error
+// that names it and says how; an interface set down is not gone.
 func Serve(ctx context.Context, cfg ServeConfig) error {
 	// Last: the events the stack deferred reach the sinks before the
 	// caller closes what they write to.

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -11,15 +12,16 @@ import (
 
 	"github.com/glassnet/glassnet/internal/netnstest"
 	"github.com/glassnet/glassnet/netstack"
+	"github.com/vishvananda/netlink"
 )
 
 // TestServeDeviceDeleted deletes the interface under a running serve, a
 // TUN or the veth end of --nic: Serve returns an error that says the
-// device went away, wrapping netstack.ErrDeviceGone.
+// device went away and how, wrapping netstack.ErrDeviceGone.
 func TestServeDeviceDeleted(t *testing.T) {
 	t.Run("tun", func(t *testing.T) {
 		netnstest.RunTUN(t, func(t *testing.T) {
-			serveThenDelete(t, ServeConfig{TUN: "glass0"}, "glass0")
+			serveThen(t, ServeConfig{TUN: "glass0"}, stack4, "glass0", deleteLink, "interface deleted")
 		})
 	})
 	t.Run("nic", func(t *testing.T) {
@@ -31,20 +33,45 @@ func TestServeDeviceDeleted(t *testing.T) {
 			if err := labVeth(hosts); err != nil {
 				t.Fatal(err)
 			}
-			serveThenDelete(t, ServeConfig{NIC: LabStackLink}, LabStackLink)
+			serveThen(t, ServeConfig{NIC: LabStackLink}, stack4, LabStackLink, deleteLink, "interface deleted")
 		})
 	})
 }
 
-// serveThenDelete runs Serve with cfg on 10.200.0.2/24, deletes the
-// interface name once it is ready, and checks how Serve ends.
-func serveThenDelete(t *testing.T, cfg ServeConfig, name string) {
+// TestServeTUNMoved moves the TUN under a running serve to another
+// network namespace (ip link set NAME netns OTHER): the descriptor stays
+// valid and silent, and Serve returns an error that says where the
+// interface went, wrapping netstack.ErrDeviceGone.
+func TestServeTUNMoved(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		move := func(t *testing.T, name string) error {
+			link, err := netlink.LinkByName(name)
+			if err != nil {
+				return err
+			}
+			return netlink.LinkSetNsFd(link, netnstest.Another(t))
+		}
+		serveThen(t, ServeConfig{TUN: "gnmv0"}, netip.MustParsePrefix("10.236.0.2/24"), "gnmv0", move, "interface moved to another network namespace")
+	})
+}
+
+func deleteLink(t *testing.T, name string) error {
+	if out, err := exec.Command("ip", "link", "del", name).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip link del: %v: %s", err, out)
+	}
+	return nil
+}
+
+// serveThen runs Serve with cfg on addr, does what to the interface name
+// once it is ready, and checks that Serve ends with an error that names
+// the device and says want.
+func serveThen(t *testing.T, cfg ServeConfig, addr netip.Prefix, name string, what func(t *testing.T, name string) error, want string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := &readyWriter{ch: make(chan string, 4)}
 	served := make(chan error, 1)
-	cfg.Addrs = []netip.Prefix{stack4}
+	cfg.Addrs = []netip.Prefix{addr}
 	cfg.Port = 8080
 	cfg.Log = ready
 	go func() { served <- Serve(ctx, cfg) }()
@@ -55,15 +82,16 @@ func serveThenDelete(t *testing.T, cfg ServeConfig, name string) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no ready line")
 	}
-	if out, err := exec.Command("ip", "link", "del", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip link del: %v: %s", err, out)
+	if err := what(t, name); err != nil {
+		t.Fatal(err)
 	}
 	select {
 	case err := <-served:
-		if !errors.Is(err, netstack.ErrDeviceGone) || !strings.Contains(err.Error(), name+" went away") {
-			t.Fatalf("Serve = %v, want the device went away", err)
+		if !errors.Is(err, netstack.ErrDeviceGone) || !strings.Contains(err.Error(), name+" went away") || !strings.Contains(err.Error(), name+": "+want) {
+			t.Fatalf("Serve = %v, want the device %s went away: %s", err, name, want)
 		}
+		t.Logf("Serve = %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatalf("Serve still running 10 s after %s was deleted", name)
+		t.Fatalf("Serve still running 10 s after the interface %s was changed", name)
 	}
 }
