@@ -67,8 +67,9 @@
 //   - Device errors: a read or write error other than the device's own
 //     Close is counted under its reason (Stats.DeviceErrors) and retried
 //     after a pause that doubles up to a second. When the device is gone
-//     (its interface deleted, its descriptor closed under it) the stack
-//     stops by itself: Done is closed and Err says why (ErrDeviceGone).
+//     (its interface deleted or moved to another namespace, its descriptor
+//     closed under it) the stack stops by itself: Done is closed and Err
+//     says why (ErrDeviceGone).
 //
 // Ethernet devices: a device that implements tun.LinkLayer
 // (tun.PacketSocket, an AF_PACKET socket on an interface) carries Ethernet

@@ -350,8 +350,8 @@ func (st *Stack) build(opts Options) error {
 }
 
 // ErrDeviceGone is what Err wraps when the stack stopped because its
-// device went away: the interface was deleted, or its file descriptor
-// closed by someone else.
+// device went away: the interface was deleted or moved to another network
+// namespace, or its file descriptor closed by someone else.
 var ErrDeviceGone = errors.New("netstack: device gone")
 
 // errClosed is what calls on a closed stack return.
