@@ -308,14 +308,17 @@ func (d *PacketSocket) wrap(op string, err error) error {
 	}
 	if errors.Is(err, unix.ENETDOWN) && d.interfaceDeleted() {
 		// The kernel says ENETDOWN once, both when the interface goes
-		// down (it may come back up) and when it is deleted (then
-		// nothing more ever arrives): tell the second apart.
-		return fmt.Errorf("tun: %s %s: interface deleted: %w", op, d.name, unix.ENODEV)
+		// down (it may come back up) and when it is deleted or moved
+		// to another network namespace (then nothing more ever
+		// arrives): tell the second apart. This namespace no longer
+		// lists it either way.
+		return fmt.Errorf("tun: %s %s: interface deleted, or moved to another network namespace: %w", op, d.name, unix.ENODEV)
 	}
 	return fmt.Errorf("tun: %s %s: %w", op, d.name, err)
 }
 
-// interfaceDeleted reports whether the socket's interface is gone. The
+// interfaceDeleted reports whether the socket's interface is gone from
+// this network namespace (deleted, or moved to another). The
 // kernel closes an interface it deletes before it unlists it, so this
 // looks a few times over deletedWait before it answers no.
 func (d *PacketSocket) interfaceDeleted() bool {
