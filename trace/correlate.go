@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -10,6 +12,7 @@ const (
 	corrUnits = 256  // packets and frames kept per connection direction
 	corrFlows = 1024 // connection directions kept, over all nodes
 	corrJoins = 1024 // partner IDs kept per unit
+	corrSpans = 256  // spans of received bytes kept per connection direction
 )
 
 // corrKey names one direction of one connection as one node sees it. conn
@@ -28,6 +31,58 @@ type unit struct {
 	joins      []uint64
 	conn       string // the unit's own event's Conn
 	desc       string // frames: "FIN text len=15 masked at offset 151"
+	// stale holds, for a packet received, the parts of [start, end) that
+	// earlier packets had brought already, in order: TCP kept those bytes
+	// from the first copy and threw these away, so the unit is not
+	// credited with them. A duplicate's stale is all of it; nil for most.
+	stale []span
+}
+
+// credits reports whether u is credited with any of the bytes [a, b).
+func (u *unit) credits(a, b int64) bool {
+	a, b = max(a, u.start), min(b, u.end)
+	for _, s := range u.stale {
+		if a >= b || a < s.start {
+			break
+		}
+		a = max(a, s.end)
+	}
+	return a < b
+}
+
+// last is the end of the last byte u is credited with, or its start if
+// none.
+func (u *unit) last() int64 {
+	if n := len(u.stale); n > 0 && u.stale[n-1].end >= u.end {
+		return u.stale[n-1].start
+	}
+	return u.end
+}
+
+// span is the stream bytes [start, end).
+type span struct{ start, end int64 }
+
+// spans is a set of stream bytes: disjoint spans, none touching the next,
+// in order.
+type spans []span
+
+// add puts [a, b) into s, and appends to stale the parts of it that s
+// held already, in order.
+func (s spans) add(a, b int64, stale []span) (spans, []span) {
+	// s[i:j] are the spans that overlap or touch [a, b).
+	i := sort.Search(len(s), func(k int) bool { return s[k].end >= a })
+	j := i
+	for j < len(s) && s[j].start <= b {
+		if x := (span{max(a, s[j].start), min(b, s[j].end)}); x.start < x.end {
+			stale = append(stale, x)
+		}
+		j++
+	}
+	m := span{a, b}
+	if i < j {
+		m = span{min(a, s[i].start), max(b, s[j-1].end)}
+	}
+	return slices.Replace(s, i, j, m), stale
 }
 
 // ring keeps the last corrUnits units of one kind, oldest first from head.
@@ -101,6 +156,10 @@ type corrFlow struct {
 	frames   ring
 	pktEnd   int64 // the highest packet end seen
 	frameEnd int64 // the highest frame end seen
+	// got is, for packets received, the bytes they brought: at most
+	// corrSpans spans; past that the span above the lowest is forgotten,
+	// and a later copy of its bytes is credited again.
+	got spans
 }
 
 // unwrap turns a 32-bit stream offset into one on the flow's 64-bit line,
@@ -180,6 +239,17 @@ func (c *correlator) packet(e *Event, extra []Event) []Event {
 	f := c.flow(corrKey{e.Node, e.Dir, e.Conn}, e.ID)
 	start := f.unwrap(first)
 	x := unit{id: e.ID, start: start, end: start + n, conn: e.Conn}
+	if e.Dir == In {
+		// The receiving TCP keeps the first copy of each byte and throws
+		// later ones away: a retransmission of bytes that arrived, or a
+		// copy a rule duplicated, is credited only with what is new in it.
+		// (A sender's copies all carried the bytes out: on Out every
+		// packet is credited, and the view marks the retransmissions.)
+		f.got, x.stale = f.got.add(x.start, x.end, nil)
+		if len(f.got) > corrSpans {
+			f.got = slices.Delete(f.got, 1, 2)
+		}
+	}
 	x.joins, extra = join(&x, f, &f.frames, max(f.pktEnd, x.end), e, extra, LayerWS)
 	f.pktEnd = max(f.pktEnd, x.end)
 	f.packets.add(x)
@@ -222,23 +292,28 @@ func (c *correlator) frame(e *Event, extra []Event) []Event {
 	return extra
 }
 
-// join finds the units of the other kind in r that overlap x, records the
-// join on both, and appends a carried event for each of them that is
-// complete now: its end is within coveredTo, the highest end of x's kind
-// including x. layer is the other kind's layer.
+// join finds the units of the other kind in r that x shares credited
+// bytes with, records the join on both, and appends a carried event for
+// each of them that is complete now: its last credited byte is within
+// coveredTo, the highest end of x's kind including x. layer is the other
+// kind's layer.
 func join(x *unit, f *corrFlow, r *ring, coveredTo int64, e *Event, extra []Event, layer Layer) ([]uint64, []Event) {
 	var joins []uint64
 	var buf [8]int
 	// Oldest first, so the lists come out in ID order.
 	for _, j := range r.overlapping(x.start, x.end, buf[:0]) {
 		y := &r.u[j]
+		// Of a packet and a frame, only the packet may have stale bytes.
+		if !x.credits(y.start, y.end) || !y.credits(x.start, x.end) {
+			continue
+		}
 		if len(joins) < corrJoins {
 			joins = append(joins, y.id)
 		}
 		if len(y.joins) < corrJoins {
 			y.joins = append(y.joins, x.id)
 		}
-		if y.end <= coveredTo {
+		if y.last() <= coveredTo {
 			extra = append(extra, carried(y, x, f, e, layer))
 		}
 	}

@@ -173,3 +173,101 @@ func TestCorrelateMemoryIsBounded(t *testing.T) {
 		t.Fatalf("flow rings not at their bound: %+v", f)
 	}
 }
+
+// namedAnywhere reports the event IDs that a frames or packets list, of
+// an event or a carried event, names.
+func namedAnywhere(events []Event) map[uint64]bool {
+	named := map[uint64]bool{}
+	for _, e := range events {
+		for _, k := range []string{"frames", "packets"} {
+			for _, id := range ids(e.Field(k)) {
+				named[id] = true
+			}
+		}
+	}
+	return named
+}
+
+func TestCorrelateIngressDuplicates(t *testing.T) {
+	t.Parallel()
+	const c2s, s2c = "10.0.0.1:5000->10.0.0.2:80", "10.0.0.2:80->10.0.0.1:5000"
+	// TCP keeps the first copy of each byte that reaches it and throws the
+	// later ones away: only the packet that brought a byte first is
+	// credited with the frames of that byte.
+	ev := collect(t,
+		pkt("server", In, c2s, 0, 100),      // #1
+		pkt("server", In, c2s, 0, 100),      // #2: a duplicate of #1
+		pkt("server", In, c2s, 200, 100),    // #3: ahead of a hole [100,200)
+		pkt("server", In, c2s, 50, 200),     // #4: brings [100,200), the rest it repeats
+		pkt("server", In, c2s, 300, 100),    // #5
+		pkt("server", In, c2s, 250, 150),    // #6: all already here
+		frm("server", In, s2c, 0, 2, 98),    // #7: A [0,100), in #1; #8 carried #1
+		frm("server", In, s2c, 100, 2, 98),  // #9: B [100,200), in #4; #10 carried #4
+		frm("server", In, s2c, 200, 2, 48),  // #11: C [200,250), in #3 (and repeated by #4)
+		frm("server", In, s2c, 250, 2, 148), // #12: D [250,400), in #3 and #5; #13, #14 carried #3, #5
+	)
+	want := map[uint64][]uint64{7: {1}, 9: {4}, 11: {3}, 12: {3, 5}}
+	for _, f := range find(ev, "frame") {
+		if got := ids(f.Field("packets")); !slices.Equal(got, want[f.ID]) {
+			t.Errorf("frame #%d packets %v, want %v", f.ID, got, want[f.ID])
+		}
+	}
+	carried := find(ev, "carried")
+	wantCarried := []struct {
+		id, packet uint64
+		frames     []uint64
+	}{{8, 1, []uint64{7}}, {10, 4, []uint64{9}}, {13, 3, []uint64{11, 12}}, {14, 5, []uint64{12}}}
+	if len(carried) != len(wantCarried) {
+		t.Fatalf("carried events %+v, want %d", carried, len(wantCarried))
+	}
+	for i, w := range wantCarried {
+		c := carried[i]
+		if c.ID != w.id || c.Field("packet") != w.packet || !slices.Equal(ids(c.Field("frames")), w.frames) {
+			t.Errorf("carried %+v, want #%d: packet #%d frames %v", c, w.id, w.packet, w.frames)
+		}
+	}
+	named := namedAnywhere(ev)
+	for _, dup := range []uint64{2, 6} {
+		if named[dup] {
+			t.Errorf("packet #%d, whose bytes had all arrived before, is named as a frame's packet", dup)
+		}
+	}
+	for _, p := range find(ev, "packet") {
+		if p.Field("frames") != nil && (p.ID == 2 || p.ID == 6) {
+			t.Errorf("duplicate packet %+v names frames", p)
+		}
+	}
+}
+
+func TestCorrelateIngressDuplicateBeforeItsFrame(t *testing.T) {
+	t.Parallel()
+	const c2s, s2c = "a:1->b:2", "b:2->a:1"
+	// A big frame's header is parsed before the rest of its bytes arrive:
+	// the packets that bring them name it at once, a repeated copy does
+	// not, and the frame's carried event lists the first copies only.
+	ev := collect(t,
+		pkt("server", In, c2s, 0, 100),    // #1
+		frm("server", In, s2c, 0, 4, 296), // #2: [0,300), in #1 so far; #3 carried #1
+		pkt("server", In, c2s, 0, 100),    // #4: a copy of #1
+		pkt("server", In, c2s, 100, 200),  // #5: the rest; #6 carried #2
+		pkt("server", In, c2s, 100, 200),  // #7: a copy of #5
+	)
+	p := find(ev, "packet")
+	if p[0].Field("frames") != nil || p[1].Field("frames") != nil || !slices.Equal(ids(p[2].Field("frames")), []uint64{2}) || p[3].Field("frames") != nil {
+		t.Errorf("packets' frames %v %v %v %v, want none, none, [2], none",
+			p[0].Field("frames"), p[1].Field("frames"), p[2].Field("frames"), p[3].Field("frames"))
+	}
+	c := find(ev, "carried")
+	var last Event
+	for _, e := range c {
+		if e.Layer == LayerWS {
+			last = e
+		}
+	}
+	if !slices.Equal(ids(last.Field("packets")), []uint64{1, 5}) {
+		t.Errorf("the frame's last carried event %+v, want packets [1 5]", last)
+	}
+	if named := namedAnywhere(ev); named[4] || named[7] {
+		t.Errorf("a duplicate copy is named: %v", named)
+	}
+}

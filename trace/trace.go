@@ -153,12 +153,24 @@ func (t *Tracer) AddSink(s Sink) {
 //     "carried" event right after it, at the earlier unit's layer, whose
 //     "frames" or "packets" field lists all of that unit's partners so
 //     far. An ingress packet's frames, and an egress frame's packets,
-//     arrive this way. A retransmission that carries bytes of a complete
-//     frame repeats the frame's carried event with the longer list.
+//     arrive this way;
+//   - going out, every packet that carried a frame's bytes is credited
+//     with it, retransmissions and copies a rule duplicated included: each
+//     took the bytes out (the view marks the retransmissions), and one that
+//     carries bytes of a complete frame repeats the frame's carried event
+//     with the longer list;
+//   - coming in, a byte is credited to the packet that brought it first,
+//     the copy the receiving TCP kept: a packet whose bytes had all
+//     arrived before (a retransmission, a duplicate) names no frame and no
+//     frame names it, and one that repeats some of them is credited with
+//     the new ones only. What TCP throws away for other reasons (a bad
+//     checksum, a segment outside the window) is not in the trace: such a
+//     copy is credited as if TCP had kept it, and the copy that replaces
+//     it as a duplicate.
 //
 // Memory is bounded: the last 256 packets and frames of each of at most
-// 1024 connections directions per node are kept. Call Correlate before
-// events flow.
+// 1024 connections directions per node are kept, and 256 spans of the
+// bytes received. Call Correlate before events flow.
 func (t *Tracer) Correlate() {
 	t.order.Lock()
 	if t.corr == nil {

@@ -215,3 +215,116 @@ func TestDemoPCAPNGWithTshark(t *testing.T) {
 		t.Errorf("%d packets name frames, want at least 28 (each frame's packets on both stacks)", withFrames)
 	}
 }
+
+// TestDemoCorrelatesDuplicates runs the demo with every packet the client
+// sends duplicated on the wire. The server's TCP keeps the first copy of
+// each byte and throws the second away, so on the server only the packet
+// that brought a frame's bytes first is credited with it, and a copy whose
+// bytes had all arrived names no frame and is named by none. The client
+// sent both copies, and there a frame names every packet it left in.
+func TestDemoCorrelatesDuplicates(t *testing.T) {
+	var js bytes.Buffer
+	opts := DemoOptions{Trace: &js, Rules: Rules{Egress: []string{"duplicate 100%"}}}
+	if err := Demo(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	events := jsonEvents(t, &js)
+	type span struct{ start, end int64 }
+	byID := map[uint64]map[string]any{}
+	fresh := map[uint64]map[int64]bool{} // server packet -> the bytes it brought first
+	got := map[string]map[int64]bool{}   // server's stream -> the bytes received
+	framesOf := map[uint64][]uint64{}
+	packetsOf := map[uint64][]uint64{}
+	frameSpan := map[uint64]span{}
+	dups := 0
+	for _, e := range events {
+		id := uint64(e["id"].(float64))
+		byID[id] = e
+		switch {
+		case e["layer"] == "link" && e["event"] == "packet":
+			if f, ok := e["frames"]; ok {
+				framesOf[id] = idsOf(f)
+			}
+			n, _ := e["payload_len"].(float64)
+			if e["node"] != "server" || e["dir"] != "in" || n == 0 {
+				continue
+			}
+			conn := e["conn"].(string)
+			if got[conn] == nil {
+				got[conn] = map[int64]bool{}
+			}
+			off := int64(e["rel_seq"].(float64)) - 1
+			fresh[id] = map[int64]bool{}
+			for b := off; b < off+int64(n); b++ {
+				if !got[conn][b] {
+					got[conn][b], fresh[id][b] = true, true
+				}
+			}
+			if len(fresh[id]) == 0 {
+				dups++
+			}
+		case e["layer"] == "ws" && e["event"] == "frame":
+			if p, ok := e["packets"]; ok {
+				packetsOf[id] = idsOf(p)
+			}
+			start := int64(e["offset"].(float64))
+			frameSpan[id] = span{start, start + int64(e["header_len"].(float64)) + int64(e["len"].(float64))}
+		case e["event"] == "carried" && e["layer"] == "ws":
+			packetsOf[uint64(e["frame"].(float64))] = idsOf(e["packets"])
+		case e["event"] == "carried" && e["layer"] == "link":
+			framesOf[uint64(e["packet"].(float64))] = idsOf(e["frames"])
+		}
+	}
+	if dups == 0 {
+		t.Fatal("the server received no duplicate copies")
+	}
+	for p, b := range fresh {
+		if len(b) == 0 && len(framesOf[p]) > 0 {
+			t.Errorf("server packet %d brought no new byte but names frames %v", p, framesOf[p])
+		}
+	}
+	bothCopies := 0
+	for f, s := range frameSpan {
+		received := byID[f]["node"] == "server" && byID[f]["dir"] == "in"
+		seen := map[float64]int{} // rel_seq -> packets named
+		for _, p := range packetsOf[f] {
+			pe := byID[p]
+			if !slices.Contains(framesOf[p], f) {
+				t.Errorf("frame %d names packet %d, which does not name it back (%v)", f, p, framesOf[p])
+			}
+			seen[pe["rel_seq"].(float64)]++
+			if !received {
+				continue
+			}
+			brought := false
+			for b := s.start; b < s.end; b++ {
+				brought = brought || fresh[p][b]
+			}
+			if !brought {
+				t.Errorf("server frame %d [%d,%d) names packet %d, which brought none of its bytes first", f, s.start, s.end, p)
+			}
+		}
+		if received {
+			// Every byte of the frame came in a packet it names.
+			for b := s.start; b < s.end; b++ {
+				ok := false
+				for _, p := range packetsOf[f] {
+					ok = ok || fresh[p][b]
+				}
+				if !ok {
+					t.Errorf("server frame %d [%d,%d): byte %d in none of its packets %v", f, s.start, s.end, b, packetsOf[f])
+					break
+				}
+			}
+		} else if byID[f]["node"] == "client" && byID[f]["dir"] == "out" {
+			for _, n := range seen {
+				if n > 1 {
+					bothCopies++
+				}
+			}
+		}
+	}
+	if bothCopies == 0 {
+		t.Error("no client frame names both copies of a packet it left in")
+	}
+}
