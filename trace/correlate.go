@@ -36,6 +36,9 @@ type unit struct {
 	// from the first copy and threw these away, so the unit is not
 	// credited with them. A duplicate's stale is all of it; nil for most.
 	stale []span
+	// dropped: a hook dropped the packet on its way in, after the link
+	// saw it (its verdict event); TCP never had it.
+	dropped bool
 }
 
 // credits reports whether u is credited with any of the bytes [a, b).
@@ -83,6 +86,27 @@ func (s spans) add(a, b int64, stale []span) (spans, []span) {
 		m = span{min(a, s[i].start), max(b, s[j-1].end)}
 	}
 	return slices.Replace(s, i, j, m), stale
+}
+
+// remove takes [a, b) out of s.
+func (s spans) remove(a, b int64) spans {
+	if a >= b {
+		return s
+	}
+	out := make(spans, 0, len(s)+1)
+	for _, x := range s {
+		if x.end <= a || b <= x.start {
+			out = append(out, x)
+			continue
+		}
+		if x.start < a {
+			out = append(out, span{x.start, a})
+		}
+		if b < x.end {
+			out = append(out, span{b, x.end})
+		}
+	}
+	return out
 }
 
 // ring keeps the last corrUnits units of one kind, oldest first from head.
@@ -219,22 +243,35 @@ func (c *correlator) observe(e *Event, extra []Event) []Event {
 		return c.packet(e, extra)
 	case e.Layer == LayerWS && e.Name == "frame":
 		return c.frame(e, extra)
+	case e.Name == "verdict" && e.Dir == In && (e.Layer == LayerLink || e.Layer == LayerIP):
+		c.verdict(e)
 	}
 	return extra
 }
 
-func (c *correlator) packet(e *Event, extra []Event) []Event {
+// payload reads the stream offset of a TCP packet's first payload byte
+// (rel_seq minus one, as the SYN takes sequence number 0) and how many
+// payload bytes it has, from a packet event or a verdict on one.
+func payload(e *Event) (first uint32, n int64, ok bool) {
 	relSeq, ok := e.Field("rel_seq").(uint32)
 	if !ok {
-		return extra
+		return 0, 0, false
 	}
-	n, _ := intValue(e.Field("payload_len"))
+	n, _ = intValue(e.Field("payload_len"))
 	if n <= 0 {
-		return extra
+		return 0, 0, false
 	}
-	first := relSeq - 1 // the SYN takes sequence number 0
+	first = relSeq - 1
 	if flags, _ := e.Field("flags").(string); strings.Contains(flags, "S") {
 		first = relSeq
+	}
+	return first, n, true
+}
+
+func (c *correlator) packet(e *Event, extra []Event) []Event {
+	first, n, ok := payload(e)
+	if !ok {
+		return extra
 	}
 	f := c.flow(corrKey{e.Node, e.Dir, e.Conn}, e.ID)
 	start := f.unwrap(first)
@@ -290,6 +327,49 @@ func (c *correlator) frame(e *Event, extra []Event) []Event {
 		e.Summary += " [" + idList("packet", x.joins) + "]"
 	}
 	return extra
+}
+
+// verdict takes back the credit of a packet received that a hook dropped
+// after the link saw it: TCP never had it, so the next copy of its bytes
+// brings them. The verdict follows its packet's event; a copy that came
+// after the dropped one, had it come, would be the newest with its bytes.
+func (c *correlator) verdict(e *Event) {
+	if a, _ := e.Field("action").(string); a != "drop" {
+		return
+	}
+	first, n, ok := payload(e)
+	if !ok {
+		return
+	}
+	f := c.flows[corrKey{e.Node, In, e.Conn}]
+	if f == nil || !f.seen {
+		return
+	}
+	start := f.unwrap(first)
+	r := &f.packets
+	for i := len(r.u) - 1; i >= 0; i-- {
+		y := &r.u[(r.head+i)%len(r.u)]
+		if y.start != start || y.end != start+n || y.dropped {
+			continue
+		}
+		// Forget the bytes it brought; those stale in it came in others.
+		at := y.start
+		for _, s := range y.stale {
+			f.got = f.got.remove(at, s.start)
+			at = s.end
+		}
+		f.got = f.got.remove(at, y.end)
+		for _, id := range y.joins {
+			for k := range f.frames.u {
+				if fr := &f.frames.u[k]; fr.id == id {
+					// A copy: events already given out share the array.
+					fr.joins = slices.DeleteFunc(slices.Clone(fr.joins), func(p uint64) bool { return p == y.id })
+				}
+			}
+		}
+		y.joins, y.stale, y.dropped = nil, []span{{y.start, y.end}}, true
+		return
+	}
 }
 
 // join finds the units of the other kind in r that x shares credited

@@ -174,6 +174,13 @@ func TestCorrelateMemoryIsBounded(t *testing.T) {
 	}
 }
 
+// verdict is a hook's drop verdict on a packet received: n payload bytes
+// at stream offset off.
+func verdict(node, conn string, off, n int) Event {
+	return Event{Node: node, Layer: LayerLink, Dir: In, Name: "verdict", Conn: conn, Summary: "link-ingress: drop",
+		Fields: []Field{{"hook", "link-ingress"}, {"action", "drop"}, {"flags", "P."}, {"rel_seq", uint32(off + 1)}, {"payload_len", n}}}
+}
+
 // namedAnywhere reports the event IDs that a frames or packets list, of
 // an event or a carried event, names.
 func namedAnywhere(events []Event) map[uint64]bool {
@@ -269,5 +276,50 @@ func TestCorrelateIngressDuplicateBeforeItsFrame(t *testing.T) {
 	}
 	if named := namedAnywhere(ev); named[4] || named[7] {
 		t.Errorf("a duplicate copy is named: %v", named)
+	}
+}
+
+func TestCorrelateIngressDropped(t *testing.T) {
+	t.Parallel()
+	const c2s, s2c = "a:1->b:2", "b:2->a:1"
+	// A packet that a hook dropped after the link saw it never reached
+	// TCP: the copy that came after it brought the bytes.
+	ev := collect(t,
+		pkt("server", In, c2s, 0, 100),     // #1
+		verdict("server", c2s, 0, 100),     // #2: #1 dropped
+		pkt("server", In, c2s, 0, 100),     // #3: brings [0,100)
+		pkt("server", In, c2s, 100, 100),   // #4
+		pkt("server", In, c2s, 100, 100),   // #5: a copy of #4...
+		verdict("server", c2s, 100, 100),   // #6: ...dropped: #4 stays
+		frm("server", In, s2c, 200, 4, 96), // #7: E [200,300) before its bytes
+		pkt("server", In, c2s, 200, 100),   // #8: joins E; #9 carried E [8]
+		verdict("server", c2s, 200, 100),   // #10: #8 dropped
+		pkt("server", In, c2s, 200, 100),   // #11: joins E; #12 carried E [11]
+		frm("server", In, s2c, 0, 2, 98),   // #13: [0,100), in #3; #14 carried #3
+		frm("server", In, s2c, 100, 2, 98), // #15: [100,200), in #4; #16 carried #4
+	)
+	f := find(ev, "frame")
+	if len(f) != 3 || f[1].ID != 13 || f[2].ID != 15 {
+		t.Fatalf("frames %+v, want #7, #13 and #15", f)
+	}
+	if got := ids(f[1].Field("packets")); !slices.Equal(got, []uint64{3}) {
+		t.Errorf("frame #13 packets %v, want [3]", got)
+	}
+	if got := ids(f[2].Field("packets")); !slices.Equal(got, []uint64{4}) {
+		t.Errorf("frame #15 packets %v, want [4]", got)
+	}
+	var last Event
+	for _, e := range find(ev, "carried") {
+		if e.Layer == LayerWS && e.Field("frame") == uint64(7) {
+			last = e
+		}
+	}
+	if got := ids(last.Field("packets")); !slices.Equal(got, []uint64{11}) {
+		t.Errorf("frame #7's last carried event names %v, want [11]", got)
+	}
+	for _, e := range find(ev, "carried") {
+		if e.Layer == LayerLink && (e.Field("packet") == uint64(1) || e.Field("packet") == uint64(5) || e.Field("packet") == uint64(8)) {
+			t.Errorf("a dropped packet carried frames: %+v", e)
+		}
 	}
 }

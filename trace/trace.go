@@ -163,7 +163,11 @@ func (t *Tracer) AddSink(s Sink) {
 //     the copy the receiving TCP kept: a packet whose bytes had all
 //     arrived before (a retransmission, a duplicate) names no frame and no
 //     frame names it, and one that repeats some of them is credited with
-//     the new ones only. What TCP throws away for other reasons (a bad
+//     the new ones only. A packet that a hook dropped after the link saw it
+//     (a link or ip drop verdict, in) never reached TCP: from its verdict
+//     on it is credited with nothing and the next copy of its bytes brings
+//     them (events given out before the verdict, its own among them, keep
+//     naming it). What TCP itself throws away for other reasons (a bad
 //     checksum, a segment outside the window) is not in the trace: such a
 //     copy is credited as if TCP had kept it, and the copy that replaces
 //     it as a duplicate.
