@@ -323,3 +323,126 @@ func TestCorrelateIngressDropped(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCorrelateIngress feeds the correlator packets received, hooks'
+// drops of them and frames, in any order and overlapping at will, and
+// checks its credit against a byte-by-byte account: a packet is credited
+// with the bytes that no packet TCP kept had brought before it; a frame
+// and a packet are joined exactly when the packet brought some of the
+// frame's bytes, unless the packet was dropped before the frame came.
+func FuzzCorrelateIngress(f *testing.F) {
+	f.Add([]byte{0, 0, 25, 0, 0, 25, 2, 0, 30})                      // a duplicate, then a frame
+	f.Add([]byte{0, 50, 25, 0, 0, 25, 0, 10, 50, 2, 0, 200})         // a hole filled by a longer copy
+	f.Add([]byte{0, 0, 25, 1, 0, 0, 0, 0, 25, 2, 0, 30})             // dropped, then sent again
+	f.Add([]byte{2, 0, 200, 0, 0, 25, 0, 0, 25, 1, 1, 0, 0, 25, 60}) // the frame first
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		const c2s, s2c = "a:1->b:2", "b:2->a:1"
+		if len(ops) > 3*200 {
+			return
+		}
+		type packet struct {
+			id         uint64
+			start, end int64
+			fresh      map[int64]bool
+			dropped    bool
+		}
+		type frame struct {
+			id         uint64
+			start, end int64
+			dropped    map[uint64]bool // packets dropped when it came
+		}
+		var packets []*packet
+		var frames []*frame
+		got := map[int64]bool{}
+		ring := NewRing(4096)
+		tr := New(ring)
+		tr.Correlate()
+		for ; len(ops) >= 3; ops = ops[3:] {
+			kind, a, b := ops[0]%3, int64(ops[1])*4, int64(ops[2])
+			switch kind {
+			case 0:
+				n := b%64 + 1
+				p := &packet{start: a, end: a + n, fresh: map[int64]bool{}}
+				for x := p.start; x < p.end; x++ {
+					if !got[x] {
+						got[x], p.fresh[x] = true, true
+					}
+				}
+				p.id = tr.Emit(pkt("server", In, c2s, int(a), int(n)))
+				packets = append(packets, p)
+			case 1:
+				if len(packets) == 0 {
+					continue
+				}
+				q := packets[int(ops[1])%len(packets)]
+				for i := len(packets) - 1; i >= 0; i-- {
+					if p := packets[i]; p.start == q.start && p.end == q.end && !p.dropped {
+						p.dropped = true
+						for x := range p.fresh {
+							delete(got, x)
+						}
+						break
+					}
+				}
+				tr.Emit(verdict("server", c2s, int(q.start), int(q.end-q.start)))
+			case 2:
+				fr := &frame{start: a, end: a + 2 + b, dropped: map[uint64]bool{}}
+				for _, p := range packets {
+					if p.dropped {
+						fr.dropped[p.id] = true
+					}
+				}
+				fr.id = tr.Emit(frm("server", In, s2c, int(a), 2, int(b)))
+				frames = append(frames, fr)
+			}
+		}
+		// The joins, from both sides.
+		joined := map[[2]uint64]bool{} // {packet, frame}
+		for _, e := range ring.Events() {
+			for _, id := range ids(e.Field("frames")) {
+				p := e.ID
+				if e.Name == "carried" {
+					p = e.Field("packet").(uint64)
+				}
+				joined[[2]uint64{p, id}] = true
+			}
+			for _, id := range ids(e.Field("packets")) {
+				fr := e.ID
+				if e.Name == "carried" {
+					fr = e.Field("frame").(uint64)
+				}
+				joined[[2]uint64{id, fr}] = true
+			}
+		}
+		for _, p := range packets {
+			for _, fr := range frames {
+				brought := false
+				for x := max(p.start, fr.start); x < min(p.end, fr.end); x++ {
+					brought = brought || p.fresh[x]
+				}
+				want := brought && !fr.dropped[p.id]
+				if j := joined[[2]uint64{p.id, fr.id}]; j != want {
+					t.Errorf("packet #%d [%d,%d) (brought %d bytes first, dropped %v) and frame #%d [%d,%d): joined %v",
+						p.id, p.start, p.end, len(p.fresh), p.dropped, fr.id, fr.start, fr.end, j)
+				}
+			}
+		}
+		if fl := tr.corr.flows[corrKey{"server", In, c2s}]; fl != nil {
+			n := 0
+			for i, s := range fl.got {
+				if s.start >= s.end || i > 0 && fl.got[i-1].end >= s.start {
+					t.Fatalf("received spans %v out of order", fl.got)
+				}
+				for x := s.start; x < s.end; x++ {
+					if !got[x] {
+						t.Fatalf("received spans %v hold byte %d, which no packet kept brought", fl.got, x)
+					}
+					n++
+				}
+			}
+			if n != len(got) {
+				t.Fatalf("received spans %v hold %d bytes, want %d", fl.got, n, len(got))
+			}
+		}
+	})
+}
