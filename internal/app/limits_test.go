@@ -513,7 +513,9 @@ func TestServeIdleTimeoutUpload(t *testing.T) {
 }
 
 func slowUpload(t *testing.T, rules Rules) {
-	const idle = 300 * time.Millisecond
+	// Four pieces to an idle timeout: a machine busy enough to hold the
+	// process back for a quarter of it does not fail the test.
+	const idle = time.Second
 	m := startMemServe(t, "upload"+strconv.Itoa(len(rules.Ingress)), ServeConfig{IdleTimeout: idle, Rules: rules})
 	ctx := testCtx(t)
 	c, _, err := m.dialWS(t, "/echo", nil)
@@ -529,10 +531,10 @@ func slowUpload(t *testing.T, rules Rules) {
 	if _, err := nc.Write(wire); err != nil {
 		t.Fatal(err)
 	}
-	// 4800 bytes in 24 pieces, 75 ms apart: 1.8 s, six idle timeouts.
-	for off := 0; off < len(masked); off += 200 {
-		time.Sleep(75 * time.Millisecond)
-		if _, err := nc.Write(masked[off:min(off+200, len(masked))]); err != nil {
+	// 4800 bytes in 12 pieces, 250 ms apart: 3 s, three idle timeouts.
+	for off := 0; off < len(masked); off += 400 {
+		time.Sleep(250 * time.Millisecond)
+		if _, err := nc.Write(masked[off:min(off+400, len(masked))]); err != nil {
 			t.Fatalf("writing the message at byte %d: %v (the server gave up on it)", off, err)
 		}
 	}
