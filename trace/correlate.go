@@ -292,7 +292,7 @@ func (c *correlator) packet(e *Event, extra []Event) []Event {
 	f.packets.add(x)
 	if len(x.joins) > 0 {
 		e.Fields = append(e.Fields[:len(e.Fields):len(e.Fields)], Field{Key: "frames", Value: x.joins[:len(x.joins):len(x.joins)]})
-		e.Summary += " [" + idList("frame", x.joins) + "]"
+		e.Summary += " [" + IDList("frame", x.joins) + "]"
 	}
 	return extra
 }
@@ -324,7 +324,7 @@ func (c *correlator) frame(e *Event, extra []Event) []Event {
 	f.frames.add(x)
 	if len(x.joins) > 0 {
 		e.Fields = append(e.Fields[:len(e.Fields):len(e.Fields)], Field{Key: "packets", Value: x.joins[:len(x.joins):len(x.joins)]})
-		e.Summary += " [" + idList("packet", x.joins) + "]"
+		e.Summary += " [" + IDList("packet", x.joins) + "]"
 	}
 	return extra
 }
@@ -424,7 +424,7 @@ func carried(y, x *unit, f *corrFlow, e *Event, layer Layer) Event {
 		if e.Dir == Out {
 			verb = " left in "
 		}
-		ev.Summary = "ws frame #" + strconv.FormatUint(y.id, 10) + " (" + y.desc + ")" + verb + idList("packet", ids)
+		ev.Summary = "ws frame #" + strconv.FormatUint(y.id, 10) + " (" + y.desc + ")" + verb + IDList("packet", ids)
 		ev.Fields = (&WSCarried{Frame: y.id, Packets: ids}).Fields()
 	}
 	return ev
@@ -443,8 +443,8 @@ func frameDesc(id uint64, x *unit, f *corrFlow) string {
 	return ""
 }
 
-// idList renders "frame #3" or "packets #4 #5".
-func idList(what string, ids []uint64) string {
+// IDList writes IDs as summaries name them: "frame #3" or "packets #4 #5".
+func IDList(what string, ids []uint64) string {
 	var b strings.Builder
 	b.WriteString(what)
 	if len(ids) > 1 {

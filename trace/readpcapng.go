@@ -243,7 +243,7 @@ func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) 
 	describeFrame(&e, uint32(ifc.linkType), bytes.Clone(data))
 	if frames := commentFrames(comment); len(frames) > 0 {
 		e.Fields = append(e.Fields, Field{Key: "frames", Value: frames})
-		e.Summary += " [" + idList("frame", frames) + "]"
+		e.Summary += " [" + IDList("frame", frames) + "]"
 	}
 	return e, t, nil
 }

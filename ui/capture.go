@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/glassnet/glassnet/hook"
@@ -367,7 +366,7 @@ func mergeFrames(evs []trace.Event, frames []*placed, renumber bool) (out []trac
 		}
 		fe := at(p.id)
 		fe.Fields = append(fe.Fields, trace.Field{Key: "packets", Value: ids})
-		fe.Summary += " [" + idWords("packet", ids) + "]"
+		fe.Summary += " [" + trace.IDList("packet", ids) + "]"
 	}
 	for i := range evs {
 		if evs[i].Layer != trace.LayerLink || evs[i].Name != "packet" || !renumber && carried[i] == nil {
@@ -388,7 +387,7 @@ func mergeFrames(evs []trace.Event, frames []*placed, renumber bool) (out []trac
 			if j := strings.Index(pe.Summary, " [frame"); j >= 0 {
 				pe.Summary = pe.Summary[:j]
 			}
-			pe.Summary += " [" + idWords("frame", ids) + "]"
+			pe.Summary += " [" + trace.IDList("frame", ids) + "]"
 		}
 		pe.Fields = fields
 	}
@@ -493,18 +492,4 @@ func frameEvent(evs []trace.Event, p *placed) trace.Event {
 			{Key: "ws_offset", Value: f.wsOff},
 		},
 	}
-}
-
-// idWords writes "frame #3" or "frames #3 #4".
-func idWords(what string, ids []uint64) string {
-	var b strings.Builder
-	b.WriteString(what)
-	if len(ids) > 1 {
-		b.WriteByte('s')
-	}
-	for _, id := range ids {
-		b.WriteString(" #")
-		b.WriteString(strconv.FormatUint(id, 10))
-	}
-	return b.String()
 }
