@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -78,4 +80,30 @@ func BenchmarkEmit(b *testing.B) {
 		}
 		reportRate(b)
 	})
+}
+
+// BenchmarkReadPCAP reads back a classic capture of a handshake and 1000
+// data segments with their ACKs, as glassnet view does.
+func BenchmarkReadPCAP(b *testing.B) {
+	const syn, ack, psh = 0x02, 0x10, 0x08
+	pkts := [][]byte{
+		tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, syn, ""),
+		tcpPacket(ipServer, ipClient, 80, 40000, 5000, 1001, syn|ack, ""),
+	}
+	payload := strings.Repeat("x", 1448)
+	for i := range uint32(1000) {
+		pkts = append(pkts,
+			tcpPacket(ipServer, ipClient, 80, 40000, 5001+i*1448, 1001, ack|psh, payload),
+			tcpPacket(ipClient, ipServer, 40000, 80, 1001, 5001+(i+1)*1448, ack, ""))
+	}
+	in := classicPCAP(pkts...)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for range b.N {
+		evs, err := ReadPCAP(bytes.NewReader(in), "n")
+		if err != nil || len(evs) != len(pkts) {
+			b.Fatalf("%d packets, %v", len(evs), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pkts)), "ns/packet")
 }
