@@ -4,17 +4,49 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strconv"
-	"strings"
+	"sync"
 )
 
-// Offsets of the header fields DescribeIP reads.
+// Packet is one packet as DescribePacket or DescribeFrame reads it.
+type Packet struct {
+	// Conn is the TCP or UDP connection the packet belongs to,
+	// "10.0.0.1:40000->10.0.0.2:80"; empty for other packets.
+	Conn string
+	// Summary is the line tcpdump would print for the packet, without
+	// its time: "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq
+	// 1:152, ack 1, win 502, options [nop,nop,TS val 1 ecr 2], length
+	// 151".
+	Summary string
+	// LinkPacket is the fields of the link "packet" event.
+	LinkPacket
+}
+
+// SeqBases gives DescribePacket what a TCP segment's sequence and
+// acknowledgment numbers are shown relative to, as tcpdump shows them:
+// the initial sequence number of each direction of the connection.
+//
+// DescribePacket calls SeqBases once for every TCP segment it reads, in
+// the order it reads them, so that an implementation learns the ISNs from
+// the SYNs as they go by: src and dst are the segment's ends, flags its
+// flags byte (FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10). seqBase is the ISN
+// of the direction src to dst (this segment's own, for a SYN), ackBase
+// that of dst to src; ok false where it is not known, and the number is
+// shown as it is.
+type SeqBases interface {
+	SeqBases(src, dst netip.AddrPort, flags uint8, seq, ack uint32) (seqBase uint32, seqOK bool, ackBase uint32, ackOK bool)
+}
+
+// Header offsets and sizes (RFC 791, RFC 8200, RFC 9293, RFC 768, RFC
+// 792, RFC 4443).
 const (
 	ipv4MinLen   = 20
 	ipv4TotalLen = 2
+	ipv4FragOff  = 6 // flags (3 bits) and fragment offset
 	ipv4Proto    = 9
 	ipv4Src      = 12
 	ipv4Dst      = 16
 	ipv6Len      = 40
+	ipv6Payload  = 4
 	ipv6Next     = 6
 	ipv6Src      = 8
 	ipv6Dst      = 24
@@ -25,112 +57,470 @@ const (
 	tcpFlagsOff  = 13
 	tcpWin       = 14
 	udpLen       = 8
+	icmpMinLen   = 8 // type, code, checksum, and 4 bytes (an echo's id and seq)
+	icmpID       = 4
+	icmpSeq      = 6
 )
 
-// DescribeIP reads an IP packet's headers for a reader of a capture: the
-// connection ("src:port->dst:port" for TCP and UDP), a tcpdump-like line
-// and the fields a link "packet" event has (src, dst, len, proto, and
-// sport, dport, flags, seq, ack, win, payload_len for TCP; sport, dport,
-// payload_len for UDP; type and code for ICMP). Sequence numbers are
-// absolute and TCP options are not decoded. It does not allocate beyond
-// its results and never fails: a packet it cannot read is described as
-// truncated.
-func DescribeIP(b []byte) (conn, summary string, fields []Field) {
+// IP protocol numbers.
+const (
+	protoICMP   = 1
+	protoTCP    = 6
+	protoUDP    = 17
+	protoICMPv6 = 58
+)
+
+// TCP flags.
+const (
+	tcpFIN = 0x01
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)
+
+// ICMP echo types.
+const (
+	icmpEchoReply     = 0
+	icmpEcho          = 8
+	icmpv6EchoRequest = 128
+	icmpv6EchoReply   = 129
+)
+
+// DescribePacket reads an IP packet's headers, the way tcpdump prints
+// them: IPv4 or IPv6; TCP with its options, UDP, ICMP and ICMPv6 (an
+// echo's id and seq). With bases, TCP sequence and acknowledgment numbers
+// (and SACK block edges) are shown relative to the ISNs they give, and
+// the fields rel_seq and rel_ack are set; with a nil bases they are shown
+// as they are. The packet may be malformed: every length is checked
+// before use, and a packet that cannot be read is described as truncated.
+// The strings of the result share one allocation.
+func DescribePacket(b []byte, bases SeqBases) Packet {
+	d := newDescriber()
+	d.ip(b, bases)
+	return d.packet()
+}
+
+// describer writes a packet's summary into buf, then its connection, and
+// notes where the fields that are words of those begin and end (the
+// addresses, the flags, the options), so that one string conversion gives
+// them all.
+type describer struct {
+	buf []byte
+	pk  LinkPacket
+	// Where the words are in buf; a zero bufSpan is no word.
+	summary, conn, src, dst, flags, opts, srcMAC, dstMAC, sender, target bufSpan
+}
+
+// bufSpan is where a word is in a describer's buffer: buf[from:to].
+type bufSpan struct{ from, to int }
+
+// describers keeps the scratch buffers of describers that have finished.
+var describers = sync.Pool{New: func() any { return &describer{buf: make([]byte, 0, 256)} }}
+
+func newDescriber() *describer {
+	d := describers.Get().(*describer)
+	*d = describer{buf: d.buf[:0]}
+	return d
+}
+
+// packet returns what d wrote, and d to the pool.
+func (d *describer) packet() Packet {
+	if d.summary.to == 0 {
+		d.summary.to = len(d.buf)
+	}
+	s := string(d.buf)
+	word := func(sp bufSpan) string { return s[sp.from:sp.to] }
+	p := Packet{Conn: word(d.conn), Summary: word(d.summary), LinkPacket: d.pk}
+	p.Src, p.Dst, p.Flags, p.Options = word(d.src), word(d.dst), word(d.flags), word(d.opts)
+	p.SrcMAC, p.DstMAC, p.Sender, p.Target = word(d.srcMAC), word(d.dstMAC), word(d.sender), word(d.target)
+	describers.Put(d)
+	return p
+}
+
+func (d *describer) str(s string)  { d.buf = append(d.buf, s...) }
+func (d *describer) itoa(n int)    { d.buf = strconv.AppendInt(d.buf, int64(n), 10) }
+func (d *describer) utoa(n uint32) { d.buf = strconv.AppendUint(d.buf, uint64(n), 10) }
+
+// addr writes a, noting where it is in *sp.
+func (d *describer) addr(a netip.Addr, sp *bufSpan) {
+	sp.from = len(d.buf)
+	d.buf = a.AppendTo(d.buf)
+	sp.to = len(d.buf)
+}
+
+// ip describes the IP packet b.
+func (d *describer) ip(b []byte, bases SeqBases) {
 	var (
+		family   string
 		src, dst netip.Addr
 		proto    uint8
 		payload  []byte
-		ipDesc   string
+		fragment bool
 	)
-	switch {
-	case len(b) >= 1 && b[0]>>4 == 4 && len(b) >= ipv4MinLen:
-		hl := int(b[0]&0xf) * 4
-		total := int(binary.BigEndian.Uint16(b[ipv4TotalLen:]))
-		if hl < ipv4MinLen || hl > len(b) {
-			break
+	d.pk.Len = len(b)
+	version := -1
+	if len(b) > 0 {
+		version = int(b[0] >> 4)
+	}
+	switch version {
+	case 4:
+		if len(b) < ipv4MinLen {
+			d.str("IP truncated, length ")
+			d.itoa(len(b))
+			return
 		}
+		hlen, tl := int(b[0]&0xf)*4, int(binary.BigEndian.Uint16(b[ipv4TotalLen:]))
+		if hlen < ipv4MinLen || hlen > len(b) || tl < hlen {
+			d.str("IP bad-hlen, length ")
+			d.itoa(len(b))
+			return
+		}
+		family = "IP"
 		src = netip.AddrFrom4([4]byte(b[ipv4Src : ipv4Src+4]))
 		dst = netip.AddrFrom4([4]byte(b[ipv4Dst : ipv4Dst+4]))
 		proto = b[ipv4Proto]
-		end := min(max(total, hl), len(b))
-		payload = b[hl:end]
-		ipDesc = "IP"
-	case len(b) >= 1 && b[0]>>4 == 6 && len(b) >= ipv6Len:
+		payload = b[hlen:min(tl, len(b))]
+		fragment = binary.BigEndian.Uint16(b[ipv4FragOff:])&0x1fff != 0
+	case 6:
+		if len(b) < ipv6Len {
+			d.str("IP6 truncated, length ")
+			d.itoa(len(b))
+			return
+		}
+		family = "IP6"
 		src = netip.AddrFrom16([16]byte(b[ipv6Src : ipv6Src+16]))
 		dst = netip.AddrFrom16([16]byte(b[ipv6Dst : ipv6Dst+16]))
 		proto = b[ipv6Next]
-		end := min(ipv6Len+int(binary.BigEndian.Uint16(b[4:6])), len(b))
-		payload = b[ipv6Len:end]
-		ipDesc = "IP6"
-	}
-	if !src.IsValid() {
-		return "", "IP truncated, length " + strconv.Itoa(len(b)), []Field{{Key: "len", Value: len(b)}}
-	}
-	fields = []Field{{Key: "src", Value: src.String()}, {Key: "dst", Value: dst.String()}, {Key: "len", Value: len(b)}}
-	var sb strings.Builder
-	switch {
-	case proto == 6 && len(payload) >= tcpMinLen:
-		sport, dport := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
-		seq := binary.BigEndian.Uint32(payload[tcpSeq:])
-		ack := binary.BigEndian.Uint32(payload[tcpAck:])
-		off := int(payload[tcpDataOff]>>4) * 4
-		off = min(max(off, tcpMinLen), len(payload))
-		flags := tcpFlagString(payload[tcpFlagsOff])
-		win := int(binary.BigEndian.Uint16(payload[tcpWin:]))
-		n := len(payload) - off
-		conn = netip.AddrPortFrom(src, sport).String() + "->" + netip.AddrPortFrom(dst, dport).String()
-		sb.WriteString(ipDesc + " " + hostPort(src, sport) + " > " + hostPort(dst, dport) + ": Flags [" + flags + "], seq " + strconv.FormatUint(uint64(seq), 10))
-		if n > 0 {
-			sb.WriteString(":" + strconv.FormatUint(uint64(seq+uint32(n)), 10))
-		}
-		if payload[tcpFlagsOff]&0x10 != 0 {
-			sb.WriteString(", ack " + strconv.FormatUint(uint64(ack), 10))
-		}
-		sb.WriteString(", win " + strconv.Itoa(win) + ", length " + strconv.Itoa(n))
-		fields = append(fields, Field{Key: "proto", Value: "tcp"}, Field{Key: "sport", Value: int(sport)}, Field{Key: "dport", Value: int(dport)},
-			Field{Key: "flags", Value: flags}, Field{Key: "seq", Value: seq}, Field{Key: "ack", Value: ack},
-			Field{Key: "win", Value: win}, Field{Key: "payload_len", Value: n})
-	case proto == 17 && len(payload) >= udpLen:
-		sport, dport := binary.BigEndian.Uint16(payload), binary.BigEndian.Uint16(payload[2:])
-		n := len(payload) - udpLen
-		conn = netip.AddrPortFrom(src, sport).String() + "->" + netip.AddrPortFrom(dst, dport).String()
-		sb.WriteString(ipDesc + " " + hostPort(src, sport) + " > " + hostPort(dst, dport) + ": UDP, length " + strconv.Itoa(n))
-		fields = append(fields, Field{Key: "proto", Value: "udp"}, Field{Key: "sport", Value: int(sport)}, Field{Key: "dport", Value: int(dport)},
-			Field{Key: "payload_len", Value: n})
-	case (proto == 1 || proto == 58) && len(payload) >= 2:
-		name := "icmp"
-		if proto == 58 {
-			name = "icmp6"
-		}
-		sb.WriteString(ipDesc + " " + src.String() + " > " + dst.String() + ": " + strings.ToUpper(name) + " type " + strconv.Itoa(int(payload[0])) + ", code " + strconv.Itoa(int(payload[1])) + ", length " + strconv.Itoa(len(payload)))
-		fields = append(fields, Field{Key: "proto", Value: name}, Field{Key: "type", Value: int(payload[0])}, Field{Key: "code", Value: int(payload[1])})
+		payload = b[ipv6Len:min(ipv6Len+int(binary.BigEndian.Uint16(b[ipv6Payload:])), len(b))]
 	default:
-		sb.WriteString(ipDesc + " " + src.String() + " > " + dst.String() + ": proto " + strconv.Itoa(int(proto)) + ", length " + strconv.Itoa(len(payload)))
-		fields = append(fields, Field{Key: "proto", Value: strconv.Itoa(int(proto))})
+		d.str("unknown IP version ")
+		d.itoa(version)
+		d.str(", length ")
+		d.itoa(len(b))
+		return
 	}
-	return conn, sb.String(), fields
+
+	d.str(family)
+	d.str(" ")
+	switch {
+	case fragment:
+		// A fragment after the first: no transport header.
+		d.pk.Proto = ProtoName(proto)
+		d.hosts(src, dst)
+		d.str("ip-proto-")
+		d.itoa(int(proto))
+		d.str(" fragment, length ")
+		d.itoa(len(payload))
+	case proto == protoTCP:
+		d.tcp(src, dst, payload, bases)
+	case proto == protoUDP:
+		d.udp(src, dst, payload)
+	case proto == protoICMP:
+		d.icmp(src, dst, payload)
+	case proto == protoICMPv6:
+		d.icmp6(src, dst, payload)
+	default:
+		d.pk.Proto = ProtoName(proto)
+		d.hosts(src, dst)
+		d.str("ip-proto-")
+		d.itoa(int(proto))
+		d.str(", length ")
+		d.itoa(len(payload))
+	}
 }
 
-// hostPort is tcpdump's "10.0.0.1.40000".
-func hostPort(a netip.Addr, port uint16) string {
-	return a.String() + "." + strconv.Itoa(int(port))
+// hosts writes "10.0.0.1 > 10.0.0.2: ".
+func (d *describer) hosts(src, dst netip.Addr) {
+	d.addr(src, &d.src)
+	d.str(" > ")
+	d.addr(dst, &d.dst)
+	d.str(": ")
 }
 
-// tcpFlagString writes TCP flags as tcpdump does: "S.", "P.", "F.", ".".
-func tcpFlagString(f byte) string {
-	var b [8]byte
-	n := 0
-	for _, x := range [...]struct {
-		bit byte
-		c   byte
-	}{{0x01, 'F'}, {0x02, 'S'}, {0x04, 'R'}, {0x08, 'P'}, {0x10, '.'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}} {
-		if f&x.bit != 0 {
-			b[n] = x.c
-			n++
+// ends writes "10.0.0.1.40000 > 10.0.0.2.80: " as tcpdump does.
+func (d *describer) ends(src, dst netip.Addr, sport, dport uint16) {
+	d.addr(src, &d.src)
+	d.str(".")
+	d.itoa(int(sport))
+	d.str(" > ")
+	d.addr(dst, &d.dst)
+	d.str(".")
+	d.itoa(int(dport))
+	d.str(": ")
+}
+
+// endConn ends the summary and writes the connection after it:
+// "10.0.0.1:40000->10.0.0.2:80".
+func (d *describer) endConn(src, dst netip.AddrPort) {
+	d.summary.to = len(d.buf)
+	d.conn.from = len(d.buf)
+	d.buf = src.AppendTo(d.buf)
+	d.str("->")
+	d.buf = dst.AppendTo(d.buf)
+	d.conn.to = len(d.buf)
+}
+
+func (d *describer) tcp(src, dst netip.Addr, seg []byte, bases SeqBases) {
+	d.pk.Proto = "tcp"
+	if len(seg) < tcpMinLen {
+		d.hosts(src, dst)
+		d.str("tcp truncated, length ")
+		d.itoa(len(seg))
+		return
+	}
+	sport, dport := binary.BigEndian.Uint16(seg), binary.BigEndian.Uint16(seg[2:])
+	s, t := netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport)
+	d.ends(src, dst, sport, dport)
+	off := int(seg[tcpDataOff]>>4) * 4
+	if off < tcpMinLen || off > len(seg) {
+		d.str("tcp bad-offset ")
+		d.itoa(off)
+		d.str(", length ")
+		d.itoa(len(seg))
+		d.endConn(s, t)
+		return
+	}
+	flags := seg[tcpFlagsOff]
+	seq, ack := binary.BigEndian.Uint32(seg[tcpSeq:]), binary.BigEndian.Uint32(seg[tcpAck:])
+	win := int(binary.BigEndian.Uint16(seg[tcpWin:]))
+	n := len(seg) - off
+
+	var seqBase, ackBase uint32
+	var seqOK, ackOK bool
+	if bases != nil {
+		seqBase, seqOK, ackBase, ackOK = bases.SeqBases(s, t, flags, seq, ack)
+		ackOK = ackOK && flags&tcpACK != 0
+	}
+	if !seqOK {
+		seqBase = 0
+	}
+	if !ackOK {
+		ackBase = 0
+	}
+
+	d.str("Flags [")
+	d.flags.from = len(d.buf)
+	d.buf = appendTCPFlags(d.buf, flags)
+	d.flags.to = len(d.buf)
+	d.str("]")
+	if n > 0 || flags&(tcpSYN|tcpFIN|tcpRST) != 0 || flags&tcpACK == 0 {
+		d.str(", seq ")
+		d.utoa(seq - seqBase)
+		if n > 0 {
+			d.str(":")
+			d.utoa(seq - seqBase + uint32(n))
 		}
 	}
-	if n == 0 {
-		return "none"
+	if flags&tcpACK != 0 {
+		d.str(", ack ")
+		d.utoa(ack - ackBase)
 	}
-	return string(b[:n])
+	d.str(", win ")
+	d.itoa(win)
+	if opts := seg[tcpMinLen:off]; len(opts) > 0 {
+		d.str(", options [")
+		d.opts.from = len(d.buf)
+		d.buf = appendTCPOptions(d.buf, opts, ackBase)
+		d.opts.to = len(d.buf)
+		d.str("]")
+	}
+	d.str(", length ")
+	d.itoa(n)
+	d.endConn(s, t)
+
+	d.pk.Sport, d.pk.Dport = Some(int(sport)), Some(int(dport))
+	d.pk.Seq, d.pk.Ack = Some(seq), Some(ack)
+	if seqOK {
+		d.pk.RelSeq = Some(seq - seqBase)
+	}
+	if ackOK {
+		d.pk.RelAck = Some(ack - ackBase)
+	}
+	d.pk.Win, d.pk.PayloadLen = Some(win), Some(n)
+}
+
+func (d *describer) udp(src, dst netip.Addr, dgram []byte) {
+	d.pk.Proto = "udp"
+	if len(dgram) < udpLen {
+		d.hosts(src, dst)
+		d.str("UDP truncated, length ")
+		d.itoa(len(dgram))
+		return
+	}
+	sport, dport := binary.BigEndian.Uint16(dgram), binary.BigEndian.Uint16(dgram[2:])
+	n := len(dgram) - udpLen
+	d.ends(src, dst, sport, dport)
+	d.str("UDP, length ")
+	d.itoa(n)
+	d.endConn(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport))
+	d.pk.Sport, d.pk.Dport, d.pk.PayloadLen = Some(int(sport)), Some(int(dport)), Some(n)
+}
+
+func (d *describer) icmp(src, dst netip.Addr, msg []byte) {
+	d.pk.Proto = "icmp"
+	d.hosts(src, dst)
+	d.str("ICMP ")
+	if len(msg) < icmpMinLen {
+		d.str("truncated, length ")
+		d.itoa(len(msg))
+		return
+	}
+	switch typ := msg[0]; typ {
+	case icmpEcho, icmpEchoReply:
+		if typ == icmpEcho {
+			d.str("echo request")
+		} else {
+			d.str("echo reply")
+		}
+		d.echo(msg)
+	default:
+		d.typeCode(msg)
+	}
+	d.str(", length ")
+	d.itoa(len(msg))
+}
+
+func (d *describer) icmp6(src, dst netip.Addr, msg []byte) {
+	d.pk.Proto = "icmp6"
+	d.hosts(src, dst)
+	d.str("ICMP6, ")
+	if len(msg) < icmpMinLen {
+		d.str("truncated, length ")
+		d.itoa(len(msg))
+		return
+	}
+	switch typ := msg[0]; typ {
+	case icmpv6EchoRequest, icmpv6EchoReply:
+		if typ == icmpv6EchoRequest {
+			d.str("echo request")
+		} else {
+			d.str("echo reply")
+		}
+		d.echo(msg)
+	default:
+		d.typeCode(msg)
+	}
+	d.str(", length ")
+	d.itoa(len(msg))
+}
+
+// echo writes an ICMP or ICMPv6 echo's ", id 7, seq 3" and notes its
+// type, code, id and seq.
+func (d *describer) echo(msg []byte) {
+	id, seq := binary.BigEndian.Uint16(msg[icmpID:]), binary.BigEndian.Uint16(msg[icmpSeq:])
+	d.str(", id ")
+	d.itoa(int(id))
+	d.str(", seq ")
+	d.itoa(int(seq))
+	d.pk.Type, d.pk.Code = Some(int(msg[0])), Some(int(msg[1]))
+	d.pk.ICMPID, d.pk.Seq = Some(int(id)), Some(uint32(seq))
+}
+
+// typeCode writes an ICMP message's "type 3 code 1" and notes them.
+func (d *describer) typeCode(msg []byte) {
+	d.str("type ")
+	d.itoa(int(msg[0]))
+	d.str(" code ")
+	d.itoa(int(msg[1]))
+	d.pk.Type, d.pk.Code = Some(int(msg[0])), Some(int(msg[1]))
+}
+
+// TCP option kinds (RFC 9293 section 3.2, RFC 7323, RFC 2018).
+const (
+	tcpOptEOL       = 0
+	tcpOptNOP       = 1
+	tcpOptMSS       = 2
+	tcpOptWS        = 3
+	tcpOptSACKPerm  = 4
+	tcpOptSACK      = 5
+	tcpOptTimestamp = 8
+)
+
+// appendTCPOptions appends TCP options as tcpdump writes them inside
+// "options [...]": "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7". SACK
+// block edges are shown minus base. A malformed option ends the list with
+// "bad opt".
+func appendTCPOptions(dst, b []byte, base uint32) []byte {
+	for first := true; len(b) > 0; first = false {
+		if !first {
+			dst = append(dst, ',')
+		}
+		kind := b[0]
+		switch kind {
+		case tcpOptEOL:
+			return append(dst, "eol"...)
+		case tcpOptNOP:
+			dst = append(dst, "nop"...)
+			b = b[1:]
+			continue
+		}
+		if len(b) < 2 || int(b[1]) < 2 || int(b[1]) > len(b) {
+			return append(dst, "bad opt"...)
+		}
+		opt := b[2:b[1]]
+		b = b[b[1]:]
+		switch {
+		case kind == tcpOptMSS && len(opt) == 2:
+			dst = append(dst, "mss "...)
+			dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint16(opt)), 10)
+		case kind == tcpOptWS && len(opt) == 1:
+			dst = append(dst, "wscale "...)
+			dst = strconv.AppendUint(dst, uint64(opt[0]), 10)
+		case kind == tcpOptSACKPerm && len(opt) == 0:
+			dst = append(dst, "sackOK"...)
+		case kind == tcpOptSACK && len(opt)%8 == 0:
+			dst = append(dst, "sack "...)
+			dst = strconv.AppendUint(dst, uint64(len(opt)/8), 10)
+			dst = append(dst, ' ')
+			for ; len(opt) >= 8; opt = opt[8:] {
+				dst = append(dst, '{')
+				dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint32(opt)-base), 10)
+				dst = append(dst, ':')
+				dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint32(opt[4:])-base), 10)
+				dst = append(dst, '}')
+			}
+		case kind == tcpOptTimestamp && len(opt) == 8:
+			dst = append(dst, "TS val "...)
+			dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint32(opt)), 10)
+			dst = append(dst, " ecr "...)
+			dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint32(opt[4:])), 10)
+		default:
+			dst = append(dst, "opt-"...)
+			dst = strconv.AppendUint(dst, uint64(kind), 10)
+			dst = append(dst, ':')
+			dst = strconv.AppendUint(dst, uint64(len(opt)), 10)
+		}
+	}
+	return dst
+}
+
+// appendTCPFlags appends TCP flags in tcpdump's order and letters: "S.",
+// "P.", "F.", "."; "none" for none.
+func appendTCPFlags(dst []byte, f uint8) []byte {
+	if f == 0 {
+		return append(dst, "none"...)
+	}
+	for i, c := range []byte("FSRP.UEW") { // FIN is bit 0, CWR bit 7
+		if f&(1<<i) != 0 {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// ProtoName names IP protocol p as the "proto" field of packet and IP
+// events does: tcp, udp, icmp, icmp6, or ip-proto-N.
+func ProtoName(p uint8) string {
+	switch p {
+	case protoTCP:
+		return "tcp"
+	case protoUDP:
+		return "udp"
+	case protoICMP:
+		return "icmp"
+	case protoICMPv6:
+		return "icmp6"
+	default:
+		return "ip-proto-" + strconv.Itoa(int(p))
+	}
 }

@@ -36,13 +36,15 @@ const maxPCAPRecord = 16 << 20
 
 // ReadPCAP reads a classic pcap capture, as glassnet serve and lab write
 // them with --pcap (one stack, LINKTYPE_RAW or LINKTYPE_ETHERNET), into
-// link "packet" events of node, numbered from 1, as ReadPCAPNG does. The
-// format keeps no direction: on a connection whose SYN (without ACK) is in
-// the capture, a packet from the end the SYN was sent to is the stack's
-// own, going out, and every other packet comes in; elsewhere, a packet
-// from an address some SYN was sent to goes out. So a capture of a server
-// (serve, lab) reads the right way round, and so does one on loopback,
-// where both ends are this host's. A capture that ends inside a packet stops the reading:
+// link "packet" events of node, numbered from 1 and described as
+// ReadPCAPNG describes them: as the stack traced them, with TCP sequence
+// numbers relative from the SYNs the capture holds. The format keeps no
+// direction: on a connection whose SYN (without ACK) is in the capture, a
+// packet from the end the SYN was sent to is the stack's own, going out,
+// and every other packet comes in; elsewhere, a packet from an address
+// some SYN was sent to goes out. So a capture of a server (serve, lab)
+// reads the right way round, and so does one on loopback, where both ends
+// are this host's. A capture that ends inside a packet stops the reading:
 // the packets before it are returned with an error.
 func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 	var hdr [24]byte
@@ -65,6 +67,7 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 	linkType := order.Uint32(hdr[20:24]) & 0x0fffffff
 	var events []Event
 	var first time.Time
+	isns := captureISNs{}
 	var rec [16]byte
 	for n := uint64(1); ; n++ {
 		if _, err := io.ReadFull(r, rec[:]); err != nil {
@@ -87,14 +90,13 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 			first = ts
 		}
 		e := Event{ID: n, T: ts.Sub(first), Node: node, Layer: LayerLink, Name: "packet"}
-		describeFrame(&e, linkType, data)
+		describeCaptured(&e, linkType, data, isns)
 		events = append(events, e)
 	}
 	return finishPCAP(events), nil
 }
 
-// finishPCAP gives the packets their directions and relative sequence
-// numbers (see ReadPCAP).
+// finishPCAP gives the packets their directions (see ReadPCAP).
 func finishPCAP(events []Event) []Event {
 	ownAddr := map[netip.Addr]bool{}
 	ownEnd := map[netip.AddrPort]bool{} // where a SYN went: the accepting end
@@ -125,7 +127,6 @@ func finishPCAP(events []Event) []Event {
 			e.Dir = Out
 		}
 	}
-	relativeSeqs(events)
 	return events
 }
 
@@ -142,6 +143,23 @@ func end(e *Event, addrKey, portKey string) (netip.AddrPort, bool) {
 	}
 	port, _ := e.Field(portKey).(int)
 	return netip.AddrPortFrom(a, uint16(port)), true
+}
+
+// captureISNs is SeqBases for a capture read back: the initial sequence
+// number of each direction of each TCP connection, learned from its SYNs
+// as the packets are read in order, as a stack learns them from the
+// packets it traces. A packet before its connection's SYN, or of a
+// connection whose SYN the capture does not hold, keeps its numbers.
+type captureISNs map[[2]netip.AddrPort]uint32
+
+// SeqBases implements SeqBases.
+func (m captureISNs) SeqBases(src, dst netip.AddrPort, flags uint8, seq, _ uint32) (seqBase uint32, seqOK bool, ackBase uint32, ackOK bool) {
+	if flags&tcpSYN != 0 {
+		m[[2]netip.AddrPort{src, dst}] = seq
+	}
+	seqBase, seqOK = m[[2]netip.AddrPort{src, dst}]
+	ackBase, ackOK = m[[2]netip.AddrPort{dst, src}]
+	return seqBase, seqOK, ackBase, ackOK
 }
 
 // reverseConn returns "b->a" for "a->b".

@@ -59,13 +59,47 @@ func TestReadPCAP(t *testing.T) {
 			t.Errorf("packet %d: id %d node %s dir %s rel_seq %v t %v, want dir %s rel_seq %d", i, e.ID, e.Node, e.Dir, e.Field("rel_seq"), e.T, want.dir, want.relSeq)
 		}
 	}
-	if !strings.Contains(evs[2].Summary, "length 5") {
+	if want := "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 1:6, ack 1, win 65535, length 5"; evs[2].Summary != want {
 		t.Errorf("summary %q", evs[2].Summary)
 	}
 	// cut inside the last packet: the two before it, and an error
 	evs, err = ReadPCAP(bytes.NewReader(in[:len(in)-3]), "glassnet")
 	if len(evs) != 2 || err == nil || !strings.Contains(err.Error(), "trace: pcap: packet 3") {
 		t.Errorf("cut capture: %d events, %v", len(evs), err)
+	}
+}
+
+// TestReadPCAPRelative: sequence numbers are relative from the SYN of
+// their direction on, as the stack traces them; a packet before it, or of
+// a connection whose SYN the capture missed, keeps its numbers and has no
+// rel_seq or rel_ack.
+func TestReadPCAPRelative(t *testing.T) {
+	t.Parallel()
+	const syn, ack, psh = 0x02, 0x10, 0x08
+	evs, err := ReadPCAP(bytes.NewReader(classicPCAP(
+		tcpPacket(ipClient, ipServer, 40001, 80, 7000, 9000, ack|psh, "hi"), // no SYN in the capture
+		tcpPacket(ipClient, ipServer, 40000, 80, 900, 0, ack|psh, "old"),    // before its SYN
+		tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, syn, ""),
+		tcpPacket(ipClient, ipServer, 40000, 80, 1001, 5001, ack|psh, "hello"), // the SYN-ACK was missed
+		tcpPacket(ipServer, ipClient, 80, 40000, 5001, 1006, ack|psh, "world"),
+	)), "glassnet")
+	if err != nil || len(evs) != 5 {
+		t.Fatalf("ReadPCAP: %d events, %v", len(evs), err)
+	}
+	for i, want := range []struct {
+		summary        string
+		relSeq, relAck any
+	}{
+		{"IP 10.0.0.1.40001 > 10.0.0.2.80: Flags [P.], seq 7000:7002, ack 9000, win 65535, length 2", nil, nil},
+		{"IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 900:903, ack 0, win 65535, length 3", nil, nil},
+		{"IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 0, win 65535, length 0", uint32(0), nil},
+		{"IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 1:6, ack 5001, win 65535, length 5", uint32(1), nil},
+		{"IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [P.], seq 5001:5006, ack 6, win 65535, length 5", nil, uint32(6)},
+	} {
+		e := evs[i]
+		if e.Summary != want.summary || e.Field("rel_seq") != want.relSeq || e.Field("rel_ack") != want.relAck {
+			t.Errorf("packet %d: %q, rel_seq %v, rel_ack %v\nwant %q, %v, %v", i+1, e.Summary, e.Field("rel_seq"), e.Field("rel_ack"), want.summary, want.relSeq, want.relAck)
+		}
 	}
 }
 

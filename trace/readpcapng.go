@@ -30,13 +30,15 @@ const maxPCAPNGBlock = 16 << 20
 // 1), T is the time since the first packet, Data the packet's bytes (the
 // IP packet; an Ethernet frame's header is left out), and the "frames"
 // field lists the ws frames the comment names. Summary and the other
-// fields are read from the IP, TCP, UDP or ICMP headers (DescribeIP).
+// fields are read from the IP packet by DescribePacket, as the stack
+// describes its packets live, with TCP sequence numbers relative to the
+// SYNs the interface's packets hold (captureISNs).
 // Blocks of other types are skipped; both byte orders are read. A capture
 // that ends inside a block, or a block that is malformed, stops the
 // reading: the packets before it are returned with an error that names
 // the block's offset.
 func ReadPCAPNG(r io.Reader) ([]Event, error) {
-	pr := &pngReader{r: r}
+	pr := &pngReader{r: r, isns: map[string]captureISNs{}}
 	var (
 		events []Event
 		ifaces []pngIface
@@ -46,7 +48,6 @@ func ReadPCAPNG(r io.Reader) ([]Event, error) {
 	for {
 		typ, body, err := pr.block()
 		if err != nil {
-			relativeSeqs(events)
 			if err == io.EOF {
 				return events, nil
 			}
@@ -92,6 +93,7 @@ type pngReader struct {
 	cur   int64 // offset of the block being read
 	hdr   [12]byte
 	buf   []byte
+	isns  map[string]captureISNs // by interface name: a node learns its own, as its stack did
 }
 
 func (pr *pngReader) errorf(format string, args ...any) error {
@@ -240,7 +242,12 @@ func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) 
 	sec, frac := ts/ifc.perSec, ts%ifc.perSec
 	t := time.Unix(int64(sec), int64(float64(frac)/float64(ifc.perSec)*1e9))
 
-	describeFrame(&e, uint32(ifc.linkType), bytes.Clone(data))
+	isns := pr.isns[ifc.name]
+	if isns == nil {
+		isns = captureISNs{}
+		pr.isns[ifc.name] = isns
+	}
+	describeCaptured(&e, uint32(ifc.linkType), bytes.Clone(data), isns)
 	if frames := commentFrames(comment); len(frames) > 0 {
 		e.Fields = append(e.Fields, Field{Key: "frames", Value: frames})
 		e.Summary += " [" + IDList("frame", frames) + "]"
@@ -265,37 +272,13 @@ func commentFrames(c string) []uint64 {
 	return ids
 }
 
-// relativeSeqs adds rel_seq and rel_ack to the TCP packets of connections
-// whose SYN the capture holds, as the stack's own packet events have them.
-func relativeSeqs(events []Event) {
-	isn := map[string]uint32{}
-	for i := range events {
-		e := &events[i]
-		flags, _ := e.Field("flags").(string)
-		seq, ok := e.Field("seq").(uint32)
-		if !ok || e.Conn == "" {
-			continue
-		}
-		if strings.Contains(flags, "S") {
-			isn[e.Conn] = seq
-		}
-		if base, ok := isn[e.Conn]; ok {
-			e.Fields = append(e.Fields, Field{Key: "rel_seq", Value: seq - base})
-		}
-		l, r, _ := strings.Cut(e.Conn, "->")
-		if base, ok := isn[r+"->"+l]; ok && strings.Contains(flags, ".") {
-			ack, _ := e.Field("ack").(uint32)
-			e.Fields = append(e.Fields, Field{Key: "rel_ack", Value: ack - base})
-		}
-	}
-}
-
-// describeFrame fills in e from a captured frame of linkType: the IP
-// packet's connection, summary and fields (the IP packet is e.Data; the
-// link's header is left out: Ethernet, with its VLAN tags, Linux cooked
-// capture v1 and v2, BSD loopback), or for a frame of another kind, or
-// one that holds no IP packet, its link type and length. e keeps data.
-func describeFrame(e *Event, linkType uint32, data []byte) {
+// describeCaptured fills in e from a captured frame of linkType: the IP
+// packet's connection, summary and fields (DescribePacket with isns; the
+// IP packet is e.Data; the link's header is left out: Ethernet, with its
+// VLAN tags, Linux cooked capture v1 and v2, BSD loopback), or for a
+// frame of another kind, or one that holds no IP packet, its link type
+// and length. e keeps data.
+func describeCaptured(e *Event, linkType uint32, data []byte, isns captureISNs) {
 	ip := data
 	isIP := func(et uint16) bool { return et == 0x0800 || et == 0x86dd }
 	switch linkType {
@@ -339,7 +322,8 @@ func describeFrame(e *Event, linkType uint32, data []byte) {
 		ip = nil
 	}
 	if ip != nil {
-		e.Conn, e.Summary, e.Fields = DescribeIP(ip)
+		p := DescribePacket(ip, isns)
+		e.Conn, e.Summary, e.Fields = p.Conn, p.Summary, p.Fields()
 		e.Data = ip
 		return
 	}
