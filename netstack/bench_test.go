@@ -91,7 +91,7 @@ func BenchmarkDescribe(b *testing.B) {
 	const syn, ack, psh = header.TCPFlagSyn, header.TCPFlagAck, header.TCPFlagPsh
 	ts := []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}
 	sack := append(bytes.Clone(ts), 1, 1, 5, 10, 0, 0, 0x13, 0xe8, 0, 0, 0x17, 0xd0)
-	data := benchSegment(peer4, addrA4.Addr(), 1001, 5001, ack|psh, ts, make([]byte, 1448))
+	data := segment4(peer4, addrA4.Addr(), 1001, 5001, ack|psh, ts, make([]byte, 1448))
 	cases := []struct {
 		name  string
 		pkt   []byte
@@ -99,47 +99,23 @@ func BenchmarkDescribe(b *testing.B) {
 	}{
 		{"syn", synPacket4(), false},
 		{"data", data, false},
-		{"sack", benchSegment(addrA4.Addr(), peer4, 5001, 1001, ack, sack, nil), false},
+		{"sack", segment4(addrA4.Addr(), peer4, 5001, 1001, ack, sack, nil), false},
 		{"icmp", echoRequest4(peer4, addrA4.Addr(), 7, 3, make([]byte, 56)), false},
 		{"frame", frame(macA, macB, header.IPv4ProtocolNumber, data), true},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			f := newFlowTable()
-			describe(benchSegment(peer4, addrA4.Addr(), 1000, 0, syn, nil, nil), f)
-			describe(benchSegment(addrA4.Addr(), peer4, 5000, 1001, syn|ack, nil, nil), f)
+			trace.DescribePacket(segment4(peer4, addrA4.Addr(), 1000, 0, syn, nil, nil), f)
+			trace.DescribePacket(segment4(addrA4.Addr(), peer4, 5000, 1001, syn|ack, nil, nil), f)
 			b.ReportAllocs()
 			for range b.N {
 				if c.frame {
-					_ = describeFrame(c.pkt, f)
+					_ = trace.DescribeFrame(c.pkt, f)
 				} else {
-					_ = describe(c.pkt, f)
+					_ = trace.DescribePacket(c.pkt, f)
 				}
 			}
 		})
 	}
-}
-
-// benchSegment is an IPv4 TCP segment from port 40000 of src to port 80 of
-// dst (the other way when src is the stack's address).
-func benchSegment(src, dst netip.Addr, seq, ack uint32, flags header.TCPFlags, opts, payload []byte) []byte {
-	sport, dport := uint16(40000), uint16(80)
-	if src == addrA4.Addr() {
-		sport, dport = dport, sport
-	}
-	off := header.TCPMinimumSize + len(opts)
-	b := make([]byte, header.IPv4MinimumSize+off+len(payload))
-	header.IPv4(b).Encode(&header.IPv4Fields{
-		TotalLength: uint16(len(b)),
-		TTL:         64,
-		Protocol:    uint8(header.TCPProtocolNumber),
-		SrcAddr:     tcpipAddr(src),
-		DstAddr:     tcpipAddr(dst),
-	})
-	tcp := header.TCP(b[header.IPv4MinimumSize:])
-	tcp.Encode(&header.TCPFields{SrcPort: sport, DstPort: dport, SeqNum: seq, AckNum: ack,
-		DataOffset: uint8(off), Flags: flags, WindowSize: 502})
-	copy(tcp[header.TCPMinimumSize:], opts)
-	copy(tcp[off:], payload)
-	return b
 }

@@ -404,7 +404,7 @@ func FuzzEthernetIngress(f *testing.F) {
 		if moved < 1 {
 			t.Fatalf("frame neither delivered nor dropped: % x", b)
 		}
-		_ = describeFrame(b, newFlowTable())
+		_ = trace.DescribeFrame(b, newFlowTable())
 	})
 }
 

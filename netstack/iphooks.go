@@ -103,27 +103,27 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 	v := stack.PayloadSince(pkt.NetworkHeader())
 	defer v.Release()
 	b := v.AsSlice()
-	info := describe(b, t.flows)
-	e := trace.Event{Node: t.node, Layer: trace.LayerIP, Conn: info.conn}
+	info := trace.DescribePacket(b, t.flows)
+	e := trace.Event{Node: t.node, Layer: trace.LayerIP, Conn: info.Conn}
 	switch hook {
 	case stack.Prerouting:
 		e.Dir, e.Name = trace.In, "receive"
 		e.Summary = "receive " + ipLine(b) + " (PREROUTING)"
 	case stack.Input:
 		e.Dir, e.Name = trace.In, "deliver"
-		e.Summary = "local delivery to " + protoName(uint8(pkt.TransportProtocolNumber)) + " (INPUT)"
+		e.Summary = "local delivery to " + trace.ProtoName(uint8(pkt.TransportProtocolNumber)) + " (INPUT)"
 	case stack.Output:
 		if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
 			return
 		}
 		e.Layer, e.Dir, e.Name = trace.LayerTCP, trace.Out, "segment"
 		// The tcpdump line without its "IP a.p > b.q: " head.
-		s := info.summary
+		s := info.Summary
 		if i := strings.Index(s, ": "); i >= 0 {
 			s = s[i+2:]
 		}
 		e.Summary = "segment to IP: " + s
-		e.Fields = tcpSegment(&info.pkt)
+		e.Fields = tcpSegment(&info.LinkPacket)
 	case stack.Postrouting:
 		e.Dir, e.Name = trace.Out, "output"
 		e.Summary = "output " + ipLine(b) + " (POSTROUTING)"
@@ -148,7 +148,7 @@ func ipLine(b []byte) string {
 		}
 		ip := header.IPv4(b)
 		return "IPv4 " + ip.SourceAddress().String() + " > " + ip.DestinationAddress().String() + " " +
-			protoName(uint8(ip.TransportProtocol())) + ", ttl " + strconv.Itoa(int(ip.TTL())) +
+			trace.ProtoName(uint8(ip.TransportProtocol())) + ", ttl " + strconv.Itoa(int(ip.TTL())) +
 			", id " + strconv.Itoa(int(ip.ID())) + ", length " + strconv.Itoa(int(ip.TotalLength()))
 	case header.IPv6Version:
 		if len(b) < header.IPv6MinimumSize {
@@ -156,7 +156,7 @@ func ipLine(b []byte) string {
 		}
 		ip := header.IPv6(b)
 		return "IPv6 " + ip.SourceAddress().String() + " > " + ip.DestinationAddress().String() + " " +
-			protoName(ip.NextHeader()) + ", hlim " + strconv.Itoa(int(ip.HopLimit())) +
+			trace.ProtoName(ip.NextHeader()) + ", hlim " + strconv.Itoa(int(ip.HopLimit())) +
 			", length " + strconv.Itoa(len(b))
 	}
 	return "IP truncated, length " + strconv.Itoa(len(b))
@@ -171,7 +171,7 @@ func ipFields(b []byte) []trace.Field {
 		ip := header.IPv4(b)
 		return (&trace.IPStep{
 			Src: ip.SourceAddress().String(), Dst: ip.DestinationAddress().String(),
-			Proto: protoName(uint8(ip.TransportProtocol())),
+			Proto: trace.ProtoName(uint8(ip.TransportProtocol())),
 			TTL:   trace.Some(int(ip.TTL())), ID: trace.Some(int(ip.ID())), Len: int(ip.TotalLength()),
 		}).Fields()
 	case header.IPv6Version:
@@ -181,13 +181,13 @@ func ipFields(b []byte) []trace.Field {
 		ip := header.IPv6(b)
 		return (&trace.IPStep{
 			Src: ip.SourceAddress().String(), Dst: ip.DestinationAddress().String(),
-			Proto: protoName(ip.NextHeader()), HLim: trace.Some(int(ip.HopLimit())), Len: len(b),
+			Proto: trace.ProtoName(ip.NextHeader()), HLim: trace.Some(int(ip.HopLimit())), Len: len(b),
 		}).Fields()
 	}
 	return nil
 }
 
-// tcpSegment is the fields of a TCP segment event from what describe read
+// tcpSegment is the fields of a TCP segment event from what DescribePacket read
 // of its packet; a packet too short to carry a TCP header (which TCP does
 // not send) keeps the packet's own fields.
 func tcpSegment(p *trace.LinkPacket) []trace.Field {

@@ -190,7 +190,7 @@ func FuzzIngress(f *testing.F) {
 		if moved < 1 {
 			t.Fatalf("packet neither delivered nor dropped: % x", b)
 		}
-		_ = describe(b, newFlowTable())
+		_ = trace.DescribePacket(b, newFlowTable())
 	})
 }
 

@@ -72,29 +72,29 @@ func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
 	if !t.tracer.Enabled() {
 		return
 	}
-	var info packetInfo
+	var info trace.Packet
 	data := b
 	if t.ethernet {
-		info = describeFrame(b, t.flows)
+		info = trace.DescribeFrame(b, t.flows)
 		// Data holds the IP packet (nothing for ARP), whatever the link.
 		data = frameIP(b)
 	} else {
-		info = describe(b, t.flows)
+		info = trace.DescribePacket(b, t.flows)
 	}
 	if g.Type != tun.GSONone {
 		segs, _ := g.Segments(b)
 		mss := strconv.Itoa(int(g.Size))
-		info.summary += ", gso " + g.Type.String() + " mss " + mss + " (" + strconv.Itoa(segs) + " segs)"
-		info.pkt.GSO, info.pkt.GSOSize, info.pkt.GSOSegs = g.Type.String(), trace.Some(int(g.Size)), trace.Some(segs)
+		info.Summary += ", gso " + g.Type.String() + " mss " + mss + " (" + strconv.Itoa(segs) + " segs)"
+		info.GSO, info.GSOSize, info.GSOSegs = g.Type.String(), trace.Some(int(g.Size)), trace.Some(segs)
 	}
 	t.emit(dir, trace.Event{
 		Node:    t.node,
 		Layer:   trace.LayerLink,
 		Dir:     dir,
 		Name:    "packet",
-		Conn:    info.conn,
-		Summary: info.summary,
-		Fields:  info.fields(),
+		Conn:    info.Conn,
+		Summary: info.Summary,
+		Fields:  info.Fields(),
 		// The packet's bytes, for sinks that capture (trace.PCAPNG); only
 		// borrowed for the duration of Emit.
 		Data: data,
@@ -122,13 +122,13 @@ func (t *observer) verdict(layer trace.Layer, dir trace.Dir, hookName string, v 
 		return
 	}
 	size := len(ip)
-	info := describe(ip, t.flows)
+	info := trace.DescribePacket(ip, t.flows)
 	summary := v.Action.String()
 	if v.Reason != "" && v.Reason != summary {
 		summary += " " + v.Reason
 	}
 	fields := trace.Verdict{Hook: hookName, Action: v.Action.String(), Reason: v.Reason, Rule: v.Rule, Len: size,
-		Flags: info.pkt.Flags, RelSeq: info.pkt.RelSeq, PayloadLen: info.pkt.PayloadLen}
+		Flags: info.Flags, RelSeq: info.RelSeq, PayloadLen: info.PayloadLen}
 	switch {
 	case v.Delay > 0:
 		summary += " " + v.Delay.String()
@@ -144,8 +144,8 @@ func (t *observer) verdict(layer trace.Layer, dir trace.Dir, hookName string, v 
 		Layer:   layer,
 		Dir:     dir,
 		Name:    "verdict",
-		Conn:    info.conn,
-		Summary: hookName + ": " + summary + ": " + info.summary,
+		Conn:    info.Conn,
+		Summary: hookName + ": " + summary + ": " + info.Summary,
 		Fields:  fields.Fields(),
 	})
 }
@@ -157,15 +157,15 @@ func (t *observer) continued(hookName string, ip []byte) {
 	if !t.tracer.Enabled() {
 		return
 	}
-	info := describe(ip, t.flows)
+	info := trace.DescribePacket(ip, t.flows)
 	t.emit(trace.In, trace.Event{
 		Node:    t.node,
 		Layer:   trace.LayerLink,
 		Dir:     trace.In,
 		Name:    "continued",
-		Conn:    info.conn,
-		Summary: hookName + ": sent on into the stack: " + info.summary,
-		Fields:  info.pkt.Fields(),
+		Conn:    info.Conn,
+		Summary: hookName + ": sent on into the stack: " + info.Summary,
+		Fields:  info.Fields(),
 		Data:    ip,
 	})
 }
@@ -177,7 +177,7 @@ func (t *observer) held(dir trace.Dir, hookName string, v hook.Verdict, ip []byt
 	if !t.tracer.Enabled() {
 		return
 	}
-	info := describe(ip, t.flows)
+	info := trace.DescribePacket(ip, t.flows)
 	summary := hookName + ": held"
 	if v.Rule != "" {
 		summary += " by rule " + strconv.Quote(v.Rule)
@@ -187,8 +187,8 @@ func (t *observer) held(dir trace.Dir, hookName string, v hook.Verdict, ip []byt
 		Layer:   trace.LayerLink,
 		Dir:     dir,
 		Name:    "held",
-		Conn:    info.conn,
-		Summary: summary + ": " + info.summary,
+		Conn:    info.Conn,
+		Summary: summary + ": " + info.Summary,
 		Fields:  (&trace.LinkHeld{Hook: hookName, Reason: v.Reason, Rule: v.Rule, Len: len(ip)}).Fields(),
 		Data:    ip,
 	})

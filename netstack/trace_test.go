@@ -176,45 +176,10 @@ func TestDescribe(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := describe(tc.pkt, newFlowTable()).summary; got != tc.want {
+			if got := trace.DescribePacket(tc.pkt, newFlowTable()).Summary; got != tc.want {
 				t.Errorf("got  %q\nwant %q", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestTCPOptions(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		opts []byte
-		base uint32
-		want string
-	}{
-		{"none", nil, 0, ""},
-		{"syn", []byte{2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7}, 0, "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7"},
-		{"sack", []byte{1, 1, 5, 10, 0, 0, 0x10, 0, 0, 0, 0x20, 0}, 0x1000, "nop,nop,sack 1 {0:4096}"},
-		{"eol", []byte{0, 9, 9}, 0, "eol"},
-		{"zero-length", []byte{2, 0}, 0, "bad opt"},
-		{"overlong", []byte{8, 10, 0}, 0, "bad opt"},
-		{"unknown", []byte{30, 3, 0}, 0, "opt-30:1"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			if got := tcpOptions(tc.opts, tc.base); got != tc.want {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestTCPFlags(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[uint8]string{0: "none", 0x02: "S", 0x12: "S.", 0x18: "P.", 0x11: "F.", 0x04: "R", 0x14: "R.", 0xc2: "SEW"} {
-		if got := tcpFlags(header.TCPFlags(in)); got != want {
-			t.Errorf("tcpFlags(%#x) = %q, want %q", in, got, want)
-		}
 	}
 }
 
