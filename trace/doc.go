@@ -20,8 +20,12 @@
 //
 //	Fields: (&trace.SocketIO{FD: fd, N: trace.Some(n), Offset: trace.Some(off)}).Fields()
 //
-// ReadJSONL and ReadPCAPNG read recorded traces back into Events, for a
-// viewer of a run that has ended; WritePerfetto exports events as Chrome
+// DescribePacket and DescribeFrame describe a packet as the stack traces
+// it (a tcpdump-like summary and LinkPacket's fields, sequence numbers
+// relative to the connection's first when told them); the stack and the
+// capture readers use them alike. ReadJSONL, ReadPCAPNG and ReadPCAP read
+// recorded traces and captures back into Events, for a viewer of a run
+// that has ended; WritePerfetto exports events as Chrome
 // trace-event JSON for ui.perfetto.dev, a track per node and layer, with
 // flow arrows between packets and the frames they carried.
 //
