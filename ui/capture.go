@@ -70,12 +70,14 @@ type capUpto struct {
 }
 
 type capFrame struct {
-	hdr        ws.Header
-	off        int64 // stream offset of the header's first byte
-	hlen       int
-	wsOff      int64
-	segs       []int // indexes into the stream's segs
-	first, end int   // event index of its first packet, and of the packet that completed it
+	hdr   ws.Header
+	off   int64 // stream offset of the header's first byte
+	hlen  int
+	wsOff int64
+	segs  []int // indexes into the stream's segs
+	// Event indexes: of its first packet, of the packet that completed
+	// its header, and of the one that completed it.
+	first, head, end int
 }
 
 // add places a packet's payload at its stream offset.
@@ -186,7 +188,7 @@ func (s *capStream) decode(head int, fromClient bool, budget *int) {
 		if end > int64(len(s.buf)) {
 			return
 		}
-		f := capFrame{hdr: hdr, off: off, hlen: hlen, wsOff: off - int64(head), end: s.completedBy(end)}
+		f := capFrame{hdr: hdr, off: off, hlen: hlen, wsOff: off - int64(head), head: s.completedBy(off + int64(hlen)), end: s.completedBy(end)}
 		f.segs = s.carrying(off, end)
 		f.first = s.segs[f.segs[0]].ev
 		s.frames = append(s.frames, f)
@@ -398,8 +400,8 @@ func mergeFrames(evs []trace.Event, frames []*placed, renumber bool) (out []trac
 // packets' comments name ("frames"), pairing each packet's frames, in
 // stream order, with the IDs it lists. A frame a node sent was traced
 // before its first packet, and one it received after the packet that
-// completed it (when it was read, maybe much later): a named ID that
-// breaks that is not the frame's. A frame without one gets an ID no event
+// completed its header (when it was read, maybe much later): a named ID
+// that breaks that is not the frame's. A frame without one gets an ID no event
 // has, between those of the events around where placeFrames put it. It
 // reports false when some frame gets no ID.
 func frameIDs(evs []trace.Event, frames []*placed) bool {
@@ -449,7 +451,8 @@ func frameIDs(evs []trace.Event, frames []*placed) bool {
 		if p.side < 0 {
 			ok = ok && id < hi
 		} else {
-			ok = ok && id > lo
+			// Read, at the earliest, once its header was in.
+			ok = ok && id > evs[p.f.head].ID
 		}
 		if ok && !used[id] {
 			p.id = id
