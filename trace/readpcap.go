@@ -38,11 +38,13 @@ const maxPCAPRecord = 16 << 20
 // them with --pcap (one stack, LINKTYPE_RAW or LINKTYPE_ETHERNET), into
 // link "packet" events of node, numbered from 1 and described as
 // ReadPCAPNG describes them: as the stack traced them, with TCP sequence
-// numbers relative from the SYNs the capture holds. The format keeps no
-// direction: on a connection whose SYN (without ACK) is in the capture, a
-// packet from the end the SYN was sent to is the stack's own, going out,
-// and every other packet comes in; elsewhere, a packet from an address
-// some SYN was sent to goes out. So a capture of a server (serve, lab)
+// numbers relative from the SYNs the capture holds (see captureISNs). The
+// format keeps no direction: on a connection whose SYN (without ACK) is
+// in the capture, a packet from the end the SYN was sent to is the
+// stack's own, going out, and every other packet comes in; elsewhere, a
+// packet from an address some SYN was sent to goes out, and in a capture
+// with no SYN at all one from the lower of its two ports (a server's,
+// most likely). So a capture of a server (serve, lab)
 // reads the right way round, and so does one on loopback, where both ends
 // are this host's. A capture that ends inside a packet stops the reading:
 // the packets before it are returned with an error.
@@ -98,36 +100,65 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 
 // finishPCAP gives the packets their directions (see ReadPCAP).
 func finishPCAP(events []Event) []Event {
-	ownAddr := map[netip.Addr]bool{}
-	ownEnd := map[netip.AddrPort]bool{} // where a SYN went: the accepting end
-	opened := map[string]bool{}         // connections whose SYN is in the capture
+	guessDirections(events)
+	return events
+}
+
+// guessDirections gives each packet without a direction the one ReadPCAP
+// describes, node by node: from the SYNs the capture holds, or from the
+// ports when it holds none.
+func guessDirections(events []Event) {
+	type own struct {
+		addr   map[netip.Addr]bool
+		end    map[netip.AddrPort]bool // where a SYN went: the accepting end
+		opened map[string]bool         // connections whose SYN is in the capture
+	}
+	nodes := map[string]*own{}
+	of := func(node string) *own {
+		o := nodes[node]
+		if o == nil {
+			o = &own{map[netip.Addr]bool{}, map[netip.AddrPort]bool{}, map[string]bool{}}
+			nodes[node] = o
+		}
+		return o
+	}
 	for i := range events {
 		e := &events[i]
 		if flags, _ := e.Field("flags").(string); flags == "S" {
 			if dst, ok := end(e, "dst", "dport"); ok {
-				ownAddr[dst.Addr()] = true
-				ownEnd[dst] = true
-				opened[e.Conn] = true
+				o := of(e.Node)
+				o.addr[dst.Addr()] = true
+				o.end[dst] = true
+				o.opened[e.Conn] = true
 			}
 		}
 	}
 	for i := range events {
 		e := &events[i]
+		if e.Dir != "" {
+			continue // the capture says
+		}
+		o := of(e.Node)
 		e.Dir = In
 		src, ok := end(e, "src", "sport")
 		switch {
 		case !ok:
-		case opened[e.Conn] || opened[reverseConn(e.Conn)]:
+		case o.opened[e.Conn] || o.opened[reverseConn(e.Conn)]:
 			// Both ends may be this host's (a capture on loopback):
 			// the end that accepted the connection is the stack's.
-			if ownEnd[src] {
+			if o.end[src] {
 				e.Dir = Out
 			}
-		case ownAddr[src.Addr()]:
+		case o.addr[src.Addr()]:
 			e.Dir = Out
+		case len(o.addr) == 0 && src.Port() != 0:
+			// No SYN anywhere in the capture: as Wireshark guesses,
+			// the lower port is the server's, the stack's own.
+			if dst, ok := end(e, "dst", "dport"); ok && src.Port() < dst.Port() {
+				e.Dir = Out
+			}
 		}
 	}
-	return events
 }
 
 // end returns the address and port of a packet's source or destination
@@ -148,16 +179,21 @@ func end(e *Event, addrKey, portKey string) (netip.AddrPort, bool) {
 // captureISNs is SeqBases for a capture read back: the initial sequence
 // number of each direction of each TCP connection, learned from its SYNs
 // as the packets are read in order, as a stack learns them from the
-// packets it traces. A packet before its connection's SYN, or of a
-// connection whose SYN the capture does not hold, keeps its numbers.
+// packets it traces. A direction whose SYN the capture does not hold (it
+// began after the handshake) counts, as Wireshark does, from the first
+// of its packets, whose first byte is 1; a SYN seen later (the ports
+// used again) starts the count again.
 type captureISNs map[[2]netip.AddrPort]uint32
 
 // SeqBases implements SeqBases.
 func (m captureISNs) SeqBases(src, dst netip.AddrPort, flags uint8, seq, _ uint32) (seqBase uint32, seqOK bool, ackBase uint32, ackOK bool) {
-	if flags&tcpSYN != 0 {
-		m[[2]netip.AddrPort{src, dst}] = seq
+	k := [2]netip.AddrPort{src, dst}
+	if _, ok := m[k]; flags&tcpSYN != 0 {
+		m[k] = seq
+	} else if !ok {
+		m[k] = seq - 1
 	}
-	seqBase, seqOK = m[[2]netip.AddrPort{src, dst}]
+	seqBase, seqOK = m[k]
 	ackBase, ackOK = m[[2]netip.AddrPort{dst, src}]
 	return seqBase, seqOK, ackBase, ackOK
 }

@@ -70,9 +70,10 @@ func TestReadPCAP(t *testing.T) {
 }
 
 // TestReadPCAPRelative: sequence numbers are relative from the SYN of
-// their direction on, as the stack traces them; a packet before it, or of
-// a connection whose SYN the capture missed, keeps its numbers and has no
-// rel_seq or rel_ack.
+// their direction on, as the stack traces them; a direction whose SYN
+// the capture does not hold (missed, or not yet seen) counts from its
+// first packet, as Wireshark does, and a SYN starts the count again; an
+// ack is relative once the other direction has been seen.
 func TestReadPCAPRelative(t *testing.T) {
 	t.Parallel()
 	const syn, ack, psh = 0x02, 0x10, 0x08
@@ -90,11 +91,11 @@ func TestReadPCAPRelative(t *testing.T) {
 		summary        string
 		relSeq, relAck any
 	}{
-		{"IP 10.0.0.1.40001 > 10.0.0.2.80: Flags [P.], seq 7000:7002, ack 9000, win 65535, length 2", nil, nil},
-		{"IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 900:903, ack 0, win 65535, length 3", nil, nil},
+		{"IP 10.0.0.1.40001 > 10.0.0.2.80: Flags [P.], seq 1:3, ack 9000, win 65535, length 2", uint32(1), nil},
+		{"IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 1:4, ack 0, win 65535, length 3", uint32(1), nil},
 		{"IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 0, win 65535, length 0", uint32(0), nil},
 		{"IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 1:6, ack 5001, win 65535, length 5", uint32(1), nil},
-		{"IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [P.], seq 5001:5006, ack 6, win 65535, length 5", nil, uint32(6)},
+		{"IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [P.], seq 1:6, ack 6, win 65535, length 5", uint32(1), uint32(6)},
 	} {
 		e := evs[i]
 		if e.Summary != want.summary || e.Field("rel_seq") != want.relSeq || e.Field("rel_ack") != want.relAck {
@@ -188,4 +189,72 @@ func FuzzReadPCAP(f *testing.F) {
 			t.Fatalf("error %v", err)
 		}
 	})
+}
+
+// bareNG writes pkts as a pcapng with what dumpcap writes and no more: one
+// interface without a name, and packets without flags or IDs.
+func bareNG(pkts ...[]byte) []byte {
+	le := binary.LittleEndian
+	b := le.AppendUint32(nil, pngSHB)
+	b = le.AppendUint32(b, 28)
+	b = le.AppendUint32(b, pngByteOrder)
+	b = le.AppendUint16(b, 1)
+	b = le.AppendUint16(b, 0)
+	b = le.AppendUint64(b, ^uint64(0))
+	b = le.AppendUint32(b, 28)
+	b = le.AppendUint32(b, pngIDB)
+	b = le.AppendUint32(b, 20)
+	b = le.AppendUint16(b, pngLinkTypeRaw)
+	b = le.AppendUint16(b, 0)
+	b = le.AppendUint32(b, 0)
+	b = le.AppendUint32(b, 20)
+	for i, p := range pkts {
+		padded := (len(p) + 3) &^ 3
+		b = le.AppendUint32(b, pngEPB)
+		b = le.AppendUint32(b, uint32(32+padded))
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, uint32(i)*1000)
+		b = le.AppendUint32(b, uint32(len(p)))
+		b = le.AppendUint32(b, uint32(len(p)))
+		b = append(b, p...)
+		b = append(b, make([]byte, padded-len(p))...)
+		b = le.AppendUint32(b, uint32(32+padded))
+	}
+	return b
+}
+
+// TestReadPCAPNGGuessesDirections: a pcapng that gives no directions (as
+// dumpcap, tshark and Wireshark write them) has them guessed as a classic
+// pcap's are, and an interface without a name is named after its number.
+func TestReadPCAPNGGuessesDirections(t *testing.T) {
+	t.Parallel()
+	const syn, ack, psh = 0x02, 0x10, 0x08
+	evs, err := ReadPCAPNG(bytes.NewReader(bareNG(
+		tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, syn, ""),
+		tcpPacket(ipServer, ipClient, 80, 40000, 5000, 1001, syn|ack, ""),
+		tcpPacket(ipClient, ipServer, 40000, 80, 1001, 5001, ack|psh, "hello"),
+	)))
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("ReadPCAPNG: %d packets, %v", len(evs), err)
+	}
+	for i, want := range []Dir{In, Out, In} {
+		if evs[i].Dir != want || evs[i].Node != "if0" {
+			t.Errorf("packet %d (%s): node %q %s, want if0 %s", i+1, evs[i].Summary, evs[i].Node, evs[i].Dir, want)
+		}
+	}
+}
+
+// TestReadPCAPNoSYN: in a capture with no SYN at all, the lower port of a
+// connection is taken for the server's, the stack's own.
+func TestReadPCAPNoSYN(t *testing.T) {
+	t.Parallel()
+	const ack, psh = 0x10, 0x08
+	evs, err := ReadPCAP(bytes.NewReader(classicPCAP(
+		tcpPacket(ipClient, ipServer, 40000, 8080, 1001, 5001, ack|psh, "hello"),
+		tcpPacket(ipServer, ipClient, 8080, 40000, 5001, 1006, ack|psh, "hello"),
+	)), "glassnet")
+	if err != nil || len(evs) != 2 || evs[0].Dir != In || evs[1].Dir != Out {
+		t.Fatalf("ReadPCAP: %d packets, %v, directions %s %s; want in, out", len(evs), err, evs[0].Dir, evs[1].Dir)
+	}
 }

@@ -25,9 +25,10 @@ const (
 const maxPCAPNGBlock = 16 << 20
 
 // ReadPCAPNG reads a pcapng capture, as PCAPNG writes it, back into link
-// "packet" events: Node is the interface's name (one per node), Dir comes
-// from epb_flags, ID from epb_packetid (else the packets are numbered from
-// 1), T is the time since the first packet, Data the packet's bytes (the
+// "packet" events: Node is the interface's name (one per node; "if0",
+// "if1" for one without), Dir comes from epb_flags (in a capture without
+// them, as dumpcap writes it, it is guessed as ReadPCAP guesses it), ID
+// from epb_packetid (else the packets are numbered from 1), T is the time since the first packet, Data the packet's bytes (the
 // IP packet; an Ethernet frame's header is left out), and the "frames"
 // field lists the ws frames the comment names. Summary and the other
 // fields are read from the IP packet by DescribePacket, as the stack
@@ -38,6 +39,12 @@ const maxPCAPNGBlock = 16 << 20
 // reading: the packets before it are returned with an error that names
 // the block's offset.
 func ReadPCAPNG(r io.Reader) ([]Event, error) {
+	events, err := readPCAPNG(r)
+	guessDirections(events)
+	return events, err
+}
+
+func readPCAPNG(r io.Reader) ([]Event, error) {
 	pr := &pngReader{r: r, isns: map[string]captureISNs{}}
 	var (
 		events []Event
@@ -60,6 +67,10 @@ func ReadPCAPNG(r io.Reader) ([]Event, error) {
 			ifc, err := pr.idb(body)
 			if err != nil {
 				return events, err
+			}
+			if ifc.name == "" {
+				// No if_name: the interface's number names its node.
+				ifc.name = "if" + strconv.Itoa(len(ifaces))
 			}
 			ifaces = append(ifaces, ifc)
 		case pngEPB:

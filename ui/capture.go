@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"cmp"
+	"container/heap"
 	"encoding/binary"
 	"slices"
 	"sort"
@@ -17,7 +18,6 @@ import (
 const (
 	captureStreamMax = 64 << 20 // bytes of one TCP stream
 	captureHeaderMax = 64 << 10 // bytes searched for the end of an HTTP header
-	captureFramesMax = 1 << 20  // frames added to one capture
 )
 
 // tcpPayload returns the TCP payload of an IP packet, or false when the
@@ -55,8 +55,16 @@ type capStream struct {
 	byStart    []int     // segs' indexes by stream offset (carrying)
 	longest    int64     // the longest of segs
 	upto       []capUpto // how far buf reached after which packet
-	pending    map[int64][]byte
+	pending    capPieces // payloads after a gap, waiting for it to fill
 	frames     []capFrame
+	// base is the sequence number of the stream's first byte: its SYN's
+	// plus one, or, when the capture has no SYN for it, that of the
+	// first byte captured; isn is the SYN's (syn false without one).
+	base, isn uint32
+	syn       bool
+	// peer is the other direction of the same connection, when the
+	// capture has it.
+	peer *capStream
 }
 
 type capSeg struct {
@@ -86,37 +94,45 @@ func (s *capStream) add(ev int, off int64, p []byte) {
 		return
 	}
 	s.segs = append(s.segs, capSeg{off, off + int64(len(p)), ev})
-	if s.pending == nil {
-		s.pending = map[int64][]byte{}
+	n := int64(len(s.buf))
+	if off+int64(len(p)) <= n || n >= captureStreamMax {
+		return // nothing new, or no more room
 	}
-	if have, ok := s.pending[off]; !ok || len(have) < len(p) {
-		s.pending[off] = p
+	if off > n {
+		// After a gap: it waits for the bytes before it.
+		heap.Push(&s.pending, capPiece{off, p})
+		return
 	}
-	grew := false
-	for len(s.buf) < captureStreamMax {
-		n := int64(len(s.buf))
-		// The longest pending piece that reaches past what is there.
-		var best []byte
-		var bestOff int64
-		for o, q := range s.pending {
-			if o <= n && o+int64(len(q)) > n && (best == nil || o+int64(len(q)) > bestOff+int64(len(best))) {
-				best, bestOff = q, o
-			}
-		}
-		if best == nil {
-			break
-		}
-		s.buf = append(s.buf, best[n-bestOff:]...)
-		grew = true
-	}
-	for o, q := range s.pending {
-		if o+int64(len(q)) <= int64(len(s.buf)) {
-			delete(s.pending, o)
+	s.buf = append(s.buf, p[n-off:]...)
+	// The pieces that waited for these bytes follow them, in order of
+	// their first byte; those wholly behind are dropped.
+	for len(s.pending) > 0 && s.pending[0].off <= int64(len(s.buf)) && len(s.buf) < captureStreamMax {
+		q := heap.Pop(&s.pending).(capPiece)
+		if n := int64(len(s.buf)); q.off+int64(len(q.b)) > n {
+			s.buf = append(s.buf, q.b[n-q.off:]...)
 		}
 	}
-	if grew {
-		s.upto = append(s.upto, capUpto{int64(len(s.buf)), ev})
-	}
+	s.upto = append(s.upto, capUpto{int64(len(s.buf)), ev})
+}
+
+// capPiece is a packet's payload that came after a gap in its stream.
+type capPiece struct {
+	off int64
+	b   []byte
+}
+
+// capPieces is a min-heap of pieces by stream offset (container/heap).
+type capPieces []capPiece
+
+func (h capPieces) Len() int           { return len(h) }
+func (h capPieces) Less(i, j int) bool { return h[i].off < h[j].off }
+func (h capPieces) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *capPieces) Push(x any)        { *h = append(*h, x.(capPiece)) }
+func (h *capPieces) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // carrying returns the segments that carried bytes of [from, to), in
@@ -150,9 +166,10 @@ func (s *capStream) completedBy(end int64) int {
 	return s.upto[i].ev
 }
 
-// httpHead returns the length of the HTTP head at the start of the
-// stream when it starts with prefix, or 0.
-func (s *capStream) httpHead(prefix string) int {
+// upgrade returns the length of the HTTP head at the start of the stream
+// when it starts with prefix and asks for (or agrees to) WebSocket, with
+// "Upgrade: websocket"; else 0.
+func (s *capStream) upgrade(prefix string) int {
 	if !bytes.HasPrefix(s.buf, []byte(prefix)) {
 		return 0
 	}
@@ -160,15 +177,25 @@ func (s *capStream) httpHead(prefix string) int {
 	if i < 0 {
 		return 0
 	}
-	return i + 4
+	for _, line := range bytes.Split(s.buf[:i], []byte("\r\n"))[1:] {
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("upgrade")) && bytes.EqualFold(bytes.TrimSpace(value), []byte("websocket")) {
+			return i + 4
+		}
+	}
+	return 0
 }
 
 // decode reads the frames that follow the HTTP head, as far as the
-// stream's bytes go and its headers make sense. Frames from a client are
-// masked; the first frame that breaks that, or that no decoder would read,
-// ends the decoding.
+// stream's bytes go and its frames keep RFC 6455's rules: masked from a
+// client and only from a client, a known opcode, a control frame whole
+// and at most 125 bytes, a continuation only inside a fragmented message
+// and no new message before it ends, RSV1 (permessage-deflate) on the
+// first frame of a message alone and RSV2 and RSV3 never. The first frame
+// that breaks one, which no endpoint would read, ends the decoding.
 func (s *capStream) decode(head int, fromClient bool, budget *int) {
 	off := int64(head)
+	inMessage := false
 	for *budget > 0 {
 		rest := s.buf[off:]
 		if len(rest) < ws.MinHeaderSize {
@@ -184,6 +211,17 @@ func (s *capStream) decode(head int, fromClient bool, budget *int) {
 			return
 		}
 		hdr := ws.Header{Fin: raw.Fin(), Rsv: raw.Rsv(), Opcode: raw.Opcode(), Masked: raw.Masked(), Length: int64(length), Mask: raw.MaskingKey()}
+		control := hdr.Opcode.IsControl()
+		switch {
+		case !hdr.Opcode.Known(), hdr.Rsv&^ws.Rsv1 != 0,
+			control && (!hdr.Fin || hdr.Length > ws.MaxControlPayload || hdr.Rsv != 0),
+			hdr.Opcode == ws.OpContinuation && (!inMessage || hdr.Rsv != 0),
+			!control && hdr.Opcode != ws.OpContinuation && inMessage:
+			return
+		}
+		if !control {
+			inMessage = !hdr.Fin
+		}
 		end := off + int64(hlen) + hdr.Length
 		if end > int64(len(s.buf)) {
 			return
@@ -203,18 +241,21 @@ func reverse(conn string) string {
 	return b + "->" + a
 }
 
-// captureFrames adds ws "frame" events to a capture's link "packet" events
-// (trace.ReadPCAP, trace.ReadPCAPNG): it puts each node's TCP streams back
-// together by their relative sequence numbers, finds the connections whose
-// server answered an HTTP upgrade with 101, and reads the frames that
-// follow on both sides, as the live trace records them (opcode, lengths,
-// stream offsets, the packets that carried each). A frame a node sent is
+// captureFrames adds at most maxFrames ws "frame" events to a capture's
+// link "packet" events (trace.ReadPCAP, trace.ReadPCAPNG): it puts each
+// node's TCP streams back together by their sequence numbers (a SYN with
+// a sequence number not seen before starts a new connection on the same
+// ports; a stream whose SYN the capture missed counts from its first
+// packet), finds the connections whose server answered an HTTP upgrade to
+// WebSocket with 101, and reads the frames that follow on both sides, as
+// the live trace records them (opcode, lengths, stream offsets, the
+// packets that carried each). A frame a node sent is
 // placed before its first packet; one it received, after the packet that
 // completed it. A capture glassnet wrote names its frames' IDs in the
 // packets' comments ("frames"), and the frames keep them; a capture whose
 // packets are simply numbered is numbered again, packets and frames in
 // order, and each packet keeps its number in the capture as "pcap_number".
-func captureFrames(evs []trace.Event) []trace.Event {
+func captureFrames(evs []trace.Event, maxFrames int) []trace.Event {
 	streams := map[string]*capStream{}
 	var order []*capStream
 	for i := range evs {
@@ -222,35 +263,57 @@ func captureFrames(evs []trace.Event) []trace.Event {
 		if e.Layer != trace.LayerLink || e.Name != "packet" || e.Conn == "" {
 			continue
 		}
-		rel, ok := e.Field("rel_seq").(uint32)
+		seq, ok := e.Field("seq").(uint32)
+		flags, _ := e.Field("flags").(string)
 		if !ok {
 			continue
+		}
+		k := e.Node + "|" + e.Conn
+		s := streams[k]
+		syn := strings.Contains(flags, "S")
+		if syn && (s == nil || !s.syn || s.isn != seq) || s == nil {
+			// A new connection on these ports (a SYN not seen before),
+			// or one the capture caught after its SYN.
+			s = &capStream{node: e.Node, conn: e.Conn, dir: e.Dir, base: seq, isn: seq, syn: syn}
+			if syn {
+				s.base = seq + 1
+			}
+			r := streams[e.Node+"|"+reverse(e.Conn)]
+			switch {
+			case syn && strings.Contains(flags, "."):
+				// The answer to the other direction's SYN.
+				s.peer = r
+				if r != nil {
+					r.peer = s
+				}
+			case !syn && r != nil && r.peer == nil:
+				s.peer, r.peer = r, s
+			}
+			streams[k] = s
+			order = append(order, s)
 		}
 		p, ok := tcpPayload(e.Data)
 		if !ok || len(p) == 0 {
 			continue
 		}
-		k := e.Node + "|" + e.Conn
-		s := streams[k]
-		if s == nil {
-			s = &capStream{node: e.Node, conn: e.Conn, dir: e.Dir}
-			streams[k] = s
-			order = append(order, s)
+		at := seq - s.base // the payload's stream offset
+		if syn {
+			at++ // data on a SYN (TCP Fast Open) comes after it
 		}
-		s.add(i, int64(rel)-1, p)
+		if at < 1<<31 {
+			s.add(i, int64(at), p)
+		}
 	}
-	budget := captureFramesMax
+	budget := maxFrames
 	found := false
 	for _, s := range order {
-		head := s.httpHead("HTTP/1.1 101 ")
+		head := s.upgrade("HTTP/1.1 101 ")
 		fromClient := false
 		if head == 0 {
 			// A client's stream: the request must have been answered
 			// with 101, or the answer must be missing from the capture.
-			head = s.httpHead("GET ")
-			back := streams[s.node+"|"+reverse(s.conn)]
-			if head == 0 || back != nil && back.httpHead("HTTP/1.1 101 ") == 0 ||
-				back == nil && !bytes.Contains(bytes.ToLower(s.buf[:head]), []byte("upgrade: websocket")) {
+			head = s.upgrade("GET ")
+			if head == 0 || s.peer != nil && s.peer.upgrade("HTTP/1.1 101 ") == 0 {
 				continue
 			}
 			fromClient = true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -285,5 +286,87 @@ func TestCaptureFramesReassembled(t *testing.T) {
 	}
 	if got := frames(view(t, build(no101...))); len(got) != 0 {
 		t.Errorf("a capture without the 101 has frames %v", got)
+	}
+}
+
+// TestLoadKeepsFirst: a recorded run longer than the history is kept from
+// its beginning (where the handshake is), with a TooManyError saying how
+// much there was.
+func TestLoadKeepsFirst(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for id := 1; id <= 25; id++ {
+		fmt.Fprintf(&b, `{"id":%d,"t":%d,"node":"n","layer":"app","event":"step"}`+"\n", id, id)
+	}
+	s, err := ui.New(ui.Options{History: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Load(strings.NewReader(b.String()))
+	var tm *ui.TooManyError
+	if n != 10 || !errors.As(err, &tm) || tm.Events != 25 || tm.Kept != 10 {
+		t.Fatalf("Load: %d, %v", n, err)
+	}
+	if st := s.State(); st.First != 1 || st.Last != 10 {
+		t.Errorf("kept %d to %d, want 1 to 10", st.First, st.Last)
+	}
+}
+
+// TestCaptureFramesConnections: frames follow the connection, not only its
+// ports: the same conversation captured again on the same ports with other
+// initial sequence numbers is a second connection with its own frames; a
+// capture that missed the handshake's packets still has the upgrade and
+// its frames; and a 101 that is not to WebSocket (h2c) has none.
+func TestCaptureFramesConnections(t *testing.T) {
+	orig, err := os.ReadFile("testdata/ws.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := func(b []byte) (out []string) {
+		for _, e := range view(t, b).events {
+			if e["event"] == "frame" {
+				out = append(out, fmt.Sprintf("%v %v len=%v at %v", e["dir"], e["opcode"], e["len"], e["offset"]))
+			}
+		}
+		return out
+	}
+	want := frames(orig)
+	head, recs := pcapRecords(t, orig)
+	// shifted is a record with its TCP sequence numbers moved: the
+	// server's (port 80) by 1<<20, the client's by 1<<21.
+	shifted := func(rec []byte) []byte {
+		r := slices.Clone(rec)
+		ip := r[16:]
+		tcp := ip[int(ip[0]&0xf)*4:]
+		fromServer := binary.BigEndian.Uint16(tcp[0:2]) == 80
+		mine, theirs := uint32(1<<21), uint32(1<<20)
+		if fromServer {
+			mine, theirs = theirs, mine
+		}
+		binary.BigEndian.PutUint32(tcp[4:], binary.BigEndian.Uint32(tcp[4:])+mine)
+		if tcp[13]&0x10 != 0 {
+			binary.BigEndian.PutUint32(tcp[8:], binary.BigEndian.Uint32(tcp[8:])+theirs)
+		}
+		return r
+	}
+	twice := slices.Clone(orig)
+	for _, r := range recs {
+		twice = append(twice, shifted(r)...)
+	}
+	if got := frames(twice); !slices.Equal(got, append(slices.Clone(want), want...)) {
+		t.Errorf("the conversation twice on the same ports: frames\n%s\nwant those of one, twice", strings.Join(got, "\n"))
+	}
+
+	noHandshake := slices.Clone(head)
+	for _, r := range recs[3:] { // SYN, SYN-ACK, ACK
+		noHandshake = append(noHandshake, r...)
+	}
+	if got := frames(noHandshake); !slices.Equal(got, want) {
+		t.Errorf("without the handshake's packets: frames\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	h2c := bytes.Replace(orig, []byte("Upgrade: websocket"), []byte("Upgrade: h2c      "), -1)
+	if got := frames(h2c); len(got) != 0 {
+		t.Errorf("a 101 to h2c has frames %v", got)
 	}
 }

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"strings"
+
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ws"
 )
@@ -49,6 +51,9 @@ func (s *Server) frameBytes(e *trace.Event) (wire, payload []byte, ok bool) {
 			continue
 		}
 		at := int64(rel) - 1 // the stream offset of its first byte
+		if flags, _ := p.Field("flags").(string); strings.Contains(flags, "S") {
+			at++ // data on a SYN (TCP Fast Open) follows the SYN
+		}
 		for i := range data {
 			if k := at + int64(i) - start; k >= 0 && k < n {
 				wire[k], have[k] = data[i], true

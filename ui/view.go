@@ -22,8 +22,11 @@ const pcapngSHB = 0x0A0D0D0A
 // stack, the event ID of each packet and the frames it carried in its
 // comment), or a classic pcap (trace.ReadPCAP: --pcap of serve and lab,
 // one stack, "glassnet"). The WebSocket frames a capture's TCP streams
-// carried are added as ws "frame" events (see captureFrames). It returns how many events it kept: those before a bad line
-// or block, with the error that names it.
+// carried are added as ws "frame" events (see captureFrames). It returns
+// how many events it kept: those before a bad line or block, with the
+// error that names it, and of a file with more events than the history
+// holds the first, with a *TooManyError. Events it kept can be viewed
+// whatever the error.
 func (s *Server) Load(r io.Reader) (int, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	head, err := br.Peek(4)
@@ -33,13 +36,19 @@ func (s *Server) Load(r io.Reader) (int, error) {
 	var evs []trace.Event
 	if len(head) == 4 && (binary.LittleEndian.Uint32(head) == pcapngSHB || binary.BigEndian.Uint32(head) == pcapngSHB) {
 		evs, err = trace.ReadPCAPNG(br)
-		evs = captureFrames(evs)
+		evs = captureFrames(evs, cap(s.hist.buf))
 	} else if trace.IsPCAP(head) {
 		// serve's and lab's --pcap: one stack, named as serve names it
 		evs, err = trace.ReadPCAP(br, "glassnet")
-		evs = captureFrames(evs)
+		evs = captureFrames(evs, cap(s.hist.buf))
 	} else {
 		evs, err = trace.ReadJSONL(br)
+	}
+	if max := cap(s.hist.buf); len(evs) > max {
+		// The history keeps the newest; of a file, the beginning is
+		// what a reader looks for (the handshake).
+		err = errors.Join(err, &TooManyError{Events: len(evs), Kept: max})
+		evs = evs[:max]
 	}
 	n := 0
 	var last uint64
@@ -57,4 +66,14 @@ func (s *Server) Load(r io.Reader) (int, error) {
 		n++
 	}
 	return n, err
+}
+
+// TooManyError says that a recorded run held more events than a Server
+// keeps: Load kept the first of them.
+type TooManyError struct {
+	Events, Kept int
+}
+
+func (e *TooManyError) Error() string {
+	return fmt.Sprintf("ui: %d events, more than the view keeps: it shows the first %d", e.Events, e.Kept)
 }

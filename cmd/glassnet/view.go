@@ -30,10 +30,15 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		f.Close()
 		return err
 	}
-	_, err = srv.Load(f)
+	n, err := srv.Load(f)
 	f.Close()
-	if err != nil {
+	switch {
+	case err != nil && n == 0:
 		return fmt.Errorf("view: %s: %w", rest[0], err)
+	case err != nil:
+		// A file cut short, or longer than the view keeps: what was
+		// read is worth seeing, as Wireshark shows a capture cut short.
+		fmt.Fprintf(stderr, "glassnet: view: %s: %v; showing the %d events read\n", rest[0], err, n)
 	}
 	url, err := srv.Start(addr.addr)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"slices"
 	"strings"
@@ -76,5 +77,29 @@ func TestOutputWriteErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "/dev/full is incomplete") {
 			t.Errorf("glassnet demo %s /dev/full: %v, want an error naming the file", flag, err)
 		}
+	}
+}
+
+// TestViewCutShort: a capture cut short is viewed as far as it goes, with
+// a word about the rest, as Wireshark opens one; a file with nothing
+// readable is still an error.
+func TestViewCutShort(t *testing.T) {
+	t.Parallel()
+	whole, err := os.ReadFile("../../ui/testdata/ws.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := t.TempDir() + "/cut.pcap"
+	if err := os.WriteFile(cut, whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // serve, say so, and return
+	var out, errOut strings.Builder
+	if err := view(ctx, []string{"--ui", "127.0.0.1:0", cut}, &out, &errOut); err != nil {
+		t.Fatalf("view of a capture cut short: %v", err)
+	}
+	if msg := errOut.String(); !strings.Contains(msg, "glassnet: view: "+cut+": trace: pcap: packet") || !strings.Contains(msg, "events read") || !strings.Contains(msg, "glassnet: ui at ") {
+		t.Errorf("view of a capture cut short said %q", msg)
 	}
 }

@@ -1,7 +1,7 @@
 // Connections: an ss-like table. Live, the server's socket table; from a
 // recorded trace, the last TCP state each stack reported.
 
-import { connKey, isPacket } from "./model.js";
+import { connKey, isPacket, endpoint } from "./model.js";
 import { esc, fmtDur } from "./fields.js";
 
 export class ConnsView {
@@ -104,7 +104,7 @@ export class ConnsView {
             break;
           }
           if (e.node === n && isPacket(e) && e.src !== undefined) {
-            const src = (e.src.includes(":") ? "[" + e.src + "]" : e.src) + ":" + e.sport, dst = (e.dst.includes(":") ? "[" + e.dst + "]" : e.dst) + ":" + e.dport;
+            const src = endpoint(e.src, e.sport), dst = endpoint(e.dst, e.dport);
             [local, peer] = e.dir === "out" ? [src, dst] : [dst, src];
             break;
           }

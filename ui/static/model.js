@@ -13,6 +13,12 @@ export function splitConn(c) {
   return [c.slice(0, i), c.slice(i + 2)];
 }
 
+// endpoint writes an address and port as the events' conn does (Go's
+// netip.AddrPort): an IPv6 address in brackets.
+export function endpoint(addr, port) {
+  return (String(addr).includes(":") ? "[" + addr + "]" : addr) + ":" + port;
+}
+
 // connKey names a connection the same way from both ends and both layers:
 // its two endpoints in sorted order. A listener ("10.0.0.2:80") is its own key.
 export function connKey(c) {
@@ -25,7 +31,7 @@ export function connKey(c) {
 // Packets and segments say src/dst; socket and ws events name the
 // connection local->peer and a direction.
 export function streamOf(e) {
-  if (e.sport !== undefined && e.src !== undefined) return e.src + ":" + e.sport + ">" + e.dst + ":" + e.dport;
+  if (e.sport !== undefined && e.src !== undefined) return endpoint(e.src, e.sport) + ">" + endpoint(e.dst, e.dport);
   const p = splitConn(e.conn);
   if (!p) return "";
   if (e.layer === "socket" || e.layer === "ws") {
@@ -158,7 +164,7 @@ export class Store {
       if (isDrop(e)) {
         info = fromSummary(e.summary || "");
         this.dropInfo.set(e.id, info);
-        if (!conn && info.src) conn = info.src + ":" + info.sport + "->" + info.dst + ":" + info.dport;
+        if (!conn && info.src) conn = endpoint(info.src, info.sport) + "->" + endpoint(info.dst, info.dport);
         // a copy TCP sent again that a rule dropped on its way out is a
         // retransmission all the same
         const n = info.rel_seq !== undefined && info.src ? seqLen(info) : 0;
@@ -183,7 +189,7 @@ export class Store {
         }
       }
       if (isPacket(e)) {
-        const sig = e.src + ":" + e.sport + ">" + e.dst + ":" + e.dport + " " + e.seq + " " + e.ack + " " + e.flags + " " + e.payload_len;
+        const sig = endpoint(e.src, e.sport) + ">" + endpoint(e.dst, e.dport) + " " + e.seq + " " + e.ack + " " + e.flags + " " + e.payload_len;
         if (e.dir === "out") {
           if (!this.pending.has(sig)) this.pending.set(sig, []);
           this.pending.get(sig).push(e.id);

@@ -5,7 +5,7 @@
 // the messages they make. A frame over three segments, or two frames in
 // one segment, shows at a glance.
 
-import { isPacket, isFrame, isDrop, streamOf } from "./model.js";
+import { isPacket, isFrame, isDrop, streamOf, endpoint } from "./model.js";
 import { esc, fmtBytes } from "./fields.js";
 import { tag, text, title } from "./svg.js";
 
@@ -63,7 +63,7 @@ export class RulerView {
       } else if (isDrop(e) && e.layer === "link") {
         const info = st.dropInfo.get(e.id) || {};
         if (!info.src || !(info.payload_len > 0)) continue;
-        const s = get(info.src + ":" + info.sport + ">" + info.dst + ":" + info.dport);
+        const s = get(endpoint(info.src, info.sport) + ">" + endpoint(info.dst, info.dport));
         s.drops.push({ e, off: info.rel_seq - 1, len: info.payload_len });
       }
     }
