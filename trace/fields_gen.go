@@ -4,7 +4,7 @@ package trace
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkPacket) Fields() []Field {
-	f := make([]Field, 0, 28)
+	f := make([]Field, 0, 29)
 	if len(v.Src) > 0 {
 		f = append(f, Field{Key: "src", Value: v.Src})
 	}
@@ -83,6 +83,9 @@ func (v *LinkPacket) Fields() []Field {
 	}
 	if len(v.Frames) > 0 {
 		f = append(f, Field{Key: "frames", Value: v.Frames})
+	}
+	if v.OrigLen.Set {
+		f = append(f, Field{Key: "orig_len", Value: v.OrigLen.V})
 	}
 	if v.PcapNumber.Set {
 		f = append(f, Field{Key: "pcap_number", Value: v.PcapNumber.V})

@@ -92,7 +92,7 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 			first = ts
 		}
 		e := Event{ID: n, T: ts.Sub(first), Node: node, Layer: LayerLink, Name: "packet"}
-		describeCaptured(&e, linkType, data, isns)
+		describeCaptured(&e, linkType, data, int(order.Uint32(rec[12:16])), isns)
 		events = append(events, e)
 	}
 	return finishPCAP(events), nil

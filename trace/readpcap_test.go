@@ -258,3 +258,19 @@ func TestReadPCAPNoSYN(t *testing.T) {
 		t.Fatalf("ReadPCAP: %d packets, %v, directions %s %s; want in, out", len(evs), err, evs[0].Dir, evs[1].Dir)
 	}
 }
+
+// TestReadPCAPSnapLen: a packet the capture kept only the start of (its
+// snapshot length) says so, with its length on the wire.
+func TestReadPCAPSnapLen(t *testing.T) {
+	t.Parallel()
+	p := tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x18, strings.Repeat("x", 100))
+	b := classicPCAP(p[:44])
+	binary.LittleEndian.PutUint32(b[24+12:], uint32(len(p))) // orig_len
+	evs, err := ReadPCAP(bytes.NewReader(b), "n")
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("ReadPCAP: %d, %v", len(evs), err)
+	}
+	if want := "[|captured 44 of 140 bytes]"; !strings.HasSuffix(evs[0].Summary, want) || evs[0].Field("orig_len") != len(p) {
+		t.Errorf("summary %q, orig_len %v; want it to end %q, and %d", evs[0].Summary, evs[0].Field("orig_len"), want, len(p))
+	}
+}

@@ -258,7 +258,7 @@ func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) 
 		isns = captureISNs{}
 		pr.isns[ifc.name] = isns
 	}
-	describeCaptured(&e, uint32(ifc.linkType), bytes.Clone(data), isns)
+	describeCaptured(&e, uint32(ifc.linkType), bytes.Clone(data), int(pr.order.Uint32(b[16:20])), isns)
 	if frames := commentFrames(comment); len(frames) > 0 {
 		e.Fields = append(e.Fields, Field{Key: "frames", Value: frames})
 		e.Summary += " [" + IDList("frame", frames) + "]"
@@ -289,7 +289,7 @@ func commentFrames(c string) []uint64 {
 // VLAN tags, Linux cooked capture v1 and v2, BSD loopback), or for a
 // frame of another kind, or one that holds no IP packet, its link type
 // and length. e keeps data.
-func describeCaptured(e *Event, linkType uint32, data []byte, isns captureISNs) {
+func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, isns captureISNs) {
 	ip := data
 	isIP := func(et uint16) bool { return et == 0x0800 || et == 0x86dd }
 	switch linkType {
@@ -334,6 +334,12 @@ func describeCaptured(e *Event, linkType uint32, data []byte, isns captureISNs) 
 	}
 	if ip != nil {
 		p := DescribePacket(ip, isns)
+		if origLen > len(data) {
+			// Cut at the capture's snapshot length: the lengths above
+			// are of what was captured, as tcpdump's "[|tcp]" warns.
+			p.OrigLen = Some(origLen - (len(data) - len(ip)))
+			p.Summary += " [|captured " + strconv.Itoa(len(ip)) + " of " + strconv.Itoa(p.OrigLen.V) + " bytes]"
+		}
 		e.Conn, e.Summary, e.Fields = p.Conn, p.Summary, p.Fields()
 		e.Data = ip
 		return
