@@ -4,7 +4,7 @@ package trace
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkPacket) Fields() []Field {
-	f := make([]Field, 0, 29)
+	f := make([]Field, 0, 30)
 	if len(v.Src) > 0 {
 		f = append(f, Field{Key: "src", Value: v.Src})
 	}
@@ -83,6 +83,9 @@ func (v *LinkPacket) Fields() []Field {
 	}
 	if len(v.Frames) > 0 {
 		f = append(f, Field{Key: "frames", Value: v.Frames})
+	}
+	if v.LinkType.Set {
+		f = append(f, Field{Key: "link_type", Value: v.LinkType.V})
 	}
 	if v.OrigLen.Set {
 		f = append(f, Field{Key: "orig_len", Value: v.OrigLen.V})

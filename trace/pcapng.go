@@ -31,8 +31,9 @@ const (
 )
 
 // PCAPNG is a sink that writes the packets of link "packet" events (those
-// with Data), and of "continued" ones (a held packet sent on into the
-// stack, as it went), as a pcapng capture: one interface per Node (named after it,
+// with Data, but for a frame of a capture that is not an IP packet, such
+// as ARP: it has a "link_type"), and of "continued" ones (a held packet sent on into the stack, as
+// it went), as a pcapng capture: one interface per Node (named after it,
 // raw IP, nanosecond timestamps), and for each packet an Enhanced Packet
 // Block with the direction in epb_flags, the event ID in epb_packetid, and
 // a comment such as
@@ -88,7 +89,7 @@ func (p *PCAPNG) Emit(e *Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case e.Layer == LayerLink && (e.Name == "packet" || e.Name == "continued") && e.Data != nil:
+	case e.Layer == LayerLink && (e.Name == "packet" || e.Name == "continued") && e.Data != nil && e.Field("link_type") == nil:
 		iface := p.iface(e.Node)
 		frames, _ := e.Field("frames").([]uint64)
 		n, _ := intValue(e.Field("payload_len"))

@@ -274,3 +274,32 @@ func TestReadPCAPSnapLen(t *testing.T) {
 		t.Errorf("summary %q, orig_len %v; want it to end %q, and %d", evs[0].Summary, evs[0].Field("orig_len"), want, len(p))
 	}
 }
+
+// TestPCAPNGLeavesOutNonIP: a frame read from a capture that holds no IP
+// packet (ARP) is not written into a pcapng whose interfaces carry raw IP,
+// where Wireshark would read it as a broken IP packet; an IP packet is.
+func TestPCAPNGLeavesOutNonIP(t *testing.T) {
+	t.Parallel()
+	arp := append(make([]byte, 12), 0x08, 0x06)
+	arp = append(arp, make([]byte, 28)...)
+	ip := append(append(make([]byte, 12), 0x08, 0x00), tcpPacket(ipClient, ipServer, 40000, 80, 1, 0, 0x02, "")...)
+	evs, err := ReadPCAP(bytes.NewReader(linkPCAP(pngLinkTypeEthernet, arp, ip)), "n")
+	if err != nil || len(evs) != 2 || evs[0].Field("link_type") != 1 {
+		t.Fatalf("ReadPCAP: %d, %v, %v", len(evs), err, evs)
+	}
+	var buf bytes.Buffer
+	png := NewPCAPNG(&buf)
+	for i := range evs {
+		png.Emit(&evs[i])
+	}
+	png.Close()
+	epbs := 0
+	for _, b := range parsePCAPNG(t, buf.Bytes()) {
+		if b.typ == pngEPB {
+			epbs++
+		}
+	}
+	if epbs != 1 {
+		t.Errorf("%d packets written, want the IP one alone", epbs)
+	}
+}

@@ -345,6 +345,6 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, isns 
 		return
 	}
 	e.Summary = "link type " + strconv.Itoa(int(linkType)) + ", length " + strconv.Itoa(len(data))
-	e.Fields = []Field{{Key: "len", Value: len(data)}}
+	e.Fields = (&LinkPacket{Len: len(data), LinkType: Some(int(linkType))}).Fields()
 	e.Data = data
 }

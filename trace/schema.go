@@ -61,6 +61,7 @@ type LinkPacket struct {
 	Target     string      `json:"target,omitempty" doc:"ARP target protocol address"`
 	Op         any         `json:"op,omitempty" schema:"type=string,integer" doc:"ARP operation: request, reply or a number"`
 	Frames     []uint64    `json:"frames,omitempty" doc:"IDs of the ws frames whose bytes it carried (Correlate)"`
+	LinkType   Opt[int]    `json:"link_type,omitzero" doc:"a frame read from a capture that holds no IP packet (ARP, say): the capture's link type; its bytes are the frame's"`
 	OrigLen    Opt[int]    `json:"orig_len,omitzero" doc:"the IP packet's length in a capture that kept fewer of its bytes (snapshot length): len and the rest are of what it kept"`
 	PcapNumber Opt[uint64] `json:"pcap_number,omitzero" doc:"its number in a capture read back whose packets were numbered again, as Wireshark counts them"`
 }
