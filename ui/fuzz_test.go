@@ -218,3 +218,35 @@ func TestFlagsAsTcpdump(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCaptureFrames reads a capture as the view does and checks what
+// captureFrames made of it: IDs that increase, frames that name packets
+// there are, and packets that name frames there are.
+func FuzzCaptureFrames(f *testing.F) {
+	if ws, err := os.ReadFile("testdata/ws.pcap"); err == nil {
+		f.Add(ws)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		evs, _ := trace.ReadPCAP(bytes.NewReader(b), "n")
+		out := captureFrames(evs, 1000)
+		byID := map[uint64]*trace.Event{}
+		for i := range out {
+			if i > 0 && out[i].ID <= out[i-1].ID {
+				t.Fatalf("event %d after %d", out[i].ID, out[i-1].ID)
+			}
+			byID[out[i].ID] = &out[i]
+		}
+		for _, e := range out {
+			key, layer := "packets", trace.LayerLink
+			if e.Layer == trace.LayerLink {
+				key, layer = "frames", trace.LayerWS
+			}
+			ids, _ := e.Field(key).([]uint64)
+			for _, id := range ids {
+				if o := byID[id]; o == nil || o.Layer != layer {
+					t.Fatalf("%s names %s #%d, which is not there", e.Summary, key, id)
+				}
+			}
+		}
+	})
+}
