@@ -216,9 +216,9 @@ func (d *describer) ip(b []byte, bases SeqBases) {
 	case proto == protoUDP:
 		d.udp(src, dst, payload)
 	case proto == protoICMP:
-		d.icmp(src, dst, payload)
+		d.icmp("icmp", src, dst, payload)
 	case proto == protoICMPv6:
-		d.icmp6(src, dst, payload)
+		d.icmp("icmp6", src, dst, payload)
 	default:
 		d.pk.Proto = ProtoName(proto)
 		d.hosts(src, dst)
@@ -356,46 +356,29 @@ func (d *describer) udp(src, dst netip.Addr, dgram []byte) {
 	d.pk.Sport, d.pk.Dport, d.pk.PayloadLen = Some(int(sport)), Some(int(dport)), Some(n)
 }
 
-func (d *describer) icmp(src, dst netip.Addr, msg []byte) {
-	d.pk.Proto = "icmp"
+// icmp describes an ICMP message (proto "icmp", echo types 8 and 0) or an
+// ICMPv6 one ("icmp6", 128 and 129), as tcpdump writes them.
+func (d *describer) icmp(proto string, src, dst netip.Addr, msg []byte) {
+	d.pk.Proto = proto
 	d.hosts(src, dst)
-	d.str("ICMP ")
+	request, reply := byte(icmpEcho), byte(icmpEchoReply)
+	if proto == "icmp6" {
+		d.str("ICMP6, ")
+		request, reply = icmpv6EchoRequest, icmpv6EchoReply
+	} else {
+		d.str("ICMP ")
+	}
 	if len(msg) < icmpMinLen {
 		d.str("truncated, length ")
 		d.itoa(len(msg))
 		return
 	}
-	switch typ := msg[0]; typ {
-	case icmpEcho, icmpEchoReply:
-		if typ == icmpEcho {
-			d.str("echo request")
-		} else {
-			d.str("echo reply")
-		}
+	switch msg[0] {
+	case request:
+		d.str("echo request")
 		d.echo(msg)
-	default:
-		d.typeCode(msg)
-	}
-	d.str(", length ")
-	d.itoa(len(msg))
-}
-
-func (d *describer) icmp6(src, dst netip.Addr, msg []byte) {
-	d.pk.Proto = "icmp6"
-	d.hosts(src, dst)
-	d.str("ICMP6, ")
-	if len(msg) < icmpMinLen {
-		d.str("truncated, length ")
-		d.itoa(len(msg))
-		return
-	}
-	switch typ := msg[0]; typ {
-	case icmpv6EchoRequest, icmpv6EchoReply:
-		if typ == icmpv6EchoRequest {
-			d.str("echo request")
-		} else {
-			d.str("echo reply")
-		}
+	case reply:
+		d.str("echo reply")
 		d.echo(msg)
 	default:
 		d.typeCode(msg)
