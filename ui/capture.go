@@ -25,7 +25,7 @@ const (
 // IP packet's length (an Ethernet frame's padding) are not payload.
 func tcpPayload(b []byte) ([]byte, bool) {
 	h := hook.ParseHeaders(b)
-	if h.Proto != 6 || h.L4 == 0 || h.L4+20 > len(b) {
+	if h.Proto != hook.ProtoTCP || h.L4 == 0 || h.L4+20 > len(b) {
 		return nil, false
 	}
 	start := h.L4 + int(b[h.L4+12]>>4)*4
