@@ -344,7 +344,15 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, isns 
 		e.Data = ip
 		return
 	}
-	e.Summary = "link type " + strconv.Itoa(int(linkType)) + ", length " + strconv.Itoa(len(data))
-	e.Fields = (&LinkPacket{Len: len(data), LinkType: Some(int(linkType))}).Fields()
+	if linkType == pngLinkTypeEthernet {
+		// ARP and the like, as the stack traces its own Ethernet
+		// frames: MACs and what the frame says.
+		p := DescribeFrame(data, nil)
+		p.LinkType = Some(int(linkType))
+		e.Summary, e.Fields = p.Summary, p.Fields()
+	} else {
+		e.Summary = "link type " + strconv.Itoa(int(linkType)) + ", length " + strconv.Itoa(len(data))
+		e.Fields = (&LinkPacket{Len: len(data), LinkType: Some(int(linkType))}).Fields()
+	}
 	e.Data = data
 }
