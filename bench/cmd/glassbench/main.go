@@ -61,10 +61,15 @@ type config struct {
 	tunCC     string // congestion control of the kernel's sockets in the TUN rows; "" the host's
 
 	wsCPUs  string      // -ws-cpus: "apart", "same", or "" (anywhere)
+	wsGC    string      // -ws-gc: "off" (the servers collect only near wsGCLimit), or "" (as they are)
 	wsPlace wsPlacement // the CPUs it names for the ws section's servers and client
 	wsSizes []int       // message sizes of the ws section, bytes
 	wsConns []int       // connection counts of the ws section
 }
+
+// wsGCLimit is the memory limit of the ws section's server processes under
+// -ws-gc off.
+const wsGCLimit = "2GiB"
 
 func main() {
 	childMain()
@@ -94,6 +99,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&c.tunQueues, "tun-queues", 1, "queues of the TUN (IFF_MULTI_QUEUE when more than 1; offloads needed), one glassnet reader each")
 	fs.StringVar(&c.tunCC, "tun-cc", "", "congestion control of the kernel's TCP sockets in the TUN rows, clients and loopback servers alike (cubic, reno, bbr; empty: the host's net.ipv4.tcp_congestion_control)")
 	fs.StringVar(&c.wsCPUs, "ws-cpus", "", "where the ws section's server processes and its client run: apart (each on a CPU of its own), same (both on one CPU), or empty (where the scheduler puts them)")
+	fs.StringVar(&c.wsGC, "ws-gc", "", "garbage collection in the ws section's server processes: off (GOGC=off with GOMEMLIMIT="+wsGCLimit+": a server collects only when its heap nears that), or empty (as they are)")
 	fs.IntVar(&c.transfers, "transfers", 200, "echo transfers per path in the stalls section")
 	fs.IntVar(&c.stallMiB, "stall-mib", 32, "MiB per echo transfer in the stalls section")
 	if err := fs.Parse(args); err != nil {
@@ -115,6 +121,9 @@ func run(args []string, out io.Writer) error {
 	}
 	if c.wsPlace, err = placeWS(c.wsCPUs); err != nil {
 		return err
+	}
+	if c.wsGC != "" && c.wsGC != "off" {
+		return fmt.Errorf("-ws-gc %q: off, or empty", c.wsGC)
 	}
 	if c.transfers < 1 || c.stallMiB < 1 {
 		return fmt.Errorf("-transfers and -stall-mib must be at least 1")
@@ -393,7 +402,15 @@ func wsSection(out io.Writer, c config) error {
 	fmt.Fprintf(out, "\n== WebSocket echo, %v per measurement (3x at 1 MiB), one client implementation for every server (ratio to gorilla);\n", c.wsDur)
 	fmt.Fprintln(out, "   each server on kernel sockets in a process of its own; its CPU time, system calls and context switches per message")
 	pl := c.wsPlace
-	ts, stop, err := startAll(startWSChild)
+	var env []string
+	if c.wsGC == "off" {
+		// A server that makes garbage collects it on the CPU the
+		// client is not using, which keeps that CPU from halting
+		// between messages (see the README's performance section).
+		env = []string{"GOGC=off", "GOMEMLIMIT=" + wsGCLimit}
+		fmt.Fprintf(out, "   (-ws-gc off: every server process runs with GOGC=off GOMEMLIMIT=%s)\n", wsGCLimit)
+	}
+	ts, stop, err := startAll(func(k serverKind) (*wsTarget, error) { return startWSChild(k, env...) })
 	if err != nil {
 		return err
 	}
@@ -487,7 +504,7 @@ func wsSection(out io.Writer, c config) error {
 		}
 	}
 	w := table(out)
-	fmt.Fprintln(w, "size\tconns\tserver\tmsgs/s\tx gorilla\tp50\tp99\tCPU µs/msg\tsyscalls/msg\treads\twrites\tctx sw/msg\tstalls\t")
+	fmt.Fprintln(w, "size\tconns\tserver\tmsgs/s\tx gorilla\tp50\tp99\tCPU µs/msg\tsyscalls/msg\treads\twrites\tctx sw/msg\tGC/s\tstalls\t")
 	for _, size := range c.wsSizes {
 		for _, n := range c.wsConns {
 			base := median(rows[key{1, size, n}].rates)
@@ -520,7 +537,8 @@ func wsSection(out io.Writer, c config) error {
 		fmt.Fprintln(out, "note:", n)
 	}
 	fmt.Fprintln(out, "(per message, medians of rounds, counted in the server's process alone: CPU time user + system (getrusage), system calls entered,")
-	fmt.Fprintln(out, " of them read and write/writev, and context switches of all its threads (perf events); stalls: measurements whose echo did not")
+	fmt.Fprintln(out, " of them read and write/writev, and context switches of all its threads (perf events); GC/s: the garbage collections the")
+	fmt.Fprintln(out, " server's process finished per second of the measurement (a collection runs its workers on idle CPUs); stalls: measurements whose echo did not")
 	fmt.Fprintf(out, " come back within %v, of those run, plus failures; a stalled or failed measurement is not in the medians;\n", bulkTimeout)
 	fmt.Fprintln(out, " each round measures the servers in a different order, each after a garbage collection in the client's process;")
 	fmt.Fprintln(out, " glassnet / best peer: the ratio of the medians, then in parentheses the lowest and the highest of the same ratio taken")
@@ -554,7 +572,7 @@ func roundRatios(glassnet, peer []float64) (lo, hi float64, ok bool) {
 // counters).
 func costCells(costs []wsCost, counted bool) string {
 	if len(costs) == 0 {
-		return "-\t-\t-\t-\t-\t"
+		return "-\t-\t-\t-\t-\t-\t"
 	}
 	med := func(f func(wsCost) float64) float64 {
 		v := make([]float64, len(costs))
@@ -564,12 +582,13 @@ func costCells(costs []wsCost, counted bool) string {
 		return median(v)
 	}
 	cpu := fmt.Sprintf("%.1f\t", med(func(c wsCost) float64 { return c.CPU })/1e3)
+	gc := fmt.Sprintf("%.1f\t", med(func(c wsCost) float64 { return c.GCRate }))
 	if !counted {
-		return cpu + "-\t-\t-\t-\t"
+		return cpu + "-\t-\t-\t-\t" + gc
 	}
 	return cpu + fmt.Sprintf("%.2f\t%.2f\t%.2f\t%.3f\t",
 		med(func(c wsCost) float64 { return c.Syscalls }), med(func(c wsCost) float64 { return c.Reads }),
-		med(func(c wsCost) float64 { return c.Writes }), med(func(c wsCost) float64 { return c.CtxSwitch }))
+		med(func(c wsCost) float64 { return c.Writes }), med(func(c wsCost) float64 { return c.CtxSwitch })) + gc
 }
 
 func allocSection(out io.Writer, c config) error {

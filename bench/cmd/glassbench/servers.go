@@ -169,13 +169,14 @@ var serverKinds = []serverKind{
 }
 
 // startWSChild starts a server on kernel sockets in a process of its own
-// (wsproc.go); a server on the userspace stack runs in this process, with
-// the client's stack, as startWS runs it.
-func startWSChild(k serverKind) (*wsTarget, error) {
+// (wsproc.go), with env added to its environment; a server on the
+// userspace stack runs in this process, with the client's stack, as
+// startWS runs it.
+func startWSChild(k serverKind, env ...string) (*wsTarget, error) {
 	if k.user {
 		return startWS(k)
 	}
-	p, err := startWSProc(k)
+	p, err := startWSProc(k, env...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 // commands, one a line, on its standard input:
 //
 //	cpu                 its CPU time so far, user + system, in ns
+//	gc                  the garbage collections it has finished so far
 //	cpuprofile FILE     start a CPU profile into FILE; "ok"
 //	stopprofile         end it; "ok"
 //
@@ -61,6 +63,8 @@ func wsChild() {
 		switch cmd {
 		case "cpu":
 			fmt.Println(int64(selfCPU()))
+		case "gc":
+			fmt.Println(gcCycles())
 		case "cpuprofile":
 			f, err := os.Create(arg)
 			if err == nil {
@@ -100,6 +104,16 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// gcCycles is how many garbage collections this process has finished.
+func gcCycles() uint64 {
+	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
+}
+
 // wsProc is a WebSocket server running in a child process.
 type wsProc struct {
 	*childProc
@@ -112,9 +126,10 @@ type wsProc struct {
 // wsReadyMsg starts the line a ws server process prints when it listens.
 const wsReadyMsg = "addr"
 
-// startWSProc starts the server of kind k in a child process.
-func startWSProc(k serverKind) (*wsProc, error) {
-	c, err := startChild(k.name+" server process", []string{envWSChild + "=" + k.name}, nil, wsReadyMsg)
+// startWSProc starts the server of kind k in a child process, with env
+// added to its environment.
+func startWSProc(k serverKind, env ...string) (*wsProc, error) {
+	c, err := startChild(k.name+" server process", append([]string{envWSChild + "=" + k.name}, env...), nil, wsReadyMsg)
 	if err != nil {
 		return nil, err
 	}
@@ -126,17 +141,29 @@ func startWSProc(k serverKind) (*wsProc, error) {
 // wsSyscalls are the system calls the ws section counts by name.
 var wsSyscalls = []string{"sys_enter_read", "sys_enter_write", "sys_enter_writev"}
 
+// wsSpent is what a server's process has spent so far.
+type wsSpent struct {
+	at  time.Time
+	cpu time.Duration
+	gcs int64 // garbage collections finished
+	c   perfCounts
+}
+
 // snapshot is what the child has spent so far.
-func (p *wsProc) snapshot() (cpu time.Duration, c perfCounts, err error) {
-	if cpu, err = p.cpu(); err != nil {
-		return 0, c, err
+func (p *wsProc) snapshot() (s wsSpent, err error) {
+	s.at = time.Now()
+	if s.cpu, err = p.cpu(); err != nil {
+		return s, err
+	}
+	if s.gcs, err = p.askInt("gc"); err != nil {
+		return s, err
 	}
 	if p.perf != nil {
-		if c, err = p.perf.Read(); err != nil {
-			return 0, c, err
+		if s.c, err = p.perf.Read(); err != nil {
+			return s, err
 		}
 	}
-	return cpu, c, nil
+	return s, nil
 }
 
 func (p *wsProc) close() {
@@ -148,20 +175,20 @@ func (p *wsProc) close() {
 
 // wsCost is what a server's process spent per message over one
 // measurement: CPU time, system calls (all, reads, writes and writevs) and
-// context switches. The counts are zero when the process has no perf
-// counters.
+// context switches; and its garbage collections per second. The counts
+// are zero when the process has no perf counters.
 type wsCost struct {
 	CPU                                float64 // ns
 	Syscalls, Reads, Writes, CtxSwitch float64
+	GCRate                             float64 // collections per second
 }
 
 // costMeter measures a wsProc's cost over a span of messages.
 type costMeter struct {
-	p    *wsProc
-	cpu  time.Duration
-	c    perfCounts
-	err  error
-	prof string // a CPU profile's file, or ""
+	p     *wsProc
+	start wsSpent
+	err   error
+	prof  string // a CPU profile's file, or ""
 }
 
 func (m *costMeter) begin() {
@@ -171,12 +198,12 @@ func (m *costMeter) begin() {
 			return
 		}
 	}
-	m.cpu, m.c, m.err = m.p.snapshot()
+	m.start, m.err = m.p.snapshot()
 }
 
 // end returns the cost per message of msgs messages since begin.
 func (m *costMeter) end(msgs int) (wsCost, error) {
-	cpu, c, err := m.p.snapshot()
+	s, err := m.p.snapshot()
 	if m.prof != "" {
 		if _, perr := m.p.ask("stopprofile"); err == nil {
 			err = perr
@@ -189,12 +216,13 @@ func (m *costMeter) end(msgs int) (wsCost, error) {
 		return wsCost{}, err
 	}
 	n := float64(msgs)
-	d := c.Sub(m.c)
+	d := s.c.Sub(m.start.c)
 	return wsCost{
-		CPU:       float64(cpu-m.cpu) / n,
+		CPU:       float64(s.cpu-m.start.cpu) / n,
 		Syscalls:  float64(d.Syscalls) / n,
 		Reads:     float64(d.Named["sys_enter_read"]) / n,
 		Writes:    float64(d.Named["sys_enter_write"]+d.Named["sys_enter_writev"]) / n,
 		CtxSwitch: float64(d.CtxSwitches) / n,
+		GCRate:    float64(s.gcs-m.start.gcs) / s.at.Sub(m.start.at).Seconds(),
 	}, nil
 }

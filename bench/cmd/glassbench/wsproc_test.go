@@ -78,3 +78,39 @@ func TestWSProcCost(t *testing.T) {
 	}
 	t.Logf("per message: %+v; this process's own getpid calls: %.1f", c, float64(own)/msgs)
 }
+
+// TestWSProcGC counts the collections of a server process that makes
+// garbage (gorilla allocates about ten times per 4 KiB echo), and that
+// -ws-gc off's environment stops them.
+func TestWSProcGC(t *testing.T) {
+	var k serverKind
+	for _, sk := range serverKinds {
+		if sk.name == "gorilla" {
+			k = sk
+		}
+	}
+	for _, tc := range []struct {
+		env []string
+		gc  bool
+	}{
+		{nil, true},
+		{[]string{"GOGC=off", "GOMEMLIMIT=" + wsGCLimit}, false},
+	} {
+		tg, err := startWSChild(k, tc.env...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := wsEcho(tg, 4<<10, 2, 300*time.Millisecond, "")
+		tg.close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.costErr != nil {
+			t.Fatal(res.costErr)
+		}
+		msgs := res.rate * 0.3
+		if got := res.cost.GCRate > 0; got != tc.gc {
+			t.Errorf("env %q: %.1f collections a second over %.0f messages", tc.env, res.cost.GCRate, msgs)
+		}
+	}
+}
