@@ -550,6 +550,12 @@ func TestUI(t *testing.T) {
 	if p.eval(fmt.Sprintf(`!!document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && !!document.querySelector('#inspector .summary[data-event-id="%d"]')`, frame.ID)) != "true" {
 		t.Errorf("the frame is not marked in the ruler, or not in the inspector")
 	}
+	// The byte stream's message brackets and HTTP blocks are the ws
+	// message and handshake events, for scripts as for clicks.
+	kinds := p.eval(`JSON.stringify([...document.querySelectorAll('#ruler [data-kind="message"][data-event-id], #ruler [data-kind="http"][data-event-id]')].map((el) => { const e = glassnet.store.get(+el.dataset.eventId); return el.dataset.kind + ":" + (e && e.layer + " " + e.event); }).filter((v, i, a) => a.indexOf(v) === i).sort())`)
+	if kinds != `["http:ws handshake","message:ws message"]` {
+		t.Errorf("the byte stream's HTTP blocks and message brackets stand for %s, want the ws handshake and message events", kinds)
+	}
 	// The inspector rebuilds the frame from its packets' bytes: header
 	// bits, mask key, and the payload unmasked.
 	insp := p.wait("the frame in the inspector", `(() => { const el = document.getElementById("inspector"); return el.querySelector(".bits") && el.textContent.includes("Payload unmasked") && el.textContent; })()`)
@@ -557,6 +563,13 @@ func TestUI(t *testing.T) {
 		t.Errorf("the inspector shows no mask key or no unmasked text for frame #%d:\n%s", frame.ID, insp)
 	}
 	p.noProblems("stepping to the frames")
+
+	// A reload while the run is paused keeps what the address names
+	// (#event=ID), not the step the run stopped at.
+	p.eval(fmt.Sprintf(`glassnet.select(%d, "test"); "ok"`, frame.Packets[0]))
+	p.wait("the packet's address", fmt.Sprintf(`location.hash === "#event=%d" && "ok"`, frame.Packets[0]))
+	p.eval(`location.reload(); "ok"`)
+	p.wait("the packet selected again after a reload", fmt.Sprintf(`typeof glassnet !== "undefined" && glassnet.timing && glassnet.timing.loaded > 0 && glassnet.state.paused && glassnet.state.current === %d && glassnet.selected === %d && "restored"`, frame.ID, frame.Packets[0]))
 
 	// A packet's header tree checks its checksums: the IP header's and
 	// the TCP segment's are correct in the packets the stacks sent.

@@ -225,6 +225,20 @@ func peerKey(dir trace.Dir, ip []byte) (heldKey, bool) {
 	return heldKey{dir, h.Src}, true
 }
 
+// Edited records that whoever held a packet at the link hook point of dir
+// changed it before sending it on with Continue: a hook's Modify verdict
+// with reason (what changed) and rule, counted and traced as a
+// trace.LayerLink "verdict" event of pkt as it goes on, as a hook that
+// rewrote it at once would be. Call it before Continue, so that the trace
+// reads in order: held, the edit, the packet sent on.
+func (st *Stack) Edited(dir trace.Dir, pkt []byte, reason, rule string) {
+	name := hook.LinkEgress
+	if dir == trace.In {
+		name = hook.LinkIngress
+	}
+	st.hooks.acct.verdict(trace.LayerLink, dir, name, hook.Verdict{Action: hook.Modify, Reason: reason, Rule: rule}, pkt)
+}
+
 // Discard records that a packet held at the link hook point of dir is
 // thrown away by whoever held it: a hook's drop verdict with reason and
 // rule, counted (Stats.Drops does not count it: the packet went no further

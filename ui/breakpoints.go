@@ -53,7 +53,8 @@ var tcpStates = []string{"LISTEN", "SYN-SENT", "SYN-RCVD", "ESTABLISHED", "FIN-W
 //	                    srtt, rto, snd_una, snd_nxt, rcv_nxt, snd_wnd,
 //	                    rcv_wnd, rel_snd_una, rel_snd_nxt, rel_rcv_nxt,
 //	                    outstanding, rcv_buf_used or snd_buf_used; OP is
-//	                    < <= > >= == !=; VALUE a number or a duration
+//	                    < <= > >= == != (= is taken as ==); VALUE a
+//	                    number or a duration
 //	state NAME          a TCP state event entering NAME ("state TIME-WAIT");
 //	                    NAME is LISTEN, SYN-SENT, SYN-RCVD, ESTABLISHED,
 //	                    FIN-WAIT1, FIN-WAIT2, CLOSE-WAIT, CLOSING, LAST-ACK,

@@ -316,7 +316,16 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, st)
 	case <-ctx.Done():
-		writeError(w, http.StatusConflict, fmt.Sprintf("ui: no %s came within %v; the stack runs on until one does (POST /api/pause stops it)", orEvent(req.To), stepWait))
+		msg := fmt.Sprintf("ui: no %s came within %v; the stack runs on until one does (POST /api/pause stops it)", orEvent(req.To), stepWait)
+		s.hmu.Lock()
+		held := len(s.held)
+		s.hmu.Unlock()
+		if held > 0 {
+			// What the stacks most likely wait for: a held unit keeps
+			// their clock still, so no timer fires until it is decided.
+			msg += fmt.Sprintf("; %d held (GET /api/holds) keep the stacks' clock still until decided", held)
+		}
+		writeError(w, http.StatusConflict, msg)
 	}
 }
 
@@ -336,6 +345,11 @@ func (s *Server) setBreakpoints(w http.ResponseWriter, r *http.Request) {
 		Breakpoints []string `json:"breakpoints"`
 	}
 	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Breakpoints == nil {
+		// An empty body would otherwise clear every breakpoint.
+		writeError(w, http.StatusBadRequest, `ui: want {"breakpoints": [...]}, the full list ([] clears them)`)
 		return
 	}
 	bps := make([]*Breakpoint, 0, len(req.Breakpoints))

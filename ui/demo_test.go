@@ -490,12 +490,12 @@ func TestLiveRules(t *testing.T) {
 	}
 	_, perr := hook.ParseRule("loss 10x")
 	var e struct{ Error string }
-	if code := d.call("POST", "/api/rules", `{"node":"client","point":"egress","rule":"loss 10x"}`, &e); code != 400 || e.Error != "--egress: "+perr.Error() {
-		t.Fatalf("bad rule: %d %q, want %q", code, e.Error, "--egress: "+perr.Error())
+	if code := d.call("POST", "/api/rules", `{"node":"client","point":"egress","rule":"loss 10x"}`, &e); code != 400 || e.Error != "ui: egress rule: "+perr.Error() {
+		t.Fatalf("bad rule: %d %q, want %q", code, e.Error, "ui: egress rule: "+perr.Error())
 	}
 	_, ferr := ws.ParseFrameRule("ws text : explode", "in")
-	if code := d.call("POST", "/api/rules", `{"node":"client","point":"ingress","rule":"ws text : explode"}`, &e); code != 400 || e.Error != "--ingress: "+ferr.Error() {
-		t.Fatalf("bad frame rule: %d %q, want %q", code, e.Error, "--ingress: "+ferr.Error())
+	if code := d.call("POST", "/api/rules", `{"node":"client","point":"ingress","rule":"ws text : explode"}`, &e); code != 400 || e.Error != "ui: ingress rule: "+ferr.Error() {
+		t.Fatalf("bad frame rule: %d %q, want %q", code, e.Error, "ui: ingress rule: "+ferr.Error())
 	}
 	if code := d.call("POST", "/api/rules", `{"node":"nobody","point":"egress","rule":"loss 1%"}`, &e); code != 400 {
 		t.Fatalf("unknown node: %d", code)
@@ -963,6 +963,11 @@ func TestHoldStopsTheRun(t *testing.T) {
 	if now := d.state(); now.Last != st.Last || !now.Paused {
 		t.Errorf("after the hold the run went on: %+v, then %+v", st, now)
 	}
+	// The held segment itself, not a copy TCP sent again, carries the
+	// request on.
+	var hs ui.Holds
+	d.call("GET", "/api/holds", "", &hs)
+	d.call("POST", fmt.Sprintf("/api/holds/%d", hs.Holds[0].ID), `{"action":"release"}`, nil)
 	d.finish()
 }
 
@@ -1042,4 +1047,59 @@ func TestHoldRelativeSeq(t *testing.T) {
 		d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, nil)
 		d.finish()
 	}
+}
+
+// TestHeldPacketKeepsClockAndEditTraced: a packet held at the link keeps
+// the stacks' clock still until it is decided, also once the run goes on
+// past its step (before, playing or stepping on let TCP's retransmission
+// timer send the held segment again 200 ms later), and released with an
+// edit it is traced as a verdict that says what changed, between the held
+// step and the packet sent on.
+func TestHeldPacketKeepsClockAndEditTraced(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	h := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the held request")
+	d.waitFor("the held step", func(ui.State) bool {
+		var hs ui.Holds
+		d.call("GET", "/api/holds", "", &hs)
+		h = hs.Holds[0]
+		return h.Event != 0
+	})
+	d.call("POST", "/api/play", "", nil)
+	time.Sleep(600 * time.Millisecond) // three times the first RTO
+	st := d.state()
+	if !st.ClockPaused {
+		t.Error("a packet is held and the run plays on with the stacks' clock running")
+	}
+	seq := uint32(h.Fields["seq"].(float64))
+	for _, e := range d.events(h.Event+1, st.Last) {
+		if e["layer"] == "link" && e["event"] == "packet" && e["node"] == "client" && strings.Contains(e["summary"].(string), "IP 10.0.0.1.") &&
+			strings.Contains(e["summary"].(string), "Flags [P.], seq 1:") {
+			t.Errorf("the held segment (seq %d) went out again while held: #%v %v", seq, e["id"], e["summary"])
+		}
+	}
+	win := uint16(h.Fields["window"].(float64))
+	body := fmt.Sprintf(`{"action":"release","edit":{"window":%d}}`, win-1)
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), body, nil); code != 200 {
+		t.Fatalf("release edited: %d", code)
+	}
+	want := fmt.Sprintf("win %d → %d", win, win-1)
+	var verdict, sent uint64
+	d.waitFor("the edit's verdict and the packet sent on", func(st ui.State) bool {
+		for _, e := range d.events(h.Event+1, st.Last) {
+			id := uint64(e["id"].(float64))
+			s, _ := e["summary"].(string)
+			switch {
+			case e["layer"] == "link" && e["event"] == "verdict" && e["node"] == "client" && strings.Contains(s, want):
+				verdict = id
+			case e["layer"] == "link" && e["event"] == "packet" && e["node"] == "client" && strings.Contains(s, fmt.Sprintf("win %d,", win-1)):
+				sent = id
+			}
+		}
+		return verdict != 0 && sent != 0
+	})
+	if verdict > sent {
+		t.Errorf("the edit's verdict #%d comes after the packet it made, #%d", verdict, sent)
+	}
+	d.finish()
 }

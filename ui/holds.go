@@ -367,15 +367,16 @@ func (s *Server) take(nd *node, point string, match func(a *armed) bool, u *held
 			}
 		} else {
 			_, u.event, _ = s.hist.bounds()
-			// A send or a frame is held inside the call that makes it,
-			// off the run's steps: the stacks' clock stands still
-			// until it is decided, as it does for a step, so that no
-			// timeout (a server's read deadline, TCP's timers) runs
-			// out while the page edits it.
-			if s.opts.Clock != nil {
-				s.opts.Clock.Pause()
-				u.pausedClock = true
-			}
+		}
+		// The stacks' clock stands still until the unit is decided, as
+		// it does for a step, so that no timeout runs out while the
+		// page edits it: TCP's retransmission timer would send a held
+		// segment again, a server's read deadline would end the
+		// connection of a held frame. Stepping on past a held packet
+		// does not start the clock again.
+		if s.opts.Clock != nil {
+			s.opts.Clock.Pause()
+			u.pausedClock = true
 		}
 		u.decided = make(chan decision, 1)
 		s.held = append(s.held, u)
@@ -498,6 +499,11 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 		pkt := u.data
 		if d.data != nil {
 			pkt = d.data
+		}
+		if d.action != "drop" && d.data != nil && !bytes.Equal(d.data, u.data) {
+			// traced before the packet goes on, so that the trace says
+			// what was changed between the held step and the packet
+			st.Edited(dir, pkt, "ui-edit: "+describeEdit(u.data, pkt), "ui hold")
 		}
 		var err error
 		switch d.action {
@@ -1009,4 +1015,65 @@ func base(abs, rel any) (uint32, bool) {
 	a, ok1 := abs.(uint32)
 	r, ok2 := rel.(uint32)
 	return a - r, ok1 && ok2
+}
+
+// describeEdit says what an edit changed in a held packet, as tcpdump
+// names the fields: "seq 1 → 5, flags [P.] → [F.], payload 15 bytes
+// (3 changed)"; or how many bytes changed when the packet is not TCP.
+func describeEdit(before, after []byte) string {
+	a, b := hook.ParseHeaders(before), hook.ParseHeaders(after)
+	var parts []string
+	add := func(name string, x, y any) {
+		if x != y {
+			parts = append(parts, fmt.Sprintf("%s %v → %v", name, x, y))
+		}
+	}
+	if a.Version == 0 || b.Version == 0 || a.Proto != hook.ProtoTCP || b.Proto != hook.ProtoTCP {
+		return fmt.Sprintf("%d of %d bytes changed", diffBytes(before, after), len(after))
+	}
+	add("src", a.Src, b.Src)
+	add("dst", a.Dst, b.Dst)
+	add("ttl", a.TTL, b.TTL)
+	add("sport", a.SrcPort, b.SrcPort)
+	add("dport", a.DstPort, b.DstPort)
+	add("flags", "["+flagString(a.Flags)+"]", "["+flagString(b.Flags)+"]")
+	add("seq", a.Seq, b.Seq)
+	add("ack", a.Ack, b.Ack)
+	if a.L4 > 0 && b.L4 > 0 && len(before) >= a.L4+header.TCPMinimumSize && len(after) >= b.L4+header.TCPMinimumSize {
+		ta, tb := header.TCP(before[a.L4:]), header.TCP(after[b.L4:])
+		add("win", ta.WindowSize(), tb.WindowSize())
+		pa, pb := tcpPayloadOf(before, a), tcpPayloadOf(after, b)
+		switch {
+		case len(pa) != len(pb):
+			parts = append(parts, fmt.Sprintf("payload %d → %d bytes", len(pa), len(pb)))
+		case !bytes.Equal(pa, pb):
+			parts = append(parts, fmt.Sprintf("payload %d of %d bytes changed", diffBytes(pa, pb), len(pb)))
+		}
+	}
+	if len(parts) == 0 {
+		// only what the summary does not name: checksums, options
+		return fmt.Sprintf("%d of %d bytes changed", diffBytes(before, after), len(after))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// tcpPayloadOf is the TCP payload of the packet b whose headers are h.
+func tcpPayloadOf(b []byte, h hook.Headers) []byte {
+	off := h.L4 + int(header.TCP(b[h.L4:]).DataOffset())
+	if off > len(b) || h.Payload < 0 || off+h.Payload > len(b) {
+		return nil
+	}
+	return b[off : off+h.Payload]
+}
+
+// diffBytes counts the bytes that differ between a and b, each byte that
+// only one of them has included.
+func diffBytes(a, b []byte) int {
+	n := max(len(a), len(b)) - min(len(a), len(b))
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			n++
+		}
+	}
+	return n
 }

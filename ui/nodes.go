@@ -108,16 +108,16 @@ func (s *Server) parseRule(nodeName, point, src string) (*liveRule, error) {
 	if ws.IsFrameRule(src) {
 		fr, err := ws.ParseFrameRule(src, dir)
 		if err != nil {
-			return nil, fmt.Errorf("--%s: %w", point, err)
+			return nil, fmt.Errorf("ui: %s rule: %w", point, err)
 		}
 		r.frame = fr
 	} else {
 		pr, err := hook.ParseRule(src)
 		if err != nil {
-			return nil, fmt.Errorf("--%s: %w", point, err)
+			return nil, fmt.Errorf("ui: %s rule: %w", point, err)
 		}
 		if r.packet, err = pr.Hook(); err != nil {
-			return nil, fmt.Errorf("--%s: %w", point, err)
+			return nil, fmt.Errorf("ui: %s rule: %w", point, err)
 		}
 	}
 	s.ruleID++

@@ -390,6 +390,8 @@ func TestAPIErrors(t *testing.T) {
 		{"GET", "/api/events/1/extra", 404, "", "ui: no such API path: /api/events/1/extra"},
 		{"GET", "/api", 404, "", "ui: no such API path: /api"},
 		{"GET", "/api/live", 426, "", "Upgrade header"},
+		// an empty body used to clear every breakpoint
+		{"POST", "/api/breakpoints", 400, "", `want {"breakpoints": [...]}`},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			t.Parallel()

@@ -106,7 +106,9 @@ class App {
 
   afterLoad() {
     this.timing.loaded = performance.now();
-    this.fromHash();
+    // An address that names an event (a link, a reload) wins over the
+    // step the run is paused at; the next stop selects itself again.
+    if (this.fromHash()) this.pendingCurrent = 0;
     if (!this.focus) this.autoFocus();
     this.invalidate();
   }

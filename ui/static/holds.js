@@ -167,6 +167,14 @@ export class HoldsView {
     const ids = app.holds.map((h) => String(h.id)).join(",") + "|" + app.readonly;
     if (ids !== this.ids) {
       this.ids = ids;
+      // The last decision's line is about a unit gone: it goes once
+      // another unit is held, so that it never reads as this one's.
+      const last = document.getElementById("hold-last");
+      if (last && last.dataset.holdId && app.holds.some((h) => Number(h.id) > Number(last.dataset.holdId))) {
+        last.textContent = "";
+        last.dataset.result = "";
+        delete last.dataset.holdId;
+      }
       if (app.readonly) list.innerHTML = '<div class="empty">A recorded trace: nothing to hold.</div>';
       else if (!app.holds.length) list.innerHTML = '<div class="empty">Nothing held.</div>';
       else {
@@ -194,6 +202,13 @@ export class HoldsView {
     const sig = JSON.stringify(app.armed);
     if (sig === this.sig) return;
     this.sig = sig;
+    // "armed" said that a request waits; once none does (it held its
+    // unit, or was cancelled elsewhere) the word would mislead.
+    const msg = document.getElementById("hn-msg");
+    if (!app.armed.length && msg.dataset.result === "ok") {
+      msg.textContent = "";
+      msg.dataset.result = "";
+    }
     const armed = document.getElementById("hold-armed");
     armed.innerHTML = app.armed.length
       ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed=\"" + esc(a.id) + "\"><span>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.left > 1 ? " ×" + a.left : "")) + '</span><button data-disarm="' + esc(a.id) + '" title="Take this request back: hold nothing more">cancel</button></li>').join("") + "</ul>"

@@ -46,7 +46,7 @@ export class RulerView {
     if (!c) return;
     const byStream = new Map();
     const get = (s) => {
-      if (!byStream.has(s)) byStream.set(s, { name: s, out: [], inn: [], framesOut: [], framesIn: [], drops: [], max: 0, senders: new Set() });
+      if (!byStream.has(s)) byStream.set(s, { name: s, out: [], inn: [], framesOut: [], framesIn: [], drops: [], max: 0, senders: new Set(), wsOut: [], wsIn: [] });
       return byStream.get(s);
     };
     for (const e of st.connEvents(app.focus)) {
@@ -60,6 +60,10 @@ export class RulerView {
         const s = get(streamOf(e));
         (e.dir === "out" ? s.framesOut : s.framesIn).push(e);
         s.max = Math.max(s.max, e.offset + e.header_len + e.len);
+      } else if (e.layer === "ws" && (e.event === "message" || e.event === "handshake")) {
+        // the events the message brackets and the HTTP block stand for
+        const s = get(streamOf(e));
+        (e.dir === "out" ? s.wsOut : s.wsIn).push(e);
       } else if (isDrop(e) && e.layer === "link") {
         const info = st.dropInfo.get(e.id) || {};
         if (!info.src || !(info.payload_len > 0)) continue;
@@ -100,12 +104,24 @@ export class RulerView {
           open = null;
         }
       }
+      // Each message bracket is the message event that followed its
+      // last frame on the same side; the HTTP block is the side's first
+      // handshake event (the request, or the 101).
+      const wsEvs = (frames === s.framesIn ? s.wsIn : s.wsOut).sort((x, y) => x.id - y.id);
+      let mi = 0;
+      const msgEvs = wsEvs.filter((e) => e.event === "message");
+      for (const m of msgs) {
+        const last = m.frames[m.frames.length - 1].id;
+        while (mi < msgEvs.length && msgEvs[mi].id < last) mi++;
+        if (mi < msgEvs.length) m.ev = msgEvs[mi++];
+      }
+      const hs = wsEvs.find((e) => e.event === "handshake");
       const httpEnd = st.httpEnd(s.name);
       const sender = [...s.senders][0] || "";
       const [src, dst] = s.name.split(">");
       s.label = sender ? sender + " sends" : src + " →";
       s.sub = src + " → " + dst;
-      this.streams.push({ ...s, placed, frames, msgs, httpEnd: httpEnd === undefined ? s.max : httpEnd });
+      this.streams.push({ ...s, placed, frames, msgs, hs, httpEnd: httpEnd === undefined ? s.max : httpEnd });
     }
   }
 
@@ -167,8 +183,10 @@ export class RulerView {
       y += SEGROWS * SEGROW + 2;
       // HTTP then frames
       if (st.httpEnd > 0 && inView(0, st.httpEnd)) {
-        s += tag("rect", { class: "http", x: X(0), y, width: st.httpEnd * k, height: 12, "data-kind": "http" }, title("HTTP upgrade: bytes 0–" + st.httpEnd));
-        if (st.httpEnd * k > 40) s += text(X(0) + 3, y + 10, "HTTP", { style: "font-size:10px" });
+        const ha = { class: "http u", x: X(0), y, width: st.httpEnd * k, height: 12, "data-kind": "http" };
+        if (st.hs) Object.assign(ha, { "data-event-id": st.hs.id, "data-hl": app.hl(st.hs.id) });
+        s += tag("rect", ha, title("HTTP upgrade: bytes 0–" + st.httpEnd + " (" + st.httpEnd + " B)" + (st.hs ? "\n#" + st.hs.id + " " + st.hs.summary : "")));
+        if (st.httpEnd * k > 40) s += text(X(0) + 3, y + 10, "HTTP", { style: "font-size:10px;pointer-events:none" });
       }
       let fcovered = -1;
       for (const f of st.frames) {
@@ -191,7 +209,10 @@ export class RulerView {
         mcovered = X(m.b);
         const x1 = X(m.a), x2 = X(m.b);
         const last = m.frames[m.frames.length - 1];
-        s += tag("path", { class: "msg", d: "M" + x1 + "," + y + "v5H" + x2 + "v-5" }, title("message: " + m.frames.length + " frame(s), bytes " + m.a + "–" + m.b));
+        const ma = { class: "msg", d: "M" + x1 + "," + y + "v5H" + x2 + "v-5", "data-kind": "message" };
+        if (m.ev) Object.assign(ma, { "data-event-id": m.ev.id, "data-hl": app.hl(m.ev.id) });
+        const mtip = "message" + (m.ev ? " #" + m.ev.id : "") + ": " + m.frames.length + " frame(s), stream bytes " + m.a + "–" + m.b + " (" + fmtBytes(m.b - m.a) + " with frame headers)" + (m.ev ? "\n" + m.ev.summary : "");
+        s += tag("path", ma, title(mtip));
         if (x2 - x1 > 70) s += text(x1 + 3, y + 15, m.frames[0].opcode + " message" + (m.frames.length > 1 ? ", " + m.frames.length + " frames" : ""), { style: "font-size:9.5px", class: "muted" });
       }
       y = yl + bandH + 6;
