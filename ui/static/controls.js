@@ -218,21 +218,32 @@ export class Controls {
         // before it (the timer fired); a fast retransmission or a tail
         // loss probe comes sooner and leaves the RTO as it was.
         const segs = ids.some((id) => id > sid && st.get(id).node === n && isSegment(st.get(id)));
-        let backoff = 0, rto = s.rto, prevT = null;
+        // With SACK on both sides the stack's first timer is RACK's tail
+        // loss probe (RFC 8985 7): it sends the last segment again at
+        // 2 SRTT + 200 ms at most, no later than the RTO would, and
+        // leaves the RTO as it was; the RTO fires only after it.
+        const sack = ids.filter((id) => { const e = st.get(id); return isPacket(e) && /S/.test(e.flags || ""); });
+        let probe = sack.length >= 2 && sack.every((id) => /sackOK/.test(st.get(id).options || st.get(id).summary || ""));
+        let backoff = 0, rto = s.rto, prevT = null, probed = false;
         for (const id of ids) {
           if (id <= sid) continue;
           const e = st.get(id);
           if (e.node !== n || e.dir !== "out" || !(segs ? isSegment(e) : e.layer === "link" && (isPacket(e) || isDrop(e)))) continue;
-          if (st.retrans.has(id) && prevT !== null && e.t - prevT >= 0.9 * rto) {
-            backoff++;
-            rto = Math.min(rto * 2, 120e9);
+          if (st.retrans.has(id) && prevT !== null && e.t - prevT >= 0.9 * Math.min(rto, s.rto)) {
+            if (probe) {
+              probe = false;
+              probed = true;
+            } else {
+              backoff++;
+              rto = Math.min(rto * 2, 120e9);
+            }
           }
           prevT = e.t;
         }
         const left = Math.max(0, rto - (last.t - sent.t));
         text.className = "";
-        text.title = "Retransmission timer: fires if no ACK comes for the data in flight" + (backoff ? "; doubled for each of the " + backoff + " times it fired since the last TCP report (RFC 6298 5.5)" : "");
-        text.textContent = "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
+        text.title = "Retransmission timer: fires if no ACK comes for the data in flight" + (probed ? "; a tail loss probe (RFC 8985 7) went first and left it as it was" : "") + (backoff ? "; doubled for each of the " + backoff + " times it fired since the last TCP report (RFC 6298 5.5)" : "");
+        text.textContent = "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (probed && !backoff ? " (after a tail loss probe)" : "") + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
         fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
         fire.hidden = app.readonly;
       } else {

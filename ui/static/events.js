@@ -119,7 +119,9 @@ export class EventsView {
         '<span class="id">#' + e.id + "</span>" +
         '<span class="nd">' + esc(e.node || "") + "</span>" +
         '<span class="ly">' + esc(e.layer || "") + "</span>" +
-        esc(e.event + "  " + (e.summary || "")) +
+        // most summaries begin with the event's name ("segment to IP",
+        // "frame FIN text"): it is not said twice
+        esc(e.summary && (e.summary === e.event || e.summary.startsWith(e.event + " ")) ? e.summary : e.event + "  " + (e.summary || "")) +
         "</div>";
     }
     this.spacer.innerHTML = html;

@@ -104,16 +104,24 @@ export class RulerView {
           open = null;
         }
       }
-      // Each message bracket is the message event that followed its
-      // last frame on the same side; the HTTP block is the side's first
-      // handshake event (the request, or the 101).
-      const wsEvs = (frames === s.framesIn ? s.wsIn : s.wsOut).sort((x, y) => x.id - y.id);
-      let mi = 0;
+      // Each message bracket is its message event on the same side: a
+      // message written is traced before its first frame, one read after
+      // its last. The HTTP block is the side's first handshake event (the
+      // request, or the 101).
+      const read = frames === s.framesIn;
+      const wsEvs = (read ? s.wsIn : s.wsOut).sort((x, y) => x.id - y.id);
       const msgEvs = wsEvs.filter((e) => e.event === "message");
+      let mi = 0;
       for (const m of msgs) {
-        const last = m.frames[m.frames.length - 1].id;
-        while (mi < msgEvs.length && msgEvs[mi].id < last) mi++;
-        if (mi < msgEvs.length) m.ev = msgEvs[mi++];
+        if (read) {
+          const last = m.frames[m.frames.length - 1].id;
+          while (mi < msgEvs.length && msgEvs[mi].id < last) mi++;
+          if (mi < msgEvs.length) m.ev = msgEvs[mi++];
+        } else {
+          const first = m.frames[0].id;
+          while (mi + 1 < msgEvs.length && msgEvs[mi + 1].id < first) mi++;
+          if (mi < msgEvs.length && msgEvs[mi].id < first) m.ev = msgEvs[mi++];
+        }
       }
       const hs = wsEvs.find((e) => e.event === "handshake");
       const httpEnd = st.httpEnd(s.name);
