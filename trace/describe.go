@@ -96,7 +96,17 @@ const (
 // The strings of the result share one allocation.
 func DescribePacket(b []byte, bases SeqBases) Packet {
 	d := newDescriber()
-	d.ip(b, bases)
+	d.ip(b, len(b), bases)
+	return d.packet()
+}
+
+// describeCut is DescribePacket for the first len(b) bytes of an IP packet
+// of wire bytes, as a capture cut at its snapshot length keeps them: the
+// lengths it says (payload_len, "length N") are those the IP header gives,
+// as tcpdump says them, bounded by wire; the rest is read from b.
+func describeCut(b []byte, wire int, bases SeqBases) Packet {
+	d := newDescriber()
+	d.ip(b, wire, bases)
 	return d.packet()
 }
 
@@ -148,16 +158,21 @@ func (d *describer) addr(a netip.Addr, sp *bufSpan) {
 	sp.to = len(d.buf)
 }
 
-// ip describes the IP packet b.
-func (d *describer) ip(b []byte, bases SeqBases) {
+// ip describes the IP packet b, of which a capture may have kept only the
+// first len(b) of wire bytes.
+func (d *describer) ip(b []byte, wire int, bases SeqBases) {
 	var (
 		family   string
 		src, dst netip.Addr
 		proto    uint8
-		payload  []byte
+		payload  []byte // the bytes of the transport header and data that are here
+		n        int    // how many there were on the wire
 		fragment bool
 	)
 	d.pk.Len = len(b)
+	// No fewer bytes went by than were captured, whatever a capture's
+	// record says.
+	wire = max(wire, len(b))
 	version := -1
 	if len(b) > 0 {
 		version = int(b[0] >> 4)
@@ -179,7 +194,10 @@ func (d *describer) ip(b []byte, bases SeqBases) {
 		src = netip.AddrFrom4([4]byte(b[ipv4Src : ipv4Src+4]))
 		dst = netip.AddrFrom4([4]byte(b[ipv4Dst : ipv4Dst+4]))
 		proto = b[ipv4Proto]
-		payload = b[hlen:min(tl, len(b))]
+		// The total length says where the packet ends (an Ethernet
+		// frame's padding follows it); one that claims more than there
+		// was on the wire lies, and the wire's length stands.
+		payload, n = b[hlen:min(tl, len(b))], min(tl, wire)-hlen
 		fragment = binary.BigEndian.Uint16(b[ipv4FragOff:])&0x1fff != 0
 	case 6:
 		if len(b) < ipv6Len {
@@ -191,7 +209,8 @@ func (d *describer) ip(b []byte, bases SeqBases) {
 		src = netip.AddrFrom16([16]byte(b[ipv6Src : ipv6Src+16]))
 		dst = netip.AddrFrom16([16]byte(b[ipv6Dst : ipv6Dst+16]))
 		proto = b[ipv6Next]
-		payload = b[ipv6Len:min(ipv6Len+int(binary.BigEndian.Uint16(b[ipv6Payload:])), len(b))]
+		end := ipv6Len + int(binary.BigEndian.Uint16(b[ipv6Payload:]))
+		payload, n = b[ipv6Len:min(end, len(b))], min(end, wire)-ipv6Len
 	default:
 		d.str("unknown IP version ")
 		d.itoa(version)
@@ -210,22 +229,22 @@ func (d *describer) ip(b []byte, bases SeqBases) {
 		d.str("ip-proto-")
 		d.itoa(int(proto))
 		d.str(" fragment, length ")
-		d.itoa(len(payload))
+		d.itoa(n)
 	case proto == protoTCP:
-		d.tcp(src, dst, payload, bases)
+		d.tcp(src, dst, payload, n, bases)
 	case proto == protoUDP:
-		d.udp(src, dst, payload)
+		d.udp(src, dst, payload, n)
 	case proto == protoICMP:
-		d.icmp("icmp", src, dst, payload)
+		d.icmp("icmp", src, dst, payload, n)
 	case proto == protoICMPv6:
-		d.icmp("icmp6", src, dst, payload)
+		d.icmp("icmp6", src, dst, payload, n)
 	default:
 		d.pk.Proto = ProtoName(proto)
 		d.hosts(src, dst)
 		d.str("ip-proto-")
 		d.itoa(int(proto))
 		d.str(", length ")
-		d.itoa(len(payload))
+		d.itoa(n)
 	}
 }
 
@@ -260,7 +279,9 @@ func (d *describer) endConn(src, dst netip.AddrPort) {
 	d.conn.to = len(d.buf)
 }
 
-func (d *describer) tcp(src, dst netip.Addr, seg []byte, bases SeqBases) {
+// tcp describes the TCP segment seg, which was wire bytes long: its
+// header is read from seg, its payload's length is wire less the header.
+func (d *describer) tcp(src, dst netip.Addr, seg []byte, wire int, bases SeqBases) {
 	d.pk.Proto = "tcp"
 	if len(seg) < tcpMinLen {
 		d.hosts(src, dst)
@@ -283,7 +304,7 @@ func (d *describer) tcp(src, dst netip.Addr, seg []byte, bases SeqBases) {
 	flags := seg[tcpFlagsOff]
 	seq, ack := binary.BigEndian.Uint32(seg[tcpSeq:]), binary.BigEndian.Uint32(seg[tcpAck:])
 	win := int(binary.BigEndian.Uint16(seg[tcpWin:]))
-	n := len(seg) - off
+	n := wire - off // not negative: wire >= len(seg) >= off
 
 	var seqBase, ackBase uint32
 	var seqOK, ackOK bool
@@ -339,7 +360,8 @@ func (d *describer) tcp(src, dst netip.Addr, seg []byte, bases SeqBases) {
 	d.pk.Win, d.pk.PayloadLen = Some(win), Some(n)
 }
 
-func (d *describer) udp(src, dst netip.Addr, dgram []byte) {
+// udp describes the UDP datagram dgram, which was wire bytes long.
+func (d *describer) udp(src, dst netip.Addr, dgram []byte, wire int) {
 	d.pk.Proto = "udp"
 	if len(dgram) < udpLen {
 		d.hosts(src, dst)
@@ -348,7 +370,7 @@ func (d *describer) udp(src, dst netip.Addr, dgram []byte) {
 		return
 	}
 	sport, dport := binary.BigEndian.Uint16(dgram), binary.BigEndian.Uint16(dgram[2:])
-	n := len(dgram) - udpLen
+	n := wire - udpLen
 	d.ends(src, dst, sport, dport)
 	d.str("UDP, length ")
 	d.itoa(n)
@@ -357,8 +379,9 @@ func (d *describer) udp(src, dst netip.Addr, dgram []byte) {
 }
 
 // icmp describes an ICMP message (proto "icmp", echo types 8 and 0) or an
-// ICMPv6 one ("icmp6", 128 and 129), as tcpdump writes them.
-func (d *describer) icmp(proto string, src, dst netip.Addr, msg []byte) {
+// ICMPv6 one ("icmp6", 128 and 129), which was wire bytes long, as tcpdump
+// writes them.
+func (d *describer) icmp(proto string, src, dst netip.Addr, msg []byte, wire int) {
 	d.pk.Proto = proto
 	d.hosts(src, dst)
 	request, reply := byte(icmpEcho), byte(icmpEchoReply)
@@ -384,7 +407,7 @@ func (d *describer) icmp(proto string, src, dst netip.Addr, msg []byte) {
 		d.typeCode(msg)
 	}
 	d.str(", length ")
-	d.itoa(len(msg))
+	d.itoa(wire)
 }
 
 // echo writes an ICMP or ICMPv6 echo's ", id 7, seq 3" and notes its

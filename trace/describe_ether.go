@@ -50,7 +50,7 @@ func DescribeFrame(b []byte, bases SeqBases) Packet {
 	typ := binary.BigEndian.Uint16(b[etherType:])
 	switch payload := b[etherLen:]; typ {
 	case etherTypeIPv4, etherTypeIPv6:
-		d.ip(payload, bases)
+		d.ip(payload, len(payload), bases)
 	case etherTypeARP:
 		d.arp(payload)
 	default:

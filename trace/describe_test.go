@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/binary"
 	"net/netip"
 	"reflect"
@@ -128,6 +129,13 @@ func TestDescribePacketFields(t *testing.T) {
 		{"win", 65535}, {"payload_len", 5}, {"options", "nop,nop,TS val 7 ecr 9"}}
 	if got := p.Fields(); !reflect.DeepEqual(got, want) || p.Conn != "10.0.0.1:40000->10.0.0.2:80" {
 		t.Errorf("conn %q fields\n%v\nwant\n%v", p.Conn, got, want)
+	}
+	// A packet whose total length claims more than it has (not a capture
+	// cut short: the packet is all there is) has the payload it has.
+	long := bytes.Clone(data)
+	binary.BigEndian.PutUint16(long[2:], 1500)
+	if p := DescribePacket(long, nil); p.PayloadLen != Some(5) || !strings.HasSuffix(p.Summary, "length 5") {
+		t.Errorf("total length past the packet: payload_len %v, %q", p.PayloadLen, p.Summary)
 	}
 	if p := DescribePacket(data, nil); p.RelSeq.Set || p.RelAck.Set {
 		t.Errorf("rel_seq or rel_ack without bases: %v", p.Fields())

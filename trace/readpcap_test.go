@@ -263,18 +263,44 @@ func TestReadPCAPNoSYN(t *testing.T) {
 }
 
 // TestReadPCAPSnapLen: a packet the capture kept only the start of (its
-// snapshot length) says so, with its length on the wire.
+// snapshot length) says so, with its length on the wire, and its payload
+// length is the one its IP header gives, as tcpdump says it, but never
+// more than the wire held.
 func TestReadPCAPSnapLen(t *testing.T) {
 	t.Parallel()
+	const summary = "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 1:101, ack 0, win 65535, length 100 [|captured 44 of 140 bytes]"
 	p := tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x18, strings.Repeat("x", 100))
-	b := classicPCAP(p[:44])
-	binary.LittleEndian.PutUint32(b[24+12:], uint32(len(p))) // orig_len
-	evs, err := ReadPCAP(bytes.NewReader(b), "n")
-	if err != nil || len(evs) != 1 {
-		t.Fatalf("ReadPCAP: %d, %v", len(evs), err)
-	}
-	if want := "[|captured 44 of 140 bytes]"; !strings.HasSuffix(evs[0].Summary, want) || evs[0].Field("orig_len") != len(p) {
-		t.Errorf("summary %q, orig_len %v; want it to end %q, and %d", evs[0].Summary, evs[0].Field("orig_len"), want, len(p))
+	lying := bytes.Clone(p)
+	binary.BigEndian.PutUint16(lying[2:], 1500) // more than went by
+	v6 := ipv6Packet(6, p[20:])
+	for _, c := range []struct {
+		name    string
+		pkt     []byte
+		kept    int
+		summary string
+		payload int
+	}{
+		{"ipv4", p, 44, summary, 100},
+		{"ipv4 total length past the wire", lying, 44, summary, 100},
+		{"ipv6", v6, 64, "IP6 fd00::1.40000 > fd00::2.80: Flags [P.], seq 1:101, ack 0, win 65535, length 100 [|captured 64 of 160 bytes]", 100},
+		{"cut inside the TCP header", p, 30, "IP 10.0.0.1 > 10.0.0.2: tcp truncated, length 10 [|captured 30 of 140 bytes]", -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := classicPCAP(c.pkt[:c.kept])
+			binary.LittleEndian.PutUint32(b[24+12:], uint32(len(c.pkt))) // orig_len
+			evs, err := ReadPCAP(bytes.NewReader(b), "n")
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("ReadPCAP: %d, %v", len(evs), err)
+			}
+			e := evs[0]
+			n, ok := e.Field("payload_len").(int)
+			if e.Summary != c.summary || e.Field("orig_len") != len(c.pkt) || e.Field("len") != c.kept || len(e.Data) != c.kept ||
+				ok != (c.payload >= 0) || ok && n != c.payload {
+				t.Errorf("summary %q\norig_len %v, len %v, %d bytes, payload_len %v\nwant %q\norig_len %d, len %d, payload_len %d",
+					e.Summary, e.Field("orig_len"), e.Field("len"), len(e.Data), e.Field("payload_len"), c.summary, len(c.pkt), c.kept, c.payload)
+			}
+		})
 	}
 }
 

@@ -333,11 +333,13 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, isns 
 		ip = nil
 	}
 	if ip != nil {
-		p := DescribePacket(ip, isns)
-		if origLen > len(data) {
-			// Cut at the capture's snapshot length: the lengths above
-			// are of what was captured, as tcpdump's "[|tcp]" warns.
-			p.OrigLen = Some(origLen - (len(data) - len(ip)))
+		wire := origLen - (len(data) - len(ip)) // the IP packet's, without the link's header
+		p := describeCut(ip, wire, isns)
+		if wire > len(ip) {
+			// Cut at the capture's snapshot length: the payload's
+			// length is the one the IP header gives, as tcpdump says
+			// it, and the bytes are those the capture kept.
+			p.OrigLen = Some(wire)
 			p.Summary += " [|captured " + strconv.Itoa(len(ip)) + " of " + strconv.Itoa(p.OrigLen.V) + " bytes]"
 		}
 		e.Conn, e.Summary, e.Fields = p.Conn, p.Summary, p.Fields()

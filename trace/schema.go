@@ -46,7 +46,7 @@ type LinkPacket struct {
 	RelSeq     Opt[uint32] `json:"rel_seq,omitzero" doc:"seq minus the initial sequence number, when the handshake was seen"`
 	RelAck     Opt[uint32] `json:"rel_ack,omitzero"`
 	Win        Opt[int]    `json:"win,omitzero" doc:"TCP window field, unscaled"`
-	PayloadLen Opt[int]    `json:"payload_len,omitzero" doc:"TCP or UDP payload bytes"`
+	PayloadLen Opt[int]    `json:"payload_len,omitzero" doc:"TCP or UDP payload bytes, as the IP header's length gives them (tcpdump's length)"`
 	Options    string      `json:"options,omitempty" doc:"TCP options, tcpdump style"`
 	Type       Opt[int]    `json:"type,omitzero" doc:"ICMP type"`
 	Code       Opt[int]    `json:"code,omitzero" doc:"ICMP code"`
@@ -62,7 +62,7 @@ type LinkPacket struct {
 	Op         any         `json:"op,omitempty" schema:"type=string,integer" doc:"ARP operation: request, reply or a number"`
 	Frames     []uint64    `json:"frames,omitempty" doc:"IDs of the ws frames whose bytes it carried (Correlate)"`
 	LinkType   Opt[int]    `json:"link_type,omitzero" doc:"a frame read from a capture that holds no IP packet (ARP, say): the capture's link type; its bytes are the frame's"`
-	OrigLen    Opt[int]    `json:"orig_len,omitzero" doc:"the IP packet's length in a capture that kept fewer of its bytes (snapshot length): len and the rest are of what it kept"`
+	OrigLen    Opt[int]    `json:"orig_len,omitzero" doc:"the IP packet's length in a capture that kept fewer of its bytes (snapshot length): len and the bytes are of what it kept, payload_len of the packet as its IP header gives it"`
 	PcapNumber Opt[uint64] `json:"pcap_number,omitzero" doc:"its number in a capture read back whose packets were numbered again, as Wireshark counts them"`
 }
 

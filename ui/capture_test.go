@@ -277,6 +277,16 @@ func TestCaptureFramesReassembled(t *testing.T) {
 		}
 	}
 
+	// A segment the capture kept only the start of (its snapshot
+	// length) is a gap too: the bytes it did not keep are not made up.
+	rec := slices.Clone(recs[16][:16+100])
+	binary.LittleEndian.PutUint32(rec[8:12], 100) // kept: 100 of its bytes
+	l := view(t, slices.Concat(head, slices.Concat(recs[:16]...), rec, slices.Concat(recs[17:]...)))
+	if got := frames(l); !slices.Equal(got, gap) {
+		t.Errorf("a segment cut short in the client's stream: frames\n%s\nwant those of a gap\n%s", strings.Join(got, "\n"), strings.Join(gap, "\n"))
+	}
+	l.checkBytes(t, "cut")
+
 	// Without the 101 the streams are not WebSocket.
 	var no101 []int
 	for _, i := range all {
