@@ -41,7 +41,9 @@ type SeqBases interface {
 const (
 	ipv4MinLen   = 20
 	ipv4TotalLen = 2
+	ipv4ID       = 4
 	ipv4FragOff  = 6 // flags (3 bits) and fragment offset
+	ipv4MF       = 0x2000
 	ipv4Proto    = 9
 	ipv4Src      = 12
 	ipv4Dst      = 16
@@ -50,6 +52,9 @@ const (
 	ipv6Next     = 6
 	ipv6Src      = 8
 	ipv6Dst      = 24
+	ipv6FragLen  = 8 // next header, reserved, offset and M flag, identification
+	ipv6FragID   = 4
+	ipv6MF       = 1
 	tcpMinLen    = 20
 	tcpSeq       = 4
 	tcpAck       = 8
@@ -62,13 +67,24 @@ const (
 	icmpSeq      = 6
 )
 
-// IP protocol numbers.
+// IP protocol numbers, and those of the IPv6 extension headers the
+// describer walks (RFC 8200 section 4).
 const (
-	protoICMP   = 1
-	protoTCP    = 6
-	protoUDP    = 17
-	protoICMPv6 = 58
+	protoHopByHop = 0
+	protoICMP     = 1
+	protoTCP      = 6
+	protoUDP      = 17
+	protoRouting  = 43
+	protoFragment = 44
+	protoICMPv6   = 58
+	protoDestOpts = 60
 )
+
+// ipv6MaxExt bounds the extension headers walked before a packet is
+// called malformed: RFC 8200 section 4.1 has each at most once (the
+// destination options twice), and a chain longer than that is an attack
+// or garbage.
+const ipv6MaxExt = 8
 
 // TCP flags.
 const (
@@ -87,13 +103,16 @@ const (
 )
 
 // DescribePacket reads an IP packet's headers, the way tcpdump prints
-// them: IPv4 or IPv6; TCP with its options, UDP, ICMP and ICMPv6 (an
-// echo's id and seq). With bases, TCP sequence and acknowledgment numbers
-// (and SACK block edges) are shown relative to the ISNs they give, and
-// the fields rel_seq and rel_ack are set; with a nil bases they are shown
-// as they are. The packet may be malformed: every length is checked
-// before use, and a packet that cannot be read is described as truncated.
-// The strings of the result share one allocation.
+// them: IPv4 or IPv6 (with its extension headers: hop-by-hop and
+// destination options, routing, fragment); TCP with its options, UDP,
+// ICMP and ICMPv6 (an echo's id and seq). A fragment is named by its
+// offset, its more-fragments flag and its identification; one after the
+// first has no transport header to read. With bases, TCP sequence and
+// acknowledgment numbers (and SACK block edges) are shown relative to the
+// ISNs they give, and the fields rel_seq and rel_ack are set; with a nil
+// bases they are shown as they are. The packet may be malformed: every
+// length is checked before use, and a packet that cannot be read is
+// described as truncated. The strings of the result share one allocation.
 func DescribePacket(b []byte, bases SeqBases) Packet {
 	d := newDescriber()
 	d.ip(b, len(b), bases)
@@ -198,7 +217,10 @@ func (d *describer) ip(b []byte, wire int, bases SeqBases) {
 		// frame's padding follows it); one that claims more than there
 		// was on the wire lies, and the wire's length stands.
 		payload, n = b[hlen:min(tl, len(b))], min(tl, wire)-hlen
-		fragment = binary.BigEndian.Uint16(b[ipv4FragOff:])&0x1fff != 0
+		if fo := binary.BigEndian.Uint16(b[ipv4FragOff:]); fo&(ipv4MF|0x1fff) != 0 {
+			d.fragment(uint32(binary.BigEndian.Uint16(b[ipv4ID:])), int(fo&0x1fff)*8, fo&ipv4MF != 0)
+			fragment = fo&0x1fff != 0
+		}
 	case 6:
 		if len(b) < ipv6Len {
 			d.str("IP6 truncated, length ")
@@ -221,6 +243,12 @@ func (d *describer) ip(b []byte, wire int, bases SeqBases) {
 
 	d.str(family)
 	d.str(" ")
+	if family == "IP6" {
+		var ok bool
+		if proto, payload, n, ok = d.ipv6Ext(src, dst, proto, payload, n); !ok {
+			return
+		}
+	}
 	switch {
 	case fragment:
 		// A fragment after the first: no transport header.
@@ -248,22 +276,121 @@ func (d *describer) ip(b []byte, wire int, bases SeqBases) {
 	}
 }
 
-// hosts writes "10.0.0.1 > 10.0.0.2: ".
+// ipv6Ext walks the IPv6 extension headers at the start of payload (the
+// bytes after the fixed header; n of them went by), writing the addresses
+// and each header as tcpdump writes them: "HBH ", "DSTOPT ", "RT6 (len=2,
+// type=4, segleft=1) ", "frag (0x0000abcd:0|1448) " (the identification,
+// the offset, and the bytes after the header). It returns the protocol
+// that follows them, its bytes and how many went by; ok is false when
+// there is nothing after them to read (a fragment after the first, a
+// header cut short, a chain too long) and the summary is written.
+func (d *describer) ipv6Ext(src, dst netip.Addr, proto uint8, payload []byte, n int) (next uint8, rest []byte, wire int, ok bool) {
+	for i := 0; ; i++ {
+		var name string
+		switch proto {
+		case protoHopByHop:
+			name = "HBH"
+		case protoDestOpts:
+			name = "DSTOPT"
+		case protoRouting:
+			name = "RT6"
+		case protoFragment:
+			name = "frag"
+		default:
+			return proto, payload, n, true
+		}
+		d.pk.Proto = ProtoName(proto)
+		if i == 0 {
+			d.hosts(src, dst)
+		}
+		if i == ipv6MaxExt {
+			d.str("more than ")
+			d.itoa(ipv6MaxExt)
+			d.str(" extension headers, length ")
+			d.itoa(n)
+			return proto, nil, 0, false
+		}
+		// Every header but the fragment's gives its length in 8-byte
+		// units after the first 8 (RFC 8200 section 4.3).
+		hlen := ipv6FragLen
+		if proto != protoFragment && len(payload) >= 2 {
+			hlen = (int(payload[1]) + 1) * 8
+		}
+		if len(payload) < hlen {
+			d.str(name)
+			d.str(" truncated, length ")
+			d.itoa(n)
+			return proto, nil, 0, false
+		}
+		h := payload[:hlen]
+		d.str(name)
+		switch proto {
+		case protoRouting:
+			d.str(" (len=")
+			d.itoa(int(h[1]))
+			d.str(", type=")
+			d.itoa(int(h[2]))
+			d.str(", segleft=")
+			d.itoa(int(h[3]))
+			d.str(")")
+		case protoFragment:
+			fo := binary.BigEndian.Uint16(h[2:])
+			id, off := binary.BigEndian.Uint32(h[ipv6FragID:]), int(fo&^7)
+			d.fragment(id, off, fo&ipv6MF != 0)
+			d.str(" (0x")
+			for shift := 28; shift >= 0; shift -= 4 {
+				d.buf = append(d.buf, hexDigits[id>>shift&0xf])
+			}
+			d.str(":")
+			d.itoa(off)
+			d.str("|")
+			d.itoa(n - hlen)
+			d.str(")")
+			if off != 0 {
+				// A fragment after the first: what follows is the
+				// middle of a packet, not a header.
+				d.pk.Proto = ProtoName(h[0])
+				return h[0], nil, 0, false
+			}
+		}
+		d.str(" ")
+		proto, payload, n = h[0], payload[hlen:], n-hlen
+	}
+}
+
+// fragment notes that the packet is a fragment: its identification, its
+// offset in bytes, and whether more follow.
+func (d *describer) fragment(id uint32, off int, more bool) {
+	d.pk.FragID, d.pk.FragOffset, d.pk.FragMore = Some(id), Some(off), Some(more)
+}
+
+// hosts writes "10.0.0.1 > 10.0.0.2: ", unless IPv6 extension headers
+// came first and wrote them.
 func (d *describer) hosts(src, dst netip.Addr) {
+	if d.src.to != 0 {
+		return
+	}
 	d.addr(src, &d.src)
 	d.str(" > ")
 	d.addr(dst, &d.dst)
 	d.str(": ")
 }
 
-// ends writes "10.0.0.1.40000 > 10.0.0.2.80: " as tcpdump does.
+// ends writes "10.0.0.1.40000 > 10.0.0.2.80: " as tcpdump does, or,
+// when IPv6 extension headers came first and wrote the addresses, the
+// ports alone: "40000 > 80: ".
 func (d *describer) ends(src, dst netip.Addr, sport, dport uint16) {
-	d.addr(src, &d.src)
-	d.str(".")
+	written := d.src.to != 0
+	if !written {
+		d.addr(src, &d.src)
+		d.str(".")
+	}
 	d.itoa(int(sport))
 	d.str(" > ")
-	d.addr(dst, &d.dst)
-	d.str(".")
+	if !written {
+		d.addr(dst, &d.dst)
+		d.str(".")
+	}
 	d.itoa(int(dport))
 	d.str(": ")
 }

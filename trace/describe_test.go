@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,29 @@ func ipv6Packet(proto byte, payload []byte) []byte {
 	b[8], b[23] = 0xfd, 1
 	b[24], b[39] = 0xfd, 2
 	return append(b, payload...)
+}
+
+// hopByHop is an IPv6 hop-by-hop options header before next: a router
+// alert and a Pad1 (RFC 2711), 8 bytes. dstOpts is a destination options
+// header of padding alone.
+func hopByHop(next byte) []byte { return []byte{next, 0, 5, 2, 0, 0, 1, 0} }
+func dstOpts(next byte) []byte  { return []byte{next, 0, 1, 4, 0, 0, 0, 0} }
+
+// routing is an IPv6 routing header of type 0 with one address (fd00::3)
+// left to visit.
+func routing(next byte) []byte {
+	return []byte{next, 2, 0, 1, 0, 0, 0, 0, 0xfd, 23: 3}
+}
+
+// fragHeader is an IPv6 fragment header.
+func fragHeader(next byte, off int, more bool, id uint32) []byte {
+	b := []byte{next, 0, 0, 0}
+	fo := uint16(off)
+	if more {
+		fo |= 1
+	}
+	b = binary.BigEndian.AppendUint16(b[:2], fo)
+	return binary.BigEndian.AppendUint32(b, id)
 }
 
 // ipv4Packet builds an IPv4 packet of protocol proto from 10.0.0.1 to
@@ -65,6 +89,13 @@ func TestDescribePacket(t *testing.T) {
 	echo := []byte{8, 0, 0, 0, 0, 7, 0, 3, 'a', 'b'}
 	frag := ipv4Packet(6, make([]byte, 8))
 	frag[6] = 0x01 // offset 256 bytes
+	seg := tcpPacket(ipClient, ipServer, 40000, 80, 1000, 5000, ack|psh, "hello")[20:]
+	udpFrag := append(append([]byte(nil), udp...), 'e', 'f', 'g', 'h')
+	binary.BigEndian.PutUint16(udpFrag[4:], 16)
+	var tooMany []byte
+	for range ipv6MaxExt + 1 {
+		tooMany = append(tooMany, dstOpts(protoDestOpts)...)
+	}
 	for _, c := range []struct {
 		name  string
 		pkt   []byte
@@ -96,6 +127,26 @@ func TestDescribePacket(t *testing.T) {
 		{"neighbor solicitation", ipv6Packet(58, []byte{135, 0, 0, 0, 0, 0, 0, 0}), nil, "IP6 fd00::1 > fd00::2: ICMP6, type 135 code 0, length 8"},
 		{"fragment", frag, nil, "IP 10.0.0.1 > 10.0.0.2: ip-proto-6 fragment, length 8"},
 		{"other protocol", ipv4Packet(47, make([]byte, 4)), nil, "IP 10.0.0.1 > 10.0.0.2: ip-proto-47, length 4"},
+		// tcpdump 4.99 writes these (frag as with -v, RT6 without its
+		// addresses).
+		{"hop-by-hop", ipv6Packet(protoHopByHop, slices.Concat(hopByHop(protoTCP), seg)), nil,
+			"IP6 fd00::1 > fd00::2: HBH 40000 > 80: Flags [P.], seq 1000:1005, ack 5000, win 65535, length 5"},
+		{"destination options", ipv6Packet(protoDestOpts, slices.Concat(dstOpts(protoUDP), udp)), nil,
+			"IP6 fd00::1 > fd00::2: DSTOPT 40000 > 53: UDP, length 4"},
+		{"routing", ipv6Packet(protoRouting, slices.Concat(routing(protoTCP), seg)), nil,
+			"IP6 fd00::1 > fd00::2: RT6 (len=2, type=0, segleft=1) 40000 > 80: Flags [P.], seq 1000:1005, ack 5000, win 65535, length 5"},
+		{"hop-by-hop icmp6", ipv6Packet(protoHopByHop, slices.Concat(hopByHop(protoICMPv6), []byte{143, 0, 0, 0, 0, 0, 0, 1}, make([]byte, 20))), nil,
+			"IP6 fd00::1 > fd00::2: HBH ICMP6, type 143 code 0, length 28"},
+		{"first fragment", ipv6Packet(protoFragment, slices.Concat(fragHeader(protoUDP, 0, true, 0xabcd), udpFrag)), nil,
+			"IP6 fd00::1 > fd00::2: frag (0x0000abcd:0|16) 40000 > 53: UDP, length 8"},
+		{"later fragment", ipv6Packet(protoFragment, slices.Concat(fragHeader(protoUDP, 16, false, 0xabcd), []byte("ijklmnop"))), nil,
+			"IP6 fd00::1 > fd00::2: frag (0x0000abcd:16|8)"},
+		{"chain", ipv6Packet(protoHopByHop, slices.Concat(hopByHop(protoDestOpts), dstOpts(protoFragment), fragHeader(protoTCP, 0, true, 7), seg)), nil,
+			"IP6 fd00::1 > fd00::2: HBH DSTOPT frag (0x00000007:0|25) 40000 > 80: Flags [P.], seq 1000:1005, ack 5000, win 65535, length 5"},
+		{"extension header truncated", ipv6Packet(protoHopByHop, []byte{protoTCP, 1, 0, 0, 0, 0, 0, 0}), nil,
+			"IP6 fd00::1 > fd00::2: HBH truncated, length 8"},
+		{"too many extension headers", ipv6Packet(protoDestOpts, slices.Concat(tooMany, seg)), nil,
+			"IP6 fd00::1 > fd00::2: DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT DSTOPT more than 8 extension headers, length 33"},
 		{"empty", nil, nil, "unknown IP version -1, length 0"},
 		{"version 7", []byte{0x75, 1, 2}, nil, "unknown IP version 7, length 3"},
 		{"ipv4 truncated", []byte{0x45, 1, 2}, nil, "IP truncated, length 3"},
@@ -144,6 +195,36 @@ func TestDescribePacketFields(t *testing.T) {
 	if got, want := echo.Fields(), []Field{{"src", "fd00::1"}, {"dst", "fd00::2"}, {"len", 48}, {"proto", "icmp6"},
 		{"seq", uint32(3)}, {"type", 128}, {"code", 0}, {"id", 7}}; !reflect.DeepEqual(got, want) || echo.Conn != "" {
 		t.Errorf("echo: conn %q fields %v, want %v", echo.Conn, got, want)
+	}
+	// Fragments are named by their identification, offset and MF flag,
+	// IPv6 from its fragment header, IPv4 from its own; the first has
+	// the transport's fields too.
+	seg := tcpPacket(ipClient, ipServer, 40000, 80, 1000, 5000, 0x18, "hello")[20:]
+	first6 := DescribePacket(ipv6Packet(protoHopByHop, slices.Concat(hopByHop(protoFragment), fragHeader(protoTCP, 0, true, 0xabcdef01), seg)), nil)
+	later6 := DescribePacket(ipv6Packet(protoFragment, slices.Concat(fragHeader(protoTCP, 1448, false, 0xabcdef01), make([]byte, 8))), nil)
+	first4 := ipv4Packet(protoTCP, seg)
+	first4[4], first4[5], first4[6] = 0x12, 0x34, 0x20 // id 0x1234, MF
+	later4 := ipv4Packet(protoTCP, make([]byte, 8))
+	later4[4], later4[5], later4[6], later4[7] = 0x12, 0x34, 0, 181 // id 0x1234, offset 1448
+	for _, c := range []struct {
+		name string
+		p    Packet
+		want []Field
+	}{
+		{"ipv6 first", first6, []Field{{"src", "fd00::1"}, {"dst", "fd00::2"}, {"len", 81}, {"proto", "tcp"}, {"sport", 40000}, {"dport", 80},
+			{"flags", "P."}, {"seq", uint32(1000)}, {"ack", uint32(5000)}, {"win", 65535}, {"payload_len", 5},
+			{"frag_id", uint32(0xabcdef01)}, {"frag_offset", 0}, {"frag_more", true}}},
+		{"ipv6 later", later6, []Field{{"src", "fd00::1"}, {"dst", "fd00::2"}, {"len", 56}, {"proto", "tcp"},
+			{"frag_id", uint32(0xabcdef01)}, {"frag_offset", 1448}, {"frag_more", false}}},
+		{"ipv4 first", DescribePacket(first4, nil), []Field{{"src", "10.0.0.1"}, {"dst", "10.0.0.2"}, {"len", 45}, {"proto", "tcp"}, {"sport", 40000}, {"dport", 80},
+			{"flags", "P."}, {"seq", uint32(1000)}, {"ack", uint32(5000)}, {"win", 65535}, {"payload_len", 5},
+			{"frag_id", uint32(0x1234)}, {"frag_offset", 0}, {"frag_more", true}}},
+		{"ipv4 later", DescribePacket(later4, nil), []Field{{"src", "10.0.0.1"}, {"dst", "10.0.0.2"}, {"len", 28}, {"proto", "tcp"},
+			{"frag_id", uint32(0x1234)}, {"frag_offset", 1448}, {"frag_more", false}}},
+	} {
+		if got := c.p.Fields(); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s fragment (%s): fields\n%v\nwant\n%v", c.name, c.p.Summary, got, c.want)
+		}
 	}
 	conn6 := DescribePacket(ipv6Packet(17, []byte{0x9c, 0x40, 0, 53, 0, 8, 0, 0}), nil).Conn
 	if conn6 != "[fd00::1]:40000->[fd00::2]:53" {
@@ -260,6 +341,18 @@ func FuzzDescribePacket(f *testing.F) {
 	f.Add(ipv6Packet(58, []byte{128, 0, 0, 0, 0, 7, 0, 3}))
 	f.Add(ipv4Packet(1, []byte{0, 0, 0, 0, 0, 7}))
 	f.Add(append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 8, 6, 0, 1, 8, 0, 6, 4, 0, 2}, make([]byte, 20)...))
+	// IPv6 extension headers: a chain to TCP, one to ICMPv6, a fragment
+	// after the first, a header longer than the packet, a chain too
+	// long, one that claims more than the payload length.
+	seg := tcpPacket(ipClient, ipServer, 40000, 80, 1, 2, 0x18, "hello")[20:]
+	f.Add(ipv6Packet(protoHopByHop, slices.Concat(hopByHop(protoRouting), routing(protoDestOpts), dstOpts(protoFragment), fragHeader(protoTCP, 0, true, 9), seg)))
+	f.Add(ipv6Packet(protoHopByHop, slices.Concat(hopByHop(protoICMPv6), []byte{128, 0, 0, 0, 0, 7, 0, 3})))
+	f.Add(ipv6Packet(protoFragment, slices.Concat(fragHeader(protoUDP, 8, false, 9), make([]byte, 8))))
+	f.Add(ipv6Packet(protoHopByHop, []byte{protoTCP, 255, 0, 0, 0, 0, 0, 0}))
+	f.Add(ipv6Packet(protoDestOpts, slices.Concat(dstOpts(protoDestOpts), dstOpts(protoDestOpts), dstOpts(protoDestOpts), dstOpts(protoDestOpts), dstOpts(protoDestOpts), dstOpts(protoDestOpts), dstOpts(protoDestOpts), dstOpts(protoDestOpts), dstOpts(protoDestOpts), dstOpts(protoTCP))))
+	short := ipv6Packet(protoHopByHop, slices.Concat(hopByHop(protoTCP), seg))
+	binary.BigEndian.PutUint16(short[ipv6Payload:], 12)
+	f.Add(short)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		isns := captureISNs{}
 		for _, p := range []Packet{DescribePacket(b, nil), DescribePacket(b, isns), DescribePacket(b, isns)} {

@@ -4,7 +4,7 @@ package trace
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkPacket) Fields() []Field {
-	f := make([]Field, 0, 30)
+	f := make([]Field, 0, 33)
 	if len(v.Src) > 0 {
 		f = append(f, Field{Key: "src", Value: v.Src})
 	}
@@ -89,6 +89,15 @@ func (v *LinkPacket) Fields() []Field {
 	}
 	if v.OrigLen.Set {
 		f = append(f, Field{Key: "orig_len", Value: v.OrigLen.V})
+	}
+	if v.FragID.Set {
+		f = append(f, Field{Key: "frag_id", Value: v.FragID.V})
+	}
+	if v.FragOffset.Set {
+		f = append(f, Field{Key: "frag_offset", Value: v.FragOffset.V})
+	}
+	if v.FragMore.Set {
+		f = append(f, Field{Key: "frag_more", Value: v.FragMore.V})
 	}
 	if v.PcapNumber.Set {
 		f = append(f, Field{Key: "pcap_number", Value: v.PcapNumber.V})

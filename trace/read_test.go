@@ -246,6 +246,8 @@ func FuzzReadPCAPNG(f *testing.F) {
 	binary.BigEndian.PutUint32(be[8:], pngByteOrder)
 	binary.BigEndian.PutUint32(be[24:], 28)
 	f.Add(be)
+	seg := tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x02, "")[20:]
+	f.Add(bareNG(ipv6Packet(protoDestOpts, append(dstOpts(protoTCP), seg...)), ipv6Packet(protoFragment, append(fragHeader(protoTCP, 8, false, 1), seg...))))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		events, err := ReadPCAPNG(bytes.NewReader(in))
 		for _, e := range events {

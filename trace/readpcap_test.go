@@ -181,6 +181,13 @@ func TestReadPCAPLinkTypes(t *testing.T) {
 func FuzzReadPCAP(f *testing.F) {
 	f.Add(classicPCAP(tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x02, "")))
 	f.Add(classicPCAP()[:20])
+	// A packet cut at the snapshot length, and IPv6 with extension
+	// headers.
+	cut := classicPCAP(tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x18, strings.Repeat("x", 100))[:44])
+	binary.LittleEndian.PutUint32(cut[24+12:], 140)
+	f.Add(cut)
+	seg := tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x02, "")[20:]
+	f.Add(classicPCAP(ipv6Packet(protoHopByHop, append(hopByHop(protoFragment), append(fragHeader(protoTCP, 0, false, 1), seg...)...))))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		evs, err := ReadPCAP(bytes.NewReader(in), "n")
 		for _, e := range evs {

@@ -63,6 +63,9 @@ type LinkPacket struct {
 	Frames     []uint64    `json:"frames,omitempty" doc:"IDs of the ws frames whose bytes it carried (Correlate)"`
 	LinkType   Opt[int]    `json:"link_type,omitzero" doc:"a frame read from a capture that holds no IP packet (ARP, say): the capture's link type; its bytes are the frame's"`
 	OrigLen    Opt[int]    `json:"orig_len,omitzero" doc:"the IP packet's length in a capture that kept fewer of its bytes (snapshot length): len and the bytes are of what it kept, payload_len of the packet as its IP header gives it"`
+	FragID     Opt[uint32] `json:"frag_id,omitzero" doc:"a fragment's identification (IPv4: 16 bits; IPv6: 32, in its fragment header)"`
+	FragOffset Opt[int]    `json:"frag_offset,omitzero" doc:"a fragment's offset in the packet it is part of, in bytes"`
+	FragMore   Opt[bool]   `json:"frag_more,omitzero" doc:"a fragment with more after it (the MF flag)"`
 	PcapNumber Opt[uint64] `json:"pcap_number,omitzero" doc:"its number in a capture read back whose packets were numbered again, as Wireshark counts them"`
 }
 
