@@ -4,7 +4,7 @@ package trace
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkPacket) Fields() []Field {
-	f := make([]Field, 0, 33)
+	f := make([]Field, 0, 34)
 	if len(v.Src) > 0 {
 		f = append(f, Field{Key: "src", Value: v.Src})
 	}
@@ -101,6 +101,9 @@ func (v *LinkPacket) Fields() []Field {
 	}
 	if v.PcapNumber.Set {
 		f = append(f, Field{Key: "pcap_number", Value: v.PcapNumber.V})
+	}
+	if len(v.Time) > 0 {
+		f = append(f, Field{Key: "time", Value: v.Time})
 	}
 	return f
 }

@@ -54,7 +54,10 @@ type PCAPNG struct {
 	// Start, when set, times each packet at Start + its event's T: a
 	// history written after the fact (the view's export) keeps the
 	// packets' own times. Zero stamps each packet when it is emitted, as
-	// a live capture does.
+	// a live capture does. A packet read from a capture (one with a
+	// "time" field, see ReadPCAPNG) is stamped with the time it has,
+	// whatever Start is, so that a capture written again keeps its
+	// packets' times.
 	Start time.Time
 
 	mu      sync.Mutex
@@ -95,7 +98,9 @@ func (p *PCAPNG) Emit(e *Event) {
 		n, _ := intValue(e.Field("payload_len"))
 		_, tcp := e.Field("rel_seq").(uint32)
 		ts := time.Now()
-		if !p.Start.IsZero() {
+		if at, ok := capturedAt(e); ok {
+			ts = at
+		} else if !p.Start.IsZero() {
 			ts = p.Start.Add(e.T)
 		}
 		p.pending = append(p.pending, pngPacket{
@@ -161,6 +166,17 @@ func (p *PCAPNG) flush(now uint64, all bool) {
 	if n > 0 {
 		p.pending = append(p.pending[:0], p.pending[n:]...)
 	}
+}
+
+// capturedAt returns the time a packet read from a capture was stamped
+// with (its "time" field), if it has one.
+func capturedAt(e *Event) (time.Time, bool) {
+	s, ok := e.Field("time").(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
 }
 
 // header writes the Section Header Block once.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,8 +47,9 @@ const maxPCAPRecord = 16 << 20
 // with no SYN at all one from the lower of its two ports (a server's,
 // most likely). So a capture of a server (serve, lab)
 // reads the right way round, and so does one on loopback, where both ends
-// are this host's. A capture that ends inside a packet stops the reading:
-// the packets before it are returned with an error.
+// are this host's. Times are as relativeTimes gives them. A capture that
+// ends inside a packet stops the reading: the packets before it are
+// returned with an error.
 func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 	var hdr [24]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -68,7 +70,7 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 	}
 	linkType := order.Uint32(hdr[20:24]) & 0x0fffffff
 	var events []Event
-	var first time.Time
+	var stamps []time.Time
 	isns := captureISNs{}
 	var rec [16]byte
 	for n := uint64(1); ; n++ {
@@ -76,32 +78,52 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 			if err == io.EOF {
 				break
 			}
-			return finishPCAP(events), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
+			return finishPCAP(events, stamps), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
 		}
 		capLen := order.Uint32(rec[8:12])
 		if capLen > maxPCAPRecord {
-			return finishPCAP(events), fmt.Errorf("trace: pcap: packet %d: %d bytes captured, more than a packet can be", n, capLen)
+			return finishPCAP(events, stamps), fmt.Errorf("trace: pcap: packet %d: %d bytes captured, more than a packet can be", n, capLen)
 		}
 		data := make([]byte, capLen)
 		if _, err := io.ReadFull(r, data); err != nil {
-			return finishPCAP(events), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
+			return finishPCAP(events, stamps), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
 		}
 		frac := uint64(order.Uint32(rec[4:8]))
 		ts := time.Unix(int64(order.Uint32(rec[0:4])), int64(frac*1e9/perSec))
-		if first.IsZero() {
-			first = ts
-		}
-		e := Event{ID: n, T: ts.Sub(first), Node: node, Layer: LayerLink, Name: "packet"}
-		describeCaptured(&e, linkType, data, int(order.Uint32(rec[12:16])), isns)
+		e := Event{ID: n, Node: node, Layer: LayerLink, Name: "packet"}
+		describeCaptured(&e, linkType, data, int(order.Uint32(rec[12:16])), ts, isns)
 		events = append(events, e)
+		stamps = append(stamps, ts)
 	}
-	return finishPCAP(events), nil
+	return finishPCAP(events, stamps), nil
 }
 
-// finishPCAP gives the packets their directions (see ReadPCAP).
-func finishPCAP(events []Event) []Event {
+// finishPCAP gives the packets their times and directions (see ReadPCAP).
+func finishPCAP(events []Event, stamps []time.Time) []Event {
+	relativeTimes(events, stamps)
 	guessDirections(events)
 	return events
+}
+
+// relativeTimes gives each packet of a capture, whose stamps are those
+// the capture gave them, its time (T) since the earliest of them.
+//
+// Wireshark counts from the first packet, and shows one stamped earlier
+// (a capture of several interfaces, or of several CPUs' buffers, need not
+// be in time order) at a negative time. Here no time is negative, and the
+// packets keep the order the capture has (their numbers, what the view
+// lists them by), with their true distances in time: in a capture whose
+// first packet is its earliest, which most are, the times are Wireshark's.
+// Each packet keeps its own stamp in its "time" field, which an export
+// writes back (see PCAPNG).
+func relativeTimes(events []Event, stamps []time.Time) {
+	if len(stamps) == 0 {
+		return
+	}
+	first := slices.MinFunc(stamps, time.Time.Compare)
+	for i := range events {
+		events[i].T = stamps[i].Sub(first)
+	}
 }
 
 // guessDirections gives each packet without a direction the one ReadPCAP

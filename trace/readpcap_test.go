@@ -311,6 +311,64 @@ func TestReadPCAPSnapLen(t *testing.T) {
 	}
 }
 
+// TestReadCaptureTimes: a capture whose packets are not in time order
+// (here the second is stamped before the first) reads back in the order
+// it has, with no negative time: each packet's t counts from the earliest
+// stamp, and its "time" field is its own stamp. Written again as pcapng
+// (as the view exports it), the packets keep their stamps.
+func TestReadCaptureTimes(t *testing.T) {
+	t.Parallel()
+	const syn, ack = 0x02, 0x10
+	pkts := [][]byte{
+		tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, syn, ""),
+		tcpPacket(ipServer, ipClient, 80, 40000, 5000, 1001, syn|ack, ""),
+		tcpPacket(ipClient, ipServer, 40000, 80, 1001, 5001, ack, ""),
+	}
+	stamps := []time.Time{time.Unix(1_700_000_000, 5e6), time.Unix(1_700_000_000, 0), time.Unix(1_700_000_000, 7e6)}
+	wantT := []time.Duration{5 * time.Millisecond, 0, 7 * time.Millisecond}
+
+	pcap := classicPCAP(pkts...)
+	ng := bareNG(pkts...)
+	for i, off, offNG := 0, 24, 28+20; i < len(pkts); i++ {
+		binary.LittleEndian.PutUint32(pcap[off:], uint32(stamps[i].Unix()))
+		binary.LittleEndian.PutUint32(pcap[off+4:], uint32(stamps[i].Nanosecond()))
+		off += 16 + len(pkts[i])
+		us := uint64(stamps[i].UnixMicro()) // bareNG's interface counts microseconds
+		binary.LittleEndian.PutUint32(ng[offNG+12:], uint32(us>>32))
+		binary.LittleEndian.PutUint32(ng[offNG+16:], uint32(us))
+		offNG += 32 + (len(pkts[i])+3)&^3
+	}
+	check := func(what string, evs []Event, err error) {
+		t.Helper()
+		if err != nil || len(evs) != len(pkts) {
+			t.Fatalf("%s: %d packets, %v", what, len(evs), err)
+		}
+		for i, e := range evs {
+			want := DescribePacket(pkts[i], nil)
+			if e.ID != uint64(i+1) || e.Field("seq") != want.Seq.V || e.T != wantT[i] || e.Field("time") != stamps[i].UTC().Format(time.RFC3339Nano) {
+				t.Errorf("%s: packet %d: id %d seq %v t %v time %v; want id %d seq %d t %v time %s",
+					what, i+1, e.ID, e.Field("seq"), e.T, e.Field("time"), i+1, want.Seq.V, wantT[i], stamps[i].UTC().Format(time.RFC3339Nano))
+			}
+		}
+	}
+	evs, err := ReadPCAP(bytes.NewReader(pcap), "n")
+	check("pcap", evs, err)
+	evsNG, err := ReadPCAPNG(bytes.NewReader(ng))
+	check("pcapng", evsNG, err)
+
+	var again bytes.Buffer
+	w := NewPCAPNG(&again)
+	w.Start = time.Unix(1, 0) // as the view's export sets it: not the capture's time
+	for i := range evs {
+		w.Emit(&evs[i])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = ReadPCAPNG(&again)
+	check("pcap written again as pcapng", evs, err)
+}
+
 // TestPCAPNGLeavesOutNonIP: a frame read from a capture that holds no IP
 // packet (ARP) is not written into a pcapng whose interfaces carry raw IP,
 // where Wireshark would read it as a broken IP packet; an IP packet is.

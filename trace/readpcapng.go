@@ -28,7 +28,9 @@ const maxPCAPNGBlock = 16 << 20
 // "packet" events: Node is the interface's name (one per node; "if0",
 // "if1" for one without), Dir comes from epb_flags (in a capture without
 // them, as dumpcap writes it, it is guessed as ReadPCAP guesses it), ID
-// from epb_packetid (else the packets are numbered from 1), T is the time since the first packet, Data the packet's bytes (the
+// from epb_packetid (else the packets are numbered from 1), T is the time
+// since the capture's earliest packet and "time" the packet's own (see
+// relativeTimes), Data the packet's bytes (the
 // IP packet; an Ethernet frame's header is left out), and the "frames"
 // field lists the ws frames the comment names. Summary and the other
 // fields are read from the IP packet by DescribePacket, as the stack
@@ -39,26 +41,25 @@ const maxPCAPNGBlock = 16 << 20
 // reading: the packets before it are returned with an error that names
 // the block's offset.
 func ReadPCAPNG(r io.Reader) ([]Event, error) {
-	events, err := readPCAPNG(r)
+	events, stamps, err := readPCAPNG(r)
+	relativeTimes(events, stamps)
 	guessDirections(events)
 	return events, err
 }
 
-func readPCAPNG(r io.Reader) ([]Event, error) {
+func readPCAPNG(r io.Reader) (events []Event, stamps []time.Time, err error) {
 	pr := &pngReader{r: r, isns: map[string]captureISNs{}}
 	var (
-		events []Event
 		ifaces []pngIface
-		first  time.Time
 		seq    uint64
 	)
 	for {
 		typ, body, err := pr.block()
 		if err != nil {
 			if err == io.EOF {
-				return events, nil
+				return events, stamps, nil
 			}
-			return events, err
+			return events, stamps, err
 		}
 		switch typ {
 		case pngSHB:
@@ -66,7 +67,7 @@ func readPCAPNG(r io.Reader) ([]Event, error) {
 		case pngIDB:
 			ifc, err := pr.idb(body)
 			if err != nil {
-				return events, err
+				return events, stamps, err
 			}
 			if ifc.name == "" {
 				// No if_name: the interface's number names its node.
@@ -76,17 +77,14 @@ func readPCAPNG(r io.Reader) ([]Event, error) {
 		case pngEPB:
 			e, ts, err := pr.epb(body, ifaces)
 			if err != nil {
-				return events, err
+				return events, stamps, err
 			}
-			if first.IsZero() {
-				first = ts
-			}
-			e.T = ts.Sub(first)
 			seq++
 			if e.ID == 0 {
 				e.ID = seq
 			}
 			events = append(events, e)
+			stamps = append(stamps, ts)
 		}
 	}
 }
@@ -258,7 +256,7 @@ func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) 
 		isns = captureISNs{}
 		pr.isns[ifc.name] = isns
 	}
-	describeCaptured(&e, uint32(ifc.linkType), bytes.Clone(data), int(pr.order.Uint32(b[16:20])), isns)
+	describeCaptured(&e, uint32(ifc.linkType), bytes.Clone(data), int(pr.order.Uint32(b[16:20])), t, isns)
 	if frames := commentFrames(comment); len(frames) > 0 {
 		e.Fields = append(e.Fields, Field{Key: "frames", Value: frames})
 		e.Summary += " [" + IDList("frame", frames) + "]"
@@ -288,8 +286,10 @@ func commentFrames(c string) []uint64 {
 // IP packet is e.Data; the link's header is left out: Ethernet, with its
 // VLAN tags, Linux cooked capture v1 and v2, BSD loopback), or for a
 // frame of another kind, or one that holds no IP packet, its link type
-// and length. e keeps data.
-func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, isns captureISNs) {
+// and length; and in every case the time the capture stamped it with
+// ("time"). e keeps data.
+func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp time.Time, isns captureISNs) {
+	at := stamp.UTC().Format(time.RFC3339Nano)
 	ip := data
 	isIP := func(et uint16) bool { return et == 0x0800 || et == 0x86dd }
 	switch linkType {
@@ -342,6 +342,7 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, isns 
 			p.OrigLen = Some(wire)
 			p.Summary += " [|captured " + strconv.Itoa(len(ip)) + " of " + strconv.Itoa(p.OrigLen.V) + " bytes]"
 		}
+		p.Time = at
 		e.Conn, e.Summary, e.Fields = p.Conn, p.Summary, p.Fields()
 		e.Data = ip
 		return
@@ -350,11 +351,11 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, isns 
 		// ARP and the like, as the stack traces its own Ethernet
 		// frames: MACs and what the frame says.
 		p := DescribeFrame(data, nil)
-		p.LinkType = Some(int(linkType))
+		p.LinkType, p.Time = Some(int(linkType)), at
 		e.Summary, e.Fields = p.Summary, p.Fields()
 	} else {
 		e.Summary = "link type " + strconv.Itoa(int(linkType)) + ", length " + strconv.Itoa(len(data))
-		e.Fields = (&LinkPacket{Len: len(data), LinkType: Some(int(linkType))}).Fields()
+		e.Fields = (&LinkPacket{Len: len(data), LinkType: Some(int(linkType)), Time: at}).Fields()
 	}
 	e.Data = data
 }

@@ -67,6 +67,7 @@ type LinkPacket struct {
 	FragOffset Opt[int]    `json:"frag_offset,omitzero" doc:"a fragment's offset in the packet it is part of, in bytes"`
 	FragMore   Opt[bool]   `json:"frag_more,omitzero" doc:"a fragment with more after it (the MF flag)"`
 	PcapNumber Opt[uint64] `json:"pcap_number,omitzero" doc:"its number in a capture read back whose packets were numbered again, as Wireshark counts them"`
+	Time       string      `json:"time,omitempty" doc:"a packet read from a capture: the time the capture gave it, RFC 3339 in UTC to the nanosecond (t counts from the capture's earliest packet)"`
 }
 
 // LinkDrop is a packet the link endpoint dropped: link "drop".

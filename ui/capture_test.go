@@ -13,8 +13,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glassnet/glassnet/internal/app"
+	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ui"
 )
 
@@ -296,6 +298,78 @@ func TestCaptureFramesReassembled(t *testing.T) {
 	}
 	if got := frames(view(t, build(no101...))); len(got) != 0 {
 		t.Errorf("a capture without the 101 has frames %v", got)
+	}
+}
+
+// TestCaptureTimes: a capture with a packet stamped before its first is
+// viewed with no negative time and in the order it has, and the view's
+// exports, pcapng and JSON lines, keep every packet's own time.
+func TestCaptureTimes(t *testing.T) {
+	t.Parallel()
+	orig, err := os.ReadFile("testdata/ws.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, recs := pcapRecords(t, orig)
+	if binary.LittleEndian.Uint32(head) != 0xa1b23c4d {
+		t.Fatal("testdata/ws.pcap: not a pcap of nanoseconds")
+	}
+	// Record 3 (the upgrade request) a second before the first.
+	b := slices.Clone(head)
+	var stamps []string
+	for i, r := range recs {
+		r = slices.Clone(r)
+		if i == 3 {
+			binary.LittleEndian.PutUint32(r, binary.LittleEndian.Uint32(recs[0])-1)
+		}
+		stamps = append(stamps, time.Unix(int64(binary.LittleEndian.Uint32(r)), int64(binary.LittleEndian.Uint32(r[4:]))).UTC().Format(time.RFC3339Nano))
+		b = append(b, r...)
+	}
+
+	l := view(t, b)
+	var listed []string
+	for _, e := range l.events {
+		if num(e["t"]) < 0 {
+			t.Errorf("event %v at %v", e["id"], e["t"])
+		}
+		if e["event"] == "packet" {
+			listed = append(listed, fmt.Sprint(e["time"]))
+		}
+	}
+	if !slices.Equal(listed, stamps) {
+		t.Errorf("the view lists its packets at\n%v\nthe capture has\n%v", listed, stamps)
+	}
+
+	s, err := ui.New(ui.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Load(bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	times := func(evs []trace.Event) (out []string) {
+		for _, e := range evs {
+			if e.Layer == trace.LayerLink && e.Name == "packet" {
+				out = append(out, fmt.Sprint(e.Field("time")))
+			}
+		}
+		return out
+	}
+	var png, jsonl bytes.Buffer
+	if err := s.WritePCAPNG(&png); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := trace.ReadPCAPNG(&png)
+	if got := times(evs); err != nil || !slices.Equal(got, stamps) {
+		t.Errorf("the pcapng export (%v) has its packets at\n%v\nthe capture\n%v", err, got, stamps)
+	}
+	if err := s.WriteJSONL(&jsonl); err != nil {
+		t.Fatal(err)
+	}
+	evs, err = trace.ReadJSONL(&jsonl)
+	if got := times(evs); err != nil || !slices.Equal(got, stamps) {
+		t.Errorf("the JSON lines export (%v) has its packets at\n%v\nthe capture\n%v", err, got, stamps)
 	}
 }
 

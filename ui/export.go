@@ -73,7 +73,8 @@ func (s *Server) WriteJSONL(w io.Writer) error {
 
 // WritePCAPNG writes the packets of the history as pcapng, as --pcap
 // writes them for demo, each at its event's time (the last event's time
-// is the moment of the export).
+// is the moment of the export), but for the packets of a capture the view
+// read, which keep the times the capture gave them ("time").
 func (s *Server) WritePCAPNG(w io.Writer) error {
 	p := trace.NewPCAPNG(w)
 	_, last, _ := s.hist.bounds()
