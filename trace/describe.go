@@ -62,6 +62,7 @@ const (
 	tcpFlagsOff  = 13
 	tcpWin       = 14
 	udpLen       = 8
+	udpLenOff    = 4
 	icmpMinLen   = 8 // type, code, checksum, and 4 bytes (an echo's id and seq)
 	icmpID       = 4
 	icmpSeq      = 6
@@ -497,7 +498,14 @@ func (d *describer) udp(src, dst netip.Addr, dgram []byte, wire int) {
 		return
 	}
 	sport, dport := binary.BigEndian.Uint16(dgram), binary.BigEndian.Uint16(dgram[2:])
+	// tcpdump says the length the UDP header gives. It may be less than
+	// the IP packet holds, and more only in a first fragment, where the
+	// rest of the datagram follows in the others; elsewhere a length
+	// past the packet lies, and the packet's own stands.
 	n := wire - udpLen
+	if ul := int(binary.BigEndian.Uint16(dgram[udpLenOff:])) - udpLen; ul >= 0 && (ul <= n || d.pk.FragMore.V) {
+		n = ul
+	}
 	d.ends(src, dst, sport, dport)
 	d.str("UDP, length ")
 	d.itoa(n)

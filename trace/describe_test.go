@@ -92,6 +92,8 @@ func TestDescribePacket(t *testing.T) {
 	seg := tcpPacket(ipClient, ipServer, 40000, 80, 1000, 5000, ack|psh, "hello")[20:]
 	udpFrag := append(append([]byte(nil), udp...), 'e', 'f', 'g', 'h')
 	binary.BigEndian.PutUint16(udpFrag[4:], 16)
+	udpLong := slices.Clone(udpFrag)
+	binary.BigEndian.PutUint16(udpLong[4:], 3008)
 	var tooMany []byte
 	for range ipv6MaxExt + 1 {
 		tooMany = append(tooMany, dstOpts(protoDestOpts)...)
@@ -139,6 +141,10 @@ func TestDescribePacket(t *testing.T) {
 			"IP6 fd00::1 > fd00::2: HBH ICMP6, type 143 code 0, length 28"},
 		{"first fragment", ipv6Packet(protoFragment, slices.Concat(fragHeader(protoUDP, 0, true, 0xabcd), udpFrag)), nil,
 			"IP6 fd00::1 > fd00::2: frag (0x0000abcd:0|16) 40000 > 53: UDP, length 8"},
+		{"first fragment, whole datagram's length", ipv6Packet(protoFragment, slices.Concat(fragHeader(protoUDP, 0, true, 0xabcd), udpLong)), nil,
+			"IP6 fd00::1 > fd00::2: frag (0x0000abcd:0|16) 40000 > 53: UDP, length 3000"},
+		{"udp length past the packet", ipv6Packet(protoUDP, udpLong), nil, "IP6 fd00::1.40000 > fd00::2.53: UDP, length 8"},
+		{"udp length short of the packet", ipv4Packet(protoUDP, append(slices.Clone(udp), 0, 0)), nil, "IP 10.0.0.1.40000 > 10.0.0.2.53: UDP, length 4"},
 		{"later fragment", ipv6Packet(protoFragment, slices.Concat(fragHeader(protoUDP, 16, false, 0xabcd), []byte("ijklmnop"))), nil,
 			"IP6 fd00::1 > fd00::2: frag (0x0000abcd:16|8)"},
 		{"chain", ipv6Packet(protoHopByHop, slices.Concat(hopByHop(protoDestOpts), dstOpts(protoFragment), fragHeader(protoTCP, 0, true, 7), seg)), nil,
