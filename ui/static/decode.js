@@ -114,7 +114,45 @@ function decodeIPv6(b) {
       F("destination", ipv6(b, 24), 24, 16, "Receiver address"),
     ],
   };
-  return [ip, ...transport(b, 40, nh)];
+  const ext = ipv6Ext(b);
+  for (const x of ext.headers) {
+    const kids = [F("next header", protoName(b[x.at]), x.at, 1, "What follows"), F("length", x.len + " bytes", x.at + 1, 1, "(value + 1) × 8, but 8 for a fragment header")];
+    if (x.nh === 44) {
+      const off = u16(b, x.at + 2);
+      kids.push(F("fragment offset", (off >> 3) * 8, x.at + 2, 2, "Where this fragment goes, in bytes"), F("more fragments", off & 1 ? "yes" : "no", x.at + 3, 1, "M flag: more fragments follow"), F("identification", "0x" + hex(b, x.at + 4, 4), x.at + 4, 4, "Groups the fragments of one datagram"));
+    }
+    ip.kids.push({ name: EXT_NAMES[x.nh], value: x.len + " bytes", at: x.at, len: x.len, kids });
+  }
+  if (ext.fragment) return [ip, { name: "fragment", value: "not the first: no transport header here", at: ext.end, len: b.length - ext.end, kids: [] }];
+  return [ip, ...transport(b, ext.end, ext.nh)];
+}
+
+const EXT_NAMES = { 0: "hop-by-hop options", 43: "routing", 44: "fragment", 60: "destination options" };
+
+// ipv6Ext walks the IPv6 extension headers of b (at most 8, each within
+// the bytes there are): where the transport header starts, its protocol,
+// the headers on the way, and whether this is a fragment after the first
+// (which holds no transport header).
+function ipv6Ext(b) {
+  let nh = b[6], at = 40, fragment = false;
+  const headers = [];
+  while (headers.length < 8 && nh in EXT_NAMES && at + 8 <= b.length) {
+    const len = nh === 44 ? 8 : (b[at + 1] + 1) * 8;
+    if (at + len > b.length) break;
+    headers.push({ nh, at, len });
+    if (nh === 44 && u16(b, at + 2) >> 3 !== 0) fragment = true;
+    nh = b[at];
+    at += len;
+    if (fragment) break;
+  }
+  return { headers, end: at, nh, fragment };
+}
+
+// ipHeaderLen is the length of b's IP header, IPv6 extension headers
+// included: where its transport header starts.
+export function ipHeaderLen(b) {
+  if (!b.length) return 0;
+  return b[0] >> 4 === 6 ? (b.length >= 40 ? ipv6Ext(b).end : 40) : (b[0] & 15) * 4;
 }
 
 function transport(b, o, proto) {
@@ -198,7 +236,7 @@ function ipv6(b, o) {
   return p.join(":").replace(/(^|:)0(:0)+(:|$)/, "::");
 }
 function protoName(p) {
-  return { 6: "TCP (6)", 17: "UDP (17)", 1: "ICMP (1)", 58: "ICMPv6 (58)" }[p] || String(p);
+  return { 6: "TCP (6)", 17: "UDP (17)", 1: "ICMP (1)", 58: "ICMPv6 (58)", 0: "hop-by-hop options (0)", 43: "routing (43)", 44: "fragment (44)", 60: "destination options (60)", 59: "no next header (59)" }[p] || String(p);
 }
 
 // decodeFrameHeader reads an RFC 6455 §5.2 frame header.

@@ -3,7 +3,14 @@
 
 export const FIELD_HELP = {
   id: "The event's number in the trace; #event=ID in the address selects it.",
-  t: "Time since the run started.",
+  t: "Time since the run started (a capture: since its earliest packet).",
+  time: "The time the capture stamped the packet with, in UTC.",
+  frag_id: "Identification shared by the fragments of one IP datagram.",
+  frag_offset: "Where this fragment's data goes in the datagram, in bytes.",
+  frag_more: "More fragments of the datagram follow this one (the MF flag).",
+  orig_len: "The packet's length on the wire; the capture kept only the first len bytes of it (its snapshot length).",
+  pcap_number: "The packet's number in the capture file, the one Wireshark shows.",
+  link_type: "The capture's link type for a frame that is not IP (1: Ethernet).",
   node: "Which stack the event happened in.",
   layer: "Where in the stack: link (device), ip, tcp, socket (the BSD socket API), ws (WebSocket), app.",
   dir: "in: towards the application (received). out: towards the wire (sent).",

@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
-import { hexToBytes, decodePacket, decodeFrameHeader, hexDump, OPCODES } from "./decode.js";
+import { hexToBytes, decodePacket, decodeFrameHeader, hexDump, ipHeaderLen, OPCODES } from "./decode.js";
 
 const BASE = ["id", "t", "node", "layer", "dir", "event", "conn"];
 
@@ -197,7 +197,7 @@ export class InspectorView {
       const p = st.get(id);
       if (!d.bytes || !p) continue;
       const pkt = hexToBytes(d.bytes);
-      const ipLen = pkt[0] >> 4 === 6 ? 40 : (pkt[0] & 15) * 4;
+      const ipLen = ipHeaderLen(pkt);
       const tcpLen = (pkt[ipLen + 12] >> 4) * 4;
       const payload = pkt.subarray(ipLen + tcpLen);
       const at = p.rel_seq - 1; // stream offset of the payload's first byte
