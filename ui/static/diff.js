@@ -79,7 +79,36 @@ export class DiffView {
         "<td>" + esc(SHORT[k] || k) + "</td>" +
         "<td>" + (changed ? esc(was === undefined ? "unknown" : fieldValue(k, was)) + " → " : "") + esc(fieldValue(k, s1[k])) + (zero ? " (zero window)" : "") + "</td></tr>";
     }
-    return h + "</tbody></table></div>";
+    h += "</tbody></table>";
+    // TCP reports its state when a segment comes in, not when it sends:
+    // data sent since the report is shown from the packets themselves,
+    // so that a step that sends does not read "in flight 0".
+    const sent = this.sentSince(node, evs, s1, ref);
+    if (sent && s1.rel_snd_nxt !== undefined && sent.end > s1.rel_snd_nxt) {
+      const una = s1.rel_snd_una !== undefined ? s1.rel_snd_una : s1.rel_snd_nxt;
+      h += '<div class="cause" data-sent-since="' + sent.end + '">sent since this report: ' + sent.n + " segment" + (sent.n > 1 ? "s" : "") +
+        ' up to <a href="#event=' + sent.last.id + '" data-goto="' + sent.last.id + '">#' + sent.last.id + "</a>: snd_nxt " + s1.rel_snd_nxt + " → " + sent.end +
+        ", " + (sent.end - una) + " bytes not yet acknowledged</div>";
+    }
+    return h + "</div>";
+  }
+
+  // sentSince finds the segments node sent after the state report s1 up
+  // to the event ref: how many, the last, and the relative sequence
+  // number after the highest (SYN and FIN count one); null when none.
+  sentSince(node, evs, s1, ref) {
+    let r = null;
+    for (let i = this.upTo(evs.ids, s1.id), end = this.upTo(evs.ids, ref); i < end; i++) {
+      const e = evs.get(i);
+      if (e.node !== node || !isPacket(e) || e.dir !== "out" || e.rel_seq === undefined) continue;
+      const len = (e.payload_len || 0) + (/[SF]/.test(e.flags || "") ? 1 : 0);
+      if (!len) continue;
+      r = r || { n: 0, end: 0 };
+      r.n++;
+      r.last = e;
+      r.end = Math.max(r.end, e.rel_seq + len);
+    }
+    return r;
   }
 
   // upTo returns how many of the sorted ids are <= id.
