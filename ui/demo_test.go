@@ -17,6 +17,7 @@ import (
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/internal/app"
+	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ui"
 	"github.com/glassnet/glassnet/ws"
 )
@@ -1102,4 +1103,44 @@ func TestHeldPacketKeepsClockAndEditTraced(t *testing.T) {
 		t.Errorf("the edit's verdict #%d comes after the packet it made, #%d", verdict, sent)
 	}
 	d.finish()
+}
+
+// TestPCAPNGTimesExcludePauses: demo --ui --pcap stamps each packet with
+// its event's time, on the stacks' clock, so that a pause at a step is
+// not in the capture either (before, the capture counted wall time: a
+// packet 6 ms into the trace was 90 s into the capture after a pause).
+func TestPCAPNGTimesExcludePauses(t *testing.T) {
+	var buf syncBuffer
+	d := startDemoOpts(t, false, app.DemoOptions{PCAPNG: &buf})
+	first := d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	time.Sleep(700 * time.Millisecond) // paused: the stacks' clock stands still
+	d.call("POST", "/api/step", `{"to":"packet"}`, nil)
+	d.waitFor("the first packet", func(st ui.State) bool { return st.Current > first.Current })
+	time.Sleep(700 * time.Millisecond)
+	d.end()
+	times := map[uint64]time.Duration{}
+	for _, e := range d.events(1, d.state().Last) {
+		times[uint64(e["id"].(float64))] = time.Duration(e["t"].(float64))
+	}
+	d.finish()
+	evs, err := trace.ReadPCAPNG(strings.NewReader(buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) < 10 {
+		t.Fatalf("the capture holds %d packets", len(evs))
+	}
+	// The capture's times, from its first packet, are the trace's.
+	t0, _ := time.Parse(time.RFC3339Nano, evs[0].Field("time").(string))
+	for _, e := range evs {
+		at, _ := time.Parse(time.RFC3339Nano, e.Field("time").(string))
+		live, ok := times[e.ID]
+		if !ok {
+			t.Fatalf("packet #%d of the capture is not in the trace", e.ID)
+		}
+		want := live - times[evs[0].ID]
+		if got := at.Sub(t0); got-want > 50*time.Millisecond || want-got > 50*time.Millisecond {
+			t.Errorf("packet #%d: %v into the capture, %v into the trace", e.ID, got, want)
+		}
+	}
 }

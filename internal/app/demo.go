@@ -133,8 +133,9 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	if opts.Trace != nil {
 		sinks = append(sinks, trace.NewJSON(opts.Trace))
 	}
+	var png *trace.PCAPNG
 	if opts.PCAPNG != nil {
-		png := trace.NewPCAPNG(opts.PCAPNG)
+		png = trace.NewPCAPNG(opts.PCAPNG)
 		sinks = append(sinks, png)
 		defer func() {
 			if perr := png.Close(); perr != nil && err == nil {
@@ -160,6 +161,13 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		defer stop()
 	}
 	tr := trace.New(sinks...)
+	if png != nil {
+		// Each packet is stamped with its event's time, on the stacks'
+		// clock, which stands still while a stepped run is paused: the
+		// capture's times then agree with the trace's and the view's,
+		// instead of counting the minutes spent reading a step.
+		png.Start = time.Now()
+	}
 	if clock != nil {
 		// Events are timed on the stacks' clock: paused time, while a
 		// person reads a step, does not count.
