@@ -72,13 +72,18 @@
 //
 //	GET  /api/state        {"live","paused","mode":"step|free","current","first","last",
 //	                        "count","skipped","breakpoints","hit","held","clock_paused",
-//	                        "clock_ns","nodes","ended"}
+//	                        "clock_ns","nodes","ended","capture"}; "ended" is a live
+//	                        run's (a recorded trace never ran here: false), "capture"
+//	                        that some packet has its bytes (the pcapng export has
+//	                        something to write)
 //	POST /api/play         run freely (until a breakpoint); answers the state
 //	POST /api/pause        stop at the next step
 //	POST /api/step         {"to":"event|packet|segment|frame|message"}: the state once
 //	                       the stack stopped at the next such unit; 409 when not
 //	                       paused at a step, when the run ended, or when none came
-//	                       within 10 s (the stack then runs on until one does)
+//	                       within 10 s (the stack then runs on until one does; a
+//	                       held unit keeps the stacks' clock still until decided,
+//	                       so no timer brings one meanwhile: the error says so)
 //	GET  /api/breakpoints  {"breakpoints":[...]}
 //	POST /api/breakpoints  {"breakpoints":["tcp and fin","ws close","rcv_wnd == 0",
 //	                       "retransmit","state TIME-WAIT"]} replaces them; a bad one is
@@ -95,7 +100,7 @@
 //	                       next matching units (a packet filter at the link, a frame
 //	                       filter for frames, none for socket-send)
 //	DELETE /api/hold/ID    takes back an armed request (its id in "armed"); what it
-//	                       held stays held
+//	                       held stays held; answers {"disarmed":ID}
 //	POST /api/holds/ID     {"action":"release|drop|duplicate|delay","edit":{"flags":"A",
 //	                       "seq":N,"ack":N,"window":N,"payload_hex":"..","opcode":"text",
 //	                       "fin":true},"fix_checksums":true,"delay_ms":N} ->
@@ -105,7 +110,8 @@
 // A held unit's event is, for a packet, the link "held" step the stack
 // traces for it (0 until it comes); for a frame or a send, the last event
 // before it was held. A held packet's fields are flags (letters F S R P A U E C), seq, ack,
-// window, payload_hex and len; a frame's opcode, fin and payload_hex
+// window, payload_hex and len (the whole IP packet's; the summary's len= is the
+// TCP payload's); a frame's opcode, fin and payload_hex
 // (unmasked; with "compressed": true for a frame with RSV1, whose
 // payload is deflate data and cannot be edited); a send's fd and payload_hex. All but len and fd can be
 // edited; a number outside its field's range (window 0 to 65535, seq and

@@ -167,6 +167,24 @@ export class LadderView {
     return lo > 0 ? lo - 1 : undefined;
   }
 
+  // heldLabel writes a packet held at the link as the ladder writes the
+  // others: flags, relative seq and ack (from the hold's bases when its
+  // step has none), window and length.
+  heldLabel(e, held) {
+    const f = e.flags || "";
+    const n = e.payload_len || 0;
+    const hf = held.fields || {};
+    const rel = (k, base) => (typeof hf[k] === "number" && typeof base === "number" ? (hf[k] - base) >>> 0 : undefined);
+    const seq = e.rel_seq !== undefined ? e.rel_seq : rel("seq", held.seq_base);
+    const ack = e.rel_ack !== undefined ? e.rel_ack : rel("ack", held.ack_base);
+    let s = "[" + f + "]";
+    if ((n || /[SF]/.test(f)) && seq !== undefined) s += " seq " + seq + (n ? ":" + (seq + n) : "");
+    if (f.includes(".") && ack !== undefined) s += " ack " + ack;
+    if (e.win !== undefined) s += " win " + e.win;
+    if (n) s += " len " + n;
+    return s;
+  }
+
   label(e) {
     const st = this.app.store;
     const f = e.flags || "";
@@ -205,7 +223,8 @@ export class LadderView {
   }
 
   frameName(x) {
-    return "⟨" + (x.opcode || "frame") + (x.fin ? "" : " …") + " " + x.len + "B⟩";
+    // RSV1 on a data frame marks a permessage-deflate message (RFC 7692)
+    return "⟨" + (x.opcode || "frame") + (x.fin ? "" : " …") + " " + x.len + "B" + ((x.rsv & 4) && x.opcode !== "continuation" ? " deflate" : "") + "⟩";
   }
 
   paint(force) {
@@ -328,7 +347,7 @@ export class LadderView {
     const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
     // a held packet by its flags; a held frame or send by what it is
     const f = (held && held.fields) || {};
-    const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + (f.fin === false ? " …" : "") + " " + (e.payload_len || 0) + " B" : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : "[" + (e.flags || "") + "]" + (e.payload_len || /[SF]/.test(e.flags || "") ? (e.rel_seq !== undefined ? " seq " + e.rel_seq + (e.payload_len ? ":" + (e.rel_seq + e.payload_len) : "") : "") : e.rel_ack !== undefined ? " ack " + e.rel_ack : "") + (e.win !== undefined ? " win " + e.win : "") + (e.payload_len ? " len " + e.payload_len : "");
+    const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + (f.fin === false ? " …" : "") + " " + (e.payload_len || 0) + " B" : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : this.heldLabel(e, held);
     const lab = held
       ? { main: unit + (held.past ? "  was held at " + (held.point || "a hook") : "  held at " + (held.point || "a hook") + ": see the Hold queue"), frames: "" }
       : this.label(e);
@@ -432,7 +451,7 @@ export class LadderView {
       cls += " http";
       kind = "handshake";
     } else if (e.event === "frame") {
-      label = (e.dir === "out" ? "→ " : "← ") + (e.fin ? "FIN " : "") + e.opcode + " " + fmtBytes(e.len) + (e.masked ? " masked" : "");
+      label = (e.dir === "out" ? "→ " : "← ") + (e.fin ? "FIN " : "") + e.opcode + " " + fmtBytes(e.len) + (e.masked ? " masked" : "") + ((e.rsv & 4) && e.opcode !== "continuation" ? " deflate" : "");
       kind = "frame";
     } else if (e.event === "close" && e.code === undefined) {
       // no close frame: the connection's TCP side ended ("tcp closed")
