@@ -755,6 +755,16 @@ func TestUI(t *testing.T) {
 		t.Errorf("the Seq/time graph says %q; the largest segment %s sent carries %q, want both MSS 1448 (MTU 1500 less 40 and 12 of timestamps)", mss, p.eval(`glassnet.node`), biggest)
 	}
 	p.click(`.tabs button[data-tab="lanes"]`)
+	// The server's window probes while the client's window was zero are
+	// one byte it had sent before, drawn dotted, not as retransmissions.
+	probes := p.eval(`JSON.stringify([...glassnet.store.probes].map((id) => { const e = glassnet.store.get(id); return e.node + " " + e.layer + " " + e.dir + " " + e.payload_len + " " + glassnet.store.retrans.has(id); }))`)
+	t.Logf("window probes: %s", probes)
+	if probes == "[]" {
+		t.Error("the server sent no window probe the page knows as one while the client's window was zero")
+	}
+	if strings.Contains(probes, "true") || !strings.Contains(probes, "server link out 1") {
+		t.Errorf("window probes counted as retransmissions, or none sent by the server: %s", probes)
+	}
 
 	// Many events in, the 3000-byte frame selected, in the light and the dark.
 	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.node === "server" && e.len > 1000).id); "ok"`)

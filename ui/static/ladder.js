@@ -343,7 +343,7 @@ export class LadderView {
       xe = x1 + (x2 - x1) * 0.55;
       ye = y1 + (y2 - y1) * 0.55;
     }
-    const cls = ["pkt", e.dir, st.retrans.has(e.id) ? "retrans" : "", held ? "held" : "", lost ? "lost" : ""].join(" ").trim();
+    const cls = ["pkt", e.dir, st.retrans.has(e.id) ? "retrans" : "", st.probes.has(e.id) ? "probe" : "", held ? "held" : "", lost ? "lost" : ""].join(" ").trim();
     const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
     // a held packet by its flags; a held frame or send by what it is
     const f = (held && held.fields) || {};
@@ -358,6 +358,7 @@ export class LadderView {
       (e.summary || "") + "\n" +
       (held && !/^link/.test(held.point || "") ? "" : "flags: " + (flagWords(e.flags) || "none")) +
       (st.retrans.has(e.id) ? "\nretransmission: this sequence range was sent before" : "") +
+      (st.probes.has(e.id) ? "\nwindow probe: the peer's window is zero, and TCP sends one byte it already sent to make the peer say when it opens (RFC 9293 3.8.6.1)" : "") +
       (held ? "\nheld at " + (held.point || "a hook") + ": waiting for release, drop or edit" : "") +
       (lost ? "\nnot seen arriving at " + to + " (in flight, or lost)" : "");
     g += title(tip);

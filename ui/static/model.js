@@ -92,6 +92,10 @@ export class Store {
     this.framesOf = new Map(); // packet id -> Set(frame ids)
     this.packetsOf = new Map(); // frame id -> Set(packet ids)
     this.retrans = new Set(); // segment and packet ids that re-send sequence space
+    // ids of window probes: a byte sent again while the peer's window was
+    // zero (RFC 9293 3.8.6.1), not a retransmission of lost data
+    this.probes = new Set();
+    this.lastWin = new Map(); // stream -> the window its last packet advertised
     this.sentEnd = new Map(); // node|dir|stream -> highest rel seq end of the packets
     this.tcpSent = new Map(); // node|stream -> highest rel seq end TCP sent
     this.resent = new Map(); // node|stream -> [from, to) ranges TCP sent again, waiting for their packets
@@ -218,7 +222,9 @@ export class Store {
             if (this.takeResent(tk, e.rel_seq, e.rel_seq + n)) this.retrans.add(e.id);
           } else if (end !== undefined && e.rel_seq + n <= end) this.retrans.add(e.id);
           this.sentEnd.set(k, Math.max(end || 0, e.rel_seq + n));
+          this.markProbe(e, n);
         }
+        if (e.win !== undefined) this.lastWin.set(streamOf(e), e.win);
         if (Array.isArray(e.frames)) for (const f of e.frames) this.link(e.id, f);
       } else if (isSegment(e) && e.dir === "out") {
         const n = seqLen(e);
@@ -228,6 +234,7 @@ export class Store {
           this.retrans.add(e.id);
           if (!this.resent.has(k)) this.resent.set(k, []);
           this.resent.get(k).push([e.rel_seq, e.rel_seq + n]);
+          this.markProbe(e, n);
         }
         this.tcpSent.set(k, Math.max(end || 0, e.rel_seq + n));
       } else if (e.layer === "link" && e.event === "carried") {
@@ -256,6 +263,17 @@ export class Store {
   // takeResent reports whether [a, b) lies in a range TCP sent again on
   // k and not yet matched by a packet, and takes it from that range (a
   // segment sent again may leave as several packets).
+  // markProbe moves a one-byte copy sent while the other direction's last
+  // packet advertised a zero window from the retransmissions to the
+  // window probes.
+  markProbe(e, n) {
+    if (n !== 1 || !this.retrans.has(e.id)) return;
+    const [a, b] = streamOf(e).split(">");
+    if (this.lastWin.get(b + ">" + a) !== 0) return;
+    this.retrans.delete(e.id);
+    this.probes.add(e.id);
+  }
+
   takeResent(k, a, b) {
     const rs = this.resent.get(k);
     if (!rs) return false;
