@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/glassnet/glassnet/trace"
@@ -380,6 +381,7 @@ func (c *Conn) endRead(ctx context.Context, err error) (MessageType, []byte, err
 		c.emit(trace.In, "close", "tcp closed without a close frame (1006)")
 		c.closeTCP()
 	default:
+		c.traceReadFailed(err)
 		if ctxErr := ctxDone(ctx); ctxErr != nil && isTimeout(err) {
 			err = fmt.Errorf("%w (in the middle of a message)", ctxErr)
 		}
@@ -393,6 +395,29 @@ func (c *Conn) endRead(ctx context.Context, err error) (MessageType, []byte, err
 	c.readDoneOnce.Do(func() { close(c.readDone) })
 	c.releaseReader()
 	return 0, nil, err
+}
+
+// traceReadFailed records why the read side ended when the transport
+// failed under it: without this a peer's reset (RFC 6455 §7.1.5 has no
+// close code for it) shows in the trace only as this side's own "tcp
+// closed", which reads as if this side had hung up.
+func (c *Conn) traceReadFailed(err error) {
+	if !c.cfg.tracer.Enabled() {
+		return
+	}
+	select {
+	case <-c.closed:
+		return // this side closed TCP, and the trace says so already
+	default:
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return
+	}
+	what := "read failed: " + err.Error()
+	if errors.Is(err, syscall.ECONNRESET) {
+		what = "tcp reset by the peer (ECONNRESET)"
+	}
+	c.emit(trace.In, "close", what)
 }
 
 func isTimeout(err error) bool {

@@ -2,10 +2,12 @@ package ws
 
 import (
 	"context"
+	"errors"
 	"net"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/glassnet/glassnet/trace"
@@ -139,5 +141,31 @@ func TestTraceQuotesAtMost40Bytes(t *testing.T) {
 	got := rec.find(trace.In, "message")[0].Summary
 	if want := `message text "` + strings.Repeat("x", 40) + `"... (100 bytes, 3 frames)`; got != want {
 		t.Fatalf("summary %q, want %q", got, want)
+	}
+}
+
+// A peer's reset must be in the trace as the reason the connection
+// ended, not only as this side's own "tcp closed".
+func TestTraceReset(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{Tracer: trace.New(rec), Node: "server"}})
+	c := dial(t, url, nil)
+	ctx := testContext(t)
+	// The server is reading when the reset comes.
+	if err := c.WriteMessage(ctx, MessageText, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadMessage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.NetConn().(*net.TCPConn).SetLinger(0)
+	c.CloseNow()
+	if err := recvErr(t, errs); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("server ended with %v, want ECONNRESET", err)
+	}
+	in := rec.find(trace.In, "close")
+	if len(in) != 1 || in[0].Summary != "tcp reset by the peer (ECONNRESET)" {
+		t.Fatalf("close events in %+v, want one saying the peer reset", in)
 	}
 }
