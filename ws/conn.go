@@ -252,6 +252,16 @@ func (c *Conn) CloseNow() error {
 	return c.closeErr
 }
 
+// isClosed reports whether this side has closed TCP.
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
 func (c *Conn) closeTCP() {
 	c.closeOnce.Do(func() {
 		c.closeErr = c.nc.Close()

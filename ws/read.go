@@ -405,13 +405,8 @@ func (c *Conn) traceReadFailed(err error) {
 	if !c.cfg.tracer.Enabled() {
 		return
 	}
-	select {
-	case <-c.closed:
+	if c.isClosed() || errors.Is(err, net.ErrClosed) {
 		return // this side closed TCP, and the trace says so already
-	default:
-	}
-	if errors.Is(err, net.ErrClosed) {
-		return
 	}
 	what := "read failed: " + err.Error()
 	if errors.Is(err, syscall.ECONNRESET) {

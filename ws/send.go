@@ -337,6 +337,12 @@ func (c *Conn) failQueue() {
 	err := c.sendClose(ctx, ClosePayload(StatusPolicyViolation, "write queue full"))
 	cancel()
 	if err != nil && !errors.Is(err, ErrCloseSent) {
+		// Typically the peer read nothing while the write under way
+		// waited out the close timeout, so that write failed and the
+		// close frame has no stream left to follow it.
+		if c.cfg.tracer.Enabled() {
+			c.emit(trace.Out, "close", "write queue full: close 1008 not sent: "+err.Error())
+		}
 		c.closeTCP()
 		return
 	}
@@ -402,9 +408,7 @@ func (c *Conn) writeQueued(arena []byte, msgs []queuedMsg) error {
 		_, err = c.nc.Write(b)
 	}
 	if err != nil {
-		c.werr = fmt.Errorf("ws: write queued messages: %w", err)
-		c.closeTCP()
-		return c.werr
+		return c.failWrite(fmt.Errorf("ws: write queued messages: %w", err))
 	}
 	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -268,5 +270,55 @@ func BenchmarkSend(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSendFailConnPeerNeverReads: when the peer reads nothing at all, the
+// write under way cannot end and the close frame cannot follow it; the
+// trace must say that the write failed and that 1008 was not sent, not
+// only that TCP was closed.
+func TestSendFailConnPeerNeverReads(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	writing := make(chan struct{}, 1) // a data frame's write began
+	tr := trace.New(trace.SinkFunc(func(e *trace.Event) {
+		rec.Emit(e)
+		if e.Dir == trace.Out && e.Name == "frame" && strings.Contains(e.Summary, "binary") {
+			select {
+			case writing <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	opts := &AcceptOptions{ConnOptions: ConnOptions{
+		Tracer: tr, Node: "server", CloseTimeout: 100 * time.Millisecond,
+		WriteQueueLimit: 64 << 10, WriteQueueFull: QueueFailConn,
+	}}
+	url, errs := handlerServer(t, opts, func(c *Conn) error {
+		// Small buffers on both sides: a 256 KiB message cannot be
+		// written whole, so its write is under way when the next
+		// message overflows the queue.
+		c.NetConn().(*net.TCPConn).SetWriteBuffer(4 << 10)
+		msg := make([]byte, 256<<10)
+		if err := c.Send(MessageBinary, msg); err != nil {
+			return err
+		}
+		<-writing
+		err := c.Send(MessageBinary, msg)
+		<-c.closed
+		return err
+	})
+	nc, _ := rawClient(t, url) // and never read
+	nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	if err := recvErr(t, errs); !errors.Is(err, ErrWriteQueueFull) {
+		t.Fatalf("Send: %v, want ErrWriteQueueFull", err)
+	}
+	var why []string
+	for _, e := range rec.find(trace.Out, "close") {
+		why = append(why, e.Summary)
+	}
+	if len(why) != 3 || !strings.HasPrefix(why[0], "write failed, closing tcp: ") ||
+		why[1] != "tcp closed" || !strings.HasPrefix(why[2], "write queue full: close 1008 not sent: ") {
+		t.Fatalf("close events out %q, want the failed write, tcp closed, and 1008 not sent", why)
 	}
 }

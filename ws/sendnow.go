@@ -59,8 +59,7 @@ func (c *Conn) sendNow(typ MessageType, p []byte) bool {
 	}
 	writeBufs.Put(wb)
 	if err != nil {
-		c.werr = fmt.Errorf("ws: write queued messages: %w", err)
-		c.closeTCP()
+		c.failWrite(fmt.Errorf("ws: write queued messages: %w", err))
 	}
 	unlock(c.writeLock)
 	unlock(c.msgLock)
@@ -74,8 +73,7 @@ func (c *Conn) finishSend(wb *writeBuf, rest []byte, n int) {
 	_, err := c.nc.Write(rest)
 	writeBufs.Put(wb)
 	if err != nil {
-		c.werr = fmt.Errorf("ws: write queued messages: %w", err)
-		c.closeTCP()
+		c.failWrite(fmt.Errorf("ws: write queued messages: %w", err))
 	}
 	unlock(c.writeLock)
 	unlock(c.msgLock)

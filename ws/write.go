@@ -218,11 +218,24 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)
 		}
 		// The frame may be half written: the stream cannot be trusted.
-		c.werr = fmt.Errorf("ws: write %v frame: %w", op, err)
-		c.closeTCP()
-		return c.werr
+		return c.failWrite(fmt.Errorf("ws: write %v frame: %w", op, err))
 	}
 	return nil
+}
+
+// failWrite ends the connection after a write failed with err: a frame
+// may be half written, so nothing more can follow it on the stream. It
+// records err for every later write and returns it. The trace says why
+// TCP is closed, since "tcp closed" alone reads as an orderly end, and a
+// peer that stopped reading shows only here, as a write that timed out.
+// writeLock is held.
+func (c *Conn) failWrite(err error) error {
+	c.werr = err
+	if c.cfg.tracer.Enabled() && !c.isClosed() && !errors.Is(err, net.ErrClosed) {
+		c.emit(trace.Out, "close", "write failed, closing tcp: "+err.Error())
+	}
+	c.closeTCP()
+	return err
 }
 
 // beginWriteLocked checks, under writeLock, that a frame may still be
