@@ -42,7 +42,8 @@ type Handlers struct {
 	// ChatQueueLimit bounds the bytes of broadcast messages queued for
 	// one /chat member; 0 means DefaultChatQueueLimit. A member whose
 	// queue overflows (it does not read fast enough) is dropped with
-	// close 1008, so that it cannot stall or bloat the others.
+	// close 1008, so that it cannot stall or bloat the others. It bounds
+	// a /chat message too, below MaxMessage: a longer one gets 1009.
 	ChatQueueLimit int
 	// IdleTimeout, if positive, closes a WebSocket with 1001 (going
 	// away) when no message has gone either way, and no byte of one has
@@ -159,6 +160,14 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 			opts.WriteQueueLimit = DefaultChatQueueLimit
 		}
 		opts.WriteQueueFull = ws.QueueFailConn
+		// A chat line is copied into every member's queue, and an
+		// empty queue takes one message over its limit: one upload of
+		// MaxMessage bytes would otherwise cost that much per member
+		// (16 MiB times the members, up to --max-conns of them). A
+		// longer line gets 1009, as a message over MaxMessage does.
+		if limit := int64(opts.WriteQueueLimit); opts.MaxMessageSize <= 0 || opts.MaxMessageSize > limit {
+			opts.MaxMessageSize = limit
+		}
 	}
 	c, err := ws.Accept(w, r, opts)
 	if err != nil {

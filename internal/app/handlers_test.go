@@ -180,3 +180,46 @@ func TestAnnouncedBodyNeverSent(t *testing.T) {
 		}
 	}
 }
+
+// TestChatMessageBoundedByQueue: a /chat line is copied into every
+// member's queue, so a line longer than the queue limit is refused with
+// 1009 instead of costing MaxMessage bytes per member; a line within the
+// limit is still broadcast.
+func TestChatMessageBoundedByQueue(t *testing.T) {
+	const limit = 64 << 10
+	h := &Handlers{ChatQueueLimit: limit, MaxMessage: 16 << 20}
+	srv := httptest.NewServer(h.Mux())
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.CloseAll() })
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/chat"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	c, _, err := ws.Dial(ctx, url, &ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 32 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	// readLine returns the next line that is not a join or a leave.
+	readLine := func() (string, error) {
+		for {
+			_, p, err := c.ReadMessage(ctx)
+			if err != nil || !strings.HasPrefix(string(p), "*") {
+				return string(p), err
+			}
+		}
+	}
+
+	within := strings.Repeat("a", limit)
+	if err := c.WriteMessage(ctx, ws.MessageText, []byte(within)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readLine(); err != nil || !strings.HasSuffix(got, ": "+within) {
+		t.Fatalf("a line of %d bytes: got %d bytes, %v; want it broadcast", limit, len(got), err)
+	}
+	if err := c.WriteMessage(ctx, ws.MessageText, []byte(within+"a")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readLine(); ws.CloseStatus(err) != ws.StatusMessageTooBig {
+		t.Fatalf("a line of %d bytes: got %d bytes, %v; want close 1009", limit+1, len(got), err)
+	}
+}
