@@ -108,12 +108,19 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	return nil
 }
 
-// sendClose writes a close frame and records it in the trace.
+// sendClose writes a close frame and records it in the trace, also when
+// it could not be written: a peer that reads nothing holds the write under
+// way past the close timeout, and the code meant for it (1001 at shutdown,
+// 1008 for a full queue, 1002 for a violation) is then never sent.
 func (c *Conn) sendClose(ctx context.Context, payload []byte) error {
 	err := c.writeControl(ctx, OpClose, payload)
-	if err == nil && c.cfg.tracer.Enabled() {
+	if c.cfg.tracer.Enabled() && !errors.Is(err, ErrCloseSent) {
 		code, reason, _ := ParseClosePayload(payload)
-		c.traceClose(trace.Out, "close sent", code, reason)
+		if err == nil {
+			c.traceClose(trace.Out, "close sent", code, reason)
+		} else {
+			c.emit(trace.Out, "close", "close not sent "+code.String()+" "+strconv.Quote(reason)+": "+err.Error())
+		}
 	}
 	return err
 }

@@ -337,12 +337,6 @@ func (c *Conn) failQueue() {
 	err := c.sendClose(ctx, ClosePayload(StatusPolicyViolation, "write queue full"))
 	cancel()
 	if err != nil && !errors.Is(err, ErrCloseSent) {
-		// Typically the peer read nothing while the write under way
-		// waited out the close timeout, so that write failed and the
-		// close frame has no stream left to follow it.
-		if c.cfg.tracer.Enabled() {
-			c.emit(trace.Out, "close", "write queue full: close 1008 not sent: "+err.Error())
-		}
 		c.closeTCP()
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -167,5 +168,44 @@ func TestTraceReset(t *testing.T) {
 	in := rec.find(trace.In, "close")
 	if len(in) != 1 || in[0].Summary != "tcp reset by the peer (ECONNRESET)" {
 		t.Fatalf("close events in %+v, want one saying the peer reset", in)
+	}
+}
+
+// A close frame that cannot be written (the peer reads nothing, so the
+// write under way holds the stream past the close timeout) must be in the
+// trace as not sent, with its code, not only as "tcp closed".
+func TestTraceCloseNotSent(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	writing := make(chan struct{}, 1) // a data frame's write began
+	tr := trace.New(trace.SinkFunc(func(e *trace.Event) {
+		rec.Emit(e)
+		if e.Dir == trace.Out && e.Name == "frame" && strings.Contains(e.Summary, "binary") {
+			select {
+			case writing <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	opts := &AcceptOptions{ConnOptions: ConnOptions{Tracer: tr, Node: "server", CloseTimeout: 100 * time.Millisecond}}
+	url, errs := handlerServer(t, opts, func(c *Conn) error {
+		// Small buffers on both sides: the message cannot be written
+		// whole while the peer does not read.
+		c.NetConn().(*net.TCPConn).SetWriteBuffer(4 << 10)
+		go c.WriteMessage(context.Background(), MessageBinary, make([]byte, 1<<20))
+		<-writing
+		return c.Close(StatusGoingAway, "server shutting down")
+	})
+	nc, _ := rawClient(t, url) // and never read
+	nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+	if err := recvErr(t, errs); err == nil {
+		t.Fatal("Close succeeded with a peer that reads nothing")
+	}
+	var why []string
+	for _, e := range rec.find(trace.Out, "close") {
+		why = append(why, e.Summary)
+	}
+	if len(why) == 0 || !strings.HasPrefix(why[0], `close not sent 1001 (going away) "server shutting down": `) {
+		t.Fatalf("close events out %q, want the close frame not sent first", why)
 	}
 }
