@@ -55,6 +55,8 @@ type Handlers struct {
 	// limit, if set, counts the WebSockets with serve's other
 	// connections and the ones closed for being idle.
 	limit *connLimit
+	// ends counts refused upgrades and how WebSockets ended.
+	ends wsEnds
 
 	mu      sync.Mutex
 	clients map[*ws.Conn]*wsClient // every open WebSocket, for CloseAll
@@ -171,6 +173,7 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	}
 	c, err := ws.Accept(w, r, opts)
 	if err != nil {
+		h.ends.refused(err)
 		return nil, nil, false // Accept has answered with a 4xx.
 	}
 	h.mu.Lock()
@@ -221,10 +224,12 @@ func (h *Handlers) echo(w http.ResponseWriter, r *http.Request) {
 	for {
 		typ, msg, err := c.ReadMessage(ctx)
 		if err != nil {
+			h.ends.ended(c, err)
 			return
 		}
 		cl.active(c)
 		if err := c.WriteMessage(ctx, typ, msg); err != nil {
+			h.ends.ended(c, err)
 			return
 		}
 	}
@@ -243,10 +248,12 @@ func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
 	for {
 		typ, msg, err := c.ReadMessage(ctx)
 		if err != nil {
+			h.ends.ended(c, err)
 			return
 		}
 		cl.active(c)
 		if typ != ws.MessageText {
+			h.ends.add("ws ends: closed 1003 (binary on /chat)")
 			c.Close(ws.StatusUnsupportedData, "chat takes text messages")
 			return
 		}

@@ -223,3 +223,75 @@ func TestChatMessageBoundedByQueue(t *testing.T) {
 		t.Fatalf("a line of %d bytes: got %d bytes, %v; want close 1009", limit+1, len(got), err)
 	}
 }
+
+// TestWSEndsCounted: the upgrades refused and the ways WebSockets end are
+// counted for glassnet ss, one key per kind.
+func TestWSEndsCounted(t *testing.T) {
+	h := &Handlers{}
+	srv := httptest.NewServer(h.Mux())
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.CloseAll() })
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	dial := func(opts *ws.DialOptions) *ws.Conn {
+		t.Helper()
+		c, _, err := ws.Dial(ctx, url, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
+	}
+
+	// A page on another site: 403.
+	foreign := &ws.DialOptions{Header: map[string][]string{"Origin": {"http://evil.example"}}}
+	if _, _, err := ws.Dial(ctx, url, foreign); err == nil {
+		t.Fatal("an upgrade from a foreign origin was accepted")
+	}
+	// A close handshake.
+	if err := dial(nil).Close(ws.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A reset.
+	c := dial(nil)
+	if err := c.WriteMessage(ctx, ws.MessageText, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadMessage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.NetConn().(*net.TCPConn).SetLinger(0)
+	c.CloseNow()
+	// An unmasked client frame: 1002.
+	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	fmt.Fprintf(nc, "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", srv.Listener.Addr())
+	nc.Write([]byte{0x81, 0x02, 'h', 'i'})
+	// The server answers 1002 and half-closes; closing here too spares
+	// it the wait for this side's close.
+	io.Copy(io.Discard, nc)
+	nc.Close()
+
+	want := map[string]uint64{
+		"ws upgrades refused 403":               1,
+		"ws ends: close handshake":              1,
+		"ws ends: tcp reset by the peer":        1,
+		"ws ends: failed 1002 (protocol error)": 1,
+	}
+	got := map[string]uint64{}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		got = map[string]uint64{}
+		h.ends.counters(got)
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters %v, want %v", got, want)
+		}
+	}
+}

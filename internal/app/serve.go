@@ -406,6 +406,7 @@ func (s *server) counters() map[string]uint64 {
 	m["udp echo read errors"] = s.udpErrors.Load()
 	m["tcp accept errors"] = s.acceptErrors.Load()
 	s.limit.counters(m)
+	s.h.ends.counters(m)
 	return m
 }
 

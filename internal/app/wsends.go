@@ -1,0 +1,75 @@
+package app
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/glassnet/glassnet/ws"
+)
+
+// wsEnds counts, for `glassnet ss`, the upgrades serve refused by HTTP
+// status and how its WebSockets ended: what the trace explains one
+// connection at a time (a 403 for a foreign origin, a close with 1002) is
+// a number there, without a trace running. The keys are a small fixed set,
+// whatever the peers send.
+type wsEnds struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (e *wsEnds) add(key string) {
+	e.mu.Lock()
+	if e.n == nil {
+		e.n = make(map[string]uint64)
+	}
+	e.n[key]++
+	e.mu.Unlock()
+}
+
+// refused counts an upgrade that ws.Accept answered with a 4xx.
+func (e *wsEnds) refused(err error) {
+	var he *ws.HandshakeError
+	if errors.As(err, &he) {
+		e.add("ws upgrades refused " + strconv.Itoa(he.Status))
+	}
+}
+
+// ended counts a WebSocket whose reads or writes ended with err.
+func (e *wsEnds) ended(c *ws.Conn, err error) {
+	e.add(wsEndKind(c, err))
+}
+
+func (e *wsEnds) counters(m map[string]uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for k, v := range e.n {
+		m[k] = v
+	}
+}
+
+// wsEndKind names how a WebSocket ended, err being what its last read or
+// write returned: the close code it was failed with (RFC 6455 §7.4.1)
+// when either side broke a rule, otherwise what ended it.
+func wsEndKind(c *ws.Conn, err error) string {
+	switch {
+	case c.SendStats().DroppedQueueFull > 0:
+		return "ws ends: failed 1008 (write queue full)"
+	case errors.Is(err, ws.ErrKeepAliveTimeout):
+		return "ws ends: failed 1011 (keepalive: no pong)"
+	case errors.Is(err, ws.ErrInvalidUTF8):
+		return "ws ends: failed 1007 (invalid UTF-8)"
+	case errors.Is(err, ws.ErrMessageTooBig):
+		return "ws ends: failed 1009 (message too big)"
+	case errors.Is(err, ws.ErrProtocol):
+		return "ws ends: failed 1002 (protocol error)"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "ws ends: tcp reset by the peer"
+	case ws.CloseStatus(err) == ws.StatusAbnormalClosure:
+		return "ws ends: tcp closed without a close frame (1006)"
+	case ws.CloseStatus(err) != 0:
+		return "ws ends: close handshake"
+	}
+	return "ws ends: other errors"
+}
