@@ -757,6 +757,14 @@ func (s *sender) splitSeg(seg *segment, size int) {
 		nSeg.pkt.Data().TrimFront(size)
 	}
 	nSeg.sequenceNumber.UpdateForward(seqnum.Size(size))
+	// glassnet patch 29: the part split off keeps RACK's verdict, as it
+	// keeps the send time and count that verdict was made on (Linux's
+	// tcp_fragment copies the skb's sacked bits, TCPCB_LOST included).
+	// Upstream's copy came out not lost: when a retransmission cut one MSS
+	// off the front of a lost 64 KB segment, SetPipe counted the rest as
+	// in flight, some 40 segments against a window of 5, and recovery sent
+	// nothing more until the next timeout, which cut the next MSS off.
+	nSeg.lost = seg.lost
 	s.writeList.InsertAfter(seg, nSeg)
 
 	// The segment being split does not carry PUSH flag because it is
