@@ -298,12 +298,44 @@ func rejectResponse(e *HandshakeError) []byte {
 }
 
 func traceRequest(tr *trace.Tracer, node, conn string, r *http.Request) {
+	// What the peer sent is cut to a readable length: a request may offer
+	// 100,000 subprotocols or carry a URI as long as the header limit,
+	// and one event is not the place for all of it.
+	protos := headerTokens(r.Header, "Sec-WebSocket-Protocol")
+	more := ""
+	if len(protos) > maxTracedProtocols {
+		more = fmt.Sprintf(" (and %d more)", len(protos)-maxTracedProtocols)
+		protos = protos[:maxTracedProtocols]
+	}
 	tr.Emit(trace.Event{
 		Node: node, Layer: trace.LayerWS, Dir: trace.In, Name: "handshake", Conn: conn,
-		Summary: fmt.Sprintf("%s %s %s key=%s version=%s protocols=%q", r.Method, r.RequestURI, r.Proto,
-			r.Header.Get("Sec-WebSocket-Key"), r.Header.Get("Sec-WebSocket-Version"), headerTokens(r.Header, "Sec-WebSocket-Protocol")),
-		Fields: (&trace.WSHandshake{Method: r.Method, URI: r.RequestURI, Host: r.Host}).Fields(),
+		Summary: fmt.Sprintf("%s %s %s key=%s version=%s protocols=%q%s", r.Method, clipTraced(r.RequestURI), clipTraced(r.Proto),
+			clipTraced(r.Header.Get("Sec-WebSocket-Key")), clipTraced(r.Header.Get("Sec-WebSocket-Version")), clipAll(protos), more),
+		Fields: (&trace.WSHandshake{Method: r.Method, URI: clipTraced(r.RequestURI), Host: clipTraced(r.Host)}).Fields(),
 	})
+}
+
+// maxTracedProtocols and maxTraced bound what a handshake event repeats
+// of the request.
+const (
+	maxTracedProtocols = 16
+	maxTraced          = 256
+)
+
+// clipTraced cuts s to maxTraced bytes, saying how long it was.
+func clipTraced(s string) string {
+	if len(s) <= maxTraced {
+		return s
+	}
+	return fmt.Sprintf("%s…(%d bytes)", strings.ToValidUTF8(s[:maxTraced], ""), len(s))
+}
+
+func clipAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = clipTraced(s)
+	}
+	return out
 }
 
 func traceResponse(tr *trace.Tracer, node, conn string, dir trace.Dir, status int, detail string) {

@@ -3,7 +3,9 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -207,5 +209,29 @@ func TestTraceCloseNotSent(t *testing.T) {
 	}
 	if len(why) == 0 || !strings.HasPrefix(why[0], `close not sent 1001 (going away) "server shutting down": `) {
 		t.Fatalf("close events out %q, want the close frame not sent first", why)
+	}
+}
+
+// TestTraceHandshakeBounded: the handshake event repeats a request cut to
+// a readable length: 10,000 offered subprotocols and a 10,000-byte URI
+// made one event of 100 KB.
+func TestTraceHandshakeBounded(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	protos := make([]string, 10000)
+	for i := range protos {
+		protos[i] = fmt.Sprintf("p%d", i)
+	}
+	req := httptest.NewRequest("GET", "/"+strings.Repeat("a", 10000), nil)
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Protocol", strings.Join(protos, ", "))
+	traceRequest(trace.New(rec), "server", "c", req)
+	hs := rec.find(trace.In, "handshake")
+	if len(hs) != 1 {
+		t.Fatalf("handshake events %+v", hs)
+	}
+	s := hs[0].Summary
+	if len(s) > 1000 || !strings.Contains(s, "(and 9984 more)") || !strings.Contains(s, "…(10001 bytes)") {
+		t.Errorf("the handshake event has %d bytes: %.300s", len(s), s)
 	}
 }
