@@ -289,7 +289,8 @@ func (h *Handlers) broadcast(line string) {
 }
 
 // CloseAll sends close 1001 (going away) to every WebSocket client and waits
-// for the close handshakes to finish or time out. New upgrades are refused.
+// for the close handshakes to finish, at most closeAllWait: then it ends
+// the connections still closing. New upgrades are refused.
 func (h *Handlers) CloseAll() error {
 	h.mu.Lock()
 	h.closing = true
@@ -307,6 +308,23 @@ func (h *Handlers) CloseAll() error {
 			errs[i] = c.Close(ws.StatusGoingAway, "server shutting down")
 		}()
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeAllWait):
+		// A peer that reads nothing takes neither the close frame nor
+		// its answer: its handshake would wait out the close timeout
+		// (5 s). It is ended now, with TCP's FIN.
+		for _, c := range conns {
+			c.CloseNow()
+		}
+		<-done
+	}
 	return errors.Join(errs...)
 }
+
+// closeAllWait bounds how long CloseAll waits for the close handshakes
+// before it ends the connections still in one: a peer that reads answers
+// within a round trip.
+const closeAllWait = time.Second

@@ -295,3 +295,45 @@ func TestWSEndsCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseAllPeerNotReading: serve's shutdown does not wait out the close
+// timeout (5 s) for a client that reads nothing, whose send buffer the
+// echo has filled: CloseAll ends it after closeAllWait, with the clients
+// that do read closed normally.
+func TestCloseAllPeerNotReading(t *testing.T) {
+	h := &Handlers{MaxMessage: 32 << 20}
+	srv := httptest.NewServer(h.Mux())
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	stuck, _, err := ws.Dial(ctx, url, &ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 32 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stuck.CloseNow() })
+	good, _, err := ws.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { good.CloseNow() })
+	goodDone := make(chan error, 1)
+	go func() {
+		_, _, err := good.ReadMessage(ctx)
+		goodDone <- err
+	}()
+	// 16 MiB echoed to a client that never reads: the echo's write waits
+	// for room that never comes.
+	if err := stuck.WriteMessage(ctx, ws.MessageBinary, make([]byte, 16<<20)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	h.CloseAll()
+	if took := time.Since(start); took > 3*closeAllWait {
+		t.Errorf("CloseAll took %v with a client that reads nothing, want about %v", took, closeAllWait)
+	}
+	if err := <-goodDone; ws.CloseStatus(err) != ws.StatusGoingAway {
+		t.Errorf("the client that reads got %v, want close 1001", err)
+	}
+}
