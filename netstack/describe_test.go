@@ -117,7 +117,9 @@ func TestCaptureOfRunReadsAsTraced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := func(e trace.Event) string { return fmt.Sprintf("%s %s %q %v", e.Dir, e.Conn, e.Summary, withoutTime(e.Fields)) }
+	key := func(e trace.Event) string {
+		return fmt.Sprintf("%s %s %q %v", e.Dir, e.Conn, e.Summary, withoutTime(e.Fields))
+	}
 	traced := map[string]int{}
 	n := 0
 	for _, e := range rec.all() {
