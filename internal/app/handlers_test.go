@@ -283,9 +283,8 @@ func TestWSEndsCounted(t *testing.T) {
 		"ws ends: tcp reset by the peer":        1,
 		"ws ends: failed 1002 (protocol error)": 1,
 	}
-	got := map[string]uint64{}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		got = map[string]uint64{}
+		got := map[string]uint64{}
 		h.ends.counters(got)
 		if fmt.Sprint(got) == fmt.Sprint(want) {
 			break
