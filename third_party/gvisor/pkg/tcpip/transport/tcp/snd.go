@@ -592,7 +592,17 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 	// congestion avoidance once the peer read again.
 	persist := s.zeroWindowProbing && s.SndUna == s.SndNxt
 
-	if !persist {
+	// glassnet patch 30: with data in flight and the peer's window
+	// closed (it took part of a flight and dropped the rest, its buffer
+	// full), the timeout enters loss below but is not counted as one:
+	// Linux's tcp_retransmit_timer ("Receiver dastardly shrinks window")
+	// enters loss and retransmits as a probe without counting
+	// LINUX_MIB_TCPTIMEOUTS or icsk_retransmits. Upstream counted every
+	// expiry, so the counters grew at every probe of a peer that did not
+	// read.
+	shrunk := !persist && s.SndWnd == 0
+
+	if !persist && !shrunk {
 		s.ep.stack.Stats().TCP.Timeouts.Increment()
 		s.ep.stats.SendErrors.Timeouts.Increment()
 	}
