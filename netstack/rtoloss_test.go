@@ -12,8 +12,8 @@ import (
 
 // The tests in this file play the peer by hand on a manual clock and
 // check how the stack's retransmission timer enters loss, as Linux's
-// tcp_retransmit_timer does (glassnet patch 30 in third_party/gvisor,
-// PATCHES.md there).
+// tcp_retransmit_timer and tcp_enter_loss do (glassnet patches 30 and 31
+// in third_party/gvisor, PATCHES.md there).
 
 // lossConn connects a raw peer (MSS 1460, window scale 7, no SACK, no
 // timestamps) to st, has the stack's application write 1 MB, and lets the
@@ -109,5 +109,58 @@ func TestZeroWindowInFlightTimeoutNotCounted(t *testing.T) {
 	p.send(header.TCPFlagAck, p.sndNxt, una, nil, nil)
 	if s := p.next(); s.SequenceNumber() != una || len(s.Payload()) == 0 {
 		t.Fatalf("got %v seq %d length %d once the window opened, want the data at SND.UNA (%d)", s.Flags(), s.SequenceNumber(), len(s.Payload()), una)
+	}
+}
+
+// TestSecondTimeoutKeepsSsthresh checks glassnet patch 31: two
+// retransmission timeouts in a row, with nothing acknowledged between
+// them, lower the slow-start threshold once. Linux's tcp_enter_loss sets
+// ssthresh only when the connection is not already in Loss for this
+// window of data (icsk_ca_state <= Disorder, high_seq acknowledged, or
+// in Loss with icsk_retransmits 0: SND.UNA has moved since the last
+// timeout). Upstream halved what it counted in flight at every timeout;
+// after the first that was one segment, so the second set ssthresh to 2
+// and the transfer climbed back in congestion avoidance from 2 segments.
+func TestSecondTimeoutKeepsSsthresh(t *testing.T) {
+	t.Parallel()
+	clock := faketime.NewManualClock()
+	st, dev := newSolo(t, func(o *Options) { o.Clock = clock })
+	p := newRawPeer(t, dev)
+	c, flight, _ := lossConn(t, st, p)
+	una := flight[0].SequenceNumber()
+
+	// The whole flight is lost: the first timeout.
+	if s := fireRTO(t, clock, p, c); s.SequenceNumber() != una {
+		t.Fatalf("first timeout: got seq %d, want the retransmission of SND.UNA (%d)", s.SequenceNumber(), una)
+	}
+	first := tcpInfo(t, c)
+	if first.CcState != tcpip.RTORecovery || first.SndCwnd != 1 || first.SndSsthresh <= 2 || first.SndSsthresh > uint32(len(flight)) {
+		t.Fatalf("after the first timeout: %v, cwnd %d, ssthresh %d; want Loss (RTO recovery), cwnd 1 and ssthresh half the %d segments in flight",
+			first.CcState, first.SndCwnd, first.SndSsthresh, len(flight))
+	}
+
+	// The retransmission is lost too: the second timeout, in a row.
+	if s := fireRTO(t, clock, p, c); s.SequenceNumber() != una {
+		t.Fatalf("second timeout: got seq %d, want the retransmission of SND.UNA (%d)", s.SequenceNumber(), una)
+	}
+	second := tcpInfo(t, c)
+	t.Logf("ssthresh %d after the first timeout, %d after the second", first.SndSsthresh, second.SndSsthresh)
+	if second.SndSsthresh != first.SndSsthresh || second.SndCwnd != 1 {
+		t.Errorf("after the second timeout in a row: cwnd %d, ssthresh %d; want cwnd 1 and ssthresh %d as after the first (Linux's tcp_enter_loss does not lower it again in Loss)",
+			second.SndCwnd, second.SndSsthresh, first.SndSsthresh)
+	}
+
+	// The third retransmission gets through and is acknowledged: SND.UNA
+	// moves, the connection is still in Loss (the rest of the flight is
+	// outstanding), and the next timeout is a new loss, which lowers
+	// ssthresh again (Linux: in Loss with icsk_retransmits back to 0).
+	s := fireRTO(t, clock, p, c)
+	p.send(header.TCPFlagAck, p.sndNxt, s.SequenceNumber()+uint32(len(s.Payload())), nil, nil)
+	for p.nextWithin(200*time.Millisecond) != nil {
+	}
+	fireRTO(t, clock, p, c)
+	third := tcpInfo(t, c)
+	if third.SndSsthresh >= first.SndSsthresh {
+		t.Errorf("after a timeout that followed an acknowledgment: ssthresh %d, want it lowered below %d", third.SndSsthresh, first.SndSsthresh)
 	}
 }

@@ -105,9 +105,12 @@ func (r *renoState) HandleLossDetected() {
 // HandleRTOExpired implements congestionControl.HandleRTOExpired.
 //
 // +checklocks:r.s.ep.mu
-func (r *renoState) HandleRTOExpired() {
-	// We lost a packet, so reduce ssthresh.
-	r.reduceSlowStartThreshold()
+func (r *renoState) HandleRTOExpired(reduce bool) {
+	// We lost a packet, so reduce ssthresh (glassnet patch 31: once for
+	// a window of data, as Linux's tcp_enter_loss).
+	if reduce {
+		r.reduceSlowStartThreshold()
+	}
 
 	// Reduce the congestion window to 1, i.e., enter slow-start. Per
 	// RFC 5681, page 7, we must use 1 regardless of the value of the

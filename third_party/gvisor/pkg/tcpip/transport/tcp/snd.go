@@ -69,8 +69,10 @@ type congestionControl interface {
 	// retransmit.
 	HandleLossDetected()
 
-	// HandleRTOExpired is invoked when the retransmit timer expires.
-	HandleRTOExpired()
+	// HandleRTOExpired is invoked when the retransmit timer expires;
+	// reduce says whether to lower the slow-start threshold (glassnet
+	// patch 31: not again for the same window of data).
+	HandleRTOExpired(reduce bool)
 
 	// Update is invoked when processing inbound acks. It's passed the
 	// number of packet's that were acked by the most recent cumulative
@@ -135,6 +137,12 @@ type sender struct {
 	// own, as Linux's icsk_backoff does for tcp_probe0_when, and leaves
 	// RTO as it was. Zero when not probing.
 	persistRTO time.Duration `state:"nosave"`
+
+	// rtoRetransmits counts the retransmission timeouts since SND.UNA
+	// last moved, as Linux's icsk_retransmits (glassnet patch 31); the
+	// expiries at a closed window with data in flight are not counted
+	// (patch 30), as Linux does not count them there either.
+	rtoRetransmits int `state:"nosave"`
 
 	// unackZeroWindowProbes is the number of unacknowledged zero
 	// window probes.
@@ -662,6 +670,22 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 		s.RTO = remaining
 	}
 
+	// glassnet patch 31: Linux's tcp_enter_loss lowers ssthresh only if
+	// it has not yet been lowered for this window of data: from Open or
+	// Disorder, once the data outstanding at the last recovery (high_seq,
+	// here FastRecovery.Last + 1) is acknowledged, or in Loss when SND.UNA
+	// has moved since the last timeout (icsk_retransmits 0). Upstream
+	// lowered it at every timeout: half of the one segment counted in
+	// flight after the first, so a second timeout in a row left ssthresh
+	// at 2 and the transfer climbed back from there in congestion
+	// avoidance.
+	reduce := s.state == tcpip.Open || s.state == tcpip.Disorder ||
+		s.FastRecovery.Last.LessThan(s.SndUna) ||
+		s.state == tcpip.RTORecovery && s.rtoRetransmits == 0
+	if !shrunk {
+		s.rtoRetransmits++
+	}
+
 	// See: https://tools.ietf.org/html/rfc6582#section-3.2 Step 4.
 	//
 	// Retransmit timeouts:
@@ -682,7 +706,7 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 	s.recordRetransmitTS()
 
 	s.state = tcpip.RTORecovery
-	s.cc.HandleRTOExpired()
+	s.cc.HandleRTOExpired(reduce)
 
 	// Mark the next segment to be sent as the first unacknowledged one and
 	// start sending again. Set the number of outstanding packets to 0 so
@@ -1835,6 +1859,7 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 		// Remove all acknowledged data from the write list.
 		acked := s.SndUna.Size(ack)
 		s.SndUna = ack
+		s.rtoRetransmits = 0 // glassnet patch 31
 		ackLeft := acked
 		// glassnet patch 16: the send buffer holds the data written, not
 		// the FIN's sequence number; an ACK of the FIN frees nothing in it
