@@ -218,7 +218,8 @@ func (p *cdpPage) wait(ctx context.Context, expr string) (string, error) {
 	})`, expr, strconv.Quote(expr))
 	for {
 		v, err := p.eval(ctx, js)
-		gone := err != nil && (strings.Contains(err.Error(), "context was destroyed") || strings.Contains(err.Error(), "Cannot find context"))
+		gone := err != nil && (strings.Contains(err.Error(), "context was destroyed") || strings.Contains(err.Error(), "Cannot find context") ||
+			strings.Contains(err.Error(), "navigated or closed"))
 		if !gone || ctx.Err() != nil {
 			return v, err
 		}
