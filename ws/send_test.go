@@ -279,17 +279,7 @@ func BenchmarkSend(b *testing.B) {
 // only that TCP was closed.
 func TestSendFailConnPeerNeverReads(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
-	writing := make(chan struct{}, 1) // a data frame's write began
-	tr := trace.New(trace.SinkFunc(func(e *trace.Event) {
-		rec.Emit(e)
-		if e.Dir == trace.Out && e.Name == "frame" && strings.Contains(e.Summary, "binary") {
-			select {
-			case writing <- struct{}{}:
-			default:
-			}
-		}
-	}))
+	rec, tr, writing := recordWrites()
 	opts := &AcceptOptions{ConnOptions: ConnOptions{
 		Tracer: tr, Node: "server", CloseTimeout: 100 * time.Millisecond,
 		WriteQueueLimit: 64 << 10, WriteQueueFull: QueueFailConn,

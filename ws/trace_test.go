@@ -178,17 +178,7 @@ func TestTraceReset(t *testing.T) {
 // trace as not sent, with its code, not only as "tcp closed".
 func TestTraceCloseNotSent(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
-	writing := make(chan struct{}, 1) // a data frame's write began
-	tr := trace.New(trace.SinkFunc(func(e *trace.Event) {
-		rec.Emit(e)
-		if e.Dir == trace.Out && e.Name == "frame" && strings.Contains(e.Summary, "binary") {
-			select {
-			case writing <- struct{}{}:
-			default:
-			}
-		}
-	}))
+	rec, tr, writing := recordWrites()
 	opts := &AcceptOptions{ConnOptions: ConnOptions{Tracer: tr, Node: "server", CloseTimeout: 100 * time.Millisecond}}
 	url, errs := handlerServer(t, opts, func(c *Conn) error {
 		// Small buffers on both sides: the message cannot be written
@@ -234,4 +224,21 @@ func TestTraceHandshakeBounded(t *testing.T) {
 	if len(s) > 1000 || !strings.Contains(s, "(and 9984 more)") || !strings.Contains(s, "…(10001 bytes)") {
 		t.Errorf("the handshake event has %d bytes: %.300s", len(s), s)
 	}
+}
+
+// recordWrites returns a recorder, a tracer that feeds it, and a channel
+// that receives once the write of a binary data frame has begun.
+func recordWrites() (*recorder, *trace.Tracer, <-chan struct{}) {
+	rec := &recorder{}
+	writing := make(chan struct{}, 1)
+	tr := trace.New(trace.SinkFunc(func(e *trace.Event) {
+		rec.Emit(e)
+		if e.Dir == trace.Out && e.Name == "frame" && strings.Contains(e.Summary, "binary") {
+			select {
+			case writing <- struct{}{}:
+			default:
+			}
+		}
+	}))
+	return rec, tr, writing
 }

@@ -188,17 +188,9 @@ func TestAnnouncedBodyNeverSent(t *testing.T) {
 func TestChatMessageBoundedByQueue(t *testing.T) {
 	const limit = 64 << 10
 	h := &Handlers{ChatQueueLimit: limit, MaxMessage: 16 << 20}
-	srv := httptest.NewServer(h.Mux())
-	t.Cleanup(srv.Close)
 	t.Cleanup(func() { h.CloseAll() })
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/chat"
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	c, _, err := ws.Dial(ctx, url, &ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 32 << 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.CloseNow() })
+	ctx, dial := serveHandlers(t, h, "/chat")
+	c := dial(&ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 32 << 20}})
 	// readLine returns the next line that is not a join or a leave.
 	readLine := func() (string, error) {
 		for {
@@ -301,21 +293,9 @@ func TestWSEndsCounted(t *testing.T) {
 // that do read closed normally.
 func TestCloseAllPeerNotReading(t *testing.T) {
 	h := &Handlers{MaxMessage: 32 << 20}
-	srv := httptest.NewServer(h.Mux())
-	t.Cleanup(srv.Close)
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	stuck, _, err := ws.Dial(ctx, url, &ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 32 << 20}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stuck.CloseNow() })
-	good, _, err := ws.Dial(ctx, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { good.CloseNow() })
+	ctx, dial := serveHandlers(t, h, "/echo")
+	stuck := dial(&ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 32 << 20}})
+	good := dial(nil)
 	goodDone := make(chan error, 1)
 	go func() {
 		_, _, err := good.ReadMessage(ctx)
@@ -334,5 +314,25 @@ func TestCloseAllPeerNotReading(t *testing.T) {
 	}
 	if err := <-goodDone; ws.CloseStatus(err) != ws.StatusGoingAway {
 		t.Errorf("the client that reads got %v, want close 1001", err)
+	}
+}
+
+// serveHandlers serves h's handlers on a test server and returns a context
+// for the test and a function that dials path there.
+func serveHandlers(t *testing.T, h *Handlers, path string) (context.Context, func(*ws.DialOptions) *ws.Conn) {
+	t.Helper()
+	srv := httptest.NewServer(h.Mux())
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + path
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx, func(opts *ws.DialOptions) *ws.Conn {
+		t.Helper()
+		c, _, err := ws.Dial(ctx, url, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
 	}
 }
