@@ -127,7 +127,11 @@ export class LadderView {
       this.build();
       this.painted = "";
       const c = app.store.conns.get(app.focus);
-      document.getElementById("ladder-title").textContent = c ? c.key + " · " + this.rows.length + (this.rows.length === 1 ? " row" : " rows") : "choose a connection";
+      // the count first: a long (IPv6) connection name is what the
+      // title's ellipsis cuts, and the whole name is in its tooltip
+      const title = document.getElementById("ladder-title");
+      title.textContent = c ? this.rows.length + (this.rows.length === 1 ? " row · " : " rows · ") + c.key : "choose a connection";
+      title.title = c ? c.key : "";
     }
     this.paint();
     // a unit newly held is shown where it waits

@@ -172,7 +172,9 @@ export class RulerView {
       const step = niceStep(max / (plotW / 90));
       for (let o = Math.max(0, Math.floor(vis0 / step) * step); o <= Math.min(max, vis1); o += step) {
         s += tag("line", { class: "gridline", x1: X(o), y1: y + 2, x2: X(o), y2: y + bandH - 4 });
-        s += text(X(o) + 2, y + 8, offsetLabel(o), { class: "muted", style: "font-size:9px" });
+        // a label that would run past the plot's end is not cut in half
+        const lab = offsetLabel(o);
+        if (X(o) + 2 + lab.length * 5.5 <= W) s += text(X(o) + 2, y + 8, lab, { class: "muted", style: "font-size:9px" });
       }
       y += 10;
       // segments; one already covered at this zoom is not drawn again
