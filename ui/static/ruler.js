@@ -127,7 +127,9 @@ export class RulerView {
       const httpEnd = st.httpEnd(s.name);
       const sender = [...s.senders][0] || "";
       const [src, dst] = s.name.split(">");
-      s.label = sender ? sender + " sends" : src + " →";
+      // a peer that is not traced is named as the ladder names it; its
+      // address (long for IPv6) is in the tooltip
+      s.label = sender ? sender + " sends" : "peer sends";
       s.sub = src + " → " + dst;
       this.streams.push({ ...s, placed, frames, msgs, hs, httpEnd: httpEnd === undefined ? s.max : httpEnd });
     }
