@@ -4,7 +4,11 @@ package trace
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkPacket) Fields() []Field {
-	f := make([]Field, 0, 34)
+	return v.appendFields(make([]Field, 0, 34))
+}
+
+// appendFields appends v's fields to f.
+func (v *LinkPacket) appendFields(f []Field) []Field {
 	if len(v.Src) > 0 {
 		f = append(f, Field{Key: "src", Value: v.Src})
 	}
@@ -110,7 +114,11 @@ func (v *LinkPacket) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkDrop) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *LinkDrop) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "reason", Value: v.Reason})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	return f
@@ -118,7 +126,11 @@ func (v *LinkDrop) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *Verdict) Fields() []Field {
-	f := make([]Field, 0, 10)
+	return v.appendFields(make([]Field, 0, 10))
+}
+
+// appendFields appends v's fields to f.
+func (v *Verdict) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "hook", Value: v.Hook})
 	f = append(f, Field{Key: "action", Value: v.Action})
 	f = append(f, Field{Key: "reason", Value: v.Reason})
@@ -144,7 +156,11 @@ func (v *Verdict) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkHeld) Fields() []Field {
-	f := make([]Field, 0, 4)
+	return v.appendFields(make([]Field, 0, 4))
+}
+
+// appendFields appends v's fields to f.
+func (v *LinkHeld) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "hook", Value: v.Hook})
 	f = append(f, Field{Key: "reason", Value: v.Reason})
 	f = append(f, Field{Key: "rule", Value: v.Rule})
@@ -154,7 +170,11 @@ func (v *LinkHeld) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkCarried) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *LinkCarried) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "packet", Value: v.Packet})
 	f = append(f, Field{Key: "frames", Value: orEmpty(v.Frames)})
 	return f
@@ -162,7 +182,11 @@ func (v *LinkCarried) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *IPStep) Fields() []Field {
-	f := make([]Field, 0, 7)
+	return v.appendFields(make([]Field, 0, 7))
+}
+
+// appendFields appends v's fields to f.
+func (v *IPStep) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "src", Value: v.Src})
 	f = append(f, Field{Key: "dst", Value: v.Dst})
 	f = append(f, Field{Key: "proto", Value: v.Proto})
@@ -181,7 +205,11 @@ func (v *IPStep) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *TCPSegment) Fields() []Field {
-	f := make([]Field, 0, 14)
+	return v.appendFields(make([]Field, 0, 14))
+}
+
+// appendFields appends v's fields to f.
+func (v *TCPSegment) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "src", Value: v.Src})
 	f = append(f, Field{Key: "dst", Value: v.Dst})
 	f = append(f, Field{Key: "len", Value: v.Len})
@@ -207,7 +235,11 @@ func (v *TCPSegment) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *TCPState) Fields() []Field {
-	f := make([]Field, 0, 16)
+	return v.appendFields(make([]Field, 0, 16))
+}
+
+// appendFields appends v's fields to f.
+func (v *TCPState) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "state", Value: v.State})
 	f = append(f, Field{Key: "snd_una", Value: v.SndUna})
 	f = append(f, Field{Key: "snd_nxt", Value: v.SndNxt})
@@ -237,7 +269,11 @@ func (v *TCPState) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketCall) Fields() []Field {
-	f := make([]Field, 0, 6)
+	return v.appendFields(make([]Field, 0, 6))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketCall) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "call", Value: v.Call})
 	f = append(f, Field{Key: "args", Value: v.Args})
 	f = append(f, Field{Key: "ret", Value: v.Ret})
@@ -251,14 +287,22 @@ func (v *SocketCall) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketFD) Fields() []Field {
-	f := make([]Field, 0, 1)
+	return v.appendFields(make([]Field, 0, 1))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketFD) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	return f
 }
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketListen) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketListen) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "backlog", Value: v.Backlog})
 	return f
@@ -266,7 +310,11 @@ func (v *SocketListen) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketShutdown) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketShutdown) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "how", Value: v.How})
 	return f
@@ -274,7 +322,11 @@ func (v *SocketShutdown) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketConnect) Fields() []Field {
-	f := make([]Field, 0, 3)
+	return v.appendFields(make([]Field, 0, 3))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketConnect) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "peer", Value: v.Peer})
 	if len(v.Err) > 0 {
@@ -285,7 +337,11 @@ func (v *SocketConnect) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketAccept) Fields() []Field {
-	f := make([]Field, 0, 6)
+	return v.appendFields(make([]Field, 0, 6))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketAccept) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	if v.NewFD.Set {
 		f = append(f, Field{Key: "newfd", Value: v.NewFD.V})
@@ -307,7 +363,11 @@ func (v *SocketAccept) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketAcceptQueue) Fields() []Field {
-	f := make([]Field, 0, 3)
+	return v.appendFields(make([]Field, 0, 3))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketAcceptQueue) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "depth", Value: v.Depth})
 	f = append(f, Field{Key: "events", Value: v.Events})
@@ -316,7 +376,11 @@ func (v *SocketAcceptQueue) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketIO) Fields() []Field {
-	f := make([]Field, 0, 5)
+	return v.appendFields(make([]Field, 0, 5))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketIO) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	if v.N.Set {
 		f = append(f, Field{Key: "n", Value: v.N.V})
@@ -335,7 +399,11 @@ func (v *SocketIO) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketWake) Fields() []Field {
-	f := make([]Field, 0, 3)
+	return v.appendFields(make([]Field, 0, 3))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketWake) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "events", Value: v.Events})
 	f = append(f, Field{Key: "mask", Value: v.Mask})
@@ -344,7 +412,11 @@ func (v *SocketWake) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketWouldBlock) Fields() []Field {
-	f := make([]Field, 0, 3)
+	return v.appendFields(make([]Field, 0, 3))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketWouldBlock) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "op", Value: v.Op})
 	f = append(f, Field{Key: "wait", Value: v.Wait})
@@ -353,7 +425,11 @@ func (v *SocketWouldBlock) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketWoken) Fields() []Field {
-	f := make([]Field, 0, 4)
+	return v.appendFields(make([]Field, 0, 4))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketWoken) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "op", Value: v.Op})
 	f = append(f, Field{Key: "events", Value: v.Events})
@@ -365,7 +441,11 @@ func (v *SocketWoken) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketNotified) Fields() []Field {
-	f := make([]Field, 0, 3)
+	return v.appendFields(make([]Field, 0, 3))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketNotified) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "events", Value: v.Events})
 	f = append(f, Field{Key: "wait", Value: v.Wait})
@@ -374,7 +454,11 @@ func (v *SocketNotified) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketReleased) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketReleased) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "call", Value: v.Call})
 	return f
@@ -382,7 +466,11 @@ func (v *SocketReleased) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketVerdict) Fields() []Field {
-	f := make([]Field, 0, 6)
+	return v.appendFields(make([]Field, 0, 6))
+}
+
+// appendFields appends v's fields to f.
+func (v *SocketVerdict) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "action", Value: v.Action})
 	f = append(f, Field{Key: "reason", Value: v.Reason})
 	f = append(f, Field{Key: "rule", Value: v.Rule})
@@ -394,7 +482,11 @@ func (v *SocketVerdict) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSFrame) Fields() []Field {
-	f := make([]Field, 0, 10)
+	return v.appendFields(make([]Field, 0, 10))
+}
+
+// appendFields appends v's fields to f.
+func (v *WSFrame) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fin", Value: v.Fin})
 	f = append(f, Field{Key: "rsv", Value: v.Rsv})
 	f = append(f, Field{Key: "opcode", Value: v.Opcode})
@@ -412,7 +504,11 @@ func (v *WSFrame) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSCarried) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *WSCarried) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "frame", Value: v.Frame})
 	f = append(f, Field{Key: "packets", Value: orEmpty(v.Packets)})
 	return f
@@ -420,7 +516,11 @@ func (v *WSCarried) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSMessage) Fields() []Field {
-	f := make([]Field, 0, 3)
+	return v.appendFields(make([]Field, 0, 3))
+}
+
+// appendFields appends v's fields to f.
+func (v *WSMessage) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "type", Value: v.Type})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	f = append(f, Field{Key: "fragments", Value: v.Fragments})
@@ -429,7 +529,11 @@ func (v *WSMessage) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSUnmask) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *WSUnmask) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "len", Value: v.Len})
 	f = append(f, Field{Key: "key", Value: v.Key})
 	return f
@@ -437,7 +541,11 @@ func (v *WSUnmask) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSClose) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *WSClose) appendFields(f []Field) []Field {
 	if v.Code.Set {
 		f = append(f, Field{Key: "code", Value: v.Code.V})
 	}
@@ -449,7 +557,11 @@ func (v *WSClose) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSHandshake) Fields() []Field {
-	f := make([]Field, 0, 4)
+	return v.appendFields(make([]Field, 0, 4))
+}
+
+// appendFields appends v's fields to f.
+func (v *WSHandshake) appendFields(f []Field) []Field {
 	if len(v.Method) > 0 {
 		f = append(f, Field{Key: "method", Value: v.Method})
 	}
@@ -467,7 +579,11 @@ func (v *WSHandshake) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSDrop) Fields() []Field {
-	f := make([]Field, 0, 2)
+	return v.appendFields(make([]Field, 0, 2))
+}
+
+// appendFields appends v's fields to f.
+func (v *WSDrop) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "reason", Value: v.Reason})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	return f
@@ -475,7 +591,11 @@ func (v *WSDrop) Fields() []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSVerdict) Fields() []Field {
-	f := make([]Field, 0, 6)
+	return v.appendFields(make([]Field, 0, 6))
+}
+
+// appendFields appends v's fields to f.
+func (v *WSVerdict) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "action", Value: v.Action})
 	f = append(f, Field{Key: "reason", Value: v.Reason})
 	f = append(f, Field{Key: "rule", Value: v.Rule})

@@ -126,6 +126,9 @@ func parseJSONEvent(line []byte) (Event, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	if len(keys) > 0 {
+		e.Fields = make([]Field, 0, len(keys))
+	}
 	for _, k := range keys {
 		e.Fields = append(e.Fields, Field{Key: k, Value: goValue(m[k])})
 	}

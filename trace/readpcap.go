@@ -72,6 +72,7 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 	var events []Event
 	var stamps []time.Time
 	isns := captureISNs{}
+	kept := new(packed)
 	var rec [16]byte
 	for n := uint64(1); ; n++ {
 		if _, err := io.ReadFull(r, rec[:]); err != nil {
@@ -84,14 +85,14 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 		if capLen > maxPCAPRecord {
 			return finishPCAP(events, stamps), fmt.Errorf("trace: pcap: packet %d: %d bytes captured, more than a packet can be", n, capLen)
 		}
-		data := make([]byte, capLen)
+		data := kept.bytes(int(capLen))
 		if _, err := io.ReadFull(r, data); err != nil {
 			return finishPCAP(events, stamps), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
 		}
 		frac := uint64(order.Uint32(rec[4:8]))
 		ts := time.Unix(int64(order.Uint32(rec[0:4])), int64(frac*1e9/perSec))
 		e := Event{ID: n, Node: node, Layer: LayerLink, Name: "packet"}
-		describeCaptured(&e, linkType, data, int(order.Uint32(rec[12:16])), ts, isns)
+		describeCaptured(&e, linkType, data, int(order.Uint32(rec[12:16])), ts, isns, kept, nil)
 		events = append(events, e)
 		stamps = append(stamps, ts)
 	}

@@ -1,7 +1,6 @@
 package trace
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -48,7 +47,7 @@ func ReadPCAPNG(r io.Reader) ([]Event, error) {
 }
 
 func readPCAPNG(r io.Reader) (events []Event, stamps []time.Time, err error) {
-	pr := &pngReader{r: r, isns: map[string]captureISNs{}}
+	pr := &pngReader{r: r, isns: map[string]captureISNs{}, kept: new(packed)}
 	var (
 		ifaces []pngIface
 		seq    uint64
@@ -103,6 +102,7 @@ type pngReader struct {
 	hdr   [12]byte
 	buf   []byte
 	isns  map[string]captureISNs // by interface name: a node learns its own, as its stack did
+	kept  *packed                // the events' fields and bytes
 }
 
 func (pr *pngReader) errorf(format string, args ...any) error {
@@ -256,11 +256,9 @@ func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) 
 		isns = captureISNs{}
 		pr.isns[ifc.name] = isns
 	}
-	describeCaptured(&e, uint32(ifc.linkType), bytes.Clone(data), int(pr.order.Uint32(b[16:20])), t, isns)
-	if frames := commentFrames(comment); len(frames) > 0 {
-		e.Fields = append(e.Fields, Field{Key: "frames", Value: frames})
-		e.Summary += " [" + IDList("frame", frames) + "]"
-	}
+	kept := pr.kept.bytes(len(data))
+	copy(kept, data)
+	describeCaptured(&e, uint32(ifc.linkType), kept, int(pr.order.Uint32(b[16:20])), t, isns, pr.kept, commentFrames(comment))
 	return e, t, nil
 }
 
@@ -287,8 +285,10 @@ func commentFrames(c string) []uint64 {
 // VLAN tags, Linux cooked capture v1 and v2, BSD loopback), or for a
 // frame of another kind, or one that holds no IP packet, its link type
 // and length; and in every case the time the capture stamped it with
-// ("time"). e keeps data.
-func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp time.Time, isns captureISNs) {
+// ("time"); and, when frames lists some, the ws frames the packet carried
+// ("frames", and in the summary). e keeps data; its fields are cut from
+// kept.
+func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp time.Time, isns captureISNs, kept *packed, frames []uint64) {
 	at := stamp.UTC().Format(time.RFC3339Nano)
 	ip := data
 	isIP := func(et uint16) bool { return et == 0x0800 || et == 0x86dd }
@@ -343,8 +343,8 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp
 			p.Summary += " [|captured " + strconv.Itoa(len(ip)) + " of " + strconv.Itoa(p.OrigLen.V) + " bytes]"
 		}
 		p.Time = at
-		e.Conn, e.Summary, e.Fields = p.Conn, p.Summary, p.Fields()
-		e.Data = ip
+		e.Conn, e.Summary, e.Data = p.Conn, p.Summary, ip
+		kept.setFields(e, &p.LinkPacket, frames)
 		return
 	}
 	if linkType == pngLinkTypeEthernet {
@@ -352,10 +352,11 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp
 		// frames: MACs and what the frame says.
 		p := DescribeFrame(data, nil)
 		p.LinkType, p.Time = Some(int(linkType)), at
-		e.Summary, e.Fields = p.Summary, p.Fields()
+		e.Summary = p.Summary
+		kept.setFields(e, &p.LinkPacket, frames)
 	} else {
 		e.Summary = "link type " + strconv.Itoa(int(linkType)) + ", length " + strconv.Itoa(len(data))
-		e.Fields = (&LinkPacket{Len: len(data), LinkType: Some(int(linkType)), Time: at}).Fields()
+		kept.setFields(e, &LinkPacket{Len: len(data), LinkType: Some(int(linkType)), Time: at}, frames)
 	}
 	e.Data = data
 }
