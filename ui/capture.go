@@ -321,6 +321,11 @@ func captureFrames(evs []trace.Event, maxFrames int) []trace.Event {
 		s.decode(head, fromClient, &budget)
 		found = found || len(s.frames) > 0
 	}
+	for _, s := range order {
+		// Decoded: what is left to do needs the frames and the
+		// segments, not the bytes.
+		s.buf, s.pending, s.upto, s.byStart = nil, nil, nil, nil
+	}
 	if !found {
 		return evs
 	}
@@ -375,71 +380,62 @@ func placeFrames(evs []trace.Event, streams []*capStream, renumber bool) []trace
 // mergeFrames merges frames into evs. Numbered again, the frames go where
 // placeFrames put them and every event gets the next ID; otherwise the
 // frames get the IDs frameIDs finds and go where those put them, and ok is
-// false when some frame finds none.
+// false when some frame finds none. Once it has merged them, evs is out's:
+// the fields of a packet it gave new ones are cleared in evs.
 func mergeFrames(evs []trace.Event, frames []*placed, renumber bool) (out []trace.Event, ok bool) {
 	if !renumber && !frameIDs(evs, frames) {
 		return nil, false
 	}
-	out = make([]trace.Event, 0, len(evs)+len(frames))
-	idOf := make([]uint64, len(evs)) // each packet's ID in out
+	// Each packet's ID in out, and numbered again the frames' too: the
+	// next ID in the order the events go out in.
+	idOf := make([]uint64, len(evs))
 	if renumber {
-		k := 0
+		id, k := uint64(0), 0
 		for i := range evs {
 			for ; k < len(frames) && frames[k].at == i && frames[k].side < 0; k++ {
-				frames[k].id = uint64(len(out) + 1)
-				out = append(out, frameEvent(evs, frames[k]))
+				id++
+				frames[k].id = id
 			}
-			e := evs[i]
-			e.ID = uint64(len(out) + 1)
-			idOf[i] = e.ID
-			out = append(out, e)
+			id++
+			idOf[i] = id
 			for ; k < len(frames) && frames[k].at == i; k++ {
-				frames[k].id = uint64(len(out) + 1)
-				out = append(out, frameEvent(evs, frames[k]))
+				id++
+				frames[k].id = id
 			}
 		}
 	} else {
-		out = append(out, evs...)
 		for i := range evs {
 			idOf[i] = evs[i].ID
 		}
-		for _, p := range frames {
-			out = append(out, frameEvent(evs, p))
-		}
-		slices.SortStableFunc(out, func(a, b trace.Event) int { return cmp.Compare(a.ID, b.ID) })
-		// A frame read some time after its packet came is timed no
-		// earlier than the event before it.
-		for i := 1; i < len(out); i++ {
-			if out[i].Layer == trace.LayerWS && out[i].T < out[i-1].T {
-				out[i].T = out[i-1].T
-			}
-		}
-	}
-	// out is in ID order.
-	at := func(id uint64) *trace.Event {
-		i, _ := slices.BinarySearchFunc(out, id, func(e trace.Event, id uint64) int { return cmp.Compare(e.ID, id) })
-		return &out[i]
 	}
 	// The frames name their packets and the packets their frames.
-	carried := map[int][]uint64{} // packet's index in evs -> frame IDs
-	for _, p := range frames {
+	packets := make([][]uint64, len(frames))
+	carried := make([][]uint64, len(evs)) // by packet's index in evs: frame IDs
+	for k, p := range frames {
 		var ids []uint64
+		if len(p.f.segs) > 0 {
+			ids = make([]uint64, 0, len(p.f.segs))
+		}
 		for _, si := range p.f.segs {
 			e := p.s.segs[si].ev
 			ids = append(ids, idOf[e])
 			carried[e] = append(carried[e], p.id)
 		}
-		fe := at(p.id)
-		fe.Fields = append(fe.Fields, trace.Field{Key: "packets", Value: ids})
-		fe.Summary += " [" + trace.IDList("packet", ids) + "]"
+		packets[k] = ids
 	}
-	for i := range evs {
-		if evs[i].Layer != trace.LayerLink || evs[i].Name != "packet" || !renumber && carried[i] == nil {
-			continue
+	// The fields of the events made or changed here are cut to their
+	// length from shared chunks (see history.adopt); a packet's old
+	// fields are let go as soon as it has its new ones.
+	var kept packer
+	var scratch []trace.Field
+	packet := func(i int) trace.Event {
+		e := evs[i]
+		e.ID = idOf[i]
+		if e.Layer != trace.LayerLink || e.Name != "packet" || !renumber && carried[i] == nil {
+			return e
 		}
-		pe := at(idOf[i])
-		fields := make([]trace.Field, 0, len(pe.Fields)+2)
-		for _, f := range pe.Fields {
+		fields := scratch[:0]
+		for _, f := range e.Fields {
 			if f.Key != "frames" || carried[i] == nil {
 				fields = append(fields, f)
 			}
@@ -449,12 +445,44 @@ func mergeFrames(evs []trace.Event, frames []*placed, renumber bool) (out []trac
 		}
 		if ids := carried[i]; ids != nil {
 			fields = append(fields, trace.Field{Key: "frames", Value: ids})
-			if j := strings.Index(pe.Summary, " [frame"); j >= 0 {
-				pe.Summary = pe.Summary[:j]
+			if j := strings.Index(e.Summary, " [frame"); j >= 0 {
+				e.Summary = e.Summary[:j]
 			}
-			pe.Summary += " [" + trace.IDList("frame", ids) + "]"
+			e.Summary += " [" + trace.IDList("frame", ids) + "]"
 		}
-		pe.Fields = fields
+		e.Fields = kept.keepFields(fields)
+		clear(fields)
+		scratch = fields[:0]
+		evs[i].Fields = nil
+		return e
+	}
+	out = make([]trace.Event, 0, len(evs)+len(frames))
+	if renumber {
+		k := 0
+		for i := range evs {
+			for ; k < len(frames) && frames[k].at == i && frames[k].side < 0; k++ {
+				out = append(out, frameEvent(evs, frames[k], packets[k], &kept))
+			}
+			out = append(out, packet(i))
+			for ; k < len(frames) && frames[k].at == i; k++ {
+				out = append(out, frameEvent(evs, frames[k], packets[k], &kept))
+			}
+		}
+		return out, true
+	}
+	for i := range evs {
+		out = append(out, packet(i))
+	}
+	for k, p := range frames {
+		out = append(out, frameEvent(evs, p, packets[k], &kept))
+	}
+	slices.SortStableFunc(out, func(a, b trace.Event) int { return cmp.Compare(a.ID, b.ID) })
+	// A frame read some time after its packet came is timed no
+	// earlier than the event before it.
+	for i := 1; i < len(out); i++ {
+		if out[i].Layer == trace.LayerWS && out[i].T < out[i-1].T {
+			out[i].T = out[i-1].T
+		}
 	}
 	return out, true
 }
@@ -536,26 +564,29 @@ func frameIDs(evs []trace.Event, frames []*placed) bool {
 }
 
 // frameEvent is the ws "frame" event of a decoded frame, as the node's
-// WebSocket layer would have traced it, with the ID frameIDs gave it.
-func frameEvent(evs []trace.Event, p *placed) trace.Event {
+// WebSocket layer would have traced it, with the ID frameIDs gave it and
+// the packets that carried it (packets), its fields cut from kept.
+func frameEvent(evs []trace.Event, p *placed, packets []uint64, kept *packer) trace.Event {
 	f, s := p.f, p.s
 	conn := s.conn
 	if s.dir == trace.In {
 		conn = reverse(conn) // ws events name the connection local->remote
 	}
+	fields := [...]trace.Field{
+		{Key: "fin", Value: f.hdr.Fin},
+		{Key: "rsv", Value: f.hdr.Rsv},
+		{Key: "opcode", Value: f.hdr.Opcode.String()},
+		{Key: "masked", Value: f.hdr.Masked},
+		{Key: "len", Value: f.hdr.Length},
+		{Key: "header_len", Value: f.hlen},
+		{Key: "offset", Value: f.off},
+		{Key: "offset_from", Value: "tcp"},
+		{Key: "ws_offset", Value: f.wsOff},
+		{Key: "packets", Value: packets},
+	}
 	return trace.Event{
 		ID: p.id, T: evs[p.at].T, Node: s.node, Layer: trace.LayerWS, Dir: s.dir, Name: "frame", Conn: conn,
-		Summary: f.hdr.String(),
-		Fields: []trace.Field{
-			{Key: "fin", Value: f.hdr.Fin},
-			{Key: "rsv", Value: f.hdr.Rsv},
-			{Key: "opcode", Value: f.hdr.Opcode.String()},
-			{Key: "masked", Value: f.hdr.Masked},
-			{Key: "len", Value: f.hdr.Length},
-			{Key: "header_len", Value: f.hlen},
-			{Key: "offset", Value: f.off},
-			{Key: "offset_from", Value: "tcp"},
-			{Key: "ws_offset", Value: f.wsOff},
-		},
+		Summary: f.hdr.String() + " [" + trace.IDList("packet", packets) + "]",
+		Fields:  kept.keepFields(fields[:]),
 	}
 }

@@ -17,13 +17,12 @@ const DefaultHistory = 200_000
 // Data, never reused, so a shallow copy taken under the lock stays valid
 // after the slot is overwritten.
 type history struct {
-	mu     sync.Mutex
-	fields []trace.Field // the rest of the current chunk
-	data   []byte
-	buf    []trace.Event
-	next   int    // slot the next event goes to
-	total  uint64 // events ever added
-	last   uint64 // ID of the newest event
+	mu    sync.Mutex
+	kept  packer // the copies' fields and bytes
+	buf   []trace.Event
+	next  int    // slot the next event goes to
+	total uint64 // events ever added
+	last  uint64 // ID of the newest event
 }
 
 func newHistory(n int) *history {
@@ -33,20 +32,47 @@ func newHistory(n int) *history {
 	return &history{buf: make([]trace.Event, 0, n)}
 }
 
-// Copies of fields and bytes are cut from chunks of these sizes, so that
-// keeping an event costs no allocation of its own; a chunk is never
+// A packer cuts copies of fields and bytes from chunks of these sizes, so
+// that keeping an event costs no allocation of its own; a chunk is never
 // reused, only dropped when no event it holds is left.
 const (
 	fieldChunk = 16 << 10
 	dataChunk  = 1 << 20
 )
 
+// packer copies events' fields and bytes into shared chunks, each copy of
+// its exact length.
+type packer struct {
+	fields []trace.Field // the rest of the current chunk
+	data   []byte
+}
+
 // add copies e into the history.
 func (h *history) add(e *trace.Event) {
-	c := *e
 	h.mu.Lock()
-	c.Fields = h.keepFields(e.Fields)
-	c.Data = h.keepData(e.Data)
+	h.addLocked(e, false)
+	h.mu.Unlock()
+}
+
+// adopt adds e to the history without copying its Fields and Data when
+// they are of their exact length: the caller gives them up (Load, whose
+// readers cut them from chunks of their own).
+func (h *history) adopt(e *trace.Event) {
+	h.mu.Lock()
+	h.addLocked(e, true)
+	h.mu.Unlock()
+}
+
+// addLocked adds e, a copy of its fields and bytes unless owned says
+// they may be kept as they are; h.mu held.
+func (h *history) addLocked(e *trace.Event, owned bool) {
+	c := *e
+	if !owned || len(c.Fields) != cap(c.Fields) {
+		c.Fields = h.kept.keepFields(e.Fields)
+	}
+	if !owned || len(c.Data) != cap(c.Data) {
+		c.Data = h.kept.keepData(e.Data)
+	}
 	if len(h.buf) < cap(h.buf) {
 		h.buf = append(h.buf, c)
 	} else {
@@ -58,40 +84,39 @@ func (h *history) add(e *trace.Event) {
 	}
 	h.total++
 	h.last = c.ID
-	h.mu.Unlock()
 }
 
-// keepFields returns a copy of f; h.mu held.
-func (h *history) keepFields(f []trace.Field) []trace.Field {
+// keepFields returns a copy of f.
+func (p *packer) keepFields(f []trace.Field) []trace.Field {
 	if len(f) == 0 {
 		return nil
 	}
 	if len(f) > fieldChunk/4 {
 		return append([]trace.Field(nil), f...)
 	}
-	if len(h.fields) < len(f) {
-		h.fields = make([]trace.Field, fieldChunk)
+	if len(p.fields) < len(f) {
+		p.fields = make([]trace.Field, fieldChunk)
 	}
-	c := h.fields[:len(f):len(f)]
+	c := p.fields[:len(f):len(f)]
 	copy(c, f)
-	h.fields = h.fields[len(f):]
+	p.fields = p.fields[len(f):]
 	return c
 }
 
-// keepData returns a copy of b; h.mu held.
-func (h *history) keepData(b []byte) []byte {
+// keepData returns a copy of b.
+func (p *packer) keepData(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
 	}
 	if len(b) > dataChunk/8 {
 		return append([]byte(nil), b...)
 	}
-	if len(h.data) < len(b) {
-		h.data = make([]byte, dataChunk)
+	if len(p.data) < len(b) {
+		p.data = make([]byte, dataChunk)
 	}
-	c := h.data[:len(b):len(b)]
+	c := p.data[:len(b):len(b)]
 	copy(c, b)
-	h.data = h.data[len(b):]
+	p.data = p.data[len(b):]
 	return c
 }
 

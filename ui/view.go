@@ -62,7 +62,7 @@ func (s *Server) Load(r io.Reader) (int, error) {
 			s.capture.Store(true)
 		}
 		s.noteNode(evs[i].Node)
-		s.hist.add(&evs[i])
+		s.hist.adopt(&evs[i]) // the readers' own, not shared
 		n++
 	}
 	return n, err
