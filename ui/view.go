@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -65,8 +66,19 @@ func (s *Server) Load(r io.Reader) (int, error) {
 		s.hist.adopt(&evs[i]) // the readers' own, not shared
 		n++
 	}
+	if len(evs) >= bigLoad {
+		// Reading a large capture needs, for a moment, several times
+		// the memory its events keep; give that back now rather than
+		// let the process hold it for as long as the view is open.
+		evs = nil // the history has them
+		debug.FreeOSMemory()
+	}
 	return n, err
 }
+
+// bigLoad is the number of events from which Load returns the memory its
+// reading needed to the system when it is done.
+const bigLoad = 10_000
 
 // TooManyError says that a recorded run held more events than a Server
 // keeps: Load kept the first of them.
