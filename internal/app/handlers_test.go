@@ -189,7 +189,7 @@ func TestChatMessageBoundedByQueue(t *testing.T) {
 	const limit = 64 << 10
 	h := &Handlers{ChatQueueLimit: limit, MaxMessage: 16 << 20}
 	t.Cleanup(func() { h.CloseAll() })
-	ctx, dial := serveHandlers(t, h, "/chat")
+	ctx, dial, _ := serveHandlers(t, h, "/chat")
 	c := dial(&ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 32 << 20}})
 	// readLine returns the next line that is not a join or a leave.
 	readLine := func() (string, error) {
@@ -220,21 +220,9 @@ func TestChatMessageBoundedByQueue(t *testing.T) {
 // counted for glassnet ss, one key per kind.
 func TestWSEndsCounted(t *testing.T) {
 	h := &Handlers{}
-	srv := httptest.NewServer(h.Mux())
-	t.Cleanup(srv.Close)
 	t.Cleanup(func() { h.CloseAll() })
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/echo"
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	dial := func(opts *ws.DialOptions) *ws.Conn {
-		t.Helper()
-		c, _, err := ws.Dial(ctx, url, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.CloseNow() })
-		return c
-	}
+	ctx, dial, addr := serveHandlers(t, h, "/echo")
+	url := "ws://" + addr + "/echo"
 
 	// A page on another site: 403.
 	foreign := &ws.DialOptions{Header: map[string][]string{"Origin": {"http://evil.example"}}}
@@ -256,13 +244,13 @@ func TestWSEndsCounted(t *testing.T) {
 	c.NetConn().(*net.TCPConn).SetLinger(0)
 	c.CloseNow()
 	// An unmasked client frame: 1002.
-	nc, err := net.Dial("tcp", srv.Listener.Addr().String())
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
 	fmt.Fprintf(nc, "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", srv.Listener.Addr())
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
 	nc.Write([]byte{0x81, 0x02, 'h', 'i'})
 	// The server answers 1002 and half-closes; closing here too spares
 	// it the wait for this side's close.
@@ -293,7 +281,7 @@ func TestWSEndsCounted(t *testing.T) {
 // that do read closed normally.
 func TestCloseAllPeerNotReading(t *testing.T) {
 	h := &Handlers{MaxMessage: 32 << 20}
-	ctx, dial := serveHandlers(t, h, "/echo")
+	ctx, dial, _ := serveHandlers(t, h, "/echo")
 	stuck := dial(&ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 32 << 20}})
 	good := dial(nil)
 	goodDone := make(chan error, 1)
@@ -318,12 +306,14 @@ func TestCloseAllPeerNotReading(t *testing.T) {
 }
 
 // serveHandlers serves h's handlers on a test server and returns a context
-// for the test and a function that dials path there.
-func serveHandlers(t *testing.T, h *Handlers, path string) (context.Context, func(*ws.DialOptions) *ws.Conn) {
+// for the test, a function that dials path there, and the server's
+// address.
+func serveHandlers(t *testing.T, h *Handlers, path string) (context.Context, func(*ws.DialOptions) *ws.Conn, string) {
 	t.Helper()
 	srv := httptest.NewServer(h.Mux())
 	t.Cleanup(srv.Close)
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + path
+	addr := srv.Listener.Addr().String()
+	url := "ws://" + addr + path
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx, func(opts *ws.DialOptions) *ws.Conn {
@@ -334,5 +324,5 @@ func serveHandlers(t *testing.T, h *Handlers, path string) (context.Context, fun
 		}
 		t.Cleanup(func() { c.CloseNow() })
 		return c
-	}
+	}, addr
 }
