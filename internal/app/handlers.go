@@ -17,8 +17,8 @@ import (
 //go:embed index.html
 var indexHTML []byte
 
-// DefaultChatQueueLimit is how many bytes of broadcast messages a /chat
-// member may have waiting unless Handlers says otherwise.
+// DefaultChatQueueLimit is how many bytes of broadcast lines a /chat
+// member may fall behind unless Handlers says otherwise.
 const DefaultChatQueueLimit = 1 << 20
 
 // Handlers serves the HTTP and WebSocket side of glassnet: GET / (a chat
@@ -39,11 +39,14 @@ type Handlers struct {
 	// WebSocket besides the page's own host
 	// (ws.AcceptOptions.OriginPatterns); other origins get 403.
 	AllowOrigins []string
-	// ChatQueueLimit bounds the bytes of broadcast messages queued for
-	// one /chat member; 0 means DefaultChatQueueLimit. A member whose
-	// queue overflows (it does not read fast enough) is dropped with
-	// close 1008, so that it cannot stall or bloat the others. It bounds
-	// a /chat message too, below MaxMessage: a longer one gets 1009.
+	// ChatQueueLimit bounds how far a /chat member may fall behind, in
+	// bytes of broadcast lines it has yet to be sent; 0 means
+	// DefaultChatQueueLimit. A member further behind (it does not read
+	// fast enough) is dropped with close 1008, so that it cannot stall
+	// or bloat the others. The lines are kept once for all members, so
+	// the room holds at most this many bytes of them, however many
+	// members it has. It bounds a /chat message too, below MaxMessage: a
+	// longer one gets 1009.
 	ChatQueueLimit int
 	// IdleTimeout, if positive, closes a WebSocket with 1001 (going
 	// away) when no message has gone either way, and no byte of one has
@@ -60,7 +63,7 @@ type Handlers struct {
 
 	mu      sync.Mutex
 	clients map[*ws.Conn]*wsClient // every open WebSocket, for CloseAll
-	members map[*ws.Conn]struct{}  // the members of /chat
+	room    chatRoom               // the members of /chat and their lines
 	closing bool
 }
 
@@ -72,6 +75,8 @@ type wsClient struct {
 	// read is c.BytesRead at the last message or the idle timer's last
 	// look: more since then is a message on its way.
 	read atomic.Int64
+	// behind: the chat dropped it for falling too far behind (1008).
+	behind atomic.Bool
 }
 
 // active notes a message going either way on c.
@@ -157,17 +162,10 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 		opts.KeepAlive = h.IdleTimeout / 2
 	}
 	if chat {
-		opts.WriteQueueLimit = h.ChatQueueLimit
-		if opts.WriteQueueLimit <= 0 {
-			opts.WriteQueueLimit = DefaultChatQueueLimit
-		}
-		opts.WriteQueueFull = ws.QueueFailConn
-		// A chat line is copied into every member's queue, and an
-		// empty queue takes one message over its limit: one upload of
-		// MaxMessage bytes would otherwise cost that much per member
-		// (16 MiB times the members, up to --max-conns of them). A
-		// longer line gets 1009, as a message over MaxMessage does.
-		if limit := int64(opts.WriteQueueLimit); opts.MaxMessageSize <= 0 || opts.MaxMessageSize > limit {
+		// A line longer than a member may fall behind could reach
+		// only the members that had caught up: it gets 1009, as a
+		// message over MaxMessage does.
+		if limit := int64(h.chatLimit()); opts.MaxMessageSize <= 0 || opts.MaxMessageSize > limit {
 			opts.MaxMessageSize = limit
 		}
 	}
@@ -194,20 +192,24 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	}
 	h.clients[c] = cl
 	if chat {
-		if h.members == nil {
-			h.members = make(map[*ws.Conn]struct{})
-		}
-		h.members[c] = struct{}{}
+		h.room.join(c, cl, h.chatLimit())
 	}
 	return c, cl, true
+}
+
+func (h *Handlers) chatLimit() int {
+	if h.ChatQueueLimit > 0 {
+		return h.ChatQueueLimit
+	}
+	return DefaultChatQueueLimit
 }
 
 func (h *Handlers) forget(c *ws.Conn) {
 	h.mu.Lock()
 	cl := h.clients[c]
 	delete(h.clients, c)
-	delete(h.members, c)
 	h.mu.Unlock()
+	h.room.leave(c)
 	if cl != nil && cl.idle != nil {
 		cl.idle.Stop()
 	}
@@ -248,7 +250,11 @@ func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
 	for {
 		typ, msg, err := c.ReadMessage(ctx)
 		if err != nil {
-			h.ends.ended(c, err)
+			if cl.behind.Load() {
+				h.ends.add(endBehind)
+			} else {
+				h.ends.ended(c, err)
+			}
 			return
 		}
 		cl.active(c)
@@ -261,30 +267,13 @@ func (h *Handlers) chat(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// broadcast queues a text message for every member of /chat without
-// waiting for any of them (ws.Conn.Send). A member whose queue is full is
-// failed with close 1008 by its Conn and leaves the chat at once; its own
-// reader then ends.
+// broadcast sends a text line to every member of /chat without waiting
+// for any of them (chatRoom). A member too far behind is failed with close
+// 1008 and leaves the chat at once; its own reader then ends.
 func (h *Handlers) broadcast(line string) {
-	msg := []byte(line)
-	type member struct {
-		c  *ws.Conn
-		cl *wsClient
-	}
-	h.mu.Lock()
-	members := make([]member, 0, len(h.members))
-	for c := range h.members {
-		members = append(members, member{c, h.clients[c]})
-	}
-	h.mu.Unlock()
-	for _, m := range members {
-		if err := m.c.Send(ws.MessageText, msg); err != nil {
-			h.mu.Lock()
-			delete(h.members, m.c)
-			h.mu.Unlock()
-			continue
-		}
-		m.cl.active(m.c)
+	for _, m := range h.room.broadcast([]byte(line)) {
+		m.cl.behind.Store(true)
+		go m.c.Close(ws.StatusPolicyViolation, "too far behind the chat")
 	}
 }
 

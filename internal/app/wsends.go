@@ -49,13 +49,17 @@ func (e *wsEnds) counters(m map[string]uint64) {
 	}
 }
 
+// endBehind counts a WebSocket failed for not reading what was sent to it
+// fast enough: its write queue, or its place in /chat, overflowed.
+const endBehind = "ws ends: failed 1008 (write queue full)"
+
 // wsEndKind names how a WebSocket ended, err being what its last read or
 // write returned: the close code it was failed with (RFC 6455 §7.4.1)
 // when either side broke a rule, otherwise what ended it.
 func wsEndKind(c *ws.Conn, err error) string {
 	switch {
 	case c.SendStats().DroppedQueueFull > 0:
-		return "ws ends: failed 1008 (write queue full)"
+		return endBehind
 	case errors.Is(err, ws.ErrKeepAliveTimeout):
 		return "ws ends: failed 1011 (keepalive: no pong)"
 	case errors.Is(err, ws.ErrInvalidUTF8):

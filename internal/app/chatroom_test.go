@@ -1,0 +1,157 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/ws"
+)
+
+// smallSendBuf wraps a listener so that every accepted TCP connection has
+// a small send buffer: what a member does not read stays in the room
+// rather than in the kernel.
+type smallSendBuf struct{ net.Listener }
+
+func (l smallSendBuf) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(4096)
+	}
+	return c, err
+}
+
+// TestChatRoomSharesLines: a line is kept once for every member. Forty
+// members that read nothing fall behind together while one member talks;
+// the room holds at most the limit of lines, the process's heap grows by
+// about that much (not by forty times it, as one copy per member would),
+// and every silent member is dropped with 1008 once it is more than the
+// limit behind, while the talker hears every line.
+func TestChatRoomSharesLines(t *testing.T) {
+	const (
+		limit  = 512 << 10
+		line   = 16 << 10
+		silent = 40
+	)
+	h := &Handlers{ChatQueueLimit: limit}
+	srv := httptest.NewUnstartedServer(h.Mux())
+	srv.Listener = smallSendBuf{srv.Listener}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.CloseAll() })
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/chat"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	dial := func(rcvbuf int) *ws.Conn {
+		t.Helper()
+		opts := &ws.DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+				rc.Control(func(fd uintptr) {
+					syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+				})
+				return nil
+			}}
+			return d.DialContext(ctx, network, addr)
+		}}
+		c, _, err := ws.Dial(ctx, url, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c
+	}
+	talker := dial(1 << 20)
+	// The server joins a member to the room after its 101: the talker
+	// is in the room before the others come, and hears their joins.
+	for h.room.size() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	var quiet []*ws.Conn
+	for range silent {
+		quiet = append(quiet, dial(4096))
+	}
+	for h.room.size() < silent+1 {
+		time.Sleep(time.Millisecond)
+	}
+	// The joins are lines too: the talker reads them all.
+	for joins := 0; joins < silent; {
+		if _, p, err := talker.ReadMessage(ctx); err != nil {
+			t.Fatal(err)
+		} else if strings.HasPrefix(string(p), "* ") {
+			joins++
+		}
+	}
+
+	var before, peak runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	pad := strings.Repeat("x", line)
+	maxHeld := 0
+	for sent := 0; h.room.size() > 1; sent++ {
+		if sent == 2000 {
+			t.Fatalf("%d members still in the chat after %d lines", h.room.size(), sent)
+		}
+		msg := fmt.Sprintf("%d %s", sent, pad)
+		if err := talker.WriteMessage(ctx, ws.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, p, err := talker.ReadMessage(ctx)
+			if err != nil {
+				t.Fatalf("the talker after %d lines: %v", sent, err)
+			}
+			if _, got, _ := strings.Cut(string(p), ": "); got == msg {
+				break
+			}
+		}
+		held := h.room.heldBytes()
+		if held > limit {
+			t.Fatalf("the room holds %d bytes of lines, limit %d", held, limit)
+		}
+		if held > maxHeld && held > limit-2*line {
+			// The silent members are as far behind as they get: the
+			// heap now holds what they have yet to be sent.
+			maxHeld = held
+			runtime.GC()
+			runtime.ReadMemStats(&peak)
+		}
+	}
+	if maxHeld == 0 {
+		t.Fatalf("the silent members were dropped before they were %d bytes behind", limit-2*line)
+	}
+	grew := int64(peak.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("room held %d bytes; heap grew by %d bytes for %d silent members", maxHeld, grew, silent)
+	if grew > 3*limit {
+		t.Errorf("the heap grew by %d bytes with %d bytes of lines held: lines are copied per member", grew, maxHeld)
+	}
+	for i, c := range quiet {
+		for {
+			_, _, err := c.ReadMessage(ctx)
+			if err == nil {
+				continue
+			}
+			if ws.CloseStatus(err) != ws.StatusPolicyViolation {
+				t.Fatalf("silent member %d: %v, want close 1008", i, err)
+			}
+			break
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m := map[string]uint64{}
+		h.ends.counters(m)
+		if m[endBehind] == silent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ends counted %v, want %d of %q", m, silent, endBehind)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
