@@ -2,13 +2,19 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"runtime/trace"
+	"strings"
 )
 
 // startDiagnostics starts a CPU profile written to cpuFile and an
 // execution trace written to traceFile, each only when its name is not
-// empty, and returns what stops them and closes their files.
+// empty, and returns what stops them and closes their files. With a CPU
+// profile it also writes, when it stops, the process's allocations
+// since it started (the allocs profile: go tool pprof
+// -sample_index=alloc_space) next to it, with ".allocs" for its
+// extension.
 func startDiagnostics(cpuFile, traceFile string) (func(), error) {
 	stop := func() {}
 	if cpuFile != "" {
@@ -20,7 +26,15 @@ func startDiagnostics(cpuFile, traceFile string) (func(), error) {
 			f.Close()
 			return nil, err
 		}
-		stop = func() { pprof.StopCPUProfile(); f.Close() }
+		allocFile := strings.TrimSuffix(cpuFile, filepath.Ext(cpuFile)) + ".allocs"
+		stop = func() {
+			pprof.StopCPUProfile()
+			f.Close()
+			if af, err := os.Create(allocFile); err == nil {
+				pprof.Lookup("allocs").WriteTo(af, 0)
+				af.Close()
+			}
+		}
 	}
 	if traceFile != "" {
 		f, err := os.Create(traceFile)

@@ -36,7 +36,8 @@ const (
 	envNSParent = "GLASSBENCH_NS_PARENT" // the parent's network namespace
 	envServer   = "GLASSBENCH_SERVER"    // a server process's serverSpec, JSON
 	// envProfile names a directory: each server process writes its CPU
-	// profile there as NET-APP.pprof when it exits.
+	// profile there as NET-APP.pprof when it exits, and its allocations
+	// as NET-APP.allocs (go tool pprof -sample_index=alloc_space).
 	envProfile = "GLASSBENCH_SERVER_PROFILE"
 	// envServerTrace names a directory: each server process writes an
 	// execution trace there as NET-APP.trace (go tool trace -pprof=sched:

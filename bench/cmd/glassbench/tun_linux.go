@@ -202,7 +202,8 @@ func (k kernelTargets) close() {
 
 // envCPUProfile names a file for a CPU profile of the TUN child: the
 // whole run in its namespace, kernel loopback transfers included (they
-// show as time in syscalls of kernelTCP's goroutines).
+// show as time in syscalls of kernelTCP's goroutines). Its allocations go
+// to a file of the same name with the extension ".allocs".
 const envCPUProfile = "GLASSBENCH_CPUPROFILE"
 
 // envExecTrace names a file for an execution trace of the TUN child, as
