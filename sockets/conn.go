@@ -31,6 +31,7 @@ type Conn struct {
 	laddr, raddr netip.AddrPort
 	rd, wd       deadline
 	closed       atomic.Bool
+	roomMade     atomic.Bool // stackroom.go
 }
 
 // PacketConn is a net.PacketConn on a datagram socket, made by
@@ -93,6 +94,7 @@ func (c *Conn) StreamOffsets() (read, written int64) {
 // Read reads up to len(b) bytes. It returns io.EOF once the peer has shut
 // down its side and everything before the FIN has been read.
 func (c *Conn) Read(b []byte) (int, error) {
+	c.roomOnce()
 	if c.so.closed() {
 		return 0, c.opError("read", net.ErrClosed)
 	}
@@ -120,6 +122,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 // Write writes all of b, blocking while the send buffer is full. Like any
 // send, it returns once the bytes are in the send buffer.
 func (c *Conn) Write(b []byte) (int, error) {
+	c.roomOnce()
 	if c.so.closed() {
 		return 0, c.opError("write", net.ErrClosed)
 	}
