@@ -459,3 +459,29 @@ func TestDeadlineOnStackClock(t *testing.T) {
 		t.Fatal("the deadline did not pass when the stack's clock did")
 	}
 }
+
+// TestConnAddrsMadeOnce checks that a Conn's addresses are made when the
+// Conn is, as the net package's are: LocalAddr and RemoteAddr return the
+// same values every time, without allocating, and an unconnected
+// datagram Conn's RemoteAddr is a nil interface.
+func TestConnAddrsMadeOnce(t *testing.T) {
+	s := newSockets(t, Options{})
+	client, server := pipe(t, s, "tcp4", "127.0.0.1:0")
+	for _, c := range []net.Conn{client, server} {
+		if c.LocalAddr() != c.LocalAddr() || c.RemoteAddr() != c.RemoteAddr() {
+			t.Errorf("%v -> %v: LocalAddr or RemoteAddr made anew for each call", c.LocalAddr(), c.RemoteAddr())
+		}
+		if n := testing.AllocsPerRun(100, func() { _, _ = c.LocalAddr(), c.RemoteAddr() }); n != 0 {
+			t.Errorf("LocalAddr and RemoteAddr allocate %v times per call", n)
+		}
+	}
+	if client.LocalAddr().String() != server.RemoteAddr().String() || client.RemoteAddr().String() != server.LocalAddr().String() {
+		t.Errorf("client %v -> %v, server %v -> %v", client.LocalAddr(), client.RemoteAddr(), server.LocalAddr(), server.RemoteAddr())
+	}
+	pc, err := s.ListenPacket("udp4", "127.0.0.1:0")
+	must(t, err)
+	defer pc.Close()
+	if ra := pc.RemoteAddr(); ra != nil {
+		t.Errorf("unconnected datagram socket: RemoteAddr = %#v, want nil", ra)
+	}
+}

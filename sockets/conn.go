@@ -26,9 +26,10 @@ type Conn struct {
 	s       *Sockets
 	so      *socket
 	network string
-	// laddr and raddr become net.Addr values when asked for; raddr is
-	// the zero AddrPort when there is no peer.
-	laddr, raddr netip.AddrPort
+	// laddr and raddr are made once, as the net package makes a
+	// connection's: net/http asks for them on every connection, and an
+	// error carries them. raddr is nil when there is no peer.
+	laddr, raddr net.Addr
 	rd, wd       deadline
 	closed       atomic.Bool
 	roomMade     atomic.Bool // stackroom.go
@@ -62,9 +63,9 @@ func (s *Sockets) newPacketConn(so *socket, network string) *PacketConn {
 }
 
 func (s *Sockets) initConn(c *Conn, so *socket, network string) {
-	c.s, c.so, c.network, c.laddr = s, so, network, s.local(so)
-	if peer, err := s.peer(so); err == nil {
-		c.raddr = peer
+	c.s, c.so, c.network, c.laddr = s, so, network, netAddr(so, s.local(so))
+	if peer, err := s.peer(so); err == nil && peer.IsValid() {
+		c.raddr = netAddr(so, peer)
 	}
 }
 
@@ -255,16 +256,11 @@ func (c *Conn) CloseRead() error {
 }
 
 // LocalAddr returns the local address, a *net.TCPAddr or *net.UDPAddr.
-func (c *Conn) LocalAddr() net.Addr { return netAddr(c.so, c.laddr) }
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
 
 // RemoteAddr returns the peer's address, or nil for a datagram socket
 // without a default destination.
-func (c *Conn) RemoteAddr() net.Addr {
-	if !c.raddr.IsValid() {
-		return nil
-	}
-	return netAddr(c.so, c.raddr)
-}
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
