@@ -1,7 +1,8 @@
 package sockets
 
-// A Conn's first Read or Write makes room on its goroutine's stack for
-// everything below it, once, where the stack is still short.
+// A Conn's first Read or Write (or ReadFrom or WriteTo, io.Copy's) makes
+// room on its goroutine's stack for everything below it, once, where the
+// stack is still short.
 //
 // net/http (and most servers) start a goroutine per connection, and the
 // runtime starts a goroutine with a small stack (the average its
@@ -36,7 +37,7 @@ func growStack(i int) byte {
 	return room[len(room)-1-i]
 }
 
-// roomOnce calls growStack on c's first Read or Write.
+// roomOnce calls growStack on c's first Read, Write, ReadFrom or WriteTo.
 func (c *Conn) roomOnce() {
 	if !c.roomMade.Load() && !c.roomMade.Swap(true) {
 		growStack(0)

@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"io"
 	"net"
 	"runtime"
 	"runtime/debug"
@@ -8,12 +9,19 @@ import (
 	"testing"
 )
 
-// TestConnFirstReadMakesStackRoom checks that a Conn's first Read grows
-// its goroutine's stack to hold stackRoom more bytes: n fresh goroutines
-// that have made one Read each hold 16 KiB of stack, where the Read itself
-// needs 8 KiB. Other goroutines' stacks come and go meanwhile, so the test
-// asks for 12 KiB each.
+// TestConnFirstReadMakesStackRoom checks that a Conn's first Read (or
+// WriteTo, as io.Copy calls it) grows its goroutine's stack to hold
+// stackRoom more bytes: n fresh goroutines that have made one call each
+// hold 16 KiB of stack, where the call itself needs 8 KiB. Other
+// goroutines' stacks come and go meanwhile, so the test asks for 12 KiB
+// each.
 func TestConnFirstReadMakesStackRoom(t *testing.T) {
+	for _, first := range []string{"Read", "WriteTo"} {
+		t.Run(first, func(t *testing.T) { testStackRoom(t, first) })
+	}
+}
+
+func testStackRoom(t *testing.T, first string) {
 	s := newSockets(t, Options{})
 	ln, err := s.Listener("tcp4", "127.0.0.1:0")
 	must(t, err)
@@ -27,6 +35,9 @@ func TestConnFirstReadMakesStackRoom(t *testing.T) {
 		defer c.Close()
 		if _, err := c.Write([]byte{1}); err != nil {
 			t.Fatal(err)
+		}
+		if first == "WriteTo" {
+			must(t, c.Close()) // WriteTo returns at end of stream
 		}
 		sc, err := ln.Accept()
 		must(t, err)
@@ -47,8 +58,12 @@ func TestConnFirstReadMakesStackRoom(t *testing.T) {
 	for i, sc := range servers {
 		read.Add(1)
 		done.Go(func() {
-			var b [1]byte
-			_, errs[i] = sc.Read(b[:])
+			if first == "WriteTo" {
+				_, errs[i] = sc.(*Conn).WriteTo(io.Discard)
+			} else {
+				var b [1]byte
+				_, errs[i] = sc.Read(b[:])
+			}
 			read.Done()
 			<-release
 		})
@@ -62,6 +77,6 @@ func TestConnFirstReadMakesStackRoom(t *testing.T) {
 	}
 	grew := after.StackInuse - before.StackInuse
 	if want := uint64(n) * 12 << 10; grew < want {
-		t.Errorf("%d goroutines after one Read each hold %d more bytes of stack, want at least %d (12 KiB each)", n, grew, want)
+		t.Errorf("%d goroutines after one %s each hold %d more bytes of stack, want at least %d (12 KiB each)", n, first, grew, want)
 	}
 }

@@ -41,6 +41,7 @@ var (
 // or an error. Into a stream Conn, the bytes move by reference. A read
 // deadline passing ends it with os.ErrDeadlineExceeded, as Read does.
 func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	c.roomOnce()
 	if !c.so.stream() || c.s.hooks.Load() != nil {
 		return io.Copy(w, readerOnly{c})
 	}
@@ -77,6 +78,7 @@ func (c *Conn) WriteTo(w io.Writer) (int64, error) {
 // view that goes to the send queue as it is when a read filled more than
 // half of it (a shorter read is copied into a view of its size).
 func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	c.roomOnce()
 	if src, ok := r.(*Conn); ok {
 		return src.WriteTo(c)
 	}
