@@ -804,7 +804,15 @@ func TestUI(t *testing.T) {
 	if order := p.eval(`(() => { const gs = [...document.querySelectorAll("#ladder svg > g")]; const lastArrow = gs.map((g) => g.dataset.kind).lastIndexOf("packet"); const firstLabel = gs.findIndex((g) => g.dataset.kind === "packet-label"); return firstLabel > lastArrow ? "" : "arrow " + lastArrow + ", label " + firstLabel; })()`); order != "" {
 		t.Errorf("a ladder label is drawn before an arrow that can cross it: %s", order)
 	}
-	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1600, "height": 1000, "deviceScaleFactor": 1, "mobile": false}, nil)
+	// The chips beside the lanes (frames, the upgrade, a close) show their
+	// whole label, also where the column beside the lane is narrow.
+	for _, size := range [][2]int{{800, 600}, {1024, 700}, {1600, 1000}} {
+		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		if cut := p.eval(ladderChipsCut); cut != "" {
+			t.Errorf("at %d × %d the ladder cuts chips: %s", size[0], size[1], cut)
+		}
+	}
 	p.setValue("#events-filter", "#"+p.eval(`String(glassnet.selected)`))
 	p.wait("the selected event found by #ID", `glassnet.views.find((v) => v.constructor.name === "EventsView").list.some((e) => e.id === glassnet.selected) && document.getElementById("events-count").textContent.includes(" of ") && "found"`)
 	p.setValue("#events-filter", "")
@@ -815,6 +823,22 @@ func TestUI(t *testing.T) {
 		t.Errorf("the page's status says %s", p.eval(`document.getElementById("status").textContent`))
 	}
 }
+
+// ladderChipsCut lists the ladder's chips whose label is cut or runs out of
+// the chip or the ladder, with the label; "" when there are chips and none
+// is, "no chips" when there are none.
+const ladderChipsCut = `(() => {
+	const gs = [...document.querySelectorAll("#ladder g.ann")];
+	if (!gs.length) return "no chips";
+	const bad = [];
+	for (const g of gs) {
+		const t = g.querySelector("text"), r = g.querySelector("rect.chip");
+		const svg = g.ownerSVGElement.getBoundingClientRect(), tb = t.getBoundingClientRect(), rb = r.getBoundingClientRect();
+		if (t.textContent.endsWith("…") || tb.left < rb.left || tb.right > rb.right + 1 || rb.left < svg.left || rb.right > svg.right + 1)
+			bad.push("#" + g.dataset.eventId + " " + JSON.stringify(t.textContent) + " text " + Math.round(tb.left) + "-" + Math.round(tb.right) + " chip " + Math.round(rb.left) + "-" + Math.round(rb.right));
+	}
+	return bad.join("; ");
+})()`
 
 // manyEvents writes n events to file: the demo's trace over and over, each
 // copy with its ids (and the ids it names) and times moved past the last.

@@ -477,14 +477,31 @@ export class LadderView {
       cls += " close";
       kind = "verdict";
     } else {
-      label = e.event + " " + (e.summary || "").slice(0, 22);
+      label = e.event + " " + (e.summary || "");
       cls += " close";
     }
-    const w = Math.min(this.ann - 12, textWidth(label) + 10);
-    const rx = leftSide ? x - 6 - w : x + 6;
-    let g = title("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + ": " + e.summary);
+    // A chip sits in the column outside its lane. One too long for it
+    // grows across the lane towards the other, on the page's background
+    // and over the arrows, so that the whole label is read; only one
+    // longer than the ladder itself is cut (the whole is in its tooltip).
+    const room = this.ann - 12;
+    const most = W - GUTTER - 16;
+    let w = textWidth(label) + 10;
+    let shown = label;
+    if (w > most) {
+      shown = label.slice(0, Math.max(4, Math.floor((most - 10) / textWidth("x")) - 1)) + "…";
+      w = textWidth(shown) + 10;
+    }
+    const wide = w > room;
+    // the outer end stays where a short chip's is
+    const rx = leftSide ? (wide ? x - 6 - room : x - 6 - w) : wide ? x + 6 + room - w : x + 6;
+    let g = title("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + ": " + (e.summary || label));
+    if (wide) g += tag("rect", { class: "lbg", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
     g += tag("rect", { class: "chip u", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
-    g += text(rx + 5, y + 4, label.length * 6.7 > w - 8 ? label.slice(0, Math.floor((w - 10) / 6.7)) + "…" : label);
-    return tag("g", { class: cls, "data-event-id": e.id, "data-kind": kind, "data-ws": e.event, "data-node": e.node, "data-dir": e.dir, "data-hl": this.app.hl(e.id) }, g);
+    g += text(rx + 5, y + 4, shown);
+    const chip = tag("g", { class: cls, "data-event-id": e.id, "data-kind": kind, "data-ws": e.event, "data-node": e.node, "data-dir": e.dir, "data-wide": wide ? "true" : "", "data-hl": this.app.hl(e.id) }, g);
+    if (!wide) return chip;
+    this.labels += chip;
+    return "";
   }
 }
