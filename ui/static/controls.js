@@ -11,6 +11,10 @@ const TIME_WAIT = 60e9;
 
 const $ = (id) => document.getElementById(id);
 
+// lines is the text of a box of one item a line, without blank lines and
+// the spaces around each.
+const lines = (v) => v.split("\n").map((s) => s.trim()).filter(Boolean).join("\n");
+
 export class Controls {
   constructor(app) {
     this.app = app;
@@ -72,14 +76,17 @@ export class Controls {
   }
 
   async setBreakpoints() {
-    const list = $("bp-text").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    const list = lines($("bp-text").value).split("\n").filter(Boolean);
     const msg = $("bp-msg");
     try {
       const r = await api.post("/api/breakpoints", { breakpoints: list });
       msg.className = "ok";
       msg.textContent = list.length ? list.length + " set" : "none set";
       msg.dataset.result = "ok";
-      if (r && r.breakpoints) this.app.state.breakpoints = r.breakpoints;
+      if (r && r.breakpoints) {
+        this.app.state.breakpoints = r.breakpoints;
+        $("bp-text").dataset.synced = r.breakpoints.join("\n");
+      }
     } catch (err) {
       msg.className = "err";
       msg.textContent = err.message;
@@ -118,8 +125,13 @@ export class Controls {
         $("bp-msg").textContent = "";
       }
     }
-    if (bp && document.activeElement !== bp && !bp.dataset.touched && s.breakpoints && s.breakpoints.length && !bp.value) bp.value = s.breakpoints.join("\n");
-    bp.oninput = () => (bp.dataset.touched = "1");
+    // The box shows the breakpoints set, also by another page or a
+    // script, unless it holds an edit not set yet.
+    const set = (s.breakpoints || []).join("\n");
+    if (set !== (bp.dataset.synced || "")) {
+      if (document.activeElement !== bp && lines(bp.value) === (bp.dataset.synced || "")) bp.value = set;
+      bp.dataset.synced = set;
+    }
     this.timers();
   }
 
