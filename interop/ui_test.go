@@ -605,6 +605,24 @@ func TestUI(t *testing.T) {
 	p.click("#rule-list button[data-rule-id]")
 	p.wait("the rule removed", `!document.querySelector("#rule-list button[data-rule-id]") && "removed"`)
 
+	// A rule and breakpoints that a script (or another page) sets show in
+	// the page without a reload.
+	var added struct{ ID int }
+	if err := r.api(ctx, "POST", "/api/rules", map[string]string{"node": "server", "point": "ingress", "rule": "udp : drop"}, &added); err != nil {
+		t.Fatal(err)
+	}
+	p.wait("the rule a script added", fmt.Sprintf(`document.querySelector('#rule-list button[data-rule-id="%d"]') && "listed"`, added.ID))
+	if err := r.api(ctx, "DELETE", fmt.Sprintf("/api/rules/%d", added.ID), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.wait("the rule a script removed", `!document.querySelector("#rule-list button[data-rule-id]") && "removed"`)
+	for _, bps := range [][]string{{"tcp and fin", "ws close"}, {"tcp and fin"}} {
+		if err := r.api(ctx, "POST", "/api/breakpoints", map[string]any{"breakpoints": bps}, nil); err != nil {
+			t.Fatal(err)
+		}
+		p.wait("the breakpoints a script set", fmt.Sprintf(`document.getElementById("bp-text").value === %q && "shown"`, strings.Join(bps, "\n")))
+	}
+
 	// (5) Hold the next segment the client sends, from the page's form, and
 	// step (the clock stands still between steps, so TCP does not send it
 	// again meanwhile) until it is held.

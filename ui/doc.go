@@ -59,6 +59,8 @@
 // page that fell behind in a free run had its live view thinned (the
 // skipped events are fetchable with /api/events while the history holds
 // them); {"type":"holds",...} (as GET /api/holds) when holds change;
+// {"type":"rules",...} (as GET /api/rules) first and whenever a rule is
+// added or removed, by any page or script;
 // {"type":"conns","conns":[...]} about once a second. The page sends
 // {"type":"ack","last":ID} for what it has drawn: at most 20000 events go
 // unacknowledged, and in step mode the stack waits for a page more than

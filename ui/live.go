@@ -204,7 +204,7 @@ func (c *liveClient) read(ctx context.Context) {
 func (c *liveClient) send(ctx context.Context) {
 	defer c.conn.CloseNow()
 	s := c.s
-	var stateVer, holdsVer, connsVer uint64 = 1<<64 - 1, 1<<64 - 1, 1<<64 - 1
+	var stateVer, holdsVer, rulesVer, connsVer uint64 = 1<<64 - 1, 1<<64 - 1, 1<<64 - 1, 1<<64 - 1
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var buf []byte
@@ -220,6 +220,13 @@ func (c *liveClient) send(ctx context.Context) {
 		if v := s.holdsVer.Load(); v != holdsVer {
 			holdsVer = v
 			buf = appendJSON(buf[:0], holdsMessage{Type: "holds", Holds: s.Holds()})
+			if !c.write(ctx, buf) {
+				return
+			}
+		}
+		if v := s.rulesVer.Load(); v != rulesVer && s.opts.Live {
+			rulesVer = v
+			buf = appendJSON(buf[:0], rulesMessage{Type: "rules", Rules: s.Rules()})
 			if !c.write(ctx, buf) {
 				return
 			}
@@ -264,6 +271,11 @@ type stateMessage struct {
 type holdsMessage struct {
 	Type string `json:"type"`
 	Holds
+}
+
+type rulesMessage struct {
+	Type string `json:"type"`
+	Rules
 }
 
 // nextBatch puts the next message for the page in buf: a "skipped" note

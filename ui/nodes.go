@@ -82,7 +82,21 @@ func (s *Server) AddNode(n Node) error {
 	}
 	s.rules = append(s.rules, rules...)
 	s.installLocked(nd)
+	s.rulesChanged()
 	return nil
+}
+
+// rulesChanged tells the pages that the rules changed.
+func (s *Server) rulesChanged() {
+	s.rulesVer.Add(1)
+	s.wakeClients()
+}
+
+// Rules lists the rules installed, as GET /api/rules answers.
+func (s *Server) Rules() Rules {
+	s.nmu.Lock()
+	defer s.nmu.Unlock()
+	return Rules{Rules: append([]*liveRule{}, s.rules...)}
 }
 
 func contains(l []string, x string) bool {
@@ -186,10 +200,7 @@ type Rules struct {
 }
 
 func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
-	s.nmu.Lock()
-	out := Rules{Rules: append([]*liveRule{}, s.rules...)}
-	s.nmu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.Rules())
 }
 
 func (s *Server) addRule(w http.ResponseWriter, r *http.Request) {
@@ -228,6 +239,7 @@ func (s *Server) AddRule(nodeName, point, src string) (uint64, error) {
 	}
 	s.rules = append(s.rules, lr)
 	s.installLocked(nd)
+	s.rulesChanged()
 	return lr.ID, nil
 }
 
@@ -245,6 +257,7 @@ func (s *Server) deleteRule(w http.ResponseWriter, r *http.Request) {
 			if nd := s.nodeLocked(lr.Node); nd != nil {
 				s.installLocked(nd)
 			}
+			s.rulesChanged()
 			writeJSON(w, http.StatusOK, map[string]uint64{"deleted": id})
 			return
 		}

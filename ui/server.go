@@ -100,6 +100,7 @@ type Server struct {
 	nodeList []string // names of the nodes, in order, also from events when offline
 	rules    []*liveRule
 	ruleID   uint64
+	rulesVer atomic.Uint64 // bumped when a rule is added or removed
 	hmu      sync.Mutex
 	armed    []*armed
 	held     []*held

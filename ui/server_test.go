@@ -237,6 +237,7 @@ type liveMsg struct {
 	Fetchable bool
 	Current   uint64
 	Holds     []Hold
+	Rules     []*liveRule
 }
 
 func (p *livePage) next(t testing.TB) liveMsg {
@@ -643,5 +644,44 @@ func TestExportNamesItsRange(t *testing.T) {
 	}
 	if n := bytes.Count(b, []byte("\n")); n != 100 {
 		t.Errorf("%d events exported, want the 100 kept", n)
+	}
+}
+
+// TestLiveRules: the live stream sends the rules on connecting and again
+// whenever a rule is added or removed, so that every page open lists what
+// another page or a script changed.
+func TestLiveRules(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	if err := s.AddNode(Node{Name: "client", Egress: []string{"loss 1%"}}); err != nil {
+		t.Fatal(err)
+	}
+	base := startServer(t, s)
+	p := dialLive(t, s, base, 0)
+	rules := func() []*liveRule {
+		t.Helper()
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); {
+			if m := p.next(t); m.Type == "rules" {
+				return m.Rules
+			}
+		}
+		t.Fatal("no live message about the rules in 20 s")
+		return nil
+	}
+	if got := rules(); len(got) != 1 || got[0].Rule != "loss 1%" {
+		t.Fatalf("the first rules message: %+v, want the command line's loss 1%%", got)
+	}
+	var added struct{ ID uint64 }
+	if code := api(t, s, "POST", base+"/api/rules", `{"node":"client","point":"ingress","rule":"udp : drop"}`, &added); code != 200 {
+		t.Fatalf("POST /api/rules: %d", code)
+	}
+	if got := rules(); len(got) != 2 || got[1].ID != added.ID || got[1].Rule != "udp : drop" || got[1].Point != "ingress" {
+		t.Fatalf("after a rule was added: %+v, want it as rule %d", got, added.ID)
+	}
+	if code := api(t, s, "DELETE", fmt.Sprintf("%s/api/rules/%d", base, added.ID), "", nil); code != 200 {
+		t.Fatalf("DELETE /api/rules/%d: %d", added.ID, code)
+	}
+	if got := rules(); len(got) != 1 || got[0].Rule != "loss 1%" {
+		t.Fatalf("after the rule was removed: %+v", got)
 	}
 }

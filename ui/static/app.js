@@ -25,6 +25,7 @@ class App {
     this.state = { live: false, paused: false, mode: "", current: 0, count: 0, skipped: 0, breakpoints: [], held: 0, nodes: [] };
     this.conns = null; // the server's socket table, live only
     this.holds = [];
+    this.rules = [];
     this.armed = [];
     this.focus = ""; // connection key
     this.node = ""; // the stack the layer and seq/time views show
@@ -155,6 +156,9 @@ class App {
         this.holds = m.holds || [];
         this.holdsAt = performance.now();
         this.armed = m.armed || [];
+        break;
+      case "rules":
+        this.rules = m.rules || [];
         break;
       case "conns":
         this.conns = m.conns || [];

@@ -8,7 +8,6 @@ export class RulesView {
   constructor(el, app) {
     this.el = el;
     this.app = app;
-    this.rules = [];
     el.innerHTML =
       '<ul class="list" id="rule-list"></ul>' +
       '<div class="form live-only">' +
@@ -28,7 +27,7 @@ export class RulesView {
   async load() {
     try {
       const r = await api.get("/api/rules");
-      this.rules = (r && r.rules) || [];
+      this.app.rules = (r && r.rules) || [];
       this.error = "";
     } catch (err) {
       this.error = err.message;
@@ -75,7 +74,10 @@ export class RulesView {
       sel.dataset.nodes = nodes.join(",");
       sel.innerHTML = nodes.map((n) => "<option>" + esc(n) + "</option>").join("");
     }
-    const sig = JSON.stringify(this.rules) + this.error + app.readonly;
+    // the live stream sends the rules whenever any page or script
+    // changes them
+    const rules = app.rules || [];
+    const sig = JSON.stringify(rules) + this.error + app.readonly;
     if (sig === this.sig) return;
     this.sig = sig;
     const ul = document.getElementById("rule-list");
@@ -87,13 +89,13 @@ export class RulesView {
       ul.innerHTML = '<li class="err">' + esc(this.error) + "</li>";
       return;
     }
-    ul.innerHTML = this.rules.length
-      ? this.rules
+    ul.innerHTML = rules.length
+      ? rules
           .map(
             (r) =>
               '<li data-rule="' + esc(r.id) + '"><span>' + esc((r.node || "") + " " + (r.point || "") + ": " + (r.rule || "")) + '</span><button data-rule-id="' + esc(r.id) + '" title="Remove this rule">remove</button></li>'
           )
           .join("")
-      : '<li class="hint">No rules added here yet.</li>';
+      : '<li class="hint">No rules yet.</li>';
   }
 }
