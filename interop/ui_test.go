@@ -790,9 +790,17 @@ func TestUI(t *testing.T) {
 	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.node === "server" && e.len > 1000).id); "ok"`)
 	p.wait("the big frame drawn", `document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && "ok"`)
 	p.shot("ui-run")
+	readable := func(when string) {
+		t.Helper()
+		if low := p.eval(litLabelsLowContrast); low != "" {
+			t.Errorf("%s: the labels on the selected frame are hard to read: %s", when, low)
+		}
+	}
+	readable("in the light")
 	p.call("Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": "dark"}}}, nil)
 	p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
 	p.shot("ui-run-dark")
+	readable("in the dark")
 
 	// The banner for events the live view skipped (a free run the page
 	// fell behind in), fed the stream's message by hand: it counts them and
@@ -830,6 +838,25 @@ func TestUI(t *testing.T) {
 		if cut := p.eval(ladderChipsCut); cut != "" {
 			t.Errorf("at %d × %d the ladder cuts chips: %s", size[0], size[1], cut)
 		}
+		// The status is read whole, the ladder and the layers have room
+		// for their rows (the middle column scrolls to the layers), and
+		// the state change's two stacks fit its column.
+		room := p.eval(`JSON.stringify({
+			status: (() => { const s = document.getElementById("status"); return s.scrollWidth <= s.clientWidth + 1; })(),
+			ladder: document.getElementById("ladder").clientHeight,
+			layers: document.getElementById("lanes").clientHeight,
+			diff: (() => { const g = document.querySelector("#diff .diffgrid"); return !g || g.scrollWidth <= g.clientWidth + 1; })(),
+		})`)
+		var got struct {
+			Status, Diff   bool
+			Ladder, Layers int
+		}
+		if err := json.Unmarshal([]byte(room), &got); err != nil {
+			t.Fatal(err)
+		}
+		if !got.Status || !got.Diff || got.Ladder < 200 || got.Layers < 120 {
+			t.Errorf("at %d × %d: %s; want the status and the state change whole, and 200 px or more for the ladder, 120 for the layers", size[0], size[1], room)
+		}
 	}
 	p.setValue("#events-filter", "#"+p.eval(`String(glassnet.selected)`))
 	p.wait("the selected event found by #ID", `glassnet.views.find((v) => v.constructor.name === "EventsView").list.some((e) => e.id === glassnet.selected) && document.getElementById("events-count").textContent.includes(" of ") && "found"`)
@@ -854,6 +881,29 @@ const ladderChipsCut = `(() => {
 		const svg = g.ownerSVGElement.getBoundingClientRect(), tb = t.getBoundingClientRect(), rb = r.getBoundingClientRect();
 		if (t.textContent.endsWith("…") || tb.left < rb.left || tb.right > rb.right + 1 || rb.left < svg.left || rb.right > svg.right + 1)
 			bad.push("#" + g.dataset.eventId + " " + JSON.stringify(t.textContent) + " text " + Math.round(tb.left) + "-" + Math.round(tb.right) + " chip " + Math.round(rb.left) + "-" + Math.round(rb.right));
+	}
+	return bad.join("; ");
+})()`
+
+// litLabelsLowContrast lists the selected frame's chip in the ladder and its
+// payload in the byte stream when the text on them has a contrast under
+// 4.5:1 (WCAG AA) with the fill beneath, blended over the page; "" when both
+// are drawn and readable.
+const litLabelsLowContrast = `(() => {
+	const rgb = (s) => (s.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+	const lum = (c) => { const v = c.map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); }); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+	const bg = rgb(getComputedStyle(document.body).backgroundColor);
+	const bad = [];
+	for (const [css, under] of [['#ladder g.ann[data-hl="sel"]', "rect.chip"], ['#ruler g[data-kind="frame"][data-hl="sel"]', "rect.fp"]]) {
+		const g = document.querySelector(css);
+		const r = g && g.querySelector(under), t = g && g.querySelector("text");
+		if (!r || !t) { bad.push(css + " " + under + ": not drawn"); continue; }
+		const rs = getComputedStyle(r);
+		const a = Number(rs.opacity) * Number(rs.fillOpacity);
+		const fill = rgb(rs.fill).map((x, i) => x * a + bg[i] * (1 - a));
+		const [hi, lo] = [lum(fill), lum(rgb(getComputedStyle(t).fill))].sort((x, y) => y - x);
+		const ratio = (hi + 0.05) / (lo + 0.05);
+		if (ratio < 4.5) bad.push(css + " " + JSON.stringify(t.textContent) + " " + ratio.toFixed(2) + ":1");
 	}
 	return bad.join("; ");
 })()`
