@@ -802,6 +802,20 @@ func TestUI(t *testing.T) {
 	p.shot("ui-run-dark")
 	readable("in the dark")
 
+	// A packet held before its held step reached the page has no event
+	// yet: nothing drawn for it names event 0 or none, and its card names
+	// the event once it comes. (Fed the stream's message by hand.)
+	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: 0, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}], armed: []}); "ok"`)
+	p.wait("the early hold drawn", `document.querySelector('#holds [data-hold-id="990"]') && document.querySelector('#ladder [data-hold-id="990"]') && "drawn"`)
+	if bad := p.eval(`[...document.querySelectorAll("[data-event-id]")].filter((el) => !/^[1-9][0-9]*$/.test(el.dataset.eventId)).map((el) => el.tagName + "." + (el.getAttribute("class") || "") + "=" + JSON.stringify(el.dataset.eventId)).join(" ")`); bad != "" {
+		t.Errorf("drawn with a data-event-id that names no event: %s", bad)
+	}
+	last := p.eval(`String(glassnet.store.events[glassnet.store.events.length - 1].id)`)
+	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: ` + last + `, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}], armed: []}); "ok"`)
+	p.wait("the early hold's card naming its event", `document.querySelector('#holds [data-hold-id="990"][data-event-id="`+last+`"] a[data-goto="`+last+`"]') && "named"`)
+	p.eval(`glassnet.onLive({type: "holds", holds: [], armed: []}); "ok"`)
+	p.wait("the early hold gone", `!document.querySelector('[data-hold-id="990"]') && "gone"`)
+
 	// The banner for events the live view skipped (a free run the page
 	// fell behind in), fed the stream's message by hand: it counts them and
 	// fetches them from the history.

@@ -164,7 +164,7 @@ export class HoldsView {
     // Cards are kept while their unit is held, so that an edit in
     // progress survives updates; only the waiting time is refreshed.
     const list = document.getElementById("hold-list");
-    const ids = app.holds.map((h) => String(h.id)).join(",") + "|" + app.readonly;
+    const ids = app.holds.map((h) => h.id + ":" + (h.event || 0)).join(",") + "|" + app.readonly;
     if (ids !== this.ids) {
       this.ids = ids;
       // The last decision's line is about a unit gone: it goes once
@@ -182,6 +182,12 @@ export class HoldsView {
         list.innerHTML = "";
         for (const h of app.holds) {
           let c = keep.get(String(h.id));
+          if (c && String(h.event || "") !== (c.dataset.eventId || "")) {
+            // a packet's held step came after it was shown: name it now
+            if (h.event) c.dataset.eventId = h.event;
+            else delete c.dataset.eventId;
+            c.querySelector(".head").innerHTML = this.head(h);
+          }
           if (!c) {
             const t = document.createElement("div");
             t.innerHTML = this.card(h);
@@ -229,6 +235,15 @@ export class HoldsView {
     }
   }
 
+  // head is a card's first lines: where the unit is held, its event (once
+  // the stack has traced it) and what it is.
+  head(h) {
+    return (
+      "‖ held: " + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? ' <a href="#event=' + h.event + '" data-goto="' + h.event + '">#' + h.event + "</a>" : "") +
+      ' <span class="hint" data-since>' + (h.since_ms !== undefined ? "for " + esc(h.since_ms) + " ms" : "") + "</span><br>" + esc(h.summary || "")
+    );
+  }
+
   card(h) {
     let f = "";
     for (const [k, v] of Object.entries(h.fields || {})) {
@@ -241,15 +256,14 @@ export class HoldsView {
       else f += '<input type="text" spellcheck="false" data-field="' + esc(k) + '" value="' + esc(v) + '">';
     }
     return (
-      '<div class="holdcard" data-hold-id="' + esc(h.id) + '" data-event-id="' + esc(h.event || "") + '">' +
-      '<div class="head">‖ held: ' + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? ' <a href="#event=' + h.event + '" data-goto="' + h.event + '">#' + h.event + "</a>" : "") +
-      ' <span class="hint" data-since>' + (h.since_ms !== undefined ? "for " + esc(h.since_ms) + " ms" : "") + "</span><br>" + esc(h.summary || "") + "</div>" +
+      '<div class="holdcard" data-hold-id="' + esc(h.id) + '"' + (h.event ? ' data-event-id="' + esc(h.event) + '"' : "") + ">" +
+      '<div class="head">' + this.head(h) + "</div>" +
       '<div class="form">' + f + (/^link/.test(h.point || "") ? '<label title="Recompute IP/TCP checksums after the edit; untick to send a bad checksum on purpose">fix checksums</label><input type="checkbox" data-fix checked>' : "") + "</div>" +
       '<div class="btns"><button data-hold-action="release" title="Let it go on, with the edits">Release</button>' +
       '<button data-hold-action="drop" title="Throw it away">Drop</button>' +
       // a send is bytes of a stream: they cannot go twice
       (h.point === "socket-send" ? "" : '<button data-hold-action="duplicate" title="Send it twice">Duplicate</button>') +
-      '<button data-hold-action="delay" title="Release it after the delay">Delay</button> <input type="number" data-delay value="100" min="0" style="width:70px" title="delay in ms"> ms</div>' +
+      '<button data-hold-action="delay" title="Release it after the delay">Delay</button> <input type="number" data-delay value="100" min="1" style="width:70px" title="delay in ms"> ms</div>' +
       "</div>"
     );
   }

@@ -403,8 +403,10 @@ export class LadderView {
     lg += tag("rect", { class: "bg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
     lg += text(sx, my, lab.main, { class: "lbl" });
     if (lab.frames) lg += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
-    this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet-label", "data-hl": hl }, lg);
-    return tag("g", { class: cls, "data-event-id": e.id, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
+    // a unit held before its event came has none yet (id 0): no
+    // data-event-id that names no event, its data-hold-id says what it is
+    this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": "packet-label", "data-hold-id": held && !held.past ? held.id : undefined, "data-hl": hl }, lg);
+    return tag("g", { class: cls, "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
   }
 
   dropArrow(e, i, W) {
