@@ -805,10 +805,15 @@ func TestUI(t *testing.T) {
 	// A packet held before its held step reached the page has no event
 	// yet: nothing drawn for it names event 0 or none, and its card names
 	// the event once it comes. (Fed the stream's message by hand.)
+	p.eval(`document.getElementById("right").scrollTop = 0; "ok"`)
 	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: 0, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}], armed: []}); "ok"`)
 	p.wait("the early hold drawn", `document.querySelector('#holds [data-hold-id="990"]') && document.querySelector('#ladder [data-hold-id="990"]') && "drawn"`)
 	if bad := p.eval(`[...document.querySelectorAll("[data-event-id]")].filter((el) => !/^[1-9][0-9]*$/.test(el.dataset.eventId)).map((el) => el.tagName + "." + (el.getAttribute("class") || "") + "=" + JSON.stringify(el.dataset.eventId)).join(" ")`); bad != "" {
 		t.Errorf("drawn with a data-event-id that names no event: %s", bad)
+	}
+	// and its card is brought into sight in the right-hand column
+	if out := p.eval(`(() => { const c = document.querySelector('#holds [data-hold-id="990"]').getBoundingClientRect(), r = document.getElementById("right").getBoundingClientRect(); return c.top >= r.top - 1 && c.bottom <= r.bottom + 1 ? "" : "card at " + Math.round(c.top) + " to " + Math.round(c.bottom) + ", column " + Math.round(r.top) + " to " + Math.round(r.bottom); })()`); out != "" {
+		t.Errorf("a unit newly held is out of sight: %s", out)
 	}
 	last := p.eval(`String(glassnet.store.events[glassnet.store.events.length - 1].id)`)
 	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: ` + last + `, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}], armed: []}); "ok"`)

@@ -188,12 +188,18 @@ export class HoldsView {
             else delete c.dataset.eventId;
             c.querySelector(".head").innerHTML = this.head(h);
           }
+          let fresh = false;
           if (!c) {
             const t = document.createElement("div");
             t.innerHTML = this.card(h);
             c = t.firstElementChild;
+            fresh = true;
           }
           list.append(c);
+          // a unit newly held is brought into sight in its column (held
+          // from a script or by a request armed long ago, its card can be
+          // below the inspector)
+          if (fresh) c.scrollIntoView({ block: "nearest" });
         }
       }
     }
