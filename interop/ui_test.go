@@ -1261,3 +1261,36 @@ func TestUIServeTCPEcho(t *testing.T) {
 		p.noProblems("serve --ui with a TCP echo")
 	})
 }
+
+// TestUIFireNow: "fire now" on the handshake's timer moves the paused
+// clock; until the stack runs on, the timer's row says it fired instead of
+// counting down as if nothing happened, and the next steps bring the SYN
+// sent again.
+func TestUIFireNow(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	r := startUI(t, "demo", "--ui", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && "ready"`)
+	// The client's SYN on the wire: its timer counts down on the stopped clock.
+	if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "packet"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	row := `document.querySelector('#timers [data-timer-node="client"]')`
+	before := p.wait("the client's SYN timer", row+` && /^SYN sent: again in/.test(`+row+`.querySelector("span").textContent) && `+row+`.querySelector("span").textContent`)
+	p.click(`#timers [data-timer-node="client"] button[data-fire]`)
+	fired := p.wait("the timer's row to say it fired", row+` && /^fired: /.test(`+row+`.querySelector("span").textContent) && `+row+`.querySelector("span").textContent`)
+	t.Logf("before: %q; after fire now: %q", before, fired)
+	// Step on until the client sends its SYN again.
+	for i := 0; p.eval(`glassnet.store.events.filter((e) => e.node === "client" && e.layer === "link" && e.event === "packet" && e.dir === "out" && e.flags === "S").length >= 2 ? "again" : ""`) != "again"; i++ {
+		if i == 50 {
+			t.Fatalf("50 steps after fire now and no SYN sent again; the row says %q", p.eval(row+`.querySelector("span").textContent`))
+		}
+		if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "event"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.wait("the row counting down again", row+` && !/^fired: /.test(`+row+`.querySelector("span").textContent) && "counting"`)
+	p.noProblems("fire now")
+}

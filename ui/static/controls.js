@@ -94,8 +94,24 @@ export class Controls {
     }
   }
 
+  // fire moves the paused clock so that a timer fires. What it sends comes
+  // when the stack runs on: until then the rows of the timers it made due
+  // say they fired.
   async fire(ms) {
-    await this.act("/api/clock/advance", { ms });
+    const st = this.app.store;
+    const last = st.events.length ? st.events[st.events.length - 1].id : 0;
+    if (!(await this.act("/api/clock/advance", { ms }))) return;
+    this.fired = { last, ms };
+    this.tsig = "";
+    this.app.invalidate();
+  }
+
+  // firedNote is what the row of a timer due in left ns says after "fire
+  // now" made it due, until the stack has run on (an event came), or "".
+  firedNote(left, last, what) {
+    const f = this.fired;
+    if (!f || !last || last.id !== f.last || left > f.ms * 1e6) return "";
+    return "fired: the clock moved " + f.ms + " ms; " + what + " when the stack runs on (step or play)";
   }
 
   render() {
@@ -178,7 +194,7 @@ export class Controls {
         const fire = row.querySelector("button");
         text.className = "";
         text.title = "The handshake's retransmission timer (RFC 6298: 1 s at first, doubled each time)";
-        text.textContent = (sent.flags.includes(".") ? "SYN-ACK" : "SYN") + (syns.length > 1 ? " sent " + syns.length + " times" : " sent") + ": again in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
+        text.textContent = this.firedNote(left, last, "it sends the " + (sent.flags.includes(".") ? "SYN-ACK" : "SYN") + " again") || (sent.flags.includes(".") ? "SYN-ACK" : "SYN") + (syns.length > 1 ? " sent " + syns.length + " times" : " sent") + ": again in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
         fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
         fire.hidden = app.readonly;
         rows.push(row);
@@ -217,7 +233,7 @@ export class Controls {
           // 2MSL: gVisor's TIME-WAIT lasts 60 s (Linux's TCP_TIMEWAIT_LEN)
           const left = Math.max(0, TIME_WAIT - (last.t - s.t));
           text.title = "TIME-WAIT (RFC 9293 3.6.1): the connection's addresses are kept for 2 MSL so that a late segment of it is not taken for a new connection's";
-          text.textContent = "TIME-WAIT: closes in ≈ " + fmtDur(left) + " of " + fmtDur(TIME_WAIT) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
+          text.textContent = this.firedNote(left, last, "TIME-WAIT ends") || "TIME-WAIT: closes in ≈ " + fmtDur(left) + " of " + fmtDur(TIME_WAIT) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
           fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
           fire.hidden = app.readonly || app.state.ended;
         }
@@ -255,7 +271,7 @@ export class Controls {
         const left = Math.max(0, rto - (last.t - sent.t));
         text.className = "";
         text.title = "Retransmission timer: fires if no ACK comes for the data in flight" + (probed ? "; a tail loss probe (RFC 8985 7) went first and left it as it was" : "") + (backoff ? "; doubled for each of the " + backoff + " times it fired since the last TCP report (RFC 6298 5.5)" : "");
-        text.textContent = "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (probed && !backoff ? " (after a tail loss probe)" : "") + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
+        text.textContent = this.firedNote(left, last, "TCP sends again") || "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (probed && !backoff ? " (after a tail loss probe)" : "") + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
         fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
         fire.hidden = app.readonly;
       } else {
