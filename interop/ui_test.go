@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -1293,4 +1294,33 @@ func TestUIFireNow(t *testing.T) {
 	}
 	p.wait("the row counting down again", row+` && !/^fired: /.test(`+row+`.querySelector("span").textContent) && "counting"`)
 	p.noProblems("fire now")
+}
+
+// TestUIHoldText: a held frame's payload is shown as text beside its hex;
+// editing the text edits the bytes, and the peer gets what was typed.
+func TestUIHoldText(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	r := startUI(t, "demo", "--ui", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && "ready"`)
+	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "client", "filter": "text"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	card := `#holds .holdcard`
+	text := p.wait("the held frame's payload as text", fmt.Sprintf(`(() => { const c = document.querySelector(%q); const t = c && c.querySelector('[data-text="payload_hex"]'); return t && t.value; })()`, card))
+	if text != "hello, glassnet" {
+		t.Fatalf("the held text frame's payload reads %q as text, want the demo's hello, glassnet", text)
+	}
+	p.setValue(card+` [data-text="payload_hex"]`, "HELLO, héllo")
+	if got := p.eval(`document.querySelector('#holds .holdcard [data-field="payload_hex"]').value`); got != hex.EncodeToString([]byte("HELLO, héllo")) {
+		t.Fatalf("typed HELLO, héllo as text: the hex reads %s", got)
+	}
+	p.click(card + ` button[data-hold-action="release"]`)
+	p.wait("the server's message with the text typed", `glassnet.store.events.some((e) => e.node === "server" && e.layer === "ws" && e.event === "message" && e.summary.includes("HELLO, héllo")) && "got"`)
+	p.noProblems("a held frame edited as text")
 }

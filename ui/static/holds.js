@@ -31,6 +31,22 @@ const REL_HELP = {
   ack: "The acknowledgment number relative to the other direction's first, as the ladder writes it; edit it or the absolute one",
 };
 
+const TEXT_HELP = "The payload as UTF-8 text, when it is: edit it or the hex (a held send keeps its length)";
+
+// hexText is the text that hex spells in UTF-8, or null when it is not
+// whole bytes of valid UTF-8.
+function hexText(hex) {
+  const h = String(hex).replace(/\s+/g, "");
+  if (h.length % 2 || /[^0-9a-f]/i.test(h)) return null;
+  const b = new Uint8Array(h.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(b);
+  } catch {
+    return null;
+  }
+}
+
 // Fields shown with a held unit that follow from it and are not edited.
 const SHOWN_ONLY = new Set(["len", "fd", "compressed"]);
 
@@ -53,11 +69,28 @@ export class HoldsView {
     setInterval(() => {
       if (app.holds.length) app.invalidate();
     }, 1000);
-    // a relative seq or ack and its absolute one follow each other
+    // a relative seq or ack and its absolute one follow each other, and
+    // so do a payload's hex and its text
     el.addEventListener("input", (e) => {
       const t = e.target;
       const card = t.closest("[data-hold-id]");
-      if (!card || t.value.trim() === "") return;
+      if (!card) return;
+      if (t.dataset.text) {
+        const hex = card.querySelector('[data-field="' + t.dataset.text + '"]');
+        if (hex) hex.value = [...new TextEncoder().encode(t.value)].map((b) => b.toString(16).padStart(2, "0")).join("");
+        return;
+      }
+      if (t.dataset.field === "payload_hex") {
+        const txt = card.querySelector('[data-text="payload_hex"]');
+        const v = hexText(t.value);
+        if (txt) {
+          txt.value = v || "";
+          txt.readOnly = v === null;
+          txt.placeholder = v === null ? "not UTF-8 text: edit the hex" : "";
+        }
+        return;
+      }
+      if (t.value.trim() === "") return;
       if (t.dataset.rel) {
         const abs = card.querySelector('[data-field="' + t.dataset.rel + '"]');
         if (abs) abs.value = (Number(t.dataset.base) + Number(t.value)) >>> 0;
@@ -259,7 +292,13 @@ export class HoldsView {
       if (SHOWN_ONLY.has(k) || (k === "payload_hex" && (h.fields || {}).compressed)) f += typeof v === "boolean" ? '<input type="checkbox" disabled data-shown="' + esc(k) + '"' + (v ? " checked" : "") + ">" : '<input type="text" readonly data-shown="' + esc(k) + '" value="' + esc(v) + '">';
       else if (typeof v === "boolean") f += '<input type="checkbox" data-field="' + esc(k) + '"' + (v ? " checked" : "") + ">";
       else if (typeof v === "number") f += '<input type="number" data-field="' + esc(k) + '" value="' + esc(v) + '">';
-      else f += '<input type="text" spellcheck="false" data-field="' + esc(k) + '" value="' + esc(v) + '">';
+      else if (k === "payload_hex") {
+        // the bytes in hex, and as text where they are UTF-8: each
+        // follows the other
+        const txt = hexText(v);
+        f += '<textarea rows="2" spellcheck="false" data-field="payload_hex">' + esc(v) + "</textarea>";
+        f += '<label title="' + esc(TEXT_HELP) + '">payload (text)</label><textarea rows="2" spellcheck="false" data-text="payload_hex"' + (txt === null ? ' readonly placeholder="not UTF-8 text: edit the hex"' : "") + ">" + esc(txt || "") + "</textarea>";
+      } else f += '<input type="text" spellcheck="false" data-field="' + esc(k) + '" value="' + esc(v) + '">';
     }
     return (
       '<div class="holdcard" data-hold-id="' + esc(h.id) + '"' + (h.event ? ' data-event-id="' + esc(h.event) + '"' : "") + ">" +
