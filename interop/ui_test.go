@@ -807,8 +807,19 @@ func TestUI(t *testing.T) {
 	// yet: nothing drawn for it names event 0 or none, and its card names
 	// the event once it comes. (Fed the stream's message by hand.)
 	p.eval(`document.getElementById("right").scrollTop = 0; "ok"`)
-	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: 0, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}], armed: []}); "ok"`)
-	p.wait("the early hold drawn", `document.querySelector('#holds [data-hold-id="990"]') && document.querySelector('#ladder [data-hold-id="990"]') && "drawn"`)
+	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: 0, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}, {id: 991, point: "link-ingress", node: "server", event: 0, summary: "held coming in", fields: {flags: "P.", seq: 1, ack: 1, window: 100, payload_hex: "00", len: 41}}], armed: []}); "ok"`)
+	p.wait("the early hold drawn", `document.querySelector('#holds [data-hold-id="990"]') && document.querySelector('#ladder [data-hold-id="990"]') && document.querySelector('#ladder [data-hold-id="991"]') && "drawn"`)
+	// Each held packet's label is beside its grey box, not over it, and
+	// clear of the time column.
+	if bad := p.eval(`[990, 991].map((id) => {
+		const box = document.querySelector('#ladder g.pkt[data-hold-id="' + id + '"] rect.heldbox').getBoundingClientRect();
+		const lab = document.querySelector('#ladder g.pkt-label[data-hold-id="' + id + '"] text').getBoundingClientRect();
+		const svg = document.querySelector("#ladder svg").getBoundingClientRect();
+		const over = lab.left < box.right && box.left < lab.right;
+		return over || lab.left < svg.left + 60 ? id + ": label " + Math.round(lab.left - svg.left) + "-" + Math.round(lab.right - svg.left) + ", box " + Math.round(box.left - svg.left) + "-" + Math.round(box.right - svg.left) : "";
+	}).filter(Boolean).join("; ")`); bad != "" {
+		t.Errorf("a held packet's label covers its box or the times: %s", bad)
+	}
 	if bad := p.eval(`[...document.querySelectorAll("[data-event-id]")].filter((el) => !/^[1-9][0-9]*$/.test(el.dataset.eventId)).map((el) => el.tagName + "." + (el.getAttribute("class") || "") + "=" + JSON.stringify(el.dataset.eventId)).join(" ")`); bad != "" {
 		t.Errorf("drawn with a data-event-id that names no event: %s", bad)
 	}
@@ -817,10 +828,10 @@ func TestUI(t *testing.T) {
 		t.Errorf("a unit newly held is out of sight: %s", out)
 	}
 	last := p.eval(`String(glassnet.store.events[glassnet.store.events.length - 1].id)`)
-	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: ` + last + `, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}], armed: []}); "ok"`)
+	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: ` + last + `, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}, {id: 991, point: "link-ingress", node: "server", event: 0, summary: "held coming in", fields: {flags: "P.", seq: 1, ack: 1, window: 100, payload_hex: "00", len: 41}}], armed: []}); "ok"`)
 	p.wait("the early hold's card naming its event", `document.querySelector('#holds [data-hold-id="990"][data-event-id="`+last+`"] a[data-goto="`+last+`"]') && "named"`)
 	p.eval(`glassnet.onLive({type: "holds", holds: [], armed: []}); "ok"`)
-	p.wait("the early hold gone", `!document.querySelector('[data-hold-id="990"]') && "gone"`)
+	p.wait("the early holds gone", `!document.querySelector('[data-hold-id="990"], [data-hold-id="991"]') && "gone"`)
 
 	// The banner for events the live view skipped (a free run the page
 	// fell behind in), fed the stream's message by hand: it counts them and

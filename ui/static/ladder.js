@@ -353,7 +353,7 @@ export class LadderView {
     const f = (held && held.fields) || {};
     const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + (f.fin === false ? " …" : "") + " " + (e.payload_len || 0) + " B" : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : this.heldLabel(e, held);
     const lab = held
-      ? { main: unit + (held.past ? "  was held at " + (held.point || "a hook") : "  held at " + (held.point || "a hook") + ": see the Hold queue"), frames: "" }
+      ? { main: unit + (held.past ? "  was held at " + (held.point || "a hook") : "  held at " + (held.point || "a hook")), frames: "" }
       : this.label(e);
     const http = lab.frames.includes("HTTP") ? (this.isClientStream(e) ? "request" : "response") : "";
     let g = "";
@@ -363,14 +363,17 @@ export class LadderView {
       (held && !/^link/.test(held.point || "") ? "" : "flags: " + (flagWords(e.flags) || "none")) +
       (st.retrans.has(e.id) ? "\nretransmission: this sequence range was sent before" : "") +
       (st.probes.has(e.id) ? "\nwindow probe: the peer's window is zero, and TCP sends one byte it already sent to make the peer say when it opens (RFC 9293 3.8.6.1)" : "") +
-      (held ? "\nheld at " + (held.point || "a hook") + ": waiting for release, drop or edit" : "") +
+      (held ? "\nheld at " + (held.point || "a hook") + ": waiting for release, drop or edit in the Hold queue" : "") +
       (lost ? "\nnot seen arriving at " + to + " (in flight, or lost)" : "");
     g += title(tip);
     g += tag("line", { class: "hit", x1, y1, x2: xe, y2: ye });
     g += tag("line", { class: "arrow " + e.dir, x1, y1, x2: xe, y2: ye });
+    // the box marks where it waits: at the sender's hook for one going
+    // out, at the receiver's, the end of its way, for one coming in
+    const hb = held && e.dir === "in" ? [x1 + (x2 - x1) * 0.7, xe] : [x1, xe];
     if (held) {
-      g += tag("rect", { class: "heldbox", x: Math.min(x1, xe) - 4, y: y1 - 9, width: Math.abs(xe - x1) + 8, height: 18, rx: 3 });
-      g += text((x1 + xe) / 2, y1 + 4, held.past ? "held" : "‖ held", { "text-anchor": "middle" });
+      g += tag("rect", { class: "heldbox", x: Math.min(...hb) - 4, y: y1 - 9, width: Math.abs(hb[1] - hb[0]) + 8, height: 18, rx: 3 });
+      g += text((hb[0] + hb[1]) / 2, y1 + 4, held.past ? "held" : "‖ held", { "text-anchor": "middle" });
     } else if (lost) {
       g += text(xe + (x2 > x1 ? 4 : -4), ye + 4, "…", { "text-anchor": x2 > x1 ? "start" : "end", class: "muted" });
     } else {
@@ -384,7 +387,8 @@ export class LadderView {
     let sx, my;
     if (held) {
       sx = xe > x1 ? xe + 10 : xe - 10 - tw2;
-      if (e.dir === "in") sx = xe > x1 ? x1 + 10 : x1 - 10 - tw2;
+      // one coming in: its label before the box, on the way it came
+      if (e.dir === "in") sx = xe > x1 ? hb[0] - 14 - tw2 : hb[0] + 14;
       my = ye + 4;
     } else if (Math.abs(ye - y1) <= ROW * 1.5) {
       sx = (x1 + x2) / 2 - tw2 / 2;
