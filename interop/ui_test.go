@@ -574,6 +574,15 @@ func TestUI(t *testing.T) {
 	p.eval(`window.oldPage = true; location.reload(); "ok"`)
 	p.wait("the packet selected again after a reload", fmt.Sprintf(`!window.oldPage && typeof glassnet !== "undefined" && glassnet.timing && glassnet.timing.loaded > 0 && glassnet.state.paused && glassnet.state.current === %d && glassnet.selected === %d && "restored"`, frame.ID, frame.Packets[0]))
 
+	// An address naming an event the view does not have says so.
+	for _, h := range []string{"99999999", "abc"} {
+		p.eval(`location.hash = "#event=` + h + `"; "ok"`)
+		got := p.wait("the inspector on #event="+h, `(() => { const m = document.querySelector('#inspector [data-missing="`+h+`"]'); return m && m.textContent; })()`)
+		if !strings.Contains(got, h) {
+			t.Errorf("#event=%s: the inspector says %q", h, got)
+		}
+	}
+
 	// A packet's header tree checks its checksums: the IP header's and
 	// the TCP segment's are correct in the packets the stacks sent.
 	p.eval(fmt.Sprintf(`glassnet.select(%d, "test"); "ok"`, frame.Packets[0]))

@@ -312,6 +312,7 @@ class App {
   select(id, from) {
     id = +id || 0;
     this.selected = id;
+    this.missing = "";
     this.selFrom = from || "";
     this.sel = id ? this.store.related(id) : { same: new Set(), rel: new Set() };
     const key = this.store.connOf.get(id);
@@ -329,11 +330,33 @@ class App {
     this.invalidate();
   }
 
+  // fromHash selects the event the address names (#event=ID). One this
+  // view does not have (not an ID, older than the history, not come yet)
+  // is said in the inspector.
   fromHash() {
-    const m = /event=(\d+)/.exec(location.hash);
-    if (!m) return false;
-    const id = +m[1];
-    if (!this.store.get(id)) return false;
+    const m = /event=([^&]*)/.exec(location.hash);
+    const was = this.missing;
+    this.missing = "";
+    if (!m) {
+      if (was) this.invalidate();
+      return false;
+    }
+    const id = /^\d+$/.test(m[1]) ? +m[1] : 0;
+    if (!this.store.get(id)) {
+      let v = m[1];
+      try {
+        v = decodeURIComponent(v);
+      } catch {
+        /* shown as written */
+      }
+      this.missing = v || " ";
+      // what was selected is not what the address names: nothing is
+      // (the address stays as it was written)
+      this.selected = 0;
+      this.sel = { same: new Set(), rel: new Set() };
+      this.invalidate();
+      return false;
+    }
     if (id !== this.selected) this.select(id, "hash");
     return true;
   }

@@ -34,13 +34,18 @@ export class InspectorView {
   render() {
     const app = this.app;
     const id = app.selected;
-    const key = id + "|" + (this.cache.has(id) ? "d" : "") + "|" + (app.store.get(id) ? "e" : "");
+    const key = id + "|" + (this.cache.has(id) ? "d" : "") + "|" + (app.store.get(id) ? "e" : "") + "|" + (app.missing ? app.missing + "|" + app.store.events.length : "");
     if (key === this.key) return;
     this.key = key;
     const e = app.store.get(id);
     document.getElementById("inspector-title").textContent = e ? "#" + e.id + " " + e.node + " " + e.layer + " " + e.event : "";
     if (!e) {
-      this.el.innerHTML = '<div class="empty">Click a packet, frame or event in any view to see it here.</div>';
+      const evs = app.store.events;
+      const m = app.missing;
+      const has = evs.length ? "it holds #" + evs[0].id + " to #" + evs[evs.length - 1].id : "it holds none yet";
+      this.el.innerHTML = m
+        ? '<div class="err" data-missing="' + esc(m) + '">' + (/^\d+$/.test(m) ? "The address names event #" + esc(m) + ", which this view does not have: " + has + "." : "The address names event " + esc(JSON.stringify(m)) + ", which is not an event ID (#event=ID).") + "</div>"
+        : '<div class="empty">Click a packet, frame or event in any view to see it here.</div>';
       return;
     }
     let h = '<div class="summary" data-event-id="' + e.id + '">' + esc(e.summary || "") + "</div>";
