@@ -1313,6 +1313,14 @@ func TestUIFireNow(t *testing.T) {
 		}
 	}
 	p.wait("the row counting down again", row+` && !/^fired: /.test(`+row+`.querySelector("span").textContent) && "counting"`)
+
+	// The inspector leaves out what the trace writes empty (the dir of a
+	// socket() call, the errno of a call that succeeded).
+	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.layer === "socket" && e.call === "socket").id, "test"); "ok"`)
+	empty := p.wait("a socket() call in the inspector", `document.querySelector("#inspector dl.kv") && JSON.stringify([...document.querySelectorAll("#inspector dl.kv dd")].filter((d) => !d.textContent.trim()).map((d) => d.previousElementSibling.textContent))`)
+	if empty != "[]" {
+		t.Errorf("the inspector shows fields with nothing in them: %s", empty)
+	}
 	p.noProblems("fire now")
 }
 

@@ -53,7 +53,9 @@ export class InspectorView {
     h += '<dl class="kv">';
     const keys = [...BASE, ...Object.keys(e).filter((k) => !BASE.includes(k) && k !== "summary").sort()];
     for (const k of keys) {
-      if (e[k] === undefined) continue;
+      // a field the trace writes empty (dir of an event with none, errno
+      // of a call that succeeded) says nothing: not shown
+      if (e[k] === undefined || e[k] === "") continue;
       let v = esc(fieldValue(k, e[k]));
       if ((k === "frames" || k === "packets") && Array.isArray(e[k])) v = e[k].map((x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>").join(" ");
       if ((k === "frame" || k === "packet") && typeof e[k] === "number") v = '<a href="#event=' + e[k] + '" data-goto="' + e[k] + '">#' + e[k] + "</a>";
