@@ -1058,6 +1058,10 @@ func TestUIManyEvents(t *testing.T) {
 		json.Unmarshal([]byte(p.eval(`JSON.stringify([document.querySelectorAll("#events .vrow").length, document.querySelectorAll("#ladder [data-event-id]").length])`)), &c)
 		return c[0], c[1]
 	}
+	// A recorded run opens at its start, in the list as in the ladder.
+	if first := p.eval(`(() => { const l = document.getElementById("events"); const rows = [...l.querySelectorAll(".vrow")].filter((r) => { const b = r.getBoundingClientRect(), v = l.getBoundingClientRect(); return b.top >= v.top && b.bottom <= v.bottom; }); return rows.length ? rows[0].dataset.eventId : "none"; })()`); first != p.eval(`String(glassnet.store.events[0].id)`) {
+		t.Errorf("the recorded run's event list opens at #%s, not at its first event", first)
+	}
 	for _, where := range []string{"top", "middle"} {
 		if where == "middle" {
 			p.eval(`(() => { for (const id of ["events", "ladder", "lanes"]) { const el = document.getElementById(id); el.scrollTop = el.scrollHeight / 2; el.dispatchEvent(new Event("scroll")); } return "ok"; })()`)

@@ -68,8 +68,10 @@ export class EventsView {
     if (sig !== this.sig) {
       this.sig = sig;
       this.build();
-      // follow the tail while the user is at the bottom and nothing is selected
-      if (follow && !app.selected) this.el.scrollTop = this.spacer.offsetHeight;
+      // follow the tail of a live run while the user is at the bottom and
+      // nothing is selected; a recorded one is read from its start, as the
+      // ladder shows it
+      if (follow && !app.selected && !app.readonly) this.el.scrollTop = this.spacer.offsetHeight;
     }
     if (app.selected && app.selected !== this.scrolledTo && app.selFrom !== "events") {
       this.scrolledTo = app.selected;
