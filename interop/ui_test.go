@@ -1356,3 +1356,29 @@ func TestUIHoldText(t *testing.T) {
 	p.wait("the server's message with the text typed", `glassnet.store.events.some((e) => e.node === "server" && e.layer === "ws" && e.event === "message" && e.summary.includes("HELLO, héllo")) && "got"`)
 	p.noProblems("a held frame edited as text")
 }
+
+// TestUIDroppedSYN: a client whose SYN a rule drops before it reaches the
+// wire still opened the connection: the ladder puts it on the left, named
+// so, with the server's lane waiting for events.
+func TestUIDroppedSYN(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	r := startUI(t, "demo", "--ui", "127.0.0.1:0", "--egress", "tcp and syn : drop")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && "ready"`)
+	dropped := `glassnet.store.events.some((e) => e.node === "client" && e.layer === "link" && e.event === "verdict" && e.flags === "S")`
+	for i := 0; p.eval(dropped+` ? "dropped" : ""`) != "dropped"; i++ {
+		if i == 100 {
+			t.Fatal("100 steps and the rule has not dropped the client's SYN")
+		}
+		if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "event"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lanes := p.wait("the ladder's lanes", `(() => { const l = [...document.querySelectorAll("#ladder .ladder-head text.lane-label")].map((t) => t.textContent); return l.length === 2 && JSON.stringify(l); })()`)
+	if lanes != `["client (opened the connection)","server (no events yet)"]` {
+		t.Errorf("with the client's SYN dropped before the wire, the ladder's lanes are %s", lanes)
+	}
+	p.noProblems("a dropped SYN")
+}

@@ -183,7 +183,10 @@ export class Store {
         c.last = e.id;
         if (e.node && e.node !== "demo") c.nodes.add(e.node);
         if (!splitConn(conn)) c.listener = true;
-        if (isPacket(e) && (e.flags || "") === "S" && !c.client) c.client = e.dir === "out" ? e.node : "";
+        // the end that sent the SYN opened it: its packet, or TCP's own
+        // segment or the verdict of a rule that dropped it, when the SYN
+        // never reached the wire
+        if ((e.flags || "") === "S" && !c.client && (isPacket(e) || e.dir === "out")) c.client = e.dir === "out" ? e.node : "";
         if (isState(e)) {
           const k = e.node + "|" + key;
           const prev = this.lastState.get(k);
