@@ -1380,5 +1380,20 @@ func TestUIDroppedSYN(t *testing.T) {
 	if lanes != `["client (opened the connection)","server (no events yet)"]` {
 		t.Errorf("with the client's SYN dropped before the wire, the ladder's lanes are %s", lanes)
 	}
+	// The drop's label, which names the rule, is read whole, clear of the
+	// time column, in a small window as in a large one.
+	for _, size := range [][2]int{{800, 600}, {1280, 800}} {
+		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		cut := p.eval(`(() => {
+			const ts = [...document.querySelectorAll('#ladder g[data-kind="drop-label"] text')];
+			if (!ts.length) return "no drop label";
+			return ts.map((t) => { const b = t.getBoundingClientRect(), s = t.ownerSVGElement.getBoundingClientRect();
+				return t.textContent.endsWith("…") || b.left < s.left + 60 || b.right > s.right + 1 ? JSON.stringify(t.textContent) + " at " + Math.round(b.left - s.left) + "-" + Math.round(b.right - s.left) + " of " + Math.round(s.width) : ""; }).filter(Boolean).join("; ");
+		})()`)
+		if cut != "" {
+			t.Errorf("at %d × %d the drop's label: %s", size[0], size[1], cut)
+		}
+	}
 	p.noProblems("a dropped SYN")
 }

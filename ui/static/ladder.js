@@ -429,16 +429,18 @@ export class LadderView {
     if (drop) g += text(xe, y + 5, "✗", { class: "x", "text-anchor": "middle" });
     const at = info.payload_len || /[SF]/.test(info.flags) ? (info.rel_seq !== undefined ? " seq " + info.rel_seq : "") : info.rel_ack !== undefined ? " ack " + info.rel_ack : "";
     const full = (info.flags !== undefined ? "[" + info.flags + "]" + at + (info.payload_len ? " len " + info.payload_len : "") + "  " : "") + why;
-    const mx = (x1 + x2) / 2;
-    // the label stays between the lanes (a long rule would run over the
-    // time column at 1280 px and less): cut, with the whole in its tooltip
+    // The label is centred between the lanes; a long one (a rule's text)
+    // runs on over the columns beside them, which its row leaves free,
+    // never over the time column; only one longer than the ladder is cut
+    // (the whole in its tooltip).
     let lab = full;
     let tw2 = textWidth(lab);
-    const room = Math.abs(x2 - x1) - 8;
+    const room = W - GUTTER - 12;
     if (tw2 > room && room > 40) {
       lab = full.slice(0, Math.max(8, Math.floor((full.length * room) / tw2) - 1)) + "…";
       tw2 = textWidth(lab);
     }
+    const mx = Math.max(GUTTER + 4 + tw2 / 2, Math.min((x1 + x2) / 2, W - 4 - tw2 / 2));
     let lg = title("#" + e.id + " " + e.node + ": " + full + "\n" + e.summary);
     lg += tag("rect", { class: "lbg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
