@@ -878,6 +878,11 @@ func TestUI(t *testing.T) {
 		if cut := p.eval(ladderChipsCut); cut != "" {
 			t.Errorf("at %d × %d the ladder cuts chips: %s", size[0], size[1], cut)
 		}
+		// the selected frame stays in sight in the ladder, below its
+		// lane names
+		if out := p.eval(`(() => { const g = document.querySelector('#ladder g[data-event-id="' + glassnet.selected + '"]'); if (!g) return "not drawn"; const b = g.getBoundingClientRect(), h = document.querySelector("#ladder .ladder-head").getBoundingClientRect(), l = document.getElementById("ladder").getBoundingClientRect(); return b.top >= h.bottom - 1 && b.bottom <= l.bottom + 1 ? "" : "at " + Math.round(b.top) + "-" + Math.round(b.bottom) + ", the ladder's rows " + Math.round(h.bottom) + "-" + Math.round(l.bottom); })()`); out != "" {
+			t.Errorf("at %d × %d the selected frame is out of sight in the ladder: %s", size[0], size[1], out)
+		}
 		// The status is read whole, the ladder and the layers have room
 		// for their rows (the middle column scrolls to the layers), and
 		// the state change's two stacks fit its column.

@@ -146,15 +146,22 @@ export class LadderView {
         this.paint();
       }
     }
-    // keep the selection (or where the stack stopped) in sight
+    // keep the selection (or where the stack stopped) in sight, also once
+    // the window changed size; a row under the lane names (sticky, 24 px,
+    // over 4 px of padding) is out of sight
     const want = app.selected || app.state.current;
+    const size = this.el.clientWidth + "x" + this.el.clientHeight;
+    if (size !== this.revealedAt) {
+      this.revealedAt = size;
+      this.revealed = 0;
+    }
     if (want && want !== this.revealed && app.selFrom !== "ladder") {
       this.revealed = want;
       let r = this.rowOf.get(want);
       if (r === undefined) r = this.rowNear(want);
       if (r !== undefined) {
         const y = r * ROW;
-        if (y < this.el.scrollTop || y > this.el.scrollTop + this.el.clientHeight - 60) this.el.scrollTop = Math.max(0, y - this.el.clientHeight / 3);
+        if (y < this.el.scrollTop || y > this.el.scrollTop + this.el.clientHeight - 28 - 2 * ROW) this.el.scrollTop = Math.max(0, y - this.el.clientHeight / 3);
       }
     }
     this.paint(true);
