@@ -299,6 +299,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /api/rules/{id}", s.live(s.deleteRule))
 	mux.HandleFunc("GET /api/export", s.export)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A body left unread (a GET's, or one of a request refused before
+		// its body is read) is read to its end, up to maxBody, before the
+		// server may close the connection: closed with bytes unread, it
+		// is reset, and the client can lose the answer.
+		defer io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
 		if !s.authorized(r) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -683,5 +684,60 @@ func TestLiveRules(t *testing.T) {
 	}
 	if got := rules(); len(got) != 1 || got[0].Rule != "loss 1%" {
 		t.Fatalf("after the rule was removed: %+v", got)
+	}
+}
+
+// drainCheck is a request body that records whether it was read to its end.
+type drainCheck struct {
+	r   *strings.Reader
+	eof bool
+}
+
+func (d *drainCheck) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err == io.EOF {
+		d.eof = true
+	}
+	return n, err
+}
+
+func (d *drainCheck) Close() error { return nil }
+
+// TestUnreadBodyRead: a request body no handler reads (a GET's, a refused
+// request's) is read to its end before the answer is done, so that the
+// server does not close the connection on unread bytes, which resets it
+// and can lose the answer.
+func TestUnreadBodyRead(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	t.Cleanup(func() { s.Close() })
+	h := s.Handler()
+	for _, tc := range []struct {
+		method, path string
+		token        bool
+		code         int
+	}{
+		{"GET", "/api/export?format=jsonl", true, 200},
+		{"GET", "/api/state", true, 200},
+		{"GET", "/api/events/1", true, 404},
+		{"PUT", "/api/state", true, 405},
+		{"GET", "/api/nothing", true, 404},
+		{"GET", "/api/state", false, 401},
+	} {
+		body := &drainCheck{r: strings.NewReader(`{"a":"` + strings.Repeat("x", 5000) + `"}`)}
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		req.Body = body
+		req.ContentLength = int64(body.r.Len())
+		if tc.token {
+			req.Header.Set("X-Glassnet-Token", s.Token())
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.code {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, rec.Code, tc.code)
+		}
+		if !body.eof {
+			t.Errorf("%s %s: the request body was left unread", tc.method, tc.path)
+		}
 	}
 }
