@@ -180,7 +180,7 @@ export class LanesView {
   paint() {
     const app = this.app;
     if (this.el.hidden || !this.rows) return;
-    const W = Math.max(this.el.clientWidth - 2, 600);
+    const W = Math.max(this.el.clientWidth - 2, 480);
     const n = this.rows.length;
     const [first, last] = visible(this.el, ROW, n, 20);
     const key = first + ":" + last + ":" + W + ":" + app.selected + ":" + this.sig;
