@@ -254,6 +254,15 @@ func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, v *FrameVerdic
 	if a == hook.Pass || a == hook.Hold {
 		a = hook.Modify
 	}
+	e := verdictEffect(before, after, v)
+	c.emit(dir, "verdict", fmt.Sprintf("%v frame: %v: %s", before.Opcode, a, e),
+		(&trace.WSVerdict{Action: a.String(), Reason: v.Reason, Rule: v.Rule, Opcode: before.Opcode.String(),
+			Len: before.Length, Effect: e}).Fields()...)
+}
+
+// verdictEffect says what a verdict did to a frame whose header was before
+// and is after: "dropped", "1 more copy", "now TEXT fin len=3, split into 2".
+func verdictEffect(before, after *Header, v *FrameVerdict) string {
 	var effect []string
 	switch v.Action {
 	case hook.Drop:
@@ -261,7 +270,11 @@ func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, v *FrameVerdic
 	case hook.Delay:
 		effect = append(effect, "delayed "+v.Delay.String())
 	case hook.Duplicate:
-		effect = append(effect, strconv.Itoa(v.Copies)+" copies")
+		if v.Copies == 1 {
+			effect = append(effect, "1 more copy")
+		} else {
+			effect = append(effect, strconv.Itoa(v.Copies)+" more copies")
+		}
 	case hook.Modify:
 		if *before != *after {
 			effect = append(effect, "now "+after.String())
@@ -275,10 +288,7 @@ func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, v *FrameVerdic
 	if n := len(v.Inject) + len(v.Frames); n > 0 && v.Action != hook.Drop {
 		effect = append(effect, strconv.Itoa(n)+" injected")
 	}
-	e := strings.Join(effect, ", ")
-	c.emit(dir, "verdict", fmt.Sprintf("%v frame: %v: %s", before.Opcode, a, e),
-		(&trace.WSVerdict{Action: a.String(), Reason: v.Reason, Rule: v.Rule, Opcode: before.Opcode.String(),
-			Len: before.Length, Effect: e}).Fields()...)
+	return strings.Join(effect, ", ")
 }
 
 // writeHooked sends one frame through the hook.
