@@ -759,6 +759,8 @@ func TestUI(t *testing.T) {
 	if err := r.api(ctx, "POST", "/api/breakpoints", map[string]any{"breakpoints": []string{}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The count beside the box follows breakpoints cleared by a script.
+	p.wait("the breakpoints a script cleared", `document.getElementById("bp-text").value === "" && document.getElementById("bp-msg").textContent === "none set" && "cleared"`)
 	steady("paused at the breakpoint")
 	// The buttons drawn with every message are changed in place, not made
 	// again: one made again between a press and its release loses the click.

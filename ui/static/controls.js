@@ -147,6 +147,13 @@ export class Controls {
     if (set !== (bp.dataset.synced || "")) {
       if (document.activeElement !== bp && lines(bp.value) === (bp.dataset.synced || "")) bp.value = set;
       bp.dataset.synced = set;
+      // The count beside the button is the breakpoints set now, not
+      // what this page last set.
+      const n = (s.breakpoints || []).length;
+      const msg = $("bp-msg");
+      msg.className = "ok";
+      msg.textContent = n ? n + " set" : "none set";
+      msg.dataset.result = "ok";
     }
     this.timers();
   }
