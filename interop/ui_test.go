@@ -893,7 +893,7 @@ func TestUI(t *testing.T) {
 			ladder: document.getElementById("ladder").clientHeight,
 			layers: document.getElementById("lanes").clientHeight,
 			diff: (() => { const g = document.querySelector("#diff .diffgrid"); return !g || g.scrollWidth <= g.clientWidth + 1; })(),
-			text: (() => { const r = document.querySelector("#events .vrow"); return Math.round(r.getBoundingClientRect().right - r.querySelector(".ly").getBoundingClientRect().right); })(),
+			text: (() => { const r = document.querySelector("#events .vrow"), sm = r.querySelector(".sm"); return Math.round(getComputedStyle(sm).display === "block" ? sm.getBoundingClientRect().width : r.getBoundingClientRect().right - r.querySelector(".ly").getBoundingClientRect().right); })(),
 			layersFit: (() => { const l = document.getElementById("lanes"); return l.scrollWidth <= l.clientWidth + 1; })(),
 		})`)
 		var got struct {
@@ -903,8 +903,8 @@ func TestUI(t *testing.T) {
 		if err := json.Unmarshal([]byte(room), &got); err != nil {
 			t.Fatal(err)
 		}
-		if !got.Status || !got.Diff || !got.LayersFit || got.Ladder < 200 || got.Layers < 120 || got.Text < 60 {
-			t.Errorf("at %d × %d: %s; want the status, the state change and the layers' columns whole, and 200 px or more for the ladder, 120 for the layers, 60 for an event's text in the list", size[0], size[1], room)
+		if !got.Status || !got.Diff || !got.LayersFit || got.Ladder < 200 || got.Layers < 120 || got.Text < 150 {
+			t.Errorf("at %d × %d: %s; want the status, the state change and the layers' columns whole, and 200 px or more for the ladder, 120 for the layers, 150 for an event's text in the list", size[0], size[1], room)
 		}
 	}
 	p.setValue("#events-filter", "#"+p.eval(`String(glassnet.selected)`))

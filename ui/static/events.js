@@ -3,7 +3,12 @@
 
 import { esc, ms } from "./fields.js";
 
-const ROW = 20;
+// rowHeight is a line's height in px: the CSS variable --ev-row of the
+// list, 20, or 34 where a narrow window puts what the event says on a
+// line of its own under its id, stack and layer.
+function rowHeight(el) {
+  return parseFloat(getComputedStyle(el).getPropertyValue("--ev-row")) || 20;
+}
 
 export class EventsView {
   constructor(el, app) {
@@ -15,7 +20,20 @@ export class EventsView {
     this.list = [];
     this.filter = "";
     this.onlyFocus = false;
+    this.row = rowHeight(el);
     el.addEventListener("scroll", () => this.paint());
+    window.addEventListener("resize", () => {
+      const row = rowHeight(el);
+      if (row === this.row) return;
+      // the same event stays at the top of the list
+      const at = this.el.scrollTop / this.row;
+      this.row = row;
+      this.sig = "";
+      this.painted = "";
+      this.build();
+      this.el.scrollTop = at * row;
+      this.paint(true);
+    });
     // on press, not click: a redraw between press and release must not lose it
     el.addEventListener("mousedown", (e) => {
       if (e.button !== 0) return;
@@ -56,7 +74,7 @@ export class EventsView {
       });
     }
     this.list = evs;
-    this.spacer.style.height = evs.length * ROW + "px";
+    this.spacer.style.height = evs.length * this.row + "px";
     document.getElementById("events-count").textContent =
       evs.length === st.events.length ? st.events.length + "" : evs.length + " of " + st.events.length;
   }
@@ -64,7 +82,7 @@ export class EventsView {
   render() {
     const app = this.app;
     const sig = app.store.version + "|" + this.filter + "|" + this.onlyFocus + "|" + (this.onlyFocus ? app.focus : "");
-    const follow = this.el.scrollTop + this.el.clientHeight >= this.spacer.offsetHeight - ROW * 2;
+    const follow = this.el.scrollTop + this.el.clientHeight >= this.spacer.offsetHeight - this.row * 2;
     if (sig !== this.sig) {
       this.sig = sig;
       this.build();
@@ -83,8 +101,8 @@ export class EventsView {
   reveal(id) {
     const i = this.find(id);
     if (i < 0) return;
-    const top = i * ROW;
-    if (top < this.el.scrollTop || top > this.el.scrollTop + this.el.clientHeight - ROW) {
+    const top = i * this.row;
+    if (top < this.el.scrollTop || top > this.el.scrollTop + this.el.clientHeight - this.row) {
       this.el.scrollTop = Math.max(0, top - this.el.clientHeight / 2);
     }
   }
@@ -103,8 +121,9 @@ export class EventsView {
   paint(force) {
     const top = this.el.scrollTop;
     const h = this.el.clientHeight || 400;
-    const first = Math.max(0, Math.floor(top / ROW) - 5);
-    const last = Math.min(this.list.length, Math.ceil((top + h) / ROW) + 5);
+    const row = this.row;
+    const first = Math.max(0, Math.floor(top / row) - 5);
+    const last = Math.min(this.list.length, Math.ceil((top + h) / row) + 5);
     const key = first + ":" + last + ":" + this.app.selected + ":" + this.app.state.current + ":" + this.sig;
     if (!force && key === this.painted) return;
     if (key === this.painted) return;
@@ -115,7 +134,7 @@ export class EventsView {
       const e = this.list[i];
       const hl = this.app.hl(e.id);
       html +=
-        '<div class="vrow ' + esc(e.dir || "") + '" style="top:' + i * ROW + 'px" data-event-id="' + e.id + '"' +
+        '<div class="vrow ' + esc(e.dir || "") + '" style="top:' + i * row + 'px" data-event-id="' + e.id + '"' +
         (hl ? ' data-hl="' + hl + '"' : "") + (e.id === cur ? ' data-current="true"' : "") +
         ' title="' + esc(ms(e.t) + " ms  " + e.summary) + '">' +
         '<span class="id">#' + e.id + "</span>" +
@@ -123,8 +142,9 @@ export class EventsView {
         '<span class="ly">' + esc(e.layer || "") + "</span>" +
         // most summaries begin with the event's name ("segment to IP",
         // "frame FIN text"): it is not said twice
+        '<span class="sm">' +
         esc(e.summary && (e.summary === e.event || e.summary.startsWith(e.event + " ")) ? e.summary : e.event + "  " + (e.summary || "")) +
-        "</div>";
+        "</span></div>";
     }
     this.spacer.innerHTML = html;
   }
