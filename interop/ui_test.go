@@ -1296,17 +1296,25 @@ func TestUIServeTCPEcho(t *testing.T) {
 	})
 }
 
+// pausedDemo starts glassnet demo --ui with args and a page on it, once
+// the page shows the run paused at its first step.
+func pausedDemo(t *testing.T, args ...string) (*uiRun, context.Context, *uiPage) {
+	t.Helper()
+	needProgram(t, chromiumBin, "chromium")
+	r := startUI(t, append([]string{"demo", "--ui", "127.0.0.1:0"}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	p := openUI(t, ctx, r)
+	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && "ready"`)
+	return r, ctx, p
+}
+
 // TestUIFireNow: "fire now" on the handshake's timer moves the paused
 // clock; until the stack runs on, the timer's row says it fired instead of
 // counting down as if nothing happened, and the next steps bring the SYN
 // sent again.
 func TestUIFireNow(t *testing.T) {
-	needProgram(t, chromiumBin, "chromium")
-	r := startUI(t, "demo", "--ui", "127.0.0.1:0")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	p := openUI(t, ctx, r)
-	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && "ready"`)
+	r, ctx, p := pausedDemo(t)
 	// The client's SYN on the wire: its timer counts down on the stopped clock.
 	if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "packet"}, nil); err != nil {
 		t.Fatal(err)
@@ -1340,12 +1348,7 @@ func TestUIFireNow(t *testing.T) {
 // TestUIHoldText: a held frame's payload is shown as text beside its hex;
 // editing the text edits the bytes, and the peer gets what was typed.
 func TestUIHoldText(t *testing.T) {
-	needProgram(t, chromiumBin, "chromium")
-	r := startUI(t, "demo", "--ui", "127.0.0.1:0")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	p := openUI(t, ctx, r)
-	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && "ready"`)
+	r, ctx, p := pausedDemo(t)
 	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "client", "filter": "text"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -1370,12 +1373,7 @@ func TestUIHoldText(t *testing.T) {
 // wire still opened the connection: the ladder puts it on the left, named
 // so, with the server's lane waiting for events.
 func TestUIDroppedSYN(t *testing.T) {
-	needProgram(t, chromiumBin, "chromium")
-	r := startUI(t, "demo", "--ui", "127.0.0.1:0", "--egress", "tcp and syn : drop")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	p := openUI(t, ctx, r)
-	p.wait("the page to show the paused stack", `window.glassnet && glassnet.state.paused && glassnet.store.events.length > 0 && "ready"`)
+	r, ctx, p := pausedDemo(t, "--egress", "tcp and syn : drop")
 	dropped := `glassnet.store.events.some((e) => e.node === "client" && e.layer === "link" && e.event === "verdict" && e.flags === "S")`
 	for i := 0; p.eval(dropped+` ? "dropped" : ""`) != "dropped"; i++ {
 		if i == 100 {

@@ -1,13 +1,10 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"net/http/httptest"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,32 +37,7 @@ func TestChatRoomSharesLines(t *testing.T) {
 		silent = 40
 	)
 	h := &Handlers{ChatQueueLimit: limit}
-	srv := httptest.NewUnstartedServer(h.Mux())
-	srv.Listener = smallSendBuf{srv.Listener}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { h.CloseAll() })
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/chat"
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	dial := func(rcvbuf int) *ws.Conn {
-		t.Helper()
-		opts := &ws.DialOptions{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-				rc.Control(func(fd uintptr) {
-					syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-				})
-				return nil
-			}}
-			return d.DialContext(ctx, network, addr)
-		}}
-		c, _, err := ws.Dial(ctx, url, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.CloseNow() })
-		return c
-	}
+	ctx, dial := serveChat(t, h, func(l net.Listener) net.Listener { return smallSendBuf{l} })
 	talker := dial(1 << 20)
 	// The server joins a member to the room after its 101: the talker
 	// is in the room before the others come, and hears their joins.

@@ -22,36 +22,7 @@ import (
 func TestChatSlowMember(t *testing.T) {
 	const limit = 64 << 10
 	h := &Handlers{ChatQueueLimit: limit}
-	srv := httptest.NewServer(h.Mux())
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { h.CloseAll() })
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/chat"
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-
-	dial := func(rcvbuf int) *ws.Conn {
-		t.Helper()
-		opts := &ws.DialOptions{}
-		if rcvbuf > 0 {
-			// A small receive buffer, so that the kernel holds little of
-			// what the slow member does not read.
-			opts.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-					rc.Control(func(fd uintptr) {
-						syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-					})
-					return nil
-				}}
-				return d.DialContext(ctx, network, addr)
-			}
-		}
-		c, _, err := ws.Dial(ctx, url, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.CloseNow() })
-		return c
-	}
+	ctx, dial := serveChat(t, h, nil)
 	members := h.room.size
 	slow := dial(4096)
 	fast := []*ws.Conn{dial(0), dial(0)}
@@ -317,4 +288,47 @@ func serveHandlers(t *testing.T, h *Handlers, path string) (context.Context, fun
 		t.Cleanup(func() { c.CloseNow() })
 		return c
 	}, addr
+}
+
+// serveChat serves h's /chat on the kernel's loopback, through wrap's
+// listener if wrap is not nil, and returns a context for the test and a
+// dial for members whose sockets have a receive buffer of rcvbuf bytes.
+func serveChat(t *testing.T, h *Handlers, wrap func(net.Listener) net.Listener) (context.Context, func(rcvbuf int) *ws.Conn) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h.Mux())
+	if wrap != nil {
+		srv.Listener = wrap(srv.Listener)
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.CloseAll() })
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/chat"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx, func(rcvbuf int) *ws.Conn { return dialChat(t, ctx, url, rcvbuf) }
+}
+
+// dialChat opens a WebSocket to url whose socket has a receive buffer of
+// rcvbuf bytes (0: the kernel's), so that the kernel holds little of what
+// a member that does not read is sent.
+func dialChat(t *testing.T, ctx context.Context, url string, rcvbuf int) *ws.Conn {
+	t.Helper()
+	opts := &ws.DialOptions{}
+	if rcvbuf > 0 {
+		opts.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+				rc.Control(func(fd uintptr) {
+					syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+				})
+				return nil
+			}}
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	c, _, err := ws.Dial(ctx, url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
 }
