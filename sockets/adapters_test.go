@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 )
 
@@ -139,7 +140,7 @@ func TestConnDeadlines(t *testing.T) {
 		sc.wd.mu.Lock()
 		defer sc.rd.mu.Unlock()
 		defer sc.wd.mu.Unlock()
-		if sc.rd.ch != nil || sc.wd.ch != nil || sc.rd.timer != nil || sc.wd.timer != nil {
+		if sc.rd.ch.Load() != nil || sc.wd.ch.Load() != nil || sc.rd.timer != nil || sc.wd.timer != nil {
 			t.Fatal("a Conn with its deadlines cleared still holds a channel or timer")
 		}
 	})
@@ -370,20 +371,55 @@ func BenchmarkConnThroughput(b *testing.B) {
 	<-done
 }
 
-// TestDeadlineReuse: a call without a deadline takes a channel and gives
-// it back, so calls do not allocate one each (under the race detector the
-// pool drops some on purpose, hence the margin).
+// TestDeadlineReuse: calls without a deadline take no channel, so they
+// allocate nothing, and a deadline set and cleared gives its channel back.
 func TestDeadlineReuse(t *testing.T) {
 	var d deadline
+	clk := tcpip.NewStdClock()
 	avg := testing.AllocsPerRun(200, func() {
-		d.wait()
-		d.release()
+		d.enter()
+		if d.done() != nil {
+			t.Fatal("a call without a deadline has a channel")
+		}
+		d.leave()
 	})
-	if avg > 0.5 {
+	if avg != 0 {
 		t.Errorf("%.2f allocations per call without a deadline", avg)
 	}
-	if d.ch != nil {
+	for range 3 {
+		d.set(time.Now().Add(time.Hour), clk)
+		d.set(time.Time{}, clk)
+	}
+	if d.ch.Load() != nil {
 		t.Error("an idle deadline holds a channel")
+	}
+}
+
+// TestReadWithoutDeadlineTakesNoChannel: a Read without a deadline sleeps
+// on its wait queue alone, with no deadline channel to select on, and a
+// deadline set meanwhile still wakes it (wakesBlockedRead).
+func TestReadWithoutDeadlineTakesNoChannel(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	_, srv := pipe(t, s, "tcp4", "127.0.0.1:0")
+	sc := srv.(*Conn)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := srv.Read(make([]byte, 8))
+		errc <- err
+	}()
+	for sc.so.wq.IsEmpty() {
+		time.Sleep(time.Millisecond)
+	}
+	if sc.rd.done() != nil {
+		t.Error("a Read without a deadline holds a deadline channel")
+	}
+	must(t, srv.SetReadDeadline(time.Now().Add(-time.Second)))
+	select {
+	case err := <-errc:
+		checkTimeout(t, err, "read")
+	case <-testContext(t).Done():
+		t.Fatal("a deadline set during a Read did not wake it")
 	}
 }
 
@@ -484,4 +520,40 @@ func TestConnAddrsMadeOnce(t *testing.T) {
 	if ra := pc.RemoteAddr(); ra != nil {
 		t.Errorf("unconnected datagram socket: RemoteAddr = %#v, want nil", ra)
 	}
+}
+
+// BenchmarkConnEchoSmall is a 64-byte echo between two Conns of one stack:
+// a Write, the peer's Read and Write, and the Read of the echo, each Read
+// usually asleep until its bytes come (the wait path of a busy server).
+func BenchmarkConnEchoSmall(b *testing.B) {
+	s := newSockets(b, Options{})
+	c, srv := pipe(b, s, "tcp", "127.0.0.1:0")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64)
+		for {
+			if _, err := io.ReadFull(srv, buf); err != nil {
+				return
+			}
+			if _, err := srv.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	msg := make([]byte, 64)
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := c.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	c.Close()
+	<-done
 }

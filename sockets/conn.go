@@ -99,15 +99,13 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if c.so.closed() {
 		return 0, c.opError("read", net.ErrClosed)
 	}
-	cancel := c.rd.wait()
-	defer c.rd.release()
-	select {
-	case <-cancel:
+	c.rd.enter()
+	defer c.rd.leave()
+	if c.rd.passed() {
 		return 0, c.opError("read", os.ErrDeadlineExceeded)
-	default:
 	}
 	start := c.s.callStart()
-	n, _, err := c.s.recv(context.Background(), cancel, c.so, b, 0, false)
+	n, _, err := c.s.recv(context.Background(), &c.rd, c.so, b, 0, false)
 	if c.s.logCalls {
 		c.s.logCall(start, c.so, "recv", itoa(c.so.fd)+", "+itoa(len(b))+", 0", n, "", err)
 	}
@@ -127,17 +125,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if c.so.closed() {
 		return 0, c.opError("write", net.ErrClosed)
 	}
-	cancel := c.wd.wait()
-	defer c.wd.release()
+	c.wd.enter()
+	defer c.wd.leave()
 	total := 0
 	for {
-		select {
-		case <-cancel:
+		if c.wd.passed() {
 			return total, c.opError("write", os.ErrDeadlineExceeded)
-		default:
 		}
 		start := c.s.callStart()
-		n, err := c.s.send(context.Background(), cancel, c.so, b[total:], 0, nil)
+		n, err := c.s.send(context.Background(), &c.wd, c.so, b[total:], 0, nil)
 		if c.s.logCalls {
 			c.s.logCall(start, c.so, "send", itoa(c.so.fd)+", "+itoa(len(b)-total)+", 0", n, "", err)
 		}
@@ -157,15 +153,13 @@ func (c *PacketConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	if c.so.closed() {
 		return 0, nil, c.opError("read", net.ErrClosed)
 	}
-	cancel := c.rd.wait()
-	defer c.rd.release()
-	select {
-	case <-cancel:
+	c.rd.enter()
+	defer c.rd.leave()
+	if c.rd.passed() {
 		return 0, nil, c.opError("read", os.ErrDeadlineExceeded)
-	default:
 	}
 	start := c.s.callStart()
-	n, from, err := c.s.recv(context.Background(), cancel, c.so, b, 0, true)
+	n, from, err := c.s.recv(context.Background(), &c.rd, c.so, b, 0, true)
 	if c.s.logCalls {
 		args := itoa(c.so.fd) + ", " + itoa(len(b)) + ", 0"
 		if err == nil {
@@ -204,15 +198,13 @@ func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if err != nil {
 		return 0, c.opError("write", err)
 	}
-	cancel := c.wd.wait()
-	defer c.wd.release()
-	select {
-	case <-cancel:
+	c.wd.enter()
+	defer c.wd.leave()
+	if c.wd.passed() {
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
-	default:
 	}
 	start := c.s.callStart()
-	n, err := c.s.send(context.Background(), cancel, c.so, b, 0, &fa)
+	n, err := c.s.send(context.Background(), &c.wd, c.so, b, 0, &fa)
 	if c.s.logCalls {
 		c.s.logCall(start, c.so, "sendto", itoa(c.so.fd)+", "+itoa(len(b))+", 0, "+ap.String(), n, "", err)
 	}
@@ -267,8 +259,9 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.rd.set(t, c.s.stack.Clock())
-	c.wd.set(t, c.s.stack.Clock())
+	r := c.rd.set(t, c.s.stack.Clock())
+	w := c.wd.set(t, c.s.stack.Clock())
+	c.wakeForDeadline(r || w)
 	return nil
 }
 
@@ -278,7 +271,7 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.rd.set(t, c.s.stack.Clock())
+	c.wakeForDeadline(c.rd.set(t, c.s.stack.Clock()))
 	return nil
 }
 
@@ -288,8 +281,17 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	if c.closed.Load() {
 		return c.opError("set", net.ErrClosed)
 	}
-	c.wd.set(t, c.s.stack.Clock())
+	c.wakeForDeadline(c.wd.set(t, c.s.stack.Clock()))
 	return nil
+}
+
+// wakeForDeadline wakes the calls asleep on the socket's wait queue when
+// a deadline was set while calls were in (deadline.set), so that they
+// sleep again on its channel.
+func (c *Conn) wakeForDeadline(in bool) {
+	if in {
+		c.so.wq.Notify(deadlineEvent)
+	}
 }
 
 // opError wraps err the way the net package does. A descriptor closed

@@ -62,7 +62,7 @@ func (s *Sockets) RecvFrom(ctx context.Context, fd int, b []byte, flags int) (in
 	return n, from, err
 }
 
-func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, b []byte, flags int, needAddr bool) (int, netip.AddrPort, error) {
+func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, flags int, needAddr bool) (int, netip.AddrPort, error) {
 	if flags&^recvFlags != 0 {
 		return 0, netip.AddrPort{}, syscall.EOPNOTSUPP
 	}
@@ -82,7 +82,7 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 			hooked bool
 			err    error
 		)
-		if b, hooked, err = s.hookRecv(ctx, cancel, so, b, flags, nonblock, needAddr, &verdict); err != nil {
+		if b, hooked, err = s.hookRecv(ctx, dl.hold(), so, b, flags, nonblock, needAddr, &verdict); err != nil {
 			return 0, netip.AddrPort{}, err
 		}
 		if hooked {
@@ -99,7 +99,7 @@ func (s *Sockets) recv(ctx context.Context, cancel <-chan struct{}, so *socket, 
 			res tcpip.ReadResult
 			off uint64
 		)
-		terr, err := s.block(ctx, cancel, so, "recv", readMask, nonblock, cv, func() tcpip.Error {
+		terr, err := s.blockOn(ctx, nil, dl, so, "recv", readMask, nonblock, cv, func() tcpip.Error {
 			var terr tcpip.Error
 			res, off, terr = so.read(b[total:], opts)
 			return terr
@@ -244,7 +244,7 @@ func (s *Sockets) sendTo(ctx context.Context, so *socket, b []byte, flags int, a
 	return s.send(ctx, nil, so, b, flags, &fa)
 }
 
-func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, b []byte, flags int, to *tcpip.FullAddress) (int, error) {
+func (s *Sockets) send(ctx context.Context, dl *deadline, so *socket, b []byte, flags int, to *tcpip.FullAddress) (int, error) {
 	if flags&^sendFlags != 0 {
 		return 0, syscall.EOPNOTSUPP
 	}
@@ -262,7 +262,7 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 			n            int
 			err          error
 		)
-		if b, hooked, n, done, err = s.hookSend(ctx, cancel, so, b, flags, nonblock, to != nil, &verdict); done {
+		if b, hooked, n, done, err = s.hookSend(ctx, dl.hold(), so, b, flags, nonblock, to != nil, &verdict); done {
 			return n, err
 		}
 		if hooked {
@@ -276,7 +276,7 @@ func (s *Sockets) send(ctx context.Context, cancel <-chan struct{}, so *socket, 
 			n   int64
 			off uint64
 		)
-		terr, err := s.block(ctx, cancel, so, "send", writeMask, nonblock, cv, func() tcpip.Error {
+		terr, err := s.blockOn(ctx, nil, dl, so, "send", writeMask, nonblock, cv, func() tcpip.Error {
 			var terr tcpip.Error
 			n, off, terr = so.write(b[total:], opts)
 			return terr

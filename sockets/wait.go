@@ -65,12 +65,24 @@ const (
 // when the descriptor is closed (EBADF). When nonblock is set, a would-block
 // result is returned as ErrWouldBlock for the caller to map.
 func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket, op string, mask waiter.EventMask, nonblock bool, cv *CallVerdict, try func() tcpip.Error) (tcpip.Error, error) {
+	return s.blockOn(ctx, cancel, nil, so, op, mask, nonblock, cv, try)
+}
+
+// blockOn is block that also ends early when dl passes (a Conn's
+// deadline). dl's channel is read again before every sleep, and the entry
+// is registered for deadlineEvent too, so that a deadline set while the
+// call sleeps wakes it (Conn.SetReadDeadline); a call with neither a
+// context that can end nor a deadline sleeps on its entry's channel alone.
+func (s *Sockets) blockOn(ctx context.Context, cancel <-chan struct{}, dl *deadline, so *socket, op string, mask waiter.EventMask, nonblock bool, cv *CallVerdict, try func() tcpip.Error) (tcpip.Error, error) {
 	if so.closed() {
 		return nil, syscall.EBADF
 	}
 	terr := try()
 	if _, ok := terr.(*tcpip.ErrWouldBlock); !ok || nonblock {
 		return terr, nil
+	}
+	if dl != nil {
+		mask |= deadlineEvent
 	}
 	w := getWaker(mask)
 	so.wq.EventRegister(&w.entry)
@@ -96,12 +108,19 @@ func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket,
 		// event, or let a real wake-up arrive late.
 		spurious := cv.spurious()
 		if !spurious {
-			select {
-			case <-w.ch:
-			case <-ctx.Done():
-				return nil, ctxErr(ctx, op)
-			case <-cancel:
-				return nil, os.ErrDeadlineExceeded
+			if dl != nil {
+				cancel = dl.done()
+			}
+			if done := ctx.Done(); done == nil && cancel == nil {
+				<-w.ch
+			} else {
+				select {
+				case <-w.ch:
+				case <-done:
+					return nil, ctxErr(ctx, op)
+				case <-cancel:
+					return nil, os.ErrDeadlineExceeded
+				}
 			}
 			if d := cv.wakeDelay(); d > 0 {
 				if err := s.pause(ctx, cancel, so, op, d); err != nil {

@@ -161,16 +161,14 @@ func (c *Conn) readViews() (buffer.Buffer, error) {
 	if c.so.closed() {
 		return buffer.Buffer{}, c.opError("read", net.ErrClosed)
 	}
-	cancel := c.rd.wait()
-	defer c.rd.release()
-	select {
-	case <-cancel:
+	c.rd.enter()
+	defer c.rd.leave()
+	if c.rd.passed() {
 		return buffer.Buffer{}, c.opError("read", os.ErrDeadlineExceeded)
-	default:
 	}
 	start := c.s.callStart()
 	col := viewCollector{max: maxMove}
-	n, err := c.s.recvViews(cancel, c.so, &col)
+	n, err := c.s.recvViews(&c.rd, c.so, &col)
 	if c.s.logCalls {
 		c.s.logCall(start, c.so, "recv", itoa(c.so.fd)+", "+itoa(maxMove)+", 0", n, moved(col.copied), err)
 	}
@@ -185,12 +183,12 @@ func (c *Conn) readViews() (buffer.Buffer, error) {
 }
 
 // recvViews is recv (flags 0) into a view collector.
-func (s *Sockets) recvViews(cancel <-chan struct{}, so *socket, col *viewCollector) (int, error) {
+func (s *Sockets) recvViews(dl *deadline, so *socket, col *viewCollector) (int, error) {
 	var (
 		res tcpip.ReadResult
 		off uint64
 	)
-	terr, err := s.block(context.Background(), cancel, so, "recv", readMask, so.nonblock.Load(), nil, func() tcpip.Error {
+	terr, err := s.blockOn(context.Background(), nil, dl, so, "recv", readMask, so.nonblock.Load(), nil, func() tcpip.Error {
 		var terr tcpip.Error
 		res, off, terr = so.readTo(col, tcpip.ReadOptions{})
 		return terr
@@ -227,18 +225,16 @@ func (c *Conn) writeViews(buf *buffer.Buffer) (int64, error) {
 	if c.so.closed() {
 		return 0, c.opError("write", net.ErrClosed)
 	}
-	cancel := c.wd.wait()
-	defer c.wd.release()
+	c.wd.enter()
+	defer c.wd.leave()
 	var total int64
 	for buf.Size() > 0 {
-		select {
-		case <-cancel:
+		if c.wd.passed() {
 			return total, c.opError("write", os.ErrDeadlineExceeded)
-		default:
 		}
 		start := c.s.callStart()
 		size := int(buf.Size())
-		n, copied, err := c.s.sendViews(cancel, c.so, buf)
+		n, copied, err := c.s.sendViews(&c.wd, c.so, buf)
 		if c.s.logCalls {
 			c.s.logCall(start, c.so, "send", itoa(c.so.fd)+", "+itoa(size)+", 0", n, moved(copied), err)
 		}
@@ -253,13 +249,13 @@ func (c *Conn) writeViews(buf *buffer.Buffer) (int64, error) {
 // sendViews is one send (flags 0) of buf's bytes by reference: it returns
 // once some are in the send buffer, and trims them from buf. copied says
 // the endpoint read the bytes instead (a gVisor without patch 5).
-func (s *Sockets) sendViews(cancel <-chan struct{}, so *socket, buf *buffer.Buffer) (n int, copied bool, err error) {
+func (s *Sockets) sendViews(dl *deadline, so *socket, buf *buffer.Buffer) (n int, copied bool, err error) {
 	var (
 		w   int64
 		off uint64
 	)
 	p := viewPayload{buf: buf}
-	terr, err := s.block(context.Background(), cancel, so, "send", writeMask, so.nonblock.Load(), nil, func() tcpip.Error {
+	terr, err := s.blockOn(context.Background(), nil, dl, so, "send", writeMask, so.nonblock.Load(), nil, func() tcpip.Error {
 		var terr tcpip.Error
 		w, off, terr = so.writeFrom(&p, tcpip.WriteOptions{})
 		return terr
