@@ -323,6 +323,7 @@ func (it *IPTables) replaceTable(id TableID, table Table, ipv6, force bool) {
 		it.startReaper(reaperDelay)
 	}
 	it.modified = true
+	it.inUse.Store(true)
 	if ipv6 {
 		it.v6Tables[id] = table
 	} else {
@@ -371,6 +372,16 @@ func (it *IPTables) shouldSkipOrPopulateTables(tables []checkTable, pkt *PacketB
 		return true
 	}
 
+	// glassnet patch 32: many users never configure iptables, and a
+	// stack that has no rules skips them without taking mu. Its read
+	// lock is a counter that every packet on every CPU would add to and
+	// take away from, four times for a request and its reply; Linux's
+	// netfilter hooks cost nothing until a rule is added (a static key).
+	// Once tables are set, mu orders the packets after the change.
+	if !it.inUse.Load() {
+		return true
+	}
+
 	it.mu.RLock()
 	defer it.mu.RUnlock()
 
@@ -385,6 +396,14 @@ func (it *IPTables) shouldSkipOrPopulateTables(tables []checkTable, pkt *PacketB
 		table.table = it.getTableRLocked(table.tableID, pkt.NetworkProtocolNumber == header.IPv6ProtocolNumber)
 	}
 	return false
+}
+
+// InUse reports whether tables have been set, as shouldSkipOrPopulateTables
+// does without taking the lock: when it is false a hook skips the tables,
+// and its caller need not look up the interface names that it would pass
+// them (glassnet patch 32).
+func (it *IPTables) InUse() bool {
+	return it.inUse.Load()
 }
 
 // CheckPrerouting performs the prerouting hook on the packet.
@@ -684,6 +703,7 @@ func (it *IPTables) beforeSave() {
 
 // afterLoad is invoked by stateify.
 func (it *IPTables) afterLoad(context.Context) {
+	it.inUse.Store(it.modified)
 	it.startReaper(reaperDelay)
 }
 

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"strings"
 
+	"gvisor.dev/gvisor/pkg/atomicbitops"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
@@ -101,6 +102,10 @@ type IPTables struct {
 	//
 	// +checklocks:mu
 	modified bool
+
+	// inUse is modified, set once with it under mu and read without mu
+	// on every packet's way through a hook (glassnet patch 32).
+	inUse atomicbitops.Bool `state:"nosave"`
 }
 
 // Modified returns whether iptables has been modified. It is inherently racy

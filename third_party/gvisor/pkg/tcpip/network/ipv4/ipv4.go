@@ -577,13 +577,26 @@ func (e *endpoint) WritePacket(r *stack.Route, params stack.NetworkHeaderParams,
 	return e.writePacket(r, pkt)
 }
 
+// iptablesNICName is the name of NIC id for the iptables hooks, or "" when
+// no tables are in use and the hooks skip them (glassnet patch 32): the
+// lookup takes the stack's lock, for every packet at every hook.
+func (e *endpoint) iptablesNICName(id tcpip.NICID) string {
+	stk := e.protocol.stack
+	if !stk.IPTables().InUse() {
+		return ""
+	}
+	return stk.FindNICNameFromID(id)
+}
+
 func (e *endpoint) writePacket(r *stack.Route, pkt *stack.PacketBuffer) tcpip.Error {
 	netHeader := header.IPv4(pkt.NetworkHeader().Slice())
 	dstAddr := netHeader.DestinationAddress()
 	stk := e.protocol.stack
 
 	// iptables filtering. All packets that reach here are locally generated.
-	outNicName := stk.FindNICNameFromID(e.nic.ID())
+	// The interface's name is looked up (under the stack's lock) only for
+	// tables in use (glassnet patch 32).
+	outNicName := e.iptablesNICName(e.nic.ID())
 	if ok := stk.IPTables().CheckOutput(pkt, r, outNicName); !ok {
 		// iptables is telling us to drop the packet.
 		e.stats.ip.IPTablesOutputDropped.Increment()
@@ -663,7 +676,7 @@ func (e *endpoint) writePacketPostRouting(r *stack.Route, pkt *stack.PacketBuffe
 	stk := e.protocol.stack
 	// Postrouting NAT can only change the source address, and does not alter the
 	// route or outgoing interface of the packet.
-	outNicName := stk.FindNICNameFromID(e.nic.ID())
+	outNicName := e.iptablesNICName(e.nic.ID())
 	if ok := stk.IPTables().CheckPostrouting(pkt, r, e, outNicName); !ok {
 		// iptables is telling us to drop the packet.
 		e.stats.ip.IPTablesPostroutingDropped.Increment()
@@ -988,7 +1001,7 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 
 		nicID := e.nic.ID()
 		// Loopback traffic skips the prerouting chain.
-		inNicName := stk.FindNICNameFromID(nicID)
+		inNicName := e.iptablesNICName(nicID)
 		pkt.InputNICID = nicID
 		if ok := stk.IPTables().CheckPrerouting(pkt, e, inNicName); !ok {
 			// iptables is telling us to drop the packet.
@@ -1340,6 +1353,10 @@ func (e *endpoint) deliverPacketLocally(h header.IPv4, pkt *stack.PacketBuffer, 
 	stk := e.protocol.stack
 	// iptables filtering. All packets that reach here are intended for
 	// this machine and will not be forwarded.
+	if inNICName == "" {
+		// Not looked up at prerouting: the tables were not in use then.
+		inNICName = e.iptablesNICName(e.nic.ID())
+	}
 	if ok := stk.IPTables().CheckInput(pkt, inNICName); !ok {
 		// iptables is telling us to drop the packet.
 		stats.ip.IPTablesInputDropped.Increment()

@@ -895,7 +895,7 @@ func (e *endpoint) WritePacket(r *stack.Route, params stack.NetworkHeaderParams,
 
 	stk := e.protocol.stack
 	// iptables filtering. All packets that reach here are locally generated.
-	outNicName := stk.FindNICNameFromID(e.nic.ID())
+	outNicName := e.iptablesNICName(e.nic.ID())
 	if ok := stk.IPTables().CheckOutput(pkt, r, outNicName); !ok {
 		// iptables is telling us to drop the packet.
 		e.stats.ip.IPTablesOutputDropped.Increment()
@@ -976,7 +976,7 @@ func (e *endpoint) writePacket(r *stack.Route, pkt *stack.PacketBuffer, protocol
 	stk := e.protocol.stack
 	// Postrouting NAT can only change the source address, and does not alter the
 	// route or outgoing interface of the packet.
-	outNicName := stk.FindNICNameFromID(e.nic.ID())
+	outNicName := e.iptablesNICName(e.nic.ID())
 	if ok := stk.IPTables().CheckPostrouting(pkt, r, e, outNicName); !ok {
 		// iptables is telling us to drop the packet.
 		e.stats.ip.IPTablesPostroutingDropped.Increment()
@@ -1279,7 +1279,7 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 
 		nicID := e.nic.ID()
 		// Loopback traffic skips the prerouting chain.
-		inNicName := stk.FindNICNameFromID(nicID)
+		inNicName := e.iptablesNICName(nicID)
 		pkt.InputNICID = nicID
 		if ok := stk.IPTables().CheckPrerouting(pkt, e, inNicName); !ok {
 			// iptables is telling us to drop the packet.
@@ -1536,9 +1536,24 @@ func (e *endpoint) handleValidatedPacket(h header.IPv6, pkt *stack.PacketBuffer,
 	}
 }
 
+// iptablesNICName is the name of NIC id for the iptables hooks, or "" when
+// no tables are in use and the hooks skip them (glassnet patch 32): the
+// lookup takes the stack's lock, for every packet at every hook.
+func (e *endpoint) iptablesNICName(id tcpip.NICID) string {
+	stk := e.protocol.stack
+	if !stk.IPTables().InUse() {
+		return ""
+	}
+	return stk.FindNICNameFromID(id)
+}
+
 func (e *endpoint) deliverPacketLocally(h header.IPv6, pkt *stack.PacketBuffer, inNICName string) {
 	stats := e.stats.ip
 	stk := e.protocol.stack
+	if inNICName == "" {
+		// Not looked up at prerouting: the tables were not in use then.
+		inNICName = e.iptablesNICName(e.nic.ID())
+	}
 	if ok := stk.IPTables().CheckInput(pkt, inNICName); !ok {
 		// iptables is telling us to drop the packet.
 		stats.IPTablesInputDropped.Increment()
