@@ -123,8 +123,9 @@ func newDeviceEndpoint(dev tun.Device, batch int, acct *linkAccount) *deviceEndp
 		d.tx = newEgressQueue(egressQueueBatches * wbatch)
 	} else if sw, ok := dev.(tun.SerialWriter); ok && sw.WritesSerialized() {
 		// Small packets only: the writes stay one packet each.
-		d.tx = newEgressQueue(egressQueueBatches * wbatch)
+		d.tx = newEgressQueue(egressSmallQueue)
 		d.tx.small = egressSmallMax
+		d.tx.round = egressQueueBatches * wbatch
 	}
 	return d
 }
@@ -183,6 +184,14 @@ func (d *deviceEndpoint) readLoop() {
 // egressQueueBatches is how many device batches (BatchSize packets) the
 // egress queue holds.
 const egressQueueBatches = 2
+
+// egressSmallQueue is how many small packets the egress queue of a device
+// whose writes take turns (a TUN) holds: Linux's default txqueuelen. Each
+// write there carries one packet, so the queue is not made of batches;
+// with two batches' worth (128 packets) the replies of 1,000 busy
+// connections filled it, and a third of their senders parked until the
+// writer took it, each wake-up a goroutine hand-off more per message.
+const egressSmallQueue = 1000
 
 // maxErrorBackoff is the longest pause between reads that fail.
 const maxErrorBackoff = time.Second

@@ -54,6 +54,9 @@ import (
 // ACKs and short replies, up to egressSmallMax bytes, whose copy costs far
 // less than the write(2) their sender would wait for): they go out from
 // the writer, one system call each as before, and their sender returns.
+// It holds as many as Linux's default txqueuelen (egressSmallQueue), and a
+// sender takes at most two batches' worth as the writer (round); more go
+// to run.
 // A larger packet (a super-packet of up to 64 KiB) is not copied: its
 // sender writes it itself, as before, once the packets queued before it
 // have been written (so a flow's packets keep their order); when the
@@ -61,6 +64,10 @@ import (
 // its own write like any other.
 type egressQueue struct {
 	limit int // packets the queue holds
+	// round is the most packets a sender takes as the writer after its
+	// own write; with more queued it hands them all to run. 0: no bound
+	// (limit is).
+	round int
 	// small is the longest packet the queue copies; 0 takes every packet.
 	small int
 
@@ -235,7 +242,7 @@ func (q *egressQueue) send(d *deviceEndpoint, p egressPkts) (int, bool) {
 	q.busy = true
 	q.mu.Unlock()
 	w, ok := p.write(d)
-	if q.take() {
+	if q.takeRound() {
 		d.write(q.taken.bufs, q.taken.gso)
 		q.taken.reset()
 		q.mu.Lock()
@@ -266,6 +273,22 @@ func (q *egressQueue) take() bool {
 	q.next, q.taken = q.taken, q.next
 	q.space.Broadcast()
 	return true
+}
+
+// takeRound is take for a sender that has written its own packets: with
+// more than a round queued it hands the device to run instead, busy
+// still set, and reports false.
+func (q *egressQueue) takeRound() bool {
+	if q.round > 0 {
+		q.mu.Lock()
+		if len(q.next.bufs) > q.round && !q.stopped {
+			q.handoff <- struct{}{}
+			q.mu.Unlock()
+			return false
+		}
+		q.mu.Unlock()
+	}
+	return q.take()
 }
 
 // drain writes what is queued, a batch at a time, until the queue is

@@ -509,6 +509,65 @@ func TestEgressSerialSmallDoNotWait(t *testing.T) {
 	}
 }
 
+// TestEgressSerialQueueHoldsTxqueuelen: on a device whose writes take turns
+// (a TUN) the queue holds as many small packets as Linux's default
+// txqueuelen, not two device batches: the replies of many connections
+// that come during one write are queued and their senders return, rather
+// than parking until the writer takes the queue. The sender whose write
+// was under way takes no round of them (more than two batches): it hands
+// them to the queue's goroutine and returns. Every packet leaves once.
+func TestEgressSerialQueueHoldsTxqueuelen(t *testing.T) {
+	t.Parallel()
+	const senders = 8
+	st, d, conns := serialStack(t, 2, 1+senders, egressSmallMax)
+	if egressSmallQueue%senders != 0 || egressSmallQueue <= egressQueueBatches*st.dev.wbatch {
+		t.Fatalf("egressSmallQueue %d: want a multiple of %d above two batches", egressSmallQueue, senders)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := conns[0].Write([]byte("first"))
+		first <- err
+	}()
+	d.wait(t, 0)
+	for range egressSmallQueue / senders {
+		writeQueued(t, conns[1:], "q")
+	}
+	close(d.gates[0])
+	// The queued packets' write is held at the device: the first
+	// sender returns meanwhile.
+	d.wait(t, 1)
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatalf("first write: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sender whose write was under way writes the packets queued meanwhile")
+	}
+	close(d.gates[1])
+	n := 1 + egressSmallQueue
+	d.waitPackets(t, n)
+	var ports []uint16
+	for _, w := range d.recorded() {
+		ports = append(ports, w...)
+	}
+	if len(ports) != n || ports[0] != 6000 {
+		t.Fatalf("device got %d packets starting with port %v, want %d starting with 6000", len(ports), ports[:min(len(ports), 1)], n)
+	}
+	count := map[uint16]int{}
+	for _, p := range ports[1:] {
+		count[p]++
+	}
+	for i := range senders {
+		if c := count[uint16(6001+i)]; c != egressSmallQueue/senders {
+			t.Errorf("port %d: %d packets, want %d", 6001+i, c, egressSmallQueue/senders)
+		}
+	}
+	if s := st.Stats(); s.QueuedOut != uint64(egressSmallQueue) || s.Dropped() != 0 {
+		t.Errorf("QueuedOut %d (want %d), drops %v", s.QueuedOut, egressSmallQueue, s.Drops)
+	}
+}
+
 // TestEgressSerialLargeWaitsItsTurn: a packet longer than the queue copies
 // is not queued: its sender waits for the packets queued before it and
 // then writes it itself, so it leaves after them.
