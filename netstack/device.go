@@ -120,10 +120,11 @@ func newDeviceEndpoint(dev tun.Device, batch int, acct *linkAccount) *deviceEndp
 		d.frameMax = max(ll.MaxFrameSize(), dev.MTU()+header.EthernetMinimumSize)
 	}
 	if bw, ok := dev.(tun.BatchWriter); ok && bw.WritesBatched() {
-		d.tx = newEgressQueue(egressQueueBatches * wbatch)
+		d.tx = newEgressQueue(egressQueueLen)
+		d.tx.round = egressQueueBatches * wbatch
 	} else if sw, ok := dev.(tun.SerialWriter); ok && sw.WritesSerialized() {
 		// Small packets only: the writes stay one packet each.
-		d.tx = newEgressQueue(egressSmallQueue)
+		d.tx = newEgressQueue(egressQueueLen)
 		d.tx.small = egressSmallMax
 		d.tx.round = egressQueueBatches * wbatch
 	}
@@ -181,17 +182,18 @@ func (d *deviceEndpoint) readLoop() {
 	}
 }
 
-// egressQueueBatches is how many device batches (BatchSize packets) the
-// egress queue holds.
+// egressQueueBatches is how many device batches (BatchSize packets) a
+// sender takes from the egress queue as the writer, after its own write;
+// more go to the queue's goroutine.
 const egressQueueBatches = 2
 
-// egressSmallQueue is how many small packets the egress queue of a device
-// whose writes take turns (a TUN) holds: Linux's default txqueuelen. Each
-// write there carries one packet, so the queue is not made of batches;
-// with two batches' worth (128 packets) the replies of 1,000 busy
-// connections filled it, and a third of their senders parked until the
-// writer took it, each wake-up a goroutine hand-off more per message.
-const egressSmallQueue = 1000
+// egressQueueLen is how many packets the egress queue holds: Linux's
+// default txqueuelen. With two device batches' worth (128 packets) the
+// replies of 1,000 busy connections filled it while a write was under
+// way, and their senders parked until the writer took it: a goroutine
+// hand-off more for a third of the messages on a TUN, for nearly half on
+// AF_PACKET.
+const egressQueueLen = 1000
 
 // maxErrorBackoff is the longest pause between reads that fail.
 const maxErrorBackoff = time.Second

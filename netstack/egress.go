@@ -21,22 +21,24 @@ import (
 // carries the packets that came while the last one was in the kernel, as
 // Linux's qdisc hands a NIC's driver a batch (xmit_more).
 //
-// The writer takes one round of the others' packets, no more: it is often
-// one of gVisor's TCP processors, which owns the segments of many
+// The writer takes one round of the others' packets, no more, and no
+// round at all of more than two device batches (round): it is often one
+// of gVisor's TCP processors, which owns the segments of many
 // connections, and if it wrote until the queue stayed empty it could be
 // kept at the device for as long as the load lasts while those
 // connections' segments waited (their peers' retransmission timers then
-// fire). When packets are still queued after its round, it hands the
-// device to the queue's own goroutine (run), which writes until the
-// queue is empty. Under a steady load that goroutine does the writing, at
+// fire). When packets are still queued after its round, or more than a
+// round when its own write is done, it hands the device to the queue's
+// own goroutine (run), which writes until the queue is empty. Under a steady load that goroutine does the writing, at
 // one wake-up per busy period; a lone sender never meets it.
 //
 // Nothing waits for a packet that may never come: the device is left
 // idle only by a writer that finds the queue empty, under the lock the
 // senders queue under, so every queued packet has a writer. The queue is
-// bounded: a sender whose packets do not fit waits until the writer has
-// taken the queue (the device is full then, and the sender would have
-// waited for it anyway). Packets leave in the order they were queued,
+// bounded, at as many packets as Linux's default txqueuelen
+// (egressQueueLen): a sender whose packets do not fit waits until the
+// writer has taken the queue (the device is full then, and the sender
+// would have waited for it anyway). Packets leave in the order they were queued,
 // after the writer's own; the packets of one flow, which gVisor sends
 // under the flow's lock, keep their order. Counting is the device
 // endpoint's (deviceEndpoint.write): a queued packet is written, refused
@@ -54,9 +56,6 @@ import (
 // ACKs and short replies, up to egressSmallMax bytes, whose copy costs far
 // less than the write(2) their sender would wait for): they go out from
 // the writer, one system call each as before, and their sender returns.
-// It holds as many as Linux's default txqueuelen (egressSmallQueue), and a
-// sender takes at most two batches' worth as the writer (round); more go
-// to run.
 // A larger packet (a super-packet of up to 64 KiB) is not copied: its
 // sender writes it itself, as before, once the packets queued before it
 // have been written (so a flow's packets keep their order); when the

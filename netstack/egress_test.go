@@ -333,7 +333,7 @@ func TestEgressQueueBounded(t *testing.T) {
 	t.Cleanup(func() { db.Close() })
 	d := newBatchDevice(da, 1)
 	st := mustNew(t, Options{Device: d, Addrs: []netip.Prefix{addrA4}})
-	limit := egressQueueBatches * st.dev.wbatch
+	limit := st.dev.tx.limit
 	n := limit + 8
 	dst := fullAddr(addrB4, batchPort)
 	conns := make([]*gonet.UDPConn, n)
@@ -509,19 +509,46 @@ func TestEgressSerialSmallDoNotWait(t *testing.T) {
 	}
 }
 
-// TestEgressSerialQueueHoldsTxqueuelen: on a device whose writes take turns
-// (a TUN) the queue holds as many small packets as Linux's default
-// txqueuelen, not two device batches: the replies of many connections
-// that come during one write are queued and their senders return, rather
-// than parking until the writer takes the queue. The sender whose write
-// was under way takes no round of them (more than two batches): it hands
-// them to the queue's goroutine and returns. Every packet leaves once.
-func TestEgressSerialQueueHoldsTxqueuelen(t *testing.T) {
+// TestEgressQueueHoldsTxqueuelen: the egress queue holds as many packets
+// as Linux's default txqueuelen, not two device batches, on a device
+// whose writes take turns (a TUN, small packets) and on one that batches
+// them (AF_PACKET): the packets of many connections that come during one
+// write are queued and their senders return, rather than parking until
+// the writer takes the queue. The sender whose write was under way takes
+// no round of them (more than two batches): it hands them to the queue's
+// goroutine and returns. Every packet leaves once.
+func TestEgressQueueHoldsTxqueuelen(t *testing.T) {
 	t.Parallel()
 	const senders = 8
-	st, d, conns := serialStack(t, 2, 1+senders, egressSmallMax)
-	if egressSmallQueue%senders != 0 || egressSmallQueue <= egressQueueBatches*st.dev.wbatch {
-		t.Fatalf("egressSmallQueue %d: want a multiple of %d above two batches", egressSmallQueue, senders)
+	for _, serial := range []bool{true, false} {
+		name := "batch"
+		if serial {
+			name = "serial"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var (
+				st    *Stack
+				d     *batchDevice
+				conns []*gonet.UDPConn
+			)
+			if serial {
+				st, d, conns = serialStack(t, 2, 1+senders, egressSmallMax)
+			} else {
+				st, d, conns = batchStack(t, 2, 1+senders, nil)
+			}
+			queueHoldsTxqueuelen(t, st, d, conns)
+		})
+	}
+}
+
+func queueHoldsTxqueuelen(t *testing.T, st *Stack, d *batchDevice, conns []*gonet.UDPConn) {
+	senders := len(conns) - 1
+	if st.dev.tx == nil || st.dev.tx.limit != egressQueueLen {
+		t.Fatalf("the device's egress queue does not hold %d packets", egressQueueLen)
+	}
+	if egressQueueLen%senders != 0 || egressQueueLen <= egressQueueBatches*st.dev.wbatch {
+		t.Fatalf("egressQueueLen %d: want a multiple of %d above two batches", egressQueueLen, senders)
 	}
 	first := make(chan error, 1)
 	go func() {
@@ -529,7 +556,7 @@ func TestEgressSerialQueueHoldsTxqueuelen(t *testing.T) {
 		first <- err
 	}()
 	d.wait(t, 0)
-	for range egressSmallQueue / senders {
+	for range egressQueueLen / senders {
 		writeQueued(t, conns[1:], "q")
 	}
 	close(d.gates[0])
@@ -545,7 +572,7 @@ func TestEgressSerialQueueHoldsTxqueuelen(t *testing.T) {
 		t.Fatal("the sender whose write was under way writes the packets queued meanwhile")
 	}
 	close(d.gates[1])
-	n := 1 + egressSmallQueue
+	n := 1 + egressQueueLen
 	d.waitPackets(t, n)
 	var ports []uint16
 	for _, w := range d.recorded() {
@@ -559,12 +586,12 @@ func TestEgressSerialQueueHoldsTxqueuelen(t *testing.T) {
 		count[p]++
 	}
 	for i := range senders {
-		if c := count[uint16(6001+i)]; c != egressSmallQueue/senders {
-			t.Errorf("port %d: %d packets, want %d", 6001+i, c, egressSmallQueue/senders)
+		if c := count[uint16(6001+i)]; c != egressQueueLen/senders {
+			t.Errorf("port %d: %d packets, want %d", 6001+i, c, egressQueueLen/senders)
 		}
 	}
-	if s := st.Stats(); s.QueuedOut != uint64(egressSmallQueue) || s.Dropped() != 0 {
-		t.Errorf("QueuedOut %d (want %d), drops %v", s.QueuedOut, egressSmallQueue, s.Drops)
+	if s := st.Stats(); s.QueuedOut != uint64(egressQueueLen) || s.Dropped() != 0 {
+		t.Errorf("QueuedOut %d (want %d), drops %v", s.QueuedOut, egressQueueLen, s.Drops)
 	}
 }
 
