@@ -1478,7 +1478,13 @@ func (s *sender) detectLoss(seg *segment) (fastRetransmit bool) {
 		s.FastRecovery.HighRxt = s.SndUna - 1
 		// Do run SetPipe() to calculate the outstanding segments.
 		s.SetPipe()
-		s.state = tcpip.Disorder
+		// glassnet patch 33: a duplicate ACK in RTO recovery leaves the
+		// connection there, as Linux's tcp_fastretrans_alert keeps
+		// TCP_CA_Loss until high_seq is acknowledged; Disorder would
+		// also make the next timeout lower ssthresh again (patch 31).
+		if s.state != tcpip.RTORecovery {
+			s.state = tcpip.Disorder
+		}
 		return false
 	}
 
