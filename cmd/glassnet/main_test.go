@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -169,6 +170,40 @@ var flagErrors = []struct {
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24,fd00:200::2/64", "--mtu", "1000"}, "serve: --mtu 1000: IPv6 (--addr fd00:200::2/64) needs a link MTU of at least 1280"},
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--mtu", "40"}, "serve: --mtu 40: want an MTU from 68 to 65535"},
 	{[]string{"demo", "--port", "abc"}, "demo: flag provided but not defined: -port (glassnet demo -h lists its flags)"},
+	{[]string{"serve", "--nic", "glassnet-none1", "--addr", "10.200.0.2/24", "--mtu", "1400"}, "serve: --mtu applies to a TUN; glassnet-none1 keeps its own MTU"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--host-addr", "10.200.0.1/24"}, "serve: --host-addr and --no-host-config apply to a TUN"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--no-host-config"}, "serve: --host-addr and --no-host-config apply to a TUN"},
+	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--promisc"}, "serve: --mac and --promisc apply to --nic"},
+	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--mac", "02:00:00:00:00:02"}, "serve: --mac and --promisc apply to --nic"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "8081"}, "serve: --kernel 8081: want ADDR as host:port"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "127.0.0.1:99999"}, `serve: --kernel 127.0.0.1:99999: want ADDR as host:port, e.g. 127.0.0.1:8081 (port 0: any free one): port "99999" is not a number`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "localhost:http"}, `port "http" is not a number`},
+}
+
+// TestRunMistakeKeepsOutputs: a mistake in serve's command line leaves
+// the files its --trace, --pcap and --calls name as they were, so that a
+// typo does not empty the recording of an earlier run.
+func TestRunMistakeKeepsOutputs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, f := range []string{"--trace", "--pcap", "--calls"} {
+		path := filepath.Join(dir, f[2:])
+		if err := os.WriteFile(path, []byte("an earlier run\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range [][]string{{"--addr", "0.0.0.0/0"}, {"--addr", "10.200.0.2/24", "--mtu", "1400"}, {"--addr", "10.200.0.2/24", "--port", "0"}} {
+			args := append([]string{"serve", "--nic", noNIC, f, path}, bad...)
+			var stdout, stderr bytes.Buffer
+			err := run(args, &stdout, &stderr)
+			var cfg *app.ConfigError
+			if !errors.As(err, &cfg) {
+				t.Errorf("run(%q) = %v, want a mistake in the command line", args, err)
+			}
+			if b, err := os.ReadFile(path); err != nil || string(b) != "an earlier run\n" {
+				t.Errorf("after run(%q) the file holds %q (%v), want it as it was", args, b, err)
+			}
+		}
+	}
 }
 
 // TestRunFlagErrors checks each flag error's message, and that none of them

@@ -171,6 +171,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		cfg.MAC = hw
 	}
+	// Before the outputs are created: a mistake must not leave an
+	// earlier --trace or --pcap file empty.
+	if err := app.CheckServe(cfg); err != nil {
+		return err
+	}
 	var out outputs
 	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
 		return err

@@ -1,8 +1,11 @@
 package app
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -156,9 +159,22 @@ func checkHostAddrs(hosts, stack []netip.Prefix) error {
 	return nil
 }
 
-// checkDevice refuses a TUN name Linux would not take and an MTU the
-// stack's addresses cannot use.
+// checkDevice refuses a TUN name Linux would not take, an MTU the
+// stack's addresses cannot use, and flags that apply to the other kind of
+// device than the one named.
 func checkDevice(cfg ServeConfig) error {
+	if cfg.NIC != "" {
+		switch {
+		case cfg.MTU != 0:
+			return fmt.Errorf("serve: --mtu applies to a TUN; %s keeps its own MTU (ip link set %s mtu N)", cfg.NIC, cfg.NIC)
+		case len(cfg.HostAddrs) != 0 || cfg.NoHostConfig:
+			return errors.New("serve: --host-addr and --no-host-config apply to a TUN; with --nic the kernel side is whatever is on the other end of the wire")
+		case cfg.NoOffload:
+			return errors.New("serve: --no-offload applies to a TUN; AF_PACKET on --nic moves packets without offloads")
+		}
+	} else if len(cfg.MAC) != 0 || cfg.Promiscuous {
+		return errors.New("serve: --mac and --promisc apply to --nic, not to a TUN")
+	}
 	for _, n := range []struct{ flag, name string }{{"--tun", cfg.TUN}, {"--nic", cfg.NIC}} {
 		if n.name == "" {
 			continue
@@ -178,6 +194,22 @@ func checkDevice(cfg ServeConfig) error {
 		if p.Addr().Is6() && !p.Addr().Is4In6() && cfg.MTU < 1280 {
 			return fmt.Errorf("serve: --mtu %d: IPv6 (--addr %v) needs a link MTU of at least 1280 (RFC 8200)", cfg.MTU, p)
 		}
+	}
+	return nil
+}
+
+// checkListenAddr refuses an ADDR for a listener on the host's stack
+// (--kernel) that is not host:port with a port number: net.Listen would
+// refuse it only once the stack runs, in its own words.
+func checkListenAddr(cmd, flag, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if _, perr := strconv.ParseUint(port, 10, 16); perr != nil {
+			err = fmt.Errorf("port %q is not a number from 0 to 65535", port)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %s %s: want ADDR as host:port, e.g. 127.0.0.1:8081 (port 0: any free one): %v", cmd, flag, addr, err)
 	}
 	return nil
 }

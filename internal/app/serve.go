@@ -197,6 +197,14 @@ func (s *server) run(ctx context.Context) error {
 // connections it closed to acknowledge their FINs and send theirs.
 const settleTime = time.Second
 
+// CheckServe reports, as a *ConfigError, what Serve would refuse in cfg
+// before it touches a device: a command can check its flags before it
+// creates its output files.
+func CheckServe(cfg ServeConfig) error {
+	_, err := cfg.withDefaults()
+	return err
+}
+
 // withDefaults checks cfg and fills in its defaults.
 func (cfg ServeConfig) withDefaults() (ServeConfig, error) {
 	cfg, err := cfg.checked()
@@ -224,6 +232,11 @@ func (cfg ServeConfig) checked() (ServeConfig, error) {
 	}
 	if err := checkDevice(cfg); err != nil {
 		return cfg, err
+	}
+	if cfg.Kernel != "" {
+		if err := checkListenAddr("serve", "--kernel", cfg.Kernel); err != nil {
+			return cfg, err
+		}
 	}
 	if cfg.TUN != "" && !cfg.NoHostConfig && len(cfg.HostAddrs) == 0 {
 		for _, p := range cfg.Addrs {
@@ -661,15 +674,6 @@ func linkSummary(s netstack.Stats) string {
 // line.
 func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 	if cfg.NIC != "" {
-		if cfg.MTU != 0 {
-			return nil, "", fmt.Errorf("serve: --mtu applies to a TUN; %s keeps its own MTU (ip link set %s mtu N)", cfg.NIC, cfg.NIC)
-		}
-		if len(cfg.HostAddrs) != 0 || cfg.NoHostConfig {
-			return nil, "", errors.New("serve: --host-addr and --no-host-config apply to a TUN; with --nic the kernel side is whatever is on the other end of the wire")
-		}
-		if cfg.NoOffload {
-			return nil, "", errors.New("serve: --no-offload applies to a TUN; AF_PACKET on --nic moves packets without offloads")
-		}
 		if err := checkKernelAddrs(cfg.Addrs, "would answer ARP and neighbor solicitations for it on the wire and reset the stack's connections"); err != nil {
 			return nil, "", err
 		}
@@ -682,9 +686,6 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 			where += ", promiscuous"
 		}
 		return dev, where, nil
-	}
-	if len(cfg.MAC) != 0 || cfg.Promiscuous {
-		return nil, "", errors.New("serve: --mac and --promisc apply to --nic, not to a TUN")
 	}
 	if err := checkKernelAddrs(cfg.Addrs, "would keep every packet to it for itself and never send one into "+cfg.TUN); err != nil {
 		return nil, "", err
