@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"syscall"
 
 	"github.com/glassnet/glassnet/ctl"
@@ -143,16 +144,19 @@ func usagef(format string, a ...any) error {
 // arguments ("ss NAME --brief"), up to a "--"; it returns the arguments.
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, intersperse bool) ([]string, error) {
 	fs.SetOutput(io.Discard)
+	unwrap := wrapOnce(fs)
+	defer unwrap()
 	var pos []string
 	for {
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
+			unwrap()
 			fs.SetOutput(stdout)
 			fs.Usage()
 			return nil, err
 		}
 		if err != nil {
-			return nil, usagef("%s: %v (glassnet %s -h lists its flags)", fs.Name(), err, fs.Name())
+			return nil, usagef("%s: %v (glassnet %s -h lists its flags)", fs.Name(), notBoolean(fs, err), fs.Name())
 		}
 		rest := fs.Args()
 		if used := len(args) - len(rest); !intersperse || len(rest) == 0 || used > 0 && args[used-1] == "--" {
@@ -380,4 +384,36 @@ func checkOutputs(cmd string, paths map[string]string) error {
 		seen[key] = flag
 	}
 	return nil
+}
+
+var boolValueErr = regexp.MustCompile(`^invalid boolean value (".*") for -([^:]+): `)
+
+// notBoolean rewords flag's "invalid boolean value" for a flag that may
+// stand alone but takes a value that is not a boolean (--ui ADDR).
+func notBoolean(fs *flag.FlagSet, err error) error {
+	m := boolValueErr.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	if f := fs.Lookup(m[2]); f != nil {
+		if g, ok := f.Value.(flag.Getter); ok {
+			if _, ok := g.Get().(bool); ok {
+				return err
+			}
+		} else if v, ok := f.Value.(*onceValue); ok {
+			if g, ok := v.Value.(flag.Getter); ok {
+				if _, ok := g.Get().(bool); ok {
+					return err
+				}
+			}
+		}
+	}
+	return fmt.Errorf("invalid value %s for flag -%s: %s", m[1], m[2], err.Error()[len(m[0]):])
+}
+
+// isSet reports whether the command line gave flag name.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

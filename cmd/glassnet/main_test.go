@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/glassnet/glassnet/internal/app"
 	"github.com/glassnet/glassnet/internal/netnstest"
@@ -178,6 +181,48 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "8081"}, "serve: --kernel 8081: want ADDR as host:port"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "127.0.0.1:99999"}, `serve: --kernel 127.0.0.1:99999: want ADDR as host:port, e.g. 127.0.0.1:8081 (port 0: any free one): port "99999" is not a number`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "localhost:http"}, `port "http" is not a number`},
+	{[]string{"serve", "--nic", "glassnet-none2", "--nic", "glassnet-none1", "--addr", "10.200.0.2/24"}, `serve: invalid value "glassnet-none1" for flag -nic: given twice, "glassnet-none2" and then "glassnet-none1": it takes one value`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "8080", "--port", "8081"}, `given twice, "8080" and then "8081"`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "5"}, `serve: invalid value "5" for flag -idle-timeout: want a duration with its unit, such as 30s, 5m`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message", "16MiB"}, `serve: invalid value "16MiB" for flag -max-message: want a whole number, such as 1500 (no unit: a size is in bytes)`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--mtu", "0"}, "serve: --mtu 0: want an MTU from 68 to 65535 (or leave it out for 1500)"},
+	{[]string{"demo", "--mtu", "1500", "--mtu", "576"}, `demo: invalid value "576" for flag -mtu: given twice`},
+	{[]string{"demo", "--no-delayed-ack=yes"}, `invalid boolean value "yes" for -no-delayed-ack: want true or false`},
+	{[]string{"ss", "--brief=maybe"}, `invalid boolean value "maybe" for -brief: want true or false`},
+	{[]string{"view", "--ui", "18112", "trace.jsonl"}, `view: invalid value "18112" for flag -ui: "18112": want ADDR as host:port`},
+}
+
+// TestParseFlagsOnce: a flag that takes one value may be given twice with
+// the same value, a repeatable one adds its values up, and -h still
+// prints each flag's kind and default.
+func TestParseFlagsOnce(t *testing.T) {
+	t.Parallel()
+	fs := newFlagSet("serve", io.Discard)
+	mtu := fs.Int("mtu", 1500, "MTU")
+	var addrs prefixList
+	fs.Var(&addrs, "addr", "`CIDR`s")
+	rest, err := parseFlags(fs, []string{"--mtu", "576", "--addr", "10.0.0.2/24", "x", "--mtu=576", "--addr", "fd00::2/64"}, io.Discard, true)
+	if err != nil || *mtu != 576 || len(addrs) != 2 || !slices.Equal(rest, []string{"x"}) {
+		t.Fatalf("parseFlags = %q, %v; mtu %d, addrs %v", rest, err, *mtu, addrs)
+	}
+	if _, ok := fs.Lookup("mtu").Value.(*onceValue); ok {
+		t.Error("parseFlags left its wrapper on --mtu")
+	}
+	var help bytes.Buffer
+	fs = newFlagSet("serve", io.Discard)
+	fs.Int("mtu", 1500, "MTU")
+	fs.Duration("idle-timeout", 5*time.Minute, "idle `D`")
+	if _, err := parseFlags(fs, []string{"-h"}, &help, true); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{"-mtu int", "(default 1500)", "-idle-timeout D", "(default 5m0s)"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("-h printed %q, without %q", help.String(), want)
+		}
+	}
+	if strings.Contains(help.String(), "panic") {
+		t.Errorf("-h printed %q", help.String())
+	}
 }
 
 // TestRunMistakeKeepsOutputs: a mistake in serve's command line leaves
