@@ -222,26 +222,27 @@ type outputs struct {
 	files              []*app.OutFile
 }
 
-func (o *outputs) open(tracePath, pcapPath string, stdout io.Writer) error {
+func (o *outputs) open(cmd, tracePath, pcapPath string, stdout io.Writer) error {
 	var err error
-	if o.trace, err = o.create(tracePath, stdout); err != nil {
+	if o.trace, err = o.create(cmd, "--trace", tracePath, stdout); err != nil {
 		return err
 	}
-	o.pcap, err = o.create(pcapPath, nil)
+	o.pcap, err = o.create(cmd, "--pcap", pcapPath, nil)
 	return err
 }
 
-// create opens path for writing: nil for "", stdout for "-" where allowed.
-func (o *outputs) create(path string, stdout io.Writer) (io.Writer, error) {
+// create opens path, named by cmd's flag, for writing: nil for "", stdout
+// for "-" where allowed.
+func (o *outputs) create(cmd, flag, path string, stdout io.Writer) (io.Writer, error) {
 	switch {
 	case path == "":
 		return nil, nil
 	case path == "-" && stdout != nil:
 		return stdout, nil
 	}
-	f, err := app.CreateOutFile(path)
+	f, err := app.CreateOutFile(flag, path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", cmd, err)
 	}
 	o.files = append(o.files, f)
 	return f, nil
@@ -291,10 +292,10 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var out outputs
-	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
+	if err := out.open("demo", *tracePath, *pcapPath, stdout); err != nil {
 		return err
 	}
-	if out.calls, err = out.create(*callsPath, stdout); err != nil {
+	if out.calls, err = out.create("demo", "--calls", *callsPath, stdout); err != nil {
 		return errors.Join(err, out.close())
 	}
 	opts := app.DemoOptions{Out: stdout, Trace: out.trace, PCAPNG: out.pcap, CallLog: out.calls, MTU: *mtu, NoDelayedACK: *noDelAck, Rules: rules}

@@ -319,6 +319,9 @@ func TestExitStatus(t *testing.T) {
 		{"ss glassnet-none0 --brief", 1, "", "glassnet-none0"},
 		{"ss --bogus", 2, "", "ss: flag provided but not defined: -bogus"},
 		{"nosuch", 2, "", `unknown command "nosuch"`},
+		{"demo --trace /nonexistent/dir/x.jsonl", 1, "", "glassnet: demo: --trace /nonexistent/dir/x.jsonl: no such file or directory; the directory /nonexistent/dir must exist"},
+		{"demo --calls /", 1, "", "glassnet: demo: --calls /: is a directory; name a file"},
+		{"serve --nic glassnet-none0 --addr 10.200.0.2/24 --pcap /nonexistent/x.pcap", 1, "", "glassnet: serve: --pcap /nonexistent/x.pcap: no such file or directory; the directory /nonexistent must exist"},
 	} {
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), "GLASSNET_TEST_MAIN="+tc.args)

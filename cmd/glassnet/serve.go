@@ -181,10 +181,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var out outputs
-	if err := out.open(*tracePath, *pcapPath, stdout); err != nil {
+	if err := out.open("serve", *tracePath, *pcapPath, stdout); err != nil {
 		return err
 	}
-	if out.calls, err = out.create(*callsPath, stdout); err != nil {
+	if out.calls, err = out.create("serve", "--calls", *callsPath, stdout); err != nil {
 		return errors.Join(err, out.close())
 	}
 	if out.trace != nil {

@@ -251,11 +251,11 @@ func runLab(cfg LabConfig) (status int, err error) {
 			}
 		}
 	}()
-	create := func(path string) (io.Writer, error) {
+	create := func(flag, path string) (io.Writer, error) {
 		if path == "-" {
 			return cfg.Stdout, nil
 		}
-		f, err := CreateOutFile(path)
+		f, err := CreateOutFile(flag, path)
 		if err != nil {
 			return nil, fmt.Errorf("lab: %w", err)
 		}
@@ -263,14 +263,14 @@ func runLab(cfg LabConfig) (status int, err error) {
 		return f, nil
 	}
 	if cfg.TracePath != "" {
-		w, err := create(cfg.TracePath)
+		w, err := create("--trace", cfg.TracePath)
 		if err != nil {
 			return 0, err
 		}
 		scfg.Tracer = trace.New(trace.NewJSON(w))
 	}
 	if cfg.PCAPPath != "" {
-		if scfg.PCAP, err = create(cfg.PCAPPath); err != nil {
+		if scfg.PCAP, err = create("--pcap", cfg.PCAPPath); err != nil {
 			return 0, err
 		}
 	}

@@ -1,9 +1,13 @@
 package app
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // OutFile is an output file (--trace, --calls, --pcap) that keeps its
@@ -17,13 +21,32 @@ type OutFile struct {
 	err  error
 }
 
-// CreateOutFile creates path for writing.
-func CreateOutFile(path string) (*OutFile, error) {
+// CreateOutFile creates path, which flag ("--trace") named, for writing.
+// Its error names the flag and says what to do.
+func CreateOutFile(flag, path string) (*OutFile, error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, err
+		return nil, outFileError(flag, path, err)
 	}
 	return &OutFile{f: f, path: path}, nil
+}
+
+// outFileError says why path could not be created, and what to do.
+func outFileError(flag, path string, err error) error {
+	var perr *fs.PathError
+	if errors.As(err, &perr) {
+		err = perr.Err // the path is said already
+	}
+	var hint string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		hint = "; the directory " + filepath.Dir(path) + " must exist: create it first, or name a file in one that does"
+	case errors.Is(err, syscall.EISDIR):
+		hint = "; name a file, not a directory"
+	case errors.Is(err, fs.ErrPermission):
+		hint = "; name a file you may write"
+	}
+	return fmt.Errorf("%s %s: %w%s", flag, path, err, hint)
 }
 
 func (o *OutFile) Write(p []byte) (int, error) {
