@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,32 @@ var flagErrors = []struct {
 	{[]string{"demo", "--no-delayed-ack=yes"}, `invalid boolean value "yes" for -no-delayed-ack: want true or false`},
 	{[]string{"ss", "--brief=maybe"}, `invalid boolean value "maybe" for -brief: want true or false`},
 	{[]string{"view", "--ui", "18112", "trace.jsonl"}, `view: invalid value "18112" for flag -ui: "18112": want ADDR as host:port`},
+	{[]string{"demo", "--ui", "127.0.0.1:99999"}, `demo: invalid value "127.0.0.1:99999" for flag -ui: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
+	{[]string{"view", "--ui", "a:b:c", "trace.jsonl"}, `"a:b:c": want ADDR as host:port`},
+}
+
+// TestRunUIInUse: --ui at an address another program listens on says so
+// and what to do, for demo and view alike.
+func TestRunUIInUse(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	file := filepath.Join(t.TempDir(), "demo.jsonl")
+	var stdout, stderr bytes.Buffer
+	if err := run([]string{"demo", "--trace", file}, &stdout, &stderr); err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr.String())
+	}
+	for _, args := range [][]string{{"demo", "--ui", ln.Addr().String()}, {"view", "--ui", ln.Addr().String(), file}} {
+		err := run(args, &stdout, &stderr)
+		want := args[0] + ": --ui: "
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "address already in use; another program listens there") ||
+			!strings.Contains(err.Error(), "give --ui another ADDR, e.g. --ui 127.0.0.1:0 for any free port") {
+			t.Errorf("run(%q) = %v, want an error saying %q that the address is in use and what to do", args, err, want)
+		}
+	}
 }
 
 // TestParseFlagsOnce: a flag that takes one value may be given twice with

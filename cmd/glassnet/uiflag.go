@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 )
 
@@ -25,6 +27,13 @@ func (f *uiFlag) Set(v string) error {
 	}
 	if v != "" && !strings.Contains(v, ":") {
 		return fmt.Errorf("%q: want ADDR as host:port, e.g. 127.0.0.1:%s", v, strings.TrimLeft(v, "abcdefghijklmnopqrstuvwxyz.-"))
+	}
+	if v != "" {
+		if _, port, err := net.SplitHostPort(v); err != nil {
+			return fmt.Errorf("%q: want ADDR as host:port, e.g. 127.0.0.1:8999: %v", v, err)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return fmt.Errorf("%q: port %q is not a number from 0 to 65535 (0: any free port)", v, port)
+		}
 	}
 	f.addr = v
 	return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/glassnet/glassnet/internal/app"
 	"github.com/glassnet/glassnet/ui"
 )
 
@@ -42,7 +43,7 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	url, err := srv.Start(addr.addr)
 	if err != nil {
-		return fmt.Errorf("view: %w", err)
+		return fmt.Errorf("view: %w", app.UIListenError(err))
 	}
 	defer srv.Close()
 	fmt.Fprintln(stderr, ui.Announce(url))

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/glassnet/glassnet/ws"
@@ -212,4 +213,13 @@ func checkListenAddr(cmd, flag, addr string) error {
 		return fmt.Errorf("%s: %s %s: want ADDR as host:port, e.g. 127.0.0.1:8081 (port 0: any free one): %v", cmd, flag, addr, err)
 	}
 	return nil
+}
+
+// UIListenError is err from listening for the browser view at --ui's
+// address, with what to do when another program has the address.
+func UIListenError(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("--ui: %w; another program listens there (a glassnet with --ui still running?): give --ui another ADDR, e.g. --ui 127.0.0.1:0 for any free port", err)
+	}
+	return fmt.Errorf("--ui: %w", err)
 }

@@ -399,7 +399,7 @@ func startView(view *ui.Server, o *UIOptions, nodes []ui.Node) error {
 	}
 	url, err := view.Start(o.Addr)
 	if err != nil {
-		return err
+		return UIListenError(err)
 	}
 	if o.Out != nil {
 		fmt.Fprintln(o.Out, ui.Announce(url))

@@ -137,7 +137,7 @@ func labUIListener(cfg *LabConfig) (*os.File, string, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, "", fmt.Errorf("lab: --ui: %w", err)
+		return nil, "", fmt.Errorf("lab: %w", UIListenError(err))
 	}
 	defer ln.Close() // the file is a copy of its own
 	f, err := ln.(*net.TCPListener).File()

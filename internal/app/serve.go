@@ -387,7 +387,7 @@ func (s *server) startView() (string, error) {
 	}
 	url, err := s.view.Start(s.cfg.UI.Addr)
 	if err != nil {
-		return "", fmt.Errorf("serve: --ui: %w", err)
+		return "", fmt.Errorf("serve: %w", UIListenError(err))
 	}
 	return ui.Announce(url), nil
 }
