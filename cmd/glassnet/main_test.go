@@ -343,6 +343,8 @@ func TestExitStatus(t *testing.T) {
 		{"serve --help", 0, "-max-conns", ""},
 		{"view /nonexistent/trace.jsonl", 1, "", "no such file"},
 		{"view /nonexistent/trace.jsonl --ui 127.0.0.1:0", 1, "", "no such file"},
+		{"view / --ui 127.0.0.1:0", 1, "", "glassnet: view: / is a directory; view reads a .jsonl that --trace wrote, or a pcapng or pcap capture"},
+		{"view main.go --ui 127.0.0.1:0", 1, "", "glassnet: view: main.go: trace: line 1: not a JSON object: invalid character '/' looking for beginning of value (view reads a .jsonl that --trace wrote, or a pcapng or pcap capture such as --pcap or tcpdump -w writes)"},
 		{"ss glassnet-none0 --brief", 1, "", "glassnet-none0"},
 		{"ss --bogus", 2, "", "ss: flag provided but not defined: -bogus"},
 		{"nosuch", 2, "", `unknown command "nosuch"`},

@@ -10,6 +10,9 @@ import (
 	"github.com/glassnet/glassnet/ui"
 )
 
+// viewTakes says what view reads.
+const viewTakes = "view reads a .jsonl that --trace wrote, or a pcapng or pcap capture such as --pcap or tcpdump -w writes"
+
 // view serves a recorded run in the browser view until interrupted.
 func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("view", stderr)
@@ -26,6 +29,10 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("view: %w", err)
 	}
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		f.Close()
+		return fmt.Errorf("view: %s is a directory; %s", rest[0], viewTakes)
+	}
 	srv, err := ui.New(ui.Options{})
 	if err != nil {
 		f.Close()
@@ -35,7 +42,7 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.Close()
 	switch {
 	case err != nil && n == 0:
-		return fmt.Errorf("view: %s: %w", rest[0], err)
+		return fmt.Errorf("view: %s: %w (%s)", rest[0], err, viewTakes)
 	case err != nil:
 		// A file cut short, or longer than the view keeps: what was
 		// read is worth seeing, as Wireshark shows a capture cut short.
