@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sync"
 )
@@ -248,8 +249,9 @@ func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator) ([]byte,
 		}
 		room := msg[len(msg):cap(msg)]
 		if max > 0 {
-			if left := max + 1 - int64(len(msg)-start); int64(len(room)) > left {
-				room = room[:left]
+			// one byte past max shows that the message is too big
+			if left := max - int64(len(msg)-start); left < int64(len(room))-1 {
+				room = room[:left+1]
 			}
 		}
 		n, err := fr.Read(room)
@@ -286,6 +288,18 @@ func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator) ([]byte,
 	return msg, nil
 }
 
+// compressedLimit is how many compressed bytes a message of at most max
+// bytes may take. Compressed data may be a little longer than what it
+// stands for (stored blocks, fixed codes), never by more than an eighth;
+// a limit near the largest int64 stays there instead of overflowing.
+func compressedLimit(max int64) int64 {
+	slack := max/8 + 1024
+	if max > math.MaxInt64-slack {
+		return math.MaxInt64
+	}
+	return max + slack
+}
+
 // readCompressed reads one frame of a compressed message. The compressed
 // payload is collected until the final frame, then inflated into msg,
 // stopping as soon as the inflated size passes the message limit or text
@@ -293,9 +307,7 @@ func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator) ([]byte,
 func (c *Conn) readCompressed(h Header, msg []byte, typ MessageType) ([]byte, error) {
 	d := c.cfg.deflate
 	max := c.cfg.maxMessage
-	// Compressed data may be a little longer than what it stands for
-	// (stored blocks, fixed codes), never by more than an eighth.
-	if max > 0 && h.Length > max+max/8+1024-int64(len(d.zbuf)) {
+	if max > 0 && h.Length > compressedLimit(max)-int64(len(d.zbuf)) {
 		return msg, fmt.Errorf("%w: more than %d compressed bytes", ErrMessageTooBig, max)
 	}
 	var err error

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -657,5 +658,31 @@ func TestSplitCompressed(t *testing.T) {
 	}
 	if typ != MessageText || !bytes.Equal(got, msg) {
 		t.Fatalf("echo %v of %d bytes, want the %d bytes sent", typ, len(got), len(msg))
+	}
+}
+
+// TestDeflateLargestLimit: a message limit as large as an int64 goes
+// (what --max-message takes) still reads compressed messages; the room
+// left for their compressed bytes once overflowed and refused every one
+// with 1009.
+func TestDeflateLargestLimit(t *testing.T) {
+	t.Parallel()
+	for _, limit := range []int64{math.MaxInt64, math.MaxInt64 / 9 * 8, 1 << 20} {
+		url, _ := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true}, MaxMessageSize: limit}})
+		c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true}, MaxMessageSize: limit}})
+		if c.cfg.deflate == nil {
+			t.Fatal("compression was not negotiated")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		want := text(9, 5000)
+		if err := c.WriteMessage(ctx, MessageText, want); err != nil {
+			t.Fatalf("limit %d: write: %v", limit, err)
+		}
+		typ, got, err := c.ReadMessage(ctx)
+		cancel()
+		if err != nil || typ != MessageText || !bytes.Equal(got, want) {
+			t.Fatalf("limit %d: read %v of %d bytes, %v; want the text message of %d bytes back", limit, typ, len(got), err, len(want))
+		}
+		c.Close(StatusNormalClosure, "")
 	}
 }
