@@ -223,3 +223,29 @@ func UIListenError(err error) error {
 	}
 	return fmt.Errorf("--ui: %w", err)
 }
+
+// goWords are the tun package's words for what the command line names
+// with a flag; commandWords says them as the command line does.
+var goWords = strings.NewReplacer(
+	"pick another Config.Name", "pick another --tun NAME",
+	"; for a TUN use Open", "; for a TUN use --tun",
+	": route ip+net: no such network interface", " (ip link lists them)",
+)
+
+// reworded is an error said in other words, which still wraps it.
+type reworded struct {
+	msg string
+	err error
+}
+
+func (e *reworded) Error() string { return e.msg }
+func (e *reworded) Unwrap() error { return e.err }
+
+// commandWords returns err from opening a device in the command line's
+// words (--tun NAME for Config.Name).
+func commandWords(err error) error {
+	if msg := goWords.Replace(err.Error()); msg != err.Error() {
+		return &reworded{msg, err}
+	}
+	return err
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/glassnet/glassnet/internal/netnstest"
 	"github.com/glassnet/glassnet/netstack"
+	"github.com/glassnet/glassnet/tun"
 	"github.com/vishvananda/netlink"
 )
 
@@ -94,4 +95,34 @@ func serveThen(t *testing.T, cfg ServeConfig, addr netip.Prefix, name string, wh
 	case <-time.After(10 * time.Second):
 		t.Fatalf("Serve still running 10 s after the interface %s was changed", name)
 	}
+}
+
+// TestServeDeviceMistakes opens what cannot serve: an interface that is
+// not a TUN with --tun, a TUN another process holds, a TUN or loopback
+// with --nic, an interface that does not exist. Each error says what to do
+// in the command line's words, not the tun package's Go names.
+func TestServeDeviceMistakes(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		held, err := tun.Open(tun.Config{Name: "gnheld0", NoHostConfig: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		addr := []netip.Prefix{netip.MustParsePrefix("10.237.0.2/24")}
+		for _, tc := range []struct {
+			cfg  ServeConfig
+			want string
+		}{
+			{ServeConfig{TUN: "lo"}, "lo exists and is a device interface, not a TUN; pick another --tun NAME"},
+			{ServeConfig{TUN: "gnheld0"}, "another process holds gnheld0 open; pick another --tun NAME"},
+			{ServeConfig{NIC: "gnheld0"}, "gnheld0 is not an Ethernet interface (hardware address \"\"); for a TUN use --tun"},
+			{ServeConfig{NIC: "gnnone0"}, "no interface gnnone0 in this network namespace (ip link lists them)"},
+		} {
+			tc.cfg.Addrs = addr
+			err := Serve(context.Background(), tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "Config.") || strings.Contains(err.Error(), "Open") {
+				t.Errorf("Serve(%+v) = %v, want an error saying %q", tc.cfg, err, tc.want)
+			}
+		}
+	})
 }
