@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -729,7 +730,8 @@ func hostAddrs(stack, given []netip.Prefix) ([]netip.Prefix, error) {
 	hosts := given
 	if len(hosts) == 0 {
 		for _, p := range stack {
-			if h := tun.HostAddrFor(p); h.IsValid() {
+			// Two stack addresses on one network share the kernel side's.
+			if h := tun.HostAddrFor(p); h.IsValid() && !slices.Contains(hosts, h) {
 				hosts = append(hosts, h)
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,5 +120,17 @@ func TestServeConfigDefaults(t *testing.T) {
 	base.MaxMessage = -1
 	if _, err := base.withDefaults(); err == nil || !strings.Contains(err.Error(), "--max-message -1") {
 		t.Errorf("MaxMessage -1: %v", err)
+	}
+}
+
+// TestHostAddrsShared: two stack addresses on one network give the kernel
+// side one address there, said once in the ready line, not twice.
+func TestHostAddrsShared(t *testing.T) {
+	t.Parallel()
+	stack := []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24"), netip.MustParsePrefix("10.200.0.3/24"), netip.MustParsePrefix("fd00:200::2/64")}
+	hosts, err := hostAddrs(stack, nil)
+	want := []netip.Prefix{netip.MustParsePrefix("10.200.0.1/24"), netip.MustParsePrefix("fd00:200::1/64")}
+	if err != nil || !slices.Equal(hosts, want) {
+		t.Fatalf("hostAddrs(%v) = %v, %v; want %v", stack, hosts, err, want)
 	}
 }
