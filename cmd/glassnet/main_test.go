@@ -68,6 +68,20 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
+// TestRunDemoFrameRules: the demo's closing line counts what the frame
+// rules decided, as it does for the link's.
+func TestRunDemoFrameRules(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"demo", "--egress", "ws text and len > 1000 : split 4"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr.String())
+	}
+	if want := "the client's hooks decided: ws out text modify split 1"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("demo output lacks %q:\n%s", want, stdout.String())
+	}
+}
+
 // TestRunDemoRules runs the demo with rules on the client's link: it still
 // completes, and says what the hooks decided.
 func TestRunDemoRules(t *testing.T) {

@@ -260,9 +260,10 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 
 	dopts := &ws.DialOptions{NetDial: csocks.DialContext, ConnOptions: ws.ConnOptions{Tracer: tr, Node: "client"}}
 	// The rules act on the client's side: its link and its frames.
+	var frames *ws.FrameCounter // counts the frame rules' verdicts
 	if view != nil {
 		dopts.FrameHook = watchDrops(view.FrameHook("client"), "client")
-	} else if frames, err := opts.Rules.frameHook(); err != nil {
+	} else if frames, err = opts.Rules.frameHook(); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	} else if frames != nil {
 		dopts.FrameHook = watchDrops(frames, "client")
@@ -376,7 +377,7 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	cs, ss := client.Stats(), server.Stats()
 	say("done: client sent %d packets and received %d; server sent %d and received %d; %d dropped",
 		cs.PacketsOut, cs.PacketsIn, ss.PacketsOut, ss.PacketsIn, cs.Dropped()+ss.Dropped())
-	if v := verdictSummary(cs); v != "" {
+	if v := verdictSummary(cs, frames); v != "" {
 		say("the client's hooks decided: %s", v)
 	}
 	if view != nil {

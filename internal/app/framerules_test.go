@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"strings"
 	"testing"
+
+	"github.com/glassnet/glassnet/ws"
 )
 
 // TestDemoFrameRules runs the demo with frame rules on the client's side:
@@ -45,5 +48,29 @@ func TestDemoFrameRules(t *testing.T) {
 	}
 	if serverFrames != 4 || splitVerdicts != 1 || dupVerdicts != 1 {
 		t.Errorf("server read %d frames of 750 bytes, %d split verdicts, %d duplicate verdicts; want 4, 1, 1", serverFrames, splitVerdicts, dupVerdicts)
+	}
+}
+
+// TestServeFrameRulesSummary: serve's closing lines count what its frame
+// rules decided, as they do for the link's.
+func TestServeFrameRulesSummary(t *testing.T) {
+	t.Parallel()
+	var log bytes.Buffer
+	m := startMemServe(t, "gnfrs0", ServeConfig{Rules: Rules{Egress: []string{"ws text : split 2"}}, Log: &syncWriter{w: &log}})
+	c, _, err := m.dialWS(t, "/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(testCtx(t), ws.MessageText, []byte("two halves")); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.ReadMessage(testCtx(t)); err != nil || string(p) != "two halves" {
+		t.Fatalf("echo: %q, %v", p, err)
+	}
+	if err := m.stop(); err != nil { // serve has said all it says
+		t.Fatal(err)
+	}
+	if want := "glassnet: hooks: ws out text modify split 1"; !strings.Contains(log.String(), want) {
+		t.Errorf("serve said\n%s\nwithout %q", log.String(), want)
 	}
 }

@@ -39,13 +39,16 @@ type memServe struct {
 }
 
 // startMemServe runs serve's services (what Serve runs on a TUN) on an
-// in-memory device named name until the test ends.
+// in-memory device named name until the test ends; cfg.Log, if set, gets
+// what serve says.
 func startMemServe(t *testing.T, name string, cfg ServeConfig) *memServe {
 	t.Helper()
 	cdev, sdev := tun.Pipe(tun.PipeOptions{NameA: name + "-c", NameB: name})
 	cfg.Addrs = []netip.Prefix{demoServerAddr}
 	cfg.Port = DefaultPort
-	cfg.Log = io.Discard
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
 	ready := make(chan struct{})
 	cfg.Ready = func() { close(ready) }
 	s, err := startStack(cfg, sdev, "in memory")

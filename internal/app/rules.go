@@ -85,12 +85,18 @@ func (r Rules) Check() error {
 	return err
 }
 
-// verdictSummary says what the hooks decided: "link-egress drop loss 12,
-// link-egress delay delay 830", or "" when they decided nothing.
-func verdictSummary(s netstack.Stats) string {
+// verdictSummary says what the link hooks and the frame rules (frames,
+// which may be nil) decided: "link-egress drop loss 12, ws out text modify
+// split 3", or "" when they decided nothing.
+func verdictSummary(s netstack.Stats, frames *ws.FrameCounter) string {
 	var parts []string
 	for k, n := range s.Verdicts {
 		parts = append(parts, fmt.Sprintf("%s %d", k, n))
+	}
+	if frames != nil {
+		for k, n := range frames.Counts() {
+			parts = append(parts, fmt.Sprintf("ws %s %d", k, n))
+		}
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ", ")

@@ -602,7 +602,7 @@ func (s *server) shutdown() {
 	}
 	stats := s.st.Stats()
 	fmt.Fprintln(s.cfg.Log, "glassnet: link: "+linkSummary(stats))
-	if v := verdictSummary(stats); v != "" {
+	if v := verdictSummary(stats, s.frames); v != "" {
 		fmt.Fprintln(s.cfg.Log, "glassnet: hooks: "+v)
 	}
 }
