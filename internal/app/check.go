@@ -230,6 +230,11 @@ var goWords = strings.NewReplacer(
 	"pick another Config.Name", "pick another --tun NAME",
 	"; for a TUN use Open", "; for a TUN use --tun",
 	": route ip+net: no such network interface", " (ip link lists them)",
+	"and set NoHostConfig", "and use --no-host-config",
+	"with NoHostConfig", "with --no-host-config",
+	"but Config.MTU is", "but --mtu is",
+	"with NoHostConfig set the MTU", "with --no-host-config set the MTU",
+	"or leave Config.MTU zero", "or leave --mtu out",
 )
 
 // reworded is an error said in other words, which still wraps it.
@@ -242,9 +247,14 @@ func (e *reworded) Error() string { return e.msg }
 func (e *reworded) Unwrap() error { return e.err }
 
 // commandWords returns err from opening a device in the command line's
-// words (--tun NAME for Config.Name).
-func commandWords(err error) error {
-	if msg := goWords.Replace(err.Error()); msg != err.Error() {
+// words (--tun NAME for Config.Name). nic is the --nic interface, if any:
+// the kernel side of one is not serve's to configure.
+func commandWords(err error, nic string) error {
+	msg := err.Error()
+	if nic != "" {
+		msg = strings.ReplaceAll(msg, "configure the interface beforehand and set NoHostConfig", "bring it up beforehand (ip link set "+nic+" up)")
+	}
+	if msg = goWords.Replace(msg); msg != err.Error() {
 		return &reworded{msg, err}
 	}
 	return err

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,6 +109,9 @@ func TestServeDeviceMistakes(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer held.Close()
+		if out, err := exec.Command("ip", "tuntap", "add", "gnkept0", "mode", "tun").CombinedOutput(); err != nil {
+			t.Fatalf("ip tuntap add: %v: %s", err, out)
+		}
 		addr := []netip.Prefix{netip.MustParsePrefix("10.237.0.2/24")}
 		for _, tc := range []struct {
 			cfg  ServeConfig
@@ -117,12 +121,30 @@ func TestServeDeviceMistakes(t *testing.T) {
 			{ServeConfig{TUN: "gnheld0"}, "another process holds gnheld0 open; pick another --tun NAME"},
 			{ServeConfig{NIC: "gnheld0"}, "gnheld0 is not an Ethernet interface (hardware address \"\"); for a TUN use --tun"},
 			{ServeConfig{NIC: "gnnone0"}, "no interface gnnone0 in this network namespace (ip link lists them)"},
+			{ServeConfig{TUN: "gnkept0", NoHostConfig: true, MTU: 1400}, "gnkept0 has MTU 1500 but --mtu is 1400; with --no-host-config set the MTU on the host (ip link set gnkept0 mtu 1400) or leave --mtu out"},
 		} {
 			tc.cfg.Addrs = addr
 			err := Serve(context.Background(), tc.cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "Config.") || strings.Contains(err.Error(), "Open") {
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "Config") || strings.Contains(err.Error(), "Open") {
 				t.Errorf("Serve(%+v) = %v, want an error saying %q", tc.cfg, err, tc.want)
 			}
 		}
 	})
+}
+
+// TestCommandWords: what the tun package says of a device it may not
+// configure points to the command line's flag for a TUN, and to ip link
+// for an interface on --nic, which serve never configures.
+func TestCommandWords(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("tun: configure glass0: set link up: %w (needs CAP_NET_ADMIN; run as root, or configure the interface beforehand and set NoHostConfig)", syscall.EPERM)
+	for _, tc := range []struct{ nic, want string }{
+		{"", "run as root, or configure the interface beforehand and use --no-host-config)"},
+		{"glass0", "run as root, or bring it up beforehand (ip link set glass0 up))"},
+	} {
+		got := commandWords(err, tc.nic)
+		if !strings.HasSuffix(got.Error(), tc.want) || !errors.Is(got, syscall.EPERM) {
+			t.Errorf("commandWords(%q) = %v, want it to end %q and wrap EPERM", tc.nic, got, tc.want)
+		}
+	}
 }
