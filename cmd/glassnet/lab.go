@@ -47,8 +47,8 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	if cfg.PCAPPath == "-" {
 		return usagef("lab: --pcap -: stdout is the command's; name a file (a capture on stdout would mix with its output)")
 	}
-	if cfg.TracePath != "" && cfg.TracePath == cfg.PCAPPath {
-		return usagef("lab: --trace and --pcap both write to %s: their bytes would mix; give each its own", cfg.PCAPPath)
+	if err := checkOutputs("lab", map[string]string{"--trace": cfg.TracePath, "--pcap": cfg.PCAPPath}); err != nil {
+		return err
 	}
 	cfg.Addrs = addrs
 	cfg.Command = command

@@ -161,6 +161,8 @@ var flagErrors = []struct {
 	{[]string{"lab", "--allow-origin", "a[", "--", "true"}, "syntax error in pattern"},
 	{[]string{"lab", "--pcap", "-", "--", "true"}, "lab: --pcap -: stdout is the command's"},
 	{[]string{"lab", "--trace", "-", "--", "true"}, "lab: --trace -: stdout is the command's"},
+	{[]string{"lab", "--trace", "same.out", "--pcap", "same.out", "--", "true"}, "lab: --trace and --pcap both write to same.out (the same file)"},
+	{[]string{"lab", "--trace", "same.out", "--pcap", "./same.out", "--", "true"}, "lab: --trace and --pcap both write to ./same.out (the same file)"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.0/24"}, "10.200.0.0 is the network address of 10.200.0.0/24"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/0"}, "a prefix shorter than /8 would route that much of the address space"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "fd00::2/8"}, "a prefix shorter than /16"},
