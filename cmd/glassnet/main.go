@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/glassnet/glassnet/ctl"
@@ -335,6 +336,10 @@ func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	name := ""
 	if len(rest) == 1 {
 		name = rest[0]
+		// ctl takes "" for "the only one running"
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+			return usagef("ss: NAME %q: want the TUN or NIC name a serve runs on, such as glass0 (or leave it out when only one runs)", name)
+		}
 	}
 	t, err := ctl.QueryTable(ctx, name)
 	if err != nil {

@@ -206,6 +206,8 @@ var flagErrors = []struct {
 	{[]string{"demo", "--mtu", "1500", "--mtu", "576"}, `demo: invalid value "576" for flag -mtu: given twice`},
 	{[]string{"demo", "--no-delayed-ack=yes"}, `invalid boolean value "yes" for -no-delayed-ack: want true or false`},
 	{[]string{"ss", "--brief=maybe"}, `invalid boolean value "maybe" for -brief: want true or false`},
+	{[]string{"ss", ""}, `ss: NAME "": want the TUN or NIC name a serve runs on, such as glass0 (or leave it out when only one runs)`},
+	{[]string{"ss", "../../etc/passwd"}, `ss: NAME "../../etc/passwd": want the TUN or NIC name`},
 	{[]string{"view", "--ui", "18112", "trace.jsonl"}, `view: invalid value "18112" for flag -ui: "18112": want ADDR as host:port`},
 	{[]string{"demo", "--ui", "127.0.0.1:99999"}, `demo: invalid value "127.0.0.1:99999" for flag -ui: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
 	{[]string{"view", "--ui", "a:b:c", "trace.jsonl"}, `"a:b:c": want ADDR as host:port`},
