@@ -11,7 +11,7 @@
 //	               [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
 //	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
-//	               [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
+//	               [--max-message BYTES] [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
 //	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
 //	               [-- COMMAND [ARG...]]
 //	glassnet view  [--ui ADDR] FILE
@@ -72,7 +72,7 @@ Usage:
       left out when only one runs), like ss -tuani, with TCP details.
 
   glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
-                 [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
+                 [--max-message BYTES] [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
                  [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
                  [-- COMMAND [ARG...]]
       Creates a network namespace of its own with a TUN (or with --nic a

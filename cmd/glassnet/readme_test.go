@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,4 +101,36 @@ func normalizeRun(s string) string {
 	s = eventID.ReplaceAllString(s, "#N")
 	s = seconds.ReplaceAllString(s, "T")
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// TestUsageListsFlags: every flag a command's -h lists is in its lines of
+// glassnet help, so that the overview does not leave one out.
+func TestUsageListsFlags(t *testing.T) {
+	t.Parallel()
+	sections := strings.Split(usage, "\n  glassnet ")
+	for _, cmd := range []string{"demo", "serve", "ss", "lab", "view"} {
+		var section string
+		for _, s := range sections {
+			if strings.HasPrefix(s, cmd+" ") {
+				section = s
+			}
+		}
+		if section == "" {
+			t.Errorf("glassnet help has no lines for %s", cmd)
+			continue
+		}
+		var help bytes.Buffer
+		if err := run([]string{cmd, "-h"}, &help, io.Discard); !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("%s -h: %v", cmd, err)
+		}
+		for _, line := range strings.Split(help.String(), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || !strings.HasPrefix(line, "  -") {
+				continue
+			}
+			if name := "-" + f[0]; !strings.Contains(section, name+" ") && !strings.Contains(section, name+"]") {
+				t.Errorf("glassnet help does not list %s %s", cmd, name)
+			}
+		}
+	}
 }
