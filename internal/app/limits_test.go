@@ -40,11 +40,13 @@ type memServe struct {
 
 // startMemServe runs serve's services (what Serve runs on a TUN) on an
 // in-memory device named name until the test ends; cfg.Log, if set, gets
-// what serve says.
+// what serve says, and cfg.Addrs, if set, replace demoServerAddr.
 func startMemServe(t *testing.T, name string, cfg ServeConfig) *memServe {
 	t.Helper()
 	cdev, sdev := tun.Pipe(tun.PipeOptions{NameA: name + "-c", NameB: name})
-	cfg.Addrs = []netip.Prefix{demoServerAddr}
+	if len(cfg.Addrs) == 0 {
+		cfg.Addrs = []netip.Prefix{demoServerAddr}
+	}
 	cfg.Port = DefaultPort
 	if cfg.Log == nil {
 		cfg.Log = io.Discard

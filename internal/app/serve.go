@@ -496,7 +496,12 @@ func (s *server) serveAddr(a netip.Addr) error {
 		return fmt.Errorf("serve: listen on %s: %w", hostPort(s.cfg.Port), err)
 	}
 	s.serveHTTP(keepAliveListener{sl, s.socks})
-	s.urls = append(s.urls, "http://"+hostPort(s.cfg.Port)+"/")
+	url := "http://" + hostPort(s.cfg.Port) + "/"
+	if a.Is6() && a.IsLinkLocalUnicast() {
+		// A client needs the zone, the interface, to reach it (RFC 6874).
+		url = "http://[" + a.String() + "%25" + s.dev.Name() + "]:" + strconv.Itoa(s.cfg.Port) + "/"
+	}
+	s.urls = append(s.urls, url)
 	for _, svc := range []struct {
 		port int
 		echo bool

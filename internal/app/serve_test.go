@@ -134,3 +134,16 @@ func TestHostAddrsShared(t *testing.T) {
 		t.Fatalf("hostAddrs(%v) = %v, %v; want %v", stack, hosts, err, want)
 	}
 }
+
+// TestReadyLineLinkLocal: the ready line gives a link-local address's URL
+// with its zone, the interface, which curl and a browser need to reach it.
+func TestReadyLineLinkLocal(t *testing.T) {
+	t.Parallel()
+	m := startMemServe(t, "gnll0", ServeConfig{Addrs: []netip.Prefix{netip.MustParsePrefix("fe80::2/64"), netip.MustParsePrefix("10.200.0.2/24")}})
+	line := m.readyLine()
+	for _, want := range []string{"http://[fe80::2%25gnll0]:8080/", "http://10.200.0.2:8080/"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("ready line %q lacks %q", line, want)
+		}
+	}
+}
