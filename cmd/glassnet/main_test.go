@@ -237,6 +237,23 @@ func TestRunUIInUse(t *testing.T) {
 	}
 }
 
+// TestPrefixListMapped: an IPv4-mapped IPv6 prefix is taken as the IPv4
+// prefix it stands for, so that the ready line and the kernel side say
+// 10.200.0.1/24, not ::ffff:10.200.0.1/120.
+func TestPrefixListMapped(t *testing.T) {
+	t.Parallel()
+	var l prefixList
+	if err := l.Set("::ffff:10.200.0.2/120,fd00:200::2/64"); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.String(); got != "10.200.0.2/24,fd00:200::2/64" {
+		t.Errorf("--addr ::ffff:10.200.0.2/120,fd00:200::2/64 = %s, want 10.200.0.2/24,fd00:200::2/64", got)
+	}
+	if err := l.Set("::ffff:10.200.0.2/64"); err == nil || !strings.Contains(err.Error(), "shorter than /96") {
+		t.Errorf("--addr ::ffff:10.200.0.2/64 = %v, want an error", err)
+	}
+}
+
 // TestParseFlagsOnce: a flag that takes one value may be given twice with
 // the same value, a repeatable one adds its values up, and -h still
 // prints each flag's kind and default.

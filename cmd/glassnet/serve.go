@@ -39,6 +39,14 @@ func (l *prefixList) Set(v string) error {
 		if err != nil {
 			return fmt.Errorf("%w (want an address with a prefix length, e.g. 10.200.0.2/24 or fd00:200::2/64)", err)
 		}
+		if p.Addr().Is4In6() {
+			// ::ffff:10.200.0.2/120 is IPv4's 10.200.0.2/24, and is
+			// served, routed and said as that.
+			if p.Bits() < 96 {
+				return fmt.Errorf("%v: an IPv4-mapped address with a prefix shorter than /96 reaches beyond IPv4; write the IPv4 address, e.g. %v/24", p, p.Addr().Unmap())
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		*l = append(*l, p)
 	}
 	return nil
