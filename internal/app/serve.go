@@ -402,8 +402,15 @@ func (s *server) listenControl() (note string, closeCtl func()) {
 	name := s.dev.Name()
 	copts := ctl.Options{Node: "glassnet", Counters: s.counters, Log: s.cfg.Log}
 	cs, err := ctl.Listen(name, s.socks, copts)
-	if inUse := (*ctl.InUseError)(nil); errors.As(err, &inUse) {
+	// Another stack has the name: NAME-PID, or NAME-PID-2 and on when
+	// that is taken too (in a lab every stack is PID 1 of its own PID
+	// namespace).
+	inUse := (*ctl.InUseError)(nil)
+	for i := 1; i <= 100 && errors.As(err, &inUse); i++ {
 		alt := name + "-" + strconv.Itoa(os.Getpid())
+		if i > 1 {
+			alt += "-" + strconv.Itoa(i)
+		}
 		if cs, err = ctl.Listen(alt, s.socks, copts); err == nil {
 			note = "glassnet: another glassnet has the control socket " + name + "; see this one with: glassnet ss " + alt
 		}

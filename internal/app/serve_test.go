@@ -2,16 +2,23 @@ package app
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/internal/retry"
+	"github.com/glassnet/glassnet/sockets"
 )
 
 // scriptedPacketConn answers ReadFrom from a script: each entry is an error
@@ -145,5 +152,39 @@ func TestReadyLineLinkLocal(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Errorf("ready line %q lacks %q", line, want)
 		}
+	}
+}
+
+// TestControlSocketTaken: a stack whose control socket name and NAME-PID
+// are both taken (two labs beside a serve of the same name: each lab's
+// stack is PID 1 of its own PID namespace) still gets one, and says which.
+func TestControlSocketTaken(t *testing.T) {
+	t.Parallel()
+	name := fmt.Sprintf("gnct%d", os.Getpid()%100000)
+	st := stack.New(stack.Options{})
+	defer st.Close()
+	socks := sockets.New(st, sockets.Options{})
+	for _, n := range []string{name, name + "-" + strconv.Itoa(os.Getpid())} {
+		cs, err := ctl.Listen(n, socks, ctl.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+	}
+	var log bytes.Buffer
+	m := startMemServe(t, name, ServeConfig{Log: &syncWriter{w: &log}})
+	alt := name + "-" + strconv.Itoa(os.Getpid()) + "-2"
+	t2, err := ctl.QueryTable(testCtx(t), alt)
+	if err != nil {
+		t.Fatalf("glassnet ss %s: %v", alt, err)
+	}
+	if len(t2.Sockets) == 0 {
+		t.Errorf("glassnet ss %s lists no sockets", alt)
+	}
+	if err := m.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "see this one with: glassnet ss " + alt; !strings.Contains(log.String(), want) {
+		t.Errorf("serve said\n%s\nwithout %q", log.String(), want)
 	}
 }
