@@ -23,6 +23,8 @@ type onceValue struct {
 	flag.Value
 	set bool
 	val string
+	def string // the flag's default, for an example of a value
+	arg string // its argument's name in the usage (BYTES), if any
 }
 
 func (v *onceValue) Set(s string) error {
@@ -31,7 +33,7 @@ func (v *onceValue) Set(s string) error {
 	}
 	if err := v.Value.Set(s); err != nil {
 		if err.Error() == "parse error" {
-			return errors.New(wantValue(v.Value))
+			return errors.New(wantValue(v.Value, v.def, v.arg))
 		}
 		return err
 	}
@@ -52,8 +54,9 @@ func (v *onceValue) IsBoolFlag() bool {
 	return ok && b.IsBoolFlag()
 }
 
-// wantValue says what a flag of value's kind takes.
-func wantValue(value flag.Value) string {
+// wantValue says what a flag of value's kind takes; def is its default,
+// arg the name of its argument in the usage.
+func wantValue(value flag.Value, def, arg string) string {
 	g, ok := value.(flag.Getter)
 	if !ok {
 		return "not a value this flag takes"
@@ -64,7 +67,13 @@ func wantValue(value flag.Value) string {
 	case bool:
 		return "want true or false, or the flag alone for true"
 	case int, int64, uint, uint64:
-		return "want a whole number, such as 1500 (no unit: a size is in bytes)"
+		switch {
+		case arg == "BYTES":
+			return "want a whole number of bytes, such as " + def + " (no unit)"
+		case def != "" && def != "0":
+			return "want a whole number, such as " + def
+		}
+		return "want a whole number"
 	case float64:
 		return "want a number"
 	}
@@ -80,7 +89,8 @@ func wrapOnce(fs *flag.FlagSet) (unwrap func()) {
 		if _, ok := f.Value.(repeatable); ok {
 			return
 		}
-		f.Value = &onceValue{Value: f.Value}
+		arg, _ := flag.UnquoteUsage(f)
+		f.Value = &onceValue{Value: f.Value, def: f.DefValue, arg: arg}
 		wrapped = append(wrapped, f)
 	})
 	return func() {

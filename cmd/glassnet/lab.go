@@ -34,6 +34,9 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkEmptyOutputs("lab", fs, "trace", "pcap"); err != nil {
+		return err
+	}
 	cfg.UI, cfg.UIAddr = uiAddr.set, uiAddr.addr
 	if err := checkLimitFlags("lab", cfg.Port, cfg.MaxMessage); err != nil {
 		return usagef("%w", err)

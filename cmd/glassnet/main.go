@@ -283,6 +283,9 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 {
 		return usagef("demo: unexpected argument %q", rest[0])
 	}
+	if err := checkEmptyOutputs("demo", fs, "trace", "pcap", "calls"); err != nil {
+		return err
+	}
 	if *mtu < minMTU || *mtu > maxMTU {
 		return usagef("demo: --mtu %d: want an MTU from %d to %d", *mtu, minMTU, maxMTU)
 	}
@@ -422,4 +425,16 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// checkEmptyOutputs refuses an output flag given an empty value
+// (--trace "$OUT" with OUT unset), which would otherwise mean no output
+// without a word.
+func checkEmptyOutputs(cmd string, fs *flag.FlagSet, names ...string) error {
+	for _, name := range names {
+		if f := fs.Lookup(name); f != nil && f.Value.String() == "" && isSet(fs, name) {
+			return usagef("%s: --%s is empty: name a file (or leave --%s out for none)", cmd, name, name)
+		}
+	}
+	return nil
 }

@@ -135,6 +135,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(rest) > 0 {
 		return usagef("serve: unexpected argument %q", rest[0])
 	}
+	if err := checkEmptyOutputs("serve", fs, "trace", "pcap", "calls"); err != nil {
+		return err
+	}
 	if cfg.MTU == 0 && isSet(fs, "mtu") {
 		// app takes 0 for the default, which the flag says is 1500
 		return usagef("serve: --mtu 0: want an MTU from 68 to 65535 (or leave it out for 1500)")
