@@ -63,7 +63,7 @@ func wantValue(value flag.Value, def, arg string) string {
 	}
 	switch g.Get().(type) {
 	case time.Duration:
-		return "want a duration with its unit, such as 30s, 5m or 1h30m (0 alone needs none)"
+		return "want a duration with its unit, such as 30s, 5m or 1h30m, at most 2562047h (0 alone needs none)"
 	case bool:
 		return "want true or false, or the flag alone for true"
 	case int, int64, uint, uint64:

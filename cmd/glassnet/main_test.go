@@ -201,6 +201,7 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", "glassnet-none2", "--nic", "glassnet-none1", "--addr", "10.200.0.2/24"}, `serve: invalid value "glassnet-none1" for flag -nic: given twice, "glassnet-none2" and then "glassnet-none1": it takes one value`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "8080", "--port", "8081"}, `given twice, "8080" and then "8081"`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "5"}, `serve: invalid value "5" for flag -idle-timeout: want a duration with its unit, such as 30s, 5m`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "9999999999h"}, `serve: invalid value "9999999999h" for flag -idle-timeout: want a duration with its unit, such as 30s, 5m or 1h30m, at most 2562047h`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message", "16MiB"}, `serve: invalid value "16MiB" for flag -max-message: want a whole number of bytes, such as 16777216 (no unit)`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--mtu", "0"}, "serve: --mtu 0: want an MTU from 68 to 65535 (or leave it out for 1500)"},
 	{[]string{"demo", "--mtu", "1500", "--mtu", "576"}, `demo: invalid value "576" for flag -mtu: given twice`},
