@@ -346,6 +346,10 @@ func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	t, err := ctl.QueryTable(ctx, name)
 	if err != nil {
+		notFound := strings.Contains(err.Error(), "no running glassnet found") || strings.Contains(err.Error(), "is glassnet serve running?")
+		if owner := othersControlDir(); notFound && owner != "" {
+			return fmt.Errorf("%w; %s, and ss sees the stacks there only as that user: a serve started with sudo is seen with sudo glassnet ss", err, owner)
+		}
 		return err
 	}
 	if err := ctl.Render(stdout, t.Sockets, ctl.RenderOptions{Info: !*brief}); err != nil || *brief {
@@ -437,4 +441,20 @@ func checkEmptyOutputs(cmd string, fs *flag.FlagSet, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// othersControlDir names a directory where control sockets are kept that
+// belongs to another user ("/run/glassnet belongs to uid 0"), which ss
+// does not search, or "".
+func othersControlDir() string {
+	for _, d := range ctl.Dirs() {
+		fi, err := os.Stat(d)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			return fmt.Sprintf("%s belongs to uid %d", d, st.Uid)
+		}
+	}
+	return ""
 }

@@ -7,9 +7,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/netstack"
@@ -96,5 +100,46 @@ func TestRunSS(t *testing.T) {
 	}
 	if err := run([]string{"ss", name + "-missing"}, &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "is glassnet serve running?") {
 		t.Fatalf("ss for a missing stack = %v", err)
+	}
+}
+
+// TestSSAnotherUser runs glassnet ss as a user other than the one whose
+// serve keeps its control socket in /run/glassnet: the error says ss sees
+// that serve only as its user, with sudo.
+func TestSSAnotherUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run ss as another user beside root's control socket")
+	}
+	st := stack.New(stack.Options{})
+	defer st.Close()
+	srv, err := ctl.Listen(fmt.Sprintf("gnsu%d", os.Getpid()%100000), sockets.New(st, sockets.Options{}), ctl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	// A copy of this binary that the other user may run.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "glassnet-as-nobody")
+	if err := os.WriteFile(exe, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range []string{"ss", "ss glass0"} {
+		cmd := exec.Command(exe, "-test.run=^$")
+		cmd.Env = []string{"GLASSNET_TEST_MAIN=" + args, "TMPDIR=" + dir}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "/run/glassnet belongs to uid 0") ||
+			!strings.Contains(string(out), "a serve started with sudo is seen with sudo glassnet ss") {
+			t.Errorf("glassnet %s as nobody: %v, %s; want it to say that /run/glassnet is root's, and sudo", args, err, out)
+		}
 	}
 }
