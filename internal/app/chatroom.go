@@ -9,10 +9,12 @@ import (
 
 // chatRoom is /chat's broadcast. Every line is kept once, in a log that
 // each member's writer reads from, so what the room holds does not grow
-// with its members: at most limit bytes of lines, plus one line. A member
-// may fall behind by at most limit bytes (a longer line only reaches a
-// member that has written every earlier one); a member further behind is
-// failed with close 1008, and the lines only it still needed are freed.
+// with its members: less than limit bytes of lines, plus one line. A
+// member that has limit bytes of lines or more still to be written when
+// another line comes is failed with close 1008, and the lines only it
+// still needed are freed. (A line is not held back while a writer starts:
+// a member that has yet to be sent a short line, its own join, still gets
+// a long one.)
 //
 // A writer goroutine runs for a member only while it has lines to write;
 // it writes them with WriteMessage, from the log, without copying them.
@@ -42,8 +44,8 @@ type chatMember struct {
 	gone    bool
 }
 
-// join adds c to the room, which lets a member fall limit bytes behind;
-// it gets the lines broadcast from now on.
+// join adds c to the room, which drops a member limit bytes behind; it
+// gets the lines broadcast from now on.
 func (r *chatRoom) join(c *ws.Conn, cl *wsClient, limit int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -85,7 +87,7 @@ func (r *chatRoom) broadcast(b []byte) (failed []*chatMember) {
 	line := chatLine{b: b, at: r.end}
 	var start []*chatMember
 	for _, m := range r.members {
-		if behind := r.end - r.offsetLocked(m.next); behind > 0 && behind+int64(len(b)) > int64(r.limit) {
+		if behind := r.end - r.offsetLocked(m.next); behind >= int64(r.limit) {
 			r.removeLocked(m)
 			failed = append(failed, m)
 			continue

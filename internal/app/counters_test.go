@@ -42,3 +42,38 @@ func TestCountersShowStackDrops(t *testing.T) {
 		t.Errorf("summary %q does not name the drop", line)
 	}
 }
+
+// TestCountersNotForThisStack: the router solicitation the kernel sends
+// to ff02::2 (all routers) when a TUN comes up reaches a stack that is a
+// host, not a router, and is dropped as not addressed to it: the counters
+// and the summary say so in those words, not as a bad packet.
+func TestCountersNotForThisStack(t *testing.T) {
+	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "rs0"})
+	t.Cleanup(func() { peer.Close() })
+	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{netip.MustParsePrefix("fd00:245::2/64")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	icmp := header.ICMPv6(make([]byte, header.ICMPv6MinimumSize+4))
+	icmp.SetType(header.ICMPv6RouterSolicit)
+	src := tcpip.AddrFromSlice(netip.MustParseAddr("fe80::1").AsSlice())
+	dst := tcpip.AddrFromSlice(netip.MustParseAddr("ff02::2").AsSlice())
+	icmp.SetChecksum(header.ICMPv6Checksum(header.ICMPv6ChecksumParams{Header: icmp, Src: src, Dst: dst}))
+	pkt := make([]byte, header.IPv6MinimumSize+len(icmp))
+	header.IPv6(pkt).Encode(&header.IPv6Fields{PayloadLength: uint16(len(icmp)), TransportProtocol: header.ICMPv6ProtocolNumber,
+		HopLimit: 255, SrcAddr: src, DstAddr: dst})
+	copy(pkt[header.IPv6MinimumSize:], icmp)
+	if _, err := peer.Write([][]byte{pkt}); err != nil {
+		t.Fatal(err)
+	}
+	counters := func() map[string]uint64 { return stackCounters(st, sockets.New(st.Stack(), sockets.Options{}), nil) }
+	for deadline := time.Now().Add(10 * time.Second); counters()["drop ip-not-for-this-stack"] != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("glassnet ss counters %v: no drop ip-not-for-this-stack", counters())
+		}
+	}
+	if line := linkSummary(st.Stats()); !strings.Contains(line, "1 dropped by the stack above the link (ip-not-for-this-stack 1)") {
+		t.Errorf("summary %q does not name the drop", line)
+	}
+}

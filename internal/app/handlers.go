@@ -41,12 +41,13 @@ type Handlers struct {
 	AllowOrigins []string
 	// ChatQueueLimit bounds how far a /chat member may fall behind, in
 	// bytes of broadcast lines it has yet to be sent; 0 means
-	// DefaultChatQueueLimit. A member further behind (it does not read
-	// fast enough) is dropped with close 1008, so that it cannot stall
-	// or bloat the others. The lines are kept once for all members, so
-	// the room holds at most this many bytes of them, however many
-	// members it has. It bounds a /chat message too, below MaxMessage: a
-	// longer one gets 1009.
+	// DefaultChatQueueLimit. A member that many bytes behind when
+	// another line comes (it does not read fast enough) is dropped with
+	// close 1008, so that it cannot stall or bloat the others. The lines
+	// are kept once for all members, so the room holds less than this
+	// many bytes of them plus one line, however many members it has. It
+	// bounds a /chat message too, below MaxMessage: a longer one gets
+	// 1009.
 	ChatQueueLimit int
 	// IdleTimeout, if positive, closes a WebSocket with 1001 (going
 	// away) when no message has gone either way, and no byte of one has
