@@ -143,8 +143,14 @@ func (s Stats) Dropped() uint64 {
 
 // Malformed is gVisor's view of bad packets, taken from tcpip.Stats.
 type Malformed struct {
-	IP               uint64 // IP.MalformedPacketsReceived
-	IPInvalidAddress uint64 // IP.InvalidDestinationAddressesReceived
+	IP uint64 // IP.MalformedPacketsReceived
+	// IPInvalidAddress counts packets to an address the stack does not
+	// have or to a multicast group it has not joined, such as the
+	// router solicitations (to ff02::2, all routers) a kernel sends when
+	// a TUN comes up, which a host ignores
+	// (IP.InvalidDestinationAddressesReceived): reason
+	// "ip-not-for-this-stack".
+	IPInvalidAddress uint64
 	TCPChecksum      uint64 // TCP.ChecksumErrors
 	TCPInvalid       uint64 // TCP.InvalidSegmentsReceived
 	UDPChecksum      uint64 // UDP.ChecksumErrors
@@ -164,7 +170,7 @@ func (m Malformed) Reasons() map[string]uint64 {
 		name string
 		n    uint64
 	}{
-		{"ip-malformed", m.IP}, {"ip-bad-destination", m.IPInvalidAddress},
+		{"ip-malformed", m.IP}, {"ip-not-for-this-stack", m.IPInvalidAddress},
 		{"tcp-checksum", m.TCPChecksum}, {"tcp-invalid", m.TCPInvalid},
 		{"udp-checksum", m.UDPChecksum}, {"udp-malformed", m.UDPMalformed},
 		{"icmpv4-invalid", m.ICMPv4Invalid}, {"icmpv6-invalid", m.ICMPv6Invalid},
