@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/glassnet/glassnet/internal/app"
 	"github.com/glassnet/glassnet/internal/netnstest"
+	"github.com/glassnet/glassnet/internal/stacktest"
 )
 
 // TestMain lets the test binary stand in for glassnet when lab
@@ -30,6 +32,10 @@ func TestMain(m *testing.M) {
 		os.Args = append([]string{"glassnet"}, strings.Fields(args)...)
 		main()
 		os.Exit(0)
+	}
+	if err := stacktest.PrivateControlDir(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }

@@ -1,10 +1,12 @@
 package app
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
 	"github.com/glassnet/glassnet/internal/leaktest"
+	"github.com/glassnet/glassnet/internal/stacktest"
 )
 
 // TestMain lets this test binary stand in for the glassnet command in the
@@ -17,6 +19,10 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(envLabProbe) != "" {
 		os.Exit(labProbe())
+	}
+	if err := stacktest.PrivateControlDir(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	leaktest.Main(m)
 }
