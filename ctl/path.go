@@ -29,8 +29,9 @@ const suffix = ".sock"
 // runDir is the first choice; tests point it elsewhere.
 var runDir = "/run/glassnet"
 
-// checkName rejects names that are not a single path element.
-func checkName(name string) error {
+// CheckName rejects a control socket name that is not a single path
+// element (empty, ".", "..", or with a slash).
+func CheckName(name string) error {
 	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return errors.New("ctl: invalid name " + strconv.Quote(name) + " (want a TUN name such as glass0)")
 	}
@@ -62,7 +63,7 @@ func checkDir(d string) error {
 // Find returns the path of the control socket called name, searching Dirs
 // in order, or an error naming the places it looked.
 func Find(name string) (string, error) {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return "", err
 	}
 	var looked []string
@@ -96,7 +97,24 @@ func Find(name string) (string, error) {
 	if len(alts) > 1 {
 		return "", errors.New("ctl: several glassnet stacks are called " + name + "; name one of: " + strings.Join(alts, ", "))
 	}
-	return "", errors.New("ctl: no control socket " + name + " (looked at " + strings.Join(looked, ", ") + "); is glassnet serve running?")
+	return "", errors.New("ctl: no control socket " + name + " (looked at " + strings.Join(looked, ", ") + "); is glassnet serve running?" + othersHint())
+}
+
+// othersHint says, for an error that found no control socket, which of
+// Dirs belongs to another user: the stacks there are seen only as that
+// user (a serve started with sudo, by sudo glassnet ss). It is "" when
+// none does.
+func othersHint() string {
+	for _, d := range Dirs() {
+		fi, err := os.Lstat(d)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			return fmt.Sprintf("; %s belongs to uid %d, and ss sees the stacks there only as that user: a serve started with sudo is seen with sudo glassnet ss", d, st.Uid)
+		}
+	}
+	return ""
 }
 
 // Names lists the control sockets present in Dirs, without their

@@ -62,7 +62,7 @@ type Server struct {
 // stale socket left by a server that died is replaced; one that still
 // answers is an error.
 func Listen(name string, socks *sockets.Sockets, opts Options) (*Server, error) {
-	if err := checkName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return nil, err
 	}
 	var errs []error

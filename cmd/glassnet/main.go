@@ -27,7 +27,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"syscall"
 
 	"github.com/glassnet/glassnet/ctl"
@@ -340,16 +339,12 @@ func ss(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(rest) == 1 {
 		name = rest[0]
 		// ctl takes "" for "the only one running"
-		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		if ctl.CheckName(name) != nil {
 			return usagef("ss: NAME %q: want the TUN or NIC name a serve runs on, such as glass0 (or leave it out when only one runs)", name)
 		}
 	}
 	t, err := ctl.QueryTable(ctx, name)
 	if err != nil {
-		notFound := strings.Contains(err.Error(), "no running glassnet found") || strings.Contains(err.Error(), "is glassnet serve running?")
-		if owner := othersControlDir(); notFound && owner != "" {
-			return fmt.Errorf("%w; %s, and ss sees the stacks there only as that user: a serve started with sudo is seen with sudo glassnet ss", err, owner)
-		}
 		return err
 	}
 	if err := ctl.Render(stdout, t.Sockets, ctl.RenderOptions{Info: !*brief}); err != nil || *brief {
@@ -409,15 +404,13 @@ func notBoolean(fs *flag.FlagSet, err error) error {
 		return err
 	}
 	if f := fs.Lookup(m[2]); f != nil {
-		if g, ok := f.Value.(flag.Getter); ok {
+		v := f.Value
+		if o, ok := v.(*onceValue); ok {
+			v = o.Value
+		}
+		if g, ok := v.(flag.Getter); ok {
 			if _, ok := g.Get().(bool); ok {
-				return err
-			}
-		} else if v, ok := f.Value.(*onceValue); ok {
-			if g, ok := v.Value.(flag.Getter); ok {
-				if _, ok := g.Get().(bool); ok {
-					return err
-				}
+				return err // a true boolean: flag's own words say it
 			}
 		}
 	}
@@ -441,20 +434,4 @@ func checkEmptyOutputs(cmd string, fs *flag.FlagSet, names ...string) error {
 		}
 	}
 	return nil
-}
-
-// othersControlDir names a directory where control sockets are kept that
-// belongs to another user ("/run/glassnet belongs to uid 0"), which ss
-// does not search, or "".
-func othersControlDir() string {
-	for _, d := range ctl.Dirs() {
-		fi, err := os.Stat(d)
-		if err != nil || !fi.IsDir() {
-			continue
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
-			return fmt.Sprintf("%s belongs to uid %d", d, st.Uid)
-		}
-	}
-	return ""
 }
