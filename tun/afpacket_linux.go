@@ -106,10 +106,12 @@ func OpenPacketSocket(cfg PacketSocketConfig) (*PacketSocket, error) {
 	}
 	ifc, err := net.InterfaceByName(cfg.Name)
 	if err != nil {
-		return nil, fmt.Errorf("tun: no interface %s in this network namespace: %w", cfg.Name, err)
+		return nil, fmt.Errorf("tun: no interface %s in this network namespace (ip link lists them): %w", cfg.Name, err)
 	}
 	if ifc.Flags&net.FlagLoopback != 0 || len(ifc.HardwareAddr) != 6 {
-		return nil, fmt.Errorf("tun: %s is not an Ethernet interface (hardware address %q); for a TUN use Open", cfg.Name, ifc.HardwareAddr)
+		return nil, setupError(nil, func(w Words) string {
+			return fmt.Sprintf("tun: %s is not an Ethernet interface (hardware address %q); for a TUN use %s", cfg.Name, ifc.HardwareAddr, w.OpenTUN)
+		})
 	}
 	hw := append(net.HardwareAddr(nil), ifc.HardwareAddr...)
 	promisc := cfg.Promiscuous
@@ -125,7 +127,7 @@ func OpenPacketSocket(cfg PacketSocketConfig) (*PacketSocket, error) {
 			err = netlink.LinkSetUp(link)
 		}
 		if err != nil {
-			return nil, hostError(cfg.Name, "set link up", err)
+			return nil, linkUpError(cfg.Name, err)
 		}
 	}
 
@@ -186,6 +188,17 @@ func packetSocket(ifindex int, promisc bool) (int, error) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// linkUpError explains a NIC that could not be brought up. Its kernel side
+// is not OpenPacketSocket's to configure, so the advice is to bring it up
+// beforehand.
+func linkUpError(name string, err error) error {
+	hint := ""
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		hint = " (needs CAP_NET_ADMIN; run as root, or bring it up beforehand: ip link set " + name + " up)"
+	}
+	return fmt.Errorf("tun: configure %s: set link up: %w%s", name, err, hint)
+}
 
 func nicError(name string, err error) error {
 	hint := ""

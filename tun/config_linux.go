@@ -93,8 +93,10 @@ func linkMTU(name string, want int) (int, error) {
 	}
 	have := link.Attrs().MTU
 	if want != 0 && want != have {
-		return 0, fmt.Errorf("tun: %s has MTU %d but Config.MTU is %d; with NoHostConfig set the MTU on the host (ip link set %s mtu %d) or leave Config.MTU zero",
-			name, have, want, name, want)
+		return 0, setupError(nil, func(w Words) string {
+			return fmt.Sprintf("tun: %s has MTU %d but %s is %d; with %s set the MTU on the host (ip link set %s mtu %d) or %s",
+				name, have, w.MTU, want, w.NoHostConfig, name, want, w.LeaveMTU)
+		})
 	}
 	return have, nil
 }
@@ -108,11 +110,12 @@ func ipNet(p netip.Prefix) *net.IPNet {
 }
 
 func hostError(name, what string, err error) error {
-	hint := ""
-	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		hint = " (needs CAP_NET_ADMIN; run as root, or configure the interface beforehand and set NoHostConfig)"
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("tun: configure %s: %s: %w", name, what, err)
 	}
-	return fmt.Errorf("tun: configure %s: %s: %w%s", name, what, err, hint)
+	return setupError(err, func(w Words) string {
+		return fmt.Sprintf("tun: configure %s: %s: %v (needs CAP_NET_ADMIN; run as root, or configure the interface beforehand and set %s)", name, what, err, w.NoHostConfig)
+	})
 }
 
 // openError explains a failure to open /dev/net/tun or to create or attach
@@ -125,25 +128,32 @@ func openError(name, op string, err error) error {
 			op = "create or attach " + name + " (TUNSETIFF)"
 		}
 	}
-	var hint string
+	var hint func(Words) string
 	switch {
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENODEV), errors.Is(err, unix.ENXIO):
-		hint = "no TUN driver: load it (modprobe tun), or in a container pass the device (--device /dev/net/tun)"
+		hint = said("no TUN driver: load it (modprobe tun), or in a container pass the device (--device /dev/net/tun)")
 	case errors.Is(err, unix.EACCES):
-		hint = "needs read and write access to " + tunPath + "; run as root"
+		hint = said("needs read and write access to " + tunPath + "; run as root")
 	case errors.Is(err, unix.EPERM):
-		hint = "needs CAP_NET_ADMIN; run as root, or attach to a persistent interface you own (ip tuntap add " + name + " mode tun user $USER) with NoHostConfig"
+		hint = func(w Words) string {
+			return "needs CAP_NET_ADMIN; run as root, or attach to a persistent interface you own (ip tuntap add " + name + " mode tun user $USER) with " + w.NoHostConfig
+		}
 	case errors.Is(err, unix.EBUSY):
-		hint = "another process holds " + name + " open; pick another Config.Name"
+		hint = func(w Words) string { return "another process holds " + name + " open; pick another " + w.Name }
 	case errors.Is(err, unix.EINVAL):
-		hint = name + " exists with other flags (a TAP or multi-queue interface?); pick another Config.Name"
+		hint = func(w Words) string {
+			return name + " exists with other flags (a TAP or multi-queue interface?); pick another " + w.Name
+		}
 	}
 	var errno unix.Errno
 	if errors.As(err, &errno) {
 		err = errno // drop the "ioctl:" wrapper; op says what failed
 	}
-	if hint == "" {
+	if hint == nil {
 		return fmt.Errorf("tun: %s: %w", op, err)
 	}
-	return fmt.Errorf("tun: %s: %w (%s)", op, err, hint)
+	return setupError(err, func(w Words) string { return fmt.Sprintf("tun: %s: %v (%s)", op, err, hint(w)) })
 }
+
+// said is advice that names no setting.
+func said(s string) func(Words) string { return func(Words) string { return s } }

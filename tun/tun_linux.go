@@ -94,7 +94,9 @@ func open(cfg Config, hooks openHooks) (*TUN, error) {
 	if existing, err := netlink.LinkByName(cfg.Name); err == nil {
 		tt, ok := existing.(*netlink.Tuntap)
 		if !ok || tt.Mode != netlink.TUNTAP_MODE_TUN {
-			return nil, fmt.Errorf("tun: %s exists and is a %s interface, not a TUN; pick another Config.Name", cfg.Name, existing.Type())
+			return nil, setupError(nil, func(w Words) string {
+				return fmt.Sprintf("tun: %s exists and is a %s interface, not a TUN; pick another %s", cfg.Name, existing.Type(), w.Name)
+			})
 		}
 		// water sets or clears IFF_PERSIST on every attach; keep what the
 		// administrator chose.

@@ -704,3 +704,41 @@ func TestTUNMultiQueueConfig(t *testing.T) {
 		}
 	})
 }
+
+// TestSetupErrorWords: advice that names a setting says it in Go by
+// default and in a caller's own words through Say, and the error still
+// wraps the system error.
+func TestSetupErrorWords(t *testing.T) {
+	t.Parallel()
+	ioctl := func(e syscall.Errno) error { return os.NewSyscallError("ioctl", e) }
+	mine := Words{Name: "<name>", MTU: "<mtu>", LeaveMTU: "<leave mtu>", NoHostConfig: "<nohost>", OpenTUN: "<open>"}
+	for _, tc := range []struct {
+		err        error
+		goWord, my string
+		is         error
+	}{
+		{openError("glass0", "", ioctl(syscall.EPERM)), "with NoHostConfig", "with <nohost>", syscall.EPERM},
+		{openError("glass0", "", ioctl(syscall.EBUSY)), "pick another Config.Name", "pick another <name>", syscall.EBUSY},
+		{openError("glass0", "", ioctl(syscall.EINVAL)), "pick another Config.Name", "pick another <name>", syscall.EINVAL},
+		{hostError("glass0", "set link up", syscall.EPERM), "and set NoHostConfig", "and set <nohost>", syscall.EPERM},
+	} {
+		var se *SetupError
+		if !errors.As(tc.err, &se) {
+			t.Errorf("%v is not a *SetupError", tc.err)
+			continue
+		}
+		if !strings.Contains(tc.err.Error(), tc.goWord) {
+			t.Errorf("%q does not say %q", tc.err, tc.goWord)
+		}
+		said := se.Say(mine)
+		if !strings.Contains(said, tc.my) || strings.Contains(said, "Config") || strings.Contains(said, "NoHostConfig") {
+			t.Errorf("Say = %q, want %q and no Go names", said, tc.my)
+		}
+		if !errors.Is(tc.err, tc.is) {
+			t.Errorf("%v does not wrap %v", tc.err, tc.is)
+		}
+	}
+	if err := hostError("glass0", "set link up", syscall.EIO); errors.As(err, new(*SetupError)) {
+		t.Errorf("hostError(EIO) = %v names a setting; only a permission error has advice", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/glassnet/glassnet/tun"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -224,18 +225,15 @@ func UIListenError(err error) error {
 	return fmt.Errorf("--ui: %w", err)
 }
 
-// goWords are the tun package's words for what the command line names
-// with a flag; commandWords says them as the command line does.
-var goWords = strings.NewReplacer(
-	"pick another Config.Name", "pick another --tun NAME",
-	"; for a TUN use Open", "; for a TUN use --tun",
-	": route ip+net: no such network interface", " (ip link lists them)",
-	"and set NoHostConfig", "and use --no-host-config",
-	"with NoHostConfig", "with --no-host-config",
-	"but Config.MTU is", "but --mtu is",
-	"with NoHostConfig set the MTU", "with --no-host-config set the MTU",
-	"or leave Config.MTU zero", "or leave --mtu out",
-)
+// flagWords are the command line's words for the settings a tun error
+// names in Go's.
+var flagWords = tun.Words{
+	Name:         "--tun NAME",
+	MTU:          "--mtu",
+	LeaveMTU:     "leave --mtu out",
+	NoHostConfig: "--no-host-config",
+	OpenTUN:      "--tun",
+}
 
 // reworded is an error said in other words, which still wraps it.
 type reworded struct {
@@ -247,15 +245,11 @@ func (e *reworded) Error() string { return e.msg }
 func (e *reworded) Unwrap() error { return e.err }
 
 // commandWords returns err from opening a device in the command line's
-// words (--tun NAME for Config.Name). nic is the --nic interface, if any:
-// the kernel side of one is not serve's to configure.
-func commandWords(err error, nic string) error {
-	msg := err.Error()
-	if nic != "" {
-		msg = strings.ReplaceAll(msg, "configure the interface beforehand and set NoHostConfig", "bring it up beforehand (ip link set "+nic+" up)")
+// words: --tun NAME for Config.Name, and so on.
+func commandWords(err error) error {
+	var se *tun.SetupError
+	if !errors.As(err, &se) {
+		return err
 	}
-	if msg = goWords.Replace(msg); msg != err.Error() {
-		return &reworded{msg, err}
-	}
-	return err
+	return &reworded{strings.Replace(err.Error(), se.Error(), se.Say(flagWords), 1), err}
 }
