@@ -71,6 +71,8 @@ func TestReadJSONLErrors(t *testing.T) {
 		{`{"id":1} {"id":2}`, "more than one"},
 		{`null`, "not a JSON object"},
 		{`[1,2]`, "not a JSON object"},
+		{`{"v":"1","id":1}`, `"v" 1 is not a schema version`},
+		{`{"v":-1,"id":1}`, `"v" -1 is not a schema version`},
 	} {
 		events, err := ReadJSONL(strings.NewReader(c.in))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -86,6 +88,10 @@ func TestReadJSONLErrors(t *testing.T) {
 	}
 	if fk, ok := events[0].Field("future_key").(map[string]any); !ok || !reflect.DeepEqual(fk["x"], []any{int64(1), "y"}) {
 		t.Errorf("unknown key read as %#v", events[0].Field("future_key"))
+	}
+	_, v, err := ReadJSONLVersion(strings.NewReader(`{"v":1,"id":1}` + "\n" + `{"v":7,"id":2}` + "\n" + `{"id":3}`))
+	if v != 7 || err != nil {
+		t.Errorf("ReadJSONLVersion: version %d, %v; want 7, the highest", v, err)
 	}
 	long := `{"id":1,"summary":"` + strings.Repeat("x", MaxJSONLine) + `"}`
 	if _, err := ReadJSONL(strings.NewReader(long)); err == nil || !strings.Contains(err.Error(), "line 1: longer than") {

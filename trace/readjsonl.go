@@ -23,12 +23,23 @@ const MaxJSONLine = 16 << 20
 // of non-negative integers (frames, packets) []uint64. Blank lines are
 // skipped and keys it does not know are kept, so a trace of a later schema
 // version reads too. A line that is not an event object (bad JSON, id
-// missing or not a positive integer, a header key of the wrong type) stops
+// missing or not a positive integer, a header key of the wrong type, a "v"
+// that is not a version) stops
 // the reading: the events before it are returned with an error that names
 // the line.
 func ReadJSONL(r io.Reader) ([]Event, error) {
+	events, _, err := ReadJSONLVersion(r)
+	return events, err
+}
+
+// ReadJSONLVersion is ReadJSONL that also returns the highest schema
+// version (key "v") of the events it read, 0 if none had one. A version
+// above SchemaVersion is a trace from a later glassnet: its events read,
+// but keys this one does not know are only Fields to it.
+func ReadJSONLVersion(r io.Reader) ([]Event, int, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var events []Event
+	version := 0
 	var line []byte
 	for n := 1; ; n++ {
 		line = line[:0]
@@ -37,7 +48,7 @@ func ReadJSONL(r io.Reader) ([]Event, error) {
 			var chunk []byte
 			chunk, err = br.ReadSlice('\n')
 			if len(line)+len(chunk) > MaxJSONLine {
-				return events, fmt.Errorf("trace: line %d: longer than %d bytes", n, MaxJSONLine)
+				return events, version, fmt.Errorf("trace: line %d: longer than %d bytes", n, MaxJSONLine)
 			}
 			line = append(line, chunk...)
 			if err != bufio.ErrBufferFull {
@@ -45,50 +56,61 @@ func ReadJSONL(r io.Reader) ([]Event, error) {
 			}
 		}
 		if err != nil && err != io.EOF {
-			return events, fmt.Errorf("trace: line %d: %w", n, err)
+			return events, version, fmt.Errorf("trace: line %d: %w", n, err)
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
-			e, perr := parseJSONEvent(line)
+			e, v, perr := parseJSONEvent(line)
 			if perr != nil {
-				return events, fmt.Errorf("trace: line %d: %w", n, perr)
+				return events, version, fmt.Errorf("trace: line %d: %w", n, perr)
 			}
 			events = append(events, e)
+			version = max(version, v)
 		}
 		if err == io.EOF {
-			return events, nil
+			return events, version, nil
 		}
 	}
 }
 
-// parseJSONEvent turns one event object into an Event.
-func parseJSONEvent(line []byte) (Event, error) {
+// parseJSONEvent turns one event object into an Event, and returns its
+// schema version (0 without one).
+func parseJSONEvent(line []byte) (Event, int, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
-		return Event{}, fmt.Errorf("not a JSON object: %w", err)
+		return Event{}, 0, fmt.Errorf("not a JSON object: %w", err)
 	}
 	if m == nil {
-		return Event{}, errors.New("not a JSON object")
+		return Event{}, 0, errors.New("not a JSON object")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Event{}, errors.New("more than one JSON value")
+		return Event{}, 0, errors.New("more than one JSON value")
+	}
+	version := 0
+	if x, ok := m["v"]; ok {
+		vn, ok := x.(json.Number)
+		v, err := strconv.ParseUint(string(vn), 10, 31)
+		if !ok || err != nil {
+			return Event{}, 0, fmt.Errorf(`"v" %v is not a schema version`, x)
+		}
+		version = int(v)
 	}
 	var e Event
 	id, ok := m["id"].(json.Number)
 	if !ok {
-		return Event{}, errors.New(`no "id" number`)
+		return Event{}, 0, errors.New(`no "id" number`)
 	}
 	v, err := strconv.ParseUint(id.String(), 10, 64)
 	if err != nil || v == 0 {
-		return Event{}, fmt.Errorf(`"id" %s is not a positive integer`, id)
+		return Event{}, 0, fmt.Errorf(`"id" %s is not a positive integer`, id)
 	}
 	e.ID = v
 	if t, ok := m["t"]; ok {
 		tn, ok := t.(json.Number)
 		ns, err := strconv.ParseInt(string(tn), 10, 64)
 		if !ok || err != nil {
-			return Event{}, fmt.Errorf(`"t" %v is not an integer of nanoseconds`, t)
+			return Event{}, 0, fmt.Errorf(`"t" %v is not an integer of nanoseconds`, t)
 		}
 		e.T = time.Duration(ns)
 	}
@@ -99,21 +121,21 @@ func parseJSONEvent(line []byte) (Event, error) {
 	for _, s := range strs {
 		if x, ok := m[s.key]; ok {
 			if *s.dst, ok = x.(string); !ok {
-				return Event{}, fmt.Errorf("%q is %s, not a string", s.key, describeJSON(x))
+				return Event{}, 0, fmt.Errorf("%q is %s, not a string", s.key, describeJSON(x))
 			}
 		}
 	}
 	if x, ok := m["layer"]; ok {
 		s, ok := x.(string)
 		if !ok {
-			return Event{}, fmt.Errorf(`"layer" is %s, not a string`, describeJSON(x))
+			return Event{}, 0, fmt.Errorf(`"layer" is %s, not a string`, describeJSON(x))
 		}
 		e.Layer = Layer(s)
 	}
 	if x, ok := m["dir"]; ok {
 		s, ok := x.(string)
 		if !ok {
-			return Event{}, fmt.Errorf(`"dir" is %s, not a string`, describeJSON(x))
+			return Event{}, 0, fmt.Errorf(`"dir" is %s, not a string`, describeJSON(x))
 		}
 		e.Dir = Dir(s)
 	}
@@ -132,7 +154,7 @@ func parseJSONEvent(line []byte) (Event, error) {
 	for _, k := range keys {
 		e.Fields = append(e.Fields, Field{Key: k, Value: goValue(m[k])})
 	}
-	return e, nil
+	return e, version, nil
 }
 
 // goValue converts a decoded JSON value to the Go types emitters use.

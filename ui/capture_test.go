@@ -396,6 +396,29 @@ func TestLoadKeepsFirst(t *testing.T) {
 	}
 }
 
+// TestLoadLaterSchema: a trace written by a later glassnet is shown, with
+// a LaterSchemaError that says so, and its unknown keys as fields; one of
+// this glassnet's schema loads without a word.
+func TestLoadLaterSchema(t *testing.T) {
+	t.Parallel()
+	load := func(v int) (int, error) {
+		s, err := ui.New(ui.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := fmt.Sprintf(`{"v":%d,"id":1,"t":5,"node":"n","layer":"app","event":"step","novel":"x"}`+"\n", v)
+		return s.Load(strings.NewReader(line + strings.Replace(line, `"id":1`, `"id":2`, 1)))
+	}
+	n, err := load(99)
+	var later *ui.LaterSchemaError
+	if n != 2 || !errors.As(err, &later) || later.Version != 99 || !strings.Contains(err.Error(), "v99") {
+		t.Errorf("Load of schema v99: %d, %v; want 2 events and a LaterSchemaError", n, err)
+	}
+	if n, err := load(trace.SchemaVersion); n != 2 || err != nil {
+		t.Errorf("Load of schema v%d: %d, %v", trace.SchemaVersion, n, err)
+	}
+}
+
 // TestCaptureFramesConnections: frames follow the connection, not only its
 // ports: the same conversation captured again on the same ports with other
 // initial sequence numbers is a second connection with its own frames; a

@@ -26,7 +26,8 @@ const pcapngSHB = 0x0A0D0D0A
 // carried are added as ws "frame" events (see captureFrames). It returns
 // how many events it kept: those before a bad line or block, with the
 // error that names it, and of a file with more events than the history
-// holds the first, with a *TooManyError. Events it kept can be viewed
+// holds the first, with a *TooManyError; a trace of a later schema version
+// than this glassnet's reads with a *LaterSchemaError. Events it kept can be viewed
 // whatever the error.
 func (s *Server) Load(r io.Reader) (int, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
@@ -43,7 +44,11 @@ func (s *Server) Load(r io.Reader) (int, error) {
 		evs, err = trace.ReadPCAP(br, "glassnet")
 		evs = captureFrames(evs, cap(s.hist.buf))
 	} else {
-		evs, err = trace.ReadJSONL(br)
+		var v int
+		evs, v, err = trace.ReadJSONLVersion(br)
+		if v > trace.SchemaVersion && len(evs) > 0 {
+			err = errors.Join(err, &LaterSchemaError{Version: v})
+		}
 	}
 	if max := cap(s.hist.buf); len(evs) > max {
 		// The history keeps the newest; of a file, the beginning is
@@ -88,4 +93,15 @@ type TooManyError struct {
 
 func (e *TooManyError) Error() string {
 	return fmt.Sprintf("ui: %d events, more than the view keeps: it shows the first %d", e.Events, e.Kept)
+}
+
+// LaterSchemaError says that a recorded run was written with a later event
+// schema than this glassnet's (trace.SchemaVersion): its events are shown,
+// but keys this one does not know appear only as fields.
+type LaterSchemaError struct {
+	Version int
+}
+
+func (e *LaterSchemaError) Error() string {
+	return fmt.Sprintf("ui: written with event schema v%d, a later one than this glassnet's v%d: what it does not know is shown as plain fields", e.Version, trace.SchemaVersion)
 }
