@@ -208,19 +208,24 @@ func (s *Server) StartOn(ln net.Listener) string {
 
 // Announce is the line a command prints for the view at url: "glassnet: ui
 // at URL", and, when the view listens on more than loopback, a second line
-// that says so.
+// that says so. A view that listens on every address (0.0.0.0 or [::]) is
+// announced at 127.0.0.1, an address a browser opens.
 func Announce(url string) string {
-	line := "glassnet: ui at " + url
-	hostport := strings.TrimPrefix(url, "http://")
-	hostport, _, _ = strings.Cut(hostport, "/")
-	host, _, err := net.SplitHostPort(hostport)
+	rest := strings.TrimPrefix(url, "http://")
+	hostport, path, _ := strings.Cut(rest, "/")
+	host, port, err := net.SplitHostPort(hostport)
 	if err != nil || host == "localhost" {
-		return line
+		return "glassnet: ui at " + url
 	}
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
-		return line
+	ip, err := netip.ParseAddr(host)
+	if err == nil && ip.IsLoopback() {
+		return "glassnet: ui at " + url
 	}
-	return line + "\nglassnet: the view listens on " + hostport + ", not loopback only: whoever reaches it with the token drives the stacks (--ui 127.0.0.1:PORT keeps it on this host)"
+	if err == nil && ip.IsUnspecified() {
+		return "glassnet: ui at http://" + net.JoinHostPort("127.0.0.1", port) + "/" + path +
+			"\nglassnet: the view listens on every address of this host (port " + port + "), not loopback only: whoever reaches it with the token drives the stacks; from elsewhere, open it with this host's address in place of 127.0.0.1 (--ui 127.0.0.1:PORT keeps it on this host)"
+	}
+	return "glassnet: ui at " + url + "\nglassnet: the view listens on " + hostport + ", not loopback only: whoever reaches it with the token drives the stacks (--ui 127.0.0.1:PORT keeps it on this host)"
 }
 
 // URL is the address of the page served at addr with token.

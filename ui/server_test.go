@@ -611,22 +611,26 @@ func TestWritesFromOtherPages(t *testing.T) {
 	}
 }
 
+// TestAnnounce: a view on more than loopback is announced with a warning,
+// and one on every address at a URL a browser opens (http://[::]:PORT/ is
+// not one).
 func TestAnnounce(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		url  string
-		warn bool
+		url, at string
+		warn    bool
 	}{
-		{"http://127.0.0.1:8999/?token=x", false},
-		{"http://[::1]:8999/?token=x", false},
-		{"http://localhost:8999/?token=x", false},
-		{"http://[::]:18114/?token=x", true},
-		{"http://0.0.0.0:18114/?token=x", true},
-		{"http://192.0.2.7:8999/?token=x", true},
+		{"http://127.0.0.1:8999/?token=x", "http://127.0.0.1:8999/?token=x", false},
+		{"http://[::1]:8999/?token=x", "http://[::1]:8999/?token=x", false},
+		{"http://localhost:8999/?token=x", "http://localhost:8999/?token=x", false},
+		{"http://[::]:18114/?token=x", "http://127.0.0.1:18114/?token=x", true},
+		{"http://0.0.0.0:18114/?token=x", "http://127.0.0.1:18114/?token=x", true},
+		{"http://192.0.2.7:8999/?token=x", "http://192.0.2.7:8999/?token=x", true},
 	} {
 		got := Announce(tc.url)
-		if !strings.HasPrefix(got, "glassnet: ui at "+tc.url) || strings.Contains(got, "not loopback only") != tc.warn {
-			t.Errorf("Announce(%s) = %q, want a warning: %v", tc.url, got, tc.warn)
+		first, _, _ := strings.Cut(got, "\n")
+		if first != "glassnet: ui at "+tc.at || strings.Contains(got, "not loopback only") != tc.warn {
+			t.Errorf("Announce(%s) = %q, want it at %s, a warning: %v", tc.url, got, tc.at, tc.warn)
 		}
 	}
 }
