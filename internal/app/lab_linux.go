@@ -201,16 +201,16 @@ func RunLabChild() int {
 	err := json.Unmarshal([]byte(os.Getenv(envLabChild)), &c)
 	os.Unsetenv(envLabChild)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "glassnet lab: bad %s: %v\n", envLabChild, err)
+		fmt.Fprintf(os.Stderr, "glassnet: lab: bad %s: %v\n", envLabChild, err)
 		return 1
 	}
 	if id, err := netnsID(); err != nil || id == c.ParentNS {
-		fmt.Fprintf(os.Stderr, "glassnet lab: not in a network namespace of its own (%v); refusing to configure interfaces\n", err)
+		fmt.Fprintf(os.Stderr, "glassnet: lab: not in a network namespace of its own (%v); refusing to configure interfaces\n", err)
 		return 1
 	}
 	code, err := runLab(c.Config.withDefaults())
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "glassnet", err)
+		fmt.Fprintln(os.Stderr, "glassnet:", err)
 		return 1
 	}
 	return code

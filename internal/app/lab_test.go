@@ -165,6 +165,15 @@ func TestLab(t *testing.T) {
 				}
 			}
 		})
+		t.Run("error", func(t *testing.T) {
+			// An error inside the lab's namespace is said as every
+			// other command error is: "glassnet: lab: ...".
+			var stderr bytes.Buffer
+			code, err := Lab(LabConfig{PCAPPath: "/nonexistent/x.pcap", Command: []string{"true"}, Stdout: io.Discard, Stderr: &stderr})
+			if code == 0 || err != nil || !strings.HasPrefix(stderr.String(), "glassnet: lab: --pcap /nonexistent/x.pcap: ") {
+				t.Errorf("Lab with --pcap in a missing directory = %d, %v, stderr %q; want a failure said as \"glassnet: lab: --pcap ...\"", code, err, stderr.String())
+			}
+		})
 		t.Run("background-process", func(t *testing.T) {
 			// A process the command leaves behind dies with the lab
 			// instead of keeping its namespace alive.
