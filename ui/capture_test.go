@@ -301,6 +301,32 @@ func TestCaptureFramesReassembled(t *testing.T) {
 	}
 }
 
+// TestCaptureNode: a pcap serve or lab could have written (nanoseconds,
+// raw IP) is one stack named "glassnet", as serve names it; tcpdump's
+// default (microseconds) is "capture", not a glassnet it was not.
+func TestCaptureNode(t *testing.T) {
+	t.Parallel()
+	orig, err := os.ReadFile("testdata/ws.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	micro := slices.Clone(orig)
+	binary.LittleEndian.PutUint32(micro, 0xa1b2c3d4)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{{"nanoseconds", orig, "glassnet"}, {"microseconds", micro, "capture"}} {
+		nodes := map[string]bool{}
+		for _, e := range view(t, tc.b).events {
+			nodes[fmt.Sprint(e["node"])] = true
+		}
+		if len(nodes) != 1 || !nodes[tc.want] {
+			t.Errorf("%s: the view names the stacks %v, want only %q", tc.name, nodes, tc.want)
+		}
+	}
+}
+
 // TestCaptureTimes: a capture with a packet stamped before its first is
 // viewed with no negative time and in the order it has, and the view's
 // exports, pcapng and JSON lines, keep every packet's own time.

@@ -22,7 +22,7 @@ const pcapngSHB = 0x0A0D0D0A
 // glassnet writes it (trace.ReadPCAPNG: --pcap of demo, one interface per
 // stack, the event ID of each packet and the frames it carried in its
 // comment), or a classic pcap (trace.ReadPCAP: --pcap of serve and lab,
-// one stack, "glassnet"). The WebSocket frames a capture's TCP streams
+// one stack, "glassnet"; or tcpdump's, "capture", see pcapNode). The WebSocket frames a capture's TCP streams
 // carried are added as ws "frame" events (see captureFrames). It returns
 // how many events it kept: those before a bad line or block, with the
 // error that names it, and of a file with more events than the history
@@ -40,8 +40,8 @@ func (s *Server) Load(r io.Reader) (int, error) {
 		evs, err = trace.ReadPCAPNG(br)
 		evs = captureFrames(evs, cap(s.hist.buf))
 	} else if trace.IsPCAP(head) {
-		// serve's and lab's --pcap: one stack, named as serve names it
-		evs, err = trace.ReadPCAP(br, "glassnet")
+		hdr, _ := br.Peek(24)
+		evs, err = trace.ReadPCAP(br, pcapNode(hdr))
 		evs = captureFrames(evs, cap(s.hist.buf))
 	} else {
 		var v int
@@ -79,6 +79,29 @@ func (s *Server) Load(r io.Reader) (int, error) {
 		debug.FreeOSMemory()
 	}
 	return n, err
+}
+
+// pcapNode names the one stack of a classic pcap. serve and lab write
+// theirs with nanosecond times of raw IP packets or Ethernet frames, and
+// name their stack "glassnet"; a capture that cannot be theirs (tcpdump
+// writes microseconds by default, and Linux cooked headers with -i any)
+// is "capture", not a glassnet it was not.
+func pcapNode(hdr []byte) string {
+	if len(hdr) < 24 {
+		return "capture"
+	}
+	order := binary.ByteOrder(binary.LittleEndian)
+	if binary.BigEndian.Uint32(hdr) == 0xa1b23c4d {
+		order = binary.BigEndian
+	}
+	if order.Uint32(hdr) != 0xa1b23c4d {
+		return "capture"
+	}
+	switch order.Uint32(hdr[20:]) & 0x0fffffff { // the low 28 bits are the link type
+	case 101, 1: // LINKTYPE_RAW, LINKTYPE_ETHERNET
+		return "glassnet"
+	}
+	return "capture"
 }
 
 // bigLoad is the number of events from which Load returns the memory its
