@@ -205,6 +205,14 @@ func (c *liveClient) send(ctx context.Context) {
 	defer c.conn.CloseNow()
 	s := c.s
 	var stateVer, holdsVer, rulesVer, connsVer uint64 = 1<<64 - 1, 1<<64 - 1, 1<<64 - 1, 1<<64 - 1
+	// The table kept since the last page went away is old: a new page
+	// gets one begun now (or the old one, if a paused stack keeps the
+	// new one from being made within connsWait).
+	var fresh <-chan struct{}
+	var freshBy time.Time
+	if s.opts.Live {
+		fresh, freshBy = s.refreshConns(), time.Now().Add(connsWait)
+	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var buf []byte
@@ -231,7 +239,17 @@ func (c *liveClient) send(ctx context.Context) {
 				return
 			}
 		}
-		if v, b := s.conns.message(); v != connsVer && b != nil {
+		if fresh != nil {
+			select {
+			case <-fresh:
+				fresh = nil
+			default:
+				if time.Now().After(freshBy) {
+					fresh = nil
+				}
+			}
+		}
+		if v, b := s.conns.message(); fresh == nil && v != connsVer && b != nil {
 			connsVer = v
 			if !c.write(ctx, b) {
 				return

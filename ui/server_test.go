@@ -239,6 +239,7 @@ type liveMsg struct {
 	Current   uint64
 	Holds     []Hold
 	Rules     []*liveRule
+	At        uint64
 }
 
 func (p *livePage) next(t testing.TB) liveMsg {
@@ -260,6 +261,40 @@ func (p *livePage) ack(t testing.TB, last uint64) {
 	t.Helper()
 	if err := p.c.WriteMessage(context.Background(), ws.MessageText, fmt.Appendf(nil, `{"type":"ack","last":%d}`, last)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLiveConnsFresh: a page that comes after the last one went away
+// gets a socket table begun when it came, not the one kept from before,
+// which the page would show as older than the events beside it.
+func TestLiveConnsFresh(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	base := startServer(t, s)
+	conns := func(p *livePage) uint64 {
+		t.Helper()
+		for {
+			if m := p.next(t); m.Type == "conns" {
+				return m.At
+			}
+		}
+	}
+	emitN(s, 1, 10)
+	p := dialLive(t, s, base, 0)
+	if at := conns(p); at != 10 {
+		t.Fatalf("the first page's table is from #%d, want #10", at)
+	}
+	p.c.CloseNow()
+	for {
+		if l := s.list.Load(); l != nil && len(*l) == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	emitN(s, 11, 90)
+	p = dialLive(t, s, base, 0)
+	if at := conns(p); at != 100 {
+		t.Fatalf("a new page's first table is from #%d, want #100 (the last event when it came)", at)
 	}
 }
 

@@ -148,7 +148,7 @@ export class ConnsView {
 
   render() {
     const app = this.app;
-    const sig = app.store.version + "|" + app.focus + "|" + this.ref() + "|" + (app.conns ? JSON.stringify(app.conns) : "");
+    const sig = app.store.version + "|" + app.focus + "|" + this.ref() + "|" + !!app.state.paused + "|" + (app.conns ? JSON.stringify(app.conns) : "");
     if (sig === this.sig) return;
     this.sig = sig;
     const rows = this.rows();
@@ -158,7 +158,9 @@ export class ConnsView {
     }
     const traced = rows.some((r) => r.traced);
     let h =
-      (traced ? '<div class="hint" data-conns-note>The socket table is from #' + esc(app.connsAt || 0) + " (a paused stack holds it); rows marked ◦ are from the trace since.</div>" : "") +
+      // the table is late because a paused stack holds a lock it needs,
+      // or only because it is made about once a second
+      (traced ? '<div class="hint" data-conns-note>The socket table is from #' + esc(app.connsAt || 0) + (app.state.paused ? " (a paused stack holds it)" : " (it is made about once a second)") + "; rows marked ◦ are from the trace since.</div>" : "") +
       "<table><thead><tr>" +
       '<th title="The stack that owns the socket, and the TCP state (RFC 9293)">stack<br>state</th>' +
       '<th title="local address -> peer address">local<br>→ peer</th>' +
