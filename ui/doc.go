@@ -65,7 +65,8 @@
 // {"type":"ack","last":ID} for what it has drawn: at most 20000 events go
 // unacknowledged, and in step mode the stack waits for a page more than
 // 1000 events behind. When the last page goes away, every held unit is
-// released and armed holds are forgotten.
+// released and armed holds are forgotten; a run that started freely
+// (Options.Run) forgets its breakpoints and runs freely again.
 //
 // # Control (live only; 409 offline)
 //

@@ -96,7 +96,10 @@ func (s *Server) addClient(c *liveClient) {
 }
 
 // removeClient forgets a page; when the last one goes, what it held is
-// released and nothing stays armed.
+// released and nothing stays armed. A run that started freely
+// (Options.Run: serve, lab) runs freely again, without breakpoints: a
+// stack left paused with no page to play it would stop serving its
+// peers until it is killed.
 func (s *Server) removeClient(c *liveClient) {
 	s.cmu.Lock()
 	delete(s.clients, c)
@@ -106,7 +109,29 @@ func (s *Server) removeClient(c *liveClient) {
 	s.cmu.Unlock()
 	if last {
 		s.releaseAll("the last page went away")
+		if s.opts.Live && s.opts.Run {
+			s.runUnwatched()
+		}
 	}
+}
+
+// runUnwatched forgets the breakpoints and runs freely, unless the run
+// has ended.
+func (s *Server) runUnwatched() {
+	s.mu.Lock()
+	if s.ended || (s.mode == "free" && len(s.bps) == 0) {
+		s.mu.Unlock()
+		return
+	}
+	s.bps = nil
+	s.setMode("free")
+	s.current = 0
+	s.target = unitNone
+	s.hit = ""
+	s.updateWatch()
+	s.stepper.Run()
+	s.mu.Unlock()
+	s.changed()
 }
 
 // publishClients makes the client list visible to Emit; s.cmu held.

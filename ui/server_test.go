@@ -298,6 +298,35 @@ func TestLiveConnsFresh(t *testing.T) {
 	}
 }
 
+// TestRunsOnWhenPageGoes: a run that started freely (serve, lab) and that
+// a page paused and gave a breakpoint runs freely again, without the
+// breakpoint, once the last page has gone: nothing else would play it,
+// and its peers would wait on a stopped stack.
+func TestRunsOnWhenPageGoes(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	base := startServer(t, s)
+	p := dialLive(t, s, base, 0)
+	p.next(t) // the page is there
+	if code := api(t, s, "POST", base+"/api/breakpoints", `{"breakpoints":["tcp and fin"]}`, nil); code != 200 {
+		t.Fatalf("breakpoints: %d", code)
+	}
+	var st State
+	if code := api(t, s, "POST", base+"/api/pause", "", &st); code != 200 || !st.Paused {
+		t.Fatalf("pause: %d %+v", code, st)
+	}
+	p.c.CloseNow()
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		api(t, s, "GET", base+"/api/state", "", &st)
+		if !st.Paused && st.Mode == "free" && len(st.Breakpoints) == 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the last page went away 20 s ago and the run is still paused or has breakpoints: %+v", st)
+		}
+	}
+}
+
 // TestLiveThinned: a page that stops acknowledging in a free run gets at
 // most unackedMax events, then, once it acknowledges, a skipped message
 // for what it fell behind by, and those events stay fetchable.
