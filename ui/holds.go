@@ -503,7 +503,7 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 		if d.action != "drop" && d.data != nil && !bytes.Equal(d.data, u.data) {
 			// traced before the packet goes on, so that the trace says
 			// what was changed between the held step and the packet
-			st.Edited(dir, pkt, "ui-edit: "+describeEdit(u.data, pkt), "ui hold")
+			st.Edited(dir, pkt, "ui-edit: "+describeEdit(u.data, pkt, u.seqBase, u.ackBase), "ui hold")
 		}
 		var err error
 		switch d.action {
@@ -1018,9 +1018,13 @@ func base(abs, rel any) (uint32, bool) {
 }
 
 // describeEdit says what an edit changed in a held packet, as tcpdump
-// names the fields: "seq 1 → 5, flags [P.] → [F.], payload 15 bytes
-// (3 changed)"; or how many bytes changed when the packet is not TCP.
-func describeEdit(before, after []byte) string {
+// names the fields: "flags [P.] → [F.], win 4096 → 0, payload 3 of 15
+// bytes changed"; or how many bytes changed when the packet is not TCP.
+//
+// seqBase and ackBase, when known, are the initial sequence numbers the
+// ladder and the hold queue count from: a changed seq or ack is said as on
+// the wire and relative ("seq 926484244 → 926484248 (relative 1 → 5)").
+func describeEdit(before, after []byte, seqBase, ackBase *uint32) string {
 	a, b := hook.ParseHeaders(before), hook.ParseHeaders(after)
 	var parts []string
 	add := func(name string, x, y any) {
@@ -1037,8 +1041,17 @@ func describeEdit(before, after []byte) string {
 	add("sport", a.SrcPort, b.SrcPort)
 	add("dport", a.DstPort, b.DstPort)
 	add("flags", "["+flagString(a.Flags)+"]", "["+flagString(b.Flags)+"]")
-	add("seq", a.Seq, b.Seq)
-	add("ack", a.Ack, b.Ack)
+	addRel := func(name string, x, y uint32, base *uint32) {
+		switch {
+		case x == y:
+		case base == nil:
+			add(name, x, y)
+		default:
+			parts = append(parts, fmt.Sprintf("%s %d → %d (relative %d → %d)", name, x, y, x-*base, y-*base))
+		}
+	}
+	addRel("seq", a.Seq, b.Seq, seqBase)
+	addRel("ack", a.Ack, b.Ack, ackBase)
 	if a.L4 > 0 && b.L4 > 0 && len(before) >= a.L4+header.TCPMinimumSize && len(after) >= b.L4+header.TCPMinimumSize {
 		ta, tb := header.TCP(before[a.L4:]), header.TCP(after[b.L4:])
 		add("win", ta.WindowSize(), tb.WindowSize())

@@ -1,0 +1,47 @@
+package ui
+
+import (
+	"testing"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// segmentOf is an IPv4 TCP segment with the given header fields and payload.
+func segmentOf(seq, ack uint32, flags header.TCPFlags, win uint16, payload string) []byte {
+	b := make([]byte, header.IPv4MinimumSize+header.TCPMinimumSize+len(payload))
+	header.IPv4(b).Encode(&header.IPv4Fields{
+		TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
+		SrcAddr: tcpip.AddrFrom4([4]byte{10, 0, 0, 1}), DstAddr: tcpip.AddrFrom4([4]byte{10, 0, 0, 2}),
+	})
+	header.TCP(b[header.IPv4MinimumSize:]).Encode(&header.TCPFields{
+		SrcPort: 40000, DstPort: 7, SeqNum: seq, AckNum: ack, DataOffset: header.TCPMinimumSize, Flags: flags, WindowSize: win,
+	})
+	copy(b[header.IPv4MinimumSize+header.TCPMinimumSize:], payload)
+	return b
+}
+
+// TestDescribeEdit: what an edit of a held packet changed is said in the
+// ladder's words; a changed seq or ack also relative to the connection's
+// initial sequence numbers, which the ladder and the hold queue show.
+func TestDescribeEdit(t *testing.T) {
+	isn, irs := uint32(926484243), uint32(2164522866)
+	before := segmentOf(isn+1, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n")
+	for _, c := range []struct {
+		name       string
+		after      []byte
+		seqB, ackB *uint32
+		want       string
+	}{
+		{"window", segmentOf(isn+1, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 0, "hello world\n"), &isn, &irs, "win 4096 → 0"},
+		{"payload", segmentOf(isn+1, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 4096, "Jello world\n"), &isn, &irs, "payload 1 of 12 bytes changed"},
+		{"seq relative", segmentOf(isn+5, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n"), &isn, &irs, "seq 926484244 → 926484248 (relative 1 → 5)"},
+		{"ack relative", segmentOf(isn+1, irs+1, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n"), &isn, &irs, "ack 2164522879 → 2164522867 (relative 13 → 1)"},
+		{"no base", segmentOf(isn+5, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n"), nil, nil, "seq 926484244 → 926484248"},
+		{"flags", segmentOf(isn+1, irs+13, header.TCPFlagFin|header.TCPFlagAck, 4096, "hello world\n"), &isn, &irs, "flags [P.] → [F.]"},
+	} {
+		if got := describeEdit(before, c.after, c.seqB, c.ackB); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
