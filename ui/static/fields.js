@@ -32,7 +32,7 @@ export const FIELD_HELP = {
   ttl: "Time to live: hops left before a router discards the packet.",
   options: "TCP options: mss (largest segment), sackOK, TS (timestamps), wscale (window scaling).",
   frames: "WebSocket frames whose bytes this packet carried.",
-  packets: "Packets that carried this frame's bytes.",
+  packets: "Packets that had carried this frame's bytes when it was traced; the packets that came later are named by carried events (Related counts them all).",
   packet: "The packet this event is about.",
   frame: "The WebSocket frame this event is about.",
   opcode: "Frame type: text, binary, continuation (a later piece of a fragmented message), close, ping, pong.",

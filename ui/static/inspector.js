@@ -70,6 +70,15 @@ export class InspectorView {
     if (tw) rel.push("the same unit in " + (st.get(tw) || {}).node + ': <a href="#event=' + tw + '" data-goto="' + tw + '">#' + tw + "</a>");
     const fr = st.framesOf.get(e.id);
     if (fr && fr.size && !e.frames) rel.push("frames carried: " + [...fr].map((x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>").join(" "));
+    // A frame names the packets that had brought its bytes when it was
+    // traced; the later ones of a frame over many segments came as
+    // carried events.
+    const ps = Array.isArray(e.packets) && st.packetsOf.get(e.id);
+    if (ps && ps.size > e.packets.length) {
+      const all = [...ps].sort((a, b) => a - b);
+      const a = (x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>";
+      rel.push('<span data-carried="' + all.length + '">carried by ' + all.length + " packets in all, " + a(all[0]) + " to " + a(all[all.length - 1]) + " (packets names the " + e.packets.length + " that had come when it was traced)</span>");
+    }
     if (st.retrans.has(e.id)) rel.push("a retransmission: this sequence range was sent before");
     if (rel.length) h += '<div class="sub">Related</div><div>' + rel.join("<br>") + "</div>";
     h += '<div id="insp-bytes"></div>';

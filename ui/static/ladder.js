@@ -9,7 +9,7 @@ import { esc, ms, flagWords, fmtBytes } from "./fields.js";
 import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
 
 const ROW = 22;
-const GUTTER = 64; // time and id
+const GUTTER = 64; // time and id: the least; wider for longer times (paint)
 // the annotation column beside each lane: 170 px, narrower (down to 110)
 // in a narrow ladder, so that both lanes and their chips stay in sight
 const ANN = 170, ANN_MIN = 110;
@@ -18,6 +18,7 @@ export class LadderView {
   constructor(el, app) {
     this.el = el;
     this.app = app;
+    this.gutter = GUTTER;
     this.head = document.createElement("div");
     this.head.className = "ladder-head";
     this.head.style.cssText = "position:sticky;top:0;z-index:2;height:24px;background:var(--bg);border-bottom:1px solid var(--line)";
@@ -108,7 +109,7 @@ export class LadderView {
 
   laneX(node, W) {
     const ann = this.ann || ANN;
-    const xl = GUTTER + ann, xr = W - ann;
+    const xl = this.gutter + ann, xr = W - ann;
     if (!this.lanes) return node === "right" ? xr : xl;
     if (node === this.lanes[0]) return xl;
     if (node === this.lanes[1]) return xr;
@@ -211,7 +212,7 @@ export class LadderView {
       const stream = streamOf(e);
       const end = st.httpEnd(stream);
       const off = e.rel_seq - 1;
-      if (end === undefined || off < end) parts.push(this.isClientStream(e) ? "HTTP GET (upgrade)" : "HTTP 101 (upgrade)");
+      if (end === undefined || off < end) parts.push(this.httpName(e, st.hsStatus.get(stream)));
     }
     if (fr) {
       for (const id of fr) {
@@ -225,6 +226,15 @@ export class LadderView {
         }
     }
     return { main: s, frames: [...new Set(parts)].join(" ") };
+  }
+
+  // httpName names the bytes of an upgrade request or its answer by the
+  // status the handshake traced: a 403 or 426 is not "101 (upgrade)".
+  httpName(e, status) {
+    const upgraded = status === undefined || status === 101;
+    if (this.isClientStream(e)) return "HTTP GET" + (upgraded ? " (upgrade)" : "");
+    if (status === undefined) return "HTTP response";
+    return "HTTP " + status + (upgraded ? " (upgrade)" : " (upgrade refused)");
   }
 
   isClientStream(e) {
@@ -241,7 +251,12 @@ export class LadderView {
   paint(force) {
     const app = this.app;
     const W = Math.max(this.el.clientWidth, 480);
-    this.ann = Math.max(ANN_MIN, Math.min(ANN, Math.floor((W - GUTTER - 360) / 2)));
+    // room for the longest time in the column (a serve that has run for
+    // an hour writes 3600000.000 ms), so that no label covers its digits
+    let lastT = 0;
+    for (let i = this.rows.length - 1; i >= 0 && !lastT; i--) lastT = this.rows[i].t || 0;
+    this.gutter = Math.max(GUTTER, Math.ceil(textWidth(ms(lastT))) + 10);
+    this.ann = Math.max(ANN_MIN, Math.min(ANN, Math.floor((W - this.gutter - 360) / 2)));
     const n = this.rows.length;
     const [first, last] = visible(this.el, ROW, n, 30);
     const key = first + ":" + last + ":" + W + ":" + app.selected + ":" + app.state.current + ":" + this.sig;
@@ -406,7 +421,7 @@ export class LadderView {
     }
     // never past the right edge, nor over the time column at the left
     // (at 1280 px and less a long label was pushed over the times)
-    sx = Math.max(GUTTER - 8, Math.min(sx, W - tw2 - 4));
+    sx = Math.max(this.gutter - 4, Math.min(sx, W - tw2 - 4));
     // The label goes in a layer drawn over every arrow, on the page's
     // background, so that no arrow (its own or a later one) runs through it.
     let lg = title(tip);
@@ -442,12 +457,12 @@ export class LadderView {
     // (the whole in its tooltip).
     let lab = full;
     let tw2 = textWidth(lab);
-    const room = W - GUTTER - 12;
+    const room = W - this.gutter - 12;
     if (tw2 > room && room > 40) {
       lab = full.slice(0, Math.max(8, Math.floor((full.length * room) / tw2) - 1)) + "…";
       tw2 = textWidth(lab);
     }
-    const mx = Math.max(GUTTER + 4 + tw2 / 2, Math.min((x1 + x2) / 2, W - 4 - tw2 / 2));
+    const mx = Math.max(this.gutter + 4 + tw2 / 2, Math.min((x1 + x2) / 2, W - 4 - tw2 / 2));
     let lg = title("#" + e.id + " " + e.node + ": " + full + "\n" + e.summary);
     lg += tag("rect", { class: "lbg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
@@ -467,7 +482,7 @@ export class LadderView {
       label = "↳ [" + (e.flags || "") + "]" + (e.payload_len ? " len " + e.payload_len : "") + " sent on";
       kind = "continued";
     } else if (e.event === "handshake") {
-      label = e.dir === "out" ? (e.status ? "HTTP " + e.status + " (upgrade)" : "HTTP GET (upgrade)") : e.method ? "HTTP " + e.method + " " + (e.uri || "") : "HTTP " + (e.status || "") + " received";
+      label = e.dir === "out" ? (e.status ? "HTTP " + e.status + (e.status === 101 ? " (upgrade)" : " (upgrade refused)") : "HTTP GET (upgrade)") : e.method ? "HTTP " + e.method + " " + (e.uri || "") : "HTTP " + (e.status || "") + " received";
       cls += " http";
       kind = "handshake";
     } else if (e.event === "frame") {
@@ -488,7 +503,9 @@ export class LadderView {
       cls += " close dropframe";
       kind = "verdict";
     } else if (e.event === "verdict") {
-      label = "✎ " + (e.action || "verdict") + (e.rule ? " (" + e.rule + ")" : "");
+      // an edit in the hold queue says what it changed ("win 64240 → 1000")
+      const edit = /^ui-edit: /.test(e.reason || "") ? e.reason.slice(9) : "";
+      label = "✎ " + (edit ? edit + " (edited)" : (e.action || "verdict") + (e.rule ? " (" + e.rule + ")" : ""));
       cls += " close";
       kind = "verdict";
     } else {
@@ -500,7 +517,7 @@ export class LadderView {
     // and over the arrows, so that the whole label is read; only one
     // longer than the ladder itself is cut (the whole is in its tooltip).
     const room = this.ann - 12;
-    const most = W - GUTTER - 16;
+    const most = W - this.gutter - 16;
     let w = textWidth(label) + 10;
     let shown = label;
     if (w > most) {

@@ -6,7 +6,7 @@
 
 import { LAYERS, LAYER_HELP, esc, ms } from "./fields.js";
 import { isPacket, isFrame, streamOf } from "./model.js";
-import { tag, text, title, visible } from "./svg.js";
+import { tag, text, title, visible, textWidth } from "./svg.js";
 
 const ROW = 20;
 const GUTTER = 64;
@@ -186,8 +186,13 @@ export class LanesView {
     const key = first + ":" + last + ":" + W + ":" + app.selected + ":" + this.sig;
     if (key === this.painted) return;
     this.painted = key;
-    const colW = (W - GUTTER) / LAYERS.length;
-    const X = (layer) => GUTTER + (Math.max(0, LAYERS.indexOf(layer)) + 0.5) * colW - colW * 0.38;
+    // room for the longest time in the column (3600000.000 ms after an
+    // hour of serve), so that the link column's dots do not cover it
+    let lastT = 0;
+    for (let i = n - 1; i >= 0 && !lastT; i--) lastT = this.rows[i].t || 0;
+    const G = Math.max(GUTTER, Math.ceil(textWidth(ms(lastT))) + 10);
+    const colW = (W - G) / LAYERS.length;
+    const X = (layer) => G + (Math.max(0, LAYERS.indexOf(layer)) + 0.5) * colW - colW * 0.38;
     // header
     let hd = '<svg width="' + W + '" height="' + HEAD + '">';
     hd += text(4, 15, app.node || "", { class: "lane-label" });
@@ -202,7 +207,7 @@ export class LanesView {
     const hl = app.selected ? this.chain([...app.sel.same].filter((id) => this.rowOf.has(id))) : new Set();
     let s = "";
     LAYERS.forEach((l, i) => {
-      if (i % 2) s += tag("rect", { class: "col-bg", x: GUTTER + i * colW, y: first * ROW, width: colW, height: (last - first) * ROW });
+      if (i % 2) s += tag("rect", { class: "col-bg", x: G + i * colW, y: first * ROW, width: colW, height: (last - first) * ROW });
     });
     const cur = app.state.current;
     const Y = (r) => r * ROW + ROW / 2;

@@ -105,6 +105,7 @@ export class Store {
     this.lastState = new Map(); // node|key -> state id
     this.firstFrameOff = new Map(); // stream -> lowest ws frame offset
     this.wsStreams = new Set(); // both streams of a connection with a WebSocket handshake
+    this.hsStatus = new Map(); // stream -> the HTTP status that answered its upgrade request
     this.framePending = new Map();
   }
 
@@ -259,6 +260,7 @@ export class Store {
       } else if (e.layer === "ws" && e.event === "handshake") {
         const p = splitConn(e.conn);
         if (p) this.wsStreams.add(p[0] + ">" + p[1]).add(p[1] + ">" + p[0]);
+        if (p && typeof e.status === "number") this.hsStatus.set(p[0] + ">" + p[1], e.status).set(p[1] + ">" + p[0], e.status);
       }
     }
   }

@@ -33,8 +33,10 @@ export function arrowHead(x1, y1, x2, y2, size) {
 
 // Virtual is a scrolled area whose content is painted for the visible window only.
 export function visible(el, rowH, n, pad) {
-  const top = el.scrollTop;
   const h = el.clientHeight || 300;
+  // scrolled past the end of fewer rows than were there (another
+  // connection chosen): as the browser will scroll, to the last rows
+  const top = Math.min(el.scrollTop, Math.max(0, n * rowH - h));
   const first = Math.max(0, Math.floor(top / rowH) - (pad || 10));
   const last = Math.min(n, Math.ceil((top + h) / rowH) + (pad || 10));
   return [first, last];

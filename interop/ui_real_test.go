@@ -1,0 +1,275 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/internal/netnstest"
+)
+
+// serveUI returns the browser view of a serve started with --ui, as a
+// uiRun whose api calls reach it.
+func serveUI(t *testing.T, s *server) *uiRun {
+	t.Helper()
+	var url string
+	for end := time.Now().Add(10 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {
+		for _, line := range strings.Split(s.out.String(), "\n") {
+			if u, ok := strings.CutPrefix(line, "glassnet: ui at "); ok {
+				url = strings.TrimSpace(u)
+			}
+		}
+		if url == "" && time.Now().After(end) {
+			t.Fatalf("serve --ui printed no address:\n%s", s.out.String())
+		}
+	}
+	i := strings.Index(url, "/?token=")
+	if i < 0 {
+		t.Fatalf("the view's address %q has no /?token=", url)
+	}
+	return &uiRun{url: url, base: url[:i], token: url[i+len("/?token="):]}
+}
+
+// heldUnit waits until the view holds a unit and returns it.
+func heldUnit(t *testing.T, ctx context.Context, r *uiRun) (id int, event int, fields map[string]any) {
+	t.Helper()
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var hs struct {
+			Holds []struct {
+				ID     int            `json:"id"`
+				Event  int            `json:"event"`
+				Fields map[string]any `json:"fields"`
+			} `json:"holds"`
+		}
+		if err := r.api(ctx, "GET", "/api/holds", nil, &hs); err != nil {
+			t.Fatal(err)
+		}
+		if len(hs.Holds) > 0 && hs.Holds[0].Event != 0 {
+			return hs.Holds[0].ID, hs.Holds[0].Event, hs.Holds[0].Fields
+		}
+		if time.Now().After(end) {
+			t.Fatal("nothing held within 20 s")
+		}
+	}
+}
+
+// focusPort focuses the page on the connection from the kernel's port and
+// returns its key.
+func focusPort(p *uiPage, port int) string {
+	p.t.Helper()
+	key := p.wait(fmt.Sprintf("the connection from port %d in the page", port), fmt.Sprintf(`window.glassnet && [...glassnet.store.conns.keys()].find((k) => k.includes(":%d ")) || ""`, port))
+	p.eval(fmt.Sprintf(`glassnet.setFocus(%q); "ok"`, key))
+	return key
+}
+
+// TestUIRealTraffic watches serve --ui on a TUN while real peers on the
+// kernel's side use it, and checks what the view says against what
+// happened: an upgrade refused with 403 is not labelled "HTTP 101" in the
+// ladder; a 300 kB message from python3-websockets, over some 200
+// segments, is said to be carried by all of them, not only by the few the
+// frame event could name when its header was read; a kernel SYN held and
+// released with a smaller window is drawn with what the edit changed; the
+// time column and the labels beside it stay apart once the stack has run
+// for half an hour; the socket table's note says a paused stack holds the
+// table only when one is paused; and once the page goes away, a stack a
+// held SYN had paused runs on and answers its peers.
+func TestUIRealTraffic(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	needProgram(t, curlBin, "curl")
+	needPythonWebsockets(t)
+	netnstest.RunTUN(t, func(t *testing.T) {
+		s := startServe(t, "--ui", "127.0.0.1:0")
+		r := serveUI(t, s)
+
+		// An upgrade from a foreign origin: 403.
+		out := run(t, 20*time.Second, curlBin, "-s", "-o", "/dev/null", "-w", "%{http_code} %{local_port}",
+			"-H", "Origin: http://elsewhere.example", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+			"-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", stackHTTP+"/echo")
+		var code, refusedPort int
+		if _, err := fmt.Sscan(out, &code, &refusedPort); err != nil || code != 403 {
+			t.Fatalf("curl with a foreign Origin: %q, want 403 and its port", out)
+		}
+		// A 300 kB binary message there and back.
+		out = run(t, 60*time.Second, pythonBin, "-c", `
+import asyncio, websockets
+async def main():
+    async with websockets.connect("`+stackWS+`/echo", max_size=None, compression=None) as ws:
+        await ws.send(b"x" * 300000)
+        print(len(await ws.recv()), ws.local_address[1])
+asyncio.run(main())`)
+		var echoed, msgPort int
+		if _, err := fmt.Sscan(out, &echoed, &msgPort); err != nil || echoed != 300000 {
+			t.Fatalf("python3-websockets: %q, want 300000 bytes back and its port", out)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		p := openUI(t, ctx, r)
+
+		focusPort(p, refusedPort)
+		labels := p.wait("the refused upgrade's answer in the ladder", `(() => { const t = [...document.querySelectorAll('#ladder g.pkt-label[data-kind="packet-label"]')].map((g) => g.textContent.split("\n").pop()).join(" | "); return t.includes("HTTP 4") && t; })()`)
+		if !strings.Contains(labels, "HTTP 403 (upgrade refused)") || strings.Contains(labels, "HTTP 101") {
+			t.Errorf("the ladder of an upgrade refused with 403 reads %q, want its answer as HTTP 403 (upgrade refused) and no HTTP 101", labels)
+		}
+		if chips := p.eval(`[...document.querySelectorAll('#ladder [data-kind="handshake"]')].map((g) => g.textContent.split("\n").pop()).join(" | ")`); !strings.Contains(chips, "HTTP 403 (upgrade refused)") {
+			t.Errorf("the handshake notes of an upgrade refused with 403 read %q", chips)
+		}
+
+		focusPort(p, msgPort)
+		var frame struct {
+			ID      int   `json:"id"`
+			Packets []int `json:"packets"`
+		}
+		js := fmt.Sprintf(`JSON.stringify(glassnet.store.events.find((e) => e.layer === "ws" && e.event === "frame" && e.dir === "in" && e.len === 300000 && (e.conn || "").includes(":%d")) || null)`, msgPort)
+		if err := json.Unmarshal([]byte(p.wait("the 300 kB frame in the page", js)), &frame); err != nil || frame.ID == 0 {
+			t.Fatalf("no 300 kB frame in the page (%v)", err)
+		}
+		p.eval(fmt.Sprintf(`location.hash = "#event=%d"; "ok"`, frame.ID))
+		carried := p.wait("the count of the packets that carried the frame", `(() => { const el = document.querySelector('#inspector [data-carried]'); return el ? el.dataset.carried + " " + el.textContent : ""; })()`)
+		var n int
+		fmt.Sscan(carried, &n)
+		if n < 300000/1500 || n <= len(frame.Packets) {
+			t.Errorf("the inspector of a 300 kB frame (its packets field names %d): %q, want every packet that carried it, at least %d", len(frame.Packets), carried, 300000/1500)
+		}
+
+		// Hold the kernel's SYN to the discard port, release it with
+		// a window of 1000, and play on.
+		if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "link-ingress", "node": "glassnet", "filter": "tcp and syn and not ack and dst port 9"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		dialed := make(chan net.Conn, 1)
+		go func() {
+			c, err := net.DialTimeout("tcp", stackAddr+":9", 30*time.Second)
+			if err != nil {
+				t.Errorf("dial the discard port past the held SYN: %v", err)
+			}
+			dialed <- c
+		}()
+		hold, _, fields := heldUnit(t, ctx, r)
+		win := int(fields["window"].(float64))
+		if err := r.api(ctx, "POST", fmt.Sprintf("/api/holds/%d", hold), map[string]any{"action": "release", "edit": map[string]any{"window": 1000}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		c := <-dialed
+		if c == nil {
+			return
+		}
+		port := c.LocalAddr().(*net.TCPAddr).Port
+		c.Close()
+		focusPort(p, port)
+		want := fmt.Sprintf("✎ win %d → 1000 (edited)", win)
+		got := p.wait("the edit in the ladder", `[...document.querySelectorAll('#ladder [data-kind="verdict"]')].map((g) => g.textContent.split("\n").pop()).join(" | ")`)
+		if !strings.Contains(got, want) {
+			t.Errorf("the ladder says %q of the SYN released with a window of 1000, want %q", got, want)
+		}
+
+		// Half an hour more on the stack's clock (of which the events'
+		// times count what the timers used): times of 10 digits and
+		// more. The clock stands still once a curl's SYN stops the
+		// paused run.
+		if err := r.api(ctx, "POST", "/api/pause", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		curled := make(chan string, 1)
+		go func() {
+			curled <- run(t, 60*time.Second, curlBin, "-s", "-o", "/dev/null", "-w", "%{http_code} %{local_port}", stackHTTP+"/")
+		}()
+		for end := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var st struct {
+				ClockPaused bool `json:"clock_paused"`
+			}
+			if err := r.api(ctx, "GET", "/api/state", nil, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.ClockPaused {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatal("the paused run did not stop at curl's SYN within 20 s")
+			}
+		}
+		for _, step := range []struct {
+			path string
+			body any
+		}{{"/api/clock/advance", map[string]int{"ms": 1_800_000}}, {"/api/play", nil}} {
+			if err := r.api(ctx, "POST", step.path, step.body, nil); err != nil {
+				t.Fatalf("%s: %v", step.path, err)
+			}
+		}
+		out = <-curled
+		var late int
+		if _, err := fmt.Sscan(out, &code, &late); err != nil || code != 200 {
+			t.Fatalf("curl after the clock moved on: %q", out)
+		}
+		focusPort(p, late)
+		p.wait("the late connection's packets in the ladder", `document.querySelectorAll('#ladder g.pkt[data-kind="packet"]').length >= 6 && "drawn"`)
+		for _, view := range []struct{ name, js string }{
+			{"ladder", `(() => {
+				const times = [...document.querySelectorAll("#ladder text.timecol")];
+				const right = Math.max(...times.map((x) => x.getBBox().x + x.getBBox().width));
+				const left = Math.min(...[...document.querySelectorAll("#ladder g.pkt-label rect.bg, #ladder g.pkt line.arrow")].map((x) => x.getBBox().x));
+				return JSON.stringify({time: times.length ? times[times.length - 1].textContent : "", right, left});
+			})()`},
+			{"layers", `(() => {
+				const times = [...document.querySelectorAll("#lanes text.timecol")];
+				const right = Math.max(...times.map((x) => x.getBBox().x + x.getBBox().width));
+				const left = Math.min(...[...document.querySelectorAll("#lanes circle, #lanes rect.col-bg")].map((x) => x.getBBox().x));
+				return JSON.stringify({time: times.length ? times[times.length - 1].textContent : "", right, left});
+			})()`},
+		} {
+			var g struct {
+				Time        string
+				Right, Left float64
+			}
+			if err := json.Unmarshal([]byte(p.eval(view.js)), &g); err != nil {
+				t.Fatalf("%s: %v", view.name, err)
+			}
+			if len(g.Time) < len("100000.000") || g.Left < g.Right {
+				t.Errorf("%s: the time column (last %q) ends at x=%.0f and what is drawn beside it begins at x=%.0f, over its digits", view.name, g.Time, g.Right, g.Left)
+			}
+		}
+		p.shot("ui-real-late")
+
+		// The socket table's note, with a table older than the trace.
+		note := p.eval(`(() => { glassnet.selected = null; glassnet.connsAt = 1; glassnet.views[0].sig = ""; glassnet.views[0].render(); const n = document.querySelector("[data-conns-note]"); return (glassnet.state.paused ? "paused: " : "running: ") + (n ? n.textContent : ""); })()`)
+		if !strings.HasPrefix(note, "running: The socket table is from #1") || strings.Contains(note, "paused stack") {
+			t.Errorf("the socket table's note while the stack runs: %q, want no word of a paused stack", note)
+		}
+
+		// Hold a SYN, then close the page: the stack runs on.
+		if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "link-ingress", "node": "glassnet", "filter": "tcp and syn and not ack and dst port 9"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			c, err := net.DialTimeout("tcp", stackAddr+":9", 30*time.Second)
+			if err != nil {
+				t.Errorf("dial the discard port once the page holding its SYN went away: %v", err)
+			}
+			dialed <- c
+		}()
+		heldUnit(t, ctx, r)
+		p.noProblems("serve --ui with real peers")
+		var nav struct{}
+		p.call("Page.navigate", map[string]any{"url": "about:blank"}, &nav)
+		if c := <-dialed; c != nil {
+			c.Close()
+		}
+		out = run(t, 20*time.Second, curlBin, "-s", "-m", "10", "-o", "/dev/null", "-w", "%{http_code}", stackHTTP+"/")
+		if out != "200" {
+			t.Errorf("curl once the page went away: %q, want 200", out)
+		}
+		var st struct {
+			Paused bool `json:"paused"`
+		}
+		if err := r.api(ctx, "GET", "/api/state", nil, &st); err != nil || st.Paused {
+			t.Errorf("the state once the page went away: paused %v (%v), want running", st.Paused, err)
+		}
+	})
+}
