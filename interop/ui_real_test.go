@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,7 @@ func focusPort(p *uiPage, port int) string {
 	p.t.Helper()
 	key := p.wait(fmt.Sprintf("the connection from port %d in the page", port), fmt.Sprintf(`window.glassnet && [...glassnet.store.conns.keys()].find((k) => k.includes(":%d ")) || ""`, port))
 	p.eval(fmt.Sprintf(`glassnet.setFocus(%q); "ok"`, key))
+	p.wait("the views drawn for the connection", fmt.Sprintf(`document.getElementById("ladder-title").title === %q && "drawn"`, key))
 	return key
 }
 
@@ -73,8 +76,9 @@ func focusPort(p *uiPage, port int) string {
 // segments, is said to be carried by all of them, not only by the few the
 // frame event could name when its header was read; a kernel SYN held and
 // released with a smaller window is drawn with what the edit changed; the
-// time column and the labels beside it stay apart once the stack has run
-// for half an hour; the socket table's note says a paused stack holds the
+// time columns and what is drawn beside them stay apart once the stack's
+// clock is half an hour on; keep-alive probes, bare ACKs to tcpdump, are
+// named; the socket table's note says a paused stack holds the
 // table only when one is paused; and once the page goes away, a stack a
 // held SYN had paused runs on and answers its peers.
 func TestUIRealTraffic(t *testing.T) {
@@ -170,26 +174,36 @@ asyncio.run(main())`)
 			t.Errorf("the ladder says %q of the SYN released with a window of 1000, want %q", got, want)
 		}
 
-		// Half an hour more on the stack's clock (of which the events'
-		// times count what the timers used): times of 10 digits and
-		// more. The clock stands still once a curl's SYN stops the
-		// paused run.
+		// Half an hour more on the stack's clock. It stands still
+		// once a curl's SYN stops the paused run.
+		// An echo connection left idle meanwhile gets serve's keep-alive
+		// probes (idle 15 s), which tcpdump writes as bare ACKs.
+		idle := dialTCP(t, stackAddr+":7")
+		if _, err := idle.Write([]byte("hi")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(idle, make([]byte, 2)); err != nil {
+			t.Fatal(err)
+		}
 		if err := r.api(ctx, "POST", "/api/pause", nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		curled := make(chan string, 1)
 		go func() {
-			curled <- run(t, 60*time.Second, curlBin, "-s", "-o", "/dev/null", "-w", "%{http_code} %{local_port}", stackHTTP+"/")
+			out, err := exec.CommandContext(ctx, curlBin, "-s", "-m", "60", "-o", "/dev/null", "-w", "%{http_code} %{local_port}", stackHTTP+"/").Output()
+			if err != nil {
+				out = fmt.Appendf(out, " (%v)", err)
+			}
+			curled <- string(out)
 		}()
-		for end := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			var st struct {
-				ClockPaused bool `json:"clock_paused"`
-			}
-			if err := r.api(ctx, "GET", "/api/state", nil, &st); err != nil {
+		type clockState struct {
+			ClockPaused bool  `json:"clock_paused"`
+			ClockNS     int64 `json:"clock_ns"`
+		}
+		var cs clockState
+		for end := time.Now().Add(20 * time.Second); !cs.ClockPaused; time.Sleep(20 * time.Millisecond) {
+			if err := r.api(ctx, "GET", "/api/state", nil, &cs); err != nil {
 				t.Fatal(err)
-			}
-			if st.ClockPaused {
-				break
 			}
 			if time.Now().After(end) {
 				t.Fatal("the paused run did not stop at curl's SYN within 20 s")
@@ -203,7 +217,21 @@ asyncio.run(main())`)
 				t.Fatalf("%s: %v", step.path, err)
 			}
 		}
-		out = <-curled
+		// Half an hour passes for the stack while the kernel's curl
+		// waits: the stack may give up on it (a timeout, a reset).
+		t.Logf("curl across the clock's move: %s", <-curled)
+		// The timers due meanwhile fire one by one: once the clock is
+		// half an hour on, a new connection's times have 10 digits and
+		// more.
+		for want, end := cs.ClockNS+1_800_000*int64(time.Millisecond), time.Now().Add(60*time.Second); cs.ClockNS < want; time.Sleep(20 * time.Millisecond) {
+			if err := r.api(ctx, "GET", "/api/state", nil, &cs); err != nil {
+				t.Fatal(err)
+			}
+			if time.Now().After(end) {
+				t.Fatalf("the clock is %v short of half an hour on after 60 s", time.Duration(want-cs.ClockNS))
+			}
+		}
+		out = run(t, 20*time.Second, curlBin, "-s", "-o", "/dev/null", "-w", "%{http_code} %{local_port}", stackHTTP+"/")
 		var late int
 		if _, err := fmt.Sscan(out, &code, &late); err != nil || code != 200 {
 			t.Fatalf("curl after the clock moved on: %q", out)
@@ -231,11 +259,16 @@ asyncio.run(main())`)
 			if err := json.Unmarshal([]byte(p.eval(view.js)), &g); err != nil {
 				t.Fatalf("%s: %v", view.name, err)
 			}
-			if len(g.Time) < len("100000.000") || g.Left < g.Right {
+			if len(g.Time) < len("1800000.000") || g.Left < g.Right {
 				t.Errorf("%s: the time column (last %q) ends at x=%.0f and what is drawn beside it begins at x=%.0f, over its digits", view.name, g.Time, g.Right, g.Left)
 			}
 		}
 		p.shot("ui-real-late")
+		focusPort(p, idle.LocalAddr().(*net.TCPAddr).Port)
+		ka := p.wait("a keep-alive probe in the ladder", `(() => { const g = document.querySelector('#ladder g.pkt[data-keepalive="true"]'); const l = g && document.querySelector('#ladder g.pkt-label[data-event-id="' + g.dataset.eventId + '"]'); return l ? l.textContent.split("\n").pop() : ""; })()`)
+		if !strings.Contains(ka, "keep-alive") || !strings.Contains(ka, " seq ") {
+			t.Errorf("a keep-alive probe in the ladder reads %q, want its seq and keep-alive", ka)
+		}
 
 		// The socket table's note, with a table older than the trace.
 		note := p.eval(`(() => { glassnet.selected = null; glassnet.connsAt = 1; glassnet.views[0].sig = ""; glassnet.views[0].render(); const n = document.querySelector("[data-conns-note]"); return (glassnet.state.paused ? "paused: " : "running: ") + (n ? n.textContent : ""); })()`)

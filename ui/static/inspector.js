@@ -80,6 +80,7 @@ export class InspectorView {
       rel.push('<span data-carried="' + all.length + '">carried by ' + all.length + " packets in all, " + a(all[0]) + " to " + a(all[all.length - 1]) + " (packets names the " + e.packets.length + " that had come when it was traced)</span>");
     }
     if (st.retrans.has(e.id)) rel.push("a retransmission: this sequence range was sent before");
+    if (st.keepalives.has(e.id)) rel.push("a keep-alive probe: no data, seq one below the next one, after the connection was idle; the peer answers with an ACK (RFC 9293 3.8.4)");
     if (rel.length) h += '<div class="sub">Related</div><div>' + rel.join("<br>") + "</div>";
     h += '<div id="insp-bytes"></div>';
     this.el.innerHTML = h;

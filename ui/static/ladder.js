@@ -202,10 +202,12 @@ export class LadderView {
     const f = e.flags || "";
     let s = "[" + f + "]";
     const n = e.payload_len || 0;
-    if (n > 0 || f.includes("S") || f.includes("F")) s += " seq " + e.rel_seq + (n ? ":" + (e.rel_seq + n) : "");
+    const ka = st.keepalives.has(e.id);
+    if (n > 0 || f.includes("S") || f.includes("F") || ka) s += " seq " + e.rel_seq + (n ? ":" + (e.rel_seq + n) : "");
     if (f.includes(".")) s += " ack " + e.rel_ack;
     s += " win " + e.win;
     if (n) s += " len " + n;
+    if (ka) s += " keep-alive";
     const fr = st.framesOf.get(e.id);
     const parts = [];
     if (n > 0) {
@@ -384,6 +386,7 @@ export class LadderView {
       (e.summary || "") + "\n" +
       (held && !/^link/.test(held.point || "") ? "" : "flags: " + (flagWords(e.flags) || "none")) +
       (st.retrans.has(e.id) ? "\nretransmission: this sequence range was sent before" : "") +
+      (st.keepalives.has(e.id) ? "\nkeep-alive probe: no data, one below the next sequence number, sent after the connection was idle; the peer answers with an ACK (RFC 9293 3.8.4)" : "") +
       (st.probes.has(e.id) ? "\nwindow probe: the peer's window is zero, and TCP sends one byte it already sent to make the peer say when it opens (RFC 9293 3.8.6.1)" : "") +
       (held ? "\nheld at " + (held.point || "a hook") + ": waiting for release, drop or edit in the Hold queue" : "") +
       (lost ? "\nnot seen arriving at " + to + " (in flight, or lost)" : "");
@@ -432,7 +435,7 @@ export class LadderView {
     // a unit held before its event came has none yet (id 0): no
     // data-event-id that names no event, its data-hold-id says what it is
     this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": "packet-label", "data-hold-id": held && !held.past ? held.id : undefined, "data-hl": hl }, lg);
-    return tag("g", { class: cls, "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
+    return tag("g", { class: cls, "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-keepalive": st.keepalives.has(e.id) ? "true" : undefined, "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
   }
 
   dropArrow(e, i, W) {

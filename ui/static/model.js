@@ -95,6 +95,9 @@ export class Store {
     // ids of window probes: a byte sent again while the peer's window was
     // zero (RFC 9293 3.8.6.1), not a retransmission of lost data
     this.probes = new Set();
+    // ids of keep-alive probes: no data, one below the highest sequence
+    // number sent (RFC 9293 3.8.4), which tcpdump writes as a bare ACK
+    this.keepalives = new Set();
     this.lastWin = new Map(); // stream -> the window its last packet advertised
     this.sentEnd = new Map(); // node|dir|stream -> highest rel seq end of the packets
     this.tcpSent = new Map(); // node|stream -> highest rel seq end TCP sent
@@ -214,6 +217,10 @@ export class Store {
           }
         }
         const n = seqLen(e);
+        if (n === 0 && e.flags === "." && typeof e.rel_seq === "number") {
+          const end = this.sentEnd.get(e.node + "|" + e.dir + "|" + streamOf(e));
+          if (end !== undefined && e.rel_seq === end - 1) this.keepalives.add(e.id);
+        }
         if (n > 0) {
           const k = e.node + "|" + e.dir + "|" + streamOf(e);
           const end = this.sentEnd.get(k);
