@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -304,5 +306,107 @@ asyncio.run(main())`)
 		if err := r.api(ctx, "GET", "/api/state", nil, &st); err != nil || st.Paused {
 			t.Errorf("the state once the page went away: paused %v (%v), want running", st.Paused, err)
 		}
+	})
+}
+
+// TestUIRealFrameEdit holds a frame from python3-websockets on its way in
+// and the echo on its way out, edits both (the text, then the opcode and
+// payload), and checks what the peer got, what tshark reads in the view's
+// pcapng export, and that the ladder says what each edit changed.
+func TestUIRealFrameEdit(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	needProgram(t, "/usr/bin/tshark", "tshark")
+	needPythonWebsockets(t)
+	netnstest.RunTUN(t, func(t *testing.T) {
+		s := startServe(t, "--ui", "127.0.0.1:0", "--no-compress")
+		r := serveUI(t, s)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		p := openUI(t, ctx, r)
+		p.wait("the page", `window.glassnet && glassnet.state && glassnet.state.live && "live"`)
+		if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-in", "node": "glassnet", "filter": "text"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		peer := exec.CommandContext(ctx, pythonBin, "-c", `
+import asyncio, websockets
+async def main():
+    async with websockets.connect("`+stackWS+`/echo", compression=None) as ws:
+        await ws.send("hello in")
+        got = await ws.recv()
+        print(repr(got), ws.local_address[1])
+asyncio.run(main())`)
+		var out syncBuffer
+		peer.Stdout, peer.Stderr = &out, &out
+		if err := peer.Start(); err != nil {
+			t.Fatal(err)
+		}
+		in, _, fields := heldUnit(t, ctx, r)
+		if fields["payload_hex"] != "68656c6c6f20696e" {
+			t.Fatalf("held on the way in: %v, want hello in", fields)
+		}
+		if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "glassnet", "filter": "text"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.api(ctx, "POST", fmt.Sprintf("/api/holds/%d", in), map[string]any{"action": "release", "edit": map[string]any{"payload_hex": "68656c6c6f2065646974"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		outID, _, fields := heldUnit(t, ctx, r)
+		if fields["payload_hex"] != "68656c6c6f2065646974" {
+			t.Fatalf("held on the way out: %v, want the edited hello edit", fields)
+		}
+		if err := r.api(ctx, "POST", fmt.Sprintf("/api/holds/%d", outID), map[string]any{"action": "release", "edit": map[string]any{"payload_hex": "4f5554", "opcode": "binary"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := peer.Wait(); err != nil {
+			t.Fatalf("python3-websockets: %v\n%s", err, out.String())
+		}
+		var got string
+		var port int
+		if _, err := fmt.Sscan(out.String(), &got, &port); err != nil || got != "b'OUT'" {
+			t.Fatalf("python3-websockets got %q, want b'OUT' and its port", out.String())
+		}
+
+		focusPort(p, port)
+		chips := p.wait("both edits in the ladder", `(() => { const v = [...document.querySelectorAll('#ladder [data-kind="verdict"]')].map((g) => g.textContent.split("\n").pop()); return v.length >= 2 && v.join(" | "); })()`)
+		for _, want := range []string{"✎ text len=8 → FIN text len=10 masked (edited)", "✎ text len=10 → FIN binary len=3 (edited)"} {
+			if !strings.Contains(chips, want) {
+				t.Errorf("the ladder's edits read %q, want %q", chips, want)
+			}
+		}
+
+		// What went out, as tshark reads the view's capture: the
+		// server's frame is binary, 3 bytes, unmasked (the peer got b'OUT').
+		file := t.TempDir() + "/real.pcapng"
+		req, _ := http.NewRequestWithContext(ctx, "GET", r.base+"/api/export?format=pcapng", nil)
+		req.Header.Set("X-Glassnet-Token", r.token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("export: %v %s", err, res.Status)
+		}
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		frames := run(t, time.Minute, "/usr/bin/tshark", "-r", file, "-d", "tcp.port==8080,http", "-Y", fmt.Sprintf("websocket and tcp.port == %d", port),
+			"-T", "fields", "-e", "tcp.srcport", "-e", "websocket.opcode", "-e", "websocket.mask", "-e", "websocket.payload_length")
+		want := []string{"1 1 8", "8080 2 0 3"} // the peer's frame as it sent it, the edited echo
+		var server []string
+		for _, line := range strings.Split(strings.TrimSpace(frames), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 4 && f[0] == "8080" && f[1] != "8" {
+				server = append(server, strings.Join(f, " "))
+			}
+			if len(f) >= 4 && f[0] != "8080" && f[1] == "1" && strings.Join(f[1:4], " ") != want[0] {
+				t.Errorf("tshark reads the peer's text frame as %q, want opcode, mask, length %q", line, want[0])
+			}
+		}
+		if len(server) != 1 || server[0] != want[1] {
+			t.Errorf("tshark reads the server's data frames as %q, want [%q]\n%s", server, want[1], frames)
+		}
+		p.noProblems("frames edited on real traffic")
 	})
 }

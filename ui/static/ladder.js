@@ -507,8 +507,10 @@ export class LadderView {
       kind = "verdict";
     } else if (e.event === "verdict") {
       // an edit in the hold queue says what it changed ("win 64240 → 1000")
-      const edit = /^ui-edit: /.test(e.reason || "") ? e.reason.slice(9) : "";
-      label = "✎ " + (edit ? edit + " (edited)" : (e.action || "verdict") + (e.rule ? " (" + e.rule + ")" : ""));
+      // and a frame's, what it was and what it became
+      const edit = /^ui-edit: /.test(e.reason || "") ? e.reason.slice(9) : e.layer === "ws" && e.action === "modify" && e.effect && e.opcode ? e.opcode + " len=" + e.len + " → " + e.effect.replace(/^now /, "") : "";
+      const by = e.rule === "ui hold" ? "edited" : e.rule || "";
+      label = "✎ " + (edit ? edit + (by ? " (" + by + ")" : "") : (e.action || "verdict") + (e.rule ? " (" + e.rule + ")" : ""));
       cls += " close";
       kind = "verdict";
     } else {
