@@ -123,6 +123,18 @@ class App {
     else this.setState(this.state);
   }
 
+  // runningStatus writes the status of a run that goes on: the events
+  // keep coming between state messages (each draw writes it again), and
+  // the newest one's id is their number, also when the page lacks older
+  // ones (skipped while it was behind, or gone from the server's history
+  // before it came).
+  runningStatus() {
+    const s = this.state;
+    const evs = this.store.events;
+    const n = Math.max(s.count || 0, evs.length ? evs[evs.length - 1].id : 0);
+    this.status("running", "running (" + (s.mode || "free") + ") · " + n + " events" + (s.held ? " · " + s.held + " held" : ""));
+  }
+
   onLive(m) {
     switch (m.type) {
       case "events": {
@@ -209,9 +221,7 @@ class App {
           (s.hit ? " · breakpoint " + s.hit : "") + " · " + s.count + " events" + (s.held ? " · " + s.held + " held" : "")
       );
     } else if (s.live) {
-      // the events keep coming between state messages
-      const n = Math.max(s.count || 0, this.store.events.length);
-      this.status("running", "running (" + (s.mode || "free") + ") · " + n + " events" + (s.held ? " · " + s.held + " held" : ""));
+      this.runningStatus();
     } else {
       this.status("file", "recorded run · " + s.count + " events");
     }
