@@ -80,7 +80,7 @@ func focusPort(p *uiPage, port int) string {
 // released with a smaller window is drawn with what the edit changed; the
 // time columns and what is drawn beside them stay apart once the stack's
 // clock is half an hour on; keep-alive probes, bare ACKs to tcpdump, are
-// named; the status counts the run's events also when the page lacks the
+// named, and a reset's seq; the status counts the run's events also when the page lacks the
 // oldest;
 // the socket table's note says a paused stack holds the
 // table only when one is paused; and once the page goes away, a stack a
@@ -268,6 +268,19 @@ asyncio.run(main())`)
 			}
 		}
 		p.shot("ui-real-late")
+		// A reset from the kernel (SO_LINGER 0): its label has the seq
+		// that makes it acceptable, as tcpdump writes it.
+		rst := dialTCP(t, stackAddr+":9")
+		rst.Write([]byte("reset"))
+		rst.SetLinger(0)
+		rstPort := rst.LocalAddr().(*net.TCPAddr).Port
+		rst.Close()
+		focusPort(p, rstPort)
+		rl := p.wait("the reset in the ladder", `[...document.querySelectorAll('#ladder g.pkt-label[data-kind="packet-label"]')].map((g) => g.querySelector("text.lbl").textContent).find((l) => l.startsWith("[R")) || ""`)
+		if !strings.HasPrefix(rl, "[R.] seq 6 ") {
+			t.Errorf("the kernel's reset after 5 bytes reads %q in the ladder, want [R.] seq 6 as tcpdump writes it", rl)
+		}
+
 		// A page that lacks the oldest events (skipped while it was
 		// behind, or gone from the history before it came) counts the
 		// run's events in its status all the same, by their ids.

@@ -203,7 +203,8 @@ export class LadderView {
     let s = "[" + f + "]";
     const n = e.payload_len || 0;
     const ka = st.keepalives.has(e.id);
-    if (n > 0 || f.includes("S") || f.includes("F") || ka) s += " seq " + e.rel_seq + (n ? ":" + (e.rel_seq + n) : "");
+    // as tcpdump: a RST's seq is what makes it acceptable (RFC 9293 3.10.7.4)
+    if (n > 0 || f.includes("S") || f.includes("F") || f.includes("R") || ka) s += " seq " + e.rel_seq + (n ? ":" + (e.rel_seq + n) : "");
     if (f.includes(".")) s += " ack " + e.rel_ack;
     s += " win " + e.win;
     if (n) s += " len " + n;
