@@ -334,7 +334,8 @@ asyncio.run(main())`)
 // TestUIRealFrameEdit holds a frame from python3-websockets on its way in
 // and the echo on its way out, edits both (the text, then the opcode and
 // payload), and checks what the peer got, what tshark reads in the view's
-// pcapng export, and that the ladder says what each edit changed.
+// pcapng export, and that the ladder says what each edit changed; the
+// inspector scales a window as tshark does.
 func TestUIRealFrameEdit(t *testing.T) {
 	needProgram(t, chromiumBin, "chromium")
 	needProgram(t, "/usr/bin/tshark", "tshark")
@@ -428,6 +429,29 @@ asyncio.run(main())`)
 		}
 		if len(server) != 1 || server[0] != want[1] {
 			t.Errorf("tshark reads the server's data frames as %q, want [%q]\n%s", server, want[1], frames)
+		}
+
+		// The window of each side's last packet, scaled as the
+		// inspector says, is tshark's calculated window size.
+		wins := run(t, time.Minute, "/usr/bin/tshark", "-r", file, "-Y", fmt.Sprintf("tcp.port == %d and not tcp.flags.syn == 1", port),
+			"-T", "fields", "-E", "separator=|", "-e", "frame.comment", "-e", "tcp.window_size_value", "-e", "tcp.window_size", "-e", "tcp.srcport")
+		last := map[string][3]string{}
+		for _, line := range strings.Split(strings.TrimSpace(wins), "\n") {
+			f := strings.Split(line, "|")
+			if len(f) == 4 && strings.HasPrefix(f[0], "packet #") {
+				id, _, _ := strings.Cut(strings.TrimPrefix(f[0], "packet #"), ";")
+				last[f[3]] = [3]string{id, f[1], f[2]}
+			}
+		}
+		if len(last) != 2 {
+			t.Fatalf("tshark finds the packets of %d sides of the connection, want 2:\n%s", len(last), wins)
+		}
+		for side, w := range last {
+			p.eval(fmt.Sprintf(`location.hash = "#event=%s"; "ok"`, w[0]))
+			got := p.wait("the scaled window in the inspector", `(() => { const el = document.querySelector('#inspector [data-scaled]'); return document.getElementById("inspector-title").textContent.startsWith("#`+w[0]+` ") && el ? el.dataset.scaled : ""; })()`)
+			if got != w[2] {
+				t.Errorf("packet #%s from port %s, win %s: the inspector scales it to %s bytes, tshark to %s", w[0], side, w[1], got, w[2])
+			}
 		}
 		p.noProblems("frames edited on real traffic")
 	})

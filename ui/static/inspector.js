@@ -4,6 +4,7 @@
 // unmasked; a socket call's arguments and result.
 
 import * as api from "./api.js";
+import { streamOf } from "./model.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
 import { hexToBytes, decodePacket, decodeFrameHeader, hexDump, ipHeaderLen, OPCODES } from "./decode.js";
 
@@ -60,6 +61,10 @@ export class InspectorView {
       if ((k === "frames" || k === "packets") && Array.isArray(e[k])) v = e[k].map((x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>").join(" ");
       if ((k === "frame" || k === "packet") && typeof e[k] === "number") v = '<a href="#event=' + e[k] + '" data-goto="' + e[k] + '">#' + e[k] + "</a>";
       if (k === "flags") v += " <span class=hint>(" + esc(flagWords(e[k])) + ")</span>";
+      if (k === "win" && typeof e.win === "number") {
+        const sh = windowShift(app.store, e);
+        if (sh !== undefined) v += " <span class=hint data-scaled=\"" + e.win * 2 ** sh + "\">(× " + 2 ** sh + " = " + e.win * 2 ** sh + " bytes, the scale this side's SYN announced)</span>";
+      }
       h += "<dt" + (FIELD_HELP[k] ? ' title="' + esc(FIELD_HELP[k]) + '"' : "") + ">" + esc(k) + "</dt><dd>" + v + "</dd>";
     }
     h += "</dl>";
@@ -243,4 +248,25 @@ export class InspectorView {
     const el = document.getElementById("insp-dump");
     if (el && this.buf) el.innerHTML = hexDump(this.buf, this.mark[0], this.mark[1], 4096);
   }
+}
+
+// windowShift is the window scale (RFC 7323 2.3) of the segment e's sender,
+// when both SYNs of its connection are in the trace and carried the
+// option; undefined for a SYN (never scaled) or when it is not known.
+function windowShift(st, e) {
+  if ((e.flags || "").includes("S") || e.sport === undefined) return undefined;
+  const key = st.connOf.get(e.id);
+  const c = key && st.conns.get(key);
+  if (!c) return undefined;
+  const mine = streamOf(e);
+  let sh, peer;
+  for (const id of c.ids) {
+    const x = st.get(id);
+    if (!x || !(x.flags || "").includes("S") || x.sport === undefined || typeof x.options !== "string") continue;
+    const m = /wscale (\d+)/.exec(x.options);
+    if (streamOf(x) === mine) sh = m ? +m[1] : null;
+    else peer = m ? +m[1] : null;
+    if (sh !== undefined && peer !== undefined) break;
+  }
+  return typeof sh === "number" && typeof peer === "number" ? sh : undefined;
 }
