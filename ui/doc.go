@@ -66,7 +66,8 @@
 // unacknowledged, and in step mode the stack waits for a page more than
 // 1000 events behind. When the last page goes away, every held unit is
 // released and armed holds are forgotten; a run that started freely
-// (Options.Run) forgets its breakpoints and runs freely again.
+// (Options.Run) forgets its breakpoints and runs freely again when no page
+// has come back within 5 seconds.
 //
 // # Control (live only; 409 offline)
 //

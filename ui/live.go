@@ -92,26 +92,44 @@ func (s *Server) addClient(c *liveClient) {
 	s.cmu.Lock()
 	s.clients[c] = struct{}{}
 	s.publishClients()
+	if s.gone != nil {
+		s.gone.Stop()
+		s.gone = nil
+	}
 	s.cmu.Unlock()
 }
 
 // removeClient forgets a page; when the last one goes, what it held is
 // released and nothing stays armed. A run that started freely
-// (Options.Run: serve, lab) runs freely again, without breakpoints: a
-// stack left paused with no page to play it would stop serving its
-// peers until it is killed.
+// (Options.Run: serve, lab) runs freely again, without breakpoints, if no
+// page comes back within goneGrace (a reload does): a stack left paused
+// with no page to play it would stop serving its peers until it is
+// killed.
 func (s *Server) removeClient(c *liveClient) {
 	s.cmu.Lock()
 	delete(s.clients, c)
 	s.publishClients()
 	last := len(s.clients) == 0
+	if last && s.opts.Live && s.opts.Run && s.gone == nil {
+		var t *time.Timer
+		t = time.AfterFunc(s.goneGrace, func() {
+			s.cmu.Lock()
+			mine := s.gone == t // not stopped by a page that came, and not a later timer's turn
+			if mine {
+				s.gone = nil
+			}
+			none := len(s.clients) == 0
+			s.cmu.Unlock()
+			if mine && none && s.ctx.Err() == nil {
+				s.runUnwatched()
+			}
+		})
+		s.gone = t
+	}
 	s.acked.Broadcast()
 	s.cmu.Unlock()
 	if last {
 		s.releaseAll("the last page went away")
-		if s.opts.Live && s.opts.Run {
-			s.runUnwatched()
-		}
 	}
 }
 

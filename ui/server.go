@@ -93,6 +93,10 @@ type Server struct {
 	clients map[*liveClient]struct{}
 	list    atomic.Pointer[[]*liveClient]
 	acked   *sync.Cond // on cmu: a page acknowledged or went away
+	// gone runs the run freely once no page has come back for goneGrace
+	// after the last one went (removeClient); on cmu.
+	gone      *time.Timer
+	goneGrace time.Duration
 
 	// Stacks, rules and holds (nodes.go, holds.go).
 	nmu      sync.Mutex
@@ -143,6 +147,9 @@ func New(opts Options) (*Server, error) {
 		cancel:  cancel,
 		stopped: make(chan struct{}),
 		clients: make(map[*liveClient]struct{}),
+		// goneGrace: long enough for a reload, short enough for the
+		// peers' TCP to wait it out
+		goneGrace: 5 * time.Second,
 	}
 	s.acked = sync.NewCond(&s.cmu)
 	s.setMode("free")

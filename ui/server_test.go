@@ -298,6 +298,43 @@ func TestLiveConnsFresh(t *testing.T) {
 	}
 }
 
+// TestPausedThroughReload: a page that comes back within the grace (a
+// reload) finds the run as it left it, paused with its breakpoints.
+func TestPausedThroughReload(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	s.goneGrace = time.Hour
+	base := startServer(t, s)
+	p := dialLive(t, s, base, 0)
+	p.next(t)
+	if code := api(t, s, "POST", base+"/api/breakpoints", `{"breakpoints":["tcp and fin"]}`, nil); code != 200 {
+		t.Fatalf("breakpoints: %d", code)
+	}
+	var st State
+	if code := api(t, s, "POST", base+"/api/pause", "", &st); code != 200 || !st.Paused {
+		t.Fatalf("pause: %d %+v", code, st)
+	}
+	p.c.CloseNow()
+	for {
+		s.cmu.Lock()
+		armed := s.gone != nil
+		s.cmu.Unlock()
+		if armed {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p2 := dialLive(t, s, base, 0)
+	p2.next(t)
+	s.cmu.Lock()
+	armed := s.gone != nil
+	s.cmu.Unlock()
+	api(t, s, "GET", base+"/api/state", "", &st)
+	if armed || !st.Paused || len(st.Breakpoints) != 1 {
+		t.Errorf("after a reload: the timer to run freely still set: %v; state %+v; want it paused with its breakpoint", armed, st)
+	}
+}
+
 // TestRunsOnWhenPageGoes: a run that started freely (serve, lab) and that
 // a page paused and gave a breakpoint runs freely again, without the
 // breakpoint, once the last page has gone: nothing else would play it,
@@ -305,6 +342,7 @@ func TestLiveConnsFresh(t *testing.T) {
 func TestRunsOnWhenPageGoes(t *testing.T) {
 	t.Parallel()
 	s, _ := New(Options{Live: true, Run: true})
+	s.goneGrace = 0
 	base := startServer(t, s)
 	p := dialLive(t, s, base, 0)
 	p.next(t) // the page is there
