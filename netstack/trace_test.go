@@ -282,3 +282,38 @@ func TestTraceStateAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceStateAfterReset: a connection that ends in a reset reports the
+// state it ends in, CLOSED, at both ends: the end that closed with unread
+// data and sent the RST (dir out), and the end that accepted it (dir in),
+// whose report after the RST said ESTABLISHED (gVisor patch 34).
+func TestTraceStateAfterReset(t *testing.T) {
+	t.Parallel()
+	rec, tr, server, client := tracedConn(t)
+	exchange(t, client, server, 1000)
+	port := client.LocalAddr().(*net.TCPAddr).Port
+	if _, err := server.Write([]byte("ab")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(client, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	client.Close() // "b" unread: a RST, as Linux sends
+	if _, err := server.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the server read after the client's reset without an error")
+	}
+	last := func(node string) string {
+		var got string
+		for _, e := range rec.all() {
+			if e.Node == node && e.Layer == trace.LayerTCP && e.Name == "state" && strings.Contains(e.Conn, fmt.Sprintf(":%d", port)) {
+				s, _ := field(e, "state")
+				got = fmt.Sprint(s) + " " + string(e.Dir)
+			}
+		}
+		return got
+	}
+	waitFor(t, "both ends to report CLOSED", func() bool {
+		tr.Flush()
+		return last("client") == "CLOSED out" && last("server") == "CLOSED in"
+	})
+}

@@ -1210,6 +1210,17 @@ func (e *Endpoint) resetConnectionLocked(err tcpip.Error) {
 	e.purgePendingRcvQueue()
 	e.cleanupLocked()
 	e.setEndpointState(StateError)
+	// Report the state the reset or abort led to (glassnet patch 34): the
+	// probe after an accepted RST ran before it was entered, and an abort
+	// or a timeout reported none. A reset received came in; the rest the
+	// endpoint decided, and sent a RST for unless it timed out.
+	if fn := e.probe; fn != nil && e.snd != nil && e.rcv != nil {
+		var state TCPEndpointState
+		e.completeStateLocked(&state)
+		_, received := err.(*tcpip.ErrConnectionReset)
+		state.Sent = !received
+		fn(&state)
+	}
 }
 
 // transitionToStateCloseLocked ensures that the endpoint is
@@ -1403,10 +1414,19 @@ func (e *Endpoint) probeSegmentLocked() {
 func (e *Endpoint) handleSegmentLocked(s *segment) (cont bool, err tcpip.Error) {
 	// Invoke the tcp probe if installed. The tcp probe function will update
 	// the TCPEndpointState after the segment is processed.
-	defer e.probeSegmentLocked()
+	probe := true
+	defer func() {
+		if probe {
+			e.probeSegmentLocked()
+		}
+	}()
 
 	if s.flags.Contains(header.TCPFlagRst) {
 		if ok, err := e.handleReset(s); !ok {
+			// A reset that ends the connection is reported by
+			// resetConnectionLocked, in the state it enters
+			// (glassnet patch 34).
+			probe = err == nil
 			return false, err
 		}
 	} else if s.flags.Contains(header.TCPFlagSyn) {
