@@ -24,9 +24,12 @@ type State struct {
 	Current uint64 `json:"current"`
 	// First and Last are the IDs the history holds; Count is how many
 	// events were emitted, Skipped how many the live view thinned.
-	First       uint64   `json:"first"`
-	Last        uint64   `json:"last"`
-	Count       uint64   `json:"count"`
+	First uint64 `json:"first"`
+	Last  uint64 `json:"last"`
+	Count uint64 `json:"count"`
+	// History is how many events the history keeps (Options.History):
+	// once Last passes it, an event older than Last - History + 1 is gone.
+	History     int      `json:"history"`
 	Skipped     uint64   `json:"skipped"`
 	Breakpoints []string `json:"breakpoints"`
 	// Hit is the breakpoint that stopped the run, if one did.
@@ -54,6 +57,7 @@ func (s *Server) State() State {
 		First:       first,
 		Last:        last,
 		Count:       total,
+		History:     cap(s.hist.buf),
 		Skipped:     s.skipped.Load(),
 		Capture:     s.capture.Load(),
 		Breakpoints: []string{},

@@ -75,8 +75,10 @@
 // answer 409 "ui: the run has ended".
 //
 //	GET  /api/state        {"live","paused","mode":"step|free","current","first","last",
-//	                        "count","skipped","breakpoints","hit","held","clock_paused",
-//	                        "clock_ns","nodes","ended","capture"}; "ended" is a live
+//	                        "count","history","skipped","breakpoints","hit","held",
+//	                        "clock_paused","clock_ns","nodes","ended","capture"};
+//	                        "history" is how many events the history keeps (a page
+//	                        forgets those before last-history+1 too); "ended" is a live
 //	                        run's (a recorded trace never ran here: false), "capture"
 //	                        that some packet has its bytes (the pcapng export has
 //	                        something to write)

@@ -135,6 +135,19 @@ class App {
     this.status("running", "running (" + (s.mode || "free") + ") · " + n + " events" + (s.held ? " · " + s.held + " held" : ""));
   }
 
+  // trimToHistory forgets the events the server's history has let go of,
+  // so that every data-event-id in the page is one the API answers for,
+  // and a long run does not grow the page without end. A state message
+  // names the history's first event; between them, the newest event and
+  // the history's size tell.
+  trimToHistory() {
+    const s = this.state;
+    const evs = this.store.events;
+    if (this.readonly || !evs.length) return;
+    const first = Math.max(s.first || 1, s.history ? evs[evs.length - 1].id - s.history + 1 : 1);
+    if (first > 1 && this.store.trim(first)) this.invalidate();
+  }
+
   onLive(m) {
     switch (m.type) {
       case "events": {
@@ -152,12 +165,14 @@ class App {
             });
         }
         this.store.add(evs);
+        this.trimToHistory();
         if (!this.focus) this.autoFocus();
         if (this.live && this.store.events.length) this.live.last = this.store.events[this.store.events.length - 1].id;
         break;
       }
       case "state":
         this.setState(m);
+        this.trimToHistory();
         if (m.held !== undefined && m.held !== this.holds.length) this.refreshHolds();
         break;
       case "skipped":

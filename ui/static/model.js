@@ -134,6 +134,21 @@ export class Store {
     return this.byId.get(id);
   }
 
+  // trim forgets the events before first, which the server's history no
+  // longer holds (so its API no longer answers for them), once they are
+  // a tenth of what the page keeps: a long run keeps about as many events
+  // in the page as in the server. It returns how many it forgot.
+  trim(first) {
+    const n = this.indexOf(first);
+    if (n === 0 || n < Math.max(1000, this.events.length / 10)) return 0;
+    for (let i = 0; i < n; i++) this.byId.delete(this.events[i].id);
+    this.events = this.events.slice(n);
+    this.reset();
+    this.index();
+    this.version++;
+    return n;
+  }
+
   // indexOf returns the position of the first event with id >= id.
   indexOf(id) {
     let lo = 0, hi = this.events.length;
