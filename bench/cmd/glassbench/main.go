@@ -71,6 +71,10 @@ type config struct {
 // -ws-gc off.
 const wsGCLimit = "2GiB"
 
+// wsTurns is how many turns each server takes in a ws measurement
+// (wsEchoTurns): a tenth of a second each in a full run.
+const wsTurns = 10
+
 func main() {
 	childMain()
 	if os.Getenv(envTUNChild) == "1" {
@@ -452,48 +456,72 @@ func wsSection(out io.Writer, c config) error {
 			notes = append(notes, s)
 		}
 	}
+	record := func(i, round, size, n int, res echoResult, err error) {
+		t := ts[i]
+		k := key{i, size, n}
+		r := rows[k]
+		if r == nil {
+			r = &row{byRound: make([]float64, c.rounds)}
+			rows[k] = r
+		}
+		r.tally.add(err)
+		if err != nil {
+			r.byRound[round] = math.NaN()
+			return
+		}
+		r.byRound[round] = res.rate
+		r.rates = append(r.rates, res.rate)
+		r.p50 = append(r.p50, res.p50)
+		r.p99 = append(r.p99, res.p99)
+		switch {
+		case t.proc == nil:
+		case res.costErr != nil:
+			note(fmt.Sprintf("%s: cost not measured: %v", t.name, res.costErr))
+		default:
+			r.costs = append(r.costs, res.cost)
+		}
+	}
+	// The servers in processes of their own take turns (wsEchoTurns);
+	// the userspace rows, whose server runs in this process with the
+	// client, are measured on their own, before them.
+	var procs, inProc []int
+	for i, t := range ts {
+		if t.proc != nil {
+			procs = append(procs, i)
+		} else {
+			inProc = append(inProc, i)
+		}
+	}
 	for round := range c.rounds {
 		for _, size := range c.wsSizes {
 			for _, n := range c.wsConns {
-				// Each round starts with a different server, so that
-				// none always follows the same one (the userspace row
-				// leaves garbage in this process, the client's), and
-				// each measurement starts after a collection here.
-				for j := range ts {
-					i := (j + round) % len(ts)
-					t := ts[i]
+				dur := c.wsDur
+				if size >= 1<<20 {
+					dur *= 3
+				}
+				prof := func(t *wsTarget) string {
+					if profDir == "" || t.proc == nil || round != c.rounds-1 {
+						return ""
+					}
+					return filepath.Join(profDir, fmt.Sprintf("%s-%d-%d.pprof", t.name, size, n))
+				}
+				// Each measurement starts after a collection here
+				// (the userspace row leaves garbage in this process,
+				// the client's).
+				for _, i := range inProc {
 					runtime.GC()
-					dur := c.wsDur
-					if size >= 1<<20 {
-						dur *= 3
-					}
-					var prof string
-					if profDir != "" && t.proc != nil && round == c.rounds-1 {
-						prof = filepath.Join(profDir, fmt.Sprintf("%s-%d-%d.pprof", t.name, size, n))
-					}
-					res, err := wsEcho(t, size, n, dur, prof)
-					k := key{i, size, n}
-					r := rows[k]
-					if r == nil {
-						r = &row{byRound: make([]float64, c.rounds)}
-						rows[k] = r
-					}
-					r.tally.add(err)
-					if err != nil {
-						r.byRound[round] = math.NaN()
-						continue
-					}
-					r.byRound[round] = res.rate
-					r.rates = append(r.rates, res.rate)
-					r.p50 = append(r.p50, res.p50)
-					r.p99 = append(r.p99, res.p99)
-					switch {
-					case t.proc == nil:
-					case res.costErr != nil:
-						note(fmt.Sprintf("%s: cost not measured: %v", t.name, res.costErr))
-					default:
-						r.costs = append(r.costs, res.cost)
-					}
+					res, err := wsEcho(ts[i], size, n, dur, prof(ts[i]))
+					record(i, round, size, n, res, err)
+				}
+				runtime.GC()
+				var pts []*wsTarget
+				for _, i := range procs {
+					pts = append(pts, ts[i])
+				}
+				// Each round starts its turns with a different server.
+				res, errs := wsEchoTurns(pts, size, n, dur, wsTurns, round, prof)
+				for j, i := range procs {
+					record(i, round, size, n, res[j], errs[j])
 				}
 			}
 		}
@@ -540,7 +568,9 @@ func wsSection(out io.Writer, c config) error {
 	fmt.Fprintln(out, " of them read and write/writev, and context switches of all its threads (perf events); GC/s: the garbage collections the")
 	fmt.Fprintln(out, " server's process finished per second of the measurement (a collection runs its workers on idle CPUs); stalls: measurements whose echo did not")
 	fmt.Fprintf(out, " come back within %v, of those run, plus failures; a stalled or failed measurement is not in the medians;\n", bulkTimeout)
-	fmt.Fprintln(out, " each round measures the servers in a different order, each after a garbage collection in the client's process;")
+	fmt.Fprintf(out, " the servers in processes of their own take turns in each measurement, %d turns each of 1/%d of its time, each round starting with another\n", wsTurns, wsTurns)
+	fmt.Fprintln(out, " server (the one-connection rows move with how soon an idle CPU wakes, which changes within a second: turns give every server the same share);")
+	fmt.Fprintln(out, " each measurement starts after a garbage collection in the client's process;")
 	fmt.Fprintln(out, " glassnet / best peer: the ratio of the medians, then in parentheses the lowest and the highest of the same ratio taken")
 	fmt.Fprintln(out, " round by round, glassnet's rate over that peer's in the same round: when the two enclose 1.00x, which of the two was")
 	fmt.Fprintln(out, " faster changed from round to round)")

@@ -18,47 +18,109 @@ type echoResult struct {
 	p50, p99 time.Duration
 	cost     wsCost
 	costErr  error
+	// turns is how many turns it took (wsEchoTurns), begun and ended
+	// when the first began and the last ended.
+	turns       int
+	begun, done time.Time
 }
 
 // wsEcho runs conns clients, each echoing size-byte messages back to back
 // for dur. When t's server runs in a process of its own, its cost is
 // measured from the first message to the last (not the handshakes), and
 // with prof set a CPU profile of it is written there.
-func wsEcho(t *wsTarget, size, conns int, dur time.Duration, prof string) (res echoResult, err error) {
+func wsEcho(t *wsTarget, size, conns int, dur time.Duration, prof string) (echoResult, error) {
+	res, errs := wsEchoTurns([]*wsTarget{t}, size, conns, dur, 1, 0, func(*wsTarget) string { return prof })
+	return res[0], errs[0]
+}
+
+// wsEchoTurns measures the targets ts in turns: each gets conns clients,
+// all connected first; then the targets echo one after another, each for
+// dur/turns at a time, until each has echoed for dur in all. Turn k
+// starts with target (k+first) % len(ts), so that none always follows
+// the same one. A target's rate, round trips and cost are over its own
+// turns alone. Taking turns a fraction of a second long gives every target
+// the same share of what the machine does meanwhile (other work, CPUs
+// that halt or do not between messages, which changes from one fraction
+// of a second to the next on a virtual machine), where measuring each
+// target for the whole of dur in a row gives each a different stretch of
+// it. A target whose echo fails leaves the turns; its error is in errs.
+// prof names the file of a target's CPU profile, or "".
+func wsEchoTurns(ts []*wsTarget, size, conns int, dur time.Duration, turns, first int, prof func(*wsTarget) string) ([]echoResult, []error) {
+	res := make([]echoResult, len(ts))
+	errs := make([]error, len(ts))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	clients := make([]*rawClient, conns)
+	runs := make([]*echoRun, len(ts))
 	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				c.Close()
+		for _, r := range runs {
+			if r != nil {
+				r.close()
 			}
 		}
 	}()
-	for i := range clients {
-		if clients[i], err = dialRaw(ctx, t, size); err != nil {
-			return res, fmt.Errorf("dial: %w", err)
+	for i, t := range ts {
+		r := &echoRun{clients: make([]*rawClient, conns)}
+		runs[i] = r
+		for j := range r.clients {
+			c, err := dialRaw(ctx, t, size)
+			if err != nil {
+				r.err = fmt.Errorf("dial: %w", err)
+				break
+			}
+			r.clients[j] = c
+		}
+		if r.err == nil && t.proc != nil {
+			r.m = &costMeter{p: t.proc, prof: prof(t)}
 		}
 	}
-	var m *costMeter
-	if t.proc != nil {
-		m = &costMeter{p: t.proc, prof: prof}
-		m.begin()
+	turn := dur / time.Duration(turns)
+	for k := range turns {
+		for j := range ts {
+			if r := runs[(j+k+first)%len(ts)]; r.err == nil {
+				r.run(turn)
+			}
+		}
+	}
+	for i, r := range runs {
+		res[i], errs[i] = r.result()
+	}
+	return res, errs
+}
+
+// echoRun is one target's clients in wsEchoTurns and what they measured.
+type echoRun struct {
+	clients []*rawClient
+	m       *costMeter // nil when the server is not in a process of its own
+	lats    []time.Duration
+	el      time.Duration
+	turns   int
+	begun   time.Time
+	done    time.Time
+	err     error
+}
+
+// run echoes on every client for dur, adding to what r has measured.
+func (r *echoRun) run(dur time.Duration) {
+	if r.m != nil {
+		r.m.begin()
 	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
-		lats []time.Duration
 		errs []error
 	)
 	start := time.Now()
+	if r.turns == 0 {
+		r.begun = start
+	}
+	r.turns++
 	deadline := start.Add(dur)
 	// An echo that does not come back fails the measurement as a stall
 	// (os.ErrDeadlineExceeded) instead of holding up the run.
-	for _, c := range clients {
+	for _, c := range r.clients {
 		c.nc.SetDeadline(deadline.Add(bulkTimeout))
 	}
-	for _, c := range clients {
+	for _, c := range r.clients {
 		wg.Go(func() {
 			local := make([]time.Duration, 0, 1024)
 			for {
@@ -75,24 +137,44 @@ func wsEcho(t *wsTarget, size, conns int, dur time.Duration, prof string) (res e
 				local = append(local, time.Since(t0))
 			}
 			mu.Lock()
-			lats = append(lats, local...)
+			r.lats = append(r.lats, local...)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	el := time.Since(start)
-	if m != nil {
-		res.cost, res.costErr = m.end(len(lats))
+	r.done = time.Now()
+	r.el += r.done.Sub(start)
+	if r.m != nil {
+		r.m.pause()
 	}
 	if len(errs) > 0 {
-		return res, errs[0]
+		r.err = errs[0]
 	}
-	if len(lats) == 0 {
-		return res, fmt.Errorf("no message completed in %v", dur)
+}
+
+// result is what r measured over all its turns.
+func (r *echoRun) result() (res echoResult, err error) {
+	res.turns, res.begun, res.done = r.turns, r.begun, r.done
+	if r.m != nil {
+		res.cost, res.costErr = r.m.end(len(r.lats))
 	}
-	slices.Sort(lats)
-	res.rate, res.p50, res.p99 = float64(len(lats))/el.Seconds(), lats[len(lats)/2], lats[len(lats)*99/100]
+	if r.err != nil {
+		return res, r.err
+	}
+	if len(r.lats) == 0 {
+		return res, fmt.Errorf("no message completed in %v", r.el)
+	}
+	slices.Sort(r.lats)
+	res.rate, res.p50, res.p99 = float64(len(r.lats))/r.el.Seconds(), r.lats[len(r.lats)/2], r.lats[len(r.lats)*99/100]
 	return res, nil
+}
+
+func (r *echoRun) close() {
+	for _, c := range r.clients {
+		if c != nil {
+			c.Close()
+		}
+	}
 }
 
 // wsAllocs echoes count messages on one connection and returns the heap

@@ -31,6 +31,18 @@ func (c perfCounts) Sub(o perfCounts) perfCounts {
 	return d
 }
 
+// Add returns c plus o, counter by counter.
+func (c perfCounts) Add(o perfCounts) perfCounts {
+	d := perfCounts{Syscalls: c.Syscalls + o.Syscalls, CtxSwitches: c.CtxSwitches + o.CtxSwitches, Named: map[string]uint64{}}
+	for k, v := range c.Named {
+		d.Named[k] = v
+	}
+	for k, v := range o.Named {
+		d.Named[k] += v
+	}
+	return d
+}
+
 // perfSet counts, with Linux perf events, the system calls and context
 // switches of every thread of one process, and of every thread those
 // threads start later (the counters are inherited), the way `perf stat -p`

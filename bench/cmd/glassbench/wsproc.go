@@ -183,46 +183,73 @@ type wsCost struct {
 	GCRate                             float64 // collections per second
 }
 
-// costMeter measures a wsProc's cost over a span of messages.
+// costMeter measures a wsProc's cost over spans of messages: the spans
+// from each begin to the pause after it, added up.
 type costMeter struct {
-	p     *wsProc
+	p    *wsProc
+	prof string // a CPU profile's file, or ""
+	// start is the snapshot at the begin of the span under way.
 	start wsSpent
-	err   error
-	prof  string // a CPU profile's file, or ""
+	// What the spans so far have spent, and how long they took.
+	cpu       time.Duration
+	gcs       int64
+	c         perfCounts
+	el        time.Duration
+	profiling bool
+	err       error
 }
 
+// begin starts a span, and the CPU profile with the first.
 func (m *costMeter) begin() {
-	if m.prof != "" {
+	if m.err != nil {
+		return
+	}
+	if m.prof != "" && !m.profiling {
 		if _, err := m.p.ask("cpuprofile " + m.prof); err != nil {
 			m.err = err
 			return
 		}
+		m.profiling = true
 	}
 	m.start, m.err = m.p.snapshot()
 }
 
-// end returns the cost per message of msgs messages since begin.
-func (m *costMeter) end(msgs int) (wsCost, error) {
+// pause ends the span begun last.
+func (m *costMeter) pause() {
+	if m.err != nil {
+		return
+	}
 	s, err := m.p.snapshot()
-	if m.prof != "" {
+	if err != nil {
+		m.err = err
+		return
+	}
+	m.cpu += s.cpu - m.start.cpu
+	m.gcs += s.gcs - m.start.gcs
+	m.c = m.c.Add(s.c.Sub(m.start.c))
+	m.el += s.at.Sub(m.start.at)
+}
+
+// end stops the CPU profile and returns the cost per message of msgs
+// messages over the spans.
+func (m *costMeter) end(msgs int) (wsCost, error) {
+	err := m.err
+	if m.profiling {
 		if _, perr := m.p.ask("stopprofile"); err == nil {
 			err = perr
 		}
-	}
-	if err == nil {
-		err = m.err
+		m.profiling = false
 	}
 	if err != nil || msgs == 0 {
 		return wsCost{}, err
 	}
 	n := float64(msgs)
-	d := s.c.Sub(m.start.c)
 	return wsCost{
-		CPU:       float64(s.cpu-m.start.cpu) / n,
-		Syscalls:  float64(d.Syscalls) / n,
-		Reads:     float64(d.Named["sys_enter_read"]) / n,
-		Writes:    float64(d.Named["sys_enter_write"]+d.Named["sys_enter_writev"]) / n,
-		CtxSwitch: float64(d.CtxSwitches) / n,
-		GCRate:    float64(s.gcs-m.start.gcs) / s.at.Sub(m.start.at).Seconds(),
+		CPU:       float64(m.cpu) / n,
+		Syscalls:  float64(m.c.Syscalls) / n,
+		Reads:     float64(m.c.Named["sys_enter_read"]) / n,
+		Writes:    float64(m.c.Named["sys_enter_write"]+m.c.Named["sys_enter_writev"]) / n,
+		CtxSwitch: float64(m.c.CtxSwitches) / n,
+		GCRate:    float64(m.gcs) / m.el.Seconds(),
 	}, nil
 }

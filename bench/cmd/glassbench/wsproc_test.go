@@ -114,3 +114,42 @@ func TestWSProcGC(t *testing.T) {
 		}
 	}
 }
+
+// TestWSEchoTurns measures two server processes in turns: each takes every
+// turn, the two share the same stretch of time (the spans from each one's
+// first turn to its last overlap, which measuring one after the other
+// would not), and each one's cost is its own, about one write per echo.
+func TestWSEchoTurns(t *testing.T) {
+	var ts []*wsTarget
+	for _, sk := range serverKinds {
+		if sk.name != "glassnet" && sk.name != "gorilla" {
+			continue
+		}
+		tg, err := startWSChild(sk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tg.close()
+		ts = append(ts, tg)
+	}
+	const turns = 4
+	res, errs := wsEchoTurns(ts, 64, 2, 200*time.Millisecond, turns, 1, func(*wsTarget) string { return "" })
+	for i, r := range res {
+		if errs[i] != nil {
+			t.Fatalf("%s: %v", ts[i].name, errs[i])
+		}
+		if r.costErr != nil {
+			t.Fatalf("%s: %v", ts[i].name, r.costErr)
+		}
+		if r.turns != turns || r.rate <= 0 {
+			t.Errorf("%s: %d turns, %.0f messages a second; want %d turns", ts[i].name, r.turns, r.rate, turns)
+		}
+		if ts[i].proc.perf != nil && (r.cost.Writes < 0.99 || r.cost.Writes > 1.1) {
+			t.Errorf("%s: %.3f writes per echoed message in its process, want about 1", ts[i].name, r.cost.Writes)
+		}
+	}
+	a, b := res[0], res[1]
+	if !a.begun.Before(b.done) || !b.begun.Before(a.done) {
+		t.Errorf("the two were measured one after the other: %v to %v, then %v to %v", a.begun, a.done, b.begun, b.done)
+	}
+}
