@@ -116,7 +116,15 @@ func (c *Conn) readMessage(ctx context.Context, buf []byte) (MessageType, []byte
 		return c.endRead(ctx, err)
 	}
 	c.reader()
+	// The defer sits here, in a function with few returns, so that it
+	// is compiled inline (open-coded) rather than as a deferred call,
+	// which costs a few dozen nanoseconds per message.
 	defer c.releaseReader()
+	return c.readFrames(ctx, buf)
+}
+
+// readFrames is readMessage once the buffered reader is in place.
+func (c *Conn) readFrames(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	var (
 		typ    MessageType
 		msg    []byte

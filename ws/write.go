@@ -277,12 +277,7 @@ func putFrame(b []byte, h Header, p []byte) {
 func writeFrameTo(w io.Writer, h Header, p []byte) error {
 	hlen := h.Size()
 	if hlen+len(p) <= writeBufSize {
-		wb := writeBufs.Get().(*writeBuf)
-		defer writeBufs.Put(wb)
-		b := wb.b[:hlen+len(p)]
-		putFrame(b, h, p)
-		_, err := w.Write(b)
-		return err
+		return writeSmallFrame(w, h, p)
 	}
 	if !h.Masked {
 		wb := writeBufs.Get().(*writeBuf)
@@ -320,4 +315,17 @@ func writeFrameTo(w io.Writer, h Header, p []byte) error {
 		b = wb.b[:0]
 	}
 	return nil
+}
+
+// writeSmallFrame is writeFrameTo for a frame that fits writeBufSize. Its
+// defer, apart from writeFrameTo's, is compiled inline (open-coded): in a
+// function with as many returns and defers as writeFrameTo it would be a
+// deferred call, a few dozen nanoseconds more per message.
+func writeSmallFrame(w io.Writer, h Header, p []byte) error {
+	wb := writeBufs.Get().(*writeBuf)
+	defer writeBufs.Put(wb)
+	b := wb.b[:h.Size()+len(p)]
+	putFrame(b, h, p)
+	_, err := w.Write(b)
+	return err
 }
