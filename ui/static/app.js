@@ -93,7 +93,8 @@ class App {
     if (st.count > 0 && st.last) {
       await api.fetchRange(st.first || 1, st.last, (evs) => {
         this.store.add(evs);
-        this.status("loading", "loading the history: " + this.store.events.length + " of " + st.count + " events");
+        // the history holds first to last (count is every event traced)
+        this.status("loading", "loading the history: " + this.store.events.length + " of " + (st.last - (st.first || 1) + 1) + " events");
       });
       this.setState(this.state);
     }
