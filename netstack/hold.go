@@ -251,3 +251,16 @@ func (st *Stack) Discard(dir trace.Dir, pkt []byte, reason, rule string) {
 	}
 	st.hooks.acct.verdict(trace.LayerLink, dir, name, hook.Verdict{Action: hook.Drop, Reason: reason, Rule: rule}, pkt)
 }
+
+// Duplicated records that whoever held a packet at the link hook point of
+// dir sends it on twice: a hook's Duplicate verdict (one copy more) with
+// reason and rule, counted and traced as a trace.LayerLink "verdict" event,
+// as a hook that duplicated it at once would be. Call it before the two
+// Continues, so that the trace says why the packet goes twice.
+func (st *Stack) Duplicated(dir trace.Dir, pkt []byte, reason, rule string) {
+	name := hook.LinkEgress
+	if dir == trace.In {
+		name = hook.LinkIngress
+	}
+	st.hooks.acct.verdict(trace.LayerLink, dir, name, hook.Verdict{Action: hook.Duplicate, Copies: 1, Reason: reason, Rule: rule}, pkt)
+}

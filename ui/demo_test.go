@@ -832,7 +832,7 @@ func TestHoldActions(t *testing.T) {
 	decide(h3, `{"action":"duplicate"}`, "sent twice")
 	d.end()
 	var page struct{ Events []map[string]any }
-	copies := 0
+	copies, said := 0, false
 	for from := uint64(1); ; from += 10000 {
 		d.call("GET", fmt.Sprintf("/api/events?from=%d&to=%d", from, from+9999), "", &page)
 		if len(page.Events) == 0 {
@@ -842,10 +842,17 @@ func TestHoldActions(t *testing.T) {
 			if e["event"] == "packet" && e["node"] == "server" && e["dir"] == "in" && e["seq"] == h3.Fields["seq"] && e["payload_len"].(float64) > 0 {
 				copies++
 			}
+			// the trace says why the segment went twice
+			if e["layer"] == "link" && e["event"] == "verdict" && e["action"] == "duplicate" && e["reason"] == "ui-duplicate" && e["node"] == "client" && e["id"].(float64) > float64(h3.Event) {
+				said = true
+			}
 		}
 	}
 	if copies != 2 {
 		t.Fatalf("the server received the duplicated segment %d times", copies)
+	}
+	if !said {
+		t.Error("no link verdict says the held segment was duplicated")
 	}
 	if err := d.stop(); err != nil {
 		t.Fatalf("demo: %v", err)

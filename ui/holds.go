@@ -512,6 +512,7 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 			// (and the ladder's ✗) says what became of the packet
 			st.Discard(dir, pkt, "ui-drop", "ui hold")
 		case "duplicate":
+			st.Duplicated(dir, pkt, "ui-duplicate", "ui hold")
 			if err = st.Continue(dir, pkt); err == nil {
 				err = st.Continue(dir, pkt)
 			}
