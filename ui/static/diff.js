@@ -192,7 +192,7 @@ export class DiffView {
       const e = evs.get(i);
       if (e.node !== node) continue;
       if (isPacket(e) && e.dir === "in") pkt = e;
-      if (isPacket(e) && e.dir === "out" && /[SF]/.test(e.flags || "")) sent = e;
+      if (isPacket(e) && e.dir === "out" && /[SFR]/.test(e.flags || "")) sent = e;
       if (e.layer === "socket" && (e.event === "connect" || e.event === "shutdown" || e.event === "close")) call = e.event;
       if (e.layer === "socket" && e.event === "send") writes += e.n;
       if (e.layer === "socket" && e.event === "recv") reads += e.n;
@@ -205,7 +205,15 @@ export class DiffView {
         const e = evs.get(i);
         if (e.node === node && e.layer === "socket" && (e.event === "connect" || e.event === "shutdown" || e.event === "close")) call = e.event;
       }
-      const what = sent ? link(sent, flagWords(sent.flags) + " sent") : s1.state === "SYN-SENT" || s1.state === "SYN-RCVD" ? "SYN sent" : "FIN queued";
+      // CLOSED by sending: a reset (an abort, or a close with data
+      // unread), or no segment at all when the stack gave up on its peer
+      const what = sent
+        ? link(sent, flagWords(sent.flags) + " sent")
+        : s1.state === "SYN-SENT" || s1.state === "SYN-RCVD"
+          ? "SYN sent"
+          : s1.state === "CLOSED"
+            ? "the stack gave up on its peer (retransmissions or keep-alives unanswered)"
+            : "FIN queued";
       parts.push(what + (call ? " by the application's " + call + "()" : ""));
       if (pkt && /S/.test(pkt.flags || "") && s1.state === "SYN-RCVD") parts.push(link(pkt, "SYN received"));
       return "cause: " + parts.join("; ") + " · " + link(s1, "#" + s1.id);
@@ -213,6 +221,26 @@ export class DiffView {
     // the segment whose ACK or end this report took, when one did
     const why = s0 && this.explainer(node, evs, s0, s1);
     if (why) pkt = why;
+    let injected = null;
+    if (!pkt && s1.state === "CLOSED") {
+      // a RST is reported after the segments that came before it, which
+      // were reported one by one since: the one that ended it came in
+      // earlier, off the wire, or from a rule that resets the connection
+      // at both ends (its RST back to this stack never crosses the link)
+      for (let i = this.upTo(evs.ids, s1.id) - 1, n = 0; i >= 0 && n < 400; i--, n++) {
+        const e = evs.get(i);
+        if (e.node !== node) continue;
+        if (isPacket(e) && e.dir === "in" && (e.flags || "").includes("R")) {
+          pkt = e;
+          break;
+        }
+        if (e.event === "verdict" && e.action === "inject" && e.reason === "rst") {
+          injected = e;
+          break;
+        }
+      }
+    }
+    if (injected) parts.push(link(injected, "RST received from the rule " + JSON.stringify(injected.rule || "") + ", which reset the connection"));
     if (pkt) {
       let what = "segment received";
       const f = pkt.flags || "";
