@@ -151,12 +151,22 @@ type Malformed struct {
 	// (IP.InvalidDestinationAddressesReceived): reason
 	// "ip-not-for-this-stack".
 	IPInvalidAddress uint64
-	TCPChecksum      uint64 // TCP.ChecksumErrors
-	TCPInvalid       uint64 // TCP.InvalidSegmentsReceived
-	UDPChecksum      uint64 // UDP.ChecksumErrors
-	UDPMalformed     uint64 // UDP.MalformedPacketsReceived
-	ICMPv4Invalid    uint64 // ICMP.V4.PacketsReceived.Invalid
-	ICMPv6Invalid    uint64 // ICMP.V6.PacketsReceived.Invalid
+	// IPInvalidSource counts packets from a source address no host may
+	// have: a broadcast or multicast address, or an unspecified one where
+	// it is not allowed, which Linux drops as martians
+	// (IP.InvalidSourceAddressesReceived): reason "ip-invalid-source".
+	IPInvalidSource uint64
+	// IPFragment counts fragments that cannot be reassembled, such as
+	// one that would end past 65535 bytes
+	// (IP.MalformedFragmentsReceived): reason "ip-fragment-malformed".
+	// gVisor counts them in IP too; reason "ip-malformed" is the rest.
+	IPFragment    uint64
+	TCPChecksum   uint64 // TCP.ChecksumErrors
+	TCPInvalid    uint64 // TCP.InvalidSegmentsReceived
+	UDPChecksum   uint64 // UDP.ChecksumErrors
+	UDPMalformed  uint64 // UDP.MalformedPacketsReceived
+	ICMPv4Invalid uint64 // ICMP.V4.PacketsReceived.Invalid
+	ICMPv6Invalid uint64 // ICMP.V6.PacketsReceived.Invalid
 	// L4 counts transport packets for no endpoint that failed to parse or
 	// had a bad checksum (NICs.MalformedL4RcvdPackets).
 	L4 uint64
@@ -170,7 +180,8 @@ func (m Malformed) Reasons() map[string]uint64 {
 		name string
 		n    uint64
 	}{
-		{"ip-malformed", m.IP}, {"ip-not-for-this-stack", m.IPInvalidAddress},
+		{"ip-malformed", m.IP - min(m.IPFragment, m.IP)}, {"ip-not-for-this-stack", m.IPInvalidAddress},
+		{"ip-invalid-source", m.IPInvalidSource}, {"ip-fragment-malformed", m.IPFragment},
 		{"tcp-checksum", m.TCPChecksum}, {"tcp-invalid", m.TCPInvalid},
 		{"udp-checksum", m.UDPChecksum}, {"udp-malformed", m.UDPMalformed},
 		{"icmpv4-invalid", m.ICMPv4Invalid}, {"icmpv6-invalid", m.ICMPv6Invalid},
@@ -187,6 +198,8 @@ func malformedFrom(s tcpip.Stats) Malformed {
 	return Malformed{
 		IP:               s.IP.MalformedPacketsReceived.Value(),
 		IPInvalidAddress: s.IP.InvalidDestinationAddressesReceived.Value(),
+		IPInvalidSource:  s.IP.InvalidSourceAddressesReceived.Value(),
+		IPFragment:       s.IP.MalformedFragmentsReceived.Value(),
 		TCPChecksum:      s.TCP.ChecksumErrors.Value(),
 		TCPInvalid:       s.TCP.InvalidSegmentsReceived.Value(),
 		UDPChecksum:      s.UDP.ChecksumErrors.Value(),
