@@ -631,7 +631,8 @@ func offloadNote(o tun.Offload) string {
 // fast path: segmentation offload, the device writes on the way out (and
 // the packets that waited in the egress queue of a device that batches
 // its writes), and TCP's timers (retransmission timeouts, tail loss
-// probes, ACKs the delayed-ACK timer had to send) and segment queue drops.
+// probes, ACKs the delayed-ACK timer had to send), segment queue drops and
+// the listen queues' overflows (SYN cookies).
 func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64 {
 	s := st.Stats()
 	m["gso super-packets in"] = s.GSOIn
@@ -647,6 +648,13 @@ func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64
 	m["tcp tail loss probes"] = t.TailLossProbes.Value()
 	m["tcp delayed acks by timer"] = t.DelayedACKTimeouts.Value()
 	m["tcp segment queue drops"] = t.SegmentQueueDropped.Value()
+	// A listener whose half-open connections reach its backlog (a SYN
+	// flood, as Linux's SyncookiesSent and ListenDrops show it).
+	m["tcp syn cookies sent"] = t.ListenOverflowSynCookieSent.Value()
+	m["tcp syn cookies accepted"] = t.ListenOverflowSynCookieRcvd.Value()
+	m["tcp syn cookies invalid"] = t.ListenOverflowInvalidSynCookieRcvd.Value()
+	m["tcp listen syns dropped (accept queue full)"] = t.ListenOverflowSynDrop.Value()
+	m["tcp listen acks dropped (accept queue full)"] = t.ListenOverflowAckDrop.Value()
 	return m
 }
 
