@@ -181,6 +181,9 @@ func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *Hands
 	case r.ProtoMinor < 1:
 		return serverHandshake{}, reject(http.StatusBadRequest, "%s is too old, the opening handshake needs HTTP/1.1 or later", r.Proto)
 	}
+	if !isResourceTarget(r) {
+		return serverHandshake{}, reject(http.StatusBadRequest, "request target %q is neither a path (/chat) nor an http, https, ws or wss URI", clipTraced(r.RequestURI))
+	}
 	if r.Host == "" {
 		return serverHandshake{}, reject(http.StatusBadRequest, "missing Host header")
 	}
@@ -223,6 +226,28 @@ func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *Hands
 	}
 	hs.deflate, hs.extensions, _ = negotiateDeflate(r.Header, &opts.Compression)
 	return hs, nil
+}
+
+// isResourceTarget reports whether the request target names a resource:
+// a path with an optional query (origin-form), or an absolute http, https,
+// ws or wss URI with a host (RFC 6455 §4.1, §4.2.1; RFC 9112 §3.2).
+// "*" (asterisk-form, for OPTIONS), host:port (authority-form, for
+// CONNECT) and URIs of other schemes name none.
+func isResourceTarget(r *http.Request) bool {
+	t := r.RequestURI
+	if t == "" || strings.HasPrefix(t, "/") {
+		// "" is a request made in Go rather than read from a peer.
+		return true
+	}
+	u := r.URL
+	if u == nil || u.Host == "" || u.Opaque != "" {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https", "ws", "wss":
+		return true
+	}
+	return false
 }
 
 // chooseSubprotocol returns the first client offer the server speaks.

@@ -87,6 +87,13 @@ var handshakeTests = []struct {
 		opts: &AcceptOptions{Subprotocols: []string{"superchat", "chat"}}, status: 101, protocol: "chat", header: "Sec-WebSocket-Protocol: chat"},
 	{name: "no common subprotocol", req: request(nil, "Sec-WebSocket-Protocol: x"),
 		opts: &AcceptOptions{Subprotocols: []string{"chat"}}, status: 101},
+	{name: "target absolute http", req: request(map[string]string{"request-line": "GET http://server.example.com/chat HTTP/1.1"}), status: 101},
+	{name: "target absolute wss", req: request(map[string]string{"request-line": "GET wss://server.example.com/chat HTTP/1.1"}), status: 101},
+	{name: "target asterisk", req: request(map[string]string{"request-line": "GET * HTTP/1.1"}), status: 400},
+	{name: "target authority", req: request(map[string]string{"request-line": "GET server.example.com:80 HTTP/1.1"}), status: 400},
+	{name: "target ftp", req: request(map[string]string{"request-line": "GET ftp://server.example.com/chat HTTP/1.1"}), status: 400},
+	{name: "target opaque", req: request(map[string]string{"request-line": "GET mailto:a@example.com HTTP/1.1"}), status: 400},
+	{name: "target without host", req: request(map[string]string{"request-line": "GET http:/chat HTTP/1.1"}), status: 400},
 	{name: "garbage", req: "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", status: 400, rawOnly: true},
 	{name: "head too large", req: request(nil, "X-Big: "+strings.Repeat("a", maxHandshakeSize)), status: 431, rawOnly: true},
 }
