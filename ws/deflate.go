@@ -234,6 +234,14 @@ func (m *msgCompressor) done() {
 // stops with ErrMessageTooBig as soon as the output passes max (when max
 // > 0), without inflating the rest.
 func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator) ([]byte, error) {
+	if len(d.zbuf) == 0 {
+		// No compressed bytes: the empty message. With the tail
+		// appended (RFC 7692 §7.2.2) it would be a stored block cut
+		// short, which zlib, and so python3-websockets and node ws,
+		// read as no data; a sender that compresses nothing to nothing
+		// is not failed for it.
+		return msg, nil
+	}
 	var dict []byte
 	if d.takeoverIn() {
 		dict = d.rdict

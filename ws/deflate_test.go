@@ -606,6 +606,10 @@ func TestDeflateFinalBlocks(t *testing.T) {
 		{"RFC 7692 7.2.3.4", []Frame{withRsv(masked(true, OpText, []byte{0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00}), Rsv1)}, "Hello"},
 		{"two final blocks", []Frame{withRsv(masked(true, OpText, two), Rsv1)}, "Hello World"},
 		{"two final blocks, two frames", []Frame{withRsv(masked(false, OpText, two[:5]), Rsv1), masked(true, OpContinuation, two[5:])}, "Hello World"},
+		// A compressed message of no bytes is the empty message, as
+		// zlib (python3-websockets, node ws) reads it.
+		{"empty", []Frame{withRsv(masked(true, OpText, nil), Rsv1)}, ""},
+		{"empty, two frames", []Frame{withRsv(masked(false, OpText, nil), Rsv1), masked(true, OpContinuation, nil)}, ""},
 		{"then a flushed block", []Frame{withRsv(masked(true, OpText, append(final("Hello "), deflateRaw(t, []byte("World"))...)), Rsv1)}, "Hello World"},
 	}
 	for _, tt := range tests {
