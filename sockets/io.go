@@ -72,6 +72,9 @@ func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, 
 	if len(b) == 0 && so.stream() {
 		return 0, netip.AddrPort{}, nil
 	}
+	if err := so.takeKept(); err != nil {
+		return 0, netip.AddrPort{}, err
+	}
 	nonblock := so.nonblock.Load() || flags&MSG_DONTWAIT != 0
 	var (
 		cv      *CallVerdict
@@ -113,6 +116,13 @@ func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, 
 		switch terr.(type) {
 		case nil:
 		case *tcpip.ErrClosedForReceive:
+			if total == 0 {
+				// A send that took the reset from the endpoint
+				// meanwhile left it for this call.
+				if err := so.takeKept(); err != nil {
+					return 0, from, err
+				}
+			}
 			if s.tr.Enabled() {
 				s.emit(so, "", trace.In, "recv", fmt.Sprintf("end of stream at offset %d", off),
 					(&trace.SocketIO{FD: so.fd, N: trace.Some(0), Offset: trace.Some(off), EOF: trace.Some(true)}).Fields()...)
@@ -124,6 +134,7 @@ func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, 
 				s.emit(so, "", trace.In, "recv", "recv: "+err.Error(), (&trace.SocketIO{FD: so.fd, Err: err.Error()}).Fields()...)
 			}
 			if total > 0 {
+				so.keep(err)
 				return total, from, nil
 			}
 			return 0, from, err
@@ -203,7 +214,9 @@ func isAgain(err error) bool { return err == syscall.EAGAIN }
 // Send returns once every byte is in the send buffer, which is before any
 // of it is on the wire; a nonblocking one copies what fits and returns EAGAIN
 // only when nothing fit. Send after Shutdown(SHUT_WR) returns EPIPE, and to
-// a peer that reset the connection ECONNRESET. Flags: MSG_DONTWAIT,
+// a peer that reset the connection ECONNRESET (once, then EPIPE; a send that
+// had copied part of b when the reset came returns the count, and the next
+// send or recv ECONNRESET, as in Linux). Flags: MSG_DONTWAIT,
 // MSG_MORE, MSG_NOSIGNAL (ignored).
 func (s *Sockets) Send(ctx context.Context, fd int, b []byte, flags int) (int, error) {
 	start := s.callStart()
@@ -251,6 +264,9 @@ func (s *Sockets) send(ctx context.Context, dl *deadline, so *socket, b []byte, 
 	if so.closed() {
 		return 0, syscall.EBADF
 	}
+	if err := so.takeKept(); err != nil {
+		return 0, err
+	}
 	nonblock := so.nonblock.Load() || flags&MSG_DONTWAIT != 0
 	var (
 		cv      *CallVerdict
@@ -293,6 +309,9 @@ func (s *Sockets) send(ctx context.Context, dl *deadline, so *socket, b []byte, 
 				s.emit(so, "", trace.Out, "send", "send: "+err.Error(), (&trace.SocketIO{FD: so.fd, Err: err.Error()}).Fields()...)
 			}
 			if total > 0 {
+				// Linux returns the bytes copied and the
+				// error on the next call.
+				so.keep(err)
 				return total, nil
 			}
 			return 0, err

@@ -96,12 +96,41 @@ type socket struct {
 	mu      sync.Mutex
 	backlog int           // as passed to Listen; 0 when not listening
 	done    chan struct{} // made by doneChan, closed by Close
+	// kept is a connection error (ECONNRESET, ETIMEDOUT) that a call
+	// took from the endpoint, which reports it once, and could not
+	// return because it had moved bytes already: a send that copied part
+	// of its buffer before the peer's reset. The next send, recv or
+	// SO_ERROR returns it, as Linux keeps sk_err for the next call.
+	kept error
 
 	// watch reports the socket's wake-ups; nil when not tracing.
 	watch *watcher
 }
 
 func (so *socket) stream() bool { return so.typ == SOCK_STREAM }
+
+// keep holds err for the next call (see socket.kept), unless it is one
+// that the endpoint reports again by itself (EPIPE) or not an error of
+// the connection (EAGAIN).
+func (so *socket) keep(err error) {
+	if err == syscall.EAGAIN || err == syscall.EPIPE {
+		return
+	}
+	so.mu.Lock()
+	if so.kept == nil {
+		so.kept = err
+	}
+	so.mu.Unlock()
+}
+
+// takeKept returns the error keep held, once.
+func (so *socket) takeKept() error {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	err := so.kept
+	so.kept = nil
+	return err
+}
 
 func (so *socket) closed() bool { return so.isClosed.Load() }
 

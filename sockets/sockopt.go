@@ -154,6 +154,9 @@ func (s *Sockets) getSockOpt(so *socket, level, opt int) (int, error) {
 			}
 			return int(l.Timeout / time.Second), nil
 		case SO_ERROR:
+			if e, ok := so.takeKept().(syscall.Errno); ok {
+				return int(e), nil
+			}
 			if e, ok := errno(so.ep.LastError()).(syscall.Errno); ok {
 				return int(e), nil
 			}

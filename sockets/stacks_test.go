@@ -530,6 +530,44 @@ func TestStacksErrors(t *testing.T) {
 						t.Fatalf("Send = %v, want ECONNRESET", err)
 					}
 				}},
+				{"a reset while a send waits for room is ECONNRESET, on that send or the next", func(t *testing.T, p *stackPair, ctx context.Context) {
+					cfd, sfd := p.connect(t)
+					// The client reads nothing: the send fills the
+					// client's window and its own buffer, then waits.
+					big := make([]byte, 16<<20)
+					sent := make(chan error, 1)
+					var n int
+					go func() {
+						var err error
+						n, err = p.ss.Send(ctx, sfd, big, 0)
+						sent <- err
+					}()
+					waitUntil(t, "bytes in the server's send buffer", func() bool {
+						for _, r := range p.ss.Table() {
+							if r.FD == sfd {
+								return r.SendQ > 0
+							}
+						}
+						return false
+					})
+					check(t, p.cs.SetSockOpt(cfd, sockets.SOL_SOCKET, sockets.SO_LINGER, 0))
+					check(t, p.cs.Close(cfd))
+					err := <-sent
+					if err == nil {
+						// Linux returns the bytes copied before the
+						// reset and reports it on the next call.
+						if n == 0 || n == len(big) {
+							t.Fatalf("Send = %d, nil; want part of the %d bytes", n, len(big))
+						}
+						_, err = p.ss.Send(ctx, sfd, []byte("more"), 0)
+					}
+					if !errors.Is(err, syscall.ECONNRESET) {
+						t.Fatalf("Send after the peer's reset = %v, want ECONNRESET", err)
+					}
+					if _, err := p.ss.Send(ctx, sfd, []byte("more"), 0); !errors.Is(err, syscall.EPIPE) {
+						t.Fatalf("Send after ECONNRESET = %v, want EPIPE", err)
+					}
+				}},
 				{"Conn.Read after the peer's SO_LINGER 0 close is a read *net.OpError wrapping ECONNRESET", func(t *testing.T, p *stackPair, ctx context.Context) {
 					lfd, addr := p.listen(t, 1)
 					c, err := p.cs.Dial(ctx, "tcp4", addr.String())
