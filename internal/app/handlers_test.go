@@ -238,6 +238,42 @@ func TestWSEndsCounted(t *testing.T) {
 	}
 }
 
+// TestWSEndsResetAfterFIN: a client that sends a message, half-closes and
+// resets while the echo is on its way (close(2) with unread data) makes the
+// echo's write fail with EPIPE, which Linux reports for a reset after the
+// peer's FIN; it is counted as the reset it is, not as another error.
+func TestWSEndsResetAfterFIN(t *testing.T) {
+	h := &Handlers{MaxMessage: 64 << 20}
+	t.Cleanup(func() { h.CloseAll() })
+	ctx, dial, _ := serveHandlers(t, h, "/echo")
+	c := dial(&ws.DialOptions{ConnOptions: ws.ConnOptions{MaxMessageSize: 64 << 20}})
+	// More than loopback's buffers hold: the echo's write waits for room.
+	if err := c.WriteMessage(ctx, ws.MessageBinary, make([]byte, 32<<20)); err != nil {
+		t.Fatal(err)
+	}
+	tc := c.NetConn().(*net.TCPConn)
+	if err := tc.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	// The echo has begun once its first byte arrives.
+	if _, err := io.ReadFull(tc, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	tc.SetLinger(0)
+	tc.Close()
+	want := map[string]uint64{"ws ends: tcp reset by the peer": 1}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		got := map[string]uint64{}
+		h.ends.counters(got)
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters %v, want %v", got, want)
+		}
+	}
+}
+
 // TestCloseAllPeerNotReading: serve's shutdown does not wait out the close
 // timeout (5 s) for a client that reads nothing, whose send buffer the
 // echo has filled: CloseAll ends it after closeAllWait, with the clients

@@ -68,7 +68,11 @@ func wsEndKind(c *ws.Conn, err error) string {
 		return "ws ends: failed 1009 (message too big)"
 	case errors.Is(err, ws.ErrProtocol):
 		return "ws ends: failed 1002 (protocol error)"
-	case errors.Is(err, syscall.ECONNRESET):
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		// A write fails with EPIPE after a reset that follows the
+		// peer's FIN (Linux's tcp_reset in CLOSE-WAIT) or after the
+		// reset was reported once; this side never shuts its own
+		// writing down before a write.
 		return "ws ends: tcp reset by the peer"
 	case ws.CloseStatus(err) == ws.StatusAbnormalClosure:
 		return "ws ends: tcp closed without a close frame (1006)"
