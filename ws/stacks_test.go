@@ -552,3 +552,44 @@ func TestStacksConcurrentConns(t *testing.T) {
 		}
 	}
 }
+
+// TestStacksResetWhileWriting: a client that resets while the server's
+// echo of a large message waits for room makes the echo's write fail with
+// ECONNRESET, and with EPIPE when the client had sent its FIN first, as
+// Linux reports the two (README, How a WebSocket connection ends).
+func TestStacksResetWhileWriting(t *testing.T) {
+	t.Parallel()
+	p := startWS(t, map[string]wsHandler{"/echo": echoHandler})
+	for _, tc := range []struct {
+		name string
+		fin  bool
+		want error
+	}{
+		{"reset", false, syscall.ECONNRESET},
+		{"FIN, then reset", true, syscall.EPIPE},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := stacksContext(t)
+			c := p.dial(t, "/echo")
+			// More than the two stacks' buffers hold: the echo waits.
+			if err := c.WriteMessage(ctx, ws.MessageBinary, make([]byte, 16<<20)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.fin {
+				if err := closeWrite(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The echo has begun once its first byte arrives.
+			if _, err := io.ReadFull(c.NetConn(), make([]byte, 1)); err != nil {
+				t.Fatal(err)
+			}
+			if err := reset(p.cs, c); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.result(t, "/echo"); !errors.Is(err, tc.want) {
+				t.Fatalf("server: %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
