@@ -89,7 +89,13 @@ type server struct {
 // process is interrupted, or killed, when the test ends.
 func startServe(t *testing.T, extra ...string) *server {
 	t.Helper()
-	args := append([]string{"serve", "--tun", tunName, "--addr", stackAddr + "/24"}, extra...)
+	return startServeArgs(t, append([]string{"serve", "--tun", tunName, "--addr", stackAddr + "/24"}, extra...)...)
+}
+
+// startServeArgs is startServe with the whole command line after the
+// binary's name.
+func startServeArgs(t *testing.T, args ...string) *server {
+	t.Helper()
 	s := &server{cmd: exec.Command(glassnetBin, args...), done: make(chan struct{})}
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
