@@ -38,7 +38,8 @@
 // a Conn waiting for the next message holds no read buffer either.
 //
 // On a raw net.Conn (for example one accepted from a userspace stack),
-// Upgrade reads the HTTP request itself.
+// Upgrade reads the HTTP request itself, within DefaultHandshakeTimeout
+// (10 s; AcceptOptions.HandshakeTimeout) when its ctx has no deadline.
 //
 // Both refuse, with 403 Forbidden, an upgrade whose Origin header names a
 // host other than the request's Host: a browser opens a WebSocket for any

@@ -3,6 +3,7 @@ package ws
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -25,6 +26,11 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // maxHandshakeSize bounds the bytes read for an HTTP request or response
 // head during the opening handshake.
 const maxHandshakeSize = 16 << 10
+
+// DefaultHandshakeTimeout bounds Upgrade's opening handshake unless
+// AcceptOptions.HandshakeTimeout says otherwise (python3-websockets'
+// open_timeout is the same 10 seconds).
+const DefaultHandshakeTimeout = 10 * time.Second
 
 // AcceptKey returns the Sec-WebSocket-Accept value for a
 // Sec-WebSocket-Key: base64(SHA-1(key + GUID)) (RFC 6455 §4.2.2).
@@ -63,6 +69,14 @@ type AcceptOptions struct {
 	CheckOrigin func(r *http.Request) error
 	// ResponseHeader is added to the 101 response.
 	ResponseHeader http.Header
+	// HandshakeTimeout bounds Upgrade's reading of the request and
+	// writing of the answer when its ctx has no earlier deadline, so
+	// that a client that connects and sends nothing, or its request a
+	// byte at a time, cannot hold the connection; 0 means
+	// DefaultHandshakeTimeout, negative no bound but ctx. (Accept runs
+	// after net/http has read the request: http.Server's
+	// ReadHeaderTimeout bounds that.)
+	HandshakeTimeout time.Duration
 	// ConnOptions are the settings shared with DialOptions: message
 	// size, close timeout, keepalive, send queue, trace, frame hook and
 	// compression.
@@ -469,12 +483,18 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 
 // Upgrade runs the server side of the opening handshake on a raw
 // connection: it reads the HTTP request from nc, validates it and writes
-// the response. ctx bounds the handshake. On failure the rejection has
-// been written (when the request could be read) and nc is left open for
-// the caller to close. opts may be nil.
+// the response. ctx bounds the handshake, and so does
+// AcceptOptions.HandshakeTimeout (DefaultHandshakeTimeout unless set).
+// On failure the rejection has been written (when the request could be
+// read) and nc is left open for the caller to close. opts may be nil.
 func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
 		opts = &AcceptOptions{}
+	}
+	if d := cmp.Or(opts.HandshakeTimeout, DefaultHandshakeTimeout); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
 	}
 	cfg := opts.config()
 	stop := watch(ctx, nc.SetDeadline)
@@ -498,7 +518,9 @@ func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, erro
 				traceResponse(cfg.tracer, cfg.node, name, trace.Out, herr.Status, herr.Reason)
 			}
 		}
-		if err := ctx.Err(); err != nil {
+		// ctxDone: the connection's deadline, which is ctx's, may
+		// fire a moment before ctx's own timer.
+		if err := ctxDone(ctx); err != nil {
 			return nil, fmt.Errorf("ws: upgrade: %w (%w)", err, herr)
 		}
 		return nil, herr

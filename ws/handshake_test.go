@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -422,4 +423,64 @@ func TestAcceptAnnouncedBody(t *testing.T) {
 			t.Errorf("%s: got %q, %v; want 400 and the connection closed", strings.TrimSpace(body), line, err)
 		}
 	}
+}
+
+// deadlineRecorder is a net.Conn that records the deadlines set on it.
+type deadlineRecorder struct {
+	net.Conn
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (d *deadlineRecorder) SetDeadline(t time.Time) error {
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, t)
+	d.mu.Unlock()
+	return d.Conn.SetDeadline(t)
+}
+
+// TestUpgradeHandshakeTimeout: a client that connects and sends its
+// request only in part does not hold Upgrade for ever when ctx has no
+// deadline: AcceptOptions.HandshakeTimeout, DefaultHandshakeTimeout
+// unless set, bounds the handshake.
+func TestUpgradeHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	t.Run("set", func(t *testing.T) {
+		t.Parallel()
+		srv, cli := net.Pipe()
+		defer cli.Close()
+		defer srv.Close()
+		go io.WriteString(cli, "GET /chat HTTP/1.1\r\nHost: server.example.com\r\n")
+		_, err := Upgrade(context.Background(), srv, &AcceptOptions{HandshakeTimeout: time.Millisecond})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Upgrade = %v, want the handshake timed out", err)
+		}
+	})
+	t.Run("default", func(t *testing.T) {
+		t.Parallel()
+		srv, cli := net.Pipe()
+		defer cli.Close()
+		rec := &deadlineRecorder{Conn: srv}
+		defer rec.Close()
+		go func() {
+			io.WriteString(cli, request(nil))
+			io.Copy(io.Discard, cli)
+		}()
+		start := time.Now()
+		if _, err := Upgrade(context.Background(), rec, nil); err != nil {
+			t.Fatal(err)
+		}
+		end := time.Now()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.deadlines) == 0 || rec.deadlines[0].IsZero() {
+			t.Fatalf("deadlines set %v, want one DefaultHandshakeTimeout ahead first", rec.deadlines)
+		}
+		if d := rec.deadlines[0]; d.Before(start.Add(DefaultHandshakeTimeout)) || d.After(end.Add(DefaultHandshakeTimeout)) {
+			t.Errorf("deadline %v, want DefaultHandshakeTimeout (%v) after the call began (%v)", d, DefaultHandshakeTimeout, start)
+		}
+		if last := rec.deadlines[len(rec.deadlines)-1]; !last.IsZero() {
+			t.Errorf("the connection is left with deadline %v, want none", last)
+		}
+	})
 }
