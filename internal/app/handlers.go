@@ -170,19 +170,24 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 			opts.MaxMessageSize = limit
 		}
 	}
+	// The WebSocket takes its place in the limit before Accept hijacks
+	// the HTTP connection, whose place goes with the hijack: taken after,
+	// a new connection could have the place in between, and upgrades
+	// under way would pass the bound.
+	h.limit.hold()
 	c, err := ws.Accept(w, r, opts)
 	if err != nil {
+		h.limit.release()
 		h.ends.refused(err)
 		return nil, nil, false // Accept has answered with a 4xx.
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closing {
+		h.limit.release()
 		c.Close(ws.StatusGoingAway, "server shutting down")
 		return nil, nil, false
 	}
-	// The HTTP connection's place in the limit went with the hijack.
-	h.limit.hold()
 	cl := &wsClient{}
 	cl.active(c)
 	if h.IdleTimeout > 0 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -633,5 +634,71 @@ func TestServeShutdownEndsWithFIN(t *testing.T) {
 	}
 	if fins[trace.In] == 0 || fins[trace.Out] == 0 {
 		t.Errorf("FINs in and out: %v", fins)
+	}
+}
+
+// pauseAt101 holds the goroutine that emits the first 101 answer of an
+// upgrade (ws.Accept, after it took the connection over from net/http)
+// until release is closed.
+type pauseAt101 struct {
+	once    sync.Once
+	paused  chan struct{}
+	release chan struct{}
+}
+
+func (p *pauseAt101) Emit(e *trace.Event) {
+	if e.Layer != trace.LayerWS || e.Name != "handshake" || e.Dir != trace.Out || !strings.HasPrefix(e.Summary, "101 ") {
+		return
+	}
+	p.once.Do(func() {
+		close(p.paused)
+		<-p.release
+	})
+}
+
+// TestServeMaxConnsDuringUpgrade: a WebSocket keeps the place its HTTP
+// connection had in --max-conns without a moment free between the two, in
+// which another connection could take it: at the bound, a request that
+// comes while an upgrade is under way is answered 503.
+func TestServeMaxConnsDuringUpgrade(t *testing.T) {
+	t.Parallel()
+	p := &pauseAt101{paused: make(chan struct{}), release: make(chan struct{})}
+	lim := &connLimit{max: 1, reset: func(c net.Conn) { c.Close() }}
+	h := &Handlers{Tracer: trace.New(p), limit: lim}
+	srv := httptest.NewUnstartedServer(h.Mux())
+	lim.limitHTTP(srv.Config)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.CloseAll() })
+	released := sync.OnceFunc(func() { close(p.release) })
+	t.Cleanup(released)
+	addr := srv.Listener.Addr().String()
+	upgraded := make(chan error, 1)
+	go func() {
+		c, _, err := ws.Dial(testCtx(t), "ws://"+addr+"/echo", nil)
+		if err == nil {
+			t.Cleanup(func() { c.CloseNow() })
+		}
+		upgraded <- err
+	}()
+	<-p.paused // the upgrade has taken its connection over from net/http
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a request during an upgrade at a bound of 1: %s, want 503", resp.Status)
+	}
+	released()
+	if err := <-upgraded; err != nil {
+		t.Fatal(err)
+	}
+	// The handler takes its place once the sink lets it go on.
+	for ctx := testCtx(t); lim.held.Load() != 1; time.Sleep(time.Millisecond) {
+		if ctx.Err() != nil {
+			t.Fatalf("%d connections held, want the WebSocket's 1", lim.held.Load())
+		}
 	}
 }
