@@ -702,3 +702,32 @@ func TestServeMaxConnsDuringUpgrade(t *testing.T) {
 		}
 	}
 }
+
+// TestServeCountsRefusedHTTP: requests that net/http answers itself,
+// without a handler (a malformed request line, a head too large), are
+// counted for glassnet ss; a good request is not.
+func TestServeCountsRefusedHTTP(t *testing.T) {
+	t.Parallel()
+	m := startMemServe(t, "refusedhttp0", ServeConfig{IdleTimeout: -1})
+	const name = "http requests refused (400, 431, 505) or cut short"
+	exchange := func(req string) string {
+		t.Helper()
+		c := m.dial(t, DefaultPort)
+		if _, err := io.WriteString(c, req); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(c) // each request here ends its connection
+		c.Close()
+		return string(b)
+	}
+	if got := exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 ") {
+		t.Fatalf("a good request: %.40q", got)
+	}
+	if got := exchange("GARBAGE\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 400 ") {
+		t.Fatalf("a malformed request line: %.40q", got)
+	}
+	if got := exchange("GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 2<<20) + "\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 431 ") {
+		t.Fatalf("a head of 2 MiB: %.40q", got)
+	}
+	m.waitCounter(t, name, 2)
+}

@@ -291,8 +291,9 @@ type server struct {
 	view       *ui.Server // with --ui
 	clock      *netstack.PausableClock
 
-	udpErrors    atomic.Uint64 // UDP echo read errors
-	acceptErrors atomic.Uint64 // accept errors of the TCP services
+	udpErrors    atomic.Uint64   // UDP echo read errors
+	acceptErrors atomic.Uint64   // accept errors of the TCP services
+	refused      refusedRequests // HTTP requests net/http answered without a handler
 
 	urls    []string // the HTTP servers on the stack
 	https   []*http.Server
@@ -428,6 +429,7 @@ func (s *server) counters() map[string]uint64 {
 	m["tcp accept errors"] = s.acceptErrors.Load()
 	s.limit.counters(m)
 	s.h.ends.counters(m)
+	s.refused.counters(m)
 	return m
 }
 
@@ -537,6 +539,7 @@ func (s *server) serveHTTP(l net.Listener) {
 		srv.IdleTimeout = s.cfg.IdleTimeout
 	}
 	s.limit.limitHTTP(srv)
+	s.refused.watch(srv)
 	s.https = append(s.https, srv)
 	s.goServe(l, func() {
 		// net/http retries what it takes for temporary; anything else
