@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -99,6 +100,25 @@ func TestHostile(t *testing.T) {
 				tcpSegment(netip.MustParseAddr("224.0.0.1"), hostileStack, 40001, hostilePort, 0x02),
 			})
 			waitCounter(t, "drop ip-invalid-source", func(c map[string]uint64) bool { return c["drop ip-invalid-source"] == 2 })
+			good(t)
+		})
+
+		t.Run("malformed HTTP", func(t *testing.T) {
+			for _, req := range []string{"GARBAGE\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 2<<20) + "\r\n\r\n"} {
+				c, err := net.Dial("tcp", netip.AddrPortFrom(hostileStack, hostilePort).String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.WriteString(c, req)
+				b, _ := io.ReadAll(c)
+				c.Close()
+				if !strings.HasPrefix(string(b), "HTTP/1.1 4") {
+					t.Errorf("%.20q...: answered %.40q, want a 4xx", req, b)
+				}
+			}
+			waitCounter(t, "http requests refused (400, 431, 505) or cut short", func(c map[string]uint64) bool {
+				return c["http requests refused (400, 431, 505) or cut short"] == 2
+			})
 			good(t)
 		})
 
