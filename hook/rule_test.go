@@ -80,6 +80,12 @@ func TestParseRuleErrors(t *testing.T) {
 		{"tcp : drop : drop", "a second ':'"},
 		{"rst after 0 packets", "count from 1"},
 		{"reorder 10% gap 0", "at column 17: gap 0: want a gap above 0"},
+		{"ttl 0", "ttl 0: want 1 to 255"},
+		{"ttl 256", "ttl 256: want 1 to 255"},
+		{"window 0", "window 0: want 1 to 65535"},
+		{"window 65536", "window 65536: want 1 to 65535"},
+		{"rate 1mbit burst 0", "burst \"0\": want a size above 0"},
+		{"rate 1mbit limit 0b", "limit \"0b\": want a size above 0"},
 	} {
 		_, err := ParseRule(tc.src)
 		var se *SyntaxError
@@ -119,6 +125,60 @@ func TestRuleValues(t *testing.T) {
 	}
 	if r.Rate != 1e6 || r.Burst != 32<<10 {
 		t.Errorf("rate = %d, burst %d", r.Rate, r.Burst)
+	}
+	// Rates in bytes per second are eight times the bits.
+	for src, want := range map[string]uint64{"rate 100bps": 800, "rate 3kbps": 24000, "rate 2mbps": 16e6, "rate 1gbps": 8e9, "rate 5bit": 5} {
+		r, err := ParseRule(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Rate != want {
+			t.Errorf("ParseRule(%q).Rate = %d bit/s, want %d", src, r.Rate, want)
+		}
+	}
+}
+
+// A rule's hook names the rule in every verdict that does something, so
+// that traces and counters say which rule dropped a packet.
+func TestRuleHookNamesRule(t *testing.T) {
+	t.Parallel()
+	r, err := ParseRule("tcp port 8080: drop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := h.Decide(&Packet{Data: segment(FlagACK, 10)})
+	if v.Action != Drop || v.Rule != "tcp and port 8080 : drop" {
+		t.Errorf("verdict %+v, want a drop by rule %q", v, "tcp and port 8080 : drop")
+	}
+}
+
+// loss gemodel's values after P and R are netem's: 1-H is the loss in the
+// bad state, 1-K the loss in the good one.
+func TestRuleGemodelStates(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		src, want string
+	}{
+		// Into the bad state at once and never out: 1-H decides.
+		{"loss gemodel 100% 0% 0% 0%", strings.Repeat(".", 50)},
+		{"loss gemodel 100% 0% 100% 0%", strings.Repeat("x", 50)},
+		// Never into the bad state: 1-K decides.
+		{"loss gemodel 0% 0% 0% 100%", strings.Repeat("x", 50)},
+		{"loss gemodel 0% 0% 100% 0%", strings.Repeat(".", 50)},
+		// Without 1-H the bad state loses everything.
+		{"loss gemodel 100% 0%", strings.Repeat("x", 50)},
+	} {
+		r, err := ParseRule(tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := decisions(t, r, 50); got != tc.want {
+			t.Errorf("%q drops %s, want %s", tc.src, got, tc.want)
+		}
 	}
 }
 
