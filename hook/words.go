@@ -32,7 +32,7 @@ func NewWords(src string) *Words {
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
-		case c == '(' || c == ')' || c == ':':
+		case c == '(' || c == ')':
 			w.words = append(w.words, word{src[i : i+1], i})
 			i++
 		case c == '!' && !strings.HasPrefix(src[i:], "!="):
