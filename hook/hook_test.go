@@ -3,6 +3,7 @@ package hook
 import (
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -322,4 +323,81 @@ func BenchmarkPointEmpty(b *testing.B) {
 		}
 	}
 	_ = n
+}
+
+// ip4 and ip6 build a bare packet of protocol proto around payload, with
+// no checksums: filters read headers only.
+func ip4(src, dst string, proto uint8, payload []byte) []byte {
+	b := make([]byte, 20, 20+len(payload))
+	b[0], b[8], b[9] = 0x45, 64, proto
+	b[2], b[3] = byte((20+len(payload))>>8), byte(20+len(payload))
+	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
+	copy(b[12:], s[:])
+	copy(b[16:], d[:])
+	return append(b, payload...)
+}
+
+func ip6(src, dst string, next uint8, payload []byte) []byte {
+	b := make([]byte, 40, 40+len(payload))
+	b[0], b[6], b[7] = 0x60, next, 64
+	b[4], b[5] = byte(len(payload)>>8), byte(len(payload))
+	s, d := netip.MustParseAddr(src).As16(), netip.MustParseAddr(dst).As16()
+	copy(b[8:], s[:])
+	copy(b[24:], d[:])
+	return append(b, payload...)
+}
+
+// Filters on packets of every protocol they name, and on one (GRE) whose
+// first bytes look like ports but are not, at the edges of len.
+func TestFilterMatchProtocols(t *testing.T) {
+	t.Parallel()
+	ports := []byte{0x1f, 0x90, 0x1f, 0x90, 0, 0, 0, 0} // 8080 -> 8080, or not ports at all
+	pkts := map[string][]byte{
+		"syn":   segment(FlagSYN, 0), // 10.0.0.1:40000 -> 10.0.0.2:8080, 40 bytes
+		"udp":   ip4("10.0.0.1", "10.0.0.3", ProtoUDP, []byte{0x14, 0xe9, 0, 53, 0, 8, 0, 0}),
+		"icmp":  ip4("10.0.0.3", "10.0.0.1", ProtoICMP, []byte{8, 0, 0, 0, 0, 1, 0, 1}),
+		"gre":   ip4("10.0.0.1", "10.0.0.2", 47, ports),
+		"icmp6": ip6("fd00::1", "fd00::2", ProtoICMPv6, []byte{128, 0, 0, 0, 0, 1, 0, 1}),
+		"udp6":  ip6("fd00::1", "fd00::2", ProtoUDP, ports),
+	}
+	for _, tc := range []struct {
+		filter string
+		want   []string // the packets it matches; the others it must not
+	}{
+		{"icmp", []string{"icmp"}},
+		{"icmp6", []string{"icmp6"}},
+		{"udp", []string{"udp", "udp6"}},
+		{"tcp or udp", []string{"syn", "udp", "udp6"}},
+		{"udp or tcp", []string{"syn", "udp", "udp6"}},
+		{"port 8080", []string{"syn", "udp6"}},
+		{"dst port 53", []string{"udp"}},
+		{"src port 53", nil},
+		{"port 0", nil}, // only TCP and UDP have ports
+		{"dst net 10.0.0.2/32", []string{"syn", "gre"}},
+		{"dst host 10.0.0.1", []string{"icmp"}},
+		{"src host 10.0.0.3", []string{"icmp"}},
+		{"src net fd00::/64", []string{"icmp6", "udp6"}},
+		{"len >= 40", []string{"syn", "icmp6", "udp6"}},
+		{"len > 40", []string{"icmp6", "udp6"}},
+		{"len == 40", []string{"syn"}},
+		{"len != 40", []string{"udp", "icmp", "gre", "icmp6", "udp6"}},
+		{"len < 40", []string{"udp", "icmp", "gre"}},
+		{"less 40", []string{"syn", "udp", "icmp", "gre"}},
+		{"greater 48", []string{"icmp6", "udp6"}},
+	} {
+		f, err := ParseFilter(tc.filter)
+		if err != nil {
+			t.Fatalf("ParseFilter(%q): %v", tc.filter, err)
+		}
+		for name, b := range pkts {
+			if got, want := f.Match(&Packet{Data: b}), slices.Contains(tc.want, name); got != want {
+				t.Errorf("%q on %s = %v, want %v", tc.filter, name, got, want)
+			}
+		}
+	}
+	// An IPv4 network written in IPv6 would never match an IPv4 packet.
+	_, err := ParseFilter("net ::ffff:10.0.0.0/104")
+	if err == nil || !strings.Contains(err.Error(), "IPv4-mapped network") {
+		t.Errorf("ParseFilter of an IPv4-mapped network: %v, want an error", err)
+	}
 }
