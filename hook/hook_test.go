@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"bytes"
 	"math"
 	"net/netip"
 	"slices"
@@ -219,6 +220,17 @@ func TestRate(t *testing.T) {
 	if count(vs, Drop) == 0 || vs[199].Reason != "queue-full" {
 		t.Errorf("no queue-full drops: %v", vs[199])
 	}
+	// What waits beyond the burst is at most the limit: a packet is
+	// delayed by no more than the limit's time plus its own, and packets
+	// are dropped only once the limit is nearly full.
+	const packet, limit = 1488 * 8 * time.Second / 1e6, 64 << 10 * 8 * time.Second / 1e6
+	var most time.Duration
+	for _, v := range vs {
+		most = max(most, v.Delay)
+	}
+	if most > limit+packet || most <= limit-packet {
+		t.Errorf("longest delay %v, want within one packet's time (%v) of the limit's %v", most, packet, limit)
+	}
 }
 
 func TestChain(t *testing.T) {
@@ -399,5 +411,95 @@ func TestFilterMatchProtocols(t *testing.T) {
 	_, err := ParseFilter("net ::ffff:10.0.0.0/104")
 	if err == nil || !strings.Contains(err.Error(), "IPv4-mapped network") {
 		t.Errorf("ParseFilter of an IPv4-mapped network: %v, want an error", err)
+	}
+}
+
+// Rewrite sets the IPv4 TTL and the IPv6 hop limit in their own places,
+// and the window of every segment but a SYN (whose window is not scaled).
+func TestRewriteFields(t *testing.T) {
+	t.Parallel()
+	v6 := func(flags uint8) []byte {
+		return BuildTCP(netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fd00::2"), 1, 2, 3, 4, flags, 5, 6)
+	}
+	for _, tc := range []struct {
+		name       string
+		b          []byte
+		ttl        uint8
+		window     uint16
+		wantTTL    uint8
+		wantWindow uint16
+	}{
+		{"v4 ack", segment(FlagACK, 10), 3, 700, 3, 700},
+		{"v6 ack", v6(FlagACK), 3, 700, 3, 700},
+		{"v4 syn", segment(FlagSYN, 0), 0, 700, 64, 512},
+		{"v6 syn-ack", v6(FlagSYN | FlagACK), 9, 700, 9, 5},
+	} {
+		p := &Packet{Data: tc.b}
+		Rewrite{TTL: tc.ttl, Window: tc.window}.Decide(p)
+		p.Reparse()
+		h := p.Headers()
+		if h.TTL != tc.wantTTL || h.Version != int(tc.b[0]>>4) || h.Proto != ProtoTCP {
+			t.Errorf("%s: TTL %d, version %d, proto %d; want TTL %d and the rest as before", tc.name, h.TTL, h.Version, h.Proto, tc.wantTTL)
+		}
+		if w := uint16(tc.b[h.L4+14])<<8 | uint16(tc.b[h.L4+15]); w != tc.wantWindow {
+			t.Errorf("%s: window %d, want %d", tc.name, w, tc.wantWindow)
+		}
+	}
+}
+
+// The onward RST of a FIN follows the FIN's sequence number, and a
+// segment without ACK (a SYN) is never the one reset: the RSTs are made
+// from its acknowledgment number, which it does not have.
+func TestRSTAfterFINAndSYN(t *testing.T) {
+	t.Parallel()
+	h := NewRST(2)
+	h.Decide(&Packet{Data: segment(FlagACK, 100)})
+	v := h.Decide(&Packet{Data: segment(FlagFIN|FlagACK, 0)})
+	if v.Action != Inject {
+		t.Fatalf("second segment (a FIN): %+v, want the reset", v)
+	}
+	if on := ParseHeaders(v.Inject[0]); on.Seq != 1001 {
+		t.Errorf("onward RST after a FIN at 1000: seq %d, want 1001", on.Seq)
+	}
+	h = NewRST(1)
+	if v := h.Decide(&Packet{Data: segment(FlagSYN, 0)}); v.Action != Pass {
+		t.Errorf("a SYN without ACK: %+v, want pass", v)
+	}
+	if v := h.Decide(&Packet{Data: segment(FlagSYN|FlagACK, 0)}); v.Action != Inject {
+		t.Errorf("the SYN-ACK after it: %+v, want the reset", v)
+	}
+}
+
+// Corrupt flips a bit of a segment's payload, never of the headers in
+// front of it, so that the receiver sees a bad checksum and not another
+// connection.
+func TestCorruptPayloadOnly(t *testing.T) {
+	t.Parallel()
+	c := NewCorrupt(1, 5)
+	orig := segment(FlagACK, 8)
+	for i := range 500 {
+		b := append([]byte(nil), orig...)
+		if v := c.Decide(&Packet{Data: b}); v.Action != Modify || !v.KeepChecksums {
+			t.Fatalf("corrupt 100%%: %+v", v)
+		}
+		if !bytes.Equal(b[:40], orig[:40]) {
+			t.Fatalf("try %d: the headers changed:\n% x\n% x", i, b[:40], orig[:40])
+		}
+		if bytes.Equal(b, orig) {
+			t.Fatalf("try %d: nothing changed", i)
+		}
+	}
+}
+
+// A delay of zero, or one that jitter takes below zero, passes the packet
+// instead of delaying it by nothing; a reorder without a gap holds the
+// packet back for DefaultReorderGap.
+func TestZeroDelays(t *testing.T) {
+	t.Parallel()
+	if v := NewLatency(0, 0, Uniform, 1).Decide(&Packet{}); v.Action != Pass {
+		t.Errorf("delay 0: %+v, want pass", v)
+	}
+	if v := NewReorder(1, 0, 1).Decide(&Packet{}); v.Action != Delay || v.Delay != DefaultReorderGap {
+		t.Errorf("reorder 100%% without a gap: %+v, want a delay of %v", v, DefaultReorderGap)
 	}
 }
