@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/glassnet/glassnet/internal/netnstest"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/tun"
@@ -486,5 +487,115 @@ func TestControlDirNotShared(t *testing.T) {
 	}
 	if names := Names(); !slices.Equal(names, []string{"glass0"}) {
 		t.Errorf("Names() = %v, want [glass0]: the shared directory is not searched", names)
+	}
+}
+
+// TestControlDirChecks: a directory of Dirs that its group may write to, or
+// that belongs to another user, is neither used by the server nor
+// searched by Find, which says why it did not look there; a socket in it
+// is not listed by Names.
+func TestControlDirChecks(t *testing.T) {
+	// Not parallel: it points the search path at temporary directories.
+	old := runDir
+	t.Cleanup(func() { runDir = old })
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	_, ss := stacks(t)
+	for _, tc := range []struct {
+		name string
+		prep func(dir string) error
+		why  string
+	}{
+		{"group-writable", func(d string) error { return os.Chmod(d, 0o775) }, "is writable by others (mode -rwxrwxr-x)"},
+		{"another user's", func(d string) error {
+			if os.Geteuid() != 0 {
+				netnstest.SkipOrFail(t, "needs root, to give a directory to another user")
+			}
+			return os.Chown(d, 65534, 65534)
+		}, "belongs to another user (uid 65534)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runDir = filepath.Join(t.TempDir(), "glassnet")
+			must(t, os.Mkdir(runDir, 0o755))
+			must(t, tc.prep(runDir))
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+
+			l, err := net.Listen("unix", filepath.Join(runDir, "planted0.sock"))
+			must(t, err)
+			defer l.Close()
+			srv, err := Listen("glass0", ss, Options{})
+			must(t, err)
+			defer srv.Close()
+			if want := filepath.Join(tmp, "glassnet", "glass0.sock"); srv.Path() != want {
+				t.Errorf("control socket at %s, want %s", srv.Path(), want)
+			}
+			if names := Names(); !slices.Equal(names, []string{"glass0"}) {
+				t.Errorf("Names() = %v, want [glass0]", names)
+			}
+			_, err = Find("planted0")
+			if want := "planted0.sock (not searched: " + runDir + " " + tc.why + ")"; err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Find(planted0) = %v, want an error saying %s %s", err, runDir, tc.why)
+			}
+			// and says where a stack of that user's is seen
+			if hint := "belongs to uid 65534, and ss sees the stacks there only as that user"; tc.name == "another user's" && (err == nil || !strings.Contains(err.Error(), hint)) {
+				t.Errorf("Find(planted0) = %v, want the hint %q", err, hint)
+			}
+		})
+	}
+}
+
+// TestListenPathNotASocket: a file that is not a socket where the control
+// socket belongs is an error, and stays as it was.
+func TestListenPathNotASocket(t *testing.T) {
+	t.Parallel()
+	_, ss := stacks(t)
+	path := filepath.Join(t.TempDir(), "s.sock")
+	must(t, os.WriteFile(path, []byte("keep me"), 0o600))
+	if srv, err := ListenPath(path, ss, Options{}); err == nil || !strings.Contains(err.Error(), "is not a socket") {
+		if err == nil {
+			srv.Close()
+		}
+		t.Errorf("ListenPath over a file = %v, want an error", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "keep me" {
+		t.Errorf("the file is now %q, %v", b, err)
+	}
+}
+
+// TestNames: CheckName refuses what is not one path element, and Find takes
+// NAME-PID for NAME only when what follows the dash is a number.
+func TestNames(t *testing.T) {
+	for _, name := range []string{"", ".", "..", "a/b", "a\x00b"} {
+		if CheckName(name) == nil {
+			t.Errorf("CheckName(%q) = nil, want an error", name)
+		}
+	}
+	old := runDir
+	t.Cleanup(func() { runDir = old })
+	runDir = t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("TMPDIR", t.TempDir())
+	_, ss := stacks(t)
+	srv, err := Listen("glass1-x", ss, Options{})
+	must(t, err)
+	defer srv.Close()
+	if p, err := Find("glass1"); err == nil {
+		t.Errorf("Find(glass1) = %s, want no match for glass1-x", p)
+	}
+}
+
+// TestQueryCounters: the counters the server is given reach the client.
+func TestQueryCounters(t *testing.T) {
+	t.Parallel()
+	_, ss := stacks(t)
+	srv, err := ListenPath(filepath.Join(t.TempDir(), "c.sock"), ss, Options{Counters: func() map[string]uint64 {
+		return map[string]uint64{"drops queue-full": 3}
+	}})
+	must(t, err)
+	defer srv.Close()
+	tab, err := QueryTablePath(testContext(t), srv.Path())
+	must(t, err)
+	if tab.Counters["drops queue-full"] != 3 || len(tab.Counters) != 1 {
+		t.Errorf("counters %v, want drops queue-full 3", tab.Counters)
 	}
 }
