@@ -145,3 +145,38 @@ func TestPipeOffloadHooks(t *testing.T) {
 		})
 	}
 }
+
+// A segment an ingress hook corrupts (hook.Corrupt: checksums left wrong)
+// is checked by gVisor even when the device vouched for its checksums, so
+// that it is dropped as corrupt and not delivered.
+func TestPipeOffloadCorruptIngress(t *testing.T) {
+	t.Parallel()
+	r, err := hook.ParseRule("tcp and len > 100 : corrupt 100%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := newPair(t, tun.PipeOptions{Offload: true}, func(which string, o *Options) {
+		if which == "b" {
+			o.Ingress = hook.NewChain(h)
+		}
+	})
+	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	if _, err := client.Write(pattern(1, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Stats().Malformed.TCPChecksum == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no tcp-checksum drops of the corrupted segments (verdicts %v)", b.Stats().Verdicts)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	server.SetReadDeadline(time.Now())
+	if m, err := server.Read(make([]byte, 2000)); err == nil {
+		t.Errorf("%d bytes of a corrupted segment were delivered", m)
+	}
+}
