@@ -100,16 +100,20 @@ func TestHookEndpointAlone(t *testing.T) {
 				v := c.v
 				chain := hook.NewChain(hook.PacketFunc(func(*hook.Packet) hook.Verdict { return v }))
 				ahead, back := up, down // where the packet goes on, and the other way
+				b := bytes.Clone(pkt)
 				if dir == trace.Out {
 					ahead, back = down, up
 					h.egress.point.Set(chain)
-					if n, ok := h.send([][]byte{bytes.Clone(pkt)}, []tun.GSO{{}}); n != 1 || !ok {
+					if n, ok := h.send([][]byte{b}, []tun.GSO{{}}); n != 1 || !ok {
 						t.Fatalf("send = %d, %v", n, ok)
 					}
 				} else {
 					h.ingress.point.Set(chain)
-					h.receive(bytes.Clone(pkt), pktMeta{})
+					h.receive(b, pktMeta{})
 				}
+				// The packet is only lent: its buffer is the device's
+				// again for the next one.
+				clear(b)
 				if got := len(ahead.all()); got != c.now {
 					t.Fatalf("%d packets went on at once, want %d", got, c.now)
 				}
@@ -118,9 +122,14 @@ func TestHookEndpointAlone(t *testing.T) {
 				if got := len(ahead.all()); got != c.now+c.later {
 					t.Errorf("%d packets went on in all, want %d", got, c.now+c.later)
 				}
+				for i, p := range ahead.all()[c.now:] {
+					if !bytes.Equal(p, pkt) && !bytes.Equal(p, inj) {
+						t.Errorf("delayed packet %d is % x, want the packet or the injected one", i, p)
+					}
+				}
 				s := cnt.snapshot()
-				if s.Held != c.held || s.Dropped() != c.dropped {
-					t.Errorf("held %d, dropped %d; want %d, %d", s.Held, s.Dropped(), c.held, c.dropped)
+				if s.Held != c.held || s.Dropped() != c.dropped || s.Drops[DropReason(c.v.Reason)] != c.dropped {
+					t.Errorf("held %d, dropped %v; want %d held, %d dropped as %q", s.Held, s.Drops, c.held, c.dropped, c.v.Reason)
 				}
 			})
 		}
