@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 func TestEchoRaw(t *testing.T) {
@@ -449,6 +451,17 @@ func TestErrors(t *testing.T) {
 			defer s.Close(fd)
 			return s.Bind(fd, netip.AddrPortFrom(lo6, 0))
 		}},
+		{"bind an address the stack does not have", syscall.EADDRNOTAVAIL, func(t *testing.T, ctx context.Context, s *Sockets) error {
+			fd := mustSocket(t, s, AF_INET, SOCK_STREAM)
+			defer s.Close(fd)
+			return s.Bind(fd, netip.MustParseAddrPort("192.0.2.1:0"))
+		}},
+		{"datagram beyond 64 KiB", syscall.EMSGSIZE, func(t *testing.T, ctx context.Context, s *Sockets) error {
+			fd := mustSocket(t, s, AF_INET, SOCK_DGRAM)
+			defer s.Close(fd)
+			_, err := s.SendTo(ctx, fd, make([]byte, 70000), 0, netip.AddrPortFrom(lo4, 9))
+			return err
+		}},
 		{"unknown option", syscall.ENOPROTOOPT, func(t *testing.T, ctx context.Context, s *Sockets) error {
 			fd := mustSocket(t, s, AF_INET, SOCK_STREAM)
 			defer s.Close(fd)
@@ -743,5 +756,26 @@ func TestNonblockingBulk(t *testing.T) {
 	t.Logf("partial sends: %d, EAGAIN: %d", partial, again)
 	if partial+again == 0 {
 		t.Errorf("1 MiB went out in one nonblocking Send; the send buffer never filled")
+	}
+}
+
+// TestErrnoUnreachable: the errors a loopback stack cannot produce (a
+// connect that times out, ICMP unreachables from a router) map to the
+// errno Linux returns for them.
+func TestErrnoUnreachable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  tcpip.Error
+		want syscall.Errno
+	}{
+		{&tcpip.ErrTimeout{}, syscall.ETIMEDOUT},
+		{&tcpip.ErrNetworkUnreachable{}, syscall.ENETUNREACH},
+		{&tcpip.ErrHostUnreachable{}, syscall.EHOSTUNREACH},
+		{&tcpip.ErrHostDown{}, syscall.EHOSTDOWN},
+		{&tcpip.ErrNoBufferSpace{}, syscall.ENOBUFS},
+	} {
+		if got := errno(tc.err); got != tc.want {
+			t.Errorf("errno(%T) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
