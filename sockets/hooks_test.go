@@ -404,3 +404,51 @@ func TestCallHookReplaceReleasesHold(t *testing.T) {
 		t.Error("CallHook after SetCallHook(nil) is not nil")
 	}
 }
+
+// A held call on a nonblocking socket returns EAGAIN at once instead of
+// waiting; a held call on a blocking socket that is closed meanwhile
+// returns EBADF, as a recv blocked in the kernel does.
+func TestCallHookHoldNonblockAndClose(t *testing.T) {
+	p := newStackPair(t, tun.PipeOptions{})
+	cfd, sfd := p.connect(t)
+	ctx := stacksContext(t)
+	check(t, errOnly(p.cs.Send(ctx, cfd, []byte("x"), 0)))
+	asked := make(chan struct{}, 16)
+	p.ss.SetCallHook(sockets.CallHookFunc(func(c *sockets.Call) sockets.CallVerdict {
+		if c.FD != sfd || c.Name != "recv" {
+			return sockets.CallVerdict{}
+		}
+		asked <- struct{}{}
+		return sockets.CallVerdict{Verdict: hook.Verdict{Action: hook.Hold, Reason: "test"}}
+	}))
+	buf := make([]byte, 8)
+	check(t, p.ss.SetNonblock(sfd, true))
+	if n, err := p.ss.Recv(ctx, sfd, buf, 0); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("held Recv on a nonblocking socket = %d, %v; want EAGAIN", n, err)
+	}
+	<-asked
+	check(t, p.ss.SetNonblock(sfd, false))
+	got := make(chan error, 1)
+	go func() {
+		_, err := p.ss.Recv(ctx, sfd, buf, 0)
+		got <- err
+	}()
+	<-asked // the Recv is held
+	check(t, p.ss.Close(sfd))
+	if err := <-got; !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("held Recv, then Close = %v; want EBADF", err)
+	}
+}
+
+// TCP_KEEPIDLE and TCP_KEEPINTVL take a number of seconds from 1, as on
+// Linux: 0 is EINVAL, not "off".
+func TestKeepaliveOptionRange(t *testing.T) {
+	p := newStackPair(t, tun.PipeOptions{})
+	fd := socket(t, p.cs, sockets.SOCK_STREAM)
+	for _, opt := range []int{sockets.TCP_KEEPIDLE, sockets.TCP_KEEPINTVL} {
+		if err := p.cs.SetSockOpt(fd, sockets.IPPROTO_TCP, opt, 0); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("SetSockOpt(TCP option %d, 0) = %v, want EINVAL", opt, err)
+		}
+		check(t, p.cs.SetSockOpt(fd, sockets.IPPROTO_TCP, opt, 1))
+	}
+}
