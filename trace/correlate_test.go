@@ -446,3 +446,117 @@ func FuzzCorrelateIngress(f *testing.F) {
 		}
 	})
 }
+
+// A verdict on a packet received that is not a drop (a delay, a rewrite)
+// leaves the packet credited with its bytes: TCP got them.
+func TestCorrelateIngressVerdictNotDrop(t *testing.T) {
+	t.Parallel()
+	const c2s, s2c = "a:1->b:2", "b:2->a:1"
+	delay := verdict("server", c2s, 0, 100)
+	delay.Fields[1].Value = "delay"
+	ev := collect(t,
+		pkt("server", In, c2s, 0, 100),   // #1
+		delay,                            // #2: #1 delayed, not dropped
+		pkt("server", In, c2s, 0, 100),   // #3: a copy: nothing new
+		frm("server", In, s2c, 0, 2, 98), // #4: in #1
+	)
+	if got := ids(find(ev, "frame")[0].Field("packets")); !slices.Equal(got, []uint64{1}) {
+		t.Errorf("frame packets %v, want [1]", got)
+	}
+}
+
+// A SYN's payload (TCP Fast Open) starts at its own relative sequence
+// number, 0: the SYN takes the number before its first byte.
+func TestCorrelateSYNPayload(t *testing.T) {
+	t.Parallel()
+	const c2s, s2c = "a:1->b:2", "b:2->a:1"
+	syn := pkt("server", In, c2s, 0, 50)
+	syn.Fields[0].Value, syn.Fields[1].Value = "S", uint32(0)
+	ev := collect(t,
+		syn,                               // #1: [0,50)
+		pkt("server", In, c2s, 50, 50),    // #2: [50,100)
+		frm("server", In, s2c, 0, 2, 47),  // #3: [0,49), in #1
+		frm("server", In, s2c, 49, 2, 49), // #4: [49,100), in #1 and #2
+	)
+	f := find(ev, "frame")
+	if got := ids(f[0].Field("packets")); !slices.Equal(got, []uint64{1}) {
+		t.Errorf("first frame packets %v, want [1]", got)
+	}
+	if got := ids(f[1].Field("packets")); !slices.Equal(got, []uint64{1, 2}) {
+		t.Errorf("second frame packets %v, want [1 2]", got)
+	}
+}
+
+// Stream offsets wrap at 2^32 (a transfer beyond 4 GiB): a frame that
+// spans the wrap joins the packets on both sides of it.
+func TestCorrelateOffsetWrap(t *testing.T) {
+	t.Parallel()
+	const c2s = "a:1->b:2"
+	const before = 1<<32 - 100
+	ev := collect(t,
+		frm("client", Out, c2s, before-1000, 2, 998), // #1: well before the wrap
+		frm("client", Out, c2s, before, 2, 198),      // #2: [2^32-100, 2^32+100)
+		pkt("client", Out, c2s, before, 100),         // #3
+		pkt("client", Out, c2s, 0, 100),              // #4: after the wrap
+	)
+	p := find(ev, "packet")
+	if got := ids(p[1].Field("frames")); !slices.Equal(got, []uint64{2}) {
+		t.Errorf("packet after the wrap joined frames %v, want [2]", got)
+	}
+	c := find(ev, "carried")
+	if len(c) != 1 || !slices.Equal(ids(c[0].Field("packets")), []uint64{3, 4}) {
+		t.Fatalf("carried %+v, want frame #2 in packets 3 and 4", c)
+	}
+	if want := "ws frame #2 (FIN text len=198 at offset 4294967196) left in packets #3 #4"; c[0].Summary != want {
+		t.Errorf("egress carried summary %q, want %q", c[0].Summary, want)
+	}
+}
+
+func TestSpansRemove(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s    spans
+		a, b int64
+		want spans
+	}{
+		{spans{{0, 100}}, 40, 60, spans{{0, 40}, {60, 100}}},
+		{spans{{0, 100}}, 0, 60, spans{{60, 100}}},
+		{spans{{0, 100}}, 40, 100, spans{{0, 40}}},
+		{spans{{0, 10}, {20, 30}, {40, 50}}, 5, 45, spans{{0, 5}, {45, 50}}},
+		{spans{{0, 10}}, 10, 20, spans{{0, 10}}},
+		{spans{{0, 10}}, 5, 5, spans{{0, 10}}},
+	} {
+		if got := slices.Clone(tc.s).remove(tc.a, tc.b); !slices.Equal(got, tc.want) {
+			t.Errorf("%v.remove(%d, %d) = %v, want %v", tc.s, tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// The correlator's memory is bounded: past corrFlows connection
+// directions it forgets the least recently used eighth, not all, and a
+// flow keeps at most corrSpans spans of received bytes.
+func TestCorrelatorBounds(t *testing.T) {
+	t.Parallel()
+	c := newCorrelator()
+	id := uint64(0)
+	emit := func(e Event) {
+		id++
+		e.ID = id
+		c.observe(&e, nil)
+	}
+	for i := range corrFlows + 1 {
+		emit(pkt("n", In, "a:"+strconv.Itoa(i)+"->b:2", 0, 10))
+	}
+	if n := len(c.flows); n != corrFlows+1-corrFlows/8 {
+		t.Errorf("%d flows after %d, want %d", n, corrFlows+1, corrFlows+1-corrFlows/8)
+	}
+	if c.flows[corrKey{"n", In, "a:" + strconv.Itoa(corrFlows) + "->b:2"}] == nil || c.flows[corrKey{"n", In, "a:0->b:2"}] != nil {
+		t.Error("eviction kept the oldest flow or dropped the newest")
+	}
+	for i := range 2 * corrSpans {
+		emit(pkt("n", In, "x:1->y:2", 20*i, 10)) // disjoint: one span each
+	}
+	if f := c.flows[corrKey{"n", In, "x:1->y:2"}]; len(f.got) > corrSpans {
+		t.Errorf("%d spans kept, want at most %d", len(f.got), corrSpans)
+	}
+}
