@@ -239,3 +239,41 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// busySink signals when an Emit starts, waits for gate, and then records
+// that it finished.
+type busySink struct {
+	started chan struct{}
+	gate    chan struct{}
+	mu      sync.Mutex
+	done    int
+}
+
+func (s *busySink) Emit(*Event) {
+	s.started <- struct{}{}
+	<-s.gate
+	s.mu.Lock()
+	s.done++
+	s.mu.Unlock()
+}
+
+// Flush waits for the event the sink is busy with, not only for the
+// queue to empty: after it returns, the sink is done with every event.
+func TestAsyncFlushWaitsForTheSink(t *testing.T) {
+	t.Parallel()
+	for i := range 20 {
+		sink := &busySink{started: make(chan struct{}), gate: make(chan struct{})}
+		a := NewAsync(sink, AsyncOptions{})
+		a.Emit(&Event{ID: 1})
+		<-sink.started // the queue is empty, the sink is busy
+		go close(sink.gate)
+		a.Flush()
+		sink.mu.Lock()
+		done := sink.done
+		sink.mu.Unlock()
+		a.Close()
+		if done != 1 {
+			t.Fatalf("try %d: Flush returned before the sink was done with the event", i)
+		}
+	}
+}

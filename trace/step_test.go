@@ -116,7 +116,32 @@ func TestStepperTerminal(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
+	// "c" ran on to the frame: the last prompt follows the frame's line.
+	if last, frame := strings.LastIndex(text, "[enter] next step"), strings.Index(text, "FIN text len=5"); frame < 0 || last < frame {
+		t.Errorf("the last prompt is not at the frame:\n%s", text)
+	}
 	// The end of input runs freely rather than blocking.
 	st2 := NewStepper(StepOptions{In: strings.NewReader(""), Out: &out})
 	New(st2).Emit(stepEvents()[0])
+}
+
+// Before a packet the stepper shows its connection's TCP state, named by
+// the state probe remote->local: an incoming packet's own direction, and
+// an outgoing one's reversed.
+func TestStepperTCPNow(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	st := NewStepper(StepOptions{In: strings.NewReader("\n\n\n\n"), Out: &out})
+	tr := New(st)
+	for _, e := range []Event{
+		{Node: "server", Layer: LayerTCP, Dir: In, Name: "state", Conn: "c->s", Summary: "ESTABLISHED"},
+		{Node: "server", Layer: LayerLink, Dir: In, Name: "packet", Conn: "c->s", Summary: "in"},
+		{Node: "server", Layer: LayerLink, Dir: Out, Name: "packet", Conn: "s->c", Summary: "out"},
+		{Node: "client", Layer: LayerLink, Dir: In, Name: "packet", Conn: "s->c", Summary: "other node"},
+	} {
+		tr.Emit(e)
+	}
+	if n := strings.Count(out.String(), "tcp now: ESTABLISHED"); n != 2 {
+		t.Errorf("%d lines say the state, want 2 (the server's packets in and out):\n%s", n, out.String())
+	}
 }
