@@ -281,11 +281,19 @@ func TestVnetHdr(t *testing.T) {
 		{Type: GSOUDP, HdrLen: 28, Size: 1200, NeedsCsum: true, CsumStart: 20, CsumOffset: 6},
 		{DataValid: true},
 	} {
-		var h [vnetHdrLen]byte
+		var h, reused [vnetHdrLen]byte
 		putVnetHdr(h[:], g)
 		got, reason := parseVnetHdr(h[:], pkt)
 		if got != g || reason != "" {
 			t.Errorf("round trip of %+v = %+v, %q", g, got, reason)
+		}
+		// A header buffer is reused from packet to packet: nothing of
+		// the last one may stay in it.
+		for i := range reused {
+			reused[i] = 0xff
+		}
+		if putVnetHdr(reused[:], g); reused != h {
+			t.Errorf("header of %+v written over another: % x, want % x", g, reused, h)
 		}
 	}
 	hdr := func(flags, typ uint8, size, start, off uint16) []byte {
@@ -306,6 +314,8 @@ func TestVnetHdr(t *testing.T) {
 		{hdr(0, 9, 1000, 0, 0), DropVnetGSOType},
 		{hdr(0, vnetGSOTCPv4, 0, 0, 0), DropVnetGSOSize},
 		{hdr(vnetFlagNeedsCsum, 0, 0, 90, 16), DropVnetCsum},
+		{hdr(vnetFlagNeedsCsum, 0, 0, 90, 9), DropVnetCsum}, // the 2-byte field ends at 101
+		{hdr(vnetFlagNeedsCsum, 0, 0, 90, 8), ""},           // ... at 100, the packet's end
 		{hdr(vnetFlagNeedsCsum, 0, 0, 0xffff, 0xffff), DropVnetCsum},
 	} {
 		if _, reason := parseVnetHdr(tt.h, pkt); reason != tt.want {
