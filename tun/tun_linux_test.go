@@ -109,7 +109,7 @@ func TestOpenErrorText(t *testing.T) {
 func TestOpenUnprivileged(t *testing.T) {
 	netnstest.RunUnprivileged(t, func(t *testing.T) {
 		if _, err := os.Stat(tunPath); err != nil {
-			t.Skipf("no %s: %v", tunPath, err)
+			netnstest.SkipOrFail(t, "no %s: %v", tunPath, err)
 		}
 		dev, err := Open(Config{Name: "glassnoperm"})
 		if err == nil {
