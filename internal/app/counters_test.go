@@ -1,14 +1,19 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/tun"
@@ -129,5 +134,51 @@ func TestCountersSynFlood(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("glassnet ss counters %v: no tcp syn cookies sent and invalid", counters())
 		}
+	}
+}
+
+// eioOnce is a device whose first Read fails with EIO.
+type eioOnce struct {
+	*tun.PipeEnd
+	failed atomic.Bool
+}
+
+func (d *eioOnce) Read(bufs [][]byte, sizes []int) (int, error) {
+	if d.failed.CompareAndSwap(false, true) {
+		return 0, syscall.EIO
+	}
+	return d.PipeEnd.Read(bufs, sizes)
+}
+
+// TestCountersDeviceAndSocket: glassnet ss's counters name the device's
+// errors and the socket hooks' verdicts as well as the drops.
+func TestCountersDeviceAndSocket(t *testing.T) {
+	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "eio0"})
+	t.Cleanup(func() { peer.Close() })
+	st, err := netstack.New(netstack.Options{Device: &eioOnce{PipeEnd: dev}, Addrs: []netip.Prefix{demoServerAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	socks := sockets.New(st.Stack(), sockets.Options{})
+	socks.SetCallHook(sockets.CallHookFunc(func(c *sockets.Call) sockets.CallVerdict {
+		return sockets.CallVerdict{Err: syscall.EAGAIN, Verdict: hook.Verdict{Reason: "test"}}
+	}))
+	fd, err := socks.Socket(sockets.AF_INET, sockets.SOCK_DGRAM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer socks.Close(fd)
+	if _, err := socks.Recv(context.Background(), fd, make([]byte, 8), 0); !errors.Is(err, syscall.EAGAIN) {
+		t.Fatalf("Recv with the hook: %v, want EAGAIN", err)
+	}
+	counters := func() map[string]uint64 { return stackCounters(st, socks, nil) }
+	for deadline := time.Now().Add(10 * time.Second); counters()["device error read: EIO"] != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("glassnet ss counters %v: no device error read: EIO", counters())
+		}
+	}
+	if n := counters()["verdict socket recv modify test"]; n != 1 {
+		t.Errorf("glassnet ss counters %v: verdict socket recv modify test %d, want 1", counters(), n)
 	}
 }
