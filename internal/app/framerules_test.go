@@ -74,3 +74,23 @@ func TestServeFrameRulesSummary(t *testing.T) {
 		t.Errorf("serve said\n%s\nwithout %q", log.String(), want)
 	}
 }
+
+// Rules.Check finds a bad frame rule as well as a bad packet rule, before
+// anything is started, and names the flag it came with.
+func TestRulesCheck(t *testing.T) {
+	for _, tc := range []struct {
+		r    Rules
+		want string // "" for no error
+	}{
+		{Rules{Egress: []string{"tcp : drop", "ws ping : drop"}, Ingress: []string{"loss 1%", "ws text : split 2"}}, ""},
+		{Rules{Egress: []string{"ws opcode bogus : drop"}}, "--egress: "},
+		{Rules{Ingress: []string{"ws opcode bogus : drop"}}, "--ingress: "},
+		{Rules{Egress: []string{"frobnicate"}}, "--egress: "},
+		{Rules{Ingress: []string{"frobnicate"}}, "--ingress: "},
+	} {
+		err := tc.r.Check()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)) {
+			t.Errorf("%+v.Check() = %v, want an error starting %q (none if empty)", tc.r, err, tc.want)
+		}
+	}
+}
