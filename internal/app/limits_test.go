@@ -176,8 +176,8 @@ func TestServeMaxConns(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "too many connections (at most 2)") {
-		t.Fatalf("GET / past the bound: %s %q", resp.Status, body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "too many connections (at most 2)") || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("GET / past the bound: %s, Retry-After %q, %q", resp.Status, resp.Header.Get("Retry-After"), body)
 	}
 	// A WebSocket upgrade: 503 before any upgrade.
 	_, resp, err = m.dialWS(t, "/echo", nil)
@@ -215,11 +215,33 @@ func TestServeMaxConnsRefusingBound(t *testing.T) {
 	t.Parallel()
 	m := startMemServe(t, "refusing0", ServeConfig{MaxConns: 1, IdleTimeout: -1})
 	echoOnce(t, m.dial(t, EchoPort))
+	var refused []net.Conn
 	for range maxRefusing {
-		m.dial(t, DefaultPort)
+		refused = append(refused, m.dial(t, DefaultPort))
 	}
 	m.waitCounter(t, "conns refused (max-conns)", maxRefusing)
 	expectReset(t, m, DefaultPort)
+	// Once the refused connections close, the next one is answered 503
+	// again: their places among the refusing are given back.
+	for _, c := range refused {
+		c.Close()
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		// Until the server has seen them close, a new one is reset.
+		var resp *http.Response
+		c, err := m.client.Dial(testCtx(t), "tcp", m.hostPort(DefaultPort))
+		if err == nil {
+			fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", m.hostPort(DefaultPort))
+			resp, err = http.ReadResponse(bufio.NewReader(c), nil)
+			c.Close()
+		}
+		if err == nil && resp.StatusCode == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the refused connections closed: %v, %v; want 503", resp, err)
+		}
+	}
 }
 
 // expectReset connects to port and expects a reset, which may come
