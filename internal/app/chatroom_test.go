@@ -127,3 +127,29 @@ func TestChatRoomSharesLines(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A member with exactly limit bytes of lines unsent is dropped when the
+// next line comes, and one a byte short of it is not; the lines only the
+// dropped member needed are let go.
+func TestChatRoomLimitEdge(t *testing.T) {
+	t.Parallel()
+	r := &chatRoom{limit: 100, members: map[*ws.Conn]*chatMember{}}
+	c := new(ws.Conn) // never written to: its writer counts as running
+	m := &chatMember{c: c, writing: true}
+	r.members[c] = m
+	for _, n := range []int{60, 39, 1} {
+		if failed := r.broadcast(make([]byte, n)); len(failed) != 0 {
+			t.Fatalf("dropped at %d bytes behind, under the limit of %d", r.end-int64(n), r.limit)
+		}
+	}
+	if held := r.heldBytes(); held != 100 {
+		t.Fatalf("the room holds %d bytes, want 100", held)
+	}
+	failed := r.broadcast(make([]byte, 5))
+	if len(failed) != 1 || failed[0] != m || !m.gone || r.size() != 0 {
+		t.Fatalf("at the limit: failed %v, member gone %v, %d members; want it dropped", failed, m.gone, r.size())
+	}
+	if held := r.heldBytes(); held != 0 {
+		t.Errorf("the room holds %d bytes with no member left", held)
+	}
+}
