@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/glassnet/glassnet/internal/netnstest"
 )
 
 // TestREADMETshark runs the tshark commands the README shows on a demo's
@@ -21,7 +23,7 @@ func TestREADMETshark(t *testing.T) {
 	t.Parallel()
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
-		t.Skip("tshark is not installed")
+		netnstest.SkipOrFail(t, "tshark not installed (Debian: apt-get install tshark)")
 	}
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {

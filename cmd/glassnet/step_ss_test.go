@@ -16,6 +16,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/glassnet/glassnet/ctl"
+	"github.com/glassnet/glassnet/internal/netnstest"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/tun"
@@ -108,7 +109,7 @@ func TestRunSS(t *testing.T) {
 // that serve only as its user, with sudo.
 func TestSSAnotherUser(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run ss as another user beside root's control socket")
+		netnstest.SkipOrFail(t, "needs root, to run ss as another user beside root's control socket")
 	}
 	st := stack.New(stack.Options{})
 	defer st.Close()
