@@ -202,6 +202,7 @@ func TestContinueRefuses(t *testing.T) {
 		{"over MTU", trace.Out, big},
 		{"over MTU in", trace.In, big},
 		{"no direction", "", good},
+		{"unknown direction", "sideways", good},
 	} {
 		if err := st.Continue(c.dir, c.pkt); !errors.Is(err, ErrContinue) {
 			t.Errorf("%s: Continue = %v, want ErrContinue", c.name, err)
@@ -223,6 +224,11 @@ func TestContinueRefuses(t *testing.T) {
 	if err := eth.Continue(trace.In, good); err != nil {
 		t.Errorf("Continue(in) on Ethernet = %v", err)
 	}
+	// ... and one going in is framed to this host, so the stack takes it.
+	if s := eth.Stats(); s.PacketsIn != 1 || s.Dropped() != 0 {
+		t.Errorf("Continue(in) on Ethernet: %d packets in, drops %v; want it taken", s.PacketsIn, s.Drops)
+	}
+
 	st.Close()
 	if err := st.Continue(trace.Out, good); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Continue after Close = %v, want net.ErrClosed", err)
