@@ -639,3 +639,25 @@ func TestEgressSerialLargeWaitsItsTurn(t *testing.T) {
 		t.Errorf("QueuedOut %d (want 2), drops %v", s.QueuedOut, s.Drops)
 	}
 }
+
+// fits holds gathered packets (a tun.VectorWriter's) to the same bound as
+// packets in one piece: a packet over it is not queued.
+func TestEgressPktsFits(t *testing.T) {
+	t.Parallel()
+	parts := [][]byte{make([]byte, 40), make([]byte, 60)}
+	for _, tc := range []struct {
+		p     egressPkts
+		small int
+		want  bool
+	}{
+		{egressPkts{bufs: [][]byte{make([]byte, 64), make([]byte, 10)}}, 64, true},
+		{egressPkts{bufs: [][]byte{make([]byte, 10), make([]byte, 65)}}, 64, false},
+		{egressPkts{vecs: [][][]byte{parts[:1], parts}, sizes: []int{40, 100}}, 100, true},
+		{egressPkts{vecs: [][][]byte{parts[:1], parts}, sizes: []int{40, 100}}, 64, false},
+		{egressPkts{bufs: [][]byte{make([]byte, 9000)}}, 0, true},
+	} {
+		if got := tc.p.fits(tc.small); got != tc.want {
+			t.Errorf("%d packets (%d gathered) fit %d: %v, want %v", tc.p.len(), len(tc.p.vecs), tc.small, got, tc.want)
+		}
+	}
+}
