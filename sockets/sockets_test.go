@@ -321,6 +321,21 @@ func TestPoll(t *testing.T) {
 		}
 	})
 
+	t.Run("POLLHUP unrequested when both ways are shut", func(t *testing.T) {
+		c, srv := connectedPair(t, s, AF_INET)
+		defer s.Close(c)
+		defer s.Close(srv)
+		must(t, s.Shutdown(srv, SHUT_WR))
+		must(t, s.Shutdown(c, SHUT_WR))
+		// Once the peer's FIN is in, nothing more comes either way.
+		if r := pollOne(t, s, srv, POLLRDHUP, -1); r&POLLRDHUP == 0 {
+			t.Fatalf("revents = %s, want POLLRDHUP", reventString(r))
+		}
+		if r := pollOne(t, s, srv, POLLOUT, 0); r&POLLHUP == 0 {
+			t.Fatalf("revents = %s, want POLLHUP", reventString(r))
+		}
+	})
+
 	t.Run("timeout and POLLNVAL", func(t *testing.T) {
 		c, srv := connectedPair(t, s, AF_INET)
 		defer s.Close(c)
