@@ -206,25 +206,41 @@ func TestWSEndsCounted(t *testing.T) {
 	}
 	c.NetConn().(*net.TCPConn).SetLinger(0)
 	c.CloseNow()
-	// An unmasked client frame: 1002.
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
+	// A FIN without a close frame: 1006.
+	c = dial(nil)
+	if err := c.WriteMessage(ctx, ws.MessageText, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { nc.Close() })
-	fmt.Fprintf(nc, "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
-	nc.Write([]byte{0x81, 0x02, 'h', 'i'})
-	// The server answers 1002 and half-closes; closing here too spares
-	// it the wait for this side's close.
-	io.Copy(io.Discard, nc)
-	nc.Close()
+	if _, _, err := c.ReadMessage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.NetConn().Close()
+	// A text frame that is not UTF-8 (masked with a zero key): 1007.
+	raw := func(frame []byte) {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		fmt.Fprintf(nc, "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+		nc.Write(frame)
+		// The server answers with a close and half-closes; closing here
+		// too spares it the wait for this side's close.
+		io.Copy(io.Discard, nc)
+		nc.Close()
+	}
+	raw([]byte{0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe})
+	// An unmasked client frame: 1002.
+	raw([]byte{0x81, 0x02, 'h', 'i'})
 
 	want := map[string]uint64{
-		"ws upgrades refused 403":               1,
-		"ws ends: close handshake":              1,
-		"ws ends: tcp reset by the peer":        1,
-		"ws ends: failed 1002 (protocol error)": 1,
+		"ws upgrades refused 403":                          1,
+		"ws ends: close handshake":                         1,
+		"ws ends: tcp reset by the peer":                   1,
+		"ws ends: failed 1002 (protocol error)":            1,
+		"ws ends: tcp closed without a close frame (1006)": 1,
+		"ws ends: failed 1007 (invalid UTF-8)":             1,
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		got := map[string]uint64{}
