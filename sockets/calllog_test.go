@@ -56,7 +56,7 @@ func TestCallLog(t *testing.T) {
 	s := newSockets(t, Options{CallLog: &log, Tracer: trace.New(rec)})
 	ctx := testContext(t)
 
-	lfd, _ := s.Socket(AF_INET, SOCK_STREAM)
+	lfd, _ := s.Socket(AF_INET, SOCK_STREAM|syscall.SOCK_CLOEXEC)
 	must(t, s.Bind(lfd, netip.MustParseAddrPort("127.0.0.1:0")))
 	must(t, s.Listen(lfd, 4))
 	laddr, _ := s.GetSockName(lfd)
@@ -98,7 +98,7 @@ func TestCallLog(t *testing.T) {
 	s.Close(u1)
 
 	want := []string{
-		"socket(AF_INET, SOCK_STREAM) = 3",
+		"socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC) = 3",
 		"bind(3, 127.0.0.1:0) = 0",
 		"listen(3, 4) = 0",
 		"socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK) = 4",
