@@ -3,6 +3,7 @@ package netstack
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -414,5 +415,50 @@ func BenchmarkTCPThroughputHooks(b *testing.B) {
 				b.Fatal(err)
 			}
 		})
+	}
+}
+
+// A verdict's trace event says what the verdict did: a delay's length,
+// the copies of a duplicate, and the rule that decided, in its fields and
+// in its summary.
+func TestVerdictEvents(t *testing.T) {
+	t.Parallel()
+	var rec recorder
+	tr := trace.New(&rec)
+	rule, err := hook.ParseRule("icmp : delay 5ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delay, err := rule.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
+		if h := p.Headers(); h.Version != 4 || h.Proto != hook.ProtoICMP {
+			return hook.Verdict{} // only the echo reply, as the rule's filter
+		}
+		return hook.Verdict{Action: hook.Duplicate, Reason: "twice", Copies: 1}
+	})
+	_, dev := newSolo(t, func(o *Options) {
+		o.Tracer = tr
+		o.Egress = hook.NewChain(delay, dup)
+	})
+	ping4(t, dev, 1)
+	tr.Flush()
+	var got []trace.Event
+	for _, e := range rec.all() {
+		if e.Name == "verdict" {
+			got = append(got, e)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d verdict events, want 2: %+v", len(got), got)
+	}
+	d, c := got[0], got[1]
+	if d.Field("delay") != "5ms" || d.Field("rule") != "icmp : delay 5ms" || !strings.Contains(d.Summary, `delay 5ms by rule "icmp : delay 5ms"`) {
+		t.Errorf("delay verdict event: %q, fields %v", d.Summary, d.Fields)
+	}
+	if fmt.Sprint(c.Field("copies")) != "1" || c.Field("reason") != "twice" || !strings.Contains(c.Summary, "duplicate twice") {
+		t.Errorf("duplicate verdict event: %q, fields %v", c.Summary, c.Fields)
 	}
 }
