@@ -503,3 +503,40 @@ func TestZeroDelays(t *testing.T) {
 		t.Errorf("reorder 100%% without a gap: %+v, want a delay of %v", v, DefaultReorderGap)
 	}
 }
+
+// ParseHeaders past the simple cases: TCP options, bytes after the IP
+// packet (Ethernet padding), a later IPv4 fragment, IPv6 extension
+// headers and a later IPv6 fragment.
+func TestParseHeadersCases(t *testing.T) {
+	t.Parallel()
+	tcp := func(dataOff int, payload int) []byte {
+		b := make([]byte, dataOff+payload)
+		b[0], b[1], b[2], b[3] = 0x9c, 0x40, 0x1f, 0x90 // 40000 -> 8080
+		b[12], b[13] = byte(dataOff/4)<<4, FlagACK
+		return b
+	}
+	padded := append(segment(FlagACK, 10), 0, 0, 0, 0, 0, 0)
+	later4 := ip4("10.0.0.1", "10.0.0.2", ProtoTCP, tcp(20, 10))
+	later4[7] = 1 // fragment offset 8 bytes
+	hopByHop := append([]byte{ProtoTCP, 0, 1, 4, 0, 0, 0, 0}, tcp(20, 10)...)
+	frag6 := append([]byte{ProtoTCP, 0, 0, 8, 0, 0, 0, 1}, tcp(20, 10)...) // offset 8 bytes
+	for _, tc := range []struct {
+		name             string
+		b                []byte
+		proto            uint8
+		l4, payload      int
+		srcPort, dstPort uint16
+	}{
+		{"tcp options", ip4("10.0.0.1", "10.0.0.2", ProtoTCP, tcp(32, 10)), ProtoTCP, 20, 10, 40000, 8080},
+		{"ethernet padding", padded, ProtoTCP, 20, 10, 40000, 8080},
+		{"later ipv4 fragment", later4, ProtoTCP, 0, 0, 0, 0},
+		{"ipv6 hop-by-hop", ip6("fd00::1", "fd00::2", 0, hopByHop), ProtoTCP, 48, 10, 40000, 8080},
+		{"later ipv6 fragment", ip6("fd00::1", "fd00::2", 44, frag6), ProtoTCP, 0, 0, 0, 0},
+	} {
+		h := ParseHeaders(tc.b)
+		if h.Proto != tc.proto || h.L4 != tc.l4 || h.Payload != tc.payload || h.SrcPort != tc.srcPort || h.DstPort != tc.dstPort {
+			t.Errorf("%s: proto %d, L4 %d, payload %d, ports %d -> %d; want %d, %d, %d, %d -> %d",
+				tc.name, h.Proto, h.L4, h.Payload, h.SrcPort, h.DstPort, tc.proto, tc.l4, tc.payload, tc.srcPort, tc.dstPort)
+		}
+	}
+}
