@@ -540,3 +540,29 @@ func TestParseHeadersCases(t *testing.T) {
 		}
 	}
 }
+
+// A chain's verdict keeps the checksums as a hook left them only if every
+// hook that modified the packet asked for it, and carries what each hook
+// injected and replied, in order, and the name of the first hook that
+// acted.
+func TestChainCombines(t *testing.T) {
+	t.Parallel()
+	a, b, r := []byte("a"), []byte("b"), []byte("r")
+	rewrite := Rewrite{TTL: 9}
+	corrupt := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Modify, Reason: "c", KeepChecksums: true} })
+	inject := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Inject, Inject: [][]byte{a}, Reply: [][]byte{r}} })
+	injectB := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Inject, Inject: [][]byte{b}} })
+	v := NewChain(rewrite, corrupt, inject, injectB).Decide(&Packet{Data: segment(FlagACK, 0)})
+	if v.Action != Modify || v.KeepChecksums {
+		t.Errorf("rewrite then corrupt: %v, keep checksums %v; want modify with checksums fixed", v.Action, v.KeepChecksums)
+	}
+	if len(v.Inject) != 2 || !bytes.Equal(v.Inject[0], a) || !bytes.Equal(v.Inject[1], b) || len(v.Reply) != 1 || !bytes.Equal(v.Reply[0], r) {
+		t.Errorf("inject %q, reply %q; want [a b] and [r]", v.Inject, v.Reply)
+	}
+	if v.Reason != "rewrite" {
+		t.Errorf("reason %q, want the first hook's, rewrite", v.Reason)
+	}
+	if v := NewChain(corrupt).Decide(&Packet{Data: segment(FlagACK, 0)}); !v.KeepChecksums {
+		t.Error("corrupt alone: checksums fixed, want them kept")
+	}
+}
