@@ -466,6 +466,20 @@ func (e *Endpoint) handleListenSegment(ctx *listenContext, s *segment) tcpip.Err
 	e.rcvQueueMu.Lock()
 	rcvClosed := e.RcvClosed
 	e.rcvQueueMu.Unlock()
+	// A reset is never answered, whatever else it carries (RFC 9293
+	// 3.10.7.2: in LISTEN an incoming RST is ignored), and a SYN with a
+	// FIN is dropped as Linux's tcp_rcv_state_process drops it; a segment
+	// with none of SYN, ACK and RST is counted as invalid where upstream
+	// dropped it without a word (glassnet patch 35).
+	if s.flags.Contains(header.TCPFlagRst) {
+		e.stack.Stats().DroppedPackets.Increment()
+		return nil
+	}
+	if s.flags.Contains(header.TCPFlagSyn|header.TCPFlagFin) || !s.flags.Intersects(header.TCPFlagSyn|header.TCPFlagAck) {
+		e.stack.Stats().TCP.InvalidSegmentsReceived.Increment()
+		e.stack.Stats().DroppedPackets.Increment()
+		return nil
+	}
 	if rcvClosed || s.flags.Contains(header.TCPFlagSyn|header.TCPFlagAck) {
 		// If the endpoint is shutdown, reply with reset.
 		//
