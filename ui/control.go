@@ -233,12 +233,7 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, errEnded.Error())
 		return
 	}
-	s.setMode("free")
-	s.current = 0
-	s.target = unitNone
-	s.hit = ""
-	s.updateWatch()
-	s.stepper.Run()
+	s.playLocked()
 	s.mu.Unlock()
 	s.changed()
 	writeJSON(w, http.StatusOK, s.State())

@@ -142,14 +142,20 @@ func (s *Server) runUnwatched() {
 		return
 	}
 	s.bps = nil
+	s.playLocked()
+	s.mu.Unlock()
+	s.changed()
+}
+
+// playLocked runs freely until a breakpoint, from wherever the run is
+// paused; s.mu held.
+func (s *Server) playLocked() {
 	s.setMode("free")
 	s.current = 0
 	s.target = unitNone
 	s.hit = ""
 	s.updateWatch()
 	s.stepper.Run()
-	s.mu.Unlock()
-	s.changed()
 }
 
 // publishClients makes the client list visible to Emit; s.cmu held.
