@@ -1209,17 +1209,7 @@ func TestUIServeTCPEcho(t *testing.T) {
 	needProgram(t, chromiumBin, "chromium")
 	netnstest.RunTUN(t, func(t *testing.T) {
 		s := startServe(t, "--ui", "127.0.0.1:0")
-		var url string
-		for end := time.Now().Add(10 * time.Second); url == ""; time.Sleep(10 * time.Millisecond) {
-			for _, line := range strings.Split(s.out.String(), "\n") {
-				if u, ok := strings.CutPrefix(line, "glassnet: ui at "); ok {
-					url = strings.TrimSpace(u)
-				}
-			}
-			if url == "" && time.Now().After(end) {
-				t.Fatalf("serve --ui printed no address:\n%s", s.out.String())
-			}
-		}
+		r := serveUI(t, s)
 
 		c := dialTCP(t, stackAddr+":7")
 		sent := bytes.Repeat([]byte("echo "), 20000)
@@ -1236,7 +1226,7 @@ func TestUIServeTCPEcho(t *testing.T) {
 
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		p := openUI(t, ctx, &uiRun{url: url})
+		p := openUI(t, ctx, r)
 		key := p.wait("the echo connection in the page", fmt.Sprintf(`window.glassnet && [...glassnet.store.conns.keys()].find((k) => k.includes(":%d ") || k.endsWith(":%d")) || ""`, port, port))
 		p.eval(fmt.Sprintf(`glassnet.setFocus(%q); "ok"`, key))
 		p.wait("its packets in the ladder", `document.querySelectorAll('#ladder g.pkt[data-kind="packet"]').length > 10 && "drawn"`)

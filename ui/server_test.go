@@ -298,15 +298,15 @@ func TestLiveConnsFresh(t *testing.T) {
 	}
 }
 
-// TestPausedThroughReload: a page that comes back within the grace (a
-// reload) finds the run as it left it, paused with its breakpoints.
-func TestPausedThroughReload(t *testing.T) {
-	t.Parallel()
+// pageGone starts a run that goes on freely with grace for a page to come
+// back, has a page set a breakpoint and pause it, and closes the page.
+func pageGone(t *testing.T, grace time.Duration) (*Server, string) {
+	t.Helper()
 	s, _ := New(Options{Live: true, Run: true})
-	s.goneGrace = time.Hour
+	s.goneGrace = grace
 	base := startServer(t, s)
 	p := dialLive(t, s, base, 0)
-	p.next(t)
+	p.next(t) // the page is there
 	if code := api(t, s, "POST", base+"/api/breakpoints", `{"breakpoints":["tcp and fin"]}`, nil); code != 200 {
 		t.Fatalf("breakpoints: %d", code)
 	}
@@ -315,6 +315,15 @@ func TestPausedThroughReload(t *testing.T) {
 		t.Fatalf("pause: %d %+v", code, st)
 	}
 	p.c.CloseNow()
+	return s, base
+}
+
+// TestPausedThroughReload: a page that comes back within the grace (a
+// reload) finds the run as it left it, paused with its breakpoints.
+func TestPausedThroughReload(t *testing.T) {
+	t.Parallel()
+	s, base := pageGone(t, time.Hour)
+	var st State
 	for {
 		s.cmu.Lock()
 		armed := s.gone != nil
@@ -341,19 +350,8 @@ func TestPausedThroughReload(t *testing.T) {
 // and its peers would wait on a stopped stack.
 func TestRunsOnWhenPageGoes(t *testing.T) {
 	t.Parallel()
-	s, _ := New(Options{Live: true, Run: true})
-	s.goneGrace = 0
-	base := startServer(t, s)
-	p := dialLive(t, s, base, 0)
-	p.next(t) // the page is there
-	if code := api(t, s, "POST", base+"/api/breakpoints", `{"breakpoints":["tcp and fin"]}`, nil); code != 200 {
-		t.Fatalf("breakpoints: %d", code)
-	}
+	s, base := pageGone(t, 0)
 	var st State
-	if code := api(t, s, "POST", base+"/api/pause", "", &st); code != 200 || !st.Paused {
-		t.Fatalf("pause: %d %+v", code, st)
-	}
-	p.c.CloseNow()
 	for end := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		api(t, s, "GET", base+"/api/state", "", &st)
 		if !st.Paused && st.Mode == "free" && len(st.Breakpoints) == 0 {

@@ -242,6 +242,12 @@ func TestWSEndsCounted(t *testing.T) {
 		"ws ends: tcp closed without a close frame (1006)": 1,
 		"ws ends: failed 1007 (invalid UTF-8)":             1,
 	}
+	waitEnds(t, h, want)
+}
+
+// waitEnds waits until h's counts of how WebSockets ended are want.
+func waitEnds(t *testing.T, h *Handlers, want map[string]uint64) {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		got := map[string]uint64{}
 		h.ends.counters(got)
@@ -278,16 +284,7 @@ func TestWSEndsResetAfterFIN(t *testing.T) {
 	tc.SetLinger(0)
 	tc.Close()
 	want := map[string]uint64{"ws ends: tcp reset by the peer": 1}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		got := map[string]uint64{}
-		h.ends.counters(got)
-		if fmt.Sprint(got) == fmt.Sprint(want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counters %v, want %v", got, want)
-		}
-	}
+	waitEnds(t, h, want)
 }
 
 // TestCloseAllPeerNotReading: serve's shutdown does not wait out the close
