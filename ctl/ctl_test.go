@@ -439,11 +439,7 @@ func TestQueryProcess(t *testing.T) {
 // running one (it said "several glassnet stacks are running").
 func TestQueryOnlyLiveOne(t *testing.T) {
 	// Not parallel: it points the search path at temporary directories.
-	old := runDir
-	t.Cleanup(func() { runDir = old })
-	runDir = t.TempDir()
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	t.Setenv("TMPDIR", t.TempDir())
+	tempDirs(t)
 	_, ss := stacks(t)
 	ctx := testContext(t)
 
@@ -542,11 +538,7 @@ func TestNames(t *testing.T) {
 			t.Errorf("CheckName(%q) = nil, want an error", name)
 		}
 	}
-	old := runDir
-	t.Cleanup(func() { runDir = old })
-	runDir = t.TempDir()
-	t.Setenv("XDG_RUNTIME_DIR", "")
-	t.Setenv("TMPDIR", t.TempDir())
+	tempDirs(t)
 	_, ss := stacks(t)
 	srv, err := Listen("glass1-x", ss, Options{})
 	must(t, err)
@@ -570,4 +562,16 @@ func TestQueryCounters(t *testing.T) {
 	if tab.Counters["drops queue-full"] != 3 || len(tab.Counters) != 1 {
 		t.Errorf("counters %v, want drops queue-full 3", tab.Counters)
 	}
+}
+
+// tempDirs points the control sockets' search path at temporary
+// directories for the test (so it cannot run in parallel): runDir, and
+// TMPDIR without XDG_RUNTIME_DIR.
+func tempDirs(t *testing.T) {
+	t.Helper()
+	old := runDir
+	t.Cleanup(func() { runDir = old })
+	runDir = t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("TMPDIR", t.TempDir())
 }
