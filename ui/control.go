@@ -57,7 +57,7 @@ func (s *Server) State() State {
 		First:       first,
 		Last:        last,
 		Count:       total,
-		History:     cap(s.hist.buf),
+		History:     s.hist.size,
 		Skipped:     s.skipped.Load(),
 		Capture:     s.capture.Load(),
 		Breakpoints: []string{},

@@ -17,6 +17,7 @@ const DefaultHistory = 200_000
 // Data, never reused, so a shallow copy taken under the lock stays valid
 // after the slot is overwritten.
 type history struct {
+	size  int // how many events it keeps: cap(buf), which may be read without mu
 	mu    sync.Mutex
 	kept  packer // the copies' fields and bytes
 	buf   []trace.Event
@@ -29,7 +30,7 @@ func newHistory(n int) *history {
 	if n < 1 {
 		n = DefaultHistory
 	}
-	return &history{buf: make([]trace.Event, 0, n)}
+	return &history{size: n, buf: make([]trace.Event, 0, n)}
 }
 
 // A packer cuts copies of fields and bytes from chunks of these sizes, so

@@ -38,11 +38,11 @@ func (s *Server) Load(r io.Reader) (int, error) {
 	var evs []trace.Event
 	if len(head) == 4 && (binary.LittleEndian.Uint32(head) == pcapngSHB || binary.BigEndian.Uint32(head) == pcapngSHB) {
 		evs, err = trace.ReadPCAPNG(br)
-		evs = captureFrames(evs, cap(s.hist.buf))
+		evs = captureFrames(evs, s.hist.size)
 	} else if trace.IsPCAP(head) {
 		hdr, _ := br.Peek(24)
 		evs, err = trace.ReadPCAP(br, pcapNode(hdr))
-		evs = captureFrames(evs, cap(s.hist.buf))
+		evs = captureFrames(evs, s.hist.size)
 	} else {
 		var v int
 		evs, v, err = trace.ReadJSONLVersion(br)
@@ -50,7 +50,7 @@ func (s *Server) Load(r io.Reader) (int, error) {
 			err = errors.Join(err, &LaterSchemaError{Version: v})
 		}
 	}
-	if max := cap(s.hist.buf); len(evs) > max {
+	if max := s.hist.size; len(evs) > max {
 		// The history keeps the newest; of a file, the beginning is
 		// what a reader looks for (the handshake).
 		err = errors.Join(err, &TooManyError{Events: len(evs), Kept: max})
