@@ -437,6 +437,9 @@ func TestStepWaitsForPage(t *testing.T) {
 	s, _ := New(Options{Live: true})
 	base := startServer(t, s)
 	p := dialLive(t, s, base, 0)
+	// Its first message comes once the server counts the page: an event
+	// emitted before that would not wait for it.
+	p.next(t)
 	tr := trace.New(s.Sink())
 	const n = stepWindow + 500
 	done := make(chan struct{})
