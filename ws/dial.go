@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -31,6 +33,12 @@ type DialOptions struct {
 	Header http.Header
 	// Subprotocols offered, in order of preference.
 	Subprotocols []string
+	// HandshakeTimeout bounds Dial's connecting and opening handshake,
+	// and Client's handshake, when its ctx has no earlier deadline, so
+	// that a server that accepts the connection and never answers
+	// cannot hold the caller; 0 means DefaultHandshakeTimeout, negative
+	// no bound but ctx.
+	HandshakeTimeout time.Duration
 	// ConnOptions are the settings shared with AcceptOptions: message
 	// size, close timeout, keepalive, send queue, trace, frame hook and
 	// compression.
@@ -38,7 +46,8 @@ type DialOptions struct {
 }
 
 // Dial connects to a ws:// or wss:// URL and runs the opening handshake.
-// ctx bounds the dial and the handshake. On a handshake failure the
+// ctx bounds the dial and the handshake, and so does
+// DialOptions.HandshakeTimeout (DefaultHandshakeTimeout unless set). On a handshake failure the
 // response, if one arrived, is returned with the error (its body holds the
 // first kilobyte the server sent). opts may be nil.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
@@ -49,6 +58,8 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.R
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx, cancel := handshakeContext(ctx, opts.HandshakeTimeout)
+	defer cancel()
 	addr := u.Host
 	if u.Port() == "" {
 		port := "80"
@@ -129,7 +140,18 @@ func parseURL(rawURL string) (*url.URL, error) {
 var ownedHeaders = []string{"Upgrade", "Connection", "Sec-Websocket-Key", "Sec-Websocket-Version",
 	"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Sec-Websocket-Accept"}
 
+// handshakeContext is ctx bounded by a handshake timeout: d, or
+// DefaultHandshakeTimeout when d is 0; a negative d leaves ctx as it is.
+func handshakeContext(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d = cmp.Or(d, DefaultHandshakeTimeout); d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return ctx, func() {}
+}
+
 func client(ctx context.Context, nc net.Conn, u *url.URL, opts *DialOptions) (*Conn, *http.Response, error) {
+	ctx, cancel := handshakeContext(ctx, opts.HandshakeTimeout)
+	defer cancel()
 	for k := range opts.Header {
 		for _, owned := range ownedHeaders {
 			if strings.EqualFold(k, owned) {
@@ -253,8 +275,11 @@ func checkResponse(resp *http.Response, key string, offered []string, comp *Comp
 	return dp, nil
 }
 
+// ctxErr is err wrapped with ctx's error when ctx has ended, also when the
+// connection's deadline, which is ctx's, fired a moment before ctx's timer
+// (ctxDone).
 func ctxErr(ctx context.Context, err error) error {
-	if e := ctx.Err(); e != nil {
+	if e := ctxDone(ctx); e != nil {
 		return fmt.Errorf("%w (%w)", e, err)
 	}
 	return err

@@ -39,7 +39,8 @@
 //
 // On a raw net.Conn (for example one accepted from a userspace stack),
 // Upgrade reads the HTTP request itself, within DefaultHandshakeTimeout
-// (10 s; AcceptOptions.HandshakeTimeout) when its ctx has no deadline.
+// (10 s; AcceptOptions.HandshakeTimeout) when its ctx has no deadline; Dial
+// and Client wait for the answer as long (DialOptions.HandshakeTimeout).
 //
 // Both refuse, with 403 Forbidden, an upgrade whose Origin header names a
 // host other than the request's Host: a browser opens a WebSocket for any

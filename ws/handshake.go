@@ -3,7 +3,6 @@ package ws
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/base64"
@@ -27,8 +26,9 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // head during the opening handshake.
 const maxHandshakeSize = 16 << 10
 
-// DefaultHandshakeTimeout bounds Upgrade's opening handshake unless
-// AcceptOptions.HandshakeTimeout says otherwise (python3-websockets'
+// DefaultHandshakeTimeout bounds Upgrade's, Dial's and Client's opening
+// handshake unless AcceptOptions.HandshakeTimeout or
+// DialOptions.HandshakeTimeout says otherwise (python3-websockets'
 // open_timeout is the same 10 seconds).
 const DefaultHandshakeTimeout = 10 * time.Second
 
@@ -491,11 +491,8 @@ func Upgrade(ctx context.Context, nc net.Conn, opts *AcceptOptions) (*Conn, erro
 	if opts == nil {
 		opts = &AcceptOptions{}
 	}
-	if d := cmp.Or(opts.HandshakeTimeout, DefaultHandshakeTimeout); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
+	ctx, cancel := handshakeContext(ctx, opts.HandshakeTimeout)
+	defer cancel()
 	cfg := opts.config()
 	stop := watch(ctx, nc.SetDeadline)
 	defer stop()

@@ -484,3 +484,53 @@ func TestUpgradeHandshakeTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestDialHandshakeTimeout: Dial to a server that accepts the connection
+// and never answers returns once its handshake timeout runs out, with a
+// context that has no deadline; a negative timeout leaves only ctx.
+func TestDialHandshakeTimeout(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // reads nothing, answers nothing
+		}
+	}()
+	url := "ws://" + ln.Addr().String() + "/"
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := Dial(context.Background(), url, &DialOptions{HandshakeTimeout: 50 * time.Millisecond})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Dial = %v, want the handshake timed out", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Dial to a server that never answers did not return")
+	}
+	// Negative: ctx alone bounds it.
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		_, _, err := Dial(ctx, url, &DialOptions{HandshakeTimeout: -1})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Dial with no timeout returned before its ctx ended: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Dial after its ctx was cancelled = %v, want context.Canceled", err)
+	}
+}
