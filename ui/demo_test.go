@@ -183,6 +183,44 @@ func (d *demo) end() {
 	d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
 }
 
+// TestSlowStepThroughHandshake: a person who reads for longer than the
+// WebSocket handshake timeout (10 s on the wall clock) while the client's
+// SYN is out still sees the conversation through: stepping stops the
+// stacks' clock, and the stepped demo's dial has no handshake timeout.
+func TestSlowStepThroughHandshake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the handshake timeout")
+	}
+	t.Parallel()
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["tcp and syn and not ack"]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	st := d.waitFor("the client's SYN", func(st ui.State) bool { return st.Hit != "" && st.Current != 0 })
+	if e := d.event(st.Current); e["node"] != "client" {
+		t.Fatalf("stopped at %v, want the client's SYN", e)
+	}
+	time.Sleep(ws.DefaultHandshakeTimeout + time.Second)
+	d.end()
+	var page struct{ Events []map[string]any }
+	d.call("GET", "/api/events?from=1&to=10000", "", &page)
+	done := false
+	for _, e := range page.Events {
+		if s, _ := e["summary"].(string); strings.Contains(s, "done: client sent") {
+			done = true
+		}
+		if s, _ := e["summary"].(string); strings.Contains(s, "conversation stopped") {
+			t.Errorf("the conversation stopped: %s", s)
+		}
+	}
+	if !done {
+		t.Error("the demo did not come to its end")
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("demo after a slow step through the handshake: %v", err)
+	}
+}
+
 func TestStepAndBreakpoints(t *testing.T) {
 	d := startDemo(t, false, app.Rules{})
 	st := d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })

@@ -273,7 +273,10 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 	} else {
-		// A person may take a while over the close handshake.
+		// A person may take a while over the opening handshake and the
+		// close handshake: the stacks' clock stops while they read, but
+		// a handshake timeout's does not.
+		dopts.HandshakeTimeout = -1
 		dopts.CloseTimeout = 24 * time.Hour
 	}
 	// With the view open, a conversation that goes wrong (a packet, send
