@@ -47,9 +47,10 @@ type DialOptions struct {
 
 // Dial connects to a ws:// or wss:// URL and runs the opening handshake.
 // ctx bounds the dial and the handshake, and so does
-// DialOptions.HandshakeTimeout (DefaultHandshakeTimeout unless set). On a handshake failure the
-// response, if one arrived, is returned with the error (its body holds the
-// first kilobyte the server sent). opts may be nil.
+// DialOptions.HandshakeTimeout (DefaultHandshakeTimeout unless set). On a
+// handshake failure the response, if one arrived, is returned with the
+// error (its body holds the first kilobyte the server sent). opts may be
+// nil.
 func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Conn, *http.Response, error) {
 	if opts == nil {
 		opts = &DialOptions{}
