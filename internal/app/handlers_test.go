@@ -124,6 +124,8 @@ func TestAnnouncedBodyNeverSent(t *testing.T) {
 		{"GET /echo HTTP/1.1\r\nHost: x\r\n" + upgrade + "Content-Length: 5\r\n\r\n", "400"},
 		{"GET /echo HTTP/1.1\r\nHost: x\r\n" + upgrade + "Transfer-Encoding: chunked\r\n\r\n", "400"},
 		{"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", "200"},
+		// a body of unknown length (ContentLength -1), never sent
+		{"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", "200"},
 		{"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n", "405"},
 	} {
 		c, err := net.Dial("tcp", srv.Listener.Addr().String())
