@@ -100,8 +100,9 @@ type socket struct {
 	// took from the endpoint, which reports it once, and could not
 	// return because it had moved bytes already: a send that copied part
 	// of its buffer before the peer's reset. The next send, recv or
-	// SO_ERROR returns it, as Linux keeps sk_err for the next call.
-	kept error
+	// SO_ERROR returns it, as Linux keeps sk_err for the next call. Every
+	// send and recv looks: an atomic load, not a lock, while it is nil.
+	kept atomic.Pointer[error]
 
 	// watch reports the socket's wake-ups; nil when not tracing.
 	watch *watcher
@@ -116,20 +117,18 @@ func (so *socket) keep(err error) {
 	if err == syscall.EAGAIN || err == syscall.EPIPE {
 		return
 	}
-	so.mu.Lock()
-	if so.kept == nil {
-		so.kept = err
-	}
-	so.mu.Unlock()
+	so.kept.CompareAndSwap(nil, &err)
 }
 
 // takeKept returns the error keep held, once.
 func (so *socket) takeKept() error {
-	so.mu.Lock()
-	defer so.mu.Unlock()
-	err := so.kept
-	so.kept = nil
-	return err
+	if so.kept.Load() == nil {
+		return nil
+	}
+	if p := so.kept.Swap(nil); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (so *socket) closed() bool { return so.isClosed.Load() }
