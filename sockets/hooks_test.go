@@ -385,7 +385,18 @@ func TestCallHookReplaceReleasesHold(t *testing.T) {
 	p := newStackPair(t, tun.PipeOptions{})
 	cfd, sfd := p.connect(t)
 	ctx := stacksContext(t)
-	p.ss.SetCallHook(sockets.NewZeroWindow(-1))
+	zw := sockets.NewZeroWindow(-1)
+	held := make(chan struct{}, 1)
+	p.ss.SetCallHook(sockets.CallHookFunc(func(c *sockets.Call) sockets.CallVerdict {
+		v := zw.Decide(c)
+		if v.Verdict.Action == hook.Hold {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+		}
+		return v
+	}))
 	check(t, errOnly(p.cs.Send(ctx, cfd, []byte("x"), 0)))
 	got := make(chan error, 1)
 	go func() {
@@ -393,6 +404,7 @@ func TestCallHookReplaceReleasesHold(t *testing.T) {
 		_, err := p.ss.Recv(ctx, sfd, buf, 0)
 		got <- err
 	}()
+	<-held // the Recv was told to hold: only the replacement below ends it
 	select {
 	case err := <-got:
 		t.Fatalf("held Recv returned: %v", err)

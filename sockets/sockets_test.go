@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/waiter"
 )
 
 func TestEchoRaw(t *testing.T) {
@@ -268,13 +269,25 @@ func TestPoll(t *testing.T) {
 		if n, err := s.Poll(ctx, fds, 0); n != 0 || err != nil {
 			t.Fatalf("Poll before data = %d, %v (%s)", n, err, reventString(fds[0].Revents))
 		}
+		so, _ := s.lookup(srv)
+		if so.wq.Events()&waiter.ReadableEvents != 0 {
+			t.Fatal("something waits to read srv before Poll does")
+		}
 		got := make(chan int16, 1)
 		go func() {
 			fds := []PollFD{{FD: srv, Events: POLLIN}}
 			s.Poll(ctx, fds, -1)
 			got <- fds[0].Revents
 		}()
-		time.Sleep(20 * time.Millisecond)
+		// The data comes once Poll sleeps, so that its wake-up is what
+		// this checks, not its first look.
+		for so.wq.Events()&waiter.ReadableEvents == 0 {
+			select {
+			case r := <-got:
+				t.Fatalf("Poll returned before data: %s", reventString(r))
+			case <-time.After(time.Millisecond):
+			}
+		}
 		if _, err := s.Send(ctx, c, []byte("ping"), 0); err != nil {
 			t.Fatal(err)
 		}
