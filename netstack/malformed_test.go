@@ -261,27 +261,31 @@ func TestGVisorMalformed(t *testing.T) {
 }
 
 // TestGVisorInvalidSource sends packets gVisor drops without counting them
-// as malformed: from a source no host may have (broadcast, multicast), and a
-// fragment that would end past 64 KiB. Each must be counted with a reason.
+// as malformed: from a source no host may have (broadcast, multicast), from
+// the stack's own address (a "martian" that Linux drops on any interface
+// but loopback), and a fragment that would end past 64 KiB. Each must be
+// counted with a reason.
 func TestGVisorInvalidSource(t *testing.T) {
 	t.Parallel()
 	st, dev := newSolo(t, nil)
 	fromBroadcast := echoRequest4(netip.MustParseAddr("255.255.255.255"), addrA4.Addr(), 1, 1, []byte("x"))
 	fromMulticast := echoRequest4(netip.MustParseAddr("224.0.0.1"), addrA4.Addr(), 1, 2, []byte("x"))
+	fromSelf := echoRequest4(addrA4.Addr(), addrA4.Addr(), 1, 4, []byte("x"))
+	fromSelf6 := echoRequest6(addrA6.Addr(), addrA6.Addr(), 1, 5, []byte("x"))
 	fragment := echoRequest4(peer4, addrA4.Addr(), 1, 3, []byte("12345678"))
 	ip := header.IPv4(fragment)
 	ip.SetFlagsFragmentOffset(0, 0xfff8) // the last fragment, at offset 65528: it ends past 65535
 	ip.SetChecksum(0)
 	ip.SetChecksum(^ip.CalculateChecksum())
-	if _, err := dev.Write([][]byte{fromBroadcast, fromMulticast, fragment}); err != nil {
+	if _, err := dev.Write([][]byte{fromBroadcast, fromMulticast, fromSelf, fromSelf6, fragment}); err != nil {
 		t.Fatal(err)
 	}
 	ping4(t, dev, 5)
 	waitFor(t, "gVisor counters", func() bool {
 		m := st.Stats().Malformed
-		return m.IPInvalidSource == 2 && m.IPFragment == 1
+		return m.IPInvalidSource == 4 && m.IPFragment == 1
 	})
-	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"ip-invalid-source": 2, "ip-fragment-malformed": 1}; !maps.Equal(got, want) {
+	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"ip-invalid-source": 4, "ip-fragment-malformed": 1}; !maps.Equal(got, want) {
 		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
 	}
 }

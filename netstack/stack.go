@@ -284,6 +284,11 @@ func (st *Stack) build(opts Options) error {
 		Clock:              opts.Clock,
 		RandSource:         opts.RandSource,
 		SecureRNG:          opts.SecureRNG,
+		// Traffic to the stack's own addresses stays inside it, and a
+		// packet that comes in from the device with one of them as its
+		// source is dropped as ip-invalid-source, as Linux drops a
+		// martian source on any interface but loopback.
+		HandleLocal: true,
 	})
 	st.s = s
 	fail := func(err error) error {

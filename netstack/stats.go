@@ -152,8 +152,9 @@ type Malformed struct {
 	// "ip-not-for-this-stack".
 	IPInvalidAddress uint64
 	// IPInvalidSource counts packets from a source address no host may
-	// have: a broadcast or multicast address, or an unspecified one where
-	// it is not allowed, which Linux drops as martians
+	// have: a broadcast or multicast address, an unspecified one where
+	// it is not allowed, or one of the stack's own (which only a spoofer
+	// sends from outside), which Linux drops as martians
 	// (IP.InvalidSourceAddressesReceived): reason "ip-invalid-source".
 	IPInvalidSource uint64
 	// IPFragment counts fragments that cannot be reassembled, such as

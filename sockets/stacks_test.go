@@ -747,3 +747,34 @@ func TestStacksHTTP(t *testing.T) {
 		})
 	}
 }
+
+// A stack reaches its own address inside itself, as Linux does over
+// loopback: nothing goes out on the device (a peer would drop a packet
+// addressed back to its sender, and the stack drops one that comes in
+// from its own address).
+func TestConnectToOwnAddress(t *testing.T) {
+	p := newStackPair(t, tun.PipeOptions{})
+	ctx := stacksContext(t)
+	lfd, addr := p.listen(t, 4)
+	out := p.server.Stats().PacketsOut
+	cfd := socket(t, p.ss, sockets.SOCK_STREAM)
+	check(t, p.ss.Connect(ctx, cfd, addr))
+	sfd, peer, err := p.ss.Accept(ctx, lfd)
+	check(t, err)
+	if peer.Addr() != serverIP {
+		t.Errorf("accepted a connection from %v, want the stack's own %v", peer, serverIP)
+	}
+	if n, err := p.ss.Send(ctx, cfd, []byte("self"), 0); err != nil || n != 4 {
+		t.Fatalf("Send = %d, %v", n, err)
+	}
+	buf := make([]byte, 8)
+	if n, err := p.ss.Recv(ctx, sfd, buf, 0); err != nil || string(buf[:n]) != "self" {
+		t.Fatalf("Recv = %q, %v; want \"self\"", buf[:n], err)
+	}
+	if now := p.server.Stats().PacketsOut; now != out {
+		t.Errorf("%d packets went out on the device for a connection to the stack's own address", now-out)
+	}
+	check(t, p.ss.Close(sfd))
+	check(t, p.ss.Close(cfd))
+	check(t, p.ss.Close(lfd))
+}
