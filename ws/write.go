@@ -19,15 +19,7 @@ func (c *Conn) WriteMessage(ctx context.Context, typ MessageType, p []byte) erro
 		return err
 	}
 	defer unlock(c.msgLock)
-	// Egress events come in the order of the path: message, then frame,
-	// then the socket send and the packets.
-	if c.cfg.tracer.Enabled() {
-		c.traceMessage(trace.Out, typ, p, 1)
-	}
-	if c.compresses(len(p)) {
-		return c.writeCompressed(ctx, Opcode(typ), p)
-	}
-	return c.writeFrame(ctx, true, Opcode(typ), p)
+	return c.writeOne(ctx, typ, p)
 }
 
 // WriteFragmented sends one message made of one frame per part (RFC 6455

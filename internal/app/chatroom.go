@@ -17,7 +17,10 @@ import (
 // a long one.)
 //
 // A writer goroutine runs for a member only while it has lines to write;
-// it writes them with WriteMessage, from the log, without copying them.
+// it writes them from the log, without copying them, as many as are
+// waiting (up to a batch) with one WriteMessages: a member that fell
+// behind, as every member does while others join by the thousand, catches
+// up in a few writes instead of one per line.
 type chatRoom struct {
 	limit int
 
@@ -108,15 +111,34 @@ func (r *chatRoom) broadcast(b []byte) (failed []*chatMember) {
 	return failed
 }
 
+// chatBatch bounds the lines one WriteMessages of a member's writer
+// carries: so many, or so many bytes (the line that crosses it included;
+// WriteMessages writes 8 KiB at a time).
+const (
+	chatBatchLines = 256
+	chatBatchBytes = 16 << 10
+)
+
+// chatBatches recycles the writers' lists of lines.
+var chatBatches = sync.Pool{New: func() any { return new([][]byte) }}
+
 // write writes the lines m has not written yet, in order, and ends when
 // it has written the last one or m has left.
 func (r *chatRoom) write(m *chatMember) {
 	ctx := context.Background()
+	batch := chatBatches.Get().(*[][]byte)
+	defer chatBatches.Put(batch)
 	r.mu.Lock()
 	for !m.gone && m.next < r.first+uint64(len(r.lines)-r.head) {
-		b := r.lines[r.head+int(m.next-r.first)].b
+		lines, size := (*batch)[:0], 0
+		for i := r.head + int(m.next-r.first); i < len(r.lines) && len(lines) < chatBatchLines && size < chatBatchBytes; i++ {
+			lines = append(lines, r.lines[i].b)
+			size += len(r.lines[i].b)
+		}
+		*batch = lines
 		r.mu.Unlock()
-		err := m.c.WriteMessage(ctx, ws.MessageText, b)
+		err := m.c.WriteMessages(ctx, ws.MessageText, lines...)
+		clear(lines) // the pool keeps no line alive
 		r.mu.Lock()
 		if err != nil {
 			// Its reader ends too, and counts how it ended.
@@ -129,8 +151,10 @@ func (r *chatRoom) write(m *chatMember) {
 		if m.gone {
 			break // failed meanwhile: removeLocked has let go of its lines
 		}
-		r.lines[r.head+int(m.next-r.first)].left--
-		m.next++
+		for range lines {
+			r.lines[r.head+int(m.next-r.first)].left--
+			m.next++
+		}
 		r.trimLocked()
 	}
 	m.writing = false

@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,5 +152,96 @@ func TestChatRoomLimitEdge(t *testing.T) {
 	}
 	if held := r.heldBytes(); held != 0 {
 		t.Errorf("the room holds %d bytes with no member left", held)
+	}
+}
+
+// gatedListener hands out connections whose writes can be stopped at a
+// gate, and counts them.
+type gatedListener struct {
+	net.Listener
+	conns chan *gatedConn
+}
+
+func (l gatedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	g := &gatedConn{Conn: c, open: make(chan struct{})}
+	l.conns <- g
+	return g, nil
+}
+
+type gatedConn struct {
+	net.Conn
+	shut    atomic.Bool // writes wait for open
+	waiting atomic.Bool // a write waits
+	open    chan struct{}
+	writes  atomic.Int64
+}
+
+func (g *gatedConn) Write(p []byte) (int, error) {
+	if g.shut.Load() {
+		g.waiting.Store(true)
+		<-g.open
+	}
+	g.writes.Add(1)
+	return g.Conn.Write(p)
+}
+
+// TestChatRoomCatchesUp: a member whose writer was held up while 200
+// lines came is sent them in a few writes, not one per line, in order.
+func TestChatRoomCatchesUp(t *testing.T) {
+	t.Parallel()
+	h := &Handlers{}
+	conns := make(chan *gatedConn, 4)
+	ctx, dial := serveChat(t, h, func(l net.Listener) net.Listener { return gatedListener{l, conns} })
+	talker := dial(0)
+	<-conns
+	for h.room.size() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	slow := dial(0)
+	gate := <-conns
+	if _, p, err := slow.ReadMessage(ctx); err != nil || !strings.HasSuffix(string(p), " joined") {
+		t.Fatalf("the member's first line: %q, %v; want its join", p, err)
+	}
+	gate.shut.Store(true)
+	say := func(i int) string {
+		msg := fmt.Sprint("line ", i)
+		if err := talker.WriteMessage(ctx, ws.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	var said []string
+	said = append(said, say(0))
+	for !gate.waiting.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i < 200; i++ {
+		said = append(said, say(i))
+	}
+	// The talker hears every line back: all 200 are in the room.
+	for heard := 0; heard < len(said); {
+		if _, p, err := talker.ReadMessage(ctx); err != nil {
+			t.Fatal(err)
+		} else if strings.Contains(string(p), ": line ") {
+			heard++
+		}
+	}
+	before := gate.writes.Load()
+	close(gate.open)
+	for i, want := range said {
+		_, p, err := slow.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, got, _ := strings.Cut(string(p), ": "); got != want {
+			t.Fatalf("line %d: %q, want %q", i, p, want)
+		}
+	}
+	if n := gate.writes.Load() - before; n > 4 {
+		t.Errorf("%d writes for 200 lines that waited, want at most 4 (the one held, then batches)", n)
 	}
 }
