@@ -53,6 +53,12 @@
 //     it itself once the packets queued before it are out (on a
 //     multi-queue TUN, on its flow's queue). A packet is dropped, and
 //     counted, only when the device is closed or fails.
+//   - Traffic to the stack's own addresses never reaches the link: gVisor
+//     loops it back inside the stack, as Linux does over lo, so link
+//     hooks, the capture and link trace events do not see it (its TCP and
+//     socket events are traced). A packet that comes in from the device
+//     with one of the stack's own addresses as its source is dropped as a
+//     martian (Stats.Malformed, "ip-invalid-source").
 //   - Hooks: a hook.Chain at the link ingress (before the checks) and one
 //     at the link egress (before the device write) may drop, modify,
 //     delay, duplicate, inject or hold packets (Options.Ingress and
