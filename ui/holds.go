@@ -871,6 +871,9 @@ func editPacket(pkt []byte, e Edit, payload []byte, resize, fix bool) ([]byte, e
 			t.SetWindowSize(*e.Window)
 		}
 		if payload != nil {
+			if n := int(t.DataOffset()); n < header.TCPMinimumSize {
+				return nil, fmt.Errorf("ui: the TCP header says it is %d bytes long, less than 20: there is no payload to replace", n)
+			}
 			off := h.L4 + int(t.DataOffset())
 			if off > len(out) {
 				return nil, errors.New("ui: the TCP header is longer than the packet")
