@@ -3,6 +3,7 @@ package ctl
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -574,4 +575,45 @@ func tempDirs(t *testing.T) {
 	runDir = t.TempDir()
 	t.Setenv("XDG_RUNTIME_DIR", "")
 	t.Setenv("TMPDIR", t.TempDir())
+}
+
+// TestBadRequests: a request that is not JSON, one with an unknown op and
+// a line longer than a request can be each get an error reply; the long
+// one is not read whole (its writer finds the socket closed).
+func TestBadRequests(t *testing.T) {
+	t.Parallel()
+	sc := newScene(t)
+	srv, err := ListenPath(filepath.Join(t.TempDir(), "server0.sock"), sc.server, Options{Node: "server"})
+	must(t, err)
+	defer srv.Close()
+	ask := func(req []byte) (string, error) {
+		c, err := net.Dial("unix", srv.Path())
+		must(t, err)
+		defer c.Close()
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := c.Write(req)
+			wrote <- err
+		}()
+		var rep reply
+		if err := json.NewDecoder(c).Decode(&rep); err != nil {
+			t.Fatalf("no reply to %.40q: %v", req, err)
+		}
+		return rep.Error, <-wrote
+	}
+	for _, tc := range []struct{ req, want string }{
+		{"not json\n", "bad request: invalid character"},
+		{`{"op":"nope"}` + "\n", `unknown op "nope"`},
+	} {
+		if got, _ := ask([]byte(tc.req)); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%q: error %q, want %q...", tc.req, got, tc.want)
+		}
+	}
+	got, werr := ask(bytes.Repeat([]byte("x"), 1<<20))
+	if want := "bad request: a line longer than 4096 bytes"; got != want {
+		t.Errorf("1 MiB without a newline: error %q, want %q", got, want)
+	}
+	if werr == nil {
+		t.Error("the server read all of a 1 MiB request")
+	}
 }

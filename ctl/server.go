@@ -46,6 +46,10 @@ type reply struct {
 // ioTimeout bounds one request and its reply.
 const ioTimeout = 5 * time.Second
 
+// maxRequest bounds a request line: a request is a few dozen bytes, and a
+// longer line is answered "bad request" without being read whole.
+const maxRequest = 4 << 10
+
 // Server answers queries about one socket table on a unix socket.
 type Server struct {
 	socks *sockets.Sockets
@@ -169,13 +173,15 @@ func (s *Server) serve() {
 func (s *Server) handle(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(ioTimeout))
-	line, err := bufio.NewReader(c).ReadBytes('\n')
+	line, err := bufio.NewReader(io.LimitReader(c, maxRequest)).ReadBytes('\n')
 	if err != nil && len(line) == 0 {
 		return
 	}
 	var req request
 	rep := reply{Node: s.opts.Node}
 	switch err := json.Unmarshal(line, &req); {
+	case len(line) == maxRequest && line[len(line)-1] != '\n':
+		rep.Error = fmt.Sprintf("bad request: a line longer than %d bytes", maxRequest)
 	case err != nil:
 		rep.Error = "bad request: " + err.Error()
 	case req.Op == "sockets":
