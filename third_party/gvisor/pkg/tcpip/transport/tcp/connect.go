@@ -166,6 +166,17 @@ func timerHandler(e *Endpoint, f func() tcpip.Error) func() {
 // +checklocks:e.mu
 // +checklocksacquire:h.ep.mu
 func (e *Endpoint) newHandshake() (h *handshake) {
+	h = e.initHandshake()
+	h.resetState()
+	return h
+}
+
+// initHandshake makes e's handshake, without its state: newHandshake and
+// newPassiveHandshake each set that.
+//
+// +checklocks:e.mu
+// +checklocksacquire:h.ep.mu
+func (e *Endpoint) initHandshake() (h *handshake) {
 	h = &handshake{
 		ep:          e,
 		active:      true,
@@ -173,7 +184,6 @@ func (e *Endpoint) newHandshake() (h *handshake) {
 		rcvWndScale: e.rcvWndScaleForHandshake(),
 	}
 	h.ep.AssertLockHeld(e)
-	h.resetState()
 	// Store reference to handshake state in endpoint.
 	e.h = h
 	// By the time handshake is created, e.ID is already initialized.
@@ -189,7 +199,10 @@ func (e *Endpoint) newHandshake() (h *handshake) {
 // +checklocks:e.mu
 // +checklocksacquire:h.ep.mu
 func (e *Endpoint) newPassiveHandshake(isn, irs seqnum.Value, opts header.TCPSynOptions, deferAccept time.Duration) (h *handshake) {
-	h = e.newHandshake()
+	// glassnet patch 36: the listener computed the ISN; newHandshake's
+	// resetState would compute another only for resetToSynRcvd to
+	// replace it.
+	h = e.initHandshake()
 	h.resetToSynRcvd(isn, irs, opts, deferAccept)
 	return h
 }
@@ -224,19 +237,17 @@ func (h *handshake) resetState() {
 // generateSecureISN generates a secure Initial Sequence number based on the
 // recommendation here https://tools.ietf.org/html/rfc6528#page-3.
 func generateSecureISN(id stack.TransportEndpointID, clock tcpip.Clock, seed [16]byte) seqnum.Value {
-	isnHasher := sha256.New()
-
-	// Per hash.Hash.Writer:
-	//
-	// It never returns an error.
-	_, _ = isnHasher.Write(seed[:])
-	_, _ = isnHasher.Write(id.LocalAddress.AsSlice())
-	_, _ = isnHasher.Write(id.RemoteAddress.AsSlice())
-	portBuf := make([]byte, 2)
-	binary.LittleEndian.PutUint16(portBuf, id.LocalPort)
-	_, _ = isnHasher.Write(portBuf)
-	binary.LittleEndian.PutUint16(portBuf, id.RemotePort)
-	_, _ = isnHasher.Write(portBuf)
+	// The hash's input is gathered in one array and hashed with
+	// sha256.Sum256, which allocates nothing; upstream wrote it piece by
+	// piece into a new hash.Hash and took a new slice from Sum. The
+	// input, and so the ISN, is the same (glassnet patch 36).
+	var in [len(seed) + 2*16 + 4]byte
+	n := copy(in[:], seed[:])
+	n += copy(in[n:], id.LocalAddress.AsSlice())
+	n += copy(in[n:], id.RemoteAddress.AsSlice())
+	binary.LittleEndian.PutUint16(in[n:], id.LocalPort)
+	binary.LittleEndian.PutUint16(in[n+2:], id.RemotePort)
+	sum := sha256.Sum256(in[:n+4])
 	// The time period here is 64ns. This is similar to what linux uses
 	// generate a sequence number that overlaps less than one
 	// time per MSL (2 minutes).
@@ -247,7 +258,7 @@ func generateSecureISN(id stack.TransportEndpointID, clock tcpip.Clock, seed [16
 	//
 	// Which sort of guarantees that we won't reuse the ISN for a new
 	// connection for the same tuple for at least 274s.
-	hash := binary.LittleEndian.Uint32(isnHasher.Sum(nil)[:4])
+	hash := binary.LittleEndian.Uint32(sum[:4])
 	isn := hash + uint32(clock.NowMonotonic().Sub(tcpip.MonotonicTime{}).Nanoseconds()>>6)
 	return seqnum.Value(isn)
 }

@@ -209,15 +209,15 @@ func (p *protocol) tsOffset(src, dst tcpip.Address) tcp.TSOffset {
 	//
 	// See https://tools.ietf.org/html/rfc7323#section-5.4 for details on
 	// why this is required.
-	h := sha256.New()
-
-	// Per hash.Hash.Writer:
 	//
-	// It never returns an error.
-	_, _ = h.Write(p.tsOffsetSecret[:])
-	_, _ = h.Write(src.AsSlice())
-	_, _ = h.Write(dst.AsSlice())
-	return tcp.NewTSOffset(binary.LittleEndian.Uint32(h.Sum(nil)[:4]))
+	// One array hashed with sha256.Sum256, as generateSecureISN does
+	// (glassnet patch 36).
+	var in [len(p.tsOffsetSecret) + 2*16]byte
+	n := copy(in[:], p.tsOffsetSecret[:])
+	n += copy(in[n:], src.AsSlice())
+	n += copy(in[n:], dst.AsSlice())
+	sum := sha256.Sum256(in[:n])
+	return tcp.NewTSOffset(binary.LittleEndian.Uint32(sum[:4]))
 }
 
 // replyWithReset replies to the given segment with a reset segment.
