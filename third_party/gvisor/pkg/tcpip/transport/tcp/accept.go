@@ -18,7 +18,6 @@ import (
 	"container/list"
 	"crypto/sha1"
 	"encoding/binary"
-	"fmt"
 	"hash"
 	"io"
 	"time"
@@ -505,11 +504,7 @@ func (e *Endpoint) handleListenSegment(ctx *listenContext, s *segment) tcpip.Err
 		opts := parseSynSegmentOptions(s)
 
 		useSynCookies, err := func() (bool, tcpip.Error) {
-			var alwaysUseSynCookies tcpip.TCPAlwaysUseSynCookies
-			if err := e.stack.TransportProtocolOption(header.TCPProtocolNumber, &alwaysUseSynCookies); err != nil {
-				panic(fmt.Sprintf("TransportProtocolOption(%d, %T) = %s", header.TCPProtocolNumber, alwaysUseSynCookies, err))
-			}
-			if alwaysUseSynCookies {
+			if e.protocol.synCookiesAlways() { // glassnet patch 37
 				return true, nil
 			}
 			e.acceptMu.Lock()

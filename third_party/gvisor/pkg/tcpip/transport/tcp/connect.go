@@ -599,12 +599,7 @@ func (h *handshake) processSegments() tcpip.Error {
 func (h *handshake) start() {
 	h.startTime = h.ep.stack.Clock().NowMonotonic()
 	h.ep.amss = calculateAdvertisedMSS(h.ep.userMSS, h.ep.route)
-	var sackEnabled tcpip.TCPSACKEnabled
-	if err := h.ep.stack.TransportProtocolOption(ProtocolNumber, &sackEnabled); err != nil {
-		// If stack returned an error when checking for SACKEnabled
-		// status then just default to switching off SACK negotiation.
-		sackEnabled = false
-	}
+	sackEnabled, _ := h.ep.protocol.sack() // glassnet patch 37
 
 	synOpts := header.TCPSynOptions{
 		WS:            h.rcvWndScale,

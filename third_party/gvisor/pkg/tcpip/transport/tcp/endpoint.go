@@ -899,52 +899,23 @@ func newEndpoint(s *stack.Stack, protocol *protocol, netProto tcpip.NetworkProto
 	}
 	e.ops.InitHandler(e, e.stack, GetTCPSendBufferLimits, GetTCPReceiveBufferLimits)
 	e.ops.SetMulticastLoop(true)
+	// The protocol's options in one read (glassnet patch 37).
+	d := protocol.endpointDefaults()
 	// glassnet patch 9: SocketOptions' QuickAck says whether this socket
 	// acknowledges data at once; it does when the stack's delayed ACKs
 	// are off. (TCP_QUICKACK is tcpip.TCPQuickAckOption.)
-	var da tcpip.TCPDelayedACKEnabled
-	if err := s.TransportProtocolOption(ProtocolNumber, &da); err == nil {
-		e.ops.SetQuickAck(!bool(da))
-	} else {
-		e.ops.SetQuickAck(true)
-	}
+	e.ops.SetQuickAck(!d.delayedACK)
 	e.ops.SetSendBufferSize(DefaultSendBufferSize, false /* notify */)
 	e.ops.SetReceiveBufferSize(DefaultReceiveBufferSize, false /* notify */)
-
-	var ss tcpip.TCPSendBufferSizeRangeOption
-	if err := s.TransportProtocolOption(ProtocolNumber, &ss); err == nil {
-		e.ops.SetSendBufferSize(int64(ss.Default), false /* notify */)
-	}
-
-	var rs tcpip.TCPReceiveBufferSizeRangeOption
-	if err := s.TransportProtocolOption(ProtocolNumber, &rs); err == nil {
-		e.ops.SetReceiveBufferSize(int64(rs.Default), false /* notify */)
-	}
-
-	var cs tcpip.CongestionControlOption
-	if err := s.TransportProtocolOption(ProtocolNumber, &cs); err == nil {
-		e.cc = cs
-	}
-
-	var mrb tcpip.TCPModerateReceiveBufferOption
-	if err := s.TransportProtocolOption(ProtocolNumber, &mrb); err == nil {
-		e.RcvAutoParams.Disabled = !bool(mrb)
-	}
-
-	var de tcpip.TCPDelayEnabled
-	if err := s.TransportProtocolOption(ProtocolNumber, &de); err == nil && de {
+	e.ops.SetSendBufferSize(int64(d.sendBufferSize.Default), false /* notify */)
+	e.ops.SetReceiveBufferSize(int64(d.recvBufferSize.Default), false /* notify */)
+	e.cc = d.congestionControl
+	e.RcvAutoParams.Disabled = !d.moderateReceiveBuffer
+	if d.delayEnabled {
 		e.ops.SetDelayOption(true)
 	}
-
-	var tcpLT tcpip.TCPLingerTimeoutOption
-	if err := s.TransportProtocolOption(ProtocolNumber, &tcpLT); err == nil {
-		e.tcpLingerTimeout = time.Duration(tcpLT)
-	}
-
-	var synRetries tcpip.TCPSynRetriesOption
-	if err := s.TransportProtocolOption(ProtocolNumber, &synRetries); err == nil {
-		e.maxSynRetries = uint8(synRetries)
-	}
+	e.tcpLingerTimeout = d.lingerTimeout
+	e.maxSynRetries = d.synRetries
 
 	e.probe = protocol.probe
 	e.segmentQueue.ep = e
@@ -3316,12 +3287,7 @@ func (e *Endpoint) updateReceiveMemUsed(delta int) {
 // maxReceiveBufferSize returns the stack wide maximum receive buffer size for
 // an endpoint.
 func (e *Endpoint) maxReceiveBufferSize() int {
-	var rs tcpip.TCPReceiveBufferSizeRangeOption
-	if err := e.stack.TransportProtocolOption(ProtocolNumber, &rs); err != nil {
-		// As a fallback return the hardcoded max buffer size.
-		return MaxBufferSize
-	}
-	return rs.Max
+	return e.protocol.recvBufferRange().Max // glassnet patch 37
 }
 
 // connDirectionState returns the send and receive close state of the endpoint.
@@ -3387,14 +3353,9 @@ func (e *Endpoint) elapsed(now tcpip.MonotonicTime, tsEcr uint32) time.Duration 
 // if the SYN options indicate that the SACK option was negotiated and the TCP
 // stack is configured to enable TCP SACK option.
 func (e *Endpoint) maybeEnableSACKPermitted(synOpts header.TCPSynOptions) {
-	var v tcpip.TCPSACKEnabled
-	if err := e.stack.TransportProtocolOption(ProtocolNumber, &v); err != nil {
-		// Stack doesn't support SACK. So just return.
-		return
-	}
-	if bool(v) && synOpts.SACKPermitted {
+	if on, recovery := e.protocol.sack(); on && synOpts.SACKPermitted { // glassnet patch 37
 		e.SACKPermitted = true
-		e.stack.TransportProtocolOption(ProtocolNumber, &e.tcpRecovery)
+		e.tcpRecovery = recovery
 	}
 }
 

@@ -537,6 +537,81 @@ func (p *protocol) Option(option tcpip.GettableTransportProtocolOption) tcpip.Er
 	}
 }
 
+// endpointDefaults are the protocol's options that a new endpoint takes.
+type endpointDefaults struct {
+	delayedACK            bool
+	sendBufferSize        tcpip.TCPSendBufferSizeRangeOption
+	recvBufferSize        tcpip.TCPReceiveBufferSizeRangeOption
+	congestionControl     tcpip.CongestionControlOption
+	moderateReceiveBuffer bool
+	delayEnabled          bool
+	lingerTimeout         time.Duration
+	synRetries            uint8
+}
+
+// endpointDefaults reads the options a new endpoint takes under one read
+// lock. Upstream newEndpoint asked the stack for each through
+// TransportProtocolOption: a lookup, an interface call that took the
+// protocol's read lock, and an allocation for the option it filled in,
+// eight times per endpoint (glassnet patch 37).
+//
+// +checklocksexclude:p.mu
+func (p *protocol) endpointDefaults() endpointDefaults {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return endpointDefaults{
+		delayedACK:            p.delayedACK,
+		sendBufferSize:        p.sendBufferSize,
+		recvBufferSize:        p.recvBufferSize,
+		congestionControl:     tcpip.CongestionControlOption(p.congestionControl),
+		moderateReceiveBuffer: p.moderateReceiveBuffer,
+		delayEnabled:          p.delayEnabled,
+		lingerTimeout:         p.lingerTimeout,
+		synRetries:            p.synRetries,
+	}
+}
+
+// recvBufferRange is the TCPReceiveBufferSizeRangeOption, read without an
+// allocation (glassnet patch 37).
+//
+// +checklocksexclude:p.mu
+func (p *protocol) recvBufferRange() tcpip.TCPReceiveBufferSizeRangeOption {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.recvBufferSize
+}
+
+// senderLimits are TCPMinRTOOption, TCPMaxRTOOption and
+// TCPMaxRetriesOption, read together without an allocation (glassnet
+// patch 37).
+//
+// +checklocksexclude:p.mu
+func (p *protocol) senderLimits() (minRTO, maxRTO time.Duration, maxRetries uint32) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.minRTO, p.maxRTO, p.maxRetries
+}
+
+// sack is TCPSACKEnabled and TCPRecovery, read together without an
+// allocation (glassnet patch 37).
+//
+// +checklocksexclude:p.mu
+func (p *protocol) sack() (bool, tcpip.TCPRecovery) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.sackEnabled, p.recovery
+}
+
+// synCookiesAlways is TCPAlwaysUseSynCookies, read without an allocation
+// (glassnet patch 37).
+//
+// +checklocksexclude:p.mu
+func (p *protocol) synCookiesAlways() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.alwaysUseSynCookies
+}
+
 // SendBufferSize implements stack.SendBufSizeProto.
 //
 // +checklocksexclude:p.mu

@@ -339,24 +339,8 @@ func initSender(ep *Endpoint, iss, irs seqnum.Value, sndWnd seqnum.Size, mss uin
 	// etc.
 	ep.snd.ep.scoreboard = NewSACKScoreboard(uint16(ep.snd.MaxPayloadSize), iss)
 
-	// Get Stack wide config.
-	var minRTO tcpip.TCPMinRTOOption
-	if err := ep.snd.ep.stack.TransportProtocolOption(ProtocolNumber, &minRTO); err != nil {
-		panic(fmt.Sprintf("unable to get minRTO from stack: %s", err))
-	}
-	ep.snd.minRTO = time.Duration(minRTO)
-
-	var maxRTO tcpip.TCPMaxRTOOption
-	if err := ep.snd.ep.stack.TransportProtocolOption(ProtocolNumber, &maxRTO); err != nil {
-		panic(fmt.Sprintf("unable to get maxRTO from stack: %s", err))
-	}
-	ep.snd.maxRTO = time.Duration(maxRTO)
-
-	var maxRetries tcpip.TCPMaxRetriesOption
-	if err := ep.snd.ep.stack.TransportProtocolOption(ProtocolNumber, &maxRetries); err != nil {
-		panic(fmt.Sprintf("unable to get maxRetries from stack: %s", err))
-	}
-	ep.snd.maxRetries = uint32(maxRetries)
+	// Get Stack wide config, without an allocation (glassnet patch 37).
+	ep.snd.minRTO, ep.snd.maxRTO, ep.snd.maxRetries = ep.protocol.senderLimits()
 }
 
 // initCongestionControl initializes the specified congestion control module and
