@@ -135,31 +135,39 @@ type handshake struct {
 func timerHandler(e *Endpoint, f func() tcpip.Error) func() {
 	return func() {
 		e.mu.Lock()
-		if err := f(); err != nil {
-			e.lastErrorMu.Lock()
-			// If the handler timed out and we have a lastError recorded (maybe due
-			// to an ICMP message received), promote it to be the hard error.
-			if _, isTimeout := err.(*tcpip.ErrTimeout); e.lastError != nil && isTimeout {
-				e.hardError = e.lastError
-			} else {
-				e.hardError = err
-			}
-			e.lastError = err
-			e.lastErrorMu.Unlock()
-			e.cleanupLocked()
-			e.setEndpointState(StateError)
-			e.mu.Unlock()
-			e.waiterQueue.Notify(waiter.EventHUp | waiter.EventErr | waiter.ReadableEvents | waiter.WritableEvents)
-			return
-		}
-		processor := e.protocol.dispatcher.selectProcessor(e.ID)
-		e.mu.Unlock()
+		timerDoneLocked(e, f())
+	}
+}
 
-		// notify processor if there are pending segments to be
-		// processed.
-		if !e.segmentQueue.empty() {
-			processor.queueEndpoint(e)
+// timerDoneLocked ends a timer's expiry whose handler returned err, as
+// timerHandler describes, and unlocks e.
+//
+// +checklocksrelease:e.mu
+func timerDoneLocked(e *Endpoint, err tcpip.Error) {
+	if err != nil {
+		e.lastErrorMu.Lock()
+		// If the handler timed out and we have a lastError recorded (maybe due
+		// to an ICMP message received), promote it to be the hard error.
+		if _, isTimeout := err.(*tcpip.ErrTimeout); e.lastError != nil && isTimeout {
+			e.hardError = e.lastError
+		} else {
+			e.hardError = err
 		}
+		e.lastError = err
+		e.lastErrorMu.Unlock()
+		e.cleanupLocked()
+		e.setEndpointState(StateError)
+		e.mu.Unlock()
+		e.waiterQueue.Notify(waiter.EventHUp | waiter.EventErr | waiter.ReadableEvents | waiter.WritableEvents)
+		return
+	}
+	processor := e.protocol.dispatcher.selectProcessor(e.ID)
+	e.mu.Unlock()
+
+	// notify processor if there are pending segments to be
+	// processed.
+	if !e.segmentQueue.empty() {
+		processor.queueEndpoint(e)
 	}
 }
 

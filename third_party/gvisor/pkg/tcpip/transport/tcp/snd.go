@@ -327,11 +327,7 @@ func initSender(ep *Endpoint, iss, irs seqnum.Value, sndWnd seqnum.Size, mss uin
 		ep.snd.SndWndScale = uint8(sndWndScale)
 	}
 
-	ep.snd.resendTimer.init(ep.snd.ep.stack.Clock(), segmentsFirst(ep.snd.ep, ep.snd.retransmitTimerExpired))
-	ep.snd.reorderTimer.init(ep.snd.ep.stack.Clock(), timerHandler(ep.snd.ep, ep.snd.rc.reorderTimerExpired))
-	ep.snd.probeTimer.init(ep.snd.ep.stack.Clock(), segmentsFirst(ep.snd.ep, ep.snd.probeTimerExpired))
-	ep.snd.corkTimer.init(ep.snd.ep.stack.Clock(), timerHandler(ep.snd.ep, ep.snd.corkTimerExpired))
-	ep.snd.delAckTimer.init(ep.snd.ep.stack.Clock(), timerHandler(ep.snd.ep, ep.snd.delAckTimerExpired))
+	initSenderTimers(ep.snd, ep.stack.Clock(), ep) // glassnet patch 38
 
 	ep.snd.updateMaxPayloadSize(int(ep.snd.ep.route.MTU()), 0)
 	// Initialize SACK Scoreboard after updating max payload size as we use

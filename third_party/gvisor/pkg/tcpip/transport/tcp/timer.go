@@ -68,16 +68,45 @@ type timer struct {
 	// timer is the clock timer used to wait on.
 	timer tcpip.Timer
 
-	// callback is the function that's called when the timer expires.
-	callback func()
+	// ep is the endpoint whose timer this is, and expired what its
+	// expiry does, run as timerHandler runs a handler (with
+	// segmentsFirst, as the function of that name does). The clock
+	// timer's function is made from them when the timer is first
+	// enabled (glassnet patch 38).
+	ep            *Endpoint
+	expired       func(*Endpoint) tcpip.Error
+	segmentsFirst bool
 }
 
-// init initializes the timer. Once it expires the function callback
-// passed will be called.
-func (t *timer) init(clock tcpip.Clock, f func()) {
+// init initializes the timer. Once it expires, expired is called for ep,
+// with ep.mu held, as timerHandler calls a handler; with segmentsFirst, after
+// the segments queued for ep, as the function segmentsFirst does.
+//
+// Upstream took the function to call, a closure made by timerHandler around
+// a method value: two allocations for each of an endpoint's six timers,
+// three for the two with segmentsFirst, whether or not the timer was ever
+// enabled. expired is a function of the endpoint, not a closure, and the
+// clock timer's function is one allocation, made when the timer is first
+// enabled; most connections enable three of the six (glassnet patch 38).
+func (t *timer) init(clock tcpip.Clock, ep *Endpoint, expired func(*Endpoint) tcpip.Error, segmentsFirst bool) {
 	t.state = timerStateDisabled
 	t.clock = clock
-	t.callback = f
+	t.ep = ep
+	t.expired = expired
+	t.segmentsFirst = segmentsFirst
+}
+
+// callback returns the function the clock timer calls. It holds what it
+// needs itself: cleanup clears t while the clock timer may be firing.
+func (t *timer) callback() func() {
+	e, f := t.ep, t.expired
+	if t.segmentsFirst {
+		return func() { segmentsFirst(e, f) }
+	}
+	return func() {
+		e.mu.Lock()
+		timerDoneLocked(e, f(e))
+	}
 }
 
 // cleanup frees all resources associated with the timer.
@@ -169,15 +198,16 @@ func (t *timer) enable(d time.Duration) {
 // the given duration if it does.
 func (t *timer) resetOrStart(d time.Duration) {
 	if t.timer == nil {
-		t.timer = t.clock.AfterFunc(d, t.callback)
+		t.timer = t.clock.AfterFunc(d, t.callback())
 	} else {
 		t.timer.Reset(d)
 	}
 }
 
-// segmentsFirst is timerHandler for the retransmission and tail loss probe
-// timers, with segments already queued for the endpoint processed before the
-// timer acts (glassnet patch 10). A segment waits in the endpoint's queue
+// segmentsFirst runs the retransmission and tail loss probe timers'
+// handlers, f, as timerHandler runs a handler, with segments already queued
+// for the endpoint processed before the timer acts (glassnet patch 10). A
+// segment waits in the endpoint's queue
 // until a processor goroutine comes to it; with many busy endpoints that
 // can take longer than the RTO or PTO, and the ACK that makes the timeout
 // needless is then already in the queue. Linux processes a socket's backlog
@@ -186,19 +216,37 @@ func (t *timer) resetOrStart(d time.Duration) {
 // gives way when another goroutine holds the endpoint (a processor, or the
 // application, whose UnlockUser leaves the queue to a processor): the timer
 // then waits for the endpoint, as timerHandler would, and tries again.
-func segmentsFirst(e *Endpoint, f func() tcpip.Error) func() {
-	h := timerHandler(e, f)
-	return func() {
-		for try := 0; try < 3 && !e.segmentQueue.empty(); try++ {
-			if st := e.EndpointState(); !st.connected() || st == StateTimeWait {
-				break
-			}
-			if try > 0 {
-				e.mu.Lock()
-				e.mu.Unlock()
-			}
-			handleConnected(e)
+func segmentsFirst(e *Endpoint, f func(*Endpoint) tcpip.Error) {
+	for try := 0; try < 3 && !e.segmentQueue.empty(); try++ {
+		if st := e.EndpointState(); !st.connected() || st == StateTimeWait {
+			break
 		}
-		h()
+		if try > 0 {
+			e.mu.Lock()
+			e.mu.Unlock()
+		}
+		handleConnected(e)
 	}
+	e.mu.Lock()
+	timerDoneLocked(e, f(e))
+}
+
+// The timers' handlers, as functions of the endpoint (glassnet patch 38).
+// Each runs with e.mu held; e.snd is the sender whose timer it is, made
+// once per connection (initSender).
+
+func keepaliveExpired(e *Endpoint) tcpip.Error { return e.keepaliveTimerExpired() }
+func resendExpired(e *Endpoint) tcpip.Error    { return e.snd.retransmitTimerExpired() }
+func reorderExpired(e *Endpoint) tcpip.Error   { return e.snd.rc.reorderTimerExpired() }
+func probeExpired(e *Endpoint) tcpip.Error     { return e.snd.probeTimerExpired() }
+func corkExpired(e *Endpoint) tcpip.Error      { return e.snd.corkTimerExpired() }
+func delAckExpired(e *Endpoint) tcpip.Error    { return e.snd.delAckTimerExpired() }
+
+// initSenderTimers initializes snd's timers for e.
+func initSenderTimers(snd *sender, clock tcpip.Clock, e *Endpoint) {
+	snd.resendTimer.init(clock, e, resendExpired, true)
+	snd.reorderTimer.init(clock, e, reorderExpired, false)
+	snd.probeTimer.init(clock, e, probeExpired, true)
+	snd.corkTimer.init(clock, e, corkExpired, false)
+	snd.delAckTimer.init(clock, e, delAckExpired, false)
 }
