@@ -54,26 +54,33 @@ type SACKScoreboard struct {
 	smss      uint16
 	maxSACKED seqnum.Value
 	sacked    seqnum.Size                     `state:"nosave"`
-	ranges    *btree.BTreeG[header.SACKBlock] `state:"nosave"`
+	ranges    *btree.BTreeG[header.SACKBlock] `state:"nosave"` // nil until the first Insert (glassnet patch 39)
 }
 
 // NewSACKScoreboard returns a new SACK Scoreboard.
+//
+// Its tree of ranges is made by the first Insert: upstream made it here,
+// four allocations (the tree, its free list of nodes and the list's
+// 32-pointer array) for every connection, most of which never receive a
+// SACK block (glassnet patch 39).
 func NewSACKScoreboard(smss uint16, iss seqnum.Value) *SACKScoreboard {
 	return &SACKScoreboard{
 		smss:      smss,
-		ranges:    btree.NewG[header.SACKBlock](defaultBtreeDegree, sackBlockLess),
 		maxSACKED: iss,
 	}
 }
 
 // Reset erases all known range information from the SACK scoreboard.
 func (s *SACKScoreboard) Reset() {
-	s.ranges = btree.NewG[header.SACKBlock](defaultBtreeDegree, sackBlockLess)
+	s.ranges = nil // glassnet patch 39: the next Insert makes a new tree
 	s.sacked = 0
 }
 
 // Insert inserts/merges the provided SACKBlock into the scoreboard.
 func (s *SACKScoreboard) Insert(r header.SACKBlock) {
+	if s.ranges == nil {
+		s.ranges = btree.NewG[header.SACKBlock](defaultBtreeDegree, sackBlockLess)
+	}
 	if s.ranges.Len() >= maxSACKBlocks {
 		return
 	}
@@ -170,10 +177,12 @@ func (s *SACKScoreboard) IsSACKED(r header.SACKBlock) bool {
 func (s *SACKScoreboard) String() string {
 	var str strings.Builder
 	str.WriteString("SACKScoreboard: {")
-	s.ranges.Ascend(func(sb header.SACKBlock) bool {
-		fmt.Fprintf(&str, "%v,", sb)
-		return true
-	})
+	if s.ranges != nil {
+		s.ranges.Ascend(func(sb header.SACKBlock) bool {
+			fmt.Fprintf(&str, "%v,", sb)
+			return true
+		})
+	}
 	str.WriteString("}\n")
 	return str.String()
 }
@@ -210,10 +219,12 @@ func (s *SACKScoreboard) Delete(seq seqnum.Value) {
 
 // Copy provides a copy of the SACK scoreboard.
 func (s *SACKScoreboard) Copy() (sackBlocks []header.SACKBlock, maxSACKED seqnum.Value) {
-	s.ranges.Ascend(func(sb header.SACKBlock) bool {
-		sackBlocks = append(sackBlocks, sb)
-		return true
-	})
+	if s.ranges != nil {
+		s.ranges.Ascend(func(sb header.SACKBlock) bool {
+			sackBlocks = append(sackBlocks, sb)
+			return true
+		})
+	}
 	return sackBlocks, s.maxSACKED
 }
 
@@ -285,7 +296,7 @@ func (s *SACKScoreboard) IsLost(seq seqnum.Value) bool {
 
 // Empty returns true if the SACK scoreboard has no entries, false otherwise.
 func (s *SACKScoreboard) Empty() bool {
-	return s.ranges.Len() == 0
+	return s.ranges == nil || s.ranges.Len() == 0
 }
 
 // Sacked returns the current number of bytes held in the SACK scoreboard.
