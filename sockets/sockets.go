@@ -104,6 +104,16 @@ type socket struct {
 	// send and recv looks: an atomic load, not a lock, while it is nil.
 	kept atomic.Pointer[error]
 
+	// recvSlept is set when the last recv that found nothing to read
+	// slept until it could, and cleared when one found the data at
+	// once. A recv registers on wq before its first try while it is set:
+	// a socket that waits for every message (a server waiting for each
+	// request) then reads its endpoint twice per wait, not three times
+	// (a try, the try after registering, the try after the wake-up).
+	// Linux's tcp_recvmsg checks its queue under the socket lock and
+	// needs no second look; here each look locks the endpoint.
+	recvSlept atomic.Bool
+
 	// watch reports the socket's wake-ups; nil when not tracing.
 	watch *watcher
 }

@@ -58,7 +58,8 @@ const (
 // sleeping on so's wait queue in between. It is the kernel's
 // prepare_to_wait / re-check / schedule loop: the entry is registered before
 // the re-check so that a notification between the check and the sleep is
-// not lost.
+// not lost. A recv on a socket whose last recv slept registers before its
+// first check instead (socket.recvSlept).
 //
 // A blocking wait ends early when ctx is done (ctx.Err() wrapped), when
 // cancel is closed (os.ErrDeadlineExceeded, for the net.Conn deadlines) or
@@ -77,9 +78,14 @@ func (s *Sockets) blockOn(ctx context.Context, cancel <-chan struct{}, dl *deadl
 	if so.closed() {
 		return nil, syscall.EBADF
 	}
-	terr := try()
-	if _, ok := terr.(*tcpip.ErrWouldBlock); !ok || nonblock {
-		return terr, nil
+	// A recv on a socket whose last recv slept registers before its
+	// first try (see socket.recvSlept): one try less per wait.
+	early := op == "recv" && !nonblock && so.recvSlept.Load()
+	if !early {
+		terr := try()
+		if _, ok := terr.(*tcpip.ErrWouldBlock); !ok || nonblock {
+			return terr, nil
+		}
 	}
 	if dl != nil {
 		mask |= deadlineEvent
@@ -95,11 +101,16 @@ func (s *Sockets) blockOn(ctx context.Context, cancel <-chan struct{}, dl *deadl
 	if so.closed() {
 		return nil, syscall.EBADF
 	}
+	slept := false
 	for {
-		terr = try()
+		terr := try()
 		if _, ok := terr.(*tcpip.ErrWouldBlock); !ok {
+			if op == "recv" && slept != early {
+				so.recvSlept.Store(slept)
+			}
 			return terr, nil
 		}
+		slept = true
 		if s.tr.Enabled() {
 			s.emit(so, "", dirOf(op), "would-block", op+": "+sleepReason(op)+", going to sleep",
 				(&trace.SocketWouldBlock{FD: so.fd, Op: op, Wait: eventString(mask)}).Fields()...)
