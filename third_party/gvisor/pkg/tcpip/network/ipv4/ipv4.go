@@ -970,7 +970,16 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		return
 	}
 	h := header.IPv4(hView.AsSlice())
-	defer hView.Release()
+	// glassnet patch 40: hView is a second reference to the packet's
+	// chunk, and a header read through the packet (PullUp) while it is
+	// held copies the chunk (a shared chunk is cloned before its memory
+	// is handed out): it is released before the header is read again,
+	// below, rather than when HandlePacket returns.
+	defer func() {
+		if hView != nil {
+			hView.Release()
+		}
+	}()
 
 	if !e.nic.IsLoopback() {
 		if !e.protocol.options.AllowExternalLoopbackTraffic {
@@ -1017,7 +1026,9 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		}
 	}
 	// CheckPrerouting can modify the backing storage of the packet, so refresh
-	// the header.
+	// the header, once hView no longer shares the chunk.
+	hView.Release()
+	hView = nil
 	h = header.IPv4(pkt.NetworkHeader().Slice())
 	e.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */)
 }

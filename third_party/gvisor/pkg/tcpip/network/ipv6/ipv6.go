@@ -1245,7 +1245,13 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		stats.MalformedPacketsReceived.Increment()
 		return
 	}
-	defer hView.Release()
+	// glassnet patch 40: read the header through hView while it is
+	// held (see ipv4's HandlePacket).
+	defer func() {
+		if hView != nil {
+			hView.Release()
+		}
+	}()
 	h := header.IPv6(hView.AsSlice())
 
 	if !checkV4Mapped(h, stats) {
@@ -1296,7 +1302,9 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 	}
 
 	// CheckPrerouting can modify the backing storage of the packet, so refresh
-	// the header.
+	// the header, once hView no longer shares the chunk.
+	hView.Release()
+	hView = nil
 	h = header.IPv6(pkt.NetworkHeader().Slice())
 	e.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */)
 }
@@ -1681,8 +1689,10 @@ func (e *endpoint) processExtensionHeaders(h header.IPv6, pkt *stack.PacketBuffe
 		hasFragmentHeader bool
 		routerAlert       *header.IPv6RouterAlertOption
 	)
+	// glassnet patch 40: h, the caller's, is pkt's network header; read
+	// again through pkt while v and processingPkt share its chunk, it
+	// copied the chunk.
 	for {
-		h := header.IPv6(pkt.NetworkHeader().Slice())
 		if done, err := e.processExtensionHeader(&it, &processingPkt, h, &routerAlert, &hasFragmentHeader, forwarding); err != nil || done {
 			return err
 		}
