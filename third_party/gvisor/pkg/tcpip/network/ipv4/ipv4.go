@@ -998,7 +998,9 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 
 		stk := e.protocol.stack
 		if stk.HandleLocal() {
-			addressEndpoint := e.AcquireAssignedAddress(header.IPv4(pkt.NetworkHeader().Slice()).SourceAddress(), e.nic.Promiscuous(), stack.CanBePrimaryEndpoint, true /* readOnly */)
+			// glassnet patch 40: the source address from h, which hView
+			// holds, not read again through the packet while hView is held.
+			addressEndpoint := e.AcquireAssignedAddress(h.SourceAddress(), e.nic.Promiscuous(), stack.CanBePrimaryEndpoint, true /* readOnly */)
 			if addressEndpoint != nil {
 				// The source address is one of our own, so we never should have gotten
 				// a packet like this unless HandleLocal is false or our NIC is the
