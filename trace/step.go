@@ -125,6 +125,13 @@ func (s *Stepper) Emit(e *Event) {
 	ev.Fields = append([]Field(nil), e.Fields...)
 	ev.Data = append([]byte(nil), e.Data...)
 	s.mu.Lock()
+	if !pausesAt(s.mode, e) {
+		// A command came since the mode was read above (Run, say, from
+		// a page's play): it found no step held, so nothing would
+		// release this one.
+		s.mu.Unlock()
+		return
+	}
 	s.waiting = true
 	s.paused <- ev // never blocks: command empties it before releasing
 	s.mu.Unlock()

@@ -144,3 +144,29 @@ func TestStepperTCPNow(t *testing.T) {
 		t.Errorf("%d lines say the state, want 2 (the server's packets in and out):\n%s", n, out.String())
 	}
 }
+
+// pauserFunc is a Pauser that calls pause when the stepper pauses it.
+type pauserFunc func()
+
+func (f pauserFunc) Pause()  { f() }
+func (f pauserFunc) Resume() {}
+
+// TestStepperRunWhileStepping: Run that comes after an Emit decided to
+// pause but before it holds the step (here, while it pauses the clock)
+// finds no step to release; the Emit must see the new mode and go on,
+// not wait for a release that never comes.
+func TestStepperRunWhileStepping(t *testing.T) {
+	t.Parallel()
+	var st *Stepper
+	st = NewStepper(StepOptions{Clock: pauserFunc(func() { st.Run() })})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		New(st).Emit(Event{Node: "server", Layer: LayerLink, Dir: In, Name: "packet"})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the step stayed held after Run")
+	}
+}
