@@ -113,8 +113,8 @@ func (s *Server) Emit(e *trace.Event) {
 	if s.stepper == nil {
 		return
 	}
-	if s.watch.Load() || isHeld(e) {
-		s.check(e)
+	if held := isHeld(e) && s.stillHeld(e); s.watch.Load() || held {
+		s.check(e, held)
 	}
 	if s.freeRun.Load() {
 		return // the Stepper would only pass it on
@@ -124,8 +124,9 @@ func (s *Server) Emit(e *trace.Event) {
 }
 
 // check stops a free run at e when it is the unit a step is going to, or
-// a breakpoint matches it: the Stepper, which sees e next, holds it.
-func (s *Server) check(e *trace.Event) {
+// a breakpoint matches it, or it is the step of a packet the page holds
+// (held): the Stepper, which sees e next, holds it.
+func (s *Server) check(e *trace.Event, held bool) {
 	if e.Name == "carried" || e.Layer == trace.LayerApp {
 		return // the Stepper never stops at these
 	}
@@ -137,7 +138,7 @@ func (s *Server) check(e *trace.Event) {
 		return
 	}
 	hit := ""
-	if isHeld(e) || s.target != unitNone && s.target.is(e) {
+	if held || s.target != unitNone && s.target.is(e) {
 		// a step's end, not a breakpoint; a packet held stops the run
 		// too, so that its clock does not send it again while the page
 		// edits it

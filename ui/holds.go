@@ -416,6 +416,22 @@ func (s *Server) noteHeld(e *trace.Event) {
 	}
 }
 
+// stillHeld reports whether the link "held" step e is that of a unit the
+// page still holds (noteHeld has matched them). One the page decided
+// before the stack traced its step, released while the stack stood paused
+// with the step still to come, is not held any more, and its step does
+// not stop the run.
+func (s *Server) stillHeld(e *trace.Event) bool {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	for _, u := range s.held {
+		if u.event == e.ID {
+			return true
+		}
+	}
+	return false
+}
+
 // wait waits for the page's decision on u and forgets u.
 func (s *Server) wait(u *held) decision {
 	d := <-u.decided
