@@ -2,9 +2,12 @@ package ui
 
 import (
 	"testing"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 // segmentOf is an IPv4 TCP segment with the given header fields and payload.
@@ -44,4 +47,55 @@ func TestDescribeEdit(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
+}
+
+// TestHeldStepOfDecidedUnit: a link "held" step stops a free run only
+// while the page still holds its packet. The step of a packet the page
+// decided before the stack traced it (released while the stack stood
+// paused) passes; the step of one still held stops the run.
+func TestHeldStepOfDecidedUnit(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{Live: true, Run: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pkt := []byte("a packet")
+	emit := func(id uint64) <-chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Emit(&trace.Event{ID: id, Node: "client", Layer: trace.LayerLink, Dir: trace.Out, Name: "held", Data: pkt})
+		}()
+		return done
+	}
+	select {
+	case <-emit(1):
+	case <-time.After(10 * time.Second):
+		t.Fatal("the step of a packet no longer held stopped the run")
+	}
+	if st := s.State(); st.Paused {
+		t.Fatalf("the run stopped at the step of a packet no longer held: %+v", st)
+	}
+
+	u := &held{point: PointLinkEgress, node: "client", data: pkt, decided: make(chan decision, 1)}
+	s.hmu.Lock()
+	s.held = append(s.held, u)
+	s.hmu.Unlock()
+	s.heldPending.Add(1)
+	done := emit(2)
+	for !s.State().Paused {
+		select {
+		case <-done:
+			t.Fatal("the step of a held packet did not stop the run")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if st := s.State(); st.Current != 2 {
+		t.Errorf("stopped at %d, want the held step, 2", st.Current)
+	}
+	s.mu.Lock()
+	s.playLocked()
+	s.mu.Unlock()
+	<-done
 }
