@@ -32,14 +32,14 @@ type State struct {
 	History     int      `json:"history"`
 	Skipped     uint64   `json:"skipped"`
 	Breakpoints []string `json:"breakpoints"`
-	// Hit is the breakpoint that stopped the run, if one did.
-	Hit         string `json:"hit,omitempty"`
+	// Hit is the breakpoint that stopped the run, "" if none did.
+	Hit         string `json:"hit"`
 	Held        int    `json:"held"`
 	ClockPaused bool   `json:"clock_paused"`
 	// ClockNS is the stacks' clock (Unix nanoseconds; it stands still
 	// while paused), for the countdown of a timer such as the RTO of a
 	// TCP state event; 0 without a clock.
-	ClockNS int64    `json:"clock_ns,omitempty"`
+	ClockNS int64    `json:"clock_ns"`
 	Nodes   []string `json:"nodes"`
 	// Ended is set when the run is over: nothing steps again.
 	Ended bool `json:"ended"`

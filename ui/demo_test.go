@@ -355,9 +355,20 @@ func TestHoldZeroWindow(t *testing.T) {
 	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release","edit":{"window":0,"opcode":"text"}}`, &e); code != 400 {
 		t.Fatalf("a frame's field on a packet: %d %q", code, e.Error)
 	}
+	var raw json.RawMessage
+	code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release","edit":{"window":0}}`, &raw)
 	var out ui.Outcome
-	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release","edit":{"window":0}}`, &out); code != 200 || !out.Edited {
+	json.Unmarshal(raw, &out)
+	if code != 200 || !out.Edited {
 		t.Fatalf("release: %d %+v", code, out)
+	}
+	// every field go doc ./ui lists is in the answer, false ones too
+	var fields map[string]any
+	json.Unmarshal(raw, &fields)
+	for _, k := range []string{"id", "action", "edited", "outcome", "pending", "failed"} {
+		if _, ok := fields[k]; !ok {
+			t.Errorf("the release answer %s has no %q", raw, k)
+		}
 	}
 	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, &e); code != 404 {
 		t.Fatalf("release twice: %d %q", code, e.Error)

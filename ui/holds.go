@@ -714,10 +714,10 @@ type Outcome struct {
 	Outcome string `json:"outcome"`
 	// Pending is set when the stack, paused at a step, has not taken the
 	// packet back yet: it does when it runs.
-	Pending bool `json:"pending,omitempty"`
+	Pending bool `json:"pending"`
 	// Failed is set when the stack could not take the packet back (it has
 	// closed, or the edit made it unsendable): Outcome says why.
-	Failed bool `json:"failed,omitempty"`
+	Failed bool `json:"failed"`
 }
 
 // continueWait is how long POST /api/holds/ID waits for the stack to take
