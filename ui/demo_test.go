@@ -246,13 +246,13 @@ func TestStepAndBreakpoints(t *testing.T) {
 	if code := d.call("POST", "/api/step", `{"to":"byte"}`, &e); code != 400 || e.Error == "" {
 		t.Fatalf("step to byte: %d %q", code, e.Error)
 	}
-	// A bad filter: the command line's message.
+	// A bad filter: the command line's message, after the API's "ui: ".
 	_, want := hook.ParseFilter("tcp and fni")
-	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["tcp and fni"]}`, &e); code != 400 || e.Error != want.Error() {
+	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["tcp and fni"]}`, &e); code != 400 || e.Error != "ui: "+want.Error() {
 		t.Fatalf("bad breakpoint: %d %q, want 400 %q", code, e.Error, want)
 	}
 	_, want = ws.ParseFrameFilter("ws clsoe")
-	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["ws clsoe"]}`, &e); code != 400 || e.Error != want.Error() {
+	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["ws clsoe"]}`, &e); code != 400 || e.Error != "ui: "+want.Error() {
 		t.Fatalf("bad frame breakpoint: %d %q, want 400 %q", code, e.Error, want)
 	}
 	var bps struct{ Breakpoints []string }

@@ -465,7 +465,17 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // writeError writes {"error": msg} with status code.
+//
+// Every message starts "ui: " (one that came from a parser or from
+// ws.Accept gets it here) and is at most maxErrorText bytes: a parser's
+// message quotes what it was given, which may be most of a body.
 func writeError(w http.ResponseWriter, code int, msg string) {
+	if !strings.HasPrefix(msg, "ui: ") {
+		msg = "ui: " + msg
+	}
+	if len(msg) > maxErrorText {
+		msg = strings.ToValidUTF8(msg[:maxErrorText-len("…")], "") + "…"
+	}
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 

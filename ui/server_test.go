@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/glassnet/glassnet/internal/leaktest"
 	"github.com/glassnet/glassnet/netstack"
@@ -845,6 +846,52 @@ func TestUnreadBodyRead(t *testing.T) {
 		}
 		if !body.eof {
 			t.Errorf("%s %s: the request body was left unread", tc.method, tc.path)
+		}
+	}
+}
+
+// TestStateHasEveryField: GET /api/state carries every key go doc ./ui
+// lists, also those whose value is empty: no breakpoint hit ("hit": ""),
+// no clock ("clock_ns": 0).
+func TestStateHasEveryField(t *testing.T) {
+	t.Parallel()
+	for _, live := range []bool{true, false} {
+		s, _ := New(Options{Live: live, Run: true})
+		base := startServer(t, s)
+		var st map[string]any
+		api(t, s, "GET", base+"/api/state", "", &st)
+		for _, k := range []string{"live", "paused", "mode", "current", "first", "last", "count", "history",
+			"skipped", "breakpoints", "hit", "held", "clock_paused", "clock_ns", "nodes", "ended", "capture"} {
+			if _, ok := st[k]; !ok {
+				t.Errorf("live %v: the state %v has no %q", live, st, k)
+			}
+		}
+	}
+}
+
+// TestAPIErrorsSayUI: every error answer starts "ui: ", also the ones
+// whose words come from a parser (a breakpoint, a hold's filter) or from
+// the WebSocket handshake, and one that quotes a huge input stays short.
+func TestAPIErrorsSayUI(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	s.AddNode(Node{Name: "client"})
+	base := startServer(t, s)
+	for _, tc := range []struct{ method, path, body string }{
+		{"GET", "/api/live", ""},
+		{"POST", "/api/breakpoints", `{"breakpoints":["tcp and and"]}`},
+		{"POST", "/api/breakpoints", `{"breakpoints":["state NOPE"]}`},
+		{"POST", "/api/breakpoints", `{"breakpoints":["` + strings.Repeat("x", 100000) + `"]}`},
+		{"POST", "/api/hold", `{"point":"ws-in","node":"client","filter":"ws close and and"}`},
+	} {
+		resp, body := request(t, s, tc.method, base+tc.path, tc.body)
+		var e struct{ Error string }
+		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode < 400 || resp.StatusCode > 499 {
+			t.Errorf("%s %s: %d %.200q, want a 4xx JSON error", tc.method, tc.path, resp.StatusCode, body)
+			continue
+		}
+		if !strings.HasPrefix(e.Error, "ui: ") || len(e.Error) > maxErrorText || !utf8.ValidString(e.Error) {
+			t.Errorf("%s %.60s: error of %d bytes %.200q, want one that starts \"ui: \", at most %d bytes", tc.method, tc.body, len(e.Error), e.Error, maxErrorText)
 		}
 	}
 }
