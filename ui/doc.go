@@ -81,9 +81,11 @@
 //	                        forgets those before last-history+1 too); "ended" is a live
 //	                        run's (a recorded trace never ran here: false), "capture"
 //	                        that some packet has its bytes (the pcapng export has
-//	                        something to write)
+//	                        something to write); "mode" is "" offline, "hit" the
+//	                        breakpoint that stopped the run ("" if none), "clock_ns"
+//	                        the stacks' clock in Unix ns (0 without one)
 //	POST /api/play         run freely (until a breakpoint); answers the state
-//	POST /api/pause        stop at the next step
+//	POST /api/pause        stop at the next step; answers the state
 //	POST /api/step         {"to":"event|packet|segment|frame|message"}: the state once
 //	                       the stack stopped at the next such unit; 409 when not
 //	                       paused at a step, when the run ended, or when none came
@@ -92,10 +94,12 @@
 //	                       so no timer brings one meanwhile: the error says so)
 //	GET  /api/breakpoints  {"breakpoints":[...]}
 //	POST /api/breakpoints  {"breakpoints":["tcp and fin","ws close","rcv_wnd == 0",
-//	                       "retransmit","state TIME-WAIT"]} replaces them; a bad one is
-//	                       a 400 with the parser's message (see ParseBreakpoint)
+//	                       "retransmit","state TIME-WAIT"]} replaces them and answers
+//	                       {"breakpoints":[...]}; a bad one is a 400 with the parser's
+//	                       message (see ParseBreakpoint)
 //	POST /api/clock/advance {"ms":N} moves the paused clock: the stack's timers due
-//	                       within N ms fire ("fire now"); 409 unless paused
+//	                       within N ms fire ("fire now"); answers the state (the
+//	                       timers fire just after); 409 unless paused
 //
 // # Holds
 //
@@ -104,14 +108,21 @@
 //	POST /api/hold         {"point":"link-egress|link-ingress|socket-send|ws-out|ws-in",
 //	                       "node":"client","filter":"tcp and ack","count":1} holds the
 //	                       next matching units (a packet filter at the link, a frame
-//	                       filter for frames, none for socket-send)
+//	                       filter for frames, none for socket-send; count 1 when 0 or
+//	                       absent); answers the request as "armed" lists it
 //	DELETE /api/hold/ID    takes back an armed request (its id in "armed"); what it
 //	                       held stays held; answers {"disarmed":ID}
 //	POST /api/holds/ID     {"action":"release|drop|duplicate|delay","edit":{"flags":"A",
 //	                       "seq":N,"ack":N,"window":N,"payload_hex":"..","opcode":"text",
 //	                       "fin":true},"fix_checksums":true,"delay_ms":N} ->
-//	                       {"id","action","edited","outcome","pending"} (pending: the
-//	                       stack, paused at a step, takes the packet back when it runs)
+//	                       {"id","action","edited","outcome","pending","failed"}
+//	                       (pending: the stack, paused at a step, takes the packet
+//	                       back when it runs; failed: it could not take it back, as
+//	                       outcome says)
+//
+// A TCP segment held at the link also has "seq_base" and "ack_base", the
+// initial sequence numbers its seq and ack count from (the relative numbers
+// the ladder shows); they are absent when the history does not tell them.
 //
 // A held unit's event is, for a packet, the link "held" step the stack
 // traces for it (0 until it comes); for a frame or a send, the last event
@@ -132,7 +143,7 @@
 //	GET    /api/rules      {"rules":[{"id","node","point","rule"}]}
 //	POST   /api/rules      {"node":"client","point":"egress|ingress","rule":"loss 10%"}
 //	                       -> {"id":N}, or 400 with the command line's message
-//	DELETE /api/rules/ID
+//	DELETE /api/rules/ID   -> {"deleted":ID}
 //
 // Packet rules (hook.ParseRule) go into the node's link chain before the
 // hold point; frame rules (ws.ParseFrameRule) into its frame hook.
@@ -146,13 +157,14 @@
 //	                                          when the table was begun, so a TCP state traced
 //	                                          after it may be newer; stale: a paused stack holds
 //	                                          a lock the table needs; the last table is shown)
-//	GET /api/export?format=jsonl|pcapng|perfetto  the history as JSON lines, pcapng, or
+//	GET /api/export?format=jsonl|pcapng|perfetto  the history as JSON lines (also
+//	                                          without format), pcapng, or
 //	                                          Chrome/Perfetto trace-event JSON; each packet
 //	                                          of the pcapng at its event's time; 409 for
 //	                                          pcapng when no packet kept its bytes (a trace
 //	                                          read from JSON lines)
 //
-// Errors are {"error":"message"} with a 4xx status, for every path under
-// /api/: an unknown path is a 404, a method the path does not take a 405
+// Errors are {"error":"ui: message"} with a 4xx status, for every path
+// under /api/ (a message quoting a long input is cut at 1 KiB): an unknown path is a 404, a method the path does not take a 405
 // with Allow, GET /api/live without the WebSocket upgrade a 426.
 package ui
