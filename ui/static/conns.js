@@ -9,8 +9,9 @@ export class ConnsView {
     this.el = el;
     this.app = app;
     this.key = "";
-    // on press, not click: a redraw between press and release must not lose it
-    el.addEventListener("mousedown", (e) => {
+    // on press, not only on click: a redraw between press and release
+    // must not lose it; a click alone (a script's) selects too
+    for (const type of ["mousedown", "click"]) el.addEventListener(type, (e) => {
       if (e.button !== 0) return;
       const tr = e.target.closest("tr[data-conn]");
       if (!tr) return;

@@ -34,8 +34,9 @@ export class EventsView {
       this.el.scrollTop = at * row;
       this.paint(true);
     });
-    // on press, not click: a redraw between press and release must not lose it
-    el.addEventListener("mousedown", (e) => {
+    // on press, not only on click: a redraw between press and release
+    // must not lose it; a click alone (a script's) selects too
+    for (const type of ["mousedown", "click"]) el.addEventListener(type, (e) => {
       if (e.button !== 0) return;
       const r = e.target.closest("[data-event-id]");
       if (r) this.app.select(+r.dataset.eventId, "events");

@@ -28,8 +28,9 @@ export class LadderView {
     el.append(this.head, this.svgWrap);
     this.rows = [];
     el.addEventListener("scroll", () => this.paint());
-    // on press, not click: a redraw between press and release must not lose it
-    el.addEventListener("mousedown", (e) => {
+    // on press, not only on click: a redraw between press and release
+    // must not lose it; a click alone (a script's) selects too
+    for (const type of ["mousedown", "click"]) el.addEventListener(type, (e) => {
       if (e.button !== 0) return;
       const t = e.target.closest("[data-event-id]");
       if (t) this.app.select(+t.dataset.eventId, "ladder");
@@ -403,7 +404,7 @@ export class LadderView {
     } else if (lost) {
       g += text(xe + (x2 > x1 ? 4 : -4), ye + 4, "…", { "text-anchor": x2 > x1 ? "start" : "end", class: "muted" });
     } else {
-      g += tag("path", { class: "arrow " + e.dir, d: arrowHead(x1, y1, x2, y2, 8), "data-event-id": twinId, "data-node": twinId ? st.get(twinId).node : undefined });
+      g += tag("path", { class: "arrow " + e.dir, d: arrowHead(x1, y1, x2, y2, 8), "data-event-id": twinId, "data-node": twinId ? st.get(twinId).node : undefined, "data-hl": twinId ? this.app.hl(twinId) : undefined });
     }
     // label: above the arrow, centred when it is nearly flat; when it
     // crosses rows, near where it leaves, so that a fan of arrows in

@@ -21,8 +21,9 @@ export class LanesView {
     this.body = document.createElement("div");
     el.append(this.head, this.body);
     el.addEventListener("scroll", () => this.paint());
-    // on press, not click: a redraw between press and release must not lose it
-    el.addEventListener("mousedown", (e) => {
+    // on press, not only on click: a redraw between press and release
+    // must not lose it; a click alone (a script's) selects too
+    for (const type of ["mousedown", "click"]) el.addEventListener(type, (e) => {
       if (e.button !== 0) return;
       const t = e.target.closest("[data-event-id]");
       if (t) this.app.select(+t.dataset.eventId, "lanes");

@@ -19,8 +19,9 @@ export class RulerView {
     this.app = app;
     this.zoom = 1;
     el.addEventListener("scroll", () => this.paint());
-    // on press, not click: a redraw between press and release must not lose it
-    el.addEventListener("mousedown", (e) => {
+    // on press, not only on click: a redraw between press and release
+    // must not lose it; a click alone (a script's) selects too
+    for (const type of ["mousedown", "click"]) el.addEventListener(type, (e) => {
       if (e.button !== 0) return;
       const t = e.target.closest("[data-event-id]");
       if (t) this.app.select(+t.dataset.eventId, "ruler");

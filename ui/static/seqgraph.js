@@ -36,7 +36,9 @@ export class SeqGraphView {
     // the legend above the graph, not over it
     this.graph.className = "sg-graph";
     el.append(this.legend, this.graph);
-    this.graph.addEventListener("mousedown", (e) => {
+    // on press, not only on click: a redraw between press and release
+    // must not lose it; a click alone (a script's) selects too
+    for (const type of ["mousedown", "click"]) this.graph.addEventListener(type, (e) => {
       if (e.button !== 0) return;
       const t = e.target.closest("[data-event-id]");
       if (t) this.app.select(+t.dataset.eventId, "seqgraph");
