@@ -800,6 +800,16 @@ async def page_checks(v, p, shots):
     await p.wait("the page to draw events", "document.querySelectorAll('#events [data-event-id]').length > 0")
     # keyboard: n steps one event, f to the next frame, space plays and pauses
     await p.call("Runtime.evaluate", {"expression": "document.activeElement && document.activeElement.blur()"})
+    # past the server's listen: the connections at that step say so
+    while v.state()["current"] < 7:
+        c = v.state()["current"]
+        await p.key("n")
+        cur = v.wait("n to step past %d" % c, lambda: (lambda x: x if x > c else 0)(v.state()["current"]), 10)
+        if not cur or not await p.wait("the page at step %d" % cur, "document.getElementById('status').textContent.includes('#%d ')" % cur, 5):
+            fail("the status reads %r" % await p.eval("document.getElementById('status').textContent"))
+            break
+    t = await p.wait("a listening server", "(t => t.includes('LISTEN') ? t : '')(document.getElementById('conns').textContent)", 3)
+    check(t, "past the listen the connections show no listening server")
     c0 = v.state()["current"]
     await p.key("n")
     v.wait("n to step", lambda: v.state()["current"] > c0, 10)
@@ -816,6 +826,11 @@ async def page_checks(v, p, shots):
     st = v.wait("space to play to the breakpoint", lambda: (lambda s: s if s.get("hit") else None)(v.state()), 20)
     await p.wait("the status to name the breakpoint", "document.getElementById('status').textContent.includes('ws close')")
     await p.shot(shots, "contract-breakpoint")
+    # the connections at that event: the server listens there (a table the
+    # server made before the paused stack bound its socket must not say
+    # otherwise)
+    t = await p.eval("document.getElementById('conns').textContent")
+    check("LISTEN" in t and "INITIAL" not in t, "at the breakpoint the connections read %r" % t[:300])
     v.call("POST", "/api/breakpoints", {"breakpoints": []})
     # a held packet, edited, in the page
     a = v.call("POST", "/api/hold", {"point": "link-egress", "node": "client", "filter": "tcp", "count": 1})

@@ -37,8 +37,17 @@ export class ConnsView {
     const ref = this.ref();
     if (ref !== null) {
       // the state each stack had reached at ref, as the state change and
-      // the ladder show it; listening sockets from the server's table
-      const listeners = (app.conns || []).filter((c) => !c.peer).map((c) => ({ key: c.local, node: c.node, state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.state : c.state, local: c.local, peer: "*", recv_q: c.recv_q, send_q: c.send_q, cwnd: "", srtt: "", rto: "", wnd: "" }));
+      // the ladder show it; listening sockets as the trace has them at
+      // ref, and the others from the server's table (which, while a
+      // paused stack holds a lock it needs, may be one from long before)
+      const table = (app.conns || []).filter((c) => !c.peer);
+      const traced = this.listenersAt(ref);
+      const known = this.connectedAt(ref); // node|fd of the sockets in a connection by ref
+      for (const l of traced) known.add(l.node + "|" + l.fd);
+      const listeners = traced.map((l) => {
+        const t = table.find((c) => c.node === l.node && c.local === l.local && (c.proto || "tcp").startsWith("tcp"));
+        return { key: l.local, node: l.node, state: "LISTEN", local: l.local, peer: "*", recv_q: t ? t.recv_q : "", send_q: t ? t.send_q : "", cwnd: "", srtt: "", rto: "", wnd: "" };
+      }).concat(table.filter((c) => !known.has(c.node + "|" + c.fd) && !traced.some((l) => l.node === c.node && l.local === c.local)).map((c) => ({ key: c.local, node: c.node, state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.state : c.state, local: c.local, peer: "*", recv_q: c.recv_q, send_q: c.send_q, cwnd: "", srtt: "", rto: "", wnd: "" })));
       return listeners.concat(this.traceRows((c) => c.first <= ref, ref));
     }
     if (app.conns && app.conns.length) {
@@ -81,6 +90,46 @@ export class ConnsView {
       return table.concat(later);
     }
     return this.traceRows(() => true, Infinity);
+  }
+
+  // listenersAt are the sockets the trace shows listening at ref: a
+  // socket "listen" event at or before ref, and no "close" of it since.
+  listenersAt(ref) {
+    const st = this.app.store;
+    const out = [];
+    for (const c of st.conns.values()) {
+      if (!c.listener) continue;
+      const open = new Map(); // node|fd -> listen event
+      for (const id of c.ids) {
+        if (id > ref) break;
+        const e = st.get(id);
+        if (!e || e.layer !== "socket") continue;
+        if (e.event === "listen") open.set(e.node + "|" + e.fd, e);
+        else if (e.event === "close") open.delete(e.node + "|" + e.fd);
+      }
+      for (const e of open.values()) out.push({ node: e.node, fd: e.fd, local: e.conn });
+    }
+    return out;
+  }
+
+  // connectedAt is the node|fd of every socket the trace shows in a
+  // connection at or before ref: the server's table may be older and list
+  // it as not yet connected.
+  connectedAt(ref) {
+    const st = this.app.store;
+    const out = new Set();
+    for (const c of st.conns.values()) {
+      if (c.listener || c.first > ref) continue;
+      const seen = new Set();
+      for (const id of c.ids) {
+        if (id > ref || seen.size === c.nodes.size) break;
+        const e = st.get(id);
+        if (!e || e.layer !== "socket" || typeof e.fd !== "number" || seen.has(e.node)) continue;
+        seen.add(e.node);
+        out.add(e.node + "|" + e.fd);
+      }
+    }
+    return out;
   }
 
   // traceRows are rows made from the trace: for each TCP connection and
