@@ -840,6 +840,18 @@ async def page_checks(v, p, shots):
         await p.wait("the page to show the hold", "document.querySelectorAll('#holds [data-hold-id]').length > 0")
         await p.shot(shots, "contract-held")
         v.call("POST", "/api/holds/%d" % hs[0]["id"], {"action": "release", "edit": {"window": 1234}})
+        # the ladder's label of the packet that was held does not start
+        # inside the box that says so
+        over = await p.wait("the released packet in the ladder", """(() => {
+          const g = document.querySelector('#ladder g.pkt[data-held="past"]');
+          if (!g) return "";
+          const t = [...g.querySelectorAll("text")].find((x) => x.textContent.includes("held"));
+          const l = document.querySelector('#ladder g.pkt-label[data-event-id="' + g.getAttribute("data-event-id") + '"]');
+          if (!t || !l) return "no box text or label";
+          const a = t.getBoundingClientRect(), b = l.getBoundingClientRect();
+          return b.left > a.left + 1 && b.left < a.right - 1 ? "the label starts at " + b.left + " inside the box's word at " + a.left + ".." + a.right : "ok";
+        })()""", 5)
+        check(over == "ok", "after the release: %s" % over)
     # click events by data-event-id, as a script does: the inspector, the
     # ladder and the byte stream show it, and the address names it
     evs = v.call("GET", "/api/events?from=1&to=100000")["events"]

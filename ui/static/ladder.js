@@ -426,6 +426,10 @@ export class LadderView {
     }
     // never past the right edge, nor over the time column at the left
     // (at 1280 px and less a long label was pushed over the times)
+    // A held packet's label with no room right of its box covers the box
+    // from its left edge, not the half of its word "held" (the label says
+    // it was held).
+    if (held && e.dir === "out" && xe > x1 && sx + tw2 > W - 4) sx = Math.min(...hb) - 4;
     sx = Math.max(this.gutter - 4, Math.min(sx, W - tw2 - 4));
     // The label goes in a layer drawn over every arrow, on the page's
     // background, so that no arrow (its own or a later one) runs through it.
