@@ -56,9 +56,10 @@
 // text messages: {"type":"events","events":[...]} in batches;
 // {"type":"state",...} (as GET /api/state) on every change;
 // {"type":"skipped","from":ID,"to":ID,"count":N,"fetchable":bool} when a
-// page that fell behind in a free run had its live view thinned (the
-// skipped events are fetchable with /api/events while the history holds
-// them); {"type":"holds",...} (as GET /api/holds) when holds change;
+// page that fell more than 50000 events behind in a free run had its live
+// view thinned to the newest 2000 (the skipped events are fetchable with
+// /api/events while the history holds them; a page that does not ack is
+// sent nothing more, this included, until it does); {"type":"holds",...} (as GET /api/holds) when holds change;
 // {"type":"rules",...} (as GET /api/rules) first and whenever a rule is
 // added or removed, by any page or script;
 // {"type":"conns","conns":[...]} about once a second. The page sends

@@ -905,6 +905,43 @@ async def ws_echo(wsurl, msg):
         return await asyncio.wait_for(ws.recv(), 10)
 
 
+async def skipped(v, wsurl):
+    """A page that never acks falls behind in a free run: its live view is
+    thinned, and it is told so."""
+    live_from = v.state()["last"] + 1
+    async with websockets.connect(live_url(v, frm=live_from), origin=v.base, max_size=None, max_queue=None, ping_interval=None) as live:
+        data = os.urandom(1 << 20)
+        got, seen = {}, 0
+        for i in range(20):
+            async with websockets.connect(wsurl + "/echo", max_size=None) as ws:
+                await ws.send(data)
+                check(await asyncio.wait_for(ws.recv(), 20) == data, "1 MiB echo %d differs" % i)
+            more = await live_read(live, ["skipped"], 0.2)
+            for k, l in more.items():
+                got.setdefault(k, []).extend(l)
+            seen = max([seen] + [e["id"] for m in more.get("events", []) for e in m["events"]])
+            check(seen - live_from < 20000 + 2000, "a page that never acked was sent %d events" % (seen - live_from))
+            # at most 20000 go unacknowledged: an ack of them, once the
+            # run is more than 50000 ahead, finds the page thinned
+            if v.state()["last"] - seen > 52000:
+                await live.send(json.dumps({"type": "ack", "last": seen}))
+                more = await live_read(live, ["skipped"], 5)
+                for k, l in more.items():
+                    got.setdefault(k, []).extend(l)
+                break
+        if not check("skipped" in got, "a page that never acked was not told it was thinned (%d events)" % v.state()["last"]):
+            return
+        m = got["skipped"][0]
+        check(set(m) == {"type", "from", "to", "count", "fetchable"}, "skipped message %r" % m)
+        check(m["count"] == m["to"] - m["from"] + 1 or m["count"] <= m["to"] - m["from"] + 1, "skipped %r" % m)
+        if m["fetchable"]:
+            r = v.call("GET", "/api/events?from=%d&to=%d" % (m["from"], min(m["to"], m["from"] + 99)))
+            check(r and r["events"] and r["events"][0]["id"] == m["from"], "the skipped events are not fetchable: %r" % (r and r["events"][:1]))
+        st = v.state()
+        check(st["skipped"] >= m["count"], "state.skipped %d after a skip of %d" % (st["skipped"], m["count"]))
+        ok("skipped %r" % m)
+
+
 def mode_serve(v, stack):
     """A serve --ui on a TUN, with curl and python3-websockets as its peers."""
     st = v.state()
@@ -942,6 +979,7 @@ def mode_serve(v, stack):
     r = conns(v)
     if r:
         check(any(c["proto"] == "tcp" and c["local"].endswith(":%d" % port) for c in r["conns"]), "conns lists no socket on port %d: %r" % (port, r["conns"][:3]))
+    asyncio.run(skipped(v, stack.replace("http://", "ws://")))
     # pause, step, play
     st = v.call("POST", "/api/pause")
     check(st and st["paused"], "pause answered %r" % (st,))
