@@ -232,6 +232,11 @@ func (c *liveClient) read(ctx context.Context) {
 		if json.Unmarshal(msg, &m) != nil || m.Type != "ack" {
 			continue
 		}
+		// An ack of more than the history holds (a page's bug, or a
+		// hostile one) would make the sums with it below wrap around.
+		if _, last, _ := c.s.hist.bounds(); m.Last > last {
+			m.Last = last
+		}
 		for {
 			old := c.acked.Load()
 			if m.Last <= old || c.acked.CompareAndSwap(old, m.Last) {
@@ -354,7 +359,8 @@ func (c *liveClient) nextBatch(buf []byte, evs []trace.Event) ([]byte, []trace.E
 	if last == 0 || c.next > last {
 		return buf, evs, false
 	}
-	room := c.acked.Load() + unackedMax - (c.next - 1)
+	// an ack of more than the page was sent counts as what it was sent
+	room := min(c.acked.Load(), c.next-1) + unackedMax - (c.next - 1)
 	if int64(room) <= 0 || room > unackedMax {
 		return buf, evs, false // wait for the page
 	}

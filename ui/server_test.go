@@ -895,3 +895,50 @@ func TestAPIErrorsSayUI(t *testing.T) {
 		}
 	}
 }
+
+// TestAckBeyondSent: a page that acknowledges an ID it was never sent
+// (the largest there is) still gets the events, and its later acks still
+// let the stepping stack go on: the sums with the ack no longer wrap.
+func TestAckBeyondSent(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true})
+	base := startServer(t, s)
+	p := dialLive(t, s, base, 0)
+	p.next(t)
+	p.ack(t, 1<<64-1)
+	tr := trace.New(s.Sink())
+	const n = stepWindow + 500
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			tr.Emit(trace.Event{Node: "client", Layer: trace.LayerLink, Name: "carried"})
+		}
+	}()
+	var last uint64
+	for last < stepWindow+1 {
+		m := p.next(t)
+		for _, e := range m.Events {
+			last = uint64(e["id"].(float64))
+		}
+	}
+	p.ack(t, last)
+	for deadline := time.Now().Add(20 * time.Second); last < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page got events up to %d of %d (the stack is at %d)", last, n, s.State().Last)
+		}
+		m := p.next(t)
+		for _, e := range m.Events {
+			last = uint64(e["id"].(float64))
+		}
+		p.ack(t, last)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the stack is held at %d by a page that acknowledged %d", s.State().Last, last)
+	}
+	if st := s.State(); st.Last != n {
+		t.Fatalf("last %d, want %d", st.Last, n)
+	}
+}
