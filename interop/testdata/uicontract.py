@@ -872,6 +872,14 @@ async def page_checks(v, p, shots):
                 l = await p.eval(lit(id))
                 check("ladder:sel" in l or "ruler:sel" in l, "event %d clicked is not lit in the ladder or byte stream: %r" % (id, l))
         await p.eval("document.querySelector('#events-filter').value = ''; document.querySelector('#events-filter').dispatchEvent(new Event('input', {bubbles: true}))")
+    # j and k: the next and the previous event
+    was = await p.eval(SHOWN)
+    if was:
+        await p.eval("document.activeElement && document.activeElement.blur()")
+        await p.key("j")
+        nxt = await p.wait("j to select the next event", "(x => x > %d ? x : 0)(%s)" % (was, SHOWN), 5)
+        await p.key("k")
+        await p.wait("k to go back to %d" % was, "%s === %d" % (SHOWN, was), 5)
     # #event=ID opens it, also after a reload
     if fr:
         id = fr[-1]["id"]
