@@ -891,7 +891,12 @@ async def page_checks(v, p, shots):
     await p.shot(shots, "contract-missing")
     v.call("POST", "/api/play")
     v.wait("the run to end", lambda: v.state()["ended"], 60)
-    await p.wait("the page to show the end", "document.getElementById('status').textContent.length > 0", 5)
+    await p.wait("the page to show the end", "document.getElementById('status').textContent.includes('ended')", 5)
+    # the demo's server closed its listening socket before the end
+    await p.eval("location.hash = ''")
+    t = await p.wait("the connections at the end", "(t => t.includes('TIME-WAIT') && !t.includes('LISTEN') ? t : '')(document.getElementById('conns').textContent)", 5)
+    if not t:
+        fail("at the end the connections read %r" % await p.eval("document.getElementById('conns').textContent"))
     await p.shot(shots, "contract-end")
     ok("page")
 
