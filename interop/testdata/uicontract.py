@@ -839,6 +839,17 @@ async def page_checks(v, p, shots):
     if hs:
         await p.wait("the page to show the hold", "document.querySelectorAll('#holds [data-hold-id]').length > 0")
         await p.shot(shots, "contract-held")
+        # its box in the ladder says held, in sight beside its label
+        over = await p.wait("the held packet in the ladder", """(() => {
+          const g = document.querySelector('#ladder g.pkt[data-held="true"]');
+          if (!g) return "";
+          const t = [...g.querySelectorAll("text")].find((x) => x.textContent.includes("held"));
+          const l = document.querySelector('#ladder g.pkt-label[data-hold-id="' + g.getAttribute("data-hold-id") + '"]');
+          if (!t || !l) return "no box text or label";
+          const a = t.getBoundingClientRect(), b = l.getBoundingClientRect();
+          return b.right > a.left + 1 && b.left < a.right - 1 ? "the label (" + b.left + ".." + b.right + ") covers the box's word (" + a.left + ".." + a.right + ")" : "ok";
+        })()""", 5)
+        check(over == "ok", "while held: %s" % over)
         v.call("POST", "/api/holds/%d" % hs[0]["id"], {"action": "release", "edit": {"window": 1234}})
         # the ladder's label of the packet that was held does not start
         # inside the box that says so

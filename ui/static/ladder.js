@@ -409,6 +409,9 @@ export class LadderView {
     // label: above the arrow, centred when it is nearly flat; when it
     // crosses rows, near where it leaves, so that a fan of arrows in
     // flight keeps its labels apart
+    // A held packet's label with no room right of its box leaves out
+    // where it was held (the box says held, the tooltip where).
+    if (held && e.dir === "out" && xe > x1 && xe + 10 + textWidth(lab.main) > W - 4) lab.main = unit + (held.past ? "  was held" : "  held");
     const full = lab.main + (lab.frames ? "  " + lab.frames : "");
     const tw2 = textWidth(full);
     let sx, my;
@@ -426,9 +429,8 @@ export class LadderView {
     }
     // never past the right edge, nor over the time column at the left
     // (at 1280 px and less a long label was pushed over the times)
-    // A held packet's label with no room right of its box covers the box
-    // from its left edge, not the half of its word "held" (the label says
-    // it was held).
+    // One that still has no room there covers the box from its left
+    // edge, not the half of its word "held" (the label says it).
     if (held && e.dir === "out" && xe > x1 && sx + tw2 > W - 4) sx = Math.min(...hb) - 4;
     sx = Math.max(this.gutter - 4, Math.min(sx, W - tw2 - 4));
     // The label goes in a layer drawn over every arrow, on the page's
