@@ -84,7 +84,9 @@
 //	                        that some packet has its bytes (the pcapng export has
 //	                        something to write); "mode" is "" offline, "hit" the
 //	                        breakpoint that stopped the run ("" if none), "clock_ns"
-//	                        the stacks' clock in Unix ns (0 without one)
+//	                        the stacks' clock in Unix ns (0 without one; while the
+//	                        clock is paused it moves by 1 ns a read, as every read
+//	                        of it is later than the one before, and no timer fires)
 //	POST /api/play         run freely (until a breakpoint); answers the state
 //	POST /api/pause        stop at the next step; answers the state
 //	POST /api/step         {"to":"event|packet|segment|frame|message"}: the state once
