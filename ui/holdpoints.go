@@ -1,0 +1,154 @@
+package ui
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+
+	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/sockets"
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ws"
+)
+
+// linkHold is the hold point at the end of a link chain.
+type linkHold struct {
+	s     *Server
+	nd    *node
+	point string
+}
+
+func (l *linkHold) String() string { return "ui hold" }
+
+// Decide implements hook.PacketHook: a packet it holds leaves the path
+// (hook.Hold) and goes on with Stack.Continue from the same hook point
+// when the page decides.
+func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
+	s := l.s
+	u := &held{data: append([]byte(nil), p.Data...), summary: packetSummary(p.Data), resize: true}
+	if !s.take(l.nd, l.point, func(a *armed) bool { return a.packet.Match(p) }, u) {
+		return hook.Verdict{}
+	}
+	dir := trace.Out
+	if l.point == PointLinkIngress {
+		dir = trace.In
+	}
+	st := l.nd.Stack
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		d := s.wait(u)
+		pkt := u.data
+		if d.data != nil {
+			pkt = d.data
+		}
+		if d.action != "drop" && d.data != nil && !bytes.Equal(d.data, u.data) {
+			// traced before the packet goes on, so that the trace says
+			// what was changed between the held step and the packet
+			st.Edited(dir, pkt, "ui-edit: "+describeEdit(u.data, pkt, u.seqBase, u.ackBase), "ui hold")
+		}
+		var err error
+		switch d.action {
+		case "drop":
+			// counted and traced as the hook's drop, so that the trace
+			// (and the ladder's ✗) says what became of the packet
+			st.Discard(dir, pkt, "ui-drop", "ui hold")
+		case "duplicate":
+			st.Duplicated(dir, pkt, "ui-duplicate", "ui hold")
+			if err = st.Continue(dir, pkt); err == nil {
+				err = st.Continue(dir, pkt)
+			}
+		case "delay":
+			select {
+			case <-st.Done():
+				// nothing will take it later either
+				err = fmt.Errorf("netstack: continue: %w", net.ErrClosed)
+			default:
+				// on the stack's clock: a stepped run's pause does not
+				// count, as for the stack's own timers
+				st.Stack().Clock().AfterFunc(d.delay, func() { st.Continue(dir, pkt) })
+			}
+		default:
+			err = st.Continue(dir, pkt)
+		}
+		if d.result != nil {
+			d.result <- err
+		}
+	}()
+	return hook.Verdict{Action: hook.Hold, Reason: "ui-hold", Rule: "ui hold"}
+}
+
+// callHold is the socket-send hold point.
+type callHold struct {
+	s    *Server
+	nd   *node
+	prev sockets.CallHook
+}
+
+// Decide implements sockets.CallHook.
+func (c *callHold) Decide(call *sockets.Call) sockets.CallVerdict {
+	if call.Name == "send" || call.Name == "sendto" {
+		u := &held{data: append([]byte(nil), call.Buf...), fd: call.FD,
+			summary: fmt.Sprintf("%s fd %d, %d bytes", call.Name, call.FD, len(call.Buf))}
+		if c.s.take(c.nd, PointSocketSend, func(*armed) bool { return true }, u) {
+			d := c.s.wait(u)
+			go c.s.installHoldHooks(c.nd)
+			var v sockets.CallVerdict
+			if d.data != nil && len(d.data) == len(call.Buf) {
+				if n := diffBytes(call.Buf, d.data); n > 0 {
+					// traced as a verdict, as every other outcome of a hold
+					v.Action, v.Reason = hook.Modify, fmt.Sprintf("%d of %d bytes edited", n, len(call.Buf))
+				}
+				copy(call.Buf, d.data)
+			}
+			switch d.action {
+			case "drop":
+				v.Action, v.Reason = hook.Drop, "ui-drop"
+			case "delay":
+				v.Action, v.Delay = hook.Delay, d.delay
+			}
+			v.Rule = "ui hold"
+			return v
+		}
+	}
+	if c.prev != nil {
+		return c.prev.Decide(call)
+	}
+	return sockets.CallVerdict{}
+}
+
+// holdFrame holds f if a hold is armed for it.
+func (s *Server) holdFrame(nd *node, f *ws.HookFrame) ws.FrameVerdict {
+	point := PointWSIn
+	if f.Dir == trace.Out {
+		point = PointWSOut
+	}
+	if !s.holdsArmedAt(nd.Name, point) {
+		return ws.FrameVerdict{}
+	}
+	u := &held{data: append([]byte(nil), f.Payload...), opcode: f.Header.Opcode, fin: f.Header.Fin, resize: true,
+		compressed: f.Compressed,
+		summary:    fmt.Sprintf("%s %s %s fin=%v len=%d", f.Conn, f.Dir, f.Header.Opcode, f.Header.Fin, len(f.Payload))}
+	if !s.take(nd, point, func(a *armed) bool { return a.frame == nil || a.frame.Match(f) }, u) {
+		return ws.FrameVerdict{}
+	}
+	d := s.wait(u)
+	var v ws.FrameVerdict
+	v.Rule = "ui hold"
+	if d.edited {
+		f.Header.Opcode, f.Header.Fin = d.opcode, d.fin
+		if d.data != nil {
+			f.Payload = d.data
+		}
+		v.Action = hook.Modify
+	}
+	switch d.action {
+	case "drop":
+		v.Action, v.Reason = hook.Drop, "ui-drop"
+	case "duplicate":
+		v.Action, v.Copies = hook.Duplicate, 1
+	case "delay":
+		v.Action, v.Delay = hook.Delay, d.delay
+	}
+	return v
+}
