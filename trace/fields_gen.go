@@ -4,7 +4,11 @@ package trace
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkPacket) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 34))
+	var buf [34]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -126,7 +130,11 @@ func (v *LinkDrop) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *Verdict) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 10))
+	var buf [10]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -182,7 +190,11 @@ func (v *LinkCarried) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *IPStep) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 7))
+	var buf [7]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -205,7 +217,11 @@ func (v *IPStep) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *TCPSegment) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 14))
+	var buf [14]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -235,7 +251,11 @@ func (v *TCPSegment) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *TCPState) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 16))
+	var buf [16]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -269,7 +289,11 @@ func (v *TCPState) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketCall) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 6))
+	var buf [6]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -322,7 +346,11 @@ func (v *SocketShutdown) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketConnect) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 3))
+	var buf [3]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -337,7 +365,11 @@ func (v *SocketConnect) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketAccept) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 6))
+	var buf [6]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -376,7 +408,11 @@ func (v *SocketAcceptQueue) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketIO) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 5))
+	var buf [5]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -425,7 +461,11 @@ func (v *SocketWouldBlock) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketWoken) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 4))
+	var buf [4]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -482,7 +522,11 @@ func (v *SocketVerdict) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSFrame) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 10))
+	var buf [10]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -541,7 +585,11 @@ func (v *WSUnmask) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSClose) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 2))
+	var buf [2]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.
@@ -557,7 +605,11 @@ func (v *WSClose) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSHandshake) Fields() []Field {
-	return v.appendFields(make([]Field, 0, 4))
+	var buf [4]Field
+	f := v.appendFields(buf[:0])
+	out := make([]Field, len(f))
+	copy(out, f)
+	return out
 }
 
 // appendFields appends v's fields to f.

@@ -155,3 +155,17 @@ func TestFieldsMatchSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldsExactLength checks that Fields allocates no room beyond the
+// fields it lists: an event keeps its Fields, and a packet's 14 fields in
+// room for 34 would cost more than twice the memory.
+func TestFieldsExactLength(t *testing.T) {
+	p := DescribePacket(tcpPacket(ipClient, ipServer, 40000, 80, 1000, 1, 0x18, "hello"), nil)
+	f := p.Fields()
+	if len(f) == 0 || cap(f) != len(f) {
+		t.Errorf("LinkPacket.Fields: len %d, cap %d; want the same, above 0", len(f), cap(f))
+	}
+	if f := (&TCPState{State: "ESTABLISHED"}).Fields(); cap(f) != len(f) {
+		t.Errorf("TCPState.Fields: len %d, cap %d; want the same", len(f), cap(f))
+	}
+}
