@@ -1,9 +1,11 @@
 package netstack
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
@@ -103,19 +105,23 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 	v := stack.PayloadSince(pkt.NetworkHeader())
 	defer v.Release()
 	b := v.AsSlice()
-	info := trace.DescribePacket(b, t.flows)
-	e := trace.Event{Node: t.node, Layer: trace.LayerIP, Conn: info.Conn}
+	e := trace.Event{Node: t.node, Layer: trace.LayerIP}
 	switch hook {
 	case stack.Prerouting:
 		e.Dir, e.Name = trace.In, "receive"
-		e.Summary = "receive " + ipLine(b) + " (PREROUTING)"
+		e.Summary, e.Fields = ipText("receive ", b, " (PREROUTING)")
 	case stack.Input:
 		e.Dir, e.Name = trace.In, "deliver"
 		e.Summary = "local delivery to " + trace.ProtoName(uint8(pkt.TransportProtocolNumber)) + " (INPUT)"
+		_, e.Fields = ipText("", b, "")
 	case stack.Output:
 		if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
 			return
 		}
+		// The segment's own description: DescribePacket also teaches
+		// the flow table the ISN of a SYN, which goes by here first.
+		info := trace.DescribePacket(b, t.flows)
+		e.Conn = info.Conn
 		e.Layer, e.Dir, e.Name = trace.LayerTCP, trace.Out, "segment"
 		// The tcpdump line without its "IP a.p > b.q: " head.
 		s := info.Summary
@@ -126,65 +132,91 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 		e.Fields = tcpSegment(&info.LinkPacket)
 	case stack.Postrouting:
 		e.Dir, e.Name = trace.Out, "output"
-		e.Summary = "output " + ipLine(b) + " (POSTROUTING)"
+		e.Summary, e.Fields = ipText("output ", b, " (POSTROUTING)")
 	default:
 		return
 	}
 	if e.Layer == trace.LayerIP {
-		e.Fields = ipFields(b)
+		e.Conn = trace.PacketConn(b)
 	}
 	// gVisor runs the hooks with its iptables read lock held, and OUTPUT
 	// and POSTROUTING under the lock of the TCP endpoint that sends.
 	t.tracer.EmitDeferred(e)
 }
 
-// ipLine renders an IP header: "IPv4 10.0.0.1 > 10.0.0.2 tcp, ttl 64, id
-// 4660, length 73".
-func ipLine(b []byte) string {
+// ipText renders an IP header between prefix and suffix, "IPv4 10.0.0.1 >
+// 10.0.0.2 tcp, ttl 64, id 4660, length 73", and returns it with the
+// header's fields (nil when b is too short for one), whose addresses are
+// words of it: one string for both.
+func ipText(prefix string, b []byte, suffix string) (string, []trace.Field) {
+	var buf [128]byte
+	s := append(buf[:0], prefix...)
+	var step trace.IPStep
+	var src, dst [2]int // where the addresses are in s
+	addrs := func(from, to tcpip.Address) {
+		src[0] = len(s)
+		s = appendAddr(s, from)
+		src[1] = len(s)
+		s = append(s, " > "...)
+		dst[0] = len(s)
+		s = appendAddr(s, to)
+		dst[1] = len(s)
+		s = append(s, ' ')
+	}
+	ok := false
 	switch header.IPVersion(b) {
 	case header.IPv4Version:
 		if len(b) < header.IPv4MinimumSize {
 			break
 		}
 		ip := header.IPv4(b)
-		return "IPv4 " + ip.SourceAddress().String() + " > " + ip.DestinationAddress().String() + " " +
-			trace.ProtoName(uint8(ip.TransportProtocol())) + ", ttl " + strconv.Itoa(int(ip.TTL())) +
-			", id " + strconv.Itoa(int(ip.ID())) + ", length " + strconv.Itoa(int(ip.TotalLength()))
+		step = trace.IPStep{Proto: trace.ProtoName(uint8(ip.TransportProtocol())),
+			TTL: trace.Some(int(ip.TTL())), ID: trace.Some(int(ip.ID())), Len: int(ip.TotalLength())}
+		s = append(s, "IPv4 "...)
+		addrs(ip.SourceAddress(), ip.DestinationAddress())
+		s = append(s, step.Proto...)
+		s = append(s, ", ttl "...)
+		s = strconv.AppendInt(s, int64(step.TTL.V), 10)
+		s = append(s, ", id "...)
+		s = strconv.AppendInt(s, int64(step.ID.V), 10)
+		s = append(s, ", length "...)
+		s = strconv.AppendInt(s, int64(step.Len), 10)
+		ok = true
 	case header.IPv6Version:
 		if len(b) < header.IPv6MinimumSize {
 			break
 		}
 		ip := header.IPv6(b)
-		return "IPv6 " + ip.SourceAddress().String() + " > " + ip.DestinationAddress().String() + " " +
-			trace.ProtoName(ip.NextHeader()) + ", hlim " + strconv.Itoa(int(ip.HopLimit())) +
-			", length " + strconv.Itoa(len(b))
+		step = trace.IPStep{Proto: trace.ProtoName(ip.NextHeader()), HLim: trace.Some(int(ip.HopLimit())), Len: len(b)}
+		s = append(s, "IPv6 "...)
+		addrs(ip.SourceAddress(), ip.DestinationAddress())
+		s = append(s, step.Proto...)
+		s = append(s, ", hlim "...)
+		s = strconv.AppendInt(s, int64(step.HLim.V), 10)
+		s = append(s, ", length "...)
+		s = strconv.AppendInt(s, int64(step.Len), 10)
+		ok = true
 	}
-	return "IP truncated, length " + strconv.Itoa(len(b))
+	if !ok {
+		s = append(s, "IP truncated, length "...)
+		s = strconv.AppendInt(s, int64(len(b)), 10)
+	}
+	s = append(s, suffix...)
+	text := string(s)
+	if !ok {
+		return text, nil
+	}
+	step.Src, step.Dst = text[src[0]:src[1]], text[dst[0]:dst[1]]
+	return text, step.Fields()
 }
 
-func ipFields(b []byte) []trace.Field {
-	switch header.IPVersion(b) {
-	case header.IPv4Version:
-		if len(b) < header.IPv4MinimumSize {
-			return nil
-		}
-		ip := header.IPv4(b)
-		return (&trace.IPStep{
-			Src: ip.SourceAddress().String(), Dst: ip.DestinationAddress().String(),
-			Proto: trace.ProtoName(uint8(ip.TransportProtocol())),
-			TTL:   trace.Some(int(ip.TTL())), ID: trace.Some(int(ip.ID())), Len: int(ip.TotalLength()),
-		}).Fields()
-	case header.IPv6Version:
-		if len(b) < header.IPv6MinimumSize {
-			return nil
-		}
-		ip := header.IPv6(b)
-		return (&trace.IPStep{
-			Src: ip.SourceAddress().String(), Dst: ip.DestinationAddress().String(),
-			Proto: trace.ProtoName(ip.NextHeader()), HLim: trace.Some(int(ip.HopLimit())), Len: len(b),
-		}).Fields()
+// appendAddr appends a as tcpip.Address.String writes it, an IPv4 address
+// without its fmt.Sprintf.
+func appendAddr(b []byte, a tcpip.Address) []byte {
+	if a.Len() == 4 {
+		return netip.AddrFrom4(a.As4()).AppendTo(b)
 	}
-	return nil
+	return append(b, a.String()...)
 }
 
 // tcpSegment is the fields of a TCP segment event from what DescribePacket read

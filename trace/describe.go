@@ -120,6 +120,18 @@ func DescribePacket(b []byte, bases SeqBases) Packet {
 	return d.packet()
 }
 
+// PacketConn returns the connection DescribePacket would name for the IP
+// packet b ("10.0.0.1:40000->10.0.0.2:80", empty for a packet of no TCP or
+// UDP connection), for an event that needs nothing else of it: the
+// summary is not kept and no SeqBases is asked.
+func PacketConn(b []byte) string {
+	d := newDescriber()
+	d.ip(b, len(b), nil)
+	c := string(d.buf[d.conn.from:d.conn.to])
+	describers.Put(d)
+	return c
+}
+
 // describeCut is DescribePacket for the first len(b) bytes of an IP packet
 // of wire bytes, as a capture cut at its snapshot length keeps them: the
 // lengths it says (payload_len, "length N") are those the IP header gives,

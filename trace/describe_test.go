@@ -171,6 +171,9 @@ func TestDescribePacket(t *testing.T) {
 			if p.Src != "" && !strings.Contains(p.Summary, p.Src+" > "+p.Dst) && !strings.Contains(p.Summary, p.Src+".") {
 				t.Errorf("src %q, dst %q not in the summary", p.Src, p.Dst)
 			}
+			if c := PacketConn(c.pkt); c != p.Conn {
+				t.Errorf("PacketConn %q, want DescribePacket's %q", c, p.Conn)
+			}
 		})
 	}
 }
