@@ -13,8 +13,8 @@ import (
 const DefaultHistory = 200_000
 
 // history is the bounded record of events a page can fetch by ID range.
-// Each event is a copy: its own Fields and, for a unit with bytes, its own
-// Data, never reused, so a shallow copy taken under the lock stays valid
+// Each event is a copy: Fields and, for a unit with bytes, Data of its
+// own, never reused, so a shallow copy taken under the lock stays valid
 // after the slot is overwritten.
 type history struct {
 	size  int // how many events it keeps: cap(buf), which may be read without mu
@@ -48,30 +48,34 @@ type packer struct {
 	data   []byte
 }
 
-// add copies e into the history.
+// add adds e to the history with a copy of its Data. Its Fields are
+// kept as they are when they are of their exact length (trace.Sink lets a
+// sink keep a copy of an event, Data aside, and every emitter gives an
+// event Fields of its own, most at their exact length).
 func (h *history) add(e *trace.Event) {
 	h.mu.Lock()
 	h.addLocked(e, false)
 	h.mu.Unlock()
 }
 
-// adopt adds e to the history without copying its Fields and Data when
-// they are of their exact length: the caller gives them up (Load, whose
-// readers cut them from chunks of their own).
+// adopt adds e to the history without copying its Data either when it is
+// of its exact length: the caller gives it up (Load, whose readers cut
+// fields and bytes from chunks of their own).
 func (h *history) adopt(e *trace.Event) {
 	h.mu.Lock()
 	h.addLocked(e, true)
 	h.mu.Unlock()
 }
 
-// addLocked adds e, a copy of its fields and bytes unless owned says
-// they may be kept as they are; h.mu held.
-func (h *history) addLocked(e *trace.Event, owned bool) {
+// addLocked adds e: a copy of its Fields unless they are of their exact
+// length, and of its Data unless ownData says it may be kept and it is
+// of its exact length; h.mu held.
+func (h *history) addLocked(e *trace.Event, ownData bool) {
 	c := *e
-	if !owned || len(c.Fields) != cap(c.Fields) {
+	if len(c.Fields) != cap(c.Fields) {
 		c.Fields = h.kept.keepFields(e.Fields)
 	}
-	if !owned || len(c.Data) != cap(c.Data) {
+	if !ownData || len(c.Data) != cap(c.Data) {
 		c.Data = h.kept.keepData(e.Data)
 	}
 	if len(h.buf) < cap(h.buf) {
