@@ -53,10 +53,8 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 	}
 	// In SYN-SENT the peer's window is not known yet (the handshake's
 	// copy says 0).
-	wnd := "?"
 	if ts.State != "SYN-SENT" {
 		ts.SndWnd = trace.Some(int(snd.SndWnd))
-		wnd = u32(uint32(snd.SndWnd))
 	}
 	// Show sequence numbers relative to the ISNs the link saw, as the
 	// packet events do, when the handshake was traced.
@@ -73,16 +71,49 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 	if st.Sent {
 		dir = trace.Out
 	}
+	conn, summary := stateText(local, remote, &ts, una, nxt, rnxt)
 	p.tracer.EmitDeferred(trace.Event{
-		Node:  p.node,
-		Layer: trace.LayerTCP,
-		Dir:   dir,
-		Name:  "state",
-		// Named local to peer, as ss and the socket events name it.
-		Conn:    local.String() + "->" + remote.String(),
-		Summary: state + " snd_una " + u32(una) + " snd_nxt " + u32(nxt) + " rcv_nxt " + u32(rnxt) + " snd_wnd " + wnd + " rcv_wnd " + u32(rcvWnd) + " cwnd " + u32(uint32(snd.SndCwnd)) + " srtt " + snd.RTTState.SRTT.String(),
+		Node:    p.node,
+		Layer:   trace.LayerTCP,
+		Dir:     dir,
+		Name:    "state",
+		Conn:    conn,
+		Summary: summary,
 		Fields:  ts.Fields(),
 	})
+}
+
+// stateText writes a state event's connection, named local to peer as ss
+// and the socket events name it, and its summary, with the sequence
+// numbers una, nxt and rnxt as the event shows them: one string for both.
+func stateText(local, remote netip.AddrPort, ts *trace.TCPState, una, nxt, rnxt uint32) (conn, summary string) {
+	var buf [256]byte
+	b := local.AppendTo(buf[:0])
+	b = append(b, "->"...)
+	b = remote.AppendTo(b)
+	n := len(b)
+	b = append(b, ts.State...)
+	for _, v := range []struct {
+		name string
+		v    uint32
+	}{{" snd_una ", una}, {" snd_nxt ", nxt}, {" rcv_nxt ", rnxt}} {
+		b = append(b, v.name...)
+		b = strconv.AppendUint(b, uint64(v.v), 10)
+	}
+	b = append(b, " snd_wnd "...)
+	if ts.SndWnd.Set {
+		b = strconv.AppendUint(b, uint64(uint32(ts.SndWnd.V)), 10)
+	} else {
+		b = append(b, '?')
+	}
+	b = append(b, " rcv_wnd "...)
+	b = strconv.AppendUint(b, uint64(ts.RcvWnd), 10)
+	b = append(b, " cwnd "...)
+	b = strconv.AppendUint(b, uint64(uint32(ts.Cwnd)), 10)
+	b = append(b, " srtt "...)
+	b = append(b, ts.SRTT.String()...)
+	s := string(b)
+	return s[:n], s[n:]
 }
 
 // stateName names the state in the probe's copy; an endpoint in gVisor's
@@ -110,5 +141,3 @@ func addrPort(a tcpip.Address, port uint16) (netip.AddrPort, bool) {
 	}
 	return netip.AddrPortFrom(ip, port), true
 }
-
-func u32(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
