@@ -125,11 +125,39 @@ func DescribePacket(b []byte, bases SeqBases) Packet {
 // UDP connection), for an event that needs nothing else of it: the
 // summary is not kept and no SeqBases is asked.
 func PacketConn(b []byte) string {
+	if c, ok := conn4(b); ok {
+		return c
+	}
 	d := newDescriber()
 	d.ip(b, len(b), nil)
 	c := string(d.buf[d.conn.from:d.conn.to])
 	describers.Put(d)
 	return c
+}
+
+// conn4 is PacketConn for what most packets are, an IPv4 TCP segment or
+// UDP datagram that is not a later fragment, without writing the summary;
+// ok is false for any other packet.
+func conn4(b []byte) (conn string, ok bool) {
+	if len(b) < ipv4MinLen || b[0]>>4 != 4 {
+		return "", false
+	}
+	hlen, tl := int(b[0]&0xf)*4, int(binary.BigEndian.Uint16(b[ipv4TotalLen:]))
+	if hlen < ipv4MinLen || hlen > len(b) || tl < hlen || binary.BigEndian.Uint16(b[ipv4FragOff:])&0x1fff != 0 {
+		return "", false
+	}
+	payload := b[hlen:min(tl, len(b))]
+	switch proto := b[ipv4Proto]; {
+	case proto == protoTCP && len(payload) >= tcpMinLen, proto == protoUDP && len(payload) >= udpLen:
+	default:
+		return "", false
+	}
+	src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[ipv4Src:ipv4Src+4])), binary.BigEndian.Uint16(payload))
+	dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[ipv4Dst:ipv4Dst+4])), binary.BigEndian.Uint16(payload[2:]))
+	var buf [48]byte
+	c := src.AppendTo(buf[:0])
+	c = append(c, "->"...)
+	return string(dst.AppendTo(c)), true
 }
 
 // describeCut is DescribePacket for the first len(b) bytes of an IP packet

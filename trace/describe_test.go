@@ -119,6 +119,8 @@ func TestDescribePacket(t *testing.T) {
 		{"bad offset", func() []byte { p := tcpPacket(ipClient, ipServer, 40000, 80, 1, 2, ack, ""); p[32] = 0xf0; return p }(), nil,
 			"IP 10.0.0.1.40000 > 10.0.0.2.80: tcp bad-offset 60, length 20"},
 		{"tcp truncated", ipv4Packet(6, make([]byte, 19)), nil, "IP 10.0.0.1 > 10.0.0.2: tcp truncated, length 19"},
+		{"tcp cut by the total length", func() []byte { p := tcpPacket(ipClient, ipServer, 40000, 80, 1, 2, ack, "hello"); p[3] = 30; return p }(), nil,
+			"IP 10.0.0.1 > 10.0.0.2: tcp truncated, length 10"},
 		{"udp", ipv4Packet(17, udp), nil, "IP 10.0.0.1.40000 > 10.0.0.2.53: UDP, length 4"},
 		{"udp6", ipv6Packet(17, udp), nil, "IP6 fd00::1.40000 > fd00::2.53: UDP, length 4"},
 		{"udp truncated", ipv4Packet(17, udp[:7]), nil, "IP 10.0.0.1 > 10.0.0.2: UDP truncated, length 7"},
