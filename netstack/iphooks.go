@@ -102,25 +102,29 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 	if !t.tracer.Enabled() {
 		return
 	}
-	v := stack.PayloadSince(pkt.NetworkHeader())
-	defer v.Release()
-	b := v.AsSlice()
+	var buf [ipHeaderRoom]byte
+	b, wire := ipHeaders(buf[:0], pkt)
+	if b == nil {
+		v := stack.PayloadSince(pkt.NetworkHeader())
+		defer v.Release()
+		b = v.AsSlice()
+	}
 	e := trace.Event{Node: t.node, Layer: trace.LayerIP}
 	switch hook {
 	case stack.Prerouting:
 		e.Dir, e.Name = trace.In, "receive"
-		e.Summary, e.Fields = ipText("receive ", b, " (PREROUTING)")
+		e.Summary, e.Fields = ipText("receive ", b, wire, " (PREROUTING)")
 	case stack.Input:
 		e.Dir, e.Name = trace.In, "deliver"
 		e.Summary = "local delivery to " + trace.ProtoName(uint8(pkt.TransportProtocolNumber)) + " (INPUT)"
-		_, e.Fields = ipText("", b, "")
+		_, e.Fields = ipText("", b, wire, "")
 	case stack.Output:
 		if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
 			return
 		}
 		// The segment's own description: DescribePacket also teaches
 		// the flow table the ISN of a SYN, which goes by here first.
-		info := trace.DescribePacket(b, t.flows)
+		info := trace.DescribeHeaders(b, wire, t.flows)
 		e.Conn = info.Conn
 		e.Layer, e.Dir, e.Name = trace.LayerTCP, trace.Out, "segment"
 		// The tcpdump line without its "IP a.p > b.q: " head.
@@ -132,7 +136,7 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 		e.Fields = tcpSegment(&info.LinkPacket)
 	case stack.Postrouting:
 		e.Dir, e.Name = trace.Out, "output"
-		e.Summary, e.Fields = ipText("output ", b, " (POSTROUTING)")
+		e.Summary, e.Fields = ipText("output ", b, wire, " (POSTROUTING)")
 	default:
 		return
 	}
@@ -144,11 +148,44 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 	t.tracer.EmitDeferred(e)
 }
 
+// ipHeaderRoom is how many bytes of a packet the IP layer's events copy
+// to describe it: room for its IP and transport headers, with options.
+const ipHeaderRoom = 256
+
+// ipHeaders appends to buf the bytes of pkt from its network header on (as
+// stack.PayloadSince copies them), as many as buf has room for, and
+// returns them with how many pkt has. Those are enough to describe the
+// packet, except for an IPv6 packet longer than that with extension
+// headers, which may need more: then it returns nil.
+func ipHeaders(buf []byte, pkt *stack.PacketBuffer) (b []byte, wire int) {
+	views, off := pkt.AsViewList()
+	link := len(pkt.LinkHeader().Slice())
+	off += link
+	wire = pkt.Size() - link
+	if nh := pkt.NetworkHeader().Slice(); wire > cap(buf) && len(nh) >= header.IPv6MinimumSize &&
+		header.IPVersion(nh) == header.IPv6Version && header.IPv6(nh).NextHeader() != uint8(header.TCPProtocolNumber) &&
+		header.IPv6(nh).NextHeader() != uint8(header.UDPProtocolNumber) && header.IPv6(nh).NextHeader() != uint8(header.ICMPv6ProtocolNumber) {
+		return nil, wire
+	}
+	b = buf[:0]
+	for v := views.Front(); v != nil && len(b) < cap(b); v = v.Next() {
+		s := v.AsSlice()
+		if off >= len(s) {
+			off -= len(s)
+			continue
+		}
+		s, off = s[off:], 0
+		b = append(b, s[:min(len(s), cap(b)-len(b))]...)
+	}
+	return b, wire
+}
+
 // ipText renders an IP header between prefix and suffix, "IPv4 10.0.0.1 >
 // 10.0.0.2 tcp, ttl 64, id 4660, length 73", and returns it with the
 // header's fields (nil when b is too short for one), whose addresses are
-// words of it: one string for both.
-func ipText(prefix string, b []byte, suffix string) (string, []trace.Field) {
+// words of it: one string for both. b holds the packet's first bytes,
+// wire is its length.
+func ipText(prefix string, b []byte, wire int, suffix string) (string, []trace.Field) {
 	var buf [128]byte
 	s := append(buf[:0], prefix...)
 	var step trace.IPStep
@@ -187,7 +224,7 @@ func ipText(prefix string, b []byte, suffix string) (string, []trace.Field) {
 			break
 		}
 		ip := header.IPv6(b)
-		step = trace.IPStep{Proto: trace.ProtoName(ip.NextHeader()), HLim: trace.Some(int(ip.HopLimit())), Len: len(b)}
+		step = trace.IPStep{Proto: trace.ProtoName(ip.NextHeader()), HLim: trace.Some(int(ip.HopLimit())), Len: wire}
 		s = append(s, "IPv6 "...)
 		addrs(ip.SourceAddress(), ip.DestinationAddress())
 		s = append(s, step.Proto...)
@@ -199,7 +236,7 @@ func ipText(prefix string, b []byte, suffix string) (string, []trace.Field) {
 	}
 	if !ok {
 		s = append(s, "IP truncated, length "...)
-		s = strconv.AppendInt(s, int64(len(b)), 10)
+		s = strconv.AppendInt(s, int64(wire), 10)
 	}
 	s = append(s, suffix...)
 	text := string(s)

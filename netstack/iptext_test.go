@@ -1,11 +1,14 @@
 package netstack
 
 import (
+	"bytes"
 	"net/netip"
 	"reflect"
 	"testing"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -32,7 +35,7 @@ func TestIPText(t *testing.T) {
 				{Key: "hlim", Value: 64}, {Key: "len", Value: 53}}},
 		{"truncated", v4[:12], "receive IP truncated, length 12 (PREROUTING)", nil},
 	} {
-		text, fields := ipText("receive ", c.b, " (PREROUTING)")
+		text, fields := ipText("receive ", c.b, len(c.b), " (PREROUTING)")
 		if text != c.text || !reflect.DeepEqual(fields, c.fields) {
 			t.Errorf("%s: %q %v; want %q %v", c.name, text, fields, c.text, c.fields)
 		}
@@ -40,7 +43,55 @@ func TestIPText(t *testing.T) {
 	// The string, the fields, and the boxed values that need the heap:
 	// src, dst, proto, id 4660 and len 1488 (ttl 64 is one of Go's
 	// preallocated small integers).
-	if n := testing.AllocsPerRun(100, func() { ipText("receive ", v4, " (PREROUTING)") }); n > 7 {
+	if n := testing.AllocsPerRun(100, func() { ipText("receive ", v4, len(v4), " (PREROUTING)") }); n > 7 {
 		t.Errorf("ipText allocates %v times per IPv4 packet; want at most 7", n)
+	}
+}
+
+// TestIPHeaders checks the bytes the IP layer's events describe a packet
+// from: the first of what stack.PayloadSince copies, whether the headers
+// were pushed (going out) or consumed (coming in, after a link header),
+// with the packet's whole length; and all of an IPv6 packet with extension
+// headers, which ipHeaders leaves to PayloadSince.
+func TestIPHeaders(t *testing.T) {
+	v4 := segment4(netip.MustParseAddr("10.0.0.9"), addrA4.Addr(), 1, 2, header.TCPFlagAck, nil, bytes.Repeat([]byte{7}, 1448))
+	hbh := append([]byte{uint8(header.TCPProtocolNumber), 0, 1, 4, 0, 0, 0, 0}, v4[header.IPv4MinimumSize:]...)
+	v6 := make([]byte, header.IPv6MinimumSize+len(hbh))
+	header.IPv6(v6).Encode(&header.IPv6Fields{PayloadLength: uint16(len(hbh)), TransportProtocol: 0, HopLimit: 64,
+		SrcAddr: tcpipAddr(netip.MustParseAddr("fd00::1")), DstAddr: tcpipAddr(netip.MustParseAddr("fd00::2"))})
+	copy(v6[header.IPv6MinimumSize:], hbh)
+
+	in := func(b []byte, nh int) *stack.PacketBuffer {
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(append(make([]byte, 14), b...))})
+		pkt.LinkHeader().Consume(14)
+		pkt.NetworkHeader().Consume(nh)
+		return pkt
+	}
+	out := stack.NewPacketBuffer(stack.PacketBufferOptions{ReserveHeaderBytes: 64, Payload: buffer.MakeWithData(v4[40:])})
+	copy(out.TransportHeader().Push(20), v4[20:40])
+	copy(out.NetworkHeader().Push(20), v4[:20])
+	for _, c := range []struct {
+		name  string
+		pkt   *stack.PacketBuffer
+		whole bool // left to PayloadSince
+	}{
+		{"in", in(v4, header.IPv4MinimumSize), false},
+		{"out", out, false},
+		{"ipv6 extension headers", in(v6, header.IPv6MinimumSize), true},
+	} {
+		want := stack.PayloadSince(c.pkt.NetworkHeader())
+		var buf [ipHeaderRoom]byte
+		b, wire := ipHeaders(buf[:0], c.pkt)
+		if wire != want.Size() {
+			t.Errorf("%s: wire %d; want %d", c.name, wire, want.Size())
+		}
+		switch {
+		case c.whole && b != nil:
+			t.Errorf("%s: %d bytes; want none (the whole packet is copied)", c.name, len(b))
+		case !c.whole && !bytes.Equal(b, want.AsSlice()[:ipHeaderRoom]):
+			t.Errorf("%s: % x\nwant % x", c.name, b, want.AsSlice()[:ipHeaderRoom])
+		}
+		want.Release()
+		c.pkt.DecRef()
 	}
 }

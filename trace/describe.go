@@ -160,6 +160,16 @@ func conn4(b []byte) (conn string, ok bool) {
 	return string(dst.AppendTo(c)), true
 }
 
+// DescribeHeaders is DescribePacket for a packet of wire bytes of which b
+// holds the first, enough for its IP and transport headers: it says what
+// DescribePacket says of the whole packet, Len included, so that a caller
+// need not copy a packet's payload to describe it.
+func DescribeHeaders(b []byte, wire int, bases SeqBases) Packet {
+	p := describeCut(b, wire, bases)
+	p.Len = max(wire, len(b))
+	return p
+}
+
 // describeCut is DescribePacket for the first len(b) bytes of an IP packet
 // of wire bytes, as a capture cut at its snapshot length keeps them: the
 // lengths it says (payload_len, "length N") are those the IP header gives,

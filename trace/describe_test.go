@@ -383,3 +383,22 @@ func FuzzDescribePacket(f *testing.F) {
 		}
 	})
 }
+
+// TestDescribeHeaders checks that the first bytes of a packet, enough for
+// its headers, with its length, describe it as the whole packet does.
+func TestDescribeHeaders(t *testing.T) {
+	const ack, psh = 0x10, 0x08
+	long := strings.Repeat("x", 1400)
+	for _, p := range [][]byte{
+		withOptions(tcpPacket(ipClient, ipServer, 40000, 80, 1001, 5001, ack|psh, long), 1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9),
+		ipv4Packet(protoUDP, append([]byte{0x9c, 0x40, 0, 53, 0x05, 0x80, 0, 0}, long...)),
+		ipv6Packet(protoUDP, append([]byte{0x9c, 0x40, 0, 53, 0x05, 0x80, 0, 0}, long...)),
+		ipv4Packet(protoICMP, append([]byte{8, 0, 0, 0, 0, 7, 0, 3}, long...)),
+	} {
+		want := DescribePacket(p, fixedBases{})
+		got := DescribeHeaders(p[:128], len(p), fixedBases{})
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("from 128 of %d bytes: %+v\nwant %+v", len(p), got, want)
+		}
+	}
+}
