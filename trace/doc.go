@@ -23,7 +23,9 @@
 // DescribePacket and DescribeFrame describe a packet as the stack traces
 // it (a tcpdump-like summary and LinkPacket's fields, sequence numbers
 // relative to the connection's first when told them); the stack and the
-// capture readers use them alike. ReadJSONL, ReadPCAPNG and ReadPCAP read
+// capture readers use them alike. DescribeHeaders does the same from a
+// packet's first bytes and its length, and PacketConn names a packet's
+// connection alone, for events that need no more. ReadJSONL, ReadPCAPNG and ReadPCAP read
 // recorded traces and captures back into Events, for a viewer of a run
 // that has ended; WritePerfetto exports events as Chrome
 // trace-event JSON for ui.perfetto.dev, a track per node and layer, with
