@@ -4,11 +4,112 @@ package trace
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *LinkPacket) Fields() []Field {
-	var buf [34]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *LinkPacket) numFields() int {
+	n := 1
+	if len(v.Src) > 0 {
+		n++
+	}
+	if len(v.Dst) > 0 {
+		n++
+	}
+	if len(v.Proto) > 0 {
+		n++
+	}
+	if v.Sport.Set {
+		n++
+	}
+	if v.Dport.Set {
+		n++
+	}
+	if len(v.Flags) > 0 {
+		n++
+	}
+	if v.Seq.Set {
+		n++
+	}
+	if v.Ack.Set {
+		n++
+	}
+	if v.RelSeq.Set {
+		n++
+	}
+	if v.RelAck.Set {
+		n++
+	}
+	if v.Win.Set {
+		n++
+	}
+	if v.PayloadLen.Set {
+		n++
+	}
+	if len(v.Options) > 0 {
+		n++
+	}
+	if v.Type.Set {
+		n++
+	}
+	if v.Code.Set {
+		n++
+	}
+	if v.ICMPID.Set {
+		n++
+	}
+	if len(v.GSO) > 0 {
+		n++
+	}
+	if v.GSOSize.Set {
+		n++
+	}
+	if v.GSOSegs.Set {
+		n++
+	}
+	if len(v.SrcMAC) > 0 {
+		n++
+	}
+	if len(v.DstMAC) > 0 {
+		n++
+	}
+	if v.EtherType.Set {
+		n++
+	}
+	if len(v.Sender) > 0 {
+		n++
+	}
+	if len(v.Target) > 0 {
+		n++
+	}
+	if v.Op != nil {
+		n++
+	}
+	if len(v.Frames) > 0 {
+		n++
+	}
+	if v.LinkType.Set {
+		n++
+	}
+	if v.OrigLen.Set {
+		n++
+	}
+	if v.FragID.Set {
+		n++
+	}
+	if v.FragOffset.Set {
+		n++
+	}
+	if v.FragMore.Set {
+		n++
+	}
+	if v.PcapNumber.Set {
+		n++
+	}
+	if len(v.Time) > 0 {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -130,11 +231,28 @@ func (v *LinkDrop) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *Verdict) Fields() []Field {
-	var buf [10]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *Verdict) numFields() int {
+	n := 5
+	if len(v.Delay) > 0 {
+		n++
+	}
+	if v.Copies.Set {
+		n++
+	}
+	if len(v.Flags) > 0 {
+		n++
+	}
+	if v.RelSeq.Set {
+		n++
+	}
+	if v.PayloadLen.Set {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -190,11 +308,22 @@ func (v *LinkCarried) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *IPStep) Fields() []Field {
-	var buf [7]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *IPStep) numFields() int {
+	n := 4
+	if v.TTL.Set {
+		n++
+	}
+	if v.ID.Set {
+		n++
+	}
+	if v.HLim.Set {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -217,11 +346,22 @@ func (v *IPStep) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *TCPSegment) Fields() []Field {
-	var buf [14]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *TCPSegment) numFields() int {
+	n := 11
+	if v.RelSeq.Set {
+		n++
+	}
+	if v.RelAck.Set {
+		n++
+	}
+	if len(v.Options) > 0 {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -251,11 +391,25 @@ func (v *TCPSegment) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *TCPState) Fields() []Field {
-	var buf [16]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *TCPState) numFields() int {
+	n := 12
+	if v.SndWnd.Set {
+		n++
+	}
+	if v.RelSndUna.Set {
+		n++
+	}
+	if v.RelSndNxt.Set {
+		n++
+	}
+	if v.RelRcvNxt.Set {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -289,11 +443,16 @@ func (v *TCPState) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketCall) Fields() []Field {
-	var buf [6]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *SocketCall) numFields() int {
+	n := 5
+	if len(v.Err) > 0 {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -346,11 +505,16 @@ func (v *SocketShutdown) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketConnect) Fields() []Field {
-	var buf [3]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *SocketConnect) numFields() int {
+	n := 2
+	if len(v.Err) > 0 {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -365,11 +529,28 @@ func (v *SocketConnect) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketAccept) Fields() []Field {
-	var buf [6]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *SocketAccept) numFields() int {
+	n := 1
+	if v.NewFD.Set {
+		n++
+	}
+	if len(v.Peer) > 0 {
+		n++
+	}
+	if v.Waited.Set {
+		n++
+	}
+	if v.Depth.Set {
+		n++
+	}
+	if len(v.Err) > 0 {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -408,11 +589,25 @@ func (v *SocketAcceptQueue) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketIO) Fields() []Field {
-	var buf [5]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *SocketIO) numFields() int {
+	n := 1
+	if v.N.Set {
+		n++
+	}
+	if v.Offset.Set {
+		n++
+	}
+	if v.EOF.Set {
+		n++
+	}
+	if len(v.Err) > 0 {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -461,11 +656,16 @@ func (v *SocketWouldBlock) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *SocketWoken) Fields() []Field {
-	var buf [4]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *SocketWoken) numFields() int {
+	n := 3
+	if v.Spurious.Set {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -522,11 +722,16 @@ func (v *SocketVerdict) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSFrame) Fields() []Field {
-	var buf [10]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *WSFrame) numFields() int {
+	n := 9
+	if len(v.Packets) > 0 {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -585,11 +790,19 @@ func (v *WSUnmask) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSClose) Fields() []Field {
-	var buf [2]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *WSClose) numFields() int {
+	n := 0
+	if v.Code.Set {
+		n++
+	}
+	if len(v.Reason) > 0 {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.
@@ -605,11 +818,25 @@ func (v *WSClose) appendFields(f []Field) []Field {
 
 // Fields returns v's fields, as an emitter puts them in Event.Fields.
 func (v *WSHandshake) Fields() []Field {
-	var buf [4]Field
-	f := v.appendFields(buf[:0])
-	out := make([]Field, len(f))
-	copy(out, f)
-	return out
+	return v.appendFields(make([]Field, 0, v.numFields()))
+}
+
+// numFields returns how many fields appendFields appends.
+func (v *WSHandshake) numFields() int {
+	n := 0
+	if len(v.Method) > 0 {
+		n++
+	}
+	if len(v.URI) > 0 {
+		n++
+	}
+	if len(v.Host) > 0 {
+		n++
+	}
+	if v.Status.Set {
+		n++
+	}
+	return n
 }
 
 // appendFields appends v's fields to f.

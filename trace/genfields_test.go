@@ -10,7 +10,8 @@ import (
 // genFields writes fields_gen.go: for each struct of Kinds a Fields method
 // that lists its fields in declaration order, as Field values of the Go
 // types the struct has (pointers dereferenced), leaving out the optional
-// ones that are not set, in one allocation of their exact number; and appendFields, which
+// ones that are not set, in one allocation of their exact number (counted
+// first by numFields when some are optional); and appendFields, which
 // appends them to a slice the caller gives.
 func genFields() ([]byte, error) {
 	var b bytes.Buffer
@@ -22,15 +23,9 @@ func genFields() ([]byte, error) {
 			continue
 		}
 		seen[t] = true
-		fmt.Fprintf(&b, "\n// Fields returns v's fields, as an emitter puts them in Event.Fields.\nfunc (v *%s) Fields() []Field {\n", t.Name())
-		if hasOptional(t) {
-			// Listed on the stack, then copied at their exact length: a
-			// packet's 14 fields of 34 cost 448 bytes, not 1088.
-			fmt.Fprintf(&b, "\tvar buf [%d]Field\n\tf := v.appendFields(buf[:0])\n\tout := make([]Field, len(f))\n\tcopy(out, f)\n\treturn out\n}\n", t.NumField())
-		} else {
-			fmt.Fprintf(&b, "\treturn v.appendFields(make([]Field, 0, %d))\n}\n", t.NumField())
-		}
-		fmt.Fprintf(&b, "\n// appendFields appends v's fields to f.\nfunc (v *%s) appendFields(f []Field) []Field {\n", t.Name())
+		type field struct{ key, val, cond string } // cond "" for a field always there
+		var fields []field
+		required := 0
 		for i := range t.NumField() {
 			sf := t.Field(i)
 			key, opt := jsonKey(sf)
@@ -42,12 +37,13 @@ func genFields() ([]byte, error) {
 				if sf.Type.Kind() == reflect.Slice {
 					val = "orEmpty(" + val + ")" // a list, never null
 				}
-				fmt.Fprintf(&b, "\tf = append(f, Field{Key: %q, Value: %s})\n", key, val)
+				fields = append(fields, field{key, val, ""})
+				required++
 				continue
 			}
 			var cond string
 			if _, ok := optValue(sf.Type); ok {
-				fmt.Fprintf(&b, "\tif %s.Set {\n\t\tf = append(f, Field{Key: %q, Value: %s.V})\n\t}\n", val, key, val)
+				fields = append(fields, field{key, val + ".V", val + ".Set"})
 				continue
 			}
 			switch sf.Type.Kind() {
@@ -63,19 +59,30 @@ func genFields() ([]byte, error) {
 			default:
 				cond = val + " != 0"
 			}
-			fmt.Fprintf(&b, "\tif %s {\n\t\tf = append(f, Field{Key: %q, Value: %s})\n\t}\n", cond, key, val)
+			fields = append(fields, field{key, val, cond})
+		}
+		fmt.Fprintf(&b, "\n// Fields returns v's fields, as an emitter puts them in Event.Fields.\nfunc (v *%s) Fields() []Field {\n", t.Name())
+		if required < len(fields) {
+			fmt.Fprintf(&b, "\treturn v.appendFields(make([]Field, 0, v.numFields()))\n}\n")
+			fmt.Fprintf(&b, "\n// numFields returns how many fields appendFields appends.\nfunc (v *%s) numFields() int {\n\tn := %d\n", t.Name(), required)
+			for _, f := range fields {
+				if f.cond != "" {
+					fmt.Fprintf(&b, "\tif %s {\n\t\tn++\n\t}\n", f.cond)
+				}
+			}
+			b.WriteString("\treturn n\n}\n")
+		} else {
+			fmt.Fprintf(&b, "\treturn v.appendFields(make([]Field, 0, %d))\n}\n", len(fields))
+		}
+		fmt.Fprintf(&b, "\n// appendFields appends v's fields to f.\nfunc (v *%s) appendFields(f []Field) []Field {\n", t.Name())
+		for _, f := range fields {
+			if f.cond == "" {
+				fmt.Fprintf(&b, "\tf = append(f, Field{Key: %q, Value: %s})\n", f.key, f.val)
+				continue
+			}
+			fmt.Fprintf(&b, "\tif %s {\n\t\tf = append(f, Field{Key: %q, Value: %s})\n\t}\n", f.cond, f.key, f.val)
 		}
 		b.WriteString("\treturn f\n}\n")
 	}
 	return format.Source(b.Bytes())
-}
-
-// hasOptional reports whether t has a field that may be left out.
-func hasOptional(t reflect.Type) bool {
-	for i := range t.NumField() {
-		if key, opt := jsonKey(t.Field(i)); key != "" && opt {
-			return true
-		}
-	}
-	return false
 }

@@ -165,7 +165,20 @@ func TestFieldsExactLength(t *testing.T) {
 	if len(f) == 0 || cap(f) != len(f) {
 		t.Errorf("LinkPacket.Fields: len %d, cap %d; want the same, above 0", len(f), cap(f))
 	}
-	if f := (&TCPState{State: "ESTABLISHED"}).Fields(); cap(f) != len(f) {
-		t.Errorf("TCPState.Fields: len %d, cap %d; want the same", len(f), cap(f))
+	for _, k := range Kinds {
+		for _, full := range []bool{false, true} {
+			v := reflect.New(k.Fields)
+			if full {
+				fill(v.Elem())
+			}
+			fs, ok := v.Interface().(interface{ Fields() []Field })
+			if !ok {
+				continue // a kind of no fields
+			}
+			f := fs.Fields()
+			if cap(f) != len(f) {
+				t.Errorf("%s.Fields (every field set: %v): len %d, cap %d; want the same", k.Fields.Name(), full, len(f), cap(f))
+			}
+		}
 	}
 }
