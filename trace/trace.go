@@ -88,6 +88,7 @@ type Tracer struct {
 	// mu is the delivery lock, held while sinks run.
 	mu    sync.Mutex
 	sinks []Sink
+	cur   Event   // the event Emit delivers: a sink's *Event, not one on the heap per call
 	extra []Event // carried events to deliver after the current one
 
 	// order fixes the order of events: it guards the ID counter, the
@@ -198,15 +199,18 @@ func (t *Tracer) Emit(e Event) uint64 {
 	for t.pending.len() > 0 {
 		t.deliverPendingLocked()
 	}
-	t.extra = t.stampLocked(&e, t.extra[:0])
+	t.cur = e
+	t.extra = t.stampLocked(&t.cur, t.extra[:0])
 	t.order.Unlock()
-	t.deliver(&e)
+	t.deliver(&t.cur)
 	for i := range t.extra {
 		t.deliver(&t.extra[i])
 	}
-	clear(t.extra) // let go of their fields
+	id := t.cur.ID
+	t.cur = Event{} // let go of its fields and bytes
+	clear(t.extra)  // and of theirs
 	t.mu.Unlock()
-	return e.ID
+	return id
 }
 
 // EmitDeferred is Emit for callers that may hold a lock of the stack:
