@@ -441,23 +441,9 @@ func TestStepWaitsForPage(t *testing.T) {
 	// Its first message comes once the server counts the page: an event
 	// emitted before that would not wait for it.
 	p.next(t)
-	tr := trace.New(s.Sink())
 	const n = stepWindow + 500
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range n {
-			// Not a step: the Stepper lets it by, only the page holds it.
-			tr.Emit(trace.Event{Node: "client", Layer: trace.LayerLink, Name: "carried"})
-		}
-	}()
-	var last uint64
-	for last < stepWindow+1 {
-		m := p.next(t)
-		for _, e := range m.Events {
-			last = uint64(e["id"].(float64))
-		}
-	}
+	done := emitCarried(s, n)
+	last := p.readTo(t, stepWindow+1)
 	if st := s.State(); st.Last != stepWindow+1 || st.Mode != "step" {
 		t.Fatalf("the stack went on to %d without the page (mode %s)", st.Last, st.Mode)
 	}
@@ -906,22 +892,9 @@ func TestAckBeyondSent(t *testing.T) {
 	p := dialLive(t, s, base, 0)
 	p.next(t)
 	p.ack(t, 1<<64-1)
-	tr := trace.New(s.Sink())
 	const n = stepWindow + 500
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range n {
-			tr.Emit(trace.Event{Node: "client", Layer: trace.LayerLink, Name: "carried"})
-		}
-	}()
-	var last uint64
-	for last < stepWindow+1 {
-		m := p.next(t)
-		for _, e := range m.Events {
-			last = uint64(e["id"].(float64))
-		}
-	}
+	done := emitCarried(s, n)
+	last := p.readTo(t, stepWindow+1)
 	p.ack(t, last)
 	for deadline := time.Now().Add(20 * time.Second); last < n; {
 		if time.Now().After(deadline) {
@@ -941,4 +914,33 @@ func TestAckBeyondSent(t *testing.T) {
 	if st := s.State(); st.Last != n {
 		t.Fatalf("last %d, want %d", st.Last, n)
 	}
+}
+
+// emitCarried emits n events that are not steps (the Stepper lets them
+// by, only a page holds them) into s on a goroutine of its own; done is
+// closed once every one is delivered.
+func emitCarried(s *Server, n int) (done <-chan struct{}) {
+	tr := trace.New(s.Sink())
+	c := make(chan struct{})
+	go func() {
+		defer close(c)
+		for range n {
+			tr.Emit(trace.Event{Node: "client", Layer: trace.LayerLink, Name: "carried"})
+		}
+	}()
+	return c
+}
+
+// readTo reads the page's messages until it has been sent event id or a
+// later one, and returns the last id it was sent.
+func (p *livePage) readTo(t testing.TB, id uint64) uint64 {
+	t.Helper()
+	var last uint64
+	for last < id {
+		m := p.next(t)
+		for _, e := range m.Events {
+			last = uint64(e["id"].(float64))
+		}
+	}
+	return last
 }
