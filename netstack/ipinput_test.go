@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 
@@ -79,4 +80,47 @@ func segmentPacket(proto tcpip.NetworkProtocolNumber, src, dst netip.Addr) *stac
 	pkt.NetworkProtocolNumber = proto
 	pkt.NICID = nicID
 	return pkt
+}
+
+// TestTCPHoldsTheDeliveredPacket hands a data segment of an established
+// connection to the stack's IPv4 input and checks that TCP keeps the
+// packet it was given, by one more reference, until the application has
+// read the data (third_party/gvisor patch 41). Upstream TCP made each
+// received segment a clone of the packet (a second PacketBuffer and a
+// second view of its chunk), and the packet delivered was left with the
+// caller's reference alone.
+func TestTCPHoldsTheDeliveredPacket(t *testing.T) {
+	t.Parallel()
+	st, dev := newSolo(t, nil)
+	p := newRawPeer(t, dev)
+	c, _ := rawAccept(t, st, p, []byte{2, 4, 0x05, 0xb4})
+	ep, terr := st.Stack().GetNetworkEndpoint(nicID, ipv4.ProtocolNumber)
+	if terr != nil {
+		t.Fatalf("GetNetworkEndpoint: %v", terr)
+	}
+
+	payload := []byte("one segment, held until it is read")
+	b := p.packet(header.TCPFlagAck|header.TCPFlagPsh, p.sndNxt, p.rcvNxt, nil, payload)
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	pkt.NetworkProtocolNumber = ipv4.ProtocolNumber
+	pkt.NICID = nicID
+	defer pkt.DecRef()
+	ep.HandlePacket(pkt)
+	waitFor(t, "the stack to queue the data", func() bool {
+		return queueSize(t, c, tcpip.ReceiveQueueSizeOption) == len(payload)
+	})
+	if n := pkt.ReadRefs(); n != 2 {
+		t.Errorf("the packet has %d references while its data waits to be read, want 2 (the caller's and the segment's)", n)
+	}
+
+	var got bytes.Buffer
+	if _, err := c.Read(&got, tcpip.ReadOptions{}); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !bytes.Equal(got.Bytes(), payload) {
+		t.Errorf("read %q, want %q", got.Bytes(), payload)
+	}
+	if n := pkt.ReadRefs(); n != 1 {
+		t.Errorf("the packet has %d references once its data is read, want 1 (the caller's)", n)
+	}
 }

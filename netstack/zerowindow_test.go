@@ -139,6 +139,13 @@ func (p *rawPeer) nextWithin(d time.Duration) header.TCP {
 // receive window is p.window, by default 64 KiB (512 << 7).
 func (p *rawPeer) send(flags header.TCPFlags, seq, ack uint32, opts, payload []byte) {
 	p.t.Helper()
+	if _, err := p.dev.Write([][]byte{p.packet(flags, seq, ack, opts, payload)}); err != nil {
+		p.t.Fatalf("raw peer: write: %v", err)
+	}
+}
+
+// packet is the IPv4 packet send writes.
+func (p *rawPeer) packet(flags header.TCPFlags, seq, ack uint32, opts, payload []byte) []byte {
 	thl := header.TCPMinimumSize + len(opts)
 	b := make([]byte, header.IPv4MinimumSize+thl+len(payload))
 	ip := header.IPv4(b)
@@ -164,9 +171,7 @@ func (p *rawPeer) send(flags header.TCPFlags, seq, ack uint32, opts, payload []b
 	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(s)))
 	xsum = checksum.Checksum(payload, xsum)
 	s.SetChecksum(^s.CalculateChecksum(xsum))
-	if _, err := p.dev.Write([][]byte{b}); err != nil {
-		p.t.Fatalf("raw peer: write: %v", err)
-	}
+	return b
 }
 
 // zeroWindowConn connects the raw peer to a listener on st, has the

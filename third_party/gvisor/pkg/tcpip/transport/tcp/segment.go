@@ -134,7 +134,16 @@ func newIncomingSegment(id stack.TransportEndpointID, clock tcpip.Clock, pkt *st
 	s.window = seqnum.Size(hdr.WindowSize())
 	s.rcvdTime = clock.NowMonotonic()
 	s.dataMemSize = pkt.MemSize()
-	s.pkt = pkt.Clone()
+	// glassnet patch 41: the segment holds the packet delivered, by one
+	// more reference, as Linux's socket takes over the skb that
+	// tcp_v4_rcv was given. Upstream cloned it: a second PacketBuffer and a
+	// second view of every chunk, each from its pool, and a chunk shared
+	// by both until the caller let its packet go, so that a header read
+	// through either in that time copied the chunk. The caller only
+	// releases its reference after the delivery returns, and a transport
+	// endpoint may change the packet it is given (transportDemuxer clones
+	// it for every endpoint but the last).
+	s.pkt = pkt.IncRef()
 	s.csumValid = csumValid
 
 	if !s.pkt.RXChecksumValidated {
