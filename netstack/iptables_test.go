@@ -73,3 +73,29 @@ func TestUnusedIPTablesTakeNoLock(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkUnusedIPTablesHooks runs a packet through the five iptables
+// hooks of a stack without rules, as IP input and output do for every
+// packet. Such a hook returns before it makes its list of tables
+// (third_party/gvisor patch 42); upstream zeroed and filled the list, up
+// to about 480 bytes, before it looked whether any table was in use. The
+// change lowers a cost and decides nothing: this benchmark holds it
+// (7.4 to 8.1 ns for the five hooks against 73 to 74 when it was made).
+func BenchmarkUnusedIPTablesHooks(b *testing.B) {
+	s := stack.New(stack.Options{NetworkProtocols: []stack.NetworkProtocolFactory{ipv4.NewProtocol}})
+	defer s.Destroy()
+	ipt := s.IPTables()
+	if ipt.Modified() {
+		b.Fatal("a stack without tracing or IP hooks has iptables rules")
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{})
+	defer pkt.DecRef()
+	pkt.NetworkProtocolNumber = ipv4.ProtocolNumber
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ipt.CheckPrerouting(pkt, nil, "") || !ipt.CheckInput(pkt, "") || !ipt.CheckForward(pkt, "", "") ||
+			!ipt.CheckOutput(pkt, nil, "") || !ipt.CheckPostrouting(pkt, nil, nil, "") {
+			b.Fatal("a hook without tables dropped the packet")
+		}
+	}
+}

@@ -418,6 +418,15 @@ func (it *IPTables) InUse() bool {
 // getConnAndUpdate) can allocate.
 // +checkescape
 func (it *IPTables) CheckPrerouting(pkt *PacketBuffer, addressEP AddressableEndpoint, inNicName string) bool {
+	// glassnet patch 42: a stack without tables is told so before the
+	// list of tables is made. The list, four tables of a function, an ID
+	// and a Table (about 480 bytes), was zeroed and filled for every
+	// packet at every hook, before shouldSkipOrPopulateTables looked at
+	// inUse (glassnet patch 32), and its copy in the loop below made the
+	// hook's stack frame 1.6 KB.
+	if !it.inUse.Load() {
+		return true
+	}
 	tables := [...]checkTable{ // escapes: on arm this causes an allocation.
 		{
 			fn:      check,
@@ -460,6 +469,9 @@ func (it *IPTables) CheckPrerouting(pkt *PacketBuffer, addressEP AddressableEndp
 // getConnAndUpdate) can allocate.
 // +checkescape
 func (it *IPTables) CheckInput(pkt *PacketBuffer, inNicName string) bool {
+	if !it.inUse.Load() { // glassnet patch 42, as in CheckPrerouting
+		return true
+	}
 	tables := [...]checkTable{ // escapes: on arm this causes an allocation.
 		{
 			fn:      checkNAT,
@@ -500,6 +512,9 @@ func (it *IPTables) CheckInput(pkt *PacketBuffer, inNicName string) bool {
 // getConnAndUpdate) can allocate.
 // +checkescape
 func (it *IPTables) CheckForward(pkt *PacketBuffer, inNicName, outNicName string) bool {
+	if !it.inUse.Load() { // glassnet patch 42, as in CheckPrerouting
+		return true
+	}
 	tables := [...]checkTable{ // escapes: on arm this causes an allocation.
 		{
 			fn:      check,
@@ -532,6 +547,9 @@ func (it *IPTables) CheckForward(pkt *PacketBuffer, inNicName, outNicName string
 // getConnAndUpdate) can allocate.
 // +checkescape
 func (it *IPTables) CheckOutput(pkt *PacketBuffer, r *Route, outNicName string) bool {
+	if !it.inUse.Load() { // glassnet patch 42, as in CheckPrerouting
+		return true
+	}
 	tables := [...]checkTable{ // escapes: on arm this causes an allocation.
 		{
 			fn:      check,
@@ -580,6 +598,9 @@ func (it *IPTables) CheckOutput(pkt *PacketBuffer, r *Route, outNicName string) 
 // getConnAndUpdate) can allocate.
 // +checkescape
 func (it *IPTables) CheckPostrouting(pkt *PacketBuffer, r *Route, addressEP AddressableEndpoint, outNicName string) bool {
+	if !it.inUse.Load() { // glassnet patch 42, as in CheckPrerouting
+		return true
+	}
 	tables := [...]checkTable{ // escapes: on arm this causes an allocation.
 		{
 			fn:      check,
