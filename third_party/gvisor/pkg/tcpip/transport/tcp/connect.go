@@ -1030,13 +1030,13 @@ func sendTCPBatch(r *stack.Route, tf tcpFields, pkt *stack.PacketBuffer, gso sta
 			DF:                    tf.df,
 			ExperimentOptionValue: tf.expOptVal,
 		}, pkt); err != nil {
-			r.Stats().TCP.SegmentSendErrors.Increment()
+			r.TCPStats().SegmentSendErrors.Increment()
 			if shouldSplitPacket {
 				pkt.DecRef()
 			}
 			return err
 		}
-		r.Stats().TCP.SegmentsSent.Increment()
+		r.TCPStats().SegmentsSent.Increment()
 		if shouldSplitPacket {
 			pkt.DecRef()
 		}
@@ -1068,12 +1068,12 @@ func sendTCP(r *stack.Route, tf tcpFields, pkt *stack.PacketBuffer, gso stack.GS
 		DF:                    tf.df,
 		ExperimentOptionValue: tf.expOptVal,
 	}, pkt); err != nil {
-		r.Stats().TCP.SegmentSendErrors.Increment()
+		r.TCPStats().SegmentSendErrors.Increment()
 		return err
 	}
-	r.Stats().TCP.SegmentsSent.Increment()
+	r.TCPStats().SegmentsSent.Increment()
 	if (tf.flags & header.TCPFlagRst) != 0 {
-		r.Stats().TCP.ResetsSent.Increment()
+		r.TCPStats().ResetsSent.Increment()
 	}
 	return nil
 }

@@ -184,7 +184,7 @@ func handleConnecting(ep *Endpoint) {
 
 	if ep.EndpointState() == StateEstablished && ep.h.listenEP != nil {
 		ep.isConnectNotified = true
-		ep.stack.Stats().TCP.PassiveConnectionOpenings.Increment()
+		ep.stack.TCPStats().PassiveConnectionOpenings.Increment()
 		if !deliverAccepted(ep) {
 			ep.resetConnectionLocked(&tcpip.ErrConnectionAborted{})
 			cleanup()
@@ -481,19 +481,19 @@ func (d *dispatcher) queuePacket(stackEP stack.TransportEndpoint, id stack.Trans
 
 	s, err := newIncomingSegment(id, clock, pkt)
 	if err != nil {
-		ep.stack.Stats().TCP.InvalidSegmentsReceived.Increment()
+		ep.stack.TCPStats().InvalidSegmentsReceived.Increment()
 		ep.stats.ReceiveErrors.MalformedPacketsReceived.Increment()
 		return
 	}
 	defer s.DecRef()
 
 	if !s.csumValid {
-		ep.stack.Stats().TCP.ChecksumErrors.Increment()
+		ep.stack.TCPStats().ChecksumErrors.Increment()
 		ep.stats.ReceiveErrors.ChecksumErrors.Increment()
 		return
 	}
 
-	ep.stack.Stats().TCP.ValidSegmentsReceived.Increment()
+	ep.stack.TCPStats().ValidSegmentsReceived.Increment()
 	// A received super-packet (GRO) counts the segments it stands for, as
 	// Linux's segs_in counts gso_segs; the link endpoint that delivers one
 	// whole names their size in GSOOptions.MSS (glassnet patch 26).
@@ -505,7 +505,7 @@ func (d *dispatcher) queuePacket(stackEP stack.TransportEndpoint, id stack.Trans
 	}
 	ep.stats.SegmentsReceived.IncrementBy(segs)
 	if (s.flags & header.TCPFlagRst) != 0 {
-		ep.stack.Stats().TCP.ResetsReceived.Increment()
+		ep.stack.TCPStats().ResetsReceived.Increment()
 	}
 
 	if !ep.enqueueSegment(s) {
