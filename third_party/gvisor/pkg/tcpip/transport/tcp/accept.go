@@ -196,7 +196,12 @@ func (l *listenContext) createConnectingEndpoint(s *segment, rcvdSynOpts header.
 		netProto = s.pkt.NetworkProtocolNumber
 	}
 
-	route, err := l.stack.FindRoute(s.pkt.NICID, s.pkt.Network().DestinationAddress(), s.pkt.Network().SourceAddress(), s.pkt.NetworkProtocolNumber, false /* multicastLoop */)
+	// glassnet patch 44: the segment's id holds the SYN's addresses, as
+	// the demuxer read them from its network header (LocalAddress its
+	// destination, RemoteAddress its source). Upstream read them again
+	// through s.pkt.Network(), an interface value made, and allocated,
+	// for each of the two.
+	route, err := l.stack.FindRoute(s.pkt.NICID, s.id.LocalAddress, s.id.RemoteAddress, s.pkt.NetworkProtocolNumber, false /* multicastLoop */)
 	if err != nil {
 		return nil, err // +checklocksignore
 	}
