@@ -102,8 +102,9 @@ func BenchmarkConnOpenClose(b *testing.B) {
 // endpoint's timers until they are enabled), 83 with patch 39 (no SACK
 // scoreboard tree until a SACK block comes), 81 with patch 44 (a passive
 // open routes by the addresses it has instead of boxing the SYN's network
-// header twice).
-const maxOpenCloseAllocs = 82
+// header twice), 80 with patch 45 (the accept queue a ring instead of a
+// list with an element for every connection).
+const maxOpenCloseAllocs = 80
 
 // TestConnOpenCloseAllocs holds the allocations of a connection opened
 // and closed between two stacks, both ends together: TCP's passive and

@@ -15,7 +15,6 @@
 package tcp
 
 import (
-	"container/list"
 	"crypto/sha1"
 	"encoding/binary"
 	"hash"
@@ -432,7 +431,7 @@ type acceptQueue struct {
 	// NB: this could be an endpointList, but ilist only permits endpoints to
 	// belong to one list at a time, and endpoints are already stored in the
 	// dispatcher's list.
-	endpoints list.List `state:".([]*Endpoint)"`
+	endpoints endpointFIFO `state:".([]*Endpoint)"`
 
 	// pendingEndpoints is a set of all endpoints for which a handshake is
 	// in progress.
@@ -440,6 +439,63 @@ type acceptQueue struct {
 
 	// capacity is the maximum number of endpoints that can be in endpoints.
 	capacity int
+}
+
+// endpointFIFO is the accept queue's list of connections, oldest first: a
+// ring of endpoints that grows by doubling and is reused.
+//
+// glassnet patch 45: upstream the queue was a container/list, whose
+// PushBack allocates an element for every connection accepted; Linux's
+// accept queue links the request socks themselves
+// (reqsk_queue_add). The ring allocates only when the queue is longer
+// than it has been.
+type endpointFIFO struct {
+	ring []*Endpoint
+	head int // index of the oldest in ring
+	n    int // endpoints queued
+}
+
+// Len is the number of endpoints queued.
+func (q *endpointFIFO) Len() int { return q.n }
+
+// PushBack queues ep behind the others.
+func (q *endpointFIFO) PushBack(ep *Endpoint) {
+	if q.n == len(q.ring) {
+		ring := make([]*Endpoint, max(2*len(q.ring), 4))
+		q.copyTo(ring)
+		q.ring, q.head = ring, 0
+	}
+	q.ring[(q.head+q.n)%len(q.ring)] = ep
+	q.n++
+}
+
+// PopFront takes the oldest endpoint out of the queue; nil when it is
+// empty.
+func (q *endpointFIFO) PopFront() *Endpoint {
+	if q.n == 0 {
+		return nil
+	}
+	ep := q.ring[q.head]
+	q.ring[q.head] = nil
+	q.head = (q.head + 1) % len(q.ring)
+	q.n--
+	return ep
+}
+
+// TakeAll empties the queue and returns what it held, oldest first.
+func (q *endpointFIFO) TakeAll() []*Endpoint {
+	all := make([]*Endpoint, q.n)
+	q.copyTo(all)
+	clear(q.ring)
+	q.head, q.n = 0, 0
+	return all
+}
+
+// copyTo copies the queued endpoints to dst, oldest first.
+func (q *endpointFIFO) copyTo(dst []*Endpoint) {
+	for i := 0; i < q.n; i++ {
+		dst[i] = q.ring[(q.head+i)%len(q.ring)]
+	}
 }
 
 func (a *acceptQueue) isFull() bool {

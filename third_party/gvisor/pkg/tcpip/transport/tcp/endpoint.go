@@ -1176,11 +1176,7 @@ func (e *Endpoint) closePendingAcceptableConnectionsLocked() {
 	pendingEndpoints := e.acceptQueue.pendingEndpoints
 	e.acceptQueue.pendingEndpoints = nil
 
-	completedEndpoints := make([]*Endpoint, 0, e.acceptQueue.endpoints.Len())
-	for n := e.acceptQueue.endpoints.Front(); n != nil; n = n.Next() {
-		completedEndpoints = append(completedEndpoints, n.Value.(*Endpoint))
-	}
-	e.acceptQueue.endpoints.Init()
+	completedEndpoints := e.acceptQueue.endpoints.TakeAll()
 	e.acceptQueue.capacity = 0
 	e.acceptMu.Unlock()
 
@@ -2931,9 +2927,7 @@ func (e *Endpoint) Accept(peerAddr *tcpip.FullAddress) (tcpip.Endpoint, *waiter.
 	// Get the new accepted endpoint.
 	var n *Endpoint
 	e.acceptMu.Lock()
-	if element := e.acceptQueue.endpoints.Front(); element != nil {
-		n = e.acceptQueue.endpoints.Remove(element).(*Endpoint)
-	}
+	n = e.acceptQueue.endpoints.PopFront()
 	e.acceptMu.Unlock()
 	if n == nil {
 		return nil, nil, &tcpip.ErrWouldBlock{}

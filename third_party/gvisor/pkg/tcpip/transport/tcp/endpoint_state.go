@@ -85,9 +85,7 @@ func (e *Endpoint) beforeSave() {
 // saveEndpoints is invoked by stateify.
 func (a *acceptQueue) saveEndpoints() []*Endpoint {
 	acceptedEndpoints := make([]*Endpoint, a.endpoints.Len())
-	for i, e := 0, a.endpoints.Front(); e != nil; i, e = i+1, e.Next() {
-		acceptedEndpoints[i] = e.Value.(*Endpoint)
-	}
+	a.endpoints.copyTo(acceptedEndpoints)
 	return acceptedEndpoints
 }
 
