@@ -120,6 +120,10 @@ type handshake struct {
 	// retransmitTimer is used to retransmit SYN/SYN-ACK with exponential backoff
 	// till handshake is either completed or timesout.
 	retransmitTimer *backoffTimer `state:"nosave"`
+
+	// retransmitTimerStore is the backoffTimer retransmitTimer points to,
+	// made with the handshake (glassnet patch 46).
+	retransmitTimerStore backoffTimer `state:"nosave"`
 }
 
 // timerHandler takes a handler function for a timer and returns a function that
@@ -196,12 +200,27 @@ func (e *Endpoint) initHandshake() (h *handshake) {
 	e.h = h
 	// By the time handshake is created, e.ID is already initialized.
 	e.TSOffset = e.protocol.tsOffset(e.ID.LocalAddress, e.ID.RemoteAddress)
-	timer, err := newBackoffTimer(h.ep.stack.Clock(), InitialRTO, MaxRTO, timerHandler(e, h.retransmitHandlerLocked))
-	if err != nil {
+	h.startRetransmitTimer()
+	return h
+}
+
+// startRetransmitTimer starts the timer that sends the SYN or SYN-ACK
+// again.
+//
+// glassnet patch 46: the timer is a field of the handshake and its
+// function one closure. Upstream made a backoffTimer of its own, the
+// method value h.retransmitHandlerLocked and timerHandler's closure around
+// it: three allocations where one does, for every connection opened.
+func (h *handshake) startRetransmitTimer() {
+	e := h.ep
+	timer := &h.retransmitTimerStore
+	if err := timer.init(e.stack.Clock(), InitialRTO, MaxRTO, func() {
+		e.mu.Lock()
+		timerDoneLocked(e, h.retransmitHandlerLocked())
+	}); err != nil {
 		panic(fmt.Sprintf("newBackOffTimer(_, %s, %s, _) failed: %s", InitialRTO, MaxRTO, err))
 	}
 	h.retransmitTimer = timer
-	return h
 }
 
 // +checklocks:e.mu
@@ -796,13 +815,16 @@ type backoffTimer struct {
 	t          tcpip.Timer
 }
 
-func newBackoffTimer(clock tcpip.Clock, timeout, maxTimeout time.Duration, f func()) (*backoffTimer, tcpip.Error) {
+// init starts bt, a timer that calls f after timeout, then after twice as
+// long at every reset, up to maxTimeout (glassnet patch 46: upstream's
+// newBackoffTimer, without allocating bt).
+func (bt *backoffTimer) init(clock tcpip.Clock, timeout, maxTimeout time.Duration, f func()) tcpip.Error {
 	if timeout > maxTimeout {
-		return nil, &tcpip.ErrTimeout{}
+		return &tcpip.ErrTimeout{}
 	}
-	bt := &backoffTimer{timeout: timeout, maxTimeout: maxTimeout}
+	*bt = backoffTimer{timeout: timeout, maxTimeout: maxTimeout}
 	bt.t = clock.AfterFunc(timeout, f)
-	return bt, nil
+	return nil
 }
 
 func (bt *backoffTimer) reset() tcpip.Error {

@@ -329,11 +329,7 @@ func (e *Endpoint) Restore(s *stack.Stack) {
 				return
 			}
 			e.route = r
-			timer, err := newBackoffTimer(e.stack.Clock(), InitialRTO, MaxRTO, timerHandler(e, e.h.retransmitHandlerLocked))
-			if err != nil {
-				panic(fmt.Sprintf("newBackOffTimer(_, %s, %s, _) failed: %s", InitialRTO, MaxRTO, err))
-			}
-			e.h.retransmitTimer = timer
+			e.h.startRetransmitTimer() // glassnet patch 46
 			connectingLoading.Done()
 			tcpip.AsyncLoading.Done()
 			e.mu.Unlock()
