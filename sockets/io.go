@@ -104,7 +104,7 @@ func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, 
 		)
 		terr, err := s.blockOn(ctx, nil, dl, so, "recv", readMask, nonblock, cv, func() tcpip.Error {
 			var terr tcpip.Error
-			res, off, terr = so.read(b[total:], opts)
+			off, terr = so.read(b[total:], opts, &res)
 			return terr
 		})
 		if err != nil {
@@ -171,22 +171,26 @@ var (
 	byteReaders  = sync.Pool{New: func() any { return new(bytes.Reader) }}
 )
 
-// read is one nonblocking ep.Read into b. off is the stream offset of the
-// first byte read (the bytes received on this socket before the call).
-func (so *socket) read(b []byte, opts tcpip.ReadOptions) (tcpip.ReadResult, uint64, tcpip.Error) {
+// read is one nonblocking ep.Read into b, its result in *res. off is the
+// stream offset of the first byte read (the bytes received on this socket
+// before the call). The result (tcpip.ReadResult, about 300 bytes) is
+// written where the caller keeps it rather than returned by value through
+// read and readTo, two copies of it on every try.
+func (so *socket) read(b []byte, opts tcpip.ReadOptions, res *tcpip.ReadResult) (uint64, tcpip.Error) {
 	w := sliceWriters.Get().(*tcpip.SliceWriter)
 	*w = b
-	res, off, terr := so.readTo(w, opts)
+	off, terr := so.readTo(w, opts, res)
 	*w = nil
 	sliceWriters.Put(w)
-	return res, off, terr
+	return off, terr
 }
 
 // readTo is read into any writer (a view collector takes the views).
-func (so *socket) readTo(w io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult, uint64, tcpip.Error) {
+func (so *socket) readTo(w io.Writer, opts tcpip.ReadOptions, res *tcpip.ReadResult) (uint64, tcpip.Error) {
 	so.readMu.Lock()
 	defer so.readMu.Unlock()
-	res, terr := so.ep.Read(w, opts)
+	var terr tcpip.Error
+	*res, terr = so.ep.Read(w, opts)
 	off := so.rxOff
 	if terr == nil && !opts.Peek {
 		so.rxOff += uint64(res.Count)
@@ -194,7 +198,7 @@ func (so *socket) readTo(w io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult,
 			so.ep.ModerateRecvBuf(res.Count)
 		}
 	}
-	return res, off, terr
+	return off, terr
 }
 
 // offsets returns rxOff and txOff.

@@ -190,7 +190,7 @@ func (s *Sockets) recvViews(dl *deadline, so *socket, col *viewCollector) (int, 
 	)
 	terr, err := s.blockOn(context.Background(), nil, dl, so, "recv", readMask, so.nonblock.Load(), nil, func() tcpip.Error {
 		var terr tcpip.Error
-		res, off, terr = so.readTo(col, tcpip.ReadOptions{})
+		off, terr = so.readTo(col, tcpip.ReadOptions{}, &res)
 		return terr
 	})
 	if err != nil {
