@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -43,17 +44,32 @@ next:
 		}
 		kvs = append(kvs, kv{k: k})
 	}
-	slices.SortFunc(kvs, func(a, b kv) int {
-		switch {
-		case a.k < b.k:
-			return -1
-		case a.k > b.k:
-			return 1
+	// Sort the keys through their indexes, by insertion: an event has a
+	// few dozen short keys, and a move shifts an index, not a key and its
+	// value (the generic sort of the pairs was two thirds of this
+	// function).
+	var ordArr [len(arr)]int32
+	ord := ordArr[:0]
+	if len(kvs) > len(ordArr) {
+		// More keys than an event of glassnet's has (a recorded file's):
+		// a sort whose cost does not grow with their square.
+		ord = make([]int32, len(kvs))
+		for i := range ord {
+			ord[i] = int32(i)
 		}
-		return 0
-	})
+		slices.SortFunc(ord, func(a, b int32) int { return strings.Compare(kvs[a].k, kvs[b].k) })
+	}
+	for i := 0; i < len(kvs) && len(kvs) <= len(ordArr); i++ {
+		ord = append(ord, int32(i))
+		j := i
+		for ; j > 0 && kvs[ord[j-1]].k > kvs[i].k; j-- {
+			ord[j] = ord[j-1]
+		}
+		ord[j] = int32(i)
+	}
 	dst = append(dst, '{')
-	for i, x := range kvs {
+	for i, o := range ord {
+		x := &kvs[o]
 		if i > 0 {
 			dst = append(dst, ',')
 		}

@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -40,4 +41,31 @@ func FuzzEventJSON(f *testing.F) {
 			t.Fatalf("\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// TestEventJSONManyKeys: an event with more keys than glassnet's events
+// have (a recorded file can hold any) is written as encoding/json writes
+// it, keys in order.
+func TestEventJSONManyKeys(t *testing.T) {
+	t.Parallel()
+	e := &trace.Event{ID: 1, Node: "n", Layer: trace.LayerApp, Name: "step"}
+	for i := range 100 {
+		e.Fields = append(e.Fields, trace.Field{Key: fmt.Sprintf("k%03d", (i*37)%100), Value: i})
+	}
+	if got, want := appendEventJSON(nil, e), sinkJSON(e); !bytes.Equal(got, want) {
+		t.Fatalf("\n got %s\nwant %s", got, want)
+	}
+}
+
+// BenchmarkAppendEventJSON writes a TCP segment's link event as the live
+// stream does.
+func BenchmarkAppendEventJSON(b *testing.B) {
+	d := trace.DescribePacket(tcpPacket("hello, world"), nil)
+	e := &trace.Event{ID: 12345, Node: "server", Layer: trace.LayerLink, Dir: trace.In, Name: "packet", Conn: d.Conn, Summary: d.Summary,
+		Fields: d.Fields()}
+	b.ReportAllocs()
+	var buf []byte
+	for b.Loop() {
+		buf = appendEventJSON(buf[:0], e)
+	}
 }
