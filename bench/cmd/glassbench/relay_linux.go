@@ -152,12 +152,23 @@ func (r *relay) pump(from, to *tun.TUN, count *atomic.Int64) {
 			pkts[i] = bufs[i][:min(sizes[i], len(bufs[i]))]
 		}
 		if k > 0 {
-			// A packet the second TUN refuses is lost, as on a
-			// link; TCP sends it again.
+			// The packets are counted before they are written: once
+			// the write is done the server may have them, and its
+			// transfer may end and the count be read, before this
+			// goroutine runs again. The ones the second TUN refuses
+			// are taken off after; they are lost, as on a link, and
+			// TCP sends them again.
+			if count != nil {
+				var n int64
+				for _, p := range pkts[:k] {
+					n += int64(len(p))
+				}
+				count.Add(n)
+			}
 			w, _ := to.WriteGSO(pkts[:k], gso[:k])
 			if count != nil {
-				for _, p := range pkts[:w] {
-					count.Add(int64(len(p)))
+				for _, p := range pkts[w:k] {
+					count.Add(-int64(len(p)))
 				}
 			}
 		}
