@@ -49,7 +49,7 @@ next:
 	// value (the generic sort of the pairs was two thirds of this
 	// function).
 	var ordArr [len(arr)]int32
-	ord := ordArr[:0]
+	var ord []int32
 	if len(kvs) > len(ordArr) {
 		// More keys than an event of glassnet's has (a recorded file's):
 		// a sort whose cost does not grow with their square.
@@ -58,14 +58,15 @@ next:
 			ord[i] = int32(i)
 		}
 		slices.SortFunc(ord, func(a, b int32) int { return strings.Compare(kvs[a].k, kvs[b].k) })
-	}
-	for i := 0; i < len(kvs) && len(kvs) <= len(ordArr); i++ {
-		ord = append(ord, int32(i))
-		j := i
-		for ; j > 0 && kvs[ord[j-1]].k > kvs[i].k; j-- {
-			ord[j] = ord[j-1]
+	} else {
+		ord = ordArr[:len(kvs)]
+		for i := range kvs {
+			j := i
+			for ; j > 0 && kvs[ord[j-1]].k > kvs[i].k; j-- {
+				ord[j] = ord[j-1]
+			}
+			ord[j] = int32(i)
 		}
-		ord[j] = int32(i)
 	}
 	dst = append(dst, '{')
 	for i, o := range ord {

@@ -9,10 +9,10 @@ import (
 
 // WriteMessages sends each of msgs as a message of its own, in order, each
 // in a single frame: the frames WriteMessage would send for each, in fewer
-// writes to the transport. Messages whose frames fit an 8 KiB buffer
-// together go out in one write (the buffer a single small message takes), so a writer that has fallen behind, such
-// as a broadcast's, catches up in a few system calls and packets instead
-// of one per message. A message that is compressed, or any message while a
+// writes to the transport. Messages whose frames fit an 8 KiB buffer (the
+// one a single small message takes) together go out in one write, so a
+// writer that has fallen behind, such as a broadcast's, catches up in a
+// few system calls and packets instead of one per message. A message that is compressed, or any message while a
 // frame hook is installed, goes out on its own, as WriteMessage sends it.
 // Other data messages wait until all of msgs are written; control frames
 // may go out between the writes.
