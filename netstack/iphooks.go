@@ -15,8 +15,10 @@ import (
 // The IP layer's steps are seen through gVisor's iptables, at the hooks
 // where Linux runs netfilter: a rule whose matcher reports the packet and
 // never matches sits first in each chain, so the packet goes on as if the
-// rule were not there. They are installed only when tracing, since any
-// table change turns on gVisor's connection tracking.
+// rule were not there. They are installed only when tracing: a stack
+// without tables passes each hook with one check (third_party/gvisor
+// patches 32 and 42). Connection tracking, which upstream started with any
+// table, waits for a NAT table (patch 65), which glassnet never sets.
 //
 //	PREROUTING (raw)      ip  in  "receive"  the packet enters IP (ip_rcv)
 //	INPUT (filter)        ip  in  "deliver"  it is for this stack (ip_local_deliver)

@@ -2,14 +2,25 @@ package netstack
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
 )
 
 // TestUnusedIPTablesTakeNoLock: a stack without iptables rules (no
@@ -96,6 +107,95 @@ func BenchmarkUnusedIPTablesHooks(b *testing.B) {
 		if !ipt.CheckPrerouting(pkt, nil, "") || !ipt.CheckInput(pkt, "") || !ipt.CheckForward(pkt, "", "") ||
 			!ipt.CheckOutput(pkt, nil, "") || !ipt.CheckPostrouting(pkt, nil, nil, "") {
 			b.Fatal("a hook without tables dropped the packet")
+		}
+	}
+}
+
+// TestClosedTracedStackIsCollected: a traced stack has iptables rules (the
+// IP steps are seen through them), and once closed nothing of it stays
+// reachable. Upstream gVisor started connection tracking's reaper, a timer
+// that resets itself for ever, with a stack's first table of any kind, and
+// the timer kept the tables and the stack (third_party/gvisor patch 65).
+func TestClosedTracedStackIsCollected(t *testing.T) {
+	da, db := tun.Pipe(tun.PipeOptions{})
+	defer db.Close()
+	st, err := New(Options{Device: da, Addrs: []netip.Prefix{addrA4}, Node: "traced", Tracer: trace.New(trace.NewRing(16))})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if !st.Stack().IPTables().Modified() {
+		t.Fatal("a traced stack has no iptables rules: the test checks nothing")
+	}
+	ipt := weak.Make(st.Stack().IPTables())
+	if err := st.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st = nil
+	for i := 0; i < 20 && ipt.Value() != nil; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if ipt.Value() != nil {
+		t.Fatal("a closed traced stack's iptables are still reachable")
+	}
+}
+
+// TestNATTracksConnections: connection tracking starts with the first NAT
+// table (third_party/gvisor patch 65), and a REDIRECT rule set then still
+// sends a connection for one port to another, which it finds through the
+// connection's tracked translation in both directions.
+func TestNATTracksConnections(t *testing.T) {
+	t.Parallel()
+	da, db := tun.Pipe(tun.PipeOptions{})
+	a := mustNew(t, Options{Device: da, Addrs: []netip.Prefix{addrA4}, Node: "a"})
+	b := mustNew(t, Options{Device: db, Addrs: []netip.Prefix{addrB4}, Node: "b"})
+	ipt := b.Stack().IPTables()
+	nat := ipt.GetTable(stack.NATID, false)
+	filter := stack.EmptyFilter4()
+	filter.Protocol, filter.CheckProtocol = tcp.ProtocolNumber, true
+	redirect := stack.Rule{Filter: filter, Target: &stack.RedirectTarget{Port: 80, NetworkProtocol: ipv4.ProtocolNumber}}
+	at := nat.BuiltinChains[stack.Prerouting]
+	rules := append([]stack.Rule{}, nat.Rules[:at]...)
+	rules = append(rules, redirect)
+	nat.Rules = append(rules, nat.Rules[at:]...)
+	for h := range nat.BuiltinChains {
+		if nat.BuiltinChains[h] != stack.HookUnset && nat.BuiltinChains[h] > at {
+			nat.BuiltinChains[h]++
+		}
+		if nat.Underflows[h] != stack.HookUnset && nat.Underflows[h] >= at {
+			nat.Underflows[h]++
+		}
+	}
+	ipt.ReplaceTable(stack.NATID, nat, false)
+
+	ln, err := gonet.ListenTCP(b.Stack(), fullAddr(addrB4, 80), ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := gonet.DialContextTCP(ctx, a.Stack(), fullAddr(addrB4, 8080), ipv4.ProtocolNumber)
+	if err != nil {
+		t.Fatalf("dial port 8080, redirected to 80: %v", err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("accept: %v", err)
+	}
+	defer server.Close()
+	for _, c := range []struct {
+		from, to net.Conn
+		msg      string
+	}{{client, server, "request"}, {server, client, "reply"}} {
+		if _, err := c.from.Write([]byte(c.msg)); err != nil {
+			t.Fatalf("write %s: %v", c.msg, err)
+		}
+		buf := make([]byte, len(c.msg))
+		c.to.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c.to, buf); err != nil || string(buf) != c.msg {
+			t.Fatalf("read %q, %v; want %q", buf, err, c.msg)
 		}
 	}
 }

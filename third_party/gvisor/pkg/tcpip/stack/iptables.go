@@ -311,16 +311,26 @@ func (it *IPTables) replaceTable(id TableID, table Table, ipv6, force bool) {
 	it.mu.Lock()
 	defer it.mu.Unlock()
 
-	// If iptables is being enabled, initialize the conntrack table and
-	// reaper.
 	if !it.modified {
 		// Don't do anything if the table is identical.
 		if ((ipv6 && reflect.DeepEqual(table, it.v6Tables[id])) || (!ipv6 && reflect.DeepEqual(table, it.v4Tables[id]))) && !force {
 			return
 		}
-
+	}
+	// glassnet patch 65: connection tracking serves NAT alone (a
+	// translation is looked up by the packet's connection, and
+	// OriginalDst answers from it), so its table and reaper start with
+	// the first NAT table instead of with the first table of any kind.
+	// Rules in the other tables (glassnet's tracing and verdict hooks)
+	// then cost no tuple, lookup and state update per packet at
+	// PREROUTING and OUTPUT, no 16,384 buckets per stack, and no reaper
+	// timer, which upstream never stopped: it kept a closed stack's
+	// tables, and through them the stack, from being collected. Linux
+	// loads nf_conntrack only for the rules that need it too.
+	if id == NATID && !it.natInUse.Load() {
 		it.connections.init()
 		it.startReaper(reaperDelay)
+		it.natInUse.Store(true)
 	}
 	it.modified = true
 	it.inUse.Store(true)
@@ -446,7 +456,9 @@ func (it *IPTables) CheckPrerouting(pkt *PacketBuffer, addressEP AddressableEndp
 		return true
 	}
 
-	pkt.tuple = it.connections.getConnAndUpdate(pkt, false /* skipChecksumValidation */)
+	if it.natInUse.Load() { // glassnet patch 65
+		pkt.tuple = it.connections.getConnAndUpdate(pkt, false /* skipChecksumValidation */)
+	}
 
 	for _, table := range tables {
 		if !table.fn(it, table.table, Prerouting, pkt, nil /* route */, addressEP, inNicName, "" /* outNicName */) {
@@ -575,7 +587,9 @@ func (it *IPTables) CheckOutput(pkt *PacketBuffer, r *Route, outNicName string) 
 
 	// We don't need to validate the checksum in the Output path: we can assume
 	// we calculate it correctly, plus checksumming may be deferred due to GSO.
-	pkt.tuple = it.connections.getConnAndUpdate(pkt, true /* skipChecksumValidation */)
+	if it.natInUse.Load() { // glassnet patch 65
+		pkt.tuple = it.connections.getConnAndUpdate(pkt, true /* skipChecksumValidation */)
+	}
 
 	for _, table := range tables {
 		if !table.fn(it, table.table, Output, pkt, r, nil /* addressEP */, "" /* inNicName */, outNicName) {
@@ -641,6 +655,11 @@ func checkNAT(it *IPTables, table Table, hook Hook, pkt *PacketBuffer, r *Route,
 //
 // See check.
 func (it *IPTables) checkNAT(table Table, hook Hook, pkt *PacketBuffer, r *Route, addressEP AddressableEndpoint, inNicName, outNicName string) bool {
+	if !it.natInUse.Load() {
+		// glassnet patch 65: the NAT tables are still the default ones,
+		// whose chains accept everything.
+		return true
+	}
 	t := pkt.tuple
 	if t != nil && IPTHandlePacket(pkt, hook, r) {
 		return true
@@ -717,7 +736,9 @@ func (it *IPTables) check(table Table, hook Hook, pkt *PacketBuffer, r *Route, a
 // beforeSave is invoked by stateify.
 func (it *IPTables) beforeSave() {
 	// Ensure the reaper exits cleanly.
-	it.reaper.Stop()
+	if it.reaper != nil { // glassnet patch 65: none until a NAT table is set
+		it.reaper.Stop()
+	}
 	// Prevent others from modifying the connection table.
 	it.connections.mu.Lock()
 }
@@ -725,7 +746,12 @@ func (it *IPTables) beforeSave() {
 // afterLoad is invoked by stateify.
 func (it *IPTables) afterLoad(context.Context) {
 	it.inUse.Store(it.modified)
-	it.startReaper(reaperDelay)
+	// glassnet patch 65: a saved stack tracked connections if, and only
+	// if, a NAT table had been set.
+	if it.connections.buckets != nil {
+		it.natInUse.Store(true)
+		it.startReaper(reaperDelay)
+	}
 }
 
 // startReaper periodically reaps timed out connections.
@@ -830,7 +856,7 @@ func (it *IPTables) checkRule(hook Hook, pkt *PacketBuffer, table Table, ruleIdx
 func (it *IPTables) OriginalDst(epID TransportEndpointID, netProto tcpip.NetworkProtocolNumber, transProto tcpip.TransportProtocolNumber) (tcpip.Address, uint16, tcpip.Error) {
 	it.mu.RLock()
 	defer it.mu.RUnlock()
-	if !it.modified {
+	if !it.natInUse.Load() { // glassnet patch 65: no table to look in
 		return tcpip.Address{}, 0, &tcpip.ErrNotConnected{}
 	}
 	return it.connections.originalDst(epID, netProto, transProto)

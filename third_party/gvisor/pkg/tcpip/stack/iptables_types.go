@@ -106,6 +106,11 @@ type IPTables struct {
 	// inUse is modified, set once with it under mu and read without mu
 	// on every packet's way through a hook (glassnet patch 32).
 	inUse atomicbitops.Bool `state:"nosave"`
+
+	// natInUse is set, under mu, when a NAT table is first set: until
+	// then connections holds no buckets and no reaper runs, and the hooks
+	// track no connection (glassnet patch 65).
+	natInUse atomicbitops.Bool `state:"nosave"`
 }
 
 // Modified returns whether iptables has been modified. It is inherently racy
