@@ -115,14 +115,14 @@ func (v *LinkPacket) numFields() int {
 // appendFields appends v's fields to f.
 func (v *LinkPacket) appendFields(f []Field) []Field {
 	if len(v.Src) > 0 {
-		f = append(f, Field{Key: "src", Value: v.Src})
+		f = append(f, Field{Key: "src", Value: boxString(v.Src)})
 	}
 	if len(v.Dst) > 0 {
-		f = append(f, Field{Key: "dst", Value: v.Dst})
+		f = append(f, Field{Key: "dst", Value: boxString(v.Dst)})
 	}
 	f = append(f, Field{Key: "len", Value: v.Len})
 	if len(v.Proto) > 0 {
-		f = append(f, Field{Key: "proto", Value: v.Proto})
+		f = append(f, Field{Key: "proto", Value: boxString(v.Proto)})
 	}
 	if v.Sport.Set {
 		f = append(f, Field{Key: "sport", Value: v.Sport.V})
@@ -131,7 +131,7 @@ func (v *LinkPacket) appendFields(f []Field) []Field {
 		f = append(f, Field{Key: "dport", Value: v.Dport.V})
 	}
 	if len(v.Flags) > 0 {
-		f = append(f, Field{Key: "flags", Value: v.Flags})
+		f = append(f, Field{Key: "flags", Value: boxString(v.Flags)})
 	}
 	if v.Seq.Set {
 		f = append(f, Field{Key: "seq", Value: v.Seq.V})
@@ -164,7 +164,7 @@ func (v *LinkPacket) appendFields(f []Field) []Field {
 		f = append(f, Field{Key: "id", Value: v.ICMPID.V})
 	}
 	if len(v.GSO) > 0 {
-		f = append(f, Field{Key: "gso", Value: v.GSO})
+		f = append(f, Field{Key: "gso", Value: boxString(v.GSO)})
 	}
 	if v.GSOSize.Set {
 		f = append(f, Field{Key: "gso_size", Value: v.GSOSize.V})
@@ -173,10 +173,10 @@ func (v *LinkPacket) appendFields(f []Field) []Field {
 		f = append(f, Field{Key: "gso_segs", Value: v.GSOSegs.V})
 	}
 	if len(v.SrcMAC) > 0 {
-		f = append(f, Field{Key: "src_mac", Value: v.SrcMAC})
+		f = append(f, Field{Key: "src_mac", Value: boxString(v.SrcMAC)})
 	}
 	if len(v.DstMAC) > 0 {
-		f = append(f, Field{Key: "dst_mac", Value: v.DstMAC})
+		f = append(f, Field{Key: "dst_mac", Value: boxString(v.DstMAC)})
 	}
 	if v.EtherType.Set {
 		f = append(f, Field{Key: "ethertype", Value: v.EtherType.V})
@@ -224,7 +224,7 @@ func (v *LinkDrop) Fields() []Field {
 
 // appendFields appends v's fields to f.
 func (v *LinkDrop) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "reason", Value: v.Reason})
+	f = append(f, Field{Key: "reason", Value: boxString(v.Reason)})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	return f
 }
@@ -257,9 +257,9 @@ func (v *Verdict) numFields() int {
 
 // appendFields appends v's fields to f.
 func (v *Verdict) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "hook", Value: v.Hook})
-	f = append(f, Field{Key: "action", Value: v.Action})
-	f = append(f, Field{Key: "reason", Value: v.Reason})
+	f = append(f, Field{Key: "hook", Value: boxString(v.Hook)})
+	f = append(f, Field{Key: "action", Value: boxString(v.Action)})
+	f = append(f, Field{Key: "reason", Value: boxString(v.Reason)})
 	f = append(f, Field{Key: "rule", Value: v.Rule})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	if len(v.Delay) > 0 {
@@ -269,7 +269,7 @@ func (v *Verdict) appendFields(f []Field) []Field {
 		f = append(f, Field{Key: "copies", Value: v.Copies.V})
 	}
 	if len(v.Flags) > 0 {
-		f = append(f, Field{Key: "flags", Value: v.Flags})
+		f = append(f, Field{Key: "flags", Value: boxString(v.Flags)})
 	}
 	if v.RelSeq.Set {
 		f = append(f, Field{Key: "rel_seq", Value: v.RelSeq.V})
@@ -287,8 +287,8 @@ func (v *LinkHeld) Fields() []Field {
 
 // appendFields appends v's fields to f.
 func (v *LinkHeld) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "hook", Value: v.Hook})
-	f = append(f, Field{Key: "reason", Value: v.Reason})
+	f = append(f, Field{Key: "hook", Value: boxString(v.Hook)})
+	f = append(f, Field{Key: "reason", Value: boxString(v.Reason)})
 	f = append(f, Field{Key: "rule", Value: v.Rule})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	return f
@@ -328,9 +328,9 @@ func (v *IPStep) numFields() int {
 
 // appendFields appends v's fields to f.
 func (v *IPStep) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "src", Value: v.Src})
-	f = append(f, Field{Key: "dst", Value: v.Dst})
-	f = append(f, Field{Key: "proto", Value: v.Proto})
+	f = append(f, Field{Key: "src", Value: boxString(v.Src)})
+	f = append(f, Field{Key: "dst", Value: boxString(v.Dst)})
+	f = append(f, Field{Key: "proto", Value: boxString(v.Proto)})
 	if v.TTL.Set {
 		f = append(f, Field{Key: "ttl", Value: v.TTL.V})
 	}
@@ -366,13 +366,13 @@ func (v *TCPSegment) numFields() int {
 
 // appendFields appends v's fields to f.
 func (v *TCPSegment) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "src", Value: v.Src})
-	f = append(f, Field{Key: "dst", Value: v.Dst})
+	f = append(f, Field{Key: "src", Value: boxString(v.Src)})
+	f = append(f, Field{Key: "dst", Value: boxString(v.Dst)})
 	f = append(f, Field{Key: "len", Value: v.Len})
-	f = append(f, Field{Key: "proto", Value: v.Proto})
+	f = append(f, Field{Key: "proto", Value: boxString(v.Proto)})
 	f = append(f, Field{Key: "sport", Value: v.Sport})
 	f = append(f, Field{Key: "dport", Value: v.Dport})
-	f = append(f, Field{Key: "flags", Value: v.Flags})
+	f = append(f, Field{Key: "flags", Value: boxString(v.Flags)})
 	f = append(f, Field{Key: "seq", Value: v.Seq})
 	f = append(f, Field{Key: "ack", Value: v.Ack})
 	if v.RelSeq.Set {
@@ -414,7 +414,7 @@ func (v *TCPState) numFields() int {
 
 // appendFields appends v's fields to f.
 func (v *TCPState) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "state", Value: v.State})
+	f = append(f, Field{Key: "state", Value: boxString(v.State)})
 	f = append(f, Field{Key: "snd_una", Value: v.SndUna})
 	f = append(f, Field{Key: "snd_nxt", Value: v.SndNxt})
 	f = append(f, Field{Key: "rcv_nxt", Value: v.RcvNxt})
@@ -457,10 +457,10 @@ func (v *SocketCall) numFields() int {
 
 // appendFields appends v's fields to f.
 func (v *SocketCall) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "call", Value: v.Call})
+	f = append(f, Field{Key: "call", Value: boxString(v.Call)})
 	f = append(f, Field{Key: "args", Value: v.Args})
 	f = append(f, Field{Key: "ret", Value: v.Ret})
-	f = append(f, Field{Key: "errno", Value: v.Errno})
+	f = append(f, Field{Key: "errno", Value: boxString(v.Errno)})
 	f = append(f, Field{Key: "dur", Value: v.Dur})
 	if len(v.Err) > 0 {
 		f = append(f, Field{Key: "err", Value: v.Err})
@@ -499,7 +499,7 @@ func (v *SocketShutdown) Fields() []Field {
 // appendFields appends v's fields to f.
 func (v *SocketShutdown) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
-	f = append(f, Field{Key: "how", Value: v.How})
+	f = append(f, Field{Key: "how", Value: boxString(v.How)})
 	return f
 }
 
@@ -520,7 +520,7 @@ func (v *SocketConnect) numFields() int {
 // appendFields appends v's fields to f.
 func (v *SocketConnect) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
-	f = append(f, Field{Key: "peer", Value: v.Peer})
+	f = append(f, Field{Key: "peer", Value: boxString(v.Peer)})
 	if len(v.Err) > 0 {
 		f = append(f, Field{Key: "err", Value: v.Err})
 	}
@@ -560,7 +560,7 @@ func (v *SocketAccept) appendFields(f []Field) []Field {
 		f = append(f, Field{Key: "newfd", Value: v.NewFD.V})
 	}
 	if len(v.Peer) > 0 {
-		f = append(f, Field{Key: "peer", Value: v.Peer})
+		f = append(f, Field{Key: "peer", Value: boxString(v.Peer)})
 	}
 	if v.Waited.Set {
 		f = append(f, Field{Key: "waited", Value: v.Waited.V})
@@ -583,7 +583,7 @@ func (v *SocketAcceptQueue) Fields() []Field {
 func (v *SocketAcceptQueue) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "depth", Value: v.Depth})
-	f = append(f, Field{Key: "events", Value: v.Events})
+	f = append(f, Field{Key: "events", Value: boxString(v.Events)})
 	return f
 }
 
@@ -636,7 +636,7 @@ func (v *SocketWake) Fields() []Field {
 // appendFields appends v's fields to f.
 func (v *SocketWake) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
-	f = append(f, Field{Key: "events", Value: v.Events})
+	f = append(f, Field{Key: "events", Value: boxString(v.Events)})
 	f = append(f, Field{Key: "mask", Value: v.Mask})
 	return f
 }
@@ -649,8 +649,8 @@ func (v *SocketWouldBlock) Fields() []Field {
 // appendFields appends v's fields to f.
 func (v *SocketWouldBlock) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
-	f = append(f, Field{Key: "op", Value: v.Op})
-	f = append(f, Field{Key: "wait", Value: v.Wait})
+	f = append(f, Field{Key: "op", Value: boxString(v.Op)})
+	f = append(f, Field{Key: "wait", Value: boxString(v.Wait)})
 	return f
 }
 
@@ -671,8 +671,8 @@ func (v *SocketWoken) numFields() int {
 // appendFields appends v's fields to f.
 func (v *SocketWoken) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
-	f = append(f, Field{Key: "op", Value: v.Op})
-	f = append(f, Field{Key: "events", Value: v.Events})
+	f = append(f, Field{Key: "op", Value: boxString(v.Op)})
+	f = append(f, Field{Key: "events", Value: boxString(v.Events)})
 	if v.Spurious.Set {
 		f = append(f, Field{Key: "spurious", Value: v.Spurious.V})
 	}
@@ -687,8 +687,8 @@ func (v *SocketNotified) Fields() []Field {
 // appendFields appends v's fields to f.
 func (v *SocketNotified) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
-	f = append(f, Field{Key: "events", Value: v.Events})
-	f = append(f, Field{Key: "wait", Value: v.Wait})
+	f = append(f, Field{Key: "events", Value: boxString(v.Events)})
+	f = append(f, Field{Key: "wait", Value: boxString(v.Wait)})
 	return f
 }
 
@@ -700,7 +700,7 @@ func (v *SocketReleased) Fields() []Field {
 // appendFields appends v's fields to f.
 func (v *SocketReleased) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fd", Value: v.FD})
-	f = append(f, Field{Key: "call", Value: v.Call})
+	f = append(f, Field{Key: "call", Value: boxString(v.Call)})
 	return f
 }
 
@@ -711,10 +711,10 @@ func (v *SocketVerdict) Fields() []Field {
 
 // appendFields appends v's fields to f.
 func (v *SocketVerdict) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "action", Value: v.Action})
-	f = append(f, Field{Key: "reason", Value: v.Reason})
+	f = append(f, Field{Key: "action", Value: boxString(v.Action)})
+	f = append(f, Field{Key: "reason", Value: boxString(v.Reason)})
 	f = append(f, Field{Key: "rule", Value: v.Rule})
-	f = append(f, Field{Key: "call", Value: v.Call})
+	f = append(f, Field{Key: "call", Value: boxString(v.Call)})
 	f = append(f, Field{Key: "fd", Value: v.FD})
 	f = append(f, Field{Key: "effect", Value: v.Effect})
 	return f
@@ -738,7 +738,7 @@ func (v *WSFrame) numFields() int {
 func (v *WSFrame) appendFields(f []Field) []Field {
 	f = append(f, Field{Key: "fin", Value: v.Fin})
 	f = append(f, Field{Key: "rsv", Value: v.Rsv})
-	f = append(f, Field{Key: "opcode", Value: v.Opcode})
+	f = append(f, Field{Key: "opcode", Value: boxString(v.Opcode)})
 	f = append(f, Field{Key: "masked", Value: v.Masked})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	f = append(f, Field{Key: "header_len", Value: v.HeaderLen})
@@ -811,7 +811,7 @@ func (v *WSClose) appendFields(f []Field) []Field {
 		f = append(f, Field{Key: "code", Value: v.Code.V})
 	}
 	if len(v.Reason) > 0 {
-		f = append(f, Field{Key: "reason", Value: v.Reason})
+		f = append(f, Field{Key: "reason", Value: boxString(v.Reason)})
 	}
 	return f
 }
@@ -863,7 +863,7 @@ func (v *WSDrop) Fields() []Field {
 
 // appendFields appends v's fields to f.
 func (v *WSDrop) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "reason", Value: v.Reason})
+	f = append(f, Field{Key: "reason", Value: boxString(v.Reason)})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	return f
 }
@@ -875,10 +875,10 @@ func (v *WSVerdict) Fields() []Field {
 
 // appendFields appends v's fields to f.
 func (v *WSVerdict) appendFields(f []Field) []Field {
-	f = append(f, Field{Key: "action", Value: v.Action})
-	f = append(f, Field{Key: "reason", Value: v.Reason})
+	f = append(f, Field{Key: "action", Value: boxString(v.Action)})
+	f = append(f, Field{Key: "reason", Value: boxString(v.Reason)})
 	f = append(f, Field{Key: "rule", Value: v.Rule})
-	f = append(f, Field{Key: "opcode", Value: v.Opcode})
+	f = append(f, Field{Key: "opcode", Value: boxString(v.Opcode)})
 	f = append(f, Field{Key: "len", Value: v.Len})
 	f = append(f, Field{Key: "effect", Value: v.Effect})
 	return f
