@@ -6,10 +6,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
-	"weak"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -19,7 +17,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
 
-	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/tun"
 )
 
@@ -108,35 +105,6 @@ func BenchmarkUnusedIPTablesHooks(b *testing.B) {
 			!ipt.CheckOutput(pkt, nil, "") || !ipt.CheckPostrouting(pkt, nil, nil, "") {
 			b.Fatal("a hook without tables dropped the packet")
 		}
-	}
-}
-
-// TestClosedTracedStackIsCollected: a traced stack has iptables rules (the
-// IP steps are seen through them), and once closed nothing of it stays
-// reachable. Upstream gVisor started connection tracking's reaper, a timer
-// that resets itself for ever, with a stack's first table of any kind, and
-// the timer kept the tables and the stack (third_party/gvisor patch 65).
-func TestClosedTracedStackIsCollected(t *testing.T) {
-	da, db := tun.Pipe(tun.PipeOptions{})
-	defer db.Close()
-	st, err := New(Options{Device: da, Addrs: []netip.Prefix{addrA4}, Node: "traced", Tracer: trace.New(trace.NewRing(16))})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if !st.Stack().IPTables().Modified() {
-		t.Fatal("a traced stack has no iptables rules: the test checks nothing")
-	}
-	ipt := weak.Make(st.Stack().IPTables())
-	if err := st.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	st = nil
-	for i := 0; i < 20 && ipt.Value() != nil; i++ {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
-	if ipt.Value() != nil {
-		t.Fatal("a closed traced stack's iptables are still reachable")
 	}
 }
 
