@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,7 @@ type usage struct {
 type cost struct {
 	Server, Client usage
 	Retrans        retransCounts
+	Link           linkCounts // scale's bulk rows only
 }
 
 // sysColumns is the header of a table of system calls per unit of work:
@@ -222,4 +224,71 @@ func devDrops(b []byte) (rx, tx uint64, err error) {
 		rx, tx = rx+r, tx+t
 	}
 	return rx, tx, nil
+}
+
+// linkCounts is what moved between the kernel client and a server stack,
+// counted at both ends, for the scale section's packets per GB. From the
+// server's stack (netstack.Stats; zero on the kernel's): packets and
+// bytes read from and written to its device, the TCP super-packets among
+// them and the MSS segments they carried, and the device
+// writes. From the kernel (this
+// namespace's /proc/net/snmp and /proc/net/netstat): the TCP segments it
+// received and sent (InSegs and OutSegs, which count each segment of a
+// super-packet) and the pure ACKs it received (TCPPureAcks and
+// TCPHPAcks).
+type linkCounts struct {
+	PacketsIn, BytesIn, GSOIn, GSOSegsIn     uint64
+	PacketsOut, BytesOut, GSOOut, GSOSegsOut uint64
+	Writes                                   uint64
+	KernelInSegs, KernelOutSegs, KernelAcks  uint64
+}
+
+func (a *linkCounts) fields() []*uint64 {
+	return []*uint64{&a.PacketsIn, &a.BytesIn, &a.GSOIn, &a.GSOSegsIn, &a.PacketsOut, &a.BytesOut, &a.GSOOut, &a.GSOSegsOut,
+		&a.Writes, &a.KernelInSegs, &a.KernelOutSegs, &a.KernelAcks}
+}
+
+func (a linkCounts) add(b linkCounts) linkCounts {
+	bf := b.fields()
+	for i, f := range a.fields() {
+		*f += *bf[i]
+	}
+	return a
+}
+
+func (a linkCounts) sub(b linkCounts) linkCounts {
+	bf := b.fields()
+	for i, f := range a.fields() {
+		*f -= *bf[i]
+	}
+	return a
+}
+
+// kernelSegs fills in the kernel's counters of l from this network
+// namespace's /proc/net/snmp and /proc/net/netstat.
+func kernelSegs(l *linkCounts) error {
+	snmp, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return err
+	}
+	netstat, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return err
+	}
+	var v [4]uint64
+	for i, f := range []struct {
+		b           []byte
+		proto, name string
+	}{
+		{snmp, "Tcp", "InSegs"},
+		{snmp, "Tcp", "OutSegs"},
+		{netstat, "TcpExt", "TCPPureAcks"},
+		{netstat, "TcpExt", "TCPHPAcks"},
+	} {
+		if v[i], err = snmpValue(f.b, f.proto, f.name); err != nil {
+			return err
+		}
+	}
+	l.KernelInSegs, l.KernelOutSegs, l.KernelAcks = v[0], v[1], v[2]+v[3]
+	return nil
 }

@@ -197,7 +197,7 @@ func addVeth() error {
 // "ready ADDR", and answers commands on in, one per line, until in ends:
 // "cpu" is answered with the process's CPU time (user+system) in
 // nanoseconds; "stats" with the stack's counters (JSON, "{}" without a
-// stack); "tcp" with the stack's TCP retransmission counters (a
+// stack); "link" with its link counters (a linkCounts, JSON); "tcp" with the stack's TCP retransmission counters (a
 // retransCounts, JSON, zero without a stack); "relayed", on the relay's
 // network, with the bytes it has carried towards the server.
 func serverMain(spec []byte, in io.Reader, out io.Writer) error {
@@ -326,6 +326,15 @@ func serverMain(spec []byte, in io.Reader, out io.Writer) error {
 			}
 			b, _ := json.Marshal(r)
 			fmt.Fprintf(out, "%s\n", b)
+		case "link":
+			var l linkCounts
+			if st != nil {
+				s := st.Stats()
+				l = linkCounts{PacketsIn: s.PacketsIn, BytesIn: s.BytesIn, GSOIn: s.GSOIn, GSOSegsIn: s.GSOSegmentsIn,
+					PacketsOut: s.PacketsOut, BytesOut: s.BytesOut, GSOOut: s.GSOOut, GSOSegsOut: s.GSOSegmentsOut, Writes: s.DeviceWrites}
+			}
+			b, _ := json.Marshal(l)
+			fmt.Fprintf(out, "%s\n", b)
 		case "relayed":
 			if rl == nil {
 				fmt.Fprintln(out, "unknown command")
@@ -429,6 +438,17 @@ func linkDrops() (rx, tx uint64, err error) {
 		return 0, 0, err
 	}
 	return devDrops(b)
+}
+
+// link is the server stack's link counters so far (a linkCounts without
+// the kernel's; zero without a stack).
+func (p *serverProc) link() (linkCounts, error) {
+	var l linkCounts
+	s, err := p.ask("link")
+	if err == nil {
+		err = json.Unmarshal([]byte(s), &l)
+	}
+	return l, err
 }
 
 // stats is the server's stack counters as JSON ("{}" without a stack).

@@ -182,7 +182,11 @@ func TestPrintScale(t *testing.T) {
 	for l := range strings.Lines(out) {
 		f := strings.Fields(l)
 		if len(f) > 1 && (f[0] == "10" || f[0] == "1000") && strings.Contains(l, "TUN") {
-			// The bulk table's row first, then the round trips'.
+			// The bulk table's row first, then the round trips', then
+			// the packets per GB (TestPrintLink).
+			if _, ok := lines[f[0]+" rtt"]; ok {
+				continue
+			}
 			if _, ok := lines[f[0]]; ok {
 				lines[f[0]+" rtt"] = l
 			} else {
@@ -253,5 +257,52 @@ func TestRetransCounts(t *testing.T) {
 	}
 	if n := (retransCounts{Stack: 3, Recoveries: 2, Spurious: 1, KernelDup: 3}).note(); !strings.Contains(n, "3 segments retransmitted, 2 SACK recoveries (1 found spurious)") || !strings.Contains(n, "3 segments received twice") {
 		t.Errorf("note: %q", n)
+	}
+}
+
+func TestLinkCountsAddSub(t *testing.T) {
+	t.Parallel()
+	var a linkCounts
+	for i, f := range a.fields() {
+		*f = uint64(10 * (i + 1))
+	}
+	b := a.sub(linkCounts{PacketsIn: 1, KernelAcks: 2})
+	if b.PacketsIn != 9 || b.KernelAcks != a.KernelAcks-2 || b.BytesIn != a.BytesIn {
+		t.Errorf("sub: %+v from %+v", b, a)
+	}
+	if c := b.add(linkCounts{PacketsIn: 1, KernelAcks: 2}); c != a {
+		t.Errorf("add after sub: %+v, want %+v", c, a)
+	}
+}
+
+func TestPrintLink(t *testing.T) {
+	t.Parallel()
+	gb := int64(2e9)
+	rows := []bulkRow{
+		{Path: bulkKernel, Conns: 1, Bytes: gb},
+		{Path: bulkTUN, Conns: 100, Bytes: gb, cost: cost{
+			Server: usage{Sys: perfCounts{Syscalls: 600, CtxSwitches: 80}},
+			Link: linkCounts{PacketsIn: 400, BytesIn: 400 * 5000, GSOIn: 100, GSOSegsIn: 450, PacketsOut: 200, BytesOut: 200 * 9000,
+				GSOOut: 50, GSOSegsOut: 500, Writes: 180, KernelAcks: 60, KernelOutSegs: 1381215 + 2*70},
+		}},
+	}
+	var b strings.Builder
+	if err := printLink(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, bulkKernel) {
+		t.Errorf("loopback's row printed:\n%s", out)
+	}
+	var line string
+	for l := range strings.Lines(out) {
+		if strings.Contains(l, bulkTUN) {
+			line = l
+		}
+	}
+	got := strings.Fields(line)[1+len(strings.Fields(bulkTUN)):]
+	want := []string{"200", "50", "4.5", "5000.0", "100", "25", "10.0", "9000.0", "30", "70", "90", "300", "40"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("row %q:\n got %q\nwant %q", line, got, want)
 	}
 }

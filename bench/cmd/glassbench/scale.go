@@ -169,6 +169,10 @@ func printScale(out io.Writer, p scaleParams, res scaleResult) error {
 		return err
 	}
 
+	if err := printLink(out, res.Bulk); err != nil {
+		return err
+	}
+
 	fmt.Fprintf(out, "\nnew WebSocket connections per second, %d opened at once, %v per measurement: TCP connect, accept, opening handshake, close (ratio to %s)\n",
 		p.ConnWorkers, p.ConnDur, connBaseline)
 	var base, gor float64
@@ -235,4 +239,42 @@ func sysPer(u usage, n float64) string {
 		return "-"
 	}
 	return perUnit(float64(u.Sys.Syscalls), n)
+}
+
+// mssSegsPerGB is how many full segments a GB of data takes at MSS 1448
+// (MTU 1500 with timestamps).
+const mssSegsPerGB = 1e9 / 1448
+
+// printLink prints the packets per GB echoed of every bulk row but
+// loopback's: what glassnet's device moved each way (packets, TCP
+// super-packets among them, the MSS segments per super-packet and the
+// bytes per packet), the pure ACKs the kernel client received, an
+// estimate of the ACKs it sent (its segments sent beyond the full ones a
+// GB of data takes), the device writes and the server's system calls
+// and context switches.
+func printLink(out io.Writer, rows []bulkRow) error {
+	fmt.Fprintln(out, "per GB echoed: packets read by the stack from its device (super-packets, segments each, bytes each), written by it to its device")
+	fmt.Fprintln(out, "(the same), pure ACKs the kernel client received, ACKs it sent (est.: its segments sent beyond 1e9/1448), device writes, server")
+	fmt.Fprintln(out, "system calls and context switches")
+	w := table(out)
+	fmt.Fprintln(w, "conns\tpath\tpkts in\tsuper in\tsegs/super\tB/pkt in\tpkts out\tsuper out\tsegs/super\tB/pkt out\tACKs to kernel\tACKs from kernel\twrites\tsyscalls\tctx switches\t")
+	for _, r := range rows {
+		if r.Path == bulkKernel || r.Bytes <= 0 {
+			continue
+		}
+		l, gb := r.Link, float64(r.Bytes)/1e9
+		per := func(v uint64) string { return fmt.Sprintf("%.0f", float64(v)/gb) }
+		div := func(a, b uint64) string {
+			if b == 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.1f", float64(a)/float64(b))
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n", r.Conns, r.Path,
+			per(l.PacketsIn), per(l.GSOIn), div(l.GSOSegsIn, l.GSOIn), div(l.BytesIn, l.PacketsIn),
+			per(l.PacketsOut), per(l.GSOOut), div(l.GSOSegsOut, l.GSOOut), div(l.BytesOut, l.PacketsOut),
+			per(l.KernelAcks), max(float64(l.KernelOutSegs)/gb-mssSegsPerGB, 0), per(l.Writes),
+			per(r.Server.Sys.Syscalls), per(r.Server.Sys.CtxSwitches))
+	}
+	return w.Flush()
 }

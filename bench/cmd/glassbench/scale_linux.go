@@ -26,6 +26,17 @@ type meter struct {
 	ccpu0  time.Duration
 	r0     retransCounts
 	rerr   error
+	l0     linkCounts
+	lerr   error
+}
+
+// link is the server's link counters with the kernel's.
+func (m *meter) link() (linkCounts, error) {
+	l, err := m.srv.link()
+	if err != nil {
+		return l, err
+	}
+	return l, kernelSegs(&l)
 }
 
 func (m *meter) start() {
@@ -37,6 +48,7 @@ func (m *meter) start() {
 		m.c0, m.cerr = m.cperf.Read()
 	}
 	m.r0, m.rerr = m.retrans()
+	m.l0, m.lerr = m.link()
 	m.scpu0, _ = m.srv.cpu()
 	m.ccpu0 = selfCPU()
 }
@@ -68,6 +80,11 @@ func (m *meter) stop(c *cost) error {
 		return fmt.Errorf("retransmissions: %w", err)
 	}
 	c.Retrans = c.Retrans.add(r1.sub(m.r0))
+	l1, err := m.link()
+	if err = errors.Join(m.lerr, err); err != nil {
+		return fmt.Errorf("link counters: %w", err)
+	}
+	c.Link = c.Link.add(l1.sub(m.l0))
 	server.CPU += scpu - m.scpu0
 	client.CPU += ccpu - m.ccpu0
 	read := func(p *perfSet, before perfCounts, berr error, u *usage) {
