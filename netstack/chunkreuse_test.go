@@ -153,3 +153,31 @@ func TestScatterSlotsStaleBytesNeverHandedOver(t *testing.T) {
 		}
 	}
 }
+
+// TestScatterSlotsCopyOutExact: a small packet leaves its slot as a copy
+// of exactly its bytes, head and tail joined, over views that were not
+// cleared; the slot keeps its views.
+func TestScatterSlotsCopyOutExact(t *testing.T) {
+	for _, size := range []int{1, 20, 52, headView - 1, headView, headView + 1, 1500, splitHeadOver} {
+		dirtyChunk(tailSize)
+		dirtyChunk(headView)
+		s := newScatterSlots(1)
+		head, tail := s.headV[0], s.tailV[0]
+		want := make([]byte, size)
+		for j := range want {
+			want[j] = byte(j%251 + 1)
+		}
+		n := copy(s.heads[0], want)
+		copy(s.tails[0], want[n:])
+		b := s.payload(0, size)
+		got := b.Flatten()
+		b.Release()
+		if s.headV[0] != head || s.tailV[0] != tail {
+			t.Errorf("size %d: the slot's views were handed over", size)
+		}
+		s.release()
+		if !bytes.Equal(got, want) {
+			t.Fatalf("size %d: payload is %d bytes, want the packet's %d", size, len(got), len(want))
+		}
+	}
+}

@@ -15,10 +15,11 @@ import (
 // then reaches TCP in the views it was read into, with no copy: the tail
 // is handed over when it is more than half of its 64 KiB chunk (a copy
 // would take a chunk of that size too), and the slot gets a new view.
-// Smaller packets are copied as dispatch copies them, so that a small
-// segment never pins a large chunk in a receive queue. While link hooks or
-// the observer read packets, the loop reads into one buffer instead
-// (readLoopGSO), so they see each packet whole.
+// Smaller packets are copied once, from the two views into one of their
+// size, as dispatch copies them, so that a small segment never pins a
+// large chunk in a receive queue. While link hooks or the observer read
+// packets, the loop reads into one buffer instead (readLoopGSO), so they
+// see each packet whole.
 
 // scatterSlots are the views a scatter read fills: heads[i] and tails[i] are
 // the memory of views[i], one pair per packet of a batch.
@@ -112,6 +113,29 @@ func (s *scatterSlots) take(i, size int) buffer.Buffer {
 	return b
 }
 
+// copyOut copies the size bytes of slot i (at most splitHeadOver) into
+// one view of their size, as a gVisor buffer: a small packet costs one
+// copy, and its slot keeps its views.
+func (s *scatterSlots) copyOut(i, size int) buffer.Buffer {
+	if size <= headView {
+		return buffer.MakeWithData(s.heads[i][:size])
+	}
+	v := newUnzeroedView(size)
+	b := v.AsSlice()
+	n := copy(b, s.heads[i][:min(size, headView)])
+	copy(b[n:], s.tails[i][:size-n])
+	return buffer.MakeWithView(v)
+}
+
+// payload is slot i's packet of size bytes as a gVisor buffer: copied when
+// it is small, its views handed over when it is not.
+func (s *scatterSlots) payload(i, size int) buffer.Buffer {
+	if size <= splitHeadOver {
+		return s.copyOut(i, size)
+	}
+	return s.take(i, size)
+}
+
 // readScatter is one round of the read loop on a tun.ScatterReader (on
 // queue q of a multi-queue device); it returns the device's error.
 func (d *deviceEndpoint) readScatter(q int, s *scatterSlots, sizes []int, gso []tun.GSO) error {
@@ -134,8 +158,8 @@ func (d *deviceEndpoint) readScatter(q int, s *scatterSlots, sizes []int, gso []
 			continue
 		}
 		size = max(size, 0)
-		if g := gso[i]; size <= splitHeadOver || g.Type == tun.GSOUDP || d.up.readsIn() {
-			// Small, to be cut, or to be read: in one buffer, as
+		if g := gso[i]; g.Type == tun.GSOUDP || d.up.readsIn() {
+			// To be cut, or to be read: in one buffer, as
 			// readLoopGSO has it.
 			d.receiveGSO(s.join(i, size), g)
 			continue
@@ -146,9 +170,10 @@ func (d *deviceEndpoint) readScatter(q int, s *scatterSlots, sizes []int, gso []
 }
 
 // receiveViews is receive for the packet of size bytes in slot i of a
-// scatter read: its views go to gVisor as they are.
+// scatter read: its views go to gVisor as they are, or a copy of a small
+// one (payload).
 func (e *stackEndpoint) receiveViews(s *scatterSlots, i, size int, g tun.GSO) {
-	head := s.heads[i]
+	head := s.heads[i][:min(size, headView)]
 	proto, reason := classifySize(head, size)
 	if reason != "" {
 		e.acct.drop(trace.In, reason, size)
@@ -167,7 +192,7 @@ func (e *stackEndpoint) receiveViews(s *scatterSlots, i, size int, g tun.GSO) {
 		c.gsoIn.Add(1)
 		c.gsoSegsIn.Add(uint64(segs))
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: s.take(i, size)})
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: s.payload(i, size)})
 	pkt.GSOOptions = receivedGSO(g)
 	e.rxMu.Lock()
 	e.rxValid.Store(g.NeedsCsum || g.DataValid)
