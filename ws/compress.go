@@ -105,7 +105,7 @@ type extParam struct {
 // unquoted.
 func parseExtensions(h http.Header) ([]extension, error) {
 	var out []extension
-	for _, v := range h.Values("Sec-WebSocket-Extensions") {
+	for _, v := range h[hdrSecExtensions] {
 		for e := range strings.SplitSeq(v, ",") {
 			e = strings.TrimSpace(e)
 			if e == "" {

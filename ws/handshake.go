@@ -22,6 +22,17 @@ import (
 // acceptGUID is appended to the client's key (RFC 6455 §1.3, §4.2.2).
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+// The opening handshake's headers as net/http keeps them, in the canonical
+// form of their names ("Sec-Websocket-Key"): a lookup by the name as RFC
+// 6455 spells it would make the canonical form again, a new string, on
+// every request.
+var (
+	hdrSecKey        = http.CanonicalHeaderKey("Sec-WebSocket-Key")
+	hdrSecVersion    = http.CanonicalHeaderKey("Sec-WebSocket-Version")
+	hdrSecProtocol   = http.CanonicalHeaderKey("Sec-WebSocket-Protocol")
+	hdrSecExtensions = http.CanonicalHeaderKey("Sec-WebSocket-Extensions")
+)
+
 // maxHandshakeSize bounds the bytes read for an HTTP request or response
 // head during the opening handshake.
 const maxHandshakeSize = 16 << 10
@@ -35,8 +46,15 @@ const DefaultHandshakeTimeout = 10 * time.Second
 // AcceptKey returns the Sec-WebSocket-Accept value for a
 // Sec-WebSocket-Key: base64(SHA-1(key + GUID)) (RFC 6455 §4.2.2).
 func AcceptKey(key string) string {
-	sum := sha1.Sum([]byte(key + acceptGUID))
-	return base64.StdEncoding.EncodeToString(sum[:])
+	// The key and the GUID are hashed from a buffer on the stack (a
+	// client's key is 24 bytes; a longer one moves the buffer to the
+	// heap) and encoded into another: the string returned is the one
+	// allocation.
+	var in [128]byte
+	sum := sha1.Sum(append(append(in[:0], key...), acceptGUID...))
+	var out [28]byte // base64 of 20 bytes
+	base64.StdEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // AcceptOptions configures the server side of the opening handshake and
@@ -209,37 +227,50 @@ func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *Hands
 	if !headerHasToken(r.Header, "Connection", "upgrade") {
 		return serverHandshake{}, reject(http.StatusBadRequest, "Connection header %q does not contain upgrade", r.Header.Get("Connection"))
 	}
-	if v := r.Header.Values("Sec-WebSocket-Version"); len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+	if v := r.Header[hdrSecVersion]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
 		e := reject(http.StatusUpgradeRequired, "Sec-WebSocket-Version %q is not supported, use 13", strings.Join(v, ", "))
 		e.header = map[string]string{"Sec-WebSocket-Version": "13", "Upgrade": "websocket", "Connection": "Upgrade"}
 		return serverHandshake{}, e
 	}
-	keys := r.Header.Values("Sec-WebSocket-Key")
+	keys := r.Header[hdrSecKey]
 	if len(keys) != 1 {
 		return serverHandshake{}, reject(http.StatusBadRequest, "want one Sec-WebSocket-Key header, got %d", len(keys))
 	}
 	key := strings.TrimSpace(keys[0])
-	if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 16 {
+	if !isKey(key) {
 		return serverHandshake{}, reject(http.StatusBadRequest, "Sec-WebSocket-Key %q is not 16 bytes in base64", key)
 	}
 	if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
 		return serverHandshake{}, reject(http.StatusBadRequest, "the opening handshake must not have a body")
 	}
 	if !opts.InsecureSkipOriginCheck {
-		check := opts.CheckOrigin
-		if check == nil {
-			check = func(r *http.Request) error { return checkOrigin(r, opts.OriginPatterns) }
+		var err error
+		if opts.CheckOrigin != nil {
+			err = opts.CheckOrigin(r)
+		} else {
+			err = checkOrigin(r, opts.OriginPatterns)
 		}
-		if err := check(r); err != nil {
+		if err != nil {
 			return serverHandshake{}, reject(http.StatusForbidden, "origin rejected: %v", err)
 		}
 	}
 	hs := serverHandshake{
 		accept:      AcceptKey(key),
-		subprotocol: chooseSubprotocol(headerTokens(r.Header, "Sec-WebSocket-Protocol"), opts.Subprotocols),
+		subprotocol: chooseSubprotocol(headerTokens(r.Header, hdrSecProtocol), opts.Subprotocols),
 	}
 	hs.deflate, hs.extensions, _ = negotiateDeflate(r.Header, &opts.Compression)
 	return hs, nil
+}
+
+// isKey reports whether a Sec-WebSocket-Key value is 16 bytes in base64
+// (RFC 6455 §4.2.1 item 5), decoding it into a buffer on the stack.
+func isKey(key string) bool {
+	var raw [48]byte
+	if base64.StdEncoding.DecodedLen(len(key)) > len(raw) {
+		return false // far more than 16 bytes
+	}
+	n, err := base64.StdEncoding.Decode(raw[:], []byte(key))
+	return err == nil && n == 16
 }
 
 // isResourceTarget reports whether the request target names a resource:
@@ -291,31 +322,57 @@ func headerTokens(h http.Header, name string) []string {
 }
 
 // headerHasToken reports whether a comma-separated header lists token,
-// compared case-insensitively.
+// compared case-insensitively. It looks at the elements where they are,
+// without collecting them as headerTokens does.
 func headerHasToken(h http.Header, name, token string) bool {
-	for _, t := range headerTokens(h, name) {
-		if strings.EqualFold(t, token) {
-			return true
+	for _, v := range h.Values(name) {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// responseHead encodes the 101 response.
+// status101 begins every 101 response.
+const status101 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+
+// responseHead encodes the 101 response, in one allocation unless
+// extra headers outgrow the room it makes.
 func responseHead(hs serverHandshake, extra http.Header) []byte {
-	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
-	b.WriteString(hs.accept)
-	b.WriteString("\r\n")
+	size := len(status101) + len(hs.accept) + len("\r\n\r\n")
 	if hs.subprotocol != "" {
-		b.WriteString("Sec-WebSocket-Protocol: " + hs.subprotocol + "\r\n")
+		size += len("Sec-WebSocket-Protocol: \r\n") + len(hs.subprotocol)
 	}
 	if hs.extensions != "" {
-		b.WriteString("Sec-WebSocket-Extensions: " + hs.extensions + "\r\n")
+		size += len("Sec-WebSocket-Extensions: \r\n") + len(hs.extensions)
 	}
-	extra.Write(&b)
-	b.WriteString("\r\n")
-	return b.Bytes()
+	if len(extra) > 0 {
+		size += 256
+	}
+	b := make([]byte, 0, size)
+	b = append(b, status101...)
+	b = append(b, hs.accept...)
+	b = append(b, "\r\n"...)
+	if hs.subprotocol != "" {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, hs.subprotocol...)
+		b = append(b, "\r\n"...)
+	}
+	if hs.extensions != "" {
+		b = append(b, "Sec-WebSocket-Extensions: "...)
+		b = append(b, hs.extensions...)
+		b = append(b, "\r\n"...)
+	}
+	if len(extra) > 0 {
+		w := bytes.NewBuffer(b)
+		extra.Write(w)
+		b = w.Bytes()
+	}
+	return append(b, "\r\n"...)
 }
 
 // rejectResponse encodes a 4xx or 5xx response naming the problem.
@@ -340,7 +397,7 @@ func traceRequest(tr *trace.Tracer, node, conn string, r *http.Request) {
 	// What the peer sent is cut to a readable length: a request may offer
 	// 100,000 subprotocols or carry a URI as long as the header limit,
 	// and one event is not the place for all of it.
-	protos := headerTokens(r.Header, "Sec-WebSocket-Protocol")
+	protos := headerTokens(r.Header, hdrSecProtocol)
 	more := ""
 	if len(protos) > maxTracedProtocols {
 		more = fmt.Sprintf(" (and %d more)", len(protos)-maxTracedProtocols)
