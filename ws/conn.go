@@ -382,7 +382,9 @@ func (c *Conn) bind(w *ctxWatch, ctx context.Context, read bool) {
 }
 
 // unbindLocked forgets the bound context, if any, and clears the deadline
-// it governed. w.mu is held.
+// it governed, unless TCP is closed: the deadline goes with the
+// connection, and clearing it there would fail (on a sockets.Conn, making
+// an error value for every connection). w.mu is held.
 func (c *Conn) unbindLocked(w *ctxWatch, read bool) {
 	if w.stop == nil {
 		return
@@ -393,6 +395,9 @@ func (c *Conn) unbindLocked(w *ctxWatch, read bool) {
 	w.done, w.deadline, w.stop, w.fired = nil, time.Time{}, nil, nil
 	w.cur.Store(nil)
 	w.bound.Store(false)
+	if c.isClosed() {
+		return
+	}
 	if read {
 		c.nc.SetReadDeadline(time.Time{})
 	} else {

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -594,5 +595,60 @@ func TestAnnouncedLengthNotReserved(t *testing.T) {
 	}
 	if most := 64 << 10; cap(msg) > most {
 		t.Errorf("100 bytes of a frame announced at 16 MiB are held in a buffer of %d bytes, want at most %d", cap(msg), most)
+	}
+}
+
+// deadlineCounter is a net.Conn that counts the deadlines set on it after
+// its Close.
+type deadlineCounter struct {
+	net.Conn
+	closed    atomic.Bool
+	afterShut atomic.Int32
+}
+
+func (d *deadlineCounter) Close() error {
+	d.closed.Store(true)
+	return d.Conn.Close()
+}
+
+func (d *deadlineCounter) SetReadDeadline(t time.Time) error {
+	if d.closed.Load() {
+		d.afterShut.Add(1)
+	}
+	return d.Conn.SetReadDeadline(t)
+}
+
+func (d *deadlineCounter) SetWriteDeadline(t time.Time) error {
+	if d.closed.Load() {
+		d.afterShut.Add(1)
+	}
+	return d.Conn.SetWriteDeadline(t)
+}
+
+// TestClosedConnKeepsItsDeadlines checks that a connection that closes
+// TCP under a read bound to a context does not clear that read's deadline
+// on the closed connection: the call is for nothing, and on a sockets.Conn
+// it makes an error value for every connection.
+func TestClosedConnKeepsItsDeadlines(t *testing.T) {
+	t.Parallel()
+	peer, nc := net.Pipe()
+	d := &deadlineCounter{Conn: nc}
+	c := newConn(d, nil, false, "", (&AcceptOptions{}).config())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.ReadMessage(ctx)
+		errc <- err
+	}()
+	peer.Close() // TCP closed without a close frame
+	if err := <-errc; CloseStatus(err) != StatusAbnormalClosure {
+		t.Fatalf("err = %v, want a 1006 close", err)
+	}
+	if !d.closed.Load() {
+		t.Fatal("the connection was not closed")
+	}
+	if n := d.afterShut.Load(); n != 0 {
+		t.Errorf("%d deadlines set on the closed connection, want none", n)
 	}
 }
