@@ -209,7 +209,7 @@ func (c *PacketConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		c.s.logCall(start, c.so, "sendto", itoa(c.so.fd)+", "+itoa(len(b))+", 0, "+ap.String(), n, "", err)
 	}
 	if err != nil {
-		return n, &net.OpError{Op: "write", Net: c.network, Source: c.LocalAddr(), Addr: addr, Err: err}
+		return n, &net.OpError{Op: "write", Net: c.network, Source: c.laddr, Addr: addr, Err: err}
 	}
 	return n, nil
 }
@@ -251,8 +251,12 @@ func (c *Conn) CloseRead() error {
 func (c *Conn) LocalAddr() net.Addr { return c.laddr }
 
 // RemoteAddr returns the peer's address, or nil for a datagram socket
-// without a default destination.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+// without a default destination. Before the first Read or Write it makes
+// room on the caller's stack for them (stackroom.go).
+func (c *Conn) RemoteAddr() net.Addr {
+	c.roomEarly()
+	return c.raddr
+}
 
 // SetDeadline sets the read and write deadlines.
 func (c *Conn) SetDeadline(t time.Time) error {
@@ -302,7 +306,7 @@ func (c *Conn) opError(op string, err error) error {
 	}
 	var src net.Addr
 	if op != "close" && op != "set" {
-		src = c.LocalAddr()
+		src = c.laddr
 	}
-	return &net.OpError{Op: op, Net: c.network, Source: src, Addr: c.RemoteAddr(), Err: err}
+	return &net.OpError{Op: op, Net: c.network, Source: src, Addr: c.raddr, Err: err}
 }

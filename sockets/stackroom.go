@@ -43,3 +43,19 @@ func (c *Conn) roomOnce() {
 		growStack(0)
 	}
 }
+
+// roomEarly calls growStack from RemoteAddr until a Read or Write has
+// made the room. net/http's connection goroutine asks for the remote
+// address first thing, two frames down, before it reads the request: a
+// growth there copies two frames where one at the first Read copies a
+// dozen. In glassbench's connections-per-second row through the TUN,
+// growStack's share of the server's CPU went from 3.4 % to 1.4 % (one
+// profiled run each, alternating). RemoteAddr does not take the room for
+// itself: if another goroutine asks first (an accept loop that logs the
+// peer), the one that reads still makes its room at its first Read, and
+// the one that asked pays a call that finds room from then on.
+func (c *Conn) roomEarly() {
+	if !c.roomMade.Load() {
+		growStack(0)
+	}
+}

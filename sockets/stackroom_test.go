@@ -1,6 +1,7 @@
 package sockets
 
 import (
+	"errors"
 	"io"
 	"net"
 	"runtime"
@@ -10,13 +11,13 @@ import (
 )
 
 // TestConnFirstReadMakesStackRoom checks that a Conn's first Read (or
-// WriteTo, as io.Copy calls it) grows its goroutine's stack to hold
-// stackRoom more bytes: n fresh goroutines that have made one call each
-// hold 16 KiB of stack, where the call itself needs 8 KiB. Other
-// goroutines' stacks come and go meanwhile, so the test asks for 12 KiB
-// each.
+// WriteTo, as io.Copy calls it, or RemoteAddr, as net/http's connection
+// goroutine calls it first) grows its goroutine's stack to hold stackRoom
+// more bytes: n fresh goroutines that have made one call each hold 16 KiB
+// of stack, where the call itself needs 8 KiB. Other goroutines' stacks
+// come and go meanwhile, so the test asks for 12 KiB each.
 func TestConnFirstReadMakesStackRoom(t *testing.T) {
-	for _, first := range []string{"Read", "WriteTo"} {
+	for _, first := range []string{"Read", "WriteTo", "RemoteAddr"} {
 		t.Run(first, func(t *testing.T) { testStackRoom(t, first) })
 	}
 }
@@ -58,9 +59,14 @@ func testStackRoom(t *testing.T, first string) {
 	for i, sc := range servers {
 		read.Add(1)
 		done.Go(func() {
-			if first == "WriteTo" {
+			switch first {
+			case "WriteTo":
 				_, errs[i] = sc.(*Conn).WriteTo(io.Discard)
-			} else {
+			case "RemoteAddr":
+				if sc.RemoteAddr() == nil {
+					errs[i] = errors.New("no remote address")
+				}
+			default:
 				var b [1]byte
 				_, errs[i] = sc.Read(b[:])
 			}
