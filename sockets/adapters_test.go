@@ -395,6 +395,38 @@ func TestDeadlineReuse(t *testing.T) {
 	}
 }
 
+// TestPassedDeadlineAllocs: a deadline set in the past while no channel
+// is out (net/http ends every request's background read so, and a
+// hijack's) takes a channel that is closed already, shared, instead of
+// making one to close; the call that holds a channel still has it closed.
+func TestPassedDeadlineAllocs(t *testing.T) {
+	var d deadline
+	clk := tcpip.NewStdClock()
+	past := time.Unix(1, 0)
+	avg := testing.AllocsPerRun(200, func() {
+		d.set(past, clk)
+		if !d.passed() {
+			t.Fatal("a deadline in the past has not passed")
+		}
+		d.set(time.Time{}, clk)
+		if d.passed() {
+			t.Fatal("a cleared deadline has passed")
+		}
+	})
+	if avg != 0 {
+		t.Errorf("%.2f allocations per deadline set in the past and cleared, want 0", avg)
+	}
+	held := d.hold()
+	d.set(past, clk)
+	if !isClosed(held) {
+		t.Error("a deadline in the past left the channel a call holds open")
+	}
+	d.set(time.Time{}, clk)
+	if d.passed() || d.ch.Load() != nil {
+		t.Error("a cleared deadline kept its passed channel")
+	}
+}
+
 // TestReadWithoutDeadlineTakesNoChannel: a Read without a deadline sleeps
 // on its wait queue alone, with no deadline channel to select on, and a
 // deadline set meanwhile still wakes it (wakesBlockedRead).

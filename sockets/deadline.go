@@ -117,6 +117,16 @@ func (d *deadline) passed() bool {
 // deadlineChans holds channels that were never closed.
 var deadlineChans sync.Pool
 
+// passedChan is the channel of every deadline set in the past while no
+// channel was out, closed from the start (net/http sets one at the end of
+// every request, to stop its background read, and at a hijack): nothing
+// closes it again, and as a closed channel it never goes to the pool.
+var passedChan = func() *deadlineChan {
+	dc := &deadlineChan{c: make(chan struct{})}
+	close(dc.c)
+	return dc
+}()
+
 func newDeadlineChan() *deadlineChan {
 	if dc, ok := deadlineChans.Get().(*deadlineChan); ok {
 		return dc
@@ -159,11 +169,18 @@ func (d *deadline) set(t time.Time, clk tcpip.Clock) bool {
 		d.drop()
 		return false
 	}
+	dur := time.Until(t)
+	if cur == nil && dur <= 0 {
+		// No call holds a channel to be closed: the deadline takes
+		// the one that is closed already.
+		d.ch.Store(passedChan)
+		return d.waiters.Load() > 0
+	}
 	if cur == nil {
 		cur = newDeadlineChan()
 		d.ch.Store(cur)
 	}
-	if dur := time.Until(t); dur <= 0 {
+	if dur <= 0 {
 		close(cur.c)
 	} else {
 		c := cur.c
