@@ -44,3 +44,25 @@ func TestBoxStringKeepsEachValue(t *testing.T) {
 		}
 	}
 }
+
+// TestPacketConnNamesRepeatOnce: the connection a packet belongs to is
+// named without an allocation while the same connection's packets repeat,
+// and a packet of another connection gets its own name.
+func TestPacketConnNamesRepeatOnce(t *testing.T) {
+	a := tcpPacket(ipClient, ipServer, 40000, 80, 1, 0, 0x10, "x")
+	b := tcpPacket(ipServer, ipClient, 80, 40000, 1, 0, 0x10, "y")
+	if got := PacketConn(a); got != "10.0.0.1:40000->10.0.0.2:80" {
+		t.Fatalf("PacketConn = %q", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { PacketConn(a) }); n != 0 {
+		t.Errorf("naming a repeated connection took %v allocations, want 0", n)
+	}
+	for range 3 {
+		if got := PacketConn(b); got != "10.0.0.2:80->10.0.0.1:40000" {
+			t.Fatalf("PacketConn = %q", got)
+		}
+		if got := PacketConn(a); got != "10.0.0.1:40000->10.0.0.2:80" {
+			t.Fatalf("PacketConn = %q", got)
+		}
+	}
+}

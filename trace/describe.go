@@ -157,7 +157,7 @@ func conn4(b []byte) (conn string, ok bool) {
 	var buf [48]byte
 	c := src.AppendTo(buf[:0])
 	c = append(c, "->"...)
-	return string(dst.AppendTo(c)), true
+	return internBytes(dst.AppendTo(c)), true
 }
 
 // DescribeHeaders is DescribePacket for a packet of wire bytes of which b
