@@ -118,7 +118,7 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 		e.Summary, e.Fields = ipText("receive ", b, wire, " (PREROUTING)")
 	case stack.Input:
 		e.Dir, e.Name = trace.In, "deliver"
-		e.Summary = "local delivery to " + trace.ProtoName(uint8(pkt.TransportProtocolNumber)) + " (INPUT)"
+		e.Summary = deliverySummary(pkt.TransportProtocolNumber)
 		_, e.Fields = ipText("", b, wire, "")
 	case stack.Output:
 		if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
@@ -148,6 +148,28 @@ func (t *observer) ipStep(hook stack.Hook, pkt *stack.PacketBuffer) {
 	// gVisor runs the hooks with its iptables read lock held, and OUTPUT
 	// and POSTROUTING under the lock of the TCP endpoint that sends.
 	t.tracer.EmitDeferred(e)
+}
+
+// deliverySummaries are the INPUT step's summaries for the transport
+// protocols a stack delivers most, made once.
+var deliverySummaries = map[tcpip.TransportProtocolNumber]string{}
+
+func init() {
+	for _, p := range []tcpip.TransportProtocolNumber{header.TCPProtocolNumber, header.UDPProtocolNumber, header.ICMPv4ProtocolNumber, header.ICMPv6ProtocolNumber} {
+		deliverySummaries[p] = deliverySummaryOf(p)
+	}
+}
+
+// deliverySummary is the INPUT step's summary for a packet of protocol p.
+func deliverySummary(p tcpip.TransportProtocolNumber) string {
+	if s, ok := deliverySummaries[p]; ok {
+		return s
+	}
+	return deliverySummaryOf(p)
+}
+
+func deliverySummaryOf(p tcpip.TransportProtocolNumber) string {
+	return "local delivery to " + trace.ProtoName(uint8(p)) + " (INPUT)"
 }
 
 // ipHeaderRoom is how many bytes of a packet the IP layer's events copy

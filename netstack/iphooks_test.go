@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -100,5 +102,23 @@ func TestWithFirstRule(t *testing.T) {
 				t.Errorf("table %v hook %v: underflow %d is not a plain rule", id, hook, u)
 			}
 		}
+	}
+}
+
+// TestDeliverySummary: the INPUT step's summary names the protocol, and is
+// made without an allocation for TCP, UDP and ICMP.
+func TestDeliverySummary(t *testing.T) {
+	for p, want := range map[tcpip.TransportProtocolNumber]string{
+		header.TCPProtocolNumber:    "local delivery to tcp (INPUT)",
+		header.UDPProtocolNumber:    "local delivery to udp (INPUT)",
+		header.ICMPv4ProtocolNumber: "local delivery to icmp (INPUT)",
+		132:                         "local delivery to " + trace.ProtoName(132) + " (INPUT)",
+	} {
+		if got := deliverySummary(p); got != want {
+			t.Errorf("deliverySummary(%d) = %q, want %q", p, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { deliverySummary(header.TCPProtocolNumber) }); n != 0 {
+		t.Errorf("the summary of a TCP delivery took %v allocations, want 0", n)
 	}
 }
