@@ -826,7 +826,7 @@ func (e *Endpoint) EndpointState() EndpointState {
 // setRecentTimestamp sets the recentTS field to the provided value.
 func (e *Endpoint) setRecentTimestamp(recentTS uint32) {
 	e.RecentTS = recentTS
-	e.recentTSTime = e.stack.Clock().NowMonotonic()
+	e.recentTSTime = e.clockNow() // glassnet patch 47
 }
 
 // recentTimestamp returns the value of the recentTS field.
@@ -1691,7 +1691,7 @@ func (e *Endpoint) queueSegment(p tcpip.Payloader, opts tcpip.WriteOptions) (*se
 		e.sndQueueInfo.SndBufUsed += size
 		return last, size, nil
 	}
-	s := newOutgoingSegment(e.TransportEndpointInfo.ID, e.stack.Clock(), buf, e.ops.GetMark())
+	s := newOutgoingSegment(e.TransportEndpointInfo.ID, buf, e.ops.GetMark())
 	e.sndQueueInfo.SndBufUsed += size
 	e.snd.writeList.PushBack(s)
 
@@ -2758,7 +2758,7 @@ func (e *Endpoint) shutdownLocked(flags tcpip.ShutdownFlags) tcpip.Error {
 			// Queue FIN and transition to the closing state immediately,
 			// matching Linux tcp_close_state(): the FIN may be queued but
 			// not yet transmitted when the write queue is blocked.
-			s := newOutgoingSegment(e.TransportEndpointInfo.ID, e.stack.Clock(), buffer.Buffer{}, e.ops.GetMark())
+			s := newOutgoingSegment(e.TransportEndpointInfo.ID, buffer.Buffer{}, e.ops.GetMark())
 			e.snd.writeList.PushBack(s)
 			e.updateConnDirectionState(connDirectionStateSndClosed)
 			switch e.EndpointState() {
@@ -3336,7 +3336,7 @@ func (e *Endpoint) tsVal(now tcpip.MonotonicTime) uint32 {
 }
 
 func (e *Endpoint) tsValNow() uint32 {
-	return e.tsVal(e.stack.Clock().NowMonotonic())
+	return e.tsVal(e.clockNow()) // glassnet patch 47
 }
 
 func (e *Endpoint) elapsed(now tcpip.MonotonicTime, tsEcr uint32) time.Duration {

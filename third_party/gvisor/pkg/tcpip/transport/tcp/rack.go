@@ -200,7 +200,7 @@ func (s *sender) schedulePTO() {
 	}
 	s.rtt.Unlock()
 
-	now := s.ep.stack.Clock().NowMonotonic()
+	now := s.clockNow()
 	if s.resendTimer.enabled() {
 		if now.Add(pto).After(s.resendTimer.target) {
 			pto = s.resendTimer.target.Sub(now)
@@ -208,7 +208,7 @@ func (s *sender) schedulePTO() {
 		s.resendTimer.disable()
 	}
 
-	s.probeTimer.enable(pto)
+	s.probeTimer.enableAt(now, pto)
 }
 
 // probeTimerExpired is the same as TLP_send_probe() as defined in
