@@ -186,19 +186,36 @@ func (so *socket) read(b []byte, opts tcpip.ReadOptions, res *tcpip.ReadResult) 
 }
 
 // readTo is read into any writer (a view collector takes the views).
+//
+// On a TCP socket the receive buffer's moderation (ModerateRecvBuf) runs
+// inside the read, under the one hold of the endpoint that the read takes,
+// as Linux's tcp_recvmsg does it, rather than taking the endpoint a second
+// time after it.
 func (so *socket) readTo(w io.Writer, opts tcpip.ReadOptions, res *tcpip.ReadResult) (uint64, tcpip.Error) {
 	so.readMu.Lock()
 	defer so.readMu.Unlock()
 	var terr tcpip.Error
-	*res, terr = so.ep.Read(w, opts)
+	moderated := false
+	if m, ok := so.ep.(moderatedReader); ok && !opts.Peek {
+		*res, terr = m.ReadModerated(w, opts)
+		moderated = true
+	} else {
+		*res, terr = so.ep.Read(w, opts)
+	}
 	off := so.rxOff
 	if terr == nil && !opts.Peek {
 		so.rxOff += uint64(res.Count)
-		if so.stream() {
+		if so.stream() && !moderated {
 			so.ep.ModerateRecvBuf(res.Count)
 		}
 	}
 	return off, terr
+}
+
+// moderatedReader is a TCP endpoint's read with the receive buffer's
+// moderation (third_party/gvisor patch 48).
+type moderatedReader interface {
+	ReadModerated(io.Writer, tcpip.ReadOptions) (tcpip.ReadResult, tcpip.Error)
 }
 
 // offsets returns rxOff and txOff.

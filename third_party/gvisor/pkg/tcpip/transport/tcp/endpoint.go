@@ -1303,7 +1303,13 @@ func (e *Endpoint) initialReceiveWindow() int {
 func (e *Endpoint) ModerateRecvBuf(copied int) {
 	e.LockUser()
 	defer e.UnlockUser()
+	e.moderateRecvBufLocked(copied)
+}
 
+// moderateRecvBufLocked is ModerateRecvBuf with e.mu held.
+//
+// +checklocks:e.mu
+func (e *Endpoint) moderateRecvBufLocked(copied int) {
 	sendNonZeroWindowUpdate := false
 
 	e.rcvQueueMu.Lock()
@@ -1435,6 +1441,26 @@ func (e *Endpoint) UpdateLastError(err tcpip.Error) {
 // +checklocksexclude:e.segmentQueue.mu
 // +checklocksexclude:e.pendingProcessingMu
 func (e *Endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult, tcpip.Error) {
+	return e.read(dst, opts, false)
+}
+
+// ReadModerated is Read followed, when it reads without error and does not
+// peek, by ModerateRecvBuf of the bytes it read, under the same hold of the
+// endpoint: Linux adjusts the receive buffer inside tcp_recvmsg
+// (tcp_rcv_space_adjust) where gVisor's callers call ModerateRecvBuf after
+// Read, which takes the endpoint again (glassnet patch 48).
+//
+// +checklocksexclude:e.segmentQueue.mu
+// +checklocksexclude:e.pendingProcessingMu
+func (e *Endpoint) ReadModerated(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult, tcpip.Error) {
+	return e.read(dst, opts, true)
+}
+
+// read is Read, and ReadModerated with moderate.
+//
+// +checklocksexclude:e.segmentQueue.mu
+// +checklocksexclude:e.pendingProcessingMu
+func (e *Endpoint) read(dst io.Writer, opts tcpip.ReadOptions, moderate bool) (tcpip.ReadResult, tcpip.Error) {
 	e.LockUser()
 	defer e.UnlockUser()
 
@@ -1507,6 +1533,9 @@ func (e *Endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult
 	// If something is read, we must report it. Report error when nothing is read.
 	if done == 0 && err != nil {
 		return tcpip.ReadResult{}, &tcpip.ErrBadBuffer{}
+	}
+	if moderate && !opts.Peek {
+		e.moderateRecvBufLocked(done) // glassnet patch 48
 	}
 	return tcpip.ReadResult{
 		Count: done,
