@@ -16,6 +16,7 @@ package stack
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -124,6 +125,25 @@ type neighborEntry struct {
 	nudState *NUDState
 
 	mu neighborEntryMu
+
+	// quietUntil is, while the entry is Reachable, the time (the
+	// stack's monotonic clock, in nanoseconds) until which an upper
+	// layer's confirmation leaves the entry as it is; 0 in every other
+	// state (glassnet patch 49).
+	quietUntil atomic.Int64 `state:"nosave"`
+}
+
+// confirmQuiet bounds quietUntil: a Reachable entry's timer is moved on by a
+// confirmation at most this long after the last time it was moved on, and at
+// most an eighth of the reachable time after it (glassnet patch 49).
+const confirmQuiet = 100 * time.Millisecond
+
+// setQuietLocked starts the quiet time of a Reachable entry whose timer was
+// set at now to run for reachable.
+//
+// +checklocksread:e.mu.neighborEntryRWMutex
+func (e *neighborEntry) setQuietLocked(now tcpip.MonotonicTime, reachable time.Duration) {
+	e.quietUntil.Store(int64(now.Add(min(confirmQuiet, reachable/8)).Sub(tcpip.MonotonicTime{})))
 }
 
 // newNeighborEntry creates a neighbor cache entry starting at the default
@@ -263,6 +283,7 @@ func (e *neighborEntry) removeLocked() {
 // +checklocks:e.mu.neighborEntryRWMutex
 func (e *neighborEntry) setStateLocked(next NeighborState) {
 	e.cancelTimerLocked()
+	e.quietUntil.Store(0) // glassnet patch 49
 
 	prev := e.mu.neigh.State
 	e.mu.neigh.State = next
@@ -277,9 +298,11 @@ func (e *neighborEntry) setStateLocked(next NeighborState) {
 		// Protected by e.mu.
 		done := false
 
+		reachable := e.nudState.ReachableTime()
+		e.setQuietLocked(e.mu.neigh.UpdatedAt, reachable)
 		e.mu.timer = timer{
 			done: &done,
-			timer: e.cache.nic.stack.Clock().AfterFunc(e.nudState.ReachableTime(), func() {
+			timer: e.cache.nic.stack.Clock().AfterFunc(reachable, func() {
 				e.mu.Lock()
 				defer e.mu.Unlock()
 
@@ -604,6 +627,18 @@ func (e *neighborEntry) handleConfirmationLocked(linkAddr tcpip.LinkAddress, fla
 // handleUpperLevelConfirmation processes an incoming upper-level protocol
 // (e.g. TCP acknowledgements) reachability confirmation.
 func (e *neighborEntry) handleUpperLevelConfirmation() {
+	// glassnet patch 49: a Reachable entry whose timer was moved on less
+	// than confirmQuiet ago stays as it is, without a lock. TCP confirms
+	// its route's neighbor with every ACK that acknowledges new data, and
+	// all the connections to one peer share its entry: upstream took the
+	// entry's lock, the NUD state's lock (ReachableTime) and the clock's
+	// timer lock (Reset) for each, from every processor. Linux's
+	// neigh_confirm only writes the time into the neighbor (once per
+	// jiffy), and its timer reads it when it fires.
+	clock := e.cache.nic.stack.clock
+	if q := e.quietUntil.Load(); q != 0 && int64(clock.NowMonotonic().Sub(tcpip.MonotonicTime{})) < q {
+		return
+	}
 	tryHandleConfirmation := func() bool {
 		switch e.mu.neigh.State {
 		case Stale, Delay, Probe:
@@ -615,7 +650,9 @@ func (e *neighborEntry) handleUpperLevelConfirmation() {
 			// entry's write lock since we do not modify the timer pointer, but the
 			// time the timer should fire. The timer should have internal locks to
 			// synchronize timer resets changes with the clock.
-			e.mu.timer.timer.Reset(e.nudState.ReachableTime())
+			reachable := e.nudState.ReachableTime()
+			e.mu.timer.timer.Reset(reachable)
+			e.setQuietLocked(clock.NowMonotonic(), reachable)
 			return false
 		case Unknown, Incomplete, Unreachable, Static:
 			// Do nothing
