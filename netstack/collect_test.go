@@ -21,7 +21,7 @@ import (
 // A traced stack has iptables rules (the IP steps are seen through them),
 // and upstream gVisor started connection tracking's reaper, a timer that
 // resets itself for ever, with a stack's first table of any kind: the
-// timer kept the tables and the stack (third_party/gvisor patch 50).
+// timer kept the tables and the stack (third_party/gvisor patch 49).
 func TestClosedStacksAreCollected(t *testing.T) {
 	for _, traced := range []bool{false, true} {
 		var tr *trace.Tracer

@@ -18,7 +18,7 @@ import (
 // rule were not there. They are installed only when tracing: a stack
 // without tables passes each hook with one check (third_party/gvisor
 // patches 32 and 42). Connection tracking, which upstream started with any
-// table, waits for a NAT table (patch 50), which glassnet never sets.
+// table, waits for a NAT table (patch 49), which glassnet never sets.
 //
 //	PREROUTING (raw)      ip  in  "receive"  the packet enters IP (ip_rcv)
 //	INPUT (filter)        ip  in  "deliver"  it is for this stack (ip_local_deliver)

@@ -109,7 +109,7 @@ func BenchmarkUnusedIPTablesHooks(b *testing.B) {
 }
 
 // TestNATTracksConnections: connection tracking starts with the first NAT
-// table (third_party/gvisor patch 50), and a REDIRECT rule set then still
+// table (third_party/gvisor patch 49), and a REDIRECT rule set then still
 // sends a connection for one port to another, which it finds through the
 // connection's tracked translation in both directions.
 func TestNATTracksConnections(t *testing.T) {

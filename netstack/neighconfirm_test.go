@@ -15,7 +15,7 @@ import (
 	"github.com/glassnet/glassnet/tun"
 )
 
-// The tests in this file check glassnet patch 49 in third_party/gvisor
+// The tests in this file check glassnet patch 48 in third_party/gvisor
 // (PATCHES.md there): TCP's confirmations of its route's neighbor (every
 // ACK of new data) move a Reachable entry's timer on at most once per
 // confirmQuiet (100 ms) and take no lock in between, and a route without a
@@ -96,12 +96,12 @@ func TestNeighborConfirmedByTCP(t *testing.T) {
 	}
 }
 
-// confirmQuiet is the quiet time of patch 49 (stack's confirmQuiet).
+// confirmQuiet is the quiet time of patch 48 (stack's confirmQuiet).
 const confirmQuiet = 100 * time.Millisecond
 
 // BenchmarkEtherEchoSmall is a 64-byte echo between two stacks over an
 // Ethernet pipe, where every ACK of new data confirms the route's neighbor:
-// CPU per echo holds the cost of patch 49.
+// CPU per echo holds the cost of patch 48.
 func BenchmarkEtherEchoSmall(b *testing.B) {
 	da, db := tun.Pipe(tun.PipeOptions{MTU: 1500 + header.EthernetMinimumSize})
 	x := mustNew(b, Options{Device: etherDev{da, macA}, Addrs: []netip.Prefix{addrA4}, Node: "a"})

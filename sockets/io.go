@@ -213,7 +213,7 @@ func (so *socket) readTo(w io.Writer, opts tcpip.ReadOptions, res *tcpip.ReadRes
 }
 
 // moderatedReader is a TCP endpoint's read with the receive buffer's
-// moderation (third_party/gvisor patch 48).
+// moderation (third_party/gvisor patch 47).
 type moderatedReader interface {
 	ReadModerated(io.Writer, tcpip.ReadOptions) (tcpip.ReadResult, tcpip.Error)
 }

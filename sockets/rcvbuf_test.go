@@ -5,7 +5,7 @@ import "testing"
 // TestRecvGrowsReceiveBuffer: a bulk transfer read through Conn.Read grows
 // the receiving socket's buffer past its default, as Linux's receive buffer
 // auto-tuning does (tcp_rcv_space_adjust). The read moderates the buffer
-// inside TCP's Read (third_party/gvisor patch 48); the test fails when the
+// inside TCP's Read (third_party/gvisor patch 47); the test fails when the
 // reads no longer moderate it at all.
 func TestRecvGrowsReceiveBuffer(t *testing.T) {
 	t.Parallel()

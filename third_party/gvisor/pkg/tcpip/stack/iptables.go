@@ -317,7 +317,7 @@ func (it *IPTables) replaceTable(id TableID, table Table, ipv6, force bool) {
 			return
 		}
 	}
-	// glassnet patch 50: connection tracking serves NAT alone (a
+	// glassnet patch 49: connection tracking serves NAT alone (a
 	// translation is looked up by the packet's connection, and
 	// OriginalDst answers from it), so its table and reaper start with
 	// the first NAT table instead of with the first table of any kind.
@@ -456,7 +456,7 @@ func (it *IPTables) CheckPrerouting(pkt *PacketBuffer, addressEP AddressableEndp
 		return true
 	}
 
-	if it.natInUse.Load() { // glassnet patch 50
+	if it.natInUse.Load() { // glassnet patch 49
 		pkt.tuple = it.connections.getConnAndUpdate(pkt, false /* skipChecksumValidation */)
 	}
 
@@ -587,7 +587,7 @@ func (it *IPTables) CheckOutput(pkt *PacketBuffer, r *Route, outNicName string) 
 
 	// We don't need to validate the checksum in the Output path: we can assume
 	// we calculate it correctly, plus checksumming may be deferred due to GSO.
-	if it.natInUse.Load() { // glassnet patch 50
+	if it.natInUse.Load() { // glassnet patch 49
 		pkt.tuple = it.connections.getConnAndUpdate(pkt, true /* skipChecksumValidation */)
 	}
 
@@ -656,7 +656,7 @@ func checkNAT(it *IPTables, table Table, hook Hook, pkt *PacketBuffer, r *Route,
 // See check.
 func (it *IPTables) checkNAT(table Table, hook Hook, pkt *PacketBuffer, r *Route, addressEP AddressableEndpoint, inNicName, outNicName string) bool {
 	if !it.natInUse.Load() {
-		// glassnet patch 50: the NAT tables are still the default ones,
+		// glassnet patch 49: the NAT tables are still the default ones,
 		// whose chains accept everything.
 		return true
 	}
@@ -736,7 +736,7 @@ func (it *IPTables) check(table Table, hook Hook, pkt *PacketBuffer, r *Route, a
 // beforeSave is invoked by stateify.
 func (it *IPTables) beforeSave() {
 	// Ensure the reaper exits cleanly.
-	if it.reaper != nil { // glassnet patch 50: none until a NAT table is set
+	if it.reaper != nil { // glassnet patch 49: none until a NAT table is set
 		it.reaper.Stop()
 	}
 	// Prevent others from modifying the connection table.
@@ -746,7 +746,7 @@ func (it *IPTables) beforeSave() {
 // afterLoad is invoked by stateify.
 func (it *IPTables) afterLoad(context.Context) {
 	it.inUse.Store(it.modified)
-	// glassnet patch 50: a saved stack tracked connections if, and only
+	// glassnet patch 49: a saved stack tracked connections if, and only
 	// if, a NAT table had been set.
 	if it.connections.buckets != nil {
 		it.natInUse.Store(true)
@@ -856,7 +856,7 @@ func (it *IPTables) checkRule(hook Hook, pkt *PacketBuffer, table Table, ruleIdx
 func (it *IPTables) OriginalDst(epID TransportEndpointID, netProto tcpip.NetworkProtocolNumber, transProto tcpip.TransportProtocolNumber) (tcpip.Address, uint16, tcpip.Error) {
 	it.mu.RLock()
 	defer it.mu.RUnlock()
-	if !it.natInUse.Load() { // glassnet patch 50: no table to look in
+	if !it.natInUse.Load() { // glassnet patch 49: no table to look in
 		return tcpip.Address{}, 0, &tcpip.ErrNotConnected{}
 	}
 	return it.connections.originalDst(epID, netProto, transProto)

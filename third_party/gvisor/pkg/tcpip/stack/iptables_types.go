@@ -109,7 +109,7 @@ type IPTables struct {
 
 	// natInUse is set, under mu, when a NAT table is first set: until
 	// then connections holds no buckets and no reaper runs, and the hooks
-	// track no connection (glassnet patch 50).
+	// track no connection (glassnet patch 49).
 	natInUse atomicbitops.Bool `state:"nosave"`
 }
 

@@ -129,13 +129,13 @@ type neighborEntry struct {
 	// quietUntil is, while the entry is Reachable, the time (the
 	// stack's monotonic clock, in nanoseconds) until which an upper
 	// layer's confirmation leaves the entry as it is; 0 in every other
-	// state (glassnet patch 49).
+	// state (glassnet patch 48).
 	quietUntil atomic.Int64 `state:"nosave"`
 }
 
 // confirmQuiet bounds quietUntil: a Reachable entry's timer is moved on by a
 // confirmation at most this long after the last time it was moved on, and at
-// most an eighth of the reachable time after it (glassnet patch 49).
+// most an eighth of the reachable time after it (glassnet patch 48).
 const confirmQuiet = 100 * time.Millisecond
 
 // setQuietLocked starts the quiet time of a Reachable entry whose timer was
@@ -283,7 +283,7 @@ func (e *neighborEntry) removeLocked() {
 // +checklocks:e.mu.neighborEntryRWMutex
 func (e *neighborEntry) setStateLocked(next NeighborState) {
 	e.cancelTimerLocked()
-	e.quietUntil.Store(0) // glassnet patch 49
+	e.quietUntil.Store(0) // glassnet patch 48
 
 	prev := e.mu.neigh.State
 	e.mu.neigh.State = next
@@ -627,7 +627,7 @@ func (e *neighborEntry) handleConfirmationLocked(linkAddr tcpip.LinkAddress, fla
 // handleUpperLevelConfirmation processes an incoming upper-level protocol
 // (e.g. TCP acknowledgements) reachability confirmation.
 func (e *neighborEntry) handleUpperLevelConfirmation() {
-	// glassnet patch 49: a Reachable entry whose timer was moved on less
+	// glassnet patch 48: a Reachable entry whose timer was moved on less
 	// than confirmQuiet ago stays as it is, without a lock. TCP confirms
 	// its route's neighbor with every ACK that acknowledges new data, and
 	// all the connections to one peer share its entry: upstream took the

@@ -602,7 +602,7 @@ func (r *Route) IsOutboundBroadcast() bool {
 // "Reachable" is defined as having full-duplex communication between the
 // local and remote ends of the route.
 func (r *Route) ConfirmReachable() {
-	// glassnet patch 49: a route whose interface resolves no link
+	// glassnet patch 48: a route whose interface resolves no link
 	// addresses (a TUN) never has a neighbor entry; linkRes is set when
 	// the route is made and never changes. Upstream took the route's lock
 	// to find none, for every ACK that acknowledged new data.

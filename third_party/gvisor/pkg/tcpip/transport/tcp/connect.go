@@ -1392,12 +1392,6 @@ func (e *Endpoint) handleReset(s *segment) (ok bool, err tcpip.Error) {
 // +checklocksexclude:e.snd.rtt.rttMutex
 func (e *Endpoint) handleSegmentsLocked() tcpip.Error {
 	sndUna := e.snd.SndUna
-	stamped := false
-	defer func() {
-		if stamped {
-			e.snd.clearClock()
-		}
-	}()
 	for i := 0; i < maxSegmentsPerWake; i++ {
 		if state := e.EndpointState(); state.closed() || state == StateTimeWait || state == StateError {
 			return nil
@@ -1405,13 +1399,6 @@ func (e *Endpoint) handleSegmentsLocked() tcpip.Error {
 		s := e.segmentQueue.dequeue()
 		if s == nil {
 			break
-		}
-		// glassnet patch 47: one clock read for the segment's
-		// processing, kept for the ACK owed after the batch.
-		if !stamped {
-			stamped = e.snd.stampClock()
-		} else {
-			e.snd.restampClock()
 		}
 		cont, err := e.handleSegmentLocked(s)
 		s.DecRef()

@@ -826,7 +826,7 @@ func (e *Endpoint) EndpointState() EndpointState {
 // setRecentTimestamp sets the recentTS field to the provided value.
 func (e *Endpoint) setRecentTimestamp(recentTS uint32) {
 	e.RecentTS = recentTS
-	e.recentTSTime = e.clockNow() // glassnet patch 47
+	e.recentTSTime = e.stack.Clock().NowMonotonic()
 }
 
 // recentTimestamp returns the value of the recentTS field.
@@ -1448,7 +1448,7 @@ func (e *Endpoint) Read(dst io.Writer, opts tcpip.ReadOptions) (tcpip.ReadResult
 // peek, by ModerateRecvBuf of the bytes it read, under the same hold of the
 // endpoint: Linux adjusts the receive buffer inside tcp_recvmsg
 // (tcp_rcv_space_adjust) where gVisor's callers call ModerateRecvBuf after
-// Read, which takes the endpoint again (glassnet patch 48).
+// Read, which takes the endpoint again (glassnet patch 47).
 //
 // +checklocksexclude:e.segmentQueue.mu
 // +checklocksexclude:e.pendingProcessingMu
@@ -1535,7 +1535,7 @@ func (e *Endpoint) read(dst io.Writer, opts tcpip.ReadOptions, moderate bool) (t
 		return tcpip.ReadResult{}, &tcpip.ErrBadBuffer{}
 	}
 	if moderate && !opts.Peek {
-		e.moderateRecvBufLocked(done) // glassnet patch 48
+		e.moderateRecvBufLocked(done) // glassnet patch 47
 	}
 	return tcpip.ReadResult{
 		Count: done,
@@ -1720,7 +1720,7 @@ func (e *Endpoint) queueSegment(p tcpip.Payloader, opts tcpip.WriteOptions) (*se
 		e.sndQueueInfo.SndBufUsed += size
 		return last, size, nil
 	}
-	s := newOutgoingSegment(e.TransportEndpointInfo.ID, buf, e.ops.GetMark())
+	s := newOutgoingSegment(e.TransportEndpointInfo.ID, e.stack.Clock(), buf, e.ops.GetMark())
 	e.sndQueueInfo.SndBufUsed += size
 	e.snd.writeList.PushBack(s)
 
@@ -2787,7 +2787,7 @@ func (e *Endpoint) shutdownLocked(flags tcpip.ShutdownFlags) tcpip.Error {
 			// Queue FIN and transition to the closing state immediately,
 			// matching Linux tcp_close_state(): the FIN may be queued but
 			// not yet transmitted when the write queue is blocked.
-			s := newOutgoingSegment(e.TransportEndpointInfo.ID, buffer.Buffer{}, e.ops.GetMark())
+			s := newOutgoingSegment(e.TransportEndpointInfo.ID, e.stack.Clock(), buffer.Buffer{}, e.ops.GetMark())
 			e.snd.writeList.PushBack(s)
 			e.updateConnDirectionState(connDirectionStateSndClosed)
 			switch e.EndpointState() {
@@ -3365,7 +3365,7 @@ func (e *Endpoint) tsVal(now tcpip.MonotonicTime) uint32 {
 }
 
 func (e *Endpoint) tsValNow() uint32 {
-	return e.tsVal(e.clockNow()) // glassnet patch 47
+	return e.tsVal(e.stack.Clock().NowMonotonic())
 }
 
 func (e *Endpoint) elapsed(now tcpip.MonotonicTime, tsEcr uint32) time.Duration {

@@ -200,7 +200,7 @@ func (s *sender) schedulePTO() {
 	}
 	s.rtt.Unlock()
 
-	now := s.clockNow()
+	now := s.ep.stack.Clock().NowMonotonic()
 	if s.resendTimer.enabled() {
 		if now.Add(pto).After(s.resendTimer.target) {
 			pto = s.resendTimer.target.Sub(now)
@@ -208,7 +208,7 @@ func (s *sender) schedulePTO() {
 		s.resendTimer.disable()
 	}
 
-	s.probeTimer.enableAt(now, pto)
+	s.probeTimer.enable(pto)
 }
 
 // probeTimerExpired is the same as TLP_send_probe() as defined in

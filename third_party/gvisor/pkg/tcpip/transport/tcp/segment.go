@@ -152,12 +152,10 @@ func newIncomingSegment(id stack.TransportEndpointID, clock tcpip.Clock, pkt *st
 	return s, nil
 }
 
-// newOutgoingSegment makes a segment of data to send. Its rcvdTime stays
-// zero: only a received segment's is read (glassnet patch 47; upstream read
-// the clock for it).
-func newOutgoingSegment(id stack.TransportEndpointID, buf buffer.Buffer, mark uint32) *segment {
+func newOutgoingSegment(id stack.TransportEndpointID, clock tcpip.Clock, buf buffer.Buffer, mark uint32) *segment {
 	s := newSegment()
 	s.id = id
+	s.rcvdTime = clock.NowMonotonic()
 	s.pkt = stack.NewPacketBuffer(stack.PacketBufferOptions{
 		Payload: buf,
 		Mark:    mark,

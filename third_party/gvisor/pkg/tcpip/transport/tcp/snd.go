@@ -132,12 +132,6 @@ type sender struct {
 	// patch 21) counts from it, and counts each idle period once.
 	idleFrom tcpip.MonotonicTime `state:"nosave"`
 
-	// mstamp is the clock read at the start of the work under way on
-	// the endpoint, while mstampSet: a segment's processing, or one call
-	// of sendData (glassnet patch 47). See clockNow.
-	mstamp    tcpip.MonotonicTime `state:"nosave"`
-	mstampSet bool                `state:"nosave"`
-
 	// persistRTO is the wait before the next window probe while the
 	// timer is the persist timer (glassnet patch 17): it backs off on its
 	// own, as Linux's icsk_backoff does for tcp_probe0_when, and leaves
@@ -1186,7 +1180,7 @@ func (s *sender) postXmit(dataSent bool, shouldScheduleProbe bool) {
 			// Linux's tcp_rearm_rto does when it replaces a probe or
 			// reorder timer; a timer re-armed from now each time
 			// would be pushed back for as long as that happens.
-			s.resendTimer.enableAt(s.clockNow(), s.rtoFromOldest())
+			s.resendTimer.enable(s.rtoFromOldest())
 		}
 	}
 }
@@ -1201,7 +1195,7 @@ func (s *sender) rtoFromOldest() time.Duration {
 	if head == nil || head.xmitCount == 0 {
 		return s.RTO
 	}
-	left := s.RTO - s.clockNow().Sub(head.xmitTime)
+	left := s.RTO - s.ep.stack.Clock().NowMonotonic().Sub(head.xmitTime)
 	if left < time.Millisecond {
 		left = time.Millisecond
 	}
@@ -1211,75 +1205,11 @@ func (s *sender) rtoFromOldest() time.Duration {
 	return left
 }
 
-// glassnet patch 47: the clock is read once for a segment's processing and
-// once for a call of sendData, as Linux refreshes tp->tcp_mstamp once in
-// tcp_rcv_established and once in tcp_write_xmit and stamps everything that
-// follows with it (tcp_mstamp_refresh), rather than at every step that asks
-// for the time. Upstream read it for each segment sent three or four times
-// (its transmit time, the send time, its timestamp option, the sender's
-// restart after idle) and again for every timer it armed (the probe timer,
-// the delayed ACK): about ten reads of the clock per request and reply, each
-// a vDSO call and the conversion around it.
-
-// stampClock reads the clock for the work that starts, unless work under way
-// has read it already; it reports whether it did, so that the caller, which
-// started the work, ends it with clearClock.
-//
-// +checklocks:s.ep.mu
-func (s *sender) stampClock() bool {
-	if s.mstampSet {
-		return false
-	}
-	s.mstamp = s.ep.stack.Clock().NowMonotonic()
-	s.mstampSet = true
-	return true
-}
-
-// restampClock reads the clock again for the next segment of a batch.
-//
-// +checklocks:s.ep.mu
-func (s *sender) restampClock() {
-	s.mstamp = s.ep.stack.Clock().NowMonotonic()
-	s.mstampSet = true
-}
-
-// clearClock ends the work that stampClock started.
-//
-// +checklocks:s.ep.mu
-func (s *sender) clearClock() {
-	s.mstampSet = false
-}
-
-// clockNow is the time of the work under way: the clock as stampClock read
-// it, or the clock itself outside such work.
-//
-// +checklocks:s.ep.mu
-func (s *sender) clockNow() tcpip.MonotonicTime {
-	if s.mstampSet {
-		return s.mstamp
-	}
-	return s.ep.stack.Clock().NowMonotonic()
-}
-
-// clockNow is the sender's clockNow, or the clock before the endpoint has a
-// sender (the handshake).
-//
-// +checklocks:e.mu
-func (e *Endpoint) clockNow() tcpip.MonotonicTime {
-	if e.snd != nil {
-		return e.snd.clockNow()
-	}
-	return e.stack.Clock().NowMonotonic()
-}
-
 // sendData sends new data segments. It is called when data becomes available or
 // when the send window opens up.
 // +checklocks:s.ep.mu
 // +checklocksexclude:s.rtt.rttMutex
 func (s *sender) sendData() {
-	if s.stampClock() {
-		defer s.clearClock()
-	}
 	limit := s.MaxPayloadSize
 	if s.gso {
 		limit = int(s.ep.gso.MaxSize - header.TCPTotalHeaderMaximumSize - 1)
@@ -1334,7 +1264,7 @@ func (s *sender) sendData() {
 //
 // +checklocks:s.ep.mu
 func (s *sender) restartAfterIdle() {
-	now := s.clockNow()
+	now := s.ep.stack.Clock().NowMonotonic()
 	idle := now.Sub(s.idleFrom)
 	if idle <= 0 {
 		return
@@ -1909,7 +1839,7 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 			// When an ack is received we must rearm the timer.
 			// RFC 6298 5.3
 			s.probeTimer.disable()
-			s.resendTimer.enableAt(s.clockNow(), s.RTO)
+			s.resendTimer.enable(s.RTO)
 		}
 
 		// Remove all acknowledged data from the write list.
@@ -2069,7 +1999,7 @@ func (s *sender) sendSegment(seg *segment) tcpip.Error {
 			s.ep.stack.Stats().TCP.SlowStartRetransmits.Increment()
 		}
 	}
-	seg.xmitTime = s.clockNow()
+	seg.xmitTime = s.ep.stack.Clock().NowMonotonic()
 	if seg.xmitCount == 0 && seg.payloadSize() > 0 {
 		s.idleFrom = seg.xmitTime // glassnet patch 21
 	}
@@ -2084,10 +2014,10 @@ func (s *sender) sendSegment(seg *segment) tcpip.Error {
 	// otherwise follow the standard time described in RFC6298 Section 5.1.
 	if err != nil && seg.payloadSize() != 0 {
 		if s.FastRecovery.Active && seg.xmitCount > 1 && s.ep.SACKPermitted {
-			s.resendTimer.enableAt(s.clockNow(), s.RTO)
+			s.resendTimer.enable(s.RTO)
 		} else {
 			if !s.resendTimer.enabled() {
-				s.resendTimer.enableAt(s.clockNow(), s.RTO)
+				s.resendTimer.enable(s.RTO)
 			}
 		}
 	}
@@ -2099,7 +2029,7 @@ func (s *sender) sendSegment(seg *segment) tcpip.Error {
 // flags and sequence number.
 // +checklocks:s.ep.mu
 func (s *sender) sendSegmentFromPacketBuffer(pkt *stack.PacketBuffer, flags header.TCPFlags, seq seqnum.Value) tcpip.Error {
-	s.LastSendTime = s.clockNow()
+	s.LastSendTime = s.ep.stack.Clock().NowMonotonic()
 	if seq == s.RTTMeasureSeqNum {
 		s.RTTMeasureTime = s.LastSendTime
 	}
@@ -2124,7 +2054,7 @@ func (s *sender) sendSegmentFromPacketBuffer(pkt *stack.PacketBuffer, flags head
 // sendEmptySegment sends a new empty segment, flags and sequence number.
 // +checklocks:s.ep.mu
 func (s *sender) sendEmptySegment(flags header.TCPFlags, seq seqnum.Value) tcpip.Error {
-	s.LastSendTime = s.clockNow()
+	s.LastSendTime = s.ep.stack.Clock().NowMonotonic()
 	if seq == s.RTTMeasureSeqNum {
 		s.RTTMeasureTime = s.LastSendTime
 	}

@@ -183,13 +183,7 @@ func (t *timer) enabled() bool {
 
 // enable enables the timer, programming the runtime timer if necessary.
 func (t *timer) enable(d time.Duration) {
-	t.enableAt(t.clock.NowMonotonic(), d)
-}
-
-// enableAt is enable with the clock already read as now (glassnet patch
-// 47: the sender's clockNow).
-func (t *timer) enableAt(now tcpip.MonotonicTime, d time.Duration) {
-	t.target = now.Add(d)
+	t.target = t.clock.NowMonotonic().Add(d)
 
 	// Check if we need to set the runtime timer.
 	if t.state == timerStateDisabled || t.target.Before(t.clockTarget) {
