@@ -11,8 +11,8 @@ import (
 )
 
 // TestLosslessBulkSeesNoLoss: 64 MiB between two stacks over a pipe that
-// neither drops nor reorders, without and with offloads, starts no SACK
-// recovery. RACK judges a segment lost by its transmit time; a sender that
+// neither drops nor reorders, without and with offloads, starts (next to)
+// no SACK recovery. RACK judges a segment lost by its transmit time; a sender that
 // stamped every segment of one transmission with the time the transmission
 // began (a clock read saved) made later segments look old, and such a
 // transfer saw hundreds of recoveries and thousands of segments sent again.
@@ -39,7 +39,10 @@ func TestLosslessBulkSeesNoLoss(t *testing.T) {
 			t.Fatalf("offload %v: read: %v", offload, err)
 		}
 		st := x.Stack().Stats().TCP
-		if n := st.SACKRecovery.Value(); n != 0 {
+		// A tail loss probe fired on a slow machine (the race
+		// detector, other work) can send a segment again and begin a
+		// recovery; a few are not the fault this test looks for.
+		if n := st.SACKRecovery.Value(); n > 5 {
 			t.Errorf("offload %v: %d SACK recoveries (%d segments sent again) over a lossless pipe", offload, n, st.Retransmits.Value())
 		}
 	}
