@@ -41,8 +41,9 @@ func TestLosslessBulkSeesNoLoss(t *testing.T) {
 		st := x.Stack().Stats().TCP
 		// A tail loss probe fired on a slow machine (the race
 		// detector, other work) can send a segment again and begin a
-		// recovery; a few are not the fault this test looks for.
-		if n := st.SACKRecovery.Value(); n > 5 {
+		// recovery: up to 6 were seen. The stale stamps gave 328 without
+		// the race detector and 621 to 786 with it.
+		if n := st.SACKRecovery.Value(); n > 50 {
 			t.Errorf("offload %v: %d SACK recoveries (%d segments sent again) over a lossless pipe", offload, n, st.Retransmits.Value())
 		}
 	}
