@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -26,7 +27,13 @@ func (f *uiFlag) Set(v string) error {
 		v = ""
 	}
 	if v != "" && !strings.Contains(v, ":") {
-		return fmt.Errorf("%q: want ADDR as host:port, e.g. 127.0.0.1:%s", v, strings.TrimLeft(v, "abcdefghijklmnopqrstuvwxyz.-"))
+		// A port alone or a host alone: the example puts back the half
+		// that is missing.
+		example := "127.0.0.1:" + v
+		if !isDigits(v) {
+			example = v + ":8999"
+		}
+		return fmt.Errorf("%q: want ADDR as host:port, e.g. %s (port 0: any free port)", v, example)
 	}
 	if v != "" {
 		if _, port, err := net.SplitHostPort(v); err != nil {
@@ -44,7 +51,9 @@ func (f *uiFlag) IsBoolFlag() bool { return true }
 
 // uiArgs turns "--ui ADDR" into "--ui=ADDR" when the word after --ui is an
 // address (it has a colon and is not a flag), so that the address may
-// follow with a space as the usage says.
+// follow with a space as the usage says. A port alone, an IP address alone
+// or localhost is taken as a mistaken ADDR, which Set refuses saying what
+// is missing, instead of as the argument that follows.
 func uiArgs(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -54,7 +63,7 @@ func uiArgs(args []string) []string {
 		}
 		if (a == "--ui" || a == "-ui") && i+1 < len(args) {
 			// an address, or a port alone (refused by Set, saying how)
-			if next := args[i+1]; !strings.HasPrefix(next, "-") && (strings.Contains(next, ":") || isDigits(next)) {
+			if next := args[i+1]; !strings.HasPrefix(next, "-") && (strings.Contains(next, ":") || isDigits(next) || isHostAlone(next)) {
 				out = append(out, a+"="+next)
 				i++
 				continue
@@ -63,6 +72,16 @@ func uiArgs(args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// isHostAlone says whether s is an IPv4 address or localhost: a host
+// without the port an ADDR needs, and not a file or command argument.
+func isHostAlone(s string) bool {
+	if strings.EqualFold(s, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is4()
 }
 
 func isDigits(s string) bool {
