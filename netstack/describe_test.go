@@ -50,7 +50,7 @@ func TestCaptureReadsAsTraced(t *testing.T) {
 	flows := newFlowTable()
 	var traced []trace.Packet
 	for i, p := range pkts {
-		w.write(time.Unix(1_700_000_000, int64(i)*1e6), p)
+		w.write(stampClock{time.Unix(1_700_000_000, int64(i)*1e6)}, p)
 		traced = append(traced, trace.DescribePacket(p, flows))
 	}
 	if err := w.error(); err != nil {

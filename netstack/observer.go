@@ -67,7 +67,7 @@ func (t *observer) emit(dir trace.Dir, e trace.Event) {
 // device moves.
 func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
 	if t.pcap != nil {
-		t.pcap.write(t.clock.Now(), b)
+		t.pcap.write(t.clock, b)
 	}
 	if !t.tracer.Enabled() {
 		return

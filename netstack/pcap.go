@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"io"
 	"sync"
-	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 // Classic pcap, one record per IP packet with no link header
@@ -45,12 +46,18 @@ func newPCAPWriter(w io.Writer, linkType uint32) (*pcapWriter, error) {
 	return &pcapWriter{w: w}, nil
 }
 
-func (p *pcapWriter) write(now time.Time, pkt []byte) {
+// write appends a record of pkt stamped with the clock's time. The time
+// is read in turn, under the lock, so that records follow each other in
+// the order of their times when the device's reader and a sender capture
+// at once; a stamp read before waiting could be older than the record
+// written while it waited.
+func (p *pcapWriter) write(clock tcpip.Clock, pkt []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.err != nil {
 		return
 	}
+	now := clock.Now()
 	capLen := len(pkt)
 	if capLen > pcapSnapLen {
 		capLen = pcapSnapLen
