@@ -224,6 +224,8 @@ var flagErrors = []struct {
 	{[]string{"view", "--ui", "18112", "trace.jsonl"}, `view: invalid value "18112" for flag -ui: "18112": want ADDR as host:port`},
 	{[]string{"demo", "--ui", "127.0.0.1:99999"}, `demo: invalid value "127.0.0.1:99999" for flag -ui: "127.0.0.1:99999": port "99999" is not a number from 0 to 65535`},
 	{[]string{"view", "--ui", "a:b:c", "trace.jsonl"}, `"a:b:c": want ADDR as host:port`},
+	{[]string{"demo", "--ui", ""}, `invalid value "" for flag -ui: ADDR is empty: give host:port, e.g. 127.0.0.1:8999, or --ui alone`},
+	{[]string{"view", "--ui=", "trace.jsonl"}, `invalid value "" for flag -ui: ADDR is empty`},
 	{[]string{"demo", "--ui=localhost"}, `"localhost": want ADDR as host:port, e.g. localhost:8999`},
 	{[]string{"demo", "--ui", "localhost"}, `"localhost": want ADDR as host:port, e.g. localhost:8999`},
 	{[]string{"demo", "--ui", "127.0.0.1"}, `"127.0.0.1": want ADDR as host:port, e.g. 127.0.0.1:8999`},

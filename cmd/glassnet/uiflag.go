@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/glassnet/glassnet/ui"
 )
 
 // uiFlag is --ui [ADDR]: a flag that may stand alone (the default
@@ -18,6 +20,10 @@ type uiFlag struct {
 func (f *uiFlag) String() string { return f.addr }
 
 func (f *uiFlag) Set(v string) error {
+	if v == "" {
+		// --ui "$ADDR" with ADDR unset, as an empty --trace is refused.
+		return fmt.Errorf("ADDR is empty: give host:port, e.g. %s, or --ui alone for that one", ui.DefaultAddr)
+	}
 	f.set = true
 	if v == "true" {
 		v = ""
@@ -52,8 +58,8 @@ func (f *uiFlag) IsBoolFlag() bool { return true }
 // uiArgs turns "--ui ADDR" into "--ui=ADDR" when the word after --ui is an
 // address (it has a colon and is not a flag), so that the address may
 // follow with a space as the usage says. A port alone, an IP address alone
-// or localhost is taken as a mistaken ADDR, which Set refuses saying what
-// is missing, instead of as the argument that follows.
+// or localhost, and an empty word, are taken as a mistaken ADDR, which Set
+// refuses saying what is missing, instead of as the argument that follows.
 func uiArgs(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -63,7 +69,7 @@ func uiArgs(args []string) []string {
 		}
 		if (a == "--ui" || a == "-ui") && i+1 < len(args) {
 			// an address, or a port alone (refused by Set, saying how)
-			if next := args[i+1]; !strings.HasPrefix(next, "-") && (strings.Contains(next, ":") || isDigits(next) || isHostAlone(next)) {
+			if next := args[i+1]; next == "" || !strings.HasPrefix(next, "-") && (strings.Contains(next, ":") || isDigits(next) || isHostAlone(next)) {
 				out = append(out, a+"="+next)
 				i++
 				continue
