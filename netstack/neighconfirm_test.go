@@ -12,6 +12,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
+	"github.com/glassnet/glassnet/internal/echobench"
 	"github.com/glassnet/glassnet/tun"
 )
 
@@ -107,32 +108,5 @@ func BenchmarkEtherEchoSmall(b *testing.B) {
 	x := mustNew(b, Options{Device: etherDev{da, macA}, Addrs: []netip.Prefix{addrA4}, Node: "a"})
 	y := mustNew(b, Options{Device: etherDev{db, macB}, Addrs: []netip.Prefix{addrB4}, Node: "b"})
 	server, client := connect(b, x, y, addrB4, ipv4.ProtocolNumber)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64)
-		for {
-			if _, err := io.ReadFull(server, buf); err != nil {
-				return
-			}
-			if _, err := server.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	msg := make([]byte, 64)
-	buf := make([]byte, 64)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := client.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(client, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	client.Close()
-	<-done
+	echobench.Run(b, client, server, 64)
 }

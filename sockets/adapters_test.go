@@ -16,6 +16,8 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/faketime"
+
+	"github.com/glassnet/glassnet/internal/echobench"
 )
 
 // pipe returns both ends of a TCP connection made with the adapters.
@@ -560,32 +562,5 @@ func TestConnAddrsMadeOnce(t *testing.T) {
 func BenchmarkConnEchoSmall(b *testing.B) {
 	s := newSockets(b, Options{})
 	c, srv := pipe(b, s, "tcp", "127.0.0.1:0")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64)
-		for {
-			if _, err := io.ReadFull(srv, buf); err != nil {
-				return
-			}
-			if _, err := srv.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	msg := make([]byte, 64)
-	buf := make([]byte, 64)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if _, err := c.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.StopTimer()
-	c.Close()
-	<-done
+	echobench.Run(b, c, srv, 64)
 }

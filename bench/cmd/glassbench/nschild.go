@@ -267,28 +267,39 @@ func (a linkCounts) sub(b linkCounts) linkCounts {
 // kernelSegs fills in the kernel's counters of l from this network
 // namespace's /proc/net/snmp and /proc/net/netstat.
 func kernelSegs(l *linkCounts) error {
-	snmp, err := os.ReadFile("/proc/net/snmp")
+	v, err := kernelCounters([]kernelCounter{
+		{"snmp", "Tcp", "InSegs"},
+		{"snmp", "Tcp", "OutSegs"},
+		{"netstat", "TcpExt", "TCPPureAcks"},
+		{"netstat", "TcpExt", "TCPHPAcks"},
+	})
 	if err != nil {
 		return err
-	}
-	netstat, err := os.ReadFile("/proc/net/netstat")
-	if err != nil {
-		return err
-	}
-	var v [4]uint64
-	for i, f := range []struct {
-		b           []byte
-		proto, name string
-	}{
-		{snmp, "Tcp", "InSegs"},
-		{snmp, "Tcp", "OutSegs"},
-		{netstat, "TcpExt", "TCPPureAcks"},
-		{netstat, "TcpExt", "TCPHPAcks"},
-	} {
-		if v[i], err = snmpValue(f.b, f.proto, f.name); err != nil {
-			return err
-		}
 	}
 	l.KernelInSegs, l.KernelOutSegs, l.KernelAcks = v[0], v[1], v[2]+v[3]
 	return nil
+}
+
+// A kernelCounter names a counter of /proc/net/snmp or /proc/net/netstat:
+// the file ("snmp" or "netstat"), the protocol line and the field.
+type kernelCounter struct{ file, proto, name string }
+
+// kernelCounters reads the counters cs of this network namespace, in order.
+func kernelCounters(cs []kernelCounter) ([]uint64, error) {
+	files := map[string][]byte{}
+	for _, f := range []string{"snmp", "netstat"} {
+		b, err := os.ReadFile("/proc/net/" + f)
+		if err != nil {
+			return nil, err
+		}
+		files[f] = b
+	}
+	v := make([]uint64, len(cs))
+	for i, c := range cs {
+		var err error
+		if v[i], err = snmpValue(files[c.file], c.proto, c.name); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
 }

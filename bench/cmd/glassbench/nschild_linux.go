@@ -401,29 +401,16 @@ func (p *serverProc) retrans() (retransCounts, error) {
 // kernelRetrans fills in the kernel's counters of r from this network
 // namespace's /proc/net/snmp and /proc/net/netstat.
 func kernelRetrans(r *retransCounts) error {
-	snmp, err := os.ReadFile("/proc/net/snmp")
+	v, err := kernelCounters([]kernelCounter{
+		{"snmp", "Tcp", "RetransSegs"},
+		{"netstat", "TcpExt", "TCPDSACKOldSent"},
+		{"netstat", "TcpExt", "TCPDSACKOfoSent"},
+		{"netstat", "TcpExt", "TCPTimeouts"},
+		{"netstat", "TcpExt", "TCPLossUndo"},
+		{"netstat", "TcpExt", "TCPLossProbes"},
+	})
 	if err != nil {
 		return err
-	}
-	netstat, err := os.ReadFile("/proc/net/netstat")
-	if err != nil {
-		return err
-	}
-	var v [6]uint64
-	for i, f := range []struct {
-		b           []byte
-		proto, name string
-	}{
-		{snmp, "Tcp", "RetransSegs"},
-		{netstat, "TcpExt", "TCPDSACKOldSent"},
-		{netstat, "TcpExt", "TCPDSACKOfoSent"},
-		{netstat, "TcpExt", "TCPTimeouts"},
-		{netstat, "TcpExt", "TCPLossUndo"},
-		{netstat, "TcpExt", "TCPLossProbes"},
-	} {
-		if v[i], err = snmpValue(f.b, f.proto, f.name); err != nil {
-			return err
-		}
 	}
 	r.Kernel, r.KernelDup, r.KernelRTO, r.KernelUndo, r.KernelTLP = v[0], v[1]+v[2], v[3], v[4], v[5]
 	return nil
