@@ -129,19 +129,24 @@ func (a *retransCounts) fields() []*uint64 {
 		&a.QueueDrops, &a.KernelDup, &a.KernelRTO, &a.KernelTLP, &a.KernelUndo}
 }
 
-func (a retransCounts) add(b retransCounts) retransCounts {
-	bf := b.fields()
-	for i, f := range a.fields() {
-		*f += *bf[i]
+// addEach adds each of b's counters, times sign (1 or -1), to a's.
+func addEach(a, b []*uint64, sign int) {
+	for i, f := range a {
+		if sign < 0 {
+			*f -= *b[i]
+		} else {
+			*f += *b[i]
+		}
 	}
+}
+
+func (a retransCounts) add(b retransCounts) retransCounts {
+	addEach(a.fields(), b.fields(), 1)
 	return a
 }
 
 func (a retransCounts) sub(b retransCounts) retransCounts {
-	bf := b.fields()
-	for i, f := range a.fields() {
-		*f -= *bf[i]
-	}
+	addEach(a.fields(), b.fields(), -1)
 	return a
 }
 
@@ -248,21 +253,9 @@ func (a *linkCounts) fields() []*uint64 {
 		&a.Writes, &a.KernelInSegs, &a.KernelOutSegs, &a.KernelAcks}
 }
 
-func (a linkCounts) add(b linkCounts) linkCounts {
-	bf := b.fields()
-	for i, f := range a.fields() {
-		*f += *bf[i]
-	}
-	return a
-}
+func (a linkCounts) add(b linkCounts) linkCounts { addEach(a.fields(), b.fields(), 1); return a }
 
-func (a linkCounts) sub(b linkCounts) linkCounts {
-	bf := b.fields()
-	for i, f := range a.fields() {
-		*f -= *bf[i]
-	}
-	return a
-}
+func (a linkCounts) sub(b linkCounts) linkCounts { addEach(a.fields(), b.fields(), -1); return a }
 
 // kernelSegs fills in the kernel's counters of l from this network
 // namespace's /proc/net/snmp and /proc/net/netstat.
