@@ -16,8 +16,9 @@ var stringBoxes [512]atomic.Pointer[boxedString]
 // boxString returns s as a Field value. Putting a string into an interface
 // copies its header to the heap, one allocation per field of every event;
 // but the values of some fields (addresses, protocols, TCP flags and
-// states, calls, reasons: those sharedKeys names in fields_gen.go's
-// generator) repeat from event to event, and are boxed once while they do.
+// states, calls, reasons: the keys sharedKeys lists in genfields_test.go,
+// which writes fields_gen.go) repeat from event to event, and are boxed
+// once while they do.
 // A string not in its slot is boxed and takes the slot.
 func boxString(s string) any {
 	if len(s) == 0 || len(s) > maxBoxed {
