@@ -35,15 +35,16 @@ func (f *uiFlag) Set(v string) error {
 	if v != "" && !strings.Contains(v, ":") {
 		// A port alone or a host alone: the example puts back the half
 		// that is missing.
-		example := "127.0.0.1:" + v
+		host, port, _ := net.SplitHostPort(ui.DefaultAddr)
+		example := net.JoinHostPort(host, v)
 		if !isDigits(v) {
-			example = v + ":8999"
+			example = net.JoinHostPort(v, port)
 		}
 		return fmt.Errorf("%q: want ADDR as host:port, e.g. %s (port 0: any free port)", v, example)
 	}
 	if v != "" {
 		if _, port, err := net.SplitHostPort(v); err != nil {
-			return fmt.Errorf("%q: want ADDR as host:port, e.g. 127.0.0.1:8999: %v", v, err)
+			return fmt.Errorf("%q: want ADDR as host:port, e.g. %s: %v", v, ui.DefaultAddr, err)
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return fmt.Errorf("%q: port %q is not a number from 0 to 65535 (0: any free port)", v, port)
 		}
