@@ -137,11 +137,22 @@ asyncio.run(main())`)
 			t.Fatalf("no 300 kB frame in the page (%v)", err)
 		}
 		p.eval(fmt.Sprintf(`location.hash = "#event=%d"; "ok"`, frame.ID))
-		carried := p.wait("the count of the packets that carried the frame", `(() => { const el = document.querySelector('#inspector [data-carried]'); return el ? el.dataset.carried + " " + el.textContent : ""; })()`)
-		var n int
-		fmt.Sscan(carried, &n)
-		if n < 300000/1500 || n <= len(frame.Packets) {
-			t.Errorf("the inspector of a 300 kB frame (its packets field names %d): %q, want every packet that carried it, at least %d", len(frame.Packets), carried, 300000/1500)
+		// A frame traced once every segment was in names them all
+		// itself; one traced earlier names those that had come, and the
+		// inspector counts the rest in from the carried events.
+		if len(frame.Packets) < 300000/1500 {
+			carried := p.wait("the count of the packets that carried the frame", `(() => { const el = document.querySelector('#inspector [data-carried]'); return el ? el.dataset.carried + " " + el.textContent : ""; })()`)
+			var n int
+			fmt.Sscan(carried, &n)
+			if n < 300000/1500 || n <= len(frame.Packets) {
+				t.Errorf("the inspector of a 300 kB frame (its packets field names %d): %q, want every packet that carried it, at least %d", len(frame.Packets), carried, 300000/1500)
+			}
+		} else {
+			var links int
+			fmt.Sscan(p.wait("the frame's packets in the inspector", `document.querySelectorAll('#inspector dd a[data-goto]').length + ""`), &links)
+			if links < len(frame.Packets) {
+				t.Errorf("the inspector of a 300 kB frame whose packets field names %d links %d of them", len(frame.Packets), links)
+			}
 		}
 
 		// Hold the kernel's SYN to the discard port, release it with
@@ -189,6 +200,12 @@ asyncio.run(main())`)
 		if _, err := io.ReadFull(idle, make([]byte, 2)); err != nil {
 			t.Fatal(err)
 		}
+		// The kernel's ACK of the echo must be in before the pause: one
+		// still in the TUN when the clock moves on half an hour comes
+		// after every retransmission of the echo, and the stack has
+		// given the connection up by then, as TCP does.
+		p.wait("the kernel's ACK of the echo", fmt.Sprintf(`glassnet.store.events.some((e) => e.layer === "link" && e.event === "packet" && e.dir === "in" && e.summary.startsWith("IP %s.%d > ") && e.summary.includes(", ack 3,")) && "acked"`,
+			idle.LocalAddr().(*net.TCPAddr).IP, idle.LocalAddr().(*net.TCPAddr).Port))
 		if err := r.api(ctx, "POST", "/api/pause", nil, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -257,7 +257,9 @@ func (p *uiPage) wait(what, expr string) string {
 	p.t.Helper()
 	v, err := p.page.wait(p.ctx, expr)
 	if err != nil {
-		p.t.Fatalf("waiting for %s: %v\npage status: %s", what, err, p.evalQuiet(`document.getElementById("status").textContent`))
+		// what the page says first: the error ends with the whole page
+		p.t.Fatalf("waiting for %s\npage status: %s\nthe hold queue's last answer: %s\n%v", what,
+			p.evalQuiet(`document.getElementById("status").textContent`), p.evalQuiet(`(document.getElementById("hold-last") || {}).textContent || "none"`), err)
 	}
 	return v
 }
@@ -298,26 +300,51 @@ func (p *uiPage) key(k string, code int) {
 	}
 }
 
-// click scrolls the element selected by css into view and clicks its middle.
+// click scrolls the element selected by css into view and clicks its
+// middle, as a person would: once the element has stood still for two
+// frames (a page drawing new events can move it between the look and the
+// press), and again if the click did not reach it (something moved it
+// under the pointer all the same).
 func (p *uiPage) click(css string) {
 	p.t.Helper()
-	js := fmt.Sprintf(`(() => {
-		const el = document.querySelector(%s);
-		if (!el) return "";
-		el.scrollIntoView({block: "center", inline: "center"});
-		const r = el.getBoundingClientRect();
+	js := fmt.Sprintf(`(async () => {
+		const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+		let el, r, before = "";
+		for (let i = 0; i < 50; i++) {
+			el = document.querySelector(%s);
+			if (!el) return "";
+			el.scrollIntoView({block: "center", inline: "center"});
+			await frame();
+			await frame();
+			r = el.getBoundingClientRect();
+			const now = [r.x, r.y, r.width, r.height].join();
+			if (now === before) break;
+			before = now;
+		}
 		const x = r.x + Math.min(r.width / 2, 20), y = r.y + r.height / 2;
 		const at = document.elementFromPoint(x, y);
 		if (!at || !(el === at || el.contains(at) || at.contains(el) || (el.parentNode && el.parentNode.contains(at)))) return "covered by " + (at ? at.outerHTML.slice(0, 200) : "nothing") + " at " + x + "," + y;
+		window.__glassnetClick = "";
+		addEventListener("click", (e) => { const t = e.target; window.__glassnetClick = el.isConnected && (el === t || el.contains(t) || (el.parentNode && el.parentNode.contains(t))) ? "hit" : "missed: " + (t.outerHTML || t.nodeName).slice(0, 200); }, {capture: true, once: true});
 		return JSON.stringify([x, y]);
 	})()`, strconv.Quote(css))
-	v := p.eval(js)
-	var xy [2]float64
-	if err := json.Unmarshal([]byte(v), &xy); err != nil {
-		p.t.Fatalf("no element %s to click (%q)", css, v)
-	}
-	for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
-		p.call("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": xy[0], "y": xy[1], "button": "left", "clickCount": 1}, nil)
+	for try := 1; ; try++ {
+		v := p.eval(js)
+		var xy [2]float64
+		if err := json.Unmarshal([]byte(v), &xy); err != nil {
+			p.t.Fatalf("no element %s to click (%q)", css, v)
+		}
+		for _, typ := range []string{"mouseMoved", "mousePressed", "mouseReleased"} {
+			p.call("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": xy[0], "y": xy[1], "button": "left", "clickCount": 1}, nil)
+		}
+		got := p.eval(`window.__glassnetClick || "no click"`)
+		if got == "hit" {
+			return
+		}
+		if try == 3 {
+			p.t.Fatalf("clicking %s three times: %s", css, got)
+		}
+		p.t.Logf("clicking %s: %s; again", css, got)
 	}
 }
 
@@ -1349,6 +1376,28 @@ func TestUIHoldText(t *testing.T) {
 	text := p.wait("the held frame's payload as text", fmt.Sprintf(`(() => { const c = document.querySelector(%q); const t = c && c.querySelector('[data-text="payload_hex"]'); return t && t.value; })()`, card))
 	if text != "hello, glassnet" {
 		t.Fatalf("the held text frame's payload reads %q as text, want the demo's hello, glassnet", text)
+	}
+	// Another unit held beside it redraws the queue: the card being typed
+	// in keeps its place and its field the focus (a card taken out and put
+	// back loses both, and a click made on it meanwhile).
+	kept := p.eval(`(async () => {
+		const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+		const f = document.querySelector('#holds .holdcard [data-text="payload_hex"]');
+		f.focus();
+		const real = glassnet.holds;
+		glassnet.holds = [{id: 1e9, point: "ws-out", node: "server", event: 0, fields: {opcode: "text", fin: true, payload_hex: "6869"}}, ...real];
+		glassnet.invalidate();
+		await frames();
+		const n = document.querySelectorAll("#holds .holdcard").length;
+		const ok = f.isConnected && document.activeElement === f;
+		const lost = ok ? "" : " lost to " + (document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing");
+		glassnet.holds = real;
+		glassnet.invalidate();
+		await frames();
+		return n + " cards, focus" + (ok ? " kept" : lost) + ", " + document.querySelectorAll("#holds .holdcard").length + " after";
+	})()`)
+	if kept != "2 cards, focus kept, 1 after" {
+		t.Fatalf("a second held unit drawn before the one being edited: %s", kept)
 	}
 	p.setValue(card+` [data-text="payload_hex"]`, "HELLO, héllo")
 	if got := p.eval(`document.querySelector('#holds .holdcard [data-field="payload_hex"]').value`); got != hex.EncodeToString([]byte("HELLO, héllo")) {

@@ -211,8 +211,13 @@ export class HoldsView {
       if (app.readonly) list.innerHTML = '<div class="empty">A recorded trace: nothing to hold.</div>';
       else if (!app.holds.length) list.innerHTML = '<div class="empty">Nothing held.</div>';
       else {
+        // A card kept stays where it is in the page: taken out and put
+        // back, it would lose the focus of a field being typed in and a
+        // click being made on it.
         const keep = new Map([...list.querySelectorAll("[data-hold-id]")].map((c) => [c.dataset.holdId, c]));
-        list.innerHTML = "";
+        const want = new Set(app.holds.map((h) => String(h.id)));
+        for (const c of [...list.children]) if (!want.has(c.dataset.holdId || "")) c.remove();
+        let at = list.firstElementChild;
         for (const h of app.holds) {
           let c = keep.get(String(h.id));
           if (c && String(h.event || "") !== (c.dataset.eventId || "")) {
@@ -228,7 +233,8 @@ export class HoldsView {
             c = t.firstElementChild;
             fresh = true;
           }
-          list.append(c);
+          if (c === at) at = at.nextElementSibling;
+          else list.insertBefore(c, at);
           // a unit newly held is brought into sight in its column (held
           // from a script or by a request armed long ago, its card can be
           // below the inspector)
