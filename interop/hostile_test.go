@@ -17,6 +17,7 @@ import (
 	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/internal/netnstest"
 	"github.com/glassnet/glassnet/ws"
+	"golang.org/x/sys/unix"
 )
 
 // The stack's address in the hostile tests' own namespace (the kernel
@@ -92,6 +93,30 @@ func TestHostile(t *testing.T) {
 			sendRaw(t, pkts)
 			waitCounter(t, "tcp syn cookies sent", func(c map[string]uint64) bool { return c["tcp syn cookies sent"] > 0 })
 			good(t)
+			// The kernel's connection that a cookie opened keeps
+			// the window scaling and SACK of its SYN, carried in
+			// the SYN-ACK's timestamp as Linux carries them.
+			accepted := table(t).Counters["tcp syn cookies accepted"]
+			c, err := net.Dial("tcp", netip.AddrPortFrom(hostileStack, hostilePort).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			waitCounter(t, "tcp syn cookies accepted", func(c map[string]uint64) bool { return c["tcp syn cookies accepted"] > accepted })
+			rc, err := c.(*net.TCPConn).SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ti *unix.TCPInfo
+			var gerr error
+			if err := rc.Control(func(fd uintptr) { ti, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil || gerr != nil {
+				t.Fatalf("TCP_INFO: %v %v", err, gerr)
+			}
+			// tcpi_options: TCPI_OPT_TIMESTAMPS 1, TCPI_OPT_SACK 2,
+			// TCPI_OPT_WSCALE 4 (linux/tcp.h).
+			if want := uint8(1 | 2 | 4); ti.Options&want != want {
+				t.Errorf("the kernel's connection opened by a SYN cookie: options %#x, want wscale, SACK and timestamps (%#x)", ti.Options, want)
+			}
 		})
 
 		t.Run("packets from a broadcast or multicast source", func(t *testing.T) {

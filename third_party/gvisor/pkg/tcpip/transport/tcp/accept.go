@@ -63,6 +63,52 @@ func encodeMSS(mss uint16) uint32 {
 	return 0
 }
 
+// glassnet patch 50: a SYN cookie keeps the SYN's window scale and SACK
+// permission in the low bits of the SYN-ACK's timestamp, as Linux's
+// cookie_init_timestamp does, so that a connection a cookie opened is not
+// held to a 64 KiB window without SACK. The peer echoes the timestamp in
+// its ACK, and cookieTSOptions reads them back. Without timestamps there is
+// nowhere to keep them, and the connection goes without, as upstream's did.
+const (
+	// cookieTSBits is how many low bits of the timestamp carry options.
+	cookieTSBits = 6
+	// cookieTSMask is those bits.
+	cookieTSMask = 1<<cookieTSBits - 1
+	// cookieNoWS in the window scale's four bits says the SYN had none.
+	cookieNoWS = 0xf
+	// cookieSACK is the bit that says the SYN permitted SACK.
+	cookieSACK = 1 << 4
+)
+
+// cookieTSVal is the timestamp to send in a SYN-ACK with a cookie, now
+// with its low bits replaced by the SYN's options. It is never later than
+// now: a timestamp that went back would make the peer drop the segments
+// that follow (RFC 7323's PAWS).
+func cookieTSVal(now uint32, ws int, sack bool) uint32 {
+	opts := uint32(cookieNoWS)
+	if ws >= 0 {
+		opts = uint32(min(ws, header.MaxWndScale))
+	}
+	if sack {
+		opts |= cookieSACK
+	}
+	ts := now&^cookieTSMask | opts
+	if int32(ts-now) > 0 {
+		ts -= cookieTSMask + 1
+	}
+	return ts
+}
+
+// cookieTSOptions reads the window scale (-1 for none) and SACK permission
+// back from the timestamp a cookie's ACK echoes.
+func cookieTSOptions(tsEcr uint32) (ws int, sack bool) {
+	ws = int(tsEcr & 0xf)
+	if ws == cookieNoWS {
+		ws = -1
+	}
+	return ws, tsEcr&cookieSACK != 0
+}
+
 // listenContext is used by a listening endpoint to store state used while
 // listening for connections. This struct is allocated by the listen goroutine
 // and must not be accessed or have its methods called concurrently as they
@@ -609,9 +655,6 @@ func (e *Endpoint) handleListenSegment(ctx *listenContext, s *segment) tcpip.Err
 		}
 		defer route.Release()
 
-		// Send SYN without window scaling because we currently
-		// don't encode this information in the cookie.
-		//
 		// Enable Timestamp option if the original syn did have
 		// the timestamp option specified.
 		//
@@ -626,7 +669,14 @@ func (e *Endpoint) handleListenSegment(ctx *listenContext, s *segment) tcpip.Err
 		if opts.TS {
 			offset := e.protocol.tsOffset(net.DestinationAddress(), net.SourceAddress())
 			now := e.stack.Clock().NowMonotonic()
-			synOpts.TSVal = offset.TSVal(now)
+			// glassnet patch 50: window scaling and SACK, kept
+			// in the timestamp; upstream sent neither.
+			if opts.WS >= 0 {
+				synOpts.WS = e.rcvWndScaleForHandshake()
+			}
+			sackOn, _ := e.protocol.sack()
+			synOpts.SACKPermitted = bool(sackOn) && opts.SACKPermitted
+			synOpts.TSVal = cookieTSVal(offset.TSVal(now), opts.WS, synOpts.SACKPermitted)
 		}
 		cookie := ctx.createCookie(s.id, s.sequenceNumber, encodeMSS(opts.MSS))
 		fields := tcpFields{
@@ -694,6 +744,12 @@ func (e *Endpoint) handleListenSegment(ctx *listenContext, s *segment) tcpip.Err
 		//
 		// Validate the cookie.
 		data, ok := ctx.isCookieValid(s.id, iss, irs)
+		// glassnet patch 50: the SYN's window scale and SACK
+		// permission, from the timestamp the ACK echoes.
+		ws, sackOK := -1, false
+		if s.parsedOptions.TS {
+			ws, sackOK = cookieTSOptions(s.parsedOptions.TSEcr)
+		}
 		if !ok || int(data) >= len(mssTable) {
 			e.stack.Stats().TCP.ListenOverflowInvalidSynCookieRcvd.Increment()
 			e.stack.Stats().DroppedPackets.Increment()
@@ -736,10 +792,9 @@ func (e *Endpoint) handleListenSegment(ctx *listenContext, s *segment) tcpip.Err
 		e.stack.Stats().TCP.ListenOverflowSynCookieRcvd.Increment()
 		// Create newly accepted endpoint and deliver it.
 		rcvdSynOptions := header.TCPSynOptions{
-			MSS: mssTable[data],
-			// Disable Window scaling as original SYN is
-			// lost.
-			WS: -1,
+			MSS:           mssTable[data],
+			WS:            ws,
+			SACKPermitted: sackOK,
 		}
 
 		// When syn cookies are in use we enable timestamp only
@@ -806,6 +861,15 @@ func (e *Endpoint) handleListenSegment(ctx *listenContext, s *segment) tcpip.Err
 			sndWndScale:         rcvdSynOptions.WS,
 			mss:                 rcvdSynOptions.MSS,
 			sampleRTTWithTSOnly: true,
+			// glassnet patch 50: the echoed timestamp is up to
+			// 63 ms older than the SYN-ACK; Linux takes no
+			// sample from a cookie's handshake either.
+			noTSSample: true,
+		}
+		// The ACK's window is scaled, as handleSegment takes that
+		// of any segment after the SYN (glassnet patch 50).
+		if ws > 0 {
+			h.sndWnd <<= uint8(ws)
 		}
 		h.ep.AssertLockHeld(n)
 		h.transitionToStateEstablishedLocked(s)

@@ -117,6 +117,11 @@ type handshake struct {
 	// options enabled.
 	sampleRTTWithTSOnly bool
 
+	// noTSSample is true when the ACK's echoed timestamp does not say
+	// when the SYN-ACK was sent: that of a SYN cookie carries options in
+	// its low bits (glassnet patch 50).
+	noTSSample bool
+
 	// retransmitTimer is used to retransmit SYN/SYN-ACK with exponential backoff
 	// till handshake is either completed or timesout.
 	retransmitTimer *backoffTimer `state:"nosave"`
@@ -774,7 +779,7 @@ func (h *handshake) transitionToStateEstablishedLocked(s *segment) {
 	rcvd := s.rcvdTime
 
 	var rtt time.Duration
-	if h.ep.SendTSOk && s.parsedOptions.TSEcr != 0 {
+	if h.ep.SendTSOk && s.parsedOptions.TSEcr != 0 && !h.noTSSample {
 		rtt = h.ep.elapsed(rcvd, s.parsedOptions.TSEcr)
 	}
 	if !h.sampleRTTWithTSOnly && rtt == 0 {
