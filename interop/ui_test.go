@@ -1380,20 +1380,20 @@ func TestUIHoldText(t *testing.T) {
 	// Another unit held beside it redraws the queue: the card being typed
 	// in keeps its place and its field the focus (a card taken out and put
 	// back loses both, and a click made on it meanwhile).
-	kept := p.eval(`(async () => {
-		const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+	// The queue is drawn here and now, in one task, so that no message
+	// from the server replaces the list in between.
+	kept := p.eval(`(() => {
+		const view = glassnet.views.find((v) => v.constructor.name === "HoldsView");
 		const f = document.querySelector('#holds .holdcard [data-text="payload_hex"]');
 		f.focus();
 		const real = glassnet.holds;
 		glassnet.holds = [{id: 1e9, point: "ws-out", node: "server", event: 0, fields: {opcode: "text", fin: true, payload_hex: "6869"}}, ...real];
-		glassnet.invalidate();
-		await frames();
+		view.render();
 		const n = document.querySelectorAll("#holds .holdcard").length;
 		const ok = f.isConnected && document.activeElement === f;
 		const lost = ok ? "" : " lost to " + (document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing");
 		glassnet.holds = real;
-		glassnet.invalidate();
-		await frames();
+		view.render();
 		return n + " cards, focus" + (ok ? " kept" : lost) + ", " + document.querySelectorAll("#holds .holdcard").length + " after";
 	})()`)
 	if kept != "2 cards, focus kept, 1 after" {
