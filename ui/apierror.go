@@ -77,9 +77,12 @@ func (j *jsonErrors) finish() {
 	writeError(j.ResponseWriter, j.code, msg)
 }
 
-// decodeError words an error of decoding a request body for its user:
-// which field, what it holds, and what it may hold.
-func decodeError(err error) string {
+// decodeError words an error of decoding a request body into a value of
+// type body for its user: which field, what it holds, and what it may
+// hold. A field whose values are fewer than its type's says which in a
+// range tag (`range:"1 to 3600000"`), so that a number too large for the
+// type gets the range the handler takes, not the type's.
+func decodeError(err error, body reflect.Type) string {
 	var te *json.UnmarshalTypeError
 	if !errors.As(err, &te) {
 		if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") {
@@ -101,12 +104,59 @@ func decodeError(err error) string {
 		case !ok || !v.IsInt():
 			return fmt.Sprintf("ui: %s is a whole number, not %s", field, lit)
 		case v.Cmp(lo) < 0 || v.Cmp(hi) > 0:
-			return fmt.Sprintf("ui: %s %s is out of range (%s to %s)", field, lit, lo.RatString(), hi.RatString())
+			span := lo.RatString() + " to " + hi.RatString()
+			if r := rangeTag(body, te.Field); r != "" {
+				span = r
+			}
+			return fmt.Sprintf("ui: %s %s is out of range (%s)", field, lit, span)
 		default:
 			return fmt.Sprintf("ui: %s %s: write the number in digits", field, lit)
 		}
 	}
+	if got == "number" && lit != "" && (te.Type.Kind() == reflect.Float32 || te.Type.Kind() == reflect.Float64) {
+		// only a number too large for a float64 (1e400) gets here
+		if r := rangeTag(body, te.Field); r != "" {
+			return fmt.Sprintf("ui: %s %s is out of range (%s)", field, lit, r)
+		}
+		return fmt.Sprintf("ui: %s %s is too large a number", field, lit)
+	}
 	return fmt.Sprintf("ui: %s is %s, not %s", field, kindName(te.Type), valueName(got))
+}
+
+// rangeTag returns the range tag of the field at path (JSON names joined
+// by dots, as json.UnmarshalTypeError.Field gives it) in the struct type
+// t, or "".
+func rangeTag(t reflect.Type, path string) string {
+	var tag string
+	for name := range strings.SplitSeq(path, ".") {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			return ""
+		}
+		f, ok := jsonField(t, name)
+		if !ok {
+			return ""
+		}
+		t, tag = f.Type, f.Tag.Get("range")
+	}
+	return tag
+}
+
+// jsonField finds the field of the struct type t that JSON calls name.
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if key == "" {
+			key = f.Name
+		}
+		if key == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // isInteger reports whether k is one of Go's integer kinds.

@@ -401,7 +401,7 @@ func (s *Server) hasEnded() bool {
 
 func (s *Server) advance(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		MS float64 `json:"ms"` // checked below, so that the error names the real range
+		MS float64 `json:"ms" range:"1 to 3600000"` // checked below, so that the error names the real range
 	}
 	if !readJSON(w, r, &req) {
 		return

@@ -60,7 +60,8 @@ type Decision struct {
 	// FixChecksums, nil meaning true, recomputes the IP and transport
 	// checksums of an edited packet.
 	FixChecksums *bool `json:"fix_checksums,omitempty"`
-	DelayMS      int64 `json:"delay_ms,omitempty"`
+	// DelayMS is how long a delayed unit waits.
+	DelayMS int64 `json:"delay_ms,omitempty" range:"1 to 3600000"`
 }
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {

@@ -150,7 +150,7 @@ type HoldRequest struct {
 	Point  string `json:"point"`
 	Node   string `json:"node"`
 	Filter string `json:"filter"`
-	Count  int    `json:"count"`
+	Count  int    `json:"count" range:"1 to 10000"`
 }
 
 func (s *Server) arm(w http.ResponseWriter, r *http.Request) {

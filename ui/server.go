@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -501,7 +502,7 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, decodeError(err))
+		writeError(w, http.StatusBadRequest, decodeError(err, reflect.TypeOf(v)))
 		return false
 	}
 	if _, err := dec.Token(); err != io.EOF {

@@ -586,6 +586,10 @@ func TestControlBodies(t *testing.T) {
 		{"/api/clock/advance", `{"ms":1e30}`, 400, "from 1 to 3600000"},
 		{"/api/clock/advance", `{"ms":1.5}`, 400, "from 1 to 3600000"},
 		{"/api/hold", `{"point":"link-egress","node":"client","count":1000000000000}`, 400, "1 to 10000"},
+		// too large for the field's type: the range is still the
+		// handler's, not the type's
+		{"/api/clock/advance", `{"ms":1e400}`, 400, "ui: ms 1e400 is out of range (1 to 3600000)"},
+		{"/api/hold", `{"point":"link-egress","node":"client","count":1e30}`, 400, "ui: count 1e30 is out of range (1 to 10000)"},
 	} {
 		var e struct{ Error string }
 		code := api(t, s, "POST", base+tc.path, tc.body, &e)
@@ -614,6 +618,7 @@ func TestDecideBadNumbers(t *testing.T) {
 		{`{"action":"release","edit":{"opcode":true}}`, "ui: edit.opcode true: an opcode is"},
 		{`{"action":"release","edit":{"fin":1}}`, "ui: edit.fin is true or false, not a number"},
 		{`{"action":"delay","delay_ms":"soon"}`, "ui: delay_ms is a whole number, not a string"},
+		{`{"action":"delay","delay_ms":1e30}`, "ui: delay_ms 1e30 is out of range (1 to 3600000)"},
 		{`{"action":"release","edit":[]}`, "ui: edit is an object, not an array"},
 		{`{"action":"release","extra":1}`, `ui: unknown field "extra"`},
 	} {
