@@ -120,6 +120,10 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("%w %d (it may have been decided already)", errNoHold, id)
 	}
 	d := decision{action: req.Action, opcode: u.opcode, fin: u.fin}
+	if req.DelayMS != 0 && req.Action != "delay" {
+		// a release with a delay is a mistake to say, not one to guess
+		return Outcome{}, fmt.Errorf("ui: delay_ms goes with action delay, not %q", req.Action)
+	}
 	switch req.Action {
 	case "release", "drop":
 	case "duplicate":
@@ -134,10 +138,16 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 	default:
 		return Outcome{}, fmt.Errorf("ui: action %q: release, drop, duplicate or delay", req.Action)
 	}
-	if req.Edit != nil && req.Action != "drop" {
+	if req.Edit != nil {
 		fix := req.FixChecksums == nil || *req.FixChecksums
 		if err := u.apply(*req.Edit, fix, &d); err != nil {
 			return Outcome{}, err
+		}
+		if req.Action == "drop" {
+			// Checked like any other, so that a wrong edit is not taken
+			// silently, but not made: what is dropped is traced as it
+			// was held.
+			d = decision{action: req.Action, opcode: u.opcode, fin: u.fin}
 		}
 	}
 	link := u.point == PointLinkEgress || u.point == PointLinkIngress

@@ -892,6 +892,21 @@ func TestHoldActions(t *testing.T) {
 	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h1.ID), `{"action":"delay"}`, &e); code != 400 {
 		t.Fatalf("delay without delay_ms: %d %q", code, e.Error)
 	}
+	// Whatever the action, a part of the decision that is wrong is
+	// refused, and the unit stays held.
+	for _, tc := range []struct{ body, want string }{
+		{`{"action":"release","delay_ms":-5}`, `ui: delay_ms goes with action delay, not "release"`},
+		{`{"action":"duplicate","delay_ms":20}`, `ui: delay_ms goes with action delay, not "duplicate"`},
+		{`{"action":"drop","edit":{"flags":"Z"}}`, "ui: flag 'Z'"},
+		{`{"action":"drop","edit":{"opcode":"text"}}`, "ui: opcode and fin are a frame's"},
+	} {
+		if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h1.ID), tc.body, &e); code != 400 || !strings.HasPrefix(e.Error, tc.want) {
+			t.Errorf("%s: %d %q, want 400 %q", tc.body, code, e.Error, tc.want)
+		}
+	}
+	if st := d.state(); st.Held != 1 {
+		t.Fatalf("a refused decision let the unit go: %+v", st)
+	}
 	decide(h1, `{"action":"drop"}`, "dropped")
 	h2 := next(h1.ID)
 	if h2.Fields["seq"] != h1.Fields["seq"] || h2.Fields["payload_hex"] != h1.Fields["payload_hex"] {

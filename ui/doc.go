@@ -119,6 +119,8 @@
 //	                       "seq":N,"ack":N,"window":N,"payload_hex":"..","opcode":"text",
 //	                       "fin":true},"fix_checksums":true,"delay_ms":N} ->
 //	                       {"id","action","edited","outcome","pending","failed"}
+//	                       (delay_ms, 1 to 3600000, with delay only; an edit with
+//	                       drop is checked but not made; a 400 leaves the unit held)
 //	                       (pending: the stack, paused at a step, takes the packet
 //	                       back when it runs; failed: it could not take it back, as
 //	                       outcome says)
