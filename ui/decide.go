@@ -218,7 +218,12 @@ func (u *held) apply(e Edit, fix bool, d *decision) error {
 		if err != nil {
 			return err
 		}
-		d.data, d.edited = out, true
+		if !bytes.Equal(out, u.data) {
+			// An edit that sets each field to what it was changes
+			// nothing, and neither the answer nor the trace may say it
+			// did.
+			d.data, d.edited = out, true
+		}
 	case PointWSOut, PointWSIn:
 		if e.Flags != nil || e.Seq != nil || e.Ack != nil || e.Window != nil {
 			return errors.New("ui: flags, seq, ack and window are a packet's: a frame has opcode, fin and payload_hex")
@@ -233,10 +238,10 @@ func (u *held) apply(e Edit, fix bool, d *decision) error {
 		if e.Fin != nil {
 			d.fin = *e.Fin
 		}
-		if payload != nil {
+		if payload != nil && !bytes.Equal(payload, u.data) {
 			d.data = payload
 		}
-		d.edited = true
+		d.edited = d.data != nil || d.opcode != u.opcode || d.fin != u.fin
 	case PointSocketSend:
 		if e.Flags != nil || e.Seq != nil || e.Ack != nil || e.Window != nil || e.Opcode != nil || e.Fin != nil {
 			return errors.New("ui: a socket send has only payload_hex to edit")
@@ -245,7 +250,9 @@ func (u *held) apply(e Edit, fix bool, d *decision) error {
 			if len(payload) != len(u.data) {
 				return fmt.Errorf("ui: a held send keeps its length: %d bytes, not %d", len(u.data), len(payload))
 			}
-			d.data, d.edited = payload, true
+			if !bytes.Equal(payload, u.data) {
+				d.data, d.edited = payload, true
+			}
 		}
 	}
 	return nil

@@ -412,6 +412,32 @@ func TestHoldFrameEdit(t *testing.T) {
 	d.finish()
 }
 
+// TestEditThatChangesNothing: an edit that sets each field to what it
+// was is no edit: the answer does not say "edited" and no verdict is
+// traced, for a packet and for a frame.
+func TestEditThatChangesNothing(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	release := func(h ui.Hold, edit string) {
+		t.Helper()
+		var out ui.Outcome
+		if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release","edit":`+edit+`}`, &out); code != 200 || out.Edited || out.Outcome != "released" {
+			t.Errorf("release with %s: %d %+v, want released, not edited", edit, code, out)
+		}
+	}
+	p := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the held packet")
+	release(p, fmt.Sprintf(`{"flags":%q,"window":%v,"payload_hex":%q}`, p.Fields["flags"], p.Fields["window"], p.Fields["payload_hex"]))
+	f := d.holdFirst(`{"point":"ws-out","node":"client","filter":"text"}`, "the held frame")
+	release(f, fmt.Sprintf(`{"opcode":%q,"fin":%v,"payload_hex":%q}`, f.Fields["opcode"], f.Fields["fin"], f.Fields["payload_hex"]))
+	d.end()
+	for _, e := range d.events(p.Event, d.state().Last) {
+		if e["event"] == "verdict" && e["node"] == "client" && (e["layer"] == "link" || e["layer"] == "ws") {
+			t.Errorf("#%v: a verdict for an edit that changed nothing: %v", e["id"], e["summary"])
+		}
+	}
+	d.finish()
+}
+
 // TestDroppedFrameNotAwaited: a message frame dropped on its way out
 // takes its echo with it; the demo says so and goes on to the end of its
 // conversation instead of waiting for the echo for ever.
