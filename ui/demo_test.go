@@ -438,6 +438,39 @@ func TestEditThatChangesNothing(t *testing.T) {
 	d.finish()
 }
 
+// TestUnsendableEditTraced: a held packet that an edit made too long for
+// the link is not sent on; the answer says so, and so does the trace, with
+// a drop, for a release and for a delay alike.
+func TestUnsendableEditTraced(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	long := strings.Repeat("41", 2000) // 2000 bytes of payload: over the MTU of 1500
+	first := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the held request")
+	var out ui.Outcome
+	// failed, unless the goroutine that sends it on was slower than the
+	// answer waits (pending)
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", first.ID), `{"action":"release","edit":{"payload_hex":"`+long+`"}}`, &out); code != 200 || !out.Pending && (!out.Failed || !strings.Contains(out.Outcome, "over the MTU")) {
+		t.Fatalf("release of a packet over the MTU: %d %+v, want failed", code, out)
+	}
+	// TCP sends the request again when its timer fires.
+	again := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the request sent again")
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", again.ID), `{"action":"delay","delay_ms":1,"edit":{"payload_hex":"`+long+`"}}`, &out); code != 200 {
+		t.Fatalf("delay: %d %+v", code, out)
+	}
+	d.end()
+	drops := map[string]int{}
+	for _, e := range d.events(first.Event, d.state().Last) {
+		if e["layer"] == "link" && e["event"] == "verdict" && e["action"] == "drop" && e["node"] == "client" {
+			reason, _ := e["reason"].(string)
+			drops[reason]++
+		}
+	}
+	if want := "ui-unsendable: 2052 bytes, over the MTU 1500"; drops[want] != 2 {
+		t.Errorf("drops traced %v, want 2 with reason %q", drops, want)
+	}
+	d.finish()
+}
+
 // TestDroppedFrameNotAwaited: a message frame dropped on its way out
 // takes its echo with it; the demo says so and goes on to the end of its
 // conversation instead of waiting for the echo for ever.

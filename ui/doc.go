@@ -123,7 +123,8 @@
 //	                       drop is checked but not made; a 400 leaves the unit held)
 //	                       (pending: the stack, paused at a step, takes the packet
 //	                       back when it runs; failed: it could not take it back, as
-//	                       outcome says)
+//	                       outcome says, and a packet it refused, one an edit made
+//	                       longer than the MTU say, is traced as the hold's drop)
 //
 // A TCP segment held at the link also has "seq_base" and "ack_base", the
 // initial sequence numbers its seq and ack count from (the relative numbers

@@ -2,10 +2,13 @@ package ui
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ws"
@@ -55,8 +58,8 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 			st.Discard(dir, pkt, "ui-drop", "ui hold")
 		case "duplicate":
 			st.Duplicated(dir, pkt, "ui-duplicate", "ui hold")
-			if err = st.Continue(dir, pkt); err == nil {
-				err = st.Continue(dir, pkt)
+			if err = sendOn(st, dir, pkt); err == nil {
+				err = sendOn(st, dir, pkt)
 			}
 		case "delay":
 			select {
@@ -66,16 +69,29 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 			default:
 				// on the stack's clock: a stepped run's pause does not
 				// count, as for the stack's own timers
-				st.Stack().Clock().AfterFunc(d.delay, func() { st.Continue(dir, pkt) })
+				st.Stack().Clock().AfterFunc(d.delay, func() { sendOn(st, dir, pkt) })
 			}
 		default:
-			err = st.Continue(dir, pkt)
+			err = sendOn(st, dir, pkt)
 		}
 		if d.result != nil {
 			d.result <- err
 		}
 	}()
 	return hook.Verdict{Action: hook.Hold, Reason: "ui-hold", Rule: "ui hold"}
+}
+
+// sendOn sends a held packet on from the hook point of dir. A packet the
+// stack refuses (an edit made it longer than the link's MTU, say) goes no
+// further, and is traced as the hold's drop, saying why: otherwise the
+// trace would end at the edit, as if the packet had been sent.
+func sendOn(st *netstack.Stack, dir trace.Dir, pkt []byte) error {
+	err := st.Continue(dir, pkt)
+	if errors.Is(err, netstack.ErrContinue) {
+		why := strings.TrimPrefix(err.Error(), netstack.ErrContinue.Error()+": ")
+		st.Discard(dir, pkt, "ui-unsendable: "+why, "ui hold")
+	}
+	return err
 }
 
 // callHold is the socket-send hold point.
