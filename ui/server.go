@@ -499,6 +499,12 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if len(body) == 0 {
 		return true
 	}
+	if string(bytes.TrimSpace(body)) == "null" {
+		// encoding/json takes null as "nothing to change": a play or a
+		// step would go ahead on a body that is not what was meant
+		writeError(w, http.StatusBadRequest, "ui: the body is "+kindName(reflect.TypeOf(v))+", not null")
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -582,6 +582,8 @@ func TestControlBodies(t *testing.T) {
 		{"/api/pause", "garbage", 400, "ui: bad JSON"},
 		{"/api/play", "{} garbage", 400, "more after"},
 		{"/api/play", "{}{}", 400, "more after"},
+		{"/api/play", " null\n", 400, "ui: the body is an object, not null"},
+		{"/api/breakpoints", "null", 400, "ui: the body is an object, not null"},
 		{"/api/play", `{"x":"` + strings.Repeat("y", 1<<20) + `"}`, 413, "at most 1048576 bytes"},
 		{"/api/clock/advance", `{"ms":1e30}`, 400, "from 1 to 3600000"},
 		{"/api/clock/advance", `{"ms":1.5}`, 400, "from 1 to 3600000"},
