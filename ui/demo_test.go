@@ -471,6 +471,30 @@ func TestUnsendableEditTraced(t *testing.T) {
 	d.finish()
 }
 
+// TestFrameEditWithDuplicateTraced: a frame edited and duplicated (or
+// delayed) is traced with one verdict, its action the duplicate; its
+// reason says what the edit changed, as a held packet's edit does.
+func TestFrameEditWithDuplicateTraced(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	h := d.holdFirst(`{"point":"ws-out","node":"client","filter":"text"}`, "the held frame")
+	var out ui.Outcome
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"duplicate","edit":{"opcode":"binary","payload_hex":"4142"}}`, &out); code != 200 || !out.Edited {
+		t.Fatalf("duplicate with an edit: %d %+v", code, out)
+	}
+	d.end()
+	reasons := []string{}
+	for _, e := range d.events(h.Event, d.state().Last) {
+		if e["layer"] == "ws" && e["event"] == "verdict" && e["node"] == "client" && e["action"] == "duplicate" {
+			reasons = append(reasons, fmt.Sprint(e["reason"]))
+		}
+	}
+	if want := "ui-edit: opcode text → binary, payload 15 → 2 bytes"; len(reasons) != 1 || reasons[0] != want {
+		t.Errorf("duplicate verdicts with reasons %q, want one with %q", reasons, want)
+	}
+	d.stop()
+}
+
 // TestDroppedFrameNotAwaited: a message frame dropped on its way out
 // takes its echo with it; the demo says so and goes on to the end of its
 // conversation instead of waiting for the echo for ever.

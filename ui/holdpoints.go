@@ -156,7 +156,10 @@ func (s *Server) holdFrame(nd *node, f *ws.HookFrame) ws.FrameVerdict {
 		if d.data != nil {
 			f.Payload = d.data
 		}
-		v.Action = hook.Modify
+		// The reason says what changed: a duplicate's or a delay's
+		// verdict says only its own effect, and the edit would go
+		// unsaid.
+		v.Action, v.Reason = hook.Modify, "ui-edit: "+frameEdit(u, d)
 	}
 	switch d.action {
 	case "drop":
@@ -167,4 +170,25 @@ func (s *Server) holdFrame(nd *node, f *ws.HookFrame) ws.FrameVerdict {
 		v.Action, v.Delay = hook.Delay, d.delay
 	}
 	return v
+}
+
+// frameEdit says what the decision d changed in the held frame u, as the
+// edit of a held packet is said: "opcode text → binary, payload 15 → 2
+// bytes".
+func frameEdit(u *held, d decision) string {
+	var parts []string
+	if d.opcode != u.opcode {
+		parts = append(parts, fmt.Sprintf("opcode %v → %v", u.opcode, d.opcode))
+	}
+	if d.fin != u.fin {
+		parts = append(parts, fmt.Sprintf("fin %v → %v", u.fin, d.fin))
+	}
+	switch {
+	case d.data == nil:
+	case len(d.data) != len(u.data):
+		parts = append(parts, fmt.Sprintf("payload %d → %d bytes", len(u.data), len(d.data)))
+	default:
+		parts = append(parts, fmt.Sprintf("payload %d of %d bytes changed", diffBytes(u.data, d.data), len(d.data)))
+	}
+	return strings.Join(parts, ", ")
 }
