@@ -77,8 +77,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	out, err := s.Decide(id, req)
 	if err != nil {
 		code := http.StatusBadRequest
-		if errors.Is(err, errNoHold) {
+		switch {
+		case errors.Is(err, errNoHold):
 			code = http.StatusNotFound
+		case errors.Is(err, errDecided):
+			code = http.StatusConflict
 		}
 		writeError(w, code, err.Error())
 		return
@@ -86,7 +89,10 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-var errNoHold = errors.New("ui: no such held unit")
+var (
+	errNoHold  = errors.New("ui: no such held unit")
+	errDecided = errors.New("ui: decided already")
+)
 
 // Outcome is what POST /api/holds/ID answers.
 type Outcome struct {
@@ -115,9 +121,13 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 			u = h
 		}
 	}
+	how, gone := s.decidedHow.how[id]
 	s.hmu.Unlock()
-	if u == nil {
-		return Outcome{}, fmt.Errorf("%w %d (it may have been decided already)", errNoHold, id)
+	switch {
+	case u == nil && gone:
+		return Outcome{}, fmt.Errorf("%w: held unit %d was %s", errDecided, id, how)
+	case u == nil:
+		return Outcome{}, fmt.Errorf("%w %d (GET /api/holds lists those held; one decided long ago is forgotten)", errNoHold, id)
 	}
 	d := decision{action: req.Action, opcode: u.opcode, fin: u.fin}
 	if req.DelayMS != 0 && req.Action != "delay" {
@@ -157,7 +167,7 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 	select {
 	case u.decided <- d:
 	default:
-		return Outcome{}, fmt.Errorf("%w %d (it was decided already)", errNoHold, id)
+		return Outcome{}, fmt.Errorf("%w: held unit %d was decided by another request or page a moment ago", errDecided, id)
 	}
 	out := Outcome{ID: id, Action: req.Action, Edited: d.edited}
 	if link {

@@ -370,8 +370,11 @@ func TestHoldZeroWindow(t *testing.T) {
 			t.Errorf("the release answer %s has no %q", raw, k)
 		}
 	}
-	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, &e); code != 404 {
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, &e); code != 409 || !strings.HasPrefix(e.Error, fmt.Sprintf("ui: decided already: held unit %d was ", h.ID)) {
 		t.Fatalf("release twice: %d %q", code, e.Error)
+	}
+	if code := d.call("POST", "/api/holds/99999", `{"action":"release"}`, &e); code != 404 || !strings.HasPrefix(e.Error, "ui: no such held unit 99999") {
+		t.Fatalf("release of a unit never held: %d %q", code, e.Error)
 	}
 	// the hold stopped the run: go on
 	d.call("POST", "/api/play", "", nil)
@@ -565,6 +568,7 @@ func TestReleaseOnDisconnect(t *testing.T) {
 	}
 	// Read (and acknowledge) until the page sees the unit held.
 	got := make(chan struct{})
+	var heldID uint64
 	go func() {
 		defer close(got)
 		for {
@@ -582,6 +586,7 @@ func TestReleaseOnDisconnect(t *testing.T) {
 				page.WriteMessage(ctx, ws.MessageText, fmt.Appendf(nil, `{"type":"ack","last":%d}`, m.Events[n-1].ID))
 			}
 			if m.Type == "holds" && len(m.Holds) == 1 {
+				heldID = m.Holds[0].ID
 				return
 			}
 		}
@@ -603,6 +608,11 @@ func TestReleaseOnDisconnect(t *testing.T) {
 	d.call("GET", "/api/holds", "", &hs)
 	if len(hs.Armed) != 0 {
 		t.Fatalf("still armed after the page went: %v", hs.Armed)
+	}
+	// A script that decides it now is told what became of it.
+	var e struct{ Error string }
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", heldID), `{"action":"drop"}`, &e); code != 409 || e.Error != fmt.Sprintf("ui: decided already: held unit %d was released when the last page went away", heldID) {
+		t.Errorf("drop after the page went: %d %q", code, e.Error)
 	}
 	if err := d.stop(); err != nil {
 		t.Fatalf("demo: %v", err)

@@ -62,6 +62,7 @@ type held struct {
 // decision is what the page decided for a held unit, its edits applied.
 type decision struct {
 	action string // release, drop, duplicate, delay
+	by     string // who decided, when not a request: "the last page went away"
 	data   []byte // the unit's new bytes, nil if unchanged
 	opcode ws.Opcode
 	fin    bool
@@ -432,6 +433,7 @@ func (s *Server) stillHeld(e *trace.Event) bool {
 func (s *Server) wait(u *held) decision {
 	d := <-u.decided
 	s.hmu.Lock()
+	s.decidedHow.note(u.id, d)
 	for i, h := range s.held {
 		if h == u {
 			s.held = append(s.held[:i], s.held[i+1:]...)
@@ -464,7 +466,7 @@ func (s *Server) releaseAll(why string) {
 	s.armed = nil
 	for _, h := range s.held {
 		select {
-		case h.decided <- decision{action: "release"}:
+		case h.decided <- decision{action: "release", by: why}:
 		default: // already decided
 		}
 	}
@@ -478,5 +480,30 @@ func (s *Server) releaseAll(why string) {
 			s.installHoldHooks(nd)
 		}
 	}
-	_ = why
+}
+
+// decidedUnits remembers how the last maxDecided held units were decided.
+type decidedUnits struct {
+	how   map[uint64]string
+	order []uint64
+}
+
+// maxDecided bounds the decided units remembered.
+const maxDecided = 1024
+
+// note remembers that unit id was decided as d.
+func (g *decidedUnits) note(id uint64, d decision) {
+	if g.how == nil {
+		g.how = make(map[uint64]string)
+	}
+	if len(g.order) >= maxDecided {
+		delete(g.how, g.order[0])
+		g.order = g.order[1:]
+	}
+	how := map[string]string{"release": "released", "drop": "dropped", "duplicate": "duplicated", "delay": "delayed"}[d.action]
+	if d.by != "" {
+		how += " when " + d.by
+	}
+	g.how[id] = how
+	g.order = append(g.order, id)
 }

@@ -99,3 +99,22 @@ func TestHeldStepOfDecidedUnit(t *testing.T) {
 	s.mu.Unlock()
 	<-done
 }
+
+// TestDecidedUnitsBounded: how a held unit was decided is remembered for
+// the last maxDecided units, no more.
+func TestDecidedUnitsBounded(t *testing.T) {
+	var g decidedUnits
+	for id := uint64(1); id <= maxDecided+10; id++ {
+		g.note(id, decision{action: "release", by: "the last page went away"})
+	}
+	g.note(maxDecided+11, decision{action: "duplicate"})
+	if len(g.how) != maxDecided || len(g.order) != maxDecided {
+		t.Fatalf("%d remembered (%d in order), want %d", len(g.how), len(g.order), maxDecided)
+	}
+	if _, ok := g.how[11]; ok {
+		t.Error("unit 11 is still remembered")
+	}
+	if g.how[12] != "released when the last page went away" || g.how[maxDecided+11] != "duplicated" {
+		t.Errorf("remembered %q and %q", g.how[12], g.how[maxDecided+11])
+	}
+}

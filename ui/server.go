@@ -111,6 +111,9 @@ type Server struct {
 	held     []*held
 	holdID   uint64
 	holdsVer atomic.Uint64
+	// decidedHow says how the last units decided ended, so that a
+	// second decision on one is told what became of it; on hmu.
+	decidedHow decidedUnits
 	// heldPending counts held packets whose link "held" step has not
 	// been seen yet.
 	heldPending atomic.Int64
