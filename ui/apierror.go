@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -157,6 +158,59 @@ func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
 		}
 	}
 	return reflect.StructField{}, false
+}
+
+// nullField returns the name of the first field of the JSON value body
+// whose value is null, as json.UnmarshalTypeError names fields
+// ("edit.window"), or "" if none is. An element of an array is named by
+// the array's field.
+func nullField(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type level struct {
+		object  bool   // an object (else an array)
+		key     string // the field whose value comes next, or came last
+		wantKey bool   // the next token is a key
+	}
+	var stack []level
+	name := func() string {
+		var keys []string
+		for _, l := range stack {
+			if l.object {
+				keys = append(keys, l.key)
+			}
+		}
+		return strings.Join(keys, ".")
+	}
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
+			if k, ok := t.(string); ok {
+				stack[n-1].key, stack[n-1].wantKey = k, false
+				continue
+			}
+		}
+		switch t {
+		case json.Delim('{'):
+			stack = append(stack, level{object: true, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, level{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		case nil:
+			if len(stack) > 0 {
+				return name()
+			}
+		}
+		// a value ended: what follows in an object is a key
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
 }
 
 // isInteger reports whether k is one of Go's integer kinds.

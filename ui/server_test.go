@@ -584,6 +584,10 @@ func TestControlBodies(t *testing.T) {
 		{"/api/play", "{}{}", 400, "more after"},
 		{"/api/play", " null\n", 400, "ui: the body is an object, not null"},
 		{"/api/breakpoints", "null", 400, "ui: the body is an object, not null"},
+		// a field of null is not a field left out
+		{"/api/hold", `{"point":"link-egress","node":"client","filter":null}`, 400, "ui: filter is null: leave the field out instead"},
+		{"/api/step", `{"to":null}`, 400, "ui: to is null"},
+		{"/api/breakpoints", `{"breakpoints":["tcp",null]}`, 400, "ui: breakpoints is null"},
 		{"/api/play", `{"x":"` + strings.Repeat("y", 1<<20) + `"}`, 413, "at most 1048576 bytes"},
 		{"/api/clock/advance", `{"ms":1e30}`, 400, "from 1 to 3600000"},
 		{"/api/clock/advance", `{"ms":1.5}`, 400, "from 1 to 3600000"},
@@ -623,6 +627,8 @@ func TestDecideBadNumbers(t *testing.T) {
 		{`{"action":"delay","delay_ms":1e30}`, "ui: delay_ms 1e30 is out of range (1 to 3600000)"},
 		{`{"action":"release","edit":[]}`, "ui: edit is an object, not an array"},
 		{`{"action":"release","extra":1}`, `ui: unknown field "extra"`},
+		{`{"action":"release","edit":{"seq":1,"window":null}}`, "ui: edit.window is null: leave the field out instead"},
+		{`{"action":"release","edit":{"seq":[1,{"a":null}]}}`, "ui: edit.seq is a whole number, not an array"},
 	} {
 		var e struct{ Error string }
 		code := api(t, s, "POST", base+"/api/holds/1", tc.body, &e)
@@ -950,4 +956,23 @@ func (p *livePage) readTo(t testing.TB, id uint64) uint64 {
 		}
 	}
 	return last
+}
+
+// TestNullField names the field of a body that is null, nested ones too,
+// as a decoding error names a field.
+func TestNullField(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ body, want string }{
+		{`{"a":1,"b":null}`, "b"},
+		{`{"a":{"b":[1,{"c":null}]}}`, "a.b.c"},
+		{`{"a":[1,null]}`, "a"},
+		{`{"a":"null","b":[],"c":{}}`, ""},
+		{`{"a":{"x":1},"b":{"y":null}}`, "b.y"},
+		{`[null]`, ""},
+		{`{"a":`, ""},
+	} {
+		if got := nullField([]byte(tc.body)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.body, got, tc.want)
+		}
+	}
 }
