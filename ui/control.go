@@ -323,7 +323,11 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 		if held > 0 {
 			// What the stacks most likely wait for: a held unit keeps
 			// their clock still, so no timer fires until it is decided.
-			msg += fmt.Sprintf("; %d held (GET /api/holds) keep the stacks' clock still until decided", held)
+			unit := "unit keeps"
+			if held > 1 {
+				unit = "units keep"
+			}
+			msg += fmt.Sprintf("; %d held %s the stacks' clock still until decided (GET /api/holds)", held, unit)
 		}
 		writeError(w, http.StatusConflict, msg)
 	}

@@ -434,7 +434,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "ui: an event ID is a number: "+strconv.Quote(r.PathValue("id")))
+		msg := "ui: an event ID is a number: "
+		if errors.Is(err, strconv.ErrRange) {
+			msg = "ui: an event ID is at most 18446744073709551615: "
+		}
+		writeError(w, http.StatusBadRequest, msg+strconv.Quote(r.PathValue("id")))
 		return
 	}
 	e, ok := s.hist.get(id)

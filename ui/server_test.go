@@ -191,20 +191,22 @@ func TestEventRanges(t *testing.T) {
 	for _, tc := range []struct {
 		path string
 		code int
+		says string
 	}{
-		{"/api/events/17", 404},
-		{"/api/events/x", 400},
-		{"/api/events?from=x", 400},
-		{"/api/events?from=9&to=3", 400},
-		{"/api/play", 409},
+		{"/api/events/17", 404, ""},
+		{"/api/events/x", 400, "is a number"},
+		{"/api/events/18446744073709551616", 400, "at most 18446744073709551615"},
+		{"/api/events?from=x", 400, ""},
+		{"/api/events?from=9&to=3", 400, ""},
+		{"/api/play", 409, ""},
 	} {
 		var e struct{ Error string }
 		method := "GET"
 		if strings.HasPrefix(tc.path, "/api/play") {
 			method = "POST"
 		}
-		if code := api(t, s, method, base+tc.path, "", &e); code != tc.code || e.Error == "" {
-			t.Errorf("%s: %d %q, want %d with an error", tc.path, code, e.Error, tc.code)
+		if code := api(t, s, method, base+tc.path, "", &e); code != tc.code || e.Error == "" || !strings.Contains(e.Error, tc.says) {
+			t.Errorf("%s: %d %q, want %d with an error that says %q", tc.path, code, e.Error, tc.code, tc.says)
 		}
 	}
 }
