@@ -68,7 +68,9 @@
 // 1000 events behind. When the last page goes away, every held unit is
 // released and armed holds are forgotten; a run that started freely
 // (Options.Run) forgets its breakpoints and runs freely again when no page
-// has come back within 5 seconds.
+// has come back within 5 seconds. A script counts as a page while it keeps
+// /api/live open: one that holds units through the API alone, with no live
+// connection, leaves them held until it decides them, however long that is.
 //
 // # Control (live only; 409 offline)
 //
