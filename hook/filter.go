@@ -141,11 +141,16 @@ type Filter struct {
 func ParseFilter(src string) (*Filter, error) {
 	w := NewWords(src)
 	f, err := parseFilterWords(w)
-	if err != nil {
-		return nil, err
+	if err == nil && !w.Done() {
+		err = w.Errorf(w.Pos(), "unexpected %s", describeWord(w.Peek()))
 	}
-	if !w.Done() {
-		return nil, w.Errorf(w.Pos(), "unexpected %s", describeWord(w.Peek()))
+	if err != nil {
+		// Given alone, it is a filter, not a rule.
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			se.Kind = "filter"
+		}
+		return nil, err
 	}
 	return f, nil
 }

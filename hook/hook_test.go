@@ -412,6 +412,15 @@ func TestFilterMatchProtocols(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "IPv4-mapped network") {
 		t.Errorf("ParseFilter of an IPv4-mapped network: %v, want an error", err)
 	}
+	// A filter given alone is called one in its errors, a rule's is not.
+	for _, src := range []string{"tcp and and", "tcp port"} {
+		if _, err := ParseFilter(src); err == nil || !strings.HasPrefix(err.Error(), `filter "`+src+`": at column`) {
+			t.Errorf("ParseFilter(%q): %v, want an error that calls it a filter", src, err)
+		}
+	}
+	if _, err := ParseRule("tcp and and : drop"); err == nil || !strings.HasPrefix(err.Error(), `rule "`) {
+		t.Errorf("ParseRule of a bad filter: %v, want an error that calls it a rule", err)
+	}
 }
 
 // Rewrite sets the IPv4 TTL and the IPv6 hop limit in their own places,

@@ -1,6 +1,7 @@
 package hook
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -143,18 +144,20 @@ func (w *Words) sub(i, j int) *Words {
 
 // SyntaxError is a rule or filter that does not parse: Col is the 1-based
 // column of the offending word in Src. Err, when set, is the error behind
-// Msg (such as ErrFrameFilter), for errors.Is.
+// Msg (such as ErrFrameFilter), for errors.Is. Kind names what Src is,
+// "filter" for one given alone (ParseFilter); empty, it is a rule.
 type SyntaxError struct {
-	Src string
-	Col int
-	Msg string
-	Err error
+	Src  string
+	Col  int
+	Msg  string
+	Err  error
+	Kind string
 }
 
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
 func (e *SyntaxError) Error() string {
-	return fmt.Sprintf("rule %q: at column %d: %s", e.Src, e.Col, e.Msg)
+	return fmt.Sprintf("%s %q: at column %d: %s", cmp.Or(e.Kind, "rule"), e.Src, e.Col, e.Msg)
 }
 
 // describe quotes a word for an error message, naming the end of the

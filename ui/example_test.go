@@ -39,5 +39,5 @@ func ExampleParseBreakpoint() {
 	// rcv_wnd == 0     <nil>
 	// state TIME-WAIT  <nil>
 	// retransmit       <nil>
-	// tcp and fni      rule "tcp and fni": at column 9: unknown word "fni"
+	// tcp and fni      filter "tcp and fni": at column 9: unknown word "fni"
 }
