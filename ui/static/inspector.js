@@ -35,7 +35,11 @@ export class InspectorView {
   render() {
     const app = this.app;
     const id = app.selected;
-    const key = id + "|" + (this.cache.has(id) ? "d" : "") + "|" + (app.store.get(id) ? "e" : "") + "|" + (app.missing ? app.missing + "|" + app.store.events.length : "");
+    // The bytes are put in their box when they come, not by a redraw: the
+    // inspector is made again only for another event, so that what the
+    // user did in it (a field folded, text selected, the box scrolled)
+    // stays while the stream goes on.
+    const key = id + "|" + (app.store.get(id) ? "e" : "") + "|" + (app.missing ? app.missing + "|" + app.store.events.length : "");
     if (key === this.key) return;
     this.key = key;
     const e = app.store.get(id);
