@@ -11,7 +11,8 @@ const frames = `const frames = () => new Promise((r) => requestAnimationFrame(()
 
 // TestUIRedraw: what a person is doing in the page outlives the redraws
 // that the live stream brings. A field folded and text selected in the
-// inspector stay when the page draws again.
+// inspector stay when the page draws again; a focused "fire now" button
+// keeps the focus when another stack's timer row comes.
 func TestUIRedraw(t *testing.T) {
 	r, ctx, p := pausedDemo(t)
 	// step goes on to the next unit and waits until the page has drawn
@@ -70,5 +71,19 @@ func TestUIRedraw(t *testing.T) {
 		t.Errorf("a header folded and the hex dump selected in the inspector, then a redraw: %s", insp)
 	}
 
+	// The timers: the client's SYN waits on its timer. Its "fire now" has
+	// the focus while the stack steps on until the server's row comes.
+	fire := `document.querySelector('#timers [data-timer-node="client"] button[data-fire]')`
+	p.wait("the client's SYN timer", fire+` && !`+fire+`.hidden && "shown"`)
+	p.eval(`window.fireNow = ` + fire + `; fireNow.focus(); "ok"`)
+	for i := 0; p.eval(`document.querySelector('#timers [data-timer-node="server"]') ? "yes" : ""`) != "yes"; i++ {
+		if i == 100 {
+			t.Fatal("100 steps and no timer row for the server")
+		}
+		step("event")
+	}
+	if got := p.eval(`fireNow.isConnected && !fireNow.hidden && document.activeElement === fireNow ? "kept" : "lost to " + (document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing")`); got != "kept" {
+		t.Errorf("the client's focused fire now, once the server's timer row came: the focus is %s", got)
+	}
 	p.noProblems("redraws")
 }

@@ -294,8 +294,16 @@ export class Controls {
       if (this.timersEl.firstElementChild?.className !== "empty" || this.timersEl.textContent !== msg) this.timersEl.innerHTML = '<div class="empty">' + msg + "</div>";
       return;
     }
-    const now = [...this.timersEl.children];
-    if (now.length !== rows.length || now.some((r, i) => r !== rows[i])) this.timersEl.replaceChildren(...rows);
+    // A row kept stays where it is when another comes or goes: taken out
+    // and put back, its button would lose the focus and a click being made
+    // on it.
+    const want = new Set(rows);
+    for (const r of [...this.timersEl.children]) if (!want.has(r)) r.remove();
+    let next = this.timersEl.firstElementChild;
+    for (const r of rows) {
+      if (r === next) next = next.nextElementSibling;
+      else this.timersEl.insertBefore(r, next);
+    }
   }
 
   // timerRow returns the kept row of node n, made on first use.
