@@ -1,13 +1,66 @@
 package interop
 
 import (
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 )
 
 // frames is JavaScript that waits two animation frames: the page draws in
 // the first after an update.
 const frames = `const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));`
+
+// pressDuring presses the mouse on the element css selects, lets the page
+// draw what the JavaScript update changes, and releases it on the element
+// (where it is now, should the redraw have moved it): "" when the click
+// reached the element, else where it went. A view that makes the element
+// again between the press and the release loses the click.
+func pressDuring(p *uiPage, css, update string) string {
+	p.t.Helper()
+	point := func(v string) [2]float64 {
+		p.t.Helper()
+		var xy [2]float64
+		if err := json.Unmarshal([]byte(v), &xy); err != nil {
+			p.t.Fatalf("no element %s to press (%q)", css, v)
+		}
+		return xy
+	}
+	mouse := func(typ string, xy [2]float64) {
+		p.call("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": xy[0], "y": xy[1], "button": "left", "clickCount": 1}, nil)
+	}
+	// where is the middle of the element pressed, or of the one css
+	// selects now if it is gone
+	const where = `const at = (el) => { const r = el.getBoundingClientRect(); return [r.x + Math.min(r.width / 2, 20), r.y + r.height / 2]; };`
+	xy := point(p.eval(fmt.Sprintf(`(async () => {
+		`+frames+where+`
+		await frames();
+		let el = document.querySelector(%s);
+		if (!el) return "";
+		el.scrollIntoView({block: "center", inline: "center"});
+		await frames();
+		el = document.querySelector(%s);
+		const [x, y] = at(el);
+		const hit = document.elementFromPoint(x, y);
+		if (!hit || !(el === hit || el.contains(hit))) return "covered by " + (hit ? hit.outerHTML.slice(0, 200) : "nothing");
+		window.pressed = el;
+		window.clicked = "no click";
+		addEventListener("click", (e) => { clicked = pressed.isConnected && pressed.contains(e.target) ? "" : "the click went to " + (e.target.outerHTML || e.target.nodeName).slice(0, 120) + (pressed.isConnected ? "" : ", the element pressed is gone"); }, {capture: true, once: true});
+		return JSON.stringify([x, y]);
+	})()`, strconv.Quote(css), strconv.Quote(css))))
+	mouse("mouseMoved", xy)
+	mouse("mousePressed", xy)
+	xy = point(p.eval(fmt.Sprintf(`(async () => {
+		`+frames+where+`
+		%s;
+		glassnet.invalidate();
+		await frames();
+		return JSON.stringify(at(pressed.isConnected ? pressed : document.querySelector(%s)));
+	})()`, update, strconv.Quote(css))))
+	mouse("mouseMoved", xy)
+	mouse("mouseReleased", xy)
+	return p.eval(`clicked`)
+}
 
 // TestUIRedraw: what a person is doing in the page outlives the redraws
 // that the live stream brings. A field folded and text selected in the
@@ -84,6 +137,39 @@ func TestUIRedraw(t *testing.T) {
 	}
 	if got := p.eval(`fireNow.isConnected && !fireNow.hidden && document.activeElement === fireNow ? "kept" : "lost to " + (document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing")`); got != "kept" {
 		t.Errorf("the client's focused fire now, once the server's timer row came: the focus is %s", got)
+	}
+
+	// A row of the event list and one of the connections table, pressed
+	// while the page draws again (the press selects; a step, a new event
+	// or the server's socket table redraw): the release clicks the row
+	// pressed.
+	if got := pressDuring(p, `#events .vrow[data-event-id="2"]`, ""); got != "" {
+		t.Errorf("a row of the event list pressed and drawn again: %s", got)
+	}
+	p.eval(`glassnet.select(glassnet.state.current, "test"); "ok"`)
+	if got := pressDuring(p, `#conns tr[data-conn*="⇄"]`, `glassnet.select(glassnet.state.current - 1, "test")`); got != "" {
+		t.Errorf("a row of the connections table pressed and drawn again: %s", got)
+	}
+	// Text selected in the connections table stays when the server's
+	// socket table comes again (about once a second), here with one more
+	// socket in it.
+	conns := p.eval(`(async () => {
+		` + frames + `
+		const td = document.querySelector('#conns tr[data-conn*="⇄"] td.addr');
+		const r = document.createRange();
+		r.selectNodeContents(td);
+		getSelection().removeAllRanges();
+		getSelection().addRange(r);
+		const text = String(getSelection());
+		glassnet.conns = (glassnet.conns || []).concat([{node: "server", proto: "udp", state: "BOUND", local: "10.0.0.2:9999", fd: 999, recv_q: 0, send_q: 0}]);
+		glassnet.invalidate();
+		await frames();
+		const now = String(getSelection());
+		getSelection().removeAllRanges();
+		return td.isConnected && now === text ? "kept" : "lost: " + JSON.stringify(now);
+	})()`)
+	if conns != "kept" {
+		t.Errorf("text selected in the connections table, then the socket table came again: the selection is %s", conns)
 	}
 	p.noProblems("redraws")
 }

@@ -3,6 +3,7 @@
 
 import { connKey, isPacket, endpoint } from "./model.js";
 import { esc, fmtDur } from "./fields.js";
+import { patch } from "./dom.js";
 
 export class ConnsView {
   constructor(el, app) {
@@ -203,7 +204,7 @@ export class ConnsView {
     this.sig = sig;
     const rows = this.rows();
     if (!rows.length) {
-      this.el.innerHTML = '<div class="empty">No TCP connection yet.</div>';
+      patch(this.el, '<div class="empty">No TCP connection yet.</div>');
       return;
     }
     const traced = rows.some((r) => r.traced);
@@ -231,6 +232,6 @@ export class ConnsView {
         '<td class="num">' + esc(r.srtt) + "</td>" +
         "</tr>";
     }
-    this.el.innerHTML = h + "</tbody></table>";
+    patch(this.el, h + "</tbody></table>");
   }
 }

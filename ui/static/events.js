@@ -2,6 +2,7 @@
 // in the DOM), so 100,000 events scroll as smoothly as 100.
 
 import { esc, ms } from "./fields.js";
+import { patch } from "./dom.js";
 
 // rowHeight is a line's height in px: the CSS variable --ev-row of the
 // list, 20, or 34 where a narrow window puts what the event says on a
@@ -147,6 +148,6 @@ export class EventsView {
         esc(e.summary && (e.summary === e.event || e.summary.startsWith(e.event + " ")) ? e.summary : e.event + "  " + (e.summary || "")) +
         "</span></div>";
     }
-    this.spacer.innerHTML = html;
+    patch(this.spacer, html);
   }
 }
