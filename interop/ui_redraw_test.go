@@ -171,5 +171,51 @@ func TestUIRedraw(t *testing.T) {
 	if conns != "kept" {
 		t.Errorf("text selected in the connections table, then the socket table came again: the selection is %s", conns)
 	}
+
+	// A rule and a hold request that a script (or another page) adds draw
+	// their lists again: the remove and cancel buttons being pressed there
+	// keep the focus.
+	focusKept := func(what, button string, add func() string, drawn string) {
+		t.Helper()
+		p.wait(what, button)
+		p.eval(`window.focused = ` + button + `; focused.focus(); "ok"`)
+		css := add()
+		p.wait(what+" and one more", fmt.Sprintf(`document.querySelector(%q) && "drawn"`, fmt.Sprintf(drawn, css)))
+		if got := p.eval(`focused.isConnected && document.activeElement === focused ? "kept" : "lost to " + (document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing")`); got != "kept" {
+			t.Errorf("%s, a focused button, and one more added by a script: the focus is %s", what, got)
+		}
+	}
+	var rules []string
+	addRule := func() string {
+		var a struct{ ID any }
+		if err := r.api(ctx, "POST", "/api/rules", map[string]string{"node": "server", "point": "ingress", "rule": "udp : drop"}, &a); err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, fmt.Sprint(a.ID))
+		return rules[len(rules)-1]
+	}
+	addRule()
+	focusKept("a rule", `document.querySelector("#rule-list button[data-rule-id]")`, addRule, `#rule-list button[data-rule-id="%s"]`)
+	var armed []string
+	arm := func() string {
+		var a struct{ ID any }
+		if err := r.api(ctx, "POST", "/api/hold", map[string]string{"point": "link-egress", "node": "client", "filter": "udp"}, &a); err != nil {
+			t.Fatal(err)
+		}
+		armed = append(armed, fmt.Sprint(a.ID))
+		return armed[len(armed)-1]
+	}
+	arm()
+	focusKept("a hold request", `document.querySelector("#hold-armed button[data-disarm]")`, arm, `#hold-armed button[data-disarm="%s"]`)
+	for _, id := range rules {
+		if err := r.api(ctx, "DELETE", "/api/rules/"+id, nil, nil); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, id := range armed {
+		if err := r.api(ctx, "DELETE", "/api/hold/"+id, nil, nil); err != nil {
+			t.Error(err)
+		}
+	}
 	p.noProblems("redraws")
 }

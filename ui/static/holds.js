@@ -4,6 +4,7 @@
 
 import * as api from "./api.js";
 import { FIELD_HELP, esc, fmtDur } from "./fields.js";
+import { patch } from "./dom.js";
 
 const POINTS = [
   ["link-egress", "link egress: a packet leaving the stack"],
@@ -261,9 +262,14 @@ export class HoldsView {
       msg.dataset.result = "";
     }
     const armed = document.getElementById("hold-armed");
-    armed.innerHTML = app.armed.length
-      ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed=\"" + esc(a.id) + "\"><span>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.left > 1 ? " ×" + a.left : "")) + '</span><button data-disarm="' + esc(a.id) + '" title="Take this request back: hold nothing more">cancel</button></li>').join("") + "</ul>"
-      : "";
+    // Changed in place: a cancel button being pressed or focused stays
+    // when another request is armed, holds its unit or is taken back.
+    patch(
+      armed,
+      app.armed.length
+        ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed=\"" + esc(a.id) + "\"><span>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.left > 1 ? " ×" + a.left : "")) + '</span><button data-disarm="' + esc(a.id) + '" title="Take this request back: hold nothing more">cancel</button></li>').join("") + "</ul>"
+        : ""
+    );
   }
 
   // addRelative puts seq and ack relative, as the ladder writes them,

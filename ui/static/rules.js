@@ -3,6 +3,7 @@
 
 import * as api from "./api.js";
 import { esc } from "./fields.js";
+import { patch } from "./dom.js";
 
 export class RulesView {
   constructor(el, app) {
@@ -89,13 +90,11 @@ export class RulesView {
       ul.innerHTML = '<li class="err">' + esc(this.error) + "</li>";
       return;
     }
-    ul.innerHTML = rules.length
-      ? rules
-          .map(
-            (r) =>
-              '<li data-rule="' + esc(r.id) + '"><span>' + esc((r.node || "") + " " + (r.point || "") + ": " + (r.rule || "")) + '</span><button data-rule-id="' + esc(r.id) + '" title="Remove this rule">remove</button></li>'
-          )
-          .join("")
-      : '<li class="hint">No rules yet.</li>';
+    // Changed in place: a remove button being pressed or focused stays
+    // when another page or a script adds or removes a rule.
+    const items = rules.map(
+      (r) => '<li data-rule="' + esc(r.id) + '"><span>' + esc((r.node || "") + " " + (r.point || "") + ": " + (r.rule || "")) + '</span><button data-rule-id="' + esc(r.id) + '" title="Remove this rule">remove</button></li>'
+    );
+    patch(ul, items.length ? items.join("") : '<li class="hint">No rules yet.</li>');
   }
 }
