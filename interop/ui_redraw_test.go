@@ -11,52 +11,60 @@ import (
 // the first after an update.
 const frames = `const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));`
 
-// pressDuring presses the mouse on the element css selects, lets the page
-// draw what the JavaScript update changes, and releases it on the element
-// (where it is now, should the redraw have moved it): "" when the click
-// reached the element, else where it went. A view that makes the element
-// again between the press and the release loses the click.
+// pressDuring presses the mouse on an element css selects (the first one
+// not covered by another), lets the page draw what the JavaScript update
+// changes, and releases it on the element, where it is now should the
+// redraw have moved it: "" when the click reached the element, else where
+// it went. A view that makes the element again between the press and the
+// release loses the click.
 func pressDuring(p *uiPage, css, update string) string {
 	p.t.Helper()
 	point := func(v string) [2]float64 {
 		p.t.Helper()
 		var xy [2]float64
 		if err := json.Unmarshal([]byte(v), &xy); err != nil {
-			p.t.Fatalf("no element %s to press (%q)", css, v)
+			p.t.Fatalf("no element %s to press (%s)", css, v)
 		}
 		return xy
 	}
 	mouse := func(typ string, xy [2]float64) {
 		p.call("Input.dispatchMouseEvent", map[string]any{"type": typ, "x": xy[0], "y": xy[1], "button": "left", "clickCount": 1}, nil)
 	}
-	// where is the middle of the element pressed, or of the one css
-	// selects now if it is gone
-	const where = `const at = (el) => { const r = el.getBoundingClientRect(); return [r.x + Math.min(r.width / 2, 20), r.y + r.height / 2]; };`
+	const at = `const at = (el) => { const r = el.getBoundingClientRect(); return [r.x + Math.min(r.width / 2, 20), r.y + r.height / 2]; };`
 	xy := point(p.eval(fmt.Sprintf(`(async () => {
-		`+frames+where+`
+		`+frames+at+`
 		await frames();
-		let el = document.querySelector(%s);
-		if (!el) return "";
-		el.scrollIntoView({block: "center", inline: "center"});
-		await frames();
-		el = document.querySelector(%s);
-		const [x, y] = at(el);
-		const hit = document.elementFromPoint(x, y);
-		if (!hit || !(el === hit || el.contains(hit))) return "covered by " + (hit ? hit.outerHTML.slice(0, 200) : "nothing");
-		window.pressed = el;
-		window.clicked = "no click";
-		addEventListener("click", (e) => { clicked = pressed.isConnected && pressed.contains(e.target) ? "" : "the click went to " + (e.target.outerHTML || e.target.nodeName).slice(0, 120) + (pressed.isConnected ? "" : ", the element pressed is gone"); }, {capture: true, once: true});
-		return JSON.stringify([x, y]);
-	})()`, strconv.Quote(css), strconv.Quote(css))))
+		let seen = "none";
+		for (let i = 0; i < 20; i++) {
+			const el = document.querySelectorAll(%s)[i];
+			if (!el) break;
+			el.scrollIntoView({block: "center", inline: "center"});
+			await frames();
+			if (!el.isConnected) continue;
+			const [x, y] = at(el);
+			const hit = document.elementFromPoint(x, y);
+			if (!hit || !(el === hit || el.contains(hit))) {
+				seen = "covered by " + (hit ? hit.outerHTML.slice(0, 200) : "nothing");
+				continue;
+			}
+			window.pressed = el;
+			window.clicked = "no click";
+			addEventListener("click", (e) => { clicked = pressed.isConnected && pressed.contains(e.target) ? "" : "the click went to " + (e.target.outerHTML || e.target.nodeName).slice(0, 120) + (pressed.isConnected ? "" : ", the element pressed is gone"); }, {capture: true, once: true});
+			return JSON.stringify([x, y]);
+		}
+		return JSON.stringify(seen);
+	})()`, strconv.Quote(css))))
 	mouse("mouseMoved", xy)
 	mouse("mousePressed", xy)
-	xy = point(p.eval(fmt.Sprintf(`(async () => {
-		`+frames+where+`
-		%s;
+	if v := p.eval(`(async () => {
+		` + frames + at + `
+		` + update + `;
 		glassnet.invalidate();
 		await frames();
-		return JSON.stringify(at(pressed.isConnected ? pressed : document.querySelector(%s)));
-	})()`, update, strconv.Quote(css))))
+		return pressed.isConnected ? JSON.stringify(at(pressed)) : "";
+	})()`); v != "" {
+		xy = point(v)
+	}
 	mouse("mouseMoved", xy)
 	mouse("mouseReleased", xy)
 	return p.eval(`clicked`)
@@ -65,7 +73,12 @@ func pressDuring(p *uiPage, css, update string) string {
 // TestUIRedraw: what a person is doing in the page outlives the redraws
 // that the live stream brings. A field folded and text selected in the
 // inspector stay when the page draws again; a focused "fire now" button
-// keeps the focus when another stack's timer row comes.
+// keeps the focus when another stack's timer row comes; a row of the event
+// list or the connections table, a unit in the ladder, the layers, the
+// byte stream or the seq/time graph, pressed and drawn again before the
+// release, gets the click; text selected in the connections table and the
+// state change stays; and the rule list and the hold requests, changed by
+// a script, leave the focus on the button it was on.
 func TestUIRedraw(t *testing.T) {
 	r, ctx, p := pausedDemo(t)
 	// step goes on to the next unit and waits until the page has drawn
@@ -170,6 +183,41 @@ func TestUIRedraw(t *testing.T) {
 	})()`)
 	if conns != "kept" {
 		t.Errorf("text selected in the connections table, then the socket table came again: the selection is %s", conns)
+	}
+
+	// The drawings, once the first WebSocket frame is in: a packet's label
+	// in the ladder, an event in the layers, a segment in the byte stream
+	// and a point of the seq/time graph, pressed (which selects them) and
+	// drawn again before the release, get the click.
+	step("frame")
+	for _, css := range []string{`#ladder g[data-kind="packet-label"]:not([data-hl])`, `#lanes g[data-event-id]:not([data-hl])`, `#ruler rect[data-kind="packet"]:not([data-hl])`} {
+		if got := pressDuring(p, css, ""); got != "" {
+			t.Errorf("%s pressed and drawn again: %s", css, got)
+		}
+	}
+	p.click(`.tabs button[data-tab="seqgraph"]`)
+	if got := pressDuring(p, `#seqgraph [data-event-id]:not([data-hl])`, ""); got != "" {
+		t.Errorf("a point of the seq/time graph pressed and drawn again: %s", got)
+	}
+	p.click(`.tabs button[data-tab="lanes"]`)
+	// Text selected in the state change (a stack's name) stays when
+	// another event is selected.
+	diff := p.eval(`(async () => {
+		` + frames + `
+		const h = document.querySelector("#diff .diffcol h3");
+		const r = document.createRange();
+		r.selectNodeContents(h);
+		getSelection().removeAllRanges();
+		getSelection().addRange(r);
+		const text = String(getSelection());
+		glassnet.select(glassnet.state.current - 1, "test");
+		await frames();
+		const now = String(getSelection());
+		getSelection().removeAllRanges();
+		return h.isConnected && now === text ? "kept" : "lost: " + JSON.stringify(now);
+	})()`)
+	if diff != "kept" {
+		t.Errorf("text selected in the state change, then another event selected: the selection is %s", diff)
 	}
 
 	// A rule and a hold request that a script (or another page) adds draw

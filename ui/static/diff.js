@@ -5,6 +5,7 @@
 
 import { isPacket, isState } from "./model.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
+import { patch } from "./dom.js";
 
 const VARS = ["state", "rel_snd_una", "rel_snd_nxt", "rel_rcv_nxt", "snd_wnd", "rcv_wnd", "cwnd", "ssthresh", "srtt", "rto", "outstanding", "snd_buf_used", "rcv_buf_used"];
 const SHORT = { rel_snd_una: "snd_una", rel_snd_nxt: "snd_nxt", rel_rcv_nxt: "rcv_nxt", snd_buf_used: "send-q", rcv_buf_used: "recv-q", outstanding: "in flight" };
@@ -13,9 +14,10 @@ export class DiffView {
   constructor(el, app) {
     this.el = el;
     this.app = app;
-    // The columns are rebuilt with every events message: a link is followed
-    // on press, so a rebuild between press and release does not lose it;
-    // the click (also from the keyboard) does the same.
+    // The columns are drawn again with every events message: a link is
+    // followed on press, so a redraw between press and release does not
+    // lose it; the click (also from the keyboard) does the same. (The
+    // columns are changed in place, and a link kept leads where it led.)
     const follow = (e) => {
       const a = e.target.closest("[data-goto]");
       if (a) {
@@ -36,7 +38,7 @@ export class DiffView {
     const st = app.store;
     const c = st.conns.get(app.focus);
     if (!c) {
-      this.el.innerHTML = '<div class="empty">No connection.</div>';
+      patch(this.el, '<div class="empty">No connection.</div>');
       return;
     }
     const evs = { ids: c.ids, get: (i) => st.get(c.ids[i]) };
@@ -44,7 +46,7 @@ export class DiffView {
     const nodes = [...c.nodes];
     if (c.client && nodes[0] !== c.client) nodes.reverse();
     for (const n of nodes) h += this.column(n, evs, ref);
-    this.el.innerHTML = h + "</div>";
+    patch(this.el, h + "</div>");
   }
 
   column(node, evs, ref) {

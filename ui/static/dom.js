@@ -5,8 +5,10 @@
 // the tooltip being read. patch writes the same markup into the nodes that
 // are there, changing only what differs.
 
-// IDS are the attributes that say which unit an element stands for.
-const IDS = ["data-event-id", "data-hold-id", "data-conn", "data-rule", "data-armed"];
+// IDS are the attributes that say which unit an element stands for (or,
+// for a link, leads to): an element kept is the same unit, and a click on
+// it, begun before the redraw, still means that unit.
+const IDS = ["data-event-id", "data-hold-id", "data-conn", "data-rule", "data-armed", "data-goto"];
 
 // key is what makes an element the same one from one drawing to the next:
 // its tag, kind and stack and the unit it stands for; null for an element

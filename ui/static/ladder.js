@@ -7,6 +7,7 @@
 import { isPacket, isDrop, streamOf, fromSummary } from "./model.js";
 import { esc, ms, flagWords, fmtBytes } from "./fields.js";
 import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
+import { patch } from "./dom.js";
 
 const ROW = 22;
 const GUTTER = 64; // time and id: the least; wider for longer times (paint)
@@ -271,15 +272,17 @@ export class LadderView {
     const [xl, xr] = [this.laneX(this.lanes ? this.lanes[0] : "", W), W - this.ann];
     // sticky lane names
     if (this.lanes) {
-      this.head.innerHTML =
+      patch(
+        this.head,
         '<svg width="' + W + '" height="24">' +
-        text(4, 16, "ms", { class: "muted" }) +
-        text(xl, 16, this.laneName(this.lanes[0]), { class: "lane-label", "text-anchor": "middle" }) +
-        text(xr, 16, this.laneName(this.lanes[1]), { class: "lane-label", "text-anchor": "middle" }) +
-        "</svg>";
-    } else this.head.innerHTML = "";
+          text(4, 16, "ms", { class: "muted" }) +
+          text(xl, 16, this.laneName(this.lanes[0]), { class: "lane-label", "text-anchor": "middle" }) +
+          text(xr, 16, this.laneName(this.lanes[1]), { class: "lane-label", "text-anchor": "middle" }) +
+          "</svg>"
+      );
+    } else patch(this.head, "");
     if (!n) {
-      this.svgWrap.innerHTML = '<div class="empty">' + (app.focus ? "No packets on this connection yet." : "No connection yet: step or play to start one.") + "</div>";
+      patch(this.svgWrap, '<div class="empty">' + (app.focus ? "No packets on this connection yet." : "No connection yet: step or play to start one.") + "</div>");
       return;
     }
     let s = "";
@@ -315,7 +318,7 @@ export class LadderView {
       }
     }
     s += this.labels;
-    this.svgWrap.innerHTML = '<svg width="' + W + '" height="' + H + '" style="overflow:visible;display:block">' + s + "</svg>";
+    patch(this.svgWrap, '<svg width="' + W + '" height="' + H + '" style="overflow:visible;display:block">' + s + "</svg>");
   }
 
   laneName(n) {

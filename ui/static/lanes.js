@@ -7,6 +7,7 @@
 import { LAYERS, LAYER_HELP, esc, ms } from "./fields.js";
 import { isPacket, isFrame, streamOf } from "./model.js";
 import { tag, text, title, visible, textWidth } from "./svg.js";
+import { patch } from "./dom.js";
 
 const ROW = 20;
 const GUTTER = 64;
@@ -200,9 +201,9 @@ export class LanesView {
     LAYERS.forEach((l) => {
       hd += tag("text", { x: X(l) - 4, y: 15, class: "col-label" }, esc(l) + title(LAYER_HELP[l]));
     });
-    this.head.innerHTML = hd + "</svg>";
+    patch(this.head, hd + "</svg>");
     if (!n) {
-      this.body.innerHTML = '<div class="empty">No events of ' + esc(app.node || "this stack") + " on this connection yet.</div>";
+      patch(this.body, '<div class="empty">No events of ' + esc(app.node || "this stack") + " on this connection yet.</div>");
       return;
     }
     const hl = app.selected ? this.chain([...app.sel.same].filter((id) => this.rowOf.has(id))) : new Set();
@@ -244,7 +245,7 @@ export class LanesView {
       g += text(x + 9, y + 4, lab.length > maxc ? lab.slice(0, maxc - 1) + "…" : lab);
       s += tag("g", { "data-event-id": e.id, "data-layer": e.layer, "data-hl": h }, g);
     }
-    this.body.innerHTML = '<svg width="' + W + '" height="' + (n * ROW + 6) + '">' + s + "</svg>";
+    patch(this.body, '<svg width="' + W + '" height="' + (n * ROW + 6) + '">' + s + "</svg>");
   }
 }
 

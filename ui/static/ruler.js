@@ -8,6 +8,7 @@
 import { isPacket, isFrame, isDrop, streamOf, endpoint } from "./model.js";
 import { esc, fmtBytes } from "./fields.js";
 import { tag, text, title } from "./svg.js";
+import { patch } from "./dom.js";
 
 const LABEL = 118;
 const SEGROW = 11;
@@ -154,7 +155,7 @@ export class RulerView {
     if (key === this.painted) return;
     this.painted = key;
     if (!this.streams.length) {
-      this.el.innerHTML = '<div class="empty">No data on this connection yet.</div>';
+      patch(this.el, '<div class="empty">No data on this connection yet.</div>');
       return;
     }
     const max = Math.max(1, ...this.streams.map((s) => s.max));
@@ -235,7 +236,7 @@ export class RulerView {
       s += text(lx, yl + 10 + SEGROWS * SEGROW + 12, "frames", { class: "muted", style: "font-size:10px" });
       s += text(lx, yl + 10 + SEGROWS * SEGROW + 27, "messages", { class: "muted", style: "font-size:10px" });
     }
-    this.el.innerHTML = '<svg width="' + W + '" height="' + y + '">' + s + "</svg>";
+    patch(this.el, '<svg width="' + W + '" height="' + y + '">' + s + "</svg>");
   }
 }
 

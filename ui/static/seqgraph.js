@@ -8,6 +8,7 @@
 import { isDrop, isPacket, isState, seqLen } from "./model.js";
 import { esc, fmtBytes, fmtDur, ms } from "./fields.js";
 import { tag, text, title } from "./svg.js";
+import { patch } from "./dom.js";
 
 const PAD_L = 62;
 const PAD_R = 14;
@@ -103,7 +104,7 @@ export class SeqGraphView {
     const app = this.app;
     const d = this.d;
     if (!d || (!d.sent.length && !d.states.length)) {
-      this.graph.innerHTML = '<div class="empty">' + esc(d && d.node ? d.node : "This stack") + " has sent nothing on this connection yet.</div>";
+      patch(this.graph, '<div class="empty">' + esc(d && d.node ? d.node : "This stack") + " has sent nothing on this connection yet.</div>");
       this.legend.hidden = true;
       return;
     }
@@ -187,7 +188,7 @@ export class SeqGraphView {
     this.legend.hidden = false;
     this.legend.querySelector("[data-mss]").textContent = "MSS " + d.mss;
     for (const b of this.legend.querySelectorAll("button[data-xmode]")) b.setAttribute("aria-pressed", String((b.dataset.xmode === "time") === (this.xmode === "time")));
-    this.graph.innerHTML = '<svg width="' + W + '" height="' + H + '">' + s + "</svg>";
+    patch(this.graph, '<svg width="' + W + '" height="' + H + '">' + s + "</svg>");
   }
 
   axis(top, h, W, vmax, fmt, name) {
