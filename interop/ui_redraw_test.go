@@ -77,8 +77,9 @@ func pressDuring(p *uiPage, css, update string) string {
 // list or the connections table, a unit in the ladder, the layers, the
 // byte stream or the seq/time graph, pressed and drawn again before the
 // release, gets the click; text selected in the connections table and the
-// state change stays; and the rule list and the hold requests, changed by
-// a script, leave the focus on the button it was on.
+// state change stays; the rule list and the hold requests, changed by a
+// script, leave the focus on the button it was on; and a stack added keeps
+// the one chosen in their forms.
 func TestUIRedraw(t *testing.T) {
 	r, ctx, p := pausedDemo(t)
 	// step goes on to the next unit and waits until the page has drawn
@@ -255,6 +256,26 @@ func TestUIRedraw(t *testing.T) {
 	}
 	arm()
 	focusKept("a hold request", `document.querySelector("#hold-armed button[data-disarm]")`, arm, `#hold-armed button[data-disarm="%s"]`)
+	// A stack added while the page is open (a program's AddNode) comes in
+	// a state message: the stack chosen in the rule and hold forms stays
+	// chosen.
+	p.setValue("#rl-node", "server")
+	p.setValue("#hn-node", "server")
+	chosen := p.eval(`(async () => {
+		` + frames + `
+		const was = glassnet.state.nodes;
+		glassnet.state.nodes = ["another", ...was];
+		glassnet.invalidate();
+		await frames();
+		const got = ["rl-node", "hn-node"].map((id) => { const s = document.getElementById(id); return s.value + " of " + s.options.length; }).join(", ");
+		glassnet.state.nodes = was;
+		glassnet.invalidate();
+		await frames();
+		return got;
+	})()`)
+	if chosen != "server of 3, server of 3" {
+		t.Errorf("the server chosen in the rule and hold forms, and a third stack added: the forms have %s", chosen)
+	}
 	for _, id := range rules {
 		if err := r.api(ctx, "DELETE", "/api/rules/"+id, nil, nil); err != nil {
 			t.Error(err)

@@ -15,6 +15,7 @@ import { DiffView } from "./diff.js";
 import { Controls } from "./controls.js";
 import { HoldsView } from "./holds.js";
 import { RulesView } from "./rules.js";
+import { setOptions } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -434,17 +435,7 @@ class App {
     const sel = $("node");
     const c = this.store.conns.get(this.focus);
     const nodes = c ? [...c.nodes] : [...this.store.nodes].filter((n) => n !== "demo");
-    const want = nodes.join(",");
-    if (sel.dataset.nodes !== want) {
-      sel.dataset.nodes = want;
-      sel.innerHTML = "";
-      for (const n of nodes) {
-        const o = document.createElement("option");
-        o.value = n;
-        o.textContent = n;
-        sel.append(o);
-      }
-    }
+    setOptions(sel, nodes);
     if (this.node && sel.value !== this.node) sel.value = this.node;
     if (!this.node && nodes.length) this.node = nodes[0];
   }

@@ -94,3 +94,22 @@ function update(m, n) {
   for (const a of n.attributes) if (m.getAttribute(a.name) !== a.value) m.setAttribute(a.name, a.value);
   children(m, n);
 }
+
+// setOptions makes the options of the select sel the values, in order. The
+// options it has for them stay, so that the one chosen stays chosen while
+// it is offered (a select written anew chooses its first).
+export function setOptions(sel, values) {
+  const have = new Map([...sel.options].map((o) => [o.value, o]));
+  for (const o of [...sel.options]) if (!values.includes(o.value)) o.remove();
+  let at = sel.firstElementChild;
+  for (const v of values) {
+    let o = have.get(v);
+    if (!o) {
+      o = document.createElement("option");
+      o.value = v;
+      o.textContent = v;
+    }
+    if (o === at) at = at.nextElementSibling;
+    else sel.insertBefore(o, at);
+  }
+}

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { FIELD_HELP, esc, fmtDur } from "./fields.js";
-import { patch } from "./dom.js";
+import { patch, setOptions } from "./dom.js";
 
 const POINTS = [
   ["link-egress", "link egress: a packet leaving the stack"],
@@ -191,10 +191,8 @@ export class HoldsView {
     const app = this.app;
     const sel = document.getElementById("hn-node");
     const nodes = (app.state.nodes && app.state.nodes.length ? app.state.nodes : [...app.store.nodes].filter((n) => n !== "demo"));
-    if (sel.dataset.nodes !== nodes.join(",")) {
-      sel.dataset.nodes = nodes.join(",");
-      sel.innerHTML = nodes.map((n) => "<option>" + esc(n) + "</option>").join("");
-    }
+    // a stack added while the page is open leaves the choice as it was
+    setOptions(sel, nodes);
     // Cards are kept while their unit is held, so that an edit in
     // progress survives updates; only the waiting time is refreshed.
     const list = document.getElementById("hold-list");

@@ -3,7 +3,7 @@
 
 import * as api from "./api.js";
 import { esc } from "./fields.js";
-import { patch } from "./dom.js";
+import { patch, setOptions } from "./dom.js";
 
 export class RulesView {
   constructor(el, app) {
@@ -71,10 +71,8 @@ export class RulesView {
     }
     const sel = document.getElementById("rl-node");
     const nodes = app.state.nodes && app.state.nodes.length ? app.state.nodes : [...app.store.nodes].filter((n) => n !== "demo");
-    if (sel.dataset.nodes !== nodes.join(",")) {
-      sel.dataset.nodes = nodes.join(",");
-      sel.innerHTML = nodes.map((n) => "<option>" + esc(n) + "</option>").join("");
-    }
+    // a stack added while the page is open leaves the choice as it was
+    setOptions(sel, nodes);
     // the live stream sends the rules whenever any page or script
     // changes them
     const rules = app.rules || [];
