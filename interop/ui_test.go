@@ -748,6 +748,18 @@ func TestUI(t *testing.T) {
 	if got := strings.Fields(rel()); len(got) != 2 || got[0] != relAbs[0] {
 		t.Errorf("absolute seq set back: the relative one reads %q, want %s", got, relAbs[0])
 	}
+	// A window that is not a number, typed as a person would (the
+	// browser reads "1-2" in a number field as empty), is said so, and
+	// the unit stays held rather than going on without the edit.
+	p.eval(fmt.Sprintf(`(() => { const w = document.querySelector(%q); w.value = ""; w.focus(); return "ok"; })()`, card+` [data-field="window"]`))
+	p.call("Input.insertText", map[string]any{"text": "1-2"}, nil)
+	p.click(card + ` button[data-hold-action="release"]`)
+	if msg := p.wait("the release refused", `document.getElementById("hold-last").dataset.result === "error" && document.getElementById("hold-last").textContent`); !strings.Contains(msg, "not a number: window") {
+		t.Errorf("release with 1-2 typed in the window: %q, want it refused as not a number", msg)
+	}
+	if s := state(); s.Held != 1 {
+		t.Errorf("release with 1-2 typed in the window: %d held, want the unit still held", s.Held)
+	}
 	p.setValue(card+` [data-field="window"]`, "0")
 	p.click(card + ` button[data-hold-action="release"]`)
 	p.wait("the release sent", fmt.Sprintf(`document.getElementById("hold-last").dataset.holdId === %q && "sent"`, holdID))

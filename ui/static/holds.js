@@ -150,6 +150,11 @@ export class HoldsView {
     const h = this.app.holds.find((x) => String(x.id) === id);
     const fix = card.querySelector("[data-fix]");
     const body = { action, fix_checksums: fix ? fix.checked : true };
+    // A number field that does not hold a number ("1e", "1-2" typed or
+    // pasted: the browser reads it as empty) is said so here, and the
+    // unit stays held, rather than sent on with that edit left out.
+    const notNumber = (inp) => (inp.validity && inp.validity.badInput) || (inp.value.trim() !== "" && !Number.isFinite(Number(inp.value)));
+    const bad = [];
     if (action === "release" || action === "duplicate" || action === "delay") {
       const edit = {};
       for (const inp of card.querySelectorAll("[data-field]")) {
@@ -158,6 +163,10 @@ export class HoldsView {
         let v;
         if (inp.type === "checkbox") v = inp.checked;
         else if (typeof old === "number") {
+          if (notNumber(inp)) {
+            bad.push(k);
+            continue;
+          }
           if (inp.value.trim() === "") continue;
           v = Number(inp.value);
         } else v = inp.value;
@@ -165,9 +174,19 @@ export class HoldsView {
       }
       if (Object.keys(edit).length) body.edit = edit;
     }
-    if (action === "delay") body.delay_ms = Number(card.querySelector("[data-delay]").value) || 0;
+    if (action === "delay") {
+      const d = card.querySelector("[data-delay]");
+      if (notNumber(d)) bad.push("delay");
+      body.delay_ms = Number(d.value) || 0;
+    }
     const out = document.getElementById("hold-last");
     out.dataset.holdId = id;
+    if (bad.length) {
+      out.className = "err";
+      out.textContent = "hold " + id + ": not a number: " + bad.join(", ") + "; nothing sent, it is still held";
+      out.dataset.result = "error";
+      return;
+    }
     out.dataset.result = "";
     out.className = "hint";
     // A packet goes on only when the stack runs: while it is paused at a
