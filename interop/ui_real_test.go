@@ -408,7 +408,7 @@ asyncio.run(main())`)
 
 		focusPort(p, port)
 		chips := p.wait("both edits in the ladder", `(() => { const v = [...document.querySelectorAll('#ladder [data-kind="verdict"]')].map((g) => g.textContent.split("\n").pop()); return v.length >= 2 && v.join(" | "); })()`)
-		for _, want := range []string{"✎ text len=8 → FIN text len=10 masked (edited)", "✎ text len=10 → FIN binary len=3 (edited)"} {
+		for _, want := range []string{"✎ payload 8 → 10 bytes (edited)", "✎ opcode text → binary, payload 10 → 3 bytes (edited)"} {
 			if !strings.Contains(chips, want) {
 				t.Errorf("the ladder's edits read %q, want %q", chips, want)
 			}

@@ -77,11 +77,11 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 	out, err := s.Decide(id, req)
 	if err != nil {
 		code := http.StatusBadRequest
-		switch {
-		case errors.Is(err, errNoHold):
+		// A unit decided already is gone from the queue as one never
+		// held is: both are a 404, as the API has always answered;
+		// the message says which, and how the first ended.
+		if errors.Is(err, errNoHold) || errors.Is(err, errDecided) {
 			code = http.StatusNotFound
-		case errors.Is(err, errDecided):
-			code = http.StatusConflict
 		}
 		writeError(w, code, err.Error())
 		return

@@ -370,7 +370,7 @@ func TestHoldZeroWindow(t *testing.T) {
 			t.Errorf("the release answer %s has no %q", raw, k)
 		}
 	}
-	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, &e); code != 409 || !strings.HasPrefix(e.Error, fmt.Sprintf("ui: decided already: held unit %d was ", h.ID)) {
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, &e); code != 404 || !strings.HasPrefix(e.Error, fmt.Sprintf("ui: decided already: held unit %d was ", h.ID)) {
 		t.Fatalf("release twice: %d %q", code, e.Error)
 	}
 	if code := d.call("POST", "/api/holds/99999", `{"action":"release"}`, &e); code != 404 || !strings.HasPrefix(e.Error, "ui: no such held unit 99999") {
@@ -611,7 +611,7 @@ func TestReleaseOnDisconnect(t *testing.T) {
 	}
 	// A script that decides it now is told what became of it.
 	var e struct{ Error string }
-	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", heldID), `{"action":"drop"}`, &e); code != 409 || e.Error != fmt.Sprintf("ui: decided already: held unit %d was released when the last page went away", heldID) {
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", heldID), `{"action":"drop"}`, &e); code != 404 || e.Error != fmt.Sprintf("ui: decided already: held unit %d was released when the last page went away", heldID) {
 		t.Errorf("drop after the page went: %d %q", code, e.Error)
 	}
 	if err := d.stop(); err != nil {

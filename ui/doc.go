@@ -123,8 +123,8 @@
 //	                       {"id","action","edited","outcome","pending","failed"}
 //	                       (delay_ms, 1 to 3600000, with delay only; an edit with
 //	                       drop is checked but not made; a 400 leaves the unit held;
-//	                       a unit decided already is a 409 that says how, "released
-//	                       when the last page went away", one never held a 404)
+//	                       a unit decided already is a 404 that says how, "released
+//	                       when the last page went away", as is one never held)
 //	                       (pending: the stack, paused at a step, takes the packet
 //	                       back when it runs; failed: it could not take it back, as
 //	                       outcome says, and a packet it refused, one an edit made
