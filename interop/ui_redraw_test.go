@@ -286,5 +286,37 @@ func TestUIRedraw(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// The inspector's Related lines follow what is traced after the event
+	// shown (the same packet in the other stack, the later packets of a
+	// frame, a retransmission of its range): they change without the
+	// event being selected again, and the rest of the inspector, with the
+	// text selected in it, stays.
+	related := p.eval(`(async () => {
+		` + frames + `
+		const id = glassnet.store.events.find((e) => e.layer === "link" && e.event === "packet").id;
+		glassnet.select(id, "test");
+		await frames();
+		const sum = document.querySelector("#inspector .summary");
+		const r = document.createRange();
+		r.selectNodeContents(sum);
+		getSelection().removeAllRanges();
+		getSelection().addRange(r);
+		const text = String(getSelection());
+		const line = () => /a retransmission/.test(document.getElementById("insp-related").textContent);
+		const before = line();
+		glassnet.store.retrans.add(id);
+		glassnet.invalidate();
+		await frames();
+		const shown = line();
+		const kept = sum.isConnected && String(getSelection()) === text;
+		glassnet.store.retrans.delete(id);
+		glassnet.invalidate();
+		await frames();
+		getSelection().removeAllRanges();
+		return [before ? "shown before" : "not before", shown ? "shown" : "not shown", kept ? "selection kept" : "selection lost", line() ? "still shown" : "gone"].join(", ");
+	})()`)
+	if related != "not before, shown, selection kept, gone" {
+		t.Errorf("a packet in the inspector marked a retransmission after it was shown, then not: %s", related)
+	}
 	p.noProblems("redraws")
 }

@@ -4,6 +4,7 @@
 // unmasked; a socket call's arguments and result.
 
 import * as api from "./api.js";
+import { patch } from "./dom.js";
 import { streamOf } from "./model.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
 import { hexToBytes, decodePacket, decodeFrameHeader, hexDump, ipHeaderLen, OPCODES } from "./decode.js";
@@ -40,7 +41,21 @@ export class InspectorView {
     // user did in it (a field folded, text selected, the box scrolled)
     // stays while the stream goes on.
     const key = id + "|" + (app.store.get(id) ? "e" : "") + "|" + (app.missing ? app.missing + "|" + app.store.events.length : "");
-    if (key === this.key) return;
+    if (key === this.key) {
+      // What the page works out from later events (the same packet in
+      // the other stack, the packets that carried the rest of a frame)
+      // comes in after the event is shown: only those lines change.
+      const e = app.store.get(id);
+      const box = e && this.el.querySelector("#insp-related");
+      if (box) {
+        const rel = this.related(e);
+        if (rel !== this.rel) {
+          this.rel = rel;
+          patch(box, rel);
+        }
+      }
+      return;
+    }
     this.key = key;
     const e = app.store.get(id);
     document.getElementById("inspector-title").textContent = e ? "#" + e.id + " " + e.node + " " + e.layer + " " + e.event : "";
@@ -72,8 +87,16 @@ export class InspectorView {
       h += "<dt" + (FIELD_HELP[k] ? ' title="' + esc(FIELD_HELP[k]) + '"' : "") + ">" + esc(k) + "</dt><dd>" + v + "</dd>";
     }
     h += "</dl>";
-    // links the page worked out
-    const st = app.store;
+    this.rel = this.related(e);
+    h += '<div id="insp-related">' + this.rel + "</div>";
+    h += '<div id="insp-bytes"></div>';
+    this.el.innerHTML = h;
+    this.bytes(e);
+  }
+
+  // related is the Related lines of e: the links the page worked out.
+  related(e) {
+    const st = this.app.store;
     const rel = [];
     const tw = st.twin.get(e.id);
     if (tw) rel.push("the same unit in " + (st.get(tw) || {}).node + ': <a href="#event=' + tw + '" data-goto="' + tw + '">#' + tw + "</a>");
@@ -90,10 +113,7 @@ export class InspectorView {
     }
     if (st.retrans.has(e.id)) rel.push("a retransmission: this sequence range was sent before");
     if (st.keepalives.has(e.id)) rel.push("a keep-alive probe: no data, seq one below the next one, after the connection was idle; the peer answers with an ACK (RFC 9293 3.8.4)");
-    if (rel.length) h += '<div class="sub">Related</div><div>' + rel.join("<br>") + "</div>";
-    h += '<div id="insp-bytes"></div>';
-    this.el.innerHTML = h;
-    this.bytes(e);
+    return rel.length ? '<div class="sub">Related</div><div>' + rel.join("<br>") + "</div>" : "";
   }
 
   kindHelp(e) {
