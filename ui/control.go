@@ -134,7 +134,9 @@ func (s *Server) check(e *trace.Event, held bool) {
 	defer s.mu.Unlock()
 	s.retx.note(e)
 	s.states.note(e)
-	if s.mode != "free" {
+	if s.mode != "free" || s.ctx.Err() != nil {
+		// Paused already, or the view is closing (Close): nothing
+		// would play a run stopped now.
 		return
 	}
 	hit := ""

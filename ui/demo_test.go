@@ -160,9 +160,18 @@ func (d *demo) holdFirst(req, what string) ui.Hold {
 	}
 	d.call("POST", "/api/play", "", nil)
 	d.waitFor(what, func(st ui.State) bool { return st.Held == 1 })
+	// A packet held at the link is named by the "held" step the stack
+	// traces once its hook has returned, a moment after it is listed.
 	var hs ui.Holds
-	d.call("GET", "/api/holds", "", &hs)
-	return hs.Holds[0]
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		d.call("GET", "/api/holds", "", &hs)
+		if len(hs.Holds) == 1 && hs.Holds[0].Event != 0 {
+			return hs.Holds[0]
+		}
+		if time.Now().After(end) {
+			d.t.Fatalf("%s: held for 20 s and not yet named by an event: %+v", what, hs.Holds)
+		}
+	}
 }
 
 // events returns the events from to to, as GET /api/events gives them.

@@ -266,7 +266,13 @@ func (s *Server) End() {
 // unit and lets the stepper run freely, so that nothing waits for a page
 // that is gone. It is safe to call more than once.
 func (s *Server) Close() error {
+	// Under s.mu, so that a breakpoint or a held packet's step that check
+	// is stopping the run at either has called Next before the stepper
+	// runs on below, or sees the view closing and does not stop it: a
+	// run stopped after Close would wait for a page that cannot come.
+	s.mu.Lock()
 	s.cancel()
+	s.mu.Unlock()
 	if s.stepper != nil {
 		s.stepper.Run()
 	}

@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/internal/leaktest"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/trace"
@@ -976,5 +978,29 @@ func TestNullField(t *testing.T) {
 		if got := nullField([]byte(tc.body)); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.body, got, tc.want)
 		}
+	}
+}
+
+// TestClosedViewStopsNoStep: once the view is closed (a demo or serve
+// interrupted), an event a breakpoint matches, or a held packet's step
+// still to come, does not stop the run: nothing would play it again, and
+// the goroutine that traced the event would wait for ever.
+func TestClosedViewStopsNoStep(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	if err := s.SetBreakpoints("tcp"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pkt := hook.BuildTCP(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2"), 40000, 80, 1, 1, 0x18, 512, 64)
+		s.Emit(&trace.Event{ID: 1, Node: "client", Layer: trace.LayerLink, Dir: trace.Out, Name: "packet", Data: pkt})
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an event a breakpoint matches, traced after the view closed, waited 10 s for a step")
 	}
 }

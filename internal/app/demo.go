@@ -146,7 +146,12 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	if view != nil {
 		// Last, so that the other sinks have the step before it is held.
 		sinks = append(sinks, view.Sink())
-		stop := context.AfterFunc(ctx, stepper.Run)
+		// Interrupted: the view closes, which runs the stepper on and
+		// lets every held unit go, and stops no step after that (a
+		// held packet's step or a breakpoint still to come would stop
+		// the run again for a page that cannot come, and the
+		// conversation would wait for it for ever).
+		stop := context.AfterFunc(ctx, func() { view.Close() })
 		defer stop()
 	} else if stepper != nil {
 		// Last, so that the other sinks have the step before it is held.

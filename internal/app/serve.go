@@ -150,8 +150,10 @@ func (s *server) run(ctx context.Context) error {
 	if s.view != nil {
 		// Before the stack closes: nothing may stay held while it does.
 		defer s.view.Close()
-		// Interrupted while paused: run on, so that the stack can close.
-		stop := context.AfterFunc(ctx, s.view.Stepper().Run)
+		// Interrupted: the view closes, which runs the stepper on and
+		// lets every held unit go, and stops no step after that, so
+		// that the stack can close.
+		stop := context.AfterFunc(ctx, func() { s.view.Close() })
 		defer stop()
 	}
 	ctlNote, closeCtl := s.listenControl()
