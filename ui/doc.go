@@ -36,9 +36,11 @@
 // observes. Every request carries the per-run token (128 random bits,
 // hex): ?token=, the X-Glassnet-Token header, or the glassnet_token cookie
 // (HttpOnly, SameSite=Strict) that GET /?token= sets; otherwise 401. The
-// WebSocket upgrade refuses an Origin whose host is not the request's Host
-// (403). The page is embedded (static/, served under /static/, / is
-// static/index.html).
+// WebSocket upgrade refuses an Origin that is not an http or https page
+// on the request's Host (403), and so does a request that changes
+// something (not GET or HEAD), or one whose Sec-Fetch-Site says it comes
+// from another page. The page is embedded (static/, served under
+// /static/, / is static/index.html).
 //
 // # Events
 //

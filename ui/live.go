@@ -73,17 +73,20 @@ func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	s.removeClient(lc)
 }
 
-// sameOrigin refuses a WebSocket upgrade whose Origin names a host other
-// than the one the request was sent to: another site's page must not drive
-// the stack. A request without Origin is not from a browser page.
+// sameOrigin refuses a WebSocket upgrade whose Origin is not a web page
+// (http or https: https when a proxy that ends TLS stands in front) on the
+// host the request was sent to: another site's page, an extension's or a
+// sandboxed one's ("null") must not drive the stack. A request without
+// Origin is not from a browser page.
 func sameOrigin(r *http.Request) error {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return nil
 	}
-	_, host, ok := strings.Cut(o, "://")
-	if !ok || !strings.EqualFold(host, r.Host) {
-		return fmt.Errorf("ui: origin %q is not this page's (%s)", o, r.Host)
+	scheme, host, ok := strings.Cut(o, "://")
+	web := strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")
+	if !ok || !web || !strings.EqualFold(host, r.Host) {
+		return fmt.Errorf("ui: origin %q is not this page's (http://%s)", o, r.Host)
 	}
 	return nil
 }

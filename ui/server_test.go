@@ -132,6 +132,12 @@ func TestOriginCheck(t *testing.T) {
 		{"http://evil.example", http.StatusForbidden},
 		{"http://127.0.0.1:1", http.StatusForbidden},
 		{"http://" + host, http.StatusSwitchingProtocols},
+		{"HTTP://" + host, http.StatusSwitchingProtocols},
+		{"https://" + host, http.StatusSwitchingProtocols},
+		{"chrome-extension://" + host, http.StatusForbidden},
+		{"ws://" + host, http.StatusForbidden},
+		{"null", http.StatusForbidden},
+		{host, http.StatusForbidden},
 		{"", http.StatusSwitchingProtocols},
 	} {
 		req, _ := http.NewRequest("GET", base+"/api/live?token="+s.Token(), nil)
