@@ -250,12 +250,12 @@ func TestGVisorMalformed(t *testing.T) {
 	ping4(t, dev, 5)
 	waitFor(t, "gVisor counters", func() bool {
 		m := st.Stats().Malformed
-		return m.IP == 1 && m.ICMPv4Invalid == 1 && m.L4 == 1
+		return m.IP == 1 && m.IPChecksum == 1 && m.ICMPv4Invalid == 1 && m.L4 == 1
 	})
 	if d := st.Stats().Dropped(); d != 0 {
 		t.Errorf("link dropped %d packets that it should have passed on", d)
 	}
-	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"ip-malformed": 1, "icmpv4-invalid": 1, "l4-malformed": 1}; !maps.Equal(got, want) {
+	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"ip-checksum": 1, "icmpv4-invalid": 1, "l4-malformed": 1}; !maps.Equal(got, want) {
 		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
 	}
 }

@@ -161,7 +161,11 @@ type Malformed struct {
 	// one that would end past 65535 bytes
 	// (IP.MalformedFragmentsReceived): reason "ip-fragment-malformed".
 	// gVisor counts them in IP too; reason "ip-malformed" is the rest.
-	IPFragment    uint64
+	IPFragment uint64
+	// IPChecksum counts IPv4 packets whose header checksum is wrong
+	// (IP.HeaderChecksumErrors, gVisor patch 51): reason
+	// "ip-checksum". gVisor counts them in IP too.
+	IPChecksum    uint64
 	TCPChecksum   uint64 // TCP.ChecksumErrors
 	TCPInvalid    uint64 // TCP.InvalidSegmentsReceived
 	UDPChecksum   uint64 // UDP.ChecksumErrors
@@ -181,7 +185,7 @@ func (m Malformed) Reasons() map[string]uint64 {
 		name string
 		n    uint64
 	}{
-		{"ip-malformed", m.IP - min(m.IPFragment, m.IP)}, {"ip-not-for-this-stack", m.IPInvalidAddress},
+		{"ip-malformed", m.IP - min(m.IPFragment+m.IPChecksum, m.IP)}, {"ip-checksum", m.IPChecksum}, {"ip-not-for-this-stack", m.IPInvalidAddress},
 		{"ip-invalid-source", m.IPInvalidSource}, {"ip-fragment-malformed", m.IPFragment},
 		{"tcp-checksum", m.TCPChecksum}, {"tcp-invalid", m.TCPInvalid},
 		{"udp-checksum", m.UDPChecksum}, {"udp-malformed", m.UDPMalformed},
@@ -201,6 +205,7 @@ func malformedFrom(s tcpip.Stats) Malformed {
 		IPInvalidAddress: s.IP.InvalidDestinationAddressesReceived.Value(),
 		IPInvalidSource:  s.IP.InvalidSourceAddressesReceived.Value(),
 		IPFragment:       s.IP.MalformedFragmentsReceived.Value(),
+		IPChecksum:       s.IP.HeaderChecksumErrors.Value(),
 		TCPChecksum:      s.TCP.ChecksumErrors.Value(),
 		TCPInvalid:       s.TCP.InvalidSegmentsReceived.Value(),
 		UDPChecksum:      s.UDP.ChecksumErrors.Value(),

@@ -2135,6 +2135,11 @@ type IPStats struct {
 	// due to the fragment failing validation checks.
 	MalformedFragmentsReceived *StatCounter
 
+	// HeaderChecksumErrors is the number of IPv4 packets dropped because
+	// their header checksum was wrong; MalformedPacketsReceived counts
+	// them too (glassnet patch 51).
+	HeaderChecksumErrors *StatCounter
+
 	// IPTablesPreroutingDropped is the number of IP packets dropped in the
 	// Prerouting chain.
 	IPTablesPreroutingDropped *StatCounter

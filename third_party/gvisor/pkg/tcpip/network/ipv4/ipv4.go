@@ -964,9 +964,14 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		return
 	}
 
-	hView, ok := e.protocol.parseAndValidate(pkt)
+	hView, ok, badSum := e.protocol.parseAndValidate(pkt)
 	if !ok {
 		stats.MalformedPacketsReceived.Increment()
+		if badSum {
+			// glassnet patch 51: a wrong header checksum is counted
+			// apart from the other malformed headers.
+			stats.HeaderChecksumErrors.Increment()
+		}
 		return
 	}
 	h := header.IPv4(hView.AsSlice())
@@ -1046,9 +1051,14 @@ func (e *endpoint) handleLocalPacket(pkt *stack.PacketBuffer, canSkipRXChecksum 
 	defer pkt.DecRef()
 	pkt.RXChecksumValidated = canSkipRXChecksum
 
-	hView, ok := e.protocol.parseAndValidate(pkt)
+	hView, ok, badSum := e.protocol.parseAndValidate(pkt)
 	if !ok {
 		stats.MalformedPacketsReceived.Increment()
+		if badSum {
+			// glassnet patch 51: a wrong header checksum is counted
+			// apart from the other malformed headers.
+			stats.HeaderChecksumErrors.Increment()
+		}
 		return
 	}
 	h := header.IPv4(hView.AsSlice())
@@ -1938,29 +1948,30 @@ func (p *protocol) isSubnetLocalBroadcastAddress(addr tcpip.Address) bool {
 // parseAndValidate parses the packet (including its transport layer header) and
 // returns the parsed IP header.
 //
-// Returns true if the IP header was successfully parsed.
-func (p *protocol) parseAndValidate(pkt *stack.PacketBuffer) (*buffer.View, bool) {
+// Returns true if the IP header was successfully parsed, and whether it
+// failed on its checksum alone when it was not (glassnet patch 51).
+func (p *protocol) parseAndValidate(pkt *stack.PacketBuffer) (*buffer.View, bool, bool) {
 	transProtoNum, hasTransportHdr, ok := p.Parse(pkt)
 	if !ok {
-		return nil, false
+		return nil, false, false
 	}
 
 	h := header.IPv4(pkt.NetworkHeader().Slice())
 	// Do not include the link header's size when calculating the size of the IP
 	// packet.
 	if !h.IsValid(pkt.Size() - len(pkt.LinkHeader().Slice())) {
-		return nil, false
+		return nil, false, false
 	}
 
 	if !pkt.RXChecksumValidated && !h.IsChecksumValid() {
-		return nil, false
+		return nil, false, true
 	}
 
 	if hasTransportHdr {
 		p.parseTransport(pkt, transProtoNum)
 	}
 
-	return pkt.NetworkHeader().View(), true
+	return pkt.NetworkHeader().View(), true, false
 }
 
 func (p *protocol) parseTransport(pkt *stack.PacketBuffer, transProtoNum tcpip.TransportProtocolNumber) {
