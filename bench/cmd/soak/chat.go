@@ -380,6 +380,7 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 	lines := 0
 	readUntil := time.Now().Add(slowRead)
 	paused := false
+	var piled int64 // what was sent to it in its last pause
 	for {
 		c.SetReadDeadline(time.Now().Add(2 * time.Minute))
 		_, b, err := c.ReadMessage()
@@ -399,7 +400,7 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 					// Resumed too late: pause less next time.
 					// serve's close is a reset when the
 					// member's pongs were still unread.
-					s.e.slowBacklog -= s.e.slowBacklog / 10
+					s.e.pauseLess()
 					s.e.stats.op(kindSlow, 0)
 					s.e.stats.note(kindSlow, "dropped, TCP closed before 1008 could be written (1006 or reset)")
 					return
@@ -407,7 +408,7 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 				if websocket.IsCloseError(err, websocket.CloseInternalServerErr) && strings.Contains(err.Error(), "keepalive") {
 					// Paused past serve's keepalive: its
 					// pong was behind the unread lines.
-					s.e.slowBacklog -= s.e.slowBacklog / 10
+					s.e.pauseLess()
 					s.e.stats.op(kindSlow, 0)
 					s.e.stats.note(kindSlow, "dropped by serve's keepalive first (1011)")
 					return
@@ -442,6 +443,7 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 		if time.Now().After(readUntil) {
 			if paused {
 				// Read it all without being dropped: let more pile up.
+				s.e.slowKept = max(s.e.slowKept, piled)
 				s.e.slowBacklog += s.e.slowBacklog / 10
 			}
 			paused = true
@@ -456,7 +458,15 @@ func (s *chatSession) readSlow(c *websocket.Conn, joined, done chan struct{}) {
 					return
 				}
 			}
+			piled = s.sent.Load() - start
 			readUntil = time.Now().Add(slowRead)
 		}
 	}
+}
+
+// pauseLess shortens the slow member's pauses after one that it resumed
+// from too late to read serve's 1008, but never to slowKept, which served
+// no drop.
+func (e *env) pauseLess() {
+	e.slowBacklog = max(e.slowBacklog-e.slowBacklog/10, e.slowKept+e.slowKept/10)
 }

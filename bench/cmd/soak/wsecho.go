@@ -29,6 +29,11 @@ type env struct {
 	// slowBacklog is how many bytes the slow /chat member lets pile up
 	// before it reads again (see chat.go); only the chat worker uses it.
 	slowBacklog int64
+	// slowKept is the most bytes that piled up in one pause of the slow
+	// member without serve dropping it: slowBacklog never falls back to
+	// it, or a run of drops too late to read the 1008 would make the
+	// pauses too short for any drop at all.
+	slowKept int64
 	// ioWait is the deadline of a tracked connection's reads and writes:
 	// longer than the stall check gives a connection in TCP's
 	// retransmission backoff (the stall limit and then the backoff
