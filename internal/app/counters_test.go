@@ -38,12 +38,12 @@ func TestCountersShowStackDrops(t *testing.T) {
 	if _, err := peer.Write([][]byte{pkt}); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); stackCounters(st, sockets.New(st.Stack(), sockets.Options{}), nil)["drop ip-malformed"] != 1; time.Sleep(time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); stackCounters(st, sockets.New(st.Stack(), sockets.Options{}), nil)["drop ip-checksum"] != 1; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("glassnet ss counters %v: no drop ip-malformed", stackCounters(st, sockets.New(st.Stack(), sockets.Options{}), nil))
+			t.Fatalf("glassnet ss counters %v: no drop ip-checksum", stackCounters(st, sockets.New(st.Stack(), sockets.Options{}), nil))
 		}
 	}
-	if line := linkSummary(st.Stats()); !strings.Contains(line, "1 dropped by the stack above the link (ip-malformed 1)") {
+	if line := linkSummary(st.Stats()); !strings.Contains(line, "1 dropped by the stack above the link (ip-checksum 1)") {
 		t.Errorf("summary %q does not name the drop", line)
 	}
 }

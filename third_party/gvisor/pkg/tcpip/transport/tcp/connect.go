@@ -1108,7 +1108,10 @@ func sendTCP(r *stack.Route, tf tcpFields, pkt *stack.PacketBuffer, gso stack.GS
 // makeOptions makes an options slice.
 //
 // +checklocks:e.mu
-func (e *Endpoint) makeOptions(sackBlocks []header.SACKBlock) []byte {
+//
+// now is the time its timestamp gives: the caller's one reading of the
+// clock for the segment (glassnet patch 52).
+func (e *Endpoint) makeOptions(sackBlocks []header.SACKBlock, now tcpip.MonotonicTime) []byte {
 	options := getOptions()
 	offset := 0
 
@@ -1130,7 +1133,7 @@ func (e *Endpoint) makeOptions(sackBlocks []header.SACKBlock) []byte {
 		// Ref: https://tools.ietf.org/html/rfc7323#section-5.4.
 		offset += header.EncodeNOP(options[offset:])
 		offset += header.EncodeNOP(options[offset:])
-		offset += header.EncodeTSOption(e.tsValNow(), e.recentTimestamp(), options[offset:])
+		offset += header.EncodeTSOption(e.tsVal(now), e.recentTimestamp(), options[offset:])
 	}
 	if e.SACKPermitted && len(sackBlocks) > 0 {
 		offset += header.EncodeNOP(options[offset:])
@@ -1150,25 +1153,36 @@ func (e *Endpoint) makeOptions(sackBlocks []header.SACKBlock) []byte {
 //
 // +checklocks:e.mu
 func (e *Endpoint) sendEmptyRaw(flags header.TCPFlags, seq, ack seqnum.Value, rcvWnd seqnum.Size) tcpip.Error {
+	return e.sendEmptyRawAt(flags, seq, ack, rcvWnd, e.stack.Clock().NowMonotonic())
+}
+
+// sendEmptyRawAt is sendEmptyRaw for a caller that has read the clock for
+// the segment, now (glassnet patch 52).
+//
+// +checklocks:e.mu
+func (e *Endpoint) sendEmptyRawAt(flags header.TCPFlags, seq, ack seqnum.Value, rcvWnd seqnum.Size, now tcpip.MonotonicTime) tcpip.Error {
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{
 		Mark: e.ops.GetMark(),
 	})
 	defer pkt.DecRef()
-	return e.sendRaw(pkt, flags, seq, ack, rcvWnd)
+	return e.sendRaw(pkt, flags, seq, ack, rcvWnd, now)
 }
 
 // sendRaw sends a TCP segment to the endpoint's peer. This method takes
-// ownership of pkt. pkt must not have any headers set.
+// ownership of pkt. pkt must not have any headers set. now is the time the
+// segment is sent, for its timestamp: the caller has read the clock for
+// it, and every other use of the time of this segment reads the same
+// (glassnet patch 52).
 //
 // +checklocks:e.mu
-func (e *Endpoint) sendRaw(pkt *stack.PacketBuffer, flags header.TCPFlags, seq, ack seqnum.Value, rcvWnd seqnum.Size) tcpip.Error {
+func (e *Endpoint) sendRaw(pkt *stack.PacketBuffer, flags header.TCPFlags, seq, ack seqnum.Value, rcvWnd seqnum.Size, now tcpip.MonotonicTime) tcpip.Error {
 	var sackBlocks []header.SACKBlock
 	if e.EndpointState() == StateEstablished && e.rcv.pendingRcvdSegments.Len() > 0 && (flags&header.TCPFlagAck != 0) {
 		sackBlocks = e.sack.Blocks[:e.sack.NumBlocks]
 	}
 	gso := e.gso
 	sackBlocks, gso = e.fitSACK(sackBlocks, pkt.Data().Size(), gso) // glassnet patch 20
-	options := e.makeOptions(sackBlocks)
+	options := e.makeOptions(sackBlocks, now)
 	defer putOptions(options)
 	hdrSize := header.TCPMinimumSize + int(e.route.MaxHeaderLength()) + len(options)
 	expOptVal := e.getExperimentOptionValue(e.route)

@@ -216,10 +216,10 @@ func (s *sender) sendOwedAck() {
 		return
 	}
 	ato := s.ep.rcv.delAckWait()
+	now := s.ep.stack.Clock().NowMonotonic()
 	if s.delAckTimer.enabled() {
 		// tcp_send_delayed_ack: a timer about to fire sends the ACK
 		// now; an earlier deadline stays.
-		now := s.ep.stack.Clock().NowMonotonic()
 		if !s.delAckTimer.target.After(now.Add(ato / 4)) {
 			s.sendAck()
 			return
@@ -228,7 +228,7 @@ func (s *sender) sendOwedAck() {
 			return
 		}
 	}
-	s.delAckTimer.enable(ato)
+	s.delAckTimer.enableAt(now, ato) // glassnet patch 52: one reading
 }
 
 // delAckWait is how long an ACK owed now waits for a segment to carry it:

@@ -176,11 +176,13 @@ func (s *sender) shouldSchedulePTO() bool {
 const ptoSlack = 2 * time.Millisecond
 
 // schedulePTO schedules the probe timeout as defined in
-// https://tools.ietf.org/html/draft-ietf-tcpm-rack-08#section-7.5.1.
+// https://tools.ietf.org/html/draft-ietf-tcpm-rack-08#section-7.5.1, from
+// now, which the caller has read from the clock (glassnet patch 52:
+// upstream read it twice here).
 //
 // +checklocks:s.ep.mu
 // +checklocksexclude:s.rtt.rttMutex
-func (s *sender) schedulePTO() {
+func (s *sender) schedulePTO(now tcpip.MonotonicTime) {
 	pto := time.Second
 	s.rtt.Lock()
 	if s.rtt.TCPRTTState.SRTTInited && s.rtt.TCPRTTState.SRTT > 0 {
@@ -200,7 +202,6 @@ func (s *sender) schedulePTO() {
 	}
 	s.rtt.Unlock()
 
-	now := s.ep.stack.Clock().NowMonotonic()
 	if s.resendTimer.enabled() {
 		if now.Add(pto).After(s.resendTimer.target) {
 			pto = s.resendTimer.target.Sub(now)
@@ -208,7 +209,7 @@ func (s *sender) schedulePTO() {
 		s.resendTimer.disable()
 	}
 
-	s.probeTimer.enable(pto)
+	s.probeTimer.enableAt(now, pto)
 }
 
 // probeTimerExpired is the same as TLP_send_probe() as defined in

@@ -152,10 +152,11 @@ func newIncomingSegment(id stack.TransportEndpointID, clock tcpip.Clock, pkt *st
 	return s, nil
 }
 
-func newOutgoingSegment(id stack.TransportEndpointID, clock tcpip.Clock, buf buffer.Buffer, mark uint32) *segment {
+// glassnet patch 52: an outgoing segment reads no clock. Upstream set its
+// rcvdTime, which only a received segment's readers use.
+func newOutgoingSegment(id stack.TransportEndpointID, buf buffer.Buffer, mark uint32) *segment {
 	s := newSegment()
 	s.id = id
-	s.rcvdTime = clock.NowMonotonic()
 	s.pkt = stack.NewPacketBuffer(stack.PacketBufferOptions{
 		Payload: buf,
 		Mark:    mark,

@@ -1160,7 +1160,10 @@ func (s *sender) postXmit(dataSent bool, shouldScheduleProbe bool) {
 		// the retransmission timer from ever expiring.
 		if dataSent && shouldScheduleProbe && s.shouldSchedulePTO() {
 			// Schedule PTO after transmitting new data that wasn't itself a TLP probe.
-			s.schedulePTO()
+			//
+			// glassnet patch 52: from the time the last segment went,
+			// just now, without reading the clock again.
+			s.schedulePTO(s.LastSendTime)
 		} else if !s.resendTimer.enabled() {
 			s.probeTimer.disable()
 			// Enable the resend timer if it's not enabled yet: there is
@@ -1180,22 +1183,24 @@ func (s *sender) postXmit(dataSent bool, shouldScheduleProbe bool) {
 			// Linux's tcp_rearm_rto does when it replaces a probe or
 			// reorder timer; a timer re-armed from now each time
 			// would be pushed back for as long as that happens.
-			s.resendTimer.enable(s.rtoFromOldest())
+			now := s.ep.stack.Clock().NowMonotonic() // glassnet patch 52: one reading
+			s.resendTimer.enableAt(now, s.rtoFromOldest(now))
 		}
 	}
 }
 
-// rtoFromOldest returns how long the retransmission timer has left when it
-// is started from the last transmission of the oldest outstanding segment
-// (glassnet patch 3): s.RTO less the time since, and at least a millisecond.
+// rtoFromOldest returns how long the retransmission timer has left at now
+// when it is started from the last transmission of the oldest outstanding
+// segment (glassnet patch 3): s.RTO less the time since, and at least a
+// millisecond.
 //
 // +checklocks:s.ep.mu
-func (s *sender) rtoFromOldest() time.Duration {
+func (s *sender) rtoFromOldest(now tcpip.MonotonicTime) time.Duration {
 	head := s.writeList.Front()
 	if head == nil || head.xmitCount == 0 {
 		return s.RTO
 	}
-	left := s.RTO - s.ep.stack.Clock().NowMonotonic().Sub(head.xmitTime)
+	left := s.RTO - now.Sub(head.xmitTime)
 	if left < time.Millisecond {
 		left = time.Millisecond
 	}
@@ -1834,7 +1839,7 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 		if s.shouldSchedulePTO() {
 			// Schedule PTO upon receiving an ACK that cumulatively acknowledges data.
 			// See https://tools.ietf.org/html/draft-ietf-tcpm-rack-08#section-7.5.1.
-			s.schedulePTO()
+			s.schedulePTO(s.ep.stack.Clock().NowMonotonic())
 		} else {
 			// When an ack is received we must rearm the timer.
 			// RFC 6298 5.3
@@ -1999,14 +2004,19 @@ func (s *sender) sendSegment(seg *segment) tcpip.Error {
 			s.ep.stack.Stats().TCP.SlowStartRetransmits.Increment()
 		}
 	}
-	seg.xmitTime = s.ep.stack.Clock().NowMonotonic()
+	// glassnet patch 52: one reading of the clock is the segment's time:
+	// its xmitTime, the sender's LastSendTime and its timestamp. Upstream
+	// read the clock for each. Every segment still reads a time of its
+	// own (RACK orders segments by their xmitTime).
+	now := s.ep.stack.Clock().NowMonotonic()
+	seg.xmitTime = now
 	if seg.xmitCount == 0 && seg.payloadSize() > 0 {
 		s.idleFrom = seg.xmitTime // glassnet patch 21
 	}
 	seg.xmitCount++
 	seg.lost = false
 
-	err := s.sendSegmentFromPacketBuffer(seg.pkt, seg.flags, seg.sequenceNumber)
+	err := s.sendSegmentAt(seg.pkt, seg.flags, seg.sequenceNumber, now)
 
 	// Every time a packet containing data is sent (including a
 	// retransmission), if SACK is enabled and we are retransmitting data
@@ -2029,7 +2039,15 @@ func (s *sender) sendSegment(seg *segment) tcpip.Error {
 // flags and sequence number.
 // +checklocks:s.ep.mu
 func (s *sender) sendSegmentFromPacketBuffer(pkt *stack.PacketBuffer, flags header.TCPFlags, seq seqnum.Value) tcpip.Error {
-	s.LastSendTime = s.ep.stack.Clock().NowMonotonic()
+	return s.sendSegmentAt(pkt, flags, seq, s.ep.stack.Clock().NowMonotonic())
+}
+
+// sendSegmentAt is sendSegmentFromPacketBuffer for a caller that has read
+// the clock for the segment, now (glassnet patch 52).
+//
+// +checklocks:s.ep.mu
+func (s *sender) sendSegmentAt(pkt *stack.PacketBuffer, flags header.TCPFlags, seq seqnum.Value, now tcpip.MonotonicTime) tcpip.Error {
+	s.LastSendTime = now
 	if seq == s.RTTMeasureSeqNum {
 		s.RTTMeasureTime = s.LastSendTime
 	}
@@ -2048,7 +2066,7 @@ func (s *sender) sendSegmentFromPacketBuffer(pkt *stack.PacketBuffer, flags head
 	pkt = pkt.Clone()
 	defer pkt.DecRef()
 
-	return s.ep.sendRaw(pkt, flags, seq, rcvNxt, rcvWnd)
+	return s.ep.sendRaw(pkt, flags, seq, rcvNxt, rcvWnd, now)
 }
 
 // sendEmptySegment sends a new empty segment, flags and sequence number.
@@ -2068,7 +2086,7 @@ func (s *sender) sendEmptySegment(flags header.TCPFlags, seq seqnum.Value) tcpip
 		s.ackSent(owed, false) // glassnet patch 9
 	}
 
-	return s.ep.sendEmptyRaw(flags, seq, rcvNxt, rcvWnd)
+	return s.ep.sendEmptyRawAt(flags, seq, rcvNxt, rcvWnd, s.LastSendTime) // glassnet patch 52
 }
 
 // maybeSendOutOfWindowAck sends an ACK if we are not being rate limited

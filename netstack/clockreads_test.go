@@ -1,0 +1,80 @@
+package netstack
+
+import (
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+
+	"github.com/glassnet/glassnet/tun"
+)
+
+// The test in this file checks glassnet patch 52 in third_party/gvisor
+// (PATCHES.md there): TCP reads the clock once for a segment it sends, for
+// the segment's transmit time, the sender's last send time and the
+// timestamp option, and arms the probe timer from that reading; upstream
+// read it for each. What the readings decide is held by the RACK, TLP and
+// retransmission tests (rackwalk, tlpspurious, ptoslack, rtoloss).
+
+// countingClock is a tcpip.Clock that counts its readings.
+type countingClock struct {
+	tcpip.Clock
+	reads atomic.Int64
+}
+
+func (c *countingClock) NowMonotonic() tcpip.MonotonicTime {
+	c.reads.Add(1)
+	return c.Clock.NowMonotonic()
+}
+
+func (c *countingClock) Now() time.Time {
+	c.reads.Add(1)
+	return c.Clock.Now()
+}
+
+// TestClockReadsPerEcho: an echo of a small message, one data segment
+// each way with the ACKs on the replies, reads the clock at most
+// maxReads times over both stacks: 12 with the change, 24 without.
+func TestClockReadsPerEcho(t *testing.T) {
+	t.Parallel()
+	clock := &countingClock{Clock: tcpip.NewStdClock()}
+	a, b := newPair(t, tun.PipeOptions{}, func(_ string, o *Options) { o.Clock = clock })
+	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	msg := make([]byte, 64)
+	echo := func() {
+		t.Helper()
+		if _, err := client.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(server, msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := server.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(client, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 100 { // past slow start and the quick ACKs
+		echo()
+	}
+	const n = 1000
+	before := clock.reads.Load()
+	for range n {
+		echo()
+	}
+	per := float64(clock.reads.Load()-before) / n
+	t.Logf("%.2f clock readings per echo", per)
+	if per > maxReads {
+		t.Errorf("%.2f clock readings per echo, want at most %d", per, maxReads)
+	}
+}
+
+// maxReads is the most clock readings an echo may take: halfway between
+// the 12 it takes and the 24 it took, so that a timer that fires now and
+// then (a delayed ACK on a loaded machine) does not count.
+const maxReads = 16
