@@ -320,3 +320,109 @@ func TestUIRedraw(t *testing.T) {
 	}
 	p.noProblems("redraws")
 }
+
+// tickSelect is JavaScript that selects text from the text node tickFrom
+// into the count of the card or row tickIn (the first text node with a
+// digit in its waiting time or its text), and watches tickIn's text for
+// changes; tickCheck tells, after the count ticked, whether the selection
+// stayed and how much text changed.
+const (
+	tickSelect = `
+		const digits = (el) => { const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT); while (w.nextNode()) if (/\d/.test(w.currentNode.nodeValue)) return w.currentNode; return null; };
+		const texts = (el) => { const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT), out = []; while (w.nextNode()) if (w.currentNode.nodeValue.trim()) out.push(w.currentNode); return out; };
+		window.count = digits(tickIn.querySelector("[data-since]") || tickIn.querySelector("span"));
+		const r = document.createRange();
+		r.setStart(tickFrom, Math.min(2, tickFrom.length));
+		r.setEnd(count, Math.min(2, count.length));
+		if (r.collapsed) { r.setStart(count, Math.min(2, count.length)); r.setEnd(tickFrom, Math.min(2, tickFrom.length)); }
+		getSelection().removeAllRanges();
+		getSelection().addRange(r);
+		window.tickText = String(getSelection());
+		window.tickWas = tickIn.textContent;
+		window.tickChanges = [];
+		window.tickWatch = new MutationObserver((ms) => tickChanges.push(...ms));
+		tickWatch.observe(tickIn, {subtree: true, childList: true, characterData: true});`
+	tickCheck = `
+		const changed = tickChanges.splice(0).concat(tickWatch.takeRecords()).length;
+		const kept = String(getSelection()) === tickText && tickText.length > 0 && count.isConnected;
+		return (kept ? "selection kept" : "selection lost: " + JSON.stringify(String(getSelection())) + " was " + JSON.stringify(tickText)) + ", " + changed + " text changes";`
+)
+
+// TestUITicks: text that ticks, how long a unit has been held and a
+// timer's countdown, is one text node changed on its own. While text
+// selected in its card or row touches it, it is left as it is (the
+// selection stays, nothing in the card or row changes), and it is brought
+// up to date once the selection has gone: then only the count changes.
+func TestUITicks(t *testing.T) {
+	r, ctx, p := pausedDemo(t)
+	// ticked waits until the text of tickIn is not what it was when it was
+	// selected, and says what changed.
+	ticked := func(what string) string {
+		t.Helper()
+		p.wait(what+" brought up to date", `tickIn.textContent !== tickWas && "ticked"`)
+		return p.eval(`(() => {
+			const recs = tickChanges.splice(0).concat(tickWatch.takeRecords());
+			tickWatch.disconnect();
+			const bad = recs.filter((m) => !(m.type === "characterData" && m.target === count));
+			return count.isConnected ? bad.length + " other changes" : "the count made again";
+		})()`)
+	}
+
+	// The client's SYN timer: its row counts down as later events come,
+	// on the stack's clock. (The newest event is moved 300 ms on by hand,
+	// as one that came later would be.)
+	if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "packet"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	row := `document.querySelector('#timers [data-timer-node="client"]')`
+	p.wait("the client's SYN timer", row+` && /^SYN sent: again in/.test(`+row+`.querySelector("span").textContent) && "shown"`)
+	got := p.eval(`(async () => {
+		` + frames + `
+		window.tickIn = ` + row + `;
+		window.tickFrom = tickIn.querySelector("b").firstChild;
+		` + tickSelect + `
+		const e = glassnet.store.events[glassnet.store.events.length - 1];
+		window.moved = [e, e.t];
+		e.t += 300e6;
+		glassnet.store.version++;
+		glassnet.invalidate();
+		await frames();
+		` + tickCheck + `
+	})()`)
+	if got != "selection kept, 0 text changes" {
+		t.Errorf("text selected from the client's name into its timer's count, then the count ticked: %s", got)
+	}
+	p.eval(`getSelection().removeAllRanges(); "ok"`)
+	if got := ticked("the timer's count"); got != "0 other changes" {
+		t.Errorf("the timer's row, once the selection was gone: %s", got)
+	}
+	p.eval(`(() => { moved[0].t = moved[1]; glassnet.store.version++; glassnet.invalidate(); return "ok"; })()`)
+
+	// A held frame counts how long it has waited, once a second: text
+	// selected from that count into the summary of what is held stays.
+	// (The server's list is made 5 s older by hand, as if it had come 5 s
+	// ago.)
+	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "client", "filter": "text"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.wait("the held frame's card counting", `(() => { const s = document.querySelector("#holds .holdcard [data-since]"); return s && /\d/.test(s.textContent) && "shown"; })()`)
+	got = p.eval(`(() => {
+		window.tickIn = document.querySelector("#holds .holdcard");
+		window.tickFrom = tickIn.querySelector(".head").lastChild;
+		` + tickSelect + `
+		glassnet.holdsAt -= 5000;
+		glassnet.views.find((v) => v.constructor.name === "HoldsView").render();
+		` + tickCheck + `
+	})()`)
+	if got != "selection kept, 0 text changes" {
+		t.Errorf("text selected from a held frame's waiting time into its summary, then the time ticked: %s", got)
+	}
+	p.eval(`getSelection().removeAllRanges(); "ok"`)
+	if got := ticked("the waiting time"); got != "0 other changes" {
+		t.Errorf("the held frame's card, once the selection was gone: %s", got)
+	}
+	p.noProblems("ticks")
+}

@@ -3,6 +3,7 @@
 
 import * as api from "./api.js";
 import { fmtDur } from "./fields.js";
+import { tick, ticker } from "./dom.js";
 import { isDrop, isPacket, isSegment } from "./model.js";
 
 // TIME_WAIT is how long a connection stays in TIME-WAIT, in ns (gVisor's
@@ -177,6 +178,7 @@ export class Controls {
     // the connection's events up to the one the timers are at
     const ids = c ? (at ? c.ids.filter((id) => id <= at.id) : c.ids) : [];
     const rows = [];
+    const stopped = app.state.clock_paused || app.state.paused ? " (clock stopped)" : "";
     for (const n of c && last ? c.nodes : []) {
       const s = st.stateAt(c, n, at ? at.id : Infinity);
       const sid = s ? s.id : 0;
@@ -197,13 +199,10 @@ export class Controls {
         const rto = 1e9 * 2 ** (syns.length - 1);
         const left = Math.max(0, rto - (last.t - sent.t));
         const row = this.timerRow(n);
-        const text = row.querySelector("span");
-        const fire = row.querySelector("button");
-        text.className = "";
-        text.title = "The handshake's retransmission timer (RFC 6298: 1 s at first, doubled each time)";
-        text.textContent = this.firedNote(left, last, "it sends the " + (sent.flags.includes(".") ? "SYN-ACK" : "SYN") + " again") || (sent.flags.includes(".") ? "SYN-ACK" : "SYN") + (syns.length > 1 ? " sent " + syns.length + " times" : " sent") + ": again in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
-        fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
-        fire.hidden = app.readonly;
+        const what = sent.flags.includes(".") ? "SYN-ACK" : "SYN";
+        say(row, "", "The handshake's retransmission timer (RFC 6298: 1 s at first, doubled each time)",
+          this.firedNote(left, last, "it sends the " + what + " again") || [what + (syns.length > 1 ? " sent " + syns.length + " times" : " sent") + ": again in ≈ ", fmtDur(left), " of " + fmtDur(rto) + stopped]);
+        fireButton(row, app.readonly, left);
         rows.push(row);
         continue;
       }
@@ -223,26 +222,20 @@ export class Controls {
       // data sent after the last TCP state is in flight too
       const waiting = (s.outstanding > 0 || (sent && sent.id > sid)) && !app.state.ended && !closed;
       const row = this.timerRow(n);
-      const text = row.querySelector("span");
-      const fire = row.querySelector("button");
       if (closed) {
-        text.className = "hint";
-        text.title = "";
         if (s.state === "CLOSED") {
-          text.textContent = "connection closed: no retransmission timer";
-          fire.hidden = true;
+          say(row, "hint", "", "connection closed: no retransmission timer");
+          fireButton(row, true);
         } else if (app.state.live && app.state.ended) {
           // the run is over: its stacks are closed, TIME-WAIT with them
-          text.title = "TIME-WAIT (RFC 9293 3.6.1) ends with the stack: the run has ended and its stacks are closed";
-          text.textContent = "TIME-WAIT when the run ended; the stack is closed now";
-          fire.hidden = true;
+          say(row, "hint", "TIME-WAIT (RFC 9293 3.6.1) ends with the stack: the run has ended and its stacks are closed", "TIME-WAIT when the run ended; the stack is closed now");
+          fireButton(row, true);
         } else {
           // 2MSL: gVisor's TIME-WAIT lasts 60 s (Linux's TCP_TIMEWAIT_LEN)
           const left = Math.max(0, TIME_WAIT - (last.t - s.t));
-          text.title = "TIME-WAIT (RFC 9293 3.6.1): the connection's addresses are kept for 2 MSL so that a late segment of it is not taken for a new connection's";
-          text.textContent = this.firedNote(left, last, "TIME-WAIT ends") || "TIME-WAIT: closes in ≈ " + fmtDur(left) + " of " + fmtDur(TIME_WAIT) + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
-          fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
-          fire.hidden = app.readonly || app.state.ended;
+          say(row, "hint", "TIME-WAIT (RFC 9293 3.6.1): the connection's addresses are kept for 2 MSL so that a late segment of it is not taken for a new connection's",
+            this.firedNote(left, last, "TIME-WAIT ends") || ["TIME-WAIT: closes in ≈ ", fmtDur(left), " of " + fmtDur(TIME_WAIT) + stopped]);
+          fireButton(row, app.readonly || app.state.ended, left);
         }
       } else if (waiting && sent) {
         // Each time the timer fires TCP sends again and doubles the RTO
@@ -276,16 +269,12 @@ export class Controls {
           prevT = e.t;
         }
         const left = Math.max(0, rto - (last.t - sent.t));
-        text.className = "";
-        text.title = "Retransmission timer: fires if no ACK comes for the data in flight" + (probed ? "; a tail loss probe (RFC 8985 7) went first and left it as it was" : "") + (backoff ? "; doubled for each of the " + backoff + " times it fired since the last TCP report (RFC 6298 5.5)" : "");
-        text.textContent = this.firedNote(left, last, "TCP sends again") || "RTO in ≈ " + fmtDur(left) + " of " + fmtDur(rto) + (probed && !backoff ? " (after a tail loss probe)" : "") + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + (app.state.clock_paused || app.state.paused ? " (clock stopped)" : "");
-        fire.dataset.fire = String(Math.max(1, Math.ceil(left / 1e6)));
-        fire.hidden = app.readonly;
+        say(row, "", "Retransmission timer: fires if no ACK comes for the data in flight" + (probed ? "; a tail loss probe (RFC 8985 7) went first and left it as it was" : "") + (backoff ? "; doubled for each of the " + backoff + " times it fired since the last TCP report (RFC 6298 5.5)" : ""),
+          this.firedNote(left, last, "TCP sends again") || ["RTO in ≈ ", fmtDur(left), " of " + fmtDur(rto) + (probed && !backoff ? " (after a tail loss probe)" : "") + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + stopped]);
+        fireButton(row, app.readonly, left);
       } else {
-        text.className = "hint";
-        text.title = "";
-        text.textContent = "no data in flight: retransmission timer idle (RTO " + fmtDur(s.rto) + ")";
-        fire.hidden = true;
+        say(row, "hint", "", "no data in flight: retransmission timer idle (RTO " + fmtDur(s.rto) + ")");
+        fireButton(row, true);
       }
       rows.push(row);
     }
@@ -326,4 +315,41 @@ export class Controls {
     }
     return row;
   }
+}
+
+// say writes what a timer's row says, changing only what differs: its
+// class, its tooltip and its text, which is either words alone or, for a
+// timer that counts down, [before, count, after]. The count is the one
+// text node that changes as the clock goes on (tick), left as it is while
+// text in the row is selected.
+function say(row, cls, title, text) {
+  const span = row.querySelector("span");
+  if (span.className !== cls) span.className = cls;
+  if (span.title !== title) span.title = title;
+  if (typeof text === "string") {
+    if (span.childNodes.length !== 1 || span.firstChild.nodeType !== Node.TEXT_NODE) span.replaceChildren(text);
+    else if (span.firstChild.nodeValue !== text) span.firstChild.nodeValue = text;
+    return;
+  }
+  const [before, count, after] = text;
+  const k = span.childNodes;
+  if (k.length !== 3 || k[0].nodeType !== Node.TEXT_NODE || !(k[1].dataset && "tick" in k[1].dataset) || k[2].nodeType !== Node.TEXT_NODE) {
+    span.replaceChildren(before);
+    ticker(span).nodeValue = count;
+    span.append(after);
+    return;
+  }
+  if (k[0].nodeValue !== before) k[0].nodeValue = before;
+  if (k[2].nodeValue !== after) k[2].nodeValue = after;
+  tick(ticker(span), count, row);
+}
+
+// fireButton shows a row's "fire now" (unless off), set to move the
+// clock by what is left of the timer, in ns.
+function fireButton(row, off, left) {
+  const fire = row.querySelector("button");
+  if (fire.hidden !== off) fire.hidden = off;
+  if (off) return;
+  const ms = String(Math.max(1, Math.ceil(left / 1e6)));
+  if (fire.dataset.fire !== ms) fire.dataset.fire = ms;
 }

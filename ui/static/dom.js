@@ -113,3 +113,60 @@ export function setOptions(sel, values) {
     else sel.insertBefore(o, at);
   }
 }
+
+// Text that ticks (how long a unit has been held, a timer's countdown)
+// changes every second or with every events message. It is one text node
+// of its own, changed in place and only when its text differs, so that
+// nothing else around it is written again. While the selection touches
+// the element it belongs to (a card, a row) the node is left as it is: a
+// text node changed under a selection that starts or ends in it moves the
+// selection's ends. It is brought up to date once the selection has moved
+// away.
+const waiting = new Map(); // text node -> [text, element around it]
+
+// selects says whether the document's selection (one that selects
+// something, not a caret) touches el.
+function selects(el) {
+  const s = document.getSelection();
+  if (!s || s.isCollapsed) return false;
+  for (let i = 0; i < s.rangeCount; i++) if (s.getRangeAt(i).intersectsNode(el)) return true;
+  return false;
+}
+
+// tick makes the text of the text node t text, now or, while the
+// selection touches around (t's card or row), once it no longer does.
+export function tick(t, text, around) {
+  if (t.nodeValue === text) {
+    waiting.delete(t);
+    return;
+  }
+  if (selects(around || t)) {
+    waiting.set(t, [text, around || t]);
+    return;
+  }
+  waiting.delete(t);
+  t.nodeValue = text;
+}
+
+// ticker returns the text node that ticks in el, a span of its own made on
+// first use, so that tick changes only it.
+export function ticker(el) {
+  let s = el.querySelector(":scope > span[data-tick]");
+  if (!s) {
+    s = document.createElement("span");
+    s.dataset.tick = "";
+    el.append(s);
+  }
+  if (!s.firstChild) s.append("");
+  return s.firstChild;
+}
+
+document.addEventListener("selectionchange", () => {
+  for (const [t, [text, around]] of waiting) {
+    if (!t.isConnected) waiting.delete(t);
+    else if (!selects(around)) {
+      waiting.delete(t);
+      t.nodeValue = text;
+    }
+  }
+});

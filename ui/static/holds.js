@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { FIELD_HELP, esc, fmtDur } from "./fields.js";
-import { patch, setOptions } from "./dom.js";
+import { patch, setOptions, tick, ticker } from "./dom.js";
 
 const POINTS = [
   ["link-egress", "link egress: a packet leaving the stack"],
@@ -242,7 +242,7 @@ export class HoldsView {
             // a packet's held step came after it was shown: name it now
             if (h.event) c.dataset.eventId = h.event;
             else delete c.dataset.eventId;
-            c.querySelector(".head").innerHTML = this.head(h);
+            patch(c.querySelector(".head"), this.head(h));
           }
           let fresh = false;
           if (!c) {
@@ -261,11 +261,16 @@ export class HoldsView {
       }
     }
     for (const h of app.holds) this.addRelative(list.querySelector('[data-hold-id="' + CSS.escape(String(h.id)) + '"]'), h);
-    // the wait goes on between the server's lists: count it on here
+    // The wait goes on between the server's lists: count it on here. Only
+    // the text node of the count changes (tick), and not while text in
+    // the card is selected.
     const gone = Math.round(performance.now() - (app.holdsAt || performance.now()));
     for (const h of app.holds) {
-      const since = list.querySelector('[data-hold-id="' + CSS.escape(String(h.id)) + '"] [data-since]');
-      if (since && h.since_ms !== undefined) since.textContent = "for " + fmtDur((h.since_ms + gone) * 1e6);
+      const card = list.querySelector('[data-hold-id="' + CSS.escape(String(h.id)) + '"]');
+      const since = card && card.querySelector("[data-since]");
+      if (!since || typeof h.since_ms !== "number") continue;
+      if (!since.querySelector("[data-tick]")) since.replaceChildren("for ");
+      tick(ticker(since), fmtDur((h.since_ms + gone) * 1e6), card);
     }
     if (app.readonly) return;
     const sig = JSON.stringify(app.armed);
@@ -308,7 +313,7 @@ export class HoldsView {
   head(h) {
     return (
       "‖ held: " + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? ' <a href="#event=' + h.event + '" data-goto="' + h.event + '">#' + h.event + "</a>" : "") +
-      ' <span class="hint" data-since>' + (h.since_ms !== undefined ? "for " + esc(h.since_ms) + " ms" : "") + "</span><br>" + esc(h.summary || "")
+      ' <span class="hint" data-since>' + (typeof h.since_ms === "number" ? "for <span data-tick>" + esc(fmtDur(h.since_ms * 1e6)) + "</span>" : "") + "</span><br>" + esc(h.summary || "")
     );
   }
 
