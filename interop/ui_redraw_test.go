@@ -70,6 +70,39 @@ func pressDuring(p *uiPage, css, update string) string {
 	return p.eval(`clicked`)
 }
 
+// pointAt runs the JavaScript before in the page, moves the pointer onto
+// the element the expression el finds (as window.pointed, scrolled into
+// sight and not covered by another), and returns what the JavaScript
+// after returns once the page has drawn.
+func pointAt(p *uiPage, el, before, after string) string {
+	p.t.Helper()
+	v := p.eval(`(async () => {
+		` + frames + `
+		const el = ` + el + `;
+		if (!el) return "none";
+		el.scrollIntoView({block: "center"});
+		await frames();
+		const r = el.getBoundingClientRect(), x = r.x + Math.min(r.width / 2, 20), y = r.y + r.height / 2;
+		const hit = document.elementFromPoint(x, y);
+		if (!hit || !(el === hit || el.contains(hit))) return "covered by " + (hit ? hit.outerHTML.slice(0, 200) : "nothing");
+		window.pointed = el;
+		{
+			` + before + `
+		}
+		return JSON.stringify([x, y]);
+	})()`)
+	var xy [2]float64
+	if err := json.Unmarshal([]byte(v), &xy); err != nil {
+		p.t.Fatalf("nothing to point at with %s: %s", el, v)
+	}
+	p.call("Input.dispatchMouseEvent", map[string]any{"type": "mouseMoved", "x": xy[0], "y": xy[1]}, nil)
+	return p.eval(`(async () => {
+		` + frames + `
+		await frames();
+		` + after + `
+	})()`)
+}
+
 // TestUIRedraw: what a person is doing in the page outlives the redraws
 // that the live stream brings. A field folded and text selected in the
 // inspector stay when the page draws again; a focused "fire now" button
@@ -136,6 +169,36 @@ func TestUIRedraw(t *testing.T) {
 	})()`)
 	if insp != "folded, selected" {
 		t.Errorf("a header folded and the hex dump selected in the inspector, then a redraw: %s", insp)
+	}
+
+	// The pointer on a header of the packet marks its bytes in the hex
+	// dump, without writing the dump again: text selected in it stays,
+	// and no text in it changes.
+	if got := pointAt(p, `[...document.querySelectorAll("#inspector .tree summary[data-at]")].find((s) => +s.dataset.at > 0)`, `
+		const dump = document.getElementById("insp-dump");
+		const texts = [], w = document.createTreeWalker(dump, NodeFilter.SHOW_TEXT);
+		while (w.nextNode()) texts.push(w.currentNode);
+		const r = document.createRange();
+		r.setStart(texts[0], Math.min(6, texts[0].length));
+		const last = texts[texts.length - 1];
+		r.setEnd(last, Math.max(0, last.length - 5));
+		getSelection().removeAllRanges();
+		getSelection().addRange(r);
+		window.dumpText = String(getSelection());
+		window.dumpChanges = [];
+		window.dumpWatch = new MutationObserver((ms) => dumpChanges.push(...ms));
+		dumpWatch.observe(dump, {subtree: true, childList: true, characterData: true});
+	`, `
+		const dump = document.getElementById("insp-dump");
+		const changed = dumpChanges.concat(dumpWatch.takeRecords()).length;
+		dumpWatch.disconnect();
+		const kept = String(getSelection()) === dumpText && dumpText.length > 0;
+		getSelection().removeAllRanges();
+		const want = 2 * Math.min(+pointed.dataset.len, glassnet.views.find((v) => v.constructor.name === "InspectorView").buf.length - +pointed.dataset.at);
+		const marked = dump.querySelectorAll(".hl").length;
+		return [marked === want ? "its bytes marked" : marked + " marked of " + want, changed + " changes to the dump's text", kept ? "selection kept" : "selection lost"].join(", ");
+	`); got != "its bytes marked, 0 changes to the dump's text, selection kept" {
+		t.Errorf("the hex dump selected, then the pointer on the TCP header: %s", got)
 	}
 
 	// The timers: the client's SYN waits on its timer. Its "fire now" has

@@ -289,6 +289,43 @@ export function hexDump(b, hlA, hlB, max) {
   return out;
 }
 
+// hexCells is hexDump with every byte, in the hex and in the ASCII column,
+// an element of its own (its hex, then its character, row by row), so that
+// the bytes of a field are marked by their class, without writing the dump
+// again: cells finds them.
+export function hexCells(b, max) {
+  const n = Math.min(b.length, max || 4096);
+  let out = "";
+  for (let r = 0; r < n; r += 16) {
+    let h = "", a = "";
+    for (let i = r; i < r + 16; i++) {
+      if (i >= n) {
+        h += "   ";
+        continue;
+      }
+      const x = b[i];
+      h += "<span>" + x.toString(16).padStart(2, "0") + "</span>" + (i % 8 === 7 ? "  " : " ");
+      a += "<span>" + escChar(x >= 32 && x < 127 ? String.fromCharCode(x) : ".") + "</span>";
+    }
+    out += r.toString(16).padStart(4, "0") + "  " + h + " " + a + "\n";
+  }
+  if (b.length > n) out += "… " + (b.length - n) + " more bytes\n";
+  return out;
+}
+
+// cells returns the elements of a dump hexCells wrote, byte by byte: for
+// byte i, its hex and its character.
+export function cells(pre) {
+  const s = pre.getElementsByTagName("span");
+  const out = [];
+  for (let at = 0; at < s.length; ) {
+    const k = Math.min(16, (s.length - at) / 2);
+    for (let j = 0; j < k; j++) out.push([s[at + j], s[at + k + j]]);
+    at += 2 * k;
+  }
+  return out;
+}
+
 function escChar(c) {
   return c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "&" ? "&amp;" : c;
 }

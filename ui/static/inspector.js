@@ -7,7 +7,7 @@ import * as api from "./api.js";
 import { patch } from "./dom.js";
 import { streamOf } from "./model.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
-import { hexToBytes, decodePacket, decodeFrameHeader, hexDump, ipHeaderLen, OPCODES } from "./decode.js";
+import { hexToBytes, decodePacket, decodeFrameHeader, hexDump, hexCells, cells, ipHeaderLen, OPCODES } from "./decode.js";
 
 const BASE = ["id", "t", "node", "layer", "dir", "event", "conn"];
 
@@ -28,8 +28,7 @@ export class InspectorView {
     el.addEventListener("mouseover", (e) => {
       const f = e.target.closest("[data-at]");
       if (!f) return;
-      this.mark = [+f.dataset.at, +f.dataset.at + +f.dataset.len];
-      this.dump();
+      this.hl(+f.dataset.at, +f.dataset.at + +f.dataset.len);
     });
   }
 
@@ -197,8 +196,7 @@ export class InspectorView {
         }
         h += '<div class="sub">Frame bytes' + (d.from ? ' <span class="hint">(from ' + esc(d.from) + ")</span>" : "") + '</div><pre class="hex" id="insp-dump"></pre>';
         box.innerHTML = h;
-        this.mark = [0, fh.headerLen];
-        this.dump();
+        this.dump(0, fh.headerLen);
         return;
       }
     }
@@ -217,8 +215,7 @@ export class InspectorView {
     }
     h += '</div><div class="sub">Bytes <span class="hint">(point at a field to find it)</span></div><pre class="hex" id="insp-dump"></pre>';
     box.innerHTML = h;
-    this.mark = [-1, -1];
-    this.dump();
+    this.dump(-1, -1);
   }
 
   // frameBytes rebuilds a frame's wire bytes from the TCP payloads of the
@@ -268,9 +265,32 @@ export class InspectorView {
     return out;
   }
 
-  dump() {
+  // dump writes the bytes in their box, once for the event shown, with
+  // the bytes from a to b marked.
+  dump(a, b) {
     const el = document.getElementById("insp-dump");
-    if (el && this.buf) el.innerHTML = hexDump(this.buf, this.mark[0], this.mark[1], 4096);
+    this.cells = [];
+    this.mark = [0, 0];
+    if (!el || !this.buf) return;
+    el.innerHTML = hexCells(this.buf, 4096);
+    this.cells = cells(el);
+    this.hl(a, b);
+  }
+
+  // hl marks the bytes from a to b (a field pointed at) in the dump, and
+  // no others, by their class: the dump is not written again, so that
+  // text selected in it stays, and a large one costs no more than the
+  // bytes that change.
+  hl(a, b) {
+    const [a0, b0] = this.mark;
+    if (a === a0 && b === b0) return;
+    this.mark = [a, b];
+    const n = this.cells.length;
+    for (let i = Math.max(0, Math.min(a0, a)); i < Math.min(n, Math.max(b0, b)); i++) {
+      const on = i >= a && i < b;
+      if (on === (i >= a0 && i < b0)) continue;
+      for (const c of this.cells[i]) c.classList.toggle("hl", on);
+    }
   }
 }
 
