@@ -896,11 +896,13 @@ func TestUI(t *testing.T) {
 	p.click(`#banner button[data-action="fetch-skipped"]`)
 	p.wait("the skipped events fetched", `document.getElementById("banner").hidden && "fetched"`)
 
-	// In a 1024 × 700 window every column is on screen, every ladder
-	// label is drawn over the arrows, and the events filter finds an
-	// event by its #ID.
+	// In a 1024 × 700 window (in the light again) every column is on
+	// screen, every ladder label is drawn over the arrows, and the events
+	// filter finds an event by its #ID.
+	p.call("Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": "light"}}}, nil)
 	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 700, "deviceScaleFactor": 1, "mobile": false}, nil)
 	p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+	p.shot("ui-narrow")
 	if out := p.eval(`["left", "center", "right"].filter((id) => document.getElementById(id).getBoundingClientRect().right > innerWidth + 1).join(" ")`); out != "" {
 		t.Errorf("at 1024 px the columns %s reach past the window", out)
 	}
