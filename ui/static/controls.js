@@ -12,6 +12,9 @@ const TIME_WAIT = 60e9;
 
 const $ = (id) => document.getElementById(id);
 
+// dur is a time as fmtDur writes it, its number and unit kept on one line.
+const dur = (ns) => fmtDur(ns).replace(" ", "\u00a0");
+
 // lines is the text of a box of one item a line, without blank lines and
 // the spaces around each.
 const lines = (v) => v.split("\n").map((s) => s.trim()).filter(Boolean).join("\n");
@@ -201,7 +204,7 @@ export class Controls {
         const row = this.timerRow(n);
         const what = sent.flags.includes(".") ? "SYN-ACK" : "SYN";
         say(row, "", "The handshake's retransmission timer (RFC 6298: 1 s at first, doubled each time)",
-          this.firedNote(left, last, "it sends the " + what + " again") || [what + (syns.length > 1 ? " sent " + syns.length + " times" : " sent") + ": again in ≈ ", fmtDur(left), " of " + fmtDur(rto) + stopped]);
+          this.firedNote(left, last, "it sends the " + what + " again") || [what + (syns.length > 1 ? " sent " + syns.length + " times" : " sent") + ": again in ≈\u00a0", dur(left), " of " + dur(rto) + stopped]);
         fireButton(row, app.readonly, left);
         rows.push(row);
         continue;
@@ -234,7 +237,7 @@ export class Controls {
           // 2MSL: gVisor's TIME-WAIT lasts 60 s (Linux's TCP_TIMEWAIT_LEN)
           const left = Math.max(0, TIME_WAIT - (last.t - s.t));
           say(row, "hint", "TIME-WAIT (RFC 9293 3.6.1): the connection's addresses are kept for 2 MSL so that a late segment of it is not taken for a new connection's",
-            this.firedNote(left, last, "TIME-WAIT ends") || ["TIME-WAIT: closes in ≈ ", fmtDur(left), " of " + fmtDur(TIME_WAIT) + stopped]);
+            this.firedNote(left, last, "TIME-WAIT ends") || ["TIME-WAIT: closes in ≈\u00a0", dur(left), " of " + dur(TIME_WAIT) + stopped]);
           fireButton(row, app.readonly || app.state.ended, left);
         }
       } else if (waiting && sent) {
@@ -270,7 +273,7 @@ export class Controls {
         }
         const left = Math.max(0, rto - (last.t - sent.t));
         say(row, "", "Retransmission timer: fires if no ACK comes for the data in flight" + (probed ? "; a tail loss probe (RFC 8985 7) went first and left it as it was" : "") + (backoff ? "; doubled for each of the " + backoff + " times it fired since the last TCP report (RFC 6298 5.5)" : ""),
-          this.firedNote(left, last, "TCP sends again") || ["RTO in ≈ ", fmtDur(left), " of " + fmtDur(rto) + (probed && !backoff ? " (after a tail loss probe)" : "") + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + stopped]);
+          this.firedNote(left, last, "TCP sends again") || ["RTO in ≈\u00a0", dur(left), " of " + dur(rto) + (probed && !backoff ? " (after a tail loss probe)" : "") + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + stopped]);
         fireButton(row, app.readonly, left);
       } else {
         say(row, "hint", "", "no data in flight: retransmission timer idle (RTO " + fmtDur(s.rto) + ")");
