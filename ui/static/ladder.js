@@ -397,10 +397,11 @@ export class LadderView {
       (lost ? "\nnot seen arriving at " + to + " (in flight, or lost)" : "");
     g += title(tip);
     g += tag("line", { class: "hit", x1, y1, x2: xe, y2: ye });
-    g += tag("line", { class: "arrow " + e.dir, x1, y1, x2: xe, y2: ye });
     // the box marks where it waits: at the sender's hook for one going
-    // out, at the receiver's, the end of its way, for one coming in
+    // out, at the receiver's, the end of its way, for one coming in; the
+    // arrow stops at the box, so that no line runs through its words
     const hb = held && e.dir === "in" ? [x1 + (x2 - x1) * 0.7, xe] : [x1, xe];
+    g += tag("line", { class: "arrow " + e.dir, x1, y1, x2: held ? hb[0] : xe, y2: ye });
     if (held) {
       g += tag("rect", { class: "heldbox", x: Math.min(...hb) - 4, y: y1 - 9, width: Math.abs(hb[1] - hb[0]) + 8, height: 18, rx: 3 });
       g += text((hb[0] + hb[1]) / 2, y1 + 4, held.past ? "held" : "‖ held", { "text-anchor": "middle" });
