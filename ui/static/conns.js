@@ -185,7 +185,9 @@ export class ConnsView {
     return {
       key,
       node,
-      state: s ? s.state : "…",
+      // as the state change says it: the handshake reports its state
+      // once, after its first segments
+      state: s ? s.state : "no state yet",
       local,
       peer,
       recv_q: rq,
