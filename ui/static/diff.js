@@ -253,8 +253,9 @@ export class DiffView {
       else if (f.includes(".")) what = "ACK received";
       parts.push(link(pkt, what) + (pkt.win === 0 ? " with window 0" : " (win " + pkt.win + this.scaled(evs, node, pkt) + ")"));
     }
-    if (writes) parts.push("application write of " + writes + " B");
-    if (reads) parts.push("application read of " + reads + " B");
+    // (a number and its unit on one line)
+    if (writes) parts.push("application write of " + writes + "\u00a0B");
+    if (reads) parts.push("application read of " + reads + "\u00a0B");
     if (resent) parts.push("retransmission timer fired (" + resent + " resent)");
     if (!parts.length) parts.push(s0 ? "a timer or the stack itself" : "first report");
     return "cause: " + parts.join("; ") + " · " + link(s1, "#" + s1.id);

@@ -178,7 +178,7 @@ export class RulerView {
         s += tag("line", { class: "gridline", x1: X(o), y1: y + 2, x2: X(o), y2: y + bandH - 4 });
         // a label that would run past the plot's end is not cut in half
         const lab = offsetLabel(o);
-        if (X(o) + 2 + lab.length * 5.5 <= W) s += text(X(o) + 2, y + 8, lab, { class: "muted", style: "font-size:9px" });
+        if (X(o) + 2 + lab.length * 6.1 <= W) s += text(X(o) + 2, y + 8, lab, { class: "muted", style: "font-size:10px" });
       }
       y += 10;
       // segments; one already covered at this zoom is not drawn again
