@@ -105,14 +105,15 @@ func pointAt(p *uiPage, el, before, after string) string {
 
 // TestUIRedraw: what a person is doing in the page outlives the redraws
 // that the live stream brings. A field folded and text selected in the
-// inspector stay when the page draws again; a focused "fire now" button
-// keeps the focus when another stack's timer row comes; a row of the event
-// list or the connections table, a unit in the ladder, the layers, the
-// byte stream or the seq/time graph, pressed and drawn again before the
-// release, gets the click; text selected in the connections table and the
-// state change stays; the rule list and the hold requests, changed by a
-// script, leave the focus on the button it was on; and a stack added keeps
-// the one chosen in their forms.
+// inspector stay when the page draws again, and text selected in the hex
+// dump stays when the pointer on a header marks its bytes; a focused
+// "fire now" button keeps the focus when another stack's timer row comes;
+// a row of the event list or the connections table, a unit in the ladder,
+// the layers, the byte stream or the seq/time graph, pressed and drawn
+// again before the release, gets the click; text selected in the
+// connections table and the state change stays; the rule list and the
+// hold requests, changed by a script, leave the focus on the button it was
+// on; and a stack added keeps the one chosen in their forms.
 func TestUIRedraw(t *testing.T) {
 	r, ctx, p := pausedDemo(t)
 	// step goes on to the next unit and waits until the page has drawn
