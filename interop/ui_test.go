@@ -840,6 +840,15 @@ func TestUI(t *testing.T) {
 	// Many events in, the 3000-byte frame selected, in the light and the dark.
 	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.node === "server" && e.len > 1000).id); "ok"`)
 	p.wait("the big frame drawn", `document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && "ok"`)
+	// The run has ended, and its timers are those at the frame selected,
+	// as the connections table shows it there (ESTABLISHED): not the
+	// closed connection of the run's end, and with nothing to fire.
+	if timers := p.eval(`document.getElementById("timers").textContent`); strings.Contains(timers, "closed") || strings.Contains(timers, "ended") || !strings.Contains(timers, "RTO") {
+		t.Errorf("the timers at a frame in the middle of an ended run: %q, want the RTO of an open connection", timers)
+	}
+	if n := p.eval(`String(document.querySelectorAll("#timers button:not([hidden])").length)`); n != "0" {
+		t.Errorf("%s \"fire now\" buttons shown in an ended run", n)
+	}
 	p.shot("ui-run")
 	readable := func(when string) {
 		t.Helper()

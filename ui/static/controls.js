@@ -168,11 +168,17 @@ export class Controls {
     const app = this.app;
     const st = app.store;
     const c = st.conns.get(app.focus);
-    // a recorded run's timers are those at the event selected; a live
-    // run's count down on its clock, from its latest event
-    const at = app.readonly && app.selected ? st.get(app.selected) : null;
+    // a recorded run's timers are those at the event selected, and so are
+    // an ended run's (as the connections table and the state change show
+    // it there); a live run's count down on its clock, from its latest
+    // event
+    const over = app.readonly || app.state.ended;
+    const at = over && app.selected ? st.get(app.selected) : null;
+    // the run's end closed its stacks: true at its latest event, not at
+    // one selected before it
+    const ended = app.state.ended && !at;
     const last = at || (st.events.length ? st.events[st.events.length - 1] : null);
-    const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused + "|" + (at ? at.id : 0);
+    const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused + "|" + app.state.ended + "|" + (at ? at.id : 0);
     if (sig === this.tsig) return;
     this.tsig = sig;
     // Rows and their "fire now" buttons are kept and changed in place: they
@@ -194,7 +200,7 @@ export class Controls {
         const out = ids.map((id) => st.get(id)).filter((e) => e.node === n && e.dir === "out" && /S/.test(e.flags || ""));
         const segs = out.filter(isSegment);
         const syns = segs.length ? segs : out.filter(isPacket);
-        if (!syns.length || app.state.ended) continue;
+        if (!syns.length || ended) continue;
         const sent = syns[syns.length - 1];
         // the handshake is over once the stack sent anything but a SYN
         // after it (its ACK, data): a capture has no state to say so
@@ -205,7 +211,7 @@ export class Controls {
         const what = sent.flags.includes(".") ? "SYN-ACK" : "SYN";
         say(row, "", "The handshake's retransmission timer (RFC 6298: 1 s at first, doubled each time)",
           this.firedNote(left, last, "it sends the " + what + " again") || [what + (syns.length > 1 ? " sent " + syns.length + " times" : " sent") + ": again in ≈\u00a0", dur(left), " of " + dur(rto) + stopped]);
-        fireButton(row, app.readonly, left);
+        fireButton(row, over, left);
         rows.push(row);
         continue;
       }
@@ -223,13 +229,13 @@ export class Controls {
       // last state kept
       const closed = s.state === "CLOSED" || s.state === "TIME-WAIT";
       // data sent after the last TCP state is in flight too
-      const waiting = (s.outstanding > 0 || (sent && sent.id > sid)) && !app.state.ended && !closed;
+      const waiting = (s.outstanding > 0 || (sent && sent.id > sid)) && !ended && !closed;
       const row = this.timerRow(n);
       if (closed) {
         if (s.state === "CLOSED") {
           say(row, "hint", "", "connection closed: no retransmission timer");
           fireButton(row, true);
-        } else if (app.state.live && app.state.ended) {
+        } else if (app.state.live && ended) {
           // the run is over: its stacks are closed, TIME-WAIT with them
           say(row, "hint", "TIME-WAIT (RFC 9293 3.6.1) ends with the stack: the run has ended and its stacks are closed", "TIME-WAIT when the run ended; the stack is closed now");
           fireButton(row, true);
@@ -238,7 +244,7 @@ export class Controls {
           const left = Math.max(0, TIME_WAIT - (last.t - s.t));
           say(row, "hint", "TIME-WAIT (RFC 9293 3.6.1): the connection's addresses are kept for 2 MSL so that a late segment of it is not taken for a new connection's",
             this.firedNote(left, last, "TIME-WAIT ends") || ["TIME-WAIT: closes in ≈\u00a0", dur(left), " of " + dur(TIME_WAIT) + stopped]);
-          fireButton(row, app.readonly || app.state.ended, left);
+          fireButton(row, over, left);
         }
       } else if (waiting && sent) {
         // Each time the timer fires TCP sends again and doubles the RTO
@@ -274,7 +280,7 @@ export class Controls {
         const left = Math.max(0, rto - (last.t - sent.t));
         say(row, "", "Retransmission timer: fires if no ACK comes for the data in flight" + (probed ? "; a tail loss probe (RFC 8985 7) went first and left it as it was" : "") + (backoff ? "; doubled for each of the " + backoff + " times it fired since the last TCP report (RFC 6298 5.5)" : ""),
           this.firedNote(left, last, "TCP sends again") || ["RTO in ≈\u00a0", dur(left), " of " + dur(rto) + (probed && !backoff ? " (after a tail loss probe)" : "") + (backoff ? " (backed off ×" + 2 ** backoff + ")" : "") + stopped]);
-        fireButton(row, app.readonly, left);
+        fireButton(row, over, left);
       } else {
         say(row, "hint", "", "no data in flight: retransmission timer idle (RTO " + fmtDur(s.rto) + ")");
         fireButton(row, true);
