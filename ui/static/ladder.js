@@ -250,7 +250,9 @@ export class LadderView {
 
   frameName(x) {
     // RSV1 on a data frame marks a permessage-deflate message (RFC 7692)
-    return "⟨" + (x.opcode || "frame") + (x.fin ? "" : " …") + " " + x.len + "B" + ((x.rsv & 4) && x.opcode !== "continuation" ? " deflate" : "") + "⟩";
+    // a frame without FIN has more of its message after it: ", more"
+    // (an ellipsis would read as a label cut short)
+    return "⟨" + (x.opcode || "frame") + " " + x.len + "B" + ((x.rsv & 4) && x.opcode !== "continuation" ? " deflate" : "") + (x.fin ? "" : ", more") + "⟩";
   }
 
   paint(force) {
@@ -380,7 +382,7 @@ export class LadderView {
     const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
     // a held packet by its flags; a held frame or send by what it is
     const f = (held && held.fields) || {};
-    const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + (f.fin === false ? " …" : "") + " " + (e.payload_len || 0) + " B" : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : this.heldLabel(e, held);
+    const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + " " + (e.payload_len || 0) + " B" + (f.fin === false ? ", more" : "") : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : this.heldLabel(e, held);
     const lab = held
       ? { main: unit + (held.past ? "  was held at " + (held.point || "a hook") : "  held at " + (held.point || "a hook")), frames: "" }
       : this.label(e);
