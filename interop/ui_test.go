@@ -889,8 +889,24 @@ func TestUI(t *testing.T) {
 	last := p.eval(`String(glassnet.store.events[glassnet.store.events.length - 1].id)`)
 	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 990, point: "link-egress", node: "client", event: ` + last + `, summary: "held early", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}, {id: 991, point: "link-ingress", node: "server", event: 0, summary: "held coming in", fields: {flags: "P.", seq: 1, ack: 1, window: 100, payload_hex: "00", len: 41}}], armed: []}); "ok"`)
 	p.wait("the early hold's card naming its event", `document.querySelector('#holds [data-hold-id="990"][data-event-id="`+last+`"] a[data-goto="`+last+`"]') && "named"`)
+	scrolled := p.eval(`String(document.getElementById("right").scrollTop)`)
 	p.eval(`glassnet.onLive({type: "holds", holds: [], armed: []}); "ok"`)
 	p.wait("the early holds gone", `!document.querySelector('[data-hold-id="990"], [data-hold-id="991"]') && "gone"`)
+	// With nothing held the column goes back to the top, where it was
+	// before the cards were brought into sight: the inspector.
+	if top := p.eval(`String(document.getElementById("right").scrollTop)`); scrolled == "0" || top != "0" {
+		t.Errorf("the right column scrolled to %s px for the held cards and to %s px once nothing is held, want back at 0", scrolled, top)
+	}
+	// Unless the person scrolled it meanwhile: then it stays.
+	p.eval(`glassnet.onLive({type: "holds", holds: [{id: 992, point: "link-egress", node: "client", event: ` + last + `, summary: "held again", fields: {flags: "S", seq: 1, ack: 0, window: 100, payload_hex: "", len: 40}}], armed: []}); "ok"`)
+	p.wait("the hold drawn again", `document.querySelector('#holds [data-hold-id="992"]') && "drawn"`)
+	p.eval(`(() => { const col = document.getElementById("right"); col.dispatchEvent(new WheelEvent("wheel", {deltaY: -100})); col.scrollTop = 100; return "ok"; })()`)
+	p.eval(`glassnet.onLive({type: "holds", holds: [], armed: []}); "ok"`)
+	p.wait("the hold gone again", `!document.querySelector('[data-hold-id="992"]') && "gone"`)
+	if top := p.eval(`String(document.getElementById("right").scrollTop)`); top != "100" {
+		t.Errorf("the right column a person scrolled to 100 px went to %s px once nothing is held, want it left there", top)
+	}
+	p.eval(`document.getElementById("right").scrollTop = 0; "ok"`)
 
 	// The banner for events the live view skipped (a free run the page
 	// fell behind in), fed the stream's message by hand: it counts them and

@@ -227,8 +227,15 @@ export class HoldsView {
         delete last.dataset.holdId;
       }
       if (app.readonly) list.innerHTML = '<div class="empty">A recorded trace: nothing to hold.</div>';
-      else if (!app.holds.length) list.innerHTML = '<div class="empty">Nothing held.</div>';
-      else {
+      else if (!app.holds.length) {
+        list.innerHTML = '<div class="empty">Nothing held.</div>';
+        // The column goes back to where it was before a held unit's card
+        // was brought into sight (the inspector, most often), unless the
+        // person scrolled it since.
+        const col = document.getElementById("right");
+        if (this.scrollBack && col && !this.scrollBack.moved) col.scrollTop = this.scrollBack.top;
+        this.scrollBack = null;
+      } else {
         // A card kept stays where it is in the page: taken out and put
         // back, it would lose the focus of a field being typed in and a
         // click being made on it.
@@ -256,7 +263,16 @@ export class HoldsView {
           // a unit newly held is brought into sight in its column (held
           // from a script or by a request armed long ago, its card can be
           // below the inspector)
-          if (fresh) c.scrollIntoView({ block: "nearest" });
+          if (fresh) {
+            const col = document.getElementById("right");
+            // where to go back to when nothing is held: where the column
+            // was before the first card was brought into sight
+            if (col && !this.scrollBack) {
+              this.scrollBack = { top: col.scrollTop, moved: false };
+              this.watchScroll(col);
+            }
+            c.scrollIntoView({ block: "nearest" });
+          }
         }
       }
     }
@@ -292,6 +308,21 @@ export class HoldsView {
         ? "waiting for: <ul class=list>" + app.armed.map((a) => "<li data-armed=\"" + esc(a.id) + "\"><span>" + esc((a.node || "") + " " + (a.point || "") + " " + (a.filter || "any") + (a.left > 1 ? " ×" + a.left : "")) + '</span><button data-disarm="' + esc(a.id) + '" title="Take this request back: hold nothing more">cancel</button></li>').join("") + "</ul>"
         : ""
     );
+  }
+
+  // watchScroll notes, once, every scroll of the column a person makes
+  // (wheel, touch, keys, its scroll bar): after one, the column stays
+  // where the person put it when nothing is held any more.
+  watchScroll(col) {
+    if (this.watching) return;
+    this.watching = true;
+    const moved = () => {
+      if (this.scrollBack) this.scrollBack.moved = true;
+    };
+    col.addEventListener("wheel", moved, { passive: true });
+    col.addEventListener("touchmove", moved, { passive: true });
+    col.addEventListener("mousedown", (e) => e.target === col && moved());
+    col.addEventListener("keydown", (e) => /^(Page|Arrow(Up|Down)$|Home$|End$| $)/.test(e.key) && e.target === col && moved());
   }
 
   // addRelative puts seq and ack relative, as the ladder writes them,
