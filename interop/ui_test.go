@@ -935,6 +935,11 @@ func TestUI(t *testing.T) {
 	if out := p.eval(`(() => { const l = document.getElementById("ladder"); return l.scrollWidth > l.clientWidth + 1 ? l.scrollWidth + " > " + l.clientWidth : ""; })()`); out != "" {
 		t.Errorf("at 1024 px the ladder scrolls sideways: %s", out)
 	}
+	// and the connections table fits its column, each connection's
+	// queues, cwnd and rtt on a line under its addresses
+	if out := p.eval(`(() => { const c = document.getElementById("conns"); const n = [...c.querySelectorAll("tr[data-conn] td.nums")].filter((td) => td.offsetWidth > 0 && /cwnd \d+ · rtt /.test(td.textContent)).length; return c.scrollWidth > c.clientWidth + 1 ? "scrolls: " + c.scrollWidth + " > " + c.clientWidth : n < 2 ? n + " rows with their cwnd and rtt in sight" : ""; })()`); out != "" {
+		t.Errorf("at 1024 px the connections table does not fit: %s", out)
+	}
 	if order := p.eval(`(() => { const gs = [...document.querySelectorAll("#ladder svg > g")]; const lastArrow = gs.map((g) => g.dataset.kind).lastIndexOf("packet"); const firstLabel = gs.findIndex((g) => g.dataset.kind === "packet-label"); return firstLabel > lastArrow ? "" : "arrow " + lastArrow + ", label " + firstLabel; })()`); order != "" {
 		t.Errorf("a ladder label is drawn before an arrow that can cross it: %s", order)
 	}

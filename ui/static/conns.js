@@ -217,10 +217,10 @@ export class ConnsView {
       "<table><thead><tr>" +
       '<th title="The stack that owns the socket, and the TCP state (RFC 9293)">stack<br>state</th>' +
       '<th title="local address -> peer address">local<br>→ peer</th>' +
-      '<th title="Recv-Q: bytes received, not yet read by the application">recv‑q</th>' +
-      '<th title="Send-Q: bytes written, not yet acknowledged by the peer">send‑q</th>' +
-      '<th title="Congestion window, in segments">cwnd</th>' +
-      '<th title="Smoothed round-trip time">rtt</th>' +
+      '<th class="num" title="Recv-Q: bytes received, not yet read by the application">recv‑q</th>' +
+      '<th class="num" title="Send-Q: bytes written, not yet acknowledged by the peer">send‑q</th>' +
+      '<th class="num" title="Congestion window, in segments">cwnd</th>' +
+      '<th class="num" title="Smoothed round-trip time">rtt</th>' +
       "</tr></thead><tbody>";
     for (const r of rows) {
       h +=
@@ -232,8 +232,19 @@ export class ConnsView {
         '<td class="num">' + esc(r.send_q ?? "") + "</td>" +
         '<td class="num">' + esc(r.cwnd ?? "") + "</td>" +
         '<td class="num">' + esc(r.srtt) + "</td>" +
+        // the same numbers on a line of their own, shown in a narrow
+        // window instead of their columns
+        '<td class="nums">' + esc(narrowNums(r)) + "</td>" +
         "</tr>";
     }
     patch(this.el, h + "</tbody></table>");
   }
+}
+
+// narrowNums is a row's queues, cwnd and rtt on one line, as a narrow
+// window shows them under the row's state and addresses.
+function narrowNums(r) {
+  const q = r.recv_q !== "" && r.recv_q != null ? "q " + r.recv_q + " / " + (r.send_q ?? "") : "";
+  const rest = [r.cwnd !== "" && r.cwnd != null ? "cwnd " + r.cwnd : "", r.srtt && r.srtt !== "–" ? "rtt " + r.srtt : ""];
+  return [q, ...rest].filter(Boolean).join(" · ");
 }
