@@ -256,13 +256,15 @@ func (c *Corrupt) Decide(p *Packet) Verdict {
 	return Verdict{Action: Modify, Reason: "corrupt", KeepChecksums: true}
 }
 
-// DefaultRateLimit is how many bytes Rate queues when no limit is given.
+// DefaultRateLimit is how many bytes Rate queues when no limit is given,
+// or what the rate sends in MaxDelay if that is less.
 const DefaultRateLimit = 1 << 20
 
 // Rate shapes traffic to BitsPerSecond with a token bucket of Burst bytes:
 // a packet that finds enough tokens goes at once, others are delayed until
-// the bucket has refilled; when more than Limit bytes wait, packets are
-// dropped with reason "queue-full".
+// the bucket has refilled; when more than Limit bytes wait, or a packet
+// would wait longer than MaxDelay (as tbf's latency), packets are dropped
+// with reason "queue-full".
 type Rate struct {
 	BitsPerSecond uint64
 	Burst, Limit  int
@@ -272,10 +274,11 @@ type Rate struct {
 	now func() time.Time
 }
 
-// NewRate returns a Rate hook; limit 0 means DefaultRateLimit.
+// NewRate returns a Rate hook; limit 0 means DefaultRateLimit, or what
+// the rate sends in MaxDelay if that is less.
 func NewRate(bitsPerSecond uint64, burst, limit int) *Rate {
 	if limit <= 0 {
-		limit = DefaultRateLimit
+		limit = min(DefaultRateLimit, maxRateLimit(bitsPerSecond))
 	}
 	return &Rate{BitsPerSecond: bitsPerSecond, Burst: burst, Limit: limit, now: time.Now}
 }
@@ -303,8 +306,12 @@ func (r *Rate) Decide(p *Packet) Verdict {
 	if wait > 0 && float64(wait)*float64(r.BitsPerSecond)/8/float64(time.Second) > float64(r.Limit) {
 		return Verdict{Action: Drop, Reason: "queue-full"}
 	}
-	r.tat = r.tat.Add(r.bytesTime(len(p.Data)))
-	due := r.tat.Sub(now) - r.bytesTime(r.Burst)
+	tat := r.tat.Add(r.bytesTime(len(p.Data)))
+	due := tat.Sub(now) - r.bytesTime(r.Burst)
+	if due > MaxDelay {
+		return Verdict{Action: Drop, Reason: "queue-full"}
+	}
+	r.tat = tat
 	if due <= 0 {
 		return Verdict{}
 	}

@@ -233,6 +233,45 @@ func TestRate(t *testing.T) {
 	}
 }
 
+// A rate rule holds no packet longer than MaxDelay, whatever its queue
+// or the packet's size: at the least rate one 1500-byte packet fills the
+// minute, and the next, or a larger one, is dropped as the queue's.
+func TestRateMaxDelay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		rule string
+		size int // of the TCP payload
+	}{
+		{"rate 200bit", 1460},
+		{"rate 200bit burst 40", 1460},
+		{"rate 1mbit limit 7000kb", 60000},
+		{"rate 8kbit", 60000},
+	} {
+		r, err := ParseRule(tc.rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := r.Hook()
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Unix(0, 0)
+		var drops int
+		for i := range 2000 {
+			v := h.Decide(&Packet{Data: segment(FlagACK, tc.size), Time: now.Add(time.Duration(i) * time.Millisecond)})
+			if v.Delay > MaxDelay {
+				t.Fatalf("%q delays packet %d by %v, longer than MaxDelay %v", tc.rule, i, v.Delay, MaxDelay)
+			}
+			if v.Action == Drop {
+				drops++
+			}
+		}
+		if drops == 0 {
+			t.Errorf("%q dropped nothing of 2000 packets offered far above its rate", tc.rule)
+		}
+	}
+}
+
 func TestChain(t *testing.T) {
 	t.Parallel()
 	delay := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Delay, Reason: "a", Delay: time.Second} })

@@ -26,12 +26,20 @@ import (
 //	corrupt P%                              one bit flipped, checksums left wrong
 //	rate R [burst SIZE] [limit SIZE]        token bucket; R in bit, kbit, mbit,
 //	                                        gbit (x1000) or bps, kbps, mbps (bytes)
+//	                                        from 200bit; limit: what may wait
+//	                                        (1mb, or a minute's worth if less)
 //	rst after N [packets]                   reset each matching TCP connection
 //	rst after SIZE bytes                    ... once SIZE payload bytes have passed
 //	ttl N, window N                         rewrite, checksums fixed
 //
-// Durations are Go's (100ms, 1.5s); SIZE is bytes with an optional b, kb,
-// mb (x1024). Actions that draw random numbers take "seed N"; without it
+// Durations are Go's, with their unit (100ms, 1.5s); SIZE is bytes with an
+// optional b, kb, mb (x1024). No rule holds a packet longer than MaxDelay
+// (a minute): a delay with its jitter at the far end (D+J uniform, D+3J
+// normal), a reorder gap, a rate's full queue (its limit at its rate; a
+// packet that would wait longer is dropped, as one past the limit), and
+// the least rate is the one that sends a 1500-byte packet within it. A
+// longer hold is most likely a slip (h for ms) that would wedge the
+// connection. Actions that draw random numbers take "seed N"; without it
 // the seed is derived from the rule's text, so a run repeats exactly.
 //
 // A Rule may also be built by hand: set Action and the fields it reads,
@@ -66,6 +74,16 @@ type Rule struct {
 	Seed      uint64
 	seedGiven bool
 }
+
+// MaxDelay is the longest a rule may hold a packet (see Rule). Past it a
+// held segment is one TCP has sent again many times over (its
+// retransmission timer starts at 200 ms and doubles), the copies fill the
+// delay queue, and the connection only seems to hang.
+const MaxDelay = time.Minute
+
+// MinRate is the least rate a rule may shape to, in bits per second: the
+// one that sends a 1500-byte packet in MaxDelay.
+const MinRate = 1500 * 8 / uint64(MaxDelay/time.Second)
 
 // RuleAction is what a Rule does to the packets it selects. Its String is
 // the action's keyword(s) in the rule syntax.
@@ -188,16 +206,27 @@ func (r *Rule) parseAction(w *Words) error {
 				// 0 would mean the default gap, not none
 				return w.Errorf(p, "gap 0: want a gap above 0 (e.g. 10ms; leave it out for %v)", DefaultReorderGap)
 			}
+			if r.Delay > MaxDelay {
+				return w.Errorf(p, "gap %s is longer than the most a rule may delay, %s", w.words[w.i-1].text, shortDuration(MaxDelay))
+			}
 		}
 	case "delay":
 		r.Action = RuleDelay
+		dpos := w.Pos()
 		if r.Delay, err = durationWord(w); err != nil {
 			return err
 		}
+		if r.Delay > MaxDelay {
+			return w.Errorf(dpos, "delay %s is longer than the most a rule may delay, %s", w.words[w.i-1].text, shortDuration(MaxDelay))
+		}
 		if w.Peek() == "jitter" {
 			w.Next()
+			jpos := w.Pos()
 			if r.Jitter, err = durationWord(w); err != nil {
 				return err
+			}
+			if r.Jitter > MaxDelay {
+				return w.Errorf(jpos, "jitter %s is longer than the most a rule may delay, %s", w.words[w.i-1].text, shortDuration(MaxDelay))
 			}
 			if w.Peek() == "distribution" {
 				w.Next()
@@ -212,6 +241,10 @@ func (r *Rule) parseAction(w *Words) error {
 				}
 				r.distGiven = true
 			}
+			// after the distribution, which says how far jitter reaches
+			if most := r.mostDelay(); most > MaxDelay {
+				return w.Errorf(jpos, "%s holds a packet up to %s, longer than the most a rule may delay, %s", r.actionString(), shortDuration(most), shortDuration(MaxDelay))
+			}
 		}
 	case "rate":
 		r.Action = RuleRate
@@ -219,6 +252,9 @@ func (r *Rule) parseAction(w *Words) error {
 		s := w.Next()
 		if r.Rate, err = parseRate(s); err != nil {
 			return w.Errorf(p, "%s: %v", describeWord(s), err)
+		}
+		if r.Rate < MinRate {
+			return w.Errorf(p, "rate %s sends a 1500-byte packet in %s, longer than the most a rule may delay, %s: want %s or more", s, shortDuration(bitsTime(1500, r.Rate)), shortDuration(MaxDelay), formatRate(MinRate))
 		}
 		for w.Peek() == "burst" || w.Peek() == "limit" {
 			which := w.Next()
@@ -234,9 +270,12 @@ func (r *Rule) parseAction(w *Words) error {
 			}
 			if which == "burst" {
 				r.Burst = n
-			} else {
-				r.Limit = n
+				continue
 			}
+			if most := maxRateLimit(r.Rate); n > most {
+				return w.Errorf(p, "limit %s at rate %s queues %s, longer than the most a rule may delay, %s: want a limit of at most %s at this rate", s, formatRate(r.Rate), shortDuration(bitsTime(n, r.Rate)), shortDuration(MaxDelay), formatSize(roundSize(most)))
+			}
+			r.Limit = n
 		}
 	case "rst":
 		r.Action = RuleRST
@@ -312,6 +351,51 @@ func (r *Rule) parseAction(w *Words) error {
 	return nil
 }
 
+// mostDelay is the longest a delay rule holds a packet: its delay plus
+// the jitter at its far end (uniform: J; normal: cut at 3 J).
+func (r *Rule) mostDelay() time.Duration {
+	j := r.Jitter
+	if r.Dist == Normal {
+		j *= 3
+	}
+	return r.Delay + j
+}
+
+// maxRateLimit is the most bytes a rate rule's queue may hold: what the
+// rate sends in MaxDelay.
+func maxRateLimit(bits uint64) int {
+	return int(min(bits*uint64(MaxDelay/time.Second)/8, 1<<40))
+}
+
+// bitsTime is how long n bytes take at bits per second.
+func bitsTime(n int, bits uint64) time.Duration {
+	return time.Duration(float64(n) * 8 * float64(time.Second) / float64(bits))
+}
+
+// roundSize rounds n down to whole kilobytes, from one up.
+func roundSize(n int) int {
+	if n >= 1<<10 {
+		return n &^ (1<<10 - 1)
+	}
+	return n
+}
+
+// shortDuration writes d as a person would: 1m, not 1m0s, and past a
+// minute to the second.
+func shortDuration(d time.Duration) string {
+	if d >= time.Minute {
+		d = d.Round(time.Second)
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 func isPercent(s string) bool {
 	_, err := parsePercent(s)
 	return err == nil && s != ""
@@ -340,7 +424,7 @@ func durationWord(w *Words) (time.Duration, error) {
 	s := w.Next()
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
-		return 0, w.Errorf(p, "%s where a duration (e.g. 100ms) belongs", describeWord(s))
+		return 0, w.Errorf(p, "%s where a duration with its unit (e.g. 100ms) belongs", describeWord(s))
 	}
 	return d, nil
 }
@@ -497,8 +581,8 @@ func (r *Rule) check() error {
 		if err := percent(r.Action.String(), r.Percent); err != nil {
 			return err
 		}
-		if r.Action == RuleReorder && r.Delay < 0 {
-			return fmt.Errorf("gap %v: want above 0, or 0 for the default %v", r.Delay, DefaultReorderGap)
+		if r.Action == RuleReorder && (r.Delay < 0 || r.Delay > MaxDelay) {
+			return fmt.Errorf("gap %v: want above 0 and at most %s, or 0 for the default %v", r.Delay, shortDuration(MaxDelay), DefaultReorderGap)
 		}
 	case RuleLossGE:
 		if err := percent("loss gemodel", r.Percent); err != nil {
@@ -519,9 +603,18 @@ func (r *Rule) check() error {
 		if r.Dist != Uniform && r.Dist != Normal {
 			return fmt.Errorf("unknown jitter distribution %v", r.Dist)
 		}
+		if r.Delay > MaxDelay || r.Jitter > MaxDelay || r.mostDelay() > MaxDelay {
+			return fmt.Errorf("delay %v jitter %v: longer than the most a rule may delay, %s", r.Delay, r.Jitter, shortDuration(MaxDelay))
+		}
 	case RuleRate:
 		if r.Rate == 0 || r.Burst < 0 || r.Limit < 0 {
 			return fmt.Errorf("rate %d bit/s, burst %d, limit %d: want a rate above 0 and no negative sizes", r.Rate, r.Burst, r.Limit)
+		}
+		if r.Rate < MinRate {
+			return fmt.Errorf("rate %d bit/s: want %s or more (a 1500-byte packet within %s)", r.Rate, formatRate(MinRate), shortDuration(MaxDelay))
+		}
+		if most := maxRateLimit(r.Rate); r.Limit > most {
+			return fmt.Errorf("limit %d bytes at %d bit/s: want at most %d, what the rate sends in %s", r.Limit, r.Rate, most, shortDuration(MaxDelay))
 		}
 	case RuleRST:
 		if r.After < 1 {

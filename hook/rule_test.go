@@ -90,6 +90,19 @@ func TestParseRuleErrors(t *testing.T) {
 		{"window 65536", "window 65536: want 1 to 65535"},
 		{"rate 1mbit burst 0", "burst \"0\": want a size above 0"},
 		{"rate 1mbit limit 0b", "limit \"0b\": want a size above 0"},
+		// No rule holds a packet longer than MaxDelay: a slip of h for ms
+		// would wedge the connection.
+		{"delay 99999h", "at column 7: delay 99999h is longer than the most a rule may delay, 1m"},
+		{"delay 61s", "delay 61s is longer than the most a rule may delay, 1m"},
+		{"delay 2562047h47m16.854775807s", "longer than the most a rule may delay, 1m"},
+		{"delay 1s jitter 99999h", "at column 17: jitter 99999h is longer than the most a rule may delay, 1m"},
+		{"delay 50s jitter 20s", "at column 18: delay 50s jitter 20s holds a packet up to 1m10s, longer than the most a rule may delay, 1m"},
+		{"delay 40s jitter 10s distribution normal", "delay 40s jitter 10s distribution normal holds a packet up to 1m10s"},
+		{"reorder 10% gap 2m", "at column 17: gap 2m is longer than the most a rule may delay, 1m"},
+		{"rate 1bit", "at column 6: rate 1bit sends a 1500-byte packet in 3h20m, longer than the most a rule may delay, 1m: want 200bit or more"},
+		{"rate 199bit", "want 200bit or more"},
+		{"rate 56kbit limit 1mb", "at column 19: limit 1mb at rate 56kbit queues 2m30s, longer than the most a rule may delay, 1m: want a limit of at most 410kb at this rate"},
+		{"delay 100", `"100" where a duration with its unit (e.g. 100ms) belongs`},
 	} {
 		_, err := ParseRule(tc.src)
 		var se *SyntaxError
@@ -131,7 +144,7 @@ func TestRuleValues(t *testing.T) {
 		t.Errorf("rate = %d, burst %d", r.Rate, r.Burst)
 	}
 	// Rates in bytes per second are eight times the bits.
-	for src, want := range map[string]uint64{"rate 100bps": 800, "rate 3kbps": 24000, "rate 2mbps": 16e6, "rate 1gbps": 8e9, "rate 5bit": 5} {
+	for src, want := range map[string]uint64{"rate 100bps": 800, "rate 3kbps": 24000, "rate 2mbps": 16e6, "rate 1gbps": 8e9, "rate 200bit": 200} {
 		r, err := ParseRule(src)
 		if err != nil {
 			t.Fatal(err)
@@ -192,6 +205,8 @@ func FuzzParseRule(f *testing.F) {
 		"rst after 10 packets", "host fd00::1: drop", "not (udp or icmp) and len > 1000 : corrupt 1%",
 		"((((", "::::", "!!!tcp:drop", "rate 1e308gbit", "len != 5:ttl 1", "src net ::ffff:1.2.3.4/120 : drop",
 		"loss gemodel 1% 2% 3% 4% seed 18446744073709551615", "ws : drop", "delay -1s", "tcp:", ":", "(",
+		"delay 99999h", "delay 1m jitter 1ns", "delay 1s jitter 2562047h distribution normal", "reorder 1% gap 1m",
+		"rate 200bit", "rate 199bit", "rate 200bit burst 1048576mb limit 1500", "rate 1pbit", "rate 1e-9gbit", "rst after 1099511627776 bytes",
 	} {
 		f.Add(s)
 	}
@@ -216,7 +231,12 @@ func FuzzParseRule(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ParseRule(%q) ok, its Hook fails: %v", src, err)
 		}
-		h.Decide(&Packet{Data: []byte(src)})
+		if v := h.Decide(&Packet{Data: []byte(src)}); v.Delay > MaxDelay {
+			t.Fatalf("ParseRule(%q) delays a packet by %v, longer than MaxDelay", src, v.Delay)
+		}
+		if v := h.Decide(&Packet{Data: segment(FlagACK, 1460)}); v.Delay > MaxDelay {
+			t.Fatalf("ParseRule(%q) delays a segment by %v, longer than MaxDelay", src, v.Delay)
+		}
 	})
 }
 
@@ -283,6 +303,12 @@ func TestRuleHookErrors(t *testing.T) {
 		{Rule{Action: RuleReorder, Percent: 1, Delay: -time.Second}, "gap"},
 		{Rule{Action: RuleDelay, Delay: -time.Second}, "want 0 or more"},
 		{Rule{Action: RuleDelay, Dist: Normal + 1}, "distribution"},
+		{Rule{Action: RuleDelay, Delay: 99999 * time.Hour}, "longer than the most a rule may delay, 1m"},
+		{Rule{Action: RuleDelay, Delay: time.Second, Jitter: time.Duration(1<<63 - 1)}, "longer than the most"},
+		{Rule{Action: RuleDelay, Delay: 30 * time.Second, Jitter: 11 * time.Second, Dist: Normal}, "longer than the most"},
+		{Rule{Action: RuleReorder, Percent: 1, Delay: time.Hour}, "gap"},
+		{Rule{Action: RuleRate, Rate: 1}, "want 200bit or more"},
+		{Rule{Action: RuleRate, Rate: 1e6, Limit: 1 << 30}, "want at most 7500000"},
 		{Rule{Action: RuleRate}, "rate above 0"},
 		{Rule{Action: RuleRST}, "count from 1"},
 		{Rule{Action: RuleTTL}, "ttl 0"},
