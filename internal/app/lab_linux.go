@@ -52,6 +52,10 @@ func (cfg LabConfig) check() error {
 			return fmt.Errorf("lab: %v leaves no room for the kernel side's address; use a shorter prefix", p)
 		}
 	}
+	// before the namespace is made: the kernel side on the stack's own
+	if _, err := hostAddrs("lab", cfg.Addrs, nil); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -224,7 +228,7 @@ func runLab(cfg LabConfig) (status int, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("lab: bring lo up: %w", err)
 	}
-	hosts, err := hostAddrs(cfg.Addrs, nil)
+	hosts, err := hostAddrs("lab", cfg.Addrs, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -29,7 +29,7 @@ var (
 // end: WebSocket echo, ping and UDP echo over IPv4 and IPv6.
 func TestServeOnNIC(t *testing.T) {
 	netnstest.Run(t, func(t *testing.T) {
-		hosts, err := hostAddrs([]netip.Prefix{stack4, stack6}, nil)
+		hosts, err := hostAddrs("serve", []netip.Prefix{stack4, stack6}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -248,6 +248,12 @@ func (cfg ServeConfig) checked() (ServeConfig, error) {
 			}
 		}
 	}
+	if cfg.TUN != "" && !cfg.NoHostConfig {
+		// before anything is created: the kernel side on the stack's own
+		if _, err := hostAddrs("serve", cfg.Addrs, cfg.HostAddrs); err != nil {
+			return cfg, err
+		}
+	}
 	if cfg.Port == 0 {
 		cfg.Port = DefaultPort
 	}
@@ -720,7 +726,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 	var hosts []netip.Prefix
 	if !cfg.NoHostConfig {
 		var err error
-		if hosts, err = hostAddrs(cfg.Addrs, cfg.HostAddrs); err != nil {
+		if hosts, err = hostAddrs("serve", cfg.Addrs, cfg.HostAddrs); err != nil {
 			return nil, "", configErr(err)
 		}
 		if len(hosts) > 0 {
@@ -750,8 +756,9 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 }
 
 // hostAddrs returns the kernel side's addresses on a TUN: the ones given,
-// or else the first host address of each of the stack's prefixes.
-func hostAddrs(stack, given []netip.Prefix) ([]netip.Prefix, error) {
+// or else the first host address of each of the stack's prefixes. cmd is
+// "serve" or "lab", for the message when one is the stack's own.
+func hostAddrs(cmd string, stack, given []netip.Prefix) ([]netip.Prefix, error) {
 	hosts := given
 	if len(hosts) == 0 {
 		for _, p := range stack {
@@ -763,9 +770,17 @@ func hostAddrs(stack, given []netip.Prefix) ([]netip.Prefix, error) {
 	}
 	for _, h := range hosts {
 		for _, p := range stack {
-			if h.Addr() == p.Addr() {
-				return nil, fmt.Errorf("serve: the host address %v is the stack's own address", h)
+			if h.Addr() != p.Addr() {
+				continue
 			}
+			if len(given) > 0 {
+				return nil, fmt.Errorf("%s: --host-addr %v: %v is the stack's own (--addr %v); give the kernel side another address on that network", cmd, h, h.Addr(), p)
+			}
+			other := "give the stack another address"
+			if cmd == "serve" {
+				other += ", or the kernel side one with --host-addr"
+			}
+			return nil, fmt.Errorf("%s: --addr %v: the kernel side takes the first host address of each prefix, %v, which is the stack's own; %s", cmd, p, h.Addr(), other)
 		}
 	}
 	return hosts, nil

@@ -27,7 +27,7 @@ func TestServeDeviceDeleted(t *testing.T) {
 	})
 	t.Run("nic", func(t *testing.T) {
 		netnstest.Run(t, func(t *testing.T) {
-			hosts, err := hostAddrs([]netip.Prefix{stack4}, nil)
+			hosts, err := hostAddrs("serve", []netip.Prefix{stack4}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -135,7 +135,7 @@ func TestServeConfigDefaults(t *testing.T) {
 func TestHostAddrsShared(t *testing.T) {
 	t.Parallel()
 	stack := []netip.Prefix{netip.MustParsePrefix("10.200.0.2/24"), netip.MustParsePrefix("10.200.0.3/24"), netip.MustParsePrefix("fd00:200::2/64")}
-	hosts, err := hostAddrs(stack, nil)
+	hosts, err := hostAddrs("serve", stack, nil)
 	want := []netip.Prefix{netip.MustParsePrefix("10.200.0.1/24"), netip.MustParsePrefix("fd00:200::1/64")}
 	if err != nil || !slices.Equal(hosts, want) {
 		t.Fatalf("hostAddrs(%v) = %v, %v; want %v", stack, hosts, err, want)
