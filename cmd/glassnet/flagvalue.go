@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,6 +33,15 @@ func (v *onceValue) Set(s string) error {
 	if v.set && s != v.val {
 		return fmt.Errorf("given twice, %q and then %q: it takes one value", v.val, s)
 	}
+	if isInteger(v.Value) && !isDecimal(s) {
+		// flag reads 0x1f4 as hex and 010 as octal: --port 010 would
+		// serve port 8 without a word.
+		n, err := strconv.ParseInt(s, 0, 64)
+		dec, derr := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 10, 64)
+		if err == nil && (derr != nil || dec != n) {
+			return fmt.Errorf("want a whole number in decimal: %s reads as %d (a leading 0 is octal, 0x hex)", s, n)
+		}
+	}
 	if err := v.Value.Set(s); err != nil {
 		if err.Error() == "parse error" {
 			return errors.New(wantValue(v.Value, v.def, v.arg))
@@ -52,6 +63,31 @@ func (v *onceValue) String() string {
 func (v *onceValue) IsBoolFlag() bool {
 	b, ok := v.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
+}
+
+// isInteger reports whether value holds a whole number.
+func isInteger(value flag.Value) bool {
+	g, ok := value.(flag.Getter)
+	if !ok {
+		return false
+	}
+	switch g.Get().(type) {
+	case int, int64, uint, uint64:
+		return true
+	}
+	return false
+}
+
+// isDecimal reports whether s is a whole number written in decimal, with
+// an optional sign, and without a leading 0 (which flag takes for octal).
+func isDecimal(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	if s == "" || strings.Trim(s, "0123456789") != "" {
+		return false
+	}
+	return s == "0" || s[0] != '0'
 }
 
 // wantValue says what a flag of value's kind takes; def is its default,

@@ -220,6 +220,12 @@ var flagErrors = []struct {
 	{[]string{"lab", "--trace=", "--", "true"}, "lab: --trace is empty"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "8080.0"}, `serve: invalid value "8080.0" for flag -port: want a whole number, such as 8080 (glassnet serve -h`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--mtu", "1.5k"}, `serve: invalid value "1.5k" for flag -mtu: want a whole number (glassnet serve -h`},
+	// flag reads a leading 0 as octal and 0x as hex: --port 010 served 8.
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "010"}, `serve: invalid value "010" for flag -port: want a whole number in decimal: 010 reads as 8 (a leading 0 is octal, 0x hex)`},
+	{[]string{"demo", "--mtu", "01500"}, "01500 reads as 832"},
+	{[]string{"demo", "--mtu", "0x5dc"}, "0x5dc reads as 1500"},
+	{[]string{"lab", "--max-message", "0o777", "--", "true"}, "0o777 reads as 511"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-conns", "0b11"}, "0b11 reads as 3"},
 	{[]string{"demo", "--no-delayed-ack=yes"}, `invalid boolean value "yes" for -no-delayed-ack: want true or false`},
 	{[]string{"ss", "--brief=maybe"}, `invalid boolean value "maybe" for -brief: want true or false`},
 	{[]string{"ss", ""}, `ss: NAME "": want the TUN or NIC name a serve runs on, such as glass0 (or leave it out when only one runs)`},
@@ -273,6 +279,30 @@ func TestPrefixListMapped(t *testing.T) {
 	}
 	if err := l.Set("::ffff:10.200.0.2/64"); err == nil || !strings.Contains(err.Error(), "shorter than /96") {
 		t.Errorf("--addr ::ffff:10.200.0.2/64 = %v, want an error", err)
+	}
+}
+
+// TestDecimalFlags: a whole number in decimal is taken however it is
+// signed or grouped; one that flag would read otherwise (octal, hex) is
+// refused, saying what it would have been.
+func TestDecimalFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		arg  string
+		want int64 // -1: refused
+	}{
+		{"1500", 1500}, {"+1500", 1500}, {"0", 0}, {"-0", 0}, {"00", 0}, {"-5", -5}, {"1_500", 1500},
+		{"010", -1}, {"0x10", -1}, {"0o10", -1}, {"0b10", -1}, {"-010", -1}, {"0_10", -1},
+	} {
+		fs := newFlagSet("demo", io.Discard)
+		n := fs.Int64("n", 7, "N")
+		_, err := parseFlags(fs, []string{"--n", tc.arg}, io.Discard, false)
+		switch {
+		case tc.want == -1 && (err == nil || !strings.Contains(err.Error(), "in decimal")):
+			t.Errorf("--n %s = %d, %v; want an error saying it is not decimal", tc.arg, *n, err)
+		case tc.want != -1 && (err != nil || *n != tc.want):
+			t.Errorf("--n %s = %d, %v; want %d", tc.arg, *n, err, tc.want)
+		}
 	}
 }
 
