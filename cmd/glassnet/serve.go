@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/glassnet/glassnet/internal/app"
 	"github.com/glassnet/glassnet/trace"
@@ -93,6 +94,10 @@ func checkLimitFlags(cmd string, port int, maxMessage int64) error {
 	return nil
 }
 
+// minIdleTimeout is the shortest --idle-timeout: a WebSocket is pinged
+// every half of it and must answer within that half.
+const minIdleTimeout = time.Second
+
 const ruleHelp = "`RULE` for packets %s the stack, repeatable, run in order: [FILTER :] ACTION, e.g. 'loss 20%%', 'delay 50ms jitter 10ms', 'tcp and port 8080 and syn : drop', 'rst after 10 packets'"
 
 // addRuleFlags defines --egress and --ingress on fs.
@@ -118,7 +123,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
 	addLimitFlags(fs, &cfg.AllowOrigins)
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", app.DefaultIdleTimeout, "close a WebSocket without a message either way, or a TCP echo or discard connection without a byte, after `D` (0: never)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", app.DefaultIdleTimeout, "close a WebSocket without a message either way, or a TCP echo or discard connection without a byte, after `D` (at least 1s; 0: never)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", app.DefaultMaxConns, "most TCP connections served at once, HTTP and WebSocket, echo and discard together; past it HTTP gets 503 and echo and discard a reset (0: no limit)")
 	fs.BoolVar(&cfg.NoCompression, "no-compress", false, "refuse permessage-deflate (accepted from clients that offer it by default)")
 	fs.StringVar(&cfg.Kernel, "kernel", "", "also serve the same handlers on the host's kernel stack at `ADDR` (e.g. 127.0.0.1:8081)")
@@ -154,6 +159,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch {
 	case cfg.IdleTimeout < 0:
 		return usagef("serve: --idle-timeout %v: want a duration, or 0 to never close an idle connection", cfg.IdleTimeout)
+	case cfg.IdleTimeout > 0 && cfg.IdleTimeout < minIdleTimeout:
+		// 5ms for 5m would close every connection as it opens
+		return usagef("serve: --idle-timeout %v: want %v or more (a WebSocket is pinged every half of it), or 0 to never close an idle connection", cfg.IdleTimeout, minIdleTimeout)
 	case cfg.IdleTimeout == 0:
 		cfg.IdleTimeout = -1 // app: negative is never
 	}
