@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/glassnet/glassnet/ctl"
@@ -103,7 +104,7 @@ Usage:
         ws text : drop           ws ping : delay 100ms
         ws binary and len > 1000 : split 4
 
-Run 'glassnet COMMAND -h' for the flags of one command.
+Run 'glassnet COMMAND -h' or 'glassnet help COMMAND' for the flags of one command.
 `
 
 func main() {
@@ -171,6 +172,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stderr, usage)
 		return usagef("no command given")
 	}
+	if args[0] == "help" && len(args) > 1 {
+		// glassnet help serve: serve's flags, as glassnet serve -h
+		if len(args) > 2 || !isCommand(args[1]) {
+			return usagef("help: %q: want one of %s (glassnet help lists them)", strings.Join(args[1:], " "), commandList)
+		}
+		args = []string{args[1], "-h"}
+	}
 	if args[0] == "lab" {
 		// The lab handles its signals itself: Ctrl-C belongs to the
 		// command running inside it.
@@ -191,9 +199,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
-		return usagef("unknown command %q", args[0])
+		return usagef("unknown command %q: want one of %s (glassnet help lists them)", args[0], commandList)
 	}
+}
+
+// commandList names the commands, for a message.
+const commandList = "demo, serve, ss, lab or view"
+
+func isCommand(name string) bool {
+	switch name {
+	case "demo", "serve", "ss", "lab", "view":
+		return true
+	}
+	return false
 }
 
 // exitError is an exit status to leave with, without a message: the

@@ -413,6 +413,17 @@ func TestFlagErrorsExitTwo(t *testing.T) {
 	}
 }
 
+// TestUnknownCommand: a mistaken command is one line naming the ones
+// there are, not the whole usage with the mistake below it.
+func TestUnknownCommand(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"sever", "--tun", "glass0"}, &stdout, &stderr)
+	if err == nil || err.Error() != `unknown command "sever": want one of demo, serve, ss, lab or view (glassnet help lists them)` || stderr.Len() != 0 || stdout.Len() != 0 {
+		t.Errorf("run(sever) = %v, stdout %q, stderr %.100q; want one line naming the commands", err, stdout.String(), stderr.String())
+	}
+}
+
 // TestExitStatus: a mistake in the command line exits 2, a failure while
 // running 1, -h 0 with the flags on stdout; flags may follow the
 // arguments, and a flag error is said once.
@@ -436,7 +447,10 @@ func TestExitStatus(t *testing.T) {
 		{"view main.go --ui 127.0.0.1:0", 1, "", "glassnet: view: main.go: trace: line 1: not a JSON object: invalid character '/' looking for beginning of value (view reads a .jsonl that --trace wrote, or a pcapng or pcap capture such as --pcap or tcpdump -w writes)"},
 		{"ss glassnet-none0 --brief", 1, "", "glassnet-none0"},
 		{"ss --bogus", 2, "", "ss: flag provided but not defined: -bogus"},
-		{"nosuch", 2, "", `unknown command "nosuch"`},
+		{"nosuch", 2, "", "glassnet: unknown command \"nosuch\": want one of demo, serve, ss, lab or view (glassnet help lists them)\n"},
+		{"help serve", 0, "Usage of glassnet serve", ""},
+		{"help lab", 0, "Usage: glassnet lab", ""},
+		{"help nosuch", 2, "", "glassnet: help: \"nosuch\": want one of demo, serve, ss, lab or view"},
 		{"demo --trace /nonexistent/dir/x.jsonl", 1, "", "glassnet: demo: --trace /nonexistent/dir/x.jsonl: no such file or directory; the directory /nonexistent/dir must exist"},
 		{"demo --calls /", 1, "", "glassnet: demo: --calls /: is a directory; name a file"},
 		{"serve --nic glassnet-none0 --addr 10.200.0.2/24 --pcap /nonexistent/x.pcap", 1, "", "glassnet: serve: --pcap /nonexistent/x.pcap: no such file or directory; the directory /nonexistent must exist"},
