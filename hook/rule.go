@@ -39,8 +39,9 @@ import (
 // packet that would wait longer is dropped, as one past the limit), and
 // the least rate is the one that sends a 1500-byte packet within it. A
 // longer hold is most likely a slip (h for ms) that would wedge the
-// connection. Actions that draw random numbers take "seed N"; without it
-// the seed is derived from the rule's text, so a run repeats exactly.
+// connection. Actions that draw random numbers, and only they, take
+// "seed N"; without it the seed is derived from the rule's text, so a run
+// repeats exactly.
 //
 // A Rule may also be built by hand: set Action and the fields it reads,
 // and Hook checks them.
@@ -336,7 +337,12 @@ func (r *Rule) parseAction(w *Words) error {
 		return err
 	}
 	if w.Peek() == "seed" {
+		spos := w.Pos()
 		w.Next()
+		if !r.random() {
+			// a seed nothing draws from would be ignored without a word
+			return w.Errorf(spos, "seed: %s draws no random numbers (loss, duplicate, reorder, corrupt and delay with jitter do)", r.actionString())
+		}
 		p := w.Pos()
 		s := w.Next()
 		n, err := strconv.ParseUint(s, 10, 64)
@@ -349,6 +355,18 @@ func (r *Rule) parseAction(w *Words) error {
 		return w.Errorf(w.Pos(), "unexpected %s after the action", describeWord(w.Peek()))
 	}
 	return nil
+}
+
+// random reports whether the rule's action draws random numbers, and so
+// takes a seed.
+func (r *Rule) random() bool {
+	switch r.Action {
+	case RuleLoss, RuleLossGE, RuleDuplicate, RuleReorder, RuleCorrupt:
+		return true
+	case RuleDelay:
+		return r.Jitter != 0 || r.distGiven || r.Dist != Uniform
+	}
+	return false
 }
 
 // mostDelay is the longest a delay rule holds a packet: its delay plus
@@ -499,7 +517,7 @@ func formatPercent(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64
 // String is the rule in canonical form; ParseRule gives it back unchanged.
 func (r *Rule) String() string {
 	s := r.actionString()
-	if r.seedGiven || r.Seed != 0 {
+	if (r.seedGiven || r.Seed != 0) && r.random() {
 		s += " seed " + strconv.FormatUint(r.Seed, 10)
 	}
 	if r.Filter != nil {

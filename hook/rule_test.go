@@ -16,6 +16,8 @@ func TestParseRule(t *testing.T) {
 		{"loss 20", "loss 20%"},
 		{"loss random 0.5%", "loss 0.5%"},
 		{"loss 20% seed 42", "loss 20% seed 42"},
+		{"delay 1ms jitter 1ms seed 3", "delay 1ms jitter 1ms seed 3"},
+		{"delay 1ms jitter 0s distribution normal seed 0", "delay 1ms jitter 0s distribution normal seed 0"},
 		{"loss gemodel 1% 10%", "loss gemodel 1% 10%"},
 		{"loss gemodel 1% 10% 70% 0.1%", "loss gemodel 1% 10% 70% 0.1%"},
 		{"delay 100ms", "delay 100ms"},
@@ -103,6 +105,12 @@ func TestParseRuleErrors(t *testing.T) {
 		{"rate 199bit", "want 200bit or more"},
 		{"rate 56kbit limit 1mb", "at column 19: limit 1mb at rate 56kbit queues 2m30s, longer than the most a rule may delay, 1m: want a limit of at most 410kb at this rate"},
 		{"delay 100", `"100" where a duration with its unit (e.g. 100ms) belongs`},
+		// A seed that nothing draws from would be ignored.
+		{"drop seed 5", "at column 6: seed: drop draws no random numbers"},
+		{"tcp : ttl 3 seed 1", "at column 13: seed: ttl 3 draws no random numbers"},
+		{"delay 10ms seed 1", "seed: delay 10ms draws no random numbers"},
+		{"rate 1mbit seed 2", "seed: rate 1mbit draws no random numbers"},
+		{"rst after 3 seed 2", "seed: rst after 3 packets draws no random numbers"},
 	} {
 		_, err := ParseRule(tc.src)
 		var se *SyntaxError
@@ -262,6 +270,10 @@ func TestHandBuiltRule(t *testing.T) {
 	}
 	ge := &Rule{Action: RuleLossGE, Percent: 1, GE: []float64{10, 70}}
 	if got, want := ge.String(), "loss gemodel 1% 10% 70%"; got != want {
+		t.Errorf("String %q, want %q", got, want)
+	}
+	// A seed nothing draws from is not written, so the text parses.
+	if got, want := (&Rule{Action: RuleDrop, Seed: 5}).String(), "drop"; got != want {
 		t.Errorf("String %q, want %q", got, want)
 	}
 	d := &Rule{Action: RuleDelay, Delay: time.Millisecond, Jitter: time.Millisecond, Dist: Normal}
