@@ -131,6 +131,29 @@ func TestRunLab(t *testing.T) {
 	})
 }
 
+// TestRunLabNotRun: a command the lab cannot run exits as a shell's does,
+// 127 when it is not found and 126 when it cannot be executed, so that a
+// script tells it from the command's own failure.
+func TestRunLabNotRun(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			cmd  string
+			code exitError
+		}{
+			{"/nonexistent/glassnet-cmd", 127},
+			{"glassnet-no-such-command", 127},
+			{"/", 126},
+		} {
+			var stdout, stderr bytes.Buffer
+			err := run([]string{"lab", "--", tc.cmd}, &stdout, &stderr)
+			var exit exitError
+			if !errors.As(err, &exit) || exit != tc.code {
+				t.Errorf("lab -- %s = %v (stderr %q), want exit status %d", tc.cmd, err, stderr.String(), tc.code)
+			}
+		}
+	})
+}
+
 // noNIC names an interface that does not exist: a serve that got past its
 // flag checks would fail to open it, and nothing is created on the host.
 const noNIC = "glassnet-none0"

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -215,9 +216,21 @@ func RunLabChild() int {
 	code, err := runLab(c.Config.withDefaults())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "glassnet:", err)
-		return 1
+		return max(code, 1)
 	}
 	return code
+}
+
+// notRunStatus is the exit status for a command that could not be run,
+// as a shell's: 127 when it is not found, 126 when it is not executable.
+func notRunStatus(err error) int {
+	switch {
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		return 127
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR):
+		return 126
+	}
+	return 1
 }
 
 func runLab(cfg LabConfig) (status int, err error) {
@@ -324,6 +337,9 @@ func runLab(cfg LabConfig) (status int, err error) {
 	cmd.Env = append(os.Environ(), EnvLab+"="+LabLink)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	code, err := runForwarding(cmd, func(err error) error { return fmt.Errorf("lab: run %s: %w", args[0], err) })
+	if err != nil {
+		code = notRunStatus(err)
+	}
 	return code, errors.Join(err, stopServing())
 }
 
