@@ -77,7 +77,7 @@ func checkFrameDelays(srcs []string) error {
 			continue // ParseFrameRules says why
 		}
 		if d := fr.Verdict.Delay; d > hook.MaxDelay {
-			return fmt.Errorf("rule %q: delay %v is longer than the most a rule may delay, %v", src, d, hook.MaxDelay)
+			return fmt.Errorf("rule %q: delay %v is longer than the most a rule may delay, %s", src, d, strings.TrimSuffix(hook.MaxDelay.String(), "0s"))
 		}
 	}
 	return nil
