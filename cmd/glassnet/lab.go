@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 
 	"github.com/glassnet/glassnet/internal/app"
@@ -24,11 +23,6 @@ func lab(args []string, stdout, stderr io.Writer) error {
 	addRuleFlags(fs, &cfg.Rules)
 	var uiAddr uiFlag
 	fs.Var(&uiAddr, "ui", "serve the browser view of the lab's stack at `ADDR` on this host's stack (default "+ui.DefaultAddr+")")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: glassnet lab [flags] [-- COMMAND [ARG...]]")
-		fmt.Fprintln(fs.Output(), "Runs COMMAND, or a shell, in a network namespace of its own with a glassnet stack serving in it.")
-		fs.PrintDefaults()
-	}
 	// The command's own flags are its: no flags after it.
 	command, err := parseFlags(fs, uiArgs(args), stdout, false)
 	if err != nil {

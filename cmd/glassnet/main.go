@@ -224,10 +224,21 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage of glassnet %s (glassnet help: every command):\n", name)
+		fmt.Fprintf(fs.Output(), "Usage:\n%s\nFlags (glassnet help: every command):\n", commandUsage(name))
 		fs.PrintDefaults()
 	}
 	return fs
+}
+
+// commandUsage is the lines of usage about command name: its synopsis
+// (the arguments it takes, as ss's NAME or view's FILE) and what it does.
+func commandUsage(name string) string {
+	_, rest, ok := strings.Cut(usage, "\n  glassnet "+name+" ")
+	if !ok {
+		return ""
+	}
+	section, _, _ := strings.Cut(rest, "\n\n")
+	return "  glassnet " + name + " " + section + "\n"
 }
 
 // stdin is where --step reads its commands; tests replace it.

@@ -467,7 +467,9 @@ func TestExitStatus(t *testing.T) {
 		stdout string // in stdout
 		stderr string // in stderr
 	}{
-		{"demo -h", 0, "Usage of glassnet demo", ""},
+		{"demo -h", 0, "Usage:\n  glassnet demo  [--trace FILE|-]", ""},
+		{"ss -h", 0, "Usage:\n  glassnet ss    [--brief] [NAME]\n      The socket table", ""},
+		{"view -h", 0, "glassnet view  [--ui ADDR] FILE", ""},
 		{"serve --help", 0, "-max-conns", ""},
 		{"view /nonexistent/trace.jsonl", 1, "", "no such file"},
 		{"view /nonexistent/trace.jsonl --ui 127.0.0.1:0", 1, "", "no such file"},
@@ -476,8 +478,8 @@ func TestExitStatus(t *testing.T) {
 		{"ss glassnet-none0 --brief", 1, "", "glassnet-none0"},
 		{"ss --bogus", 2, "", "ss: flag provided but not defined: -bogus"},
 		{"nosuch", 2, "", "glassnet: unknown command \"nosuch\": want one of demo, serve, ss, lab or view (glassnet help lists them)\n"},
-		{"help serve", 0, "Usage of glassnet serve", ""},
-		{"help lab", 0, "Usage: glassnet lab", ""},
+		{"help serve", 0, "Usage:\n  glassnet serve (--tun NAME | --nic IFACE)", ""},
+		{"help lab", 0, "[-- COMMAND [ARG...]]\n      Creates a network namespace", ""},
 		{"help nosuch", 2, "", "glassnet: help: \"nosuch\": want one of demo, serve, ss, lab or view"},
 		{"demo --trace /nonexistent/dir/x.jsonl", 1, "", "glassnet: demo: --trace /nonexistent/dir/x.jsonl: no such file or directory; the directory /nonexistent/dir must exist"},
 		{"demo --calls /", 1, "", "glassnet: demo: --calls /: is a directory; name a file"},
