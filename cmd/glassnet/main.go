@@ -2,19 +2,22 @@
 // top and shows every step a byte takes between a packet and a frame.
 //
 //	glassnet demo  [--trace FILE|-] [--pcap FILE] [--calls FILE|-] [--mtu N] [--step]
-//	               [--ui [ADDR]] [--ui-run] [--egress RULE]... [--ingress RULE]...
+//	               [--no-delayed-ack] [--ui [ADDR]] [--ui-run] [--egress RULE]... [--ingress RULE]...
 //	glassnet serve (--tun NAME | --nic IFACE) --addr CIDR[,CIDR...]
 //	               [--host-addr CIDR | --no-host-config] [--mac MAC] [--promisc]
-//	               [--port 8080] [--mtu N] [--trace FILE|-] [--pcap FILE]
-//	               [--max-message BYTES] [--kernel ADDR] [--calls FILE|-]
-//	               [--allow-origin PATTERN]... [--idle-timeout 5m] [--max-conns 4096]
-//	               [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
+//	               [--port 8080] [--mtu N] [--no-offload] [--no-delayed-ack] [--no-compress]
+//	               [--trace FILE|-] [--pcap FILE] [--max-message BYTES] [--kernel ADDR]
+//	               [--calls FILE|-] [--allow-origin PATTERN]... [--idle-timeout 5m0s]
+//	               [--max-conns 4096] [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
 //	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
 //	               [--max-message BYTES] [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
 //	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
 //	               [-- COMMAND [ARG...]]
 //	glassnet view  [--ui ADDR] FILE
+//
+// glassnet help says what each command does; glassnet COMMAND -h lists its
+// flags.
 package main
 
 import (

@@ -139,3 +139,28 @@ func TestUsageListsFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestDocMatchesUsage: the synopsis in the package comment (go doc) is
+// glassnet help's, line by line, so that the two do not drift apart.
+func TestDocMatchesUsage(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(src), "package main")
+	n := 0
+	for _, line := range strings.Split(doc, "\n") {
+		syn, ok := strings.CutPrefix(line, "//\t")
+		if !ok {
+			continue
+		}
+		n++
+		if !strings.Contains(usage, "\n  "+syn+"\n") {
+			t.Errorf("the package comment's %q is not a line of glassnet help", syn)
+		}
+	}
+	if n < 5 {
+		t.Errorf("the package comment has %d synopsis lines, want every command's", n)
+	}
+}
