@@ -424,6 +424,9 @@ func parsePercent(s string) (float64, error) {
 	if err != nil || math.IsNaN(v) || v < 0 || v > 100 {
 		return 0, fmt.Errorf("want a percentage from 0%% to 100%%")
 	}
+	if v == 0 {
+		v = 0 // -0% is 0%, and said so
+	}
 	return v, nil
 }
 

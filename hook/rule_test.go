@@ -15,6 +15,8 @@ func TestParseRule(t *testing.T) {
 		{"loss 20%", "loss 20%"},
 		{"loss 20", "loss 20%"},
 		{"loss random 0.5%", "loss 0.5%"},
+		{"loss -0%", "loss 0%"},
+		{"duplicate -0", "duplicate 0%"},
 		{"loss 20% seed 42", "loss 20% seed 42"},
 		{"delay 1ms jitter 1ms seed 3", "delay 1ms jitter 1ms seed 3"},
 		{"delay 1ms jitter 0s distribution normal seed 0", "delay 1ms jitter 0s distribution normal seed 0"},
