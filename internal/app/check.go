@@ -158,6 +158,24 @@ func checkHostAddrs(hosts, stack []netip.Prefix) error {
 			return fmt.Errorf("serve: --host-addr %v: no --addr lies in %v, so the kernel would have no route to the stack; give the kernel side an address on the stack's network", h, h.Masked())
 		}
 	}
+	if len(hosts) == 0 {
+		return nil // each --addr's first host address
+	}
+	// Given, they replace every default: an --addr on none of their
+	// networks would be one the host cannot reach.
+	for _, p := range stack {
+		covered := false
+		for _, h := range hosts {
+			covered = covered || h.Masked().Contains(p.Addr())
+		}
+		if !covered {
+			eg := ""
+			if h := tun.HostAddrFor(p); h.IsValid() {
+				eg = fmt.Sprintf(" (e.g. --host-addr %v)", h)
+			}
+			return fmt.Errorf("serve: --addr %v: no --host-addr lies on its network, so the kernel would have no route to it; give one there too%s, or leave --host-addr out for each --addr's first host address", p, eg)
+		}
+	}
 	return nil
 }
 
