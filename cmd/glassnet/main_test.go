@@ -240,6 +240,9 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "8081"}, "serve: --kernel 8081: want ADDR as host:port"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "127.0.0.1:99999"}, `serve: --kernel 127.0.0.1:99999: want ADDR as host:port, e.g. 127.0.0.1:8081 (port 0: any free one): port "99999" is not a number`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "localhost:http"}, `port "http" is not a number`},
+	// Its own two listeners on one port: not "another program listens there".
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", "127.0.0.1:8999", "--ui"}, "serve: --kernel 127.0.0.1:8999 and --ui 127.0.0.1:8999 would listen on one address of the host's stack; give one of them another port"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", ":8081", "--ui", "127.0.0.1:8081"}, "serve: --kernel :8081 and --ui 127.0.0.1:8081 would listen on one address"},
 	{[]string{"serve", "--nic", "glassnet-none2", "--nic", "glassnet-none1", "--addr", "10.200.0.2/24"}, `serve: invalid value "glassnet-none1" for flag -nic: given twice, "glassnet-none2" and then "glassnet-none1": it takes one value`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "8080", "--port", "8081"}, `given twice, "8080" and then "8081"`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "5"}, `serve: invalid value "5" for flag -idle-timeout: want a duration with its unit, such as 30s, 5m`},

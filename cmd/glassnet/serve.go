@@ -94,6 +94,29 @@ func checkLimitFlags(cmd string, port int, maxMessage int64) error {
 	return nil
 }
 
+// sameListenAddr reports whether listeners at host:port a and b would
+// take the same port on some address: the same port (not 0, any free
+// one) on the same host, or on all of them.
+func sameListenAddr(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || pa != pb || pa == "0" {
+		return false
+	}
+	all := func(h string) bool {
+		ip, err := netip.ParseAddr(h)
+		return h == "" || err == nil && ip.IsUnspecified()
+	}
+	return ha == hb || all(ha) || all(hb)
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 // minIdleTimeout is the shortest --idle-timeout: a WebSocket is pinged
 // every half of it and must answer within that half.
 const minIdleTimeout = time.Second
@@ -211,6 +234,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.PCAP, cfg.CallLog = out.pcap, out.calls
 	if uiAddr.set {
+		if cfg.Kernel != "" && sameListenAddr(cfg.Kernel, cmpOr(uiAddr.addr, ui.DefaultAddr)) {
+			return usagef("serve: --kernel %s and --ui %s would listen on one address of the host's stack; give one of them another port", cfg.Kernel, cmpOr(uiAddr.addr, ui.DefaultAddr))
+		}
 		cfg.UI = &app.UIOptions{Addr: uiAddr.addr}
 	}
 	cfg.Log = stdout

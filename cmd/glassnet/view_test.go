@@ -103,3 +103,26 @@ func TestViewCutShort(t *testing.T) {
 		t.Errorf("view of a capture cut short said %q", msg)
 	}
 }
+
+// TestSameListenAddr: two listeners clash on the same port of one host,
+// or of every host; port 0 never clashes.
+func TestSameListenAddr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"127.0.0.1:8999", "127.0.0.1:8999", true},
+		{":8999", "127.0.0.1:8999", true},
+		{"[::]:8999", "127.0.0.1:8999", true},
+		{"0.0.0.0:8999", "[::1]:8999", true},
+		{"127.0.0.2:8999", "127.0.0.1:8999", false},
+		{"127.0.0.1:8998", "127.0.0.1:8999", false},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+		{"bad", "127.0.0.1:8999", false},
+	} {
+		if got := sameListenAddr(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameListenAddr(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
