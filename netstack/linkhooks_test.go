@@ -245,7 +245,7 @@ func TestDelayQueueFull(t *testing.T) {
 	t.Parallel()
 	da, db := tun.Pipe(tun.PipeOptions{})
 	defer db.Close()
-	st, err := New(Options{Device: da, Addrs: []netip.Prefix{addrA4}, DelayQueue: 1, Egress: chainOf(t, "delay 1h")})
+	st, err := New(Options{Device: da, Addrs: []netip.Prefix{addrA4}, DelayQueue: 1, Egress: chainOf(t, "delay 1m")})
 	if err != nil {
 		t.Fatal(err)
 	}
