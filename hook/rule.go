@@ -440,6 +440,24 @@ func percentWord(w *Words) (float64, error) {
 	return v, nil
 }
 
+// Percent reads the next word as a percentage from 0% to 100% (the sign
+// may be left out), or says where one belongs, as a rule's loss does.
+func (w *Words) Percent() (float64, error) { return percentWord(w) }
+
+// Delay reads the next word as a delay: a duration with its unit, at most
+// MaxDelay, as a rule's delay is.
+func (w *Words) Delay() (time.Duration, error) {
+	p := w.Pos()
+	d, err := durationWord(w)
+	if err != nil {
+		return 0, err
+	}
+	if d > MaxDelay {
+		return 0, w.Errorf(p, "delay %s is longer than the most a rule may delay, %s", w.words[w.i-1].text, shortDuration(MaxDelay))
+	}
+	return d, nil
+}
+
 func durationWord(w *Words) (time.Duration, error) {
 	p := w.Pos()
 	s := w.Next()

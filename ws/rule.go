@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
@@ -128,7 +127,7 @@ func parseFrameAction(w *hook.Words, r *FrameRule) error {
 	case "drop":
 		v.Action = hook.Drop
 	case "loss":
-		p, err := percent(w)
+		p, err := w.Percent()
 		if err != nil {
 			return err
 		}
@@ -151,10 +150,9 @@ func parseFrameAction(w *hook.Words, r *FrameRule) error {
 			return rng.Float64()*100 < p
 		}
 	case "delay":
-		dpos := w.Pos()
-		d, err := time.ParseDuration(w.Next())
-		if err != nil || d < 0 {
-			return w.Errorf(dpos, "a delay is a duration such as 100ms")
+		d, err := w.Delay()
+		if err != nil {
+			return err
 		}
 		v.Action, v.Delay = hook.Delay, d
 	case "duplicate":
@@ -185,15 +183,6 @@ func parseFrameAction(w *hook.Words, r *FrameRule) error {
 	return nil
 }
 
-func percent(w *hook.Words) (float64, error) {
-	pos := w.Pos()
-	s := w.Next()
-	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-	if !strings.HasSuffix(s, "%") || err != nil || v < 0 || v > 100 {
-		return 0, w.Errorf(pos, "%q where a percentage such as 20%% belongs", s)
-	}
-	return v, nil
-}
 
 func ruleSeed(src string) uint64 {
 	h := fnv.New64a()

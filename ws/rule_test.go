@@ -31,6 +31,8 @@ func TestParseFrameRule(t *testing.T) {
 		{"ws masked and contains glassnet : duplicate 2", hook.Duplicate, []*HookFrame{text}, []*HookFrame{ping, frag}},
 		{"ws : drop", hook.Drop, []*HookFrame{ping, text, frag}, nil},
 		{"ws (text or binary) and fin : loss 100%", hook.Drop, []*HookFrame{text}, []*HookFrame{frag, ping}},
+		{"ws text and fin : loss 100", hook.Drop, []*HookFrame{text}, []*HookFrame{frag, ping}},
+		{"ws ping : delay 1m", hook.Delay, []*HookFrame{ping}, []*HookFrame{text}},
 		{"ws compressed : drop", hook.Drop, []*HookFrame{deflated}, []*HookFrame{text, frag, ping}},
 		{"ws not compressed and text : drop", hook.Drop, []*HookFrame{text, frag}, []*HookFrame{deflated, ping}},
 	} {
@@ -71,6 +73,9 @@ func TestParseFrameRuleErrors(t *testing.T) {
 		{"ws len ~ 3 : drop", `at column 8: "~" after len`},
 		{"ws text : split 1", "at column 17: split takes"},
 		{"ws text : loss 200%", `"200%" where a percentage`},
+		{"ws text : loss NaN%", `"NaN%" where a percentage`},
+		{"ws text : delay 99999h", "at column 17: delay 99999h is longer than the most a rule may delay, 1m"},
+		{"ws text : delay 10", "at column 17: \"10\" where a duration with its unit"},
 		{"ws text : drop now", `unexpected "now" after the action`},
 		{"tcp : drop", "a frame rule starts with ws"},
 	} {

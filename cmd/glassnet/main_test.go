@@ -227,7 +227,7 @@ var flagErrors = []struct {
 	{[]string{"demo", "--egress", "delay 99999h"}, `demo: --egress: rule "delay 99999h": at column 7: delay 99999h is longer than the most a rule may delay, 1m`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--ingress", "tcp : delay 1s jitter 2m"}, "jitter 2m is longer than the most a rule may delay, 1m"},
 	{[]string{"lab", "--egress", "rate 1bit", "--", "true"}, "want 200bit or more"},
-	{[]string{"demo", "--ingress", "ws text : delay 99999h"}, `demo: --ingress: rule "ws text : delay 99999h": delay 99999h0m0s is longer than the most a rule may delay, 1m`},
+	{[]string{"demo", "--ingress", "ws text : delay 99999h"}, `demo: --ingress: rule "ws text : delay 99999h": at column 17: delay 99999h is longer than the most a rule may delay, 1m`},
 	{[]string{"serve", "--tun", "a/b", "--addr", "10.200.0.2/24"}, `serve: --tun "a/b": an interface name is 1 to 15 bytes`},
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24,fd00:200::2/64", "--mtu", "1000"}, "serve: --mtu 1000: IPv6 (--addr fd00:200::2/64) needs a link MTU of at least 1280"},
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--mtu", "40"}, "serve: --mtu 40: want an MTU from 68 to 65535"},

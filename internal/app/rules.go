@@ -39,14 +39,6 @@ func (r Rules) chains() (egress, ingress *hook.Chain, err error) {
 // --egress rules see the frames it writes, --ingress rules the frames it
 // reads. It is nil when there are none.
 func (r Rules) frameHook() (*ws.FrameCounter, error) {
-	for _, fr := range []struct {
-		flag string
-		srcs []string
-	}{{"--egress", r.Egress}, {"--ingress", r.Ingress}} {
-		if err := checkFrameDelays(frameRules(fr.srcs)); err != nil {
-			return nil, fmt.Errorf("%s: %w", fr.flag, err)
-		}
-	}
 	out, err := ws.ParseFrameRules(frameRules(r.Egress), trace.Out)
 	if err != nil {
 		return nil, fmt.Errorf("--egress: %w", err)
@@ -65,22 +57,6 @@ func (r Rules) frameHook() (*ws.FrameCounter, error) {
 		return nil, nil
 	}
 	return ws.CountFrames(rs), nil
-}
-
-// checkFrameDelays refuses a frame rule that delays longer than a packet
-// rule may (hook.MaxDelay): ws : delay 99999h, h for ms, would hold every
-// frame the side writes or reads for that long.
-func checkFrameDelays(srcs []string) error {
-	for _, src := range srcs {
-		fr, err := ws.ParseFrameRule(src, trace.Out)
-		if err != nil {
-			continue // ParseFrameRules says why
-		}
-		if d := fr.Verdict.Delay; d > hook.MaxDelay {
-			return fmt.Errorf("rule %q: delay %v is longer than the most a rule may delay, %s", src, d, strings.TrimSuffix(hook.MaxDelay.String(), "0s"))
-		}
-	}
-	return nil
 }
 
 func packetRules(srcs []string) []string {
