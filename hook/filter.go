@@ -282,7 +282,12 @@ func addrPrimitive(w *Words, dir, kind string, pos int) (Expr[*Packet], error) {
 		if p.Addr().Is4In6() {
 			return nil, w.Errorf(opPos, "IPv4-mapped network %q: write the IPv4 network", s)
 		}
-		return netExpr{dir, "net", p.Masked()}, nil
+		if m := p.Masked(); m != p {
+			// as tcpdump refuses it: 10.0.0.1/24 is a host or a
+			// network, and which was meant is not known
+			return nil, w.Errorf(opPos, "%s has bits set past its /%d: the network is %s, the host %s", s, p.Bits(), m, p.Addr())
+		}
+		return netExpr{dir, "net", p}, nil
 	}
 }
 

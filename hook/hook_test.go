@@ -451,6 +451,12 @@ func TestFilterMatchProtocols(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "IPv4-mapped network") {
 		t.Errorf("ParseFilter of an IPv4-mapped network: %v, want an error", err)
 	}
+	// A network with host bits is refused, as tcpdump refuses it: which of
+	// the two was meant is not known.
+	_, err = ParseFilter("net 10.0.0.1/24")
+	if want := `at column 5: 10.0.0.1/24 has bits set past its /24: the network is 10.0.0.0/24, the host 10.0.0.1`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("ParseFilter of a network with host bits: %v, want an error containing %q", err, want)
+	}
 	// A filter given alone is called one in its errors, a rule's is not.
 	for _, src := range []string{"tcp and and", "tcp port"} {
 		if _, err := ParseFilter(src); err == nil || !strings.HasPrefix(err.Error(), `filter "`+src+`": at column`) {
