@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -20,9 +21,10 @@ type Pauser interface {
 // stepper that shows nothing.
 type StepOptions struct {
 	// In, if set, is read for commands, one per line, each time the
-	// stepper pauses: an empty line goes to the next step, "c" continues
-	// to the next WebSocket frame, "q" runs freely from then on. The end
-	// of In also runs freely. Without In, the stepper is driven by Wait,
+	// stepper pauses: an empty line or "n" goes to the next step, "c"
+	// continues to the next WebSocket frame, "q" runs freely from then
+	// on; any other line is said to be no command, and asked again. The
+	// end of In also runs freely. Without In, the stepper is driven by Wait,
 	// Next, ContinueToFrame and Run.
 	In io.Reader
 	// Out, if set, receives every event as a text line (as NewText
@@ -177,29 +179,45 @@ func pausesAt(mode stepMode, e *Event) bool {
 	return e.Name != "carried" && e.Layer != LayerApp
 }
 
-// prompt reads one command from In, or gives up when Run is called.
+// promptText is what the stepper asks at each pause.
+const promptText = "           [enter] next step, c: continue to the next frame, q: run freely > "
+
+// prompt reads one command from In, or gives up when Run is called. A line
+// that is no command is said to be none, and the prompt comes again: a
+// typo does not take a step.
 func (s *Stepper) prompt() {
 	if s.out != nil {
-		io.WriteString(s.out, "           [enter] next step, c: continue to the next frame, q: run freely > ")
+		io.WriteString(s.out, promptText)
 	}
 	s.reading.Do(func() {
 		s.lines = make(chan string)
 		go s.readLines()
 	})
 	mode := stepFree
-	select {
-	case line, ok := <-s.lines:
-		if ok {
-			switch strings.TrimSpace(line) {
+read:
+	for {
+		select {
+		case line, ok := <-s.lines:
+			if !ok {
+				break read
+			}
+			switch cmd := strings.TrimSpace(line); cmd {
+			case "", "n":
+				mode = stepEach
 			case "c":
 				mode = stepFrame
 			case "q":
 				mode = stepFree
 			default:
-				mode = stepEach
+				if s.out != nil {
+					io.WriteString(s.out, "           "+strconv.Quote(cmd)+" is no command\n"+promptText)
+				}
+				continue
 			}
+			break read
+		case <-s.stop:
+			break read
 		}
-	case <-s.stop:
 	}
 	s.mu.Lock()
 	if s.mode != stepFree { // Run may have come first

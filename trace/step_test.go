@@ -170,3 +170,30 @@ func TestStepperRunWhileStepping(t *testing.T) {
 		t.Fatal("the step stayed held after Run")
 	}
 }
+
+// TestStepperNoCommand: a line that is no command takes no step: the
+// stepper says so and asks again, and "n" is a step as an empty line is.
+func TestStepperNoCommand(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	st := NewStepper(StepOptions{In: strings.NewReader("x\nhelp\nn\nq\n"), Out: &out})
+	tr := New(st)
+	evs := stepEvents()
+	tr.Emit(evs[0])
+	tr.Emit(evs[1])
+	text := out.String()
+	for _, want := range []string{`"x" is no command`, `"help" is no command`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// x and help asked again at the first event; n went on to the
+	// second, where q let it run: four prompts, the second event's line
+	// after the fourth.
+	if n := strings.Count(text, "[enter] next step"); n != 4 {
+		t.Errorf("%d prompts, want 4 (three at the first step, one at the second):\n%s", n, text)
+	}
+	if i, j := strings.Index(text, "help"), strings.Index(text, "ESTABLISHED 1"); j < i {
+		t.Errorf("the second step was shown before the commands at the first were read:\n%s", text)
+	}
+}
