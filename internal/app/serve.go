@@ -711,7 +711,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 		}
 		dev, err := tun.OpenPacketSocket(tun.PacketSocketConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
 		if err != nil {
-			return nil, "", commandWords(err)
+			return nil, "", fmt.Errorf("serve: %w", commandWords(err))
 		}
 		where := "AF_PACKET, MAC " + dev.HardwareAddr().String()
 		if dev.Promiscuous() {
@@ -737,7 +737,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 	}
 	dev, err := tun.Open(tcfg)
 	if err != nil {
-		return nil, "", commandWords(err)
+		return nil, "", fmt.Errorf("serve: %w", commandWords(err))
 	}
 	if len(hosts) > 1 {
 		if err := addHostAddrs(dev.Name(), hosts[1:]); err != nil {
