@@ -283,8 +283,15 @@ func NewRate(bitsPerSecond uint64, burst, limit int) *Rate {
 	return &Rate{BitsPerSecond: bitsPerSecond, Burst: burst, Limit: limit, now: time.Now}
 }
 
+// bytesTime is how long the rate takes to send n bytes, at most the
+// longest Duration (a burst of a terabyte at 200bit is that: no packet
+// waits for it). Converting a float past it to a Duration is not defined.
 func (r *Rate) bytesTime(n int) time.Duration {
-	return time.Duration(float64(n) * 8 * float64(time.Second) / float64(r.BitsPerSecond))
+	d := float64(n) * 8 * float64(time.Second) / float64(r.BitsPerSecond)
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(d)
 }
 
 // Decide implements PacketHook.

@@ -272,6 +272,22 @@ func TestRateMaxDelay(t *testing.T) {
 	}
 }
 
+// A burst that would take the rate longer than any Duration to send is
+// one that no packet waits for.
+func TestRateHugeBurst(t *testing.T) {
+	t.Parallel()
+	r := NewRate(MinRate, 1<<50, 0)
+	now := time.Unix(0, 0)
+	for i := range 100 {
+		if v := r.Decide(&Packet{Data: segment(FlagACK, 1460), Time: now.Add(time.Duration(i) * time.Millisecond)}); v.Action != Pass {
+			t.Fatalf("packet %d of a burst of 1 PiB: %v, want it passed", i, v)
+		}
+	}
+	if d := r.bytesTime(1 << 50); d != math.MaxInt64 {
+		t.Errorf("bytesTime(1 PiB) at %d bit/s = %v, want the longest Duration", MinRate, d)
+	}
+}
+
 func TestChain(t *testing.T) {
 	t.Parallel()
 	delay := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Delay, Reason: "a", Delay: time.Second} })
