@@ -399,8 +399,8 @@ const minMTU, maxMTU = 68, 65535
 // "-", since stdout carries the readable account or the trace. paths maps
 // each flag to its value.
 func checkOutputs(cmd string, paths map[string]string) error {
-	if paths["--pcap"] == "-" {
-		return usagef("%s: --pcap -: stdout carries the account of the run; name a file (a capture on stdout would mix with it)", cmd)
+	if p := paths["--pcap"]; p == "-" || isStdout(p) {
+		return usagef("%s: --pcap %s: stdout carries the account of the run; name a file (a capture on stdout would mix with it)", cmd, p)
 	}
 	seen := map[string]string{}
 	for _, flag := range []string{"--trace", "--pcap", "--calls"} {
@@ -409,7 +409,9 @@ func checkOutputs(cmd string, paths map[string]string) error {
 			continue
 		}
 		key := p
-		if p != "-" {
+		if isStdout(p) {
+			key = "-"
+		} else if p != "-" {
 			if abs, err := filepath.Abs(p); err == nil {
 				key = abs
 			}
@@ -424,6 +426,20 @@ func checkOutputs(cmd string, paths map[string]string) error {
 		seen[key] = flag
 	}
 	return nil
+}
+
+// isStdout reports whether path names the file stdout is already
+// (/dev/stdout, /proc/self/fd/1, the terminal or the file it goes to).
+func isStdout(path string) bool {
+	if path == "" || path == "-" {
+		return false
+	}
+	out, err := os.Stdout.Stat()
+	if err != nil {
+		return false
+	}
+	fi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, out)
 }
 
 var boolValueErr = regexp.MustCompile(`^invalid boolean value (".*") for -([^:]+): `)

@@ -215,6 +215,8 @@ var flagErrors = []struct {
 	{[]string{"demo", "--mtu", "0"}, "demo: --mtu 0: want an MTU from 68 to 65535"},
 	{[]string{"demo", "--mtu", "100000"}, "demo: --mtu 100000"},
 	{[]string{"demo", "--pcap", "-"}, "demo: --pcap -: stdout carries"},
+	{[]string{"demo", "--pcap", "/dev/stdout"}, "demo: --pcap /dev/stdout: stdout carries"},
+	{[]string{"demo", "--trace", "/dev/stdout", "--calls", "-"}, "demo: --trace and --calls both write to - (stdout)"},
 	{[]string{"demo", "--trace", "-", "--calls", "-"}, "demo: --trace and --calls both write to - (stdout)"},
 	{[]string{"demo", "--trace", "same.out", "--pcap", "./same.out"}, "demo: --trace and --pcap both write to ./same.out (the same file)"},
 	{[]string{"demo", "--ui", "18112"}, `"18112": want ADDR as host:port, e.g. 127.0.0.1:18112`},
