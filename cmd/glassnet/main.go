@@ -228,10 +228,20 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage:\n%s\nFlags (glassnet help: every command):\n", commandUsage(name))
+		// each flag as the synopsis and the docs write it, --addr (the
+		// flag package prints -addr; both are taken)
+		out := fs.Output()
+		var b strings.Builder
+		fs.SetOutput(&b)
 		fs.PrintDefaults()
+		fs.SetOutput(out)
+		io.WriteString(out, flagLine.ReplaceAllString(b.String(), "$1--"))
 	}
 	return fs
 }
+
+// flagLine is the start of a flag's line in PrintDefaults.
+var flagLine = regexp.MustCompile(`(?m)^(  )-`)
 
 // commandUsage is the lines of usage about command name: its synopsis
 // (the arguments it takes, as ss's NAME or view's FILE) and what it does.

@@ -128,14 +128,20 @@ func TestUsageListsFlags(t *testing.T) {
 		if err := run([]string{cmd, "-h"}, &help, io.Discard); !errors.Is(err, flag.ErrHelp) {
 			t.Fatalf("%s -h: %v", cmd, err)
 		}
+		listed := 0
 		for _, line := range strings.Split(help.String(), "\n") {
 			f := strings.Fields(line)
-			if len(f) == 0 || !strings.HasPrefix(line, "  -") {
+			if len(f) == 0 || !strings.HasPrefix(line, "  --") {
 				continue
 			}
-			if name := "-" + f[0]; !strings.Contains(section, name+" ") && !strings.Contains(section, name+"]") {
+			listed++
+			if name := f[0]; !strings.Contains(section, name+" ") && !strings.Contains(section, name+"]") {
 				t.Errorf("glassnet help does not list %s %s", cmd, name)
 			}
+		}
+		// each flag as the docs write it, --name
+		if listed == 0 {
+			t.Errorf("%s -h lists no flag as --name:\n%s", cmd, help.String())
 		}
 	}
 }
