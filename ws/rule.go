@@ -183,7 +183,6 @@ func parseFrameAction(w *hook.Words, r *FrameRule) error {
 	return nil
 }
 
-
 func ruleSeed(src string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(src))
