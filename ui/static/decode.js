@@ -264,35 +264,10 @@ export function decodeFrameHeader(b) {
 
 export const OPCODES = { 0: "continuation", 1: "text", 2: "binary", 8: "close", 9: "ping", 10: "pong" };
 
-// hexDump renders bytes as offset, hex and ASCII columns; the bytes from
-// hlA to hlB are marked.
-export function hexDump(b, hlA, hlB, max) {
-  const n = Math.min(b.length, max || 4096);
-  let out = "";
-  for (let r = 0; r < n; r += 16) {
-    let h = "", a = "";
-    for (let i = r; i < r + 16; i++) {
-      if (i >= n) {
-        h += "   ";
-        continue;
-      }
-      const x = b[i];
-      const on = i >= hlA && i < hlB;
-      const hx = x.toString(16).padStart(2, "0");
-      const ch = x >= 32 && x < 127 ? String.fromCharCode(x) : ".";
-      h += (on ? '<span class="hl">' + hx + "</span>" : hx) + (i % 8 === 7 ? "  " : " ");
-      a += on ? '<span class="hl">' + escChar(ch) + "</span>" : escChar(ch);
-    }
-    out += r.toString(16).padStart(4, "0") + "  " + h + " " + a + "\n";
-  }
-  if (b.length > n) out += "… " + (b.length - n) + " more bytes\n";
-  return out;
-}
-
-// hexCells is hexDump with every byte, in the hex and in the ASCII column,
-// an element of its own (its hex, then its character, row by row), so that
-// the bytes of a field are marked by their class, without writing the dump
-// again: cells finds them.
+// hexCells renders bytes as offset, hex and ASCII columns, every byte, in
+// the hex and in the ASCII column, an element of its own (its hex, then its
+// character, row by row), so that the bytes of a field are marked by their
+// class, without writing the dump again: cells finds them.
 export function hexCells(b, max) {
   const n = Math.min(b.length, max || 4096);
   let out = "";

@@ -7,7 +7,7 @@ import * as api from "./api.js";
 import { patch } from "./dom.js";
 import { streamOf } from "./model.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
-import { hexToBytes, decodePacket, decodeFrameHeader, hexDump, hexCells, cells, ipHeaderLen, OPCODES } from "./decode.js";
+import { hexToBytes, decodePacket, decodeFrameHeader, hexCells, cells, ipHeaderLen, OPCODES } from "./decode.js";
 
 const BASE = ["id", "t", "node", "layer", "dir", "event", "conn"];
 
@@ -190,9 +190,9 @@ export class InspectorView {
         h += '<span style="grid-column: span 7" title="payload length (7 bits, then 16 or 64 bits when 126/127)">' + fh.len + "<small>payload length" + (fh.lenBytes ? " (+" + fh.lenBytes + " bytes)" : "") + "</small></span></div>";
         if (fh.key) h += '<div class="tree"><div class="f" data-at="' + (fh.headerLen - 4) + '" data-len="4"><b>mask key</b> ' + fh.key + "</div></div>";
         h += '<div class="sub">Payload' + (fh.mask ? " as sent (masked)" : "") + "</div>";
-        h += '<pre class="hex">' + hexDump(b.subarray(fh.headerLen), -1, -1, 1024) + "</pre>";
+        h += '<pre class="hex">' + hexCells(b.subarray(fh.headerLen), 1024) + "</pre>";
         if (fh.mask && d.payload_hex !== undefined) {
-          h += '<div class="sub">Payload unmasked</div><pre class="hex">' + hexDump(hexToBytes(d.payload_hex), -1, -1, 1024) + "</pre>";
+          h += '<div class="sub">Payload unmasked</div><pre class="hex">' + hexCells(hexToBytes(d.payload_hex), 1024) + "</pre>";
         }
         h += '<div class="sub">Frame bytes' + (d.from ? ' <span class="hint">(from ' + esc(d.from) + ")</span>" : "") + '</div><pre class="hex" id="insp-dump"></pre>';
         box.innerHTML = h;
