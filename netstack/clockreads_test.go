@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"io"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,28 +45,13 @@ func TestClockReadsPerEcho(t *testing.T) {
 	a, b := newPair(t, tun.PipeOptions{}, func(_ string, o *Options) { o.Clock = clock })
 	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
 	msg := make([]byte, 64)
-	echo := func() {
-		t.Helper()
-		if _, err := client.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(server, msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := server.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(client, msg); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for range 100 { // past slow start and the quick ACKs
-		echo()
+		echoBack(t, client, server, msg)
 	}
 	const n = 1000
 	before := clock.reads.Load()
 	for range n {
-		echo()
+		echoBack(t, client, server, msg)
 	}
 	per := float64(clock.reads.Load()-before) / n
 	t.Logf("%.2f clock readings per echo", per)
@@ -78,3 +64,20 @@ func TestClockReadsPerEcho(t *testing.T) {
 // the 12 it takes and the 24 it took, so that a timer that fires now and
 // then (a delayed ACK on a loaded machine) does not count.
 const maxReads = 16
+
+// echoBack sends msg from client to server and back.
+func echoBack(t testing.TB, client, server net.Conn, msg []byte) {
+	t.Helper()
+	if _, err := client.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(server, msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(client, msg); err != nil {
+		t.Fatal(err)
+	}
+}

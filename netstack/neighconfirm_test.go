@@ -1,7 +1,6 @@
 package netstack
 
 import (
-	"io"
 	"net/netip"
 	"testing"
 	"time"
@@ -60,18 +59,7 @@ func TestNeighborConfirmedByTCP(t *testing.T) {
 	msg := make([]byte, 64)
 	echo := func() {
 		t.Helper()
-		if _, err := client.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(server, msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := server.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(client, msg); err != nil {
-			t.Fatal(err)
-		}
+		echoBack(t, client, server, msg)
 	}
 	peer := addrB4.Addr()
 	echo()
