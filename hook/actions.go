@@ -287,11 +287,7 @@ func NewRate(bitsPerSecond uint64, burst, limit int) *Rate {
 // longest Duration (a burst of a terabyte at 200bit is that: no packet
 // waits for it). Converting a float past it to a Duration is not defined.
 func (r *Rate) bytesTime(n int) time.Duration {
-	d := float64(n) * 8 * float64(time.Second) / float64(r.BitsPerSecond)
-	if d >= math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return time.Duration(d)
+	return bitsTime(n, r.BitsPerSecond)
 }
 
 // Decide implements PacketHook.

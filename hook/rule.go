@@ -213,12 +213,8 @@ func (r *Rule) parseAction(w *Words) error {
 		}
 	case "delay":
 		r.Action = RuleDelay
-		dpos := w.Pos()
-		if r.Delay, err = durationWord(w); err != nil {
+		if r.Delay, err = w.Delay(); err != nil {
 			return err
-		}
-		if r.Delay > MaxDelay {
-			return w.Errorf(dpos, "delay %s is longer than the most a rule may delay, %s", w.words[w.i-1].text, shortDuration(MaxDelay))
 		}
 		if w.Peek() == "jitter" {
 			w.Next()
@@ -385,9 +381,14 @@ func maxRateLimit(bits uint64) int {
 	return int(min(bits*uint64(MaxDelay/time.Second)/8, 1<<40))
 }
 
-// bitsTime is how long n bytes take at bits per second.
+// bitsTime is how long n bytes take at bits per second, at most the
+// longest Duration.
 func bitsTime(n int, bits uint64) time.Duration {
-	return time.Duration(float64(n) * 8 * float64(time.Second) / float64(bits))
+	d := float64(n) * 8 * float64(time.Second) / float64(bits)
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(d)
 }
 
 // roundSize rounds n down to whole kilobytes, from one up.
