@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -108,13 +109,6 @@ func sameListenAddr(a, b string) bool {
 		return h == "" || err == nil && ip.IsUnspecified()
 	}
 	return ha == hb || all(ha) || all(hb)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // minIdleTimeout is the shortest --idle-timeout: a WebSocket is pinged
@@ -234,8 +228,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.PCAP, cfg.CallLog = out.pcap, out.calls
 	if uiAddr.set {
-		if cfg.Kernel != "" && sameListenAddr(cfg.Kernel, cmpOr(uiAddr.addr, ui.DefaultAddr)) {
-			return usagef("serve: --kernel %s and --ui %s would listen on one address of the host's stack; give one of them another port", cfg.Kernel, cmpOr(uiAddr.addr, ui.DefaultAddr))
+		if cfg.Kernel != "" && sameListenAddr(cfg.Kernel, cmp.Or(uiAddr.addr, ui.DefaultAddr)) {
+			return usagef("serve: --kernel %s and --ui %s would listen on one address of the host's stack; give one of them another port", cfg.Kernel, cmp.Or(uiAddr.addr, ui.DefaultAddr))
 		}
 		cfg.UI = &app.UIOptions{Addr: uiAddr.addr}
 	}
