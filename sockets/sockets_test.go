@@ -807,3 +807,62 @@ func TestErrnoUnreachable(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownHow: each direction Shutdown names closes that direction
+// and only that one, and a direction it does not know is EINVAL.
+func TestShutdownHow(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	ctx := testContext(t)
+	buf := make([]byte, 16)
+
+	t.Run("SHUT_RD", func(t *testing.T) {
+		c, srv := connectedPair(t, s, AF_INET)
+		defer s.Close(c)
+		defer s.Close(srv)
+		must(t, s.Shutdown(c, SHUT_RD))
+		// End of stream at once, though the peer sent no FIN.
+		if n, err := s.Recv(ctx, c, buf, MSG_DONTWAIT); n != 0 || err != nil {
+			t.Fatalf("Recv after SHUT_RD = %d, %v; want end of stream", n, err)
+		}
+		// The other direction still carries data.
+		if _, err := s.Send(ctx, c, []byte("still"), 0); err != nil {
+			t.Fatalf("Send after SHUT_RD: %v", err)
+		}
+		if n, err := s.Recv(ctx, srv, buf[:5], MSG_WAITALL); err != nil || string(buf[:n]) != "still" {
+			t.Fatalf("peer Recv after SHUT_RD = %q, %v; want %q", buf[:n], err, "still")
+		}
+	})
+
+	t.Run("SHUT_RDWR", func(t *testing.T) {
+		c, srv := connectedPair(t, s, AF_INET)
+		defer s.Close(c)
+		defer s.Close(srv)
+		must(t, s.Shutdown(c, SHUT_RDWR))
+		if n, err := s.Recv(ctx, c, buf, MSG_DONTWAIT); n != 0 || err != nil {
+			t.Fatalf("Recv after SHUT_RDWR = %d, %v; want end of stream", n, err)
+		}
+		if _, err := s.Send(ctx, c, []byte("late"), 0); !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("Send after SHUT_RDWR = %v, want EPIPE", err)
+		}
+		if got := recvAll(t, s, srv); len(got) != 0 {
+			t.Fatalf("peer read %q, want end of stream", got)
+		}
+	})
+
+	for _, how := range []int{-1, 3} {
+		c, srv := connectedPair(t, s, AF_INET)
+		if err := s.Shutdown(c, how); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Shutdown(how %d) = %v, want EINVAL", how, err)
+		}
+		// Nothing was shut: data still goes both ways.
+		if _, err := s.Send(ctx, c, []byte("x"), 0); err != nil {
+			t.Errorf("Send after Shutdown(how %d): %v", how, err)
+		}
+		if n, err := s.Recv(ctx, srv, buf, 0); n != 1 || err != nil {
+			t.Errorf("peer Recv after Shutdown(how %d) = %d, %v", how, n, err)
+		}
+		s.Close(c)
+		s.Close(srv)
+	}
+}
