@@ -104,6 +104,7 @@ func TestParseHeaderErrors(t *testing.T) {
 		{"mask cut", []byte{0x81, 0x80 | 126, 0, 200, 1, 2, 3}, ErrShortHeader},
 		{"64-bit top bit", []byte{0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0}, ErrLengthOverflow},
 		{"5 in 16 bits", []byte{0x81, 126, 0, 5}, ErrNonMinimalLength},
+		{"125 in 16 bits", []byte{0x81, 126, 0, 125}, ErrNonMinimalLength},
 		{"65535 in 64 bits", []byte{0x82, 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, ErrNonMinimalLength},
 	}
 	for _, tt := range tests {
