@@ -787,20 +787,64 @@ func TestNonblockingBulk(t *testing.T) {
 	}
 }
 
-// TestErrnoUnreachable: the errors a loopback stack cannot produce (a
-// connect that times out, ICMP unreachables from a router) map to the
-// errno Linux returns for them.
-func TestErrnoUnreachable(t *testing.T) {
+// TestErrno: every netstack error maps to the errno Linux returns in the
+// same situation (gVisor's pkg/syserr table), also the ones a loopback
+// stack cannot produce (a connect that times out, ICMP unreachables from a
+// router) or that only a rare race does.
+func TestErrno(t *testing.T) {
 	t.Parallel()
+	if err := errno(nil); err != nil {
+		t.Errorf("errno(nil) = %v, want nil", err)
+	}
 	for _, tc := range []struct {
 		err  tcpip.Error
 		want syscall.Errno
 	}{
+		{&tcpip.ErrWouldBlock{}, syscall.EAGAIN},
+		{&tcpip.ErrConnectStarted{}, syscall.EINPROGRESS},
+		{&tcpip.ErrAlreadyConnecting{}, syscall.EALREADY},
+		{&tcpip.ErrAlreadyConnected{}, syscall.EISCONN},
+		{&tcpip.ErrNotConnected{}, syscall.ENOTCONN},
+		{&tcpip.ErrConnectionRefused{}, syscall.ECONNREFUSED},
+		{&tcpip.ErrConnectionReset{}, syscall.ECONNRESET},
+		{&tcpip.ErrConnectionAborted{}, syscall.ECONNABORTED},
 		{&tcpip.ErrTimeout{}, syscall.ETIMEDOUT},
+		{&tcpip.ErrClosedForSend{}, syscall.EPIPE},
+		{&tcpip.ErrAborted{}, syscall.EPIPE},
+		{&tcpip.ErrClosedForReceive{}, syscall.EPIPE},
+		{&tcpip.ErrPortInUse{}, syscall.EADDRINUSE},
+		{&tcpip.ErrBadLocalAddress{}, syscall.EADDRNOTAVAIL},
+		{&tcpip.ErrNoPortAvailable{}, syscall.EAGAIN},
+		{&tcpip.ErrAlreadyBound{}, syscall.EINVAL},
+		{&tcpip.ErrInvalidEndpointState{}, syscall.EINVAL},
+		{&tcpip.ErrInvalidOptionValue{}, syscall.EINVAL},
+		{&tcpip.ErrUnknownProtocol{}, syscall.EINVAL},
+		{&tcpip.ErrMalformedHeader{}, syscall.EINVAL},
+		{&tcpip.ErrInvalidPortRange{}, syscall.EINVAL},
+		{&tcpip.ErrMulticastInputCannotBeOutput{}, syscall.EINVAL},
+		{&tcpip.ErrMissingRequiredFields{}, syscall.EINVAL},
+		{&tcpip.ErrUnknownProtocolOption{}, syscall.ENOPROTOOPT},
+		{&tcpip.ErrNotSupported{}, syscall.EOPNOTSUPP},
+		{&tcpip.ErrAddressFamilyNotSupported{}, syscall.EAFNOSUPPORT},
+		{&tcpip.ErrDestinationRequired{}, syscall.EDESTADDRREQ},
 		{&tcpip.ErrNetworkUnreachable{}, syscall.ENETUNREACH},
 		{&tcpip.ErrHostUnreachable{}, syscall.EHOSTUNREACH},
 		{&tcpip.ErrHostDown{}, syscall.EHOSTDOWN},
+		{&tcpip.ErrNoNet{}, syscall.ENONET},
+		{&tcpip.ErrMessageTooLong{}, syscall.EMSGSIZE},
 		{&tcpip.ErrNoBufferSpace{}, syscall.ENOBUFS},
+		{&tcpip.ErrBroadcastDisabled{}, syscall.EACCES},
+		{&tcpip.ErrNotPermitted{}, syscall.EPERM},
+		{&tcpip.ErrBadBuffer{}, syscall.EFAULT},
+		{&tcpip.ErrBadAddress{}, syscall.EFAULT},
+		{&tcpip.ErrQueueSizeNotSupported{}, syscall.ENOTTY},
+		{&tcpip.ErrNoSuchFile{}, syscall.ENOENT},
+		{&tcpip.ErrUnknownNICID{}, syscall.ENODEV},
+		{&tcpip.ErrUnknownDevice{}, syscall.ENODEV},
+		{&tcpip.ErrInvalidNICID{}, syscall.ENODEV},
+		{&tcpip.ErrDuplicateAddress{}, syscall.EEXIST},
+		{&tcpip.ErrDuplicateNICID{}, syscall.EEXIST},
+		{&tcpip.ErrEndpointBusy{}, syscall.EBUSY},
 	} {
 		if got := errno(tc.err); got != tc.want {
 			t.Errorf("errno(%T) = %v, want %v", tc.err, got, tc.want)
