@@ -152,9 +152,19 @@ func TestValidate(t *testing.T) {
 
 func TestHeaderString(t *testing.T) {
 	t.Parallel()
-	h := Header{Fin: true, Opcode: OpText, Masked: true, Length: 5}
-	if got := h.String(); got != "FIN text len=5 masked" {
-		t.Fatalf("String = %q", got)
+	for _, tt := range []struct {
+		h    Header
+		want string
+	}{
+		{Header{Fin: true, Opcode: OpText, Masked: true, Length: 5}, "FIN text len=5 masked"},
+		{Header{Rsv: Rsv1, Opcode: OpBinary, Length: 70000}, "RSV1 binary len=70000"},
+		{Header{Fin: true, Rsv: Rsv2, Opcode: OpPing}, "FIN RSV2 ping len=0"},
+		{Header{Rsv: Rsv3, Opcode: OpContinuation, Length: 1}, "RSV3 continuation len=1"},
+		{Header{Rsv: Rsv1 | Rsv2 | Rsv3, Opcode: 0xb}, "RSV1 RSV2 RSV3 opcode(0xb) len=0"},
+	} {
+		if got := tt.h.String(); got != tt.want {
+			t.Errorf("String = %q, want %q", got, tt.want)
+		}
 	}
 }
 
