@@ -177,6 +177,16 @@ func TestReadFrameTruncated(t *testing.T) {
 	if _, err := ReadFrame(bytes.NewReader(nil)); err != io.EOF {
 		t.Fatalf("err = %v, want io.EOF", err)
 	}
+	// A stream that ends inside a header, also right after its first
+	// two bytes or one byte in, ends in the middle of a unit.
+	for _, cut := range [][]byte{{0x82}, {0x82, 126}, {0x82, 127, 0, 0}, {0x82, 0x85}, {0x82, 0x85, 1, 2, 3}} {
+		if _, err := ReadHeader(bytes.NewReader(cut)); err != io.ErrUnexpectedEOF {
+			t.Errorf("ReadHeader(% x) = %v, want io.ErrUnexpectedEOF", cut, err)
+		}
+		if _, err := ReadFrame(bytes.NewReader(cut)); err != io.ErrUnexpectedEOF {
+			t.Errorf("ReadFrame(% x) = %v, want io.ErrUnexpectedEOF", cut, err)
+		}
+	}
 	// A header that announces 2^62 bytes must not allocate them up front.
 	huge := []byte{0x82, 127, 0x40, 0, 0, 0, 0, 0, 0, 0, 1}
 	if _, err := ReadFrame(bytes.NewReader(huge)); err != io.ErrUnexpectedEOF {
