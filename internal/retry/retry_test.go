@@ -38,3 +38,24 @@ func TestLoop(t *testing.T) {
 		t.Errorf("%d errors counted, log %q", n.Load(), log.String())
 	}
 }
+
+// TestLoopStopping: an error the owner names as its own close ends the
+// loop quietly, uncounted, at once; others are retried as before.
+func TestLoopStopping(t *testing.T) {
+	t.Parallel()
+	var (
+		n   atomic.Uint64
+		log strings.Builder
+	)
+	gone := errors.New("stack closed")
+	l := Loop{What: "udp echo", Errors: &n, Log: &log, Stopping: func(err error) bool { return errors.Is(err, gone) }}
+	if !l.Again(errors.New("no buffer space")) {
+		t.Fatal("gave up after the first error")
+	}
+	if l.Again(fmt.Errorf("read: %w", gone)) {
+		t.Fatal("the owner's close is an error to retry")
+	}
+	if n.Load() != 1 || log.Len() != 0 {
+		t.Errorf("%d errors counted, log %q; want the one error before the close and no message", n.Load(), log.String())
+	}
+}
