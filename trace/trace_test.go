@@ -31,17 +31,22 @@ func TestEmitNumbersAndSinks(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[0], "[SYN] seq=0") || !strings.Contains(lines[0], "a->b") {
 		t.Fatalf("text sink wrote %q", text.String())
 	}
+	// The connection is written as it reads, not HTML-escaped.
+	if !strings.Contains(js.String(), `"conn":"a->b"`) {
+		t.Errorf("json sink wrote %q, want the conn as \"a->b\"", js.String())
+	}
 	dec := json.NewDecoder(&js)
 	var m map[string]any
 	if err := dec.Decode(&m); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"id", "t", "layer", "dir", "event", "conn", "seq", "flags"} {
+	for _, k := range []string{"v", "id", "t", "node", "layer", "dir", "event", "conn", "summary", "seq", "flags"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("json event lacks %q: %v", k, m)
 		}
 	}
-	if m["layer"] != "tcp" || m["dir"] != "in" || m["event"] != "segment" {
+	if m["v"] != float64(SchemaVersion) || m["id"] != float64(1) || m["node"] != "server" || m["layer"] != "tcp" || m["dir"] != "in" ||
+		m["event"] != "segment" || m["summary"] != "[SYN] seq=0" || m["flags"] != "S" {
 		t.Errorf("json event = %v", m)
 	}
 }
