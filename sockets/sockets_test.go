@@ -910,3 +910,33 @@ func TestShutdownHow(t *testing.T) {
 		s.Close(srv)
 	}
 }
+
+// TestRecvKeepsResetAfterData: a MSG_WAITALL recv that has copied bytes
+// when the peer's reset arrives returns the bytes, and the next call
+// reports the reset (Linux keeps sk_err for it) before end of stream.
+func TestRecvKeepsResetAfterData(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	ctx := testContext(t)
+	c, srv := connectedPair(t, s, AF_INET)
+	defer s.Close(c)
+	if _, err := s.Send(ctx, srv, []byte("12345"), 0); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.SetSockOpt(srv, SOL_SOCKET, SO_LINGER, 0))
+	must(t, s.Close(srv))
+	// The bytes are readable before the reset arrives: wait for it.
+	waitFor(t, "the reset", func() bool {
+		return pollOne(t, s, c, POLLIN, 0)&(POLLERR|POLLHUP) != 0
+	})
+	buf := make([]byte, 10)
+	if n, err := s.Recv(ctx, c, buf, MSG_WAITALL); n != 5 || err != nil || string(buf[:n]) != "12345" {
+		t.Fatalf("Recv(MSG_WAITALL) = %d %q, %v; want the 5 bytes sent before the reset", n, buf[:n], err)
+	}
+	if n, err := s.Recv(ctx, c, buf, 0); !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("next Recv = %d, %v; want ECONNRESET", n, err)
+	}
+	if n, err := s.Recv(ctx, c, buf, 0); n != 0 || err != nil {
+		t.Fatalf("Recv after the reset = %d, %v; want end of stream", n, err)
+	}
+}
