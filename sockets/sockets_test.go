@@ -940,3 +940,29 @@ func TestRecvKeepsResetAfterData(t *testing.T) {
 		t.Fatalf("Recv after the reset = %d, %v; want end of stream", n, err)
 	}
 }
+
+// TestRecvZeroLength: a recv of no bytes on a stream socket returns 0 at
+// once, with nothing to read as with something, and takes nothing.
+func TestRecvZeroLength(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	ctx := testContext(t)
+	c, srv := connectedPair(t, s, AF_INET)
+	defer s.Close(c)
+	defer s.Close(srv)
+	for _, flags := range []int{MSG_DONTWAIT, 0} {
+		if n, err := s.Recv(ctx, c, nil, flags); n != 0 || err != nil {
+			t.Fatalf("Recv(nil, %#x) with nothing to read = %d, %v; want 0, nil", flags, n, err)
+		}
+	}
+	if _, err := s.Send(ctx, srv, []byte("abc"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Recv(ctx, c, []byte{}, 0); n != 0 || err != nil {
+		t.Fatalf("Recv([]) = %d, %v; want 0, nil", n, err)
+	}
+	buf := make([]byte, 3)
+	if n, err := s.Recv(ctx, c, buf, MSG_WAITALL); n != 3 || err != nil || string(buf) != "abc" {
+		t.Fatalf("Recv after the empty one = %d %q, %v", n, buf[:n], err)
+	}
+}
