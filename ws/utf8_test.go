@@ -64,6 +64,15 @@ func TestUTF8FailsFast(t *testing.T) {
 	if i := v.write([]byte("\x28rest")); i != 0 {
 		t.Fatalf("bad continuation found at %d, want 0", i)
 	}
+	// A failure is final: what follows is not judged afresh, also
+	// after a byte that cannot begin a code point.
+	for _, bad := range []string{"\xe2\x82\x28", "ok\xff"} {
+		v = utf8Validator{}
+		v.write([]byte(bad))
+		if i := v.write([]byte("fine")); i != 0 || v.complete() {
+			t.Fatalf("write after %q = %d, complete %v; want 0, false", bad, i, v.complete())
+		}
+	}
 	v = utf8Validator{}
 	// An overlong or surrogate form is rejected at its second byte.
 	if i := v.write([]byte("ab\xed\xa0")); i != 3 {
