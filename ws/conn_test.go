@@ -368,13 +368,33 @@ func TestCloseHandshake(t *testing.T) {
 	})
 	t.Run("bad arguments", func(t *testing.T) {
 		t.Parallel()
-		c := newConn(&fakeConn{r: strings.NewReader("")}, nil, false, "", newConfig(0, time.Second, nil, ""))
-		for _, err := range []error{
-			c.Close(1006, ""), c.Close(1000, strings.Repeat("x", 124)), c.Close(1000, "\xff"),
+		// The peer hangs up at once, so an accepted Close fails too
+		// (1006): a refused one is told apart by what it says and by
+		// sending nothing.
+		for _, tc := range []struct {
+			code   StatusCode
+			reason string
+			want   string
+		}{
+			{1006, "", "status 1006 may not be sent"},
+			{1000, strings.Repeat("x", 124), "reason is 124 bytes, at most 123 fit"},
+			{1000, "\xff", "invalid UTF-8"},
+			{StatusNoStatusRcvd, "why", "a reason needs a status code"},
 		} {
-			if err == nil {
-				t.Fatal("Close accepted a bad argument")
+			nc := &recordConn{fakeConn: fakeConn{r: strings.NewReader("")}}
+			c := newConn(nc, nil, false, "", newConfig(0, time.Second, nil, ""))
+			err := c.Close(tc.code, tc.reason)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || nc.written() != 0 {
+				t.Errorf("Close(%d, %d bytes) = %v, wrote %d bytes; want an error saying %q and nothing written",
+					tc.code, len(tc.reason), err, nc.written(), tc.want)
 			}
+		}
+		// The longest reason that fits is sent: a 125-byte payload.
+		nc := &recordConn{fakeConn: fakeConn{r: strings.NewReader("")}}
+		c := newConn(nc, nil, false, "", newConfig(0, time.Second, nil, ""))
+		c.Close(1000, strings.Repeat("x", 123))
+		if nc.written() != 2+125 {
+			t.Errorf("Close with a 123-byte reason wrote %d bytes, want a close frame of 127", nc.written())
 		}
 	})
 }

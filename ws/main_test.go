@@ -169,3 +169,23 @@ func (f *fakeConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 func (f *fakeConn) SetDeadline(time.Time) error      { return nil }
 func (f *fakeConn) SetReadDeadline(time.Time) error  { return nil }
 func (f *fakeConn) SetWriteDeadline(time.Time) error { return nil }
+
+// recordConn is a fakeConn that counts the bytes written to it.
+type recordConn struct {
+	fakeConn
+	mu sync.Mutex
+	n  int
+}
+
+func (r *recordConn) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	r.n += len(p)
+	r.mu.Unlock()
+	return len(p), nil
+}
+
+func (r *recordConn) written() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
