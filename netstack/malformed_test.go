@@ -52,6 +52,7 @@ func malformedCases() []struct {
 		{"ipv4-cut", good[:len(good)-3], DropIPv4TotalLength},
 		{"ipv6-short", good6[:30], DropIPv6Short},
 		{"ipv6-payload-short", good6[:len(good6)-4], DropIPv6PayloadLength},
+		{"ipv6-payload-one-short", good6[:len(good6)-1], DropIPv6PayloadLength},
 	}
 }
 
