@@ -11,6 +11,8 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/waiter"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 func TestEchoRaw(t *testing.T) {
@@ -856,7 +858,8 @@ func TestErrno(t *testing.T) {
 // and only that one, and a direction it does not know is EINVAL.
 func TestShutdownHow(t *testing.T) {
 	t.Parallel()
-	s := newSockets(t, Options{})
+	rec := &recorder{}
+	s := newSockets(t, Options{Tracer: trace.New(rec)})
 	ctx := testContext(t)
 	buf := make([]byte, 16)
 
@@ -865,6 +868,10 @@ func TestShutdownHow(t *testing.T) {
 		defer s.Close(c)
 		defer s.Close(srv)
 		must(t, s.Shutdown(c, SHUT_RD))
+		// Descriptors are reused: the last event for c is this call's.
+		if ev := rec.find("shutdown", c); len(ev) == 0 || ev[len(ev)-1].Summary != "SHUT_RD" {
+			t.Errorf("shutdown events %+v, want the last to say SHUT_RD and no FIN", ev)
+		}
 		// End of stream at once, though the peer sent no FIN.
 		if n, err := s.Recv(ctx, c, buf, MSG_DONTWAIT); n != 0 || err != nil {
 			t.Fatalf("Recv after SHUT_RD = %d, %v; want end of stream", n, err)
@@ -883,6 +890,9 @@ func TestShutdownHow(t *testing.T) {
 		defer s.Close(c)
 		defer s.Close(srv)
 		must(t, s.Shutdown(c, SHUT_RDWR))
+		if ev := rec.find("shutdown", c); len(ev) == 0 || ev[len(ev)-1].Summary != "SHUT_RDWR: FIN queued after the unsent data" {
+			t.Errorf("shutdown events %+v, want the last to say SHUT_RDWR and the FIN", ev)
+		}
 		if n, err := s.Recv(ctx, c, buf, MSG_DONTWAIT); n != 0 || err != nil {
 			t.Fatalf("Recv after SHUT_RDWR = %d, %v; want end of stream", n, err)
 		}
