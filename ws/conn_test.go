@@ -672,3 +672,32 @@ func TestClosedConnKeepsItsDeadlines(t *testing.T) {
 		t.Errorf("%d deadlines set on the closed connection, want none", n)
 	}
 }
+
+// TestFailReasonCut: a violation whose message is longer than a close
+// frame holds is cut to 123 bytes, and back to the last whole code point,
+// so that the close frame stays valid (RFC 6455 §5.5.1).
+func TestFailReasonCut(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ msg, want string }{
+		{strings.Repeat("x", 200), strings.Repeat("x", 123)},
+		{strings.Repeat("é", 100), strings.Repeat("é", 61)}, // 200 bytes; 123 would end inside one
+	} {
+		srv, cli := net.Pipe()
+		c := newConn(srv, nil, false, "", newConfig(0, 5*time.Second, nil, ""))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.fail(StatusProtocolError, errors.New(tc.msg))
+		}()
+		f, err := ReadFrame(cli)
+		cli.Close()
+		<-done
+		if err != nil || f.Header.Opcode != OpClose {
+			t.Fatalf("ReadFrame = %v %v, want a close frame", f.Header, err)
+		}
+		code, reason, err := ParseClosePayload(f.Payload)
+		if err != nil || code != StatusProtocolError || reason != tc.want {
+			t.Errorf("close frame %d %q, %v; want 1002 and %q", code, reason, err, tc.want)
+		}
+	}
+}
