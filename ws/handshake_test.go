@@ -391,12 +391,12 @@ func TestOriginCheck(t *testing.T) {
 
 func TestCheckOriginPattern(t *testing.T) {
 	t.Parallel()
-	for _, p := range []string{"example.com", "*.example.com", "localhost:*", "https://app.test", "10.0.0.?:80[0-9][0-9]"} {
+	for _, p := range []string{"example.com", "*.example.com", "localhost:*", "https://app.test", "http://*.test", "*://app.test", "10.0.0.?:80[0-9][0-9]"} {
 		if err := CheckOriginPattern(p); err != nil {
 			t.Errorf("CheckOriginPattern(%q) = %v", p, err)
 		}
 	}
-	for _, p := range []string{"", "[a", "a\\", "[]"} {
+	for _, p := range []string{"", "[a", "a\\", "[]", "ftp://app.test", "chrome-extension://app.test", "https://"} {
 		if err := CheckOriginPattern(p); err == nil {
 			t.Errorf("CheckOriginPattern(%q) passed", p)
 		}
