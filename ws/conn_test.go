@@ -278,14 +278,29 @@ func TestClientRejectsMaskedServerFrame(t *testing.T) {
 		errc <- err
 	}()
 	writeFrames(t, srv, masked(true, OpText, []byte("hi")))
-	f, err := ReadFrame(srv)
-	if err != nil {
-		t.Fatal(err)
+	// The client writes its close frame before ReadMessage returns; a
+	// client that took the frame returns first, and writes nothing.
+	type read struct {
+		f   Frame
+		err error
 	}
-	if code, _, _ := ParseClosePayload(f.Payload); f.Header.Opcode != OpClose || code != StatusProtocolError || !f.Header.Masked {
-		t.Fatalf("got %v code %v, want a masked close 1002", f.Header, code)
+	frames := make(chan read, 1)
+	go func() {
+		f, err := ReadFrame(srv)
+		frames <- read{f, err}
+		srv.Close()
+	}()
+	select {
+	case err := <-errc:
+		t.Fatalf("ReadMessage returned %v before failing the connection", err)
+	case r := <-frames:
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if code, _, _ := ParseClosePayload(r.f.Payload); r.f.Header.Opcode != OpClose || code != StatusProtocolError || !r.f.Header.Masked {
+			t.Fatalf("got %v code %v, want a masked close 1002", r.f.Header, code)
+		}
 	}
-	srv.Close()
 	if err := <-errc; !errors.Is(err, ErrMaskedFrame) {
 		t.Fatalf("err = %v", err)
 	}
