@@ -69,6 +69,9 @@ func TestPCAPNG(t *testing.T) {
 		t.Fatalf("%d blocks before the frame was parsed, want SHB, IDB, EPB, IDB", got)
 	}
 	tr.Emit(frm("server", In, s2c, 151, 6, 15)) // #6, #7 carried: #4 and #5 go out
+	if got := len(parsePCAPNG(t, buf.Bytes())); got != 6 {
+		t.Fatalf("%d blocks once the frame was parsed, want the held packets written (6)", got)
+	}
 	if err := png.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,5 +133,33 @@ func TestPCAPNGWindow(t *testing.T) {
 	blocks := parsePCAPNG(t, buf.Bytes())
 	if len(blocks) != 3 || !strings.HasPrefix(string(blocks[2].opts[pngOptComment]), "packet #1") {
 		t.Fatalf("after the window: %+v", blocks)
+	}
+}
+
+// TestPCAPNGComments: a held packet sent on into the stack says so, and
+// the descriptions of frames are bounded: the oldest are forgotten.
+func TestPCAPNGComments(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	png := NewPCAPNG(&buf)
+	tr := New(png)
+	const conn = "10.0.0.1:5000->10.0.0.2:80"
+	for i := range pngFrameDescs + 1 {
+		tr.Emit(frm("server", In, conn, i, 2, 0)) // #1 ... #4097
+	}
+	p := pkt("server", In, conn, 0, 0)
+	p.Name, p.Data = "continued", []byte("held")
+	p.Fields = append(p.Fields, Field{"frames", []uint64{1, 2}})
+	tr.Emit(p) // #4098
+	if err := png.Close(); err != nil {
+		t.Fatal(err)
+	}
+	blocks := parsePCAPNG(t, buf.Bytes())
+	if len(blocks) != 3 || blocks[2].typ != pngEPB {
+		t.Fatalf("blocks %+v, want SHB, IDB and one EPB", blocks)
+	}
+	want := "packet #4098; held at link-ingress and sent on into the stack; ws frame #1; ws frame #2 FIN text len=0 at offset 1"
+	if got := string(blocks[2].opts[pngOptComment]); got != want {
+		t.Errorf("comment %q,\nwant %q", got, want)
 	}
 }
