@@ -87,3 +87,23 @@ func TestIPHookModify(t *testing.T) {
 		t.Fatalf("b dropped %d packets, %d with bad TCP checksums", s.Dropped(), s.Malformed.TCPChecksum)
 	}
 }
+
+// TestIPHookUnsupported: an IP hook point carries out pass, drop and
+// modify only; another verdict (a delay here) lets the packet pass and is
+// counted as unsupported at that point, not as what the hook asked.
+func TestIPHookUnsupported(t *testing.T) {
+	t.Parallel()
+	a, b := newPair(t, tun.PipeOptions{}, nil)
+	chain := hook.NewChain(hook.PacketFunc(func(*hook.Packet) hook.Verdict {
+		return hook.Verdict{Action: hook.Delay, Delay: time.Hour, Reason: "slow"}
+	}))
+	if err := a.SetIPHook(hook.IPOutput, chain); err != nil {
+		t.Fatal(err)
+	}
+	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	exchange(t, client, server, 1000)
+	key := hook.VerdictKey{Point: hook.IPOutput, Action: hook.Delay, Reason: "unsupported " + hook.Delay.String() + " at " + hook.IPOutput}
+	if v := a.Stats().Verdicts; v[key] == 0 {
+		t.Errorf("verdicts %v, want %v counted", v, key)
+	}
+}
