@@ -198,6 +198,7 @@ func TestDeflateNegotiationServer(t *testing.T) {
 		{"quoted value", []string{`permessage-deflate; client_max_window_bits="10"`}, on, "permessage-deflate"},
 		{"server bits 15", []string{"permessage-deflate; server_max_window_bits=15"}, on, "permessage-deflate; server_max_window_bits=15"},
 		{"server bits 10 declined", []string{"permessage-deflate; server_max_window_bits=10"}, on, ""},
+		{"server bits 14 declined", []string{"permessage-deflate; server_max_window_bits=14"}, on, ""},
 		{"server bits 10, then a fallback", []string{"permessage-deflate; server_max_window_bits=10, permessage-deflate"}, on, "permessage-deflate"},
 		{"server no context", []string{"permessage-deflate; server_no_context_takeover"}, on, "permessage-deflate; server_no_context_takeover"},
 		{"client no context", []string{"permessage-deflate; client_no_context_takeover"}, on, "permessage-deflate; client_no_context_takeover"},
