@@ -301,3 +301,30 @@ func TestKeepAliveHealthyIdle(t *testing.T) {
 		})
 	}
 }
+
+// failWriteConn reads from r and refuses every write with err.
+type failWriteConn struct {
+	fakeConn
+	err error
+}
+
+func (f *failWriteConn) Write([]byte) (int, error) { return 0, f.err }
+
+// TestPongWriteFailureEndsRead: a ping whose pong cannot be written ends
+// the read with that error; the read does not go on to the next message
+// as if the ping had been answered.
+func TestPongWriteFailureEndsRead(t *testing.T) {
+	t.Parallel()
+	var in bytes.Buffer
+	for _, f := range []Frame{masked(true, OpPing, []byte("p")), masked(true, OpText, []byte("hi"))} {
+		if err := WriteFrame(&in, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broken := errors.New("link down")
+	c := newConn(&failWriteConn{fakeConn{r: &in}, broken}, nil, false, "", newConfig(0, time.Second, nil, ""))
+	defer c.CloseNow()
+	if typ, p, err := c.ReadMessage(context.Background()); !errors.Is(err, broken) {
+		t.Fatalf("ReadMessage = %v %q, %v; want the pong's write error", typ, p, err)
+	}
+}
