@@ -242,3 +242,22 @@ func recordWrites() (*recorder, *trace.Tracer, <-chan struct{}) {
 	}))
 	return rec, tr, writing
 }
+
+// TestTraceFINWithoutClose: TCP ending without a close frame is traced
+// as such, so that the trace does not read as an orderly close.
+func TestTraceFINWithoutClose(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	c := newConn(&fakeConn{r: strings.NewReader("")}, nil, false, "", newConfig(0, time.Second, trace.New(rec), "server"))
+	defer c.CloseNow()
+	if _, _, err := c.ReadMessage(context.Background()); CloseStatus(err) != StatusAbnormalClosure {
+		t.Fatalf("ReadMessage = %v, want 1006", err)
+	}
+	var got []string
+	for _, e := range rec.find(trace.In, "close") {
+		got = append(got, e.Summary)
+	}
+	if len(got) != 1 || got[0] != "tcp closed without a close frame (1006)" {
+		t.Errorf("close events in %q, want the one saying TCP closed without a close frame", got)
+	}
+}
