@@ -278,6 +278,25 @@ func TestDeflateNegotiationClient(t *testing.T) {
 			}
 		})
 	}
+	// What the client does with an answer it accepts.
+	for _, tt := range []struct {
+		answer string
+		opts   CompressionOptions
+		want   deflateParams
+	}{
+		{"permessage-deflate", on, deflateParams{serverMaxBits: 15, clientMaxBits: 15}},
+		{"permessage-deflate; server_no_context_takeover", on, deflateParams{serverNoContext: true, serverMaxBits: 15, clientMaxBits: 15}},
+		{"permessage-deflate; client_no_context_takeover", on, deflateParams{clientNoContext: true, serverMaxBits: 15, clientMaxBits: 15}},
+		{"permessage-deflate; server_max_window_bits=9", on, deflateParams{serverMaxBits: 9, clientMaxBits: 15}},
+		// The client keeps no context when it said so, granted or not.
+		{"permessage-deflate", CompressionOptions{Enabled: true, ClientNoContextTakeover: true},
+			deflateParams{clientNoContext: true, serverMaxBits: 15, clientMaxBits: 15}},
+	} {
+		h := http.Header{"Sec-Websocket-Extensions": {tt.answer}}
+		if p, err := checkDeflateAnswer(h, &tt.opts); err != nil || p == nil || *p != tt.want {
+			t.Errorf("answer %q with %+v: params %+v, %v; want %+v", tt.answer, tt.opts, p, err, tt.want)
+		}
+	}
 }
 
 // TestDeflateClientRejectsBadAnswer dials servers that answer the offer
