@@ -532,6 +532,31 @@ func TestSpansRemove(t *testing.T) {
 	}
 }
 
+// TestSpansAdd: spans stay disjoint and apart (touching ones merge), and
+// add reports the part of the new span that was held already.
+func TestSpansAdd(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		s         spans
+		a, b      int64
+		want      spans
+		wantStale []span
+	}{
+		{nil, 0, 10, spans{{0, 10}}, nil},
+		{spans{{0, 10}}, 10, 20, spans{{0, 20}}, nil},
+		{spans{{10, 20}}, 0, 10, spans{{0, 20}}, nil},
+		{spans{{0, 10}, {20, 30}}, 10, 20, spans{{0, 30}}, nil},
+		{spans{{0, 10}, {20, 30}}, 12, 18, spans{{0, 10}, {12, 18}, {20, 30}}, nil},
+		{spans{{0, 10}, {20, 30}}, 5, 25, spans{{0, 30}}, []span{{5, 10}, {20, 25}}},
+		{spans{{0, 30}}, 5, 25, spans{{0, 30}}, []span{{5, 25}}},
+	} {
+		got, stale := slices.Clone(tc.s).add(tc.a, tc.b, nil)
+		if !slices.Equal(got, tc.want) || !slices.Equal(stale, tc.wantStale) {
+			t.Errorf("%v.add(%d, %d) = %v, stale %v; want %v, stale %v", tc.s, tc.a, tc.b, got, stale, tc.want, tc.wantStale)
+		}
+	}
+}
+
 // The correlator's memory is bounded: past corrFlows connection
 // directions it forgets the least recently used eighth, not all, and a
 // flow keeps at most corrSpans spans of received bytes.
