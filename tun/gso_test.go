@@ -296,6 +296,13 @@ func TestVnetHdr(t *testing.T) {
 			t.Errorf("header of %+v written over another: % x, want % x", g, reused, h)
 		}
 	}
+	// A size or checksum place that the packet's offloads do not use is
+	// zero, as in the headers the kernel writes (virtio_net_hdr_from_skb).
+	var h [vnetHdrLen]byte
+	putVnetHdr(h[:], GSO{Size: 1448, CsumStart: 20, CsumOffset: 16})
+	if v := vnetHdr(h[:]); v.GSOType() != 0 || v.GSOSize() != 0 || v.CsumStart() != 0 || v.CsumOffset() != 0 {
+		t.Errorf("header of a plain packet with stale fields: % x, want zeros", h)
+	}
 	hdr := func(flags, typ uint8, size, start, off uint16) []byte {
 		h := vnetHdr(make([]byte, vnetHdrLen))
 		h.SetFlags(flags)
