@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -326,5 +327,42 @@ func TestPongWriteFailureEndsRead(t *testing.T) {
 	defer c.CloseNow()
 	if typ, p, err := c.ReadMessage(context.Background()); !errors.Is(err, broken) {
 		t.Fatalf("ReadMessage = %v %q, %v; want the pong's write error", typ, p, err)
+	}
+}
+
+// TestPingPongInsideMessage: a pong that arrives between the fragments of
+// a message while Ping reads ends the Ping only once the message is
+// whole, and the message is kept for the next ReadMessage.
+func TestPingPongInsideMessage(t *testing.T) {
+	t.Parallel()
+	srv, cli := net.Pipe()
+	c := newConn(srv, nil, false, "", newConfig(0, time.Second, nil, ""))
+	defer c.CloseNow()
+	peer := make(chan error, 1)
+	go func() {
+		if f, err := ReadFrame(cli); err != nil || f.Header.Opcode != OpPing {
+			peer <- fmt.Errorf("peer read %v, %v; want the ping", f.Header, err)
+			return
+		}
+		var b bytes.Buffer
+		for _, f := range []Frame{
+			masked(false, OpText, []byte("hel")),
+			masked(true, OpPong, []byte("p1")),
+			masked(true, OpContinuation, []byte("lo")),
+		} {
+			WriteFrame(&b, f)
+		}
+		_, err := cli.Write(b.Bytes())
+		peer <- err
+	}()
+	ctx := testContext(t)
+	if err := c.Ping(ctx, []byte("p1")); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := <-peer; err != nil {
+		t.Fatal(err)
+	}
+	if typ, p, err := c.ReadMessage(ctx); err != nil || typ != MessageText || string(p) != "hello" {
+		t.Fatalf("ReadMessage = %v %q, %v; want the text message read around the pong", typ, p, err)
 	}
 }
