@@ -290,3 +290,16 @@ func TestGVisorInvalidSource(t *testing.T) {
 		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
 	}
 }
+
+// TestDetachedDropped: a packet that arrives while the endpoint has no
+// dispatcher (its NIC is being removed) is counted as detached.
+func TestDetachedDropped(t *testing.T) {
+	t.Parallel()
+	st, _ := newSolo(t, nil)
+	st.ep.Attach(nil)
+	st.ep.receive(echoRequest4(peer4, addrA4.Addr(), 1, 1, nil), pktMeta{})
+	got := st.Stats()
+	if got.Drops[DropDetached] != 1 || got.Dropped() != 1 || got.PacketsIn != 0 {
+		t.Errorf("drops %v, %d packets in; want one detached drop and nothing in", got.Drops, got.PacketsIn)
+	}
+}
