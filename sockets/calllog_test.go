@@ -135,7 +135,7 @@ func TestCallLog(t *testing.T) {
 
 	// The same records are "call" events.
 	var calls []trace.Event
-	for _, e := range rec.events {
+	for _, e := range rec.all() {
 		if e.Name == "call" {
 			calls = append(calls, e)
 		}

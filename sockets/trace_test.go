@@ -37,6 +37,13 @@ func (r *recorder) find(name string, fd int) []trace.Event {
 	return out
 }
 
+// all returns a copy of the events recorded so far.
+func (r *recorder) all() []trace.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]trace.Event(nil), r.events...)
+}
+
 func field(e trace.Event, key string) any {
 	for _, f := range e.Fields {
 		if f.Key == key {
@@ -116,7 +123,7 @@ func TestTraceReceivePath(t *testing.T) {
 	}
 	for _, name := range []string{"accept", "connect", "close"} {
 		found := false
-		for _, e := range rec.events {
+		for _, e := range rec.all() {
 			found = found || e.Name == name
 		}
 		if !found {
