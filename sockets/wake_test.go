@@ -2,7 +2,9 @@ package sockets
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -86,15 +88,28 @@ func TestTraceWake(t *testing.T) {
 	if !strings.HasSuffix(e.Conn, "->"+cl.String()) {
 		t.Errorf("wake conn = %q, want ...->%v", e.Conn, cl)
 	}
-	// The ACK of those bytes frees send buffer space: EventOut on the
-	// sender.
-	waitFor(t, "an EventOut wake on the sender", func() bool {
-		for _, e := range rec.find("wake", c) {
-			if strings.Contains(field(e, "events").(string), "EventOut") {
-				return true
-			}
+	// ACKs that free half of a full send buffer wake its writers:
+	// EventOut on the sender. (The handshake has already made the
+	// sender writable, and a few bytes acknowledged wake no one: fill
+	// the buffer first, on a connection of its own.)
+	c2, srv2 := connectedPair(t, s, AF_INET)
+	defer s.Close(c2)
+	defer s.Close(srv2)
+	must(t, s.SetNonblock(c2, true))
+	must(t, s.SetSockOpt(c2, SOL_SOCKET, SO_SNDBUF, 64<<10))
+	chunk := make([]byte, 16<<10)
+	for {
+		_, err := s.Send(ctx, c2, chunk, 0)
+		if errors.Is(err, syscall.EAGAIN) {
+			break
 		}
-		return false
+		must(t, err)
+	}
+	full := outWakes(rec, c2)
+	buf := make([]byte, 64<<10)
+	waitFor(t, "an EventOut wake on the sender as the reader drains it", func() bool {
+		s.Recv(ctx, srv2, buf, MSG_DONTWAIT)
+		return outWakes(rec, c2) > full
 	})
 	// The peer's FIN makes the socket readable (end of stream): another
 	// EventIn.
@@ -170,4 +185,15 @@ func BenchmarkSendRecvSmallTraced(b *testing.B) {
 			n += m
 		}
 	}
+}
+
+// outWakes counts the wake events on fd that report EventOut.
+func outWakes(rec *recorder, fd int) int {
+	n := 0
+	for _, e := range rec.find("wake", fd) {
+		if strings.Contains(field(e, "events").(string), "EventOut") {
+			n++
+		}
+	}
+	return n
 }
