@@ -303,3 +303,19 @@ func TestDetachedDropped(t *testing.T) {
 		t.Errorf("drops %v, %d packets in; want one detached drop and nothing in", got.Drops, got.PacketsIn)
 	}
 }
+
+// TestGVisorNotForThisStack: a packet to an address the stack does not
+// have is counted under its own reason, not as malformed.
+func TestGVisorNotForThisStack(t *testing.T) {
+	t.Parallel()
+	st, dev := newSolo(t, nil)
+	other := echoRequest4(peer4, netip.MustParseAddr("192.0.2.99"), 1, 1, []byte("x"))
+	if _, err := dev.Write([][]byte{other}); err != nil {
+		t.Fatal(err)
+	}
+	ping4(t, dev, 5)
+	waitFor(t, "gVisor counters", func() bool { return st.Stats().Malformed.IPInvalidAddress == 1 })
+	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"ip-not-for-this-stack": 1}; !maps.Equal(got, want) {
+		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
+	}
+}
