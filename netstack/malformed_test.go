@@ -245,18 +245,20 @@ func TestGVisorMalformed(t *testing.T) {
 	badTCP[len(badTCP)-1] ^= 0xff // TCP urgent pointer, so its checksum fails
 	// (with no listener on port 80, gVisor counts it as a malformed L4
 	// packet rather than a TCP checksum error)
-	if _, err := dev.Write([][]byte{badIP, badICMP, badTCP}); err != nil {
+	badICMP6 := echoRequest6(peer6, addrA6.Addr(), 1, 1, []byte("x"))
+	badICMP6[len(badICMP6)-1] ^= 0xff
+	if _, err := dev.Write([][]byte{badIP, badICMP, badTCP, badICMP6}); err != nil {
 		t.Fatal(err)
 	}
 	ping4(t, dev, 5)
 	waitFor(t, "gVisor counters", func() bool {
 		m := st.Stats().Malformed
-		return m.IP == 1 && m.IPChecksum == 1 && m.ICMPv4Invalid == 1 && m.L4 == 1
+		return m.IP == 1 && m.IPChecksum == 1 && m.ICMPv4Invalid == 1 && m.L4 == 1 && m.ICMPv6Invalid == 1
 	})
 	if d := st.Stats().Dropped(); d != 0 {
 		t.Errorf("link dropped %d packets that it should have passed on", d)
 	}
-	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"ip-checksum": 1, "icmpv4-invalid": 1, "l4-malformed": 1}; !maps.Equal(got, want) {
+	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"ip-checksum": 1, "icmpv4-invalid": 1, "l4-malformed": 1, "icmpv6-invalid": 1}; !maps.Equal(got, want) {
 		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
 	}
 }
