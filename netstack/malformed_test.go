@@ -321,3 +321,24 @@ func TestGVisorNotForThisStack(t *testing.T) {
 		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
 	}
 }
+
+// TestGVisorUDPMalformed: a UDP header announcing more bytes than the
+// packet holds is counted as a malformed UDP packet.
+func TestGVisorUDPMalformed(t *testing.T) {
+	t.Parallel()
+	st, dev := newSolo(t, nil)
+	b := make([]byte, header.IPv4MinimumSize+header.UDPMinimumSize+4)
+	ip := header.IPv4(b)
+	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber),
+		SrcAddr: tcpipAddr(peer4), DstAddr: tcpipAddr(addrA4.Addr())})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	header.UDP(ip.Payload()).Encode(&header.UDPFields{SrcPort: 40000, DstPort: 9, Length: header.UDPMinimumSize + 40})
+	if _, err := dev.Write([][]byte{b}); err != nil {
+		t.Fatal(err)
+	}
+	ping4(t, dev, 5)
+	waitFor(t, "gVisor counters", func() bool { return st.Stats().Malformed.UDPMalformed == 1 })
+	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"udp-malformed": 1, "l4-malformed": 1}; !maps.Equal(got, want) {
+		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
+	}
+}
