@@ -320,3 +320,23 @@ func TestSendFailConnPeerNeverReads(t *testing.T) {
 		t.Fatalf("close events out %q, want the failed write, tcp closed, and 1008 not sent", why)
 	}
 }
+
+// TestSendQueueLimitExact: messages that add up to exactly the queue
+// limit fit; one byte more does not.
+func TestSendQueueLimitExact(t *testing.T) {
+	t.Parallel()
+	srv, cli := net.Pipe() // nobody reads: the first write never ends
+	defer cli.Close()
+	cfg := newConfig(0, time.Second, nil, "")
+	cfg.writeQueueLimit, cfg.writeQueueFull = 100, QueueFailConn
+	c := newConn(srv, nil, false, "", cfg)
+	defer c.CloseNow()
+	for _, n := range []int{60, 40} {
+		if err := c.Send(MessageBinary, make([]byte, n)); err != nil {
+			t.Fatalf("Send(%d bytes) with %d of 100 queued: %v", n, 100-n, err)
+		}
+	}
+	if err := c.Send(MessageBinary, []byte{1}); !errors.Is(err, ErrWriteQueueFull) {
+		t.Fatalf("Send(1 byte) with the queue full: %v, want ErrWriteQueueFull", err)
+	}
+}
