@@ -224,6 +224,11 @@ func TestClientChecksResponse(t *testing.T) {
 			&DialOptions{Subprotocols: []string{"chat"}}, "subprotocol \"x\" that was not offered"},
 		{"subprotocol without offer", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: chat\r\n") },
 			nil, "not offered"},
+		{"two subprotocols in one header", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: chat, superchat\r\n") },
+			&DialOptions{Subprotocols: []string{"superchat", "chat"}}, "more than one subprotocol"},
+		{"two subprotocol headers", func(a string) string {
+			return ok101(a, "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: superchat\r\n")
+		}, &DialOptions{Subprotocols: []string{"superchat", "chat"}}, "more than one subprotocol"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
