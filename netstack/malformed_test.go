@@ -323,22 +323,33 @@ func TestGVisorNotForThisStack(t *testing.T) {
 }
 
 // TestGVisorUDPMalformed: a UDP header announcing more bytes than the
-// packet holds is counted as a malformed UDP packet.
+// packet holds is counted as a malformed UDP packet, and a wrong UDP
+// checksum as a UDP checksum error.
 func TestGVisorUDPMalformed(t *testing.T) {
 	t.Parallel()
 	st, dev := newSolo(t, nil)
-	b := make([]byte, header.IPv4MinimumSize+header.UDPMinimumSize+4)
-	ip := header.IPv4(b)
-	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber),
-		SrcAddr: tcpipAddr(peer4), DstAddr: tcpipAddr(addrA4.Addr())})
-	ip.SetChecksum(^ip.CalculateChecksum())
-	header.UDP(ip.Payload()).Encode(&header.UDPFields{SrcPort: 40000, DstPort: 9, Length: header.UDPMinimumSize + 40})
-	if _, err := dev.Write([][]byte{b}); err != nil {
+	udp4 := func(length, xsum uint16) []byte {
+		b := make([]byte, header.IPv4MinimumSize+header.UDPMinimumSize+4)
+		ip := header.IPv4(b)
+		ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber),
+			SrcAddr: tcpipAddr(peer4), DstAddr: tcpipAddr(addrA4.Addr())})
+		ip.SetChecksum(^ip.CalculateChecksum())
+		header.UDP(ip.Payload()).Encode(&header.UDPFields{SrcPort: 40000, DstPort: 9, Length: length, Checksum: xsum})
+		return b
+	}
+	long := udp4(header.UDPMinimumSize+40, 0)       // no checksum: only the length is wrong
+	badSum := udp4(header.UDPMinimumSize+4, 0x1234) // a checksum that cannot be right
+	// Two of one and one of the other, so that neither count can pass
+	// for the other.
+	if _, err := dev.Write([][]byte{long, badSum, badSum}); err != nil {
 		t.Fatal(err)
 	}
 	ping4(t, dev, 5)
-	waitFor(t, "gVisor counters", func() bool { return st.Stats().Malformed.UDPMalformed == 1 })
-	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"udp-malformed": 1, "l4-malformed": 1}; !maps.Equal(got, want) {
+	waitFor(t, "gVisor counters", func() bool {
+		m := st.Stats().Malformed
+		return m.UDPMalformed == 1 && m.UDPChecksum == 2
+	})
+	if got, want := st.Stats().Malformed.Reasons(), map[string]uint64{"udp-malformed": 1, "udp-checksum": 2, "l4-malformed": 3}; !maps.Equal(got, want) {
 		t.Errorf("Malformed.Reasons() = %v, want %v", got, want)
 	}
 }
