@@ -976,3 +976,49 @@ func TestRecvZeroLength(t *testing.T) {
 		t.Fatalf("Recv after the empty one = %d %q, %v", n, buf[:n], err)
 	}
 }
+
+// TestSendCutByShutdownKeepsNoError: a send that has copied part of its
+// buffer when Shutdown(SHUT_WR) stops it returns the bytes copied; the
+// EPIPE it met is not kept for the next call, which the endpoint reports
+// again by itself to sends, and which a recv must not see.
+func TestSendCutByShutdownKeepsNoError(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	ctx := testContext(t)
+	c, srv := connectedPair(t, s, AF_INET)
+	defer s.Close(c)
+	defer s.Close(srv)
+	big := make([]byte, 16<<20) // more than the peer's window and c's send buffer
+	type result struct {
+		n   int
+		err error
+	}
+	sent := make(chan result, 1)
+	go func() {
+		n, err := s.Send(ctx, c, big, 0)
+		sent <- result{n, err}
+	}()
+	waitFor(t, "bytes in the send buffer", func() bool {
+		for _, r := range s.Table() {
+			if r.FD == c {
+				return r.SendQ > 0
+			}
+		}
+		return false
+	})
+	must(t, s.Shutdown(c, SHUT_WR))
+	r := <-sent
+	if r.err != nil || r.n == 0 || r.n == len(big) {
+		t.Fatalf("Send cut by SHUT_WR = %d, %v; want part of the %d bytes and no error", r.n, r.err, len(big))
+	}
+	if _, err := s.Send(ctx, srv, []byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	if n, err := s.Recv(ctx, c, buf, 0); n != 1 || err != nil {
+		t.Fatalf("Recv after the cut send = %d, %v; want the byte the peer sent", n, err)
+	}
+	if _, err := s.Send(ctx, c, []byte("late"), 0); !errors.Is(err, syscall.EPIPE) {
+		t.Fatalf("Send after SHUT_WR = %v, want EPIPE", err)
+	}
+}
