@@ -710,3 +710,30 @@ func TestDeflateLargestLimit(t *testing.T) {
 		c.Close(StatusNormalClosure, "")
 	}
 }
+
+// TestDeflateHistoryOnlyWithTakeover: the reader keeps the history of
+// what it inflated only when the peer keeps its context; otherwise an idle
+// connection holds nothing of the last message.
+func TestDeflateHistoryOnlyWithTakeover(t *testing.T) {
+	t.Parallel()
+	msg := text(3, 2000)
+	for _, noContext := range []bool{false, true} {
+		p := deflateParams{serverMaxBits: 15, clientMaxBits: 15, clientNoContext: noContext}
+		o := &CompressionOptions{Enabled: true}
+		w, r := newDeflateState(p, true, o), newDeflateState(p, false, o)
+		m := w.compressor()
+		z, err := m.part(msg, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.commit(msg)
+		m.done()
+		r.zbuf = append(r.zbuf[:0], z...)
+		if got, err := r.inflate(nil, 0, nil); err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("inflate: %d bytes, %v", len(got), err)
+		}
+		if kept := len(r.rdict); noContext != (kept == 0) {
+			t.Errorf("client_no_context_takeover %v: the server kept %d bytes of history", noContext, kept)
+		}
+	}
+}
