@@ -160,6 +160,20 @@ func TestLinkEgressHooks(t *testing.T) {
 		t.Errorf("delayed reply %d after %v, want 7 after at least 80ms", echoSeq(p), d)
 	}
 
+	// Delay with an inject: what the hook injects waits with the packet.
+	st.SetEgress(hook.NewChain(hook.PacketFunc(func(*hook.Packet) hook.Verdict {
+		return hook.Verdict{Action: hook.Inject, Reason: "test-inject", Inject: [][]byte{extra}}
+	}), hook.PacketFunc(func(*hook.Packet) hook.Verdict {
+		return hook.Verdict{Action: hook.Delay, Reason: "test-delay", Delay: 80 * time.Millisecond}
+	})))
+	start = time.Now()
+	w.send(t, 10)
+	for _, want := range []uint16{10, 99} {
+		if p, d := w.reply(t), time.Since(start); echoSeq(p) != want || d < 80*time.Millisecond {
+			t.Errorf("delayed inject: reply %d after %v, want %d after at least 80ms", echoSeq(p), d, want)
+		}
+	}
+
 	// Removed: packets pass untouched and the hook is not called.
 	var calls atomic.Int32
 	st.SetEgress(hook.NewChain(hook.PacketFunc(func(*hook.Packet) hook.Verdict {
