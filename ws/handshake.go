@@ -445,7 +445,8 @@ func traceResponse(tr *trace.Tracer, node, conn string, dir trace.Dir, status in
 // Accept runs the server side of the opening handshake for an HTTP request
 // received by net/http: it validates r, hijacks the connection and writes
 // the 101 response. On failure it has written a 4xx (or 505) response with
-// a text body naming the problem and returns a *HandshakeError. opts may be
+// a text body naming the problem and Connection: close, so that net/http
+// ends the connection after it, and returns a *HandshakeError. opts may be
 // nil.
 func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn, error) {
 	if opts == nil {
@@ -467,12 +468,17 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *AcceptOptions) (*Conn,
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
+		// The client asked to leave HTTP: what it sends after its
+		// request (a first frame, often in the same segment) is not a
+		// request, and net/http would answer it with a 400 of its own
+		// on a connection kept alive. A refusal ends the connection,
+		// as Upgrade's does.
+		w.Header().Set("Connection", "close")
 		if r.ContentLength != 0 {
 			// A body was announced. net/http reads an unread body
 			// (up to 256 KiB) before it answers and again before it
 			// closes, with no deadline: one that never comes would
 			// hold the connection for ever. Answer, and close.
-			w.Header().Set("Connection", "close")
 			defer http.NewResponseController(w).SetReadDeadline(time.Now())
 		}
 		w.WriteHeader(herr.Status)

@@ -170,6 +170,57 @@ func TestAcceptHandshake(t *testing.T) {
 	}
 }
 
+// TestAcceptRefusalEndsConnection: a refused upgrade behind net/http is
+// answered once, with Content-Length and Connection: close, and the
+// connection ends. The client's first frame, sent in the same write as
+// its request, is not read as a second request (net/http would answer
+// it 400 on a connection kept alive, and count it as a bad request).
+func TestAcceptRefusalEndsConnection(t *testing.T) {
+	t.Parallel()
+	// A masked text frame "hi\r\n\r\n" with a zero mask key: bytes
+	// that end an HTTP head, as a frame may.
+	frame := "\x81\x86\x00\x00\x00\x00hi\r\n\r\n"
+	for _, tt := range handshakeTests {
+		if tt.rawOnly || tt.status == 101 || tt.status == 505 || tt.name == "no Host" {
+			continue // net/http answers these itself, or they succeed
+		}
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url, errs := handlerServer(t, tt.opts, func(c *Conn) error { return nil })
+			nc, err := net.Dial("tcp", strings.TrimPrefix(url, "ws://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(10 * time.Second))
+			go io.WriteString(nc, tt.req+frame)
+			br := bufio.NewReader(nc)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("reading response: %v", err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %s, want %d", resp.Status, tt.status)
+			}
+			if resp.ContentLength < 0 {
+				t.Errorf("no Content-Length in the %d response", tt.status)
+			}
+			if !resp.Close {
+				t.Errorf("the %d response does not say Connection: close (%q)", tt.status, resp.Header.Get("Connection"))
+			}
+			rest, err := io.ReadAll(br)
+			if err != nil || len(rest) != 0 {
+				t.Errorf("after the %d response: %q, %v; want the connection closed", tt.status, rest, err)
+			}
+			if err := recvErr(t, errs); !errors.Is(err, ErrBadHandshake) {
+				t.Fatalf("Accept error = %v", err)
+			}
+		})
+	}
+}
+
 // expectResponse reads an HTTP response and checks its status, one header
 // and, for a rejection, that the body names the problem.
 func expectResponse(t *testing.T, br *bufio.Reader, status int, header string) {
