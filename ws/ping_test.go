@@ -366,3 +366,20 @@ func TestPingPongInsideMessage(t *testing.T) {
 		t.Fatalf("ReadMessage = %v %q, %v; want the text message read around the pong", typ, p, err)
 	}
 }
+
+// TestKeepAliveBlockedWrite: when the keepalive fails a connection whose
+// peer stopped reading while a message was on its way to it, the write
+// that was blocked ends with ErrKeepAliveTimeout, as the read side does,
+// not with a bare error about a closed connection.
+func TestKeepAliveBlockedWrite(t *testing.T) {
+	t.Parallel()
+	url, errs := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 50 * time.Millisecond}}, func(c *Conn) error {
+		// More than the socket buffers on the way hold: the write
+		// waits for a reader that never comes.
+		return c.WriteMessage(context.Background(), MessageBinary, make([]byte, 64<<20))
+	})
+	dial(t, url, nil) // never reads
+	if err := recvErr(t, errs); !errors.Is(err, ErrKeepAliveTimeout) {
+		t.Fatalf("server WriteMessage = %v, want ErrKeepAliveTimeout", err)
+	}
+}

@@ -220,8 +220,13 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 // records err for every later write and returns it. The trace says why
 // TCP is closed, since "tcp closed" alone reads as an orderly end, and a
 // peer that stopped reading shows only here, as a write that timed out.
-// writeLock is held.
+// writeLock is held. A write cut short because the keepalive failed the
+// connection under it (a peer that stopped reading holds both the write
+// and the ping behind it) says so, as the read side does.
 func (c *Conn) failWrite(err error) error {
+	if c.keepAliveFailed.Load() && errors.Is(err, net.ErrClosed) {
+		err = fmt.Errorf("%w (%w)", ErrKeepAliveTimeout, err)
+	}
 	c.werr = err
 	if c.cfg.tracer.Enabled() && !c.isClosed() && !errors.Is(err, net.ErrClosed) {
 		c.emit(trace.Out, "close", "write failed, closing tcp: "+err.Error())
