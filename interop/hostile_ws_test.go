@@ -221,6 +221,55 @@ func TestHostileWebSocket(t *testing.T) {
 	})
 }
 
+// TestHostileStalledReader: a client that sends /echo a message and stops
+// reading before the echo is back holds serve's write, and the keepalive
+// ping queued behind it, until the keepalive gives up (at --idle-timeout):
+// serve then ends the connection and counts it as a keepalive failure
+// (1011), not among "other errors".
+func TestHostileStalledReader(t *testing.T) {
+	netnstest.RunTUN(t, func(t *testing.T) {
+		name := fmt.Sprintf("gnhs%d", os.Getpid()%100000)
+		startServeArgs(t, "serve", "--tun", name, "--addr", netip.PrefixFrom(hostileStack, 24).String(),
+			"--port", fmt.Sprint(hostilePort), "--idle-timeout", "2s")
+		addr := netip.AddrPortFrom(hostileStack, hostilePort).String()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// A receive buffer the kernel keeps small: the echo fills it
+		// and serve's send buffer, and waits.
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+			return errors.Join(err, serr)
+		}}
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := hostileHandshake(t, nc, addr, "/echo", "", nil)
+		defer c.Close()
+		if _, err := c.Write(clientFrame(true, 0, 2, make([]byte, 8<<20))); err != nil {
+			t.Fatalf("send the message: %v", err)
+		}
+		for {
+			tb, err := ctl.QueryTable(ctx, name)
+			if err != nil {
+				t.Fatalf("glassnet ss %s: %v", name, err)
+			}
+			if n := tb.Counters["ws ends: other errors"]; n != 0 {
+				t.Fatalf("ws ends: other errors %d, want the stalled reader counted as a keepalive failure", n)
+			}
+			if tb.Counters["ws ends: failed 1011 (keepalive: no pong)"] == 1 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no keepalive failure counted: %v", tb.Counters)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	})
+}
+
 // hostileFrameCase is what a client sends after the handshake and the
 // close code serve must answer with.
 type hostileFrameCase struct {
@@ -388,6 +437,12 @@ func hostileUpgrade(t *testing.T, addr, path, ext string, early []byte) (net.Con
 	if err != nil {
 		t.Fatal(err)
 	}
+	return hostileHandshake(t, c, addr, path, ext, early)
+}
+
+// hostileHandshake is hostileUpgrade on a connection already open.
+func hostileHandshake(t *testing.T, c net.Conn, addr, path, ext string, early []byte) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	var key [16]byte
 	rand.Read(key[:])
