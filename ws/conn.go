@@ -117,6 +117,11 @@ type Conn struct {
 	// (BytesRead): by the frame filter, when there is one, as it takes
 	// them from the transport (it hands the parser whole frames only).
 	rbytes atomic.Int64
+	// wprog counts the bytes the transport has taken of what is being
+	// written, as it takes them, where one write can last (progress.go):
+	// a ping waiting behind a long frame for a peer that reads it slowly
+	// is not taken for a dead peer.
+	wprog atomic.Int64
 	// keepAlive is the keepalive timer (keepalive.go), nil without one;
 	// keepAlivePings counts its pings.
 	keepAlive      *time.Timer

@@ -37,7 +37,9 @@ func (c *Conn) startKeepAlive() {
 // the transport takes it within a second, and TCP is closed at once,
 // without waiting for a close frame that an unresponsive peer would not
 // send. A peer still sending a long frame is not gone: its pong waits
-// behind the frame.
+// behind the frame. Nor is one still reading a long frame this side
+// writes, which the ping waits behind: the write counts as it goes
+// (progress.go).
 func (c *Conn) keepAliveTick() {
 	select {
 	case <-c.closed:
@@ -48,7 +50,7 @@ func (c *Conn) keepAliveTick() {
 	}
 	interval := c.cfg.keepAlive
 	n := c.keepAlivePings.Add(1)
-	before := c.rbytes.Load()
+	before, wbefore := c.rbytes.Load(), c.wprog.Load()
 	ctx, cancel := context.WithTimeout(context.Background(), interval)
 	err := c.Ping(ctx, strconv.AppendUint([]byte("keepalive "), n, 10))
 	timedOut := errors.Is(err, context.DeadlineExceeded)
@@ -57,6 +59,10 @@ func (c *Conn) keepAliveTick() {
 	case timedOut && c.rbytes.Load() != before:
 		// No pong, but frame bytes kept coming: a peer in the middle
 		// of a long frame cannot answer before its end.
+		c.keepAlive.Reset(interval)
+	case timedOut && c.wprog.Load() != wbefore:
+		// The ping waited behind a long write that the peer kept
+		// taking: a peer that reads slowly is not gone either.
 		c.keepAlive.Reset(interval)
 	case timedOut:
 		c.keepAliveFail(interval)

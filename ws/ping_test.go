@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -382,4 +384,52 @@ func TestKeepAliveBlockedWrite(t *testing.T) {
 	if err := recvErr(t, errs); !errors.Is(err, ErrKeepAliveTimeout) {
 		t.Fatalf("server WriteMessage = %v, want ErrKeepAliveTimeout", err)
 	}
+}
+
+// TestKeepAliveSlowReader: a peer that reads a long message slowly, so
+// that the keepalive's ping waits behind it for longer than the interval,
+// is not taken for a dead one: the message arrives whole and the write
+// ends without error.
+func TestKeepAliveSlowReader(t *testing.T) {
+	t.Parallel()
+	const size = 4 << 20
+	url, errs := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 250 * time.Millisecond}}, func(c *Conn) error {
+		// Small buffers on both sides: the write lasts as long as the
+		// peer takes to read.
+		c.NetConn().(*net.TCPConn).SetWriteBuffer(16 << 10)
+		return c.WriteMessage(context.Background(), MessageBinary, make([]byte, size))
+	})
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
+	}}
+	ctx := testContext(t)
+	nc, err := d.DialContext(ctx, "tcp", strings.TrimPrefix(url, "ws://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At most 16 KiB every 5 ms: the 4 MiB take 256 reads, at least
+	// 1.28 s, longer than a keepalive that took the slow reader for a
+	// dead one would leave the connection open (two intervals and the
+	// second it gives its close frame); the ping goes out after the
+	// message.
+	c, _, err := Client(ctx, slowReader{nc}, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if _, p, err := c.ReadMessage(ctx); err != nil || len(p) != size {
+		t.Fatalf("ReadMessage = %d bytes, %v; want %d", len(p), err, size)
+	}
+	if err := recvErr(t, errs); err != nil {
+		t.Fatalf("server WriteMessage = %v, want the message written", err)
+	}
+}
+
+// slowReader is a connection that reads at most 16 KiB at a time, after a
+// pause of 5 ms.
+type slowReader struct{ net.Conn }
+
+func (r slowReader) Read(p []byte) (int, error) {
+	time.Sleep(5 * time.Millisecond)
+	return r.Conn.Read(p[:min(len(p), 16<<10)])
 }

@@ -385,11 +385,12 @@ func (c *Conn) writeQueued(arena []byte, msgs []queuedMsg) error {
 			if _, err = c.nc.Write(b); err != nil {
 				break
 			}
+			c.wprog.Add(int64(len(b)))
 			b = b[:0]
 		}
 		c.woff += int64(size)
 		if size > cap(b) {
-			if err = writeFrameTo(c.nc, h, p); err != nil {
+			if err = writeFrameTo(c.out(len(p)), h, p); err != nil {
 				break
 			}
 			continue

@@ -203,7 +203,7 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 	if c.cfg.tracer.Enabled() {
 		c.traceFrame(trace.Out, h, c.woff, h.Size())
 	}
-	err := writeFrameTo(c.nc, h, p)
+	err := writeFrameTo(c.out(len(p)), h, p)
 	c.woff += int64(h.Size()) + h.Length
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
