@@ -117,10 +117,10 @@ type Conn struct {
 	// (BytesRead): by the frame filter, when there is one, as it takes
 	// them from the transport (it hands the parser whole frames only).
 	rbytes atomic.Int64
-	// wprog counts the bytes the transport has taken of what is being
-	// written, as it takes them, where one write can last (progress.go):
-	// a ping waiting behind a long frame for a peer that reads it slowly
-	// is not taken for a dead peer.
+	// wprog counts the data frames' bytes the transport has taken
+	// (BytesWritten), a long frame's as it takes them where one write can
+	// last (progress.go): a ping waiting behind a long frame for a peer
+	// that reads it slowly is not taken for a dead peer.
 	wprog atomic.Int64
 	// keepAlive is the keepalive timer (keepalive.go), nil without one;
 	// keepAlivePings counts its pings.
@@ -246,6 +246,14 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // it before it is whole, which tells a server's idle timer that the peer
 // is not silent. Control frames (pings, pongs) do not count.
 func (c *Conn) BytesRead() int64 { return c.rbytes.Load() }
+
+// BytesWritten returns how many bytes of data frames (headers and
+// payloads) the transport has taken since the handshake. With a keepalive
+// on, a frame longer than 64 KiB counts 64 KiB at a time as the transport
+// takes it, so that a server's idle timer can tell a peer reading a long
+// message slowly from one that stopped reading; other frames count once
+// written. Control frames do not count.
+func (c *Conn) BytesWritten() int64 { return c.wprog.Load() }
 
 // NetConn returns the underlying connection. Reading from or writing to it
 // directly corrupts the WebSocket stream.

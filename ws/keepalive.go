@@ -39,7 +39,8 @@ func (c *Conn) startKeepAlive() {
 // send. A peer still sending a long frame is not gone: its pong waits
 // behind the frame. Nor is one still reading a long frame this side
 // writes, which the ping waits behind: the write counts as it goes
-// (progress.go).
+// (progress.go), and what it left in the transport as the peer
+// acknowledges it (SendQueued).
 func (c *Conn) keepAliveTick() {
 	select {
 	case <-c.closed:
@@ -51,6 +52,7 @@ func (c *Conn) keepAliveTick() {
 	interval := c.cfg.keepAlive
 	n := c.keepAlivePings.Add(1)
 	before, wbefore := c.rbytes.Load(), c.wprog.Load()
+	qbefore, qok := sendQueued(c.nc)
 	ctx, cancel := context.WithTimeout(context.Background(), interval)
 	err := c.Ping(ctx, strconv.AppendUint([]byte("keepalive "), n, 10))
 	timedOut := errors.Is(err, context.DeadlineExceeded)
@@ -64,6 +66,10 @@ func (c *Conn) keepAliveTick() {
 		// The ping waited behind a long write that the peer kept
 		// taking: a peer that reads slowly is not gone either.
 		c.keepAlive.Reset(interval)
+	case timedOut && qok && c.peerTook(qbefore):
+		// Or behind what the write left in the transport, which the
+		// peer kept acknowledging.
+		c.keepAlive.Reset(interval)
 	case timedOut:
 		c.keepAliveFail(interval)
 	case err != nil:
@@ -71,6 +77,13 @@ func (c *Conn) keepAliveTick() {
 	default:
 		c.keepAlive.Reset(interval)
 	}
+}
+
+// peerTook reports whether the transport's unacknowledged bytes are
+// fewer than before: the peer acknowledged some.
+func (c *Conn) peerTook(before int) bool {
+	n, ok := sendQueued(c.nc)
+	return ok && n < before
 }
 
 // keepAliveFail fails the connection after an unanswered ping.

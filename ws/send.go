@@ -390,8 +390,12 @@ func (c *Conn) writeQueued(arena []byte, msgs []queuedMsg) error {
 		}
 		c.woff += int64(size)
 		if size > cap(b) {
-			if err = writeFrameTo(c.out(len(p)), h, p); err != nil {
+			w := c.out(len(p))
+			if err = writeFrameTo(w, h, p); err != nil {
 				break
+			}
+			if _, pieces := w.(progressWriter); !pieces {
+				c.wprog.Add(int64(size))
 			}
 			continue
 		}
@@ -400,7 +404,9 @@ func (c *Conn) writeQueued(arena []byte, msgs []queuedMsg) error {
 		putFrame(b[start:], h, p)
 	}
 	if err == nil && len(b) > 0 {
-		_, err = c.nc.Write(b)
+		if _, err = c.nc.Write(b); err == nil {
+			c.wprog.Add(int64(len(b)))
+		}
 	}
 	if err != nil {
 		return c.failWrite(fmt.Errorf("ws: write queued messages: %w", err))

@@ -51,6 +51,7 @@ func (c *Conn) sendNow(typ MessageType, p []byte) bool {
 	putFrame(b, h, p)
 	c.woff += int64(len(b))
 	n, err := c.tryWrite(b)
+	c.wprog.Add(int64(max(n, 0)))
 	if err == nil && n < len(b) {
 		// The send buffer is full: the rest of the frame goes out from
 		// a goroutine, which keeps the locks until it has.
@@ -70,7 +71,8 @@ func (c *Conn) sendNow(typ MessageType, p []byte) bool {
 // finishSend writes the rest of a frame that sendNow began, then lets the
 // queue go on.
 func (c *Conn) finishSend(wb *writeBuf, rest []byte, n int) {
-	_, err := c.nc.Write(rest)
+	k, err := c.nc.Write(rest)
+	c.wprog.Add(int64(k))
 	writeBufs.Put(wb)
 	if err != nil {
 		c.failWrite(fmt.Errorf("ws: write queued messages: %w", err))

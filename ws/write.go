@@ -203,8 +203,12 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 	if c.cfg.tracer.Enabled() {
 		c.traceFrame(trace.Out, h, c.woff, h.Size())
 	}
-	err := writeFrameTo(c.out(len(p)), h, p)
+	w := c.out(len(p))
+	err := writeFrameTo(w, h, p)
 	c.woff += int64(h.Size()) + h.Length
+	if _, pieces := w.(progressWriter); err == nil && !pieces && !op.IsControl() {
+		c.wprog.Add(int64(h.Size()) + h.Length)
+	}
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)

@@ -102,7 +102,9 @@ func (c *Conn) writeTogether(ctx context.Context, typ MessageType, msgs [][]byte
 		putFrame(b[start:], h, p)
 		c.woff += int64(h.Size()) + h.Length
 	}
-	if _, err := c.nc.Write(b); err != nil {
+	n, err := c.nc.Write(b)
+	c.wprog.Add(int64(n))
+	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)
 		}
