@@ -182,7 +182,7 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "[a"}, `invalid value "[a" for flag -allow-origin: ws: origin pattern "[a": syntax error in pattern`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", ""}, "empty origin pattern"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "-1s"}, "serve: --idle-timeout -1s: want a duration, or 0 to never close an idle connection"},
-	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "5ms"}, "serve: --idle-timeout 5ms: want 1s or more (a WebSocket is pinged every half of it), or 0 to never close an idle connection"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "5ms"}, "serve: --idle-timeout 5ms: want 1s or more (a WebSocket is pinged every third of it), or 0 to never close an idle connection"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "1ns"}, "serve: --idle-timeout 1ns: want 1s or more"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-conns", "-1"}, "serve: --max-conns -1: want a number of connections, or 0 for no limit"},
 	{[]string{"lab", "--max-message", "-1", "--", "true"}, "lab: --max-message -1: want a positive number of bytes"},

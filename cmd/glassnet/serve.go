@@ -112,7 +112,7 @@ func sameListenAddr(a, b string) bool {
 }
 
 // minIdleTimeout is the shortest --idle-timeout: a WebSocket is pinged
-// every half of it and must answer within that half.
+// every third of it and must answer within that third.
 const minIdleTimeout = time.Second
 
 const ruleHelp = "`RULE` for packets %s the stack, repeatable, run in order: [FILTER :] ACTION, e.g. 'loss 20%%', 'delay 50ms jitter 10ms', 'tcp and port 8080 and syn : drop', 'rst after 10 packets'"
@@ -178,7 +178,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("serve: --idle-timeout %v: want a duration, or 0 to never close an idle connection", cfg.IdleTimeout)
 	case cfg.IdleTimeout > 0 && cfg.IdleTimeout < minIdleTimeout:
 		// 5ms for 5m would close every connection as it opens
-		return usagef("serve: --idle-timeout %v: want %v or more (a WebSocket is pinged every half of it), or 0 to never close an idle connection", cfg.IdleTimeout, minIdleTimeout)
+		return usagef("serve: --idle-timeout %v: want %v or more (a WebSocket is pinged every third of it), or 0 to never close an idle connection", cfg.IdleTimeout, minIdleTimeout)
 	case cfg.IdleTimeout == 0:
 		cfg.IdleTimeout = -1 // app: negative is never
 	}

@@ -52,8 +52,10 @@ type Handlers struct {
 	// IdleTimeout, if positive, closes a WebSocket with 1001 (going
 	// away) when no message has gone either way, and no byte of one has
 	// come in, for this long; pings and pongs do not count. The
-	// connection is pinged every half IdleTimeout, and failed with 1011
-	// when neither a pong nor other frame bytes come.
+	// connection is pinged every third of IdleTimeout, and failed with
+	// 1011 when neither a pong nor other frame bytes come within a
+	// third; a message on its way either way (an upload, an echo read
+	// slowly) is not silence.
 	IdleTimeout time.Duration
 
 	// limit, if set, counts the WebSockets with serve's other
@@ -73,9 +75,13 @@ type Handlers struct {
 type wsClient struct {
 	last atomic.Int64 // time.Now().UnixNano() of the last message
 	idle *time.Timer
-	// read is c.BytesRead at the last message or the idle timer's last
-	// look: more since then is a message on its way.
-	read atomic.Int64
+	// read and wrote are c.BytesRead and c.BytesWritten at the last
+	// message or the idle timer's last look: more since then is a
+	// message on its way, in or out.
+	read, wrote atomic.Int64
+	// queued is c.SendQueued then: less since then is an echo the peer
+	// is still taking from the transport.
+	queued atomic.Int64
 	// behind: the chat dropped it for falling too far behind (1008).
 	behind atomic.Bool
 }
@@ -85,6 +91,9 @@ func (cl *wsClient) active(c *ws.Conn) {
 	if cl != nil {
 		cl.last.Store(time.Now().UnixNano())
 		cl.read.Store(c.BytesRead())
+		cl.wrote.Store(c.BytesWritten())
+		q, _ := c.SendQueued()
+		cl.queued.Store(int64(q))
 	}
 }
 
@@ -97,8 +106,11 @@ func (h *Handlers) closeIdle(c *ws.Conn, cl *wsClient) {
 	if !open {
 		return // gone already
 	}
-	if c.BytesRead() != cl.read.Load() {
-		// A message still on its way (a long upload) is not silence.
+	if q, _ := c.SendQueued(); c.BytesRead() != cl.read.Load() || c.BytesWritten() != cl.wrote.Load() || (q > 0 && int64(q) < cl.queued.Load()) {
+		// A message still on its way (a long upload, or an echo that
+		// the peer reads slowly, from the write or from what it left
+		// in the transport) is not silence. (A transport that has
+		// emptied since the last look says nothing of when it did.)
 		// Look again soon, so that its last byte is known to within
 		// a twentieth of IdleTimeout (at most a second).
 		cl.active(c)
@@ -160,7 +172,11 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 		opts.Compression = ws.CompressionOptions{Enabled: true}
 	}
 	if h.IdleTimeout > 0 {
-		opts.KeepAlive = h.IdleTimeout / 2
+		// A third: a peer that answers no ping is failed (1011) a
+		// third of IdleTimeout before the idle timer would close it
+		// (1001), so that which of the two ends a silent, dead peer
+		// does not depend on which timer runs first.
+		opts.KeepAlive = h.IdleTimeout / 3
 	}
 	if chat {
 		// A line longer than a member may fall behind could reach
@@ -240,6 +256,7 @@ func (h *Handlers) echo(w http.ResponseWriter, r *http.Request) {
 			h.ends.ended(c, err)
 			return
 		}
+		cl.active(c)
 	}
 }
 

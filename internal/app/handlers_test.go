@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"github.com/glassnet/glassnet/ws"
 )
@@ -382,4 +386,80 @@ func dialChat(t *testing.T, ctx context.Context, url string, rcvbuf int) *ws.Con
 	}
 	t.Cleanup(func() { c.CloseNow() })
 	return c
+}
+
+// TestIdleEchoReadSlowly checks that an echo the peer reads slowly, over
+// several idle timeouts, is not taken for silence: serve neither closes
+// it as idle nor fails it for a ping that waits behind the echo, and the
+// whole echo arrives.
+func TestIdleEchoReadSlowly(t *testing.T) {
+	t.Parallel()
+	const idle = 600 * time.Millisecond
+	m := startMemServe(t, "slowread0", ServeConfig{IdleTimeout: idle})
+	// The client's receive buffer is small, as an application's that
+	// reads slowly soon makes it: what the server sent waits in the
+	// server's send queue, not acknowledged in the client's buffer.
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 64 << 10, Max: 64 << 10}
+	moderate := tcpip.TCPModerateReceiveBufferOption(false)
+	for _, o := range []tcpip.SettableTransportProtocolOption{&rcv, &moderate} {
+		if err := m.clientStack.SetTransportProtocolOption(tcp.ProtocolNumber, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := testCtx(t)
+	c, _, err := m.dialWS(t, "/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 MiB at no more than 800 KB/s: the echo's write lasts while
+	// the server's send buffer takes it, and the buffer's last
+	// megabyte takes longer than an idle timeout to be read.
+	msg := bytes.Repeat([]byte("slowly read "), (3<<20)/12)
+	if err := c.WriteMessage(ctx, ws.MessageBinary, msg); err != nil {
+		t.Fatal(err)
+	}
+	want := int64(ws.Header{Fin: true, Opcode: ws.OpBinary, Length: int64(len(msg))}.Size() + len(msg))
+	nc := c.NetConn()
+	buf := make([]byte, 8<<10)
+	start := time.Now()
+	var got int64
+	for got < want {
+		nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := nc.Read(buf[:min(int64(len(buf)), want-got)])
+		got += int64(n)
+		if err != nil {
+			t.Fatalf("reading the echo: %v after %d of %d bytes in %v (%v)", err, got, want, time.Since(start), m.counters())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := time.Since(start); d < 2*idle {
+		t.Logf("the echo was read in %v, within two idle timeouts: the test proves less", d)
+	}
+	counters := m.counters()
+	for _, k := range []string{"conns closed idle (idle-timeout)", "ws ends: failed 1011 (keepalive: no pong)"} {
+		if counters[k] != 0 {
+			t.Errorf("%s = %d, want 0 for a peer reading its echo", k, counters[k])
+		}
+	}
+}
+
+// TestIdleDeadPeerFailsFirst checks that a WebSocket whose peer answers
+// no ping ends one way: failed by the keepalive (1011) before the idle
+// timer would close it (1001), for every such connection.
+func TestIdleDeadPeerFailsFirst(t *testing.T) {
+	t.Parallel()
+	const idle = time.Second
+	m := startMemServe(t, "deadpeer0", ServeConfig{IdleTimeout: idle})
+	const n = 8
+	for range n {
+		c, _, err := m.dialWS(t, "/echo", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c // never read: no pong goes back
+	}
+	m.waitCounter(t, "ws ends: failed 1011 (keepalive: no pong)", n)
+	if k := m.counters()["conns closed idle (idle-timeout)"]; k != 0 {
+		t.Errorf("%d of %d dead peers closed as idle, want every one failed by the keepalive", k, n)
+	}
 }
