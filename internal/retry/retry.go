@@ -2,7 +2,10 @@
 // TCP connections, reading UDP datagrams, the control socket) to an error
 // other than their socket's close: count it, pause, and after a run of
 // them give up and say so, rather than end without a word or retry for
-// ever.
+// ever. A shortage of the process's resources (file descriptors, memory,
+// buffers) is the exception: it passes when other connections close, so
+// the loop waits it out, as net/http's Serve does, instead of giving up
+// on a service that would work again a moment later.
 package retry
 
 import (
@@ -11,6 +14,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -35,18 +39,30 @@ type Loop struct {
 	// under the loop (its stack gone): the loop then ends quietly.
 	Stopping func(error) bool
 
-	run int
+	run     int
+	short   bool                // in a shortage, said once
+	sleepFn func(time.Duration) // time.Sleep; tests count the pauses
 }
 
 // Again reports whether the loop goes on after err: false for the
 // socket's close (net.ErrClosed), for the owner's (Stopping), and for the
-// MaxErrors-th error in a row; after a pause otherwise.
+// MaxErrors-th error in a row; after a pause otherwise. A shortage
+// (Shortage) does not count towards MaxErrors: the loop says once that it
+// waits, and tries again every MaxPause until it passes.
 func (l *Loop) Again(err error) bool {
 	if errors.Is(err, net.ErrClosed) || l.Stopping != nil && l.Stopping(err) {
 		return false
 	}
 	if l.Errors != nil {
 		l.Errors.Add(1)
+	}
+	if Shortage(err) {
+		if !l.short && l.Log != nil {
+			fmt.Fprintf(l.Log, "glassnet: %s waits for the shortage to pass, trying again every %v: %v\n", l.What, MaxPause, err)
+		}
+		l.short = true
+		l.sleep(MaxPause)
+		return true
 	}
 	l.run++
 	if l.run >= MaxErrors {
@@ -55,9 +71,30 @@ func (l *Loop) Again(err error) bool {
 		}
 		return false
 	}
-	time.Sleep(min(Pause<<(l.run-1), MaxPause))
+	l.sleep(min(Pause<<(l.run-1), MaxPause))
 	return true
 }
 
-// OK ends a run of errors.
-func (l *Loop) OK() { l.run = 0 }
+func (l *Loop) sleep(d time.Duration) {
+	if l.sleepFn != nil {
+		l.sleepFn(d)
+		return
+	}
+	time.Sleep(d)
+}
+
+// OK ends a run of errors, and a shortage.
+func (l *Loop) OK() { l.run, l.short = 0, false }
+
+// Shortage reports whether err is the process or the system running short
+// of what a new connection or datagram needs, which another connection's
+// close gives back: file descriptors (EMFILE, ENFILE), socket buffers
+// (ENOBUFS), kernel memory (ENOMEM).
+func Shortage(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
