@@ -50,12 +50,26 @@ const ioTimeout = 5 * time.Second
 // longer line is answered "bad request" without being read whole.
 const maxRequest = 4 << 10
 
+// maxClients bounds the clients answered at once. Each holds a
+// descriptor for up to ioTimeout; past the bound a client is told at once
+// that the server is busy, so that clients that connect and never send
+// cannot use up the process's descriptors (which the stack's other
+// sockets, --kernel, the view and the pcap need too).
+const maxClients = 64
+
+// errBusy is the reply to a client past maxClients.
+const errBusy = "busy: %d clients are being answered; try again"
+
 // Server answers queries about one socket table on a unix socket.
 type Server struct {
 	socks *sockets.Sockets
 	opts  Options
 	ln    *net.UnixListener
 	path  string
+	// accept is ln, or a wrapper of it in tests.
+	accept net.Listener
+	// clients holds a token for each client being answered.
+	clients chan struct{}
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -106,6 +120,12 @@ func (e *InUseError) Error() string {
 
 // ListenPath is Listen on an exact socket path.
 func ListenPath(path string, socks *sockets.Sockets, opts Options) (*Server, error) {
+	return listenPath(path, socks, opts, nil)
+}
+
+// listenPath is ListenPath; wrap, if set, wraps the listener the server
+// accepts on.
+func listenPath(path string, socks *sockets.Sockets, opts Options, wrap func(net.Listener) net.Listener) (*Server, error) {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("ctl: %s exists and is not a socket", path)
@@ -128,7 +148,10 @@ func ListenPath(path string, socks *sockets.Sockets, opts Options) (*Server, err
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{socks: socks, opts: opts, ln: ln, path: path}
+	s := &Server{socks: socks, opts: opts, ln: ln, path: path, accept: ln, clients: make(chan struct{}, maxClients)}
+	if wrap != nil {
+		s.accept = wrap(ln)
+	}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -143,7 +166,10 @@ func (s *Server) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		// Closing a UnixListener created by ListenUnix unlinks the file.
-		err = s.ln.Close()
+		// The accept loop closed it already if it gave up.
+		if err = s.ln.Close(); errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
 		s.wg.Wait()
 	})
 	return err
@@ -153,20 +179,40 @@ func (s *Server) serve() {
 	defer s.wg.Done()
 	loop := retry.Loop{What: "the control socket " + s.path, Log: s.opts.Log}
 	for {
-		c, err := s.ln.Accept()
+		c, err := s.accept.Accept()
 		if err != nil {
 			if loop.Again(err) {
 				continue
 			}
+			// Given up (or closed): a client that connected now would
+			// wait for a reply that never comes; without the file it
+			// is told at once that nothing serves here.
+			s.ln.Close()
 			return
 		}
 		loop.OK()
+		select {
+		case s.clients <- struct{}{}:
+		default:
+			s.busy(c)
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-s.clients }()
 			s.handle(c)
 		}()
 	}
+}
+
+// busy tells a client past maxClients to come back, without reading its
+// request: the reply fits in the socket's buffer, so the write does not
+// block the accept loop.
+func (s *Server) busy(c net.Conn) {
+	c.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	json.NewEncoder(c).Encode(reply{Node: s.opts.Node, Error: fmt.Sprintf(errBusy, maxClients)})
+	c.Close()
 }
 
 // handle answers one request.
