@@ -313,10 +313,21 @@ func runLab(cfg LabConfig) (status int, err error) {
 	case err := <-served:
 		return 0, fmt.Errorf("lab: serve: %w", err)
 	}
+	// The stack may stop while the command runs (its TUN or veth
+	// deleted from inside the lab): say so then, not only when the
+	// command ends, which may be a shell's hours later.
+	stopped := make(chan error, 1)
+	go func() {
+		err := <-served
+		if ctx.Err() == nil {
+			fmt.Fprintf(cfg.Stderr, "glassnet: lab: the stack stopped; the command goes on without it: %v\n", err)
+		}
+		stopped <- err
+	}()
 	stopServing := func() error {
 		cancel()
 		select {
-		case err := <-served:
+		case err := <-stopped:
 			return err
 		case <-time.After(10 * time.Second):
 			return errors.New("lab: serve did not stop within 10s")
