@@ -3,12 +3,14 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Dirs returns the directories a control socket may live in, in the order
@@ -82,13 +84,17 @@ func Find(name string) (string, error) {
 		looked = append(looked, p)
 	}
 	// A serve whose name was taken (in another network namespace) listens
-	// as NAME-PID; one such is as good as the name.
+	// as NAME-PID (or NAME-PID-N); one such is as good as the name.
 	var alts []string
 	for _, n := range Names() {
-		if rest, ok := strings.CutPrefix(n, name+"-"); ok {
-			if _, err := strconv.Atoi(rest); err == nil {
-				alts = append(alts, n)
-			}
+		if altName(n, name) {
+			alts = append(alts, n)
+		}
+	}
+	if len(alts) > 1 {
+		// Sockets left by serves killed with SIGKILL do not count.
+		if live := slices.DeleteFunc(slices.Clone(alts), stale); len(live) > 0 {
+			alts = live
 		}
 	}
 	if len(alts) == 1 {
@@ -115,6 +121,60 @@ func othersHint() string {
 		}
 	}
 	return ""
+}
+
+// altName reports whether n is name-PID or name-PID-N, the name a serve
+// takes when another has name (see Find).
+func altName(n, name string) bool {
+	rest, ok := strings.CutPrefix(n, name+"-")
+	if !ok {
+		return false
+	}
+	pid, n2, two := strings.Cut(rest, "-")
+	if _, err := strconv.Atoi(pid); err != nil {
+		return false
+	}
+	if two {
+		if _, err := strconv.Atoi(n2); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// staleAge is how old a socket that refuses connections must be for
+// sweepStale to remove it: a serve that has just bound its socket and not
+// yet listened on it refuses too, for a moment.
+const staleAge = 10 * time.Second
+
+// sweepStale removes from d the sockets name-PID and name-PID-N that
+// serves killed with SIGKILL left: no later serve takes one over (each
+// names its own by its own PID), so without this they stay for ever, and
+// Names and Find list them.
+func sweepStale(d, name string) {
+	ents, err := os.ReadDir(d)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n, ok := strings.CutSuffix(e.Name(), suffix)
+		if !ok || e.Type()&os.ModeSocket == 0 || !altName(n, name) {
+			continue
+		}
+		p := filepath.Join(d, e.Name())
+		fi, err := e.Info()
+		if err != nil || time.Since(fi.ModTime()) < staleAge {
+			continue
+		}
+		c, err := net.DialTimeout("unix", p, time.Second)
+		if err == nil {
+			c.Close()
+			continue
+		}
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			os.Remove(p)
+		}
+	}
 }
 
 // Names lists the control sockets present in Dirs, without their

@@ -89,6 +89,7 @@ func Listen(name string, socks *sockets.Sockets, opts Options) (*Server, error) 
 			errs = append(errs, err)
 			continue
 		}
+		sweepStale(d, name)
 		srv, err := ListenPath(filepath.Join(d, name+suffix), socks, opts)
 		if err == nil {
 			return srv, nil

@@ -181,3 +181,58 @@ func TestBusyPastMaxClients(t *testing.T) {
 		t.Errorf("query once the idle clients went: %v", err)
 	}
 }
+
+// leaveSocket makes the socket file a serve killed with SIGKILL leaves in
+// runDir: nothing accepts on it. old backdates it past staleAge.
+func leaveSocket(t *testing.T, name string, old bool) string {
+	t.Helper()
+	p := filepath.Join(runDir, name+suffix)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
+	must(t, err)
+	l.SetUnlinkOnClose(false)
+	l.Close()
+	if old {
+		then := time.Now().Add(-2 * staleAge)
+		must(t, os.Chtimes(p, then, then))
+	}
+	return p
+}
+
+// TestStaleRenamedSwept: the NAME-PID sockets of serves killed with
+// SIGKILL, which no later serve takes over, are removed by the next serve
+// of NAME (they stayed for ever, one more for each killed serve, and ss
+// named them among the running stacks); a live one, a fresh one (its
+// serve may be between bind and listen) and other names are left alone;
+// and Find looks past stale ones to the live one.
+func TestStaleRenamedSwept(t *testing.T) {
+	// Not parallel: it points the search path at temporary directories.
+	tempDirs(t)
+	_, ss := stacks(t)
+	dead := leaveSocket(t, "tun9-4242", true)
+	dead2 := leaveSocket(t, "tun9-4242-2", true)
+	fresh := leaveSocket(t, "tun9-4343", false)
+	other := leaveSocket(t, "tun90-4444", true)
+	live, err := Listen("tun9-4545", ss, Options{})
+	must(t, err)
+	defer live.Close()
+
+	srv, err := Listen("tun9", ss, Options{})
+	must(t, err)
+	defer srv.Close()
+	for _, p := range []string{dead, dead2} {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left by a killed serve is still there: %v", p, err)
+		}
+	}
+	for _, p := range []string{fresh, other, live.Path()} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+	srv.Close()
+	// tun9.sock is gone; of tun9-4343 (stale, fresh) and tun9-4545
+	// (live), Find takes the live one.
+	if p, err := Find("tun9"); err != nil || p != live.Path() {
+		t.Errorf("Find(tun9) = %q, %v; want the live %s", p, err, live.Path())
+	}
+}
