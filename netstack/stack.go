@@ -1,6 +1,7 @@
 package netstack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -123,6 +124,10 @@ type Options struct {
 	// LINKTYPE_RAW, or LINKTYPE_ETHERNET with whole frames on a
 	// tun.LinkLayer device.
 	PCAP io.Writer
+	// PCAPStall bounds one write to PCAP when PCAP takes a write deadline
+	// (a pipe, a FIFO, a socket); 0 means DefaultPCAPStall. Past it the
+	// capture ends with an error and the stack goes on.
+	PCAPStall time.Duration
 
 	// Clock, RandSource and SecureRNG replace gVisor's sources of time and
 	// randomness; with a manual clock and seeded sources, runs repeat
@@ -262,7 +267,7 @@ func (st *Stack) build(opts Options) error {
 		if st.ep.l2 {
 			linkType = pcapLinkTypeEthernet
 		}
-		w, err := newPCAPWriter(opts.PCAP, linkType)
+		w, err := newPCAPWriterStall(opts.PCAP, linkType, cmp.Or(opts.PCAPStall, DefaultPCAPStall))
 		if err != nil {
 			return fmt.Errorf("netstack: pcap header: %w", err)
 		}
