@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // OutFile is an output file (--trace, --calls, --pcap) that keeps its
@@ -60,6 +61,11 @@ func (o *OutFile) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// SetWriteDeadline bounds the writes to a pipe or FIFO (os.File's); a
+// regular file says os.ErrNoDeadline. The --pcap capture uses it so that a
+// reader that stops reading does not hold the stack (netstack.Options.PCAPStall).
+func (o *OutFile) SetWriteDeadline(t time.Time) error { return o.f.SetWriteDeadline(t) }
 
 // Close closes the file; its error names the file when a write failed.
 func (o *OutFile) Close() error {

@@ -142,11 +142,17 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 }
 
 // run serves until ctx is done, then shuts down and closes the stack.
-func (s *server) run(ctx context.Context) error {
+func (s *server) run(ctx context.Context) (err error) {
 	if s.clock != nil {
 		defer s.clock.Stop() // after the stack
 	}
-	defer s.st.Close()
+	defer func() {
+		// What Close has to say when all else went well: the capture
+		// ended early (its reader stopped reading).
+		if cerr := s.st.Close(); cerr != nil && err == nil {
+			fmt.Fprintf(s.cfg.Log, "glassnet: %v\n", cerr)
+		}
+	}()
 	if s.view != nil {
 		// Before the stack closes: nothing may stay held while it does.
 		defer s.view.Close()
