@@ -15,12 +15,24 @@ import (
 // first write error: the trace and call-log writers, called for each
 // event, have no one to tell it to, and a full disk would otherwise end a
 // run with status 0 and a file cut short.
+//
+// A FIFO or pipe (anything that takes a write deadline) gets at most
+// outStall per write: the trace, the call log and the capture are written
+// from the stack's packet and socket paths, so a reader that stopped
+// reading (a paused Wireshark, a stopped tail) held every connection and
+// serve's shutdown for as long as it stayed stopped. Past it the file
+// takes nothing more, and Close says why.
 type OutFile struct {
-	f    *os.File
-	path string
-	mu   sync.Mutex
-	err  error
+	f     *os.File
+	path  string
+	stall time.Duration // 0: a regular file, no deadline
+	mu    sync.Mutex
+	err   error
+	ended bool // a write missed its deadline: nothing more is written
 }
+
+// outStall bounds one write to a FIFO or pipe.
+const outStall = 5 * time.Second
 
 // CreateOutFile creates path, which flag ("--trace") named, for writing.
 // Its error names the flag and says what to do.
@@ -29,7 +41,12 @@ func CreateOutFile(flag, path string) (*OutFile, error) {
 	if err != nil {
 		return nil, outFileError(flag, path, err)
 	}
-	return &OutFile{f: f, path: path}, nil
+	o := &OutFile{f: f, path: path}
+	// A regular file says os.ErrNoDeadline.
+	if f.SetWriteDeadline(time.Time{}) == nil {
+		o.stall = outStall
+	}
+	return o, nil
 }
 
 // outFileError says why path could not be created, and what to do.
@@ -51,9 +68,22 @@ func outFileError(flag, path string, err error) error {
 }
 
 func (o *OutFile) Write(p []byte) (int, error) {
+	if o.stall > 0 {
+		o.mu.Lock()
+		ended, err := o.ended, o.err
+		o.mu.Unlock()
+		if ended {
+			return 0, err
+		}
+		o.f.SetWriteDeadline(time.Now().Add(o.stall))
+	}
 	n, err := o.f.Write(p)
 	if err != nil {
 		o.mu.Lock()
+		if o.stall > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			o.ended = true
+			err = fmt.Errorf("its reader took no data for %v, so nothing more was written: %w", o.stall, err)
+		}
 		if o.err == nil {
 			o.err = err
 		}
