@@ -12,11 +12,18 @@ import (
 	"github.com/glassnet/glassnet/internal/netnstest"
 )
 
-// TestReliabPCAPReaderStops: serve capturing into a FIFO whose reader
-// stopped reading still echoes a megabyte to the kernel's TCP (after the
-// capture gives up on the reader) and ends on SIGINT, saying why its
-// capture ended. It held every connection and never exited before.
+// TestReliabPCAPReaderStops: serve capturing (--pcap) or tracing
+// (--trace) into a FIFO whose reader stopped reading still echoes a
+// megabyte to the kernel's TCP (after the output gives up on the reader)
+// and ends on SIGINT, saying why its output ended. It held every
+// connection and never exited before.
 func TestReliabPCAPReaderStops(t *testing.T) {
+	for _, flag := range []string{"--pcap", "--trace"} {
+		t.Run(strings.TrimPrefix(flag, "--"), func(t *testing.T) { outputReaderStops(t, flag) })
+	}
+}
+
+func outputReaderStops(t *testing.T, flag string) {
 	netnstest.RunTUN(t, func(t *testing.T) {
 		fifo := filepath.Join(t.TempDir(), "capture")
 		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -28,7 +35,7 @@ func TestReliabPCAPReaderStops(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer r.Close()
-		s := startServeArgs(t, "serve", "--tun", "reliab1", "--addr", "10.202.0.2/24", "--pcap", fifo)
+		s := startServeArgs(t, "serve", "--tun", "reliab1", "--addr", "10.202.0.2/24", flag, fifo)
 
 		c := dialTCP(t, "10.202.0.2:7")
 		sent := bytes.Repeat([]byte("glassnet"), 128<<10)
@@ -42,10 +49,10 @@ func TestReliabPCAPReaderStops(t *testing.T) {
 		}
 		err = s.interrupt(t)
 		if err == nil {
-			t.Error("serve exited 0 with its capture cut short")
+			t.Errorf("serve exited 0 with its %s output cut short", flag)
 		}
-		if out := s.out.String(); !strings.Contains(out, "its reader took no data for 5s, so the capture stops there") {
-			t.Errorf("serve did not say why the capture ended:\n%s", out)
+		if out := s.out.String(); !strings.Contains(out, "its reader took no data for 5s") {
+			t.Errorf("serve did not say why its %s output ended:\n%s", flag, out)
 		}
 	})
 }
