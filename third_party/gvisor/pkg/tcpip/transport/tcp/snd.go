@@ -132,6 +132,12 @@ type sender struct {
 	// patch 21) counts from it, and counts each idle period once.
 	idleFrom tcpip.MonotonicTime `state:"nosave"`
 
+	// restartNow is the clock reading the restart after idle took in
+	// sendData, for the first segment that call sends, and hasRestartNow
+	// says it is there (glassnet patch 53). sendData clears it.
+	restartNow    tcpip.MonotonicTime `state:"nosave"`
+	hasRestartNow bool                `state:"nosave"`
+
 	// persistRTO is the wait before the next window probe while the
 	// timer is the persist timer (glassnet patch 17): it backs off on its
 	// own, as Linux's icsk_backoff does for tcp_probe0_when, and leaves
@@ -1226,8 +1232,15 @@ func (s *sender) sendData() {
 	// exceeding the retrasmission timeout." glassnet patch 21: as
 	// Linux's tcp_cwnd_restart (RFC 2861) does it, when new data is to go
 	// with nothing in flight.
+	//
+	// glassnet patch 53: the clock reading the restart takes is also the
+	// transmit time of the first segment sent below, which upstream and
+	// patch 52 read again; no segment goes between the two readings, so
+	// each segment still has a reading of its own.
 	if s.writeNext != nil && s.SndUna == s.SndNxt && !s.FastRecovery.Active && s.state != tcpip.RTORecovery {
-		s.restartAfterIdle()
+		s.restartNow = s.ep.stack.Clock().NowMonotonic()
+		s.hasRestartNow = true
+		s.restartAfterIdle(s.restartNow)
 	}
 
 	var dataSent bool
@@ -1250,6 +1263,7 @@ func (s *sender) sendData() {
 		s.Outstanding += s.pCount(seg, s.MaxPayloadSize)
 		s.updateWriteNext(seg.Next())
 	}
+	s.hasRestartNow = false // glassnet patch 53: not for a later call
 
 	s.postXmit(dataSent, true /* shouldScheduleProbe */)
 }
@@ -1267,9 +1281,10 @@ func (s *sender) sendData() {
 // before, so slow start regains it. CUBIC's epoch moves on by the idle
 // time, as Linux's bictcp_cwnd_event does when sending starts again.
 //
+// now is the time of the restart, read by the caller (glassnet patch 53).
+//
 // +checklocks:s.ep.mu
-func (s *sender) restartAfterIdle() {
-	now := s.ep.stack.Clock().NowMonotonic()
+func (s *sender) restartAfterIdle(now tcpip.MonotonicTime) {
 	idle := now.Sub(s.idleFrom)
 	if idle <= 0 {
 		return
@@ -2008,7 +2023,15 @@ func (s *sender) sendSegment(seg *segment) tcpip.Error {
 	// its xmitTime, the sender's LastSendTime and its timestamp. Upstream
 	// read the clock for each. Every segment still reads a time of its
 	// own (RACK orders segments by their xmitTime).
-	now := s.ep.stack.Clock().NowMonotonic()
+	//
+	// glassnet patch 53: the first segment sendData sends after the
+	// restart after idle takes that reading, the one just before it.
+	var now tcpip.MonotonicTime
+	if s.hasRestartNow {
+		now, s.hasRestartNow = s.restartNow, false
+	} else {
+		now = s.ep.stack.Clock().NowMonotonic()
+	}
 	seg.xmitTime = now
 	if seg.xmitCount == 0 && seg.payloadSize() > 0 {
 		s.idleFrom = seg.xmitTime // glassnet patch 21
