@@ -921,7 +921,7 @@ func (e *endpoint) forwardUnicastPacket(pkt *stack.PacketBuffer) ip.ForwardingEr
 		}
 
 		// The packet originally arrived on e so provide its NIC as the input NIC.
-		ep.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */)
+		ep.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */, tcpip.Address{})
 		return nil
 	}
 
@@ -986,6 +986,10 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		}
 	}()
 
+	// srcNotLocal is the source address found to be none of this
+	// endpoint's, nor the broadcast address of one of their subnets,
+	// when the check below makes that lookup (glassnet patch 54).
+	var srcNotLocal tcpip.Address
 	if !e.nic.IsLoopback() {
 		if !e.protocol.options.AllowExternalLoopbackTraffic {
 			if header.IsV4LoopbackAddress(h.SourceAddress()) {
@@ -1005,7 +1009,8 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		if stk.HandleLocal() {
 			// glassnet patch 40: the source address from h, which hView
 			// holds, not read again through the packet while hView is held.
-			addressEndpoint := e.AcquireAssignedAddress(h.SourceAddress(), e.nic.Promiscuous(), stack.CanBePrimaryEndpoint, true /* readOnly */)
+			srcNotLocal = h.SourceAddress()
+			addressEndpoint := e.AcquireAssignedAddress(srcNotLocal, e.nic.Promiscuous(), stack.CanBePrimaryEndpoint, true /* readOnly */)
 			if addressEndpoint != nil {
 				// The source address is one of our own, so we never should have gotten
 				// a packet like this unless HandleLocal is false or our NIC is the
@@ -1037,7 +1042,7 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 	hView.Release()
 	hView = nil
 	h = header.IPv4(pkt.NetworkHeader().Slice())
-	e.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */)
+	e.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */, srcNotLocal)
 }
 
 // handleLocalPacket is like HandlePacket except it does not perform the
@@ -1064,7 +1069,7 @@ func (e *endpoint) handleLocalPacket(pkt *stack.PacketBuffer, canSkipRXChecksum 
 	h := header.IPv4(hView.AsSlice())
 	defer hView.Release()
 
-	e.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */)
+	e.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */, tcpip.Address{})
 }
 
 func validateAddressesForForwarding(h header.IPv4) ip.ForwardingError {
@@ -1252,7 +1257,10 @@ func (e *endpoint) forwardMulticastPacketForOutgoingInterface(pkt *stack.PacketB
 	return e.forwardPacketWithRoute(route, pkt, true /* updateOptions */)
 }
 
-func (e *endpoint) handleValidatedPacket(h header.IPv4, pkt *stack.PacketBuffer, inNICName string) {
+// srcNotLocal is a source address that HandlePacket has looked up and
+// found to be none of this endpoint's addresses and no broadcast address
+// of their subnets, or the zero Address.
+func (e *endpoint) handleValidatedPacket(h header.IPv4, pkt *stack.PacketBuffer, inNICName string, srcNotLocal tcpip.Address) {
 	pkt.NICID = e.nic.ID()
 
 	// Raw socket packets are delivered based solely on the transport protocol
@@ -1277,11 +1285,20 @@ func (e *endpoint) handleValidatedPacket(h header.IPv4, pkt *stack.PacketBuffer,
 		return
 	}
 	// Make sure the source address is not a subnet-local broadcast address.
-	if addressEndpoint := e.AcquireAssignedAddress(srcAddr, false /* createTemp */, stack.NeverPrimaryEndpoint, true /* readOnly */); addressEndpoint != nil {
-		subnet := addressEndpoint.Subnet()
-		if subnet.IsBroadcast(srcAddr) {
-			stats.ip.InvalidSourceAddressesReceived.Increment()
-			return
+	//
+	// glassnet patch 54: not looked up a second time when HandlePacket
+	// already has, for the same address (a PREROUTING hook may rewrite
+	// it): that lookup matched this endpoint's addresses and the broadcast
+	// addresses of their subnets, and allowed no fewer temporary
+	// addresses than this one, and it found none. Upstream looked up the
+	// source twice and the destination once for every packet received.
+	if srcAddr != srcNotLocal {
+		if addressEndpoint := e.AcquireAssignedAddress(srcAddr, false /* createTemp */, stack.NeverPrimaryEndpoint, true /* readOnly */); addressEndpoint != nil {
+			subnet := addressEndpoint.Subnet()
+			if subnet.IsBroadcast(srcAddr) {
+				stats.ip.InvalidSourceAddressesReceived.Increment()
+				return
+			}
 		}
 	}
 
