@@ -228,7 +228,9 @@ func (s *sender) sendOwedAck() {
 			return
 		}
 	}
-	s.delAckTimer.enableAt(now, ato) // glassnet patch 52: one reading
+	// glassnet patch 52: one reading; glassnet patch 55: the clock timer,
+	// left running when the last ACK went, moves to the new deadline.
+	s.delAckTimer.moveAt(now, ato)
 }
 
 // delAckWait is how long an ACK owed now waits for a segment to carry it:
@@ -271,7 +273,10 @@ func (s *sender) ackSent(owed, data bool) {
 		r.da.quick--
 	}
 	if s.delAckTimer.enabled() {
-		s.delAckTimer.stop()
+		// glassnet patch 55: the clock timer keeps running, for the
+		// next segment received to move (moveAt) or to expire once
+		// for nothing.
+		s.delAckTimer.disable()
 	}
 	if data && r.da.rcvMSS != 0 && s.LastSendTime.Sub(r.da.lastData) < delAckTimeout {
 		r.da.pingpong = true

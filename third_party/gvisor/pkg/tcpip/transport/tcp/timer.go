@@ -160,22 +160,6 @@ func (t *timer) disable() {
 	}
 }
 
-// stop disables the timer and, unlike disable, stops the clock timer too
-// when it has not fired yet, so that a timer armed and stopped for nearly
-// every segment (the delayed ACK, glassnet patch 9) costs no wake-up. A
-// clock timer that has already fired leaves the timer orphaned, for
-// checkExpiration to consume.
-func (t *timer) stop() {
-	if t.state == timerStateDisabled {
-		return
-	}
-	if t.timer != nil && t.timer.Stop() {
-		t.state = timerStateDisabled
-		return
-	}
-	t.state = timerStateOrphaned
-}
-
 // enabled returns true if the timer is currently enabled, false otherwise.
 func (t *timer) enabled() bool {
 	return t.state == timerStateEnabled
@@ -197,6 +181,26 @@ func (t *timer) enableAt(now tcpip.MonotonicTime, d time.Duration) {
 		t.resetOrStart(d)
 	}
 
+	t.state = timerStateEnabled
+}
+
+// moveAt is enableAt for the delayed-ACK timer, which is armed for nearly
+// every segment received and disabled for nearly every segment sent
+// (glassnet patch 55). Disabling it leaves the clock timer running, as
+// Linux leaves its delack timer (inet_csk_clear_xmit_timer does not stop
+// it), and arming it moves the clock timer to the new target, later as
+// well as earlier, with one Reset. Upstream's enableAt leaves a clock timer
+// due earlier as it is, which would then fire early about once per
+// message of a busy connection; stopping the clock timer when the ACK
+// goes (patch 9) cost a Stop per segment sent and a Reset per segment
+// received. What is left is one spurious expiry when a connection goes
+// quiet with the clock timer orphaned, which checkExpiration consumes.
+func (t *timer) moveAt(now tcpip.MonotonicTime, d time.Duration) {
+	t.target = now.Add(d)
+	if t.state == timerStateDisabled || t.target != t.clockTarget {
+		t.clockTarget = t.target
+		t.resetOrStart(d)
+	}
 	t.state = timerStateEnabled
 }
 
