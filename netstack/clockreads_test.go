@@ -21,8 +21,10 @@ import (
 // retransmission tests (rackwalk, tlpspurious, ptoslack, rtoloss). And
 // it checks glassnet patch 53: the restart after idle, which sendData
 // checks before it sends new data with nothing in flight, reads the clock
-// for the first segment it sends too; each side of the echo reads it
-// once less.
+// for the first segment it sends too; and glassnet patch 56: an ACK of
+// everything sent arms neither the probe nor the retransmission timer
+// (each from a reading of its own) before it disables both. Each patch
+// takes one reading off each side of the echo.
 
 // countingClock is a tcpip.Clock that counts its readings.
 type countingClock struct {
@@ -42,8 +44,8 @@ func (c *countingClock) Now() time.Time {
 
 // TestClockReadsPerEcho: an echo of a small message, one data segment
 // each way with the ACKs on the replies, reads the clock at most
-// maxReads times over both stacks: 10 with both changes, 12 without
-// patch 53, 24 without either.
+// maxReads times over both stacks: 8 with patches 52, 53 and 56, 10
+// without 53 or without 56, 24 without any.
 func TestClockReadsPerEcho(t *testing.T) {
 	t.Parallel()
 	clock := &countingClock{Clock: tcpip.NewStdClock()}
@@ -66,10 +68,10 @@ func TestClockReadsPerEcho(t *testing.T) {
 }
 
 // maxReads is the most clock readings an echo may take: halfway between
-// the 10 it takes and the 12 it took without patch 53, so that a timer
-// that fires now and then (a delayed ACK on a loaded machine, one in a
-// thousand echoes) does not count.
-const maxReads = 11
+// the 8 it takes and the 10 it takes without patch 53 or 56, so that a
+// timer that fires now and then (a delayed ACK on a loaded machine, one
+// in a thousand echoes) does not count.
+const maxReads = 9
 
 // echoBack sends msg from client to server and back.
 func echoBack(t testing.TB, client, server net.Conn, msg []byte) {

@@ -1851,7 +1851,13 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 			}
 		}
 
-		if s.shouldSchedulePTO() {
+		if ack == s.SndNxt {
+			// glassnet patch 56: everything sent is acknowledged, and
+			// both timers are disabled below (RFC 6298 5.2) before
+			// anything could send. Upstream first armed one of them
+			// from a clock reading of its own: the probe timer, or the
+			// retransmission timer for another RTO.
+		} else if s.shouldSchedulePTO() {
 			// Schedule PTO upon receiving an ACK that cumulatively acknowledges data.
 			// See https://tools.ietf.org/html/draft-ietf-tcpm-rack-08#section-7.5.1.
 			s.schedulePTO(s.ep.stack.Clock().NowMonotonic())
