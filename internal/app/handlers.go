@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,8 +145,17 @@ func (h *Handlers) Mux() http.Handler {
 // closes, with no deadline: a client that announces a body and never
 // sends it would hold its connection, and a place under --max-conns, for
 // ever.
+//
+// It closes the connection after the answer to an upgrade request too,
+// when no WebSocket takes it over (a 404, the page): what the client
+// sends behind its request (a first frame, often in the same segment) is
+// not a request, and net/http would read it as one on a connection kept
+// alive. ws.Accept does the same for the upgrades it refuses.
 func noBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asksUpgrade(r) {
+			w.Header().Set("Connection", "close")
+		}
 		if r.ContentLength != 0 {
 			w.Header().Set("Connection", "close")
 			// After the handler: the read that drains the body fails
@@ -154,6 +164,18 @@ func noBody(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// asksUpgrade reports whether r's Connection header lists upgrade.
+func asksUpgrade(r *http.Request) bool {
+	for _, v := range r.Header.Values("Connection") {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*ws.Conn, *wsClient, bool) {

@@ -150,6 +150,39 @@ func TestAnnouncedBodyNeverSent(t *testing.T) {
 	}
 }
 
+// TestUpgradeAnsweredByMuxCloses: an upgrade request that no WebSocket
+// takes (a path serve does not have, the page) is answered once, with
+// Connection: close, and the connection ends; the frame the client sent
+// behind it is not read as a second request.
+func TestUpgradeAnsweredByMuxCloses(t *testing.T) {
+	h := &Handlers{}
+	srv := httptest.NewServer(h.Mux())
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.CloseAll() })
+	upgrade := "Upgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	frame := ws.AppendHeader(nil, ws.Header{Fin: true, Opcode: ws.OpText, Masked: true, Length: 5})
+	frame = append(frame, "hello"...)
+	for _, tc := range []struct{ path, status string }{{"/nope", "404"}, {"/echo/", "404"}, {"/", "200"}} {
+		c, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(append([]byte("GET "+tc.path+" HTTP/1.1\r\nHost: x\r\n"+upgrade), frame...)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Errorf("%s: %v after %q; want the connection closed after the answer", tc.path, err, got)
+			continue
+		}
+		if n := strings.Count(string(got), "HTTP/1.1 "); n != 1 || !strings.HasPrefix(string(got), "HTTP/1.1 "+tc.status+" ") || !strings.Contains(string(got), "\r\nConnection: close\r\n") {
+			t.Errorf("%s: got %d answers, %.60q; want one %s with Connection: close", tc.path, n, got, tc.status)
+		}
+	}
+}
+
 // TestChatMessageBoundedByQueue: a /chat line is copied into every
 // member's queue, so a line longer than the queue limit is refused with
 // 1009 instead of costing MaxMessage bytes per member; a line within the

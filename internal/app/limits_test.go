@@ -289,8 +289,8 @@ func (p *pingCounter) count() int {
 // connections, counting each.
 func TestServeIdleTimeout(t *testing.T) {
 	t.Parallel()
-	// The ping comes half an idle timeout after the last message, the
-	// close a whole one after it: a second leaves half a second between
+	// The ping comes a third of an idle timeout after the last message, the
+	// close a whole one after it: a second leaves two thirds of one between
 	// the two for a machine busy enough to run a timer late.
 	const idle = time.Second
 	m := startMemServe(t, "idle0", ServeConfig{IdleTimeout: idle})

@@ -74,7 +74,7 @@ type ServeConfig struct {
 	// IdleTimeout closes a connection silent for this long; 0 means
 	// DefaultIdleTimeout (5 minutes), negative means never. A WebSocket
 	// is silent while no message goes either way (pings and pongs do
-	// not count); it is pinged every half IdleTimeout, failed with 1011
+	// not count); it is pinged every third of IdleTimeout, failed with 1011
 	// when a pong does not come, and closed with 1001 when silent past
 	// IdleTimeout. A TCP echo or discard connection is closed when no
 	// byte moved for IdleTimeout; an idle HTTP keep-alive connection
