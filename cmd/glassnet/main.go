@@ -187,7 +187,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		// command running inside it.
 		return lab(args[1:], stdout, stderr)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP as well: a closed terminal or ssh session ends a command as
+	// ^C does, with close frames sent and the control socket removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	switch args[0] {
 	case "demo":
