@@ -134,9 +134,10 @@ func (s *Server) check(e *trace.Event, held bool) {
 	defer s.mu.Unlock()
 	s.retx.note(e)
 	s.states.note(e)
-	if s.mode != "free" || s.ctx.Err() != nil {
-		// Paused already, or the view is closing (Close): nothing
-		// would play a run stopped now.
+	if s.mode != "free" || s.ctx.Err() != nil || s.ended {
+		// Paused already, or the view is closing (Close), or the run
+		// has ended (play is refused): nothing would play a run
+		// stopped now.
 		return
 	}
 	hit := ""

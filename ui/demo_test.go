@@ -1346,3 +1346,48 @@ func TestPCAPNGTimesExcludePauses(t *testing.T) {
 		}
 	}
 }
+
+// TestHoldAfterTheRunStopped: a conversation that goes wrong (here the
+// echo of a binary frame the page turned into a text one, which is not
+// UTF-8) ends the run while the stacks go on: the client's FIN still
+// reaches the server. A packet held then, or a step the stack was
+// stopped at, must not wait for a play the view refuses once the run has
+// ended: the released FIN goes on to the server's TCP at once.
+func TestHoldAfterTheRunStopped(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	if code := d.call("POST", "/api/hold", `{"point":"link-ingress","node":"server","filter":"tcp and fin"}`, nil); code != 200 {
+		t.Fatalf("arm the FIN's hold: %d", code)
+	}
+	h := d.holdFirst(`{"point":"ws-in","node":"client","filter":"binary"}`, "the echo of the binary frame")
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release","edit":{"opcode":"text"}}`, nil); code != 200 {
+		t.Fatalf("release the frame as text: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	d.waitFor("the end of the run and the held FIN", func(st ui.State) bool { return st.Ended && st.Held == 1 })
+	var hs ui.Holds
+	for end := time.Now().Add(20 * time.Second); len(hs.Holds) != 1 || hs.Holds[0].Event == 0; time.Sleep(5 * time.Millisecond) {
+		d.call("GET", "/api/holds", "", &hs)
+		if time.Now().After(end) {
+			t.Fatalf("the FIN was not named by its held step: %+v", hs.Holds)
+		}
+	}
+	var out ui.Outcome
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", hs.Holds[0].ID), `{"action":"release"}`, &out); code != 200 {
+		t.Fatalf("release the FIN: %d %+v", code, out)
+	}
+	if out.Pending {
+		t.Errorf("the released FIN waits for the stack to run, which nothing can make it do once the run has ended: %+v", out)
+	}
+	st := d.waitFor("the server's TCP to take the FIN", func(st ui.State) bool {
+		for _, e := range d.events(hs.Holds[0].Event, st.Last) {
+			if e["node"] == "server" && e["layer"] == "tcp" && e["event"] == "state" {
+				return true
+			}
+		}
+		return false
+	})
+	if st.Paused {
+		t.Errorf("the ended run is paused at a step nothing can play: %+v", st)
+	}
+}

@@ -253,9 +253,15 @@ func (s *Server) Addr() net.Addr {
 }
 
 // End tells the pages that the run is over: nothing will step again.
+// The stacks may still trace (a conversation that went wrong leaves its
+// connections to close), so the run goes on freely: a step or a held
+// packet stopped now could never be played on, as play is refused.
 func (s *Server) End() {
 	s.mu.Lock()
 	s.ended = true
+	if s.stepper != nil && s.mode != "free" {
+		s.playLocked()
+	}
 	close(s.stopped)
 	s.stopped = make(chan struct{})
 	s.mu.Unlock()
