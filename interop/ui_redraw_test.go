@@ -206,7 +206,21 @@ func TestUIRedraw(t *testing.T) {
 	// the focus while the stack steps on until the server's row comes.
 	fire := `document.querySelector('#timers [data-timer-node="client"] button[data-fire]')`
 	p.wait("the client's SYN timer", fire+` && !`+fire+`.hidden && "shown"`)
-	p.eval(`window.fireNow = ` + fire + `; fireNow.focus(); "ok"`)
+	// While its count goes down, only the count's text changes: the
+	// button's attributes stay as they are (one that changed every tick
+	// would be a change to a script watching the page, and a button
+	// written again).
+	p.eval(`window.fireNow = ` + fire + `; fireNow.focus();
+		window.fireAttrs = [];
+		window.fireTicks = 0;
+		window.fireWatch = new MutationObserver((ms) => { for (const m of ms) if (m.type === "attributes" && m.target === fireNow) fireAttrs.push(m.attributeName); else if (m.type === "characterData") fireTicks++; });
+		fireWatch.observe(fireNow.closest("[data-timer-node]"), {subtree: true, attributes: true, characterData: true});
+		"ok"`)
+	// 300 ms of the SYN's 1 s go by on the paused clock, which the next
+	// event's time shows: the count goes down.
+	if err := r.api(ctx, "POST", "/api/clock/advance", map[string]int{"ms": 300}, nil); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; p.eval(`document.querySelector('#timers [data-timer-node="server"]') ? "yes" : ""`) != "yes"; i++ {
 		if i == 100 {
 			t.Fatal("100 steps and no timer row for the server")
@@ -215,6 +229,9 @@ func TestUIRedraw(t *testing.T) {
 	}
 	if got := p.eval(`fireNow.isConnected && !fireNow.hidden && document.activeElement === fireNow ? "kept" : "lost to " + (document.activeElement ? document.activeElement.outerHTML.slice(0, 120) : "nothing")`); got != "kept" {
 		t.Errorf("the client's focused fire now, once the server's timer row came: the focus is %s", got)
+	}
+	if got := p.eval(`fireWatch.disconnect(); fireTicks === 0 ? "the count did not change" : fireAttrs.length ? "attributes changed: " + fireAttrs.join(" ") : "attributes kept"`); got != "attributes kept" {
+		t.Errorf("the client's fire now while its timer counted down: %s", got)
 	}
 
 	// A row of the event list and one of the connections table, pressed

@@ -39,7 +39,7 @@ export class Controls {
     this.timersEl = $("timers");
     this.timersEl.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-fire]");
-      if (b) this.fire(+b.dataset.fire);
+      if (b) this.fire(b.fireMs || 1);
     });
   }
 
@@ -318,7 +318,7 @@ export class Controls {
       fire.className = "live-only";
       fire.title = "Move the paused clock forward so the timer fires now";
       fire.textContent = "fire now";
-      fire.dataset.fire = "1";
+      fire.dataset.fire = ""; // what it moves the clock by is fireMs: see fireButton
       row.append(b, " ", document.createElement("span"), " ", fire);
       this.timerRows.set(n, row);
     }
@@ -354,11 +354,13 @@ function say(row, cls, title, text) {
 }
 
 // fireButton shows a row's "fire now" (unless off), set to move the
-// clock by what is left of the timer, in ns.
+// clock by what is left of the timer, in ns. That changes with every
+// count, so it is a property of the button and not an attribute: an
+// attribute changed every tick would be a change to the page for a script
+// watching it, with nothing a person sees changed.
 function fireButton(row, off, left) {
   const fire = row.querySelector("button");
   if (fire.hidden !== off) fire.hidden = off;
   if (off) return;
-  const ms = String(Math.max(1, Math.ceil(left / 1e6)));
-  if (fire.dataset.fire !== ms) fire.dataset.fire = ms;
+  fire.fireMs = Math.max(1, Math.ceil(left / 1e6));
 }
