@@ -282,6 +282,31 @@ func TestUIRedraw(t *testing.T) {
 		t.Errorf("a point of the seq/time graph pressed and drawn again: %s", got)
 	}
 	p.click(`.tabs button[data-tab="lanes"]`)
+	// The lines from cause to effect in the layers pass under the labels
+	// they cross: no part of one shows between the characters of a label
+	// that is not lit (a lit one has an opaque box). Each point of a line
+	// inside such a label's text is one the line must not be hit at.
+	lines := p.wait("lines crossing the labels of the layers", `(() => {
+		const box = document.getElementById("lanes").getBoundingClientRect();
+		const labels = [...document.querySelectorAll("#lanes g[data-event-id]:not([data-hl]) > text")].map((t) => t.getBoundingClientRect())
+			.filter((r) => r.width > 0 && r.top >= box.top && r.bottom <= box.bottom && r.left >= box.left && r.right <= box.right);
+		let inside = 0;
+		const seen = [];
+		for (const path of document.querySelectorAll("#lanes path.cause")) {
+			const m = path.getScreenCTM(), n = path.getTotalLength();
+			for (let d = 0; d <= n; d += 0.5) {
+				const q = path.getPointAtLength(d).matrixTransform(m);
+				const r = labels.find((r) => q.x > r.left + 1 && q.x < r.right - 1 && q.y > r.top + 1 && q.y < r.bottom - 1);
+				if (!r) continue;
+				inside++;
+				if (document.elementsFromPoint(q.x, q.y).includes(path)) seen.push(Math.round(q.x) + "," + Math.round(q.y));
+			}
+		}
+		return inside > 0 && (seen.length ? seen.length + " of " + inside + " points in labels show a line, at " + seen.slice(0, 5).join(" ") : "hidden");
+	})()`)
+	if lines != "hidden" {
+		t.Errorf("the layers' lines from cause to effect through labels not lit: %s", lines)
+	}
 	// Text selected in the state change (a stack's name) stays when
 	// another event is selected.
 	diff := p.eval(`(async () => {

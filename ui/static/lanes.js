@@ -229,7 +229,14 @@ export class LanesView {
         lines += tag("path", { class: "cause" + (on ? " hl" : ""), d });
       }
     }
-    s += lines;
+    // The lines go under the labels they cross: a lit label has an
+    // opaque box, and the text of the others is cut out of the lines (a
+    // halo alone lets a line show between characters), with a clip rather
+    // than a box, so that the columns and the current row show through.
+    // The cut starts after the dot, so that a line still reaches it.
+    let holes = "";
+    const H = n * ROW + 6;
+    s += lines ? tag("g", { "clip-path": "url(#lanes-cut)" }, lines) : "";
     for (let i = first; i < last; i++) {
       const e = this.rows[i];
       const y = Y(i);
@@ -242,10 +249,18 @@ export class LanesView {
       let g = title("#" + e.id + " " + e.layer + " " + e.dir + " " + e.event + ": " + e.summary);
       g += tag("rect", { class: "bg", x: x - 6, y: i * ROW + 2, width: Math.min(lab.length, maxc) * 6.7 + 18, height: ROW - 4, rx: 3 });
       g += tag("circle", { class: "node-dot " + (e.dir || "none"), cx: x, cy: y, r: 4.5 });
-      g += text(x + 9, y + 4, lab.length > maxc ? lab.slice(0, maxc - 1) + "…" : lab);
+      const shown = lab.length > maxc ? lab.slice(0, maxc - 1) + "…" : lab;
+      g += text(x + 9, y + 4, shown);
       s += tag("g", { "data-event-id": e.id, "data-layer": e.layer, "data-hl": h }, g);
+      if (!h) {
+        const x0 = x + 7, x1 = Math.min(W, x + 11 + textWidth(shown));
+        if (x1 > x0) holes += "M" + x0.toFixed(1) + "," + (i * ROW + 2) + "H" + x1.toFixed(1) + "V" + (i * ROW + ROW - 2) + "H" + x0.toFixed(1) + "Z";
+      }
     }
-    patch(this.body, '<svg width="' + W + '" height="' + (n * ROW + 6) + '">' + s + "</svg>");
+    // the whole drawing, less the labels' holes (evenodd: each hole lies
+    // inside it, and the rows' holes do not overlap)
+    const cut = '<defs><clipPath id="lanes-cut"><path clip-rule="evenodd" d="M0,0H' + W + "V" + H + "H0Z" + holes + '"/></clipPath></defs>';
+    patch(this.body, '<svg width="' + W + '" height="' + H + '">' + cut + s + "</svg>");
   }
 }
 
