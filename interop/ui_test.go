@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -737,6 +738,14 @@ func TestUI(t *testing.T) {
 	traced := p.eval(`String(glassnet.store.events.findLast((e) => e.node === "client" && e.layer === "tcp" && e.event === "segment").rel_seq)`)
 	if len(relAbs) != 2 || relAbs[0] != traced {
 		t.Fatalf("the held segment's seq relative and absolute: %q; the trace's rel_seq %s", relAbs, traced)
+	}
+	// Its len is the whole IP packet's, as its bytes are long, where the
+	// summary's len= is the TCP payload's: the label says which.
+	if got := p.eval(fmt.Sprintf(`(() => { const c = document.querySelector(%q); const l = c.querySelector('[data-shown="len"]'); const h = glassnet.holds.find((h) => String(h.id) === c.dataset.holdId); return l.previousElementSibling.textContent + " " + l.value + " " + h.fields.len; })()`, card)); !regexp.MustCompile(`^len \(IP packet\) (\d+) (\d+)$`).MatchString(got) || strings.Fields(got)[3] != strings.Fields(got)[4] {
+		t.Errorf("the held packet's len in its card: %q, want it labelled as the IP packet's, with the API's value", got)
+	}
+	if got := p.eval(`(() => { const l = document.querySelector('#ladder-panel [data-legend="relative"]'); return l ? l.textContent : "none"; })()`); got != "seq/ack relative" {
+		t.Errorf("the ladder's legend on its seq and ack numbers: %q, want it to say they are relative", got)
 	}
 	abs, _ := strconv.ParseUint(relAbs[1], 10, 32)
 	relSeq, _ := strconv.ParseUint(relAbs[0], 10, 32)

@@ -352,7 +352,10 @@ export class HoldsView {
     let f = "";
     for (const [k, v] of Object.entries(h.fields || {})) {
       const help = EDIT_HELP[k] || FIELD_HELP[k] || "";
-      f += '<label title="' + esc(help) + '">' + esc(k) + "</label>";
+      // a packet's len is the whole IP packet's, where its summary's
+      // len= is the TCP payload's (as tcpdump's length): the label says so
+      const name = k === "len" && /^link/.test(h.point || "") ? "len (IP packet)" : k;
+      f += '<label title="' + esc(help) + '">' + esc(name) + "</label>";
       // a compressed message's payload is DEFLATE data: shown, not edited
       if (SHOWN_ONLY.has(k) || (k === "payload_hex" && (h.fields || {}).compressed)) f += typeof v === "boolean" ? '<input type="checkbox" disabled data-shown="' + esc(k) + '"' + (v ? " checked" : "") + ">" : '<input type="text" readonly data-shown="' + esc(k) + '" value="' + esc(v) + '">';
       else if (typeof v === "boolean") f += '<input type="checkbox" data-field="' + esc(k) + '"' + (v ? " checked" : "") + ">";
