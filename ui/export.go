@@ -12,6 +12,9 @@ import (
 )
 
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	if !queryOnly(w, r, "format") {
+		return
+	}
 	format := r.URL.Query().Get("format")
 	var write func(io.Writer) error
 	var ext, ctype string

@@ -414,7 +414,34 @@ func (s *Server) live(h http.HandlerFunc) http.HandlerFunc {
 // maxRange is the most events one GET /api/events returns.
 const maxRange = 10000
 
+// queryOnly reports whether r's query holds only the parameters names (and
+// the token), each at most once; otherwise it answers 400 naming the one
+// that is not, so that a script's misspelt or made-up parameter (limit=)
+// is not quietly left out.
+func queryOnly(w http.ResponseWriter, r *http.Request, names ...string) bool {
+	q := r.URL.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k != "token" && !slices.Contains(names, k) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("ui: unknown query parameter %q: %s %s takes %s", k, r.Method, r.URL.Path, strings.Join(names, " and ")))
+			return false
+		}
+		if len(q[k]) > 1 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("ui: query parameter %q is given %d times", k, len(q[k])))
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if !queryOnly(w, r, "from", "to") {
+		return
+	}
 	q := r.URL.Query()
 	from, to := uint64(0), uint64(1<<64-1)
 	var err error

@@ -210,6 +210,10 @@ def events(v, bytes_kept=True):
     v.error("GET", "/api/events/%d" % (last + 1000000), want=404)
     v.error("GET", "/api/events?from=abc", want=400)
     v.error("GET", "/api/events?from=-5&to=3", want=400)
+    # a parameter the path does not take, or one given twice, is said so
+    # rather than left out (a script's limit= would get 10000 events)
+    v.error("GET", "/api/events?from=%d&limit=5" % first, want=400, contains="limit")
+    v.error("GET", "/api/events?from=%d&from=%d" % (first, last), want=400, contains="from")
     r = v.call("GET", "/api/events?from=%d&to=%d" % (last + 10, last + 20))
     if r is not None:
         check(r["events"] == [], "a range beyond the last: %r" % r["events"][:2])
@@ -388,6 +392,8 @@ def exports(v, pcap=True):
     st, hd, b = v.raw("GET", "/api/export?format=perfetto")
     check(st == 200 and json.loads(b) is not None, "export perfetto: %d" % st)
     v.error("GET", "/api/export?format=pdf", want=400)
+    v.error("GET", "/api/export?format=jsonl&format=pcapng", want=400, contains="format")
+    v.error("GET", "/api/export?fmt=pcapng", want=400, contains="fmt")
     st, hd, b = v.raw("GET", "/api/export")
     check(st == 200 and b[:1] == b"{", "export without a format: %d %r" % (st, b[:20]))
     ok("exports")
