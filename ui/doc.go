@@ -105,8 +105,10 @@
 //	                       {"breakpoints":[...]}; a bad one is a 400 with the parser's
 //	                       message (see ParseBreakpoint)
 //	POST /api/clock/advance {"ms":N} moves the paused clock: the stack's timers due
-//	                       within N ms fire ("fire now"); answers the state (the
-//	                       timers fire just after); 409 unless paused
+//	                       within N ms fire ("fire now"); answers the state as it
+//	                       was (the clock moves and the timers fire just after, so
+//	                       the answer's clock_ns is the one before; GET /api/state
+//	                       then has the new one); 409 unless paused
 //
 // # Holds
 //
@@ -158,7 +160,9 @@
 //	DELETE /api/rules/ID   -> {"deleted":ID}
 //
 // Packet rules (hook.ParseRule) go into the node's link chain before the
-// hold point; frame rules (ws.ParseFrameRule) into its frame hook.
+// hold point; frame rules (ws.ParseFrameRule), those whose first word is
+// ws ("ws text and len > 1000 : split 4", "ws ping : drop"), into its
+// frame hook.
 //
 // # Other
 //
