@@ -1461,6 +1461,41 @@ func TestUIHoldText(t *testing.T) {
 	p.noProblems("a held frame edited as text")
 }
 
+// TestUIHoldTextLineEnds: a held payload with CRLF line ends (the
+// server's HTTP 101 answer, a send) edited as text keeps them: a browser's
+// text box gives its text back with LF alone, and a held send keeps its
+// length, so one word changed must change those bytes and no others.
+func TestUIHoldTextLineEnds(t *testing.T) {
+	r, ctx, p := pausedDemo(t)
+	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "socket-send", "node": "server"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	card := `#holds .holdcard`
+	text := p.wait("the held send's payload as text", fmt.Sprintf(`(() => { const c = document.querySelector(%q); const t = c && c.querySelector('[data-text="payload_hex"]'); return t && t.value; })()`, card))
+	orig := p.eval(fmt.Sprintf(`document.querySelector(%q).value`, card+` [data-field="payload_hex"]`))
+	raw, err := hex.DecodeString(orig)
+	if err != nil || !bytes.Contains(raw, []byte("\r\nUpgrade: websocket\r\n")) {
+		t.Fatalf("the held send is not the HTTP 101 answer: %q (%v)", raw, err)
+	}
+	if !strings.Contains(text, "Upgrade: websocket") {
+		t.Fatalf("the held send's text: %q", text)
+	}
+	p.setValue(card+` [data-text="payload_hex"]`, strings.Replace(text, "Upgrade: websocket", "UPGRADE: websocket", 1))
+	want := hex.EncodeToString(bytes.Replace(raw, []byte("Upgrade: websocket"), []byte("UPGRADE: websocket"), 1))
+	if got := p.eval(fmt.Sprintf(`document.querySelector(%q).value`, card+` [data-field="payload_hex"]`)); got != want {
+		g, _ := hex.DecodeString(got)
+		t.Fatalf("one word of the text changed: the payload is now %q, want %q", g, bytes.Replace(raw, []byte("Upgrade: websocket"), []byte("UPGRADE: websocket"), 1))
+	}
+	p.click(card + ` button[data-hold-action="release"]`)
+	if msg := p.wait("the release", `document.getElementById("hold-last").dataset.result && document.getElementById("hold-last").textContent`); !strings.Contains(msg, "released, edited") {
+		t.Errorf("the send released with one word changed: %q", msg)
+	}
+	p.noProblems("a held send edited as text")
+}
+
 // TestUIDroppedSYN: a client whose SYN a rule drops before it reaches the
 // wire still opened the connection: the ladder puts it on the left, named
 // so, with the server's lane waiting for events.

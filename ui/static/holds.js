@@ -32,7 +32,7 @@ const REL_HELP = {
   ack: "The acknowledgment number relative to the other direction's first, as the ladder writes it; edit it or the absolute one",
 };
 
-const TEXT_HELP = "The payload as UTF-8 text, when it is: edit it or the hex (a held send keeps its length)";
+const TEXT_HELP = "The payload as UTF-8 text, when it is: edit it or the hex (a held send keeps its length). Where every line of it ends in CR LF (HTTP), a line end typed here is CR LF too.";
 
 // hexText is the text that hex spells in UTF-8, or null when it is not
 // whole bytes of valid UTF-8.
@@ -46,6 +46,38 @@ function hexText(hex) {
   } catch {
     return null;
   }
+}
+
+// textView is how the payload hex reads in a text box: {text, crlf}, or
+// {why} when a text box cannot give it back unchanged. A text box's value
+// has LF alone for a line end (it turns CR LF and CR into LF), so a
+// payload whose every line ends in CR LF (HTTP) is shown with LF and
+// written back with CR LF (crlf), and one with a CR elsewhere is not
+// text here; nor is one with another control character, which the page's
+// markup does not keep (a NUL becomes U+FFFD).
+function textView(hex) {
+  const t = hexText(hex);
+  if (t === null) return { why: "not UTF-8 text: edit the hex" };
+  if (/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(t)) return { why: "control characters a text box does not keep: edit the hex" };
+  if (!t.includes("\r")) return { text: t, crlf: false };
+  if (!/\r(?!\n)|(?<!\r)\n/.test(t)) return { text: t.replace(/\r\n/g, "\n"), crlf: true };
+  return { why: "line ends a text box does not keep (a CR without LF, or LF and CR LF both): edit the hex" };
+}
+
+// textHex is the payload hex of what the text box t says, line ends as
+// textView found them.
+function textHex(t) {
+  const v = t.dataset.crlf === "true" ? t.value.replace(/\r?\n/g, "\r\n") : t.value;
+  return [...new TextEncoder().encode(v)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// setTextView makes the text box t show the payload hex.
+function setTextView(t, hex) {
+  const v = textView(hex);
+  t.value = v.text === undefined ? "" : v.text;
+  t.readOnly = v.text === undefined;
+  t.placeholder = v.why || "";
+  t.dataset.crlf = v.crlf ? "true" : "false";
 }
 
 // Fields shown with a held unit that follow from it and are not edited.
@@ -78,17 +110,12 @@ export class HoldsView {
       if (!card) return;
       if (t.dataset.text) {
         const hex = card.querySelector('[data-field="' + t.dataset.text + '"]');
-        if (hex) hex.value = [...new TextEncoder().encode(t.value)].map((b) => b.toString(16).padStart(2, "0")).join("");
+        if (hex) hex.value = textHex(t);
         return;
       }
       if (t.dataset.field === "payload_hex") {
         const txt = card.querySelector('[data-text="payload_hex"]');
-        const v = hexText(t.value);
-        if (txt) {
-          txt.value = v || "";
-          txt.readOnly = v === null;
-          txt.placeholder = v === null ? "not UTF-8 text: edit the hex" : "";
-        }
+        if (txt) setTextView(txt, t.value);
         return;
       }
       if (t.value.trim() === "") return;
@@ -363,9 +390,12 @@ export class HoldsView {
       else if (k === "payload_hex") {
         // the bytes in hex, and as text where they are UTF-8: each
         // follows the other
-        const txt = hexText(v);
+        // (a newline just after <textarea> is dropped by the parser: one
+        // goes before the text, so that a text that begins with one keeps it)
+        const tv = textView(v);
         f += '<textarea rows="2" spellcheck="false" data-field="payload_hex">' + esc(v) + "</textarea>";
-        f += '<label title="' + esc(TEXT_HELP) + '">payload (text)</label><textarea rows="2" spellcheck="false" data-text="payload_hex"' + (txt === null ? ' readonly placeholder="not UTF-8 text: edit the hex"' : "") + ">" + esc(txt || "") + "</textarea>";
+        f += '<label title="' + esc(TEXT_HELP) + '">payload (text' + (tv.crlf ? ", CR LF line ends" : "") + ')</label><textarea rows="2" spellcheck="false" data-text="payload_hex" data-crlf="' + (tv.crlf ? "true" : "false") + '"' +
+          (tv.text === undefined ? ' readonly placeholder="' + esc(tv.why) + '"' : "") + ">\n" + esc(tv.text || "") + "</textarea>";
       } else f += '<input type="text" spellcheck="false" data-field="' + esc(k) + '" value="' + esc(v) + '">';
     }
     return (
