@@ -65,7 +65,8 @@
 // {"type":"rules",...} (as GET /api/rules) first and whenever a rule is
 // added or removed, by any page or script;
 // {"type":"conns","conns":[...]} about once a second. The page sends
-// {"type":"ack","last":ID} for what it has drawn: at most 20000 events go
+// {"type":"ack","last":ID} for what it has drawn (any other message ends
+// the stream with close code 1008 and a reason that says what was wrong): at most 20000 events go
 // unacknowledged, and in step mode the stack waits for a page more than
 // 1000 events behind. When the last page goes away, every held unit is
 // released and armed holds are forgotten; a run that started freely

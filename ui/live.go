@@ -221,7 +221,10 @@ func (s *Server) waitForPages(id uint64) {
 	s.cmu.Unlock()
 }
 
-// read takes the page's acknowledgements until it goes away.
+// read takes the page's acknowledgements until it goes away. A message
+// that is not one ends the stream with 1008 and a reason that says why: a
+// script whose acks were passed over would be sent nothing more, and not
+// know it.
 func (c *liveClient) read(ctx context.Context) {
 	for {
 		_, msg, err := c.conn.ReadMessage(ctx)
@@ -229,20 +232,35 @@ func (c *liveClient) read(ctx context.Context) {
 			return
 		}
 		var m struct {
-			Type string `json:"type"`
-			Last uint64 `json:"last"`
+			Type string          `json:"type"`
+			Last json.RawMessage `json:"last"`
 		}
-		if json.Unmarshal(msg, &m) != nil || m.Type != "ack" {
-			continue
+		var ack uint64
+		why := ""
+		switch {
+		case json.Unmarshal(msg, &m) != nil:
+			why = "not JSON"
+		case m.Type != "ack":
+			why = "type " + strconv.Quote(m.Type)
+			if len(why) > 40 {
+				why = why[:40] + "…"
+			}
+		case m.Last == nil || json.Unmarshal(m.Last, &ack) != nil:
+			why = "no last event ID"
+		}
+		if why != "" {
+			// (a reason fits 123 bytes)
+			c.conn.Close(ws.StatusPolicyViolation, `ui: `+why+`: the view takes {"type":"ack","last":ID}`)
+			return
 		}
 		// An ack of more than the history holds (a page's bug, or a
 		// hostile one) would make the sums with it below wrap around.
-		if _, last, _ := c.s.hist.bounds(); m.Last > last {
-			m.Last = last
+		if _, last, _ := c.s.hist.bounds(); ack > last {
+			ack = last
 		}
 		for {
 			old := c.acked.Load()
-			if m.Last <= old || c.acked.CompareAndSwap(old, m.Last) {
+			if ack <= old || c.acked.CompareAndSwap(old, ack) {
 				break
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -1008,5 +1009,38 @@ func TestClosedViewStopsNoStep(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("an event a breakpoint matches, traced after the view closed, waited 10 s for a step")
+	}
+}
+
+// TestLiveBadMessage: a message on /api/live that is not an ack as the
+// doc writes it ({"type":"ack","last":ID}) closes the stream with 1008 and
+// a reason that says what was wrong, rather than being passed over: a
+// script whose acks are never taken would be sent nothing more, silently.
+func TestLiveBadMessage(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ msg, says string }{
+		{`not json`, "not JSON"},
+		{`{"type":"ack","last":"7"}`, "last"},
+		{`{"type":"ack"}`, "last"},
+		{`{"type":"hello"}`, `"hello"`},
+		{`[1,2]`, "not JSON"},
+	} {
+		s, _ := New(Options{Live: true, Run: true})
+		base := startServer(t, s)
+		emitN(s, 1, 10)
+		p := dialLive(t, s, base, 0)
+		if err := p.c.WriteMessage(context.Background(), ws.MessageText, []byte(tc.msg)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var err error
+		for err == nil {
+			_, _, err = p.c.ReadMessage(ctx)
+		}
+		cancel()
+		var ce *ws.CloseError
+		if !errors.As(err, &ce) || ce.Code != ws.StatusPolicyViolation || !strings.Contains(ce.Reason, tc.says) {
+			t.Errorf("%s sent on /api/live: the stream ended with %v, want a close 1008 that says %s", tc.msg, err, tc.says)
+		}
 	}
 }
