@@ -987,6 +987,25 @@ func TestUI(t *testing.T) {
 			t.Errorf("at %d × %d: %s; want the status, the state change and the layers' columns whole, and 200 px or more for the ladder, 120 for the layers, 150 for an event's text in the list", size[0], size[1], room)
 		}
 	}
+	// The seq/time graph (260 px high at least, with its windows and
+	// timers at the bottom) is in sight whole or scrolls to what is not:
+	// at 1024 × 700 its tab has less room than that.
+	p.click(`.tabs button[data-tab="seqgraph"]`)
+	for _, size := range [][2]int{{800, 600}, {1024, 700}, {1600, 1000}} {
+		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		out := p.wait("the seq/time graph drawn", `(() => {
+			const g = document.querySelector("#seqgraph .sg-graph"), s = g && g.querySelector("svg");
+			if (!s) return "";
+			const b = s.getBoundingClientRect(), cs = getComputedStyle(g);
+			const y = b.height <= g.clientHeight + 1 || /auto|scroll/.test(cs.overflowY), x = b.width <= g.clientWidth + 1 || /auto|scroll/.test(cs.overflowX);
+			return y && x ? "whole or scrolls" : "a graph of " + Math.round(b.width) + " × " + Math.round(b.height) + " in a box of " + g.clientWidth + " × " + g.clientHeight + " that does not scroll";
+		})()`)
+		if out != "whole or scrolls" {
+			t.Errorf("at %d × %d the seq/time graph is cut off: %s", size[0], size[1], out)
+		}
+	}
+	p.click(`.tabs button[data-tab="lanes"]`)
 	p.setValue("#events-filter", "#"+p.eval(`String(glassnet.selected)`))
 	p.wait("the selected event found by #ID", `glassnet.views.find((v) => v.constructor.name === "EventsView").list.some((e) => e.id === glassnet.selected) && document.getElementById("events-count").textContent.includes(" of ") && "found"`)
 	p.setValue("#events-filter", "")
