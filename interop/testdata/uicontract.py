@@ -658,16 +658,27 @@ async def live_hostile(v):
             await asyncio.wait_for(socks[1].send("x" * (4 << 20)), 10)
         except Exception as e:
             ok("a 4 MiB message: %r" % e)
+        # an ack of more than the history holds is taken as the last
+        await socks[10].send('{"type":"ack","last":18446744073709551615}')
         for ws in socks[2:10]:
             await ws.send('{"type":"ack","last":-1}')
             await ws.send('{"type":"ack","last":1e99}')
-            await ws.send('{"type":"ack","last":18446744073709551615}')
+    # A message that is not an ack with an event ID ends the stream with
+    # 1008 and a reason that says what the view takes (the doc: "any other
+    # message ends the stream with close code 1008"); the others end
+    # with the client's close.
     async def close(i, ws):
         try:
             t = time.time()
             await asyncio.wait_for(ws.close(), 12)
-            check(time.time() - t < 5 and ws.close_code == 1000,
-                  "live socket %d: close answered after %.1f s with %s" % (i, time.time() - t, ws.close_code))
+            if i == 1:
+                check(ws.close_code in (1008, 1009), "live socket 1, sent 4 MiB of text: closed with %s" % ws.close_code)
+            elif i == 0 or 2 <= i < 10:
+                check(ws.close_code == 1008 and '{"type":"ack","last":ID}' in (ws.close_reason or ""),
+                      "live socket %d, sent no ack: closed with %s %r, want 1008 naming the ack" % (i, ws.close_code, ws.close_reason))
+            else:
+                check(time.time() - t < 5 and ws.close_code == 1000,
+                      "live socket %d: close answered after %.1f s with %s" % (i, time.time() - t, ws.close_code))
         except Exception as e:
             fail("closing live socket %d (state %s): %r" % (i, ws.state, e))
     await asyncio.gather(*(close(i, ws) for i, ws in enumerate(socks)))
