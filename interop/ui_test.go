@@ -1449,6 +1449,23 @@ func TestUIHoldText(t *testing.T) {
 	if text != "hello, glassnet" {
 		t.Fatalf("the held text frame's payload reads %q as text, want the demo's hello, glassnet", text)
 	}
+	// In the ladder it waits as a frame, not as a packet: a script that
+	// takes data-kind="packet" for a packet would find a ws event.
+	if kinds := p.wait("the held frame in the ladder", `(() => { const g = document.querySelector('#ladder g.pkt[data-hold-id]'), l = document.querySelector('#ladder g.pkt-label[data-hold-id]'); return g && l && g.dataset.kind + " " + l.dataset.kind; })()`); kinds != "held-frame held-frame-label" {
+		t.Errorf("the held frame's kinds in the ladder: %q, want held-frame and its label", kinds)
+	}
+	// Its card carries the event it is known by, and a click on the card
+	// (not on a field) selects it, as a click on any drawn unit does.
+	p.eval(`glassnet.select(1, "test"); "ok"`)
+	p.wait("event #1 in the inspector", `document.getElementById("inspector-title").textContent.startsWith("#1 ") && "shown"`)
+	p.eval(`document.querySelector("#holds .holdcard .head").dispatchEvent(new MouseEvent("click", {bubbles: true})); "ok"`)
+	if got := p.wait("the click on the card taken", `(() => {
+		const c = document.querySelector("#holds .holdcard");
+		const title = document.getElementById("inspector-title").textContent.split(" ")[0];
+		return (glassnet.selected !== 1 || title !== "#1") && c.dataset.eventId + " " + glassnet.selected + " " + title;
+	})()`); len(strings.Fields(got)) != 3 || "#"+strings.Fields(got)[0] != strings.Fields(got)[2] || strings.Fields(got)[0] != strings.Fields(got)[1] {
+		t.Errorf("a click on the held frame's card: its data-event-id, the selection and the inspector's title are %q, want the same event", got)
+	}
 	// Another unit held beside it redraws the queue: the card being typed
 	// in keeps its place and its field the focus (a card taken out and put
 	// back loses both, and a click made on it meanwhile).

@@ -136,7 +136,13 @@ export class HoldsView {
       if (g) {
         e.preventDefault();
         this.app.select(+g.dataset.goto, "holds");
+        return;
       }
+      // A click on a card, but not on what edits or decides it, selects
+      // the event it is known by (its data-event-id), as a click on any
+      // drawn unit does.
+      const card = e.target.closest(".holdcard[data-event-id]");
+      if (card && !b && !e.target.closest("input, textarea, select, button, label, a")) this.app.select(+card.dataset.eventId, "holds");
     });
   }
 

@@ -448,8 +448,11 @@ export class LadderView {
     if (lab.frames) lg += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
     // a unit held before its event came has none yet (id 0): no
     // data-event-id that names no event, its data-hold-id says what it is
-    this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": "packet-label", "data-hold-id": held && !held.past ? held.id : undefined, "data-hl": hl }, lg);
-    return tag("g", { class: cls, "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": "packet", "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-keepalive": st.keepalives.has(e.id) ? "true" : undefined, "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
+    // A frame or a send held (at ws-out, ws-in, socket-send) waits in a
+    // row of its own, known by the event before it: it is not a packet.
+    const kind = held && !held.past && held.point && !/^link/.test(held.point) ? (held.point === "socket-send" ? "held-send" : "held-frame") : "packet";
+    this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": kind + "-label", "data-hold-id": held && !held.past ? held.id : undefined, "data-hl": hl }, lg);
+    return tag("g", { class: cls, "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": kind, "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-keepalive": st.keepalives.has(e.id) ? "true" : undefined, "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
   }
 
   dropArrow(e, i, W) {
