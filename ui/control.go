@@ -115,6 +115,14 @@ func (s *Server) Emit(e *trace.Event) {
 	}
 	if held := isHeld(e) && s.stillHeld(e); s.watch.Load() || held {
 		s.check(e, held)
+	} else if tracked(e) {
+		// What each stack sent and the states it entered are followed
+		// also while no breakpoint is set: "retransmit" set after the
+		// first copy went must know it went.
+		s.mu.Lock()
+		s.retx.note(e)
+		s.states.note(e)
+		s.mu.Unlock()
 	}
 	if s.freeRun.Load() {
 		return // the Stepper would only pass it on
@@ -158,6 +166,19 @@ func (s *Server) check(e *trace.Event, held bool) {
 	s.setMode("step")
 	s.updateWatch()
 	s.stepper.Next()
+}
+
+// tracked reports whether e is one the breakpoints' memory (retx, states)
+// looks at: a TCP segment or state, or a packet (or a copy a rule
+// dropped) going out.
+func tracked(e *trace.Event) bool {
+	switch e.Layer {
+	case trace.LayerTCP:
+		return e.Name == "segment" || e.Name == "state"
+	case trace.LayerLink:
+		return e.Dir == trace.Out && (e.Name == "packet" || e.Name == "verdict")
+	}
+	return false
 }
 
 // isHeld reports whether e is a packet a hook held at the link.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -1390,4 +1391,33 @@ func TestHoldAfterTheRunStopped(t *testing.T) {
 	if st.Paused {
 		t.Errorf("the ended run is paused at a step nothing can play: %+v", st)
 	}
+}
+
+// TestRetransmitBreakpointSetLate: "retransmit" set after the first copy
+// went (here: a held segment dropped, then the breakpoint set to catch
+// TCP sending it again, as a person does) still stops at the copy sent
+// again: the view follows what each stack sent whether or not a
+// breakpoint was set then.
+func TestRetransmitBreakpointSetLate(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	h := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the held segment")
+	held := d.event(h.Event)
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"drop"}`, nil); code != 200 {
+		t.Fatalf("drop: %d", code)
+	}
+	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["retransmit"]}`, nil); code != 200 {
+		t.Fatalf("breakpoints: %d", code)
+	}
+	d.call("POST", "/api/play", "", nil) // the hold stopped the run
+	st := d.waitFor("the segment sent again, or the end", func(st ui.State) bool { return st.Hit == "retransmit" && st.Current != 0 || st.Ended })
+	if st.Ended {
+		t.Fatal("the run ended without stopping at the dropped segment sent again")
+	}
+	ev := d.event(st.Current)
+	seq := regexp.MustCompile(`seq \d+:\d+`).FindString(fmt.Sprint(ev["summary"]))
+	if ev["event"] != "packet" || ev["node"] != "client" || ev["dir"] != "out" || ev["conn"] != held["conn"] || seq == "" || !strings.Contains(fmt.Sprint(held["summary"]), seq+",") {
+		t.Fatalf("stopped at %v: %v, want the client's segment sent again after %v", ev["id"], ev["summary"], held["summary"])
+	}
+	d.finish()
 }
