@@ -1454,6 +1454,11 @@ func TestUIHoldText(t *testing.T) {
 	if kinds := p.wait("the held frame in the ladder", `(() => { const g = document.querySelector('#ladder g.pkt[data-hold-id]'), l = document.querySelector('#ladder g.pkt-label[data-hold-id]'); return g && l && g.dataset.kind + " " + l.dataset.kind; })()`); kinds != "held-frame held-frame-label" {
 		t.Errorf("the held frame's kinds in the ladder: %q, want held-frame and its label", kinds)
 	}
+	// Its card says that the event it names came before it (a frame has
+	// none of its own until it goes on).
+	if head := p.eval(`document.querySelector("#holds .holdcard .head").textContent`); !regexp.MustCompile(`^‖ held: client at ws-out after #\d+ `).MatchString(head) {
+		t.Errorf("the held frame's card begins %q, want it to name the event it was held after", head)
+	}
 	// Its card carries the event it is known by, and a click on the card
 	// (not on a field) selects it, as a click on any drawn unit does.
 	p.eval(`glassnet.select(1, "test"); "ok"`)
