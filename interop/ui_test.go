@@ -1454,6 +1454,9 @@ func TestUIHoldText(t *testing.T) {
 	if kinds := p.wait("the held frame in the ladder", `(() => { const g = document.querySelector('#ladder g.pkt[data-hold-id]'), l = document.querySelector('#ladder g.pkt-label[data-hold-id]'); return g && l && g.dataset.kind + " " + l.dataset.kind; })()`); kinds != "held-frame held-frame-label" {
 		t.Errorf("the held frame's kinds in the ladder: %q, want held-frame and its label", kinds)
 	}
+	if tip := p.eval(`document.querySelector('#ladder g.pkt[data-hold-id] > title').textContent.split("\n")[0]`); !regexp.MustCompile(`^held after #\d+  client sending$`).MatchString(tip) {
+		t.Errorf("the held frame's tooltip in the ladder begins %q, want it held after the event it names, not that event", tip)
+	}
 	// Its card says that the event it names came before it (a frame has
 	// none of its own until it goes on).
 	if head := p.eval(`document.querySelector("#holds .holdcard .head").textContent`); !regexp.MustCompile(`^‖ held: client at ws-out after #\d+ `).MatchString(head) {

@@ -388,8 +388,11 @@ export class LadderView {
       : this.label(e);
     const http = lab.frames.includes("HTTP") ? (this.isClientStream(e) ? "request" : "response") : "";
     let g = "";
+    // a frame or a send held has no event of its own yet: it is known by
+    // the one before it
+    const before = held && !held.past && !/^link/.test(held.point || "");
     const tip =
-      "#" + e.id + (twinId ? " → #" + twinId : "") + "  " + e.node + " " + (e.dir === "out" ? "sent" : "received") + "\n" +
+      (before ? (e.id ? "held after #" + e.id + "  " : "held  ") + e.node + " " + (e.dir === "out" ? "sending" : "receiving") : "#" + e.id + (twinId ? " → #" + twinId : "") + "  " + e.node + " " + (e.dir === "out" ? "sent" : "received")) + "\n" +
       (e.summary || "") + "\n" +
       (held && !/^link/.test(held.point || "") ? "" : "flags: " + (flagWords(e.flags) || "none")) +
       (st.retrans.has(e.id) ? "\nretransmission: this sequence range was sent before" : "") +
