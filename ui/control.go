@@ -309,7 +309,19 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 	case s.current == 0:
 		s.mu.Unlock()
 		if s.mode == "step" {
-			writeError(w, http.StatusConflict, "ui: no step is held yet (the stack is idle): try again when state.current is set")
+			// Paused, but no event has come since: nothing waits at a
+			// step to go on from. Say what the stack most likely waits
+			// for, as the step that timed out does.
+			msg := "ui: paused while the stack is idle: no step waits to go on from; the stack stops at its next event, and a step goes on from there"
+			s.hmu.Lock()
+			held := len(s.held)
+			s.hmu.Unlock()
+			if held == 1 {
+				msg += "; 1 held unit keeps its clock still until decided, so no timer brings one"
+			} else if held > 1 {
+				msg += fmt.Sprintf("; %d held units keep its clock still until decided, so no timer brings one", held)
+			}
+			writeError(w, http.StatusConflict, msg)
 		} else {
 			writeError(w, http.StatusConflict, errNotPaused.Error()+": POST /api/pause first")
 		}

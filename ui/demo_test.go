@@ -1421,3 +1421,22 @@ func TestRetransmitBreakpointSetLate(t *testing.T) {
 	}
 	d.finish()
 }
+
+// TestStepWhileIdleSaysWhy: paused while the stack is idle (everything
+// waits on a held frame, whose hold keeps the clock still), a step has no
+// step to go on from. The 409 says so in a person's words (the page shows
+// it as is) and names what holds the stack, not only a field to poll.
+func TestStepWhileIdleSaysWhy(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.holdFirst(`{"point":"ws-out","node":"client","filter":"text"}`, "the held frame")
+	d.call("POST", "/api/pause", "", nil)
+	d.waitFor("paused and idle", func(st ui.State) bool { return st.Paused && st.Current == 0 })
+	var e struct{ Error string }
+	if code := d.call("POST", "/api/step", `{"to":"frame"}`, &e); code != 409 || !strings.Contains(e.Error, "idle") || !strings.Contains(e.Error, "1 held unit") {
+		t.Errorf("a step while paused and idle, a frame held: %d %q, want 409 saying the stack is idle and that a held unit keeps its clock still", code, e.Error)
+	}
+	if strings.Contains(e.Error, "state.current") {
+		t.Errorf("the 409 speaks of state.current, which the page does not show: %q", e.Error)
+	}
+}
