@@ -1502,6 +1502,19 @@ func TestUIHoldText(t *testing.T) {
 	}
 	p.click(card + ` button[data-hold-action="release"]`)
 	p.wait("the server's message with the text typed", `glassnet.store.events.some((e) => e.node === "server" && e.layer === "ws" && e.event === "message" && e.summary.includes("HELLO, héllo")) && "got"`)
+	// An action's error in the status is read whole (it says why and what
+	// to do), not cut at the status's width, at 1280 × 800 too.
+	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": false}, nil)
+	whole := p.eval(`new Promise((r) => {
+		glassnet.status("error", "step: ui: paused while the stack is idle: no step waits to go on from; the stack stops at its next event, and a step goes on from there; 1 held unit keeps its clock still until decided, so no timer brings one");
+		requestAnimationFrame(() => requestAnimationFrame(() => {
+			const s = document.getElementById("status");
+			r(s.scrollWidth <= s.clientWidth + 1 && s.scrollHeight <= s.clientHeight + 1 ? "whole" : s.scrollWidth + " × " + s.scrollHeight + " in " + s.clientWidth + " × " + s.clientHeight);
+		}));
+	})`)
+	if whole != "whole" {
+		t.Errorf("a long error in the status at 1280 × 800: %s", whole)
+	}
 	p.noProblems("a held frame edited as text")
 }
 
