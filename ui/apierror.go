@@ -160,16 +160,18 @@ func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
 	return reflect.StructField{}, false
 }
 
-// nullField returns the name of the first field of the JSON value body
-// whose value is null, as json.UnmarshalTypeError names fields
-// ("edit.window"), or "" if none is. An element of an array is named by
-// the array's field.
-func nullField(body []byte) string {
+// bodyFault says what is wrong with the first field of the JSON value
+// body that is null ("edit.window is null: leave the field out
+// instead") or given twice in its object ("point is given twice"), naming
+// it as json.UnmarshalTypeError names fields; "" if none is. An element of
+// an array is named by the array's field.
+func bodyFault(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	type level struct {
-		object  bool   // an object (else an array)
-		key     string // the field whose value comes next, or came last
-		wantKey bool   // the next token is a key
+		object  bool            // an object (else an array)
+		key     string          // the field whose value comes next, or came last
+		wantKey bool            // the next token is a key
+		seen    map[string]bool // the object's keys so far
 	}
 	var stack []level
 	name := func() string {
@@ -189,6 +191,13 @@ func nullField(body []byte) string {
 		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
 			if k, ok := t.(string); ok {
 				stack[n-1].key, stack[n-1].wantKey = k, false
+				if stack[n-1].seen[k] {
+					return name() + " is given twice"
+				}
+				if stack[n-1].seen == nil {
+					stack[n-1].seen = make(map[string]bool)
+				}
+				stack[n-1].seen[k] = true
 				continue
 			}
 		}
@@ -202,8 +211,8 @@ func nullField(body []byte) string {
 		case json.Delim('}'), json.Delim(']'):
 			stack = stack[:len(stack)-1]
 		case nil:
-			if len(stack) > 0 {
-				return name()
+			if n := name(); n != "" {
+				return n + " is null: leave the field out instead"
 			}
 		}
 		// a value ended: what follows in an object is a key

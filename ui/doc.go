@@ -185,7 +185,8 @@
 // under /api/ (a message quoting a long input is cut at 1 KiB): an unknown path is a 404, a method the path does not take a 405
 // with Allow, GET /api/live without the WebSocket upgrade a 426. A body
 // is one JSON object with only the fields the path takes; a field whose
-// value is null is a 400, not a field left out. A query (/api/events,
+// value is null is a 400, not a field left out, and so is a field given
+// twice in one object. A query (/api/events,
 // /api/export) takes only the parameters shown above, and token, each
 // once: another, or one given twice, is a 400 that names it.
 package ui

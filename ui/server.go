@@ -561,11 +561,13 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, "ui: bad JSON: more after the request's object")
 		return false
 	}
-	if f := nullField(body); f != "" {
+	if f := bodyFault(body); f != "" {
 		// encoding/json takes a null as the field left out: a hold's
 		// filter of null would hold anything, an edit's window of null
-		// (a page's NaN) would change nothing without a word
-		writeError(w, http.StatusBadRequest, "ui: "+f+" is null: leave the field out instead")
+		// (a page's NaN) would change nothing without a word; and it
+		// takes the last of a field given twice, which may not be the
+		// one meant
+		writeError(w, http.StatusBadRequest, "ui: "+f)
 		return false
 	}
 	return true

@@ -607,6 +607,10 @@ func TestControlBodies(t *testing.T) {
 		// handler's, not the type's
 		{"/api/clock/advance", `{"ms":1e400}`, 400, "ui: ms 1e400 is out of range (1 to 3600000)"},
 		{"/api/hold", `{"point":"link-egress","node":"client","count":1e30}`, 400, "ui: count 1e30 is out of range (1 to 10000)"},
+		// a field given twice: encoding/json takes the last, and which
+		// one was meant is not known
+		{"/api/hold", `{"point":"link-egress","node":"client","point":"ws-in"}`, 400, "ui: point is given twice"},
+		{"/api/breakpoints", `{"breakpoints":["tcp"],"breakpoints":[]}`, 400, "ui: breakpoints is given twice"},
 	} {
 		var e struct{ Error string }
 		code := api(t, s, "POST", base+tc.path, tc.body, &e)
@@ -640,6 +644,7 @@ func TestDecideBadNumbers(t *testing.T) {
 		{`{"action":"release","extra":1}`, `ui: unknown field "extra"`},
 		{`{"action":"release","edit":{"seq":1,"window":null}}`, "ui: edit.window is null: leave the field out instead"},
 		{`{"action":"release","edit":{"seq":[1,{"a":null}]}}`, "ui: edit.seq is a whole number, not an array"},
+		{`{"action":"release","edit":{"window":1,"window":2}}`, "ui: edit.window is given twice"},
 	} {
 		var e struct{ Error string }
 		code := api(t, s, "POST", base+"/api/holds/1", tc.body, &e)
@@ -969,20 +974,24 @@ func (p *livePage) readTo(t testing.TB, id uint64) uint64 {
 	return last
 }
 
-// TestNullField names the field of a body that is null, nested ones too,
-// as a decoding error names a field.
-func TestNullField(t *testing.T) {
+// TestBodyFault names the field of a body that is null, or given twice in
+// its object, nested ones too, as a decoding error names a field.
+func TestBodyFault(t *testing.T) {
 	t.Parallel()
+	const null = " is null: leave the field out instead"
 	for _, tc := range []struct{ body, want string }{
-		{`{"a":1,"b":null}`, "b"},
-		{`{"a":{"b":[1,{"c":null}]}}`, "a.b.c"},
-		{`{"a":[1,null]}`, "a"},
+		{`{"a":1,"b":null}`, "b" + null},
+		{`{"a":{"b":[1,{"c":null}]}}`, "a.b.c" + null},
+		{`{"a":[1,null]}`, "a" + null},
 		{`{"a":"null","b":[],"c":{}}`, ""},
-		{`{"a":{"x":1},"b":{"y":null}}`, "b.y"},
+		{`{"a":{"x":1},"b":{"y":null}}`, "b.y" + null},
 		{`[null]`, ""},
 		{`{"a":`, ""},
+		{`{"a":1,"a":2}`, "a is given twice"},
+		{`{"e":{"w":1,"s":2,"w":3}}`, "e.w is given twice"},
+		{`{"e":[{"w":1},{"w":2}],"f":{"w":3}}`, ""},
 	} {
-		if got := nullField([]byte(tc.body)); got != tc.want {
+		if got := bodyFault([]byte(tc.body)); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.body, got, tc.want)
 		}
 	}
