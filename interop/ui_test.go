@@ -999,7 +999,12 @@ func TestUI(t *testing.T) {
 			if (!s) return "";
 			const b = s.getBoundingClientRect(), cs = getComputedStyle(g);
 			const y = b.height <= g.clientHeight + 1 || /auto|scroll/.test(cs.overflowY), x = b.width <= g.clientWidth + 1 || /auto|scroll/.test(cs.overflowX);
-			return y && x ? "whole or scrolls" : "a graph of " + Math.round(b.width) + " × " + Math.round(b.height) + " in a box of " + g.clientWidth + " × " + g.clientHeight + " that does not scroll";
+			if (!y || !x) return "a graph of " + Math.round(b.width) + " × " + Math.round(b.height) + " in a box of " + g.clientWidth + " × " + g.clientHeight + " that does not scroll";
+			// never wider than its box (a box tall enough fits it whole,
+			// with no strip left over and no scroll bar)
+			if (g.scrollWidth > g.clientWidth + 1) return "a graph " + g.scrollWidth + " wide in a box " + g.clientWidth + " wide: it scrolls sideways";
+			if (g.clientHeight >= 260 && (Math.abs(b.height - g.clientHeight) > 1 || Math.abs(b.width - g.clientWidth) > 1)) return "a graph of " + Math.round(b.width) + " × " + Math.round(b.height) + " in a box of " + g.clientWidth + " × " + g.clientHeight;
+			return "whole or scrolls";
 		})()`)
 		if out != "whole or scrolls" {
 			t.Errorf("at %d × %d the seq/time graph is cut off: %s", size[0], size[1], out)
@@ -1470,7 +1475,7 @@ func TestUIHoldText(t *testing.T) {
 	if got := p.wait("the click on the card taken", `(() => {
 		const c = document.querySelector("#holds .holdcard");
 		const title = document.getElementById("inspector-title").textContent.split(" ")[0];
-		return (glassnet.selected !== 1 || title !== "#1") && c.dataset.eventId + " " + glassnet.selected + " " + title;
+		return glassnet.selected !== 1 && title === "#" + glassnet.selected && c.dataset.eventId + " " + glassnet.selected + " " + title;
 	})()`); len(strings.Fields(got)) != 3 || "#"+strings.Fields(got)[0] != strings.Fields(got)[2] || strings.Fields(got)[0] != strings.Fields(got)[1] {
 		t.Errorf("a click on the held frame's card: its data-event-id, the selection and the inspector's title are %q, want the same event", got)
 	}

@@ -108,7 +108,7 @@ export class SeqGraphView {
       this.legend.hidden = true;
       return;
     }
-    W = Math.max(W, 500);
+    W = Math.max(W, 480);
     H = Math.max(H, 260);
     const all = [...d.sent, ...d.acks, ...d.states].sort((a, b) => a.id - b.id);
     const order = new Map(all.map((e, i) => [e.id, i]));
