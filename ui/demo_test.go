@@ -1365,7 +1365,16 @@ func TestHoldAfterTheRunStopped(t *testing.T) {
 		t.Fatalf("release the frame as text: %d", code)
 	}
 	d.call("POST", "/api/play", "", nil)
-	d.waitFor("the end of the run and the held FIN", func(st ui.State) bool { return st.Ended && st.Held == 1 })
+	// The FIN is most often held after the run ended (the demo says the
+	// conversation stopped as soon as the client closes, before its FIN
+	// reaches the server), the case this is about; when it is held first
+	// (under the race detector, say) the held FIN stops the run before
+	// the demo can end it, and play lets it.
+	if st := d.waitFor("the held FIN", func(st ui.State) bool { return st.Held == 1 }); !st.Ended {
+		t.Log("the FIN was held before the run ended")
+		d.call("POST", "/api/play", "", nil)
+		d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+	}
 	var hs ui.Holds
 	for end := time.Now().Add(20 * time.Second); len(hs.Holds) != 1 || hs.Holds[0].Event == 0; time.Sleep(5 * time.Millisecond) {
 		d.call("GET", "/api/holds", "", &hs)
