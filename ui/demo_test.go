@@ -1449,3 +1449,27 @@ func TestStepWhileIdleSaysWhy(t *testing.T) {
 		t.Errorf("the 409 speaks of state.current, which the page does not show: %q", e.Error)
 	}
 }
+
+// TestDelayOutlivingTheStack: a packet delayed for longer than its stack
+// lives (the server's SYN-ACK held and delayed an hour; the client's SYN
+// sent again makes another, and the demo runs to its end and closes its
+// stacks) is traced as dropped, saying why, rather than vanishing from the
+// trace after its held step.
+func TestDelayOutlivingTheStack(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	h := d.holdFirst(`{"point":"link-egress","node":"server","filter":"tcp and syn"}`, "the held SYN-ACK")
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"delay","delay_ms":3600000}`, nil); code != 200 {
+		t.Fatalf("delay: %d", code)
+	}
+	d.end()
+	d.waitFor("the delayed SYN-ACK's end in the trace", func(st ui.State) bool {
+		for _, e := range d.events(h.Event, st.Last) {
+			if s, _ := e["reason"].(string); e["node"] == "server" && e["layer"] == "link" && e["event"] == "verdict" && strings.HasPrefix(s, "ui-delay") {
+				return true
+			}
+		}
+		return false
+	})
+	d.finish()
+}

@@ -69,7 +69,24 @@ func (l *linkHold) Decide(p *hook.Packet) hook.Verdict {
 			default:
 				// on the stack's clock: a stepped run's pause does not
 				// count, as for the stack's own timers
-				st.Stack().Clock().AfterFunc(d.delay, func() { sendOn(st, dir, pkt) })
+				fired := make(chan struct{})
+				t := st.Stack().Clock().AfterFunc(d.delay, func() {
+					close(fired)
+					sendOn(st, dir, pkt)
+				})
+				// A stack that closes first takes the packet nowhere
+				// (nor does its clock, stopped, fire): that is said,
+				// rather than the packet vanishing from the trace
+				// after its held step.
+				go func() {
+					select {
+					case <-fired:
+					case <-st.Done():
+						if t.Stop() {
+							st.Discard(dir, pkt, "ui-delay: the stack closed before the delay of "+d.delay.String()+" ended", "ui hold")
+						}
+					}
+				}()
 			}
 		default:
 			err = sendOn(st, dir, pkt)
