@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -217,6 +218,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var out outputs
+	if *tracePath == "-" || *callsPath == "-" {
+		// Into a pipe, the trace's writes are bounded, so that a reader
+		// that stops reading (a paused less) does not hold the stack;
+		// what serve says goes the same way, after them.
+		if f, ok := stdout.(*os.File); ok {
+			if pf := app.PipeOutFile(f); pf != nil {
+				out.files = append(out.files, pf)
+				stdout = pf
+			}
+		}
+	}
 	if err := out.open("serve", *tracePath, *pcapPath, stdout); err != nil {
 		return err
 	}
