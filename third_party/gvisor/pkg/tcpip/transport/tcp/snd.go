@@ -733,7 +733,7 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 	seg := s.writeNext
 	// RFC 1122 4.2.3.5: Close the connection when the number of
 	// retransmissions for this segment is beyond a limit.
-	if seg != nil && seg.xmitCount > s.maxRetries {
+	if seg != nil && seg.xmitCount > s.retryLimit() {
 		s.ep.stack.Stats().TCP.EstablishedTimedout.Increment()
 		return &tcpip.ErrTimeout{}
 	}
@@ -741,6 +741,26 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 	s.sendData()
 
 	return nil
+}
+
+// orphanRetries is how many times a connection that the application has
+// closed sends a segment again before it gives up (glassnet patch 57):
+// Linux's tcp_orphan_retries, which is 8 while its sysctl is 0, the
+// default, about 100 s from a 200 ms RTO. Upstream gave an orphan the 15
+// of a connection the application still holds: with the RTO capped at
+// 120 s, a FIN-WAIT-1 endpoint whose peer had vanished stayed about 15
+// minutes, with its send buffer.
+const orphanRetries = 8
+
+// retryLimit is the retransmissions of one segment after which the
+// connection times out: fewer once the application has closed it.
+//
+// +checklocks:s.ep.mu
+func (s *sender) retryLimit() uint32 {
+	if s.ep.closed {
+		return min(s.maxRetries, orphanRetries)
+	}
+	return s.maxRetries
 }
 
 // pCount returns the number of packets in the segment. Due to GSO, a segment
