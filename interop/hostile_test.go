@@ -26,6 +26,16 @@ var hostileStack = netip.MustParseAddr("10.247.9.2")
 
 const hostilePort = 19770
 
+// ssTable returns `glassnet ss NAME`'s table, or fails the test.
+func ssTable(ctx context.Context, t *testing.T, name string) *ctl.Table {
+	t.Helper()
+	tb, err := ctl.QueryTable(ctx, name)
+	if err != nil {
+		t.Fatalf("glassnet ss %s: %v", name, err)
+	}
+	return tb
+}
+
 // TestHostile attacks glassnet serve on a TUN from the kernel's side of it
 // and checks that each attack is answered as the README says, counted in
 // glassnet ss with a reason a user understands, and that a good client is
@@ -39,14 +49,7 @@ func TestHostile(t *testing.T) {
 			"--port", fmt.Sprint(hostilePort))
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		table := func(t *testing.T) *ctl.Table {
-			t.Helper()
-			tb, err := ctl.QueryTable(ctx, name)
-			if err != nil {
-				t.Fatalf("glassnet ss %s: %v", name, err)
-			}
-			return tb
-		}
+		table := func(t *testing.T) *ctl.Table { return ssTable(ctx, t, name) }
 		waitCounter := func(t *testing.T, what string, ok func(map[string]uint64) bool) {
 			t.Helper()
 			wait, cancel := context.WithTimeout(ctx, 30*time.Second)

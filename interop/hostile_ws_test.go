@@ -46,14 +46,7 @@ func TestHostileWebSocket(t *testing.T) {
 		addr := netip.AddrPortFrom(hostileStack, hostilePort).String()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		table := func(t *testing.T) *ctl.Table {
-			t.Helper()
-			tb, err := ctl.QueryTable(ctx, name)
-			if err != nil {
-				t.Fatalf("glassnet ss %s: %v", name, err)
-			}
-			return tb
-		}
+		table := func(t *testing.T) *ctl.Table { return ssTable(ctx, t, name) }
 		base := table(t).Process.Goroutines
 		want := map[string]uint64{} // the counters the cases should leave
 
@@ -251,10 +244,7 @@ func TestHostileStalledReader(t *testing.T) {
 			t.Fatalf("send the message: %v", err)
 		}
 		for {
-			tb, err := ctl.QueryTable(ctx, name)
-			if err != nil {
-				t.Fatalf("glassnet ss %s: %v", name, err)
-			}
+			tb := ssTable(ctx, t, name)
 			if n := tb.Counters["ws ends: other errors"]; n != 0 {
 				t.Fatalf("ws ends: other errors %d, want the stalled reader counted as a keepalive failure", n)
 			}

@@ -29,7 +29,7 @@ import (
 // countingClock is a tcpip.Clock that counts its readings.
 type countingClock struct {
 	tcpip.Clock
-	reads atomic.Int64
+	reads atomic.Uint64
 }
 
 func (c *countingClock) NowMonotonic() tcpip.MonotonicTime {
@@ -49,22 +49,40 @@ func (c *countingClock) Now() time.Time {
 func TestClockReadsPerEcho(t *testing.T) {
 	t.Parallel()
 	clock := &countingClock{Clock: tcpip.NewStdClock()}
-	a, b := newPair(t, tun.PipeOptions{}, func(_ string, o *Options) { o.Clock = clock })
-	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
-	msg := make([]byte, 64)
-	for range 100 { // past slow start and the quick ACKs
-		echoBack(t, client, server, msg)
-	}
-	const n = 1000
-	before := clock.reads.Load()
-	for range n {
-		echoBack(t, client, server, msg)
-	}
-	per := float64(clock.reads.Load()-before) / n
+	per := echoCounts(t, clock, clock.reads.Load)[0]
 	t.Logf("%.2f clock readings per echo", per)
 	if per > maxReads {
 		t.Errorf("%.2f clock readings per echo, want at most %d", per, maxReads)
 	}
+}
+
+// echoCountsN is how many echoes echoCounts measures.
+const echoCountsN = 1000
+
+// echoCounts connects two stacks on clock, echoes a 64-byte message 100
+// times to get past slow start and the quick ACKs, then echoCountsN
+// times more, and returns how much each of counts grew per echo over
+// those.
+func echoCounts(t *testing.T, clock tcpip.Clock, counts ...func() uint64) []float64 {
+	t.Helper()
+	a, b := newPair(t, tun.PipeOptions{}, func(_ string, o *Options) { o.Clock = clock })
+	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
+	msg := make([]byte, 64)
+	for range 100 {
+		echoBack(t, client, server, msg)
+	}
+	before := make([]uint64, len(counts))
+	for i, c := range counts {
+		before[i] = c()
+	}
+	for range echoCountsN {
+		echoBack(t, client, server, msg)
+	}
+	per := make([]float64, len(counts))
+	for i, c := range counts {
+		per[i] = float64(c()-before[i]) / echoCountsN
+	}
+	return per
 }
 
 // maxReads is the most clock readings an echo may take: halfway between

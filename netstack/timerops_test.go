@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-
-	"github.com/glassnet/glassnet/tun"
 )
 
 // The tests in this file check glassnet patch 55 in third_party/gvisor
@@ -24,7 +21,7 @@ import (
 // timers: the AfterFunc that makes one, Stop, Reset, and expiries.
 type timerCountingClock struct {
 	tcpip.Clock
-	ops, fired atomic.Int64
+	ops, fired atomic.Uint64
 }
 
 func (c *timerCountingClock) AfterFunc(d time.Duration, f func()) tcpip.Timer {
@@ -58,19 +55,9 @@ func (t countedTimer) Reset(d time.Duration) {
 func TestTimerOpsPerEcho(t *testing.T) {
 	t.Parallel()
 	clock := &timerCountingClock{Clock: tcpip.NewStdClock()}
-	a, b := newPair(t, tun.PipeOptions{}, func(_ string, o *Options) { o.Clock = clock })
-	server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
-	msg := make([]byte, 64)
-	for range 100 { // past slow start and the quick ACKs
-		echoBack(t, client, server, msg)
-	}
-	const n = 1000
-	ops, fired := clock.ops.Load(), clock.fired.Load()
-	for range n {
-		echoBack(t, client, server, msg)
-	}
-	per := float64(clock.ops.Load()-ops) / n
-	expired := clock.fired.Load() - fired
+	got := echoCounts(t, clock, clock.ops.Load, clock.fired.Load)
+	const n = echoCountsN
+	per, expired := got[0], uint64(got[1]*n+0.5)
 	t.Logf("%.2f timer operations per echo, %d expiries in %d echoes", per, expired, n)
 	if per > maxTimerOps {
 		t.Errorf("%.2f timer operations per echo, want at most %d", per, maxTimerOps)
