@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
@@ -159,6 +160,12 @@ var hookFrames = sync.Pool{New: func() any { return new(HookFrame) }}
 // before they go. An Inject that does not parse is an ErrHookInject, and
 // then frames is returned as it came.
 func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, compressed bool, frames []Frame) ([]Frame, time.Duration, error) {
+	// What the payload was, for the trace to say what the hook changed
+	// in it (a hook may edit it in place); not kept for a long frame.
+	var was []byte
+	if c.cfg.tracer.Enabled() && len(f.Payload) <= maxEditShown {
+		was = bytes.Clone(f.Payload)
+	}
 	hf := hookFrames.Get().(*HookFrame)
 	*hf = HookFrame{Frame: f, Dir: dir, Client: c.client, Node: c.cfg.node, Conn: c.name, Compressed: compressed}
 	v := h.Decide(hf)
@@ -170,7 +177,7 @@ func (c *Conn) applyHook(h FrameHook, dir trace.Dir, f Frame, compressed bool, f
 		return append(frames, out), 0, nil
 	}
 	if c.cfg.tracer.Enabled() {
-		c.traceVerdict(dir, &f.Header, &out.Header, &v)
+		c.traceVerdict(dir, &f.Header, &out.Header, was, out.Payload, &v)
 	}
 	if v.Action == hook.Drop {
 		return frames, 0, nil
@@ -249,20 +256,26 @@ func splitFrame(f Frame, n int) []Frame {
 	return out
 }
 
-func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, v *FrameVerdict) {
+func (c *Conn) traceVerdict(dir trace.Dir, before, after *Header, was, now []byte, v *FrameVerdict) {
 	a := v.Action
 	if a == hook.Pass || a == hook.Hold {
 		a = hook.Modify
 	}
-	e := verdictEffect(before, after, v)
+	e := verdictEffect(before, after, was, now, v)
 	c.emit(dir, "verdict", fmt.Sprintf("%v frame: %v: %s", before.Opcode, a, e),
 		(&trace.WSVerdict{Action: a.String(), Reason: v.Reason, Rule: v.Rule, Opcode: before.Opcode.String(),
 			Len: before.Length, Effect: e}).Fields()...)
 }
 
+// maxEditShown is the longest payload whose edit the trace describes
+// byte by byte; a longer one is "payload edited".
+const maxEditShown = 4096
+
 // verdictEffect says what a verdict did to a frame whose header was before
-// and is after: "dropped", "1 more copy", "now TEXT fin len=3, split into 2".
-func verdictEffect(before, after *Header, v *FrameVerdict) string {
+// and is after, and whose payload was was (nil when not kept) and is now:
+// "dropped", "1 more copy", "now TEXT fin len=3, split into 2",
+// `payload "hello" → "HELLO"`.
+func verdictEffect(before, after *Header, was, now []byte, v *FrameVerdict) string {
 	var effect []string
 	switch v.Action {
 	case hook.Drop:
@@ -278,8 +291,15 @@ func verdictEffect(before, after *Header, v *FrameVerdict) string {
 	case hook.Modify:
 		if *before != *after {
 			effect = append(effect, "now "+after.String())
-		} else {
+		}
+		switch {
+		case was == nil && *before == *after:
 			effect = append(effect, "payload edited")
+		case was == nil:
+		case !bytes.Equal(was, now):
+			effect = append(effect, payloadEdit(was, now))
+		case *before == *after:
+			effect = append(effect, "nothing changed")
 		}
 	}
 	if v.Split > 1 && v.Action != hook.Drop {
@@ -289,6 +309,25 @@ func verdictEffect(before, after *Header, v *FrameVerdict) string {
 		effect = append(effect, strconv.Itoa(n)+" injected")
 	}
 	return strings.Join(effect, ", ")
+}
+
+// payloadEdit says how a payload changed from was to now: the two
+// quoted when both are short text, else how many bytes.
+func payloadEdit(was, now []byte) string {
+	const shortText = 40
+	switch {
+	case len(was) <= shortText && len(now) <= shortText && utf8.Valid(was) && utf8.Valid(now):
+		return fmt.Sprintf("payload %q → %q", was, now)
+	case len(was) != len(now):
+		return fmt.Sprintf("payload %d → %d bytes", len(was), len(now))
+	}
+	n := 0
+	for i := range was {
+		if was[i] != now[i] {
+			n++
+		}
+	}
+	return fmt.Sprintf("payload %d of %d bytes changed", n, len(now))
 }
 
 // writeHooked sends one frame through the hook.

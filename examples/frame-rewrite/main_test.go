@@ -14,7 +14,7 @@ func TestRun(t *testing.T) {
 	}
 	for _, want := range []string{
 		`client: sending "hello"`,
-		`trace: server ws verdict: text frame: modify: payload edited (rule ws in text : replace "hello" "HELLO")`,
+		`trace: server ws verdict: text frame: modify: payload "hello" → "HELLO" (rule ws in text : replace "hello" "HELLO")`,
 		`server: received "HELLO", echoing it`,
 		`client: got back "HELLO"`,
 		`server: received "say HELLO to HELLO", echoing it`,
