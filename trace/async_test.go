@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -133,6 +134,51 @@ func TestEmitDeferredDoesNotWaitForSinks(t *testing.T) {
 		t.Fatalf("Wait = #%d %q, %v; want the deferred event #2", e.ID, e.Summary, err)
 	}
 	st.Run()
+}
+
+// TestEmitDeferredBoundsData: while a sink holds its first event, deferred
+// events queue their Data only up to maxDeferredData, then EmitDeferred
+// waits; once the sink goes on, every event arrives, in order.
+func TestEmitDeferredBoundsData(t *testing.T) {
+	t.Parallel()
+	gate := make(chan struct{})
+	var ids []uint64 // the sink's, read after Flush
+	tr := New(SinkFunc(func(e *Event) {
+		<-gate
+		ids = append(ids, e.ID)
+	}))
+	const size, n = 1 << 20, 200
+	data := make([]byte, size)
+	var emitted atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range n {
+			tr.EmitDeferred(Event{Layer: LayerLink, Name: "packet", Data: data})
+			emitted.Add(1)
+		}
+	}()
+	// The first event is at the gate, in the batch the Tracer took for
+	// delivery (up to the bound); the queue behind it fills to the bound
+	// and no further.
+	most := int64(2*maxDeferredData/size + 2)
+	deadline := time.Now().Add(time.Minute)
+	for emitted.Load() < maxDeferredData/size {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events emitted in a minute", emitted.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := emitted.Load(); got > most {
+		t.Fatalf("%d events of %d bytes queued behind a sink that takes none, want at most %d (twice %d MiB)", got, size, most, maxDeferredData>>20)
+	}
+	close(gate)
+	<-done
+	tr.Flush()
+	if len(ids) != n || !slices.IsSorted(ids) {
+		t.Fatalf("%d events delivered (sorted: %v), want all %d in order", len(ids), slices.IsSorted(ids), n)
+	}
 }
 
 func TestAsyncDeliversInOrderAndCopiesData(t *testing.T) {

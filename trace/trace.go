@@ -103,9 +103,15 @@ type Tracer struct {
 	room     sync.Cond   // pending was taken for delivery (on order)
 }
 
-// maxDeferred bounds the deferred events waiting for delivery; past it
-// EmitDeferred waits for the sinks.
-const maxDeferred = 1 << 16
+// maxDeferred bounds the deferred events waiting for delivery, and
+// maxDeferredData the bytes of their Data (a packet event copies its
+// packet, up to 64 KiB for a super-packet); past either EmitDeferred waits
+// for the sinks. Without the second, a sink that stopped (a paused reader
+// of --trace -) could hold 65536 super-packets' copies, gigabytes.
+const (
+	maxDeferred     = 1 << 16
+	maxDeferredData = 64 << 20
+)
 
 // New returns a Tracer that writes to the given sinks.
 func New(sinks ...Sink) *Tracer {
@@ -222,15 +228,15 @@ func (t *Tracer) Emit(e Event) uint64 {
 // caller has gone on. A Stepper therefore never pauses inside a lock of
 // the stack, and a sink may take those locks.
 //
-// Only when maxDeferred events (65536) are already waiting does it wait
-// for the sinks to take them: that backs the stack off a tracer that
+// Only when maxDeferred events (65536), or 64 MiB of their Data, are
+// already waiting does it wait for the sinks to take them: that backs the stack off a tracer that
 // cannot keep up, and it can only last while some sink blocks.
 func (t *Tracer) EmitDeferred(e Event) uint64 {
 	if !compiledIn || t == nil {
 		return 0
 	}
 	t.order.Lock()
-	for t.pending.len() >= maxDeferred {
+	for t.pending.len() >= maxDeferred || t.pending.bytes >= maxDeferredData {
 		t.room.Wait()
 	}
 	at := t.pending.len()
@@ -323,8 +329,9 @@ func (t *Tracer) deliver(e *Event) {
 // deferQueue holds deferred events and the copies of their Data, in
 // buffers kept from one use to the next.
 type deferQueue struct {
-	ev   []Event
-	data [][]byte
+	ev    []Event
+	data  [][]byte
+	bytes int // the Data copied since the last reset
 }
 
 func (q *deferQueue) len() int { return len(q.ev) }
@@ -337,6 +344,7 @@ func (q *deferQueue) copyData(i int) {
 	if d := q.ev[i].Data; d != nil {
 		q.data[i] = append(q.data[i][:0], d...)
 		q.ev[i].Data = q.data[i]
+		q.bytes += len(d)
 	}
 }
 
@@ -351,6 +359,7 @@ const (
 func (q *deferQueue) reset() {
 	clear(q.ev)
 	q.ev = q.ev[:0]
+	q.bytes = 0
 	if cap(q.ev) > keepDeferred {
 		q.ev = make([]Event, 0, keepDeferred)
 	}
