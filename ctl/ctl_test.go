@@ -578,8 +578,10 @@ func tempDirs(t *testing.T) {
 }
 
 // TestBadRequests: a request that is not JSON, one with an unknown op and
-// a line longer than a request can be each get an error reply; the long
-// one is not read whole (its writer finds the socket closed).
+// one longer than a request can be each get an error reply; the long one
+// is not read whole (its writer finds the socket closed). A request
+// without a newline, whose client does not end its writing either, is
+// answered at once.
 func TestBadRequests(t *testing.T) {
 	t.Parallel()
 	sc := newScene(t)
@@ -609,11 +611,23 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%q: error %q, want %q...", tc.req, got, tc.want)
 		}
 	}
-	got, werr := ask(bytes.Repeat([]byte("x"), 1<<20))
-	if want := "bad request: a line longer than 4096 bytes"; got != want {
+	got, werr := ask(append([]byte(`{"op":"`), bytes.Repeat([]byte("x"), 1<<20)...))
+	if want := "bad request: longer than 4096 bytes"; got != want {
 		t.Errorf("1 MiB without a newline: error %q, want %q", got, want)
 	}
 	if werr == nil {
 		t.Error("the server read all of a 1 MiB request")
+	}
+
+	c, err := net.Dial("unix", srv.Path())
+	must(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second)) // the server waits 5 s
+	if _, err := c.Write([]byte(`{"op":"sockets"}`)); err != nil {
+		t.Fatal(err)
+	}
+	var rep reply
+	if err := json.NewDecoder(c).Decode(&rep); err != nil || rep.Error != "" || rep.Process == nil {
+		t.Errorf("a request without a newline: reply %+v, %v; want the table at once", rep, err)
 	}
 }

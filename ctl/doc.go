@@ -10,7 +10,8 @@
 // in the same order. The socket is mode 0600: query it as the user that
 // runs the server (root for a serve on a TUN).
 //
-// The protocol is one JSON object per line, one request per connection:
+// The protocol is one JSON object each way, one request per connection
+// (a newline after the request is allowed, not needed):
 //
 //	→ {"op":"sockets"}
 //	← {"node":"glassnet","sockets":[{"FD":3,"State":"LISTEN",...},...],

@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,8 +45,8 @@ type reply struct {
 // ioTimeout bounds one request and its reply.
 const ioTimeout = 5 * time.Second
 
-// maxRequest bounds a request line: a request is a few dozen bytes, and a
-// longer line is answered "bad request" without being read whole.
+// maxRequest bounds a request: one is a few dozen bytes, and a longer one
+// is answered "bad request" without being read whole.
 const maxRequest = 4 << 10
 
 // maxClients bounds the clients answered at once. Each holds a
@@ -220,15 +219,17 @@ func (s *Server) busy(c net.Conn) {
 func (s *Server) handle(c net.Conn) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(ioTimeout))
-	line, err := bufio.NewReader(io.LimitReader(c, maxRequest)).ReadBytes('\n')
-	if err != nil && len(line) == 0 {
-		return
-	}
+	// One JSON value, however it ends: a newline, the end of the
+	// client's writing, or nothing (`printf '{"op":"sockets"}' | nc -U`
+	// without -N), which a line reader waited on until the timeout.
+	lr := &io.LimitedReader{R: c, N: maxRequest}
 	var req request
 	rep := reply{Node: s.opts.Node}
-	switch err := json.Unmarshal(line, &req); {
-	case len(line) == maxRequest && line[len(line)-1] != '\n':
-		rep.Error = fmt.Sprintf("bad request: a line longer than %d bytes", maxRequest)
+	switch err := json.NewDecoder(lr).Decode(&req); {
+	case errors.Is(err, io.EOF):
+		return // nothing was asked
+	case err != nil && lr.N == 0:
+		rep.Error = fmt.Sprintf("bad request: longer than %d bytes", maxRequest)
 	case err != nil:
 		rep.Error = "bad request: " + err.Error()
 	case req.Op == "sockets":
