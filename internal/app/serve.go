@@ -616,18 +616,28 @@ func (s *server) readyLine() string {
 }
 
 // shutdown sends close 1001 to every WebSocket client, stops the HTTP
-// servers (within 5 seconds) and says what the link moved and what the
+// servers (within a second) and says what the link moved and what the
 // hooks decided.
+// shutdownGrace is how long shutdown lets HTTP requests under way finish.
+const shutdownGrace = time.Second
+
 func (s *server) shutdown() {
 	fmt.Fprintln(s.cfg.Log, "glassnet: shutting down: close 1001 to every WebSocket client")
 	if s.view != nil {
 		s.view.Close() // releases what it held
 	}
 	s.h.CloseAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A second for the requests under way (the page is small); then
+	// what is left is closed. net/http's Shutdown waits for a connection
+	// that has not sent its whole request head for as long as it lasts
+	// (until ReadHeaderTimeout), so a few clients that trickle a head
+	// used to hold the exit for seconds.
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	for _, srv := range s.https {
-		srv.Shutdown(ctx)
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
+		}
 	}
 	stats := s.st.Stats()
 	fmt.Fprintln(s.cfg.Log, "glassnet: link: "+linkSummary(stats))
