@@ -241,7 +241,7 @@ func (c *liveClient) read(ctx context.Context) {
 		case json.Unmarshal(msg, &m) != nil:
 			why = "not JSON"
 		case m.Type != "ack":
-			why = "type " + strconv.Quote(m.Type)
+			why = "type " + strconv.QuoteToASCII(m.Type) // ASCII: cut anywhere, still UTF-8
 			if len(why) > 40 {
 				why = why[:40] + "…"
 			}

@@ -1032,6 +1032,9 @@ func TestLiveBadMessage(t *testing.T) {
 		{`{"type":"ack","last":"7"}`, "last"},
 		{`{"type":"ack"}`, "last"},
 		{`{"type":"hello"}`, `"hello"`},
+		// cut to fit a close reason, and still UTF-8: ws refused to send
+		// a reason cut inside a character, and the stream just ended
+		{`{"type":"` + strings.Repeat("é", 40) + `"}`, `type "\u00e9`},
 		{`[1,2]`, "not JSON"},
 	} {
 		s, _ := New(Options{Live: true, Run: true})
