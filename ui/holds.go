@@ -159,16 +159,18 @@ func (s *Server) arm(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if s.hasEnded() {
-		writeError(w, http.StatusConflict, errEnded.Error()+": nothing more will pass to hold")
-		return
-	}
-	a, err := s.Arm(req)
+	// what was asked is judged first: a client that sent a bad request
+	// learns that before it learns the run has ended
+	a, nd, err := s.parseHold(req)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	if s.hasEnded() {
+		writeError(w, http.StatusConflict, errEnded.Error()+": nothing more will pass to hold")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.armParsed(a, nd))
 }
 
 // maxHoldCount bounds the units one hold request takes.
@@ -177,28 +179,38 @@ const maxHoldCount = 10000
 // Arm asks to hold the next req.Count units (1 if 0) that match req.Filter
 // at req.Point on req.Node, as POST /api/hold does.
 func (s *Server) Arm(req HoldRequest) (*armed, error) {
+	a, nd, err := s.parseHold(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.armParsed(a, nd), nil
+}
+
+// parseHold checks req and turns it into an armed request, not yet armed,
+// for the node it names.
+func (s *Server) parseHold(req HoldRequest) (*armed, *node, error) {
 	if req.Count == 0 {
 		req.Count = 1
 	}
 	if req.Count < 0 || req.Count > maxHoldCount {
-		return nil, fmt.Errorf("ui: count is how many units to hold, 1 to %d", maxHoldCount)
+		return nil, nil, fmt.Errorf("ui: count is how many units to hold, 1 to %d", maxHoldCount)
 	}
 	s.nmu.Lock()
 	nd := s.nodeLocked(req.Node)
 	s.nmu.Unlock()
 	if nd == nil {
-		return nil, fmt.Errorf("ui: no node %q (the nodes are %v)", req.Node, s.Nodes())
+		return nil, nil, fmt.Errorf("ui: no node %q (the nodes are %v)", req.Node, s.Nodes())
 	}
 	a := &armed{Point: req.Point, Node: req.Node, Filter: strings.TrimSpace(req.Filter), Left: req.Count}
 	switch req.Point {
 	case PointLinkEgress, PointLinkIngress:
 		if nd.Stack == nil {
-			return nil, fmt.Errorf("ui: node %q has no link to hold packets at", req.Node)
+			return nil, nil, fmt.Errorf("ui: node %q has no link to hold packets at", req.Node)
 		}
 		if a.Filter != "" {
 			f, err := hook.ParseFilter(a.Filter)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			a.packet = f
 		}
@@ -213,21 +225,26 @@ func (s *Server) Arm(req HoldRequest) (*armed, error) {
 			if a.Filter != "" && !ws.IsFrameRule(a.Filter) && errors.As(err, &se) {
 				// the error quotes "ws " + the filter: say it of what was
 				// written, columns counted there
-				return nil, fmt.Errorf("ui: frame filter %q: at column %d: %s", a.Filter, max(se.Col-3, 1), se.Msg)
+				return nil, nil, fmt.Errorf("ui: frame filter %q: at column %d: %s", a.Filter, max(se.Col-3, 1), se.Msg)
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		a.frame = e
 	case PointSocketSend:
 		if nd.Sockets == nil {
-			return nil, fmt.Errorf("ui: node %q has no sockets to hold sends of", req.Node)
+			return nil, nil, fmt.Errorf("ui: node %q has no sockets to hold sends of", req.Node)
 		}
 		if a.Filter != "" {
-			return nil, errors.New("ui: a socket-send hold takes no filter: it holds the next send")
+			return nil, nil, errors.New("ui: a socket-send hold takes no filter: it holds the next send")
 		}
 	default:
-		return nil, fmt.Errorf("ui: point %q: a hold point is link-egress, link-ingress, socket-send, ws-out or ws-in", req.Point)
+		return nil, nil, fmt.Errorf("ui: point %q: a hold point is link-egress, link-ingress, socket-send, ws-out or ws-in", req.Point)
 	}
+	return a, nd, nil
+}
+
+// armParsed arms a, which parseHold made, on nd.
+func (s *Server) armParsed(a *armed, nd *node) *armed {
 	s.hmu.Lock()
 	s.holdID++
 	a.ID = s.holdID
@@ -236,7 +253,7 @@ func (s *Server) Arm(req HoldRequest) (*armed, error) {
 	s.hmu.Unlock()
 	s.holdsChanged()
 	s.installHoldHooks(nd)
-	return &c, nil
+	return &c
 }
 
 func (s *Server) disarm(w http.ResponseWriter, r *http.Request) {

@@ -551,6 +551,7 @@ func TestControlAfterEnd(t *testing.T) {
 	clock := netstack.NewPausableClock(netstack.PausableClockOptions{})
 	t.Cleanup(clock.Stop)
 	s, _ := New(Options{Live: true, Run: true, Clock: clock})
+	s.AddNode(Node{Name: "client"})
 	base := startServer(t, s)
 	s.End()
 	for _, tc := range []struct{ path, body string }{
@@ -559,7 +560,7 @@ func TestControlAfterEnd(t *testing.T) {
 		{"/api/step", ""},
 		{"/api/clock/advance", `{"ms":10}`},
 		// nothing more passes, so nothing can be held or dropped
-		{"/api/hold", `{"point":"link-egress","node":"client"}`},
+		{"/api/hold", `{"point":"ws-out","node":"client"}`},
 		{"/api/rules", `{"node":"client","point":"egress","rule":"loss 10%"}`},
 	} {
 		var e struct{ Error string }
@@ -570,6 +571,30 @@ func TestControlAfterEnd(t *testing.T) {
 		api(t, s, "GET", base+"/api/state", "", &st)
 		if !st.Ended || st.Paused || st.Mode != "free" {
 			t.Errorf("state after POST %s: ended %v paused %v mode %s, want ended, not paused, free", tc.path, st.Ended, st.Paused, st.Mode)
+		}
+	}
+}
+
+// TestHoldAfterEndBadInput: after the end, a hold request that is wrong in
+// itself answers 400 with what is wrong, not 409: a client that sent
+// garbage learns that first.
+func TestHoldAfterEndBadInput(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{Live: true, Run: true})
+	s.AddNode(Node{Name: "client"})
+	base := startServer(t, s)
+	s.End()
+	for _, tc := range []struct{ body, msg string }{
+		{`{"point":"nowhere","node":"client"}`, `ui: point "nowhere"`},
+		{`{"point":"ws-out","node":"server"}`, `ui: no node "server"`},
+		{`{"point":"ws-out","node":"client","filter":"opcode ==="}`, "ui: frame filter"},
+		{`{"point":"ws-out","node":"client","count":-1}`, "ui: count is how many units"},
+		{`{"point":"link-egress","node":"client"}`, `ui: node "client" has no link`},
+		{`garbage`, "ui: bad JSON"},
+	} {
+		var e struct{ Error string }
+		if code := api(t, s, "POST", base+"/api/hold", tc.body, &e); code != http.StatusBadRequest || !strings.HasPrefix(e.Error, tc.msg) {
+			t.Errorf("POST /api/hold %s after the end: %d %q, want 400 %q", tc.body, code, e.Error, tc.msg)
 		}
 	}
 }
