@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +297,36 @@ asyncio.run(main())`)
 		rl := p.wait("the reset in the ladder", `[...document.querySelectorAll('#ladder g.pkt-label[data-kind="packet-label"]')].map((g) => g.querySelector("text.lbl").textContent).find((l) => l.startsWith("[R")) || ""`)
 		if !strings.HasPrefix(rl, "[R.] seq 6 ") {
 			t.Errorf("the kernel's reset after 5 bytes reads %q in the ladder, want [R.] seq 6 as tcpdump writes it", rl)
+		}
+
+		// While the run plays freely the connections table shows the
+		// server's socket table and the Timers panel follows it: a table
+		// that still has the reset connection ESTABLISHED (made before
+		// the reset reached it) and one that has it in gVisor's error
+		// state, which the trace names CLOSED.
+		p.wait("the reset connection CLOSED in the trace", `(() => { const c = glassnet.store.conns.get(glassnet.focus); const s = c && glassnet.store.stateAt(c, "glassnet", Infinity); return s && s.state === "CLOSED" ? "yes" : ""; })()`)
+		for _, tc := range []struct{ table, shown, timer string }{
+			{"ESTABLISHED", "ESTABLISHED", "not closed"},
+			{"ERROR", "CLOSED", "connection closed"},
+		} {
+			got := p.eval(`(() => {
+				const app = glassnet, key = app.focus;
+				const [r] = app.views[0].traceRows((c, n) => c.key === key && n === "glassnet", Infinity);
+				app.selected = null;
+				app.state.paused = false;
+				app.conns = [{node: "glassnet", proto: "tcp", state: ` + strconv.Quote(tc.table) + `, local: r.local, peer: r.peer, fd: 99, recv_q: 0, send_q: 0}];
+				app.connsAt = app.store.events[app.store.events.length - 1].id;
+				app.views[0].sig = "";
+				app.views[0].render();
+				app.controls.timers();
+				const tr = document.querySelector('#conns tr[data-node="glassnet"][data-conn="' + CSS.escape(key) + '"] td.state');
+				const tm = document.querySelector('#timers [data-timer-node="glassnet"]');
+				const shown = tr ? tr.textContent.replace(/^glassnet/, "") : "no row";
+				return shown + "|" + (tm && tm.textContent.includes("connection closed") ? "connection closed" : "not closed");
+			})()`)
+			if want := tc.shown + "|" + tc.timer; got != want {
+				t.Errorf("socket table with the reset connection %s: table and timers read %q, want %q", tc.table, got, want)
+			}
 		}
 
 		// A page that lacks the oldest events (skipped while it was

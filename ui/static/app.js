@@ -42,7 +42,7 @@ class App {
   start() {
     if (this.readonly) document.body.classList.add("readonly");
     this.views = [
-      new ConnsView($("conns"), this),
+      (this.connsView = new ConnsView($("conns"), this)),
       new EventsView($("events"), this),
       new LadderView($("ladder"), this),
       new RulerView($("ruler"), this),

@@ -32,6 +32,15 @@ export class ConnsView {
     return app.readonly || !app.conns || !app.conns.length ? Infinity : null;
   }
 
+  // shownState is the state the table shows for node's end of connection
+  // key, or "" when it has no such row: while the run plays freely it is
+  // the server's socket table's, which the Timers panel follows so that
+  // the two never disagree.
+  shownState(key, node) {
+    const r = this.rows().find((r) => r.key === key && r.node === node);
+    return r ? r.state : "";
+  }
+
   rows() {
     const app = this.app;
     const st = app.store;
@@ -69,8 +78,9 @@ export class ConnsView {
         node: c.node,
         // a UDP socket's state is the stack's datagram one (BOUND,
         // CONNECTED): the protocol in front tells it from a TCP socket on
-        // the same port
-        state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.state : c.state,
+        // the same port; gVisor's error state (reset, timed out) is
+        // CLOSED, as the trace's state change names it (Linux's TCP_CLOSE)
+        state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.state : c.state === "ERROR" ? "CLOSED" : c.state,
         local: c.local,
         peer: c.peer || "*",
         recv_q: c.recv_q,

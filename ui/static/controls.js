@@ -178,7 +178,11 @@ export class Controls {
     // one selected before it
     const ended = app.state.ended && !at;
     const last = at || (st.events.length ? st.events[st.events.length - 1] : null);
-    const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused + "|" + app.state.ended + "|" + (at ? at.id : 0);
+    // while the run plays freely the connections table shows the server's
+    // socket table: the timers follow the state it shows (the trace's
+    // state may be newer or older than it until the next table)
+    const table = !at && app.connsView && app.connsView.ref() === null;
+    const sig = st.version + "|" + app.focus + "|" + app.state.paused + "|" + app.state.clock_paused + "|" + app.state.ended + "|" + (at ? at.id : 0) + "|" + (table ? app.connsAt + JSON.stringify(app.conns) : "");
     if (sig === this.tsig) return;
     this.tsig = sig;
     // Rows and their "fire now" buttons are kept and changed in place: they
@@ -227,12 +231,13 @@ export class Controls {
       }
       // a closed connection has no timer, whatever count in flight its
       // last state kept
-      const closed = s.state === "CLOSED" || s.state === "TIME-WAIT";
+      const shown = (table && app.connsView.shownState(app.focus, n)) || s.state;
+      const closed = shown === "CLOSED" || shown === "TIME-WAIT";
       // data sent after the last TCP state is in flight too
       const waiting = (s.outstanding > 0 || (sent && sent.id > sid)) && !ended && !closed;
       const row = this.timerRow(n);
       if (closed) {
-        if (s.state === "CLOSED") {
+        if (shown === "CLOSED") {
           say(row, "hint", "", "connection closed: no retransmission timer");
           fireButton(row, true);
         } else if (app.state.live && ended) {
