@@ -989,7 +989,40 @@ func TestUI(t *testing.T) {
 	}
 	// The seq/time graph (260 px high at least, with its windows and
 	// timers at the bottom) is in sight whole or scrolls to what is not:
-	// at 1024 × 700 its tab has less room than that.
+	// at 800 × 600 its tab has less room than that. At 1024 × 700 and
+	// 1280 × 800 the byte stream folds to its title while Seq/time is
+	// open, so that the graph is read whole and the ladder keeps its rows.
+	p.click(`.tabs button[data-tab="seqgraph"]`)
+	for _, size := range [][2]int{{1024, 700}, {1280, 800}} {
+		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		p.wait("the seq/time graph drawn", `document.querySelector("#seqgraph .sg-graph svg") ? "drawn" : ""`)
+		if size[0] == 1024 {
+			p.shot("ui-seqgraph-1024")
+		}
+		room := p.eval(`(() => {
+			const g = document.querySelector("#seqgraph .sg-graph"), l = document.getElementById("ladder");
+			const bad = [];
+			if (g.clientHeight < 240) bad.push("the graph's box is " + g.clientHeight + " px tall");
+			if (g.scrollWidth > g.clientWidth + 1) bad.push("the graph scrolls sideways");
+			if (l.clientHeight < 200) bad.push("the ladder has " + l.clientHeight + " px for its rows");
+			if (l.scrollWidth > l.clientWidth + 1) bad.push("the ladder scrolls sideways");
+			if (!document.querySelector("#ladder g.pkt")) bad.push("the ladder shows no packet");
+			const c = document.getElementById("center");
+			if (c.scrollWidth > c.clientWidth + 1) bad.push("the middle column scrolls sideways");
+			const u = document.getElementById("ruler-unfold");
+			if (!u || !u.offsetWidth) bad.push("the folded byte stream has no button to open it");
+			return bad.join("; ");
+		})()`)
+		if room != "" {
+			t.Errorf("at %d × %d with Seq/time open: %s", size[0], size[1], room)
+		}
+	}
+	// the folded byte stream opens again with the Layers tab
+	p.click("#ruler-unfold")
+	if out := p.wait("the byte stream open again", `(() => { const r = document.getElementById("ruler"); return document.querySelector('.tabs button[data-tab="lanes"]').getAttribute("aria-selected") === "true" && r.clientHeight >= 100 ? "open" : ""; })()`); out != "open" {
+		t.Errorf("the byte stream after its show button: %s", out)
+	}
 	p.click(`.tabs button[data-tab="seqgraph"]`)
 	for _, size := range [][2]int{{800, 600}, {1024, 700}, {1600, 1000}} {
 		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)

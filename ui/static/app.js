@@ -77,6 +77,9 @@ class App {
         this.invalidate();
       };
     }
+    // the byte stream, folded while Seq/time is open in a low window,
+    // opens again with the Layers tab
+    $("ruler-unfold").onclick = () => document.querySelector('.tabs button[data-tab="lanes"]').onclick();
   }
 
   async load() {
