@@ -110,6 +110,18 @@ func contains(l []string, x string) bool {
 
 // parseRule parses one rule for node at point; s.nmu held.
 func (s *Server) parseRule(nodeName, point, src string) (*liveRule, error) {
+	r, err := newLiveRule(nodeName, point, src)
+	if err != nil {
+		return nil, err
+	}
+	s.ruleID++
+	r.ID = s.ruleID
+	return r, nil
+}
+
+// newLiveRule parses src, a rule at point on node nodeName, and gives it
+// no ID yet.
+func newLiveRule(nodeName, point, src string) (*liveRule, error) {
 	dir := trace.Out
 	switch point {
 	case "egress":
@@ -134,8 +146,6 @@ func (s *Server) parseRule(nodeName, point, src string) (*liveRule, error) {
 			return nil, fmt.Errorf("ui: %s rule: %w", point, err)
 		}
 	}
-	s.ruleID++
-	r.ID = s.ruleID
 	return r, nil
 }
 
@@ -212,6 +222,12 @@ func (s *Server) addRule(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	// what was asked is judged first: a client that sent a bad rule
+	// learns that before it learns the run has ended
+	if err := s.checkRule(req.Node, req.Point, req.Rule); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if s.hasEnded() {
 		writeError(w, http.StatusConflict, errEnded.Error()+": nothing more will pass a rule")
 		return
@@ -222,6 +238,20 @@ func (s *Server) addRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]uint64{"id": id})
+}
+
+// checkRule reports what AddRule would refuse in a rule, installing
+// nothing.
+func (s *Server) checkRule(nodeName, point, src string) error {
+	s.nmu.Lock()
+	nd := s.nodeLocked(nodeName)
+	names := append([]string(nil), s.nodeList...)
+	s.nmu.Unlock()
+	if nd == nil {
+		return fmt.Errorf("ui: no node %q (the nodes are %v)", nodeName, names)
+	}
+	_, err := newLiveRule(nodeName, point, src)
+	return err
 }
 
 // AddRule installs a rule on a node's egress or ingress, as POST

@@ -575,8 +575,8 @@ func TestControlAfterEnd(t *testing.T) {
 	}
 }
 
-// TestHoldAfterEndBadInput: after the end, a hold request that is wrong in
-// itself answers 400 with what is wrong, not 409: a client that sent
+// TestHoldAfterEndBadInput: after the end, a hold request (or a rule) that
+// is wrong in itself answers 400 with what is wrong, not 409: a client that sent
 // garbage learns that first.
 func TestHoldAfterEndBadInput(t *testing.T) {
 	t.Parallel()
@@ -595,6 +595,17 @@ func TestHoldAfterEndBadInput(t *testing.T) {
 		var e struct{ Error string }
 		if code := api(t, s, "POST", base+"/api/hold", tc.body, &e); code != http.StatusBadRequest || !strings.HasPrefix(e.Error, tc.msg) {
 			t.Errorf("POST /api/hold %s after the end: %d %q, want 400 %q", tc.body, code, e.Error, tc.msg)
+		}
+	}
+	// and so does a rule
+	for _, tc := range []struct{ body, msg string }{
+		{`{"node":"client","point":"sideways","rule":"loss 10%"}`, `ui: point "sideways"`},
+		{`{"node":"server","point":"egress","rule":"loss 10%"}`, `ui: no node "server"`},
+		{`{"node":"client","point":"egress","rule":"loss lots"}`, "ui: egress rule: "},
+	} {
+		var e struct{ Error string }
+		if code := api(t, s, "POST", base+"/api/rules", tc.body, &e); code != http.StatusBadRequest || !strings.HasPrefix(e.Error, tc.msg) {
+			t.Errorf("POST /api/rules %s after the end: %d %q, want 400 %q", tc.body, code, e.Error, tc.msg)
 		}
 	}
 }
