@@ -77,8 +77,9 @@
 //
 // # Control (live only; 409 offline)
 //
-// Once the run has ended (state.ended), play, pause, step and clock/advance
-// answer 409 "ui: the run has ended".
+// Once the run has ended (state.ended), play, pause, step, clock/advance,
+// hold and rules answer 409 "ui: the run has ended"; a request that is wrong
+// in itself (a bad body, node, point, filter or rule) answers 400 first.
 //
 //	GET  /api/state        {"live","paused","mode":"step|free","current","first","last",
 //	                        "count","history","skipped","breakpoints","hit","held",
