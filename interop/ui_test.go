@@ -1003,7 +1003,8 @@ func TestUI(t *testing.T) {
 		room := p.eval(`(() => {
 			const g = document.querySelector("#seqgraph .sg-graph"), l = document.getElementById("ladder");
 			const bad = [];
-			if (g.clientHeight < 240) bad.push("the graph's box is " + g.clientHeight + " px tall");
+			// the graph is drawn 260 px high at least: it is in sight whole
+			if (g.clientHeight < 260 || g.scrollHeight > g.clientHeight + 1) bad.push("the graph's box is " + g.clientHeight + " px tall for a graph of " + g.scrollHeight);
 			if (g.scrollWidth > g.clientWidth + 1) bad.push("the graph scrolls sideways");
 			if (l.clientHeight < 200) bad.push("the ladder has " + l.clientHeight + " px for its rows");
 			if (l.scrollWidth > l.clientWidth + 1) bad.push("the ladder scrolls sideways");
