@@ -30,7 +30,7 @@ func (p *probe) fire(st *tcp.TCPEndpointState) {
 	if !ok1 || !ok2 {
 		return
 	}
-	state := stateName(st.State)
+	state := TCPStateName(st.State)
 	snd, rcv := st.Sender, st.Receiver
 	// RcvAcc is the right edge of the window last advertised.
 	rcvWnd := uint32(0)
@@ -116,19 +116,16 @@ func stateText(local, remote netip.AddrPort, ts *trace.TCPState, una, nxt, rnxt 
 	return s[:n], s[n:]
 }
 
-// stateName names the state in the probe's copy; an endpoint in gVisor's
-// error state (reset, or timed out) is CLOSED, as Linux's TCP_CLOSE.
-func stateName(s tcp.EndpointState) string {
-	if s == tcp.StateError {
-		return "CLOSED"
-	}
-	return TCPStateName(s)
-}
-
 // TCPStateName is tcp.EndpointState.String ("ESTABLISHED", "TIME-WAIT",
 // ...) without its panic on values it does not know: those are "UNKNOWN".
+// gVisor's error state (reset, or timed out) is CLOSED, as Linux's
+// TCP_CLOSE: the trace's state events, the socket table (glassnet ss's
+// JSON, the view's connections) and the view's timers name it alike.
 func TCPStateName(s tcp.EndpointState) string {
-	if s < tcp.StateEstablished || s > tcp.StateError {
+	switch {
+	case s == tcp.StateError:
+		return "CLOSED"
+	case s < tcp.StateEstablished || s > tcp.StateError:
 		return "UNKNOWN"
 	}
 	return s.String()
