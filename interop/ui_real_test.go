@@ -328,6 +328,26 @@ asyncio.run(main())`)
 				t.Errorf("socket table with the reset connection %s: table and timers read %q, want %q", tc.table, got, want)
 			}
 		}
+		// With an event from before the reset selected, the table shows
+		// the state there, and so do the timers: they said "connection
+		// closed", from the latest event, beside an ESTABLISHED row.
+		got = p.eval(`(() => {
+			const app = glassnet, key = app.focus, st = app.store;
+			const est = st.conns.get(key).ids.map((id) => st.get(id)).find((e) => e.node === "glassnet" && e.layer === "tcp" && e.event === "state" && e.state === "ESTABLISHED");
+			if (!est) return "no ESTABLISHED state";
+			app.selected = est.id;
+			app.views[0].sig = "";
+			app.views[0].render();
+			app.controls.timers();
+			const tr = document.querySelector('#conns tr[data-node="glassnet"][data-conn="' + CSS.escape(key) + '"] td.state');
+			const tm = document.querySelector('#timers [data-timer-node="glassnet"]');
+			const shown = tr ? tr.textContent.replace(/^glassnet/, "") : "no row";
+			return shown + "|" + (tm && tm.textContent.includes("connection closed") ? "connection closed" : "not closed");
+		})()`)
+		if want := "ESTABLISHED|not closed"; got != want {
+			t.Errorf("an event before the reset selected in a live run: table and timers read %q, want %q", got, want)
+		}
+		p.eval(`(() => { glassnet.selected = null; return ""; })()`)
 
 		// A page that lacks the oldest events (skipped while it was
 		// behind, or gone from the history before it came) counts the

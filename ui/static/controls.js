@@ -168,16 +168,19 @@ export class Controls {
     const app = this.app;
     const st = app.store;
     const c = st.conns.get(app.focus);
-    // a recorded run's timers are those at the event selected, and so are
-    // an ended run's (as the connections table and the state change show
-    // it there); a live run's count down on its clock, from its latest
-    // event
-    const over = app.readonly || app.state.ended;
-    const at = over && app.selected ? st.get(app.selected) : null;
+    // the timers are those at the event selected, as the connections
+    // table and the state change show it there, in a live run too; with
+    // none selected a live run's count down on its clock, from its
+    // latest event
+    const at = app.selected ? st.get(app.selected) : null;
+    const latest = st.events.length ? st.events[st.events.length - 1] : null;
+    // a timer that is not the live one cannot be fired: a recorded run's,
+    // an ended run's, or one at an event before the latest
+    const over = app.readonly || app.state.ended || (at && latest && at.id !== latest.id);
     // the run's end closed its stacks: true at its latest event, not at
     // one selected before it
     const ended = app.state.ended && !at;
-    const last = at || (st.events.length ? st.events[st.events.length - 1] : null);
+    const last = at || latest;
     // while the run plays freely the connections table shows the server's
     // socket table: the timers follow the state it shows (the trace's
     // state may be newer or older than it until the next table)
