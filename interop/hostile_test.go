@@ -36,6 +36,23 @@ func ssTable(ctx context.Context, t *testing.T, name string) *ctl.Table {
 	return tb
 }
 
+// waitGoroutines waits until the serve named name has no more goroutines
+// than base, as before what (the attacks, the probe).
+func waitGoroutines(ctx context.Context, t *testing.T, name string, base int, what string) {
+	t.Helper()
+	for {
+		tb := ssTable(ctx, t, name)
+		if tb.Process.Goroutines <= base {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("glassnet serve has %d goroutines after %s, %d before", tb.Process.Goroutines, what, base)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // TestHostile attacks glassnet serve on a TUN from the kernel's side of it
 // and checks that each attack is answered as the README says, counted in
 // glassnet ss with a reason a user understands, and that a good client is
@@ -182,17 +199,7 @@ func TestHostile(t *testing.T) {
 
 		// Every connection the attacks made has ended; what served
 		// them has too.
-		for {
-			tb := table(t)
-			if tb.Process.Goroutines <= base {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("glassnet serve has %d goroutines after the attacks, %d before", tb.Process.Goroutines, base)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+		waitGoroutines(ctx, t, name, base, "the attacks")
 	})
 }
 

@@ -200,17 +200,7 @@ func TestHostileWebSocket(t *testing.T) {
 
 		// Every connection the probe made has ended; what served them
 		// has too.
-		for {
-			tb := table(t)
-			if tb.Process.Goroutines <= base {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("glassnet serve has %d goroutines after the probe, %d before", tb.Process.Goroutines, base)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+		waitGoroutines(ctx, t, name, base, "the probe")
 	})
 }
 

@@ -86,6 +86,15 @@ func focusPort(p *uiPage, port int) string {
 // the socket table's note says a paused stack holds the
 // table only when one is paused; and once the page goes away, a stack a
 // held SYN had paused runs on and answers its peers.
+// tableAndTimers is a JavaScript expression that reads, for glassnet's end
+// of the focused connection key, the state the connections table shows
+// and whether the Timers panel says the connection is closed:
+// "ESTABLISHED|not closed".
+const tableAndTimers = `((tr, tm) => (tr ? tr.textContent.replace(/^glassnet/, "") : "no row") + "|" +
+	(tm && tm.textContent.includes("connection closed") ? "connection closed" : "not closed"))(
+	document.querySelector('#conns tr[data-node="glassnet"][data-conn="' + CSS.escape(key) + '"] td.state'),
+	document.querySelector('#timers [data-timer-node="glassnet"]'))`
+
 func TestUIRealTraffic(t *testing.T) {
 	needProgram(t, chromiumBin, "chromium")
 	needProgram(t, curlBin, "curl")
@@ -319,10 +328,7 @@ asyncio.run(main())`)
 				app.views[0].sig = "";
 				app.views[0].render();
 				app.controls.timers();
-				const tr = document.querySelector('#conns tr[data-node="glassnet"][data-conn="' + CSS.escape(key) + '"] td.state');
-				const tm = document.querySelector('#timers [data-timer-node="glassnet"]');
-				const shown = tr ? tr.textContent.replace(/^glassnet/, "") : "no row";
-				return shown + "|" + (tm && tm.textContent.includes("connection closed") ? "connection closed" : "not closed");
+				return ` + tableAndTimers + `;
 			})()`)
 			if want := tc.shown + "|" + tc.timer; got != want {
 				t.Errorf("socket table with the reset connection %s: table and timers read %q, want %q", tc.table, got, want)
@@ -339,10 +345,7 @@ asyncio.run(main())`)
 			app.views[0].sig = "";
 			app.views[0].render();
 			app.controls.timers();
-			const tr = document.querySelector('#conns tr[data-node="glassnet"][data-conn="' + CSS.escape(key) + '"] td.state');
-			const tm = document.querySelector('#timers [data-timer-node="glassnet"]');
-			const shown = tr ? tr.textContent.replace(/^glassnet/, "") : "no row";
-			return shown + "|" + (tm && tm.textContent.includes("connection closed") ? "connection closed" : "not closed");
+			return ` + tableAndTimers + `;
 		})()`)
 		if want := "ESTABLISHED|not closed"; got != want {
 			t.Errorf("an event before the reset selected in a live run: table and timers read %q, want %q", got, want)
