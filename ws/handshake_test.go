@@ -90,6 +90,10 @@ var handshakeTests = []struct {
 		opts: &AcceptOptions{Subprotocols: []string{"superchat", "chat"}}, status: 101, protocol: "chat", header: "Sec-WebSocket-Protocol: chat"},
 	{name: "no common subprotocol", req: request(nil, "Sec-WebSocket-Protocol: x"),
 		opts: &AcceptOptions{Subprotocols: []string{"chat"}}, status: 101},
+	// Subprotocol names are compared as they are written, as browsers
+	// compare the answer with their offer: "Chat" is not "chat".
+	{name: "subprotocol in another case", req: request(nil, "Sec-WebSocket-Protocol: Chat"),
+		opts: &AcceptOptions{Subprotocols: []string{"chat"}}, status: 101},
 	{name: "target absolute http", req: request(map[string]string{"request-line": "GET http://server.example.com/chat HTTP/1.1"}), status: 101},
 	{name: "target absolute wss", req: request(map[string]string{"request-line": "GET wss://server.example.com/chat HTTP/1.1"}), status: 101},
 	{name: "target asterisk", req: request(map[string]string{"request-line": "GET * HTTP/1.1"}), status: 400},
@@ -273,6 +277,8 @@ func TestClientChecksResponse(t *testing.T) {
 			nil, "extension \"permessage-deflate\" that was not offered"},
 		{"unoffered subprotocol", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: x\r\n") },
 			&DialOptions{Subprotocols: []string{"chat"}}, "subprotocol \"x\" that was not offered"},
+		{"offered subprotocol in another case", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: CHAT\r\n") },
+			&DialOptions{Subprotocols: []string{"chat"}}, "subprotocol \"CHAT\" that was not offered"},
 		{"subprotocol without offer", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: chat\r\n") },
 			nil, "not offered"},
 		{"two subprotocols in one header", func(a string) string { return ok101(a, "Sec-WebSocket-Protocol: chat, superchat\r\n") },
