@@ -80,8 +80,9 @@ type wsClient struct {
 	// message or the idle timer's last look: more since then is a
 	// message on its way, in or out.
 	read, wrote atomic.Int64
-	// queued is c.SendQueued then: less since then is an echo the peer
-	// is still taking from the transport.
+	// queued is c.SendQueued at the idle timer's last look (not at each
+	// message: it asks the transport): less since then is an echo the
+	// peer is still taking from it.
 	queued atomic.Int64
 	// behind: the chat dropped it for falling too far behind (1008).
 	behind atomic.Bool
@@ -93,8 +94,6 @@ func (cl *wsClient) active(c *ws.Conn) {
 		cl.last.Store(time.Now().UnixNano())
 		cl.read.Store(c.BytesRead())
 		cl.wrote.Store(c.BytesWritten())
-		q, _ := c.SendQueued()
-		cl.queued.Store(int64(q))
 	}
 }
 
@@ -107,7 +106,9 @@ func (h *Handlers) closeIdle(c *ws.Conn, cl *wsClient) {
 	if !open {
 		return // gone already
 	}
-	if q, _ := c.SendQueued(); c.BytesRead() != cl.read.Load() || c.BytesWritten() != cl.wrote.Load() || (q > 0 && int64(q) < cl.queued.Load()) {
+	q, _ := c.SendQueued()
+	before := cl.queued.Swap(int64(q))
+	if c.BytesRead() != cl.read.Load() || c.BytesWritten() != cl.wrote.Load() || (q > 0 && int64(q) < before) {
 		// A message still on its way (a long upload, or an echo that
 		// the peer reads slowly, from the write or from what it left
 		// in the transport) is not silence. (A transport that has
