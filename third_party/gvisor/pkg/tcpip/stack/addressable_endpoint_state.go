@@ -47,6 +47,13 @@ type AddressableEndpointState struct {
 	endpoints map[tcpip.Address]*addressState `state:"nosave"`
 	// +checklocks:mu
 	primary []*addressState `state:"nosave"`
+	// subnetBroadcasts holds the broadcast address of each subnet in
+	// endpoints that has one (an IPv4 subnet of prefix 30 or shorter): the
+	// addresses that tcpip.Subnet.IsBroadcast is true for. It is rebuilt
+	// whenever an address joins or leaves endpoints (glassnet patch 58).
+	//
+	// +checklocks:mu
+	subnetBroadcasts []tcpip.Address `state:"nosave"`
 }
 
 // AddressableEndpointStateOptions contains options used to configure an
@@ -152,6 +159,32 @@ func (a *AddressableEndpointState) releaseAddressStateLocked(addrState *addressS
 		}
 	}
 	delete(a.endpoints, addrState.addr.Address)
+	a.updateSubnetBroadcastsLocked()
+}
+
+// updateSubnetBroadcastsLocked rebuilds a.subnetBroadcasts from a.endpoints.
+//
+// +checklocks:a.mu
+func (a *AddressableEndpointState) updateSubnetBroadcastsLocked() {
+	a.subnetBroadcasts = a.subnetBroadcasts[:0]
+	for _, addrState := range a.endpoints {
+		if b := addrState.subnet.Broadcast(); addrState.subnet.IsBroadcast(b) {
+			a.subnetBroadcasts = append(a.subnetBroadcasts, b)
+		}
+	}
+}
+
+// isSubnetBroadcastLocked reports whether addr is the broadcast address of
+// the subnet of one of a's addresses.
+//
+// +checklocksread:a.mu
+func (a *AddressableEndpointState) isSubnetBroadcastLocked(addr tcpip.Address) bool {
+	for _, b := range a.subnetBroadcasts {
+		if b == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // AddAndAcquirePermanentAddress implements AddressableEndpoint.
@@ -275,6 +308,7 @@ func (a *AddressableEndpointState) addAndAcquireAddressLocked(addr tcpip.Address
 		}
 		addrState.refs.InitRefs()
 		a.endpoints[addr.Address] = addrState
+		a.updateSubnetBroadcastsLocked()
 		// We never promote an address to temporary - it can only be added as such.
 		// If we are actually adding a permanent address, it is promoted below.
 		addrState.kind = Temporary
@@ -550,6 +584,24 @@ func (a *AddressableEndpointState) acquirePrimaryAddressRLocked(remoteAddr, srcH
 // Regardless how the address was obtained, it will be acquired before it is
 // returned.
 func (a *AddressableEndpointState) AcquireAssignedAddressOrMatching(localAddr tcpip.Address, f func(AddressEndpoint) bool, allowTemp bool, tempPEB PrimaryEndpointBehavior, readOnly bool) AddressEndpoint {
+	return a.acquireAssignedAddressOrMatching(localAddr, f, false /* broadcastOnly */, allowTemp, tempPEB, readOnly)
+}
+
+// AcquireAssignedAddressOrBroadcast is AcquireAssignedAddressOrMatching for
+// a matcher f that is true for an address only if localAddr is the broadcast
+// address of that address's subnet (tcpip.Subnet.IsBroadcast): f is not
+// called when localAddr is no such broadcast address.
+//
+// glassnet patch 58: IPv4 input looks up the source address of every packet
+// received, which for a peer (never one of the interface's addresses) walked
+// all the interface's addresses, under the map's iteration, to find none
+// whose subnet's broadcast address it was. Those broadcast addresses are now
+// kept in a.subnetBroadcasts, and the walk is made only for one of them.
+func (a *AddressableEndpointState) AcquireAssignedAddressOrBroadcast(localAddr tcpip.Address, f func(AddressEndpoint) bool, allowTemp bool, tempPEB PrimaryEndpointBehavior, readOnly bool) AddressEndpoint {
+	return a.acquireAssignedAddressOrMatching(localAddr, f, true /* broadcastOnly */, allowTemp, tempPEB, readOnly)
+}
+
+func (a *AddressableEndpointState) acquireAssignedAddressOrMatching(localAddr tcpip.Address, f func(AddressEndpoint) bool, broadcastOnly bool, allowTemp bool, tempPEB PrimaryEndpointBehavior, readOnly bool) AddressEndpoint {
 	lookup := func() *addressState {
 		if addrState, ok := a.endpoints[localAddr]; ok {
 			if !addrState.IsAssigned(allowTemp) {
@@ -563,7 +615,7 @@ func (a *AddressableEndpointState) AcquireAssignedAddressOrMatching(localAddr tc
 			return addrState
 		}
 
-		if f != nil {
+		if f != nil && (!broadcastOnly || a.isSubnetBroadcastLocked(localAddr)) {
 			for _, addrState := range a.endpoints {
 				if addrState.IsAssigned(allowTemp) && f(addrState) {
 					if !readOnly && !addrState.TryIncRef() {

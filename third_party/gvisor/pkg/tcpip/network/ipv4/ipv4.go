@@ -1609,12 +1609,19 @@ func (e *endpoint) AcquireAssignedAddress(localAddr tcpip.Address, allowTemp boo
 	defer e.mu.RUnlock()
 
 	loopback := e.nic.IsLoopback()
-	return e.addressableEndpointState.AcquireAssignedAddressOrMatching(localAddr, func(addressEndpoint stack.AddressEndpoint) bool {
+	match := func(addressEndpoint stack.AddressEndpoint) bool {
 		subnet := addressEndpoint.Subnet()
 		// IPv4 has a notion of a subnet broadcast address and considers the
 		// loopback interface bound to an address's whole subnet (on linux).
 		return subnet.IsBroadcast(localAddr) || (loopback && subnet.Contains(localAddr))
-	}, allowTemp, tempPEB, readOnly)
+	}
+	if loopback {
+		return e.addressableEndpointState.AcquireAssignedAddressOrMatching(localAddr, match, allowTemp, tempPEB, readOnly)
+	}
+	// glassnet patch 58: off loopback, match is true only for a subnet's
+	// broadcast address, and the interface's addresses are walked only for
+	// one of those.
+	return e.addressableEndpointState.AcquireAssignedAddressOrBroadcast(localAddr, match, allowTemp, tempPEB, readOnly)
 }
 
 // AcquireOutgoingPrimaryAddress implements stack.AddressableEndpoint.
