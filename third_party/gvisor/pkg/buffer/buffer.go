@@ -346,6 +346,27 @@ func (b *Buffer) prependOwned(v *View) {
 	b.size += int64(v.Size())
 }
 
+// PullUpSlice is PullUp(offset, length) followed by the view's AsSlice.
+//
+// glassnet patch 59: a range inside the first view, whose chunk no other
+// view shares, is sliced from that view in place, with no View built and
+// returned through memory; every other range goes through PullUp. A packet's
+// headers are read this way about ten times per packet received or sent,
+// and all of them but a few lie in its first view.
+func (b *Buffer) PullUpSlice(offset, length int) ([]byte, bool) {
+	if length == 0 {
+		return nil, true
+	}
+	if v := b.data.Front(); v != nil && offset >= 0 && length > 0 && offset+length <= v.Size() && !v.sharesChunk() {
+		return v.chunk.data[v.read+offset : v.read+offset+length], true
+	}
+	view, ok := b.PullUp(offset, length)
+	if !ok {
+		return nil, false
+	}
+	return view.AsSlice(), true
+}
+
 // PullUp makes the specified range contiguous and returns the backing memory.
 func (b *Buffer) PullUp(offset, length int) (View, bool) {
 	if length == 0 {

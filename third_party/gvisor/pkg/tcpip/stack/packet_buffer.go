@@ -349,8 +349,7 @@ func (pk *PacketBuffer) push(typ headerType, size int) []byte {
 	pk.pushed += size
 	h.offset = -pk.pushed
 	h.length = size
-	view := pk.headerView(typ)
-	return view.AsSlice()
+	return pk.headerSlice(typ)
 }
 
 func (pk *PacketBuffer) consume(typ headerType, size int) (v []byte, consumed bool) {
@@ -364,8 +363,7 @@ func (pk *PacketBuffer) consume(typ headerType, size int) (v []byte, consumed bo
 	h.offset = pk.consumed
 	h.length = size
 	pk.consumed += size
-	view := pk.headerView(typ)
-	return view.AsSlice(), true
+	return pk.headerSlice(typ), true
 }
 
 func (pk *PacketBuffer) headerView(typ headerType) buffer.View {
@@ -378,6 +376,19 @@ func (pk *PacketBuffer) headerView(typ headerType) buffer.View {
 		panic("PullUp failed")
 	}
 	return v
+}
+
+// headerSlice is headerView(typ).AsSlice() (glassnet patch 59).
+func (pk *PacketBuffer) headerSlice(typ headerType) []byte {
+	h := &pk.headers[typ]
+	if h.length == 0 {
+		return nil
+	}
+	s, ok := pk.buf.PullUpSlice(pk.headerOffsetOf(typ), h.length)
+	if !ok {
+		panic("PullUp failed")
+	}
+	return s
 }
 
 // Clone makes a semi-deep copy of pk. The underlying packet payload is
@@ -603,8 +614,7 @@ func (h PacketHeader) View() *buffer.View {
 // should not be modified if the underlying packet could be shared, cloned, or
 // borrowed.
 func (h PacketHeader) Slice() []byte {
-	view := h.pk.headerView(h.typ)
-	return view.AsSlice()
+	return h.pk.headerSlice(h.typ)
 }
 
 // Push pushes size bytes in the front of its residing packet, and returns the
