@@ -470,11 +470,17 @@ func describeEdit(before, after []byte, seqBase, ackBase *uint32) string {
 	add("sport", a.SrcPort, b.SrcPort)
 	add("dport", a.DstPort, b.DstPort)
 	add("flags", "["+flagString(a.Flags)+"]", "["+flagString(b.Flags)+"]")
+	synA, synB := a.Flags&uint8(header.TCPFlagSyn) != 0, b.Flags&uint8(header.TCPFlagSyn) != 0
 	addRel := func(name string, x, y uint32, base *uint32) {
 		switch {
 		case x == y:
 		case base == nil:
 			add(name, x, y)
+		case name == "seq" && synA && synB && *base == x:
+			// A SYN's seq is the ISN the relative numbers count from,
+			// on the wire as in tcpdump and Wireshark: the edited SYN
+			// is relative 0 still, and what follows counts from it.
+			parts = append(parts, fmt.Sprintf("seq %d → %d (a new ISN, %+d: relative 0, as later numbers count from it)", x, y, int32(y-x)))
 		default:
 			parts = append(parts, fmt.Sprintf("%s %d → %d (relative %d → %d)", name, x, y, x-*base, y-*base))
 		}

@@ -30,6 +30,7 @@ func segmentOf(seq, ack uint32, flags header.TCPFlags, win uint16, payload strin
 func TestDescribeEdit(t *testing.T) {
 	isn, irs := uint32(926484243), uint32(2164522866)
 	before := segmentOf(isn+1, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n")
+	syn := segmentOf(isn, 0, header.TCPFlagSyn, 4096, "")
 	for _, c := range []struct {
 		name       string
 		after      []byte
@@ -41,9 +42,17 @@ func TestDescribeEdit(t *testing.T) {
 		{"seq relative", segmentOf(isn+5, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n"), &isn, &irs, "seq 926484244 → 926484248 (relative 1 → 5)"},
 		{"ack relative", segmentOf(isn+1, irs+1, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n"), &isn, &irs, "ack 2164522879 → 2164522867 (relative 13 → 1)"},
 		{"no base", segmentOf(isn+5, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n"), nil, nil, "seq 926484244 → 926484248"},
+		// A SYN's seq is the ISN: the trace's summary of the edited SYN
+		// says seq 0, and so does the verdict, rather than "relative 0 → 5".
+		{"syn seq", segmentOf(isn+5, 0, header.TCPFlagSyn, 4096, ""), &isn, nil, "seq 926484243 → 926484248 (a new ISN, +5: relative 0, as later numbers count from it)"},
+		{"syn seq down", segmentOf(isn-2, 0, header.TCPFlagSyn, 4096, ""), &isn, nil, "seq 926484243 → 926484241 (a new ISN, -2: relative 0, as later numbers count from it)"},
 		{"flags", segmentOf(isn+1, irs+13, header.TCPFlagFin|header.TCPFlagAck, 4096, "hello world\n"), &isn, &irs, "flags [P.] → [F.]"},
 	} {
-		if got := describeEdit(before, c.after, c.seqB, c.ackB); got != c.want {
+		b := before
+		if c.after[header.IPv4MinimumSize+13]&uint8(header.TCPFlagSyn) != 0 {
+			b = syn
+		}
+		if got := describeEdit(b, c.after, c.seqB, c.ackB); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
 	}
