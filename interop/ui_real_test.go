@@ -294,6 +294,24 @@ asyncio.run(main())`)
 				t.Errorf("%s: the time column (last %q) ends at x=%.0f and what is drawn beside it begins at x=%.0f, over its digits", view.name, g.Time, g.Right, g.Left)
 			}
 		}
+		// A packet of an earlier connection selected, then the late one
+		// chosen in the table: the state change shows the late one at
+		// that packet, before it began, not the state a packet of its
+		// own left half an hour later.
+		earlier := p.eval(`(() => {
+			const key = glassnet.focus, first = glassnet.store.conns.get(key).ids[0];
+			const e = glassnet.store.events.findLast((e) => e.id < first && e.node === "glassnet" && e.layer === "link" && e.event === "packet" && e.dir === "in" && glassnet.store.connOf.get(e.id) !== key);
+			return e ? String(e.id) : "none";
+		})()`)
+		if earlier == "none" {
+			t.Fatal("no packet in before the late connection")
+		}
+		p.eval(`glassnet.select(` + earlier + `); "ok"`)
+		focusPort(p, late)
+		p.wait("the state change drawn at #"+earlier, `document.querySelector("#diff .diffcol[data-node=glassnet]") && glassnet.selected === `+earlier+` && "drawn"`)
+		if got := p.eval(`(() => { const t = document.querySelector("#diff .diffcol[data-node=glassnet] table[data-state-id]"); return t ? t.dataset.stateId : document.querySelector("#diff .diffcol[data-node=glassnet]").textContent; })()`); atof(got) > atof(earlier) {
+			t.Errorf("with #%s of another connection selected, the late connection's state change shows the state of #%s, after it", earlier, got)
+		}
 		p.shot("ui-real-late")
 		// A reset from the kernel (SO_LINGER 0): its label has the seq
 		// that makes it acceptable, as tcpdump writes it.

@@ -51,12 +51,14 @@ export class DiffView {
 
   column(node, evs, ref) {
     const st = this.app.store;
-    // the last state at or before ref; for a segment this stack received,
-    // the state it left, which comes after it (in a batch, after the
-    // states of the segments received before it)
+    // the last state at or before ref; for a segment this stack received
+    // on this connection, the state it left, which comes after it (in a
+    // batch, after the states of the segments received before it). A
+    // segment of another connection (selected, then this one chosen in
+    // the table) left none of this one's states.
     let s1 = null;
     const sel = st.get(ref);
-    if (sel && sel.node === node && isPacket(sel) && sel.dir === "in") s1 = this.stateAfter(node, evs, sel);
+    if (sel && sel.node === node && isPacket(sel) && sel.dir === "in" && st.connOf.get(sel.id) === this.app.focus) s1 = this.stateAfter(node, evs, sel);
     for (let i = this.upTo(evs.ids, ref) - 1; !s1 && i >= 0; i--) {
       const e = evs.get(i);
       if (e.node === node && isState(e)) {
