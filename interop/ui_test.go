@@ -477,6 +477,19 @@ func TestUI(t *testing.T) {
 		t.Fatalf("stepped to the next packet, stopped at %+v", e)
 	}
 	p.wait("the SYN in the ladder", `document.querySelector('#ladder g[data-kind="packet"][data-flags="S"]')`)
+	// The server has answered the SYN; TCP reports SYN-RCVD a few steps
+	// later. The table and the state change say where it is, as the
+	// timers do ("SYN-ACK sent"), not "no state yet".
+	if e := event(s.Current); e.Node != "server" || e.Flags != "S." || e.Dir != "out" {
+		t.Fatalf("the third packet is %+v, not the server's SYN-ACK", e)
+	}
+	if got := p.eval(`(() => {
+		const row = document.querySelector('#conns tr[data-node="server"][data-conn*="⇄"] td.state');
+		const col = document.querySelector('#diff .diffcol[data-node="server"] [data-unreported]');
+		return (row ? row.textContent.replace(/^server/, "") : "no row") + "|" + (col ? col.dataset.unreported : "none");
+	})()`); got != "SYN-RCVD|SYN-RCVD" {
+		t.Errorf("at the server's SYN-ACK the table and the state change say %q for the server, want SYN-RCVD|SYN-RCVD", got)
+	}
 	p.shot("ui-handshake")
 	// The client entered SYN-SENT by sending its SYN: the state change
 	// names the SYN and the call that sent it. (The report is deferred:

@@ -170,7 +170,14 @@ export class ConnsView {
             break;
           }
         }
-        out.push(this.fromState(c.key, n, local, peer, s, ref));
+        const row = this.fromState(c.key, n, local, peer, s, ref);
+        const syn = s ? null : st.synSent(c, n, ref);
+        if (syn) {
+          // sent, not yet reported: the state change says so too
+          row.state = /\./.test(syn.flags) ? "SYN-RCVD" : "SYN-SENT";
+          row.unreported = syn.id;
+        }
+        out.push(row);
       }
     }
     return out;
@@ -236,7 +243,7 @@ export class ConnsView {
       h +=
         '<tr data-conn="' + esc(r.key) + '" data-node="' + esc(r.node || "") + '"' + (r.traced ? ' data-source="trace"' : "") + ' aria-selected="' + (r.key === app.focus) + '" title="' + esc("rto " + r.rto + ", send/receive window " + r.wnd + " bytes") + '">' +
         // two lines a cell, so that the queues and cwnd fit beside them
-        '<td class="state"><span class="nd">' + esc(r.node || "") + (r.traced ? " ◦" : "") + "</span><br>" + esc(r.state || "") + "</td>" +
+        '<td class="state"' + (r.unreported ? ' title="' + esc("Entered by sending the " + (r.state === "SYN-RCVD" ? "SYN-ACK" : "SYN") + " #" + r.unreported + "; TCP reports the state and its variables when the step that sent it is done") + '"' : "") + '><span class="nd">' + esc(r.node || "") + (r.traced ? " ◦" : "") + "</span><br>" + esc(r.state || "") + "</td>" +
         '<td class="addr">' + esc(r.local) + "<br>→ " + esc(r.peer) + "</td>" +
         '<td class="num">' + esc(r.recv_q ?? "") + "</td>" +
         '<td class="num">' + esc(r.send_q ?? "") + "</td>" +

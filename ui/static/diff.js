@@ -67,7 +67,16 @@ export class DiffView {
       }
     }
     let h = '<div class="diffcol" data-node="' + esc(node) + '"><h3>' + esc(node) + "</h3>";
-    if (!s1) return h + '<div class="cause">no TCP state yet</div></div>';
+    if (!s1) {
+      // a SYN or SYN-ACK sent puts the stack in SYN-SENT or SYN-RCVD
+      // before TCP reports it
+      const c = st.conns.get(this.app.focus);
+      const syn = c && st.synSent(c, node, ref);
+      if (!syn) return h + '<div class="cause">no TCP state yet</div></div>';
+      const ack = /\./.test(syn.flags);
+      return h + '<div class="cause" data-unreported="' + (ack ? "SYN-RCVD" : "SYN-SENT") + '">' + (ack ? "SYN-RCVD" : "SYN-SENT") + ': it sent the <a href="#event=' + syn.id + '" data-goto="' + syn.id + '">' + (ack ? "SYN-ACK" : "SYN") + " #" + syn.id +
+        "</a>; TCP reports the state and its variables when the step that sent it is done</div></div>";
+    }
     const s0id = st.stateBefore.get(s1.id);
     const s0 = s0id ? st.get(s0id) : null;
     h += '<div class="cause" data-cause>' + this.cause(node, evs, s0, s1) + "</div>";

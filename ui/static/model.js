@@ -351,6 +351,25 @@ export class Store {
     return null;
   }
 
+  // synSent is, for a node of connection c with no TCP state at or
+  // before ref, the last SYN or SYN-ACK it sent up to ref (TCP's own step
+  // when traced, else the packet), or null. TCP reports its state when a
+  // segment comes in: the state a stack enters by sending one of these,
+  // SYN-SENT or SYN-RCVD, is reported a few steps after it is on the wire.
+  synSent(c, node, ref) {
+    let pkt = null;
+    for (let i = c.ids.length - 1; i >= 0; i--) {
+      if (c.ids[i] > ref) continue;
+      const e = this.get(c.ids[i]);
+      if (e.node !== node) continue;
+      if (isState(e)) return null;
+      if (e.dir !== "out" || !/S/.test(e.flags || "")) continue;
+      if (isSegment(e)) return e;
+      if (isPacket(e) && !pkt) pkt = e;
+    }
+    return pkt;
+  }
+
   connEvents(key) {
     const c = this.conns.get(key);
     if (!c) return [];
