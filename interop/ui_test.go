@@ -1640,3 +1640,42 @@ func TestUIDroppedSYN(t *testing.T) {
 	}
 	p.noProblems("a dropped SYN")
 }
+
+// TestUIHandshakeFromPackets opens the demo's pcapng: packets and frames,
+// no TCP state. A stack that has sent its SYN-ACK is SYN-RCVD in the
+// connections table, as the timers say "SYN-ACK sent", and no longer once
+// the handshake is over, which only the packets after it say.
+func TestUIHandshakeFromPackets(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	file := filepath.Join(t.TempDir(), "demo.pcapng")
+	run(t, 2*time.Minute, glassnetBin, "demo", "--pcap", file)
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the capture in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	var at struct {
+		Node          string
+		SynAck, After int
+	}
+	if err := json.Unmarshal([]byte(p.eval(`(() => {
+		const pk = glassnet.store.events.filter((e) => e.layer === "link" && e.event === "packet");
+		const sa = pk.find((e) => e.flags === "S." && e.dir === "out");
+		const after = pk.find((e) => e.id > sa.id && e.node === sa.node && e.payload_len > 0);
+		return JSON.stringify({node: sa.node, synAck: sa.id, after: after.id});
+	})()`)), &at); err != nil {
+		t.Fatal(err)
+	}
+	row := func(id int) string {
+		t.Helper()
+		p.eval(fmt.Sprintf(`glassnet.select(%d); "ok"`, id))
+		return p.wait(fmt.Sprintf("the table at #%d", id), fmt.Sprintf(`glassnet.selected === %d && document.querySelector('#events .vrow[data-event-id="%d"][data-hl="sel"]') && ((td) => td && td.textContent.replace(%q, ""))(document.querySelector('#conns tr[data-node=%q][data-conn*="⇄"] td.state'))`, id, id, at.Node, at.Node))
+	}
+	if got := row(at.SynAck); got != "SYN-RCVD" {
+		t.Errorf("at the SYN-ACK #%d %s sent, its row says %q, want SYN-RCVD", at.SynAck, at.Node, got)
+	}
+	if got := row(at.After); strings.HasPrefix(got, "SYN-") {
+		t.Errorf("at #%d, data after the handshake, %s's row still says %q", at.After, at.Node, got)
+	}
+	p.noProblems("the capture's handshake")
+}

@@ -356,6 +356,9 @@ export class Store {
   // when traced, else the packet), or null. TCP reports its state when a
   // segment comes in: the state a stack enters by sending one of these,
   // SYN-SENT or SYN-RCVD, is reported a few steps after it is on the wire.
+  // The handshake is over once a packet without SYN went either way
+  // after it (the ACK that ends it, data): a capture has no state to say
+  // so.
   synSent(c, node, ref) {
     let pkt = null;
     for (let i = c.ids.length - 1; i >= 0; i--) {
@@ -363,7 +366,9 @@ export class Store {
       const e = this.get(c.ids[i]);
       if (e.node !== node) continue;
       if (isState(e)) return null;
-      if (e.dir !== "out" || !/S/.test(e.flags || "")) continue;
+      const syn = /S/.test(e.flags || "");
+      if (isPacket(e) && !syn && !pkt) return null;
+      if (e.dir !== "out" || !syn) continue;
       if (isSegment(e)) return e;
       if (isPacket(e) && !pkt) pkt = e;
     }
