@@ -862,6 +862,11 @@ func TestUI(t *testing.T) {
 	// Many events in, the 3000-byte frame selected, in the light and the dark.
 	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.node === "server" && e.len > 1000).id); "ok"`)
 	p.wait("the big frame drawn", `document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]') && "ok"`)
+	// Its chip in the ladder gives its length in bytes, as the segments
+	// that carried it ("text 3000B") and the inspector do, not in KiB.
+	if got := p.wait("the big frame's chip in the ladder", `((e) => ((c) => c && c.textContent + "|" + e.len)(document.querySelector('#ladder [data-kind="frame"][data-event-id="' + e.id + '"]')))(glassnet.store.get(glassnet.selected))`); !strings.Contains(strings.Split(got, "|")[0], " "+strings.Split(got, "|")[1]+" B") {
+		t.Errorf("the ladder's chip of a frame and its length: %q, want the length in bytes", got)
+	}
 	// The run has ended, and its timers are those at the frame selected,
 	// as the connections table shows it there (ESTABLISHED): not the
 	// closed connection of the run's end, and with nothing to fire.

@@ -5,7 +5,7 @@
 // drawn.
 
 import { isPacket, isDrop, streamOf, fromSummary } from "./model.js";
-import { esc, ms, flagWords, fmtBytes } from "./fields.js";
+import { esc, ms, flagWords } from "./fields.js";
 import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
 import { patch } from "./dom.js";
 
@@ -509,7 +509,7 @@ export class LadderView {
       cls += " http";
       kind = "handshake";
     } else if (e.event === "frame") {
-      label = (e.dir === "out" ? "→ " : "← ") + (e.fin ? "FIN " : "") + e.opcode + " " + fmtBytes(e.len) + (e.masked ? " masked" : "") + ((e.rsv & 4) && e.opcode !== "continuation" ? " deflate" : "");
+      label = (e.dir === "out" ? "→ " : "← ") + (e.fin ? "FIN " : "") + e.opcode + " " + e.len + " B" + (e.masked ? " masked" : "") + ((e.rsv & 4) && e.opcode !== "continuation" ? " deflate" : "");
       kind = "frame";
     } else if (e.event === "close" && e.code === undefined) {
       // no close frame: the connection's TCP side ended ("tcp closed")

@@ -209,7 +209,7 @@ export class RulerView {
         const hl = app.hl(f.id);
         if (X(b) <= fcovered + 0.5 && !hl) continue;
         fcovered = Math.max(fcovered, X(b));
-        const tip = "frame #" + f.id + ": " + f.summary + "\nheader " + a + "–" + h + " (" + f.header_len + " B), payload " + h + "–" + b + " (" + fmtBytes(f.len) + ")";
+        const tip = "frame #" + f.id + ": " + f.summary + "\nheader " + a + "–" + h + " (" + f.header_len + " B), payload " + h + "–" + b + " (" + f.len + " B)";
         let g = title(tip);
         g += tag("rect", { class: "fh u", x: X(a), y, width: Math.max(1.5, f.header_len * k), height: 12 });
         g += tag("rect", { class: "fp u", x: X(h), y, width: Math.max(1, f.len * k), height: 12 });
