@@ -1027,6 +1027,10 @@ func TestUI(t *testing.T) {
 			if (l.clientHeight < 200) bad.push("the ladder has " + l.clientHeight + " px for its rows");
 			if (l.scrollWidth > l.clientWidth + 1) bad.push("the ladder scrolls sideways");
 			if (!document.querySelector("#ladder g.pkt")) bad.push("the ladder shows no packet");
+			// the connections table in its column whole: its rtt column
+			// cut to "1.9 m" behind a scroll bar at 1280 px
+			const t = document.getElementById("conns");
+			if (t.scrollWidth > t.clientWidth + 1) bad.push("the connections table is " + t.scrollWidth + " px wide in a column of " + t.clientWidth);
 			const c = document.getElementById("center");
 			if (c.scrollWidth > c.clientWidth + 1) bad.push("the middle column scrolls sideways");
 			const u = document.getElementById("ruler-unfold");
