@@ -1253,6 +1253,17 @@ func TestUIManyEvents(t *testing.T) {
 	start := time.Now()
 	p.eval(fmt.Sprintf(`location.hash = "#event=%d"; "ok"`, mid))
 	p.wait("the selection drawn", fmt.Sprintf(`document.querySelector('#events .vrow[data-event-id="%d"][data-hl="sel"]') && document.querySelector('#ladder [data-event-id="%d"]') && "drawn"`, mid, mid))
+	// Each copy is a new incarnation (a SYN with another ISN): its data
+	// is sent for the first time, not again, in the ladder (dashed) and
+	// the byte stream (a row lower).
+	var resent [2]int
+	json.Unmarshal([]byte(p.eval(`(() => {
+		const out = glassnet.store.events.filter((e) => e.layer === "link" && e.event === "packet" && e.dir === "out" && e.payload_len > 0);
+		return JSON.stringify([out.filter((e) => glassnet.store.retrans.has(e.id)).length, out.length]);
+	})()`)), &resent)
+	if resent[1] == 0 || resent[0]*2 > resent[1] {
+		t.Errorf("%d of %d data packets sent are marked as sent again", resent[0], resent[1])
+	}
 	t.Logf("selecting #%d and drawing it took %v (last draw %.0f ms: %s)", mid, time.Since(start), atof(p.eval(`glassnet.timing.lastDraw`)), p.eval(`JSON.stringify(glassnet.timing.views)`))
 	p.shot("ui-many")
 	p.noProblems("100,000 events")

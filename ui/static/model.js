@@ -102,6 +102,7 @@ export class Store {
     this.sentEnd = new Map(); // node|dir|stream -> highest rel seq end of the packets
     this.tcpSent = new Map(); // node|stream -> highest rel seq end TCP sent
     this.resent = new Map(); // node|stream -> [from, to) ranges TCP sent again, waiting for their packets
+    this.synSeq = new Map(); // stream -> the seq of its last SYN
     this.dropInfo = new Map(); // verdict id -> fields read from its summary
     this.nodes = new Set();
     this.stateBefore = new Map(); // state id -> previous state id (same node, conn)
@@ -214,6 +215,7 @@ export class Store {
           c.states.set(e.node, e.id);
         }
       }
+      if (typeof e.seq === "number" && /S/.test(e.flags || "") && (isPacket(e) || isSegment(e))) this.newSyn(e);
       if (isPacket(e)) {
         const sig = endpoint(e.src, e.sport) + ">" + endpoint(e.dst, e.dport) + " " + e.seq + " " + e.ack + " " + e.flags + " " + e.payload_len;
         if (e.dir === "out") {
@@ -299,6 +301,20 @@ export class Store {
     if (this.lastWin.get(b + ">" + a) !== 0) return;
     this.retrans.delete(e.id);
     this.probes.add(e.id);
+  }
+
+  // newSyn notes the SYN e of its stream. One with another ISN than the
+  // last is a new incarnation of the connection (its ports used again, as
+  // after TIME-WAIT, or by a tool that sends from a fixed port): what it
+  // sends counts from the new ISN, and none of it was sent before.
+  newSyn(e) {
+    const s = streamOf(e);
+    const was = this.synSeq.get(s);
+    this.synSeq.set(s, e.seq);
+    if (was === undefined || was === e.seq) return;
+    for (const m of [this.sentEnd, this.tcpSent, this.resent]) {
+      for (const k of [...m.keys()]) if (k.endsWith("|" + s)) m.delete(k);
+    }
   }
 
   takeResent(k, a, b) {
