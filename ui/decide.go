@@ -480,7 +480,7 @@ func describeEdit(before, after []byte, seqBase, ackBase *uint32) string {
 			// A SYN's seq is the ISN the relative numbers count from,
 			// on the wire as in tcpdump and Wireshark: the edited SYN
 			// is relative 0 still, and what follows counts from it.
-			parts = append(parts, fmt.Sprintf("seq %d → %d (a new ISN, %+d: relative 0, as later numbers count from it)", x, y, int32(y-x)))
+			parts = append(parts, fmt.Sprintf("seq %d → %d (new ISN, %+d: still relative 0)", x, y, int32(y-x)))
 		default:
 			parts = append(parts, fmt.Sprintf("%s %d → %d (relative %d → %d)", name, x, y, x-*base, y-*base))
 		}

@@ -1473,3 +1473,44 @@ func TestDelayOutlivingTheStack(t *testing.T) {
 	})
 	d.finish()
 }
+
+// TestEditedSYNSaysNewISN: a held SYN released with another seq goes out
+// as a new ISN, which the trace's packet counts from (relative seq 0); the
+// verdict that says what the edit changed says so too, rather than
+// "relative 0 → 5" beside a packet that reads seq 0.
+func TestEditedSYNSaysNewISN(t *testing.T) {
+	d := startDemo(t, false, app.Rules{})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	h := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and syn"}`, "the held SYN")
+	seq := uint32(h.Fields["seq"].(float64))
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), fmt.Sprintf(`{"action":"release","edit":{"seq":%d}}`, seq+5), nil); code != 200 {
+		t.Fatalf("release with seq %d: %d", seq+5, code)
+	}
+	d.call("POST", "/api/play", "", nil)
+	var verdict, sent map[string]any
+	for end := time.Now().Add(20 * time.Second); sent == nil; time.Sleep(5 * time.Millisecond) {
+		for _, e := range d.events(h.Event, d.state().Last) {
+			switch {
+			case e["node"] != "client" || e["layer"] != "link":
+			case e["event"] == "verdict" && e["action"] == "modify":
+				verdict = e
+			case e["event"] == "packet" && e["flags"] == "S" && e["seq"] == float64(seq+5):
+				sent = e
+			}
+		}
+		if sent == nil && time.Now().After(end) {
+			t.Fatal("the edited SYN was not traced within 20 s")
+		}
+	}
+	if verdict == nil {
+		t.Fatal("no verdict traced for the edit")
+	}
+	if sent["rel_seq"] != float64(0) {
+		t.Errorf("the edited SYN sent: %v, want relative seq 0", sent["summary"])
+	}
+	want := fmt.Sprintf("seq %d → %d (new ISN, +5: still relative 0)", seq, seq+5)
+	if r, _ := verdict["reason"].(string); !strings.Contains(r, want) {
+		t.Errorf("the edit's verdict says %q, want %q, as the packet sent (%v) reads", r, want, sent["summary"])
+	}
+	d.finish()
+}

@@ -44,8 +44,8 @@ func TestDescribeEdit(t *testing.T) {
 		{"no base", segmentOf(isn+5, irs+13, header.TCPFlagPsh|header.TCPFlagAck, 4096, "hello world\n"), nil, nil, "seq 926484244 → 926484248"},
 		// A SYN's seq is the ISN: the trace's summary of the edited SYN
 		// says seq 0, and so does the verdict, rather than "relative 0 → 5".
-		{"syn seq", segmentOf(isn+5, 0, header.TCPFlagSyn, 4096, ""), &isn, nil, "seq 926484243 → 926484248 (a new ISN, +5: relative 0, as later numbers count from it)"},
-		{"syn seq down", segmentOf(isn-2, 0, header.TCPFlagSyn, 4096, ""), &isn, nil, "seq 926484243 → 926484241 (a new ISN, -2: relative 0, as later numbers count from it)"},
+		{"syn seq", segmentOf(isn+5, 0, header.TCPFlagSyn, 4096, ""), &isn, nil, "seq 926484243 → 926484248 (new ISN, +5: still relative 0)"},
+		{"syn seq down", segmentOf(isn-2, 0, header.TCPFlagSyn, 4096, ""), &isn, nil, "seq 926484243 → 926484241 (new ISN, -2: still relative 0)"},
 		{"flags", segmentOf(isn+1, irs+13, header.TCPFlagFin|header.TCPFlagAck, 4096, "hello world\n"), &isn, &irs, "flags [P.] → [F.]"},
 	} {
 		b := before
