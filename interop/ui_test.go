@@ -1699,3 +1699,29 @@ func TestUIHandshakeFromPackets(t *testing.T) {
 	}
 	p.noProblems("the capture's handshake")
 }
+
+// TestUIHoldPastedHex: bytes pasted into a held unit's hex as a hex dump
+// shows them, a space between bytes and lines broken, are those bytes, as
+// the text beside the hex reads them: the edit goes out, where the server
+// used to refuse the spaces and keep the unit held.
+func TestUIHoldPastedHex(t *testing.T) {
+	r, ctx, p := pausedDemo(t)
+	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "client", "filter": "text"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	card := `#holds .holdcard`
+	p.wait("the held frame", fmt.Sprintf(`document.querySelector(%q) && "held"`, card+` [data-field="payload_hex"]`))
+	p.setValue(card+` [data-field="payload_hex"]`, "48 45 4c\n4c 4f")
+	if text := p.eval(fmt.Sprintf(`document.querySelector(%q).value`, card+` [data-text="payload_hex"]`)); text != "HELLO" {
+		t.Errorf("the pasted hex reads %q as text, want HELLO", text)
+	}
+	p.click(card + ` button[data-hold-action="release"]`)
+	if msg := p.wait("the release", `document.getElementById("hold-last").dataset.result && document.getElementById("hold-last").textContent`); !strings.Contains(msg, "released, edited") {
+		t.Fatalf("the frame released with pasted hex: %q", msg)
+	}
+	p.wait("the server's message", `glassnet.store.events.some((e) => e.node === "server" && e.layer === "ws" && e.event === "message" && /"HELLO"/.test(e.summary)) && "got"`)
+	p.noProblems("pasted hex")
+}

@@ -216,7 +216,7 @@ func (u *held) apply(e Edit, fix bool, d *decision) error {
 	if e.PayloadHex != nil {
 		var err error
 		if payload, err = hex.DecodeString(*e.PayloadHex); err != nil {
-			return fmt.Errorf("ui: payload_hex: %v", err)
+			return hexError(*e.PayloadHex, err)
 		}
 	}
 	switch u.point {
@@ -524,4 +524,22 @@ func diffBytes(a, b []byte) int {
 		}
 	}
 	return n
+}
+
+// hexError says what is wrong with payload_hex h, which hex.DecodeString
+// refused with err, in the words of the one who typed it: which character
+// is not a hex digit, and where; or that a digit is missing.
+func hexError(h string, err error) error {
+	var bad hex.InvalidByteError
+	if errors.As(err, &bad) {
+		for i, r := range []rune(h) {
+			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+				return fmt.Errorf("ui: payload_hex: %q at character %d is not a hex digit (0-9, a-f): two digits a byte, nothing between them", r, i+1)
+			}
+		}
+	}
+	if errors.Is(err, hex.ErrLength) {
+		return fmt.Errorf("ui: payload_hex: %d hex digits, an odd number: each byte is two digits", len(h))
+	}
+	return fmt.Errorf("ui: payload_hex: %v", err)
 }

@@ -127,3 +127,22 @@ func TestDecidedUnitsBounded(t *testing.T) {
 		t.Errorf("remembered %q and %q", g.how[12], g.how[maxDecided+11])
 	}
 }
+
+// TestHexError: a payload_hex the edit cannot read is said in the words of
+// the one who typed it, not in encoding/hex's.
+func TestHexError(t *testing.T) {
+	u := &held{point: PointWSOut, data: []byte("hi")}
+	for _, c := range []struct{ hex, want string }{
+		{"6869zz", `ui: payload_hex: 'z' at character 5 is not a hex digit (0-9, a-f): two digits a byte, nothing between them`},
+		{"68 69", `ui: payload_hex: ' ' at character 3 is not a hex digit (0-9, a-f): two digits a byte, nothing between them`},
+		{"68é9", `ui: payload_hex: 'é' at character 3 is not a hex digit (0-9, a-f): two digits a byte, nothing between them`},
+		{"686", `ui: payload_hex: 3 hex digits, an odd number: each byte is two digits`},
+	} {
+		h := c.hex
+		var d decision
+		err := u.apply(Edit{PayloadHex: &h}, true, &d)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("payload_hex %q: %v, want %q", c.hex, err, c.want)
+		}
+	}
+}

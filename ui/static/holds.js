@@ -202,6 +202,10 @@ export class HoldsView {
           }
           if (inp.value.trim() === "") continue;
           v = Number(inp.value);
+        } else if (k === "payload_hex") {
+          // as the text beside it reads it: bytes pasted as a hex dump
+          // ("48 65 6c"), spaces and line ends between them, are bytes
+          v = inp.value.replace(/\s+/g, "");
         } else v = inp.value;
         if (v !== old) edit[k] = v;
       }
