@@ -1725,3 +1725,40 @@ func TestUIHoldPastedHex(t *testing.T) {
 	p.wait("the server's message", `glassnet.store.events.some((e) => e.node === "server" && e.layer === "ws" && e.event === "message" && /"HELLO"/.test(e.summary)) && "got"`)
 	p.noProblems("pasted hex")
 }
+
+// TestUIFieldsExplained: every field the inspector lists, for every kind
+// of event the demo traces, says what it is when hovered (a title), as
+// the README promises ("every field explained").
+func TestUIFieldsExplained(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	file := filepath.Join(t.TempDir(), "demo.jsonl")
+	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", file)
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the trace in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	kinds := p.eval(`JSON.stringify([...new Map(glassnet.store.events.map((e) => [e.layer + " " + e.event, e.id])).values()])`)
+	var ids []int
+	if err := json.Unmarshal([]byte(kinds), &ids); err != nil || len(ids) < 10 {
+		t.Fatalf("the kinds of event in the demo: %s (%v)", kinds, err)
+	}
+	unexplained := map[string][]string{}
+	for _, id := range ids {
+		p.eval(fmt.Sprintf(`glassnet.select(%d); "ok"`, id))
+		got := p.wait(fmt.Sprintf("#%d in the inspector", id), fmt.Sprintf(`document.getElementById("inspector-title").textContent.startsWith("#%d ") && JSON.stringify([document.getElementById("inspector-title").textContent, [...document.querySelectorAll("#inspector dl.kv dt:not([title])")].map((d) => d.textContent)])`, id))
+		var kv [2]json.RawMessage
+		json.Unmarshal([]byte(got), &kv)
+		var title string
+		var names []string
+		json.Unmarshal(kv[0], &title)
+		json.Unmarshal(kv[1], &names)
+		for _, n := range names {
+			unexplained[n] = append(unexplained[n], title)
+		}
+	}
+	for n, where := range unexplained {
+		t.Errorf("the inspector's field %q says nothing when hovered (%s)", n, strings.Join(where[:min(3, len(where))], ", "))
+	}
+	p.noProblems("every kind in the inspector")
+}

@@ -4,6 +4,7 @@
 export const FIELD_HELP = {
   id: "The event's number in the trace; #event=ID in the address selects it.",
   t: "Time since the run started (a capture: since its earliest packet).",
+  v: "The version of the trace's format (its JSON lines, schema.json) this event was written in.",
   time: "The time the capture stamped the packet with, in UTC.",
   frag_id: "Identification shared by the fragments of one IP datagram.",
   frag_offset: "Where this fragment's data goes in the datagram, in bytes.",
