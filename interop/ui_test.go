@@ -867,6 +867,11 @@ func TestUI(t *testing.T) {
 	if got := p.wait("the big frame's chip in the ladder", `((e) => ((c) => c && c.textContent + "|" + e.len)(document.querySelector('#ladder [data-kind="frame"][data-event-id="' + e.id + '"]')))(glassnet.store.get(glassnet.selected))`); !strings.Contains(strings.Split(got, "|")[0], " "+strings.Split(got, "|")[1]+" B") {
 		t.Errorf("the ladder's chip of a frame and its length: %q, want the length in bytes", got)
 	}
+	// and so does its label in the byte stream (the sender's copy)
+	got := p.eval(`((e) => ((g) => g ? [...g.querySelectorAll("text")].map((x) => x.textContent).join(" ") + "|" + e.len : "none")(document.querySelector('#ruler [data-kind="frame"][data-hl="sel"]')))(glassnet.store.get(glassnet.selected))`)
+	if label, n, _ := strings.Cut(got, "|"); n == "" || !strings.Contains(label, " "+n+" B") {
+		t.Errorf("the byte stream's label of a frame and its length: %q, want the length in bytes", got)
+	}
 	// The run has ended, and its timers are those at the frame selected,
 	// as the connections table shows it there (ESTABLISHED): not the
 	// closed connection of the run's end, and with nothing to fire.

@@ -6,8 +6,8 @@
 // one segment, shows at a glance.
 
 import { isPacket, isFrame, isDrop, streamOf, endpoint } from "./model.js";
-import { esc, fmtBytes } from "./fields.js";
-import { tag, text, title } from "./svg.js";
+import { esc } from "./fields.js";
+import { tag, text, title, textWidth } from "./svg.js";
 import { patch } from "./dom.js";
 
 const LABEL = 118;
@@ -213,7 +213,10 @@ export class RulerView {
         let g = title(tip);
         g += tag("rect", { class: "fh u", x: X(a), y, width: Math.max(1.5, f.header_len * k), height: 12 });
         g += tag("rect", { class: "fp u", x: X(h), y, width: Math.max(1, f.len * k), height: 12 });
-        if (f.len * k > 50) g += text(X(h) + 3, y + 10, f.opcode + " " + fmtBytes(f.len), { style: "font-size:10px" });
+        // its length in bytes, as the ladder and the inspector give it,
+        // where the payload has room for it (10 px text: 10/11 of 11 px)
+        const lbl = f.opcode + " " + f.len + " B";
+        if (f.len * k > (textWidth(lbl) * 10) / 11 + 6) g += text(X(h) + 3, y + 10, lbl, { style: "font-size:10px" });
         s += tag("g", { "data-event-id": f.id, "data-kind": "frame", "data-hl": hl }, g);
       }
       y += 16;
@@ -225,7 +228,7 @@ export class RulerView {
         const last = m.frames[m.frames.length - 1];
         const ma = { class: "msg", d: "M" + x1 + "," + y + "v5H" + x2 + "v-5", "data-kind": "message" };
         if (m.ev) Object.assign(ma, { "data-event-id": m.ev.id, "data-hl": app.hl(m.ev.id) });
-        const mtip = "message" + (m.ev ? " #" + m.ev.id : "") + ": " + m.frames.length + " frame(s), stream bytes " + m.a + "–" + m.b + " (" + fmtBytes(m.b - m.a) + " with frame headers)" + (m.ev ? "\n" + m.ev.summary : "");
+        const mtip = "message" + (m.ev ? " #" + m.ev.id : "") + ": " + m.frames.length + " frame(s), stream bytes " + m.a + "–" + m.b + " (" + (m.b - m.a) + " B with frame headers)" + (m.ev ? "\n" + m.ev.summary : "");
         s += tag("path", ma, title(mtip));
         if (x2 - x1 > 70) s += text(x1 + 3, y + 15, m.frames[0].opcode + " message" + (m.frames.length > 1 ? ", " + m.frames.length + " frames" : ""), { style: "font-size:9.5px", class: "muted" });
       }
