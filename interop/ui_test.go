@@ -1767,3 +1767,27 @@ func TestUIFieldsExplained(t *testing.T) {
 	}
 	p.noProblems("every kind in the inspector")
 }
+
+// TestUIHelpNamesEveryPanel: the page's help ("?") says what each of its
+// panels and tabs is, for one who opens it the first time.
+func TestUIHelpNamesEveryPanel(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	file := filepath.Join(t.TempDir(), "demo.jsonl")
+	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", file)
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the trace in the page", `window.glassnet && glassnet.store.events.length > 0 && "loaded"`)
+	p.click("#help-toggle")
+	missing := p.wait("the help", `!document.getElementById("help").hidden && JSON.stringify((() => {
+		const named = [...document.querySelectorAll("#help b")].map((b) => b.textContent.toLowerCase());
+		const panels = [...document.querySelectorAll(".panel > h2")].map((h) => h.firstChild.textContent.trim());
+		const tabs = [...document.querySelectorAll(".tabs button[data-tab]")].map((b) => b.textContent.trim());
+		return [...panels, ...tabs].filter((n) => n && !named.includes(n.toLowerCase()));
+	})())`)
+	if missing != "[]" {
+		t.Errorf("the help says nothing of %s", missing)
+	}
+	p.noProblems("the help")
+}
