@@ -1789,5 +1789,10 @@ func TestUIHelpNamesEveryPanel(t *testing.T) {
 	if missing != "[]" {
 		t.Errorf("the help says nothing of %s", missing)
 	}
+	// Open in a small window, it leaves most of it to the views.
+	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 800, "height": 600, "deviceScaleFactor": 1, "mobile": false}, nil)
+	if h := p.eval(`new Promise((r) => requestAnimationFrame(() => r(String(Math.round(document.getElementById("help").getBoundingClientRect().height)))))`); atof(h) > 0.4*600+1 {
+		t.Errorf("at 800 × 600 the help is %s px tall, more than 40%% of the window", h)
+	}
 	p.noProblems("the help")
 }
