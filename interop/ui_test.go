@@ -1457,6 +1457,19 @@ func TestUIServeTCPEcho(t *testing.T) {
 				break
 			}
 		}
+		// The connections table shows the same state at it: the cwnd
+		// and send-q the state change shows, not the last report before
+		// the batch of ACKs was read.
+		same := p.eval(`(() => {
+			const d = document.querySelector('#diff .diffcol[data-node="glassnet"]');
+			const v = (f) => ((tr) => tr ? tr.dataset.new : "none")(d.querySelector('tr[data-field="' + f + '"]'));
+			const row = document.querySelector('#conns tr[data-node="glassnet"][data-conn="' + CSS.escape(` + strconv.Quote(key) + `) + '"]');
+			const num = row ? [...row.querySelectorAll("td.num")].map((x) => x.textContent) : [];
+			return "cwnd " + v("cwnd") + " send-q " + v("snd_buf_used") + " | cwnd " + num[2] + " send-q " + num[1];
+		})()`)
+		if diff, table, _ := strings.Cut(same, " | "); diff != table {
+			t.Errorf("at ACK #%d the state change and the connections table say %q", pick.ID, same)
+		}
 		p.shot("ui-serve-echo")
 		p.noProblems("serve --ui with a TCP echo")
 	})

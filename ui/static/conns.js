@@ -4,6 +4,7 @@
 import { connKey, isPacket, endpoint } from "./model.js";
 import { esc, fmtDur } from "./fields.js";
 import { patch } from "./dom.js";
+import { DiffView } from "./diff.js";
 
 export class ConnsView {
   constructor(el, app) {
@@ -152,7 +153,7 @@ export class ConnsView {
       const nodes = c.nodes.size ? [...c.nodes] : [""];
       for (const n of nodes) {
         if (!want(c, n)) continue;
-        const s = st.stateAt(c, n, ref);
+        const s = this.stateShown(c, n, ref);
         const [a, b] = c.key.split(" ⇄ ");
         // local is the endpoint the node's socket events name first, or
         // (a capture has none) the one its first packet left from or
@@ -181,6 +182,21 @@ export class ConnsView {
       }
     }
     return out;
+  }
+
+  // stateShown is node's TCP state on connection c at event ref, as the
+  // state change shows it: for a segment node received on c, the state it
+  // left, which TCP reports after it (segments read in a batch are all on
+  // the link before the first report); else the last at or before ref.
+  stateShown(c, node, ref) {
+    const st = this.app.store;
+    const sel = ref !== Infinity ? st.get(ref) : null;
+    if (sel && sel.node === node && isPacket(sel) && sel.dir === "in" && st.connOf.get(sel.id) === c.key) {
+      const diff = this.app.views.find((v) => v instanceof DiffView);
+      const after = diff && diff.stateAfter(node, { ids: c.ids, get: (i) => st.get(c.ids[i]) }, sel);
+      if (after) return after;
+    }
+    return st.stateAt(c, node, ref);
   }
 
   // fromState is a connection's row from its last TCP state event s
