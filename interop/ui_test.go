@@ -1809,3 +1809,28 @@ func TestUIHelpNamesEveryPanel(t *testing.T) {
 	}
 	p.noProblems("the help")
 }
+
+// TestUIStateAtReceivedFIN: at the FIN that ends the server's close (the
+// client's, which the server received), the connections table, the state
+// change and the timers all show the state that segment left, TIME-WAIT:
+// the timers used to count the retransmission timer of the state before.
+func TestUIStateAtReceivedFIN(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	file := filepath.Join(t.TempDir(), "demo.jsonl")
+	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", file)
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the trace in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	fin := p.eval(`String(glassnet.store.events.findLast((e) => e.node === "server" && e.layer === "link" && e.event === "packet" && e.dir === "in" && /F/.test(e.flags || "")).id)`)
+	p.eval(`glassnet.select(` + fin + `); "ok"`)
+	got := p.wait("the views at #"+fin, `glassnet.selected === `+fin+` && ((row, diff, timer) => row && diff && timer && [row.textContent.replace(/^server/, ""), diff.dataset.new, /TIME-WAIT/.test(timer.textContent) ? "TIME-WAIT" : timer.textContent].join("|"))(
+		document.querySelector('#conns tr[data-node="server"][data-conn*="⇄"] td.state'),
+		document.querySelector('#diff .diffcol[data-node="server"] tr[data-field="state"]'),
+		document.querySelector('#timers [data-timer-node="server"]'))`)
+	if got != "TIME-WAIT|TIME-WAIT|TIME-WAIT" {
+		t.Errorf("at the FIN #%s the server received, the table, the state change and the timers say %q, want TIME-WAIT in each", fin, got)
+	}
+	p.noProblems("the server's last FIN")
+}
