@@ -16,6 +16,7 @@ import (
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -161,6 +162,11 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 		}
 	}
 	link := u.point == PointLinkEgress || u.point == PointLinkIngress
+	if link && d.data != nil && req.Action != "drop" {
+		if err := s.fitsLink(u.node, d.data); err != nil {
+			return Outcome{}, err
+		}
+	}
 	if link {
 		d.result = make(chan error, 1)
 	}
@@ -200,6 +206,25 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 		out.Outcome += "; goes on when the stack runs"
 	}
 	return out, nil
+}
+
+// fitsLink refuses an edit that made a packet longer than the link's MTU
+// on a device without TCP segmentation offload, which the stack would not
+// take back (netstack's Stack.Continue): said before the unit is decided,
+// it stays held, as after any other wrong edit, rather than being lost.
+// With offload the stack may take a TCP super-packet, and decides itself.
+func (s *Server) fitsLink(node string, pkt []byte) error {
+	s.nmu.Lock()
+	nd := s.nodeLocked(node)
+	s.nmu.Unlock()
+	if nd == nil || nd.Stack == nil || nd.Stack.Offloads()&(tun.OffloadTSO4|tun.OffloadTSO6) != 0 {
+		return nil
+	}
+	info, ok := nd.Stack.Stack().NICInfo()[nd.Stack.NICID()]
+	if !ok || info.MTU == 0 || len(pkt) <= int(info.MTU) {
+		return nil
+	}
+	return fmt.Errorf("ui: the edit makes the packet %d bytes, over the link's MTU of %d: the stack would not send it on, so it stays held (a payload %d bytes shorter fits)", len(pkt), info.MTU, len(pkt)-int(info.MTU))
 }
 
 // apply checks and makes the edit e on a copy of u's bytes, into d.

@@ -451,35 +451,38 @@ func TestEditThatChangesNothing(t *testing.T) {
 	d.finish()
 }
 
-// TestUnsendableEditTraced: a held packet that an edit made too long for
-// the link is not sent on; the answer says so, and so does the trace, with
-// a drop, for a release and for a delay alike.
-func TestUnsendableEditTraced(t *testing.T) {
+// TestUnsendableEditRefused: an edit that makes a held packet too long for
+// the link (no segmentation offload in the demo) is a 400 that says so,
+// for a release, a duplicate and a delay alike, and loses nothing: the
+// packet stays held, and released as it was it goes on, and the run ends.
+func TestUnsendableEditRefused(t *testing.T) {
 	d := startDemo(t, false, app.Rules{})
 	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
 	long := strings.Repeat("41", 2000) // 2000 bytes of payload: over the MTU of 1500
-	first := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the held request")
-	var out ui.Outcome
-	// failed, unless the goroutine that sends it on was slower than the
-	// answer waits (pending)
-	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", first.ID), `{"action":"release","edit":{"payload_hex":"`+long+`"}}`, &out); code != 200 || !out.Pending && (!out.Failed || !strings.Contains(out.Outcome, "over the MTU")) {
-		t.Fatalf("release of a packet over the MTU: %d %+v, want failed", code, out)
-	}
-	// TCP sends the request again when its timer fires.
-	again := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the request sent again")
-	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", again.ID), `{"action":"delay","delay_ms":1,"edit":{"payload_hex":"`+long+`"}}`, &out); code != 200 {
-		t.Fatalf("delay: %d %+v", code, out)
-	}
-	d.end()
-	drops := map[string]int{}
-	for _, e := range d.events(first.Event, d.state().Last) {
-		if e["layer"] == "link" && e["event"] == "verdict" && e["action"] == "drop" && e["node"] == "client" {
-			reason, _ := e["reason"].(string)
-			drops[reason]++
+	h := d.holdFirst(`{"point":"link-egress","node":"client","filter":"tcp and psh"}`, "the held request")
+	for _, body := range []string{
+		`{"action":"release","edit":{"payload_hex":"` + long + `"}}`,
+		`{"action":"duplicate","edit":{"payload_hex":"` + long + `"}}`,
+		`{"action":"delay","delay_ms":1,"edit":{"payload_hex":"` + long + `"}}`,
+	} {
+		var e struct{ Error string }
+		if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), body, &e); code != 400 || !strings.Contains(e.Error, "2052 bytes, over the link's MTU of 1500") {
+			t.Errorf("%.40s…: %d %q, want 400 saying the packet is over the MTU", body, code, e.Error)
+		}
+		var hs ui.Holds
+		if d.call("GET", "/api/holds", "", &hs); len(hs.Holds) != 1 || hs.Holds[0].ID != h.ID {
+			t.Fatalf("after a refused edit the queue holds %+v, want unit %d", hs.Holds, h.ID)
 		}
 	}
-	if want := "ui-unsendable: 2052 bytes, over the MTU 1500"; drops[want] != 2 {
-		t.Errorf("drops traced %v, want 2 with reason %q", drops, want)
+	var out ui.Outcome
+	if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), `{"action":"release"}`, &out); code != 200 || out.Failed {
+		t.Fatalf("release as held: %d %+v", code, out)
+	}
+	d.end()
+	for _, e := range d.events(h.Event, d.state().Last) {
+		if r, _ := e["reason"].(string); strings.HasPrefix(r, "ui-unsendable") {
+			t.Errorf("a packet traced as unsendable: %v", e["summary"])
+		}
 	}
 	d.finish()
 }

@@ -131,10 +131,13 @@
 //	                       drop is checked but not made; a 400 leaves the unit held;
 //	                       a unit decided already is a 404 that says how, "released
 //	                       when the last page went away", as is one never held)
-//	                       (pending: the stack, paused at a step, takes the packet
-//	                       back when it runs; failed: it could not take it back, as
-//	                       outcome says, and a packet it refused, one an edit made
-//	                       longer than the MTU say, is traced as the hold's drop)
+//	                       (an edit that makes a packet longer than the link's MTU,
+//	                       on a device without TCP segmentation offload, is a 400
+//	                       that says so; pending: the stack, paused at a step,
+//	                       takes the packet back when it runs; failed: it could
+//	                       not take it back, as outcome says, and a packet it
+//	                       refused, a super-packet it cannot cut say, is traced as
+//	                       the hold's drop)
 //
 // A TCP segment held at the link also has "seq_base" and "ack_base", the
 // initial sequence numbers its seq and ack count from (the relative numbers
