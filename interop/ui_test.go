@@ -1825,7 +1825,10 @@ func TestUIStateAtReceivedFIN(t *testing.T) {
 	p.wait("the trace in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
 	fin := p.eval(`String(glassnet.store.events.findLast((e) => e.node === "server" && e.layer === "link" && e.event === "packet" && e.dir === "in" && /F/.test(e.flags || "")).id)`)
 	p.eval(`glassnet.select(` + fin + `); "ok"`)
-	got := p.wait("the views at #"+fin, `glassnet.selected === `+fin+` && ((row, diff, timer) => row && diff && timer && [row.textContent.replace(/^server/, ""), diff.dataset.new, /TIME-WAIT/.test(timer.textContent) ? "TIME-WAIT" : timer.textContent].join("|"))(
+	p.wait("#"+fin+" in the inspector", `document.getElementById("inspector-title").textContent.startsWith("#`+fin+` ") && "shown"`)
+	// every view drawn at it (the timers too, which the frame after may draw)
+	p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+	got := p.eval(`((row, diff, timer) => [row ? row.textContent.replace(/^server/, "") : "no row", diff ? diff.dataset.new : "none", !timer ? "no timer" : /TIME-WAIT/.test(timer.textContent) ? "TIME-WAIT" : timer.textContent].join("|"))(
 		document.querySelector('#conns tr[data-node="server"][data-conn*="⇄"] td.state'),
 		document.querySelector('#diff .diffcol[data-node="server"] tr[data-field="state"]'),
 		document.querySelector('#timers [data-timer-node="server"]'))`)

@@ -196,7 +196,9 @@ export class Controls {
     const rows = [];
     const stopped = app.state.clock_paused || app.state.paused ? " (clock stopped)" : "";
     for (const n of c && last ? c.nodes : []) {
-      const s = st.stateAt(c, n, at ? at.id : Infinity);
+      // at a segment this stack received, the state it left, as the
+      // table and the state change show it
+      const s = at && app.connsView ? app.connsView.stateShown(c, n, at.id) : st.stateAt(c, n, at ? at.id : Infinity);
       const sid = s ? s.id : 0;
       if (!s || s.state === "SYN-SENT" || s.state === "SYN-RCVD") {
         // In the handshake (or before any TCP state was traced) a SYN or
@@ -249,7 +251,7 @@ export class Controls {
           fireButton(row, true);
         } else {
           // 2MSL: gVisor's TIME-WAIT lasts 60 s (Linux's TCP_TIMEWAIT_LEN)
-          const left = Math.max(0, TIME_WAIT - (last.t - s.t));
+          const left = Math.min(TIME_WAIT, Math.max(0, TIME_WAIT - (last.t - s.t)));
           say(row, "hint", "TIME-WAIT (RFC 9293 3.6.1): the connection's addresses are kept for 2 MSL so that a late segment of it is not taken for a new connection's",
             this.firedNote(left, last, "TIME-WAIT ends") || ["TIME-WAIT: closes in ≈\u00a0", dur(left), " of " + dur(TIME_WAIT) + stopped]);
           fireButton(row, over, left);
