@@ -470,9 +470,11 @@ func (s *server) startServices() error {
 // stopping reports whether err is the stack closing under a service (an
 // accept on a closed stack fails with EINVAL): the device went away, or
 // serve is shutting down, which serve says itself. The stack's Done may
-// come a moment after its sockets fail.
+// come a moment after its sockets fail, and long after when its close
+// waits (a capture's reader that stopped, a busy machine); its Err says
+// the device went away before the close starts.
 func (s *server) stopping(err error) bool {
-	if errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, net.ErrClosed) || s.st.Err() != nil {
 		return true
 	}
 	select {
