@@ -26,10 +26,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -482,6 +484,18 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// checkEmptyArgs refuses a flag among hints given an empty value
+// (--kernel "$ADDR" with ADDR unset), which would otherwise mean the
+// flag's absence without a word; the error says what the flag wants.
+func checkEmptyArgs(cmd string, fs *flag.FlagSet, hints map[string]string) error {
+	for _, name := range slices.Sorted(maps.Keys(hints)) {
+		if f := fs.Lookup(name); f != nil && f.Value.String() == "" && isSet(fs, name) {
+			return usagef("%s: --%s is empty: %s", cmd, name, hints[name])
+		}
+	}
+	return nil
 }
 
 // checkEmptyOutputs refuses an output flag given an empty value

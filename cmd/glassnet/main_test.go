@@ -256,6 +256,15 @@ var flagErrors = []struct {
 	{[]string{"demo", "--calls="}, "demo: --calls is empty"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--pcap", ""}, "serve: --pcap is empty"},
 	{[]string{"lab", "--trace=", "--", "true"}, "lab: --trace is empty"},
+	// An empty value is not the flag left out: --kernel "$ADDR" with ADDR
+	// unset served on the userspace stack alone without a word, an empty
+	// --host-addr or lab's --addr took the default.
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--kernel", ""}, "serve: --kernel is empty: give host:port, e.g. 127.0.0.1:8081"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--mac="}, "serve: --mac is empty: give the stack's MAC"},
+	{[]string{"serve", "--tun=", "--nic", noNIC, "--addr", "10.200.0.2/24"}, "serve: --tun is empty: name the TUN interface"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--host-addr", ""}, `serve: invalid value "" for flag -host-addr: no CIDR in it`},
+	{[]string{"serve", "--nic", noNIC, "--addr", ","}, `serve: invalid value "," for flag -addr: no CIDR in it`},
+	{[]string{"lab", "--addr=", "--", "true"}, `lab: invalid value "" for flag -addr: no CIDR in it`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "8080.0"}, `serve: invalid value "8080.0" for flag -port: want a whole number, such as 8080 (glassnet serve -h`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--mtu", "1.5k"}, `serve: invalid value "1.5k" for flag -mtu: want a whole number (glassnet serve -h`},
 	// flag reads a leading 0 as octal and 0x as hex: --port 010 served 8.

@@ -33,6 +33,11 @@ func (l *prefixList) String() string {
 }
 
 func (l *prefixList) Set(v string) error {
+	if strings.Trim(v, ", \t") == "" {
+		// --addr "$ADDR" with ADDR unset: no address is not the
+		// default, which the flag's absence gives.
+		return fmt.Errorf("no CIDR in it (want an address with a prefix length, e.g. 10.200.0.2/24 or fd00:200::2/64, or leave the flag out)")
+	}
 	for _, f := range strings.Split(v, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
@@ -159,6 +164,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("serve: unexpected argument %q", rest[0])
 	}
 	if err := checkEmptyOutputs("serve", fs, "trace", "pcap", "calls"); err != nil {
+		return err
+	}
+	if err := checkEmptyArgs("serve", fs, map[string]string{
+		"tun":    "name the TUN interface, e.g. glass0",
+		"nic":    "name the Ethernet interface, e.g. eth1",
+		"mac":    "give the stack's MAC, e.g. 02:00:00:00:00:02 (or leave --mac out for the interface's)",
+		"kernel": "give host:port, e.g. 127.0.0.1:8081 (or leave --kernel out to serve on the userspace stack alone)",
+	}); err != nil {
 		return err
 	}
 	if cfg.MTU == 0 && isSet(fs, "mtu") {
