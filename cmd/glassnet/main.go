@@ -124,19 +124,43 @@ func main() {
 // with: 0 for none (or -h), 2 for a mistake in the command line, the
 // command's own for glassnet lab, 1 for a failure while running.
 func exitCode(err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	// Each error joined into err on a line of its own, said as glassnet's:
+	// an interrupted demo's status (exitError) came with an output file
+	// cut short, which went unsaid, and a second error's line read as
+	// if from another program.
+	for _, e := range joined(err) {
+		if _, ok := e.(exitError); !ok {
+			fmt.Fprintln(stderr, "glassnet:", e)
+		}
+	}
 	var exit exitError
 	var cfg *app.ConfigError
 	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
-		return 0
 	case errors.As(err, &exit):
 		return int(exit)
-	}
-	fmt.Fprintln(stderr, "glassnet:", err)
-	if errors.As(err, &cfg) {
+	case errors.As(err, &cfg):
 		return 2
 	}
 	return 1
+}
+
+// joined returns the errors that errors.Join put together in err, however
+// deep, or err alone.
+func joined(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		if e != nil {
+			out = append(out, joined(e)...)
+		}
+	}
+	return out
 }
 
 // usagef is a mistake in the command line: exit status 2.
