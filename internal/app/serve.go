@@ -164,6 +164,13 @@ func (s *server) run(ctx context.Context) (err error) {
 	}
 	ctlNote, closeCtl := s.listenControl()
 	defer closeCtl()
+	stopReaping := make(chan struct{})
+	reaped := make(chan struct{})
+	go func() {
+		defer close(reaped)
+		s.orphans.run(stopReaping, s.st.Done())
+	}()
+	defer func() { close(stopReaping); <-reaped }()
 	defer s.closeServices()
 	if err := s.startServices(); err != nil {
 		return err
@@ -302,6 +309,7 @@ type server struct {
 	frames     *ws.FrameCounter
 	h          *Handlers
 	limit      *connLimit
+	orphans    *orphanReaper
 	view       *ui.Server // with --ui
 	clock      *netstack.PausableClock
 
@@ -375,6 +383,7 @@ func startStack(cfg ServeConfig, dev tun.Device, where string) (_ *server, err e
 	}
 	s := &server{cfg: cfg, dev: dev, where: where, st: st, frames: frames, view: view, clock: pc}
 	s.socks = sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
+	s.orphans = &orphanReaper{st: st.Stack()}
 	s.limit = &connLimit{max: int64(max(cfg.MaxConns, 0)), reset: s.reset}
 	s.h = &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, IdleTimeout: max(cfg.IdleTimeout, 0),
 		Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression, limit: s.limit}
@@ -441,6 +450,7 @@ func (s *server) counters() map[string]uint64 {
 	m := withPathCounters(stackCounters(s.st, s.socks, s.frames), s.st)
 	m["udp echo read errors"] = s.udpErrors.Load()
 	m["tcp accept errors"] = s.acceptErrors.Load()
+	m["tcp closed conns reset (peer's window stayed closed)"] = s.orphans.reset.Load()
 	s.limit.counters(m)
 	s.h.ends.counters(m)
 	s.refused.counters(m)
