@@ -252,6 +252,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg.Tracer = trace.New(trace.NewJSON(out.trace))
 	}
 	cfg.PCAP, cfg.CallLog = out.pcap, out.calls
+	cfg.Outputs = out.files
 	if uiAddr.set {
 		if cfg.Kernel != "" && sameListenAddr(cfg.Kernel, cmp.Or(uiAddr.addr, ui.DefaultAddr)) {
 			return usagef("serve: --kernel %s and --ui %s would listen on one address of the host's stack; give one of them another port", cfg.Kernel, cmp.Or(uiAddr.addr, ui.DefaultAddr))

@@ -302,6 +302,7 @@ func runLab(cfg LabConfig) (status int, err error) {
 		scfg.UI = &UIOptions{Listener: l, Token: cfg.UIToken}
 	}
 
+	scfg.Outputs = files
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan struct{})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,12 +24,18 @@ import (
 // serve's shutdown for as long as it stayed stopped. Past it the file
 // takes nothing more, and Close says why.
 type OutFile struct {
-	f     *os.File
-	path  string
-	stall time.Duration // 0: a regular file, no deadline
-	mu    sync.Mutex
-	err   error
-	ended bool // a write missed its deadline: nothing more is written
+	f    *os.File
+	path string
+	flag string // "--trace"; "" for standard output
+	// failed counts the writes that failed (a full disk) or were
+	// refused after the file ended (its reader stopped), which glassnet
+	// ss shows while the run goes on. A writer that stops at its first
+	// error (the capture) makes one.
+	failed atomic.Uint64
+	stall  time.Duration // 0: a regular file, no deadline
+	mu     sync.Mutex
+	err    error
+	ended  bool // a write missed its deadline: nothing more is written
 }
 
 // outStall bounds one write to a FIFO or pipe.
@@ -41,7 +48,7 @@ func CreateOutFile(flag, path string) (*OutFile, error) {
 	if err != nil {
 		return nil, outFileError(flag, path, err)
 	}
-	o := &OutFile{f: f, path: path}
+	o := &OutFile{f: f, path: path, flag: flag}
 	// A regular file says os.ErrNoDeadline.
 	if f.SetWriteDeadline(time.Time{}) == nil {
 		o.stall = outStall
@@ -73,12 +80,14 @@ func (o *OutFile) Write(p []byte) (int, error) {
 		ended, err := o.ended, o.err
 		o.mu.Unlock()
 		if ended {
+			o.failed.Add(1)
 			return 0, err
 		}
 		o.f.SetWriteDeadline(time.Now().Add(o.stall))
 	}
 	n, err := o.f.Write(p)
 	if err != nil {
+		o.failed.Add(1)
 		o.mu.Lock()
 		if o.stall > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 			o.ended = true
@@ -90,6 +99,18 @@ func (o *OutFile) Write(p []byte) (int, error) {
 		o.mu.Unlock()
 	}
 	return n, err
+}
+
+// FailedCounter is the name and value of the counter glassnet ss shows
+// for o: the writes that failed (a full disk) or were refused after the
+// file ended (its reader stopped), which Close reports only when the run
+// ends.
+func (o *OutFile) FailedCounter() (string, uint64) {
+	what := o.flag + " " + o.path
+	if o.flag == "" {
+		what = o.path
+	}
+	return "output writes failed: " + what, o.failed.Load()
 }
 
 // SetWriteDeadline bounds the writes to a pipe or FIFO (os.File's); a

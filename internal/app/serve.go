@@ -98,6 +98,9 @@ type ServeConfig struct {
 	NoCompression bool
 	// Log receives the ready line and shutdown notes.
 	Log io.Writer
+	// Outputs, if set, are the files the trace, the capture and the call
+	// log are written to: glassnet ss counts the writes each lost.
+	Outputs []*OutFile
 	// Ready, if set, is called once every service listens, right after
 	// the ready line.
 	Ready func()
@@ -451,6 +454,10 @@ func (s *server) counters() map[string]uint64 {
 	m["udp echo read errors"] = s.udpErrors.Load()
 	m["tcp accept errors"] = s.acceptErrors.Load()
 	m["tcp closed conns reset (peer's window stayed closed)"] = s.orphans.reset.Load()
+	for _, o := range s.cfg.Outputs {
+		name, n := o.FailedCounter()
+		m[name] = n
+	}
 	s.limit.counters(m)
 	s.h.ends.counters(m)
 	s.refused.counters(m)
