@@ -433,3 +433,86 @@ func (r slowReader) Read(p []byte) (int, error) {
 	time.Sleep(5 * time.Millisecond)
 	return r.Conn.Read(p[:min(len(p), 16<<10)])
 }
+
+// TestKeepAliveLongIncomingFrame: a peer in the middle of a long frame
+// cannot answer a ping before the frame ends; while the frame's bytes
+// keep coming, the keepalive waits rather than failing the connection.
+// The peer sends a piece of the frame each time it sees a ping and
+// answers the pings only after the frame, so each ping outlives its
+// interval; a keepalive that ignored the frame's progress would close
+// the connection (1011) at the first one instead of sending a second.
+// With a frame hook installed the bytes are counted by the hook's
+// reader, so both ways are run.
+func TestKeepAliveLongIncomingFrame(t *testing.T) {
+	t.Parallel()
+	for _, hooked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hook=%v", hooked), func(t *testing.T) {
+			t.Parallel()
+			const pings = 2
+			opts := &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 400 * time.Millisecond}}
+			if hooked {
+				opts.FrameHook = FrameHookFunc(func(*HookFrame) FrameVerdict { return FrameVerdict{} })
+			}
+			url, errs := handlerServer(t, opts, func(c *Conn) error {
+				typ, p, err := c.ReadMessage(context.Background())
+				if err != nil {
+					return err
+				}
+				return c.WriteMessage(context.Background(), typ, p)
+			})
+			nc, br := rawClient(t, url)
+			payload := bytes.Repeat([]byte("0123456789"), 300)
+			var frame bytes.Buffer
+			if err := WriteFrame(&frame, masked(true, OpBinary, payload)); err != nil {
+				t.Fatal(err)
+			}
+			wire := frame.Bytes()
+			piece := len(wire) / (pings + 2)
+			if _, err := nc.Write(wire[:piece]); err != nil {
+				t.Fatal(err)
+			}
+			wire = wire[piece:]
+			var seen [][]byte
+			for len(seen) < pings {
+				f, err := ReadFrame(br)
+				if err != nil {
+					t.Fatalf("after %d pings: %v", len(seen), err)
+				}
+				if f.Header.Opcode != OpPing {
+					code, reason, _ := ParseClosePayload(f.Payload)
+					t.Fatalf("after %d pings the server sent %v (%v %q), want another ping while the frame arrives", len(seen), f.Header.Opcode, code, reason)
+				}
+				seen = append(seen, f.Payload)
+				if _, err := nc.Write(wire[:piece]); err != nil {
+					t.Fatal(err)
+				}
+				wire = wire[piece:]
+			}
+			var rest bytes.Buffer
+			rest.Write(wire)
+			for _, p := range seen {
+				WriteFrame(&rest, masked(true, OpPong, p))
+			}
+			if _, err := nc.Write(rest.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				f, err := ReadFrame(br)
+				if err != nil {
+					t.Fatalf("reading the echo: %v", err)
+				}
+				if f.Header.Opcode == OpPing {
+					writeFrames(t, nc, masked(true, OpPong, f.Payload))
+					continue
+				}
+				if f.Header.Opcode != OpBinary || !bytes.Equal(f.Payload, payload) {
+					t.Fatalf("server sent %v with %d bytes, want the %d-byte echo", f.Header.Opcode, len(f.Payload), len(payload))
+				}
+				break
+			}
+			if err := recvErr(t, errs); err != nil {
+				t.Fatalf("server: %v", err)
+			}
+		})
+	}
+}
