@@ -233,6 +233,20 @@ func TestRate(t *testing.T) {
 	}
 }
 
+// A packet that the burst covers exactly passes at once; the next one,
+// offered at the same time, waits its own time at the rate.
+func TestRateBurstEdge(t *testing.T) {
+	t.Parallel()
+	r := NewRate(8000, 100, 0) // 1000 bytes per second
+	now := time.Unix(0, 0)
+	if v := r.Decide(&Packet{Data: make([]byte, 100), Time: now}); v.Action != Pass || v.Delay != 0 {
+		t.Fatalf("a packet the size of the burst: %+v, want it passed", v)
+	}
+	if v := r.Decide(&Packet{Data: make([]byte, 100), Time: now}); v.Action != Delay || v.Delay != 100*time.Millisecond {
+		t.Fatalf("the packet after the burst: %+v, want a delay of 100ms", v)
+	}
+}
+
 // A rate rule holds no packet longer than MaxDelay, whatever its queue
 // or the packet's size: at the least rate one 1500-byte packet fills the
 // minute, and the next, or a larger one, is dropped as the queue's.

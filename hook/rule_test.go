@@ -314,6 +314,7 @@ func TestRuleHookErrors(t *testing.T) {
 		{Rule{Action: RuleWindow + 1}, "unknown action"},
 		{Rule{Action: RuleLoss, Percent: 120}, "want 0% to 100%"},
 		{Rule{Action: RuleLossGE, Percent: 1}, "1 to 3 values"},
+		{Rule{Action: RuleLossGE, Percent: 1, GE: []float64{10, 150}}, "want 0% to 100%"},
 		{Rule{Action: RuleReorder, Percent: 1, Delay: -time.Second}, "gap"},
 		{Rule{Action: RuleDelay, Delay: -time.Second}, "want 0 or more"},
 		{Rule{Action: RuleDelay, Dist: Normal + 1}, "distribution"},
