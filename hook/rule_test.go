@@ -87,6 +87,7 @@ func TestParseRuleErrors(t *testing.T) {
 		{"loss 1% extra", `unexpected "extra" after the action`},
 		{"tcp : drop : drop", "a second ':'"},
 		{"rst after 0 packets", "count from 1"},
+		{"reorder 10% gap fast", `at column 17: "fast" where a duration`},
 		{"reorder 10% gap 0", "at column 17: gap 0: want a gap above 0"},
 		{"ttl 0", "ttl 0: want 1 to 255"},
 		{"ttl 256", "ttl 256: want 1 to 255"},
