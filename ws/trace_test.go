@@ -261,3 +261,27 @@ func TestTraceFINWithoutClose(t *testing.T) {
 		t.Errorf("close events in %q, want the one saying TCP closed without a close frame", got)
 	}
 }
+
+// TestTraceCompressedMessage: a compressed message read is traced as a
+// message event with its decompressed bytes and its frames, as an
+// uncompressed one is.
+func TestTraceCompressedMessage(t *testing.T) {
+	t.Parallel()
+	url, _ := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true, Threshold: -1}}})
+	rec := &recorder{}
+	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true, Threshold: -1}, Tracer: trace.New(rec)}})
+	if c.cfg.deflate == nil {
+		t.Fatal("compression was not negotiated")
+	}
+	ctx := testContext(t)
+	if err := c.WriteMessage(ctx, MessageText, []byte("hello hello hello")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.ReadMessage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs := rec.find(trace.In, "message")
+	if len(msgs) != 1 || msgs[0].Summary != `message text "hello hello hello" (17 bytes, 1 frame)` {
+		t.Fatalf("message events %+v, want one for the compressed echo", msgs)
+	}
+}
