@@ -92,6 +92,20 @@ func recvErr(t *testing.T, errs <-chan error) error {
 	}
 }
 
+// await returns the next value from ch, or fails the test, saying what
+// it waited for, when none comes within 10 s: a test that waits on a
+// channel fails on its own rather than at the test binary's timeout.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nothing after 10 s: %s", what)
+		panic("unreachable")
+	}
+}
+
 // rawClient performs the opening handshake by hand on a TCP connection to
 // url and returns the connection and a reader positioned after the 101
 // response, for writing and reading raw frames.

@@ -219,7 +219,7 @@ func TestKeepAliveDeadPeer(t *testing.T) {
 	if !errors.Is(err, ErrKeepAliveTimeout) {
 		t.Fatalf("ReadMessage = %v, want ErrKeepAliveTimeout", err)
 	}
-	s := <-got
+	s := await(t, got, "the raw peer to see the keepalive's close or the end of TCP")
 	if s.pings != 1 || s.code != StatusInternalError || s.err != nil {
 		t.Fatalf("peer saw %d pings, close %v (%v); want 1 ping, close 1011", s.pings, s.code, s.err)
 	}
@@ -233,14 +233,18 @@ func TestKeepAliveNoReader(t *testing.T) {
 	url, _ := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 50 * time.Millisecond}}, func(c *Conn) error {
 		select {
 		case <-c.closed:
-		case <-time.After(5 * time.Second):
+		case <-time.After(10 * time.Second):
+			ended <- errors.New("the connection still open after 10 s")
+			return nil
 		}
-		_, _, err := c.ReadMessage(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _, err := c.ReadMessage(ctx)
 		ended <- err
 		return err
 	})
 	dial(t, url, nil) // never reads
-	if err := <-ended; !errors.Is(err, ErrKeepAliveTimeout) {
+	if err := await(t, ended, "the server's keepalive to end its read"); !errors.Is(err, ErrKeepAliveTimeout) {
 		t.Fatalf("server ReadMessage = %v, want ErrKeepAliveTimeout", err)
 	}
 }
@@ -361,7 +365,7 @@ func TestPingPongInsideMessage(t *testing.T) {
 	if err := c.Ping(ctx, []byte("p1")); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
-	if err := <-peer; err != nil {
+	if err := await(t, peer, "the peer's write of the message around the pong; Ping returned before reading it all"); err != nil {
 		t.Fatal(err)
 	}
 	if typ, p, err := c.ReadMessage(ctx); err != nil || typ != MessageText || string(p) != "hello" {
