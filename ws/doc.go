@@ -90,6 +90,24 @@
 // (1006) wrapping io.EOF or io.ErrUnexpectedEOF; a reset gives the
 // transport error, which matches syscall.ECONNRESET with errors.Is.
 //
+// ConnOptions.KeepAlive pings the peer at an interval and fails the
+// connection (close 1011, ErrKeepAliveTimeout) when a pong is later than
+// the interval. A pong comes only after the peer's application has read
+// everything sent before the ping, so the keepalive tells a slow peer from
+// a gone one by what this side can see move while it waits: the bytes of a
+// frame still arriving, a long write still being taken, and the bytes the
+// transport holds unacknowledged falling (Conn.SendQueued). What it cannot
+// see is a peer whose TCP has acknowledged everything, the last message and
+// the ping with it, while its application reads them out of its receive
+// buffer more slowly than the interval: nothing moves here until the pong,
+// and the connection fails. The peer's window updates are no sure sign
+// either: Linux sends one only when a read at least doubles a window that
+// had fallen to half the buffer or less, so a buffer that was never that
+// full drains without one. The interval has to be longer than the peer's
+// application needs to read what its receive buffer holds (with Linux's
+// autotuning, up to tcp_rmem's maximum, 6 MiB by default), or the peer
+// has to read at the pace the messages come.
+//
 // With AcceptOptions.Tracer or DialOptions.Tracer set, every frame read or
 // written, every unmasking, every delivered message, the handshake and the
 // close steps are emitted as trace events in the ws layer. When the

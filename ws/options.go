@@ -18,7 +18,10 @@ type ConnOptions struct {
 	// KeepAlive, if positive, pings the peer at this interval and fails
 	// the connection (close 1011, then TCP closed at once) when a pong
 	// has not arrived within the interval; reads then return
-	// ErrKeepAliveTimeout. Zero means no keepalive.
+	// ErrKeepAliveTimeout. Zero means no keepalive. A peer still taking
+	// a long frame, or sending one, is waited for; one that reads what its
+	// TCP already acknowledged more slowly than the interval is not (see
+	// the package documentation).
 	KeepAlive time.Duration
 	// WriteQueueLimit bounds the bytes of messages Send queues; 0 means
 	// DefaultWriteQueueLimit (4 MiB).
