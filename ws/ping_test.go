@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -515,6 +517,120 @@ func TestKeepAliveLongIncomingFrame(t *testing.T) {
 				break
 			}
 			if err := recvErr(t, errs); err != nil {
+				t.Fatalf("server: %v", err)
+			}
+		})
+	}
+}
+
+// opaqueConn hides the transport's SyscallConn, and so its send queue,
+// from the Conn on top.
+type opaqueConn struct{ net.Conn }
+
+// slowPeerServer serves one connection on 127.0.0.1: it sets the
+// server's send buffer to sndbuf, hides the transport when opaque, and
+// upgrades with a keepalive of 250 ms. The handler writes a message of
+// size bytes and waits for the client's "done"; its result comes on the
+// returned channel. The client reads at most 16 KiB every 5 ms through a
+// 16 KiB receive buffer, so that the message takes longer than the
+// interval to read.
+func slowPeerServer(t *testing.T, size, sndbuf int, opaque bool) (*Conn, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	errs := make(chan error, 1)
+	go func() {
+		errs <- func() error {
+			tc, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			tc.(*net.TCPConn).SetWriteBuffer(sndbuf)
+			var nc net.Conn = tc
+			if opaque {
+				nc = opaqueConn{tc}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := Upgrade(ctx, nc, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 250 * time.Millisecond}})
+			if err != nil {
+				tc.Close()
+				return err
+			}
+			defer c.CloseNow()
+			if _, ok := c.SendQueued(); ok == opaque {
+				return fmt.Errorf("SendQueued tells = %v on a transport that hides it = %v", ok, opaque)
+			}
+			if err := c.WriteMessage(ctx, MessageBinary, make([]byte, size)); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+			if _, p, err := c.ReadMessage(ctx); err != nil || string(p) != "done" {
+				return fmt.Errorf("read %q, %w; want done", p, err)
+			}
+			return nil
+		}()
+	}()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
+	}}
+	ctx := testContext(t)
+	nc, err := d.DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := Client(ctx, slowReader{nc}, "ws://"+ln.Addr().String()+"/", nil)
+	if err != nil {
+		nc.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c, errs
+}
+
+// TestKeepAliveSlowReaderWhere: a peer slowly reading a long message is
+// not taken for a gone one wherever the message waits while the ping
+// waits behind it. In the write, on a transport that does not tell its
+// send queue, the write's progress tells; in the transport's send buffer
+// after the write returned, the send queue falling tells.
+func TestKeepAliveSlowReaderWhere(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		size, sndbuf int
+		opaque       bool
+	}{
+		// 4 MiB through a 16 KiB send buffer: the write lasts the 1.28 s
+		// the reader takes.
+		{"in the write", 4 << 20, 16 << 10, true},
+		// 2 MiB into a 4 MiB send buffer: the write returns at once and
+		// the ping waits the 640 ms the reader takes.
+		{"in the send buffer", 2 << 20, 4 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if !tc.opaque {
+				// The send queue is Linux's (SIOCOUTQ), and the send
+				// buffer at most net.core.wmem_max.
+				b, err := os.ReadFile("/proc/sys/net/core/wmem_max")
+				if err != nil {
+					t.Skipf("no send queue to read: %v", err)
+				}
+				if most, _ := strconv.Atoi(strings.TrimSpace(string(b))); most < tc.sndbuf {
+					t.Skipf("net.core.wmem_max is %d, below the %d the message needs", most, tc.sndbuf)
+				}
+			}
+			c, errs := slowPeerServer(t, tc.size, tc.sndbuf, tc.opaque)
+			ctx := testContext(t)
+			if _, p, err := c.ReadMessage(ctx); err != nil || len(p) != tc.size {
+				t.Fatalf("ReadMessage = %d bytes, %v; want %d (the server's keepalive gave up on a slow reader?)", len(p), err, tc.size)
+			}
+			if err := c.WriteMessage(ctx, MessageText, []byte("done")); err != nil {
+				t.Fatal(err)
+			}
+			if err := await(t, errs, "the server's handler"); err != nil {
 				t.Fatalf("server: %v", err)
 			}
 		})
