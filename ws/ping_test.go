@@ -636,3 +636,25 @@ func TestKeepAliveSlowReaderWhere(t *testing.T) {
 		})
 	}
 }
+
+// TestPingWriteFailure: a ping that cannot be written returns the write's
+// error at once, rather than waiting for a pong to a ping never sent.
+func TestPingWriteFailure(t *testing.T) {
+	t.Parallel()
+	srv, cli := net.Pipe() // a peer that sends nothing
+	defer cli.Close()
+	broken := errors.New("link down")
+	c := newConn(failWrites{srv, broken}, nil, false, "", newConfig(0, time.Second, nil, ""))
+	defer c.CloseNow()
+	if err := c.Ping(testContext(t), []byte("p")); !errors.Is(err, broken) {
+		t.Fatalf("Ping = %v, want the write's error", err)
+	}
+}
+
+// failWrites is a connection that refuses every write with err.
+type failWrites struct {
+	net.Conn
+	err error
+}
+
+func (f failWrites) Write([]byte) (int, error) { return 0, f.err }

@@ -285,3 +285,19 @@ func TestTraceCompressedMessage(t *testing.T) {
 		t.Fatalf("message events %+v, want one for the compressed echo", msgs)
 	}
 }
+
+// TestTraceRejectedHandshake: Accept traces the error response it writes
+// to a request it refuses, with the status.
+func TestTraceRejectedHandshake(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	req := httptest.NewRequest("GET", "/", nil) // no Upgrade
+	w := httptest.NewRecorder()
+	if _, err := Accept(w, req, &AcceptOptions{ConnOptions: ConnOptions{Tracer: trace.New(rec)}}); err == nil {
+		t.Fatal("Accept took a request without Upgrade")
+	}
+	hs := rec.find(trace.Out, "handshake")
+	if len(hs) != 1 || field(hs[0], "status") != w.Code || !strings.HasPrefix(hs[0].Summary, fmt.Sprint(w.Code)) {
+		t.Fatalf("handshake response events %+v, want one with the status %d", hs, w.Code)
+	}
+}
