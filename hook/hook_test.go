@@ -25,6 +25,41 @@ func segment(flags uint8, payload int) []byte {
 	return b
 }
 
+// TestFixChecksumsZeroSum: a transport sum that comes to zero is sent as
+// 0x0000 by TCP, and as 0xffff by UDP, whose zero means "no checksum"
+// (RFC 768).
+func TestFixChecksumsZeroSum(t *testing.T) {
+	t.Parallel()
+	udp := make([]byte, 20+8+100)
+	udp[0], udp[2], udp[3], udp[8], udp[9] = 0x45, 0, byte(len(udp)), 64, ProtoUDP
+	copy(udp[12:16], cli.AsSlice())
+	copy(udp[16:20], srv.AsSlice())
+	udp[20], udp[21], udp[22], udp[23], udp[25], udp[27] = 0x9c, 0x40, 0x1f, 0x90, 8+100, 1
+	for _, tc := range []struct {
+		name      string
+		b         []byte
+		sum, data int // offsets of the checksum and of a payload word
+		want      uint16
+	}{
+		{"tcp", segment(FlagACK, 100), 36, 40, 0},
+		{"udp", udp, 26, 28, 0xffff},
+	} {
+		b := tc.b
+		if err := FixChecksums(b); err != nil {
+			t.Fatal(err)
+		}
+		// A payload word equal to the checksum makes the sum all ones,
+		// and the checksum, its complement, zero.
+		copy(b[tc.data:tc.data+2], b[tc.sum:tc.sum+2])
+		if err := FixChecksums(b); err != nil {
+			t.Fatal(err)
+		}
+		if got := uint16(b[tc.sum])<<8 | uint16(b[tc.sum+1]); got != tc.want || !ChecksumsValid(b) {
+			t.Errorf("%s: checksum %#04x (valid %v), want %#04x", tc.name, got, ChecksumsValid(b), tc.want)
+		}
+	}
+}
+
 func TestFixChecksums(t *testing.T) {
 	t.Parallel()
 	for _, b := range [][]byte{
@@ -360,6 +395,30 @@ func TestRSTHook(t *testing.T) {
 	h.Decide(&Packet{Data: segment(FlagRST|FlagACK, 0)})
 	if n := len(h.count); n != 0 {
 		t.Errorf("%d connections remembered after their RST", n)
+	}
+}
+
+// TestRSTCountsBothDirections: the segments of a connection count
+// together whichever way they go, whatever order its addresses and ports
+// sort in.
+func TestRSTCountsBothDirections(t *testing.T) {
+	t.Parallel()
+	h := NewRST(3)
+	back := func() []byte {
+		b := BuildTCP(srv, cli, 8080, 40000, 2000, 1100, FlagACK, 512, 64)
+		b = append(b, make([]byte, 100)...)
+		b[2], b[3] = byte(len(b)>>8), byte(len(b))
+		_ = FixChecksums(b)
+		return b
+	}
+	for i, b := range [][]byte{segment(FlagACK, 100), back(), segment(FlagACK, 100)} {
+		want := Pass
+		if i == 2 {
+			want = Inject
+		}
+		if v := h.Decide(&Packet{Data: b}); v.Action != want {
+			t.Fatalf("segment %d of the connection: %v, want %v", i+1, v.Action, want)
+		}
 	}
 }
 

@@ -106,6 +106,7 @@ func TestParseRuleErrors(t *testing.T) {
 		{"reorder 10% gap 2m", "at column 17: gap 2m is longer than the most a rule may delay, 1m"},
 		{"rate 1bit", "at column 6: rate 1bit sends a 1500-byte packet in 3h20m, longer than the most a rule may delay, 1m: want 200bit or more"},
 		{"rate 199bit", "want 200bit or more"},
+		{"rate nanmbit", `at column 6: "nanmbit": want a rate`},
 		{"rate 56kbit limit 1mb", "at column 19: limit 1mb at rate 56kbit queues 2m30s, longer than the most a rule may delay, 1m: want a limit of at most 410kb at this rate"},
 		{"delay 100", `"100" where a duration with its unit (e.g. 100ms) belongs`},
 		// A seed that nothing draws from would be ignored.
