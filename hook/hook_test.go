@@ -25,6 +25,35 @@ func segment(flags uint8, payload int) []byte {
 	return b
 }
 
+// TestFixChecksumsZeroField: a TCP segment or an IPv6 UDP datagram whose
+// checksum field is zero gets its checksum; only IPv4 UDP has a zero that
+// means none.
+func TestFixChecksumsZeroField(t *testing.T) {
+	t.Parallel()
+	tcp := segment(FlagACK, 100)
+	tcp[36], tcp[37] = 0, 0
+	udp6 := make([]byte, 40+8+10)
+	udp6[0], udp6[5], udp6[6], udp6[7] = 0x60, 8+10, ProtoUDP, 64
+	copy(udp6[8:24], netip.MustParseAddr("fd00::1").AsSlice())
+	copy(udp6[24:40], netip.MustParseAddr("fd00::2").AsSlice())
+	udp6[40], udp6[41], udp6[42], udp6[43], udp6[45], udp6[48] = 0x9c, 0x40, 0x1f, 0x90, 8+10, 'x'
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		sum  int
+	}{
+		{"tcp", tcp, 36},
+		{"udp6", udp6, 46},
+	} {
+		if err := FixChecksums(tc.b); err != nil {
+			t.Fatal(err)
+		}
+		if tc.b[tc.sum] == 0 && tc.b[tc.sum+1] == 0 || !ChecksumsValid(tc.b) {
+			t.Errorf("%s: checksum % x after FixChecksums, want one computed", tc.name, tc.b[tc.sum:tc.sum+2])
+		}
+	}
+}
+
 // TestFixChecksumsZeroSum: a transport sum that comes to zero is sent as
 // 0x0000 by TCP, and as 0xffff by UDP, whose zero means "no checksum"
 // (RFC 768).
