@@ -178,6 +178,31 @@ func TestReadPCAPLinkTypes(t *testing.T) {
 	}
 }
 
+// TestReadPCAPCutAtLinkHeader: a packet the capture cut right after a
+// cooked link header that says IP is still an IP packet, of which no
+// byte was kept.
+func TestReadPCAPCutAtLinkHeader(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		linkType uint32
+		head     []byte
+	}{
+		{"sll", pngLinkTypeSLL, append(make([]byte, 14), 0x08, 0x00)},
+		{"sll2", pngLinkTypeSLL2, append([]byte{0x08, 0x00}, make([]byte, 18)...)},
+	} {
+		in := linkPCAP(c.linkType, c.head)
+		binary.LittleEndian.PutUint32(in[24+12:], uint32(len(c.head)+40)) // on the wire: a 40-byte IP packet
+		evs, err := ReadPCAP(bytes.NewReader(in), "n")
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("%s: %d events, %v", c.name, len(evs), err)
+		}
+		if s := evs[0].Summary; !strings.Contains(s, "captured 0 of 40 bytes") {
+			t.Errorf("%s: summary %q, want the IP packet's 40 bytes, none captured", c.name, s)
+		}
+	}
+}
+
 func FuzzReadPCAP(f *testing.F) {
 	f.Add(classicPCAP(tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x02, "")))
 	f.Add(classicPCAP()[:20])
