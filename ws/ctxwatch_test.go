@@ -83,7 +83,7 @@ func cancelEndsRead(t *testing.T, c *Conn, ctx context.Context, cancel context.C
 		got <- err
 	}()
 	cancel()
-	if err := <-got; !errors.Is(err, context.Canceled) {
+	if err := await(t, got, "the read to end after its context was canceled"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("read after cancel: %v, want context.Canceled", err)
 	}
 }

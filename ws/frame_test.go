@@ -242,8 +242,14 @@ func TestMaskKeys(t *testing.T) {
 	t.Parallel()
 	var m maskKeys
 	seen := map[[4]byte]bool{}
-	for range 200 {
-		seen[m.next()] = true
+	for i := range 200 {
+		k := m.next()
+		if k == ([4]byte{}) {
+			// A key of zeros masks nothing (and from crypto/rand
+			// comes once in 2^32 keys): the buffer was not filled.
+			t.Fatalf("key %d is all zeros", i)
+		}
+		seen[k] = true
 	}
 	if len(seen) < 190 {
 		t.Fatalf("only %d distinct keys in 200", len(seen))
