@@ -32,6 +32,7 @@ func (p *wsPair) dialHooked(t *testing.T, path string, h ws.FrameHook, tr *trace
 		t.Fatalf("Dial %s: %v", path, err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
+	watchdog(t, c)
 	return c
 }
 
@@ -192,13 +193,15 @@ func TestFrameHookInjectPing(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectMessage(t, c, ws.MessageText, []byte("hi"))
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
 		case <-pong:
 			return
-		case <-time.After(20 * time.Second):
-			t.Fatal("no pong for the injected ping")
 		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no pong for the injected ping after 20 s")
 		}
 		// The pong is read by ReadMessage: keep one reading.
 		rctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)

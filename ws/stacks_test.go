@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -127,7 +128,27 @@ func (p *wsPair) dial(t *testing.T, path string) *ws.Conn {
 		t.Fatalf("client conn is bound to %v, want %v", got, clientPrefix.Addr())
 	}
 	t.Cleanup(func() { c.CloseNow() })
+	watchdog(t, c)
 	return c
+}
+
+// watchdog closes c if the test still runs 45 s on, past the 30 s of
+// stacksContext: a read or ping that its context failed to end then
+// returns, and the test fails saying why instead of hanging until the
+// test binary's timeout.
+func watchdog(t *testing.T, c *ws.Conn) {
+	t.Helper()
+	var fired atomic.Bool
+	tm := time.AfterFunc(45*time.Second, func() {
+		fired.Store(true)
+		c.CloseNow()
+	})
+	t.Cleanup(func() {
+		tm.Stop()
+		if fired.Load() {
+			t.Errorf("the connection was still open after 45 s; the test closed it")
+		}
+	})
 }
 
 // result waits for the next handler result of path.
