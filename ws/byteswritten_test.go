@@ -83,3 +83,33 @@ func TestBytesWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestBytesWrittenQueued: messages that Send queues, and its writer
+// flushes in one write, count in BytesWritten once the transport took
+// them.
+func TestBytesWrittenQueued(t *testing.T) {
+	t.Parallel()
+	sender, reader := sendPair(t, 1<<20, newConfig(0, time.Second, nil, ""))
+	ctx := testContext(t)
+	msgs := []string{"a", "bc", "def"}
+	var want int64
+	for _, m := range msgs {
+		if err := sender.Send(MessageText, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		want += 2 + int64(len(m))
+	}
+	for _, m := range msgs {
+		if _, p, err := reader.ReadMessage(ctx); err != nil || string(p) != m {
+			t.Fatalf("read %q, %v; want %q", p, err, m)
+		}
+	}
+	// The writer counts a write once it has returned, which may be after
+	// the reader has the bytes.
+	for sender.BytesWritten() != want && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	if n := sender.BytesWritten(); n != want {
+		t.Fatalf("BytesWritten %d after the queued messages were read, want %d", n, want)
+	}
+}
