@@ -301,3 +301,16 @@ func TestTraceRejectedHandshake(t *testing.T) {
 		t.Fatalf("handshake response events %+v, want one with the status %d", hs, w.Code)
 	}
 }
+
+// TestClipTraced: a string up to maxTraced bytes is traced whole; a longer
+// one is cut there and says how long it was.
+func TestClipTraced(t *testing.T) {
+	t.Parallel()
+	whole := strings.Repeat("a", maxTraced)
+	if got := clipTraced(whole); got != whole {
+		t.Errorf("clipTraced of %d bytes = %q, want it whole", len(whole), got)
+	}
+	if got, want := clipTraced(whole+"b"), whole+"…(257 bytes)"; got != want {
+		t.Errorf("clipTraced of %d bytes = %q, want %q", len(whole)+1, got, want)
+	}
+}
