@@ -36,6 +36,12 @@ func tcpPair(t testing.TB) (client, server net.Conn) {
 		client.Close()
 		t.Fatal(r.err)
 	}
+	if tt, ok := t.(*testing.T); ok {
+		closeAfter(tt, func() {
+			client.Close()
+			r.c.Close()
+		})
+	}
 	return client, r.c
 }
 

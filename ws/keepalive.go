@@ -11,7 +11,8 @@ import (
 
 // ErrKeepAliveTimeout is why a Conn with a keepalive interval failed the
 // connection: a ping was not answered before the next one was due. Reads
-// return it, and so does a write the failure cut short.
+// return it, and so do a write the failure cut short and a write after it
+// (which also matches ErrCloseSent).
 var ErrKeepAliveTimeout = errors.New("ws: keepalive: no pong in time")
 
 // startKeepAlive starts the keepalive, if one is configured, once the

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +79,7 @@ func dial(t *testing.T, url string, opts *DialOptions) *Conn {
 		t.Fatalf("Dial(%s): %v", url, err)
 	}
 	t.Cleanup(func() { c.CloseNow() })
+	closeAfter(t, func() { c.CloseNow() })
 	return c
 }
 
@@ -90,6 +92,25 @@ func recvErr(t *testing.T, errs <-chan error) error {
 		t.Fatal("timed out waiting for the server's result")
 		return nil
 	}
+}
+
+// closeAfter runs closeConn if the test still runs a minute on, six times
+// testContext's 10 s: a read or ping that its context failed to end then
+// returns, and the test fails saying why instead of hanging until the
+// test binary's timeout.
+func closeAfter(t *testing.T, closeConn func()) {
+	t.Helper()
+	var fired atomic.Bool
+	tm := time.AfterFunc(time.Minute, func() {
+		fired.Store(true)
+		closeConn()
+	})
+	t.Cleanup(func() {
+		tm.Stop()
+		if fired.Load() {
+			t.Errorf("the connection was still open after a minute; the test closed it")
+		}
+	})
 }
 
 // await returns the next value from ch, or fails the test, saying what

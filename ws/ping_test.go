@@ -378,7 +378,9 @@ func TestPingPongInsideMessage(t *testing.T) {
 // TestKeepAliveBlockedWrite: when the keepalive fails a connection whose
 // peer stopped reading while a message was on its way to it, the write
 // that was blocked ends with ErrKeepAliveTimeout, as the read side does,
-// not with a bare error about a closed connection.
+// not with a bare error about a closed connection. (On a loaded machine
+// the keepalive may fail the connection before the write begins; the
+// write then says so as well, as TestKeepAliveWriteAfterFailure checks.)
 func TestKeepAliveBlockedWrite(t *testing.T) {
 	t.Parallel()
 	url, errs := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 50 * time.Millisecond}}, func(c *Conn) error {
@@ -389,6 +391,24 @@ func TestKeepAliveBlockedWrite(t *testing.T) {
 	dial(t, url, nil) // never reads
 	if err := recvErr(t, errs); !errors.Is(err, ErrKeepAliveTimeout) {
 		t.Fatalf("server WriteMessage = %v, want ErrKeepAliveTimeout", err)
+	}
+}
+
+// TestKeepAliveWriteAfterFailure: a write after the keepalive failed the
+// connection says why the close frame was sent.
+func TestKeepAliveWriteAfterFailure(t *testing.T) {
+	t.Parallel()
+	url, errs := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 50 * time.Millisecond}}, func(c *Conn) error {
+		select {
+		case <-c.closed:
+		case <-time.After(10 * time.Second):
+			return errors.New("the keepalive left the connection open for 10 s")
+		}
+		return c.WriteMessage(context.Background(), MessageText, []byte("late"))
+	})
+	dial(t, url, nil) // never reads
+	if err := recvErr(t, errs); !errors.Is(err, ErrKeepAliveTimeout) || !errors.Is(err, ErrCloseSent) {
+		t.Fatalf("server WriteMessage = %v, want ErrKeepAliveTimeout and ErrCloseSent", err)
 	}
 }
 

@@ -132,21 +132,21 @@ func (p *wsPair) dial(t *testing.T, path string) *ws.Conn {
 	return c
 }
 
-// watchdog closes c if the test still runs 45 s on, past the 30 s of
-// stacksContext: a read or ping that its context failed to end then
+// watchdog closes c if the test still runs a minute on, twice the 30 s
+// of stacksContext: a read or ping that its context failed to end then
 // returns, and the test fails saying why instead of hanging until the
 // test binary's timeout.
 func watchdog(t *testing.T, c *ws.Conn) {
 	t.Helper()
 	var fired atomic.Bool
-	tm := time.AfterFunc(45*time.Second, func() {
+	tm := time.AfterFunc(time.Minute, func() {
 		fired.Store(true)
 		c.CloseNow()
 	})
 	t.Cleanup(func() {
 		tm.Stop()
 		if fired.Load() {
-			t.Errorf("the connection was still open after 45 s; the test closed it")
+			t.Errorf("the connection was still open after a minute; the test closed it")
 		}
 	})
 }

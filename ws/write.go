@@ -253,6 +253,10 @@ func (c *Conn) beginWriteLocked(ctx context.Context, closing bool) error {
 	}
 	c.mu.Unlock()
 	if sent {
+		if c.keepAliveFailed.Load() {
+			// The keepalive's close frame: say why it was sent.
+			return fmt.Errorf("%w (%w)", ErrKeepAliveTimeout, ErrCloseSent)
+		}
 		return ErrCloseSent
 	}
 	c.watchWrite(ctx)
