@@ -738,3 +738,58 @@ func TestChainCombines(t *testing.T) {
 		t.Error("corrupt alone: checksums fixed, want them kept")
 	}
 }
+
+// A corrupt action at 0 changes nothing and at 1 changes every packet,
+// by one bit past the IP header.
+func TestCorruptEdges(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		p    float64
+		want Action
+	}{{0, Pass}, {1, Modify}} {
+		c := NewCorrupt(tc.p, 1)
+		for i := range 20 {
+			b := segment(FlagACK, 100)
+			orig := slices.Clone(b)
+			v := c.Decide(&Packet{Data: b})
+			diff := 0
+			for j := range b {
+				for x := b[j] ^ orig[j]; x != 0; x &= x - 1 {
+					diff++
+				}
+			}
+			if v.Action != tc.want || (tc.want == Modify) != (diff == 1) || !bytes.Equal(b[:20], orig[:20]) {
+				t.Fatalf("corrupt %v, packet %d: %v with %d bits changed, want %v", tc.p, i, v.Action, diff, tc.want)
+			}
+		}
+	}
+}
+
+// Passed is true of the zero Verdict and of nothing that drops, delays or
+// changes the unit.
+func TestVerdictPassed(t *testing.T) {
+	t.Parallel()
+	if !(Verdict{}).Passed() || !(Verdict{Action: Pass}).Passed() {
+		t.Error("a pass verdict is not Passed")
+	}
+	for _, a := range []Action{Drop, Modify, Delay, Inject} {
+		if (Verdict{Action: a}).Passed() {
+			t.Errorf("a %v verdict is Passed", a)
+		}
+	}
+}
+
+// The urg filter word matches the URG bit of the TCP header (0x20).
+func TestFilterURG(t *testing.T) {
+	t.Parallel()
+	f, err := ParseFilter("tcp and urg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := segment(FlagACK|0x20, 0); !f.Match(&Packet{Data: b}) {
+		t.Error("urg did not match a segment with the URG bit")
+	}
+	if b := segment(FlagACK|0x10, 0); f.Match(&Packet{Data: b}) {
+		t.Error("urg matched a segment without the URG bit")
+	}
+}
