@@ -36,20 +36,29 @@ func tcpPair(t testing.TB) (client, server net.Conn) {
 		client.Close()
 		t.Fatal(r.err)
 	}
+	return bounded(t, client, r.c)
+}
+
+// bounded returns a and b, which a test (not a benchmark) closes after a
+// minute (closeAfter).
+func bounded(t testing.TB, a, b net.Conn) (net.Conn, net.Conn) {
 	if tt, ok := t.(*testing.T); ok {
 		closeAfter(tt, func() {
-			client.Close()
-			r.c.Close()
+			a.Close()
+			b.Close()
 		})
 	}
-	return client, r.c
+	return a, b
 }
 
 var allocTransports = []struct {
 	name string
 	pair func(testing.TB) (net.Conn, net.Conn)
 }{
-	{"pipe", func(testing.TB) (net.Conn, net.Conn) { return net.Pipe() }},
+	{"pipe", func(t testing.TB) (net.Conn, net.Conn) {
+		a, b := net.Pipe()
+		return bounded(t, a, b)
+	}},
 	{"tcp", tcpPair},
 }
 
