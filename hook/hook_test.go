@@ -793,3 +793,25 @@ func TestFilterURG(t *testing.T) {
 		t.Error("urg matched a segment without the URG bit")
 	}
 }
+
+// A corrupt action leaves the IP header alone: on an IPv6 fragment that
+// carries no transport header it changes bits past the 40-byte header
+// only.
+func TestCorruptIPv6WithoutTransport(t *testing.T) {
+	t.Parallel()
+	b := make([]byte, 40+60)
+	b[0], b[5], b[6], b[7] = 0x60, 60, 44, 64 // a fragment header follows
+	b[40], b[43] = ProtoTCP, 0xb8             // a later fragment, at offset 23*8
+	copy(b[8:24], netip.MustParseAddr("fd00::1").AsSlice())
+	copy(b[24:40], netip.MustParseAddr("fd00::2").AsSlice())
+	c := NewCorrupt(1, 7)
+	for i := range 50 {
+		p := slices.Clone(b)
+		if v := c.Decide(&Packet{Data: p}); v.Action != Modify {
+			t.Fatalf("packet %d: %v, want modify", i, v.Action)
+		}
+		if !bytes.Equal(p[:40], b[:40]) {
+			t.Fatalf("packet %d: the IPv6 header changed: % x", i, p[:40])
+		}
+	}
+}
