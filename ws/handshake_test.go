@@ -643,3 +643,15 @@ func TestHandshakeAllocs(t *testing.T) {
 		t.Errorf("%.1f allocations per handshake, want at most %d", n, maxHandshakeAllocs)
 	}
 }
+
+// TestUpgradePeerGoneBeforeRequest: a client that closes before sending
+// anything gets no answer; Upgrade's error has Status 0.
+func TestUpgradePeerGoneBeforeRequest(t *testing.T) {
+	t.Parallel()
+	rc := &recordConn{fakeConn: fakeConn{r: strings.NewReader("")}}
+	_, err := Upgrade(testContext(t), rc, nil)
+	var he *HandshakeError
+	if !errors.As(err, &he) || he.Status != 0 || rc.written() != 0 {
+		t.Fatalf("Upgrade = %v (%d bytes answered), want a HandshakeError with Status 0 and no answer", err, rc.written())
+	}
+}

@@ -153,6 +153,40 @@ func TestConcurrentPingsWithoutReader(t *testing.T) {
 	c.Close(StatusNormalClosure, "")
 }
 
+// TestPingSamePayloadGivesUp: of two Pings with the same payload, one
+// that gives up before the pong comes leaves the other waiting for it,
+// which the pong then ends.
+func TestPingSamePayloadGivesUp(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	url, _ := handlerServer(t, nil, func(c *Conn) error {
+		<-release // reads nothing, so no pong yet
+		return echo(c)
+	})
+	c := dial(t, url, nil)
+	ctx := testContext(t)
+	second := make(chan error, 1)
+	go func() { second <- c.Ping(ctx, []byte("same")) }()
+	for waiting := 0; waiting == 0; {
+		if ctx.Err() != nil {
+			t.Fatal("the second Ping never waited")
+		}
+		time.Sleep(time.Millisecond)
+		c.mu.Lock()
+		waiting = len(c.pings["same"])
+		c.mu.Unlock()
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := c.Ping(short, []byte("same")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first Ping = %v, want its deadline", err)
+	}
+	close(release)
+	if err := await(t, second, "the Ping still waiting"); err != nil {
+		t.Fatalf("second Ping = %v, want its pong", err)
+	}
+}
+
 // TestPingBufferLimit: messages Ping keeps count against the maximum
 // message size; past it the connection fails with 1009.
 func TestPingBufferLimit(t *testing.T) {
