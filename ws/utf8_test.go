@@ -18,6 +18,9 @@ var utf8Cases = []string{
 	"\xe2\x82\x7f", "\xf0\x9f\x98\x7f", "\xe2\x82\x7fabc", "\xe2\x82\xc0", // an ASCII or lead byte where a later continuation belongs
 	"hello\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
 	"aaaaaaaaaaaaaaaa\xe2\x82\xac", "aaaaaaa\x80aaaaaaaaa",
+	// 64 bytes and more, which the validator checks up to the last code
+	// point in one go: valid, and with a bad byte before the last.
+	strings.Repeat("κ", 40) + "€", strings.Repeat("a", 40) + "\xc0" + strings.Repeat("b", 30) + "€",
 }
 
 func TestUTF8Validator(t *testing.T) {
