@@ -3,6 +3,7 @@ package trace
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -420,5 +421,39 @@ func TestPCAPNGLeavesOutNonIP(t *testing.T) {
 	}
 	if epbs != 1 {
 		t.Errorf("%d packets written, want the IP one alone", epbs)
+	}
+}
+
+// TestReadPCAPNGBinaryResolution: an interface whose if_tsresol has its
+// top bit set counts time in negative powers of two (here 2^-10 s).
+func TestReadPCAPNGBinaryResolution(t *testing.T) {
+	t.Parallel()
+	le := binary.LittleEndian
+	ng := bareNG(tcpPacket(ipClient, ipServer, 40000, 80, 1000, 0, 0x02, ""))
+	shb, epb := ng[:28], slices.Clone(ng[48:])
+	idb := le.AppendUint32(nil, pngIDB)
+	idb = le.AppendUint32(idb, 32)
+	idb = le.AppendUint16(idb, pngLinkTypeRaw)
+	idb = le.AppendUint16(idb, 0)
+	idb = le.AppendUint32(idb, 0)
+	idb = le.AppendUint16(idb, pngOptIfTSResol)
+	idb = le.AppendUint16(idb, 1)
+	idb = append(idb, 0x80|10, 0, 0, 0)
+	idb = le.AppendUint32(idb, 0) // opt_endofopt
+	idb = le.AppendUint32(idb, 32)
+	le.PutUint32(epb[12:], 0)
+	le.PutUint32(epb[16:], 3*1024+512) // 3.5 s
+	evs, err := ReadPCAPNG(bytes.NewReader(slices.Concat(shb, idb, epb)))
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("ReadPCAPNG: %d packets, %v", len(evs), err)
+	}
+	var got any
+	for _, f := range evs[0].Fields {
+		if f.Key == "time" {
+			got = f.Value
+		}
+	}
+	if want := "1970-01-01T00:00:03.5Z"; got != want {
+		t.Errorf("time %v, want %s", got, want)
 	}
 }
