@@ -157,8 +157,12 @@ func TestReadMessageAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are meaningless under the race detector")
 	}
+	broken := false
 	for _, size := range []int{64, 4 << 10, 1 << 20} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			if broken {
+				t.Skip("an earlier round trip failed")
+			}
 			a, b := tcpPair(t)
 			cfg := newConfig(0, time.Second, nil, "")
 			cli, srv := newConn(a, nil, true, "", cfg), newConn(b, nil, false, "", cfg)
@@ -181,6 +185,7 @@ func TestReadMessageAllocs(t *testing.T) {
 				}
 			})
 			if err != nil {
+				broken = true
 				t.Fatal(err)
 			}
 			// One allocation: the message. A message larger than
