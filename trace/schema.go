@@ -316,7 +316,8 @@ type WSHandshake struct {
 	Status Opt[int] `json:"status,omitzero"`
 }
 
-// WSDrop is a message the send queue dropped: ws "drop".
+// WSDrop is a message the send queue dropped, or a ping or pong frame
+// whose write ended before the transport took a byte of it: ws "drop".
 type WSDrop struct {
 	Reason string `json:"reason"`
 	Len    int    `json:"len"`

@@ -106,7 +106,10 @@
 // full drains without one. The interval has to be longer than the peer's
 // application needs to read what its receive buffer holds (with Linux's
 // autotuning, up to tcp_rmem's maximum, 6 MiB by default), or the peer
-// has to read at the pace the messages come.
+// has to read at the pace the messages come. A ping or pong whose context
+// ends before the transport has taken a byte of it (behind a full send
+// buffer) is not sent, traced as a "drop", and leaves the connection
+// whole; a frame cut after its first byte fails the connection.
 //
 // With AcceptOptions.Tracer or DialOptions.Tracer set, every frame read or
 // written, every unmasking, every delivered message, the handshake and the

@@ -712,3 +712,50 @@ type failWrites struct {
 }
 
 func (f failWrites) Write([]byte) (int, error) { return 0, f.err }
+
+// TestPingNotSentKeepsConn: a ping whose context ends before the
+// transport takes a byte of it (a peer not reading, a full send buffer)
+// is not sent, and the connection goes on: the stream holds no half
+// frame. The keepalive's ping behind a long write ends that way when the
+// write lock comes just before the pong is due; it used to fail a
+// connection whose peer was reading.
+func TestPingNotSentKeepsConn(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	snc, cnc := net.Pipe()
+	srv := newConn(snc, nil, false, "", (&AcceptOptions{ConnOptions: ConnOptions{Tracer: trace.New(rec), Node: "server"}}).config())
+	cli := newConn(cnc, nil, true, "", (&DialOptions{}).config())
+	defer srv.CloseNow()
+	defer cli.CloseNow()
+
+	// net.Pipe takes nothing until the other side reads.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err := srv.Ping(ctx, []byte("unsent"))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ping = %v, want a deadline exceeded", err)
+	}
+	drops := rec.find(trace.Out, "drop")
+	if len(drops) != 1 || field(drops[0], "reason") != DropNotSent || field(drops[0], "len") != 6 {
+		t.Errorf("drop events %+v, want one %q of 6 bytes", drops, DropNotSent)
+	}
+
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		typ, p, err := cli.ReadMessage(ctx)
+		if err == nil && (typ != MessageText || string(p) != "after") {
+			err = fmt.Errorf("read %v %q, want text \"after\"", typ, p)
+		}
+		got <- err
+	}()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.WriteMessage(ctx, MessageText, []byte("after")); err != nil {
+		t.Fatalf("write after the unsent ping: %v", err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the client: %v", err)
+	}
+}

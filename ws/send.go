@@ -35,14 +35,17 @@ const (
 // write queue under QueueFailConn, and by every Send after that.
 var ErrWriteQueueFull = errors.New("ws: write queue full: the peer does not read as fast as messages are sent (raise WriteQueueLimit, or use QueueBlock to wait)")
 
-// Reasons a queued message is dropped, as SendStats counts them and as
-// "drop" trace events name them.
+// Reasons a queued message is dropped, as SendStats counts them, and a
+// ping or pong not sent, as "drop" trace events name them.
 const (
 	// DropQueueFull: the message did not fit the queue (QueueFailConn).
 	DropQueueFull = "queue full"
 	// DropConnEnded: the message was queued but the connection failed
 	// or closed before it was written.
 	DropConnEnded = "connection ended"
+	// DropNotSent: a ping or pong frame whose context ended before the
+	// transport took a byte of it; the connection goes on.
+	DropNotSent = "not sent"
 )
 
 // SendStats counts what Send did on a connection.

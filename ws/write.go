@@ -204,7 +204,24 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 		c.traceFrame(trace.Out, h, c.woff, h.Size())
 	}
 	w := c.out(len(p))
-	err := writeFrameTo(w, h, p)
+	var err error
+	if op.IsControl() && op != OpClose {
+		var n int
+		n, err = writeSmallFrame(w, h, p)
+		if err != nil && n == 0 && ctx.Err() != nil {
+			// The context ended before the transport took a byte of
+			// the frame (a ping behind a full send buffer): the stream
+			// is whole, and the connection goes on without the frame.
+			err = fmt.Errorf("ws: write %v frame: %w (%w)", op, ctx.Err(), err)
+			if c.cfg.tracer.Enabled() {
+				c.emit(trace.Out, "drop", fmt.Sprintf("%v frame not sent (%d bytes): %v", op, len(p), err),
+					(&trace.WSDrop{Reason: DropNotSent, Len: len(p)}).Fields()...)
+			}
+			return err
+		}
+	} else {
+		err = writeFrameTo(w, h, p)
+	}
 	c.woff += int64(h.Size()) + h.Length
 	if _, pieces := w.(progressWriter); err == nil && !pieces && !op.IsControl() {
 		c.wprog.Add(int64(h.Size()) + h.Length)
@@ -282,7 +299,8 @@ func putFrame(b []byte, h Header, p []byte) {
 func writeFrameTo(w io.Writer, h Header, p []byte) error {
 	hlen := h.Size()
 	if hlen+len(p) <= writeBufSize {
-		return writeSmallFrame(w, h, p)
+		_, err := writeSmallFrame(w, h, p)
+		return err
 	}
 	if !h.Masked {
 		wb := writeBufs.Get().(*writeBuf)
@@ -326,11 +344,10 @@ func writeFrameTo(w io.Writer, h Header, p []byte) error {
 // defer, apart from writeFrameTo's, is compiled inline (open-coded): in a
 // function with as many returns and defers as writeFrameTo it would be a
 // deferred call, a few dozen nanoseconds more per message.
-func writeSmallFrame(w io.Writer, h Header, p []byte) error {
+func writeSmallFrame(w io.Writer, h Header, p []byte) (int, error) {
 	wb := writeBufs.Get().(*writeBuf)
 	defer writeBufs.Put(wb)
 	b := wb.b[:h.Size()+len(p)]
 	putFrame(b, h, p)
-	_, err := w.Write(b)
-	return err
+	return w.Write(b)
 }
