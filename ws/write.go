@@ -208,11 +208,11 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 	if op.IsControl() && op != OpClose {
 		var n int
 		n, err = writeSmallFrame(w, h, p)
-		if err != nil && n == 0 && ctx.Err() != nil {
+		if ctxErr := ctxDone(ctx); err != nil && n == 0 && ctxErr != nil {
 			// The context ended before the transport took a byte of
 			// the frame (a ping behind a full send buffer): the stream
 			// is whole, and the connection goes on without the frame.
-			err = fmt.Errorf("ws: write %v frame: %w (%w)", op, ctx.Err(), err)
+			err = fmt.Errorf("ws: write %v frame: %w (%w)", op, ctxErr, err)
 			if c.cfg.tracer.Enabled() {
 				c.emit(trace.Out, "drop", fmt.Sprintf("%v frame not sent (%d bytes): %v", op, len(p), err),
 					(&trace.WSDrop{Reason: DropNotSent, Len: len(p)}).Fields()...)
@@ -227,7 +227,7 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 		c.wprog.Add(int64(h.Size()) + h.Length)
 	}
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		if ctxErr := ctxDone(ctx); ctxErr != nil {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)
 		}
 		// The frame may be half written: the stream cannot be trusted.

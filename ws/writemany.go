@@ -105,7 +105,7 @@ func (c *Conn) writeTogether(ctx context.Context, typ MessageType, msgs [][]byte
 	n, err := c.nc.Write(b)
 	c.wprog.Add(int64(n))
 	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
+		if ctxErr := ctxDone(ctx); ctxErr != nil {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)
 		}
 		return c.failWrite(fmt.Errorf("ws: write %d %v messages: %w", len(msgs), typ, err))
