@@ -17,6 +17,7 @@ package stack
 import (
 	"fmt"
 
+	"gvisor.dev/gvisor/pkg/atomicbitops"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/hash/jenkins"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -278,6 +279,10 @@ type transportDemuxer struct {
 	// protocol is immutable.
 	protocol        map[protocolIDs]*transportEndpoints
 	queuedProtocols map[protocolIDs]queuedTransportProtocol
+
+	// rawEndpoints is the number of raw endpoints registered, of every
+	// protocol (glassnet patch 61).
+	rawEndpoints atomicbitops.Int32
 }
 
 // queuedTransportProtocol if supported by a protocol implementation will cause
@@ -606,6 +611,14 @@ func (d *transportDemuxer) deliverPacket(protocol tcpip.TransportProtocolNumber,
 // deliverRawPacket attempts to deliver the given packet and returns whether it
 // was delivered successfully.
 func (d *transportDemuxer) deliverRawPacket(protocol tcpip.TransportProtocolNumber, pkt *PacketBuffer) bool {
+	// glassnet patch 61: with no raw endpoint registered, of any protocol,
+	// there is nothing to look up. Upstream looked the protocol's endpoints
+	// up and took their read lock for every packet received, to find no raw
+	// endpoint. An endpoint registered while a packet is on its way sees
+	// it or not, as under the lock.
+	if d.rawEndpoints.Load() == 0 {
+		return false
+	}
 	eps, ok := d.protocol[protocolIDs{pkt.NetworkProtocolNumber, protocol}]
 	if !ok {
 		return false
@@ -698,6 +711,7 @@ func (d *transportDemuxer) registerRawEndpoint(netProto tcpip.NetworkProtocolNum
 
 	eps.mu.Lock()
 	eps.rawEndpoints = append(eps.rawEndpoints, ep)
+	d.rawEndpoints.Add(1)
 	eps.mu.Unlock()
 
 	return nil
@@ -718,6 +732,7 @@ func (d *transportDemuxer) unregisterRawEndpoint(netProto tcpip.NetworkProtocolN
 			eps.rawEndpoints[i] = eps.rawEndpoints[lastIdx]
 			eps.rawEndpoints[lastIdx] = nil
 			eps.rawEndpoints = eps.rawEndpoints[:lastIdx]
+			d.rawEndpoints.Add(-1)
 			break
 		}
 	}

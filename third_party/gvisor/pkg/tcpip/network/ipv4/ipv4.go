@@ -964,7 +964,12 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		return
 	}
 
-	hView, ok, badSum := e.protocol.parseAndValidate(pkt)
+	// glassnet patch 60: the header is read in place, from the packet,
+	// until the prerouting hooks below, which may rewrite it; nothing
+	// before them changes the packet. Upstream took a View of it, a second
+	// reference to the packet's chunk from the pool, and released it when
+	// HandlePacket returned (patch 40: before the header is read again).
+	ok, badSum := e.protocol.validate(pkt)
 	if !ok {
 		stats.MalformedPacketsReceived.Increment()
 		if badSum {
@@ -974,17 +979,7 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		}
 		return
 	}
-	h := header.IPv4(hView.AsSlice())
-	// glassnet patch 40: hView is a second reference to the packet's
-	// chunk, and a header read through the packet (PullUp) while it is
-	// held copies the chunk (a shared chunk is cloned before its memory
-	// is handed out): it is released before the header is read again,
-	// below, rather than when HandlePacket returns.
-	defer func() {
-		if hView != nil {
-			hView.Release()
-		}
-	}()
+	h := header.IPv4(pkt.NetworkHeader().Slice())
 
 	// srcNotLocal is the source address found to be none of this
 	// endpoint's, nor the broadcast address of one of their subnets,
@@ -1007,8 +1002,6 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 
 		stk := e.protocol.stack
 		if stk.HandleLocal() {
-			// glassnet patch 40: the source address from h, which hView
-			// holds, not read again through the packet while hView is held.
 			srcNotLocal = h.SourceAddress()
 			addressEndpoint := e.AcquireAssignedAddress(srcNotLocal, e.nic.Promiscuous(), stack.CanBePrimaryEndpoint, true /* readOnly */)
 			if addressEndpoint != nil {
@@ -1038,9 +1031,7 @@ func (e *endpoint) HandlePacket(pkt *stack.PacketBuffer) {
 		}
 	}
 	// CheckPrerouting can modify the backing storage of the packet, so refresh
-	// the header, once hView no longer shares the chunk.
-	hView.Release()
-	hView = nil
+	// the header.
 	h = header.IPv4(pkt.NetworkHeader().Slice())
 	e.handleValidatedPacket(h, pkt, e.nic.Name() /* inNICName */, srcNotLocal)
 }
@@ -1975,27 +1966,36 @@ func (p *protocol) isSubnetLocalBroadcastAddress(addr tcpip.Address) bool {
 // Returns true if the IP header was successfully parsed, and whether it
 // failed on its checksum alone when it was not (glassnet patch 51).
 func (p *protocol) parseAndValidate(pkt *stack.PacketBuffer) (*buffer.View, bool, bool) {
+	if ok, badSum := p.validate(pkt); !ok {
+		return nil, false, badSum
+	}
+	return pkt.NetworkHeader().View(), true, false
+}
+
+// validate is parseAndValidate without the View of the header: the caller
+// reads it from the packet (glassnet patch 60).
+func (p *protocol) validate(pkt *stack.PacketBuffer) (ok, badSum bool) {
 	transProtoNum, hasTransportHdr, ok := p.Parse(pkt)
 	if !ok {
-		return nil, false, false
+		return false, false
 	}
 
 	h := header.IPv4(pkt.NetworkHeader().Slice())
 	// Do not include the link header's size when calculating the size of the IP
 	// packet.
 	if !h.IsValid(pkt.Size() - len(pkt.LinkHeader().Slice())) {
-		return nil, false, false
+		return false, false
 	}
 
 	if !pkt.RXChecksumValidated && !h.IsChecksumValid() {
-		return nil, false, true
+		return false, true
 	}
 
 	if hasTransportHdr {
 		p.parseTransport(pkt, transProtoNum)
 	}
 
-	return pkt.NetworkHeader().View(), true, false
+	return true, false
 }
 
 func (p *protocol) parseTransport(pkt *stack.PacketBuffer, transProtoNum tcpip.TransportProtocolNumber) {

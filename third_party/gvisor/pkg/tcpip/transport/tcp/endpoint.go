@@ -3626,9 +3626,18 @@ func (e *Endpoint) GetAcceptConn() bool {
 
 // getExperimentOptionValue returns the experiment option value set on the
 // endpoint if experiment IP options are enabled on outgoing NIC of the route.
+//
+// glassnet patch 62: the endpoint's value is read first, and the NIC looked
+// up only when it is set. Upstream looked the NIC up by ID, under the
+// stack's read lock, for every segment sent, and then returned the
+// endpoint's value, 0 unless a socket sets it, whatever the NIC.
 func (e *Endpoint) getExperimentOptionValue(route *stack.Route) uint16 {
+	v := e.ops.GetExperimentOptionValue()
+	if v == 0 {
+		return 0
+	}
 	if nic, err := e.stack.GetNICByID(route.OutgoingNIC()); err == nil && nic.GetExperimentIPOptionEnabled() {
-		return e.ops.GetExperimentOptionValue()
+		return v
 	}
 	return 0
 }
