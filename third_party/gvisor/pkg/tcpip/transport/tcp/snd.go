@@ -144,6 +144,11 @@ type sender struct {
 	// RTO as it was. Zero when not probing.
 	persistRTO time.Duration `state:"nosave"`
 
+	// persistProbes counts the window probes the persist timer sent since
+	// the peer's window closed, as Linux's icsk_backoff does there
+	// (glassnet patch 63). Zero when not probing.
+	persistProbes uint32 `state:"nosave"`
+
 	// rtoRetransmits counts the retransmission timeouts since SND.UNA
 	// last moved, as Linux's icsk_retransmits (glassnet patch 31); the
 	// expiries at a closed window with data in flight are not counted
@@ -635,6 +640,18 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 	}
 
 	if persist {
+		// glassnet patch 63: a connection the application has closed
+		// gives up probing a window its peer keeps closed, as Linux's
+		// tcp_probe_timer does for an orphan: after tcp_orphan_retries
+		// probes (8), once the wait between two has reached the RTO's
+		// cap (about five minutes from a 200 ms RTO). Upstream probed
+		// for as long as the peer answered, so a peer that stopped
+		// reading held an orphan, with its send buffer, for ever.
+		if s.ep.closed && s.persistProbes >= orphanRetries && max(s.persistRTO, s.RTO) >= s.maxRTO {
+			s.ep.stack.Stats().TCP.EstablishedTimedout.Increment()
+			return &tcpip.ErrTimeout{}
+		}
+		s.persistProbes++
 		// The probe's wait doubles, not the RTO: when the window opens,
 		// data lost then is sent again after the RTO measured before the
 		// probing, not after the probes' backed-off wait.
@@ -1148,7 +1165,8 @@ func (s *sender) enableZeroWindowProbing() {
 func (s *sender) disableZeroWindowProbing() {
 	s.zeroWindowProbing = false
 	s.unackZeroWindowProbes = 0
-	s.persistRTO = 0 // glassnet patch 17
+	s.persistRTO = 0    // glassnet patch 17
+	s.persistProbes = 0 // glassnet patch 63
 	s.firstRetransmittedSegXmitTime = tcpip.MonotonicTime{}
 	s.resendTimer.disable()
 }
