@@ -1129,6 +1129,12 @@ const litLabelsLowContrast = `(() => {
 // sequence numbers, as a new incarnation of the connection would.
 func manyEvents(t *testing.T, file string, n int) {
 	t.Helper()
+	repeatTrace(t, demoEvents(t), file, n)
+}
+
+// demoEvents are the events of the demo's trace.
+func demoEvents(t *testing.T) []map[string]any {
+	t.Helper()
 	demo := filepath.Join(t.TempDir(), "demo.jsonl")
 	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", demo)
 	b, err := os.ReadFile(demo)
@@ -1143,6 +1149,12 @@ func manyEvents(t *testing.T, file string, n int) {
 		}
 		evs = append(evs, e)
 	}
+	return evs
+}
+
+// repeatTrace writes n events to file: evs over and over, as manyEvents says.
+func repeatTrace(t *testing.T, evs []map[string]any, file string, n int) {
+	t.Helper()
 	shift := func(v any, by float64) any {
 		switch x := v.(type) {
 		case float64:

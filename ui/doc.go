@@ -52,6 +52,19 @@
 //	GET  /api/events?from=ID&to=ID  {"events":[...],"first":ID,"last":ID}, at most 10000
 //	GET  /api/events/ID             one event, plus "bytes" (hex) when the unit had bytes
 //
+// # Connections
+//
+// The page names a connection by its two endpoints, sorted ("10.0.0.1:40000
+// ⇄ 10.0.0.2:80", as the data-conn attribute of its table row). A SYN
+// without ACK that carries another initial sequence number than the one
+// before it the same way (the ports used again, after TIME-WAIT or by a
+// tool sending from a fixed port) starts another connection on the same
+// endpoints, as Wireshark starts another TCP stream: "10.0.0.1:40000 ⇄
+// 10.0.0.2:80 #2", with its own row, ladder, byte stream and Seq/time; its
+// events are those from its SYN on. The events' conn and GET /api/conns
+// name endpoints only; a socket in the server's table is the latest
+// connection on its endpoints.
+//
 // # Live stream
 //
 // GET /api/live?token=T&from=ID upgrades to a WebSocket. The server sends

@@ -1,7 +1,7 @@
 // Connections: an ss-like table. Live, the server's socket table; from a
 // recorded trace, the last TCP state each stack reported.
 
-import { connKey, isPacket, endpoint } from "./model.js";
+import { isPacket, endpoint } from "./model.js";
 import { esc, fmtDur } from "./fields.js";
 import { patch } from "./dom.js";
 import { DiffView } from "./diff.js";
@@ -72,7 +72,7 @@ export class ConnsView {
         return sid && sid > (app.connsAt || 0) ? st.get(sid) : null;
       };
       const table = app.conns.map((c) => {
-        const key = c.peer ? connKey(c.local + "->" + c.peer) : c.local;
+        const key = c.peer ? st.latest(c.local + "->" + c.peer) : c.local;
         const s = c.peer ? traced(key, c.node) : null;
         return s ? this.fromState(key, c.node, c.local, c.peer, s) : {
         key,
@@ -154,7 +154,7 @@ export class ConnsView {
       for (const n of nodes) {
         if (!want(c, n)) continue;
         const s = this.stateShown(c, n, ref);
-        const [a, b] = c.key.split(" ⇄ ");
+        const [a, b] = c.base.split(" ⇄ ");
         // local is the endpoint the node's socket events name first, or
         // (a capture has none) the one its first packet left from or
         // came to
@@ -260,7 +260,7 @@ export class ConnsView {
         '<tr data-conn="' + esc(r.key) + '" data-node="' + esc(r.node || "") + '"' + (r.traced ? ' data-source="trace"' : "") + ' aria-selected="' + (r.key === app.focus) + '" title="' + esc("rto " + r.rto + ", send/receive window " + r.wnd + " bytes") + '">' +
         // two lines a cell, so that the queues and cwnd fit beside them
         '<td class="state"' + (r.unreported ? ' title="' + esc("Entered by sending the " + (r.state === "SYN-RCVD" ? "SYN-ACK" : "SYN") + " #" + r.unreported + "; TCP reports the state and its variables when the step that sent it is done") + '"' : "") + '><span class="nd">' + esc(r.node || "") + (r.traced ? " ◦" : "") + "</span><br>" + esc(r.state || "") + "</td>" +
-        '<td class="addr">' + esc(r.local) + "<br>→ " + esc(r.peer) + "</td>" +
+        '<td class="addr">' + esc(r.local) + "<br>→ " + esc(r.peer) + incarnation(app.store, r.key) + "</td>" +
         '<td class="num">' + esc(r.recv_q ?? "") + "</td>" +
         '<td class="num">' + esc(r.send_q ?? "") + "</td>" +
         '<td class="num">' + esc(r.cwnd ?? "") + "</td>" +
@@ -272,6 +272,15 @@ export class ConnsView {
     }
     patch(this.el, h + "</tbody></table>");
   }
+}
+
+// incarnation marks a row whose endpoints had more than one connection
+// (a SYN with another initial sequence number used them again) with the
+// connection's number among them, "#1" for the first.
+function incarnation(st, key) {
+  const c = st.conns.get(key);
+  if (!c || (c.n === 1 && !st.incarnation.has(c.base))) return "";
+  return ' <span class="inc" title="' + esc("connection " + c.n + " between these endpoints: a SYN with another initial sequence number used them again; its bytes and sequence numbers count from its own SYN") + '">#' + c.n + "</span>";
 }
 
 // narrowNums is a row's queues, cwnd and rtt on one line, as a narrow

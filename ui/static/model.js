@@ -87,6 +87,12 @@ export class Store {
     this.cursor = 0; // events[0:cursor] are indexed
     this.conns = new Map(); // key -> Conn
     this.connOf = new Map(); // id -> key
+    // A connection is one incarnation of its two endpoints: a SYN with
+    // another ISN from the end that opened it (the ports used again, as
+    // after TIME-WAIT, or by a tool sending from a fixed port) starts the
+    // next, keyed "a ⇄ b #2", as Wireshark starts another TCP stream.
+    this.incarnation = new Map(); // connKey -> the key of its latest incarnation
+    this.openSyn = new Map(); // connKey -> {stream, seq} of its latest SYN without ACK
     this.twin = new Map(); // packet or frame id -> the other stack's copy
     this.pending = new Map(); // signature -> [out ids] waiting for their in copy
     this.framesOf = new Map(); // packet id -> Set(frame ids)
@@ -172,7 +178,8 @@ export class Store {
   conn(key) {
     let c = this.conns.get(key);
     if (!c) {
-      c = { key, ids: [], nodes: new Set(), first: 0, last: 0, client: "", listener: false, states: new Map() };
+      const m = / #(\d+)$/.exec(key);
+      c = { key, base: m ? key.slice(0, m.index) : key, n: m ? +m[1] : 1, ids: [], nodes: new Set(), first: 0, last: 0, client: "", listener: false, states: new Map() };
       this.conns.set(key, c);
     }
     return c;
@@ -195,7 +202,7 @@ export class Store {
         if (n > 0 && e.dir === "out" && e.layer === "link" && this.takeResent(e.node + "|" + streamOf(info), info.rel_seq, info.rel_seq + n)) this.retrans.add(e.id);
       }
       if (conn) {
-        const key = connKey(conn);
+        const key = this.incarnate(connKey(conn), e);
         this.connOf.set(e.id, key);
         const c = this.conn(key);
         c.ids.push(e.id);
@@ -287,6 +294,33 @@ export class Store {
         if (p && typeof e.status === "number") this.hsStatus.set(p[0] + ">" + p[1], e.status).set(p[1] + ">" + p[0], e.status);
       }
     }
+  }
+
+  // incarnate returns the key of the incarnation of connection base that
+  // event e belongs to: the latest, or a new one when e is a SYN without
+  // ACK (a packet, or TCP's own segment) that carries another ISN the same
+  // way as the SYN that opened the latest. Its copy at the other stack, and
+  // a SYN sent again, carry the same ISN.
+  incarnate(base, e) {
+    const f = e.flags || "";
+    if (typeof e.seq === "number" && f.includes("S") && !f.includes(".") && (isPacket(e) || isSegment(e))) {
+      const s = streamOf(e);
+      const was = this.openSyn.get(base);
+      this.openSyn.set(base, { stream: s, seq: e.seq });
+      if (was && was.stream === s && was.seq !== e.seq) {
+        const n = (this.conns.get(this.incarnation.get(base) || base) || { n: 1 }).n + 1;
+        this.incarnation.set(base, base + " #" + n);
+      }
+    }
+    return this.incarnation.get(base) || base;
+  }
+
+  // latest is the key of the latest incarnation of the connection between
+  // the endpoints of a "local->peer" string (the server's socket table has
+  // no other name for it).
+  latest(conn) {
+    const base = connKey(conn);
+    return this.incarnation.get(base) || base;
   }
 
   // takeResent reports whether [a, b) lies in a range TCP sent again on
