@@ -65,6 +65,15 @@
 // name endpoints only; a socket in the server's table is the latest
 // connection on its endpoints.
 //
+// # Scripts
+//
+// The page sets window.glassnet for scripts and tests. glassnet.state is
+// the state (as GET /api/state) the page has drawn: its current changes
+// only in the draw that shows that event everywhere (the status, the
+// selected rows, #events [data-current="true"], the inspector), not when
+// the state message comes, which can be before the event it names.
+// glassnet.selected is the selected event's id, glassnet.store the events.
+//
 // # Live stream
 //
 // GET /api/live?token=T&from=ID upgrades to a WebSocket. The server sends

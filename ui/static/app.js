@@ -100,7 +100,7 @@ class App {
         // the history holds first to last (count is every event traced)
         this.status("loading", "loading the history: " + this.store.events.length + " of " + (st.last - (st.first || 1) + 1) + " events");
       });
-      this.setState(this.state);
+      this.restate();
     }
     this.afterLoad();
     this.refreshHolds();
@@ -112,6 +112,7 @@ class App {
 
   afterLoad() {
     this.timing.loaded = performance.now();
+    this.adoptState();
     // An address that names an event (a link, a reload) wins over the
     // step the run is paused at; the next stop selects itself again.
     if (this.fromHash()) this.pendingCurrent = 0;
@@ -125,7 +126,7 @@ class App {
 
   onLiveStatus(s) {
     if (s !== "connected") this.status("error", "live stream " + s);
-    else this.setState(this.state);
+    else this.restate();
   }
 
   // runningStatus writes the status of a run that goes on: the events
@@ -215,11 +216,43 @@ class App {
     }
   }
 
+  // setState takes a state message (or GET /api/state's answer). The
+  // page adopts it when it draws next, and not before the event it is
+  // paused at is in: glassnet.state, which scripts read, names a step
+  // only once every view has drawn it (status, selection, inspector).
   setState(st) {
+    const s = Object.assign({}, st);
+    delete s.type;
+    this.nextState = s;
+    this.invalidate();
+  }
+
+  // restate writes the status again from the newest state there is.
+  restate() {
+    this.setState(this.nextState || this.state);
+  }
+
+  // adoptState makes the state last received the page's, once the event
+  // it is paused at is in the store (or gone from what the page can
+  // have: older than its newest event and missing, as in a gap it
+  // skipped), and marks a new step to be selected in this draw.
+  adoptState() {
+    const s = this.nextState;
+    if (!s) return;
+    const evs = this.store.events;
+    const newest = evs.length ? evs[evs.length - 1].id : 0;
+    if (!this.readonly && s.paused && s.current && !this.store.get(s.current) && s.current > newest) return;
+    this.nextState = null;
     const before = this.state.current;
-    // every state message is whole: fields it leaves out (hit) are gone
-    this.state = Object.assign({}, st);
-    delete this.state.type;
+    this.state = s;
+    this.writeStatus();
+    if (s.current && s.paused && s.current !== before) {
+      // The stack stopped somewhere new: select it in every view.
+      this.pendingCurrent = s.current;
+    }
+  }
+
+  writeStatus() {
     const s = this.state;
     if (this.readonly) {
       if (!api.traceURL) this.status("file", "recorded run · " + (s.count || this.store.events.length) + " events (read-only)");
@@ -229,9 +262,6 @@ class App {
       this.status("ended", "run ended · " + s.count + " events" + (s.held ? " · " + s.held + " held" : ""));
     } else if (s.paused) {
       const cur = s.current ? this.store.get(s.current) : null;
-      // the state can come before the event it names: the status is
-      // written again when the event is in
-      this.statusWaiting = s.current && !cur ? s.current : 0;
       this.status(
         "paused",
         // nothing stopped yet: before the first event, or a stack that
@@ -244,10 +274,6 @@ class App {
       this.runningStatus();
     } else {
       this.status("file", "recorded run · " + s.count + " events");
-    }
-    if (s.current && s.paused && s.current !== before) {
-      // The stack stopped somewhere new: select it in every view.
-      this.pendingCurrent = s.current;
     }
   }
 
@@ -408,6 +434,7 @@ class App {
     const t0 = performance.now();
     this.raf = 0;
     this.dirty = false;
+    this.adoptState();
     if (this.pendingCurrent && this.store.get(this.pendingCurrent)) {
       const id = this.pendingCurrent;
       this.pendingCurrent = 0;
@@ -415,7 +442,7 @@ class App {
     }
     if (!this.selected && location.hash) this.fromHash();
     if (!this.focus) this.autoFocus();
-    if ((this.statusWaiting && this.store.get(this.statusWaiting)) || (this.state.live && !this.state.paused && !this.state.ended)) this.setState(this.state);
+    if (this.state.live && !this.state.paused && !this.state.ended) this.runningStatus();
     if (!this.nodeChosen) this.node = this.selectedNode() || this.defaultNode() || this.node;
     this.nodeSelect();
     for (const v of this.views) {
