@@ -1124,9 +1124,10 @@ const litLabelsLowContrast = `(() => {
 
 // manyEvents writes n events to file: the demo's trace over and over, each
 // copy with its ids (and the ids it names) and times moved past the last.
-// Every copy reuses the same ports, so all of them are one connection: the
-// worst case for the ladder, the ruler and the layers; each copy has its own
-// sequence numbers, as a new incarnation of the connection would.
+// Every copy reuses the same ports with its own sequence numbers, as a new
+// incarnation of the connection would (a SYN with another ISN): the page
+// makes each copy a connection of its own (#2, #3, …), so the event list
+// and the connections table get them all, the ladder one copy at a time.
 func manyEvents(t *testing.T, file string, n int) {
 	t.Helper()
 	repeatTrace(t, demoEvents(t), file, n)
