@@ -56,6 +56,8 @@ type connConfig struct {
 	// deflate is the connection's permessage-deflate state once
 	// negotiated (deflate.go), nil otherwise.
 	deflate *deflateState
+	// budget, if set, is shared with other connections (budget.go).
+	budget *MemoryBudget
 }
 
 func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, node string) connConfig {
@@ -109,6 +111,9 @@ type Conn struct {
 	buffered      []bufferedMessage
 	bufferedBytes int64
 	pingReading   bool
+	// mem accounts for the buffers of the message being read to the
+	// MemoryBudget shared with other connections (budget.go).
+	mem msgMemory
 	// readWaiters counts ReadMessage calls waiting for readLock.
 	readWaiters atomic.Int32
 	// keepAliveFailed is set when the keepalive closed the connection.
@@ -181,6 +186,7 @@ func newConn(nc net.Conn, early []byte, client bool, subprotocol string, cfg con
 		readDone:    make(chan struct{}),
 		closed:      make(chan struct{}),
 	}
+	c.mem.budget = cfg.budget
 	c.sendq.limit, c.sendq.full = cfg.writeQueueLimit, cfg.writeQueueFull
 	if c.sendq.limit <= 0 {
 		c.sendq.limit = DefaultWriteQueueLimit

@@ -624,7 +624,7 @@ func TestAnnouncedLengthNotReserved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := c.readData(h, nil, nil)
+	msg, err := c.readData(h, nil, nil, new(int64))
 	if err == nil || len(msg) != 100 {
 		t.Fatalf("read %d bytes, %v; want the 100 sent, then an error", len(msg), err)
 	}

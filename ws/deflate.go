@@ -232,8 +232,10 @@ func (m *msgCompressor) done() {
 
 // inflate decompresses the message in d.zbuf, appending it to msg. It
 // stops with ErrMessageTooBig as soon as the output passes max (when max
-// > 0), without inflating the rest.
-func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator) ([]byte, error) {
+// > 0), without inflating the rest, and with ErrMessageMemory when mem
+// refuses the output's growth (owned is the capacity of msg when the
+// connection allocated it, budget.go).
+func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator, mem *msgMemory, owned *int64) ([]byte, error) {
 	if len(d.zbuf) == 0 {
 		// No compressed bytes: the empty message. With the tail
 		// appended (RFC 7692 §7.2.2) it would be a stored block cut
@@ -253,7 +255,13 @@ func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator) ([]byte,
 	start := len(msg)
 	for {
 		if len(msg) == cap(msg) {
+			// append grows a buffer by at most twice, plus rounding:
+			// that is charged before, and the rest given back after.
+			if err := mem.reserve(owned, 2*cap(msg)+64); err != nil {
+				return msg, err
+			}
 			msg = append(msg, 0)[:len(msg)]
+			mem.settle(owned, cap(msg))
 		}
 		room := msg[len(msg):cap(msg)]
 		if max > 0 {
@@ -319,7 +327,7 @@ func (c *Conn) readCompressed(h Header, msg []byte, typ MessageType) ([]byte, er
 		return msg, fmt.Errorf("%w: more than %d compressed bytes", ErrMessageTooBig, max)
 	}
 	var err error
-	if d.zbuf, err = c.readData(h, d.zbuf, nil); err != nil {
+	if d.zbuf, err = c.readData(h, d.zbuf, nil, &c.mem.zCap); err != nil {
 		return msg, err
 	}
 	if !h.Fin {
@@ -334,7 +342,7 @@ func (c *Conn) readCompressed(h Header, msg []byte, typ MessageType) ([]byte, er
 	if typ == MessageText {
 		v = &text
 	}
-	if msg, err = d.inflate(msg, max, v); err != nil {
+	if msg, err = d.inflate(msg, max, v, &c.mem, &c.mem.msgCap); err != nil {
 		return msg, err
 	}
 	if v != nil && !v.complete() {

@@ -424,7 +424,7 @@ func TestDeflateBombMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	start := time.Now()
-	msg, err := d.inflate(nil, 1<<20, nil)
+	msg, err := d.inflate(nil, 1<<20, nil, &msgMemory{}, new(int64))
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, ErrMessageTooBig) {
@@ -530,7 +530,7 @@ func FuzzDeflateRoundTrip(f *testing.F) {
 			}
 			m.done()
 			r.zbuf = append(r.zbuf[:0], z...)
-			got, err := r.inflate(nil, 0, nil)
+			got, err := r.inflate(nil, 0, nil, &msgMemory{}, new(int64))
 			if err != nil {
 				t.Fatalf("inflate: %v", err)
 			}
@@ -729,7 +729,7 @@ func TestDeflateHistoryOnlyWithTakeover(t *testing.T) {
 		m.commit(msg)
 		m.done()
 		r.zbuf = append(r.zbuf[:0], z...)
-		if got, err := r.inflate(nil, 0, nil); err != nil || !bytes.Equal(got, msg) {
+		if got, err := r.inflate(nil, 0, nil, &msgMemory{}, new(int64)); err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("inflate: %d bytes, %v", len(got), err)
 		}
 		if kept := len(r.rdict); noContext != (kept == 0) {

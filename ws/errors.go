@@ -182,6 +182,8 @@ func closeCodeFor(err error) StatusCode {
 		return StatusMessageTooBig
 	case errors.Is(err, ErrProtocol):
 		return StatusProtocolError
+	case errors.Is(err, ErrMessageMemory):
+		return StatusTryAgainLater
 	case errors.Is(err, ErrHookInject):
 		return StatusInternalError
 	}

@@ -13,6 +13,11 @@ type ConnOptions struct {
 	// MaxMessageSize is the largest message read; 0 means
 	// DefaultMaxMessageSize, negative means no limit.
 	MaxMessageSize int64
+	// MemoryBudget, if set, bounds the memory of the messages being read
+	// on all the connections that share it; a connection whose message
+	// cannot grow within it is failed with 1013 (see MemoryBudget). Nil
+	// bounds each connection by MaxMessageSize alone.
+	MemoryBudget *MemoryBudget
 	// CloseTimeout bounds the close handshake; 0 means DefaultCloseTimeout.
 	CloseTimeout time.Duration
 	// KeepAlive, if positive, pings the peer at this interval and fails
@@ -46,6 +51,7 @@ type ConnOptions struct {
 func (o *ConnOptions) config() connConfig {
 	cfg := newConfig(o.MaxMessageSize, o.CloseTimeout, o.Tracer, o.Node)
 	cfg.frameHook = o.FrameHook
+	cfg.budget = o.MemoryBudget
 	cfg.keepAlive = o.KeepAlive
 	cfg.writeQueueLimit, cfg.writeQueueFull = o.WriteQueueLimit, o.WriteQueueFull
 	return cfg

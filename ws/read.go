@@ -183,6 +183,7 @@ func (c *Conn) readFrames(ctx context.Context, buf []byte) (MessageType, []byte,
 			if !h.Fin {
 				continue
 			}
+			c.mem.release()
 			if c.cfg.tracer.Enabled() {
 				c.traceMessage(trace.In, typ, msg, frames)
 			}
@@ -195,7 +196,7 @@ func (c *Conn) readFrames(ctx context.Context, buf []byte) (MessageType, []byte,
 		if typ == MessageText {
 			v = &valid
 		}
-		if msg, err = c.readData(h, msg, v); err != nil {
+		if msg, err = c.readData(h, msg, v, &c.mem.msgCap); err != nil {
 			return c.endRead(ctx, err)
 		}
 		frames++
@@ -205,6 +206,7 @@ func (c *Conn) readFrames(ctx context.Context, buf []byte) (MessageType, []byte,
 		if v != nil && !v.complete() {
 			return c.endRead(ctx, fmt.Errorf("%w: text message ends inside a code point", ErrInvalidUTF8))
 		}
+		c.mem.release()
 		if c.cfg.tracer.Enabled() {
 			c.traceMessage(trace.In, typ, msg, frames)
 		}
@@ -296,15 +298,21 @@ func (c *Conn) readPayload(h Header, p []byte) error {
 
 // readData appends a data frame's payload to msg, unmasking it and, for
 // text, checking UTF-8 as it goes. The buffer grows with the data that
-// has arrived (preGrow, growFactor); reads take what has arrived, up to
+// has arrived (preGrow, growFactor), each growth charged to the memory
+// budget before it is allocated (owned is the capacity of msg when this
+// connection allocated it, budget.go); reads take what has arrived, up to
 // readChunkSize at a time, straight into it.
-func (c *Conn) readData(h Header, msg []byte, v *utf8Validator) ([]byte, error) {
+func (c *Conn) readData(h Header, msg []byte, v *utf8Validator, owned *int64) ([]byte, error) {
 	pos := 0
 	left := h.Length
 	for left > 0 {
 		if len(msg) == cap(msg) {
-			ahead := max(int64(preGrow), int64(growFactor-1)*int64(len(msg)))
-			msg = slices.Grow(msg, int(min(left, ahead)))
+			ahead := int(min(left, max(int64(preGrow), int64(growFactor-1)*int64(len(msg)))))
+			if err := c.mem.reserve(owned, len(msg)+ahead); err != nil {
+				return msg, err
+			}
+			msg = slices.Grow(msg, ahead)
+			c.mem.settle(owned, cap(msg))
 		}
 		start := len(msg)
 		n := int(min(left, int64(cap(msg)-start), readChunkSize))
@@ -373,6 +381,12 @@ func (c *Conn) handleControl(h Header, p []byte) error {
 // endRead ends the read side with err, doing what err calls for on the
 // wire, and records the error every later read returns.
 func (c *Conn) endRead(ctx context.Context, err error) (MessageType, []byte, error) {
+	// The message being read, if any, is dropped: its memory goes back
+	// to the budget before the close handshake waits on the peer.
+	c.mem.release()
+	if c.cfg.deflate != nil {
+		c.cfg.deflate.zbuf = nil
+	}
 	var ce *CloseError
 	switch {
 	case errors.As(err, &ce):

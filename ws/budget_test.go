@@ -1,0 +1,239 @@
+package ws
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// frameBytes encodes a masked client frame; rsv1 marks a compressed
+// message's first frame.
+func frameBytes(fin bool, op Opcode, rsv1 bool, payload []byte) []byte {
+	f := masked(fin, op, payload)
+	if rsv1 {
+		f.Header.Rsv |= Rsv1
+	}
+	var b bytes.Buffer
+	WriteFrame(&b, f)
+	return b.Bytes()
+}
+
+// awaitInUse waits until b has at least n bytes charged.
+func awaitInUse(t *testing.T, b *MemoryBudget, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.InUse() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("budget has %d bytes charged after 10 s, want at least %d", b.InUse(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestMemoryBudgetSharedByConnections has two clients each start a
+// 700 KiB message on servers sharing a 1 MiB budget: the second one's
+// growth does not fit and it is failed with 1013, while the first one's
+// message completes and is echoed, and the budget is empty afterwards.
+func TestMemoryBudgetSharedByConnections(t *testing.T) {
+	t.Parallel()
+	budget := NewMemoryBudget(1 << 20)
+	url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{MemoryBudget: budget}})
+	part := bytes.Repeat([]byte("a"), 700<<10)
+
+	a, ar := rawClient(t, url)
+	if _, err := a.Write(frameBytes(false, OpBinary, false, part)); err != nil {
+		t.Fatal(err)
+	}
+	awaitInUse(t, budget, int64(len(part))-budgetAllowance)
+
+	b, br := rawClient(t, url)
+	if _, err := b.Write(frameBytes(false, OpBinary, false, part)); err != nil {
+		t.Fatal(err)
+	}
+	code, reason := readClose(t, br)
+	if code != StatusTryAgainLater || !strings.Contains(reason, "memory budget") {
+		t.Fatalf("second client got close %v %q, want 1013 naming the memory budget", code, reason)
+	}
+	b.Close()
+	if err := recvErr(t, errs); !errors.Is(err, ErrMessageMemory) {
+		t.Fatalf("second server connection ended with %v, want ErrMessageMemory", err)
+	}
+
+	if _, err := a.Write(frameBytes(true, OpContinuation, false, []byte("end"))); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadFrame(ar)
+	if err != nil {
+		t.Fatalf("first client: %v", err)
+	}
+	if want := len(part) + 3; f.Header.Opcode != OpBinary || len(f.Payload) != want {
+		t.Fatalf("first client got %v of %d bytes, want its binary message of %d echoed", f.Header.Opcode, len(f.Payload), want)
+	}
+	if n := budget.InUse(); n != 0 {
+		t.Errorf("%d bytes still charged after the message was handed over", n)
+	}
+	a.Write(frameBytes(true, OpClose, false, ClosePayload(StatusNormalClosure, "")))
+	if err := recvErr(t, errs); CloseStatus(err) != StatusNormalClosure {
+		t.Fatalf("first server connection ended with %v, want a close handshake", err)
+	}
+}
+
+// compressedMessage is msg compressed as one permessage-deflate frame's
+// payload (RFC 7692 §7.2.1: the sync flush's tail stripped).
+func compressedMessage(t *testing.T, msg []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.BestCompression)
+	fw.Write(msg)
+	fw.Flush()
+	return bytes.TrimSuffix(b.Bytes(), deflateTail)
+}
+
+// TestMemoryBudgetReleased reads, on a server Conn whose budget is 1 MiB,
+// a message that ends each way a message can end, and checks that the
+// budget was charged while it arrived and is empty afterwards.
+func TestMemoryBudgetReleased(t *testing.T) {
+	t.Parallel()
+	part := bytes.Repeat([]byte("b"), 300<<10)
+	deflateOn := func(cfg *connConfig) {
+		cfg.deflate = newDeflateState(deflateParams{serverMaxBits: 15, clientMaxBits: 15}, false, &CompressionOptions{Enabled: true})
+	}
+	for _, tc := range []struct {
+		name string
+		max  int64
+		// more is written after the first fragment, once the budget
+		// is charged; end, if set, runs then instead.
+		more      []byte
+		end       func(c *Conn, cli net.Conn, cancel context.CancelFunc)
+		deflate   bool
+		compress  []byte // a compressed message sent instead of part
+		wantErr   error
+		wantClose StatusCode
+		wantLen   int
+	}{
+		{name: "completed", more: frameBytes(true, OpContinuation, false, []byte("end")), wantLen: len(part) + 3},
+		{name: "peer close", more: frameBytes(true, OpClose, false, ClosePayload(StatusGoingAway, "bye")), wantClose: StatusGoingAway},
+		{name: "protocol error", more: frameBytes(true, OpText, false, []byte("x")), wantErr: ErrExpectedContinuation},
+		{name: "too big", max: 400 << 10, more: frameBytes(true, OpContinuation, false, part), wantErr: ErrMessageTooBig},
+		{name: "tcp closed", end: func(_ *Conn, cli net.Conn, _ context.CancelFunc) { cli.Close() }, wantClose: StatusAbnormalClosure},
+		{name: "closed here", end: func(c *Conn, _ net.Conn, _ context.CancelFunc) { c.CloseNow() }, wantErr: io.ErrClosedPipe},
+		{name: "canceled", end: func(_ *Conn, _ net.Conn, cancel context.CancelFunc) { cancel() }, wantErr: context.Canceled},
+		{name: "over budget", more: frameBytes(true, OpContinuation, false, make([]byte, 1<<20)), wantErr: ErrMessageMemory},
+		{name: "compressed", deflate: true, compress: compressedMessage(t, make([]byte, 512<<10)), wantLen: 512 << 10},
+		{name: "compressed over budget", deflate: true, compress: compressedMessage(t, make([]byte, 2<<20)), wantErr: ErrMessageMemory},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			budget := NewMemoryBudget(1 << 20)
+			cli, srv := net.Pipe()
+			defer cli.Close()
+			cfg := newConfig(tc.max, time.Second, nil, "")
+			cfg.budget = budget
+			if tc.deflate {
+				deflateOn(&cfg)
+			}
+			c := newConn(srv, nil, false, "", cfg)
+			defer c.CloseNow()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			type result struct {
+				p   []byte
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				_, p, err := c.ReadMessage(ctx)
+				done <- result{p, err}
+			}()
+			if tc.compress != nil {
+				// The compressed bytes are far below the budget;
+				// what they inflate to is charged.
+				go io.Copy(io.Discard, cli)
+				cli.Write(frameBytes(true, OpBinary, true, tc.compress))
+			} else {
+				// net.Pipe's Write returns once the reader has taken
+				// every byte: the fragment is in the message buffer.
+				if _, err := cli.Write(frameBytes(false, OpBinary, false, part)); err != nil {
+					t.Fatal(err)
+				}
+				if n := budget.InUse(); n < int64(len(part))-budgetAllowance {
+					t.Fatalf("%d bytes charged for a fragment of %d", n, len(part))
+				}
+				go io.Copy(io.Discard, cli)
+				if tc.end != nil {
+					tc.end(c, cli, cancel)
+				} else {
+					cli.Write(tc.more)
+				}
+			}
+			r := await(t, done, "ReadMessage")
+			switch {
+			case tc.wantLen > 0:
+				if r.err != nil || len(r.p) != tc.wantLen {
+					t.Fatalf("read %d bytes, %v; want %d", len(r.p), r.err, tc.wantLen)
+				}
+			case tc.wantClose != 0:
+				if CloseStatus(r.err) != tc.wantClose {
+					t.Fatalf("read error %v, want close %v", r.err, tc.wantClose)
+				}
+			case !errors.Is(r.err, tc.wantErr):
+				t.Fatalf("read error %v, want %v", r.err, tc.wantErr)
+			}
+			if n := budget.InUse(); n != 0 {
+				t.Errorf("%d bytes still charged after the read ended", n)
+			}
+		})
+	}
+}
+
+// TestMemoryBudgetSmallMessagesFree checks that messages that fit a
+// connection's allowance are not charged: a budget of 0 still lets them
+// through, and ReadMessageInto with a buffer as large as the message
+// allocates nothing with a budget set.
+func TestMemoryBudgetSmallMessagesFree(t *testing.T) {
+	budget := NewMemoryBudget(0)
+	a, b := tcpPair(t)
+	cfg := newConfig(0, time.Second, nil, "")
+	cfg.budget = budget
+	cli, srv := newConn(a, nil, true, "", cfg), newConn(b, nil, false, "", cfg)
+	done := make(chan struct{})
+	go func() {
+		echoPeer(srv)
+		close(done)
+	}()
+	defer func() {
+		cli.CloseNow()
+		srv.CloseNow()
+		<-done
+	}()
+	ctx := context.Background()
+	msg := make([]byte, 4<<10)
+	if err := cli.WriteMessage(ctx, MessageBinary, msg); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := cli.ReadMessage(ctx); err != nil || len(p) != len(msg) {
+		t.Fatalf("read %d bytes, %v", len(p), err)
+	}
+	if raceEnabled {
+		return // allocation counts are meaningless under the race detector
+	}
+	buf := make([]byte, len(msg))
+	var err error
+	allocs := testing.AllocsPerRun(20, func() {
+		if err = cli.WriteMessage(ctx, MessageBinary, msg); err == nil {
+			_, buf, err = cli.ReadMessageInto(ctx, buf)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs != 0 {
+		t.Errorf("ReadMessageInto with a budget: %v allocations per message, want 0", allocs)
+	}
+}
