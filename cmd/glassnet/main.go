@@ -8,7 +8,8 @@
 //	               [--port 8080] [--mtu N] [--no-offload] [--no-delayed-ack] [--no-compress]
 //	               [--trace FILE|-] [--pcap FILE] [--max-message BYTES] [--kernel ADDR]
 //	               [--calls FILE|-] [--allow-origin PATTERN]... [--idle-timeout 5m0s]
-//	               [--max-conns 4096] [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
+//	               [--max-conns 4096] [--max-message-memory BYTES] [--ui [ADDR]]
+//	               [--egress RULE]... [--ingress RULE]...
 //	glassnet ss    [--brief] [NAME]
 //	glassnet lab   [--nic] [--addr CIDR[,CIDR...]] [--port 8080] [--allow-origin PATTERN]...
 //	               [--max-message BYTES] [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
@@ -61,7 +62,8 @@ Usage:
                  [--port 8080] [--mtu N] [--no-offload] [--no-delayed-ack] [--no-compress]
                  [--trace FILE|-] [--pcap FILE] [--max-message BYTES] [--kernel ADDR]
                  [--calls FILE|-] [--allow-origin PATTERN]... [--idle-timeout 5m0s]
-                 [--max-conns 4096] [--ui [ADDR]] [--egress RULE]... [--ingress RULE]...
+                 [--max-conns 4096] [--max-message-memory BYTES] [--ui [ADDR]]
+                 [--egress RULE]... [--ingress RULE]...
       Runs the stack on a TUN interface, or on an Ethernet interface through
       an AF_PACKET socket (needs root or CAP_NET_ADMIN), on IPv4 and/or IPv6
       addresses, and serves GET / (a chat page), WebSocket /echo and /chat,

@@ -166,6 +166,10 @@ var flagErrors = []struct {
 }{
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message", "-1"}, "serve: --max-message -1: want a positive number of bytes"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message", "0"}, "serve: --max-message 0: want a positive number of bytes"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message-memory", "0"}, "serve: --max-message-memory 0: want a positive number of bytes"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message-memory", "-1"}, "serve: --max-message-memory -1: want a positive number of bytes"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message-memory", "1048576"}, "serve: --max-message-memory 1048576 is less than --max-message 16777216: a message that --max-message allows could never be read whole"},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message", "536870912", "--max-message-memory", "268435456"}, "serve: --max-message-memory 268435456 is less than --max-message 536870912"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "0"}, "serve: --port 0: want a port from 1 to 65535"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "-80"}, "serve: --port -80: want a port from 1 to 65535"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--port", "65536"}, "serve: --port 65536: want a port from 1 to 65535"},
@@ -250,6 +254,7 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "5"}, `serve: invalid value "5" for flag -idle-timeout: want a duration with its unit, such as 30s, 5m`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--idle-timeout", "9999999999h"}, `serve: invalid value "9999999999h" for flag -idle-timeout: want a duration with its unit, such as 30s, 5m or 1h30m, at most 2562047h`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message", "16MiB"}, `serve: invalid value "16MiB" for flag -max-message: want a whole number of bytes, such as 16777216 (no unit)`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--max-message-memory", "256MiB"}, `serve: invalid value "256MiB" for flag -max-message-memory: want a whole number of bytes`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--mtu", "0"}, "serve: --mtu 0: want an MTU from 68 to 65535 (or leave it out for 1500)"},
 	{[]string{"demo", "--mtu", "1500", "--mtu", "576"}, `demo: invalid value "576" for flag -mtu: given twice`},
 	{[]string{"demo", "--trace", ""}, "demo: --trace is empty: name a file (or leave --trace out for none)"},

@@ -145,6 +145,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.Port, "port", app.DefaultPort, "port of the HTTP and WebSocket server and of the UDP echo")
 	fs.IntVar(&cfg.MTU, "mtu", 0, "MTU of the TUN (default 1500)")
 	fs.Int64Var(&cfg.MaxMessage, "max-message", 16<<20, "largest WebSocket message accepted, in `BYTES`")
+	fs.Int64Var(&cfg.MaxMessageMemory, "max-message-memory", app.DefaultMaxMessageMemory, "most memory, in `BYTES`, that the WebSocket messages being read take on all connections together (at least --max-message; raised to it when left out); a connection whose message does not fit is failed with 1013, try again later")
 	addLimitFlags(fs, &cfg.AllowOrigins)
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", app.DefaultIdleTimeout, "close a WebSocket without a message either way, or a TCP echo or discard connection without a byte, after `D` (at least 1s; 0: never)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", app.DefaultMaxConns, "most TCP connections served at once, HTTP and WebSocket, echo and discard together; past it HTTP gets 503 and echo and discard a reset (0: no limit)")
@@ -183,6 +184,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := checkLimitFlags("serve", cfg.Port, cfg.MaxMessage); err != nil {
 		return usagef("%w", err)
+	}
+	switch {
+	case !isSet(fs, "max-message-memory"):
+		cfg.MaxMessageMemory = 0 // app: the default, or --max-message if larger
+	case cfg.MaxMessageMemory <= 0:
+		return usagef("serve: --max-message-memory %d: want a positive number of bytes (the memory of the WebSocket messages being read on all connections together)", cfg.MaxMessageMemory)
+	case cfg.MaxMessageMemory < cfg.MaxMessage:
+		return usagef("serve: --max-message-memory %d is less than --max-message %d: a message that --max-message allows could never be read whole", cfg.MaxMessageMemory, cfg.MaxMessage)
 	}
 	if err := checkOutputs("serve", map[string]string{"--trace": *tracePath, "--pcap": *pcapPath, "--calls": *callsPath}); err != nil {
 		return err

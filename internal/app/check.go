@@ -26,6 +26,9 @@ const (
 	// at once (HTTP and WebSocket, echo, discard, together) before they
 	// turn new ones away.
 	DefaultMaxConns = 4096
+	// DefaultMaxMessageMemory bounds the memory of the WebSocket
+	// messages being read on all of serve's connections together.
+	DefaultMaxMessageMemory = 256 << 20
 )
 
 // ConfigError is a mistake in what the command line asked for (a flag's
@@ -60,6 +63,23 @@ func checkLimits(cmd string, port int, maxMessage int64, origins []string) error
 		if err := ws.CheckOriginPattern(p); err != nil {
 			return fmt.Errorf("%s: --allow-origin: %w", cmd, err)
 		}
+	}
+	return nil
+}
+
+// checkMessageMemory refuses a --max-message-memory that is negative, or
+// smaller than the largest message (maxMessage, 0 for the ws default): no
+// connection could then read a message that --max-message allows. 0 is
+// the default.
+func checkMessageMemory(cmd string, memory, maxMessage int64) error {
+	if maxMessage == 0 {
+		maxMessage = ws.DefaultMaxMessageSize
+	}
+	switch {
+	case memory < 0:
+		return fmt.Errorf("%s: --max-message-memory %d: want a positive number of bytes (the memory of the WebSocket messages being read on all connections together)", cmd, memory)
+	case memory > 0 && memory < maxMessage:
+		return fmt.Errorf("%s: --max-message-memory %d is less than --max-message %d: a message that --max-message allows could never be read whole", cmd, memory, maxMessage)
 	}
 	return nil
 }

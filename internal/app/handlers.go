@@ -28,8 +28,12 @@ const DefaultChatQueueLimit = 1 << 20
 type Handlers struct {
 	// MaxMessage bounds a WebSocket message in bytes; 0 means the ws default.
 	MaxMessage int64
-	Tracer     *trace.Tracer
-	Node       string
+	// MessageMemory, if set, bounds the memory of the messages being
+	// read on all the WebSockets together (ws.MemoryBudget); a
+	// connection whose message does not fit is failed with 1013.
+	MessageMemory *ws.MemoryBudget
+	Tracer        *trace.Tracer
+	Node          string
 	// FrameHook, if set, sees every frame of every connection (the
 	// --egress and --ingress frame rules).
 	FrameHook ws.FrameHook
@@ -183,6 +187,7 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	opts := &ws.AcceptOptions{
 		ConnOptions: ws.ConnOptions{
 			MaxMessageSize: h.MaxMessage,
+			MemoryBudget:   h.MessageMemory,
 			Tracer:         h.Tracer,
 			Node:           h.Node,
 		},

@@ -67,6 +67,14 @@ type ServeConfig struct {
 	// MaxMessage bounds WebSocket messages; 0 means the ws default
 	// (16 MiB). A negative value is an error: there is no "no limit".
 	MaxMessage int64
+	// MaxMessageMemory bounds the memory of the WebSocket messages being
+	// read, summed over all connections (ws.MemoryBudget); 0 means
+	// DefaultMaxMessageMemory (256 MiB), or MaxMessage when that is
+	// larger. A connection whose message
+	// cannot grow within it is failed with 1013 (try again later) and
+	// the others go on. It is an error below MaxMessage, where a message
+	// within MaxMessage could never be read whole, and when negative.
+	MaxMessageMemory int64
 	// AllowOrigins are host patterns (ws.AcceptOptions.OriginPatterns)
 	// of the web pages, besides the stack's own, allowed to open a
 	// WebSocket; a browser's upgrade from any other origin gets 403.
@@ -243,6 +251,9 @@ func (cfg ServeConfig) checked() (ServeConfig, error) {
 	if err := checkLimits("serve", cfg.Port, cfg.MaxMessage, cfg.AllowOrigins); err != nil {
 		return cfg, err
 	}
+	if err := checkMessageMemory("serve", cfg.MaxMessageMemory, cfg.MaxMessage); err != nil {
+		return cfg, err
+	}
 	if err := checkStackAddrs("serve", cfg.Addrs); err != nil {
 		return cfg, err
 	}
@@ -279,12 +290,22 @@ func (cfg ServeConfig) checked() (ServeConfig, error) {
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
+	cfg.MaxMessageMemory = cfg.messageMemory()
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
 	// The services write to it from goroutines of their own.
 	cfg.Log = &syncWriter{w: cfg.Log}
 	return cfg, nil
+}
+
+// messageMemory is MaxMessageMemory, or its default when it is 0:
+// DefaultMaxMessageMemory, or MaxMessage when that is larger.
+func (cfg *ServeConfig) messageMemory() int64 {
+	if cfg.MaxMessageMemory != 0 {
+		return cfg.MaxMessageMemory
+	}
+	return max(DefaultMaxMessageMemory, cfg.MaxMessage)
 }
 
 // syncWriter serializes writes to w.
@@ -388,7 +409,7 @@ func startStack(cfg ServeConfig, dev tun.Device, where string) (_ *server, err e
 	s.socks = sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
 	s.orphans = &orphanReaper{st: st.Stack()}
 	s.limit = &connLimit{max: int64(max(cfg.MaxConns, 0)), reset: s.reset}
-	s.h = &Handlers{MaxMessage: cfg.MaxMessage, AllowOrigins: cfg.AllowOrigins, IdleTimeout: max(cfg.IdleTimeout, 0),
+	s.h = &Handlers{MaxMessage: cfg.MaxMessage, MessageMemory: ws.NewMemoryBudget(cfg.messageMemory()), AllowOrigins: cfg.AllowOrigins, IdleTimeout: max(cfg.IdleTimeout, 0),
 		Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression, limit: s.limit}
 	if frames != nil {
 		s.h.FrameHook = frames

@@ -66,6 +66,8 @@ func wsEndKind(c *ws.Conn, err error) string {
 		return "ws ends: failed 1007 (invalid UTF-8)"
 	case errors.Is(err, ws.ErrMessageTooBig):
 		return "ws ends: failed 1009 (message too big)"
+	case errors.Is(err, ws.ErrMessageMemory):
+		return "ws ends: failed 1013 (message memory full)"
 	case errors.Is(err, ws.ErrProtocol):
 		return "ws ends: failed 1002 (protocol error)"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
