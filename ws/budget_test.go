@@ -237,3 +237,24 @@ func TestMemoryBudgetSmallMessagesFree(t *testing.T) {
 		t.Errorf("ReadMessageInto with a budget: %v allocations per message, want 0", allocs)
 	}
 }
+
+// TestMessageBufferFitsFrame checks that a message buffer grows to what
+// was charged for it and no more: a 5 MiB frame, once 4 MiB of it are
+// held, takes a buffer of 5 MiB, not the 5 MiB and a page append's
+// growth would give.
+func TestMessageBufferFitsFrame(t *testing.T) {
+	t.Parallel()
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	c := newConn(srv, nil, false, "", newConfig(0, time.Second, nil, ""))
+	defer c.CloseNow()
+	msg := make([]byte, 5<<20)
+	go cli.Write(frameBytes(true, OpBinary, false, msg))
+	_, p, err := c.ReadMessage(testContext(t))
+	if err != nil || len(p) != len(msg) {
+		t.Fatalf("read %d bytes, %v", len(p), err)
+	}
+	if cap(p) != len(p) {
+		t.Errorf("a message of %d bytes in a buffer of %d", len(p), cap(p))
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -311,8 +310,12 @@ func (c *Conn) readData(h Header, msg []byte, v *utf8Validator, owned *int64) ([
 			if err := c.mem.reserve(owned, len(msg)+ahead); err != nil {
 				return msg, err
 			}
-			msg = slices.Grow(msg, ahead)
-			c.mem.settle(owned, cap(msg))
+			// Exactly what was charged: slices.Grow rounds a growth
+			// to at most twice the buffer up in append's steps (8 MiB
+			// after 4 MiB would take 9.8 MiB).
+			grown := make([]byte, len(msg), len(msg)+ahead)
+			copy(grown, msg)
+			msg = grown
 		}
 		start := len(msg)
 		n := int(min(left, int64(cap(msg)-start), readChunkSize))
