@@ -63,6 +63,15 @@ func FuzzReadFrame(f *testing.F) {
 		}
 		readAllValid(t, newConn(&fakeConn{r: bytes.NewReader(data)}, nil, false, "", newConfig(1<<16, time.Second, nil, "")))
 
+		// With a memory budget, whatever the frames, the read gives back
+		// all it charged.
+		bcfg := newConfig(1<<20, time.Second, nil, "")
+		bcfg.budget = NewMemoryBudget(1 << 17)
+		readAllValid(t, newConn(&fakeConn{r: bytes.NewReader(data)}, nil, false, "", bcfg))
+		if n := bcfg.budget.InUse(); n != 0 {
+			t.Fatalf("%d bytes still charged after the read ended", n)
+		}
+
 		// Through a hook that drops, lengthens and duplicates frames,
 		// the frame events still name where frames were on the wire:
 		// in order, inside the input.
