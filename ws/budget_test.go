@@ -258,3 +258,33 @@ func TestMessageBufferFitsFrame(t *testing.T) {
 		t.Errorf("a message of %d bytes in a buffer of %d", len(p), cap(p))
 	}
 }
+
+// TestSmallFragmentsGrowGeometrically reads a 1 MiB message sent in
+// 64-byte fragments: its buffer grows by half at least each time, not by
+// one fragment, so that it is not copied once per fragment.
+func TestSmallFragmentsGrowGeometrically(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
+	const size, frag = 1 << 20, 64
+	var wire []byte
+	for off := 0; off < size; off += frag {
+		op := OpContinuation
+		if off == 0 {
+			op = OpBinary
+		}
+		wire = append(wire, frameBytes(off+frag == size, op, false, make([]byte, frag))...)
+	}
+	var err error
+	var p []byte
+	allocs := testing.AllocsPerRun(1, func() {
+		c := newConn(&fakeConn{r: bytes.NewReader(wire)}, nil, false, "", newConfig(0, time.Second, nil, ""))
+		_, p, err = c.ReadMessage(context.Background())
+	})
+	if err != nil || len(p) != size {
+		t.Fatalf("read %d bytes, %v", len(p), err)
+	}
+	if allocs > 100 {
+		t.Errorf("a message of %d bytes in %d-byte fragments took %v allocations", size, frag, allocs)
+	}
+}

@@ -306,7 +306,14 @@ func (c *Conn) readData(h Header, msg []byte, v *utf8Validator, owned *int64) ([
 	left := h.Length
 	for left > 0 {
 		if len(msg) == cap(msg) {
-			ahead := int(min(left, max(int64(preGrow), int64(growFactor-1)*int64(len(msg)))))
+			most := max(int64(preGrow), int64(growFactor-1)*int64(len(msg)))
+			ahead := int(min(left, most))
+			if !h.Fin {
+				// More frames follow, of lengths not known yet: grow
+				// by half at least, so that a message in small
+				// fragments is not copied once per fragment.
+				ahead = int(min(max(left, int64(len(msg)/2)), most))
+			}
 			if err := c.mem.reserve(owned, len(msg)+ahead); err != nil {
 				return msg, err
 			}
