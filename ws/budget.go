@@ -21,16 +21,19 @@ const budgetAllowance = preGrow
 // over the connections that share it (ConnOptions.MemoryBudget). A
 // message is charged as its buffer grows, both the reassembly of its
 // fragments and, for a compressed message, the compressed bytes and what
-// they inflate to; the charge is given back when the message is handed to
-// the caller or the read side ends (a close, an error, a canceled
-// context, 1009). Each connection's first 64 KiB is not charged, so
-// connections sharing a budget of B bytes hold at most B plus 64 KiB each
-// of message buffers. A connection whose message cannot grow within the
-// budget is failed with 1013 (ErrMessageMemory).
+// they inflate to. A message handed to the caller stays charged while the
+// caller may hold it, until the connection's next read begins or the
+// connection closes (an echo writing a message back to a peer that does
+// not read holds it that long); a message the read side drops is given
+// back at once (a close, an error, a canceled context, 1009). Each
+// connection's first 64 KiB is not charged, so connections sharing a
+// budget of B bytes hold at most B plus 64 KiB each of message buffers. A
+// connection whose message cannot grow within the budget is failed with
+// 1013 (ErrMessageMemory).
 //
 // A buffer the caller passes to ReadMessageInto is the caller's and is
-// not charged, nor is a message once returned, nor are messages Ping
-// keeps for the next ReadMessage. A MemoryBudget is safe for concurrent
+// not charged, nor is a message the caller keeps past its next read, nor
+// are messages Ping keeps for the next ReadMessage. A MemoryBudget is safe for concurrent
 // use; growing a charge takes one atomic compare-and-swap, no lock.
 type MemoryBudget struct {
 	limit int64
@@ -120,8 +123,27 @@ func (m *msgMemory) add(d int64, force bool) bool {
 	return true
 }
 
-// release gives back everything charged for the message: it has been
-// handed over, or dropped with the read side.
+// handOver ends the account of a message handed to the caller: its charge
+// moves to kept, where it stays until the connection reads again or
+// closes (giveKept), for the caller holds the message meanwhile.
+func (m *msgMemory) handOver(kept *atomic.Int64) {
+	if m.charged > 0 {
+		kept.Add(m.charged)
+	}
+	m.held, m.charged, m.msgCap, m.zCap = 0, 0, 0, 0
+}
+
+// giveKept gives back the charge of the message last handed over. It may
+// be called from any goroutine: budget does not change after the Conn is
+// made, and kept is given back once however many call it.
+func (m *msgMemory) giveKept(kept *atomic.Int64) {
+	if m.budget != nil && kept.Load() != 0 {
+		m.budget.give(kept.Swap(0))
+	}
+}
+
+// release gives back everything charged for the message being read: it is
+// dropped with the read side.
 func (m *msgMemory) release() {
 	if m.charged > 0 {
 		m.budget.give(m.charged)

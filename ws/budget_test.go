@@ -36,10 +36,23 @@ func awaitInUse(t *testing.T, b *MemoryBudget, n int64) {
 	}
 }
 
+// awaitEmpty waits until b has nothing charged.
+func awaitEmpty(t *testing.T, b *MemoryBudget, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for b.InUse() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("budget has %d bytes charged 10 s after %s, want none", b.InUse(), what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestMemoryBudgetSharedByConnections has two clients each start a
 // 700 KiB message on servers sharing a 1 MiB budget: the second one's
 // growth does not fit and it is failed with 1013, while the first one's
-// message completes and is echoed, and the budget is empty afterwards.
+// message completes and is echoed, and the budget is empty once the
+// server reads again.
 func TestMemoryBudgetSharedByConnections(t *testing.T) {
 	t.Parallel()
 	budget := NewMemoryBudget(1 << 20)
@@ -75,9 +88,7 @@ func TestMemoryBudgetSharedByConnections(t *testing.T) {
 	if want := len(part) + 3; f.Header.Opcode != OpBinary || len(f.Payload) != want {
 		t.Fatalf("first client got %v of %d bytes, want its binary message of %d echoed", f.Header.Opcode, len(f.Payload), want)
 	}
-	if n := budget.InUse(); n != 0 {
-		t.Errorf("%d bytes still charged after the message was handed over", n)
-	}
+	awaitEmpty(t, budget, "the echo")
 	a.Write(frameBytes(true, OpClose, false, ClosePayload(StatusNormalClosure, "")))
 	if err := recvErr(t, errs); CloseStatus(err) != StatusNormalClosure {
 		t.Fatalf("first server connection ended with %v, want a close handshake", err)
@@ -97,7 +108,10 @@ func compressedMessage(t *testing.T, msg []byte) []byte {
 
 // TestMemoryBudgetReleased reads, on a server Conn whose budget is 1 MiB,
 // a message that ends each way a message can end, and checks that the
-// budget was charged while it arrived and is empty afterwards.
+// budget was charged while it arrived and is empty afterwards: at once
+// when the read side drops the message, and when the connection reads
+// again or closes after handing it over, the caller holding it till then
+// (an echo writing it back to a peer that does not read).
 func TestMemoryBudgetReleased(t *testing.T) {
 	t.Parallel()
 	part := bytes.Repeat([]byte("b"), 300<<10)
@@ -178,6 +192,15 @@ func TestMemoryBudgetReleased(t *testing.T) {
 				if r.err != nil || len(r.p) != tc.wantLen {
 					t.Fatalf("read %d bytes, %v; want %d", len(r.p), r.err, tc.wantLen)
 				}
+				if n := budget.InUse(); n < int64(tc.wantLen)-budgetAllowance {
+					t.Fatalf("%d bytes charged for the message of %d handed over, want it charged until the next read", n, tc.wantLen)
+				}
+				if tc.deflate {
+					c.CloseNow()
+					break
+				}
+				go c.ReadMessage(ctx)
+				awaitEmpty(t, budget, "the next read began")
 			case tc.wantClose != 0:
 				if CloseStatus(r.err) != tc.wantClose {
 					t.Fatalf("read error %v, want close %v", r.err, tc.wantClose)

@@ -114,6 +114,9 @@ type Conn struct {
 	// mem accounts for the buffers of the message being read to the
 	// MemoryBudget shared with other connections (budget.go).
 	mem msgMemory
+	// memKept is the charge of the message last handed to the caller,
+	// given back when the connection reads again or closes.
+	memKept atomic.Int64
 	// readWaiters counts ReadMessage calls waiting for readLock.
 	readWaiters atomic.Int32
 	// keepAliveFailed is set when the keepalive closed the connection.
@@ -285,6 +288,7 @@ func (c *Conn) closeTCP() {
 	c.closeOnce.Do(func() {
 		c.closeErr = c.nc.Close()
 		close(c.closed)
+		c.mem.giveKept(&c.memKept)
 		c.unbindAll()
 		if c.keepAlive != nil {
 			c.keepAlive.Stop()

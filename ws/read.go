@@ -108,6 +108,8 @@ func (c *Conn) readMessageInto(ctx context.Context, buf []byte) (MessageType, []
 // readLock held.
 func (c *Conn) readMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	c.reads++
+	// The message handed over last is the caller's no more.
+	c.mem.giveKept(&c.memKept)
 	if err := c.awaitData(); err != nil {
 		if ctxErr := ctxDone(ctx); ctxErr != nil && isTimeout(err) {
 			return 0, nil, ctxErr
@@ -182,7 +184,7 @@ func (c *Conn) readFrames(ctx context.Context, buf []byte) (MessageType, []byte,
 			if !h.Fin {
 				continue
 			}
-			c.mem.release()
+			c.mem.handOver(&c.memKept)
 			if c.cfg.tracer.Enabled() {
 				c.traceMessage(trace.In, typ, msg, frames)
 			}
@@ -205,7 +207,7 @@ func (c *Conn) readFrames(ctx context.Context, buf []byte) (MessageType, []byte,
 		if v != nil && !v.complete() {
 			return c.endRead(ctx, fmt.Errorf("%w: text message ends inside a code point", ErrInvalidUTF8))
 		}
-		c.mem.release()
+		c.mem.handOver(&c.memKept)
 		if c.cfg.tracer.Enabled() {
 			c.traceMessage(trace.In, typ, msg, frames)
 		}
