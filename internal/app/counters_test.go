@@ -48,6 +48,27 @@ func TestCountersShowStackDrops(t *testing.T) {
 	}
 }
 
+// TestCountersTimedOut: the connections TCP gave up on, among them those
+// an application closed on a peer that keeps its window shut (gVisor
+// patch 63), are in glassnet ss's counters.
+func TestCountersTimedOut(t *testing.T) {
+	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "tmo0"})
+	t.Cleanup(func() { peer.Close() })
+	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{demoServerAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	socks := sockets.New(st.Stack(), sockets.Options{})
+	if n, ok := stackCounters(st, socks, nil)["tcp timed out"]; !ok || n != 0 {
+		t.Fatalf("tcp timed out = %d (listed %v) on a new stack, want 0 listed", n, ok)
+	}
+	st.Stack().Stats().TCP.EstablishedTimedout.Increment()
+	if n := stackCounters(st, socks, nil)["tcp timed out"]; n != 1 {
+		t.Errorf("tcp timed out = %d after a timeout, want 1", n)
+	}
+}
+
 // TestCountersNotForThisStack: the router solicitation the kernel sends
 // to ff02::2 (all routers) when a TUN comes up reaches a stack that is a
 // host, not a router, and is dropped as not addressed to it: the counters

@@ -126,6 +126,11 @@ func stackCounters(st *netstack.Stack, socks *sockets.Sockets, frames *ws.FrameC
 		m["link held"] = s.Held
 		m["link continued"] = s.Continued
 	}
+	// Connections TCP gave up on: data or a FIN never acknowledged, a
+	// keepalive unanswered, and a connection the application closed
+	// whose peer vanished or keeps its window shut (gVisor patches 57
+	// and 63: after about 100 s and 5 minutes, as Linux's orphans).
+	m["tcp timed out"] = st.Stack().Stats().TCP.EstablishedTimedout.Value()
 	for k, n := range socks.CallVerdicts() {
 		m["verdict socket "+k.String()] = n
 	}

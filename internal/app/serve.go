@@ -175,13 +175,6 @@ func (s *server) run(ctx context.Context) (err error) {
 	}
 	ctlNote, closeCtl := s.listenControl()
 	defer closeCtl()
-	stopReaping := make(chan struct{})
-	reaped := make(chan struct{})
-	go func() {
-		defer close(reaped)
-		s.orphans.run(stopReaping, s.st.Done())
-	}()
-	defer func() { close(stopReaping); <-reaped }()
 	defer s.closeServices()
 	if err := s.startServices(); err != nil {
 		return err
@@ -333,7 +326,6 @@ type server struct {
 	frames     *ws.FrameCounter
 	h          *Handlers
 	limit      *connLimit
-	orphans    *orphanReaper
 	view       *ui.Server // with --ui
 	clock      *netstack.PausableClock
 
@@ -407,7 +399,6 @@ func startStack(cfg ServeConfig, dev tun.Device, where string) (_ *server, err e
 	}
 	s := &server{cfg: cfg, dev: dev, where: where, st: st, frames: frames, view: view, clock: pc}
 	s.socks = sockets.New(st.Stack(), sockets.Options{Tracer: cfg.Tracer, Node: "glassnet", CallLog: cfg.CallLog})
-	s.orphans = &orphanReaper{st: st.Stack()}
 	s.limit = &connLimit{max: int64(max(cfg.MaxConns, 0)), reset: s.reset}
 	s.h = &Handlers{MaxMessage: cfg.MaxMessage, MessageMemory: ws.NewMemoryBudget(cfg.messageMemory()), AllowOrigins: cfg.AllowOrigins, IdleTimeout: max(cfg.IdleTimeout, 0),
 		Tracer: cfg.Tracer, Node: "glassnet", Compress: !cfg.NoCompression, limit: s.limit}
@@ -474,7 +465,6 @@ func (s *server) counters() map[string]uint64 {
 	m := withPathCounters(stackCounters(s.st, s.socks, s.frames), s.st)
 	m["udp echo read errors"] = s.udpErrors.Load()
 	m["tcp accept errors"] = s.acceptErrors.Load()
-	m["tcp closed conns reset (peer's window stayed closed)"] = s.orphans.reset.Load()
 	for _, o := range s.cfg.Outputs {
 		name, n := o.FailedCounter()
 		m[name] = n
