@@ -508,12 +508,7 @@ func TestUITicks(t *testing.T) {
 	// selected from that count into the summary of what is held stays.
 	// (The server's list is made 5 s older by hand, as if it had come 5 s
 	// ago.)
-	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "client", "filter": "text"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	holdClientText(ctx, t, r)
 	p.wait("the held frame's card counting", `(() => { const s = document.querySelector("#holds .holdcard [data-since]"); return s && /\d/.test(s.textContent) && "shown"; })()`)
 	got = p.eval(`(() => {
 		window.tickIn = document.querySelector("#holds .holdcard");

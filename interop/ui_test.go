@@ -1488,6 +1488,18 @@ func TestUIServeTCPEcho(t *testing.T) {
 	})
 }
 
+// holdClientText has the demo hold the client's next text frame at
+// ws-out, then plays on to it.
+func holdClientText(ctx context.Context, t *testing.T, r *uiRun) {
+	t.Helper()
+	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "client", "filter": "text"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // pausedDemo starts glassnet demo --ui with args and a page on it, once
 // the page shows the run paused at its first step.
 func pausedDemo(t *testing.T, args ...string) (*uiRun, context.Context, *uiPage) {
@@ -1541,12 +1553,7 @@ func TestUIFireNow(t *testing.T) {
 // editing the text edits the bytes, and the peer gets what was typed.
 func TestUIHoldText(t *testing.T) {
 	r, ctx, p := pausedDemo(t)
-	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "client", "filter": "text"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	holdClientText(ctx, t, r)
 	card := `#holds .holdcard`
 	text := p.wait("the held frame's payload as text", fmt.Sprintf(`(() => { const c = document.querySelector(%q); const t = c && c.querySelector('[data-text="payload_hex"]'); return t && t.value; })()`, card))
 	if text != "hello, glassnet" {
@@ -1737,12 +1744,7 @@ func TestUIHandshakeFromPackets(t *testing.T) {
 // used to refuse the spaces and keep the unit held.
 func TestUIHoldPastedHex(t *testing.T) {
 	r, ctx, p := pausedDemo(t)
-	if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-out", "node": "client", "filter": "text"}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.api(ctx, "POST", "/api/play", nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	holdClientText(ctx, t, r)
 	card := `#holds .holdcard`
 	p.wait("the held frame", fmt.Sprintf(`document.querySelector(%q) && "held"`, card+` [data-field="payload_hex"]`))
 	p.setValue(card+` [data-field="payload_hex"]`, "48 45 4c\n4c 4f")
