@@ -1488,6 +1488,21 @@ func TestUIServeTCPEcho(t *testing.T) {
 	})
 }
 
+// viewedDemo records the demo with flag (--trace or --pcap) and opens the
+// recording with glassnet view in headless chromium, drawn.
+func viewedDemo(t *testing.T, flag string) *uiPage {
+	t.Helper()
+	needProgram(t, chromiumBin, "chromium")
+	file := filepath.Join(t.TempDir(), map[string]string{"--trace": "demo.jsonl", "--pcap": "demo.pcapng"}[flag])
+	run(t, 2*time.Minute, glassnetBin, "demo", flag, file)
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	p := openUI(t, ctx, r)
+	p.wait("the recording in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	return p
+}
+
 // holdClientText has the demo hold the client's next text frame at
 // ws-out, then plays on to it.
 func holdClientText(ctx context.Context, t *testing.T, r *uiRun) {
@@ -1704,14 +1719,7 @@ func TestUIDroppedSYN(t *testing.T) {
 // connections table, as the timers say "SYN-ACK sent", and no longer once
 // the handshake is over, which only the packets after it say.
 func TestUIHandshakeFromPackets(t *testing.T) {
-	needProgram(t, chromiumBin, "chromium")
-	file := filepath.Join(t.TempDir(), "demo.pcapng")
-	run(t, 2*time.Minute, glassnetBin, "demo", "--pcap", file)
-	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p := openUI(t, ctx, r)
-	p.wait("the capture in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	p := viewedDemo(t, "--pcap")
 	var at struct {
 		Node          string
 		SynAck, After int
@@ -1763,14 +1771,7 @@ func TestUIHoldPastedHex(t *testing.T) {
 // of event the demo traces, says what it is when hovered (a title), as
 // the README promises ("every field explained").
 func TestUIFieldsExplained(t *testing.T) {
-	needProgram(t, chromiumBin, "chromium")
-	file := filepath.Join(t.TempDir(), "demo.jsonl")
-	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", file)
-	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p := openUI(t, ctx, r)
-	p.wait("the trace in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	p := viewedDemo(t, "--trace")
 	kinds := p.eval(`JSON.stringify([...new Map(glassnet.store.events.map((e) => [e.layer + " " + e.event, e.id])).values()])`)
 	var ids []int
 	if err := json.Unmarshal([]byte(kinds), &ids); err != nil || len(ids) < 10 {
@@ -1799,14 +1800,7 @@ func TestUIFieldsExplained(t *testing.T) {
 // TestUIHelpNamesEveryPanel: the page's help ("?") says what each of its
 // panels and tabs is, for one who opens it the first time.
 func TestUIHelpNamesEveryPanel(t *testing.T) {
-	needProgram(t, chromiumBin, "chromium")
-	file := filepath.Join(t.TempDir(), "demo.jsonl")
-	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", file)
-	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p := openUI(t, ctx, r)
-	p.wait("the trace in the page", `window.glassnet && glassnet.store.events.length > 0 && "loaded"`)
+	p := viewedDemo(t, "--trace")
 	p.click("#help-toggle")
 	missing := p.wait("the help", `!document.getElementById("help").hidden && JSON.stringify((() => {
 		const named = [...document.querySelectorAll("#help b")].map((b) => b.textContent.toLowerCase());
@@ -1830,14 +1824,7 @@ func TestUIHelpNamesEveryPanel(t *testing.T) {
 // change and the timers all show the state that segment left, TIME-WAIT:
 // the timers used to count the retransmission timer of the state before.
 func TestUIStateAtReceivedFIN(t *testing.T) {
-	needProgram(t, chromiumBin, "chromium")
-	file := filepath.Join(t.TempDir(), "demo.jsonl")
-	run(t, 2*time.Minute, glassnetBin, "demo", "--trace", file)
-	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	p := openUI(t, ctx, r)
-	p.wait("the trace in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	p := viewedDemo(t, "--trace")
 	fin := p.eval(`String(glassnet.store.events.findLast((e) => e.node === "server" && e.layer === "link" && e.event === "packet" && e.dir === "in" && /F/.test(e.flags || "")).id)`)
 	p.eval(`glassnet.select(` + fin + `); "ok"`)
 	p.wait("#"+fin+" in the inspector", `document.getElementById("inspector-title").textContent.startsWith("#`+fin+` ") && "shown"`)
