@@ -107,13 +107,17 @@ func QueryTablePath(ctx context.Context, path string) (*Table, error) {
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	if _, err := c.Write([]byte(`{"op":"sockets"}` + "\n")); err != nil {
-		return nil, fmt.Errorf("ctl: %s: %w", path, err)
-	}
+	// A server too busy to answer (maxClients) says so and closes at
+	// once, without reading the request: a write that finds it closed is
+	// followed by a read of what it said.
+	_, werr := c.Write([]byte(`{"op":"sockets"}` + "\n"))
 	var rep reply
 	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&rep); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("ctl: %s: %w", path, ctx.Err())
+		}
+		if werr != nil {
+			return nil, fmt.Errorf("ctl: %s: %w", path, werr)
 		}
 		return nil, fmt.Errorf("ctl: %s: reading the reply: %w", path, err)
 	}
