@@ -22,19 +22,20 @@ const budgetAllowance = preGrow
 // message is charged as its buffer grows, both the reassembly of its
 // fragments and, for a compressed message, the compressed bytes and what
 // they inflate to. A message handed to the caller stays charged while the
-// caller may hold it, until the connection's next read begins or the
-// connection closes (an echo writing a message back to a peer that does
-// not read holds it that long); a message the read side drops is given
-// back at once (a close, an error, a canceled context, 1009). Each
+// caller may hold it, until the caller's next read goes to the connection
+// or the connection closes (an echo writing a message back to a peer that
+// does not read holds it that long), and so do the messages a Ping reads
+// meanwhile and keeps for the caller; a message the read side drops is
+// given back at once (a close, an error, a canceled context, 1009). Each
 // connection's first 64 KiB is not charged, so connections sharing a
 // budget of B bytes hold at most B plus 64 KiB each of message buffers. A
 // connection whose message cannot grow within the budget is failed with
 // 1013 (ErrMessageMemory).
 //
 // A buffer the caller passes to ReadMessageInto is the caller's and is
-// not charged, nor is a message the caller keeps past its next read, nor
-// are messages Ping keeps for the next ReadMessage. A MemoryBudget is safe for concurrent
-// use; growing a charge takes one atomic compare-and-swap, no lock.
+// not charged, nor is a message the caller keeps past its next read. A
+// MemoryBudget is safe for concurrent use; growing a charge takes one
+// atomic compare-and-swap, no lock.
 type MemoryBudget struct {
 	limit int64
 	used  atomic.Int64

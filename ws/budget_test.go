@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -309,5 +310,71 @@ func TestSmallFragmentsGrowGeometrically(t *testing.T) {
 	}
 	if allocs > 100 {
 		t.Errorf("a message of %d bytes in %d-byte fragments took %v allocations", size, frag, allocs)
+	}
+}
+
+// TestMemoryBudgetHeldThroughPing: a message handed to the caller stays
+// charged while a Ping reads on (the keepalive pinging while an echo
+// writes the message back), and the message the Ping keeps for the caller
+// is charged too; both are given back when the caller reads from the
+// connection again. A Ping's read gave the caller's message back, so an
+// echo to a peer that does not read held it outside the budget.
+func TestMemoryBudgetHeldThroughPing(t *testing.T) {
+	t.Parallel()
+	budget := NewMemoryBudget(4 << 20)
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	cfg := newConfig(0, time.Second, nil, "")
+	cfg.budget = budget
+	c := newConn(srv, nil, false, "", cfg)
+	defer c.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	first, second := make([]byte, 300<<10), make([]byte, 200<<10)
+	go cli.Write(frameBytes(true, OpBinary, false, first))
+	if _, p, err := c.ReadMessage(ctx); err != nil || len(p) != len(first) {
+		t.Fatalf("first message: %d bytes, %v", len(p), err)
+	}
+	held := budget.InUse()
+	if held < int64(len(first))-budgetAllowance {
+		t.Fatalf("%d bytes charged for the message handed over, want at least %d", held, len(first)-budgetAllowance)
+	}
+
+	// The peer answers the ping after another message, which the Ping
+	// reads and keeps for the caller.
+	peer := make(chan error, 1)
+	go func() {
+		f, err := ReadFrame(cli)
+		if err == nil && f.Header.Opcode != OpPing {
+			err = fmt.Errorf("peer read %v, want a ping", f.Header.Opcode)
+		}
+		if err == nil {
+			_, err = cli.Write(frameBytes(true, OpBinary, false, second))
+		}
+		if err == nil {
+			_, err = cli.Write(frameBytes(true, OpPong, false, f.Payload))
+		}
+		peer <- err
+	}()
+	if err := c.Ping(ctx, []byte("p")); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if err := <-peer; err != nil {
+		t.Fatal(err)
+	}
+	if want := held + int64(len(second)) - budgetAllowance; budget.InUse() < want {
+		t.Errorf("%d bytes charged after the Ping, want at least %d: the caller's message (%d) and the one kept", budget.InUse(), want, held)
+	}
+	if _, p, err := c.ReadMessage(ctx); err != nil || len(p) != len(second) {
+		t.Fatalf("the message the Ping kept: %d bytes, %v", len(p), err)
+	}
+
+	go cli.Write(frameBytes(true, OpText, false, []byte("small")))
+	if _, p, err := c.ReadMessage(ctx); err != nil || string(p) != "small" {
+		t.Fatalf("third message: %q, %v", p, err)
+	}
+	if n := budget.InUse(); n != 0 {
+		t.Errorf("%d bytes charged once the caller read from the connection again, want none", n)
 	}
 }

@@ -96,6 +96,11 @@ func (c *Conn) readMessageInto(ctx context.Context, buf []byte) (MessageType, []
 		}
 		return typ, p, nil
 	}
+	// The caller reads again: the message it was handed last, and those
+	// a Ping kept since, are its no more. A Ping's own reads give
+	// nothing back: the caller may still hold a message (an echo writing
+	// it to a peer that does not read, while the keepalive pings).
+	c.mem.giveKept(&c.memKept)
 	if c.rerr != nil {
 		return 0, nil, c.rerr
 	}
@@ -108,8 +113,6 @@ func (c *Conn) readMessageInto(ctx context.Context, buf []byte) (MessageType, []
 // readLock held.
 func (c *Conn) readMessage(ctx context.Context, buf []byte) (MessageType, []byte, error) {
 	c.reads++
-	// The message handed over last is the caller's no more.
-	c.mem.giveKept(&c.memKept)
 	if err := c.awaitData(); err != nil {
 		if ctxErr := ctxDone(ctx); ctxErr != nil && isTimeout(err) {
 			return 0, nil, ctxErr
