@@ -185,13 +185,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := checkLimitFlags("serve", cfg.Port, cfg.MaxMessage); err != nil {
 		return usagef("%w", err)
 	}
+	// app takes 0 for the default (256 MiB, or --max-message if larger)
+	// and checks the rest (app.CheckServe, below).
 	switch {
 	case !isSet(fs, "max-message-memory"):
-		cfg.MaxMessageMemory = 0 // app: the default, or --max-message if larger
-	case cfg.MaxMessageMemory <= 0:
-		return usagef("serve: --max-message-memory %d: want a positive number of bytes (the memory of the WebSocket messages being read on all connections together)", cfg.MaxMessageMemory)
-	case cfg.MaxMessageMemory < cfg.MaxMessage:
-		return usagef("serve: --max-message-memory %d is less than --max-message %d: a message that --max-message allows could never be read whole", cfg.MaxMessageMemory, cfg.MaxMessage)
+		cfg.MaxMessageMemory = 0
+	case cfg.MaxMessageMemory == 0:
+		return usagef("serve: --max-message-memory 0: want a positive number of bytes (the memory of the WebSocket messages being read on all connections together)")
 	}
 	if err := checkOutputs("serve", map[string]string{"--trace": *tracePath, "--pcap": *pcapPath, "--calls": *callsPath}); err != nil {
 		return err
