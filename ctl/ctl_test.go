@@ -191,7 +191,8 @@ func TestQueryAndRender(t *testing.T) {
 	must(t, err)
 	defer srv.Close()
 
-	// The connection states settle as the last ACKs cross the link.
+	// The connection states settle as the last ACKs cross the link: the
+	// queued connection is ESTAB only once the server has taken its ACK.
 	var rows []sockets.SocketInfo
 	var table string
 	deadline := time.Now().Add(10 * time.Second)
@@ -205,7 +206,8 @@ func TestQueryAndRender(t *testing.T) {
 		tw := lineFor(table, "10.0.0.2:80", sc.timeWait.String())
 		fw := lineFor(table, "10.0.0.2:80", sc.finWait.String())
 		sr := lineFor(table, "10.0.0.2:80", sc.synRecv.String())
-		if f != nil && f[2] == "5" && sr != nil && tw != nil && tw[1] == "TIME-WAIT" && fw != nil && fw[1] == "FIN-WAIT-2" {
+		q := lineFor(table, "10.0.0.2:80", sc.queued.String())
+		if f != nil && f[2] == "5" && sr != nil && q != nil && q[1] == "ESTAB" && tw != nil && tw[1] == "TIME-WAIT" && fw != nil && fw[1] == "FIN-WAIT-2" {
 			break
 		}
 		if time.Now().After(deadline) {
