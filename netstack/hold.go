@@ -46,7 +46,9 @@ var ErrContinue = errors.New("netstack: cannot continue packet")
 // pkt is only borrowed. It returns an error wrapping ErrContinue for a
 // packet that is malformed, or longer than the MTU where the device has
 // no segmentation offload (with offload a TCP packet may be a
-// super-packet, as the hooks see them), for a direction other than In
+// super-packet, as the hooks see them, up to the largest one gVisor
+// hands down and with no IPv6 extension headers; CheckContinue says
+// beforehand whether a packet would go), for a direction other than In
 // and Out, and on an Ethernet device for a packet to (out) an address no
 // held frame went to; and net.ErrClosed after the stack is closed or
 // stopped. On an Ethernet device the packet goes out behind the frame
@@ -54,28 +56,74 @@ var ErrContinue = errors.New("netstack: cannot continue packet")
 // the header of the last one held from its source (or one addressed to
 // this host).
 func (st *Stack) Continue(dir trace.Dir, pkt []byte) error {
-	if st.stopped() {
+	c, err := st.prepareContinue(dir, pkt)
+	if err != nil {
+		return err
+	}
+	h := st.hooks
+	if dir == trace.In {
+		if h.acct.obs != nil {
+			h.acct.obs.continued(hook.LinkIngress, pkt)
+		}
+		h.up.receive(c.bufs[0], c.meta)
+		st.c.continued.Add(1)
+		return nil
+	}
+	if _, ok := h.down.send(c.bufs, c.gso); !ok {
 		return fmt.Errorf("netstack: continue: %w", errClosed)
+	}
+	st.c.continued.Add(1)
+	return nil
+}
+
+// CheckContinue returns the error Continue would return for pkt from the
+// link hook point of dir, or nil when it would send pkt on, without
+// sending anything: a packet that is malformed, over the MTU where the
+// device cannot take it as a super-packet (no segmentation offload, not
+// TCP, IPv6 extension headers, a fragment, over the largest super-packet)
+// or, on an Ethernet device, to an address no held frame went to. Whoever
+// holds a packet and lets a person change it can so refuse a change the
+// stack would not send, and keep the packet. Continue checks again: a
+// stack closed in between refuses it then.
+func (st *Stack) CheckContinue(dir trace.Dir, pkt []byte) error {
+	_, err := st.prepareContinue(dir, pkt)
+	return err
+}
+
+// continuation is a packet Continue has checked and made ready to send
+// on: for trace.In, bufs[0] with meta; for trace.Out, bufs (a super-packet
+// already cut) with gso.
+type continuation struct {
+	bufs [][]byte
+	gso  []tun.GSO
+	meta pktMeta
+}
+
+// prepareContinue checks pkt as Continue does and makes it ready to send
+// on from the link hook point of dir, or returns why it cannot go.
+func (st *Stack) prepareContinue(dir trace.Dir, pkt []byte) (continuation, error) {
+	if st.stopped() {
+		return continuation{}, fmt.Errorf("netstack: continue: %w", errClosed)
 	}
 	h := st.hooks
 	if dir != trace.In && dir != trace.Out {
-		return fmt.Errorf("%w: direction %q is neither in nor out", ErrContinue, dir)
+		return continuation{}, fmt.Errorf("%w: direction %q is neither in nor out", ErrContinue, dir)
 	}
 	if _, reason := classify(pkt); reason != "" {
-		return fmt.Errorf("%w: malformed (%s)", ErrContinue, reason)
+		return continuation{}, fmt.Errorf("%w: malformed (%s)", ErrContinue, reason)
 	}
 	var g tun.GSO
 	if mtu := st.dev.dev.MTU(); len(pkt) > mtu {
 		var err error
 		if g, err = st.superPacket(pkt, mtu); err != nil {
-			return err
+			return continuation{}, err
 		}
 	}
 	b := append([]byte(nil), pkt...)
 	if h.l2 {
 		var err error
 		if b, err = h.reframe(dir, pkt); err != nil {
-			return err
+			return continuation{}, err
 		}
 	}
 	if dir == trace.In {
@@ -83,63 +131,67 @@ func (st *Stack) Continue(dir trace.Dir, pkt []byte) error {
 		if g.Type != tun.GSONone {
 			m.segs, _ = g.Segments(b)
 		}
-		if h.acct.obs != nil {
-			h.acct.obs.continued(hook.LinkIngress, pkt)
-		}
-		h.up.receive(b, m)
-		st.c.continued.Add(1)
-		return nil
+		return continuation{bufs: [][]byte{b}, meta: m}, nil
 	}
-	bufs := [][]byte{b}
-	gso := []tun.GSO{{}}
+	c := continuation{bufs: [][]byte{b}, gso: []tun.GSO{{}}}
 	if g.Type != tun.GSONone {
 		// Cut here, with complete checksums: the packet's checksum is
 		// complete, not the partial one a device's offload expects.
 		var err error
-		if bufs, err = segment(b, g); err != nil {
-			return err
+		if c.bufs, err = segment(b, g); err != nil {
+			return continuation{}, err
 		}
-		gso = make([]tun.GSO, len(bufs))
+		c.gso = make([]tun.GSO, len(c.bufs))
 	}
-	if _, ok := h.down.send(bufs, gso); !ok {
-		return fmt.Errorf("netstack: continue: %w", errClosed)
-	}
-	st.c.continued.Add(1)
-	return nil
+	return c, nil
 }
 
 // superPacket returns the offload metadata of a TCP packet longer than
 // mtu, on a device with segmentation offload: segments of at most mtu
 // bytes.
 func (st *Stack) superPacket(pkt []byte, mtu int) (tun.GSO, error) {
-	over := fmt.Errorf("%w: %d bytes, over the MTU %d", ErrContinue, len(pkt), mtu)
-	if st.ep.gsoMax == 0 || len(pkt) > int(st.ep.gsoMax) {
-		return tun.GSO{}, over
+	over := func(why string) error {
+		return fmt.Errorf("%w: %d bytes, over the MTU %d%s", ErrContinue, len(pkt), mtu, why)
 	}
+	switch {
+	case st.ep.gsoMax == 0:
+		return tun.GSO{}, over("")
+	case len(pkt) > int(st.ep.gsoMax):
+		return tun.GSO{}, over(fmt.Sprintf(" and the largest super-packet, %d", st.ep.gsoMax))
+	}
+	notTCP := over(", and only a TCP packet is cut into segments")
 	g := tun.GSO{Type: tun.GSOTCPv4}
 	var hdr int
 	switch header.IPVersion(pkt) {
 	case header.IPv4Version:
 		ip := header.IPv4(pkt)
-		if ip.TransportProtocol() != header.TCPProtocolNumber || ip.More() || ip.FragmentOffset() != 0 {
-			return tun.GSO{}, over
+		if ip.TransportProtocol() != header.TCPProtocolNumber {
+			return tun.GSO{}, notTCP
+		}
+		if ip.More() || ip.FragmentOffset() != 0 {
+			return tun.GSO{}, over(", and a fragment is not cut into segments")
 		}
 		hdr = int(ip.HeaderLength())
 	default:
 		// TCP right after the fixed header: the segmenter takes no
 		// extension headers.
-		if header.IPv6(pkt).NextHeader() != uint8(header.TCPProtocolNumber) {
-			return tun.GSO{}, over
+		switch header.IPv6(pkt).NextHeader() {
+		case uint8(header.TCPProtocolNumber):
+		case uint8(header.IPv6HopByHopOptionsExtHdrIdentifier), uint8(header.IPv6RoutingExtHdrIdentifier),
+			uint8(header.IPv6FragmentExtHdrIdentifier), uint8(header.IPv6DestinationOptionsExtHdrIdentifier):
+			return tun.GSO{}, over(", and a packet with IPv6 extension headers is not cut into segments")
+		default:
+			return tun.GSO{}, notTCP
 		}
 		g.Type = tun.GSOTCPv6
 		hdr = header.IPv6MinimumSize
 	}
 	if len(pkt) < hdr+header.TCPMinimumSize {
-		return tun.GSO{}, over
+		return tun.GSO{}, notTCP
 	}
 	hdr += int(header.TCP(pkt[hdr:]).DataOffset())
 	if hdr >= mtu || hdr >= len(pkt) {
-		return tun.GSO{}, over
+		return tun.GSO{}, over(", and its headers leave no room for data in a segment")
 	}
 	g.HdrLen, g.Size = uint16(hdr), uint16(mtu-hdr)
 	if _, reason := g.Segments(pkt); reason != "" {

@@ -15,8 +15,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/glassnet/glassnet/hook"
+	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/trace"
-	"github.com/glassnet/glassnet/tun"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -163,7 +163,7 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 	}
 	link := u.point == PointLinkEgress || u.point == PointLinkIngress
 	if link && d.data != nil && req.Action != "drop" {
-		if err := s.fitsLink(u.node, d.data); err != nil {
+		if err := s.fitsLink(u.node, u.point, d.data); err != nil {
 			return Outcome{}, err
 		}
 	}
@@ -208,23 +208,31 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 	return out, nil
 }
 
-// fitsLink refuses an edit that made a packet longer than the link's MTU
-// on a device without TCP segmentation offload, which the stack would not
-// take back (netstack's Stack.Continue): said before the unit is decided,
-// it stays held, as after any other wrong edit, rather than being lost.
-// With offload the stack may take a TCP super-packet, and decides itself.
-func (s *Server) fitsLink(node string, pkt []byte) error {
+// fitsLink refuses an edit that made a packet one the stack would not
+// send on from the hook point: netstack's Stack.CheckContinue, the check
+// Continue makes as it takes the packet back (longer than the link's MTU
+// without segmentation offload; with it, a super-packet the segmenter
+// cannot cut, as one behind IPv6 extension headers). Said before the unit
+// is decided, it stays held, as after any other wrong edit, rather than
+// being lost. A stack that closed meanwhile is not the edit's fault:
+// Continue says so when it is decided.
+func (s *Server) fitsLink(node, point string, pkt []byte) error {
 	s.nmu.Lock()
 	nd := s.nodeLocked(node)
 	s.nmu.Unlock()
-	if nd == nil || nd.Stack == nil || nd.Stack.Offloads()&(tun.OffloadTSO4|tun.OffloadTSO6) != 0 {
+	if nd == nil || nd.Stack == nil {
 		return nil
 	}
-	info, ok := nd.Stack.Stack().NICInfo()[nd.Stack.NICID()]
-	if !ok || info.MTU == 0 || len(pkt) <= int(info.MTU) {
+	dir := trace.Out
+	if point == PointLinkIngress {
+		dir = trace.In
+	}
+	err := nd.Stack.CheckContinue(dir, pkt)
+	if err == nil || !errors.Is(err, netstack.ErrContinue) {
 		return nil
 	}
-	return fmt.Errorf("ui: the edit makes the packet %d bytes, over the link's MTU of %d: the stack would not send it on, so it stays held (a payload %d bytes shorter fits)", len(pkt), info.MTU, len(pkt)-int(info.MTU))
+	why := strings.TrimPrefix(err.Error(), netstack.ErrContinue.Error()+": ")
+	return fmt.Errorf("ui: the stack would not send the edited packet on (%s), so it stays held", why)
 }
 
 // apply checks and makes the edit e on a copy of u's bytes, into d.

@@ -466,7 +466,7 @@ func TestUnsendableEditRefused(t *testing.T) {
 		`{"action":"delay","delay_ms":1,"edit":{"payload_hex":"` + long + `"}}`,
 	} {
 		var e struct{ Error string }
-		if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), body, &e); code != 400 || !strings.Contains(e.Error, "2052 bytes, over the link's MTU of 1500") {
+		if code := d.call("POST", fmt.Sprintf("/api/holds/%d", h.ID), body, &e); code != 400 || !strings.Contains(e.Error, "2052 bytes, over the MTU 1500") {
 			t.Errorf("%.40s…: %d %q, want 400 saying the packet is over the MTU", body, code, e.Error)
 		}
 		var hs ui.Holds

@@ -153,13 +153,15 @@
 //	                       drop is checked but not made; a 400 leaves the unit held;
 //	                       a unit decided already is a 404 that says how, "released
 //	                       when the last page went away", as is one never held)
-//	                       (an edit that makes a packet longer than the link's MTU,
-//	                       on a device without TCP segmentation offload, is a 400
-//	                       that says so; pending: the stack, paused at a step,
+//	                       (an edit that makes a packet one the stack would not
+//	                       send on, as netstack's Stack.CheckContinue finds it
+//	                       (longer than the link's MTU without TCP segmentation
+//	                       offload; with it, a super-packet the stack cannot cut,
+//	                       such as one behind IPv6 extension headers), is a 400
+//	                       that says why; pending: the stack, paused at a step,
 //	                       takes the packet back when it runs; failed: it could
-//	                       not take it back, as outcome says, and a packet it
-//	                       refused, a super-packet it cannot cut say, is traced as
-//	                       the hold's drop)
+//	                       not take it back (it closed meanwhile), as outcome
+//	                       says, and the packet is traced as the hold's drop)
 //
 // A TCP segment held at the link also has "seq_base" and "ack_base", the
 // initial sequence numbers its seq and ack count from (the relative numbers
