@@ -61,9 +61,19 @@
 // tool sending from a fixed port) starts another connection on the same
 // endpoints, as Wireshark starts another TCP stream: "10.0.0.1:40000 ⇄
 // 10.0.0.2:80 #2", with its own row, ladder, byte stream and Seq/time; its
-// events are those from its SYN on. The events' conn and GET /api/conns
-// name endpoints only; a socket in the server's table is the latest
-// connection on its endpoints.
+// events are those from its SYN on. The Server numbers them as the events
+// come, for as long as it runs, so that a connection keeps its number when
+// the events before it leave the history: an event of the second
+// connection on its endpoints or a later one has "conn_n" (2, 3, ...) in
+// GET /api/events, /api/events/ID and the live stream, and one of the
+// first none. conn_n is the Server's, not the trace's: the JSON lines
+// export leaves it out, as --trace does, and glassnet view numbers a file
+// from its own beginning. Of the endpoints none of whose events the history
+// holds any more, the Server forgets the numbers once it knows of more
+// pairs than the history keeps events (at least 65536); a connection on
+// them then counts from the first again. The events' conn and GET
+// /api/conns name endpoints only; a socket in the server's table is the
+// latest connection on its endpoints.
 //
 // # Scripts
 //

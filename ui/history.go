@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/glassnet/glassnet/trace"
@@ -24,13 +25,17 @@ type history struct {
 	next  int    // slot the next event goes to
 	total uint64 // events ever added
 	last  uint64 // ID of the newest event
+	// nums holds, slot by slot beside buf, the number of the connection
+	// each event belongs to on its endpoints (incarnation.go), 0 for none.
+	nums []uint32
+	inc  incarnations
 }
 
 func newHistory(n int) *history {
 	if n < 1 {
 		n = DefaultHistory
 	}
-	return &history{size: n, buf: make([]trace.Event, 0, n)}
+	return &history{size: n, buf: make([]trace.Event, 0, n), nums: make([]uint32, 0, n)}
 }
 
 // A packer cuts copies of fields and bytes from chunks of these sizes, so
@@ -78,10 +83,17 @@ func (h *history) addLocked(e *trace.Event, ownData bool) {
 	if !ownData || len(c.Data) != cap(c.Data) {
 		c.Data = h.kept.keepData(e.Data)
 	}
+	var first uint64
+	if len(h.buf) > 0 {
+		first = h.at(0).ID
+	}
+	n := h.inc.number(&c, first, h.size)
 	if len(h.buf) < cap(h.buf) {
 		h.buf = append(h.buf, c)
+		h.nums = append(h.nums, n)
 	} else {
 		h.buf[h.next] = c
+		h.nums[h.next] = n
 	}
 	h.next++
 	if h.next == cap(h.buf) {
@@ -179,6 +191,37 @@ func (h *history) scanBack(id uint64, max int, f func(e *trace.Event) bool) {
 	}
 }
 
+// numbers appends to dst the connection number of each of evs, events
+// the history returned (0 for one it no longer holds), in order.
+func (h *history) numbers(dst []uint32, evs []trace.Event) []uint32 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	i := 0
+	if len(evs) > 0 {
+		i = h.search(evs[0].ID)
+	}
+	for _, e := range evs {
+		for i < len(h.buf) && h.at(i).ID < e.ID {
+			i++
+		}
+		var n uint32
+		if i < len(h.buf) && h.at(i).ID == e.ID {
+			n = h.numAt(i)
+		}
+		dst = append(dst, n)
+	}
+	return dst
+}
+
+// numAt returns the connection number of the i-th oldest event held; h.mu
+// must be held.
+func (h *history) numAt(i int) uint32 {
+	if len(h.nums) < cap(h.nums) {
+		return h.nums[i]
+	}
+	return h.nums[(h.next+i)%len(h.nums)]
+}
+
 // get returns the event with the given ID.
 func (h *history) get(id uint64) (trace.Event, bool) {
 	h.mu.Lock()
@@ -205,14 +248,28 @@ func appendJSON(dst []byte, v any) []byte {
 	return out[:len(out)-1]
 }
 
-// eventsJSON returns the events as a JSON array.
-func eventsJSON(dst []byte, evs []trace.Event) []byte {
+// eventsJSON returns the events as a JSON array, each with its connection
+// number from nums (history.numbers) when it is 2 or more.
+func eventsJSON(dst []byte, evs []trace.Event, nums []uint32) []byte {
 	dst = append(dst, '[')
 	for i := range evs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = appendEventJSON(dst, &evs[i])
+		if i < len(nums) {
+			dst = appendConnNumber(dst, nums[i])
+		}
 	}
 	return append(dst, ']')
+}
+
+// appendConnNumber adds "conn_n" to the event object that ends dst, when
+// n is 2 or more: the first connection on a pair of endpoints has none.
+func appendConnNumber(dst []byte, n uint32) []byte {
+	if n < 2 || len(dst) == 0 || dst[len(dst)-1] != '}' {
+		return dst
+	}
+	dst = strconv.AppendUint(append(dst[:len(dst)-1], `,"conn_n":`...), uint64(n), 10)
+	return append(dst, '}')
 }

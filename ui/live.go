@@ -37,6 +37,7 @@ type liveClient struct {
 	s     *Server
 	conn  *ws.Conn
 	next  uint64        // the next event ID to send
+	nums  []uint32      // the connection numbers of the batch being sent
 	acked atomic.Uint64 // the last event ID the page has drawn
 	wake  chan struct{}
 }
@@ -413,7 +414,8 @@ func (c *liveClient) nextBatch(buf []byte, evs []trace.Event) ([]byte, []trace.E
 		return buf, evs, false
 	}
 	buf = append(buf, `{"type":"events","events":`...)
-	buf = eventsJSON(buf, evs)
+	c.nums = s.hist.numbers(c.nums[:0], evs)
+	buf = eventsJSON(buf, evs, c.nums)
 	buf = append(buf, '}')
 	c.next = evs[len(evs)-1].ID + 1
 	return buf, evs, true

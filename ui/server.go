@@ -464,7 +464,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	evs := s.hist.rangeOf(nil, from, to, maxRange)
 	first, last, _ := s.hist.bounds()
 	b := append([]byte(nil), `{"events":`...)
-	b = eventsJSON(b, evs)
+	b = eventsJSON(b, evs, s.hist.numbers(nil, evs))
 	b = fmt.Appendf(b, `,"first":%d,"last":%d}`, first, last)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(b)
@@ -486,7 +486,7 @@ func (s *Server) event(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("ui: event %d is not in the history (it holds %d to %d)", id, first, last))
 		return
 	}
-	b := appendEventJSON(nil, &e)
+	b := appendConnNumber(appendEventJSON(nil, &e), s.hist.numbers(nil, []trace.Event{e})[0])
 	if len(e.Data) > 0 {
 		b = append(b[:len(b)-1], `,"bytes":"`...)
 		b = hex.AppendEncode(b, e.Data)

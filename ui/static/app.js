@@ -21,7 +21,7 @@ const $ = (id) => document.getElementById(id);
 
 class App {
   constructor() {
-    this.store = new Store();
+    this.store = new Store(!api.traceURL);
     this.readonly = !!api.traceURL;
     this.state = { live: false, paused: false, mode: "", current: 0, count: 0, skipped: 0, breakpoints: [], held: 0, nodes: [] };
     this.conns = null; // the server's socket table, live only

@@ -17,6 +17,7 @@ export const FIELD_HELP = {
   dir: "in: towards the application (received). out: towards the wire (sent).",
   event: "What happened.",
   conn: "The connection, as local -> peer (packets: source -> destination).",
+  conn_n: "Which connection on these endpoints, #2 from the second on: a SYN with another initial sequence number (the ports used again) starts the next. The view numbers them for its whole run, so a number stays when older events leave its history; it is not in the trace file.",
   flags: "TCP flags: S = SYN (open), F = FIN (no more data), R = RST (abort), P = PUSH (deliver now), . = ACK (the ack field counts).",
   seq: "Sequence number of the first byte in the segment (absolute, as on the wire).",
   ack: "The next sequence number the sender expects from the other side: everything before it arrived.",

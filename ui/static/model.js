@@ -76,10 +76,14 @@ export function fromSummary(s) {
 }
 
 export class Store {
-  constructor() {
+  // numbered: the events come from the server, which numbers the
+  // connections on the same endpoints (conn_n) for its whole run; a trace
+  // read without it (?trace=) is numbered here, from its events.
+  constructor(numbered = false) {
     this.events = []; // sorted by id
     this.byId = new Map();
     this.version = 0;
+    this.numbered = numbered;
     this.reset();
   }
 
@@ -301,7 +305,23 @@ export class Store {
   // ACK (a packet, or TCP's own segment) that carries another ISN the same
   // way as the SYN that opened the latest. Its copy at the other stack, and
   // a SYN sent again, carry the same ISN.
+  //
+  // With the server's numbers (numbered), an event of a connection is of
+  // the one its conn_n names (none: the first), which stays so when the
+  // events before it have left the history; one that names none (a drop
+  // read from its summary) is of the latest.
   incarnate(base, e) {
+    if (this.numbered) {
+      if (!e.conn) return this.incarnation.get(base) || base;
+      if (!(e.conn_n > 1)) {
+        // the first (incarnation holds only the endpoints used again)
+        this.incarnation.delete(base);
+        return base;
+      }
+      const key = base + " #" + e.conn_n;
+      this.incarnation.set(base, key);
+      return key;
+    }
     const f = e.flags || "";
     if (typeof e.seq === "number" && f.includes("S") && !f.includes(".") && (isPacket(e) || isSegment(e))) {
       const s = streamOf(e);
