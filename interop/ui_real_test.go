@@ -89,7 +89,7 @@ func focusPort(p *uiPage, port int) string {
 // tableAndTimers is a JavaScript expression that reads, for glassnet's end
 // of the focused connection key, the state the connections table shows
 // and whether the Timers panel says the connection is closed:
-// "ESTABLISHED|not closed".
+// "ESTAB|not closed".
 const tableAndTimers = `((tr, tm) => (tr ? tr.textContent.replace(/^glassnet/, "") : "no row") + "|" +
 	(tm && tm.textContent.includes("connection closed") ? "connection closed" : "not closed"))(
 	document.querySelector('#conns tr[data-node="glassnet"][data-conn="' + CSS.escape(key) + '"] td.state'),
@@ -330,11 +330,12 @@ asyncio.run(main())`)
 		// server's socket table and the Timers panel follows it: a table
 		// that still has the reset connection ESTABLISHED (made before
 		// the reset reached it) and one that has it in gVisor's error
-		// state, which the trace names CLOSED.
+		// state, which the trace names CLOSED; the table names both as
+		// glassnet ss does, ESTAB and UNCONN.
 		p.wait("the reset connection CLOSED in the trace", `(() => { const c = glassnet.store.conns.get(glassnet.focus); const s = c && glassnet.store.stateAt(c, "glassnet", Infinity); return s && s.state === "CLOSED" ? "yes" : ""; })()`)
 		for _, tc := range []struct{ table, shown, timer string }{
-			{"ESTABLISHED", "ESTABLISHED", "not closed"},
-			{"ERROR", "CLOSED", "connection closed"},
+			{"ESTABLISHED", "ESTAB", "not closed"},
+			{"ERROR", "UNCONN", "connection closed"},
 		} {
 			got := p.eval(`(() => {
 				const app = glassnet, key = app.focus;
@@ -365,7 +366,7 @@ asyncio.run(main())`)
 			app.controls.timers();
 			return ` + tableAndTimers + `;
 		})()`)
-		if want := "ESTABLISHED|not closed"; got != want {
+		if want := "ESTAB|not closed"; got != want {
 			t.Errorf("an event before the reset selected in a live run: table and timers read %q, want %q", got, want)
 		}
 		p.eval(`(() => { glassnet.selected = null; return ""; })()`)

@@ -479,7 +479,8 @@ func TestUI(t *testing.T) {
 	p.wait("the SYN in the ladder", `document.querySelector('#ladder g[data-kind="packet"][data-flags="S"]')`)
 	// The server has answered the SYN; TCP reports SYN-RCVD a few steps
 	// later. The table and the state change say where it is, as the
-	// timers do ("SYN-ACK sent"), not "no state yet".
+	// timers do ("SYN-ACK sent"), not "no state yet": the table as
+	// glassnet ss names it, SYN-RECV.
 	if e := event(s.Current); e.Node != "server" || e.Flags != "S." || e.Dir != "out" {
 		t.Fatalf("the third packet is %+v, not the server's SYN-ACK", e)
 	}
@@ -487,8 +488,8 @@ func TestUI(t *testing.T) {
 		const row = document.querySelector('#conns tr[data-node="server"][data-conn*="⇄"] td.state');
 		const col = document.querySelector('#diff .diffcol[data-node="server"] [data-unreported]');
 		return (row ? row.textContent.replace(/^server/, "") : "no row") + "|" + (col ? col.dataset.unreported : "none");
-	})()`); got != "SYN-RCVD|SYN-RCVD" {
-		t.Errorf("at the server's SYN-ACK the table and the state change say %q for the server, want SYN-RCVD|SYN-RCVD", got)
+	})()`); got != "SYN-RECV|SYN-RCVD" {
+		t.Errorf("at the server's SYN-ACK the table and the state change say %q for the server, want SYN-RECV|SYN-RCVD", got)
 	}
 	p.shot("ui-handshake")
 	// The client entered SYN-SENT by sending its SYN: the state change
@@ -1715,7 +1716,7 @@ func TestUIDroppedSYN(t *testing.T) {
 }
 
 // TestUIHandshakeFromPackets opens the demo's pcapng: packets and frames,
-// no TCP state. A stack that has sent its SYN-ACK is SYN-RCVD in the
+// no TCP state. A stack that has sent its SYN-ACK is SYN-RECV (SYN-RCVD) in the
 // connections table, as the timers say "SYN-ACK sent", and no longer once
 // the handshake is over, which only the packets after it say.
 func TestUIHandshakeFromPackets(t *testing.T) {
@@ -1737,8 +1738,8 @@ func TestUIHandshakeFromPackets(t *testing.T) {
 		p.eval(fmt.Sprintf(`glassnet.select(%d); "ok"`, id))
 		return p.wait(fmt.Sprintf("the table at #%d", id), fmt.Sprintf(`glassnet.selected === %d && document.querySelector('#events .vrow[data-event-id="%d"][data-hl="sel"]') && ((td) => td && td.textContent.replace(%q, ""))(document.querySelector('#conns tr[data-node=%q][data-conn*="⇄"] td.state'))`, id, id, at.Node, at.Node))
 	}
-	if got := row(at.SynAck); got != "SYN-RCVD" {
-		t.Errorf("at the SYN-ACK #%d %s sent, its row says %q, want SYN-RCVD", at.SynAck, at.Node, got)
+	if got := row(at.SynAck); got != "SYN-RECV" {
+		t.Errorf("at the SYN-ACK #%d %s sent, its row says %q, want SYN-RECV (SYN-RCVD as glassnet ss names it)", at.SynAck, at.Node, got)
 	}
 	if got := row(at.After); strings.HasPrefix(got, "SYN-") {
 		t.Errorf("at #%d, data after the handshake, %s's row still says %q", at.After, at.Node, got)

@@ -40,6 +40,41 @@ type SocketInfo struct {
 	TCP *TCPInfo `json:",omitempty"`
 }
 
+// SSState returns a socket's state as ss(8) names it, given its type
+// (SOCK_STREAM or SOCK_DGRAM) and its State: ESTAB, SYN-RECV, FIN-WAIT-1,
+// FIN-WAIT-2, and UNCONN for a socket with no connection (INITIAL, BOUND,
+// CLOSED, ERROR; a datagram socket that is not CONNECTED); SYN-SENT for
+// CONNECTING, a connect whose SYN is not yet out. The other TCP states
+// are named alike (LISTEN, SYN-SENT, CLOSE-WAIT, LAST-ACK, CLOSING,
+// TIME-WAIT).
+func SSState(typ int, state string) string {
+	if typ == SOCK_DGRAM {
+		if state == "CONNECTED" {
+			return "ESTAB"
+		}
+		return "UNCONN"
+	}
+	switch state {
+	case "ESTABLISHED":
+		return "ESTAB"
+	case "SYN-RCVD":
+		return "SYN-RECV"
+	case "CONNECTING":
+		return "SYN-SENT"
+	case "FIN-WAIT1":
+		return "FIN-WAIT-1"
+	case "FIN-WAIT2":
+		return "FIN-WAIT-2"
+	case "INITIAL", "BOUND", "CLOSED", "ERROR":
+		return "UNCONN"
+	}
+	return state
+}
+
+// SSState returns the row's state as ss(8) names it (the function
+// SSState).
+func (i SocketInfo) SSState() string { return SSState(i.Type, i.State) }
+
 // Network returns "tcp", "tcp6", "udp" or "udp6", as ss and netstat label
 // rows.
 func (i SocketInfo) Network() string {

@@ -83,6 +83,12 @@
 // selected rows, #events [data-current="true"], the inspector), not when
 // the state message comes, which can be before the event it names.
 // glassnet.selected is the selected event's id, glassnet.store the events.
+// The page writes TCP states as glassnet ss does (ESTAB, SYN-RECV,
+// FIN-WAIT-1, UNCONN for a socket with no connection), in the connections
+// table, the state change and the layers, from sockets.SSState (the
+// module static/states.js is made from it); the events, their inspector
+// and the data-* attributes (the state change's data-new) keep the
+// trace's names, which breakpoints take too.
 //
 // # Live stream
 //
@@ -205,13 +211,18 @@
 //
 // # Other
 //
-//	GET /api/conns                            {"conns":[{"node","proto","state","local",
-//	                                          "peer","recv_q","send_q","cwnd","ssthresh",
+//	GET /api/conns                            {"conns":[{"node","proto","state","ss_state",
+//	                                          "local","peer","recv_q","send_q","cwnd","ssthresh",
 //	                                          "srtt_ms","rto_ms","snd_wnd","rcv_wnd","fd"}],
 //	                                          "at":ID,"stale":bool} (at: the last event traced
 //	                                          when the table was begun, so a TCP state traced
 //	                                          after it may be newer; stale: a paused stack holds
-//	                                          a lock the table needs; the last table is shown)
+//	                                          a lock the table needs; the last table is shown;
+//	                                          state is the socket table's, as the trace's TCP
+//	                                          states and glassnet ss's JSON name them: INITIAL,
+//	                                          BOUND, ESTABLISHED, SYN-RCVD, FIN-WAIT1, CLOSED...;
+//	                                          ss_state is glassnet ss's, as the page writes it:
+//	                                          UNCONN, ESTAB, SYN-RECV, FIN-WAIT-1 ...)
 //	GET /api/export?format=jsonl|pcapng|perfetto  the history as JSON lines (also
 //	                                          without format), pcapng, or
 //	                                          Chrome/Perfetto trace-event JSON; each packet

@@ -333,7 +333,8 @@ func (h *frameHook) Decide(f *ws.HookFrame) ws.FrameVerdict {
 type Conn struct {
 	Node     string  `json:"node"`
 	Proto    string  `json:"proto"`
-	State    string  `json:"state"`
+	State    string  `json:"state"`    // as the trace's TCP states and glassnet ss's JSON name it
+	SSState  string  `json:"ss_state"` // as glassnet ss and the page write it (sockets.SSState)
 	Local    string  `json:"local"`
 	Peer     string  `json:"peer"`
 	RecvQ    int     `json:"recv_q"`
@@ -406,7 +407,7 @@ func (s *Server) refreshConns() <-chan struct{} {
 }
 
 func connRow(nodeName string, si sockets.SocketInfo) Conn {
-	c := Conn{Node: nodeName, Proto: si.Network(), State: si.State, RecvQ: si.RecvQ, SendQ: si.SendQ, FD: si.FD}
+	c := Conn{Node: nodeName, Proto: si.Network(), State: si.State, SSState: si.SSState(), RecvQ: si.RecvQ, SendQ: si.SendQ, FD: si.FD}
 	if si.Local.IsValid() {
 		c.Local = si.Local.String()
 	}

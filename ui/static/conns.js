@@ -5,6 +5,7 @@ import { isPacket, endpoint } from "./model.js";
 import { esc, fmtDur } from "./fields.js";
 import { patch } from "./dom.js";
 import { DiffView } from "./diff.js";
+import { ssState } from "./states.js";
 
 export class ConnsView {
   constructor(el, app) {
@@ -58,7 +59,7 @@ export class ConnsView {
       const listeners = traced.map((l) => {
         const t = table.find((c) => c.node === l.node && c.local === l.local && (c.proto || "tcp").startsWith("tcp"));
         return { key: l.local, node: l.node, state: "LISTEN", local: l.local, peer: "*", recv_q: t ? t.recv_q : "", send_q: t ? t.send_q : "", cwnd: "", srtt: "", rto: "", wnd: "" };
-      }).concat(table.filter((c) => !known.has(c.node + "|" + c.fd) && !traced.some((l) => l.node === c.node && l.local === c.local)).map((c) => ({ key: c.local, node: c.node, state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.state : c.state, local: c.local, peer: "*", recv_q: c.recv_q, send_q: c.send_q, cwnd: "", srtt: "", rto: "", wnd: "" })));
+      }).concat(table.filter((c) => !known.has(c.node + "|" + c.fd) && !traced.some((l) => l.node === c.node && l.local === c.local)).map((c) => ({ key: c.local, node: c.node, state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.ss_state : c.state, local: c.local, peer: "*", recv_q: c.recv_q, send_q: c.send_q, cwnd: "", srtt: "", rto: "", wnd: "" })));
       return listeners.concat(this.traceRows((c) => c.first <= ref, ref));
     }
     if (app.conns && app.conns.length) {
@@ -77,11 +78,12 @@ export class ConnsView {
         return s ? this.fromState(key, c.node, c.local, c.peer, s) : {
         key,
         node: c.node,
-        // a UDP socket's state is the stack's datagram one (BOUND,
-        // CONNECTED): the protocol in front tells it from a TCP socket on
-        // the same port; gVisor's error state (reset, timed out) is
-        // CLOSED, as the trace's state change names it (Linux's TCP_CLOSE)
-        state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.state : c.state === "ERROR" ? "CLOSED" : c.state,
+        // a UDP socket's state is ss's (UNCONN, ESTAB for a connected
+        // one): the protocol in front tells it from a TCP socket on the
+        // same port; gVisor's error state (reset, timed out) is CLOSED, as
+        // the trace's state change names it (Linux's TCP_CLOSE), which
+        // the table writes as ss does, UNCONN
+        state: c.proto && !c.proto.startsWith("tcp") ? c.proto + " " + c.ss_state : c.state === "ERROR" ? "CLOSED" : c.state,
         local: c.local,
         peer: c.peer || "*",
         recv_q: c.recv_q,
@@ -248,7 +250,7 @@ export class ConnsView {
       // or only because it is made about once a second
       (traced ? '<div class="hint" data-conns-note>The socket table is from #' + esc(app.connsAt || 0) + (app.state.paused ? " (a paused stack holds it)" : " (it is made about once a second)") + "; rows marked ◦ are from the trace since.</div>" : "") +
       "<table><thead><tr>" +
-      '<th title="The stack that owns the socket, and the TCP state (RFC 9293)">stack<br>state</th>' +
+      '<th title="The stack that owns the socket, and its TCP state, named as glassnet ss names it (ESTAB, SYN-RECV, FIN-WAIT-1, UNCONN for a socket with no connection)">stack<br>state</th>' +
       '<th title="local address -> peer address">local<br>→ peer</th>' +
       '<th class="num" title="Recv-Q: bytes received, not yet read by the application">recv‑q</th>' +
       '<th class="num" title="Send-Q: bytes written, not yet acknowledged by the peer">send‑q</th>' +
@@ -259,7 +261,7 @@ export class ConnsView {
       h +=
         '<tr data-conn="' + esc(r.key) + '" data-node="' + esc(r.node || "") + '"' + (r.traced ? ' data-source="trace"' : "") + ' aria-selected="' + (r.key === app.focus) + '" title="' + esc("rto " + r.rto + ", send/receive window " + r.wnd + " bytes") + '">' +
         // two lines a cell, so that the queues and cwnd fit beside them
-        '<td class="state"' + (r.unreported ? ' title="' + esc("Entered by sending the " + (r.state === "SYN-RCVD" ? "SYN-ACK" : "SYN") + " #" + r.unreported + "; TCP reports the state and its variables when the step that sent it is done") + '"' : "") + '><span class="nd">' + esc(r.node || "") + (r.traced ? " ◦" : "") + "</span><br>" + esc(r.state || "") + "</td>" +
+        '<td class="state"' + (r.unreported ? ' title="' + esc("Entered by sending the " + (r.state === "SYN-RCVD" ? "SYN-ACK" : "SYN") + " #" + r.unreported + "; TCP reports the state and its variables when the step that sent it is done") + '"' : "") + '><span class="nd">' + esc(r.node || "") + (r.traced ? " ◦" : "") + "</span><br>" + esc(ssState(r.state)) + "</td>" +
         '<td class="addr">' + esc(r.local) + "<br>→ " + esc(r.peer) + incarnation(app.store, r.key) + "</td>" +
         '<td class="num">' + esc(r.recv_q ?? "") + "</td>" +
         '<td class="num">' + esc(r.send_q ?? "") + "</td>" +

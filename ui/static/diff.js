@@ -6,8 +6,12 @@
 import { isPacket, isState } from "./model.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
 import { patch } from "./dom.js";
+import { ssState } from "./states.js";
 
 const VARS = ["state", "rel_snd_una", "rel_snd_nxt", "rel_rcv_nxt", "snd_wnd", "rcv_wnd", "cwnd", "ssthresh", "srtt", "rto", "outstanding", "snd_buf_used", "rcv_buf_used"];
+// shown writes a variable's value: a state as glassnet ss names it (its
+// data-new keeps the trace's name).
+const shown = (k, v) => (k === "state" ? ssState(v) : fieldValue(k, v));
 const SHORT = { rel_snd_una: "snd_una", rel_snd_nxt: "snd_nxt", rel_rcv_nxt: "rcv_nxt", snd_buf_used: "send-q", rcv_buf_used: "recv-q", outstanding: "in flight" };
 
 export class DiffView {
@@ -74,7 +78,7 @@ export class DiffView {
       const syn = c && st.synSent(c, node, ref);
       if (!syn) return h + '<div class="cause">no TCP state yet</div></div>';
       const ack = /\./.test(syn.flags);
-      return h + '<div class="cause" data-unreported="' + (ack ? "SYN-RCVD" : "SYN-SENT") + '">' + (ack ? "SYN-RCVD" : "SYN-SENT") + ': it sent the <a href="#event=' + syn.id + '" data-goto="' + syn.id + '">' + (ack ? "SYN-ACK" : "SYN") + " #" + syn.id +
+      return h + '<div class="cause" data-unreported="' + (ack ? "SYN-RCVD" : "SYN-SENT") + '">' + ssState(ack ? "SYN-RCVD" : "SYN-SENT") + ': it sent the <a href="#event=' + syn.id + '" data-goto="' + syn.id + '">' + (ack ? "SYN-ACK" : "SYN") + " #" + syn.id +
         "</a>; TCP reports the state and its variables when the step that sent it is done</div></div>";
     }
     const s0id = st.stateBefore.get(s1.id);
@@ -90,7 +94,7 @@ export class DiffView {
         '<tr data-field="' + k.replace(/^rel_/, "") + '" data-new="' + esc(s1[k]) + '"' + (changed ? ' data-changed="true"' : "") +
         ' class="' + (changed ? "changed" : "") + (zero ? " zero" : "") + '" title="' + esc(FIELD_HELP[k] || "") + '">' +
         "<td>" + esc(SHORT[k] || k) + "</td>" +
-        "<td>" + (changed ? esc(was === undefined ? "unknown" : fieldValue(k, was)) + " → " : "") + esc(fieldValue(k, s1[k])) + (zero ? " (zero window)" : "") + "</td></tr>";
+        "<td>" + (changed ? esc(was === undefined ? "unknown" : shown(k, was)) + " → " : "") + esc(shown(k, s1[k])) + (zero ? " (zero window)" : "") + "</td></tr>";
     }
     h += "</tbody></table>";
     // TCP reports its state when a segment comes in, not when it sends:
@@ -259,7 +263,7 @@ export class DiffView {
       const f = pkt.flags || "";
       if (f.includes("R")) what = "RST received";
       else if (f.includes("S")) what = flagWords(f) + " received";
-      else if (f.includes("F")) what = s0 && s0.state === "FIN-WAIT1" && s1.state === "TIME-WAIT" ? "FIN received, with the ACK of ours (FIN-WAIT2 skipped)" : "FIN received";
+      else if (f.includes("F")) what = s0 && s0.state === "FIN-WAIT1" && s1.state === "TIME-WAIT" ? "FIN received, with the ACK of ours (" + ssState("FIN-WAIT2") + " skipped)" : "FIN received";
       else if (pkt.payload_len > 0) what = pkt.payload_len + " bytes of data received";
       else if (f.includes(".")) what = "ACK received";
       parts.push(link(pkt, what) + (pkt.win === 0 ? " with window 0" : " (win " + pkt.win + this.scaled(evs, node, pkt) + ")"));

@@ -45,7 +45,7 @@ export const FIELD_HELP = {
   offset: "Position of the first byte in the TCP byte stream (0 = the first byte after the SYN).",
   ws_offset: "Position in the WebSocket part of the stream (after the HTTP upgrade).",
   offset_from: "Where the offset was measured.",
-  state: "TCP state (RFC 9293): SYN-SENT, ESTABLISHED, FIN-WAIT-1, CLOSE-WAIT, TIME-WAIT ...",
+  state: "TCP state (RFC 9293), as the trace names it: SYN-SENT, SYN-RCVD, ESTABLISHED, FIN-WAIT1, CLOSE-WAIT, TIME-WAIT ... The connections table, the state change and the layers write it as glassnet ss does: ESTAB, SYN-RECV, FIN-WAIT-1, UNCONN for a socket with no connection.",
   snd_una: "Oldest byte sent but not yet acknowledged.",
   snd_nxt: "Sequence number of the next byte to send.",
   rcv_nxt: "Sequence number of the next byte expected from the peer.",

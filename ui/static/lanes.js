@@ -7,6 +7,7 @@
 import { LAYERS, LAYER_HELP, esc, ms } from "./fields.js";
 import { isPacket, isFrame, streamOf } from "./model.js";
 import { tag, text, title, visible, textWidth } from "./svg.js";
+import { ssState } from "./states.js";
 import { patch } from "./dom.js";
 
 const ROW = 20;
@@ -306,7 +307,7 @@ function short(e) {
       // the summary says it ("close sent 1000 ...", "tcp closed")
       return (e.summary || "close").slice(0, 36);
     case "tcp state":
-      return e.state + (e.dir === "out" ? " (sent)" : "") + (e.rcv_wnd !== undefined ? " rcv_wnd " + e.rcv_wnd : "");
+      return ssState(e.state) + (e.dir === "out" ? " (sent)" : "") + (e.rcv_wnd !== undefined ? " rcv_wnd " + e.rcv_wnd : "");
     default:
       return e.event + " " + (e.summary || "").slice(0, 30);
   }
