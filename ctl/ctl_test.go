@@ -343,29 +343,6 @@ func TestStaleSocketReplaced(t *testing.T) {
 
 func TestRenderStates(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		state string
-		typ   int
-		want  string
-	}{
-		{"ESTABLISHED", sockets.SOCK_STREAM, "ESTAB"},
-		{"SYN-RCVD", sockets.SOCK_STREAM, "SYN-RECV"},
-		{"SYN-SENT", sockets.SOCK_STREAM, "SYN-SENT"},
-		{"FIN-WAIT1", sockets.SOCK_STREAM, "FIN-WAIT-1"},
-		{"FIN-WAIT2", sockets.SOCK_STREAM, "FIN-WAIT-2"},
-		{"TIME-WAIT", sockets.SOCK_STREAM, "TIME-WAIT"},
-		{"CLOSE-WAIT", sockets.SOCK_STREAM, "CLOSE-WAIT"},
-		{"LAST-ACK", sockets.SOCK_STREAM, "LAST-ACK"},
-		{"CLOSING", sockets.SOCK_STREAM, "CLOSING"},
-		{"LISTEN", sockets.SOCK_STREAM, "LISTEN"},
-		{"BOUND", sockets.SOCK_STREAM, "UNCONN"},
-		{"CONNECTED", sockets.SOCK_DGRAM, "ESTAB"},
-		{"BOUND", sockets.SOCK_DGRAM, "UNCONN"},
-	} {
-		if got := StateName(sockets.SocketInfo{State: tc.state, Type: tc.typ}); got != tc.want {
-			t.Errorf("StateName(%s) = %s, want %s", tc.state, got, tc.want)
-		}
-	}
 	var b bytes.Buffer
 	rows := []sockets.SocketInfo{{
 		FD: 7, Domain: sockets.AF_INET6, Type: sockets.SOCK_STREAM, State: "LISTEN",

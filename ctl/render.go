@@ -39,7 +39,7 @@ func Render(w io.Writer, rows []sockets.SocketInfo, opts RenderOptions) error {
 	table := [][]string{{"Netid", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port", "FD"}}
 	for _, r := range rows {
 		recvQ, sendQ := r.RecvQ, r.SendQ
-		state := StateName(r)
+		state := r.SSState()
 		if state == "LISTEN" {
 			recvQ, sendQ = r.AcceptQ, r.Backlog
 		}
@@ -79,31 +79,6 @@ func Render(w io.Writer, rows []sockets.SocketInfo, opts RenderOptions) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// StateName returns a row's state as ss names it.
-func StateName(r sockets.SocketInfo) string {
-	if r.Type == sockets.SOCK_DGRAM {
-		if r.State == "CONNECTED" {
-			return "ESTAB"
-		}
-		return "UNCONN"
-	}
-	switch r.State {
-	case "ESTABLISHED":
-		return "ESTAB"
-	case "SYN-RCVD":
-		return "SYN-RECV"
-	case "CONNECTING":
-		return "SYN-SENT"
-	case "FIN-WAIT1":
-		return "FIN-WAIT-1"
-	case "FIN-WAIT2":
-		return "FIN-WAIT-2"
-	case "INITIAL", "BOUND", "CLOSED", "ERROR":
-		return "UNCONN"
-	}
-	return r.State // SYN-SENT, TIME-WAIT, CLOSE-WAIT, LAST-ACK, LISTEN, CLOSING
 }
 
 // addrString prints an address as ss does: "0.0.0.0:*" or "[::]:*" for
