@@ -250,6 +250,43 @@ func BenchmarkEcho(b *testing.B) {
 	}
 }
 
+// BenchmarkEchoBudget is BenchmarkEcho's "new" mode with both sides
+// charging a shared MemoryBudget, as serve's connections do: a 64-byte
+// message stays within the allowance and never touches the budget; a
+// 16 KiB one is charged as it is read and given back at the next read.
+func BenchmarkEchoBudget(b *testing.B) {
+	for _, size := range []int{64, 16 << 10} {
+		b.Run(fmt.Sprint(size), func(b *testing.B) {
+			a, s := tcpPair(b)
+			cfg := newConfig(-1, time.Second, nil, "")
+			cfg.budget = NewMemoryBudget(1 << 30)
+			cli, srv := newConn(a, nil, true, "", cfg), newConn(s, nil, false, "", cfg)
+			done := make(chan struct{})
+			go func() {
+				echoPeer(srv)
+				close(done)
+			}()
+			defer func() {
+				cli.CloseNow()
+				srv.CloseNow()
+				<-done
+			}()
+			msg := make([]byte, size)
+			ctx := context.Background()
+			b.SetBytes(int64(2 * size))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := cli.WriteMessage(ctx, MessageBinary, msg); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := cli.ReadMessage(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // TestBlockedReadHoldsNoBuffer has 200 server Conns on loopback TCP
 // blocked in ReadMessage: the heap they hold is far below one read
 // buffer each, because a read on a *net.TCPConn waits for data before it

@@ -14,27 +14,47 @@ var ErrMessageMemory = errors.New("ws: message memory budget exhausted")
 
 // budgetAllowance is how much message buffer a connection holds without
 // charging its MemoryBudget: a message of up to this size, the common
-// case, is read without touching the budget.
-const budgetAllowance = preGrow
+// case, is read without touching the budget. It is kept well below
+// preGrow, the buffer a frame announcing more than that takes as soon as
+// its first byte arrives, so that such a buffer is charged: otherwise a
+// peer could make each of its connections hold 64 KiB outside the budget
+// with a frame header and one byte.
+const budgetAllowance = 4 << 10
 
 // A MemoryBudget bounds the memory that messages being read take, summed
 // over the connections that share it (ConnOptions.MemoryBudget). A
-// message is charged as its buffer grows, both the reassembly of its
-// fragments and, for a compressed message, the compressed bytes and what
-// they inflate to. A message handed to the caller stays charged while the
-// caller may hold it, until the caller's next read goes to the connection
-// or the connection closes (an echo writing a message back to a peer that
-// does not read holds it that long), and so do the messages a Ping reads
-// meanwhile and keeps for the caller; a message the read side drops is
-// given back at once (a close, an error, a canceled context, 1009). Each
-// connection's first 64 KiB is not charged, so connections sharing a
-// budget of B bytes hold at most B plus 64 KiB each of message buffers. A
-// connection whose message cannot grow within the budget is failed with
-// 1013 (ErrMessageMemory).
+// message is charged as its buffer grows, before the growth is allocated:
+// both the reassembly of its fragments and, for a compressed message, the
+// compressed bytes and what they inflate to. Each connection's first
+// 4 KiB of message buffer is not charged, so that small messages, the
+// common case, never touch the budget; connections sharing a budget of B
+// bytes hold at most B plus 4 KiB each of message buffers. A connection
+// whose message cannot grow within the budget is failed with 1013
+// (ErrMessageMemory); the others go on.
 //
-// A buffer the caller passes to ReadMessageInto is the caller's and is
-// not charged, nor is a message the caller keeps past its next read. A
-// MemoryBudget is safe for concurrent use; growing a charge takes one
+// What the budget covers ends where the caller's part begins:
+//
+//   - A message returned by ReadMessage stays charged until the caller's
+//     next read goes to the connection, or the connection closes, since
+//     the caller may hold it until then (an echo writing it back to a
+//     peer that does not read holds it that long); so do the messages a
+//     Ping reads meanwhile and keeps for the caller.
+//   - A message the caller keeps past its next read is no longer charged:
+//     it is the caller's memory from then on. A server that keeps
+//     messages (a queue, a broadcast log, a cache) bounds them itself.
+//   - A buffer the caller passes to ReadMessageInto is the caller's and is
+//     not charged, whatever size it grows to.
+//   - A message the read side drops is given back at once (a close, an
+//     error, a canceled context, 1009).
+//
+// Not counted either is what a connection holds whatever its messages:
+// an 8 KiB read buffer while a frame is arriving, a pooled flate reader
+// while a compressed message inflates, and with permessage-deflate and
+// context takeover up to 32 KiB of history per direction between
+// messages (CompressionOptions.ClientNoContextTakeover and
+// ServerNoContextTakeover drop it). Nor are the transport's buffers.
+//
+// A MemoryBudget is safe for concurrent use; growing a charge takes one
 // atomic compare-and-swap, no lock.
 type MemoryBudget struct {
 	limit int64
@@ -42,7 +62,7 @@ type MemoryBudget struct {
 }
 
 // NewMemoryBudget returns a budget of limit bytes. With limit 0 or
-// less, every message that needs more than a connection's 64 KiB fails.
+// less, every message that needs more than a connection's 4 KiB fails.
 func NewMemoryBudget(limit int64) *MemoryBudget {
 	return &MemoryBudget{limit: max(limit, 0)}
 }

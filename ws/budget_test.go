@@ -378,3 +378,44 @@ func TestMemoryBudgetHeldThroughPing(t *testing.T) {
 		t.Errorf("%d bytes charged once the caller read from the connection again, want none", n)
 	}
 }
+
+// partialFrame is the start of a masked binary frame that announces n
+// bytes of payload, with the first of them.
+func partialFrame(n int64) []byte {
+	b := make([]byte, MaxHeaderSize+1)
+	return b[:PutHeader(b, Header{Opcode: OpBinary, Length: n, Masked: true})+1]
+}
+
+// TestMemoryBudgetChargesAnnouncedFrame: a frame header that announces a
+// large frame, followed by one byte, makes the reader take a 64 KiB
+// buffer (preGrow); past the small allowance that buffer is charged, so
+// that connections each stopped inside such a frame fill the budget, and
+// the one that does not fit is failed with 1013. Uncharged, every
+// connection could hold 64 KiB outside the budget, 256 MiB at serve's
+// 4096 connections.
+func TestMemoryBudgetChargesAnnouncedFrame(t *testing.T) {
+	t.Parallel()
+	budget := NewMemoryBudget(preGrow)
+	url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{MemoryBudget: budget}})
+
+	a, _ := rawClient(t, url)
+	if _, err := a.Write(partialFrame(1 << 20)); err != nil {
+		t.Fatal(err)
+	}
+	awaitInUse(t, budget, preGrow-budgetAllowance)
+
+	b, br := rawClient(t, url)
+	if _, err := b.Write(partialFrame(1 << 20)); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := readClose(t, br); code != StatusTryAgainLater {
+		t.Fatalf("second client got close %v %q, want 1013", code, reason)
+	}
+	b.Close()
+	if err := recvErr(t, errs); !errors.Is(err, ErrMessageMemory) {
+		t.Fatalf("second server connection ended with %v, want ErrMessageMemory", err)
+	}
+	a.Close()
+	recvErr(t, errs)
+	awaitEmpty(t, budget, "both connections ended")
+}

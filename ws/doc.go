@@ -74,6 +74,14 @@
 // On a *net.TCPConn whose send buffer has room, Send writes at once on the
 // caller's goroutine, so it costs what WriteMessage does.
 //
+// ConnOptions.MaxMessageSize bounds one message; a MemoryBudget shared by
+// many connections (ConnOptions.MemoryBudget, NewMemoryBudget) bounds the
+// messages they read together, failing with 1013 the connection whose
+// message does not fit. The budget counts a message from its first
+// growth past 4 KiB until the caller reads from the connection again: a
+// message kept longer, and a buffer passed to ReadMessageInto, are the
+// caller's to bound (MemoryBudget lists what is and is not counted).
+//
 // An idle Conn holds no read or write buffer. A server with many idle
 // connections can also do without a goroutine per connection: instead of
 // blocking in ReadMessage, it asks NotifyReadable to call it back when the
