@@ -47,12 +47,18 @@ const budgetAllowance = 4 << 10
 //   - A message the read side drops is given back at once (a close, an
 //     error, a canceled context, 1009).
 //
-// Not counted either is what a connection holds whatever its messages:
-// an 8 KiB read buffer while a frame is arriving, a pooled flate reader
-// while a compressed message inflates, and with permessage-deflate and
-// context takeover up to 32 KiB of history per direction between
-// messages (CompressionOptions.ClientNoContextTakeover and
-// ServerNoContextTakeover drop it). Nor are the transport's buffers.
+// With permessage-deflate and context takeover, a connection also keeps
+// up to 32 KiB of history per direction between messages, for as long as
+// it is open; that is charged too, as it grows, and given back when the
+// connection closes. A history of what the peer sent that does not fit
+// fails the connection with 1013 (the peer may refer back to it); a
+// history of what this side sent that does not fit is dropped, and the
+// next message is compressed without it.
+//
+// Not counted is what a connection holds for a moment whatever its
+// messages: an 8 KiB read buffer while a frame is arriving, a pooled
+// flate reader while a message inflates, a flate writer while one is
+// compressed. Nor are the transport's buffers.
 //
 // A MemoryBudget is safe for concurrent use; growing a charge takes one
 // atomic compare-and-swap, no lock.

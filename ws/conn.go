@@ -190,6 +190,9 @@ func newConn(nc net.Conn, early []byte, client bool, subprotocol string, cfg con
 		closed:      make(chan struct{}),
 	}
 	c.mem.budget = cfg.budget
+	if cfg.deflate != nil {
+		cfg.deflate.hist.budget = cfg.budget
+	}
 	c.sendq.limit, c.sendq.full = cfg.writeQueueLimit, cfg.writeQueueFull
 	if c.sendq.limit <= 0 {
 		c.sendq.limit = DefaultWriteQueueLimit
@@ -289,6 +292,9 @@ func (c *Conn) closeTCP() {
 		c.closeErr = c.nc.Close()
 		close(c.closed)
 		c.mem.giveKept(&c.memKept)
+		if c.cfg.deflate != nil {
+			c.cfg.deflate.hist.close()
+		}
 		c.unbindAll()
 		if c.keepAlive != nil {
 			c.keepAlive.Stop()

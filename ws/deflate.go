@@ -45,7 +45,8 @@ func (e rsv1Error) Is(target error) bool {
 // come from pools, and context takeover is carried by the last window of
 // each direction's uncompressed stream, which primes the next message's
 // compressor or decompressor. An idle connection with context takeover
-// holds at most 32 KiB of history per direction, and none without it.
+// holds at most 32 KiB of history per direction, and none without it;
+// the history is charged to the connection's MemoryBudget (histMemory).
 type deflateState struct {
 	params    deflateParams
 	client    bool
@@ -57,6 +58,86 @@ type deflateState struct {
 	// Reading (guarded by readLock).
 	rdict []byte // history of compressed messages read, when kept
 	zbuf  []byte // compressed payload of the message being read
+
+	// hist charges the capacity of wdict and rdict to the connection's
+	// MemoryBudget, if it has one.
+	hist histMemory
+}
+
+// histMemory is the account of a connection's two compression histories
+// with its MemoryBudget. Unlike a message, a history stays between
+// messages for as long as the connection is open (up to 32 KiB each way),
+// so idle connections with context takeover would otherwise hold memory
+// outside the budget. The reading and the writing side grow their
+// histories under different locks, and close gives the charge back from
+// a third goroutine, hence the mutex; it is taken only when a history
+// grows, at most a few times per connection.
+type histMemory struct {
+	budget *MemoryBudget // nil: nothing is counted
+
+	mu      sync.Mutex
+	charged int64
+	closed  bool // the connection is closed: nothing more is charged
+}
+
+// grow charges n more bytes of history; false means the budget refused.
+func (m *histMemory) grow(n int64) bool {
+	if m.budget == nil {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return true
+	}
+	if !m.budget.take(n, false) {
+		return false
+	}
+	m.charged += n
+	return true
+}
+
+// shrink gives back n bytes of history.
+func (m *histMemory) shrink(n int64) {
+	if m.budget == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n = min(n, m.charged)
+	m.charged -= n
+	m.budget.give(n)
+}
+
+// close gives back every byte of history charged: the connection is
+// closed, and it charges nothing from now on.
+func (m *histMemory) close() {
+	if m.budget == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	m.budget.give(m.charged)
+	m.charged = 0
+}
+
+// roomForHistory makes sure h can take n more bytes with appendHistory
+// without growing, charging a larger buffer to the budget before it is
+// allocated; false, with h unchanged, means the budget refused it. The
+// buffer doubles up to maxWindow, the most a history keeps.
+func (m *histMemory) roomForHistory(h []byte, n int) ([]byte, bool) {
+	want := min(len(h)+n, maxWindow)
+	if want <= cap(h) {
+		return h, true
+	}
+	size := min(max(want, 2*cap(h), 512), maxWindow)
+	if !m.grow(int64(size - cap(h))) {
+		return h, false
+	}
+	grown := make([]byte, len(h), size)
+	copy(grown, h)
+	return grown, true
 }
 
 func newDeflateState(p deflateParams, client bool, o *CompressionOptions) *deflateState {
@@ -215,11 +296,22 @@ func (m *msgCompressor) part(p []byte, final bool) ([]byte, error) {
 	return b, nil
 }
 
-// commit adds p, once sent, to the history of this direction.
+// commit adds p, once sent, to the history of this direction. When the
+// memory budget refuses the history room to grow, the history is dropped
+// instead: the next message is compressed without referring back, which
+// the peer reads as well (RFC 7692 §7.2.1 lets a sender not use it).
 func (m *msgCompressor) commit(p []byte) {
-	if m.d.takeoverOut() {
-		m.d.wdict = appendHistory(m.d.wdict, p)
+	d := m.d
+	if !d.takeoverOut() {
+		return
 	}
+	h, ok := d.hist.roomForHistory(d.wdict, len(p))
+	if !ok {
+		d.hist.shrink(int64(cap(d.wdict)))
+		d.wdict = nil
+		return
+	}
+	d.wdict = appendHistory(h, p)
 }
 
 // done returns the flate.Writer to its pool.
@@ -296,7 +388,13 @@ func (d *deflateState) inflate(msg []byte, max int64, v *utf8Validator, mem *msg
 		}
 	}
 	if d.takeoverIn() {
-		d.rdict = appendHistory(d.rdict, msg[start:])
+		// The peer may refer back to this history: when the budget
+		// has no room for it, the connection fails (1013).
+		h, ok := d.hist.roomForHistory(d.rdict, len(msg)-start)
+		if !ok {
+			return msg, fmt.Errorf("%w: no room for %d bytes of compression history; %d of %d bytes in use", ErrMessageMemory, min(len(msg)-start, maxWindow), d.hist.budget.InUse(), d.hist.budget.limit)
+		}
+		d.rdict = appendHistory(h, msg[start:])
 	}
 	// Nothing is kept for the next message: an idle connection holds
 	// only the history.
