@@ -58,7 +58,9 @@ const budgetAllowance = 4 << 10
 // Not counted is what a connection holds for a moment whatever its
 // messages: an 8 KiB read buffer while a frame is arriving, a pooled
 // flate reader while a message inflates, a flate writer while one is
-// compressed. Nor are the transport's buffers.
+// compressed (given back before the last frame is written, so a write
+// that waits for a slow peer does not hold it). Nor are the transport's
+// buffers.
 //
 // A MemoryBudget is safe for concurrent use; growing a charge takes one
 // atomic compare-and-swap, no lock.

@@ -272,7 +272,15 @@ func (d *deflateState) compressor() *msgCompressor {
 // payload of one frame. The final part has the tail stripped (RFC 7692
 // §7.2.1); earlier ones keep it, since the receiver appends a tail only
 // to the whole message. The result is valid until the next call.
+//
+// The final part gives the flate.Writer back to its pool before its frame
+// is written: a write that waits for a peer that does not read then holds
+// the compressed bytes, not a compressor (787 KiB at the default level),
+// so that a broadcast to many such peers does not pin one each.
 func (m *msgCompressor) part(p []byte, final bool) ([]byte, error) {
+	if final {
+		defer m.done()
+	}
 	m.buf.Reset()
 	if _, err := m.pw.fw.Write(p); err != nil {
 		return nil, err

@@ -737,3 +737,71 @@ func TestDeflateHistoryOnlyWithTakeover(t *testing.T) {
 		}
 	}
 }
+
+// enteredWrite is a connection that tells entered when a Write starts.
+type enteredWrite struct {
+	net.Conn
+	entered chan<- struct{}
+}
+
+func (e *enteredWrite) Write(p []byte) (int, error) {
+	e.entered <- struct{}{}
+	return e.Conn.Write(p)
+}
+
+// TestCompressedWriteWaitHoldsNoCompressor has server Conns with
+// permessage-deflate each write a compressed message to a peer that
+// reads nothing (a net.Pipe, whose writes wait for the reader): while
+// the writes wait, the heap holds their compressed bytes, not a
+// flate.Writer each (787 KiB at the default level), which went back to
+// its pool before the frame was written. A chat broadcast to many peers
+// that stopped reading would otherwise pin one compressor per peer.
+func TestCompressedWriteWaitHoldsNoCompressor(t *testing.T) {
+	const conns = 24
+	entered := make(chan struct{}, conns)
+	var ends []net.Conn
+	var cs []*Conn
+	defer func() {
+		for _, c := range cs {
+			c.CloseNow()
+		}
+		for _, e := range ends {
+			e.Close()
+		}
+	}()
+	msg := bytes.Repeat([]byte("a line of chat, "), 64)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	errs := make(chan error, conns)
+	for range conns {
+		srv, cli := net.Pipe()
+		ends = append(ends, cli)
+		cfg := newConfig(0, time.Second, nil, "")
+		cfg.deflate = newDeflateState(deflateParams{serverMaxBits: 15, clientMaxBits: 15}, false, &CompressionOptions{Enabled: true})
+		c := newConn(&enteredWrite{Conn: srv, entered: entered}, nil, false, "", cfg)
+		cs = append(cs, c)
+		go func() { errs <- c.WriteMessage(context.Background(), MessageText, msg) }()
+	}
+	for range conns {
+		<-entered
+	}
+	// Twice: sync.Pool keeps what it held for one collection more.
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap grew by %d bytes with %d compressed writes waiting", grew, conns)
+	if grew > conns*256<<10 {
+		t.Errorf("heap grew by %d bytes with %d compressed writes waiting: a compressor each", grew, conns)
+	}
+	for _, e := range ends {
+		e.Close()
+	}
+	for range conns {
+		if err := <-errs; err == nil {
+			t.Error("a write to a closed pipe succeeded")
+		}
+	}
+}
