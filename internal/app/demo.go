@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -251,7 +250,7 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	if view != nil {
 		h.FrameHook = watchDrops(view.FrameHook("server"), "server")
 	}
-	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(h.Mux())
 	served := make(chan struct{})
 	go func() {
 		defer close(served)

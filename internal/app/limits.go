@@ -303,3 +303,16 @@ func tcpService(echo bool, idle time.Duration, lim *connLimit) func(net.Conn) {
 		}
 	}
 }
+
+// maxRequestHead bounds the head (request line and header fields) of a
+// request to serve's and demo's HTTP servers, as ws bounds the upgrade
+// it reads itself: with net/http's default of 1 MiB, 4,096 connections
+// that never finish their heads held 4 GiB until ReadHeaderTimeout. A
+// longer head is answered 431 Request Header Fields Too Large.
+const maxRequestHead = 16 << 10
+
+// newHTTPServer returns the HTTP server serve and demo run handler on:
+// a request head must arrive within 10 s and fit in maxRequestHead.
+func newHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxRequestHead}
+}

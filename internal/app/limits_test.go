@@ -739,9 +739,9 @@ func TestServeCountsRefusedHTTP(t *testing.T) {
 	exchange := func(req string) string {
 		t.Helper()
 		c := m.dial(t, DefaultPort)
-		if _, err := io.WriteString(c, req); err != nil {
-			t.Fatal(err)
-		}
+		// A head too large is answered before it is all read, and the
+		// rest of the write may find the connection reset.
+		go io.WriteString(c, req)
 		b, _ := io.ReadAll(c) // each request here ends its connection
 		c.Close()
 		return string(b)

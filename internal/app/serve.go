@@ -578,7 +578,7 @@ func (s *server) serveAddr(a netip.Addr) error {
 
 // serveHTTP serves the handlers on l, within the connection limit.
 func (s *server) serveHTTP(l net.Listener) {
-	srv := &http.Server{Handler: s.h.Mux(), ReadHeaderTimeout: 10 * time.Second}
+	srv := newHTTPServer(s.h.Mux())
 	if s.cfg.IdleTimeout > 0 {
 		srv.IdleTimeout = s.cfg.IdleTimeout
 	}
