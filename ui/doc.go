@@ -35,7 +35,8 @@
 // The Server listens on the host's kernel stack, never on the stack it
 // observes. Every request carries the per-run token (128 random bits,
 // hex): ?token=, the X-Glassnet-Token header, or the glassnet_token cookie
-// (HttpOnly, SameSite=Strict) that GET /?token= sets; otherwise 401. The
+// (HttpOnly, SameSite=Strict) that GET /?token= sets; otherwise 401. A
+// request head over 64 KiB is answered 431 before the token is read. The
 // WebSocket upgrade refuses an Origin that is not an http or https page
 // on the request's Host (403), and so does a request that changes
 // something (not GET or HEAD), or one whose Sec-Fetch-Site says it comes

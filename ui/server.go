@@ -196,12 +196,18 @@ func (s *Server) Start(addr string) (string, error) {
 	return s.StartOn(ln), nil
 }
 
+// maxRequestHead bounds a request's head (its line and header fields),
+// read before the token is checked: a browser's, with the cookies every
+// page on the host shares (ports do not separate them), fits; a longer
+// head is answered 431, where net/http alone would read 1 MiB.
+const maxRequestHead = 64 << 10
+
 // StartOn serves the page and the API on ln, a listener on the host's
 // kernel stack (glassnet lab opens it before it enters its namespace),
 // until Close, and returns the URL to open.
 func (s *Server) StartOn(ln net.Listener) string {
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxRequestHead}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)

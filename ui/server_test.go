@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -1089,6 +1090,40 @@ func TestLiveBadMessage(t *testing.T) {
 		var ce *ws.CloseError
 		if !errors.As(err, &ce) || ce.Code != ws.StatusPolicyViolation || !strings.Contains(ce.Reason, tc.says) {
 			t.Errorf("%s sent on /api/live: the stream ended with %v, want a close 1008 that says %s", tc.msg, err, tc.says)
+		}
+	}
+}
+
+// TestRequestHeadBounded: a request head longer than maxRequestHead is
+// answered 431 before the token is looked at, without being read whole;
+// one with a browser's worth of cookies is served.
+func TestRequestHeadBounded(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startServer(t, s)
+	for _, tc := range []struct {
+		cookies int
+		status  string
+	}{
+		{16 << 10, "200"},
+		{maxRequestHead + 8<<10, "431"},
+		{900 << 10, "431"},
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		req := "GET /api/state HTTP/1.1\r\nHost: x\r\nX-Glassnet-Token: " + s.Token() + "\r\nCookie: " + strings.Repeat("a", tc.cookies) + "\r\nConnection: close\r\n\r\n"
+		go c.Write([]byte(req))
+		got, _ := io.ReadAll(c)
+		c.Close()
+		line, _, _ := strings.Cut(string(got), "\r\n")
+		if !strings.HasPrefix(line, "HTTP/1.1 "+tc.status+" ") {
+			t.Errorf("a head of %d bytes: %q, want %s", len(req), line, tc.status)
 		}
 	}
 }
