@@ -24,13 +24,7 @@ func TestUIPageKeepsTheHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	i := strings.Index(url, "/?token=")
-	r := &uiRun{url: url, base: url[:i], token: url[i+len("/?token="):]}
+	r := startInProcessUI(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := openUI(t, ctx, r)
@@ -73,4 +67,17 @@ func TestUIPageKeepsTheHistory(t *testing.T) {
 		}
 	}
 	p.noProblems("a long run")
+}
+
+// startInProcessUI starts s, a ui.Server of this process, on the host's
+// loopback and returns it as a uiRun, closed when the test ends.
+func startInProcessUI(t *testing.T, s *ui.Server) *uiRun {
+	t.Helper()
+	url, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	i := strings.Index(url, "/?token=")
+	return &uiRun{url: url, base: url[:i], token: url[i+len("/?token="):]}
 }

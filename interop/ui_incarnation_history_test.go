@@ -26,13 +26,7 @@ func TestUIReusedPortsKeepNumbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	i := strings.Index(url, "/?token=")
-	r := &uiRun{url: url, base: url[:i], token: url[i+len("/?token="):]}
+	r := startInProcessUI(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p := openUI(t, ctx, r)

@@ -54,13 +54,7 @@ func TestUISocketStatesAsSS(t *testing.T) {
 	if err := s.AddNode(ui.Node{Name: "glassnet", Stack: st, Sockets: socks}); err != nil {
 		t.Fatal(err)
 	}
-	url, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	i := strings.Index(url, "/?token=")
-	r := &uiRun{url: url, base: url[:i], token: url[i+len("/?token="):]}
+	r := startInProcessUI(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	p := openUI(t, ctx, r)
