@@ -307,8 +307,9 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, errEnded.Error())
 		return
 	case s.current == 0:
+		paused := s.mode == "step"
 		s.mu.Unlock()
-		if s.mode == "step" {
+		if paused {
 			// Paused, but no event has come since: nothing waits at a
 			// step to go on from. Say what the stack most likely waits
 			// for, as the step that timed out does.
