@@ -545,9 +545,13 @@ func TestServeIdleTimeoutUpload(t *testing.T) {
 }
 
 func slowUpload(t *testing.T, rules Rules) {
-	// Four pieces to an idle timeout: a machine busy enough to hold the
-	// process back for a quarter of it does not fail the test.
-	const idle = time.Second
+	// The keepalive pings every third of the idle timeout and fails the
+	// connection when no byte of the frame came meanwhile: a piece every
+	// 100 ms leaves a machine busy enough to hold the process back for
+	// half a second (667 ms less 100) before the test fails. With 1 s
+	// and a piece every 250 ms, 83 ms was enough, and a full test run
+	// under the race detector on two cores met it.
+	const idle = 2 * time.Second
 	m := startMemServe(t, "upload"+strconv.Itoa(len(rules.Ingress)), ServeConfig{IdleTimeout: idle, Rules: rules})
 	ctx := testCtx(t)
 	c, _, err := m.dialWS(t, "/echo", nil)
@@ -563,10 +567,10 @@ func slowUpload(t *testing.T, rules Rules) {
 	if _, err := nc.Write(wire); err != nil {
 		t.Fatal(err)
 	}
-	// 4800 bytes in 12 pieces, 250 ms apart: 3 s, three idle timeouts.
-	for off := 0; off < len(masked); off += 400 {
-		time.Sleep(250 * time.Millisecond)
-		if _, err := nc.Write(masked[off:min(off+400, len(masked))]); err != nil {
+	// 4800 bytes in 60 pieces, 100 ms apart: 6 s, three idle timeouts.
+	for off := 0; off < len(masked); off += 80 {
+		time.Sleep(100 * time.Millisecond)
+		if _, err := nc.Write(masked[off:min(off+80, len(masked))]); err != nil {
 			t.Fatalf("writing the message at byte %d: %v (the server gave up on it)", off, err)
 		}
 	}
