@@ -85,7 +85,6 @@ func TestRetransmitWithPipeAtZero(t *testing.T) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond) // the last ACKs
 
 	var ep *tcp.Endpoint
 	for _, e := range a.Stack().RegisteredEndpoints() {
@@ -95,6 +94,18 @@ func TestRetransmitWithPipeAtZero(t *testing.T) {
 	}
 	if ep == nil {
 		t.Fatal("a has no established endpoint")
+	}
+	// The last ACKs: nothing of the round trips left unacknowledged, so
+	// that the segment written next is the only one in flight. (A sleep
+	// of 50 ms was not always enough: b's reader, late on a loaded
+	// machine, leaves its ACK to the delayed-ACK timer.)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if n, err := ep.GetSockOptInt(tcpip.SendQueueSizeOption); err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a's round trips not all acknowledged within 10 s")
+		}
 	}
 	retrans := ep.Stats().(*tcp.Stats).SendErrors.Retransmits.Value()
 
