@@ -290,9 +290,12 @@ func (p *pingCounter) count() int {
 func TestServeIdleTimeout(t *testing.T) {
 	t.Parallel()
 	// The ping comes a third of an idle timeout after the last message, the
-	// close a whole one after it: a second leaves two thirds of one between
-	// the two for a machine busy enough to run a timer late.
-	const idle = time.Second
+	// close a whole one after it, and the pong must be back within a third
+	// (or the keepalive fails the connection with 1011): 2 s leaves 667 ms
+	// for the client's reader to answer on a machine busy enough to hold it
+	// back; with 1 s, 333 ms, which a loaded machine under the race
+	// detector can take.
+	const idle = 2 * time.Second
 	m := startMemServe(t, "idle0", ServeConfig{IdleTimeout: idle})
 	ctx := testCtx(t)
 
@@ -318,8 +321,8 @@ func TestServeIdleTimeout(t *testing.T) {
 			}
 			break
 		}
-		if ce.Code != ws.StatusGoingAway || ce.Reason != "idle for 1s" {
-			t.Errorf("%s: closed with %d %q, want 1001 \"idle for 1s\"", path, ce.Code, ce.Reason)
+		if ce.Code != ws.StatusGoingAway || ce.Reason != "idle for 2s" {
+			t.Errorf("%s: closed with %d %q, want 1001 \"idle for 2s\"", path, ce.Code, ce.Reason)
 		}
 		if pings.count() == 0 {
 			t.Errorf("%s: closed without a ping before", path)
