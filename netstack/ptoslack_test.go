@@ -105,17 +105,21 @@ func TestTailLossProbeSlack(t *testing.T) {
 // clientSRTT returns the smoothed RTT of a's one connected TCP endpoint.
 func clientSRTT(t *testing.T, a *Stack) time.Duration {
 	t.Helper()
+	var info tcpip.TCPInfoOption
+	if err := clientEndpoint(t, a).GetSockOpt(&info); err != nil {
+		t.Fatalf("TCPInfoOption: %v", err)
+	}
+	return info.RTT
+}
+
+// clientEndpoint returns a's one connected TCP endpoint.
+func clientEndpoint(t *testing.T, a *Stack) *tcp.Endpoint {
+	t.Helper()
 	for _, ep := range a.Stack().RegisteredEndpoints() {
-		te, ok := ep.(*tcp.Endpoint)
-		if !ok || te.EndpointState() != tcp.StateEstablished {
-			continue
+		if te, ok := ep.(*tcp.Endpoint); ok && te.EndpointState() == tcp.StateEstablished {
+			return te
 		}
-		var info tcpip.TCPInfoOption
-		if err := te.GetSockOpt(&info); err != nil {
-			t.Fatalf("TCPInfoOption: %v", err)
-		}
-		return info.RTT
 	}
 	t.Fatal("a has no established TCP endpoint")
-	return 0
+	return nil
 }
