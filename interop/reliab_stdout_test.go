@@ -44,7 +44,9 @@ func TestReliabStdoutReaderStops(t *testing.T) {
 		var mu sync.Mutex
 		var stderr strings.Builder
 		ready := make(chan struct{})
+		read := make(chan struct{}) // standard error read to its end
 		go func() {
+			defer close(read)
 			sc := bufio.NewScanner(errPipe)
 			for seen := false; sc.Scan(); {
 				mu.Lock()
@@ -61,8 +63,14 @@ func TestReliabStdoutReaderStops(t *testing.T) {
 			defer mu.Unlock()
 			return stderr.String()
 		}
+		// Wait closes the pipe: only once it is read to its end, or the
+		// last line serve says as it exits, why its trace ended, can be
+		// lost (os/exec: Wait before the reads have completed).
 		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
+		go func() {
+			<-read
+			done <- cmd.Wait()
+		}()
 		defer func() {
 			cmd.Process.Kill()
 			<-done
