@@ -247,6 +247,20 @@ func (c *Conn) CloseRead() error {
 	return nil
 }
 
+// SetLinger sets what Close does with data not yet sent or acknowledged,
+// as (*net.TCPConn).SetLinger does: sec < 0 (the default) sends it, then
+// FIN, after Close has returned; sec == 0 discards it and sends RST, which
+// frees the send buffer at once. It is SO_LINGER (see SetSockOpt).
+func (c *Conn) SetLinger(sec int) error {
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	if err := c.s.setSockOptLogged(c.so, SOL_SOCKET, SO_LINGER, sec); err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
 // LocalAddr returns the local address, a *net.TCPAddr or *net.UDPAddr.
 func (c *Conn) LocalAddr() net.Addr { return c.laddr }
 

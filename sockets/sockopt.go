@@ -40,6 +40,16 @@ func (s *Sockets) SetSockOpt(fd, level, opt, value int) error {
 	return err
 }
 
+// setSockOptLogged is setSockOpt recorded as a call, for the adapters.
+func (s *Sockets) setSockOptLogged(so *socket, level, opt, value int) error {
+	start := s.callStart()
+	err := s.setSockOpt(so, level, opt, value)
+	if s.logCalls {
+		s.logCall(start, so, "setsockopt", itoa(so.fd)+", "+optName(level, opt)+", "+itoa(value), 0, "", err)
+	}
+	return err
+}
+
 func (s *Sockets) setSockOpt(so *socket, level, opt, value int) error {
 	ops := so.ep.SocketOptions()
 	switch level {

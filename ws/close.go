@@ -77,7 +77,7 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	defer cancel()
 
 	if err := c.sendClose(ctx, ClosePayload(code, reason)); err != nil && !errors.Is(err, ErrCloseSent) {
-		c.closeTCP()
+		c.closeAfter(err)
 		return err
 	}
 
@@ -92,11 +92,16 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 		}
 		unlock(c.readLock)
 	}
-	c.closeTCP()
-
 	c.mu.Lock()
 	peer, end := c.peerClose, c.endErr
 	c.mu.Unlock()
+	if peer == nil && ctxDone(ctx) != nil {
+		// The peer did not answer in time: it may read nothing at
+		// all, with the close frame still in the send buffer.
+		c.abortTCP()
+	} else {
+		c.closeTCP()
+	}
 	switch {
 	case peer != nil:
 		return nil
@@ -151,7 +156,7 @@ func (c *Conn) handleClose(p []byte) error {
 		err := c.sendClose(ctx, p[:min(len(p), 2)])
 		cancel()
 		if err != nil && !errors.Is(err, ErrCloseSent) {
-			c.closeTCP()
+			c.closeAfter(err)
 		}
 	}
 	return ce
@@ -171,7 +176,9 @@ func (c *Conn) finishClose() {
 // peer: it sends a close frame with code, half-closes TCP if it is the
 // server (a client waits for the server to close TCP first, §7.1.1),
 // discards what the peer still sends until it closes too (so that unread
-// data does not turn the close into a reset), and closes.
+// data does not turn the close into a reset), and closes. A close frame
+// that could not be written in time, or a peer that has not closed
+// within the close timeout, gets a reset instead (abortTCP).
 func (c *Conn) fail(code StatusCode, err error) {
 	reason := err.Error()
 	if len(reason) > maxCloseReason {
@@ -188,7 +195,16 @@ func (c *Conn) fail(code StatusCode, err error) {
 			cw.CloseWrite()
 		}
 		c.nc.SetReadDeadline(time.Now().Add(c.cfg.closeTimeout))
-		io.Copy(io.Discard, c.reader())
+		_, sendErr = io.Copy(io.Discard, c.reader())
+	}
+	c.closeAfter(sendErr)
+}
+
+// closeAfter closes TCP after err ended the connection: with a reset when
+// err is a timeout, the peer having taken nothing in time; see abortTCP.
+func (c *Conn) closeAfter(err error) {
+	if err != nil && isTimeout(err) {
+		c.abortTCP()
 	}
 	c.closeTCP()
 }

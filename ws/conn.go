@@ -287,8 +287,27 @@ func (c *Conn) isClosed() bool {
 	}
 }
 
-func (c *Conn) closeTCP() {
+func (c *Conn) closeTCP() { c.endTCP(false) }
+
+// abortTCP closes TCP with RST instead of FIN when the transport can
+// (SetLinger(0), as *net.TCPConn and glassnet's sockets.Conn have): for a
+// connection failed because its peer does not take what is sent, a write
+// or a close handshake that timed out. What waits in the send buffer
+// would never be read usefully, and a FIN behind it would keep the
+// closed socket and its buffer alive until TCP gives up on the peer,
+// minutes later. RFC 6455 §7.1.1 lets an endpoint close the connection
+// "via any means available when necessary", and §7.1.7 lets it skip a
+// close frame the peer is unlikely to receive. Other transports close.
+func (c *Conn) abortTCP() { c.endTCP(true) }
+
+// endTCP closes TCP once, abortively if abort and the transport can; the
+// first call decides.
+func (c *Conn) endTCP(abort bool) {
 	c.closeOnce.Do(func() {
+		how := "tcp closed"
+		if l, ok := c.nc.(interface{ SetLinger(int) error }); ok && abort && l.SetLinger(0) == nil {
+			how = "tcp reset: the peer took nothing in time, unsent data dropped"
+		}
 		c.closeErr = c.nc.Close()
 		close(c.closed)
 		c.mem.giveKept(&c.memKept)
@@ -299,7 +318,7 @@ func (c *Conn) closeTCP() {
 		if c.keepAlive != nil {
 			c.keepAlive.Stop()
 		}
-		c.emit(trace.Out, "close", "tcp closed")
+		c.emit(trace.Out, "close", how)
 	})
 }
 

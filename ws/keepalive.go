@@ -91,8 +91,8 @@ func (c *Conn) peerTook(before int) bool {
 func (c *Conn) keepAliveFail(interval time.Duration) {
 	c.keepAliveFailed.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	c.sendClose(ctx, ClosePayload(StatusInternalError, "keepalive: no pong within "+interval.String()))
+	err := c.sendClose(ctx, ClosePayload(StatusInternalError, "keepalive: no pong within "+interval.String()))
 	cancel()
 	c.emit(trace.Out, "close", "keepalive: no pong within "+interval.String())
-	c.closeTCP()
+	c.closeAfter(err)
 }

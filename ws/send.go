@@ -333,18 +333,20 @@ func (c *Conn) traceDrops(sizes []int) {
 }
 
 // failQueue fails the connection after the write queue overflowed
-// (QueueFailConn): a close frame with 1008, then TCP closed after the
+// (QueueFailConn): a close frame with 1008, then TCP reset after the
 // close timeout unless a reader sees the peer's close frame first.
 func (c *Conn) failQueue() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.closeTimeout)
 	err := c.sendClose(ctx, ClosePayload(StatusPolicyViolation, "write queue full"))
 	cancel()
 	if err != nil && !errors.Is(err, ErrCloseSent) {
-		c.closeTCP()
+		c.closeAfter(err)
 		return
 	}
 	c.emit(trace.Out, "close", "write queue full: failing the connection (1008)")
-	time.AfterFunc(c.cfg.closeTimeout, c.closeTCP)
+	// A handshake not done by then leaves a peer that reads too slowly
+	// or not at all: reset (abortTCP), dropping what it did not take.
+	time.AfterFunc(c.cfg.closeTimeout, c.abortTCP)
 }
 
 // writeQueued writes the messages of one drain. Without a frame hook,

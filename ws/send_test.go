@@ -316,8 +316,8 @@ func TestSendFailConnPeerNeverReads(t *testing.T) {
 		}
 	}
 	if len(why) != 3 || !strings.HasPrefix(why[0], "write failed, closing tcp: ") ||
-		why[1] != "tcp closed" || !strings.HasPrefix(why[2], `close not sent 1008 (policy violation) "write queue full": `) {
-		t.Fatalf("close events out %q, want the failed write, tcp closed, and 1008 not sent", why)
+		!strings.HasPrefix(why[1], "tcp reset: ") || !strings.HasPrefix(why[2], `close not sent 1008 (policy violation) "write queue full": `) {
+		t.Fatalf("close events out %q, want the failed write, tcp reset, and 1008 not sent", why)
 	}
 }
 

@@ -237,7 +237,9 @@ func (c *Conn) writeRaw(ctx context.Context, h Header, p []byte) error {
 }
 
 // failWrite ends the connection after a write failed with err: a frame
-// may be half written, so nothing more can follow it on the stream. It
+// may be half written, so nothing more can follow it on the stream. A
+// write that timed out left the peer's share in the send buffer, and the
+// connection is reset (abortTCP). It
 // records err for every later write and returns it. The trace says why
 // TCP is closed, since "tcp closed" alone reads as an orderly end, and a
 // peer that stopped reading shows only here, as a write that timed out.
@@ -252,7 +254,7 @@ func (c *Conn) failWrite(err error) error {
 	if c.cfg.tracer.Enabled() && !c.isClosed() && !errors.Is(err, net.ErrClosed) {
 		c.emit(trace.Out, "close", "write failed, closing tcp: "+err.Error())
 	}
-	c.closeTCP()
+	c.closeAfter(err)
 	return err
 }
 

@@ -598,11 +598,8 @@ func (s *server) serveHTTP(l net.Listener) {
 // reset closes c with RST instead of FIN (SO_LINGER 0): a connection
 // turned away at the bound learns it at once.
 func (s *server) reset(c net.Conn) {
-	switch c := c.(type) {
-	case *sockets.Conn:
-		s.socks.SetSockOpt(c.FD(), sockets.SOL_SOCKET, sockets.SO_LINGER, 0)
-	case *net.TCPConn:
-		c.SetLinger(0)
+	if l, ok := c.(interface{ SetLinger(int) error }); ok { // *sockets.Conn, *net.TCPConn
+		l.SetLinger(0)
 	}
 	c.Close()
 }
