@@ -42,6 +42,17 @@ const (
 	DefaultBufferMax     = tcp.MaxBufferSize            // 4 MiB
 )
 
+// Default bounds on orphans (Options.MaxOrphans, MaxOrphanBytes). 64 MiB
+// lets 64 connections with a full default send buffer (1 MiB), or 16 with
+// the largest (4 MiB), drain after their close at once, far more than a
+// server whose peers read has in flight, and it is a quarter of serve's
+// default message budget. 4096 is serve's default --max-conns; Linux
+// sizes tcp_max_orphans from memory, a few thousand on a small machine.
+const (
+	DefaultMaxOrphans     = 4096
+	DefaultMaxOrphanBytes = 64 << 20
+)
+
 // nicID is the only NIC a Stack has.
 const nicID tcpip.NICID = 1
 
@@ -109,6 +120,22 @@ type Options struct {
 	// DisableModerateReceiveBuffer stops the receive buffer from growing
 	// with the transfer (on by default).
 	DisableModerateReceiveBuffer bool
+
+	// MaxOrphans and MaxOrphanBytes bound the TCP connections the
+	// application has closed while data it wrote was still
+	// unacknowledged: the number of them, and the bytes their send
+	// queues held at the close, together. Such an orphan goes on sending
+	// in the background, and one whose peer stops reading holds its
+	// buffer until TCP gives up on the peer, minutes later, whatever
+	// bounds the application puts on the connections it holds. A close
+	// that would pass either bound resets the connection instead (RST,
+	// the data dropped), counted in the stack's TCP stats
+	// (OrphanResetsCount, OrphanResetsBytes), as Linux resets orphans
+	// past tcp_max_orphans or under TCP memory pressure
+	// (third_party/gvisor patch 64). 0 means DefaultMaxOrphans and
+	// DefaultMaxOrphanBytes; a negative value means no bound.
+	MaxOrphans     int
+	MaxOrphanBytes int64
 
 	// Forwarding lets the stack route packets not addressed to it.
 	Forwarding bool
@@ -411,6 +438,7 @@ func setTCPOptions(s *stack.Stack, opts Options, cc string) error {
 	snd := bufferRange(opts.TCPSendBuffer)
 	rcvOpt := tcpip.TCPReceiveBufferSizeRangeOption{Min: rcv.Min, Default: rcv.Default, Max: rcv.Max}
 	sndOpt := tcpip.TCPSendBufferSizeRangeOption{Min: snd.Min, Default: snd.Default, Max: snd.Max}
+	orphans := tcpip.TCPOrphanLimitOption{Count: orphanBound(opts.MaxOrphans, DefaultMaxOrphans), Bytes: orphanBound(opts.MaxOrphanBytes, DefaultMaxOrphanBytes)}
 	for _, o := range []struct {
 		name string
 		opt  tcpip.SettableTransportProtocolOption
@@ -421,12 +449,25 @@ func setTCPOptions(s *stack.Stack, opts Options, cc string) error {
 		{"moderate receive buffer", &mod},
 		{"receive buffer", &rcvOpt},
 		{"send buffer", &sndOpt},
+		{"orphan limit", &orphans},
 	} {
 		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, o.opt); err != nil {
 			return fmt.Errorf("netstack: TCP %s: %s", o.name, err)
 		}
 	}
 	return nil
+}
+
+// orphanBound is an Options orphan bound as gVisor takes it: 0 the
+// default, negative no bound (gVisor's 0).
+func orphanBound[T int | int64](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 func bufferRange(b BufferSizes) BufferSizes {

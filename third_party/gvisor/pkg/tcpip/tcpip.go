@@ -1187,6 +1187,24 @@ func (*TCPDelayedACKEnabled) isGettableTransportProtocolOption() {}
 
 func (*TCPDelayedACKEnabled) isSettableTransportProtocolOption() {}
 
+// TCPOrphanLimitOption bounds the TCP connections the application has
+// closed while data it wrote was still unacknowledged, orphans that go on
+// sending it (glassnet patch 64): Count of them, and Bytes of their send
+// queues together, as each held at its close; 0 is no bound. A close that
+// would pass either bound resets the connection instead (RST, the send
+// queue dropped), as Linux's tcp_close does past tcp_max_orphans or under
+// tcp_mem pressure ("too many orphaned sockets"). An orphan leaves the
+// bound once its data and FIN are acknowledged, or when it ends. Neither
+// is bounded unless set.
+type TCPOrphanLimitOption struct {
+	Count int
+	Bytes int64
+}
+
+func (*TCPOrphanLimitOption) isGettableTransportProtocolOption() {}
+
+func (*TCPOrphanLimitOption) isSettableTransportProtocolOption() {}
+
 // TCPSendBufferSizeRangeOption is the send buffer size range for TCP.
 //
 // +stateify savable
@@ -2372,6 +2390,19 @@ type TCPStats struct {
 	// endpoint's segment queue was full (every endpoint's
 	// ReceiveErrors.SegmentQueueDropped; glassnet patch 10).
 	SegmentQueueDropped *StatCounter
+
+	// OrphanResetsCount and OrphanResetsBytes count the connections reset
+	// at their close, their send queue dropped, because they would have
+	// passed TCPOrphanLimitOption's Count or Bytes (Linux's
+	// TCPAbortOnMemory; glassnet patch 64).
+	OrphanResetsCount *StatCounter
+	OrphanResetsBytes *StatCounter
+
+	// Orphans and OrphanBytes are what TCPOrphanLimitOption bounds now:
+	// the closed connections still sending, and the bytes their send
+	// queues held at their close (glassnet patch 64).
+	Orphans     *StatCounter
+	OrphanBytes *StatCounter
 }
 
 // UDPStats collects UDP-specific stats.

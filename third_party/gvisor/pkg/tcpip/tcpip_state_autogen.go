@@ -2651,6 +2651,10 @@ func (t *TCPStats) StateFields() []string {
 		"ForwardMaxInFlightDrop",
 		"TailLossProbes",
 		"SegmentQueueDropped",
+		"OrphanResetsCount",
+		"OrphanResetsBytes",
+		"Orphans",
+		"OrphanBytes",
 	}
 }
 
@@ -2693,6 +2697,10 @@ func (t *TCPStats) StateSave(stateSinkObject state.Sink) {
 	stateSinkObject.Save(31, &t.ForwardMaxInFlightDrop)
 	stateSinkObject.Save(32, &t.TailLossProbes)
 	stateSinkObject.Save(33, &t.SegmentQueueDropped)
+	stateSinkObject.Save(34, &t.OrphanResetsCount)
+	stateSinkObject.Save(35, &t.OrphanResetsBytes)
+	stateSinkObject.Save(36, &t.Orphans)
+	stateSinkObject.Save(37, &t.OrphanBytes)
 }
 
 func (t *TCPStats) afterLoad(context.Context) {}
@@ -2733,6 +2741,10 @@ func (t *TCPStats) StateLoad(ctx context.Context, stateSourceObject state.Source
 	stateSourceObject.Load(31, &t.ForwardMaxInFlightDrop)
 	stateSourceObject.Load(32, &t.TailLossProbes)
 	stateSourceObject.Load(33, &t.SegmentQueueDropped)
+	stateSourceObject.Load(34, &t.OrphanResetsCount)
+	stateSourceObject.Load(35, &t.OrphanResetsBytes)
+	stateSourceObject.Load(36, &t.Orphans)
+	stateSourceObject.Load(37, &t.OrphanBytes)
 }
 
 func (u *UDPStats) StateTypeName() string {

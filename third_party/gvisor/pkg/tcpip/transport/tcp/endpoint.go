@@ -376,6 +376,11 @@ type Endpoint struct {
 	protocol    *protocol
 	waiterQueue *waiter.Queue `state:"wait"`
 
+	// orphanCharge is what this endpoint, closed with data unacknowledged,
+	// has charged to the protocol's orphan bound: its send queue's bytes
+	// at the close, given back when it stops sending (glassnet patch 64).
+	orphanCharge atomicbitops.Int64 `state:"nosave"`
+
 	// hardError is meaningful only when state is stateError. It stores the
 	// error to be returned when read/write syscalls are called and the
 	// endpoint is in this state. hardError is protected by endpoint mu.
@@ -797,6 +802,9 @@ func (e *Endpoint) TryLock() bool {
 // +checklocks:e.mu
 func (e *Endpoint) setEndpointState(state EndpointState) {
 	oldstate := EndpointState(e.state.Swap(uint32(state)))
+	if state != StateFinWait1 && state != StateClosing && state != StateLastAck && e.orphanCharge.Load() != 0 {
+		e.releaseOrphan() // glassnet patch 64
+	}
 	switch state {
 	case StateEstablished:
 		e.stack.Stats().TCP.CurrentEstablished.Increment()
@@ -1105,7 +1113,69 @@ func (e *Endpoint) closeLocked() {
 	// Issue a shutdown so that the peer knows we won't send any more data
 	// if we're connected, or stop accepting if we're listening.
 	e.shutdownLocked(tcpip.ShutdownWrite | tcpip.ShutdownRead)
+	// An orphan that would pass the stack's bound on orphans is reset
+	// instead (glassnet patch 64).
+	if !e.chargeOrphanLocked() {
+		e.resetConnectionLocked(&tcpip.ErrConnectionAborted{})
+		return
+	}
 	e.closeNoShutdownLocked()
+}
+
+// chargeOrphanLocked charges an endpoint that the application is closing
+// and that still has data to send (FIN-WAIT-1, CLOSING, LAST-ACK with its
+// send queue not empty) to the protocol's bound on such orphans
+// (tcpip.TCPOrphanLimitOption), and reports false, charging nothing and
+// counting the reason, when it would pass the bound: the caller then
+// resets the connection, as Linux's tcp_close does when tcp_check_oom
+// finds too many orphans or TCP memory short. The charge is the send
+// queue's bytes now, which only shrink from here; setEndpointState gives
+// it back when the endpoint leaves those states (glassnet patch 64).
+//
+// +checklocks:e.mu
+func (e *Endpoint) chargeOrphanLocked() bool {
+	switch e.EndpointState() {
+	case StateFinWait1, StateClosing, StateLastAck:
+	default:
+		return true
+	}
+	e.sndQueueInfo.sndQueueMu.Lock()
+	n := int64(e.sndQueueInfo.SndBufUsed)
+	e.sndQueueInfo.sndQueueMu.Unlock()
+	if n <= 0 {
+		return true
+	}
+	p, stats := e.protocol, e.stack.Stats().TCP
+	if lim := p.maxOrphans.Load(); p.orphans.Add(1) > lim && lim > 0 {
+		p.orphans.Add(-1)
+		stats.OrphanResetsCount.Increment()
+		return false
+	}
+	if lim := p.maxOrphanBytes.Load(); p.orphanBytes.Add(n) > lim && lim > 0 {
+		p.orphanBytes.Add(-n)
+		p.orphans.Add(-1)
+		stats.OrphanResetsBytes.Increment()
+		return false
+	}
+	e.orphanCharge.Store(n)
+	stats.Orphans.Increment()
+	stats.OrphanBytes.IncrementBy(uint64(n))
+	return true
+}
+
+// releaseOrphan gives back an orphan's charge (chargeOrphanLocked) once it
+// has left the states in which it sends: its data and FIN acknowledged,
+// or the connection ended (glassnet patch 64).
+func (e *Endpoint) releaseOrphan() {
+	n := e.orphanCharge.Swap(0)
+	if n == 0 {
+		return
+	}
+	e.protocol.orphans.Add(-1)
+	e.protocol.orphanBytes.Add(-n)
+	stats := e.stack.Stats().TCP
+	stats.Orphans.Decrement()
+	stats.OrphanBytes.IncrementBy(uint64(-n))
 }
 
 // closeNoShutdown closes the endpoint without doing a full shutdown.

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/atomicbitops"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/header/parse"
@@ -88,6 +89,12 @@ const (
 // +stateify savable
 type protocol struct {
 	stack *stack.Stack
+
+	// maxOrphans and maxOrphanBytes are tcpip.TCPOrphanLimitOption (0: no
+	// bound); orphans and orphanBytes what is charged against them
+	// (Endpoint.chargeOrphanLocked; glassnet patch 64).
+	maxOrphans, maxOrphanBytes atomicbitops.Int64
+	orphans, orphanBytes       atomicbitops.Int64
 
 	mu protocolRWMutex `state:"nosave"`
 
@@ -309,6 +316,14 @@ func (p *protocol) SetOption(option tcpip.SettableTransportProtocolOption) tcpip
 		p.mu.Unlock()
 		return nil
 
+	case *tcpip.TCPOrphanLimitOption:
+		if v.Count < 0 || v.Bytes < 0 {
+			return &tcpip.ErrInvalidOptionValue{}
+		}
+		p.maxOrphans.Store(int64(v.Count))
+		p.maxOrphanBytes.Store(v.Bytes)
+		return nil
+
 	case *tcpip.TCPSendBufferSizeRangeOption:
 		if v.Min <= 0 || v.Default < v.Min || v.Default > v.Max {
 			return &tcpip.ErrInvalidOptionValue{}
@@ -452,6 +467,10 @@ func (p *protocol) Option(option tcpip.GettableTransportProtocolOption) tcpip.Er
 		p.mu.RLock()
 		*v = tcpip.TCPDelayedACKEnabled(p.delayedACK)
 		p.mu.RUnlock()
+		return nil
+
+	case *tcpip.TCPOrphanLimitOption:
+		*v = tcpip.TCPOrphanLimitOption{Count: int(p.maxOrphans.Load()), Bytes: p.maxOrphanBytes.Load()}
 		return nil
 
 	case *tcpip.TCPSendBufferSizeRangeOption:
