@@ -702,6 +702,13 @@ func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64
 	m["tcp tail loss probes"] = t.TailLossProbes.Value()
 	m["tcp delayed acks by timer"] = t.DelayedACKTimeouts.Value()
 	m["tcp segment queue drops"] = t.SegmentQueueDropped.Value()
+	// Connections closed with data unacknowledged (orphans), and those
+	// reset at their close past the stack's bound on them (netstack
+	// Options.MaxOrphans, MaxOrphanBytes), as Linux's TCPAbortOnMemory.
+	m["tcp orphans sending"] = t.Orphans.Value()
+	m["tcp orphans sending, bytes at close"] = t.OrphanBytes.Value()
+	m["tcp orphans reset: too many"] = t.OrphanResetsCount.Value()
+	m["tcp orphans reset: too many bytes"] = t.OrphanResetsBytes.Value()
 	// A listener whose half-open connections reach its backlog (a SYN
 	// flood, as Linux's SyncookiesSent and ListenDrops show it).
 	m["tcp syn cookies sent"] = t.ListenOverflowSynCookieSent.Value()
