@@ -376,7 +376,22 @@ func TestCloseIdleKeepsActive(t *testing.T) {
 		sc, cl = k, v
 	}
 	m.h.mu.Unlock()
+	// The echo notes its activity after its write, which the client may
+	// have read before: wait for the note, or it would come after the
+	// times set below, and closeIdle would see bytes it had not noted.
+	// Wait for the client's TCP to acknowledge the echo too: a send queue
+	// that shrank since closeIdle's last look is a peer reading slowly.
+	settled := func() {
+		t.Helper()
+		for q, _ := sc.SendQueued(); q != 0 || sc.BytesRead() != cl.read.Load() || sc.BytesWritten() != cl.wrote.Load(); q, _ = sc.SendQueued() {
+			if ctx.Err() != nil {
+				t.Fatal("the echo did not note its last write")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
 
+	settled()
 	cl.last.Store(time.Now().Add(-idle / 2).UnixNano())
 	m.h.closeIdle(sc, cl)
 	if err := roundTrip(); err != nil {
@@ -386,6 +401,7 @@ func TestCloseIdleKeepsActive(t *testing.T) {
 		t.Fatalf("%d connections counted idle", n)
 	}
 
+	settled()
 	cl.last.Store(time.Now().Add(-idle).UnixNano())
 	closed := make(chan struct{})
 	go func() { // the close handshake needs the client reading
