@@ -42,7 +42,7 @@ type memServe struct {
 // startMemServe runs serve's services (what Serve runs on a TUN) on an
 // in-memory device named name until the test ends; cfg.Log, if set, gets
 // what serve says, and cfg.Addrs, if set, replace demoServerAddr.
-func startMemServe(t *testing.T, name string, cfg ServeConfig) *memServe {
+func startMemServe(t testing.TB, name string, cfg ServeConfig) *memServe {
 	t.Helper()
 	cdev, sdev := tun.Pipe(tun.PipeOptions{NameA: name + "-c", NameB: name})
 	if len(cfg.Addrs) == 0 {
@@ -100,7 +100,7 @@ func (m *memServe) dial(t *testing.T, port int) net.Conn {
 	return c
 }
 
-func (m *memServe) dialWS(t *testing.T, path string, opts *ws.DialOptions) (*ws.Conn, *http.Response, error) {
+func (m *memServe) dialWS(t testing.TB, path string, opts *ws.DialOptions) (*ws.Conn, *http.Response, error) {
 	t.Helper()
 	if opts == nil {
 		opts = &ws.DialOptions{}
@@ -130,7 +130,7 @@ func (m *memServe) waitCounter(t *testing.T, name string, want uint64) {
 	}
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)

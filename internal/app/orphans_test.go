@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -35,38 +34,32 @@ func TestChatDroppedMembersLeaveNoOrphans(t *testing.T) {
 	}
 }
 
-// TestMeasureChatDropOrphans measures, with GLASSNET_MEASURE_ORPHANS=N, N
-// silent /chat members dropped on serve's own stack: the connections the
-// stack holds for them, their Send-Q, the heap and the RSS right after
-// serve has counted the drops and 5 s later.
-func TestMeasureChatDropOrphans(t *testing.T) {
-	var n int
-	if _, err := fmt.Sscan(os.Getenv("GLASSNET_MEASURE_ORPHANS"), &n); err != nil || n <= 0 {
-		t.Skip("GLASSNET_MEASURE_ORPHANS=N measures N silent members")
-	}
-	m := startMemServe(t, "orphansm0", ServeConfig{IdleTimeout: -1})
-	ports := chatDropSilent(t, m, n)
-	report := func(when string) {
+// BenchmarkChatDropOrphans: 100 silent /chat members dropped on serve's
+// own stack, and what the stack still holds for them once serve has
+// counted the drops: connections, their Send-Q, and the heap after two
+// collections (go test -run - -bench ChatDropOrphans -benchtime 1x
+// ./internal/app/).
+func BenchmarkChatDropOrphans(b *testing.B) {
+	const silent = 100
+	for range b.N {
+		m := startMemServe(b, "orphansb0", ServeConfig{IdleTimeout: -1})
+		ports := chatDropSilent(b, m, silent)
 		held, bytes := orphansOf(m.server.socks, ports)
 		var ms runtime.MemStats
 		runtime.GC() // twice: what sync.Pools kept goes at the second
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		c := m.counters()
-		t.Logf("%s: %d connections held, Send-Q %.1f MiB; heap in use %.1f MiB, RSS %s; orphans sending %d, reset %d (count) %d (bytes)",
-			when, held, float64(bytes)/(1<<20), float64(ms.HeapInuse)/(1<<20), rss(),
-			c["tcp orphans sending"], c["tcp orphans reset: too many"], c["tcp orphans reset: too many bytes"])
+		b.ReportMetric(float64(held), "conns-held")
+		b.ReportMetric(float64(bytes)/(1<<20), "sendq-MiB")
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
 	}
-	report("right after the drops")
-	time.Sleep(5 * time.Second)
-	report("5 s later")
 }
 
 // chatDropSilent joins n members to serve's /chat that read nothing, has
 // one more member talk until the room has dropped them all, waits until
 // serve has counted every drop (their handlers have ended and closed
 // them), and returns the silent members' client ports.
-func chatDropSilent(t *testing.T, m *memServe, n int) map[uint16]bool {
+func chatDropSilent(t testing.TB, m *memServe, n int) map[uint16]bool {
 	t.Helper()
 	// Small receive windows on the client's stack: what a silent member
 	// does not read waits in serve's send buffer.
@@ -136,18 +129,4 @@ func orphansOf(socks *sockets.Sockets, ports map[uint16]bool) (held, sendQ int) 
 		}
 	}
 	return held, sendQ
-}
-
-// rss is the process's resident set size as /proc says it.
-func rss() string {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
