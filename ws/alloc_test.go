@@ -62,6 +62,26 @@ var allocTransports = []struct {
 	{"tcp", tcpPair},
 }
 
+// echoClient returns the client end of a Conn pair over loopback TCP,
+// both with cfg, whose server end echoes (echoPeer); both are closed
+// when the test ends.
+func echoClient(t testing.TB, cfg connConfig) *Conn {
+	t.Helper()
+	a, s := tcpPair(t)
+	cli, srv := newConn(a, nil, true, "", cfg), newConn(s, nil, false, "", cfg)
+	done := make(chan struct{})
+	go func() {
+		echoPeer(srv)
+		close(done)
+	}()
+	t.Cleanup(func() {
+		cli.CloseNow()
+		srv.CloseNow()
+		<-done
+	})
+	return cli
+}
+
 // echoPeer reads every message into a reused buffer and writes it back,
 // until an error.
 func echoPeer(c *Conn) {
@@ -163,19 +183,8 @@ func TestReadMessageAllocs(t *testing.T) {
 			if broken {
 				t.Skip("an earlier round trip failed")
 			}
-			a, b := tcpPair(t)
 			cfg := newConfig(0, time.Second, nil, "")
-			cli, srv := newConn(a, nil, true, "", cfg), newConn(b, nil, false, "", cfg)
-			done := make(chan struct{})
-			go func() {
-				echoPeer(srv)
-				close(done)
-			}()
-			defer func() {
-				cli.CloseNow()
-				srv.CloseNow()
-				<-done
-			}()
+			cli := echoClient(t, cfg)
 			msg := make([]byte, size)
 			ctx := context.Background()
 			var err error
@@ -213,19 +222,8 @@ func BenchmarkEcho(b *testing.B) {
 	for _, size := range []int{64, 4 << 10, 1 << 20} {
 		for _, mode := range []string{"new", "into"} {
 			b.Run(fmt.Sprintf("%d/%s", size, mode), func(b *testing.B) {
-				a, s := tcpPair(b)
 				cfg := newConfig(-1, time.Second, nil, "")
-				cli, srv := newConn(a, nil, true, "", cfg), newConn(s, nil, false, "", cfg)
-				done := make(chan struct{})
-				go func() {
-					echoPeer(srv)
-					close(done)
-				}()
-				defer func() {
-					cli.CloseNow()
-					srv.CloseNow()
-					<-done
-				}()
+				cli := echoClient(b, cfg)
 				msg := make([]byte, size)
 				buf := make([]byte, size)
 				ctx := context.Background()
@@ -257,20 +255,9 @@ func BenchmarkEcho(b *testing.B) {
 func BenchmarkEchoBudget(b *testing.B) {
 	for _, size := range []int{64, 16 << 10} {
 		b.Run(fmt.Sprint(size), func(b *testing.B) {
-			a, s := tcpPair(b)
 			cfg := newConfig(-1, time.Second, nil, "")
 			cfg.budget = NewMemoryBudget(1 << 30)
-			cli, srv := newConn(a, nil, true, "", cfg), newConn(s, nil, false, "", cfg)
-			done := make(chan struct{})
-			go func() {
-				echoPeer(srv)
-				close(done)
-			}()
-			defer func() {
-				cli.CloseNow()
-				srv.CloseNow()
-				<-done
-			}()
+			cli := echoClient(b, cfg)
 			msg := make([]byte, size)
 			ctx := context.Background()
 			b.SetBytes(int64(2 * size))

@@ -222,20 +222,9 @@ func TestMemoryBudgetReleased(t *testing.T) {
 // allocates nothing with a budget set.
 func TestMemoryBudgetSmallMessagesFree(t *testing.T) {
 	budget := NewMemoryBudget(0)
-	a, b := tcpPair(t)
 	cfg := newConfig(0, time.Second, nil, "")
 	cfg.budget = budget
-	cli, srv := newConn(a, nil, true, "", cfg), newConn(b, nil, false, "", cfg)
-	done := make(chan struct{})
-	go func() {
-		echoPeer(srv)
-		close(done)
-	}()
-	defer func() {
-		cli.CloseNow()
-		srv.CloseNow()
-		<-done
-	}()
+	cli := echoClient(t, cfg)
 	ctx := context.Background()
 	msg := make([]byte, 4<<10)
 	if err := cli.WriteMessage(ctx, MessageBinary, msg); err != nil {
