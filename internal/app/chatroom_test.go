@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"runtime"
@@ -71,18 +72,7 @@ func TestChatRoomSharesLines(t *testing.T) {
 			t.Fatalf("%d members still in the chat after %d lines", h.room.size(), sent)
 		}
 		msg := fmt.Sprintf("%d %s", sent, pad)
-		if err := talker.WriteMessage(ctx, ws.MessageText, []byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			_, p, err := talker.ReadMessage(ctx)
-			if err != nil {
-				t.Fatalf("the talker after %d lines: %v", sent, err)
-			}
-			if _, got, _ := strings.Cut(string(p), ": "); got == msg {
-				break
-			}
-		}
+		say(t, ctx, talker, msg)
 		held := h.room.heldBytes()
 		if held >= limit+len(msg)+64 {
 			t.Fatalf("the room holds %d bytes of lines, limit %d and a line", held, limit)
@@ -243,5 +233,23 @@ func TestChatRoomCatchesUp(t *testing.T) {
 	}
 	if n := gate.writes.Load() - before; n > 4 {
 		t.Errorf("%d writes for 200 lines that waited, want at most 4 (the one held, then batches)", n)
+	}
+}
+
+// say sends msg to the chat from talker and waits until the room sends it
+// back ("NAME: msg"), so that every member has been handed it.
+func say(t testing.TB, ctx context.Context, talker *ws.Conn, msg string) {
+	t.Helper()
+	if err := talker.WriteMessage(ctx, ws.MessageText, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, p, err := talker.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("the talker after %.20q: %v", msg, err)
+		}
+		if _, got, _ := strings.Cut(string(p), ": "); got == msg {
+			return
+		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
 	"github.com/glassnet/glassnet/sockets"
-	"github.com/glassnet/glassnet/ws"
 )
 
 // TestChatDroppedMembersLeaveNoOrphans: /chat members that stop reading
@@ -97,18 +96,7 @@ func chatDropSilent(t testing.TB, m *memServe, n int) map[uint16]bool {
 			t.Fatalf("%d members still in the chat after %d lines", h.room.size(), sent)
 		}
 		msg := fmt.Sprintf("%d %s", sent, pad)
-		if err := talker.WriteMessage(ctx, ws.MessageText, []byte(msg)); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			_, p, err := talker.ReadMessage(ctx)
-			if err != nil {
-				t.Fatalf("the talker after %d lines: %v", sent, err)
-			}
-			if _, got, _ := strings.Cut(string(p), ": "); got == msg {
-				break
-			}
-		}
+		say(t, ctx, talker, msg)
 	}
 	for m.counters()[endBehind] != uint64(n) {
 		if ctx.Err() != nil {
