@@ -1693,7 +1693,12 @@ func (e *endpoint) processExtensionHeaders(h header.IPv6, pkt *stack.PacketBuffe
 	)
 	// glassnet patch 40: h, the caller's, is pkt's network header; read
 	// again through pkt while v and processingPkt share its chunk, it
-	// copied the chunk.
+	// copied the chunk. Its fixed part is copied here once instead
+	// (glassnet patch 65): taking v above pulled up pkt's header, which
+	// moves it to a chunk of its own when another holds the one h points
+	// to, and that one may go back to the pool while the loop reads h.
+	var fixed [header.IPv6MinimumSize]byte
+	h = fixed[:copy(fixed[:], h)]
 	for {
 		if done, err := e.processExtensionHeader(&it, &processingPkt, h, &routerAlert, &hasFragmentHeader, forwarding); err != nil || done {
 			return err
