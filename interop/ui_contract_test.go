@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,9 +37,9 @@ func TestUIContract(t *testing.T) {
 		}
 		script := func(t *testing.T, r *uiRun, args ...string) {
 			t.Helper()
-			cmd := exec.Command(pythonBin, append([]string{"testdata/uicontract.py", args[0], r.base, r.token}, args[1:]...)...)
-			timer := time.AfterFunc(90*time.Second, func() { cmd.Process.Kill() })
-			defer timer.Stop()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, pythonBin, append([]string{"testdata/uicontract.py", args[0], r.base, r.token}, args[1:]...)...)
 			out, err := cmd.CombinedOutput()
 			for _, l := range strings.Split(string(out), "\n") {
 				if strings.HasPrefix(l, "FAIL ") {

@@ -435,6 +435,7 @@ async def live(v, node):
     except websockets.exceptions.InvalidStatusCode as e:
         check(e.status_code == 401, "live with a wrong token: %d" % e.status_code)
 
+    gone = None
     async with websockets.connect(live_url(v), origin=origin, max_size=None) as ws:
         got = await live_read(ws, ["rules", "state"], 5)
         check("rules" in got, "live sent no rules message first: %r" % list(got))
@@ -464,6 +465,10 @@ async def live(v, node):
         if "conns" in got:
             check(isinstance(got["conns"][0].get("conns"), list), "conns message %r" % got["conns"][0])
         last = max((e["id"] for m in got.get("events", []) for e in m["events"]), default=0)
+        # When the last page goes, the server releases what is held and
+        # disarms every hold: a hold armed now, that never matches, shows
+        # when it has seen this page go, before the holds that follow.
+        gone = v.call("POST", "/api/hold", {"point": "link-egress", "node": node, "filter": "udp and port 1", "count": 1})
         await ws.send(json.dumps({"type": "ack", "last": last}))
         await ws.send("not json")
         await ws.send(json.dumps({"type": "ack", "last": "x"}))
@@ -475,6 +480,9 @@ async def live(v, node):
             ok("after garbage the stream is quiet")
         except websockets.exceptions.ConnectionClosed as e:
             ok("after garbage the stream closed: %s" % e)
+    if gone:
+        v.wait("the server to see the live page go (the hold it left armed disarmed)",
+               lambda: all(x["id"] != gone["id"] for x in v.call("GET", "/api/holds")["armed"]))
     ok("live")
 
 
