@@ -754,6 +754,17 @@ class Page:
                 return v
             await asyncio.sleep(0.1)
         fail("page: waited %ds for %s" % (timeout, what))
+        # What the page said so far, and where it stands: a run killed at
+        # its time limit never reaches the report at the end.
+        for e in self.errors:
+            fail("page reported: " + e[:300])
+        self.errors = []
+        try:
+            status, ready = await self.eval(
+                "[(document.getElementById('status') || {}).textContent, document.readyState]")
+            fail("page: the status reads %r, the document is %s" % (status, ready))
+        except Exception as e:
+            fail("page: could not be read: %s" % e)
         return None
 
     async def key(self, k):
