@@ -23,13 +23,7 @@ import (
 // that the stack rejects (here an IPv4 header with a bad checksum) is in
 // glassnet ss's counters and serve's closing summary, with its reason.
 func TestCountersShowStackDrops(t *testing.T) {
-	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "drops0"})
-	t.Cleanup(func() { peer.Close() })
-	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{demoServerAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	peer, st := counterStack(t, "drops0", demoServerAddr, nil)
 	pkt := make([]byte, header.IPv4MinimumSize+header.ICMPv4MinimumSize)
 	ip := header.IPv4(pkt)
 	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(header.ICMPv4ProtocolNumber),
@@ -52,13 +46,7 @@ func TestCountersShowStackDrops(t *testing.T) {
 // an application closed on a peer that keeps its window shut (gVisor
 // patch 63), are in glassnet ss's counters.
 func TestCountersTimedOut(t *testing.T) {
-	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "tmo0"})
-	t.Cleanup(func() { peer.Close() })
-	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{demoServerAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	_, st := counterStack(t, "tmo0", demoServerAddr, nil)
 	socks := sockets.New(st.Stack(), sockets.Options{})
 	if n, ok := stackCounters(st, socks, nil)["tcp timed out"]; !ok || n != 0 {
 		t.Fatalf("tcp timed out = %d (listed %v) on a new stack, want 0 listed", n, ok)
@@ -74,13 +62,7 @@ func TestCountersTimedOut(t *testing.T) {
 // host, not a router, and is dropped as not addressed to it: the counters
 // and the summary say so in those words, not as a bad packet.
 func TestCountersNotForThisStack(t *testing.T) {
-	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "rs0"})
-	t.Cleanup(func() { peer.Close() })
-	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{netip.MustParsePrefix("fd00:245::2/64")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	peer, st := counterStack(t, "rs0", netip.MustParsePrefix("fd00:245::2/64"), nil)
 	icmp := header.ICMPv6(make([]byte, header.ICMPv6MinimumSize+4))
 	icmp.SetType(header.ICMPv6RouterSolicit)
 	src := tcpip.AddrFromSlice(netip.MustParseAddr("fe80::1").AsSlice())
@@ -109,13 +91,7 @@ func TestCountersNotForThisStack(t *testing.T) {
 // cookies, and a bare ACK that carries no cookie is refused. glassnet ss
 // counts both, so that a SYN flood is seen for what it is.
 func TestCountersSynFlood(t *testing.T) {
-	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "synflood0"})
-	t.Cleanup(func() { peer.Close() })
-	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{demoServerAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	peer, st := counterStack(t, "synflood0", demoServerAddr, nil)
 	socks := sockets.New(st.Stack(), sockets.Options{})
 	const backlog = 4
 	fd, err := socks.Socket(sockets.AF_INET, sockets.SOCK_STREAM)
@@ -174,13 +150,7 @@ func (d *eioOnce) Read(bufs [][]byte, sizes []int) (int, error) {
 // TestCountersDeviceAndSocket: glassnet ss's counters name the device's
 // errors and the socket hooks' verdicts as well as the drops.
 func TestCountersDeviceAndSocket(t *testing.T) {
-	peer, dev := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: "eio0"})
-	t.Cleanup(func() { peer.Close() })
-	st, err := netstack.New(netstack.Options{Device: &eioOnce{PipeEnd: dev}, Addrs: []netip.Prefix{demoServerAddr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	_, st := counterStack(t, "eio0", demoServerAddr, func(d tun.Device) tun.Device { return &eioOnce{PipeEnd: d.(*tun.PipeEnd)} })
 	socks := sockets.New(st.Stack(), sockets.Options{})
 	socks.SetCallHook(sockets.CallHookFunc(func(c *sockets.Call) sockets.CallVerdict {
 		return sockets.CallVerdict{Err: syscall.EAGAIN, Verdict: hook.Verdict{Reason: "test"}}
@@ -202,4 +172,23 @@ func TestCountersDeviceAndSocket(t *testing.T) {
 	if n := counters()["verdict socket recv modify test"]; n != 1 {
 		t.Errorf("glassnet ss counters %v: verdict socket recv modify test %d, want 1", counters(), n)
 	}
+}
+
+// counterStack is a stack named name on one end of an in-memory link,
+// with addr, and the link's other end (peer); wrap, if not nil, wraps the
+// stack's end of the link. Both are closed when the test ends.
+func counterStack(t *testing.T, name string, addr netip.Prefix, wrap func(tun.Device) tun.Device) (peer *tun.PipeEnd, st *netstack.Stack) {
+	t.Helper()
+	peer, end := tun.Pipe(tun.PipeOptions{NameA: "peer0", NameB: name})
+	t.Cleanup(func() { peer.Close() })
+	var dev tun.Device = end
+	if wrap != nil {
+		dev = wrap(end)
+	}
+	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return peer, st
 }
