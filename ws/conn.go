@@ -290,9 +290,9 @@ func (c *Conn) isClosed() bool {
 func (c *Conn) closeTCP() { c.endTCP(false) }
 
 // abortTCP closes TCP with RST instead of FIN when the transport can
-// (SetLinger(0), as *net.TCPConn and glassnet's sockets.Conn have): for a
-// connection failed because its peer does not take what is sent, a write
-// or a close handshake that timed out. What waits in the send buffer
+// (SetLinger(0), as *net.TCPConn and glassnet's sockets.Conn have, also
+// under TLS): for a connection failed because its peer does not take what
+// is sent, a write or a close handshake that timed out. What waits in the send buffer
 // would never be read usefully, and a FIN behind it would keep the
 // closed socket and its buffer alive until TCP gives up on the peer,
 // minutes later. RFC 6455 §7.1.1 lets an endpoint close the connection
@@ -300,15 +300,43 @@ func (c *Conn) closeTCP() { c.endTCP(false) }
 // close frame the peer is unlikely to receive. Other transports close.
 func (c *Conn) abortTCP() { c.endTCP(true) }
 
+// lingerConn returns the TCP connection under nc that can be reset
+// (SetLinger): nc itself, or the connection under a wrapper that names it
+// with NetConn, as *tls.Conn does; nil when there is none.
+func lingerConn(nc net.Conn) interface {
+	SetLinger(sec int) error
+	io.Closer
+} {
+	for nc != nil {
+		if l, ok := nc.(interface {
+			SetLinger(sec int) error
+			io.Closer
+		}); ok {
+			return l
+		}
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		nc = w.NetConn()
+	}
+	return nil
+}
+
 // endTCP closes TCP once, abortively if abort and the transport can; the
 // first call decides.
 func (c *Conn) endTCP(abort bool) {
 	c.closeOnce.Do(func() {
 		how := "tcp closed"
-		if l, ok := c.nc.(interface{ SetLinger(int) error }); ok && abort && l.SetLinger(0) == nil {
+		closer := io.Closer(c.nc)
+		if tcp := lingerConn(c.nc); abort && tcp != nil && tcp.SetLinger(0) == nil {
 			how = "tcp reset: the peer took nothing in time, unsent data dropped"
+			// Under TLS, the TCP connection itself: closing the TLS
+			// connection would first try to send its close_notify
+			// alert, for up to 5 s, to a peer that takes nothing.
+			closer = tcp
 		}
-		c.closeErr = c.nc.Close()
+		c.closeErr = closer.Close()
 		close(c.closed)
 		c.mem.giveKept(&c.memKept)
 		if c.cfg.deflate != nil {
