@@ -614,6 +614,49 @@ func readRequest(br *bufio.Reader, opts *AcceptOptions) (*http.Request, serverHa
 		}
 		return nil, serverHandshake{}, reject(http.StatusBadRequest, "malformed HTTP request: %v", err)
 	}
+	if herr := checkHead(r); herr != nil {
+		return r, serverHandshake{}, herr
+	}
 	hs, herr := checkRequest(r, opts)
 	return r, hs, herr
+}
+
+// checkHead makes the checks of a request head that net/http's server
+// makes after http.ReadRequest, which does not make them, so that Upgrade
+// refuses what Accept behind net/http never sees: whitespace between a
+// field name and its colon (RFC 9112 §5.1; http.ReadRequest keeps
+// "Host : evil" as a field named "Host ", which a proxy in front may have
+// taken for the Host), and a Host that is not uri-host [":" port] (RFC
+// 9112 §3.2). Both are answered 400.
+func checkHead(r *http.Request) *HandshakeError {
+	for name := range r.Header {
+		if !isToken(name) {
+			return reject(http.StatusBadRequest, "header field name %q is not a token", clipTraced(name))
+		}
+	}
+	// http.ReadRequest moves the Host field to r.Host; for an
+	// absolute-form target it puts the target's host there instead,
+	// which url.Parse has checked, and drops the field, which RFC 9112
+	// §3.2.2 has a server ignore then.
+	if !isHostField(r.Host) {
+		return reject(http.StatusBadRequest, "Host %q is not a host and port", clipTraced(r.Host))
+	}
+	return nil
+}
+
+// isHostField reports whether a Host value holds only the characters of
+// uri-host [":" port] (RFC 3986 §3.2.2, §3.2.3): unreserved, sub-delims,
+// percent-encoding, and the colons and brackets of an IPv6 literal and a
+// port. Spaces, "/", "@", "?" and "#" are not among them.
+func isHostField(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=%:[]", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

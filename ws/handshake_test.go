@@ -103,6 +103,18 @@ var handshakeTests = []struct {
 	{name: "target without host", req: request(map[string]string{"request-line": "GET http:/chat HTTP/1.1"}), status: 400},
 	{name: "garbage", req: "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", status: 400, rawOnly: true},
 	{name: "head too large", req: request(nil, "X-Big: "+strings.Repeat("a", maxHandshakeSize)), status: 431, rawOnly: true},
+	// RFC 9112 §5.1: whitespace between a field name and its colon is
+	// answered 400, also for a second Host that a proxy in front may
+	// take for the Host (http.ReadRequest keeps such a line under the
+	// name "Host ", and net/http's server refuses it itself).
+	{name: "space before a colon", req: request(nil, "Host : evil.example"), status: 400, rawOnly: true},
+	{name: "tab before a colon", req: request(nil, "Origin\t: http://evil.example"), status: 400, rawOnly: true},
+	// RFC 9112 §3.2: a Host that is not uri-host [":" port] is answered
+	// 400.
+	{name: "Host with a space", req: request(map[string]string{"Host": "Host: server.example.com evil.example"}), status: 400, rawOnly: true},
+	{name: "Host with a path", req: request(map[string]string{"Host": "Host: server.example.com/chat"}), status: 400, rawOnly: true},
+	{name: "Host with userinfo", req: request(map[string]string{"Host": "Host: evil.example@server.example.com"}), status: 400, rawOnly: true},
+	{name: "Host IPv6 literal with a port", req: request(map[string]string{"Host": "Host: [fd00::2]:8080"}), status: 101},
 }
 
 func TestUpgradeHandshake(t *testing.T) {
@@ -111,8 +123,10 @@ func TestUpgradeHandshake(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv, cli := net.Pipe()
-			defer cli.Close()
 			done := make(chan struct{})
+			// Also when expectResponse fails the test: the server's
+			// goroutine reports before the test ends.
+			defer func() { cli.Close(); <-done }()
 			go func() {
 				defer close(done)
 				c, err := Upgrade(context.Background(), srv, tt.opts)
@@ -132,8 +146,6 @@ func TestUpgradeHandshake(t *testing.T) {
 			}()
 			go io.WriteString(cli, tt.req)
 			expectResponse(t, bufio.NewReader(cli), tt.status, tt.header)
-			cli.Close()
-			<-done
 		})
 	}
 }
