@@ -55,7 +55,8 @@ func ParseClosePayload(p []byte) (StatusCode, string, error) {
 // TCP. A concurrent ReadMessage sees the peer's close; without one, Close
 // reads (and discards) messages itself until the close frame arrives. It
 // waits at most the configured close timeout (DefaultCloseTimeout) and
-// returns ErrCloseTimeout if the peer did not answer.
+// returns ErrCloseTimeout if the peer did not answer (a concurrent
+// ReadMessage then returns an error matching it too).
 //
 // code must be valid on the wire, or StatusNoStatusRcvd for an empty close
 // frame; reason must be UTF-8 of at most 123 bytes. Close returns nil once
@@ -97,7 +98,11 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 	c.mu.Unlock()
 	if peer == nil && ctxDone(ctx) != nil {
 		// The peer did not answer in time: it may read nothing at
-		// all, with the close frame still in the send buffer.
+		// all, with the close frame still in the send buffer. A read
+		// under way ends with ErrCloseTimeout too.
+		c.mu.Lock()
+		c.closeGaveUp = true
+		c.mu.Unlock()
 		c.abortTCP()
 	} else {
 		c.closeTCP()

@@ -148,9 +148,12 @@ type Conn struct {
 
 	mu        sync.Mutex
 	closeSent bool
-	peerClose *CloseError
-	endErr    error
-	pings     map[string][]chan struct{}
+	// closeGaveUp: Close waited the close timeout for the peer's close
+	// frame in vain and ended TCP, under a read that may be running.
+	closeGaveUp bool
+	peerClose   *CloseError
+	endErr      error
+	pings       map[string][]chan struct{}
 
 	readDone     chan struct{} // closed when the read side has ended
 	readDoneOnce sync.Once

@@ -381,6 +381,28 @@ func TestCloseHandshake(t *testing.T) {
 			t.Fatalf("Close = %v, want ErrCloseTimeout", err)
 		}
 	})
+	t.Run("peer never answers, with a reader", func(t *testing.T) {
+		t.Parallel()
+		// A server that closes a connection its handler is reading (an
+		// idle timer's 1001) and gets no close frame back: the
+		// handler's read says so, rather than only that the
+		// transport was closed under it.
+		srv, cli := net.Pipe()
+		defer cli.Close()
+		c := newConn(srv, nil, false, "", newConfig(0, 200*time.Millisecond, nil, ""))
+		go io.Copy(io.Discard, cli)
+		read := make(chan error, 1)
+		go func() {
+			_, _, err := c.ReadMessage(context.Background())
+			read <- err
+		}()
+		if err := c.Close(StatusGoingAway, "idle"); !errors.Is(err, ErrCloseTimeout) {
+			t.Fatalf("Close = %v, want ErrCloseTimeout", err)
+		}
+		if err := <-read; !errors.Is(err, ErrCloseTimeout) {
+			t.Fatalf("the read under way ended with %v, want ErrCloseTimeout", err)
+		}
+	})
 	t.Run("bad arguments", func(t *testing.T) {
 		t.Parallel()
 		// The peer hangs up at once, so an accepted Close fails too

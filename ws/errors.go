@@ -45,7 +45,8 @@ var (
 	// ErrCloseSent is returned by writes after a close frame has been sent.
 	ErrCloseSent = errors.New("ws: close frame already sent")
 	// ErrCloseTimeout is returned by Close when the peer did not answer the
-	// close frame in time.
+	// close frame in time, and by a ReadMessage running meanwhile, which
+	// ends when Close then closes TCP.
 	ErrCloseTimeout = errors.New("ws: timed out waiting for the peer's close frame")
 	// ErrHookInject reports a FrameHook verdict whose Verdict.Inject holds
 	// bytes that are not whole encoded frames. A write returns it and sends

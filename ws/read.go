@@ -423,6 +423,15 @@ func (c *Conn) endRead(ctx context.Context, err error) (MessageType, []byte, err
 			err = fmt.Errorf("%w (in the middle of a message)", ctxErr)
 		}
 		err = fmt.Errorf("ws: read: %w", err)
+		c.mu.Lock()
+		gaveUp := c.closeGaveUp
+		c.mu.Unlock()
+		if gaveUp {
+			// Close ended TCP under this read, the peer having sent
+			// no close frame back in time: that is how it ended, not
+			// the closed transport.
+			err = fmt.Errorf("%w (%w)", ErrCloseTimeout, err)
+		}
 		c.closeTCP()
 	}
 	c.rerr = err
