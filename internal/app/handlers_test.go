@@ -1,11 +1,13 @@
 package app
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"syscall"
@@ -282,6 +284,51 @@ func TestWSEndsCounted(t *testing.T) {
 		"ws ends: failed 1007 (invalid UTF-8)":             1,
 	}
 	waitEnds(t, h, want)
+}
+
+// TestWSEndsCloseNotAnswered: a WebSocket serve closes for being idle,
+// whose peer answers its pings but never its close frame, is ended with a
+// reset after the close timeout and counted as a close not answered, not
+// among "other errors".
+func TestWSEndsCloseNotAnswered(t *testing.T) {
+	t.Parallel()
+	// Pinged every second: time enough for a pong under load.
+	h := &Handlers{IdleTimeout: 3 * time.Second}
+	t.Cleanup(func() { h.CloseAll() })
+	_, _, addr := serveHandlers(t, h, "/echo")
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	fmt.Fprintf(nc, "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	var closed bool
+	for {
+		f, err := ws.ReadFrame(br)
+		if err != nil {
+			break // the reset
+		}
+		switch f.Header.Opcode {
+		case ws.OpPing:
+			pong := ws.NewFrame(true, ws.OpPong, f.Payload)
+			pong.Header.Masked = true
+			if err := ws.WriteFrame(nc, pong); err != nil {
+				t.Fatal(err)
+			}
+		case ws.OpClose:
+			closed = true // and not answered
+		}
+	}
+	if !closed {
+		t.Fatal("the connection ended without a close frame")
+	}
+	waitEnds(t, h, map[string]uint64{"ws ends: close not answered (reset)": 1})
 }
 
 // waitEnds waits until h's counts of how WebSockets ended are want.

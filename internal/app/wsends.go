@@ -70,6 +70,10 @@ func wsEndKind(c *ws.Conn, err error) string {
 		return "ws ends: failed 1013 (message memory full)"
 	case errors.Is(err, ws.ErrProtocol):
 		return "ws ends: failed 1002 (protocol error)"
+	case errors.Is(err, ws.ErrCloseTimeout):
+		// serve closed it (idle: 1001) and the peer sent no close
+		// frame back within the close timeout: ended with a reset.
+		return "ws ends: close not answered (reset)"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
 		// A write fails with EPIPE after a reset that follows the
 		// peer's FIN (Linux's tcp_reset in CLOSE-WAIT) or after the
