@@ -87,7 +87,7 @@ func TestHostileAudit(t *testing.T) {
 					t.Errorf("%q, then %s; want a 4xx and the connection ended", line, end)
 				}
 			})
-			want["http requests refused (400, 431, 505) or cut short"]++
+			want["http requests refused (400, 417, 431, 501, 505) or cut short"]++
 		}
 		t.Run("a head of 16 KiB", func(t *testing.T) {
 			if line, _ := exchange(t, sizedHead(16<<10)); !strings.HasPrefix(line, "HTTP/1.1 200 ") {

@@ -161,8 +161,8 @@ func TestHostile(t *testing.T) {
 					t.Errorf("%.20q...: answered %.40q, want a 4xx", req, b)
 				}
 			}
-			waitCounter(t, "http requests refused (400, 431, 505) or cut short", func(c map[string]uint64) bool {
-				return c["http requests refused (400, 431, 505) or cut short"] == 2
+			waitCounter(t, "http requests refused (400, 417, 431, 501, 505) or cut short", func(c map[string]uint64) bool {
+				return c["http requests refused (400, 417, 431, 501, 505) or cut short"] == 2
 			})
 			good(t)
 		})

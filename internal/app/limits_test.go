@@ -753,12 +753,14 @@ func TestServeMaxConnsDuringUpgrade(t *testing.T) {
 }
 
 // TestServeCountsRefusedHTTP: requests that net/http answers itself,
-// without a handler (a malformed request line, a head too large), are
-// counted for glassnet ss; a good request is not.
+// without a handler (a malformed request line, a head too large, an
+// Expect it does not know, a Transfer-Encoding it does not take, an HTTP
+// version it does not speak), are counted for glassnet ss, each with the
+// status the counter's name lists; a good request is not.
 func TestServeCountsRefusedHTTP(t *testing.T) {
 	t.Parallel()
 	m := startMemServe(t, "refusedhttp0", ServeConfig{IdleTimeout: -1})
-	const name = "http requests refused (400, 431, 505) or cut short"
+	const name = "http requests refused (400, 417, 431, 501, 505) or cut short"
 	exchange := func(req string) string {
 		t.Helper()
 		c := m.dial(t, DefaultPort)
@@ -778,5 +780,14 @@ func TestServeCountsRefusedHTTP(t *testing.T) {
 	if got := exchange("GET / HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 2<<20) + "\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 431 ") {
 		t.Fatalf("a head of 2 MiB: %.40q", got)
 	}
-	m.waitCounter(t, name, 2)
+	if got := exchange("GET / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 417 ") {
+		t.Fatalf("an Expect other than 100-continue: %.40q", got)
+	}
+	if got := exchange("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 501 ") {
+		t.Fatalf("a Transfer-Encoding other than chunked: %.40q", got)
+	}
+	if got := exchange("GET / HTTP/2.0\r\nHost: x\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 505 ") {
+		t.Fatalf("HTTP/2.0 in a request line: %.40q", got)
+	}
+	m.waitCounter(t, name, 5)
 }

@@ -9,9 +9,11 @@ import (
 )
 
 // refusedRequests counts the requests net/http ended itself, without a
-// handler: a malformed request line or header (400), a head larger than
-// the server takes (431), an HTTP version it does not speak (505), a head
-// not complete within ReadHeaderTimeout or cut short by the client.
+// handler: a malformed request line or header (400), an Expect other than
+// 100-continue (417), a head larger than the server takes (431), a
+// Transfer-Encoding other than chunked (501), an HTTP version it does not
+// speak (505), a head not complete within ReadHeaderTimeout or cut short
+// by the client.
 // Without it `glassnet ss` would show nothing of a client that sends such
 // requests. (One that came in the same read as a good request before it
 // is not seen: net/http reports a connection active only when it reads
@@ -62,5 +64,5 @@ func (r *refusedRequests) watch(srv *http.Server) {
 }
 
 func (r *refusedRequests) counters(m map[string]uint64) {
-	m["http requests refused (400, 431, 505) or cut short"] = r.n.Load()
+	m["http requests refused (400, 417, 431, 501, 505) or cut short"] = r.n.Load()
 }
