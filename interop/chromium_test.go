@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -109,6 +108,11 @@ func chromiumFlags(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(profile) })
+	return chromiumFlagsIn(profile)
+}
+
+// chromiumFlagsIn are chromiumFlags with the profile directory profile.
+func chromiumFlagsIn(profile string) []string {
 	return []string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking",
@@ -122,23 +126,22 @@ var chromiumLifetime = 30 * time.Second
 
 // chromium returns a chromium command with the flags and args, in its own
 // process group, which is killed when the test ends or after
-// chromiumLifetime.
+// chromiumLifetime, and which gets SIGKILL from the kernel when the test's
+// process dies first (see groupCommand).
 func chromium(t *testing.T, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer) {
 	t.Helper()
+	return chromiumArgs(t, append(chromiumFlags(t), args...)...)
+}
+
+// chromiumArgs is chromium with all its arguments given: a groupCommand
+// with a time limit of chromiumLifetime.
+func chromiumArgs(t *testing.T, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), chromiumLifetime)
-	cmd = exec.CommandContext(ctx, chromiumBin, append(chromiumFlags(t), args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
+	t.Cleanup(cancel)
+	cmd = groupCommand(t, ctx, chromiumBin, args...)
 	stdout, stderr = new(bytes.Buffer), new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	t.Cleanup(func() {
-		cancel()
-		if cmd.Process != nil && cmd.ProcessState == nil {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-		}
-	})
 	return cmd, stdout, stderr
 }
 

@@ -2,10 +2,15 @@ package interop
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,8 +44,8 @@ func TestUIContract(t *testing.T) {
 			t.Helper()
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, pythonBin, append([]string{"testdata/uicontract.py", args[0], r.base, r.token}, args[1:]...)...)
-			out, err := cmd.CombinedOutput()
+			cmd := groupCommand(t, ctx, pythonBin, append([]string{"testdata/uicontract.py", args[0], r.base, r.token}, args[1:]...)...)
+			out, err := runGroup(cmd)
 			for _, l := range strings.Split(string(out), "\n") {
 				if strings.HasPrefix(l, "FAIL ") {
 					t.Error(strings.TrimPrefix(l, "FAIL "))
@@ -58,7 +63,8 @@ func TestUIContract(t *testing.T) {
 		})
 		t.Run("page", func(t *testing.T) {
 			t.Parallel()
-			script(t, startUI(t, "demo", "--ui", "127.0.0.1:0"), "page", chromiumBin, "20150", shots)
+			port := contractPort(t)
+			script(t, startUI(t, "demo", "--ui", "127.0.0.1:0"), "page", deathWrapper(t, chromiumBin), strconv.Itoa(port), shots)
 		})
 		t.Run("serve", func(t *testing.T) {
 			t.Parallel()
@@ -86,4 +92,98 @@ func TestUIContract(t *testing.T) {
 			script(t, startUI(t, "view", "--ui", "127.0.0.1:0", file), "offline")
 		})
 	})
+}
+
+// groupCommand returns a command that runs in a process group of its own
+// with all it starts (the contract script's chromium, and chromium's
+// helpers). The whole group is killed with SIGKILL when ctx is done, when
+// the test ends, and by runGroup once the command has exited; and the
+// command gets SIGKILL from the kernel when the test's process dies first
+// (a test binary's timeout panic runs no cleanup). Killing the command
+// alone, as exec.CommandContext does, leaves its chromium running, holding
+// its profile directory, which the next run's chromium then refuses.
+func groupCommand(t *testing.T, ctx context.Context, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return killGroup(cmd) }
+	// What the group left holding the output pipes does not keep Wait.
+	cmd.WaitDelay = 5 * time.Second
+	t.Cleanup(func() {
+		killGroup(cmd)
+		if cmd.Process != nil && cmd.ProcessState == nil {
+			cmd.Wait()
+		}
+	})
+	return cmd
+}
+
+// runGroup runs a groupCommand's command, returns its output, and then
+// kills what is left of its group.
+func runGroup(cmd *exec.Cmd) ([]byte, error) {
+	out, err := cmd.CombinedOutput()
+	killGroup(cmd)
+	return out, err
+}
+
+// killGroup sends SIGKILL to the process group of a started groupCommand.
+// The group's ID stays its leader's process ID, which the kernel does not
+// give another process while any member of the group lives.
+func killGroup(cmd *exec.Cmd) error {
+	if cmd.Process == nil {
+		return nil
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
+}
+
+// deathWrapper returns a program that runs prog with its arguments and
+// gets SIGKILL when the process that started it dies (setpriv
+// --pdeathsig): the contract script's chromium goes with a script killed
+// by the test's end, whoever kills it.
+func deathWrapper(t *testing.T, prog string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), filepath.Base(prog))
+	script := fmt.Sprintf("#!/bin/sh\nexec /usr/bin/setpriv --pdeathsig KILL %s \"$@\"\n", strconv.Quote(prog))
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// contractProfile is the chromium profile directory the contract script
+// uses with DevTools port port.
+func contractProfile(port int) string {
+	return fmt.Sprintf("/tmp/uicontract-chromium-%d", port)
+}
+
+// contractPort returns a port for the contract script's chromium (one the
+// kernel hands out in this test's namespace, so that runs at the same time
+// are unlikely to share a profile), with its profile directory cleared of
+// what a killed run left there, and removed again when the test ends.
+func contractPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	clearProfile(t, contractProfile(port))
+	t.Cleanup(func() { os.RemoveAll(contractProfile(port)) })
+	return port
+}
+
+// clearProfile removes a chromium profile directory a killed run left: a
+// chromium that finds another's lock in its profile, the other still
+// running, aborts ("Failed to create a ProcessSingleton for your profile
+// directory"). A chromium that still runs keeps the directory it opened,
+// unlinked, and the next one makes a new one.
+func clearProfile(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatalf("remove the stale chromium profile: %v", err)
+	}
 }
