@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"path"
 	"reflect"
 	"strings"
 )
@@ -14,6 +15,16 @@ import (
 // isAPI reports whether path is under /api/, where every answer is JSON.
 func isAPI(path string) bool {
 	return path == "/api" || strings.HasPrefix(path, "/api/")
+}
+
+// cleanPath reports whether p is as path.Clean leaves it (but for a
+// trailing slash): no empty, "." or ".." elements.
+func cleanPath(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // jsonErrors is the ResponseWriter of an API request. The error answers

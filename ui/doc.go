@@ -232,7 +232,8 @@
 //	                                          read from JSON lines)
 //
 // Errors are {"error":"ui: message"} with a 4xx status, for every path
-// under /api/ (a message quoting a long input is cut at 1 KiB): an unknown path is a 404, a method the path does not take a 405
+// under /api/ (a message quoting a long input is cut at 1 KiB): an unknown path is a 404 (so is
+// one with an empty, "." or ".." element, /api//state, not redirected), a method the path does not take a 405
 // with Allow, GET /api/live without the WebSocket upgrade a 426. A body
 // is one JSON object with only the fields the path takes; a field whose
 // value is null is a 400, not a field left out, and so is a field given

@@ -353,6 +353,12 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		if isAPI(r.URL.Path) {
+			if !cleanPath(r.URL.Path) {
+				// The ServeMux would redirect to the path cleaned, with
+				// a page of HTML, which a script's POST does not follow.
+				writeError(w, http.StatusNotFound, "ui: no such API path: "+r.URL.Path)
+				return
+			}
 			jw := &jsonErrors{ResponseWriter: w, r: r}
 			defer jw.finish()
 			w = jw

@@ -493,6 +493,11 @@ func TestAPIErrors(t *testing.T) {
 		{"GET", "/api/nosuch", 404, "", "ui: no such API path: /api/nosuch"},
 		{"GET", "/api/events/1/extra", 404, "", "ui: no such API path: /api/events/1/extra"},
 		{"GET", "/api", 404, "", "ui: no such API path: /api"},
+		// not redirected, as the ServeMux does, to the path cleaned
+		{"GET", "/api//state", 404, "", "ui: no such API path: /api//state"},
+		{"POST", "/api//pause", 404, "", "ui: no such API path: /api//pause"},
+		{"GET", "/api/events/../state", 404, "", "ui: no such API path: /api/events/../state"},
+		{"GET", "/api/./state", 404, "", "ui: no such API path: /api/./state"},
 		{"GET", "/api/live", 426, "", "Upgrade header"},
 		// an empty body used to clear every breakpoint
 		{"POST", "/api/breakpoints", 400, "", `want {"breakpoints": [...]}`},
