@@ -448,7 +448,7 @@ export class LadderView {
     lg += tag("rect", { class: "lbg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
     lg += tag("rect", { class: "bg", x: sx - 2, y: my - 10, width: tw2 + 4, height: 13, rx: 2 });
     lg += text(sx, my, lab.main, { class: "lbl" });
-    if (lab.frames) lg += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame)" });
+    if (lab.frames) lg += text(sx + textWidth(lab.main + "  "), my, lab.frames, { class: "lbl", style: "fill:var(--frame-fg)" });
     // a unit held before its event came has none yet (id 0): no
     // data-event-id that names no event, its data-hold-id says what it is
     // A frame or a send held (at ws-out, ws-in, socket-send) waits in a
