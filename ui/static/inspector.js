@@ -75,7 +75,8 @@ export class InspectorView {
       // a field the trace writes empty (dir of an event with none, errno
       // of a call that succeeded) says nothing: not shown
       if (e[k] === undefined || e[k] === "") continue;
-      let v = esc(fieldValue(k, e[k]));
+      // an address pair (conn) may wrap after its arrow, not inside an address
+      let v = esc(fieldValue(k, e[k])).replaceAll("-&gt;", "-&gt;<wbr>");
       if ((k === "frames" || k === "packets") && Array.isArray(e[k])) v = e[k].map((x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>").join(" ");
       if ((k === "frame" || k === "packet") && typeof e[k] === "number") v = '<a href="#event=' + e[k] + '" data-goto="' + e[k] + '">#' + e[k] + "</a>";
       if (k === "flags") v += " <span class=hint>(" + esc(flagWords(e[k])) + ")</span>";
