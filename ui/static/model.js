@@ -97,7 +97,7 @@ export class Store {
     // next, keyed "a ⇄ b #2", as Wireshark starts another TCP stream.
     this.incarnation = new Map(); // connKey -> the key of its latest incarnation
     this.openSyn = new Map(); // connKey -> {stream, seq} of its latest SYN without ACK
-    this.twin = new Map(); // packet or frame id -> the other stack's copy
+    this.twin = new Map(); // packet, frame, message or handshake id -> the other stack's copy
     this.pending = new Map(); // signature -> [out ids] waiting for their in copy
     this.framesOf = new Map(); // packet id -> Set(frame ids)
     this.packetsOf = new Map(); // frame id -> Set(packet ids)
@@ -121,6 +121,31 @@ export class Store {
     this.wsStreams = new Set(); // both streams of a connection with a WebSocket handshake
     this.hsStatus = new Map(); // stream -> the HTTP status that answered its upgrade request
     this.framePending = new Map();
+    this.acrossPending = new Map(); // dir + signature -> [ids] waiting for the other stack's copy
+  }
+
+  // pairAcross makes twins of a unit one stack wrote and the other read
+  // (a WebSocket message, an HTTP upgrade request or its answer), as
+  // the byte stream draws it once: the n-th written on a stream with its
+  // signature (what) is the n-th read there.
+  pairAcross(e, what) {
+    if (e.dir !== "out" && e.dir !== "in") return;
+    const sig = streamOf(e) + " " + what;
+    const other = (e.dir === "out" ? "in " : "out ") + sig;
+    const q = this.acrossPending.get(other);
+    if (q && q.length) {
+      const o = q.shift();
+      if (!q.length) this.acrossPending.delete(other);
+      const oe = this.byId.get(o);
+      if (oe && oe.node !== e.node) {
+        this.twin.set(o, e.id);
+        this.twin.set(e.id, o);
+      }
+      return;
+    }
+    const k = e.dir + " " + sig;
+    if (!this.acrossPending.has(k)) this.acrossPending.set(k, []);
+    this.acrossPending.get(k).push(e.id);
   }
 
   // add takes events in any order; duplicates are ignored.
@@ -292,7 +317,11 @@ export class Store {
         } else this.framePending.set(sig, { id: e.id, node: e.node, dir: e.dir });
       } else if (e.layer === "ws" && e.event === "carried") {
         for (const p of e.packets || []) this.link(p, e.frame);
+      } else if (e.layer === "ws" && e.event === "message") {
+        this.pairAcross(e, "message " + e.type + " " + e.len);
       } else if (e.layer === "ws" && e.event === "handshake") {
+        // the request (no status) or the answer
+        this.pairAcross(e, "handshake " + (e.status || ""));
         const p = splitConn(e.conn);
         if (p) this.wsStreams.add(p[0] + ">" + p[1]).add(p[1] + ">" + p[0]);
         if (p && typeof e.status === "number") this.hsStatus.set(p[0] + ">" + p[1], e.status).set(p[1] + ">" + p[0], e.status);
