@@ -238,6 +238,6 @@
 // is one JSON object with only the fields the path takes; a field whose
 // value is null is a 400, not a field left out, and so is a field given
 // twice in one object. A query (/api/events,
-// /api/export) takes only the parameters shown above, and token, each
+// /api/export, /api/live) takes only the parameters shown above, and token, each
 // once: another, or one given twice, is a 400 that names it.
 package ui

@@ -43,6 +43,9 @@ type liveClient struct {
 }
 
 func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
+	if !queryOnly(w, r, "from") {
+		return
+	}
 	from := uint64(0)
 	if v := r.URL.Query().Get("from"); v != "" {
 		var err error

@@ -161,6 +161,43 @@ func TestOriginCheck(t *testing.T) {
 	}
 }
 
+// TestLiveQuery: the live stream takes from (and the token) once each, as
+// /api/events does: a misspelt parameter (form=) or one given twice is a
+// 400 that names it, not a stream from the first event.
+func TestLiveQuery(t *testing.T) {
+	t.Parallel()
+	s, _ := New(Options{})
+	base := startServer(t, s)
+	for _, tc := range []struct {
+		query string
+		want  int
+		says  string
+	}{
+		{"from=1", http.StatusSwitchingProtocols, ""},
+		{"form=1", http.StatusBadRequest, `unknown query parameter "form"`},
+		{"from=1&from=2", http.StatusBadRequest, `"from" is given 2 times`},
+		{"from=x", http.StatusBadRequest, "from is an event ID"},
+	} {
+		req, _ := http.NewRequest("GET", base+"/api/live?token="+s.Token()+"&"+tc.query, nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "websocket")
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct{ Error string }
+		if tc.want != http.StatusSwitchingProtocols {
+			json.NewDecoder(resp.Body).Decode(&e)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !strings.Contains(e.Error, tc.says) {
+			t.Errorf("/api/live?%s: %d %q, want %d with %q", tc.query, resp.StatusCode, e.Error, tc.want, tc.says)
+		}
+	}
+}
+
 func TestEventRanges(t *testing.T) {
 	t.Parallel()
 	s, _ := New(Options{History: 20000})
