@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/glassnet/glassnet/internal/httphead"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/trace"
 )
@@ -207,7 +208,7 @@ const maxRequestHead = 64 << 10
 // until Close, and returns the URL to open.
 func (s *Server) StartOn(ln net.Listener) string {
 	s.ln = ln
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxRequestHead}
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: httphead.MaxHeaderBytes(maxRequestHead)}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)

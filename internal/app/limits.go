@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/glassnet/glassnet/internal/httphead"
 	"github.com/glassnet/glassnet/internal/retry"
 )
 
@@ -311,14 +312,8 @@ func tcpService(echo bool, idle time.Duration, lim *connLimit) func(net.Conn) {
 // longer head is answered 431 Request Header Fields Too Large.
 const maxRequestHead = 16 << 10
 
-// httpHeadSlack is what net/http reads of a request head beyond its
-// MaxHeaderBytes before it answers 431 (room for the request line, in
-// net/http's words "bufio slop"): with MaxHeaderBytes at maxRequestHead,
-// heads of up to 20 KiB passed.
-const httpHeadSlack = 4 << 10
-
 // newHTTPServer returns the HTTP server serve and demo run handler on:
 // a request head must arrive within 10 s and fit in maxRequestHead.
 func newHTTPServer(handler http.Handler) *http.Server {
-	return &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxRequestHead - httpHeadSlack}
+	return &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: httphead.MaxHeaderBytes(maxRequestHead)}
 }
