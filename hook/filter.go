@@ -26,8 +26,13 @@ func ParseExpr[T any](w *Words, prim func(w *Words) (Expr[T], error)) (Expr[T], 
 type exprParser[T any] struct {
 	w     *Words
 	prim  func(w *Words) (Expr[T], error)
-	depth int
+	depth int // the negations and parentheses open
 }
+
+// maxNesting bounds the negations and parentheses open at once in a
+// filter, so that neither the parser nor a match, both recursive, goes
+// as deep as a long rule could take them ("not not not …").
+const maxNesting = 100
 
 func (p *exprParser[T]) or() (Expr[T], error) {
 	x, err := p.and()
@@ -64,8 +69,14 @@ func (p *exprParser[T]) and() (Expr[T], error) {
 func (p *exprParser[T]) not() (Expr[T], error) {
 	switch p.w.Peek() {
 	case "not", "!":
+		pos := p.w.Pos()
 		p.w.Next()
+		if p.depth >= maxNesting {
+			return nil, p.w.Errorf(pos, "%d negations and parentheses nested, at most %d", p.depth+1, maxNesting)
+		}
+		p.depth++
 		x, err := p.not()
+		p.depth--
 		if err != nil {
 			return nil, err
 		}
@@ -73,8 +84,8 @@ func (p *exprParser[T]) not() (Expr[T], error) {
 	case "(":
 		pos := p.w.Pos()
 		p.w.Next()
-		if p.depth >= 100 {
-			return nil, p.w.Errorf(pos, "parentheses nested too deep")
+		if p.depth >= maxNesting {
+			return nil, p.w.Errorf(pos, "%d negations and parentheses nested, at most %d", p.depth+1, maxNesting)
 		}
 		p.depth++
 		x, err := p.or()

@@ -78,6 +78,9 @@ func TestParseRuleErrors(t *testing.T) {
 		{"tcp :", "at column 6: no action after ':'"},
 		{"(tcp : drop", "at column 6: end of filter where ')' closing the '(' at column 1 belongs"},
 		{"(tcp udp : drop", `at column 6: "udp" where ')' closing the '(' at column 1 belongs`},
+		{strings.Repeat("not ", 101) + "tcp : drop", "at column 401: 101 negations and parentheses nested, at most 100"},
+		{strings.Repeat("! ", 60) + strings.Repeat("( ", 41) + "tcp" + strings.Repeat(" )", 41) + " : drop", "at column 201: 101 negations and parentheses nested, at most 100"},
+		{strings.Repeat("( ", 101) + "tcp" + strings.Repeat(" )", 101) + " : drop", "at column 201: 101 negations and parentheses nested, at most 100"},
 		{"tcp and : drop", `at column 9: end of filter where a filter word belongs`},
 		{"tcp udp : drop", `at column 5: unexpected "udp" in the filter`},
 		{"ws opcode ping : drop", "at column 1: a rule starting with ws is a frame rule"},
@@ -340,6 +343,23 @@ func TestRuleHookErrors(t *testing.T) {
 	for a := RuleDrop; a <= RuleWindow; a++ {
 		if s := a.String(); strings.HasPrefix(s, "rule-action(") {
 			t.Errorf("RuleAction %d has no keyword", a)
+		}
+	}
+}
+
+// TestParseRuleNestingBound: a filter may nest 100 negations and
+// parentheses, and not one more.
+func TestParseRuleNestingBound(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{
+		strings.Repeat("not ", 100) + "tcp : drop",
+		strings.Repeat("! ", 50) + strings.Repeat("( ", 50) + "tcp" + strings.Repeat(" )", 50) + " : drop",
+	} {
+		if _, err := ParseRule(src); err != nil {
+			t.Errorf("100 levels: %v", err)
+		}
+		if _, err := ParseRule("not " + src); err == nil || !strings.Contains(err.Error(), "101 negations and parentheses nested, at most 100") {
+			t.Errorf("101 levels: %v, want the bound", err)
 		}
 	}
 }
