@@ -393,6 +393,10 @@ func (s *Server) setBreakpoints(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, `ui: want {"breakpoints": [...]}, the full list ([] clears them)`)
 		return
 	}
+	if len(req.Breakpoints) > maxBreakpoints {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("ui: %d breakpoints, at most %d (none set)", len(req.Breakpoints), maxBreakpoints))
+		return
+	}
 	bps := make([]*Breakpoint, 0, len(req.Breakpoints))
 	for i, src := range req.Breakpoints {
 		b, err := ParseBreakpoint(src)
@@ -415,8 +419,15 @@ func (s *Server) setBreakpoints(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]string{"breakpoints": s.State().Breakpoints})
 }
 
+// maxBreakpoints bounds the breakpoints set at once: every event the
+// stacks emit is matched against each of them, on the stacks' own path.
+const maxBreakpoints = 256
+
 // SetBreakpoints replaces the breakpoints, as POST /api/breakpoints does.
 func (s *Server) SetBreakpoints(srcs ...string) error {
+	if len(srcs) > maxBreakpoints {
+		return fmt.Errorf("ui: %d breakpoints, at most %d", len(srcs), maxBreakpoints)
+	}
 	var bps []*Breakpoint
 	for _, src := range srcs {
 		b, err := ParseBreakpoint(src)

@@ -265,6 +265,11 @@ func TestStepAndBreakpoints(t *testing.T) {
 	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["ws clsoe"]}`, &e); code != 400 || e.Error != "ui: "+want.Error() {
 		t.Fatalf("bad frame breakpoint: %d %q, want 400 %q", code, e.Error, want)
 	}
+	// Every event is matched against every breakpoint: 256 at most.
+	many := `{"breakpoints":["tcp and fin"` + strings.Repeat(`,"tcp and fin"`, 256) + `]}`
+	if code := d.call("POST", "/api/breakpoints", many, &e); code != 400 || e.Error != "ui: 257 breakpoints, at most 256 (none set)" {
+		t.Fatalf("257 breakpoints: %d %q, want 400 and the bound", code, e.Error)
+	}
 	var bps struct{ Breakpoints []string }
 	if code := d.call("POST", "/api/breakpoints", `{"breakpoints":["tcp and fin"]}`, &bps); code != 200 || len(bps.Breakpoints) != 1 {
 		t.Fatalf("breakpoints: %d %v", code, bps)

@@ -144,7 +144,7 @@
 //	POST /api/breakpoints  {"breakpoints":["tcp and fin","ws close","rcv_wnd == 0",
 //	                       "retransmit","state TIME-WAIT"]} replaces them and answers
 //	                       {"breakpoints":[...]}; a bad one is a 400 with the parser's
-//	                       message (see ParseBreakpoint)
+//	                       message (see ParseBreakpoint), and so are more than 256
 //	POST /api/clock/advance {"ms":N} moves the paused clock: the stack's timers due
 //	                       within N ms fire ("fire now"); answers the state as it
 //	                       was (the clock moves and the timers fire just after, so
