@@ -36,7 +36,10 @@
 // observes. Every request carries the per-run token (128 random bits,
 // hex): ?token=, the X-Glassnet-Token header, or the glassnet_token cookie
 // (HttpOnly, SameSite=Strict) that GET /?token= sets; otherwise 401. A
-// request head over 64 KiB is answered 431 before the token is read. The
+// request head over 64 KiB is answered 431 before the token is read. A
+// Server started on a loopback address answers 403 to a request with the
+// token whose Host is not localhost, a name under it or a loopback
+// address (a page on a name pointed at 127.0.0.1: DNS rebinding). The
 // WebSocket upgrade refuses an Origin that is not an http or https page
 // on the request's Host (403), and so does a request that changes
 // something (not GET or HEAD), or one whose Sec-Fetch-Site says it comes

@@ -62,11 +62,14 @@ type Options struct {
 // uses. Put it among a Tracer's sinks with Sink, after the sinks that
 // should see a step before it is held.
 type Server struct {
-	opts    Options
-	token   string
-	hist    *history
-	stepper *trace.Stepper // nil when offline
-	static  fs.FS
+	opts  Options
+	token string
+	hist  *history
+	// loopbackOnly is set when the Server listens on a loopback address
+	// alone: a request must then name loopback in its Host.
+	loopbackOnly bool
+	stepper      *trace.Stepper // nil when offline
+	static       fs.FS
 
 	ctx    context.Context // ends with Close
 	cancel context.CancelFunc
@@ -208,6 +211,9 @@ const maxRequestHead = 64 << 10
 // until Close, and returns the URL to open.
 func (s *Server) StartOn(ln net.Listener) string {
 	s.ln = ln
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
+		s.loopbackOnly = true
+	}
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: httphead.MaxHeaderBytes(maxRequestHead)}
 	s.done = make(chan struct{})
 	go func() {
@@ -346,6 +352,15 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, http.StatusUnauthorized, "ui: a token is needed: open the URL glassnet printed")
 			return
 		}
+		if s.loopbackOnly && !isLoopbackHost(r.Host) {
+			// A page on a name its owner pointed at 127.0.0.1 afterwards
+			// (DNS rebinding) is a site of its own to the browser: it
+			// gets no cookie of this view's, and even with the token
+			// (leaked, say, from a shared screen) it gets nothing.
+			// Through a tunnel (ssh -L) the browser still says localhost.
+			writeError(w, http.StatusForbidden, fmt.Sprintf("ui: Host %q is not a loopback name or address, and this view listens on loopback only: open the URL glassnet printed", r.Host))
+			return
+		}
 		if err := sameSiteWrite(r); err != nil {
 			// The token cookie goes with requests from any page of the
 			// same site (another port of localhost): only this page's
@@ -366,6 +381,21 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// isLoopbackHost reports whether host (a Host header: a name or an
+// address, with or without a port) names this machine's loopback:
+// localhost or a name under it (RFC 6761), or a loopback address.
+func isLoopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // sameSiteWrite refuses a request that changes something (not GET or

@@ -1163,7 +1163,7 @@ func TestRequestHeadBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		start, end := "GET /api/state HTTP/1.1\r\nHost: x\r\nX-Glassnet-Token: "+s.Token()+"\r\nConnection: close\r\nCookie: ", "\r\n\r\n"
+		start, end := "GET /api/state HTTP/1.1\r\nHost: localhost\r\nX-Glassnet-Token: "+s.Token()+"\r\nConnection: close\r\nCookie: ", "\r\n\r\n"
 		req := start + strings.Repeat("a", tc.head-len(start)-len(end)) + end
 		go c.Write([]byte(req))
 		got, _ := io.ReadAll(c)
@@ -1172,5 +1172,63 @@ func TestRequestHeadBounded(t *testing.T) {
 		if !strings.HasPrefix(line, "HTTP/1.1 "+tc.status+" ") {
 			t.Errorf("a head of %d bytes: %q, want %s", len(req), line, tc.status)
 		}
+	}
+}
+
+// TestLoopbackHostOnly: a view listening on loopback answers only
+// requests whose Host names loopback: a page on a name pointed at
+// 127.0.0.1 afterwards (DNS rebinding) gets 403 even with the token
+// (without it, 401 as any request).
+func TestLoopbackHostOnly(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startServer(t, s)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(base, "http://"))
+	for _, tc := range []struct {
+		host   string
+		status string
+	}{
+		{"127.0.0.1:" + port, "200"},
+		{"localhost:" + port, "200"},
+		{"LocalHost.:" + port, "200"},
+		{"view.localhost:" + port, "200"},
+		{"[::1]:" + port, "200"},
+		{"127.0.0.2", "200"},
+		{"evil.example:" + port, "403"},
+		{"evil.example", "403"},
+		{"localhost.evil.example:" + port, "403"},
+		{"10.0.0.1:" + port, "403"},
+		{"[::ffff:10.0.0.1]:" + port, "403"},
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "GET /api/state HTTP/1.1\r\nHost: %s\r\nX-Glassnet-Token: %s\r\nConnection: close\r\n\r\n", tc.host, s.Token())
+		got, _ := io.ReadAll(c)
+		c.Close()
+		line, _, _ := strings.Cut(string(got), "\r\n")
+		if !strings.HasPrefix(line, "HTTP/1.1 "+tc.status+" ") {
+			t.Errorf("Host %q: %q, want %s", tc.host, line, tc.status)
+		}
+		if tc.status == "403" && !strings.Contains(string(got), "not a loopback name or address") {
+			t.Errorf("Host %q: %q, want the reason", tc.host, got)
+		}
+	}
+	// Without the token it is 401, whatever the Host.
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+	got, _ := io.ReadAll(c)
+	if line, _, _ := strings.Cut(string(got), "\r\n"); !strings.HasPrefix(line, "HTTP/1.1 401 ") {
+		t.Errorf("Host evil.example without the token: %q, want 401", line)
 	}
 }
