@@ -157,24 +157,7 @@ func TestHostileAudit(t *testing.T) {
 				return strings.HasPrefix(k, "ws ends: ") || strings.HasPrefix(k, "ws upgrades refused ") ||
 					strings.HasPrefix(k, "http requests refused") || k == "conns closed idle (idle-timeout)"
 			}
-			wait, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			for {
-				got := map[string]uint64{}
-				for k, v := range ssTable(ctx, t, name).Counters {
-					if watched(k) && v != 0 {
-						got[k] = v
-					}
-				}
-				if fmt.Sprint(got) == fmt.Sprint(want) {
-					return
-				}
-				select {
-				case <-wait.Done():
-					t.Fatalf("glassnet ss counters:\n%v\nwant:\n%v", got, want)
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
+			waitCounters(ctx, t, name, watched, want)
 		})
 
 		waitGoroutines(ctx, t, name, base, "the audit")

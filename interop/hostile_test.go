@@ -36,6 +36,32 @@ func ssTable(ctx context.Context, t *testing.T, name string) *ctl.Table {
 	return tb
 }
 
+// waitCounters waits, for up to 30 s, until the counters of the serve
+// named name that watched picks, those not zero, are exactly want, and
+// fails the test with both when they do not get there: a count under a
+// wrong key shows up as a surplus.
+func waitCounters(ctx context.Context, t *testing.T, name string, watched func(key string) bool, want map[string]uint64) {
+	t.Helper()
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		got := map[string]uint64{}
+		for k, v := range ssTable(ctx, t, name).Counters {
+			if watched(k) && v != 0 {
+				got[k] = v
+			}
+		}
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			return
+		}
+		select {
+		case <-wait.Done():
+			t.Fatalf("glassnet ss counters:\n%v\nwant:\n%v", got, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // waitGoroutines waits until the serve named name has no more goroutines
 // than base, as before what (the attacks, the probe).
 func waitGoroutines(ctx context.Context, t *testing.T, name string, base int, what string) {

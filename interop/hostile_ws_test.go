@@ -151,24 +151,7 @@ func TestHostileWebSocket(t *testing.T) {
 			watched := func(k string) bool {
 				return strings.HasPrefix(k, "ws ends: ") || strings.HasPrefix(k, "ws upgrades refused ") || strings.HasPrefix(k, "http requests refused")
 			}
-			wait, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			for {
-				got := map[string]uint64{}
-				for k, v := range table(t).Counters {
-					if watched(k) && v != 0 {
-						got[k] = v
-					}
-				}
-				if fmt.Sprint(got) == fmt.Sprint(want) {
-					return
-				}
-				select {
-				case <-wait.Done():
-					t.Fatalf("glassnet ss counters:\n%v\nwant:\n%v", got, want)
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
+			waitCounters(ctx, t, name, watched, want)
 		})
 
 		t.Run("silent connections", func(t *testing.T) {

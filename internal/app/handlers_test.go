@@ -1,13 +1,11 @@
 package app
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"syscall"
@@ -258,13 +256,7 @@ func TestWSEndsCounted(t *testing.T) {
 	c.NetConn().Close()
 	// A text frame that is not UTF-8 (masked with a zero key): 1007.
 	raw := func(frame []byte) {
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { nc.Close() })
-		fmt.Fprintf(nc, "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+		nc, _ := rawUpgrade(t, addr)
 		nc.Write(frame)
 		// The server answers with a close and half-closes; closing here
 		// too spares it the wait for this side's close.
@@ -296,18 +288,7 @@ func TestWSEndsCloseNotAnswered(t *testing.T) {
 	h := &Handlers{IdleTimeout: 3 * time.Second}
 	t.Cleanup(func() { h.CloseAll() })
 	_, _, addr := serveHandlers(t, h, "/echo")
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	fmt.Fprintf(nc, "GET /echo HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
-	br := bufio.NewReader(nc)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade: %v %v", resp, err)
-	}
+	nc, br := rawUpgrade(t, addr)
 	var closed bool
 	for {
 		f, err := ws.ReadFrame(br)

@@ -19,6 +19,21 @@ import (
 // connection and a reader past the 101.
 func rawFragment(t *testing.T, addr string, n int) (net.Conn, *bufio.Reader) {
 	t.Helper()
+	nc, br := rawUpgrade(t, addr)
+	f := ws.NewFrame(false, ws.OpBinary, make([]byte, n))
+	f.Header.Masked = true
+	var b bytes.Buffer
+	ws.WriteFrame(&b, f)
+	if _, err := nc.Write(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	return nc, br
+}
+
+// rawUpgrade opens a WebSocket to serve's /echo at addr by hand, with a
+// minute to live, and returns the connection and its reader past the 101.
+func rawUpgrade(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -31,13 +46,6 @@ func rawFragment(t *testing.T, addr string, n int) (net.Conn, *bufio.Reader) {
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade: %v %v", resp, err)
-	}
-	f := ws.NewFrame(false, ws.OpBinary, make([]byte, n))
-	f.Header.Masked = true
-	var b bytes.Buffer
-	ws.WriteFrame(&b, f)
-	if _, err := nc.Write(b.Bytes()); err != nil {
-		t.Fatal(err)
 	}
 	return nc, br
 }
