@@ -14,6 +14,7 @@ import (
 
 	"github.com/glassnet/glassnet/internal/httphead"
 	"github.com/glassnet/glassnet/internal/retry"
+	"github.com/glassnet/glassnet/sockets"
 )
 
 // connLimit counts the TCP connections serve's services hold (HTTP and
@@ -183,17 +184,18 @@ func serveTCP(l net.Listener, fn func(net.Conn), lim *connLimit, loop *retry.Loo
 
 // copyIdle copies from c to dst until c ends or, with idle > 0, until no
 // byte has moved for idle (a read or a write waits at most that long); it
-// reports whether the connection went idle.
+// reports whether the connection went idle, and the copy's error: nil
+// when the peer ended its side (FIN) and everything it sent was taken.
 //
 // Over a glassnet socket (a net.Conn with StreamOffsets) the copy is one
 // io.Copy, which moves the stack's buffers without copying them
 // (sockets.Conn's WriteTo), watched by a timer that ends it through the
 // deadlines when neither stream offset has moved for idle (idleWatch). Otherwise it
 // reads and writes through a buffer, with a deadline on each call.
-func copyIdle(dst io.Writer, c net.Conn, idle time.Duration) (idled bool) {
+func copyIdle(dst io.Writer, c net.Conn, idle time.Duration) (idled bool, err error) {
 	if idle <= 0 {
-		io.Copy(dst, c)
-		return false
+		_, err := io.Copy(dst, c)
+		return false, err
 	}
 	if oc, ok := c.(offsetConn); ok {
 		return copyWatched(dst, c, oc, idle)
@@ -207,11 +209,14 @@ func copyIdle(dst io.Writer, c net.Conn, idle time.Duration) (idled bool) {
 				c.SetWriteDeadline(time.Now().Add(idle))
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return isTimeout(werr)
+				return isTimeout(werr), werr
 			}
 		}
+		if err == io.EOF {
+			return false, nil
+		}
 		if err != nil {
-			return isTimeout(err)
+			return isTimeout(err), err
 		}
 	}
 }
@@ -223,7 +228,7 @@ type offsetConn interface {
 }
 
 // copyWatched is copyIdle over an offsetConn.
-func copyWatched(dst io.Writer, c net.Conn, oc offsetConn, idle time.Duration) (idled bool) {
+func copyWatched(dst io.Writer, c net.Conn, oc offsetConn, idle time.Duration) (idled bool, err error) {
 	var (
 		fired atomic.Bool
 		timer atomic.Pointer[time.Timer]
@@ -246,11 +251,11 @@ func copyWatched(dst io.Writer, c net.Conn, oc offsetConn, idle time.Duration) (
 		fired.Store(true)
 		c.SetDeadline(time.Now()) // ends the blocked read or write
 	}))
-	_, err := io.Copy(dst, c)
+	_, err = io.Copy(dst, c)
 	if t := timer.Load(); t != nil {
 		t.Stop()
 	}
-	return fired.Load() && isTimeout(err)
+	return fired.Load() && isTimeout(err), err
 }
 
 // idleWatch decides when a connection has been silent for idle, from its
@@ -292,17 +297,48 @@ func isTimeout(err error) bool {
 
 // tcpService returns fn for serveTCP: echo (RFC 862, write back what
 // arrives) or discard (RFC 863, read and throw away), closing the
-// connection when it is idle past idle and counting that in lim.
-func tcpService(echo bool, idle time.Duration, lim *connLimit) func(net.Conn) {
+// connection when it is idle past idle and counting that in lim. An echo
+// whose peer has ended its side is held until the peer has what was
+// echoed (awaitDelivered).
+func tcpService(echo bool, idle time.Duration, lim *connLimit, socks *sockets.Sockets) func(net.Conn) {
 	return func(c net.Conn) {
 		var dst io.Writer = io.Discard
 		if echo {
 			dst = c
 		}
-		if copyIdle(dst, c, idle) {
+		idled, err := copyIdle(dst, c, idle)
+		if echo && !idled && err == nil {
+			idled = awaitDelivered(c, socks, idle)
+		}
+		if idled {
 			lim.idled()
 		}
 	}
+}
+
+// awaitDelivered ends the sending side of an echo connection whose peer
+// has ended its own (FIN after the echoed bytes, as a kernel echo does on
+// shutdown) and waits until the peer has acknowledged all of it, the
+// connection has failed, or idle has passed (idle <= 0: no limit); it
+// reports whether idle passed. Closed at once, an echo whose last
+// megabyte is still in flight becomes an orphan, outside --max-conns and
+// within the stack's bound on orphans, past which its close is a reset:
+// two hundred clients ending at once lost their echoes to it. Held here,
+// the connection counts against --max-conns until it is done.
+func awaitDelivered(c net.Conn, socks *sockets.Sockets, idle time.Duration) (idled bool) {
+	sc, ok := c.(*sockets.Conn)
+	if !ok || socks == nil || sc.CloseWrite() != nil {
+		return false
+	}
+	timeout := idle
+	if idle <= 0 {
+		timeout = -1
+	}
+	// No event asked for: POLLHUP once the FIN is acknowledged (the
+	// connection is closed), POLLERR if it fails, POLLNVAL once serve
+	// closes it at shutdown.
+	n, err := socks.Poll(context.Background(), []sockets.PollFD{{FD: sc.FD()}}, timeout)
+	return err == nil && n == 0
 }
 
 // maxRequestHead bounds the head (request line and header fields) of a

@@ -564,7 +564,7 @@ func (s *server) serveAddr(a netip.Addr) error {
 			return fmt.Errorf("serve: listen on %s: %w", hostPort(svc.port), err)
 		}
 		l := keepAliveListener{sl, s.socks}
-		fn := tcpService(svc.echo, s.cfg.IdleTimeout, s.limit)
+		fn := tcpService(svc.echo, s.cfg.IdleTimeout, s.limit, s.socks)
 		loop := &retry.Loop{What: "tcp accept on " + hostPort(svc.port), Errors: &s.acceptErrors, Log: s.cfg.Log, Stopping: s.stopping}
 		s.goServe(l, func() { serveTCP(l, fn, s.limit, loop) })
 	}
