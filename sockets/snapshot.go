@@ -48,8 +48,12 @@ type TCPInfo struct {
 	// (GSO, GRO) counts the segments it stands for.
 	SegsIn  uint64
 	SegsOut uint64
-	// BytesReceived and BytesSent are the connection's stream offsets
-	// (Conn.StreamOffsets); zero for a row without a descriptor.
+	// BytesReceived and BytesSent are Linux's tcpi_bytes_received and
+	// tcpi_bytes_sent: the data TCP has received in order, read or not
+	// (what the application read and Recv-Q), and the data it has sent,
+	// retransmissions included (not what the application wrote, which
+	// may wait in the send buffer behind a closed window). BytesReceived
+	// is zero for a row without a descriptor.
 	BytesReceived int64
 	BytesSent     int64
 	// Windows reports whether MSS, SndWnd, RcvWnd, the scales, TS, SACK
@@ -72,7 +76,10 @@ func (s *Sockets) Snapshot() []SocketInfo {
 		known[so.ep] = true
 		if te, ok := so.ep.(*tcp.Endpoint); ok {
 			info := tcpDetails(te)
-			info.BytesReceived, info.BytesSent = so.offsets()
+			if info != nil {
+				read, _ := so.offsets()
+				info.BytesReceived = read + int64(rows[i].RecvQ)
+			}
 			rows[i].TCP = info
 		}
 	}
@@ -189,6 +196,7 @@ func tcpDetails(ep *tcp.Endpoint) *TCPInfo {
 		info.Timeouts = st.SendErrors.Timeouts.Value()
 		info.SegsIn = st.SegmentsReceived.Value()
 		info.SegsOut = st.SegmentsSent.Value()
+		info.BytesSent = int64(st.BytesSent.Value())
 	}
 	if cs, ok := readConnState(ep); ok {
 		info.Windows = true

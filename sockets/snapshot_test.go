@@ -87,8 +87,8 @@ func TestSnapshot(t *testing.T) {
 	if !ti.Windows || ti.MSS <= 0 || ti.SndWnd == 0 || ti.RcvWnd == 0 || ti.RTO <= 0 || ti.Cwnd == 0 || ti.SegsIn == 0 || ti.CC == "" {
 		t.Errorf("accepted row TCP = %+v", ti)
 	}
-	if ti.BytesReceived != 0 {
-		t.Errorf("bytes received = %d before any Recv", ti.BytesReceived)
+	if ti.BytesReceived != 5 {
+		t.Errorf("bytes received = %d before any Recv, want the 5 in Recv-Q (tcpi_bytes_received counts what TCP took)", ti.BytesReceived)
 	}
 	c, ok := rowFor(rows, peer, laddr)
 	if !ok || c.FD != cfd || c.TCP == nil || c.TCP.BytesSent != 5 {

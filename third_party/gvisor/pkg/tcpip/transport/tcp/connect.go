@@ -968,16 +968,18 @@ func (e *Endpoint) sendTCP(r *stack.Route, tf tcpFields, pkt *stack.PacketBuffer
 	// A super-packet counts the segments it stands for, as Linux's
 	// segs_out counts tcp_skb_pcount (glassnet patch 26).
 	segs := uint64(1)
-	if gso.Type != stack.GSONone && gso.MSS > 0 {
-		if n := pkt.Data().Size(); n > int(gso.MSS) {
-			segs = uint64((n + int(gso.MSS) - 1) / int(gso.MSS))
-		}
+	n := pkt.Data().Size()
+	if gso.Type != stack.GSONone && gso.MSS > 0 && n > int(gso.MSS) {
+		segs = uint64((n + int(gso.MSS) - 1) / int(gso.MSS))
 	}
 	if err := sendTCP(r, tf, pkt, gso, e.owner); err != nil {
 		e.stats.SendErrors.SegmentSendToNetworkFailed.Increment()
 		return err
 	}
 	e.stats.SegmentsSent.IncrementBy(segs)
+	// glassnet patch 66: the payload, sent again or not, is what Linux's
+	// tcpi_bytes_sent counts.
+	e.stats.BytesSent.IncrementBy(uint64(n))
 	return nil
 }
 

@@ -275,6 +275,10 @@ type Stats struct {
 
 	// WriteErrors collects segment write errors from an endpoint write call.
 	WriteErrors tcpip.WriteErrors
+
+	// BytesSent is the number of data octets sent, retransmissions
+	// included, as Linux's tcpi_bytes_sent (glassnet patch 66).
+	BytesSent tcpip.StatCounter
 }
 
 // IsEndpointStats is an empty method to implement the tcpip.EndpointStats

@@ -374,6 +374,7 @@ func (s *Stats) StateFields() []string {
 		"ReadErrors",
 		"SendErrors",
 		"WriteErrors",
+		"BytesSent", // glassnet patch 66
 	}
 }
 
@@ -389,6 +390,7 @@ func (s *Stats) StateSave(stateSinkObject state.Sink) {
 	stateSinkObject.Save(4, &s.ReadErrors)
 	stateSinkObject.Save(5, &s.SendErrors)
 	stateSinkObject.Save(6, &s.WriteErrors)
+	stateSinkObject.Save(7, &s.BytesSent) // glassnet patch 66
 }
 
 func (s *Stats) afterLoad(context.Context) {}
@@ -402,6 +404,7 @@ func (s *Stats) StateLoad(ctx context.Context, stateSourceObject state.Source) {
 	stateSourceObject.Load(4, &s.ReadErrors)
 	stateSourceObject.Load(5, &s.SendErrors)
 	stateSourceObject.Load(6, &s.WriteErrors)
+	stateSourceObject.Load(7, &s.BytesSent) // glassnet patch 66
 }
 
 func (sq *sndQueueInfo) StateTypeName() string {
