@@ -131,6 +131,10 @@ func stackCounters(st *netstack.Stack, socks *sockets.Sockets, frames *ws.FrameC
 	// whose peer vanished or keeps its window shut (gVisor patches 57
 	// and 63: after about 100 s and 5 minutes, as Linux's orphans).
 	m["tcp timed out"] = st.Stack().Stats().TCP.EstablishedTimedout.Value()
+	// Datagrams that reached a socket whose receive buffer was full (or
+	// closed), as Linux's UdpRcvbufErrors: a flood faster than the UDP
+	// echo reads loses them here.
+	m["drop udp-receive-buffer"] = st.Stack().Stats().UDP.ReceiveBufferErrors.Value()
 	for k, n := range socks.CallVerdicts() {
 		m["verdict socket "+k.String()] = n
 	}
