@@ -453,7 +453,27 @@ func (s *sender) updateMaxPayloadSize(mtu, count int) {
 // sendAck sends an ACK segment.
 // +checklocks:s.ep.mu
 func (s *sender) sendAck() {
-	s.sendEmptySegment(header.TCPFlagAck, s.SndNxt)
+	s.sendEmptySegment(header.TCPFlagAck, s.acceptableSeq())
+}
+
+// acceptableSeq is the sequence number a pure ACK carries (glassnet patch
+// 66): SND.NXT, unless that lies a window-scale unit or more past the
+// right edge of the peer's window, SND.UNA + SND.WND; then that edge, as
+// Linux's tcp_acceptable_seq stamps it. A peer that dropped data it had
+// been sent and shut its window (Linux does when a small receive buffer
+// overflows) accepts at a zero window only a segment at its RCV.NXT and
+// reads the ACK field of no other (RFC 9293 §3.10.7.4 as Linux applies
+// it): stamped SND.NXT, every ACK was refused, and the peer sent the data
+// already taken again and again, getting an ACK through only with each
+// window probe, seconds apart.
+//
+// +checklocks:s.ep.mu
+func (s *sender) acceptableSeq() seqnum.Value {
+	end := s.SndUna.Add(s.SndWnd)
+	if !end.LessThan(s.SndNxt) || end.Size(s.SndNxt) < seqnum.Size(1)<<s.SndWndScale {
+		return s.SndNxt
+	}
+	return end
 }
 
 // updateRTO updates the retransmit timeout when a new roud-trip time is
