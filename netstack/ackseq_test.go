@@ -17,7 +17,7 @@ import (
 // refuses such a segment unread, ACK field and all, so that a kernel
 // client of serve's echo sent its data again and again and the echo
 // crawled from one window probe to the next, seconds apart (gVisor patch
-// 66).
+// 67).
 func TestPureACKWithinShrunkWindow(t *testing.T) {
 	st, dev := newSolo(t, nil)
 	p := newRawPeer(t, dev)

@@ -456,10 +456,10 @@ func (s *sender) sendAck() {
 	s.sendEmptySegment(header.TCPFlagAck, s.acceptableSeq())
 }
 
-// acceptableSeq is the sequence number a pure ACK carries (glassnet patch
-// 66): SND.NXT, unless that lies a window-scale unit or more past the
-// right edge of the peer's window, SND.UNA + SND.WND; then that edge, as
-// Linux's tcp_acceptable_seq stamps it. A peer that dropped data it had
+// acceptableSeq is the sequence number a pure ACK carries
+// (glassnet patch 67): SND.NXT, unless that lies a window-scale unit or
+// more past the right edge of the peer's window, SND.UNA + SND.WND; then
+// that edge, as Linux's tcp_acceptable_seq stamps it. A peer that dropped data it had
 // been sent and shut its window (Linux does when a small receive buffer
 // overflows) accepts at a zero window only a segment at its RCV.NXT and
 // reads the ACK field of no other (RFC 9293 §3.10.7.4 as Linux applies
