@@ -53,7 +53,18 @@ func QueryTable(ctx context.Context, name string) (*Table, error) {
 		case 1:
 			name = names[0]
 		default:
-			return nil, errors.New("ctl: several glassnet stacks are running; name one of: " + strings.Join(names, ", "))
+			// The only one in this network namespace, if there is
+			// one (ip netns exec NS glassnet ss).
+			var paths []string
+			for _, n := range names {
+				if p, _ := findExact(n); p != "" {
+					paths = append(paths, p)
+				}
+			}
+			if p := inOwnNetns(paths); p != "" {
+				return QueryTablePath(ctx, p)
+			}
+			return nil, errors.New("ctl: several glassnet stacks are running, none alone in this network namespace; name one of: " + strings.Join(names, ", "))
 		}
 	}
 	path, err := Find(name)

@@ -64,11 +64,57 @@ func checkDir(d string) error {
 
 // Find returns the path of the control socket called name, searching Dirs
 // in order, or an error naming the places it looked.
+//
+// A serve whose name was taken (by one in another network namespace:
+// interface names are per namespace, control sockets are not) listens as
+// NAME-PID (or NAME-PID-N). When several stacks answer to name, the one
+// in this process's network namespace is found, if there is one (ip
+// netns exec NS glassnet ss NAME); otherwise the one called name itself.
 func Find(name string) (string, error) {
 	if err := CheckName(name); err != nil {
 		return "", err
 	}
-	var looked []string
+	exact, looked := findExact(name)
+	var alts []string
+	for _, n := range Names() {
+		if altName(n, name) {
+			alts = append(alts, n)
+		}
+	}
+	if len(alts) > 1 || len(alts) > 0 && exact != "" {
+		// Sockets left by serves killed with SIGKILL do not count.
+		if live := slices.DeleteFunc(slices.Clone(alts), stale); len(live) > 0 || exact != "" {
+			alts = live
+		}
+	}
+	if len(alts) > 0 {
+		paths := make([]string, 0, len(alts)+1)
+		if exact != "" {
+			paths = append(paths, exact)
+		}
+		for _, n := range alts {
+			if p, _ := findExact(n); p != "" {
+				paths = append(paths, p)
+			}
+		}
+		if p := inOwnNetns(paths); p != "" {
+			return p, nil
+		}
+	}
+	switch {
+	case exact != "":
+		return exact, nil
+	case len(alts) == 1:
+		return Find(alts[0])
+	case len(alts) > 1:
+		return "", errors.New("ctl: several glassnet stacks are called " + name + ", none in this network namespace; name one of: " + strings.Join(alts, ", "))
+	}
+	return "", errors.New("ctl: no control socket " + name + " (looked at " + strings.Join(looked, ", ") + "); is glassnet serve running?" + othersHint())
+}
+
+// findExact returns the path of the control socket called name in the
+// first of Dirs that has it, or "" and the places it looked.
+func findExact(name string) (path string, looked []string) {
 	for _, d := range Dirs() {
 		p := filepath.Join(d, name+suffix)
 		if err := checkDir(d); err != nil {
@@ -83,27 +129,27 @@ func Find(name string) (string, error) {
 		}
 		looked = append(looked, p)
 	}
-	// A serve whose name was taken (in another network namespace) listens
-	// as NAME-PID (or NAME-PID-N); one such is as good as the name.
-	var alts []string
-	for _, n := range Names() {
-		if altName(n, name) {
-			alts = append(alts, n)
+	return "", looked
+}
+
+// inOwnNetns returns the one of paths whose serve runs in this process's
+// network namespace, or "" when none does, or more than one, or it cannot
+// be told.
+func inOwnNetns(paths []string) string {
+	own := ownNetns()
+	if own == "" {
+		return ""
+	}
+	found := ""
+	for _, p := range paths {
+		if ns, err := peerNetns(p); err == nil && ns == own {
+			if found != "" {
+				return ""
+			}
+			found = p
 		}
 	}
-	if len(alts) > 1 {
-		// Sockets left by serves killed with SIGKILL do not count.
-		if live := slices.DeleteFunc(slices.Clone(alts), stale); len(live) > 0 {
-			alts = live
-		}
-	}
-	if len(alts) == 1 {
-		return Find(alts[0])
-	}
-	if len(alts) > 1 {
-		return "", errors.New("ctl: several glassnet stacks are called " + name + "; name one of: " + strings.Join(alts, ", "))
-	}
-	return "", errors.New("ctl: no control socket " + name + " (looked at " + strings.Join(looked, ", ") + "); is glassnet serve running?" + othersHint())
+	return found
 }
 
 // othersHint says, for an error that found no control socket, which of
