@@ -41,6 +41,11 @@ type PacketSocket struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// kdrops sums PACKET_STATISTICS' drops, which each read resets
+	// (KernelDrops).
+	kdropMu sync.Mutex
+	kdrops  uint64
+
 	// The batches and the poller callbacks of Read and Write, bound once
 	// in OpenPacketSocket so that a batch allocates nothing; each is used under
 	// its mutex only.
@@ -53,9 +58,10 @@ type PacketSocket struct {
 }
 
 var (
-	_ Device      = (*PacketSocket)(nil)
-	_ LinkLayer   = (*PacketSocket)(nil)
-	_ BatchWriter = (*PacketSocket)(nil)
+	_ Device        = (*PacketSocket)(nil)
+	_ LinkLayer     = (*PacketSocket)(nil)
+	_ BatchWriter   = (*PacketSocket)(nil)
+	_ KernelDropper = (*PacketSocket)(nil)
 )
 
 // nicRcvBuf is the receive buffer the socket asks for, so that a burst

@@ -134,3 +134,25 @@ type MultiQueue interface {
 	// QueuePackets returns how many packets were read from each queue.
 	QueuePackets() []uint64
 }
+
+// KernelDropper is implemented by a Device whose kernel side drops packets
+// meant for the stack when the stack does not read them fast enough,
+// before the stack sees them: a TUN when its queue to the stack is full, a
+// PacketSocket when its receive buffer is. The stack cannot count them;
+// the kernel does.
+type KernelDropper interface {
+	Device
+	// KernelDrops returns why and how many packets for the stack the
+	// kernel has dropped since the device was opened.
+	KernelDrops() (DropReason, uint64, error)
+}
+
+// Why the kernel dropped packets for the stack (KernelDropper).
+const (
+	// DropTUNQueueFull: the TUN's queue to the stack was full (its
+	// tx_dropped, which ip -s link shows; Config.TxQueueLen sizes it).
+	DropTUNQueueFull DropReason = "tun-queue-full"
+	// DropPacketSocketFull: the AF_PACKET socket's receive buffer was
+	// full (PACKET_STATISTICS' tp_drops).
+	DropPacketSocketFull DropReason = "packet-socket-full"
+)

@@ -53,12 +53,16 @@ type TUN struct {
 	watch *linkWatch
 	gone  atomic.Pointer[string]
 
+	// kdropBase is the interface's tx_dropped at Open (KernelDrops).
+	kdropBase uint64
+
 	closeOnce sync.Once
 	closeErr  error
 }
 
 var (
 	_ Device        = (*TUN)(nil)
+	_ KernelDropper = (*TUN)(nil)
 	_ OffloadDevice = (*TUN)(nil)
 	_ VectorWriter  = (*TUN)(nil)
 	_ ScatterReader = (*TUN)(nil)
@@ -164,6 +168,10 @@ func open(cfg Config, hooks openHooks) (*TUN, error) {
 	if t.watch, err = watchLink(t.name, t.setGone); err != nil {
 		t.Close()
 		return nil, err
+	}
+	// A persistent interface may have dropped packets before this Open.
+	if n, err := t.txDropped(); err == nil {
+		t.kdropBase = n
 	}
 	return t, nil
 }

@@ -463,6 +463,13 @@ func (s *server) listenControl() (note string, closeCtl func()) {
 // counters are what `glassnet ss` prints under the socket table.
 func (s *server) counters() map[string]uint64 {
 	m := withPathCounters(stackCounters(s.st, s.socks, s.frames), s.st)
+	// Packets the kernel dropped before the stack could read them: its
+	// queue to the stack (a TUN's) or the socket's buffer (AF_PACKET) full.
+	if kd, ok := s.dev.(tun.KernelDropper); ok {
+		if r, n, err := kd.KernelDrops(); err == nil {
+			m["drop "+string(r)] = n
+		}
+	}
 	m["udp echo read errors"] = s.udpErrors.Load()
 	m["tcp accept errors"] = s.acceptErrors.Load()
 	for _, o := range s.cfg.Outputs {
@@ -667,7 +674,7 @@ func (s *server) shutdown() {
 		}
 	}
 	stats := s.st.Stats()
-	fmt.Fprintln(s.cfg.Log, "glassnet: link: "+linkSummary(stats))
+	fmt.Fprintln(s.cfg.Log, "glassnet: link: "+linkSummary(stats)+kernelDropNote(s.dev))
 	if v := verdictSummary(stats, s.frames); v != "" {
 		fmt.Fprintln(s.cfg.Log, "glassnet: hooks: "+v)
 	}
@@ -749,6 +756,22 @@ func linkSummary(s netstack.Stats) string {
 		line += fmt.Sprintf("; %d dropped by the stack above the link (%s)", n, strings.Join(above, ", "))
 	}
 	return line
+}
+
+// kernelDropNote says, for the link summary, how many packets for the
+// stack the device's kernel side dropped before the stack read them:
+// "; 12 dropped by the kernel before the stack read them (tun-queue-full)",
+// or "" when none was or it cannot be told.
+func kernelDropNote(dev tun.Device) string {
+	kd, ok := dev.(tun.KernelDropper)
+	if !ok {
+		return ""
+	}
+	r, n, err := kd.KernelDrops()
+	if err != nil || n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d dropped by the kernel before the stack read them (%s)", n, r)
 }
 
 // openDevice opens the TUN or the NIC that cfg names and configures the
