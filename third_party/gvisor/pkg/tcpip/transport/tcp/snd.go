@@ -35,8 +35,11 @@ const (
 	// MaxRTO is the maximum allowed value for the retransmit timeout.
 	MaxRTO = 120 * time.Second
 
-	// MinSRTT is the minimum allowed value for smoothed RTT.
-	MinSRTT = 1 * time.Millisecond
+	// MinSRTT is the minimum allowed value for smoothed RTT. glassnet
+	// patch 68: a microsecond, as Linux's srtt_us, now that the samples
+	// are timed to the microsecond; with a floor of 1 ms every round trip
+	// under a millisecond (a TUN, a veth, a LAN) read as 1 ms.
+	MinSRTT = 1 * time.Microsecond
 
 	// InitialCwnd is the initial congestion window.
 	InitialCwnd = 10
@@ -474,6 +477,26 @@ func (s *sender) acceptableSeq() seqnum.Value {
 		return s.SndNxt
 	}
 	return end
+}
+
+// ackedSegmentsRTT returns the time from the sending of the oldest segment
+// that an ACK of ack acknowledges (not SACKed before) to now, the ACK's
+// arrival, or unknownRTT when it acknowledges a segment sent more than
+// once, whose ACK could be for either copy (Karn), or none it can time
+// (glassnet patch 68).
+//
+// +checklocks:s.ep.mu
+func (s *sender) ackedSegmentsRTT(ack seqnum.Value, now tcpip.MonotonicTime) time.Duration {
+	rtt := unknownRTT
+	for seg := s.writeList.Front(); seg != nil && seg != s.writeNext && seg.sequenceNumber.LessThan(ack); seg = seg.Next() {
+		if seg.xmitCount > 1 {
+			return unknownRTT
+		}
+		if rtt == unknownRTT && seg.xmitCount == 1 && !seg.acked {
+			rtt = now.Sub(seg.xmitTime)
+		}
+	}
+	return rtt
 }
 
 // updateRTO updates the retransmit timeout when a new roud-trip time is
@@ -1896,10 +1919,20 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 		//    some new data, i.e., only if it advances the left edge of
 		//    the send window.
 		if s.ep.SendTSOk && rcvdSeg.parsedOptions.TSEcr != 0 {
-			// Compute elapsed time from the ACK's ingress time, not the current
-			// clock, so an ACK delayed inside the stack before processing does
-			// not inflate the timestamp-based RTT sample (and thus SRTT/RTO).
-			tsRTT := s.ep.elapsed(rcvdSeg.rcvdTime, rcvdSeg.parsedOptions.TSEcr)
+			// glassnet patch 68: the sample is the time since the oldest
+			// segment this ACK acknowledges was sent, to the microsecond,
+			// when none it acknowledges was sent again (Karn), as Linux's
+			// seq_rtt_us; the timestamp echoed, counted in milliseconds,
+			// only otherwise. Upstream took every sample from the
+			// timestamp, so a round trip under a millisecond was 0 or
+			// 1 ms, and the SRTT ss showed was off by as much.
+			tsRTT := s.ackedSegmentsRTT(ack, rcvdSeg.rcvdTime)
+			if tsRTT == unknownRTT {
+				// Compute elapsed time from the ACK's ingress time, not the current
+				// clock, so an ACK delayed inside the stack before processing does
+				// not inflate the timestamp-based RTT sample (and thus SRTT/RTO).
+				tsRTT = s.ep.elapsed(rcvdSeg.rcvdTime, rcvdSeg.parsedOptions.TSEcr)
+			}
 			s.updateRTO(tsRTT)
 			// Following Linux, prefer RTT computed from ACKs to TSEcr because,
 			// "broken middle-boxes or peers may corrupt TS-ECR fields"
