@@ -19,6 +19,7 @@ func FuzzFlagValues(f *testing.F) {
 		"127.0.0.1:8999", ":0", "[::1]:0", "8999", "localhost", "true", "false", "", "a:b:c", "127.0.0.1:99999",
 		"10.200.0.2/24,fd00:200::2/64", "::ffff:10.200.0.2/120", "::ffff:10.0.0.1/64", " , ,", "10.0.0.2",
 		"1500", "+1500", "-0", "010", "0x5dc", "0o7", "0b1", "1_500", "0_10", "9223372036854775808", "--1",
+		"--n", "-n", "--n=1", "-h", "--help", "--", "-", "-x", "./--n",
 	} {
 		f.Add(s)
 	}
@@ -53,6 +54,19 @@ func FuzzFlagValues(f *testing.F) {
 			}
 		} else if err == flag.ErrHelp {
 			t.Fatalf("--n %q asked for help", s)
+		}
+
+		// A word flag takes s, or the flag s is is not taken for it.
+		fs = newFlagSet("demo", io.Discard)
+		file := fs.String("file", "", "`FILE`")
+		fs.Int64("n", 7, "N")
+		if _, err := parseFlags(fs, []string{"--file", s}, io.Discard, false); err == nil {
+			name, _ := strings.CutPrefix(s, "-")
+			name, _ = strings.CutPrefix(name, "-") // flag's -n or --n
+			name, _, _ = strings.Cut(name, "=")
+			if *file != s || s == "--" || strings.HasPrefix(s, "-") && (name == "n" || name == "h" || name == "help") {
+				t.Fatalf("--file %q taken as %q", s, *file)
+			}
 		}
 	})
 }

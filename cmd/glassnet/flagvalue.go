@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // repeatable marks a flag that may be given more than once (--addr,
@@ -17,21 +19,42 @@ func (*prefixList) repeatable() {}
 func (*ruleList) repeatable()   {}
 func (*originList) repeatable() {}
 
-// onceValue wraps a flag that takes one value while the command line is
+// onceValue wraps a flag that takes a value while the command line is
 // parsed. A second, different value is refused instead of replacing the
-// first without a word ("--tun a --tun b"), and a value that does not
-// parse says what the flag wants instead of flag's "parse error".
+// first without a word ("--tun a --tun b"), unless the flag is repeatable;
+// a value that does not parse says what the flag wants instead of flag's
+// "parse error"; and a flag is not taken for the value of the one before
+// it ("--trace --step" wrote the trace to a file named --step, and did
+// not step).
 type onceValue struct {
 	flag.Value
-	set bool
-	val string
-	def string // the flag's default, for an example of a value
-	arg string // its argument's name in the usage (BYTES), if any
+	set    bool
+	val    string
+	def    string // the flag's default, for an example of a value
+	arg    string // its argument's name in the usage (BYTES), if any
+	repeat bool   // a repeatable flag: each value adds to the others
+	fs     *flag.FlagSet
 }
 
 func (v *onceValue) Set(s string) error {
-	if v.set && s != v.val {
+	if v.set && s != v.val && !v.repeat {
 		return fmt.Errorf("given twice, %q and then %q: it takes one value", v.val, s)
+	}
+	if takesWord(v.Value) && isFlagWord(v.fs, s) {
+		what := cmp.Or(v.arg, "value")
+		if strings.ContainsAny(what[:1], "AEIOU") {
+			what = "an " + what
+		} else {
+			what = "a " + what
+		}
+		if s == "--" {
+			return fmt.Errorf("-- ends the flags, it is not %s: give %s before it", what, what)
+		}
+		file := ""
+		if v.arg == "FILE" {
+			file = " (./" + s + " for a file so named)"
+		}
+		return fmt.Errorf("%s is a flag, not %s: give %s before it%s", s, what, what, file)
 	}
 	if isInteger(v.Value) && !isDecimal(s) {
 		// flag reads 0x1f4 as hex and 010 as octal: --port 010 would
@@ -63,6 +86,44 @@ func (v *onceValue) String() string {
 func (v *onceValue) IsBoolFlag() bool {
 	b, ok := v.Value.(interface{ IsBoolFlag() bool })
 	return ok && b.IsBoolFlag()
+}
+
+// takesWord reports whether value takes any word (a FILE, NAME or
+// PATTERN), which a flag that follows would be taken for; a number or a
+// duration says itself what it wants.
+func takesWord(value flag.Value) bool {
+	g, ok := value.(flag.Getter)
+	if !ok {
+		return true
+	}
+	_, ok = g.Get().(string)
+	return ok
+}
+
+// isFlagWord reports whether s, given as a flag's value, is rather a flag
+// of fs (-step, --step, --ui=ADDR, -h), any word that starts with "--" and
+// a letter (a flag mistyped: no name, address, rule or pattern starts so),
+// or "--", the end of the flags.
+func isFlagWord(fs *flag.FlagSet, s string) bool {
+	name, ok := strings.CutPrefix(s, "-")
+	if !ok || name == "" {
+		return false // "-" is stdout
+	}
+	if name == "-" {
+		return true
+	}
+	double := false
+	if n, ok := strings.CutPrefix(name, "-"); ok {
+		name, double = n, true
+	}
+	if name == "" || !unicode.IsLetter(rune(name[0])) {
+		return false // -1, --1
+	}
+	if double {
+		return true
+	}
+	name, _, _ = strings.Cut(name, "=")
+	return name == "h" || name == "help" || fs != nil && fs.Lookup(name) != nil
 }
 
 // isInteger reports whether value holds a whole number.
@@ -116,17 +177,15 @@ func wantValue(value flag.Value, def, arg string) string {
 	return "not a value this flag takes"
 }
 
-// wrapOnce wraps every flag of fs that takes one value in an onceValue;
-// the function it returns puts the values back as they were (for -h,
-// whose defaults flag finds by the value's type).
+// wrapOnce wraps every flag of fs in an onceValue; the function it
+// returns puts the values back as they were (for -h, whose defaults flag
+// finds by the value's type).
 func wrapOnce(fs *flag.FlagSet) (unwrap func()) {
 	var wrapped []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) {
-		if _, ok := f.Value.(repeatable); ok {
-			return
-		}
+		_, repeat := f.Value.(repeatable)
 		arg, _ := flag.UnquoteUsage(f)
-		f.Value = &onceValue{Value: f.Value, def: f.DefValue, arg: arg}
+		f.Value = &onceValue{Value: f.Value, def: f.DefValue, arg: arg, repeat: repeat, fs: fs}
 		wrapped = append(wrapped, f)
 	})
 	return func() {

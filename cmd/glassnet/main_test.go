@@ -228,6 +228,9 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--mac", "01:00:5e:00:00:01"}, "want a unicast Ethernet address"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "http://"}, `origin pattern "http://": no host after ://`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "ftp://x"}, "a page's origin is http:// or https://, not ftp://"},
+	// A flag is not the value of the one before it.
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "--ui"}, `invalid value "--ui" for flag -allow-origin: --ui is a flag, not a PATTERN`},
+	{[]string{"serve", "--addr", "10.200.0.2/24", "--nic", "--promisc"}, `invalid value "--promisc" for flag -nic: --promisc is a flag, not an IFACE`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--egress", "rate 1mbit limit 0"}, `limit "0": want a size above 0`},
 	// A slip of h for ms would hold every packet, or frame, for days.
 	{[]string{"demo", "--egress", "delay 99999h"}, `demo: --egress: rule "delay 99999h": at column 7: delay 99999h is longer than the most a rule may delay, 1m`},
@@ -388,6 +391,58 @@ func TestParseFlagsOnce(t *testing.T) {
 	}
 	if strings.Contains(help.String(), "panic") {
 		t.Errorf("-h printed %q", help.String())
+	}
+}
+
+// TestFlagNotTakenForValue: a flag that takes a word (a FILE, NAME, RULE,
+// PATTERN or CIDR) does not take the flag after it as that word, as
+// "--trace --step" once wrote the trace to a file named --step and did
+// not step; "-", a word that only starts with a dash, and ./--step are
+// still values.
+func TestFlagNotTakenForValue(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args  []string
+		want  string // in the error; "" for none
+		trace string // --trace's value when taken
+	}{
+		{[]string{"--trace", "--step"}, "--step is a flag, not a FILE: give a FILE before it (./--step for a file so named)", ""},
+		{[]string{"--trace=--step"}, "--step is a flag, not a FILE", ""},
+		{[]string{"-trace", "-step"}, "-step is a flag, not a FILE", ""},
+		{[]string{"--trace", "--stpe"}, "--stpe is a flag, not a FILE", ""},
+		{[]string{"--trace", "-h"}, "-h is a flag, not a FILE", ""},
+		{[]string{"--trace", "--ui=127.0.0.1:0"}, "--ui=127.0.0.1:0 is a flag, not a FILE", ""},
+		{[]string{"--trace", "--", "x"}, "-- ends the flags, it is not a FILE", ""},
+		{[]string{"--egress", "--step"}, "--step is a flag, not a RULE: give a RULE before it", ""},
+		{[]string{"--allow-origin", "--ui"}, "--ui is a flag, not a PATTERN", ""},
+		{[]string{"--addr", "--step"}, "--step is a flag, not a CIDR", ""},
+		{[]string{"--nic", "--step"}, "--step is a flag, not an IFACE", ""},
+		{[]string{"--trace", "-"}, "", "-"},
+		{[]string{"--trace", "-x"}, "", "-x"},
+		{[]string{"--trace", "--1"}, "", "--1"},
+		{[]string{"--trace", "./--step", "--step"}, "", "./--step"},
+		{[]string{"--mtu", "-1", "--trace", "t.jsonl"}, "", "t.jsonl"},
+	} {
+		fs := newFlagSet("serve", io.Discard)
+		trace := fs.String("trace", "", "`FILE`")
+		fs.String("nic", "", "`IFACE`")
+		fs.Bool("step", false, "step")
+		fs.Int("mtu", 1500, "MTU")
+		var ui uiFlag
+		fs.Var(&ui, "ui", "`ADDR`")
+		var rules app.Rules
+		addRuleFlags(fs, &rules)
+		var origins []string
+		addLimitFlags(fs, &origins)
+		var addrs prefixList
+		fs.Var(&addrs, "addr", "`CIDR`s")
+		_, err := parseFlags(fs, tc.args, io.Discard, true)
+		switch {
+		case tc.want == "" && (err != nil || *trace != tc.trace):
+			t.Errorf("%q: --trace %q, %v; want %q", tc.args, *trace, err, tc.trace)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: %v (--trace %q); want an error containing %q", tc.args, err, *trace, tc.want)
+		}
 	}
 }
 
