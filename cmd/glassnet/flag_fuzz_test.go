@@ -19,7 +19,7 @@ func FuzzFlagValues(f *testing.F) {
 		"127.0.0.1:8999", ":0", "[::1]:0", "8999", "localhost", "true", "false", "", "a:b:c", "127.0.0.1:99999",
 		"10.200.0.2/24,fd00:200::2/64", "::ffff:10.200.0.2/120", "::ffff:10.0.0.1/64", " , ,", "10.0.0.2",
 		"1500", "+1500", "-0", "010", "0x5dc", "0o7", "0b1", "1_500", "0_10", "9223372036854775808", "--1",
-		"--n", "-n", "--n=1", "-h", "--help", "--", "-", "-x", "./--n",
+		"--n", "-n", "--n=1", "-h", "--help", "--", "-", "-x", "./--n", "https://a.example.com/", "localhost:*",
 	} {
 		f.Add(s)
 	}
@@ -66,6 +66,18 @@ func FuzzFlagValues(f *testing.F) {
 			name, _, _ = strings.Cut(name, "=")
 			if *file != s || s == "--" || strings.HasPrefix(s, "-") && (name == "n" || name == "h" || name == "help") {
 				t.Fatalf("--file %q taken as %q", s, *file)
+			}
+		}
+
+		// An origin pattern taken is one a browser's Origin can match.
+		var o originList
+		if err := o.Set(s); err == nil {
+			host := s
+			if _, h, ok := strings.Cut(s, "://"); ok {
+				host = h
+			}
+			if strings.ContainsAny(host, "/@#") || strings.HasPrefix(s, "https://") && strings.HasSuffix(s, ":443") {
+				t.Fatalf("--allow-origin %q taken: no Origin matches it", s)
 			}
 		}
 	})

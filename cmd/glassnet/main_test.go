@@ -228,6 +228,11 @@ var flagErrors = []struct {
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--mac", "01:00:5e:00:00:01"}, "want a unicast Ethernet address"},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "http://"}, `origin pattern "http://": no host after ://`},
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "ftp://x"}, "a page's origin is http:// or https://, not ftp://"},
+	// A URL copied with its path, or a scheme's own port, matched no
+	// browser's Origin: every page it named got 403.
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "https://app.example.com/"}, `"https://app.example.com/": a browser's Origin is scheme://host[:port], without a path or user, and without the scheme's own port; write "https://app.example.com"`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "https://app.example.com:443"}, `write "https://app.example.com"`},
+	{[]string{"lab", "--allow-origin", "localhost:*/chat", "--", "true"}, `write "localhost:*"`},
 	// A flag is not the value of the one before it.
 	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "--allow-origin", "--ui"}, `invalid value "--ui" for flag -allow-origin: --ui is a flag, not a PATTERN`},
 	{[]string{"serve", "--addr", "10.200.0.2/24", "--nic", "--promisc"}, `invalid value "--promisc" for flag -nic: --promisc is a flag, not an IFACE`},

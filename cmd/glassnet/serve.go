@@ -79,8 +79,47 @@ func (l *originList) Set(v string) error {
 	if err := ws.CheckOriginPattern(v); err != nil {
 		return err
 	}
+	if err := checkOriginForm(v); err != nil {
+		return err
+	}
 	*l = append(*l, v)
 	return nil
+}
+
+// checkOriginForm refuses a pattern that no browser's Origin header could
+// match, which would turn every page it names away with 403 without a
+// word: an origin is scheme://host[:port] (RFC 6454), so a URL copied
+// from the address bar with its path or trailing slash, or a user@, never
+// matches, nor a scheme's own port, which browsers leave out
+// (https://app.example.com, not https://app.example.com:443). A ? is
+// path.Match's one character, not a query.
+func checkOriginForm(p string) error {
+	scheme, host, ok := strings.Cut(p, "://")
+	if !ok {
+		scheme, host = "", p
+	}
+	want := host
+	if i := strings.IndexAny(want, "/#"); i >= 0 {
+		want = want[:i]
+	}
+	if i := strings.LastIndex(want, "@"); i >= 0 {
+		want = want[i+1:]
+	}
+	if scheme == "http" {
+		want = strings.TrimSuffix(want, ":80")
+	} else if scheme == "https" {
+		want = strings.TrimSuffix(want, ":443")
+	}
+	if want == host {
+		return nil
+	}
+	if ok {
+		want = scheme + "://" + want
+	}
+	if want == "" || strings.HasSuffix(want, "://") {
+		return fmt.Errorf("%q: an origin is scheme://host[:port], and this has no host", p)
+	}
+	return fmt.Errorf("%q: a browser's Origin is scheme://host[:port], without a path or user, and without the scheme's own port; write %q", p, want)
 }
 
 // addLimitFlags defines --allow-origin on fs.
