@@ -443,6 +443,8 @@ func checkOutputs(cmd string, paths map[string]string) error {
 		return usagef("%s: --pcap %s: stdout carries the account of the run; name a file (a capture on stdout would mix with it)", cmd, p)
 	}
 	seen := map[string]string{}
+	var files []os.FileInfo // of the files that exist, for links to them
+	var fileFlags []string
 	for _, flag := range []string{"--trace", "--pcap", "--calls"} {
 		p := paths[flag]
 		if p == "" {
@@ -452,11 +454,19 @@ func checkOutputs(cmd string, paths map[string]string) error {
 		if isStdout(p) {
 			key = "-"
 		} else if p != "-" {
-			if abs, err := filepath.Abs(p); err == nil {
-				key = abs
-			}
+			key = outputKey(p)
 		}
-		if other, ok := seen[key]; ok {
+		other, ok := seen[key]
+		if fi, err := os.Stat(p); !ok && p != "-" && err == nil {
+			// a symbolic or hard link to a file another flag names
+			for i, f := range files {
+				if os.SameFile(f, fi) {
+					other, ok = fileFlags[i], true
+				}
+			}
+			files, fileFlags = append(files, fi), append(fileFlags, flag)
+		}
+		if ok {
 			what := "the same file"
 			if p == "-" {
 				what = "stdout"
@@ -466,6 +476,20 @@ func checkOutputs(cmd string, paths map[string]string) error {
 		seen[key] = flag
 	}
 	return nil
+}
+
+// outputKey is the file path names, absolute, with the symbolic links in
+// its directory resolved: ./t.out and /run/link-to-cwd/t.out are one file
+// though neither exists yet.
+func outputKey(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return path
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		return filepath.Join(dir, filepath.Base(abs))
+	}
+	return abs
 }
 
 // isStdout reports whether path names the file stdout is already

@@ -451,6 +451,41 @@ func TestFlagNotTakenForValue(t *testing.T) {
 	}
 }
 
+// TestOutputsSameFileByLink: two outputs on one file are refused also when
+// one of them names it through a symbolic or hard link, or through a
+// link to its directory; their bytes mixed into a file neither could read.
+func TestOutputsSameFileByLink(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(real, nil, 0o644))
+	must(os.Symlink(real, filepath.Join(dir, "sym")))
+	must(os.Link(real, filepath.Join(dir, "hard")))
+	must(os.Mkdir(filepath.Join(dir, "d"), 0o755))
+	must(os.Symlink(filepath.Join(dir, "d"), filepath.Join(dir, "dl")))
+	for _, tc := range []struct {
+		trace, pcap string
+		same        bool
+	}{
+		{"real", "sym", true},
+		{"hard", "real", true},
+		{"d/new", "dl/new", true},
+		{"real", "d/real", false},
+		{"d/new", "dl/other", false},
+	} {
+		err := checkOutputs("demo", map[string]string{"--trace": filepath.Join(dir, tc.trace), "--pcap": filepath.Join(dir, tc.pcap)})
+		if same := err != nil && strings.Contains(err.Error(), "(the same file)"); same != tc.same {
+			t.Errorf("--trace %s --pcap %s: %v; want one file: %v", tc.trace, tc.pcap, err, tc.same)
+		}
+	}
+}
+
 // TestRunMistakeKeepsOutputs: a mistake in serve's command line leaves
 // the files its --trace, --pcap and --calls name as they were, so that a
 // typo does not empty the recording of an earlier run.
