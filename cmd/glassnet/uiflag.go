@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 
@@ -61,6 +62,8 @@ func (f *uiFlag) IsBoolFlag() bool { return true }
 // follow with a space as the usage says. A port alone, an IP address alone
 // or localhost, and an empty word, are taken as a mistaken ADDR, which Set
 // refuses saying what is missing, instead of as the argument that follows.
+// A file that exists with a colon in its name and no port after it
+// (view --ui run:1.jsonl) is the argument that follows.
 func uiArgs(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i := 0; i < len(args); i++ {
@@ -70,7 +73,7 @@ func uiArgs(args []string) []string {
 		}
 		if (a == "--ui" || a == "-ui") && i+1 < len(args) {
 			// an address, or a port alone (refused by Set, saying how)
-			if next := args[i+1]; next == "" || !strings.HasPrefix(next, "-") && (strings.Contains(next, ":") || isDigits(next) || isHostAlone(next)) {
+			if next := args[i+1]; next == "" || !strings.HasPrefix(next, "-") && (strings.Contains(next, ":") && !isFileNotAddr(next) || isDigits(next) || isHostAlone(next)) {
 				out = append(out, a+"="+next)
 				i++
 				continue
@@ -79,6 +82,16 @@ func uiArgs(args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// isFileNotAddr says whether s names a file that exists and is not
+// host:port with a port number.
+func isFileNotAddr(s string) bool {
+	if _, port, err := net.SplitHostPort(s); err == nil && isDigits(port) {
+		return false
+	}
+	_, err := os.Stat(s)
+	return err == nil
 }
 
 // isHostAlone says whether s is an IPv4 address or localhost: a host

@@ -25,6 +25,27 @@ func TestUIArgs(t *testing.T) {
 	}
 }
 
+// TestUIArgsFileWithColon: a FILE after --ui whose name has a colon
+// (run:1.jsonl) is the file when it exists and has no port after the
+// colon; it was taken for a mistaken ADDR. One that does not exist is
+// still an ADDR, which --ui refuses saying why.
+func TestUIArgsFileWithColon(t *testing.T) {
+	t.Parallel()
+	file := t.TempDir() + "/run:1.jsonl"
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"--ui", file}, []string{"--ui", file}},
+		{[]string{"--ui", "127.0.0.1:0", file}, []string{"--ui=127.0.0.1:0", file}},
+		{[]string{"--ui", file + ".none"}, []string{"--ui=" + file + ".none"}},
+	} {
+		if got := uiArgs(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("uiArgs(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestUIFlagErrors(t *testing.T) {
 	t.Parallel()
 	for _, args := range [][]string{
