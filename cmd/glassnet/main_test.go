@@ -299,6 +299,8 @@ var flagErrors = []struct {
 	{[]string{"demo", "--ui", "localhost"}, `"localhost": want ADDR as host:port, e.g. localhost:8999`},
 	{[]string{"demo", "--ui", "127.0.0.1"}, `"127.0.0.1": want ADDR as host:port, e.g. 127.0.0.1:8999`},
 	{[]string{"view", "--ui", "127.0.0.1", "trace.jsonl"}, `view: invalid value "127.0.0.1" for flag -ui: "127.0.0.1": want ADDR as host:port, e.g. 127.0.0.1:8999`},
+	// tcpdump -r - reads stdin; view said "open -: no such file".
+	{[]string{"view", "-"}, "view: -: view reads a FILE, not stdin"},
 }
 
 // TestRunUIInUse: --ui at an address another program listens on says so

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,11 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("view: one FILE: a .jsonl written by --trace, or a capture written by --pcap (pcapng or pcap)")
 	}
 	f, err := os.Open(rest[0])
+	if err != nil && rest[0] == "-" && errors.Is(err, os.ErrNotExist) {
+		// tcpdump -r - reads stdin; view reads a whole run before it
+		// shows it, which a capture still being written never is.
+		return usagef("view: -: view reads a FILE, not stdin; write the run to a file first (--trace FILE, --pcap FILE, tcpdump -w FILE)")
+	}
 	if err != nil {
 		return fmt.Errorf("view: %w", err)
 	}
