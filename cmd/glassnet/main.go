@@ -341,7 +341,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	uiRun := fs.Bool("ui-run", false, "with --ui, run at once instead of waiting for the page")
 	var rules app.Rules
 	addRuleFlags(fs, &rules)
-	rest, err := parseFlags(fs, uiArgs(args), stdout, true)
+	args = uiArgs(args)
+	rest, err := parseFlags(fs, args, stdout, true)
 	if err != nil {
 		return err
 	}
@@ -352,7 +353,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usagef("demo: --ui-run goes with --ui")
 	}
 	if len(rest) > 0 {
-		return usagef("demo: unexpected argument %q", rest[0])
+		return unexpectedArg("demo", args, rest[0])
 	}
 	if err := checkEmptyOutputs("demo", fs, "trace", "pcap", "calls"); err != nil {
 		return err
@@ -490,6 +491,38 @@ func outputKey(path string) string {
 		return filepath.Join(dir, filepath.Base(abs))
 	}
 	return abs
+}
+
+// unexpectedArg is the usage error for word, an argument cmd takes none
+// of, found in args. A word that follows a flag's value is most likely
+// the rest of that value with the quotes left out (--egress loss 20%,
+// --addr A B): the error says how to give it.
+func unexpectedArg(cmd string, args []string, word string) error {
+	i := slices.Index(args, word)
+	if i < 0 {
+		return usagef("%s: unexpected argument %q", cmd, word)
+	}
+	for i > 0 && !strings.HasPrefix(args[i-1], "-") && (i < 2 || !strings.HasPrefix(args[i-2], "-") || strings.Contains(args[i-2], "=")) {
+		i-- // back over the words before it that no flag took
+	}
+	flag, value := "", ""
+	switch {
+	case i >= 1 && strings.Contains(args[i-1], "="):
+		flag, value, _ = strings.Cut(args[i-1], "=")
+	case i >= 2:
+		flag, value = args[i-2], args[i-1]
+	}
+	end := i
+	for end < len(args) && (args[end] == "-" || !strings.HasPrefix(args[end], "-")) {
+		end++ // the words up to the next flag
+	}
+	switch strings.TrimLeft(flag, "-") {
+	case "egress", "ingress":
+		return usagef("%s: unexpected argument %q: a RULE is one argument; quote it whole: %s '%s'", cmd, word, flag, strings.Join(append([]string{value}, args[i:end]...), " "))
+	case "addr", "host-addr":
+		return usagef("%s: unexpected argument %q: give more CIDRs comma-separated (%s %s,%s) or with %s again", cmd, word, flag, value, word, flag)
+	}
+	return usagef("%s: unexpected argument %q", cmd, word)
 }
 
 // isStdout reports whether path names the file stdout is already

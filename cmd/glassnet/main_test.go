@@ -299,6 +299,13 @@ var flagErrors = []struct {
 	{[]string{"demo", "--ui", "localhost"}, `"localhost": want ADDR as host:port, e.g. localhost:8999`},
 	{[]string{"demo", "--ui", "127.0.0.1"}, `"127.0.0.1": want ADDR as host:port, e.g. 127.0.0.1:8999`},
 	{[]string{"view", "--ui", "127.0.0.1", "trace.jsonl"}, `view: invalid value "127.0.0.1" for flag -ui: "127.0.0.1": want ADDR as host:port, e.g. 127.0.0.1:8999`},
+	// A value of several words with its quotes left out: the error
+	// named only the word after the first.
+	{[]string{"demo", "--egress", "loss", "20%"}, `demo: unexpected argument "20%": a RULE is one argument; quote it whole: --egress 'loss 20%'`},
+	{[]string{"demo", "--ingress", "tcp", "and", "syn", ":", "drop", "--mtu", "1400"}, `demo: unexpected argument "and": a RULE is one argument; quote it whole: --ingress 'tcp and syn : drop'`},
+	{[]string{"demo", "--egress=drop", "5"}, `quote it whole: --egress 'drop 5'`},
+	{[]string{"serve", "--nic", noNIC, "--addr", "10.200.0.2/24", "fd00:200::2/64"}, `serve: unexpected argument "fd00:200::2/64": give more CIDRs comma-separated (--addr 10.200.0.2/24,fd00:200::2/64) or with --addr again`},
+	{[]string{"demo", "--step", "extra"}, `demo: unexpected argument "extra"`},
 	// tcpdump -r - reads stdin; view said "open -: no such file".
 	{[]string{"view", "-"}, "view: -: view reads a FILE, not stdin"},
 }

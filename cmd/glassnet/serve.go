@@ -196,12 +196,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addRuleFlags(fs, &cfg.Rules)
 	var uiAddr uiFlag
 	fs.Var(&uiAddr, "ui", "serve the browser view at `ADDR` on the host's stack (default "+ui.DefaultAddr+"); the stack runs until the page pauses it")
-	rest, err := parseFlags(fs, uiArgs(args), stdout, true)
+	args = uiArgs(args)
+	rest, err := parseFlags(fs, args, stdout, true)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
-		return usagef("serve: unexpected argument %q", rest[0])
+		return unexpectedArg("serve", args, rest[0])
 	}
 	if err := checkEmptyOutputs("serve", fs, "trace", "pcap", "calls"); err != nil {
 		return err
