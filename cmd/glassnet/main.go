@@ -188,7 +188,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, intersperse b
 			return nil, err
 		}
 		if err != nil {
-			return nil, usagef("%s: %v (glassnet %s -h lists its flags)", fs.Name(), notBoolean(fs, err), fs.Name())
+			return nil, usagef("%s: %s (glassnet %s -h lists its flags)", fs.Name(), asTyped(notBoolean(fs, err)), fs.Name())
 		}
 		rest := fs.Args()
 		if used := len(args) - len(rest); !intersperse || len(rest) == 0 || used > 0 && args[used-1] == "--" {
@@ -537,6 +537,15 @@ func isStdout(path string) bool {
 	}
 	fi, err := os.Stat(path)
 	return err == nil && os.SameFile(fi, out)
+}
+
+// flagNamed is where flag's error names a flag, -mtu: the first place.
+var flagNamed = regexp.MustCompile(`^(flag provided but not defined: |flag needs an argument: |invalid value ".*?" for flag |invalid boolean value ".*?" for )-([[:alpha:]])`)
+
+// asTyped is flag's error with the flag named as the usage, the help and
+// the command line write it, --mtu, not -mtu.
+func asTyped(err error) string {
+	return flagNamed.ReplaceAllString(err.Error(), "$1--$2")
 }
 
 var boolValueErr = regexp.MustCompile(`^invalid boolean value (".*") for -([^:]+): `)
