@@ -188,7 +188,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, intersperse b
 			return nil, err
 		}
 		if err != nil {
-			return nil, usagef("%s: %s (glassnet %s -h lists its flags)", fs.Name(), asTyped(notBoolean(fs, err)), fs.Name())
+			return nil, usagef("%s: %s (glassnet %s -h lists its flags)", fs.Name(), asTyped(notBoolean(fs, err), args), fs.Name())
 		}
 		rest := fs.Args()
 		if used := len(args) - len(rest); !intersperse || len(rest) == 0 || used > 0 && args[used-1] == "--" {
@@ -543,9 +543,16 @@ func isStdout(path string) bool {
 var flagNamed = regexp.MustCompile(`^(flag provided but not defined: |flag needs an argument: |invalid value ".*?" for flag |invalid boolean value ".*?" for )-([[:alpha:]])`)
 
 // asTyped is flag's error with the flag named as the usage, the help and
-// the command line write it, --mtu, not -mtu.
-func asTyped(err error) string {
-	return flagNamed.ReplaceAllString(err.Error(), "$1--$2")
+// the command line write it, --mtu, not -mtu; a flag the command does not
+// have is named as args typed it (ss -tan: -tan).
+func asTyped(err error, args []string) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok && slices.ContainsFunc(args, func(a string) bool {
+		return a == name || strings.HasPrefix(a, name+"=")
+	}) {
+		return msg
+	}
+	return flagNamed.ReplaceAllString(msg, "$1--$2")
 }
 
 var boolValueErr = regexp.MustCompile(`^invalid boolean value (".*") for -([^:]+): `)

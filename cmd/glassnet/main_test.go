@@ -627,6 +627,8 @@ func TestExitStatus(t *testing.T) {
 		// a name no stack has, though other glassnet processes may run
 		{"ss " + noStack + " --brief", 1, "", noStack},
 		{"ss --bogus", 2, "", "ss: flag provided but not defined: --bogus"},
+		{"ss -tan", 2, "", "ss: flag provided but not defined: -tan (glassnet ss -h lists its flags)"},
+		{"demo -mtu=x", 2, "", `demo: invalid value "x" for flag --mtu: want a whole number`},
 		{"nosuch", 2, "", "glassnet: unknown command \"nosuch\": want one of demo, serve, ss, lab or view (glassnet help lists them)\n"},
 		{"help serve", 0, "Usage:\n  glassnet serve (--tun NAME | --nic IFACE)", ""},
 		{"help lab", 0, "[-- COMMAND [ARG...]]\n      Creates a network namespace", ""},
