@@ -2,6 +2,7 @@ package hook
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -14,8 +15,11 @@ type Expr[T any] interface {
 }
 
 // ParseExpr parses a boolean expression of primitives: "not" or "!" binds
-// tightest, then "and" or "&&", then "or" or "||"; parentheses group. It
-// stops before a ":" or the end. prim reads one primitive starting at the
+// tightest, then "and" or "&&" and "or" or "||", which parentheses must
+// group when both are used (tcpdump reads them left to right, with one
+// precedence; a rule that means something else to a tcpdump user is
+// refused). Numbers are decimal; a leading 0, which tcpdump reads as
+// octal, is refused. It stops before a ":" or the end. prim reads one primitive starting at the
 // next word; it is how each layer brings its own words (packet fields
 // here, frame fields in ws).
 func ParseExpr[T any](w *Words, prim func(w *Words) (Expr[T], error)) (Expr[T], error) {
@@ -34,36 +38,51 @@ type exprParser[T any] struct {
 // as deep as a long rule could take them ("not not not …").
 const maxNesting = 100
 
+// or parses "or" chains of "and" chains, and refuses the two mixed
+// without parentheses: tcpdump (pcap-filter) gives and and or one
+// precedence, left to right, so "tcp or udp and port 53" is "(tcp or udp)
+// and port 53" there, where C's rule, "tcp or (udp and port 53)", would
+// drop every TCP packet without a word.
 func (p *exprParser[T]) or() (Expr[T], error) {
-	x, err := p.and()
+	x, andAt, err := p.and()
 	if err != nil {
 		return nil, err
 	}
 	for p.w.Peek() == "or" || p.w.Peek() == "||" {
+		orAt := p.w.Pos()
 		p.w.Next()
-		y, err := p.and()
+		y, yAndAt, err := p.and()
 		if err != nil {
 			return nil, err
+		}
+		if at := max(andAt, yAndAt); at >= 0 {
+			return nil, p.w.Errorf(min(at, orAt), "and and or mixed without parentheses: tcpdump reads a or b and c as (a or b) and c; write the parentheses, e.g. (tcp or udp) and port 53, or tcp or (udp and port 53)")
 		}
 		x = orExpr[T]{x, y}
 	}
 	return x, nil
 }
 
-func (p *exprParser[T]) and() (Expr[T], error) {
-	x, err := p.not()
+// and parses an "and" chain; andAt is the position of its first "and",
+// or -1 for none.
+func (p *exprParser[T]) and() (x Expr[T], andAt int, err error) {
+	andAt = -1
+	x, err = p.not()
 	if err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	for p.w.Peek() == "and" || p.w.Peek() == "&&" {
+		if andAt < 0 {
+			andAt = p.w.Pos()
+		}
 		p.w.Next()
 		y, err := p.not()
 		if err != nil {
-			return nil, err
+			return nil, -1, err
 		}
 		x = andExpr[T]{x, y}
 	}
-	return x, nil
+	return x, andAt, nil
 }
 
 func (p *exprParser[T]) not() (Expr[T], error) {
@@ -114,7 +133,16 @@ func describeWord(s string) string {
 type orExpr[T any] struct{ x, y Expr[T] }
 
 func (e orExpr[T]) Match(u T) bool { return e.x.Match(u) || e.y.Match(u) }
-func (e orExpr[T]) String() string { return e.x.String() + " or " + e.y.String() }
+func (e orExpr[T]) String() string { return orOperand[T](e.x) + " or " + orOperand[T](e.y) }
+
+// orOperand is x as an operand of or: an and in parentheses ("tcp or (udp
+// and port 53)" for "tcp or udp port 53"), which parses back as it was.
+func orOperand[T any](x Expr[T]) string {
+	if _, ok := x.(andExpr[T]); ok {
+		return "(" + x.String() + ")"
+	}
+	return x.String()
+}
 
 type andExpr[T any] struct{ x, y Expr[T] }
 
@@ -255,7 +283,23 @@ func intWord(w *Words, what string) (int, error) {
 	if err != nil || n < 0 {
 		return 0, w.Errorf(pos, "%s where %s belongs", describeWord(s), what)
 	}
+	if err := octalSlip(s, n); err != nil {
+		return 0, w.Errorf(pos, "%v", err)
+	}
 	return n, nil
+}
+
+// octalSlip refuses a number written with a leading 0, which tcpdump
+// reads as octal: "port 010" is port 8 there, and would be port 10 here
+// without a word.
+func octalSlip(s string, n int) error {
+	if len(s) > 1 && s[0] == '0' {
+		if v, err := strconv.ParseInt(s, 8, 64); err == nil {
+			return fmt.Errorf("%s: tcpdump reads a leading 0 as octal, %d; write %d or %d", s, v, v, n)
+		}
+		return fmt.Errorf("%s: tcpdump reads a leading 0 as octal; write %d", s, n)
+	}
+	return nil
 }
 
 // addrPrimitive reads the operand of host, net or port (kind; "" when a
@@ -277,6 +321,9 @@ func addrPrimitive(w *Words, dir, kind string, pos int) (Expr[*Packet], error) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > 65535 {
 			return nil, w.Errorf(opPos, "%s where a port number belongs", describeWord(s))
+		}
+		if err := octalSlip(s, n); err != nil {
+			return nil, w.Errorf(opPos, "%v", err)
 		}
 		return portExpr{dir, uint16(n)}, nil
 	case "host":

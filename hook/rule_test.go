@@ -45,6 +45,11 @@ func TestParseRule(t *testing.T) {
 		{"not (udp or icmp) && len > 1000 : corrupt 1%", "not (udp or icmp) and len > 1000 : corrupt 1%"},
 		{"src 10.0.0.1 or dst 10.0.0.0/8 : ttl 3", "src host 10.0.0.1 or dst net 10.0.0.0/8 : ttl 3"},
 		{"greater 100 and ! fin : window 1000", "len >= 100 and not fin : window 1000"},
+		// and and or mixed need parentheses (TestParseRuleErrors); a
+		// primitive of two words is one operand, as in tcpdump.
+		{"tcp or (udp and port 53) : drop", "tcp or (udp and port 53) : drop"},
+		{"(tcp or udp) and port 53 : drop", "(tcp or udp) and port 53 : drop"},
+		{"tcp port 80 or udp port 53 : drop", "(tcp and port 80) or (udp and port 53) : drop"},
 	} {
 		r, err := ParseRule(tc.src)
 		if err != nil {
@@ -78,6 +83,13 @@ func TestParseRuleErrors(t *testing.T) {
 		{"tcp :", "at column 6: no action after ':'"},
 		{"(tcp : drop", "at column 6: end of filter where ')' closing the '(' at column 1 belongs"},
 		{"(tcp udp : drop", `at column 6: "udp" where ')' closing the '(' at column 1 belongs`},
+		// tcpdump gives and and or one precedence, left to right: this is
+		// (tcp or udp) and port 53 there, every TCP packet here.
+		{"tcp or udp and port 53 : drop", "at column 5: and and or mixed without parentheses: tcpdump reads a or b and c as (a or b) and c"},
+		{"tcp and syn || fin : drop", "at column 5: and and or mixed without parentheses"},
+		// tcpdump reads a leading 0 as octal: port 010 is port 8 there.
+		{"port 010 : drop", "at column 6: 010: tcpdump reads a leading 0 as octal, 8; write 8 or 10"},
+		{"len > 080 : drop", "080: tcpdump reads a leading 0 as octal; write 80"},
 		{strings.Repeat("not ", 101) + "tcp : drop", "at column 401: 101 negations and parentheses nested, at most 100"},
 		{strings.Repeat("! ", 60) + strings.Repeat("( ", 41) + "tcp" + strings.Repeat(" )", 41) + " : drop", "at column 201: 101 negations and parentheses nested, at most 100"},
 		{strings.Repeat("( ", 101) + "tcp" + strings.Repeat(" )", 101) + " : drop", "at column 201: 101 negations and parentheses nested, at most 100"},
