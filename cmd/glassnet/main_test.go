@@ -207,6 +207,7 @@ var flagErrors = []struct {
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--host-addr", "224.0.0.5/24"}, "224.0.0.5 is a multicast address"},
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--host-addr", "10.200.1.1/24"}, "serve: --host-addr 10.200.1.1/24: no --addr lies in 10.200.1.0/24"},
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--host-addr", "10.200.0.1/32"}, "no --addr lies in 10.200.0.1/32"},
+	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24", "--host-addr", "10.200.0.1/24,10.200.0.1/24"}, "serve: --host-addr 10.200.0.1/24: 10.200.0.1 is given twice"},
 	// --host-addr replaces every default: an --addr it leaves out is one the host cannot reach.
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24,fd00:200::2/64", "--host-addr", "fd00:200::1/64"}, "serve: --addr 10.200.0.2/24: no --host-addr lies on its network, so the kernel would have no route to it; give one there too (e.g. --host-addr 10.200.0.1/24), or leave --host-addr out"},
 	{[]string{"serve", "--tun", "glassnet-none0", "--addr", "10.200.0.2/24,10.201.0.2/24", "--host-addr", "10.200.0.1/24"}, "serve: --addr 10.201.0.2/24: no --host-addr lies on its network"},

@@ -158,9 +158,14 @@ func minPrefix(a netip.Addr) int {
 // cannot use to reach the stack: not a host's address (as for --addr), or
 // on no prefix that holds one of the stack's addresses.
 func checkHostAddrs(hosts, stack []netip.Prefix) error {
-	for _, h := range hosts {
+	for i, h := range hosts {
 		if !h.IsValid() {
 			return fmt.Errorf("serve: --host-addr %v: not an address with a prefix length", h)
+		}
+		for _, q := range hosts[:i] {
+			if q.Addr() == h.Addr() {
+				return fmt.Errorf("serve: --host-addr %v: %v is given twice", h, h.Addr())
+			}
 		}
 		if why := notAHostAddr(h); why != "" {
 			return fmt.Errorf("serve: --host-addr %v: %v is %s; the kernel side needs an address on the stack's network, e.g. 10.200.0.1/24", h, h.Addr(), why)
