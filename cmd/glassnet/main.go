@@ -49,8 +49,8 @@ Usage:
       Two stacks in one process over an in-memory link; a WebSocket client
       talks to the server and every packet, socket step and frame is printed.
       --step pauses before each step (enter: next, c: next frame, q: run).
-      --no-delayed-ack: every data segment gets its own ACK at once, instead
-      of the echo carrying it (Linux's delayed ACK, on by default).
+      --no-delayed-ack: every batch of data received is ACKed at once,
+      instead of the echo carrying it (Linux's delayed ACK, on by default).
       --ui serves a browser view at ADDR (default 127.0.0.1:8999) on the
       host's own stack and prints its URL; the demo waits at its first step
       until the page says play (--ui-run: runs at once) and keeps the view
@@ -332,7 +332,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	tracePath := fs.String("trace", "", "write every event as JSON lines to `FILE` (- for stdout, replacing the readable account)")
 	pcapPath := fs.String("pcap", "", "write both stacks' packets to `FILE` (pcapng: one interface per stack, direction, packet id, and a comment naming the WebSocket frames each carried)")
-	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout)")
+	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout, replacing the readable account)")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
 	noDelAck := fs.Bool("no-delayed-ack", false, "both stacks acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting (40 ms, up to 200 ms on a longer path) for the reply to carry the ACK (Linux's delayed ACK, on by default)")
 	step := fs.Bool("step", false, "pause before each step: enter = next step, c = continue to the next frame, q = run freely")

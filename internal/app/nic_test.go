@@ -90,6 +90,10 @@ func TestServeOnNICRefusesKernelAddr(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("Serve = %v, want an error containing %q", err, want)
 		}
+		// A mistake in the command line: glassnet exits 2.
+		if ce := (*ConfigError)(nil); !errors.As(err, &ce) {
+			t.Errorf("Serve = %v (%T), want a ConfigError", err, err)
+		}
 	})
 }
 
@@ -108,6 +112,9 @@ func TestServeOnTUNRefusesKernelAddr(t *testing.T) {
 		want := "the kernel has the stack's address 10.200.0.2 on lo and would keep every packet to it for itself"
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("Serve = %v, want an error containing %q", err, want)
+		}
+		if ce := (*ConfigError)(nil); !errors.As(err, &ce) {
+			t.Errorf("Serve = %v (%T), want a ConfigError (exit 2)", err, err)
 		}
 		if _, err := netlink.LinkByName("glass0"); err == nil {
 			t.Error("serve created glass0 before it refused the address")

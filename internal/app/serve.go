@@ -780,7 +780,7 @@ func kernelDropNote(dev tun.Device) string {
 func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 	if cfg.NIC != "" {
 		if err := checkKernelAddrs(cfg.Addrs, "would answer ARP and neighbor solicitations for it on the wire and reset the stack's connections"); err != nil {
-			return nil, "", err
+			return nil, "", configErr(err)
 		}
 		dev, err := tun.OpenPacketSocket(tun.PacketSocketConfig{Name: cfg.NIC, HardwareAddr: cfg.MAC, Promiscuous: cfg.Promiscuous})
 		if err != nil {
@@ -793,7 +793,7 @@ func openDevice(cfg ServeConfig) (tun.Device, string, error) {
 		return dev, where, nil
 	}
 	if err := checkKernelAddrs(cfg.Addrs, "would keep every packet to it for itself and never send one into "+cfg.TUN); err != nil {
-		return nil, "", err
+		return nil, "", configErr(err)
 	}
 	tcfg := tun.Config{Name: cfg.TUN, MTU: cfg.MTU, NoHostConfig: cfg.NoHostConfig, NoOffload: cfg.NoOffload}
 	var hosts []netip.Prefix
