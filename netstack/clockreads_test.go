@@ -109,12 +109,16 @@ const echoStep = 100 * time.Microsecond
 func newEchoClock(t *testing.T) *echoClock {
 	c := &echoClock{}
 	c.src.Store(time.Now().UnixNano())
-	c.PausableClock = NewPausableClock(PausableClockOptions{Source: func() time.Time { return time.Unix(0, c.src.Load()) }})
+	// No tick: the time moves in step, between echoes, and nowhere else.
+	c.PausableClock = NewPausableClock(PausableClockOptions{Tick: time.Hour, Source: func() time.Time { return time.Unix(0, c.src.Load()) }})
 	t.Cleanup(c.Stop)
 	return c
 }
 
-func (c *echoClock) step() { c.src.Add(int64(echoStep)) }
+func (c *echoClock) step() {
+	c.src.Add(int64(echoStep))
+	c.catchUp()
+}
 
 // maxReads is the most clock readings an echo may take: halfway between
 // the 8 it takes (8.2 on echoClock) and the 10 it takes without patch 53
