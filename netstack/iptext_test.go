@@ -29,7 +29,7 @@ func TestIPText(t *testing.T) {
 	}{
 		{"ipv4", v4, "receive IPv4 10.0.0.9 > 10.0.0.1 tcp, ttl 64, id 4660, length 1488 (PREROUTING)",
 			[]trace.Field{{Key: "src", Value: "10.0.0.9"}, {Key: "dst", Value: "10.0.0.1"}, {Key: "proto", Value: "tcp"},
-				{Key: "ttl", Value: 64}, {Key: "id", Value: 4660}, {Key: "len", Value: 1488}}},
+				{Key: "ttl", Value: 64}, {Key: "ip_id", Value: 4660}, {Key: "len", Value: 1488}}},
 		{"ipv6", v6, "receive IPv6 fd00::1 > fd00::2:0:0:3 icmp6, hlim 64, length 53 (PREROUTING)",
 			[]trace.Field{{Key: "src", Value: "fd00::1"}, {Key: "dst", Value: "fd00::2:0:0:3"}, {Key: "proto", Value: "icmp6"},
 				{Key: "hlim", Value: 64}, {Key: "len", Value: 53}}},

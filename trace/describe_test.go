@@ -204,7 +204,7 @@ func TestDescribePacketFields(t *testing.T) {
 	}
 	echo := DescribePacket(ipv6Packet(58, []byte{128, 0, 0, 0, 0, 7, 0, 3}), nil)
 	if got, want := echo.Fields(), []Field{{"src", "fd00::1"}, {"dst", "fd00::2"}, {"len", 48}, {"proto", "icmp6"},
-		{"seq", uint32(3)}, {"type", 128}, {"code", 0}, {"id", 7}}; !reflect.DeepEqual(got, want) || echo.Conn != "" {
+		{"seq", uint32(3)}, {"type", 128}, {"code", 0}, {"icmp_id", 7}}; !reflect.DeepEqual(got, want) || echo.Conn != "" {
 		t.Errorf("echo: conn %q fields %v, want %v", echo.Conn, got, want)
 	}
 	// Fragments are named by their identification, offset and MF flag,

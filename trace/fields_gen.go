@@ -161,7 +161,7 @@ func (v *LinkPacket) appendFields(f []Field) []Field {
 		f = append(f, Field{Key: "code", Value: v.Code.V})
 	}
 	if v.ICMPID.Set {
-		f = append(f, Field{Key: "id", Value: v.ICMPID.V})
+		f = append(f, Field{Key: "icmp_id", Value: v.ICMPID.V})
 	}
 	if len(v.GSO) > 0 {
 		f = append(f, Field{Key: "gso", Value: boxString(v.GSO)})
@@ -335,7 +335,7 @@ func (v *IPStep) appendFields(f []Field) []Field {
 		f = append(f, Field{Key: "ttl", Value: v.TTL.V})
 	}
 	if v.ID.Set {
-		f = append(f, Field{Key: "id", Value: v.ID.V})
+		f = append(f, Field{Key: "ip_id", Value: v.ID.V})
 	}
 	if v.HLim.Set {
 		f = append(f, Field{Key: "hlim", Value: v.HLim.V})

@@ -50,7 +50,7 @@ type LinkPacket struct {
 	Options    string      `json:"options,omitempty" doc:"TCP options, tcpdump style"`
 	Type       Opt[int]    `json:"type,omitzero" doc:"ICMP type"`
 	Code       Opt[int]    `json:"code,omitzero" doc:"ICMP code"`
-	ICMPID     Opt[int]    `json:"id,omitzero" doc:"ICMP echo identifier"`
+	ICMPID     Opt[int]    `json:"icmp_id,omitzero" doc:"ICMP echo identifier"`
 	GSO        string      `json:"gso,omitempty" doc:"offload type of a super-packet"`
 	GSOSize    Opt[int]    `json:"gso_size,omitzero"`
 	GSOSegs    Opt[int]    `json:"gso_segs,omitzero"`
@@ -114,7 +114,7 @@ type IPStep struct {
 	Dst   string   `json:"dst"`
 	Proto string   `json:"proto"`
 	TTL   Opt[int] `json:"ttl,omitzero" doc:"IPv4"`
-	ID    Opt[int] `json:"id,omitzero" doc:"IPv4 identification"`
+	ID    Opt[int] `json:"ip_id,omitzero" doc:"IPv4 identification"`
 	HLim  Opt[int] `json:"hlim,omitzero" doc:"IPv6 hop limit"`
 	Len   int      `json:"len"`
 }

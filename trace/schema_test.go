@@ -182,3 +182,28 @@ func TestFieldsExactLength(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldKeysApartFromHeader: no kind's field has a key of the header's
+// (v, id, t, node, ...). NewJSON writes the header's keys after the
+// fields, so such a field never reached a trace: the IPv4 identification
+// and the ICMP echo identifier, both "id", were the event's id in every
+// JSON line.
+func TestFieldKeysApartFromHeader(t *testing.T) {
+	header := map[string]bool{}
+	ht := reflect.TypeOf(Header{})
+	for i := range ht.NumField() {
+		if key, _ := jsonKey(ht.Field(i)); key != "" {
+			header[key] = true
+		}
+	}
+	if !header["id"] || !header["node"] {
+		t.Fatalf("header keys %v", header)
+	}
+	for _, k := range Kinds {
+		for i := range k.Fields.NumField() {
+			if key, _ := jsonKey(k.Fields.Field(i)); header[key] {
+				t.Errorf("%s.%s: field %s has the header's key %q", k.Layer, k.Event, k.Fields.Field(i).Name, key)
+			}
+		}
+	}
+}
