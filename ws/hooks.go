@@ -227,15 +227,24 @@ func appendInjected(frames []Frame, b []byte) ([]Frame, error) {
 	return frames, nil
 }
 
+// splitCount is how many fragments a Split of n cuts a frame with header h
+// into: 1 for a control frame (RFC 6455 §5.4: never fragmented) or an
+// unknown opcode, and no more than its payload has bytes.
+func splitCount(h Header, n int) int {
+	if n <= 1 || h.Opcode.IsControl() || !h.Opcode.Known() {
+		return 1
+	}
+	return int(min(int64(n), max(h.Length, 1)))
+}
+
 // splitFrame cuts a data frame into n fragments. A compressed frame's
 // fragments still hold the one DEFLATE stream, in pieces: the message
 // inflates as before.
 func splitFrame(f Frame, n int) []Frame {
-	op := f.Header.Opcode
-	if n <= 1 || op.IsControl() || !op.Known() {
+	n = splitCount(f.Header, n)
+	if n <= 1 {
 		return []Frame{f}
 	}
-	n = min(n, max(len(f.Payload), 1))
 	out := make([]Frame, 0, n)
 	p := f.Payload
 	for i := range n {
@@ -303,7 +312,11 @@ func verdictEffect(before, after *Header, was, now []byte, v *FrameVerdict) stri
 		}
 	}
 	if v.Split > 1 && v.Action != hook.Drop {
-		effect = append(effect, "split into "+strconv.Itoa(v.Split))
+		if n := splitCount(*after, v.Split); n > 1 {
+			effect = append(effect, "split into "+strconv.Itoa(n))
+		} else if after.Opcode.IsControl() || !after.Opcode.Known() {
+			effect = append(effect, "not split: a control frame is never fragmented")
+		}
 	}
 	if n := len(v.Inject) + len(v.Frames); n > 0 && v.Action != hook.Drop {
 		effect = append(effect, strconv.Itoa(n)+" injected")

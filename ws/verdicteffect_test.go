@@ -35,6 +35,11 @@ func TestVerdictEffect(t *testing.T) {
 		{hook.Verdict{Action: hook.Modify}, h, 0, long, longEdited, "payload 2 of 100 bytes changed"},
 		{hook.Verdict{Action: hook.Modify}, longer, 0, long, long[:5], "now " + longer.String() + ", payload 100 → 5 bytes"},
 		{hook.Verdict{Action: hook.Modify}, longer, 2, nil, nil, "now " + longer.String() + ", split into 2"},
+		// As splitFrame cuts: no more fragments than payload bytes, and
+		// a control frame not at all.
+		{hook.Verdict{Action: hook.Modify}, longer, 8, nil, nil, "now " + longer.String() + ", split into 5"},
+		{hook.Verdict{Action: hook.Modify}, h, 2, []byte("abc"), []byte("abc"), "nothing changed, split into 2"},
+		{hook.Verdict{Action: hook.Modify}, Header{Fin: true, Opcode: OpPing, Length: 4}, 2, nil, nil, "now " + Header{Fin: true, Opcode: OpPing, Length: 4}.String() + ", not split: a control frame is never fragmented"},
 	} {
 		v := FrameVerdict{Verdict: tc.v, Split: tc.split}
 		if got := verdictEffect(&h, &tc.after, tc.was, tc.now, &v); got != tc.want {
