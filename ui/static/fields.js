@@ -32,6 +32,8 @@ export const FIELD_HELP = {
   dport: "Destination port.",
   proto: "The protocol inside IP.",
   ttl: "Time to live: hops left before a router discards the packet.",
+  ip_id: "IPv4 identification: the number the sender gives a packet, shared by its fragments (tcpdump's id).",
+  icmp_id: "ICMP echo identifier: pairs an echo reply with its request, with seq (ping's id).",
   options: "TCP options: mss (largest segment), sackOK, TS (timestamps), wscale (window scaling).",
   frames: "WebSocket frames whose bytes this packet carried.",
   packets: "Packets that had carried this frame's bytes when it was traced; the packets that came later are named by carried events (Related counts them all).",
