@@ -993,7 +993,17 @@ func TestUI(t *testing.T) {
 		// for their rows (the middle column scrolls to the layers), and
 		// the state change's two stacks fit its column.
 		room := p.eval(`JSON.stringify({
-			status: (() => { const s = document.getElementById("status"); return s.scrollWidth <= s.clientWidth + 1; })(),
+			status: (() => {
+				// the status as it is, and a long one: a breakpoint's
+				// filter and the held count wrap onto its second line
+				const s = document.getElementById("status"), t = s.firstElementChild;
+				const whole = () => s.scrollWidth <= s.clientWidth + 1 && t.scrollHeight <= t.clientHeight + 1;
+				const saved = [s.dataset.status, t.textContent], now = whole();
+				glassnet.status("paused", "paused at #1234 client tcp segment · breakpoint tcp and fin · 1234 events · 1 held");
+				const long = whole();
+				glassnet.status(saved[0], saved[1]);
+				return now && long;
+			})(),
 			ladder: document.getElementById("ladder").clientHeight,
 			layers: document.getElementById("lanes").clientHeight,
 			diff: (() => { const g = document.querySelector("#diff .diffgrid"); return !g || g.scrollWidth <= g.clientWidth + 1; })(),

@@ -280,7 +280,7 @@ class App {
   status(kind, text) {
     const el = $("status");
     el.dataset.status = kind;
-    el.textContent = text;
+    el.firstElementChild.textContent = text;
     el.title = text;
   }
 
@@ -483,9 +483,9 @@ class App {
 // A run time exception must never pass unseen: it shows in the status.
 window.addEventListener("error", (e) => {
   const el = $("status");
-  if (el) {
+  if (el && el.firstElementChild) {
     el.dataset.status = "error";
-    el.textContent = "page error: " + e.message;
+    el.firstElementChild.textContent = "page error: " + e.message;
   }
 });
 
