@@ -179,6 +179,13 @@ func (s *server) run(ctx context.Context) (err error) {
 	if err := s.startServices(); err != nil {
 		return err
 	}
+	memCtx, stopMem := context.WithCancel(ctx)
+	memDone := make(chan struct{})
+	go func() {
+		defer close(memDone)
+		returnMemory(memCtx, memoryTick, func() uint64 { st := s.st.Stats(); return st.BytesIn + st.BytesOut }, func() { s.memReturns.Add(1) })
+	}()
+	defer func() { stopMem(); <-memDone }()
 	uiLine, err := s.startView()
 	if err != nil {
 		return err
@@ -330,6 +337,7 @@ type server struct {
 	clock      *netstack.PausableClock
 
 	udpErrors    atomic.Uint64   // UDP echo read errors
+	memReturns   atomic.Uint64   // memory given back after a load (memreturn.go)
 	acceptErrors atomic.Uint64   // accept errors of the TCP services
 	refused      refusedRequests // HTTP requests net/http answered without a handler
 
@@ -471,6 +479,7 @@ func (s *server) counters() map[string]uint64 {
 		}
 	}
 	m["udp echo read errors"] = s.udpErrors.Load()
+	m["memory returned after a load"] = s.memReturns.Load()
 	m["tcp accept errors"] = s.acceptErrors.Load()
 	for _, o := range s.cfg.Outputs {
 		name, n := o.FailedCounter()
