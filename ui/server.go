@@ -348,6 +348,14 @@ func (s *Server) Handler() http.Handler {
 		defer io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
+		// The page shows what the network sent (payloads, HTTP heads,
+		// WebSocket text): should any of it ever reach the page as
+		// markup, no script it carries runs, and nothing loads from
+		// elsewhere. No other site may frame the view (a click there
+		// would drive the stack), and no link out carries the token in
+		// the address as its Referer.
+		w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		if !s.authorized(r) {
 			writeError(w, http.StatusUnauthorized, "ui: a token is needed: open the URL glassnet printed")
 			return
@@ -382,6 +390,13 @@ func (s *Server) Handler() http.Handler {
 		mux.ServeHTTP(w, r)
 	})
 }
+
+// contentSecurityPolicy lets the page run its own scripts and styles
+// (and style attributes, which its views set), load nothing from
+// elsewhere, talk to this server alone (its API and its WebSocket), and
+// be framed by no page.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; " +
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // isLoopbackHost reports whether host (a Host header: a name or an
 // address, with or without a port) names this machine's loopback:
