@@ -31,6 +31,9 @@ type Packet struct {
 	Hook string
 	// Data is the IP packet (IPv4 or IPv6), without any link header.
 	Data []byte
+	// Time is when the packet reached the hook point; a Chain moves it
+	// on by the delays of the hooks before the one it runs, and puts it
+	// back when it returns. Zero is now.
 	Time time.Time
 
 	hdr    Headers
@@ -202,7 +205,8 @@ func (f PacketFunc) Decide(p *Packet) Verdict { return f(p) }
 //   - Modify changes are seen by the hooks after it; the combined verdict
 //     is Modify, with KeepChecksums only if every Modify kept them;
 //   - delays add up, copies add up, injected and reply packets collect in
-//     order;
+//     order; a hook after one that delayed the packet sees Packet.Time
+//     moved on by that delay, when the packet reaches it;
 //   - otherwise the combined Action is the first non-pass one.
 //
 // A Chain is immutable; install a new one to change the hooks.
@@ -249,7 +253,19 @@ func (c *Chain) Decide(p *Packet) Verdict { return c.Run(p, nil) }
 func (c *Chain) Run(p *Packet, seen func(Verdict)) Verdict {
 	var out Verdict
 	modified, keep := false, true
+	at, start := p.Time, p.Time
+	defer func() { p.Time = at }()
 	for i, h := range c.hooks {
+		if out.Delay > 0 {
+			// The packet reaches this hook once the ones before it
+			// have held it, as in netem qdiscs in series: a rate
+			// after a delay shapes the packets as they leave the
+			// delay.
+			if start.IsZero() {
+				start = time.Now()
+			}
+			p.Time = start.Add(out.Delay)
+		}
 		v := h.Decide(p)
 		if v.Action == Pass {
 			continue
