@@ -375,7 +375,9 @@ func TestChain(t *testing.T) {
 	var seen []string
 	p := &Packet{Data: segment(FlagACK, 0)}
 	v := NewChain(delay, dup, ttl, delay).Run(p, func(v Verdict) { seen = append(seen, v.Reason) })
-	if v.Action != Modify || v.KeepChecksums || v.Delay != 2*time.Second || v.Copies != 1 || len(seen) != 4 {
+	// The chain fixed the checksums of the rewrite for the delay after
+	// it, and the layer need not.
+	if v.Action != Modify || !v.KeepChecksums || !ChecksumsValid(p.Data) || v.Delay != 2*time.Second || v.Copies != 1 || len(seen) != 4 {
 		t.Errorf("combined = %+v, seen %v", v, seen)
 	}
 	if p.Headers().TTL != 9 {
@@ -725,8 +727,14 @@ func TestChainCombines(t *testing.T) {
 	inject := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Inject, Inject: [][]byte{a}, Reply: [][]byte{r}} })
 	injectB := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Inject, Inject: [][]byte{b}} })
 	v := NewChain(rewrite, corrupt, inject, injectB).Decide(&Packet{Data: segment(FlagACK, 0)})
-	if v.Action != Modify || v.KeepChecksums {
-		t.Errorf("rewrite then corrupt: %v, keep checksums %v; want modify with checksums fixed", v.Action, v.KeepChecksums)
+	if v.Action != Modify || !v.KeepChecksums {
+		t.Errorf("rewrite then corrupt: %v, keep checksums %v; want modify with the checksums as the chain left them", v.Action, v.KeepChecksums)
+	}
+	if v := NewChain(corrupt, rewrite).Decide(&Packet{Data: segment(FlagACK, 0)}); v.Action != Modify || !v.KeepChecksums {
+		t.Errorf("corrupt then rewrite: %v, keep checksums %v; want modify with the checksums as the chain left them", v.Action, v.KeepChecksums)
+	}
+	if v := NewChain(rewrite).Decide(&Packet{Data: segment(FlagACK, 0)}); v.Action != Modify || v.KeepChecksums {
+		t.Errorf("rewrite alone: %v, keep checksums %v; want modify with checksums to fix", v.Action, v.KeepChecksums)
 	}
 	if len(v.Inject) != 2 || !bytes.Equal(v.Inject[0], a) || !bytes.Equal(v.Inject[1], b) || len(v.Reply) != 1 || !bytes.Equal(v.Reply[0], r) {
 		t.Errorf("inject %q, reply %q; want [a b] and [r]", v.Inject, v.Reply)

@@ -2,6 +2,7 @@ package hook
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"slices"
@@ -351,5 +352,63 @@ func TestNetemSeedReplays(t *testing.T) {
 	}
 	if bytes.Equal(trace("loss 10%"), trace("tcp : loss 10%")) {
 		t.Error("two rules without a seed drop the same packets: the text does not seed them")
+	}
+}
+
+// finish does what a layer does with a chain's verdict on p: it fixes the
+// checksums of a modified packet unless the verdict keeps them.
+func finish(c *Chain, p *Packet) Verdict {
+	v := c.Decide(p)
+	if v.Action == Modify && !v.KeepChecksums {
+		_ = FixChecksums(p.Data)
+	}
+	return v
+}
+
+// A corrupted packet stays one the receiver drops when a rewrite shares
+// its chain, before or after it, as it does behind a router that updates
+// the checksums of the fields it changes: fixing the checksums for the
+// rewrite must not make the flipped bit pass.
+func TestCorruptSurvivesRewrite(t *testing.T) {
+	t.Parallel()
+	for _, rules := range [][]string{
+		{"window 1000", "corrupt 100%"},
+		{"corrupt 100%", "window 1000"},
+		{"ttl 5", "corrupt 100%", "window 1000"},
+		{"corrupt 100%", "ttl 5"},
+		{"corrupt 100%", "corrupt 100% seed 1", "ttl 5"},
+	} {
+		c := chainOf(t, rules...)
+		for i := range 200 {
+			orig := segment(FlagACK, 100+i)
+			p := &Packet{Data: slices.Clone(orig)}
+			if v := finish(c, p); v.Action != Modify {
+				t.Fatalf("%q: %v, want modify", rules, v)
+			}
+			h := p.Headers()
+			win := binary.BigEndian.Uint16(p.Data[h.L4+14:])
+			if win != 1000 && slices.Contains(rules, "window 1000") || h.TTL != 5 && slices.Contains(rules, "ttl 5") {
+				t.Fatalf("%q: window %d, ttl %d: a rewrite is lost", rules, win, h.TTL)
+			}
+			if ChecksumsValid(p.Data) {
+				t.Fatalf("%q: packet %d corrupted with valid checksums: the receiver takes the flipped bit as data", rules, i)
+			}
+			// Undo the flip: what is left is the rewrite, with
+			// checksums right.
+			fixed := slices.Clone(p.Data)
+			_ = FixChecksums(fixed)
+			diff := 0
+			for j := range fixed {
+				diff += bits.OnesCount8(fixed[j] ^ p.Data[j])
+			}
+			if diff == 0 {
+				t.Fatalf("%q: packet %d: checksums valid after all", rules, i)
+			}
+		}
+	}
+	// A rewrite alone still has its checksums fixed.
+	p := &Packet{Data: segment(FlagACK, 10)}
+	if finish(chainOf(t, "ttl 5", "window 1000"), p); !ChecksumsValid(p.Data) {
+		t.Error("ttl and window: checksums left wrong")
 	}
 }

@@ -202,8 +202,12 @@ func (f PacketFunc) Decide(p *Packet) Verdict { return f(p) }
 // Chain runs packet hooks in order and combines their verdicts:
 //
 //   - the first Drop ends the chain and the packet is dropped;
-//   - Modify changes are seen by the hooks after it; the combined verdict
-//     is Modify, with KeepChecksums only if every Modify kept them;
+//   - Modify changes are seen by the hooks after it, with the checksums
+//     fixed unless the hook kept them; the combined verdict is Modify,
+//     with KeepChecksums unless the last Modify left them to fix. A
+//     packet a hook made wrong on purpose (corrupt, which keeps them)
+//     stays as wrong when a later hook's change has them fixed, as it
+//     would behind a router that updates the checksums it changes;
 //   - delays add up, copies add up, injected and reply packets collect in
 //     order; a hook after one that delayed the packet sees Packet.Time
 //     moved on by that delay, when the packet reaches it;
@@ -252,7 +256,10 @@ func (c *Chain) Decide(p *Packet) Verdict { return c.Run(p, nil) }
 // to the hook's name when the hook left it empty.
 func (c *Chain) Run(p *Packet, seen func(Verdict)) Verdict {
 	var out Verdict
-	modified, keep := false, true
+	// stale: a Modify left the checksums for the layer to fix; kept: a
+	// Modify left them wrong on purpose (corrupt), by errs.
+	modified, stale, kept := false, false, false
+	var errs sumErrors
 	at, start := p.Time, p.Time
 	defer func() { p.Time = at }()
 	for i, h := range c.hooks {
@@ -265,6 +272,12 @@ func (c *Chain) Run(p *Packet, seen func(Verdict)) Verdict {
 				start = time.Now()
 			}
 			p.Time = start.Add(out.Delay)
+		}
+		if stale {
+			// Fix them before the next hook, which may corrupt the
+			// packet on purpose.
+			fixKeeping(p.Data, errs)
+			stale = false
 		}
 		v := h.Decide(p)
 		if v.Action == Pass {
@@ -284,8 +297,12 @@ func (c *Chain) Run(p *Packet, seen func(Verdict)) Verdict {
 			return Verdict{Action: Drop, Reason: v.Reason, Rule: v.Rule}
 		case Modify:
 			modified = true
-			keep = keep && v.KeepChecksums
 			p.Reparse()
+			if !v.KeepChecksums {
+				stale = true
+			} else if i < len(c.hooks)-1 {
+				errs, kept = sumErrorsOf(p.Data), true
+			}
 		}
 		out.Delay += v.Delay
 		out.Copies += v.Copies
@@ -293,8 +310,12 @@ func (c *Chain) Run(p *Packet, seen func(Verdict)) Verdict {
 		out.Reply = append(out.Reply, v.Reply...)
 	}
 	if modified {
+		if stale && kept {
+			fixKeeping(p.Data, errs)
+			stale = false
+		}
 		out.Action = Modify
-		out.KeepChecksums = keep
+		out.KeepChecksums = !stale
 	}
 	return out
 }
