@@ -412,3 +412,62 @@ func TestCorruptSurvivesRewrite(t *testing.T) {
 		t.Error("ttl and window: checksums left wrong")
 	}
 }
+
+// Two rules with the same text in one chain draw their own numbers, as two
+// netem qdiscs in series do: the second corrupt does not flip back the
+// bit the first flipped, two jitters add up as independent ones, and two
+// duplicates make one copy as often as two.
+func TestSameRulesDrawApart(t *testing.T) {
+	t.Parallel()
+	c := chainOf(t, "corrupt 100%", "corrupt 100%")
+	changed := 0
+	for range 100 {
+		orig := segment(FlagACK, 100)
+		p := &Packet{Data: slices.Clone(orig)}
+		c.Decide(p)
+		if !bytes.Equal(p.Data, orig) {
+			changed++
+		}
+	}
+	if changed < 95 {
+		t.Errorf("corrupt 100%% twice: %d of 100 packets changed, want nearly all (two bits flipped)", changed)
+	}
+
+	const n = 20_000
+	j := float64(10 * time.Millisecond)
+	var sq float64
+	for _, d := range departures(chainOf(t, "delay 20ms jitter 10ms", "delay 20ms jitter 10ms"), n, 0, 10) {
+		x := (float64(d) - 2*float64(20*time.Millisecond)) / j
+		sq += x * x
+	}
+	// Two independent uniform jitters: variance 2/3 J²; the same one
+	// twice: 4/3 J².
+	if sd := math.Sqrt(sq / n); math.Abs(sd-math.Sqrt(2.0/3)) > 0.03 {
+		t.Errorf("two jitters of 10ms: standard deviation %.3f J, want %.3f J", sd, math.Sqrt(2.0/3))
+	}
+
+	copies := map[int]int{}
+	dup := chainOf(t, "duplicate 50%", "duplicate 50%")
+	for range n {
+		copies[dup.Decide(&Packet{Data: segment(FlagACK, 10)}).Copies]++
+	}
+	binomial(t, "duplicate 50% twice, one copy", copies[1], n, 0.5)
+
+	// A rule given alone keeps the seed its text gives it.
+	one, err := ParseRule("loss 10%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := one.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = chainOf(t, "loss 10%", "tcp : drop")
+	for i := range 2000 {
+		a := h.Decide(&Packet{Data: segment(FlagACK, 10)}).Action
+		b := c.Decide(&Packet{Data: ip4("10.0.0.1", "10.0.0.2", ProtoUDP, make([]byte, 8))}).Action
+		if a != b {
+			t.Fatalf("packet %d: %v by the rule alone, %v by the same first rule of a chain", i, a, b)
+		}
+	}
+}

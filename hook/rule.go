@@ -40,8 +40,9 @@ import (
 // the least rate is the one that sends a 1500-byte packet within it. A
 // longer hold is most likely a slip (h for ms) that would wedge the
 // connection. Actions that draw random numbers, and only they, take
-// "seed N"; without it the seed is derived from the rule's text, so a run
-// repeats exactly.
+// "seed N"; without it the seed is derived from the rule's text (and,
+// for the second of two rules alike in ParseRules, from its count), so a
+// run repeats exactly.
 //
 // A Rule may also be built by hand: set Action and the fields it reads,
 // and Hook checks them.
@@ -74,6 +75,9 @@ type Rule struct {
 	// seed from the rule's text, unless the text said "seed 0".
 	Seed      uint64
 	seedGiven bool
+	// nth counts the rules before this one in a ParseRules with the
+	// same text and a derived seed, so that each draws its own numbers.
+	nth int
 }
 
 // MaxDelay is the longest a rule may hold a packet (see Rule). Past it a
@@ -600,6 +604,9 @@ func (r *Rule) seed() uint64 {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(r.String()))
+	if r.nth > 0 {
+		h.Write([]byte("#" + strconv.Itoa(r.nth)))
+	}
 	return h.Sum64()
 }
 
@@ -740,16 +747,24 @@ func (rh *ruleHook) Decide(p *Packet) Verdict {
 func (rh *ruleHook) String() string { return rh.name }
 
 // ParseRules parses rules and returns the chain of their hooks, in order;
-// nil when there are none.
+// nil when there are none. Rules with the same text and no seed draw
+// apart, as netem qdiscs in series do: the first is seeded from its text,
+// the next from its text and its count.
 func ParseRules(srcs []string) (*Chain, error) {
 	if len(srcs) == 0 {
 		return nil, nil
 	}
 	c := NewChain()
+	same := make(map[string]int)
 	for _, s := range srcs {
 		r, err := ParseRule(s)
 		if err != nil {
 			return nil, err
+		}
+		if r.random() && !r.seedGiven {
+			k := r.String()
+			r.nth = same[k]
+			same[k]++
 		}
 		h, err := r.Hook()
 		if err != nil {
