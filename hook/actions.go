@@ -262,9 +262,11 @@ const DefaultRateLimit = 1 << 20
 
 // Rate shapes traffic to BitsPerSecond with a token bucket of Burst bytes:
 // a packet that finds enough tokens goes at once, others are delayed until
-// the bucket has refilled; when more than Limit bytes wait, or a packet
-// would wait longer than MaxDelay (as tbf's latency), packets are dropped
-// with reason "queue-full".
+// the bucket has refilled. A packet that would make more than Limit bytes
+// wait (as tbf's limit; one that finds nothing waiting is taken whatever
+// its size), or that would wait longer than MaxDelay (as tbf's latency),
+// is dropped with reason "queue-full". The bytes counted are the IP
+// packet's: netem and tbf count the link header too.
 type Rate struct {
 	BitsPerSecond uint64
 	Burst, Limit  int
@@ -304,14 +306,11 @@ func (r *Rate) Decide(p *Packet) Verdict {
 	if r.tat.Before(now) {
 		r.tat = now
 	}
-	// Backlog beyond the burst, in bytes.
+	// What waits beyond the burst before this packet, and with it.
 	wait := r.tat.Sub(now) - r.bytesTime(r.Burst)
-	if wait > 0 && float64(wait)*float64(r.BitsPerSecond)/8/float64(time.Second) > float64(r.Limit) {
-		return Verdict{Action: Drop, Reason: "queue-full"}
-	}
 	tat := r.tat.Add(r.bytesTime(len(p.Data)))
 	due := tat.Sub(now) - r.bytesTime(r.Burst)
-	if due > MaxDelay {
+	if wait > 0 && due > r.bytesTime(r.Limit) || due > MaxDelay {
 		return Verdict{Action: Drop, Reason: "queue-full"}
 	}
 	r.tat = tat

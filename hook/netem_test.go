@@ -471,3 +471,52 @@ func TestSameRulesDrawApart(t *testing.T) {
 		}
 	}
 }
+
+// A rate's limit is what may wait, as a tbf's: a packet that would make
+// more than the limit wait is dropped, so that none waits longer than the
+// limit takes at the rate; only a packet that finds nothing waiting is
+// taken whatever its size.
+func TestNetemRateLimit(t *testing.T) {
+	t.Parallel()
+	r := NewRate(8000, 0, 250) // 1000 bytes a second
+	now := time.Unix(0, 0)
+	var got []Action
+	for range 4 {
+		got = append(got, r.Decide(&Packet{Data: make([]byte, 100), Time: now}).Action)
+	}
+	if want := []Action{Delay, Delay, Drop, Drop}; !slices.Equal(got, want) {
+		t.Errorf("four 100-byte packets at once into 250 bytes: %v, want %v", got, want)
+	}
+	if v := NewRate(8000, 0, 250).Decide(&Packet{Data: make([]byte, 1000), Time: now}); v.Action != Delay {
+		t.Errorf("a packet larger than the limit into an empty queue: %v, want it taken", v)
+	}
+
+	for _, tc := range []struct {
+		rule  string
+		limit int
+		burst int
+	}{
+		{"rate 1mbit limit 16kb", 16 << 10, 0},
+		{"rate 1mbit burst 8kb limit 16kb", 16 << 10, 8 << 10},
+		{"rate 10mbit limit 100kb", 100 << 10, 0},
+	} {
+		r, err := ParseRule(tc.rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		most := bitsTime(tc.limit, r.Rate)
+		drops := 0
+		for i, d := range departures(chainOf(t, tc.rule), 3000, 500*time.Microsecond, 1460) {
+			if d < 0 {
+				drops++
+				continue
+			}
+			if wait := d - time.Duration(i)*500*time.Microsecond; wait > most {
+				t.Fatalf("%s: packet %d waits %v, longer than its limit takes, %v", tc.rule, i, wait, most)
+			}
+		}
+		if drops == 0 {
+			t.Errorf("%s: no drops at 23 Mbit/s offered", tc.rule)
+		}
+	}
+}
