@@ -19,7 +19,7 @@ import (
 //
 //	drop
 //	loss P%                                 each packet lost with probability P
-//	loss gemodel P% R% [1-H% [1-K%]]        Gilbert-Elliott bursts, as netem
+//	loss gemodel P% [R% [1-H% [1-K%]]]      Gilbert-Elliott bursts, as netem
 //	delay D [jitter J [distribution uniform|normal]]
 //	duplicate P%
 //	reorder P% [gap D]                      held back D (10ms) so later ones overtake
@@ -57,7 +57,8 @@ type Rule struct {
 
 	Percent float64 // loss, duplicate, reorder, corrupt; gemodel's P
 	// GE holds gemodel's values after P, as given: R, then 1-H, then
-	// 1-K, in percent (one to three of them).
+	// 1-K, in percent (none to three of them; without R, R is 100% - P,
+	// netem's Bernoulli case).
 	GE        []float64
 	Delay     time.Duration // delay; reorder's gap
 	Jitter    time.Duration
@@ -98,7 +99,7 @@ type RuleAction uint8
 const (
 	RuleDrop      RuleAction = iota + 1 // drop
 	RuleLoss                            // loss P%
-	RuleLossGE                          // loss gemodel P% R% [1-H% [1-K%]]
+	RuleLossGE                          // loss gemodel P% [R% [1-H% [1-K%]]]
 	RuleDelay                           // delay D [jitter J [distribution uniform|normal]]
 	RuleDuplicate                       // duplicate P%
 	RuleReorder                         // reorder P% [gap D]
@@ -174,13 +175,16 @@ func (r *Rule) parseAction(w *Words) error {
 		if w.Peek() == "random" {
 			w.Next()
 		}
+		if w.Peek() == "state" {
+			return w.Errorf(w.Pos(), "\"state\" where a percentage (e.g. 20%%) belongs: netem's 4-state loss model is not offered (loss gemodel is)")
+		}
 		if w.Peek() == "gemodel" {
 			w.Next()
 			r.Action = RuleLossGE
 			if r.Percent, err = percentWord(w); err != nil {
 				return err
 			}
-			for len(r.GE) < 3 && (len(r.GE) == 0 || isPercent(w.Peek())) {
+			for len(r.GE) < 3 && isPercent(w.Peek()) {
 				v, err := percentWord(w)
 				if err != nil {
 					return err
@@ -205,6 +209,9 @@ func (r *Rule) parseAction(w *Words) error {
 			w.Next()
 			p := w.Pos()
 			if r.Delay, err = durationWord(w); err != nil {
+				if _, e := strconv.Atoi(w.words[w.i-1].text); e == nil {
+					return w.Errorf(p, "%s where a duration with its unit (e.g. 100ms) belongs: the gap is a time here, netem's counts packets", describeWord(w.words[w.i-1].text))
+				}
 				return err
 			}
 			if r.Delay == 0 {
@@ -257,8 +264,15 @@ func (r *Rule) parseAction(w *Words) error {
 		if r.Rate < MinRate {
 			return w.Errorf(p, "rate %s sends a 1500-byte packet in %s, longer than the most a rule may delay, %s: want %s or more", s, shortDuration(bitsTime(1500, r.Rate)), shortDuration(MaxDelay), formatRate(MinRate))
 		}
+		var given [2]bool // burst, limit
 		for w.Peek() == "burst" || w.Peek() == "limit" {
+			kpos := w.Pos()
 			which := w.Next()
+			seen := &given[boolIndex(which == "limit")]
+			if *seen {
+				return w.Errorf(kpos, "%s given twice", which)
+			}
+			*seen = true
 			p := w.Pos()
 			s := w.Next()
 			n, err := parseSize(s)
@@ -352,9 +366,37 @@ func (r *Rule) parseAction(w *Words) error {
 		r.Seed, r.seedGiven = n, true
 	}
 	if !w.Done() {
-		return w.Errorf(w.Pos(), "unexpected %s after the action", describeWord(w.Peek()))
+		return w.Errorf(w.Pos(), "unexpected %s after the action%s", describeWord(w.Peek()), r.netemHint(w.Peek()))
 	}
 	return nil
+}
+
+// netemHint says what a word that tc-netem(8) takes after an action, and
+// a rule does not, would be there: ": jitter is written ...", or what is
+// not offered. It is empty for other words.
+func (r *Rule) netemHint(s string) string {
+	_, durErr := time.ParseDuration(s)
+	_, intErr := strconv.Atoi(s)
+	switch {
+	case r.Action == RuleDelay && r.Jitter == 0 && !r.distGiven && durErr == nil:
+		return fmt.Sprintf(": jitter is written \"jitter %s\"", s)
+	case r.Action == RuleDelay && s == "distribution":
+		return ": a distribution shapes a jitter (delay D jitter J distribution normal)"
+	case isPercent(s) && (r.Action == RuleLoss || r.Action == RuleDuplicate || r.Action == RuleCorrupt || r.Action == RuleReorder || r.Action == RuleDelay):
+		return ": netem's correlation is not offered"
+	case r.Action == RuleRate && intErr == nil:
+		return ": netem's packet overhead and cell size are not offered"
+	case (r.Action == RuleLoss || r.Action == RuleLossGE) && s == "ecn":
+		return ": netem's ecn is not offered"
+	}
+	return ""
+}
+
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // random reports whether the rule's action draws random numbers, and so
@@ -425,8 +467,9 @@ func isPercent(s string) bool {
 }
 
 func parsePercent(s string) (float64, error) {
-	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-	if err != nil || math.IsNaN(v) || v < 0 || v > 100 {
+	num := strings.TrimSuffix(s, "%")
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !decimal(num) || math.IsNaN(v) || v < 0 || v > 100 {
 		return 0, fmt.Errorf("want a percentage from 0%% to 100%%")
 	}
 	if v == 0 {
@@ -486,7 +529,7 @@ func parseRate(s string) (uint64, error) {
 	for _, u := range rateUnits {
 		if num, ok := strings.CutSuffix(ls, u.suffix); ok {
 			v, err := strconv.ParseFloat(num, 64)
-			if err != nil || v <= 0 || v*float64(u.mult) > 1e15 || math.IsNaN(v) {
+			if err != nil || !decimal(num) || v <= 0 || v*float64(u.mult) > 1e15 || math.IsNaN(v) {
 				break
 			}
 			if bits := uint64(v * float64(u.mult)); bits > 0 {
@@ -495,6 +538,15 @@ func parseRate(s string) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("want a rate such as 1mbit, 500kbit or 100kbps")
+}
+
+// decimal reports whether s is written as a decimal number (1, 0.5,
+// 1e3), not in the rest of Go's syntax (1_000, 0x1p3, Inf), which tc
+// refuses too.
+func decimal(s string) bool {
+	return strings.IndexFunc(s, func(c rune) bool {
+		return (c < '0' || c > '9') && !strings.ContainsRune(".eE+-", c)
+	}) < 0
 }
 
 func formatRate(bits uint64) string {
@@ -635,8 +687,8 @@ func (r *Rule) check() error {
 		if err := percent("loss gemodel", r.Percent); err != nil {
 			return err
 		}
-		if len(r.GE) < 1 || len(r.GE) > 3 {
-			return fmt.Errorf("loss gemodel takes 1 to 3 values after P, not %d", len(r.GE))
+		if len(r.GE) > 3 {
+			return fmt.Errorf("loss gemodel takes up to 3 values after P, not %d", len(r.GE))
 		}
 		for _, v := range r.GE {
 			if err := percent("loss gemodel", v); err != nil {
@@ -696,14 +748,19 @@ func (r *Rule) Hook() (PacketHook, error) {
 	case RuleLoss:
 		h = NewLoss(r.Percent/100, seed)
 	case RuleLossGE:
-		bad, good := 1.0, 0.0
+		// Without R, netem's Bernoulli case: R = 1-P, so that the state
+		// of each packet is drawn anew.
+		rr, bad, good := 1-r.Percent/100, 1.0, 0.0
+		if len(r.GE) > 0 {
+			rr = r.GE[0] / 100
+		}
 		if len(r.GE) > 1 {
 			bad = r.GE[1] / 100
 		}
 		if len(r.GE) > 2 {
 			good = r.GE[2] / 100
 		}
-		h = NewGilbertElliott(r.Percent/100, r.GE[0]/100, bad, good, seed)
+		h = NewGilbertElliott(r.Percent/100, rr, bad, good, seed)
 	case RuleDuplicate:
 		h = NewDuplicator(r.Percent/100, seed)
 	case RuleCorrupt:

@@ -2,6 +2,7 @@ package hook
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -235,6 +236,9 @@ func FuzzParseRule(f *testing.F) {
 		"loss gemodel 1% 2% 3% 4% seed 18446744073709551615", "ws : drop", "delay -1s", "tcp:", ":", "(",
 		"delay 99999h", "delay 1m jitter 1ns", "delay 1s jitter 2562047h distribution normal", "reorder 1% gap 1m",
 		"rate 200bit", "rate 199bit", "rate 200bit burst 1048576mb limit 1500", "rate 1pbit", "rate 1e-9gbit", "rst after 1099511627776 bytes",
+		"delay 100ms 10ms 25%", "loss 10% 25%", "reorder 25% gap 5", "rate 5kbit 20 100 5", "loss state 1% 2%", "loss 1% ecn",
+		"rate 1mbit burst 1kb burst 2kb", "loss 1_0%", "rate 0x1p20bit", "loss gemodel 0%", "loss gemodel 100% seed 1", "delay 0",
+		"rate 1mbit limit 1", "delay 1.5s jitter 1e3ms", "loss 10.5%", "loss +0%", "duplicate 1e2", "corrupt .5",
 	} {
 		f.Add(s)
 	}
@@ -331,7 +335,7 @@ func TestRuleHookErrors(t *testing.T) {
 		{Rule{}, "no action"},
 		{Rule{Action: RuleWindow + 1}, "unknown action"},
 		{Rule{Action: RuleLoss, Percent: 120}, "want 0% to 100%"},
-		{Rule{Action: RuleLossGE, Percent: 1}, "1 to 3 values"},
+		{Rule{Action: RuleLossGE, Percent: 1, GE: []float64{1, 2, 3, 4}}, "up to 3 values"},
 		{Rule{Action: RuleLossGE, Percent: 1, GE: []float64{10, 150}}, "want 0% to 100%"},
 		{Rule{Action: RuleReorder, Percent: 1, Delay: -time.Second}, "gap"},
 		{Rule{Action: RuleDelay, Delay: -time.Second}, "want 0 or more"},
@@ -373,5 +377,76 @@ func TestParseRuleNestingBound(t *testing.T) {
 		if _, err := ParseRule("not " + src); err == nil || !strings.Contains(err.Error(), "101 negations and parentheses nested, at most 100") {
 			t.Errorf("101 levels: %v, want the bound", err)
 		}
+	}
+}
+
+// netem's syntax where it differs from a rule's is refused with what to
+// write instead, or what is not offered, never read as something else.
+func TestParseRuleNetemSyntax(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		src, want string
+	}{
+		{"delay 100ms 10ms", `at column 13: unexpected "10ms" after the action: jitter is written "jitter 10ms"`},
+		{"delay 100ms 10ms 25%", `at column 13: unexpected "10ms" after the action: jitter is written "jitter 10ms"`},
+		{"delay 100ms jitter 10ms 25%", `at column 25: unexpected "25%" after the action: netem's correlation is not offered`},
+		{"loss 10% 25%", `at column 10: unexpected "25%" after the action: netem's correlation is not offered`},
+		{"duplicate 1% 5%", `netem's correlation is not offered`},
+		{"corrupt 1% 5%", `netem's correlation is not offered`},
+		{"reorder 25% 50%", `netem's correlation is not offered`},
+		{"delay 100ms distribution normal", `at column 13: unexpected "distribution" after the action: a distribution shapes a jitter (delay D jitter J distribution normal)`},
+		{"reorder 25% gap 5", `at column 17: "5" where a duration with its unit (e.g. 100ms) belongs: the gap is a time here, netem's counts packets`},
+		{"rate 100kbit 20", `at column 14: unexpected "20" after the action: netem's packet overhead and cell size are not offered`},
+		{"rate 5kbit 20 100 5", `netem's packet overhead and cell size are not offered`},
+		{"loss state 1%", `at column 6: "state" where a percentage (e.g. 20%) belongs: netem's 4-state loss model is not offered (loss gemodel is)`},
+		{"loss 1% ecn", `at column 9: unexpected "ecn" after the action: netem's ecn is not offered`},
+		// Repeated options would silently take the last, where tc's tbf
+		// refuses them.
+		{"rate 1mbit burst 32kb burst 1kb", `at column 23: burst given twice`},
+		{"rate 1mbit limit 64kb burst 1kb limit 5000", `at column 33: limit given twice`},
+		// Go's number syntax is not a rule's.
+		{"loss 1_0%", `"1_0%" where a percentage`},
+		{"loss 0x1p3%", `"0x1p3%" where a percentage`},
+		{"rate 1_000kbit", `"1_000kbit": want a rate`},
+		{"rate 0x1p20bit", `"0x1p20bit": want a rate`},
+		{"loss Infinity", `"Infinity" where a percentage`},
+	} {
+		_, err := ParseRule(tc.src)
+		var se *SyntaxError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseRule(%q) = %v, want a *SyntaxError containing %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+// loss gemodel P alone is netem's Bernoulli case: R is 1-P, so that a
+// packet is lost with probability P, independently.
+func TestRuleGemodelBernoulli(t *testing.T) {
+	t.Parallel()
+	r, err := ParseRule("loss gemodel 20%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.String(); got != "loss gemodel 20%" {
+		t.Errorf("String %q, want %q", got, "loss gemodel 20%")
+	}
+	const n = 100_000
+	vs := run(t, "loss gemodel 20%", n)
+	k := count(vs, Drop)
+	if sd := math.Sqrt(n * 0.2 * 0.8); math.Abs(float64(k)-0.2*n) > 5*sd {
+		t.Errorf("loss gemodel 20%%: %d of %d lost, want %.0f ± %.0f", k, n, 0.2*n, 5*sd)
+	}
+	// Independent: a loss is followed by a loss as often as anything is.
+	pairs := 0
+	for i := 1; i < n; i++ {
+		if vs[i-1].Action == Drop && vs[i].Action == Drop {
+			pairs++
+		}
+	}
+	if want, sd := 0.2*float64(k), math.Sqrt(float64(k)*0.2*0.8); math.Abs(float64(pairs)-want) > 5*sd {
+		t.Errorf("loss gemodel 20%%: %d losses after a loss, want %.0f ± %.0f (independent)", pairs, want, 5*sd)
+	}
+	if _, err := (&Rule{Action: RuleLossGE, Percent: 20}).Hook(); err != nil {
+		t.Errorf("a hand-built gemodel with P alone: %v", err)
 	}
 }
