@@ -65,15 +65,19 @@ func newDelayQueue(limit int, out func([]byte, tun.GSO), lost func([]byte)) *del
 }
 
 // push queues b (which the queue now owns), with its offload metadata g,
-// to leave after d. It reports false when the queue is full or stopped.
-func (q *delayQueue) push(b []byte, g tun.GSO, d time.Duration) bool {
+// to leave at due (at once if that has passed, or is zero). It reports
+// false when the queue is full or stopped.
+func (q *delayQueue) push(b []byte, g tun.GSO, due time.Time) bool {
 	q.mu.Lock()
 	if q.stopped || len(q.items) >= q.limit {
 		q.mu.Unlock()
 		return false
 	}
 	q.seq++
-	heap.Push(&q.items, delayed{due: time.Now().Add(d), seq: q.seq, b: b, gso: g})
+	if due.IsZero() {
+		due = time.Now()
+	}
+	heap.Push(&q.items, delayed{due: due, seq: q.seq, b: b, gso: g})
 	first := q.items[0].seq == q.seq
 	q.mu.Unlock()
 	if first {

@@ -180,7 +180,10 @@ func (h *hookEndpoint) readsOut() bool {
 // returns what goes on now: how many times b (changed in place if a hook
 // modified it, with m updated), then the packets to inject after it.
 func (h *hookEndpoint) apply(s *hookSide, chain *hook.Chain, b []byte, m *pktMeta) (int, [][]byte) {
-	v, held, ok := h.run(s, chain, b)
+	// A delay counts from here, as netem's from the enqueue: the time
+	// the hooks and the trace of their verdicts take is not added to it.
+	at := time.Now()
+	v, held, ok := h.run(s, chain, b, at)
 	if !ok {
 		return 1, nil
 	}
@@ -198,15 +201,16 @@ func (h *hookEndpoint) apply(s *hookSide, chain *hook.Chain, b []byte, m *pktMet
 		m.valid = false // no longer what the device vouched for
 	}
 	for _, r := range v.Reply {
-		h.queue(h.other(s), h.frameLike(b, r, true), tun.GSO{}, 0)
+		h.queue(h.other(s), h.frameLike(b, r, true), tun.GSO{}, time.Time{})
 	}
 	copies := 1 + max(v.Copies, 0)
 	if v.Delay > 0 {
+		due := at.Add(v.Delay)
 		for range copies {
-			h.queue(s, append([]byte(nil), b...), m.gso, v.Delay)
+			h.queue(s, append([]byte(nil), b...), m.gso, due)
 		}
 		for _, inj := range v.Inject {
-			h.queue(s, h.frameLike(b, inj, false), tun.GSO{}, v.Delay)
+			h.queue(s, h.frameLike(b, inj, false), tun.GSO{}, due)
 		}
 		return 0, nil
 	}
@@ -221,15 +225,16 @@ func (h *hookEndpoint) apply(s *hookSide, chain *hook.Chain, b []byte, m *pktMet
 }
 
 // run runs chain on one packet or frame b (changed in place if a hook
-// modifies it) and counts and reports each non-pass verdict. held says
+// modifies it), which reached the hook point at time at, and counts and
+// reports each non-pass verdict. held says
 // whether a hook held the packet; ok is false for a frame without IP,
 // which passes unhooked.
-func (h *hookEndpoint) run(s *hookSide, chain *hook.Chain, b []byte) (v hook.Verdict, held, ok bool) {
+func (h *hookEndpoint) run(s *hookSide, chain *hook.Chain, b []byte, at time.Time) (v hook.Verdict, held, ok bool) {
 	ip := h.ipOf(b)
 	if ip == nil {
 		return hook.Verdict{}, false, false
 	}
-	p := hook.Packet{Dir: s.dir, Hook: s.name, Data: ip, Time: time.Now()}
+	p := hook.Packet{Dir: s.dir, Hook: s.name, Data: ip, Time: at}
 	v = chain.Run(&p, func(v hook.Verdict) {
 		held = held || v.Action == hook.Hold
 		h.acct.verdict(trace.LayerLink, s.dir, s.name, v, ip)
@@ -240,10 +245,10 @@ func (h *hookEndpoint) run(s *hookSide, chain *hook.Chain, b []byte) (v hook.Ver
 	return v, held, true
 }
 
-// queue puts b, with its offload metadata, in s's queue to leave after d,
-// or counts it as a queue-full drop.
-func (h *hookEndpoint) queue(s *hookSide, b []byte, g tun.GSO, d time.Duration) {
-	if !s.q.push(b, g, d) {
+// queue puts b, with its offload metadata, in s's queue to leave at due
+// (zero: at once), or counts it as a queue-full drop.
+func (h *hookEndpoint) queue(s *hookSide, b []byte, g tun.GSO, due time.Time) {
+	if !s.q.push(b, g, due) {
 		h.acct.drop(s.dir, DropQueueFull, len(b))
 	}
 }

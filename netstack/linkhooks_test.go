@@ -476,3 +476,40 @@ func TestVerdictEvents(t *testing.T) {
 		t.Errorf("duplicate verdict event: %q, fields %v", c.Summary, c.Fields)
 	}
 }
+
+// A delay counts from when the packet reached the hook point, not from when
+// the hooks (and the trace of their verdicts) were done with it: a rate's
+// delays are times at which packets leave, and a slow hook or trace sink
+// must not push one packet behind those after it.
+func TestDelayFromHookPoint(t *testing.T) {
+	t.Parallel()
+	st, dev := newSolo(t, nil)
+	w := newWire(dev)
+	slowDone := make(chan struct{})
+	st.SetEgress(hook.NewChain(hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
+		h := p.Headers()
+		if h.Proto != hook.ProtoICMP {
+			return hook.Verdict{}
+		}
+		switch binary.BigEndian.Uint16(p.Data[h.L4+6:]) {
+		case 1:
+			// A hook that takes 200ms over a packet it delays by
+			// 200ms: the packet is due 200ms after it got here.
+			time.Sleep(200 * time.Millisecond)
+			defer close(slowDone)
+			return hook.Verdict{Action: hook.Delay, Delay: 200 * time.Millisecond, Reason: "slow"}
+		default:
+			// Here at least 200ms later, due 100ms after that.
+			return hook.Verdict{Action: hook.Delay, Delay: 100 * time.Millisecond, Reason: "quick"}
+		}
+	})))
+	w.send(t, 1)
+	<-slowDone
+	w.send(t, 2)
+	if got := echoSeq(w.reply(t)); got != 1 {
+		t.Fatalf("first reply is to %d, want 1: the delay of 1 counted from when its hook was done", got)
+	}
+	if got := echoSeq(w.reply(t)); got != 2 {
+		t.Fatalf("second reply is to %d, want 2", got)
+	}
+}
