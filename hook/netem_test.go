@@ -520,3 +520,26 @@ func TestNetemRateLimit(t *testing.T) {
 		}
 	}
 }
+
+// A chain that rewrites and corrupts whatever bytes it is given neither
+// panics nor leaves a packet it corrupted with valid checksums.
+func FuzzChainCorruptRewrite(f *testing.F) {
+	f.Add(segment(FlagACK, 10))
+	f.Add(segment(FlagSYN, 0))
+	f.Add(ip4("10.0.0.1", "10.0.0.2", ProtoUDP, make([]byte, 12)))
+	f.Add(ip6("fd00::1", "fd00::2", ProtoUDP, make([]byte, 12)))
+	f.Add(ip6("fd00::1", "fd00::2", ProtoICMPv6, make([]byte, 8)))
+	f.Add([]byte{0x45})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, rules := range [][]string{{"ttl 5", "corrupt 100%", "window 1000"}, {"corrupt 100%", "ttl 5"}} {
+			p := &Packet{Data: slices.Clone(b)}
+			v := finish(chainOf(t, rules...), p)
+			if v.Action != Modify || !ChecksumsValid(b) {
+				continue // nothing changed, or not a packet whose checksums mean anything
+			}
+			if f, err := sumFieldsOf(p.Data); err == nil && f.l4 >= 0 && ChecksumsValid(p.Data) {
+				t.Fatalf("%q: % x became % x, corrupted with valid checksums", rules, b, p.Data)
+			}
+		}
+	})
+}
