@@ -544,3 +544,42 @@ func FuzzChainCorruptRewrite(f *testing.F) {
 		}
 	})
 }
+
+// Rules alike in two chains parsed with one RuleSeeds (a stack's egress
+// and ingress) draw apart, as netem qdiscs on two interfaces would: the
+// same loss each way loses packets each way apart, not the nth of each in
+// step. Chains parsed on their own keep the seeds their texts give.
+func TestRuleSeedsAcrossChains(t *testing.T) {
+	t.Parallel()
+	var seeds RuleSeeds
+	out, err := seeds.ParseRules([]string{"loss 50%"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := seeds.ParseRules([]string{"loss 50%"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := ParseRules([]string{"loss 50%"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20_000
+	same, sameAlone := 0, 0
+	for range n {
+		a := out.Decide(&Packet{Data: segment(FlagACK, 10)}).Action
+		b := in.Decide(&Packet{Data: segment(FlagACK, 10)}).Action
+		c := alone.Decide(&Packet{Data: segment(FlagACK, 10)}).Action
+		if a == b {
+			same++
+		}
+		if a == c {
+			sameAlone++
+		}
+	}
+	// independent: each pair agrees half the time
+	binomial(t, "loss 50% each way, the same verdict", same, n, 0.5)
+	if sameAlone != n {
+		t.Errorf("the first chain and a chain parsed alone agreed on %d of %d packets, want all: the first keeps its text's seed", sameAlone, n)
+	}
+}

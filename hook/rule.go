@@ -76,8 +76,9 @@ type Rule struct {
 	// seed from the rule's text, unless the text said "seed 0".
 	Seed      uint64
 	seedGiven bool
-	// nth counts the rules before this one in a ParseRules with the
-	// same text and a derived seed, so that each draws its own numbers.
+	// nth counts the rules before this one with the same text and a
+	// derived seed (ParseRules, RuleSeeds), so that each draws its own
+	// numbers.
 	nth int
 }
 
@@ -808,20 +809,47 @@ func (rh *ruleHook) String() string { return rh.name }
 // apart, as netem qdiscs in series do: the first is seeded from its text,
 // the next from its text and its count.
 func ParseRules(srcs []string) (*Chain, error) {
+	return new(RuleSeeds).ParseRules(srcs)
+}
+
+// RuleSeeds parses rules, counting the random ones alike across every
+// call, so that rules alike in several chains of one stack (its egress
+// and its ingress, and rules added while it runs) draw numbers of their
+// own, as two netem qdiscs would, instead of dropping or delaying the
+// same packets in step. The zero value is ready; it is not safe for
+// concurrent use.
+type RuleSeeds struct {
+	same map[string]int
+}
+
+// Parse parses one rule as ParseRule does and counts it.
+func (rs *RuleSeeds) Parse(src string) (*Rule, error) {
+	r, err := ParseRule(src)
+	if err != nil {
+		return nil, err
+	}
+	if r.random() && !r.seedGiven {
+		if rs.same == nil {
+			rs.same = make(map[string]int)
+		}
+		k := r.String()
+		r.nth = rs.same[k]
+		rs.same[k]++
+	}
+	return r, nil
+}
+
+// ParseRules parses rules as the package's ParseRules does, counting them
+// with the rules parsed before.
+func (rs *RuleSeeds) ParseRules(srcs []string) (*Chain, error) {
 	if len(srcs) == 0 {
 		return nil, nil
 	}
 	c := NewChain()
-	same := make(map[string]int)
 	for _, s := range srcs {
-		r, err := ParseRule(s)
+		r, err := rs.Parse(s)
 		if err != nil {
 			return nil, err
-		}
-		if r.random() && !r.seedGiven {
-			k := r.String()
-			r.nth = same[k]
-			same[k]++
 		}
 		h, err := r.Hook()
 		if err != nil {

@@ -110,7 +110,7 @@ func contains(l []string, x string) bool {
 
 // parseRule parses one rule for node at point; s.nmu held.
 func (s *Server) parseRule(nodeName, point, src string) (*liveRule, error) {
-	r, err := newLiveRule(nodeName, point, src)
+	r, err := newLiveRule(nodeName, point, src, &s.seeds)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +120,9 @@ func (s *Server) parseRule(nodeName, point, src string) (*liveRule, error) {
 }
 
 // newLiveRule parses src, a rule at point on node nodeName, and gives it
-// no ID yet.
-func newLiveRule(nodeName, point, src string) (*liveRule, error) {
+// no ID yet. A packet rule is counted in seeds, if not nil, so that rules
+// alike draw apart.
+func newLiveRule(nodeName, point, src string, seeds *hook.RuleSeeds) (*liveRule, error) {
 	dir := trace.Out
 	switch point {
 	case "egress":
@@ -138,7 +139,11 @@ func newLiveRule(nodeName, point, src string) (*liveRule, error) {
 		}
 		r.frame = fr
 	} else {
-		pr, err := hook.ParseRule(src)
+		parse := hook.ParseRule
+		if seeds != nil {
+			parse = seeds.Parse
+		}
+		pr, err := parse(src)
 		if err != nil {
 			return nil, fmt.Errorf("ui: %s rule: %w", point, err)
 		}
@@ -250,7 +255,7 @@ func (s *Server) checkRule(nodeName, point, src string) error {
 	if nd == nil {
 		return fmt.Errorf("ui: no node %q (the nodes are %v)", nodeName, names)
 	}
-	_, err := newLiveRule(nodeName, point, src)
+	_, err := newLiveRule(nodeName, point, src, nil)
 	return err
 }
 

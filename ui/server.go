@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/internal/httphead"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/trace"
@@ -109,7 +110,8 @@ type Server struct {
 	nodeList []string // names of the nodes, in order, also from events when offline
 	rules    []*liveRule
 	ruleID   uint64
-	rulesVer atomic.Uint64 // bumped when a rule is added or removed
+	seeds    hook.RuleSeeds // rules alike added from the page draw apart
+	rulesVer atomic.Uint64  // bumped when a rule is added or removed
 	hmu      sync.Mutex
 	armed    []*armed
 	held     []*held

@@ -22,10 +22,13 @@ type Rules struct {
 // chains parses the packet rules into the chains for the link hook
 // points. Frame rules (starting with "ws") are left to frameHook.
 func (r Rules) chains() (egress, ingress *hook.Chain, err error) {
-	if egress, err = hook.ParseRules(packetRules(r.Egress)); err != nil {
+	// One count for both: `--egress 'loss 10%' --ingress 'loss 10%'`
+	// loses packets each way apart, not the nth of each in step.
+	var seeds hook.RuleSeeds
+	if egress, err = seeds.ParseRules(packetRules(r.Egress)); err != nil {
 		return nil, nil, fmt.Errorf("--egress: %w", err)
 	}
-	if ingress, err = hook.ParseRules(packetRules(r.Ingress)); err != nil {
+	if ingress, err = seeds.ParseRules(packetRules(r.Ingress)); err != nil {
 		return nil, nil, fmt.Errorf("--ingress: %w", err)
 	}
 	if _, err := r.frameHook(); err != nil {
