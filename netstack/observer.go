@@ -2,6 +2,7 @@ package netstack
 
 import (
 	"strconv"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 
@@ -66,11 +67,15 @@ func (t *observer) emit(dir trace.Dir, e trace.Event) {
 // packet reports one packet, or super-packet when g says so, that the
 // device moves.
 func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
+	var at time.Time
 	if t.pcap != nil {
-		t.pcap.write(t.clock, b)
+		at = t.pcap.write(t.clock, b)
 	}
 	if !t.tracer.Enabled() {
 		return
+	}
+	if t.pcap == nil {
+		at = t.clock.Now()
 	}
 	var info trace.Packet
 	data := b
@@ -98,6 +103,9 @@ func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
 		// The packet's bytes, for sinks that capture (trace.PCAPNG); only
 		// borrowed for the duration of Emit.
 		Data: data,
+		// The stamp of its pcap record: a capture written from the trace
+		// (the view's export) has the times the pcap has.
+		Captured: at,
 	})
 }
 
@@ -159,14 +167,15 @@ func (t *observer) continued(hookName string, ip []byte) {
 	}
 	info := trace.DescribePacket(ip, t.flows)
 	t.emit(trace.In, trace.Event{
-		Node:    t.node,
-		Layer:   trace.LayerLink,
-		Dir:     trace.In,
-		Name:    "continued",
-		Conn:    info.Conn,
-		Summary: hookName + ": sent on into the stack: " + info.Summary,
-		Fields:  info.Fields(),
-		Data:    ip,
+		Node:     t.node,
+		Layer:    trace.LayerLink,
+		Dir:      trace.In,
+		Name:     "continued",
+		Conn:     info.Conn,
+		Summary:  hookName + ": sent on into the stack: " + info.Summary,
+		Fields:   info.Fields(),
+		Data:     ip,
+		Captured: t.clock.Now(),
 	})
 }
 

@@ -95,18 +95,18 @@ func (p *pcapWriter) put(b []byte) error {
 	return err
 }
 
-// write appends a record of pkt stamped with the clock's time. The time
-// is read in turn, under the lock, so that records follow each other in
-// the order of their times when the device's reader and a sender capture
-// at once; a stamp read before waiting could be older than the record
-// written while it waited.
-func (p *pcapWriter) write(clock tcpip.Clock, pkt []byte) {
+// write appends a record of pkt stamped with the clock's time, and
+// returns that time. The time is read in turn, under the lock, so that
+// records follow each other in the order of their times when the device's
+// reader and a sender capture at once; a stamp read before waiting could
+// be older than the record written while it waited.
+func (p *pcapWriter) write(clock tcpip.Clock, pkt []byte) time.Time {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.err != nil {
-		return
-	}
 	now := clock.Now()
+	if p.err != nil {
+		return now
+	}
 	capLen := len(pkt)
 	if capLen > pcapSnapLen {
 		capLen = pcapSnapLen
@@ -118,6 +118,7 @@ func (p *pcapWriter) write(clock tcpip.Clock, pkt []byte) {
 	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(pkt)))
 	p.buf = append(p.buf, pkt[:capLen]...)
 	p.err = p.put(p.buf)
+	return now
 }
 
 func (p *pcapWriter) error() error {

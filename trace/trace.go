@@ -49,6 +49,15 @@ type Event struct {
 	// packet for link "packet" events. It is only valid during Emit; a
 	// sink that keeps it must copy it.
 	Data []byte
+	// Captured is, for a packet the stack's device moved (a link "packet"
+	// or "continued" event), the time on the stack's clock when it was
+	// seen: the stamp its record has in the stack's pcap capture
+	// (netstack.Options.PCAP). T is stamped apart, when the Tracer takes
+	// the event, a little later; Captured - T is where the trace's times
+	// count from, for a program (the view's export) that writes the
+	// events with times of day. Zero for other events; not written to
+	// JSON lines.
+	Captured time.Time
 }
 
 // Field returns the value of the field named key, or nil.
