@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -75,16 +76,49 @@ func (s *Server) WriteJSONL(w io.Writer) error {
 }
 
 // WritePCAPNG writes the packets of the history as pcapng, as --pcap
-// writes them for demo, each at its event's time (the last event's time
-// is the moment of the export), but for the packets of a capture the view
-// read, which keep the times the capture gave them ("time").
+// writes them for demo, each at its event's time, but for the packets of a
+// capture the view read, which keep the times the capture gave them
+// ("time"). The time of day an event's T counts from is the one the
+// stack's packets say (origin): a packet's event in the same file as its
+// record in serve's --pcap has the same time, give or take the moment
+// between the two stamps. A trace read from JSON lines, which keeps no
+// time of day, counts from the moment of the export less the last event's
+// T.
 func (s *Server) WritePCAPNG(w io.Writer) error {
 	p := trace.NewPCAPNG(w)
-	_, last, _ := s.hist.bounds()
-	e, _ := s.hist.get(last) // the latest event; its T is the largest
-	p.Start = time.Now().Add(-e.T)
+	if start, ok := s.origin(); ok {
+		p.Start = start
+	} else {
+		_, last, _ := s.hist.bounds()
+		e, _ := s.hist.get(last) // the latest event; its T is the largest
+		p.Start = time.Now().Add(-e.T)
+	}
 	s.each(func(e *trace.Event) error { p.Emit(e); return nil })
 	return p.Close()
+}
+
+// origin returns the time of day the history's times count from, as its
+// packets' stamps give it (trace.Event.Captured): of each packet's
+// Captured - T, the median, which a packet whose event waited for the
+// tracer's sinks (its T the later for it) does not move.
+func (s *Server) origin() (time.Time, bool) {
+	var offs []time.Duration
+	var base time.Time
+	s.each(func(e *trace.Event) error {
+		if e.Captured.IsZero() {
+			return nil
+		}
+		if base.IsZero() {
+			base = e.Captured.Add(-e.T)
+		}
+		offs = append(offs, e.Captured.Sub(base)-e.T)
+		return nil
+	})
+	if len(offs) == 0 {
+		return time.Time{}, false
+	}
+	slices.Sort(offs)
+	return base.Add(offs[len(offs)/2]), true
 }
 
 // WritePerfetto writes the history in the Chrome trace-event JSON format
