@@ -43,10 +43,29 @@ const (
 // naming the frames it carried (from a correlating Tracer's "frames"
 // fields and "carried" events; see Tracer.Correlate).
 //
-// An ingress packet's frames are only known once they have been parsed, so
-// the sink holds packets back, in order, until the head one is settled
-// (egress, no payload, or its carried event has come) or Window more
-// events have passed. Close writes what is still held.
+// A packet that a link hook acted on says so in its comment, in the words
+// of the hook's "verdict" or "held" event, after the frames:
+//
+//	packet #57; duplicated at link-egress by rule "udp : duplicate 100%"
+//	packet #63; dropped at link-ingress by rule "icmp and len >= 100 : drop"
+//	packet #70; changed at link-egress (ui-edit: win 4094 → 1000) by rule "ui hold"
+//
+// The capture sits next to the device, below the link hooks, as tcpdump
+// sits below netfilter: an egress packet is written as it left, after the
+// hooks (one they dropped never left, and is not written), and an ingress
+// packet as it arrived, before them (one they dropped is written, and says
+// so). An egress verdict comes before its packet and goes to the next one
+// of its node with the same connection, flags, sequence and lengths; an
+// ingress verdict comes after its packet, the latest of its node (or, for
+// a held packet, the "continued" one that sends it on).
+//
+// An ingress packet's frames are only known once they have been parsed,
+// and its hooks' verdicts once they have run, so the sink holds packets
+// back, in order, until the head one is settled (egress; ingress without
+// payload, or once its carried event has come; and, for ingress, once its
+// node has gone on to the next ingress packet or to a step above the
+// link) or Window more events have passed. Close writes what is still
+// held.
 type PCAPNG struct {
 	// Window is how many events a packet waits for its frames before it
 	// is written without them; 0 means 4096.
@@ -69,6 +88,14 @@ type PCAPNG struct {
 	frames  map[uint64]string // frame ID -> description
 	order   []uint64          // frame IDs in frames, oldest first
 	buf     []byte
+	// notes are the verdicts waiting for the packets they are about:
+	// egress ones for the packet they let leave, ingress decisions on a
+	// held packet for the "continued" one that sends it on.
+	notes []pngNote
+	// holds are the ingress packets held and not yet sent on or dropped.
+	holds []pngHold
+	// opened counts the pending packets that are open.
+	opened int
 }
 
 type pngPacket struct {
@@ -80,6 +107,38 @@ type pngPacket struct {
 	frames  []uint64
 	settled bool
 	sentOn  bool // a held packet sent on into the stack (link "continued")
+	// open: an ingress packet whose hooks may still report, until its
+	// node goes on to the next ingress packet or a step above the link.
+	open bool
+	node string
+	key  pngKey
+	// verdicts says what the link hooks did to it, in the comment's words.
+	verdicts []string
+}
+
+// pngKey tells the packet a verdict is about: the fields a link packet
+// event and a verdict event both carry.
+type pngKey struct {
+	conn        string
+	flags       string
+	relSeq      int64 // -1 for none
+	payload, ln int64
+}
+
+// pngNote is a verdict waiting for its packet.
+type pngNote struct {
+	id   uint64 // the verdict's event, for Window
+	node string
+	dir  Dir
+	key  pngKey // egress: the packet's; ingress: only conn is compared
+	text string
+	uses int // packets still to come (a duplicate has copies + 1)
+}
+
+// pngHold is an ingress packet held (link "held") until a decision sends
+// it on ("continued") or drops it.
+type pngHold struct {
+	node, conn, rule string
 }
 
 // NewPCAPNG returns a PCAPNG sink writing to w. Close it to flush.
@@ -91,6 +150,10 @@ func NewPCAPNG(w io.Writer) *PCAPNG {
 func (p *PCAPNG) Emit(e *Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if e.Dir == In && e.Layer != LayerLink {
+		// The stack above the link has the packet: its hooks are done.
+		p.closeIngress(e.Node)
+	}
 	switch {
 	case e.Layer == LayerLink && (e.Name == "packet" || e.Name == "continued") && e.Data != nil && e.Field("link_type") == nil:
 		iface := p.iface(e.Node)
@@ -103,13 +166,26 @@ func (p *PCAPNG) Emit(e *Event) {
 		} else if !p.Start.IsZero() {
 			ts = p.Start.Add(e.T)
 		}
-		p.pending = append(p.pending, pngPacket{
+		if e.Dir == In && e.Name == "packet" {
+			p.closeIngress(e.Node)
+		}
+		pk := pngPacket{
 			id: e.ID, iface: iface, dir: e.Dir, ts: ts,
 			data:    append([]byte(nil), e.Data...),
 			frames:  frames,
 			settled: e.Dir == Out || n == 0 || !tcp || e.Name == "continued",
 			sentOn:  e.Name == "continued",
-		})
+			open:    e.Dir == In && e.Name == "packet",
+			node:    e.Node,
+			key:     keyOf(e),
+		}
+		p.takeNotes(&pk, e)
+		if pk.open {
+			p.opened++
+		}
+		p.pending = append(p.pending, pk)
+	case e.Layer == LayerLink && (e.Name == "verdict" || e.Name == "held"):
+		p.verdict(e)
 	case e.Layer == LayerWS && e.Name == "frame":
 		desc := e.Summary
 		if i := strings.Index(desc, " ["); i >= 0 {
@@ -131,6 +207,10 @@ func (p *PCAPNG) Emit(e *Event) {
 			if p.pending[i].id == id {
 				p.pending[i].frames = frames
 				p.pending[i].settled = true
+				if p.pending[i].open {
+					p.pending[i].open = false
+					p.opened--
+				}
 				break
 			}
 		}
@@ -157,15 +237,177 @@ func (p *PCAPNG) flush(now uint64, all bool) {
 	}
 	n := 0
 	for _, pk := range p.pending {
-		if !all && !pk.settled && pk.id+window > now {
+		if !all && (!pk.settled || pk.open) && pk.id+window > now {
 			break
+		}
+		if pk.open {
+			p.opened--
 		}
 		p.packet(pk)
 		n++
 	}
 	if n > 0 {
-		p.pending = append(p.pending[:0], p.pending[n:]...)
+		m := copy(p.pending, p.pending[n:])
+		clear(p.pending[m:])
+		p.pending = p.pending[:m]
 	}
+	// Verdicts whose packet did not come in time are let go.
+	k := 0
+	for _, nt := range p.notes {
+		if all || nt.id+window <= now {
+			continue
+		}
+		p.notes[k] = nt
+		k++
+	}
+	clear(p.notes[k:])
+	p.notes = p.notes[:k]
+}
+
+// keyOf returns the fields of a link packet or verdict event that tell
+// which packet it is.
+func keyOf(e *Event) pngKey {
+	k := pngKey{conn: e.Conn, relSeq: -1}
+	k.flags, _ = e.Field("flags").(string)
+	if v, ok := intValue(e.Field("rel_seq")); ok {
+		k.relSeq = v
+	}
+	k.payload, _ = intValue(e.Field("payload_len"))
+	k.ln, _ = intValue(e.Field("len"))
+	return k
+}
+
+// closeIngress marks the ingress packets of node as settled as far as
+// their hooks go: a new one has come, or the stack above the link has
+// one, so theirs have all reported.
+func (p *PCAPNG) closeIngress(node string) {
+	for i := 0; p.opened > 0 && i < len(p.pending); i++ {
+		if p.pending[i].open && p.pending[i].node == node {
+			p.pending[i].open = false
+			p.opened--
+		}
+	}
+}
+
+// takeNotes gives pk, a packet being added, the verdicts waiting for it:
+// an egress packet those of its node about a packet like it (the oldest
+// first, each as many times as it has copies), a "continued" one the
+// decisions on the packet held on its connection.
+func (p *PCAPNG) takeNotes(pk *pngPacket, e *Event) {
+	if e.Dir == In && e.Name == "continued" {
+		for i, h := range p.holds {
+			if h.node == e.Node && h.conn == e.Conn {
+				p.holds = append(p.holds[:i], p.holds[i+1:]...)
+				break
+			}
+		}
+	}
+	if e.Dir == In && e.Name == "packet" {
+		return
+	}
+	k := 0
+	for _, nt := range p.notes {
+		if nt.node == pk.node && nt.dir == e.Dir && (nt.key == pk.key || e.Dir == In && nt.key.conn == pk.key.conn) {
+			pk.verdicts = append(pk.verdicts, nt.text)
+			if nt.uses--; nt.uses == 0 {
+				continue
+			}
+		}
+		p.notes[k] = nt
+		k++
+	}
+	clear(p.notes[k:])
+	p.notes = p.notes[:k]
+}
+
+// verdict takes a link "verdict" or "held" event: it goes to the packet it
+// is about, now (ingress) or when that packet comes (egress, or the
+// packet held coming in), or, for a packet dropped going out, nowhere:
+// that packet is not in the capture, and nor is what was said of it.
+func (p *PCAPNG) verdict(e *Event) {
+	text := verdictNote(e)
+	action, _ := e.Field("action").(string)
+	rule, _ := e.Field("rule").(string)
+	key := keyOf(e)
+	switch {
+	case e.Dir == Out && action == "drop":
+		k := 0
+		for _, nt := range p.notes {
+			if nt.node == e.Node && nt.dir == Out && nt.key == key {
+				continue
+			}
+			p.notes[k] = nt
+			k++
+		}
+		clear(p.notes[k:])
+		p.notes = p.notes[:k]
+	case e.Dir == Out && e.Name == "verdict":
+		copies, _ := intValue(e.Field("copies"))
+		p.notes = append(p.notes, pngNote{id: e.ID, node: e.Node, dir: Out, key: key, text: text, uses: 1 + int(max(copies, 0))})
+	case e.Dir == In:
+		if e.Name == "verdict" {
+			for i, h := range p.holds {
+				if h.node == e.Node && h.conn == e.Conn && h.rule == rule {
+					// A decision on a held packet: for the packet that
+					// sends it on, if any.
+					if action == "drop" {
+						p.holds = append(p.holds[:i], p.holds[i+1:]...)
+					} else {
+						p.notes = append(p.notes, pngNote{id: e.ID, node: e.Node, dir: In, key: key, text: text, uses: 1})
+					}
+					return
+				}
+			}
+		}
+		for i := len(p.pending) - 1; i >= 0; i-- {
+			pk := &p.pending[i]
+			if pk.open && pk.node == e.Node && pk.key.conn == e.Conn && pk.key.ln == key.ln {
+				pk.verdicts = append(pk.verdicts, text)
+				if e.Name == "held" {
+					p.holds = append(p.holds, pngHold{node: e.Node, conn: e.Conn, rule: rule})
+				}
+				return
+			}
+		}
+	}
+}
+
+// verdictNote says what a link "verdict" or "held" event did, for a
+// packet's comment: "dropped at link-ingress (loss) by rule "loss 20%"".
+func verdictNote(e *Event) string {
+	hook, _ := e.Field("hook").(string)
+	action, _ := e.Field("action").(string)
+	reason, _ := e.Field("reason").(string)
+	rule, _ := e.Field("rule").(string)
+	var s strings.Builder
+	switch {
+	case e.Name == "held":
+		action = "hold"
+		s.WriteString("held")
+	case action == "drop":
+		s.WriteString("dropped")
+	case action == "modify":
+		s.WriteString("changed")
+	case action == "duplicate":
+		s.WriteString("duplicated")
+	case action == "delay":
+		s.WriteString("delayed")
+		if d, ok := e.Field("delay").(string); ok && d != "" {
+			s.WriteString(" " + d)
+		}
+	case action == "inject":
+		s.WriteString("followed by packets injected")
+	default:
+		s.WriteString(action)
+	}
+	s.WriteString(" at " + hook)
+	if reason != "" && reason != action {
+		s.WriteString(" (" + reason + ")")
+	}
+	if rule != "" {
+		s.WriteString(" by rule " + strconv.Quote(rule))
+	}
+	return s.String()
 }
 
 // capturedAt returns the time a packet read from a capture was stamped
@@ -259,6 +501,10 @@ func (p *PCAPNG) comment(pk pngPacket) string {
 			s.WriteByte(' ')
 			s.WriteString(d)
 		}
+	}
+	for _, v := range pk.verdicts {
+		s.WriteString("; ")
+		s.WriteString(v)
 	}
 	return s.String()
 }
