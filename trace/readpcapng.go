@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -249,7 +250,11 @@ func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) 
 		return Event{}, time.Time{}, err
 	}
 	sec, frac := ts/ifc.perSec, ts%ifc.perSec
-	t := time.Unix(int64(sec), int64(float64(frac)/float64(ifc.perSec)*1e9))
+	// In whole numbers: a float's rounding made a nanosecond stamp read
+	// back one nanosecond early. frac < perSec, so the quotient fits.
+	hi, lo := bits.Mul64(frac, 1e9)
+	ns, _ := bits.Div64(hi, lo, ifc.perSec)
+	t := time.Unix(int64(sec), int64(ns))
 
 	isns := pr.isns[ifc.name]
 	if isns == nil {
