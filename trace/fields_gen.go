@@ -109,6 +109,9 @@ func (v *LinkPacket) numFields() int {
 	if len(v.Time) > 0 {
 		n++
 	}
+	if len(v.Notes) > 0 {
+		n++
+	}
 	return n
 }
 
@@ -213,6 +216,9 @@ func (v *LinkPacket) appendFields(f []Field) []Field {
 	}
 	if len(v.Time) > 0 {
 		f = append(f, Field{Key: "time", Value: v.Time})
+	}
+	if len(v.Notes) > 0 {
+		f = append(f, Field{Key: "notes", Value: v.Notes})
 	}
 	return f
 }

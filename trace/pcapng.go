@@ -180,6 +180,17 @@ func (p *PCAPNG) Emit(e *Event) {
 			key:     keyOf(e),
 		}
 		p.takeNotes(&pk, e)
+		if notes, _ := e.Field("notes").(string); notes != "" {
+			// A packet read from a pcapng this sink wrote: its comment
+			// as it was.
+			for _, n := range strings.Split(notes, "; ") {
+				if n == pngSentOn {
+					pk.sentOn = true
+				} else {
+					pk.verdicts = append(pk.verdicts, n)
+				}
+			}
+		}
 		if pk.open {
 			p.opened++
 		}
@@ -486,13 +497,17 @@ func (p *PCAPNG) packet(pk pngPacket) {
 	p.end(b)
 }
 
+// pngSentOn is what the comment of a held packet sent on into the stack
+// says of it.
+const pngSentOn = "held at link-ingress and sent on into the stack"
+
 // comment is "packet #41" followed by the frames the packet carried.
 func (p *PCAPNG) comment(pk pngPacket) string {
 	var s strings.Builder
 	s.WriteString("packet #")
 	s.WriteString(strconv.FormatUint(pk.id, 10))
 	if pk.sentOn {
-		s.WriteString("; held at link-ingress and sent on into the stack")
+		s.WriteString("; " + pngSentOn)
 	}
 	for _, f := range pk.frames {
 		s.WriteString("; ws frame #")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 )
 
 // TestPCAPNGVerdictComments: a packet a link hook acted on says what the
@@ -17,8 +18,69 @@ import (
 // on, not to the copy the peer sent again meanwhile.
 func TestPCAPNGVerdictComments(t *testing.T) {
 	t.Parallel()
+	buf := verdictCapture(t)
+	got := map[string]string{}
+	for _, b := range parsePCAPNG(t, buf) {
+		if b.typ == pngEPB {
+			n := binary.LittleEndian.Uint32(b.body[12:])
+			got[string(b.body[20:20+n])] = string(b.opts[pngOptComment])
+		}
+	}
+	for data, want := range map[string]string{
+		"copy 1":               `packet #2; duplicated at link-egress by rule "udp : duplicate 100%"`,
+		"copy 2":               `packet #3; duplicated at link-egress by rule "udp : duplicate 100%"`,
+		"rewritten":            `packet #6; changed at link-egress (rewrite) by rule "tcp : window 1000"`,
+		"sent again":           `packet #7`,
+		"dropped coming in":    `packet #8; dropped at link-ingress by rule "tcp and len > 60 : drop"`,
+		"held":                 `packet #10; held at link-ingress (ui-hold) by rule "ui hold"`,
+		"sent again meanwhile": `packet #12`,
+		"sent on":              `packet #14; held at link-ingress and sent on into the stack; changed at link-ingress (ui-edit: payload 4 of 4 bytes changed) by rule "ui hold"`,
+	} {
+		if got[data] != want {
+			t.Errorf("packet %q: comment %q,\nwant %q", data, got[data], want)
+		}
+	}
+	if len(got) != 8 {
+		t.Errorf("%d packets written, want 8", len(got))
+	}
+}
+
+// TestPCAPNGVerdictCommentsReadBack: a pcapng whose comments say what
+// hooks did, read back (glassnet view) and written again (its export), is
+// the same file: the comments keep what they said ("notes").
+func TestPCAPNGVerdictCommentsReadBack(t *testing.T) {
+	t.Parallel()
+	first := verdictCapture(t)
+	evs, err := ReadPCAPNG(bytes.NewReader(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	png := NewPCAPNG(&again)
+	for i := range evs {
+		png.Emit(&evs[i])
+	}
+	if err := png.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, b := parsePCAPNG(t, first), parsePCAPNG(t, again.Bytes())
+	if len(a) != len(b) {
+		t.Fatalf("%d blocks written again, want %d", len(b), len(a))
+	}
+	for i := range a {
+		if !bytes.Equal(a[i].body, b[i].body) {
+			t.Errorf("block %d written again: comment %q, want %q", i, b[i].opts[pngOptComment], a[i].opts[pngOptComment])
+		}
+	}
+}
+
+// verdictCapture returns the pcapng of packets that link hooks duplicated,
+// rewrote, dropped and held, with the verdict events around them.
+func verdictCapture(t *testing.T) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	png := NewPCAPNG(&buf)
+	png.Start = time.Unix(1_700_000_000, 0)
 	tr := New(png)
 	const out, in = "10.0.0.2:80->10.0.0.1:5000", "10.0.0.1:5000->10.0.0.2:80"
 	packet := func(dir Dir, conn string, seq, n int, b string) Event {
@@ -64,28 +126,5 @@ func TestPCAPNGVerdictComments(t *testing.T) {
 	if err := png.Close(); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
-	for _, b := range parsePCAPNG(t, buf.Bytes()) {
-		if b.typ == pngEPB {
-			n := binary.LittleEndian.Uint32(b.body[12:])
-			got[string(b.body[20:20+n])] = string(b.opts[pngOptComment])
-		}
-	}
-	for data, want := range map[string]string{
-		"copy 1":               `packet #2; duplicated at link-egress by rule "udp : duplicate 100%"`,
-		"copy 2":               `packet #3; duplicated at link-egress by rule "udp : duplicate 100%"`,
-		"rewritten":            `packet #6; changed at link-egress (rewrite) by rule "tcp : window 1000"`,
-		"sent again":           `packet #7`,
-		"dropped coming in":    `packet #8; dropped at link-ingress by rule "tcp and len > 60 : drop"`,
-		"held":                 `packet #10; held at link-ingress (ui-hold) by rule "ui hold"`,
-		"sent again meanwhile": `packet #12`,
-		"sent on":              `packet #14; held at link-ingress and sent on into the stack; changed at link-ingress (ui-edit: payload 4 of 4 bytes changed) by rule "ui hold"`,
-	} {
-		if got[data] != want {
-			t.Errorf("packet %q: comment %q,\nwant %q", data, got[data], want)
-		}
-	}
-	if len(got) != 8 {
-		t.Errorf("%d packets written, want 8", len(got))
-	}
+	return buf.Bytes()
 }

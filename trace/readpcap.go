@@ -92,7 +92,7 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 		frac := uint64(order.Uint32(rec[4:8]))
 		ts := time.Unix(int64(order.Uint32(rec[0:4])), int64(frac*1e9/perSec))
 		e := Event{ID: n, Node: node, Layer: LayerLink, Name: "packet"}
-		describeCaptured(&e, linkType, data, int(order.Uint32(rec[12:16])), ts, isns, kept, nil)
+		describeCaptured(&e, linkType, data, int(order.Uint32(rec[12:16])), ts, isns, kept, nil, "")
 		events = append(events, e)
 		stamps = append(stamps, ts)
 	}

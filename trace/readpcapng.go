@@ -263,7 +263,7 @@ func (pr *pngReader) epb(b []byte, ifaces []pngIface) (Event, time.Time, error) 
 	}
 	kept := pr.kept.bytes(len(data))
 	copy(kept, data)
-	describeCaptured(&e, uint32(ifc.linkType), kept, int(pr.order.Uint32(b[16:20])), t, isns, pr.kept, commentFrames(comment))
+	describeCaptured(&e, uint32(ifc.linkType), kept, int(pr.order.Uint32(b[16:20])), t, isns, pr.kept, commentFrames(comment), commentNotes(comment))
 	return e, t, nil
 }
 
@@ -284,6 +284,23 @@ func commentFrames(c string) []uint64 {
 	return ids
 }
 
+// commentNotes returns what a comment PCAPNG wrote says besides the packet
+// and the frames: "held at link-ingress and sent on into the stack",
+// "duplicated at link-egress by rule ...", joined by "; ".
+func commentNotes(c string) string {
+	var notes []string
+	parts := strings.Split(c, "; ")
+	if !strings.HasPrefix(parts[0], "packet #") {
+		return ""
+	}
+	for _, part := range parts[1:] {
+		if !strings.HasPrefix(part, "ws frame #") {
+			notes = append(notes, part)
+		}
+	}
+	return strings.Join(notes, "; ")
+}
+
 // describeCaptured fills in e from a captured frame of linkType: the IP
 // packet's connection, summary and fields (DescribePacket with isns; the
 // IP packet is e.Data; the link's header is left out: Ethernet, with its
@@ -291,9 +308,9 @@ func commentFrames(c string) []uint64 {
 // frame of another kind, or one that holds no IP packet, its link type
 // and length; and in every case the time the capture stamped it with
 // ("time"); and, when frames lists some, the ws frames the packet carried
-// ("frames", and in the summary). e keeps data; its fields are cut from
-// kept.
-func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp time.Time, isns captureISNs, kept *packed, frames []uint64) {
+// ("frames", and in the summary), and the rest of its comment ("notes").
+// e keeps data; its fields are cut from kept.
+func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp time.Time, isns captureISNs, kept *packed, frames []uint64, notes string) {
 	at := stamp.UTC().Format(time.RFC3339Nano)
 	ip := data
 	isIP := func(et uint16) bool { return et == 0x0800 || et == 0x86dd }
@@ -347,7 +364,7 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp
 			p.OrigLen = Some(wire)
 			p.Summary += " [|captured " + strconv.Itoa(len(ip)) + " of " + strconv.Itoa(p.OrigLen.V) + " bytes]"
 		}
-		p.Time = at
+		p.Time, p.Notes = at, notes
 		e.Conn, e.Summary, e.Data = p.Conn, p.Summary, ip
 		kept.setFields(e, &p.LinkPacket, frames)
 		return

@@ -68,6 +68,7 @@ type LinkPacket struct {
 	FragMore   Opt[bool]   `json:"frag_more,omitzero" doc:"a fragment with more after it (the MF flag)"`
 	PcapNumber Opt[uint64] `json:"pcap_number,omitzero" doc:"its number in a capture read back whose packets were numbered again, as Wireshark counts them"`
 	Time       string      `json:"time,omitempty" doc:"a packet read from a capture: the time the capture gave it, RFC 3339 in UTC to the nanosecond (t counts from the capture's earliest packet)"`
+	Notes      string      `json:"notes,omitempty" doc:"a packet read from a pcapng glassnet wrote: what its comment says besides the ws frames it carried, such as what a link hook did to it (duplicated at link-egress by rule ...), in the comment's words, separated by '; '"`
 }
 
 // LinkDrop is a packet the link endpoint dropped: link "drop".
