@@ -143,6 +143,7 @@ func TestCaptureAudit(t *testing.T) {
 				`changed at link-egress (rewrite) by rule "icmp : ttl 7"`,
 				`dropped at link-ingress by rule "icmp and len >= 100 : drop"`,
 				`changed at link-egress (ui-edit: win `,
+				`held at link-egress (ui-hold) by rule "ui hold"; changed at link-egress (ui-edit: win `,
 			} {
 				if strings.Contains(w.comment, note) {
 					counts[note]++
@@ -150,10 +151,11 @@ func TestCaptureAudit(t *testing.T) {
 			}
 		}
 		for note, want := range map[string]int{
-			`duplicated at link-egress by rule "udp : duplicate 100%"`:     2, // both copies of the reply
-			`changed at link-egress (rewrite) by rule "icmp : ttl 7"`:      2, // the two echo replies
-			`dropped at link-ingress by rule "icmp and len >= 100 : drop"`: 1, // the large request, as it arrived
-			`changed at link-egress (ui-edit: win `:                        1, // the held reply
+			`duplicated at link-egress by rule "udp : duplicate 100%"`:                               2, // both copies of the reply
+			`changed at link-egress (rewrite) by rule "icmp : ttl 7"`:                                2, // the two echo replies
+			`dropped at link-ingress by rule "icmp and len >= 100 : drop"`:                           1, // the large request, as it arrived
+			`changed at link-egress (ui-edit: win `:                                                  1, // the held reply
+			`held at link-egress (ui-hold) by rule "ui hold"; changed at link-egress (ui-edit: win `: 1,
 		} {
 			if counts[note] != want {
 				t.Errorf("%d packets of the export say %q, want %d", counts[note], note, want)

@@ -55,9 +55,11 @@ const (
 // hooks (one they dropped never left, and is not written), and an ingress
 // packet as it arrived, before them (one they dropped is written, and says
 // so). An egress verdict comes before its packet and goes to the next one
-// of its node with the same connection, flags, sequence and lengths; an
-// ingress verdict comes after its packet, the latest of its node (or, for
-// a held packet, the "continued" one that sends it on).
+// of its node with the same connection, flags, sequence and lengths (a
+// held one, to the next of its connection and length, or as the decision
+// on it describes it); an ingress verdict comes after its packet, the
+// latest of its node (or, for a held packet, the "continued" one that
+// sends it on).
 //
 // An ingress packet's frames are only known once they have been parsed,
 // and its hooks' verdicts once they have run, so the sink holds packets
@@ -133,6 +135,11 @@ type pngNote struct {
 	key  pngKey // egress: the packet's; ingress: only conn is compared
 	text string
 	uses int // packets still to come (a duplicate has copies + 1)
+	// held: an egress packet held (link "held"), known by its
+	// connection and length alone until a decision on it (a verdict of
+	// its rule) says what it leaves as.
+	held bool
+	rule string
 }
 
 // pngHold is an ingress packet held (link "held") until a decision sends
@@ -318,7 +325,8 @@ func (p *PCAPNG) takeNotes(pk *pngPacket, e *Event) {
 	}
 	k := 0
 	for _, nt := range p.notes {
-		if nt.node == pk.node && nt.dir == e.Dir && (nt.key == pk.key || e.Dir == In && nt.key.conn == pk.key.conn) {
+		if nt.node == pk.node && nt.dir == e.Dir && (nt.key == pk.key || e.Dir == In && nt.key.conn == pk.key.conn ||
+			nt.held && nt.key.conn == pk.key.conn && nt.key.ln == pk.key.ln) {
 			pk.verdicts = append(pk.verdicts, nt.text)
 			if nt.uses--; nt.uses == 0 {
 				continue
@@ -340,11 +348,15 @@ func (p *PCAPNG) verdict(e *Event) {
 	action, _ := e.Field("action").(string)
 	rule, _ := e.Field("rule").(string)
 	key := keyOf(e)
+	// decides says whether nt is an egress hold that this verdict decides.
+	decides := func(nt *pngNote) bool {
+		return nt.held && nt.node == e.Node && nt.dir == Out && nt.key.conn == e.Conn && nt.rule == rule
+	}
 	switch {
 	case e.Dir == Out && action == "drop":
 		k := 0
 		for _, nt := range p.notes {
-			if nt.node == e.Node && nt.dir == Out && nt.key == key {
+			if nt.node == e.Node && nt.dir == Out && nt.key == key || decides(&nt) {
 				continue
 			}
 			p.notes[k] = nt
@@ -352,9 +364,19 @@ func (p *PCAPNG) verdict(e *Event) {
 		}
 		clear(p.notes[k:])
 		p.notes = p.notes[:k]
+	case e.Dir == Out && e.Name == "held":
+		p.notes = append(p.notes, pngNote{id: e.ID, node: e.Node, dir: Out, key: pngKey{conn: e.Conn, relSeq: -1, ln: key.ln},
+			text: text, uses: 1, held: true, rule: rule})
 	case e.Dir == Out && e.Name == "verdict":
+		for i := range p.notes {
+			if decides(&p.notes[i]) {
+				// The held packet leaves as this verdict describes it.
+				p.notes[i].key, p.notes[i].held = key, false
+				break
+			}
+		}
 		copies, _ := intValue(e.Field("copies"))
-		p.notes = append(p.notes, pngNote{id: e.ID, node: e.Node, dir: Out, key: key, text: text, uses: 1 + int(max(copies, 0))})
+		p.notes = append(p.notes, pngNote{id: e.ID, node: e.Node, dir: Out, key: key, text: text, uses: 1 + int(max(copies, 0)), rule: rule})
 	case e.Dir == In:
 		if e.Name == "verdict" {
 			for i, h := range p.holds {

@@ -15,7 +15,8 @@ import (
 // pinned on the retransmission that follows. Coming in, the verdict comes
 // after the packet, which the capture has as it arrived, the drop too; a
 // decision on a held packet goes to the "continued" packet that sends it
-// on, not to the copy the peer sent again meanwhile.
+// on, not to the copy the peer sent again meanwhile. A packet held going
+// out says so when it leaves, as the decision on it left it.
 func TestPCAPNGVerdictComments(t *testing.T) {
 	t.Parallel()
 	buf := verdictCapture(t)
@@ -27,21 +28,25 @@ func TestPCAPNGVerdictComments(t *testing.T) {
 		}
 	}
 	for data, want := range map[string]string{
-		"copy 1":               `packet #2; duplicated at link-egress by rule "udp : duplicate 100%"`,
-		"copy 2":               `packet #3; duplicated at link-egress by rule "udp : duplicate 100%"`,
-		"rewritten":            `packet #6; changed at link-egress (rewrite) by rule "tcp : window 1000"`,
-		"sent again":           `packet #7`,
-		"dropped coming in":    `packet #8; dropped at link-ingress by rule "tcp and len > 60 : drop"`,
-		"held":                 `packet #10; held at link-ingress (ui-hold) by rule "ui hold"`,
-		"sent again meanwhile": `packet #12`,
-		"sent on":              `packet #14; held at link-ingress and sent on into the stack; changed at link-ingress (ui-edit: payload 4 of 4 bytes changed) by rule "ui hold"`,
+		"copy 1":                                `packet #2; duplicated at link-egress by rule "udp : duplicate 100%"`,
+		"copy 2":                                `packet #3; duplicated at link-egress by rule "udp : duplicate 100%"`,
+		"rewritten":                             `packet #6; changed at link-egress (rewrite) by rule "tcp : window 1000"`,
+		"sent again":                            `packet #7`,
+		"dropped coming in":                     `packet #8; dropped at link-ingress by rule "tcp and len > 60 : drop"`,
+		"held":                                  `packet #10; held at link-ingress (ui-hold) by rule "ui hold"`,
+		"sent again meanwhile":                  `packet #12`,
+		"sent on":                               `packet #14; held at link-ingress and sent on into the stack; changed at link-ingress (ui-edit: payload 4 of 4 bytes changed) by rule "ui hold"`,
+		"held and released":                     `packet #16; held at link-egress (ui-hold) by rule "ui hold"`,
+		"held and edited":                       `packet #19; held at link-egress (ui-hold) by rule "ui hold"; changed at link-egress (ui-edit: payload 10 → 5 bytes) by rule "ui hold"`,
+		"the next of the length it was held at": `packet #20`,
+		"sent again after the drop":             `packet #23`,
 	} {
 		if got[data] != want {
 			t.Errorf("packet %q: comment %q,\nwant %q", data, got[data], want)
 		}
 	}
-	if len(got) != 8 {
-		t.Errorf("%d packets written, want 8", len(got))
+	if len(got) != 12 {
+		t.Errorf("%d packets written, want 12", len(got))
 	}
 }
 
@@ -97,9 +102,9 @@ func verdictCapture(t *testing.T) []byte {
 		}
 		return Event{Node: "glassnet", Layer: LayerLink, Dir: dir, Name: "verdict", Conn: conn, Fields: v.Fields()}
 	}
-	held := func(conn, rule string, n int) Event {
-		return Event{Node: "glassnet", Layer: LayerLink, Dir: In, Name: "held", Conn: conn,
-			Fields: (&LinkHeld{Hook: "link-ingress", Reason: "ui-hold", Rule: rule, Len: 52 + n}).Fields()}
+	held := func(dir Dir, conn, rule string, n int) Event {
+		return Event{Node: "glassnet", Layer: LayerLink, Dir: dir, Name: "held", Conn: conn,
+			Fields: (&LinkHeld{Hook: "link-" + map[Dir]string{In: "ingress", Out: "egress"}[dir], Reason: "ui-hold", Rule: rule, Len: 52 + n}).Fields()}
 	}
 	const dup, loss, win, drop = "udp : duplicate 100%", "loss 50%", "tcp : window 1000", "tcp and len > 60 : drop"
 	events := []Event{
@@ -113,13 +118,23 @@ func verdictCapture(t *testing.T) []byte {
 		packet(In, in, 0, 20, "dropped coming in"),
 		verdict(In, in, "drop", "drop", drop, 0, 20, 0),
 		packet(In, in, 20, 4, "held"),
-		held(in, "ui hold", 4),
+		held(In, in, "ui hold", 4),
 		packet(In, in, 20, 4, "sent again meanwhile"),
 		verdict(In, in, "modify", "ui-edit: payload 4 of 4 bytes changed", "ui hold", 20, 4, 0),
 	}
 	cont := packet(In, in, 20, 4, "sent on")
 	cont.Name = "continued"
-	events = append(events, cont)
+	events = append(events, cont,
+		held(Out, out, "ui hold", 10),
+		packet(Out, out, 30, 10, "held and released"),
+		held(Out, out, "ui hold", 10),
+		verdict(Out, out, "modify", "ui-edit: payload 10 → 5 bytes", "ui hold", 40, 5, 0),
+		packet(Out, out, 40, 5, "held and edited"),
+		packet(Out, out, 45, 10, "the next of the length it was held at"),
+		held(Out, out, "ui hold", 10),
+		verdict(Out, out, "drop", "ui-drop", "ui hold", 50, 10, 0),
+		packet(Out, out, 50, 10, "sent again after the drop"),
+	)
 	for _, e := range events {
 		tr.Emit(e)
 	}
