@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 )
@@ -165,6 +166,11 @@ func (s *Sockets) bind(so *socket, ap netip.AddrPort) error {
 	fa, err := fullAddress(so.domain, ap, true)
 	if err != nil {
 		return err
+	}
+	if ap.Addr().Is4In6() && so.domain == AF_INET6 && so.ep.SocketOptions().GetV6Only() {
+		// An IPv4 address on a socket that takes no IPv4: EINVAL in
+		// Linux's inet6_bind.
+		return syscall.EINVAL
 	}
 	return errno(so.ep.Bind(fa))
 }

@@ -19,6 +19,17 @@ import (
 // for the outcome. A second Connect while the first is in progress returns
 // EALREADY, and one on a connected socket EISCONN. For a datagram socket it
 // sets the default destination and the only source Recv accepts.
+//
+// A stream socket whose connect failed cannot connect again (ECONNABORTED):
+// open a new one. Linux makes such a socket new again.
+//
+// A zero addr (netip.AddrPort{}) is connect(2) with AF_UNSPEC: a datagram
+// socket forgets its destination and the port Connect gave it (a port Bind
+// picked stays, where Linux lets that go too), and a stream socket that is
+// neither connected nor listening is left as it is (0). On a connected or
+// listening stream socket it gives EOPNOTSUPP, where Linux aborts the
+// connection or stops listening: use SO_LINGER 0 and Close for the first.
+// Connect on a listener gives EISCONN, as in Linux.
 func (s *Sockets) Connect(ctx context.Context, fd int, addr netip.AddrPort) error {
 	start := s.callStart()
 	so, err := s.lookup(fd)
@@ -32,6 +43,12 @@ func (s *Sockets) Connect(ctx context.Context, fd int, addr netip.AddrPort) erro
 }
 
 func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socket, addr netip.AddrPort) error {
+	if !addr.IsValid() {
+		return s.disconnect(so)
+	}
+	if so.stream() && so.ep.SocketOptions().GetAcceptConn() {
+		return syscall.EISCONN
+	}
 	fa, err := fullAddress(so.domain, addr, false)
 	if err != nil {
 		return err
@@ -112,4 +129,22 @@ func (s *Sockets) connected(so *socket, addr netip.AddrPort, terr tcpip.Error) e
 		}
 	}
 	return err
+}
+
+// disconnect is connect with AF_UNSPEC.
+func (s *Sockets) disconnect(so *socket) error {
+	if !so.stream() {
+		err := errno(so.ep.Disconnect())
+		if so.watch != nil {
+			s.refreshConn(so)
+		}
+		return err
+	}
+	if so.ep.SocketOptions().GetAcceptConn() {
+		return syscall.EOPNOTSUPP
+	}
+	if _, terr := so.ep.GetRemoteAddress(); terr == nil {
+		return syscall.EOPNOTSUPP
+	}
+	return nil
 }

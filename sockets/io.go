@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -69,13 +71,13 @@ func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, 
 	if so.closed() {
 		return 0, netip.AddrPort{}, syscall.EBADF
 	}
+	nonblock := so.nonblock.Load() || flags&MSG_DONTWAIT != 0
 	if len(b) == 0 && so.stream() {
-		return 0, netip.AddrPort{}, nil
+		return 0, netip.AddrPort{}, so.recvNothing(nonblock)
 	}
 	if err := so.takeKept(); err != nil {
 		return 0, netip.AddrPort{}, err
 	}
-	nonblock := so.nonblock.Load() || flags&MSG_DONTWAIT != 0
 	var (
 		cv      *CallVerdict
 		verdict CallVerdict
@@ -161,6 +163,21 @@ func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, 
 			return total, from, nil
 		}
 	}
+}
+
+// recvNothing is the error of a recv of no bytes on a stream socket, which
+// returns 0 at once without waiting, as Linux's does. Like Linux's it says
+// ENOTCONN on a socket that is not connected (or listens), and EAGAIN when
+// nonblocking with nothing to read.
+func (so *socket) recvNothing(nonblock bool) error {
+	switch tcp.EndpointState(so.ep.State()) {
+	case tcp.StateInitial, tcp.StateBound, tcp.StateListen:
+		return syscall.ENOTCONN
+	}
+	if nonblock && so.ep.Readiness(waiter.ReadableEvents)&waiter.ReadableEvents == 0 {
+		return syscall.EAGAIN
+	}
+	return nil
 }
 
 // The reader and writer ep.Write and ep.Read take come from pools rather

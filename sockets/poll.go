@@ -18,7 +18,8 @@ type PollFD struct {
 // how many entries have a nonzero Revents. A timeout of 0 checks once
 // without waiting; a negative timeout waits without limit. POLLERR and
 // POLLHUP are reported whether requested or not, and a descriptor that is
-// not open gets POLLNVAL.
+// not open gets POLLNVAL. An entry with a negative FD is skipped: its
+// Revents is 0, as poll(2) does to let a caller switch an entry off.
 //
 // Readiness comes from each endpoint's Readiness and the wait from its
 // waiter.Queue: Poll registers one entry per descriptor, all notifying the
@@ -53,7 +54,7 @@ func (s *Sockets) poll(ctx context.Context, fds []PollFD, timeout time.Duration)
 		if so == nil {
 			continue
 		}
-		entries[i].Init(notify, waiter.EventMaskFromLinux(uint32(uint16(fds[i].Events)))|waiter.EventErr|waiter.EventHUp)
+		entries[i].Init(notify, wakeMask(fds[i].Events))
 		so.wq.EventRegister(&entries[i])
 	}
 	defer func() {
@@ -90,6 +91,8 @@ func pollOnce(fds []PollFD, socks []*socket) int {
 	for i := range fds {
 		so := socks[i]
 		switch {
+		case fds[i].FD < 0:
+			fds[i].Revents = 0
 		case so == nil || so.closed():
 			fds[i].Revents = POLLNVAL
 		default:
@@ -101,4 +104,15 @@ func pollOnce(fds []PollFD, socks []*socket) int {
 		}
 	}
 	return n
+}
+
+// wakeMask is the events a Poll entry sleeps on. netstack notifies a FIN
+// as EventIn, never as EventRdHUp, so POLLRDHUP asked alone must wake on
+// EventIn too.
+func wakeMask(events int16) waiter.EventMask {
+	m := waiter.EventMaskFromLinux(uint32(uint16(events))) | waiter.EventErr | waiter.EventHUp
+	if m&waiter.EventRdHUp != 0 {
+		m |= waiter.EventIn
+	}
+	return m
 }

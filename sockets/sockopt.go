@@ -10,11 +10,15 @@ import (
 // SetSockOpt sets an integer socket option, like setsockopt(2).
 //
 // SOL_SOCKET: SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE, SO_BROADCAST (0 or
-// 1); SO_RCVBUF, SO_SNDBUF (bytes; netstack clamps them to its limits);
+// 1); SO_RCVBUF, SO_SNDBUF (bytes of payload; netstack clamps them to its
+// limits, and GetSockOpt reads back the value in force, where Linux doubles
+// the value set for its bookkeeping and reads back the double);
 // SO_LINGER (seconds; a negative value turns lingering off, 0 makes Close
 // send RST instead of FIN).
 //
-// IPPROTO_TCP: TCP_NODELAY, TCP_CORK (0 or 1); TCP_MAXSEG (bytes);
+// IPPROTO_TCP: TCP_NODELAY, TCP_CORK (0 or 1; TCP_NODELAY is 1 on a new
+// socket, as Go's net package sets it on every TCP connection, where Linux
+// starts with 0); TCP_MAXSEG (bytes);
 // TCP_KEEPIDLE, TCP_KEEPINTVL (seconds); TCP_KEEPCNT; TCP_QUICKACK, as
 // Linux's: 1 takes the connection out of interactive mode, in which the
 // ACK of received data waits (40 ms, up to 200 ms on a longer path) for
@@ -25,9 +29,13 @@ import (
 // read. It reads 1 outside interactive mode (on a new socket too), and
 // always on a stack with netstack.Options.DisableDelayedACK.
 //
-// IPPROTO_IPV6: IPV6_V6ONLY (0 or 1; before Bind) on an AF_INET6 socket.
+// IPPROTO_IPV6: IPV6_V6ONLY (0 or 1; before Bind, EINVAL after) on an
+// AF_INET6 socket.
 //
-// Anything else returns ENOPROTOOPT.
+// TCP_KEEPIDLE and TCP_KEEPINTVL take 1 to 32767 and TCP_KEEPCNT 1 to 127,
+// as in Linux; other values give EINVAL. Anything else (an option of a
+// level the socket does not have, such as IPPROTO_TCP on a datagram
+// socket, included) returns ENOPROTOOPT.
 func (s *Sockets) SetSockOpt(fd, level, opt, value int) error {
 	start := s.callStart()
 	so, err := s.lookup(fd)
@@ -79,7 +87,7 @@ func (s *Sockets) setSockOpt(so *socket, level, opt, value int) error {
 		return nil
 	case IPPROTO_TCP:
 		if !so.stream() {
-			return syscall.EOPNOTSUPP
+			return syscall.ENOPROTOOPT
 		}
 		switch opt {
 		case TCP_NODELAY:
@@ -91,15 +99,18 @@ func (s *Sockets) setSockOpt(so *socket, level, opt, value int) error {
 		case TCP_MAXSEG:
 			return errno(so.ep.SetSockOptInt(tcpip.MaxSegOption, value))
 		case TCP_KEEPCNT:
+			if value < 1 || value > maxKeepCount {
+				return syscall.EINVAL
+			}
 			return errno(so.ep.SetSockOptInt(tcpip.KeepaliveCountOption, value))
 		case TCP_KEEPIDLE:
-			if value < 1 {
+			if value < 1 || value > maxKeepSeconds {
 				return syscall.EINVAL
 			}
 			v := tcpip.KeepaliveIdleOption(time.Duration(value) * time.Second)
 			return errno(so.ep.SetSockOpt(&v))
 		case TCP_KEEPINTVL:
-			if value < 1 {
+			if value < 1 || value > maxKeepSeconds {
 				return syscall.EINVAL
 			}
 			v := tcpip.KeepaliveIntervalOption(time.Duration(value) * time.Second)
@@ -112,6 +123,9 @@ func (s *Sockets) setSockOpt(so *socket, level, opt, value int) error {
 		if so.domain != AF_INET6 || opt != IPV6_V6ONLY {
 			return syscall.ENOPROTOOPT
 		}
+		if s.local(so).Port() != 0 {
+			return syscall.EINVAL
+		}
 		ops.SetV6Only(value != 0)
 		return nil
 	default:
@@ -123,6 +137,12 @@ func (s *Sockets) setSockOpt(so *socket, level, opt, value int) error {
 // every option SetSockOpt does, plus SO_ERROR (the pending error as an
 // errno number, cleared by reading it), SO_TYPE, SO_DOMAIN and
 // SO_ACCEPTCONN. SO_LINGER reads as -1 when lingering is off.
+//
+// An unknown option of a level the socket has returns ENOPROTOOPT. A level
+// it does not have (IPPROTO_TCP on a datagram socket, IPPROTO_IPV6 on
+// AF_INET, an unknown one) returns EOPNOTSUPP on an AF_INET socket and
+// ENOPROTOOPT on an AF_INET6 one: Linux's getsockopt passes such a level
+// down to ip_getsockopt or ipv6_getsockopt, which answer so.
 func (s *Sockets) GetSockOpt(fd, level, opt int) (int, error) {
 	start := s.callStart()
 	so, err := s.lookup(fd)
@@ -181,7 +201,7 @@ func (s *Sockets) getSockOpt(so *socket, level, opt int) (int, error) {
 		return 0, syscall.ENOPROTOOPT
 	case IPPROTO_TCP:
 		if !so.stream() {
-			return 0, syscall.EOPNOTSUPP
+			return 0, so.noLevel()
 		}
 		switch opt {
 		case TCP_NODELAY:
@@ -208,14 +228,32 @@ func (s *Sockets) getSockOpt(so *socket, level, opt int) (int, error) {
 		}
 		return 0, syscall.ENOPROTOOPT
 	case IPPROTO_IPV6:
-		if so.domain != AF_INET6 || opt != IPV6_V6ONLY {
+		if so.domain != AF_INET6 {
+			return 0, so.noLevel()
+		}
+		if opt != IPV6_V6ONLY {
 			return 0, syscall.ENOPROTOOPT
 		}
 		return b2i(ops.GetV6Only()), nil
 	default:
-		return 0, syscall.ENOPROTOOPT
+		return 0, so.noLevel()
 	}
 }
+
+// noLevel is getsockopt's error for a level so does not have.
+func (so *socket) noLevel() error {
+	if so.domain == AF_INET {
+		return syscall.EOPNOTSUPP
+	}
+	return syscall.ENOPROTOOPT
+}
+
+// Linux's limits on the keepalive options (MAX_TCP_KEEPIDLE,
+// MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
+const (
+	maxKeepSeconds = 32767
+	maxKeepCount   = 127
+)
 
 func b2i(b bool) int {
 	if b {
