@@ -158,9 +158,9 @@ func timerDoneLocked(e *Endpoint, err tcpip.Error) {
 		// If the handler timed out and we have a lastError recorded (maybe due
 		// to an ICMP message received), promote it to be the hard error.
 		if _, isTimeout := err.(*tcpip.ErrTimeout); e.lastError != nil && isTimeout {
-			e.hardError = e.lastError
+			e.setHardErrorLocked(e.lastError) // glassnet patch 71
 		} else {
-			e.hardError = err
+			e.setHardErrorLocked(err) // glassnet patch 71
 		}
 		e.lastError = err
 		e.lastErrorMu.Unlock()
@@ -1229,7 +1229,7 @@ func (e *Endpoint) sendData(next *segment) {
 func (e *Endpoint) resetConnectionLocked(err tcpip.Error) {
 	// Only send a reset if the connection is being aborted for a reason
 	// other than receiving a reset.
-	e.hardError = err
+	e.setHardErrorLocked(err) // glassnet patch 71
 	switch err.(type) {
 	case *tcpip.ErrConnectionReset, *tcpip.ErrTimeout:
 	default:
@@ -1399,7 +1399,7 @@ func (e *Endpoint) handleReset(s *segment) (ok bool, err tcpip.Error) {
 	//  signal. Enter the CLOSED state, delete the TCB, and return.
 	case StateCloseWait:
 		e.transitionToStateCloseLocked()
-		e.hardError = &tcpip.ErrAborted{}
+		e.setHardErrorLocked(&tcpip.ErrAborted{}) // glassnet patch 71
 		return false, nil
 	default:
 		return false, &tcpip.ErrConnectionReset{}
@@ -1647,7 +1647,7 @@ func (e *Endpoint) handshakeFailed(err tcpip.Error) {
 	if e.h != nil && e.h.retransmitTimer != nil {
 		e.h.retransmitTimer.stop()
 	}
-	e.hardError = err
+	e.setHardErrorLocked(err) // glassnet patch 71
 	e.cleanupLocked()
 	e.setEndpointState(StateError)
 }

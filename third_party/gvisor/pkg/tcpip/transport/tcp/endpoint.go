@@ -390,6 +390,12 @@ type Endpoint struct {
 	// endpoint is in this state. hardError is protected by endpoint mu.
 	hardError tcpip.Error
 
+	// hardErrorPending is set while hardError holds an error nothing has
+	// returned yet, for Readiness, which does not take e.mu: it reports
+	// EventErr only then, as Linux's tcp_poll reports POLLERR only while
+	// sk_err is set (glassnet patch 71).
+	hardErrorPending atomicbitops.Bool `state:"nosave"`
+
 	// lastError represents the last error that the endpoint reported;
 	// access to it is protected by the following mutex.
 	lastErrorMu lastErrorMutex `state:"nosave"`
@@ -949,13 +955,21 @@ func (e *Endpoint) Readiness(mask waiter.EventMask) waiter.EventMask {
 		// This prevents blocking of new sockets which are not
 		// connected when SO_LINGER is set.
 		result |= waiter.EventHUp
+		// Writable too, as Linux's tcp_poll says of a socket with
+		// nothing in its send queue: POLLOUT|POLLHUP (glassnet patch
+		// 69). A write fails at once (EPIPE) rather than waiting.
+		result |= mask & waiter.WritableEvents
 
 	case StateConnecting, StateSynSent, StateSynRecv:
 		// Ready for nothing.
 
 	case StateClose, StateError, StateTimeWait:
-		// Ready for anything.
-		result = mask
+		// Ready for anything, but for an error only while one is
+		// pending (glassnet patch 71).
+		result = mask &^ waiter.EventErr
+		if e.hardErrorPending.Load() {
+			result |= mask & waiter.EventErr
+		}
 
 	case StateListen:
 		// Check if there's anything in the accepted queue.
@@ -994,8 +1008,14 @@ func (e *Endpoint) Readiness(mask waiter.EventMask) waiter.EventMask {
 		}
 	}
 
-	// Determine whether endpoint is half-closed with rcv shutdown
-	if e.connDirectionState() == connDirectionStateRcvClosed {
+	// Determine whether endpoint is half-closed with rcv shutdown: so it
+	// stays once the send side is closed too, as Linux's tcp_poll reports
+	// POLLRDHUP whenever RCV_SHUTDOWN is set; upstream compared the state
+	// with RcvClosed alone (glassnet patch 72). EventHUp still waits for
+	// the connection to close, where Linux reports POLLHUP as soon as both
+	// sides are shut: glassnet's serve polls for it to learn that its FIN
+	// was acknowledged.
+	if e.connDirectionState()&connDirectionStateRcvClosed != 0 {
 		result |= waiter.EventRdHUp
 	}
 
@@ -1466,7 +1486,25 @@ func (e *Endpoint) SetOwner(owner tcpip.PacketOwner) {
 func (e *Endpoint) hardErrorLocked() tcpip.Error {
 	err := e.hardError
 	e.hardError = nil
+	e.hardErrorPending.Store(false)
+	if err != nil {
+		// The error is returned once, as Linux's sk_err: lastError,
+		// which holds the same error when a handshake or a timer ended
+		// the connection, goes with it (glassnet patch 70).
+		e.lastErrorMu.Lock()
+		e.lastError = nil
+		e.lastErrorMu.Unlock()
+	}
 	return err
+}
+
+// setHardErrorLocked sets hardError, pending until something returns it
+// (glassnet patch 71).
+//
+// +checklocks:e.mu
+func (e *Endpoint) setHardErrorLocked(err tcpip.Error) {
+	e.hardError = err
+	e.hardErrorPending.Store(err != nil)
 }
 
 // +checklocks:e.mu
@@ -3245,7 +3283,7 @@ func (e *Endpoint) onICMPError(err tcpip.Error, transErr stack.TransportError, p
 		}
 		e.stack.Stats().TCP.FailedConnectionAttempts.Increment()
 		e.cleanupLocked()
-		e.hardError = err
+		e.setHardErrorLocked(err) // glassnet patch 71
 		e.setEndpointState(StateError)
 		e.mu.Unlock()
 		e.drainClosingSegmentQueue()
