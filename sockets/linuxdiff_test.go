@@ -1053,6 +1053,14 @@ var linuxDiffCases = []linuxDiffCase{
 		r.shutdown("shutdown", a, SHUT_WR)
 		r.send("send", a, []byte("x"), 0)
 	}},
+	{name: "shutdown of a listener", run: func(r *diffRun) {
+		l, _ := r.listener(AF_INET, 1)
+		r.shutdown("SHUT_WR", l, SHUT_WR)
+		r.getopt("acceptconn", l, SOL_SOCKET, SO_ACCEPTCONN)
+		r.shutdown("SHUT_RDWR", l, SHUT_RDWR)
+		r.getopt("acceptconn after", l, SOL_SOCKET, SO_ACCEPTCONN)
+		r.poll("poll", l, pollAll)
+	}},
 
 	// close and bad descriptors
 	{name: "close twice", run: func(r *diffRun) {

@@ -972,6 +972,16 @@ func (e *Endpoint) Readiness(mask waiter.EventMask) waiter.EventMask {
 		}
 
 	case StateListen:
+		// A listener shut for reading accepts nothing more: Linux has
+		// closed it, and its tcp_poll says POLLOUT|POLLHUP (glassnet
+		// patch 73).
+		e.rcvQueueMu.Lock()
+		shut := e.RcvClosed
+		e.rcvQueueMu.Unlock()
+		if shut {
+			result |= waiter.EventHUp | mask&waiter.WritableEvents
+			break
+		}
 		// Check if there's anything in the accepted queue.
 		if (mask & waiter.ReadableEvents) != 0 {
 			e.acceptMu.Lock()
@@ -3733,7 +3743,14 @@ func (e *Endpoint) computeTCPSendBufferSize() int64 {
 
 // GetAcceptConn implements tcpip.SocketOptionsHandler.
 func (e *Endpoint) GetAcceptConn() bool {
-	return EndpointState(e.State()) == StateListen
+	if EndpointState(e.State()) != StateListen {
+		return false
+	}
+	// A listener shut for reading is no longer one: Linux has closed
+	// it (glassnet patch 73).
+	e.rcvQueueMu.Lock()
+	defer e.rcvQueueMu.Unlock()
+	return !e.RcvClosed
 }
 
 // getExperimentOptionValue returns the experiment option value set on the
