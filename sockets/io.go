@@ -27,7 +27,8 @@ const (
 // until the wait queue reports EventIn; in nonblocking mode (or with
 // MSG_DONTWAIT) it returns EAGAIN. An unconnected stream socket gives
 // ENOTCONN, a reset connection ECONNRESET (once; then end of stream).
-// Flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC.
+// Flags: MSG_PEEK, MSG_DONTWAIT, MSG_WAITALL, MSG_TRUNC; any other gives
+// EOPNOTSUPP (there is no urgent data: MSG_OOB, which Linux takes, is one).
 func (s *Sockets) Recv(ctx context.Context, fd int, b []byte, flags int) (int, error) {
 	start := s.callStart()
 	so, err := s.lookup(fd)
@@ -255,7 +256,8 @@ func isAgain(err error) bool { return err == syscall.EAGAIN }
 // a peer that reset the connection ECONNRESET (once, then EPIPE; a send that
 // had copied part of b when the reset came returns the count, and the next
 // send or recv ECONNRESET, as in Linux). Flags: MSG_DONTWAIT,
-// MSG_MORE, MSG_NOSIGNAL (ignored).
+// MSG_MORE, MSG_NOSIGNAL (ignored); any other gives EOPNOTSUPP (MSG_OOB
+// too: there is no urgent data).
 func (s *Sockets) Send(ctx context.Context, fd int, b []byte, flags int) (int, error) {
 	start := s.callStart()
 	so, err := s.lookup(fd)

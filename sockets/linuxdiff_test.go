@@ -562,6 +562,9 @@ func (r *diffRun) reset(domain int) int {
 const notHungUp = "Linux reports POLLHUP as soon as both sides are shut; netstack (third_party/gvisor patch 72) " +
 	"only once the connection is closed, which serve's echo relies on to learn that its FIN was acknowledged"
 
+// noUrgentData is why MSG_OOB fails.
+const noUrgentData = "netstack has no TCP urgent data: a flag Send or Recv does not take gives EOPNOTSUPP"
+
 // bufferNotDoubled is why SO_RCVBUF and SO_SNDBUF read back differently.
 const bufferNotDoubled = "Linux doubles the value set, for its bookkeeping, and reads back the double; " +
 	"netstack counts payload bytes and reads back the value in force"
@@ -1060,6 +1063,60 @@ var linuxDiffCases = []linuxDiffCase{
 		r.shutdown("SHUT_RDWR", l, SHUT_RDWR)
 		r.getopt("acceptconn after", l, SOL_SOCKET, SO_ACCEPTCONN)
 		r.poll("poll", l, pollAll)
+	}},
+
+	// socket, SO_REUSEPORT, ports in use, port 0, flags
+	{name: "socket with a bad type", run: func(r *diffRun) {
+		_, err := r.sys.Socket(AF_INET, 99)
+		r.record("type 99", result(0, err))
+		_, err = r.sys.Socket(AF_INET, 12)
+		r.record("type 12", result(0, err))
+		_, err = r.sys.Socket(AF_INET, unix.SOCK_SEQPACKET)
+		r.record("SOCK_SEQPACKET", result(0, err))
+	}},
+	{name: "SO_REUSEPORT on two listeners", run: func(r *diffRun) {
+		a := r.socket(AF_INET, SOCK_STREAM)
+		r.setopt("reuseport a", a, SOL_SOCKET, SO_REUSEPORT, 1)
+		r.bind("bind a", a, lo(AF_INET, 0))
+		r.listen("listen a", a, 1)
+		b := r.socket(AF_INET, SOCK_STREAM)
+		r.setopt("reuseport b", b, SOL_SOCKET, SO_REUSEPORT, 1)
+		r.bind("bind b", b, r.name(a))
+		r.listen("listen b", b, 1)
+		c := r.socket(AF_INET, SOCK_STREAM)
+		r.bind("bind without", c, r.name(a))
+	}},
+	{name: "bind the port of an outgoing connection", run: func(r *diffRun) {
+		cl, _ := r.pair(AF_INET)
+		fd := r.socket(AF_INET, SOCK_STREAM)
+		r.bind("bind", fd, r.name(cl))
+	}},
+	{name: "close a listener with a connection not accepted", run: func(r *diffRun) {
+		l, addr := r.listener(AF_INET, 1)
+		c := r.socket(AF_INET, SOCK_STREAM)
+		r.connect("connect", c, addr)
+		r.waitFor(l, POLLIN, POLLIN)
+		r.close("close", l)
+		r.waitFor(c, POLLIN, POLLERR|POLLHUP)
+		r.recv("recv", c, 8, 0)
+	}},
+	{name: "UDP to port 0 and unbound UDP", run: func(r *diffRun) {
+		u := r.socket(AF_INET, SOCK_DGRAM)
+		r.recv("recv unbound", u, 8, nowait)
+		r.sendTo("sendto port 0", u, []byte("x"), 0, lo(AF_INET, 0))
+		r.connect("connect port 0", u, lo(AF_INET, 0))
+	}},
+	{name: "TCP connect to port 0", run: func(r *diffRun) {
+		c := r.socket(AF_INET, SOCK_STREAM)
+		r.connect("connect", c, lo(AF_INET, 0))
+	}},
+	{name: "flags glassnet does not take", run: func(r *diffRun) {
+		c, s := r.pair(AF_INET)
+		r.send("send MSG_OOB", c, []byte("x"), unix.MSG_OOB)
+		r.recv("recv MSG_OOB", s, 8, unix.MSG_OOB|nowait)
+	}, differs: []differs{
+		{label: "send MSG_OOB", linux: "1", glassnet: "ENOTSUP", why: noUrgentData},
+		{label: "recv MSG_OOB", linux: `1 "x"`, glassnet: "ENOTSUP", why: noUrgentData},
 	}},
 
 	// close and bad descriptors

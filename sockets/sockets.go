@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
@@ -158,9 +160,19 @@ func (so *socket) doneChan() <-chan struct{} {
 	return so.done
 }
 
+// Linux's SOCK_TYPE_MASK and SOCK_MAX: the socket types it knows are below
+// sockMax, and a type argument carries no bits above the mask but
+// SOCK_NONBLOCK and SOCK_CLOEXEC.
+const (
+	sockTypeMask = 0xf
+	sockMax      = unix.SOCK_PACKET + 1
+)
+
 // Socket creates an endpoint and returns the lowest free descriptor for it.
 // domain is AF_INET or AF_INET6; typ is SOCK_STREAM or SOCK_DGRAM, and may
-// carry unix.SOCK_NONBLOCK.
+// carry unix.SOCK_NONBLOCK (and unix.SOCK_CLOEXEC, ignored). A type Linux
+// knows but the stack has not (SOCK_SEQPACKET, SOCK_RAW) gives
+// ESOCKTNOSUPPORT; a value that is no type at all, EINVAL.
 func (s *Sockets) Socket(domain, typ int) (int, error) {
 	start := s.callStart()
 	fd := -1
@@ -177,6 +189,12 @@ func (s *Sockets) Socket(domain, typ int) (int, error) {
 func (s *Sockets) newSocket(domain, typ int) (*socket, error) {
 	nonblock := typ&syscall.SOCK_NONBLOCK != 0
 	typ &^= syscall.SOCK_NONBLOCK | syscall.SOCK_CLOEXEC
+	if typ < 0 || typ > sockTypeMask || typ >= sockMax {
+		// Not a socket type at all, or flags beside the two: EINVAL
+		// from Linux's __sys_socket and __sock_create, before the
+		// family is asked.
+		return nil, syscall.EINVAL
+	}
 
 	var proto tcpip.NetworkProtocolNumber
 	switch domain {
