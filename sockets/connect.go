@@ -53,6 +53,9 @@ func (s *Sockets) connect(ctx context.Context, cancel <-chan struct{}, so *socke
 	if err != nil {
 		return err
 	}
+	if so.mappedOnV6Only(addr) {
+		return syscall.ENETUNREACH
+	}
 	if !so.stream() {
 		err := errno(so.ep.Connect(fa))
 		if so.watch != nil {
@@ -147,4 +150,11 @@ func (s *Sockets) disconnect(so *socket) error {
 		return syscall.EOPNOTSUPP
 	}
 	return nil
+}
+
+// mappedOnV6Only reports an IPv4-mapped destination on a socket that takes
+// no IPv4: Linux's connect and sendto say ENETUNREACH (tcp_v6_connect,
+// ip6_datagram_connect, udpv6_sendmsg), netstack would find no route.
+func (so *socket) mappedOnV6Only(addr netip.AddrPort) bool {
+	return so.domain == AF_INET6 && addr.Addr().Is4In6() && so.ep.SocketOptions().GetV6Only()
 }

@@ -116,6 +116,12 @@ func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, 
 			}
 			return 0, from, err
 		}
+		if _, ok := terr.(*tcpip.ErrBadBuffer); ok && len(b) == 0 && !so.stream() {
+			// A datagram read into no buffer: netstack has taken
+			// it and fails only at the copy, where Linux's recv
+			// returns 0 (its length with MSG_TRUNC).
+			terr = nil
+		}
 		switch terr.(type) {
 		case nil:
 		case *tcpip.ErrClosedForReceive:
@@ -293,6 +299,9 @@ func (s *Sockets) sendTo(ctx context.Context, so *socket, b []byte, flags int, a
 	fa, err := fullAddress(so.domain, addr, false)
 	if err != nil {
 		return 0, err
+	}
+	if so.mappedOnV6Only(addr) {
+		return 0, syscall.ENETUNREACH
 	}
 	return s.send(ctx, nil, so, b, flags, &fa)
 }

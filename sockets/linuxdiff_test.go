@@ -698,6 +698,21 @@ var linuxDiffCases = []linuxDiffCase{
 		r.peername("peer", s)
 		r.sockname("name", s)
 	}},
+	{name: "IPv4-mapped connect from AF_INET6", run: func(r *diffRun) {
+		_, addr := r.listener(AF_INET, 1)
+		mapped := netip.AddrPortFrom(netip.AddrFrom16(addr.Addr().As16()), addr.Port())
+		c := r.socket(AF_INET6, SOCK_STREAM)
+		r.connect("connect", c, mapped)
+		r.peername("peer", c)
+		r.sockname("name", c)
+		v6 := r.socket(AF_INET6, SOCK_STREAM)
+		r.setopt("v6only", v6, IPPROTO_IPV6, IPV6_V6ONLY, 1)
+		r.connect("connect v6only", v6, mapped)
+		u := r.socket(AF_INET6, SOCK_DGRAM)
+		r.setopt("v6only UDP", u, IPPROTO_IPV6, IPV6_V6ONLY, 1)
+		r.sendTo("sendto v6only", u, []byte("x"), 0, mapped)
+		r.connect("connect v6only UDP", u, mapped)
+	}},
 	{name: "v6only listener and an IPv4 listener on one port", run: func(r *diffRun) {
 		l := r.socket(AF_INET6, SOCK_STREAM)
 		r.setopt("v6only", l, IPPROTO_IPV6, IPV6_V6ONLY, 1)
@@ -883,6 +898,27 @@ var linuxDiffCases = []linuxDiffCase{
 	{name: "UDP send without a destination", run: func(r *diffRun) {
 		fd := r.socket(AF_INET, SOCK_DGRAM)
 		r.send("send", fd, []byte("x"), 0)
+	}},
+	{name: "send nonblocking until the buffers are full", run: func(r *diffRun) {
+		c, _ := r.pair(AF_INET)
+		chunk := make([]byte, 64<<10)
+		var err error
+		for i := 0; i < 4096 && err == nil; i++ {
+			_, err = r.sys.Send(c, chunk, nowait)
+		}
+		r.record("last send", result(0, err))
+		r.poll("poll", c, pollAll)
+	}},
+	{name: "UDP recv into a buffer of 0 bytes", run: func(r *diffRun) {
+		a, b := r.udpPair(AF_INET)
+		r.send("send", a, []byte("abc"), 0)
+		r.send("send", a, []byte("def"), 0)
+		r.send("send", a, []byte("ghi"), 0)
+		r.waitFor(b, POLLIN, POLLIN)
+		r.recv("recv 0", b, 0, 0)
+		r.recv("recv 0 MSG_TRUNC", b, 0, MSG_TRUNC)
+		r.recv("peek", b, 8, MSG_PEEK)
+		r.recv("recv", b, 8, 0)
 	}},
 	{name: "UDP send of 0 bytes", run: func(r *diffRun) {
 		a, b := r.udpPair(AF_INET)
@@ -1117,6 +1153,24 @@ var linuxDiffCases = []linuxDiffCase{
 	}, differs: []differs{
 		{label: "send MSG_OOB", linux: "1", glassnet: "ENOTSUP", why: noUrgentData},
 		{label: "recv MSG_OOB", linux: `1 "x"`, glassnet: "ENOTSUP", why: noUrgentData},
+	}},
+
+	{name: "shutdown SHUT_RD with data unread", run: func(r *diffRun) {
+		c, s := r.pair(AF_INET)
+		r.send("send", s, []byte("abc"), 0)
+		r.waitFor(c, POLLIN, POLLIN)
+		r.shutdown("shutdown", c, SHUT_RD)
+		r.recv("recv", c, 8, 0)
+		r.recv("recv again", c, 8, 0)
+	}},
+	{name: "close with data unread sends RST", run: func(r *diffRun) {
+		c, s := r.pair(AF_INET)
+		r.send("send", s, []byte("abc"), 0)
+		r.waitFor(c, POLLIN, POLLIN)
+		r.close("close", c)
+		r.waitFor(s, POLLIN, POLLERR|POLLHUP)
+		r.poll("peer poll", s, pollAll)
+		r.recv("peer recv", s, 8, 0)
 	}},
 
 	// close and bad descriptors
