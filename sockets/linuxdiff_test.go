@@ -1163,6 +1163,15 @@ var linuxDiffCases = []linuxDiffCase{
 		r.recv("recv", c, 8, 0)
 		r.recv("recv again", c, 8, 0)
 	}},
+	{name: "shutdown SHUT_RDWR with data unread", run: func(r *diffRun) {
+		c, s := r.pair(AF_INET)
+		r.send("send", s, []byte("abc"), 0)
+		r.waitFor(c, POLLIN, POLLIN)
+		r.shutdown("shutdown", c, SHUT_RDWR)
+		r.waitFor(s, POLLRDHUP, POLLRDHUP)
+		r.recv("peer recv", s, 8, 0)
+		r.soError("peer so_error", s)
+	}},
 	{name: "close with data unread sends RST", run: func(r *diffRun) {
 		c, s := r.pair(AF_INET)
 		r.send("send", s, []byte("abc"), 0)

@@ -1144,9 +1144,25 @@ func (e *Endpoint) closeLocked() {
 		}
 	}
 
-	// Issue a shutdown so that the peer knows we won't send any more data
-	// if we're connected, or stop accepting if we're listening.
-	e.shutdownLocked(tcpip.ShutdownWrite | tcpip.ShutdownRead)
+	// Closed with data unread, the connection is reset, as Linux's
+	// tcp_close does; upstream did this in shutdownLocked, and so for
+	// shutdown(SHUT_RDWR) too, which in Linux only sends FIN (glassnet
+	// patch 74).
+	e.rcvQueueMu.Lock()
+	unread := e.RcvBufUsed > 0
+	e.rcvQueueMu.Unlock()
+	if unread && e.EndpointState().connected() {
+		e.shutdownFlags |= tcpip.ShutdownWrite | tcpip.ShutdownRead
+		e.rcvQueueMu.Lock()
+		e.RcvClosed = true
+		e.rcvQueueMu.Unlock()
+		e.resetConnectionLocked(&tcpip.ErrConnectionAborted{})
+	} else {
+		// Issue a shutdown so that the peer knows we won't send any
+		// more data if we're connected, or stop accepting if we're
+		// listening.
+		e.shutdownLocked(tcpip.ShutdownWrite | tcpip.ShutdownRead)
+	}
 	// An orphan that would pass the stack's bound on orphans is reset
 	// instead (glassnet patch 64).
 	if !e.chargeOrphanLocked() {
@@ -2875,14 +2891,9 @@ func (e *Endpoint) shutdownLocked(flags tcpip.ShutdownFlags) tcpip.Error {
 			// Mark read side as closed.
 			e.rcvQueueMu.Lock()
 			e.RcvClosed = true
-			rcvBufUsed := e.RcvBufUsed
 			e.rcvQueueMu.Unlock()
-			// If we're fully closed and we have unread data we need to abort
-			// the connection with a RST.
-			if e.shutdownFlags&tcpip.ShutdownWrite != 0 && rcvBufUsed > 0 {
-				e.resetConnectionLocked(&tcpip.ErrConnectionAborted{})
-				return nil
-			}
+			// Unread data resets the connection only when it is
+			// closed: closeLocked (glassnet patch 74).
 			// Wake up any readers that maybe waiting for the stream to become
 			// readable.
 			events := waiter.ReadableEvents
