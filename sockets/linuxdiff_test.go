@@ -562,6 +562,11 @@ func (r *diffRun) reset(domain int) int {
 const notHungUp = "Linux reports POLLHUP as soon as both sides are shut; netstack (third_party/gvisor patch 72) " +
 	"only once the connection is closed, which serve's echo relies on to learn that its FIN was acknowledged"
 
+// notNewAgain is why a socket whose handshake failed or was shut down
+// polls as a closed connection.
+const notNewAgain = "Linux makes a socket whose handshake ended without a connection new again (tcp_disconnect); " +
+	"gVisor's endpoint stays a closed connection"
+
 // noUrgentData is why MSG_OOB fails.
 const noUrgentData = "netstack has no TCP urgent data: a flag Send or Recv does not take gives EOPNOTSUPP"
 
@@ -803,6 +808,23 @@ var linuxDiffCases = []linuxDiffCase{
 		r.soError("so_error", c)
 		r.peername("peer", c)
 	}},
+	{name: "calls on a socket still connecting", run: func(r *diffRun) {
+		_, addr := r.listener(AF_INET, 0) // a queue of one
+		first := r.socket(AF_INET, SOCK_STREAM)
+		r.connect("fill the queue", first, addr)
+		c := r.socket(AF_INET, SOCK_STREAM|unix.SOCK_NONBLOCK)
+		r.connect("connect", c, addr)
+		r.send("send", c, []byte("x"), 0)
+		r.recv("recv", c, 8, 0)
+		r.sockname("name", c)
+		r.listen("listen", c, 1)
+		r.shutdown("shutdown", c, SHUT_RDWR)
+		r.soError("so_error", c)
+		r.poll("poll", c, pollAll)
+	}, differs: []differs{{
+		label: "poll", linux: "POLLOUT|POLLHUP", glassnet: "POLLIN|POLLOUT|POLLHUP|POLLRDHUP",
+		why: notNewAgain,
+	}}},
 	{name: "connect refused", run: func(r *diffRun) {
 		c := r.socket(AF_INET, SOCK_STREAM)
 		r.connect("connect", c, r.closedPort(AF_INET))
@@ -811,7 +833,7 @@ var linuxDiffCases = []linuxDiffCase{
 		r.connect("again", c, r.closedPort(AF_INET))
 	}, differs: []differs{{
 		label: "poll", linux: "POLLOUT|POLLHUP", glassnet: "POLLIN|POLLOUT|POLLHUP|POLLRDHUP",
-		why: "Linux's connect makes a socket whose handshake failed new again (tcp_disconnect); gVisor's endpoint stays closed",
+		why: notNewAgain,
 	}, {
 		label: "again", linux: "ECONNREFUSED", glassnet: "ECONNABORTED",
 		why: "a socket whose connect failed cannot connect again here: open a new one",
@@ -1303,6 +1325,20 @@ var linuxDiffCases = []linuxDiffCase{
 	{name: "TCP_MAXSEG of an unconnected socket", run: func(r *diffRun) {
 		fd := r.socket(AF_INET, SOCK_STREAM)
 		r.getopt("maxseg", fd, IPPROTO_TCP, TCP_MAXSEG)
+		r.setopt("set 1000", fd, IPPROTO_TCP, TCP_MAXSEG, 1000)
+		r.getopt("maxseg set", fd, IPPROTO_TCP, TCP_MAXSEG)
+		r.setopt("set 10", fd, IPPROTO_TCP, TCP_MAXSEG, 10)
+		r.setopt("set 70000", fd, IPPROTO_TCP, TCP_MAXSEG, 70000)
+	}},
+	{name: "socket options on UDP", run: func(r *diffRun) {
+		u := r.socket(AF_INET, SOCK_DGRAM)
+		r.setopt("keepalive", u, SOL_SOCKET, SO_KEEPALIVE, 1)
+		r.getopt("keepalive read", u, SOL_SOCKET, SO_KEEPALIVE)
+		r.setopt("broadcast", u, SOL_SOCKET, SO_BROADCAST, 1)
+		r.getopt("broadcast read", u, SOL_SOCKET, SO_BROADCAST)
+		r.setopt("linger", u, SOL_SOCKET, SO_LINGER, 3)
+		r.getopt("linger read", u, SOL_SOCKET, SO_LINGER)
+		r.getopt("acceptconn", u, SOL_SOCKET, SO_ACCEPTCONN)
 	}},
 	{name: "SO_LINGER 0 close sends RST", run: func(r *diffRun) {
 		c, s := r.pair(AF_INET)
