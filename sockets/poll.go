@@ -97,7 +97,7 @@ func pollOnce(fds []PollFD, socks []*socket) int {
 			fds[i].Revents = POLLNVAL
 		default:
 			want := waiter.EventMaskFromLinux(uint32(uint16(fds[i].Events))) | waiter.EventErr | waiter.EventHUp
-			fds[i].Revents = int16((so.ep.Readiness(want) & want).ToLinux())
+			fds[i].Revents = int16((so.ep.Readiness(wakeMask(fds[i].Events)) & want).ToLinux())
 		}
 		if fds[i].Revents != 0 {
 			n++
@@ -106,9 +106,11 @@ func pollOnce(fds []PollFD, socks []*socket) int {
 	return n
 }
 
-// wakeMask is the events a Poll entry sleeps on. netstack notifies a FIN
-// as EventIn, never as EventRdHUp, so POLLRDHUP asked alone must wake on
-// EventIn too.
+// wakeMask is the events a Poll entry sleeps on, and asks Readiness about.
+// netstack notifies a FIN as EventIn, never as EventRdHUp, so POLLRDHUP
+// asked alone must wake on EventIn too; and a TCP endpoint notifies before
+// it records the receive side as shut for EventRdHUp, which its Readiness
+// then does only when asked about EventIn as well.
 func wakeMask(events int16) waiter.EventMask {
 	m := waiter.EventMaskFromLinux(uint32(uint16(events))) | waiter.EventErr | waiter.EventHUp
 	if m&waiter.EventRdHUp != 0 {
