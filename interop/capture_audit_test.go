@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,23 +77,7 @@ func TestCaptureAudit(t *testing.T) {
 		}
 		c.Close()
 
-		req, err := http.NewRequestWithContext(ctx, "GET", r.base+"/api/export?format=pcapng", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("X-Glassnet-Token", r.token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil || res.StatusCode != http.StatusOK {
-			t.Fatalf("export: %s, %v", res.Status, err)
-		}
-		if err := os.WriteFile(export, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		r.exportTo(t, ctx, "pcapng", export)
 		if err := s.interrupt(t); err != nil {
 			t.Fatalf("serve: %v\n%s", err, s.out.String())
 		}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -490,20 +488,7 @@ asyncio.run(main())`)
 		// What went out, as tshark reads the view's capture: the
 		// server's frame is binary, 3 bytes, unmasked (the peer got b'OUT').
 		file := t.TempDir() + "/real.pcapng"
-		req, _ := http.NewRequestWithContext(ctx, "GET", r.base+"/api/export?format=pcapng", nil)
-		req.Header.Set("X-Glassnet-Token", r.token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil || res.StatusCode != 200 {
-			t.Fatalf("export: %v %s", err, res.Status)
-		}
-		if err := os.WriteFile(file, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		r.exportTo(t, ctx, "pcapng", file)
 		frames := run(t, time.Minute, "/usr/bin/tshark", "-r", file, "-d", "tcp.port==8080,http", "-Y", fmt.Sprintf("websocket and tcp.port == %d", port),
 			"-T", "fields", "-e", "tcp.srcport", "-e", "websocket.opcode", "-e", "websocket.mask", "-e", "websocket.payload_length")
 		want := []string{"1 1 8", "8080 2 0 3"} // the peer's frame as it sent it, the edited echo

@@ -104,6 +104,29 @@ func startUI(t *testing.T, args ...string) *uiRun {
 	return r
 }
 
+// exportTo writes the view's export in format (pcapng, jsonl, perfetto)
+// to file.
+func (r *uiRun) exportTo(t *testing.T, ctx context.Context, format, file string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", r.base+"/api/export?format="+format, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Glassnet-Token", r.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("export %s: %s, %v", format, res.Status, err)
+	}
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // api calls the view's JSON API with the run's token and decodes the answer
 // into out (when not nil); a status other than 200 is an error with the
 // server's message.
