@@ -701,8 +701,9 @@ func offloadNote(o tun.Offload) string {
 // fast path: segmentation offload, the device writes on the way out (and
 // the packets that waited in the egress queue of a device that batches
 // its writes), and TCP's timers (retransmission timeouts, tail loss
-// probes, ACKs the delayed-ACK timer had to send), segment queue drops and
-// the listen queues' overflows (SYN cookies).
+// probes, ACKs the delayed-ACK timer had to send), segment queue drops,
+// the listen queues' overflows (SYN cookies) and the ICMP errors the rate
+// limit held back.
 func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64 {
 	s := st.Stats()
 	m["gso super-packets in"] = s.GSOIn
@@ -732,6 +733,11 @@ func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64
 	m["tcp syn cookies invalid"] = t.ListenOverflowInvalidSynCookieRcvd.Value()
 	m["tcp listen syns dropped (accept queue full)"] = t.ListenOverflowSynDrop.Value()
 	m["tcp listen acks dropped (accept queue full)"] = t.ListenOverflowAckDrop.Value()
+	// ICMP errors (port unreachable, ...) not sent for the rate limit, per
+	// destination and in all, as Linux's icmp_ratelimit and
+	// icmp_msgs_per_sec hold them back (gVisor patch 75).
+	icmp := st.Stack().Stats().ICMP
+	m["icmp errors rate limited"] = icmp.V4.PacketsSent.RateLimited.Value() + icmp.V6.PacketsSent.RateLimited.Value()
 	return m
 }
 

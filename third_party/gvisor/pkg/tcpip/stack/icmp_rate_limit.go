@@ -16,8 +16,10 @@ package stack
 
 import (
 	"context"
+	"time"
 
 	"golang.org/x/time/rate"
+	"gvisor.dev/gvisor/pkg/sync"
 	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
@@ -29,6 +31,15 @@ const (
 	// icmpBurst is the default number of ICMP messages that can be sent in a single
 	// burst.
 	icmpBurst = 50
+
+	// glassnet patch 75: besides the global bucket, every destination has
+	// one of its own, as Linux's inet_peer_xrlim_allow: a message per
+	// icmpPeerInterval (net.ipv4.icmp_ratelimit, 1000 ms) and a burst of
+	// icmpPeerBurst (XRLIM_BURST_FACTOR). At most icmpPeers destinations
+	// are remembered; one not remembered starts with a full bucket.
+	icmpPeerInterval = time.Second
+	icmpPeerBurst    = 6
+	icmpPeers        = 4096
 )
 
 // ICMPRateLimiter is a global rate limiter that controls the generation of
@@ -40,6 +51,17 @@ type ICMPRateLimiter struct {
 	clock   tcpip.Clock
 	limit   rate.Limit
 	burst   int
+
+	// peerMu guards peers, the per-destination buckets (glassnet patch 75).
+	peerMu sync.Mutex                 `state:"nosave"`
+	peers  map[tcpip.Address]icmpPeer `state:"nosave"`
+}
+
+// icmpPeer is one destination's bucket: the time it had at last, in
+// units of time, as Linux keeps rate_tokens in jiffies.
+type icmpPeer struct {
+	tokens time.Duration
+	last   tcpip.MonotonicTime
 }
 
 // afterLoad is invoked by stateify.
@@ -84,4 +106,57 @@ func (l *ICMPRateLimiter) Burst() int {
 // Allow reports whether one ICMP message may be sent now.
 func (l *ICMPRateLimiter) Allow() bool {
 	return l.limiter.AllowN(l.clock.Now(), 1)
+}
+
+// AllowTo reports whether one ICMP message may be sent now to dst: its
+// destination's bucket and then the global one must allow it, so that a
+// message one destination may not have takes nothing from the others
+// (glassnet patch 75).
+func (l *ICMPRateLimiter) AllowTo(dst tcpip.Address) bool {
+	return l.allowPeer(dst) && l.Allow()
+}
+
+// allowPeer takes a message from dst's bucket, as inet_peer_xrlim_allow
+// does: the bucket gains the time passed since its last message, up to
+// icmpPeerBurst intervals, and a message costs one interval.
+func (l *ICMPRateLimiter) allowPeer(dst tcpip.Address) bool {
+	now := l.clock.NowMonotonic()
+	l.peerMu.Lock()
+	defer l.peerMu.Unlock()
+	const full = icmpPeerBurst * icmpPeerInterval
+	p, ok := l.peers[dst]
+	if !ok {
+		if len(l.peers) >= icmpPeers {
+			l.forgetFullPeersLocked(now)
+		}
+		if l.peers == nil {
+			l.peers = make(map[tcpip.Address]icmpPeer)
+		}
+		p.tokens = full
+	} else {
+		p.tokens = min(p.tokens+now.Sub(p.last), full)
+	}
+	p.last = now
+	allowed := p.tokens >= icmpPeerInterval
+	if allowed {
+		p.tokens -= icmpPeerInterval
+	}
+	l.peers[dst] = p
+	return allowed
+}
+
+// forgetFullPeersLocked drops the destinations whose bucket has filled
+// again, which a destination not remembered has too; if every one is
+// still short, it forgets them all, as the global bucket still bounds
+// what all of them are sent.
+func (l *ICMPRateLimiter) forgetFullPeersLocked(now tcpip.MonotonicTime) {
+	const full = icmpPeerBurst * icmpPeerInterval
+	for a, p := range l.peers {
+		if p.tokens+now.Sub(p.last) >= full {
+			delete(l.peers, a)
+		}
+	}
+	if len(l.peers) >= icmpPeers {
+		clear(l.peers)
+	}
 }

@@ -2428,6 +2428,13 @@ func (s *Stack) AllowICMPMessage() bool {
 	return s.icmpRateLimiter.Allow()
 }
 
+// AllowICMPMessageTo is AllowICMPMessage for a message to dst, which
+// must also be allowed by dst's own bucket, as Linux limits ICMP errors
+// per destination (glassnet patch 75).
+func (s *Stack) AllowICMPMessageTo(dst tcpip.Address) bool {
+	return s.icmpRateLimiter.AllowTo(dst)
+}
+
 // GetNetworkEndpoint returns the NetworkEndpoint with the specified protocol
 // number installed on the specified NIC.
 func (s *Stack) GetNetworkEndpoint(nicID tcpip.NICID, proto tcpip.NetworkProtocolNumber) (NetworkEndpoint, tcpip.Error) {

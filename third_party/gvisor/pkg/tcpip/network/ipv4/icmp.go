@@ -452,7 +452,7 @@ func (e *endpoint) handleICMP(pkt *stack.PacketBuffer) {
 
 func (e *endpoint) sendICMPEchoReply(replyData *buffer.View, ipHdr header.IPv4, newOptions header.IPv4Options, localAddressBroadcast bool) {
 	sent := e.stats.icmp.packetsSent
-	if !e.protocol.allowICMPReply(header.ICMPv4EchoReply, header.ICMPv4UnusedCode) {
+	if !e.protocol.allowICMPReply(header.ICMPv4EchoReply, header.ICMPv4UnusedCode, ipHdr.SourceAddress()) {
 		sent.rateLimited.Increment()
 		return
 	}
@@ -755,7 +755,7 @@ func (p *protocol) returnError(reason icmpReason, pkt *stack.PacketBuffer, deliv
 		}
 	}()
 
-	if !p.allowICMPReply(icmpType, icmpCode) {
+	if !p.allowICMPReply(icmpType, icmpCode, origIPHdrSrc) {
 		sent.rateLimited.Increment()
 		return nil
 	}

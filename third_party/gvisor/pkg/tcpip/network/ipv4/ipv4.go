@@ -2026,8 +2026,9 @@ func (*protocol) Parse(pkt *stack.PacketBuffer) (proto tcpip.TransportProtocolNu
 }
 
 // allowICMPReply reports whether an ICMP reply with provided type and code may
-// be sent following the rate mask options and global ICMP rate limiter.
-func (p *protocol) allowICMPReply(icmpType header.ICMPv4Type, code header.ICMPv4Code) bool {
+// be sent to dst following the rate mask options and the ICMP rate limiter,
+// global and per destination (glassnet patch 75).
+func (p *protocol) allowICMPReply(icmpType header.ICMPv4Type, code header.ICMPv4Code, dst tcpip.Address) bool {
 	// Mimic linux and never rate limit for PMTU discovery.
 	// https://github.com/torvalds/linux/blob/9e9fb7655ed585da8f468e29221f0ba194a5f613/net/ipv4/icmp.c#L288
 	if icmpType == header.ICMPv4DstUnreachable && code == header.ICMPv4FragmentationNeeded {
@@ -2037,7 +2038,7 @@ func (p *protocol) allowICMPReply(icmpType header.ICMPv4Type, code header.ICMPv4
 	defer p.mu.RUnlock()
 
 	if _, ok := p.icmpRateLimitedTypes[icmpType]; ok {
-		return p.stack.AllowICMPMessage()
+		return p.stack.AllowICMPMessageTo(dst)
 	}
 	return true
 }

@@ -889,7 +889,7 @@ func (e *endpoint) sendICMPEchoReply(replyPayload buffer.Buffer, replyHeader []b
 	}
 	defer r.Release()
 
-	if !e.protocol.allowICMPReply(header.ICMPv6EchoReply) {
+	if !e.protocol.allowICMPReply(header.ICMPv6EchoReply, srcAddr) {
 		sent.rateLimited.Increment()
 		replyPayload.Release()
 		return
@@ -1177,7 +1177,7 @@ func (p *protocol) returnError(reason icmpReason, pkt *stack.PacketBuffer, deliv
 		}
 	}()
 
-	if !p.allowICMPReply(icmpType) {
+	if !p.allowICMPReply(icmpType, origIPHdrSrc) {
 		sent.rateLimited.Increment()
 		return nil
 	}

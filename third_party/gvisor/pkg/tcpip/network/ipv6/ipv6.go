@@ -2863,13 +2863,14 @@ func (*protocol) Parse(pkt *stack.PacketBuffer) (proto tcpip.TransportProtocolNu
 }
 
 // allowICMPReply reports whether an ICMP reply with provided type may
-// be sent following the rate mask options and global ICMP rate limiter.
-func (p *protocol) allowICMPReply(icmpType header.ICMPv6Type) bool {
+// be sent to dst following the rate mask options and the ICMP rate limiter,
+// global and per destination (glassnet patch 75).
+func (p *protocol) allowICMPReply(icmpType header.ICMPv6Type, dst tcpip.Address) bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 
 	if _, ok := p.mu.icmpRateLimitedTypes[icmpType]; ok {
-		return p.stack.AllowICMPMessage()
+		return p.stack.AllowICMPMessageTo(dst)
 	}
 	return true
 }
