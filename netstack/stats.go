@@ -165,7 +165,12 @@ type Malformed struct {
 	// IPChecksum counts IPv4 packets whose header checksum is wrong
 	// (IP.HeaderChecksumErrors, gVisor patch 51): reason
 	// "ip-checksum". gVisor counts them in IP too.
-	IPChecksum    uint64
+	IPChecksum uint64
+	// IPSourceRoute counts IPv4 packets with a Loose or Strict Source
+	// Route option, which the stack drops as Linux does unless told to
+	// accept source routes (IP.SourceRoutedPacketsReceived, gVisor patch
+	// 76): reason "ip-source-route".
+	IPSourceRoute uint64
 	TCPChecksum   uint64 // TCP.ChecksumErrors
 	TCPInvalid    uint64 // TCP.InvalidSegmentsReceived
 	UDPChecksum   uint64 // UDP.ChecksumErrors
@@ -186,7 +191,7 @@ func (m Malformed) Reasons() map[string]uint64 {
 		n    uint64
 	}{
 		{"ip-malformed", m.IP - min(m.IPFragment+m.IPChecksum, m.IP)}, {"ip-checksum", m.IPChecksum}, {"ip-not-for-this-stack", m.IPInvalidAddress},
-		{"ip-invalid-source", m.IPInvalidSource}, {"ip-fragment-malformed", m.IPFragment},
+		{"ip-invalid-source", m.IPInvalidSource}, {"ip-fragment-malformed", m.IPFragment}, {"ip-source-route", m.IPSourceRoute},
 		{"tcp-checksum", m.TCPChecksum}, {"tcp-invalid", m.TCPInvalid},
 		{"udp-checksum", m.UDPChecksum}, {"udp-malformed", m.UDPMalformed},
 		{"icmpv4-invalid", m.ICMPv4Invalid}, {"icmpv6-invalid", m.ICMPv6Invalid},
@@ -206,6 +211,7 @@ func malformedFrom(s tcpip.Stats) Malformed {
 		IPInvalidSource:  s.IP.InvalidSourceAddressesReceived.Value(),
 		IPFragment:       s.IP.MalformedFragmentsReceived.Value(),
 		IPChecksum:       s.IP.HeaderChecksumErrors.Value(),
+		IPSourceRoute:    s.IP.SourceRoutedPacketsReceived.Value(),
 		TCPChecksum:      s.TCP.ChecksumErrors.Value(),
 		TCPInvalid:       s.TCP.InvalidSegmentsReceived.Value(),
 		UDPChecksum:      s.UDP.ChecksumErrors.Value(),

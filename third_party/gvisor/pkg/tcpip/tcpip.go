@@ -2192,6 +2192,12 @@ type IPStats struct {
 	// OptionUnknownReceived is the number of unknown IP options seen.
 	OptionUnknownReceived *StatCounter
 
+	// SourceRoutedPacketsReceived is the number of IPv4 packets dropped
+	// because they carry a Loose or Strict Source Route option, as Linux
+	// drops them with net.ipv4.conf.all.accept_source_route 0 (glassnet
+	// patch 76).
+	SourceRoutedPacketsReceived *StatCounter
+
 	// Forwarding collects stats related to IP forwarding.
 	Forwarding IPForwardingStats
 

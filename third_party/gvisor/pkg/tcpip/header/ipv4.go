@@ -606,6 +606,12 @@ const (
 	// IPv4OptionExperimentType is the option type for the Experiment option.
 	IPv4OptionExperimentType IPv4OptionType = 30
 
+	// IPv4OptionLooseSourceRouteType and IPv4OptionStrictSourceRouteType
+	// are the Loose and Strict Source and Record Route options (RFC 791
+	// page 18), which a host drops (glassnet patch 76).
+	IPv4OptionLooseSourceRouteType  IPv4OptionType = 131
+	IPv4OptionStrictSourceRouteType IPv4OptionType = 137
+
 	// ipv4OptionTypeOffset is the offset in an option of its type field.
 	ipv4OptionTypeOffset = 0
 

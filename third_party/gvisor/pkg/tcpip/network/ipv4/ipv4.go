@@ -1254,6 +1254,16 @@ func (e *endpoint) forwardMulticastPacketForOutgoingInterface(pkt *stack.PacketB
 func (e *endpoint) handleValidatedPacket(h header.IPv4, pkt *stack.PacketBuffer, inNICName string, srcNotLocal tcpip.Address) {
 	pkt.NICID = e.nic.ID()
 
+	// glassnet patch 76: a packet that names the route it wants to take
+	// (Loose or Strict Source Route) is dropped before anything sees it,
+	// fragment or not, as Linux's ip_rcv_options drops it unless
+	// accept_source_route is set (it is not by default): upstream
+	// answered it, stripped of the option, and would have forwarded it.
+	if opts := h.Options(); len(opts) != 0 && hasSourceRoute(opts) {
+		e.stats.ip.SourceRoutedPacketsReceived.Increment()
+		return
+	}
+
 	// Raw socket packets are delivered based solely on the transport protocol
 	// number. We only require that the packet be valid IPv4, and that they not
 	// be fragmented.
@@ -2403,12 +2413,11 @@ func handleTimestamp(tsOpt header.IPv4OptionTimestamp, localAddress tcpip.Addres
 func handleRecordRoute(rrOpt header.IPv4OptionRecordRoute, localAddress tcpip.Address, usage optionsUsage) *header.IPv4OptParameterProblem {
 	optlen := rrOpt.Size()
 
-	if optlen < header.IPv4AddressSize+header.IPv4OptionRecordRouteHdrLength {
-		return &header.IPv4OptParameterProblem{
-			Pointer:  header.IPv4OptionLengthOffset,
-			NeedICMP: true,
-		}
-	}
+	// glassnet patch 77: an option with no room for an address (length 3,
+	// the header alone) is not an error: its pointer (4) is past its
+	// length, so it is full, as below. Linux's ip_options_compile asks
+	// only for a length of 3; upstream asked for room for one address and
+	// answered such a ping with a parameter problem.
 
 	pointer := rrOpt.Pointer()
 	// RFC 791 page 20 states:
@@ -2494,6 +2503,25 @@ func handleRouterAlert(raOpt header.IPv4OptionRouterAlert) *header.IPv4OptParame
 		}
 	}
 	return nil
+}
+
+// hasSourceRoute reports whether opts hold a Loose or Strict Source Route
+// option (glassnet patch 76). Options that do not parse are left for
+// processIPOptions to report.
+func hasSourceRoute(opts header.IPv4Options) bool {
+	it := opts.MakeIterator()
+	for {
+		opt, done, problem := it.Next()
+		if done || problem != nil {
+			return false
+		}
+		switch opt.Type() {
+		case header.IPv4OptionLooseSourceRouteType, header.IPv4OptionStrictSourceRouteType:
+			return true
+		case header.IPv4OptionListEndType:
+			return false
+		}
+	}
 }
 
 type optionTracker struct {

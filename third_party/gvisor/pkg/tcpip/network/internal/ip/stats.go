@@ -192,6 +192,10 @@ type MultiCounterIPStats struct {
 	// OptionUnknownReceived is the number of unknown IP options seen.
 	OptionUnknownReceived tcpip.MultiCounterStat
 
+	// SourceRoutedPacketsReceived is the number of IPv4 packets dropped
+	// for a source route option (glassnet patch 76).
+	SourceRoutedPacketsReceived tcpip.MultiCounterStat
+
 	// Forwarding collects stats related to IP forwarding.
 	Forwarding MultiCounterIPForwardingStats
 }
@@ -218,6 +222,7 @@ func (m *MultiCounterIPStats) Init(a, b *tcpip.IPStats) {
 	m.OptionRecordRouteReceived.Init(a.OptionRecordRouteReceived, b.OptionRecordRouteReceived)
 	m.OptionRouterAlertReceived.Init(a.OptionRouterAlertReceived, b.OptionRouterAlertReceived)
 	m.OptionUnknownReceived.Init(a.OptionUnknownReceived, b.OptionUnknownReceived)
+	m.SourceRoutedPacketsReceived.Init(a.SourceRoutedPacketsReceived, b.SourceRoutedPacketsReceived)
 	m.Forwarding.Init(&a.Forwarding, &b.Forwarding)
 }
 
