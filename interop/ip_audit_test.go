@@ -206,6 +206,7 @@ func auditProbes(t *testing.T, s *server, dev, iface, addr4, addr6 string) {
 			{"frag6", "echo-reply", "reassembles 8-byte IPv6 fragments"},
 			{"overlap6", "none", "drops overlapping IPv6 fragments (RFC 5722)"},
 			{"nonmult8", "param-problem", "answers an IPv6 fragment not a multiple of 8 with a parameter problem"},
+			{"nochain6", "param-problem", "answers a first fragment without the upper-layer header with a parameter problem, code 3 (RFC 7112)"},
 			{"dstopt80", "param-problem", "answers an unknown destination option of type 10xxxxxx with a parameter problem"},
 			{"rh0", "param-problem", "answers a type 0 routing header with segments left with a parameter problem"},
 			{"proto253", "proto-unreachable", "answers an unknown protocol with protocol unreachable"},
@@ -330,6 +331,10 @@ probes["overlap6"] = ([IPv6(dst=dst6)/IPv6ExtHdrFragment(id=81, m=1, offset=0, n
 e6 = bytes(IPv6(dst=dst6)/ICMPv6EchoRequest(id=ID, seq=22, data=b"B"*64))[40:]
 probes["nonmult8"] = ([IPv6(dst=dst6)/IPv6ExtHdrFragment(id=82, m=1, offset=0, nh=58)/e6[:20]],
                       lambda r: ICMPv6ParamProblem in r and IPv6ExtHdrFragment in r and r[IPv6ExtHdrFragment].id == 82)
+e6 = bytes(IPv6(dst=dst6)/ICMPv6EchoRequest(id=ID, seq=25, data=b"B"*16))[40:]
+probes["nochain6"] = ([IPv6(dst=dst6)/IPv6ExtHdrFragment(id=83, m=1, offset=0, nh=60)/bytes(IPv6ExtHdrDestOpt(nh=58, options=[PadN(optdata=b"\0"*4)])),
+                       IPv6(dst=dst6)/IPv6ExtHdrFragment(id=83, m=0, offset=1, nh=60)/e6],
+                      lambda r: (ICMPv6ParamProblem in r and r[ICMPv6ParamProblem].code == 3) or (ICMPv6EchoReply in r and r[ICMPv6EchoReply].seq == 25))
 probes["dstopt80"] = ([IPv6(dst=dst6)/IPv6ExtHdrDestOpt(options=[HBHOptUnknown(otype=0x80, optdata=b"ab")])/ICMPv6EchoRequest(id=ID, seq=23)],
                       lambda r: IPerror6 in r and ICMPv6EchoRequest in r and r[ICMPv6EchoRequest].seq == 23)
 probes["rh0"] = ([IPv6(dst=dst6)/IPv6ExtHdrRouting(type=0, addresses=["fd00::99"], segleft=1)/ICMPv6EchoRequest(id=ID, seq=24)],

@@ -169,6 +169,11 @@ const (
 
 	// ICMPv6UnknownOption indicates an unrecognized IPv6 option was encountered.
 	ICMPv6UnknownOption ICMPv6Code = 2
+
+	// ICMPv6IncompleteHeaderChain indicates a first fragment that does not
+	// hold the IPv6 header chain through the upper-layer header (RFC 7112
+	// section 6; glassnet patch 78).
+	ICMPv6IncompleteHeaderChain ICMPv6Code = 3
 )
 
 // ICMPv6UnusedCode is the code value used with ICMPv6 messages which don't use

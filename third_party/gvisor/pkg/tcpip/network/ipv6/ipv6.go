@@ -1956,6 +1956,22 @@ func (e *endpoint) processIPv6HopByHopOptionsExtHdr(extHdr *header.IPv6HopByHopO
 	return nil
 }
 
+// upperHeaderMinSize is how much of an upper-layer header of protocol id a
+// first fragment must hold, as Linux's ipv6frag_thdr_truncated measures
+// it (glassnet patch 78).
+func upperHeaderMinSize(id header.IPv6ExtensionHeaderIdentifier) int {
+	switch tcpip.TransportProtocolNumber(id) {
+	case header.TCPProtocolNumber:
+		return header.TCPMinimumSize
+	case header.UDPProtocolNumber:
+		return header.UDPMinimumSize
+	case header.ICMPv6ProtocolNumber:
+		return header.ICMPv6MinimumSize
+	default:
+		return 1
+	}
+}
+
 func (e *endpoint) processFragmentExtHdr(extHdr *header.IPv6FragmentExtHdr, it *header.IPv6PayloadIterator, pkt **stack.PacketBuffer, h header.IPv6) error {
 	stats := e.stats.ip
 	fragmentFieldOffset := it.ParseOffset()
@@ -1972,6 +1988,7 @@ func (e *endpoint) processFragmentExtHdr(extHdr *header.IPv6FragmentExtHdr, it *
 		// headers, as per RFC 8200 section 4.5; only upper layer data
 		// (non-headers) should follow the fragment extension header.
 		var lastHdr header.IPv6PayloadHeader
+		upperLen := 0
 
 		for {
 			it, done, err := it.Next()
@@ -1982,6 +1999,9 @@ func (e *endpoint) processFragmentExtHdr(extHdr *header.IPv6FragmentExtHdr, it *
 			}
 			if done {
 				break
+			}
+			if raw, ok := it.(header.IPv6RawPayloadHeader); ok {
+				upperLen = int(raw.Buf.Size())
 			}
 			it.Release()
 
@@ -2008,6 +2028,24 @@ func (e *endpoint) processFragmentExtHdr(extHdr *header.IPv6FragmentExtHdr, it *
 			stats.MalformedPacketsReceived.Increment()
 			stats.MalformedFragmentsReceived.Increment()
 			return fmt.Errorf("known extension header = %#v present after fragment header in a non-initial fragment", lastHdr)
+		}
+
+		// glassnet patch 78: the first fragment must hold the upper-layer
+		// header whole (RFC 8200 section 4.5, RFC 7112 section 5): a TCP,
+		// UDP or ICMPv6 header, or a byte of any other, as Linux's
+		// ipv6frag_thdr_truncated asks. Upstream reassembled a datagram
+		// whose transport header a later fragment would bring, and so
+		// whose ports no filter on the first fragment had seen; Linux
+		// drops the fragment with a parameter problem, code 3, pointer 0.
+		// An atomic fragment (offset 0, no more to come) is a whole
+		// datagram, which Linux passes on before this check.
+		if id := lastHdr.(header.IPv6RawPayloadHeader).Identifier; extHdr.More() && upperLen < upperHeaderMinSize(id) {
+			stats.MalformedPacketsReceived.Increment()
+			stats.MalformedFragmentsReceived.Increment()
+			_ = e.protocol.returnError(&icmpReasonParameterProblem{
+				code: header.ICMPv6IncompleteHeaderChain,
+			}, *pkt, true /* deliveredLocally */)
+			return fmt.Errorf("first fragment holds %d bytes of the upper-layer header %d", upperLen, id)
 		}
 	}
 
