@@ -235,8 +235,9 @@ func auditProbes(t *testing.T, s *server, dev, iface, addr4, addr6 string) {
 
 	t.Run("fragment flood", func(t *testing.T) {
 		// First fragments that are never completed, as fast as hping3
-		// sends them: the stack keeps at most a few MiB of them and
-		// still reassembles a ping afterwards.
+		// sends them: the stack keeps at most a few MiB of them, giving
+		// up the oldest (counted: drop ip-reassembly-memory), and still
+		// reassembles a ping afterwards.
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "/usr/sbin/hping3", "-1", "-x", "-d", "1400", "--flood", "-q", "-n", addr4)
@@ -257,7 +258,7 @@ func auditProbes(t *testing.T, s *server, dev, iface, addr4, addr6 string) {
 		// with its reason.
 		after := run(t, 20*time.Second, glassnetBin, "ss", name)
 		for _, reason := range []string{"drop ip-checksum", "drop tcp-checksum", "drop udp-checksum", "drop ipv4-total-length",
-			"drop ip-source-route", "drop ip-fragment-malformed", "icmp errors rate limited"} {
+			"drop ip-source-route", "drop ip-fragment-malformed", "drop ip-reassembly-memory", "icmp errors rate limited"} {
 			if counter(after, reason) <= counter(before, reason) {
 				t.Errorf("glassnet ss: %q did not grow (%d before, %d after)", reason, counter(before, reason), counter(after, reason))
 			}

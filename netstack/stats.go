@@ -171,12 +171,21 @@ type Malformed struct {
 	// accept source routes (IP.SourceRoutedPacketsReceived, gVisor patch
 	// 76): reason "ip-source-route".
 	IPSourceRoute uint64
-	TCPChecksum   uint64 // TCP.ChecksumErrors
-	TCPInvalid    uint64 // TCP.InvalidSegmentsReceived
-	UDPChecksum   uint64 // UDP.ChecksumErrors
-	UDPMalformed  uint64 // UDP.MalformedPacketsReceived
-	ICMPv4Invalid uint64 // ICMP.V4.PacketsReceived.Invalid
-	ICMPv6Invalid uint64 // ICMP.V6.PacketsReceived.Invalid
+	// IPReassemblyTimeout counts datagrams whose fragments did not all
+	// come within the reassembly timeout (30 s, Linux's ReasmTimeout),
+	// IPReassemblyMemory those given up, oldest first, to keep the
+	// fragments held under the memory limit (4 MiB, down to 3 MiB, as
+	// Linux's ipfrag_high_thresh and low_thresh) (IP.ReassemblyTimeouts
+	// and IP.ReassemblyEvictions, gVisor patch 79): reasons
+	// "ip-reassembly-timeout" and "ip-reassembly-memory".
+	IPReassemblyTimeout uint64
+	IPReassemblyMemory  uint64
+	TCPChecksum         uint64 // TCP.ChecksumErrors
+	TCPInvalid          uint64 // TCP.InvalidSegmentsReceived
+	UDPChecksum         uint64 // UDP.ChecksumErrors
+	UDPMalformed        uint64 // UDP.MalformedPacketsReceived
+	ICMPv4Invalid       uint64 // ICMP.V4.PacketsReceived.Invalid
+	ICMPv6Invalid       uint64 // ICMP.V6.PacketsReceived.Invalid
 	// L4 counts transport packets for no endpoint that failed to parse or
 	// had a bad checksum (NICs.MalformedL4RcvdPackets).
 	L4 uint64
@@ -192,6 +201,7 @@ func (m Malformed) Reasons() map[string]uint64 {
 	}{
 		{"ip-malformed", m.IP - min(m.IPFragment+m.IPChecksum, m.IP)}, {"ip-checksum", m.IPChecksum}, {"ip-not-for-this-stack", m.IPInvalidAddress},
 		{"ip-invalid-source", m.IPInvalidSource}, {"ip-fragment-malformed", m.IPFragment}, {"ip-source-route", m.IPSourceRoute},
+		{"ip-reassembly-timeout", m.IPReassemblyTimeout}, {"ip-reassembly-memory", m.IPReassemblyMemory},
 		{"tcp-checksum", m.TCPChecksum}, {"tcp-invalid", m.TCPInvalid},
 		{"udp-checksum", m.UDPChecksum}, {"udp-malformed", m.UDPMalformed},
 		{"icmpv4-invalid", m.ICMPv4Invalid}, {"icmpv6-invalid", m.ICMPv6Invalid},
@@ -206,19 +216,21 @@ func (m Malformed) Reasons() map[string]uint64 {
 
 func malformedFrom(s tcpip.Stats) Malformed {
 	return Malformed{
-		IP:               s.IP.MalformedPacketsReceived.Value(),
-		IPInvalidAddress: s.IP.InvalidDestinationAddressesReceived.Value(),
-		IPInvalidSource:  s.IP.InvalidSourceAddressesReceived.Value(),
-		IPFragment:       s.IP.MalformedFragmentsReceived.Value(),
-		IPChecksum:       s.IP.HeaderChecksumErrors.Value(),
-		IPSourceRoute:    s.IP.SourceRoutedPacketsReceived.Value(),
-		TCPChecksum:      s.TCP.ChecksumErrors.Value(),
-		TCPInvalid:       s.TCP.InvalidSegmentsReceived.Value(),
-		UDPChecksum:      s.UDP.ChecksumErrors.Value(),
-		UDPMalformed:     s.UDP.MalformedPacketsReceived.Value(),
-		ICMPv4Invalid:    s.ICMP.V4.PacketsReceived.Invalid.Value(),
-		ICMPv6Invalid:    s.ICMP.V6.PacketsReceived.Invalid.Value(),
-		L4:               s.NICs.MalformedL4RcvdPackets.Value(),
+		IP:                  s.IP.MalformedPacketsReceived.Value(),
+		IPInvalidAddress:    s.IP.InvalidDestinationAddressesReceived.Value(),
+		IPInvalidSource:     s.IP.InvalidSourceAddressesReceived.Value(),
+		IPFragment:          s.IP.MalformedFragmentsReceived.Value(),
+		IPChecksum:          s.IP.HeaderChecksumErrors.Value(),
+		IPSourceRoute:       s.IP.SourceRoutedPacketsReceived.Value(),
+		IPReassemblyTimeout: s.IP.ReassemblyTimeouts.Value(),
+		IPReassemblyMemory:  s.IP.ReassemblyEvictions.Value(),
+		TCPChecksum:         s.TCP.ChecksumErrors.Value(),
+		TCPInvalid:          s.TCP.InvalidSegmentsReceived.Value(),
+		UDPChecksum:         s.UDP.ChecksumErrors.Value(),
+		UDPMalformed:        s.UDP.MalformedPacketsReceived.Value(),
+		ICMPv4Invalid:       s.ICMP.V4.PacketsReceived.Invalid.Value(),
+		ICMPv6Invalid:       s.ICMP.V6.PacketsReceived.Invalid.Value(),
+		L4:                  s.NICs.MalformedL4RcvdPackets.Value(),
 	}
 }
 

@@ -2192,6 +2192,15 @@ type IPStats struct {
 	// OptionUnknownReceived is the number of unknown IP options seen.
 	OptionUnknownReceived *StatCounter
 
+	// ReassemblyTimeouts is the number of datagrams whose reassembly was
+	// given up because their fragments did not all come within the
+	// reassembly timeout (Linux's ReasmTimeout); ReassemblyEvictions the
+	// number given up, oldest first, because the fragments held for
+	// reassembly took more memory than the limit allows (part of Linux's
+	// ReasmFails). glassnet patch 79.
+	ReassemblyTimeouts  *StatCounter
+	ReassemblyEvictions *StatCounter
+
 	// SourceRoutedPacketsReceived is the number of IPv4 packets dropped
 	// because they carry a Loose or Strict Source Route option, as Linux
 	// drops them with net.ipv4.conf.all.accept_source_route 0 (glassnet

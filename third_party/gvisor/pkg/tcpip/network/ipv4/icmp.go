@@ -846,7 +846,14 @@ func (p *protocol) OnReassemblyTimeout(pkt *stack.PacketBuffer) {
 	//
 	//   If fragment zero is not available then no time exceeded need be sent at
 	//   all.
+	p.stack.Stats().IP.ReassemblyTimeouts.Increment() // glassnet patch 79
 	if pkt != nil {
 		p.returnError(&icmpReasonReassemblyTimeout{}, pkt, true /* deliveredLocally */)
 	}
+}
+
+// OnReassemblyEvicted implements fragmentation.EvictionHandler (glassnet
+// patch 79).
+func (p *protocol) OnReassemblyEvicted() {
+	p.stack.Stats().IP.ReassemblyEvictions.Increment()
 }

@@ -1253,7 +1253,14 @@ func (p *protocol) OnReassemblyTimeout(pkt *stack.PacketBuffer) {
 	//   If the first fragment (i.e., the one with a Fragment Offset of zero) has
 	//   been received, an ICMP Time Exceeded -- Fragment Reassembly Time Exceeded
 	//   message should be sent to the source of that fragment.
+	p.stack.Stats().IP.ReassemblyTimeouts.Increment() // glassnet patch 79
 	if pkt != nil {
 		p.returnError(&icmpReasonReassemblyTimeout{}, pkt, true /* deliveredLocally */)
 	}
+}
+
+// OnReassemblyEvicted implements fragmentation.EvictionHandler (glassnet
+// patch 79).
+func (p *protocol) OnReassemblyEvicted() {
+	p.stack.Stats().IP.ReassemblyEvictions.Increment()
 }

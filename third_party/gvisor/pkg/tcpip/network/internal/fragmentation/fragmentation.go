@@ -119,6 +119,14 @@ type TimeoutHandler interface {
 	OnReassemblyTimeout(pkt *stack.PacketBuffer)
 }
 
+// EvictionHandler is told, if the TimeoutHandler is one, of every
+// reassembly given up to keep the fragments held within the memory limit
+// (glassnet patch 79). The call is synchronous with the owning
+// Fragmentation's mutex held, as OnReassemblyTimeout's.
+type EvictionHandler interface {
+	OnReassemblyEvicted()
+}
+
 // NewFragmentation creates a new Fragmentation.
 //
 // blockSize specifies the fragment block size, in bytes.
@@ -240,6 +248,9 @@ func (f *Fragmentation) Process(
 				break
 			}
 			f.release(tail, false /* timedOut */)
+			if h, ok := f.timeoutHandler.(EvictionHandler); ok {
+				h.OnReassemblyEvicted()
+			}
 		}
 	}
 	f.mu.Unlock()
