@@ -76,7 +76,7 @@ func unreachablesTo(t *testing.T, dev *tun.PipeEnd, src netip.Addr, n int) int {
 			return ic.Type() == header.ICMPv4EchoReply
 		case 6:
 			ip := header.IPv6(p)
-			if ip.TransportProtocol() != header.ICMPv6ProtocolNumber || ip.DestinationAddress() != tcpipAddr(src) {
+			if ip.NextHeader() != uint8(header.ICMPv6ProtocolNumber) || ip.DestinationAddress() != tcpipAddr(src) {
 				return false
 			}
 			ic := header.ICMPv6(ip.Payload())

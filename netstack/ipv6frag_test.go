@@ -53,7 +53,7 @@ func answers6(t *testing.T, st *Stack, write func([][]byte), read func(func([]by
 			return false
 		}
 		ip := header.IPv6(p)
-		if ip.TransportProtocol() == header.ICMPv6ProtocolNumber {
+		if ip.NextHeader() == uint8(header.ICMPv6ProtocolNumber) {
 			ic := header.ICMPv6(ip.Payload())
 			if ic.Type() == header.ICMPv6EchoReply && ic.Sequence() == 999 {
 				return true
@@ -87,7 +87,7 @@ func TestIPv6FirstFragmentIncompleteChain(t *testing.T) {
 	read := func(m func([]byte) bool) []byte { return readUntil(t, dev, m) }
 	isIncomplete := func(p []byte) bool {
 		ip := header.IPv6(p)
-		if ip.TransportProtocol() != header.ICMPv6ProtocolNumber {
+		if ip.NextHeader() != uint8(header.ICMPv6ProtocolNumber) {
 			return false
 		}
 		ic := header.ICMPv6(ip.Payload())
@@ -125,7 +125,7 @@ func TestIPv6FirstFragmentIncompleteChain(t *testing.T) {
 		fragment6(3, 0, true, uint8(header.ICMPv6ProtocolNumber), echo[:8]),
 		fragment6(3, 8, false, uint8(header.ICMPv6ProtocolNumber), echo[8:]),
 	})
-	if len(got) != 1 || header.IPv6(got[0]).TransportProtocol() != header.ICMPv6ProtocolNumber ||
+	if len(got) != 1 || header.IPv6(got[0]).NextHeader() != uint8(header.ICMPv6ProtocolNumber) ||
 		header.ICMPv6(header.IPv6(got[0]).Payload()).Type() != header.ICMPv6EchoReply {
 		t.Errorf("an echo request whose first fragment holds its ICMPv6 header: %d packets, want its echo reply", len(got))
 	}

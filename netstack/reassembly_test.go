@@ -58,7 +58,7 @@ func TestReassemblyGivenUpCounted(t *testing.T) {
 				ic.Type() == header.ICMPv4TimeExceeded && ic.Code() == header.ICMPv4ReassemblyTimeout
 		case 6:
 			ic := header.ICMPv6(header.IPv6(p).Payload())
-			seen6 = seen6 || header.IPv6(p).TransportProtocol() == header.ICMPv6ProtocolNumber &&
+			seen6 = seen6 || header.IPv6(p).NextHeader() == uint8(header.ICMPv6ProtocolNumber) &&
 				ic.Type() == header.ICMPv6TimeExceeded && ic.Code() == header.ICMPv6ReassemblyTimeout
 		}
 		return seen4 && seen6
