@@ -126,3 +126,32 @@ func TestICMPErrorsLimitedPerDestination(t *testing.T) {
 		})
 	}
 }
+
+// TestICMPErrorsPerDestinationBounded: the stack remembers the buckets of
+// at most 4096 destinations. After a source has spent its burst, datagrams
+// from 5000 others (as a scan with spoofed sources sends them) push it out:
+// it is forgotten, and two milliseconds later (the global bucket has a
+// message again; its own would need a second) it is answered as a
+// destination never seen.
+func TestICMPErrorsPerDestinationBounded(t *testing.T) {
+	t.Parallel()
+	clock := faketime.NewManualClock()
+	_, dev := newSolo(t, func(o *Options) { o.Clock = clock })
+	if got := unreachablesTo(t, dev, peer6, 10); got != 6 {
+		t.Fatalf("%v: %d port unreachables, want 6", peer6, got)
+	}
+	var flood [][]byte
+	for i := range 5000 {
+		b := peer6.As16()
+		b[13], b[14], b[15] = 1, byte(i>>8), byte(i)
+		flood = append(flood, udpToClosed(netip.AddrFrom16(b), 9999))
+	}
+	if _, err := dev.Write(flood); err != nil {
+		t.Fatal(err)
+	}
+	unreachablesTo(t, dev, peer6, 0) // an echo: the flood has been read
+	clock.Advance(2 * time.Millisecond)
+	if got := unreachablesTo(t, dev, peer6, 1); got != 1 {
+		t.Errorf("%v after 5000 other sources: %d port unreachables, want 1 (forgotten, a full bucket)", peer6, got)
+	}
+}
