@@ -103,9 +103,9 @@ export class DiffView {
     const sent = this.sentSince(node, evs, s1, ref);
     if (sent && s1.rel_snd_nxt !== undefined && sent.end > s1.rel_snd_nxt) {
       const una = s1.rel_snd_una !== undefined ? s1.rel_snd_una : s1.rel_snd_nxt;
-      h += '<div class="cause" data-sent-since="' + sent.end + '">sent since this report: ' + sent.n + " segment" + (sent.n > 1 ? "s" : "") +
-        ' up to <a href="#event=' + sent.last.id + '" data-goto="' + sent.last.id + '">#' + sent.last.id + "</a>: snd_nxt " + s1.rel_snd_nxt + " → " + sent.end +
-        ", " + (sent.end - una) + " bytes not yet acknowledged</div>";
+      h += '<div class="cause" data-sent-since="' + esc(sent.end) + '">sent since this report: ' + sent.n + " segment" + (sent.n > 1 ? "s" : "") +
+        ' up to <a href="#event=' + sent.last.id + '" data-goto="' + sent.last.id + '">#' + sent.last.id + "</a>: snd_nxt " + esc(s1.rel_snd_nxt) + " → " + esc(sent.end) +
+        ", " + esc(sent.end - una) + " bytes not yet acknowledged</div>";
     }
     return h + "</div>";
   }
@@ -184,7 +184,7 @@ export class DiffView {
   // received, when both SYNs offered window scaling (RFC 7323); "" for a
   // SYN (never scaled) or without scaling.
   scaled(evs, node, p) {
-    if (/S/.test(p.flags || "")) return "";
+    if (/S/.test(p.flags || "") || typeof p.win !== "number") return "";
     let peer = null, own = null;
     for (let i = 0; i < evs.ids.length && (peer === null || own === null); i++) {
       const e = evs.get(i);
@@ -266,11 +266,11 @@ export class DiffView {
       else if (f.includes("F")) what = s0 && s0.state === "FIN-WAIT1" && s1.state === "TIME-WAIT" ? "FIN received, with the ACK of ours (" + ssState("FIN-WAIT2") + " skipped)" : "FIN received";
       else if (pkt.payload_len > 0) what = pkt.payload_len + " bytes of data received";
       else if (f.includes(".")) what = "ACK received";
-      parts.push(link(pkt, what) + (pkt.win === 0 ? " with window 0" : " (win " + pkt.win + this.scaled(evs, node, pkt) + ")"));
+      parts.push(link(pkt, what) + (pkt.win === 0 ? " with window 0" : " (win " + esc(pkt.win + this.scaled(evs, node, pkt)) + ")"));
     }
     // (a number and its unit on one line)
-    if (writes) parts.push("application write of " + writes + "\u00a0B");
-    if (reads) parts.push("application read of " + reads + "\u00a0B");
+    if (writes) parts.push("application write of " + esc(writes) + "\u00a0B");
+    if (reads) parts.push("application read of " + esc(reads) + "\u00a0B");
     if (resent) parts.push("retransmission timer fired (" + resent + " resent)");
     if (!parts.length) parts.push(s0 ? "a timer or the stack itself" : "first report");
     return "cause: " + parts.join("; ") + " · " + link(s1, "#" + s1.id);

@@ -382,7 +382,7 @@ export class HoldsView {
     return (
       // a packet is known by its held step; a frame or a send, which has
       // no event until it goes on, by the one just before it was held
-      "‖ held: " + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? (/^link/.test(h.point || "") ? " " : " after ") + '<a href="#event=' + h.event + '" data-goto="' + h.event + '">#' + h.event + "</a>" : "") +
+      "‖ held: " + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? (/^link/.test(h.point || "") ? " " : " after ") + '<a href="#event=' + esc(h.event) + '" data-goto="' + esc(h.event) + '">#' + esc(h.event) + "</a>" : "") +
       ' <span class="hint" data-since>' + (typeof h.since_ms === "number" ? "for <span data-tick>" + esc(fmtDur(h.since_ms * 1e6)) + "</span>" : "") + "</span><br>" + esc(h.summary || "")
     );
   }

@@ -67,7 +67,7 @@ export class InspectorView {
         : '<div class="empty">Click a packet, frame or event in any view to see it here.</div>';
       return;
     }
-    let h = '<div class="summary" data-event-id="' + e.id + '">' + esc(e.summary || "") + "</div>";
+    let h = '<div class="summary" data-event-id="' + esc(e.id) + '">' + esc(e.summary || "") + "</div>";
     h += this.kindHelp(e);
     h += '<dl class="kv">';
     const keys = [...BASE, ...Object.keys(e).filter((k) => !BASE.includes(k) && k !== "summary").sort()];
@@ -77,8 +77,9 @@ export class InspectorView {
       if (e[k] === undefined || e[k] === "") continue;
       // an address pair (conn) may wrap after its arrow, not inside an address
       let v = esc(fieldValue(k, e[k])).replaceAll("-&gt;", "-&gt;<wbr>");
-      if ((k === "frames" || k === "packets") && Array.isArray(e[k])) v = e[k].map((x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>").join(" ");
-      if ((k === "frame" || k === "packet") && typeof e[k] === "number") v = '<a href="#event=' + e[k] + '" data-goto="' + e[k] + '">#' + e[k] + "</a>";
+      // an element that is not an event ID (a crafted file) is text
+      if ((k === "frames" || k === "packets") && Array.isArray(e[k])) v = e[k].map((x) => (typeof x === "number" ? goto(x) : esc(fieldValue(k, x)))).join(" ");
+      if ((k === "frame" || k === "packet") && typeof e[k] === "number") v = goto(e[k]);
       if (k === "flags") v += " <span class=hint>(" + esc(flagWords(e[k])) + ")</span>";
       if (k === "win" && typeof e.win === "number") {
         const sh = windowShift(app.store, e);
@@ -99,17 +100,16 @@ export class InspectorView {
     const st = this.app.store;
     const rel = [];
     const tw = st.twin.get(e.id);
-    if (tw) rel.push("the same unit in " + (st.get(tw) || {}).node + ': <a href="#event=' + tw + '" data-goto="' + tw + '">#' + tw + "</a>");
+    if (tw) rel.push("the same unit in " + esc((st.get(tw) || {}).node) + ": " + goto(tw));
     const fr = st.framesOf.get(e.id);
-    if (fr && fr.size && !e.frames) rel.push("frames carried: " + [...fr].map((x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>").join(" "));
+    if (fr && fr.size && !e.frames) rel.push("frames carried: " + [...fr].map(goto).join(" "));
     // A frame names the packets that had brought its bytes when it was
     // traced; the later ones of a frame over many segments came as
     // carried events.
     const ps = Array.isArray(e.packets) && st.packetsOf.get(e.id);
     if (ps && ps.size > e.packets.length) {
       const all = [...ps].sort((a, b) => a - b);
-      const a = (x) => '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>";
-      rel.push('<span data-carried="' + all.length + '">carried by ' + all.length + " packets in all, " + a(all[0]) + " to " + a(all[all.length - 1]) + " (packets names the " + e.packets.length + " that had come when it was traced)</span>");
+      rel.push('<span data-carried="' + all.length + '">carried by ' + all.length + " packets in all, " + goto(all[0]) + " to " + goto(all[all.length - 1]) + " (packets names the " + e.packets.length + " that had come when it was traced)</span>");
     }
     if (st.retrans.has(e.id)) rel.push("a retransmission: this sequence range was sent before");
     if (st.keepalives.has(e.id)) rel.push("a keep-alive probe: no data, seq one below the next one, after the connection was idle; the peer answers with an ACK (RFC 9293 3.8.4)");
@@ -293,6 +293,12 @@ export class InspectorView {
       for (const c of this.cells[i]) c.classList.toggle("hl", on);
     }
   }
+}
+
+// goto is a link that selects the event id.
+function goto(id) {
+  const x = esc(id);
+  return '<a href="#event=' + x + '" data-goto="' + x + '">#' + x + "</a>";
 }
 
 // windowShift is the window scale (RFC 7323 2.3) of the segment e's sender,
