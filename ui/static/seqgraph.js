@@ -14,6 +14,14 @@ const PAD_L = 62;
 const PAD_R = 14;
 const MAXPTS = 4000;
 
+// most is the largest of the values that are numbers: a field of a crafted
+// trace that is not one leaves the scale as it is.
+function most(...vs) {
+  let m = -Infinity;
+  for (const v of vs) if (Number.isFinite(v) && v > m) m = v;
+  return m;
+}
+
 export class SeqGraphView {
   constructor(el, app) {
     this.el = el;
@@ -123,11 +131,11 @@ export class SeqGraphView {
     let s = "";
     // --- panel 1: sequence numbers
     let ymax = 1;
-    for (const e of d.sent) ymax = Math.max(ymax, e.rel_seq + seqLen(e));
-    for (const e of d.states) ymax = Math.max(ymax, e.rel_snd_nxt || 0);
+    for (const e of d.sent) ymax = most(ymax, e.rel_seq + seqLen(e));
+    for (const e of d.states) ymax = most(ymax, e.rel_snd_nxt || 0);
     const edge = (e) => (e.rel_snd_una || 0) + e.cwnd * d.mss;
     let ytop = ymax * 1.08;
-    for (const e of d.states) ytop = Math.max(ytop, Math.min(edge(e), ymax * 2.5));
+    for (const e of d.states) ytop = most(ytop, Math.min(edge(e), ymax * 2.5));
     const Y1 = (v) => top1 + h1 - (Math.min(v, ytop) / ytop) * h1;
     s += this.axis(top1, h1, W, ytop, (v) => fmtBytes(Math.round(v)), "sequence (relative)");
     // lines from the probe
@@ -154,8 +162,8 @@ export class SeqGraphView {
     // --- panel 2: windows in bytes
     let wmax = 1;
     for (const e of d.states) {
-      wmax = Math.max(wmax, e.snd_wnd ?? 0, e.rcv_wnd, e.cwnd * d.mss);
-      if (e.ssthresh < 1e9) wmax = Math.max(wmax, e.ssthresh * d.mss);
+      wmax = most(wmax, e.snd_wnd ?? 0, e.rcv_wnd, e.cwnd * d.mss);
+      if (e.ssthresh < 1e9) wmax = most(wmax, e.ssthresh * d.mss);
     }
     wmax *= 1.08;
     const Y2 = (v) => top2 + h2 - (v / wmax) * h2;
@@ -166,7 +174,7 @@ export class SeqGraphView {
     s += this.line(d.states.filter((e) => e.ssthresh < 1e9), X, (e) => Y2(e.ssthresh * d.mss), "s-ssth", "ssthresh × MSS");
     // --- panel 3: timers
     let tmax = 1;
-    for (const e of d.states) tmax = Math.max(tmax, e.rto, e.srtt);
+    for (const e of d.states) tmax = most(tmax, e.rto, e.srtt);
     tmax *= 1.1;
     const Y3 = (v) => top3 + h3 - (v / tmax) * h3;
     s += this.axis(top3, h3, W, tmax, (v) => fmtDur(v), "timers");
@@ -210,6 +218,8 @@ export class SeqGraphView {
     let py = null;
     for (let i = 0; i < evs.length; i += step) {
       const x = X(evs[i]), y = Y(evs[i]);
+      // a value that is not a number (a crafted trace) is no point
+      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
       if (py === null) d += "M" + x.toFixed(1) + "," + y.toFixed(1);
       else d += "H" + x.toFixed(1) + "V" + y.toFixed(1);
       py = y;
