@@ -280,12 +280,14 @@ func TestUIMarkupTrace(t *testing.T) {
 
 // TestUIMarkupLive has the kernel send markup to serve --ui while the page
 // is open: in an HTTP request's path and headers, a WebSocket message and
-// a close reason. The page shows it as text.
+// a close reason. The page shows it as text, and so does glassnet view of
+// the capture serve wrote (--pcap).
 func TestUIMarkupLive(t *testing.T) {
 	needProgram(t, chromiumBin, "chromium")
 	needProgram(t, pythonBin, "python3")
 	netnstest.RunTUN(t, func(t *testing.T) {
-		s := startServe(t, "--ui", "127.0.0.1:0")
+		capture := filepath.Join(t.TempDir(), "hostile.pcap")
+		s := startServe(t, "--ui", "127.0.0.1:0", "--pcap", capture)
 		r := serveUI(t, s)
 		checkHeaders(t, r)
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -347,5 +349,17 @@ s.close()
 		}
 		p.shot("ui-markup-live")
 		p.noProblems("a hostile peer's upgrade in the inspector")
+
+		// The same bytes as a capture, opened with glassnet view: the
+		// frames and the upgrade the view finds in its TCP streams.
+		if err := s.interrupt(t); err != nil {
+			t.Fatalf("glassnet serve: %v\n%s", err, s.out.String())
+		}
+		v := startUI(t, "view", "--ui", "127.0.0.1:0", capture)
+		checkHeaders(t, v)
+		pv := openUI(t, ctx, v)
+		pv.wait("the capture in the page", `window.glassnet && glassnet.store.events.some((e) => e.layer === "ws" && e.event === "frame" && e.opcode === "close") && "loaded"`)
+		pv.eval(markupWatch)
+		checkNoMarkup(t, pv, "a hostile peer's capture")
 	})
 }
