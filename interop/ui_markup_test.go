@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -280,8 +281,8 @@ func TestUIMarkupTrace(t *testing.T) {
 
 // TestUIMarkupLive has the kernel send markup to serve --ui while the page
 // is open: in an HTTP request's path and headers, a WebSocket message and
-// a close reason. The page shows it as text, and so does glassnet view of
-// the capture serve wrote (--pcap).
+// a close reason. The page shows it as text, the message held in its card
+// too, and so does glassnet view of the capture serve wrote (--pcap).
 func TestUIMarkupLive(t *testing.T) {
 	needProgram(t, chromiumBin, "chromium")
 	needProgram(t, pythonBin, "python3")
@@ -299,7 +300,12 @@ func TestUIMarkupLive(t *testing.T) {
 		// A raw client: markup in a request line, in headers, in a
 		// message and in a close reason (the URL has no spaces; a
 		// slash parts attributes as a space does).
-		out := run(t, 60*time.Second, pythonBin, "-c", `
+		// The message is held on its way in: its card shows it, in a
+		// text box, until it is released.
+		if err := r.api(ctx, "POST", "/api/hold", map[string]any{"point": "ws-in", "node": "glassnet", "filter": "text"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		client := exec.CommandContext(ctx, pythonBin, "-c", `
 import os, socket, struct, sys
 A = "`+stackAddr+`"
 def frame(op, payload):
@@ -332,6 +338,34 @@ s.sendall(frame(8, struct.pack("!H", 1000) + b'"><b data-injected=1><img src=x d
 print("closed %r" % until(s, b"\x88")[-2:])
 s.close()
 `)
+		var stdout, stderr bytes.Buffer
+		client.Stdout, client.Stderr = &stdout, &stderr
+		if err := client.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- client.Wait() }()
+		held := p.wait("the hostile message held", `(() => {
+			const c = document.querySelector("#hold-list [data-hold-id]");
+			const t = c && c.querySelector('textarea[data-text="payload_hex"]');
+			return t && t.value.includes("</textarea><i data-injected=1>") && c.dataset.holdId;
+		})()`)
+		if n := p.eval(`document.querySelectorAll("[data-injected]").length + ""`); n != "0" {
+			t.Errorf("the card of a held message with markup: %s elements made of its text", n)
+		}
+		p.shot("ui-markup-held")
+		if err := r.api(ctx, "POST", "/api/holds/"+held, map[string]any{"action": "release"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("the raw client: %v\n%s%s", err, stdout.Bytes(), stderr.Bytes())
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("the raw client did not end within 60 s of the release:\n%s%s", stdout.Bytes(), stderr.Bytes())
+		}
+		out := stdout.String()
 		if !strings.Contains(out, "404") || !strings.Contains(out, "101") || !strings.Contains(out, "echoed") {
 			t.Fatalf("the raw client: %q, want a 404, a 101 and its message echoed", out)
 		}
