@@ -11,6 +11,7 @@ export const FIELD_HELP = {
   frag_more: "More fragments of the datagram follow this one (the MF flag).",
   orig_len: "The packet's length on the wire; the capture kept only the first len bytes of it (its snapshot length).",
   pcap_number: "The packet's number in the capture file, the one Wireshark shows.",
+  notes: "What the capture's comment said of the packet besides its frames: what a link rule or the hold queue did to it.",
   link_type: "The capture's link type for a frame that is not IP (1: Ethernet).",
   node: "Which stack the event happened in.",
   layer: "Where in the stack: link (device), ip, tcp, socket (the BSD socket API), ws (WebSocket), app.",
