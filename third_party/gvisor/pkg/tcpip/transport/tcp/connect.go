@@ -1398,8 +1398,11 @@ func (e *Endpoint) handleReset(s *segment) (ok bool, err tcpip.Error) {
 	//  Users should also receive an unsolicited general "connection reset"
 	//  signal. Enter the CLOSED state, delete the TCB, and return.
 	case StateCloseWait:
-		e.transitionToStateCloseLocked()
+		// The error first: Readiness reads the state and the pending
+		// error without e.mu, and a poll that sees the connection
+		// closed must see its error too (glassnet patch 71).
 		e.setHardErrorLocked(&tcpip.ErrAborted{}) // glassnet patch 71
+		e.transitionToStateCloseLocked()
 		return false, nil
 	default:
 		return false, &tcpip.ErrConnectionReset{}
