@@ -1511,16 +1511,20 @@ func (e *Endpoint) SetOwner(owner tcpip.PacketOwner) {
 // +checklocks:e.mu
 func (e *Endpoint) hardErrorLocked() tcpip.Error {
 	err := e.hardError
+	if err == nil {
+		// Nothing pending, nothing to clear: every read and write comes
+		// here, and a store to hardErrorPending would take its cache
+		// line from the processor that reads it in Readiness.
+		return nil
+	}
 	e.hardError = nil
 	e.hardErrorPending.Store(false)
-	if err != nil {
-		// The error is returned once, as Linux's sk_err: lastError,
-		// which holds the same error when a handshake or a timer ended
-		// the connection, goes with it (glassnet patch 70).
-		e.lastErrorMu.Lock()
-		e.lastError = nil
-		e.lastErrorMu.Unlock()
-	}
+	// The error is returned once, as Linux's sk_err: lastError, which
+	// holds the same error when a handshake or a timer ended the
+	// connection, goes with it (glassnet patch 70).
+	e.lastErrorMu.Lock()
+	e.lastError = nil
+	e.lastErrorMu.Unlock()
 	return err
 }
 
