@@ -288,9 +288,10 @@ func auditProbes(t *testing.T, s *server, dev, iface, addr4, addr6 string, all b
 	}
 }
 
-// auditScapy sends the probes that need a hand-made packet and prints one
-// line per probe: what came back ("none" for nothing).
-const auditScapy = `
+// auditScapyPrelude is what both scapy scripts start with: the addresses
+// and the interface from the command line, and sniffed, which sends
+// packets and returns what the filter caught in the second after.
+const auditScapyPrelude = `
 import sys, time, logging
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 from scapy.all import *
@@ -308,7 +309,11 @@ def sniffed(pkts, filt, wait=1.0):
     took = time.monotonic() - start
     time.sleep(wait)
     return s.stop(), took
+`
 
+// auditScapy sends the probes that need a hand-made packet and prints one
+// line per probe: what came back ("none" for nothing).
+const auditScapy = auditScapyPrelude + `
 ID = 0x4701
 def echo(seq, **kw):
     return IP(dst=dst, **kw)/ICMP(id=ID, seq=seq)/(b"A"*64)
@@ -393,25 +398,7 @@ sock.send(cut)
 // auditFlood sends 200 datagrams to a closed port at once, over IPv4 and
 // IPv6, and prints how many port unreachables came back and how long the
 // sending took.
-const auditFlood = `
-import sys, time, logging
-logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
-from scapy.all import *
-conf.verb = 0
-dst, dst6, iface = sys.argv[1:4]
-sock = conf.L3socket()
-
-def sniffed(pkts, filt, wait=1.0):
-    s = AsyncSniffer(iface=iface, filter=filt)
-    s.start()
-    time.sleep(0.3)
-    start = time.monotonic()
-    for p in pkts:
-        sock.send(p)
-    took = time.monotonic() - start
-    time.sleep(wait)
-    return s.stop(), took
-
+const auditFlood = auditScapyPrelude + `
 # The ICMP error rate limit, last: it spends the budget of port
 # unreachables this source has.
 for key, mk, filt in (("unreach4", lambda i: IP(dst=dst)/UDP(sport=6000+i, dport=9999)/b"x", "icmp and src host " + dst),
