@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -61,6 +62,7 @@ const (
 	tcpDataOff   = 12
 	tcpFlagsOff  = 13
 	tcpWin       = 14
+	tcpUrg       = 18
 	udpLen       = 8
 	udpLenOff    = 4
 	icmpMinLen   = 8 // type, code, checksum, and 4 bytes (an echo's id and seq)
@@ -93,6 +95,7 @@ const (
 	tcpSYN = 0x02
 	tcpRST = 0x04
 	tcpACK = 0x10
+	tcpURG = 0x20
 )
 
 // ICMP echo types.
@@ -502,7 +505,10 @@ func (d *describer) tcp(src, dst netip.Addr, seg []byte, wire int, bases SeqBase
 	d.buf = appendTCPFlags(d.buf, flags)
 	d.flags.to = len(d.buf)
 	d.str("]")
-	if n > 0 || flags&(tcpSYN|tcpFIN|tcpRST) != 0 || flags&tcpACK == 0 {
+	// tcpdump (print-tcp.c) says the seq of a segment that carries data
+	// or a SYN, FIN or RST, the ack where ACK is set, and the urgent
+	// pointer where URG is.
+	if n > 0 || flags&(tcpSYN|tcpFIN|tcpRST) != 0 {
 		d.str(", seq ")
 		d.utoa(seq - seqBase)
 		if n > 0 {
@@ -516,6 +522,10 @@ func (d *describer) tcp(src, dst netip.Addr, seg []byte, wire int, bases SeqBase
 	}
 	d.str(", win ")
 	d.itoa(win)
+	if flags&tcpURG != 0 {
+		d.str(", urg ")
+		d.itoa(int(binary.BigEndian.Uint16(seg[tcpUrg:])))
+	}
 	if opts := seg[tcpMinLen:off]; len(opts) > 0 {
 		d.str(", options [")
 		d.opts.from = len(d.buf)
@@ -589,10 +599,249 @@ func (d *describer) icmp(proto string, src, dst netip.Addr, msg []byte, wire int
 		d.str("echo reply")
 		d.echo(msg)
 	default:
+		d.pk.Type, d.pk.Code = Some(int(msg[0])), Some(int(msg[1]))
+		if proto == "icmp6" && d.icmp6Words(msg) || proto == "icmp" && d.icmp4Words(msg) {
+			break
+		}
 		d.typeCode(msg)
 	}
 	d.str(", length ")
 	d.itoa(wire)
+}
+
+// ICMP and ICMPv6 message types and codes that tcpdump words (RFC 792,
+// RFC 1191, RFC 4443, RFC 4861, RFC 3810).
+const (
+	icmpUnreach        = 3
+	icmpUnreachProto   = 2
+	icmpUnreachPort    = 3
+	icmpUnreachFrag    = 4
+	icmpSourceQuench   = 4
+	icmpRedirect       = 5
+	icmpRouterSolicit  = 10
+	icmpTimeExceeded   = 11
+	icmpParamProblem   = 12
+	icmpv6Unreach      = 1
+	icmpv6UnreachPort  = 4
+	icmpv6TooBig       = 2
+	icmpv6TimeExceeded = 3
+	icmpv6ParamProblem = 4
+	icmpv6RouterSol    = 133
+	icmpv6RouterAdv    = 134
+	icmpv6NeighborSol  = 135
+	icmpv6NeighborAdv  = 136
+	icmpv6MLDv2Report  = 143
+)
+
+// icmpUnreachWords are tcpdump's words for an ICMP destination
+// unreachable by code, %s the destination of the packet it quotes; codes
+// 2, 3 and 4 are worded apart.
+var icmpUnreachWords = [...]string{
+	0:  "net %s unreachable",
+	1:  "host %s unreachable",
+	5:  "%s unreachable - source route failed",
+	6:  "net %s unreachable - unknown",
+	7:  "host %s unreachable - unknown",
+	8:  "%s unreachable - source host isolated",
+	9:  "net %s unreachable - admin prohibited",
+	10: "host %s unreachable - admin prohibited",
+	11: "net %s unreachable - tos prohibited",
+	12: "host %s unreachable - tos prohibited",
+	13: "host %s unreachable - admin prohibited filter",
+	14: "host %s unreachable - host precedence violation",
+	15: "host %s unreachable - precedence cutoff",
+}
+
+// quoted is what an ICMP error says of the packet it quotes: its
+// addresses, its protocol, and its destination port (-1 where the quote
+// stops before it).
+type quoted struct {
+	src, dst netip.Addr
+	proto    uint8
+	dport    int
+}
+
+// quote reads the IPv4 or IPv6 header at the start of q, an ICMP error's
+// body; ok is false when it is not there whole.
+func quote(q []byte) (qt quoted, ok bool) {
+	qt.dport = -1
+	var hlen int
+	switch {
+	case len(q) >= ipv4MinLen && q[0]>>4 == 4:
+		qt.src = netip.AddrFrom4([4]byte(q[ipv4Src : ipv4Src+4]))
+		qt.dst = netip.AddrFrom4([4]byte(q[ipv4Dst : ipv4Dst+4]))
+		qt.proto, hlen = q[ipv4Proto], int(q[0]&0xf)*4
+	case len(q) >= ipv6Len && q[0]>>4 == 6:
+		qt.src = netip.AddrFrom16([16]byte(q[ipv6Src : ipv6Src+16]))
+		qt.dst = netip.AddrFrom16([16]byte(q[ipv6Dst : ipv6Dst+16]))
+		qt.proto, hlen = q[ipv6Next], ipv6Len
+	default:
+		return qt, false
+	}
+	if hlen >= ipv4MinLen && len(q) >= hlen+4 {
+		qt.dport = int(binary.BigEndian.Uint16(q[hlen+2:]))
+	}
+	return qt, true
+}
+
+// words writes format, tcpdump's words for a message, with a written in
+// place of its %s.
+func (d *describer) words(format string, a netip.Addr) {
+	i := strings.Index(format, "%s")
+	d.str(format[:i])
+	d.buf = a.AppendTo(d.buf)
+	d.str(format[i+2:])
+}
+
+// port writes what tcpdump says of the port a port unreachable quotes:
+// "10.0.0.2 udp port 53".
+func (d *describer) port(q quoted) bool {
+	if q.dport < 0 {
+		return false
+	}
+	d.buf = q.dst.AppendTo(d.buf)
+	switch q.proto {
+	case protoTCP:
+		d.str(" tcp port ")
+	case protoUDP:
+		d.str(" udp port ")
+	default:
+		d.str(" protocol ")
+		d.itoa(int(q.proto))
+		d.str(" port ")
+	}
+	d.itoa(q.dport)
+	return true
+}
+
+// icmp4Words writes, as tcpdump (print-icmp.c) words it, an ICMP message
+// other than an echo; false, writing nothing, for one it words from
+// fields glassnet does not read (timestamps, address masks, router
+// advertisements) or an error whose quoted header is cut short.
+func (d *describer) icmp4Words(msg []byte) bool {
+	typ, code := msg[0], msg[1]
+	q, quoteOK := quote(msg[icmpMinLen:])
+	switch typ {
+	case icmpUnreach:
+		if !quoteOK {
+			return false
+		}
+		switch {
+		case code == icmpUnreachProto:
+			d.buf = q.dst.AppendTo(d.buf)
+			d.str(" protocol ")
+			d.itoa(int(q.proto))
+			d.str(" unreachable")
+		case code == icmpUnreachPort:
+			if !d.port(q) {
+				return false
+			}
+			d.str(" unreachable")
+		case code == icmpUnreachFrag:
+			d.words("%s unreachable - need to frag", q.dst)
+			if mtu := binary.BigEndian.Uint16(msg[icmpSeq:]); mtu != 0 {
+				d.str(" (mtu ")
+				d.itoa(int(mtu))
+				d.str(")")
+			}
+		case int(code) < len(icmpUnreachWords) && icmpUnreachWords[code] != "":
+			d.words(icmpUnreachWords[code], q.dst)
+		default:
+			d.words("%s unreachable - #", q.dst)
+			d.itoa(int(code))
+		}
+	case icmpSourceQuench:
+		d.str("source quench")
+	case icmpRedirect:
+		if !quoteOK || code > 3 {
+			return false
+		}
+		d.str([...]string{"redirect ", "redirect ", "redirect-tos ", "redirect-tos "}[code])
+		d.buf = q.dst.AppendTo(d.buf)
+		d.str([...]string{" to net ", " to host ", " to net ", " to host "}[code])
+		d.buf = netip.AddrFrom4([4]byte(msg[4:8])).AppendTo(d.buf)
+	case icmpRouterSolicit:
+		d.str("router solicitation")
+	case icmpTimeExceeded:
+		switch code {
+		case 0:
+			d.str("time exceeded in-transit")
+		case 1:
+			d.str("ip reassembly time exceeded")
+		default:
+			d.str("time exceeded-#")
+			d.itoa(int(code))
+		}
+	case icmpParamProblem:
+		if code == 0 {
+			d.str("parameter problem - octet ")
+			d.itoa(int(msg[4]))
+		} else {
+			d.str("parameter problem - code ")
+			d.itoa(int(code))
+		}
+	case 9, 13, 14, 15, 16, 17, 18:
+		return false
+	default:
+		d.str("type-#")
+		d.itoa(int(typ))
+	}
+	return true
+}
+
+// icmp6Words writes, as tcpdump (print-icmp6.c) words it, an ICMPv6
+// message other than an echo; false, writing nothing, for one glassnet
+// does not word.
+func (d *describer) icmp6Words(msg []byte) bool {
+	typ, code := msg[0], msg[1]
+	q, quoteOK := quote(msg[icmpMinLen:])
+	switch {
+	case typ == icmpv6Unreach && quoteOK && (code < icmpv6UnreachPort || code == icmpv6UnreachPort && q.dport >= 0):
+		d.str("destination unreachable, ")
+		switch code {
+		case 0:
+			d.words("unreachable route %s", q.dst)
+		case 1:
+			// tcpdump 4.99 has two spaces before these words.
+			d.words("unreachable prohibited %s", q.dst)
+		case 2:
+			d.words("beyond scope %s", q.dst)
+			d.words(", source address %s", q.src)
+		case 3:
+			d.words("unreachable address %s", q.dst)
+		case icmpv6UnreachPort:
+			d.str("unreachable port, ")
+			d.port(q)
+		}
+	case typ == icmpv6TooBig:
+		d.str("packet too big, mtu ")
+		d.utoa(binary.BigEndian.Uint32(msg[icmpID:]))
+	case typ == icmpv6TimeExceeded && code == 0 && quoteOK:
+		d.words("time exceeded in-transit for %s", q.dst)
+	case typ == icmpv6TimeExceeded && code == 1:
+		d.str("time exceeded in-transit (reassembly)")
+	case typ == icmpv6ParamProblem && code <= 2:
+		d.str([...]string{"parameter problem, erroneous - octet ", "parameter problem, next header - octet ", "parameter problem, option - octet "}[code])
+		d.utoa(binary.BigEndian.Uint32(msg[icmpID:]))
+	case typ == icmpv6RouterSol:
+		d.str("router solicitation")
+	case typ == icmpv6RouterAdv:
+		d.str("router advertisement")
+	case (typ == icmpv6NeighborSol || typ == icmpv6NeighborAdv) && len(msg) >= icmpMinLen+16:
+		target := netip.AddrFrom16([16]byte(msg[icmpMinLen : icmpMinLen+16]))
+		if typ == icmpv6NeighborSol {
+			d.words("neighbor solicitation, who has %s", target)
+		} else {
+			d.words("neighbor advertisement, tgt is %s", target)
+		}
+	case typ == icmpv6MLDv2Report:
+		d.str("multicast listener report v2, ")
+		d.itoa(int(binary.BigEndian.Uint16(msg[icmpSeq:])))
+		d.str(" group record(s)")
+	default:
+		return false
+	}
+	return true
 }
 
 // echo writes an ICMP or ICMPv6 echo's ", id 7, seq 3" and notes its
@@ -625,12 +874,13 @@ const (
 	tcpOptSACKPerm  = 4
 	tcpOptSACK      = 5
 	tcpOptTimestamp = 8
+	tcpOptFastOpen  = 34 // RFC 7413
 )
 
 // appendTCPOptions appends TCP options as tcpdump writes them inside
 // "options [...]": "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7". SACK
 // block edges are shown minus base. A malformed option ends the list with
-// "bad opt".
+// "[bad opt]".
 func appendTCPOptions(dst, b []byte, base uint32) []byte {
 	for first := true; len(b) > 0; first = false {
 		if !first {
@@ -646,7 +896,7 @@ func appendTCPOptions(dst, b []byte, base uint32) []byte {
 			continue
 		}
 		if len(b) < 2 || int(b[1]) < 2 || int(b[1]) > len(b) {
-			return append(dst, "bad opt"...)
+			return append(dst, "[bad opt]"...)
 		}
 		opt := b[2:b[1]]
 		b = b[b[1]:]
@@ -675,12 +925,46 @@ func appendTCPOptions(dst, b []byte, base uint32) []byte {
 			dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint32(opt)), 10)
 			dst = append(dst, " ecr "...)
 			dst = strconv.AppendUint(dst, uint64(binary.BigEndian.Uint32(opt[4:])), 10)
+		case kind == tcpOptFastOpen && len(opt) == 0:
+			dst = append(dst, "tfo  cookiereq"...) // two spaces, as tcpdump has them
+		case kind == tcpOptFastOpen && len(opt) >= 4 && len(opt) <= 16 && len(opt)%2 == 0:
+			dst = append(dst, "tfo  cookie "...)
+			dst = appendHex(dst, opt)
+		case !tcpdumpKnowsOption(kind):
+			// tcpdump's "unknown-99 0xabcd": the kind and the bytes.
+			dst = append(dst, "unknown-"...)
+			dst = strconv.AppendUint(dst, uint64(kind), 10)
+			if len(opt) > 0 {
+				dst = append(dst, " 0x"...)
+				dst = appendHex(dst, opt)
+			}
 		default:
+			// An option tcpdump decodes and glassnet does not (md5,
+			// mptcp, ...), or one of the wrong size: its kind and
+			// length.
 			dst = append(dst, "opt-"...)
 			dst = strconv.AppendUint(dst, uint64(kind), 10)
 			dst = append(dst, ':')
 			dst = strconv.AppendUint(dst, uint64(len(opt)), 10)
 		}
+	}
+	return dst
+}
+
+// tcpdumpKnowsOption reports whether tcpdump names the TCP option kind
+// (tcp_option_values in its print-tcp.c) rather than calling it unknown.
+func tcpdumpKnowsOption(kind byte) bool {
+	switch kind {
+	case 0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 19, 20, 28, 29, 30, 34, 254:
+		return true
+	}
+	return false
+}
+
+// appendHex appends b in hexadecimal, two digits a byte.
+func appendHex(dst, b []byte) []byte {
+	for _, x := range b {
+		dst = append(dst, hexDigits[x>>4], hexDigits[x&0xf])
 	}
 	return dst
 }
