@@ -15,12 +15,15 @@ import (
 )
 
 // The call log records each BSD call the way strace -T prints a system
-// call: name, arguments, result or -1 and the errno name, and the time the
-// call took in seconds.
+// call: name, arguments, result or -1 with the errno's name and message,
+// and the time the call took in seconds. Flags, levels, options and
+// errnos are spelled and ordered as strace 6 spells them; addresses,
+// buffers and the arguments that only give a length are shorter (see
+// README, "A socket-call log, like strace").
 //
 //	socket(AF_INET, SOCK_STREAM) = 3 <0.000021>
 //	connect(3, 10.0.0.2:80) = 0 <0.000412>
-//	recv(4, 4096, 0) = -1 EAGAIN <0.000003>
+//	recv(4, 4096, 0) = -1 EAGAIN (Resource temporarily unavailable) <0.000003>
 //	accept(3, 10.0.0.1:51072) = 4 <0.000950>
 //	getsockopt(3, SOL_SOCKET, SO_ERROR, [0]) = 0 <0.000001>
 //	poll([{fd=3, events=POLLIN}], 1, 1000) = 1 ([{fd=3, revents=POLLIN}]) <0.000120>
@@ -59,6 +62,9 @@ func (s *Sockets) logCall(start tcpip.MonotonicTime, so *socket, call, args stri
 		b.WriteString("-1 ")
 		if name != "" {
 			b.WriteString(name)
+			b.WriteString(" (")
+			b.WriteString(errnoMessage(err))
+			b.WriteByte(')')
 		} else {
 			b.WriteString("(" + err.Error() + ")")
 		}
@@ -112,6 +118,24 @@ func errnoName(err error) string {
 	return "E" + strconv.Itoa(int(e))
 }
 
+// errnoMessage is strace's words for the errno err carries, those of the
+// C library's strerror: "Resource temporarily unavailable" for EAGAIN.
+// Go's messages are strerror's with a lower-case first letter.
+func errnoMessage(err error) string {
+	var e syscall.Errno
+	if !errors.As(err, &e) {
+		return ""
+	}
+	m := e.Error()
+	if strings.HasPrefix(m, "errno ") {
+		return "Unknown error " + strconv.Itoa(int(e))
+	}
+	if c := m[0]; 'a' <= c && c <= 'z' {
+		m = string(c-'a'+'A') + m[1:]
+	}
+	return m
+}
+
 func domainName(d int) string {
 	switch d {
 	case AF_INET:
@@ -132,11 +156,12 @@ func typeName(t int) string {
 	default:
 		parts = append(parts, itoa(t&^(syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)))
 	}
-	if t&syscall.SOCK_NONBLOCK != 0 {
-		parts = append(parts, "SOCK_NONBLOCK")
-	}
+	// strace's order: SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK
 	if t&syscall.SOCK_CLOEXEC != 0 {
 		parts = append(parts, "SOCK_CLOEXEC")
+	}
+	if t&syscall.SOCK_NONBLOCK != 0 {
+		parts = append(parts, "SOCK_NONBLOCK")
 	}
 	return strings.Join(parts, "|")
 }
@@ -165,14 +190,23 @@ type bitName struct {
 	name string
 }
 
+// msgNames and pollNames are in strace's order (its xlat/msg_flags.in and
+// xlat/pollflags.in): MSG_PEEK|MSG_TRUNC|MSG_DONTWAIT, POLLIN|POLLPRI|
+// POLLOUT|POLLRDHUP.
 var msgNames = []bitName{
-	{MSG_PEEK, "MSG_PEEK"}, {MSG_DONTWAIT, "MSG_DONTWAIT"}, {MSG_WAITALL, "MSG_WAITALL"},
-	{MSG_TRUNC, "MSG_TRUNC"}, {MSG_MORE, "MSG_MORE"}, {MSG_NOSIGNAL, "MSG_NOSIGNAL"},
+	{unix.MSG_OOB, "MSG_OOB"}, {MSG_PEEK, "MSG_PEEK"}, {unix.MSG_DONTROUTE, "MSG_DONTROUTE"},
+	{unix.MSG_CTRUNC, "MSG_CTRUNC"}, {MSG_TRUNC, "MSG_TRUNC"}, {MSG_DONTWAIT, "MSG_DONTWAIT"},
+	{unix.MSG_EOR, "MSG_EOR"}, {MSG_WAITALL, "MSG_WAITALL"}, {unix.MSG_CONFIRM, "MSG_CONFIRM"},
+	{unix.MSG_ERRQUEUE, "MSG_ERRQUEUE"}, {MSG_NOSIGNAL, "MSG_NOSIGNAL"}, {MSG_MORE, "MSG_MORE"},
+	{unix.MSG_WAITFORONE, "MSG_WAITFORONE"}, {unix.MSG_ZEROCOPY, "MSG_ZEROCOPY"},
+	{unix.MSG_FASTOPEN, "MSG_FASTOPEN"}, {unix.MSG_CMSG_CLOEXEC, "MSG_CMSG_CLOEXEC"},
 }
 
 var pollNames = []bitName{
-	{POLLIN, "POLLIN"}, {POLLOUT, "POLLOUT"}, {POLLERR, "POLLERR"}, {POLLHUP, "POLLHUP"},
-	{POLLRDHUP, "POLLRDHUP"}, {POLLNVAL, "POLLNVAL"},
+	{POLLIN, "POLLIN"}, {unix.POLLPRI, "POLLPRI"}, {POLLOUT, "POLLOUT"},
+	{0x40, "POLLRDNORM"}, {0x100, "POLLWRNORM"}, {0x80, "POLLRDBAND"}, {0x200, "POLLWRBAND"}, // asm-generic/poll.h
+	{POLLERR, "POLLERR"}, {POLLHUP, "POLLHUP"}, {POLLNVAL, "POLLNVAL"},
+	{0x400, "POLLMSG"}, {0x1000, "POLLREMOVE"}, {POLLRDHUP, "POLLRDHUP"},
 }
 
 func msgFlags(flags int) string { return bitNames(flags, msgNames) }
@@ -189,33 +223,35 @@ func shutName(how int) string {
 	return itoa(how)
 }
 
-// optName names a level and an option of SetSockOpt and GetSockOpt.
+// optName names a level and an option of SetSockOpt and GetSockOpt as
+// strace does: the levels SOL_SOCKET, SOL_TCP, SOL_IPV6; an option it
+// has no name for in hexadecimal with a comment, "0x3039 /* SO_??? */".
 func optName(level, opt int) string {
-	var ln string
+	var ln, unknown string
 	var names map[int]string
 	switch level {
 	case SOL_SOCKET:
-		ln, names = "SOL_SOCKET", map[int]string{
+		ln, unknown, names = "SOL_SOCKET", "SO", map[int]string{
 			SO_REUSEADDR: "SO_REUSEADDR", SO_REUSEPORT: "SO_REUSEPORT", SO_RCVBUF: "SO_RCVBUF",
 			SO_SNDBUF: "SO_SNDBUF", SO_KEEPALIVE: "SO_KEEPALIVE", SO_LINGER: "SO_LINGER",
 			SO_ERROR: "SO_ERROR", SO_TYPE: "SO_TYPE", SO_DOMAIN: "SO_DOMAIN",
 			SO_ACCEPTCONN: "SO_ACCEPTCONN", SO_BROADCAST: "SO_BROADCAST",
 		}
 	case IPPROTO_TCP:
-		ln, names = "IPPROTO_TCP", map[int]string{
+		ln, unknown, names = "SOL_TCP", "TCP", map[int]string{
 			TCP_NODELAY: "TCP_NODELAY", TCP_CORK: "TCP_CORK", TCP_MAXSEG: "TCP_MAXSEG",
 			TCP_KEEPIDLE: "TCP_KEEPIDLE", TCP_KEEPINTVL: "TCP_KEEPINTVL", TCP_KEEPCNT: "TCP_KEEPCNT",
 			TCP_QUICKACK: "TCP_QUICKACK",
 		}
 	case IPPROTO_IPV6:
-		ln, names = "IPPROTO_IPV6", map[int]string{IPV6_V6ONLY: "IPV6_V6ONLY"}
+		ln, unknown, names = "SOL_IPV6", "IPV6", map[int]string{IPV6_V6ONLY: "IPV6_V6ONLY"}
 	default:
 		return itoa(level) + ", " + itoa(opt)
 	}
 	if n, ok := names[opt]; ok {
 		return ln + ", " + n
 	}
-	return ln + ", " + itoa(opt)
+	return ln + ", 0x" + strconv.FormatInt(int64(opt), 16) + " /* " + unknown + "_??? */"
 }
 
 // pollArgs is poll's argument list: the requested events, the count and

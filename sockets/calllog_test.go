@@ -102,28 +102,28 @@ func TestCallLog(t *testing.T) {
 		"bind(3, 127.0.0.1:0) = 0",
 		"listen(3, 4) = 0",
 		"socket(AF_INET, SOCK_STREAM|SOCK_NONBLOCK) = 4",
-		fmt.Sprintf("connect(4, %v) = -1 EINPROGRESS", laddr),
+		fmt.Sprintf("connect(4, %v) = -1 EINPROGRESS (Operation now in progress)", laddr),
 		"poll([{fd=4, events=POLLOUT}], 1, 5000) = 1 ([{fd=4, revents=POLLOUT}])",
 		"getsockopt(4, SOL_SOCKET, SO_ERROR, [0]) = 0",
 		fmt.Sprintf("accept(3, %v) = 5", peer),
-		"recv(5, 4096, MSG_DONTWAIT) = -1 EAGAIN",
+		"recv(5, 4096, MSG_DONTWAIT) = -1 EAGAIN (Resource temporarily unavailable)",
 		"send(4, 5, 0) = 5",
 		"recv(5, 4096, MSG_PEEK|MSG_WAITALL) = 5",
 		"recv(5, 5, MSG_WAITALL) = 5",
-		"setsockopt(5, IPPROTO_TCP, TCP_NODELAY, 1) = 0",
+		"setsockopt(5, SOL_TCP, TCP_NODELAY, 1) = 0",
 		"setnonblock(4, 0) = 0",
 		"shutdown(4, SHUT_WR) = 0",
 		"recv(5, 4096, 0) = 0",
 		"close(5) = 0",
 		"close(4) = 0",
 		"close(3) = 0",
-		"close(3) = -1 EBADF",
+		"close(3) = -1 EBADF (Bad file descriptor)",
 		"socket(AF_INET, SOCK_DGRAM) = 3",
 		"bind(3, 127.0.0.1:0) = 0",
 		"socket(AF_INET, SOCK_DGRAM) = 4",
 		fmt.Sprintf("sendto(4, 2, 0, %v) = 2", uaddr),
 		fmt.Sprintf("recvfrom(3, 64, 0, %v) = 2", from),
-		"getsockopt(3, SOL_SOCKET, 12345) = -1 ENOPROTOOPT",
+		"getsockopt(3, SOL_SOCKET, 0x3039 /* SO_??? */) = -1 ENOPROTOOPT (Protocol not available)",
 		"poll([{fd=3, events=POLLIN}], 1, 0) = 0 (Timeout)",
 		"close(4) = 0",
 		"close(3) = 0",
@@ -151,11 +151,42 @@ func TestCallLog(t *testing.T) {
 	if d, ok := field(e, "dur").(time.Duration); !ok || d <= 0 {
 		t.Errorf("dur = %v", field(e, "dur"))
 	}
-	if !strings.HasPrefix(e.Summary, "recv(5, 4096, MSG_DONTWAIT) = -1 EAGAIN <") || !strings.HasSuffix(e.Conn, "->"+peer.String()) {
+	if !strings.HasPrefix(e.Summary, "recv(5, 4096, MSG_DONTWAIT) = -1 EAGAIN (Resource temporarily unavailable) <") || !strings.HasSuffix(e.Conn, "->"+peer.String()) {
 		t.Errorf("summary %q conn %q", e.Summary, e.Conn)
 	}
 	if e := calls[9]; field(e, "ret") != 5 || field(e, "errno") != "" || e.Dir != trace.Out {
 		t.Errorf("send call event = %+v", e)
+	}
+}
+
+// TestCallLogStraceSpelling: flags, levels, options and errnos read as
+// strace 6 prints them (its output for a C program making the same
+// calls on Linux), in its order.
+func TestCallLogStraceSpelling(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ got, want string }{
+		{typeName(SOCK_STREAM | syscall.SOCK_NONBLOCK | syscall.SOCK_CLOEXEC), "SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK"},
+		{typeName(SOCK_DGRAM), "SOCK_DGRAM"},
+		{msgFlags(MSG_DONTWAIT | MSG_TRUNC | MSG_PEEK), "MSG_PEEK|MSG_TRUNC|MSG_DONTWAIT"},
+		{msgFlags(MSG_MORE | MSG_NOSIGNAL), "MSG_NOSIGNAL|MSG_MORE"},
+		{msgFlags(MSG_WAITALL | MSG_PEEK), "MSG_PEEK|MSG_WAITALL"},
+		{msgFlags(0), "0"},
+		{bitNames(POLLRDHUP|POLLOUT|POLLIN|0x2, pollNames), "POLLIN|POLLPRI|POLLOUT|POLLRDHUP"},
+		{bitNames(POLLRDHUP|POLLNVAL|POLLHUP|POLLERR, pollNames), "POLLERR|POLLHUP|POLLNVAL|POLLRDHUP"},
+		{optName(IPPROTO_TCP, TCP_NODELAY), "SOL_TCP, TCP_NODELAY"},
+		{optName(IPPROTO_IPV6, IPV6_V6ONLY), "SOL_IPV6, IPV6_V6ONLY"},
+		{optName(SOL_SOCKET, 12345), "SOL_SOCKET, 0x3039 /* SO_??? */"},
+		{optName(IPPROTO_TCP, 200), "SOL_TCP, 0xc8 /* TCP_??? */"},
+		{shutName(SHUT_WR), "SHUT_WR"},
+		{errnoMessage(syscall.EAGAIN), "Resource temporarily unavailable"},
+		{errnoMessage(fmt.Errorf("recv: %w", syscall.ECONNREFUSED)), "Connection refused"},
+		{errnoMessage(syscall.EPIPE), "Broken pipe"},
+		{errnoMessage(syscall.ENOTCONN), "Transport endpoint is not connected"},
+		{errnoMessage(syscall.Errno(41)), "Unknown error 41"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
 	}
 }
 

@@ -27,7 +27,7 @@
 // make:
 //
 //	accept(3, 10.0.0.1:51072) = 4 <0.000950>
-//	recv(4, 4096, MSG_DONTWAIT) = -1 EAGAIN <0.000003>
+//	recv(4, 4096, MSG_DONTWAIT) = -1 EAGAIN (Resource temporarily unavailable) <0.000003>
 //
 // Snapshot is Table with what ss -tani shows: TCP details (rtt, rto,
 // cwnd, mss, windows, retransmissions) and the connections the stack has

@@ -30,7 +30,7 @@ type Options struct {
 	// CallLog, if set, receives one strace-like line per socket call:
 	//
 	//	connect(3, 10.0.0.2:80) = 0 <0.000412>
-	//	recv(4, 4096, 0) = -1 EAGAIN <0.000003>
+	//	recv(4, 4096, 0) = -1 EAGAIN (Resource temporarily unavailable) <0.000003>
 	//
 	// With a Tracer the same records are also "call" events. Writes are
 	// serialized; a slow writer slows the calls.
