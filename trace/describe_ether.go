@@ -32,9 +32,12 @@ const (
 	arpOpReply    = 2
 )
 
-// DescribeFrame reads an Ethernet frame the way tcpdump -e prints it: the
-// source and destination MACs, then what the frame carries (an IP packet
-// as DescribePacket reads it, with bases, or an ARP packet's operation).
+// DescribeFrame reads an Ethernet frame: the source and destination MACs,
+// as tcpdump -e begins its line, then what the frame carries as tcpdump
+// without -e prints it (an IP packet as DescribePacket reads it, with
+// bases, or an ARP packet's operation): "02:00:00:00:00:0a >
+// 02:00:00:00:00:0b, IP 10.0.0.1.40000 > ...", where tcpdump -e writes
+// "..., ethertype IPv4 (0x0800), length 74: 10.0.0.1.40000 > ...".
 // Like DescribePacket it checks every length before use.
 func DescribeFrame(b []byte, bases SeqBases) Packet {
 	d := newDescriber()
