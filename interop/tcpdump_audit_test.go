@@ -312,17 +312,19 @@ func auditPackets() []auditPacket {
 // upload to the discard port with some of its segments lost on the way
 // in (SACK blocks), with ECN asked for in the SYN, and an IPv6 TCP echo.
 // Each packet's line, as glassnet reads the capture, is the one tcpdump
-// prints, but for the differences TestTcpdumpAudit names.
+// prints, but for the differences TestTcpdumpAudit names; and so is each
+// packet line of serve's --trace.
 func TestTcpdumpAuditServe(t *testing.T) {
 	needProgram(t, tcpdumpBin, "tcpdump")
 	netnstest.RunTUN(t, func(t *testing.T) {
 		const stack6 = "fd00:200::2"
-		pcap := filepath.Join(t.TempDir(), "serve.pcap")
+		dir := t.TempDir()
+		pcap, jsonl := filepath.Join(dir, "serve.pcap"), filepath.Join(dir, "serve.jsonl")
 		// ECN is asked for per network namespace: this one's.
 		if err := os.WriteFile("/proc/sys/net/ipv4/tcp_ecn", []byte("1"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s := startServeArgs(t, "serve", "--tun", tunName, "--addr", stackAddr+"/24,"+stack6+"/64", "--no-offload", "--pcap", pcap,
+		s := startServeArgs(t, "serve", "--tun", tunName, "--addr", stackAddr+"/24,"+stack6+"/64", "--no-offload", "--pcap", pcap, "--trace", jsonl,
 			"--ingress", "tcp and dst port 9 and greater 1000 : loss 10% seed 3")
 
 		run(t, 20*time.Second, "ping", "-c", "1", "-W", "5", stackAddr)
@@ -433,5 +435,41 @@ func TestTcpdumpAuditServe(t *testing.T) {
 			}
 		}
 		t.Logf("%d packets compared", len(events))
+
+		// The timeline's own lines, from the stack's ISNs: the same,
+		// but for those whose numbers tcpdump prints as they are and
+		// the fragments.
+		f, err = os.Open(jsonl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		traced, err := trace.ReadJSONL(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := map[string]bool{}
+		for _, l := range rel {
+			lines[l] = true
+		}
+		var packets, compared int
+		for _, e := range traced {
+			if e.Layer != trace.LayerLink || e.Name != "packet" {
+				continue
+			}
+			packets++
+			flags, _ := e.Field("flags").(string)
+			if e.Field("frag_id") != nil || strings.ContainsAny(flags, "SR") || flags != "" && !strings.Contains(flags, ".") {
+				continue
+			}
+			compared++
+			line, _, _ := strings.Cut(e.Summary, " [frame #")
+			if !lines[line] {
+				t.Errorf("event #%d: tcpdump printed no line %q", e.ID, line)
+			}
+		}
+		if packets != len(events) || compared < packets/2 {
+			t.Errorf("the trace has %d packets (%d compared), the capture %d", packets, compared, len(events))
+		}
 	})
 }
