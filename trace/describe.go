@@ -258,8 +258,17 @@ func (d *describer) ip(b []byte, wire int, bases SeqBases) {
 			return
 		}
 		hlen, tl := int(b[0]&0xf)*4, int(binary.BigEndian.Uint16(b[ipv4TotalLen:]))
-		if hlen < ipv4MinLen || hlen > len(b) || tl < hlen {
-			d.str("IP bad-hlen, length ")
+		switch {
+		case hlen < ipv4MinLen: // as tcpdump says it
+			d.str("IP bad-hlen ")
+			d.itoa(hlen)
+			return
+		case tl < hlen:
+			d.str("IP bad-len ")
+			d.itoa(tl)
+			return
+		case hlen > len(b):
+			d.str("IP truncated, length ")
 			d.itoa(len(b))
 			return
 		}
@@ -561,14 +570,28 @@ func (d *describer) udp(src, dst netip.Addr, dgram []byte, wire int) {
 	// tcpdump says the length the UDP header gives. It may be less than
 	// the IP packet holds, and more only in a first fragment, where the
 	// rest of the datagram follows in the others; elsewhere a length
-	// past the packet lies, and the packet's own stands.
+	// past the packet lies, and the packet's own stands, as tcpdump
+	// says: "UDP, bad length 92 > 4"; one shorter than the header is
+	// "truncated-udplength 4".
 	n := wire - udpLen
-	if ul := int(binary.BigEndian.Uint16(dgram[udpLenOff:])) - udpLen; ul >= 0 && (ul <= n || d.pk.FragMore.V) {
+	ul := int(binary.BigEndian.Uint16(dgram[udpLenOff:])) - udpLen
+	if ul >= 0 && (ul <= n || d.pk.FragMore.V) {
 		n = ul
 	}
 	d.ends(src, dst, sport, dport)
-	d.str("UDP, length ")
-	d.itoa(n)
+	switch {
+	case ul < 0:
+		d.str("truncated-udplength ")
+		d.itoa(ul + udpLen)
+	case ul != n:
+		d.str("UDP, bad length ")
+		d.itoa(ul)
+		d.str(" > ")
+		d.itoa(n)
+	default:
+		d.str("UDP, length ")
+		d.itoa(n)
+	}
 	d.endConn(netip.AddrPortFrom(src, sport), netip.AddrPortFrom(dst, dport))
 	d.pk.Sport, d.pk.Dport, d.pk.PayloadLen = Some(int(sport)), Some(int(dport)), Some(n)
 }
@@ -630,6 +653,7 @@ const (
 	icmpv6RouterAdv    = 134
 	icmpv6NeighborSol  = 135
 	icmpv6NeighborAdv  = 136
+	icmpv6Redirect     = 137
 	icmpv6MLDv2Report  = 143
 )
 
@@ -820,8 +844,9 @@ func (d *describer) icmp6Words(msg []byte) bool {
 		d.words("time exceeded in-transit for %s", q.dst)
 	case typ == icmpv6TimeExceeded && code == 1:
 		d.str("time exceeded in-transit (reassembly)")
-	case typ == icmpv6ParamProblem && code <= 2:
-		d.str([...]string{"parameter problem, erroneous - octet ", "parameter problem, next header - octet ", "parameter problem, option - octet "}[code])
+	case typ == icmpv6ParamProblem && code <= 3:
+		d.str([...]string{"parameter problem, erroneous - octet ", "parameter problem, next header - octet ",
+			"parameter problem, option - octet ", "parameter problem, incomplete header chain - octet "}[code])
 		d.utoa(binary.BigEndian.Uint32(msg[icmpID:]))
 	case typ == icmpv6RouterSol:
 		d.str("router solicitation")
@@ -834,6 +859,9 @@ func (d *describer) icmp6Words(msg []byte) bool {
 		} else {
 			d.words("neighbor advertisement, tgt is %s", target)
 		}
+	case typ == icmpv6Redirect && len(msg) >= icmpMinLen+32:
+		d.words("redirect, %s", netip.AddrFrom16([16]byte(msg[icmpMinLen+16:icmpMinLen+32])))
+		d.words(" to %s", netip.AddrFrom16([16]byte(msg[icmpMinLen:icmpMinLen+16])))
 	case typ == icmpv6MLDv2Report:
 		d.str("multicast listener report v2, ")
 		d.itoa(int(binary.BigEndian.Uint16(msg[icmpSeq:])))

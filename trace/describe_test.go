@@ -138,6 +138,10 @@ func TestDescribePacket(t *testing.T) {
 			"IP6 fd00::1 > fd00::2: ICMP6, destination unreachable, unreachable port, fd00::2 udp port 53, length 60"},
 		{"packet too big", ipv6Packet(58, slices.Concat([]byte{2, 0, 0, 0, 0, 0, 5, 0}, ipv6Packet(17, udp))), nil,
 			"IP6 fd00::1 > fd00::2: ICMP6, packet too big, mtu 1280, length 60"},
+		{"redirect6", ipv6Packet(58, slices.Concat([]byte{137, 0, 0, 0, 0, 0, 0, 0}, ipv6Packet(0, nil)[8:24], ipv6Packet(0, nil)[24:40])), nil,
+			"IP6 fd00::1 > fd00::2: ICMP6, redirect, fd00::2 to fd00::1, length 40"},
+		{"incomplete header chain", ipv6Packet(58, slices.Concat([]byte{4, 3, 0, 0, 0, 0, 0, 0}, ipv6Packet(protoFragment, nil))), nil,
+			"IP6 fd00::1 > fd00::2: ICMP6, parameter problem, incomplete header chain - octet 0, length 48"},
 		{"neighbor solicitation, whole", ipv6Packet(58, slices.Concat([]byte{135, 0, 0, 0, 0, 0, 0, 0}, ipv6Packet(0, nil)[24:40])), nil,
 			"IP6 fd00::1 > fd00::2: ICMP6, neighbor solicitation, who has fd00::2, length 24"},
 		{"urgent", func() []byte {
@@ -166,7 +170,8 @@ func TestDescribePacket(t *testing.T) {
 			"IP6 fd00::1 > fd00::2: frag (0x0000abcd:0|16) 40000 > 53: UDP, length 8"},
 		{"first fragment, whole datagram's length", ipv6Packet(protoFragment, slices.Concat(fragHeader(protoUDP, 0, true, 0xabcd), udpLong)), nil,
 			"IP6 fd00::1 > fd00::2: frag (0x0000abcd:0|16) 40000 > 53: UDP, length 3000"},
-		{"udp length past the packet", ipv6Packet(protoUDP, udpLong), nil, "IP6 fd00::1.40000 > fd00::2.53: UDP, length 8"},
+		{"udp length past the packet", ipv6Packet(protoUDP, udpLong), nil, "IP6 fd00::1.40000 > fd00::2.53: UDP, bad length 3000 > 8"},
+		{"udp length short of its header", ipv4Packet(protoUDP, []byte{0x9c, 0x40, 0, 53, 0, 4, 0, 0, 'a', 'b'}), nil, "IP 10.0.0.1.40000 > 10.0.0.2.53: truncated-udplength 4"},
 		{"udp length short of the packet", ipv4Packet(protoUDP, append(slices.Clone(udp), 0, 0)), nil, "IP 10.0.0.1.40000 > 10.0.0.2.53: UDP, length 4"},
 		{"later fragment", ipv6Packet(protoFragment, slices.Concat(fragHeader(protoUDP, 16, false, 0xabcd), []byte("ijklmnop"))), nil,
 			"IP6 fd00::1 > fd00::2: frag (0x0000abcd:16|8)"},
@@ -180,7 +185,9 @@ func TestDescribePacket(t *testing.T) {
 		{"version 7", []byte{0x75, 1, 2}, nil, "unknown IP version 7, length 3"},
 		{"ipv4 truncated", []byte{0x45, 1, 2}, nil, "IP truncated, length 3"},
 		{"ipv6 truncated", []byte{0x60, 0, 0}, nil, "IP6 truncated, length 3"},
-		{"bad header length", append([]byte{0x44}, make([]byte, 19)...), nil, "IP bad-hlen, length 20"},
+		{"bad header length", append([]byte{0x44}, make([]byte, 19)...), nil, "IP bad-hlen 16"},
+		{"total length short of the header", func() []byte { p := ipv4Packet(17, udp); p[3] = 10; return p }(), nil, "IP bad-len 10"},
+		{"header longer than the packet", append([]byte{0x46, 0, 0, 24}, make([]byte, 16)...), nil, "IP truncated, length 20"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
