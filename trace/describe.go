@@ -109,7 +109,8 @@ const (
 // DescribePacket reads an IP packet's headers, the way tcpdump prints
 // them: IPv4 or IPv6 (with its extension headers: hop-by-hop and
 // destination options, routing, fragment); TCP with its options, UDP,
-// ICMP and ICMPv6 (an echo's id and seq). A fragment is named by its
+// ICMP and ICMPv6 (an echo's id and seq; errors, neighbor discovery and
+// MLDv2 reports in tcpdump's words, other messages as "type N code M"). A fragment is named by its
 // offset, its more-fragments flag and its identification; one after the
 // first has no transport header to read. With bases, TCP sequence and
 // acknowledgment numbers (and SACK block edges) are shown relative to the
