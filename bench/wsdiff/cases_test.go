@@ -169,7 +169,7 @@ func frameProbes() []probe {
 	for _, code := range []uint16{0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000} {
 		ps = append(ps, plain(fmt.Sprintf("close %d", code), failed, "", closeFrame(code, "")))
 	}
-	for _, code := range []uint16{3000, 4999} {
+	for _, code := range []uint16{1012, 1013, 1014, 3000, 4999} {
 		ps = append(ps, plain(fmt.Sprintf("close %d", code), fmt.Sprintf("close %d; FIN", code), "", closeFrame(code, "")))
 	}
 	ps = append(ps,
