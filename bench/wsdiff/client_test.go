@@ -342,3 +342,19 @@ func deflateFinal(p []byte) []byte {
 	w.Close()
 	return b.Bytes()
 }
+
+// contextTakeover compresses each message with one compressor, so that a
+// later message refers to the earlier ones (RFC 7692 §7.2.3.2), and
+// returns their frames.
+func contextTakeover(msgs ...[]byte) []byte {
+	var b bytes.Buffer
+	w, _ := flate.NewWriter(&b, flate.BestCompression)
+	var out []byte
+	for _, m := range msgs {
+		b.Reset()
+		w.Write(m)
+		w.Flush()
+		out = append(out, clientFrame(true, 4, 1, bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff}))...)
+	}
+	return out
+}
