@@ -145,12 +145,12 @@ func frameProbes() []probe {
 		z("RSV1 on a continuation", failed, "", clientFrame(false, 4, 1, z1[:5]), clientFrame(true, 4, 0, z1[5:])),
 		z("fragmented compressed text", `text "hello hello hello"; `+bye, "", clientFrame(false, 4, 1, z1[:5]), clientFrame(true, 0, 0, z1[5:]), close1000),
 		z("empty compressed message", `text ""; `+bye, "", clientFrame(true, 4, 1, nil), close1000),
-		z("compressed with BFINAL set", `text "hello hello hello"; text "hello hello hello"; `+bye, "",
+		z("compressed with BFINAL set", `text "hello hello hello" ×2; `+bye, "",
 			clientFrame(true, 4, 1, deflateFinal([]byte("hello hello hello"))), clientFrame(true, 4, 1, deflateFinal([]byte("hello hello hello"))), close1000),
 		probe{name: "deflate: server_no_context_takeover, the same text twice", head: request(deflate + "; server_no_context_takeover"),
 			send: slices.Concat(clientFrame(true, 0, 1, []byte(long)), clientFrame(true, 0, 1, []byte(long)), close1000),
-			want: "101; ext=permessage-deflate; server_no_context_takeover; text of 104 bytes; text of 104 bytes; " + bye},
-		z("two messages sharing a window", `text "hello hello hello"; text "hello hello hello"; `+bye, "",
+			want: "101; ext=permessage-deflate; server_no_context_takeover; text of 104 bytes ×2; " + bye},
+		z("two messages sharing a window", `text "hello hello hello" ×2; `+bye, "",
 			slices.Concat(contextTakeover([]byte("hello hello hello"), []byte("hello hello hello")), close1000)),
 		z("flush marker not removed", failed, "",
 			clientFrame(true, 4, 1, append(z1, 0, 0, 0xff, 0xff)), close1000),
@@ -193,6 +193,10 @@ func frameProbes() []probe {
 			clientFrame(false, 0, 0, make([]byte, maxMessage/2)), clientFrame(true, 0, 0, []byte{0})),
 		plain("a message at the limit", "binary of 65536 bytes; "+bye, "", clientFrame(true, 0, 2, make([]byte, maxMessage)), close1000),
 		plain("data after the close", bye, "", close1000, text(true, 1, "more")),
+		plain("opcode 3, then 64 KiB of frames", failed, "", clientFrame(true, 0, 3, nil), bytes.Repeat(clientFrame(true, 0, 2, make([]byte, 1000)), 64)),
+		plain("invalid UTF-8, then 64 KiB of frames", badUTF8, "", text(true, 1, "\xff"), bytes.Repeat(clientFrame(true, 0, 2, make([]byte, 1000)), 64)),
+		plain("a message over the limit, sent whole", tooBig, "", clientFrame(true, 0, 2, make([]byte, maxMessage+1)), close1000),
+		plain("a message over the limit, then 1 MiB more", tooBig, "", clientFrame(true, 0, 2, make([]byte, maxMessage+1)), bytes.Repeat(clientFrame(true, 0, 2, make([]byte, 1<<14)), 64)),
 	)
 	return ps
 }

@@ -92,7 +92,7 @@ func run(addr, head string, body []byte, early bool) string {
 		}
 	}
 	ext := strings.Join(resp.Header.Values("Sec-WebSocket-Extensions"), ",")
-	return strings.Join(append(out, readFrames(c, br, strings.Contains(ext, "server_no_context_takeover"))...), "; ")
+	return strings.Join(append(out, collapse(readFrames(c, br, strings.Contains(ext, "server_no_context_takeover")))...), "; ")
 }
 
 // afterRefusal says what follows a refused upgrade: the end of the
@@ -176,6 +176,24 @@ func readFrames(c net.Conn, br *bufio.Reader, noContext bool) []string {
 		}
 		out = append(out, dataSummary(msgOp, msg))
 	}
+}
+
+// collapse writes a run of equal items once, with its count.
+func collapse(items []string) []string {
+	var out []string
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j] == items[i] {
+			j++
+		}
+		if j-i > 1 {
+			out = append(out, fmt.Sprintf("%s ×%d", items[i], j-i))
+		} else {
+			out = append(out, items[i])
+		}
+		i = j
+	}
+	return out
 }
 
 func readFrame(br *bufio.Reader) (fin bool, rsv, op byte, p []byte, err error) {

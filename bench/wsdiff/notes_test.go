@@ -89,5 +89,9 @@ var notes = map[string]string{
 	"invalid UTF-8 text":                                       "glassnet: MUST fail, with 1007 (RFC 6455 §8.1, §7.4.1); gorilla and coder echo the text, gobwas's handler ends TCP without a close frame (§7.1.7 SHOULD send one).",
 	"text ends inside a code point":                            "As invalid UTF-8 text: the message as a whole is not UTF-8.",
 	"length announced over the limit":                          "Choice of when: glassnet and gorilla fail with 1009 on the header (RFC 6455 §10.4); coder and gobwas wait for the payload first and leave the connection open while it does not come.",
+	"opcode 3, then 64 KiB of frames":                          "All fail with 1002 (RFC 6455 §5.2). glassnet reads and drops what the client sent after the bad frame and ends with a FIN; gorilla and coder close with it unread, so their kernel sends a reset (RFC 1122 §4.2.2.13), which can destroy the close frame at the client before it is read. RFC 6455 §7.1.1 asks for TCP to be closed cleanly, by the server first; glassnet's is the answer that reaches the client.",
+	"invalid UTF-8, then 64 KiB of frames":                     "glassnet: MUST fail, 1007 (RFC 6455 §8.1), then a FIN as above. gorilla and coder echo the bad text and everything after; gobwas resets the connection without a close frame.",
+	"a message over the limit, sent whole":                     "All fail with 1009 (RFC 6455 §7.4.1, §10.4); glassnet then ends with a FIN, the others with a reset, as in opcode 3, then 64 KiB of frames.",
+	"a message over the limit, then 1 MiB more":                "As a message over the limit, sent whole.",
 	"data after the close":                                     "glassnet, gorilla, coder: the data after a close is discarded (RFC 6455 §5.5.1) and the server ends TCP with a FIN (§7.1.1); gobwas closes with the data unread, so its kernel sends a reset, which can destroy the close frame in flight.",
 }
