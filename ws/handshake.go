@@ -240,6 +240,9 @@ func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *Hands
 	if !isKey(key) {
 		return serverHandshake{}, reject(http.StatusBadRequest, "Sec-WebSocket-Key %q is not 16 bytes in base64", key)
 	}
+	if herr := checkOffers(r.Header); herr != nil {
+		return serverHandshake{}, herr
+	}
 	if r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
 		return serverHandshake{}, reject(http.StatusBadRequest, "the opening handshake must not have a body")
 	}
@@ -262,6 +265,27 @@ func checkRequest(r *http.Request, opts *AcceptOptions) (serverHandshake, *Hands
 	return hs, nil
 }
 
+// checkOffers refuses, with 400, a Sec-WebSocket-Protocol or
+// Sec-WebSocket-Extensions field that is not the list its ABNF says (RFC
+// 6455 §4.3: 1#token; §9.1: extensions with token parameters): §4.2.1 has
+// a server stop at any violation of the handshake's grammar rather than
+// guess what the client meant. Empty list elements are skipped, as RFC
+// 9110 §5.6.1.2 asks of a recipient. It looks at the elements where they
+// are, and allocates only for a refusal or an extension offer.
+func checkOffers(h http.Header) *HandshakeError {
+	for _, v := range h[hdrSecProtocol] {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && !isToken(t) {
+				return reject(http.StatusBadRequest, "Sec-WebSocket-Protocol element %q is not a token", clipTraced(t))
+			}
+		}
+	}
+	if _, err := parseExtensions(h); err != nil {
+		return reject(http.StatusBadRequest, "Sec-WebSocket-Extensions: %v", err)
+	}
+	return nil
+}
+
 // isKey reports whether a Sec-WebSocket-Key value is 16 bytes in base64
 // (RFC 6455 §4.2.1 item 5), decoding it into a buffer on the stack.
 func isKey(key string) bool {
@@ -275,11 +299,18 @@ func isKey(key string) bool {
 
 // isResourceTarget reports whether the request target names a resource:
 // a path with an optional query (origin-form), or an absolute http, https,
-// ws or wss URI with a host (RFC 6455 §4.1, §4.2.1; RFC 9112 §3.2).
+// ws or wss URI with a host (RFC 6455 §4.1, §4.2.1; RFC 9112 §3.2), with
+// no fragment either way.
 // "*" (asterisk-form, for OPTIONS), host:port (authority-form, for
 // CONNECT) and URIs of other schemes name none.
 func isResourceTarget(r *http.Request) bool {
 	t := r.RequestURI
+	if strings.IndexByte(t, '#') >= 0 {
+		// Neither form has a fragment (RFC 9112 §3.2.1, §3.2.2), and a
+		// WebSocket URI must not have one (RFC 6455 §3): http.ReadRequest
+		// would leave "#frag" in the path.
+		return false
+	}
 	if t == "" || strings.HasPrefix(t, "/") {
 		// "" is a request made in Go rather than read from a peer.
 		return true

@@ -94,6 +94,23 @@ var handshakeTests = []struct {
 	// compare the answer with their offer: "Chat" is not "chat".
 	{name: "subprotocol in another case", req: request(nil, "Sec-WebSocket-Protocol: Chat"),
 		opts: &AcceptOptions{Subprotocols: []string{"chat"}}, status: 101},
+	// RFC 6455 §4.3 and §9.1: the offers are lists of tokens; §4.2.1: a
+	// field that breaks its grammar is answered 400, whether or not the
+	// server speaks a subprotocol or compression.
+	{name: "subprotocol not a token", req: request(nil, "Sec-WebSocket-Protocol: ch at"), status: 400},
+	{name: "subprotocol quoted", req: request(nil, `Sec-WebSocket-Protocol: "chat"`),
+		opts: &AcceptOptions{Subprotocols: []string{"chat"}}, status: 400},
+	{name: "subprotocol list with an empty element", req: request(nil, "Sec-WebSocket-Protocol: chat, , superchat"),
+		opts: &AcceptOptions{Subprotocols: []string{"superchat"}}, status: 101, protocol: "superchat"},
+	{name: "extension parameter without a name", req: request(nil, "Sec-WebSocket-Extensions: permessage-deflate; =x"), status: 400},
+	{name: "extension with an empty parameter", req: request(nil, "Sec-WebSocket-Extensions: permessage-deflate;;"), status: 400},
+	{name: "extension without a name", req: request(nil, "Sec-WebSocket-Extensions: ; a=1"), status: 400},
+	{name: "malformed extension, compression on", req: request(nil, "Sec-WebSocket-Extensions: permessage-deflate; =x"),
+		opts: &AcceptOptions{ConnOptions: ConnOptions{Compression: CompressionOptions{Enabled: true}}}, status: 400},
+	{name: "unknown extension", req: request(nil, "Sec-WebSocket-Extensions: x-unknown; a=1; b=\"q\""), status: 101},
+	// RFC 6455 §3, RFC 9112 §3.2: no fragment in the request target.
+	{name: "target with a fragment", req: request(map[string]string{"request-line": "GET /chat#x HTTP/1.1"}), status: 400},
+	{name: "target absolute with a fragment", req: request(map[string]string{"request-line": "GET http://server.example.com/chat#x HTTP/1.1"}), status: 400},
 	{name: "target absolute http", req: request(map[string]string{"request-line": "GET http://server.example.com/chat HTTP/1.1"}), status: 101},
 	{name: "target absolute wss", req: request(map[string]string{"request-line": "GET wss://server.example.com/chat HTTP/1.1"}), status: 101},
 	{name: "target asterisk", req: request(map[string]string{"request-line": "GET * HTTP/1.1"}), status: 400},
