@@ -242,5 +242,6 @@
 // value is null is a 400, not a field left out, and so is a field given
 // twice in one object. A query (/api/events,
 // /api/export, /api/live) takes only the parameters shown above, and token, each
-// once: another, or one given twice, is a 400 that names it.
+// once: another, or one given twice, is a 400 that names it, and so is a
+// query that does not parse (a bad %-escape, a ';' between parameters).
 package ui

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -478,9 +479,15 @@ const maxRange = 10000
 // queryOnly reports whether r's query holds only the parameters names (and
 // the token), each at most once; otherwise it answers 400 naming the one
 // that is not, so that a script's misspelt or made-up parameter (limit=)
-// is not quietly left out.
+// is not quietly left out. A query that does not parse (a bad %-escape, a
+// ';' between parameters) is a 400 too: url.Query would leave the broken
+// pair out, and from=100;to=200 would ask for every event.
 func queryOnly(w http.ResponseWriter, r *http.Request, names ...string) bool {
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("ui: the query of %s %s does not parse: %v", r.Method, r.URL.Path, err))
+		return false
+	}
 	keys := make([]string, 0, len(q))
 	for k := range q {
 		keys = append(keys, k)

@@ -163,7 +163,8 @@ func TestOriginCheck(t *testing.T) {
 
 // TestLiveQuery: the live stream takes from (and the token) once each, as
 // /api/events does: a misspelt parameter (form=) or one given twice is a
-// 400 that names it, not a stream from the first event.
+// 400 that names it, and a query that does not parse a 400 that says so,
+// not a stream from the first event.
 func TestLiveQuery(t *testing.T) {
 	t.Parallel()
 	s, _ := New(Options{})
@@ -177,6 +178,10 @@ func TestLiveQuery(t *testing.T) {
 		{"form=1", http.StatusBadRequest, `unknown query parameter "form"`},
 		{"from=1&from=2", http.StatusBadRequest, `"from" is given 2 times`},
 		{"from=x", http.StatusBadRequest, "from is an event ID"},
+		// url.Query leaves out a pair it cannot parse: a stream from
+		// the first event, had the query not been read strictly.
+		{"from=1;x=2", http.StatusBadRequest, "does not parse"},
+		{"from=%zz", http.StatusBadRequest, "does not parse"},
 	} {
 		req, _ := http.NewRequest("GET", base+"/api/live?token="+s.Token()+"&"+tc.query, nil)
 		req.Header.Set("Connection", "Upgrade")
