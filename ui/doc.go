@@ -189,7 +189,10 @@
 //
 // A held unit's event is, for a packet, the link "held" step the stack
 // traces for it (0 until it comes); for a frame or a send, the last event
-// before it was held. A held packet's fields are flags (letters F S R P A U E C), seq, ack,
+// before it was held. A packet held at the link stops the run at that
+// step: GET /api/holds lists it as soon as the hook has it, a moment
+// before the step is traced, so a script that wants the run stopped
+// waits for state.paused, not for the hold. A held packet's fields are flags (letters F S R P A U E C), seq, ack,
 // window, payload_hex and len (the whole IP packet's; the summary's len= is the
 // TCP payload's); a frame's opcode, fin and payload_hex
 // (unmasked; with "compressed": true for a frame with RSV1, whose
