@@ -364,10 +364,44 @@ func auditPages(t *testing.T, r *uiRun) {
 }
 
 // auditConcurrent has several scripts drive one demo at once with commands
-// that contradict each other: every answer is a 200, or a 4xx with a JSON
-// error (never a 5xx), and the run can be paused and stepped afterwards.
+// that contradict each other. Eight decisions on one held packet: one
+// wins, the others are told which. Then a free-for-all: every answer is a
+// 200, or a 4xx with a JSON error (never a 5xx), and the run can be
+// paused and stepped afterwards.
 func auditConcurrent(t *testing.T, r *uiRun) {
+	auditStarted(t, r)
 	live := openAuditLive(t, r)
+	auditJSON(t, r, "POST", "/api/hold", map[string]any{"point": "link-egress", "node": "client", "filter": "tcp and syn"}, nil)
+	auditJSON(t, r, "POST", "/api/play", nil, nil)
+	syn := auditHeldNow(t, r)
+	actions := []string{"release", "drop", "duplicate", "delay", "release", "drop", "duplicate", "delay"}
+	answers := make([]auditAnswer, len(actions))
+	var race sync.WaitGroup
+	for i, act := range actions {
+		body := `{"action":"` + act + `"}`
+		if act == "delay" {
+			body = `{"action":"delay","delay_ms":5}`
+		}
+		race.Go(func() { answers[i] = auditDecide(t, r, syn.ID, body) })
+	}
+	race.Wait()
+	var won []string
+	for i, a := range answers {
+		if a.status == http.StatusOK {
+			won = append(won, actions[i])
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("eight decisions on held unit %d at once: %d won (%q), want one", syn.ID, len(won), won)
+	}
+	for i, a := range answers {
+		if a.status != http.StatusOK {
+			past := map[string]string{"release": "released", "drop": "dropped", "duplicate": "duplicated", "delay": "delayed"}[won[0]]
+			auditError(t, actions[i]+" after "+won[0], a, http.StatusNotFound, fmt.Sprintf("decided already: held unit %d was %s", syn.ID, past))
+		}
+	}
+	auditJSON(t, r, "POST", "/api/play", nil, nil)
+
 	reqs := []struct{ method, path, body string }{
 		{"POST", "/api/play", ""},
 		{"POST", "/api/pause", ""},

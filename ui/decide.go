@@ -170,10 +170,13 @@ func (s *Server) Decide(id uint64, req Decision) (Outcome, error) {
 	if link {
 		d.result = make(chan error, 1)
 	}
-	select {
-	case u.decided <- d:
-	default:
-		return Outcome{}, fmt.Errorf("%w: held unit %d was decided by another request or page a moment ago", errDecided, id)
+	s.hmu.Lock()
+	given := s.give(u, d)
+	how = s.decidedHow.how[id]
+	s.hmu.Unlock()
+	if !given {
+		// Another request or page decided it since it was looked up.
+		return Outcome{}, fmt.Errorf("%w: held unit %d was %s", errDecided, id, how)
 	}
 	out := Outcome{ID: id, Action: req.Action, Edited: d.edited}
 	if link {

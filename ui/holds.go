@@ -57,6 +57,22 @@ type held struct {
 	// seqBase and ackBase: see Hold.
 	seqBase, ackBase *uint32
 	decided          chan decision
+	taken            bool // a decision was given (give); under Server.hmu
+}
+
+// give hands d to u's waiter and remembers how u ended, unless u was
+// decided already; s.hmu is held. Only the first decision counts: the
+// channel alone would take a second once the waiter had read the first,
+// and a second request would be told it decided a unit that had gone on
+// as the first said.
+func (s *Server) give(u *held, d decision) bool {
+	if u.taken {
+		return false
+	}
+	u.taken = true
+	u.decided <- d // never full: give is the only sender
+	s.decidedHow.note(u.id, d)
+	return true
 }
 
 // decision is what the page decided for a held unit, its edits applied.
@@ -450,7 +466,6 @@ func (s *Server) stillHeld(e *trace.Event) bool {
 func (s *Server) wait(u *held) decision {
 	d := <-u.decided
 	s.hmu.Lock()
-	s.decidedHow.note(u.id, d)
 	for i, h := range s.held {
 		if h == u {
 			s.held = append(s.held[:i], s.held[i+1:]...)
@@ -482,10 +497,7 @@ func (s *Server) releaseAll(why string) {
 	}
 	s.armed = nil
 	for _, h := range s.held {
-		select {
-		case h.decided <- decision{action: "release", by: why}:
-		default: // already decided
-		}
+		s.give(h, decision{action: "release", by: why}) // unless decided already
 	}
 	s.hmu.Unlock()
 	s.holdsChanged()

@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,5 +146,40 @@ func TestHexError(t *testing.T) {
 		if err == nil || err.Error() != c.want {
 			t.Errorf("payload_hex %q: %v, want %q", c.hex, err, c.want)
 		}
+	}
+}
+
+// TestDecideOnce: a held unit is decided once. A second decision that
+// comes while the waiter has read the first but not yet taken the unit off
+// the queue is told how the first ended (404, decided already), not
+// answered as if it had been made; so is the release of a page going
+// away meanwhile.
+func TestDecideOnce(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{Live: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u := &held{id: 7, point: PointWSOut, node: "client", data: []byte("hi"), decided: make(chan decision, 1)}
+	s.hmu.Lock()
+	s.held = append(s.held, u)
+	s.hmu.Unlock()
+	if _, err := s.Decide(7, Decision{Action: "drop"}); err != nil {
+		t.Fatalf("the first decision: %v", err)
+	}
+	// The waiter reads the decision; it has not taken the unit off yet.
+	if d := <-u.decided; d.action != "drop" {
+		t.Fatalf("the waiter read %q, want drop", d.action)
+	}
+	out, err := s.Decide(7, Decision{Action: "release"})
+	if !errors.Is(err, errDecided) || !strings.Contains(err.Error(), "held unit 7 was dropped") {
+		t.Errorf("a second decision: %+v, %v; want decided already, dropped", out, err)
+	}
+	s.releaseAll("the last page went away")
+	select {
+	case d := <-u.decided:
+		t.Errorf("a second decision reached the waiter: %+v", d)
+	default:
 	}
 }
