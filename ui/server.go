@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -349,6 +350,12 @@ func (s *Server) Handler() http.Handler {
 		// server may close the connection: closed with bytes unread, it
 		// is reset, and the client can lose the answer.
 		defer io.Copy(io.Discard, io.LimitReader(r.Body, maxBody))
+		if r.ContentLength != 0 && r.Header.Get("Upgrade") == "" {
+			// net/http bounds the head's time (ReadHeaderTimeout), not
+			// the body's: a body announced and never sent would hold
+			// its connection, and the handler, for good.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
 		// The page shows what the network sent (payloads, HTTP heads,
@@ -597,11 +604,19 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 // maxBody bounds a request body of the API.
 const maxBody = 1 << 20
 
+// bodyTimeout bounds the time a request body takes to arrive; a body
+// later than that is answered 408.
+var bodyTimeout = 10 * time.Second
+
 // readJSON decodes the request body, one JSON value, into v; an empty body
 // leaves v as it is. It writes the 4xx itself (413 past maxBody, 400 for
 // anything but one JSON value of v's shape) and reports false then.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		writeError(w, http.StatusRequestTimeout, fmt.Sprintf("ui: the request body did not arrive within %v", bodyTimeout))
+		return false
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "ui: reading the request: "+err.Error())
 		return false

@@ -1180,6 +1180,30 @@ func TestRequestHeadBounded(t *testing.T) {
 	}
 }
 
+// TestBodyTimeout: a request whose body is announced and not sent is
+// answered 408 once bodyTimeout has passed, instead of holding its
+// connection and its handler for good.
+func TestBodyTimeout(t *testing.T) {
+	defer func(d time.Duration) { bodyTimeout = d }(bodyTimeout)
+	bodyTimeout = 200 * time.Millisecond
+	s, err := New(Options{Live: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startServer(t, s)
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(c, "POST /api/breakpoints HTTP/1.1\r\nHost: localhost\r\nX-Glassnet-Token: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"filters\":", s.Token())
+	got, err := io.ReadAll(c)
+	if line, _, _ := strings.Cut(string(got), "\r\n"); !strings.HasPrefix(line, "HTTP/1.1 408 ") || !strings.Contains(string(got), "did not arrive within") {
+		t.Errorf("a body that never arrives: %q (%v), want 408 saying so", got, err)
+	}
+}
+
 // TestLoopbackHostOnly: a view listening on loopback answers only
 // requests whose Host names loopback: a page on a name pointed at
 // 127.0.0.1 afterwards (DNS rebinding) gets 403 even with the token
