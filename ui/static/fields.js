@@ -157,3 +157,14 @@ export function flagWords(f) {
   if (f.includes(".")) w.push("ACK");
   return w.join(" ");
 }
+
+// fragment says where a frame stands in its message, without the word FIN:
+// beside the packets' TCP flags it reads as a TCP FIN (the end of the
+// connection), where the WebSocket FIN bit only ends a message. A frame
+// without it has more of its message after it: ", more" (an ellipsis
+// would read as a label cut short); the continuation that has it is the
+// message's last. A whole message in one frame says nothing.
+export function fragment(f) {
+  if (!f.fin) return ", more";
+  return f.opcode === "continuation" ? ", last" : "";
+}

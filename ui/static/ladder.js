@@ -5,7 +5,7 @@
 // drawn.
 
 import { isPacket, isDrop, streamOf, fromSummary } from "./model.js";
-import { esc, ms, flagWords } from "./fields.js";
+import { esc, ms, flagWords, fragment } from "./fields.js";
 import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
 import { patch } from "./dom.js";
 
@@ -250,9 +250,7 @@ export class LadderView {
 
   frameName(x) {
     // RSV1 on a data frame marks a permessage-deflate message (RFC 7692)
-    // a frame without FIN has more of its message after it: ", more"
-    // (an ellipsis would read as a label cut short)
-    return "⟨" + (x.opcode || "frame") + " " + x.len + "B" + ((x.rsv & 4) && x.opcode !== "continuation" ? " deflate" : "") + (x.fin ? "" : ", more") + "⟩";
+    return "⟨" + (x.opcode || "frame") + " " + x.len + "B" + ((x.rsv & 4) && x.opcode !== "continuation" ? " deflate" : "") + fragment(x) + "⟩";
   }
 
   paint(force) {
@@ -471,7 +469,7 @@ export class LadderView {
     let g = title("#" + e.id + " " + e.node + ": " + e.summary);
     g += tag("line", { class: "hit", x1, y1: y, x2: xe, y2: y });
     g += tag("line", { class: "arrow", x1, y1: y, x2: xe, y2: y });
-    if (drop) g += text(xe, y + 5, "✗", { class: "x", "text-anchor": "middle" });
+
     const at = info.payload_len || /[SF]/.test(info.flags) ? (info.rel_seq !== undefined ? " seq " + info.rel_seq : "") : info.rel_ack !== undefined ? " ack " + info.rel_ack : "";
     const full = (info.flags !== undefined ? "[" + info.flags + "]" + at + (info.payload_len ? " len " + info.payload_len : "") + "  " : "") + why;
     // The label is centred between the lanes; a long one (a rule's text)
@@ -490,6 +488,9 @@ export class LadderView {
     lg += tag("rect", { class: "lbg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += text(mx, y - 6, lab, { "text-anchor": "middle", style: drop ? "fill:var(--drop)" : "" });
+    // the ✗ on the label's layer, over its background, which would
+    // otherwise cover the top of it
+    if (drop) lg += text(xe, y + 5, "✗", { class: "x", "text-anchor": "middle" });
     this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id, "data-kind": "drop-label", "data-hl": this.app.hl(e.id) }, lg);
     return tag("g", { class: "pkt " + (drop ? "drop" : "verdict") + (this.app.store.retrans.has(e.id) ? " retrans" : ""), "data-event-id": e.id, "data-kind": drop ? "drop" : "verdict", "data-node": e.node, "data-dir": e.dir, "data-flags": info.flags, "data-hl": this.app.hl(e.id) }, g);
   }
@@ -509,7 +510,7 @@ export class LadderView {
       cls += " http";
       kind = "handshake";
     } else if (e.event === "frame") {
-      label = (e.dir === "out" ? "→ " : "← ") + (e.fin ? "FIN " : "") + e.opcode + " " + e.len + " B" + (e.masked ? " masked" : "") + ((e.rsv & 4) && e.opcode !== "continuation" ? " deflate" : "");
+      label = (e.dir === "out" ? "→ " : "← ") + e.opcode + " " + e.len + " B" + (e.masked ? " masked" : "") + ((e.rsv & 4) && e.opcode !== "continuation" ? " deflate" : "") + fragment(e);
       kind = "frame";
     } else if (e.event === "close" && e.code === undefined) {
       // no close frame: the connection's TCP side ended ("tcp closed")

@@ -4,8 +4,8 @@
 // copy → frame → unmask → message, and back down for sending. Selecting an
 // event lights its whole chain.
 
-import { LAYERS, LAYER_HELP, esc, ms } from "./fields.js";
-import { isPacket, isFrame, streamOf } from "./model.js";
+import { LAYERS, LAYER_HELP, esc, ms, fragment } from "./fields.js";
+import { isPacket, isDrop, isFrame, streamOf } from "./model.js";
 import { tag, text, title, visible, textWidth } from "./svg.js";
 import { ssState } from "./states.js";
 import { patch } from "./dom.js";
@@ -109,6 +109,12 @@ export class LanesView {
       } else if (L === "ip" && e.dir === "out") {
         link(outChain, e.id);
         outChain = e.id;
+      } else if (L === "link" && (E === "verdict" || E === "held") && e.dir === "out") {
+        // a hook at the link's egress decides the packet IP output: a
+        // drop ends the way down there (its retransmission starts again
+        // at TCP), anything else goes on to the packet written
+        link(outChain, e.id);
+        outChain = isDrop(e) ? 0 : e.id;
       } else if (isPacket(e) && e.dir === "out") {
         link(outChain, e.id);
         outChain = 0;
@@ -290,15 +296,24 @@ function short(e) {
     case "socket call":
       return e.call + "() = " + e.ret;
     case "ws frame":
-      return (e.fin ? "FIN " : "") + e.opcode + " " + e.len + " B";
+      // "frame text 15 B"; a continuation is one without saying so
+      return (e.opcode === "continuation" ? "" : "frame ") + e.opcode + " " + e.len + " B" + fragment(e);
     case "ws message":
       return "message " + e.type + " " + e.len + " B";
     case "ws unmask":
       return "unmask " + e.key;
     case "link carried":
-      return "packet #" + e.packet + " carried frame " + (e.frames || []).map((f) => "#" + f).join(" ");
+      // "#298 carried frame #284": the packet's number first, so that a
+      // label cut at the column's edge keeps it
+      return "#" + e.packet + " carried frame " + (e.frames || []).map((f) => "#" + f).join(" ");
     case "ws carried":
       return "frame #" + e.frame + " in packet " + (e.packets || []).map((p) => "#" + p).join(" ");
+    case "link verdict":
+    case "ws verdict":
+      // what the hook did, as the ladder says it: "✗ drop (loss)"
+      // or "✎ win 4096 → 0" for an edit in the hold queue
+      if (/^ui-edit: /.test(e.reason || "")) return "✎ " + e.reason.slice(9);
+      return (isDrop(e) ? "✗ drop" : (e.action === "modify" ? "✎ " : "") + (e.action || "verdict")) + (e.reason && e.reason !== e.action ? " (" + e.reason + ")" : "");
     case "link held":
       return "held at " + (e.hook || "a hook");
     case "link continued":
