@@ -55,3 +55,52 @@ func TestUISelectionInSight(t *testing.T) {
 	}
 	p.noProblems("selections far above")
 }
+
+// TestUIStepLightsItsPacket: a step the ladder has no row for lights the
+// packets of its chain there, as the layers do: a data segment TCP sent,
+// the packet it went out in; a read the server's socket woke for, the
+// packet that woke it. (The ladder lit nothing: the unit selected in the
+// list was in no other view but the layers.)
+func TestUIStepLightsItsPacket(t *testing.T) {
+	p := viewedDemo(t, "--trace")
+	// [segment id, the packet it went out in] for each data segment the
+	// client's TCP sent; [recv id, the packets that woke it] for each of
+	// the server's reads: the packets its stack received since its last
+	// read or wait
+	var pairs [][2]int
+	json.Unmarshal([]byte(p.eval(`JSON.stringify((() => {
+		const evs = glassnet.store.events, out = [];
+		for (const [i, e] of evs.entries()) {
+			if (e.node !== "client" || e.layer !== "tcp" || e.event !== "segment" || !(e.payload_len > 0)) continue;
+			const pkt = evs.slice(i + 1).find((x) => x.node === "client" && x.layer === "link" && x.event === "packet" && x.dir === "out");
+			if (pkt && pkt.rel_seq === e.rel_seq && pkt.payload_len === e.payload_len) out.push([e.id, pkt.id]);
+		}
+		return out;
+	})())`)), &pairs)
+	if len(pairs) < 4 {
+		t.Fatalf("%d data segments of the client with their packets, want 4 or more", len(pairs))
+	}
+	for _, pr := range pairs {
+		p.eval(fmt.Sprintf(`glassnet.select(%d, "test"); "ok"`, pr[0]))
+		p.wait(fmt.Sprintf("#%d drawn selected", pr[0]), fmt.Sprintf(`document.getElementById("inspector-title").textContent.includes("#%d ") && "shown"`, pr[0]))
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		if got := p.eval(fmt.Sprintf(`(document.querySelector('#ladder g.pkt[data-event-id="%d"]') || {dataset: {hl: "not drawn"}}).dataset.hl || "not lit"`, pr[1])); got != "rel" {
+			t.Errorf("segment #%d selected: its packet #%d in the ladder is %s", pr[0], pr[1], got)
+		}
+	}
+	var recvs []int
+	json.Unmarshal([]byte(p.eval(`JSON.stringify(glassnet.store.events.filter((e) => e.node === "server" && e.layer === "socket" && e.event === "recv" && e.n > 0).map((e) => e.id))`)), &recvs)
+	if len(recvs) < 3 {
+		t.Fatalf("%d reads of the server, want 3 or more", len(recvs))
+	}
+	for _, id := range recvs {
+		p.eval(fmt.Sprintf(`glassnet.select(%d, "test"); "ok"`, id))
+		p.wait(fmt.Sprintf("#%d drawn selected", id), fmt.Sprintf(`document.getElementById("inspector-title").textContent.includes("#%d ") && "shown"`, id))
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		// a packet into the server lit, received before the read
+		if got := p.eval(fmt.Sprintf(`String([...document.querySelectorAll('#ladder g.pkt[data-hl="rel"]')].filter((g) => { const tw = glassnet.store.get(+g.dataset.twin); return tw && tw.node === "server" && tw.id < %d; }).length)`, id)); got == "0" {
+			t.Errorf("the server's read #%d selected: no packet it received lit in the ladder", id)
+		}
+	}
+	p.noProblems("steps and their packets")
+}

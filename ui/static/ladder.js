@@ -8,6 +8,7 @@ import { isPacket, isDrop, streamOf, fromSummary } from "./model.js";
 import { esc, ms, flagWords, fragment } from "./fields.js";
 import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
 import { patch } from "./dom.js";
+import { LanesView } from "./lanes.js";
 
 const ROW = 22;
 const GUTTER = 64; // time and id: the least; wider for longer times (paint)
@@ -168,6 +169,24 @@ export class LadderView {
       }
     }
     this.paint(true);
+  }
+
+  // hl is the selection's light of a row: the unit selected and what
+  // carried it or it carried, as every view lights them; and for a step
+  // the ladder has no row for (TCP's segment, IP's output, a socket's
+  // read), the packets and frames of its chain in the layers, so that the
+  // packet a segment went out in, or the one that woke a read, is lit.
+  hl(id) {
+    const h = this.app.hl(id);
+    if (h) return h;
+    const sel = this.app.selected;
+    if (!sel) return "";
+    if (this.chainFor !== sel + "|" + this.sig) {
+      this.chainFor = sel + "|" + this.sig;
+      const lanes = this.app.views.find((v) => v instanceof LanesView);
+      this.chainLit = [...this.app.sel.same].some((x) => this.rowOf.has(x)) || !lanes ? new Set() : lanes.chainOf(sel);
+    }
+    return this.chainLit.has(id) ? "rel" : "";
   }
 
   // rowNear is the last row at or before an event that has no row itself.
@@ -377,7 +396,7 @@ export class LadderView {
       ye = y1 + (y2 - y1) * 0.55;
     }
     const cls = ["pkt", e.dir, st.retrans.has(e.id) ? "retrans" : "", st.probes.has(e.id) ? "probe" : "", held ? "held" : "", lost ? "lost" : ""].join(" ").trim();
-    const hl = this.app.hl(e.id) || (twinId ? this.app.hl(twinId) : "");
+    const hl = this.hl(e.id) || (twinId ? this.hl(twinId) : "");
     // a held packet by its flags; a held frame or send by what it is
     const f = (held && held.fields) || {};
     const unit = !held ? "" : /^ws/.test(held.point || "") ? "frame " + (f.opcode || "") + " " + (e.payload_len || 0) + " B" + (f.fin === false ? ", more" : "") : held.point === "socket-send" ? "send " + (e.payload_len || 0) + " B" : this.heldLabel(e, held);
@@ -411,7 +430,7 @@ export class LadderView {
     } else if (lost) {
       g += text(xe + (x2 > x1 ? 4 : -4), ye + 4, "…", { "text-anchor": x2 > x1 ? "start" : "end", class: "muted" });
     } else {
-      g += tag("path", { class: "arrow " + e.dir, d: arrowHead(x1, y1, x2, y2, 8), "data-event-id": twinId, "data-node": twinId ? st.get(twinId).node : undefined, "data-hl": twinId ? this.app.hl(twinId) : undefined });
+      g += tag("path", { class: "arrow " + e.dir, d: arrowHead(x1, y1, x2, y2, 8), "data-event-id": twinId, "data-node": twinId ? st.get(twinId).node : undefined, "data-hl": twinId ? this.hl(twinId) : undefined });
     }
     // label: above the arrow, centred when it is nearly flat; when it
     // crosses rows, near where it leaves, so that a fan of arrows in
@@ -491,8 +510,8 @@ export class LadderView {
     // the ✗ on the label's layer, over its background, which would
     // otherwise cover the top of it
     if (drop) lg += text(xe, y + 5, "✗", { class: "x", "text-anchor": "middle" });
-    this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id, "data-kind": "drop-label", "data-hl": this.app.hl(e.id) }, lg);
-    return tag("g", { class: "pkt " + (drop ? "drop" : "verdict") + (this.app.store.retrans.has(e.id) ? " retrans" : ""), "data-event-id": e.id, "data-kind": drop ? "drop" : "verdict", "data-node": e.node, "data-dir": e.dir, "data-flags": info.flags, "data-hl": this.app.hl(e.id) }, g);
+    this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id, "data-kind": "drop-label", "data-hl": this.hl(e.id) }, lg);
+    return tag("g", { class: "pkt " + (drop ? "drop" : "verdict") + (this.app.store.retrans.has(e.id) ? " retrans" : ""), "data-event-id": e.id, "data-kind": drop ? "drop" : "verdict", "data-node": e.node, "data-dir": e.dir, "data-flags": info.flags, "data-hl": this.hl(e.id) }, g);
   }
 
   // chip: a WebSocket event beside its stack's lane.
@@ -557,7 +576,7 @@ export class LadderView {
     if (wide) g += tag("rect", { class: "lbg", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
     g += tag("rect", { class: "chip u", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
     g += text(rx + 5, y + 4, shown);
-    const chip = tag("g", { class: cls, "data-event-id": e.id, "data-kind": kind, "data-ws": e.event, "data-node": e.node, "data-dir": e.dir, "data-wide": wide ? "true" : "", "data-hl": this.app.hl(e.id) }, g);
+    const chip = tag("g", { class: cls, "data-event-id": e.id, "data-kind": kind, "data-ws": e.event, "data-node": e.node, "data-dir": e.dir, "data-wide": wide ? "true" : "", "data-hl": this.hl(e.id) }, g);
     if (!wide) return chip;
     this.labels += chip;
     return "";

@@ -162,15 +162,30 @@ export class LanesView {
     return seen;
   }
 
-  render() {
+  // built makes the rows and the lines those of the focused connection
+  // and the stack shown, if they are not yet.
+  built() {
     const app = this.app;
-    if (this.el.hidden) return;
     const sig = app.store.version + "|" + app.focus + "|" + app.node;
     if (sig !== this.sig) {
       this.sig = sig;
       this.build();
       this.painted = "";
     }
+  }
+
+  // chainOf returns the ids causally before and after id in the stack
+  // shown (empty when id is not one of its events), also while the tab
+  // is hidden: the ladder lights the packets of a step it has no row for.
+  chainOf(id) {
+    this.built();
+    return this.rowOf.has(id) ? this.chain([id]) : new Set();
+  }
+
+  render() {
+    const app = this.app;
+    if (this.el.hidden) return;
+    this.built();
     this.paint();
     const want = app.selected;
     if (want && want !== this.revealed && app.selFrom !== "lanes") {
