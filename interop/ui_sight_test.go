@@ -3,6 +3,8 @@ package interop
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -103,4 +105,49 @@ func TestUIStepLightsItsPacket(t *testing.T) {
 		}
 	}
 	p.noProblems("steps and their packets")
+}
+
+// TestUILayersLabelsWhole: a row of the layers holds one event, and its
+// label has the row: right of its dot to the edge, or left of it when the
+// right is short (the ws column in a narrow window). At 1600 px no label
+// of the demo is cut; at 1024 px only one longer than 30 characters may
+// be. (Each was cut at about two columns' width: "recv copies 129 …",
+// "segment [P.] 151…" at 1024 px.)
+func TestUILayersLabelsWhole(t *testing.T) {
+	p := viewedDemo(t, "--trace")
+	for _, size := range [][2]int{{1600, 1000}, {1024, 700}} {
+		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)
+		for _, node := range []string{"client", "server"} {
+			cut := p.eval(`(async (node) => {
+				const frame = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+				const sel = document.getElementById("node");
+				sel.value = node;
+				sel.dispatchEvent(new Event("change", {bubbles: true}));
+				await frame();
+				const el = document.getElementById("lanes"), svg = () => el.querySelector("svg:last-of-type");
+				const cut = new Set(), box = el.getBoundingClientRect();
+				for (let y = 0; y < el.scrollHeight; y += el.clientHeight / 2) {
+					el.scrollTop = y;
+					el.dispatchEvent(new Event("scroll"));
+					await frame();
+					for (const t of el.querySelectorAll("g[data-event-id] > text")) {
+						const r = t.getBoundingClientRect();
+						if (/…$/.test(t.textContent)) cut.add(t.textContent);
+						else if (r.right > box.right || r.left < box.left) cut.add(t.textContent + " (past the edge)");
+					}
+				}
+				return [...cut].join(" | ");
+			})(` + strconv.Quote(node) + `)`)
+			var bad []string
+			for _, c := range strings.Split(cut, " | ") {
+				if c != "" && (size[0] == 1600 || len([]rune(c)) < 30) {
+					bad = append(bad, c)
+				}
+			}
+			if len(bad) > 0 {
+				t.Errorf("at %d px the %s's layers cut %q", size[0], node, bad)
+			}
+		}
+	}
+	p.noProblems("the layers' labels")
 }

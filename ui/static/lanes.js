@@ -13,6 +13,8 @@ import { patch } from "./dom.js";
 const ROW = 20;
 const GUTTER = 64;
 const HEAD = 22;
+// the width of a character of a label (11 px monospace)
+const CH = 6.7;
 
 export class LanesView {
   constructor(el, app) {
@@ -267,15 +269,23 @@ export class LanesView {
       const x = X(e.layer);
       const h = app.hl(e.id) || (hl.has(e.id) ? "rel" : "");
       const lab = short(e);
-      const maxc = Math.floor((colW * 1.9 - 14) / 6.7);
-      let g = title("#" + e.id + " " + e.layer + " " + e.dir + " " + e.event + ": " + e.summary);
-      g += tag("rect", { class: "bg", x: x - 6, y: i * ROW + 2, width: Math.min(lab.length, maxc) * 6.7 + 18, height: ROW - 4, rx: 3 });
-      g += tag("circle", { class: "node-dot " + (e.dir || "none"), cx: x, cy: y, r: 4.5 });
+      // A row holds one event: its label has the row to itself, right of
+      // its dot to the edge, or, when that is too short for it and the
+      // left has more room (the ws column in a narrow window), left of the
+      // dot, clear of the times; only one longer than both is cut.
+      const right = W - 4 - (x + 9), left = x - 9 - (G + 6);
+      const onLeft = lab.length * CH > right && left > right;
+      const maxc = Math.max(4, Math.floor((onLeft ? left : right) / CH));
       const shown = lab.length > maxc ? lab.slice(0, maxc - 1) + "…" : lab;
-      g += text(x + 9, y + 4, shown);
+      const tw = shown.length * CH;
+      let g = title("#" + e.id + " " + e.layer + " " + e.dir + " " + e.event + ": " + e.summary);
+      g += tag("rect", { class: "bg", x: onLeft ? x - 13 - tw : x - 6, y: i * ROW + 2, width: tw + 19, height: ROW - 4, rx: 3 });
+      g += tag("circle", { class: "node-dot " + (e.dir || "none"), cx: x, cy: y, r: 4.5 });
+      g += onLeft ? text(x - 9, y + 4, shown, { "text-anchor": "end" }) : text(x + 9, y + 4, shown);
       s += tag("g", { "data-event-id": e.id, "data-layer": e.layer, "data-hl": h }, g);
       if (!h) {
-        const x0 = x + 7, x1 = Math.min(W, x + 11 + textWidth(shown));
+        const w = textWidth(shown);
+        const x0 = onLeft ? Math.max(0, x - 11 - w) : x + 7, x1 = onLeft ? x - 7 : Math.min(W, x + 11 + w);
         if (x1 > x0) holes += "M" + x0.toFixed(1) + "," + (i * ROW + 2) + "H" + x1.toFixed(1) + "V" + (i * ROW + ROW - 2) + "H" + x0.toFixed(1) + "Z";
       }
     }
