@@ -151,3 +151,53 @@ func TestUILayersLabelsWhole(t *testing.T) {
 	}
 	p.noProblems("the layers' labels")
 }
+
+// TestUIByteStreamMarks: the byte stream marks, at the step selected,
+// where the client's bytes end as its TCP sent them, as the server
+// acknowledged them and as the server's application read them, each
+// label whole in the view: "sent 1658", "acked = read 210". (It showed
+// which segments and frames carried the bytes, not how far each had got.)
+func TestUIByteStreamMarks(t *testing.T) {
+	p := viewedDemo(t, "--trace")
+	var refs []int
+	json.Unmarshal([]byte(p.eval(`JSON.stringify(glassnet.store.events.filter((e, i) => i % 25 === 0 && e.id > 60).map((e) => e.id))`)), &refs)
+	checked := 0
+	for _, ref := range refs {
+		want := p.eval(fmt.Sprintf(`(() => {
+			const evs = glassnet.store.events.filter((e) => e.id <= %d && glassnet.store.connOf.get(e.id) === glassnet.focus);
+			const max = (xs) => xs.length ? Math.max(...xs) : undefined;
+			const sent = max(evs.filter((e) => e.node === "client" && e.layer === "link" && e.dir === "out" && e.payload_len > 0).map((e) => e.rel_seq - 1 + e.payload_len));
+			const acked = max(evs.filter((e) => e.node === "server" && e.layer === "link" && e.event === "packet" && e.dir === "out" && (e.flags || "").includes(".")).map((e) => e.rel_ack - 1));
+			const read = max(evs.filter((e) => e.node === "server" && e.layer === "socket" && e.event === "recv" && e.n > 0).map((e) => e.offset + e.n));
+			if (!(sent > 0)) return "";
+			const m = [["read", read], ["acked", acked === undefined ? undefined : Math.min(acked, sent)], ["sent", sent]].filter((x) => x[1] !== undefined);
+			return m.sort((a, b) => a[0] < b[0] ? -1 : 1).map((x) => x[0] + " " + x[1]).join(", ");
+		})()`, ref))
+		p.eval(fmt.Sprintf(`glassnet.select(%d, "test"); "ok"`, ref))
+		p.wait(fmt.Sprintf("#%d drawn selected", ref), fmt.Sprintf(`document.getElementById("inspector-title").textContent.includes("#%d ") && "shown"`, ref))
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		got := p.eval(fmt.Sprintf(`(() => {
+			const g = [...document.querySelectorAll("#ruler g.marks")].find((g) => g.querySelector("title").textContent.startsWith("at #%d: client "));
+			if (!g) return "";
+			const box = document.getElementById("ruler").getBoundingClientRect(), out = [];
+			for (const t of g.querySelectorAll("text")) {
+				const r = t.getBoundingClientRect(), at = document.elementFromPoint(r.x + 2, r.y + r.height / 2);
+				if (r.left < box.left || r.right > box.right) return "label " + t.textContent + " past the view's edge: " + [r.left, r.right, box.left, box.right, document.getElementById("ruler").clientWidth, document.querySelector("#ruler svg").getAttribute("width")].map(Math.round).join(" ");
+				if (at !== t) return "label " + t.textContent + " covered by " + (at ? at.outerHTML.slice(0, 80) : "nothing");
+				const [names, off] = [t.textContent.replace(/ \d+$/, ""), t.textContent.match(/\d+$/)[0]];
+				for (const n of names.split(" = ")) out.push(n + " " + off);
+			}
+			return out.sort().join(", ");
+		})()`, ref))
+		if got != want {
+			t.Errorf("at #%d the byte stream marks the client's bytes %q, want %q", ref, got, want)
+		}
+		if want != "" {
+			checked++
+		}
+	}
+	if checked < 5 {
+		t.Errorf("%d steps with the client's bytes marked, want 5 or more", checked)
+	}
+	p.noProblems("the byte stream's marks")
+}

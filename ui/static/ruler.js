@@ -48,13 +48,20 @@ export class RulerView {
     if (!c) return;
     const byStream = new Map();
     const get = (s) => {
-      if (!byStream.has(s)) byStream.set(s, { name: s, out: [], inn: [], framesOut: [], framesIn: [], drops: [], max: 0, senders: new Set(), wsOut: [], wsIn: [] });
+      if (!byStream.has(s)) byStream.set(s, { name: s, out: [], inn: [], framesOut: [], framesIn: [], drops: [], max: 0, senders: new Set(), wsOut: [], wsIn: [], acks: [], reads: [] });
       return byStream.get(s);
     };
     for (const e of st.connEvents(app.focus)) {
+      if (e.layer === "socket" && e.event === "recv" && e.n > 0 && e.offset !== undefined) {
+        // what the application read of the stream coming in
+        get(streamOf(e)).reads.push([e.id, e.offset + e.n]);
+        continue;
+      }
       if (isPacket(e)) {
         const s = get(streamOf(e));
         if (e.dir === "out") s.senders.add(e.node);
+        // an ACK acknowledges the stream that comes the other way
+        if ((e.flags || "").includes(".") && e.rel_ack > 0) get(streamOf(e).split(">").reverse().join(">")).acks.push([e.id, e.rel_ack - 1]);
         if (!(e.payload_len > 0)) continue;
         (e.dir === "out" ? s.out : s.inn).push(e);
         s.max = Math.max(s.max, e.rel_seq - 1 + e.payload_len);
@@ -133,7 +140,9 @@ export class RulerView {
       // address (long for IPv6) is in the tooltip
       s.label = sender ? sender + " sends" : "peer sends";
       s.sub = src + " → " + dst;
-      this.streams.push({ ...s, placed, frames, msgs, hs, httpEnd: httpEnd === undefined ? s.max : httpEnd });
+      // what TCP sent (dropped copies too: TCP sent them), by event
+      const sends = segs.map((e) => [e.id, e.rel_seq - 1 + e.payload_len]).concat(s.drops.map((d) => [d.e.id, d.off + d.len])).sort((x, y) => x[0] - y[0]);
+      this.streams.push({ ...s, placed, frames, msgs, hs, sends, httpEnd: httpEnd === undefined ? s.max : httpEnd });
     }
   }
 
@@ -148,10 +157,63 @@ export class RulerView {
     this.paint();
   }
 
+  // marks draws, over a direction's segments and frames, where at event
+  // ref its bytes end as sent by TCP, acknowledged by the other end and
+  // read by the other end's application (its recv), as snd_nxt, snd_una
+  // and the reads the state change counts: the bytes between two marks are
+  // in flight, or received and not yet read. Marks at one offset share a
+  // label ("acked = read 152").
+  marks(st, ref, yl, X, W) {
+    const sent = upTo(st.sends, ref);
+    if (!(sent > 0)) return "";
+    const acked = upTo(st.acks, ref);
+    const read = upTo(st.reads, ref);
+    const at = [["read", read], ["acked", acked === undefined ? undefined : Math.min(acked, sent)], ["sent", sent]].filter((m) => m[1] !== undefined);
+    const groups = [];
+    for (const [name, off] of at.sort((a, b) => a[1] - b[1])) {
+      const g = groups[groups.length - 1];
+      if (g && g.off === off) g.names.push(name);
+      else groups.push({ off, names: [name] });
+    }
+    const c = this.app.store.conns.get(this.app.focus);
+    const to = c ? [...c.nodes].find((n) => !st.senders.has(n)) || "the peer" : "the peer";
+    const tip =
+      // (offsets from 0, as the axis counts them: the ladder's relative
+      // seq and the state change's snd_nxt are one more, the SYN's)
+      "at #" + ref + ": " + st.label.replace(/ sends$/, "") + " has sent bytes 0–" + sent + " (relative seq " + (sent + 1) + ")" +
+      (acked !== undefined ? "; " + to + " has acknowledged 0–" + Math.min(acked, sent) : "; nothing acknowledged yet") +
+      (read !== undefined ? "; its application has read 0–" + read : to === "the peer" ? "" : "; its application has read nothing yet");
+    let s = "", labels = "", end = 0;
+    const y1 = yl + 10, y2 = yl + 10 + SEGROWS * SEGROW + 2 + 12;
+    // each label right of its line, after the one before it; then, from
+    // the last, those past the view's right edge moved left of it, and
+    // those they would cover with them
+    for (const g of groups) {
+      g.lab = g.names.join(" = ") + " " + g.off;
+      g.w = (textWidth(g.lab) * 10) / 11;
+      g.x = Math.max(X(g.off) + 2, end + 6);
+      end = g.x + g.w;
+    }
+    let limit = Math.min(W, this.el.scrollLeft + this.el.clientWidth) - 4;
+    for (let i = groups.length - 1; i >= 0; i--) {
+      const g = groups[i];
+      if (g.x + g.w > limit) g.x = limit - g.w;
+      limit = g.x - 6;
+    }
+    for (const g of groups) {
+      const x = X(g.off);
+      const cls = "mark mk-" + g.names[g.names.length - 1];
+      s += tag("line", { class: cls, x1: x, y1, x2: x, y2 });
+      labels += tag("rect", { class: "mark-bg", x: g.x - 1, y: yl, width: g.w + 2, height: 10 });
+      labels += text(g.x, yl + 8, g.lab, { class: cls });
+    }
+    return tag("g", { class: "marks" }, title(tip) + s + labels);
+  }
+
   paint() {
     const app = this.app;
     const W0 = Math.max(this.el.clientWidth - 4, 400);
-    const key = this.sig + "|" + W0 + "|" + this.zoom + "|" + this.el.scrollLeft + "|" + app.selected;
+    const key = this.sig + "|" + W0 + "|" + this.zoom + "|" + this.el.scrollLeft + "|" + app.selected + "|" + app.state.current;
     if (key === this.painted) return;
     this.painted = key;
     if (!this.streams.length) {
@@ -166,6 +228,9 @@ export class RulerView {
     const X = (off) => LABEL + off * k;
     const inView = (a, b) => b >= vis0 && a <= vis1;
     const bandH = 10 + SEGROWS * SEGROW + 2 + 14 + 16;
+    // the step selected, or the one the stack stopped at: where each
+    // direction's sent, acknowledged and read bytes end there
+    const ref = app.selected || app.state.current || 0;
     let s = "";
     let y = 4;
     for (const st of this.streams) {
@@ -232,6 +297,7 @@ export class RulerView {
         s += tag("path", ma, title(mtip));
         if (x2 - x1 > 70) s += text(x1 + 3, y + 15, m.frames[0].opcode + " message" + (m.frames.length > 1 ? ", " + m.frames.length + " frames" : ""), { style: "font-size:9.5px", class: "muted" });
       }
+      if (ref) s += this.marks(st, ref, yl, X, W);
       y = yl + bandH + 6;
       s += tag("rect", { x: lx - 4, y: yl - 2, width: LABEL - 4, height: bandH, style: "fill:var(--bg)" });
       s += tag("text", { x: lx, y: yl + 12, class: "lane-label" }, esc(st.label) + title(st.sub));
@@ -241,6 +307,17 @@ export class RulerView {
     }
     patch(this.el, '<svg width="' + W + '" height="' + y + '">' + s + "</svg>");
   }
+}
+
+// upTo is the largest value of [id, value] pairs in id order up to event
+// ref, or undefined.
+function upTo(list, ref) {
+  let v;
+  for (const [id, x] of list) {
+    if (id > ref) break;
+    if (v === undefined || x > v) v = x;
+  }
+  return v;
 }
 
 function niceStep(x) {
