@@ -206,3 +206,39 @@ func TestUIByteStreamMarks(t *testing.T) {
 	}
 	p.noProblems("the byte stream's marks")
 }
+
+// TestUIEventLinesTellPacketsApart: a packet's line in the event list
+// shows its flags and sequence numbers inside the column, at 1600 and at
+// 1024 px, and the filter finds it as the line writes it; its addresses
+// come after them. (Each line was cut after "packet IP 10.0.0.1.47065 >
+// 10.0.0…": no two packets of a connection told apart.)
+func TestUIEventLinesTellPacketsApart(t *testing.T) {
+	p := viewedDemo(t, "--trace")
+	for _, size := range [][2]int{{1600, 1000}, {1024, 700}} {
+		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)
+		p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+		got := p.eval(`(() => {
+			const rows = [...document.querySelectorAll("#events .vrow")].filter((r) => { const e = glassnet.store.get(+r.dataset.eventId); return e.layer === "link" && e.event === "packet" && e.proto === "tcp"; });
+			const bad = [];
+			for (const r of rows) {
+				const e = glassnet.store.get(+r.dataset.eventId), sm = r.querySelector(".sm"), t = sm.firstChild;
+				const end = t.data.indexOf("]");
+				if (end < 0) { bad.push("#" + e.id + " " + JSON.stringify(t.data) + ": no flags"); continue; }
+				const rg = document.createRange();
+				rg.setStart(t, 0);
+				rg.setEnd(t, Math.min(t.data.length, t.data.indexOf(",", end) > 0 ? t.data.indexOf(",", end) : end + 1));
+				// the line is cut at the row's edge (its padding: 6 px)
+				if (rg.getBoundingClientRect().right > Math.min(sm.getBoundingClientRect().right, r.getBoundingClientRect().right - 6) + 0.5) bad.push("#" + e.id + " " + JSON.stringify(t.data) + ": its flags and seq cut off");
+				if (!/\(\S+ > \S+\)/.test(t.data)) bad.push("#" + e.id + " " + JSON.stringify(t.data) + ": no addresses");
+			}
+			return rows.length ? bad.join("; ") : "no packet rows";
+		})()`)
+		if got != "" {
+			t.Errorf("at %d px the event list's packet lines: %s", size[0], got)
+		}
+	}
+	// the filter finds a line as it reads (the trace writes "Flags [S.],")
+	p.setValue("#events-filter", "packet [S.]")
+	p.wait("the SYN-ACKs found", `document.getElementById("events-count").textContent.startsWith("2 of") && [...document.querySelectorAll("#events .vrow")].every((r) => glassnet.store.get(+r.dataset.eventId).flags === "S.") && "found"`)
+	p.noProblems("the event list's lines")
+}

@@ -61,7 +61,8 @@ export class EventsView {
   }
 
   line(e) {
-    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + e.summary).toLowerCase();
+    // the summary as traced and as the line shows it: either finds it
+    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + e.summary + "\n" + said(e)).toLowerCase();
   }
 
   build() {
@@ -142,12 +143,22 @@ export class EventsView {
         '<span class="id">#' + e.id + "</span>" +
         '<span class="nd">' + esc(e.node || "") + "</span>" +
         '<span class="ly">' + esc(e.layer || "") + "</span>" +
-        // most summaries begin with the event's name ("segment to IP",
-        // "frame FIN text"): it is not said twice
-        '<span class="sm">' +
-        esc(e.summary && (e.summary === e.event || e.summary.startsWith(e.event + " ")) ? e.summary : e.event + "  " + (e.summary || "")) +
-        "</span></div>";
+        '<span class="sm">' + esc(said(e)) + "</span></div>";
     }
     patch(this.spacer, html);
   }
+}
+
+// said is what an event's line says. Most summaries begin with the
+// event's name ("segment to IP", "frame FIN text"): it is not said twice.
+// A packet's flags, seq and length come first and its addresses last, in
+// brackets: every line of a connection has the same ones, and a line is
+// cut at the column's edge (every packet read "packet IP 10.0.0.1.47065 >
+// 10.0.0…", none told apart). The filter reads the summary as traced.
+function said(e) {
+  let s = e.summary && (e.summary === e.event || e.summary.startsWith(e.event + " ")) ? e.summary : e.event + "  " + (e.summary || "");
+  const m = /^(.*?)\bIP6? (\S+) > (\S+): (.*)$/.exec(s);
+  if (m) s = m[1] + m[4] + "  (" + m[2] + " > " + m[3] + ")";
+  // "Flags [P.], seq 1:5" as the ladder writes it: "[P.] seq 1:5"
+  return s.replace(/\bFlags (\[[^\]]*\]),? ?/, "$1 ");
 }
