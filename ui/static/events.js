@@ -157,7 +157,8 @@ export class EventsView {
 // 10.0.0…", none told apart). The filter reads the summary as traced.
 function said(e) {
   let s = e.summary && (e.summary === e.event || e.summary.startsWith(e.event + " ")) ? e.summary : e.event + "  " + (e.summary || "");
-  const m = /^(.*?)\bIP6? (\S+) > (\S+): (.*)$/.exec(s);
+  // (IP's own lines too: "output IPv4 10.0.0.1 > 10.0.0.2 tcp, ttl 64")
+  const m = /^(.*?)\bIP(?:6|v4|v6)? (\S+) > (\S+?):? (.*)$/.exec(s);
   if (m) s = m[1] + m[4] + "  (" + m[2] + " > " + m[3] + ")";
   // "Flags [P.], seq 1:5" as the ladder writes it: "[P.] seq 1:5"
   return s.replace(/\bFlags (\[[^\]]*\]),? ?/, "$1 ");
