@@ -60,9 +60,11 @@ export class EventsView {
     });
   }
 
+  // line is what the filter reads: the summary as traced, which has the
+  // words the line shows too (a packet's "[P.]" and "seq" are in
+  // "Flags [P.], seq")
   line(e) {
-    // the summary as traced and as the line shows it: either finds it
-    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + e.summary + "\n" + said(e)).toLowerCase();
+    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + e.summary).toLowerCase();
   }
 
   build() {
@@ -154,7 +156,7 @@ export class EventsView {
 // A packet's flags, seq and length come first and its addresses last, in
 // brackets: every line of a connection has the same ones, and a line is
 // cut at the column's edge (every packet read "packet IP 10.0.0.1.47065 >
-// 10.0.0…", none told apart). The filter reads the summary as traced.
+// 10.0.0…", none told apart).
 function said(e) {
   let s = e.summary && (e.summary === e.event || e.summary.startsWith(e.event + " ")) ? e.summary : e.event + "  " + (e.summary || "");
   // (IP's own lines too: "output IPv4 10.0.0.1 > 10.0.0.2 tcp, ttl 64")
