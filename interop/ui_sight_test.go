@@ -160,7 +160,7 @@ func TestUILayersLabelsWhole(t *testing.T) {
 // TestUIByteStreamMarks: the byte stream marks, at the step selected,
 // where the client's bytes end as its TCP sent them, as the server
 // acknowledged them and as the server's application read them, each
-// label whole in the view: "sent 1658", "acked = read 210". (It showed
+// label whole in the view: "sent 1658", "read = acked 210". (It showed
 // which segments and frames carried the bytes, not how far each had got.)
 func TestUIByteStreamMarks(t *testing.T) {
 	p := viewedDemo(t, "--trace")

@@ -162,7 +162,7 @@ export class RulerView {
   // read by the other end's application (its recv), as snd_nxt, snd_una
   // and the reads the state change counts: the bytes between two marks are
   // in flight, or received and not yet read. Marks at one offset share a
-  // label ("acked = read 152").
+  // label ("read = acked 152").
   marks(st, ref, yl, X, W) {
     const sent = upTo(st.sends, ref);
     if (!(sent > 0)) return "";
