@@ -539,15 +539,14 @@ func auditPage(t *testing.T, r *uiRun) {
 			fail("set #event=%d: %v", id, err)
 		}
 		// Once the inspector's title names it, every element with the id,
-		// in every view, is lit as the selection. The inspector's own
-		// summary line carries the id without data-hl (inspector.js
-		// render): it is not a drawn unit, and is left out here.
+		// in every view, the inspector's summary line too, is lit as the
+		// selection.
 		if _, err := page.wait(ctx, fmt.Sprintf(`glassnet.selected === %[1]d && document.getElementById("inspector-title").textContent.startsWith("#%[1]d ")`, id)); err != nil {
 			fail("%s #%d: the inspector's title does not name it: %v", kind, id, err)
 		}
 		// The views draw on their own frames: wait for every one.
 		lit := fmt.Sprintf(`(() => {
-			const els = [...document.querySelectorAll('[data-event-id="%[1]d"]')].filter((el) => !el.closest("#inspector"));
+			const els = [...document.querySelectorAll('[data-event-id="%[1]d"]')];
 			const dark = els.filter((el) => el.dataset.hl !== "sel");
 			const views = [...new Set(els.map((el) => (el.closest(".panel") || {}).id))].join(",");
 			return JSON.stringify({n: els.length, dark: dark.map((el) => el.outerHTML.slice(0, 160)), views});

@@ -1633,6 +1633,11 @@ func TestUIHoldText(t *testing.T) {
 	})()`); len(strings.Fields(got)) != 3 || "#"+strings.Fields(got)[0] != strings.Fields(got)[2] || strings.Fields(got)[0] != strings.Fields(got)[1] {
 		t.Errorf("a click on the held frame's card: its data-event-id, the selection and the inspector's title are %q, want the same event", got)
 	}
+	// Selected, the card is lit as every unit with that data-event-id is;
+	// another selection puts it out.
+	p.wait("the selected card lit", `document.querySelector("#holds .holdcard").dataset.hl === "sel" && "lit"`)
+	p.eval(`glassnet.select(1, "test"); "ok"`)
+	p.wait("the card put out", `document.querySelector("#holds .holdcard").dataset.hl === undefined && "out"`)
 	// Another unit held beside it redraws the queue: the card being typed
 	// in keeps its place and its field the focus (a card taken out and put
 	// back loses both, and a click made on it meanwhile).

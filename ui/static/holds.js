@@ -314,6 +314,13 @@ export class HoldsView {
       }
     }
     for (const h of app.holds) this.addRelative(list.querySelector('[data-hold-id="' + CSS.escape(String(h.id)) + '"]'), h);
+    // A card lights with its unit as every drawn unit does (data-hl): a
+    // card is kept while its unit is held, so this is set on each draw.
+    for (const c of list.querySelectorAll(".holdcard[data-event-id]")) {
+      const hl = app.hl(Number(c.dataset.eventId));
+      if (hl) c.dataset.hl = hl;
+      else delete c.dataset.hl;
+    }
     // The wait goes on between the server's lists: count it on here. Only
     // the text node of the count changes (tick), and not while text in
     // the card is selected.

@@ -67,7 +67,8 @@ export class InspectorView {
         : '<div class="empty">Click a packet, frame or event in any view to see it here.</div>';
       return;
     }
-    let h = '<div class="summary" data-event-id="' + esc(e.id) + '">' + esc(e.summary || "") + "</div>";
+    const hl = app.hl(e.id);
+    let h = '<div class="summary" data-event-id="' + esc(e.id) + '"' + (hl ? ' data-hl="' + hl + '"' : "") + ">" + esc(e.summary || "") + "</div>";
     h += this.kindHelp(e);
     h += '<dl class="kv">';
     const keys = [...BASE, ...Object.keys(e).filter((k) => !BASE.includes(k) && k !== "summary").sort()];
