@@ -51,11 +51,12 @@ type capStream struct {
 	node, conn string // conn is src->dst as on the packets
 	dir        trace.Dir
 	buf        []byte
-	segs       []capSeg  // every packet with payload, in capture order
+	segs       []capSeg  // the packets with payload, in capture order (see add)
 	byStart    []int     // segs' indexes by stream offset (carrying)
 	longest    int64     // the longest of segs
 	upto       []capUpto // how far buf reached after which packet
 	pending    capPieces // payloads after a gap, waiting for it to fill
+	got        []capSpan // received (dir In): the bytes some packet brought, sorted
 	frames     []capFrame
 	// base is the sequence number of the stream's first byte: its SYN's
 	// plus one, or, when the capture has no SYN for it, that of the
@@ -88,12 +89,27 @@ type capFrame struct {
 	first, head, end int
 }
 
-// add places a packet's payload at its stream offset.
+// capSpan is a range of stream offsets, [start, end).
+type capSpan struct{ start, end int64 }
+
+// add places a packet's payload at its stream offset. A node that sent
+// it carried the bytes out in every copy (a retransmission, a copy a rule
+// duplicated): each is one of the segments. One that received it kept, as
+// its TCP does, the first copy of each byte: a packet is a segment for
+// the bytes that no packet before it brought, and one whose bytes had all
+// come is none, as the live trace credits them (trace.Tracer.Correlate).
 func (s *capStream) add(ev int, off int64, p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	s.segs = append(s.segs, capSeg{off, off + int64(len(p)), ev})
+	end := off + int64(len(p))
+	if s.dir == trace.In {
+		for _, r := range s.receive(off, end) {
+			s.segs = append(s.segs, capSeg{r.start, r.end, ev})
+		}
+	} else {
+		s.segs = append(s.segs, capSeg{off, end, ev})
+	}
 	n := int64(len(s.buf))
 	if off+int64(len(p)) <= n || n >= captureStreamMax {
 		return // nothing new, or no more room
@@ -113,6 +129,31 @@ func (s *capStream) add(ev int, off int64, p []byte) {
 		}
 	}
 	s.upto = append(s.upto, capUpto{int64(len(s.buf)), ev})
+}
+
+// receive adds [start, end) to the bytes received and returns the parts
+// of it that are new.
+func (s *capStream) receive(start, end int64) []capSpan {
+	var fresh []capSpan
+	at := start
+	i := sort.Search(len(s.got), func(i int) bool { return s.got[i].end >= start })
+	j := i
+	for ; j < len(s.got) && s.got[j].start <= end; j++ {
+		if s.got[j].start > at {
+			fresh = append(fresh, capSpan{at, s.got[j].start})
+		}
+		at = max(at, s.got[j].end)
+	}
+	if at < end {
+		fresh = append(fresh, capSpan{at, end})
+	}
+	// The spans from i to j touch [start, end): they become one.
+	merged := capSpan{start, end}
+	if j > i {
+		merged = capSpan{min(start, s.got[i].start), max(end, s.got[j-1].end)}
+	}
+	s.got = slices.Replace(s.got, i, j, merged)
+	return fresh
 }
 
 // capPiece is a packet's payload that came after a gap in its stream.
@@ -136,7 +177,7 @@ func (h *capPieces) Pop() any {
 }
 
 // carrying returns the segments that carried bytes of [from, to), in
-// capture order.
+// capture order, one for each packet.
 func (s *capStream) carrying(from, to int64) []int {
 	if s.byStart == nil {
 		s.byStart = make([]int, len(s.segs))
@@ -156,7 +197,9 @@ func (s *capStream) carrying(from, to int64) []int {
 		}
 	}
 	slices.Sort(out)
-	return out
+	// A packet with new bytes on both sides of old ones is two
+	// segments; in capture order they are next to each other.
+	return slices.CompactFunc(out, func(a, b int) bool { return s.segs[a].ev == s.segs[b].ev })
 }
 
 // completedBy returns the event index of the packet after which the
@@ -324,7 +367,7 @@ func captureFrames(evs []trace.Event, maxFrames int) []trace.Event {
 	for _, s := range order {
 		// Decoded: what is left to do needs the frames and the
 		// segments, not the bytes.
-		s.buf, s.pending, s.upto, s.byStart = nil, nil, nil, nil
+		s.buf, s.pending, s.upto, s.byStart, s.got = nil, nil, nil, nil, nil
 	}
 	if !found {
 		return evs
