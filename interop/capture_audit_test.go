@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,6 +189,107 @@ func TestCaptureAudit(t *testing.T) {
 			if at, _ := time.Parse(time.RFC3339Nano, e.Field("time").(string)); !used[i] && at.Before(end.Add(-100*time.Millisecond)) {
 				t.Errorf("--pcap packet %d (%s), at %v, is not in the export", i+1, e.Summary, at)
 			}
+		}
+	})
+}
+
+// TestCaptureAuditNIC reads with tshark what serve --nic --pcap and the
+// browser view's pcapng export write of a run on one end of a veth pair:
+// both are Ethernet (LINKTYPE_ETHERNET) with the two ends' real MACs, ARP
+// and neighbor discovery included, and nothing malformed; the export's one
+// interface is named and described as the stack on its AF_PACKET socket;
+// and the export holds the frames --pcap holds, byte for byte.
+func TestCaptureAuditNIC(t *testing.T) {
+	needProgram(t, tsharkBin, "tshark")
+	netnstest.Run(t, func(t *testing.T) {
+		const kernelEnd, stackEnd, addr4, addr6 = "gncak0", "gncas0", "10.213.0.2", "fd00:213::2"
+		sh(t, "ip", "link", "add", kernelEnd, "type", "veth", "peer", "name", stackEnd)
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+stackEnd+"/disable_ipv6", []byte("1"), 0); err != nil {
+			t.Fatal(err)
+		}
+		sh(t, "ip", "addr", "add", "10.213.0.1/24", "dev", kernelEnd)
+		sh(t, "ip", "addr", "add", "fd00:213::1/64", "dev", kernelEnd, "nodad")
+		sh(t, "ip", "link", "set", kernelEnd, "up")
+		sh(t, "ip", "link", "set", stackEnd, "up")
+		netnstest.WaitOperUp(t, kernelEnd)
+		mac := func(dev string) string {
+			// "N: dev@peer: <...> ... link/ether MAC brd ..."
+			f := strings.Fields(run(t, 10*time.Second, "ip", "-o", "link", "show", "dev", dev))
+			if i := slices.Index(f, "link/ether"); i >= 0 && i+1 < len(f) {
+				return f[i+1]
+			}
+			t.Fatalf("ip link show %s: no MAC in %q", dev, f)
+			return ""
+		}
+		kernelMAC, stackMAC := mac(kernelEnd), mac(stackEnd)
+
+		dir := t.TempDir()
+		pcap, export := filepath.Join(dir, "serve.pcap"), filepath.Join(dir, "export.pcapng")
+		s := startServeArgs(t, "serve", "--nic", stackEnd, "--addr", addr4+"/24,"+addr6+"/64", "--pcap", pcap, "--ui", "127.0.0.1:0")
+		r := serveUI(t, s)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		run(t, 20*time.Second, "ping", "-c", "2", "-i", "0.2", addr4)
+		run(t, 20*time.Second, "ping", "-c", "2", "-i", "0.2", addr6)
+		c := dialTCP(t, addr4+":7")
+		c.Write([]byte("abcd"))
+		if b, err := io.ReadAll(io.LimitReader(c, 4)); err != nil || string(b) != "abcd" {
+			t.Fatalf("tcp echo: %q, %v", b, err)
+		}
+		c.Close()
+		r.exportTo(t, ctx, "pcapng", export)
+		if err := s.interrupt(t); err != nil {
+			t.Fatalf("serve: %v\n%s", err, s.out.String())
+		}
+
+		for _, f := range []string{pcap, export} {
+			name := filepath.Base(f)
+			if bad := tshark(t, f, "-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
+				"-Y", `_ws.malformed || _ws.expert.severity >= 8388608 || ip.checksum.status == "Bad" || tcp.checksum.status == "Bad" || icmp.checksum.status == "Bad"`,
+				"-T", "fields", "-e", "frame.number", "-e", "_ws.col.Info"); bad != "" {
+				t.Errorf("%s: malformed packets, expert errors or bad checksums:\n%s", name, bad)
+			}
+			if encap := tshark(t, f, "-T", "fields", "-e", "frame.encap_type"); strings.Trim(strings.ReplaceAll(encap, "\n", ""), "1") != "" {
+				t.Errorf("%s: encapsulations %q, want Ethernet (1) alone", name, strings.Fields(encap))
+			}
+			pairs := map[string]int{}
+			for _, l := range strings.Split(strings.TrimSpace(tshark(t, f, "-T", "fields", "-E", "separator=|", "-e", "eth.src", "-e", "eth.dst", "-e", "_ws.col.Protocol")), "\n") {
+				pairs[l]++
+			}
+			for _, want := range []string{
+				kernelMAC + "|ff:ff:ff:ff:ff:ff|ARP", // the kernel asks who has the stack's address
+				stackMAC + "|" + kernelMAC + "|ARP",  // and the stack answers
+				kernelMAC + "|" + stackMAC + "|ICMP", stackMAC + "|" + kernelMAC + "|ICMP",
+				stackMAC + "|" + kernelMAC + "|ICMPv6", kernelMAC + "|" + stackMAC + "|TCP", stackMAC + "|" + kernelMAC + "|TCP",
+			} {
+				if pairs[want] == 0 {
+					t.Errorf("%s: no frame eth.src|eth.dst|protocol %s; it has %v", name, want, pairs)
+				}
+			}
+		}
+		ifc := strings.TrimSpace(tshark(t, export, "-c", "1", "-T", "fields", "-E", "separator=|", "-e", "frame.interface_name", "-e", "frame.interface_description"))
+		if name, desc, _ := strings.Cut(ifc, "|"); name != "glassnet" || !strings.Contains(desc, "AF_PACKET") || !strings.Contains(desc, "Ethernet") {
+			t.Errorf("the export's interface: name %q, description %q; want glassnet, on its AF_PACKET socket, Ethernet", name, desc)
+		}
+
+		// The export's frames are --pcap's (which goes on after the
+		// export: serve's close, the kernel's last segments).
+		frames := func(f string) []string {
+			return strings.Split(strings.TrimRight(tshark(t, f, "-T", "fields", "-e", "frame.len", "-e", "eth.src", "-e", "eth.dst",
+				"-e", "frame.protocols", "-e", "ip.id", "-e", "tcp.seq_raw", "-e", "icmp.seq", "-e", "icmpv6.echo.sequence_number"), "\n"), "\n")
+		}
+		want := frames(pcap)
+		slices.Sort(want)
+		for _, g := range frames(export) {
+			if i, ok := slices.BinarySearch(want, g); ok {
+				want = slices.Delete(want, i, i+1)
+			} else {
+				t.Errorf("export frame %q is not in --pcap", g)
+			}
+		}
+		if t.Failed() {
+			t.Logf("--pcap:\n%s\nexport:\n%s", tshark(t, pcap, "-T", "fields", "-e", "frame.len", "-e", "eth.src", "-e", "eth.dst", "-e", "_ws.col.Info"),
+				tshark(t, export, "-T", "fields", "-e", "frame.len", "-e", "eth.src", "-e", "eth.dst", "-e", "_ws.col.Info"))
 		}
 	})
 }

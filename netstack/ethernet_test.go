@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -424,4 +425,90 @@ func (l *lockedBuffer) bytes() []byte {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]byte(nil), l.b.Bytes()...)
+}
+
+// TestEthernetPCAPNG: the pcapng a trace of a stack on an Ethernet device
+// is written to (the view's export, demo's --pcap) has an Ethernet
+// interface described as the stack's AF_PACKET side, and the same frames
+// as the stack's own pcap, MACs, ARP and neighbor discovery included.
+func TestEthernetPCAPNG(t *testing.T) {
+	t.Parallel()
+	var pcap, png bytes.Buffer
+	pw := &lockedBuffer{b: &pcap}
+	sink := trace.NewPCAPNG(&png)
+	tr := trace.New(sink)
+	a, b := newEtherPair(t, func(which string, o *Options) {
+		if which == "a" {
+			o.Tracer, o.PCAP = tr, pw
+		}
+	})
+	server, client := connect(t, b, a, addrA4, ipv4.ProtocolNumber)
+	exchange(t, client, server, 1000)
+	s6, c6 := connect(t, b, a, addrA6, ipv6.ProtocolNumber)
+	exchange(t, c6, s6, 100)
+	for _, c := range []net.Conn{server, client, s6, c6} {
+		c.Close()
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr.Flush()
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The pcap's frames, and the pcapng's.
+	var want, got []string
+	p := pw.bytes()
+	for rec := p[pcapFileHdrLen:]; len(rec) >= pcapRecordHdrLen; {
+		n := int(binary.LittleEndian.Uint32(rec[8:]))
+		want = append(want, string(rec[pcapRecordHdrLen:pcapRecordHdrLen+n]))
+		rec = rec[pcapRecordHdrLen+n:]
+	}
+	var desc string
+	for blk := png.Bytes(); len(blk) >= 12; {
+		typ, n := binary.LittleEndian.Uint32(blk), int(binary.LittleEndian.Uint32(blk[4:]))
+		body := blk[8 : n-4]
+		switch typ {
+		case 1: // interface description
+			if lt := binary.LittleEndian.Uint16(body); lt != pcapLinkTypeEthernet {
+				t.Errorf("an interface of link type %d, want Ethernet (%d)", lt, pcapLinkTypeEthernet)
+			}
+			for o := body[8:]; len(o) >= 4 && binary.LittleEndian.Uint16(o) != 0; {
+				l := int(binary.LittleEndian.Uint16(o[2:]))
+				if binary.LittleEndian.Uint16(o) == 3 { // if_description
+					desc = string(o[4 : 4+l])
+				}
+				o = o[4+(l+3)&^3:]
+			}
+		case 6: // enhanced packet
+			got = append(got, string(body[20:20+binary.LittleEndian.Uint32(body[12:])]))
+		}
+		blk = blk[n:]
+	}
+	if !strings.Contains(desc, `stack "a"`) || !strings.Contains(desc, "AF_PACKET") {
+		t.Errorf("if_description %q, want one naming the stack and its AF_PACKET socket", desc)
+	}
+	types := map[tcpip.NetworkProtocolNumber]int{}
+	for _, f := range got {
+		types[header.Ethernet(f).Type()]++
+	}
+	if types[header.ARPProtocolNumber] == 0 || types[header.IPv4ProtocolNumber] == 0 || types[header.IPv6ProtocolNumber] == 0 {
+		t.Errorf("the pcapng's frames by ethertype: %v, want ARP, IPv4 and IPv6", types)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("the pcapng has %d frames, the pcap %d; not the same", len(got), len(want))
+		for _, f := range got {
+			if !slices.Contains(want, f) {
+				t.Logf("only in the pcapng: %s", trace.DescribeFrame([]byte(f), nil).Summary)
+			}
+		}
+		for _, f := range want {
+			if !slices.Contains(got, f) {
+				t.Logf("only in the pcap: %s", trace.DescribeFrame([]byte(f), nil).Summary)
+			}
+		}
+	}
 }

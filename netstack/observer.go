@@ -81,8 +81,13 @@ func (t *observer) packet(dir trace.Dir, b []byte, g tun.GSO) {
 	data := b
 	if t.ethernet {
 		info = trace.DescribeFrame(b, t.flows)
-		// Data holds the IP packet (nothing for ARP), whatever the link.
-		data = frameIP(b)
+		// Data holds the IP packet, whatever the link; a frame that
+		// holds none (ARP) is in it whole, with its link type, as a
+		// capture read back has it, so that a pcapng written from the
+		// trace (the view's export) has it too.
+		if data = frameIP(b); data == nil {
+			data, info.LinkType = b, trace.Some(pcapLinkTypeEthernet)
+		}
 	} else {
 		info = trace.DescribePacket(b, t.flows)
 	}

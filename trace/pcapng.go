@@ -19,6 +19,7 @@ const (
 	pngOptComment    = 1
 	pngOptUserAppl   = 4 // shb_userappl
 	pngOptIfName     = 2 // if_name
+	pngOptIfDesc     = 3 // if_description
 	pngOptIfTSResol  = 9 // if_tsresol
 	pngOptEPBFlags   = 2 // epb_flags
 	pngOptEPBPacket  = 5 // epb_packetid
@@ -31,10 +32,13 @@ const (
 )
 
 // PCAPNG is a sink that writes the packets of link "packet" events (those
-// with Data, but for a frame of a capture that is not an IP packet, such
-// as ARP: it has a "link_type"), and of "continued" ones (a held packet sent on into the stack, as
-// it went), as a pcapng capture: one interface per Node (named after it,
-// raw IP, nanosecond timestamps), and for each packet an Enhanced Packet
+// with Data), and of "continued" ones (a held packet sent on into the
+// stack, as it went), as a pcapng capture: one interface per Node, named
+// after it (if_name) and described (if_description: the stack, the side
+// of its device the packets were seen at, and the device), with
+// nanosecond timestamps, raw IP or, for a stack on an Ethernet device
+// (its packets carry MACs), Ethernet with every frame as it was, ARP
+// included (see pngLink); and for each packet an Enhanced Packet
 // Block with the direction in epb_flags, the event ID in epb_packetid, and
 // a comment such as
 //
@@ -85,7 +89,7 @@ type PCAPNG struct {
 	w       io.Writer
 	err     error
 	started bool
-	ifaces  map[string]uint32
+	ifaces  map[string]*pngLink
 	pending []pngPacket
 	frames  map[uint64]string // frame ID -> description
 	order   []uint64          // frame IDs in frames, oldest first
@@ -150,7 +154,7 @@ type pngHold struct {
 
 // NewPCAPNG returns a PCAPNG sink writing to w. Close it to flush.
 func NewPCAPNG(w io.Writer) *PCAPNG {
-	return &PCAPNG{w: w, ifaces: make(map[string]uint32), frames: make(map[uint64]string)}
+	return &PCAPNG{w: w, ifaces: make(map[string]*pngLink), frames: make(map[uint64]string)}
 }
 
 // Emit implements Sink.
@@ -162,8 +166,15 @@ func (p *PCAPNG) Emit(e *Event) {
 		p.closeIngress(e.Node)
 	}
 	switch {
-	case e.Layer == LayerLink && (e.Name == "packet" || e.Name == "continued") && e.Data != nil && e.Field("link_type") == nil:
-		iface := p.iface(e.Node)
+	case e.Layer == LayerLink && (e.Name == "packet" || e.Name == "continued") && e.Data != nil:
+		if lt, ok := intValue(e.Field("link_type")); ok && lt != pngLinkTypeEthernet {
+			break // a frame of a capture's link that is not IP nor Ethernet
+		}
+		link := p.iface(e)
+		data, ok := link.frame(e)
+		if !ok {
+			break
+		}
 		frames, _ := e.Field("frames").([]uint64)
 		n, _ := intValue(e.Field("payload_len"))
 		_, tcp := e.Field("rel_seq").(uint32)
@@ -177,8 +188,8 @@ func (p *PCAPNG) Emit(e *Event) {
 			p.closeIngress(e.Node)
 		}
 		pk := pngPacket{
-			id: e.ID, iface: iface, dir: e.Dir, ts: ts,
-			data:    append([]byte(nil), e.Data...),
+			id: e.ID, iface: link.id, dir: e.Dir, ts: ts,
+			data:    append([]byte(nil), data...),
 			frames:  frames,
 			settled: e.Dir == Out || n == 0 || !tcp || e.Name == "continued",
 			sentOn:  e.Name == "continued",
@@ -467,29 +478,36 @@ func (p *PCAPNG) header() {
 	p.end(b)
 }
 
-// iface returns the interface of node, writing its Interface Description
-// Block the first time.
-func (p *PCAPNG) iface(node string) uint32 {
-	if id, ok := p.ifaces[node]; ok {
-		return id
+// iface returns the interface of e's node, writing its Interface
+// Description Block the first time, with e, its first packet, telling
+// what the link is (see pngLink).
+func (p *PCAPNG) iface(e *Event) *pngLink {
+	if l, ok := p.ifaces[e.Node]; ok {
+		return l
 	}
 	if !p.started {
 		p.header()
 	}
-	id := uint32(len(p.ifaces))
-	p.ifaces[node] = id
+	l := &pngLink{id: uint32(len(p.ifaces)), ethernet: isEthernet(e), heads: map[Dir][2 * macLen]byte{}}
+	p.ifaces[e.Node] = l
+	linkType := uint16(pngLinkTypeRaw)
+	if l.ethernet {
+		linkType = pngLinkTypeEthernet
+	}
 	b := p.begin(pngIDB)
-	b = binary.LittleEndian.AppendUint16(b, pngLinkTypeRaw)
+	b = binary.LittleEndian.AppendUint16(b, linkType)
 	b = binary.LittleEndian.AppendUint16(b, 0)
 	b = binary.LittleEndian.AppendUint32(b, pngSnapLen)
+	node := e.Node
 	if node == "" {
 		node = "glassnet"
 	}
 	b = option(b, pngOptIfName, []byte(node))
+	b = option(b, pngOptIfDesc, []byte(linkDescription(node, l.ethernet, e)))
 	b = option(b, pngOptIfTSResol, []byte{9})
 	b = binary.LittleEndian.AppendUint32(b, pngOptEnd)
 	p.end(b)
-	return id
+	return l
 }
 
 func (p *PCAPNG) packet(pk pngPacket) {

@@ -83,6 +83,13 @@ func TestPCAPNG(t *testing.T) {
 		binary.LittleEndian.Uint16(blocks[1].body) != pngLinkTypeRaw {
 		t.Errorf("interfaces %+v %+v", blocks[1], blocks[2])
 	}
+	for _, b := range []pngBlock{blocks[1], blocks[3]} {
+		// Which stack, which side of its device, and the device.
+		d := string(b.opts[pngOptIfDesc])
+		if !strings.Contains(d, `glassnet stack "`+string(b.opts[pngOptIfName])+`"`) || !strings.Contains(d, "read (inbound) and wrote (outbound)") || !strings.Contains(d, "raw IP") {
+			t.Errorf("interface %s: if_description %q", b.opts[pngOptIfName], d)
+		}
+	}
 	for i, want := range []struct {
 		iface   uint32
 		flags   uint32

@@ -3,6 +3,7 @@ package trace
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -395,32 +396,57 @@ func TestReadCaptureTimes(t *testing.T) {
 	check("pcap written again as pcapng", evs, err)
 }
 
-// TestPCAPNGLeavesOutNonIP: a frame read from a capture that holds no IP
-// packet (ARP) is not written into a pcapng whose interfaces carry raw IP,
-// where Wireshark would read it as a broken IP packet; an IP packet is.
-func TestPCAPNGLeavesOutNonIP(t *testing.T) {
+// TestPCAPNGEthernet: an Ethernet capture read back is written again on
+// an Ethernet interface, each frame as it was, ARP included, so Wireshark
+// sees the MACs and the ARP; a frame that holds no IP packet from a link
+// that is not Ethernet (Linux cooked capture) is left out of a pcapng
+// whose interface carries raw IP, where Wireshark would read it as a
+// broken IP packet, and its IP packets are written.
+func TestPCAPNGEthernet(t *testing.T) {
 	t.Parallel()
-	arp := append(make([]byte, 12), 0x08, 0x06)
+	arp := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1}, 0x08, 0x06)
 	arp = append(arp, make([]byte, 28)...)
-	ip := append(append(make([]byte, 12), 0x08, 0x00), tcpPacket(ipClient, ipServer, 40000, 80, 1, 0, 0x02, "")...)
-	evs, err := ReadPCAP(bytes.NewReader(linkPCAP(pngLinkTypeEthernet, arp, ip)), "n")
-	if err != nil || len(evs) != 2 || evs[0].Field("link_type") != 1 {
-		t.Fatalf("ReadPCAP: %d, %v, %v", len(evs), err, evs)
+	ip := append([]byte{0x02, 0, 0, 0, 0, 1, 0x46, 0, 0, 0, 0, 2}, 0x08, 0x00)
+	ip = append(ip, tcpPacket(ipClient, ipServer, 40000, 80, 1, 0, 0x02, "")...)
+	sll := func(proto uint16, b []byte) []byte {
+		h := make([]byte, 16)
+		binary.BigEndian.PutUint16(h[14:], proto)
+		return append(h, b...)
 	}
-	var buf bytes.Buffer
-	png := NewPCAPNG(&buf)
-	for i := range evs {
-		png.Emit(&evs[i])
-	}
-	png.Close()
-	epbs := 0
-	for _, b := range parsePCAPNG(t, buf.Bytes()) {
-		if b.typ == pngEPB {
-			epbs++
+	for _, tc := range []struct {
+		name     string
+		linkType uint32
+		frames   [][]byte
+		want     uint16
+		written  [][]byte
+	}{
+		{"ethernet", pngLinkTypeEthernet, [][]byte{arp, ip}, pngLinkTypeEthernet, [][]byte{arp, ip}},
+		{"cooked", pngLinkTypeSLL, [][]byte{sll(0x0806, arp[14:]), sll(0x0800, ip[14:])}, pngLinkTypeRaw, [][]byte{ip[14:]}},
+	} {
+		evs, err := ReadPCAP(bytes.NewReader(linkPCAP(tc.linkType, tc.frames...)), "n")
+		if err != nil || len(evs) != 2 {
+			t.Fatalf("%s: ReadPCAP: %d, %v, %v", tc.name, len(evs), err, evs)
 		}
-	}
-	if epbs != 1 {
-		t.Errorf("%d packets written, want the IP one alone", epbs)
+		var buf bytes.Buffer
+		png := NewPCAPNG(&buf)
+		for i := range evs {
+			png.Emit(&evs[i])
+		}
+		png.Close()
+		var written [][]byte
+		for _, b := range parsePCAPNG(t, buf.Bytes()) {
+			switch b.typ {
+			case pngIDB:
+				if lt := binary.LittleEndian.Uint16(b.body); lt != tc.want {
+					t.Errorf("%s: an interface of link type %d, want %d", tc.name, lt, tc.want)
+				}
+			case pngEPB:
+				written = append(written, b.body[20:20+binary.LittleEndian.Uint32(b.body[12:16])])
+			}
+		}
+		if fmt.Sprintf("%x", written) != fmt.Sprintf("%x", tc.written) {
+			t.Errorf("%s: written\n%x\nwant\n%x", tc.name, written, tc.written)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -304,7 +305,8 @@ func commentNotes(c string) string {
 // describeCaptured fills in e from a captured frame of linkType: the IP
 // packet's connection, summary and fields (DescribePacket with isns; the
 // IP packet is e.Data; the link's header is left out: Ethernet, with its
-// VLAN tags, Linux cooked capture v1 and v2, BSD loopback), or for a
+// VLAN tags (its MACs and ethertype are fields), Linux cooked capture v1
+// and v2, BSD loopback), or for a
 // frame of another kind, or one that holds no IP packet, its link type
 // and length; and in every case the time the capture stamped it with
 // ("time"); and, when frames lists some, the ws frames the packet carried
@@ -313,6 +315,7 @@ func commentNotes(c string) string {
 func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp time.Time, isns captureISNs, kept *packed, frames []uint64, notes string) {
 	at := stamp.UTC().Format(time.RFC3339Nano)
 	ip := data
+	var etherIP uint16 // the ethertype of an IP packet in an Ethernet frame
 	isIP := func(et uint16) bool { return et == 0x0800 || et == 0x86dd }
 	switch linkType {
 	case pngLinkTypeRaw, pngLinkTypeIPv4, pngLinkTypeIPv6:
@@ -326,7 +329,7 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp
 				continue
 			}
 			if isIP(et) {
-				ip = data[off+2:]
+				ip, etherIP = data[off+2:], et
 			}
 			break
 		}
@@ -365,6 +368,13 @@ func describeCaptured(e *Event, linkType uint32, data []byte, origLen int, stamp
 			p.Summary += " [|captured " + strconv.Itoa(len(ip)) + " of " + strconv.Itoa(p.OrigLen.V) + " bytes]"
 		}
 		p.Time, p.Notes = at, notes
+		if etherIP != 0 {
+			// The frame's MACs, as the stack traces its own: written
+			// again (the view's export), it is the frame it was.
+			p.SrcMAC = net.HardwareAddr(data[6:12]).String()
+			p.DstMAC = net.HardwareAddr(data[0:6]).String()
+			p.EtherType = Some(int(etherIP))
+		}
 		e.Conn, e.Summary, e.Data = p.Conn, p.Summary, ip
 		kept.setFields(e, &p.LinkPacket, frames)
 		return
