@@ -48,7 +48,7 @@ func TestIPAuditTUN(t *testing.T) {
 	netnstest.RunTUN(t, func(t *testing.T) {
 		const dev, addr4, addr6 = "gnipa0", "10.211.0.2", "fd00:211::2"
 		s := startServeArgs(t, "serve", "--tun", dev, "--addr", addr4+"/24,"+addr6+"/64")
-		auditProbes(t, s, dev, dev, addr4, addr6, true)
+		auditProbes(t, s, dev, dev, addr4, addr6, "10.211.0.1", true)
 	})
 }
 
@@ -70,15 +70,16 @@ func TestIPAuditNIC(t *testing.T) {
 		sh(t, "ip", "link", "set", stackEnd, "up")
 		netnstest.WaitOperUp(t, kernelEnd)
 		s := startServeArgs(t, "serve", "--nic", stackEnd, "--addr", addr4+"/24,"+addr6+"/64")
-		auditProbes(t, s, stackEnd, kernelEnd, addr4, addr6, false)
+		auditProbes(t, s, stackEnd, kernelEnd, addr4, addr6, "10.212.0.1", false)
 	})
 }
 
 // auditProbes runs the probes against a serve at addr4 and addr6, reached
-// through the kernel's interface iface; dev is the interface serve names
-// its control socket after. Without all, the nmap and hping3 probes that
-// only TCP answers (the same on any device) are left out, to save time.
-func auditProbes(t *testing.T, s *server, dev, iface, addr4, addr6 string, all bool) {
+// through the kernel's interface iface, whose own address is kernel4; dev
+// is the interface serve names its control socket after. Without all, the
+// nmap and hping3 probes that only TCP answers (the same on any device)
+// are left out, to save time.
+func auditProbes(t *testing.T, s *server, dev, iface, addr4, addr6, kernel4 string, all bool) {
 	name := ssName(t, s, dev)
 	rss0 := rssKiB(t, s)
 	before := run(t, 20*time.Second, glassnetBin, "ss", name)
@@ -220,6 +221,51 @@ func auditProbes(t *testing.T, s *server, dev, iface, addr4, addr6 string, all b
 				}
 			} else if !regexp.MustCompile(c.want).MatchString(out) {
 				t.Errorf("hping3 %s: want a reply matching %q:\n%s", strings.Join(args, " "), c.want, out)
+			}
+		}
+	})
+
+	t.Run("as the kernel", func(t *testing.T) {
+		// The same hping3 probes to the kernel's own address (over
+		// loopback: the code that answers is the same) and to glassnet,
+		// each answer checked for both: what Linux does, and glassnet
+		// as well.
+		for _, c := range []struct {
+			what string
+			args []string
+			want *regexp.Regexp // in the answer, for host HOST
+			not  *regexp.Regexp // nowhere in it
+		}{
+			// IPv4 protocol 58 is ICMPv6's number, unknown over IPv4.
+			{"protocol 58 draws a protocol unreachable", []string{"-0", "-H", "58"}, regexp.MustCompile(`ICMP Protocol Unreachable from ip=HOST`), nil},
+			{"an unknown protocol draws a protocol unreachable", []string{"-0", "-H", "143"}, regexp.MustCompile(`ICMP Protocol Unreachable from ip=HOST`), nil},
+			// RFC 792 timestamp (type 13): a reply (14) with the
+			// originate time sent back.
+			{"a timestamp request is answered", []string{"--icmp", "--icmp-ts"}, regexp.MustCompile(`ip=HOST .*\nICMP timestamp: Originate=\d+ Receive=\d+ Transmit=\d+`), nil},
+			// An echo request with DF and IP ID 4660: the reply has
+			// neither (Linux's ICMP socket does not set DF, and the ID
+			// is the reply's own).
+			{"an echo reply has no DF and its own IP ID", []string{"-1", "-y", "-N", "4660"}, regexp.MustCompile(`ip=HOST ttl=64 id=\d+ icmp_seq=0`), regexp.MustCompile(`DF|id=4660 `)},
+			// A RST for a SYN to a closed port: DF and IP ID 0, as
+			// Linux's control socket sends it.
+			{"a RST to a closed port has DF and IP ID 0", []string{"-S", "-p", "9999"}, regexp.MustCompile(`ip=HOST ttl=64 DF id=0 sport=9999 flags=RA`), nil},
+		} {
+			for _, host := range []string{kernel4, addr4} {
+				args := append([]string{"-n", "-c", "1"}, c.args...)
+				if host == kernel4 {
+					// hping3 picks the interface of the address's
+					// prefix: the kernel's own address is on lo.
+					args = append(args, "-I", "lo")
+				}
+				out := hping(t, append(args, host)...)
+				want := regexp.MustCompile(strings.ReplaceAll(c.want.String(), "HOST", regexp.QuoteMeta(host)))
+				if !want.MatchString(out) || c.not != nil && c.not.MatchString(out) {
+					who := "glassnet"
+					if host == kernel4 {
+						who = "the kernel"
+					}
+					t.Errorf("%s, from %s (%s): hping3 %s:\n%s", c.what, who, host, strings.Join(c.args, " "), out)
+				}
 			}
 		}
 	})

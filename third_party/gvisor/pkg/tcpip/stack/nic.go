@@ -847,6 +847,13 @@ func (n *nic) DeliverTransportPacket(protocol tcpip.TransportProtocolNumber, pkt
 	return res
 }
 
+// otherICMP says whether protocol is the ICMP of the IP version that is
+// not the packet's, netProto (glassnet patch 80).
+func otherICMP(protocol tcpip.TransportProtocolNumber, netProto tcpip.NetworkProtocolNumber) bool {
+	return protocol == header.ICMPv6ProtocolNumber && netProto == header.IPv4ProtocolNumber ||
+		protocol == header.ICMPv4ProtocolNumber && netProto == header.IPv6ProtocolNumber
+}
+
 // DeliverTransportPacketWithDefaultHandlerResult implements
 // TransportDispatcherWithDefaultHandlerResult.DeliverTransportPacketWithDefaultHandlerResult.
 func (n *nic) DeliverTransportPacketWithDefaultHandlerResult(protocol tcpip.TransportProtocolNumber, pkt *PacketBuffer) (TransportPacketDisposition, bool) {
@@ -855,7 +862,10 @@ func (n *nic) DeliverTransportPacketWithDefaultHandlerResult(protocol tcpip.Tran
 
 func (n *nic) deliverTransportPacket(protocol tcpip.TransportProtocolNumber, pkt *PacketBuffer) (TransportPacketDisposition, bool) {
 	state, ok := n.stack.transportProtocols[protocol]
-	if !ok {
+	// glassnet patch 80: ICMP of the other IP version (58 over IPv4, 1 over
+	// IPv6) is a protocol the packet's network does not have, as Linux
+	// registers each ICMP with its own IP only: it is answered as unknown.
+	if !ok || otherICMP(protocol, pkt.NetworkProtocolNumber) {
 		n.stats.unknownL4ProtocolRcvdPacketCounts.Increment(uint64(protocol))
 		return TransportPacketProtocolUnreachable, false
 	}

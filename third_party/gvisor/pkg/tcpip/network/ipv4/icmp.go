@@ -15,6 +15,7 @@
 package ipv4
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -315,7 +316,7 @@ func (e *endpoint) handleICMP(pkt *stack.PacketBuffer) {
 		//
 		// So we need to let the option processor know how it should handle them.
 		var op optionsUsage
-		if h.Type() == header.ICMPv4Echo {
+		if h.Type() == header.ICMPv4Echo || h.Type() == header.ICMPv4Timestamp { // glassnet patch 81: a timestamp reply echoes them too
 			op = &optionUsageEcho{}
 		} else {
 			op = &optionUsageReceive{}
@@ -377,7 +378,7 @@ func (e *endpoint) handleICMP(pkt *stack.PacketBuffer) {
 			return
 		}
 
-		e.sendICMPEchoReply(replyData, iph, newOptions, localAddressBroadcast)
+		e.sendICMPReply(header.ICMPv4EchoReply, replyData, iph, newOptions, localAddressBroadcast)
 
 	case header.ICMPv4EchoReply:
 		received.echoReply.Increment()
@@ -435,6 +436,7 @@ func (e *endpoint) handleICMP(pkt *stack.PacketBuffer) {
 
 	case header.ICMPv4Timestamp:
 		received.timestamp.Increment()
+		e.handleTimestamp(pkt, iph, newOptions)
 
 	case header.ICMPv4TimestampReply:
 		received.timestampReply.Increment()
@@ -450,9 +452,42 @@ func (e *endpoint) handleICMP(pkt *stack.PacketBuffer) {
 	}
 }
 
-func (e *endpoint) sendICMPEchoReply(replyData *buffer.View, ipHdr header.IPv4, newOptions header.IPv4Options, localAddressBroadcast bool) {
+// handleTimestamp answers a timestamp request (RFC 792 page 16) with a
+// timestamp reply, as Linux's icmp_timestamp does (glassnet patch 81): the
+// request's identifier, sequence number and originate timestamp, and as
+// receive and transmit timestamps the time of day in milliseconds since
+// midnight UTC. A request too short to hold an originate timestamp, or
+// sent to a broadcast or multicast address (Linux's
+// icmp_echo_ignore_broadcasts, 1 by default), is not answered.
+func (e *endpoint) handleTimestamp(pkt *stack.PacketBuffer, iph header.IPv4, newOptions header.IPv4Options) {
+	if pkt.NetworkPacketInfo.LocalAddressBroadcast || pkt.NetworkPacketInfo.LocalAddressTemporary || header.IsV4MulticastAddress(iph.DestinationAddress()) {
+		return
+	}
+	req := stack.PayloadSince(pkt.TransportHeader())
+	defer req.Release()
+	const timestampLen = header.ICMPv4MinimumSize + 12 // three 32-bit timestamps
+	if req.Size() < header.ICMPv4MinimumSize+4 {
+		e.stats.icmp.packetsReceived.invalid.Increment()
+		return
+	}
+	now := e.protocol.stack.Clock().Now().UTC()
+	ms := uint32((now.Hour()*3600+now.Minute()*60+now.Second())*1000 + now.Nanosecond()/1e6)
+	reply := buffer.NewViewSize(timestampLen)
+	defer reply.Release()
+	b := reply.AsSlice()
+	copy(b, req.AsSlice()[:header.ICMPv4MinimumSize+4]) // the header and the originate timestamp
+	binary.BigEndian.PutUint32(b[header.ICMPv4MinimumSize+4:], ms)
+	binary.BigEndian.PutUint32(b[header.ICMPv4MinimumSize+8:], ms)
+	header.ICMPv4(b).SetCode(header.ICMPv4UnusedCode)
+	e.sendICMPReply(header.ICMPv4TimestampReply, reply, iph, newOptions, false)
+}
+
+// sendICMPReply sends replyData, the ICMP message answering the request
+// whose IP header is ipHdr, as an ICMP message of type replyType: an echo
+// reply, or a timestamp reply (glassnet patch 81).
+func (e *endpoint) sendICMPReply(replyType header.ICMPv4Type, replyData *buffer.View, ipHdr header.IPv4, newOptions header.IPv4Options, localAddressBroadcast bool) {
 	sent := e.stats.icmp.packetsSent
-	if !e.protocol.allowICMPReply(header.ICMPv4EchoReply, header.ICMPv4UnusedCode, ipHdr.SourceAddress()) {
+	if !e.protocol.allowICMPReply(replyType, header.ICMPv4UnusedCode, ipHdr.SourceAddress()) {
 		sent.rateLimited.Increment()
 		return
 	}
@@ -510,12 +545,19 @@ func (e *endpoint) sendICMPEchoReply(replyData *buffer.View, ipHdr header.IPv4, 
 	replyIPHdr.SetSourceAddress(r.LocalAddress())
 	replyIPHdr.SetDestinationAddress(r.RemoteAddress())
 	replyIPHdr.SetTTL(r.DefaultTTL())
+	// glassnet patch 82: the reply is a datagram of this host's, not the
+	// request's: without DF, as Linux's ICMP socket sends it
+	// (IP_PMTUDISC_DONT), and with an identification of its own, as every
+	// datagram without DF has here (addIPHeader), where the request's
+	// header had the request's flags and identification.
+	replyIPHdr.SetFlagsFragmentOffset(0, 0)
+	replyIPHdr.SetID(outgoingEP.getID())
 	replyIPHdr.SetTotalLength(uint16(len(replyIPHdr) + len(replyData.AsSlice())))
 	replyIPHdr.SetChecksum(0)
 	replyIPHdr.SetChecksum(^replyIPHdr.CalculateChecksum())
 
 	replyICMPHdr := header.ICMPv4(replyData.AsSlice())
-	replyICMPHdr.SetType(header.ICMPv4EchoReply)
+	replyICMPHdr.SetType(replyType)
 	replyICMPHdr.SetChecksum(0)
 	replyICMPHdr.SetChecksum(^checksum.Checksum(replyData.AsSlice(), 0))
 
@@ -539,7 +581,11 @@ func (e *endpoint) sendICMPEchoReply(replyData *buffer.View, ipHdr header.IPv4, 
 		sent.dropped.Increment()
 		return
 	}
-	sent.echoReply.Increment()
+	if replyType == header.ICMPv4TimestampReply {
+		sent.timestampReply.Increment()
+	} else {
+		sent.echoReply.Increment()
+	}
 }
 
 // ======= ICMP Error packet generation =========

@@ -284,6 +284,11 @@ func replyWithReset(st *stack.Stack, s *segment, tos, ipv4TTL uint8, ipv6HopLimi
 		ack:       ack,
 		rcvWnd:    0,
 		expOptVal: expOptVal,
+		// glassnet patch 83: with DF, and so (addIPHeader) an
+		// identification of 0, as Linux's per-namespace TCP control
+		// socket sends its resets (IP_PMTUDISC_DO, ip_select_ident); a
+		// reset was sent without DF and with a random identification.
+		df: true,
 	}, p, stack.GSO{}, nil /* PacketOwner */)
 }
 
