@@ -60,7 +60,7 @@ func TestICMPOtherVersionUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	ans := header.IPv6(read(func(p []byte) bool {
-		return header.IPVersion(p) == 6 && header.IPv6(p).TransportProtocol() == header.ICMPv6ProtocolNumber &&
+		return header.IPVersion(p) == 6 && header.IPv6(p).NextHeader() == uint8(header.ICMPv6ProtocolNumber) &&
 			header.ICMPv6(header.IPv6(p).Payload()).Type() < header.ICMPv6EchoRequest // an error
 	}))
 	ic6 := header.ICMPv6(ans.Payload())
