@@ -62,8 +62,9 @@ const (
 // of its node with the same connection, flags, sequence and lengths (a
 // held one, to the next of its connection and length, or as the decision
 // on it describes it); an ingress verdict comes after its packet, the
-// latest of its node (or, for a held packet, the "continued" one that
-// sends it on).
+// latest of its node, or the latest like it when a step above the link
+// about an earlier packet came between them (or, for a held packet, the
+// "continued" one that sends it on).
 //
 // An ingress packet's frames are only known once they have been parsed,
 // and its hooks' verdicts once they have run, so the sink holds packets
@@ -161,8 +162,10 @@ func NewPCAPNG(w io.Writer) *PCAPNG {
 func (p *PCAPNG) Emit(e *Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.Dir == In && e.Layer != LayerLink {
+	if e.Dir == In && e.Layer != LayerLink && e.Name != "carried" {
 		// The stack above the link has the packet: its hooks are done.
+		// (A frame's "carried" event comes with the packet that
+		// completed it, before that packet's hooks have run.)
 		p.closeIngress(e.Node)
 	}
 	switch {
@@ -403,17 +406,37 @@ func (p *PCAPNG) verdict(e *Event) {
 				}
 			}
 		}
-		for i := len(p.pending) - 1; i >= 0; i-- {
-			pk := &p.pending[i]
-			if pk.open && pk.node == e.Node && pk.key.conn == e.Conn && pk.key.ln == key.ln {
-				pk.verdicts = append(pk.verdicts, text)
-				if e.Name == "held" {
-					p.holds = append(p.holds, pngHold{node: e.Node, conn: e.Conn, rule: rule})
-				}
-				return
-			}
+		pk := p.ingressPacket(e.Node, key)
+		if pk == nil {
+			return
+		}
+		pk.verdicts = append(pk.verdicts, text)
+		if e.Name == "held" {
+			p.holds = append(p.holds, pngHold{node: e.Node, conn: e.Conn, rule: rule})
 		}
 	}
+}
+
+// ingressPacket returns the packet that an ingress verdict of node about a
+// packet like key is about, if it is still held back: the latest open one
+// of its connection and length, or, failing that, the latest one of the
+// same connection, flags, sequence and lengths. An event above the link
+// that its node traced about the packet before it (a wake-up, a state,
+// from another goroutine) may have closed it before its verdict came.
+func (p *PCAPNG) ingressPacket(node string, key pngKey) *pngPacket {
+	for i := len(p.pending) - 1; i >= 0; i-- {
+		pk := &p.pending[i]
+		if pk.open && pk.node == node && pk.key.conn == key.conn && pk.key.ln == key.ln {
+			return pk
+		}
+	}
+	for i := len(p.pending) - 1; i >= 0; i-- {
+		pk := &p.pending[i]
+		if pk.dir == In && !pk.sentOn && pk.node == node && pk.key == key {
+			return pk
+		}
+	}
+	return nil
 }
 
 // verdictNote says what a link "verdict" or "held" event did, for a

@@ -40,13 +40,14 @@ func TestPCAPNGVerdictComments(t *testing.T) {
 		"held and edited":                       `packet #19; held at link-egress (ui-hold) by rule "ui hold"; changed at link-egress (ui-edit: payload 10 → 5 bytes) by rule "ui hold"`,
 		"the next of the length it was held at": `packet #20`,
 		"sent again after the drop":             `packet #23`,
+		"dropped after a wake-up":               `packet #24; dropped at link-ingress by rule "tcp and len > 60 : drop"`,
 	} {
 		if got[data] != want {
 			t.Errorf("packet %q: comment %q,\nwant %q", data, got[data], want)
 		}
 	}
-	if len(got) != 12 {
-		t.Errorf("%d packets written, want 12", len(got))
+	if len(got) != 13 {
+		t.Errorf("%d packets written, want 13", len(got))
 	}
 }
 
@@ -134,6 +135,11 @@ func verdictCapture(t *testing.T) []byte {
 		held(Out, out, "ui hold", 10),
 		verdict(Out, out, "drop", "ui-drop", "ui hold", 50, 10, 0),
 		packet(Out, out, 50, 10, "sent again after the drop"),
+		packet(In, in, 24, 20, "dropped after a wake-up"),
+		// The stack above the link, about the packet before it, from
+		// another goroutine: the verdict still finds its packet.
+		Event{Node: "glassnet", Layer: LayerSocket, Dir: In, Name: "wake", Conn: in},
+		verdict(In, in, "drop", "drop", drop, 24, 20, 0),
 	)
 	for _, e := range events {
 		tr.Emit(e)

@@ -336,7 +336,7 @@ func captureFrames(evs []trace.Event, maxFrames int) []trace.Event {
 			order = append(order, s)
 		}
 		p, ok := tcpPayload(e.Data)
-		if !ok || len(p) == 0 {
+		if !ok || len(p) == 0 || e.Dir == trace.In && droppedIn(e) {
 			continue
 		}
 		at := seq - s.base // the payload's stream offset
@@ -380,6 +380,15 @@ func captureFrames(evs []trace.Event, maxFrames int) []trace.Event {
 		}
 	}
 	return placeFrames(evs, order, renumber)
+}
+
+// droppedIn says whether a packet received was dropped by a link hook, as
+// the comment of a pcapng glassnet wrote says ("notes"): its TCP never had
+// it, so it brought no bytes, and the next copy of them does (as the live
+// trace credits them, trace.Tracer.Correlate).
+func droppedIn(e *trace.Event) bool {
+	notes, _ := e.Field("notes").(string)
+	return strings.Contains(notes, "dropped at link-ingress")
 }
 
 // A placed frame: where it goes, before (-1) or after (+1) the event at

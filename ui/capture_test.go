@@ -108,62 +108,85 @@ func TestCaptureFrames(t *testing.T) {
 	got.checkBytes(t, "pcap")
 }
 
-// TestCaptureFramesDuplicated: the view of a pcapng whose packets a rule
-// duplicated (the client's, going out) credits them with the frames as the
-// live trace did: the sender's copies each carried the frame's bytes out,
-// and each names it; of the receiver's, only the copy that brought the
-// bytes first does, and the frame names that one alone.
-func TestCaptureFramesDuplicated(t *testing.T) {
-	var traced syncBuffer
-	d := startDemoOpts(t, true, app.DemoOptions{Trace: &traced, Rules: app.Rules{Egress: []string{"tcp and len > 60 : duplicate 100%"}}})
-	d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
-	req, _ := http.NewRequest("GET", d.base+"/api/export?format=pcapng", nil)
-	req.Header.Set("X-Glassnet-Token", d.s.Token())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+// TestCaptureFramesCopies: the view of a pcapng whose packets rules
+// duplicated or dropped credits them with the frames as the live trace
+// did. The client's packets a rule duplicated going out each carried the
+// frame's bytes out, and each names it; of the server's copies, only the
+// one that brought the bytes first does, and the frame names that one
+// alone. A packet the client's ingress rule dropped never reached its TCP:
+// the retransmission that brought its bytes names the frame instead.
+func TestCaptureFramesCopies(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rules app.Rules
+		note  string // in the comment of some packet with payload
+	}{
+		{"duplicated", app.Rules{Egress: []string{"tcp and len > 60 : duplicate 100%"}}, "duplicated at link-egress"},
+		{"dropped", app.Rules{Ingress: []string{"tcp and len > 60 : loss 40%"}}, "dropped at link-ingress"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var traced syncBuffer
+			d := startDemoOpts(t, true, app.DemoOptions{Trace: &traced, Rules: tc.rules})
+			d.waitFor("the end of the run", func(st ui.State) bool { return st.Ended })
+			req, _ := http.NewRequest("GET", d.base+"/api/export?format=pcapng", nil)
+			req.Header.Set("X-Glassnet-Token", d.s.Token())
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			png, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err := d.stop(); err != nil {
+				t.Fatalf("demo: %v", err)
+			}
+			ids := func(v any) string { return fmt.Sprint(v) }
+			// Each frame's packets as the live trace ends up listing
+			// them: its own, or those of the last "carried" event about
+			// it.
+			live := map[float64]string{}
+			dir := map[float64]any{}
+			for _, line := range strings.Split(strings.TrimSpace(traced.String()), "\n") {
+				var m map[string]any
+				if err := json.Unmarshal([]byte(line), &m); err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case m["event"] == "frame" && m["offset_from"] == "tcp":
+					live[num(m["id"])], dir[num(m["id"])] = ids(m["packets"]), m["dir"]
+				case m["event"] == "carried" && m["layer"] == "ws":
+					live[num(m["frame"])] = ids(m["packets"])
+				}
+			}
+			got := view(t, png)
+			for id, want := range live {
+				e, ok := got.byID[uint64(id)]
+				if !ok {
+					t.Errorf("frame #%v is not in the view of the pcapng", id)
+					continue
+				}
+				if pk := ids(e["packets"]); pk != want {
+					t.Errorf("%v frame #%v (%v) names packets %v in the view of the pcapng, %v live", dir[id], id, e["summary"], pk, want)
+				}
+			}
+			acted := 0
+			for _, e := range got.events {
+				if n, _ := e["notes"].(string); strings.Contains(n, tc.note) && num(e["payload_len"]) > 0 {
+					acted++
+				}
+			}
+			if len(live) < 8 || acted == 0 {
+				t.Fatalf("the live trace has %d frames; %d packets with payload say %q", len(live), acted, tc.note)
+			}
+			got.checkBytes(t, "pcapng")
+			if t.Failed() {
+				for _, e := range got.events {
+					if e["dir"] == "in" && num(e["payload_len"]) > 0 {
+						t.Logf("%v %v %v %v", e["id"], e["node"], e["summary"], e["notes"])
+					}
+				}
+			}
+		})
 	}
-	png, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err := d.stop(); err != nil {
-		t.Fatalf("demo: %v", err)
-	}
-	ids := func(v any) string { return fmt.Sprint(v) }
-	// Each frame's packets as the live trace ends up listing them: its
-	// own, or those of the last "carried" event about it.
-	live := map[float64]string{}
-	dir := map[float64]any{}
-	for _, line := range strings.Split(strings.TrimSpace(traced.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case m["event"] == "frame" && m["offset_from"] == "tcp":
-			live[num(m["id"])], dir[num(m["id"])] = ids(m["packets"]), m["dir"]
-		case m["event"] == "carried" && m["layer"] == "ws":
-			live[num(m["frame"])] = ids(m["packets"])
-		}
-	}
-	got := view(t, png)
-	copies := 0
-	for id, want := range live {
-		e, ok := got.byID[uint64(id)]
-		if !ok {
-			t.Errorf("frame #%v is not in the view of the pcapng", id)
-			continue
-		}
-		if pk := ids(e["packets"]); pk != want {
-			t.Errorf("%v frame #%v (%v) names packets %v in the view of the pcapng, %v live", dir[id], id, e["summary"], pk, want)
-		}
-		if dir[id] == "out" && strings.Count(want, " ") > 0 {
-			copies++
-		}
-	}
-	if len(live) < 8 || copies == 0 {
-		t.Fatalf("the live trace has %d frames, %d of them sent in copies", len(live), copies)
-	}
-	got.checkBytes(t, "pcapng")
 }
 
 func num(v any) float64 {
