@@ -61,7 +61,7 @@ type LinkPacket struct {
 	Target     string      `json:"target,omitempty" doc:"ARP target protocol address"`
 	Op         any         `json:"op,omitempty" schema:"type=string,integer" doc:"ARP operation: request, reply or a number"`
 	Frames     []uint64    `json:"frames,omitempty" doc:"IDs of the ws frames whose bytes it carried (Correlate)"`
-	LinkType   Opt[int]    `json:"link_type,omitzero" doc:"a frame read from a capture that holds no IP packet (ARP, say): the capture's link type; its bytes are the frame's"`
+	LinkType   Opt[int]    `json:"link_type,omitzero" doc:"a frame that holds no IP packet (ARP, say), traced on an Ethernet link or read from a capture: its link type (1, Ethernet); its bytes are the whole frame's"`
 	OrigLen    Opt[int]    `json:"orig_len,omitzero" doc:"the IP packet's length in a capture that kept fewer of its bytes (snapshot length): len and the bytes are of what it kept, payload_len of the packet as its IP header gives it"`
 	FragID     Opt[uint32] `json:"frag_id,omitzero" doc:"a fragment's identification (IPv4: 16 bits; IPv6: 32, in its fragment header)"`
 	FragOffset Opt[int]    `json:"frag_offset,omitzero" doc:"a fragment's offset in the packet it is part of, in bytes"`

@@ -46,7 +46,8 @@ type Event struct {
 	// Fields carries the layer's details for machine-readable sinks.
 	Fields []Field
 	// Data is the unit's bytes where the layer has them: the whole IP
-	// packet for link "packet" events. It is only valid during Emit; a
+	// packet for link "packet" events, or the whole frame for one that
+	// holds no IP packet (ARP, with a link_type field). It is only valid during Emit; a
 	// sink that keeps it must copy it.
 	Data []byte
 	// Captured is, for a packet the stack's device moved (a link "packet"

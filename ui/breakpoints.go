@@ -123,6 +123,9 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 		if e.Layer != trace.LayerLink || e.Name != "packet" || len(e.Data) == 0 {
 			return false
 		}
+		if e.Field("link_type") != nil {
+			return false // a frame with no IP packet in it (ARP)
+		}
 		p := hook.Packet{Data: e.Data, Dir: e.Dir}
 		return flt.Match(&p)
 	}}, nil

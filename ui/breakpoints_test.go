@@ -3,6 +3,8 @@ package ui
 import (
 	"strings"
 	"testing"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 func TestParseBreakpoint(t *testing.T) {
@@ -52,5 +54,26 @@ func TestParseBreakpoint(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.err)
 			}
 		})
+	}
+}
+
+// TestBreakpointFilterIPOnly: a filter breakpoint reads a link event's
+// bytes as an IP packet only when they are one; a frame that holds none
+// (ARP, with a link_type) is never matched, whatever its bytes look like.
+func TestBreakpointFilterIPOnly(t *testing.T) {
+	t.Parallel()
+	b, err := ParseBreakpoint("tcp and port 80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt := tcpPacket("hello")
+	ip := &trace.Event{Layer: trace.LayerLink, Name: "packet", Dir: trace.Out, Data: pkt}
+	if !b.match(nil, ip) {
+		t.Fatal("the IP packet not matched: the test proves nothing")
+	}
+	frame := &trace.Event{Layer: trace.LayerLink, Name: "packet", Dir: trace.Out, Data: pkt,
+		Fields: []trace.Field{{Key: "link_type", Value: 1}}}
+	if b.match(nil, frame) {
+		t.Error("a frame with a link_type (no IP packet) matched an IP filter")
 	}
 }
