@@ -4,6 +4,7 @@ go 1.26.3
 
 require (
 	github.com/glassnet/glassnet v0.0.0
+	golang.org/x/net v0.63.0
 	golang.org/x/sys v0.50.0
 )
 
