@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/nettest"
 
+	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/internal/netnstest"
 	"github.com/glassnet/glassnet/internal/stacktest"
 	"github.com/glassnet/glassnet/netstack"
@@ -29,11 +30,11 @@ import (
 const nettestTimeout = 20 * time.Second
 
 // glassPair is a client and a server socket table on two userspace
-// stacks wired back to back over tun.Pipe.
-func glassPair(t *testing.T) (client, server *sockets.Sockets) {
+// stacks wired back to back over tun.Pipe(popts), each made with opts.
+func glassPair(t *testing.T, popts tun.PipeOptions, opts sockets.Options) (client, server *sockets.Sockets) {
 	t.Helper()
-	cst, sst, _ := stacktest.Pair(t, tun.PipeOptions{})
-	return sockets.New(cst.Stack(), sockets.Options{}), sockets.New(sst.Stack(), sockets.Options{})
+	cst, sst, _ := stacktest.Pair(t, popts)
+	return sockets.New(cst.Stack(), opts), sockets.New(sst.Stack(), opts)
 }
 
 // streamPipe returns a nettest.MakePipe that connects a dialer's
@@ -78,17 +79,42 @@ func streamPipe(l net.Listener, dial func(ctx context.Context, addr string) (net
 
 // TestNettestGlassnetTCP runs nettest.TestConn on a TCP connection
 // between two userspace stacks over an in-memory link, once with the
-// dialed connection under test and once with the accepted one.
+// dialed connection under test and once with the accepted one: on a
+// plain link, on a slower one with a smaller MTU, with every call
+// recorded, and under a call hook that makes every read and write short
+// and wakes every blocked call once for nothing (which Conn's Read and
+// Write must hide from their callers).
 func TestNettestGlassnetTCP(t *testing.T) {
-	cs, ss := glassPair(t)
-	l, err := ss.Listener("tcp", stacktest.ServerPrefix.Addr().String()+":0")
-	if err != nil {
-		t.Fatal(err)
+	shortAndSpurious := sockets.CallHookFunc(func(c *sockets.Call) sockets.CallVerdict {
+		return sockets.CallVerdict{MaxBytes: 512, Spurious: 1}
+	})
+	for _, tc := range []struct {
+		name  string
+		popts tun.PipeOptions
+		opts  sockets.Options
+		hook  sockets.CallHook
+	}{
+		{name: "plain"},
+		{name: "mtu1280-1ms", popts: tun.PipeOptions{MTU: 1280, Latency: time.Millisecond}},
+		{name: "calllog", opts: sockets.Options{CallLog: io.Discard}},
+		{name: "short-spurious", hook: shortAndSpurious},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs, ss := glassPair(t, tc.popts, tc.opts)
+			if tc.hook != nil {
+				cs.SetCallHook(tc.hook)
+				ss.SetCallHook(tc.hook)
+			}
+			l, err := ss.Listener("tcp", stacktest.ServerPrefix.Addr().String()+":0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			dial := func(ctx context.Context, addr string) (net.Conn, error) { return cs.Dial(ctx, "tcp", addr) }
+			t.Run("dialed", func(t *testing.T) { nettest.TestConn(t, streamPipe(l, dial, true)) })
+			t.Run("accepted", func(t *testing.T) { nettest.TestConn(t, streamPipe(l, dial, false)) })
+		})
 	}
-	defer l.Close()
-	dial := func(ctx context.Context, addr string) (net.Conn, error) { return cs.Dial(ctx, "tcp", addr) }
-	t.Run("dialed", func(t *testing.T) { nettest.TestConn(t, streamPipe(l, dial, true)) })
-	t.Run("accepted", func(t *testing.T) { nettest.TestConn(t, streamPipe(l, dial, false)) })
 }
 
 // TestNettestKernelTCP runs nettest.TestConn on a TCP connection between
@@ -185,7 +211,7 @@ func await[T any](t *testing.T, what string, fn func() T) T {
 // closed, net.ErrClosed from every call after Close and from a Read or a
 // Write that Close interrupts.
 func TestNetContractStream(t *testing.T) {
-	cs, ss := glassPair(t)
+	cs, ss := glassPair(t, tun.PipeOptions{}, sockets.Options{})
 	l, err := ss.Listener("tcp", stacktest.ServerPrefix.Addr().String()+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +289,56 @@ func TestNetContractStream(t *testing.T) {
 		c1.Close()
 		wantClosed(t, "blocked Write", await(t, "Write", func() error { return <-errc }))
 	})
+	// A call hook that holds every recv and send, released by nothing,
+	// keeps the calls from touching the endpoint: a deadline or Close
+	// must still end them, as the net package's do.
+	t.Run("HeldCalls", func(t *testing.T) {
+		cs, ss := glassPair(t, tun.PipeOptions{}, sockets.Options{})
+		l, err := ss.Listener("tcp", stacktest.ServerPrefix.Addr().String()+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		c1, _, stop, err := streamPipe(l, func(ctx context.Context, addr string) (net.Conn, error) { return cs.Dial(ctx, "tcp", addr) }, true)()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		cs.SetCallHook(sockets.CallHookFunc(func(*sockets.Call) sockets.CallVerdict {
+			return sockets.CallVerdict{Verdict: hook.Verdict{Action: hook.Hold}}
+		}))
+		defer cs.SetCallHook(nil)
+		read := func() error { _, err := c1.Read(make([]byte, 1)); return err }
+		write := func() error { _, err := c1.Write([]byte("x")); return err }
+
+		c1.SetDeadline(time.Now().Add(20 * time.Millisecond))
+		wantTimeout(t, "held Read", await(t, "held Read", read))
+		wantTimeout(t, "held Write", await(t, "held Write", write))
+
+		c1.SetDeadline(time.Time{})
+		errc := make(chan error, 2)
+		go func() { errc <- read() }()
+		go func() { errc <- write() }()
+		c1.Close()
+		for range 2 {
+			wantClosed(t, "held call", await(t, "held call", func() error { return <-errc }))
+		}
+	})
+	t.Run("HeldAccept", func(t *testing.T) {
+		_, ss := glassPair(t, tun.PipeOptions{}, sockets.Options{})
+		ss.SetCallHook(sockets.CallHookFunc(func(*sockets.Call) sockets.CallVerdict {
+			return sockets.CallVerdict{Verdict: hook.Verdict{Action: hook.Hold}}
+		}))
+		defer ss.SetCallHook(nil)
+		l, err := ss.Listener("tcp", stacktest.ServerPrefix.Addr().String()+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		errc := make(chan error, 1)
+		go func() { _, err := l.Accept(); errc <- err }()
+		l.Close()
+		wantClosed(t, "held Accept", await(t, "held Accept", func() error { return <-errc }))
+	})
 	t.Run("DeadlineExceeded", func(t *testing.T) {
 		c1, _ := open(t)
 		c1.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
@@ -278,7 +354,7 @@ func TestNetContractStream(t *testing.T) {
 // contract: Close unblocks a pending Accept with net.ErrClosed, Accept
 // after Close reports it too, and Addr stays the same throughout.
 func TestNetContractListener(t *testing.T) {
-	_, ss := glassPair(t)
+	_, ss := glassPair(t, tun.PipeOptions{}, sockets.Options{})
 	l, err := ss.Listener("tcp", stacktest.ServerPrefix.Addr().String()+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -312,7 +388,7 @@ func TestNetContractListener(t *testing.T) {
 // ReadFrom and Read with net.ErrClosed; and every call after Close
 // reporting net.ErrClosed.
 func TestNetContractPacket(t *testing.T) {
-	cs, ss := glassPair(t)
+	cs, ss := glassPair(t, tun.PipeOptions{}, sockets.Options{})
 	server := stacktest.ServerPrefix.Addr().String() + ":0"
 
 	listen := func(t *testing.T) *sockets.PacketConn {
