@@ -80,7 +80,8 @@ func streamPipe(l net.Listener, dial func(ctx context.Context, addr string) (net
 // TestNettestGlassnetTCP runs nettest.TestConn on a TCP connection
 // between two userspace stacks over an in-memory link, once with the
 // dialed connection under test and once with the accepted one: on a
-// plain link, on a slower one with a smaller MTU, with every call
+// plain link, on a slower one with a smaller MTU, within one stack (to
+// its own address), with every call
 // recorded, and under a call hook that makes every read and write short
 // and wakes every blocked call once for nothing (which Conn's Read and
 // Write must hide from their callers).
@@ -93,14 +94,20 @@ func TestNettestGlassnetTCP(t *testing.T) {
 		popts tun.PipeOptions
 		opts  sockets.Options
 		hook  sockets.CallHook
+		// oneStack dials from the server's own stack.
+		oneStack bool
 	}{
 		{name: "plain"},
 		{name: "mtu1280-1ms", popts: tun.PipeOptions{MTU: 1280, Latency: time.Millisecond}},
+		{name: "one-stack", oneStack: true},
 		{name: "calllog", opts: sockets.Options{CallLog: io.Discard}},
 		{name: "short-spurious", hook: shortAndSpurious},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs, ss := glassPair(t, tc.popts, tc.opts)
+			if tc.oneStack {
+				cs = ss
+			}
 			if tc.hook != nil {
 				cs.SetCallHook(tc.hook)
 				ss.SetCallHook(tc.hook)
