@@ -46,7 +46,7 @@ func (s *Sockets) logAccept(start tcpip.MonotonicTime, so *socket, fd int, nso *
 	s.logCall(start, nso, "accept", itoa(fd)+", "+peer.String(), nso.fd, "", nil)
 }
 
-func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket) (*socket, netip.AddrPort, error) {
+func (s *Sockets) accept(ctx context.Context, dl *deadline, so *socket) (*socket, netip.AddrPort, error) {
 	if !so.stream() {
 		return nil, netip.AddrPort{}, syscall.EOPNOTSUPP
 	}
@@ -61,7 +61,7 @@ func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket
 		verdict CallVerdict
 	)
 	if s.hooks.Load() != nil {
-		hooked, err := s.hookAccept(ctx, cancel, so, &verdict)
+		hooked, err := s.hookAccept(ctx, dl.hold(), so, &verdict)
 		if err != nil {
 			return nil, netip.AddrPort{}, err
 		}
@@ -69,7 +69,7 @@ func (s *Sockets) accept(ctx context.Context, cancel <-chan struct{}, so *socket
 			cv = &verdict
 		}
 	}
-	terr, err := s.block(ctx, cancel, so, "accept", readMask, so.nonblock.Load(), cv, func() tcpip.Error {
+	terr, err := s.blockOn(ctx, nil, dl, so, "accept", readMask, so.nonblock.Load(), cv, func() tcpip.Error {
 		tries++
 		var terr tcpip.Error
 		nep, nwq, terr = so.ep.Accept(&pfa)

@@ -480,6 +480,71 @@ func wakesBlockedRead(t *testing.T, srv net.Conn, d time.Time) {
 	}
 }
 
+// TestListenerDeadline: Listener.SetDeadline bounds Accept as
+// net.TCPListener's does: a deadline passed fails it at once, one brought
+// in wakes an Accept already waiting, a cleared one lets it take the next
+// connection, and after Close it is net.ErrClosed.
+func TestListenerDeadline(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	ln, err := s.Listener("tcp4", "127.0.0.1:0")
+	must(t, err)
+	defer ln.Close()
+	checkAcceptTimeout := func(err error) {
+		t.Helper()
+		var ne net.Error
+		var oe *net.OpError
+		if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &oe) || oe.Op != "accept" || oe.Addr == nil {
+			t.Fatalf("Accept past its deadline: %#v, want a *net.OpError accept timeout wrapping os.ErrDeadlineExceeded", err)
+		}
+	}
+	must(t, ln.SetDeadline(time.Now().Add(-time.Second)))
+	_, err = ln.Accept()
+	checkAcceptTimeout(err)
+
+	// An Accept asleep under an hour's deadline, or under none, wakes
+	// when one is brought in.
+	errc := make(chan error, 1)
+	for _, before := range []time.Time{time.Now().Add(time.Hour), {}} {
+		must(t, ln.SetDeadline(before))
+		go func() {
+			_, err := ln.Accept()
+			errc <- err
+		}()
+		for ln.so.wq.IsEmpty() {
+			time.Sleep(time.Millisecond)
+		}
+		must(t, ln.SetDeadline(time.Now().Add(10*time.Millisecond)))
+		select {
+		case err := <-errc:
+			checkAcceptTimeout(err)
+		case <-testContext(t).Done():
+			t.Fatalf("a deadline set during an Accept (deadline before: %v) did not wake it", before)
+		}
+	}
+
+	// Cleared, Accept takes the next connection.
+	must(t, ln.SetDeadline(time.Time{}))
+	go func() {
+		c, err := ln.Accept()
+		if c != nil {
+			c.Close()
+		}
+		errc <- err
+	}()
+	c, err := s.Dial(testContext(t), "tcp4", ln.Addr().String())
+	must(t, err)
+	defer c.Close()
+	if err := <-errc; err != nil {
+		t.Fatalf("Accept with the deadline cleared: %v", err)
+	}
+
+	must(t, ln.Close())
+	if err := ln.SetDeadline(time.Now()); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SetDeadline after Close: %v, want net.ErrClosed", err)
+	}
+}
+
 // TestDeadlineOnStackClock: a Conn's deadline is measured on its stack's
 // clock, so it does not pass while that clock stands still (the browser
 // view pauses it while a step or a held send waits for a person), and it
