@@ -69,7 +69,7 @@ func (s *Sockets) accept(ctx context.Context, dl *deadline, so *socket) (*socket
 			cv = &verdict
 		}
 	}
-	terr, err := s.blockOn(ctx, nil, dl, so, "accept", readMask, so.nonblock.Load(), cv, func() tcpip.Error {
+	terr, err := s.block(ctx, dl, so, "accept", readMask, so.nonblock.Load(), cv, func() tcpip.Error {
 		tries++
 		var terr tcpip.Error
 		nep, nwq, terr = so.ep.Accept(&pfa)

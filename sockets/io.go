@@ -105,7 +105,7 @@ func (s *Sockets) recv(ctx context.Context, dl *deadline, so *socket, b []byte, 
 			res tcpip.ReadResult
 			off uint64
 		)
-		terr, err := s.blockOn(ctx, nil, dl, so, "recv", readMask, nonblock, cv, func() tcpip.Error {
+		terr, err := s.block(ctx, dl, so, "recv", readMask, nonblock, cv, func() tcpip.Error {
 			var terr tcpip.Error
 			off, terr = so.read(b[total:], opts, &res)
 			return terr
@@ -341,7 +341,7 @@ func (s *Sockets) send(ctx context.Context, dl *deadline, so *socket, b []byte, 
 			n   int64
 			off uint64
 		)
-		terr, err := s.blockOn(ctx, nil, dl, so, "send", writeMask, nonblock, cv, func() tcpip.Error {
+		terr, err := s.block(ctx, dl, so, "send", writeMask, nonblock, cv, func() tcpip.Error {
 			var terr tcpip.Error
 			n, off, terr = so.write(b[total:], opts)
 			return terr

@@ -29,7 +29,7 @@ func TestRecvRegistersFirstAfterSleeping(t *testing.T) {
 	// data ready and notifies the queue, as a segment arriving would.
 	// It returns the tries and whether the first one ran registered.
 	recv := func() (tries int, firstRegistered bool) {
-		_, err := s.blockOn(context.Background(), nil, nil, so, "recv", readMask, false, nil, func() tcpip.Error {
+		_, err := s.block(context.Background(), nil, so, "recv", readMask, false, nil, func() tcpip.Error {
 			tries++
 			registered := so.wq.Events()&waiter.EventIn != 0
 			if tries == 1 {

@@ -62,19 +62,14 @@ const (
 // first check instead (socket.recvSlept).
 //
 // A blocking wait ends early when ctx is done (ctx.Err() wrapped), when
-// cancel is closed (os.ErrDeadlineExceeded, for the net.Conn deadlines) or
-// when the descriptor is closed (EBADF). When nonblock is set, a would-block
-// result is returned as ErrWouldBlock for the caller to map.
-func (s *Sockets) block(ctx context.Context, cancel <-chan struct{}, so *socket, op string, mask waiter.EventMask, nonblock bool, cv *CallVerdict, try func() tcpip.Error) (tcpip.Error, error) {
-	return s.blockOn(ctx, cancel, nil, so, op, mask, nonblock, cv, try)
-}
-
-// blockOn is block that also ends early when dl passes (a Conn's
-// deadline). dl's channel is read again before every sleep, and the entry
-// is registered for deadlineEvent too, so that a deadline set while the
-// call sleeps wakes it (Conn.SetReadDeadline); a call with neither a
-// context that can end nor a deadline sleeps on its entry's channel alone.
-func (s *Sockets) blockOn(ctx context.Context, cancel <-chan struct{}, dl *deadline, so *socket, op string, mask waiter.EventMask, nonblock bool, cv *CallVerdict, try func() tcpip.Error) (tcpip.Error, error) {
+// dl passes (os.ErrDeadlineExceeded, for the net.Conn and net.Listener
+// deadlines) or when the descriptor is closed (EBADF). dl's channel is
+// read again before every sleep, and the entry is registered for
+// deadlineEvent too, so that a deadline set while the call sleeps wakes it
+// (Conn.SetReadDeadline); a call with neither a context that can end nor a
+// deadline sleeps on its entry's channel alone. When nonblock is set, a
+// would-block result is returned as ErrWouldBlock for the caller to map.
+func (s *Sockets) block(ctx context.Context, dl *deadline, so *socket, op string, mask waiter.EventMask, nonblock bool, cv *CallVerdict, try func() tcpip.Error) (tcpip.Error, error) {
 	if so.closed() {
 		return nil, syscall.EBADF
 	}
@@ -119,9 +114,7 @@ func (s *Sockets) blockOn(ctx context.Context, cancel <-chan struct{}, dl *deadl
 		// event, or let a real wake-up arrive late.
 		spurious := cv.spurious()
 		if !spurious {
-			if dl != nil {
-				cancel = dl.done()
-			}
+			cancel := dl.done()
 			if done := ctx.Done(); done == nil && cancel == nil {
 				<-w.ch
 			} else {

@@ -188,7 +188,7 @@ func (s *Sockets) recvViews(dl *deadline, so *socket, col *viewCollector) (int, 
 		res tcpip.ReadResult
 		off uint64
 	)
-	terr, err := s.blockOn(context.Background(), nil, dl, so, "recv", readMask, so.nonblock.Load(), nil, func() tcpip.Error {
+	terr, err := s.block(context.Background(), dl, so, "recv", readMask, so.nonblock.Load(), nil, func() tcpip.Error {
 		var terr tcpip.Error
 		off, terr = so.readTo(col, tcpip.ReadOptions{}, &res)
 		return terr
@@ -255,7 +255,7 @@ func (s *Sockets) sendViews(dl *deadline, so *socket, buf *buffer.Buffer) (n int
 		off uint64
 	)
 	p := viewPayload{buf: buf}
-	terr, err := s.blockOn(context.Background(), nil, dl, so, "send", writeMask, so.nonblock.Load(), nil, func() tcpip.Error {
+	terr, err := s.block(context.Background(), dl, so, "send", writeMask, so.nonblock.Load(), nil, func() tcpip.Error {
 		var terr tcpip.Error
 		w, off, terr = so.writeFrom(&p, tcpip.WriteOptions{})
 		return terr
