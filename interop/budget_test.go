@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/glassnet/glassnet/internal/netnstest"
+	"github.com/glassnet/glassnet/internal/rawws"
 )
 
 // nextServerFrame reads one frame serve sent.
@@ -91,8 +92,8 @@ func TestMessageMemoryBudget(t *testing.T) {
 		defer cancel()
 		base := ssTable(ctx, t, name).Process
 
-		part := clientFrame(false, 0, 2, make([]byte, fragment))
-		ping := clientFrame(true, 0, 9, []byte("held?"))
+		part := rawws.ClientFrame(false, 0, 2, make([]byte, fragment))
+		ping := rawws.ClientFrame(true, 0, 9, []byte("held?"))
 		type conn struct {
 			c  net.Conn
 			br *bufio.Reader
@@ -124,7 +125,7 @@ func TestMessageMemoryBudget(t *testing.T) {
 		}
 
 		// A compressed message a few KB long that inflates to 8 MiB.
-		z := clientFrame(true, 4, 2, deflateBytes(make([]byte, fragment)))
+		z := rawws.ClientFrame(true, 4, 2, rawws.Deflate(make([]byte, fragment)))
 		t.Logf("a compressed message of %d bytes on the wire, %d inflated", len(z), fragment)
 		c, br := hostileUpgrade(t, addr, "/echo", "permessage-deflate", nil)
 		if _, err := c.Write(z); err != nil {
@@ -144,7 +145,7 @@ func TestMessageMemoryBudget(t *testing.T) {
 		}
 
 		// The first held message finishes and comes back; the others end.
-		if _, err := kept[0].c.Write(clientFrame(true, 0, 0, []byte("end"))); err != nil {
+		if _, err := kept[0].c.Write(rawws.ClientFrame(true, 0, 0, []byte("end"))); err != nil {
 			t.Fatal(err)
 		}
 		f, err := nextServerFrame(kept[0].br)
@@ -152,7 +153,7 @@ func TestMessageMemoryBudget(t *testing.T) {
 			t.Fatalf("the finished message's echo: op %d, %d bytes, %v; want binary, %d bytes", f.op, len(f.payload), err, fragment+3)
 		}
 		for _, k := range kept {
-			k.c.Write(closeFrame(1000, ""))
+			k.c.Write(rawws.CloseFrame(1000, ""))
 			readServerFrames(k.c, k.br)
 			k.c.Close()
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/glassnet/glassnet/internal/netnstest"
+	"github.com/glassnet/glassnet/internal/rawws"
 )
 
 // TestHostileAudit is a hostile client against glassnet serve on a TUN,
@@ -102,7 +103,7 @@ func TestHostileAudit(t *testing.T) {
 			// What follows the upgrade is frames: an HTTP request
 			// there begins with "G" (0x47), RSV1 set and opcode 7.
 			{"a request after the upgrade", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
-			{"a pong of 126 bytes", clientFrame(true, 0, 10, make([]byte, 126))},
+			{"a pong of 126 bytes", rawws.ClientFrame(true, 0, 10, make([]byte, 126))},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				c, br := hostileUpgrade(t, addr, "/echo", "", nil)
@@ -142,7 +143,7 @@ func TestHostileAudit(t *testing.T) {
 				}
 				got = append(got, f)
 				if f.op == 9 {
-					c.Write(clientFrame(true, 0, 10, f.payload))
+					c.Write(rawws.ClientFrame(true, 0, 10, f.payload))
 				}
 			}
 			if code, _, _ := closeOf(got); code != 1001 || end != "reset" {

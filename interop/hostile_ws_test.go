@@ -23,6 +23,7 @@ import (
 
 	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/internal/netnstest"
+	"github.com/glassnet/glassnet/internal/rawws"
 )
 
 // The message limit serve runs with in TestHostileWebSocket: small, so
@@ -81,7 +82,7 @@ func TestHostileWebSocket(t *testing.T) {
 			text := []byte("κόσμε 𝄞 € \u07ff\U0010ffff")
 			for i := 1; i < len(text); i++ {
 				c, br := hostileUpgrade(t, addr, "/echo", "", nil)
-				c.Write(slices.Concat(clientFrame(false, 0, 1, text[:i]), clientFrame(true, 0, 0, text[i:]), closeFrame(1000, "")))
+				c.Write(slices.Concat(rawws.ClientFrame(false, 0, 1, text[:i]), rawws.ClientFrame(true, 0, 0, text[i:]), rawws.CloseFrame(1000, "")))
 				frames, end := readServerFrames(c, br)
 				c.Close()
 				if len(frames) < 1 || frames[0].op != 1 || !bytes.Equal(frames[0].payload, text) || end != "eof" {
@@ -92,7 +93,7 @@ func TestHostileWebSocket(t *testing.T) {
 		})
 
 		t.Run("first frame in the same write as the request", func(t *testing.T) {
-			c, br := hostileUpgrade(t, addr, "/echo", "", slices.Concat(clientFrame(true, 0, 1, []byte("early")), closeFrame(1000, "")))
+			c, br := hostileUpgrade(t, addr, "/echo", "", slices.Concat(rawws.ClientFrame(true, 0, 1, []byte("early")), rawws.CloseFrame(1000, "")))
 			defer c.Close()
 			frames, end := readServerFrames(c, br)
 			if len(frames) != 2 || frames[0].op != 1 || string(frames[0].payload) != "early" || end != "eof" {
@@ -111,7 +112,7 @@ func TestHostileWebSocket(t *testing.T) {
 				c.SetDeadline(time.Now().Add(20 * time.Second))
 				// The client's first frame follows its request, as a
 				// client that does not wait for the 101 sends it.
-				if _, err := c.Write(slices.Concat([]byte(tc.request(addr)), clientFrame(true, 0, 1, []byte("hi\r\n\r\n")))); err != nil {
+				if _, err := c.Write(slices.Concat([]byte(tc.request(addr)), rawws.ClientFrame(true, 0, 1, []byte("hi\r\n\r\n")))); err != nil {
 					t.Fatal(err)
 				}
 				br := bufio.NewReader(c)
@@ -213,7 +214,7 @@ func TestHostileStalledReader(t *testing.T) {
 		}
 		c, _ := hostileHandshake(t, nc, addr, "/echo", "", nil)
 		defer c.Close()
-		if _, err := c.Write(clientFrame(true, 0, 2, make([]byte, 8<<20))); err != nil {
+		if _, err := c.Write(rawws.ClientFrame(true, 0, 2, make([]byte, 8<<20))); err != nil {
 			t.Fatalf("send the message: %v", err)
 		}
 		for {
@@ -270,93 +271,93 @@ func hostileFrameCases() []hostileFrameCase {
 	}
 	// Framing (Autobahn 3.x, 4.x, and lengths Autobahn does not try).
 	for rsv := byte(1); rsv <= 7; rsv++ {
-		add(fmt.Sprintf("RSV %d", rsv), 1002, clientFrame(true, rsv, 1, []byte("hi")))
+		add(fmt.Sprintf("RSV %d", rsv), 1002, rawws.ClientFrame(true, rsv, 1, []byte("hi")))
 	}
 	for _, op := range []byte{3, 4, 5, 6, 7, 11, 12, 13, 14, 15} {
-		add(fmt.Sprintf("opcode %d", op), 1002, clientFrame(true, 0, op, []byte("x")))
+		add(fmt.Sprintf("opcode %d", op), 1002, rawws.ClientFrame(true, 0, op, []byte("x")))
 	}
 	add("64-bit length with the top bit set", 1002, append([]byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0}, 0, 0, 0, 0))
-	add("16-bit length for 5 bytes", 1002, clientFrameLen(0x81, 16, []byte("hello")))
-	add("64-bit length for 200 bytes", 1002, clientFrameLen(0x81, 64, bytes.Repeat([]byte("a"), 200)))
+	add("16-bit length for 5 bytes", 1002, rawws.ClientFrameLen(0x81, 16, []byte("hello")))
+	add("64-bit length for 200 bytes", 1002, rawws.ClientFrameLen(0x81, 64, bytes.Repeat([]byte("a"), 200)))
 	add("unmasked", 1002, []byte{0x81, 0x02, 'h', 'i'})
 	// Pings and pongs (2.x).
 	cs = append(cs, hostileFrameCase{name: "ping of 125 bytes", code: 1000,
-		send:  slices.Concat(clientFrame(true, 0, 9, bytes.Repeat([]byte("p"), 125)), closeFrame(1000, "")),
+		send:  slices.Concat(rawws.ClientFrame(true, 0, 9, bytes.Repeat([]byte("p"), 125)), rawws.CloseFrame(1000, "")),
 		check: wantFrames(serverFrame{op: 10, payload: bytes.Repeat([]byte("p"), 125)})})
-	add("ping of 126 bytes", 1002, clientFrame(true, 0, 9, bytes.Repeat([]byte("p"), 126)))
+	add("ping of 126 bytes", 1002, rawws.ClientFrame(true, 0, 9, bytes.Repeat([]byte("p"), 126)))
 	cs = append(cs, hostileFrameCase{name: "unsolicited pong", code: 1000,
-		send:  slices.Concat(clientFrame(true, 0, 10, []byte("x")), clientFrame(true, 0, 1, []byte("after")), closeFrame(1000, "")),
+		send:  slices.Concat(rawws.ClientFrame(true, 0, 10, []byte("x")), rawws.ClientFrame(true, 0, 1, []byte("after")), rawws.CloseFrame(1000, "")),
 		check: wantFrames(serverFrame{op: 1, payload: []byte("after")})})
 	cs = append(cs, hostileFrameCase{name: "ping inside a fragmented message", code: 1000,
-		send: slices.Concat(clientFrame(false, 0, 1, []byte("ab")), clientFrame(true, 0, 9, []byte("p")),
-			clientFrame(true, 0, 0, []byte("cd")), closeFrame(1000, "")),
+		send: slices.Concat(rawws.ClientFrame(false, 0, 1, []byte("ab")), rawws.ClientFrame(true, 0, 9, []byte("p")),
+			rawws.ClientFrame(true, 0, 0, []byte("cd")), rawws.CloseFrame(1000, "")),
 		check: wantFrames(serverFrame{op: 10, payload: []byte("p")}, serverFrame{op: 1, payload: []byte("abcd")})})
 	// Fragmentation (5.x).
-	add("continuation without a start", 1002, clientFrame(true, 0, 0, []byte("x")))
-	add("new message inside a fragmented one", 1002, clientFrame(false, 0, 1, []byte("a")), clientFrame(true, 0, 1, []byte("b")))
-	add("fragmented ping", 1002, clientFrame(false, 0, 9, []byte("a")), clientFrame(true, 0, 0, []byte("b")))
-	add("fragmented close", 1002, clientFrame(false, 0, 8, []byte{3, 0xe8}))
+	add("continuation without a start", 1002, rawws.ClientFrame(true, 0, 0, []byte("x")))
+	add("new message inside a fragmented one", 1002, rawws.ClientFrame(false, 0, 1, []byte("a")), rawws.ClientFrame(true, 0, 1, []byte("b")))
+	add("fragmented ping", 1002, rawws.ClientFrame(false, 0, 9, []byte("a")), rawws.ClientFrame(true, 0, 0, []byte("b")))
+	add("fragmented close", 1002, rawws.ClientFrame(false, 0, 8, []byte{3, 0xe8}))
 	// UTF-8 (6.x).
-	add("invalid UTF-8 in one frame", 1007, clientFrame(true, 0, 1, []byte("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited")))
-	add("invalid UTF-8 across fragments", 1007, clientFrame(false, 0, 1, []byte("\xce\xba\xe1")), clientFrame(true, 0, 0, []byte("\xbd\xff")))
+	add("invalid UTF-8 in one frame", 1007, rawws.ClientFrame(true, 0, 1, []byte("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited")))
+	add("invalid UTF-8 across fragments", 1007, rawws.ClientFrame(false, 0, 1, []byte("\xce\xba\xe1")), rawws.ClientFrame(true, 0, 0, []byte("\xbd\xff")))
 	for _, bad := range []string{"\xc0\xaf", "\xe0\x80\xaf", "\xf0\x80\x80\xaf", "\xed\xa0\x80", "\xed\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\xc2"} {
-		add(fmt.Sprintf("invalid UTF-8 %x", bad), 1007, clientFrame(true, 0, 1, []byte("ok"+bad)))
+		add(fmt.Sprintf("invalid UTF-8 %x", bad), 1007, rawws.ClientFrame(true, 0, 1, []byte("ok"+bad)))
 	}
-	add("text ends inside a code point after fragments", 1007, clientFrame(false, 0, 1, []byte("a")), clientFrame(true, 0, 0, []byte("\xe2\x82")))
+	add("text ends inside a code point after fragments", 1007, rawws.ClientFrame(false, 0, 1, []byte("a")), rawws.ClientFrame(true, 0, 0, []byte("\xe2\x82")))
 	// Close (7.x).
 	for _, code := range []uint16{0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535} {
-		add(fmt.Sprintf("close %d", code), 1002, closeFrame(code, ""))
+		add(fmt.Sprintf("close %d", code), 1002, rawws.CloseFrame(code, ""))
 	}
 	for _, code := range []uint16{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999} {
-		cs = append(cs, hostileFrameCase{name: fmt.Sprintf("close %d", code), code: code, echo: true, send: closeFrame(code, "reason")})
+		cs = append(cs, hostileFrameCase{name: fmt.Sprintf("close %d", code), code: code, echo: true, send: rawws.CloseFrame(code, "reason")})
 	}
-	add("close of 1 byte", 1002, clientFrame(true, 0, 8, []byte{3}))
-	add("close with an invalid UTF-8 reason", 1007, closeFrame(1000, "\xff\xfe"))
-	add("close with a 124-byte reason", 1002, closeFrame(1000, strings.Repeat("r", 124)))
+	add("close of 1 byte", 1002, rawws.ClientFrame(true, 0, 8, []byte{3}))
+	add("close with an invalid UTF-8 reason", 1007, rawws.CloseFrame(1000, "\xff\xfe"))
+	add("close with a 124-byte reason", 1002, rawws.CloseFrame(1000, strings.Repeat("r", 124)))
 	cs = append(cs, hostileFrameCase{name: "data after the close", code: 1000,
-		send:  slices.Concat(closeFrame(1000, ""), clientFrame(true, 0, 1, []byte("more"))),
+		send:  slices.Concat(rawws.CloseFrame(1000, ""), rawws.ClientFrame(true, 0, 1, []byte("more"))),
 		check: func(fs []serverFrame) error { return onlyClose(fs) }})
 	// Limits (9.x, at serve's --max-message).
-	add("length announced over the limit", 1009, clientFrameLen(0x82, 64, nil)[:2], u64(hostileMaxMessage+1), []byte{0, 0, 0, 0, 'a'})
+	add("length announced over the limit", 1009, rawws.ClientFrameLen(0x82, 64, nil)[:2], u64(hostileMaxMessage+1), []byte{0, 0, 0, 0, 'a'})
 	add("length announced 2^62", 1009, []byte{0x82, 0xff}, u64(1<<62), []byte{0, 0, 0, 0})
-	add("fragments over the limit", 1009, clientFrame(false, 0, 2, make([]byte, hostileMaxMessage/2)),
-		clientFrame(false, 0, 0, make([]byte, hostileMaxMessage/2)), clientFrame(true, 0, 0, []byte{0}))
+	add("fragments over the limit", 1009, rawws.ClientFrame(false, 0, 2, make([]byte, hostileMaxMessage/2)),
+		rawws.ClientFrame(false, 0, 0, make([]byte, hostileMaxMessage/2)), rawws.ClientFrame(true, 0, 0, []byte{0}))
 	big := bytes.Repeat([]byte("a"), hostileMaxMessage)
 	cs = append(cs, hostileFrameCase{name: "a message at the limit", code: 1000,
-		send: slices.Concat(clientFrame(true, 0, 2, big), closeFrame(1000, "")), check: wantFrames(serverFrame{op: 2, payload: big})})
+		send: slices.Concat(rawws.ClientFrame(true, 0, 2, big), rawws.CloseFrame(1000, "")), check: wantFrames(serverFrame{op: 2, payload: big})})
 	var tiny [][]byte
 	for i := range big {
 		op := byte(0)
 		if i == 0 {
 			op = 1
 		}
-		tiny = append(tiny, clientFrame(i == len(big)-1, 0, op, big[i:i+1]))
+		tiny = append(tiny, rawws.ClientFrame(i == len(big)-1, 0, op, big[i:i+1]))
 	}
 	cs = append(cs, hostileFrameCase{name: "a message at the limit in 1-byte fragments", code: 1000,
-		send: slices.Concat(append(tiny, closeFrame(1000, ""))...), check: wantFrames(serverFrame{op: 1, payload: big})})
+		send: slices.Concat(append(tiny, rawws.CloseFrame(1000, ""))...), check: wantFrames(serverFrame{op: 1, payload: big})})
 	// permessage-deflate (RFC 7692), which serve accepts.
 	zc := func(name string, code uint16, send ...[]byte) {
 		cs = append(cs, hostileFrameCase{name: name, ext: deflate, send: slices.Concat(send...), code: code})
 	}
 	cs = append(cs, hostileFrameCase{name: "deflate: a compressed message", ext: deflate, code: 1000,
-		send:  slices.Concat(clientFrame(true, 4, 1, deflateBytes([]byte("hello hello hello"))), closeFrame(1000, "")),
+		send:  slices.Concat(rawws.ClientFrame(true, 4, 1, rawws.Deflate([]byte("hello hello hello"))), rawws.CloseFrame(1000, "")),
 		check: wantText("hello hello hello")})
-	zc("deflate: RSV1 on a ping", 1002, clientFrame(true, 4, 9, []byte("x")))
-	zc("deflate: RSV1 on a close", 1002, clientFrame(true, 4, 8, []byte{3, 0xe8}))
-	z := deflateBytes(bytes.Repeat([]byte("abcdefgh"), 100))
-	zc("deflate: RSV1 on a continuation", 1002, clientFrame(false, 4, 1, z[:5]), clientFrame(true, 4, 0, z[5:]))
-	zc("deflate: RSV2 with it", 1002, clientFrame(true, 6, 1, z))
-	zc("deflate: not DEFLATE data", 1002, clientFrame(true, 4, 1, []byte{0xff, 0xff, 0xff, 0xff, 0xff}))
-	zc("deflate: invalid UTF-8 inside", 1007, clientFrame(true, 4, 1, deflateBytes([]byte("ok\xff"))))
-	bomb := deflateBytes(make([]byte, 64*hostileMaxMessage))
-	zc("deflate: a zip bomb", 1009, clientFrame(true, 4, 2, bomb))
+	zc("deflate: RSV1 on a ping", 1002, rawws.ClientFrame(true, 4, 9, []byte("x")))
+	zc("deflate: RSV1 on a close", 1002, rawws.ClientFrame(true, 4, 8, []byte{3, 0xe8}))
+	z := rawws.Deflate(bytes.Repeat([]byte("abcdefgh"), 100))
+	zc("deflate: RSV1 on a continuation", 1002, rawws.ClientFrame(false, 4, 1, z[:5]), rawws.ClientFrame(true, 4, 0, z[5:]))
+	zc("deflate: RSV2 with it", 1002, rawws.ClientFrame(true, 6, 1, z))
+	zc("deflate: not DEFLATE data", 1002, rawws.ClientFrame(true, 4, 1, []byte{0xff, 0xff, 0xff, 0xff, 0xff}))
+	zc("deflate: invalid UTF-8 inside", 1007, rawws.ClientFrame(true, 4, 1, rawws.Deflate([]byte("ok\xff"))))
+	bomb := rawws.Deflate(make([]byte, 64*hostileMaxMessage))
+	zc("deflate: a zip bomb", 1009, rawws.ClientFrame(true, 4, 2, bomb))
 	var parts [][]byte
 	for i := 0; i < len(bomb); i += 100 {
 		op, rsv := byte(0), byte(0)
 		if i == 0 {
 			op, rsv = 2, 4
 		}
-		parts = append(parts, clientFrame(i+100 >= len(bomb), rsv, op, bomb[i:min(i+100, len(bomb))]))
+		parts = append(parts, rawws.ClientFrame(i+100 >= len(bomb), rsv, op, bomb[i:min(i+100, len(bomb))]))
 	}
 	zc("deflate: a zip bomb in fragments", 1009, parts...)
 	return cs
@@ -554,55 +555,4 @@ func onlyClose(frames []serverFrame) error {
 	return nil
 }
 
-// clientFrame encodes a masked client frame with the minimal length.
-func clientFrame(fin bool, rsv, op byte, p []byte) []byte {
-	b0 := rsv<<4 | op
-	if fin {
-		b0 |= 0x80
-	}
-	form := 7
-	switch {
-	case len(p) > 0xffff:
-		form = 64
-	case len(p) > 125:
-		form = 16
-	}
-	return clientFrameLen(b0, form, p)
-}
-
-// clientFrameLen encodes a masked client frame with the length in the
-// given form (7, 16 or 64 bits), minimal or not.
-func clientFrameLen(b0 byte, form int, p []byte) []byte {
-	b := []byte{b0}
-	switch form {
-	case 7:
-		b = append(b, 0x80|byte(len(p)))
-	case 16:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(len(p)))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(len(p)))
-	}
-	mask := [4]byte{0x37, 0xfa, 0x21, 0x3d}
-	b = append(b, mask[:]...)
-	for i, c := range p {
-		b = append(b, c^mask[i%4])
-	}
-	return b
-}
-
-func closeFrame(code uint16, reason string) []byte {
-	return clientFrame(true, 0, 8, append(binary.BigEndian.AppendUint16(nil, code), reason...))
-}
-
 func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
-
-// deflateBytes compresses p as permessage-deflate sends a message: a
-// raw DEFLATE stream flushed, without the final 00 00 ff ff (RFC 7692
-// §7.2.1).
-func deflateBytes(p []byte) []byte {
-	var b bytes.Buffer
-	w, _ := flate.NewWriter(&b, flate.BestCompression)
-	w.Write(p)
-	w.Flush()
-	return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
-}

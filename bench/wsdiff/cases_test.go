@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/glassnet/glassnet/internal/rawws"
 )
 
 // A probe is one client byte stream: an HTTP request head and the bytes
@@ -35,7 +37,7 @@ const (
 
 func refused(status int) string { return fmt.Sprintf(refusedOf, status) }
 
-var close1000 = closeFrame(1000, "")
+var close1000 = rawws.CloseFrame(1000, "")
 
 // handshakeProbes are opening handshakes; every one is followed by a
 // close 1000, so that an accepted one ends at once.
@@ -56,7 +58,7 @@ func handshakeProbes() []probe {
 	}
 	return []probe{
 		p("valid", request(), accepted),
-		{name: "handshake: a frame in the same write as the request", head: request(), send: slices.Concat(clientFrame(true, 0, 1, []byte("early")), close1000),
+		{name: "handshake: a frame in the same write as the request", head: request(), send: slices.Concat(rawws.ClientFrame(true, 0, 1, []byte("early")), close1000),
 			early: true, want: `101; text "early"; ` + bye},
 		p("version 8", without("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8"), "426; version=13; upgrade=websocket; FIN"),
 		p("no version", without("Sec-WebSocket-Version"), "426; version=13; upgrade=websocket; FIN"),
@@ -125,81 +127,81 @@ func frameProbes() []probe {
 	z := func(name, want string, send ...[]byte) probe {
 		return probe{name: "deflate: " + name, head: request(deflate), send: slices.Concat(send...), want: deflated + want}
 	}
-	text := func(fin bool, op byte, s string) []byte { return clientFrame(fin, 0, op, []byte(s)) }
+	text := func(fin bool, op byte, s string) []byte { return rawws.ClientFrame(fin, 0, op, []byte(s)) }
 	var ps []probe
 	ps = append(ps,
 		plain("echo", `text "hello"; `+bye, text(true, 1, "hello"), close1000),
-		plain("close 1000 with a reason", bye, closeFrame(1000, "done")),
+		plain("close 1000 with a reason", bye, rawws.CloseFrame(1000, "done")),
 	)
 	for _, op := range []byte{3, 7, 11, 15} {
-		ps = append(ps, plain(fmt.Sprintf("opcode %d", op), failed, clientFrame(true, 0, op, []byte("x"))))
+		ps = append(ps, plain(fmt.Sprintf("opcode %d", op), failed, rawws.ClientFrame(true, 0, op, []byte("x"))))
 	}
 	for _, rsv := range []byte{4, 2, 1} {
-		ps = append(ps, plain(fmt.Sprintf("RSV %d%d%d", rsv>>2, rsv>>1&1, rsv&1), failed, clientFrame(true, rsv, 1, []byte("hi"))))
+		ps = append(ps, plain(fmt.Sprintf("RSV %d%d%d", rsv>>2, rsv>>1&1, rsv&1), failed, rawws.ClientFrame(true, rsv, 1, []byte("hi"))))
 	}
-	z1 := deflateBytes([]byte("hello hello hello"))
+	z1 := rawws.Deflate([]byte("hello hello hello"))
 	ps = append(ps,
-		z("RSV1 on text", `text "hello hello hello"; `+bye, clientFrame(true, 4, 1, z1), close1000),
-		z("RSV2 with it", failed, clientFrame(true, 6, 1, z1)),
-		z("RSV3 with it", failed, clientFrame(true, 5, 1, z1)),
+		z("RSV1 on text", `text "hello hello hello"; `+bye, rawws.ClientFrame(true, 4, 1, z1), close1000),
+		z("RSV2 with it", failed, rawws.ClientFrame(true, 6, 1, z1)),
+		z("RSV3 with it", failed, rawws.ClientFrame(true, 5, 1, z1)),
 		z("uncompressed text", `text "plain"; `+bye, text(true, 1, "plain"), close1000),
-		z("RSV1 on a ping", failed, clientFrame(true, 4, 9, []byte("x"))),
-		z("RSV1 on a close", failed, clientFrame(true, 4, 8, []byte{3, 0xe8})),
-		z("RSV1 on a continuation", failed, clientFrame(false, 4, 1, z1[:5]), clientFrame(true, 4, 0, z1[5:])),
-		z("fragmented compressed text", `text "hello hello hello"; `+bye, clientFrame(false, 4, 1, z1[:5]), clientFrame(true, 0, 0, z1[5:]), close1000),
-		z("empty compressed message", `text ""; `+bye, clientFrame(true, 4, 1, nil), close1000),
+		z("RSV1 on a ping", failed, rawws.ClientFrame(true, 4, 9, []byte("x"))),
+		z("RSV1 on a close", failed, rawws.ClientFrame(true, 4, 8, []byte{3, 0xe8})),
+		z("RSV1 on a continuation", failed, rawws.ClientFrame(false, 4, 1, z1[:5]), rawws.ClientFrame(true, 4, 0, z1[5:])),
+		z("fragmented compressed text", `text "hello hello hello"; `+bye, rawws.ClientFrame(false, 4, 1, z1[:5]), rawws.ClientFrame(true, 0, 0, z1[5:]), close1000),
+		z("empty compressed message", `text ""; `+bye, rawws.ClientFrame(true, 4, 1, nil), close1000),
 		z("compressed with BFINAL set", `text "hello hello hello" ×2; `+bye,
-			clientFrame(true, 4, 1, deflateFinal([]byte("hello hello hello"))), clientFrame(true, 4, 1, deflateFinal([]byte("hello hello hello"))), close1000),
+			rawws.ClientFrame(true, 4, 1, deflateFinal([]byte("hello hello hello"))), rawws.ClientFrame(true, 4, 1, deflateFinal([]byte("hello hello hello"))), close1000),
 		probe{name: "deflate: server_no_context_takeover, the same text twice", head: request(deflate + "; server_no_context_takeover"),
-			send: slices.Concat(clientFrame(true, 0, 1, []byte(long)), clientFrame(true, 0, 1, []byte(long)), close1000),
+			send: slices.Concat(rawws.ClientFrame(true, 0, 1, []byte(long)), rawws.ClientFrame(true, 0, 1, []byte(long)), close1000),
 			want: "101; ext=permessage-deflate; server_no_context_takeover; text of 104 bytes ×2; " + bye},
 		z("two messages sharing a window", `text "hello hello hello" ×2; `+bye,
 			slices.Concat(contextTakeover([]byte("hello hello hello"), []byte("hello hello hello")), close1000)),
 		z("flush marker not removed", failed,
-			clientFrame(true, 4, 1, append(z1, 0, 0, 0xff, 0xff)), close1000),
-		z("not DEFLATE data", failed, clientFrame(true, 4, 1, []byte{0xff, 0xff, 0xff, 0xff, 0xff})),
-		z("invalid UTF-8 inside", badUTF8, clientFrame(true, 4, 1, deflateBytes([]byte("ok\xff")))),
-		z("zip bomb", tooBig, clientFrame(true, 4, 2, deflateBytes(make([]byte, 64*maxMessage)))),
-		z("zip bomb of exactly the limit", "binary of 65536 bytes; "+bye, clientFrame(true, 4, 2, deflateBytes(make([]byte, maxMessage))), close1000),
+			rawws.ClientFrame(true, 4, 1, append(z1, 0, 0, 0xff, 0xff)), close1000),
+		z("not DEFLATE data", failed, rawws.ClientFrame(true, 4, 1, []byte{0xff, 0xff, 0xff, 0xff, 0xff})),
+		z("invalid UTF-8 inside", badUTF8, rawws.ClientFrame(true, 4, 1, rawws.Deflate([]byte("ok\xff")))),
+		z("zip bomb", tooBig, rawws.ClientFrame(true, 4, 2, rawws.Deflate(make([]byte, 64*maxMessage)))),
+		z("zip bomb of exactly the limit", "binary of 65536 bytes; "+bye, rawws.ClientFrame(true, 4, 2, rawws.Deflate(make([]byte, maxMessage))), close1000),
 	)
 	ps = append(ps,
-		plain("ping of 125 bytes", fmt.Sprintf("pong %q; %s", bytes.Repeat([]byte("p"), 125), bye), clientFrame(true, 0, 9, bytes.Repeat([]byte("p"), 125)), close1000),
-		plain("ping of 126 bytes", failed, clientFrame(true, 0, 9, bytes.Repeat([]byte("p"), 126))),
-		plain("close of 126 bytes", failed, closeFrame(1000, strings.Repeat("r", 124))),
-		plain("fragmented ping", failed, clientFrame(false, 0, 9, []byte("a")), clientFrame(true, 0, 0, []byte("b"))),
-		plain("fragmented close", failed, clientFrame(false, 0, 8, []byte{3, 0xe8})),
-		plain("16-bit length for 5 bytes", failed, clientFrameLen(0x81, 16, []byte("hello"))),
-		plain("64-bit length for 200 bytes", failed, clientFrameLen(0x81, 64, bytes.Repeat([]byte("a"), 200))),
-		plain("64-bit length for 5 bytes", failed, clientFrameLen(0x81, 64, []byte("hello"))),
+		plain("ping of 125 bytes", fmt.Sprintf("pong %q; %s", bytes.Repeat([]byte("p"), 125), bye), rawws.ClientFrame(true, 0, 9, bytes.Repeat([]byte("p"), 125)), close1000),
+		plain("ping of 126 bytes", failed, rawws.ClientFrame(true, 0, 9, bytes.Repeat([]byte("p"), 126))),
+		plain("close of 126 bytes", failed, rawws.CloseFrame(1000, strings.Repeat("r", 124))),
+		plain("fragmented ping", failed, rawws.ClientFrame(false, 0, 9, []byte("a")), rawws.ClientFrame(true, 0, 0, []byte("b"))),
+		plain("fragmented close", failed, rawws.ClientFrame(false, 0, 8, []byte{3, 0xe8})),
+		plain("16-bit length for 5 bytes", failed, rawws.ClientFrameLen(0x81, 16, []byte("hello"))),
+		plain("64-bit length for 200 bytes", failed, rawws.ClientFrameLen(0x81, 64, bytes.Repeat([]byte("a"), 200))),
+		plain("64-bit length for 5 bytes", failed, rawws.ClientFrameLen(0x81, 64, []byte("hello"))),
 		plain("64-bit length with the top bit set", failed, []byte{0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}),
 		plain("unmasked", failed, []byte{0x81, 0x02, 'h', 'i'}),
-		plain("close of 1 byte", failed, clientFrame(true, 0, 8, []byte{3})),
-		plain("close without a code", "close (no code); FIN", clientFrame(true, 0, 8, nil)),
+		plain("close of 1 byte", failed, rawws.ClientFrame(true, 0, 8, []byte{3})),
+		plain("close without a code", "close (no code); FIN", rawws.ClientFrame(true, 0, 8, nil)),
 	)
 	for _, code := range []uint16{0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000} {
-		ps = append(ps, plain(fmt.Sprintf("close %d", code), failed, closeFrame(code, "")))
+		ps = append(ps, plain(fmt.Sprintf("close %d", code), failed, rawws.CloseFrame(code, "")))
 	}
 	for _, code := range []uint16{1012, 1013, 1014, 3000, 4999} {
-		ps = append(ps, plain(fmt.Sprintf("close %d", code), fmt.Sprintf("close %d; FIN", code), closeFrame(code, "")))
+		ps = append(ps, plain(fmt.Sprintf("close %d", code), fmt.Sprintf("close %d; FIN", code), rawws.CloseFrame(code, "")))
 	}
 	ps = append(ps,
-		plain("close reason of invalid UTF-8", badUTF8, closeFrame(1000, "\xff\xfe")),
+		plain("close reason of invalid UTF-8", badUTF8, rawws.CloseFrame(1000, "\xff\xfe")),
 		plain("invalid UTF-8 text", badUTF8, text(true, 1, "ok\xed\xa0\x80")),
 		plain("text split at a code point", `text "κόσμε"; `+bye, text(false, 1, "κό"), text(true, 0, "σμε"), close1000),
 		plain("text split inside a code point", `text "κόσμε"; `+bye, text(false, 1, "κ\xcf"), text(true, 0, "\x8cσμε"), close1000),
 		plain("text ends inside a code point", badUTF8, text(false, 1, "a"), text(true, 0, "\xe2\x82")),
 		plain("continuation without a start", failed, text(true, 0, "x")),
 		plain("new message inside a fragmented one", failed, text(false, 1, "a"), text(true, 1, "b")),
-		plain("ping inside a fragmented message", `pong "p"; text "abcd"; `+bye, text(false, 1, "ab"), clientFrame(true, 0, 9, []byte("p")), text(true, 0, "cd"), close1000),
+		plain("ping inside a fragmented message", `pong "p"; text "abcd"; `+bye, text(false, 1, "ab"), rawws.ClientFrame(true, 0, 9, []byte("p")), text(true, 0, "cd"), close1000),
 		plain("length announced over the limit", tooBig, []byte{0x82, 0xff}, binary64(maxMessage+1), []byte{0, 0, 0, 0, 'a'}),
-		plain("fragments over the limit", tooBig, clientFrame(false, 0, 2, make([]byte, maxMessage/2)),
-			clientFrame(false, 0, 0, make([]byte, maxMessage/2)), clientFrame(true, 0, 0, []byte{0})),
-		plain("a message at the limit", "binary of 65536 bytes; "+bye, clientFrame(true, 0, 2, make([]byte, maxMessage)), close1000),
+		plain("fragments over the limit", tooBig, rawws.ClientFrame(false, 0, 2, make([]byte, maxMessage/2)),
+			rawws.ClientFrame(false, 0, 0, make([]byte, maxMessage/2)), rawws.ClientFrame(true, 0, 0, []byte{0})),
+		plain("a message at the limit", "binary of 65536 bytes; "+bye, rawws.ClientFrame(true, 0, 2, make([]byte, maxMessage)), close1000),
 		plain("data after the close", bye, close1000, text(true, 1, "more")),
-		plain("opcode 3, then 64 KiB of frames", failed, clientFrame(true, 0, 3, nil), bytes.Repeat(clientFrame(true, 0, 2, make([]byte, 1000)), 64)),
-		plain("invalid UTF-8, then 64 KiB of frames", badUTF8, text(true, 1, "\xff"), bytes.Repeat(clientFrame(true, 0, 2, make([]byte, 1000)), 64)),
-		plain("a message over the limit, sent whole", tooBig, clientFrame(true, 0, 2, make([]byte, maxMessage+1)), close1000),
-		plain("a message over the limit, then 1 MiB more", tooBig, clientFrame(true, 0, 2, make([]byte, maxMessage+1)), bytes.Repeat(clientFrame(true, 0, 2, make([]byte, 1<<14)), 64)),
+		plain("opcode 3, then 64 KiB of frames", failed, rawws.ClientFrame(true, 0, 3, nil), bytes.Repeat(rawws.ClientFrame(true, 0, 2, make([]byte, 1000)), 64)),
+		plain("invalid UTF-8, then 64 KiB of frames", badUTF8, text(true, 1, "\xff"), bytes.Repeat(rawws.ClientFrame(true, 0, 2, make([]byte, 1000)), 64)),
+		plain("a message over the limit, sent whole", tooBig, rawws.ClientFrame(true, 0, 2, make([]byte, maxMessage+1)), close1000),
+		plain("a message over the limit, then 1 MiB more", tooBig, rawws.ClientFrame(true, 0, 2, make([]byte, maxMessage+1)), bytes.Repeat(rawws.ClientFrame(true, 0, 2, make([]byte, 1<<14)), 64)),
 	)
 	return ps
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/glassnet/glassnet/internal/rawws"
 )
 
 // The client's key and the Accept a server must answer it with (RFC 6455
@@ -139,7 +141,7 @@ func readFrames(c net.Conn, br *bufio.Reader, noContext bool) []string {
 			end := endOf(err)
 			if end == "open" && closeCode != nil && !replied {
 				replied = true
-				c.Write(clientFrame(true, 0, 8, closeCode))
+				c.Write(rawws.ClientFrame(true, 0, 8, closeCode))
 				out = append(out, "open")
 				continue
 			}
@@ -300,57 +302,6 @@ func endOf(err error) string {
 	return err.Error()
 }
 
-// clientFrame encodes a masked client frame with the minimal length.
-func clientFrame(fin bool, rsv, op byte, p []byte) []byte {
-	b0 := rsv<<4 | op
-	if fin {
-		b0 |= 0x80
-	}
-	form := 7
-	switch {
-	case len(p) > 0xffff:
-		form = 64
-	case len(p) > 125:
-		form = 16
-	}
-	return clientFrameLen(b0, form, p)
-}
-
-// clientFrameLen encodes a masked client frame with the length in the
-// given form (7, 16 or 64 bits), minimal or not.
-func clientFrameLen(b0 byte, form int, p []byte) []byte {
-	b := []byte{b0}
-	switch form {
-	case 7:
-		b = append(b, 0x80|byte(len(p)))
-	case 16:
-		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(len(p)))
-	default:
-		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(len(p)))
-	}
-	mask := [4]byte{0x37, 0xfa, 0x21, 0x3d}
-	b = append(b, mask[:]...)
-	for i, c := range p {
-		b = append(b, c^mask[i%4])
-	}
-	return b
-}
-
-func closeFrame(code uint16, reason string) []byte {
-	return clientFrame(true, 0, 8, append(binary.BigEndian.AppendUint16(nil, code), reason...))
-}
-
-// deflateBytes compresses p as permessage-deflate sends a message: a
-// raw DEFLATE stream flushed, without the final 00 00 ff ff (RFC 7692
-// §7.2.1).
-func deflateBytes(p []byte) []byte {
-	var b bytes.Buffer
-	w, _ := flate.NewWriter(&b, flate.BestCompression)
-	w.Write(p)
-	w.Flush()
-	return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
-}
-
 // deflateFinal compresses p into DEFLATE blocks that end with one whose
 // BFINAL bit is set, which RFC 7692 §7.2.3.4 allows a sender to use.
 func deflateFinal(p []byte) []byte {
@@ -372,7 +323,7 @@ func contextTakeover(msgs ...[]byte) []byte {
 		b.Reset()
 		w.Write(m)
 		w.Flush()
-		out = append(out, clientFrame(true, 4, 1, bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff}))...)
+		out = append(out, rawws.ClientFrame(true, 4, 1, bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff}))...)
 	}
 	return out
 }

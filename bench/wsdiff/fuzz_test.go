@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/glassnet/glassnet/internal/rawws"
 )
 
 // FuzzAgainstGorilla sends random sequences of frames, each followed by a
@@ -89,7 +91,7 @@ func fuzzFrames(data []byte) []byte {
 				binary.BigEndian.PutUint16(p, fuzzCloseCodes[int(c&0x3f)%len(fuzzCloseCodes)])
 			}
 		}
-		f := clientFrame(fin, rsv, op, p)
+		f := rawws.ClientFrame(fin, rsv, op, p)
 		if c&0xc0 == 0xc0 {
 			// unmasked: clear the bit and the key, unmask the payload
 			f = unmasked(f)
