@@ -15,7 +15,6 @@ import (
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/internal/netnstest"
 	"github.com/glassnet/glassnet/internal/stacktest"
-	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/tun"
 )
@@ -132,7 +131,7 @@ func TestNettestGlassnetTCP(t *testing.T) {
 func TestNettestKernelTCP(t *testing.T) {
 	netnstest.RunTUN(t, func(t *testing.T) {
 		prefix := netip.MustParsePrefix(stackAddr + "/24")
-		socks := kernelPeerStack(t, prefix)
+		socks := userspaceStack(t, prefix)
 		host := tun.HostAddrFor(prefix).Addr()
 
 		t.Run("glassnet-dials", func(t *testing.T) {
@@ -155,26 +154,6 @@ func TestNettestKernelTCP(t *testing.T) {
 			nettest.TestConn(t, streamPipe(gl, dial, false))
 		})
 	})
-}
-
-// kernelPeerStack opens the TUN (the kernel's side holds the prefix's
-// host address) and runs a userspace stack at prefix on it.
-func kernelPeerStack(t *testing.T, prefix netip.Prefix) *sockets.Sockets {
-	t.Helper()
-	dev, err := tun.Open(tun.Config{Name: tunName, HostAddr: tun.HostAddrFor(prefix)})
-	if err != nil {
-		t.Fatalf("open TUN: %v", err)
-	}
-	st, err := netstack.New(netstack.Options{Device: dev, Addrs: []netip.Prefix{prefix}})
-	if err != nil {
-		dev.Close()
-		t.Fatalf("netstack: %v", err)
-	}
-	t.Cleanup(func() {
-		st.Close()
-		dev.Close()
-	})
-	return sockets.New(st.Stack(), sockets.Options{})
 }
 
 // wantTimeout fails the test unless err is a net.Error with Timeout()

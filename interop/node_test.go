@@ -162,11 +162,10 @@ func (s *nodeServer) waitLine(t *testing.T, line string) {
 	t.Errorf("node server did not print %q", line)
 }
 
-// userspaceStack opens the TUN (kernel side 10.200.0.1/24) and runs a
-// glassnet stack at 10.200.0.2 on it, for dialing the kernel's side.
-func userspaceStack(t *testing.T) *sockets.Sockets {
+// userspaceStack opens the TUN (the kernel's side holds the prefix's
+// first host address) and runs a glassnet stack at prefix on it.
+func userspaceStack(t *testing.T, stack netip.Prefix) *sockets.Sockets {
 	t.Helper()
-	stack := netip.MustParsePrefix(stackAddr + "/24")
 	dev, err := tun.Open(tun.Config{Name: tunName, HostAddr: tun.HostAddrFor(stack)})
 	if err != nil {
 		t.Fatalf("open TUN: %v", err)
@@ -192,7 +191,7 @@ func userspaceStack(t *testing.T) *sockets.Sockets {
 func TestNodeWSServer(t *testing.T) {
 	node := needNodeWS(t)
 	netnstest.RunTUN(t, func(t *testing.T) {
-		socks := userspaceStack(t)
+		socks := userspaceStack(t, netip.MustParsePrefix(stackAddr+"/24"))
 		srv := startNodeServer(t, node, "0.0.0.0")
 		hostAddr := tun.HostAddrFor(netip.MustParsePrefix(stackAddr + "/24")).Addr().String()
 		transports := []struct {
