@@ -37,37 +37,76 @@ func ReadJSONL(r io.Reader) ([]Event, error) {
 // above SchemaVersion is a trace from a later glassnet: its events read,
 // but keys this one does not know are only Fields to it.
 func ReadJSONLVersion(r io.Reader) ([]Event, int, error) {
+	events, version, _, err := ReadJSONLFirst(r, 0)
+	return events, version, err
+}
+
+// ReadJSONLFirst is ReadJSONLVersion that reads at most n events (all of
+// them when n is 0) and returns, as more, how many lines that are not
+// blank follow them. Those lines are counted, not read as events: a file
+// of any length costs the memory of n events, and a bad line among them
+// is not found.
+func ReadJSONLFirst(r io.Reader, n int) (events []Event, version, more int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	var events []Event
-	version := 0
 	var line []byte
-	for n := 1; ; n++ {
+	for ln := 1; ; ln++ {
+		if n > 0 && len(events) == n {
+			if more, err = countLines(br); err != nil {
+				err = fmt.Errorf("trace: after line %d: %w", ln-1, err)
+			}
+			return events, version, more, err
+		}
 		line = line[:0]
-		var err error
+		var rerr error
 		for {
 			var chunk []byte
-			chunk, err = br.ReadSlice('\n')
+			chunk, rerr = br.ReadSlice('\n')
 			if len(line)+len(chunk) > MaxJSONLine {
-				return events, version, fmt.Errorf("trace: line %d: longer than %d bytes", n, MaxJSONLine)
+				return events, version, 0, fmt.Errorf("trace: line %d: longer than %d bytes", ln, MaxJSONLine)
 			}
 			line = append(line, chunk...)
-			if err != bufio.ErrBufferFull {
+			if rerr != bufio.ErrBufferFull {
 				break
 			}
 		}
-		if err != nil && err != io.EOF {
-			return events, version, fmt.Errorf("trace: line %d: %w", n, err)
+		if rerr != nil && rerr != io.EOF {
+			return events, version, 0, fmt.Errorf("trace: line %d: %w", ln, rerr)
 		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			e, v, perr := parseJSONEvent(line)
 			if perr != nil {
-				return events, version, fmt.Errorf("trace: line %d: %w", n, perr)
+				return events, version, 0, fmt.Errorf("trace: line %d: %w", ln, perr)
 			}
 			events = append(events, e)
 			version = max(version, v)
 		}
+		if rerr == io.EOF {
+			return events, version, 0, nil
+		}
+	}
+}
+
+// countLines counts the lines left in br that are not blank.
+func countLines(br *bufio.Reader) (int, error) {
+	n := 0
+	text := false // the line being counted has more than white space
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !text && len(bytes.TrimSpace(chunk)) > 0 {
+			text = true
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if text {
+			n++
+		}
+		text = false
 		if err == io.EOF {
-			return events, version, nil
+			return n, nil
+		}
+		if err != nil {
+			return n, err
 		}
 	}
 }

@@ -51,9 +51,18 @@ const maxPCAPRecord = 16 << 20
 // ends inside a packet stops the reading: the packets before it are
 // returned with an error.
 func ReadPCAP(r io.Reader, node string) ([]Event, error) {
+	events, _, err := ReadPCAPFirst(r, node, 0)
+	return events, err
+}
+
+// ReadPCAPFirst is ReadPCAP that reads at most limit packets (all of them
+// when limit is 0) and returns, as more, how many packets follow them. Those are
+// counted, not read: a capture of any length costs the memory of limit
+// packets. Times count from the earliest of the packets read.
+func ReadPCAPFirst(r io.Reader, node string, limit int) (events []Event, more int, err error) {
 	var hdr [24]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, fmt.Errorf("trace: pcap: the file header: %w", noEOF(err))
+		return nil, 0, fmt.Errorf("trace: pcap: the file header: %w", noEOF(err))
 	}
 	var order binary.ByteOrder = binary.LittleEndian
 	magic := order.Uint32(hdr[0:4])
@@ -62,14 +71,13 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 		magic = order.Uint32(hdr[0:4])
 	}
 	if magic != pcapMagicMicro && magic != pcapMagicNano {
-		return nil, errors.New("trace: pcap: not a pcap file")
+		return nil, 0, errors.New("trace: pcap: not a pcap file")
 	}
 	perSec := uint64(1e6)
 	if magic == pcapMagicNano {
 		perSec = 1e9
 	}
 	linkType := order.Uint32(hdr[20:24]) & 0x0fffffff
-	var events []Event
 	var stamps []time.Time
 	isns := captureISNs{}
 	kept := new(packed)
@@ -79,15 +87,22 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 			if err == io.EOF {
 				break
 			}
-			return finishPCAP(events, stamps), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
+			return finishPCAP(events, stamps), more, fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
 		}
 		capLen := order.Uint32(rec[8:12])
 		if capLen > maxPCAPRecord {
-			return finishPCAP(events, stamps), fmt.Errorf("trace: pcap: packet %d: %d bytes captured, more than a packet can be", n, capLen)
+			return finishPCAP(events, stamps), more, fmt.Errorf("trace: pcap: packet %d: %d bytes captured, more than a packet can be", n, capLen)
+		}
+		if limit > 0 && len(events) == limit {
+			if _, err := io.CopyN(io.Discard, r, int64(capLen)); err != nil {
+				return finishPCAP(events, stamps), more, fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
+			}
+			more++
+			continue
 		}
 		data := kept.bytes(int(capLen))
 		if _, err := io.ReadFull(r, data); err != nil {
-			return finishPCAP(events, stamps), fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
+			return finishPCAP(events, stamps), more, fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
 		}
 		frac := uint64(order.Uint32(rec[4:8]))
 		ts := time.Unix(int64(order.Uint32(rec[0:4])), int64(frac*1e9/perSec))
@@ -96,7 +111,7 @@ func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 		events = append(events, e)
 		stamps = append(stamps, ts)
 	}
-	return finishPCAP(events, stamps), nil
+	return finishPCAP(events, stamps), more, nil
 }
 
 // finishPCAP gives the packets their times and directions (see ReadPCAP).

@@ -42,13 +42,22 @@ const maxPCAPNGBlock = 16 << 20
 // reading: the packets before it are returned with an error that names
 // the block's offset.
 func ReadPCAPNG(r io.Reader) ([]Event, error) {
-	events, stamps, err := readPCAPNG(r)
-	relativeTimes(events, stamps)
-	guessDirections(events)
+	events, _, err := ReadPCAPNGFirst(r, 0)
 	return events, err
 }
 
-func readPCAPNG(r io.Reader) (events []Event, stamps []time.Time, err error) {
+// ReadPCAPNGFirst is ReadPCAPNG that reads at most n packets (all of them
+// when n is 0) and returns, as more, how many packets follow them. Those
+// are counted, not read: a capture of any length costs the memory of n
+// packets. Times count from the earliest of the packets read.
+func ReadPCAPNGFirst(r io.Reader, n int) (events []Event, more int, err error) {
+	events, stamps, more, err := readPCAPNG(r, n)
+	relativeTimes(events, stamps)
+	guessDirections(events)
+	return events, more, err
+}
+
+func readPCAPNG(r io.Reader, max int) (events []Event, stamps []time.Time, more int, err error) {
 	pr := &pngReader{r: r, isns: map[string]captureISNs{}, kept: new(packed)}
 	var (
 		ifaces []pngIface
@@ -58,9 +67,9 @@ func readPCAPNG(r io.Reader) (events []Event, stamps []time.Time, err error) {
 		typ, body, err := pr.block()
 		if err != nil {
 			if err == io.EOF {
-				return events, stamps, nil
+				return events, stamps, more, nil
 			}
-			return events, stamps, err
+			return events, stamps, more, err
 		}
 		switch typ {
 		case pngSHB:
@@ -68,7 +77,7 @@ func readPCAPNG(r io.Reader) (events []Event, stamps []time.Time, err error) {
 		case pngIDB:
 			ifc, err := pr.idb(body)
 			if err != nil {
-				return events, stamps, err
+				return events, stamps, more, err
 			}
 			if ifc.name == "" {
 				// No if_name: the interface's number names its node.
@@ -76,9 +85,13 @@ func readPCAPNG(r io.Reader) (events []Event, stamps []time.Time, err error) {
 			}
 			ifaces = append(ifaces, ifc)
 		case pngEPB:
+			if max > 0 && len(events) == max {
+				more++
+				continue
+			}
 			e, ts, err := pr.epb(body, ifaces)
 			if err != nil {
-				return events, stamps, err
+				return events, stamps, more, err
 			}
 			seq++
 			if e.ID == 0 {

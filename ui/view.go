@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strconv"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -35,26 +36,35 @@ func (s *Server) Load(r io.Reader) (int, error) {
 	if err != nil && len(head) == 0 {
 		return 0, errors.New("ui: the file is empty")
 	}
+	// Of a file with more events than the history holds, the readers
+	// read the first and count the rest, so that the memory a load
+	// takes is bounded by the history, not by the file. The beginning is
+	// what a reader of a file looks for (the handshake); the history of a
+	// live run keeps the newest instead.
+	max := s.hist.size
 	var evs []trace.Event
+	var more int
+	capture := true
 	if len(head) == 4 && (binary.LittleEndian.Uint32(head) == pcapngSHB || binary.BigEndian.Uint32(head) == pcapngSHB) {
-		evs, err = trace.ReadPCAPNG(br)
-		evs = captureFrames(evs, s.hist.size)
+		evs, more, err = trace.ReadPCAPNGFirst(br, max)
+		evs = captureFrames(evs, max)
 	} else if trace.IsPCAP(head) {
 		hdr, _ := br.Peek(24)
-		evs, err = trace.ReadPCAP(br, pcapNode(hdr))
-		evs = captureFrames(evs, s.hist.size)
+		evs, more, err = trace.ReadPCAPFirst(br, pcapNode(hdr), max)
+		evs = captureFrames(evs, max)
 	} else {
+		capture = false
 		var v int
-		evs, v, err = trace.ReadJSONLVersion(br)
+		evs, v, more, err = trace.ReadJSONLFirst(br, max)
 		if v > trace.SchemaVersion && len(evs) > 0 {
 			err = errors.Join(err, &LaterSchemaError{Version: v})
 		}
 	}
-	if max := s.hist.size; len(evs) > max {
-		// The history keeps the newest; of a file, the beginning is
-		// what a reader looks for (the handshake).
-		err = errors.Join(err, &TooManyError{Events: len(evs), Kept: max})
-		evs = evs[:max]
+	if len(evs) > max || more > 0 {
+		// A capture's frames come on top of its packets.
+		// more counts a capture's packets, not the frames they carry.
+		err = errors.Join(err, &TooManyError{Events: len(evs) + more, Kept: max, AtLeast: capture && more > 0})
+		evs = evs[:min(len(evs), max)]
 	}
 	n := 0
 	var last uint64
@@ -109,13 +119,21 @@ func pcapNode(hdr []byte) string {
 const bigLoad = 10_000
 
 // TooManyError says that a recorded run held more events than a Server
-// keeps: Load kept the first of them.
+// keeps: Load kept the first of them, and counted the rest without reading
+// them (the lines of a trace, the packets of a capture).
 type TooManyError struct {
 	Events, Kept int
+	// AtLeast says that Events is a lower bound: the frames of a
+	// capture's packets that were counted, not read, are not in it.
+	AtLeast bool
 }
 
 func (e *TooManyError) Error() string {
-	return fmt.Sprintf("ui: %d events, more than the view keeps: it shows the first %d", e.Events, e.Kept)
+	n := strconv.Itoa(e.Events)
+	if e.AtLeast {
+		n = "at least " + n
+	}
+	return fmt.Sprintf("ui: %s events, more than the view keeps: it shows the first %d", n, e.Kept)
 }
 
 // LaterSchemaError says that a recorded run was written with a later event

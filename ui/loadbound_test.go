@@ -1,0 +1,112 @@
+package ui
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// jsonlTrace returns n JSON lines events, as --trace writes them.
+func jsonlTrace(n int) []byte {
+	var b bytes.Buffer
+	for id := 1; id <= n; id++ {
+		fmt.Fprintf(&b, `{"dir":"out","event":"packet","id":%d,"layer":"link","node":"server","seq":%d,"summary":"IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [.], ack %d, length 0","t":%d,"v":1}`+"\n", id, id*7, id*3, id*1000)
+	}
+	return b.Bytes()
+}
+
+// pcapngCapture returns a pcapng capture, as the view exports one, of the
+// n packets of wsCapture.
+func pcapngCapture(t *testing.T, n int) []byte {
+	t.Helper()
+	s, err := New(Options{History: 2 * n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.cancel()
+	if _, err := s.Load(bytes.NewReader(wsCapture(n))); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := s.WritePCAPNG(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// loadCount loads file into a Server that keeps history events and
+// returns the events it retained, Load's error, and the bytes Load
+// allocated.
+func loadCount(t *testing.T, file []byte, history int) (kept uint64, err error, allocated uint64) {
+	t.Helper()
+	s, nerr := New(Options{History: history})
+	if nerr != nil {
+		t.Fatal(nerr)
+	}
+	defer s.cancel()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = s.Load(bytes.NewReader(file))
+	runtime.ReadMemStats(&after)
+	_, _, kept = s.hist.bounds()
+	return kept, err, after.TotalAlloc - before.TotalAlloc
+}
+
+// TestLoadBoundedByHistory: a recorded run far longer than the history
+// costs the load what the history costs, not what the file holds. Load
+// retains the history's number of events, counts the rest, and allocates
+// for a file 20 times the history about what it allocates for a file of
+// the history's length (before it read every event of the file, and kept
+// the first: a 3-million-event trace took 5 GB to show 200,000).
+func TestLoadBoundedByHistory(t *testing.T) {
+	const history = 2000
+	for _, c := range []struct {
+		name    string
+		file    func(n int) []byte
+		atLeast bool // a capture's frames of the packets counted are not counted
+	}{
+		{"jsonl", jsonlTrace, false},
+		{"pcap", wsCapture, true},
+		{"pcapng", func(n int) []byte { return pcapngCapture(t, n) }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			small, large := c.file(history), c.file(20*history)
+			_, _, base := loadCount(t, small, history)
+			kept, err, allocated := loadCount(t, large, history)
+			var many *TooManyError
+			if !errors.As(err, &many) {
+				t.Fatalf("Load of %d packets or lines into a history of %d: %v, want a TooManyError", 20*history, history, err)
+			}
+			t.Logf("%v; %d bytes allocated for the file of %d, %d for the file of %d", err, allocated, 20*history, base, history)
+			if kept != history {
+				t.Errorf("retained %d events, want the history's %d", kept, history)
+			}
+			if many.Kept != history || many.Events < 20*history || many.AtLeast != c.atLeast {
+				t.Errorf("TooManyError %+v, want Kept %d, Events %d or more, AtLeast %v", *many, history, 20*history, c.atLeast)
+			}
+			if !c.atLeast && many.Events != 20*history {
+				t.Errorf("TooManyError counts %d events of a trace of %d lines", many.Events, 20*history)
+			}
+			if allocated > 2*base {
+				t.Errorf("Load of a file 20 times the history allocated %d bytes, more than twice the %d of a file the history's length", allocated, base)
+			}
+		})
+	}
+}
+
+// TestLoadCountsPastHistory: the lines past the history are counted, not
+// read, so a bad line there (a trace being written when it was copied)
+// does not hide the events before it behind an error about it.
+func TestLoadCountsPastHistory(t *testing.T) {
+	t.Parallel()
+	file := string(jsonlTrace(10)) + "not an event\n\n" + `{"id":11,"t":` // cut mid-line
+	kept, err, _ := loadCount(t, []byte(file), 10)
+	var many *TooManyError
+	if kept != 10 || !errors.As(err, &many) || many.Events != 12 || strings.Contains(err.Error(), "line 11") {
+		t.Errorf("Load: %d events, %v; want 10 and a TooManyError of 12 events", kept, err)
+	}
+}
