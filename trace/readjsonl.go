@@ -37,21 +37,28 @@ func ReadJSONL(r io.Reader) ([]Event, error) {
 // above SchemaVersion is a trace from a later glassnet: its events read,
 // but keys this one does not know are only Fields to it.
 func ReadJSONLVersion(r io.Reader) ([]Event, int, error) {
-	events, version, _, err := ReadJSONLFirst(r, 0)
+	events, version, _, err := ReadJSONLRange(r, 0, 0)
 	return events, version, err
 }
 
-// ReadJSONLFirst is ReadJSONLVersion that reads at most n events (all of
-// them when n is 0) and returns, as more, how many lines that are not
-// blank follow them. Those lines are counted, not read as events: a file
-// of any length costs the memory of n events, and a bad line among them
-// is not found.
-func ReadJSONLFirst(r io.Reader, n int) (events []Event, version, more int, err error) {
+// ReadJSONLRange is ReadJSONLVersion that leaves out the first skip events
+// and reads at most n after them (all of them when n is 0), and returns,
+// as more, how many lines that are not blank follow them. The lines left
+// out and those that follow are counted, not read as events: a file of
+// any length costs the memory of n events, and a bad line among them is
+// not found.
+func ReadJSONLRange(r io.Reader, skip, n int) (events []Event, version, more int, err error) {
 	br := bufio.NewReaderSize(r, 64<<10)
+	lines := 0
+	if skip > 0 {
+		if _, lines, err = countLines(br, skip); err != nil {
+			return nil, 0, 0, fmt.Errorf("trace: line %d: %w", lines+1, err)
+		}
+	}
 	var line []byte
-	for ln := 1; ; ln++ {
+	for ln := lines + 1; ; ln++ {
 		if n > 0 && len(events) == n {
-			if more, err = countLines(br); err != nil {
+			if more, _, err = countLines(br, 0); err != nil {
 				err = fmt.Errorf("trace: after line %d: %w", ln-1, err)
 			}
 			return events, version, more, err
@@ -86,29 +93,33 @@ func ReadJSONLFirst(r io.Reader, n int) (events []Event, version, more int, err 
 	}
 }
 
-// countLines counts the lines left in br that are not blank.
-func countLines(br *bufio.Reader) (int, error) {
-	n := 0
-	text := false // the line being counted has more than white space
-	for {
+// countLines reads lines from br until it has read limit that are not
+// blank (to its end when limit is 0), and returns how many of those it read, and
+// how many lines in all.
+func countLines(br *bufio.Reader, limit int) (n, lines int, err error) {
+	text, some := false, false // the line being read has more than white space, has a byte
+	for limit == 0 || n < limit {
 		chunk, err := br.ReadSlice('\n')
-		if !text && len(bytes.TrimSpace(chunk)) > 0 {
-			text = true
-		}
+		text = text || len(bytes.TrimSpace(chunk)) > 0
+		some = some || len(chunk) > 0
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if text {
 			n++
 		}
-		text = false
+		if some {
+			lines++
+		}
+		text, some = false, false
 		if err == io.EOF {
-			return n, nil
+			return n, lines, nil
 		}
 		if err != nil {
-			return n, err
+			return n, lines, err
 		}
 	}
+	return n, lines, nil
 }
 
 // parseJSONEvent turns one event object into an Event, and returns its

@@ -51,15 +51,17 @@ const maxPCAPRecord = 16 << 20
 // ends inside a packet stops the reading: the packets before it are
 // returned with an error.
 func ReadPCAP(r io.Reader, node string) ([]Event, error) {
-	events, _, err := ReadPCAPFirst(r, node, 0)
+	events, _, err := ReadPCAPRange(r, node, 0, 0)
 	return events, err
 }
 
-// ReadPCAPFirst is ReadPCAP that reads at most limit packets (all of them
-// when limit is 0) and returns, as more, how many packets follow them. Those are
-// counted, not read: a capture of any length costs the memory of limit
-// packets. Times count from the earliest of the packets read.
-func ReadPCAPFirst(r io.Reader, node string, limit int) (events []Event, more int, err error) {
+// ReadPCAPRange is ReadPCAP that leaves out the first skip packets and
+// reads at most limit after them (all of them when limit is 0), and
+// returns, as more, how many packets follow them. The packets left out
+// and those that follow are counted, not read: a capture of any length
+// costs the memory of limit packets. The packets keep their numbers in
+// the capture, and times count from the earliest of the packets read.
+func ReadPCAPRange(r io.Reader, node string, skip, limit int) (events []Event, more int, err error) {
 	var hdr [24]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, 0, fmt.Errorf("trace: pcap: the file header: %w", noEOF(err))
@@ -93,11 +95,13 @@ func ReadPCAPFirst(r io.Reader, node string, limit int) (events []Event, more in
 		if capLen > maxPCAPRecord {
 			return finishPCAP(events, stamps), more, fmt.Errorf("trace: pcap: packet %d: %d bytes captured, more than a packet can be", n, capLen)
 		}
-		if limit > 0 && len(events) == limit {
+		if uint64(skip) >= n || limit > 0 && len(events) == limit {
 			if _, err := io.CopyN(io.Discard, r, int64(capLen)); err != nil {
 				return finishPCAP(events, stamps), more, fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
 			}
-			more++
+			if uint64(skip) < n {
+				more++
+			}
 			continue
 		}
 		data := kept.bytes(int(capLen))

@@ -42,22 +42,24 @@ const maxPCAPNGBlock = 16 << 20
 // reading: the packets before it are returned with an error that names
 // the block's offset.
 func ReadPCAPNG(r io.Reader) ([]Event, error) {
-	events, _, err := ReadPCAPNGFirst(r, 0)
+	events, _, err := ReadPCAPNGRange(r, 0, 0)
 	return events, err
 }
 
-// ReadPCAPNGFirst is ReadPCAPNG that reads at most n packets (all of them
-// when n is 0) and returns, as more, how many packets follow them. Those
-// are counted, not read: a capture of any length costs the memory of n
-// packets. Times count from the earliest of the packets read.
-func ReadPCAPNGFirst(r io.Reader, n int) (events []Event, more int, err error) {
-	events, stamps, more, err := readPCAPNG(r, n)
+// ReadPCAPNGRange is ReadPCAPNG that leaves out the first skip packets and
+// reads at most n after them (all of them when n is 0), and returns, as
+// more, how many packets follow them. The packets left out and those that
+// follow are counted, not read: a capture of any length costs the memory
+// of n packets. Packets numbered in order keep their numbers in the
+// capture, and times count from the earliest of the packets read.
+func ReadPCAPNGRange(r io.Reader, skip, n int) (events []Event, more int, err error) {
+	events, stamps, more, err := readPCAPNG(r, skip, n)
 	relativeTimes(events, stamps)
 	guessDirections(events)
 	return events, more, err
 }
 
-func readPCAPNG(r io.Reader, max int) (events []Event, stamps []time.Time, more int, err error) {
+func readPCAPNG(r io.Reader, skip, max int) (events []Event, stamps []time.Time, more int, err error) {
 	pr := &pngReader{r: r, isns: map[string]captureISNs{}, kept: new(packed)}
 	var (
 		ifaces []pngIface
@@ -85,6 +87,11 @@ func readPCAPNG(r io.Reader, max int) (events []Event, stamps []time.Time, more 
 			}
 			ifaces = append(ifaces, ifc)
 		case pngEPB:
+			if skip > 0 {
+				skip--
+				seq++
+				continue
+			}
 			if max > 0 && len(events) == max {
 				more++
 				continue

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/glassnet/glassnet/trace"
 )
 
 // jsonlTrace returns n JSON lines events, as --trace writes them.
@@ -108,5 +110,60 @@ func TestLoadCountsPastHistory(t *testing.T) {
 	var many *TooManyError
 	if kept != 10 || !errors.As(err, &many) || many.Events != 12 || strings.Contains(err.Error(), "line 11") {
 		t.Errorf("Load: %d events, %v; want 10 and a TooManyError of 12 events", kept, err)
+	}
+}
+
+// TestLoadFromSkips: LoadFrom leaves out the first events of a trace, or
+// packets of a capture, which keep their numbers, so that the part of a
+// run after the history's length can be seen; past the end it says so.
+func TestLoadFromSkips(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{History: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.cancel()
+	n, err := s.LoadFrom(bytes.NewReader(jsonlTrace(25)), 10)
+	var many *TooManyError
+	if n != 10 || !errors.As(err, &many) || many.Events != 25 || many.Skipped != 10 || !strings.Contains(err.Error(), "the 10 after the first 10") {
+		t.Errorf("LoadFrom 10 of 25 lines into a history of 10: %d, %v", n, err)
+	}
+	if st := s.State(); st.First != 11 || st.Last != 20 {
+		t.Errorf("kept events %d to %d, want 11 to 20", st.First, st.Last)
+	}
+
+	c, err := New(Options{History: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.cancel()
+	if n, err := c.LoadFrom(bytes.NewReader(wsCapture(50)), 20); n == 0 || err != nil {
+		t.Fatalf("LoadFrom 20 of a capture of 50 packets: %d, %v", n, err)
+	}
+	var first *trace.Event
+	c.hist.scanBack(^uint64(0), 1<<20, func(e *trace.Event) bool {
+		if e.Name == "packet" {
+			first = e
+		}
+		return true
+	})
+	if first == nil {
+		t.Fatal("no packet after 20 of 50 left out")
+	}
+	number := first.ID // a packet's number, unless frames came between (capture.go)
+	if v, ok := first.Field("pcap_number").(uint64); ok {
+		number = v
+	}
+	if number != 21 {
+		t.Errorf("the first packet after 20 left out is number %d in the capture, want 21: %s", number, first.Summary)
+	}
+
+	e, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.cancel()
+	if n, err := e.LoadFrom(bytes.NewReader(jsonlTrace(5)), 5); n != 0 || err == nil {
+		t.Errorf("LoadFrom 5 of 5 lines: %d, %v; want an error that nothing is left", n, err)
 	}
 }

@@ -31,6 +31,14 @@ const pcapngSHB = 0x0A0D0D0A
 // than this glassnet's reads with a *LaterSchemaError. Events it kept can be viewed
 // whatever the error.
 func (s *Server) Load(r io.Reader) (int, error) {
+	return s.LoadFrom(r, 0)
+}
+
+// LoadFrom is Load that leaves out the first skip events of a trace (the
+// lines), or packets of a capture: with the history's number of events
+// after them it shows a part of a run longer than the history. The
+// events left out are counted, not read.
+func (s *Server) LoadFrom(r io.Reader, skip int) (int, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	head, err := br.Peek(4)
 	if err != nil && len(head) == 0 {
@@ -46,25 +54,28 @@ func (s *Server) Load(r io.Reader) (int, error) {
 	var more int
 	capture := true
 	if len(head) == 4 && (binary.LittleEndian.Uint32(head) == pcapngSHB || binary.BigEndian.Uint32(head) == pcapngSHB) {
-		evs, more, err = trace.ReadPCAPNGFirst(br, max)
+		evs, more, err = trace.ReadPCAPNGRange(br, skip, max)
 		evs = captureFrames(evs, max)
 	} else if trace.IsPCAP(head) {
 		hdr, _ := br.Peek(24)
-		evs, more, err = trace.ReadPCAPFirst(br, pcapNode(hdr), max)
+		evs, more, err = trace.ReadPCAPRange(br, pcapNode(hdr), skip, max)
 		evs = captureFrames(evs, max)
 	} else {
 		capture = false
 		var v int
-		evs, v, more, err = trace.ReadJSONLFirst(br, max)
+		evs, v, more, err = trace.ReadJSONLRange(br, skip, max)
 		if v > trace.SchemaVersion && len(evs) > 0 {
 			err = errors.Join(err, &LaterSchemaError{Version: v})
 		}
 	}
 	if len(evs) > max || more > 0 {
-		// A capture's frames come on top of its packets.
-		// more counts a capture's packets, not the frames they carry.
-		err = errors.Join(err, &TooManyError{Events: len(evs) + more, Kept: max, AtLeast: capture && more > 0})
+		// A capture's frames come on top of its packets; skip and more
+		// count its packets, not the frames they carry.
+		err = errors.Join(err, &TooManyError{Events: skip + len(evs) + more, Kept: max, Skipped: skip, AtLeast: capture && (more > 0 || skip > 0)})
 		evs = evs[:min(len(evs), max)]
+	}
+	if len(evs) == 0 && skip > 0 && err == nil {
+		return 0, fmt.Errorf("ui: no events after the first %d left out", skip)
 	}
 	n := 0
 	var last uint64
@@ -123,6 +134,8 @@ const bigLoad = 10_000
 // them (the lines of a trace, the packets of a capture).
 type TooManyError struct {
 	Events, Kept int
+	// Skipped is how many of the file's first events LoadFrom left out.
+	Skipped int
 	// AtLeast says that Events is a lower bound: the frames of a
 	// capture's packets that were counted, not read, are not in it.
 	AtLeast bool
@@ -132,6 +145,9 @@ func (e *TooManyError) Error() string {
 	n := strconv.Itoa(e.Events)
 	if e.AtLeast {
 		n = "at least " + n
+	}
+	if e.Skipped > 0 {
+		return fmt.Sprintf("ui: %s events, more than the view keeps: it shows the %d after the first %d", n, e.Kept, e.Skipped)
 	}
 	return fmt.Sprintf("ui: %s events, more than the view keeps: it shows the first %d", n, e.Kept)
 }

@@ -15,7 +15,7 @@
 //	               [--max-message BYTES] [--no-offload] [--no-delayed-ack] [--ui [ADDR]]
 //	               [--trace FILE] [--pcap FILE] [--egress RULE]... [--ingress RULE]...
 //	               [-- COMMAND [ARG...]]
-//	glassnet view  [--ui ADDR] FILE
+//	glassnet view  [--ui ADDR] [--skip N] FILE
 //
 // glassnet help says what each command does; glassnet COMMAND -h lists its
 // flags.
@@ -87,11 +87,13 @@ Usage:
       shell, inside it. Everything goes away when it exits. Needs root.
       --ui serves the browser view of the lab's stack on this host's stack.
 
-  glassnet view  [--ui ADDR] FILE
+  glassnet view  [--ui ADDR] [--skip N] FILE
       Opens a recorded run (a .jsonl written by --trace, or a capture
       written by --pcap: demo's pcapng, serve's and lab's pcap, or
       tcpdump's) in the browser view, offline. The WebSocket frames in a
-      capture's TCP streams are read back out of them.
+      capture's TCP streams are read back out of them. The view keeps
+      200,000 events: of a longer run it shows the first, and --skip N
+      the part after the first N events (packets of a capture).
 
   Rules (--egress and --ingress; for demo they act on the client's link):
       [FILTER :] ACTION [seed N], e.g.

@@ -619,7 +619,7 @@ func TestExitStatus(t *testing.T) {
 	}{
 		{"demo -h", 0, "Usage:\n  glassnet demo  [--trace FILE|-]", ""},
 		{"ss -h", 0, "Usage:\n  glassnet ss    [--brief] [NAME]\n      The socket table", ""},
-		{"view -h", 0, "glassnet view  [--ui ADDR] FILE", ""},
+		{"view -h", 0, "glassnet view  [--ui ADDR] [--skip N] FILE", ""},
 		{"serve --help", 0, "-max-conns", ""},
 		{"view /nonexistent/trace.jsonl", 1, "", "no such file"},
 		{"view /nonexistent/trace.jsonl --ui 127.0.0.1:0", 1, "", "no such file"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/glassnet/glassnet/internal/app"
 	"github.com/glassnet/glassnet/ui"
@@ -19,9 +20,13 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("view", stderr)
 	var addr uiFlag
 	fs.Var(&addr, "ui", "serve the view at `ADDR` on the host's stack (default "+ui.DefaultAddr+")")
+	skip := fs.Int("skip", 0, "leave out the first `N` events of a trace (packets of a capture): the view keeps "+strconv.Itoa(ui.DefaultHistory)+" events, and of a longer run shows the part after them")
 	rest, err := parseFlags(fs, uiArgs(args), stdout, true)
 	if err != nil {
 		return err
+	}
+	if *skip < 0 {
+		return usagef("view: --skip %d: a number of events, 0 or more", *skip)
 	}
 	if len(rest) != 1 {
 		return usagef("view: one FILE: a .jsonl written by --trace, or a capture written by --pcap (pcapng or pcap)")
@@ -44,7 +49,7 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		f.Close()
 		return err
 	}
-	n, err := srv.Load(f)
+	n, err := srv.LoadFrom(f, *skip)
 	f.Close()
 	switch {
 	case err != nil && n == 0:
@@ -53,6 +58,10 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// A file cut short, or longer than the view keeps: what was
 		// read is worth seeing, as Wireshark shows a capture cut short.
 		fmt.Fprintf(stderr, "glassnet: view: %s: %v; showing the %d events read\n", rest[0], err, n)
+		var many *ui.TooManyError
+		if errors.As(err, &many) && many.Skipped+many.Kept < many.Events {
+			fmt.Fprintf(stderr, "glassnet: view: --skip %d shows the part after them\n", many.Skipped+many.Kept)
+		}
 	}
 	url, err := srv.Start(addr.addr)
 	if err != nil {
