@@ -125,7 +125,7 @@ func TestLoadFromSkips(t *testing.T) {
 	defer s.cancel()
 	n, err := s.LoadFrom(bytes.NewReader(jsonlTrace(25)), 10)
 	var many *TooManyError
-	if n != 10 || !errors.As(err, &many) || many.Events != 25 || many.Skipped != 10 || !strings.Contains(err.Error(), "the 10 after the first 10") {
+	if n != 10 || !errors.As(err, &many) || many.Events != 25 || many.Skipped != 10 || many.Next != 20 || !strings.Contains(err.Error(), "the 10 after the first 10") {
 		t.Errorf("LoadFrom 10 of 25 lines into a history of 10: %d, %v", n, err)
 	}
 	if st := s.State(); st.First != 11 || st.Last != 20 {
@@ -156,6 +156,25 @@ func TestLoadFromSkips(t *testing.T) {
 	}
 	if number != 21 {
 		t.Errorf("the first packet after 20 left out is number %d in the capture, want 21: %s", number, first.Summary)
+	}
+
+	// Of a capture, the next part starts after the last packet kept:
+	// its frames took some of the history's room.
+	p, err := New(Options{History: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.cancel()
+	_, err = p.LoadFrom(bytes.NewReader(wsCapture(3000)), 0)
+	kept := 0
+	p.hist.scanBack(^uint64(0), 1<<20, func(e *trace.Event) bool {
+		if e.Name == "packet" {
+			kept++
+		}
+		return true
+	})
+	if !errors.As(err, &many) || many.Next != kept || kept >= 1000 {
+		t.Errorf("a capture of 3000 packets in a history of 1000 events: %v, %+v; want Next the %d packets kept", err, many, kept)
 	}
 
 	e, err := New(Options{})

@@ -71,8 +71,13 @@ func (s *Server) LoadFrom(r io.Reader, skip int) (int, error) {
 	if len(evs) > max || more > 0 {
 		// A capture's frames come on top of its packets; skip and more
 		// count its packets, not the frames they carry.
-		err = errors.Join(err, &TooManyError{Events: skip + len(evs) + more, Kept: max, Skipped: skip, AtLeast: capture && (more > 0 || skip > 0)})
+		many := &TooManyError{Events: skip + len(evs) + more, Kept: max, Skipped: skip, AtLeast: capture && (more > 0 || skip > 0)}
 		evs = evs[:min(len(evs), max)]
+		many.Next = skip + len(evs)
+		if capture {
+			many.Next = skip + packets(evs)
+		}
+		err = errors.Join(err, many)
 	}
 	if len(evs) == 0 && skip > 0 && err == nil {
 		return 0, fmt.Errorf("ui: no events after the first %d left out", skip)
@@ -100,6 +105,17 @@ func (s *Server) LoadFrom(r io.Reader, skip int) (int, error) {
 		debug.FreeOSMemory()
 	}
 	return n, err
+}
+
+// packets counts the packets among a capture's events.
+func packets(evs []trace.Event) int {
+	n := 0
+	for i := range evs {
+		if evs[i].Layer == trace.LayerLink && evs[i].Name == "packet" {
+			n++
+		}
+	}
+	return n
 }
 
 // pcapNode names the one stack of a classic pcap. serve and lab write
@@ -134,8 +150,11 @@ const bigLoad = 10_000
 // them (the lines of a trace, the packets of a capture).
 type TooManyError struct {
 	Events, Kept int
-	// Skipped is how many of the file's first events LoadFrom left out.
-	Skipped int
+	// Skipped is how many of the file's first events LoadFrom left out,
+	// and Next the skip that shows the part after those kept: events of
+	// a trace, packets of a capture (of which the view keeps fewer than
+	// Kept, the frames they carry taking the rest).
+	Skipped, Next int
 	// AtLeast says that Events is a lower bound: the frames of a
 	// capture's packets that were counted, not read, are not in it.
 	AtLeast bool

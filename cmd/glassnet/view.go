@@ -59,8 +59,8 @@ func view(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// read is worth seeing, as Wireshark shows a capture cut short.
 		fmt.Fprintf(stderr, "glassnet: view: %s: %v; showing the %d events read\n", rest[0], err, n)
 		var many *ui.TooManyError
-		if errors.As(err, &many) && many.Skipped+many.Kept < many.Events {
-			fmt.Fprintf(stderr, "glassnet: view: --skip %d shows the part after them\n", many.Skipped+many.Kept)
+		if errors.As(err, &many) {
+			fmt.Fprintf(stderr, "glassnet: view: --skip %d shows the part after them\n", many.Next)
 		}
 	}
 	url, err := srv.Start(addr.addr)
