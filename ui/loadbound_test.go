@@ -186,3 +186,29 @@ func TestLoadFromSkips(t *testing.T) {
 		t.Errorf("LoadFrom 5 of 5 lines: %d, %v; want an error that nothing is left", n, err)
 	}
 }
+
+// TestLoadLongCaptureFrames: of a capture longer than the history, the
+// frames of both directions are in the part kept. When Load read the
+// whole capture, the frames the history could hold were all spent on the
+// first stream, through to the capture's end, and the replies had none.
+func TestLoadLongCaptureFrames(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{History: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.cancel()
+	if _, err := s.Load(bytes.NewReader(wsCapture(6000))); err == nil {
+		t.Fatal("Load of 6000 packets into a history of 1000 events: no TooManyError")
+	}
+	frames := map[trace.Dir]int{}
+	s.hist.scanBack(^uint64(0), 1<<20, func(e *trace.Event) bool {
+		if e.Layer == trace.LayerWS && e.Name == "frame" {
+			frames[e.Dir]++
+		}
+		return true
+	})
+	if frames[trace.In] == 0 || frames[trace.Out] == 0 || frames[trace.In]-frames[trace.Out] > 1 {
+		t.Errorf("frames kept by direction: %v, want as many each way (each message is echoed)", frames)
+	}
+}
