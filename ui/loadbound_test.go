@@ -40,9 +40,9 @@ func pcapngCapture(t *testing.T, n int) []byte {
 }
 
 // loadCount loads file into a Server that keeps history events and
-// returns the events it retained, Load's error, and the bytes Load
-// allocated.
-func loadCount(t *testing.T, file []byte, history int) (kept uint64, err error, allocated uint64) {
+// returns the events it retained, the bytes Load allocated, and Load's
+// error.
+func loadCount(t *testing.T, file []byte, history int) (kept, allocated uint64, err error) {
 	t.Helper()
 	s, nerr := New(Options{History: history})
 	if nerr != nil {
@@ -55,7 +55,7 @@ func loadCount(t *testing.T, file []byte, history int) (kept uint64, err error, 
 	_, err = s.Load(bytes.NewReader(file))
 	runtime.ReadMemStats(&after)
 	_, _, kept = s.hist.bounds()
-	return kept, err, after.TotalAlloc - before.TotalAlloc
+	return kept, after.TotalAlloc - before.TotalAlloc, err
 }
 
 // TestLoadBoundedByHistory: a recorded run far longer than the history
@@ -77,8 +77,8 @@ func TestLoadBoundedByHistory(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			small, large := c.file(history), c.file(20*history)
-			_, _, base := loadCount(t, small, history)
-			kept, err, allocated := loadCount(t, large, history)
+			_, base, _ := loadCount(t, small, history)
+			kept, allocated, err := loadCount(t, large, history)
 			var many *TooManyError
 			if !errors.As(err, &many) {
 				t.Fatalf("Load of %d packets or lines into a history of %d: %v, want a TooManyError", 20*history, history, err)
@@ -106,7 +106,7 @@ func TestLoadBoundedByHistory(t *testing.T) {
 func TestLoadCountsPastHistory(t *testing.T) {
 	t.Parallel()
 	file := string(jsonlTrace(10)) + "not an event\n\n" + `{"id":11,"t":` // cut mid-line
-	kept, err, _ := loadCount(t, []byte(file), 10)
+	kept, _, err := loadCount(t, []byte(file), 10)
 	var many *TooManyError
 	if kept != 10 || !errors.As(err, &many) || many.Events != 12 || strings.Contains(err.Error(), "line 11") {
 		t.Errorf("Load: %d events, %v; want 10 and a TooManyError of 12 events", kept, err)
