@@ -84,6 +84,7 @@ func ReadPCAPRange(r io.Reader, node string, skip, limit int) (events []Event, m
 	isns := captureISNs{}
 	kept := new(packed)
 	var rec [16]byte
+	var skipped []byte // the bytes of a packet counted, not read
 	for n := uint64(1); ; n++ {
 		if _, err := io.ReadFull(r, rec[:]); err != nil {
 			if err == io.EOF {
@@ -96,7 +97,10 @@ func ReadPCAPRange(r io.Reader, node string, skip, limit int) (events []Event, m
 			return finishPCAP(events, stamps), more, fmt.Errorf("trace: pcap: packet %d: %d bytes captured, more than a packet can be", n, capLen)
 		}
 		if uint64(skip) >= n || limit > 0 && len(events) == limit {
-			if _, err := io.CopyN(io.Discard, r, int64(capLen)); err != nil {
+			if cap(skipped) < int(capLen) {
+				skipped = make([]byte, capLen)
+			}
+			if _, err := io.ReadFull(r, skipped[:capLen]); err != nil {
 				return finishPCAP(events, stamps), more, fmt.Errorf("trace: pcap: packet %d: %w", n, noEOF(err))
 			}
 			if uint64(skip) < n {
