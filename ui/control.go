@@ -47,6 +47,11 @@ type State struct {
 	// pcapng export has something to write (a trace read from JSON lines
 	// keeps no bytes).
 	Capture bool `json:"capture"`
+	// Partial says, of a recorded run, what the view left out of the
+	// file or could not read: a run longer than the history (and the
+	// --skip that shows the next part), a file cut short; "" when it
+	// shows the whole file, and for a live run.
+	Partial string `json:"partial"`
 }
 
 // State returns the current state.
@@ -65,6 +70,9 @@ func (s *Server) State() State {
 	}
 	if st.Nodes == nil {
 		st.Nodes = []string{}
+	}
+	if p := s.partial.Load(); p != nil {
+		st.Partial = *p
 	}
 	s.mu.Lock()
 	if s.opts.Live {

@@ -125,12 +125,16 @@
 //
 //	GET  /api/state        {"live","paused","mode":"step|free","current","first","last",
 //	                        "count","history","skipped","breakpoints","hit","held",
-//	                        "clock_paused","clock_ns","nodes","ended","capture"};
+//	                        "clock_paused","clock_ns","nodes","ended","capture","partial"};
 //	                        "history" is how many events the history keeps (a page
 //	                        forgets those before last-history+1 too); "ended" is a live
 //	                        run's (a recorded trace never ran here: false), "capture"
 //	                        that some packet has its bytes (the pcapng export has
-//	                        something to write); "mode" is "" offline, "hit" the
+//	                        something to write), "partial" what a recorded run's
+//	                        view left out of its file or could not read ("" if
+//	                        nothing: a run longer than the history, with the
+//	                        --skip that shows the next part, a file cut short);
+//	                        "mode" is "" offline, "hit" the
 //	                        breakpoint that stopped the run ("" if none), "clock_ns"
 //	                        the stacks' clock in Unix ns (0 without one; while the
 //	                        clock is paused it moves by 1 ns a read, as every read

@@ -221,3 +221,47 @@ func TestLoadLongCaptureFrames(t *testing.T) {
 		t.Errorf("frames kept by direction: %v, want as many each way (each message is echoed)", frames)
 	}
 }
+
+// TestLoadPartialState: the state tells the page what a recorded run's
+// load left out, so that the count of events it shows is not read as the
+// whole run: a run longer than the history, with the --skip that shows
+// the next part, and a file cut short; nothing for a file shown whole.
+func TestLoadPartialState(t *testing.T) {
+	t.Parallel()
+	const history = 100
+	whole := jsonlTrace(history)
+	cut := whole[:len(whole)-10]
+	for _, c := range []struct {
+		name string
+		file []byte
+		skip int
+		want []string // "" for none
+	}{
+		{"whole", whole, 0, nil},
+		{"longer", jsonlTrace(3 * history), 0, []string{"first 100 of 300 in the file · --skip 100 for the next"}},
+		{"longer skipped", jsonlTrace(3 * history), 100, []string{"100 after the first 100 of 300 in the file · --skip 200 for the next"}},
+		{"cut short", cut, 0, []string{"line 100"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := New(Options{History: history})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.cancel()
+			s.LoadFrom(bytes.NewReader(c.file), c.skip)
+			p := s.State().Partial
+			if c.want == nil && p != "" {
+				t.Fatalf("partial = %q for a file shown whole", p)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(p, w) {
+					t.Errorf("partial = %q, want it to say %q", p, w)
+				}
+			}
+			if strings.Contains(p, "ui: ") || strings.Contains(p, "\n") {
+				t.Errorf("partial = %q: one line, without the package's prefix", p)
+			}
+		})
+	}
+}

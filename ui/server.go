@@ -92,9 +92,10 @@ type Server struct {
 	retx    retransmits
 	states  stateChanges
 
-	skipped  atomic.Uint64 // events the live view thinned, over all pages
-	capture  atomic.Bool   // a packet with its bytes was emitted (State.Capture)
-	stateVer atomic.Uint64 // bumped on every change of the state
+	skipped  atomic.Uint64          // events the live view thinned, over all pages
+	capture  atomic.Bool            // a packet with its bytes was emitted (State.Capture)
+	partial  atomic.Pointer[string] // what a recorded run's load left out (State.Partial)
+	stateVer atomic.Uint64          // bumped on every change of the state
 
 	// Live pages (live.go).
 	cmu     sync.Mutex

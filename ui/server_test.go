@@ -960,7 +960,7 @@ func TestStateHasEveryField(t *testing.T) {
 		var st map[string]any
 		api(t, s, "GET", base+"/api/state", "", &st)
 		for _, k := range []string{"live", "paused", "mode", "current", "first", "last", "count", "history",
-			"skipped", "breakpoints", "hit", "held", "clock_paused", "clock_ns", "nodes", "ended", "capture"} {
+			"skipped", "breakpoints", "hit", "held", "clock_paused", "clock_ns", "nodes", "ended", "capture", "partial"} {
 			if _, ok := st[k]; !ok {
 				t.Errorf("live %v: the state %v has no %q", live, st, k)
 			}

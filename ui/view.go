@@ -8,6 +8,7 @@ import (
 	"io"
 	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"github.com/glassnet/glassnet/trace"
 )
@@ -97,6 +98,9 @@ func (s *Server) LoadFrom(r io.Reader, skip int) (int, error) {
 		s.hist.adopt(&evs[i]) // the readers' own, not shared
 		n++
 	}
+	if err != nil && n > 0 {
+		s.notePartial(err)
+	}
 	if len(evs) >= bigLoad {
 		// Reading a large capture needs, for a moment, several times
 		// the memory its events keep; give that back now rather than
@@ -105,6 +109,35 @@ func (s *Server) LoadFrom(r io.Reader, skip int) (int, error) {
 		debug.FreeOSMemory()
 	}
 	return n, err
+}
+
+// notePartial keeps, for the page (State.Partial), what a load that kept
+// events left out or could not read, in a few words for the status line:
+// the part of a run longer than the history it shows, with the --skip
+// that shows the next part, and why it stopped reading a file cut short.
+func (s *Server) notePartial(err error) {
+	var parts []string
+	var many *TooManyError
+	if errors.As(err, &many) {
+		of := strconv.Itoa(many.Events)
+		if many.AtLeast {
+			of = "at least " + of
+		}
+		part := fmt.Sprintf("first %d", many.Kept)
+		if many.Skipped > 0 {
+			part = fmt.Sprintf("%d after the first %d", many.Kept, many.Skipped)
+		}
+		parts = append(parts, fmt.Sprintf("%s of %s in the file · --skip %d for the next", part, of, many.Next))
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if many != nil && line == many.Error() {
+			continue
+		}
+		parts = append(parts, strings.TrimPrefix(line, "ui: "))
+	}
+	note := strings.Join(parts, "; ")
+	s.partial.Store(&note)
+	s.stateVer.Add(1)
 }
 
 // packets counts the packets among a capture's events.

@@ -115,7 +115,7 @@ class View:
 
 STATE_KEYS = {"live", "paused", "mode", "current", "first", "last", "count", "history",
               "skipped", "breakpoints", "hit", "held", "clock_paused", "clock_ns", "nodes",
-              "ended", "capture"}
+              "ended", "capture", "partial"}
 EVENT_KEYS = {"id", "t", "node", "layer", "dir", "event", "summary"}
 CONN_KEYS = {"node", "proto", "state", "local", "peer", "recv_q", "send_q", "cwnd", "ssthresh",
              "srtt_ms", "rto_ms", "snd_wnd", "rcv_wnd", "fd"}

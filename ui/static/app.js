@@ -255,7 +255,9 @@ class App {
   writeStatus() {
     const s = this.state;
     if (this.readonly) {
-      if (!api.traceURL) this.status("file", "recorded run · " + (s.count || this.store.events.length) + " events (read-only)");
+      // a run longer than the view keeps, or a file cut short, says so
+      // where the count is: the count alone read as the whole run
+      if (!api.traceURL) this.status("file", "recorded run · " + (s.count || this.store.events.length) + " events (read-only)" + (s.partial ? " · " + s.partial : ""));
       return;
     }
     if (s.ended) {
