@@ -157,7 +157,7 @@ func (s *Server) check(e *trace.Event, held bool) {
 		return
 	}
 	hit := ""
-	if held || s.target != unitNone && s.target.is(e) {
+	if held || s.target != unitNone && s.target.Is(e) {
 		// a step's end, not a breakpoint; a packet held stops the run
 		// too, so that its clock does not send it again while the page
 		// edits it
@@ -221,36 +221,13 @@ func (s *Server) followStepper() {
 	}
 }
 
-// unitKind is what POST /api/step goes to.
-type unitKind int
+// unitKind is what POST /api/step goes to: the stepper's units.
+type unitKind = trace.Unit
 
 const (
-	unitNone unitKind = iota
-	unitEvent
-	unitPacket
-	unitSegment
-	unitFrame
-	unitMessage
+	unitNone  = trace.UnitNone
+	unitEvent = trace.UnitEvent
 )
-
-var unitNames = map[string]unitKind{"": unitEvent, "event": unitEvent, "packet": unitPacket, "segment": unitSegment, "frame": unitFrame, "message": unitMessage}
-
-// is reports whether e is a step of this kind of unit.
-func (k unitKind) is(e *trace.Event) bool {
-	switch k {
-	case unitPacket:
-		return e.Layer == trace.LayerLink && e.Name == "packet"
-	case unitSegment:
-		return e.Layer == trace.LayerTCP && e.Name == "segment"
-	case unitFrame:
-		return e.Layer == trace.LayerWS && e.Name == "frame"
-	case unitMessage:
-		return e.Layer == trace.LayerWS && e.Name == "message"
-	case unitEvent:
-		return true
-	}
-	return false
-}
 
 // errEnded answers a request to control a run that is over: nothing
 // steps again.
@@ -303,7 +280,7 @@ func (s *Server) step(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	kind, ok := unitNames[req.To]
+	kind, ok := trace.ParseUnit(req.To)
 	if !ok {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("ui: cannot step to %q: to is event, packet, segment, frame or message", req.To))
 		return
