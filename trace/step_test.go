@@ -3,6 +3,10 @@ package trace
 import (
 	"bytes"
 	"context"
+	"errors"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,8 +104,8 @@ func TestStepperProgrammatic(t *testing.T) {
 func TestStepperTerminal(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	// Enter, enter, then continue to the next frame, then run freely.
-	st := NewStepper(StepOptions{In: strings.NewReader("\n\nc\nq\n"), Out: &out})
+	// Enter, enter, then on to the next frame, then run freely.
+	st := NewStepper(StepOptions{In: strings.NewReader("\n\nf\nq\n"), Out: &out})
 	tr := New(st)
 	for _, e := range stepEvents() {
 		tr.Emit(e)
@@ -115,7 +119,7 @@ func TestStepperTerminal(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	// "c" ran on to the frame: the last prompt follows the frame's line.
+	// "f" ran on to the frame: the last prompt follows the frame's line.
 	if last, frame := strings.LastIndex(text, "[enter] next step"), strings.Index(text, "FIN text len=5"); frame < 0 || last < frame {
 		t.Errorf("the last prompt is not at the frame:\n%s", text)
 	}
@@ -176,24 +180,204 @@ func TestStepperRunWhileStepping(t *testing.T) {
 func TestStepperNoCommand(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	st := NewStepper(StepOptions{In: strings.NewReader("x\nhelp\nn\nq\n"), Out: &out})
+	st := NewStepper(StepOptions{In: strings.NewReader("xyz\nhelp me\nn\nq\n"), Out: &out})
 	tr := New(st)
 	evs := stepEvents()
 	tr.Emit(evs[0])
 	tr.Emit(evs[1])
 	text := out.String()
-	for _, want := range []string{`"x" is no command`, `"help" is no command`} {
+	for _, want := range []string{`"xyz" is no command (h: help)`, `"help me" is no command (h: help)`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	// x and help asked again at the first event; n went on to the
+	// xyz and "help me" asked again at the first event; n went on to the
 	// second, where q let it run: four prompts, the second event's line
 	// after the fourth.
 	if n := strings.Count(text, "[enter] next step"); n != 4 {
 		t.Errorf("%d prompts, want 4 (three at the first step, one at the second):\n%s", n, text)
 	}
-	if i, j := strings.Index(text, "help"), strings.Index(text, "ESTABLISHED 1"); j < i {
+	if i, j := strings.Index(text, "help me"), strings.Index(text, "ESTABLISHED 1"); j < i {
 		t.Errorf("the second step was shown before the commands at the first were read:\n%s", text)
+	}
+}
+
+// unitEvents has a step of every unit, twice, with app narration and a
+// "carried" annotation, which are never paused at, between them.
+func unitEvents() []Event {
+	return []Event{
+		{Node: "client", Layer: LayerLink, Dir: Out, Name: "packet", Conn: "c->s", Summary: "first packet",
+			Fields: []Field{{"len", 60}, {"flags", "S"}, {"note", "a->b <x>"}}}, // 1
+		{Node: "server", Layer: LayerTCP, Dir: In, Name: "segment", Conn: "c->s", Summary: "first segment"},   // 2
+		{Node: "server", Layer: LayerTCP, Dir: In, Name: "state", Conn: "c->s", Summary: "ESTABLISHED"},       // 3
+		{Node: "demo", Layer: LayerApp, Name: "step", Summary: "narration"},                                   // 4
+		{Node: "server", Layer: LayerWS, Dir: In, Name: "frame", Conn: "s->c", Summary: "first frame"},        // 5
+		{Node: "server", Layer: LayerLink, Dir: In, Name: "carried", Conn: "c->s"},                            // 6
+		{Node: "server", Layer: LayerWS, Dir: In, Name: "message", Conn: "s->c", Summary: "message"},          // 7
+		{Node: "server", Layer: LayerLink, Dir: Out, Name: "packet", Conn: "s->c", Summary: "second packet"},  // 8
+		{Node: "server", Layer: LayerTCP, Dir: Out, Name: "segment", Conn: "s->c", Summary: "second segment"}, // 9
+		{Node: "server", Layer: LayerWS, Dir: Out, Name: "frame", Conn: "s->c", Summary: "second frame"},      // 10
+	}
+}
+
+// nameBreakpoint reads the test's breakpoints: "event=NAME" matches the
+// events so named.
+func nameBreakpoint(filter string) (func(*Event) bool, error) {
+	name, ok := strings.CutPrefix(filter, "event=")
+	if !ok {
+		return nil, errors.New("want event=NAME")
+	}
+	return func(e *Event) bool { return e.Name == name }, nil
+}
+
+var eventID = regexp.MustCompile(`#(\d+) `)
+
+// pausedAt returns the IDs of the events in a stepper's output that a
+// prompt followed.
+func pausedAt(out string) []int {
+	var ids []int
+	last, prompted := 0, false
+	for len(out) > 0 {
+		loc := eventID.FindStringSubmatchIndex(out)
+		p := strings.Index(out, promptText)
+		if p >= 0 && (loc == nil || p < loc[0]) {
+			if last > 0 && !prompted {
+				ids = append(ids, last)
+			}
+			prompted = true
+			out = out[p+len(promptText):]
+			continue
+		}
+		if loc == nil {
+			break
+		}
+		last, _ = strconv.Atoi(out[loc[2]:loc[3]])
+		prompted = false
+		out = out[loc[1]:]
+	}
+	return ids
+}
+
+// TestStepperCommands runs the terminal stepper through unitEvents with
+// each command: where it pauses, and what it says.
+func TestStepperCommands(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		in      string
+		noBreak bool // no ParseBreakpoint
+		paused  []int
+		want    []string
+		not     []string
+	}{
+		{name: "enter", in: "\n\nq\n", paused: []int{1, 2, 3}},
+		{name: "n", in: "n\nnext\nq\n", paused: []int{1, 2, 3}},
+		{name: "p", in: "p\nq\n", paused: []int{1, 8}},
+		{name: "s", in: "s\ns\nq\n", paused: []int{1, 2, 9}},
+		{name: "f", in: "f\nf\nq\n", paused: []int{1, 5, 10}},
+		{name: "m then the end of input", in: "m\n", paused: []int{1, 7}},
+		{name: "q", in: "q\n", paused: []int{1}},
+		{name: "the end of input runs freely", in: "", paused: []int{1}, want: []string{"second frame"}},
+		{name: "c without breakpoints runs to the end", in: "c\nn\n", paused: []int{1}, want: []string{"second frame"}},
+		{name: "b and c", in: "b event=message\nc\nc\n", paused: []int{1, 7},
+			want: []string{indent + "breakpoint 1: event=message\n", indent + "stopped at breakpoint 1: event=message\n"}},
+		{name: "a breakpoint stops a step to a unit", in: "b event=state\nf\nq\n", paused: []int{1, 3}},
+		{name: "b lists", in: "b event=frame\nbreak event=state\nb\nq\n", paused: []int{1},
+			want: []string{indent + "1  event=frame\n" + indent + "2  event=state\n"}},
+		{name: "b with none set", in: "b\nq\n", paused: []int{1}, want: []string{"no breakpoints (b FILTER sets one)"}},
+		{name: "b refuses a bad filter", in: "b port 80\nc\n", paused: []int{1}, want: []string{"b port 80: want event=NAME"}},
+		{name: "d", in: "b event=frame\nb event=message\nd 1\nb\nc\nc\n", paused: []int{1, 7},
+			want: []string{"deleted breakpoint 1: event=frame", indent + "2  event=message\n" + indent + "[enter]"},
+			not:  []string{"1  event=frame"}},
+		{name: "d refuses", in: "d\nd one\nd 9\nq\n", paused: []int{1},
+			want: []string{"d : d takes the number of a breakpoint", "d one: d takes the number", "no breakpoint 9 (b lists them)"}},
+		{name: "x", in: "x\nprint\nq\n", paused: []int{1},
+			want: []string{indent + "id: 1\n" + indent + "t: ", indent + "node: \"client\"\n" + indent + "layer: \"link\"\n" + indent + "dir: \"out\"\n" +
+				indent + "event: \"packet\"\n" + indent + "conn: \"c->s\"\n" + indent + "summary: \"first packet\"\n" +
+				indent + "len: 60\n" + indent + "flags: \"S\"\n" + indent + "note: \"a->b <x>\"\n"}},
+		{name: "h", in: "h\n?\nhelp\nq\n", paused: []int{1},
+			want: []string{indent + "p         next packet\n", indent + "c         continue to a breakpoint", indent + "b FILTER  stop at the steps FILTER matches: NAME, as in event=NAME\n", indent + "d N       delete breakpoint N\n", indent + "x, print"}},
+		{name: "h without breakpoints", in: "h\nb event=frame\nq\n", noBreak: true, paused: []int{1},
+			want: []string{indent + "x, print", "this stepper has no breakpoints"}, not: []string{"b FILTER", "d N"}},
+		{name: "no command", in: "xyz\nn 2\nb\tx\nq\n", paused: []int{1},
+			want: []string{`"xyz" is no command (h: help)`, `"n 2" is no command (h: help)`, `"b\tx" is no command (h: help)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			opts := StepOptions{In: strings.NewReader(tc.in), Out: &out, ParseBreakpoint: nameBreakpoint, BreakpointHelp: "NAME, as in event=NAME"}
+			if tc.noBreak {
+				opts.ParseBreakpoint = nil
+			}
+			tr := New(NewStepper(opts))
+			for _, e := range unitEvents() {
+				tr.Emit(e)
+			}
+			text := out.String()
+			if got := pausedAt(text); !slices.Equal(got, tc.paused) {
+				t.Errorf("paused at %v, want %v:\n%s", got, tc.paused, text)
+			}
+			if !strings.Contains(text, "second frame") {
+				t.Errorf("the last event was not shown:\n%s", text)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("output lacks %q:\n%s", w, text)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(text, w) {
+					t.Errorf("output has %q:\n%s", w, text)
+				}
+			}
+		})
+	}
+}
+
+// TestStepperStepTo: the programmatic stepper goes to a unit, and stops at
+// a breakpoint on the way.
+func TestStepperStepTo(t *testing.T) {
+	t.Parallel()
+	st := NewStepper(StepOptions{})
+	tr := New(st)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, e := range unitEvents() {
+			tr.Emit(e)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, step := range []struct {
+		to   Unit
+		want uint64
+	}{{UnitNone, 1}, {UnitMessage, 7}, {UnitSegment, 9}} {
+		if step.to != UnitNone {
+			st.StepTo(step.to)
+		}
+		e, err := st.Wait(ctx)
+		if err != nil {
+			t.Fatalf("waiting for event %d: %v", step.want, err)
+		}
+		if e.ID != step.want {
+			t.Fatalf("StepTo(%v) paused at %d, want %d", step.to, e.ID, step.want)
+		}
+	}
+	st.Run()
+	<-done
+}
+
+func TestParseUnit(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"", "event", "packet", "segment", "frame", "message", "none", "Packet"} {
+		u, ok := ParseUnit(name)
+		if want := name != "none" && name != "Packet"; ok != want {
+			t.Errorf("ParseUnit(%q) ok = %v, want %v", name, ok, want)
+			continue
+		}
+		if ok && name != "" && u.String() != name {
+			t.Errorf("ParseUnit(%q).String() = %q", name, u)
+		}
 	}
 }

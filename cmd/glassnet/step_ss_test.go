@@ -23,10 +23,10 @@ import (
 )
 
 // TestRunDemoStep drives --step through the command line: two single
-// steps, continue to the next frame, then run freely.
+// steps, on to the next frame, then run freely.
 func TestRunDemoStep(t *testing.T) {
 	old := stdin
-	stdin = strings.NewReader("\n\nc\nq\n")
+	stdin = strings.NewReader("\n\nf\nq\n")
 	defer func() { stdin = old }()
 	var stdout, stderr bytes.Buffer
 	if err := run([]string{"demo", "--step"}, &stdout, &stderr); err != nil {
@@ -52,7 +52,7 @@ func TestStepInTerminal(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, script, "-qfec", os.Args[0], "/dev/null")
 	cmd.Env = append(os.Environ(), "GLASSNET_TEST_MAIN=demo --step")
-	cmd.Stdin = strings.NewReader("\n\nc\nq\n")
+	cmd.Stdin = strings.NewReader("\n\nf\nq\n")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo --step in a terminal: %v\n%s", err, out)

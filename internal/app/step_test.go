@@ -169,10 +169,10 @@ func TestStepDemoUnpausedClockRetransmits(t *testing.T) {
 }
 
 // TestDemoStepTerminal drives --step as a person at a terminal would: three
-// steps, continue to the next frame, then run freely.
+// steps, on to the next frame, then run freely.
 func TestDemoStepTerminal(t *testing.T) {
 	var out bytes.Buffer
-	in := strings.NewReader("\n\n\nc\nq\n")
+	in := strings.NewReader("\n\n\nf\nq\n")
 	if err := Demo(context.Background(), DemoOptions{Out: &out, StepIn: in}); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
@@ -180,10 +180,10 @@ func TestDemoStepTerminal(t *testing.T) {
 	if n := strings.Count(text, "[enter] next step"); n != 5 {
 		t.Errorf("%d prompts, want 5:\n%s", n, text)
 	}
-	// The fifth pause, after "c", is at a frame event.
+	// The fifth pause, after "f", is at a frame event.
 	before := strings.TrimRight(text[:strings.LastIndex(text, "[enter] next step")], " \n")
 	if last := before[strings.LastIndex(before, "\n")+1:]; !strings.Contains(last, " ws ") || !strings.Contains(last, " frame ") {
-		t.Errorf("after c, paused at %q, want a ws frame", last)
+		t.Errorf("after f, paused at %q, want a ws frame", last)
 	}
 	if !strings.Contains(text, "0 dropped") {
 		t.Errorf("the demo did not run to the end:\n%s", text)
