@@ -48,7 +48,9 @@ Usage:
                  [--no-delayed-ack] [--ui [ADDR]] [--ui-run] [--egress RULE]... [--ingress RULE]...
       Two stacks in one process over an in-memory link; a WebSocket client
       talks to the server and every packet, socket step and frame is printed.
-      --step pauses before each step (enter: next, c: next frame, q: run).
+      --step pauses before each step, like a debugger (h at the prompt lists
+      the commands: step to the next packet, segment, frame or message,
+      breakpoints, the step's fields).
       --no-delayed-ack: every batch of data received is ACKed at once,
       instead of the echo carrying it (Linux's delayed ACK, on by default).
       --ui serves a browser view at ADDR (default 127.0.0.1:8999) on the
@@ -337,7 +339,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	callsPath := fs.String("calls", "", "write a strace-like line for every socket call to `FILE` (- for stdout, replacing the readable account)")
 	mtu := fs.Int("mtu", 1500, "MTU of the in-memory link")
 	noDelAck := fs.Bool("no-delayed-ack", false, "both stacks acknowledge every batch of received data at once, as upstream gVisor does, instead of waiting (40 ms, up to 200 ms on a longer path) for the reply to carry the ACK (Linux's delayed ACK, on by default)")
-	step := fs.Bool("step", false, "pause before each step: enter = next step, c = continue to the next frame, q = run freely")
+	step := fs.Bool("step", false, "pause before each step, like a debugger: enter = next step, p/s/f/m = next packet/segment/frame/message, b FILTER = breakpoint, c = continue to it, x = the step's fields, q = run freely, h = help")
 	var uiAddr uiFlag
 	fs.Var(&uiAddr, "ui", "serve the browser view at `ADDR` on the host's stack (default "+ui.DefaultAddr+"); the demo waits for the page to say play")
 	uiRun := fs.Bool("ui-run", false, "with --ui, run at once instead of waiting for the page")

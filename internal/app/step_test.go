@@ -190,6 +190,65 @@ func TestDemoStepTerminal(t *testing.T) {
 	}
 }
 
+// TestDemoStepBreakpoints uses --step as a debugger: on to the first
+// frame, a breakpoint on a close frame, continue to it and print it, then
+// one on a FIN packet in place of it, continue to that and print it, and
+// run freely.
+func TestDemoStepBreakpoints(t *testing.T) {
+	var out bytes.Buffer
+	in := strings.NewReader("f\nb ws close\nc\nx\nd 1\nb tcp and fin\nb\nc\nx\nq\n")
+	if err := Demo(context.Background(), DemoOptions{Out: &out, StepIn: in}); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	// one prompt at the first step, then 2, 5 and 2 at the frame, the
+	// close frame and the FIN
+	if n := strings.Count(text, stepPrompt); n != 10 {
+		t.Errorf("%d prompts, want 10:\n%s", n, text)
+	}
+	second := strings.Index(text, stepPrompt) + 1
+	second += strings.Index(text[second:], stepPrompt)
+	if last := lineBefore(text, second); !strings.Contains(last, " ws ") || !strings.Contains(last, " frame ") {
+		t.Errorf("after f, paused at %q, want a ws frame", last)
+	}
+	for _, hit := range []struct{ bp, event, print string }{
+		{"stopped at breakpoint 1: ws close", " frame ", `opcode: "close"`},
+		{"stopped at breakpoint 2: tcp and fin", " packet ", `flags: "F`},
+	} {
+		i := strings.Index(text, hit.bp)
+		if i < 0 {
+			t.Errorf("never %s:\n%s", hit.bp, text)
+			continue
+		}
+		if ev := lineBefore(text, i); !strings.Contains(ev, hit.event) {
+			t.Errorf("%s at %q, want a%s event", hit.bp, ev, hit.event)
+		}
+		// x printed the fields before the stepper went on.
+		shown := text[i:]
+		if next := strings.Index(shown, "#"); next >= 0 {
+			shown = shown[:next]
+		}
+		for _, want := range []string{hit.print, "\n           id: "} {
+			if !strings.Contains(shown, want) {
+				t.Errorf("x at the step %s printed no %q:\n%s", hit.bp, want, shown)
+			}
+		}
+	}
+	// "b" listed the one breakpoint left after "d 1".
+	if !strings.Contains(text, "deleted breakpoint 1: ws close") || !strings.Contains(text, "> "+"           2  tcp and fin\n"+"           "+stepPrompt) {
+		t.Errorf("d 1 and b did not leave and list breakpoint 2 alone:\n%s", text)
+	}
+	if !strings.Contains(text, "0 dropped") {
+		t.Errorf("the demo did not run to the end:\n%s", text)
+	}
+}
+
+// lineBefore returns the whole line before the one text[i] is on.
+func lineBefore(text string, i int) string {
+	before := strings.TrimRight(text[:strings.LastIndex(text[:i], "\n")], "\n")
+	return before[strings.LastIndex(before, "\n")+1:]
+}
+
 // TestDemoStepInterrupted cancels the demo while it waits at a step for a
 // person who never answers: it must end rather than wait forever.
 func TestDemoStepInterrupted(t *testing.T) {
@@ -247,4 +306,53 @@ func (w *terminal) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// TestStepBreakpointFrames: a terminal breakpoint's frame filter reads a
+// ws frame event's header and length; a packet filter stops at no frame,
+// and a bad filter is refused with the rules' error.
+func TestStepBreakpointFrames(t *testing.T) {
+	t.Parallel()
+	frame := func(opcode string, fin, masked bool, n int) *trace.Event {
+		return &trace.Event{Layer: trace.LayerWS, Dir: trace.Out, Name: "frame",
+			Fields: []trace.Field{{Key: "fin", Value: fin}, {Key: "opcode", Value: opcode}, {Key: "masked", Value: masked}, {Key: "len", Value: n}}}
+	}
+	close11 := frame("close", true, true, 11)
+	text3000 := frame("text", true, true, 3000)
+	first := frame("text", false, true, 4)
+	msg := &trace.Event{Layer: trace.LayerWS, Dir: trace.Out, Name: "message"}
+	for _, tc := range []struct {
+		filter string
+		match  []*trace.Event
+		not    []*trace.Event
+	}{
+		{"ws", []*trace.Event{close11, text3000, first}, []*trace.Event{msg}},
+		{"ws close", []*trace.Event{close11}, []*trace.Event{text3000, first, msg}},
+		{"ws text and fin", []*trace.Event{text3000}, []*trace.Event{close11, first}},
+		{"ws text and not fin", []*trace.Event{first}, []*trace.Event{close11, text3000}},
+		{"ws len > 1000", []*trace.Event{text3000}, []*trace.Event{close11, first}},
+		{"ws masked and len == 11", []*trace.Event{close11}, []*trace.Event{text3000}},
+		{"tcp", nil, []*trace.Event{close11, text3000, first, msg}},
+	} {
+		match, err := parseStepBreakpoint(tc.filter)
+		if err != nil {
+			t.Errorf("b %s: %v", tc.filter, err)
+			continue
+		}
+		for _, e := range tc.match {
+			if !match(e) {
+				t.Errorf("b %s does not stop at %v", tc.filter, e.Fields)
+			}
+		}
+		for _, e := range tc.not {
+			if match(e) {
+				t.Errorf("b %s stops at %s %v", tc.filter, e.Name, e.Fields)
+			}
+		}
+	}
+	for _, bad := range []string{"ws bogus", "tcp and", "port x"} {
+		if _, err := parseStepBreakpoint(bad); err == nil {
+			t.Errorf("b %s was taken", bad)
+		}
+	}
 }
