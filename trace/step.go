@@ -47,7 +47,8 @@ type StepOptions struct {
 	// says there are no breakpoints to set.
 	ParseBreakpoint func(filter string) (func(*Event) bool, error)
 	// BreakpointHelp says in a few words what a FILTER is, for the help
-	// ("a packet filter, such as tcp and fin").
+	// ("a packet filter, such as tcp and fin"); it may take more than one
+	// line.
 	BreakpointHelp string
 }
 
@@ -70,7 +71,9 @@ type breakpoint struct {
 // the event blocks inside Emit, and since a Tracer delivers events one at a
 // time under its lock, every other layer that emits is held back too until
 // the stepper lets go. Events that are not steps of a unit ("carried"
-// annotations, app narration) are shown but not paused at.
+// annotations, app narration) are shown but not paused at. It pauses at
+// the next step of the unit it goes to (Unit), or at a step one of its
+// breakpoints matches, whichever comes first.
 //
 // Steps the stack takes inside its own locks (TCP state after a segment,
 // segments TCP sends and the packets they become, wake-ups) come through
@@ -278,6 +281,12 @@ func (s *Stepper) command1(line string, e *Event) (mode stepMode, unit Unit, don
 	}
 	switch {
 	case (cmd == "c" || cmd == "continue") && arg == "":
+		s.mu.Lock()
+		none := len(s.bps) == 0
+		s.mu.Unlock()
+		if none {
+			s.say("no breakpoints: on to the end\n")
+		}
 		return stepBreak, UnitNone, true
 	case cmd == "q" && arg == "":
 		return stepFree, UnitNone, true
@@ -321,7 +330,7 @@ q         run freely to the end, no more pauses
 	if s.parseBreak != nil {
 		b.WriteString("b FILTER  stop at the steps FILTER matches")
 		if s.breakHelp != "" {
-			b.WriteString(": " + s.breakHelp)
+			b.WriteString(":\n          " + strings.ReplaceAll(s.breakHelp, "\n", "\n          "))
 		}
 		b.WriteString("\nb         list the breakpoints\nd N       delete breakpoint N\n")
 	}
@@ -361,6 +370,9 @@ func (s *Stepper) addBreakpoint(filter string) string {
 func (s *Stepper) deleteBreakpoint(arg string) string {
 	n, err := strconv.Atoi(arg)
 	if err != nil {
+		if arg == "" {
+			return "d takes the number of a breakpoint (b lists them)\n"
+		}
 		return fmt.Sprintf("d %s: d takes the number of a breakpoint (b lists them)\n", arg)
 	}
 	s.mu.Lock()

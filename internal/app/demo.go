@@ -498,7 +498,7 @@ func drainDrops(dropped <-chan string) {
 }
 
 // stepBreakHelp is what a terminal breakpoint is, for the stepper's help.
-const stepBreakHelp = "a packet filter as in --egress rules (tcp and fin, port 80 and syn), or ws FILTER for frames (ws close, ws text and fin)"
+const stepBreakHelp = "a packet filter as in --egress rules (tcp and fin, port 80 and syn),\nor ws FILTER for a frame (ws close, ws text and fin)"
 
 // parseStepBreakpoint reads the FILTER of the terminal stepper's
 // "b FILTER" in the syntax of the rules, as the browser view's breakpoints
