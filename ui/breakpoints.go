@@ -80,14 +80,6 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 	switch {
 	case len(f) == 0:
 		return nil, errors.New("ui: an empty breakpoint")
-	case ws.IsFrameRule(src):
-		expr, err := ws.ParseFrameFilter(src)
-		if err != nil {
-			return nil, err
-		}
-		return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
-			return e.Layer == trace.LayerWS && e.Name == "frame" && (expr == nil || expr.Match(frameOf(e)))
-		}}, nil
 	case f[0] == "retransmit":
 		if len(f) != 1 {
 			return nil, fmt.Errorf("ui: retransmit takes no arguments, not %q", strings.Join(f[1:], " "))
@@ -115,20 +107,41 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 	case tcpStateKeys[f[0]] > 0:
 		return parseCondition(src, f)
 	}
+	match, err := ParseEventFilter(src)
+	if err != nil {
+		return nil, err
+	}
+	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool { return match(e) }}, nil
+}
+
+// ParseEventFilter reads a packet filter in the rules' syntax (tcp and
+// fin) or a frame filter (ws close) into a test of a trace event: a link
+// packet the packet filter matches, on either stack and direction, or a
+// ws frame the frame filter matches. The terminal stepper's breakpoints
+// are these; the view's take TCP conditions too (ParseBreakpoint).
+func ParseEventFilter(src string) (func(*trace.Event) bool, error) {
+	if ws.IsFrameRule(src) {
+		expr, err := ws.ParseFrameFilter(src)
+		if err != nil {
+			return nil, err
+		}
+		return func(e *trace.Event) bool {
+			return e.Layer == trace.LayerWS && e.Name == "frame" && (expr == nil || expr.Match(frameOf(e)))
+		}, nil
+	}
 	flt, err := hook.ParseFilter(src)
 	if err != nil {
 		return nil, err
 	}
-	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+	return func(e *trace.Event) bool {
 		if e.Layer != trace.LayerLink || e.Name != "packet" || len(e.Data) == 0 {
 			return false
 		}
 		if e.Field("link_type") != nil {
 			return false // a frame with no IP packet in it (ARP)
 		}
-		p := hook.Packet{Data: e.Data, Dir: e.Dir}
-		return flt.Match(&p)
-	}}, nil
+		return flt.Match(&hook.Packet{Data: e.Data, Dir: e.Dir})
+	}, nil
 }
 
 // tcpStateAliases are other spellings of tcpStates: RFC 9293's and ss's.

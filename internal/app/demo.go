@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/netip"
-	"reflect"
 	"strings"
 	"time"
 
@@ -131,7 +129,7 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 	} else if stepper == nil && opts.StepIn != nil {
 		// A terminal stepper shows the steps itself.
 		stepper = trace.NewStepper(trace.StepOptions{In: opts.StepIn, Out: opts.Out,
-			ParseBreakpoint: parseStepBreakpoint, BreakpointHelp: stepBreakHelp})
+			ParseBreakpoint: ui.ParseEventFilter, BreakpointHelp: stepBreakHelp})
 	} else {
 		sinks = append(sinks, trace.NewText(opts.Out))
 	}
@@ -499,63 +497,3 @@ func drainDrops(dropped <-chan string) {
 
 // stepBreakHelp is what a terminal breakpoint is, for the stepper's help.
 const stepBreakHelp = "a packet filter as in --egress rules (tcp and fin, port 80 and syn),\nor ws FILTER for a frame (ws close, ws text and fin)"
-
-// parseStepBreakpoint reads the FILTER of the terminal stepper's
-// "b FILTER" in the syntax of the rules, as the browser view's breakpoints
-// do: a packet filter stops at a link packet it matches, on either stack
-// and direction; a frame filter ("ws ...") at a WebSocket frame.
-func parseStepBreakpoint(src string) (func(*trace.Event) bool, error) {
-	if ws.IsFrameRule(src) {
-		expr, err := ws.ParseFrameFilter(src)
-		if err != nil {
-			return nil, err
-		}
-		return func(e *trace.Event) bool {
-			return e.Layer == trace.LayerWS && e.Name == "frame" && (expr == nil || expr.Match(eventFrame(e)))
-		}, nil
-	}
-	flt, err := hook.ParseFilter(src)
-	if err != nil {
-		return nil, err
-	}
-	return func(e *trace.Event) bool {
-		if e.Layer != trace.LayerLink || e.Name != "packet" || len(e.Data) == 0 || e.Field("link_type") != nil {
-			return false // not a packet, or a frame with no IP packet in it (ARP)
-		}
-		return flt.Match(&hook.Packet{Data: e.Data, Dir: e.Dir})
-	}, nil
-}
-
-// eventFrame rebuilds what a frame filter reads from a ws "frame" event:
-// its header, and, since the event has no payload, one of zeros of its
-// length.
-func eventFrame(e *trace.Event) *ws.HookFrame {
-	f := &ws.HookFrame{Dir: e.Dir, Node: e.Node, Conn: e.Conn}
-	if s, ok := e.Field("opcode").(string); ok {
-		if op, err := ws.ParseOpcode(s); err == nil {
-			f.Header.Opcode = op
-		}
-	}
-	f.Header.Fin, _ = e.Field("fin").(bool)
-	f.Header.Masked, _ = e.Field("masked").(bool)
-	f.Client = f.Header.Masked == (e.Dir == trace.Out)
-	var n int64
-	switch v := reflect.ValueOf(e.Field("len")); {
-	case v.CanInt():
-		n = v.Int()
-	case v.CanUint() && v.Uint() <= math.MaxInt64:
-		n = int64(v.Uint())
-	}
-	if n > 0 {
-		f.Header.Length = n
-		if n <= int64(len(frameZeros)) {
-			f.Payload = frameZeros[:n]
-		} else {
-			f.Payload = make([]byte, n)
-		}
-	}
-	return f
-}
-
-// frameZeros is the payload eventFrame gives most frames.
-var frameZeros = make([]byte, 64<<10)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/ui"
 )
 
 // fakeTime is a time source a test moves by hand.
@@ -334,7 +335,7 @@ func TestStepBreakpointFrames(t *testing.T) {
 		{"ws masked and len == 11", []*trace.Event{close11}, []*trace.Event{text3000}},
 		{"tcp", nil, []*trace.Event{close11, text3000, first, msg}},
 	} {
-		match, err := parseStepBreakpoint(tc.filter)
+		match, err := ui.ParseEventFilter(tc.filter)
 		if err != nil {
 			t.Errorf("b %s: %v", tc.filter, err)
 			continue
@@ -351,7 +352,7 @@ func TestStepBreakpointFrames(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"ws bogus", "tcp and", "port x"} {
-		if _, err := parseStepBreakpoint(bad); err == nil {
+		if _, err := ui.ParseEventFilter(bad); err == nil {
 			t.Errorf("b %s was taken", bad)
 		}
 	}
