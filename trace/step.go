@@ -46,6 +46,12 @@ type StepOptions struct {
 	// breakpoints matches, whatever unit it goes to. Without it, "b"
 	// says there are no breakpoints to set.
 	ParseBreakpoint func(filter string) (func(*Event) bool, error)
+	// Observe, if set, sees every event before the stepper decides
+	// whether to pause at it, in order and one at a time: what a
+	// breakpoint needs to know of the events before the one it tests
+	// (the TCP state a connection was in, what its TCP sent) is
+	// followed there.
+	Observe func(*Event)
 	// BreakpointHelp says in a few words what a FILTER is, for the help
 	// ("a packet filter, such as tcp and fin"); it may take more than one
 	// line.
@@ -102,6 +108,7 @@ type Stepper struct {
 	// The breakpoints: set and read under mu, changed only by the
 	// commands read from In.
 	parseBreak func(string) (func(*Event) bool, error)
+	observe    func(*Event)
 	breakHelp  string
 	bps        []breakpoint
 	nextBP     int
@@ -119,6 +126,7 @@ func NewStepper(opts StepOptions) *Stepper {
 		unit:    UnitEvent,
 
 		parseBreak: opts.ParseBreakpoint,
+		observe:    opts.Observe,
 		breakHelp:  opts.BreakpointHelp,
 		nextBP:     1,
 	}
@@ -141,6 +149,9 @@ const maxStates = 1024
 // Emit implements Sink.
 func (s *Stepper) Emit(e *Event) {
 	s.mu.Lock()
+	if s.observe != nil {
+		s.observe(e)
+	}
 	pause, hit := s.pausesAt(e)
 	clock := s.clock
 	before := s.note(e)

@@ -18,7 +18,38 @@ import (
 // has the syntax.
 type Breakpoint struct {
 	src   string
-	match func(s *Server, e *trace.Event) bool
+	match func(t *Tracker, e *trace.Event) bool
+}
+
+// Match reports whether b stops at e, with t following the run's events
+// up to e (Tracker.Note, e included): "retransmit" and "state NAME" need
+// what came before.
+func (b *Breakpoint) Match(t *Tracker, e *trace.Event) bool { return b.match(t, e) }
+
+// Tracker follows what a run's events say beyond each one, for the
+// breakpoints that need it: how far each stack's TCP sent on each
+// connection ("retransmit"), and the state each connection was last in
+// ("state NAME" stops where a state is entered). The view keeps one for
+// its run; a program stepping through a run of its own feeds one every
+// event in order. It is not safe for concurrent use.
+type Tracker struct {
+	retx   retransmits
+	states stateChanges
+}
+
+// NewTracker returns a Tracker that has seen no event.
+func NewTracker() *Tracker {
+	t := &Tracker{}
+	t.retx.init()
+	t.states.init()
+	return t
+}
+
+// Note follows e, the event after those noted before; each event is
+// noted once.
+func (t *Tracker) Note(e *trace.Event) {
+	t.retx.note(e)
+	t.states.note(e)
 }
 
 // String returns the breakpoint as written.
@@ -84,7 +115,7 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 		if len(f) != 1 {
 			return nil, fmt.Errorf("ui: retransmit takes no arguments, not %q", strings.Join(f[1:], " "))
 		}
-		return &Breakpoint{src: src, match: func(s *Server, e *trace.Event) bool { return s.retx.is(e) }}, nil
+		return &Breakpoint{src: src, match: func(t *Tracker, e *trace.Event) bool { return t.retx.is(e) }}, nil
 	case f[0] == "state":
 		if len(f) != 2 {
 			return nil, errors.New("ui: state NAME, such as state TIME-WAIT")
@@ -97,8 +128,8 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 		if !slices.Contains(tcpStates, name) {
 			return nil, fmt.Errorf("ui: state %q: the TCP states are %s", f[1], strings.Join(tcpStates, ", "))
 		}
-		return &Breakpoint{src: src, match: func(s *Server, e *trace.Event) bool {
-			if !s.states.is(e) {
+		return &Breakpoint{src: src, match: func(t *Tracker, e *trace.Event) bool {
+			if !t.states.is(e) {
 				return false // not a state event, or the same state again
 			}
 			st, _ := e.Field("state").(string)
@@ -107,19 +138,18 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 	case tcpStateKeys[f[0]] > 0:
 		return parseCondition(src, f)
 	}
-	match, err := ParseEventFilter(src)
+	match, err := parseEventFilter(src)
 	if err != nil {
 		return nil, err
 	}
-	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool { return match(e) }}, nil
+	return &Breakpoint{src: src, match: func(_ *Tracker, e *trace.Event) bool { return match(e) }}, nil
 }
 
-// ParseEventFilter reads a packet filter in the rules' syntax (tcp and
+// parseEventFilter reads a packet filter in the rules' syntax (tcp and
 // fin) or a frame filter (ws close) into a test of a trace event: a link
 // packet the packet filter matches, on either stack and direction, or a
-// ws frame the frame filter matches. The terminal stepper's breakpoints
-// are these; the view's take TCP conditions too (ParseBreakpoint).
-func ParseEventFilter(src string) (func(*trace.Event) bool, error) {
+// ws frame the frame filter matches.
+func parseEventFilter(src string) (func(*trace.Event) bool, error) {
 	if ws.IsFrameRule(src) {
 		expr, err := ws.ParseFrameFilter(src)
 		if err != nil {
@@ -197,7 +227,7 @@ func parseCondition(src string, f []string) (*Breakpoint, error) {
 		}
 		return nil, fmt.Errorf("ui: %s %s is out of range (0 to %.0f)", key, f[2], hi)
 	}
-	return &Breakpoint{src: src, match: func(_ *Server, e *trace.Event) bool {
+	return &Breakpoint{src: src, match: func(_ *Tracker, e *trace.Event) bool {
 		if e.Layer != trace.LayerTCP || e.Name != "state" {
 			return false
 		}
@@ -281,7 +311,7 @@ var zeros = make([]byte, 1<<16)
 // matchBreakpoint returns the first breakpoint that matches e; s.mu held.
 func (s *Server) matchBreakpoint(e *trace.Event) *Breakpoint {
 	for _, b := range s.bps {
-		if b.match(s, e) {
+		if b.match(&s.track, e) {
 			return b
 		}
 	}

@@ -128,8 +128,7 @@ func (s *Server) Emit(e *trace.Event) {
 		// also while no breakpoint is set: "retransmit" set after the
 		// first copy went must know it went.
 		s.mu.Lock()
-		s.retx.note(e)
-		s.states.note(e)
+		s.track.Note(e)
 		s.mu.Unlock()
 	}
 	if s.freeRun.Load() {
@@ -148,8 +147,7 @@ func (s *Server) check(e *trace.Event, held bool) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.retx.note(e)
-	s.states.note(e)
+	s.track.Note(e)
 	if s.mode != "free" || s.ctx.Err() != nil || s.ended {
 		// Paused already, or the view is closing (Close), or the run
 		// has ended (play is refused): nothing would play a run

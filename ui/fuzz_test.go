@@ -149,21 +149,18 @@ func FuzzParseBreakpoint(f *testing.F) {
 			}
 			return
 		}
-		s := &Server{}
-		s.retx.init()
-		s.states.init()
+		tr := NewTracker()
 		for i := range evs {
-			s.retx.note(&evs[i])
-			s.states.note(&evs[i])
-			b.match(s, &evs[i])
+			tr.Note(&evs[i])
+			b.Match(tr, &evs[i])
 		}
 		// A state breakpoint names a state as the events spell it, and
 		// stops at an event entering it.
 		if f := strings.Fields(src); len(f) == 2 && f[0] == "state" {
 			name := strings.ToUpper(f[1])
 			e := trace.Event{ID: 1 << 40, Node: "fuzz", Layer: trace.LayerTCP, Name: "state", Fields: []trace.Field{{Key: "state", Value: name}}}
-			s.states.note(&e)
-			if !slices.Contains(tcpStates, name) || !b.match(s, &e) {
+			tr.Note(&e)
+			if !slices.Contains(tcpStates, name) || !b.Match(tr, &e) {
 				t.Fatalf("%q: accepted, but no state event can match it", src)
 			}
 		}

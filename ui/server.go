@@ -89,8 +89,7 @@ type Server struct {
 	ended   bool
 	watch   atomic.Bool // the sink must look at events (breakpoints, a target)
 	freeRun atomic.Bool // mode is "free": the Stepper is not needed
-	retx    retransmits
-	states  stateChanges
+	track   Tracker     // what the run's events said, for the breakpoints
 
 	skipped  atomic.Uint64          // events the live view thinned, over all pages
 	capture  atomic.Bool            // a packet with its bytes was emitted (State.Capture)
@@ -166,8 +165,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.acked = sync.NewCond(&s.cmu)
 	s.setMode("free")
-	s.retx.init()
-	s.states.init()
+	s.track.retx.init()
+	s.track.states.init()
 	if opts.Live {
 		s.stepper = trace.NewStepper(trace.StepOptions{})
 		if opts.Clock != nil {

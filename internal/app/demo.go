@@ -128,8 +128,9 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		sinks = append(sinks, trace.NewText(opts.Out))
 	} else if stepper == nil && opts.StepIn != nil {
 		// A terminal stepper shows the steps itself.
+		track := ui.NewTracker()
 		stepper = trace.NewStepper(trace.StepOptions{In: opts.StepIn, Out: opts.Out,
-			ParseBreakpoint: ui.ParseEventFilter, BreakpointHelp: stepBreakHelp})
+			Observe: track.Note, ParseBreakpoint: stepBreakpoint(track), BreakpointHelp: stepBreakHelp})
 	} else {
 		sinks = append(sinks, trace.NewText(opts.Out))
 	}
@@ -496,4 +497,20 @@ func drainDrops(dropped <-chan string) {
 }
 
 // stepBreakHelp is what a terminal breakpoint is, for the stepper's help.
-const stepBreakHelp = "a packet filter as in --egress rules (tcp and fin, port 80 and syn),\nor ws FILTER for a frame (ws close, ws text and fin)"
+const stepBreakHelp = "a packet filter as in --egress rules (tcp and fin, port 80 and syn),\n" +
+	"ws FILTER for a frame (ws close, ws text and fin), state NAME where a\n" +
+	"connection enters it (state TIME-WAIT), a TCP condition (rcv_wnd == 0,\n" +
+	"srtt > 1ms), or retransmit, as the browser view's breakpoints"
+
+// stepBreakpoint reads the FILTER of the terminal stepper's "b FILTER" as
+// the browser view reads a breakpoint (ui.ParseBreakpoint), the stepper
+// feeding track every event (StepOptions.Observe).
+func stepBreakpoint(track *ui.Tracker) func(string) (func(*trace.Event) bool, error) {
+	return func(src string) (func(*trace.Event) bool, error) {
+		b, err := ui.ParseBreakpoint(src)
+		if err != nil {
+			return nil, errors.New(strings.TrimPrefix(err.Error(), "ui: "))
+		}
+		return func(e *trace.Event) bool { return b.Match(track, e) }, nil
+	}
+}

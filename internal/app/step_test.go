@@ -244,6 +244,40 @@ func TestDemoStepBreakpoints(t *testing.T) {
 	}
 }
 
+// TestDemoStepStateBreakpoint: the terminal's breakpoints take what the
+// view's do beyond filters: "state NAME" stops where a connection enters
+// that state (not at every report of it), which needs the events before
+// it (StepOptions.Observe feeds them to a ui.Tracker).
+func TestDemoStepStateBreakpoint(t *testing.T) {
+	var out bytes.Buffer
+	in := strings.NewReader("b state TIME-WAIT\nc\nx\nq\n")
+	if err := Demo(context.Background(), DemoOptions{Out: &out, StepIn: in}); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	i := strings.Index(text, "stopped at breakpoint 1: state TIME-WAIT")
+	if i < 0 {
+		t.Fatalf("never stopped at state TIME-WAIT:\n%s", text)
+	}
+	// the event line, above the stepper's own ("tcp before: ...")
+	lines := strings.Split(strings.TrimRight(text[:i], " \n"), "\n")
+	ev := ""
+	for k := len(lines) - 1; k >= 0 && ev == ""; k-- {
+		if !strings.HasPrefix(lines[k], "           ") {
+			ev = lines[k]
+		}
+	}
+	if !strings.Contains(ev, " tcp ") || !strings.Contains(ev, " state ") || !strings.Contains(ev, "TIME-WAIT") {
+		t.Errorf("state TIME-WAIT stopped at %q, want the TCP state event entering it", ev)
+	}
+	if n := strings.Count(text, "stopped at breakpoint"); n != 1 {
+		t.Errorf("stopped %d times, want once, where TIME-WAIT is entered:\n%s", n, text)
+	}
+	if !strings.Contains(text[i:], `state: "TIME-WAIT"`) {
+		t.Errorf("x at the breakpoint printed no TIME-WAIT state:\n%s", text[i:])
+	}
+}
+
 // lineBefore returns the whole line before the one text[i] is on.
 func lineBefore(text string, i int) string {
 	before := strings.TrimRight(text[:strings.LastIndex(text[:i], "\n")], "\n")
@@ -335,7 +369,7 @@ func TestStepBreakpointFrames(t *testing.T) {
 		{"ws masked and len == 11", []*trace.Event{close11}, []*trace.Event{text3000}},
 		{"tcp", nil, []*trace.Event{close11, text3000, first, msg}},
 	} {
-		match, err := ui.ParseEventFilter(tc.filter)
+		match, err := stepBreakpoint(ui.NewTracker())(tc.filter)
 		if err != nil {
 			t.Errorf("b %s: %v", tc.filter, err)
 			continue
@@ -352,7 +386,7 @@ func TestStepBreakpointFrames(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"ws bogus", "tcp and", "port x"} {
-		if _, err := ui.ParseEventFilter(bad); err == nil {
+		if _, err := stepBreakpoint(ui.NewTracker())(bad); err == nil {
 			t.Errorf("b %s was taken", bad)
 		}
 	}
