@@ -165,7 +165,7 @@ export class RulerView {
   // label ("read = acked 152").
   marks(st, ref, yl, X, W) {
     const sent = upTo(st.sends, ref);
-    if (!(sent > 0)) return "";
+    if (!(sent > 0)) return { svg: "", spans: [] };
     const acked = upTo(st.acks, ref);
     const read = upTo(st.reads, ref);
     const at = [["read", read], ["acked", acked === undefined ? undefined : Math.min(acked, sent)], ["sent", sent]].filter((m) => m[1] !== undefined);
@@ -207,7 +207,9 @@ export class RulerView {
       labels += tag("rect", { class: "mark-bg", x: g.x - 1, y: yl, width: g.w + 2, height: 10 });
       labels += text(g.x, yl + 8, g.lab, { class: cls });
     }
-    return tag("g", { class: "marks" }, title(tip) + s + labels);
+    // where the labels lie on the axis's row, for the ticks to keep clear of
+    const spans = groups.map((g) => [g.x - 1, g.x + g.w + 1]);
+    return { svg: tag("g", { class: "marks" }, title(tip) + s + labels), spans };
   }
 
   paint() {
@@ -237,13 +239,17 @@ export class RulerView {
       const yl = y;
       // label (fixed at the left edge of the view)
       const lx = this.el.scrollLeft + 4;
+      // the marks' labels share the axis's row: a tick's number they
+      // would cover is left out (the mark names its own offset)
+      const marks = ref ? this.marks(st, ref, yl, X, W) : { svg: "", spans: [] };
       // axis ticks
       const step = niceStep(max / (plotW / 90));
       for (let o = Math.max(0, Math.floor(vis0 / step) * step); o <= Math.min(max, vis1); o += step) {
         s += tag("line", { class: "gridline", x1: X(o), y1: y + 2, x2: X(o), y2: y + bandH - 4 });
         // a label that would run past the plot's end is not cut in half
         const lab = offsetLabel(o);
-        if (X(o) + 2 + lab.length * 6.1 <= W) s += text(X(o) + 2, y + 8, lab, { class: "muted", style: "font-size:10px" });
+        const x0 = X(o) + 2, x1 = x0 + lab.length * 6.1;
+        if (x1 <= W && !marks.spans.some(([a, b]) => x0 < b + 3 && a - 3 < x1)) s += text(x0, y + 8, lab, { class: "muted", style: "font-size:10px" });
       }
       y += 10;
       // segments; one already covered at this zoom is not drawn again
@@ -297,7 +303,7 @@ export class RulerView {
         s += tag("path", ma, title(mtip));
         if (x2 - x1 > 70) s += text(x1 + 3, y + 15, m.frames[0].opcode + " message" + (m.frames.length > 1 ? ", " + m.frames.length + " frames" : ""), { style: "font-size:9.5px", class: "muted" });
       }
-      if (ref) s += this.marks(st, ref, yl, X, W);
+      s += marks.svg;
       y = yl + bandH + 6;
       s += tag("rect", { x: lx - 4, y: yl - 2, width: LABEL - 4, height: bandH, style: "fill:var(--bg)" });
       s += tag("text", { x: lx, y: yl + 12, class: "lane-label" }, esc(st.label) + title(st.sub));
