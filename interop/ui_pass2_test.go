@@ -62,3 +62,62 @@ func TestUIRulerMarksClearOfTicks(t *testing.T) {
 	}
 	p.noProblems("the byte stream's marks")
 }
+
+// TestUIHeldEditShown: a held packet's card gives its fields in the order
+// tcpdump does (flags, seq, ack, window, then the payload), marks a field
+// once it is edited and says under the fields what a release will
+// change; set back, the mark goes; released, the answer names the
+// change, not only that there was one.
+func TestUIHeldEditShown(t *testing.T) {
+	r, ctx, p := pausedDemo(t)
+	p.setValue("#hn-point", "link-egress")
+	p.setValue("#hn-node", "client")
+	p.setValue("#hn-filter", "tcp")
+	p.click("#hn-arm")
+	p.wait("the hold armed", `document.getElementById("hn-msg").dataset.result === "ok" && "ok"`)
+	card := `#holds [data-hold-id]`
+	for i := 0; p.eval(`document.querySelector('`+card+` [data-field="window"]') ? "held" : ""`) != "held"; i++ {
+		if i == 100 {
+			t.Fatal("100 steps and nothing held")
+		}
+		if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "event"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	order := p.eval(`[...document.querySelectorAll('` + card + ` .form label')].map((l) => l.textContent).join(", ")`)
+	t.Logf("the card's fields: %s", order)
+	want := []string{"flags", "seq", "ack", "window", "payload (hex)"}
+	at := -1
+	for _, w := range want {
+		i := strings.Index(order, w)
+		if i <= at {
+			t.Errorf("the card's fields read %q: want %q in the order %q", order, w, want)
+		}
+		at = i
+	}
+	old := p.eval(`document.querySelector('` + card + ` [data-field="window"]').value`)
+	p.setValue(card+` [data-field="window"]`, "0")
+	shown := p.eval(`(() => { const c = document.querySelector('` + card + `'); const b = c.querySelector("[data-edits]"); return [c.querySelector('[data-field="window"]').classList.contains("edited"), c.querySelector('[data-field="seq"]').classList.contains("edited"), !b.hidden && b.textContent].join("|"); })()`)
+	if shown != "true|false|will change: window "+old+" → 0" {
+		t.Errorf("window %s edited to 0: the card shows (window marked, seq marked, note) %q", old, shown)
+	}
+	p.shot("ui-held-edit")
+	p.setValue(card+` [data-field="window"]`, old)
+	if back := p.eval(`(() => { const c = document.querySelector('` + card + `'); return c.querySelector('[data-field="window"]').classList.contains("edited") + "|" + c.querySelector("[data-edits]").hidden; })()`); back != "false|true" {
+		t.Errorf("the window set back to %s: the card shows (window marked, note hidden) %q", old, back)
+	}
+	p.setValue(card+` [data-field="window"]`, "0")
+	p.click(card + ` button[data-hold-action="release"]`)
+	for i := 0; p.eval(`document.getElementById("hold-last").dataset.result === "ok" ? "done" : ""`) != "done"; i++ {
+		if i == 50 {
+			t.Fatalf("50 steps and the release has no answer: %s", p.eval(`document.getElementById("hold-last").textContent`))
+		}
+		if err := r.api(ctx, "POST", "/api/step", map[string]string{"to": "event"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.eval(`document.getElementById("hold-last").textContent`); !strings.Contains(got, "window "+old+" → 0") {
+		t.Errorf("released with window 0: the hold queue says %q, want it to name window %s → 0", got, old)
+	}
+	p.noProblems("an edited hold")
+}

@@ -83,6 +83,38 @@ function setTextView(t, hex) {
 // Fields shown with a held unit that follow from it and are not edited.
 const SHOWN_ONLY = new Set(["len", "fd", "compressed"]);
 
+// A card's fields in the order tcpdump and Wireshark give them (flags,
+// seq, ack, win, length, then the payload); a field not named here
+// comes after them.
+const ORDER = ["flags", "seq", "ack", "window", "opcode", "fin", "fd", "len", "compressed", "payload_hex"];
+const NAMES = { payload_hex: "payload (hex)" };
+
+// edits says what the fields of a held unit's card change, as the trace
+// will ("window 4096 → 0", "payload 10 → 12 B").
+function edits(card, h) {
+  const out = [];
+  for (const inp of card.querySelectorAll("[data-field]")) {
+    const k = inp.dataset.field;
+    const old = h && h.fields ? h.fields[k] : undefined;
+    if (old === undefined) continue;
+    if (typeof old === "boolean") {
+      if (inp.checked !== old) out.push(k + " " + old + " → " + inp.checked);
+    } else if (typeof old === "number") {
+      if (inp.value.trim() !== "" && Number(inp.value) !== old) out.push(k + " " + old + " → " + inp.value.trim());
+    } else if (k === "payload_hex") {
+      const a = String(old).toLowerCase(), b = inp.value.replace(/\s+/g, "").toLowerCase();
+      if (a === b) continue;
+      if (a.length !== b.length) out.push("payload " + a.length / 2 + " → " + Math.floor(b.length / 2) + " B");
+      else {
+        let n = 0;
+        for (let i = 0; i < a.length; i += 2) if (a.slice(i, i + 2) !== b.slice(i, i + 2)) n++;
+        out.push("payload: " + n + " of " + a.length / 2 + " B changed");
+      }
+    } else if (inp.value !== old) out.push(k + " " + (old === "" ? "(none)" : old) + " → " + (inp.value === "" ? "(none)" : inp.value));
+  }
+  return out;
+}
+
 export class HoldsView {
   constructor(el, app) {
     this.el = el;
@@ -102,30 +134,12 @@ export class HoldsView {
     setInterval(() => {
       if (app.holds.length) app.invalidate();
     }, 1000);
-    // a relative seq or ack and its absolute one follow each other, and
-    // so do a payload's hex and its text
+    // an edit: the fields that follow it, and what the card will change
     el.addEventListener("input", (e) => {
-      const t = e.target;
-      const card = t.closest("[data-hold-id]");
+      const card = e.target.closest("[data-hold-id]");
       if (!card) return;
-      if (t.dataset.text) {
-        const hex = card.querySelector('[data-field="' + t.dataset.text + '"]');
-        if (hex) hex.value = textHex(t);
-        return;
-      }
-      if (t.dataset.field === "payload_hex") {
-        const txt = card.querySelector('[data-text="payload_hex"]');
-        if (txt) setTextView(txt, t.value);
-        return;
-      }
-      if (t.value.trim() === "") return;
-      if (t.dataset.rel) {
-        const abs = card.querySelector('[data-field="' + t.dataset.rel + '"]');
-        if (abs) abs.value = (Number(t.dataset.base) + Number(t.value)) >>> 0;
-      } else if (t.dataset.field === "seq" || t.dataset.field === "ack") {
-        const rel = card.querySelector('[data-rel="' + t.dataset.field + '"]');
-        if (rel) rel.value = (Number(t.value) - Number(rel.dataset.base)) >>> 0;
-      }
+      this.follow(e.target, card);
+      this.showEdits(card);
     });
     el.addEventListener("click", (e) => {
       const b = e.target.closest("button[data-hold-action]");
@@ -144,6 +158,45 @@ export class HoldsView {
       const card = e.target.closest(".holdcard[data-event-id]");
       if (card && !b && !e.target.closest("input, textarea, select, button, label, a")) this.app.select(+card.dataset.eventId, "holds");
     });
+  }
+
+  // follow makes the fields that follow the one just typed in agree
+  // with it: a relative seq or ack and its absolute one, a payload's hex
+  // and its text.
+  follow(t, card) {
+    if (t.dataset.text) {
+      const hex = card.querySelector('[data-field="' + t.dataset.text + '"]');
+      if (hex) hex.value = textHex(t);
+      return;
+    }
+    if (t.dataset.field === "payload_hex") {
+      const txt = card.querySelector('[data-text="payload_hex"]');
+      if (txt) setTextView(txt, t.value);
+      return;
+    }
+    if (t.value.trim() === "") return;
+    if (t.dataset.rel) {
+      const abs = card.querySelector('[data-field="' + t.dataset.rel + '"]');
+      if (abs) abs.value = (Number(t.dataset.base) + Number(t.value)) >>> 0;
+    } else if (t.dataset.field === "seq" || t.dataset.field === "ack") {
+      const rel = card.querySelector('[data-rel="' + t.dataset.field + '"]');
+      if (rel) rel.value = (Number(t.value) - Number(rel.dataset.base)) >>> 0;
+    }
+  }
+
+  // showEdits marks the fields of a card that differ from the unit as
+  // it was held and says under them what a release will change.
+  showEdits(card) {
+    const h = this.app.holds.find((x) => String(x.id) === card.dataset.holdId);
+    const list = edits(card, h);
+    for (const inp of card.querySelectorAll("[data-field], [data-rel], [data-text]")) {
+      const k = inp.dataset.field || inp.dataset.rel || inp.dataset.text;
+      const changed = list.some((x) => x.startsWith(k === "payload_hex" ? "payload" : k + " "));
+      inp.classList.toggle("edited", changed);
+    }
+    const box = card.querySelector("[data-edits]");
+    box.textContent = list.length ? "will change: " + list.join(", ") : "";
+    box.hidden = !list.length;
   }
 
   arm() {
@@ -224,6 +277,10 @@ export class HoldsView {
       out.dataset.result = "error";
       return;
     }
+    // what the edits change, named in the answer: the server says only
+    // that the unit went on edited
+    const changes = action === "drop" ? [] : edits(card, h);
+    const what = changes.length ? " (" + changes.join(", ") + ")" : "";
     out.dataset.result = "";
     out.className = "hint";
     // A packet goes on only when the stack runs: while it is paused at a
@@ -233,7 +290,7 @@ export class HoldsView {
       const r = await api.post("/api/holds/" + encodeURIComponent(id), body);
       // a packet the stack could not take back (it has closed) failed
       out.className = r && r.failed ? "err" : "ok";
-      out.textContent = "hold " + id + ": " + (r && (r.outcome || r.result) ? String(r.outcome || r.result) : action + " done");
+      out.textContent = "hold " + id + ": " + (r && (r.outcome || r.result) ? String(r.outcome || r.result) : action + " done") + (r && r.edited && !r.failed ? what : "");
       out.dataset.result = r && r.failed ? "error" : "ok";
       this.app.refreshHolds();
     } catch (err) {
@@ -396,11 +453,12 @@ export class HoldsView {
 
   card(h) {
     let f = "";
-    for (const [k, v] of Object.entries(h.fields || {})) {
+    const rank = (k) => (ORDER.includes(k) ? ORDER.indexOf(k) : ORDER.length);
+    for (const [k, v] of Object.entries(h.fields || {}).sort((a, b) => rank(a[0]) - rank(b[0]))) {
       const help = EDIT_HELP[k] || FIELD_HELP[k] || "";
       // a packet's len is the whole IP packet's, where its summary's
       // len= is the TCP payload's (as tcpdump's length): the label says so
-      const name = k === "len" && /^link/.test(h.point || "") ? "len (IP packet)" : k;
+      const name = k === "len" && /^link/.test(h.point || "") ? "len (IP packet)" : NAMES[k] || k;
       f += '<label title="' + esc(help) + '">' + esc(name) + "</label>";
       // a compressed message's payload is DEFLATE data: shown, not edited
       if (SHOWN_ONLY.has(k) || (k === "payload_hex" && (h.fields || {}).compressed)) f += typeof v === "boolean" ? '<input type="checkbox" disabled data-shown="' + esc(k) + '"' + (v ? " checked" : "") + ">" : '<input type="text" readonly data-shown="' + esc(k) + '" value="' + esc(v) + '">';
@@ -421,6 +479,7 @@ export class HoldsView {
       '<div class="holdcard" data-hold-id="' + esc(h.id) + '"' + (h.event ? ' data-event-id="' + esc(h.event) + '"' : "") + ">" +
       '<div class="head">' + this.head(h) + "</div>" +
       '<div class="form">' + f + (/^link/.test(h.point || "") ? '<label title="Recompute IP/TCP checksums after the edit; untick to send a bad checksum on purpose">fix checksums</label><input type="checkbox" data-fix checked>' : "") + "</div>" +
+      '<div class="edits" data-edits aria-live="polite" hidden></div>' +
       '<div class="btns"><button data-hold-action="release" title="Let it go on, with the edits">Release</button>' +
       '<button data-hold-action="drop" title="Throw it away">Drop</button>' +
       // a send is bytes of a stream: they cannot go twice
