@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +121,58 @@ func TestUIHeldEditShown(t *testing.T) {
 		t.Errorf("released with window 0: the hold queue says %q, want it to name window %s → 0", got, old)
 	}
 	p.noProblems("an edited hold")
+}
+
+// TestUIKeyboardConnsAndFocus: the connections can be chosen without a
+// mouse (Tab to a row, the arrows between rows, Enter chooses), and the
+// row and the event list show that they have the keyboard's focus.
+func TestUIKeyboardConnsAndFocus(t *testing.T) {
+	_, p := endedDemo(t)
+	// at the big frame, where both ends are ESTABLISHED
+	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.len > 1000).id, "test"); "ok"`)
+	p.wait("the connections drawn", `document.querySelectorAll("#conns tr[data-conn]").length >= 2 && "ok"`)
+	// the listener's row chosen, by a script: the keyboard goes to the connection
+	if got := p.eval(`((r) => r ? (glassnet.setFocus(r.dataset.conn), "ok") : "no listener")(document.querySelector('#conns tr[data-conn]:not([data-conn*="⇄"])'))`); got != "ok" {
+		t.Fatalf("the connections at the big frame: %s", got)
+	}
+	p.wait("the listener chosen", `document.querySelector('#conns tr[data-conn*="⇄"][aria-selected="false"]') && "ok"`)
+	p.eval(`document.getElementById("help-toggle").focus(); "ok"`)
+	p.key("Tab", 9)
+	focused := `(() => { const a = document.activeElement; return a.matches("#conns tr[data-conn]") ? a.dataset.conn : a.id || a.tagName; })()`
+	first := p.eval(focused)
+	if p.eval(`document.activeElement.matches("#conns tr[data-conn]") ? "row" : ""`) != "row" {
+		t.Fatalf("Tab from the help button goes to %q, not to the first connection", first)
+	}
+	ring := `((a) => a.matches(":focus-visible") && getComputedStyle(a).outlineStyle !== "none" && parseFloat(getComputedStyle(a).outlineWidth) > 0 ? "shown" : "not shown: " + getComputedStyle(a).outlineStyle)(document.activeElement)`
+	if got := p.eval(ring); got != "shown" {
+		t.Errorf("a connection's row with the keyboard's focus: the focus is %s", got)
+	}
+	// down to a connection (not a listener) that is not the one chosen
+	for i := 0; ; i++ {
+		if p.eval(`((a) => a.dataset.conn.includes("⇄") && a.getAttribute("aria-selected") !== "true" ? "yes" : "")(document.activeElement)`) == "yes" {
+			break
+		}
+		if i == 10 {
+			t.Fatalf("ArrowDown through the connections found none to choose; at %q", p.eval(focused))
+		}
+		p.key("ArrowDown", 40)
+	}
+	want := p.eval(focused)
+	if want == first {
+		t.Errorf("ArrowDown did not move from the row %q", first)
+	}
+	p.key("Enter", 13)
+	if got := p.wait("the row chosen", `glassnet.focus === `+strconv.Quote(want)+` && document.activeElement.getAttribute("aria-selected") === "true" && glassnet.focus`); got != want {
+		t.Errorf("Enter on %q chose %q", want, got)
+	}
+	// the event list, where the arrows move the selection, shows its focus too
+	p.eval(`document.getElementById("events-focus").focus(); "ok"`)
+	p.key("Tab", 9)
+	if id := p.eval(`document.activeElement.id`); id != "events" {
+		t.Fatalf("Tab from the \"this connection\" box goes to %q, not the event list", id)
+	}
+	if got := p.eval(ring); got != "shown" {
+		t.Errorf("the event list with the keyboard's focus: the focus is %s", got)
+	}
+	p.noProblems("the keyboard")
 }

@@ -17,11 +17,29 @@ export class ConnsView {
     for (const type of ["mousedown", "click"]) el.addEventListener(type, (e) => {
       if (e.button !== 0) return;
       const tr = e.target.closest("tr[data-conn]");
-      if (!tr) return;
-      this.app.setFocus(tr.dataset.conn);
-      const c = this.app.store.conns.get(tr.dataset.conn);
-      if (c && !this.app.selected) this.app.invalidate();
+      if (tr) this.choose(tr);
     });
+    // and from the keyboard: a row takes the focus (Tab), the arrows go
+    // from row to row, Enter chooses one
+    el.addEventListener("keydown", (e) => {
+      const tr = e.target.closest("tr[data-conn]");
+      if (!tr || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "Enter") {
+        e.preventDefault();
+        this.choose(tr);
+      } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const to = e.key === "ArrowDown" ? tr.nextElementSibling : tr.previousElementSibling;
+        if (to && to.dataset.conn) to.focus();
+      }
+    });
+  }
+
+  // choose focuses every view on the connection of a row.
+  choose(tr) {
+    this.app.setFocus(tr.dataset.conn);
+    const c = this.app.store.conns.get(tr.dataset.conn);
+    if (c && !this.app.selected) this.app.invalidate();
   }
 
   // ref is the event the table shows the connections at: the one selected,
@@ -259,7 +277,7 @@ export class ConnsView {
       "</tr></thead><tbody>";
     for (const r of rows) {
       h +=
-        '<tr data-conn="' + esc(r.key) + '" data-node="' + esc(r.node || "") + '"' + (r.traced ? ' data-source="trace"' : "") + ' aria-selected="' + (r.key === app.focus) + '" title="' + esc("rto " + r.rto + ", send/receive window " + r.wnd + " bytes") + '">' +
+        '<tr data-conn="' + esc(r.key) + '" data-node="' + esc(r.node || "") + '"' + (r.traced ? ' data-source="trace"' : "") + ' tabindex="0" aria-selected="' + (r.key === app.focus) + '" title="' + esc("rto " + r.rto + ", send/receive window " + r.wnd + " bytes") + '">' +
         // two lines a cell, so that the queues and cwnd fit beside them
         '<td class="state"' + (r.unreported ? ' title="' + esc("Entered by sending the " + (r.state === "SYN-RCVD" ? "SYN-ACK" : "SYN") + " #" + r.unreported + "; TCP reports the state and its variables when the step that sent it is done") + '"' : "") + '><span class="nd">' + esc(r.node || "") + (r.traced ? " ◦" : "") + "</span><br>" + esc(ssState(r.state)) + "</td>" +
         '<td class="addr">' + esc(r.local) + "<br>→ " + esc(r.peer) + incarnation(app.store, r.key) + "</td>" +
