@@ -1305,6 +1305,11 @@ func TestUIManyEvents(t *testing.T) {
 	start := time.Now()
 	p.eval(fmt.Sprintf(`location.hash = "#event=%d"; "ok"`, mid))
 	p.wait("the selection drawn", fmt.Sprintf(`document.querySelector('#events .vrow[data-event-id="%d"][data-hl="sel"]') && document.querySelector('#ladder [data-event-id="%d"]') && "drawn"`, mid, mid))
+	// The connection it focuses every view on is in sight in the
+	// connections table, not one of a hundred rows below its first few.
+	if got := p.wait("the chosen connection's rows", `((rows) => rows.length && JSON.stringify(rows.map((r) => { const a = r.getBoundingClientRect(), b = document.getElementById("conns").getBoundingClientRect(); return a.top >= b.top - 0.5 && a.bottom <= b.bottom + 0.5 ? "in sight" : "out of sight"; })))([...document.querySelectorAll('#conns tr[aria-selected="true"]')])`); strings.Contains(got, "out of") {
+		t.Errorf("the rows of the connection chosen (%s), in the connections table: %s", p.eval(`glassnet.focus`), got)
+	}
 	// Each copy is a new incarnation (a SYN with another ISN): its data
 	// is sent for the first time, not again, in the ladder (dashed) and
 	// the byte stream (a row lower).

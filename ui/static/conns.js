@@ -291,6 +291,26 @@ export class ConnsView {
         "</tr>";
     }
     patch(this.el, h + "</tbody></table>");
+    this.reveal();
+  }
+
+  // reveal brings the chosen connection's rows into the table's sight
+  // once when the choice changes (a selection in another view, an
+  // address #event=ID, a recorded run's first connection): among a
+  // hundred connections the one every view shows is otherwise out of
+  // sight, below the first few. The table keeps where a person scrolled
+  // it while the choice stays.
+  reveal() {
+    const app = this.app;
+    if (this.revealed === app.focus) return;
+    const rows = [...this.el.querySelectorAll('tr[aria-selected="true"]')];
+    if (!rows.length) return;
+    this.revealed = app.focus;
+    const box = this.el.getBoundingClientRect();
+    const top = box.top;
+    const a = rows[0].getBoundingClientRect().top, b = rows[rows.length - 1].getBoundingClientRect().bottom;
+    if (a >= top && b <= box.bottom) return;
+    this.el.scrollTop += a - top - Math.max(0, (box.bottom - top - (b - a)) / 2);
   }
 }
 
