@@ -1,6 +1,8 @@
 package interop
 
 import (
+	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -175,4 +177,62 @@ func TestUIKeyboardConnsAndFocus(t *testing.T) {
 		t.Errorf("the event list with the keyboard's focus: the focus is %s", got)
 	}
 	p.noProblems("the keyboard")
+}
+
+// TestUIInspectorFieldOrder: the inspector gives a packet's fields in the
+// order tcpdump and Wireshark do (addresses, flags, seq, ack, window,
+// lengths), each relative number beside its absolute one, and says what
+// a length counts; a frame's length is its payload's; a call's
+// arguments come before its result; the trace's format version last.
+func TestUIInspectorFieldOrder(t *testing.T) {
+	_, p := endedDemo(t)
+	names := func(find string) []string {
+		t.Helper()
+		p.eval(`glassnet.select(glassnet.store.events.find((e) => ` + find + `).id, "test"); "ok"`)
+		got := p.wait("the event in the inspector", `((e) => document.getElementById("inspector-title").textContent.startsWith("#" + e.id + " ") && JSON.stringify([...document.querySelectorAll("#inspector dl.kv dt")].map((d) => d.textContent + "=" + d.nextElementSibling.textContent)))(glassnet.store.get(glassnet.selected))`)
+		var kv []string
+		if err := json.Unmarshal([]byte(got), &kv); err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	}
+	inOrder := func(what string, kv []string, want ...string) {
+		t.Helper()
+		at := -1
+		for _, w := range want {
+			i := slices.IndexFunc(kv, func(s string) bool { return strings.HasPrefix(s, w+"=") })
+			if i <= at {
+				t.Errorf("%s: the inspector's fields %q, want %q in that order", what, kv, want)
+				return
+			}
+			at = i
+		}
+	}
+	value := func(kv []string, k string) string {
+		for _, s := range kv {
+			if v, ok := strings.CutPrefix(s, k+"="); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	pkt := names(`e.layer === "link" && e.event === "packet" && e.payload_len > 1000`)
+	inOrder("a packet", pkt, "src", "sport", "dst", "dport", "flags", "seq", "rel_seq", "ack", "rel_ack", "win", "len", "payload_len", "v")
+	if v := pkt[len(pkt)-1]; !strings.HasPrefix(v, "v=") {
+		t.Errorf("a packet: the last field is %q, want the trace's version", v)
+	}
+	if v := value(pkt, "len"); !strings.Contains(v, "bytes (the IP packet") {
+		t.Errorf("a packet's len reads %q: want it to say it counts the IP packet's bytes", v)
+	}
+	if v := value(pkt, "payload_len"); !strings.Contains(v, "bytes of TCP payload") {
+		t.Errorf("a packet's payload_len reads %q: want it to say it counts the TCP payload's bytes", v)
+	}
+	frame := names(`e.event === "frame" && e.len > 1000`)
+	inOrder("a frame", frame, "fin", "opcode", "len", "v")
+	if v := value(frame, "len"); !strings.Contains(v, "bytes of payload") {
+		t.Errorf("a frame's len reads %q: want it to say it counts the payload's bytes", v)
+	}
+	call := names(`e.layer === "socket" && e.event === "call" && e.call === "recv"`)
+	inOrder("a call", call, "call", "args", "ret", "dur", "v")
+	p.noProblems("the inspector's fields")
 }

@@ -11,6 +11,27 @@ import { hexToBytes, decodePacket, decodeFrameHeader, hexCells, cells, ipHeaderL
 
 const BASE = ["id", "t", "node", "layer", "dir", "event", "conn"];
 
+// After BASE, the fields an event has in the order tcpdump and Wireshark
+// give them (addresses, flags, seq, ack, win, lengths, options; a
+// frame's header bits then its length; a call, its arguments then its
+// result), each relative number beside its absolute one; the rest in
+// alphabetical order, and the trace format's version last.
+const ORDER = ["src", "sport", "dst", "dport", "proto", "flags", "seq", "rel_seq", "ack", "rel_ack", "win", "len", "payload_len", "options", "call", "args", "ret", "errno", "n", "dur"];
+const WS_ORDER = ["fin", "rsv", "opcode", "masked", "header_len", "len"];
+function rank(k, e) {
+  const o = e.layer === "ws" ? WS_ORDER : ORDER;
+  return k === "v" ? o.length + 1 : o.includes(k) ? o.indexOf(k) : o.length;
+}
+
+// unit says what a number counts, where its name alone does not.
+function unit(k, e) {
+  if (typeof e[k] !== "number") return "";
+  if (k === "len") return e.layer === "link" || e.layer === "ip" ? "bytes (the IP packet, headers included)" : e.layer === "ws" ? "bytes of payload" : "bytes";
+  if (k === "payload_len") return "bytes of TCP payload (tcpdump's length)";
+  if (k === "header_len" || k === "n") return "bytes";
+  return "";
+}
+
 export class InspectorView {
   constructor(el, app) {
     this.el = el;
@@ -71,7 +92,7 @@ export class InspectorView {
     let h = '<div class="summary" data-event-id="' + esc(e.id) + '"' + (hl ? ' data-hl="' + hl + '"' : "") + ">" + esc(e.summary || "") + "</div>";
     h += this.kindHelp(e);
     h += '<dl class="kv">';
-    const keys = [...BASE, ...Object.keys(e).filter((k) => !BASE.includes(k) && k !== "summary").sort()];
+    const keys = [...BASE, ...Object.keys(e).filter((k) => !BASE.includes(k) && k !== "summary").sort().sort((a, b) => rank(a, e) - rank(b, e))];
     for (const k of keys) {
       // a field the trace writes empty (dir of an event with none, errno
       // of a call that succeeded) says nothing: not shown
@@ -82,6 +103,7 @@ export class InspectorView {
       if ((k === "frames" || k === "packets") && Array.isArray(e[k])) v = e[k].map((x) => (typeof x === "number" ? goto(x) : esc(fieldValue(k, x)))).join(" ");
       if ((k === "frame" || k === "packet") && typeof e[k] === "number") v = goto(e[k]);
       if (k === "flags") v += " <span class=hint>(" + esc(flagWords(e[k])) + ")</span>";
+      if (unit(k, e)) v += " <span class=hint>" + esc(unit(k, e)) + "</span>";
       if (k === "win" && typeof e.win === "number") {
         const sh = windowShift(app.store, e);
         if (sh !== undefined) v += " <span class=hint data-scaled=\"" + e.win * 2 ** sh + "\">(× " + 2 ** sh + " = " + e.win * 2 ** sh + " bytes, the scale this side's SYN announced)</span>";
