@@ -236,3 +236,23 @@ func TestUIInspectorFieldOrder(t *testing.T) {
 	inOrder("a call", call, "call", "args", "ret", "dur", "v")
 	p.noProblems("the inspector's fields")
 }
+
+// TestUIStateChangeCauseExplained: the state change's "cause:" line,
+// the word a student meets first there, says on hover what it is: what
+// made TCP change the variables marked since its previous report, and
+// which event the # at its end is.
+func TestUIStateChangeCauseExplained(t *testing.T) {
+	_, p := endedDemo(t)
+	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.layer === "link" && e.event === "packet" && e.dir === "in" && e.payload_len > 1000).id, "test"); "ok"`)
+	got := p.wait("the state change's causes", `((c) => c.length && JSON.stringify(c.map((d) => [d.textContent.slice(0, 40), d.title])))([...document.querySelectorAll("#diff [data-cause]")])`)
+	var causes [][2]string
+	if err := json.Unmarshal([]byte(got), &causes); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range causes {
+		if !strings.HasPrefix(c[0], "cause: ") || !strings.Contains(c[1], "since its previous report") || !strings.Contains(c[1], "segment received") || !strings.Contains(c[1], "tcp state event") {
+			t.Errorf("the line %q has the tooltip %q: want it to say what a cause is and what its # names", c[0], c[1])
+		}
+	}
+	p.noProblems("the state change's causes")
+}

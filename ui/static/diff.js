@@ -8,6 +8,13 @@ import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
 import { patch } from "./dom.js";
 import { ssState } from "./states.js";
 
+// CAUSE_HELP says what a column's "cause:" line is: a student reads the
+// word, not the code that finds it.
+const CAUSE_HELP =
+  "cause: what made TCP change the marked variables since its previous report of this connection: " +
+  "a segment received (its flags, data and window), the application's writes and reads, a timer that fired. " +
+  "The # at the end is TCP's report (a tcp state event) the values below are read from."
+
 const VARS = ["state", "rel_snd_una", "rel_snd_nxt", "rel_rcv_nxt", "snd_wnd", "rcv_wnd", "cwnd", "ssthresh", "srtt", "rto", "outstanding", "snd_buf_used", "rcv_buf_used"];
 // shown writes a variable's value: a state as glassnet ss names it (its
 // data-new keeps the trace's name).
@@ -83,7 +90,7 @@ export class DiffView {
     }
     const s0id = st.stateBefore.get(s1.id);
     const s0 = s0id ? st.get(s0id) : null;
-    h += '<div class="cause" data-cause>' + this.cause(node, evs, s0, s1) + "</div>";
+    h += '<div class="cause" data-cause title="' + esc(CAUSE_HELP) + '">' + this.cause(node, evs, s0, s1) + "</div>";
     h += '<table data-state-id="' + s1.id + '"><tbody>';
     for (const k of VARS) {
       if (s1[k] === undefined) continue;
