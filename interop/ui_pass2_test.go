@@ -256,3 +256,21 @@ func TestUIStateChangeCauseExplained(t *testing.T) {
 	}
 	p.noProblems("the state change's causes")
 }
+
+// TestUIHelpNamesEverything: the "?" help names the run controls and
+// the exports as well as the panels and keys, says whether it is open
+// (aria-expanded), and Escape closes it, as it does a dialog.
+func TestUIHelpNamesEverything(t *testing.T) {
+	_, _, p := pausedDemo(t)
+	p.click("#help-toggle")
+	got := p.wait("the help open", `!document.getElementById("help").hidden && document.getElementById("help-toggle").getAttribute("aria-expanded") === "true" && document.getElementById("help").textContent`)
+	for _, w := range []string{"Play", "Pause", "Step", "Go", "jsonl", "pcapng", "perfetto", "Esc"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("the help does not name %q: %s", w, got)
+		}
+	}
+	p.shot("ui-help")
+	p.key("Escape", 27)
+	p.wait("the help closed by Escape", `document.getElementById("help").hidden && document.getElementById("help-toggle").getAttribute("aria-expanded") === "false" && "closed"`)
+	p.noProblems("the help")
+}

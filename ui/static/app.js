@@ -57,7 +57,16 @@ class App {
     this.tabs();
     window.addEventListener("hashchange", () => this.fromHash());
     window.addEventListener("resize", () => this.invalidate());
-    $("help-toggle").onclick = () => ($("help").hidden = !$("help").hidden);
+    // the help opens and closes with its button, and closes with Escape
+    const help = (open) => {
+      $("help").hidden = !open;
+      $("help-toggle").setAttribute("aria-expanded", String(open));
+    };
+    help(false);
+    $("help-toggle").onclick = () => help($("help").hidden);
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && !$("help").hidden) help(false);
+    });
     $("node").onchange = (e) => {
       this.node = e.target.value;
       this.nodeChosen = true;
