@@ -79,7 +79,18 @@ func TestUIHeldEditShown(t *testing.T) {
 	p.click("#hn-arm")
 	p.wait("the hold armed", `document.getElementById("hn-msg").dataset.result === "ok" && "ok"`)
 	card := `#holds [data-hold-id]`
-	for i := 0; p.eval(`document.querySelector('`+card+` [data-field="window"]') ? "held" : ""`) != "held"; i++ {
+	// step (as the stack answers, not as the page draws) until the unit
+	// is held, then wait for its card
+	held := func() bool {
+		var s struct {
+			Held int `json:"held"`
+		}
+		if err := r.api(ctx, "GET", "/api/state", nil, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Held > 0
+	}
+	for i := 0; !held(); i++ {
 		if i == 100 {
 			t.Fatal("100 steps and nothing held")
 		}
@@ -87,6 +98,7 @@ func TestUIHeldEditShown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	p.wait("the held packet's card", `document.querySelector('`+card+` [data-field="window"]') && "shown"`)
 	order := p.eval(`[...document.querySelectorAll('` + card + ` .form label')].map((l) => l.textContent).join(", ")`)
 	t.Logf("the card's fields: %s", order)
 	want := []string{"flags", "seq", "ack", "window", "payload (hex)"}
