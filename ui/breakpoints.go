@@ -297,16 +297,12 @@ func frameOf(e *trace.Event) *ws.HookFrame {
 	f.Header.Masked, _ = e.Field("masked").(bool)
 	f.Client = f.Header.Masked == (e.Dir == trace.Out)
 	if n, ok := number(e.Field("len")); ok && n >= 0 {
+		// The event has no payload: a length filter reads the header's
+		// (HookFrame.PayloadLen), and contains finds nothing.
 		f.Header.Length = int64(n)
-		// The event has no payload: a length filter sees one of zeros.
-		if n <= float64(len(zeros)) {
-			f.Payload = zeros[:int(n)]
-		}
 	}
 	return f
 }
-
-var zeros = make([]byte, 1<<16)
 
 // matchBreakpoint returns the first breakpoint that matches e; s.mu held.
 func (s *Server) matchBreakpoint(e *trace.Event) *Breakpoint {

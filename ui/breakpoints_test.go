@@ -77,3 +77,36 @@ func TestBreakpointFilterIPOnly(t *testing.T) {
 		t.Error("a frame with a link_type (no IP packet) matched an IP filter")
 	}
 }
+
+// TestBreakpointFrameLength: a frame filter on a frame event, which carries
+// no payload, reads the length the event gives, however long the frame,
+// and finds no bytes in it.
+func TestBreakpointFrameLength(t *testing.T) {
+	t.Parallel()
+	frame := func(n int) *trace.Event {
+		return &trace.Event{Layer: trace.LayerWS, Name: "frame", Dir: trace.In,
+			Fields: []trace.Field{{Key: "opcode", Value: "binary"}, {Key: "fin", Value: true}, {Key: "masked", Value: true}, {Key: "len", Value: n}}}
+	}
+	for _, tc := range []struct {
+		filter string
+		len    int
+		want   bool
+	}{
+		{"ws len > 65536", 1 << 20, true},
+		{"ws len == 1048576", 1 << 20, true},
+		{"ws len < 100", 1 << 20, false},
+		{"ws len == 65537", 65537, true},
+		{"ws len == 15", 15, true},
+		{"ws len == 0", 0, true},
+		{"ws len > 0", 0, false},
+		{`ws contains "\x00"`, 1 << 20, false},
+	} {
+		b, err := ParseBreakpoint(tc.filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.match(nil, frame(tc.len)); got != tc.want {
+			t.Errorf("%s on a frame of %d bytes: %v, want %v", tc.filter, tc.len, got, tc.want)
+		}
+	}
+}

@@ -35,6 +35,17 @@ type HookFrame struct {
 	Compressed bool
 }
 
+// PayloadLen is the length of the frame's payload: len(Payload), or
+// Header.Length when Payload is nil and the header says there is more, as
+// for a frame described without its bytes (one rebuilt from a trace event).
+// Filters read a frame's length through it.
+func (f *HookFrame) PayloadLen() int64 {
+	if f.Payload == nil {
+		return f.Header.Length
+	}
+	return int64(len(f.Payload))
+}
+
 // deflating follows, frame by frame, whether the data message under way
 // is compressed: RSV1 on its first frame says so for its continuations.
 type deflating struct{ on bool }

@@ -234,7 +234,7 @@ func framePrimitive(w *hook.Words) (hook.Expr[*HookFrame], error) {
 		default:
 			return nil, w.Errorf(opos, "%q after len (want < <= > >= == !=)", op)
 		}
-		return frameExpr{"len " + op + " " + strconv.FormatInt(n, 10), func(f *HookFrame) bool { return cmp(int64(len(f.Payload))) }}, nil
+		return frameExpr{"len " + op + " " + strconv.FormatInt(n, 10), func(f *HookFrame) bool { return cmp(f.PayloadLen()) }}, nil
 	case "contains":
 		wpos := w.Pos()
 		s := w.Next()
@@ -294,7 +294,7 @@ func (m *FrameMatch) Matches(f *HookFrame) bool {
 	}
 	switch {
 	case m.Fin != nil && *m.Fin != f.Header.Fin,
-		m.Length != nil && !m.Length(int64(len(f.Payload))),
+		m.Length != nil && !m.Length(f.PayloadLen()),
 		len(m.Contains) > 0 && !bytes.Contains(f.Payload, m.Contains),
 		m.Side == "client" && !f.Client,
 		m.Side == "server" && f.Client,
