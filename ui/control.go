@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -436,7 +435,7 @@ func (s *Server) hasEnded() bool {
 
 func (s *Server) advance(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		MS float64 `json:"ms" range:"1 to 3600000"` // checked below, so that the error names the real range
+		MS int64 `json:"ms" range:"1 to 3600000"` // checked below, so that the error names the real range
 	}
 	if !readJSON(w, r, &req) {
 		return
@@ -446,7 +445,7 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request) {
 	case c == nil:
 		writeError(w, http.StatusConflict, "ui: the stacks do not run on a clock the view owns")
 		return
-	case req.MS < 1 || req.MS > 3600_000 || req.MS != math.Trunc(req.MS):
+	case req.MS < 1 || req.MS > 3600_000:
 		writeError(w, http.StatusBadRequest, "ui: ms is a number of milliseconds from 1 to 3600000")
 		return
 	case s.hasEnded():

@@ -247,7 +247,8 @@
 // with Allow, GET /api/live without the WebSocket upgrade a 426. A body
 // is one JSON object with only the fields the path takes; a field whose
 // value is null is a 400, not a field left out, and so is a field given
-// twice in one object; past 1 MiB it is a 413, and one that has not
+// twice in one object, and a count, id or number of milliseconds not written
+// in digits (1.5, 1e3, 1000.0); past 1 MiB it is a 413, and one that has not
 // arrived 10 s after its head a 408. A query (/api/events,
 // /api/export, /api/live) takes only the parameters shown above, and token, each
 // once: another, or one given twice, is a 400 that names it, and so is a

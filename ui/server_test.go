@@ -684,8 +684,11 @@ func TestControlBodies(t *testing.T) {
 		{"/api/step", `{"to":null}`, 400, "ui: to is null"},
 		{"/api/breakpoints", `{"breakpoints":["tcp",null]}`, 400, "ui: breakpoints is null"},
 		{"/api/play", `{"x":"` + strings.Repeat("y", 1<<20) + `"}`, 413, "at most 1048576 bytes"},
-		{"/api/clock/advance", `{"ms":1e30}`, 400, "from 1 to 3600000"},
-		{"/api/clock/advance", `{"ms":1.5}`, 400, "from 1 to 3600000"},
+		{"/api/clock/advance", `{"ms":1e30}`, 400, "ui: ms 1e30 is out of range (1 to 3600000)"},
+		{"/api/clock/advance", `{"ms":1.5}`, 400, "ui: ms is a whole number, not 1.5"},
+		// a whole number is written in digits, in every field
+		{"/api/clock/advance", `{"ms":5e0}`, 400, "ui: ms 5e0: write the number in digits"},
+		{"/api/hold", `{"point":"link-egress","node":"client","count":1e3}`, 400, "ui: count 1e3: write the number in digits"},
 		{"/api/hold", `{"point":"link-egress","node":"client","count":1000000000000}`, 400, "1 to 10000"},
 		// too large for the field's type: the range is still the
 		// handler's, not the type's
