@@ -6,6 +6,7 @@
 import * as api from "./api.js";
 import { patch } from "./dom.js";
 import { streamOf } from "./model.js";
+import { NOTES } from "./expert.js";
 import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
 import { hexToBytes, decodePacket, decodeFrameHeader, hexCells, cells, ipHeaderLen, OPCODES } from "./decode.js";
 
@@ -135,6 +136,8 @@ export class InspectorView {
       rel.push('<span data-carried="' + all.length + '">carried by ' + all.length + " packets in all, " + goto(all[0]) + " to " + goto(all[all.length - 1]) + " (packets names the " + e.packets.length + " that had come when it was traced)</span>");
     }
     if (st.retrans.has(e.id)) rel.push("a retransmission: this sequence range was sent before");
+    for (const n of st.notes.get(e.id) || [])
+      rel.push('<span data-note="' + n.kind + '">[' + esc(n.text) + "] as Wireshark marks it in " + esc(e.node) + "'s capture: " + esc(NOTES[n.kind][1]) + (n.kind === "dup-ack" ? "; the ACK it repeats: " + goto(n.of) : "") + "</span>");
     if (st.keepalives.has(e.id)) rel.push("a keep-alive probe: no data, seq one below the next one, after the connection was idle; the peer answers with an ACK (RFC 9293 3.8.4)");
     return rel.length ? '<div class="sub">Related</div><div>' + rel.join("<br>") + "</div>" : "";
   }

@@ -9,6 +9,7 @@ import { esc, ms, flagWords, fragment } from "./fields.js";
 import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
 import { patch } from "./dom.js";
 import { LanesView } from "./lanes.js";
+import { NOTES, notesOf, shortText } from "./expert.js";
 
 const ROW = 22;
 const GUTTER = 64; // time and id: the least; wider for longer times (paint)
@@ -230,6 +231,8 @@ export class LadderView {
     s += " win " + e.win;
     if (n) s += " len " + n;
     if (ka) s += " keep-alive";
+    // Wireshark's notes at either end, keep-alive said already
+    for (const { note } of notesOf(st, e, st.get(st.twin.get(e.id)))) if (!(ka && note.kind === "keep-alive")) s += " [" + shortText(note) + "]";
     const fr = st.framesOf.get(e.id);
     const parts = [];
     if (n > 0) {
@@ -415,6 +418,7 @@ export class LadderView {
       (st.retrans.has(e.id) ? "\nretransmission: this sequence range was sent before" : "") +
       (st.keepalives.has(e.id) ? "\nkeep-alive probe: no data, one below the next sequence number, sent after the connection was idle; the peer answers with an ACK (RFC 9293 3.8.4)" : "") +
       (st.probes.has(e.id) ? "\nwindow probe: the peer's window is zero, and TCP sends one byte it already sent to make the peer say when it opens (RFC 9293 3.8.6.1)" : "") +
+      notesOf(st, e, st.get(st.twin.get(e.id))).map(({ note, node }) => "\n[" + note.text + "] at " + node + ": " + NOTES[note.kind][1]).join("") +
       (held ? "\nheld at " + (held.point || "a hook") + ": waiting for release, drop or edit in the Hold queue" : "") +
       (lost ? "\nnot seen arriving at " + to + " (in flight, or lost)" : "");
     g += title(tip);
@@ -472,7 +476,7 @@ export class LadderView {
     // row of its own, known by the event before it: it is not a packet.
     const kind = held && !held.past && held.point && !/^link/.test(held.point) ? (held.point === "socket-send" ? "held-send" : "held-frame") : "packet";
     this.labels += tag("g", { class: "pkt-label", "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": kind + "-label", "data-hold-id": held && !held.past ? held.id : undefined, "data-hl": hl }, lg);
-    return tag("g", { class: cls, "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": kind, "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-keepalive": st.keepalives.has(e.id) ? "true" : undefined, "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
+    return tag("g", { class: cls, "data-event-id": e.id || undefined, "data-twin": twinId, "data-kind": kind, "data-node": e.node, "data-dir": e.dir, "data-flags": e.flags, "data-http": http, "data-retrans": st.retrans.has(e.id) ? "true" : "", "data-keepalive": st.keepalives.has(e.id) ? "true" : undefined, "data-notes": notesOf(st, e, st.get(st.twin.get(e.id))).map(({ note }) => note.kind).join(" ") || undefined, "data-held": held ? (held.past ? "past" : "true") : "", "data-hold-id": held ? held.id : undefined, "data-hl": hl }, g);
   }
 
   dropArrow(e, i, W) {

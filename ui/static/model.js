@@ -5,6 +5,8 @@
 // Events are exactly the JSON objects of `glassnet demo --trace -`. Derived
 // facts live in side tables keyed by event id, never on the events.
 
+import { TcpAnalysis } from "./expert.js";
+
 // endpoints of a "a:port->b:port" string, or null.
 export function splitConn(c) {
   if (!c) return null;
@@ -109,6 +111,9 @@ export class Store {
     // number sent (RFC 9293 3.8.4), which tcpdump writes as a bare ACK
     this.keepalives = new Set();
     this.lastWin = new Map(); // stream -> the window its last packet advertised
+    // Wireshark's TCP analysis of each stack's packets (expert.js)
+    this.analysis = new TcpAnalysis();
+    this.notes = new Map(); // packet id -> [{kind, text, of, num}]
     this.sentEnd = new Map(); // node|dir|stream -> highest rel seq end of the packets
     this.tcpSent = new Map(); // node|stream -> highest rel seq end TCP sent
     this.resent = new Map(); // node|stream -> [from, to) ranges TCP sent again, waiting for their packets
@@ -289,6 +294,8 @@ export class Store {
           this.markProbe(e, n);
         }
         if (e.win !== undefined) this.lastWin.set(streamOf(e), e.win);
+        const notes = this.analysis.note(e);
+        if (notes.length) this.notes.set(e.id, notes);
         if (Array.isArray(e.frames)) for (const f of e.frames) this.link(e.id, f);
       } else if (isSegment(e) && e.dir === "out") {
         const n = seqLen(e);
