@@ -40,7 +40,7 @@ export function noteText(n) {
 const SYN = 1, FIN = 2, RST = 4, ACK = 8;
 
 function flagBits(f) {
-  f = f || "";
+  f = typeof f === "string" ? f : "";
   return (f.includes("S") ? SYN : 0) | (f.includes("F") ? FIN : 0) | (f.includes("R") ? RST : 0) | (f.includes(".") ? ACK : 0);
 }
 
@@ -73,7 +73,7 @@ export class TcpAnalysis {
   // notes, [{kind, text, of, num}] (of and num for a duplicate ACK), empty
   // for most.
   note(e) {
-    if (e.proto !== "tcp" || typeof e.seq !== "number" || typeof e.sport !== "number") return [];
+    if (e.proto !== "tcp" || typeof e.seq !== "number" || typeof e.ack !== "number" || typeof e.sport !== "number" || typeof e.dport !== "number") return [];
     const src = e.src + "|" + e.sport, dst = e.dst + "|" + e.dport;
     const key = e.node + " " + (src < dst ? src + " " + dst : dst + " " + src);
     let c = this.conns.get(key);
@@ -86,7 +86,7 @@ export class TcpAnalysis {
     }
     const fwd = c.dirs.get(src), rev = c.dirs.get(dst);
     const t = typeof e.t === "number" ? e.t : 0;
-    const seglen = e.payload_len || 0;
+    const seglen = Number.isInteger(e.payload_len) && e.payload_len > 0 ? e.payload_len : 0;
 
     // relative sequence numbers, as Wireshark shows and compares them
     if (!fwd.baseSet) {
@@ -102,15 +102,15 @@ export class TcpAnalysis {
 
     // window scale from the SYNs; a SYN's own window is never scaled
     if (flags & SYN) {
-      const m = /wscale (\d+)/.exec(e.options || "");
-      fwd.winScale = m ? +m[1] : -2;
+      const m = /wscale (\d+)/.exec(typeof e.options === "string" ? e.options : "");
+      fwd.winScale = m ? Math.min(+m[1], 14) : -2; // RFC 7323 2.3: at most 14
       if (flags & ACK && fwd.winScale === -2) rev.winScale = -2;
       if (flags & ACK && rev.winScale === -2) fwd.winScale = -2;
       if (!(flags & ACK)) c.synTime = t;
     } else if (c.synTime >= 0 && !c.rtt && flags & ACK && rev.winScale !== -1) {
       c.rtt = t - c.synTime; // the handshake's round trip, as Wireshark's ts_first_rtt
     }
-    let window = e.win || 0;
+    let window = Number.isInteger(e.win) && e.win > 0 ? e.win : 0;
     if (!(flags & SYN) && fwd.winScale >= 0 && rev.winScale >= 0) window *= 2 ** fwd.winScale;
 
     const notes = new Set();
