@@ -321,10 +321,13 @@ func (r *Rate) Decide(p *Packet) Verdict {
 }
 
 // Rewrite sets the TTL (hop limit) and/or the TCP window of every packet;
-// zero leaves a field alone. The layer fixes the checksums afterwards.
+// zero leaves a field alone, and ZeroWindow sets the window to zero (a
+// receiver that says it has no room). A SYN's window is never changed.
+// The layer fixes the checksums afterwards.
 type Rewrite struct {
-	TTL    uint8
-	Window uint16
+	TTL        uint8
+	Window     uint16
+	ZeroWindow bool
 }
 
 // Decide implements PacketHook.
@@ -339,8 +342,12 @@ func (w Rewrite) Decide(p *Packet) Verdict {
 		}
 		changed = true
 	}
-	if w.Window != 0 && h.Proto == ProtoTCP && h.L4 > 0 && h.Flags&FlagSYN == 0 {
-		binary.BigEndian.PutUint16(p.Data[h.L4+14:], w.Window)
+	if (w.Window != 0 || w.ZeroWindow) && h.Proto == ProtoTCP && h.L4 > 0 && h.Flags&FlagSYN == 0 {
+		win := w.Window
+		if w.ZeroWindow {
+			win = 0
+		}
+		binary.BigEndian.PutUint16(p.Data[h.L4+14:], win)
 		changed = true
 	}
 	if !changed {

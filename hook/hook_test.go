@@ -828,3 +828,36 @@ func TestCorruptIPv6WithoutTransport(t *testing.T) {
 		}
 	}
 }
+
+// The rule "window 0" shuts the window of every segment but a SYN, as a
+// receiver with no room does; a Rewrite's zero Window leaves it alone.
+func TestRuleWindowZero(t *testing.T) {
+	t.Parallel()
+	r, err := ParseRule("window 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.String() != "window 0" {
+		t.Errorf("String %q", r.String())
+	}
+	h, err := r.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	window := func(b []byte) uint16 {
+		l4 := ParseHeaders(b).L4
+		return uint16(b[l4+14])<<8 | uint16(b[l4+15])
+	}
+	ack := segment(FlagACK, 10)
+	if v := h.Decide(&Packet{Data: ack}); v.Action != Modify || window(ack) != 0 {
+		t.Errorf("an ACK: %+v, window %d; want it modified to 0", v, window(ack))
+	}
+	syn := segment(FlagSYN, 0)
+	if h.Decide(&Packet{Data: syn}); window(syn) != 512 {
+		t.Errorf("a SYN's window became %d", window(syn))
+	}
+	kept := segment(FlagACK, 10)
+	if v := (Rewrite{TTL: 9}).Decide(&Packet{Data: kept}); v.Action != Modify || window(kept) == 0 {
+		t.Errorf("a Rewrite without a window shut it: %+v, window %d", v, window(kept))
+	}
+}

@@ -339,8 +339,8 @@ func (r *Rule) parseAction(w *Words) error {
 		if err != nil {
 			return err
 		}
-		if n < 1 || n > 65535 {
-			return w.Errorf(w.PrevPos(), "window %d: want 1 to 65535", n)
+		if n < 0 || n > 65535 {
+			return w.Errorf(w.PrevPos(), "window %d: want 0 to 65535", n)
 		}
 		r.Window = uint16(n)
 	case "ws":
@@ -725,9 +725,7 @@ func (r *Rule) check() error {
 			return errors.New("ttl 0: want 1 to 255")
 		}
 	case RuleWindow:
-		if r.Window == 0 {
-			return errors.New("window 0: want 1 to 65535")
-		}
+		// any window, 0 included: a receiver with no room
 	default:
 		return fmt.Errorf("unknown action %v", r.Action)
 	}
@@ -779,7 +777,7 @@ func (r *Rule) Hook() (PacketHook, error) {
 	case RuleTTL:
 		h = Rewrite{TTL: r.TTL}
 	case RuleWindow:
-		h = Rewrite{Window: r.Window}
+		h = Rewrite{Window: r.Window, ZeroWindow: r.Window == 0}
 	}
 	return &ruleHook{filter: r.Filter, h: h, name: r.String()}, nil
 }
