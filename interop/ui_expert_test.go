@@ -19,7 +19,8 @@ import (
 // capture point by capture point: the demo writes its trace and its
 // pcapng in one run, each stack's packets are split into a capture of
 // their own, and for every packet tshark's bracketed notes and the page's
-// must be the same. The runs lose, duplicate and reorder packets.
+// must be the same. The runs lose, duplicate and reorder packets, and shut
+// the client's window.
 func TestUIExpertNotesAsTshark(t *testing.T) {
 	needProgram(t, chromiumBin, "chromium")
 	needProgram(t, "/usr/bin/tshark", "tshark")
@@ -29,6 +30,7 @@ func TestUIExpertNotesAsTshark(t *testing.T) {
 		{"--ingress", "tcp and len > 60 : loss 40% seed 3"},
 		{"--egress", "duplicate 30%"},
 		{"--egress", "reorder 40% gap 5ms"},
+		{"--egress", "tcp and len < 60 and not syn : window 0"},
 	} {
 		t.Run(strings.Join(rules, " "), func(t *testing.T) {
 			dir := t.TempDir()
@@ -64,7 +66,7 @@ func TestUIExpertNotesAsTshark(t *testing.T) {
 		})
 	}
 	t.Logf("notes compared: %v", seen)
-	for _, kind := range []string{"TCP Retransmission", "TCP Dup ACK", "TCP Previous segment not captured", "TCP ZeroWindow", "TCP Out-Of-Order"} {
+	for _, kind := range []string{"TCP Retransmission", "TCP Dup ACK", "TCP Previous segment not captured", "TCP ZeroWindow", "TCP Out-Of-Order", "TCP ZeroWindow"} {
 		if seen[kind] == 0 {
 			t.Errorf("no run gave a %q note: the comparison does not cover it", kind)
 		}

@@ -168,7 +168,7 @@ export class TcpAnalysis {
         break retrans;
       }
       const thres = c.rtt > 0 ? c.rtt : 3e6;
-      if (t - fwd.nextseqTime < thres && fwd.nextseq !== u32(seq + seglen)) {
+      if (t - fwd.nextseqTime < thres && fwd.nextseq !== u32(seq + seglen + (flags & (SYN | FIN) ? 1 : 0))) {
         notes.add("out-of-order");
         break retrans;
       }
@@ -176,15 +176,13 @@ export class TcpAnalysis {
     }
 
     // what this segment teaches about the next
+    // (any segment past the highest seen moves it on, a bare ACK after a
+    // hole too; a zero window probe does not)
     const zwp = notes.has("zero-window-probe");
-    if (seglen || flags & (SYN | FIN)) {
-      let next = u32(seq + seglen);
-      if (flags & (SYN | FIN)) next = u32(next + 1);
-      if ((gt(next, fwd.nextseq) || !fwd.nextseq) && !zwp) {
-        fwd.nextseq = next;
-        fwd.nextseqTime = t;
-      }
-      if ((gt(seq, fwd.maxseqtobeacked) || !fwd.maxseqtobeacked) && !zwp) fwd.maxseqtobeacked = fwd.nextseq;
+    const next = u32(seq + seglen + (flags & (SYN | FIN) ? 1 : 0));
+    if ((gt(next, fwd.nextseq) || !fwd.nextseq) && !zwp) {
+      fwd.nextseq = next;
+      fwd.nextseqTime = t;
     }
     if ((seq === fwd.maxseqtobeacked || !fwd.maxseqtobeacked) && !zwp) fwd.maxseqtobeacked = fwd.nextseq;
     fwd.window = window;
