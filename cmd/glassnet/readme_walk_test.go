@@ -1,0 +1,662 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The checks in this file keep README.md honest where that is cheap: the
+// flags its command lines name, the Go identifiers it names, and the shape
+// of the demo's output it shows.
+
+// readme returns README.md.
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+var commands = []string{"demo", "serve", "ss", "lab", "view"}
+
+// commandFlags returns the flags glassnet cmd -h lists, without their
+// dashes.
+func commandFlags(t *testing.T, cmd string) map[string]bool {
+	t.Helper()
+	var help bytes.Buffer
+	if err := run([]string{cmd, "-h"}, &help, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("%s -h: %v", cmd, err)
+	}
+	flags := map[string]bool{}
+	for _, line := range strings.Split(help.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(line, "  --") {
+			flags[strings.TrimPrefix(f[0], "--")] = true
+		}
+	}
+	if len(flags) == 0 {
+		t.Fatalf("%s -h lists no flag", cmd)
+	}
+	return flags
+}
+
+// commandLine finds "glassnet CMD ARGS" in a line of the README; ARGS end
+// at a code span's end or a shell comment.
+var commandLine = regexp.MustCompile("(?:^|[\\s/`(])glassnet (demo|serve|ss|lab|view)\\b([^`#]*)")
+
+// flagWords returns the flags (without dashes) among the words of args, up
+// to a "--" that ends them (lab's -- COMMAND).
+func flagWords(args string) []string {
+	var names []string
+	for _, w := range strings.Fields(args) {
+		if w == "--" {
+			break
+		}
+		if name, ok := strings.CutPrefix(w, "--"); ok && name != "" {
+			name, _, _ = strings.Cut(name, "=")
+			names = append(names, strings.TrimRight(name, ".,;:)"))
+		}
+	}
+	return names
+}
+
+// TestREADMEFlags: every flag in a glassnet command line the README shows
+// (in a code block or a code span) is one of that command's flags, and a
+// code span that starts with a flag names one that the command of its
+// section has (any command's, where the heading names none or several).
+func TestREADMEFlags(t *testing.T) {
+	t.Parallel()
+	text := readme(t)
+	flags := map[string]map[string]bool{}
+	anyCmd := map[string]bool{}
+	for _, cmd := range commands {
+		flags[cmd] = commandFlags(t, cmd)
+		for f := range flags[cmd] {
+			anyCmd[f] = true
+		}
+	}
+	lines, checked := 0, 0
+	for _, line := range strings.Split(text, "\n") {
+		for _, m := range commandLine.FindAllStringSubmatch(line, -1) {
+			lines++
+			for _, name := range flagWords(m[2]) {
+				checked++
+				if !flags[m[1]][name] {
+					t.Errorf("the README's %q names --%s, which glassnet %s does not have", strings.TrimSpace(m[0]), name, m[1])
+				}
+			}
+		}
+	}
+	if lines < 20 || checked < 20 {
+		t.Errorf("found %d glassnet command lines with %d flags in the README; the walk has lost them", lines, checked)
+	}
+
+	spans := 0
+	for _, sec := range readmeSections(text) {
+		want, of := anyCmd, "any glassnet command"
+		if cmd := sectionCommand(sec.heading); cmd != "" {
+			want, of = flags[cmd], "glassnet "+cmd
+		}
+		for _, span := range codeSpans(sec.body) {
+			if !strings.HasPrefix(span, "--") || strings.HasPrefix(span, "-- ") {
+				continue
+			}
+			for _, name := range flagWords(span) {
+				spans++
+				if !want[name] {
+					t.Errorf("under %q the README names `%s`, but --%s is not a flag of %s", sec.heading, span, name, of)
+				}
+			}
+		}
+	}
+	if spans < 50 {
+		t.Errorf("found %d flags in the README's code spans; the walk has lost them", spans)
+	}
+}
+
+type readmeSection struct{ heading, body string }
+
+// readmeSections splits the README at its "## " headings; a "### " section
+// is part of the "## " one above it.
+func readmeSections(text string) []readmeSection {
+	var secs []readmeSection
+	cur := readmeSection{}
+	var body strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			cur.body = body.String()
+			secs = append(secs, cur)
+			cur, body = readmeSection{heading: h}, strings.Builder{}
+			continue
+		}
+		body.WriteString(line)
+		body.WriteByte('\n')
+	}
+	cur.body = body.String()
+	return append(secs, cur)
+}
+
+var commandWord = regexp.MustCompile(`(?i)\b(demo|serve|ss|lab|view)\b`)
+
+// sectionCommand is the one command a heading names ("Serve on a TUN
+// interface", "A lab of your own"), or "" for none or several.
+func sectionCommand(heading string) string {
+	var found string
+	for _, m := range commandWord.FindAllString(heading, -1) {
+		m = strings.ToLower(m)
+		if found != "" && found != m {
+			return ""
+		}
+		found = m
+	}
+	return found
+}
+
+var fence = regexp.MustCompile("(?ms)^```.*?^```")
+
+// codeSpans returns the `code spans` of markdown text outside its fenced
+// blocks, each on one line.
+func codeSpans(text string) []string {
+	text = fence.ReplaceAllString(text, "")
+	parts := strings.Split(text, "`")
+	var spans []string
+	for i := 1; i < len(parts); i += 2 {
+		spans = append(spans, strings.Join(strings.Fields(parts[i]), " "))
+	}
+	return spans
+}
+
+// goDecls is what a package declares: its top-level names, and for each
+// type its methods and fields (those of an embedded type of the same
+// package included).
+type goDecls struct {
+	names   map[string]bool
+	members map[string]map[string]bool
+	embeds  map[string][]string
+}
+
+func (d *goDecls) has(typ, member string) bool {
+	if d.members[typ][member] {
+		return true
+	}
+	for _, e := range d.embeds[typ] {
+		if d.has(e, member) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDecls reads the declarations of the package in dir, tests left out.
+func parseDecls(t *testing.T, dir string) *goDecls {
+	t.Helper()
+	d := &goDecls{names: map[string]bool{}, members: map[string]map[string]bool{}, embeds: map[string][]string{}}
+	member := func(typ, name string) {
+		if d.members[typ] == nil {
+			d.members[typ] = map[string]bool{}
+		}
+		d.members[typ][name] = true
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", dir, err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			switch decl := decl.(type) {
+			case *ast.FuncDecl:
+				if decl.Recv == nil {
+					d.names[decl.Name.Name] = true
+					continue
+				}
+				typ := decl.Recv.List[0].Type
+				for {
+					switch x := typ.(type) {
+					case *ast.StarExpr:
+						typ = x.X
+						continue
+					case *ast.IndexExpr:
+						typ = x.X
+						continue
+					case *ast.IndexListExpr:
+						typ = x.X
+						continue
+					}
+					break
+				}
+				if id, ok := typ.(*ast.Ident); ok {
+					member(id.Name, decl.Name.Name)
+				}
+			case *ast.GenDecl:
+				for _, spec := range decl.Specs {
+					switch spec := spec.(type) {
+					case *ast.ValueSpec:
+						for _, n := range spec.Names {
+							d.names[n.Name] = true
+						}
+					case *ast.TypeSpec:
+						d.names[spec.Name.Name] = true
+						st, ok := spec.Type.(*ast.StructType)
+						if !ok {
+							continue
+						}
+						for _, field := range st.Fields.List {
+							for _, n := range field.Names {
+								member(spec.Name.Name, n.Name)
+							}
+							if len(field.Names) == 0 {
+								typ := field.Type
+								if s, ok := typ.(*ast.StarExpr); ok {
+									typ = s.X
+								}
+								switch x := typ.(type) {
+								case *ast.Ident:
+									member(spec.Name.Name, x.Name)
+									d.embeds[spec.Name.Name] = append(d.embeds[spec.Name.Name], x.Name)
+								case *ast.SelectorExpr:
+									member(spec.Name.Name, x.Sel.Name)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return d
+}
+
+// goPackages are glassnet's packages a README reader meets by name.
+var goPackages = []string{"ctl", "hook", "netstack", "sockets", "trace", "tun", "ws", "ui"}
+
+// receivers are the variables the README's prose and examples call
+// methods on, and their types.
+var receivers = map[string][2]string{
+	"st":    {"netstack", "Stack"},
+	"socks": {"sockets", "Sockets"},
+	"c":     {"ws", "Conn"},
+	"r":     {"hook", "Rule"},
+	"p":     {"hook", "Packet"},
+}
+
+var (
+	// pkg.Name or pkg.Type.Member, and what follows it
+	qualified = regexp.MustCompile(`\b(` + strings.Join(goPackages, "|") + `)\.([A-Z]\w*)(?:\.([A-Z]\w*))?`)
+	// receiver.Member, for the receivers the README uses
+	onReceiver = regexp.MustCompile(`\b(st|socks|c|r|p)\.([A-Z]\w*)`)
+	exported   = regexp.MustCompile(`^[A-Z]\w*$`)
+)
+
+// goSnippets returns what the README shows as Go: its code spans and its
+// ```go blocks.
+func goSnippets(text string) []string {
+	snippets := codeSpans(text)
+	for _, block := range fence.FindAllString(text, -1) {
+		if strings.HasPrefix(block, "```go\n") {
+			snippets = append(snippets, block)
+		}
+	}
+	return snippets
+}
+
+// literalKeys returns the field names keyed in the composite literal whose
+// body starts at s[0] == '{': "{Device: b, Addrs: x{y}}" gives Device and
+// Addrs, "{Point, Action, Reason}" (a listing of fields) all three.
+func literalKeys(s string) []string {
+	depth := 0
+	var keys []string
+	start := 1
+	for i, r := range s {
+		switch r {
+		case '{', '(', '[':
+			depth++
+		case '}', ')', ']':
+			depth--
+		}
+		if depth == 1 && r == ',' || depth == 0 {
+			elem := strings.TrimSpace(s[start:i])
+			if k, _, ok := strings.Cut(elem, ":"); ok {
+				elem = strings.TrimSpace(k)
+			}
+			if exported.MatchString(elem) {
+				keys = append(keys, elem)
+			}
+			start = i + 1
+		}
+		if depth == 0 {
+			break
+		}
+	}
+	return keys
+}
+
+// TestREADMEGoNames: every Go identifier of glassnet's packages the README
+// names (ctl.Query, netstack.Options.SplitGSO, the keys of a
+// sockets.Options{CallLog: w}, st.SetIPHook on a netstack.Stack) is declared
+// there.
+func TestREADMEGoNames(t *testing.T) {
+	t.Parallel()
+	decls := map[string]*goDecls{}
+	for _, p := range goPackages {
+		decls[p] = parseDecls(t, filepath.Join("..", "..", p))
+	}
+	check := func(where, pkg, name, member string) {
+		d := decls[pkg]
+		switch {
+		case !d.names[name]:
+			t.Errorf("the README names %s.%s (in %q), which package %s does not declare", pkg, name, where, pkg)
+		case member != "" && !d.has(name, member):
+			t.Errorf("the README names %s.%s.%s (in %q), which %s.%s does not have", pkg, name, member, where, pkg, name)
+		}
+	}
+	checked := 0
+	for _, s := range goSnippets(readme(t)) {
+		for _, m := range qualified.FindAllStringSubmatchIndex(s, -1) {
+			pkg, name := s[m[2]:m[3]], s[m[4]:m[5]]
+			member := ""
+			if m[6] >= 0 {
+				member = s[m[6]:m[7]]
+			}
+			checked++
+			check(s[m[0]:m[1]], pkg, name, member)
+			if end := m[1]; end < len(s) && s[end] == '{' {
+				typ := name
+				if member != "" {
+					typ = member // only for pkg.Type.Nested{, which Go has not
+				}
+				for _, k := range literalKeys(s[end:]) {
+					checked++
+					check(s[m[0]:m[1]]+"{"+k+"}", pkg, typ, k)
+				}
+			}
+		}
+		for _, m := range onReceiver.FindAllStringSubmatch(s, -1) {
+			recv := receivers[m[1]]
+			checked++
+			check(m[0], recv[0], recv[1], m[2])
+		}
+	}
+	if checked < 80 {
+		t.Errorf("checked %d Go names in the README; the walk has lost them", checked)
+	}
+}
+
+// runDemo runs glassnet demo with args and returns its timeline, and the
+// JSON lines of its trace.
+func runDemo(t *testing.T, args ...string) (timeline string, jsonl []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "demo.jsonl")
+	var stdout, stderr bytes.Buffer
+	if err := run(append([]string{"demo", "--trace", path}, args...), &stdout, &stderr); err != nil {
+		t.Fatalf("demo: %v\n%s", err, stderr.String())
+	}
+	jsonl, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), jsonl
+}
+
+var (
+	// a number, a duration (1ms, 256.152µs) or a port in an address
+	number = regexp.MustCompile(`[0-9]+(\.[0-9]+)?(ns|µs|us|ms|s)?`)
+	// the mask key, new for each frame
+	maskKey = regexp.MustCompile(`key=[0-9a-f]+`)
+	// the TCP options, which the README's sample leaves out
+	tcpOptions = regexp.MustCompile(`, options \[[^]]*\]`)
+	// a connection as the text sink writes it
+	connColumn = regexp.MustCompile(`^[0-9a-f.:\[\]]+:[0-9]+(->[0-9a-f.:\[\]]+:[0-9]+)?$`)
+)
+
+// shape is a line with what varies from run to run taken out: numbers,
+// mask keys, and runs of spaces.
+func shape(s string) string {
+	s = maskKey.ReplaceAllString(s, "key=K")
+	s = number.ReplaceAllString(s, "N")
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// timelineLine is a line of the demo's timeline, or of the README's copy
+// of it, in its columns.
+type timelineLine struct {
+	node, layer, dir, kind, summary string
+}
+
+// parseTimeline reads a line of the text sink ("  0.013252 #89   client ws
+// out message   10.0.0.1:29701->10.0.0.2:80  message text ..."); with
+// cut, a line as the README shows it, without the time and the connection.
+func parseTimeline(line string, cut bool) (timelineLine, bool) {
+	f := strings.Fields(line)
+	if !cut {
+		if len(f) == 0 {
+			return timelineLine{}, false
+		}
+		f = f[1:] // the time
+	}
+	if len(f) < 4 || !strings.HasPrefix(f[0], "#") {
+		return timelineLine{}, false
+	}
+	l := timelineLine{node: f[1], layer: f[2]}
+	f = f[3:]
+	if f[0] == "in" || f[0] == "out" {
+		l.dir, f = f[0], f[1:]
+	}
+	if len(f) == 0 {
+		return timelineLine{}, false
+	}
+	l.kind, f = f[0], f[1:]
+	if !cut && len(f) > 0 && connColumn.MatchString(f[0]) {
+		f = f[1:]
+	}
+	l.summary = strings.Join(f, " ")
+	if !cut {
+		l.summary = tcpOptions.ReplaceAllString(l.summary, "")
+	}
+	l.summary = shape(l.summary)
+	return l, true
+}
+
+// readmeBlockAfter returns the lines of the first fenced block after the
+// heading.
+func readmeBlockAfter(t *testing.T, text, heading string) []string {
+	t.Helper()
+	_, rest, ok := strings.Cut(text, "\n"+heading+"\n")
+	if !ok {
+		t.Fatalf("the README has no heading %q", heading)
+	}
+	block := fence.FindString(rest)
+	if block == "" {
+		t.Fatalf("no code block under %q", heading)
+	}
+	lines := strings.Split(strings.TrimSuffix(block, "```"), "\n")
+	return slices.DeleteFunc(lines[1:], func(s string) bool { return strings.TrimSpace(s) == "" })
+}
+
+// TestREADMEFollowOneMessage: the trace under "Follow one message from
+// packet to frame" has the shape of the demo's own lines: each of its lines
+// is a line of a run of the demo (node, layer, direction, step and summary
+// the same, numbers and mask keys aside), in the same order for each stack,
+// and the JSON line of its frame has the keys, types and words of the
+// demo's.
+func TestREADMEFollowOneMessage(t *testing.T) {
+	t.Parallel()
+	text := readme(t)
+	timeline, jsonl := runDemo(t)
+
+	demo := map[string][]timelineLine{}
+	for _, line := range strings.Split(timeline, "\n") {
+		if l, ok := parseTimeline(line, false); ok {
+			demo[l.node] = append(demo[l.node], l)
+		}
+	}
+	sample := readmeBlockAfter(t, text, "## Follow one message from packet to frame")
+	if len(sample) < 10 {
+		t.Fatalf("the README's trace has %d lines", len(sample))
+	}
+	next := map[string]int{} // per stack, the demo line after the last one matched
+	for _, line := range sample {
+		want, ok := parseTimeline(line, true)
+		if !ok {
+			t.Errorf("the README's line %q is not a timeline line (#ID NODE LAYER [DIR] STEP SUMMARY)", line)
+			continue
+		}
+		lines := demo[want.node]
+		i := slices.Index(lines[next[want.node]:], want)
+		if i < 0 {
+			t.Errorf("the README's line\n\t%s\nis not a line of the demo's %s after the README's line before it; its lines of that layer and step:\n%s",
+				line, want.node, sameStep(lines, want))
+			continue
+		}
+		next[want.node] += i + 1
+	}
+
+	// The JSON line of the frame the sample ends with.
+	var wantJSON map[string]any
+	for _, block := range fence.FindAllString(text, -1) {
+		body := strings.TrimSpace(strings.Trim(block, "`"))
+		if strings.HasPrefix(body, "{") && json.Unmarshal([]byte(body), &wantJSON) == nil {
+			break
+		}
+	}
+	if wantJSON == nil {
+		t.Fatal("the README shows no JSON line of the trace")
+	}
+	var got map[string]any
+	for _, line := range bytes.Split(jsonl, []byte("\n")) {
+		var e map[string]any
+		if json.Unmarshal(line, &e) != nil {
+			continue
+		}
+		same := true
+		for _, k := range []string{"node", "layer", "event", "dir"} {
+			same = same && e[k] == wantJSON[k]
+		}
+		if same && shape(e["summary"].(string)) == shape(wantJSON["summary"].(string)) {
+			got = e
+			break
+		}
+	}
+	if got == nil {
+		t.Fatalf("the demo's trace has no event like the README's %v", wantJSON)
+	}
+	for k, w := range wantJSON {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			t.Errorf("the README's JSON line has %q, the demo's event has not: %v", k, got)
+		case k == "conn" || k == "summary":
+			if shape(g.(string)) != shape(w.(string)) {
+				t.Errorf("the README's JSON line has %s %q, the demo's %q", k, w, g)
+			}
+		default:
+			switch w.(type) {
+			case string, bool:
+				if g != w {
+					t.Errorf("the README's JSON line has %s %v, the demo's %v", k, w, g)
+				}
+			case float64:
+				if _, ok := g.(float64); !ok {
+					t.Errorf("the README's JSON line has %s a number, the demo's %v", k, g)
+				}
+			case []any:
+				if _, ok := g.([]any); !ok {
+					t.Errorf("the README's JSON line has %s a list, the demo's %v", k, g)
+				}
+			}
+		}
+	}
+	for k := range got {
+		if _, ok := wantJSON[k]; !ok {
+			t.Errorf("the demo's event has %q, the README's JSON line has not: %v", k, got)
+		}
+	}
+}
+
+// sameStep lists the lines of the same layer, direction and step, for a
+// message that shows what the README should say instead.
+func sameStep(lines []timelineLine, want timelineLine) string {
+	var b strings.Builder
+	n := 0
+	for _, l := range lines {
+		if l.layer == want.layer && l.dir == want.dir && l.kind == want.kind && n < 5 {
+			b.WriteString("\t" + l.summary + "\n")
+			n++
+		}
+	}
+	return b.String()
+}
+
+// TestREADMEDemoOutputs: a glassnet demo command the README shows with its
+// output ("$ go run ./cmd/glassnet demo --calls -" and the lines under it)
+// prints lines of that shape: each of the README's lines is one of the
+// command's, numbers aside, in the same order for each stack (the
+// "server: " or "client: " the lines start with).
+func TestREADMEDemoOutputs(t *testing.T) {
+	t.Parallel()
+	const prompt = "    $ go run ./cmd/glassnet "
+	lines := strings.Split(readme(t), "\n")
+	shown := 0
+	for i, line := range lines {
+		cmdline, ok := strings.CutPrefix(line, prompt)
+		if !ok {
+			continue
+		}
+		var want []string
+		for _, l := range lines[i+1:] {
+			l, ok := strings.CutPrefix(l, "    ")
+			if !ok || strings.HasPrefix(l, "$ ") {
+				break
+			}
+			want = append(want, l)
+		}
+		if len(want) == 0 {
+			continue
+		}
+		shown++
+		args := strings.Fields(cmdline)
+		var stdout, stderr bytes.Buffer
+		if err := run(args, &stdout, &stderr); err != nil {
+			t.Errorf("%s: %v\n%s", cmdline, err, stderr.String())
+			continue
+		}
+		got := map[string][]string{}
+		for _, l := range strings.Split(stdout.String(), "\n") {
+			node, _, _ := strings.Cut(l, ": ")
+			got[node] = append(got[node], shape(l))
+		}
+		next := map[string]int{}
+		for _, w := range want {
+			node, _, _ := strings.Cut(w, ": ")
+			j := slices.Index(got[node][next[node]:], shape(w))
+			if j < 0 {
+				t.Errorf("glassnet %s printed no line like the README's\n\t%s\nafter the README's line before it:\n%s", cmdline, w, stdout.String())
+				break
+			}
+			next[node] += j + 1
+		}
+	}
+	if shown == 0 {
+		t.Error("the README shows the output of no glassnet demo command")
+	}
+}
