@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -658,5 +659,52 @@ func TestREADMEDemoOutputs(t *testing.T) {
 	}
 	if shown == 0 {
 		t.Error("the README shows the output of no glassnet demo command")
+	}
+}
+
+// fuzzCount is the README's count of fuzz targets: "(28 in the module, 4 in
+// `bench/`)".
+var fuzzCount = regexp.MustCompile("\\(([0-9]+) in the module, ([0-9]+) in `bench/`\\)")
+
+// TestREADMEFuzzTargets: the README counts the fuzz targets of the module
+// and of bench/ as many as there are.
+func TestREADMEFuzzTargets(t *testing.T) {
+	t.Parallel()
+	m := fuzzCount.FindStringSubmatch(readme(t))
+	if m == nil {
+		t.Fatal("the README does not count the fuzz targets as (N in the module, M in `bench/`)")
+	}
+	count := func(root string, skip ...string) int {
+		n := 0
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && slices.Contains(skip, d.Name()) {
+				return filepath.SkipDir
+			}
+			if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+			if err != nil {
+				return err
+			}
+			for _, decl := range f.Decls {
+				if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Fuzz") {
+					n++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	module := count("../..", ".git", "bench", "interop", "third_party", "node_modules", "testdata")
+	bench := count("../../bench", "node_modules", "testdata")
+	if got := fmt.Sprintf("(%d in the module, %d in `bench/`)", module, bench); got != m[0] {
+		t.Errorf("the README counts the fuzz targets as %s; there are %s", m[0], got)
 	}
 }
