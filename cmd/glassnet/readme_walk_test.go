@@ -16,6 +16,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/ctl"
+	"github.com/glassnet/glassnet/sockets"
 )
 
 // The checks in this file keep README.md honest where that is cheap: the
@@ -706,5 +710,72 @@ func TestREADMEFuzzTargets(t *testing.T) {
 	bench := count("../../bench", "node_modules", "testdata")
 	if got := fmt.Sprintf("(%d in the module, %d in `bench/`)", module, bench); got != m[0] {
 		t.Errorf("the README counts the fuzz targets as %s; there are %s", m[0], got)
+	}
+}
+
+// TestREADMESS: the glassnet ss output the README shows has ss's header as
+// ctl.Render writes it, rows of its seven columns, and detail lines whose
+// items ctl.InfoLine writes, in its order.
+func TestREADMESS(t *testing.T) {
+	t.Parallel()
+	const prompt = "    $ sudo ./glassnet ss "
+	var shown []string
+	lines := strings.Split(readme(t), "\n")
+	for i, line := range lines {
+		if !strings.HasPrefix(line, prompt) {
+			continue
+		}
+		for _, l := range lines[i+1:] {
+			l, ok := strings.CutPrefix(l, "    ")
+			if !ok {
+				break
+			}
+			shown = append(shown, l)
+		}
+		break
+	}
+	if len(shown) < 3 {
+		t.Fatalf("the README shows no output of glassnet ss (a block starting %q)", prompt)
+	}
+
+	var header bytes.Buffer
+	if err := ctl.Render(&header, nil, ctl.RenderOptions{Info: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Fields(strings.TrimSpace(header.String())), strings.Fields(shown[0]); !slices.Equal(got, want) {
+		t.Errorf("the README's ss header is\n\t%s\nctl.Render's\n\t%s", shown[0], header.String())
+	}
+
+	// Every item InfoLine writes, in its order.
+	full := ctl.InfoLine(sockets.SocketInfo{TCP: &sockets.TCPInfo{
+		TS: true, SACK: true, CC: "reno", CAState: "Loss", RTT: time.Millisecond, RTTVar: time.Millisecond,
+		RTO: time.Second, Cwnd: 10, Ssthresh: 20, MSS: 1448, SndWnd: 1, RcvWnd: 1, SndWScale: 7, RcvWScale: 7,
+		Unacked: 1, RetransOut: 1, Retrans: 1, Timeouts: 1, SegsIn: 1, SegsOut: 1, BytesReceived: 1, BytesSent: 1,
+		Windows: true,
+	}})
+	var order []string
+	for _, item := range strings.Fields(full) {
+		key, _, _ := strings.Cut(item, ":")
+		order = append(order, key)
+	}
+	for _, line := range shown[1:] {
+		switch {
+		case line == "...":
+		case strings.HasPrefix(line, "\t"):
+			at := 0
+			for _, item := range strings.Fields(line) {
+				key, _, _ := strings.Cut(item, ":")
+				i := slices.Index(order[at:], key)
+				if i < 0 {
+					t.Errorf("the README's ss detail line has %q where ctl.InfoLine writes %s:\n\t%s", item, strings.Join(order, " "), line)
+					break
+				}
+				at += i + 1
+			}
+		default:
+			if f := strings.Fields(line); len(f) != 7 {
+				t.Errorf("the README's ss row %q has %d columns, ctl.Render's 7", line, len(f))
+			}
+		}
 	}
 }
