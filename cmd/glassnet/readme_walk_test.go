@@ -835,3 +835,87 @@ func TestREADMESS(t *testing.T) {
 		}
 	}
 }
+
+var (
+	// a link or a picture to a file of the repository
+	mdLink = regexp.MustCompile(`\]\(([^)#:]+)\)`)
+	// a test, benchmark or fuzz target named on its own in a code span
+	testName = regexp.MustCompile(`^(Test|Benchmark|Fuzz)[A-Z]\w*$`)
+)
+
+// TestREADMEPaths: the files, directories, links and pictures the README
+// names are in the repository, and so are the tests, benchmarks and fuzz
+// targets it names in code spans.
+func TestREADMEPaths(t *testing.T) {
+	t.Parallel()
+	text := readme(t)
+	root := filepath.Join("..", "..")
+	top, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	isTop := map[string]bool{}
+	for _, e := range top {
+		isTop[e.Name()] = true
+	}
+	var paths []string
+	for _, span := range codeSpans(text) {
+		first, _, ok := strings.Cut(span, "/")
+		if ok && !strings.ContainsAny(span, " $*") && isTop[first] {
+			paths = append(paths, span)
+		}
+	}
+	for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
+		paths = append(paths, m[1])
+	}
+	if len(paths) < 30 {
+		t.Errorf("found %d paths in the README; the walk has lost them", len(paths))
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(p))); err != nil {
+			t.Errorf("the README names %s, which is not in the repository: %v", p, err)
+		}
+	}
+
+	// Every Test, Benchmark and Fuzz function of the repository, the
+	// interop and bench modules included.
+	funcs := map[string]bool{}
+	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules" || d.Name() == "third_party") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil {
+				funcs[fn.Name.Name] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for _, span := range codeSpans(text) {
+		// golang.org/x/net/nettest's TestConn is not glassnet's
+		if !testName.MatchString(span) || span == "TestConn" {
+			continue
+		}
+		named++
+		if !funcs[span] {
+			t.Errorf("the README names %s, which no test file of the repository declares", span)
+		}
+	}
+	if named < 10 {
+		t.Errorf("found %d tests named in the README; the walk has lost them", named)
+	}
+}
