@@ -386,14 +386,11 @@ func TestREADMEGoNames(t *testing.T) {
 			}
 			checked++
 			check(s[m[0]:m[1]], pkg, name, member)
-			if end := m[1]; end < len(s) && s[end] == '{' {
-				typ := name
-				if member != "" {
-					typ = member // only for pkg.Type.Nested{, which Go has not
-				}
+			// a composite literal, pkg.Type{Key: ...}
+			if end := m[1]; member == "" && end < len(s) && s[end] == '{' {
 				for _, k := range literalKeys(s[end:]) {
 					checked++
-					check(s[m[0]:m[1]]+"{"+k+"}", pkg, typ, k)
+					check(s[m[0]:m[1]]+"{"+k+"}", pkg, name, k)
 				}
 			}
 		}
@@ -408,13 +405,13 @@ func TestREADMEGoNames(t *testing.T) {
 	}
 }
 
-// runDemo runs glassnet demo with args and returns its timeline, and the
-// JSON lines of its trace.
-func runDemo(t *testing.T, args ...string) (timeline string, jsonl []byte) {
+// runDemo runs glassnet demo and returns its timeline, and the JSON lines
+// of its trace.
+func runDemo(t *testing.T) (timeline string, jsonl []byte) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "demo.jsonl")
 	var stdout, stderr bytes.Buffer
-	if err := run(append([]string{"demo", "--trace", path}, args...), &stdout, &stderr); err != nil {
+	if err := run([]string{"demo", "--trace", path}, &stdout, &stderr); err != nil {
 		t.Fatalf("demo: %v\n%s", err, stderr.String())
 	}
 	jsonl, err := os.ReadFile(path)
