@@ -294,8 +294,8 @@ func TestKeepAliveHealthyIdle(t *testing.T) {
 		t.Run(fmt.Sprintf("reader=%v", reader), func(t *testing.T) {
 			t.Parallel()
 			// The server counts the keepalive's pings as they arrive. The
-			// interval leaves room for a pong on a loaded machine: a pong
-			// later than the interval fails the connection by design.
+			// interval (1 s) leaves room for a pong on a loaded machine: a
+			// pong later than the interval fails the connection by design.
 			const pings = 3
 			var seen atomic.Int32
 			fifth := make(chan struct{})
@@ -306,7 +306,7 @@ func TestKeepAliveHealthyIdle(t *testing.T) {
 				return FrameVerdict{}
 			})
 			url, errs := echoServer(t, &AcceptOptions{ConnOptions: ConnOptions{FrameHook: count}})
-			c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{KeepAlive: 300 * time.Millisecond}})
+			c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{KeepAlive: time.Second}})
 			ctx := testContext(t)
 			got := make(chan []byte, 1)
 			if reader {
