@@ -3,14 +3,19 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/glassnet/glassnet/internal/netnstest"
 )
 
 // TestUIExpertNotesAsTshark: the notes the page puts on TCP packets
@@ -36,32 +41,9 @@ func TestUIExpertNotesAsTshark(t *testing.T) {
 			dir := t.TempDir()
 			trace, pcap := filepath.Join(dir, "demo.jsonl"), filepath.Join(dir, "demo.pcapng")
 			run(t, 2*time.Minute, glassnetBin, append([]string{"demo", "--trace", trace, "--pcap", pcap}, rules...)...)
-			want := tsharkNotes(t, pcap)
-			r := startUI(t, "view", "--ui", "127.0.0.1:0", trace)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			p := openUI(t, ctx, r)
-			p.wait("the recording in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
-			var got map[string][]string
-			if err := json.Unmarshal([]byte(p.eval(`JSON.stringify(Object.fromEntries([...glassnet.store.notes].map(([id, ns]) => [id, ns.map((n) => n.text).sort()])))`)), &got); err != nil {
-				t.Fatal(err)
-			}
-			for id, w := range want {
-				for _, n := range w {
-					seen[strings.SplitN(n, " #", 2)[0]]++
-				}
-				if g := got[strconv.Itoa(id)]; !slices.Equal(g, w) {
-					t.Errorf("packet #%d: the page's notes %q, tshark's %q", id, g, w)
-				}
-			}
+			p, got := compareNotes(t, trace, pcap, seen)
 			if rules[1] == "tcp and len > 60 : loss 30%" {
 				pageShowsNotes(t, p, got)
-			}
-			for id, g := range got {
-				n, _ := strconv.Atoi(id)
-				if _, ok := want[n]; !ok {
-					t.Errorf("packet #%d: the page's notes %q, tshark has none", n, g)
-				}
 			}
 		})
 	}
@@ -73,19 +55,99 @@ func TestUIExpertNotesAsTshark(t *testing.T) {
 	}
 }
 
-// tsharkNotes splits the demo's pcapng into one capture per stack (its
+// TestUIExpertNotesServe is TestUIExpertNotesAsTshark for serve on a TUN
+// with the kernel as the peer, which reads its echo slowly through a small
+// receive buffer: the kernel's own ACKs, SACKs and window updates, its
+// window filled, shut and probed, and losses both ways.
+func TestUIExpertNotesServe(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	needProgram(t, "/usr/bin/tshark", "tshark")
+	netnstest.RunTUN(t, func(t *testing.T) {
+		seen := map[string]int{}
+		s := startServe(t, "--ui", "127.0.0.1:0",
+			"--egress", "tcp and greater 1000 : loss 2% seed 7", "--ingress", "tcp and greater 1000 : loss 2% seed 8")
+		r := serveUI(t, s)
+		if err := slowEcho(net.JoinHostPort(stackAddr, "7"), 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		// serve's own --pcap is a classic pcap, without the packet ids
+		// the view's export writes in its comments
+		pcap := filepath.Join(t.TempDir(), "serve.pcapng")
+		r.exportTo(t, ctx, "pcapng", pcap)
+		p := openUI(t, ctx, r)
+		notesOfPage(t, p, pcap, seen)
+		t.Logf("notes compared: %v", seen)
+		for _, kind := range []string{"TCP Retransmission", "TCP Dup ACK", "TCP Window Full", "TCP ZeroWindow"} {
+			if seen[kind] == 0 {
+				t.Errorf("the run gave no %q note: the comparison does not cover it", kind)
+			}
+		}
+	})
+}
+
+// compareNotes opens the run's trace in the view and holds the page's notes
+// to tshark's for the capture the same run wrote; it counts the notes by
+// kind in seen and returns the page and its notes by packet id.
+func compareNotes(t *testing.T, trace, pcap string, seen map[string]int) (*uiPage, map[string][]string) {
+	t.Helper()
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", trace)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	p := openUI(t, ctx, r)
+	return p, notesOfPage(t, p, pcap, seen)
+}
+
+// notesOfPage holds the notes of the page p to tshark's for pcap, the
+// capture of the run it shows, once the page has every event of it.
+func notesOfPage(t *testing.T, p *uiPage, pcap string, seen map[string]int) map[string][]string {
+	t.Helper()
+	want, last := tsharkNotes(t, pcap)
+	p.wait("the capture's packets in the page", fmt.Sprintf(`window.glassnet && glassnet.timing.draws > 0 && glassnet.store.events.length > 0 && glassnet.store.events[glassnet.store.events.length - 1].id >= %d && "loaded"`, last))
+	var got map[string][]string
+	if err := json.Unmarshal([]byte(p.eval(`JSON.stringify(Object.fromEntries([...glassnet.store.notes].map(([id, ns]) => [id, ns.map((n) => n.text).sort()])))`)), &got); err != nil {
+		t.Fatal(err)
+	}
+	for id, w := range want {
+		for _, n := range w {
+			seen[strings.SplitN(n, " #", 2)[0]]++
+		}
+		if g := got[strconv.Itoa(id)]; !slices.Equal(g, w) {
+			t.Errorf("packet #%d: the page's notes %q, tshark's %q", id, g, w)
+		}
+	}
+	for id, g := range got {
+		n, _ := strconv.Atoi(id)
+		if _, ok := want[n]; !ok && n <= last { // a live run goes on after its capture
+			t.Errorf("packet #%d: the page's notes %q, tshark has none", n, g)
+		}
+	}
+	return got
+}
+
+// tsharkNotes splits a pcapng of the demo's into one capture per stack (its
 // interfaces) and returns, for each packet id (the "packet #N" of its
 // comment), the notes tshark's Info column writes in brackets, sorted; a
 // duplicate ACK's frame number is written as the id of that frame's
-// packet, as the page names it.
-func tsharkNotes(t *testing.T, pcap string) map[int][]string {
+// packet, as the page names it. It also returns the last packet id.
+func tsharkNotes(t *testing.T, pcap string) (notes map[int][]string, last int) {
 	t.Helper()
-	notes := map[int][]string{}
+	notes = map[int][]string{}
 	bracket := regexp.MustCompile(`\[(TCP [^\]]*)\]`)
 	dupack := regexp.MustCompile(`^TCP Dup ACK (\d+)#(\d+)$`)
-	for iface := 0; iface < 2; iface++ {
-		part := filepath.Join(filepath.Dir(pcap), fmt.Sprintf("if%d.pcapng", iface))
-		run(t, time.Minute, "/usr/bin/tshark", "-r", pcap, "-Y", fmt.Sprintf("frame.interface_id == %d", iface), "-w", part)
+	var ifaces []string
+	for line := range strings.SplitSeq(strings.TrimSpace(run(t, time.Minute, "/usr/bin/tshark", "-r", pcap, "-T", "fields", "-e", "frame.interface_id")), "\n") {
+		if !slices.Contains(ifaces, line) {
+			ifaces = append(ifaces, line)
+		}
+	}
+	for _, iface := range ifaces {
+		part := pcap // a capture of one interface is one capture point
+		if len(ifaces) > 1 {
+			part = filepath.Join(filepath.Dir(pcap), "if"+iface+".pcapng")
+			run(t, time.Minute, "/usr/bin/tshark", "-r", pcap, "-Y", "frame.interface_id == "+iface, "-w", part)
+		}
 		ids := map[string]int{} // frame number in the part -> packet id
 		type row struct {
 			id   int
@@ -102,10 +164,11 @@ func tsharkNotes(t *testing.T, pcap string) map[int][]string {
 				t.Fatalf("tshark: frame %s has no packet id in its comment %q", f[0], f[1])
 			}
 			ids[f[0]] = id
+			last = max(last, id)
 			rows = append(rows, row{id, f[2]})
 		}
 		if len(rows) == 0 {
-			t.Fatalf("tshark read no packets on interface %d", iface)
+			t.Fatalf("tshark read no packets on interface %s", iface)
 		}
 		for _, r := range rows {
 			for _, m := range bracket.FindAllStringSubmatch(r.info, -1) {
@@ -123,7 +186,7 @@ func tsharkNotes(t *testing.T, pcap string) map[int][]string {
 	for _, n := range notes {
 		slices.Sort(n)
 	}
-	return notes
+	return notes, last
 }
 
 // pageShowsNotes: a packet with notes has them in its ladder label, in
@@ -152,4 +215,42 @@ func pageShowsNotes(t *testing.T, p *uiPage, notes map[string][]string) {
 		t.Errorf("the inspector says of duplicate ACK #%s %q", id, ins)
 	}
 	p.shot("expert-dup-ack")
+}
+
+// slowEcho sends size bytes to the echo at addr through a socket with a
+// small receive buffer and reads the echo back slowly, so that its window
+// fills and shuts now and then; it returns once all came back.
+func slowEcho(addr string, size int) error {
+	d := net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+		})
+		return errors.Join(err, serr)
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	sent := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, size))
+		if err == nil {
+			err = c.(*net.TCPConn).CloseWrite()
+		}
+		sent <- err
+	}()
+	buf := make([]byte, 4<<10)
+	got := 0
+	for got < size {
+		n, err := c.Read(buf)
+		got += n
+		if err != nil {
+			return fmt.Errorf("read %d of %d bytes of the echo: %w", got, size, err)
+		}
+		time.Sleep(time.Millisecond) // a slow reader: the window shuts
+	}
+	return <-sent
 }
