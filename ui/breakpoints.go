@@ -35,14 +35,20 @@ func (b *Breakpoint) Match(t *Tracker, e *trace.Event) bool { return b.match(t, 
 type Tracker struct {
 	retx   retransmits
 	states stateChanges
+	notes  tcpNotes
 }
 
 // NewTracker returns a Tracker that has seen no event.
 func NewTracker() *Tracker {
 	t := &Tracker{}
+	t.init()
+	return t
+}
+
+func (t *Tracker) init() {
 	t.retx.init()
 	t.states.init()
-	return t
+	t.notes.init()
 }
 
 // Note follows e, the event after those noted before; each event is
@@ -50,6 +56,7 @@ func NewTracker() *Tracker {
 func (t *Tracker) Note(e *trace.Event) {
 	t.retx.note(e)
 	t.states.note(e)
+	t.notes.note(e)
 }
 
 // String returns the breakpoint as written.
@@ -94,6 +101,17 @@ var tcpStates = []string{"LISTEN", "SYN-SENT", "SYN-RCVD", "ESTABLISHED", "FIN-W
 //	                    lies below what its TCP sent before on that
 //	                    connection, whether or not that copy left), or
 //	                    the verdict of a rule that dropped such a copy
+//	analysis NOTE       a TCP packet, sent or received, that Wireshark
+//	                    marks with NOTE in that stack's capture: dup-ack,
+//	                    retransmission, fast-retransmission,
+//	                    spurious-retransmission, out-of-order,
+//	                    lost-segment ("previous segment not captured"),
+//	                    ack-lost-segment, window-update, window-full,
+//	                    zero-window, zero-window-probe,
+//	                    zero-window-probe-ack, keep-alive, keep-alive-ack,
+//	                    or any; Wireshark's field names
+//	                    (tcp.analysis.duplicate_ack, tcp.analysis.flags)
+//	                    are taken too, also written alone
 //
 // A condition whose VALUE lies outside the values KEY takes (rcv_wnd ==
 // -1) is refused.
@@ -116,6 +134,21 @@ func ParseBreakpoint(src string) (*Breakpoint, error) {
 			return nil, fmt.Errorf("ui: retransmit takes no arguments, not %q", strings.Join(f[1:], " "))
 		}
 		return &Breakpoint{src: src, match: func(t *Tracker, e *trace.Event) bool { return t.retx.is(e) }}, nil
+	case f[0] == "analysis" || strings.HasPrefix(strings.ToLower(f[0]), "tcp.analysis."):
+		name := f[0]
+		if f[0] == "analysis" {
+			if len(f) != 2 {
+				return nil, fmt.Errorf("ui: analysis NOTE, where NOTE is one of %s, or any", noteList())
+			}
+			name = f[1]
+		} else if len(f) != 1 {
+			return nil, fmt.Errorf("ui: %s takes no arguments, not %q", f[0], strings.Join(f[1:], " "))
+		}
+		bits, ok := noteBits(name)
+		if !ok {
+			return nil, fmt.Errorf("ui: analysis %q: the notes are %s, or any", name, noteList())
+		}
+		return &Breakpoint{src: src, match: func(t *Tracker, e *trace.Event) bool { return t.notes.of(e)&bits != 0 }}, nil
 	case f[0] == "state":
 		if len(f) != 2 {
 			return nil, errors.New("ui: state NAME, such as state TIME-WAIT")

@@ -41,6 +41,15 @@ func TestParseBreakpoint(t *testing.T) {
 		{"srtt != NaN", `ui: "NaN" where a number or a duration belongs`},
 		{"cwnd < Inf", `ui: "Inf" where a number or a duration belongs`},
 		{"cwnd ~ 3", `ui: "~" after cwnd`},
+		{"analysis dup-ack", ""},
+		{"analysis any", ""},
+		{"analysis zero_window", ""},
+		{"tcp.analysis.duplicate_ack", ""},
+		{"tcp.analysis.flags", ""},
+		{"analysis", "ui: analysis NOTE, where NOTE is one of retransmission, fast-retransmission,"},
+		{"analysis dup", `ui: analysis "dup": the notes are retransmission,`},
+		{"tcp.analysis.nothing", `ui: analysis "tcp.analysis.nothing": the notes are`},
+		{"tcp.analysis.flags now", `ui: tcp.analysis.flags takes no arguments, not "now"`},
 	} {
 		t.Run(tc.src, func(t *testing.T) {
 			t.Parallel()

@@ -181,7 +181,8 @@ func tracked(e *trace.Event) bool {
 	case trace.LayerTCP:
 		return e.Name == "segment" || e.Name == "state"
 	case trace.LayerLink:
-		return e.Dir == trace.Out && (e.Name == "packet" || e.Name == "verdict")
+		// packets both ways for the TCP analysis notes
+		return e.Name == "packet" || e.Dir == trace.Out && e.Name == "verdict"
 	}
 	return false
 }

@@ -165,8 +165,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.acked = sync.NewCond(&s.cmu)
 	s.setMode("free")
-	s.track.retx.init()
-	s.track.states.init()
+	s.track.init()
 	if opts.Live {
 		s.stepper = trace.NewStepper(trace.StepOptions{})
 		if opts.Clock != nil {
