@@ -1,13 +1,16 @@
 package netstack
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/trace"
+	"github.com/glassnet/glassnet/tun"
 )
 
 // The IP hook points are gVisor's netfilter hooks, the places where Linux
@@ -19,11 +22,20 @@ import (
 //	hook.IPPostrouting  every packet that leaves IP for the link
 //
 // As with iptables, a hook here can only let a packet go (Pass), drop it
-// (Drop) or change its headers (Modify: the IP and transport headers are
-// written back with their checksums fixed unless KeepChecksums; changes to
-// the payload are not kept). Delay, Duplicate, Inject and Reply need a
-// queue and belong to the link hook points; here they are traced and
-// counted under "unsupported" and the packet passes.
+// (Drop) or change it in place (Modify: the IP and transport headers, and
+// the payload if the hook changed it, are written back, with their
+// checksums fixed unless KeepChecksums). Delay, Duplicate, Inject and
+// Reply need a queue and belong to the link hook points; here they are
+// traced and counted under "unsupported" and the packet passes.
+//
+// A hook sees whole checksums here too. On a device with segmentation
+// offload TCP leaves its checksum partial (the pseudo-header's sum, for
+// the device to complete): the copy a hook sees has it completed, and a
+// packet a hook changed goes on with the checksum it left, complete, as
+// it does past the link hooks (offload.go), so that a bit corrupt flipped
+// is not summed in by the device. On the way in, a packet a hook changed
+// has its transport checksum checked by gVisor even where the device
+// vouched for it.
 
 // ipPoint is one IP hook point of a stack.
 type ipPoint struct {
@@ -100,6 +112,11 @@ func (m ipVerdictMatcher) Match(_ stack.Hook, pkt *stack.PacketBuffer, _, _ stri
 	view := stack.PayloadSince(pkt.NetworkHeader())
 	defer view.Release()
 	data := view.AsSlice() // a copy of the packet, for the hook to change
+	nh := pkt.NetworkHeader().Slice()
+	partial := pkt.GSOOptions.NeedsCsum
+	if partial {
+		tun.CompleteChecksum(data, tun.GSO{NeedsCsum: true, CsumStart: uint16(len(nh)), CsumOffset: pkt.GSOOptions.CsumOffset})
+	}
 	hp := hook.Packet{Dir: p.dir, Hook: p.name, Data: data, Time: time.Now()}
 	acct := &m.st.acct
 	v := c.Run(&hp, func(v hook.Verdict) {
@@ -118,12 +135,33 @@ func (m ipVerdictMatcher) Match(_ stack.Hook, pkt *stack.PacketBuffer, _, _ stri
 		if !v.KeepChecksums {
 			_ = hook.FixChecksums(data)
 		}
-		// Write the headers back; the payload stays as it was.
-		nh := pkt.NetworkHeader().Slice()
-		n := copy(nh, data)
-		if th := pkt.TransportHeader().Slice(); len(th) > 0 && n < len(data) {
-			copy(th, data[n:])
-		}
+		writeBack(pkt, data)
+		// The checksum is complete now, and what the device vouched
+		// for on the way in is no longer what arrived.
+		pkt.GSOOptions.NeedsCsum = false
+		pkt.RXChecksumValidated = false
 	}
 	return false, false
+}
+
+// writeBack puts data, a copy of pkt from its network header on that a
+// hook changed, back into pkt: the headers in place, and the payload, if
+// it changed, as a view of its own (the payload's buffers may be shared
+// with the bytes TCP keeps to send again, which must stay as they are).
+func writeBack(pkt *stack.PacketBuffer, data []byte) {
+	payload := data[max(len(data)-pkt.Data().Size(), 0):]
+	head := data[:len(data)-len(payload)]
+	copy(pkt.NetworkHeader().Slice(), head)
+	if th := pkt.TransportHeader().Slice(); len(th) <= len(head) {
+		// Right before the payload, after any extension headers.
+		copy(th, head[len(head)-len(th):])
+	}
+	old := stack.PayloadSince(pkt.NetworkHeader())
+	same := bytes.Equal(old.AsSlice()[len(head):], payload)
+	old.Release()
+	if same {
+		return
+	}
+	pkt.Data().CapLength(0)
+	pkt.Data().AppendView(buffer.NewViewWithData(payload))
 }
