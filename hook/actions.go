@@ -266,7 +266,10 @@ const DefaultRateLimit = 1 << 20
 // wait (as tbf's limit; one that finds nothing waiting is taken whatever
 // its size), or that would wait longer than MaxDelay (as tbf's latency),
 // is dropped with reason "queue-full". The bytes counted are the IP
-// packet's: netem and tbf count the link header too.
+// packet's: netem and tbf count the link header too. A delayed packet's
+// verdict takes its bytes back (Unsent) when the layer has no room to
+// queue it, as netem charges only what it sends; unless another packet
+// has been charged since, whose time is then fixed already.
 type Rate struct {
 	BitsPerSecond uint64
 	Burst, Limit  int
@@ -313,11 +316,22 @@ func (r *Rate) Decide(p *Packet) Verdict {
 	if wait > 0 && due > r.bytesTime(r.Limit) || due > MaxDelay {
 		return Verdict{Action: Drop, Reason: "queue-full"}
 	}
+	prev := r.tat
 	r.tat = tat
 	if due <= 0 {
 		return Verdict{}
 	}
-	return Verdict{Action: Delay, Reason: "rate", Delay: due}
+	return Verdict{Action: Delay, Reason: "rate", Delay: due, Unsent: func() { r.unsent(prev, tat) }}
+}
+
+// unsent takes back the charge that moved tat from prev to tat, if no
+// packet has been charged since.
+func (r *Rate) unsent(prev, tat time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tat.Equal(tat) {
+		r.tat = prev
+	}
 }
 
 // Rewrite sets the TTL (hop limit) and/or the TCP window of every packet;

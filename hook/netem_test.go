@@ -583,3 +583,34 @@ func TestRuleSeedsAcrossChains(t *testing.T) {
 		t.Errorf("the first chain and a chain parsed alone agreed on %d of %d packets, want all: the first keeps its text's seed", sameAlone, n)
 	}
 }
+
+// A rate charges only what is sent: a delayed packet's Unsent takes its
+// bytes back, so the next packet waits as if it had not come, unless a
+// packet was charged after it (whose time is fixed). In a chain, Unsent
+// takes back the charges of every rate the packet met.
+func TestRateUnsent(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	r := NewRate(8000, 0, 0) // 100 bytes in 100ms
+	pkt := func() *Packet { return &Packet{Data: make([]byte, 100), Time: t0} }
+	v1, v2 := r.Decide(pkt()), r.Decide(pkt())
+	if v1.Delay != 100*time.Millisecond || v2.Delay != 200*time.Millisecond || v2.Unsent == nil {
+		t.Fatalf("two packets at once: delays %v, %v, want 100ms, 200ms and a way to take them back", v1.Delay, v2.Delay)
+	}
+	v2.Unsent()
+	if v := r.Decide(pkt()); v.Delay != 200*time.Millisecond {
+		t.Errorf("after the second was not sent, the next waits %v, want 200ms", v.Delay)
+	}
+	v1.Unsent() // a packet was charged since: its time stands
+	if v := r.Decide(pkt()); v.Delay != 300*time.Millisecond {
+		t.Errorf("after a taken-back charge with one made since, the next waits %v, want 300ms", v.Delay)
+	}
+
+	c := chainOf(t, "rate 8kbit", "rate 8kbit")
+	first := c.Decide(pkt())
+	v := c.Decide(pkt())
+	v.Unsent()
+	if again := c.Decide(pkt()); again.Delay != v.Delay || again.Delay <= first.Delay {
+		t.Errorf("two rates in a chain: %v, then %v taken back, then %v; want the same again", first.Delay, v.Delay, again.Delay)
+	}
+}

@@ -210,7 +210,9 @@ func (f PacketFunc) Decide(p *Packet) Verdict { return f(p) }
 //     would behind a router that updates the checksums it changes;
 //   - delays add up, copies add up, injected and reply packets collect in
 //     order; a hook after one that delayed the packet sees Packet.Time
-//     moved on by that delay, when the packet reaches it;
+//     moved on by that delay, when the packet reaches it; the Unsent of
+//     every hook that set one run, the last first, from the combined
+//     Unsent;
 //   - otherwise the combined Action is the first non-pass one.
 //
 // A Chain is immutable; install a new one to change the hooks.
@@ -306,6 +308,9 @@ func (c *Chain) Run(p *Packet, seen func(Verdict)) Verdict {
 		}
 		out.Delay += v.Delay
 		out.Copies += v.Copies
+		if v.Unsent != nil {
+			out.Unsent = bothUnsent(v.Unsent, out.Unsent)
+		}
 		out.Inject = append(out.Inject, v.Inject...)
 		out.Reply = append(out.Reply, v.Reply...)
 	}
@@ -318,6 +323,14 @@ func (c *Chain) Run(p *Packet, seen func(Verdict)) Verdict {
 		out.KeepChecksums = !stale
 	}
 	return out
+}
+
+// bothUnsent runs a, then b if there is one.
+func bothUnsent(a, b func()) func() {
+	if b == nil {
+		return a
+	}
+	return func() { a(); b() }
 }
 
 // Point is a place where a chain can be installed and removed while

@@ -66,6 +66,12 @@ type Verdict struct {
 	// the hook left them (corrupt does this, so that the receiver drops
 	// the packet).
 	KeepChecksums bool
+	// Unsent, when not nil, takes back what the hook counted as sent:
+	// the layer calls it when none of a unit it delayed could be queued
+	// (the delay queue was full), so that a rate, which charges a
+	// packet's bytes when it lets the packet through, charges only what
+	// it sends, as netem's does.
+	Unsent func()
 	// Rule names the hook or rule that decided, for the trace.
 	Rule string
 }

@@ -37,7 +37,8 @@ import (
 //	Drop        the packet goes no further; counted under its reason
 //	Modify      checksums are recomputed unless KeepChecksums
 //	Delay       the packet waits in the direction's delay queue, which
-//	            writes or delivers it when due (full: dropped, "queue-full")
+//	            writes or delivers it when due (full: dropped, "queue-full",
+//	            and the verdict's Unsent called, so a rate takes it back)
 //	Duplicate   the packet goes Copies more times, right after itself
 //	Inject      the Inject packets go after it, the same way
 //	Reply       packets go the other way: at egress they are delivered to
@@ -206,8 +207,13 @@ func (h *hookEndpoint) apply(s *hookSide, chain *hook.Chain, b []byte, m *pktMet
 	copies := 1 + max(v.Copies, 0)
 	if v.Delay > 0 {
 		due := at.Add(v.Delay)
+		queued := false
 		for range copies {
-			h.queue(s, append([]byte(nil), b...), m.gso, due)
+			queued = h.queue(s, append([]byte(nil), b...), m.gso, due) || queued
+		}
+		if !queued && v.Unsent != nil {
+			// None of it goes: a rate that charged it takes it back.
+			v.Unsent()
 		}
 		for _, inj := range v.Inject {
 			h.queue(s, h.frameLike(b, inj, false), tun.GSO{}, due)
@@ -246,9 +252,12 @@ func (h *hookEndpoint) run(s *hookSide, chain *hook.Chain, b []byte, at time.Tim
 }
 
 // queue puts b, with its offload metadata, in s's queue to leave at due
-// (zero: at once), or counts it as a queue-full drop.
-func (h *hookEndpoint) queue(s *hookSide, b []byte, g tun.GSO, due time.Time) {
+// (zero: at once), or counts it as a queue-full drop; it reports whether
+// b was queued.
+func (h *hookEndpoint) queue(s *hookSide, b []byte, g tun.GSO, due time.Time) bool {
 	if !s.q.push(b, g, due) {
 		h.acct.drop(s.dir, DropQueueFull, len(b))
+		return false
 	}
+	return true
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -276,6 +277,76 @@ func TestDelayQueueFull(t *testing.T) {
 	s := st.Stats()
 	if s.Drops[DropQueueFull] != 1 || s.Drops[DropDeviceClosed] != 1 {
 		t.Errorf("drops %v: want one queue-full and one device-closed", s.Drops)
+	}
+}
+
+// TestRateChargesOnlyQueued: a rate charges only the packets that go, as
+// netem's: replies the full delay queue drops leave the rate's clock
+// where it was, so the next reply waits for the two queued before it, not
+// for the eight that were dropped too.
+func TestRateChargesOnlyQueued(t *testing.T) {
+	t.Parallel()
+	const size = 1028 // each reply, IP packet: about a second at 8kbit
+	per := time.Duration(size) * 8 * time.Second / 8000
+	var (
+		mu    sync.Mutex
+		waits []time.Duration // each reply's wait at the rate, as it leaves it
+	)
+	wait := hook.PacketFunc(func(p *hook.Packet) hook.Verdict {
+		if p.Headers().Proto == hook.ProtoICMP {
+			mu.Lock()
+			waits = append(waits, time.Until(p.Time))
+			mu.Unlock()
+		}
+		return hook.Verdict{}
+	})
+	rate, err := hook.ParseRule("icmp : rate 8kbit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rh, err := rate.Hook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, dev := newSolo(t, func(o *Options) {
+		o.DelayQueue = 2
+		o.Egress = hook.NewChain(rh, wait)
+	})
+	for seq := range uint16(10) {
+		req := echoRequest4(peer4, addrA4.Addr(), 0x4242, seq, make([]byte, size-28))
+		if _, err := dev.Write([][]byte{req}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for st.Stats().Drops[DropQueueFull] < 8 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if d := st.Stats().Drops[DropQueueFull]; d != 8 {
+		t.Fatalf("%d replies dropped as queue-full, want 8 of 10 (the queue holds 2)", d)
+	}
+	req := echoRequest4(peer4, addrA4.Addr(), 0x4242, 10, make([]byte, size-28))
+	if _, err := dev.Write([][]byte{req}); err != nil {
+		t.Fatal(err)
+	}
+	reached := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(waits)
+	}
+	for reached() < 11 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) != 11 {
+		t.Fatalf("%d replies reached the rate, want 11", len(waits))
+	}
+	// Charged for the two queued and itself: three packets' time from
+	// the first, less the little time the test took; charged for all
+	// ten before it, eleven.
+	if w := waits[10]; w < 2*per || w > 4*per {
+		t.Errorf("the 11th reply waits %v at the rate, want about %v (the two queued before it and itself, %v each)", w, 3*per, per)
 	}
 }
 
