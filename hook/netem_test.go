@@ -614,3 +614,20 @@ func TestRateUnsent(t *testing.T) {
 		t.Errorf("two rates in a chain: %v, then %v taken back, then %v; want the same again", first.Delay, v.Delay, again.Delay)
 	}
 }
+
+// A copy shares the fate of the rules after the one that made it, a
+// rate's too: the rate charges the packet once and its copy leaves with
+// it (netem sends the copy through the qdisc again, so that its rate
+// charges it and sends it a packet's time later). The README's table says
+// so.
+func TestDuplicateThenRate(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	c := chainOf(t, "duplicate 100%", "rate 8kbit") // 100 bytes in 100ms
+	for i := range 3 {
+		v := c.Decide(&Packet{Data: make([]byte, 100), Time: t0})
+		if want := time.Duration(i+1) * 100 * time.Millisecond; v.Copies != 1 || v.Delay != want {
+			t.Fatalf("packet %d: %d copies after %v, want 1 after %v (one charge for the two)", i, v.Copies, v.Delay, want)
+		}
+	}
+}

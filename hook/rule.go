@@ -345,6 +345,8 @@ func (r *Rule) parseAction(w *Words) error {
 		r.Window = uint16(n)
 	case "ws":
 		return w.errorAt(pos, ErrFrameFilter)
+	case "limit":
+		return w.Errorf(pos, "unknown action \"limit\": netem's limit is the delay queue's length here, which every rule shares (netstack.Options.DelayQueue)")
 	default:
 		return w.Errorf(pos, "unknown action %q (want drop, loss, delay, duplicate, reorder, corrupt, rate, rst, ttl or window)", keyword)
 	}
@@ -387,10 +389,24 @@ func (r *Rule) netemHint(s string) string {
 		return ": netem's correlation is not offered"
 	case r.Action == RuleRate && intErr == nil:
 		return ": netem's packet overhead and cell size are not offered"
+	case s == "limit":
+		return ": netem's limit is the delay queue's length here, which every rule shares (netstack.Options.DelayQueue)"
+	case isActionWord(s):
+		return ": a rule has one action; netem's options of one qdisc are rules in a row here, each seeing what the one before let go"
 	case (r.Action == RuleLoss || r.Action == RuleLossGE) && s == "ecn":
 		return ": netem's ecn is not offered"
 	}
 	return ""
+}
+
+// isActionWord reports whether s is the keyword of a rule's action.
+func isActionWord(s string) bool {
+	for _, name := range ruleActionNames {
+		if name == s && s != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func boolIndex(b bool) int {

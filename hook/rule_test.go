@@ -399,6 +399,15 @@ func TestParseRuleNetemSyntax(t *testing.T) {
 		{"rate 5kbit 20 100 5", `netem's packet overhead and cell size are not offered`},
 		{"loss state 1%", `at column 6: "state" where a percentage (e.g. 20%) belongs: netem's 4-state loss model is not offered (loss gemodel is)`},
 		{"loss 1% ecn", `at column 9: unexpected "ecn" after the action: netem's ecn is not offered`},
+		// netem's limit counts the packets its queue holds; here the
+		// delay queue is one for all rules, set on the stack.
+		{"delay 1s limit 1000", `at column 10: unexpected "limit" after the action: netem's limit is the delay queue's length here, which every rule shares (netstack.Options.DelayQueue)`},
+		{"duplicate 5% limit 10", `netem's limit is the delay queue's length here`},
+		{"limit 1000", `at column 1: unknown action "limit": netem's limit is the delay queue's length here`},
+		// netem's options of one qdisc are rules in a row.
+		{"delay 50ms jitter 10ms rate 1mbit", `at column 24: unexpected "rate" after the action: a rule has one action; netem's options of one qdisc are rules in a row here`},
+		{"delay 10ms reorder 25%", `at column 12: unexpected "reorder" after the action: a rule has one action`},
+		{"loss 1% duplicate 1%", `unexpected "duplicate" after the action: a rule has one action`},
 		// Repeated options would silently take the last, where tc's tbf
 		// refuses them.
 		{"rate 1mbit burst 32kb burst 1kb", `at column 23: burst given twice`},
