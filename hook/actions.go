@@ -266,13 +266,19 @@ const DefaultRateLimit = 1 << 20
 // wait (as tbf's limit; one that finds nothing waiting is taken whatever
 // its size), or that would wait longer than MaxDelay (as tbf's latency),
 // is dropped with reason "queue-full". The bytes counted are the IP
-// packet's: netem and tbf count the link header too. A delayed packet's
+// packet's, plus Overhead, then in cells as netem counts them: netem and
+// tbf count the link header too (an overhead of 14 is Ethernet's). A delayed packet's
 // verdict takes its bytes back (Unsent) when the layer has no room to
 // queue it, as netem charges only what it sends; unless another packet
 // has been charged since, whose time is then fixed already.
 type Rate struct {
 	BitsPerSecond uint64
 	Burst, Limit  int
+	// Overhead is added to each packet's length (netem's
+	// PACKETOVERHEAD; it may be negative); with a CellSize the length
+	// is then rounded up to whole cells of CellSize plus CellOverhead
+	// bytes each (netem's CELLSIZE and CELLOVERHEAD).
+	Overhead, CellSize, CellOverhead int
 
 	mu  sync.Mutex
 	tat time.Time // when the link is free again, with an empty bucket
@@ -295,6 +301,17 @@ func (r *Rate) bytesTime(n int) time.Duration {
 	return bitsTime(n, r.BitsPerSecond)
 }
 
+// wireLen is how many bytes a packet of n bytes counts for at the rate,
+// as netem's packet_time_ns counts them.
+func (r *Rate) wireLen(n int) int {
+	n = max(n+r.Overhead, 0)
+	if r.CellSize > 0 {
+		cells := (n + r.CellSize - 1) / r.CellSize
+		n = cells * max(r.CellSize+r.CellOverhead, 0)
+	}
+	return n
+}
+
 // Decide implements PacketHook.
 func (r *Rate) Decide(p *Packet) Verdict {
 	if r.BitsPerSecond == 0 {
@@ -311,7 +328,7 @@ func (r *Rate) Decide(p *Packet) Verdict {
 	}
 	// What waits beyond the burst before this packet, and with it.
 	wait := r.tat.Sub(now) - r.bytesTime(r.Burst)
-	tat := r.tat.Add(r.bytesTime(len(p.Data)))
+	tat := r.tat.Add(r.bytesTime(r.wireLen(len(p.Data))))
 	due := tat.Sub(now) - r.bytesTime(r.Burst)
 	if wait > 0 && due > r.bytesTime(r.Limit) || due > MaxDelay {
 		return Verdict{Action: Drop, Reason: "queue-full"}

@@ -631,3 +631,35 @@ func TestDuplicateThenRate(t *testing.T) {
 		}
 	}
 }
+
+// rate R OVERHEAD CELLSIZE CELLOVERHEAD counts each packet's bytes as
+// netem's packet_time_ns does: the IP packet's length plus the overhead
+// (14, an Ethernet header, which netem and tbf count on a veth), then in
+// whole cells (ATM's: 53 bytes on the wire for each 48 of data).
+func TestNetemRateOverhead(t *testing.T) {
+	t.Parallel()
+	const n, size = 200, 1460 // a 1500-byte IP packet
+	for _, tc := range []struct {
+		rule string
+		wire int // bytes a 1500-byte IP packet counts for
+	}{
+		{"rate 1mbit", 1500},
+		{"rate 1mbit 14", 1514},
+		{"rate 1mbit -20", 1480},
+		{"rate 1mbit 0 48 5", 32 * 53},  // 1500 bytes in 32 cells (31.25)
+		{"rate 1mbit 10 48 5", 32 * 53}, // 1510: still 32 cells
+		{"rate 1mbit 40 48 5", 33 * 53}, // 1540: 33
+	} {
+		arr := make([]time.Duration, n)
+		for i := range arr {
+			arr[i] = time.Duration(i) * time.Millisecond
+		}
+		got := departures(chainOf(t, tc.rule), n, time.Millisecond, size)
+		want := serial(arr, tc.wire, 1e6)
+		for i := range got {
+			if d := got[i] - want[i]; d < -time.Microsecond || d > time.Microsecond {
+				t.Fatalf("%s: packet %d leaves at %v, want %v (%d bytes a packet)", tc.rule, i, got[i], want[i], tc.wire)
+			}
+		}
+	}
+}

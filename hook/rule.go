@@ -24,10 +24,13 @@ import (
 //	duplicate P%
 //	reorder P% [gap D]                      held back D (10ms) so later ones overtake
 //	corrupt P%                              one bit flipped, checksums left wrong
-//	rate R [burst SIZE] [limit SIZE]        token bucket; R in bit, kbit, mbit,
+//	rate R [OVERHEAD [CELLSIZE [CELLOVERHEAD]]] [burst SIZE] [limit SIZE]
+//	                                        token bucket; R in bit, kbit, mbit,
 //	                                        gbit (x1000) or bps, kbps, mbps (bytes)
-//	                                        from 200bit; limit: what may wait
-//	                                        (1mb, or a minute's worth if less)
+//	                                        from 200bit; OVERHEAD and the cells
+//	                                        as netem's, in bytes; limit: what
+//	                                        may wait (1mb, or a minute's worth
+//	                                        if less)
 //	rst after N [packets]                   reset each matching TCP connection
 //	rst after SIZE bytes                    ... once SIZE payload bytes have passed
 //	ttl N, window N                         rewrite, checksums fixed
@@ -67,7 +70,14 @@ type Rule struct {
 	Rate      uint64 // bits per second
 	Burst     int
 	Limit     int
-	After     int
+	// Overhead, CellSize and CellOverhead count a packet's bytes at a
+	// rate as netem's PACKETOVERHEAD, CELLSIZE and CELLOVERHEAD do: the
+	// IP packet's length plus Overhead (a link header, say; it may be
+	// negative), then, with a CellSize, in whole cells of CellSize plus
+	// CellOverhead bytes each.
+	Overhead, CellSize, CellOverhead int
+
+	After int
 	// AfterBytes: After counts payload bytes (rst after N bytes).
 	AfterBytes bool
 	TTL        uint8
@@ -265,6 +275,23 @@ func (r *Rule) parseAction(w *Words) error {
 		if r.Rate < MinRate {
 			return w.Errorf(p, "rate %s sends a 1500-byte packet in %s, longer than the most a rule may delay, %s: want %s or more", s, shortDuration(bitsTime(1500, r.Rate)), shortDuration(MaxDelay), formatRate(MinRate))
 		}
+		// netem's PACKETOVERHEAD [CELLSIZE [CELLOVERHEAD]], in bytes.
+		for i, v := range []*int{&r.Overhead, &r.CellSize, &r.CellOverhead} {
+			s := w.Peek()
+			if _, err := strconv.Atoi(s); err != nil {
+				break
+			}
+			p := w.Pos()
+			w.Next()
+			n, err := rateBytes(s, i == 1)
+			if err != nil {
+				return w.Errorf(p, "%s: %v", [...]string{"overhead", "cell size", "cell overhead"}[i], err)
+			}
+			*v = n
+		}
+		if r.CellSize > 0 && r.CellSize+r.CellOverhead <= 0 {
+			return w.Errorf(p, "cells of %d bytes with an overhead of %d count no bytes: want a cell overhead above %d", r.CellSize, r.CellOverhead, -r.CellSize)
+		}
 		var given [2]bool // burst, limit
 		for w.Peek() == "burst" || w.Peek() == "limit" {
 			kpos := w.Pos()
@@ -388,7 +415,7 @@ func (r *Rule) netemHint(s string) string {
 	case isPercent(s) && (r.Action == RuleLoss || r.Action == RuleDuplicate || r.Action == RuleCorrupt || r.Action == RuleReorder || r.Action == RuleDelay):
 		return ": netem's correlation is not offered"
 	case r.Action == RuleRate && intErr == nil:
-		return ": netem's packet overhead and cell size are not offered"
+		return ": netem's overhead and cells come right after the rate, three numbers at most"
 	case s == "limit":
 		return ": netem's limit is the delay queue's length here, which every rule shares (netstack.Options.DelayQueue)"
 	case isActionWord(s):
@@ -407,6 +434,23 @@ func isActionWord(s string) bool {
 		}
 	}
 	return false
+}
+
+// rateBytes reads a rate's overhead or cell size (cell: at least 0): a
+// decimal count of bytes up to 64 KiB either way, without the leading 0
+// that tc reads as octal.
+func rateBytes(s string, cell bool) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n > 65535 || n < -65535 || cell && n < 0 {
+		if cell {
+			return 0, fmt.Errorf("%s: want 0 to 65535 bytes", s)
+		}
+		return 0, fmt.Errorf("%s: want -65535 to 65535 bytes", s)
+	}
+	if t := strings.TrimPrefix(s, "-"); len(t) > 1 && t[0] == '0' {
+		return 0, fmt.Errorf("%s: tc reads a leading 0 as octal; write it without", s)
+	}
+	return n, nil
 }
 
 func boolIndex(b bool) int {
@@ -646,6 +690,12 @@ func (r *Rule) actionString() string {
 		}
 	case RuleRate:
 		s += " " + formatRate(r.Rate)
+		switch {
+		case r.CellSize != 0 || r.CellOverhead != 0:
+			s += fmt.Sprintf(" %d %d %d", r.Overhead, r.CellSize, r.CellOverhead)
+		case r.Overhead != 0:
+			s += " " + strconv.Itoa(r.Overhead)
+		}
 		if r.Burst != 0 {
 			s += " burst " + formatSize(r.Burst)
 		}
@@ -732,6 +782,14 @@ func (r *Rule) check() error {
 		if most := maxRateLimit(r.Rate); r.Limit > most {
 			return fmt.Errorf("limit %d bytes at %d bit/s: want at most %d, what the rate sends in %s", r.Limit, r.Rate, most, shortDuration(MaxDelay))
 		}
+		for _, v := range []int{r.Overhead, r.CellSize, r.CellOverhead} {
+			if v < -65535 || v > 65535 {
+				return fmt.Errorf("overhead %d, cells of %d plus %d bytes: want -65535 to 65535 bytes", r.Overhead, r.CellSize, r.CellOverhead)
+			}
+		}
+		if r.CellSize < 0 || r.CellSize > 0 && r.CellSize+r.CellOverhead <= 0 {
+			return fmt.Errorf("cells of %d plus %d bytes: want a cell size of 0 or more, and cells that count bytes", r.CellSize, r.CellOverhead)
+		}
 	case RuleRST:
 		if r.After < 1 {
 			return fmt.Errorf("rst after %d: count from 1", r.After)
@@ -785,7 +843,9 @@ func (r *Rule) Hook() (PacketHook, error) {
 	case RuleDelay:
 		h = NewLatency(r.Delay, r.Jitter, r.Dist, seed)
 	case RuleRate:
-		h = NewRate(r.Rate, r.Burst, r.Limit)
+		rate := NewRate(r.Rate, r.Burst, r.Limit)
+		rate.Overhead, rate.CellSize, rate.CellOverhead = r.Overhead, r.CellSize, r.CellOverhead
+		h = rate
 	case RuleRST:
 		rst := NewRST(r.After)
 		rst.Bytes = r.AfterBytes
