@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 
 	"github.com/glassnet/glassnet/hook"
 	"github.com/glassnet/glassnet/tun"
@@ -112,59 +114,67 @@ func TestIPHookUnsupported(t *testing.T) {
 // payload and leaves the checksum wrong, as at the link: every packet it
 // corrupts is one the receiving TCP drops as a checksum error, none is
 // taken as data (exchange compares what arrives), and the IP header is
-// never what is hit. On an offload pair too, where TCP leaves its checksum
-// partial on the way out and the device vouches for it on the way in.
+// never what is hit. Over IPv4 and IPv6, and on an offload pair too, where
+// TCP leaves its checksum partial on the way out and the device vouches
+// for it on the way in.
 func TestIPHookCorrupt(t *testing.T) {
 	t.Parallel()
-	for _, offload := range []bool{false, true} {
-		for _, tc := range []struct {
-			point string
-			in    bool // at b's ingress; else at a's egress
-		}{
-			{hook.IPOutput, false},
-			{hook.IPPostrouting, false},
-			{hook.IPPrerouting, true},
-			{hook.IPInput, true},
-		} {
-			name := tc.point
-			if offload {
-				name += "/offload"
-			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				a, b := newPair(t, tun.PipeOptions{Offload: offload}, nil)
-				// Only segments that carry data, whose payload is hit;
-				// on an offload pair, a few super-packets.
-				rule := "tcp and len > 100 : corrupt 10%"
+	for _, v6 := range []bool{false, true} {
+		for _, offload := range []bool{false, true} {
+			for _, tc := range []struct {
+				point string
+				in    bool // at b's ingress; else at a's egress
+			}{
+				{hook.IPOutput, false},
+				{hook.IPPostrouting, false},
+				{hook.IPPrerouting, true},
+				{hook.IPInput, true},
+			} {
+				name := tc.point
 				if offload {
-					rule = "tcp and len > 100 : corrupt 25%"
+					name += "/offload"
 				}
-				chain, err := hook.ParseRules([]string{rule})
-				if err != nil {
-					t.Fatal(err)
+				srv, proto := addrB4, tcpip.NetworkProtocolNumber(ipv4.ProtocolNumber)
+				if v6 {
+					name += "/ipv6"
+					srv, proto = addrB6, ipv6.ProtocolNumber
 				}
-				at := a
-				if tc.in {
-					at = b
-				}
-				if err := at.SetIPHook(tc.point, chain); err != nil {
-					t.Fatal(err)
-				}
-				server, client := connect(t, a, b, addrB4, ipv4.ProtocolNumber)
-				exchange(t, client, server, 100000)
-				key := hook.VerdictKey{Point: tc.point, Action: hook.Modify, Reason: "corrupt"}
-				corrupted := at.Stats().Verdicts[key]
-				if corrupted == 0 {
-					t.Fatalf("no packet corrupted: %v", at.Stats().Verdicts)
-				}
-				// a's egress and b's ingress see what a sends: b
-				// receives every packet corrupted.
-				m := b.Stats().Malformed
-				if m.TCPChecksum != corrupted || m.IPChecksum != 0 || m.IP != 0 {
-					t.Errorf("%d packets corrupted; the receiver counted %d TCP checksum errors, %d IP checksum errors, %d malformed IP packets; want %d, 0, 0",
-						corrupted, m.TCPChecksum, m.IPChecksum, m.IP, corrupted)
-				}
-			})
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					a, b := newPair(t, tun.PipeOptions{Offload: offload}, nil)
+					// Only segments that carry data, whose payload is hit;
+					// on an offload pair, a few super-packets.
+					rule := "tcp and len > 100 : corrupt 10%"
+					if offload {
+						rule = "tcp and len > 100 : corrupt 25%"
+					}
+					chain, err := hook.ParseRules([]string{rule})
+					if err != nil {
+						t.Fatal(err)
+					}
+					at := a
+					if tc.in {
+						at = b
+					}
+					if err := at.SetIPHook(tc.point, chain); err != nil {
+						t.Fatal(err)
+					}
+					server, client := connect(t, a, b, srv, proto)
+					exchange(t, client, server, 100000)
+					key := hook.VerdictKey{Point: tc.point, Action: hook.Modify, Reason: "corrupt"}
+					corrupted := at.Stats().Verdicts[key]
+					if corrupted == 0 {
+						t.Fatalf("no packet corrupted: %v", at.Stats().Verdicts)
+					}
+					// a's egress and b's ingress see what a sends: b
+					// receives every packet corrupted.
+					m := b.Stats().Malformed
+					if m.TCPChecksum != corrupted || m.IPChecksum != 0 || m.IP != 0 {
+						t.Errorf("%d packets corrupted; the receiver counted %d TCP checksum errors, %d IP checksum errors, %d malformed IP packets; want %d, 0, 0",
+							corrupted, m.TCPChecksum, m.IPChecksum, m.IP, corrupted)
+					}
+				})
+			}
 		}
 	}
 }
