@@ -267,10 +267,10 @@ const DefaultRateLimit = 1 << 20
 // its size), or that would wait longer than MaxDelay (as tbf's latency),
 // is dropped with reason "queue-full". The bytes counted are the IP
 // packet's, plus Overhead, then in cells as netem counts them: netem and
-// tbf count the link header too (an overhead of 14 is Ethernet's). A delayed packet's
-// verdict takes its bytes back (Unsent) when the layer has no room to
-// queue it, as netem charges only what it sends; unless another packet
-// has been charged since, whose time is then fixed already.
+// tbf count the link header too (an overhead of 14 is Ethernet's). A
+// delayed packet's verdict takes its bytes back (Unsent) when the layer
+// has no room to queue it, as netem charges only what it sends; unless
+// another packet has been charged since, whose time is then fixed.
 type Rate struct {
 	BitsPerSecond uint64
 	Burst, Limit  int

@@ -210,9 +210,8 @@ func (f PacketFunc) Decide(p *Packet) Verdict { return f(p) }
 //     would behind a router that updates the checksums it changes;
 //   - delays add up, copies add up, injected and reply packets collect in
 //     order; a hook after one that delayed the packet sees Packet.Time
-//     moved on by that delay, when the packet reaches it; the Unsent of
-//     every hook that set one run, the last first, from the combined
-//     Unsent;
+//     moved on by that delay, when the packet reaches it; the combined
+//     Unsent runs the Unsent of every hook that set one, the last first;
 //   - otherwise the combined Action is the first non-pass one.
 //
 // A Chain is immutable; install a new one to change the hooks.

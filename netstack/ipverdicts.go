@@ -112,10 +112,10 @@ func (m ipVerdictMatcher) Match(_ stack.Hook, pkt *stack.PacketBuffer, _, _ stri
 	view := stack.PayloadSince(pkt.NetworkHeader())
 	defer view.Release()
 	data := view.AsSlice() // a copy of the packet, for the hook to change
-	nh := pkt.NetworkHeader().Slice()
-	partial := pkt.GSOOptions.NeedsCsum
-	if partial {
-		tun.CompleteChecksum(data, tun.GSO{NeedsCsum: true, CsumStart: uint16(len(nh)), CsumOffset: pkt.GSOOptions.CsumOffset})
+	if o := pkt.GSOOptions; o.NeedsCsum {
+		// TCP left it partial, for the device to complete.
+		start := uint16(len(pkt.NetworkHeader().Slice()))
+		tun.CompleteChecksum(data, tun.GSO{NeedsCsum: true, CsumStart: start, CsumOffset: o.CsumOffset})
 	}
 	hp := hook.Packet{Dir: p.dir, Hook: p.name, Data: data, Time: time.Now()}
 	acct := &m.st.acct
