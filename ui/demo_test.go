@@ -1533,3 +1533,24 @@ func TestEditedSYNSaysNewISN(t *testing.T) {
 	}
 	d.finish()
 }
+
+// TestAnalysisBreakpoint: with the client's bare ACKs saying its window
+// is zero, "analysis zero-window" stops the run at such a packet, as it
+// leaves the client or reaches the server, and not before.
+func TestAnalysisBreakpoint(t *testing.T) {
+	d := startDemo(t, false, app.Rules{Egress: []string{"tcp and len < 60 and not syn : window 0"}})
+	d.waitFor("the first step", func(st ui.State) bool { return st.Current != 0 })
+	d.call("POST", "/api/breakpoints", `{"breakpoints":["analysis zero-window"]}`, nil)
+	d.call("POST", "/api/play", "", nil)
+	st := d.waitFor("a zero window", func(st ui.State) bool { return st.Hit == "analysis zero-window" && st.Current != 0 })
+	ev := d.event(st.Current)
+	if ev["layer"] != "link" || ev["event"] != "packet" || ev["win"] != 0.0 || ev["flags"] != "." {
+		t.Fatalf("stopped at %v, want a bare ACK with window 0", ev)
+	}
+	for _, e := range d.events(1, st.Current-1) {
+		if e["layer"] == "link" && e["event"] == "packet" && e["win"] == 0.0 {
+			t.Fatalf("the run went past %v, a packet with window 0 before the one it stopped at", e)
+		}
+	}
+	d.finish()
+}
