@@ -733,29 +733,10 @@ func TestREADMEFuzzTargets(t *testing.T) {
 	}
 	count := func(root string, skip ...string) int {
 		n := 0
-		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
+		for _, name := range testFuncs(t, root, skip...) {
+			if strings.HasPrefix(name, "Fuzz") {
+				n++
 			}
-			if d.IsDir() && slices.Contains(skip, d.Name()) {
-				return filepath.SkipDir
-			}
-			if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
-				return nil
-			}
-			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
-			if err != nil {
-				return err
-			}
-			for _, decl := range f.Decls {
-				if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Fuzz") {
-					n++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
 		return n
 	}
@@ -877,29 +858,8 @@ func TestREADMEPaths(t *testing.T) {
 	// Every Test, Benchmark and Fuzz function of the repository, the
 	// interop and bench modules included.
 	funcs := map[string]bool{}
-	err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules" || d.Name() == "third_party") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
-		if err != nil {
-			return err
-		}
-		for _, decl := range f.Decls {
-			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil {
-				funcs[fn.Name.Name] = true
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range testFuncs(t, root, ".git", "node_modules", "third_party") {
+		funcs[name] = true
 	}
 	named := 0
 	for _, span := range codeSpans(text) {
@@ -915,4 +875,36 @@ func TestREADMEPaths(t *testing.T) {
 	if named < 10 {
 		t.Errorf("found %d tests named in the README; the walk has lost them", named)
 	}
+}
+
+// testFuncs returns the names of the functions (not methods) declared in
+// the _test.go files under root, leaving out the directories named skip.
+func testFuncs(t *testing.T, root string, skip ...string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && slices.Contains(skip, d.Name()) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil {
+				names = append(names, fn.Name.Name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
