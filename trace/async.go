@@ -21,6 +21,7 @@ type AsyncOptions struct {
 // the events: before the first event delivered after the run of n events
 // from ID from to ID to that did not fit in the queue, or from Close.
 type SkipReporter interface {
+	// Skipped reports n events, IDs from to to, that were skipped.
 	Skipped(from, to, n uint64)
 }
 
@@ -58,7 +59,12 @@ type asyncSlot struct {
 }
 
 // NewAsync starts an Async that delivers to s. Call Close to stop it.
+// s must not be nil: NewAsync panics at once rather than on its goroutine
+// at the first event.
 func NewAsync(s Sink, opts AsyncOptions) *Async {
+	if s == nil {
+		panic("trace: NewAsync of a nil Sink")
+	}
 	size := opts.Queue
 	if size <= 0 {
 		size = 4096

@@ -2,8 +2,9 @@
 // a device and a WebSocket frame in an application, in both directions.
 //
 // Every layer (link, ip, tcp, socket, ws) emits Events into a *Tracer. A nil
-// *Tracer is valid and records nothing; callers check Enabled before building
-// an event so that tracing switched off costs one nil comparison.
+// *Tracer is valid and records nothing (its methods do nothing, AddSink
+// aside); callers check Enabled before building an event so that tracing
+// switched off costs one nil comparison.
 //
 // Sinks decide where events go: NewText writes the readable account, NewJSON
 // one JSON object per line, NewPCAPNG a capture file that Wireshark and

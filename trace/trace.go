@@ -88,9 +88,12 @@ type Sink interface {
 // SinkFunc adapts a function to Sink.
 type SinkFunc func(e *Event)
 
+// Emit calls f(e).
 func (f SinkFunc) Emit(e *Event) { f(e) }
 
-// Tracer numbers events, stamps them and hands them to its sinks.
+// Tracer numbers events, stamps them and hands them to its sinks. Make one
+// with New. A nil *Tracer is valid everywhere a layer takes one: it records
+// nothing, and its methods do nothing (AddSink aside, which panics).
 type Tracer struct {
 	start time.Time
 	since func() time.Duration // SetClock's; nil: time.Since(start)
@@ -123,9 +126,16 @@ const (
 	maxDeferredData = 64 << 20
 )
 
-// New returns a Tracer that writes to the given sinks.
+// New returns a Tracer that writes to the given sinks, in order. A nil
+// sink is left out, so that an optional one can be passed as it is.
 func New(sinks ...Sink) *Tracer {
-	t := &Tracer{start: time.Now(), sinks: sinks, pending: new(deferQueue), spare: new(deferQueue)}
+	var kept []Sink
+	for _, s := range sinks {
+		if s != nil {
+			kept = append(kept, s)
+		}
+	}
+	t := &Tracer{start: time.Now(), sinks: kept, pending: new(deferQueue), spare: new(deferQueue)}
 	t.room.L = &t.order
 	return t
 }
@@ -140,15 +150,23 @@ func (t *Tracer) Enabled() bool { return compiledIn && t != nil }
 // now on: the time the stacks' clock has run since the tracer started,
 // when that clock can pause (netstack.PausableClock). A run stepped
 // through by hand then shows the times of the stacks, not the time a
-// person spent reading a step. Call it before the first event.
+// person spent reading a step. Call it before the first event. On a nil
+// *Tracer it does nothing.
 func (t *Tracer) SetClock(since func() time.Duration) {
+	if t == nil {
+		return
+	}
 	t.order.Lock()
 	t.since = since
 	t.order.Unlock()
 }
 
-// AddSink attaches another sink.
+// AddSink attaches another sink; a nil one is left out. t must not be
+// nil: a nil *Tracer has nowhere to keep the sink.
 func (t *Tracer) AddSink(s Sink) {
+	if s == nil {
+		return
+	}
 	t.mu.Lock()
 	t.sinks = append(t.sinks, s)
 	t.mu.Unlock()
@@ -191,8 +209,12 @@ func (t *Tracer) AddSink(s Sink) {
 //
 // Memory is bounded: the last 256 packets and frames of each of at most
 // 1024 connections directions per node are kept, and 256 spans of the
-// bytes received. Call Correlate before events flow.
+// bytes received. Call Correlate before events flow. On a nil *Tracer it
+// does nothing.
 func (t *Tracer) Correlate() {
+	if t == nil {
+		return
+	}
 	t.order.Lock()
 	if t.corr == nil {
 		t.corr = newCorrelator()

@@ -16,6 +16,26 @@ func TestNilTracerIsSafe(t *testing.T) {
 	if id := tr.Emit(Event{Name: "x"}); id != 0 {
 		t.Fatalf("nil tracer returned id %d", id)
 	}
+	if id := tr.EmitDeferred(Event{Name: "x"}); id != 0 {
+		t.Fatalf("nil tracer returned id %d for a deferred event", id)
+	}
+	// The setup calls a program makes whether or not it traces.
+	tr.Correlate()
+	tr.SetClock(func() time.Duration { return 0 })
+	tr.Flush()
+}
+
+// TestNewLeavesOutNilSinks: an optional sink passed as nil is left out
+// rather than called at the first event.
+func TestNewLeavesOutNilSinks(t *testing.T) {
+	var none Sink
+	kept := NewRing(4)
+	tr := New(none, kept)
+	tr.AddSink(nil)
+	tr.Emit(Event{Name: "x"})
+	if n := len(kept.Events()); n != 1 {
+		t.Fatalf("the sink given got %d events, want 1", n)
+	}
 }
 
 func TestEmitNumbersAndSinks(t *testing.T) {
