@@ -401,6 +401,23 @@ func TestChain(t *testing.T) {
 	}
 }
 
+// TestChainLeavesOutNilHooks: an optional hook passed as nil is left out
+// when the chain is built, not called at the first packet.
+func TestChainLeavesOutNilHooks(t *testing.T) {
+	t.Parallel()
+	var none PacketHook
+	var fn PacketFunc
+	drop := PacketFunc(func(*Packet) Verdict { return Verdict{Action: Drop, Reason: "c"} })
+	c := NewChain(none, fn, drop)
+	c.Add(nil)
+	if c.Len() != 1 {
+		t.Fatalf("chain has %d hooks, want 1", c.Len())
+	}
+	if v := c.Decide(&Packet{Data: segment(FlagACK, 0)}); v.Action != Drop {
+		t.Errorf("verdict = %+v, want the drop", v)
+	}
+}
+
 func TestRSTHook(t *testing.T) {
 	t.Parallel()
 	h := NewRST(3)

@@ -220,8 +220,9 @@ type Chain struct {
 	names []string
 }
 
-// NewChain returns a chain of hooks. Each hook's name (for traces and
-// counters) is its String method's result if it has one.
+// NewChain returns a chain of hooks, run in the order given. Each hook's
+// name (for traces and counters) is its String method's result if it has
+// one. A nil hook is left out (see Add).
 func NewChain(hooks ...PacketHook) *Chain {
 	c := &Chain{}
 	for _, h := range hooks {
@@ -231,8 +232,13 @@ func NewChain(hooks ...PacketHook) *Chain {
 }
 
 // Add appends h to the chain. It is meant for building a chain before it
-// is installed.
+// is installed. A nil h (a nil interface or a nil PacketFunc) is left out,
+// so that an optional hook can be passed as it is rather than fail later,
+// at the first packet, on the stack's goroutine.
 func (c *Chain) Add(h PacketHook) {
+	if f, ok := h.(PacketFunc); h == nil || ok && f == nil {
+		return
+	}
 	name := ""
 	if s, ok := h.(interface{ String() string }); ok {
 		name = s.String()
