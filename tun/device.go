@@ -1,9 +1,17 @@
 package tun
 
-import "errors"
+import "net"
 
 // ErrClosed is returned by Read and Write after the device has been closed.
-var ErrClosed = errors.New("tun: device closed")
+// It matches net.ErrClosed with errors.Is, as the sockets, the stack
+// (netstack.Stack.Continue) and the net package report their own Close.
+var ErrClosed error = closedError{}
+
+// closedError is ErrClosed: its own message, and net.ErrClosed's meaning.
+type closedError struct{}
+
+func (closedError) Error() string        { return "tun: device closed" }
+func (closedError) Is(target error) bool { return target == net.ErrClosed }
 
 // DropReason names why a packet was dropped on its way between a device
 // and a stack. It is one set for the whole path: the devices' reasons are

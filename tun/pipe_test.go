@@ -3,6 +3,7 @@ package tun
 import (
 	"bytes"
 	"errors"
+	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -122,8 +123,8 @@ func TestPipeClose(t *testing.T) {
 	b.Close()
 	select {
 	case err := <-errc:
-		if !errors.Is(err, ErrClosed) {
-			t.Fatalf("blocked Read after Close = %v, want ErrClosed", err)
+		if !errors.Is(err, ErrClosed) || !errors.Is(err, net.ErrClosed) || err.Error() != "tun: device closed" {
+			t.Fatalf("blocked Read after Close = %v, want ErrClosed, which is also net.ErrClosed", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not wake a blocked Read")
