@@ -49,7 +49,7 @@ func QueryTable(ctx context.Context, name string) (*Table, error) {
 		}
 		switch len(names) {
 		case 0:
-			return nil, errors.New("ctl: no running glassnet found (looked in " + strings.Join(Dirs(), ", ") + ")" + othersHint())
+			return nil, notFound("ctl: no running glassnet found (looked in " + strings.Join(Dirs(), ", ") + ")" + othersHint())
 		case 1:
 			name = names[0]
 		default:

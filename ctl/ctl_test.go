@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -381,6 +383,31 @@ func TestFindRenamed(t *testing.T) {
 	}
 	if _, err := Find("tun"); err == nil {
 		t.Fatal("Find(tun) matched tun7-100")
+	}
+}
+
+// TestNotFoundIsErrNotExist: a name no server has, and no server at all,
+// are told from other failures with errors.Is(err, fs.ErrNotExist).
+func TestNotFoundIsErrNotExist(t *testing.T) {
+	// Not parallel: it points the search path at a temporary directory.
+	old := runDir
+	t.Cleanup(func() { runDir = old })
+	runDir = t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	t.Setenv("TMPDIR", t.TempDir())
+	ctx := testContext(t)
+	if _, err := Query(ctx, ""); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Query with no server = %v, want fs.ErrNotExist", err)
+	}
+	_, ss := stacks(t)
+	srv, err := Listen("glass9", ss, Options{})
+	must(t, err)
+	defer srv.Close()
+	if _, err := Query(ctx, "glass8"); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no control socket glass8") {
+		t.Errorf("Query(glass8) = %v, want fs.ErrNotExist naming glass8", err)
+	}
+	if _, err := Query(ctx, "glass9"); err != nil {
+		t.Errorf("Query(glass9) = %v", err)
 	}
 }
 

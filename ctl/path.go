@@ -3,6 +3,7 @@ package ctl
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -63,7 +64,8 @@ func checkDir(d string) error {
 }
 
 // Find returns the path of the control socket called name, searching Dirs
-// in order, or an error naming the places it looked.
+// in order, or an error naming the places it looked, which matches
+// fs.ErrNotExist with errors.Is.
 //
 // A serve whose name was taken (by one in another network namespace:
 // interface names are per namespace, control sockets are not) listens as
@@ -109,8 +111,15 @@ func Find(name string) (string, error) {
 	case len(alts) > 1:
 		return "", errors.New("ctl: several glassnet stacks are called " + name + ", none in this network namespace; name one of: " + strings.Join(alts, ", "))
 	}
-	return "", errors.New("ctl: no control socket " + name + " (looked at " + strings.Join(looked, ", ") + "); is glassnet serve running?" + othersHint())
+	return "", notFound("ctl: no control socket " + name + " (looked at " + strings.Join(looked, ", ") + "); is glassnet serve running?" + othersHint())
 }
+
+// notFound is the error of a search that found no control socket: it
+// matches fs.ErrNotExist with errors.Is, as a missing file does.
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == fs.ErrNotExist }
 
 // findExact returns the path of the control socket called name in the
 // first of Dirs that has it, or "" and the places it looked.
