@@ -37,8 +37,8 @@ const (
 // after it (if_name) and described (if_description: the stack, the side
 // of its device the packets were seen at, and the device), with
 // nanosecond timestamps, raw IP or, for a stack on an Ethernet device
-// (its packets carry MACs), Ethernet with every frame as it was, ARP
-// included (see pngLink); and for each packet an Enhanced Packet
+// (its packets carry MACs: the "src_mac" and "dst_mac" fields), Ethernet
+// with every frame as it was, ARP included; and for each packet an Enhanced Packet
 // Block with the direction in epb_flags, the event ID in epb_packetid, and
 // a comment such as
 //

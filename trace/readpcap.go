@@ -39,7 +39,8 @@ const maxPCAPRecord = 16 << 20
 // them with --pcap (one stack, LINKTYPE_RAW or LINKTYPE_ETHERNET), into
 // link "packet" events of node, numbered from 1 and described as
 // ReadPCAPNG describes them: as the stack traced them, with TCP sequence
-// numbers relative from the SYNs the capture holds (see captureISNs). The
+// numbers relative from the SYNs the capture holds (a direction whose SYN
+// is not in it counts, as Wireshark does, from its first packet). The
 // format keeps no direction: on a connection whose SYN (without ACK) is
 // in the capture, a packet from the end the SYN was sent to is the
 // stack's own, going out, and every other packet comes in; elsewhere, a
@@ -47,9 +48,10 @@ const maxPCAPRecord = 16 << 20
 // with no SYN at all one from the lower of its two ports (a server's,
 // most likely). So a capture of a server (serve, lab)
 // reads the right way round, and so does one on loopback, where both ends
-// are this host's. Times are as relativeTimes gives them. A capture that
-// ends inside a packet stops the reading: the packets before it are
-// returned with an error.
+// are this host's. T is the time since the capture's earliest packet, and
+// the "time" field the packet's own stamp. A capture that ends inside a
+// packet stops the reading: the packets before it are returned with an
+// error.
 func ReadPCAP(r io.Reader, node string) ([]Event, error) {
 	events, _, err := ReadPCAPRange(r, node, 0, 0)
 	return events, err

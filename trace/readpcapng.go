@@ -30,13 +30,13 @@ const maxPCAPNGBlock = 16 << 20
 // "if1" for one without), Dir comes from epb_flags (in a capture without
 // them, as dumpcap writes it, it is guessed as ReadPCAP guesses it), ID
 // from epb_packetid (else the packets are numbered from 1), T is the time
-// since the capture's earliest packet and "time" the packet's own (see
-// relativeTimes), Data the packet's bytes (the
-// IP packet; an Ethernet frame's header is left out), and the "frames"
-// field lists the ws frames the comment names. Summary and the other
-// fields are read from the IP packet by DescribePacket, as the stack
-// describes its packets live, with TCP sequence numbers relative to the
-// SYNs the interface's packets hold (captureISNs).
+// since the capture's earliest packet (never negative, the capture's
+// order kept) and "time" the packet's own stamp, Data the packet's bytes
+// (the IP packet; an Ethernet frame's header is left out), and the
+// "frames" field lists the ws frames the comment names. Summary and the
+// other fields are read from the IP packet by DescribePacket, as the
+// stack describes its packets live, with TCP sequence numbers relative to
+// the SYNs the interface's packets hold (as ReadPCAP has them).
 // Blocks of other types are skipped; both byte orders are read. A capture
 // that ends inside a block, or a block that is malformed, stops the
 // reading: the packets before it are returned with an error that names

@@ -24,8 +24,11 @@ const pcapngSHB = 0x0A0D0D0A
 // glassnet writes it (trace.ReadPCAPNG: --pcap of demo, one interface per
 // stack, the event ID of each packet and the frames it carried in its
 // comment), or a classic pcap (trace.ReadPCAP: --pcap of serve and lab,
-// one stack, "glassnet"; or tcpdump's, "capture", see pcapNode). The WebSocket frames a capture's TCP streams
-// carried are added as ws "frame" events (see captureFrames). It returns
+// one stack, "glassnet"; or tcpdump's, whose stack is "capture"). The
+// WebSocket frames a capture's TCP streams carried are added as ws "frame"
+// events, put together from the streams of the connections whose server
+// answered an upgrade with 101, each frame placed by the packets that
+// carried it as the live trace places it. It returns
 // how many events it kept: those before a bad line or block, with the
 // error that names it, and of a file with more events than the history
 // holds the first, with a *TooManyError; a trace of a later schema version
