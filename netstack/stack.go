@@ -186,7 +186,8 @@ type Options struct {
 	SplitGSO bool
 }
 
-// Stack is a gVisor network stack with one NIC on a tun.Device.
+// Stack is a gVisor network stack with one NIC on a tun.Device. Make one
+// with New; the zero value is not usable.
 type Stack struct {
 	s     *stack.Stack
 	addrs []netip.Prefix

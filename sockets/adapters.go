@@ -88,7 +88,11 @@ func (s *Sockets) ListenPacket(network, address string) (*PacketConn, error) {
 // network is "tcp", "tcp4", "tcp6", "udp", "udp4" or "udp6", and address
 // is host:port with a literal IP or "localhost" (an empty host means the
 // loopback address). When ctx's deadline passes first the error has
-// Timeout() true and matches context.DeadlineExceeded with errors.Is.
+// Timeout() true and matches context.DeadlineExceeded with errors.Is; the
+// errno of a failed connect is inside the *net.OpError, so that
+// errors.Is(err, syscall.ECONNREFUSED) holds. The net.Conn is a *Conn for
+// TCP and a *PacketConn for UDP: assert it to reach their own methods (FD,
+// NotifyReadable, StreamOffsets, ...).
 func (s *Sockets) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	domain, ap, err := resolve(network, address, false)
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// Conn is a net.Conn on one socket of a Sockets table. Read copies straight
+// Conn is a net.Conn on one socket of a Sockets table, made by
+// Sockets.DialContext, Listener.Accept or Sockets.Conn. Read copies straight
 // from the endpoint's receive queue into the caller's buffer; on a stream
 // socket WriteTo and ReadFrom let io.Copy move the stack's buffers without
 // copying them (zerocopy.go). Errors follow

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// Listener is a net.Listener on a listening socket. Accept takes
-// connections from the endpoint's accept queue, so the backlog and the
-// wake-ups show in Table and in the trace.
+// Listener is a net.Listener on a listening socket, made by
+// Sockets.Listener. Accept takes connections from the endpoint's accept
+// queue, so the backlog and the wake-ups show in Table and in the trace.
 type Listener struct {
 	s       *Sockets
 	so      *socket
@@ -29,7 +29,7 @@ var _ net.Listener = (*Listener)(nil)
 // FD returns the listening socket's descriptor.
 func (l *Listener) FD() int { return l.so.fd }
 
-// Accept waits for and returns the next connection. After Close it returns
+// Accept waits for and returns the next connection, a *Conn. After Close it returns
 // an error wrapping net.ErrClosed; past the deadline (SetDeadline), one
 // wrapping os.ErrDeadlineExceeded, a net.Error whose Timeout is true.
 func (l *Listener) Accept() (net.Conn, error) {

@@ -38,7 +38,8 @@ type Options struct {
 }
 
 // Sockets is a descriptor table of BSD-style sockets on one gVisor stack.
-// All methods are safe for concurrent use.
+// All methods are safe for concurrent use. Make one with New; the zero
+// value has no stack and is not usable.
 type Sockets struct {
 	stack *stack.Stack
 	tr    *trace.Tracer

@@ -72,7 +72,7 @@ const (
 // payload, or once its carried event has come; and, for ingress, once its
 // node has gone on to the next ingress packet or to a step above the
 // link) or Window more events have passed. Close writes what is still
-// held.
+// held. Make one with NewPCAPNG; the zero value has nowhere to write.
 type PCAPNG struct {
 	// Window is how many events a packet waits for its frames before it
 	// is written without them; 0 means 4096.

@@ -5,6 +5,7 @@ import "sync"
 // Ring is a sink that keeps the last n events in memory, for a program to
 // look at after the fact (or a test to inspect). Emitting into it copies
 // the event into a preallocated slot: no allocation. Data is not kept.
+// Make one with NewRing; the zero value has no room and is not usable.
 type Ring struct {
 	mu    sync.Mutex
 	buf   []Event

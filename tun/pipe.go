@@ -46,7 +46,8 @@ type memPacket struct {
 	gso GSO // with Offload only
 }
 
-// PipeEnd is one end of an in-memory device pair made by Pipe.
+// PipeEnd is one end of an in-memory device pair made by Pipe; the zero
+// value is not usable.
 type PipeEnd struct {
 	name    string
 	mtu     int
