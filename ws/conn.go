@@ -70,7 +70,8 @@ func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, n
 	return connConfig{maxMessage: maxMessage, closeTimeout: closeTimeout, tracer: tr, node: node}
 }
 
-// Conn is a WebSocket connection after a successful opening handshake.
+// Conn is a WebSocket connection after a successful opening handshake,
+// made by Accept, Upgrade, Dial or Client; the zero value is not usable.
 //
 // One goroutine at a time may read (ReadMessage); any number may write.
 // Writes take one lock per frame, so a control frame (a pong, a ping, a
