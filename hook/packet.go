@@ -27,7 +27,9 @@ const (
 type Packet struct {
 	// Dir is trace.In at ingress hook points (toward the stack) and
 	// trace.Out at egress ones (away from it).
-	Dir  trace.Dir
+	Dir trace.Dir
+	// Hook is the hook point the packet is at: LinkIngress, LinkEgress,
+	// or an IP one (IPPrerouting, ...), as VerdictKey.Point names it.
 	Hook string
 	// Data is the IP packet (IPv4 or IPv6), without any link header.
 	Data []byte

@@ -8,22 +8,24 @@ import (
 // Layer names the part of the stack an event comes from.
 type Layer string
 
+// The layers, from the device up.
 const (
-	LayerLink   Layer = "link"
-	LayerIP     Layer = "ip"
-	LayerTCP    Layer = "tcp"
-	LayerSocket Layer = "socket"
-	LayerWS     Layer = "ws"
-	LayerApp    Layer = "app"
+	LayerLink   Layer = "link"   // packets at the device: netstack's link endpoint
+	LayerIP     Layer = "ip"     // IP receive, output and delivery in gVisor
+	LayerTCP    Layer = "tcp"    // TCP segments and the endpoint's state
+	LayerSocket Layer = "socket" // socket calls, wake-ups and copies (package sockets)
+	LayerWS     Layer = "ws"     // WebSocket frames, messages and handshakes (package ws)
+	LayerApp    Layer = "app"    // the application's own steps
 )
 
 // Dir is the direction of travel: In is packet-to-frame (ingress), Out is
 // frame-to-packet (egress). Events that are neither leave it empty.
 type Dir string
 
+// The two directions.
 const (
-	In  Dir = "in"
-	Out Dir = "out"
+	In  Dir = "in"  // ingress: from the device toward the application
+	Out Dir = "out" // egress: from the application toward the device
 )
 
 // Field is one named value of an event, such as seq=1234 or opcode=text.

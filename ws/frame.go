@@ -11,13 +11,14 @@ import (
 // Opcode is the 4-bit frame type (RFC 6455 §5.2, §11.8).
 type Opcode byte
 
+// The opcodes RFC 6455 defines; the others are reserved.
 const (
-	OpContinuation Opcode = 0x0
-	OpText         Opcode = 0x1
-	OpBinary       Opcode = 0x2
-	OpClose        Opcode = 0x8
-	OpPing         Opcode = 0x9
-	OpPong         Opcode = 0xA
+	OpContinuation Opcode = 0x0 // a later fragment of a message
+	OpText         Opcode = 0x1 // a text message (UTF-8), or its first fragment
+	OpBinary       Opcode = 0x2 // a binary message, or its first fragment
+	OpClose        Opcode = 0x8 // the close handshake (§5.5.1)
+	OpPing         Opcode = 0x9 // a ping, answered with a pong (§5.5.2)
+	OpPong         Opcode = 0xA // a pong (§5.5.3)
 )
 
 // IsControl reports whether op is a control opcode (RFC 6455 §5.5).
