@@ -65,8 +65,13 @@ type Sockets struct {
 const firstFD = 3
 
 // New returns an empty socket table on s. s needs the network protocols
-// (ipv4, ipv6) and transport protocols (tcp, udp) the caller intends to use.
+// (ipv4, ipv6) and transport protocols (tcp, udp) the caller intends to use;
+// netstack.Stack.Stack returns one that has them. New panics when s is nil,
+// rather than the first call on the table.
 func New(s *stack.Stack, opts Options) *Sockets {
+	if s == nil {
+		panic("sockets: New with a nil *stack.Stack")
+	}
 	return &Sockets{
 		stack: s, tr: opts.Tracer, node: opts.Node, next: firstFD,
 		logCalls: opts.Tracer.Enabled() || opts.CallLog != nil, callLog: opts.CallLog,

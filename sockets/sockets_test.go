@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -1028,4 +1030,15 @@ func TestSendCutByShutdownKeepsNoError(t *testing.T) {
 	if _, err := s.Send(ctx, c, []byte("late"), 0); !errors.Is(err, syscall.EPIPE) {
 		t.Fatalf("Send after SHUT_WR = %v, want EPIPE", err)
 	}
+}
+
+// TestNewNilStackPanics: a nil stack is refused where it is given, not at
+// the first call on the table.
+func TestNewNilStackPanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "nil *stack.Stack") {
+			t.Errorf("New(nil) panicked with %v, want a message naming the nil stack", r)
+		}
+	}()
+	New(nil, Options{})
 }
