@@ -45,8 +45,8 @@ type DialOptions struct {
 	ConnOptions
 }
 
-// Dial connects to a ws:// or wss:// URL and runs the opening handshake.
-// ctx bounds the dial and the handshake, and so does
+// Dial connects to a ws:// or wss:// URL (http:// and https:// are taken
+// as ws:// and wss://) and runs the opening handshake. ctx bounds the dial and the handshake, and so does
 // DialOptions.HandshakeTimeout (DefaultHandshakeTimeout unless set). On a
 // handshake failure the response, if one arrived, is returned with the
 // error (its body holds the first kilobyte the server sent). opts may be
