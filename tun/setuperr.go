@@ -21,8 +21,10 @@ var GoWords = Words{
 	OpenTUN:      "Open",
 }
 
-// A SetupError is a device that could not be opened or configured, with
-// advice that names settings. It wraps the system error, if any.
+// SetupError says why a device could not be opened or configured, with
+// advice that names settings (Say words them for the command line or for
+// Go). It wraps the system error, if any, so that errors.Is(err,
+// syscall.EPERM) or syscall.EBUSY tells the cause.
 type SetupError struct {
 	say func(Words) string
 	err error
