@@ -9,7 +9,7 @@ import (
 
 // PollFD is one entry of a Poll call, as struct pollfd in poll(2).
 type PollFD struct {
-	FD      int
+	FD      int   // the descriptor to watch; a negative one is ignored, as in poll(2)
 	Events  int16 // requested: POLLIN, POLLOUT, POLLRDHUP
 	Revents int16 // returned: the requested bits that are ready, plus POLLERR, POLLHUP, POLLNVAL
 }

@@ -23,7 +23,7 @@ type SocketInfo struct {
 	// and BOUND before connect or listen), or INITIAL, BOUND, CONNECTED or
 	// CLOSED for a datagram socket.
 	State   string
-	Local   netip.AddrPort
+	Local   netip.AddrPort // the local address, as GetSockName returns it
 	Peer    netip.AddrPort // the connected peer, or the address a SYN-SENT socket connects to (as ss shows it); zero otherwise
 	Backlog int            // for a listener, as passed to Listen
 	RecvQ   int            // bytes received and not yet read

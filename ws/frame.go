@@ -161,12 +161,12 @@ func (b RawHeader) MaskingKey() (key [4]byte) {
 
 // Header is a decoded frame header.
 type Header struct {
-	Fin    bool
-	Rsv    byte // RSV1-3 in the low three bits: Rsv1|Rsv2|Rsv3
-	Opcode Opcode
-	Masked bool
-	Length int64 // payload length, >= 0
-	Mask   [4]byte
+	Fin    bool    // the last frame of a message (control frames always)
+	Rsv    byte    // RSV1-3 in the low three bits: Rsv1|Rsv2|Rsv3
+	Opcode Opcode  // what the frame carries
+	Masked bool    // the payload is masked with Mask (frames from a client)
+	Length int64   // payload length, >= 0
+	Mask   [4]byte // the masking key, when Masked
 }
 
 // ParseHeader decodes the frame header at the start of b without
