@@ -222,14 +222,19 @@ func parseDecls(t *testing.T, dir string) *goDecls {
 	}
 	fset := token.NewFileSet()
 	for _, name := range files {
-		if strings.HasSuffix(name, "_test.go") {
-			continue
-		}
+		test := strings.HasSuffix(name, "_test.go")
 		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, decl := range f.Decls {
+			if test {
+				// of a test file, only its examples, which go doc shows
+				if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil && strings.HasPrefix(fn.Name.Name, "Example") {
+					d.names[fn.Name.Name] = true
+				}
+				continue
+			}
 			switch decl := decl.(type) {
 			case *ast.FuncDecl:
 				if decl.Recv == nil {
