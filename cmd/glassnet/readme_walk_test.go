@@ -206,7 +206,8 @@ func (d *goDecls) has(typ, member string) bool {
 	return false
 }
 
-// parseDecls reads the declarations of the package in dir, tests left out.
+// parseDecls reads the declarations of the package in dir, of its tests
+// only the examples.
 func parseDecls(t *testing.T, dir string) *goDecls {
 	t.Helper()
 	d := &goDecls{names: map[string]bool{}, members: map[string]map[string]bool{}, embeds: map[string][]string{}}
