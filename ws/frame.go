@@ -52,14 +52,21 @@ func (op Opcode) String() string {
 }
 
 // ParseOpcode returns the opcode named s ("text", "binary",
-// "continuation", "close", "ping", "pong"), as Opcode.String names them.
+// "continuation", "close", "ping", "pong"), as Opcode.String names them,
+// or numbered: "3", "0x3", or "opcode(0x3)" as String writes a reserved one.
 func ParseOpcode(s string) (Opcode, error) {
 	for _, op := range []Opcode{OpContinuation, OpText, OpBinary, OpClose, OpPing, OpPong} {
 		if strings.EqualFold(s, op.String()) {
 			return op, nil
 		}
 	}
-	if v, err := strconv.ParseUint(s, 0, 4); err == nil {
+	num := s
+	if hex, ok := strings.CutPrefix(strings.ToLower(s), "opcode(0x"); ok {
+		if hex, ok = strings.CutSuffix(hex, ")"); ok {
+			num = "0x" + hex
+		}
+	}
+	if v, err := strconv.ParseUint(num, 0, 4); err == nil {
 		return Opcode(v), nil
 	}
 	return 0, errors.New("ws: unknown opcode " + strconv.Quote(s))
