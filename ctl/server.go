@@ -232,6 +232,9 @@ func (s *Server) handle(c net.Conn) {
 		rep.Error = fmt.Sprintf("bad request: longer than %d bytes", maxRequest)
 	case err != nil:
 		rep.Error = "bad request: " + err.Error()
+		if se := (*json.SyntaxError)(nil); errors.As(err, &se) {
+			rep.Error += fmt.Sprintf(" at byte %d", se.Offset)
+		}
 	case req.Op == "sockets":
 		rep.Sockets = s.socks.Snapshot()
 		if s.opts.Counters != nil {
