@@ -199,7 +199,11 @@ func framePrimitive(w *hook.Words) (hook.Expr[*HookFrame], error) {
 		if err != nil {
 			return nil, w.Errorf(npos, "an opcode is text, binary, continuation, close, ping, pong or a number")
 		}
-		return frameExpr{"opcode " + op.String(), func(f *HookFrame) bool { return f.Header.Opcode == op }}, nil
+		name := op.String()
+		if !op.Known() {
+			name = "0x" + strconv.FormatUint(uint64(op), 16) // opcode(0x3) would not read back as one word
+		}
+		return frameExpr{"opcode " + name, func(f *HookFrame) bool { return f.Header.Opcode == op }}, nil
 	case "text", "binary", "continuation", "close", "ping", "pong":
 		op, _ := ParseOpcode(kw)
 		return frameExpr{kw, func(f *HookFrame) bool { return f.Header.Opcode == op }}, nil
