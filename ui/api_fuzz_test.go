@@ -13,7 +13,8 @@ import (
 // FuzzControlBody posts any body to the live view's controls: step,
 // breakpoints, rules and the clock. Each answers 200, or a 400, 409 or
 // 413 whose JSON error starts "ui: ", is UTF-8 and short; breakpoints it
-// takes are then listed as they were sent, every one of them parsing.
+// takes are then listed as they were sent (blanks around them trimmed),
+// every one of them parsing.
 func FuzzControlBody(f *testing.F) {
 	for _, s := range []string{``, `{}`, `null`, `{"to":"frame"}`, `{"to":"nothing"}`, `{"to":5}`,
 		`{"breakpoints":[]}`, `{"breakpoints":["tcp and fin","ws close"]}`, `{"breakpoints":["(("]}`, `{"breakpoints":null}`,
@@ -63,10 +64,11 @@ func FuzzControlBody(f *testing.F) {
 		if err := json.Unmarshal(body, &sent); err != nil {
 			t.Fatalf("POST %s %q taken, though it does not read: %v", path, body, err)
 		}
-		for _, b := range sent.Breakpoints {
+		for i, b := range sent.Breakpoints {
 			if _, err := ParseBreakpoint(b); err != nil {
 				t.Fatalf("breakpoint %q set, though it does not parse: %v", b, err)
 			}
+			sent.Breakpoints[i] = strings.TrimSpace(b) // as ParseBreakpoint keeps it
 		}
 		_, got := do(t, "GET", path, nil)
 		var listed struct{ Breakpoints []string }

@@ -116,8 +116,8 @@ func FuzzQuery(f *testing.F) {
 			}
 		case 1:
 			var e struct{ ID uint64 }
-			if err := json.Unmarshal(body, &e); err != nil || strconv.FormatUint(e.ID, 10) != arg {
-				t.Fatalf("%s: event %d, %v", target, e.ID, err)
+			if id, perr := strconv.ParseUint(arg, 10, 64); json.Unmarshal(body, &e) != nil || perr != nil || e.ID != id {
+				t.Fatalf("%s: event %d", target, e.ID)
 			}
 		}
 	})
