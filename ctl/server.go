@@ -246,4 +246,16 @@ func (s *Server) handle(c net.Conn) {
 		rep.Error = fmt.Sprintf("unknown op %q", req.Op)
 	}
 	json.NewEncoder(c).Encode(rep)
+	// Closing with bytes the client sent still unread resets the
+	// connection: it would read the reply and then ECONNRESET, not the
+	// end. What is left of a request within maxRequest is read first,
+	// for as long as the client goes on sending, at most drainWait.
+	if lr.N > 0 {
+		c.SetReadDeadline(time.Now().Add(drainWait))
+		io.Copy(io.Discard, lr)
+	}
 }
+
+// drainWait bounds how long a connection is kept open after the reply
+// for the rest of what its client sent.
+const drainWait = 100 * time.Millisecond

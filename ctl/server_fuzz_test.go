@@ -67,7 +67,7 @@ func FuzzControlRequest(f *testing.F) {
 			// with bytes unread, which resets the connection: the
 			// reply may be lost with it.
 			if len(req) <= maxRequest || !errors.Is(err, syscall.ECONNRESET) {
-				t.Fatalf("reading the reply: %v", err)
+				t.Fatalf("reading the reply: %v (after %q)", err, out)
 			}
 			if len(out) == 0 {
 				return
