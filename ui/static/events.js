@@ -1,7 +1,7 @@
 // Events: every event as one line, virtualized (only the rows in sight are
 // in the DOM), so 100,000 events scroll as smoothly as 100.
 
-import { esc, ms } from "./fields.js";
+import { esc, ms, summaryOf } from "./fields.js";
 import { patch } from "./dom.js";
 
 // rowHeight is a line's height in px: the CSS variable --ev-row of the
@@ -60,11 +60,11 @@ export class EventsView {
     });
   }
 
-  // line is what the filter reads: the summary as traced, which has the
-  // words the line shows too (a packet's "[P.]" and "seq" are in
-  // "Flags [P.], seq")
+  // line is what the filter reads: the summary as the page shows it,
+  // which has the words the line shows too (a packet's "[P.]" and "seq"
+  // are in "Flags [P.], seq"; a frame reads "text 15 B masked")
   line(e) {
-    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + e.summary).toLowerCase();
+    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + summaryOf(e)).toLowerCase();
   }
 
   build() {
@@ -141,7 +141,7 @@ export class EventsView {
       html +=
         '<div class="vrow ' + esc(e.dir || "") + '" style="top:' + i * row + 'px" data-event-id="' + e.id + '"' +
         (hl ? ' data-hl="' + hl + '"' : "") + (e.id === cur ? ' data-current="true"' : "") +
-        ' title="' + esc(ms(e.t) + " ms  " + e.summary) + '">' +
+        ' title="' + esc(ms(e.t) + " ms  " + summaryOf(e)) + '">' +
         '<span class="id">#' + e.id + "</span>" +
         '<span class="nd">' + esc(e.node || "") + "</span>" +
         '<span class="ly">' + esc(e.layer || "") + "</span>" +
@@ -152,13 +152,14 @@ export class EventsView {
 }
 
 // said is what an event's line says. Most summaries begin with the
-// event's name ("segment to IP", "frame FIN text"): it is not said twice.
+// event's name ("segment to IP", "close sent 1000"): it is not said twice.
 // A packet's flags, seq and length come first and its addresses last, in
 // brackets: every line of a connection has the same ones, and a line is
 // cut at the column's edge (every packet read "packet IP 10.0.0.1.47065 >
 // 10.0.0…", none told apart).
 function said(e) {
-  let s = e.summary && (e.summary === e.event || e.summary.startsWith(e.event + " ")) ? e.summary : e.event + "  " + (e.summary || "");
+  const sum = summaryOf(e);
+  let s = sum && (sum === e.event || sum.startsWith(e.event + " ")) ? sum : e.event + "  " + sum;
   // (IP's own lines too: "output IPv4 10.0.0.1 > 10.0.0.2 tcp, ttl 64")
   const m = /^(.*?)\bIP(?:6|v4|v6)? (\S+) > (\S+?):? (.*)$/.exec(s);
   if (m) s = m[1] + m[4] + "  (" + m[2] + " > " + m[3] + ")";

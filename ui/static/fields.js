@@ -168,3 +168,46 @@ export function fragment(f) {
   if (!f.fin) return ", more";
   return f.opcode === "continuation" ? ", last" : "";
 }
+
+// frameWords names a frame as the whole page does: its opcode, payload
+// length and mask, "deflate" for a compressed message's first frame, and
+// where it stands in its message ("text 15 B masked", "binary 1000 B,
+// more", "continuation 2000 B, last"); a reserved bit set otherwise is
+// named (RSV1 on a continuation, RSV2, RSV3).
+export function frameWords(f) {
+  const rsv1 = (f.rsv & 4) && f.opcode !== "continuation" ? " deflate" : f.rsv & 4 ? " RSV1" : "";
+  return f.opcode + " " + f.len + " B" + (f.masked ? " masked" : "") + rsv1 + (f.rsv & 2 ? " RSV2" : "") + (f.rsv & 1 ? " RSV3" : "") + fragment(f);
+}
+
+// The trace writes a frame's header as the terminal's --trace does
+// ("FIN text len=15 masked", "RSV1 text len=40"): in a frame's summary,
+// in a packet's "carried ws frame #106 (FIN text len=15 masked at offset
+// 151)" and in a rule's "now FIN binary len=3". A held frame's card
+// says "text fin=true len=15".
+const OPCODE = "(continuation|text|binary|close|ping|pong|opcode\\(0x[0-9a-f]+\\))";
+const TRACED_HEADER = new RegExp("\\b(FIN )?((?:RSV[123] )*)" + OPCODE + " len=(\\d+)( masked)?", "g");
+const HELD_HEADER = new RegExp("\\b" + OPCODE + " fin=(true|false) len=(\\d+)", "g");
+
+// frameWordsIn puts a text's frame headers in the page's words
+// (frameWords), so that no frame reads "FIN", which beside the packets'
+// TCP flags reads as a TCP FIN. A frame named in the middle of a sentence
+// ends its words with a comma where they end in "more" or "last".
+export function frameWordsIn(s) {
+  if (!s || !s.includes("len=")) return s || "";
+  const words = (f, at, all) => {
+    let w = frameWords(f);
+    if (/, (more|last)$/.test(w) && /^ [a-z]/.test(all.slice(at))) w += ",";
+    return w;
+  };
+  s = s.replace(TRACED_HEADER, (m, fin, rsvs, opcode, len, masked, at, all) => {
+    const rsv = (rsvs.includes("RSV1") ? 4 : 0) | (rsvs.includes("RSV2") ? 2 : 0) | (rsvs.includes("RSV3") ? 1 : 0);
+    return words({ fin: !!fin, rsv, opcode, len, masked: !!masked }, at + m.length, all);
+  });
+  return s.replace(HELD_HEADER, (m, opcode, fin, len, at, all) => words({ fin: fin === "true", opcode, len }, at + m.length, all));
+}
+
+// summaryOf is what the page shows of an event's summary: the trace's,
+// with its frames named as the page names them (frameWordsIn).
+export function summaryOf(e) {
+  return frameWordsIn(e.summary);
+}

@@ -3,7 +3,7 @@
 // "hold the next matching unit".
 
 import * as api from "./api.js";
-import { FIELD_HELP, esc, fmtDur } from "./fields.js";
+import { FIELD_HELP, esc, fmtDur, frameWordsIn } from "./fields.js";
 import { patch, setOptions, tick, ticker } from "./dom.js";
 
 const POINTS = [
@@ -447,7 +447,7 @@ export class HoldsView {
       // a packet is known by its held step; a frame or a send, which has
       // no event until it goes on, by the one just before it was held
       "‖ held: " + esc(h.node || "") + " at " + esc(h.point || "") + (h.event ? (/^link/.test(h.point || "") ? " " : " after ") + '<a href="#event=' + esc(h.event) + '" data-goto="' + esc(h.event) + '">#' + esc(h.event) + "</a>" : "") +
-      ' <span class="hint" data-since>' + (typeof h.since_ms === "number" ? "for <span data-tick>" + esc(fmtDur(h.since_ms * 1e6)) + "</span>" : "") + "</span><br>" + esc(h.summary || "")
+      ' <span class="hint" data-since>' + (typeof h.since_ms === "number" ? "for <span data-tick>" + esc(fmtDur(h.since_ms * 1e6)) + "</span>" : "") + "</span><br>" + esc(frameWordsIn(h.summary))
     );
   }
 

@@ -7,7 +7,7 @@ import * as api from "./api.js";
 import { patch } from "./dom.js";
 import { streamOf } from "./model.js";
 import { NOTES } from "./expert.js";
-import { FIELD_HELP, esc, fieldValue, flagWords } from "./fields.js";
+import { FIELD_HELP, esc, fieldValue, flagWords, summaryOf } from "./fields.js";
 import { hexToBytes, decodePacket, decodeFrameHeader, hexCells, cells, ipHeaderLen, OPCODES } from "./decode.js";
 
 const BASE = ["id", "t", "node", "layer", "dir", "event", "conn"];
@@ -90,7 +90,7 @@ export class InspectorView {
       return;
     }
     const hl = app.hl(e.id);
-    let h = '<div class="summary" data-event-id="' + esc(e.id) + '"' + (hl ? ' data-hl="' + hl + '"' : "") + ">" + esc(e.summary || "") + "</div>";
+    let h = '<div class="summary" data-event-id="' + esc(e.id) + '"' + (hl ? ' data-hl="' + hl + '"' : "") + ">" + esc(summaryOf(e)) + "</div>";
     h += this.kindHelp(e);
     h += '<dl class="kv">';
     const keys = [...BASE, ...Object.keys(e).filter((k) => !BASE.includes(k) && k !== "summary").sort().sort((a, b) => rank(a, e) - rank(b, e))];

@@ -5,7 +5,7 @@
 // drawn.
 
 import { isPacket, isDrop, streamOf, fromSummary } from "./model.js";
-import { esc, ms, flagWords, fragment } from "./fields.js";
+import { esc, ms, flagWords, fragment, frameWords, frameWordsIn, summaryOf } from "./fields.js";
 import { tag, text, title, arrowHead, textWidth, visible } from "./svg.js";
 import { patch } from "./dom.js";
 import { LanesView } from "./lanes.js";
@@ -413,7 +413,7 @@ export class LadderView {
     const before = held && !held.past && !/^link/.test(held.point || "");
     const tip =
       (before ? (e.id ? "held after #" + e.id + "  " : "held  ") + e.node + " " + (e.dir === "out" ? "sending" : "receiving") : "#" + e.id + (twinId ? " → #" + twinId : "") + "  " + e.node + " " + (e.dir === "out" ? "sent" : "received")) + "\n" +
-      (e.summary || "") + "\n" +
+      summaryOf(e) + "\n" +
       (held && !/^link/.test(held.point || "") ? "" : "flags: " + (flagWords(e.flags) || "none")) +
       (st.retrans.has(e.id) ? "\nretransmission: this sequence range was sent before" : "") +
       (st.keepalives.has(e.id) ? "\nkeep-alive probe: no data, one below the next sequence number, sent after the connection was idle; the peer answers with an ACK (RFC 9293 3.8.4)" : "") +
@@ -489,7 +489,7 @@ export class LadderView {
     const y = i * ROW + ROW / 2;
     const xe = out ? x1 + (x2 - x1) * 0.4 : x1 + (x2 - x1) * 0.85;
     const why = (e.action || "drop") + (e.reason && e.reason !== e.action ? " (" + e.reason + ")" : "") + (e.rule ? " by rule " + e.rule : "") + (e.hook ? " at " + e.hook : "");
-    let g = title("#" + e.id + " " + e.node + ": " + e.summary);
+    let g = title("#" + e.id + " " + e.node + ": " + summaryOf(e));
     g += tag("line", { class: "hit", x1, y1: y, x2: xe, y2: y });
     g += tag("line", { class: "arrow", x1, y1: y, x2: xe, y2: y });
 
@@ -507,7 +507,7 @@ export class LadderView {
       tw2 = textWidth(lab);
     }
     const mx = Math.max(this.gutter + 4 + tw2 / 2, Math.min((x1 + x2) / 2, W - 4 - tw2 / 2));
-    let lg = title("#" + e.id + " " + e.node + ": " + full + "\n" + e.summary);
+    let lg = title("#" + e.id + " " + e.node + ": " + full + "\n" + summaryOf(e));
     lg += tag("rect", { class: "lbg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += tag("rect", { class: "bg", x: mx - tw2 / 2 - 2, y: y - 16, width: tw2 + 4, height: 13, rx: 2 });
     lg += text(mx, y - 6, lab, { "text-anchor": "middle", style: drop ? "fill:var(--drop)" : "" });
@@ -533,11 +533,11 @@ export class LadderView {
       cls += " http";
       kind = "handshake";
     } else if (e.event === "frame") {
-      label = (e.dir === "out" ? "→ " : "← ") + e.opcode + " " + e.len + " B" + (e.masked ? " masked" : "") + ((e.rsv & 4) && e.opcode !== "continuation" ? " deflate" : "") + fragment(e);
+      label = (e.dir === "out" ? "→ " : "← ") + frameWords(e);
       kind = "frame";
     } else if (e.event === "close" && e.code === undefined) {
       // no close frame: the connection's TCP side ended ("tcp closed")
-      label = e.summary || "tcp closed";
+      label = summaryOf(e) || "tcp closed";
       cls += " close";
       kind = "close";
     } else if (e.event === "close") {
@@ -552,13 +552,13 @@ export class LadderView {
     } else if (e.event === "verdict") {
       // an edit in the hold queue says what it changed ("win 64240 → 1000")
       // and a frame's, what it was and what it became
-      const edit = /^ui-edit: /.test(e.reason || "") ? e.reason.slice(9) : e.layer === "ws" && e.action === "modify" && e.effect && e.opcode ? e.opcode + " len=" + e.len + " → " + e.effect.replace(/^now /, "") : "";
+      const edit = /^ui-edit: /.test(e.reason || "") ? e.reason.slice(9) : e.layer === "ws" && e.action === "modify" && e.effect && e.opcode ? e.opcode + " " + e.len + " B → " + frameWordsIn(e.effect.replace(/^now /, "")) : "";
       const by = e.rule === "ui hold" ? "edited" : e.rule || "";
       label = "✎ " + (edit ? edit + (by ? " (" + by + ")" : "") : (e.action || "verdict") + (e.rule ? " (" + e.rule + ")" : ""));
       cls += " close";
       kind = "verdict";
     } else {
-      label = e.event + " " + (e.summary || "");
+      label = e.event + " " + summaryOf(e);
       cls += " close";
     }
     // A chip sits in the column outside its lane. One too long for it
@@ -576,7 +576,7 @@ export class LadderView {
     const wide = w > room;
     // the outer end stays where a short chip's is
     const rx = leftSide ? (wide ? x - 6 - room : x - 6 - w) : wide ? x + 6 + room - w : x + 6;
-    let g = title("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + ": " + (e.summary || label));
+    let g = title("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + ": " + (summaryOf(e) || label));
     if (wide) g += tag("rect", { class: "lbg", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
     g += tag("rect", { class: "chip u", x: rx, y: y - 8, width: w, height: 16, rx: 3 });
     g += text(rx + 5, y + 4, shown);

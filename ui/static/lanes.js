@@ -4,7 +4,7 @@
 // copy → frame → unmask → message, and back down for sending. Selecting an
 // event lights its whole chain.
 
-import { LAYERS, LAYER_HELP, esc, ms, fragment } from "./fields.js";
+import { LAYERS, LAYER_HELP, esc, ms, fragment, summaryOf } from "./fields.js";
 import { isPacket, isDrop, isFrame, streamOf } from "./model.js";
 import { tag, text, title, visible, textWidth } from "./svg.js";
 import { ssState } from "./states.js";
@@ -278,7 +278,7 @@ export class LanesView {
       const maxc = Math.max(4, Math.floor((onLeft ? left : right) / CH));
       const shown = lab.length > maxc ? lab.slice(0, maxc - 1) + "…" : lab;
       const tw = shown.length * CH;
-      let g = title("#" + e.id + " " + e.layer + " " + e.dir + " " + e.event + ": " + e.summary);
+      let g = title("#" + e.id + " " + e.layer + " " + e.dir + " " + e.event + ": " + summaryOf(e));
       g += tag("rect", { class: "bg", x: onLeft ? x - 13 - tw : x - 6, y: i * ROW + 2, width: tw + 19, height: ROW - 4, rx: 3 });
       g += tag("circle", { class: "node-dot " + (e.dir || "none"), cx: x, cy: y, r: 4.5 });
       g += onLeft ? text(x - 9, y + 4, shown, { "text-anchor": "end" }) : text(x + 9, y + 4, shown);
@@ -345,10 +345,10 @@ function short(e) {
       return "sent on [" + (e.flags || "") + "]" + (e.payload_len ? " " + e.payload_len + " B" : "");
     case "ws close":
       // the summary says it ("close sent 1000 ...", "tcp closed")
-      return (e.summary || "close").slice(0, 36);
+      return (summaryOf(e) || "close").slice(0, 36);
     case "tcp state":
       return ssState(e.state) + (e.dir === "out" ? " (sent)" : "") + (e.rcv_wnd !== undefined ? " rcv_wnd " + e.rcv_wnd : "");
     default:
-      return e.event + " " + (e.summary || "").slice(0, 30);
+      return e.event + " " + summaryOf(e).slice(0, 30);
   }
 }

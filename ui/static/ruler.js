@@ -6,7 +6,7 @@
 // one segment, shows at a glance.
 
 import { isPacket, isFrame, isDrop, streamOf, endpoint } from "./model.js";
-import { esc } from "./fields.js";
+import { esc, summaryOf } from "./fields.js";
 import { tag, text, title, textWidth } from "./svg.js";
 import { patch } from "./dom.js";
 
@@ -262,7 +262,7 @@ export class RulerView {
         covered[p.row] = Math.max(covered[p.row], xb);
         const retrans = app.store.retrans.has(p.e.id);
         const cls = "seg u " + (p.e.dir || "") + (retrans ? " retrans" : "") + (p.drop ? " drop" : "");
-        const tip = (p.drop ? "dropped " : retrans ? "retransmitted " : "") + "#" + p.e.id + " bytes " + p.a + "–" + p.b + " (" + (p.b - p.a) + " B)\n" + p.e.summary;
+        const tip = (p.drop ? "dropped " : retrans ? "retransmitted " : "") + "#" + p.e.id + " bytes " + p.a + "–" + p.b + " (" + (p.b - p.a) + " B)\n" + summaryOf(p.e);
         s += tag("rect", { class: cls, x: X(p.a), y: y + p.row * SEGROW, width: Math.max(1.5, (p.b - p.a) * k), height: SEGROW - 2, "data-event-id": p.e.id, "data-kind": p.drop ? "drop" : "packet", "data-hl": app.hl(p.e.id) }, title(tip));
       }
       y += SEGROWS * SEGROW + 2;
@@ -270,7 +270,7 @@ export class RulerView {
       if (st.httpEnd > 0 && inView(0, st.httpEnd)) {
         const ha = { class: "http u", x: X(0), y, width: st.httpEnd * k, height: 12, "data-kind": "http" };
         if (st.hs) Object.assign(ha, { "data-event-id": st.hs.id, "data-hl": app.hl(st.hs.id) });
-        s += tag("rect", ha, title("HTTP upgrade: bytes 0–" + st.httpEnd + " (" + st.httpEnd + " B)" + (st.hs ? "\n#" + st.hs.id + " " + st.hs.summary : "")));
+        s += tag("rect", ha, title("HTTP upgrade: bytes 0–" + st.httpEnd + " (" + st.httpEnd + " B)" + (st.hs ? "\n#" + st.hs.id + " " + summaryOf(st.hs) : "")));
         if (st.httpEnd * k > 40) s += text(X(0) + 3, y + 10, "HTTP", { style: "font-size:10px;pointer-events:none" });
       }
       let fcovered = -1;
@@ -280,7 +280,7 @@ export class RulerView {
         const hl = app.hl(f.id);
         if (X(b) <= fcovered + 0.5 && !hl) continue;
         fcovered = Math.max(fcovered, X(b));
-        const tip = "frame #" + f.id + ": " + f.summary + "\nheader " + a + "–" + h + " (" + f.header_len + " B), payload " + h + "–" + b + " (" + f.len + " B)";
+        const tip = "frame #" + f.id + ": " + summaryOf(f) + "\nheader " + a + "–" + h + " (" + f.header_len + " B), payload " + h + "–" + b + " (" + f.len + " B)";
         let g = title(tip);
         g += tag("rect", { class: "fh u", x: X(a), y, width: Math.max(1.5, f.header_len * k), height: 12 });
         g += tag("rect", { class: "fp u", x: X(h), y, width: Math.max(1, f.len * k), height: 12 });
@@ -299,7 +299,7 @@ export class RulerView {
         const last = m.frames[m.frames.length - 1];
         const ma = { class: "msg", d: "M" + x1 + "," + y + "v5H" + x2 + "v-5", "data-kind": "message" };
         if (m.ev) Object.assign(ma, { "data-event-id": m.ev.id, "data-hl": app.hl(m.ev.id) });
-        const mtip = "message" + (m.ev ? " #" + m.ev.id : "") + ": " + m.frames.length + " frame(s), stream bytes " + m.a + "–" + m.b + " (" + (m.b - m.a) + " B with frame headers)" + (m.ev ? "\n" + m.ev.summary : "");
+        const mtip = "message" + (m.ev ? " #" + m.ev.id : "") + ": " + m.frames.length + " frame(s), stream bytes " + m.a + "–" + m.b + " (" + (m.b - m.a) + " B with frame headers)" + (m.ev ? "\n" + summaryOf(m.ev) : "");
         s += tag("path", ma, title(mtip));
         if (x2 - x1 > 70) s += text(x1 + 3, y + 15, m.frames[0].opcode + " message" + (m.frames.length > 1 ? ", " + m.frames.length + " frames" : ""), { style: "font-size:9.5px", class: "muted" });
       }

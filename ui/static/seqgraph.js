@@ -6,7 +6,7 @@
 // edge. Below, the windows in bytes and the timers.
 
 import { isDrop, isPacket, isState, seqLen } from "./model.js";
-import { esc, fmtBytes, fmtDur, ms } from "./fields.js";
+import { esc, fmtBytes, fmtDur, ms, summaryOf } from "./fields.js";
 import { tag, text, title } from "./svg.js";
 import { patch } from "./dom.js";
 
@@ -151,7 +151,7 @@ export class SeqGraphView {
       const x = X(e);
       const re = app.store.retrans.has(e.id);
       const hl = app.hl(e.id);
-      s += tag("line", { class: "s-data" + (re ? " retrans" : "") + (e.dropped ? " dropped" : ""), x1: x, y1: Y1(e.rel_seq), x2: x, y2: Math.min(Y1(e.rel_seq + seqLen(e)), Y1(e.rel_seq) - 3), "data-event-id": e.id, "data-hl": hl, style: hl ? "stroke:var(--sel);stroke-width:5" : "" }, title("#" + e.id + " sent " + (re ? "again " : "") + e.rel_seq + ":" + (e.rel_seq + seqLen(e)) + (e.dropped ? ", dropped by a rule on the way out" : "") + "\n" + e.summary));
+      s += tag("line", { class: "s-data" + (re ? " retrans" : "") + (e.dropped ? " dropped" : ""), x1: x, y1: Y1(e.rel_seq), x2: x, y2: Math.min(Y1(e.rel_seq + seqLen(e)), Y1(e.rel_seq) - 3), "data-event-id": e.id, "data-hl": hl, style: hl ? "stroke:var(--sel);stroke-width:5" : "" }, title("#" + e.id + " sent " + (re ? "again " : "") + e.rel_seq + ":" + (e.rel_seq + seqLen(e)) + (e.dropped ? ", dropped by a rule on the way out" : "") + "\n" + summaryOf(e)));
     }
     const astep = Math.max(1, Math.ceil(d.acks.length / MAXPTS));
     for (let i = 0; i < d.acks.length; i += astep) {
@@ -188,7 +188,7 @@ export class SeqGraphView {
     }
     const selE = sel && app.store.get(sel);
     if (selE && selE.node === d.node && selE.t >= all[0].t && order.has(sel)) s += tag("line", { x1: X(selE), y1: top1, x2: X(selE), y2: top3 + h3, style: "stroke:var(--sel);stroke-width:1.5;stroke-dasharray:3 3" });
-    for (const e of d.states) s += tag("circle", { cx: X(e), cy: Y1(e.rel_snd_una || 0), r: 3, class: "node-dot none", "data-event-id": e.id, "data-hl": app.hl(e.id) }, title("#" + e.id + " " + e.summary));
+    for (const e of d.states) s += tag("circle", { cx: X(e), cy: Y1(e.rel_snd_una || 0), r: 3, class: "node-dot none", "data-event-id": e.id, "data-hl": app.hl(e.id) }, title("#" + e.id + " " + summaryOf(e)));
     // x axis
     const xl = this.xmode === "time" ? ms(x0) + " ms" : "event 1";
     const xr = this.xmode === "time" ? ms(x1) + " ms" : "event " + all.length;
