@@ -247,9 +247,9 @@ export class RulerView {
       for (let o = Math.max(0, Math.floor(vis0 / step) * step); o <= Math.min(max, vis1); o += step) {
         s += tag("line", { class: "gridline", x1: X(o), y1: y + 2, x2: X(o), y2: y + bandH - 4 });
         // a label that would run past the plot's end is not cut in half
-        const lab = offsetLabel(o);
+        const lab = offsetLabel(o, step);
         const x0 = X(o) + 2, x1 = x0 + lab.length * 6.1;
-        if (x1 <= W && !marks.spans.some(([a, b]) => x0 < b + 3 && a - 3 < x1)) s += text(x0, y + 8, lab, { class: "muted", style: "font-size:10px" });
+        if (x1 <= W && !marks.spans.some(([a, b]) => x0 < b + 3 && a - 3 < x1)) s += tag("g", { "data-offset": o }, title("stream offset " + o) + text(x0, y + 8, lab, { class: "muted", style: "font-size:10px" }));
       }
       y += 10;
       // segments; one already covered at this zoom is not drawn again
@@ -326,17 +326,25 @@ function upTo(list, ref) {
   return v;
 }
 
+// niceStep is the axis's step for ticks at least x bytes apart: 1, 2 or 5
+// times a power of ten up to 500 bytes, a power of two from 1 KiB on,
+// so that each tick is a round number of the unit it is written in.
 function niceStep(x) {
-  const p = Math.pow(10, Math.floor(Math.log10(Math.max(x, 1))));
-  for (const m of [1, 2, 5, 10]) if (m * p >= x) return m * p;
-  return 10 * p;
+  if (x <= 500) {
+    const p = Math.pow(10, Math.floor(Math.log10(Math.max(x, 1))));
+    for (const m of [1, 2, 5, 10]) if (m * p >= x) return m * p;
+  }
+  return Math.pow(2, Math.max(10, Math.ceil(Math.log2(x))));
 }
 
-// offsetLabel writes a stream offset on the axis: exact while short, in
-// thousands or millions of bytes (the ticks are round decimal steps) past
-// that, so that "20000000" reads "20M".
-function offsetLabel(o) {
-  if (o >= 1e6 && o % 1e5 === 0) return o / 1e6 + "M";
-  if (o >= 1e4 && o % 100 === 0) return o / 1e3 + "k";
-  return String(o);
+// offsetLabel writes a stream offset on the axis in the units the
+// Seq/time graph and the inspector use: bytes while the step is in bytes,
+// KiB, and MiB from 1 MiB on where the step is an eighth of one or more
+// ("512 KiB", "1 MiB", "1.25 MiB"), so that 1048576 reads "1 MiB"; the
+// exact offset is its tooltip.
+function offsetLabel(o, step) {
+  if (o === 0) return "0";
+  if (step < 1024) return o + " B";
+  if (o >= 1 << 20 && step % (1 << 17) === 0) return o / (1 << 20) + " MiB";
+  return o / 1024 + " KiB";
 }

@@ -137,7 +137,7 @@ export class SeqGraphView {
     let ytop = ymax * 1.08;
     for (const e of d.states) ytop = most(ytop, Math.min(edge(e), ymax * 2.5));
     const Y1 = (v) => top1 + h1 - (Math.min(v, ytop) / ytop) * h1;
-    s += this.axis(top1, h1, W, ytop, (v) => fmtBytes(Math.round(v)), "sequence (relative)");
+    s += this.axis(top1, h1, W, ytop, (v) => fmtBytes(Math.round(v)), (v) => "relative seq " + Math.round(v), "sequence (relative)");
     // lines from the probe
     s += this.line(d.states, X, (e) => Y1(e.rel_snd_una || 0), "s-una", "snd_una: oldest unacknowledged byte");
     s += this.line(d.states, X, (e) => Y1(edge(e)), "s-cwnd", "snd_una + cwnd × MSS: what congestion control allows in flight");
@@ -167,7 +167,7 @@ export class SeqGraphView {
     }
     wmax *= 1.08;
     const Y2 = (v) => top2 + h2 - (v / wmax) * h2;
-    s += this.axis(top2, h2, W, wmax, (v) => fmtBytes(Math.round(v)), "windows");
+    s += this.axis(top2, h2, W, wmax, (v) => fmtBytes(Math.round(v)), (v) => Math.round(v) + " bytes", "windows");
     s += this.line(wnd, X, (e) => Y2(e.snd_wnd), "s-rwnd", "snd_wnd: what the peer can take");
     s += this.line(d.states, X, (e) => Y2(e.rcv_wnd), "s-srtt", "rcv_wnd: what this stack offers");
     s += this.line(d.states, X, (e) => Y2(e.cwnd * d.mss), "s-cwnd", "cwnd × MSS");
@@ -177,7 +177,7 @@ export class SeqGraphView {
     for (const e of d.states) tmax = most(tmax, e.rto, e.srtt);
     tmax *= 1.1;
     const Y3 = (v) => top3 + h3 - (v / tmax) * h3;
-    s += this.axis(top3, h3, W, tmax, (v) => fmtDur(v), "timers");
+    s += this.axis(top3, h3, W, tmax, (v) => fmtDur(v), (v) => ms(v) + " ms", "timers");
     s += this.line(d.states, X, (e) => Y3(e.rto), "s-rto", "RTO: retransmission timeout");
     s += this.line(d.states, X, (e) => Y3(e.srtt), "s-srtt", "smoothed RTT");
     // state points (selectable) and the selection's time
@@ -190,22 +190,28 @@ export class SeqGraphView {
     if (selE && selE.node === d.node && selE.t >= all[0].t && order.has(sel)) s += tag("line", { x1: X(selE), y1: top1, x2: X(selE), y2: top3 + h3, style: "stroke:var(--sel);stroke-width:1.5;stroke-dasharray:3 3" });
     for (const e of d.states) s += tag("circle", { cx: X(e), cy: Y1(e.rel_snd_una || 0), r: 3, class: "node-dot none", "data-event-id": e.id, "data-hl": app.hl(e.id) }, title("#" + e.id + " " + summaryOf(e)));
     // x axis
-    const xl = this.xmode === "time" ? ms(x0) + " ms" : "event 1";
-    const xr = this.xmode === "time" ? ms(x1) + " ms" : "event " + all.length;
-    s += text(PAD_L, H - 4, xl, { class: "muted" }) + text(W - PAD_R, H - 4, xr, { class: "muted", "text-anchor": "end" });
+    // the run's times as the timers read them ("843 ms", "5.07 s"), each
+    // exact in its tooltip
+    const xl = this.xmode === "time" ? fmtDur(x0) : "event 1";
+    const xr = this.xmode === "time" ? fmtDur(x1) : "event " + all.length;
+    const xtip = (x, n) => (this.xmode === "time" ? "t = " + ms(x) + " ms" : "event " + n + " of the stack's on this connection");
+    s += tag("g", { "data-axis": "x" }, title(xtip(x0, 1)) + text(PAD_L, H - 4, xl, { class: "muted" }));
+    s += tag("g", { "data-axis": "x" }, title(xtip(x1, all.length)) + text(W - PAD_R, H - 4, xr, { class: "muted", "text-anchor": "end" }));
     this.legend.hidden = false;
     this.legend.querySelector("[data-mss]").textContent = "MSS " + d.mss;
     for (const b of this.legend.querySelectorAll("button[data-xmode]")) b.setAttribute("aria-pressed", String((b.dataset.xmode === "time") === (this.xmode === "time")));
     patch(this.graph, '<svg width="' + W + '" height="' + H + '">' + s + "</svg>");
   }
 
-  axis(top, h, W, vmax, fmt, name) {
+  // axis draws a panel's y axis, its values written by fmt (in units:
+  // "2.8 MiB", "853 ms") and exact in their tooltips (exact).
+  axis(top, h, W, vmax, fmt, exact, name) {
     let s = tag("line", { class: "axis", x1: PAD_L, y1: top, x2: PAD_L, y2: top + h });
     s += tag("line", { class: "gridline", x1: PAD_L, y1: top + h, x2: W - PAD_R, y2: top + h });
     for (const f of [0.5, 1]) {
       const y = top + h - f * h;
       s += tag("line", { class: "gridline", x1: PAD_L, y1: y, x2: W - PAD_R, y2: y });
-      s += text(PAD_L - 4, y + 4, fmt(vmax * f), { class: "muted", "text-anchor": "end", style: "font-size:9.5px" });
+      s += tag("g", { "data-axis": name }, title(exact(vmax * f)) + text(PAD_L - 4, y + 4, fmt(vmax * f), { class: "muted", "text-anchor": "end", style: "font-size:9.5px" }));
     }
     s += text(PAD_L + 4, top + 11, name, { class: "muted", style: "font-size:10px" });
     return s;

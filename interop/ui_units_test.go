@@ -1,0 +1,137 @@
+package interop
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glassnet/glassnet/internal/netnstest"
+)
+
+// longTransfer is how many bytes the kernel sends to the stack's TCP echo
+// in viewedLongIPv6: megabytes, over some thousand segments.
+const longTransfer = 3 << 20
+
+// viewedLongIPv6 records serve on a TUN while the kernel sends
+// longTransfer bytes over IPv6 to its TCP echo and reads them back, then
+// opens the recording with glassnet view in headless chromium, focused on
+// that connection. It runs in a network namespace of its own.
+func viewedLongIPv6(t *testing.T, fn func(t *testing.T, p *uiPage)) {
+	needProgram(t, chromiumBin, "chromium")
+	netnstest.RunTUN(t, func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "long6.jsonl")
+		s := startServeArgs(t, "serve", "--tun", "gnuiu0", "--addr", "10.216.0.2/24,fd00:216::2/64", "--trace", file)
+		c, err := net.DialTimeout("tcp", "[fd00:216::2]:7", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(time.Minute))
+		go func() {
+			c.Write(make([]byte, longTransfer))
+			c.(*net.TCPConn).CloseWrite()
+		}()
+		n, err := io.Copy(io.Discard, c)
+		if err != nil || n != longTransfer {
+			t.Fatalf("the echo over IPv6 gave back %d bytes (%v), want %d", n, err, longTransfer)
+		}
+		port := c.LocalAddr().(*net.TCPAddr).Port
+		c.Close()
+		s.interrupt(t)
+
+		r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		p := openUI(t, ctx, r)
+		p.waitLong("the recording in the page", time.Minute, `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+		focusPort(p, port)
+		fn(t, p)
+	})
+}
+
+// unitLabel is an axis's number written in a unit: "0", "500 B",
+// "512 KiB", "1.25 MiB", "853 ms", "5.07 s".
+var unitLabel = regexp.MustCompile(`^(0|[0-9.]+ (B|KiB|MiB|GiB|ns|µs|ms|s))$`)
+
+// TestUIAxesInUnits: a transfer of megabytes reads in units on the
+// axes, not as raw counts ("1048576", "5066.220 ms"): the byte stream's
+// offsets in B, KiB and MiB, the Seq/time graph's bytes and times as
+// well; each label keeps its exact number in its tooltip.
+func TestUIAxesInUnits(t *testing.T) {
+	viewedLongIPv6(t, func(t *testing.T, p *uiPage) {
+		p.wait("the byte stream drawn", `document.querySelector("#ruler svg [data-kind]") && "drawn"`)
+		// the axis's labels: the texts on the row of the offset 0
+		got := p.eval(`(() => {
+			const texts = [...document.querySelectorAll("#ruler svg text")].filter((t) => !t.closest(".marks"));
+			const zero = texts.find((t) => t.textContent === "0");
+			const row = texts.filter((t) => zero && t.getAttribute("y") === zero.getAttribute("y"));
+			return JSON.stringify(row.map((t) => [t.textContent, ((g) => g && g.tagName === "g" && g.querySelector("title") ? g.querySelector("title").textContent : "")(t.parentElement)]));
+		})()`)
+		var ticks [][2]string
+		if err := json.Unmarshal([]byte(got), &ticks); err != nil {
+			t.Fatalf("the byte stream's axis: %v in %s", err, got)
+		}
+		mib := 0
+		for _, tk := range ticks {
+			lab, tip := tk[0], tk[1]
+			if !unitLabel.MatchString(lab) {
+				t.Errorf("the byte stream's axis reads %q: want a number in B, KiB or MiB", lab)
+				continue
+			}
+			exact, err := strconv.Atoi(strings.TrimPrefix(tip, "stream offset "))
+			if err != nil {
+				t.Errorf("the axis label %q has the tooltip %q: want the exact offset", lab, tip)
+				continue
+			}
+			if v := bytesOf(lab); v != float64(exact) {
+				t.Errorf("the axis label %q is %v bytes, its tooltip says %d", lab, v, exact)
+			}
+			if strings.HasSuffix(lab, " MiB") {
+				mib++
+			}
+		}
+		if len(ticks) < 2 || mib == 0 {
+			t.Errorf("a %d-byte stream's axis has no label in MiB: %q", longTransfer, ticks)
+		}
+
+		p.click(`.tabs button[data-tab="seqgraph"]`)
+		p.wait("the Seq/time graph", `document.querySelector("#seqgraph svg [data-event-id]") && "drawn"`)
+		// each axis's labels: the panels' names and the run's first and
+		// last time
+		got = p.eval(`JSON.stringify([...document.querySelectorAll("#seqgraph svg text.muted")].filter((t) => !/^[a-z]/.test(t.textContent)).map((t) => ((g) => [g.dataset.axis || "?", t.textContent, (g.querySelector(":scope > title") || {}).textContent || ""])(t.parentElement)))`)
+		var axes [][3]string
+		if err := json.Unmarshal([]byte(got), &axes); err != nil {
+			t.Fatalf("the Seq/time axes: %v in %s", err, got)
+		}
+		seen := map[string]bool{}
+		for _, a := range axes {
+			seen[a[0]] = true
+			if !unitLabel.MatchString(a[1]) {
+				t.Errorf("the Seq/time graph's %s axis reads %q: want a number in a unit", a[0], a[1])
+			}
+			if !regexp.MustCompile(`\d`).MatchString(a[2]) {
+				t.Errorf("the Seq/time graph's %s label %q has the tooltip %q: want its exact number", a[0], a[1], a[2])
+			}
+		}
+		for _, want := range []string{"sequence (relative)", "windows", "timers", "x"} {
+			if !seen[want] {
+				t.Errorf("the Seq/time graph has no labels on its %s axis: %q", want, axes)
+			}
+		}
+		p.shot("ui-long-ipv6")
+		p.noProblems("the axes of a long transfer")
+	})
+}
+
+// bytesOf is the number of bytes an axis label in B, KiB or MiB says.
+func bytesOf(lab string) float64 {
+	num, unit, _ := strings.Cut(lab, " ")
+	v, _ := strconv.ParseFloat(num, 64)
+	return v * map[string]float64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+}
