@@ -3,6 +3,7 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -19,6 +20,10 @@ import (
 // in viewedLongIPv6: megabytes, over some thousand segments.
 const longTransfer = 3 << 20
 
+// stackAddr6 is a long IPv6 address, as a global one is, for the stack in
+// viewedLongIPv6.
+const stackAddr6 = "fd00:216:abcd:1234:5678:9abc:def0:2"
+
 // viewedLongIPv6 records serve on a TUN while the kernel sends
 // longTransfer bytes over IPv6 to its TCP echo and reads them back, then
 // opens the recording with glassnet view in headless chromium, focused on
@@ -27,8 +32,8 @@ func viewedLongIPv6(t *testing.T, fn func(t *testing.T, p *uiPage)) {
 	needProgram(t, chromiumBin, "chromium")
 	netnstest.RunTUN(t, func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "long6.jsonl")
-		s := startServeArgs(t, "serve", "--tun", "gnuiu0", "--addr", "10.216.0.2/24,fd00:216::2/64", "--trace", file)
-		c, err := net.DialTimeout("tcp", "[fd00:216::2]:7", 10*time.Second)
+		s := startServeArgs(t, "serve", "--tun", "gnuiu0", "--addr", "10.216.0.2/24,"+stackAddr6+"/64", "--trace", file)
+		c, err := net.DialTimeout("tcp", "["+stackAddr6+"]:7", 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +55,13 @@ func viewedLongIPv6(t *testing.T, fn func(t *testing.T, p *uiPage)) {
 		defer cancel()
 		p := openUI(t, ctx, r)
 		p.waitLong("the recording in the page", time.Minute, `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
-		focusPort(p, port)
+		// the connection's key names the lower address first
+		key := p.eval(fmt.Sprintf(`[...glassnet.store.conns.keys()].find((k) => k.includes(" ⇄ ") && (k.endsWith("]:%d") || k.includes("]:%d "))) || ""`, port, port))
+		if key == "" {
+			t.Fatalf("no connection from port %d in the page: %s", port, p.eval(`JSON.stringify([...glassnet.store.conns.keys()])`))
+		}
+		p.eval(fmt.Sprintf(`glassnet.setFocus(%q); "ok"`, key))
+		p.wait("the views drawn for the connection", fmt.Sprintf(`document.getElementById("ladder-title").title === %q && "drawn"`, key))
 		fn(t, p)
 	})
 }
@@ -134,4 +145,39 @@ func bytesOf(lab string) float64 {
 	num, unit, _ := strings.Cut(lab, " ")
 	v, _ := strconv.ParseFloat(num, 64)
 	return v * map[string]float64{"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}[unit]
+}
+
+// TestUINarrowConnsLongIPv6: in a 1024 px window the connections table
+// fits its column with a long IPv6 address and the queues of a transfer
+// of megabytes: the address breaks at the column's edge and the line of
+// queues, cwnd and rtt between its items, where before both ran past it
+// and the table scrolled sideways, the numbers out of sight.
+func TestUINarrowConnsLongIPv6(t *testing.T) {
+	viewedLongIPv6(t, func(t *testing.T, p *uiPage) {
+		// at the middle of the transfer, where the queues hold megabytes
+		p.eval(`((evs) => glassnet.select(evs[Math.floor(evs.length / 2)].id, "test"))(glassnet.store.connEvents(glassnet.focus).filter((e) => e.layer === "link" && e.event === "packet")); "ok"`)
+		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1024, "height": 760, "deviceScaleFactor": 1, "mobile": false}, nil)
+		got := p.wait("the focused connection's row at 1024 px", `((c, r) => r && r.querySelector("td.nums").offsetWidth > 0 && JSON.stringify({
+			scroll: c.scrollWidth - c.clientWidth,
+			nums: r.querySelector("td.nums").textContent,
+			past: [...r.querySelectorAll("td.addr, td.nums, td.nums span")].filter((x) => x.getBoundingClientRect().right > c.getBoundingClientRect().right + 1 || x.scrollWidth > x.clientWidth + 1).map((x) => x.textContent),
+		}))(document.getElementById("conns"), document.querySelector('#conns tr[data-conn][aria-selected="true"]'))`)
+		var row struct {
+			Scroll int      `json:"scroll"`
+			Nums   string   `json:"nums"`
+			Past   []string `json:"past"`
+		}
+		if err := json.Unmarshal([]byte(got), &row); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("the row's numbers: %s", row.Nums)
+		if row.Scroll > 1 || len(row.Past) > 0 {
+			t.Errorf("at 1024 px the connections table scrolls sideways by %d px; past its edge: %q", row.Scroll, row.Past)
+		}
+		if !regexp.MustCompile(`q \d{4,} / \d+`).MatchString(row.Nums) {
+			t.Errorf("the row's numbers %q: want the queues of the transfer in the middle of it", row.Nums)
+		}
+		p.shot("ui-conns-ipv6-1024")
+		p.noProblems("a long IPv6 address at 1024 px")
+	})
 }

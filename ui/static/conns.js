@@ -287,7 +287,7 @@ export class ConnsView {
         '<td class="num">' + esc(r.srtt) + "</td>" +
         // the same numbers on a line of their own, shown in a narrow
         // window instead of their columns
-        '<td class="nums">' + esc(narrowNums(r)) + "</td>" +
+        '<td class="nums">' + narrowNums(r) + "</td>" +
         "</tr>";
     }
     patch(this.el, h + "</tbody></table>");
@@ -328,5 +328,7 @@ function incarnation(st, key) {
 function narrowNums(r) {
   const q = r.recv_q !== "" && r.recv_q != null ? "q " + r.recv_q + " / " + (r.send_q ?? "") : "";
   const rest = [r.cwnd !== "" && r.cwnd != null ? "cwnd " + r.cwnd : "", r.srtt && r.srtt !== "–" ? "rtt " + r.srtt : ""];
-  return [q, ...rest].filter(Boolean).join(" · ");
+  // each item whole, the line broken between them where a megabyte's
+  // queues leave no room for all
+  return [q, ...rest].filter(Boolean).map((x) => "<span>" + esc(x) + "</span>").join(" · ");
 }
