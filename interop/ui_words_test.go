@@ -1,11 +1,15 @@
 package interop
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // tracedHeader is how the trace writes a frame's header ("FIN text len=15
@@ -85,4 +89,41 @@ func TestUIHeldFrameWords(t *testing.T) {
 		t.Errorf("the held frame's card reads %q: want the frame named \"text 15 B\", not in the trace's words", got)
 	}
 	p.noProblems("a held frame")
+}
+
+// TestUIStateAtReceivedRST: at a RST a stack received, read in one batch
+// after segments of data, the state change and the connections table
+// show the state the RST left, CLOSED, caused by the RST; not the report
+// of the first segment of the batch (ESTABLISHED, "segment received"),
+// which a person would read as a reset the stack ignored.
+func TestUIStateAtReceivedRST(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	file := filepath.Join(t.TempDir(), "demo.jsonl")
+	// the demo fails, as it should when its connection is reset: the
+	// trace is what counts
+	demo := exec.Command(glassnetBin, "demo", "--trace", file, "--egress", "rst after 12 packets")
+	if out, err := demo.CombinedOutput(); !strings.Contains(string(out), "reset") {
+		t.Fatalf("the demo with its connection reset: %v\n%s", err, out)
+	}
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the recording in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	rst := p.eval(`String((glassnet.store.events.find((e) => e.node === "server" && e.layer === "link" && e.event === "packet" && e.dir === "in" && /R/.test(e.flags || "")) || {}).id)`)
+	if rst == "undefined" {
+		t.Fatal("the server received no RST")
+	}
+	p.eval(`glassnet.select(` + rst + `, "test"); "ok"`)
+	p.wait("#"+rst+" in the inspector", `document.getElementById("inspector-title").textContent.startsWith("#`+rst+` ") && "shown"`)
+	p.eval(`new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r("ok"))))`)
+	got := p.eval(`((row, diff, cause) => [row ? row.textContent.replace(/^server/, "") : "no row", diff ? diff.dataset.new : "none", cause ? cause.textContent : "no cause"].join("|"))(
+		document.querySelector('#conns tr[data-node="server"][data-conn*="⇄"] td.state'),
+		document.querySelector('#diff .diffcol[data-node="server"] tr[data-field="state"]'),
+		document.querySelector('#diff .diffcol[data-node="server"] [data-cause]'))`)
+	parts := strings.Split(got, "|")
+	if len(parts) != 3 || parts[0] != "UNCONN" || parts[1] != "CLOSED" || !strings.Contains(parts[2], "RST received") {
+		t.Errorf("at the RST #%s the server received, the table, the state change and its cause say %q, want UNCONN|CLOSED|cause: RST received", rst, got)
+	}
+	p.noProblems("the server's RST")
 }

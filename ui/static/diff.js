@@ -171,18 +171,22 @@ export class DiffView {
   }
 
   // stateAfter is the state report that received segment p left: among
-  // the next reports of its stack, the one p explains; else the first
-  // report after it.
+  // the next reports of its stack, the one p explains (for a RST, the
+  // report of CLOSED it brought on: it moves neither SND.UNA nor RCV.NXT,
+  // and the reports of the segments read in its batch before it come
+  // first); else the first report after it.
   stateAfter(node, evs, p) {
     const st = this.app.store;
+    const rst = /R/.test(p.flags || "");
     let first = null;
     for (let i = this.upTo(evs.ids, p.id), n = 0, reports = 0; i < evs.ids.length && n < 400 && reports < 64; i++, n++) {
       const e = evs.get(i);
       if (e.node !== node || !isState(e)) continue;
       first = first || e;
       reports++;
+      if (rst && e.state === "CLOSED" && e.dir !== "out") return e;
       const s0 = st.get(st.stateBefore.get(e.id));
-      if (s0 && this.explainer(node, evs, s0, e) === p) return e;
+      if (!rst && s0 && this.explainer(node, evs, s0, e) === p) return e;
     }
     return first;
   }
