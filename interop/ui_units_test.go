@@ -181,3 +181,43 @@ func TestUINarrowConnsLongIPv6(t *testing.T) {
 		p.noProblems("a long IPv6 address at 1024 px")
 	})
 }
+
+// TestUISeqTimeEndsApart: the Seq/time graph's time axis of a connection
+// that starts seconds into the run and lasts milliseconds reads in
+// seconds with the decimals that tell its two ends apart ("1.8028 s",
+// "1.8093 s"), not "1802.825 ms", nor the same "1.80 s" at both ends;
+// the exact times are the labels' tooltips.
+func TestUISeqTimeEndsApart(t *testing.T) {
+	needProgram(t, chromiumBin, "chromium")
+	evs := demoEvents(t)
+	for _, e := range evs {
+		e["t"] = e["t"].(float64) + 1.8e9
+	}
+	file := filepath.Join(t.TempDir(), "late.jsonl")
+	repeatTrace(t, evs, file, len(evs))
+	r := startUI(t, "view", "--ui", "127.0.0.1:0", file)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := openUI(t, ctx, r)
+	p.wait("the recording in the page", `window.glassnet && glassnet.store.events.length > 0 && glassnet.timing.draws > 0 && "loaded"`)
+	p.eval(`glassnet.select(glassnet.store.events.find((e) => e.event === "frame" && e.len > 1000).id, "test"); "ok"`)
+	p.click(`.tabs button[data-tab="seqgraph"]`)
+	p.wait("the Seq/time graph", `document.querySelector("#seqgraph svg [data-event-id]") && "drawn"`)
+	got := p.eval(`JSON.stringify([...document.querySelectorAll("#seqgraph svg text.muted")].filter((t) => /^[0-9.]+ m?s$/.test(t.textContent) && t.getAttribute("y") === [...document.querySelectorAll("#seqgraph svg text")].pop().getAttribute("y")).map((t) => [t.textContent, ((g) => (g.querySelector(":scope > title") || {}).textContent || "")(t.parentElement)]))`)
+	var ends [][2]string
+	if err := json.Unmarshal([]byte(got), &ends); err != nil {
+		t.Fatal(err)
+	}
+	if len(ends) != 2 {
+		t.Fatalf("the time axis's ends: %q, want two", ends)
+	}
+	for _, e := range ends {
+		if !strings.HasSuffix(e[0], " s") || !strings.HasPrefix(e[1], "t = 18") {
+			t.Errorf("a time axis's end reads %q (tooltip %q): want it in s, 1.8 s on, and its exact time in its tooltip", e[0], e[1])
+		}
+	}
+	if ends[0][0] == ends[1][0] {
+		t.Errorf("the time axis's two ends both read %q", ends[0][0])
+	}
+	p.noProblems("a late connection's Seq/time")
+}

@@ -192,8 +192,8 @@ export class SeqGraphView {
     // x axis
     // the run's times as the timers read them ("843 ms", "5.07 s"), each
     // exact in its tooltip
-    const xl = this.xmode === "time" ? fmtDur(x0) : "event 1";
-    const xr = this.xmode === "time" ? fmtDur(x1) : "event " + all.length;
+    const xl = this.xmode === "time" ? timeOn(x0, x1 - x0) : "event 1";
+    const xr = this.xmode === "time" ? timeOn(x1, x1 - x0) : "event " + all.length;
     const xtip = (x, n) => (this.xmode === "time" ? "t = " + ms(x) + " ms" : "event " + n + " of the stack's on this connection");
     s += tag("g", { "data-axis": "x" }, title(xtip(x0, 1)) + text(PAD_L, H - 4, xl, { class: "muted" }));
     s += tag("g", { "data-axis": "x" }, title(xtip(x1, all.length)) + text(W - PAD_R, H - 4, xr, { class: "muted", "text-anchor": "end" }));
@@ -232,4 +232,14 @@ export class SeqGraphView {
     }
     return tag("path", { class: cls, d }, title(tip));
   }
+}
+
+// timeOn writes a time of the run on an axis that spans span ns: in ms
+// below a second, in s from there, with the decimals that tell its two
+// ends apart ("1.8598 s" and "1.8744 s" 15 ms later, not "1.86 s" and
+// "1.87 s"; "843 ms", "5.07 s" over seconds).
+function timeOn(ns, span) {
+  const unit = ns >= 1e9 ? 1e9 : 1e6;
+  const digits = Math.min(unit === 1e9 ? 6 : 3, Math.max(unit === 1e9 ? 2 : 0, Math.ceil(-Math.log10(Math.max(span, 1) / unit)) + 2));
+  return (ns / unit).toFixed(digits) + (unit === 1e9 ? " s" : " ms");
 }
