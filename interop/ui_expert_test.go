@@ -214,6 +214,10 @@ func pageShowsNotes(t *testing.T, p *uiPage, notes map[string][]string) {
 	if !strings.Contains(ins, "[TCP Dup ACK #") || !strings.Contains(ins, "repeats the last ACK") {
 		t.Errorf("the inspector says of duplicate ACK #%s %q", id, ins)
 	}
+	row := p.wait("the duplicate ACK's line in the event list", fmt.Sprintf(`(() => { const r = document.querySelector('#events [data-event-id="%s"]'); return r ? r.textContent : ""; })()`, id))
+	if !regexp.MustCompile(`\[Dup ACK #\d+\]`).MatchString(row) {
+		t.Errorf("the event list's line of duplicate ACK #%s reads %q, without [Dup ACK #N]", id, row)
+	}
 	p.shot("expert-dup-ack")
 }
 

@@ -2,6 +2,7 @@
 // in the DOM), so 100,000 events scroll as smoothly as 100.
 
 import { esc, ms, summaryOf } from "./fields.js";
+import { shortText } from "./expert.js";
 import { patch } from "./dom.js";
 
 // rowHeight is a line's height in px: the CSS variable --ev-row of the
@@ -64,7 +65,7 @@ export class EventsView {
   // which has the words the line shows too (a packet's "[P.]" and "seq"
   // are in "Flags [P.], seq"; a frame reads "text 15 B masked")
   line(e) {
-    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + summaryOf(e)).toLowerCase();
+    return ("#" + e.id + " " + e.node + " " + e.layer + " " + e.dir + " " + e.event + " " + summaryOf(e) + notesText(this.app.store, e)).toLowerCase();
   }
 
   build() {
@@ -124,6 +125,7 @@ export class EventsView {
   }
 
   paint(force) {
+    const st = this.app.store;
     const top = this.el.scrollTop;
     const h = this.el.clientHeight || 400;
     const row = this.row;
@@ -145,7 +147,7 @@ export class EventsView {
         '<span class="id">#' + e.id + "</span>" +
         '<span class="nd">' + esc(e.node || "") + "</span>" +
         '<span class="ly">' + esc(e.layer || "") + "</span>" +
-        '<span class="sm">' + esc(said(e)) + "</span></div>";
+        '<span class="sm">' + esc(said(e, notesText(st, e))) + "</span></div>";
     }
     patch(this.spacer, html);
   }
@@ -157,12 +159,20 @@ export class EventsView {
 // brackets: every line of a connection has the same ones, and a line is
 // cut at the column's edge (every packet read "packet IP 10.0.0.1.47065 >
 // 10.0.0…", none told apart).
-function said(e) {
+// Wireshark's notes on a TCP packet (notes) come first, as in its Info
+// column: "packet [Dup ACK #1] [.] ack 183".
+function said(e, notes) {
   const sum = summaryOf(e);
   let s = sum && (sum === e.event || sum.startsWith(e.event + " ")) ? sum : e.event + "  " + sum;
   // (IP's own lines too: "output IPv4 10.0.0.1 > 10.0.0.2 tcp, ttl 64")
   const m = /^(.*?)\bIP(?:6|v4|v6)? (\S+) > (\S+?):? (.*)$/.exec(s);
   if (m) s = m[1] + m[4] + "  (" + m[2] + " > " + m[3] + ")";
   // "Flags [P.], seq 1:5" as the ladder writes it: "[P.] seq 1:5"
-  return s.replace(/\bFlags (\[[^\]]*\]),? ?/, "$1 ");
+  s = s.replace(/\bFlags (\[[^\]]*\]),? ?/, "$1 ");
+  return notes ? s.replace(/^\S+/, (w) => w + notes) : s;
+}
+
+// notesText is a packet's notes as its line shows them: " [Dup ACK #1]".
+function notesText(st, e) {
+  return (st.notes.get(e.id) || []).map((n) => " [" + shortText(n) + "]").join("");
 }
