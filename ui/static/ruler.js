@@ -52,7 +52,7 @@ export class RulerView {
       return byStream.get(s);
     };
     for (const e of st.connEvents(app.focus)) {
-      if (e.layer === "socket" && e.event === "recv" && e.n > 0 && e.offset !== undefined) {
+      if (e.layer === "socket" && e.event === "recv" && e.n > 0 && Number.isFinite(e.offset)) {
         // what the application read of the stream coming in
         get(streamOf(e)).reads.push([e.id, e.offset + e.n]);
         continue;
@@ -168,7 +168,7 @@ export class RulerView {
     if (!(sent > 0)) return { svg: "", spans: [] };
     const acked = upTo(st.acks, ref);
     const read = upTo(st.reads, ref);
-    const at = [["read", read], ["acked", acked === undefined ? undefined : Math.min(acked, sent)], ["sent", sent]].filter((m) => m[1] !== undefined);
+    const at = [["read", read], ["acked", acked === undefined ? undefined : Math.min(acked, sent)], ["sent", sent]].filter((m) => Number.isFinite(m[1]));
     const groups = [];
     for (const [name, off] of at.sort((a, b) => a[1] - b[1])) {
       const g = groups[groups.length - 1];

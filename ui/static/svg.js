@@ -17,7 +17,9 @@ export function attrs(a) {
 
 export const tag = (name, a, inner) => "<" + name + attrs(a) + (inner === undefined ? "/>" : ">" + inner + "</" + name + ">");
 export const title = (t) => "<title>" + esc(t) + "</title>";
-export const text = (x, y, s, a) => tag("text", Object.assign({ x, y }, a || {}), esc(s));
+// text writes s at (x, y); a place that is not a number (a recorded file's
+// field that is not one, as a hostile trace has) draws nothing.
+export const text = (x, y, s, a) => (Number.isFinite(x) && Number.isFinite(y) ? tag("text", Object.assign({ x, y }, a || {}), esc(s)) : "");
 
 // textWidth estimates the width of monospace 11px text.
 export const textWidth = (s) => s.length * 6.7;
