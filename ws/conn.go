@@ -44,18 +44,19 @@ const (
 
 // connConfig is what AcceptOptions and DialOptions have in common.
 type connConfig struct {
-	maxMessage   int64
+	// The first four are read for every message (Conn's hot fields).
+	maxMessage int64
+	tracer     *trace.Tracer
+	keepAlive  time.Duration
+	// deflate is the connection's permessage-deflate state once
+	// negotiated (deflate.go), nil otherwise.
+	deflate      *deflateState
 	closeTimeout time.Duration
-	tracer       *trace.Tracer
 	node         string
 	frameHook    FrameHook
-	keepAlive    time.Duration
 	// The write queue's bound and policy (send.go).
 	writeQueueLimit int
 	writeQueueFull  QueueFullPolicy
-	// deflate is the connection's permessage-deflate state once
-	// negotiated (deflate.go), nil otherwise.
-	deflate *deflateState
 	// budget, if set, is shared with other connections (budget.go).
 	budget *MemoryBudget
 }
@@ -78,11 +79,13 @@ func newConfig(maxMessage int64, closeTimeout time.Duration, tr *trace.Tracer, n
 // close) can go out between the fragments of a message being written with
 // Writer. Ping and Close read for themselves when no ReadMessage is running.
 type Conn struct {
-	nc          net.Conn
-	client      bool
-	subprotocol string
-	cfg         connConfig
-	name        string // "local->remote" for trace events
+	// The fields a message's read and write touch come first, so that
+	// they share a few cache lines: a server that waits for every message
+	// finds its caches cold each time it wakes, and every line of the
+	// connection a message touches is a miss.
+	nc     net.Conn
+	client bool
+	cfg    connConfig
 
 	// Reading. readLock is held by ReadMessage and by Close while it
 	// reads the peer's close frame itself. The fields below it are
@@ -104,7 +107,6 @@ type Conn struct {
 	reads uint64
 	roff  int64 // offset of the next frame header since the handshake
 	rerr  error // sticky error ending the read side
-	ctrl  [MaxControlPayload]byte
 	// readFilter is set once br reads through rfilter (hooks_read.go).
 	readFilter bool
 	rfilter    *frameFilter
@@ -120,8 +122,6 @@ type Conn struct {
 	memKept atomic.Int64
 	// readWaiters counts ReadMessage calls waiting for readLock.
 	readWaiters atomic.Int32
-	// keepAliveFailed is set when the keepalive closed the connection.
-	keepAliveFailed atomic.Bool
 	// rbytes counts the data frames' bytes read, as they arrive
 	// (BytesRead): by the frame filter, when there is one, as it takes
 	// them from the transport (it hands the parser whole frames only).
@@ -131,10 +131,9 @@ type Conn struct {
 	// last (progress.go): a ping waiting behind a long frame for a peer
 	// that reads it slowly is not taken for a dead peer.
 	wprog atomic.Int64
-	// keepAlive is the keepalive timer (keepalive.go), nil without one;
-	// keepAlivePings counts its pings.
-	keepAlive      *time.Timer
-	keepAlivePings atomic.Uint64
+
+	// frameHook is the installed FrameHook (SetFrameHook).
+	frameHook atomic.Pointer[frameHooks]
 
 	// Writing. msgLock is held for a whole data message, writeLock for
 	// one frame. The fields below writeLock are guarded by it. Frames are
@@ -156,6 +155,22 @@ type Conn struct {
 	endErr      error
 	pings       map[string][]chan struct{}
 
+	// The contexts governing the read and write deadlines.
+	rwatch, wwatch ctxWatch
+
+	// The fields below are not touched by a message in steady state.
+
+	subprotocol string
+	name        string                  // "local->remote" for trace events
+	ctrl        [MaxControlPayload]byte // a control frame's payload, under readLock
+
+	// keepAliveFailed is set when the keepalive closed the connection.
+	keepAliveFailed atomic.Bool
+	// keepAlive is the keepalive timer (keepalive.go), nil without one;
+	// keepAlivePings counts its pings.
+	keepAlive      *time.Timer
+	keepAlivePings atomic.Uint64
+
 	readDone     chan struct{} // closed when the read side has ended
 	readDoneOnce sync.Once
 	closed       chan struct{} // closed when the net.Conn has been closed
@@ -167,14 +182,8 @@ type Conn struct {
 	rbase, wbase int64
 	based        bool
 
-	// The contexts governing the read and write deadlines.
-	rwatch, wwatch ctxWatch
-
 	// sendq is the write queue of Send (send.go).
 	sendq sendQueue
-
-	// frameHook is the installed FrameHook (SetFrameHook).
-	frameHook atomic.Pointer[frameHooks]
 }
 
 // newConn returns a Conn on nc once the handshake is over. early holds
