@@ -394,10 +394,22 @@ var aLongTimeAgo = time.Unix(1, 0)
 // that a context bound by an earlier call can only fire between calls,
 // leaving a deadline in the past that the next bind clears.
 type ctxWatch struct {
+	// last is the context bound by the call before when its dynamic type
+	// is a pointer, nil otherwise: a call with that very context is known
+	// to be bound without asking it for Done and Deadline again (a
+	// Context returns the same from both on every call), which on a
+	// derived context walks its chain of parents. Only the holder of the
+	// direction's lock (readLock, writeLock) reads or writes it, so the
+	// check is a load from the Conn itself, not from an object of its
+	// own that a server waking for every message finds out of its
+	// caches. Closing the connection unbinds the context and leaves last
+	// as it is: a later call with the same context binds nothing to a
+	// closed connection.
+	last  context.Context
 	bound atomic.Bool
-	// cur is the bound context's Done channel and deadline (and the
-	// context itself, when it is a pointer), nil when none is bound: a
-	// call with the context bound already returns without taking mu.
+	// cur is the bound context's Done channel and deadline, nil when none
+	// is bound: a call with a context that has the bound one's returns
+	// without taking mu.
 	cur      atomic.Pointer[boundCtx]
 	mu       sync.Mutex
 	done     <-chan struct{}
@@ -417,21 +429,16 @@ func (c *Conn) watchWrite(ctx context.Context) { c.bind(&c.wwatch, ctx, false) }
 type boundCtx struct {
 	done     <-chan struct{}
 	deadline time.Time
-	// ctx is the bound context when its dynamic type is a pointer, nil
-	// otherwise: a call with that very context is known to be bound
-	// without asking it for Done and Deadline again (a Context returns
-	// the same from both on every call), which on a derived context walks
-	// its chain of parents.
-	ctx context.Context
 }
 
 func (c *Conn) bind(w *ctxWatch, ctx context.Context, read bool) {
 	// Comparing interfaces compares their values only when their dynamic
-	// types are the same, and b.ctx's is a pointer, so this cannot panic
+	// types are the same, and last's is a pointer, so this cannot panic
 	// on a context of an incomparable type.
-	if b := w.cur.Load(); b != nil && b.ctx != nil && b.ctx == ctx {
+	if ctx == w.last {
 		return
 	}
+	w.last = nil
 	done := ctx.Done()
 	if done == nil && !w.bound.Load() {
 		return
@@ -463,11 +470,10 @@ func (c *Conn) bind(w *ctxWatch, ctx context.Context, read bool) {
 		close(fired)
 	})
 	w.bound.Store(true)
-	b := &boundCtx{done: done, deadline: d}
+	w.cur.Store(&boundCtx{done: done, deadline: d})
 	if reflect.TypeOf(ctx).Kind() == reflect.Pointer {
-		b.ctx = ctx
+		w.last = ctx
 	}
-	w.cur.Store(b)
 }
 
 // unbindLocked forgets the bound context, if any, and clears the deadline

@@ -87,3 +87,23 @@ func cancelEndsRead(t *testing.T, c *Conn, ctx context.Context, cancel context.C
 		t.Fatalf("read after cancel: %v, want context.Canceled", err)
 	}
 }
+
+// TestBoundContextAfterAnother reads with a context, then with one that
+// cannot end (which unbinds the first), then with the first again: the
+// first must be bound anew, so that canceling it ends the read that waits,
+// although it is the very context bound two reads before.
+func TestBoundContextAfterAnother(t *testing.T) {
+	srv, cli := tcpConns(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	buf := make([]byte, 64)
+	for _, c := range []context.Context{ctx, context.Background(), ctx} {
+		if err := cli.WriteMessage(c, MessageBinary, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := srv.ReadMessageInto(c, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancelEndsRead(t, srv, ctx, cancel, buf)
+}
