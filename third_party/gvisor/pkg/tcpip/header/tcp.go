@@ -462,7 +462,13 @@ func ParseSynOptions(opts []byte, isAck bool) TCPSynOptions {
 			}
 			mss := uint16(opts[i+2])<<8 | uint16(opts[i+3])
 			if mss == 0 {
-				return synOpts
+				// glassnet patch 86: an MSS of 0 is ignored, as
+				// Linux's tcp_parse_options ignores it; the
+				// options after it still count. Upstream stopped
+				// here, and the connection lost the window scale,
+				// SACK and timestamps its SYN asked for.
+				i += 4
+				break
 			}
 			synOpts.MSS = mss
 			if mss < TCPMinimumSendMSS {

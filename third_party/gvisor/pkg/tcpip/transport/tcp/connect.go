@@ -1409,6 +1409,30 @@ func (e *Endpoint) handleReset(s *segment) (ok bool, err tcpip.Error) {
 	}
 }
 
+// pawsReject reports whether PAWS (RFC 7323 §5.3) rejects s: timestamps
+// are in use, s carries one, and its TSval is more than one tick older
+// than TS.Recent, as Linux's tcp_paws_discard decides (TCP_PAWS_WINDOW).
+// TS.Recent 0 (some peers time their SYN 0) or not updated for 24 days
+// (RFC 7323 §5.5) rejects nothing, and neither does a pure duplicate ACK,
+// which Linux lets through as a disordered ACK (tcp_disordered_ack).
+//
+// glassnet patch 85: upstream kept TS.Recent but never checked a segment
+// against it, so a segment with an old timestamp was taken.
+//
+// +checklocks:e.mu
+func (e *Endpoint) pawsReject(s *segment) bool {
+	if !e.SendTSOk || !s.parsedOptions.TS || e.RecentTS == 0 {
+		return false
+	}
+	if int32(e.RecentTS-s.parsedOptions.TSVal) <= 1 {
+		return false
+	}
+	if e.stack.Clock().NowMonotonic().Sub(e.recentTSTime) >= 24*24*time.Hour {
+		return false
+	}
+	return s.logicalLen() != 0 || s.ackNumber != e.snd.SndUna || s.sequenceNumber != e.rcv.RcvNxt
+}
+
 // handleSegments processes all inbound segments.
 //
 // +checklocks:e.mu
@@ -1481,6 +1505,16 @@ func (e *Endpoint) handleSegmentLocked(s *segment) (cont bool, err tcpip.Error) 
 		}
 	}()
 
+	// glassnet patch 85: PAWS (RFC 7323 §5.3) before anything else, as
+	// Linux's tcp_validate_incoming: a segment whose timestamp is older
+	// than TS.Recent is a duplicate from an earlier wrap of the sequence
+	// space, or a guess; it is dropped and answered with an ACK. A RST is
+	// taken all the same, and a SYN draws the challenge ACK below.
+	if !s.flags.Contains(header.TCPFlagRst) && !s.flags.Contains(header.TCPFlagSyn) && e.pawsReject(s) {
+		e.snd.maybeSendOutOfWindowAck(s)
+		return true, nil
+	}
+
 	if s.flags.Contains(header.TCPFlagRst) {
 		if ok, err := e.handleReset(s); !ok {
 			// A reset that ends the connection is reported by
@@ -1517,6 +1551,15 @@ func (e *Endpoint) handleSegmentLocked(s *segment) (cont bool, err tcpip.Error) 
 		// Patch the window size in the segment according to the
 		// send window scale.
 		s.window <<= e.snd.SndWndScale
+
+		// glassnet patch 84: an ACK field RFC 5961 §5.2 does not
+		// accept drops the segment before its data is taken, and is
+		// answered with an ACK (rate limited but for data, as Linux's
+		// challenge ACK).
+		if !e.snd.acceptableAck(s.ackNumber) {
+			e.snd.maybeSendOutOfWindowAck(s)
+			return true, nil
+		}
 
 		// RFC 793, page 41 states that "once in the ESTABLISHED
 		// state all segments must carry current acknowledgment

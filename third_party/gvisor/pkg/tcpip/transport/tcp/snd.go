@@ -121,6 +121,15 @@ type sender struct {
 	// lr is the loss recovery algorithm used by the sender.
 	lr lossRecovery
 
+	// windowProbe is set while the persist timer sends what a window
+	// smaller than the next segment and an MSS admits (glassnet patch 87).
+	windowProbe bool `state:"nosave"`
+
+	// maxSndWnd is the largest window the peer has offered, scaled
+	// (RFC 5961's MAX.SND.WND, Linux's max_window): an ACK further
+	// below SND.UNA than this is too old (glassnet patch 84).
+	maxSndWnd seqnum.Size `state:"nosave"`
+
 	// firstRetransmittedSegXmitTime is the original transmit time of
 	// the first segment that was retransmitted due to RTO expiration.
 	firstRetransmittedSegXmitTime tcpip.MonotonicTime
@@ -323,7 +332,8 @@ func initSender(ep *Endpoint, iss, irs seqnum.Value, sndWnd seqnum.Size, mss uin
 			},
 			RTO: 1 * time.Second,
 		},
-		gso: ep.gso.Type != stack.GSONone,
+		gso:       ep.gso.Type != stack.GSONone,
+		maxSndWnd: sndWnd,
 	}
 
 	if ep.snd.gso {
@@ -699,6 +709,18 @@ func (s *sender) retransmitTimerExpired() tcpip.Error {
 		// data lost then is sent again after the RTO measured before the
 		// probing, not after the probes' backed-off wait.
 		s.persistRTO = min(2*max(s.persistRTO, s.RTO), s.maxRTO, remaining)
+		if s.SndWnd > 0 {
+			// glassnet patch 87: the window is open but too small
+			// for the next segment and an MSS; the persist timer
+			// sends what fits, as Linux's tcp_write_wakeup does,
+			// and the retransmission timer runs for it.
+			s.windowProbe = true
+			s.sendData()
+			s.windowProbe = false
+			if s.SndUna != s.SndNxt {
+				return nil
+			}
+		}
 		s.sendZeroWindowProbe()
 		return nil
 	}
@@ -1112,6 +1134,16 @@ func (s *sender) maybeSendSegment(seg *segment, limit int, end seqnum.Value) (se
 		// the segment right here if there are no pending segments. If
 		// there are pending segments, segment transmits are deferred to
 		// the retransmit timer handler.
+		if s.SndUna == s.SndNxt && !s.windowProbe && s.smallWindow(seg) {
+			// glassnet patch 87: nor with nothing in flight, as
+			// Linux's tcp_snd_wnd_test decides for every send but
+			// the probe timer's. Upstream split the segment to the
+			// window here: a peer that kept its window at one byte
+			// and acknowledged each byte at once drew a one-byte
+			// segment for every ACK it sent, where Linux sends one
+			// from its probe timer, a few a second.
+			return false
+		}
 		if s.SndUna != s.SndNxt {
 			switch {
 			case available >= seg.payloadSize():
@@ -1227,6 +1259,12 @@ func (s *sender) postXmit(dataSent bool, shouldScheduleProbe bool) {
 	// data to be sent out, start zero window probing to query the
 	// the remote for it's receive window size.
 	if s.writeNext != nil && s.SndWnd == 0 {
+		s.enableZeroWindowProbing()
+	}
+	// glassnet patch 87: so it does when nothing is in flight and the
+	// window, open, is too small for the next segment and an MSS; only
+	// the persist timer sends into it.
+	if s.writeNext != nil && s.SndWnd != 0 && s.SndUna == s.SndNxt && !s.zeroWindowProbing && s.smallWindow(s.writeNext) {
 		s.enableZeroWindowProbing()
 	}
 
@@ -1888,6 +1926,9 @@ func (s *sender) handleRcvdSegment(rcvdSeg *segment) {
 
 	// Stash away the current window size.
 	s.SndWnd = rcvdSeg.window
+	if s.SndWnd > s.maxSndWnd {
+		s.maxSndWnd = s.SndWnd
+	}
 
 	// Disable zero window probing if remote advertises a non-zero receive
 	// window. This can be with an ACK to the zero window probe (where the
@@ -2212,6 +2253,54 @@ func (s *sender) sendEmptySegment(flags header.TCPFlags, seq seqnum.Value) tcpip
 // maybeSendOutOfWindowAck sends an ACK if we are not being rate limited
 // currently.
 // +checklocks:s.ep.mu
+// smallWindow reports whether the peer's window, measured from SND.NXT,
+// holds neither the whole of seg nor an MSS (glassnet patch 87): RFC 9293
+// §3.8.6.2.1's sender silly window syndrome avoidance, as Linux's
+// tcp_snd_wnd_test applies it.
+//
+// +checklocks:s.ep.mu
+func (s *sender) smallWindow(seg *segment) bool {
+	end := s.SndUna.Add(s.SndWnd)
+	if !s.SndNxt.LessThan(end) {
+		return false // closed: zero window probing
+	}
+	available := int(s.SndNxt.Size(end))
+	return available < seg.payloadSize() && available < s.windowMSS()
+}
+
+// windowMSS is the MSS bounded to half the largest window the peer has
+// offered, or to all of it when that is no more than 536 bytes, as Linux's
+// tcp_bound_to_half_wnd bounds the MSS it segments with: a peer whose
+// buffer is smaller than an MSS gets segments that fit it (glassnet patch
+// 87).
+//
+// +checklocks:s.ep.mu
+func (s *sender) windowMSS() int {
+	cutoff := int(s.maxSndWnd)
+	if cutoff > header.TCPDefaultMSS {
+		cutoff /= 2
+	}
+	if cutoff > 0 && s.MaxPayloadSize > cutoff {
+		return max(cutoff, header.TCPMinimumSendMSS-s.ep.dataOptionSize())
+	}
+	return s.MaxPayloadSize
+}
+
+// acceptableAck reports whether ack is one RFC 5961 §5.2 lets a
+// synchronized connection process: SND.UNA - MAX.SND.WND <= SEG.ACK <=
+// SND.NXT. A segment with any other ACK is dropped, its data and FIN with
+// it, and answered with an ACK, as Linux's tcp_ack does (an ACK of data
+// never sent, or one older than any window the peer offered, is not from
+// the peer: it guesses, and blind data injection is what it guesses for).
+//
+// glassnet patch 84: upstream read the ACK field only after the receiver
+// had taken the segment's data, so data with any ACK at all was delivered.
+//
+// +checklocks:s.ep.mu
+func (s *sender) acceptableAck(ack seqnum.Value) bool {
+	return ack.InRange(s.SndUna-seqnum.Value(s.maxSndWnd), s.SndNxt+1)
+}
+
 func (s *sender) maybeSendOutOfWindowAck(seg *segment) {
 	// Data packets are unlikely to be part of an ACK loop. So always send
 	// an ACK for a packet w/ data.
