@@ -17,13 +17,14 @@
 //			return // Accept has answered the request
 //		}
 //		defer c.CloseNow()
+//		ctx := r.Context()
 //		var buf []byte // reused for every message
 //		for {
-//			typ, p, err := c.ReadMessageInto(r.Context(), buf)
+//			typ, p, err := c.ReadMessageInto(ctx, buf)
 //			if err != nil {
 //				return
 //			}
-//			if err := c.WriteMessage(r.Context(), typ, p); err != nil {
+//			if err := c.WriteMessage(ctx, typ, p); err != nil {
 //				return
 //			}
 //			buf = p
