@@ -586,12 +586,12 @@ def fin_then_data():
     c.close()
     return r
 
-@probe
-def urg_past():
-    # An urgent pointer past the data: the data is delivered.
+def urgent(ptr):
+    # Eight bytes with URG and the urgent pointer at ptr: what the echo
+    # gives back.
     c = Conn(7)
     c.connect()
-    c.send("PAU", b"abcdefgh", urg=1000)
+    c.send("PAU", b"abcdefgh", urg=ptr)
     c.seq += 8
     got = c.drain(1.0)
     r = repr(got)
@@ -599,15 +599,13 @@ def urg_past():
     return r
 
 @probe
+def urg_past():
+    # An urgent pointer past the data: the data is delivered.
+    return urgent(1000)
+
+@probe
 def urg_inside():
-    c = Conn(7)
-    c.connect()
-    c.send("PAU", b"abcdefgh", urg=3)
-    c.seq += 8
-    got = c.drain(1.0)
-    r = repr(got)
-    c.close()
-    return r
+    return urgent(3)
 
 @probe
 def paws_old():
