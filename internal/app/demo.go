@@ -211,8 +211,14 @@ func Demo(ctx context.Context, opts DemoOptions) (err error) {
 		return err
 	}
 	defer client.Close()
-	ssocks := sockets.New(server.Stack(), sockets.Options{Tracer: tr, Node: "server", CallLog: prefixLines(opts.CallLog, "server: ")})
-	csocks := sockets.New(client.Stack(), sockets.Options{Tracer: tr, Node: "client", CallLog: prefixLines(opts.CallLog, "client: ")})
+	// The two stacks' calls are logged from their own goroutines: one
+	// writer at a time, whatever CallLog is (a bytes.Buffer is not safe).
+	var calls io.Writer
+	if opts.CallLog != nil {
+		calls = &syncWriter{w: opts.CallLog}
+	}
+	ssocks := sockets.New(server.Stack(), sockets.Options{Tracer: tr, Node: "server", CallLog: prefixLines(calls, "server: ")})
+	csocks := sockets.New(client.Stack(), sockets.Options{Tracer: tr, Node: "client", CallLog: prefixLines(calls, "client: ")})
 	if view != nil {
 		if err := startView(view, opts.UI, []ui.Node{
 			{Name: "client", Stack: client, Sockets: csocks, Egress: opts.Rules.Egress, Ingress: opts.Rules.Ingress},
