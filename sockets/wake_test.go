@@ -97,15 +97,20 @@ func TestTraceWake(t *testing.T) {
 	defer s.Close(srv2)
 	must(t, s.SetNonblock(c2, true))
 	must(t, s.SetSockOpt(c2, SOL_SOCKET, SO_SNDBUF, 64<<10))
+	// The count is taken before each send: once a send has found the
+	// buffer full, any later EventOut is the one this test waits for,
+	// even one that the ACKs of data already in flight bring before the
+	// reader drains anything (the receive window may hold it all).
 	chunk := make([]byte, 16<<10)
+	var full int
 	for {
+		full = outWakes(rec, c2)
 		_, err := s.Send(ctx, c2, chunk, 0)
 		if errors.Is(err, syscall.EAGAIN) {
 			break
 		}
 		must(t, err)
 	}
-	full := outWakes(rec, c2)
 	buf := make([]byte, 64<<10)
 	waitFor(t, "an EventOut wake on the sender as the reader drains it", func() bool {
 		s.Recv(ctx, srv2, buf, MSG_DONTWAIT)
