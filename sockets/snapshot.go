@@ -62,18 +62,27 @@ type TCPInfo struct {
 	Windows bool
 }
 
-// Snapshot is Table with everything ss shows: the TCP details of every
-// stream socket, and the connections the stack has that no descriptor
-// refers to, with FD -1: handshakes in progress (SYN-RCVD), connections
-// waiting in a listener's accept queue (Queued), connections closed here
-// and still finishing (FIN-WAIT, TIME-WAIT, LAST-ACK), and endpoints opened
-// on the same stack outside this table. A listener's AcceptQ counts the
-// queued ones.
+// Snapshot is the socket table as ss -tuan shows the kernel's: the TCP
+// details of every stream socket, and the connections the stack has that
+// no descriptor refers to, with FD -1: handshakes in progress (SYN-RCVD),
+// connections waiting in a listener's accept queue (Queued), connections
+// closed here and still finishing (FIN-WAIT, TIME-WAIT, LAST-ACK,
+// CLOSING), and endpoints opened on the same stack outside this table. A
+// listener's AcceptQ counts the queued ones.
+//
+// A stream socket that neither listens nor has a connection (created,
+// bound, or whose connection is gone: reset, refused, timed out, or past
+// TIME-WAIT) is left out, as Linux's ss -ta leaves it out: the kernel has
+// such a socket in none of the tables ss reads. Table still lists its
+// descriptor.
 func (s *Sockets) Snapshot() []SocketInfo {
 	rows, socks := s.table()
 	known := make(map[tcpip.Endpoint]bool, len(socks))
-	for i, so := range socks {
+	for _, so := range socks {
 		known[so.ep] = true
+	}
+	rows, socks = connectedOnly(rows, socks)
+	for i, so := range socks {
 		if te, ok := so.ep.(*tcp.Endpoint); ok {
 			info := tcpDetails(te)
 			if info != nil {
@@ -92,7 +101,7 @@ func (s *Sockets) Snapshot() []SocketInfo {
 		}
 		known[ep] = true // a dual-stack endpoint is registered once per protocol
 		row, ok := orphanRow(ep)
-		if ok {
+		if ok && !noConnection(row.Type, row.State) {
 			orphans = append(orphans, row)
 		}
 	}
@@ -117,6 +126,40 @@ func (s *Sockets) Snapshot() []SocketInfo {
 		}
 	}
 	return append(rows, orphans...)
+}
+
+// connectedOnly drops the rows, and their sockets, of stream sockets
+// without a connection (noConnection).
+func connectedOnly(rows []SocketInfo, socks []*socket) ([]SocketInfo, []*socket) {
+	keptRows, keptSocks := rows[:0], socks[:0]
+	for i := range rows {
+		if noConnection(rows[i].Type, rows[i].State) {
+			continue
+		}
+		keptRows = append(keptRows, rows[i])
+		keptSocks = append(keptSocks, socks[i])
+	}
+	return keptRows, keptSocks
+}
+
+// noConnection reports whether a row of the given type and State is a
+// stream socket that neither listens nor has a connection: INITIAL and
+// BOUND before connect or listen, CLOSED once the connection is gone
+// (gVisor's error state, after a reset, a refused connect or a timeout,
+// is CLOSED too). Linux's ss -ta lists none of them: the kernel hashes a
+// TCP socket only while it listens or connects, and unhashes it when it
+// reaches TCP_CLOSE (tcp_set_state), where a descriptor may still hold
+// it. ss -B (bound-inactive, Linux 6.9 and iproute2 6.9) would list a
+// bound one; ss -a does not.
+func noConnection(typ int, state string) bool {
+	if typ != SOCK_STREAM {
+		return false
+	}
+	switch state {
+	case "INITIAL", "BOUND", "CLOSED", "ERROR":
+		return true
+	}
+	return false
 }
 
 // waitingFor reports whether o looks like a connection in l's accept

@@ -1,0 +1,191 @@
+package sockets
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ssRows writes s's Snapshot as ss -tanp would show it with the addresses
+// put as roles: "FIN-WAIT-2 client listener -" is a connection from the
+// client's port to the listener's, with no descriptor ("fd" when one
+// holds it); "*" is no peer.
+func ssRows(s *Sockets, roles map[uint16]string) []string {
+	var out []string
+	for _, r := range s.Snapshot() {
+		role := func(a netip.AddrPort) string {
+			if !a.IsValid() || a.Port() == 0 {
+				return "*"
+			}
+			if n, ok := roles[a.Port()]; ok {
+				return n
+			}
+			return a.String()
+		}
+		fd := "-"
+		if r.FD >= 0 {
+			fd = "fd"
+		}
+		out = append(out, fmt.Sprintf("%s %s %s %s", r.SSState(), role(r.Local), role(r.Peer), fd))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitRows waits until ssRows gives want (sorted), and fails with what it
+// gave last after 10 s.
+func waitRows(t *testing.T, s *Sockets, roles map[uint16]string, step string, want []string) {
+	t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	var got []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if got = ssRows(s, roles); slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the table has\n\t%s\nwant, as Linux's ss -tanp has it,\n\t%s", step, listed(got), listed(want))
+		}
+	}
+}
+
+// listed joins rows one a line, or says there are none.
+func listed(rows []string) string {
+	if len(rows) == 0 {
+		return "(no row)"
+	}
+	return strings.Join(rows, "\n\t")
+}
+
+// TestSnapshotClosedAsLinux: what the table lists as connections end, one
+// sequence of calls at a time, as Linux's ss -tanp lists the same sequence
+// on kernel sockets (interop's TestSSClosedAsLinux makes the same calls on
+// both and compares). A connection closed here and still finishing is
+// listed in its state (FIN-WAIT-2, TIME-WAIT) without a descriptor; a
+// socket with no connection left (reset, refused, never connected) is not
+// listed at all, descriptor or not, where it used to be UNCONN.
+func TestSnapshotClosedAsLinux(t *testing.T) {
+	t.Parallel()
+	type step struct {
+		what string
+		do   func(t *testing.T, c *closeCase)
+		want []string
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"client closes first", []step{
+			{"the client closes", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.client)) },
+				[]string{"FIN-WAIT-2 client listener -", "CLOSE-WAIT listener client fd"}},
+			{"then the server", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.server)) },
+				[]string{"TIME-WAIT client listener -"}},
+		}},
+		{"server closes first", []step{
+			{"the server closes", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.server)) },
+				[]string{"FIN-WAIT-2 listener client -", "CLOSE-WAIT client listener fd"}},
+			{"then the client", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.client)) },
+				[]string{"TIME-WAIT listener client -"}},
+		}},
+		{"client resets", []step{
+			{"the client closes with SO_LINGER 0", func(t *testing.T, c *closeCase) {
+				must(t, c.s.SetSockOpt(c.client, SOL_SOCKET, SO_LINGER, 0))
+				must(t, c.s.Close(c.client))
+			}, nil},
+			{"then the server", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.server)) }, nil},
+		}},
+		{"server resets, data unread", []step{
+			{"the server closes with a byte unread", func(t *testing.T, c *closeCase) {
+				if _, err := c.s.Send(testContext(t), c.client, []byte("x"), 0); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "the byte in the server's receive queue", func() bool {
+					for _, r := range c.s.Table() {
+						if r.FD == c.server {
+							return r.RecvQ == 1
+						}
+					}
+					return false
+				})
+				must(t, c.s.Close(c.server))
+			}, nil},
+			{"then the client", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.client)) }, nil},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCloseCase(t)
+			for _, st := range tc.steps {
+				st.do(t, c)
+				waitRows(t, c.s, c.roles, st.what, st.want)
+			}
+		})
+	}
+}
+
+// closeCase is a connection on a loopback stack, the client's descriptor
+// and the one accepted for it, with the listener closed; roles names
+// their ports.
+type closeCase struct {
+	s              *Sockets
+	client, server int
+	roles          map[uint16]string
+}
+
+func newCloseCase(t *testing.T) *closeCase {
+	t.Helper()
+	s := newSockets(t, Options{})
+	ctx := testContext(t)
+	lfd, laddr := listenFD(t, s, AF_INET, 8)
+	client := mustSocket(t, s, AF_INET, SOCK_STREAM)
+	must(t, s.Connect(ctx, client, laddr))
+	server, peer, err := s.Accept(ctx, lfd)
+	must(t, err)
+	must(t, s.Close(lfd))
+	c := &closeCase{s: s, client: client, server: server,
+		roles: map[uint16]string{laddr.Port(): "listener", peer.Port(): "client"}}
+	waitRows(t, s, c.roles, "connected", []string{"ESTAB client listener fd", "ESTAB listener client fd"})
+	return c
+}
+
+// TestSnapshotNoConnection: a stream socket that has had no connection
+// (created, bound, refused) or whose listener closed is not listed, as
+// Linux's ss -ta does not list it; its descriptor is still in Table.
+func TestSnapshotNoConnection(t *testing.T) {
+	t.Parallel()
+	s := newSockets(t, Options{})
+	ctx := testContext(t)
+	created := mustSocket(t, s, AF_INET, SOCK_STREAM)
+	bound := mustSocket(t, s, AF_INET, SOCK_STREAM)
+	must(t, s.Bind(bound, netip.AddrPortFrom(lo4, 0)))
+	refused := mustSocket(t, s, AF_INET, SOCK_STREAM)
+	if err := s.Connect(ctx, refused, netip.AddrPortFrom(lo4, closedPort(t, s))); err == nil {
+		t.Fatal("Connect to a closed port succeeded")
+	}
+	waitRows(t, s, nil, "created, bound and refused", nil)
+
+	// A listener closed with a connection in its queue resets it.
+	lfd, laddr := listenFD(t, s, AF_INET, 8)
+	queued := mustSocket(t, s, AF_INET, SOCK_STREAM)
+	must(t, s.Connect(ctx, queued, laddr))
+	qaddr, err := s.GetSockName(queued)
+	must(t, err)
+	roles := map[uint16]string{laddr.Port(): "listener", qaddr.Port(): "client"}
+	waitRows(t, s, roles, "a connection queued", []string{"LISTEN listener * fd", "ESTAB client listener fd", "ESTAB listener client -"})
+	must(t, s.Close(lfd))
+	waitRows(t, s, roles, "the listener closed", nil)
+
+	var fds []int
+	for _, r := range s.Table() {
+		fds = append(fds, r.FD)
+	}
+	for _, fd := range []int{created, bound, refused, queued} {
+		if !slices.Contains(fds, fd) {
+			t.Errorf("Table lacks fd %d; it lists %v", fd, fds)
+		}
+		must(t, s.Close(fd))
+	}
+	waitRows(t, s, roles, "all closed", nil)
+}
