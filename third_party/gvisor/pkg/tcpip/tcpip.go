@@ -2418,6 +2418,42 @@ type TCPStats struct {
 	// queues held at their close (glassnet patch 64).
 	Orphans     *StatCounter
 	OrphanBytes *StatCounter
+
+	// AckUnsentDropped and AckTooOldDropped count the segments of a
+	// synchronized connection dropped, data and FIN with them, for an ACK
+	// field RFC 5961 §5.2 does not accept: acknowledging data never sent
+	// (SEG.ACK > SND.NXT), or older than any window the peer offered
+	// (SEG.ACK < SND.UNA - MAX.SND.WND). Linux has no counter of its own
+	// for them, only the drop reasons TCP_ACK_UNSENT_DATA and
+	// TCP_TOO_OLD_ACK, and counts the challenge ACK that answers them in
+	// TCPChallengeACK (glassnet patches 84 and 88).
+	AckUnsentDropped *StatCounter
+	AckTooOldDropped *StatCounter
+
+	// PAWSRejected is the number of segments dropped because their
+	// timestamp is older than TS.Recent (RFC 7323 §5.3; Linux's
+	// PAWSEstabRejected, TcpExtPAWSEstab in nstat; glassnet patches 85 and
+	// 88).
+	PAWSRejected *StatCounter
+
+	// ChallengeACKs is the number of challenge ACKs sent (RFC 5961): the
+	// answer to a segment with an unacceptable ACK field (§5.2), a SYN in
+	// a synchronized state (§4.2) and a RST in the window but not at
+	// RCV.NXT (§3.2); Linux's TCPChallengeACK. SYNChallenges counts the
+	// SYNs among the segments answered so, whether or not the rate limit
+	// let the answer go (Linux's TCPSYNChallenge). glassnet patch 88.
+	ChallengeACKs *StatCounter
+	SYNChallenges *StatCounter
+
+	// The ACKs the per-connection rate limit on answers to segments that
+	// are dropped (TCPInvalidRateLimitOption) held back, by what they
+	// would have answered: a segment outside the receive window
+	// (ACKsSkippedSeq, Linux's TCPACKSkippedSeq), one PAWS rejected
+	// (ACKsSkippedPAWS, TCPACKSkippedPAWS), a challenge (ACKsSkippedChallenge,
+	// TCPACKSkippedChallenge). glassnet patch 88.
+	ACKsSkippedSeq       *StatCounter
+	ACKsSkippedPAWS      *StatCounter
+	ACKsSkippedChallenge *StatCounter
 }
 
 // UDPStats collects UDP-specific stats.

@@ -2655,6 +2655,14 @@ func (t *TCPStats) StateFields() []string {
 		"OrphanResetsBytes",
 		"Orphans",
 		"OrphanBytes",
+		"AckUnsentDropped",
+		"AckTooOldDropped",
+		"PAWSRejected",
+		"ChallengeACKs",
+		"SYNChallenges",
+		"ACKsSkippedSeq",
+		"ACKsSkippedPAWS",
+		"ACKsSkippedChallenge",
 	}
 }
 
@@ -2701,6 +2709,14 @@ func (t *TCPStats) StateSave(stateSinkObject state.Sink) {
 	stateSinkObject.Save(35, &t.OrphanResetsBytes)
 	stateSinkObject.Save(36, &t.Orphans)
 	stateSinkObject.Save(37, &t.OrphanBytes)
+	stateSinkObject.Save(38, &t.AckUnsentDropped)
+	stateSinkObject.Save(39, &t.AckTooOldDropped)
+	stateSinkObject.Save(40, &t.PAWSRejected)
+	stateSinkObject.Save(41, &t.ChallengeACKs)
+	stateSinkObject.Save(42, &t.SYNChallenges)
+	stateSinkObject.Save(43, &t.ACKsSkippedSeq)
+	stateSinkObject.Save(44, &t.ACKsSkippedPAWS)
+	stateSinkObject.Save(45, &t.ACKsSkippedChallenge)
 }
 
 func (t *TCPStats) afterLoad(context.Context) {}
@@ -2745,6 +2761,14 @@ func (t *TCPStats) StateLoad(ctx context.Context, stateSourceObject state.Source
 	stateSourceObject.Load(35, &t.OrphanResetsBytes)
 	stateSourceObject.Load(36, &t.Orphans)
 	stateSourceObject.Load(37, &t.OrphanBytes)
+	stateSourceObject.Load(38, &t.AckUnsentDropped)
+	stateSourceObject.Load(39, &t.AckTooOldDropped)
+	stateSourceObject.Load(40, &t.PAWSRejected)
+	stateSourceObject.Load(41, &t.ChallengeACKs)
+	stateSourceObject.Load(42, &t.SYNChallenges)
+	stateSourceObject.Load(43, &t.ACKsSkippedSeq)
+	stateSourceObject.Load(44, &t.ACKsSkippedPAWS)
+	stateSourceObject.Load(45, &t.ACKsSkippedChallenge)
 }
 
 func (u *UDPStats) StateTypeName() string {

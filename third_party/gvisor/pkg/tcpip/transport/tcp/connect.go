@@ -1376,7 +1376,7 @@ func (e *Endpoint) handleReset(s *segment) (ok bool, err tcpip.Error) {
 		// In window but not an exact match. Send a challenge ACK and drop the
 		// segment per RFC 5961 section 3.2. The challenge ACK helper rate-limits
 		// challenge transmission per RFC 5961 section 7.
-		e.snd.maybeSendOutOfWindowAck(s)
+		e.snd.maybeSendOutOfWindowAck(s, oowChallenge) // glassnet patch 88
 		return true, nil
 	}
 
@@ -1511,7 +1511,8 @@ func (e *Endpoint) handleSegmentLocked(s *segment) (cont bool, err tcpip.Error) 
 	// space, or a guess; it is dropped and answered with an ACK. A RST is
 	// taken all the same, and a SYN draws the challenge ACK below.
 	if !s.flags.Contains(header.TCPFlagRst) && !s.flags.Contains(header.TCPFlagSyn) && e.pawsReject(s) {
-		e.snd.maybeSendOutOfWindowAck(s)
+		e.stack.Stats().TCP.PAWSRejected.Increment() // glassnet patch 88
+		e.snd.maybeSendOutOfWindowAck(s, oowPAWS)
 		return true, nil
 	}
 
@@ -1546,7 +1547,8 @@ func (e *Endpoint) handleSegmentLocked(s *segment) (cont bool, err tcpip.Error) 
 		// endpoint MUST terminate its connection.  The local TCP endpoint
 		// should then rely on SYN retransmission from the remote end to
 		// re-establish the connection.
-		e.snd.maybeSendOutOfWindowAck(s)
+		e.stack.Stats().TCP.SYNChallenges.Increment() // glassnet patch 88
+		e.snd.maybeSendOutOfWindowAck(s, oowChallenge)
 	} else if s.flags.Contains(header.TCPFlagAck) {
 		// Patch the window size in the segment according to the
 		// send window scale.
@@ -1557,7 +1559,13 @@ func (e *Endpoint) handleSegmentLocked(s *segment) (cont bool, err tcpip.Error) 
 		// answered with an ACK (rate limited but for data, as Linux's
 		// challenge ACK).
 		if !e.snd.acceptableAck(s.ackNumber) {
-			e.snd.maybeSendOutOfWindowAck(s)
+			// glassnet patch 88: counted by which bound it passed.
+			if e.snd.SndNxt.LessThan(s.ackNumber) {
+				e.stack.Stats().TCP.AckUnsentDropped.Increment()
+			} else {
+				e.stack.Stats().TCP.AckTooOldDropped.Increment()
+			}
+			e.snd.maybeSendOutOfWindowAck(s, oowChallenge)
 			return true, nil
 		}
 

@@ -431,7 +431,8 @@ func (r *receiver) handleRcvdSegmentClosing(s *segment, state EndpointState, clo
 		// fails, we ignore the packet:
 		// https://github.com/torvalds/linux/blob/v5.8/net/ipv4/tcp_input.c#L5591
 		if r.ep.snd.SndNxt.LessThan(s.ackNumber) {
-			r.ep.snd.maybeSendOutOfWindowAck(s)
+			r.ep.stack.Stats().TCP.AckUnsentDropped.Increment() // glassnet patch 88
+			r.ep.snd.maybeSendOutOfWindowAck(s, oowChallenge)
 			return true, nil
 		}
 
@@ -523,7 +524,7 @@ func (r *receiver) handleRcvdSegment(s *segment) (drop bool, err tcpip.Error) {
 		if segLen > 0 && segSeq.Add(segLen).LessThanEq(r.RcvNxt) {
 			r.retransmitted() // glassnet patch 9
 		}
-		r.ep.snd.maybeSendOutOfWindowAck(s)
+		r.ep.snd.maybeSendOutOfWindowAck(s, oowSequence) // glassnet patch 88
 		// glassnet patch 2: at a zero window the segment's ACK field is
 		// still processed (its text and FIN are not); see zeroWindowACK.
 		return !r.zeroWindowACK(state, segSeq), nil

@@ -2301,11 +2301,46 @@ func (s *sender) acceptableAck(ack seqnum.Value) bool {
 	return ack.InRange(s.SndUna-seqnum.Value(s.maxSndWnd), s.SndNxt+1)
 }
 
-func (s *sender) maybeSendOutOfWindowAck(seg *segment) {
+// oowReason says what an ACK answers that maybeSendOutOfWindowAck sends
+// for a segment that is dropped (glassnet patch 88: Linux counts the
+// challenge ACKs it sends and, by reason, the answers its rate limit
+// holds back).
+type oowReason int
+
+const (
+	// oowSequence: the segment is outside the receive window (RFC 9293
+	// §3.10.7.4); Linux's TCPACKSkippedSeq when held back.
+	oowSequence oowReason = iota
+	// oowPAWS: PAWS rejected the segment (RFC 7323 §5.3); Linux's
+	// TCPACKSkippedPAWS.
+	oowPAWS
+	// oowChallenge: a challenge ACK (RFC 5961) for a SYN, a RST in the
+	// window but not at RCV.NXT, or an unacceptable ACK field; Linux's
+	// TCPChallengeACK when sent, TCPACKSkippedChallenge when held back.
+	oowChallenge
+)
+
+// maybeSendOutOfWindowAck answers a segment that is dropped with an ACK,
+// rate limited but for data, and counts the answer by why (glassnet
+// patch 88).
+func (s *sender) maybeSendOutOfWindowAck(seg *segment, why oowReason) {
+	stats := s.ep.stack.Stats().TCP
 	// Data packets are unlikely to be part of an ACK loop. So always send
 	// an ACK for a packet w/ data.
 	if seg.payloadSize() > 0 || s.ep.allowOutOfWindowAck() {
+		if why == oowChallenge {
+			stats.ChallengeACKs.Increment()
+		}
 		s.sendAck()
+		return
+	}
+	switch why {
+	case oowSequence:
+		stats.ACKsSkippedSeq.Increment()
+	case oowPAWS:
+		stats.ACKsSkippedPAWS.Increment()
+	case oowChallenge:
+		stats.ACKsSkippedChallenge.Increment()
 	}
 }
 
