@@ -702,8 +702,9 @@ func offloadNote(o tun.Offload) string {
 // the packets that waited in the egress queue of a device that batches
 // its writes), and TCP's timers (retransmission timeouts, tail loss
 // probes, ACKs the delayed-ACK timer had to send), segment queue drops,
-// the listen queues' overflows (SYN cookies) and the ICMP errors the rate
-// limit held back.
+// the listen queues' overflows (SYN cookies), the segments dropped as
+// RFC 5961 and PAWS have it and the ACKs that answer them, and the ICMP
+// errors the rate limit held back.
 func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64 {
 	s := st.Stats()
 	m["gso super-packets in"] = s.GSOIn
@@ -733,6 +734,19 @@ func withPathCounters(m map[string]uint64, st *netstack.Stack) map[string]uint64
 	m["tcp syn cookies invalid"] = t.ListenOverflowInvalidSynCookieRcvd.Value()
 	m["tcp listen syns dropped (accept queue full)"] = t.ListenOverflowSynDrop.Value()
 	m["tcp listen acks dropped (accept queue full)"] = t.ListenOverflowAckDrop.Value()
+	// Segments a synchronized connection drops as Linux does and the ACKs
+	// that answer them (gVisor patches 84, 85 and 88), as nstat shows
+	// TcpExtPAWSEstab, TcpExtTCPChallengeACK, TcpExtTCPSYNChallenge and
+	// TcpExtTCPACKSkippedSeq, PAWS and Challenge (Linux counts the two
+	// kinds of ACK RFC 5961 refuses only as drop reasons).
+	m["tcp drops: ack of data never sent"] = t.AckUnsentDropped.Value()
+	m["tcp drops: ack older than any window"] = t.AckTooOldDropped.Value()
+	m["tcp drops: paws (timestamp too old)"] = t.PAWSRejected.Value()
+	m["tcp challenge acks sent"] = t.ChallengeACKs.Value()
+	m["tcp syns challenged"] = t.SYNChallenges.Value()
+	m["tcp acks rate limited: out of window"] = t.ACKsSkippedSeq.Value()
+	m["tcp acks rate limited: paws"] = t.ACKsSkippedPAWS.Value()
+	m["tcp acks rate limited: challenge"] = t.ACKsSkippedChallenge.Value()
 	// ICMP errors (port unreachable, ...) not sent for the rate limit, per
 	// destination and in all, as Linux's icmp_ratelimit and
 	// icmp_msgs_per_sec hold them back (gVisor patch 75).
