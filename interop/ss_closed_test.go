@@ -12,26 +12,26 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/glassnet/glassnet/ctl"
 	"github.com/glassnet/glassnet/internal/netnstest"
 	"github.com/glassnet/glassnet/netstack"
 	"github.com/glassnet/glassnet/sockets"
 	"github.com/glassnet/glassnet/tun"
-	"golang.org/x/sys/unix"
 )
 
 // TestSSClosedAsLinux makes the same socket calls on the kernel's TCP (on
 // loopback, in this test's network namespace) and on two glassnet stacks
 // (client and server over an in-memory link, each answering on a control
 // socket), and holds what `glassnet ss` lists after each call to what
-// Linux's `ss -tanp` lists: the state, the two ends (named by role: the
-// listener's port, the client's), and whether a descriptor holds the
-// socket. A connection closed here and still finishing keeps a row in its
+// Linux's `ss -tanp` lists: the state, Recv-Q and Send-Q, the two ends
+// (named by role: the listener's port, the client's), and whether a
+// descriptor holds the socket. A connection closed here and still finishing keeps a row in its
 // state without a descriptor; a socket with no connection left (reset,
 // refused, never connected, its listener closed) has none, where glassnet
-// listed it UNCONN.
+// listed it UNCONN; a connection in TIME-WAIT has neither descriptor nor
+// queues while one still holds the socket, where glassnet kept it; the
+// peer's FIN counts in Recv-Q until it is read, where it did not.
 func TestSSClosedAsLinux(t *testing.T) {
 	needProgram(t, "/usr/bin/ss", "iproute2")
 	for _, tc := range ssCloseCases {
@@ -70,39 +70,57 @@ var ssCloseCases = []struct {
 	steps []ssStep
 }{
 	{"client closes first", []ssStep{
-		{"connected", connectCase, []string{"LISTEN listener * fd", "ESTAB client listener fd", "ESTAB listener client fd"}},
+		{"connected", connectCase, []string{"LISTEN 0 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client fd"}},
 		{"the client closes", func(t *testing.T, c *ssCase) { c.side.close(t, true, c.client) },
-			[]string{"LISTEN listener * fd", "FIN-WAIT-2 client listener -", "CLOSE-WAIT listener client fd"}},
+			[]string{"LISTEN 0 8 listener * fd", "FIN-WAIT-2 0 0 client listener -", "CLOSE-WAIT 1 0 listener client fd"}},
 		{"then the server", func(t *testing.T, c *ssCase) { c.side.close(t, false, c.server) },
-			[]string{"LISTEN listener * fd", "TIME-WAIT client listener -"}},
+			[]string{"LISTEN 0 8 listener * fd", "TIME-WAIT 0 0 client listener -"}},
 	}},
 	{"server closes first", []ssStep{
-		{"connected", connectCase, []string{"LISTEN listener * fd", "ESTAB client listener fd", "ESTAB listener client fd"}},
+		{"connected", connectCase, []string{"LISTEN 0 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client fd"}},
 		{"the server closes", func(t *testing.T, c *ssCase) { c.side.close(t, false, c.server) },
-			[]string{"LISTEN listener * fd", "FIN-WAIT-2 listener client -", "CLOSE-WAIT client listener fd"}},
+			[]string{"LISTEN 0 8 listener * fd", "FIN-WAIT-2 0 0 listener client -", "CLOSE-WAIT 1 0 client listener fd"}},
 		{"then the client", func(t *testing.T, c *ssCase) { c.side.close(t, true, c.client) },
-			[]string{"LISTEN listener * fd", "TIME-WAIT listener client -"}},
+			[]string{"LISTEN 0 8 listener * fd", "TIME-WAIT 0 0 listener client -"}},
 	}},
 	{"client resets", []ssStep{
-		{"connected", connectCase, []string{"LISTEN listener * fd", "ESTAB client listener fd", "ESTAB listener client fd"}},
+		{"connected", connectCase, []string{"LISTEN 0 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client fd"}},
 		{"the client closes with SO_LINGER 0", func(t *testing.T, c *ssCase) {
 			c.side.linger0(t, true, c.client)
 			c.side.close(t, true, c.client)
-		}, []string{"LISTEN listener * fd"}},
+		}, []string{"LISTEN 0 8 listener * fd"}},
 		{"then the server", func(t *testing.T, c *ssCase) { c.side.close(t, false, c.server) },
-			[]string{"LISTEN listener * fd"}},
+			[]string{"LISTEN 0 8 listener * fd"}},
 	}},
 	{"server resets, a byte unread", []ssStep{
-		{"connected", connectCase, []string{"LISTEN listener * fd", "ESTAB client listener fd", "ESTAB listener client fd"}},
-		{"the client sends a byte", func(t *testing.T, c *ssCase) { c.side.send(t, true, c.client) },
-			[]string{"LISTEN listener * fd", "ESTAB client listener fd", "ESTAB listener client fd"}},
-		{"the server closes without reading it", func(t *testing.T, c *ssCase) {
-			// The byte must be in the server's receive queue first.
-			c.side.waitUnread(t, c.server)
-			c.side.close(t, false, c.server)
-		}, []string{"LISTEN listener * fd"}},
+		{"connected", connectCase, []string{"LISTEN 0 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client fd"}},
+		{"the client sends a byte", func(t *testing.T, c *ssCase) { c.side.send(t, true, c.client, "x") },
+			[]string{"LISTEN 0 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 1 0 listener client fd"}},
+		{"the server closes without reading it", func(t *testing.T, c *ssCase) { c.side.close(t, false, c.server) },
+			[]string{"LISTEN 0 8 listener * fd"}},
 		{"then the client", func(t *testing.T, c *ssCase) { c.side.close(t, true, c.client) },
-			[]string{"LISTEN listener * fd"}},
+			[]string{"LISTEN 0 8 listener * fd"}},
+	}},
+	{"client shuts down sending, server closes", []ssStep{
+		{"connected", connectCase, []string{"LISTEN 0 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client fd"}},
+		{"the client shuts down sending", func(t *testing.T, c *ssCase) { c.side.shutdownWrite(t, c.client) },
+			[]string{"LISTEN 0 8 listener * fd", "FIN-WAIT-2 0 0 client listener fd", "CLOSE-WAIT 1 0 listener client fd"}},
+		{"the server reads the end of the stream", func(t *testing.T, c *ssCase) {
+			if got := c.side.recvAll(t, false, c.server); got != "" {
+				t.Fatalf("%s: the server read %q, want the end of the stream", c.side.name(), got)
+			}
+		}, []string{"LISTEN 0 8 listener * fd", "FIN-WAIT-2 0 0 client listener fd", "CLOSE-WAIT 0 0 listener client fd"}},
+		{"the server sends 3 bytes", func(t *testing.T, c *ssCase) { c.side.send(t, false, c.server, "abc") },
+			[]string{"LISTEN 0 8 listener * fd", "FIN-WAIT-2 3 0 client listener fd", "CLOSE-WAIT 0 0 listener client fd"}},
+		{"the server closes", func(t *testing.T, c *ssCase) { c.side.close(t, false, c.server) },
+			[]string{"LISTEN 0 8 listener * fd", "TIME-WAIT 0 0 client listener -"}},
+		{"the client reads the 3 bytes and the end", func(t *testing.T, c *ssCase) {
+			if got := c.side.recvAll(t, true, c.client); got != "abc" {
+				t.Fatalf("%s: the client read %q, want \"abc\"", c.side.name(), got)
+			}
+		}, []string{"LISTEN 0 8 listener * fd", "TIME-WAIT 0 0 client listener -"}},
+		{"then closes", func(t *testing.T, c *ssCase) { c.side.close(t, true, c.client) },
+			[]string{"LISTEN 0 8 listener * fd", "TIME-WAIT 0 0 client listener -"}},
 	}},
 	{"created and closed without connecting", []ssStep{
 		{"created", func(t *testing.T, c *ssCase) { c.client = c.side.socket(t, true) }, nil},
@@ -126,7 +144,7 @@ var ssCloseCases = []struct {
 				t.Fatal(err)
 			}
 			c.roles[c.side.localPort(t, c.client)] = "client"
-		}, []string{"LISTEN listener * fd", "ESTAB client listener fd", "ESTAB listener client -"}},
+		}, []string{"LISTEN 1 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client -"}},
 		{"the listener closes", func(t *testing.T, c *ssCase) { c.side.close(t, false, c.listener) }, nil},
 		{"then the client", func(t *testing.T, c *ssCase) { c.side.close(t, true, c.client) }, nil},
 	}},
@@ -168,12 +186,14 @@ type ssSide interface {
 	connect(t *testing.T, fd int, port uint16) error
 	accept(t *testing.T, lfd int) int
 	localPort(t *testing.T, fd int) uint16
-	send(t *testing.T, client bool, fd int)
-	waitUnread(t *testing.T, serverFD int)
+	send(t *testing.T, client bool, fd int, data string)
+	shutdownWrite(t *testing.T, clientFD int)
+	// recvAll reads until the end of the stream.
+	recvAll(t *testing.T, client bool, fd int) string
 	linger0(t *testing.T, client bool, fd int)
 	close(t *testing.T, client bool, fd int)
-	// rows is what ss lists: "STATE LOCAL PEER fd|-", each address
-	// given by port: its role, or the address itself.
+	// rows is what ss lists: "STATE RECV-Q SEND-Q LOCAL PEER fd|-",
+	// each address given by port: its role, or the address itself.
 	rows(roles map[uint16]string) ([]string, error)
 	// closeAll closes what the case left open.
 	closeAll()
@@ -207,7 +227,7 @@ func rowsText(rows []string) string {
 }
 
 // ssRow is one row in the form the sides compare.
-func ssRow(state string, local, peer string, fd bool, roles map[uint16]string) string {
+func ssRow(state, recvQ, sendQ, local, peer string, fd bool, roles map[uint16]string) string {
 	role := func(a string) string {
 		i := strings.LastIndexByte(a, ':')
 		if i < 0 || a[i+1:] == "*" {
@@ -226,7 +246,7 @@ func ssRow(state string, local, peer string, fd bool, roles map[uint16]string) s
 	if fd {
 		f = "fd"
 	}
-	return fmt.Sprintf("%s %s %s %s", state, role(local), role(peer), f)
+	return fmt.Sprintf("%s %s %s %s %s %s", state, recvQ, sendQ, role(local), role(peer), f)
 }
 
 // kernelSide makes the calls on kernel sockets on 127.0.0.1, in the
@@ -291,27 +311,33 @@ func (k *kernelSide) localPort(t *testing.T, fd int) uint16 {
 	return uint16(sa.(*syscall.SockaddrInet4).Port)
 }
 
-func (k *kernelSide) send(t *testing.T, client bool, fd int) {
+func (k *kernelSide) send(t *testing.T, client bool, fd int, data string) {
 	t.Helper()
-	if _, err := syscall.Write(fd, []byte("x")); err != nil {
+	if _, err := syscall.Write(fd, []byte(data)); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (k *kernelSide) waitUnread(t *testing.T, fd int) {
+func (k *kernelSide) shutdownWrite(t *testing.T, fd int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		// SIOCINQ: the bytes in the receive queue.
-		var n int32
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCINQ, uintptr(unsafe.Pointer(&n))); errno != 0 {
-			t.Fatal(errno)
+	if err := syscall.Shutdown(fd, syscall.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (k *kernelSide) recvAll(t *testing.T, client bool, fd int) string {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, 64)
+	for {
+		n, err := syscall.Read(fd, buf)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if n > 0 {
-			return
+		if n == 0 {
+			return string(got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the byte sent never reached the kernel server's receive queue")
-		}
+		got = append(got, buf[:n]...)
 	}
 }
 
@@ -343,7 +369,7 @@ func (k *kernelSide) rows(roles map[uint16]string) ([]string, error) {
 		if len(f) < 5 {
 			continue
 		}
-		rows = append(rows, ssRow(f[0], f[3], f[4], len(f) > 5 && strings.HasPrefix(f[5], "users:"), roles))
+		rows = append(rows, ssRow(f[0], f[1], f[2], f[3], f[4], len(f) > 5 && strings.HasPrefix(f[5], "users:"), roles))
 	}
 	return rows, nil
 }
@@ -449,26 +475,37 @@ func (g *glassnetSide) localPort(t *testing.T, fd int) uint16 {
 	return a.Port()
 }
 
-func (g *glassnetSide) send(t *testing.T, client bool, fd int) {
+func (g *glassnetSide) send(t *testing.T, client bool, fd int, data string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := g.stack(client).Send(ctx, fd, []byte("x"), 0); err != nil {
+	if _, err := g.stack(client).Send(ctx, fd, []byte(data), 0); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (g *glassnetSide) waitUnread(t *testing.T, fd int) {
+func (g *glassnetSide) shutdownWrite(t *testing.T, fd int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		for _, r := range g.ss.Table() {
-			if r.FD == fd && r.RecvQ > 0 {
-				return
-			}
+	if err := g.cs.Shutdown(fd, sockets.SHUT_WR); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (g *glassnetSide) recvAll(t *testing.T, client bool, fd int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var got []byte
+	buf := make([]byte, 64)
+	for {
+		n, err := g.stack(client).Recv(ctx, fd, buf, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the byte sent never reached glassnet's server's receive queue")
+		if n == 0 {
+			return string(got)
 		}
+		got = append(got, buf[:n]...)
 	}
 }
 
@@ -502,7 +539,7 @@ func (g *glassnetSide) rows(roles map[uint16]string) ([]string, error) {
 			if len(f) < 7 || f[0] == "Netid" {
 				continue
 			}
-			rows = append(rows, ssRow(f[1], f[4], f[5], f[6] != "-", roles))
+			rows = append(rows, ssRow(f[1], f[2], f[3], f[4], f[5], f[6] != "-", roles))
 		}
 	}
 	return rows, nil

@@ -227,6 +227,9 @@ func (so *socket) readTo(w io.Writer, opts tcpip.ReadOptions, res *tcpip.ReadRes
 		*res, terr = so.ep.Read(w, opts)
 	}
 	off := so.rxOff
+	if _, eof := terr.(*tcpip.ErrClosedForReceive); eof && !opts.Peek && so.stream() && finReceived(tcp.EndpointState(so.ep.State())) {
+		so.finRead.Store(true)
+	}
 	if terr == nil && !opts.Peek {
 		so.rxOff += uint64(res.Count)
 		if so.stream() && !moderated {

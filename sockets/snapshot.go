@@ -70,6 +70,10 @@ type TCPInfo struct {
 // CLOSING), and endpoints opened on the same stack outside this table. A
 // listener's AcceptQ counts the queued ones.
 //
+// A connection that has had the peer's FIN counts it in Recv-Q until a
+// recv returns the end of the stream, and one in TIME-WAIT is listed with
+// FD -1 and empty queues, as Linux lists them (asLinuxLists).
+//
 // A stream socket that neither listens nor has a connection (created,
 // bound, or whose connection is gone: reset, refused, timed out, or past
 // TIME-WAIT) is left out, as Linux's ss -ta leaves it out: the kernel has
@@ -90,6 +94,7 @@ func (s *Sockets) Snapshot() []SocketInfo {
 				info.BytesReceived = read + int64(rows[i].RecvQ)
 			}
 			rows[i].TCP = info
+			asLinuxLists(&rows[i], so)
 		}
 	}
 
@@ -122,10 +127,44 @@ func (s *Sockets) Snapshot() []SocketInfo {
 			if waitingFor(&rows[i], &orphans[j]) {
 				orphans[j].Queued = true
 				rows[i].AcceptQ++
+				if orphans[j].State == tcp.StateCloseWait.String() {
+					orphans[j].RecvQ++ // the FIN, which nothing has read
+				}
 			}
 		}
 	}
 	return append(rows, orphans...)
+}
+
+// asLinuxLists makes a stream socket's row what Linux's ss lists for the
+// same socket. A connection that has had the peer's FIN counts it in
+// Recv-Q until a recv returns the end of the stream (Linux's Recv-Q is
+// rcv_nxt - copied_seq, and the FIN takes a sequence number; reading the
+// end moves copied_seq past it). A connection in TIME-WAIT is listed
+// without its descriptor and with empty queues: Linux hands the
+// connection to a timewait socket of its own (tcp_time_wait), which no
+// descriptor holds and which has no queues, and the socket the
+// descriptor holds, now CLOSED, is not listed; the bytes left unread in
+// it can still be read.
+func asLinuxLists(row *SocketInfo, so *socket) {
+	switch row.State {
+	case tcp.StateTimeWait.String():
+		row.FD, row.RecvQ, row.SendQ = -1, 0, 0
+	case tcp.StateCloseWait.String(), tcp.StateLastAck.String(), tcp.StateClosing.String():
+		if !so.finRead.Load() {
+			row.RecvQ++
+		}
+	}
+}
+
+// finReceived reports whether a connection in state st has had the
+// peer's FIN.
+func finReceived(st tcp.EndpointState) bool {
+	switch st {
+	case tcp.StateCloseWait, tcp.StateLastAck, tcp.StateClosing, tcp.StateTimeWait:
+		return true
+	}
+	return false
 }
 
 // connectedOnly drops the rows, and their sockets, of stream sockets

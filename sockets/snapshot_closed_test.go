@@ -10,9 +10,10 @@ import (
 )
 
 // ssRows writes s's Snapshot as ss -tanp would show it with the addresses
-// put as roles: "FIN-WAIT-2 client listener -" is a connection from the
-// client's port to the listener's, with no descriptor ("fd" when one
-// holds it); "*" is no peer.
+// put as roles: "FIN-WAIT-2 0 0 client listener -" is a connection from
+// the client's port to the listener's with Recv-Q and Send-Q 0 and no
+// descriptor ("fd" when one holds it); "*" is no peer. A listener's
+// queues are its accept queue and backlog, as in ss.
 func ssRows(s *Sockets, roles map[uint16]string) []string {
 	var out []string
 	for _, r := range s.Snapshot() {
@@ -29,7 +30,11 @@ func ssRows(s *Sockets, roles map[uint16]string) []string {
 		if r.FD >= 0 {
 			fd = "fd"
 		}
-		out = append(out, fmt.Sprintf("%s %s %s %s", r.SSState(), role(r.Local), role(r.Peer), fd))
+		rq, sq := r.RecvQ, r.SendQ
+		if r.SSState() == "LISTEN" {
+			rq, sq = r.AcceptQ, r.Backlog
+		}
+		out = append(out, fmt.Sprintf("%s %d %d %s %s %s", r.SSState(), rq, sq, role(r.Local), role(r.Peer), fd))
 	}
 	slices.Sort(out)
 	return out
@@ -65,7 +70,10 @@ func listed(rows []string) string {
 // both and compares). A connection closed here and still finishing is
 // listed in its state (FIN-WAIT-2, TIME-WAIT) without a descriptor; a
 // socket with no connection left (reset, refused, never connected) is not
-// listed at all, descriptor or not, where it used to be UNCONN.
+// listed at all, descriptor or not, where it used to be UNCONN; a
+// connection in TIME-WAIT has no descriptor and no queues even while one
+// holds the socket, where it kept the descriptor; the peer's FIN counts
+// in Recv-Q until it is read, where it did not.
 func TestSnapshotClosedAsLinux(t *testing.T) {
 	t.Parallel()
 	type step struct {
@@ -79,15 +87,37 @@ func TestSnapshotClosedAsLinux(t *testing.T) {
 	}{
 		{"client closes first", []step{
 			{"the client closes", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.client)) },
-				[]string{"FIN-WAIT-2 client listener -", "CLOSE-WAIT listener client fd"}},
+				[]string{"FIN-WAIT-2 0 0 client listener -", "CLOSE-WAIT 1 0 listener client fd"}},
 			{"then the server", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.server)) },
-				[]string{"TIME-WAIT client listener -"}},
+				[]string{"TIME-WAIT 0 0 client listener -"}},
 		}},
 		{"server closes first", []step{
 			{"the server closes", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.server)) },
-				[]string{"FIN-WAIT-2 listener client -", "CLOSE-WAIT client listener fd"}},
+				[]string{"FIN-WAIT-2 0 0 listener client -", "CLOSE-WAIT 1 0 client listener fd"}},
 			{"then the client", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.client)) },
-				[]string{"TIME-WAIT listener client -"}},
+				[]string{"TIME-WAIT 0 0 listener client -"}},
+		}},
+		{"client shuts down sending, server closes", []step{
+			{"the client shuts down sending", func(t *testing.T, c *closeCase) { must(t, c.s.Shutdown(c.client, SHUT_WR)) },
+				[]string{"FIN-WAIT-2 0 0 client listener fd", "CLOSE-WAIT 1 0 listener client fd"}},
+			{"the server reads the end of the stream", func(t *testing.T, c *closeCase) {
+				if n, err := c.s.Recv(testContext(t), c.server, make([]byte, 8), 0); n != 0 || err != nil {
+					t.Fatalf("Recv = %d, %v; want the end of the stream", n, err)
+				}
+			}, []string{"FIN-WAIT-2 0 0 client listener fd", "CLOSE-WAIT 0 0 listener client fd"}},
+			{"the server sends 3 bytes", func(t *testing.T, c *closeCase) {
+				if _, err := c.s.Send(testContext(t), c.server, []byte("abc"), 0); err != nil {
+					t.Fatal(err)
+				}
+			}, []string{"FIN-WAIT-2 3 0 client listener fd", "CLOSE-WAIT 0 0 listener client fd"}},
+			// The client's descriptor is open, with 3 bytes to read.
+			{"the server closes", func(t *testing.T, c *closeCase) { must(t, c.s.Close(c.server)) },
+				[]string{"TIME-WAIT 0 0 client listener -"}},
+			{"the client reads them and the end", func(t *testing.T, c *closeCase) {
+				if got := string(recvAll(t, c.s, c.client)); got != "abc" {
+					t.Fatalf("the client read %q, want \"abc\"", got)
+				}
+			}, []string{"TIME-WAIT 0 0 client listener -"}},
 		}},
 		{"client resets", []step{
 			{"the client closes with SO_LINGER 0", func(t *testing.T, c *closeCase) {
@@ -146,7 +176,7 @@ func newCloseCase(t *testing.T) *closeCase {
 	must(t, s.Close(lfd))
 	c := &closeCase{s: s, client: client, server: server,
 		roles: map[uint16]string{laddr.Port(): "listener", peer.Port(): "client"}}
-	waitRows(t, s, c.roles, "connected", []string{"ESTAB client listener fd", "ESTAB listener client fd"})
+	waitRows(t, s, c.roles, "connected", []string{"ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client fd"})
 	return c
 }
 
@@ -173,7 +203,7 @@ func TestSnapshotNoConnection(t *testing.T) {
 	qaddr, err := s.GetSockName(queued)
 	must(t, err)
 	roles := map[uint16]string{laddr.Port(): "listener", qaddr.Port(): "client"}
-	waitRows(t, s, roles, "a connection queued", []string{"LISTEN listener * fd", "ESTAB client listener fd", "ESTAB listener client -"})
+	waitRows(t, s, roles, "a connection queued", []string{"LISTEN 1 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client -"})
 	must(t, s.Close(lfd))
 	waitRows(t, s, roles, "the listener closed", nil)
 

@@ -122,6 +122,11 @@ type socket struct {
 	// needs no second look; here each look locks the endpoint.
 	recvSlept atomic.Bool
 
+	// finRead is set when a recv on a stream socket returned the end of
+	// the stream after the peer's FIN had come: Linux's copied_seq then
+	// counts the FIN, and ss's Recv-Q no longer does (Snapshot).
+	finRead atomic.Bool
+
 	// watch reports the socket's wake-ups; nil when not tracing.
 	watch *watcher
 }

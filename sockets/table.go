@@ -26,7 +26,7 @@ type SocketInfo struct {
 	Local   netip.AddrPort // the local address, as GetSockName returns it
 	Peer    netip.AddrPort // the connected peer, or the address a SYN-SENT socket connects to (as ss shows it); zero otherwise
 	Backlog int            // for a listener, as passed to Listen
-	RecvQ   int            // bytes received and not yet read
+	RecvQ   int            // bytes received and not yet read; in Snapshot, as in ss, and the peer's FIN until a recv returns the end of the stream
 	SendQ   int            // TCP: bytes written and not yet acknowledged, and an unacknowledged FIN (Linux's SIOCOUTQ)
 
 	// The rest is filled in by Snapshot only.
