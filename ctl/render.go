@@ -34,8 +34,9 @@ type RenderOptions struct {
 // bytes not yet read and not yet acknowledged. States use ss's names
 // (ESTAB, SYN-RECV, FIN-WAIT-1, UNCONN...). FD is the descriptor, or "-"
 // for a connection no descriptor refers to, marked accept-queue when it
-// waits in a listener's queue. A TCP socket with no connection left is
-// not in rows (Snapshot leaves it out, as ss -ta does).
+// waits in a listener's queue, and for TIME-WAIT, as ss lists it. A TCP
+// socket with no connection left is not in rows (Snapshot leaves it out,
+// as ss -ta does).
 func Render(w io.Writer, rows []sockets.SocketInfo, opts RenderOptions) error {
 	table := [][]string{{"Netid", "State", "Recv-Q", "Send-Q", "Local Address:Port", "Peer Address:Port", "FD"}}
 	for _, r := range rows {

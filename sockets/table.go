@@ -14,7 +14,8 @@ import (
 // SocketInfo is one row of Table or Snapshot, the columns ss(8) shows.
 type SocketInfo struct {
 	// FD is the descriptor, or -1 for a connection the stack has and no
-	// descriptor refers to (Snapshot only).
+	// descriptor refers to, and for one in TIME-WAIT (Snapshot only, as
+	// ss lists them).
 	FD     int
 	Domain int // AF_INET or AF_INET6
 	Type   int // SOCK_STREAM or SOCK_DGRAM
