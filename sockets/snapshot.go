@@ -74,18 +74,20 @@ type TCPInfo struct {
 // recv returns the end of the stream, and one in TIME-WAIT is listed with
 // FD -1 and empty queues, as Linux lists them (asLinuxLists).
 //
-// A stream socket that neither listens nor has a connection (created,
-// bound, or whose connection is gone: reset, refused, timed out, or past
-// TIME-WAIT) is left out, as Linux's ss -ta leaves it out: the kernel has
-// such a socket in none of the tables ss reads. Table still lists its
-// descriptor.
+// A stream socket whose connection is gone (reset, refused, timed out,
+// or past TIME-WAIT) is left out, as Linux's ss -ta leaves it out: the
+// kernel has such a socket in none of the tables ss reads. Table still
+// lists its descriptor. A socket created or bound and not yet connecting
+// or listening is listed, UNCONN, where Linux's ss -ta lists none (ss -B,
+// Linux 6.9 and later, lists a bound one): the table shows every
+// descriptor that may still be used.
 func (s *Sockets) Snapshot() []SocketInfo {
 	rows, socks := s.table()
 	known := make(map[tcpip.Endpoint]bool, len(socks))
 	for _, so := range socks {
 		known[so.ep] = true
 	}
-	rows, socks = connectedOnly(rows, socks)
+	rows, socks = withoutGone(rows, socks)
 	for i, so := range socks {
 		if te, ok := so.ep.(*tcp.Endpoint); ok {
 			info := tcpDetails(te)
@@ -106,7 +108,7 @@ func (s *Sockets) Snapshot() []SocketInfo {
 		}
 		known[ep] = true // a dual-stack endpoint is registered once per protocol
 		row, ok := orphanRow(ep)
-		if ok && !noConnection(row.Type, row.State) {
+		if ok && !connectionGone(row.Type, row.State) {
 			orphans = append(orphans, row)
 		}
 	}
@@ -167,12 +169,12 @@ func finReceived(st tcp.EndpointState) bool {
 	return false
 }
 
-// connectedOnly drops the rows, and their sockets, of stream sockets
-// without a connection (noConnection).
-func connectedOnly(rows []SocketInfo, socks []*socket) ([]SocketInfo, []*socket) {
+// withoutGone drops the rows, and their sockets, of stream sockets whose
+// connection is gone (connectionGone).
+func withoutGone(rows []SocketInfo, socks []*socket) ([]SocketInfo, []*socket) {
 	keptRows, keptSocks := rows[:0], socks[:0]
 	for i := range rows {
-		if noConnection(rows[i].Type, rows[i].State) {
+		if connectionGone(rows[i].Type, rows[i].State) {
 			continue
 		}
 		keptRows = append(keptRows, rows[i])
@@ -181,24 +183,13 @@ func connectedOnly(rows []SocketInfo, socks []*socket) ([]SocketInfo, []*socket)
 	return keptRows, keptSocks
 }
 
-// noConnection reports whether a row of the given type and State is a
-// stream socket that neither listens nor has a connection: INITIAL and
-// BOUND before connect or listen, CLOSED once the connection is gone
-// (gVisor's error state, after a reset, a refused connect or a timeout,
-// is CLOSED too). Linux's ss -ta lists none of them: the kernel hashes a
-// TCP socket only while it listens or connects, and unhashes it when it
-// reaches TCP_CLOSE (tcp_set_state), where a descriptor may still hold
-// it. ss -B (bound-inactive, Linux 6.9 and iproute2 6.9) would list a
-// bound one; ss -a does not.
-func noConnection(typ int, state string) bool {
-	if typ != SOCK_STREAM {
-		return false
-	}
-	switch state {
-	case "INITIAL", "BOUND", "CLOSED", "ERROR":
-		return true
-	}
-	return false
+// connectionGone reports whether a row of the given type and State is a
+// stream socket whose connection is gone: CLOSED (gVisor's error state,
+// after a reset, a refused connect or a timeout, is CLOSED too). Linux's
+// ss -ta lists none: the kernel unhashes a TCP socket when it reaches
+// TCP_CLOSE (tcp_set_state), where a descriptor may still hold it.
+func connectionGone(typ int, state string) bool {
+	return typ == SOCK_STREAM && (state == "CLOSED" || state == "ERROR")
 }
 
 // waitingFor reports whether o looks like a connection in l's accept

@@ -180,21 +180,28 @@ func newCloseCase(t *testing.T) *closeCase {
 	return c
 }
 
-// TestSnapshotNoConnection: a stream socket that has had no connection
-// (created, bound, refused) or whose listener closed is not listed, as
-// Linux's ss -ta does not list it; its descriptor is still in Table.
-func TestSnapshotNoConnection(t *testing.T) {
+// TestSnapshotConnectionGone: a stream socket whose connect was refused,
+// or whose connection a closing listener reset while it waited in the
+// queue, is not listed, as Linux's ss -ta does not list it; its
+// descriptor is still in Table. A socket created or bound and not yet
+// used is listed UNCONN (Linux lists it with ss -B only, and only bound):
+// it may still connect or listen.
+func TestSnapshotConnectionGone(t *testing.T) {
 	t.Parallel()
 	s := newSockets(t, Options{})
 	ctx := testContext(t)
 	created := mustSocket(t, s, AF_INET, SOCK_STREAM)
 	bound := mustSocket(t, s, AF_INET, SOCK_STREAM)
 	must(t, s.Bind(bound, netip.AddrPortFrom(lo4, 0)))
+	baddr, err := s.GetSockName(bound)
+	must(t, err)
 	refused := mustSocket(t, s, AF_INET, SOCK_STREAM)
 	if err := s.Connect(ctx, refused, netip.AddrPortFrom(lo4, closedPort(t, s))); err == nil {
 		t.Fatal("Connect to a closed port succeeded")
 	}
-	waitRows(t, s, nil, "created, bound and refused", nil)
+	unused := []string{"UNCONN 0 0 * * fd", "UNCONN 0 0 bound * fd"}
+	roles := map[uint16]string{baddr.Port(): "bound"}
+	waitRows(t, s, roles, "created, bound and refused", unused)
 
 	// A listener closed with a connection in its queue resets it.
 	lfd, laddr := listenFD(t, s, AF_INET, 8)
@@ -202,10 +209,10 @@ func TestSnapshotNoConnection(t *testing.T) {
 	must(t, s.Connect(ctx, queued, laddr))
 	qaddr, err := s.GetSockName(queued)
 	must(t, err)
-	roles := map[uint16]string{laddr.Port(): "listener", qaddr.Port(): "client"}
-	waitRows(t, s, roles, "a connection queued", []string{"LISTEN 1 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client -"})
+	roles[laddr.Port()], roles[qaddr.Port()] = "listener", "client"
+	waitRows(t, s, roles, "a connection queued", append([]string{"LISTEN 1 8 listener * fd", "ESTAB 0 0 client listener fd", "ESTAB 0 0 listener client -"}, unused...))
 	must(t, s.Close(lfd))
-	waitRows(t, s, roles, "the listener closed", nil)
+	waitRows(t, s, roles, "the listener closed", unused)
 
 	var fds []int
 	for _, r := range s.Table() {
