@@ -2,6 +2,7 @@ package interop
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,46 +22,91 @@ func endedDemo(t *testing.T, args ...string) (*uiRun, *uiPage) {
 	return r, p
 }
 
-// rulerMarksOverText names the texts of the byte stream a mark's label
-// ("read = acked = sent 164") lies on: the axis's numbers above all.
-const rulerMarksOverText = `(() => {
+// rulerAxisAndMarks measures, in the byte stream as drawn, the boxes of
+// the axis's numbers and of the marks' labels (sent, acked, read) on the
+// row they share: it names every mark label that lies on a number, on
+// another label or on any other text, and every tick line whose number is
+// missing where it would have fitted inside the picture.
+const rulerAxisAndMarks = `(() => {
 	const out = [];
+	const box = (el) => { const r = el.getBoundingClientRect(); return { x: r.x, y: r.y, width: r.width, height: r.height }; };
 	const over = (a, b) => a.x < b.x + b.width - 0.5 && b.x < a.x + a.width - 0.5 && a.y < b.y + b.height - 0.5 && b.y < a.y + a.height - 0.5;
-	const texts = [...document.querySelectorAll("#ruler svg text")].filter((t) => !t.closest(".marks"));
-	for (const bg of document.querySelectorAll("#ruler .marks rect.mark-bg")) {
-		const b = bg.getBBox();
-		const lab = bg.nextElementSibling ? bg.nextElementSibling.textContent : "?";
-		for (const t of texts) if (over(b, t.getBBox())) out.push(JSON.stringify(lab) + " over " + JSON.stringify(t.textContent));
+	const svg = document.querySelector("#ruler svg");
+	if (!svg) return { bad: ["no byte stream"], labels: 0, short: 0, bare: 0, ticks: 0 };
+	const labels = [...svg.querySelectorAll(".marks text")];
+	const texts = [...svg.querySelectorAll("text")].filter((t) => !t.closest(".marks"));
+	labels.forEach((l, i) => {
+		const b = box(l), bg = box(l.previousElementSibling);
+		for (const t of texts) if (over(b, box(t)) || over(bg, box(t))) out.push(JSON.stringify(l.textContent) + " over " + JSON.stringify(t.textContent));
+		for (const o of labels.slice(i + 1)) if (over(b, box(o))) out.push(JSON.stringify(l.textContent) + " over " + JSON.stringify(o.textContent));
+	});
+	const right = svg.getBoundingClientRect().right;
+	let ticks = 0;
+	for (const line of svg.querySelectorAll("line.gridline")) {
+		const x = +line.getAttribute("x1") + 2, y = +line.getAttribute("y1") + 6;
+		const num = [...svg.querySelectorAll("g[data-offset] > text")].find((t) => Math.abs(+t.getAttribute("x") - x) < 0.2 && +t.getAttribute("y") === y);
+		if (num) { ticks++; continue; }
+		// a number of up to 7 characters (1.5 MiB) would have fitted
+		if (line.getBoundingClientRect().x + 2 + 7 * 6.1 <= right) out.push("the tick at x " + x + " has no number");
 	}
-	return out.join("; ");
+	const marks = [...svg.querySelectorAll("g.marks")];
+	const bare = marks.reduce((n, g) => n + g.querySelectorAll("line").length - g.querySelectorAll("text").length, 0);
+	const short = labels.filter((l) => !/ \d+$/.test(l.textContent)).length;
+	const el = document.getElementById("ruler");
+	if (el.scrollHeight > el.clientHeight + 1) out.push("the byte stream scrolls: " + el.scrollHeight + " px in " + el.clientHeight);
+	return { bad: out, labels: labels.length, short, bare, ticks };
 })()`
 
 // TestUIRulerMarksClearOfTicks: the labels of the byte stream's marks
-// (sent, acked, read) share the row of the axis's offsets; at every
-// packet of the demo selected, in a wide and a narrow window, no label
-// covers an offset on the axis or any other text.
+// (sent, acked, read) share the row of the axis's offsets, and the axis
+// keeps its numbers: at every packet of the demo selected, in windows
+// 1024, 1280 and 1920 px wide, light and dark, chromium's boxes of the
+// labels cover no number of the axis, no other label and no other text,
+// and no tick lacks its number where it fits. (At 1024 px the labels
+// took the axis's row for themselves: "read = acked 210" and "sent 1658"
+// left only the 0 of the client's axis.) Each mark keeps its line; a
+// label that finds no room whole is its names alone, or none.
 func TestUIRulerMarksClearOfTicks(t *testing.T) {
 	_, p := endedDemo(t)
-	for _, size := range [][2]int{{1600, 1000}, {1024, 760}} {
-		p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)
-		got := p.eval(`(async () => {
-			const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
-			const ids = glassnet.store.events.filter((e) => e.layer === "link" && e.event === "packet").map((e) => e.id);
-			const out = [];
-			let marked = 0;
-			for (const id of ids) {
-				glassnet.select(id, "test");
-				await frame();
-				await frame();
-				if (document.querySelector("#ruler .marks rect.mark-bg")) marked++;
-				const bad = ` + rulerMarksOverText + `;
-				if (bad) out.push("#" + id + ": " + bad);
+	for _, theme := range []string{"light", "dark"} {
+		p.call("Emulation.setEmulatedMedia", map[string]any{"features": []map[string]string{{"name": "prefers-color-scheme", "value": theme}}}, nil)
+		for _, size := range [][2]int{{1024, 760}, {1280, 800}, {1920, 1080}} {
+			p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": false}, nil)
+			got := p.eval(`(async () => {
+				const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+				const ids = glassnet.store.events.filter((e) => e.layer === "link" && e.event === "packet").map((e) => e.id);
+				const out = [], n = { steps: ids.length, marked: 0, labels: 0, short: 0, bare: 0, ticks: 0, fewest: Infinity };
+				for (const id of ids) {
+					glassnet.select(id, "test");
+					await frame();
+					await frame();
+					const m = ` + rulerAxisAndMarks + `;
+					if (m.labels) n.marked++;
+					n.labels += m.labels; n.short += m.short; n.bare += m.bare; n.ticks += m.ticks;
+					n.fewest = Math.min(n.fewest, m.ticks);
+					if (m.bad.length) out.push("#" + id + ": " + m.bad.join("; "));
+				}
+				return JSON.stringify({ ...n, bad: out.slice(0, 8) });
+			})()`)
+			t.Logf("%s, %d × %d: %s", theme, size[0], size[1], got)
+			var res struct {
+				Steps, Marked, Labels, Short, Fewest int
+				Bad                                  []string
 			}
-			return JSON.stringify({ marked, of: ids.length, bad: out.slice(0, 8) });
-		})()`)
-		t.Logf("%d × %d: %s", size[0], size[1], got)
-		if !strings.Contains(got, `"bad":[]`) || strings.Contains(got, `"marked":0,`) {
-			t.Errorf("at %d × %d the byte stream's marks: %s", size[0], size[1], got)
+			if err := json.Unmarshal([]byte(got), &res); err != nil {
+				t.Fatalf("%s in %s", err, got)
+			}
+			for _, b := range res.Bad {
+				t.Errorf("%s, %d px: %s", theme, size[0], b)
+			}
+			// the demo's two directions have 3 KiB each: the axis reads
+			// at least 0 and 1 KiB, 2 KiB in each
+			if res.Marked == 0 || res.Labels <= res.Short || res.Fewest < 4 {
+				t.Errorf("%s, %d px: %d of %d steps have mark labels (%d, %d of them names alone); the fewest numbers on the axes at a step %d",
+					theme, size[0], res.Marked, res.Steps, res.Labels, res.Short, res.Fewest)
+			}
+			p.eval(`(async () => { glassnet.select(glassnet.store.events.filter((e) => e.layer === "link" && e.event === "packet")[40].id, "test"); await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))); return "ok"; })()`)
+			p.shot(fmt.Sprintf("ui-ruler-marks-%d-%s", size[0], theme))
 		}
 	}
 	p.noProblems("the byte stream's marks")

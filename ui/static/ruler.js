@@ -13,6 +13,8 @@ import { patch } from "./dom.js";
 const LABEL = 118;
 const SEGROW = 11;
 const SEGROWS = 3;
+// the row under the axis's numbers where the marks' labels go
+const MARKROW = 13;
 
 export class RulerView {
   constructor(el, app) {
@@ -165,7 +167,7 @@ export class RulerView {
   // label ("read = acked 152").
   marks(st, ref, yl, X, W) {
     const sent = upTo(st.sends, ref);
-    if (!(sent > 0)) return { svg: "", spans: [] };
+    if (!(sent > 0)) return "";
     const acked = upTo(st.acks, ref);
     const read = upTo(st.reads, ref);
     const at = [["read", read], ["acked", acked === undefined ? undefined : Math.min(acked, sent)], ["sent", sent]].filter((m) => Number.isFinite(m[1]));
@@ -183,33 +185,43 @@ export class RulerView {
       "at #" + ref + ": " + st.label.replace(/ sends$/, "") + " has sent bytes 0–" + sent + " (relative seq " + (sent + 1) + ")" +
       (acked !== undefined ? "; " + to + " has acknowledged 0–" + Math.min(acked, sent) : "; nothing acknowledged yet") +
       (read !== undefined ? "; its application has read 0–" + read : to === "the peer" ? "" : "; its application has read nothing yet");
-    let s = "", labels = "", end = 0;
-    const y1 = yl + 10, y2 = yl + 10 + SEGROWS * SEGROW + 2 + 12;
-    // each label right of its line, after the one before it; then, from
-    // the last, those past the view's right edge moved left of it, and
-    // those they would cover with them
+    let s = "", labels = "";
+    const y1 = yl + 10, y2 = yl + 10 + MARKROW + SEGROWS * SEGROW + 2 + 12;
+    // The labels have a row of their own under the axis's numbers, which
+    // they never cover. Each label, in offset order, takes the first place
+    // that is free of the labels placed before it, inside the plot in
+    // view: whole right of its line, whole left of it, whole right of the
+    // label before it (the labels keep the order of their lines), then
+    // its names alone (the axis and the tooltip give the offset) in the
+    // same three places; where none is free the line stays without a
+    // label.
+    const lo = Math.max(LABEL, this.el.scrollLeft + LABEL) + 2;
+    const hi = Math.min(W, this.el.scrollLeft + this.el.clientWidth) - 4;
+    const taken = [];
+    const free = (a, b) => a >= lo && b <= hi && !taken.some(([x0, x1]) => a < x1 + 4 && x0 - 4 < b);
     for (const g of groups) {
-      g.lab = g.names.join(" = ") + " " + g.off;
-      g.w = (textWidth(g.lab) * 10) / 11;
-      g.x = Math.max(X(g.off) + 2, end + 6);
-      end = g.x + g.w;
-    }
-    let limit = Math.min(W, this.el.scrollLeft + this.el.clientWidth) - 4;
-    for (let i = groups.length - 1; i >= 0; i--) {
-      const g = groups[i];
-      if (g.x + g.w > limit) g.x = limit - g.w;
-      limit = g.x - 6;
+      const x = X(g.off);
+      for (const lab of [g.names.join(" = ") + " " + g.off, g.names.join(" = ")]) {
+        const w = (textWidth(lab) * 10) / 11;
+        const after = taken.length ? taken[taken.length - 1][1] + 6 : x + 2;
+        const at = [x + 2, x - 2 - w, Math.max(x + 2, after)].find((a) => free(a - 1, a + w + 1));
+        if (at === undefined) continue;
+        g.lab = lab;
+        g.x = at;
+        g.w = w;
+        taken.push([at - 1, at + w + 1]);
+        break;
+      }
     }
     for (const g of groups) {
       const x = X(g.off);
       const cls = "mark mk-" + g.names[g.names.length - 1];
       s += tag("line", { class: cls, x1: x, y1, x2: x, y2 });
-      labels += tag("rect", { class: "mark-bg", x: g.x - 1, y: yl, width: g.w + 2, height: 10 });
-      labels += text(g.x, yl + 8, g.lab, { class: cls });
+      if (g.lab === undefined) continue;
+      labels += tag("rect", { class: "mark-bg", x: g.x - 1, y: y1 + 1, width: g.w + 2, height: 11 });
+      labels += text(g.x, y1 + 10, g.lab, { class: cls });
     }
-    // where the labels lie on the axis's row, for the ticks to keep clear of
-    const spans = groups.map((g) => [g.x - 1, g.x + g.w + 1]);
-    return { svg: tag("g", { class: "marks" }, title(tip) + s + labels), spans };
+    return tag("g", { class: "marks" }, title(tip) + s + labels);
   }
 
   paint() {
@@ -229,7 +241,7 @@ export class RulerView {
     const vis0 = (this.el.scrollLeft - LABEL) / k - 1, vis1 = (this.el.scrollLeft + W0) / k + 1;
     const X = (off) => LABEL + off * k;
     const inView = (a, b) => b >= vis0 && a <= vis1;
-    const bandH = 10 + SEGROWS * SEGROW + 2 + 14 + 16;
+    const bandH = 10 + MARKROW + SEGROWS * SEGROW + 2 + 14 + 16;
     // the step selected, or the one the stack stopped at: where each
     // direction's sent, acknowledged and read bytes end there
     const ref = app.selected || app.state.current || 0;
@@ -239,19 +251,18 @@ export class RulerView {
       const yl = y;
       // label (fixed at the left edge of the view)
       const lx = this.el.scrollLeft + 4;
-      // the marks' labels share the axis's row: a tick's number they
-      // would cover is left out (the mark names its own offset)
-      const marks = ref ? this.marks(st, ref, yl, X, W) : { svg: "", spans: [] };
-      // axis ticks
+      // axis ticks, each with its number unless that would run past the
+      // plot's end
       const step = niceStep(max / (plotW / 90));
       for (let o = Math.max(0, Math.floor(vis0 / step) * step); o <= Math.min(max, vis1); o += step) {
-        s += tag("line", { class: "gridline", x1: X(o), y1: y + 2, x2: X(o), y2: y + bandH - 4 });
-        // a label that would run past the plot's end is not cut in half
+        s += tag("line", { class: "gridline", x1: X(o), y1: y + 2, x2: X(o), y2: y + bandH - 4, "data-offset": o });
         const lab = offsetLabel(o, step);
-        const x0 = X(o) + 2, x1 = x0 + lab.length * 6.1;
-        if (x1 <= W && !marks.spans.some(([a, b]) => x0 < b + 3 && a - 3 < x1)) s += tag("g", { "data-offset": o }, title("stream offset " + o) + text(x0, y + 8, lab, { class: "muted", style: "font-size:10px" }));
+        const x0 = X(o) + 2, x1 = x0 + (textWidth(lab) * 10) / 11;
+        if (x1 > W) continue;
+        s += tag("g", { "data-offset": o }, title("stream offset " + o) + text(x0, y + 8, lab, { class: "muted", style: "font-size:10px" }));
       }
-      y += 10;
+      const marks = ref ? this.marks(st, ref, yl, X, W) : "";
+      y += 10 + MARKROW;
       // segments; one already covered at this zoom is not drawn again
       // (unless it is lit), so a long stream costs at most a few rects a pixel
       const covered = new Array(SEGROWS).fill(-1);
@@ -303,13 +314,13 @@ export class RulerView {
         s += tag("path", ma, title(mtip));
         if (x2 - x1 > 70) s += text(x1 + 3, y + 15, m.frames[0].opcode + " message" + (m.frames.length > 1 ? ", " + m.frames.length + " frames" : ""), { style: "font-size:9.5px", class: "muted" });
       }
-      s += marks.svg;
+      s += marks;
       y = yl + bandH + 6;
       s += tag("rect", { x: lx - 4, y: yl - 2, width: LABEL - 4, height: bandH, style: "fill:var(--bg)" });
       s += tag("text", { x: lx, y: yl + 12, class: "lane-label" }, esc(st.label) + title(st.sub));
-      s += text(lx, yl + 25, "segments", { class: "muted", style: "font-size:10px" });
-      s += text(lx, yl + 10 + SEGROWS * SEGROW + 12, "frames", { class: "muted", style: "font-size:10px" });
-      s += text(lx, yl + 10 + SEGROWS * SEGROW + 27, "messages", { class: "muted", style: "font-size:10px" });
+      s += text(lx, yl + MARKROW + 25, "segments", { class: "muted", style: "font-size:10px" });
+      s += text(lx, yl + 10 + MARKROW + SEGROWS * SEGROW + 12, "frames", { class: "muted", style: "font-size:10px" });
+      s += text(lx, yl + 10 + MARKROW + SEGROWS * SEGROW + 27, "messages", { class: "muted", style: "font-size:10px" });
     }
     patch(this.el, '<svg width="' + W + '" height="' + y + '">' + s + "</svg>");
   }
