@@ -33,6 +33,54 @@ export class ConnsView {
         if (to && to.dataset.conn) to.focus();
       }
     });
+    // The chosen row stays in sight when the table's size changes (a
+    // narrower window makes each row taller and the table shorter): if
+    // it was in sight before the change, it is brought back after it. A
+    // person's scroll decides whether it was; a scroll the browser makes
+    // because the size changed (the table's or its rows') does not.
+    this.inSight = false;
+    this.size = "";
+    el.addEventListener("scroll", () => {
+      if (!this.resized()) this.inSight = this.chosenInSight();
+    });
+    new ResizeObserver(() => this.resized()).observe(el);
+  }
+
+  // resized brings the chosen row back into sight if the table's size
+  // changed since it was in sight, and says whether the size changed.
+  resized() {
+    if (this.sizeKey() === this.size) return false;
+    if (this.inSight && !this.chosenInSight()) this.scrollTo(this.chosenRows());
+    this.look();
+    return true;
+  }
+
+  sizeKey() {
+    return this.el.clientWidth + "x" + this.el.clientHeight + "x" + this.el.scrollHeight;
+  }
+
+  // look notes the table's size and whether the chosen row is in sight.
+  look() {
+    this.size = this.sizeKey();
+    this.inSight = this.chosenInSight();
+  }
+
+  chosenRows() {
+    return [...this.el.querySelectorAll('tr[aria-selected="true"]')];
+  }
+
+  chosenInSight() {
+    const rows = this.chosenRows();
+    if (!rows.length) return false;
+    const box = this.el.getBoundingClientRect();
+    return rows[0].getBoundingClientRect().top >= box.top - 1 && rows[rows.length - 1].getBoundingClientRect().bottom <= box.bottom + 1;
+  }
+
+  // scrollTo puts rows in the middle of the table's sight.
+  scrollTo(rows) {
+    const box = this.el.getBoundingClientRect();
+    const a = rows[0].getBoundingClientRect().top, b = rows[rows.length - 1].getBoundingClientRect().bottom;
+    this.el.scrollTop += a - box.top - Math.max(0, (box.bottom - box.top - (b - a)) / 2);
   }
 
   // choose focuses every view on the connection of a row.
@@ -292,6 +340,7 @@ export class ConnsView {
     }
     patch(this.el, h + "</tbody></table>");
     this.reveal();
+    this.look();
   }
 
   // reveal brings the chosen connection's rows into the table's sight
@@ -303,14 +352,10 @@ export class ConnsView {
   reveal() {
     const app = this.app;
     if (this.revealed === app.focus) return;
-    const rows = [...this.el.querySelectorAll('tr[aria-selected="true"]')];
+    const rows = this.chosenRows();
     if (!rows.length) return;
     this.revealed = app.focus;
-    const box = this.el.getBoundingClientRect();
-    const top = box.top;
-    const a = rows[0].getBoundingClientRect().top, b = rows[rows.length - 1].getBoundingClientRect().bottom;
-    if (a >= top && b <= box.bottom) return;
-    this.el.scrollTop += a - top - Math.max(0, (box.bottom - top - (b - a)) / 2);
+    if (!this.chosenInSight()) this.scrollTo(rows);
   }
 }
 
