@@ -267,7 +267,9 @@ func (a *tcpNotes) analyze(c *tcpConnNotes, fwd, rev *tcpHalf, t time.Duration, 
 			notes |= noteKeepAliveACK
 			return
 		}
-		if same && window == 0 && (ack == fwd.lastack || ack == fwd.lastack+1) && rev.lastNotes&noteZeroWindowProbe != 0 {
+		// the answer that takes nothing: Wireshark 4.0 does not call one
+		// that takes the probe's byte (ack one more) an answer to it
+		if same && window == 0 && ack == fwd.lastack && rev.lastNotes&noteZeroWindowProbe != 0 {
 			notes |= noteZeroWindowProbeACK
 			return
 		}

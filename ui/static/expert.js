@@ -130,7 +130,9 @@ export class TcpAnalysis {
         notes.add("keep-alive-ack");
         break check;
       }
-      if (same && window === 0 && (ack === fwd.lastack || ack === u32(fwd.lastack + 1)) && rev.lastNotes.has("zero-window-probe")) {
+      // the answer that takes nothing: Wireshark 4.0 does not call one
+      // that takes the probe's byte (ack one more) an answer to it
+      if (same && window === 0 && ack === fwd.lastack && rev.lastNotes.has("zero-window-probe")) {
         notes.add("zero-window-probe-ack");
         break check;
       }
