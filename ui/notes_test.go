@@ -153,3 +153,75 @@ func tsharkNotes(t *testing.T, tshark, file string) map[uint64][]string {
 	}
 	return notes
 }
+
+// TestZeroWindowProbeAnswers: of two answers to a zero window probe,
+// both still shut, the one that takes the probe's byte (its ack one
+// more) is no [TCP ZeroWindowProbeAck] to tshark 4.0, and the one that
+// takes nothing (the probe sent again) is. The packets are those of
+// interop's TestUIExpertNotesWindowProbe (scapy probing serve), the
+// notes tshark 4.0.17 gave them; that test holds the rules to tshark
+// itself.
+func TestZeroWindowProbeAnswers(t *testing.T) {
+	t.Parallel()
+	const peer, stack = "10.223.0.77", "10.223.0.2"
+	const iss, irs = 1000, 5000 // the peer's and serve's initial sequence numbers
+	type pkt struct {
+		fromPeer       bool
+		flags          string
+		seq, ack, len  int // relative
+		win            int
+		options, notes string
+	}
+	ts := "nop,nop,TS val 1 ecr 1"
+	pkts := []pkt{
+		{true, "S", 0, 0, 0, 65535, "TS val 1 ecr 0", ""},
+		{false, "S.", 0, 1, 0, 29184, "mss 1460,TS val 1 ecr 1", ""},
+		{true, ".", 1, 1, 0, 65535, ts, ""},
+		{true, "P.", 1, 1, 1, 65535, ts, ""},
+		{false, ".", 1, 2, 0, 0, ts, "zero-window"},
+		{true, "P.", 2, 1, 1, 65535, ts, "zero-window-probe"},
+		{false, ".", 1, 3, 0, 0, ts, "ack-lost-segment zero-window"},
+		{true, "P.", 2, 1, 1, 65535, ts, "spurious-retransmission zero-window-probe"},
+		{false, ".", 1, 3, 0, 0, ts, "zero-window zero-window-probe-ack"},
+		{true, "P.", 2, 1, 1, 65535, ts, "spurious-retransmission zero-window-probe"},
+		{false, ".", 1, 3, 0, 65535, ts, "window-update"},
+	}
+	var names []string
+	bps := map[string]*ui.Breakpoint{}
+	for _, n := range []string{"retransmission", "fast-retransmission", "spurious-retransmission", "out-of-order", "lost-segment",
+		"ack-lost-segment", "window-update", "window-full", "zero-window", "zero-window-probe", "zero-window-probe-ack",
+		"keep-alive", "keep-alive-ack", "dup-ack"} {
+		b, err := ui.ParseBreakpoint("analysis " + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, bps[n] = append(names, n), b
+	}
+	track := ui.NewTracker()
+	for i, p := range pkts {
+		src, dst, sport, dport, seq0, ack0 := peer, stack, 42899, 9, iss, irs
+		if !p.fromPeer {
+			src, dst, sport, dport, seq0, ack0 = stack, peer, 9, 42899, irs, iss
+		}
+		ack := 0
+		if strings.Contains(p.flags, ".") {
+			ack = ack0 + p.ack
+		}
+		e := &trace.Event{ID: uint64(i + 1), T: time.Duration(i) * time.Millisecond, Node: "glassnet", Layer: trace.LayerLink, Name: "packet",
+			Fields: []trace.Field{{Key: "proto", Value: "tcp"}, {Key: "src", Value: src}, {Key: "dst", Value: dst},
+				{Key: "sport", Value: sport}, {Key: "dport", Value: dport}, {Key: "flags", Value: p.flags},
+				{Key: "seq", Value: uint32(seq0 + p.seq)}, {Key: "ack", Value: uint32(ack)}, {Key: "win", Value: p.win},
+				{Key: "payload_len", Value: p.len}, {Key: "options", Value: p.options}}}
+		track.Note(e)
+		var got []string
+		for _, n := range names {
+			if bps[n].Match(track, e) {
+				got = append(got, n)
+			}
+		}
+		slices.Sort(got)
+		if g := strings.Join(got, " "); g != p.notes {
+			t.Errorf("packet %d (%s seq %d ack %d win %d len %d): notes %q, tshark's %q", i+1, p.flags, p.seq, p.ack, p.win, p.len, g, p.notes)
+		}
+	}
+}
