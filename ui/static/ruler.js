@@ -194,25 +194,33 @@ export class RulerView {
     // label before it (the labels keep the order of their lines), then
     // its names alone (the axis and the tooltip give the offset) in the
     // same three places; where none is free the line stays without a
-    // label.
-    const lo = Math.max(LABEL, this.el.scrollLeft + LABEL) + 2;
+    // label. The same from the last label back, left for right, and of
+    // the two the one with more labels whole, then more labels.
+    const lo = Math.max(LABEL, this.el.scrollLeft + LABEL) + 1;
     const hi = Math.min(W, this.el.scrollLeft + this.el.clientWidth) - 4;
-    const taken = [];
-    const free = (a, b) => a >= lo && b <= hi && !taken.some(([x0, x1]) => a < x1 + 4 && x0 - 4 < b);
-    for (const g of groups) {
-      const x = X(g.off);
-      for (const lab of [g.names.join(" = ") + " " + g.off, g.names.join(" = ")]) {
-        const w = (textWidth(lab) * 10) / 11;
-        const after = taken.length ? taken[taken.length - 1][1] + 6 : x + 2;
-        const at = [x + 2, x - 2 - w, Math.max(x + 2, after)].find((a) => free(a - 1, a + w + 1));
-        if (at === undefined) continue;
-        g.lab = lab;
-        g.x = at;
-        g.w = w;
-        taken.push([at - 1, at + w + 1]);
-        break;
+    const place = (order, dir) => {
+      const taken = [], out = new Map();
+      const free = (a, b) => a >= lo && b <= hi && !taken.some(([x0, x1]) => a < x1 + 4 && x0 - 4 < b);
+      for (const g of order) {
+        const x = X(g.off);
+        for (const lab of [g.names.join(" = ") + " " + g.off, g.names.join(" = ")]) {
+          const w = (textWidth(lab) * 10) / 11;
+          const last = taken[taken.length - 1];
+          const right = [x + 2, x - 2 - w, last ? Math.max(x + 2, last[1] + 6) : x + 2];
+          const left = [x - 2 - w, x + 2, last ? Math.min(x - 2 - w, last[0] - 6 - w) : x - 2 - w];
+          const at = (dir > 0 ? right : left).find((a) => free(a - 1, a + w + 1));
+          if (at === undefined) continue;
+          out.set(g, { lab, x: at, w, whole: lab.endsWith(" " + g.off) });
+          taken.push([at - 1, at + w + 1]);
+          break;
+        }
       }
-    }
+      const whole = [...out.values()].filter((p) => p.whole).length;
+      return { out, score: whole * 100 + out.size };
+    };
+    const fwd = place(groups, 1), back = place(groups.slice().reverse(), -1);
+    const best = back.score > fwd.score ? back.out : fwd.out;
+    for (const [g, p] of best) Object.assign(g, p);
     for (const g of groups) {
       const x = X(g.off);
       const cls = "mark mk-" + g.names[g.names.length - 1];
@@ -322,7 +330,8 @@ export class RulerView {
       s += text(lx, yl + 10 + MARKROW + SEGROWS * SEGROW + 12, "frames", { class: "muted", style: "font-size:10px" });
       s += text(lx, yl + 10 + MARKROW + SEGROWS * SEGROW + 27, "messages", { class: "muted", style: "font-size:10px" });
     }
-    patch(this.el, '<svg width="' + W + '" height="' + y + '">' + s + "</svg>");
+    // (the gap after the last band is left out)
+    patch(this.el, '<svg width="' + W + '" height="' + (y - 4) + '">' + s + "</svg>");
   }
 }
 
