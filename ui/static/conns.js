@@ -50,7 +50,8 @@ export class ConnsView {
   // changed since it was in sight, and says whether the size changed.
   resized() {
     if (this.sizeKey() === this.size) return false;
-    if (this.inSight && !this.chosenInSight()) this.scrollTo(this.chosenRows());
+    const rows = this.chosenRows();
+    if (this.inSight && rows.length && !this.chosenInSight()) this.scrollTo(rows);
     this.look();
     return true;
   }
@@ -308,6 +309,7 @@ export class ConnsView {
     const rows = this.rows();
     if (!rows.length) {
       patch(this.el, '<div class="empty">No TCP connection yet.</div>');
+      this.look();
       return;
     }
     const traced = rows.some((r) => r.traced);
