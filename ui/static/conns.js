@@ -66,6 +66,18 @@ export class ConnsView {
     this.inSight = this.chosenInSight();
   }
 
+  // lookSoon looks at the start of the next frame, when the layout the
+  // last one painted is still clean, instead of making the browser lay
+  // the page out once more in the middle of a draw.
+  lookSoon() {
+    if (this.lookPending) return;
+    this.lookPending = true;
+    requestAnimationFrame(() => {
+      this.lookPending = false;
+      this.look();
+    });
+  }
+
   chosenRows() {
     return [...this.el.querySelectorAll('tr[aria-selected="true"]')];
   }
@@ -309,7 +321,7 @@ export class ConnsView {
     const rows = this.rows();
     if (!rows.length) {
       patch(this.el, '<div class="empty">No TCP connection yet.</div>');
-      this.look();
+      this.lookSoon();
       return;
     }
     const traced = rows.some((r) => r.traced);
@@ -342,7 +354,7 @@ export class ConnsView {
     }
     patch(this.el, h + "</tbody></table>");
     this.reveal();
-    this.look();
+    this.lookSoon();
   }
 
   // reveal brings the chosen connection's rows into the table's sight
