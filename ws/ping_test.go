@@ -446,6 +446,13 @@ func TestKeepAliveWriteAfterFailure(t *testing.T) {
 	}
 }
 
+// slowInterval is the keepalive interval of the tests whose peer reads or
+// sends slowly but never stops: an allowance for a loaded machine, where a
+// test process can go without the CPU for a few hundred milliseconds. A
+// peer that moves no byte for a whole interval is a gone one by design,
+// so the interval must be longer than the longest such pause.
+const slowInterval = time.Second
+
 // TestKeepAliveSlowReader: a peer that reads a long message slowly, so
 // that the keepalive's ping waits behind it for longer than the interval,
 // is not taken for a dead one: the message arrives whole and the write
@@ -453,7 +460,7 @@ func TestKeepAliveWriteAfterFailure(t *testing.T) {
 func TestKeepAliveSlowReader(t *testing.T) {
 	t.Parallel()
 	const size = 4 << 20
-	url, errs := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 250 * time.Millisecond}}, func(c *Conn) error {
+	url, errs := handlerServer(t, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: slowInterval}}, func(c *Conn) error {
 		// Small buffers on both sides: the write lasts as long as the
 		// peer takes to read.
 		c.NetConn().(*net.TCPConn).SetWriteBuffer(16 << 10)
@@ -467,8 +474,8 @@ func TestKeepAliveSlowReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// At most 16 KiB every 5 ms: the 4 MiB take 256 reads, at least
-	// 1.28 s, longer than a keepalive that took the slow reader for a
+	// At most 16 KiB every 15 ms: the 4 MiB take 256 reads, at least
+	// 3.84 s, longer than a keepalive that took the slow reader for a
 	// dead one would leave the connection open (two intervals and the
 	// second it gives its close frame); the ping goes out after the
 	// message.
@@ -486,11 +493,11 @@ func TestKeepAliveSlowReader(t *testing.T) {
 }
 
 // slowReader is a connection that reads at most 16 KiB at a time, after a
-// pause of 5 ms.
+// pause of 15 ms.
 type slowReader struct{ net.Conn }
 
 func (r slowReader) Read(p []byte) (int, error) {
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(15 * time.Millisecond)
 	return r.Conn.Read(p[:min(len(p), 16<<10)])
 }
 
@@ -509,7 +516,7 @@ func TestKeepAliveLongIncomingFrame(t *testing.T) {
 		t.Run(fmt.Sprintf("hook=%v", hooked), func(t *testing.T) {
 			t.Parallel()
 			const pings = 2
-			opts := &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 400 * time.Millisecond}}
+			opts := &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: slowInterval}}
 			if hooked {
 				opts.FrameHook = FrameHookFunc(func(*HookFrame) FrameVerdict { return FrameVerdict{} })
 			}
@@ -583,9 +590,9 @@ type opaqueConn struct{ net.Conn }
 
 // slowPeerServer serves one connection on 127.0.0.1: it sets the
 // server's send buffer to sndbuf, hides the transport when opaque, and
-// upgrades with a keepalive of 250 ms. The handler writes a message of
+// upgrades with a keepalive of slowInterval. The handler writes a message of
 // size bytes and waits for the client's "done"; its result comes on the
-// returned channel. The client reads at most 16 KiB every 5 ms through a
+// returned channel. The client reads at most 16 KiB every 15 ms through a
 // 16 KiB receive buffer, so that the message takes longer than the
 // interval to read.
 func slowPeerServer(t *testing.T, size, sndbuf int, opaque bool) (*Conn, <-chan error) {
@@ -609,7 +616,7 @@ func slowPeerServer(t *testing.T, size, sndbuf int, opaque bool) (*Conn, <-chan 
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, err := Upgrade(ctx, nc, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: 250 * time.Millisecond}})
+			c, err := Upgrade(ctx, nc, &AcceptOptions{ConnOptions: ConnOptions{KeepAlive: slowInterval}})
 			if err != nil {
 				tc.Close()
 				return err
@@ -656,12 +663,12 @@ func TestKeepAliveSlowReaderWhere(t *testing.T) {
 		size, sndbuf int
 		opaque       bool
 	}{
-		// 4 MiB through a 16 KiB send buffer: the write lasts the 1.28 s
+		// 4 MiB through a 16 KiB send buffer: the write lasts the 3.84 s
 		// the reader takes.
 		{"in the write", 4 << 20, 16 << 10, true},
-		// 2 MiB into a 4 MiB send buffer: the write returns at once and
-		// the ping waits the 640 ms the reader takes.
-		{"in the send buffer", 2 << 20, 4 << 20, false},
+		// 4 MiB into a 4 MiB send buffer, which Linux doubles: the write
+		// returns at once and the ping waits the 3.84 s the reader takes.
+		{"in the send buffer", 4 << 20, 4 << 20, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
