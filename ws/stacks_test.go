@@ -406,6 +406,16 @@ func closeWrite(c *ws.Conn) error {
 	return cw.CloseWrite()
 }
 
+// setBuf sets a buffer size (SO_SNDBUF or SO_RCVBUF) of the TCP
+// connection under c, a socket of s.
+func setBuf(s *sockets.Sockets, c *ws.Conn, opt, n int) error {
+	sc, ok := c.NetConn().(*sockets.Conn)
+	if !ok {
+		return fmt.Errorf("%T is not a *sockets.Conn", c.NetConn())
+	}
+	return s.SetSockOpt(sc.FD(), sockets.SOL_SOCKET, opt, n)
+}
+
 // reset closes the TCP connection under c with SO_LINGER 0, so that the
 // stack sends RST instead of FIN.
 func reset(s *sockets.Sockets, c *ws.Conn) error {
@@ -580,7 +590,19 @@ func TestStacksConcurrentConns(t *testing.T) {
 // Linux reports the two (README, How a WebSocket connection ends).
 func TestStacksResetWhileWriting(t *testing.T) {
 	t.Parallel()
-	p := startWS(t, map[string]wsHandler{"/echo": echoHandler})
+	// Small buffers on the echo's way (the server's send buffer, the
+	// client's receive buffer): a message of 1 MiB is then more than
+	// they hold, where with the stacks' own buffers, which grow to
+	// 4 MiB, it took 16 MiB, and that many bytes through two stacks under
+	// the race detector outlasted the test's 30 s on a loaded machine.
+	const buf = 64 << 10
+	echo := func(p *wsPair, c *ws.Conn) error {
+		if err := setBuf(p.ss, c, sockets.SO_SNDBUF, buf); err != nil {
+			return err
+		}
+		return echoHandler(p, c)
+	}
+	p := startWS(t, map[string]wsHandler{"/echo": echo})
 	for _, tc := range []struct {
 		name string
 		fin  bool
@@ -592,8 +614,12 @@ func TestStacksResetWhileWriting(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := stacksContext(t)
 			c := p.dial(t, "/echo")
-			// More than the two stacks' buffers hold: the echo waits.
-			if err := c.WriteMessage(ctx, ws.MessageBinary, make([]byte, 16<<20)); err != nil {
+			if err := setBuf(p.cs, c, sockets.SO_RCVBUF, buf); err != nil {
+				t.Fatal(err)
+			}
+			// Several times what the two buffers hold (an echo of
+			// 200 KiB already waits): the echo waits.
+			if err := c.WriteMessage(ctx, ws.MessageBinary, make([]byte, 1<<20)); err != nil {
 				t.Fatal(err)
 			}
 			if tc.fin {
