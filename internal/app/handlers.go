@@ -73,6 +73,12 @@ type Handlers struct {
 	clients map[*ws.Conn]*wsClient // every open WebSocket, for CloseAll
 	room    chatRoom               // the members of /chat and their lines
 	closing bool
+	// upgrading counts the upgrades under way, from before Accept
+	// until their WebSocket is in clients; CloseAll waits for them.
+	upgrading sync.WaitGroup
+	// closedAll: CloseAll has taken the WebSockets in clients to close;
+	// an upgrade it gave up waiting for closes its own.
+	closedAll bool
 }
 
 // wsClient is what Handlers keeps per WebSocket: when a message last went
@@ -214,6 +220,18 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 			opts.MaxMessageSize = limit
 		}
 	}
+	// An upgrade that begins once CloseAll has is refused. One under
+	// way when it begins is waited for: its WebSocket is in clients
+	// before CloseAll looks there, and is closed with the others.
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return nil, nil, false
+	}
+	h.upgrading.Add(1)
+	h.mu.Unlock()
+	defer h.upgrading.Done()
 	// The WebSocket takes its place in the limit before Accept hijacks
 	// the HTTP connection, whose place goes with the hijack: taken after,
 	// a new connection could have the place in between, and upgrades
@@ -227,7 +245,7 @@ func (h *Handlers) accept(w http.ResponseWriter, r *http.Request, chat bool) (*w
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closing {
+	if h.closedAll {
 		h.limit.release()
 		c.Close(ws.StatusGoingAway, "server shutting down")
 		return nil, nil, false
@@ -330,10 +348,25 @@ func (h *Handlers) broadcast(line string) {
 
 // CloseAll sends close 1001 (going away) to every WebSocket client and waits
 // for the close handshakes to finish, at most closeAllWait: then it ends
-// the connections still closing. New upgrades are refused.
+// the connections still closing. New upgrades are refused (503); the
+// ones under way are waited for, at most closeAllWait, and closed with
+// the others. (They used to be closed by the upgrade once it ended,
+// which nothing waited for: serve closed its stack meanwhile, and a
+// client that had just connected saw a reset instead of close 1001.)
 func (h *Handlers) CloseAll() error {
 	h.mu.Lock()
 	h.closing = true
+	h.mu.Unlock()
+	upgraded := make(chan struct{})
+	go func() { h.upgrading.Wait(); close(upgraded) }()
+	select {
+	case <-upgraded:
+	case <-time.After(closeAllWait):
+		// An upgrade whose 101 the client does not take: once it
+		// ends, it closes its WebSocket itself (closedAll).
+	}
+	h.mu.Lock()
+	h.closedAll = true
 	conns := make([]*ws.Conn, 0, len(h.clients))
 	for c := range h.clients {
 		conns = append(conns, c)

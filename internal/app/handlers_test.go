@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 
+	"github.com/glassnet/glassnet/trace"
 	"github.com/glassnet/glassnet/ws"
 )
 
@@ -382,6 +384,82 @@ func TestCloseAllPeerNotReading(t *testing.T) {
 	if err := <-goodDone; ws.CloseStatus(err) != ws.StatusGoingAway {
 		t.Errorf("the client that reads got %v, want close 1001", err)
 	}
+}
+
+// TestCloseAllUpgradeUnderWay: a WebSocket whose upgrade is under way when
+// CloseAll begins gets its close 1001 from CloseAll, before CloseAll
+// returns, as the open ones do. It used to get it from the upgrade once
+// CloseAll had returned, and serve, which closes its stack after
+// CloseAll, reset a client that had connected just before ^C instead.
+func TestCloseAllUpgradeUnderWay(t *testing.T) {
+	var closeSent atomic.Bool
+	h := &Handlers{FrameHook: ws.FrameHookFunc(func(f *ws.HookFrame) ws.FrameVerdict {
+		if f.Dir == trace.Out && f.Header.Opcode == ws.OpClose {
+			closeSent.Store(true)
+		}
+		return ws.FrameVerdict{}
+	})}
+	srv := httptest.NewUnstartedServer(h.Mux())
+	conns := make(chan *gatedConn, 1)
+	srv.Listener = shutListener{gatedListener{srv.Listener, conns}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx := testCtx(t)
+
+	read := make(chan error, 1)
+	go func() {
+		c, _, err := ws.Dial(ctx, "ws://"+srv.Listener.Addr().String()+"/echo", nil)
+		if err != nil {
+			read <- err
+			return
+		}
+		defer c.CloseNow()
+		_, _, err = c.ReadMessage(ctx)
+		read <- err
+	}()
+	// The upgrade is under way: its 101 waits at the gate.
+	gate := <-conns
+	for !gate.waiting.Load() {
+		if ctx.Err() != nil {
+			t.Fatal("the server never wrote its 101")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() {
+		h.CloseAll()
+		close(closed)
+	}()
+	for closing := false; !closing; {
+		if ctx.Err() != nil {
+			t.Fatal("CloseAll never began")
+		}
+		time.Sleep(time.Millisecond)
+		h.mu.Lock()
+		closing = h.closing
+		h.mu.Unlock()
+	}
+	close(gate.open)
+	<-closed
+	if !closeSent.Load() {
+		t.Error("CloseAll returned before the WebSocket upgraded while it ran got its close frame")
+	}
+	if err := <-read; ws.CloseStatus(err) != ws.StatusGoingAway {
+		t.Errorf("the client read %v, want close 1001", err)
+	}
+}
+
+// shutListener is a gatedListener whose connections start with the gate
+// shut.
+type shutListener struct{ gatedListener }
+
+func (l shutListener) Accept() (net.Conn, error) {
+	c, err := l.gatedListener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c.(*gatedConn).shut.Store(true)
+	return c, nil
 }
 
 // serveHandlers serves h's handlers on a test server and returns a context
