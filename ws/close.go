@@ -50,6 +50,17 @@ func ParseClosePayload(p []byte) (StatusCode, string, error) {
 	return code, string(p[2:]), nil
 }
 
+// CloseSent reports whether a close frame has been sent on c, or is being
+// sent: by Close, by a keepalive that got no answer (1011), by a protocol
+// failure, or in answer to the peer's close. An application that closes
+// connections on a timer of its own, for idleness, checks it to tell a
+// connection it closed from one that was closing already.
+func (c *Conn) CloseSent() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeSent
+}
+
 // Close performs the closing handshake (RFC 6455 §7.1.2): it sends a close
 // frame with code and reason, waits for the peer's close frame, then closes
 // TCP. A concurrent ReadMessage sees the peer's close; without one, Close

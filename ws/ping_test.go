@@ -249,11 +249,17 @@ func TestKeepAliveDeadPeer(t *testing.T) {
 		return nil
 	})
 	c := dial(t, url, &DialOptions{ConnOptions: ConnOptions{KeepAlive: 100 * time.Millisecond}})
+	if c.CloseSent() {
+		t.Fatal("CloseSent on a new connection")
+	}
 	// The read ends with the keepalive's error, not at the test
 	// context's deadline (10 s): that is the keepalive noticing.
 	_, _, err := c.ReadMessage(testContext(t))
 	if !errors.Is(err, ErrKeepAliveTimeout) {
 		t.Fatalf("ReadMessage = %v, want ErrKeepAliveTimeout", err)
+	}
+	if !c.CloseSent() {
+		t.Error("CloseSent false after the keepalive's close")
 	}
 	s := await(t, got, "the raw peer to see the keepalive's close or the end of TCP")
 	if s.pings != 1 || s.code != StatusInternalError || s.err != nil {

@@ -134,6 +134,12 @@ func (h *Handlers) closeIdle(c *ws.Conn, cl *wsClient) {
 		cl.idle.Reset(h.IdleTimeout - quiet)
 		return
 	}
+	if c.CloseSent() {
+		// Closing already, for another reason: a keepalive that got
+		// no pong (1011), late like this timer after a pause of the
+		// process, or a failure. It is counted as that, not as idle.
+		return
+	}
 	h.limit.idled()
 	c.Close(ws.StatusGoingAway, "idle for "+h.IdleTimeout.String())
 }
