@@ -336,6 +336,17 @@ func (r *diffRun) closedPort(domain int) netip.AddrPort {
 	return a
 }
 
+// freeTCPPort4 is a TCP port nothing holds on any IPv4 address: bound on
+// 0.0.0.0, then released.
+func (r *diffRun) freeTCPPort4() uint16 {
+	r.t.Helper()
+	fd := r.socket(AF_INET, SOCK_STREAM)
+	r.must("bind", r.sys.Bind(fd, netip.AddrPortFrom(any4, 0)))
+	port := r.name(fd).Port()
+	r.must("close", r.sys.Close(fd))
+	return port
+}
+
 // waitFor polls fd until one of the until bits is set, and fails if that
 // does not happen within a generous bound: it waits for a state change
 // that the peer's last call set off, which takes the kernel microseconds.
@@ -721,9 +732,12 @@ var linuxDiffCases = []linuxDiffCase{
 	{name: "v6only listener and an IPv4 listener on one port", run: func(r *diffRun) {
 		l := r.socket(AF_INET6, SOCK_STREAM)
 		r.setopt("v6only", l, IPPROTO_IPV6, IPV6_V6ONLY, 1)
-		r.bind("bind", l, netip.AddrPortFrom(any6, 0))
+		// A port free for IPv4 too: an ephemeral port of a v6only
+		// socket is chosen among those free for IPv6, and on a busy
+		// host an IPv4 socket of another program may hold it.
+		port := r.freeTCPPort4()
+		r.bind("bind", l, netip.AddrPortFrom(any6, port))
 		r.listen("listen", l, 1)
-		port := r.name(l).Port()
 		c := r.socket(AF_INET, SOCK_STREAM)
 		r.connect("connect IPv4", c, lo(AF_INET, port))
 		l4 := r.socket(AF_INET, SOCK_STREAM)
