@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -279,8 +280,8 @@ func familyName(a netip.Addr) string {
 	return "ipv6"
 }
 
-// ping sends one ICMP or ICMPv6 echo request to dst from a raw socket of
-// the kernel and waits for the matching reply.
+// ping sends an ICMP or ICMPv6 echo request to dst from a raw socket of
+// the kernel and waits for the matching reply, sending it again each second.
 func ping(dst netip.Addr, seq uint16) error {
 	network, laddr, typ, reply := "ip4:icmp", "0.0.0.0", byte(8), byte(0)
 	if dst.Is6() {
@@ -301,11 +302,32 @@ func ping(dst netip.Addr, seq uint16) error {
 	if dst.Is4() {
 		binary.BigEndian.PutUint16(msg[2:], ^onesSum(msg))
 	}
-	if _, err := c.WriteTo(msg, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-		return err
-	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	// As ping(8) does, the request goes again each second until a reply
+	// comes, for 5 s: a reply can be lost on the kernel's side while it
+	// still installs the route to a new IPv6 address (see tun's
+	// waitLocal), which on a loaded host can take longer than serve
+	// waits for it.
+	end := time.Now().Add(5 * time.Second)
 	buf := make([]byte, 1500)
+	for {
+		if _, err := c.WriteTo(msg, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+			return err
+		}
+		wait := time.Now().Add(time.Second)
+		if wait.After(end) {
+			wait = end
+		}
+		err := pingReply(c, buf, dst, id, seq, reply, msg[8:], wait)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(end) {
+			return err
+		}
+	}
+}
+
+// pingReply waits until deadline for the echo reply to the request
+// id and seq sent to dst with payload.
+func pingReply(c net.PacketConn, buf []byte, dst netip.Addr, id, seq uint16, reply byte, payload []byte, deadline time.Time) error {
+	c.SetReadDeadline(deadline)
 	for {
 		n, from, err := c.ReadFrom(buf)
 		if err != nil {
@@ -319,7 +341,7 @@ func ping(dst netip.Addr, seq uint16) error {
 		if binary.BigEndian.Uint16(b[4:]) != id || binary.BigEndian.Uint16(b[6:]) != seq {
 			continue
 		}
-		if !bytes.Equal(b[8:], msg[8:]) {
+		if !bytes.Equal(b[8:], payload) {
 			return errors.New("echo reply with another payload")
 		}
 		return nil
