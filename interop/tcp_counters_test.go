@@ -18,7 +18,8 @@ import (
 // this test's namespace: data and a pure ACK acknowledging bytes never
 // sent, data with an ACK older than any window, data and a pure ACK with
 // an old timestamp, a SYN, then pairs sent at once that the rate limit on
-// answers thins. Each counter glassnet ss shows for them (gVisor patch 88)
+// answers thins (a pair of data segments too, when what they get is a
+// challenge ACK). Each counter glassnet ss shows for them (gVisor patch 88)
 // must equal the kernel's under the nstat name README gives it, and the
 // two glassnet counts Linux keeps only as drop reasons must count what was
 // sent.
@@ -72,7 +73,7 @@ func TestTCPCountersAsNstat(t *testing.T) {
 			name string
 			want uint64
 		}{
-			{"tcp drops: ack of data never sent", 2},
+			{"tcp drops: ack of data never sent", 4},
 			{"tcp drops: ack older than any window", 1},
 		} {
 			if got := table[c.name]; got != c.want {
@@ -90,11 +91,11 @@ var tcpCountersNstat = []struct {
 	what            string
 }{
 	{"tcp drops: paws (timestamp too old)", "TcpExtPAWSEstab", 4, "data and a pure ACK with an old timestamp, then two such ACKs at once"},
-	{"tcp challenge acks sent", "TcpExtTCPChallengeACK", 5, "data and a pure ACK acknowledging bytes never sent, data with an ACK too old, a SYN, the first of two SYNs"},
+	{"tcp challenge acks sent", "TcpExtTCPChallengeACK", 6, "data and a pure ACK acknowledging bytes never sent, data with an ACK too old, a SYN, the first of two SYNs, the first of two data segments acknowledging bytes never sent"},
 	{"tcp syns challenged", "TcpExtTCPSYNChallenge", 3, "a SYN, then two"},
 	{"tcp acks rate limited: out of window", "TcpExtTCPACKSkippedSeq", 1, "the second of two ACKs outside the window"},
 	{"tcp acks rate limited: paws", "TcpExtTCPACKSkippedPAWS", 1, "the second of two ACKs with an old timestamp"},
-	{"tcp acks rate limited: challenge", "TcpExtTCPACKSkippedChallenge", 1, "the second of two SYNs"},
+	{"tcp acks rate limited: challenge", "TcpExtTCPACKSkippedChallenge", 2, "the second of two SYNs, the second of two data segments acknowledging bytes never sent (data too: gVisor patch 89)"},
 }
 
 // nstatCounters reads this namespace's counters, absolute (the namespace
@@ -225,6 +226,7 @@ probes = [
     ("two pure ACKs with an old timestamp", 1, [seg("A", nxt + 1, una, ts=old)] * 2),
     ("two SYNs", 1, [seg("S", nxt, 0)] * 2),
     ("two ACKs outside the window", 1, [seg("A", nxt + (1 << 20), una)] * 2),
+    ("two data segments acknowledging bytes never sent", 1, [seg("PA", nxt, (una + 100000) % 2**32, b"INJECT")] * 2),
 ]
 for what, n, ps in probes:
     send(*ps)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/faketime"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
@@ -15,11 +16,16 @@ import (
 // bytes reached the application. The same bytes with an acceptable ACK are
 // then taken, and only they.
 func TestBlindDataInjection(t *testing.T) {
-	st, dev := newSolo(t, nil)
+	// The clock is manual, to move it past the rate limit on challenge
+	// ACKs (patch 89) between the two injections.
+	clock := faketime.NewManualClock()
+	clock.Advance(time.Second)
+	st, dev := newSolo(t, func(o *Options) { o.Clock = clock })
 	p := newRawPeer(t, dev)
 	c, _ := rawAccept(t, st, p, []byte{2, 4, 0x05, 0xb4})
 	una := p.rcvNxt // the stack has sent nothing past its SYN
 	for _, bad := range []uint32{una + 100000, una - 1<<30} {
+		clock.Advance(time.Second)
 		p.send(header.TCPFlagAck|header.TCPFlagPsh, p.sndNxt, bad, nil, []byte("INJECT"))
 		s := p.next()
 		if s.AckNumber() != p.sndNxt || len(s.Payload()) != 0 {

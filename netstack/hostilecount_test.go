@@ -89,15 +89,22 @@ func TestHostileTCPCounted(t *testing.T) {
 	}
 	data := []byte("INJECT")
 	psh := header.TCPFlagAck | header.TCPFlagPsh
-	// Data is answered whatever the rate limit (as gVisor always did).
+	// A challenge ACK is rate limited for data too, as Linux's is (patch
+	// 89): the first goes, the next is held until the clock moves.
 	step("data acknowledging bytes never sent", map[string]uint64{"ack of data never sent": 1, "challenge acks": 1}, true,
 		psh, p.sndNxt, una+100000, ts(), data)
-	step("data with an ACK older than any window", map[string]uint64{"ack too old": 1, "challenge acks": 1}, true,
+	step("data with an ACK older than any window, at once", map[string]uint64{"ack too old": 1, "skipped challenge": 1}, false,
 		psh, p.sndNxt, una-1<<30, ts(), data)
+	clock.Advance(time.Second)
+	step("data with an ACK older than any window, a second later", map[string]uint64{"ack too old": 1, "challenge acks": 1}, true,
+		psh, p.sndNxt, una-1<<30, ts(), data)
+	// Data PAWS rejects is answered whatever the rate limit (as gVisor
+	// always did, and Linux does).
 	step("data with an old timestamp", map[string]uint64{"paws": 1}, true,
 		psh, p.sndNxt, una, tsOption(tsVal-50000, ecr), data)
 	// A pure ACK PAWS rejects (not a duplicate ACK: its sequence number is
 	// not RCV.NXT): the first answer goes, the next is held.
+	clock.Advance(time.Second)
 	step("an ACK with an old timestamp", map[string]uint64{"paws": 1}, true,
 		header.TCPFlagAck, p.sndNxt+1, una, tsOption(tsVal-50000, ecr), nil)
 	step("another", map[string]uint64{"paws": 1, "skipped paws": 1}, false,

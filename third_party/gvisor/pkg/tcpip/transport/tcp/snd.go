@@ -2321,13 +2321,17 @@ const (
 )
 
 // maybeSendOutOfWindowAck answers a segment that is dropped with an ACK,
-// rate limited but for data, and counts the answer by why (glassnet
-// patch 88).
+// rate limited, and counts the answer by why (glassnet patch 88). A
+// segment with data outside the window or rejected by PAWS is always
+// answered; a challenge ACK is rate limited with or without data, as
+// Linux's tcp_send_challenge_ack is (glassnet patch 89).
 func (s *sender) maybeSendOutOfWindowAck(seg *segment, why oowReason) {
 	stats := s.ep.stack.Stats().TCP
 	// Data packets are unlikely to be part of an ACK loop. So always send
-	// an ACK for a packet w/ data.
-	if seg.payloadSize() > 0 || s.ep.allowOutOfWindowAck() {
+	// an ACK for a packet w/ data, but for a challenge: data whose ACK
+	// field is refused is what a blind injection sends, as fast as it
+	// likes.
+	if (seg.payloadSize() > 0 && why != oowChallenge) || s.ep.allowOutOfWindowAck() {
 		if why == oowChallenge {
 			stats.ChallengeACKs.Increment()
 		}
