@@ -39,7 +39,7 @@ func TestTUNKernelDrops(t *testing.T) {
 		)
 		for try := 0; ; try++ {
 			var before uint64
-			r, before, err = dev.KernelDrops()
+			_, before, err = dev.KernelDrops()
 			if err != nil {
 				t.Fatal(err)
 			}
