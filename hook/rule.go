@@ -507,10 +507,16 @@ func roundSize(n int) int {
 }
 
 // shortDuration writes d as a person would: 1m, not 1m0s, and past a
-// minute to the second.
+// minute to the second, or to the millisecond where the second would
+// round a time past MaxDelay down to it ("queues 1m0.008s, longer than
+// the most a rule may delay, 1m", not "queues 1m").
 func shortDuration(d time.Duration) string {
 	if d >= time.Minute {
-		d = d.Round(time.Second)
+		r := d.Round(time.Second)
+		if d > MaxDelay && r <= MaxDelay {
+			r = d.Round(time.Millisecond)
+		}
+		d = r
 	}
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {

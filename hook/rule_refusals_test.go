@@ -27,7 +27,7 @@ func TestParseRuleRefusalEdges(t *testing.T) {
 		// The limit is at most what the rate sends in a minute: 8kbit
 		// is 1000 bytes a second.
 		{"rate 8kbit limit 60000", ""},
-		{"rate 8kbit limit 60001", `at column 18: limit 60001 at rate 8kbit queues 1m, longer than the most a rule may delay`},
+		{"rate 8kbit limit 60001", `at column 18: limit 60001 at rate 8kbit queues 1m0.001s, longer than the most a rule may delay, 1m`},
 		// A rate is at most 1e15 bits a second.
 		{"rate 1000000gbit", ""},
 		{"rate 2000000gbit", `at column 6: "2000000gbit": want a rate`},
@@ -102,5 +102,21 @@ func TestRuleSeedZero(t *testing.T) {
 	}
 	if decisions(t, unseeded, 200) == got {
 		t.Errorf("loss 50%% without a seed draws as seed 0; the test cannot tell them apart")
+	}
+}
+
+// TestRuleRefusalSaysHowMuchLonger: a hold just past MaxDelay is written
+// so that it reads longer than MaxDelay, not rounded down to it.
+func TestRuleRefusalSaysHowMuchLonger(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ src, want string }{
+		{"rate 199bit", "rate 199bit sends a 1500-byte packet in 1m0.302s, longer than the most a rule may delay, 1m"},
+		{"rate 8kbit limit 60001", "queues 1m0.001s, longer than the most a rule may delay, 1m"},
+		{"rate 56kbit limit 1mb", "queues 2m30s, longer"},
+	} {
+		_, err := ParseRule(tc.src)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParseRule(%q): %v, want an error containing %q", tc.src, err, tc.want)
+		}
 	}
 }
