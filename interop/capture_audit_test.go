@@ -203,14 +203,7 @@ func TestCaptureAuditNIC(t *testing.T) {
 	needProgram(t, tsharkBin, "tshark")
 	netnstest.Run(t, func(t *testing.T) {
 		const kernelEnd, stackEnd, addr4, addr6 = "gncak0", "gncas0", "10.213.0.2", "fd00:213::2"
-		sh(t, "ip", "link", "add", kernelEnd, "type", "veth", "peer", "name", stackEnd)
-		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+stackEnd+"/disable_ipv6", []byte("1"), 0); err != nil {
-			t.Fatal(err)
-		}
-		sh(t, "ip", "addr", "add", "10.213.0.1/24", "dev", kernelEnd)
-		sh(t, "ip", "addr", "add", "fd00:213::1/64", "dev", kernelEnd, "nodad")
-		sh(t, "ip", "link", "set", kernelEnd, "up")
-		sh(t, "ip", "link", "set", stackEnd, "up")
+		kernelVeth(t, kernelEnd, stackEnd, "10.213.0.1/24", "fd00:213::1/64")
 		netnstest.WaitOperUp(t, kernelEnd)
 		mac := func(dev string) string {
 			// "N: dev@peer: <...> ... link/ether MAC brd ..."

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,13 +50,7 @@ func TestHostileTCP(t *testing.T) {
 		// glassnet on a veth: the kernel's end, 10.220.0.1, and the
 		// stack's; the script answers ARP for the peer's address with
 		// the kernel end's MAC.
-		sh(t, "ip", "link", "add", "gnhn0", "type", "veth", "peer", "name", "gnhs0")
-		if err := os.WriteFile("/proc/sys/net/ipv6/conf/gnhs0/disable_ipv6", []byte("1"), 0); err != nil {
-			t.Fatal(err)
-		}
-		sh(t, "ip", "addr", "add", "10.220.0.1/24", "dev", "gnhn0")
-		sh(t, "ip", "link", "set", "gnhn0", "up")
-		sh(t, "ip", "link", "set", "gnhs0", "up")
+		kernelVeth(t, "gnhn0", "gnhs0", "10.220.0.1/24")
 		netnstest.WaitOperUp(t, "gnhn0")
 		nicServe := startServeArgs(t, "serve", "--nic", "gnhs0", "--addr", "10.220.0.2/24")
 
@@ -155,6 +150,27 @@ var hostileTCPLinux = []struct{ probe, want, what string }{
 var hostileTCPKept = []struct{ probe, linux, glassnet, what string }{
 	{"urg-inside", "b'abdefgh'", "b'abcdefgh'", "urgent data stays in the stream, as with SO_OOBINLINE (RFC 6093)"},
 	{"fin-then-data", "FA ack+5", "A ack+5,FA ack+5,RA ack+5", "data past the peer's FIN after the stack has closed too draws a reset (RFC 1122 4.2.2.13's reset for data after close)"},
+}
+
+// kernelVeth makes a veth pair in this namespace and brings both ends up:
+// kernelEnd with addrs (an IPv6 one without DAD), farEnd with IPv6 off,
+// so that the kernel neither answers nor sends anything on it itself
+// (it is a stack's, on AF_PACKET, or a peer's that a script plays).
+func kernelVeth(t *testing.T, kernelEnd, farEnd string, addrs ...string) {
+	t.Helper()
+	sh(t, "ip", "link", "add", kernelEnd, "type", "veth", "peer", "name", farEnd)
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+farEnd+"/disable_ipv6", []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		args := []string{"addr", "add", a, "dev", kernelEnd}
+		if strings.Contains(a, ":") {
+			args = append(args, "nodad")
+		}
+		sh(t, "ip", args...)
+	}
+	sh(t, "ip", "link", "set", kernelEnd, "up")
+	sh(t, "ip", "link", "set", farEnd, "up")
 }
 
 // macOf is the MAC of the interface name in this namespace.

@@ -59,15 +59,7 @@ func TestIPAuditNIC(t *testing.T) {
 	needAuditTools(t)
 	netnstest.Run(t, func(t *testing.T) {
 		const kernelEnd, stackEnd, addr4, addr6 = "gnipk0", "gnips0", "10.212.0.2", "fd00:212::2"
-		sh(t, "ip", "link", "add", kernelEnd, "type", "veth", "peer", "name", stackEnd)
-		// The kernel must not answer on the stack's end itself.
-		if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+stackEnd+"/disable_ipv6", []byte("1"), 0); err != nil {
-			t.Fatal(err)
-		}
-		sh(t, "ip", "addr", "add", "10.212.0.1/24", "dev", kernelEnd)
-		sh(t, "ip", "addr", "add", "fd00:212::1/64", "dev", kernelEnd, "nodad")
-		sh(t, "ip", "link", "set", kernelEnd, "up")
-		sh(t, "ip", "link", "set", stackEnd, "up")
+		kernelVeth(t, kernelEnd, stackEnd, "10.212.0.1/24", "fd00:212::1/64")
 		netnstest.WaitOperUp(t, kernelEnd)
 		s := startServeArgs(t, "serve", "--nic", stackEnd, "--addr", addr4+"/24,"+addr6+"/64")
 		auditProbes(t, s, stackEnd, kernelEnd, addr4, addr6, "10.212.0.1", false)

@@ -2,7 +2,6 @@ package interop
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -29,13 +28,7 @@ func TestTCPCountersAsNstat(t *testing.T) {
 	netnstest.RunTUN(t, func(t *testing.T) {
 		// The kernel behind a veth, as TestHostileTCP has it: the peer's
 		// address is the veth's other end, which takes nothing for it.
-		sh(t, "ip", "link", "add", "gncta0", "type", "veth", "peer", "name", "gnctb0")
-		if err := os.WriteFile("/proc/sys/net/ipv6/conf/gnctb0/disable_ipv6", []byte("1"), 0); err != nil {
-			t.Fatal(err)
-		}
-		sh(t, "ip", "addr", "add", "10.221.0.1/24", "dev", "gncta0")
-		sh(t, "ip", "link", "set", "gncta0", "up")
-		sh(t, "ip", "link", "set", "gnctb0", "up")
+		kernelVeth(t, "gncta0", "gnctb0", "10.221.0.1/24")
 		sh(t, "ip", "neigh", "replace", "10.221.0.77", "lladdr", macOf(t, "gnctb0"), "dev", "gncta0", "nud", "permanent")
 		kernelEchoDiscard(t, "10.221.0.1")
 		const tunDev = "gnct0"
